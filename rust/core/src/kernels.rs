@@ -1,0 +1,134 @@
+//! Vectorized CPU loops. Each hot loop is compiled for several instruction sets and the
+//! best one is picked at run time (multiversion), so one wheel is fast on every CPU.
+
+use crate::dtype::Float;
+use multiversion::multiversion;
+
+/// `out[i] = f(a[i], b[i])`
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
+pub fn zip_map<T: Copy, U: Copy, F: Fn(T, T) -> U>(a: &[T], b: &[T], out: &mut [U], f: F) {
+    let n = out.len();
+    let (a, b) = (&a[..n], &b[..n]);
+    for i in 0..n {
+        out[i] = f(a[i], b[i]);
+    }
+}
+
+/// `out[i] = f(a[i], s)`: one operand broadcast as a scalar.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
+pub fn map_scalar<T: Copy, U: Copy, F: Fn(T, T) -> U>(a: &[T], s: T, out: &mut [U], f: F) {
+    let n = out.len();
+    let a = &a[..n];
+    for i in 0..n {
+        out[i] = f(a[i], s);
+    }
+}
+
+/// `out[i] = f(a[i])`
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
+pub fn map<T: Copy, U: Copy, F: Fn(T) -> U>(a: &[T], out: &mut [U], f: F) {
+    let n = out.len();
+    let a = &a[..n];
+    for i in 0..n {
+        out[i] = f(a[i]);
+    }
+}
+
+/// `out[i] = f(a[i], b[i], c[i])` (backward rules that need input, output and gradient).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
+pub fn zip3_map<T: Copy, F: Fn(T, T, T) -> T>(a: &[T], b: &[T], c: &[T], out: &mut [T], f: F) {
+    let n = out.len();
+    let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
+    for i in 0..n {
+        out[i] = f(a[i], b[i], c[i]);
+    }
+}
+
+/// Sum with eight independent accumulators, so the loop vectorizes without fast-math.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
+pub fn sum<T: Float>(a: &[T]) -> T {
+    let mut acc = [T::zero(); 16];
+    let chunks = a.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for j in 0..16 {
+            acc[j] += c[j];
+        }
+    }
+    let mut s = T::zero();
+    for r in rest {
+        s += *r;
+    }
+    for v in acc {
+        s += v;
+    }
+    s
+}
+
+/// `out[j] += a[j]` (accumulating rows when reducing over a leading axis).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
+pub fn add_assign<T: Float>(out: &mut [T], a: &[T]) {
+    let n = out.len();
+    let a = &a[..n];
+    for j in 0..n {
+        out[j] += a[j];
+    }
+}
+
+/// `out[j] = reduce(out[j], a[j])` for max/min over a leading axis (NaN propagates).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
+pub fn fold_assign<T: Float, F: Fn(T, T) -> T>(out: &mut [T], a: &[T], f: F) {
+    let n = out.len();
+    let a = &a[..n];
+    for j in 0..n {
+        out[j] = f(out[j], a[j]);
+    }
+}
+
+/// Maximum of a slice (NaN if any element is NaN, -inf if empty).
+pub fn max<T: Float>(a: &[T]) -> T {
+    let mut m = T::from_f64(f64::NEG_INFINITY);
+    for &v in a {
+        if v > m || v.is_nan() {
+            m = v;
+            if v.is_nan() {
+                return v;
+            }
+        }
+    }
+    m
+}
+
+/// Minimum of a slice (NaN if any element is NaN, +inf if empty).
+pub fn min<T: Float>(a: &[T]) -> T {
+    let mut m = T::from_f64(f64::INFINITY);
+    for &v in a {
+        if v < m || v.is_nan() {
+            m = v;
+            if v.is_nan() {
+                return v;
+            }
+        }
+    }
+    m
+}
+
+/// `max` that propagates NaN (NumPy's `maximum`).
+#[inline(always)]
+pub fn nan_max<T: Float>(a: T, b: T) -> T {
+    if a > b || a.is_nan() {
+        a
+    } else {
+        b
+    }
+}
+
+/// `min` that propagates NaN (NumPy's `minimum`).
+#[inline(always)]
+pub fn nan_min<T: Float>(a: T, b: T) -> T {
+    if a < b || a.is_nan() {
+        a
+    } else {
+        b
+    }
+}

@@ -1,0 +1,340 @@
+//! Shapes, strides and broadcasting: the part of a tensor that says where its elements are.
+
+use crate::error::{Error, Result};
+use crate::shape_err;
+use smallvec::SmallVec;
+
+/// Dimension sizes; four inline dims cover the usual tensors without a heap allocation.
+pub type Shape = SmallVec<[usize; 4]>;
+/// Element strides (may be 0 for broadcast dims, negative for reversed slices).
+pub type Strides = SmallVec<[isize; 4]>;
+
+/// Formats a shape the way NumPy prints it: `(2, 3)`, `(5,)`, `()`.
+pub fn fmt_shape(shape: &[usize]) -> String {
+    match shape.len() {
+        0 => "()".to_string(),
+        1 => format!("({},)", shape[0]),
+        _ => {
+            let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+            format!("({})", parts.join(", "))
+        }
+    }
+}
+
+/// Number of elements of a shape, refusing sizes that overflow `usize`.
+pub fn checked_numel(shape: &[usize]) -> Result<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
+        Error::Memory(format!("shape {} is too large to allocate", fmt_shape(shape)))
+    })
+}
+
+/// Row-major (C-order) strides of a shape.
+pub fn contiguous_strides(shape: &[usize]) -> Strides {
+    let mut strides: Strides = SmallVec::from_elem(0, shape.len());
+    let mut acc = 1isize;
+    for i in (0..shape.len()).rev() {
+        strides[i] = acc;
+        acc = acc.wrapping_mul(shape[i].max(1) as isize);
+    }
+    strides
+}
+
+/// Normalizes a possibly negative dim against `ndim` (as Python does), naming the op on error.
+pub fn normalize_dim(op: &str, dim: isize, ndim: usize) -> Result<usize> {
+    let n = ndim.max(1) as isize;
+    let d = if dim < 0 { dim + n } else { dim };
+    if d < 0 || d >= n {
+        return Err(Error::Index(format!(
+            "{op}: dim {dim} is out of range for a tensor with {ndim} dimension(s)"
+        )));
+    }
+    Ok(d as usize)
+}
+
+/// The broadcast shape of two shapes (NumPy rules), naming the op on error.
+pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Result<Shape> {
+    let n = a.len().max(b.len());
+    let mut out: Shape = SmallVec::from_elem(0, n);
+    for i in 0..n {
+        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
+        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        out[i] = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return Err(shape_err!(
+                "{op}: shapes {} and {} cannot be broadcast together",
+                fmt_shape(a),
+                fmt_shape(b)
+            ));
+        };
+    }
+    Ok(out)
+}
+
+/// Shape, strides (in elements) and offset into the storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Size of each dimension.
+    pub shape: Shape,
+    /// Step in elements between neighbours along each dimension.
+    pub strides: Strides,
+    /// Index of the first element in the storage.
+    pub offset: usize,
+}
+
+impl Layout {
+    /// A C-contiguous layout starting at offset 0.
+    pub fn contiguous(shape: &[usize]) -> Layout {
+        Layout { shape: SmallVec::from_slice(shape), strides: contiguous_strides(shape), offset: 0 }
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the elements lie in C order with no gaps (size-1 dims may have any stride).
+    pub fn is_contiguous(&self) -> bool {
+        let mut expected = 1isize;
+        for i in (0..self.shape.len()).rev() {
+            if self.shape[i] == 1 {
+                continue;
+            }
+            if self.strides[i] != expected {
+                return self.numel() == 0;
+            }
+            expected *= self.shape[i] as isize;
+        }
+        true
+    }
+
+    /// This layout viewed with `shape` broadcast to `target` (stride 0 on stretched dims).
+    pub fn broadcast_to(&self, op: &str, target: &[usize]) -> Result<Layout> {
+        let n = target.len();
+        if self.ndim() > n {
+            return Err(shape_err!(
+                "{op}: cannot broadcast shape {} to {}",
+                fmt_shape(&self.shape),
+                fmt_shape(target)
+            ));
+        }
+        let lead = n - self.ndim();
+        let mut strides: Strides = SmallVec::from_elem(0, n);
+        for i in 0..n {
+            if i < lead {
+                continue;
+            }
+            let d = self.shape[i - lead];
+            if d == target[i] {
+                strides[i] = self.strides[i - lead];
+            } else if d == 1 {
+                strides[i] = 0;
+            } else {
+                return Err(shape_err!(
+                    "{op}: cannot broadcast shape {} to {}",
+                    fmt_shape(&self.shape),
+                    fmt_shape(target)
+                ));
+            }
+        }
+        Ok(Layout { shape: SmallVec::from_slice(target), strides, offset: self.offset })
+    }
+
+    /// The layout with two dims swapped.
+    pub fn transpose(&self, d0: usize, d1: usize) -> Layout {
+        let mut l = self.clone();
+        l.shape.swap(d0, d1);
+        l.strides.swap(d0, d1);
+        l
+    }
+
+    /// The layout with dims reordered (`perm` must be a permutation, checked by the caller).
+    pub fn permute(&self, perm: &[usize]) -> Layout {
+        Layout {
+            shape: perm.iter().map(|&p| self.shape[p]).collect(),
+            strides: perm.iter().map(|&p| self.strides[p]).collect(),
+            offset: self.offset,
+        }
+    }
+
+    /// A view with a new shape, when the strides allow one without copying.
+    ///
+    /// Works for contiguous layouts and, more generally, whenever each run of merged dims is
+    /// itself contiguous (the same rule PyTorch's `view` follows).
+    pub fn reshape_view(&self, new_shape: &[usize]) -> Option<Layout> {
+        if self.is_contiguous() {
+            let mut l = Layout::contiguous(new_shape);
+            l.offset = self.offset;
+            return Some(l);
+        }
+        // Group old dims into chunks that are contiguous among themselves, then split them.
+        let old: Vec<(usize, isize)> =
+            self.shape.iter().copied().zip(self.strides.iter().copied()).filter(|(d, _)| *d != 1).collect();
+        let mut new_strides: Strides = SmallVec::from_elem(0, new_shape.len());
+        let mut oi = 0;
+        let mut ni = 0;
+        while ni < new_shape.len() || oi < old.len() {
+            // skip size-1 new dims
+            if ni < new_shape.len() && new_shape[ni] == 1 {
+                new_strides[ni] = 1;
+                ni += 1;
+                continue;
+            }
+            if oi >= old.len() || ni >= new_shape.len() {
+                return None;
+            }
+            // take old dims until their product is contiguous and matches new dims' product
+            let chunk_start = oi;
+            let mut old_prod = old[oi].0;
+            oi += 1;
+            let mut new_dims = vec![ni];
+            let mut new_prod = new_shape[ni];
+            ni += 1;
+            loop {
+                if old_prod == new_prod {
+                    break;
+                }
+                if old_prod < new_prod {
+                    if oi >= old.len() {
+                        return None;
+                    }
+                    // merging old dims requires them to be contiguous with each other
+                    if old[oi - 1].1 != old[oi].1 * old[oi].0 as isize {
+                        return None;
+                    }
+                    old_prod *= old[oi].0;
+                    oi += 1;
+                } else {
+                    if ni >= new_shape.len() {
+                        return None;
+                    }
+                    if new_shape[ni] != 1 {
+                        new_dims.push(ni);
+                    } else {
+                        new_strides[ni] = 1;
+                    }
+                    new_prod *= new_shape[ni];
+                    ni += 1;
+                }
+            }
+            // innermost stride of the chunk
+            let mut stride = old[oi - 1].1;
+            let _ = chunk_start;
+            for &d in new_dims.iter().rev() {
+                new_strides[d] = stride;
+                stride *= new_shape[d] as isize;
+            }
+        }
+        Some(Layout { shape: SmallVec::from_slice(new_shape), strides: new_strides, offset: self.offset })
+    }
+
+    /// Calls `f(storage_index)` for every element in C order.
+    #[inline]
+    pub fn for_each_index(&self, mut f: impl FnMut(usize)) {
+        let n = self.ndim();
+        if self.numel() == 0 {
+            return;
+        }
+        if n == 0 {
+            f(self.offset);
+            return;
+        }
+        let inner = self.shape[n - 1];
+        let inner_stride = self.strides[n - 1];
+        let mut idx: SmallVec<[usize; 6]> = SmallVec::from_elem(0, n);
+        let mut base = self.offset as isize;
+        loop {
+            let mut p = base;
+            for _ in 0..inner {
+                f(p as usize);
+                p += inner_stride;
+            }
+            // odometer over outer dims
+            let mut d = n - 1;
+            loop {
+                if d == 0 {
+                    return;
+                }
+                d -= 1;
+                idx[d] += 1;
+                base += self.strides[d];
+                if idx[d] < self.shape[d] {
+                    break;
+                }
+                base -= self.strides[d] * self.shape[d] as isize;
+                idx[d] = 0;
+            }
+        }
+    }
+
+    /// Copies the elements of `src` under this layout into a new C-ordered vector.
+    pub fn gather<T: Copy>(&self, src: &[T]) -> Vec<T> {
+        let n = self.numel();
+        if self.is_contiguous() {
+            return src[self.offset..self.offset + n].to_vec();
+        }
+        let mut out = Vec::with_capacity(n);
+        self.for_each_index(|i| out.push(src[i]));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_rules() {
+        assert_eq!(broadcast_shapes("t", &[4, 1, 5], &[3, 5]).unwrap().as_slice(), &[4, 3, 5]);
+        assert_eq!(broadcast_shapes("t", &[], &[2]).unwrap().as_slice(), &[2]);
+        let e = broadcast_shapes("add", &[2, 3], &[4]).unwrap_err();
+        assert_eq!(e.to_string(), "add: shapes (2, 3) and (4,) cannot be broadcast together");
+    }
+
+    #[test]
+    fn contiguity_and_strides() {
+        let l = Layout::contiguous(&[2, 3, 4]);
+        assert_eq!(l.strides.as_slice(), &[12, 4, 1]);
+        assert!(l.is_contiguous());
+        assert!(!l.transpose(0, 2).is_contiguous());
+        assert!(Layout::contiguous(&[0, 3]).is_contiguous());
+    }
+
+    #[test]
+    fn gather_transposed() {
+        let l = Layout::contiguous(&[2, 3]).transpose(0, 1);
+        let src = [0, 1, 2, 3, 4, 5];
+        assert_eq!(l.gather(&src), vec![0, 3, 1, 4, 2, 5]);
+    }
+
+    #[test]
+    fn reshape_views() {
+        let l = Layout::contiguous(&[2, 3, 4]);
+        assert_eq!(l.reshape_view(&[6, 4]).unwrap().strides.as_slice(), &[4, 1]);
+        // a transposed matrix cannot be flattened without a copy
+        let t = Layout::contiguous(&[2, 3]).transpose(0, 1);
+        assert!(t.reshape_view(&[6]).is_none());
+        // but splitting a dim of a transposed matrix is a view
+        let t2 = Layout::contiguous(&[4, 3]).transpose(0, 1); // shape (3, 4), strides (1, 3)
+        let v = t2.reshape_view(&[3, 2, 2]).unwrap();
+        assert_eq!(v.strides.as_slice(), &[1, 6, 3]);
+        let b = Layout::contiguous(&[1, 3]).broadcast_to("t", &[2, 3]).unwrap();
+        assert_eq!(b.strides.as_slice(), &[0, 1]);
+    }
+
+    #[test]
+    fn broadcast_layout() {
+        let l = Layout::contiguous(&[3, 1]);
+        let b = l.broadcast_to("t", &[2, 3, 4]).unwrap();
+        assert_eq!(b.strides.as_slice(), &[0, 1, 0]);
+        let src = [10, 20, 30];
+        assert_eq!(&b.gather(&src)[..5], &[10, 10, 10, 10, 20]);
+    }
+}

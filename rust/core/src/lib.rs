@@ -1,0 +1,20 @@
+//! ferrograd-core: tensors, reverse-mode autograd and SIMD CPU kernels, in pure Rust.
+//!
+//! This crate knows nothing about Python; `ferrograd-py` binds it. Every fallible
+//! operation returns [`Result`] so that bad input never panics across the boundary.
+
+pub mod autograd;
+pub mod dtype;
+pub mod error;
+pub mod kernels;
+pub mod layout;
+pub mod ops;
+pub mod random;
+pub mod storage;
+pub mod tensor;
+pub mod threads;
+
+pub use autograd::{is_grad_enabled, set_grad_enabled, NoGradGuard};
+pub use dtype::DType;
+pub use error::{Error, Result};
+pub use tensor::{Device, Tensor};

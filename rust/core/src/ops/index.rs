@@ -1,0 +1,327 @@
+//! Indexing and joining: basic slicing views, row gathers, cat/stack and one_hot.
+
+use crate::autograd::record;
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::layout::{fmt_shape, normalize_dim, Layout, Shape, Strides};
+use crate::storage::{try_filled, try_vec};
+use crate::tensor::Tensor;
+use crate::{any_dispatch, shape_err, value_err};
+
+/// One item of a basic index expression (`x[1, 2:5, None, ...]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexItem {
+    /// an integer: selects and removes the dim
+    Int(isize),
+    /// `start:stop:step` as Python's slice
+    Slice(Option<isize>, Option<isize>, isize),
+    /// `None`: inserts a size-1 dim
+    NewAxis,
+    /// `...`: as many full slices as needed
+    Ellipsis,
+}
+
+/// Python's `slice.indices`: clamped start, and the element count, for a dim of `len`.
+fn slice_range(start: Option<isize>, stop: Option<isize>, step: isize, len: usize) -> (isize, usize) {
+    let len = len as isize;
+    let clamp = |v: isize, lo: isize, hi: isize| v.max(lo).min(hi);
+    let (lo, hi) = if step > 0 { (0, len) } else { (-1, len - 1) };
+    let norm = |v: Option<isize>, default: isize| match v {
+        None => default,
+        Some(v) if v < 0 => clamp(v + len, lo, hi),
+        Some(v) => clamp(v, lo, hi),
+    };
+    let s = norm(start, if step > 0 { 0 } else { len - 1 });
+    let e = norm(stop, if step > 0 { len } else { -1 });
+    let count = if step > 0 {
+        if e > s {
+            (e - s + step - 1) / step
+        } else {
+            0
+        }
+    } else if s > e {
+        (s - e + (-step) - 1) / (-step)
+    } else {
+        0
+    };
+    (s, count as usize)
+}
+
+/// Applies basic index items to a layout.
+fn index_layout(l: &Layout, items: &[IndexItem]) -> Result<Layout> {
+    let consumed = items.iter().filter(|i| matches!(i, IndexItem::Int(_) | IndexItem::Slice(..))).count();
+    let ellipses = items.iter().filter(|i| **i == IndexItem::Ellipsis).count();
+    if ellipses > 1 {
+        return Err(Error::Index("index: an index can only have a single ellipsis ('...')".into()));
+    }
+    if consumed > l.ndim() {
+        return Err(Error::Index(format!(
+            "index: too many indices ({consumed}) for a tensor of shape {}",
+            fmt_shape(&l.shape)
+        )));
+    }
+    let mut shape = Shape::new();
+    let mut strides = Strides::new();
+    let mut offset = l.offset as isize;
+    let mut d = 0usize;
+    for item in items {
+        match *item {
+            IndexItem::Int(i) => {
+                let len = l.shape[d] as isize;
+                let j = if i < 0 { i + len } else { i };
+                if j < 0 || j >= len {
+                    return Err(Error::Index(format!(
+                        "index {i} is out of bounds for dim {d} with size {len} (tensor of shape {})",
+                        fmt_shape(&l.shape)
+                    )));
+                }
+                offset += j * l.strides[d];
+                d += 1;
+            }
+            IndexItem::Slice(start, stop, step) => {
+                if step == 0 {
+                    return Err(value_err!("index: slice step cannot be zero"));
+                }
+                let (s, count) = slice_range(start, stop, step, l.shape[d]);
+                if count > 0 {
+                    offset += s * l.strides[d];
+                }
+                shape.push(count);
+                strides.push(l.strides[d] * step);
+                d += 1;
+            }
+            IndexItem::NewAxis => {
+                shape.push(1);
+                strides.push(0);
+            }
+            IndexItem::Ellipsis => {
+                let fill = l.ndim() - consumed;
+                for _ in 0..fill {
+                    shape.push(l.shape[d]);
+                    strides.push(l.strides[d]);
+                    d += 1;
+                }
+            }
+        }
+    }
+    while d < l.ndim() {
+        shape.push(l.shape[d]);
+        strides.push(l.strides[d]);
+        d += 1;
+    }
+    Ok(Layout { shape, strides, offset: offset.max(0) as usize })
+}
+
+/// Zeros of `shape` with `g` written into the positions `view` picks (the backward of views).
+fn scatter_into_zeros(shape: &[usize], view: &Layout, g: &Tensor) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    any_dispatch!(g.dtype(), T => {
+        let mut buf: Vec<T> = try_filled(n, T::zero())?;
+        let vals: Vec<T> = g.to_vec()?;
+        let mut k = 0;
+        view.for_each_index(|i| {
+            buf[i] = vals[k];
+            k += 1;
+        });
+        Tensor::from_vec(buf, shape)
+    })
+}
+
+impl Tensor {
+    /// Basic indexing (integers, slices, `None`, `...`): always a view.
+    pub fn index(&self, items: &[IndexItem]) -> Result<Tensor> {
+        let l = index_layout(self.layout(), items)?;
+        let out = self.view_with(l);
+        let in_shape = self.shape().to_vec();
+        let items = items.to_vec();
+        Ok(record(out, "IndexBackward", &[self], move |g| {
+            // d x[idx] = g placed at idx, zeros elsewhere
+            let view = index_layout(&Layout::contiguous(&in_shape), &items)?;
+            Ok(vec![Some(scatter_into_zeros(&in_shape, &view, g)?)])
+        }))
+    }
+
+    /// `length` elements of `dim` starting at `start` (a view).
+    pub fn narrow(&self, dim: isize, start: usize, length: usize) -> Result<Tensor> {
+        let d = normalize_dim("narrow", dim, self.ndim())?;
+        if start + length > self.shape()[d] {
+            return Err(Error::Index(format!(
+                "narrow: range {}..{} is out of bounds for dim {} of size {}",
+                start,
+                start + length,
+                d,
+                self.shape()[d]
+            )));
+        }
+        let mut items = vec![IndexItem::Slice(None, None, 1); d];
+        items.push(IndexItem::Slice(Some(start as isize), Some((start + length) as isize), 1));
+        self.index(&items)
+    }
+
+    /// Picks entries `indices` (int64, 1-D; negatives count from the end) along `dim`.
+    pub fn index_select(&self, dim: isize, indices: &Tensor) -> Result<Tensor> {
+        if indices.dtype() != DType::I64 {
+            return Err(Error::DType(format!("index_select: indices must be int64, got {}", indices.dtype())));
+        }
+        if indices.ndim() > 1 {
+            return Err(shape_err!("index_select: indices must be 1-D, got shape {}", fmt_shape(indices.shape())));
+        }
+        if self.ndim() == 0 {
+            return Err(shape_err!("index_select: cannot index a 0-dimensional tensor"));
+        }
+        let d = normalize_dim("index_select", dim, self.ndim())?;
+        let len = self.shape()[d] as i64;
+        let idx: Vec<usize> = indices
+            .to_vec::<i64>()?
+            .into_iter()
+            .map(|i| {
+                let j = if i < 0 { i + len } else { i };
+                if j < 0 || j >= len {
+                    Err(Error::Index(format!(
+                        "index_select: index {i} is out of bounds for dim {d} with size {len}"
+                    )))
+                } else {
+                    Ok(j as usize)
+                }
+            })
+            .collect::<Result<_>>()?;
+        let shape = self.shape().to_vec();
+        let outer: usize = shape[..d].iter().product();
+        let inner: usize = shape[d + 1..].iter().product();
+        let mut out_shape = shape.clone();
+        out_shape[d] = idx.len();
+        let out = any_dispatch!(self.dtype(), T => {
+            let mut v: Vec<T> = try_vec(outer * idx.len() * inner)?;
+            self.with_contig(|s: &[T]| {
+                for o in 0..outer {
+                    for &i in &idx {
+                        let base = (o * shape[d] + i) * inner;
+                        v.extend_from_slice(&s[base..base + inner]);
+                    }
+                }
+            });
+            Tensor::from_vec(v, &out_shape)?
+        });
+        Ok(record(out, "IndexSelectBackward", &[self], move |g| {
+            // d x[idx] = g added back into the picked rows (repeated indices add up)
+            let gx = any_dispatch!(g.dtype(), T => {
+                let mut buf: Vec<T> = try_filled(outer * shape[d] * inner, T::zero())?;
+                let gv: Vec<T> = g.to_vec()?;
+                for o in 0..outer {
+                    for (k, &i) in idx.iter().enumerate() {
+                        let dst = (o * shape[d] + i) * inner;
+                        let src = (o * idx.len() + k) * inner;
+                        for j in 0..inner {
+                            buf[dst + j] = add_elem(buf[dst + j], gv[src + j]);
+                        }
+                    }
+                }
+                Tensor::from_vec(buf, &shape)?
+            });
+            Ok(vec![Some(gx)])
+        }))
+    }
+
+    /// Joins tensors along an existing dim.
+    pub fn cat(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
+        let first = tensors.first().ok_or_else(|| value_err!("cat: expected a non-empty list of tensors"))?;
+        let dt = tensors.iter().fold(first.dtype(), |d, t| d.promote(t.dtype()));
+        let nd = first.ndim();
+        if nd == 0 {
+            return Err(shape_err!("cat: zero-dimensional tensors cannot be concatenated; use stack"));
+        }
+        let d = normalize_dim("cat", dim, nd)?;
+        for (i, t) in tensors.iter().enumerate() {
+            let ok = t.ndim() == nd && (0..nd).all(|j| j == d || t.shape()[j] == first.shape()[j]);
+            if !ok {
+                return Err(shape_err!(
+                    "cat: tensor {} has shape {} but tensor 0 has shape {} (sizes must match except in dim {})",
+                    i,
+                    fmt_shape(t.shape()),
+                    fmt_shape(first.shape()),
+                    d
+                ));
+            }
+        }
+        let parts: Vec<Tensor> = tensors.iter().map(|t| t.cast(dt)).collect::<Result<_>>()?;
+        let sizes: Vec<usize> = parts.iter().map(|t| t.shape()[d]).collect();
+        let mut out_shape = first.shape().to_vec();
+        out_shape[d] = sizes.iter().sum();
+        let outer: usize = out_shape[..d].iter().product();
+        let inner: usize = out_shape[d + 1..].iter().product();
+        let out = any_dispatch!(dt, T => {
+            let total: usize = out_shape.iter().product();
+            let mut v: Vec<T> = try_filled(total, T::zero())?;
+            let row = out_shape[d] * inner;
+            let mut at = 0;
+            for (p, &sz) in parts.iter().zip(&sizes) {
+                let w = sz * inner;
+                p.with_contig(|s: &[T]| {
+                    for o in 0..outer {
+                        v[o * row + at..o * row + at + w].copy_from_slice(&s[o * w..(o + 1) * w]);
+                    }
+                });
+                at += w;
+            }
+            Tensor::from_vec(v, &out_shape)?
+        });
+        let refs: Vec<&Tensor> = parts.iter().collect();
+        Ok(record(out, "CatBackward", &refs, move |g| {
+            // d cat = the matching slice of g for each input
+            let mut start = 0;
+            let mut grads = Vec::with_capacity(sizes.len());
+            for &sz in &sizes {
+                grads.push(Some(g.narrow(d as isize, start, sz)?));
+                start += sz;
+            }
+            Ok(grads)
+        }))
+    }
+
+    /// Joins tensors of one shape along a new dim.
+    pub fn stack(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
+        let first = tensors.first().ok_or_else(|| value_err!("stack: expected a non-empty list of tensors"))?;
+        for (i, t) in tensors.iter().enumerate() {
+            if t.shape() != first.shape() {
+                return Err(shape_err!(
+                    "stack: tensor {} has shape {} but tensor 0 has shape {} (all must match)",
+                    i,
+                    fmt_shape(t.shape()),
+                    fmt_shape(first.shape())
+                ));
+            }
+        }
+        let d = normalize_dim("stack", dim, first.ndim() + 1)? as isize;
+        let parts: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(d)).collect::<Result<_>>()?;
+        Tensor::cat(&parts, d)
+    }
+
+    /// One-hot encoding of int64 labels: shape (..., num_classes), int64. `num_classes`
+    /// `None` means max(label) + 1.
+    pub fn one_hot(&self, num_classes: Option<usize>) -> Result<Tensor> {
+        if self.dtype() != DType::I64 {
+            return Err(Error::DType(format!("one_hot: labels must be int64, got {}", self.dtype())));
+        }
+        let labels: Vec<i64> = self.to_vec()?;
+        let c = match num_classes {
+            Some(c) => c,
+            None => labels.iter().copied().max().map(|m| (m.max(-1) + 1) as usize).unwrap_or(0),
+        };
+        let mut shape = self.shape().to_vec();
+        shape.push(c);
+        let mut v: Vec<i64> = try_filled(crate::layout::checked_numel(&shape)?, 0)?;
+        for (i, &l) in labels.iter().enumerate() {
+            if l < 0 || l as usize >= c {
+                return Err(Error::Index(format!("one_hot: label {l} is out of range for {c} classes")));
+            }
+            v[i * c + l as usize] = 1;
+        }
+        Tensor::from_vec(v, &shape)
+    }
+}
+
+#[inline(always)]
+fn add_elem<T: Element>(a: T, b: T) -> T {
+    T::from_f64(a.to_f64() + b.to_f64())
+}
+

@@ -1,0 +1,246 @@
+//! Matrix products through the `gemm` crate (BLIS-style SIMD kernels, runtime dispatch).
+
+use crate::autograd::record;
+use crate::dtype::{DType, Float};
+use crate::error::Result;
+use crate::layout::{broadcast_shapes, checked_numel, fmt_shape, Layout};
+use crate::storage::{try_vec, BufferElement};
+use crate::tensor::Tensor;
+use crate::threads;
+use crate::{float_dispatch, shape_err};
+use gemm::Parallelism;
+
+/// m*n*k below which gemm runs on the calling thread (threads cost more than they save).
+pub const GEMM_PAR_MIN: usize = 96 * 96 * 96;
+
+/// `dst[m x n] = (read_dst ? dst : 0) + lhs[m x k] @ rhs[k x n]` on strided operands.
+///
+/// # Safety
+/// The pointers with their strides must address valid elements for the given sizes, and
+/// `dst` must not overlap the operands.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_raw<T: 'static + Float>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    dst_rs: isize,
+    dst_cs: isize,
+    read_dst: bool,
+    lhs: *const T,
+    lhs_rs: isize,
+    lhs_cs: isize,
+    rhs: *const T,
+    rhs_rs: isize,
+    rhs_cs: isize,
+    par: Parallelism,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        dst_cs,
+        dst_rs,
+        read_dst,
+        lhs,
+        lhs_cs,
+        lhs_rs,
+        rhs,
+        rhs_cs,
+        rhs_rs,
+        T::one(),
+        T::one(),
+        false,
+        false,
+        false,
+        par,
+    );
+}
+
+/// Strides gemm can use directly: positive on the matrix dims (a copy fixes the rest).
+fn usable(l: &Layout) -> bool {
+    let nd = l.ndim();
+    l.strides[nd - 1] > 0 && l.strides[nd - 2] > 0
+}
+
+/// Batched `a @ b` with broadcast batch dims; `bias` (length n) pre-fills each output row.
+fn mm_forward<T: Float + BufferElement>(a: &Tensor, b: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    let (ash, bsh) = (a.shape(), b.shape());
+    let (m, k) = (ash[ash.len() - 2], ash[ash.len() - 1]);
+    let n = bsh[bsh.len() - 1];
+    let batch = broadcast_shapes("matmul", &ash[..ash.len() - 2], &bsh[..bsh.len() - 2])?;
+    let mut out_shape = batch.to_vec();
+    out_shape.extend([m, n]);
+    let total = checked_numel(&out_shape)?;
+    let nb: usize = batch.iter().product();
+    let mut out: Vec<T> = try_vec(total)?;
+    match bias {
+        Some(bv) => {
+            let bias: Vec<T> = bv.to_vec()?;
+            for _ in 0..nb * m {
+                out.extend_from_slice(&bias);
+            }
+        }
+        None => out.resize(total, T::zero()),
+    }
+    if total == 0 || k == 0 {
+        return Tensor::from_vec(out, &out_shape);
+    }
+    let a = if usable(a.layout()) { a.clone() } else { a.copy_data()? };
+    let b = if usable(b.layout()) { b.clone() } else { b.copy_data()? };
+    let mut full_a = batch.to_vec();
+    full_a.extend([m, k]);
+    let mut full_b = batch.to_vec();
+    full_b.extend([k, n]);
+    let la = a.layout().broadcast_to("matmul", &full_a)?;
+    let lb = b.layout().broadcast_to("matmul", &full_b)?;
+    let nd = full_a.len();
+    let flops = m * n * k;
+    a.read(|sa: &[T], _| {
+        b.read(|sb: &[T], _| {
+            threads::install(|nt| {
+                let par = if nt > 1 && flops >= GEMM_PAR_MIN { Parallelism::Rayon(nt) } else { Parallelism::None };
+                let mut idx = vec![0usize; nd - 2];
+                for bi in 0..nb {
+                    let (mut oa, mut ob) = (la.offset as isize, lb.offset as isize);
+                    for (d, &i) in idx.iter().enumerate() {
+                        oa += i as isize * la.strides[d];
+                        ob += i as isize * lb.strides[d];
+                    }
+                    let dst = out[bi * m * n..].as_mut_ptr();
+                    // SAFETY: offsets and strides come from layouts validated against the
+                    // storage; dst is a fresh buffer of m*n elements per batch.
+                    unsafe {
+                        gemm_raw(
+                            m,
+                            n,
+                            k,
+                            dst,
+                            n as isize,
+                            1,
+                            bias.is_some(),
+                            sa.as_ptr().offset(oa),
+                            la.strides[nd - 2],
+                            la.strides[nd - 1],
+                            sb.as_ptr().offset(ob),
+                            lb.strides[nd - 2],
+                            lb.strides[nd - 1],
+                            par,
+                        );
+                    }
+                    for d in (0..idx.len()).rev() {
+                        idx[d] += 1;
+                        if idx[d] < batch[d] {
+                            break;
+                        }
+                        idx[d] = 0;
+                    }
+                }
+            })
+        })
+    });
+    Tensor::from_vec(out, &out_shape)
+}
+
+impl Tensor {
+    /// Matrix product with NumPy's rules: 1-D operands are promoted and the added dim
+    /// removed afterwards; batch dims broadcast.
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        let (ash, bsh) = (self.shape().to_vec(), other.shape().to_vec());
+        if ash.is_empty() || bsh.is_empty() {
+            return Err(shape_err!(
+                "matmul: both operands need at least one dimension, got shapes {} and {}",
+                fmt_shape(&ash),
+                fmt_shape(&bsh)
+            ));
+        }
+        let ka = ash[ash.len() - 1];
+        let kb = if bsh.len() == 1 { bsh[0] } else { bsh[bsh.len() - 2] };
+        if ka != kb {
+            return Err(shape_err!(
+                "matmul: shapes {} and {} do not align ({} != {})",
+                fmt_shape(&ash),
+                fmt_shape(&bsh),
+                ka,
+                kb
+            ));
+        }
+        let dt = self.dtype().promote(other.dtype());
+        let dt = if dt.is_float() { dt } else { DType::F32 };
+        let (a, b) = (self.cast(dt)?, other.cast(dt)?);
+        match (ash.len(), bsh.len()) {
+            (1, 1) => a.unsqueeze(0)?.mm_nd(&b.unsqueeze(1)?)?.reshape(&[]),
+            (1, _) => a.unsqueeze(0)?.mm_nd(&b)?.squeeze(Some(-2)),
+            (_, 1) => a.mm_nd(&b.unsqueeze(1)?)?.squeeze(Some(-1)),
+            _ => a.mm_nd(&b),
+        }
+    }
+
+    /// `a @ b` for operands of at least two dims and one float dtype.
+    fn mm_nd(&self, other: &Tensor) -> Result<Tensor> {
+        let out = float_dispatch!(self.dtype(), "matmul", T => mm_forward::<T>(self, other, None)?);
+        let (a, b) = (self.detach(), other.detach());
+        let (na, nb) = (self.requires_grad(), other.requires_grad());
+        let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
+        Ok(record(out, "MatmulBackward", &[self, other], move |g| {
+            // d(ab) = g b^T for a and a^T g for b, summed over broadcast batch dims
+            Ok(vec![
+                if na { Some(g.mm_nd(&b.transpose(-1, -2)?)?.sum_to(&sa)?) } else { None },
+                if nb { Some(a.transpose(-1, -2)?.mm_nd(g)?.sum_to(&sb)?) } else { None },
+            ])
+        }))
+    }
+
+    /// `x @ w^T + b` with `w` of shape (out, in), as `torch.nn.functional.linear`; the bias is
+    /// fused into the matrix product for 2-D inputs.
+    pub fn linear(&self, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+        let (xs, ws) = (self.shape().to_vec(), w.shape().to_vec());
+        if ws.len() != 2 || xs.is_empty() || xs[xs.len() - 1] != ws[1] {
+            return Err(shape_err!(
+                "linear: input of shape {} does not fit weight of shape {} (expected (..., {}))",
+                fmt_shape(&xs),
+                fmt_shape(&ws),
+                ws.get(1).copied().unwrap_or(0)
+            ));
+        }
+        if let Some(b) = b {
+            if b.shape() != [ws[0]] {
+                return Err(shape_err!(
+                    "linear: bias of shape {} does not fit weight of shape {} (expected ({},))",
+                    fmt_shape(b.shape()),
+                    fmt_shape(&ws),
+                    ws[0]
+                ));
+            }
+        }
+        let dt = self.dtype().promote(w.dtype());
+        let dt = if dt.is_float() { dt } else { DType::F32 };
+        if xs.len() != 2 {
+            let y = self.cast(dt)?.matmul(&w.cast(dt)?.transpose(0, 1)?)?;
+            return match b {
+                Some(b) => y.add(b),
+                None => Ok(y),
+            };
+        }
+        let (x, w) = (self.cast(dt)?, w.cast(dt)?);
+        let b = b.map(|b| b.cast(dt)).transpose()?;
+        let wt = w.detach().transpose(0, 1)?;
+        let out = float_dispatch!(dt, "linear", T => mm_forward::<T>(&x, &wt, b.as_ref())?);
+        let (xd, wd) = (x.detach(), w.detach());
+        let (nx, nw, nbias) = (x.requires_grad(), w.requires_grad(), b.as_ref().is_some_and(|b| b.requires_grad()));
+        let mut inputs: Vec<&Tensor> = vec![&x, &w];
+        if let Some(b) = b.as_ref() {
+            inputs.push(b);
+        }
+        Ok(record(out, "LinearBackward", &inputs, move |g| {
+            // y = x w^T + b: dx = g w, dw = g^T x, db = sum over rows of g
+            let mut grads = vec![
+                if nx { Some(g.mm_nd(&wd)?) } else { None },
+                if nw { Some(g.transpose(0, 1)?.mm_nd(&xd)?) } else { None },
+            ];
+            grads.push(if nbias { Some(g.sum(Some(&[0]), false)?) } else { None });
+            Ok(grads)
+        }))
+    }
+}

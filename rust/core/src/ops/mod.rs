@@ -1,0 +1,13 @@
+//! The ops, each with its forward kernel and its derivative rule (recorded through
+//! [`crate::autograd::record`]). Derivative rules sit next to their forward code, with the
+//! maths in a one-line comment.
+
+pub mod binary;
+pub mod index;
+pub mod matmul;
+pub mod reduce;
+pub mod unary;
+
+pub use binary::{BinaryOp, CmpOp};
+pub use index::IndexItem;
+pub use unary::UnaryOp;

@@ -1,0 +1,302 @@
+//! Reductions over one or more dims, and the softmax family built on them.
+
+use crate::autograd::{record, NoGradGuard};
+use crate::dtype::{DType, Element, Float};
+use crate::error::{Error, Result};
+use crate::kernels;
+use crate::layout::{fmt_shape, normalize_dim, Shape};
+use crate::storage::{try_vec, BufferElement};
+use crate::tensor::Tensor;
+use crate::{float_dispatch, value_err};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sum,
+    Max,
+    Min,
+}
+
+/// Which dims a reduction covers (`None` or an empty list: all of them).
+fn reduce_mask(op: &str, ndim: usize, dims: Option<&[isize]>) -> Result<Vec<bool>> {
+    let mut mask = vec![false; ndim];
+    match dims {
+        None | Some([]) => mask.iter_mut().for_each(|m| *m = true),
+        Some(ds) => {
+            for &d in ds {
+                let d = normalize_dim(op, d, ndim)?;
+                if ndim == 0 {
+                    continue;
+                }
+                if mask[d] {
+                    return Err(value_err!("{op}: dim {d} appears more than once in {ds:?}"));
+                }
+                mask[d] = true;
+            }
+        }
+    }
+    Ok(mask)
+}
+
+fn keep_shape(shape: &[usize], mask: &[bool]) -> Shape {
+    shape.iter().zip(mask).map(|(&d, &m)| if m { 1 } else { d }).collect()
+}
+
+fn final_shape(shape: &[usize], mask: &[bool], keepdim: bool) -> Vec<isize> {
+    shape
+        .iter()
+        .zip(mask)
+        .filter(|(_, &m)| keepdim || !m)
+        .map(|(&d, &m)| if m { 1 } else { d as isize })
+        .collect()
+}
+
+/// The reduction itself, returning the keepdim-shaped result without autograd.
+fn reduce_raw<T: Float + BufferElement>(op: &str, x: &Tensor, mask: &[bool], kind: Kind) -> Result<Tensor> {
+    let shape = x.shape();
+    let kshape = keep_shape(shape, mask);
+    let r: usize = shape.iter().zip(mask).filter(|(_, &m)| m).map(|(&d, _)| d).product();
+    let out_n: usize = kshape.iter().product();
+    if r == 0 {
+        if kind != Kind::Sum && out_n > 0 {
+            return Err(value_err!(
+                "{op}: cannot reduce over a zero-size dim of a tensor of shape {} (no identity)",
+                fmt_shape(shape)
+            ));
+        }
+        return Tensor::zeros(&kshape, T::DTYPE);
+    }
+    let mut out: Vec<T> = try_vec(out_n)?;
+    out.resize(out_n, T::zero());
+    let first = mask.iter().position(|&m| m);
+    let last = mask.iter().rposition(|&m| m);
+    let block = match (first, last) {
+        (Some(f), Some(l)) => x.is_contiguous() && (f..=l).all(|i| mask[i] || shape[i] == 1),
+        _ => x.is_contiguous(),
+    };
+    let run = |data: &[T], outer: usize, inner: usize, out: &mut [T]| {
+        debug_assert_eq!(outer * inner, out.len());
+        for o in 0..outer {
+            let src = &data[o * r * inner..(o + 1) * r * inner];
+            let dst = &mut out[o * inner..(o + 1) * inner];
+            if inner == 1 {
+                dst[0] = match kind {
+                    Kind::Sum => kernels::sum(src),
+                    Kind::Max => kernels::max(src),
+                    Kind::Min => kernels::min(src),
+                };
+            } else {
+                dst.copy_from_slice(&src[..inner]);
+                for k in 1..r {
+                    let row = &src[k * inner..(k + 1) * inner];
+                    match kind {
+                        Kind::Sum => kernels::add_assign(dst, row),
+                        Kind::Max => kernels::fold_assign(dst, row, kernels::nan_max::<T>),
+                        Kind::Min => kernels::fold_assign(dst, row, kernels::nan_min::<T>),
+                    }
+                }
+            }
+        }
+    };
+    if block {
+        let (f, l) = (first.unwrap_or(0), last.unwrap_or(0));
+        let outer: usize = shape[..f].iter().product();
+        let inner: usize = shape[l + 1..].iter().product();
+        x.with_contig(|data: &[T]| run(data, outer, inner, &mut out));
+    } else {
+        let nd = shape.len();
+        let mut perm: Vec<usize> = (0..nd).filter(|&i| !mask[i]).collect();
+        perm.extend((0..nd).filter(|&i| mask[i]));
+        let l = x.layout().permute(&perm);
+        let data: Vec<T> = x.read(|s: &[T], _| l.gather(s));
+        run(&data, out_n, 1, &mut out);
+    }
+    Tensor::from_vec(out, &kshape)
+}
+
+impl Tensor {
+    fn reduce_op(&self, op: &'static str, kind: Kind, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        let mask = reduce_mask(op, self.ndim(), dims)?;
+        let x = match self.dtype() {
+            DType::Bool if kind == Kind::Sum => self.cast(DType::I64)?,
+            _ => self.clone(),
+        };
+        if x.dtype() == DType::I64 || x.dtype() == DType::Bool {
+            // integer reductions: exact, done in i64/bool without autograd
+            // exact for |values| < 2^53, which covers labels and indices
+            let vals = reduce_raw::<f64>(op, &x.cast(DType::F64)?, &mask, kind)?;
+            return vals.cast(x.dtype())?.reshape(&final_shape(self.shape(), &mask, keepdim));
+        }
+        let raw = float_dispatch!(x.dtype(), op, T => reduce_raw::<T>(op, &x, &mask, kind)?);
+        let out = raw.reshape(&final_shape(self.shape(), &mask, keepdim))?;
+        if !(crate::autograd::is_grad_enabled() && x.requires_grad()) {
+            return Ok(out);
+        }
+        let in_shape: Shape = Shape::from_slice(x.shape());
+        let kshape: Vec<isize> = keep_shape(x.shape(), &mask).iter().map(|&d| d as isize).collect();
+        let xs = x.detach();
+        let m = raw.detach();
+        let name = match kind {
+            Kind::Sum => "SumBackward",
+            Kind::Max => "MaxBackward",
+            Kind::Min => "MinBackward",
+        };
+        Ok(record(out, name, &[&x], move |g| {
+            let gk = g.reshape(&kshape)?;
+            match kind {
+                // d sum = broadcast of g
+                Kind::Sum => Ok(vec![Some(gk.broadcast_to(&in_shape)?)]),
+                // d max = g at the maxima, shared evenly between ties
+                Kind::Max | Kind::Min => {
+                    let hit = xs.compare(crate::ops::CmpOp::Eq, &m)?.cast(xs.dtype())?;
+                    let dims: Vec<isize> =
+                        kshape.iter().enumerate().filter(|(i, &d)| d == 1 && in_shape[*i] != 1).map(|(i, _)| i as isize).collect();
+                    let cnt = if dims.is_empty() { hit.clone() } else { hit.sum(Some(&dims), true)? };
+                    Ok(vec![Some(hit.mul(&gk.div(&cnt)?)?)])
+                }
+            }
+        }))
+    }
+
+    /// Sum over `dims` (all when `None`).
+    pub fn sum(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        self.reduce_op("sum", Kind::Sum, dims, keepdim)
+    }
+
+    /// Mean over `dims` (all when `None`); integer tensors give float32.
+    pub fn mean(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        let x = if self.dtype().is_float() { self.clone() } else { self.cast(DType::F32)? };
+        let mask = reduce_mask("mean", x.ndim(), dims)?;
+        let r: usize = x.shape().iter().zip(&mask).filter(|(_, &m)| m).map(|(&d, _)| d).product();
+        let s = x.sum(dims, keepdim)?;
+        s.div(&Tensor::scalar(r as f64, x.dtype()))
+    }
+
+    /// Maximum over `dims` (values only, like `amax`).
+    pub fn amax(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        self.reduce_op("max", Kind::Max, dims, keepdim)
+    }
+
+    /// Minimum over `dims` (values only, like `amin`).
+    pub fn amin(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        self.reduce_op("min", Kind::Min, dims, keepdim)
+    }
+
+    /// Variance over `dims` with `correction` (1: unbiased, 0: biased).
+    pub fn var(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
+        let x = if self.dtype().is_float() { self.clone() } else { self.cast(DType::F32)? };
+        let mask = reduce_mask("var", x.ndim(), dims)?;
+        let r: usize = x.shape().iter().zip(&mask).filter(|(_, &m)| m).map(|(&d, _)| d).product();
+        let mu = x.mean(dims, true)?;
+        let d = x.sub(&mu)?;
+        let ss = d.mul(&d)?.sum(dims, keepdim)?;
+        // var = sum (x - mean)^2 / (N - correction); N - correction <= 0 gives inf/nan as NumPy does
+        ss.div(&Tensor::scalar(r as f64 - correction, x.dtype()))
+    }
+
+    /// log(sum(exp(x))) over `dims`, computed stably by shifting by the max.
+    pub fn logsumexp(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        let x = if self.dtype().is_float() { self.clone() } else { self.cast(DType::F32)? };
+        let m = {
+            let _g = NoGradGuard::new();
+            let m = x.amax(dims, true)?;
+            // an all -inf (or inf) slice would give inf - inf = nan: shift by 0 there instead
+            float_dispatch!(m.dtype(), "logsumexp", T => {
+                let v: Vec<T> = m.to_vec()?;
+                let v: Vec<T> = v.into_iter().map(|a| if a.to_f64().is_finite() { a } else { T::zero() }).collect();
+                Tensor::from_vec(v, m.shape())?
+            })
+        };
+        let s = x.sub(&m)?.exp()?.sum(dims, true)?.log()?.add(&m)?;
+        if keepdim {
+            Ok(s)
+        } else {
+            let mask = reduce_mask("logsumexp", x.ndim(), dims)?;
+            s.reshape(&final_shape(x.shape(), &mask, false))
+        }
+    }
+
+    /// log(softmax(x)) along `dim`, as x - logsumexp(x).
+    pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
+        let d = normalize_dim("log_softmax", dim, self.ndim())? as isize;
+        let dims = [d];
+        let dims: &[isize] = if self.ndim() == 0 { &[] } else { &dims };
+        self.sub(&self.logsumexp(Some(dims), true)?)
+    }
+
+    /// exp(x) / sum(exp(x)) along `dim`, computed stably.
+    pub fn softmax(&self, dim: isize) -> Result<Tensor> {
+        self.log_softmax(dim)?.exp()
+    }
+
+    /// Indices of the maxima along `dim` (over the flattened tensor when `None`).
+    pub fn argmax(&self, dim: Option<isize>, keepdim: bool) -> Result<Tensor> {
+        self.arg_reduce("argmax", dim, keepdim, true)
+    }
+
+    /// Indices of the minima along `dim` (over the flattened tensor when `None`).
+    pub fn argmin(&self, dim: Option<isize>, keepdim: bool) -> Result<Tensor> {
+        self.arg_reduce("argmin", dim, keepdim, false)
+    }
+
+    fn arg_reduce(&self, op: &str, dim: Option<isize>, keepdim: bool, want_max: bool) -> Result<Tensor> {
+        let (x, d) = match dim {
+            None => (self.reshape(&[-1])?, 0usize),
+            Some(d) => {
+                let d = normalize_dim(op, d, self.ndim())?;
+                if self.ndim() == 0 {
+                    (self.reshape(&[1])?, 0)
+                } else {
+                    (self.clone(), d)
+                }
+            }
+        };
+        let shape = x.shape().to_vec();
+        let r = shape[d];
+        let outer: usize = shape[..d].iter().product();
+        let inner: usize = shape[d + 1..].iter().product();
+        if r == 0 {
+            return Err(Error::Value(format!(
+                "{op}: cannot take the {op} of an empty dim (tensor of shape {})",
+                fmt_shape(self.shape())
+            )));
+        }
+        let vals: Vec<f64> = x.to_f64_vec();
+        let mut idx = Vec::with_capacity(outer * inner);
+        for o in 0..outer {
+            for i in 0..inner {
+                let mut best = vals[o * r * inner + i];
+                let mut bi = 0i64;
+                if !best.is_nan() {
+                    for k in 1..r {
+                        let v = vals[(o * r + k) * inner + i];
+                        if v.is_nan() {
+                            bi = k as i64;
+                            break;
+                        }
+                        if (want_max && v > best) || (!want_max && v < best) {
+                            best = v;
+                            bi = k as i64;
+                        }
+                    }
+                }
+                idx.push(bi);
+            }
+        }
+        let out_shape: Vec<usize> = match dim {
+            None if keepdim => vec![1; self.ndim()],
+            None => vec![],
+            Some(_) if self.ndim() == 0 => vec![],
+            Some(_) => {
+                let mut s = shape.clone();
+                if keepdim {
+                    s[d] = 1;
+                } else {
+                    s.remove(d);
+                }
+                s
+            }
+        };
+        Tensor::from_vec(idx, &out_shape)
+    }
+}
+

@@ -1,0 +1,292 @@
+//! Elementwise unary ops and activations, each with a fused backward kernel.
+
+use crate::autograd::record;
+use crate::dtype::{DType, Float};
+use crate::error::Result;
+use crate::kernels;
+use crate::storage::{try_vec, BufferElement};
+use crate::tensor::Tensor;
+use crate::threads;
+use crate::{float_dispatch, value_err};
+
+/// SELU's alpha (Klambauer et al. 2017).
+pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+/// SELU's scale.
+pub const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+const INV_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+/// Unary ops with their parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum UnaryOp {
+    /// -x
+    Neg,
+    /// e^x
+    Exp,
+    /// ln x
+    Log,
+    /// sqrt x
+    Sqrt,
+    /// |x|
+    Abs,
+    /// tanh x
+    Tanh,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+    /// max(x, 0)
+    Relu,
+    /// scale * (x if x > 0 else alpha (e^x - 1))
+    Selu,
+    /// x if x > 0 else alpha (e^x - 1)
+    Elu(f64),
+    /// x if x > 0 else slope x
+    LeakyRelu(f64),
+    /// x Phi(x), exact (erf)
+    Gelu,
+    /// GELU's tanh approximation
+    GeluTanh,
+    /// min(max(x, lo), hi)
+    Clamp(f64, f64),
+}
+
+impl UnaryOp {
+    fn name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Tanh => "tanh",
+            UnaryOp::Sigmoid => "sigmoid",
+            UnaryOp::Relu => "relu",
+            UnaryOp::Selu => "selu",
+            UnaryOp::Elu(_) => "elu",
+            UnaryOp::LeakyRelu(_) => "leaky_relu",
+            UnaryOp::Gelu | UnaryOp::GeluTanh => "gelu",
+            UnaryOp::Clamp(..) => "clamp",
+        }
+    }
+
+    fn backward_name(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "NegBackward",
+            UnaryOp::Exp => "ExpBackward",
+            UnaryOp::Log => "LogBackward",
+            UnaryOp::Sqrt => "SqrtBackward",
+            UnaryOp::Abs => "AbsBackward",
+            UnaryOp::Tanh => "TanhBackward",
+            UnaryOp::Sigmoid => "SigmoidBackward",
+            UnaryOp::Relu => "ReluBackward",
+            UnaryOp::Selu => "SeluBackward",
+            UnaryOp::Elu(_) => "EluBackward",
+            UnaryOp::LeakyRelu(_) => "LeakyReluBackward",
+            UnaryOp::Gelu | UnaryOp::GeluTanh => "GeluBackward",
+            UnaryOp::Clamp(..) => "ClampBackward",
+        }
+    }
+}
+
+#[inline(always)]
+fn sigmoid<T: Float>(x: T) -> T {
+    // two branches so that exp never overflows
+    let one = T::one();
+    if x >= T::zero() {
+        one / (one + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (one + e)
+    }
+}
+
+fn forward<T: Float + BufferElement>(op: UnaryOp, x: &[T], out: &mut [T]) {
+    let c = T::from_f64;
+    match op {
+        UnaryOp::Neg => kernels::map(x, out, |v: T| -v),
+        UnaryOp::Exp => kernels::map(x, out, |v: T| v.exp()),
+        UnaryOp::Log => kernels::map(x, out, |v: T| v.ln()),
+        UnaryOp::Sqrt => kernels::map(x, out, |v: T| v.sqrt()),
+        UnaryOp::Abs => kernels::map(x, out, |v: T| v.abs()),
+        UnaryOp::Tanh => kernels::map(x, out, |v: T| v.tanh()),
+        UnaryOp::Sigmoid => kernels::map(x, out, sigmoid::<T>),
+        UnaryOp::Relu => kernels::map(x, out, |v: T| if v > T::zero() { v } else if v.is_nan() { v } else { T::zero() }),
+        UnaryOp::Selu => {
+            let (a, s) = (c(SELU_ALPHA), c(SELU_SCALE));
+            kernels::map(x, out, move |v: T| if v > T::zero() { s * v } else { s * a * (v.exp() - T::one()) })
+        }
+        UnaryOp::Elu(alpha) => {
+            let a = c(alpha);
+            kernels::map(x, out, move |v: T| if v > T::zero() { v } else { a * (v.exp() - T::one()) })
+        }
+        UnaryOp::LeakyRelu(slope) => {
+            let s = c(slope);
+            kernels::map(x, out, move |v: T| if v > T::zero() { v } else { s * v })
+        }
+        UnaryOp::Gelu => {
+            let (h, k) = (c(0.5), c(INV_SQRT_2));
+            kernels::map(x, out, move |v: T| h * v * (T::one() + (v * k).erf()))
+        }
+        UnaryOp::GeluTanh => {
+            let (h, k, q) = (c(0.5), c(SQRT_2_OVER_PI), c(0.044715));
+            kernels::map(x, out, move |v: T| h * v * (T::one() + (k * (v + q * v * v * v)).tanh()))
+        }
+        UnaryOp::Clamp(lo, hi) => {
+            let (lo, hi) = (c(lo), c(hi));
+            kernels::map(x, out, move |v: T| if v < lo { lo } else if v > hi { hi } else { v })
+        }
+    }
+}
+
+/// dx from the input x, the output y and the incoming gradient g.
+fn backward<T: Float + BufferElement>(op: UnaryOp, x: &[T], y: &[T], g: &[T], out: &mut [T]) {
+    let c = T::from_f64;
+    let z = T::zero();
+    match op {
+        // d(-x) = -1
+        UnaryOp::Neg => kernels::zip3_map(x, y, g, out, |_, _, g| -g),
+        // d e^x = e^x
+        UnaryOp::Exp => kernels::zip3_map(x, y, g, out, |_, y, g| g * y),
+        // d ln x = 1/x
+        UnaryOp::Log => kernels::zip3_map(x, y, g, out, |x, _, g| g / x),
+        // d sqrt x = 1 / (2 sqrt x)
+        UnaryOp::Sqrt => kernels::zip3_map(x, y, g, out, move |_, y, g| g / (y + y)),
+        // d|x| = sign(x)
+        UnaryOp::Abs => kernels::zip3_map(x, y, g, out, move |x, _, g| if x > z { g } else if x < z { -g } else { z }),
+        // d tanh = 1 - tanh^2
+        UnaryOp::Tanh => kernels::zip3_map(x, y, g, out, |_, y, g| g * (T::one() - y * y)),
+        // d sigmoid = s (1 - s)
+        UnaryOp::Sigmoid => kernels::zip3_map(x, y, g, out, |_, y, g| g * y * (T::one() - y)),
+        // d relu = [x > 0]
+        UnaryOp::Relu => kernels::zip3_map(x, y, g, out, move |x, _, g| if x > z { g } else { z }),
+        // d selu = scale if x > 0 else y + scale alpha
+        UnaryOp::Selu => {
+            let (s, sa) = (c(SELU_SCALE), c(SELU_SCALE * SELU_ALPHA));
+            kernels::zip3_map(x, y, g, out, move |x, y, g| if x > z { g * s } else { g * (y + sa) })
+        }
+        // d elu = 1 if x > 0 else y + alpha
+        UnaryOp::Elu(alpha) => {
+            let a = c(alpha);
+            kernels::zip3_map(x, y, g, out, move |x, y, g| if x > z { g } else { g * (y + a) })
+        }
+        // d leaky = 1 if x > 0 else slope
+        UnaryOp::LeakyRelu(slope) => {
+            let s = c(slope);
+            kernels::zip3_map(x, y, g, out, move |x, _, g| if x > z { g } else { g * s })
+        }
+        // d x Phi(x) = Phi(x) + x phi(x)
+        UnaryOp::Gelu => {
+            let (h, k, p) = (c(0.5), c(INV_SQRT_2), c(INV_SQRT_2PI));
+            kernels::zip3_map(x, y, g, out, move |x, _, g| {
+                g * (h * (T::one() + (x * k).erf()) + x * p * (-(h * x * x)).exp())
+            })
+        }
+        // d 0.5 x (1 + tanh u) = 0.5 (1 + t) + 0.5 x (1 - t^2) u'
+        UnaryOp::GeluTanh => {
+            let (h, k, q, q3) = (c(0.5), c(SQRT_2_OVER_PI), c(0.044715), c(3.0 * 0.044715));
+            kernels::zip3_map(x, y, g, out, move |x, _, g| {
+                let t = (k * (x + q * x * x * x)).tanh();
+                g * (h * (T::one() + t) + h * x * (T::one() - t * t) * k * (T::one() + q3 * x * x))
+            })
+        }
+        // d clamp = [lo <= x <= hi]
+        UnaryOp::Clamp(lo, hi) => {
+            let (lo, hi) = (c(lo), c(hi));
+            kernels::zip3_map(x, y, g, out, move |x, _, g| if x >= lo && x <= hi { g } else { z })
+        }
+    }
+}
+
+fn run_forward<T: Float + BufferElement>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
+    let n = t.numel();
+    let mut out: Vec<T> = try_vec(n)?;
+    out.resize(n, T::zero());
+    t.with_contig(|x: &[T]| threads::for_chunks(&mut out, |s, o| forward(op, &x[s..s + o.len()], o)));
+    Tensor::from_vec(out, t.shape())
+}
+
+fn run_backward<T: Float + BufferElement>(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
+    let n = x.numel();
+    let mut out: Vec<T> = try_vec(n)?;
+    out.resize(n, T::zero());
+    let g = g.cast(x.dtype())?;
+    x.with_contig(|xs: &[T]| {
+        y.with_contig(|ys: &[T]| {
+            g.with_contig(|gs: &[T]| {
+                threads::for_chunks(&mut out, |s, o| {
+                    let e = s + o.len();
+                    backward(op, &xs[s..e], &ys[s..e], &gs[s..e], o)
+                })
+            })
+        })
+    });
+    Tensor::from_vec(out, x.shape())
+}
+
+impl Tensor {
+    /// Applies a unary op; integer inputs are promoted to float32 (except `neg`/`abs`).
+    pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
+        if let UnaryOp::Clamp(lo, hi) = op {
+            if lo > hi {
+                return Err(value_err!("clamp: min ({lo}) is greater than max ({hi})"));
+            }
+        }
+        let x = match (op, self.dtype()) {
+            (UnaryOp::Neg | UnaryOp::Abs, DType::I64) => {
+                let v: Vec<i64> = self.to_vec()?;
+                let v: Vec<i64> =
+                    v.into_iter().map(|a| if op == UnaryOp::Neg { a.wrapping_neg() } else { a.wrapping_abs() }).collect();
+                return Tensor::from_vec(v, self.shape());
+            }
+            (_, DType::I64 | DType::Bool) => self.cast(DType::F32)?,
+            _ => self.clone(),
+        };
+        let out = float_dispatch!(x.dtype(), op.name(), T => run_forward::<T>(op, &x)?);
+        if !(crate::autograd::is_grad_enabled() && x.requires_grad()) {
+            return Ok(out);
+        }
+        let xs = x.detach();
+        let ys = out.detach();
+        Ok(record(out, op.backward_name(), &[&x], move |g| {
+            let dx = float_dispatch!(xs.dtype(), op.name(), T => run_backward::<T>(op, &xs, &ys, g)?);
+            Ok(vec![Some(dx)])
+        }))
+    }
+
+    /// -x
+    pub fn neg(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Neg)
+    }
+    /// e^x
+    pub fn exp(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Exp)
+    }
+    /// natural log
+    pub fn log(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Log)
+    }
+    /// square root
+    pub fn sqrt(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sqrt)
+    }
+    /// absolute value
+    pub fn abs(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Abs)
+    }
+    /// hyperbolic tangent
+    pub fn tanh(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Tanh)
+    }
+    /// logistic sigmoid
+    pub fn sigmoid(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Sigmoid)
+    }
+    /// rectified linear unit
+    pub fn relu(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Relu)
+    }
+    /// scaled exponential linear unit
+    pub fn selu(&self) -> Result<Tensor> {
+        self.unary(UnaryOp::Selu)
+    }
+}

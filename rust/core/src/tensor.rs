@@ -1,0 +1,732 @@
+//! The tensor handle: shared storage plus a layout, a dtype and autograd state.
+
+use crate::autograd::{self, Node};
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::layout::{checked_numel, fmt_shape, normalize_dim, Layout, Shape};
+use crate::storage::{try_filled, try_vec, Buffer, BufferElement, Storage};
+use crate::{shape_err, value_err};
+use smallvec::SmallVec;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Where a tensor's storage lives. Only the CPU exists until the GPU backend lands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device {
+    /// Host memory.
+    Cpu,
+}
+
+impl Device {
+    /// Parses a device name (`cpu`; `gpu` is refused clearly until it exists).
+    pub fn parse(name: &str) -> Result<Device> {
+        match name {
+            "cpu" => Ok(Device::Cpu),
+            "gpu" | "cuda" | "wgpu" => Err(Error::Device(format!(
+                "device '{name}' is not available: this build of ferrograd has only the cpu backend"
+            ))),
+            other => Err(Error::Device(format!("unknown device '{other}' (expected 'cpu' or 'gpu')"))),
+        }
+    }
+
+    /// The name users see.
+    pub fn name(self) -> &'static str {
+        "cpu"
+    }
+}
+
+pub(crate) struct Inner {
+    storage: Arc<Storage>,
+    layout: Layout,
+    dtype: DType,
+    requires_grad: AtomicBool,
+    grad_fn: Option<Arc<Node>>,
+    grad: Mutex<Option<Tensor>>,
+}
+
+/// A cheap, clonable handle to an n-dimensional array with optional autograd state.
+#[derive(Clone)]
+pub struct Tensor(Arc<Inner>);
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor(shape={}, dtype={})", fmt_shape(self.shape()), self.dtype())
+    }
+}
+
+/// Runs `$body` with `$T` bound to the Rust type of a float dtype; other dtypes are refused.
+#[macro_export]
+macro_rules! float_dispatch {
+    ($dt:expr, $op:expr, $T:ident => $body:expr) => {
+        match $dt {
+            $crate::dtype::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::dtype::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            d => {
+                return Err($crate::dtype_err!(
+                    "{}: expected a floating-point tensor (float32 or float64), got {}",
+                    $op,
+                    d
+                ))
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$T` bound to the Rust type of any dtype.
+#[macro_export]
+macro_rules! any_dispatch {
+    ($dt:expr, $T:ident => $body:expr) => {
+        match $dt {
+            $crate::dtype::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::dtype::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            $crate::dtype::DType::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::dtype::DType::Bool => {
+                type $T = bool;
+                $body
+            }
+        }
+    };
+}
+
+impl Tensor {
+    // ---------------------------------------------------------------- construction
+
+    pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout, dtype: DType) -> Tensor {
+        Tensor(Arc::new(Inner {
+            storage,
+            layout,
+            dtype,
+            requires_grad: AtomicBool::new(false),
+            grad_fn: None,
+            grad: Mutex::new(None),
+        }))
+    }
+
+    /// A tensor owning `buf`, shaped `shape` (the element count must match).
+    pub fn from_buffer(buf: Buffer, shape: &[usize]) -> Result<Tensor> {
+        let n = checked_numel(shape)?;
+        if n != buf.len() {
+            return Err(shape_err!(
+                "tensor: {} elements cannot have shape {}",
+                buf.len(),
+                fmt_shape(shape)
+            ));
+        }
+        let dtype = buf.dtype();
+        Ok(Tensor::from_parts(Arc::new(Storage::new(buf)), Layout::contiguous(shape), dtype))
+    }
+
+    /// A tensor owning `data`, shaped `shape`.
+    pub fn from_vec<T: BufferElement>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
+        Tensor::from_buffer(T::wrap(data), shape)
+    }
+
+    /// A 0-dimensional tensor.
+    pub fn scalar(value: f64, dtype: DType) -> Tensor {
+        any_dispatch!(dtype, T => Tensor::from_vec(vec![T::from_f64(value)], &[]).expect("one element"))
+    }
+
+    /// A tensor of `shape` filled with `value`.
+    pub fn full(shape: &[usize], value: f64, dtype: DType) -> Result<Tensor> {
+        let n = checked_numel(shape)?;
+        any_dispatch!(dtype, T => Tensor::from_vec(try_filled(n, T::from_f64(value))?, shape))
+    }
+
+    /// Zeros.
+    pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Tensor::full(shape, 0.0, dtype)
+    }
+
+    /// Ones.
+    pub fn ones(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        Tensor::full(shape, 1.0, dtype)
+    }
+
+    /// Values from `start` up to (not including) `end` in steps of `step`.
+    pub fn arange(start: f64, end: f64, step: f64, dtype: DType) -> Result<Tensor> {
+        if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
+            return Err(value_err!("arange: step must be finite and non-zero, got start={start}, end={end}, step={step}"));
+        }
+        let n = ((end - start) / step).ceil().max(0.0);
+        if n > (isize::MAX as f64) / 8.0 {
+            return Err(Error::Memory(format!("arange: {n} elements cannot be allocated")));
+        }
+        let n = n as usize;
+        any_dispatch!(dtype, T => {
+            let mut v = try_vec::<T>(n)?;
+            v.extend((0..n).map(|i| T::from_f64(start + i as f64 * step)));
+            Tensor::from_vec(v, &[n])
+        })
+    }
+
+    /// An `n` x `m` matrix with ones on the diagonal.
+    pub fn eye(n: usize, m: usize, dtype: DType) -> Result<Tensor> {
+        let total = checked_numel(&[n, m])?;
+        any_dispatch!(dtype, T => {
+            let mut v = try_filled(total, T::zero())?;
+            for i in 0..n.min(m) {
+                v[i * m + i] = T::from_f64(1.0);
+            }
+            Tensor::from_vec(v, &[n, m])
+        })
+    }
+
+    // ---------------------------------------------------------------- accessors
+
+    /// Size of each dimension.
+    pub fn shape(&self) -> &[usize] {
+        &self.0.layout.shape
+    }
+
+    /// Strides in elements.
+    pub fn strides(&self) -> &[isize] {
+        &self.0.layout.strides
+    }
+
+    /// The layout (shape, strides, offset).
+    pub fn layout(&self) -> &Layout {
+        &self.0.layout
+    }
+
+    /// Element type.
+    pub fn dtype(&self) -> DType {
+        self.0.dtype
+    }
+
+    /// Device of the storage.
+    pub fn device(&self) -> Device {
+        Device::Cpu
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.0.layout.ndim()
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.0.layout.numel()
+    }
+
+    /// Whether the elements are stored in C order without gaps.
+    pub fn is_contiguous(&self) -> bool {
+        self.0.layout.is_contiguous()
+    }
+
+    /// Whether two handles share storage (views of one another).
+    pub fn shares_storage(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.0.storage, &other.0.storage)
+    }
+
+    /// Whether this tensor takes part in autograd.
+    pub fn requires_grad(&self) -> bool {
+        self.0.requires_grad.load(Ordering::Relaxed)
+    }
+
+    /// Sets `requires_grad` on a leaf (only float tensors can require gradients).
+    pub fn set_requires_grad(&self, on: bool) -> Result<()> {
+        if on && !self.dtype().is_float() {
+            return Err(Error::DType(format!(
+                "requires_grad: only floating-point tensors can require gradients, got {}",
+                self.dtype()
+            )));
+        }
+        if !self.is_leaf() {
+            return Err(Error::Autograd(
+                "requires_grad: can only be changed on leaf tensors; use detach() on a result of an op".into(),
+            ));
+        }
+        self.0.requires_grad.store(on, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The node that produced this tensor, if autograd recorded one.
+    pub fn grad_fn(&self) -> Option<&Arc<Node>> {
+        self.0.grad_fn.as_ref()
+    }
+
+    /// Whether this is a leaf of the graph (created by the user rather than by an op).
+    pub fn is_leaf(&self) -> bool {
+        self.0.grad_fn.is_none()
+    }
+
+    /// The accumulated gradient.
+    pub fn grad(&self) -> Option<Tensor> {
+        self.grad_slot().clone()
+    }
+
+    /// Replaces the accumulated gradient (shape and dtype are checked).
+    pub fn set_grad(&self, g: Option<Tensor>) -> Result<()> {
+        if let Some(g) = &g {
+            if g.shape() != self.shape() {
+                return Err(shape_err!(
+                    "grad: assigned gradient has shape {} but the tensor has shape {}",
+                    fmt_shape(g.shape()),
+                    fmt_shape(self.shape())
+                ));
+            }
+            if g.dtype() != self.dtype() {
+                return Err(Error::DType(format!(
+                    "grad: assigned gradient has dtype {} but the tensor has dtype {}",
+                    g.dtype(),
+                    self.dtype()
+                )));
+            }
+        }
+        *self.grad_slot() = g;
+        Ok(())
+    }
+
+    pub(crate) fn grad_slot(&self) -> MutexGuard<'_, Option<Tensor>> {
+        self.0.grad.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Computes gradients of this tensor with respect to the graph's leaves.
+    pub fn backward(&self, gradient: Option<Tensor>, retain_graph: bool) -> Result<()> {
+        autograd::backward(self, gradient, retain_graph)
+    }
+
+    /// A handle to the same data, cut from the graph.
+    pub fn detach(&self) -> Tensor {
+        Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone(), self.0.dtype)
+    }
+
+    pub(crate) fn with_grad_fn(self, node: Arc<Node>) -> Tensor {
+        let (storage, layout, dtype) = match Arc::try_unwrap(self.0) {
+            Ok(inner) => (inner.storage, inner.layout, inner.dtype),
+            Err(arc) => (arc.storage.clone(), arc.layout.clone(), arc.dtype),
+        };
+        Tensor(Arc::new(Inner {
+            storage,
+            layout,
+            dtype,
+            requires_grad: AtomicBool::new(true),
+            grad_fn: Some(node),
+            grad: Mutex::new(None),
+        }))
+    }
+
+    /// A view of the same storage under another layout (no autograd recorded).
+    pub(crate) fn view_with(&self, layout: Layout) -> Tensor {
+        Tensor::from_parts(self.0.storage.clone(), layout, self.0.dtype)
+    }
+
+    // ---------------------------------------------------------------- data access
+
+    /// Runs `f` on the raw storage slice and the layout (read-locked meanwhile).
+    pub(crate) fn read<T: BufferElement, R>(&self, f: impl FnOnce(&[T], &Layout) -> R) -> R {
+        let guard = self.0.storage.read();
+        let s = T::slice(&guard).expect("dtype tag matches the buffer");
+        f(s, &self.0.layout)
+    }
+
+    /// Runs `f` on the elements in C order: a borrowed slice when contiguous, else a copy.
+    pub(crate) fn with_contig<T: BufferElement, R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
+        self.read(|s: &[T], l| {
+            if l.is_contiguous() {
+                f(&s[l.offset..l.offset + l.numel()])
+            } else {
+                f(&l.gather(s))
+            }
+        })
+    }
+
+    /// The elements in C order as a vector of `T` (the dtype must be `T`'s).
+    pub fn to_vec<T: BufferElement>(&self) -> Result<Vec<T>> {
+        if self.dtype() != T::DTYPE {
+            return Err(Error::DType(format!(
+                "to_vec: tensor has dtype {} but {} was asked for",
+                self.dtype(),
+                T::DTYPE
+            )));
+        }
+        Ok(self.read(|s: &[T], l| l.gather(s)))
+    }
+
+    /// The elements converted to f64, in C order.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        any_dispatch!(self.dtype(), T => self.with_contig(|s: &[T]| s.iter().map(|v| v.to_f64()).collect()))
+    }
+
+    /// The single value of a one-element tensor.
+    pub fn item(&self) -> Result<f64> {
+        if self.numel() != 1 {
+            return Err(value_err!(
+                "item: only a tensor with one element can be converted to a Python scalar, got shape {}",
+                fmt_shape(self.shape())
+            ));
+        }
+        let off = self.0.layout.offset;
+        Ok(any_dispatch!(self.dtype(), T => self.read(|s: &[T], _| s[off].to_f64())))
+    }
+
+    /// A C-contiguous tensor with the same values (the same handle when already contiguous).
+    pub fn contiguous(&self) -> Result<Tensor> {
+        if self.is_contiguous() {
+            return Ok(self.clone());
+        }
+        let out = self.copy_data()?;
+        Ok(autograd::record(out, "ContiguousBackward", &[self], |g| Ok(vec![Some(g.clone())])))
+    }
+
+    /// A copy of the data into fresh contiguous storage, without autograd.
+    pub(crate) fn copy_data(&self) -> Result<Tensor> {
+        any_dispatch!(self.dtype(), T => {
+            let n = self.numel();
+            let mut v = try_vec::<T>(n)?;
+            self.with_contig(|s: &[T]| v.extend_from_slice(s));
+            Tensor::from_vec(v, self.shape())
+        })
+    }
+
+    /// A copy with its own storage; gradients flow back to the source.
+    pub fn clone_tensor(&self) -> Result<Tensor> {
+        let out = self.copy_data()?;
+        Ok(autograd::record(out, "CloneBackward", &[self], |g| Ok(vec![Some(g.clone())])))
+    }
+
+    /// Converts to another dtype; between float types the gradient flows back.
+    pub fn cast(&self, dtype: DType) -> Result<Tensor> {
+        if dtype == self.dtype() {
+            return Ok(self.clone());
+        }
+        let n = self.numel();
+        let out = any_dispatch!(self.dtype(), S => any_dispatch!(dtype, D => {
+            let mut v = try_vec::<D>(n)?;
+            self.with_contig(|s: &[S]| v.extend(s.iter().map(|x| D::from_f64(x.to_f64()))));
+            Tensor::from_vec(v, self.shape())?
+        }));
+        if !dtype.is_float() {
+            return Ok(out);
+        }
+        let src = self.dtype();
+        Ok(autograd::record(out, "ToCopyBackward", &[self], move |g| Ok(vec![Some(g.cast(src)?)])))
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// A tensor with the same data and a new shape; one dim may be -1 (inferred).
+    /// A view when the strides allow it, else a copy (as `torch.reshape`).
+    pub fn reshape(&self, shape: &[isize]) -> Result<Tensor> {
+        self.reshape_impl("reshape", shape, true)
+    }
+
+    /// Like [`Tensor::reshape`] but never copies: refuses when no view is possible.
+    pub fn view(&self, shape: &[isize]) -> Result<Tensor> {
+        self.reshape_impl("view", shape, false)
+    }
+
+    fn reshape_impl(&self, op: &str, shape: &[isize], allow_copy: bool) -> Result<Tensor> {
+        let new_shape = self.infer_shape(op, shape)?;
+        if new_shape.as_slice() == self.shape() {
+            return Ok(self.clone());
+        }
+        let out = match self.0.layout.reshape_view(&new_shape) {
+            Some(l) => self.view_with(l),
+            None if allow_copy => {
+                let c = self.copy_data()?;
+                c.view_with(Layout::contiguous(&new_shape))
+            }
+            None => {
+                return Err(shape_err!(
+                    "view: a tensor of shape {} with strides {:?} cannot be viewed as {}; use reshape()",
+                    fmt_shape(self.shape()),
+                    self.strides(),
+                    fmt_shape(&new_shape)
+                ))
+            }
+        };
+        let in_shape: Vec<isize> = self.shape().iter().map(|&d| d as isize).collect();
+        Ok(autograd::record(out, "ReshapeBackward", &[self], move |g| Ok(vec![Some(g.reshape(&in_shape)?)])))
+    }
+
+    fn infer_shape(&self, op: &str, shape: &[isize]) -> Result<Shape> {
+        let numel = self.numel();
+        let mut infer = None;
+        let mut known = 1usize;
+        for (i, &d) in shape.iter().enumerate() {
+            if d == -1 {
+                if infer.is_some() {
+                    return Err(shape_err!("{op}: only one dimension can be -1, got {shape:?}"));
+                }
+                infer = Some(i);
+            } else if d < 0 {
+                return Err(shape_err!("{op}: invalid size {d} in shape {shape:?}"));
+            } else {
+                known = known.checked_mul(d as usize).ok_or_else(|| shape_err!("{op}: shape {shape:?} is too large"))?;
+            }
+        }
+        let mut out: Shape = shape.iter().map(|&d| d.max(0) as usize).collect();
+        if let Some(i) = infer {
+            if known == 0 || numel % known != 0 {
+                return Err(shape_err!(
+                    "{op}: shape {:?} is invalid for a tensor of shape {} ({} elements)",
+                    shape,
+                    fmt_shape(self.shape()),
+                    numel
+                ));
+            }
+            out[i] = numel / known;
+        } else if known != numel {
+            return Err(shape_err!(
+                "{op}: shape {:?} is invalid for a tensor of shape {} ({} elements)",
+                shape,
+                fmt_shape(self.shape()),
+                numel
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Swaps two dims (a view).
+    pub fn transpose(&self, d0: isize, d1: isize) -> Result<Tensor> {
+        let n = self.ndim();
+        if n < 2 && (d0 == 0 || d0 == -1) && (d1 == 0 || d1 == -1) {
+            return Ok(self.clone());
+        }
+        let a = normalize_dim("transpose", d0, n)?;
+        let b = normalize_dim("transpose", d1, n)?;
+        let out = self.view_with(self.0.layout.transpose(a, b));
+        Ok(autograd::record(out, "TransposeBackward", &[self], move |g| {
+            Ok(vec![Some(g.transpose(a as isize, b as isize)?)])
+        }))
+    }
+
+    /// Reorders dims (a view).
+    pub fn permute(&self, dims: &[isize]) -> Result<Tensor> {
+        let n = self.ndim();
+        if dims.len() != n {
+            return Err(shape_err!(
+                "permute: got {} dims {:?} for a tensor of shape {}",
+                dims.len(),
+                dims,
+                fmt_shape(self.shape())
+            ));
+        }
+        let mut perm = Vec::with_capacity(n);
+        let mut seen = vec![false; n];
+        for &d in dims {
+            let d = normalize_dim("permute", d, n)?;
+            if seen[d] {
+                return Err(shape_err!("permute: dims {dims:?} repeat a dimension"));
+            }
+            seen[d] = true;
+            perm.push(d);
+        }
+        let out = self.view_with(self.0.layout.permute(&perm));
+        let mut inv = vec![0isize; n];
+        for (i, &p) in perm.iter().enumerate() {
+            inv[p] = i as isize;
+        }
+        Ok(autograd::record(out, "PermuteBackward", &[self], move |g| Ok(vec![Some(g.permute(&inv)?)])))
+    }
+
+    /// Broadcasts to `shape` without copying (stride 0); -1 keeps a dim.
+    pub fn expand(&self, shape: &[isize]) -> Result<Tensor> {
+        let n = shape.len();
+        if n < self.ndim() {
+            return Err(shape_err!(
+                "expand: cannot expand shape {} to {} dims",
+                fmt_shape(self.shape()),
+                n
+            ));
+        }
+        let lead = n - self.ndim();
+        let mut target: Shape = SmallVec::with_capacity(n);
+        for (i, &d) in shape.iter().enumerate() {
+            if d == -1 {
+                if i < lead {
+                    return Err(shape_err!("expand: -1 is not allowed for a new leading dim"));
+                }
+                target.push(self.shape()[i - lead]);
+            } else if d < 0 {
+                return Err(shape_err!("expand: invalid size {d}"));
+            } else {
+                target.push(d as usize);
+            }
+        }
+        self.broadcast_to(&target)
+    }
+
+    /// Broadcasts to `shape` (a view), summing the gradient back.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
+        if shape == self.shape() {
+            return Ok(self.clone());
+        }
+        let l = self.0.layout.broadcast_to("expand", shape)?;
+        let out = self.view_with(l);
+        let in_shape: Shape = SmallVec::from_slice(self.shape());
+        Ok(autograd::record(out, "ExpandBackward", &[self], move |g| Ok(vec![Some(g.sum_to(&in_shape)?)])))
+    }
+
+    /// Inserts a size-1 dim at `dim` (a view).
+    pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
+        let n = self.ndim();
+        let d = normalize_dim("unsqueeze", dim, n + 1)?;
+        let mut shape: Vec<isize> = self.shape().iter().map(|&x| x as isize).collect();
+        shape.insert(d, 1);
+        self.reshape(&shape)
+    }
+
+    /// Removes size-1 dims (all of them, or just `dim`).
+    pub fn squeeze(&self, dim: Option<isize>) -> Result<Tensor> {
+        let n = self.ndim();
+        let keep: Vec<isize> = match dim {
+            None => self.shape().iter().filter(|&&d| d != 1).map(|&d| d as isize).collect(),
+            Some(d) => {
+                if n == 0 {
+                    return Ok(self.clone());
+                }
+                let d = normalize_dim("squeeze", d, n)?;
+                self.shape()
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, &s)| !(i == d && s == 1))
+                    .map(|(_, &s)| s as isize)
+                    .collect()
+            }
+        };
+        self.reshape(&keep)
+    }
+
+    /// Flattens dims `start..=end` into one.
+    pub fn flatten(&self, start: isize, end: isize) -> Result<Tensor> {
+        let n = self.ndim();
+        if n == 0 {
+            return self.reshape(&[1]);
+        }
+        let s = normalize_dim("flatten", start, n)?;
+        let e = normalize_dim("flatten", end, n)?;
+        if s > e {
+            return Err(shape_err!("flatten: start_dim {start} comes after end_dim {end}"));
+        }
+        let mut shape: Vec<isize> = Vec::new();
+        for (i, &d) in self.shape().iter().enumerate() {
+            if i <= s || i > e {
+                shape.push(d as isize);
+            } else {
+                let last = shape.len() - 1;
+                shape[last] *= d as isize;
+            }
+        }
+        self.reshape(&shape)
+    }
+
+    /// Sums a (broadcast) gradient back down to `shape`.
+    pub fn sum_to(&self, shape: &[usize]) -> Result<Tensor> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let n = self.ndim();
+        let lead = n.checked_sub(shape.len()).ok_or_else(|| {
+            shape_err!("sum_to: cannot reduce shape {} to {}", fmt_shape(self.shape()), fmt_shape(shape))
+        })?;
+        let mut dims: Vec<isize> = (0..lead as isize).collect();
+        for (i, &d) in shape.iter().enumerate() {
+            if d == 1 && self.shape()[lead + i] != 1 {
+                dims.push((lead + i) as isize);
+            }
+        }
+        let s = if dims.is_empty() { self.clone() } else { self.sum(Some(&dims), true)? };
+        let target: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
+        s.reshape(&target)
+    }
+
+    // ---------------------------------------------------------------- in-place updates
+
+    fn check_inplace(&self, op: &str) -> Result<()> {
+        if autograd::is_grad_enabled() && self.requires_grad() {
+            return Err(Error::Autograd(format!(
+                "{op}: a tensor that requires grad cannot be modified in place while grad mode is on; \
+                 wrap the update in no_grad()"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes `values` (C order, already converted) into this tensor's elements.
+    fn write_elements<T: BufferElement>(&self, values: &[T]) {
+        let mut guard = self.0.storage.write();
+        let dst = T::slice_mut(&mut guard).expect("dtype tag matches the buffer");
+        let l = &self.0.layout;
+        if l.is_contiguous() {
+            dst[l.offset..l.offset + values.len()].copy_from_slice(values);
+        } else {
+            let mut k = 0;
+            l.for_each_index(|i| {
+                dst[i] = values[k];
+                k += 1;
+            });
+        }
+    }
+
+    /// Copies `src` (broadcast to this shape, converted to this dtype) into this tensor.
+    pub fn copy_(&self, src: &Tensor) -> Result<()> {
+        self.check_inplace("copy_")?;
+        let _g = autograd::NoGradGuard::new();
+        let src = src.cast(self.dtype())?.broadcast_to(self.shape())?;
+        any_dispatch!(self.dtype(), T => {
+            let vals: Vec<T> = src.with_contig(|s: &[T]| s.to_vec());
+            self.write_elements(&vals);
+        });
+        Ok(())
+    }
+
+    /// Sets every element to `value`.
+    pub fn fill_(&self, value: f64) -> Result<()> {
+        self.check_inplace("fill_")?;
+        any_dispatch!(self.dtype(), T => {
+            let vals = try_filled(self.numel(), T::from_f64(value))?;
+            self.write_elements(&vals);
+        });
+        Ok(())
+    }
+
+    /// `self += alpha * other` in place (the optimizer's primitive).
+    pub fn add_(&self, other: &Tensor, alpha: f64) -> Result<()> {
+        self.check_inplace("add_")?;
+        let _g = autograd::NoGradGuard::new();
+        let a = Tensor::scalar(alpha, self.dtype());
+        let upd = self.add(&other.cast(self.dtype())?.mul(&a)?)?;
+        if upd.shape() != self.shape() {
+            return Err(shape_err!(
+                "add_: the result shape {} differs from the tensor's shape {}",
+                fmt_shape(upd.shape()),
+                fmt_shape(self.shape())
+            ));
+        }
+        any_dispatch!(self.dtype(), T => {
+            let vals: Vec<T> = upd.with_contig(|s: &[T]| s.to_vec());
+            self.write_elements(&vals);
+        });
+        Ok(())
+    }
+
+    /// `self *= value` in place.
+    pub fn mul_(&self, value: f64) -> Result<()> {
+        self.check_inplace("mul_")?;
+        let _g = autograd::NoGradGuard::new();
+        let upd = self.mul(&Tensor::scalar(value, self.dtype()))?;
+        any_dispatch!(self.dtype(), T => {
+            let vals: Vec<T> = upd.with_contig(|s: &[T]| s.to_vec());
+            self.write_elements(&vals);
+        });
+        Ok(())
+    }
+}
+
