@@ -1,3 +1,1022 @@
+//! ferrograd-py: the thin PyO3 layer over ferrograd-core.
+//!
+//! One short method per tensor operation: convert arguments, call the core, map its error
+//! to a Python exception. Heavy kernels run with the GIL released; tiny ones keep it,
+//! since releasing costs more than the op.
+
+use ferrograd_core::autograd::Node;
+use ferrograd_core::ops::{CmpOp, IndexItem, UnaryOp};
+use ferrograd_core::{random, threads, DType, Error, Tensor};
+use numpy::ndarray::{ArrayD, IxDyn};
+use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::basic::CompareOp;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyIndexError, PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyEllipsis, PyList, PySlice, PyTuple};
+use std::sync::Arc;
+
+create_exception!(ferrograd, ShapeError, PyValueError, "Shapes that do not fit an operation.");
+create_exception!(ferrograd, DTypeError, PyTypeError, "A dtype an operation does not accept.");
+create_exception!(ferrograd, DeviceError, PyRuntimeError, "A device that is missing or cannot be used.");
+
+/// Elements above which an op releases the GIL while it computes.
+const GIL_RELEASE_MIN: usize = 1 << 15;
+
+fn err(e: Error) -> PyErr {
+    match e {
+        Error::Shape(m) => ShapeError::new_err(m),
+        Error::DType(m) => DTypeError::new_err(m),
+        Error::Device(m) => DeviceError::new_err(m),
+        Error::Index(m) => PyIndexError::new_err(m),
+        Error::Value(m) => PyValueError::new_err(m),
+        Error::Memory(m) => PyMemoryError::new_err(m),
+        Error::Autograd(m) => PyRuntimeError::new_err(m),
+    }
+}
+
+type CoreResult<T> = ferrograd_core::Result<T>;
+
+/// Runs `f` without the GIL when `heavy`, so other Python threads can run meanwhile.
+fn run<T: Send>(py: Python<'_>, heavy: bool, f: impl FnOnce() -> CoreResult<T> + Send) -> PyResult<T> {
+    let r = if heavy {
+        let grad = ferrograd_core::is_grad_enabled();
+        py.detach(move || {
+            // grad mode is per thread; carry it into the closure explicitly
+            let prev = ferrograd_core::set_grad_enabled(grad);
+            let r = f();
+            ferrograd_core::set_grad_enabled(prev);
+            r
+        })
+    } else {
+        f()
+    };
+    r.map_err(err)
+}
+
+/// Element types, exposed as `ferrograd.float32` and friends.
+#[pyclass(eq, eq_int, frozen, hash, from_py_object, name = "dtype", module = "ferrograd")]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(non_camel_case_types)]
+enum PyDType {
+    bool,
+    int64,
+    float32,
+    float64,
+}
+
+impl From<PyDType> for DType {
+    fn from(d: PyDType) -> DType {
+        match d {
+            PyDType::bool => DType::Bool,
+            PyDType::int64 => DType::I64,
+            PyDType::float32 => DType::F32,
+            PyDType::float64 => DType::F64,
+        }
+    }
+}
+
+impl From<DType> for PyDType {
+    fn from(d: DType) -> PyDType {
+        match d {
+            DType::Bool => PyDType::bool,
+            DType::I64 => PyDType::int64,
+            DType::F32 => PyDType::float32,
+            DType::F64 => PyDType::float64,
+        }
+    }
+}
+
+#[pymethods]
+impl PyDType {
+    fn __repr__(&self) -> String {
+        format!("ferrograd.{}", DType::from(*self).name())
+    }
+    /// Whether this is float32 or float64.
+    #[getter]
+    fn is_floating_point(&self) -> bool {
+        DType::from(*self).is_float()
+    }
+    /// Bytes per element.
+    #[getter]
+    fn itemsize(&self) -> usize {
+        DType::from(*self).size()
+    }
+}
+
+/// A node of the autograd graph (`tensor.grad_fn`).
+#[pyclass(frozen, name = "GradFn", module = "ferrograd")]
+struct PyGradFn {
+    node: Arc<Node>,
+}
+
+#[pymethods]
+impl PyGradFn {
+    /// The op's name, e.g. `MulBackward`.
+    fn name(&self) -> &'static str {
+        self.node.name()
+    }
+    fn __repr__(&self) -> String {
+        format!("<{}>", self.node.name())
+    }
+}
+
+/// An n-dimensional array with reverse-mode autograd.
+#[pyclass(frozen, from_py_object, name = "Tensor", module = "ferrograd")]
+#[derive(Clone)]
+struct PyTensor {
+    t: Tensor,
+}
+
+fn wrap(t: Tensor) -> PyTensor {
+    PyTensor { t }
+}
+
+/// A Python operand of an arithmetic op: another tensor or a number.
+fn operand(other: &Bound<'_, PyAny>, like: &Tensor) -> Option<Tensor> {
+    if let Ok(t) = other.cast::<PyTensor>() {
+        return Some(t.get().t.clone());
+    }
+    if let Ok(b) = other.cast::<pyo3::types::PyBool>() {
+        let v = if b.is_true() { 1.0 } else { 0.0 };
+        return Some(Tensor::scalar(v, if like.dtype() == DType::Bool { DType::Bool } else { like.dtype() }));
+    }
+    if let Ok(i) = other.cast::<pyo3::types::PyInt>() {
+        let v: f64 = i.extract().ok()?;
+        let dt = if like.dtype() == DType::Bool { DType::I64 } else { like.dtype() };
+        return Some(Tensor::scalar(v, dt));
+    }
+    if let Ok(v) = other.extract::<f64>() {
+        // a Python float keeps a float tensor's dtype; int/bool tensors become float32
+        let dt = if like.dtype().is_float() { like.dtype() } else { DType::F32 };
+        return Some(Tensor::scalar(v, dt));
+    }
+    None
+}
+
+fn heavy(t: &Tensor) -> bool {
+    t.numel() >= GIL_RELEASE_MIN
+}
+
+/// Shape arguments given as `f(2, 3)` or `f((2, 3))`.
+fn shape_args(args: &Bound<'_, PyTuple>) -> PyResult<Vec<isize>> {
+    if args.len() == 1 {
+        let a = args.get_item(0)?;
+        if a.cast::<PyTuple>().is_ok() || a.cast::<PyList>().is_ok() {
+            return a.extract::<Vec<isize>>();
+        }
+    }
+    args.extract::<Vec<isize>>()
+}
+
+/// A dims argument: `None`, an int, or a sequence of ints.
+fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<isize>>> {
+    match dim {
+        None => Ok(None),
+        Some(d) if d.is_none() => Ok(None),
+        Some(d) => match d.extract::<isize>() {
+            Ok(i) => Ok(Some(vec![i])),
+            Err(_) => Ok(Some(d.extract::<Vec<isize>>().map_err(|_| {
+                PyTypeError::new_err(format!("dim must be an int or a sequence of ints, got {}", d))
+            })?)),
+        },
+    }
+}
+
+/// Sizes for creation functions: negative sizes are refused by name.
+fn sizes(op: &str, shape: &[isize]) -> PyResult<Vec<usize>> {
+    shape
+        .iter()
+        .map(|&d| {
+            if d < 0 {
+                Err(PyValueError::new_err(format!("{op}: negative dimension {d} in shape {shape:?}")))
+            } else {
+                Ok(d as usize)
+            }
+        })
+        .collect()
+}
+
+fn index_items(key: &Bound<'_, PyAny>) -> PyResult<Vec<IndexItem>> {
+    let items: Vec<Bound<'_, PyAny>> = match key.cast::<PyTuple>() {
+        Ok(t) => t.iter().collect(),
+        Err(_) => vec![key.clone()],
+    };
+    items
+        .iter()
+        .map(|it| {
+            if it.is_none() {
+                Ok(IndexItem::NewAxis)
+            } else if it.cast::<PyEllipsis>().is_ok() {
+                Ok(IndexItem::Ellipsis)
+            } else if let Ok(s) = it.cast::<PySlice>() {
+                let get = |name: &str| -> PyResult<Option<isize>> { s.getattr(name)?.extract() };
+                let step = get("step")?.unwrap_or(1);
+                Ok(IndexItem::Slice(get("start")?, get("stop")?, step))
+            } else if let Ok(i) = it.extract::<isize>() {
+                Ok(IndexItem::Int(i))
+            } else {
+                Err(PyIndexError::new_err(format!(
+                    "index: only integers, slices, None, ..., or an int64 tensor/list for the first dim are \
+                     supported, got {}",
+                    it.get_type().name()?
+                )))
+            }
+        })
+        .collect()
+}
+
+fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
+    let shape = IxDyn(t.shape());
+    let bad = |_| PyRuntimeError::new_err("numpy: shape mismatch");
+    Ok(match t.dtype() {
+        DType::F32 => ArrayD::from_shape_vec(shape, t.to_vec::<f32>().map_err(err)?).map_err(bad)?.into_pyarray(py).into_any(),
+        DType::F64 => ArrayD::from_shape_vec(shape, t.to_vec::<f64>().map_err(err)?).map_err(bad)?.into_pyarray(py).into_any(),
+        DType::I64 => ArrayD::from_shape_vec(shape, t.to_vec::<i64>().map_err(err)?).map_err(bad)?.into_pyarray(py).into_any(),
+        DType::Bool => ArrayD::from_shape_vec(shape, t.to_vec::<bool>().map_err(err)?).map_err(bad)?.into_pyarray(py).into_any(),
+    })
+}
+
+#[pymethods]
+impl PyTensor {
+    // ------------------------------------------------------------ properties
+    /// Size of each dimension.
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.t.shape())
+    }
+    /// Size of all dims, or of one.
+    #[pyo3(signature = (dim=None))]
+    fn size<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Bound<'py, PyAny>> {
+        match dim {
+            None => Ok(PyTuple::new(py, self.t.shape())?.into_any()),
+            Some(d) => {
+                let d = ferrograd_core::layout::normalize_dim("size", d, self.t.ndim()).map_err(err)?;
+                Ok(self.t.shape()[d].into_pyobject(py)?.into_any())
+            }
+        }
+    }
+    /// Element type.
+    #[getter]
+    fn dtype(&self) -> PyDType {
+        self.t.dtype().into()
+    }
+    /// Device name (`cpu`).
+    #[getter]
+    fn device(&self) -> &'static str {
+        self.t.device().name()
+    }
+    /// Number of dimensions.
+    #[getter]
+    fn ndim(&self) -> usize {
+        self.t.ndim()
+    }
+    /// Number of dimensions.
+    fn dim(&self) -> usize {
+        self.t.ndim()
+    }
+    /// Number of elements.
+    fn numel(&self) -> usize {
+        self.t.numel()
+    }
+    /// Strides in elements.
+    fn stride<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.t.strides())
+    }
+    /// Offset of the first element in the shared storage.
+    fn storage_offset(&self) -> usize {
+        self.t.layout().offset
+    }
+    /// Whether the elements are laid out in C order without gaps.
+    fn is_contiguous(&self) -> bool {
+        self.t.is_contiguous()
+    }
+    /// Whether both tensors view the same storage.
+    fn shares_storage(&self, other: &PyTensor) -> bool {
+        self.t.shares_storage(&other.t)
+    }
+    /// Whether autograd tracks this tensor.
+    #[getter]
+    fn get_requires_grad(&self) -> bool {
+        self.t.requires_grad()
+    }
+    #[setter]
+    fn set_requires_grad(&self, on: bool) -> PyResult<()> {
+        self.t.set_requires_grad(on).map_err(err)
+    }
+    /// Sets `requires_grad` in place and returns the tensor.
+    #[pyo3(signature = (requires_grad=true))]
+    fn requires_grad_(slf: Bound<'_, Self>, requires_grad: bool) -> PyResult<Bound<'_, Self>> {
+        slf.get().t.set_requires_grad(requires_grad).map_err(err)?;
+        Ok(slf)
+    }
+    /// The accumulated gradient, or None.
+    #[getter]
+    fn get_grad(&self) -> Option<PyTensor> {
+        self.t.grad().map(wrap)
+    }
+    #[setter]
+    fn set_grad(&self, g: Option<PyTensor>) -> PyResult<()> {
+        self.t.set_grad(g.map(|g| g.t)).map_err(err)
+    }
+    /// The op that produced this tensor, or None for leaves.
+    #[getter]
+    fn grad_fn(&self) -> Option<PyGradFn> {
+        self.t.grad_fn().map(|n| PyGradFn { node: n.clone() })
+    }
+    /// Whether the tensor is a leaf of the graph.
+    #[getter]
+    fn is_leaf(&self) -> bool {
+        self.t.is_leaf()
+    }
+
+    // ------------------------------------------------------------ conversion
+    /// A NumPy copy of the data.
+    fn numpy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_numpy(py, &self.t)
+    }
+    #[pyo3(signature = (dtype=None, copy=None))]
+    fn __array__<'py>(
+        &self,
+        py: Python<'py>,
+        dtype: Option<Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = copy; // .numpy() always copies, which satisfies both copy=True and None
+        let a = to_numpy(py, &self.t)?;
+        match dtype {
+            Some(d) if !d.is_none() => a.call_method1("astype", (d,)),
+            _ => Ok(a),
+        }
+    }
+    /// The value of a one-element tensor as a Python number.
+    fn item<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.t.item().map_err(err)?;
+        Ok(match self.t.dtype() {
+            DType::F32 | DType::F64 => v.into_pyobject(py)?.into_any(),
+            DType::I64 => (v as i64).into_pyobject(py)?.into_any(),
+            DType::Bool => pyo3::types::PyBool::new(py, v != 0.0).to_owned().into_any(),
+        })
+    }
+    /// The data as nested Python lists.
+    fn tolist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_numpy(py, &self.t)?.call_method0("tolist")
+    }
+    fn __float__(&self) -> PyResult<f64> {
+        self.t.item().map_err(err)
+    }
+    fn __int__(&self) -> PyResult<i64> {
+        Ok(self.t.item().map_err(err)? as i64)
+    }
+    fn __bool__(&self) -> PyResult<bool> {
+        if self.t.numel() != 1 {
+            return Err(PyValueError::new_err(format!(
+                "the truth value of a tensor with {} elements is ambiguous",
+                self.t.numel()
+            )));
+        }
+        Ok(self.t.item().map_err(err)? != 0.0)
+    }
+    fn __len__(&self) -> PyResult<usize> {
+        self.t.shape().first().copied().ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
+    }
+    fn __hash__(&self) -> isize {
+        // identity hash, as PyTorch: tensors overload == elementwise
+        self as *const _ as isize
+    }
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        py.import("ferrograd._format")?.call_method1("tensor_repr", (wrap(self.t.clone()),))?.extract()
+    }
+    /// Converts to a dtype (`ferrograd.float64`) or device (`"cpu"`).
+    fn to(&self, target: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        if let Ok(d) = target.extract::<PyDType>() {
+            return self.t.cast(d.into()).map(wrap).map_err(err);
+        }
+        let name: String = target.extract().map_err(|_| PyTypeError::new_err("to: expected a dtype or a device name"))?;
+        ferrograd_core::Device::parse(&name).map_err(err)?;
+        Ok(wrap(self.t.clone()))
+    }
+    /// Converts to float32.
+    fn float(&self) -> PyResult<PyTensor> {
+        self.t.cast(DType::F32).map(wrap).map_err(err)
+    }
+    /// Converts to float64.
+    fn double(&self) -> PyResult<PyTensor> {
+        self.t.cast(DType::F64).map(wrap).map_err(err)
+    }
+    /// Converts to int64 (truncating toward zero).
+    fn long(&self) -> PyResult<PyTensor> {
+        self.t.cast(DType::I64).map(wrap).map_err(err)
+    }
+    /// Converts to bool (nonzero is true).
+    fn bool(&self) -> PyResult<PyTensor> {
+        self.t.cast(DType::Bool).map(wrap).map_err(err)
+    }
+
+    // ------------------------------------------------------------ autograd
+    /// Computes gradients of this tensor with respect to the leaves that require them.
+    #[pyo3(signature = (gradient=None, retain_graph=false))]
+    fn backward(&self, py: Python<'_>, gradient: Option<PyTensor>, retain_graph: bool) -> PyResult<()> {
+        let t = &self.t;
+        run(py, t.numel() >= GIL_RELEASE_MIN, || t.backward(gradient.map(|g| g.t), retain_graph))
+    }
+    /// The same data, cut from the graph.
+    fn detach(&self) -> PyTensor {
+        wrap(self.t.detach())
+    }
+
+    // ------------------------------------------------------------ views and copies
+    /// A tensor with a new shape (a view when possible); one dim may be -1.
+    #[pyo3(signature = (*shape))]
+    fn reshape(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.t.reshape(&shape_args(shape)?).map(wrap).map_err(err)
+    }
+    /// A view with a new shape; refuses when the strides do not allow one.
+    #[pyo3(signature = (*shape))]
+    fn view(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.t.view(&shape_args(shape)?).map(wrap).map_err(err)
+    }
+    /// Swaps two dims (a view).
+    fn transpose(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
+        self.t.transpose(dim0, dim1).map(wrap).map_err(err)
+    }
+    /// Reorders the dims (a view).
+    #[pyo3(signature = (*dims))]
+    fn permute(&self, dims: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.t.permute(&shape_args(dims)?).map(wrap).map_err(err)
+    }
+    /// The transpose of a matrix (all dims reversed for other ranks, as NumPy's `.T`).
+    #[getter(T)]
+    fn t_prop(&self) -> PyResult<PyTensor> {
+        let dims: Vec<isize> = (0..self.t.ndim() as isize).rev().collect();
+        self.t.permute(&dims).map(wrap).map_err(err)
+    }
+    /// Broadcasts to a larger shape without copying; -1 keeps a dim.
+    #[pyo3(signature = (*shape))]
+    fn expand(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.t.expand(&shape_args(shape)?).map(wrap).map_err(err)
+    }
+    /// Inserts a size-1 dim.
+    fn unsqueeze(&self, dim: isize) -> PyResult<PyTensor> {
+        self.t.unsqueeze(dim).map(wrap).map_err(err)
+    }
+    /// Removes size-1 dims (all, or just `dim`).
+    #[pyo3(signature = (dim=None))]
+    fn squeeze(&self, dim: Option<isize>) -> PyResult<PyTensor> {
+        self.t.squeeze(dim).map(wrap).map_err(err)
+    }
+    /// Flattens dims start_dim..=end_dim into one.
+    #[pyo3(signature = (start_dim=0, end_dim=-1))]
+    fn flatten(&self, start_dim: isize, end_dim: isize) -> PyResult<PyTensor> {
+        self.t.flatten(start_dim, end_dim).map(wrap).map_err(err)
+    }
+    /// `length` entries of `dim` from `start` (a view).
+    fn narrow(&self, dim: isize, start: usize, length: usize) -> PyResult<PyTensor> {
+        self.t.narrow(dim, start, length).map(wrap).map_err(err)
+    }
+    /// A C-contiguous tensor (itself when already contiguous).
+    fn contiguous(&self) -> PyResult<PyTensor> {
+        self.t.contiguous().map(wrap).map_err(err)
+    }
+    /// A copy with its own storage; gradients flow back to the source.
+    fn clone(&self) -> PyResult<PyTensor> {
+        self.t.clone_tensor().map(wrap).map_err(err)
+    }
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        // integer-array indexing along the first dim: mini-batch gathers
+        let idx: Option<Tensor> = if let Ok(t) = key.cast::<PyTensor>() {
+            Some(t.get().t.clone())
+        } else if key.cast::<PyList>().is_ok() || key.hasattr("__array_interface__")? {
+            let f = py.import("ferrograd")?.getattr("tensor")?;
+            Some(f.call1((key,))?.cast::<PyTensor>()?.get().t.clone())
+        } else {
+            None
+        };
+        match idx {
+            Some(i) if i.dtype() == DType::I64 => {
+                let t = &self.t;
+                run(py, heavy(t), || t.index_select(0, &i.reshape(&[-1])?)?.reshape(&index_shape(&i, t)))
+                    .map(wrap)
+            }
+            Some(i) => Err(PyIndexError::new_err(format!(
+                "index: tensors used as indices must be int64, got {}",
+                i.dtype()
+            ))),
+            None => self.t.index(&index_items(key)?).map(wrap).map_err(err),
+        }
+    }
+
+    // ------------------------------------------------------------ arithmetic
+    fn __add__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, false, |a, b| a.add(b))
+    }
+    fn __radd__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, true, |a, b| a.add(b))
+    }
+    fn __sub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, false, |a, b| a.sub(b))
+    }
+    fn __rsub__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, true, |a, b| a.sub(b))
+    }
+    fn __mul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, false, |a, b| a.mul(b))
+    }
+    fn __rmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, true, |a, b| a.mul(b))
+    }
+    fn __truediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, false, |a, b| a.div(b))
+    }
+    fn __rtruediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, true, |a, b| a.div(b))
+    }
+    fn __pow__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, _modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, false, |a, b| a.pow(b))
+    }
+    fn __rpow__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, _modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, true, |a, b| a.pow(b))
+    }
+    fn __matmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.matmul_any(py, o, false)
+    }
+    fn __rmatmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.matmul_any(py, o, true)
+    }
+    fn __neg__(&self) -> PyResult<PyTensor> {
+        self.t.neg().map(wrap).map_err(err)
+    }
+    fn __pos__(&self) -> PyTensor {
+        wrap(self.t.clone())
+    }
+    fn __abs__(&self) -> PyResult<PyTensor> {
+        self.t.abs().map(wrap).map_err(err)
+    }
+    fn __richcmp__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
+        let Some(b) = operand(o, &self.t) else { return Ok(py.NotImplemented()) };
+        let c = match op {
+            CompareOp::Eq => CmpOp::Eq,
+            CompareOp::Ne => CmpOp::Ne,
+            CompareOp::Lt => CmpOp::Lt,
+            CompareOp::Le => CmpOp::Le,
+            CompareOp::Gt => CmpOp::Gt,
+            CompareOp::Ge => CmpOp::Ge,
+        };
+        let t = &self.t;
+        Ok(wrap(run(py, heavy(t), || t.compare(c, &b))?).into_pyobject(py)?.into_any().unbind())
+    }
+    /// Elementwise sum with another tensor or number.
+    fn add(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__add__(py, other)
+    }
+    /// Elementwise difference.
+    fn sub(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__sub__(py, other)
+    }
+    /// Elementwise product.
+    fn mul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__mul__(py, other)
+    }
+    /// Elementwise true division.
+    fn div(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__truediv__(py, other)
+    }
+    /// Elementwise power.
+    fn pow(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, other, false, |a, b| a.pow(b))
+    }
+    /// Elementwise maximum (NaN propagates).
+    fn maximum(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, other, false, |a, b| a.maximum(b))
+    }
+    /// Elementwise minimum (NaN propagates).
+    fn minimum(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, other, false, |a, b| a.minimum(b))
+    }
+    /// Matrix product (NumPy's matmul rules).
+    fn matmul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.matmul_any(py, other, false)
+    }
+    /// e ** x, elementwise.
+    fn exp(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.un(py, UnaryOp::Exp)
+    }
+    /// Natural logarithm, elementwise.
+    fn log(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.un(py, UnaryOp::Log)
+    }
+    /// Square root, elementwise.
+    fn sqrt(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.un(py, UnaryOp::Sqrt)
+    }
+    /// Absolute value, elementwise.
+    fn abs(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.un(py, UnaryOp::Abs)
+    }
+    /// Hyperbolic tangent, elementwise.
+    fn tanh(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.un(py, UnaryOp::Tanh)
+    }
+    /// Logistic sigmoid 1 / (1 + e ** -x), elementwise.
+    fn sigmoid(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.un(py, UnaryOp::Sigmoid)
+    }
+    /// max(x, 0), elementwise.
+    fn relu(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.un(py, UnaryOp::Relu)
+    }
+    /// Scaled exponential linear unit (Klambauer et al.), elementwise.
+    fn selu(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.un(py, UnaryOp::Selu)
+    }
+    /// -x, elementwise.
+    fn neg(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        self.un(py, UnaryOp::Neg)
+    }
+    /// ELU: x if x > 0 else alpha * (exp(x) - 1).
+    #[pyo3(signature = (alpha=1.0))]
+    fn elu(&self, py: Python<'_>, alpha: f64) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.unary(UnaryOp::Elu(alpha))).map(wrap)
+    }
+    /// Leaky ReLU: x if x > 0 else negative_slope * x.
+    #[pyo3(signature = (negative_slope=0.01))]
+    fn leaky_relu(&self, py: Python<'_>, negative_slope: f64) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.unary(UnaryOp::LeakyRelu(negative_slope))).map(wrap)
+    }
+    /// GELU, exact (`approximate="none"`) or with the tanh approximation (`"tanh"`).
+    #[pyo3(signature = (approximate="none"))]
+    fn gelu(&self, py: Python<'_>, approximate: &str) -> PyResult<PyTensor> {
+        let op = match approximate {
+            "none" => UnaryOp::Gelu,
+            "tanh" => UnaryOp::GeluTanh,
+            o => return Err(PyValueError::new_err(format!("gelu: approximate must be 'none' or 'tanh', got '{o}'"))),
+        };
+        let t = &self.t;
+        run(py, heavy(t), || t.unary(op)).map(wrap)
+    }
+    /// Clamps into [min, max] (either bound may be None).
+    #[pyo3(signature = (min=None, max=None))]
+    fn clamp(&self, py: Python<'_>, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
+        if min.is_none() && max.is_none() {
+            return Err(PyValueError::new_err("clamp: at least one of min and max must be given"));
+        }
+        let op = UnaryOp::Clamp(min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
+        let t = &self.t;
+        run(py, heavy(t), || t.unary(op)).map(wrap)
+    }
+
+    // ------------------------------------------------------------ reductions
+    /// Sum over `dim` (an int, a sequence, or None for all).
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn sum(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.sum(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Mean over `dim`.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn mean(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.mean(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Variance over `dim` with `correction` (1 = unbiased, as PyTorch's default).
+    #[pyo3(signature = (dim=None, correction=1.0, keepdim=false))]
+    fn var(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, correction: f64, keepdim: bool) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.var(d.as_deref(), correction, keepdim)).map(wrap)
+    }
+    /// Standard deviation over `dim`.
+    #[pyo3(signature = (dim=None, correction=1.0, keepdim=false))]
+    fn std(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, correction: f64, keepdim: bool) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.var(d.as_deref(), correction, keepdim)?.sqrt()).map(wrap)
+    }
+    /// Maximum values over `dim` (like `amax`; use `argmax` for indices).
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn max(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.amax(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Minimum values over `dim` (like `amin`).
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn min(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.amin(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Maximum values over `dim`.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn amax(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+        self.max(py, dim, keepdim)
+    }
+    /// Minimum values over `dim`.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn amin(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+        self.min(py, dim, keepdim)
+    }
+    /// Index of the maximum along `dim` (of the flattened tensor when None); int64, no grad.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn argmax(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+        self.t.argmax(dim, keepdim).map(wrap).map_err(err)
+    }
+    /// Index of the minimum along `dim`; int64, no grad.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn argmin(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+        self.t.argmin(dim, keepdim).map(wrap).map_err(err)
+    }
+    /// log(sum(exp(x))) over `dim`, computed stably.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn logsumexp(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.logsumexp(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Softmax along `dim`, computed stably.
+    #[pyo3(signature = (dim=-1))]
+    fn softmax(&self, py: Python<'_>, dim: isize) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.softmax(dim)).map(wrap)
+    }
+    /// log(softmax(x)) along `dim`, computed stably.
+    #[pyo3(signature = (dim=-1))]
+    fn log_softmax(&self, py: Python<'_>, dim: isize) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.log_softmax(dim)).map(wrap)
+    }
+    /// Entries `index` (int64, 1-D) along `dim`.
+    fn index_select(&self, py: Python<'_>, dim: isize, index: &PyTensor) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.index_select(dim, &index.t)).map(wrap)
+    }
+
+    // ------------------------------------------------------------ in place (no autograd)
+    /// Sets every element to zero; returns the tensor.
+    fn zero_(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        slf.get().t.fill_(0.0).map_err(err)?;
+        Ok(slf)
+    }
+    /// Sets every element to `value`; returns the tensor.
+    fn fill_(slf: Bound<'_, Self>, value: f64) -> PyResult<Bound<'_, Self>> {
+        slf.get().t.fill_(value).map_err(err)?;
+        Ok(slf)
+    }
+    /// Copies `src` (broadcast) into this tensor; returns the tensor.
+    fn copy_<'py>(slf: Bound<'py, Self>, src: &PyTensor) -> PyResult<Bound<'py, Self>> {
+        slf.get().t.copy_(&src.t).map_err(err)?;
+        Ok(slf)
+    }
+    /// `self += alpha * other` in place; returns the tensor.
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn add_<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>, alpha: f64) -> PyResult<Bound<'py, Self>> {
+        let t = slf.get().t.clone();
+        let o = operand(other, &t).ok_or_else(|| PyTypeError::new_err("add_: expected a tensor or a number"))?;
+        run(slf.py(), heavy(&t), || t.add_(&o, alpha))?;
+        Ok(slf)
+    }
+    /// `self *= value` in place; returns the tensor.
+    fn mul_(slf: Bound<'_, Self>, value: f64) -> PyResult<Bound<'_, Self>> {
+        slf.get().t.mul_(value).map_err(err)?;
+        Ok(slf)
+    }
+}
+
+/// Result shape of `x[idx]` for an integer tensor `idx`: idx's shape, then x's other dims.
+fn index_shape(idx: &Tensor, x: &Tensor) -> Vec<isize> {
+    idx.shape().iter().chain(x.shape().iter().skip(1)).map(|&d| d as isize).collect()
+}
+
+impl PyTensor {
+    fn un(&self, py: Python<'_>, op: UnaryOp) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.unary(op)).map(wrap)
+    }
+
+    fn bin(
+        &self,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+        reflected: bool,
+        f: impl FnOnce(&Tensor, &Tensor) -> CoreResult<Tensor> + Send,
+    ) -> PyResult<Py<PyAny>> {
+        let Some(b) = operand(o, &self.t) else { return Ok(py.NotImplemented()) };
+        let a = &self.t;
+        let big = heavy(a) || heavy(&b);
+        let out = run(py, big, || if reflected { f(&b, a) } else { f(a, &b) })?;
+        Ok(Py::new(py, wrap(out))?.into_any())
+    }
+
+    fn matmul_any(&self, py: Python<'_>, o: &Bound<'_, PyAny>, reflected: bool) -> PyResult<Py<PyAny>> {
+        let Ok(b) = o.cast::<PyTensor>() else { return Ok(py.NotImplemented()) };
+        let (a, b) = (&self.t, &b.get().t);
+        let (a, b) = if reflected { (b, a) } else { (a, b) };
+        let big = a.numel().saturating_mul(b.shape().last().copied().unwrap_or(1)) >= GIL_RELEASE_MIN;
+        let out = run(py, big, || a.matmul(b))?;
+        Ok(Py::new(py, wrap(out))?.into_any())
+    }
+}
+
+// ---------------------------------------------------------------- module functions
+
+fn dt(d: Option<PyDType>) -> DType {
+    d.map(DType::from).unwrap_or(DType::F32)
+}
+
+/// A tensor copied from a NumPy array of float32, float64, int64 or bool.
+#[pyfunction]
+fn from_numpy(py: Python<'_>, a: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+    fn take<T: numpy::Element + Copy + Send + Sync>(a: &Bound<'_, PyAny>) -> Option<(Vec<T>, Vec<usize>)> {
+        let arr: PyReadonlyArrayDyn<'_, T> = a.extract().ok()?;
+        let shape = arr.shape().to_vec();
+        let v = match arr.as_slice() {
+            Ok(s) => s.to_vec(),
+            Err(_) => arr.as_array().iter().copied().collect(),
+        };
+        Some((v, shape))
+    }
+    let _ = py;
+    let t = if let Some((v, s)) = take::<f32>(a) {
+        Tensor::from_vec(v, &s)
+    } else if let Some((v, s)) = take::<f64>(a) {
+        Tensor::from_vec(v, &s)
+    } else if let Some((v, s)) = take::<i64>(a) {
+        Tensor::from_vec(v, &s)
+    } else if let Some((v, s)) = take::<bool>(a) {
+        Tensor::from_vec(v, &s)
+    } else {
+        return Err(DTypeError::new_err(format!(
+            "from_numpy: unsupported array dtype {}; use float32, float64, int64 or bool",
+            a.getattr("dtype")?
+        )));
+    };
+    t.map(wrap).map_err(err)
+}
+
+/// Zeros of `shape`.
+#[pyfunction]
+#[pyo3(signature = (shape, dtype=None))]
+fn zeros(shape: Vec<isize>, dtype: Option<PyDType>) -> PyResult<PyTensor> {
+    Tensor::zeros(&sizes("zeros", &shape)?, dt(dtype)).map(wrap).map_err(err)
+}
+
+/// `shape` filled with `value`.
+#[pyfunction]
+#[pyo3(signature = (shape, value, dtype=None))]
+fn full(shape: Vec<isize>, value: f64, dtype: Option<PyDType>) -> PyResult<PyTensor> {
+    Tensor::full(&sizes("full", &shape)?, value, dt(dtype)).map(wrap).map_err(err)
+}
+
+/// Evenly spaced values in [start, end).
+#[pyfunction]
+#[pyo3(signature = (start, end, step, dtype=None))]
+fn arange(start: f64, end: f64, step: f64, dtype: Option<PyDType>) -> PyResult<PyTensor> {
+    Tensor::arange(start, end, step, dt(dtype)).map(wrap).map_err(err)
+}
+
+/// The identity matrix (n x m).
+#[pyfunction]
+#[pyo3(signature = (n, m, dtype=None))]
+fn eye(n: isize, m: isize, dtype: Option<PyDType>) -> PyResult<PyTensor> {
+    let s = sizes("eye", &[n, m])?;
+    Tensor::eye(s[0], s[1], dt(dtype)).map(wrap).map_err(err)
+}
+
+/// Uniform samples in [0, 1) from the global generator.
+#[pyfunction]
+#[pyo3(signature = (shape, dtype=None))]
+fn rand(shape: Vec<isize>, dtype: Option<PyDType>) -> PyResult<PyTensor> {
+    random::rand(&sizes("rand", &shape)?, dt(dtype)).map(wrap).map_err(err)
+}
+
+/// Standard normal samples from the global generator.
+#[pyfunction]
+#[pyo3(signature = (shape, dtype=None))]
+fn randn(shape: Vec<isize>, dtype: Option<PyDType>) -> PyResult<PyTensor> {
+    random::randn(&sizes("randn", &shape)?, dt(dtype)).map(wrap).map_err(err)
+}
+
+/// Integers uniform in [low, high).
+#[pyfunction]
+fn randint(low: i64, high: i64, shape: Vec<isize>) -> PyResult<PyTensor> {
+    random::randint(low, high, &sizes("randint", &shape)?).map(wrap).map_err(err)
+}
+
+/// A random permutation of 0..n.
+#[pyfunction]
+fn randperm(n: isize) -> PyResult<PyTensor> {
+    let s = sizes("randperm", &[n])?;
+    random::randperm(s[0]).map(wrap).map_err(err)
+}
+
+/// Reseeds the global generator.
+#[pyfunction]
+fn manual_seed(seed: i128) -> PyResult<()> {
+    let s = u64::try_from(seed.rem_euclid(1i128 << 64)).expect("in range");
+    random::manual_seed(s);
+    Ok(())
+}
+
+/// Joins tensors along an existing dim.
+#[pyfunction]
+#[pyo3(signature = (tensors, dim=0))]
+fn cat(py: Python<'_>, tensors: Vec<PyTensor>, dim: isize) -> PyResult<PyTensor> {
+    let ts: Vec<Tensor> = tensors.into_iter().map(|t| t.t).collect();
+    let big = ts.iter().map(|t| t.numel()).sum::<usize>() >= GIL_RELEASE_MIN;
+    run(py, big, || Tensor::cat(&ts, dim)).map(wrap)
+}
+
+/// Joins same-shaped tensors along a new dim.
+#[pyfunction]
+#[pyo3(signature = (tensors, dim=0))]
+fn stack(py: Python<'_>, tensors: Vec<PyTensor>, dim: isize) -> PyResult<PyTensor> {
+    let ts: Vec<Tensor> = tensors.into_iter().map(|t| t.t).collect();
+    let big = ts.iter().map(|t| t.numel()).sum::<usize>() >= GIL_RELEASE_MIN;
+    run(py, big, || Tensor::stack(&ts, dim)).map(wrap)
+}
+
+/// Elementwise choice: `a` where `cond`, else `b`.
+#[pyfunction]
+#[pyo3(name = "where")]
+fn where_(cond: &PyTensor, a: &PyTensor, b: &PyTensor) -> PyResult<PyTensor> {
+    Tensor::where_(&cond.t, &a.t, &b.t).map(wrap).map_err(err)
+}
+
+/// `x @ w.T + b`, with the bias fused into the matrix product.
+#[pyfunction]
+#[pyo3(signature = (x, w, b=None))]
+fn linear(py: Python<'_>, x: &PyTensor, w: &PyTensor, b: Option<PyTensor>) -> PyResult<PyTensor> {
+    let big = x.t.numel().saturating_mul(w.t.shape().first().copied().unwrap_or(1)) >= GIL_RELEASE_MIN;
+    run(py, big, || x.t.linear(&w.t, b.as_ref().map(|b| &b.t))).map(wrap)
+}
+
+/// One-hot encoding of int64 labels (num_classes=-1: max label + 1).
+#[pyfunction]
+#[pyo3(signature = (labels, num_classes=-1))]
+fn one_hot(labels: &PyTensor, num_classes: isize) -> PyResult<PyTensor> {
+    let c = if num_classes < 0 { None } else { Some(num_classes as usize) };
+    labels.t.one_hot(c).map(wrap).map_err(err)
+}
+
+/// Turns graph recording on or off on this thread; returns the previous setting.
+#[pyfunction]
+fn set_grad_enabled(on: bool) -> bool {
+    ferrograd_core::set_grad_enabled(on)
+}
+
+/// Whether ops record the autograd graph on this thread.
+#[pyfunction]
+fn is_grad_enabled() -> bool {
+    ferrograd_core::is_grad_enabled()
+}
+
+/// Sets the number of threads kernels use.
+#[pyfunction]
+fn set_num_threads(n: isize) -> PyResult<()> {
+    if n < 1 {
+        return Err(PyValueError::new_err(format!("set_num_threads: expected a positive count, got {n}")));
+    }
+    threads::set_num_threads(n as usize);
+    Ok(())
+}
+
+/// The number of threads kernels use.
+#[pyfunction]
+fn get_num_threads() -> usize {
+    threads::num_threads()
+}
+
 #[pymodule]
-fn _core(_m: &Bound<'_, PyModule>) -> PyResult<()> { Ok(()) }
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add_class::<PyTensor>()?;
+    m.add_class::<PyDType>()?;
+    m.add_class::<PyGradFn>()?;
+    m.add("ShapeError", py.get_type::<ShapeError>())?;
+    m.add("DTypeError", py.get_type::<DTypeError>())?;
+    m.add("DeviceError", py.get_type::<DeviceError>())?;
+    m.add_function(wrap_pyfunction!(from_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(zeros, m)?)?;
+    m.add_function(wrap_pyfunction!(full, m)?)?;
+    m.add_function(wrap_pyfunction!(arange, m)?)?;
+    m.add_function(wrap_pyfunction!(eye, m)?)?;
+    m.add_function(wrap_pyfunction!(rand, m)?)?;
+    m.add_function(wrap_pyfunction!(randn, m)?)?;
+    m.add_function(wrap_pyfunction!(randint, m)?)?;
+    m.add_function(wrap_pyfunction!(randperm, m)?)?;
+    m.add_function(wrap_pyfunction!(manual_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(cat, m)?)?;
+    m.add_function(wrap_pyfunction!(stack, m)?)?;
+    m.add_function(wrap_pyfunction!(where_, m)?)?;
+    m.add_function(wrap_pyfunction!(linear, m)?)?;
+    m.add_function(wrap_pyfunction!(one_hot, m)?)?;
+    m.add_function(wrap_pyfunction!(set_grad_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(is_grad_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,421 @@
+"""ferrograd: tensors, reverse-mode autograd and feed-forward networks, with a Rust engine.
+
+>>> import ferrograd as fg
+>>> x = fg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+tensor([[2., 4.],
+        [6., 8.]])
+"""
+
+from __future__ import annotations
+
+import builtins
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import _core
+from ._core import (
+    DeviceError,
+    DTypeError,
+    GradFn,
+    ShapeError,
+    Tensor,
+    get_num_threads,
+    is_grad_enabled,
+    manual_seed,
+    set_num_threads,
+)
+from ._core import dtype as dtype
+from .autograd import enable_grad, no_grad, set_grad_enabled
+
+float32 = _core.dtype.float32
+float64 = _core.dtype.float64
+int64 = _core.dtype.int64
+bool_ = _core.dtype.bool
+float = float32  # noqa: A001  (PyTorch's aliases)
+double = float64
+long = int64
+
+__version__ = "0.1.0"
+
+_NP_OF = {
+    float32: np.float32,
+    float64: np.float64,
+    int64: np.int64,
+    bool_: np.bool_,
+}
+
+
+def _from_np_dtype(d: np.dtype):
+    if d == np.bool_:
+        return bool_
+    if np.issubdtype(d, np.integer):
+        return int64
+    if d == np.float64:
+        return float64
+    if np.issubdtype(d, np.floating):
+        return float32
+    raise DTypeError(f"tensor: unsupported data type {d}; expected numbers or booleans")
+
+
+def _as_array(data: Any, dtype) -> np.ndarray:
+    if isinstance(data, Tensor):
+        arr = data.numpy()
+    elif isinstance(data, np.ndarray):
+        arr = data
+    else:
+        try:
+            arr = np.asarray(data)
+        except ValueError as e:  # ragged nested lists
+            raise ShapeError(f"tensor: data is not rectangular ({e})") from None
+        if arr.dtype == np.float64 and dtype is None:
+            arr = arr.astype(np.float32)  # Python floats default to float32, as in PyTorch
+    if arr.dtype == object:
+        raise DTypeError("tensor: data must be a (nested) sequence of numbers of one shape")
+    target = dtype if dtype is not None else _from_np_dtype(arr.dtype)
+    if target not in _NP_OF:
+        raise DTypeError(f"tensor: unknown dtype {dtype!r}")
+    if arr.dtype.kind not in "biuf":
+        raise DTypeError(f"tensor: unsupported data type {arr.dtype}")
+    return np.asarray(arr, dtype=_NP_OF[target], order="C")
+
+
+def tensor(data: Any, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
+    """A new tensor holding a copy of `data` (nested lists, scalars or a NumPy array).
+
+    Python floats give float32, ints int64, bools bool; NumPy arrays keep float64.
+
+    >>> fg.tensor([1, 2, 3]).dtype
+    ferrograd.int64
+    """
+    _check_device(device)
+    t = _core.from_numpy(_as_array(data, dtype))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    """A tensor copied from a NumPy array (its dtype kept where ferrograd has it)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(a).__name__}")
+    return _core.from_numpy(_as_array(a, None))
+
+
+def _check_device(device) -> None:
+    if device is None or device == "cpu":
+        return
+    Tensor.to(_core.zeros([], None), device)  # raises DeviceError with the reason
+
+
+def _size(op: str, size: Sequence) -> list[int]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    out = []
+    for s in size:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral):
+            raise TypeError(f"{op}: sizes must be integers, got {s!r}")
+        out.append(int(s))
+    return out
+
+
+def _finish(t: Tensor, requires_grad: bool) -> Tensor:
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
+    """A tensor of zeros: `zeros(2, 3)` or `zeros((2, 3))`."""
+    _check_device(device)
+    return _finish(_core.zeros(_size("zeros", size), dtype), requires_grad)
+
+
+def ones(*size, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
+    """A tensor of ones."""
+    _check_device(device)
+    return _finish(_core.full(_size("ones", size), 1.0, dtype), requires_grad)
+
+
+def full(size, fill_value, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
+    """A tensor of `size` filled with `fill_value` (dtype inferred from it when not given)."""
+    _check_device(device)
+    if dtype is None:
+        if isinstance(fill_value, bool):
+            dtype = bool_
+        elif isinstance(fill_value, numbers.Integral):
+            dtype = int64
+    size = [size] if isinstance(size, numbers.Integral) else list(size)
+    return _finish(_core.full(_size("full", size), builtins.float(fill_value), dtype), requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
+    """Values from `start` to `end` (exclusive) by `step`; integers give int64.
+
+    >>> fg.arange(3).tolist()
+    [0, 1, 2]
+    """
+    _check_device(device)
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        dtype = int64 if ints else float32
+    return _finish(_core.arange(builtins.float(start), builtins.float(end), builtins.float(step), dtype), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
+    """The n x m identity matrix."""
+    _check_device(device)
+    return _finish(_core.eye(n, n if m is None else m, dtype), requires_grad)
+
+
+def rand(*size, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
+    """Uniform samples in [0, 1) from the global generator (see `manual_seed`)."""
+    _check_device(device)
+    return _finish(_core.rand(_size("rand", size), dtype), requires_grad)
+
+
+def randn(*size, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
+    """Standard normal samples from the global generator (see `manual_seed`)."""
+    _check_device(device)
+    return _finish(_core.randn(_size("randn", size), dtype), requires_grad)
+
+
+def randint(low: int, high: int | None = None, size=(), device: str = "cpu") -> Tensor:
+    """int64 samples uniform in [low, high)."""
+    _check_device(device)
+    if high is None:
+        low, high = 0, low
+    size = [size] if isinstance(size, numbers.Integral) else list(size)
+    return _core.randint(int(low), int(high), _size("randint", size))
+
+
+def randperm(n: int) -> Tensor:
+    """A random permutation of 0..n-1 (int64)."""
+    return _core.randperm(n)
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Zeros with `t`'s shape (and dtype unless given)."""
+    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Ones with `t`'s shape (and dtype unless given)."""
+    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
+    """`fill_value` with `t`'s shape (and dtype unless given)."""
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples with `t`'s shape."""
+    return rand(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def randn_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Normal samples with `t`'s shape."""
+    return randn(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def _t(x, like: Tensor | None = None) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    if like is not None and isinstance(x, numbers.Number) and not isinstance(x, bool):
+        d = like.dtype if (like.dtype.is_floating_point or isinstance(x, numbers.Integral)) else float32
+        return full([], x, dtype=d)
+    return tensor(x)
+
+
+# ---- functional forms of the tensor methods -------------------------------------------
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with NumPy's rules (1-D, 2-D, batched with broadcasting)."""
+    return a @ b
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """`x @ weight.T + bias` with weight of shape (out_features, in_features)."""
+    return _core.linear(x, weight, bias)
+
+
+def maximum(a, b) -> Tensor:
+    """Elementwise maximum with broadcasting (NaN propagates)."""
+    a = _t(a, b if isinstance(b, Tensor) else None)
+    return a.maximum(b)
+
+
+def minimum(a, b) -> Tensor:
+    """Elementwise minimum with broadcasting (NaN propagates)."""
+    a = _t(a, b if isinstance(b, Tensor) else None)
+    return a.minimum(b)
+
+
+def where(cond: Tensor, a, b) -> Tensor:
+    """`a` where `cond` is true, else `b` (numbers are allowed for `a` and `b`)."""
+    like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
+    return _core.where(_t(cond), _t(a, like), _t(b, like))
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Joins tensors along an existing dim."""
+    return _core.cat(list(tensors), dim)
+
+
+concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Joins same-shaped tensors along a new dim."""
+    return _core.stack(list(tensors), dim)
+
+
+def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """Entries `index` (int64, 1-D) of `x` along `dim`."""
+    return x.index_select(dim, index)
+
+
+def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
+    """One-hot encoding (int64) of int64 labels."""
+    return _core.one_hot(labels, num_classes)
+
+
+def exp(x: Tensor) -> Tensor:
+    """e ** x."""
+    return x.exp()
+
+
+def log(x: Tensor) -> Tensor:
+    """Natural logarithm."""
+    return x.log()
+
+
+def sqrt(x: Tensor) -> Tensor:
+    """Square root."""
+    return x.sqrt()
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001
+    """Absolute value."""
+    return x.abs()
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent."""
+    return x.tanh()
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """Logistic sigmoid."""
+    return x.sigmoid()
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0)."""
+    return x.relu()
+
+
+def selu(x: Tensor) -> Tensor:
+    """Scaled exponential linear unit."""
+    return x.selu()
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """Exponential linear unit."""
+    return x.elu(alpha)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """Leaky ReLU."""
+    return x.leaky_relu(negative_slope)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit (exact, or `approximate="tanh"`)."""
+    return x.gelu(approximate)
+
+
+def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    """Clamps into [min, max]."""
+    return x.clamp(min, max)
+
+
+def neg(x: Tensor) -> Tensor:
+    """-x."""
+    return -x
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Sum over `dim` (all dims when None)."""
+    return x.sum(dim, keepdim)
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """Mean over `dim`."""
+    return x.mean(dim, keepdim)
+
+
+def var(x: Tensor, dim=None, correction: float = 1, keepdim: bool = False) -> Tensor:
+    """Variance over `dim` (correction=1: unbiased)."""
+    return x.var(dim, correction, keepdim)
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Maximum values over `dim`."""
+    return x.max(dim, keepdim)
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Minimum values over `dim`."""
+    return x.min(dim, keepdim)
+
+
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Indices of the maxima (int64)."""
+    return x.argmax(dim, keepdim)
+
+
+def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Indices of the minima (int64)."""
+    return x.argmin(dim, keepdim)
+
+
+def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) computed stably."""
+    return x.logsumexp(dim, keepdim)
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """Softmax along `dim`."""
+    return x.softmax(dim)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """log(softmax(x)) along `dim`."""
+    return x.log_softmax(dim)
+
+
+def devices() -> list[dict]:
+    """The compute devices this build can use (the CPU until the GPU backend lands)."""
+    return [{"name": "cpu", "backend": "cpu", "type": "cpu"}]
+
+
+from . import autograd  # noqa: E402  (needs the names above)
+
+__all__ = [
+    "Tensor", "GradFn", "dtype", "float32", "float64", "int64", "bool_", "ShapeError", "DTypeError",
+    "DeviceError", "tensor", "from_numpy", "zeros", "ones", "full", "arange", "eye", "rand", "randn",
+    "randint", "randperm", "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "manual_seed",
+    "matmul", "linear", "maximum", "minimum", "where", "cat", "stack", "index_select", "one_hot", "exp",
+    "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "selu", "elu", "leaky_relu", "gelu", "clamp", "neg",
+    "sum", "mean", "var", "max", "min", "argmax", "argmin", "logsumexp", "softmax", "log_softmax",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "set_num_threads", "get_num_threads",
+    "autograd", "devices",
+]
