@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import builtins
 import numbers
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -164,7 +165,8 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, dev
     if dtype is None:
         ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = int64 if ints else float32
-    return _finish(_core.arange(builtins.float(start), builtins.float(end), builtins.float(step), dtype), requires_grad)
+    f = builtins.float
+    return _finish(_core.arange(f(start), f(end), f(step), dtype), requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
@@ -410,12 +412,71 @@ def devices() -> list[dict]:
 from . import autograd  # noqa: E402  (needs the names above)
 
 __all__ = [
-    "Tensor", "GradFn", "dtype", "float32", "float64", "int64", "bool_", "ShapeError", "DTypeError",
-    "DeviceError", "tensor", "from_numpy", "zeros", "ones", "full", "arange", "eye", "rand", "randn",
-    "randint", "randperm", "zeros_like", "ones_like", "full_like", "rand_like", "randn_like", "manual_seed",
-    "matmul", "linear", "maximum", "minimum", "where", "cat", "stack", "index_select", "one_hot", "exp",
-    "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "selu", "elu", "leaky_relu", "gelu", "clamp", "neg",
-    "sum", "mean", "var", "max", "min", "argmax", "argmin", "logsumexp", "softmax", "log_softmax",
-    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "set_num_threads", "get_num_threads",
-    "autograd", "devices",
+    "Tensor",
+    "GradFn",
+    "dtype",
+    "float32",
+    "float64",
+    "int64",
+    "bool_",
+    "ShapeError",
+    "DTypeError",
+    "DeviceError",
+    "tensor",
+    "from_numpy",
+    "zeros",
+    "ones",
+    "full",
+    "arange",
+    "eye",
+    "rand",
+    "randn",
+    "randint",
+    "randperm",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+    "rand_like",
+    "randn_like",
+    "manual_seed",
+    "matmul",
+    "linear",
+    "maximum",
+    "minimum",
+    "where",
+    "cat",
+    "stack",
+    "index_select",
+    "one_hot",
+    "exp",
+    "log",
+    "sqrt",
+    "abs",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "selu",
+    "elu",
+    "leaky_relu",
+    "gelu",
+    "clamp",
+    "neg",
+    "sum",
+    "mean",
+    "var",
+    "max",
+    "min",
+    "argmax",
+    "argmin",
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "is_grad_enabled",
+    "set_num_threads",
+    "get_num_threads",
+    "autograd",
+    "devices",
 ]

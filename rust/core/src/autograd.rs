@@ -36,7 +36,9 @@ impl NoGradGuard {
     /// Turns grad mode off.
     #[allow(clippy::new_without_default)]
     pub fn new() -> NoGradGuard {
-        NoGradGuard { prev: set_grad_enabled(false) }
+        NoGradGuard {
+            prev: set_grad_enabled(false),
+        }
     }
 }
 
@@ -114,7 +116,11 @@ pub(crate) fn record(
             }
         })
         .collect();
-    let node = Arc::new(Node { name, rule: Mutex::new(Some(Box::new(rule))), inputs: edges });
+    let node = Arc::new(Node {
+        name,
+        rule: Mutex::new(Some(Box::new(rule))),
+        inputs: edges,
+    });
     out.with_grad_fn(node)
 }
 
@@ -139,7 +145,11 @@ fn accumulate_leaf(leaf: &Tensor, g: Tensor) -> Result<()> {
             fmt_shape(leaf.shape())
         )));
     }
-    let g = if g.dtype() != leaf.dtype() { g.cast(leaf.dtype())? } else { g };
+    let g = if g.dtype() != leaf.dtype() {
+        g.cast(leaf.dtype())?
+    } else {
+        g
+    };
     let mut slot = leaf.grad_slot();
     let prev = slot.take();
     *slot = Some(match prev {

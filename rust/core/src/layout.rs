@@ -23,9 +23,15 @@ pub fn fmt_shape(shape: &[usize]) -> String {
 
 /// Number of elements of a shape, refusing sizes that overflow `usize`.
 pub fn checked_numel(shape: &[usize]) -> Result<usize> {
-    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
-        Error::Memory(format!("shape {} is too large to allocate", fmt_shape(shape)))
-    })
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            Error::Memory(format!(
+                "shape {} is too large to allocate",
+                fmt_shape(shape)
+            ))
+        })
 }
 
 /// Row-major (C-order) strides of a shape.
@@ -56,8 +62,16 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Result<Shape> {
     let n = a.len().max(b.len());
     let mut out: Shape = SmallVec::from_elem(0, n);
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -87,7 +101,11 @@ pub struct Layout {
 impl Layout {
     /// A C-contiguous layout starting at offset 0.
     pub fn contiguous(shape: &[usize]) -> Layout {
-        Layout { shape: SmallVec::from_slice(shape), strides: contiguous_strides(shape), offset: 0 }
+        Layout {
+            shape: SmallVec::from_slice(shape),
+            strides: contiguous_strides(shape),
+            offset: 0,
+        }
     }
 
     /// Number of dimensions.
@@ -144,7 +162,11 @@ impl Layout {
                 ));
             }
         }
-        Ok(Layout { shape: SmallVec::from_slice(target), strides, offset: self.offset })
+        Ok(Layout {
+            shape: SmallVec::from_slice(target),
+            strides,
+            offset: self.offset,
+        })
     }
 
     /// The layout with two dims swapped.
@@ -175,8 +197,13 @@ impl Layout {
             return Some(l);
         }
         // Group old dims into chunks that are contiguous among themselves, then split them.
-        let old: Vec<(usize, isize)> =
-            self.shape.iter().copied().zip(self.strides.iter().copied()).filter(|(d, _)| *d != 1).collect();
+        let old: Vec<(usize, isize)> = self
+            .shape
+            .iter()
+            .copied()
+            .zip(self.strides.iter().copied())
+            .filter(|(d, _)| *d != 1)
+            .collect();
         let mut new_strides: Strides = SmallVec::from_elem(0, new_shape.len());
         let mut oi = 0;
         let mut ni = 0;
@@ -232,7 +259,11 @@ impl Layout {
                 stride *= new_shape[d] as isize;
             }
         }
-        Some(Layout { shape: SmallVec::from_slice(new_shape), strides: new_strides, offset: self.offset })
+        Some(Layout {
+            shape: SmallVec::from_slice(new_shape),
+            strides: new_strides,
+            offset: self.offset,
+        })
     }
 
     /// Calls `f(storage_index)` for every element in C order.
@@ -292,10 +323,18 @@ mod tests {
 
     #[test]
     fn broadcast_rules() {
-        assert_eq!(broadcast_shapes("t", &[4, 1, 5], &[3, 5]).unwrap().as_slice(), &[4, 3, 5]);
+        assert_eq!(
+            broadcast_shapes("t", &[4, 1, 5], &[3, 5])
+                .unwrap()
+                .as_slice(),
+            &[4, 3, 5]
+        );
         assert_eq!(broadcast_shapes("t", &[], &[2]).unwrap().as_slice(), &[2]);
         let e = broadcast_shapes("add", &[2, 3], &[4]).unwrap_err();
-        assert_eq!(e.to_string(), "add: shapes (2, 3) and (4,) cannot be broadcast together");
+        assert_eq!(
+            e.to_string(),
+            "add: shapes (2, 3) and (4,) cannot be broadcast together"
+        );
     }
 
     #[test]
@@ -325,7 +364,9 @@ mod tests {
         let t2 = Layout::contiguous(&[4, 3]).transpose(0, 1); // shape (3, 4), strides (1, 3)
         let v = t2.reshape_view(&[3, 2, 2]).unwrap();
         assert_eq!(v.strides.as_slice(), &[1, 6, 3]);
-        let b = Layout::contiguous(&[1, 3]).broadcast_to("t", &[2, 3]).unwrap();
+        let b = Layout::contiguous(&[1, 3])
+            .broadcast_to("t", &[2, 3])
+            .unwrap();
         assert_eq!(b.strides.as_slice(), &[0, 1]);
     }
 

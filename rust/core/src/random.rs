@@ -4,11 +4,11 @@
 //! can draw the same stream independently and in parallel.
 
 use crate::dtype::DType;
+use crate::dtype::Element;
 use crate::error::Result;
+use crate::float_dispatch;
 use crate::storage::try_vec;
 use crate::tensor::Tensor;
-use crate::dtype::Element;
-use crate::float_dispatch;
 use std::sync::Mutex;
 
 const M0: u32 = 0xD251_1F53;
@@ -37,7 +37,10 @@ pub fn philox4x32(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 #[inline]
 pub fn u32_at(seed: u64, index: u64) -> u32 {
     let block = index / 4;
-    let r = philox4x32([block as u32, (block >> 32) as u32, 0, 0], [seed as u32, (seed >> 32) as u32]);
+    let r = philox4x32(
+        [block as u32, (block >> 32) as u32, 0, 0],
+        [seed as u32, (seed >> 32) as u32],
+    );
     r[(index % 4) as usize]
 }
 
@@ -46,7 +49,10 @@ struct State {
     offset: u64,
 }
 
-static STATE: Mutex<State> = Mutex::new(State { seed: 0x5EED_F0E1_6A4D_0001, offset: 0 });
+static STATE: Mutex<State> = Mutex::new(State {
+    seed: 0x5EED_F0E1_6A4D_0001,
+    offset: 0,
+});
 
 /// Reseeds the global generator (`ferrograd.manual_seed`).
 pub fn manual_seed(seed: u64) {
@@ -141,15 +147,19 @@ pub fn randn(shape: &[usize], dtype: DType) -> Result<Tensor> {
 /// Integers uniform in [low, high).
 pub fn randint(low: i64, high: i64, shape: &[usize]) -> Result<Tensor> {
     if high <= low {
-        return Err(crate::value_err!("randint: high ({high}) must be greater than low ({low})"));
+        return Err(crate::value_err!(
+            "randint: high ({high}) must be greater than low ({low})"
+        ));
     }
     let n = crate::layout::checked_numel(shape)?;
     let span = (high - low) as u128;
     let (seed, start) = reserve(2 * n as u64);
     let mut raw = vec![0u32; 2 * n];
     fill_u32(seed, start, &mut raw);
-    let v: Vec<i64> =
-        raw.chunks_exact(2).map(|p| low + ((((p[0] as u128) << 32 | p[1] as u128) * span) >> 64) as i64).collect();
+    let v: Vec<i64> = raw
+        .chunks_exact(2)
+        .map(|p| low + ((((p[0] as u128) << 32 | p[1] as u128) * span) >> 64) as i64)
+        .collect();
     Tensor::from_vec(v, shape)
 }
 
@@ -173,7 +183,10 @@ mod tests {
     #[test]
     fn philox_known_answer() {
         // Random123's published known-answer vector for philox4x32-10 with zero counter and key.
-        assert_eq!(philox4x32([0, 0, 0, 0], [0, 0]), [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+        assert_eq!(
+            philox4x32([0, 0, 0, 0], [0, 0]),
+            [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
+        );
     }
 
     #[test]
@@ -188,7 +201,10 @@ mod tests {
 
     #[test]
     fn normal_moments() {
-        let v = randn(&[20000], DType::F64).unwrap().to_vec::<f64>().unwrap();
+        let v = randn(&[20000], DType::F64)
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap();
         let m: f64 = v.iter().sum::<f64>() / v.len() as f64;
         let var: f64 = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64;
         assert!(m.abs() < 0.03, "mean {m}");

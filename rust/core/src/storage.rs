@@ -92,7 +92,9 @@ pub struct Storage {
 impl Storage {
     /// Wraps a buffer.
     pub fn new(buf: Buffer) -> Storage {
-        Storage { buf: RwLock::new(buf) }
+        Storage {
+            buf: RwLock::new(buf),
+        }
     }
 
     /// Read access (poisoning is ignored: buffers hold plain numbers, always valid).
@@ -116,7 +118,8 @@ fn oom(n: usize, size: usize) -> Error {
 /// An empty vector with room for `n` elements, or `MemoryError` instead of an abort.
 pub fn try_vec<T>(n: usize) -> Result<Vec<T>> {
     let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| oom(n, std::mem::size_of::<T>()))?;
+    v.try_reserve_exact(n)
+        .map_err(|_| oom(n, std::mem::size_of::<T>()))?;
     Ok(v)
 }
 

@@ -25,7 +25,9 @@ impl Device {
             "gpu" | "cuda" | "wgpu" => Err(Error::Device(format!(
                 "device '{name}' is not available: this build of ferrograd has only the cpu backend"
             ))),
-            other => Err(Error::Device(format!("unknown device '{other}' (expected 'cpu' or 'gpu')"))),
+            other => Err(Error::Device(format!(
+                "unknown device '{other}' (expected 'cpu' or 'gpu')"
+            ))),
         }
     }
 
@@ -50,7 +52,12 @@ pub struct Tensor(Arc<Inner>);
 
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tensor(shape={}, dtype={})", fmt_shape(self.shape()), self.dtype())
+        write!(
+            f,
+            "Tensor(shape={}, dtype={})",
+            fmt_shape(self.shape()),
+            self.dtype()
+        )
     }
 }
 
@@ -128,7 +135,11 @@ impl Tensor {
             ));
         }
         let dtype = buf.dtype();
-        Ok(Tensor::from_parts(Arc::new(Storage::new(buf)), Layout::contiguous(shape), dtype))
+        Ok(Tensor::from_parts(
+            Arc::new(Storage::new(buf)),
+            Layout::contiguous(shape),
+            dtype,
+        ))
     }
 
     /// A tensor owning `data`, shaped `shape`.
@@ -164,7 +175,9 @@ impl Tensor {
         }
         let n = ((end - start) / step).ceil().max(0.0);
         if n > (isize::MAX as f64) / 8.0 {
-            return Err(Error::Memory(format!("arange: {n} elements cannot be allocated")));
+            return Err(Error::Memory(format!(
+                "arange: {n} elements cannot be allocated"
+            )));
         }
         let n = n as usize;
         any_dispatch!(dtype, T => {
@@ -381,7 +394,9 @@ impl Tensor {
             return Ok(self.clone());
         }
         let out = self.copy_data()?;
-        Ok(autograd::record(out, "ContiguousBackward", &[self], |g| Ok(vec![Some(g.clone())])))
+        Ok(autograd::record(out, "ContiguousBackward", &[self], |g| {
+            Ok(vec![Some(g.clone())])
+        }))
     }
 
     /// A copy of the data into fresh contiguous storage, without autograd.
@@ -397,7 +412,9 @@ impl Tensor {
     /// A copy with its own storage; gradients flow back to the source.
     pub fn clone_tensor(&self) -> Result<Tensor> {
         let out = self.copy_data()?;
-        Ok(autograd::record(out, "CloneBackward", &[self], |g| Ok(vec![Some(g.clone())])))
+        Ok(autograd::record(out, "CloneBackward", &[self], |g| {
+            Ok(vec![Some(g.clone())])
+        }))
     }
 
     /// Converts to another dtype; between float types the gradient flows back.
@@ -415,7 +432,9 @@ impl Tensor {
             return Ok(out);
         }
         let src = self.dtype();
-        Ok(autograd::record(out, "ToCopyBackward", &[self], move |g| Ok(vec![Some(g.cast(src)?)])))
+        Ok(autograd::record(out, "ToCopyBackward", &[self], move |g| {
+            Ok(vec![Some(g.cast(src)?)])
+        }))
     }
 
     // ---------------------------------------------------------------- views
@@ -452,7 +471,12 @@ impl Tensor {
             }
         };
         let in_shape: Vec<isize> = self.shape().iter().map(|&d| d as isize).collect();
-        Ok(autograd::record(out, "ReshapeBackward", &[self], move |g| Ok(vec![Some(g.reshape(&in_shape)?)])))
+        Ok(autograd::record(
+            out,
+            "ReshapeBackward",
+            &[self],
+            move |g| Ok(vec![Some(g.reshape(&in_shape)?)]),
+        ))
     }
 
     fn infer_shape(&self, op: &str, shape: &[isize]) -> Result<Shape> {
@@ -462,18 +486,22 @@ impl Tensor {
         for (i, &d) in shape.iter().enumerate() {
             if d == -1 {
                 if infer.is_some() {
-                    return Err(shape_err!("{op}: only one dimension can be -1, got {shape:?}"));
+                    return Err(shape_err!(
+                        "{op}: only one dimension can be -1, got {shape:?}"
+                    ));
                 }
                 infer = Some(i);
             } else if d < 0 {
                 return Err(shape_err!("{op}: invalid size {d} in shape {shape:?}"));
             } else {
-                known = known.checked_mul(d as usize).ok_or_else(|| shape_err!("{op}: shape {shape:?} is too large"))?;
+                known = known
+                    .checked_mul(d as usize)
+                    .ok_or_else(|| shape_err!("{op}: shape {shape:?} is too large"))?;
             }
         }
         let mut out: Shape = shape.iter().map(|&d| d.max(0) as usize).collect();
         if let Some(i) = infer {
-            if known == 0 || numel % known != 0 {
+            if known == 0 || !numel.is_multiple_of(known) {
                 return Err(shape_err!(
                     "{op}: shape {:?} is invalid for a tensor of shape {} ({} elements)",
                     shape,
@@ -502,9 +530,12 @@ impl Tensor {
         let a = normalize_dim("transpose", d0, n)?;
         let b = normalize_dim("transpose", d1, n)?;
         let out = self.view_with(self.0.layout.transpose(a, b));
-        Ok(autograd::record(out, "TransposeBackward", &[self], move |g| {
-            Ok(vec![Some(g.transpose(a as isize, b as isize)?)])
-        }))
+        Ok(autograd::record(
+            out,
+            "TransposeBackward",
+            &[self],
+            move |g| Ok(vec![Some(g.transpose(a as isize, b as isize)?)]),
+        ))
     }
 
     /// Reorders dims (a view).
@@ -533,7 +564,12 @@ impl Tensor {
         for (i, &p) in perm.iter().enumerate() {
             inv[p] = i as isize;
         }
-        Ok(autograd::record(out, "PermuteBackward", &[self], move |g| Ok(vec![Some(g.permute(&inv)?)])))
+        Ok(autograd::record(
+            out,
+            "PermuteBackward",
+            &[self],
+            move |g| Ok(vec![Some(g.permute(&inv)?)]),
+        ))
     }
 
     /// Broadcasts to `shape` without copying (stride 0); -1 keeps a dim.
@@ -551,7 +587,9 @@ impl Tensor {
         for (i, &d) in shape.iter().enumerate() {
             if d == -1 {
                 if i < lead {
-                    return Err(shape_err!("expand: -1 is not allowed for a new leading dim"));
+                    return Err(shape_err!(
+                        "expand: -1 is not allowed for a new leading dim"
+                    ));
                 }
                 target.push(self.shape()[i - lead]);
             } else if d < 0 {
@@ -571,7 +609,9 @@ impl Tensor {
         let l = self.0.layout.broadcast_to("expand", shape)?;
         let out = self.view_with(l);
         let in_shape: Shape = SmallVec::from_slice(self.shape());
-        Ok(autograd::record(out, "ExpandBackward", &[self], move |g| Ok(vec![Some(g.sum_to(&in_shape)?)])))
+        Ok(autograd::record(out, "ExpandBackward", &[self], move |g| {
+            Ok(vec![Some(g.sum_to(&in_shape)?)])
+        }))
     }
 
     /// Inserts a size-1 dim at `dim` (a view).
@@ -587,7 +627,12 @@ impl Tensor {
     pub fn squeeze(&self, dim: Option<isize>) -> Result<Tensor> {
         let n = self.ndim();
         let keep: Vec<isize> = match dim {
-            None => self.shape().iter().filter(|&&d| d != 1).map(|&d| d as isize).collect(),
+            None => self
+                .shape()
+                .iter()
+                .filter(|&&d| d != 1)
+                .map(|&d| d as isize)
+                .collect(),
             Some(d) => {
                 if n == 0 {
                     return Ok(self.clone());
@@ -613,7 +658,9 @@ impl Tensor {
         let s = normalize_dim("flatten", start, n)?;
         let e = normalize_dim("flatten", end, n)?;
         if s > e {
-            return Err(shape_err!("flatten: start_dim {start} comes after end_dim {end}"));
+            return Err(shape_err!(
+                "flatten: start_dim {start} comes after end_dim {end}"
+            ));
         }
         let mut shape: Vec<isize> = Vec::new();
         for (i, &d) in self.shape().iter().enumerate() {
@@ -634,7 +681,11 @@ impl Tensor {
         }
         let n = self.ndim();
         let lead = n.checked_sub(shape.len()).ok_or_else(|| {
-            shape_err!("sum_to: cannot reduce shape {} to {}", fmt_shape(self.shape()), fmt_shape(shape))
+            shape_err!(
+                "sum_to: cannot reduce shape {} to {}",
+                fmt_shape(self.shape()),
+                fmt_shape(shape)
+            )
         })?;
         let mut dims: Vec<isize> = (0..lead as isize).collect();
         for (i, &d) in shape.iter().enumerate() {
@@ -642,7 +693,11 @@ impl Tensor {
                 dims.push((lead + i) as isize);
             }
         }
-        let s = if dims.is_empty() { self.clone() } else { self.sum(Some(&dims), true)? };
+        let s = if dims.is_empty() {
+            self.clone()
+        } else {
+            self.sum(Some(&dims), true)?
+        };
         let target: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
         s.reshape(&target)
     }
@@ -729,4 +784,3 @@ impl Tensor {
         Ok(())
     }
 }
-

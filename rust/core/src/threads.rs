@@ -12,7 +12,9 @@ static POOL: RwLock<Option<(usize, Arc<rayon::ThreadPool>)>> = RwLock::new(None)
 pub const PAR_ELEMWISE_MIN: usize = 1 << 16;
 
 fn default_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 fn pool() -> (usize, Arc<rayon::ThreadPool>) {
@@ -47,7 +49,10 @@ pub fn set_num_threads(n: usize) {
     // If the OS refuses threads, keep working on the calling thread alone.
     let p = match built {
         Ok(p) => p,
-        Err(_) => rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("one thread"),
+        Err(_) => rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("one thread"),
     };
     *slot = Some((n, Arc::new(p)));
 }
@@ -64,13 +69,19 @@ pub fn install<R: Send>(f: impl FnOnce(usize) -> R + Send) -> R {
 /// Fills `out` by calling `f(start, chunk)` over disjoint chunks, in parallel when large.
 pub fn for_chunks<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Send + Sync) {
     let len = out.len();
-    let threads = if len >= PAR_ELEMWISE_MIN { num_threads() } else { 1 };
+    let threads = if len >= PAR_ELEMWISE_MIN {
+        num_threads()
+    } else {
+        1
+    };
     if threads <= 1 {
         f(0, out);
         return;
     }
     let chunk = len.div_ceil(threads * 4).max(4096);
     install(|_| {
-        out.par_chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i * chunk, c));
+        out.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i * chunk, c));
     });
 }

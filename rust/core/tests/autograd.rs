@@ -25,7 +25,12 @@ fn mul_sum_grad() {
 fn broadcast_grad_sums_back() {
     let a = t(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
     let b = t(&[10.0, 20.0, 30.0], &[3]);
-    a.mul(&b).unwrap().sum(None, false).unwrap().backward(None, false).unwrap();
+    a.mul(&b)
+        .unwrap()
+        .sum(None, false)
+        .unwrap()
+        .backward(None, false)
+        .unwrap();
     assert_eq!(grad(&b), vec![5.0, 7.0, 9.0]);
     assert_eq!(grad(&a), vec![10.0, 20.0, 30.0, 10.0, 20.0, 30.0]);
 }
@@ -35,7 +40,12 @@ fn matmul_grad_values() {
     // y = sum(A @ B): dA = 1 @ B^T (row sums of B), dB = A^T @ 1 (column sums of A)
     let a = t(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
     let b = t(&[5.0, 6.0, 7.0, 8.0], &[2, 2]);
-    a.matmul(&b).unwrap().sum(None, false).unwrap().backward(None, false).unwrap();
+    a.matmul(&b)
+        .unwrap()
+        .sum(None, false)
+        .unwrap()
+        .backward(None, false)
+        .unwrap();
     assert_eq!(grad(&a), vec![11.0, 15.0, 11.0, 15.0]);
     assert_eq!(grad(&b), vec![4.0, 4.0, 6.0, 6.0]);
 }
@@ -46,7 +56,11 @@ fn linear_matches_composed() {
     let w = t(&[0.1, 0.2, 0.3, -0.4, 0.5, 0.6], &[2, 3]);
     let b = t(&[1.0, -1.0], &[2]);
     let y = x.linear(&w, Some(&b)).unwrap();
-    let y2 = x.matmul(&w.transpose(0, 1).unwrap()).unwrap().add(&b).unwrap();
+    let y2 = x
+        .matmul(&w.transpose(0, 1).unwrap())
+        .unwrap()
+        .add(&b)
+        .unwrap();
     assert_eq!(y.to_vec::<f64>().unwrap(), y2.to_vec::<f64>().unwrap());
     y.sum(None, false).unwrap().backward(None, false).unwrap();
     assert_eq!(grad(&b), vec![2.0, 2.0]);
@@ -56,7 +70,12 @@ fn linear_matches_composed() {
 #[test]
 fn relu_and_max_grads() {
     let x = t(&[-1.0, 2.0, 3.0, 3.0], &[4]);
-    x.relu().unwrap().sum(None, false).unwrap().backward(None, false).unwrap();
+    x.relu()
+        .unwrap()
+        .sum(None, false)
+        .unwrap()
+        .backward(None, false)
+        .unwrap();
     assert_eq!(grad(&x), vec![0.0, 1.0, 1.0, 1.0]);
     x.set_grad(None).unwrap();
     x.amax(None, false).unwrap().backward(None, false).unwrap();
@@ -82,8 +101,13 @@ fn views_share_storage_and_route_grads() {
     let v = x.transpose(0, 1).unwrap();
     assert!(v.shares_storage(&x));
     assert!(!v.is_contiguous());
-    assert_eq!(v.to_vec::<f64>().unwrap(), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
-    let s = x.index(&[IndexItem::Slice(None, None, 1), IndexItem::Int(1)]).unwrap();
+    assert_eq!(
+        v.to_vec::<f64>().unwrap(),
+        vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+    );
+    let s = x
+        .index(&[IndexItem::Slice(None, None, 1), IndexItem::Int(1)])
+        .unwrap();
     assert_eq!(s.to_vec::<f64>().unwrap(), vec![1.0, 4.0]);
     s.sum(None, false).unwrap().backward(None, false).unwrap();
     assert_eq!(grad(&x), vec![0.0, 1.0, 0.0, 0.0, 1.0, 0.0]);
@@ -91,7 +115,10 @@ fn views_share_storage_and_route_grads() {
 
 #[test]
 fn reductions_over_dims() {
-    let x = Tensor::arange(0.0, 24.0, 1.0, DType::F32).unwrap().reshape(&[2, 3, 4]).unwrap();
+    let x = Tensor::arange(0.0, 24.0, 1.0, DType::F32)
+        .unwrap()
+        .reshape(&[2, 3, 4])
+        .unwrap();
     let s = x.sum(Some(&[0, 2]), false).unwrap();
     assert_eq!(s.shape(), &[3]);
     assert_eq!(s.to_vec::<f32>().unwrap(), vec![60.0, 92.0, 124.0]);
@@ -106,7 +133,10 @@ fn errors_name_op_and_shapes() {
     let a = Tensor::ones(&[128, 784], DType::F32).unwrap();
     let b = Tensor::ones(&[512, 10], DType::F32).unwrap();
     let e = a.matmul(&b).unwrap_err().to_string();
-    assert_eq!(e, "matmul: shapes (128, 784) and (512, 10) do not align (784 != 512)");
+    assert_eq!(
+        e,
+        "matmul: shapes (128, 784) and (512, 10) do not align (784 != 512)"
+    );
     let e = a.reshape(&[3, 3]).unwrap_err().to_string();
     assert!(e.starts_with("reshape:"), "{e}");
 }

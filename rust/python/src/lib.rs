@@ -16,9 +16,24 @@ use pyo3::prelude::*;
 use pyo3::types::{PyEllipsis, PyList, PySlice, PyTuple};
 use std::sync::Arc;
 
-create_exception!(ferrograd, ShapeError, PyValueError, "Shapes that do not fit an operation.");
-create_exception!(ferrograd, DTypeError, PyTypeError, "A dtype an operation does not accept.");
-create_exception!(ferrograd, DeviceError, PyRuntimeError, "A device that is missing or cannot be used.");
+create_exception!(
+    ferrograd,
+    ShapeError,
+    PyValueError,
+    "Shapes that do not fit an operation."
+);
+create_exception!(
+    ferrograd,
+    DTypeError,
+    PyTypeError,
+    "A dtype an operation does not accept."
+);
+create_exception!(
+    ferrograd,
+    DeviceError,
+    PyRuntimeError,
+    "A device that is missing or cannot be used."
+);
 
 /// Elements above which an op releases the GIL while it computes.
 const GIL_RELEASE_MIN: usize = 1 << 15;
@@ -38,7 +53,25 @@ fn err(e: Error) -> PyErr {
 type CoreResult<T> = ferrograd_core::Result<T>;
 
 /// Runs `f` without the GIL when `heavy`, so other Python threads can run meanwhile.
-fn run<T: Send>(py: Python<'_>, heavy: bool, f: impl FnOnce() -> CoreResult<T> + Send) -> PyResult<T> {
+fn run<T: Send>(
+    py: Python<'_>,
+    heavy: bool,
+    f: impl FnOnce() -> CoreResult<T> + Send,
+) -> PyResult<T> {
+    // A panic is a bug in ferrograd, never the user's fault: surface it as a RuntimeError
+    // rather than PyO3's PanicException (a BaseException that `except Exception` misses).
+    let f = move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::Autograd(format!(
+                "internal error in ferrograd (please report): {msg}"
+            )))
+        })
+    };
     let r = if heavy {
         let grad = ferrograd_core::is_grad_enabled();
         py.detach(move || {
@@ -55,7 +88,15 @@ fn run<T: Send>(py: Python<'_>, heavy: bool, f: impl FnOnce() -> CoreResult<T> +
 }
 
 /// Element types, exposed as `ferrograd.float32` and friends.
-#[pyclass(eq, eq_int, frozen, hash, from_py_object, name = "dtype", module = "ferrograd")]
+#[pyclass(
+    eq,
+    eq_int,
+    frozen,
+    hash,
+    from_py_object,
+    name = "dtype",
+    module = "ferrograd"
+)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types)]
 enum PyDType {
@@ -139,16 +180,31 @@ fn operand(other: &Bound<'_, PyAny>, like: &Tensor) -> Option<Tensor> {
     }
     if let Ok(b) = other.cast::<pyo3::types::PyBool>() {
         let v = if b.is_true() { 1.0 } else { 0.0 };
-        return Some(Tensor::scalar(v, if like.dtype() == DType::Bool { DType::Bool } else { like.dtype() }));
+        return Some(Tensor::scalar(
+            v,
+            if like.dtype() == DType::Bool {
+                DType::Bool
+            } else {
+                like.dtype()
+            },
+        ));
     }
     if let Ok(i) = other.cast::<pyo3::types::PyInt>() {
         let v: f64 = i.extract().ok()?;
-        let dt = if like.dtype() == DType::Bool { DType::I64 } else { like.dtype() };
+        let dt = if like.dtype() == DType::Bool {
+            DType::I64
+        } else {
+            like.dtype()
+        };
         return Some(Tensor::scalar(v, dt));
     }
     if let Ok(v) = other.extract::<f64>() {
         // a Python float keeps a float tensor's dtype; int/bool tensors become float32
-        let dt = if like.dtype().is_float() { like.dtype() } else { DType::F32 };
+        let dt = if like.dtype().is_float() {
+            like.dtype()
+        } else {
+            DType::F32
+        };
         return Some(Tensor::scalar(v, dt));
     }
     None
@@ -177,7 +233,10 @@ fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<isize>>> {
         Some(d) => match d.extract::<isize>() {
             Ok(i) => Ok(Some(vec![i])),
             Err(_) => Ok(Some(d.extract::<Vec<isize>>().map_err(|_| {
-                PyTypeError::new_err(format!("dim must be an int or a sequence of ints, got {}", d))
+                PyTypeError::new_err(format!(
+                    "dim must be an int or a sequence of ints, got {}",
+                    d
+                ))
             })?)),
         },
     }
@@ -189,7 +248,9 @@ fn sizes(op: &str, shape: &[isize]) -> PyResult<Vec<usize>> {
         .iter()
         .map(|&d| {
             if d < 0 {
-                Err(PyValueError::new_err(format!("{op}: negative dimension {d} in shape {shape:?}")))
+                Err(PyValueError::new_err(format!(
+                    "{op}: negative dimension {d} in shape {shape:?}"
+                )))
             } else {
                 Ok(d as usize)
             }
@@ -230,10 +291,22 @@ fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
     let shape = IxDyn(t.shape());
     let bad = |_| PyRuntimeError::new_err("numpy: shape mismatch");
     Ok(match t.dtype() {
-        DType::F32 => ArrayD::from_shape_vec(shape, t.to_vec::<f32>().map_err(err)?).map_err(bad)?.into_pyarray(py).into_any(),
-        DType::F64 => ArrayD::from_shape_vec(shape, t.to_vec::<f64>().map_err(err)?).map_err(bad)?.into_pyarray(py).into_any(),
-        DType::I64 => ArrayD::from_shape_vec(shape, t.to_vec::<i64>().map_err(err)?).map_err(bad)?.into_pyarray(py).into_any(),
-        DType::Bool => ArrayD::from_shape_vec(shape, t.to_vec::<bool>().map_err(err)?).map_err(bad)?.into_pyarray(py).into_any(),
+        DType::F32 => ArrayD::from_shape_vec(shape, t.to_vec::<f32>().map_err(err)?)
+            .map_err(bad)?
+            .into_pyarray(py)
+            .into_any(),
+        DType::F64 => ArrayD::from_shape_vec(shape, t.to_vec::<f64>().map_err(err)?)
+            .map_err(bad)?
+            .into_pyarray(py)
+            .into_any(),
+        DType::I64 => ArrayD::from_shape_vec(shape, t.to_vec::<i64>().map_err(err)?)
+            .map_err(bad)?
+            .into_pyarray(py)
+            .into_any(),
+        DType::Bool => ArrayD::from_shape_vec(shape, t.to_vec::<bool>().map_err(err)?)
+            .map_err(bad)?
+            .into_pyarray(py)
+            .into_any(),
     })
 }
 
@@ -251,7 +324,8 @@ impl PyTensor {
         match dim {
             None => Ok(PyTuple::new(py, self.t.shape())?.into_any()),
             Some(d) => {
-                let d = ferrograd_core::layout::normalize_dim("size", d, self.t.ndim()).map_err(err)?;
+                let d =
+                    ferrograd_core::layout::normalize_dim("size", d, self.t.ndim()).map_err(err)?;
                 Ok(self.t.shape()[d].into_pyobject(py)?.into_any())
             }
         }
@@ -378,21 +452,29 @@ impl PyTensor {
         Ok(self.t.item().map_err(err)? != 0.0)
     }
     fn __len__(&self) -> PyResult<usize> {
-        self.t.shape().first().copied().ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
+        self.t
+            .shape()
+            .first()
+            .copied()
+            .ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
     }
     fn __hash__(&self) -> isize {
         // identity hash, as PyTorch: tensors overload == elementwise
         self as *const _ as isize
     }
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        py.import("ferrograd._format")?.call_method1("tensor_repr", (wrap(self.t.clone()),))?.extract()
+        py.import("ferrograd._format")?
+            .call_method1("tensor_repr", (wrap(self.t.clone()),))?
+            .extract()
     }
     /// Converts to a dtype (`ferrograd.float64`) or device (`"cpu"`).
     fn to(&self, target: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         if let Ok(d) = target.extract::<PyDType>() {
             return self.t.cast(d.into()).map(wrap).map_err(err);
         }
-        let name: String = target.extract().map_err(|_| PyTypeError::new_err("to: expected a dtype or a device name"))?;
+        let name: String = target
+            .extract()
+            .map_err(|_| PyTypeError::new_err("to: expected a dtype or a device name"))?;
         ferrograd_core::Device::parse(&name).map_err(err)?;
         Ok(wrap(self.t.clone()))
     }
@@ -416,9 +498,16 @@ impl PyTensor {
     // ------------------------------------------------------------ autograd
     /// Computes gradients of this tensor with respect to the leaves that require them.
     #[pyo3(signature = (gradient=None, retain_graph=false))]
-    fn backward(&self, py: Python<'_>, gradient: Option<PyTensor>, retain_graph: bool) -> PyResult<()> {
+    fn backward(
+        &self,
+        py: Python<'_>,
+        gradient: Option<PyTensor>,
+        retain_graph: bool,
+    ) -> PyResult<()> {
         let t = &self.t;
-        run(py, t.numel() >= GIL_RELEASE_MIN, || t.backward(gradient.map(|g| g.t), retain_graph))
+        run(py, t.numel() >= GIL_RELEASE_MIN, || {
+            t.backward(gradient.map(|g| g.t), retain_graph)
+        })
     }
     /// The same data, cut from the graph.
     fn detach(&self) -> PyTensor {
@@ -495,8 +584,11 @@ impl PyTensor {
         match idx {
             Some(i) if i.dtype() == DType::I64 => {
                 let t = &self.t;
-                run(py, heavy(t), || t.index_select(0, &i.reshape(&[-1])?)?.reshape(&index_shape(&i, t)))
-                    .map(wrap)
+                run(py, heavy(t), || {
+                    t.index_select(0, &i.reshape(&[-1])?)?
+                        .reshape(&index_shape(&i, t))
+                })
+                .map(wrap)
             }
             Some(i) => Err(PyIndexError::new_err(format!(
                 "index: tensors used as indices must be int64, got {}",
@@ -531,10 +623,20 @@ impl PyTensor {
     fn __rtruediv__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         self.bin(py, o, true, |a, b| a.div(b))
     }
-    fn __pow__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, _modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    fn __pow__(
+        &self,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+        _modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         self.bin(py, o, false, |a, b| a.pow(b))
     }
-    fn __rpow__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, _modulo: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    fn __rpow__(
+        &self,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+        _modulo: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         self.bin(py, o, true, |a, b| a.pow(b))
     }
     fn __matmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -552,8 +654,15 @@ impl PyTensor {
     fn __abs__(&self) -> PyResult<PyTensor> {
         self.t.abs().map(wrap).map_err(err)
     }
-    fn __richcmp__(&self, py: Python<'_>, o: &Bound<'_, PyAny>, op: CompareOp) -> PyResult<Py<PyAny>> {
-        let Some(b) = operand(o, &self.t) else { return Ok(py.NotImplemented()) };
+    fn __richcmp__(
+        &self,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+        op: CompareOp,
+    ) -> PyResult<Py<PyAny>> {
+        let Some(b) = operand(o, &self.t) else {
+            return Ok(py.NotImplemented());
+        };
         let c = match op {
             CompareOp::Eq => CmpOp::Eq,
             CompareOp::Ne => CmpOp::Ne,
@@ -563,7 +672,10 @@ impl PyTensor {
             CompareOp::Ge => CmpOp::Ge,
         };
         let t = &self.t;
-        Ok(wrap(run(py, heavy(t), || t.compare(c, &b))?).into_pyobject(py)?.into_any().unbind())
+        Ok(wrap(run(py, heavy(t), || t.compare(c, &b))?)
+            .into_pyobject(py)?
+            .into_any()
+            .unbind())
     }
     /// Elementwise sum with another tensor or number.
     fn add(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -651,7 +763,11 @@ impl PyTensor {
         let op = match approximate {
             "none" => UnaryOp::Gelu,
             "tanh" => UnaryOp::GeluTanh,
-            o => return Err(PyValueError::new_err(format!("gelu: approximate must be 'none' or 'tanh', got '{o}'"))),
+            o => {
+                return Err(PyValueError::new_err(format!(
+                    "gelu: approximate must be 'none' or 'tanh', got '{o}'"
+                )))
+            }
         };
         let t = &self.t;
         run(py, heavy(t), || t.unary(op)).map(wrap)
@@ -660,9 +776,14 @@ impl PyTensor {
     #[pyo3(signature = (min=None, max=None))]
     fn clamp(&self, py: Python<'_>, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
         if min.is_none() && max.is_none() {
-            return Err(PyValueError::new_err("clamp: at least one of min and max must be given"));
+            return Err(PyValueError::new_err(
+                "clamp: at least one of min and max must be given",
+            ));
         }
-        let op = UnaryOp::Clamp(min.unwrap_or(f64::NEG_INFINITY), max.unwrap_or(f64::INFINITY));
+        let op = UnaryOp::Clamp(
+            min.unwrap_or(f64::NEG_INFINITY),
+            max.unwrap_or(f64::INFINITY),
+        );
         let t = &self.t;
         run(py, heavy(t), || t.unary(op)).map(wrap)
     }
@@ -670,54 +791,99 @@ impl PyTensor {
     // ------------------------------------------------------------ reductions
     /// Sum over `dim` (an int, a sequence, or None for all).
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn sum(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+    fn sum(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
         let d = dims_arg(dim)?;
         let t = &self.t;
         run(py, heavy(t), || t.sum(d.as_deref(), keepdim)).map(wrap)
     }
     /// Mean over `dim`.
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn mean(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+    fn mean(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
         let d = dims_arg(dim)?;
         let t = &self.t;
         run(py, heavy(t), || t.mean(d.as_deref(), keepdim)).map(wrap)
     }
     /// Variance over `dim` with `correction` (1 = unbiased, as PyTorch's default).
     #[pyo3(signature = (dim=None, correction=1.0, keepdim=false))]
-    fn var(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, correction: f64, keepdim: bool) -> PyResult<PyTensor> {
+    fn var(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        correction: f64,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
         let d = dims_arg(dim)?;
         let t = &self.t;
         run(py, heavy(t), || t.var(d.as_deref(), correction, keepdim)).map(wrap)
     }
     /// Standard deviation over `dim`.
     #[pyo3(signature = (dim=None, correction=1.0, keepdim=false))]
-    fn std(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, correction: f64, keepdim: bool) -> PyResult<PyTensor> {
+    fn std(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        correction: f64,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
         let d = dims_arg(dim)?;
         let t = &self.t;
-        run(py, heavy(t), || t.var(d.as_deref(), correction, keepdim)?.sqrt()).map(wrap)
+        run(py, heavy(t), || {
+            t.var(d.as_deref(), correction, keepdim)?.sqrt()
+        })
+        .map(wrap)
     }
     /// Maximum values over `dim` (like `amax`; use `argmax` for indices).
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn max(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+    fn max(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
         let d = dims_arg(dim)?;
         let t = &self.t;
         run(py, heavy(t), || t.amax(d.as_deref(), keepdim)).map(wrap)
     }
     /// Minimum values over `dim` (like `amin`).
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn min(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+    fn min(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
         let d = dims_arg(dim)?;
         let t = &self.t;
         run(py, heavy(t), || t.amin(d.as_deref(), keepdim)).map(wrap)
     }
     /// Maximum values over `dim`.
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn amax(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+    fn amax(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
         self.max(py, dim, keepdim)
     }
     /// Minimum values over `dim`.
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn amin(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+    fn amin(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
         self.min(py, dim, keepdim)
     }
     /// Index of the maximum along `dim` (of the flattened tensor when None); int64, no grad.
@@ -732,7 +898,12 @@ impl PyTensor {
     }
     /// log(sum(exp(x))) over `dim`, computed stably.
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn logsumexp(&self, py: Python<'_>, dim: Option<&Bound<'_, PyAny>>, keepdim: bool) -> PyResult<PyTensor> {
+    fn logsumexp(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
         let d = dims_arg(dim)?;
         let t = &self.t;
         run(py, heavy(t), || t.logsumexp(d.as_deref(), keepdim)).map(wrap)
@@ -773,9 +944,14 @@ impl PyTensor {
     }
     /// `self += alpha * other` in place; returns the tensor.
     #[pyo3(signature = (other, alpha=1.0))]
-    fn add_<'py>(slf: Bound<'py, Self>, other: &Bound<'py, PyAny>, alpha: f64) -> PyResult<Bound<'py, Self>> {
+    fn add_<'py>(
+        slf: Bound<'py, Self>,
+        other: &Bound<'py, PyAny>,
+        alpha: f64,
+    ) -> PyResult<Bound<'py, Self>> {
         let t = slf.get().t.clone();
-        let o = operand(other, &t).ok_or_else(|| PyTypeError::new_err("add_: expected a tensor or a number"))?;
+        let o = operand(other, &t)
+            .ok_or_else(|| PyTypeError::new_err("add_: expected a tensor or a number"))?;
         run(slf.py(), heavy(&t), || t.add_(&o, alpha))?;
         Ok(slf)
     }
@@ -788,7 +964,11 @@ impl PyTensor {
 
 /// Result shape of `x[idx]` for an integer tensor `idx`: idx's shape, then x's other dims.
 fn index_shape(idx: &Tensor, x: &Tensor) -> Vec<isize> {
-    idx.shape().iter().chain(x.shape().iter().skip(1)).map(|&d| d as isize).collect()
+    idx.shape()
+        .iter()
+        .chain(x.shape().iter().skip(1))
+        .map(|&d| d as isize)
+        .collect()
 }
 
 impl PyTensor {
@@ -804,18 +984,30 @@ impl PyTensor {
         reflected: bool,
         f: impl FnOnce(&Tensor, &Tensor) -> CoreResult<Tensor> + Send,
     ) -> PyResult<Py<PyAny>> {
-        let Some(b) = operand(o, &self.t) else { return Ok(py.NotImplemented()) };
+        let Some(b) = operand(o, &self.t) else {
+            return Ok(py.NotImplemented());
+        };
         let a = &self.t;
         let big = heavy(a) || heavy(&b);
         let out = run(py, big, || if reflected { f(&b, a) } else { f(a, &b) })?;
         Ok(Py::new(py, wrap(out))?.into_any())
     }
 
-    fn matmul_any(&self, py: Python<'_>, o: &Bound<'_, PyAny>, reflected: bool) -> PyResult<Py<PyAny>> {
-        let Ok(b) = o.cast::<PyTensor>() else { return Ok(py.NotImplemented()) };
+    fn matmul_any(
+        &self,
+        py: Python<'_>,
+        o: &Bound<'_, PyAny>,
+        reflected: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let Ok(b) = o.cast::<PyTensor>() else {
+            return Ok(py.NotImplemented());
+        };
         let (a, b) = (&self.t, &b.get().t);
         let (a, b) = if reflected { (b, a) } else { (a, b) };
-        let big = a.numel().saturating_mul(b.shape().last().copied().unwrap_or(1)) >= GIL_RELEASE_MIN;
+        let big = a
+            .numel()
+            .saturating_mul(b.shape().last().copied().unwrap_or(1))
+            >= GIL_RELEASE_MIN;
         let out = run(py, big, || a.matmul(b))?;
         Ok(Py::new(py, wrap(out))?.into_any())
     }
@@ -830,7 +1022,9 @@ fn dt(d: Option<PyDType>) -> DType {
 /// A tensor copied from a NumPy array of float32, float64, int64 or bool.
 #[pyfunction]
 fn from_numpy(py: Python<'_>, a: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-    fn take<T: numpy::Element + Copy + Send + Sync>(a: &Bound<'_, PyAny>) -> Option<(Vec<T>, Vec<usize>)> {
+    fn take<T: numpy::Element + Copy + Send + Sync>(
+        a: &Bound<'_, PyAny>,
+    ) -> Option<(Vec<T>, Vec<usize>)> {
         let arr: PyReadonlyArrayDyn<'_, T> = a.extract().ok()?;
         let shape = arr.shape().to_vec();
         let v = match arr.as_slice() {
@@ -861,21 +1055,27 @@ fn from_numpy(py: Python<'_>, a: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 fn zeros(shape: Vec<isize>, dtype: Option<PyDType>) -> PyResult<PyTensor> {
-    Tensor::zeros(&sizes("zeros", &shape)?, dt(dtype)).map(wrap).map_err(err)
+    Tensor::zeros(&sizes("zeros", &shape)?, dt(dtype))
+        .map(wrap)
+        .map_err(err)
 }
 
 /// `shape` filled with `value`.
 #[pyfunction]
 #[pyo3(signature = (shape, value, dtype=None))]
 fn full(shape: Vec<isize>, value: f64, dtype: Option<PyDType>) -> PyResult<PyTensor> {
-    Tensor::full(&sizes("full", &shape)?, value, dt(dtype)).map(wrap).map_err(err)
+    Tensor::full(&sizes("full", &shape)?, value, dt(dtype))
+        .map(wrap)
+        .map_err(err)
 }
 
 /// Evenly spaced values in [start, end).
 #[pyfunction]
 #[pyo3(signature = (start, end, step, dtype=None))]
 fn arange(start: f64, end: f64, step: f64, dtype: Option<PyDType>) -> PyResult<PyTensor> {
-    Tensor::arange(start, end, step, dt(dtype)).map(wrap).map_err(err)
+    Tensor::arange(start, end, step, dt(dtype))
+        .map(wrap)
+        .map_err(err)
 }
 
 /// The identity matrix (n x m).
@@ -890,20 +1090,26 @@ fn eye(n: isize, m: isize, dtype: Option<PyDType>) -> PyResult<PyTensor> {
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 fn rand(shape: Vec<isize>, dtype: Option<PyDType>) -> PyResult<PyTensor> {
-    random::rand(&sizes("rand", &shape)?, dt(dtype)).map(wrap).map_err(err)
+    random::rand(&sizes("rand", &shape)?, dt(dtype))
+        .map(wrap)
+        .map_err(err)
 }
 
 /// Standard normal samples from the global generator.
 #[pyfunction]
 #[pyo3(signature = (shape, dtype=None))]
 fn randn(shape: Vec<isize>, dtype: Option<PyDType>) -> PyResult<PyTensor> {
-    random::randn(&sizes("randn", &shape)?, dt(dtype)).map(wrap).map_err(err)
+    random::randn(&sizes("randn", &shape)?, dt(dtype))
+        .map(wrap)
+        .map_err(err)
 }
 
 /// Integers uniform in [low, high).
 #[pyfunction]
 fn randint(low: i64, high: i64, shape: Vec<isize>) -> PyResult<PyTensor> {
-    random::randint(low, high, &sizes("randint", &shape)?).map(wrap).map_err(err)
+    random::randint(low, high, &sizes("randint", &shape)?)
+        .map(wrap)
+        .map_err(err)
 }
 
 /// A random permutation of 0..n.
@@ -950,7 +1156,10 @@ fn where_(cond: &PyTensor, a: &PyTensor, b: &PyTensor) -> PyResult<PyTensor> {
 #[pyfunction]
 #[pyo3(signature = (x, w, b=None))]
 fn linear(py: Python<'_>, x: &PyTensor, w: &PyTensor, b: Option<PyTensor>) -> PyResult<PyTensor> {
-    let big = x.t.numel().saturating_mul(w.t.shape().first().copied().unwrap_or(1)) >= GIL_RELEASE_MIN;
+    let big =
+        x.t.numel()
+            .saturating_mul(w.t.shape().first().copied().unwrap_or(1))
+            >= GIL_RELEASE_MIN;
     run(py, big, || x.t.linear(&w.t, b.as_ref().map(|b| &b.t))).map(wrap)
 }
 
@@ -958,7 +1167,11 @@ fn linear(py: Python<'_>, x: &PyTensor, w: &PyTensor, b: Option<PyTensor>) -> Py
 #[pyfunction]
 #[pyo3(signature = (labels, num_classes=-1))]
 fn one_hot(labels: &PyTensor, num_classes: isize) -> PyResult<PyTensor> {
-    let c = if num_classes < 0 { None } else { Some(num_classes as usize) };
+    let c = if num_classes < 0 {
+        None
+    } else {
+        Some(num_classes as usize)
+    };
     labels.t.one_hot(c).map(wrap).map_err(err)
 }
 
@@ -978,7 +1191,9 @@ fn is_grad_enabled() -> bool {
 #[pyfunction]
 fn set_num_threads(n: isize) -> PyResult<()> {
     if n < 1 {
-        return Err(PyValueError::new_err(format!("set_num_threads: expected a positive count, got {n}")));
+        return Err(PyValueError::new_err(format!(
+            "set_num_threads: expected a positive count, got {n}"
+        )));
     }
     threads::set_num_threads(n as usize);
     Ok(())

@@ -76,7 +76,16 @@ where
     let lb = b.layout().broadcast_to(op, &shape)?;
     a.read(|sa: &[T], _| {
         b.read(|sb: &[T], _| {
-            apply_layouts(sa, &la, sb, &lb, &mut out, a.numel() == 1, b.numel() == 1, f);
+            apply_layouts(
+                sa,
+                &la,
+                sb,
+                &lb,
+                &mut out,
+                a.numel() == 1,
+                b.numel() == 1,
+                f,
+            );
         })
     });
     Tensor::from_vec(out, &shape)
@@ -104,17 +113,23 @@ fn apply_layouts<T, U, F>(
     let (ca, cb) = (la.is_contiguous(), lb.is_contiguous());
     if ca && cb {
         let (xa, xb) = (&sa[la.offset..la.offset + n], &sb[lb.offset..lb.offset + n]);
-        threads::for_chunks(out, |s, o| kernels::zip_map(&xa[s..s + o.len()], &xb[s..s + o.len()], o, f));
+        threads::for_chunks(out, |s, o| {
+            kernels::zip_map(&xa[s..s + o.len()], &xb[s..s + o.len()], o, f)
+        });
         return;
     }
     if ca && b_scalar {
         let (xa, v) = (&sa[la.offset..la.offset + n], sb[lb.offset]);
-        threads::for_chunks(out, |s, o| kernels::map_scalar(&xa[s..s + o.len()], v, o, f));
+        threads::for_chunks(out, |s, o| {
+            kernels::map_scalar(&xa[s..s + o.len()], v, o, f)
+        });
         return;
     }
     if cb && a_scalar {
         let (xb, v) = (&sb[lb.offset..lb.offset + n], sa[la.offset]);
-        threads::for_chunks(out, |s, o| kernels::map_scalar(&xb[s..s + o.len()], v, o, move |x, y| f(y, x)));
+        threads::for_chunks(out, |s, o| {
+            kernels::map_scalar(&xb[s..s + o.len()], v, o, move |x, y| f(y, x))
+        });
         return;
     }
     // General case: walk the outer dims, run the innermost dim as a strided (often unit) row.
@@ -127,14 +142,27 @@ fn apply_layouts<T, U, F>(
     loop {
         let o = &mut out[row * inner..(row + 1) * inner];
         if ia == 1 && ib == 1 {
-            kernels::zip_map(&sa[pa as usize..pa as usize + inner], &sb[pb as usize..pb as usize + inner], o, f);
+            kernels::zip_map(
+                &sa[pa as usize..pa as usize + inner],
+                &sb[pb as usize..pb as usize + inner],
+                o,
+                f,
+            );
         } else if ia == 1 && ib == 0 {
             kernels::map_scalar(&sa[pa as usize..pa as usize + inner], sb[pb as usize], o, f);
         } else if ia == 0 && ib == 1 {
-            kernels::map_scalar(&sb[pb as usize..pb as usize + inner], sa[pa as usize], o, move |x, y| f(y, x));
+            kernels::map_scalar(
+                &sb[pb as usize..pb as usize + inner],
+                sa[pa as usize],
+                o,
+                move |x, y| f(y, x),
+            );
         } else {
             for (j, slot) in o.iter_mut().enumerate() {
-                *slot = f(sa[(pa + j as isize * ia) as usize], sb[(pb + j as isize * ib) as usize]);
+                *slot = f(
+                    sa[(pa + j as isize * ia) as usize],
+                    sb[(pb + j as isize * ib) as usize],
+                );
             }
         }
         row += 1;
@@ -224,7 +252,10 @@ impl Tensor {
                 // d(a+b) = da + db
                 BinaryOp::Add => (na.then(|| g.clone()), nb.then(|| g.clone())),
                 // d(a-b) = da - db
-                BinaryOp::Sub => (na.then(|| g.clone()), if nb { Some(g.neg()?) } else { None }),
+                BinaryOp::Sub => (
+                    na.then(|| g.clone()),
+                    if nb { Some(g.neg()?) } else { None },
+                ),
                 // d(ab) = b da + a db
                 BinaryOp::Mul => (
                     if na { Some(g.mul(&cb)?) } else { None },
@@ -233,7 +264,11 @@ impl Tensor {
                 // d(a/b) = da / b - (a/b) db / b
                 BinaryOp::Div => (
                     if na { Some(g.div(&cb)?) } else { None },
-                    if nb { Some(g.mul(&y)?.div(&cb)?.neg()?) } else { None },
+                    if nb {
+                        Some(g.mul(&y)?.div(&cb)?.neg()?)
+                    } else {
+                        None
+                    },
                 ),
                 // d(a^b) = b a^(b-1) da + a^b ln(a) db
                 BinaryOp::Pow => (
@@ -243,7 +278,11 @@ impl Tensor {
                     } else {
                         None
                     },
-                    if nb { Some(g.mul(&y)?.mul(&ca.log()?)?) } else { None },
+                    if nb {
+                        Some(g.mul(&y)?.mul(&ca.log()?)?)
+                    } else {
+                        None
+                    },
                 ),
                 // the larger input takes the gradient; ties split it evenly
                 BinaryOp::Maximum | BinaryOp::Minimum => {
@@ -257,11 +296,18 @@ impl Tensor {
                     let one = Tensor::scalar(1.0, sel.dtype());
                     (
                         if na { Some(g.mul(&sel)?) } else { None },
-                        if nb { Some(g.mul(&one.sub(&sel)?)?) } else { None },
+                        if nb {
+                            Some(g.mul(&one.sub(&sel)?)?)
+                        } else {
+                            None
+                        },
                     )
                 }
             };
-            Ok(vec![ga.map(|t| t.sum_to(&sa)).transpose()?, gb.map(|t| t.sum_to(&sb)).transpose()?])
+            Ok(vec![
+                ga.map(|t| t.sum_to(&sa)).transpose()?,
+                gb.map(|t| t.sum_to(&sb)).transpose()?,
+            ])
         }))
     }
 
@@ -341,14 +387,27 @@ impl Tensor {
             // d where(c, a, b) = where(c, g, 0) da + where(c, 0, g) db
             let z = Tensor::scalar(0.0, g.dtype());
             Ok(vec![
-                if na { Some(Tensor::where_(&c2, g, &z)?.sum_to(&sa)?) } else { None },
-                if nb { Some(Tensor::where_(&c2, &z, g)?.sum_to(&sb)?) } else { None },
+                if na {
+                    Some(Tensor::where_(&c2, g, &z)?.sum_to(&sa)?)
+                } else {
+                    None
+                },
+                if nb {
+                    Some(Tensor::where_(&c2, &z, g)?.sum_to(&sb)?)
+                } else {
+                    None
+                },
             ])
         }))
     }
 }
 
-fn cmp_typed<T: BufferElement + PartialOrd>(name: &str, op: CmpOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+fn cmp_typed<T: BufferElement + PartialOrd>(
+    name: &str,
+    op: CmpOp,
+    a: &Tensor,
+    b: &Tensor,
+) -> Result<Tensor> {
     match op {
         CmpOp::Eq => broadcast_apply(name, a, b, |x: T, y: T| x == y),
         CmpOp::Ne => broadcast_apply(name, a, b, |x: T, y: T| x != y),
@@ -358,4 +417,3 @@ fn cmp_typed<T: BufferElement + PartialOrd>(name: &str, op: CmpOp, a: &Tensor, b
         CmpOp::Ge => broadcast_apply(name, a, b, |x: T, y: T| x >= y),
     }
 }
-

@@ -22,7 +22,12 @@ pub enum IndexItem {
 }
 
 /// Python's `slice.indices`: clamped start, and the element count, for a dim of `len`.
-fn slice_range(start: Option<isize>, stop: Option<isize>, step: isize, len: usize) -> (isize, usize) {
+fn slice_range(
+    start: Option<isize>,
+    stop: Option<isize>,
+    step: isize,
+    len: usize,
+) -> (isize, usize) {
     let len = len as isize;
     let clamp = |v: isize, lo: isize, hi: isize| v.max(lo).min(hi);
     let (lo, hi) = if step > 0 { (0, len) } else { (-1, len - 1) };
@@ -49,10 +54,15 @@ fn slice_range(start: Option<isize>, stop: Option<isize>, step: isize, len: usiz
 
 /// Applies basic index items to a layout.
 fn index_layout(l: &Layout, items: &[IndexItem]) -> Result<Layout> {
-    let consumed = items.iter().filter(|i| matches!(i, IndexItem::Int(_) | IndexItem::Slice(..))).count();
+    let consumed = items
+        .iter()
+        .filter(|i| matches!(i, IndexItem::Int(_) | IndexItem::Slice(..)))
+        .count();
     let ellipses = items.iter().filter(|i| **i == IndexItem::Ellipsis).count();
     if ellipses > 1 {
-        return Err(Error::Index("index: an index can only have a single ellipsis ('...')".into()));
+        return Err(Error::Index(
+            "index: an index can only have a single ellipsis ('...')".into(),
+        ));
     }
     if consumed > l.ndim() {
         return Err(Error::Index(format!(
@@ -109,7 +119,11 @@ fn index_layout(l: &Layout, items: &[IndexItem]) -> Result<Layout> {
         strides.push(l.strides[d]);
         d += 1;
     }
-    Ok(Layout { shape, strides, offset: offset.max(0) as usize })
+    Ok(Layout {
+        shape,
+        strides,
+        offset: offset.max(0) as usize,
+    })
 }
 
 /// Zeros of `shape` with `g` written into the positions `view` picks (the backward of views).
@@ -143,31 +157,49 @@ impl Tensor {
 
     /// `length` elements of `dim` starting at `start` (a view).
     pub fn narrow(&self, dim: isize, start: usize, length: usize) -> Result<Tensor> {
+        if self.ndim() == 0 {
+            return Err(shape_err!("narrow: cannot narrow a 0-dimensional tensor"));
+        }
         let d = normalize_dim("narrow", dim, self.ndim())?;
-        if start + length > self.shape()[d] {
+        if start
+            .checked_add(length)
+            .is_none_or(|end| end > self.shape()[d])
+        {
             return Err(Error::Index(format!(
                 "narrow: range {}..{} is out of bounds for dim {} of size {}",
                 start,
-                start + length,
+                start.saturating_add(length),
                 d,
                 self.shape()[d]
             )));
         }
         let mut items = vec![IndexItem::Slice(None, None, 1); d];
-        items.push(IndexItem::Slice(Some(start as isize), Some((start + length) as isize), 1));
+        items.push(IndexItem::Slice(
+            Some(start as isize),
+            Some((start + length) as isize),
+            1,
+        ));
         self.index(&items)
     }
 
     /// Picks entries `indices` (int64, 1-D; negatives count from the end) along `dim`.
     pub fn index_select(&self, dim: isize, indices: &Tensor) -> Result<Tensor> {
         if indices.dtype() != DType::I64 {
-            return Err(Error::DType(format!("index_select: indices must be int64, got {}", indices.dtype())));
+            return Err(Error::DType(format!(
+                "index_select: indices must be int64, got {}",
+                indices.dtype()
+            )));
         }
         if indices.ndim() > 1 {
-            return Err(shape_err!("index_select: indices must be 1-D, got shape {}", fmt_shape(indices.shape())));
+            return Err(shape_err!(
+                "index_select: indices must be 1-D, got shape {}",
+                fmt_shape(indices.shape())
+            ));
         }
         if self.ndim() == 0 {
-            return Err(shape_err!("index_select: cannot index a 0-dimensional tensor"));
+            return Err(shape_err!(
+                "index_select: cannot index a 0-dimensional tensor"
+            ));
         }
         let d = normalize_dim("index_select", dim, self.ndim())?;
         let len = self.shape()[d] as i64;
@@ -224,11 +256,17 @@ impl Tensor {
 
     /// Joins tensors along an existing dim.
     pub fn cat(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or_else(|| value_err!("cat: expected a non-empty list of tensors"))?;
-        let dt = tensors.iter().fold(first.dtype(), |d, t| d.promote(t.dtype()));
+        let first = tensors
+            .first()
+            .ok_or_else(|| value_err!("cat: expected a non-empty list of tensors"))?;
+        let dt = tensors
+            .iter()
+            .fold(first.dtype(), |d, t| d.promote(t.dtype()));
         let nd = first.ndim();
         if nd == 0 {
-            return Err(shape_err!("cat: zero-dimensional tensors cannot be concatenated; use stack"));
+            return Err(shape_err!(
+                "cat: zero-dimensional tensors cannot be concatenated; use stack"
+            ));
         }
         let d = normalize_dim("cat", dim, nd)?;
         for (i, t) in tensors.iter().enumerate() {
@@ -280,7 +318,9 @@ impl Tensor {
 
     /// Joins tensors of one shape along a new dim.
     pub fn stack(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
-        let first = tensors.first().ok_or_else(|| value_err!("stack: expected a non-empty list of tensors"))?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| value_err!("stack: expected a non-empty list of tensors"))?;
         for (i, t) in tensors.iter().enumerate() {
             if t.shape() != first.shape() {
                 return Err(shape_err!(
@@ -292,7 +332,10 @@ impl Tensor {
             }
         }
         let d = normalize_dim("stack", dim, first.ndim() + 1)? as isize;
-        let parts: Vec<Tensor> = tensors.iter().map(|t| t.unsqueeze(d)).collect::<Result<_>>()?;
+        let parts: Vec<Tensor> = tensors
+            .iter()
+            .map(|t| t.unsqueeze(d))
+            .collect::<Result<_>>()?;
         Tensor::cat(&parts, d)
     }
 
@@ -300,19 +343,29 @@ impl Tensor {
     /// `None` means max(label) + 1.
     pub fn one_hot(&self, num_classes: Option<usize>) -> Result<Tensor> {
         if self.dtype() != DType::I64 {
-            return Err(Error::DType(format!("one_hot: labels must be int64, got {}", self.dtype())));
+            return Err(Error::DType(format!(
+                "one_hot: labels must be int64, got {}",
+                self.dtype()
+            )));
         }
         let labels: Vec<i64> = self.to_vec()?;
         let c = match num_classes {
             Some(c) => c,
-            None => labels.iter().copied().max().map(|m| (m.max(-1) + 1) as usize).unwrap_or(0),
+            None => labels
+                .iter()
+                .copied()
+                .max()
+                .map(|m| (m.max(-1) + 1) as usize)
+                .unwrap_or(0),
         };
         let mut shape = self.shape().to_vec();
         shape.push(c);
         let mut v: Vec<i64> = try_filled(crate::layout::checked_numel(&shape)?, 0)?;
         for (i, &l) in labels.iter().enumerate() {
             if l < 0 || l as usize >= c {
-                return Err(Error::Index(format!("one_hot: label {l} is out of range for {c} classes")));
+                return Err(Error::Index(format!(
+                    "one_hot: label {l} is out of range for {c} classes"
+                )));
             }
             v[i * c + l as usize] = 1;
         }
@@ -324,4 +377,3 @@ impl Tensor {
 fn add_elem<T: Element>(a: T, b: T) -> T {
     T::from_f64(a.to_f64() + b.to_f64())
 }
-

@@ -65,7 +65,11 @@ fn usable(l: &Layout) -> bool {
 }
 
 /// Batched `a @ b` with broadcast batch dims; `bias` (length n) pre-fills each output row.
-fn mm_forward<T: Float + BufferElement>(a: &Tensor, b: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+fn mm_forward<T: Float + BufferElement>(
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
     let (ash, bsh) = (a.shape(), b.shape());
     let (m, k) = (ash[ash.len() - 2], ash[ash.len() - 1]);
     let n = bsh[bsh.len() - 1];
@@ -87,8 +91,16 @@ fn mm_forward<T: Float + BufferElement>(a: &Tensor, b: &Tensor, bias: Option<&Te
     if total == 0 || k == 0 {
         return Tensor::from_vec(out, &out_shape);
     }
-    let a = if usable(a.layout()) { a.clone() } else { a.copy_data()? };
-    let b = if usable(b.layout()) { b.clone() } else { b.copy_data()? };
+    let a = if usable(a.layout()) {
+        a.clone()
+    } else {
+        a.copy_data()?
+    };
+    let b = if usable(b.layout()) {
+        b.clone()
+    } else {
+        b.copy_data()?
+    };
     let mut full_a = batch.to_vec();
     full_a.extend([m, k]);
     let mut full_b = batch.to_vec();
@@ -100,7 +112,11 @@ fn mm_forward<T: Float + BufferElement>(a: &Tensor, b: &Tensor, bias: Option<&Te
     a.read(|sa: &[T], _| {
         b.read(|sb: &[T], _| {
             threads::install(|nt| {
-                let par = if nt > 1 && flops >= GEMM_PAR_MIN { Parallelism::Rayon(nt) } else { Parallelism::None };
+                let par = if nt > 1 && flops >= GEMM_PAR_MIN {
+                    Parallelism::Rayon(nt)
+                } else {
+                    Parallelism::None
+                };
                 let mut idx = vec![0usize; nd - 2];
                 for bi in 0..nb {
                     let (mut oa, mut ob) = (la.offset as isize, lb.offset as isize);
@@ -156,7 +172,11 @@ impl Tensor {
             ));
         }
         let ka = ash[ash.len() - 1];
-        let kb = if bsh.len() == 1 { bsh[0] } else { bsh[bsh.len() - 2] };
+        let kb = if bsh.len() == 1 {
+            bsh[0]
+        } else {
+            bsh[bsh.len() - 2]
+        };
         if ka != kb {
             return Err(shape_err!(
                 "matmul: shapes {} and {} do not align ({} != {})",
@@ -186,8 +206,16 @@ impl Tensor {
         Ok(record(out, "MatmulBackward", &[self, other], move |g| {
             // d(ab) = g b^T for a and a^T g for b, summed over broadcast batch dims
             Ok(vec![
-                if na { Some(g.mm_nd(&b.transpose(-1, -2)?)?.sum_to(&sa)?) } else { None },
-                if nb { Some(a.transpose(-1, -2)?.mm_nd(g)?.sum_to(&sb)?) } else { None },
+                if na {
+                    Some(g.mm_nd(&b.transpose(-1, -2)?)?.sum_to(&sa)?)
+                } else {
+                    None
+                },
+                if nb {
+                    Some(a.transpose(-1, -2)?.mm_nd(g)?.sum_to(&sb)?)
+                } else {
+                    None
+                },
             ])
         }))
     }
@@ -228,7 +256,11 @@ impl Tensor {
         let wt = w.detach().transpose(0, 1)?;
         let out = float_dispatch!(dt, "linear", T => mm_forward::<T>(&x, &wt, b.as_ref())?);
         let (xd, wd) = (x.detach(), w.detach());
-        let (nx, nw, nbias) = (x.requires_grad(), w.requires_grad(), b.as_ref().is_some_and(|b| b.requires_grad()));
+        let (nx, nw, nbias) = (
+            x.requires_grad(),
+            w.requires_grad(),
+            b.as_ref().is_some_and(|b| b.requires_grad()),
+        );
         let mut inputs: Vec<&Tensor> = vec![&x, &w];
         if let Some(b) = b.as_ref() {
             inputs.push(b);
@@ -237,9 +269,17 @@ impl Tensor {
             // y = x w^T + b: dx = g w, dw = g^T x, db = sum over rows of g
             let mut grads = vec![
                 if nx { Some(g.mm_nd(&wd)?) } else { None },
-                if nw { Some(g.transpose(0, 1)?.mm_nd(&xd)?) } else { None },
+                if nw {
+                    Some(g.transpose(0, 1)?.mm_nd(&xd)?)
+                } else {
+                    None
+                },
             ];
-            grads.push(if nbias { Some(g.sum(Some(&[0]), false)?) } else { None });
+            grads.push(if nbias {
+                Some(g.sum(Some(&[0]), false)?)
+            } else {
+                None
+            });
             Ok(grads)
         }))
     }

@@ -38,7 +38,11 @@ fn reduce_mask(op: &str, ndim: usize, dims: Option<&[isize]>) -> Result<Vec<bool
 }
 
 fn keep_shape(shape: &[usize], mask: &[bool]) -> Shape {
-    shape.iter().zip(mask).map(|(&d, &m)| if m { 1 } else { d }).collect()
+    shape
+        .iter()
+        .zip(mask)
+        .map(|(&d, &m)| if m { 1 } else { d })
+        .collect()
 }
 
 fn final_shape(shape: &[usize], mask: &[bool], keepdim: bool) -> Vec<isize> {
@@ -51,10 +55,20 @@ fn final_shape(shape: &[usize], mask: &[bool], keepdim: bool) -> Vec<isize> {
 }
 
 /// The reduction itself, returning the keepdim-shaped result without autograd.
-fn reduce_raw<T: Float + BufferElement>(op: &str, x: &Tensor, mask: &[bool], kind: Kind) -> Result<Tensor> {
+fn reduce_raw<T: Float + BufferElement>(
+    op: &str,
+    x: &Tensor,
+    mask: &[bool],
+    kind: Kind,
+) -> Result<Tensor> {
     let shape = x.shape();
     let kshape = keep_shape(shape, mask);
-    let r: usize = shape.iter().zip(mask).filter(|(_, &m)| m).map(|(&d, _)| d).product();
+    let r: usize = shape
+        .iter()
+        .zip(mask)
+        .filter(|(_, &m)| m)
+        .map(|(&d, _)| d)
+        .product();
     let out_n: usize = kshape.iter().product();
     if r == 0 {
         if kind != Kind::Sum && out_n > 0 {
@@ -97,7 +111,10 @@ fn reduce_raw<T: Float + BufferElement>(op: &str, x: &Tensor, mask: &[bool], kin
             }
         }
     };
-    if block {
+    if shape.is_empty() {
+        // a 0-d tensor reduces to its own value
+        out[0] = x.to_vec::<T>()?[0];
+    } else if block {
         let (f, l) = (first.unwrap_or(0), last.unwrap_or(0));
         let outer: usize = shape[..f].iter().product();
         let inner: usize = shape[l + 1..].iter().product();
@@ -114,7 +131,13 @@ fn reduce_raw<T: Float + BufferElement>(op: &str, x: &Tensor, mask: &[bool], kin
 }
 
 impl Tensor {
-    fn reduce_op(&self, op: &'static str, kind: Kind, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+    fn reduce_op(
+        &self,
+        op: &'static str,
+        kind: Kind,
+        dims: Option<&[isize]>,
+        keepdim: bool,
+    ) -> Result<Tensor> {
         let mask = reduce_mask(op, self.ndim(), dims)?;
         let x = match self.dtype() {
             DType::Bool if kind == Kind::Sum => self.cast(DType::I64)?,
@@ -124,7 +147,9 @@ impl Tensor {
             // integer reductions: exact, done in i64/bool without autograd
             // exact for |values| < 2^53, which covers labels and indices
             let vals = reduce_raw::<f64>(op, &x.cast(DType::F64)?, &mask, kind)?;
-            return vals.cast(x.dtype())?.reshape(&final_shape(self.shape(), &mask, keepdim));
+            return vals
+                .cast(x.dtype())?
+                .reshape(&final_shape(self.shape(), &mask, keepdim));
         }
         let raw = float_dispatch!(x.dtype(), op, T => reduce_raw::<T>(op, &x, &mask, kind)?);
         let out = raw.reshape(&final_shape(self.shape(), &mask, keepdim))?;
@@ -132,7 +157,10 @@ impl Tensor {
             return Ok(out);
         }
         let in_shape: Shape = Shape::from_slice(x.shape());
-        let kshape: Vec<isize> = keep_shape(x.shape(), &mask).iter().map(|&d| d as isize).collect();
+        let kshape: Vec<isize> = keep_shape(x.shape(), &mask)
+            .iter()
+            .map(|&d| d as isize)
+            .collect();
         let xs = x.detach();
         let m = raw.detach();
         let name = match kind {
@@ -148,9 +176,17 @@ impl Tensor {
                 // d max = g at the maxima, shared evenly between ties
                 Kind::Max | Kind::Min => {
                     let hit = xs.compare(crate::ops::CmpOp::Eq, &m)?.cast(xs.dtype())?;
-                    let dims: Vec<isize> =
-                        kshape.iter().enumerate().filter(|(i, &d)| d == 1 && in_shape[*i] != 1).map(|(i, _)| i as isize).collect();
-                    let cnt = if dims.is_empty() { hit.clone() } else { hit.sum(Some(&dims), true)? };
+                    let dims: Vec<isize> = kshape
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, &d)| d == 1 && in_shape[*i] != 1)
+                        .map(|(i, _)| i as isize)
+                        .collect();
+                    let cnt = if dims.is_empty() {
+                        hit.clone()
+                    } else {
+                        hit.sum(Some(&dims), true)?
+                    };
                     Ok(vec![Some(hit.mul(&gk.div(&cnt)?)?)])
                 }
             }
@@ -164,9 +200,19 @@ impl Tensor {
 
     /// Mean over `dims` (all when `None`); integer tensors give float32.
     pub fn mean(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
-        let x = if self.dtype().is_float() { self.clone() } else { self.cast(DType::F32)? };
+        let x = if self.dtype().is_float() {
+            self.clone()
+        } else {
+            self.cast(DType::F32)?
+        };
         let mask = reduce_mask("mean", x.ndim(), dims)?;
-        let r: usize = x.shape().iter().zip(&mask).filter(|(_, &m)| m).map(|(&d, _)| d).product();
+        let r: usize = x
+            .shape()
+            .iter()
+            .zip(&mask)
+            .filter(|(_, &m)| m)
+            .map(|(&d, _)| d)
+            .product();
         let s = x.sum(dims, keepdim)?;
         s.div(&Tensor::scalar(r as f64, x.dtype()))
     }
@@ -183,9 +229,19 @@ impl Tensor {
 
     /// Variance over `dims` with `correction` (1: unbiased, 0: biased).
     pub fn var(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
-        let x = if self.dtype().is_float() { self.clone() } else { self.cast(DType::F32)? };
+        let x = if self.dtype().is_float() {
+            self.clone()
+        } else {
+            self.cast(DType::F32)?
+        };
         let mask = reduce_mask("var", x.ndim(), dims)?;
-        let r: usize = x.shape().iter().zip(&mask).filter(|(_, &m)| m).map(|(&d, _)| d).product();
+        let r: usize = x
+            .shape()
+            .iter()
+            .zip(&mask)
+            .filter(|(_, &m)| m)
+            .map(|(&d, _)| d)
+            .product();
         let mu = x.mean(dims, true)?;
         let d = x.sub(&mu)?;
         let ss = d.mul(&d)?.sum(dims, keepdim)?;
@@ -195,9 +251,24 @@ impl Tensor {
 
     /// log(sum(exp(x))) over `dims`, computed stably by shifting by the max.
     pub fn logsumexp(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
-        let x = if self.dtype().is_float() { self.clone() } else { self.cast(DType::F32)? };
+        let x = if self.dtype().is_float() {
+            self.clone()
+        } else {
+            self.cast(DType::F32)?
+        };
         let m = {
             let _g = NoGradGuard::new();
+            if x.numel() == 0 {
+                // nothing to shift by; the empty sum gives log(0) = -inf as PyTorch does
+                let mask = reduce_mask("logsumexp", x.ndim(), dims)?;
+                let z = Tensor::zeros(&keep_shape(x.shape(), &mask), x.dtype())?;
+                let s = x.exp()?.sum(dims, true)?.log()?.add(&z)?;
+                return if keepdim {
+                    Ok(s)
+                } else {
+                    s.reshape(&final_shape(x.shape(), &mask, false))
+                };
+            }
             let m = x.amax(dims, true)?;
             // an all -inf (or inf) slice would give inf - inf = nan: shift by 0 there instead
             float_dispatch!(m.dtype(), "logsumexp", T => {
@@ -238,7 +309,13 @@ impl Tensor {
         self.arg_reduce("argmin", dim, keepdim, false)
     }
 
-    fn arg_reduce(&self, op: &str, dim: Option<isize>, keepdim: bool, want_max: bool) -> Result<Tensor> {
+    fn arg_reduce(
+        &self,
+        op: &str,
+        dim: Option<isize>,
+        keepdim: bool,
+        want_max: bool,
+    ) -> Result<Tensor> {
         let (x, d) = match dim {
             None => (self.reshape(&[-1])?, 0usize),
             Some(d) => {
@@ -299,4 +376,3 @@ impl Tensor {
         Tensor::from_vec(idx, &out_shape)
     }
 }
-

@@ -110,14 +110,32 @@ fn forward<T: Float + BufferElement>(op: UnaryOp, x: &[T], out: &mut [T]) {
         UnaryOp::Abs => kernels::map(x, out, |v: T| v.abs()),
         UnaryOp::Tanh => kernels::map(x, out, |v: T| v.tanh()),
         UnaryOp::Sigmoid => kernels::map(x, out, sigmoid::<T>),
-        UnaryOp::Relu => kernels::map(x, out, |v: T| if v > T::zero() { v } else if v.is_nan() { v } else { T::zero() }),
+        UnaryOp::Relu => kernels::map(x, out, |v: T| {
+            if v > T::zero() || v.is_nan() {
+                v
+            } else {
+                T::zero()
+            }
+        }),
         UnaryOp::Selu => {
             let (a, s) = (c(SELU_ALPHA), c(SELU_SCALE));
-            kernels::map(x, out, move |v: T| if v > T::zero() { s * v } else { s * a * (v.exp() - T::one()) })
+            kernels::map(x, out, move |v: T| {
+                if v > T::zero() {
+                    s * v
+                } else {
+                    s * a * (v.exp() - T::one())
+                }
+            })
         }
         UnaryOp::Elu(alpha) => {
             let a = c(alpha);
-            kernels::map(x, out, move |v: T| if v > T::zero() { v } else { a * (v.exp() - T::one()) })
+            kernels::map(x, out, move |v: T| {
+                if v > T::zero() {
+                    v
+                } else {
+                    a * (v.exp() - T::one())
+                }
+            })
         }
         UnaryOp::LeakyRelu(slope) => {
             let s = c(slope);
@@ -129,11 +147,21 @@ fn forward<T: Float + BufferElement>(op: UnaryOp, x: &[T], out: &mut [T]) {
         }
         UnaryOp::GeluTanh => {
             let (h, k, q) = (c(0.5), c(SQRT_2_OVER_PI), c(0.044715));
-            kernels::map(x, out, move |v: T| h * v * (T::one() + (k * (v + q * v * v * v)).tanh()))
+            kernels::map(x, out, move |v: T| {
+                h * v * (T::one() + (k * (v + q * v * v * v)).tanh())
+            })
         }
         UnaryOp::Clamp(lo, hi) => {
             let (lo, hi) = (c(lo), c(hi));
-            kernels::map(x, out, move |v: T| if v < lo { lo } else if v > hi { hi } else { v })
+            kernels::map(x, out, move |v: T| {
+                if v < lo {
+                    lo
+                } else if v > hi {
+                    hi
+                } else {
+                    v
+                }
+            })
         }
     }
 }
@@ -152,7 +180,15 @@ fn backward<T: Float + BufferElement>(op: UnaryOp, x: &[T], y: &[T], g: &[T], ou
         // d sqrt x = 1 / (2 sqrt x)
         UnaryOp::Sqrt => kernels::zip3_map(x, y, g, out, move |_, y, g| g / (y + y)),
         // d|x| = sign(x)
-        UnaryOp::Abs => kernels::zip3_map(x, y, g, out, move |x, _, g| if x > z { g } else if x < z { -g } else { z }),
+        UnaryOp::Abs => kernels::zip3_map(x, y, g, out, move |x, _, g| {
+            if x > z {
+                g
+            } else if x < z {
+                -g
+            } else {
+                z
+            }
+        }),
         // d tanh = 1 - tanh^2
         UnaryOp::Tanh => kernels::zip3_map(x, y, g, out, |_, y, g| g * (T::one() - y * y)),
         // d sigmoid = s (1 - s)
@@ -162,12 +198,24 @@ fn backward<T: Float + BufferElement>(op: UnaryOp, x: &[T], y: &[T], g: &[T], ou
         // d selu = scale if x > 0 else y + scale alpha
         UnaryOp::Selu => {
             let (s, sa) = (c(SELU_SCALE), c(SELU_SCALE * SELU_ALPHA));
-            kernels::zip3_map(x, y, g, out, move |x, y, g| if x > z { g * s } else { g * (y + sa) })
+            kernels::zip3_map(
+                x,
+                y,
+                g,
+                out,
+                move |x, y, g| if x > z { g * s } else { g * (y + sa) },
+            )
         }
         // d elu = 1 if x > 0 else y + alpha
         UnaryOp::Elu(alpha) => {
             let a = c(alpha);
-            kernels::zip3_map(x, y, g, out, move |x, y, g| if x > z { g } else { g * (y + a) })
+            kernels::zip3_map(
+                x,
+                y,
+                g,
+                out,
+                move |x, y, g| if x > z { g } else { g * (y + a) },
+            )
         }
         // d leaky = 1 if x > 0 else slope
         UnaryOp::LeakyRelu(slope) => {
@@ -192,7 +240,13 @@ fn backward<T: Float + BufferElement>(op: UnaryOp, x: &[T], y: &[T], g: &[T], ou
         // d clamp = [lo <= x <= hi]
         UnaryOp::Clamp(lo, hi) => {
             let (lo, hi) = (c(lo), c(hi));
-            kernels::zip3_map(x, y, g, out, move |x, _, g| if x >= lo && x <= hi { g } else { z })
+            kernels::zip3_map(
+                x,
+                y,
+                g,
+                out,
+                move |x, _, g| if x >= lo && x <= hi { g } else { z },
+            )
         }
     }
 }
@@ -201,11 +255,18 @@ fn run_forward<T: Float + BufferElement>(op: UnaryOp, t: &Tensor) -> Result<Tens
     let n = t.numel();
     let mut out: Vec<T> = try_vec(n)?;
     out.resize(n, T::zero());
-    t.with_contig(|x: &[T]| threads::for_chunks(&mut out, |s, o| forward(op, &x[s..s + o.len()], o)));
+    t.with_contig(|x: &[T]| {
+        threads::for_chunks(&mut out, |s, o| forward(op, &x[s..s + o.len()], o))
+    });
     Tensor::from_vec(out, t.shape())
 }
 
-fn run_backward<T: Float + BufferElement>(op: UnaryOp, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Tensor> {
+fn run_backward<T: Float + BufferElement>(
+    op: UnaryOp,
+    x: &Tensor,
+    y: &Tensor,
+    g: &Tensor,
+) -> Result<Tensor> {
     let n = x.numel();
     let mut out: Vec<T> = try_vec(n)?;
     out.resize(n, T::zero());
@@ -234,8 +295,16 @@ impl Tensor {
         let x = match (op, self.dtype()) {
             (UnaryOp::Neg | UnaryOp::Abs, DType::I64) => {
                 let v: Vec<i64> = self.to_vec()?;
-                let v: Vec<i64> =
-                    v.into_iter().map(|a| if op == UnaryOp::Neg { a.wrapping_neg() } else { a.wrapping_abs() }).collect();
+                let v: Vec<i64> = v
+                    .into_iter()
+                    .map(|a| {
+                        if op == UnaryOp::Neg {
+                            a.wrapping_neg()
+                        } else {
+                            a.wrapping_abs()
+                        }
+                    })
+                    .collect();
                 return Tensor::from_vec(v, self.shape());
             }
             (_, DType::I64 | DType::Bool) => self.cast(DType::F32)?,
@@ -248,7 +317,8 @@ impl Tensor {
         let xs = x.detach();
         let ys = out.detach();
         Ok(record(out, op.backward_name(), &[&x], move |g| {
-            let dx = float_dispatch!(xs.dtype(), op.name(), T => run_backward::<T>(op, &xs, &ys, g)?);
+            let dx =
+                float_dispatch!(xs.dtype(), op.name(), T => run_backward::<T>(op, &xs, &ys, g)?);
             Ok(vec![Some(dx)])
         }))
     }

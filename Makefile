@@ -1,0 +1,61 @@
+# One entry point for people and for CI: `make demo`, `make test`.
+# Everything lives in .venv (created here) and one release build directory (target/).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml
+BUILT    := $(VENV)/.built
+
+.PHONY: all build demo test test-rust test-python lint bench sdist-check clean
+
+all: build
+
+$(VENV)/.deps: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# Release build of the extension, installed editable into .venv (Python files are live).
+$(BUILT): $(VENV)/.deps $(RUST_SRC)
+	$(VENV)/bin/maturin develop --release --quiet
+	touch $@
+
+build: $(BUILT)
+
+demo: $(BUILT)
+	$(PY) examples/train_mnist.py
+
+# cargo test --release reuses the release artifacts of the build above.
+test-rust: $(BUILT)
+	cargo test --release -p ferrograd-core --quiet
+
+test-python: $(BUILT)
+	$(PY) -m pytest tests
+
+test: test-rust test-python
+
+lint: $(VENV)/.deps
+	$(VENV)/bin/ruff check python tests benches examples
+	$(VENV)/bin/ruff format --check python tests benches examples
+	cargo fmt --all --check
+	cargo clippy --release --workspace --all-targets --quiet -- -D warnings
+
+bench: $(BUILT)
+	$(PY) benches/bench_engine.py
+
+# The source distribution must build a working wheel on its own.
+sdist-check: $(VENV)/.deps
+	rm -rf dist
+	$(VENV)/bin/maturin sdist --out dist
+	$(PY) -m pip wheel --no-deps -q -w dist dist/ferrograd-*.tar.gz
+	$(PYTHON) -m venv dist/venv
+	dist/venv/bin/pip install -q dist/ferrograd-*.whl
+	cd dist && venv/bin/python -c "import ferrograd as fg; x = fg.tensor([1.0, 2.0], requires_grad=True); (x * x).sum().backward(); assert x.grad.tolist() == [2.0, 4.0]; print('sdist wheel OK')"
+
+clean:
+	rm -rf $(VENV) target dist python/ferrograd/*.so

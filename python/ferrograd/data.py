@@ -1,0 +1,66 @@
+"""Data sets: an IDX reader and the MNIST sample bundled with the package.
+
+The bundled sample is the official MNIST test set (10,000 digits) by Yann LeCun, Corinna
+Cortes and Christopher J.C. Burges, distributed under CC BY-SA 3.0.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+_BUNDLED = Path(__file__).parent / "datasets" / "mnist"
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Reads an IDX file (raw or gzip-compressed) into a NumPy array.
+
+    Raises ValueError for a file that is not IDX or is truncated.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
+        raise ValueError(f"read_idx: {path} is not an IDX file (bad magic number)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"read_idx: {path} is truncated (header)")
+    dims = struct.unpack(">" + "I" * ndim, data[4:header])
+    dtype = np.dtype(_IDX_TYPES[data[2]])
+    need = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if len(data) - header < need:
+        raise ValueError(f"read_idx: {path} is truncated: {len(data) - header} of {need} data bytes")
+    return np.frombuffer(data, dtype=dtype, count=need // dtype.itemsize, offset=header).reshape(dims)
+
+
+def _find(folder: Path, stem: str) -> Path:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(f"load_mnist: no {stem}[.gz] in {folder}")
+
+
+def load_mnist(path: str | os.PathLike | None = None, kind: str = "t10k") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST images as float32 in [0, 1] of shape (N, 784) and labels as int64 of shape (N,).
+
+    With no `path`, reads the 10,000-digit sample that ships inside the package; otherwise
+    reads `{kind}-images-idx3-ubyte[.gz]` and `{kind}-labels-idx1-ubyte[.gz]` from `path`.
+
+    >>> x, y = load_mnist()
+    >>> x.shape, y.shape
+    ((10000, 784), (10000,))
+    """
+    folder = Path(path) if path is not None else _BUNDLED
+    images = read_idx(_find(folder, f"{kind}-images-idx3-ubyte"))
+    labels = read_idx(_find(folder, f"{kind}-labels-idx1-ubyte"))
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"load_mnist: {images.shape[0]} images but {labels.shape[0]} labels")
+    x = images.reshape(images.shape[0], -1).astype(np.float32) / 255.0
+    return x, labels.astype(np.int64)

@@ -1,0 +1,181 @@
+"""Creation, dtypes, layout/views, conversion and printing."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import ferrograd as fg
+
+
+def test_tensor_from_lists_infers_dtypes():
+    assert fg.tensor([1.0, 2.0]).dtype == fg.float32
+    assert fg.tensor([1, 2]).dtype == fg.int64
+    assert fg.tensor([True, False]).dtype == fg.bool_
+    assert fg.tensor(np.zeros(3)).dtype == fg.float64  # NumPy float64 is kept
+    assert fg.tensor(np.zeros(3, np.int32)).dtype == fg.int64
+    assert fg.tensor(np.zeros(3, np.float16)).dtype == fg.float32
+    assert fg.tensor([1, 2], dtype=fg.float64).dtype == fg.float64
+    s = fg.tensor(3.5)
+    assert s.shape == () and s.item() == 3.5
+
+
+def test_creation_functions():
+    assert fg.zeros(2, 3).shape == (2, 3)
+    assert fg.zeros((2, 3)).tolist() == [[0.0] * 3] * 2
+    assert fg.ones(4, dtype=fg.int64).tolist() == [1, 1, 1, 1]
+    assert fg.full((2,), 7).dtype == fg.int64
+    assert fg.full((2,), 0.5).tolist() == [0.5, 0.5]
+    assert fg.arange(5).tolist() == [0, 1, 2, 3, 4]
+    assert np.allclose(fg.arange(0, 1, 0.25).numpy(), [0, 0.25, 0.5, 0.75])
+    assert fg.arange(5, 0, -2).tolist() == [5, 3, 1]
+    assert np.array_equal(fg.eye(3).numpy(), np.eye(3, dtype=np.float32))
+    assert fg.eye(2, 3).shape == (2, 3)
+    x = fg.randn(3, 4)
+    assert fg.zeros_like(x).shape == (3, 4) and fg.ones_like(x).dtype == fg.float32
+    assert fg.full_like(x, 2.0).numpy().sum() == 24.0
+    assert fg.rand_like(x).shape == fg.randn_like(x).shape == (3, 4)
+    assert fg.zeros(0, 3).numel() == 0
+
+
+def test_manual_seed_repeats_streams():
+    fg.manual_seed(42)
+    a, b = fg.rand(100).numpy(), fg.randn(100).numpy()
+    fg.manual_seed(42)
+    assert np.array_equal(a, fg.rand(100).numpy())
+    assert np.array_equal(b, fg.randn(100).numpy())
+    assert 0.0 <= a.min() and a.max() < 1.0
+    p = fg.randperm(50).numpy()
+    assert sorted(p.tolist()) == list(range(50))
+    r = fg.randint(3, 7, (1000,)).numpy()
+    assert r.min() >= 3 and r.max() < 7 and len(set(r.tolist())) == 4
+
+
+def test_random_moments():
+    fg.manual_seed(1)
+    u = fg.rand(100_000, dtype=fg.float64).numpy()
+    n = fg.randn(100_000, dtype=fg.float64).numpy()
+    # a few standard errors around the true moments
+    assert abs(u.mean() - 0.5) < 5 * np.sqrt(1 / 12 / u.size)
+    assert abs(n.mean()) < 5 / np.sqrt(n.size)
+    assert abs(n.var() - 1.0) < 5 * np.sqrt(2 / n.size)
+
+
+def test_numpy_interop_and_conversion():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = fg.from_numpy(a)
+    assert np.array_equal(np.asarray(t), a)
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert t.tolist() == a.tolist()
+    assert fg.tensor(a[:, ::2]).tolist() == a[:, ::2].tolist()  # strided NumPy input
+    assert fg.tensor([2]).item() == 2 and isinstance(fg.tensor([2]).item(), int)
+    assert float(fg.tensor(1.5)) == 1.5 and int(fg.tensor(3)) == 3
+    assert t.double().dtype == fg.float64 and t.long().dtype == fg.int64
+    assert t.to(fg.float64).dtype == fg.float64 and t.to("cpu").device == "cpu"
+    assert fg.tensor([0.0, 2.0]).bool().tolist() == [False, True]
+    assert len(t) == 2 and [r.tolist() for r in t] == a.tolist()
+
+
+def test_views_share_storage():
+    x = fg.arange(12.0).reshape(3, 4)
+    for v in (
+        x.T,
+        x.transpose(0, 1),
+        x.permute(1, 0),
+        x[1:],
+        x[:, ::2],
+        x.reshape(4, 3),
+        x.view(2, 6),
+        x.unsqueeze(0),
+        x[None],
+        x[..., 1],
+        x[0].expand(5, 4),
+    ):
+        assert v.shares_storage(x)
+    assert not x.clone().shares_storage(x)
+    assert x.T.stride() == (1, 4) and not x.T.is_contiguous()
+    c = x.T.contiguous()
+    assert c.is_contiguous() and c.tolist() == x.numpy().T.tolist()
+    assert x[1:, 1:].storage_offset() == 5
+    assert x[0].expand(2, 4).stride() == (0, 1)
+
+
+def test_view_refuses_non_viewable_but_reshape_copies():
+    x = fg.arange(6.0).reshape(2, 3).T
+    with pytest.raises(fg.ShapeError, match="view"):
+        x.view(6)
+    r = x.reshape(6)
+    assert r.tolist() == [0.0, 3.0, 1.0, 4.0, 2.0, 5.0] and not r.shares_storage(x)
+
+
+def test_in_place_updates_are_seen_through_views():
+    x = fg.zeros(2, 3)
+    row = x[1]
+    row.fill_(5.0)
+    assert x.tolist() == [[0, 0, 0], [5, 5, 5]]
+    x.T.add_(fg.ones(3, 2), alpha=2.0)
+    assert x.tolist() == [[2, 2, 2], [7, 7, 7]]
+    x.mul_(0.5)
+    x[:, 0].copy_(fg.tensor([9.0, 9.0]))
+    assert x.tolist() == [[9, 1, 1], [9, 3.5, 3.5]]
+    x.zero_()
+    assert x.numpy().sum() == 0
+
+
+def test_repr_looks_like_numpy_and_torch():
+    assert repr(fg.tensor([[1.0, 2.0], [3.0, 4.0]])) == "tensor([[1., 2.],\n        [3., 4.]])"
+    assert repr(fg.tensor([1, 2])) == "tensor([1, 2])"
+    assert repr(fg.tensor([1.0], dtype=fg.float64)) == "tensor([1.], dtype=ferrograd.float64)"
+    x = fg.tensor([1.0, 2.0], requires_grad=True)
+    assert repr(x) == "tensor([1., 2.], requires_grad=True)"
+    assert repr(x * 2) == "tensor([2., 4.], grad_fn=<MulBackward>)"
+    assert repr(fg.zeros(0, 3)) == "tensor([], size=(0, 3))"
+    assert repr(fg.float32) == "ferrograd.float32"
+
+
+def test_threads_setting():
+    n = fg.get_num_threads()
+    fg.set_num_threads(1)
+    assert fg.get_num_threads() == 1
+    a = fg.randn(300, 200)
+    b = fg.randn(200, 100)
+    one = (a @ b).numpy()
+    fg.set_num_threads(2)
+    assert np.allclose((a @ b).numpy(), one, atol=1e-4)
+    fg.set_num_threads(n)
+    with pytest.raises(ValueError):
+        fg.set_num_threads(0)
+
+
+def test_gil_is_released_during_large_matmul():
+    """Another Python thread keeps running while big matmuls compute."""
+    a = fg.randn(1536, 1536)
+    done = threading.Event()
+    calls = []
+    ticks = []
+
+    def work():
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.3:
+            a @ a
+            calls.append(1)
+        done.set()
+
+    t = threading.Thread(target=work)
+    t.start()
+    while not done.is_set():
+        ticks.append(1)
+        time.sleep(0.0005)
+    t.join()
+    # Holding the GIL, this thread could tick only between two matmuls (about once per
+    # call); released, it ticks many times during each call.
+    assert len(ticks) > 3 * len(calls), (len(ticks), len(calls))
+
+
+def test_devices_and_gpu_refusal():
+    assert fg.devices()[0]["name"] == "cpu"
+    with pytest.raises(fg.DeviceError, match="gpu"):
+        fg.zeros(2).to("gpu")
+    with pytest.raises(fg.DeviceError):
+        fg.zeros(2, device="gpu")
