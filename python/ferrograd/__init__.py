@@ -65,8 +65,8 @@ def _from_np_dtype(d: np.dtype):
 def _as_array(data: Any, dtype) -> np.ndarray:
     if isinstance(data, Tensor):
         arr = data.numpy()
-    elif isinstance(data, np.ndarray):
-        arr = data
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
     else:
         try:
             arr = np.asarray(data)

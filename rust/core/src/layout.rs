@@ -266,6 +266,16 @@ impl Layout {
         })
     }
 
+    /// The storage range of a contiguous layout (empty for an empty one, wherever its offset).
+    pub fn contiguous_range(&self) -> std::ops::Range<usize> {
+        let n = self.numel();
+        if n == 0 {
+            0..0
+        } else {
+            self.offset..self.offset + n
+        }
+    }
+
     /// Calls `f(storage_index)` for every element in C order.
     #[inline]
     pub fn for_each_index(&self, mut f: impl FnMut(usize)) {
@@ -308,6 +318,9 @@ impl Layout {
     /// Copies the elements of `src` under this layout into a new C-ordered vector.
     pub fn gather<T: Copy>(&self, src: &[T]) -> Vec<T> {
         let n = self.numel();
+        if n == 0 {
+            return Vec::new(); // an empty view's offset may point past the storage
+        }
         if self.is_contiguous() {
             return src[self.offset..self.offset + n].to_vec();
         }

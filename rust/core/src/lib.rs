@@ -9,6 +9,7 @@ pub mod error;
 pub mod kernels;
 pub mod layout;
 pub mod ops;
+pub mod optim;
 pub mod random;
 pub mod storage;
 pub mod tensor;

@@ -61,6 +61,19 @@ pub fn manual_seed(seed: u64) {
     s.offset = 0;
 }
 
+/// The generator's state: (seed, offset into its stream).
+pub fn get_state() -> (u64, u64) {
+    let s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    (s.seed, s.offset)
+}
+
+/// Restores a state from [`get_state`], so a resumed run draws the same numbers.
+pub fn set_state(seed: u64, offset: u64) {
+    let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    s.seed = seed;
+    s.offset = offset;
+}
+
 /// Reserves `n` numbers of the global stream; returns (seed, first index).
 pub fn reserve(n: u64) -> (u64, u64) {
     let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());

@@ -348,11 +348,19 @@ impl Tensor {
         f(s, &self.0.layout)
     }
 
+    /// Runs `f` on the mutable elements of a contiguous tensor (write-locked meanwhile).
+    pub(crate) fn write_contig<T: BufferElement>(&self, f: impl FnOnce(&mut [T])) {
+        let mut guard = self.0.storage.write();
+        let s = T::slice_mut(&mut guard).expect("dtype tag matches the buffer");
+        let l = &self.0.layout;
+        f(&mut s[l.contiguous_range()])
+    }
+
     /// Runs `f` on the elements in C order: a borrowed slice when contiguous, else a copy.
     pub(crate) fn with_contig<T: BufferElement, R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
         self.read(|s: &[T], l| {
             if l.is_contiguous() {
-                f(&s[l.offset..l.offset + l.numel()])
+                f(&s[l.contiguous_range()])
             } else {
                 f(&l.gather(s))
             }
@@ -720,7 +728,7 @@ impl Tensor {
         let dst = T::slice_mut(&mut guard).expect("dtype tag matches the buffer");
         let l = &self.0.layout;
         if l.is_contiguous() {
-            dst[l.offset..l.offset + values.len()].copy_from_slice(values);
+            dst[l.contiguous_range()].copy_from_slice(values);
         } else {
             let mut k = 0;
             l.for_each_index(|i| {

@@ -5,8 +5,9 @@
 //! since releasing costs more than the op.
 
 use ferrograd_core::autograd::Node;
+use ferrograd_core::ops::nn::Reduction;
 use ferrograd_core::ops::{CmpOp, IndexItem, UnaryOp};
-use ferrograd_core::{random, threads, DType, Error, Tensor};
+use ferrograd_core::{optim, random, threads, DType, Error, Tensor};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::basic::CompareOp;
@@ -1127,6 +1128,18 @@ fn manual_seed(seed: i128) -> PyResult<()> {
     Ok(())
 }
 
+/// The global generator's state as (seed, offset).
+#[pyfunction]
+fn get_rng_state() -> (u64, u64) {
+    random::get_state()
+}
+
+/// Restores the global generator's state from `get_rng_state()`.
+#[pyfunction]
+fn set_rng_state(state: (u64, u64)) {
+    random::set_state(state.0, state.1)
+}
+
 /// Joins tensors along an existing dim.
 #[pyfunction]
 #[pyo3(signature = (tensors, dim=0))]
@@ -1205,6 +1218,201 @@ fn get_num_threads() -> usize {
     threads::num_threads()
 }
 
+fn ts(v: &[PyTensor]) -> Vec<Tensor> {
+    v.iter().map(|t| t.t.clone()).collect()
+}
+
+/// Batch normalization of a (N, C) input (updates running stats in place when training).
+#[pyfunction]
+#[pyo3(signature = (x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5))]
+#[allow(clippy::too_many_arguments)]
+fn batch_norm(
+    py: Python<'_>,
+    x: &PyTensor,
+    weight: Option<PyTensor>,
+    bias: Option<PyTensor>,
+    running_mean: Option<PyTensor>,
+    running_var: Option<PyTensor>,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> PyResult<PyTensor> {
+    let o = |t: &Option<PyTensor>| t.as_ref().map(|t| t.t.clone());
+    let (w, b, rm, rv) = (o(&weight), o(&bias), o(&running_mean), o(&running_var));
+    run(py, heavy(&x.t), || {
+        x.t.batch_norm(
+            w.as_ref(),
+            b.as_ref(),
+            rm.as_ref(),
+            rv.as_ref(),
+            training,
+            momentum,
+            eps,
+        )
+    })
+    .map(wrap)
+}
+
+/// Inverted dropout with probability `p` (identity when not training).
+#[pyfunction]
+#[pyo3(signature = (x, p=0.5, training=true))]
+fn dropout(py: Python<'_>, x: &PyTensor, p: f64, training: bool) -> PyResult<PyTensor> {
+    run(py, heavy(&x.t), || x.t.dropout(p, training)).map(wrap)
+}
+
+/// Alpha dropout for SELU networks (identity when not training).
+#[pyfunction]
+#[pyo3(signature = (x, p=0.5, training=true))]
+fn alpha_dropout(py: Python<'_>, x: &PyTensor, p: f64, training: bool) -> PyResult<PyTensor> {
+    run(py, heavy(&x.t), || x.t.alpha_dropout(p, training)).map(wrap)
+}
+
+/// Fused log-softmax + negative log-likelihood of int64 class targets.
+#[pyfunction]
+#[pyo3(signature = (logits, target, label_smoothing=0.0, reduction="mean"))]
+fn cross_entropy(
+    py: Python<'_>,
+    logits: &PyTensor,
+    target: &PyTensor,
+    label_smoothing: f64,
+    reduction: &str,
+) -> PyResult<PyTensor> {
+    let r = Reduction::parse("cross_entropy", reduction).map_err(err)?;
+    run(py, heavy(&logits.t), || {
+        logits.t.cross_entropy(&target.t, label_smoothing, r)
+    })
+    .map(wrap)
+}
+
+/// Binary cross-entropy computed stably from logits.
+#[pyfunction]
+#[pyo3(signature = (logits, target, reduction="mean"))]
+fn binary_cross_entropy_with_logits(
+    py: Python<'_>,
+    logits: &PyTensor,
+    target: &PyTensor,
+    reduction: &str,
+) -> PyResult<PyTensor> {
+    let r = Reduction::parse("binary_cross_entropy", reduction).map_err(err)?;
+    run(py, heavy(&logits.t), || {
+        logits.t.binary_cross_entropy_with_logits(&target.t, r)
+    })
+    .map(wrap)
+}
+
+/// One fused SGD step over all parameters (PyTorch's formulas).
+#[pyfunction]
+#[pyo3(signature = (params, grads, bufs, first, lr, momentum=0.0, dampening=0.0, nesterov=false, weight_decay=0.0))]
+#[allow(clippy::too_many_arguments)]
+fn sgd_step(
+    py: Python<'_>,
+    params: Vec<PyTensor>,
+    grads: Vec<PyTensor>,
+    bufs: Vec<PyTensor>,
+    first: bool,
+    lr: f64,
+    momentum: f64,
+    dampening: f64,
+    nesterov: bool,
+    weight_decay: f64,
+) -> PyResult<()> {
+    let (p, g, b) = (ts(&params), ts(&grads), ts(&bufs));
+    if g.len() != p.len() || (momentum != 0.0 && b.len() != p.len()) {
+        return Err(PyValueError::new_err(
+            "sgd_step: params, grads and buffers must have the same length",
+        ));
+    }
+    let h = optim::Sgd {
+        lr,
+        momentum,
+        dampening,
+        nesterov,
+        weight_decay,
+    };
+    run(py, true, || optim::sgd_step(&p, &g, &b, first, h))
+}
+
+/// One fused Adam/AdamW step over all parameters; `step` counts from 1.
+#[pyfunction]
+#[pyo3(signature = (params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=false))]
+#[allow(clippy::too_many_arguments)]
+fn adam_step(
+    py: Python<'_>,
+    params: Vec<PyTensor>,
+    grads: Vec<PyTensor>,
+    m: Vec<PyTensor>,
+    v: Vec<PyTensor>,
+    step: u64,
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+    decoupled: bool,
+) -> PyResult<()> {
+    let (p, g, m, v) = (ts(&params), ts(&grads), ts(&m), ts(&v));
+    if g.len() != p.len() || m.len() != p.len() || v.len() != p.len() {
+        return Err(PyValueError::new_err(
+            "adam_step: params, grads and moments must have the same length",
+        ));
+    }
+    let h = optim::Adam {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        decoupled,
+    };
+    run(py, true, || optim::adam_step(&p, &g, &m, &v, step, h))
+}
+
+/// One fused RMSprop step over all parameters.
+#[pyfunction]
+#[pyo3(signature = (params, grads, square_avg, momentum_buf, grad_avg, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=false))]
+#[allow(clippy::too_many_arguments)]
+fn rmsprop_step(
+    py: Python<'_>,
+    params: Vec<PyTensor>,
+    grads: Vec<PyTensor>,
+    square_avg: Vec<PyTensor>,
+    momentum_buf: Vec<PyTensor>,
+    grad_avg: Vec<PyTensor>,
+    lr: f64,
+    alpha: f64,
+    eps: f64,
+    weight_decay: f64,
+    momentum: f64,
+    centered: bool,
+) -> PyResult<()> {
+    let (p, g, sq, b, ga) = (
+        ts(&params),
+        ts(&grads),
+        ts(&square_avg),
+        ts(&momentum_buf),
+        ts(&grad_avg),
+    );
+    let n = p.len();
+    if g.len() != n
+        || sq.len() != n
+        || (momentum > 0.0 && b.len() != n)
+        || (centered && ga.len() != n)
+    {
+        return Err(PyValueError::new_err(
+            "rmsprop_step: params, grads and state must have the same length",
+        ));
+    }
+    let h = optim::RmsProp {
+        lr,
+        alpha,
+        eps,
+        weight_decay,
+        momentum,
+        centered,
+    };
+    run(py, true, || optim::rmsprop_step(&p, &g, &sq, &b, &ga, h))
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -1224,6 +1432,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(randint, m)?)?;
     m.add_function(wrap_pyfunction!(randperm, m)?)?;
     m.add_function(wrap_pyfunction!(manual_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(get_rng_state, m)?)?;
+    m.add_function(wrap_pyfunction!(set_rng_state, m)?)?;
     m.add_function(wrap_pyfunction!(cat, m)?)?;
     m.add_function(wrap_pyfunction!(stack, m)?)?;
     m.add_function(wrap_pyfunction!(where_, m)?)?;
@@ -1233,5 +1443,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(batch_norm, m)?)?;
+    m.add_function(wrap_pyfunction!(dropout, m)?)?;
+    m.add_function(wrap_pyfunction!(alpha_dropout, m)?)?;
+    m.add_function(wrap_pyfunction!(cross_entropy, m)?)?;
+    m.add_function(wrap_pyfunction!(binary_cross_entropy_with_logits, m)?)?;
+    m.add_function(wrap_pyfunction!(sgd_step, m)?)?;
+    m.add_function(wrap_pyfunction!(adam_step, m)?)?;
+    m.add_function(wrap_pyfunction!(rmsprop_step, m)?)?;
     Ok(())
 }

@@ -112,21 +112,21 @@ fn apply_layouts<T, U, F>(
     }
     let (ca, cb) = (la.is_contiguous(), lb.is_contiguous());
     if ca && cb {
-        let (xa, xb) = (&sa[la.offset..la.offset + n], &sb[lb.offset..lb.offset + n]);
+        let (xa, xb) = (&sa[la.contiguous_range()], &sb[lb.contiguous_range()]);
         threads::for_chunks(out, |s, o| {
             kernels::zip_map(&xa[s..s + o.len()], &xb[s..s + o.len()], o, f)
         });
         return;
     }
     if ca && b_scalar {
-        let (xa, v) = (&sa[la.offset..la.offset + n], sb[lb.offset]);
+        let (xa, v) = (&sa[la.contiguous_range()], sb[lb.offset]);
         threads::for_chunks(out, |s, o| {
             kernels::map_scalar(&xa[s..s + o.len()], v, o, f)
         });
         return;
     }
     if cb && a_scalar {
-        let (xb, v) = (&sb[lb.offset..lb.offset + n], sa[la.offset]);
+        let (xb, v) = (&sb[lb.contiguous_range()], sa[la.offset]);
         threads::for_chunks(out, |s, o| {
             kernels::map_scalar(&xb[s..s + o.len()], v, o, move |x, y| f(y, x))
         });

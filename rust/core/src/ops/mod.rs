@@ -5,6 +5,7 @@
 pub mod binary;
 pub mod index;
 pub mod matmul;
+pub mod nn;
 pub mod reduce;
 pub mod unary;
 

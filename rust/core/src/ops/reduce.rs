@@ -286,12 +286,22 @@ impl Tensor {
         }
     }
 
-    /// log(softmax(x)) along `dim`, as x - logsumexp(x).
+    /// log(softmax(x)) along `dim`: (x - m) - log(sum(exp(x - m))) with m the row maximum,
+    /// so a row holding +inf gives NaN, as NumPy's and PyTorch's formula does.
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
-        let d = normalize_dim("log_softmax", dim, self.ndim())? as isize;
+        let x = if self.dtype().is_float() { self.clone() } else { self.cast(DType::F32)? };
+        let d = normalize_dim("log_softmax", dim, x.ndim())? as isize;
         let dims = [d];
-        let dims: &[isize] = if self.ndim() == 0 { &[] } else { &dims };
-        self.sub(&self.logsumexp(Some(dims), true)?)
+        let dims: &[isize] = if x.ndim() == 0 { &[] } else { &dims };
+        if x.numel() == 0 {
+            return Ok(x);
+        }
+        let m = {
+            let _g = NoGradGuard::new();
+            x.amax(Some(dims), true)?
+        };
+        let shifted = x.sub(&m)?;
+        shifted.sub(&shifted.exp()?.sum(Some(dims), true)?.log()?)
     }
 
     /// exp(x) / sum(exp(x)) along `dim`, computed stably.
