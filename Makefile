@@ -28,7 +28,7 @@ $(BUILT): $(VENV)/.deps $(RUST_SRC)
 build: $(BUILT)
 
 demo: $(BUILT)
-	$(PY) examples/train_mnist.py
+	$(VENV)/bin/ferrograd train --arch standard --epochs 5 --lr 0.001 --optimizer adam --batch-size 128 --seed 0
 
 # cargo test --release reuses the release artifacts of the build above.
 test-rust: $(BUILT)

@@ -409,7 +409,19 @@ def devices() -> list[dict]:
     return [{"name": "cpu", "backend": "cpu", "type": "cpu"}]
 
 
-from . import autograd  # noqa: E402  (needs the names above)
+def get_rng_state() -> tuple[int, int]:
+    """The global generator's state (seed, offset), for exact resumption."""
+    return _core.get_rng_state()
+
+
+def set_rng_state(state: tuple[int, int]) -> None:
+    """Restores a state from `get_rng_state()`."""
+    _core.set_rng_state(tuple(state))
+
+
+# The layer API; imported last because these modules use the names above.
+from . import autograd, callbacks, data, io, losses, models, nn, optim, train  # noqa: E402
+from .io import load, save  # noqa: E402
 
 __all__ = [
     "Tensor",

@@ -64,3 +64,72 @@ def load_mnist(path: str | os.PathLike | None = None, kind: str = "t10k") -> tup
         raise ValueError(f"load_mnist: {images.shape[0]} images but {labels.shape[0]} labels")
     x = images.reshape(images.shape[0], -1).astype(np.float32) / 255.0
     return x, labels.astype(np.int64)
+
+
+class ArrayDataset:
+    """Samples from equal-length arrays or tensors: `ds[i]` is a tuple of the i-th rows.
+
+    >>> ds = ArrayDataset(x, y)
+    >>> len(ds), ds[0][1]
+    """
+
+    def __init__(self, *arrays):
+        from . import tensor  # noqa: PLC0415
+
+        if not arrays:
+            raise ValueError("ArrayDataset: give at least one array")
+        self.tensors = [a if hasattr(a, "grad_fn") else tensor(a) for a in arrays]
+        n = self.tensors[0].shape[0]
+        for i, t in enumerate(self.tensors):
+            if t.ndim == 0 or t.shape[0] != n:
+                raise ValueError(f"ArrayDataset: array {i} has {t.shape[0] if t.ndim else 0} rows, expected {n}")
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        return tuple(t[i] for t in self.tensors)
+
+
+class DataLoader:
+    """Mini-batches of an `ArrayDataset`, optionally shuffled with a seed.
+
+    Each epoch (each `iter()`) draws a new order: from the global generator, or from
+    `seed + epoch` when `seed` is given, so runs repeat exactly.
+
+    >>> for xb, yb in DataLoader(ArrayDataset(x, y), batch_size=128, shuffle=True, seed=0):
+    ...     ...
+    """
+
+    def __init__(self, dataset: ArrayDataset, batch_size: int = 32, shuffle: bool = False,
+                 drop_last: bool = False, seed: int | None = None):  # fmt: skip
+        if batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
+        self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
+        self.drop_last, self.seed, self.epoch = drop_last, seed, 0
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        from . import _core  # noqa: PLC0415
+
+        n = len(self.dataset)
+        order = None
+        if self.shuffle:
+            if self.seed is not None:
+                saved = _core.get_rng_state()
+                _core.manual_seed(self.seed + self.epoch)
+                order = _core.randperm(n)
+                _core.set_rng_state(saved)
+            else:
+                order = _core.randperm(n)
+        self.epoch += 1
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            if self.drop_last and stop - start < self.batch_size:
+                return
+            idx = order[start:stop] if order is not None else slice(start, stop)
+            yield tuple(t[idx] for t in self.dataset.tensors)

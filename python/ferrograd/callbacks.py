@@ -1,0 +1,165 @@
+"""Training callbacks, Keras-shaped: early stopping, checkpoints, LR on plateau, CSV logs."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+
+class Callback:
+    """Base class: override the hooks you need. `self.model` and `self.optimizer` are set
+    by `fit` before training starts."""
+
+    model = None
+    optimizer = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None: ...
+    def on_train_end(self, logs: dict | None = None) -> None: ...
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+
+
+class _Monitor(Callback):
+    def __init__(self, monitor: str, mode: str, min_delta: float = 0.0):
+        if mode == "auto":
+            mode = "max" if ("acc" in monitor) else "min"
+        if mode not in ("min", "max"):
+            raise ValueError(f"{type(self).__name__}: mode must be 'min', 'max' or 'auto', got '{mode}'")
+        self.monitor, self.mode, self.min_delta = monitor, mode, abs(min_delta)
+        self.best = math.inf if mode == "min" else -math.inf
+
+    def _value(self, logs: dict | None):
+        if not logs or self.monitor not in logs:
+            raise KeyError(
+                f"{type(self).__name__}: metric '{self.monitor}' is not in the logs "
+                f"(available: {sorted(logs or {})}); use validation data for val_* metrics"
+            )
+        return float(logs[self.monitor])
+
+    def _improved(self, v: float) -> bool:
+        if self.mode == "min":
+            return v < self.best - self.min_delta
+        return v > self.best + self.min_delta
+
+
+class EarlyStopping(_Monitor):
+    """Stops training when `monitor` has not improved for `patience` epochs; with
+    `restore_best` the weights of the best epoch are put back at the end."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best: bool = False):  # fmt: skip
+        super().__init__(monitor, mode, min_delta)
+        self.patience, self.restore_best = patience, restore_best
+        self.wait, self.stopped_epoch, self.best_state, self.best_epoch = 0, None, None, None
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.stopped_epoch = 0, None
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        v = self._value(logs)
+        if self._improved(v):
+            self.best, self.wait, self.best_epoch = v, 0, epoch
+            if self.restore_best:
+                self.best_state = {k: t.clone().detach() for k, t in self.model.state_dict().items()}
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.stopped_epoch = epoch
+                self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+
+
+class ModelCheckpoint(_Monitor):
+    """Saves the model (and optimizer state) after each epoch, or only when `monitor`
+    improves with `save_best_only`. `path` may contain `{epoch}`. Writes are atomic."""
+
+    def __init__(self, path: str, monitor: str = "val_loss", save_best_only: bool = False,
+                 mode: str = "auto", save_optimizer: bool = True):  # fmt: skip
+        super().__init__(monitor, mode)
+        self.path, self.save_best_only, self.save_optimizer = path, save_best_only, save_optimizer
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .io import save  # noqa: PLC0415
+
+        if self.save_best_only:
+            v = self._value(logs)
+            if not self._improved(v):
+                return
+            self.best = v
+        path = str(self.path).format(epoch=epoch + 1, **{k: v for k, v in (logs or {}).items()})
+        save(self.model, path, optimizer=self.optimizer if self.save_optimizer else None)
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Multiplies the optimizer's learning rate by `factor` after `patience` epochs without
+    improvement of `monitor` (never below `min_lr`)."""
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 min_delta: float = 1e-4, min_lr: float = 0.0, mode: str = "auto", verbose: int = 0):  # fmt: skip
+        super().__init__(monitor, mode, min_delta)
+        if not 0 < factor < 1:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
+        self.factor, self.patience, self.min_lr, self.verbose = factor, patience, min_lr, verbose
+        self.wait = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        v = self._value(logs)
+        if self._improved(v):
+            self.best, self.wait = v, 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            old = self.optimizer.lr
+            new = max(old * self.factor, self.min_lr)
+            if new < old:
+                self.optimizer.lr = new
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new:.4g}.")
+            self.wait = 0
+
+
+class CSVLogger(Callback):
+    """Appends one row per epoch (epoch, then every logged value) to a CSV file."""
+
+    def __init__(self, path: str, append: bool = False):
+        self.path, self.append = path, append
+        self._keys = None
+
+    def on_train_begin(self, logs=None):
+        if not self.append and os.path.exists(self.path):
+            os.remove(self.path)
+        self._keys = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self._keys is None:
+            self._keys = sorted(logs)
+            new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        else:
+            new = False
+        with open(self.path, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["epoch", *self._keys])
+            w.writerow([epoch + 1, *[f"{logs.get(k, float('nan')):.6g}" for k in self._keys]])
+
+
+class LearningRateScheduler(Callback):
+    """Steps an `optim` schedule (StepLR, CosineAnnealingLR, ReduceLROnPlateau) each epoch."""
+
+    def __init__(self, schedule, monitor: str = "val_loss"):
+        self.schedule, self.monitor = schedule, monitor
+
+    def on_epoch_end(self, epoch, logs=None):
+        from .optim import ReduceLROnPlateau as Plateau  # noqa: PLC0415
+
+        if isinstance(self.schedule, Plateau):
+            self.schedule.step((logs or {})[self.monitor])
+        else:
+            self.schedule.step()

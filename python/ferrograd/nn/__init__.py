@@ -1,0 +1,71 @@
+"""Layers and modules (`ferrograd.nn`), PyTorch-shaped."""
+
+from __future__ import annotations
+
+from .. import losses as _losses
+from . import init
+from .layers import (
+    ELU,
+    SELU,
+    AlphaDropout,
+    BatchNorm1d,
+    Dropout,
+    Identity,
+    Linear,
+    ReLU,
+    Residual,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .module import Module, Parameter, from_config, to_config
+
+
+class _Loss(Module):
+    kind = "custom"
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction}
+
+
+class MSELoss(_Loss):
+    """Mean squared error (see `ferrograd.losses.mse`)."""
+
+    kind = "mse"
+
+    def forward(self, pred, target):
+        return _losses.mse(pred, target, self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy from logits (see `ferrograd.losses.cross_entropy`)."""
+
+    kind = "cross_entropy"
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(reduction)
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits, target):
+        return _losses.cross_entropy(logits, target, self.label_smoothing, self.reduction)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Sigmoid binary cross-entropy from logits (see `ferrograd.losses.binary_cross_entropy`)."""
+
+    kind = "binary_cross_entropy"
+
+    def forward(self, logits, target):
+        return _losses.binary_cross_entropy(logits, target, self.reduction)
+
+
+__all__ = [
+    "Module", "Parameter", "Linear", "BatchNorm1d", "Dropout", "AlphaDropout", "ReLU", "SELU", "ELU",
+    "Sigmoid", "Tanh", "Softmax", "Identity", "Sequential", "Residual", "MSELoss", "CrossEntropyLoss",
+    "BCEWithLogitsLoss", "init", "to_config", "from_config",
+]

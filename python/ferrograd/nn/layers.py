@@ -1,0 +1,247 @@
+"""Layers: Linear, BatchNorm1d, dropouts, activations, Sequential and Residual."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .. import _core
+from .._core import ShapeError, Tensor
+from . import init as _init
+from .module import Module, Parameter
+
+
+class Linear(Module):
+    """y = x @ weight.T + bias, with weight of shape (out_features, in_features).
+
+    Default init (`init=None`) is PyTorch's: weight and bias U(-1/sqrt(in), 1/sqrt(in)).
+    Pass an initializer name ("he_normal", "lecun_normal", "glorot_uniform", ...) to
+    initialize the weight with it and the bias with zeros.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str | None = None):
+        super().__init__()
+        if in_features <= 0 or out_features <= 0:
+            raise ValueError(f"Linear: sizes must be positive, got ({in_features}, {out_features})")
+        self.in_features, self.out_features, self.init = in_features, out_features, init
+        self.weight = Parameter(_core.zeros([out_features, in_features], None))
+        self.bias = Parameter(_core.zeros([out_features], None)) if bias else None
+        if init is None:
+            _init.torch_linear_default(self.weight, self.bias)
+        else:
+            if init not in _init.INITIALIZERS:
+                raise ValueError(f"Linear: unknown init '{init}' (choose from {sorted(_init.INITIALIZERS)})")
+            _init.INITIALIZERS[init](self.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ShapeError(f"Linear: expected input (..., {self.in_features}), got shape {tuple(x.shape)}")
+        return _core.linear(x, self.weight, self.bias)
+
+    def get_config(self) -> dict:
+        return {
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.bias is not None,
+            "init": self.init,
+        }
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class BatchNorm1d(Module):
+    """Batch normalization over the batch dim of (N, C) inputs, as PyTorch's.
+
+    Training: normalizes with the batch mean and biased variance, and updates the running
+    statistics with the unbiased variance (running = (1 - momentum) running + momentum batch).
+    Evaluation: normalizes with the running statistics. Default init: weight 1, bias 0.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
+        super().__init__()
+        self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
+        self.weight = Parameter(_core.full([num_features], 1.0, None)) if affine else None
+        self.bias = Parameter(_core.zeros([num_features], None)) if affine else None
+        self.register_buffer("running_mean", _core.zeros([num_features], None))
+        self.register_buffer("running_var", _core.full([num_features], 1.0, None))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 2 or x.shape[1] != self.num_features:
+            raise ShapeError(f"BatchNorm1d: expected input (N, {self.num_features}), got shape {tuple(x.shape)}")
+        return _core.batch_norm(
+            x, self.weight, self.bias, self.running_mean, self.running_var, self.training, self.momentum, self.eps
+        )
+
+    def get_config(self) -> dict:
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum, "affine": self.affine}
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zeroes elements with probability p and scales the
+    rest by 1/(1-p); the identity in eval mode."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _core.dropout(x, self.p, self.training)
+
+    def get_config(self) -> dict:
+        return {"p": self.p}
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class AlphaDropout(Dropout):
+    """Dropout for SELU networks: keeps activations' mean 0 and variance 1 (p=0.05 or 0.1)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return _core.alpha_dropout(x, self.p, self.training)
+
+
+class _Activation(Module):
+    def get_config(self) -> dict:
+        return {}
+
+
+class ReLU(_Activation):
+    """max(x, 0)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.relu()
+
+
+class SELU(_Activation):
+    """Scaled exponential linear unit (self-normalizing networks)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.selu()
+
+
+class ELU(_Activation):
+    """x if x > 0 else alpha (e^x - 1)."""
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.elu(self.alpha)
+
+    def get_config(self) -> dict:
+        return {"alpha": self.alpha}
+
+
+class Sigmoid(_Activation):
+    """Logistic sigmoid."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.sigmoid()
+
+
+class Tanh(_Activation):
+    """Hyperbolic tangent."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.tanh()
+
+
+class Softmax(_Activation):
+    """Softmax along `dim`."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.softmax(self.dim)
+
+    def get_config(self) -> dict:
+        return {"dim": self.dim}
+
+
+class Identity(_Activation):
+    """Returns its input."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class Sequential(Module):
+    """Runs its layers in order. Indexing gives a layer; slicing gives a Sequential."""
+
+    def __init__(self, *layers: Module, layers_list: Iterable[Module] | None = None, **kw):
+        super().__init__()
+        if "layers" in kw:  # from a saved config
+            layers_list = kw.pop("layers")
+        if kw:
+            raise TypeError(f"Sequential: unexpected arguments {sorted(kw)}")
+        all_layers = list(layers) + list(layers_list or [])
+        for i, m in enumerate(all_layers):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: layer {i} is a {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        if isinstance(i, slice):
+            return Sequential(*mods[i])
+        return mods[i]
+
+    def append(self, m: Module) -> Sequential:
+        setattr(self, str(len(self._modules)), m)
+        return self
+
+    def get_config(self) -> dict:
+        return {"layers": list(self._modules.values())}
+
+
+class Residual(Module):
+    """output = shortcut(x) + body(x), where shortcut is the identity or, when widths differ,
+    a Linear projection (`in_features` and `out_features` given and different)."""
+
+    def __init__(
+        self, body: Module, in_features: int | None = None, out_features: int | None = None, projection=None
+    ):
+        super().__init__()
+        self.body = body
+        self.in_features, self.out_features = in_features, out_features
+        if projection is None and in_features is not None and out_features is not None and in_features != out_features:
+            projection = Linear(in_features, out_features, bias=False)
+        self.projection = projection
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.body(x)
+        skip = self.projection(x) if self.projection is not None else x
+        if tuple(skip.shape) != tuple(y.shape):
+            raise ShapeError(
+                f"Residual: body output {tuple(y.shape)} does not match the shortcut {tuple(skip.shape)}; "
+                "give in_features and out_features to add a projection"
+            )
+        return skip + y
+
+    def get_config(self) -> dict:
+        return {
+            "body": self.body,
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "projection": self.projection,
+        }

@@ -1,0 +1,294 @@
+"""Optimizers (SGD with momentum/Nesterov, Adam, AdamW, RMSprop) and learning-rate schedules.
+
+Each `step()` updates every parameter of a group in one call into Rust. The update
+formulas are PyTorch's, so hyperparameters carry over unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from . import _core
+from ._core import Tensor
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, zero_grad and state dicts."""
+
+    def __init__(self, params: Iterable, defaults: dict):
+        params = list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict] = []
+        for g in groups:
+            g = {**self.defaults, **g, "params": list(g["params"])}
+            for p in g["params"]:
+                if not isinstance(p, Tensor):
+                    raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got {type(p).__name__}")
+                if not p.is_leaf:
+                    raise ValueError(f"{type(self).__name__}: can only optimize leaf tensors")
+            if g["lr"] <= 0 or not math.isfinite(g["lr"]):
+                raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {g['lr']}")
+            self.param_groups.append(g)
+        self.state: dict[int, dict] = {}  # keyed by the parameter's index across groups
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of the first group (the usual single-group case)."""
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        for g in self.param_groups:
+            g["lr"] = float(value)
+
+    def _indexed(self):
+        i = 0
+        for g in self.param_groups:
+            items = []
+            for p in g["params"]:
+                items.append((i, p))
+                i += 1
+            yield g, items
+
+    def zero_grad(self) -> None:
+        """Clears every parameter's gradient."""
+        for g in self.param_groups:
+            for p in g["params"]:
+                p.grad = None
+
+    def step(self) -> None:
+        """Updates every parameter that has a gradient."""
+        for g, items in self._indexed():
+            live = [(i, p, p.grad) for i, p in items if p.grad is not None]
+            if live:
+                self._update(g, live)
+
+    def _update(self, group: dict, live: list) -> None:
+        raise NotImplementedError
+
+    def _buf(self, i: int, p: Tensor, key: str) -> Tensor:
+        st = self.state.setdefault(i, {})
+        if key not in st:
+            st[key] = _core.zeros(list(p.shape), p.dtype)
+        return st[key]
+
+    def state_dict(self) -> dict:
+        """Hyperparameters and state tensors (for checkpoints that resume identically)."""
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
+        return {"class": type(self).__name__, "param_groups": groups, "state": self.state}
+
+    def load_state_dict(self, sd: dict) -> None:
+        """Restores `state_dict()` output; the parameter layout must match."""
+        if sd.get("class") not in (None, type(self).__name__):
+            raise ValueError(f"load_state_dict: state is for {sd['class']}, not {type(self).__name__}")
+        if len(sd["param_groups"]) != len(self.param_groups):
+            raise ValueError("load_state_dict: the number of parameter groups differs")
+        for g, saved in zip(self.param_groups, sd["param_groups"]):
+            g.update(saved)
+        n = sum(len(g["params"]) for g in self.param_groups)
+        state = {}
+        for i, st in sd["state"].items():
+            i = int(i)
+            if i >= n:
+                raise ValueError(f"load_state_dict: state for parameter {i}, but there are only {n}")
+            state[i] = dict(st)
+        self.state = state
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{k}={v}" for k, v in self.param_groups[0].items() if k != "params")
+        return f"{type(self).__name__}({hp})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov momentum and weight decay.
+
+    >>> opt = fg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    """
+
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0):  # fmt: skip
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                                      weight_decay=weight_decay))  # fmt: skip
+
+    def _update(self, g: dict, live: list) -> None:
+        hp = dict(lr=g["lr"], momentum=g["momentum"], dampening=g["dampening"], nesterov=g["nesterov"],
+                  weight_decay=g["weight_decay"])  # fmt: skip
+        if g["momentum"] == 0:
+            _core.sgd_step([p for _, p, _ in live], [gr for _, _, gr in live], [], False, **hp)
+            return
+        for first in (True, False):
+            part = [(i, p, gr) for i, p, gr in live if ("momentum_buffer" not in self.state.get(i, {})) == first]
+            if part:
+                bufs = [self._buf(i, p, "momentum_buffer") for i, p, _ in part]
+                _core.sgd_step([p for _, p, _ in part], [gr for _, _, gr in part], bufs, first, **hp)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba) with bias correction; `weight_decay` adds an L2 term to the gradient.
+
+    >>> opt = fg.optim.Adam(model.parameters(), lr=0.001)
+    """
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0):  # fmt: skip
+        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
+            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def _update(self, g: dict, live: list) -> None:
+        by_step: dict[int, list] = {}
+        for i, p, gr in live:
+            st = self.state.setdefault(i, {})
+            st["step"] = st.get("step", 0) + 1
+            by_step.setdefault(st["step"], []).append((i, p, gr))
+        b1, b2 = g["betas"]
+        for step, part in by_step.items():
+            _core.adam_step(
+                [p for _, p, _ in part],
+                [gr for _, _, gr in part],
+                [self._buf(i, p, "exp_avg") for i, p, _ in part],
+                [self._buf(i, p, "exp_avg_sq") for i, p, _ in part],
+                step, g["lr"], b1, b2, g["eps"], g["weight_decay"], self.decoupled,
+            )  # fmt: skip
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * weight_decay."""
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01):  # fmt: skip
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), optionally centered and with momentum, as torch.optim.RMSprop."""
+
+    def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
+                 momentum: float = 0.0, centered: bool = False):  # fmt: skip
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))  # fmt: skip
+
+    def _update(self, g: dict, live: list) -> None:
+        ps = [p for _, p, _ in live]
+        sq = [self._buf(i, p, "square_avg") for i, p, _ in live]
+        mb = [self._buf(i, p, "momentum_buffer") for i, p, _ in live] if g["momentum"] > 0 else []
+        ga = [self._buf(i, p, "grad_avg") for i, p, _ in live] if g["centered"] else []
+        _core.rmsprop_step(ps, [gr for _, _, gr in live], sq, mb, ga, g["lr"], g["alpha"], g["eps"],
+                           g["weight_decay"], g["momentum"], g["centered"])  # fmt: skip
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def get(name_or_opt, params, lr: float | None = None) -> Optimizer:
+    """An optimizer from a name ('adam', 'sgd', 'rmsprop', 'adamw') or an instance."""
+    if isinstance(name_or_opt, Optimizer):
+        if lr is not None:
+            name_or_opt.lr = lr
+        return name_or_opt
+    key = str(name_or_opt).lower()
+    if key not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer '{name_or_opt}' (choose from {sorted(OPTIMIZERS)})")
+    kw = {} if lr is None else {"lr": lr}
+    if key == "sgd" and lr is None:
+        kw["lr"] = 0.01
+    return OPTIMIZERS[key](params, **kw)
+
+
+# ---- learning-rate schedules --------------------------------------------------------------
+
+
+class LRScheduler:
+    """Base of the schedules: call `step()` once per epoch."""
+
+    def __init__(self, optimizer: Optimizer):
+        self.optimizer = optimizer
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.last_epoch = 0
+
+    def get_last_lr(self) -> list[float]:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def _set(self, lrs) -> None:
+        for g, lr in zip(self.optimizer.param_groups, lrs):
+            g["lr"] = lr
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.__dict__.update(sd)
+
+
+class StepLR(LRScheduler):
+    """Multiplies the learning rate by `gamma` every `step_size` epochs (step decay)."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+        super().__init__(optimizer)
+        self.step_size, self.gamma = step_size, gamma
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        k = self.last_epoch // self.step_size
+        self._set([b * self.gamma**k for b in self.base_lrs])
+
+
+class CosineAnnealingLR(LRScheduler):
+    """Cosine decay from the base rate to `eta_min` over `T_max` epochs."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):  # noqa: N803
+        super().__init__(optimizer)
+        self.T_max, self.eta_min = T_max, eta_min
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        t = min(self.last_epoch, self.T_max)
+        c = (1 + math.cos(math.pi * t / self.T_max)) / 2
+        self._set([self.eta_min + (b - self.eta_min) * c for b in self.base_lrs])
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiplies the learning rate by `factor` when `metric` stops improving for `patience`
+    epochs (mode 'min' for losses, 'max' for accuracies)."""
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, min_lr: float = 0.0, cooldown: int = 0):  # fmt: skip
+        super().__init__(optimizer)
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got '{mode}'")
+        if not 0 < factor < 1:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
+        self.mode, self.factor, self.patience = mode, factor, patience
+        self.threshold, self.min_lr, self.cooldown = threshold, min_lr, cooldown
+        self.best = math.inf if mode == "min" else -math.inf
+        self.bad_epochs = 0
+        self.cooldown_left = 0
+
+    def _better(self, v: float) -> bool:
+        if self.mode == "min":
+            return v < self.best * (1 - self.threshold) if self.best > 0 else v < self.best - abs(self.best) * self.threshold
+        return v > self.best * (1 + self.threshold) if self.best > 0 else v > self.best + abs(self.best) * self.threshold
+
+    def step(self, metric: float) -> None:
+        self.last_epoch += 1
+        v = float(metric)
+        if self._better(v):
+            self.best, self.bad_epochs = v, 0
+        else:
+            self.bad_epochs += 1
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.bad_epochs = 0
+        if self.bad_epochs > self.patience:
+            self._set([max(g["lr"] * self.factor, self.min_lr) for g in self.optimizer.param_groups])
+            self.cooldown_left, self.bad_epochs = self.cooldown, 0

@@ -1,0 +1,347 @@
+"""The Keras-style training loop: `fit`, `evaluate`, `predict`, the progress log and History.
+
+>>> model = fg.models.standard(784, 10)
+>>> history = fg.train.fit(model, x, y, epochs=5, batch_size=128, validation_split=0.2)
+Train on 8000 samples, validate on 2000 samples
+Epoch 1/5
+8000/8000 [==============================] - 1s - loss: 0.3383 - acc: 0.8993 - val_loss: ...
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from . import _core
+from . import losses as _losses
+from . import optim as _optim
+from ._core import ShapeError, Tensor
+from .autograd import no_grad
+from .callbacks import Callback
+from .nn import BatchNorm1d, Module, Sequential, Sigmoid, Softmax
+
+
+class History:
+    """Per-epoch logs of a `fit` call: `history.history["val_acc"][-1]`, `history.epoch`."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+        self.interrupted = False
+
+    def _add(self, epoch: int, logs: dict) -> None:
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(float(v))
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def plot(self, path: str) -> str:
+        """Saves loss and accuracy curves (train and validation) to `path` with matplotlib."""
+        try:
+            import matplotlib  # noqa: PLC0415
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt  # noqa: PLC0415
+        except ImportError:
+            raise ImportError(
+                "History.plot needs matplotlib, which is not installed: pip install matplotlib"
+            ) from None
+        metrics = [m for m in ("acc", "mae") if m in self.history]
+        fig, axes = plt.subplots(1, 1 + len(metrics), figsize=(5 * (1 + len(metrics)), 4))
+        axes = np.atleast_1d(axes)
+        epochs = [e + 1 for e in self.epoch]
+        for ax, key in zip(axes, ["loss", *metrics]):
+            ax.plot(epochs, self.history[key], marker="o", label=f"train {key}")
+            if "val_" + key in self.history:
+                ax.plot(epochs, self.history["val_" + key], marker="o", label=f"validation {key}")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(key)
+            ax.legend()
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+
+class ProgressBar:
+    """Keras's progress log: a live bar on a terminal, one line per epoch otherwise."""
+
+    def __init__(self, total: int, stream=None, width: int = 30):
+        self.total, self.width = total, width
+        self.stream = stream or sys.stdout
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = time.perf_counter()
+        self.last = 0.0
+
+    @staticmethod
+    def fmt_logs(logs: dict) -> str:
+        return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
+
+    def _bar(self, seen: int) -> str:
+        done = int(self.width * seen / max(self.total, 1))
+        if seen >= self.total:
+            return "=" * self.width
+        return "=" * max(done - 1, 0) + ">" + "." * (self.width - max(done, 1))
+
+    def update(self, seen: int, logs: dict) -> None:
+        now = time.perf_counter()
+        if not self.live or now - self.last < 0.1:
+            return
+        self.last = now
+        elapsed = now - self.start
+        eta = elapsed / max(seen, 1) * (self.total - seen)
+        n = len(str(self.total))
+        self.stream.write(f"\r{seen:>{n}}/{self.total} [{self._bar(seen)}] - ETA: {eta:.0f}s{self.fmt_logs(logs)}")
+        self.stream.flush()
+
+    def finish(self, seen: int, logs: dict) -> None:
+        secs = time.perf_counter() - self.start
+        n = len(str(self.total))
+        line = f"{seen:>{n}}/{self.total} [{self._bar(seen)}] - {secs:.0f}s{self.fmt_logs(logs)}"
+        self.stream.write(("\r" + line + " " * 10 + "\n") if self.live else line + "\n")
+        self.stream.flush()
+
+
+def _as_tensor(a, dtype=None) -> Tensor:
+    if isinstance(a, Tensor):
+        return a if dtype is None or a.dtype == dtype else a.to(dtype)
+    arr = np.asarray(a)
+    if dtype is None:
+        dtype = _core.dtype.int64 if np.issubdtype(arr.dtype, np.integer) else _core.dtype.float32
+    np_dtype = {_core.dtype.int64: np.int64, _core.dtype.float32: np.float32, _core.dtype.float64: np.float64}[dtype]
+    return _core.from_numpy(np.ascontiguousarray(arr, dtype=np_dtype))
+
+
+def _prepare_targets(y, kind: str) -> Tensor:
+    if kind == "cross_entropy":
+        t = _as_tensor(y)
+        return t if t.dtype == _core.dtype.int64 or t.ndim == 2 else t.to(_core.dtype.int64)
+    return _as_tensor(y, _core.dtype.float32)
+
+
+def _logit_model(model: Module, kind: str) -> Module:
+    """The model without a final Softmax/Sigmoid, so classification losses get logits."""
+    if isinstance(model, Sequential) and len(model) > 1:
+        last = model[-1]
+        if (kind == "cross_entropy" and isinstance(last, Softmax)) or (
+            kind == "binary_cross_entropy" and isinstance(last, Sigmoid)
+        ):
+            return model[:-1]
+    return model
+
+
+def _metric_name(kind: str) -> str | None:
+    return {"cross_entropy": "acc", "binary_cross_entropy": "acc", "mse": "mae"}.get(kind)
+
+
+def _metric(kind: str, out: Tensor, y: Tensor) -> float:
+    """Sum (not mean) of the per-sample metric over the batch."""
+    with no_grad():
+        if kind == "cross_entropy":
+            labels = y if y.dtype == _core.dtype.int64 else y.argmax(dim=1)
+            return float((out.argmax(dim=1) == labels).sum().item())
+        if kind == "binary_cross_entropy":
+            yy = y.reshape(*out.shape) if y.ndim != out.ndim else y
+            return float(((out > 0.0) == (yy > 0.5)).float().mean().item()) * out.shape[0]
+        if kind == "mse":
+            yy = y.reshape(*out.shape) if y.ndim != out.ndim else y
+            return float((out - yy).abs().mean().item()) * out.shape[0]
+    return float("nan")
+
+
+def _batches(n: int, batch_size: int, order: Tensor | None, drop_single: bool):
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        if drop_single and stop - start == 1 and start > 0:
+            return  # a batch of one cannot be batch-normalized in training
+        if order is None:
+            yield slice(start, stop)
+        else:
+            yield order[start:stop]
+
+
+def _take(t: Tensor, idx) -> Tensor:
+    return t[idx]
+
+
+def evaluate(model: Module, x, y, loss="cross_entropy", batch_size: int = 256, verbose: int = 0) -> dict:
+    """Loss and metric (accuracy or MAE) of `model` on (x, y) in eval mode.
+
+    >>> fg.train.evaluate(model, x_test, y_test)
+    {'loss': 0.21, 'acc': 0.94}
+    """
+    kind, loss_fn = _losses.get(loss)
+    xt, yt = _as_tensor(x), _prepare_targets(y, kind)
+    return _evaluate(model, _logit_model(model, kind), xt, yt, kind, loss_fn, batch_size)
+
+
+def _evaluate(model, logit_model, xt, yt, kind, loss_fn, batch_size) -> dict:
+    was_training = model.training
+    model.eval()
+    n = xt.shape[0]
+    total, metric = 0.0, 0.0
+    try:
+        with no_grad():
+            for sl in _batches(n, batch_size, None, False):
+                xb, yb = xt[sl], yt[sl]
+                out = logit_model(xb)
+                total += float(loss_fn(out, yb).item()) * xb.shape[0]
+                metric += _metric(kind, out, yb)
+    finally:
+        model.train(was_training)
+    logs = {"loss": total / max(n, 1)}
+    name = _metric_name(kind)
+    if name:
+        logs[name] = metric / max(n, 1)
+    return logs
+
+
+def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
+    """Model outputs for `x` in eval mode, as a NumPy array."""
+    xt = _as_tensor(x)
+    was_training = model.training
+    model.eval()
+    outs = []
+    try:
+        with no_grad():
+            for sl in _batches(xt.shape[0], batch_size, None, False):
+                outs.append(model(xt[sl]).numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(outs) if outs else np.zeros((0,))
+
+
+class _Interrupt:
+    """Turns Ctrl-C into a flag checked after each batch (main thread only)."""
+
+    def __init__(self) -> None:
+        self.hit = False
+        self.prev = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.prev = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        if self.hit:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __exit__(self, *exc):
+        if self.prev is not None:
+            signal.signal(signal.SIGINT, self.prev)
+        return False
+
+
+def fit(model: Module, x, y, loss="cross_entropy", optimizer="adam", lr: float | None = None, epochs: int = 1,
+        batch_size: int = 32, validation_split: float = 0.0, validation_data=None, shuffle: bool = True,
+        callbacks: list[Callback] | None = None, verbose: int = 1, stream=None) -> History:  # fmt: skip
+    """Trains `model` on (x, y) and returns a `History`.
+
+    - `loss`: "cross_entropy" (integer labels or probabilities; the model gives logits, or
+      ends in Softmax), "binary_cross_entropy" (logits or a final Sigmoid), "mse", or a
+      callable `loss(output, target)`.
+    - `optimizer`: "adam" (default, lr 0.001), "sgd", "rmsprop", "adamw", or an optimizer
+      instance; `lr` overrides its learning rate.
+    - `validation_split` holds out the last fraction of (x, y) before shuffling, as Keras
+      does; `validation_data=(x_val, y_val)` gives the set explicitly.
+    - Ctrl-C stops after the current batch; the model and history stay usable.
+    """
+    if epochs < 0 or batch_size < 1:
+        raise ValueError(f"fit: epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+    kind, loss_fn = _losses.get(loss)
+    xt, yt = _as_tensor(x), _prepare_targets(y, kind)
+    if xt.shape[0] != yt.shape[0]:
+        raise ShapeError(f"fit: x has {xt.shape[0]} samples but y has {yt.shape[0]}")
+    if validation_data is not None:
+        xv, yv = _as_tensor(validation_data[0]), _prepare_targets(validation_data[1], kind)
+    elif validation_split > 0:
+        n_val = int(math.floor(xt.shape[0] * validation_split))
+        n_tr = xt.shape[0] - n_val
+        xv, yv = xt[n_tr:], yt[n_tr:]
+        xt, yt = xt[:n_tr], yt[:n_tr]
+    else:
+        xv = yv = None
+    opt = _optim.get(optimizer, model.parameters(), lr)
+    model.optimizer = opt
+    train_model = _logit_model(model, kind)
+    has_bn = any(isinstance(m, BatchNorm1d) for m in model.modules())
+    callbacks = list(callbacks or [])
+    for cb in callbacks:
+        cb.model, cb.optimizer = model, opt
+    history = History()
+    model.history = history
+    n = xt.shape[0]
+    out = stream or sys.stdout
+    if verbose:
+        val = f", validate on {xv.shape[0]} samples" if xv is not None else ""
+        out.write(f"Train on {n} samples{val}\n")
+    model.stop_training = False
+    metric_name = _metric_name(kind)
+    for cb in callbacks:
+        cb.on_train_begin()
+    with _Interrupt() as interrupt:
+        for epoch in range(epochs):
+            if verbose:
+                out.write(f"Epoch {epoch + 1}/{epochs}\n")
+                out.flush()
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch)
+            model.train()
+            bar = ProgressBar(n, out) if verbose == 1 else None
+            order = _core.randperm(n) if shuffle else None
+            seen, total, metric = 0, 0.0, 0.0
+            for b, idx in enumerate(_batches(n, batch_size, order, has_bn)):
+                xb, yb = xt[idx], yt[idx]
+                output = train_model(xb)
+                loss_t = loss_fn(output, yb)
+                opt.zero_grad()
+                loss_t.backward()
+                opt.step()
+                k = xb.shape[0]
+                seen += k
+                total += float(loss_t.item()) * k
+                if metric_name:
+                    metric += _metric(kind, output, yb)
+                logs = {"loss": total / seen}
+                if metric_name:
+                    logs[metric_name] = metric / seen
+                if bar:
+                    bar.update(seen, logs)
+                for cb in callbacks:
+                    cb.on_batch_end(b, logs)
+                if interrupt.hit:
+                    break
+            if seen == 0:
+                logs = {"loss": float("nan")}
+            if xv is not None and not interrupt.hit:
+                v = _evaluate(model, train_model, xv, yv, kind, loss_fn, max(batch_size, 256))
+                logs.update({"val_" + k: val for k, val in v.items()})
+            if bar:
+                bar.finish(seen, logs)
+            elif verbose == 2:
+                out.write(f"{seen}/{n} - {ProgressBar.fmt_logs(logs)[3:]}\n")
+            history._add(epoch, logs)
+            if interrupt.hit:
+                history.interrupted = True
+                if verbose:
+                    out.write("Interrupted: stopped after the current batch; the model keeps its weights.\n")
+                break
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+    for cb in callbacks:
+        cb.on_train_end()
+    return history
