@@ -122,8 +122,10 @@ class SGD(Optimizer):
         if g["momentum"] == 0:
             _core.sgd_step([p for _, p, _ in live], [gr for _, _, gr in live], [], False, **hp)
             return
-        for first in (True, False):
-            part = [(i, p, gr) for i, p, gr in live if ("momentum_buffer" not in self.state.get(i, {})) == first]
+        # split before updating: the first pass creates buffers the second would then see
+        new = [(i, p, gr) for i, p, gr in live if "momentum_buffer" not in self.state.get(i, {})]
+        old = [(i, p, gr) for i, p, gr in live if "momentum_buffer" in self.state.get(i, {})]
+        for first, part in ((True, new), (False, old)):
             if part:
                 bufs = [self._buf(i, p, "momentum_buffer") for i, p, _ in part]
                 _core.sgd_step([p for _, p, _ in part], [gr for _, _, gr in part], bufs, first, **hp)
@@ -252,8 +254,8 @@ class CosineAnnealingLR(LRScheduler):
 
     def step(self) -> None:
         self.last_epoch += 1
-        t = min(self.last_epoch, self.T_max)
-        c = (1 + math.cos(math.pi * t / self.T_max)) / 2
+        # PyTorch's closed form: past T_max the rate rises again (a cosine period)
+        c = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
         self._set([self.eta_min + (b - self.eta_min) * c for b in self.base_lrs])
 
 
@@ -275,9 +277,10 @@ class ReduceLROnPlateau(LRScheduler):
         self.cooldown_left = 0
 
     def _better(self, v: float) -> bool:
+        # PyTorch's relative threshold (threshold_mode="rel")
         if self.mode == "min":
-            return v < self.best * (1 - self.threshold) if self.best > 0 else v < self.best - abs(self.best) * self.threshold
-        return v > self.best * (1 + self.threshold) if self.best > 0 else v > self.best + abs(self.best) * self.threshold
+            return v < self.best * (1 - self.threshold)
+        return v > self.best * (1 + self.threshold)
 
     def step(self, metric: float) -> None:
         self.last_epoch += 1

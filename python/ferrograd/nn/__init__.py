@@ -54,6 +54,9 @@ class CrossEntropyLoss(_Loss):
     def forward(self, logits, target):
         return _losses.cross_entropy(logits, target, self.label_smoothing, self.reduction)
 
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction, "label_smoothing": self.label_smoothing}
+
 
 class BCEWithLogitsLoss(_Loss):
     """Sigmoid binary cross-entropy from logits (see `ferrograd.losses.binary_cross_entropy`)."""

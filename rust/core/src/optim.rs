@@ -5,7 +5,6 @@
 use crate::dtype::{Element, Float};
 use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
-use crate::ops::nn::write_in_place;
 use crate::storage::BufferElement;
 use crate::tensor::Tensor;
 use crate::{float_dispatch, value_err};
@@ -103,22 +102,27 @@ pub fn sgd_step(
             check("sgd", p, &[g])?;
         }
         float_dispatch!(p.dtype(), "sgd", T => {
-            let gv: Vec<T> = g.to_vec()?;
             let c = |v: f64| T::from_f64(v);
             let (lr, mu, damp, wd) = (c(h.lr), c(h.momentum), c(1.0 - h.dampening), c(h.weight_decay));
-            let pv: Vec<T> = p.to_vec()?;
-            // d = g + wd p
-            let mut d: Vec<T> = gv.iter().zip(&pv).map(|(&g, &w)| g + wd * w).collect();
-            if use_buf {
-                write_in_place(&bufs[i], |b: &mut [T]| {
-                    for (bj, dj) in b.iter_mut().zip(d.iter_mut()) {
-                        // buf = mu buf + (1 - dampening) d (buf = d on the first step)
-                        *bj = if first { *dj } else { mu * *bj + damp * *dj };
-                        *dj = if h.nesterov { *dj + mu * *bj } else { *bj };
+            p.write_contig(|w: &mut [T]| {
+                g.with_contig(|gs: &[T]| {
+                    if use_buf {
+                        bufs[i].write_contig(|b: &mut [T]| {
+                            for ((w, &g), b) in w.iter_mut().zip(gs).zip(b.iter_mut()) {
+                                // d = g + wd p; buf = mu buf + (1 - dampening) d (d on the first step)
+                                let d = g + wd * *w;
+                                *b = if first { d } else { mu * *b + damp * d };
+                                let step = if h.nesterov { d + mu * *b } else { *b };
+                                *w = *w - lr * step;
+                            }
+                        })
+                    } else {
+                        for (w, &g) in w.iter_mut().zip(gs) {
+                            *w = *w - lr * (g + wd * *w);
+                        }
                     }
-                })?;
-            }
-            write_in_place(p, |w: &mut [T]| w.iter_mut().zip(&d).for_each(|(w, &d)| *w = *w - lr * d))?;
+                })
+            });
         });
     }
     Ok(())
@@ -131,41 +135,43 @@ fn adam_one<T: Float + BufferElement>(
     v: &Tensor,
     step: u64,
     h: Adam,
-) -> Result<()> {
-    let gv: Vec<T> = g.to_vec()?;
+) {
     let c = |x: f64| T::from_f64(x);
     let bc1 = 1.0 - h.beta1.powi(step as i32);
     let bc2 = 1.0 - h.beta2.powi(step as i32);
-    let (b1, b2, wd) = (c(h.beta1), c(h.beta2), c(h.weight_decay));
-    let mut pv: Vec<T> = p.to_vec()?;
-    if h.decoupled {
-        // AdamW: p *= 1 - lr wd
-        let k = c(1.0 - h.lr * h.weight_decay);
-        pv.iter_mut().for_each(|w| *w = *w * k);
-    }
-    let d: Vec<T> = if !h.decoupled && h.weight_decay != 0.0 {
-        gv.iter().zip(&pv).map(|(&g, &w)| g + wd * w).collect()
+    let (b1, b2) = (c(h.beta1), c(h.beta2));
+    // Adam adds wd p to the gradient; AdamW decays the weights directly (p *= 1 - lr wd)
+    let l2 = if h.decoupled {
+        T::zero()
     } else {
-        gv
+        c(h.weight_decay)
+    };
+    let decay = if h.decoupled {
+        c(1.0 - h.lr * h.weight_decay)
+    } else {
+        T::one()
     };
     let step_size = c(h.lr / bc1);
     let sqrt_bc2 = c(bc2.sqrt());
     let eps = c(h.eps);
-    let mut mv: Vec<T> = Vec::new();
-    write_in_place(m, |ms: &mut [T]| {
-        for (mj, &dj) in ms.iter_mut().zip(&d) {
-            *mj = b1 * *mj + (T::one() - b1) * dj;
-        }
-        mv = ms.to_vec();
-    })?;
-    write_in_place(v, |vs: &mut [T]| {
-        for ((vj, &dj), (w, &mj)) in vs.iter_mut().zip(&d).zip(pv.iter_mut().zip(&mv)) {
-            *vj = b2 * *vj + (T::one() - b2) * dj * dj;
-            // p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
-            *w = *w - step_size * mj / ((*vj).sqrt() / sqrt_bc2 + eps);
-        }
-    })?;
-    write_in_place(p, |w: &mut [T]| w.copy_from_slice(&pv))
+    p.write_contig(|w: &mut [T]| {
+        m.write_contig(|ms: &mut [T]| {
+            v.write_contig(|vs: &mut [T]| {
+                g.with_contig(|gs: &[T]| {
+                    for (((w, &g), mj), vj) in
+                        w.iter_mut().zip(gs).zip(ms.iter_mut()).zip(vs.iter_mut())
+                    {
+                        let d = g + l2 * *w;
+                        *w = *w * decay;
+                        *mj = b1 * *mj + (T::one() - b1) * d;
+                        *vj = b2 * *vj + (T::one() - b2) * d * d;
+                        // p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
+                        *w = *w - step_size * *mj / ((*vj).sqrt() / sqrt_bc2 + eps);
+                    }
+                })
+            })
+        })
+    });
 }
 
 /// One Adam (or AdamW) step over all parameters; `step` counts from 1.
@@ -182,7 +188,7 @@ pub fn adam_step(
     }
     for i in 0..params.len() {
         check("adam", &params[i], &[&grads[i], &m[i], &v[i]])?;
-        float_dispatch!(params[i].dtype(), "adam", T => adam_one::<T>(&params[i], &grads[i], &m[i], &v[i], step, h)?);
+        float_dispatch!(params[i].dtype(), "adam", T => adam_one::<T>(&params[i], &grads[i], &m[i], &v[i], step, h));
     }
     Ok(())
 }
@@ -200,41 +206,49 @@ pub fn rmsprop_step(
     for i in 0..params.len() {
         let (p, g) = (&params[i], &grads[i]);
         check("rmsprop", p, &[g, &sq[i]])?;
+        if h.centered {
+            check("rmsprop", p, &[&gavg[i]])?;
+        }
+        if h.momentum > 0.0 {
+            check("rmsprop", p, &[&bufs[i]])?;
+        }
         float_dispatch!(p.dtype(), "rmsprop", T => {
             let c = |x: f64| T::from_f64(x);
             let (a, wd, eps, mu, lr) = (c(h.alpha), c(h.weight_decay), c(h.eps), c(h.momentum), c(h.lr));
-            let pv: Vec<T> = p.to_vec()?;
-            let d: Vec<T> = g.to_vec::<T>()?.iter().zip(&pv).map(|(&g, &w)| g + wd * w).collect();
-            let mut sqv: Vec<T> = Vec::new();
-            write_in_place(&sq[i], |s: &mut [T]| {
-                s.iter_mut().zip(&d).for_each(|(s, &dj)| *s = a * *s + (T::one() - a) * dj * dj);
-                sqv = s.to_vec();
-            })?;
-            let mut denom: Vec<T> = sqv.clone();
-            if h.centered {
-                check("rmsprop", p, &[&gavg[i]])?;
-                write_in_place(&gavg[i], |ga: &mut [T]| {
-                    for ((gj, &dj), (den, &s)) in ga.iter_mut().zip(&d).zip(denom.iter_mut().zip(&sqv)) {
-                        *gj = a * *gj + (T::one() - a) * dj;
-                        *den = s - *gj * *gj;
-                    }
-                })?;
-            }
-            denom.iter_mut().for_each(|x| *x = (*x).sqrt() + eps);
-            let upd: Vec<T> = if h.momentum > 0.0 {
-                check("rmsprop", p, &[&bufs[i]])?;
-                let mut out = Vec::new();
-                write_in_place(&bufs[i], |b: &mut [T]| {
-                    for ((bj, &dj), &den) in b.iter_mut().zip(&d).zip(&denom) {
-                        *bj = mu * *bj + dj / den;
-                    }
-                    out = b.to_vec();
-                })?;
-                out
-            } else {
-                d.iter().zip(&denom).map(|(&dj, &den)| dj / den).collect()
-            };
-            write_in_place(p, |w: &mut [T]| w.iter_mut().zip(&upd).for_each(|(w, &u)| *w = *w - lr * u))?;
+            let n = p.numel();
+            // the optional state is borrowed through scratch slices when unused
+            let mut no_ga = Vec::new();
+            let mut no_buf = Vec::new();
+            p.write_contig(|w: &mut [T]| {
+                sq[i].write_contig(|s: &mut [T]| {
+                    g.with_contig(|gs: &[T]| {
+                        let mut body = |ga: &mut [T], buf: &mut [T]| {
+                            for j in 0..n {
+                                let d = gs[j] + wd * w[j];
+                                s[j] = a * s[j] + (T::one() - a) * d * d;
+                                let mut var = s[j];
+                                if h.centered {
+                                    ga[j] = a * ga[j] + (T::one() - a) * d;
+                                    var = var - ga[j] * ga[j];
+                                }
+                                let den = var.sqrt() + eps;
+                                if h.momentum > 0.0 {
+                                    buf[j] = mu * buf[j] + d / den;
+                                    w[j] = w[j] - lr * buf[j];
+                                } else {
+                                    w[j] = w[j] - lr * d / den;
+                                }
+                            }
+                        };
+                        match (h.centered, h.momentum > 0.0) {
+                            (true, true) => gavg[i].write_contig(|ga: &mut [T]| bufs[i].write_contig(|b: &mut [T]| body(ga, b))),
+                            (true, false) => gavg[i].write_contig(|ga: &mut [T]| body(ga, &mut no_buf)),
+                            (false, true) => bufs[i].write_contig(|b: &mut [T]| body(&mut no_ga, b)),
+                            (false, false) => body(&mut no_ga, &mut no_buf),
+                        }
+                    })
+                })
+            });
         });
     }
     Ok(())

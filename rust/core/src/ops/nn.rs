@@ -54,23 +54,23 @@ fn bn_train<T: Float + BufferElement>(
     x: &[T],
     n: usize,
     c: usize,
-    gamma: Option<&[T]>,
-    beta: Option<&[T]>,
+    gamma: &[T],
+    beta: &[T],
     eps: f64,
 ) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
-    // two passes (mean, then centred squares) for accuracy; rows are vectorized over features
+    // two passes (mean, then centred squares) for accuracy; every loop runs along a row of
+    // features, so it vectorizes
     let mut mean = vec![T::zero(); c];
-    for r in 0..n {
-        kernels::add_assign(&mut mean, &x[r * c..(r + 1) * c]);
+    for row in x.chunks_exact(c) {
+        kernels::add_assign(&mut mean, row);
     }
     let inv_n = T::from_f64(1.0 / n as f64);
     mean.iter_mut().for_each(|m| *m = *m * inv_n);
     let mut var = vec![T::zero(); c];
-    for r in 0..n {
-        let row = &x[r * c..(r + 1) * c];
-        for j in 0..c {
-            let d = row[j] - mean[j];
-            var[j] += d * d;
+    for row in x.chunks_exact(c) {
+        for ((v, &xv), &m) in var.iter_mut().zip(row).zip(&mean) {
+            let d = xv - m;
+            *v += d * d;
         }
     }
     var.iter_mut().for_each(|v| *v = *v * inv_n);
@@ -80,18 +80,15 @@ fn bn_train<T: Float + BufferElement>(
         .collect();
     let mut xhat = vec![T::zero(); n * c];
     let mut y = vec![T::zero(); n * c];
-    for r in 0..n {
-        let (row, xh, yr) = (
-            &x[r * c..(r + 1) * c],
-            &mut xhat[r * c..(r + 1) * c],
-            &mut y[r * c..(r + 1) * c],
-        );
+    for ((row, xh), yr) in x
+        .chunks_exact(c)
+        .zip(xhat.chunks_exact_mut(c))
+        .zip(y.chunks_exact_mut(c))
+    {
         for j in 0..c {
             let h = (row[j] - mean[j]) * invstd[j];
             xh[j] = h;
-            let g = gamma.map_or(T::one(), |g| g[j]);
-            let b = beta.map_or(T::zero(), |b| b[j]);
-            yr[j] = h * g + b;
+            yr[j] = h * gamma[j] + beta[j];
         }
     }
     (y, xhat, mean, var)
@@ -101,14 +98,13 @@ fn bn_backward<T: Float + BufferElement>(
     g: &[T],
     xhat: &[T],
     invstd: &[T],
-    gamma: Option<&[T]>,
+    gamma: &[T],
     n: usize,
     c: usize,
 ) -> (Vec<T>, Vec<T>, Vec<T>) {
     let mut sum_g = vec![T::zero(); c];
     let mut sum_gx = vec![T::zero(); c];
-    for r in 0..n {
-        let (gr, xr) = (&g[r * c..(r + 1) * c], &xhat[r * c..(r + 1) * c]);
+    for (gr, xr) in g.chunks_exact(c).zip(xhat.chunks_exact(c)) {
         for j in 0..c {
             sum_g[j] += gr[j];
             sum_gx[j] += gr[j] * xr[j];
@@ -116,16 +112,13 @@ fn bn_backward<T: Float + BufferElement>(
     }
     // dx = gamma * invstd / N * (N g - sum(g) - xhat * sum(g xhat))
     let nn = T::from_f64(n as f64);
-    let k: Vec<T> = (0..c)
-        .map(|j| gamma.map_or(T::one(), |gm| gm[j]) * invstd[j] / nn)
-        .collect();
+    let k: Vec<T> = (0..c).map(|j| gamma[j] * invstd[j] / nn).collect();
     let mut dx = vec![T::zero(); n * c];
-    for r in 0..n {
-        let (gr, xr, d) = (
-            &g[r * c..(r + 1) * c],
-            &xhat[r * c..(r + 1) * c],
-            &mut dx[r * c..(r + 1) * c],
-        );
+    for ((gr, xr), d) in g
+        .chunks_exact(c)
+        .zip(xhat.chunks_exact(c))
+        .zip(dx.chunks_exact_mut(c))
+    {
         for j in 0..c {
             d[j] = k[j] * (nn * gr[j] - sum_g[j] - xr[j] * sum_gx[j]);
         }
@@ -203,10 +196,15 @@ impl Tensor {
         }
         let dt = self.dtype();
         float_dispatch!(dt, "batch_norm", T => {
-            let gv: Option<Vec<T>> = weight.map(|w| w.to_vec()).transpose()?;
-            let bv: Option<Vec<T>> = bias.map(|b| b.to_vec()).transpose()?;
-            let (y, xhat, mean, var) =
-                self.with_contig(|x: &[T]| bn_train(x, n, c, gv.as_deref(), bv.as_deref(), eps));
+            let gv: Vec<T> = match weight {
+                Some(w) => w.to_vec()?,
+                None => vec![T::one(); c],
+            };
+            let bv: Vec<T> = match bias {
+                Some(b) => b.to_vec()?,
+                None => vec![T::zero(); c],
+            };
+            let (y, xhat, mean, var) = self.with_contig(|x: &[T]| bn_train(x, n, c, &gv, &bv, eps));
             if let (Some(rm), Some(rv)) = (running_mean, running_var) {
                 let m = T::from_f64(momentum);
                 let unbias = T::from_f64(n as f64 / (n as f64 - 1.0));
@@ -232,10 +230,13 @@ impl Tensor {
             let nx = self.requires_grad();
             let has_w = weight.is_some();
             Ok(record(out, "BatchNormBackward", &inputs, move |g| {
-                let gamma: Option<Vec<T>> = w_own.as_ref().map(|w| w.to_vec()).transpose()?;
+                let gamma: Vec<T> = match w_own.as_ref() {
+                    Some(w) => w.to_vec()?,
+                    None => vec![T::one(); c],
+                };
                 let gv: Vec<T> = g.cast(T::DTYPE)?.to_vec()?;
-                let xh: Vec<T> = xhat.to_vec()?;
-                let (dx, dgamma, dbeta) = bn_backward(&gv, &xh, &invstd, gamma.as_deref(), n, c);
+                let (dx, dgamma, dbeta) =
+                    xhat.with_contig(|xh: &[T]| bn_backward(&gv, xh, &invstd, &gamma, n, c));
                 let mut grads = vec![if nx { Some(Tensor::from_vec(dx, &[n, c])?) } else { None }];
                 if has_w {
                     grads.push(if nw { Some(Tensor::from_vec(dgamma, &[c])?) } else { None });
@@ -259,8 +260,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         let scale = if p >= 1.0 { 0.0 } else { 1.0 / (1.0 - p) };
-        let mask = keep_mask(self.shape(), self.dtype(), p, scale, 0.0)?;
-        self.mul(&mask)
+        self.masked_affine("DropoutBackward", p, scale, 0.0, 0.0)
     }
 
     /// Alpha dropout for SELU networks: dropped units take SELU's negative saturation value
@@ -281,10 +281,45 @@ impl Tensor {
         let q = 1.0 - p;
         let a = 1.0 / (q * (1.0 + p * alpha_p * alpha_p)).sqrt();
         let b = -a * alpha_p * p;
-        // y = a (x m + alpha' (1 - m)) + b = x (a m) + (a alpha' (1 - m) + b)
-        let keep = keep_mask(self.shape(), self.dtype(), p, a, 0.0)?;
-        let shift = keep_mask_like(&keep, b, a * alpha_p + b)?;
-        self.mul(&keep)?.add(&shift)
+        // y = a (x m + alpha' (1 - m)) + b: kept a x + b, dropped a alpha' + b
+        self.masked_affine("AlphaDropoutBackward", p, a, b, a * alpha_p + b)
+    }
+
+    /// One fused pass: y = x * A + B with (A, B) = (keep_scale, keep_shift) where the
+    /// generator keeps the element (probability 1 - p), else (0, drop_shift). dx = g * A.
+    fn masked_affine(
+        &self,
+        name: &'static str,
+        p: f64,
+        keep_scale: f64,
+        keep_shift: f64,
+        drop_shift: f64,
+    ) -> Result<Tensor> {
+        let x = if self.dtype().is_float() {
+            self.clone()
+        } else {
+            self.cast(DType::F32)?
+        };
+        let n = x.numel();
+        let (seed, start) = random::reserve(n as u64);
+        let mut raw = try_filled(n, 0u32)?;
+        random::fill_u32(seed, start, &mut raw);
+        // keep when u >= p * 2^32, i.e. with probability 1 - p (to 2^-32)
+        let threshold = (p * 4_294_967_296.0).min(u32::MAX as f64) as u32;
+        float_dispatch!(x.dtype(), "dropout", T => {
+            let (ka, kb, db) = (T::from_f64(keep_scale), T::from_f64(keep_shift), T::from_f64(drop_shift));
+            let mut scale = try_filled(n, T::zero())?;
+            kernels::map(&raw, &mut scale, move |u: u32| if u >= threshold { ka } else { T::zero() });
+            let mut out = try_filled(n, T::zero())?;
+            x.with_contig(|xs: &[T]| {
+                for (((o, &xv), &a), &u) in out.iter_mut().zip(xs).zip(&scale).zip(&raw) {
+                    *o = xv * a + if u >= threshold { kb } else { db };
+                }
+            });
+            let out = Tensor::from_vec(out, x.shape())?;
+            let scale = Tensor::from_vec(scale, x.shape())?;
+            Ok(record(out, name, &[&x], move |g| Ok(vec![Some(g.mul(&scale)?)])))
+        })
     }
 
     /// Cross-entropy of (N, C) logits against int64 class labels (N,), through a fused,
@@ -446,30 +481,4 @@ impl Tensor {
             }))
         })
     }
-}
-
-/// A tensor holding `keep` where the generator keeps an element (probability 1 - p) and
-/// `drop` elsewhere.
-fn keep_mask(shape: &[usize], dtype: DType, p: f64, keep: f64, drop: f64) -> Result<Tensor> {
-    let n = crate::layout::checked_numel(shape)?;
-    let (seed, start) = random::reserve(n as u64);
-    let mut raw = try_filled(n, 0u32)?;
-    random::fill_u32(seed, start, &mut raw);
-    // keep when u >= p * 2^32, i.e. with probability 1 - p (to 2^-32)
-    let threshold = (p * 4_294_967_296.0).min(u32::MAX as f64) as u32;
-    float_dispatch!(dtype, "dropout", T => {
-        let (k, d) = (T::from_f64(keep), T::from_f64(drop));
-        let v: Vec<T> = raw.iter().map(|&u| if u >= threshold { k } else { d }).collect();
-        Tensor::from_vec(v, shape)
-    })
-}
-
-/// Maps a two-valued mask to two other values (kept -> `keep`, dropped -> `drop`).
-fn keep_mask_like(mask: &Tensor, keep: f64, drop: f64) -> Result<Tensor> {
-    float_dispatch!(mask.dtype(), "alpha_dropout", T => {
-        let m: Vec<T> = mask.to_vec()?;
-        let (k, d) = (T::from_f64(keep), T::from_f64(drop));
-        let v: Vec<T> = m.iter().map(|&x| if x != T::zero() { k } else { d }).collect();
-        Tensor::from_vec(v, mask.shape())
-    })
 }

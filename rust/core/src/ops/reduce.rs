@@ -289,7 +289,11 @@ impl Tensor {
     /// log(softmax(x)) along `dim`: (x - m) - log(sum(exp(x - m))) with m the row maximum,
     /// so a row holding +inf gives NaN, as NumPy's and PyTorch's formula does.
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
-        let x = if self.dtype().is_float() { self.clone() } else { self.cast(DType::F32)? };
+        let x = if self.dtype().is_float() {
+            self.clone()
+        } else {
+            self.cast(DType::F32)?
+        };
         let d = normalize_dim("log_softmax", dim, x.ndim())? as isize;
         let dims = [d];
         let dims: &[isize] = if x.ndim() == 0 { &[] } else { &dims };

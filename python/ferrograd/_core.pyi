@@ -1,0 +1,506 @@
+"""Type stub for ``ferrograd._core``, the PyO3 extension module (rust/python/src/lib.rs).
+
+Keep in step with the ``#[pymethods]`` / ``#[pyfunction]`` definitions there: every name the
+module exports and every public attribute of ``Tensor`` is declared here, and nothing else.
+"""
+
+import builtins
+import sys
+from collections.abc import Sequence
+from typing import Any, ClassVar, SupportsIndex, final, overload
+
+import numpy as np
+import numpy.typing as npt
+from typing_extensions import TypeAlias
+
+if sys.version_info >= (3, 10):
+    from types import EllipsisType as _EllipsisType
+else:
+    _EllipsisType: TypeAlias = builtins.ellipsis
+
+__all__ = [
+    "Tensor",
+    "dtype",
+    "GradFn",
+    "ShapeError",
+    "DTypeError",
+    "DeviceError",
+    "from_numpy",
+    "zeros",
+    "full",
+    "arange",
+    "eye",
+    "rand",
+    "randn",
+    "randint",
+    "randperm",
+    "manual_seed",
+    "cat",
+    "stack",
+    "where",
+    "linear",
+    "one_hot",
+    "set_grad_enabled",
+    "is_grad_enabled",
+    "set_num_threads",
+    "get_num_threads",
+]
+
+# ---------------------------------------------------------------------------- helper aliases
+
+# A right-hand operand of arithmetic and comparisons: a tensor or a Python number (bool, int,
+# float, or anything with ``__float__``/``__index__``). Numbers become 0-d tensors: a float keeps
+# a float tensor's dtype (int/bool tensors get float32), an int keeps the tensor's dtype (bool
+# tensors get int64), a bool keeps the tensor's dtype.
+_Operand: TypeAlias = Tensor | builtins.float
+
+# A shape given as ``f(2, 3)`` or ``f((2, 3))`` / ``f([2, 3])``: only a tuple or a list is
+# unpacked when it is the sole argument.
+_ShapeSeq: TypeAlias = tuple[SupportsIndex, ...] | list[SupportsIndex]
+
+# A reduction's ``dim``: None (all dims), one int, or a sequence of ints.
+_Dims: TypeAlias = SupportsIndex | Sequence[SupportsIndex] | None
+
+# One item of a basic index.
+_IndexItem: TypeAlias = SupportsIndex | slice | _EllipsisType | None
+
+# ``tensor[key]``: basic indexing (ints, slices, None, ...), or integer-array indexing along the
+# first dim with an int64 Tensor, a list of ints, or a NumPy integer array.
+_Index: TypeAlias = _IndexItem | tuple[_IndexItem, ...] | Tensor | list[Any] | npt.NDArray[np.integer[Any]]
+
+# ---------------------------------------------------------------------------- exceptions
+
+class ShapeError(ValueError):
+    """Shapes that do not fit an operation."""
+
+class DTypeError(TypeError):
+    """A dtype an operation does not accept."""
+
+class DeviceError(RuntimeError):
+    """A device that is missing or cannot be used."""
+
+# ---------------------------------------------------------------------------- dtype
+
+@final
+class dtype:
+    """Element types, exposed as ``ferrograd.float32`` and friends.
+
+    A PyO3 enum: it has no constructor, members compare equal to their integer value
+    (``int(dtype.float32) == 2``) and are hashable.
+    """
+
+    bool: ClassVar[dtype]
+    int64: ClassVar[dtype]
+    float32: ClassVar[dtype]
+    float64: ClassVar[dtype]
+
+    @property
+    def is_floating_point(self) -> builtins.bool:
+        """Whether this is float32 or float64."""
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element."""
+
+    def __int__(self) -> int: ...
+    def __eq__(self, other: object, /) -> builtins.bool: ...
+    def __ne__(self, other: object, /) -> builtins.bool: ...
+    def __hash__(self) -> int: ...
+    def __repr__(self) -> str: ...
+
+# ``Tensor`` has a ``dtype`` property, which would shadow the class in its body.
+_DType: TypeAlias = dtype
+
+# ---------------------------------------------------------------------------- GradFn
+
+@final
+class GradFn:
+    """A node of the autograd graph (``tensor.grad_fn``); not constructible from Python."""
+
+    def name(self) -> str:
+        """The op's name, e.g. ``MulBackward``."""
+
+    def __repr__(self) -> str: ...
+
+# ---------------------------------------------------------------------------- Tensor
+
+@final
+class Tensor:
+    """An n-dimensional array with reverse-mode autograd.
+
+    Not constructible directly (``Tensor()`` raises TypeError); use ``ferrograd.tensor`` or
+    the creation functions.
+    """
+
+    # -------------------------------------------------------------- properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Size of each dimension."""
+
+    @property
+    def dtype(self) -> _DType:
+        """Element type."""
+
+    @property
+    def device(self) -> str:
+        """Device name (``"cpu"``)."""
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+
+    @property
+    def requires_grad(self) -> builtins.bool:
+        """Whether autograd tracks this tensor."""
+
+    @requires_grad.setter
+    def requires_grad(self, on: builtins.bool) -> None: ...
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient, or None."""
+
+    @grad.setter
+    def grad(self, g: Tensor | None) -> None: ...
+    @property
+    def grad_fn(self) -> GradFn | None:
+        """The op that produced this tensor, or None for leaves."""
+
+    @property
+    def is_leaf(self) -> builtins.bool:
+        """Whether the tensor is a leaf of the graph."""
+
+    @property
+    def T(self) -> Tensor:
+        """The transpose of a matrix (all dims reversed for other ranks, as NumPy's ``.T``)."""
+
+    # -------------------------------------------------------------- layout queries
+    @overload
+    def size(self, dim: None = None) -> tuple[int, ...]:
+        """Size of all dims, or of one."""
+
+    @overload
+    def size(self, dim: SupportsIndex) -> int: ...
+    def dim(self) -> int:
+        """Number of dimensions."""
+
+    def numel(self) -> int:
+        """Number of elements."""
+
+    def stride(self) -> tuple[int, ...]:
+        """Strides in elements."""
+
+    def storage_offset(self) -> int:
+        """Offset of the first element in the shared storage."""
+
+    def is_contiguous(self) -> builtins.bool:
+        """Whether the elements are laid out in C order without gaps."""
+
+    def shares_storage(self, other: Tensor) -> builtins.bool:
+        """Whether both tensors view the same storage."""
+
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
+        """Sets ``requires_grad`` in place and returns the tensor."""
+
+    # -------------------------------------------------------------- conversion
+    def numpy(self) -> npt.NDArray[Any]:
+        """A NumPy copy of the data."""
+
+    def __array__(
+        self, dtype: npt.DTypeLike | None = None, copy: builtins.bool | None = None
+    ) -> npt.NDArray[Any]:
+        """NumPy array protocol; always returns a fresh copy."""
+
+    def item(self) -> builtins.float | int | builtins.bool:
+        """The value of a one-element tensor as a Python number (float, int or bool by dtype)."""
+
+    def tolist(self) -> Any:
+        """The data as nested Python lists (a bare number for a 0-d tensor)."""
+
+    def __float__(self) -> builtins.float: ...
+    def __int__(self) -> int: ...
+    def __bool__(self) -> builtins.bool: ...
+    def __len__(self) -> int: ...
+    def __hash__(self) -> int:
+        """Identity hash (``==`` is elementwise)."""
+
+    def __repr__(self) -> str: ...
+    def to(self, target: _DType | str) -> Tensor:
+        """Converts to a dtype (``ferrograd.float64``) or device (``"cpu"``)."""
+
+    def float(self) -> Tensor:
+        """Converts to float32."""
+
+    def double(self) -> Tensor:
+        """Converts to float64."""
+
+    def long(self) -> Tensor:
+        """Converts to int64 (truncating toward zero)."""
+
+    def bool(self) -> Tensor:
+        """Converts to bool (nonzero is true)."""
+
+    # -------------------------------------------------------------- autograd
+    def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool = False) -> None:
+        """Computes gradients of this tensor with respect to the leaves that require them."""
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+
+    # -------------------------------------------------------------- views and copies
+    @overload
+    def reshape(self, shape: _ShapeSeq, /) -> Tensor:
+        """A tensor with a new shape (a view when possible); one dim may be -1."""
+
+    @overload
+    def reshape(self, *shape: SupportsIndex) -> Tensor: ...
+    @overload
+    def view(self, shape: _ShapeSeq, /) -> Tensor:
+        """A view with a new shape; refuses when the strides do not allow one."""
+
+    @overload
+    def view(self, *shape: SupportsIndex) -> Tensor: ...
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        """Swaps two dims (a view)."""
+
+    @overload
+    def permute(self, dims: _ShapeSeq, /) -> Tensor:
+        """Reorders the dims (a view)."""
+
+    @overload
+    def permute(self, *dims: SupportsIndex) -> Tensor: ...
+    @overload
+    def expand(self, shape: _ShapeSeq, /) -> Tensor:
+        """Broadcasts to a larger shape without copying; -1 keeps a dim."""
+
+    @overload
+    def expand(self, *shape: SupportsIndex) -> Tensor: ...
+    def unsqueeze(self, dim: int) -> Tensor:
+        """Inserts a size-1 dim."""
+
+    def squeeze(self, dim: int | None = None) -> Tensor:
+        """Removes size-1 dims (all, or just ``dim``)."""
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Flattens dims start_dim..=end_dim into one."""
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        """``length`` entries of ``dim`` from ``start`` (a view); start and length must be >= 0."""
+
+    def contiguous(self) -> Tensor:
+        """A C-contiguous tensor (itself when already contiguous)."""
+
+    def clone(self) -> Tensor:
+        """A copy with its own storage; gradients flow back to the source."""
+
+    def __getitem__(self, key: _Index, /) -> Tensor: ...
+
+    # -------------------------------------------------------------- arithmetic operators
+    def __add__(self, other: _Operand, /) -> Tensor: ...
+    def __radd__(self, other: _Operand, /) -> Tensor: ...
+    def __sub__(self, other: _Operand, /) -> Tensor: ...
+    def __rsub__(self, other: _Operand, /) -> Tensor: ...
+    def __mul__(self, other: _Operand, /) -> Tensor: ...
+    def __rmul__(self, other: _Operand, /) -> Tensor: ...
+    def __truediv__(self, other: _Operand, /) -> Tensor: ...
+    def __rtruediv__(self, other: _Operand, /) -> Tensor: ...
+    def __pow__(self, other: _Operand, mod: None = None, /) -> Tensor: ...
+    def __rpow__(self, other: _Operand, mod: None = None, /) -> Tensor: ...
+    def __matmul__(self, other: Tensor, /) -> Tensor: ...
+    def __rmatmul__(self, other: Tensor, /) -> Tensor: ...
+    def __neg__(self) -> Tensor: ...
+    def __pos__(self) -> Tensor: ...
+    def __abs__(self) -> Tensor: ...
+
+    # -------------------------------------------------------------- comparisons (elementwise, bool tensors)
+    def __eq__(self, other: object, /) -> Tensor: ...  # type: ignore[override]
+    def __ne__(self, other: object, /) -> Tensor: ...  # type: ignore[override]
+    def __lt__(self, other: _Operand, /) -> Tensor: ...
+    def __le__(self, other: _Operand, /) -> Tensor: ...
+    def __gt__(self, other: _Operand, /) -> Tensor: ...
+    def __ge__(self, other: _Operand, /) -> Tensor: ...
+
+    # -------------------------------------------------------------- elementwise methods
+    def add(self, other: _Operand) -> Tensor:
+        """Elementwise sum with another tensor or number."""
+
+    def sub(self, other: _Operand) -> Tensor:
+        """Elementwise difference."""
+
+    def mul(self, other: _Operand) -> Tensor:
+        """Elementwise product."""
+
+    def div(self, other: _Operand) -> Tensor:
+        """Elementwise true division."""
+
+    def pow(self, other: _Operand) -> Tensor:
+        """Elementwise power."""
+
+    def maximum(self, other: _Operand) -> Tensor:
+        """Elementwise maximum (NaN propagates)."""
+
+    def minimum(self, other: _Operand) -> Tensor:
+        """Elementwise minimum (NaN propagates)."""
+
+    def matmul(self, other: Tensor) -> Tensor:
+        """Matrix product (NumPy's matmul rules)."""
+
+    def exp(self) -> Tensor:
+        """e ** x, elementwise."""
+
+    def log(self) -> Tensor:
+        """Natural logarithm, elementwise."""
+
+    def sqrt(self) -> Tensor:
+        """Square root, elementwise."""
+
+    def abs(self) -> Tensor:
+        """Absolute value, elementwise."""
+
+    def tanh(self) -> Tensor:
+        """Hyperbolic tangent, elementwise."""
+
+    def sigmoid(self) -> Tensor:
+        """Logistic sigmoid 1 / (1 + e ** -x), elementwise."""
+
+    def relu(self) -> Tensor:
+        """max(x, 0), elementwise."""
+
+    def selu(self) -> Tensor:
+        """Scaled exponential linear unit, elementwise."""
+
+    def neg(self) -> Tensor:
+        """-x, elementwise."""
+
+    def elu(self, alpha: builtins.float = 1.0) -> Tensor:
+        """ELU: x if x > 0 else alpha * (exp(x) - 1)."""
+
+    def leaky_relu(self, negative_slope: builtins.float = 0.01) -> Tensor:
+        """Leaky ReLU: x if x > 0 else negative_slope * x."""
+
+    def gelu(self, approximate: str = "none") -> Tensor:
+        """GELU, exact (``"none"``) or tanh-approximated (``"tanh"``); other values raise ValueError."""
+
+    def clamp(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:
+        """Clamps into [min, max]; either bound may be None, but not both (ValueError)."""
+
+    # -------------------------------------------------------------- reductions
+    def sum(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+        """Sum over ``dim`` (an int, a sequence, or None for all)."""
+
+    def mean(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+        """Mean over ``dim``."""
+
+    def var(
+        self, dim: _Dims = None, correction: builtins.float = 1.0, keepdim: builtins.bool = False
+    ) -> Tensor:
+        """Variance over ``dim`` with ``correction`` (1 = unbiased)."""
+
+    def std(
+        self, dim: _Dims = None, correction: builtins.float = 1.0, keepdim: builtins.bool = False
+    ) -> Tensor:
+        """Standard deviation over ``dim``."""
+
+    def max(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+        """Maximum values over ``dim`` (like ``amax``: values only, no indices)."""
+
+    def min(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+        """Minimum values over ``dim`` (like ``amin``)."""
+
+    def amax(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+        """Maximum values over ``dim``."""
+
+    def amin(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+        """Minimum values over ``dim``."""
+
+    def argmax(self, dim: int | None = None, keepdim: builtins.bool = False) -> Tensor:
+        """Index of the maximum along ``dim`` (of the flattened tensor when None); int64, no grad."""
+
+    def argmin(self, dim: int | None = None, keepdim: builtins.bool = False) -> Tensor:
+        """Index of the minimum along ``dim``; int64, no grad."""
+
+    def logsumexp(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+        """log(sum(exp(x))) over ``dim``, computed stably."""
+
+    def softmax(self, dim: int = -1) -> Tensor:
+        """Softmax along ``dim``, computed stably."""
+
+    def log_softmax(self, dim: int = -1) -> Tensor:
+        """log(softmax(x)) along ``dim``, computed stably."""
+
+    def index_select(self, dim: int, index: Tensor) -> Tensor:
+        """Entries ``index`` (int64, 1-D) along ``dim``."""
+
+    # -------------------------------------------------------------- in place (no autograd)
+    def zero_(self) -> Tensor:
+        """Sets every element to zero; returns the tensor."""
+
+    def fill_(self, value: builtins.float) -> Tensor:
+        """Sets every element to ``value``; returns the tensor."""
+
+    def copy_(self, src: Tensor) -> Tensor:
+        """Copies ``src`` (broadcast) into this tensor; returns the tensor."""
+
+    def add_(self, other: _Operand, alpha: builtins.float = 1.0) -> Tensor:
+        """``self += alpha * other`` in place; returns the tensor."""
+
+    def mul_(self, value: builtins.float) -> Tensor:
+        """``self *= value`` in place (a number only); returns the tensor."""
+
+# ---------------------------------------------------------------------------- module functions
+
+def from_numpy(a: npt.NDArray[Any]) -> Tensor:
+    """A tensor copied from a NumPy array of float32, float64, int64 or bool (else DTypeError)."""
+
+def zeros(shape: Sequence[int], dtype: dtype | None = None) -> Tensor:
+    """Zeros of ``shape`` (float32 by default)."""
+
+def full(shape: Sequence[int], value: float, dtype: dtype | None = None) -> Tensor:
+    """``shape`` filled with ``value``."""
+
+def arange(start: float, end: float, step: float, dtype: dtype | None = None) -> Tensor:
+    """Evenly spaced values in [start, end)."""
+
+def eye(n: int, m: int, dtype: dtype | None = None) -> Tensor:
+    """The identity matrix (n x m)."""
+
+def rand(shape: Sequence[int], dtype: dtype | None = None) -> Tensor:
+    """Uniform samples in [0, 1) from the global generator."""
+
+def randn(shape: Sequence[int], dtype: dtype | None = None) -> Tensor:
+    """Standard normal samples from the global generator."""
+
+def randint(low: int, high: int, shape: Sequence[int]) -> Tensor:
+    """int64 integers uniform in [low, high)."""
+
+def randperm(n: int) -> Tensor:
+    """A random permutation of 0..n (int64)."""
+
+def manual_seed(seed: int) -> None:
+    """Reseeds the global generator (the seed is taken modulo 2**64)."""
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Joins tensors along an existing dim."""
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Joins same-shaped tensors along a new dim."""
+
+def where(cond: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """Elementwise choice: ``a`` where ``cond``, else ``b``."""
+
+def linear(x: Tensor, w: Tensor, b: Tensor | None = None) -> Tensor:
+    """``x @ w.T + b``, with the bias fused into the matrix product."""
+
+def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
+    """One-hot encoding of int64 labels (num_classes < 0: max label + 1)."""
+
+def set_grad_enabled(on: bool) -> bool:
+    """Turns graph recording on or off on this thread; returns the previous setting."""
+
+def is_grad_enabled() -> bool:
+    """Whether ops record the autograd graph on this thread."""
+
+def set_num_threads(n: int) -> None:
+    """Sets the number of threads kernels use (n >= 1, else ValueError)."""
+
+def get_num_threads() -> int:
+    """The number of threads kernels use."""
