@@ -113,7 +113,7 @@ pub fn sgd_step(
                                 let d = g + wd * *w;
                                 *b = if first { d } else { mu * *b + damp * d };
                                 let step = if h.nesterov { d + mu * *b } else { *b };
-                                *w = *w - lr * step;
+                                *w -= lr * step;
                             }
                         })
                     } else {
@@ -162,11 +162,11 @@ fn adam_one<T: Float + BufferElement>(
                         w.iter_mut().zip(gs).zip(ms.iter_mut()).zip(vs.iter_mut())
                     {
                         let d = g + l2 * *w;
-                        *w = *w * decay;
+                        *w *= decay;
                         *mj = b1 * *mj + (T::one() - b1) * d;
                         *vj = b2 * *vj + (T::one() - b2) * d * d;
                         // p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
-                        *w = *w - step_size * *mj / ((*vj).sqrt() / sqrt_bc2 + eps);
+                        *w -= step_size * *mj / ((*vj).sqrt() / sqrt_bc2 + eps);
                     }
                 })
             })
@@ -229,14 +229,14 @@ pub fn rmsprop_step(
                                 let mut var = s[j];
                                 if h.centered {
                                     ga[j] = a * ga[j] + (T::one() - a) * d;
-                                    var = var - ga[j] * ga[j];
+                                    var -= ga[j] * ga[j];
                                 }
                                 let den = var.sqrt() + eps;
                                 if h.momentum > 0.0 {
                                     buf[j] = mu * buf[j] + d / den;
-                                    w[j] = w[j] - lr * buf[j];
+                                    w[j] -= lr * buf[j];
                                 } else {
-                                    w[j] = w[j] - lr * d / den;
+                                    w[j] -= lr * d / den;
                                 }
                             }
                         };

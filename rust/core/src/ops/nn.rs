@@ -65,7 +65,7 @@ fn bn_train<T: Float + BufferElement>(
         kernels::add_assign(&mut mean, row);
     }
     let inv_n = T::from_f64(1.0 / n as f64);
-    mean.iter_mut().for_each(|m| *m = *m * inv_n);
+    mean.iter_mut().for_each(|m| *m *= inv_n);
     let mut var = vec![T::zero(); c];
     for row in x.chunks_exact(c) {
         for ((v, &xv), &m) in var.iter_mut().zip(row).zip(&mean) {
@@ -73,7 +73,7 @@ fn bn_train<T: Float + BufferElement>(
             *v += d * d;
         }
     }
-    var.iter_mut().for_each(|v| *v = *v * inv_n);
+    var.iter_mut().for_each(|v| *v *= inv_n);
     let invstd: Vec<T> = var
         .iter()
         .map(|&v| T::one() / (v + T::from_f64(eps)).sqrt())
@@ -380,12 +380,12 @@ impl Tensor {
                     let s = kernels::sum(pr);
                     let lse = m + s.ln();
                     let inv = T::one() / s;
-                    pr.iter_mut().for_each(|p| *p = *p * inv);
+                    pr.iter_mut().for_each(|p| *p *= inv);
                     let y = labels[r] as usize;
                     let mut loss = (T::one() - T::from_f64(eps)) * (lse - row[y]);
                     if eps > 0.0 {
                         let mean_logp = kernels::sum(row) / T::from_f64(c as f64) - lse;
-                        loss = loss - T::from_f64(eps) * mean_logp;
+                        loss -= T::from_f64(eps) * mean_logp;
                     }
                     losses[r] = loss;
                 }
@@ -412,7 +412,7 @@ impl Tensor {
                     };
                     let gi = T::from_f64(gi);
                     let row = &mut d[r * c..(r + 1) * c];
-                    row[labels[r] as usize] = row[labels[r] as usize] - on;
+                    row[labels[r] as usize] -= on;
                     row.iter_mut().for_each(|v| *v = (*v - uni) * gi);
                 }
                 Ok(vec![Some(Tensor::from_vec(d, &[n, c])?)])
