@@ -108,9 +108,15 @@ class TestModule:
         b = small_net()
         sd = a.state_dict()
         assert list(sd) == [
-            "0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias",
-            "1.running_mean", "1.running_var",
-        ]  # fmt: skip
+            "0.weight",
+            "0.bias",
+            "1.weight",
+            "1.bias",
+            "4.weight",
+            "4.bias",
+            "1.running_mean",
+            "1.running_var",
+        ]
         assert all(not v.requires_grad for v in sd.values())
         out = b.load_state_dict(sd)
         assert out == ([], [])

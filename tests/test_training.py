@@ -52,7 +52,8 @@ def test_fit_prints_keras_log_and_learns(mnist):
     log = out.getvalue()
     assert log.startswith("Train on 900 samples, validate on 300 samples\nEpoch 1/3\n")
     lines = re.findall(
-        r"^900/900 \[=+\] - \d+s - loss: ([0-9.]+) - acc: ([0-9.]+) - val_loss: [0-9.]+ - val_acc: ([0-9.]+)$",
+        r"^900/900 \[=+\] - \d+s - loss: ([0-9.]+) - acc: ([0-9.]+)"
+        r" - val_loss: [0-9.]+ - val_acc: ([0-9.]+)$",
         log,
         re.M,
     )
@@ -119,8 +120,17 @@ def test_early_stopping_restores_best_weights(mnist):
     m = small_model()
     stop = cbs.EarlyStopping(monitor="val_loss", patience=1, restore_best=True)
     # a huge learning rate makes val_loss worse after the first epochs
-    h = m.fit(x, y, epochs=15, lr=0.5, optimizer="sgd", batch_size=100, validation_split=0.2, callbacks=[stop],
-              verbose=0)  # fmt: skip
+    h = m.fit(
+        x,
+        y,
+        epochs=15,
+        lr=0.5,
+        optimizer="sgd",
+        batch_size=100,
+        validation_split=0.2,
+        callbacks=[stop],
+        verbose=0,
+    )
     assert len(h.epoch) < 15 and stop.stopped_epoch is not None
     best = min(h.history["val_loss"])
     assert m.evaluate(x[960:], y[960:])["loss"] == pytest.approx(best, rel=1e-4)
@@ -132,8 +142,15 @@ def test_checkpoint_csv_and_reduce_lr(tmp_path, mnist):
     ck = tmp_path / "best.safetensors"
     csv_path = tmp_path / "log.csv"
     rlr = cbs.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, min_delta=10.0)  # never "improves"
-    m.fit(x[:400], y[:400], epochs=3, batch_size=100, validation_split=0.25, verbose=0,
-          callbacks=[cbs.ModelCheckpoint(str(ck), save_best_only=True), cbs.CSVLogger(str(csv_path)), rlr])  # fmt: skip
+    m.fit(
+        x[:400],
+        y[:400],
+        epochs=3,
+        batch_size=100,
+        validation_split=0.25,
+        verbose=0,
+        callbacks=[cbs.ModelCheckpoint(str(ck), save_best_only=True), cbs.CSVLogger(str(csv_path)), rlr],
+    )
     assert ck.exists()
     rows = csv_path.read_text().strip().splitlines()
     assert rows[0] == "epoch,acc,loss,val_acc,val_loss" and len(rows) == 4
@@ -235,8 +252,12 @@ def test_corrupt_truncated_and_mismatched_files_are_refused(tmp_path):
     p = tmp_path / "m.safetensors"
     m.save(p)
     good = p.read_bytes()
-    for name, data in [("truncated", good[:100]), ("tiny", good[:5]), ("garbage", b"\xff" * 64),
-                       ("bad header", (10).to_bytes(8, "little") + b"{not json}")]:  # fmt: skip
+    for name, data in [
+        ("truncated", good[:100]),
+        ("tiny", good[:5]),
+        ("garbage", b"\xff" * 64),
+        ("bad header", (10).to_bytes(8, "little") + b"{not json}"),
+    ]:
         q = tmp_path / f"{name}.safetensors"
         q.write_bytes(data)
         with pytest.raises(ValueError, match="not a valid safetensors file"):
@@ -285,13 +306,33 @@ def test_weights_only_for_custom_modules(tmp_path):
 def test_command_line_trains_and_saves(tmp_path):
     model = tmp_path / "cli.safetensors"
     r = subprocess.run(
-        [sys.executable, "-m", "ferrograd", "train", "--arch", "selu", "--epochs", "1", "--batch-size", "256",
-         "--seed", "1", "--save", str(model)],  # fmt: skip
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "ferrograd",
+            "train",
+            "--arch",
+            "selu",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "256",
+            "--seed",
+            "1",
+            "--save",
+            str(model),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert r.returncode == 0, r.stderr
     assert "Train on 8000 samples, validate on 2000 samples\nEpoch 1/1\n8000/8000 [" in r.stdout
     assert model.exists() and fg.load(model)(fg.zeros(2, 784)).shape == (2, 10)
-    bad = subprocess.run([sys.executable, "-m", "ferrograd", "train", "--data", str(tmp_path)], capture_output=True,
-                         text=True, timeout=60)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-m", "ferrograd", "train", "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "no t10k-images" in bad.stderr

@@ -11,6 +11,7 @@ tensor([[2., 4.],
 from __future__ import annotations
 
 import builtins
+import importlib
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -420,8 +421,10 @@ def set_rng_state(state: tuple[int, int]) -> None:
 
 
 # The layer API; imported last because these modules use the names above.
-from . import autograd, callbacks, data, io, losses, models, nn, optim, train  # noqa: E402
+from . import autograd, callbacks, io, losses, models, nn, optim, train  # noqa: E402
 from .io import load, save  # noqa: E402
+
+data = importlib.import_module(".data", __name__)  # the module; `tensor(data)` shadows the name
 
 __all__ = [
     "Tensor",
@@ -491,4 +494,16 @@ __all__ = [
     "get_num_threads",
     "autograd",
     "devices",
+    "get_rng_state",
+    "set_rng_state",
+    "nn",
+    "optim",
+    "losses",
+    "models",
+    "train",
+    "callbacks",
+    "data",
+    "io",
+    "load",
+    "save",
 ]

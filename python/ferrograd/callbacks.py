@@ -48,8 +48,14 @@ class EarlyStopping(_Monitor):
     """Stops training when `monitor` has not improved for `patience` epochs; with
     `restore_best` the weights of the best epoch are put back at the end."""
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0,
-                 mode: str = "auto", restore_best: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 3,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best: bool = False,
+    ):
         super().__init__(monitor, mode, min_delta)
         self.patience, self.restore_best = patience, restore_best
         self.wait, self.stopped_epoch, self.best_state, self.best_epoch = 0, None, None, None
@@ -79,8 +85,14 @@ class ModelCheckpoint(_Monitor):
     """Saves the model (and optimizer state) after each epoch, or only when `monitor`
     improves with `save_best_only`. `path` may contain `{epoch}`. Writes are atomic."""
 
-    def __init__(self, path: str, monitor: str = "val_loss", save_best_only: bool = False,
-                 mode: str = "auto", save_optimizer: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        path: str,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+        save_optimizer: bool = True,
+    ):
         super().__init__(monitor, mode)
         self.path, self.save_best_only, self.save_optimizer = path, save_best_only, save_optimizer
 
@@ -100,8 +112,16 @@ class ReduceLROnPlateau(_Monitor):
     """Multiplies the optimizer's learning rate by `factor` after `patience` epochs without
     improvement of `monitor` (never below `min_lr`)."""
 
-    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
-                 min_delta: float = 1e-4, min_lr: float = 0.0, mode: str = "auto", verbose: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        min_delta: float = 1e-4,
+        min_lr: float = 0.0,
+        mode: str = "auto",
+        verbose: int = 0,
+    ):
         super().__init__(monitor, mode, min_delta)
         if not 0 < factor < 1:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")

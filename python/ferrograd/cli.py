@@ -53,8 +53,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model = build(args.arch, x.shape[1], int(y.max()) + 1)
     opt = optim.get(args.optimizer, model.parameters(), args.lr)
-    history = fit(model, x, y, loss="cross_entropy", optimizer=opt, epochs=args.epochs, batch_size=args.batch_size,
-                  validation_split=args.validation_split)  # fmt: skip
+    history = fit(
+        model,
+        x,
+        y,
+        loss="cross_entropy",
+        optimizer=opt,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation_split=args.validation_split,
+    )
     if args.save:
         model.save(args.save, optimizer=opt)
         print(f"Saved model to {args.save}")

@@ -82,7 +82,9 @@ class ArrayDataset:
         n = self.tensors[0].shape[0]
         for i, t in enumerate(self.tensors):
             if t.ndim == 0 or t.shape[0] != n:
-                raise ValueError(f"ArrayDataset: array {i} has {t.shape[0] if t.ndim else 0} rows, expected {n}")
+                raise ValueError(
+                    f"ArrayDataset: array {i} has {t.shape[0] if t.ndim else 0} rows, expected {n}"
+                )
         self.n = n
 
     def __len__(self) -> int:
@@ -102,8 +104,14 @@ class DataLoader:
     ...     ...
     """
 
-    def __init__(self, dataset: ArrayDataset, batch_size: int = 32, shuffle: bool = False,
-                 drop_last: bool = False, seed: int | None = None):  # fmt: skip
+    def __init__(
+        self,
+        dataset: ArrayDataset,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int | None = None,
+    ):
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle

@@ -40,7 +40,11 @@ def write_safetensors(path, tensors: dict[str, np.ndarray], metadata: dict[str, 
         if a.dtype not in _NAMES:
             raise TypeError(f"save: tensor '{name}' has unsupported dtype {a.dtype}")
         raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
-        header[name] = {"dtype": _NAMES[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        header[name] = {
+            "dtype": _NAMES[a.dtype],
+            "shape": list(a.shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
         blobs.append(raw)
         offset += len(raw)
     hb = json.dumps(header, separators=(",", ":")).encode()
@@ -94,8 +98,14 @@ def read_safetensors(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         except (KeyError, TypeError, ValueError):
             raise bad(f"entry '{name}' is malformed or has an unsupported dtype") from None
         count = int(np.prod(shape, dtype=np.int64))
-        if min(shape, default=0) < 0 or not 0 <= start <= end <= len(body) or end - start != count * dt.itemsize:
-            raise bad(f"tensor '{name}' has offsets {start}..{end} that do not match its shape or the file size")
+        if (
+            min(shape, default=0) < 0
+            or not 0 <= start <= end <= len(body)
+            or end - start != count * dt.itemsize
+        ):
+            raise bad(
+                f"tensor '{name}' has offsets {start}..{end} that do not match its shape or the file size"
+            )
         arrays[name] = np.frombuffer(body[start:end], dtype=dt.newbyteorder("<")).astype(dt).reshape(shape)
     return arrays, meta
 
@@ -116,8 +126,13 @@ def save(model, path, optimizer=None) -> None:
             for key, v in st.items():
                 if isinstance(v, Tensor):
                     tensors[f"optimizer.{i}.{key}"] = v.numpy()
-        scalars = {str(i): {k: v for k, v in st.items() if not isinstance(v, Tensor)} for i, st in sd["state"].items()}
-        meta["optimizer"] = json.dumps({"class": sd["class"], "param_groups": sd["param_groups"], "scalars": scalars})
+        scalars = {
+            str(i): {k: v for k, v in st.items() if not isinstance(v, Tensor)}
+            for i, st in sd["state"].items()
+        }
+        meta["optimizer"] = json.dumps(
+            {"class": sd["class"], "param_groups": sd["param_groups"], "scalars": scalars}
+        )
     meta["rng_state"] = json.dumps(list(_core.get_rng_state()))
     write_safetensors(path, tensors, meta)
 
@@ -150,7 +165,9 @@ def load(path, model=None, optimizer=None, restore_rng: bool = False):
         if "optimizer" not in meta:
             raise CheckpointError(f"load: {path} holds no optimizer state")
         o = json.loads(meta["optimizer"])
-        if o["class"] != type(optimizer).__name__ and OPTIMIZERS.get(o["class"].lower()) is not type(optimizer):
+        if o["class"] != type(optimizer).__name__ and OPTIMIZERS.get(o["class"].lower()) is not type(
+            optimizer
+        ):
             raise CheckpointError(f"load: {path} holds {o['class']} state, not {type(optimizer).__name__}")
         state: dict[int, dict] = {int(i): dict(s) for i, s in o["scalars"].items()}
         for k, v in arrays.items():

@@ -31,12 +31,16 @@ def mse(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
         if pred.ndim == 2 and pred.shape[1] == 1 and target.ndim == 1 and target.shape[0] == pred.shape[0]:
             target = target.reshape(-1, 1)
         else:
-            raise ShapeError(f"mse: prediction shape {tuple(pred.shape)} differs from target shape {tuple(target.shape)}")
+            raise ShapeError(
+                f"mse: prediction shape {tuple(pred.shape)} differs from target shape {tuple(target.shape)}"
+            )
     d = pred - target.detach()
     return _reduce(d * d, reduction, "mse")
 
 
-def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, reduction: str = "mean") -> Tensor:
+def cross_entropy(
+    logits: Tensor, target: Tensor, label_smoothing: float = 0.0, reduction: str = "mean"
+) -> Tensor:
     """Softmax cross-entropy from logits (N, C).
 
     `target` is either int64 class labels (N,) or float class probabilities (N, C). The
@@ -46,10 +50,13 @@ def cross_entropy(logits: Tensor, target: Tensor, label_smoothing: float = 0.0, 
     if target.dtype == _core.dtype.int64:
         return _core.cross_entropy(logits, target, label_smoothing, reduction)
     if not target.dtype.is_floating_point:
-        raise DTypeError(f"cross_entropy: target must be int64 labels or float probabilities, got {target.dtype!r}")
+        raise DTypeError(
+            f"cross_entropy: target must be int64 labels or float probabilities, got {target.dtype!r}"
+        )
     if tuple(target.shape) != tuple(logits.shape):
         raise ShapeError(
-            f"cross_entropy: probability target shape {tuple(target.shape)} differs from logits {tuple(logits.shape)}"
+            f"cross_entropy: probability target shape {tuple(target.shape)} "
+            f"differs from logits {tuple(logits.shape)}"
         )
     p = target.detach()
     if label_smoothing:
@@ -81,7 +88,9 @@ LOSSES = {
 def get(loss) -> tuple[str, callable]:
     """Resolves a loss given by name or as a callable; returns (kind, fn)."""
     if callable(loss):
-        kind = {mse: "mse", cross_entropy: "cross_entropy", binary_cross_entropy: "binary_cross_entropy"}.get(loss)
+        kind = {mse: "mse", cross_entropy: "cross_entropy", binary_cross_entropy: "binary_cross_entropy"}.get(
+            loss
+        )
         if kind is None and hasattr(loss, "kind"):
             kind = loss.kind
         return kind or "custom", loss

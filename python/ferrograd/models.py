@@ -24,8 +24,15 @@ def _head(layers: list, head: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def standard(in_features: int, out_features: int, width: int = 512, depth: int = 2, dropout: float = 0.2,
-             batchnorm: bool = True, head: str = "linear") -> nn.Sequential:  # fmt: skip
+def standard(
+    in_features: int,
+    out_features: int,
+    width: int = 512,
+    depth: int = 2,
+    dropout: float = 0.2,
+    batchnorm: bool = True,
+    head: str = "linear",
+) -> nn.Sequential:
     """A Standard network: `depth` hidden layers of `width` units.
 
     >>> model = fg.models.standard(784, 10)   # 784-512-512-10, BatchNorm, dropout 0.2
@@ -56,9 +63,16 @@ def residual_block(width: int, layers_per_block: int = 2, dropout: float = 0.1) 
     return nn.Residual(nn.Sequential(*body))
 
 
-def residual(in_features: int, out_features: int, width: int = 256, blocks: int | None = None,
-             layers_per_block: int = 2, dropout: float = 0.1, depth: int | None = None,
-             head: str = "linear") -> nn.Sequential:  # fmt: skip
+def residual(
+    in_features: int,
+    out_features: int,
+    width: int = 256,
+    blocks: int | None = None,
+    layers_per_block: int = 2,
+    dropout: float = 0.1,
+    depth: int | None = None,
+    head: str = "linear",
+) -> nn.Sequential:
     """A Residual network: an input layer, `blocks` residual blocks, an output layer.
 
     Give `blocks`, or `depth` (the number of Linear layers: 2 + blocks * layers_per_block,
@@ -81,8 +95,14 @@ def residual(in_features: int, out_features: int, width: int = 256, blocks: int 
     return _head(layers, head)
 
 
-def self_normalizing(in_features: int, out_features: int, width: int = 256, depth: int = 8,
-                     alpha_dropout: float = 0.05, head: str = "linear") -> nn.Sequential:  # fmt: skip
+def self_normalizing(
+    in_features: int,
+    out_features: int,
+    width: int = 256,
+    depth: int = 8,
+    alpha_dropout: float = 0.05,
+    head: str = "linear",
+) -> nn.Sequential:
     """A self-normalizing network (Klambauer et al. 2017): hidden layers Linear (lecun_normal
     weights, zero bias) -> SELU -> AlphaDropout; the output layer uses Linear's default init."""
     if depth < 1 or width < 1:
@@ -101,5 +121,9 @@ def self_normalizing(in_features: int, out_features: int, width: int = 256, dept
     return _head(layers, head)
 
 
-ARCHITECTURES = {"standard": standard, "residual": residual, "selu": self_normalizing,
-                 "self_normalizing": self_normalizing}  # fmt: skip
+ARCHITECTURES = {
+    "standard": standard,
+    "residual": residual,
+    "selu": self_normalizing,
+    "self_normalizing": self_normalizing,
+}

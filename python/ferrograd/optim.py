@@ -27,7 +27,9 @@ class Optimizer:
             g = {**self.defaults, **g, "params": list(g["params"])}
             for p in g["params"]:
                 if not isinstance(p, Tensor):
-                    raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got {type(p).__name__}")
+                    raise TypeError(
+                        f"{type(self).__name__}: parameters must be Tensors, got {type(p).__name__}"
+                    )
                 if not p.is_leaf:
                     raise ValueError(f"{type(self).__name__}: can only optimize leaf tensors")
             if g["lr"] <= 0 or not math.isfinite(g["lr"]):
@@ -109,16 +111,30 @@ class SGD(Optimizer):
     >>> opt = fg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     """
 
-    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):  # fmt: skip
+    def __init__(
+        self,
+        params,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+    ):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-                                      weight_decay=weight_decay))  # fmt: skip
+        super().__init__(
+            params,
+            dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay),
+        )
 
     def _update(self, g: dict, live: list) -> None:
-        hp = dict(lr=g["lr"], momentum=g["momentum"], dampening=g["dampening"], nesterov=g["nesterov"],
-                  weight_decay=g["weight_decay"])  # fmt: skip
+        hp = dict(
+            lr=g["lr"],
+            momentum=g["momentum"],
+            dampening=g["dampening"],
+            nesterov=g["nesterov"],
+            weight_decay=g["weight_decay"],
+        )
         if g["momentum"] == 0:
             _core.sgd_step([p for _, p, _ in live], [gr for _, _, gr in live], [], False, **hp)
             return
@@ -139,8 +155,14 @@ class Adam(Optimizer):
 
     decoupled = False
 
-    def __init__(self, params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):  # fmt: skip
+    def __init__(
+        self,
+        params,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
@@ -158,8 +180,14 @@ class Adam(Optimizer):
                 [gr for _, _, gr in part],
                 [self._buf(i, p, "exp_avg") for i, p, _ in part],
                 [self._buf(i, p, "exp_avg_sq") for i, p, _ in part],
-                step, g["lr"], b1, b2, g["eps"], g["weight_decay"], self.decoupled,
-            )  # fmt: skip
+                step,
+                g["lr"],
+                b1,
+                b2,
+                g["eps"],
+                g["weight_decay"],
+                self.decoupled,
+            )
 
 
 class AdamW(Adam):
@@ -167,26 +195,55 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01):  # fmt: skip
+    def __init__(
+        self,
+        params,
+        lr: float = 0.001,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ):
         super().__init__(params, lr, betas, eps, weight_decay)
 
 
 class RMSprop(Optimizer):
     """RMSprop (Hinton), optionally centered and with momentum, as torch.optim.RMSprop."""
 
-    def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False):  # fmt: skip
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered))  # fmt: skip
+    def __init__(
+        self,
+        params,
+        lr: float = 0.01,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered
+            ),
+        )
 
     def _update(self, g: dict, live: list) -> None:
         ps = [p for _, p, _ in live]
         sq = [self._buf(i, p, "square_avg") for i, p, _ in live]
         mb = [self._buf(i, p, "momentum_buffer") for i, p, _ in live] if g["momentum"] > 0 else []
         ga = [self._buf(i, p, "grad_avg") for i, p, _ in live] if g["centered"] else []
-        _core.rmsprop_step(ps, [gr for _, _, gr in live], sq, mb, ga, g["lr"], g["alpha"], g["eps"],
-                           g["weight_decay"], g["momentum"], g["centered"])  # fmt: skip
+        _core.rmsprop_step(
+            ps,
+            [gr for _, _, gr in live],
+            sq,
+            mb,
+            ga,
+            g["lr"],
+            g["alpha"],
+            g["eps"],
+            g["weight_decay"],
+            g["momentum"],
+            g["centered"],
+        )
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
@@ -263,8 +320,16 @@ class ReduceLROnPlateau(LRScheduler):
     """Multiplies the learning rate by `factor` when `metric` stops improving for `patience`
     epochs (mode 'min' for losses, 'max' for accuracies)."""
 
-    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
-                 threshold: float = 1e-4, min_lr: float = 0.0, cooldown: int = 0):  # fmt: skip
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        min_lr: float = 0.0,
+        cooldown: int = 0,
+    ):
         super().__init__(optimizer)
         if mode not in ("min", "max"):
             raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got '{mode}'")

@@ -99,7 +99,9 @@ class ProgressBar:
         elapsed = now - self.start
         eta = elapsed / max(seen, 1) * (self.total - seen)
         n = len(str(self.total))
-        self.stream.write(f"\r{seen:>{n}}/{self.total} [{self._bar(seen)}] - ETA: {eta:.0f}s{self.fmt_logs(logs)}")
+        self.stream.write(
+            f"\r{seen:>{n}}/{self.total} [{self._bar(seen)}] - ETA: {eta:.0f}s{self.fmt_logs(logs)}"
+        )
         self.stream.flush()
 
     def finish(self, seen: int, logs: dict) -> None:
@@ -116,7 +118,11 @@ def _as_tensor(a, dtype=None) -> Tensor:
     arr = np.asarray(a)
     if dtype is None:
         dtype = _core.dtype.int64 if np.issubdtype(arr.dtype, np.integer) else _core.dtype.float32
-    np_dtype = {_core.dtype.int64: np.int64, _core.dtype.float32: np.float32, _core.dtype.float64: np.float64}[dtype]
+    np_dtype = {
+        _core.dtype.int64: np.int64,
+        _core.dtype.float32: np.float32,
+        _core.dtype.float64: np.float64,
+    }[dtype]
     return _core.from_numpy(np.ascontiguousarray(arr, dtype=np_dtype))
 
 
@@ -242,9 +248,22 @@ class _Interrupt:
         return False
 
 
-def fit(model: Module, x, y, loss="cross_entropy", optimizer="adam", lr: float | None = None, epochs: int = 1,
-        batch_size: int = 32, validation_split: float = 0.0, validation_data=None, shuffle: bool = True,
-        callbacks: list[Callback] | None = None, verbose: int = 1, stream=None) -> History:  # fmt: skip
+def fit(
+    model: Module,
+    x,
+    y,
+    loss="cross_entropy",
+    optimizer="adam",
+    lr: float | None = None,
+    epochs: int = 1,
+    batch_size: int = 32,
+    validation_split: float = 0.0,
+    validation_data=None,
+    shuffle: bool = True,
+    callbacks: list[Callback] | None = None,
+    verbose: int = 1,
+    stream=None,
+) -> History:
     """Trains `model` on (x, y) and returns a `History`.
 
     - `loss`: "cross_entropy" (integer labels or probabilities; the model gives logits, or

@@ -68,7 +68,25 @@ class BCEWithLogitsLoss(_Loss):
 
 
 __all__ = [
-    "Module", "Parameter", "Linear", "BatchNorm1d", "Dropout", "AlphaDropout", "ReLU", "SELU", "ELU",
-    "Sigmoid", "Tanh", "Softmax", "Identity", "Sequential", "Residual", "MSELoss", "CrossEntropyLoss",
-    "BCEWithLogitsLoss", "init", "to_config", "from_config",
+    "Module",
+    "Parameter",
+    "Linear",
+    "BatchNorm1d",
+    "Dropout",
+    "AlphaDropout",
+    "ReLU",
+    "SELU",
+    "ELU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "Identity",
+    "Sequential",
+    "Residual",
+    "MSELoss",
+    "CrossEntropyLoss",
+    "BCEWithLogitsLoss",
+    "init",
+    "to_config",
+    "from_config",
 ]

@@ -46,7 +46,9 @@ class Linear(Module):
         }
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        )
 
 
 class BatchNorm1d(Module):
@@ -67,13 +69,27 @@ class BatchNorm1d(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim != 2 or x.shape[1] != self.num_features:
-            raise ShapeError(f"BatchNorm1d: expected input (N, {self.num_features}), got shape {tuple(x.shape)}")
+            raise ShapeError(
+                f"BatchNorm1d: expected input (N, {self.num_features}), got shape {tuple(x.shape)}"
+            )
         return _core.batch_norm(
-            x, self.weight, self.bias, self.running_mean, self.running_var, self.training, self.momentum, self.eps
+            x,
+            self.weight,
+            self.bias,
+            self.running_mean,
+            self.running_var,
+            self.training,
+            self.momentum,
+            self.eps,
         )
 
     def get_config(self) -> dict:
-        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum, "affine": self.affine}
+        return {
+            "num_features": self.num_features,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "affine": self.affine,
+        }
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
@@ -224,7 +240,12 @@ class Residual(Module):
         super().__init__()
         self.body = body
         self.in_features, self.out_features = in_features, out_features
-        if projection is None and in_features is not None and out_features is not None and in_features != out_features:
+        if (
+            projection is None
+            and in_features is not None
+            and out_features is not None
+            and in_features != out_features
+        ):
             projection = Linear(in_features, out_features, bias=False)
         self.projection = projection
 

@@ -226,7 +226,9 @@ class Module:
             for name, m in leaves:
                 x = m(x)
                 n = sum(p.numel() for p in m.parameters())
-                rows.append((f"{name} ({type(m).__name__})", "(None, " + ", ".join(map(str, x.shape[1:])) + ")", n))
+                rows.append(
+                    (f"{name} ({type(m).__name__})", "(None, " + ", ".join(map(str, x.shape[1:])) + ")", n)
+                )
         self.train(was_training)
         w = max([len(r[0]) for r in rows] + [20])
         sep = "=" * (w + 40)
