@@ -5,9 +5,11 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+# Mesa's Vulkan driver warns without a runtime dir; give it a private one.
+export XDG_RUNTIME_DIR ?= $(shell mktemp -d)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml
+RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) $(wildcard shaders/*.wgsl) Cargo.toml Cargo.lock pyproject.toml
 BUILT    := $(VENV)/.built
 
 .PHONY: all build demo test test-rust test-python lint bench sdist-check clean

@@ -93,8 +93,7 @@ def tensor(data: Any, dtype=None, requires_grad: bool = False, device: str = "cp
     >>> fg.tensor([1, 2, 3]).dtype
     ferrograd.int64
     """
-    _check_device(device)
-    t = _core.from_numpy(_as_array(data, dtype))
+    t = _place(_core.from_numpy(_as_array(data, dtype)), device)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -111,6 +110,10 @@ def _check_device(device) -> None:
     if device is None or device == "cpu":
         return
     Tensor.to(_core.zeros([], None), device)  # raises DeviceError with the reason
+
+
+def _place(t: Tensor, device) -> Tensor:
+    return t if device in (None, "cpu") else t.to(device)
 
 
 def _size(op: str, size: Sequence) -> list[int]:
@@ -132,26 +135,24 @@ def _finish(t: Tensor, requires_grad: bool) -> Tensor:
 
 def zeros(*size, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
     """A tensor of zeros: `zeros(2, 3)` or `zeros((2, 3))`."""
-    _check_device(device)
-    return _finish(_core.zeros(_size("zeros", size), dtype), requires_grad)
+    return _finish(_place(_core.zeros(_size("zeros", size), dtype), device), requires_grad)
 
 
 def ones(*size, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
     """A tensor of ones."""
-    _check_device(device)
-    return _finish(_core.full(_size("ones", size), 1.0, dtype), requires_grad)
+    return _finish(_place(_core.full(_size("ones", size), 1.0, dtype), device), requires_grad)
 
 
 def full(size, fill_value, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
     """A tensor of `size` filled with `fill_value` (dtype inferred from it when not given)."""
-    _check_device(device)
     if dtype is None:
         if isinstance(fill_value, bool):
             dtype = bool_
         elif isinstance(fill_value, numbers.Integral):
             dtype = int64
     size = [size] if isinstance(size, numbers.Integral) else list(size)
-    return _finish(_core.full(_size("full", size), builtins.float(fill_value), dtype), requires_grad)
+    t = _core.full(_size("full", size), builtins.float(fill_value), dtype)
+    return _finish(_place(t, device), requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
@@ -160,37 +161,33 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, dev
     >>> fg.arange(3).tolist()
     [0, 1, 2]
     """
-    _check_device(device)
     if end is None:
         start, end = 0, start
     if dtype is None:
         ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = int64 if ints else float32
     f = builtins.float
-    return _finish(_core.arange(f(start), f(end), f(step), dtype), requires_grad)
+    return _finish(_place(_core.arange(f(start), f(end), f(step), dtype), device), requires_grad)
 
 
 def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
     """The n x m identity matrix."""
-    _check_device(device)
-    return _finish(_core.eye(n, n if m is None else m, dtype), requires_grad)
+    return _finish(_place(_core.eye(n, n if m is None else m, dtype), device), requires_grad)
 
 
 def rand(*size, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
     """Uniform samples in [0, 1) from the global generator (see `manual_seed`)."""
-    _check_device(device)
-    return _finish(_core.rand(_size("rand", size), dtype), requires_grad)
+    return _finish(_place(_core.rand(_size("rand", size), dtype), device), requires_grad)
 
 
 def randn(*size, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
     """Standard normal samples from the global generator (see `manual_seed`)."""
-    _check_device(device)
-    return _finish(_core.randn(_size("randn", size), dtype), requires_grad)
+    return _finish(_place(_core.randn(_size("randn", size), dtype), device), requires_grad)
 
 
 def randint(low: int, high: int | None = None, size=(), device: str = "cpu") -> Tensor:
     """int64 samples uniform in [low, high)."""
-    _check_device(device)
+    _check_device(device)  # int64 results live on the cpu (the gpu backend is float32)
     if high is None:
         low, high = 0, low
     size = [size] if isinstance(size, numbers.Integral) else list(size)
@@ -204,27 +201,27 @@ def randperm(n: int) -> Tensor:
 
 def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
     """Zeros with `t`'s shape (and dtype unless given)."""
-    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return zeros(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
 
 
 def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
     """Ones with `t`'s shape (and dtype unless given)."""
-    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return ones(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
 
 
 def full_like(t: Tensor, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
     """`fill_value` with `t`'s shape (and dtype unless given)."""
-    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
 
 
 def rand_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
     """Uniform samples with `t`'s shape."""
-    return rand(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return rand(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
 
 
 def randn_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
     """Normal samples with `t`'s shape."""
-    return randn(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+    return randn(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad, device=t.device)
 
 
 def _t(x, like: Tensor | None = None) -> Tensor:
@@ -406,8 +403,21 @@ def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 
 def devices() -> list[dict]:
-    """The compute devices this build can use (the CPU until the GPU backend lands)."""
-    return [{"name": "cpu", "backend": "cpu", "type": "cpu"}]
+    """The compute devices: the CPU, then each GPU adapter wgpu finds.
+
+    >>> fg.devices()[0]
+    {'name': 'cpu', 'backend': 'cpu', 'type': 'Cpu'}
+    """
+    return [{"name": n, "backend": b, "type": t} for n, b, t in _core.devices()]
+
+
+def gpu_available() -> bool:
+    """Whether tensors can be placed on "gpu" on this machine."""
+    try:
+        _core.gpu_info()
+    except DeviceError:
+        return False
+    return True
 
 
 def get_rng_state() -> tuple[int, int]:
@@ -494,6 +504,7 @@ __all__ = [
     "get_num_threads",
     "autograd",
     "devices",
+    "gpu_available",
     "get_rng_state",
     "set_rng_state",
     "nn",

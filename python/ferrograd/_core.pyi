@@ -35,6 +35,8 @@ __all__ = [
     "randint",
     "randperm",
     "manual_seed",
+    "get_rng_state",
+    "set_rng_state",
     "cat",
     "stack",
     "where",
@@ -44,6 +46,16 @@ __all__ = [
     "is_grad_enabled",
     "set_num_threads",
     "get_num_threads",
+    "devices",
+    "gpu_info",
+    "batch_norm",
+    "dropout",
+    "alpha_dropout",
+    "cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "sgd_step",
+    "adam_step",
+    "rmsprop_step",
 ]
 
 # ---------------------------------------------------------------------------- helper aliases
@@ -143,7 +155,11 @@ class Tensor:
 
     @property
     def device(self) -> str:
-        """Device name (``"cpu"``)."""
+        """Device name (``"cpu"`` or ``"gpu"``)."""
+
+    @property
+    def is_gpu(self) -> builtins.bool:
+        """Whether the tensor lives in GPU memory."""
 
     @property
     def ndim(self) -> int:
@@ -225,7 +241,10 @@ class Tensor:
 
     def __repr__(self) -> str: ...
     def to(self, target: _DType | str) -> Tensor:
-        """Converts to a dtype (``ferrograd.float64``) or device (``"cpu"``)."""
+        """Converts to a dtype (``ferrograd.float64``) or device (``"cpu"``).
+
+        A device name is only validated (DeviceError when unusable); the tensor is returned as is.
+        """
 
     def float(self) -> Tensor:
         """Converts to float32."""
@@ -478,6 +497,12 @@ def randperm(n: int) -> Tensor:
 def manual_seed(seed: int) -> None:
     """Reseeds the global generator (the seed is taken modulo 2**64)."""
 
+def get_rng_state() -> tuple[int, int]:
+    """The global generator's state as (seed, offset)."""
+
+def set_rng_state(state: tuple[int, int]) -> None:
+    """Restores the global generator's state from ``get_rng_state()``."""
+
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     """Joins tensors along an existing dim."""
 
@@ -504,3 +529,94 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     """The number of threads kernels use."""
+
+def devices() -> list[tuple[str, str, str]]:
+    """The compute devices as (name, backend, type): the CPU, then every GPU adapter wgpu finds."""
+
+def gpu_info() -> tuple[str, str, str]:
+    """The GPU adapter that tensors on "gpu" use, as (name, backend, type); DeviceError when none."""
+
+# ---------------------------------------------------------------------------- fused nn ops
+
+def batch_norm(
+    x: Tensor,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    training: bool,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch normalization of a (N, C) input (updates the running stats in place when training)."""
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Inverted dropout with probability ``p`` (identity when not training)."""
+
+def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Alpha dropout for SELU networks (identity when not training)."""
+
+def cross_entropy(
+    logits: Tensor, target: Tensor, label_smoothing: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """Fused log-softmax + negative log-likelihood of int64 class targets.
+
+    ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"`` (else ValueError).
+    """
+
+def binary_cross_entropy_with_logits(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy computed stably from logits; ``reduction`` as in ``cross_entropy``."""
+
+# ---------------------------------------------------------------------------- fused optimizer steps
+# Each updates ``params`` (and the state lists) in place, outside autograd; the lists are
+# parallel, one entry per parameter.
+
+def sgd_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    bufs: Sequence[Tensor],
+    first: bool,
+    lr: float,
+    momentum: float = 0.0,
+    dampening: float = 0.0,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+) -> None:
+    """One fused SGD step over all parameters (PyTorch's formulas).
+
+    ``bufs`` are the momentum buffers (may be empty when ``momentum == 0``); ``first`` says
+    whether this is the first step (the buffers are then initialised from the gradients).
+    """
+
+def adam_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    m: Sequence[Tensor],
+    v: Sequence[Tensor],
+    step: int,
+    lr: float,
+    beta1: float = 0.9,
+    beta2: float = 0.999,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    decoupled: bool = False,
+) -> None:
+    """One fused Adam step (AdamW when ``decoupled``) over all parameters; ``step`` counts from 1."""
+
+def rmsprop_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    square_avg: Sequence[Tensor],
+    momentum_buf: Sequence[Tensor],
+    grad_avg: Sequence[Tensor],
+    lr: float,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    momentum: float = 0.0,
+    centered: bool = False,
+) -> None:
+    """One fused RMSprop step over all parameters.
+
+    ``momentum_buf`` may be empty when ``momentum == 0``, ``grad_avg`` when not ``centered``.
+    """

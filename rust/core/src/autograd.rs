@@ -177,7 +177,7 @@ pub fn backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> 
                     fmt_shape(root.shape())
                 )));
             }
-            g.detach()
+            g.detach().to_device(root.device())?
         }
         None => {
             if root.numel() != 1 {
@@ -187,7 +187,7 @@ pub fn backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> 
                     fmt_shape(root.shape())
                 )));
             }
-            Tensor::full(root.shape(), 1.0, root.dtype())?
+            Tensor::full(root.shape(), 1.0, root.dtype())?.to_device(root.device())?
         }
     };
     let _guard = NoGradGuard::new();

@@ -6,6 +6,8 @@
 pub mod autograd;
 pub mod dtype;
 pub mod error;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod kernels;
 pub mod layout;
 pub mod ops;

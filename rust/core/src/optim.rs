@@ -58,6 +58,32 @@ pub struct RmsProp {
     pub centered: bool,
 }
 
+/// Runs a fused update over GPU parameters on the CPU (no gpu optimizer kernels yet):
+/// each tensor is downloaded, updated in place, and written back.
+fn via_cpu(groups: &[&[Tensor]], f: impl FnOnce(&[Vec<Tensor>]) -> Result<()>) -> Result<bool> {
+    if !groups.iter().any(|g| g.iter().any(|t| t.is_gpu())) {
+        return Ok(false);
+    }
+    let cpu: Vec<Vec<Tensor>> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|t| t.detach().to_device(crate::tensor::Device::Cpu))
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<_>>()?;
+    f(&cpu)?;
+    let _g = crate::autograd::NoGradGuard::new();
+    for (g, c) in groups.iter().zip(&cpu) {
+        for (t, h) in g.iter().zip(c) {
+            if t.is_gpu() {
+                t.copy_(h)?;
+            }
+        }
+    }
+    Ok(true)
+}
+
 fn check(op: &str, p: &Tensor, others: &[&Tensor]) -> Result<()> {
     if !p.is_contiguous() {
         return Err(value_err!(
@@ -186,6 +212,11 @@ pub fn adam_step(
     if step == 0 {
         return Err(value_err!("adam: step counts from 1"));
     }
+    if via_cpu(&[params, grads, m, v], |c| {
+        adam_step(&c[0], &c[1], &c[2], &c[3], step, h)
+    })? {
+        return Ok(());
+    }
     for i in 0..params.len() {
         check("adam", &params[i], &[&grads[i], &m[i], &v[i]])?;
         float_dispatch!(params[i].dtype(), "adam", T => adam_one::<T>(&params[i], &grads[i], &m[i], &v[i], step, h));
@@ -203,6 +234,16 @@ pub fn rmsprop_step(
     gavg: &[Tensor],
     h: RmsProp,
 ) -> Result<()> {
+    if via_cpu(&[params, grads, sq, bufs, gavg], |c| {
+        rmsprop_step(&c[0], &c[1], &c[2], &c[3], &c[4], h)
+    })? {
+        return Ok(());
+    }
+    if via_cpu(&[params, grads, sq, bufs, gavg], |c| {
+        rmsprop_step(&c[0], &c[1], &c[2], &c[3], &c[4], h)
+    })? {
+        return Ok(());
+    }
     for i in 0..params.len() {
         let (p, g) = (&params[i], &grads[i]);
         check("rmsprop", p, &[g, &sq[i]])?;

@@ -15,6 +15,9 @@ pub enum Buffer {
     F32(Vec<f32>),
     /// 64-bit floats
     F64(Vec<f64>),
+    /// 32-bit floats in GPU memory
+    #[cfg(feature = "gpu")]
+    Gpu(crate::gpu::GpuBuffer),
 }
 
 impl Buffer {
@@ -25,6 +28,8 @@ impl Buffer {
             Buffer::I64(_) => DType::I64,
             Buffer::F32(_) => DType::F32,
             Buffer::F64(_) => DType::F64,
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(_) => DType::F32,
         }
     }
 
@@ -35,6 +40,8 @@ impl Buffer {
             Buffer::I64(v) => v.len(),
             Buffer::F32(v) => v.len(),
             Buffer::F64(v) => v.len(),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(b) => b.len(),
         }
     }
 

@@ -10,21 +10,32 @@ use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Where a tensor's storage lives. Only the CPU exists until the GPU backend lands.
+/// Where a tensor's storage lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Device {
     /// Host memory.
     Cpu,
+    /// The wgpu device (float32 only).
+    Gpu,
 }
 
 impl Device {
-    /// Parses a device name (`cpu`; `gpu` is refused clearly until it exists).
+    /// Parses a device name: `cpu`, or `gpu` (also `cuda`/`wgpu`), refused clearly when this
+    /// build or this machine has no GPU.
     pub fn parse(name: &str) -> Result<Device> {
         match name {
             "cpu" => Ok(Device::Cpu),
-            "gpu" | "cuda" | "wgpu" => Err(Error::Device(format!(
-                "device '{name}' is not available: this build of ferrograd has only the cpu backend"
-            ))),
+            "gpu" | "cuda" | "wgpu" => {
+                #[cfg(feature = "gpu")]
+                {
+                    crate::gpu::context()?;
+                    Ok(Device::Gpu)
+                }
+                #[cfg(not(feature = "gpu"))]
+                Err(Error::Device(format!(
+                    "device '{name}' is not available: this build of ferrograd has only the cpu backend"
+                )))
+            }
             other => Err(Error::Device(format!(
                 "unknown device '{other}' (expected 'cpu' or 'gpu')"
             ))),
@@ -33,7 +44,10 @@ impl Device {
 
     /// The name users see.
     pub fn name(self) -> &'static str {
-        "cpu"
+        match self {
+            Device::Cpu => "cpu",
+            Device::Gpu => "gpu",
+        }
     }
 }
 
@@ -41,6 +55,7 @@ pub(crate) struct Inner {
     storage: Arc<Storage>,
     layout: Layout,
     dtype: DType,
+    device: Device,
     requires_grad: AtomicBool,
     grad_fn: Option<Arc<Node>>,
     grad: Mutex<Option<Tensor>>,
@@ -113,11 +128,17 @@ macro_rules! any_dispatch {
 impl Tensor {
     // ---------------------------------------------------------------- construction
 
-    pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout, dtype: DType) -> Tensor {
+    pub(crate) fn from_parts(
+        storage: Arc<Storage>,
+        layout: Layout,
+        dtype: DType,
+        device: Device,
+    ) -> Tensor {
         Tensor(Arc::new(Inner {
             storage,
             layout,
             dtype,
+            device,
             requires_grad: AtomicBool::new(false),
             grad_fn: None,
             grad: Mutex::new(None),
@@ -135,10 +156,16 @@ impl Tensor {
             ));
         }
         let dtype = buf.dtype();
+        let device = match buf {
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(_) => Device::Gpu,
+            _ => Device::Cpu,
+        };
         Ok(Tensor::from_parts(
             Arc::new(Storage::new(buf)),
             Layout::contiguous(shape),
             dtype,
+            device,
         ))
     }
 
@@ -223,7 +250,135 @@ impl Tensor {
 
     /// Device of the storage.
     pub fn device(&self) -> Device {
-        Device::Cpu
+        self.0.device
+    }
+
+    /// Whether the storage is in GPU memory.
+    pub fn is_gpu(&self) -> bool {
+        self.0.device == Device::Gpu
+    }
+
+    /// Refuses a GPU tensor for an op the GPU backend does not have yet.
+    pub(crate) fn expect_cpu(&self, op: &str) -> Result<()> {
+        if self.is_gpu() {
+            return Err(Error::Device(format!(
+                "{op}: not implemented on the gpu backend yet; move the tensor with .to('cpu')"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The same data on `device` (a copy when it moves; the same handle otherwise).
+    /// Gradients flow back across the move.
+    pub fn to_device(&self, device: Device) -> Result<Tensor> {
+        if device == self.device() {
+            return Ok(self.clone());
+        }
+        let out = match device {
+            Device::Cpu => {
+                let v = self.download_f32()?;
+                Tensor::from_vec(v, self.shape())?
+            }
+            Device::Gpu => {
+                #[cfg(feature = "gpu")]
+                {
+                    if self.dtype() != DType::F32 {
+                        return Err(Error::DType(format!(
+                            "to: the gpu backend holds float32 tensors; this one is {} (call .float() first)",
+                            self.dtype()
+                        )));
+                    }
+                    let ctx = crate::gpu::context()?;
+                    let data: Vec<f32> = self.to_vec()?;
+                    Tensor::from_buffer(Buffer::Gpu(ctx.upload(&data)?), self.shape())?
+                }
+                #[cfg(not(feature = "gpu"))]
+                return Err(Error::Device("to: this build has no gpu backend".into()));
+            }
+        };
+        let back = self.device();
+        Ok(autograd::record(
+            out,
+            "ToDeviceBackward",
+            &[self],
+            move |g| Ok(vec![Some(g.to_device(back)?)]),
+        ))
+    }
+
+    /// Runs an op that has no GPU kernel yet on GPU inputs: they move to the CPU (through
+    /// the differentiable `to_device`, so gradients flow back), `f` runs there, and a float
+    /// result moves back to the GPU. `None` when every input is already on the CPU.
+    pub(crate) fn gpu_fallback(
+        inputs: &[&Tensor],
+        f: impl FnOnce(&[Tensor]) -> Result<Tensor>,
+    ) -> Option<Result<Tensor>> {
+        if !inputs.iter().any(|t| t.is_gpu()) {
+            return None;
+        }
+        let run = || {
+            let cpu: Vec<Tensor> = inputs
+                .iter()
+                .map(|t| t.to_device(Device::Cpu))
+                .collect::<Result<_>>()?;
+            let out = f(&cpu)?;
+            if out.dtype() == DType::F32 {
+                out.to_device(Device::Gpu)
+            } else {
+                Ok(out) // int64 and bool results stay on the CPU: the gpu backend is float32 only
+            }
+        };
+        Some(run())
+    }
+
+    /// Overwrites a contiguous GPU tensor's elements with `values` (in-place updates).
+    #[cfg(feature = "gpu")]
+    pub(crate) fn gpu_overwrite(&self, values: &[f32]) -> Result<()> {
+        if !self.is_contiguous() {
+            return Err(Error::Device(
+                "in-place update of a strided gpu view is not supported yet".into(),
+            ));
+        }
+        let off = self.0.layout.offset;
+        self.with_gpu(|b, _| b.write_at(off, values))?
+    }
+
+    /// Applies a CPU in-place update to a GPU tensor: download, update, upload.
+    pub(crate) fn inplace_via_cpu(&self, f: impl FnOnce(&Tensor) -> Result<()>) -> Result<()> {
+        let cpu = self.detach().to_device(Device::Cpu)?;
+        f(&cpu)?;
+        #[cfg(feature = "gpu")]
+        {
+            let v: Vec<f32> = cpu.to_vec()?;
+            self.gpu_overwrite(&v)
+        }
+        #[cfg(not(feature = "gpu"))]
+        Ok(())
+    }
+
+    /// A GPU tensor's elements in C order, copied to the host.
+    fn download_f32(&self) -> Result<Vec<f32>> {
+        #[cfg(feature = "gpu")]
+        {
+            let guard = self.0.storage.read();
+            if let Buffer::Gpu(b) = &*guard {
+                let all = b.download()?;
+                return Ok(self.0.layout.gather(&all));
+            }
+        }
+        self.to_vec()
+    }
+
+    /// The GPU buffer behind this tensor (for the GPU kernels).
+    #[cfg(feature = "gpu")]
+    pub(crate) fn with_gpu<R>(
+        &self,
+        f: impl FnOnce(&crate::gpu::GpuBuffer, &Layout) -> R,
+    ) -> Result<R> {
+        let guard = self.0.storage.read();
+        match &*guard {
+            Buffer::Gpu(b) => Ok(f(b, &self.0.layout)),
+            _ => Err(Error::Device("internal: expected a gpu tensor".into())),
+        }
     }
 
     /// Number of dimensions.
@@ -316,18 +471,29 @@ impl Tensor {
 
     /// A handle to the same data, cut from the graph.
     pub fn detach(&self) -> Tensor {
-        Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone(), self.0.dtype)
+        Tensor::from_parts(
+            self.0.storage.clone(),
+            self.0.layout.clone(),
+            self.0.dtype,
+            self.0.device,
+        )
     }
 
     pub(crate) fn with_grad_fn(self, node: Arc<Node>) -> Tensor {
-        let (storage, layout, dtype) = match Arc::try_unwrap(self.0) {
-            Ok(inner) => (inner.storage, inner.layout, inner.dtype),
-            Err(arc) => (arc.storage.clone(), arc.layout.clone(), arc.dtype),
+        let (storage, layout, dtype, device) = match Arc::try_unwrap(self.0) {
+            Ok(inner) => (inner.storage, inner.layout, inner.dtype, inner.device),
+            Err(arc) => (
+                arc.storage.clone(),
+                arc.layout.clone(),
+                arc.dtype,
+                arc.device,
+            ),
         };
         Tensor(Arc::new(Inner {
             storage,
             layout,
             dtype,
+            device,
             requires_grad: AtomicBool::new(true),
             grad_fn: Some(node),
             grad: Mutex::new(None),
@@ -336,7 +502,7 @@ impl Tensor {
 
     /// A view of the same storage under another layout (no autograd recorded).
     pub(crate) fn view_with(&self, layout: Layout) -> Tensor {
-        Tensor::from_parts(self.0.storage.clone(), layout, self.0.dtype)
+        Tensor::from_parts(self.0.storage.clone(), layout, self.0.dtype, self.0.device)
     }
 
     // ---------------------------------------------------------------- data access
@@ -344,7 +510,8 @@ impl Tensor {
     /// Runs `f` on the raw storage slice and the layout (read-locked meanwhile).
     pub(crate) fn read<T: BufferElement, R>(&self, f: impl FnOnce(&[T], &Layout) -> R) -> R {
         let guard = self.0.storage.read();
-        let s = T::slice(&guard).expect("dtype tag matches the buffer");
+        let s = T::slice(&guard)
+            .expect("a host buffer of the tensor's dtype (gpu tensors take the gpu path)");
         f(s, &self.0.layout)
     }
 
@@ -369,6 +536,10 @@ impl Tensor {
 
     /// The elements in C order as a vector of `T` (the dtype must be `T`'s).
     pub fn to_vec<T: BufferElement>(&self) -> Result<Vec<T>> {
+        if self.is_gpu() && T::DTYPE == DType::F32 {
+            let v = self.download_f32()?;
+            return Ok(v.into_iter().map(|x| T::from_f64(x as f64)).collect());
+        }
         if self.dtype() != T::DTYPE {
             return Err(Error::DType(format!(
                 "to_vec: tensor has dtype {} but {} was asked for",
@@ -381,6 +552,12 @@ impl Tensor {
 
     /// The elements converted to f64, in C order.
     pub fn to_f64_vec(&self) -> Vec<f64> {
+        if self.is_gpu() {
+            return self
+                .download_f32()
+                .map(|v| v.into_iter().map(f64::from).collect())
+                .unwrap_or_default();
+        }
         any_dispatch!(self.dtype(), T => self.with_contig(|s: &[T]| s.iter().map(|v| v.to_f64()).collect()))
     }
 
@@ -391,6 +568,9 @@ impl Tensor {
                 "item: only a tensor with one element can be converted to a Python scalar, got shape {}",
                 fmt_shape(self.shape())
             ));
+        }
+        if self.is_gpu() {
+            return Ok(self.download_f32()?[0] as f64);
         }
         let off = self.0.layout.offset;
         Ok(any_dispatch!(self.dtype(), T => self.read(|s: &[T], _| s[off].to_f64())))
@@ -409,6 +589,10 @@ impl Tensor {
 
     /// A copy of the data into fresh contiguous storage, without autograd.
     pub(crate) fn copy_data(&self) -> Result<Tensor> {
+        #[cfg(feature = "gpu")]
+        if self.is_gpu() {
+            return crate::ops::gpu_ops::copy(self);
+        }
         any_dispatch!(self.dtype(), T => {
             let n = self.numel();
             let mut v = try_vec::<T>(n)?;
@@ -430,6 +614,7 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
+        self.expect_cpu("cast (the gpu backend is float32 only)")?;
         let n = self.numel();
         let out = any_dispatch!(self.dtype(), S => any_dispatch!(dtype, D => {
             let mut v = try_vec::<D>(n)?;
@@ -741,6 +926,13 @@ impl Tensor {
     /// Copies `src` (broadcast to this shape, converted to this dtype) into this tensor.
     pub fn copy_(&self, src: &Tensor) -> Result<()> {
         self.check_inplace("copy_")?;
+        if self.is_gpu() || src.is_gpu() {
+            let src = src.detach().to_device(Device::Cpu)?;
+            if self.is_gpu() {
+                return self.inplace_via_cpu(|t| t.copy_(&src));
+            }
+            return self.copy_(&src);
+        }
         let _g = autograd::NoGradGuard::new();
         let src = src.cast(self.dtype())?.broadcast_to(self.shape())?;
         any_dispatch!(self.dtype(), T => {
@@ -753,6 +945,9 @@ impl Tensor {
     /// Sets every element to `value`.
     pub fn fill_(&self, value: f64) -> Result<()> {
         self.check_inplace("fill_")?;
+        if self.is_gpu() {
+            return self.inplace_via_cpu(|t| t.fill_(value));
+        }
         any_dispatch!(self.dtype(), T => {
             let vals = try_filled(self.numel(), T::from_f64(value))?;
             self.write_elements(&vals);
@@ -763,6 +958,13 @@ impl Tensor {
     /// `self += alpha * other` in place (the optimizer's primitive).
     pub fn add_(&self, other: &Tensor, alpha: f64) -> Result<()> {
         self.check_inplace("add_")?;
+        if self.is_gpu() || other.is_gpu() {
+            let o = other.detach().to_device(Device::Cpu)?;
+            if self.is_gpu() {
+                return self.inplace_via_cpu(|t| t.add_(&o, alpha));
+            }
+            return self.add_(&o, alpha);
+        }
         let _g = autograd::NoGradGuard::new();
         let a = Tensor::scalar(alpha, self.dtype());
         let upd = self.add(&other.cast(self.dtype())?.mul(&a)?)?;
@@ -783,6 +985,9 @@ impl Tensor {
     /// `self *= value` in place.
     pub fn mul_(&self, value: f64) -> Result<()> {
         self.check_inplace("mul_")?;
+        if self.is_gpu() {
+            return self.inplace_via_cpu(|t| t.mul_(value));
+        }
         let _g = autograd::NoGradGuard::new();
         let upd = self.mul(&Tensor::scalar(value, self.dtype()))?;
         any_dispatch!(self.dtype(), T => {

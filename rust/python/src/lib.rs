@@ -336,10 +336,15 @@ impl PyTensor {
     fn dtype(&self) -> PyDType {
         self.t.dtype().into()
     }
-    /// Device name (`cpu`).
+    /// Device name (`cpu` or `gpu`).
     #[getter]
     fn device(&self) -> &'static str {
         self.t.device().name()
+    }
+    /// Whether the tensor lives in GPU memory.
+    #[getter]
+    fn is_gpu(&self) -> bool {
+        self.t.is_gpu()
     }
     /// Number of dimensions.
     #[getter]
@@ -469,15 +474,16 @@ impl PyTensor {
             .extract()
     }
     /// Converts to a dtype (`ferrograd.float64`) or device (`"cpu"`).
-    fn to(&self, target: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+    fn to(&self, py: Python<'_>, target: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         if let Ok(d) = target.extract::<PyDType>() {
             return self.t.cast(d.into()).map(wrap).map_err(err);
         }
         let name: String = target
             .extract()
             .map_err(|_| PyTypeError::new_err("to: expected a dtype or a device name"))?;
-        ferrograd_core::Device::parse(&name).map_err(err)?;
-        Ok(wrap(self.t.clone()))
+        let dev = ferrograd_core::Device::parse(&name).map_err(err)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.to_device(dev)).map(wrap)
     }
     /// Converts to float32.
     fn float(&self) -> PyResult<PyTensor> {
@@ -1200,6 +1206,32 @@ fn is_grad_enabled() -> bool {
     ferrograd_core::is_grad_enabled()
 }
 
+/// The compute devices: the CPU, then every GPU adapter wgpu finds (name, backend, type).
+#[pyfunction]
+fn devices() -> Vec<(String, String, String)> {
+    let mut out = vec![("cpu".to_string(), "cpu".to_string(), "Cpu".to_string())];
+    #[cfg(feature = "gpu")]
+    for a in ferrograd_core::gpu::adapters() {
+        out.push((a.name, a.backend, a.device_type));
+    }
+    out
+}
+
+/// The GPU adapter tensors on "gpu" use, as (name, backend, type); DeviceError when none.
+#[pyfunction]
+fn gpu_info() -> PyResult<(String, String, String)> {
+    #[cfg(feature = "gpu")]
+    {
+        let ctx = ferrograd_core::gpu::context().map_err(err)?;
+        let i = ctx.info();
+        Ok((i.name.clone(), i.backend.clone(), i.device_type.clone()))
+    }
+    #[cfg(not(feature = "gpu"))]
+    Err(DeviceError::new_err(
+        "this build of ferrograd has no gpu backend",
+    ))
+}
+
 /// Sets the number of threads kernels use.
 #[pyfunction]
 fn set_num_threads(n: isize) -> PyResult<()> {
@@ -1443,6 +1475,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(devices, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_info, m)?)?;
     m.add_function(wrap_pyfunction!(batch_norm, m)?)?;
     m.add_function(wrap_pyfunction!(dropout, m)?)?;
     m.add_function(wrap_pyfunction!(alpha_dropout, m)?)?;

@@ -14,19 +14,19 @@ use crate::{any_dispatch, float_dispatch};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinaryOp {
     /// a + b
-    Add,
+    Add = 0,
     /// a - b
-    Sub,
+    Sub = 1,
     /// a * b
-    Mul,
+    Mul = 2,
     /// a / b (true division: integers give float32)
-    Div,
+    Div = 3,
     /// a ** b
-    Pow,
+    Pow = 4,
     /// elementwise max, NaN-propagating
-    Maximum,
+    Maximum = 5,
     /// elementwise min, NaN-propagating
-    Minimum,
+    Minimum = 6,
 }
 
 impl BinaryOp {
@@ -230,7 +230,25 @@ impl Tensor {
         if dt == DType::I64 {
             return int_forward(op, &a, &b);
         }
-        let out = float_dispatch!(dt, op.name(), T => float_forward::<T>(op, &a, &b)?);
+        #[cfg(feature = "gpu")]
+        let (a, b) = if a.is_gpu() || b.is_gpu() {
+            (
+                super::gpu_ops::to_gpu_scalar(op.name(), &a)?,
+                super::gpu_ops::to_gpu_scalar(op.name(), &b)?,
+            )
+        } else {
+            (a, b)
+        };
+        let out = if a.is_gpu() {
+            #[cfg(feature = "gpu")]
+            {
+                super::gpu_ops::binary_code(op.name(), op as u32, &a, &b)?
+            }
+            #[cfg(not(feature = "gpu"))]
+            unreachable!("no gpu tensors without the gpu feature")
+        } else {
+            float_dispatch!(dt, op.name(), T => float_forward::<T>(op, &a, &b)?)
+        };
         if !(crate::autograd::is_grad_enabled() && (a.requires_grad() || b.requires_grad())) {
             return Ok(out);
         }
@@ -286,6 +304,38 @@ impl Tensor {
                 ),
                 // the larger input takes the gradient; ties split it evenly
                 BinaryOp::Maximum | BinaryOp::Minimum => {
+                    if ca.is_gpu() {
+                        // the tie-splitting mask has no gpu kernel yet: build it on the cpu
+                        let (cc, cbc) = (
+                            ca.to_device(crate::tensor::Device::Cpu)?,
+                            cb.to_device(crate::tensor::Device::Cpu)?,
+                        );
+                        let gc = g.to_device(crate::tensor::Device::Cpu)?;
+                        let one = Tensor::scalar(1.0, cc.dtype());
+                        let sel = if op == BinaryOp::Maximum {
+                            cc.compare(CmpOp::Gt, &cbc)?
+                        } else {
+                            cc.compare(CmpOp::Lt, &cbc)?
+                        };
+                        let tie = cc
+                            .compare(CmpOp::Eq, &cbc)?
+                            .cast(cc.dtype())?
+                            .mul_scalar(0.5)?;
+                        let w = sel.cast(cc.dtype())?.add(&tie)?;
+                        let dev = crate::tensor::Device::Gpu;
+                        return Ok(vec![
+                            if na {
+                                Some(gc.mul(&w)?.sum_to(&sa)?.to_device(dev)?)
+                            } else {
+                                None
+                            },
+                            if nb {
+                                Some(gc.mul(&one.sub(&w)?)?.sum_to(&sb)?.to_device(dev)?)
+                            } else {
+                                None
+                            },
+                        ]);
+                    }
                     let sel = float_dispatch!(ca.dtype(), "maximum", T => {
                         if op == BinaryOp::Maximum {
                             broadcast_apply(name, &ca, &cb, |x: T, y: T| T::from_f64(if x > y { 1.0 } else if x == y { 0.5 } else { 0.0 }))?
@@ -350,6 +400,9 @@ impl Tensor {
 
     /// Elementwise comparison giving a bool tensor (never differentiable).
     pub fn compare(&self, op: CmpOp, other: &Tensor) -> Result<Tensor> {
+        if let Some(r) = Tensor::gpu_fallback(&[self, other], |v| v[0].compare(op, &v[1])) {
+            return r;
+        }
         let dt = self.dtype().promote(other.dtype());
         let _g = crate::autograd::NoGradGuard::new();
         let a = self.cast(dt)?;
@@ -360,6 +413,11 @@ impl Tensor {
 
     /// `where(cond, self, other)`: picks from `self` where `cond` is true, else `other`.
     pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        if let Some(r) =
+            Tensor::gpu_fallback(&[cond, a, b], |v| Tensor::where_(&v[0], &v[1], &v[2]))
+        {
+            return r;
+        }
         let dt = a.dtype().promote(b.dtype());
         let a = a.cast(dt)?;
         let b = b.cast(dt)?;

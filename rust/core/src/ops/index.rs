@@ -151,7 +151,9 @@ impl Tensor {
         Ok(record(out, "IndexBackward", &[self], move |g| {
             // d x[idx] = g placed at idx, zeros elsewhere
             let view = index_layout(&Layout::contiguous(&in_shape), &items)?;
-            Ok(vec![Some(scatter_into_zeros(&in_shape, &view, g)?)])
+            Ok(vec![Some(
+                scatter_into_zeros(&in_shape, &view, g)?.to_device(g.device())?,
+            )])
         }))
     }
 
@@ -184,6 +186,9 @@ impl Tensor {
 
     /// Picks entries `indices` (int64, 1-D; negatives count from the end) along `dim`.
     pub fn index_select(&self, dim: isize, indices: &Tensor) -> Result<Tensor> {
+        if let Some(r) = Tensor::gpu_fallback(&[self], |v| v[0].index_select(dim, indices)) {
+            return r;
+        }
         if indices.dtype() != DType::I64 {
             return Err(Error::DType(format!(
                 "index_select: indices must be int64, got {}",
@@ -256,6 +261,10 @@ impl Tensor {
 
     /// Joins tensors along an existing dim.
     pub fn cat(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
+        let refs: Vec<&Tensor> = tensors.iter().collect();
+        if let Some(r) = Tensor::gpu_fallback(&refs, |v| Tensor::cat(v, dim)) {
+            return r;
+        }
         let first = tensors
             .first()
             .ok_or_else(|| value_err!("cat: expected a non-empty list of tensors"))?;
@@ -342,6 +351,7 @@ impl Tensor {
     /// One-hot encoding of int64 labels: shape (..., num_classes), int64. `num_classes`
     /// `None` means max(label) + 1.
     pub fn one_hot(&self, num_classes: Option<usize>) -> Result<Tensor> {
+        self.expect_cpu("one_hot")?;
         if self.dtype() != DType::I64 {
             return Err(Error::DType(format!(
                 "one_hot: labels must be int64, got {}",

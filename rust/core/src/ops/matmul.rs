@@ -159,6 +159,17 @@ fn mm_forward<T: Float + BufferElement>(
     Tensor::from_vec(out, &out_shape)
 }
 
+fn same_device(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
+    if a.device() != b.device() {
+        return Err(crate::error::Error::Device(format!(
+            "{op}: expected all tensors on one device, got {} and {}; move one with .to()",
+            a.device().name(),
+            b.device().name()
+        )));
+    }
+    Ok(())
+}
+
 impl Tensor {
     /// Matrix product with NumPy's rules: 1-D operands are promoted and the added dim
     /// removed afterwards; batch dims broadcast.
@@ -199,7 +210,17 @@ impl Tensor {
 
     /// `a @ b` for operands of at least two dims and one float dtype.
     fn mm_nd(&self, other: &Tensor) -> Result<Tensor> {
-        let out = float_dispatch!(self.dtype(), "matmul", T => mm_forward::<T>(self, other, None)?);
+        let out = if self.is_gpu() || other.is_gpu() {
+            same_device("matmul", self, other)?;
+            #[cfg(feature = "gpu")]
+            {
+                super::gpu_ops::matmul(self, other, None, false)?
+            }
+            #[cfg(not(feature = "gpu"))]
+            unreachable!("no gpu tensors without the gpu feature")
+        } else {
+            float_dispatch!(self.dtype(), "matmul", T => mm_forward::<T>(self, other, None)?)
+        };
         let (a, b) = (self.detach(), other.detach());
         let (na, nb) = (self.requires_grad(), other.requires_grad());
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
@@ -254,7 +275,20 @@ impl Tensor {
         let (x, w) = (self.cast(dt)?, w.cast(dt)?);
         let b = b.map(|b| b.cast(dt)).transpose()?;
         let wt = w.detach().transpose(0, 1)?;
-        let out = float_dispatch!(dt, "linear", T => mm_forward::<T>(&x, &wt, b.as_ref())?);
+        let out = if x.is_gpu() || w.is_gpu() || b.as_ref().is_some_and(|b| b.is_gpu()) {
+            same_device("linear", &x, &w)?;
+            if let Some(b) = b.as_ref() {
+                same_device("linear", &x, b)?;
+            }
+            #[cfg(feature = "gpu")]
+            {
+                super::gpu_ops::matmul(&x, &wt, b.as_ref(), false)?
+            }
+            #[cfg(not(feature = "gpu"))]
+            unreachable!("no gpu tensors without the gpu feature")
+        } else {
+            float_dispatch!(dt, "linear", T => mm_forward::<T>(&x, &wt, b.as_ref())?)
+        };
         let (xd, wd) = (x.detach(), w.detach());
         let (nx, nw, nbias) = (
             x.requires_grad(),

@@ -3,6 +3,8 @@
 //! maths in a one-line comment.
 
 pub mod binary;
+#[cfg(feature = "gpu")]
+pub mod gpu_ops;
 pub mod index;
 pub mod matmul;
 pub mod nn;

@@ -143,6 +143,40 @@ impl Tensor {
         momentum: f64,
         eps: f64,
     ) -> Result<Tensor> {
+        let gpu_stats =
+            running_mean.is_some_and(|t| t.is_gpu()) || running_var.is_some_and(|t| t.is_gpu());
+        let mut inputs: Vec<&Tensor> = vec![self];
+        inputs.extend(weight);
+        inputs.extend(bias);
+        if gpu_stats || inputs.iter().any(|t| t.is_gpu()) {
+            // no gpu kernel yet: run on the cpu, then write the updated running stats back
+            let cpu = |t: Option<&Tensor>| {
+                t.map(|t| t.detach().to_device(crate::tensor::Device::Cpu))
+                    .transpose()
+            };
+            let (rm, rv) = (cpu(running_mean)?, cpu(running_var)?);
+            let (hw, hb) = (weight.is_some(), bias.is_some());
+            let out = Tensor::gpu_fallback(&inputs, |v| {
+                let w = if hw { Some(&v[1]) } else { None };
+                let b = if hb { Some(&v[1 + hw as usize]) } else { None };
+                v[0].batch_norm(w, b, rm.as_ref(), rv.as_ref(), training, momentum, eps)
+            });
+            let out = match out {
+                Some(r) => r?,
+                None => {
+                    return Err(crate::error::Error::Device(
+                        "batch_norm: running stats on the gpu, input on the cpu".into(),
+                    ))
+                }
+            };
+            for (dst, src) in [(running_mean, &rm), (running_var, &rv)] {
+                if let (Some(d), Some(s)) = (dst, src) {
+                    let _g = crate::autograd::NoGradGuard::new();
+                    d.copy_(s)?;
+                }
+            }
+            return Ok(out);
+        }
         if self.ndim() != 2 {
             return Err(shape_err!(
                 "batch_norm: expected a 2-D input (N, C), got shape {}",
@@ -295,6 +329,11 @@ impl Tensor {
         keep_shift: f64,
         drop_shift: f64,
     ) -> Result<Tensor> {
+        if let Some(r) = Tensor::gpu_fallback(&[self], |v| {
+            v[0].masked_affine(name, p, keep_scale, keep_shift, drop_shift)
+        }) {
+            return r;
+        }
         let x = if self.dtype().is_float() {
             self.clone()
         } else {
@@ -330,6 +369,11 @@ impl Tensor {
         label_smoothing: f64,
         reduction: Reduction,
     ) -> Result<Tensor> {
+        if let Some(r) = Tensor::gpu_fallback(&[self], |v| {
+            v[0].cross_entropy(target, label_smoothing, reduction)
+        }) {
+            return r;
+        }
         if self.ndim() != 2 {
             return Err(shape_err!(
                 "cross_entropy: expected logits of shape (N, C), got {}",
@@ -427,6 +471,11 @@ impl Tensor {
         target: &Tensor,
         reduction: Reduction,
     ) -> Result<Tensor> {
+        if let Some(r) = Tensor::gpu_fallback(&[self, target], |v| {
+            v[0].binary_cross_entropy_with_logits(&v[1], reduction)
+        }) {
+            return r;
+        }
         if self.shape() != target.shape() {
             return Err(shape_err!(
                 "binary_cross_entropy: logits have shape {} but targets have shape {}",

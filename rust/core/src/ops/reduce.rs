@@ -77,7 +77,11 @@ fn reduce_raw<T: Float + BufferElement>(
                 fmt_shape(shape)
             ));
         }
-        return Tensor::zeros(&kshape, T::DTYPE);
+        return Tensor::zeros(&kshape, T::DTYPE)?.to_device(x.device());
+    }
+    #[cfg(feature = "gpu")]
+    if x.is_gpu() {
+        return gpu_reduce(x, mask, kind, r, &kshape);
     }
     let mut out: Vec<T> = try_vec(out_n)?;
     out.resize(out_n, T::zero());
@@ -128,6 +132,36 @@ fn reduce_raw<T: Float + BufferElement>(
         run(&data, out_n, 1, &mut out);
     }
     Tensor::from_vec(out, &kshape)
+}
+
+/// The GPU reduction: a contiguous (outer, r, inner) block, or a permuted copy first.
+#[cfg(feature = "gpu")]
+fn gpu_reduce(x: &Tensor, mask: &[bool], kind: Kind, r: usize, kshape: &[usize]) -> Result<Tensor> {
+    use super::gpu_ops::{reduce_block, RED_MAX, RED_MIN, RED_SUM};
+    let code = match kind {
+        Kind::Sum => RED_SUM,
+        Kind::Max => RED_MAX,
+        Kind::Min => RED_MIN,
+    };
+    let shape = x.shape();
+    let first = mask.iter().position(|&m| m);
+    let last = mask.iter().rposition(|&m| m);
+    match (first, last) {
+        (Some(f), Some(l)) if x.is_contiguous() && (f..=l).all(|i| mask[i] || shape[i] == 1) => {
+            let outer: usize = shape[..f].iter().product();
+            let inner: usize = shape[l + 1..].iter().product();
+            reduce_block(x, outer, r, inner, code, kshape)
+        }
+        (None, None) => reduce_block(x, 1, 1, x.numel(), code, kshape),
+        _ => {
+            let nd = shape.len();
+            let mut perm: Vec<isize> = (0..nd).filter(|&i| !mask[i]).map(|i| i as isize).collect();
+            perm.extend((0..nd).filter(|&i| mask[i]).map(|i| i as isize));
+            let p = super::gpu_ops::copy(&x.detach().permute(&perm)?)?;
+            let out_n: usize = kshape.iter().product();
+            reduce_block(&p, out_n, r, 1, code, kshape)
+        }
+    }
 }
 
 impl Tensor {
@@ -256,6 +290,20 @@ impl Tensor {
         } else {
             self.cast(DType::F32)?
         };
+        if x.is_gpu() && x.numel() > 0 {
+            // shift by the plain max on the gpu (an infinite max gives nan, as PyTorch's)
+            let m = {
+                let _g = NoGradGuard::new();
+                x.amax(dims, true)?
+            };
+            let s = x.sub(&m)?.exp()?.sum(dims, true)?.log()?.add(&m)?;
+            let mask = reduce_mask("logsumexp", x.ndim(), dims)?;
+            return if keepdim {
+                Ok(s)
+            } else {
+                s.reshape(&final_shape(x.shape(), &mask, false))
+            };
+        }
         let m = {
             let _g = NoGradGuard::new();
             if x.numel() == 0 {
@@ -330,6 +378,11 @@ impl Tensor {
         keepdim: bool,
         want_max: bool,
     ) -> Result<Tensor> {
+        if let Some(r) =
+            Tensor::gpu_fallback(&[self], |v| v[0].arg_reduce(op, dim, keepdim, want_max))
+        {
+            return r;
+        }
         let (x, d) = match dim {
             None => (self.reshape(&[-1])?, 0usize),
             Some(d) => {

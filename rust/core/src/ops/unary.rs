@@ -284,6 +284,27 @@ fn run_backward<T: Float + BufferElement>(
     Tensor::from_vec(out, x.shape())
 }
 
+/// The op's code and parameters in elementwise.wgsl.
+#[cfg(feature = "gpu")]
+fn gpu_code(op: UnaryOp) -> (u32, f32, f32) {
+    match op {
+        UnaryOp::Neg => (0, 0.0, 0.0),
+        UnaryOp::Exp => (1, 0.0, 0.0),
+        UnaryOp::Log => (2, 0.0, 0.0),
+        UnaryOp::Sqrt => (3, 0.0, 0.0),
+        UnaryOp::Abs => (4, 0.0, 0.0),
+        UnaryOp::Tanh => (5, 0.0, 0.0),
+        UnaryOp::Sigmoid => (6, 0.0, 0.0),
+        UnaryOp::Relu => (7, 0.0, 0.0),
+        UnaryOp::Selu => (8, 0.0, 0.0),
+        UnaryOp::Elu(a) => (9, a as f32, 0.0),
+        UnaryOp::LeakyRelu(s) => (10, s as f32, 0.0),
+        UnaryOp::GeluTanh => (11, 0.0, 0.0),
+        UnaryOp::Clamp(lo, hi) => (12, lo as f32, hi as f32),
+        UnaryOp::Gelu => (13, 0.0, 0.0),
+    }
+}
+
 impl Tensor {
     /// Applies a unary op; integer inputs are promoted to float32 (except `neg`/`abs`).
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
@@ -310,6 +331,17 @@ impl Tensor {
             (_, DType::I64 | DType::Bool) => self.cast(DType::F32)?,
             _ => self.clone(),
         };
+        #[cfg(feature = "gpu")]
+        if x.is_gpu() {
+            let (code, a, b) = gpu_code(op);
+            let out = super::gpu_ops::unary_code(op.name(), code, a, b, &x)?;
+            let xs = x.detach();
+            return Ok(record(out, op.backward_name(), &[&x], move |g| {
+                Ok(vec![Some(super::gpu_ops::unary_backward_code(
+                    code, a, b, &xs, g,
+                )?)])
+            }));
+        }
         let out = float_dispatch!(x.dtype(), op.name(), T => run_forward::<T>(op, &x)?);
         if !(crate::autograd::is_grad_enabled() && x.requires_grad()) {
             return Ok(out);

@@ -1,0 +1,349 @@
+//! The GPU versions of the ops that have one: strided copy, unary (and its backward),
+//! broadcasting binary, axis reductions and the batched matrix product. Each records one
+//! dispatch into the shared encoder; nothing waits for the GPU until data is read back.
+
+use crate::error::{Error, Result};
+use crate::gpu::{self, EwParams, GpuBuffer, MmParams, RdParams};
+use crate::layout::{broadcast_shapes, checked_numel, Layout};
+use crate::storage::Buffer;
+use crate::tensor::Tensor;
+
+/// Op codes shared with elementwise.wgsl.
+pub(crate) mod code {
+    pub const IDENTITY: u32 = 99;
+}
+
+const MAX_DIMS: usize = 8;
+
+fn new_tensor(buf: GpuBuffer, shape: &[usize]) -> Result<Tensor> {
+    Tensor::from_buffer(Buffer::Gpu(buf), shape)
+}
+
+/// shape, then the strides of up to two operands (as i32 bit patterns), 8 slots each.
+fn layout_info(op: &str, shape: &[usize], layouts: &[&Layout]) -> Result<Vec<u32>> {
+    if shape.len() > MAX_DIMS {
+        return Err(Error::Shape(format!(
+            "{op}: the gpu backend handles up to {MAX_DIMS} dims, got {}",
+            shape.len()
+        )));
+    }
+    let mut info = vec![0u32; 3 * MAX_DIMS];
+    for (d, &s) in shape.iter().enumerate() {
+        info[d] = s as u32;
+    }
+    for (k, l) in layouts.iter().enumerate() {
+        for (d, &st) in l.strides.iter().enumerate() {
+            info[MAX_DIMS * (k + 1) + d] = (st as i32) as u32;
+        }
+    }
+    Ok(info)
+}
+
+fn check_u32(op: &str, n: usize) -> Result<()> {
+    if n > u32::MAX as usize {
+        return Err(Error::Memory(format!(
+            "{op}: {n} elements exceed the gpu backend's 32-bit indexing"
+        )));
+    }
+    Ok(())
+}
+
+/// A contiguous copy of any (strided) GPU view.
+pub(crate) fn copy(t: &Tensor) -> Result<Tensor> {
+    unary_code("copy", code::IDENTITY, 0.0, 0.0, t)
+}
+
+/// out = op(t) elementwise, reading `t` through its strides.
+pub(crate) fn unary_code(name: &str, op: u32, alpha: f32, beta: f32, t: &Tensor) -> Result<Tensor> {
+    let ctx = gpu::context()?;
+    let n = t.numel();
+    check_u32(name, n)?;
+    let out = ctx.alloc(n)?;
+    if n > 0 {
+        let l = t.layout().clone();
+        let info = layout_info(name, t.shape(), &[&l])?;
+        let (groups, row) = ctx.grid(n, 64)?;
+        let p = EwParams {
+            n: n as u32,
+            op,
+            ndim: t.ndim() as u32,
+            row,
+            alpha,
+            beta,
+            a_offset: l.offset as u32,
+            b_offset: 0,
+        };
+        t.with_gpu(|a, _| {
+            ctx.dispatch(
+                "unary",
+                gpu::shaders::ELEMENTWISE,
+                "unary_main",
+                &p,
+                [Some(a), None],
+                &out,
+                Some(&info),
+                groups,
+            )
+        })??;
+    }
+    new_tensor(out, t.shape())
+}
+
+/// dx = g * f'(x) for a unary op, computed from the input (contiguous copies as needed).
+pub(crate) fn unary_backward_code(
+    op: u32,
+    alpha: f32,
+    beta: f32,
+    x: &Tensor,
+    g: &Tensor,
+) -> Result<Tensor> {
+    let ctx = gpu::context()?;
+    let (x, g) = (x.contiguous()?, g.contiguous()?);
+    let n = x.numel();
+    let out = ctx.alloc(n)?;
+    if n > 0 {
+        let (groups, row) = ctx.grid(n, 64)?;
+        let p = EwParams {
+            n: n as u32,
+            op,
+            ndim: 1,
+            row,
+            alpha,
+            beta,
+            a_offset: x.layout().offset as u32,
+            b_offset: g.layout().offset as u32,
+        };
+        x.with_gpu(|xb, _| {
+            g.with_gpu(|gb, _| {
+                ctx.dispatch(
+                    "unary_backward",
+                    gpu::shaders::ELEMENTWISE,
+                    "unary_backward_main",
+                    &p,
+                    [Some(xb), Some(gb)],
+                    &out,
+                    None,
+                    groups,
+                )
+            })
+        })???;
+    }
+    new_tensor(out, x.shape())
+}
+
+/// out = a (op) b with broadcasting; a CPU scalar operand is moved to the GPU first.
+pub(crate) fn binary_code(name: &str, op: u32, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let ctx = gpu::context()?;
+    let a = to_gpu_scalar(name, a)?;
+    let b = to_gpu_scalar(name, b)?;
+    let shape = broadcast_shapes(name, a.shape(), b.shape())?;
+    let n = checked_numel(&shape)?;
+    check_u32(name, n)?;
+    let out = ctx.alloc(n)?;
+    if n > 0 {
+        let la = a.layout().broadcast_to(name, &shape)?;
+        let lb = b.layout().broadcast_to(name, &shape)?;
+        let info = layout_info(name, &shape, &[&la, &lb])?;
+        let (groups, row) = ctx.grid(n, 64)?;
+        let p = EwParams {
+            n: n as u32,
+            op,
+            ndim: shape.len() as u32,
+            row,
+            alpha: 0.0,
+            beta: 0.0,
+            a_offset: la.offset as u32,
+            b_offset: lb.offset as u32,
+        };
+        a.with_gpu(|ab, _| {
+            b.with_gpu(|bb, _| {
+                ctx.dispatch(
+                    "binary",
+                    gpu::shaders::ELEMENTWISE,
+                    "binary_main",
+                    &p,
+                    [Some(ab), Some(bb)],
+                    &out,
+                    Some(&info),
+                    groups,
+                )
+            })
+        })???;
+    }
+    new_tensor(out, &shape)
+}
+
+/// A one-element CPU tensor next to a GPU one moves to the GPU (as PyTorch allows for
+/// scalars); any other mix of devices is refused.
+pub(crate) fn to_gpu_scalar(op: &str, t: &Tensor) -> Result<Tensor> {
+    if t.is_gpu() {
+        return Ok(t.clone());
+    }
+    if t.numel() == 1 {
+        return t
+            .detach()
+            .cast(crate::dtype::DType::F32)?
+            .to_device(crate::tensor::Device::Gpu);
+    }
+    Err(Error::Device(format!(
+        "{op}: expected all tensors on one device, got gpu and cpu (shape {}); move one with .to()",
+        crate::layout::fmt_shape(t.shape())
+    )))
+}
+
+/// Reduction op codes shared with reduce.wgsl.
+pub(crate) const RED_SUM: u32 = 0;
+pub(crate) const RED_MAX: u32 = 1;
+pub(crate) const RED_MIN: u32 = 2;
+
+/// Reduces a contiguous (outer, r, inner) view of `t` over r.
+pub(crate) fn reduce_block(
+    t: &Tensor,
+    outer: usize,
+    r: usize,
+    inner: usize,
+    op: u32,
+    out_shape: &[usize],
+) -> Result<Tensor> {
+    let ctx = gpu::context()?;
+    let n_out = outer * inner;
+    let out = ctx.alloc(n_out)?;
+    if n_out > 0 {
+        let (groups, row) = ctx.grid(n_out, 1)?;
+        let p = RdParams {
+            outer: outer as u32,
+            r: r as u32,
+            inner: inner as u32,
+            op,
+            row,
+            _pad: [0; 3],
+        };
+        let t = t.contiguous()?;
+        let off = t.layout().offset;
+        if off != 0 {
+            // the kernel indexes from 0; views with an offset are compacted first
+            return reduce_block(&copy(&t)?, outer, r, inner, op, out_shape);
+        }
+        t.with_gpu(|x, _| {
+            ctx.dispatch(
+                "reduce",
+                gpu::shaders::REDUCE,
+                "main",
+                &p,
+                [Some(x), None],
+                &out,
+                None,
+                groups,
+            )
+        })??;
+    }
+    new_tensor(out, out_shape)
+}
+
+/// Batched `a @ b` (batch dims already broadcast to `batch`), optional bias and ReLU epilogue.
+pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+    let ctx = gpu::context()?;
+    let (ash, bsh) = (a.shape(), b.shape());
+    let (m, k) = (ash[ash.len() - 2], ash[ash.len() - 1]);
+    let n = bsh[bsh.len() - 1];
+    let batch = broadcast_shapes("matmul", &ash[..ash.len() - 2], &bsh[..bsh.len() - 2])?;
+    let mut out_shape = batch.to_vec();
+    out_shape.extend([m, n]);
+    let total = checked_numel(&out_shape)?;
+    check_u32("matmul", total)?;
+    let out = ctx.alloc(total)?;
+    let nb: usize = batch.iter().product();
+    // strides must be non-negative for the kernel's u32 arithmetic
+    let fix = |t: &Tensor| -> Result<Tensor> {
+        if t.strides().iter().any(|&s| s < 0) {
+            copy(t)
+        } else {
+            Ok(t.clone())
+        }
+    };
+    let (a, b) = (fix(a)?, fix(b)?);
+    let mut full_a = batch.to_vec();
+    full_a.extend([m, k]);
+    let mut full_b = batch.to_vec();
+    full_b.extend([k, n]);
+    let la = a.layout().broadcast_to("matmul", &full_a)?;
+    let lb = b.layout().broadcast_to("matmul", &full_b)?;
+    let nd = full_a.len();
+    if total > 0 && k == 0 {
+        // an empty inner dim: the product is zeros (plus bias)
+        let z = new_tensor(out, &out_shape)?;
+        return match bias {
+            Some(bv) => binary_code("matmul", 0, &z.mul_scalar(0.0)?, bv),
+            None => z.mul_scalar(0.0),
+        };
+    }
+    let bias_c = bias.map(|b| b.contiguous()).transpose()?;
+    let mut idx = vec![0usize; nd - 2];
+    for bi in 0..nb {
+        let (mut oa, mut ob) = (la.offset as isize, lb.offset as isize);
+        for (d, &i) in idx.iter().enumerate() {
+            oa += i as isize * la.strides[d];
+            ob += i as isize * lb.strides[d];
+        }
+        let p = MmParams {
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            batch: 1,
+            a_rs: la.strides[nd - 2] as u32,
+            a_cs: la.strides[nd - 1] as u32,
+            a_bs: 0,
+            a_off: oa as u32,
+            b_rs: lb.strides[nd - 2] as u32,
+            b_cs: lb.strides[nd - 1] as u32,
+            b_bs: 0,
+            b_off: ob as u32,
+            has_bias: bias.is_some() as u32,
+            act: if relu { 7 } else { 0 },
+            c_off: (bi * m * n) as u32,
+            _pad: 0,
+        };
+        let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
+        if groups[0] > 65_535 || groups[1] > 65_535 {
+            return Err(Error::Memory(format!(
+                "matmul: a {m} x {n} output exceeds one gpu dispatch grid"
+            )));
+        }
+        if total > 0 {
+            a.with_gpu(|ab, _| {
+                b.with_gpu(|bb, _| match &bias_c {
+                    Some(bt) => bt.with_gpu(|biasb, _| {
+                        ctx.dispatch_with_bias(
+                            "matmul",
+                            gpu::shaders::MATMUL,
+                            "main",
+                            &p,
+                            [ab, bb],
+                            &out,
+                            biasb,
+                            groups,
+                        )
+                    }),
+                    None => Ok(ctx.dispatch(
+                        "matmul",
+                        gpu::shaders::MATMUL,
+                        "main",
+                        &p,
+                        [Some(ab), Some(bb)],
+                        &out,
+                        None,
+                        groups,
+                    )),
+                })
+            })????;
+        }
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < batch[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    new_tensor(out, &out_shape)
+}

@@ -1,0 +1,79 @@
+// Reductions along one axis of a contiguous (outer, r, inner) view: sum, max, min, argmax.
+//
+// One workgroup of 256 threads reduces one output element: each thread folds a strided
+// slice of the axis, then a tree in workgroup memory finishes. No subgroup operations, so
+// the result does not depend on the hardware's subgroup size (lavapipe's is 8, not 32).
+
+struct Params {
+    outer: u32,
+    r: u32,
+    inner: u32,
+    op: u32,      // 0 sum, 1 max, 2 min, 3 argmax, 4 mean
+    row: u32,     // workgroups per grid row (the grid folds into 2-D for large outputs)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+const WG: u32 = 256u;
+var<workgroup> vals: array<f32, 256>;
+var<workgroup> idxs: array<u32, 256>;
+
+fn better(op: u32, v: f32, best: f32) -> bool {
+    if (op == 2u) { return v < best; }
+    return v > best;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let o = wg.x + wg.y * p.row;       // output element: (outer index, inner index)
+    if (o >= p.outer * p.inner) { return; }
+    let oi = o / p.inner;
+    let ii = o % p.inner;
+    let base = oi * p.r * p.inner + ii;
+    var acc = 0.0;
+    var best_i = 0u;
+    if (p.op == 1u || p.op == 3u) { acc = -3.4028235e38; }
+    if (p.op == 2u) { acc = 3.4028235e38; }
+    var first = true;
+    for (var k = t; k < p.r; k += WG) {
+        let v = x[base + k * p.inner];
+        if (p.op == 0u || p.op == 4u) {
+            acc += v;
+        } else if (first || better(p.op, v, acc)) {
+            acc = v;
+            best_i = k;
+        }
+        first = false;
+    }
+    vals[t] = acc;
+    idxs[t] = select(best_i, 0xffffffffu, first);
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s / 2u) {
+        if (t < s) {
+            let v = vals[t + s];
+            let vi = idxs[t + s];
+            if (p.op == 0u || p.op == 4u) {
+                vals[t] += v;
+            } else if (vi != 0xffffffffu) {
+                let cur = idxs[t];
+                // ties keep the lower index, as NumPy's argmax does
+                if (cur == 0xffffffffu || better(p.op, v, vals[t]) || (v == vals[t] && vi < cur)) {
+                    vals[t] = v;
+                    idxs[t] = vi;
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    if (t == 0u) {
+        var res = vals[0];
+        if (p.op == 3u) { res = f32(idxs[0]); }
+        if (p.op == 4u) { res = res / f32(p.r); }
+        out[o] = res;
+    }
+}

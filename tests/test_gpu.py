@@ -1,0 +1,213 @@
+"""GPU backend parity: every GPU kernel against the CPU result (float32, tolerances per op).
+
+The tests run on whatever adapter wgpu finds; in CI that is Mesa's lavapipe (Vulkan on the
+CPU). They skip when no adapter exists, unless FERROGRAD_REQUIRE_GPU=1 (set by .ci/run),
+which turns the skip into a failure so the GPU tests can never silently stop running.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import ferrograd as fg
+
+if not fg.gpu_available():
+    if os.environ.get("FERROGRAD_REQUIRE_GPU") == "1":
+        raise RuntimeError("FERROGRAD_REQUIRE_GPU=1 but no GPU adapter was found: " + repr(fg.devices()))
+    pytest.skip("no GPU adapter (install mesa-vulkan-drivers for lavapipe)", allow_module_level=True)
+
+
+@pytest.fixture(params=["cpu", "gpu"])
+def device(request):
+    return request.param
+
+
+def both(a: np.ndarray, requires_grad: bool = False):
+    """The same float32 data as a CPU leaf and a GPU leaf."""
+    c = fg.tensor(a.astype(np.float32), requires_grad=requires_grad)
+    g = fg.tensor(a.astype(np.float32)).to("gpu")
+    if requires_grad:
+        g.requires_grad_()
+    return c, g
+
+
+rng = np.random.default_rng(0)
+
+
+def test_devices_lists_the_adapter():
+    devs = fg.devices()
+    assert devs[0]["name"] == "cpu" and len(devs) >= 2
+    assert {"name", "backend", "type"} <= set(devs[1])
+    t = fg.ones(3, device="gpu")
+    assert t.device == "gpu" and t.is_gpu and t.to("cpu").device == "cpu"
+
+
+def test_round_trip_and_creation(device):
+    a = rng.standard_normal((3, 5)).astype(np.float32)
+    t = fg.tensor(a, device=device)
+    assert t.device == device
+    np.testing.assert_array_equal(t.numpy(), a)
+    np.testing.assert_array_equal(fg.zeros(2, 3, device=device).numpy(), np.zeros((2, 3), np.float32))
+    assert fg.zeros_like(t).device == device
+    assert repr(fg.tensor([1.0, 2.0], device=device)) == "tensor([1., 2.])"
+
+
+UNARY = [
+    ("neg", {}, 0), ("exp", {}, 1e-5), ("log", {"positive": True}, 1e-5), ("sqrt", {"positive": True}, 1e-6),
+    ("abs", {}, 0), ("tanh", {}, 1e-6), ("sigmoid", {}, 1e-6), ("relu", {}, 0), ("selu", {}, 1e-5),
+    ("elu", {}, 1e-5), ("leaky_relu", {}, 1e-6), ("gelu", {}, 1e-5),
+]
+
+
+@pytest.mark.parametrize("name,opts,tol", UNARY)
+def test_unary_forward_and_backward_match_cpu(name, opts, tol):
+    a = rng.standard_normal((4, 33)) * 3
+    if opts.get("positive"):
+        a = np.abs(a) + 0.1
+    c, g = both(a, requires_grad=True)
+    yc, yg = getattr(c, name)(), getattr(g, name)()
+    assert yg.device == "gpu"
+    np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=max(tol, 1e-6), atol=tol + 1e-7)
+    w = fg.tensor(rng.standard_normal((4, 33)).astype(np.float32))
+    (yc * w).sum().backward()
+    (yg * w.to("gpu")).sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_large_tanh_does_not_overflow_on_gpu():
+    _, g = both(np.array([-1e4, -100.0, 0.0, 100.0, 1e4]))
+    np.testing.assert_array_equal(g.tanh().numpy(), [-1, -1, 0, 1, 1])
+    np.testing.assert_array_equal(g.sigmoid().numpy(), [0, 0, 0.5, 1, 1])
+
+
+def test_clamp_and_gelu_tanh_on_gpu():
+    c, g = both(rng.standard_normal((50,)) * 3)
+    np.testing.assert_allclose(g.clamp(-1, 0.5).numpy(), c.clamp(-1, 0.5).numpy())
+    np.testing.assert_allclose(g.gelu("tanh").numpy(), c.gelu("tanh").numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "truediv", "pow", "maximum", "minimum"])
+@pytest.mark.parametrize("shapes", [((3, 4), (3, 4)), ((4, 1, 5), (3, 5)), ((1,), (2, 3)), ((2, 3), ())])
+def test_binary_broadcasting_matches_cpu(op, shapes):
+    a = rng.standard_normal(shapes[0])
+    b = rng.standard_normal(shapes[1])
+    if op == "pow":
+        a = np.abs(a) + 0.5
+    (ca, ga), (cb, gb) = both(a, True), both(b, True)
+    f = {"maximum": lambda x, y: x.maximum(y), "minimum": lambda x, y: x.minimum(y)}.get(
+        op, lambda x, y: getattr(x, f"__{op}__")(y)
+    )
+    yc, yg = f(ca, cb), f(ga, gb)
+    np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=1e-5, atol=1e-6)
+    yc.sum().backward()
+    yg.sum().backward()
+    np.testing.assert_allclose(ga.grad.numpy(), ca.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(gb.grad.numpy(), cb.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_scalars_and_strided_views_on_gpu():
+    c, g = both(rng.standard_normal((6, 8)))
+    np.testing.assert_allclose((g.T * 2 + 1).numpy(), (c.T * 2 + 1).numpy(), rtol=1e-6)
+    np.testing.assert_allclose((g[::2, ::-3] - g[1::2, :3]).numpy(), (c[::2, ::-3] - c[1::2, :3]).numpy())
+    np.testing.assert_array_equal(g.T.contiguous().numpy(), c.numpy().T)
+    np.testing.assert_array_equal(g.T.reshape(-1).numpy(), c.numpy().T.reshape(-1))
+    with pytest.raises(fg.DeviceError, match="one device"):
+        g + fg.ones(6, 8)
+
+
+@pytest.mark.parametrize("dims,keepdim", [(None, False), (0, False), (1, True), ((0, 2), False), (-1, False)])
+@pytest.mark.parametrize("op", ["sum", "mean", "max", "min"])
+def test_reductions_match_cpu(op, dims, keepdim):
+    c, g = both(rng.standard_normal((5, 7, 300)), requires_grad=True)
+    yc, yg = getattr(c, op)(dims, keepdim), getattr(g, op)(dims, keepdim)
+    assert yg.shape == yc.shape
+    np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=1e-4, atol=1e-4)
+    if op in ("sum", "mean"):
+        yc.sum().backward()
+        yg.sum().backward()
+        np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_family_and_argmax_on_gpu():
+    c, g = both(rng.standard_normal((6, 10)) * 5, requires_grad=True)
+    np.testing.assert_allclose(g.softmax(1).numpy(), c.softmax(1).numpy(), atol=1e-6)
+    np.testing.assert_allclose(g.log_softmax(1).numpy(), c.log_softmax(1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(g.logsumexp(1).numpy(), c.logsumexp(1).numpy(), atol=1e-5)
+    assert g.argmax(1).tolist() == c.argmax(1).tolist()
+    (g.log_softmax(1)[:, 3]).sum().backward()
+    (c.log_softmax(1)[:, 3]).sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "sa,sb", [((17, 33), (33, 65)), ((64, 64), (64, 64)), ((2, 3, 20, 30), (30, 5)), ((20,), (20, 7)), ((1, 0), (0, 4))]
+)
+def test_matmul_matches_cpu_forward_and_backward(sa, sb):
+    (ca, ga), (cb, gb) = both(rng.standard_normal(sa), True), both(rng.standard_normal(sb), True)
+    yc, yg = ca @ cb, ga @ gb
+    np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=1e-4, atol=1e-4)
+    if yc.numel():
+        (yc * yc).sum().backward()
+        (yg * yg).sum().backward()
+        np.testing.assert_allclose(ga.grad.numpy(), ca.grad.numpy(), rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(gb.grad.numpy(), cb.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_linear_with_bias_and_transposed_operands():
+    (cx, gx), (cw, gw), (cb, gb) = (both(rng.standard_normal(s), True) for s in [(9, 40), (70, 40), (70,)])
+    yc, yg = fg.linear(cx, cw, cb), fg.linear(gx, gw, gb)
+    np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=1e-4, atol=1e-4)
+    yc.relu().sum().backward()
+    yg.relu().sum().backward()
+    for c, g in [(cx, gx), (cw, gw), (cb, gb)]:
+        np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_ops_without_gpu_kernels_still_run_on_gpu_tensors():
+    """Ops with no kernel yet run through the CPU and come back, gradients included."""
+    c, g = both(rng.standard_normal((6, 4)), requires_grad=True)
+    y = fg.tensor([0, 3, 1, 2, 2, 1])
+    lc, lg = fg.losses.cross_entropy(c, y), fg.losses.cross_entropy(g, y)
+    assert lg.device == "gpu"
+    np.testing.assert_allclose(lg.item(), lc.item(), rtol=1e-6)
+    lc.backward()
+    lg.backward()
+    np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), atol=1e-6)
+    idx = fg.tensor([3, 0, 3])
+    assert g[idx].device == "gpu" and g[idx].tolist() == c[idx].tolist()
+    assert fg.cat([g, g], 0).device == "gpu"
+
+
+def test_short_training_run_tracks_cpu_loss_curve():
+    """The Standard network on GPU follows the CPU loss curve (float32 rounding apart)."""
+    x = rng.standard_normal((64, 20)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64) + 2 * (x[:, 1] > 0)
+    curves = {}
+    for dev in ["cpu", "gpu"]:
+        fg.manual_seed(0)
+        m = fg.models.standard(20, 4, width=32, depth=2, dropout=0.0).to(dev)
+        opt = fg.optim.Adam(m.parameters(), lr=1e-2)
+        xt, yt = fg.tensor(x, device=dev), fg.tensor(y)
+        losses = []
+        for _ in range(8):
+            loss = fg.losses.cross_entropy(m(xt), yt)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        curves[dev] = losses
+        assert all(p.device == dev for p in m.parameters())
+    np.testing.assert_allclose(curves["gpu"], curves["cpu"], rtol=2e-3, atol=2e-4)
+    assert curves["gpu"][-1] < curves["gpu"][0]
+
+
+def test_memory_is_reused_over_a_loop():
+    """The buffer pool hands freed buffers back: a long loop allocates nothing new."""
+    w = fg.randn(32, 32, device="gpu", requires_grad=True)
+    x = fg.randn(16, 32, device="gpu")
+    for _ in range(200):
+        loss = (x @ w).tanh().sum()
+        loss.backward()
+        w.grad = None
+    assert np.isfinite(loss.item())
