@@ -169,3 +169,22 @@ def test_no_panic_on_fuzzed_ops():
                 out.sum().backward()
         except Exception:  # noqa: S110  (any ordinary error is fine; a panic is not)
             pass
+
+
+def test_binding_edge_cases():
+    t = fg.ones(3)
+    with pytest.raises(TypeError, match="add: expected a tensor or a number, got str"):
+        t.add("x")
+    assert t.__add__("x") is NotImplemented  # operators let Python try the other side
+    assert fg.tensor([2**53 + 1]).item() == 2**53 + 1  # int64 items are exact
+    with pytest.raises(ValueError, match="NaN"):
+        int(fg.tensor(float("nan")))
+    with pytest.raises(TypeError, match="modulo"):
+        pow(t, 2, 5)
+    with pytest.raises(ValueError, match="copy"):
+        np.asarray(t, copy=False)
+    assert fg.float32 != 2 and fg.float32 == fg.float32
+    assert fg.ones(2, 3).stride(1) == 1 and fg.arange(5).narrow(0, -2, 2).tolist() == [3, 4]
+    x = fg.ones(3)
+    x.mul_(fg.tensor([1.0, 2.0, 3.0]))
+    assert x.tolist() == [1.0, 2.0, 3.0]

@@ -54,9 +54,18 @@ def test_round_trip_and_creation(device):
 
 
 UNARY = [
-    ("neg", {}, 0), ("exp", {}, 1e-5), ("log", {"positive": True}, 1e-5), ("sqrt", {"positive": True}, 1e-6),
-    ("abs", {}, 0), ("tanh", {}, 1e-6), ("sigmoid", {}, 1e-6), ("relu", {}, 0), ("selu", {}, 1e-5),
-    ("elu", {}, 1e-5), ("leaky_relu", {}, 1e-6), ("gelu", {}, 1e-5),
+    ("neg", {}, 0),
+    ("exp", {}, 1e-5),
+    ("log", {"positive": True}, 1e-5),
+    ("sqrt", {"positive": True}, 1e-6),
+    ("abs", {}, 0),
+    ("tanh", {}, 1e-6),
+    ("sigmoid", {}, 1e-6),
+    ("relu", {}, 0),
+    ("selu", {}, 1e-5),
+    ("elu", {}, 1e-5),
+    ("leaky_relu", {}, 1e-6),
+    ("gelu", {}, 1e-5),
 ]
 
 
@@ -141,7 +150,14 @@ def test_softmax_family_and_argmax_on_gpu():
 
 
 @pytest.mark.parametrize(
-    "sa,sb", [((17, 33), (33, 65)), ((64, 64), (64, 64)), ((2, 3, 20, 30), (30, 5)), ((20,), (20, 7)), ((1, 0), (0, 4))]
+    "sa,sb",
+    [
+        ((17, 33), (33, 65)),
+        ((64, 64), (64, 64)),
+        ((2, 3, 20, 30), (30, 5)),
+        ((20,), (20, 7)),
+        ((1, 0), (0, 4)),
+    ],
 )
 def test_matmul_matches_cpu_forward_and_backward(sa, sb):
     (ca, ga), (cb, gb) = both(rng.standard_normal(sa), True), both(rng.standard_normal(sb), True)

@@ -202,8 +202,11 @@ class Tensor:
     def numel(self) -> int:
         """Number of elements."""
 
-    def stride(self) -> tuple[int, ...]:
-        """Strides in elements."""
+    @overload
+    def stride(self, dim: None = None) -> tuple[int, ...]: ...
+    @overload
+    def stride(self, dim: int) -> int:
+        """Strides in elements (all dims, or one)."""
 
     def storage_offset(self) -> int:
         """Offset of the first element in the shared storage."""
@@ -462,8 +465,8 @@ class Tensor:
     def add_(self, other: _Operand, alpha: builtins.float = 1.0) -> Tensor:
         """``self += alpha * other`` in place; returns the tensor."""
 
-    def mul_(self, value: builtins.float) -> Tensor:
-        """``self *= value`` in place (a number only); returns the tensor."""
+    def mul_(self, value: _Operand) -> Tensor:
+        """``self *= value`` in place (a number or a broadcastable tensor); returns the tensor."""
 
 # ---------------------------------------------------------------------------- module functions
 

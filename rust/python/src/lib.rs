@@ -89,15 +89,7 @@ fn run<T: Send>(
 }
 
 /// Element types, exposed as `ferrograd.float32` and friends.
-#[pyclass(
-    eq,
-    eq_int,
-    frozen,
-    hash,
-    from_py_object,
-    name = "dtype",
-    module = "ferrograd"
-)]
+#[pyclass(eq, frozen, hash, from_py_object, name = "dtype", module = "ferrograd")]
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types)]
 enum PyDType {
@@ -360,8 +352,16 @@ impl PyTensor {
         self.t.numel()
     }
     /// Strides in elements.
-    fn stride<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        PyTuple::new(py, self.t.strides())
+    #[pyo3(signature = (dim=None))]
+    fn stride<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Bound<'py, PyAny>> {
+        match dim {
+            None => Ok(PyTuple::new(py, self.t.strides())?.into_any()),
+            Some(d) => {
+                let d = ferrograd_core::layout::normalize_dim("stride", d, self.t.ndim())
+                    .map_err(err)?;
+                Ok(self.t.strides()[d].into_pyobject(py)?.into_any())
+            }
+        }
     }
     /// Offset of the first element in the shared storage.
     fn storage_offset(&self) -> usize {
@@ -422,7 +422,12 @@ impl PyTensor {
         dtype: Option<Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = copy; // .numpy() always copies, which satisfies both copy=True and None
+        if copy == Some(false) {
+            // NumPy 2's protocol: refuse when a copy cannot be avoided (ours always copies)
+            return Err(PyValueError::new_err(
+                "__array__: a ferrograd tensor cannot be viewed without a copy; use copy=None or True",
+            ));
+        }
         let a = to_numpy(py, &self.t)?;
         match dtype {
             Some(d) if !d.is_none() => a.call_method1("astype", (d,)),
@@ -434,7 +439,10 @@ impl PyTensor {
         let v = self.t.item().map_err(err)?;
         Ok(match self.t.dtype() {
             DType::F32 | DType::F64 => v.into_pyobject(py)?.into_any(),
-            DType::I64 => (v as i64).into_pyobject(py)?.into_any(),
+            // exact, not through f64 (values past 2**53)
+            DType::I64 => self.t.to_vec::<i64>().map_err(err)?[0]
+                .into_pyobject(py)?
+                .into_any(),
             DType::Bool => pyo3::types::PyBool::new(py, v != 0.0).to_owned().into_any(),
         })
     }
@@ -445,8 +453,9 @@ impl PyTensor {
     fn __float__(&self) -> PyResult<f64> {
         self.t.item().map_err(err)
     }
-    fn __int__(&self) -> PyResult<i64> {
-        Ok(self.t.item().map_err(err)? as i64)
+    fn __int__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        // Python's int() of the item: exact for int64, ValueError for NaN, OverflowError for inf
+        py.get_type::<pyo3::types::PyInt>().call1((self.item(py)?,))
     }
     fn __bool__(&self) -> PyResult<bool> {
         if self.t.numel() != 1 {
@@ -567,8 +576,19 @@ impl PyTensor {
         self.t.flatten(start_dim, end_dim).map(wrap).map_err(err)
     }
     /// `length` entries of `dim` from `start` (a view).
-    fn narrow(&self, dim: isize, start: usize, length: usize) -> PyResult<PyTensor> {
-        self.t.narrow(dim, start, length).map(wrap).map_err(err)
+    fn narrow(&self, dim: isize, start: isize, length: usize) -> PyResult<PyTensor> {
+        let d = ferrograd_core::layout::normalize_dim("narrow", dim, self.t.ndim()).map_err(err)?;
+        let size = self.t.shape().get(d).copied().unwrap_or(0) as isize;
+        let s = if start < 0 { start + size } else { start };
+        if s < 0 {
+            return Err(PyIndexError::new_err(format!(
+                "narrow: start {start} is out of range for a dim of size {size}"
+            )));
+        }
+        self.t
+            .narrow(dim, s as usize, length)
+            .map(wrap)
+            .map_err(err)
     }
     /// A C-contiguous tensor (itself when already contiguous).
     fn contiguous(&self) -> PyResult<PyTensor> {
@@ -634,16 +654,26 @@ impl PyTensor {
         &self,
         py: Python<'_>,
         o: &Bound<'_, PyAny>,
-        _modulo: Option<&Bound<'_, PyAny>>,
+        modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        if modulo.is_some_and(|m| !m.is_none()) {
+            return Err(PyTypeError::new_err(
+                "pow: a modulo argument is not supported for tensors",
+            ));
+        }
         self.bin(py, o, false, |a, b| a.pow(b))
     }
     fn __rpow__(
         &self,
         py: Python<'_>,
         o: &Bound<'_, PyAny>,
-        _modulo: Option<&Bound<'_, PyAny>>,
+        modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
+        if modulo.is_some_and(|m| !m.is_none()) {
+            return Err(PyTypeError::new_err(
+                "pow: a modulo argument is not supported for tensors",
+            ));
+        }
         self.bin(py, o, true, |a, b| a.pow(b))
     }
     fn __matmul__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -686,35 +716,50 @@ impl PyTensor {
     }
     /// Elementwise sum with another tensor or number.
     fn add(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.__add__(py, other)
+        method_result(py, "add", other, self.__add__(py, other))
     }
     /// Elementwise difference.
     fn sub(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.__sub__(py, other)
+        method_result(py, "sub", other, self.__sub__(py, other))
     }
     /// Elementwise product.
     fn mul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.__mul__(py, other)
+        method_result(py, "mul", other, self.__mul__(py, other))
     }
     /// Elementwise true division.
     fn div(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.__truediv__(py, other)
+        method_result(py, "div", other, self.__truediv__(py, other))
     }
     /// Elementwise power.
     fn pow(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.bin(py, other, false, |a, b| a.pow(b))
+        method_result(
+            py,
+            "pow",
+            other,
+            self.bin(py, other, false, |a, b| a.pow(b)),
+        )
     }
     /// Elementwise maximum (NaN propagates).
     fn maximum(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.bin(py, other, false, |a, b| a.maximum(b))
+        method_result(
+            py,
+            "maximum",
+            other,
+            self.bin(py, other, false, |a, b| a.maximum(b)),
+        )
     }
     /// Elementwise minimum (NaN propagates).
     fn minimum(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.bin(py, other, false, |a, b| a.minimum(b))
+        method_result(
+            py,
+            "minimum",
+            other,
+            self.bin(py, other, false, |a, b| a.minimum(b)),
+        )
     }
     /// Matrix product (NumPy's matmul rules).
     fn matmul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.matmul_any(py, other, false)
+        method_result(py, "matmul", other, self.matmul_any(py, other, false))
     }
     /// e ** x, elementwise.
     fn exp(&self, py: Python<'_>) -> PyResult<PyTensor> {
@@ -963,10 +1008,41 @@ impl PyTensor {
         Ok(slf)
     }
     /// `self *= value` in place; returns the tensor.
-    fn mul_(slf: Bound<'_, Self>, value: f64) -> PyResult<Bound<'_, Self>> {
-        slf.get().t.mul_(value).map_err(err)?;
+    fn mul_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
+        let t = slf.get().t.clone();
+        if let Ok(v) = value.extract::<f64>() {
+            t.mul_(v).map_err(err)?;
+        } else {
+            let o = operand(value, &t)
+                .ok_or_else(|| PyTypeError::new_err("mul_: expected a tensor or a number"))?;
+            if ferrograd_core::is_grad_enabled() && t.requires_grad() {
+                return Err(PyRuntimeError::new_err(
+                    "mul_: a tensor that requires grad cannot be modified in place while grad mode is on; wrap the update in no_grad()",
+                ));
+            }
+            let _g = ferrograd_core::NoGradGuard::new();
+            let prod = t.mul(&o).map_err(err)?;
+            t.copy_(&prod).map_err(err)?;
+        }
         Ok(slf)
     }
+}
+
+/// The method forms (`t.add(x)`) raise where the operators return NotImplemented.
+fn method_result(
+    py: Python<'_>,
+    op: &str,
+    other: &Bound<'_, PyAny>,
+    r: PyResult<Py<PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let r = r?;
+    if r.is(py.NotImplemented()) {
+        return Err(PyTypeError::new_err(format!(
+            "{op}: expected a tensor or a number, got {}",
+            other.get_type().name()?
+        )));
+    }
+    Ok(r)
 }
 
 /// Result shape of `x[idx]` for an integer tensor `idx`: idx's shape, then x's other dims.
