@@ -227,3 +227,18 @@ def test_memory_is_reused_over_a_loop():
         loss.backward()
         w.grad = None
     assert np.isfinite(loss.item())
+
+
+def test_fit_on_gpu_matches_cpu():
+    """`fit` moves the data to the model's device; the loss curve tracks the CPU's."""
+    x = rng.standard_normal((96, 30)).astype(np.float32)
+    y = (x[:, :3].argmax(1)).astype(np.int64)
+    hist = {}
+    for dev in ("cpu", "gpu"):
+        fg.manual_seed(0)
+        m = fg.models.standard(30, 3, width=16, depth=2).to(dev)
+        h = m.fit(x, y, epochs=2, batch_size=32, shuffle=False, validation_split=0.25, verbose=0)
+        hist[dev] = h.history
+        assert m.predict(x[:4]).shape == (4, 3)
+    np.testing.assert_allclose(hist["gpu"]["loss"], hist["cpu"]["loss"], rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(hist["gpu"]["val_acc"], hist["cpu"]["val_acc"], atol=1e-9)

@@ -144,6 +144,20 @@ def _logit_model(model: Module, kind: str) -> Module:
     return model
 
 
+def _device_of(model: Module) -> str:
+    """Where the model's parameters live (data is moved there batch by batch)."""
+    for p in model.parameters():
+        return p.device
+    return "cpu"
+
+
+def _to_model(t: Tensor, device: str) -> Tensor:
+    # int64 labels stay on the CPU: the GPU backend holds float32 tensors
+    if device == "cpu" or t.dtype != _core.dtype.float32:
+        return t
+    return t.to(device)
+
+
 def _metric_name(kind: str) -> str | None:
     return {"cross_entropy": "acc", "binary_cross_entropy": "acc", "mse": "mae"}.get(kind)
 
@@ -185,7 +199,8 @@ def evaluate(model: Module, x, y, loss="cross_entropy", batch_size: int = 256, v
     {'loss': 0.21, 'acc': 0.94}
     """
     kind, loss_fn = _losses.get(loss)
-    xt, yt = _as_tensor(x), _prepare_targets(y, kind)
+    device = _device_of(model)
+    xt, yt = _to_model(_as_tensor(x), device), _to_model(_prepare_targets(y, kind), device)
     return _evaluate(model, _logit_model(model, kind), xt, yt, kind, loss_fn, batch_size)
 
 
@@ -212,7 +227,7 @@ def _evaluate(model, logit_model, xt, yt, kind, loss_fn, batch_size) -> dict:
 
 def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
     """Model outputs for `x` in eval mode, as a NumPy array."""
-    xt = _as_tensor(x)
+    xt = _to_model(_as_tensor(x), _device_of(model))
     was_training = model.training
     model.eval()
     outs = []
@@ -292,6 +307,10 @@ def fit(
         xt, yt = xt[:n_tr], yt[:n_tr]
     else:
         xv = yv = None
+    device = _device_of(model)
+    xt, yt = _to_model(xt, device), _to_model(yt, device)
+    if xv is not None:
+        xv, yv = _to_model(xv, device), _to_model(yv, device)
     opt = _optim.get(optimizer, model.parameters(), lr)
     model.optimizer = opt
     train_model = _logit_model(model, kind)
