@@ -242,3 +242,48 @@ def test_fit_on_gpu_matches_cpu():
         assert m.predict(x[:4]).shape == (4, 3)
     np.testing.assert_allclose(hist["gpu"]["loss"], hist["cpu"]["loss"], rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(hist["gpu"]["val_acc"], hist["cpu"]["val_acc"], atol=1e-9)
+
+
+def test_batch_norm_on_gpu_matches_cpu_with_running_stats():
+    x = rng.standard_normal((16, 12)).astype(np.float32) * 3 + 1
+    out = {}
+    for dev in ("cpu", "gpu"):
+        bn = fg.nn.BatchNorm1d(12).to(dev)
+        xt = fg.tensor(x, device=dev, requires_grad=True)
+        y = bn(xt)
+        (y * y).sum().backward()
+        bn.eval()
+        out[dev] = (
+            y.numpy(),
+            xt.grad.numpy(),
+            bn.weight.grad.numpy(),
+            bn.running_var.numpy(),
+            bn(xt).numpy(),
+        )
+        assert bn.running_mean.device == dev
+    for c, g in zip(out["cpu"], out["gpu"]):
+        np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_on_gpu_matches_cpu(smoothing):
+    c, g = both(rng.standard_normal((9, 5)) * 4, requires_grad=True)
+    y = fg.tensor(rng.integers(0, 5, 9))
+    lc = fg.losses.cross_entropy(c, y, label_smoothing=smoothing)
+    lg = fg.losses.cross_entropy(g, y, label_smoothing=smoothing)
+    assert lg.device == "gpu"
+    np.testing.assert_allclose(lg.item(), lc.item(), rtol=1e-5)
+    lc.backward()
+    lg.backward()
+    np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), atol=1e-6)
+    with pytest.raises(IndexError, match="out of range"):
+        fg.losses.cross_entropy(g, fg.tensor([7] * 9))
+
+
+def test_in_place_updates_on_gpu():
+    t = fg.zeros(2, 3, device="gpu")
+    t.copy_(fg.ones(3, device="gpu") * 2)
+    with fg.no_grad():
+        t.add_(fg.ones(2, 3, device="gpu"), alpha=0.5)
+        t.mul_(2.0)
+    assert t.device == "gpu" and t.tolist() == [[5.0] * 3] * 2

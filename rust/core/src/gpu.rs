@@ -285,6 +285,29 @@ impl GpuBuffer {
         Ok(())
     }
 
+    /// Copies all of `src` into this buffer at element `offset`, in queue order.
+    pub fn copy_from(&self, offset: usize, src: &GpuBuffer) -> Result<()> {
+        if offset + src.len > self.len {
+            return Err(Error::Index("gpu: copy past the end of a buffer".into()));
+        }
+        if src.len == 0 {
+            return Ok(());
+        }
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.copy_buffer_to_buffer(
+            src.raw(),
+            0,
+            self.raw(),
+            (offset * 4) as u64,
+            Some((src.len * 4) as u64),
+        );
+        self.ctx.record(enc);
+        Ok(())
+    }
+
     /// Copies the elements back to the host (flushing queued work first).
     pub fn download(&self) -> Result<Vec<f32>> {
         if self.len == 0 {

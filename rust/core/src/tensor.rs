@@ -926,6 +926,19 @@ impl Tensor {
     /// Copies `src` (broadcast to this shape, converted to this dtype) into this tensor.
     pub fn copy_(&self, src: &Tensor) -> Result<()> {
         self.check_inplace("copy_")?;
+        #[cfg(feature = "gpu")]
+        if self.is_gpu() && self.is_contiguous() {
+            // device to device: make the source a contiguous gpu buffer, then copy it in
+            let _g = autograd::NoGradGuard::new();
+            let s = src
+                .detach()
+                .to_device(Device::Gpu)?
+                .broadcast_to(self.shape())?;
+            let s = crate::ops::gpu_ops::copy(&s)?;
+            let off = self.0.layout.offset;
+            s.with_gpu(|sb, _| self.with_gpu(|db, _| db.copy_from(off, sb)))???;
+            return Ok(());
+        }
         if self.is_gpu() || src.is_gpu() {
             let src = src.detach().to_device(Device::Cpu)?;
             if self.is_gpu() {

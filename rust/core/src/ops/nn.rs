@@ -143,6 +143,20 @@ impl Tensor {
         momentum: f64,
         eps: f64,
     ) -> Result<Tensor> {
+        let all_gpu = self.is_gpu()
+            && [weight, bias, running_mean, running_var]
+                .iter()
+                .all(|t| t.is_none_or(|t| t.is_gpu()));
+        if all_gpu && training {
+            return self.batch_norm_composed(
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                momentum,
+                eps,
+            );
+        }
         let gpu_stats =
             running_mean.is_some_and(|t| t.is_gpu()) || running_var.is_some_and(|t| t.is_gpu());
         let mut inputs: Vec<&Tensor> = vec![self];
@@ -281,6 +295,90 @@ impl Tensor {
         })
     }
 
+    /// Cross-entropy from log_softmax and a one-hot weighting: the GPU path (composed, so
+    /// its gradient comes from autograd); the target stays on the CPU until weighted.
+    fn cross_entropy_composed(
+        &self,
+        target: &Tensor,
+        label_smoothing: f64,
+        reduction: Reduction,
+    ) -> Result<Tensor> {
+        let c = self.shape()[1];
+        if !(0.0..=1.0).contains(&label_smoothing) {
+            return Err(value_err!(
+                "cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}"
+            ));
+        }
+        let labels: Vec<i64> = target.to_vec()?;
+        if let Some(bad) = labels.iter().find(|&&l| l < 0 || l as usize >= c) {
+            return Err(Error::Index(format!(
+                "cross_entropy: target {bad} is out of range for {c} classes"
+            )));
+        }
+        // w = (1 - eps) onehot + eps / C, so loss_i = -sum_c w_ic logp_ic
+        let eps = label_smoothing;
+        let mut w = vec![(eps / c as f64) as f32; labels.len() * c];
+        for (i, &l) in labels.iter().enumerate() {
+            w[i * c + l as usize] += (1.0 - eps) as f32;
+        }
+        let w = Tensor::from_vec(w, &[labels.len(), c])?.to_device(self.device())?;
+        let per = self
+            .log_softmax(1)?
+            .mul(&w)?
+            .sum(Some(&[1]), false)?
+            .neg()?;
+        match reduction {
+            Reduction::None => Ok(per),
+            Reduction::Sum => per.sum(None, false),
+            Reduction::Mean => per.mean(None, false),
+        }
+    }
+
+    /// Training-mode batch norm from elementwise ops and reductions: the GPU path (its
+    /// autograd comes from the composition), and the oracle of the fused CPU kernel.
+    fn batch_norm_composed(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        running_mean: Option<&Tensor>,
+        running_var: Option<&Tensor>,
+        momentum: f64,
+        eps: f64,
+    ) -> Result<Tensor> {
+        let n = self.shape()[0];
+        if n < 2 {
+            return Err(value_err!(
+                "batch_norm: expected more than 1 value per feature when training, got input of shape {}",
+                fmt_shape(self.shape())
+            ));
+        }
+        let mean = self.mean(Some(&[0]), true)?;
+        let d = self.sub(&mean)?;
+        // biased variance for normalizing, as PyTorch
+        let var = d.mul(&d)?.mean(Some(&[0]), true)?;
+        let mut y = d.div(&var.add_scalar(eps)?.sqrt()?)?;
+        if let Some(w) = weight {
+            y = y.mul(w)?;
+        }
+        if let Some(b) = bias {
+            y = y.add(b)?;
+        }
+        if let (Some(rm), Some(rv)) = (running_mean, running_var) {
+            let _g = crate::autograd::NoGradGuard::new();
+            let c = rm.numel() as isize;
+            let unbias = n as f64 / (n as f64 - 1.0);
+            let new_m = rm
+                .mul_scalar(1.0 - momentum)?
+                .add(&mean.reshape(&[c])?.mul_scalar(momentum)?)?;
+            let new_v = rv
+                .mul_scalar(1.0 - momentum)?
+                .add(&var.reshape(&[c])?.mul_scalar(momentum * unbias)?)?;
+            rm.copy_(&new_m)?;
+            rv.copy_(&new_v)?;
+        }
+        Ok(y)
+    }
+
     /// Inverted dropout: zeroes each element with probability `p` and scales the rest by
     /// 1 / (1 - p) in training; the identity otherwise. The mask comes from the global
     /// counter-based generator.
@@ -369,6 +467,13 @@ impl Tensor {
         label_smoothing: f64,
         reduction: Reduction,
     ) -> Result<Tensor> {
+        if self.is_gpu()
+            && self.ndim() == 2
+            && target.dtype() == DType::I64
+            && target.shape() == [self.shape()[0]]
+        {
+            return self.cross_entropy_composed(target, label_smoothing, reduction);
+        }
         if let Some(r) = Tensor::gpu_fallback(&[self], |v| {
             v[0].cross_entropy(target, label_smoothing, reduction)
         }) {
