@@ -287,3 +287,30 @@ def test_in_place_updates_on_gpu():
         t.add_(fg.ones(2, 3, device="gpu"), alpha=0.5)
         t.mul_(2.0)
     assert t.device == "gpu" and t.tolist() == [[5.0] * 3] * 2
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: fg.optim.SGD(ps, lr=0.1),
+        lambda ps: fg.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda ps: fg.optim.Adam(ps, lr=0.01, weight_decay=0.01),
+        lambda ps: fg.optim.AdamW(ps, lr=0.01),
+        lambda ps: fg.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True, weight_decay=0.01),
+    ],
+)
+def test_optimizers_update_gpu_parameters_like_cpu(make):
+    w0 = rng.standard_normal((4, 5)).astype(np.float32)
+    grads = [rng.standard_normal((4, 5)).astype(np.float32) for _ in range(3)]
+    final = {}
+    for dev in ("cpu", "gpu"):
+        p = fg.tensor(w0, device=dev, requires_grad=True)
+        opt = make([p])
+        for g in grads:
+            p.grad = fg.tensor(g, device=dev)
+            opt.step()
+        assert p.device == dev and all(
+            t.device == dev for st in opt.state.values() for t in st.values() if hasattr(t, "device")
+        )
+        final[dev] = p.numpy()
+    np.testing.assert_allclose(final["gpu"], final["cpu"], rtol=1e-5, atol=1e-6)

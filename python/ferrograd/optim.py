@@ -75,7 +75,8 @@ class Optimizer:
     def _buf(self, i: int, p: Tensor, key: str) -> Tensor:
         st = self.state.setdefault(i, {})
         if key not in st:
-            st[key] = _core.zeros(list(p.shape), p.dtype)
+            z = _core.zeros(list(p.shape), p.dtype)
+            st[key] = z if p.device == "cpu" else z.to(p.device)  # state lives beside its parameter
         return st[key]
 
     def state_dict(self) -> dict:

@@ -84,6 +84,111 @@ fn via_cpu(groups: &[&[Tensor]], f: impl FnOnce(&[Vec<Tensor>]) -> Result<()>) -
     Ok(true)
 }
 
+/// Whether every tensor of every group lives on the GPU (then the update runs there).
+fn all_gpu(groups: &[&[Tensor]]) -> bool {
+    groups.iter().all(|g| g.iter().all(|t| t.is_gpu())) && groups.iter().any(|g| !g.is_empty())
+}
+
+/// `dst = src` in GPU memory (the optimizer's in-place write).
+fn assign(dst: &Tensor, src: &Tensor) -> Result<()> {
+    dst.copy_(src)
+}
+
+/// The GPU updates, composed from GPU kernels (same formulas as the fused CPU loops).
+mod gpu_compose {
+    use super::*;
+
+    pub(super) fn sgd(
+        p: &Tensor,
+        g: &Tensor,
+        buf: Option<&Tensor>,
+        first: bool,
+        h: Sgd,
+    ) -> Result<()> {
+        let mut d = g.clone();
+        if h.weight_decay != 0.0 {
+            d = d.add(&p.mul_scalar(h.weight_decay)?)?;
+        }
+        if let Some(b) = buf {
+            let nb = if first {
+                d.clone()
+            } else {
+                b.mul_scalar(h.momentum)?
+                    .add(&d.mul_scalar(1.0 - h.dampening)?)?
+            };
+            assign(b, &nb)?;
+            d = if h.nesterov {
+                d.add(&nb.mul_scalar(h.momentum)?)?
+            } else {
+                nb
+            };
+        }
+        assign(p, &p.sub(&d.mul_scalar(h.lr)?)?)
+    }
+
+    pub(super) fn adam(
+        p: &Tensor,
+        g: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+        step: u64,
+        h: Adam,
+    ) -> Result<()> {
+        let bc1 = 1.0 - h.beta1.powi(step as i32);
+        let bc2 = 1.0 - h.beta2.powi(step as i32);
+        let mut w = p.clone();
+        let mut d = g.clone();
+        if h.decoupled {
+            w = w.mul_scalar(1.0 - h.lr * h.weight_decay)?;
+        } else if h.weight_decay != 0.0 {
+            d = d.add(&p.mul_scalar(h.weight_decay)?)?;
+        }
+        let nm = m.mul_scalar(h.beta1)?.add(&d.mul_scalar(1.0 - h.beta1)?)?;
+        let nv = v
+            .mul_scalar(h.beta2)?
+            .add(&d.mul(&d)?.mul_scalar(1.0 - h.beta2)?)?;
+        let denom = nv.sqrt()?.mul_scalar(1.0 / bc2.sqrt())?.add_scalar(h.eps)?;
+        let nw = w.sub(&nm.div(&denom)?.mul_scalar(h.lr / bc1)?)?;
+        assign(m, &nm)?;
+        assign(v, &nv)?;
+        assign(p, &nw)
+    }
+
+    pub(super) fn rmsprop(
+        p: &Tensor,
+        g: &Tensor,
+        sq: &Tensor,
+        buf: Option<&Tensor>,
+        gavg: Option<&Tensor>,
+        h: RmsProp,
+    ) -> Result<()> {
+        let mut d = g.clone();
+        if h.weight_decay != 0.0 {
+            d = d.add(&p.mul_scalar(h.weight_decay)?)?;
+        }
+        let nsq = sq
+            .mul_scalar(h.alpha)?
+            .add(&d.mul(&d)?.mul_scalar(1.0 - h.alpha)?)?;
+        assign(sq, &nsq)?;
+        let mut var = nsq;
+        if let Some(ga) = gavg {
+            let nga = ga.mul_scalar(h.alpha)?.add(&d.mul_scalar(1.0 - h.alpha)?)?;
+            assign(ga, &nga)?;
+            var = var.sub(&nga.mul(&nga)?)?;
+        }
+        let step = d.div(&var.sqrt()?.add_scalar(h.eps)?)?;
+        let step = match buf {
+            Some(b) => {
+                let nb = b.mul_scalar(h.momentum)?.add(&step)?;
+                assign(b, &nb)?;
+                nb
+            }
+            None => step,
+        };
+        assign(p, &p.sub(&step.mul_scalar(h.lr)?)?)
+    }
+}
+
 fn check(op: &str, p: &Tensor, others: &[&Tensor]) -> Result<()> {
     if !p.is_contiguous() {
         return Err(value_err!(
@@ -120,6 +225,28 @@ pub fn sgd_step(
     first: bool,
     h: Sgd,
 ) -> Result<()> {
+    if all_gpu(&[params, grads]) && (h.momentum == 0.0 || all_gpu(&[bufs])) {
+        let _g = crate::autograd::NoGradGuard::new();
+        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
+            gpu_compose::sgd(
+                p,
+                g,
+                if h.momentum != 0.0 {
+                    Some(&bufs[i])
+                } else {
+                    None
+                },
+                first,
+                h,
+            )?;
+        }
+        return Ok(());
+    }
+    if via_cpu(&[params, grads, bufs], |c| {
+        sgd_step(&c[0], &c[1], &c[2], first, h)
+    })? {
+        return Ok(());
+    }
     for (i, (p, g)) in params.iter().zip(grads).enumerate() {
         let use_buf = h.momentum != 0.0;
         if use_buf {
@@ -212,6 +339,13 @@ pub fn adam_step(
     if step == 0 {
         return Err(value_err!("adam: step counts from 1"));
     }
+    if all_gpu(&[params, grads, m, v]) {
+        let _g = crate::autograd::NoGradGuard::new();
+        for i in 0..params.len() {
+            gpu_compose::adam(&params[i], &grads[i], &m[i], &v[i], step, h)?;
+        }
+        return Ok(());
+    }
     if via_cpu(&[params, grads, m, v], |c| {
         adam_step(&c[0], &c[1], &c[2], &c[3], step, h)
     })? {
@@ -234,9 +368,20 @@ pub fn rmsprop_step(
     gavg: &[Tensor],
     h: RmsProp,
 ) -> Result<()> {
-    if via_cpu(&[params, grads, sq, bufs, gavg], |c| {
-        rmsprop_step(&c[0], &c[1], &c[2], &c[3], &c[4], h)
-    })? {
+    if all_gpu(&[params, grads, sq])
+        && (h.momentum == 0.0 || all_gpu(&[bufs]))
+        && (!h.centered || all_gpu(&[gavg]))
+    {
+        let _g = crate::autograd::NoGradGuard::new();
+        for i in 0..params.len() {
+            let b = if h.momentum > 0.0 {
+                Some(&bufs[i])
+            } else {
+                None
+            };
+            let ga = if h.centered { Some(&gavg[i]) } else { None };
+            gpu_compose::rmsprop(&params[i], &grads[i], &sq[i], b, ga, h)?;
+        }
         return Ok(());
     }
     if via_cpu(&[params, grads, sq, bufs, gavg], |c| {
