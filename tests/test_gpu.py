@@ -314,3 +314,22 @@ def test_optimizers_update_gpu_parameters_like_cpu(make):
         )
         final[dev] = p.numpy()
     np.testing.assert_allclose(final["gpu"], final["cpu"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind,p", [("dropout", 0.2), ("dropout", 0.5), ("alpha_dropout", 0.1)])
+def test_dropout_masks_are_the_same_on_cpu_and_gpu(kind, p):
+    """Counter-based masks: one seed gives one mask on either device (also past the first draw)."""
+    x = rng.standard_normal((37, 29)).astype(np.float32)
+    outs = {}
+    for dev in ("cpu", "gpu"):
+        fg.manual_seed(123)
+        fg.rand(5)  # an unaligned stream position first
+        t = fg.tensor(x, device=dev, requires_grad=True)
+        y = getattr(fg._core, kind)(t, p, True)
+        (y * 3).sum().backward()
+        outs[dev] = (y.numpy(), t.grad.numpy())
+        assert y.device == dev
+    np.testing.assert_allclose(outs["gpu"][0], outs["cpu"][0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(outs["gpu"][1], outs["cpu"][1])
+    kept = (outs["gpu"][1] != 0).mean()
+    assert abs(kept - (1 - p)) < 5 * np.sqrt(p * (1 - p) / x.size)

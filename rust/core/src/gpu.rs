@@ -19,11 +19,14 @@ pub mod shaders {
     pub const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
     /// Axis reductions (sum, mean, max, min, argmax).
     pub const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
+    /// Dropout masks from the counter-based generator.
+    pub const DROPOUT: &str = include_str!("../../../shaders/dropout.wgsl");
     /// Every shader file with its name, for validation.
-    pub const ALL: [(&str, &str); 3] = [
+    pub const ALL: [(&str, &str); 4] = [
         ("elementwise", ELEMENTWISE),
         ("matmul", MATMUL),
         ("reduce", REDUCE),
+        ("dropout", DROPOUT),
     ];
 }
 
@@ -391,6 +394,25 @@ pub(crate) struct MmParams {
     pub _pad: u32,
 }
 impl Params for MmParams {}
+
+/// dropout.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct DropParams {
+    pub n: u32,
+    pub threshold: u32,
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    pub start_lo: u32,
+    pub start_hi: u32,
+    pub row: u32,
+    pub _pad: u32,
+    pub keep_scale: f32,
+    pub keep_shift: f32,
+    pub drop_shift: f32,
+    pub _pad2: f32,
+}
+impl Params for DropParams {}
 
 /// reduce.wgsl's Params.
 #[repr(C)]

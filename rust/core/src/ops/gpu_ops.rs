@@ -3,7 +3,7 @@
 //! dispatch into the shared encoder; nothing waits for the GPU until data is read back.
 
 use crate::error::{Error, Result};
-use crate::gpu::{self, EwParams, GpuBuffer, MmParams, RdParams};
+use crate::gpu::{self, DropParams, EwParams, GpuBuffer, MmParams, RdParams};
 use crate::layout::{broadcast_shapes, checked_numel, Layout};
 use crate::storage::Buffer;
 use crate::tensor::Tensor;
@@ -346,4 +346,63 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) 
         }
     }
     new_tensor(out, &out_shape)
+}
+
+/// y = x * A + B with A, B from the dropout mask of stream `seed` at `start` (the numbers
+/// the CPU would draw); returns (y, A) so the backward is g * A.
+pub(crate) fn masked_affine(
+    x: &Tensor,
+    seed: u64,
+    start: u64,
+    threshold: u32,
+    keep: (f32, f32),
+    drop_shift: f32,
+) -> Result<(Tensor, Tensor)> {
+    let ctx = gpu::context()?;
+    let x = x.contiguous()?;
+    let x = if x.layout().offset != 0 { copy(&x)? } else { x };
+    let n = x.numel();
+    check_u32("dropout", n)?;
+    let scale = ctx.alloc(n)?;
+    let out = ctx.alloc(n)?;
+    if n > 0 {
+        let (groups, row) = ctx.grid(n, 64)?;
+        let p = DropParams {
+            n: n as u32,
+            threshold,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            start_lo: start as u32,
+            start_hi: (start >> 32) as u32,
+            row,
+            _pad: 0,
+            keep_scale: keep.0,
+            keep_shift: keep.1,
+            drop_shift,
+            _pad2: 0.0,
+        };
+        ctx.dispatch(
+            "dropout_mask",
+            gpu::shaders::DROPOUT,
+            "mask_main",
+            &p,
+            [None, None],
+            &scale,
+            None,
+            groups,
+        )?;
+        x.with_gpu(|xb, _| {
+            ctx.dispatch(
+                "dropout_apply",
+                gpu::shaders::DROPOUT,
+                "apply_main",
+                &p,
+                [Some(xb), Some(&scale)],
+                &out,
+                None,
+                groups,
+            )
+        })??;
+    }
+    Ok((new_tensor(out, x.shape())?, new_tensor(scale, x.shape())?))
 }

@@ -427,6 +427,24 @@ impl Tensor {
         keep_shift: f64,
         drop_shift: f64,
     ) -> Result<Tensor> {
+        #[cfg(feature = "gpu")]
+        if self.is_gpu() {
+            // the same (seed, start) reservation as the CPU path: the same mask on either device
+            let n = self.numel();
+            let (seed, start) = random::reserve(n as u64);
+            let threshold = (p * 4_294_967_296.0).min(u32::MAX as f64) as u32;
+            let (out, scale) = super::gpu_ops::masked_affine(
+                self,
+                seed,
+                start,
+                threshold,
+                (keep_scale as f32, keep_shift as f32),
+                drop_shift as f32,
+            )?;
+            return Ok(record(out, name, &[self], move |g| {
+                Ok(vec![Some(g.mul(&scale)?)])
+            }));
+        }
         if let Some(r) = Tensor::gpu_fallback(&[self], |v| {
             v[0].masked_affine(name, p, keep_scale, keep_shift, drop_shift)
         }) {
