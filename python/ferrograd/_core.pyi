@@ -536,6 +536,9 @@ def get_num_threads() -> int:
 def devices() -> list[tuple[str, str, str]]:
     """The compute devices as (name, backend, type): the CPU, then every GPU adapter wgpu finds."""
 
+def gpu_buffers_created() -> int:
+    """GPU tensor buffers created so far (the pool reuses freed ones)."""
+
 def gpu_info() -> tuple[str, str, str]:
     """The GPU adapter that tensors on "gpu" use, as (name, backend, type); DeviceError when none."""
 

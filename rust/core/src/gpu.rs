@@ -63,6 +63,7 @@ pub struct Context {
     pending: Mutex<Pending>,
     dummy: wgpu::Buffer,
     max_binding: u64,
+    created: std::sync::atomic::AtomicUsize,
 }
 
 fn backends() -> wgpu::Backends {
@@ -192,6 +193,7 @@ fn create() -> std::result::Result<Context, String> {
         }),
         dummy,
         max_binding,
+        created: std::sync::atomic::AtomicUsize::new(0),
     })
 }
 
@@ -433,6 +435,11 @@ impl Context {
         &self.info
     }
 
+    /// Tensor buffers created so far (a steady count over a loop means the pool reuses them).
+    pub fn buffers_created(&self) -> usize {
+        self.created.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Largest storage binding, in bytes.
     pub fn max_binding(&self) -> u64 {
         self.max_binding
@@ -492,14 +499,18 @@ impl Context {
             .and_then(|v| v.pop());
         let buf = match reused {
             Some(b) => b,
-            None => self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("tensor"),
-                size: bytes,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
+            None => {
+                self.created
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("tensor"),
+                    size: bytes,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
+            }
         };
         Ok(GpuBuffer {
             buf: Some(buf),

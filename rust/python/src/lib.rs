@@ -1308,6 +1308,21 @@ fn gpu_info() -> PyResult<(String, String, String)> {
     ))
 }
 
+/// GPU tensor buffers created so far (the pool reuses freed ones; for memory tests).
+#[pyfunction]
+fn gpu_buffers_created() -> PyResult<usize> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::gpu::context()
+            .map_err(err)?
+            .buffers_created())
+    }
+    #[cfg(not(feature = "gpu"))]
+    Err(DeviceError::new_err(
+        "this build of ferrograd has no gpu backend",
+    ))
+}
+
 /// Sets the number of threads kernels use.
 #[pyfunction]
 fn set_num_threads(n: isize) -> PyResult<()> {
@@ -1553,6 +1568,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_info, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_buffers_created, m)?)?;
     m.add_function(wrap_pyfunction!(batch_norm, m)?)?;
     m.add_function(wrap_pyfunction!(dropout, m)?)?;
     m.add_function(wrap_pyfunction!(alpha_dropout, m)?)?;

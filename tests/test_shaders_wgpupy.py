@@ -1,0 +1,205 @@
+"""A second, independent harness: each file in shaders/ run through wgpu-py (the `wgpu`
+Python package) against NumPy, with no ferrograd code involved. When a GPU test fails,
+this says whether the bug is in the shader or in the Rust that drives it.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+wgpu = pytest.importorskip("wgpu")
+
+SHADERS = Path(__file__).resolve().parent.parent / "shaders"
+
+
+def _device():
+    try:
+        adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+        return adapter.request_device_sync() if adapter is not None else None
+    except Exception:  # noqa: BLE001  (no driver: skip, or fail when the GPU is required)
+        return None
+
+
+DEVICE = _device()
+if DEVICE is None:
+    if os.environ.get("FERROGRAD_REQUIRE_GPU") == "1":
+        raise RuntimeError("FERROGRAD_REQUIRE_GPU=1 but wgpu-py found no adapter")
+    pytest.skip("wgpu-py found no GPU adapter", allow_module_level=True)
+
+BU = wgpu.BufferUsage
+
+
+def run(shader: str, entry: str, params: bytes, inputs, out_len: int, extra=None, groups=(1, 1, 1)):
+    """Dispatches `entry` of shaders/`shader` with ferrograd's binding layout:
+    0 uniform, 1 and 2 read-only, 3 the output, 4 read-only extra; returns the output."""
+    dev = DEVICE
+    module = dev.create_shader_module(code=(SHADERS / shader).read_text())
+    ro = {"type": wgpu.BufferBindingType.read_only_storage}
+    entries = [
+        {
+            "binding": 0,
+            "visibility": wgpu.ShaderStage.COMPUTE,
+            "buffer": {"type": wgpu.BufferBindingType.uniform},
+        }
+    ]
+    entries += [{"binding": b, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": ro} for b in (1, 2)]
+    entries.append(
+        {
+            "binding": 3,
+            "visibility": wgpu.ShaderStage.COMPUTE,
+            "buffer": {"type": wgpu.BufferBindingType.storage},
+        }
+    )
+    entries.append({"binding": 4, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": ro})
+    layout = dev.create_bind_group_layout(entries=entries)
+    pipeline = dev.create_compute_pipeline(
+        layout=dev.create_pipeline_layout(bind_group_layouts=[layout]),
+        compute={"module": module, "entry_point": entry},
+    )
+
+    def buf(data, usage):
+        return dev.create_buffer_with_data(data=np.ascontiguousarray(data).tobytes(), usage=usage)
+
+    dummy = np.zeros(4, np.float32)
+    bufs = [buf(np.frombuffer(params, np.uint8), BU.UNIFORM)]
+    for a in inputs + [dummy] * (2 - len(inputs)):
+        bufs.append(buf(a, BU.STORAGE))
+    out = dev.create_buffer(size=max(out_len, 1) * 4, usage=BU.STORAGE | BU.COPY_SRC)
+    bufs.append(out)
+    bufs.append(buf(extra if extra is not None else dummy, BU.STORAGE))
+    group = dev.create_bind_group(
+        layout=layout,
+        entries=[
+            {"binding": i, "resource": {"buffer": b, "offset": 0, "size": b.size}} for i, b in enumerate(bufs)
+        ],
+    )
+    enc = dev.create_command_encoder()
+    cp = enc.begin_compute_pass()
+    cp.set_pipeline(pipeline)
+    cp.set_bind_group(0, group)
+    cp.dispatch_workgroups(*groups)
+    cp.end()
+    dev.queue.submit([enc.finish()])
+    return np.frombuffer(dev.queue.read_buffer(out), np.float32)[:out_len].copy()
+
+
+def ew_params(n, op, ndim=1, alpha=0.0, beta=0.0, a_off=0, b_off=0):
+    row = ((n + 63) // 64) * 64
+    return (
+        np.array([n, op, ndim, row], np.uint32).tobytes()
+        + np.array([alpha, beta], np.float32).tobytes()
+        + (np.array([a_off, b_off], np.uint32).tobytes())
+    )
+
+
+def layout_info(shape, *strides):
+    info = np.zeros(24, np.int32)
+    info[: len(shape)] = shape
+    for k, st in enumerate(strides):
+        info[8 * (k + 1) : 8 * (k + 1) + len(st)] = st
+    return info.view(np.uint32)
+
+
+rng = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize(
+    "op,ref",
+    [
+        (1, np.exp),
+        (5, np.tanh),
+        (7, lambda x: np.maximum(x, 0)),
+        (6, lambda x: 1 / (1 + np.exp(-x))),
+        (99, lambda x: x),
+    ],
+)
+def test_unary_kernel(op, ref):
+    x = rng.standard_normal(200).astype(np.float32) * 3
+    got = run(
+        "elementwise.wgsl", "unary_main", ew_params(200, op), [x], 200, layout_info([200], [1]), (4, 1, 1)
+    )
+    np.testing.assert_allclose(got, ref(x), rtol=1e-5, atol=1e-6)
+
+
+def test_unary_kernel_reads_through_negative_strides():
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    # view x[:, ::-1]: offset 3, strides (4, -1)
+    got = run("elementwise.wgsl", "unary_main", ew_params(12, 99, ndim=2, a_off=3), [x], 12,
+              layout_info([3, 4], [4, -1]))  # fmt: skip
+    np.testing.assert_array_equal(got, x[:, ::-1].ravel())
+
+
+def test_binary_kernel_broadcasts():
+    a = rng.standard_normal((4, 1, 5)).astype(np.float32)
+    b = rng.standard_normal((3, 5)).astype(np.float32)
+    info = layout_info([4, 3, 5], [5, 0, 1], [0, 5, 1])
+    got = run("elementwise.wgsl", "binary_main", ew_params(60, 2, ndim=3), [a, b], 60, info)
+    np.testing.assert_allclose(got, (a * b).ravel(), rtol=1e-6)
+    got = run("elementwise.wgsl", "binary_main", ew_params(60, 4, ndim=3), [np.abs(a) + 0.5, b], 60, info)
+    np.testing.assert_allclose(got, ((np.abs(a) + 0.5) ** b).ravel(), rtol=1e-5)
+
+
+def test_unary_backward_kernel():
+    x = rng.standard_normal(100).astype(np.float32)
+    g = rng.standard_normal(100).astype(np.float32)
+    got = run("elementwise.wgsl", "unary_backward_main", ew_params(100, 5), [x, g], 100, None, (2, 1, 1))
+    np.testing.assert_allclose(got, g * (1 - np.tanh(x) ** 2), rtol=1e-5, atol=1e-6)
+
+
+def test_matmul_kernel_with_transposed_operand_and_bias():
+    m, k, n = 70, 33, 90
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    bt = rng.standard_normal((n, k)).astype(np.float32)  # b = bt.T, read through strides
+    bias = rng.standard_normal(n).astype(np.float32)
+    p = np.array([m, n, k, 1, k, 1, 0, 0, 1, k, 0, 0, 1, 0, 0, 0], np.uint32).tobytes()
+    got = run("matmul.wgsl", "main", p, [a, bt], m * n, bias, ((n + 63) // 64, (m + 63) // 64, 1))
+    np.testing.assert_allclose(got.reshape(m, n), a @ bt.T + bias, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("op,ref", [(0, np.sum), (1, np.max), (2, np.min), (4, np.mean)])
+def test_reduce_kernel(op, ref):
+    x = rng.standard_normal((3, 1000, 2)).astype(np.float32)
+    p = np.array([3, 1000, 2, op, 6, 0, 0, 0], np.uint32).tobytes()
+    got = run("reduce.wgsl", "main", p, [x], 6, None, (6, 1, 1))
+    np.testing.assert_allclose(got, ref(x, axis=1).ravel(), rtol=1e-4, atol=1e-4)
+
+
+def test_reduce_kernel_argmax():
+    x = rng.standard_normal((4, 777)).astype(np.float32)
+    p = np.array([4, 777, 1, 3, 4, 0, 0, 0], np.uint32).tobytes()
+    got = run("reduce.wgsl", "main", p, [x], 4, None, (4, 1, 1))
+    np.testing.assert_array_equal(got.astype(np.int64), x.argmax(1))
+
+
+def philox_numpy(counter, key):
+    """Philox4x32-10 written from the Random123 paper, in NumPy (an independent reference)."""
+    c = [np.uint64(v) for v in counter]
+    k0, k1 = np.uint64(key[0]), np.uint64(key[1])
+    m32 = np.uint64(0xFFFFFFFF)
+    for r in range(10):
+        p0 = np.uint64(0xD2511F53) * c[0]
+        p1 = np.uint64(0xCD9E8D57) * c[2]
+        c = [(p1 >> np.uint64(32)) ^ c[1] ^ k0, p1 & m32, (p0 >> np.uint64(32)) ^ c[3] ^ k1, p0 & m32]
+        if r < 9:
+            k0 = (k0 + np.uint64(0x9E3779B9)) & m32
+            k1 = (k1 + np.uint64(0xBB67AE85)) & m32
+    return [int(v) for v in c]
+
+
+def test_philox_known_answer_in_numpy_reference():
+    assert philox_numpy([0, 0, 0, 0], [0, 0]) == [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]
+
+
+def test_dropout_mask_kernel_matches_philox():
+    n, start, seed, p = 300, 6, 0x1234_5678_9ABC, 0.3
+    thr = int(p * 2**32)
+    params = np.array([n, thr, seed & 0xFFFFFFFF, seed >> 32, start, 0, 320, 0], np.uint32).tobytes()
+    params += np.array([2.0, 0.0, 0.0, 0.0], np.float32).tobytes()
+    got = run("dropout.wgsl", "mask_main", params, [], n, None, (5, 1, 1))
+    want = []
+    for i in range(start, start + n):
+        r = philox_numpy([i // 4, 0, 0, 0], [seed & 0xFFFFFFFF, seed >> 32])
+        want.append(2.0 if r[i % 4] >= thr else 0.0)
+    np.testing.assert_array_equal(got, np.array(want, np.float32))
