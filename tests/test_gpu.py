@@ -349,3 +349,17 @@ def test_dropout_masks_are_the_same_on_cpu_and_gpu(kind, p):
     np.testing.assert_array_equal(outs["gpu"][1], outs["cpu"][1])
     kept = (outs["gpu"][1] != 0).mean()
     assert abs(kept - (1 - p)) < 5 * np.sqrt(p * (1 - p) / x.size)
+
+
+def test_gather_runs_on_gpu_with_backward():
+    c, g = both(rng.standard_normal((7, 5, 3)), requires_grad=True)
+    for dim in (0, 1, 2):
+        idx = fg.tensor(rng.integers(0, c.shape[dim], 6))
+        np.testing.assert_array_equal(g.index_select(dim, idx).numpy(), c.index_select(dim, idx).numpy())
+    idx = fg.tensor([4, 0, 4, -1])
+    yg, yc = g[idx], c[idx]
+    assert yg.device == "gpu"
+    (yg * 2).sum().backward()
+    (yc * 2).sum().backward()
+    np.testing.assert_array_equal(g.grad.numpy(), c.grad.numpy())  # repeated rows add up
+    np.testing.assert_array_equal(g[1:][fg.tensor([0, 2])].numpy(), c[1:][fg.tensor([0, 2])].numpy())

@@ -21,8 +21,11 @@ pub mod shaders {
     pub const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
     /// Dropout masks from the counter-based generator.
     pub const DROPOUT: &str = include_str!("../../../shaders/dropout.wgsl");
+    /// Row gathers (index_select).
+    pub const GATHER: &str = include_str!("../../../shaders/gather.wgsl");
     /// Every shader file with its name, for validation.
-    pub const ALL: [(&str, &str); 4] = [
+    pub const ALL: [(&str, &str); 5] = [
+        ("gather", GATHER),
         ("elementwise", ELEMENTWISE),
         ("matmul", MATMUL),
         ("reduce", REDUCE),
@@ -415,6 +418,20 @@ pub(crate) struct DropParams {
     pub _pad2: f32,
 }
 impl Params for DropParams {}
+
+/// gather.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct GatherParams {
+    pub n: u32,
+    pub count: u32,
+    pub size: u32,
+    pub inner: u32,
+    pub row: u32,
+    pub x_offset: u32,
+    pub _pad: [u32; 2],
+}
+impl Params for GatherParams {}
 
 /// reduce.wgsl's Params.
 #[repr(C)]

@@ -3,7 +3,7 @@
 //! dispatch into the shared encoder; nothing waits for the GPU until data is read back.
 
 use crate::error::{Error, Result};
-use crate::gpu::{self, DropParams, EwParams, GpuBuffer, MmParams, RdParams};
+use crate::gpu::{self, DropParams, EwParams, GatherParams, GpuBuffer, MmParams, RdParams};
 use crate::layout::{broadcast_shapes, checked_numel, Layout};
 use crate::storage::Buffer;
 use crate::tensor::Tensor;
@@ -405,4 +405,45 @@ pub(crate) fn masked_affine(
         })??;
     }
     Ok((new_tensor(out, x.shape())?, new_tensor(scale, x.shape())?))
+}
+
+/// out = x.index_select(dim, idx) for in-range, non-negative indices (checked by the caller).
+pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[usize]) -> Result<Tensor> {
+    let ctx = gpu::context()?;
+    let x = x.contiguous()?;
+    let shape = x.shape().to_vec();
+    let outer: usize = shape[..dim].iter().product();
+    let inner: usize = shape[dim + 1..].iter().product();
+    let mut out_shape = shape.clone();
+    out_shape[dim] = idx.len();
+    let n = outer * idx.len() * inner;
+    check_u32("index_select", n)?;
+    check_u32("index_select", x.numel())?;
+    let out = ctx.alloc(n)?;
+    if n > 0 {
+        let (groups, row) = ctx.grid(n, 64)?;
+        let p = GatherParams {
+            n: n as u32,
+            count: idx.len() as u32,
+            size: shape[dim] as u32,
+            inner: inner as u32,
+            row,
+            x_offset: x.layout().offset as u32,
+            _pad: [0; 2],
+        };
+        let words: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
+        x.with_gpu(|xb, _| {
+            ctx.dispatch(
+                "gather",
+                gpu::shaders::GATHER,
+                "main",
+                &p,
+                [Some(xb), None],
+                &out,
+                Some(&words),
+                groups,
+            )
+        })??;
+    }
+    new_tensor(out, &out_shape)
 }

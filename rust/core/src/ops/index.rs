@@ -186,9 +186,6 @@ impl Tensor {
 
     /// Picks entries `indices` (int64, 1-D; negatives count from the end) along `dim`.
     pub fn index_select(&self, dim: isize, indices: &Tensor) -> Result<Tensor> {
-        if let Some(r) = Tensor::gpu_fallback(&[self], |v| v[0].index_select(dim, indices)) {
-            return r;
-        }
         if indices.dtype() != DType::I64 {
             return Err(Error::DType(format!(
                 "index_select: indices must be int64, got {}",
@@ -222,6 +219,30 @@ impl Tensor {
                 }
             })
             .collect::<Result<_>>()?;
+        #[cfg(feature = "gpu")]
+        if self.is_gpu() {
+            // the gather runs on the gpu; its backward (an index-add) goes through the cpu
+            let out = super::gpu_ops::gather(self, d, &idx)?;
+            let in_shape = self.shape().to_vec();
+            let ind = indices.clone();
+            return Ok(record(out, "IndexSelectBackward", &[self], move |g| {
+                let gc = g.to_device(crate::tensor::Device::Cpu)?;
+                // replay the cpu gather with autograd on to get its index-add backward
+                struct Restore(bool);
+                impl Drop for Restore {
+                    fn drop(&mut self) {
+                        crate::autograd::set_grad_enabled(self.0);
+                    }
+                }
+                let _restore = Restore(crate::autograd::set_grad_enabled(true));
+                let z = Tensor::zeros(&in_shape, gc.dtype())?;
+                z.set_requires_grad(true)?;
+                let picked = z.index_select(d as isize, &ind)?;
+                picked.backward(Some(gc), false)?;
+                let gx = z.grad().expect("index_select backward fills the grad");
+                Ok(vec![Some(gx.to_device(crate::tensor::Device::Gpu)?)])
+            }));
+        }
         let shape = self.shape().to_vec();
         let outer: usize = shape[..d].iter().product();
         let inner: usize = shape[d + 1..].iter().product();
