@@ -49,6 +49,9 @@ lint: $(VENV)/.deps
 
 bench: $(BUILT)
 	$(PY) benches/bench_engine.py
+	$(PY) benches/bench_training.py --threads 1
+	$(PY) benches/bench_gpu.py --quick
+	cargo bench -p ferrograd-bench
 
 # The source distribution must build a working wheel on its own.
 sdist-check: $(VENV)/.deps
