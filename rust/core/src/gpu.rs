@@ -539,22 +539,7 @@ impl Context {
     /// Copies host data into a new device buffer.
     pub(crate) fn upload(self: &Arc<Self>, data: &[f32]) -> Result<GpuBuffer> {
         let out = self.alloc(data.len())?;
-        if !data.is_empty() {
-            // a staging buffer copied in order with the queued kernels (queue.write_buffer
-            // would run ahead of work still being encoded)
-            let src = self
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("upload"),
-                    contents: bytemuck::cast_slice(data),
-                    usage: wgpu::BufferUsages::COPY_SRC,
-                });
-            let mut enc = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            enc.copy_buffer_to_buffer(&src, 0, out.raw(), 0, Some((data.len() * 4) as u64));
-            self.record(enc);
-        }
+        out.write_at(0, data)?;
         Ok(out)
     }
 

@@ -295,15 +295,28 @@ impl Tensor {
         })
     }
 
-    /// Cross-entropy from log_softmax and a one-hot weighting: the GPU path (composed, so
-    /// its gradient comes from autograd); the target stays on the CPU until weighted.
-    fn cross_entropy_composed(
-        &self,
-        target: &Tensor,
-        label_smoothing: f64,
-        reduction: Reduction,
-    ) -> Result<Tensor> {
-        let c = self.shape()[1];
+    /// Checks cross-entropy's arguments; returns the class labels.
+    fn ce_labels(&self, target: &Tensor, label_smoothing: f64) -> Result<Vec<i64>> {
+        if self.ndim() != 2 {
+            return Err(shape_err!(
+                "cross_entropy: expected logits of shape (N, C), got {}",
+                fmt_shape(self.shape())
+            ));
+        }
+        if target.dtype() != DType::I64 {
+            return Err(Error::DType(format!(
+                "cross_entropy: class targets must be int64, got {} (pass probabilities as a float tensor of shape (N, C))",
+                target.dtype()
+            )));
+        }
+        let (n, c) = (self.shape()[0], self.shape()[1]);
+        if target.shape() != [n] {
+            return Err(shape_err!(
+                "cross_entropy: target has shape {} but logits have shape {} (expected ({n},))",
+                fmt_shape(target.shape()),
+                fmt_shape(self.shape())
+            ));
+        }
         if !(0.0..=1.0).contains(&label_smoothing) {
             return Err(value_err!(
                 "cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}"
@@ -315,6 +328,18 @@ impl Tensor {
                 "cross_entropy: target {bad} is out of range for {c} classes"
             )));
         }
+        Ok(labels)
+    }
+
+    /// Cross-entropy from log_softmax and a one-hot weighting: the GPU path (composed, so
+    /// its gradient comes from autograd); the target stays on the CPU until weighted.
+    fn cross_entropy_composed(
+        &self,
+        labels: &[i64],
+        label_smoothing: f64,
+        reduction: Reduction,
+    ) -> Result<Tensor> {
+        let c = self.shape()[1];
         // w = (1 - eps) onehot + eps / C, so loss_i = -sum_c w_ic logp_ic
         let eps = label_smoothing;
         let mut w = vec![(eps / c as f64) as f32; labels.len() * c];
@@ -485,49 +510,11 @@ impl Tensor {
         label_smoothing: f64,
         reduction: Reduction,
     ) -> Result<Tensor> {
-        if self.is_gpu()
-            && self.ndim() == 2
-            && target.dtype() == DType::I64
-            && target.shape() == [self.shape()[0]]
-        {
-            return self.cross_entropy_composed(target, label_smoothing, reduction);
-        }
-        if let Some(r) = Tensor::gpu_fallback(&[self], |v| {
-            v[0].cross_entropy(target, label_smoothing, reduction)
-        }) {
-            return r;
-        }
-        if self.ndim() != 2 {
-            return Err(shape_err!(
-                "cross_entropy: expected logits of shape (N, C), got {}",
-                fmt_shape(self.shape())
-            ));
-        }
-        if target.dtype() != DType::I64 {
-            return Err(Error::DType(format!(
-                "cross_entropy: class targets must be int64, got {} (pass probabilities as a float tensor of shape (N, C))",
-                target.dtype()
-            )));
+        let labels = self.ce_labels(target, label_smoothing)?;
+        if self.is_gpu() {
+            return self.cross_entropy_composed(&labels, label_smoothing, reduction);
         }
         let (n, c) = (self.shape()[0], self.shape()[1]);
-        if target.shape() != [n] {
-            return Err(shape_err!(
-                "cross_entropy: target has shape {} but logits have shape {} (expected ({n},))",
-                fmt_shape(target.shape()),
-                fmt_shape(self.shape())
-            ));
-        }
-        if !(0.0..=1.0).contains(&label_smoothing) {
-            return Err(value_err!(
-                "cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}"
-            ));
-        }
-        let labels: Vec<i64> = target.to_vec()?;
-        if let Some(bad) = labels.iter().find(|&&l| l < 0 || l as usize >= c) {
-            return Err(Error::Index(format!(
-                "cross_entropy: target {bad} is out of range for {c} classes"
-            )));
-        }
         let x = if self.dtype().is_float() {
             self.clone()
         } else {
