@@ -132,10 +132,9 @@ def test_reductions_match_cpu(op, dims, keepdim):
     yc, yg = getattr(c, op)(dims, keepdim), getattr(g, op)(dims, keepdim)
     assert yg.shape == yc.shape
     np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=1e-4, atol=1e-4)
-    if op in ("sum", "mean"):
-        yc.sum().backward()
-        yg.sum().backward()
-        np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-6)
+    yc.sum().backward()
+    yg.sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_softmax_family_and_argmax_on_gpu():
@@ -363,3 +362,38 @@ def test_gather_runs_on_gpu_with_backward():
     (yc * 2).sum().backward()
     np.testing.assert_array_equal(g.grad.numpy(), c.grad.numpy())  # repeated rows add up
     np.testing.assert_array_equal(g[1:][fg.tensor([0, 2])].numpy(), c[1:][fg.tensor([0, 2])].numpy())
+
+
+GRAD_CASES = {
+    "var": lambda t: t.var(1),
+    "std": lambda t: t.std(0),
+    "logsumexp": lambda t: t.logsumexp(1),
+    "softmax": lambda t: t.softmax(0) * t,
+    "where": lambda t: fg.where(t > 0, t * 2, t),
+    "pow_tensor": lambda t: (t.abs() + 1) ** (t * 0.5),
+    "clamp": lambda t: t.clamp(-0.5, 0.5),
+    "maximum": lambda t: fg.maximum(t, t.T.T * 0.3),
+    "cat": lambda t: fg.cat([t, t * 2], 1),
+    "stack": lambda t: fg.stack([t, t * 3], 0),
+    "getitem": lambda t: t[1:, ::2] * t[0, ::2],
+    "expand": lambda t: t[:, :1].expand(6, 4) * t,
+    "matvec": lambda t: t @ t[0],
+    "linear_nobias": lambda t: fg.linear(t, t[:3]),
+    "bce": lambda t: fg.losses.binary_cross_entropy(t, (t > 0).float()),
+    "mse": lambda t: fg.losses.mse(t, t.detach() * 0.5),
+    "mean_keepdim": lambda t: t - t.mean(1, keepdim=True),
+    "flatten_view": lambda t: t.flatten().reshape(4, 6).transpose(0, 1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRAD_CASES))
+def test_more_gradients_on_gpu_match_cpu(name):
+    """Composite ops (and those routed through the CPU) give the CPU's values and gradients."""
+    f = GRAD_CASES[name]
+    c, g = both(rng.standard_normal((6, 4)), requires_grad=True)
+    yc, yg = f(c), f(g)
+    np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=1e-4, atol=1e-5)
+    w = rng.standard_normal(yc.shape).astype(np.float32)
+    (yc * fg.tensor(w)).sum().backward()
+    (yg * fg.tensor(w, device="gpu")).sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-4, atol=1e-4)

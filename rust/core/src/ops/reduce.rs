@@ -209,7 +209,11 @@ impl Tensor {
                 Kind::Sum => Ok(vec![Some(gk.broadcast_to(&in_shape)?)]),
                 // d max = g at the maxima, shared evenly between ties
                 Kind::Max | Kind::Min => {
-                    let hit = xs.compare(crate::ops::CmpOp::Eq, &m)?.cast(xs.dtype())?;
+                    // comparisons come back on the cpu (bool); the mask goes where x lives
+                    let hit = xs
+                        .compare(crate::ops::CmpOp::Eq, &m)?
+                        .cast(xs.dtype())?
+                        .to_device(xs.device())?;
                     let dims: Vec<isize> = kshape
                         .iter()
                         .enumerate()
