@@ -397,3 +397,14 @@ def test_more_gradients_on_gpu_match_cpu(name):
     (yc * fg.tensor(w)).sum().backward()
     (yg * fg.tensor(w, device="gpu")).sum().backward()
     np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_fused_log_softmax_rows_wider_than_a_workgroup():
+    c, g = both(rng.standard_normal((3, 1000)) * 10, requires_grad=True)
+    np.testing.assert_allclose(g.log_softmax(-1).numpy(), c.log_softmax(-1).numpy(), atol=2e-5)
+    (g.log_softmax(-1)[:, :7]).sum().backward()
+    (c.log_softmax(-1)[:, :7]).sum().backward()
+    np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-5)
+    _, gi = both(np.array([[np.inf, 0.0, 1.0], [0.0, 1.0, 2.0]]))
+    out = gi.log_softmax(1).numpy()
+    assert np.isnan(out[0]).all() and np.isfinite(out[1]).all()

@@ -203,3 +203,12 @@ def test_dropout_mask_kernel_matches_philox():
         r = philox_numpy([i // 4, 0, 0, 0], [seed & 0xFFFFFFFF, seed >> 32])
         want.append(2.0 if r[i % 4] >= thr else 0.0)
     np.testing.assert_array_equal(got, np.array(want, np.float32))
+
+
+def test_log_softmax_kernel():
+    x = (rng.standard_normal((5, 700)) * 4).astype(np.float32)
+    p = np.array([5, 700, 5, 0], np.uint32).tobytes()
+    got = run("softmax.wgsl", "log_softmax_main", p, [x], x.size, None, (5, 1, 1)).reshape(5, 700)
+    m = x.max(1, keepdims=True)
+    want = x - m - np.log(np.exp(x - m).sum(1, keepdims=True))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -21,10 +21,13 @@ pub mod shaders {
     pub const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
     /// Dropout masks from the counter-based generator.
     pub const DROPOUT: &str = include_str!("../../../shaders/dropout.wgsl");
+    /// Row-wise log_softmax.
+    pub const SOFTMAX: &str = include_str!("../../../shaders/softmax.wgsl");
     /// Row gathers (index_select).
     pub const GATHER: &str = include_str!("../../../shaders/gather.wgsl");
     /// Every shader file with its name, for validation.
-    pub const ALL: [(&str, &str); 5] = [
+    pub const ALL: [(&str, &str); 6] = [
+        ("softmax", SOFTMAX),
         ("gather", GATHER),
         ("elementwise", ELEMENTWISE),
         ("matmul", MATMUL),
@@ -418,6 +421,17 @@ pub(crate) struct DropParams {
     pub _pad2: f32,
 }
 impl Params for DropParams {}
+
+/// softmax.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct SmParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub row: u32,
+    pub x_offset: u32,
+}
+impl Params for SmParams {}
 
 /// gather.wgsl's Params.
 #[repr(C)]

@@ -3,7 +3,9 @@
 //! dispatch into the shared encoder; nothing waits for the GPU until data is read back.
 
 use crate::error::{Error, Result};
-use crate::gpu::{self, DropParams, EwParams, GatherParams, GpuBuffer, MmParams, RdParams};
+use crate::gpu::{
+    self, DropParams, EwParams, GatherParams, GpuBuffer, MmParams, RdParams, SmParams,
+};
 use crate::layout::{broadcast_shapes, checked_numel, Layout};
 use crate::storage::Buffer;
 use crate::tensor::Tensor;
@@ -446,4 +448,36 @@ pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[usize]) -> Result<Tensor> {
         })??;
     }
     new_tensor(out, &out_shape)
+}
+
+/// log_softmax over the last dim of a contiguous tensor, one workgroup per row.
+pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
+    let ctx = gpu::context()?;
+    let x = x.contiguous()?;
+    let cols = *x.shape().last().unwrap_or(&1);
+    let rows = if cols == 0 { 0 } else { x.numel() / cols };
+    check_u32("log_softmax", x.numel())?;
+    let out = ctx.alloc(x.numel())?;
+    if rows > 0 {
+        let (groups, row) = ctx.grid(rows, 1)?;
+        let p = SmParams {
+            rows: rows as u32,
+            cols: cols as u32,
+            row,
+            x_offset: x.layout().offset as u32,
+        };
+        x.with_gpu(|xb, _| {
+            ctx.dispatch(
+                "log_softmax",
+                gpu::shaders::SOFTMAX,
+                "log_softmax_main",
+                &p,
+                [Some(xb), None],
+                &out,
+                None,
+                groups,
+            )
+        })??;
+    }
+    new_tensor(out, x.shape())
 }

@@ -352,6 +352,22 @@ impl Tensor {
         if x.numel() == 0 {
             return Ok(x);
         }
+        #[cfg(feature = "gpu")]
+        if x.is_gpu() && x.ndim() > 0 && d as usize == x.ndim() - 1 {
+            // one fused pass per row; backward dx = g - softmax * sum(g), from the output
+            let out = super::gpu_ops::log_softmax_last(&x)?;
+            let y = out.detach();
+            return Ok(crate::autograd::record(
+                out,
+                "LogSoftmaxBackward",
+                &[&x],
+                move |g| {
+                    Ok(vec![Some(
+                        g.sub(&y.exp()?.mul(&g.sum(Some(&[-1]), true)?)?)?,
+                    )])
+                },
+            ));
+        }
         let m = {
             let _g = NoGradGuard::new();
             x.amax(Some(dims), true)?
