@@ -455,7 +455,7 @@ pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
     let ctx = gpu::context()?;
     let x = x.contiguous()?;
     let cols = *x.shape().last().unwrap_or(&1);
-    let rows = if cols == 0 { 0 } else { x.numel() / cols };
+    let rows = x.numel().checked_div(cols).unwrap_or(0);
     check_u32("log_softmax", x.numel())?;
     let out = ctx.alloc(x.numel())?;
     if rows > 0 {
