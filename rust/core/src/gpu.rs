@@ -223,25 +223,6 @@ impl std::fmt::Debug for GpuBuffer {
     }
 }
 
-impl Clone for GpuBuffer {
-    // Cloning a buffer copies it on the device (used by copy-on-write paths).
-    fn clone(&self) -> Self {
-        let out = self
-            .ctx
-            .alloc(self.len)
-            .expect("allocation of a same-size buffer");
-        if self.len > 0 {
-            let mut enc = self
-                .ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            enc.copy_buffer_to_buffer(self.raw(), 0, out.raw(), 0, Some((self.len * 4) as u64));
-            self.ctx.record(enc);
-        }
-        out
-    }
-}
-
 impl Drop for GpuBuffer {
     fn drop(&mut self) {
         if let Some(b) = self.buf.take() {

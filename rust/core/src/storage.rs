@@ -4,8 +4,8 @@ use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// A typed element buffer on the CPU.
-#[derive(Debug, Clone)]
+/// A typed element buffer (host memory, or GPU memory with the gpu feature).
+#[derive(Debug)]
 pub enum Buffer {
     /// booleans
     Bool(Vec<bool>),
