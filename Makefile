@@ -44,6 +44,7 @@ test: test-rust test-python
 lint: $(VENV)/.deps
 	$(VENV)/bin/ruff check python tests benches examples
 	$(VENV)/bin/ruff format --check python tests benches examples
+	$(VENV)/bin/mypy python/ferrograd
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets --quiet -- -D warnings
 

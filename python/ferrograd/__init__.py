@@ -327,12 +327,12 @@ def selu(x: Tensor) -> Tensor:
     return x.selu()
 
 
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+def elu(x: Tensor, alpha: builtins.float = 1.0) -> Tensor:
     """Exponential linear unit."""
     return x.elu(alpha)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x: Tensor, negative_slope: builtins.float = 0.01) -> Tensor:
     """Leaky ReLU."""
     return x.leaky_relu(negative_slope)
 
@@ -342,7 +342,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return x.gelu(approximate)
 
 
-def clamp(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def clamp(x: Tensor, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:  # noqa: A002
     """Clamps into [min, max]."""
     return x.clamp(min, max)
 
@@ -362,7 +362,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     return x.mean(dim, keepdim)
 
 
-def var(x: Tensor, dim=None, correction: float = 1, keepdim: bool = False) -> Tensor:
+def var(x: Tensor, dim=None, correction: builtins.float = 1, keepdim: bool = False) -> Tensor:
     """Variance over `dim` (correction=1: unbiased)."""
     return x.var(dim, correction, keepdim)
 
@@ -427,7 +427,7 @@ def get_rng_state() -> tuple[int, int]:
 
 def set_rng_state(state: tuple[int, int]) -> None:
     """Restores a state from `get_rng_state()`."""
-    _core.set_rng_state(tuple(state))
+    _core.set_rng_state((int(state[0]), int(state[1])))
 
 
 # The layer API; imported last because these modules use the names above.

@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 import math
 import os
+from typing import Any
 
 
 class Callback:
     """Base class: override the hooks you need. `self.model` and `self.optimizer` are set
     by `fit` before training starts."""
 
-    model = None
-    optimizer = None
+    model: Any = None
+    optimizer: Any = None
 
     def on_train_begin(self, logs: dict | None = None) -> None: ...
     def on_train_end(self, logs: dict | None = None) -> None: ...

@@ -3,6 +3,9 @@ for classification. Classification losses take logits and are computed stably in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from . import _core
 from ._core import DTypeError, ShapeError, Tensor
 
@@ -74,7 +77,7 @@ def binary_cross_entropy(logits: Tensor, target: Tensor, reduction: str = "mean"
     return _core.binary_cross_entropy_with_logits(logits, target, reduction)
 
 
-LOSSES = {
+LOSSES: dict[str, Callable[..., Any]] = {
     "mse": mse,
     "mean_squared_error": mse,
     "cross_entropy": cross_entropy,
@@ -85,7 +88,7 @@ LOSSES = {
 }
 
 
-def get(loss) -> tuple[str, callable]:
+def get(loss) -> tuple[str, Callable[..., Any]]:
     """Resolves a loss given by name or as a callable; returns (kind, fn)."""
     if callable(loss):
         kind = {mse: "mse", cross_entropy: "cross_entropy", binary_cross_entropy: "binary_cross_entropy"}.get(
@@ -96,5 +99,5 @@ def get(loss) -> tuple[str, callable]:
         return kind or "custom", loss
     if loss not in LOSSES:
         raise ValueError(f"unknown loss '{loss}' (choose from {sorted(LOSSES)})")
-    fn = LOSSES[loss]
+    fn: Callable[..., Any] = LOSSES[loss]
     return get(fn)[0], fn

@@ -13,14 +13,20 @@ from __future__ import annotations
 
 from . import nn
 
-_HEADS = {"linear": None, "logits": None, "softmax": nn.Softmax, "sigmoid": nn.Sigmoid}
+_HEADS: dict[str, type[nn.Module] | None] = {
+    "linear": None,
+    "logits": None,
+    "softmax": nn.Softmax,
+    "sigmoid": nn.Sigmoid,
+}
 
 
 def _head(layers: list, head: str) -> nn.Sequential:
     if head not in _HEADS:
         raise ValueError(f"head must be one of {sorted(_HEADS)}, got '{head}'")
-    if _HEADS[head] is not None:
-        layers.append(_HEADS[head]())
+    act = _HEADS[head]
+    if act is not None:
+        layers.append(act())
     return nn.Sequential(*layers)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 from . import _core
 from ._core import Tensor
@@ -20,11 +21,12 @@ class Optimizer:
         params = list(params)
         if not params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        groups: list[dict[str, Any]] = params if isinstance(params[0], dict) else [{"params": params}]
         self.defaults = dict(defaults)
         self.param_groups: list[dict] = []
         for g in groups:
             g = {**self.defaults, **g, "params": list(g["params"])}
+            lr = float(g["lr"])
             for p in g["params"]:
                 if not isinstance(p, Tensor):
                     raise TypeError(
@@ -32,7 +34,7 @@ class Optimizer:
                     )
                 if not p.is_leaf:
                     raise ValueError(f"{type(self).__name__}: can only optimize leaf tensors")
-            if g["lr"] <= 0 or not math.isfinite(g["lr"]):
+            if lr <= 0 or not math.isfinite(lr):
                 raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {g['lr']}")
             self.param_groups.append(g)
         self.state: dict[int, dict] = {}  # keyed by the parameter's index across groups

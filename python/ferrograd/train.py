@@ -45,10 +45,10 @@ class History:
     def plot(self, path: str) -> str:
         """Saves loss and accuracy curves (train and validation) to `path` with matplotlib."""
         try:
-            import matplotlib  # noqa: PLC0415
+            import matplotlib  # type: ignore[import-not-found]  # noqa: PLC0415
 
             matplotlib.use("Agg")
-            import matplotlib.pyplot as plt  # noqa: PLC0415
+            import matplotlib.pyplot as plt  # type: ignore[import-not-found]  # noqa: PLC0415
         except ImportError:
             raise ImportError(
                 "History.plot needs matplotlib, which is not installed: pip install matplotlib"
@@ -298,6 +298,8 @@ def fit(
     xt, yt = _as_tensor(x), _prepare_targets(y, kind)
     if xt.shape[0] != yt.shape[0]:
         raise ShapeError(f"fit: x has {xt.shape[0]} samples but y has {yt.shape[0]}")
+    xv: Tensor | None
+    yv: Tensor | None
     if validation_data is not None:
         xv, yv = _as_tensor(validation_data[0]), _prepare_targets(validation_data[1], kind)
     elif validation_split > 0:
@@ -309,7 +311,7 @@ def fit(
         xv = yv = None
     device = _device_of(model)
     xt, yt = _to_model(xt, device), _to_model(yt, device)
-    if xv is not None:
+    if xv is not None and yv is not None:
         xv, yv = _to_model(xv, device), _to_model(yv, device)
     opt = _optim.get(optimizer, model.parameters(), lr)
     model.optimizer = opt

@@ -59,6 +59,9 @@ class BatchNorm1d(Module):
     Evaluation: normalizes with the running statistics. Default init: weight 1, bias 0.
     """
 
+    running_mean: Tensor
+    running_var: Tensor
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
         super().__init__()
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine

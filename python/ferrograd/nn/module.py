@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
+from typing import Any
 
 from .. import _core
 from .._core import ShapeError, Tensor
@@ -31,6 +32,15 @@ class Module:
     ...     def forward(self, x):
     ...         return self.fc(x).relu()
     """
+
+    # set through object.__setattr__ in __init__ (declared here for type checkers)
+    _parameters: OrderedDict[str, Tensor]
+    _buffers: OrderedDict[str, Tensor]
+    _modules: OrderedDict[str, Module]
+    training: bool
+    stop_training: bool
+    optimizer: Any
+    history: Any
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -280,7 +290,7 @@ def _np(v):
 def to_config(m: Module) -> dict:
     """A JSON-able description of a module tree built from registered layers."""
     cfg = m.get_config()
-    conv = {}
+    conv: dict[str, Any] = {}
     for k, v in cfg.items():
         if isinstance(v, Module):
             conv[k] = to_config(v)
@@ -298,7 +308,7 @@ def from_config(cfg: dict) -> Module:
     cls = REGISTRY.get(cfg["class"])
     if cls is None:
         raise ValueError(f"from_config: unknown layer class '{cfg['class']}'")
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     for k, v in cfg.get("config", {}).items():
         if isinstance(v, dict) and "class" in v:
             kwargs[k] = from_config(v)
