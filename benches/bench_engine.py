@@ -34,6 +34,7 @@ import timeit
 from typing import Any, Callable
 
 import numpy as np
+from _common import cpu_model  # benches/ is on sys.path when a script runs
 
 MATMUL_SHAPES = [(1024, 1024, 1024), (128, 784, 512)]  # (m, k, n)
 BLAS_ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
@@ -74,17 +75,6 @@ def operands(m: int, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ------------------------------------------------------------------------------- machine
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def load_average() -> str:

@@ -13,25 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import tempfile
 import time
 
 import numpy as np
+from _common import cpu_model  # benches/ is on sys.path when a script runs
 
 ARCHS = ["standard", "residual", "selu"]
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def bench_ferrograd(x, y, threads: int, epochs: int) -> dict[str, float]:

@@ -245,16 +245,6 @@ pub(crate) fn reduce_block(
 /// Batched `a @ b` (batch dims already broadcast to `batch`), optional bias and ReLU epilogue.
 pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) -> Result<Tensor> {
     let ctx = gpu::context()?;
-    let (ash, bsh) = (a.shape(), b.shape());
-    let (m, k) = (ash[ash.len() - 2], ash[ash.len() - 1]);
-    let n = bsh[bsh.len() - 1];
-    let batch = broadcast_shapes("matmul", &ash[..ash.len() - 2], &bsh[..bsh.len() - 2])?;
-    let mut out_shape = batch.to_vec();
-    out_shape.extend([m, n]);
-    let total = checked_numel(&out_shape)?;
-    check_u32("matmul", total)?;
-    let out = ctx.alloc(total)?;
-    let nb: usize = batch.iter().product();
     // strides must be non-negative for the kernel's u32 arithmetic
     let fix = |t: &Tensor| -> Result<Tensor> {
         if t.strides().iter().any(|&s| s < 0) {
@@ -264,40 +254,42 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) 
         }
     };
     let (a, b) = (fix(a)?, fix(b)?);
-    let mut full_a = batch.to_vec();
-    full_a.extend([m, k]);
-    let mut full_b = batch.to_vec();
-    full_b.extend([k, n]);
-    let la = a.layout().broadcast_to("matmul", &full_a)?;
-    let lb = b.layout().broadcast_to("matmul", &full_b)?;
-    let nd = full_a.len();
-    if total > 0 && k == 0 {
+    let plan = super::matmul::BatchPlan::new(&a, &b)?;
+    let (m, k, n) = (plan.m, plan.k, plan.n);
+    let total = plan.total();
+    check_u32("matmul", total)?;
+    let out = ctx.alloc(total)?;
+    if total == 0 {
+        return new_tensor(out, &plan.out_shape);
+    }
+    if k == 0 {
         // an empty inner dim: the product is zeros (plus bias)
-        let z = new_tensor(out, &out_shape)?;
+        let z = new_tensor(out, &plan.out_shape)?.mul_scalar(0.0)?;
         return match bias {
-            Some(bv) => binary_code("matmul", 0, &z.mul_scalar(0.0)?, bv),
-            None => z.mul_scalar(0.0),
+            Some(bv) => binary_code("matmul", 0, &z, bv),
+            None => Ok(z),
         };
     }
+    let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
+    if groups[0] > 65_535 || groups[1] > 65_535 {
+        return Err(Error::Memory(format!(
+            "matmul: a {m} x {n} output exceeds one gpu dispatch grid"
+        )));
+    }
+    let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
     let bias_c = bias.map(|b| b.contiguous()).transpose()?;
-    let mut idx = vec![0usize; nd - 2];
-    for bi in 0..nb {
-        let (mut oa, mut ob) = (la.offset as isize, lb.offset as isize);
-        for (d, &i) in idx.iter().enumerate() {
-            oa += i as isize * la.strides[d];
-            ob += i as isize * lb.strides[d];
-        }
+    for (bi, (oa, ob)) in plan.offsets().into_iter().enumerate() {
         let p = MmParams {
             m: m as u32,
             n: n as u32,
             k: k as u32,
             batch: 1,
-            a_rs: la.strides[nd - 2] as u32,
-            a_cs: la.strides[nd - 1] as u32,
+            a_rs: a_rs as u32,
+            a_cs: a_cs as u32,
             a_bs: 0,
             a_off: oa as u32,
-            b_rs: lb.strides[nd - 2] as u32,
-            b_cs: lb.strides[nd - 1] as u32,
+            b_rs: b_rs as u32,
+            b_cs: b_cs as u32,
             b_bs: 0,
             b_off: ob as u32,
             has_bias: bias.is_some() as u32,
@@ -305,49 +297,34 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) 
             c_off: (bi * m * n) as u32,
             _pad: 0,
         };
-        let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
-        if groups[0] > 65_535 || groups[1] > 65_535 {
-            return Err(Error::Memory(format!(
-                "matmul: a {m} x {n} output exceeds one gpu dispatch grid"
-            )));
-        }
-        if total > 0 {
-            a.with_gpu(|ab, _| {
-                b.with_gpu(|bb, _| match &bias_c {
-                    Some(bt) => bt.with_gpu(|biasb, _| {
-                        ctx.dispatch_with_bias(
-                            "matmul",
-                            gpu::shaders::MATMUL,
-                            "main",
-                            &p,
-                            [ab, bb],
-                            &out,
-                            biasb,
-                            groups,
-                        )
-                    }),
-                    None => Ok(ctx.dispatch(
+        a.with_gpu(|ab, _| {
+            b.with_gpu(|bb, _| match &bias_c {
+                Some(bt) => bt.with_gpu(|biasb, _| {
+                    ctx.dispatch_with_bias(
                         "matmul",
                         gpu::shaders::MATMUL,
                         "main",
                         &p,
-                        [Some(ab), Some(bb)],
+                        [ab, bb],
                         &out,
-                        None,
+                        biasb,
                         groups,
-                    )),
-                })
-            })????;
-        }
-        for d in (0..idx.len()).rev() {
-            idx[d] += 1;
-            if idx[d] < batch[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
+                    )
+                }),
+                None => Ok(ctx.dispatch(
+                    "matmul",
+                    gpu::shaders::MATMUL,
+                    "main",
+                    &p,
+                    [Some(ab), Some(bb)],
+                    &out,
+                    None,
+                    groups,
+                )),
+            })
+        })????;
     }
-    new_tensor(out, &out_shape)
+    new_tensor(out, &plan.out_shape)
 }
 
 /// y = x * A + B with A, B from the dropout mask of stream `seed` at `start` (the numbers

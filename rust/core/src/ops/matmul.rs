@@ -64,33 +64,89 @@ fn usable(l: &Layout) -> bool {
     l.strides[nd - 1] > 0 && l.strides[nd - 2] > 0
 }
 
+/// The shapes of a batched product `a @ b` (batch dims broadcast) and where each batch's
+/// operand matrices start: shared by the CPU (gemm) and GPU (WGSL) paths.
+pub(crate) struct BatchPlan {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    /// batch dims, then (m, n)
+    pub out_shape: Vec<usize>,
+    /// a's and b's layouts broadcast to the batch dims
+    pub la: Layout,
+    pub lb: Layout,
+}
+
+impl BatchPlan {
+    pub(crate) fn new(a: &Tensor, b: &Tensor) -> Result<BatchPlan> {
+        let (ash, bsh) = (a.shape(), b.shape());
+        let (m, k) = (ash[ash.len() - 2], ash[ash.len() - 1]);
+        let n = bsh[bsh.len() - 1];
+        let batch = broadcast_shapes("matmul", &ash[..ash.len() - 2], &bsh[..bsh.len() - 2])?;
+        let with = |tail: [usize; 2]| {
+            let mut s = batch.to_vec();
+            s.extend(tail);
+            s
+        };
+        let out_shape = with([m, n]);
+        checked_numel(&out_shape)?;
+        let la = a.layout().broadcast_to("matmul", &with([m, k]))?;
+        let lb = b.layout().broadcast_to("matmul", &with([k, n]))?;
+        Ok(BatchPlan {
+            m,
+            k,
+            n,
+            out_shape,
+            la,
+            lb,
+        })
+    }
+
+    /// Number of output elements.
+    pub(crate) fn total(&self) -> usize {
+        self.out_shape.iter().product()
+    }
+
+    /// (row stride, column stride) of a's and b's matrices.
+    pub(crate) fn matrix_strides(&self) -> ((isize, isize), (isize, isize)) {
+        let nd = self.la.ndim();
+        (
+            (self.la.strides[nd - 2], self.la.strides[nd - 1]),
+            (self.lb.strides[nd - 2], self.lb.strides[nd - 1]),
+        )
+    }
+
+    /// Storage offsets of a's and b's matrix in each batch, in output order.
+    pub(crate) fn offsets(&self) -> Vec<(isize, isize)> {
+        let batch = &self.out_shape[..self.out_shape.len() - 2];
+        let nb: usize = batch.iter().product();
+        let mut idx = vec![0usize; batch.len()];
+        let mut out = Vec::with_capacity(nb);
+        for _ in 0..nb {
+            let (mut oa, mut ob) = (self.la.offset as isize, self.lb.offset as isize);
+            for (d, &i) in idx.iter().enumerate() {
+                oa += i as isize * self.la.strides[d];
+                ob += i as isize * self.lb.strides[d];
+            }
+            out.push((oa, ob));
+            for d in (0..idx.len()).rev() {
+                idx[d] += 1;
+                if idx[d] < batch[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        out
+    }
+}
+
 /// Batched `a @ b` with broadcast batch dims; `bias` (length n) pre-fills each output row.
 fn mm_forward<T: Float + BufferElement>(
     a: &Tensor,
     b: &Tensor,
     bias: Option<&Tensor>,
 ) -> Result<Tensor> {
-    let (ash, bsh) = (a.shape(), b.shape());
-    let (m, k) = (ash[ash.len() - 2], ash[ash.len() - 1]);
-    let n = bsh[bsh.len() - 1];
-    let batch = broadcast_shapes("matmul", &ash[..ash.len() - 2], &bsh[..bsh.len() - 2])?;
-    let mut out_shape = batch.to_vec();
-    out_shape.extend([m, n]);
-    let total = checked_numel(&out_shape)?;
-    let nb: usize = batch.iter().product();
-    let mut out: Vec<T> = try_vec(total)?;
-    match bias {
-        Some(bv) => {
-            let bias: Vec<T> = bv.to_vec()?;
-            for _ in 0..nb * m {
-                out.extend_from_slice(&bias);
-            }
-        }
-        None => out.resize(total, T::zero()),
-    }
-    if total == 0 || k == 0 {
-        return Tensor::from_vec(out, &out_shape);
-    }
     let a = if usable(a.layout()) {
         a.clone()
     } else {
@@ -101,13 +157,24 @@ fn mm_forward<T: Float + BufferElement>(
     } else {
         b.copy_data()?
     };
-    let mut full_a = batch.to_vec();
-    full_a.extend([m, k]);
-    let mut full_b = batch.to_vec();
-    full_b.extend([k, n]);
-    let la = a.layout().broadcast_to("matmul", &full_a)?;
-    let lb = b.layout().broadcast_to("matmul", &full_b)?;
-    let nd = full_a.len();
+    let plan = BatchPlan::new(&a, &b)?;
+    let (m, k, n) = (plan.m, plan.k, plan.n);
+    let total = plan.total();
+    let offsets = plan.offsets();
+    let mut out: Vec<T> = try_vec(total)?;
+    match bias {
+        Some(bv) => {
+            let bias: Vec<T> = bv.to_vec()?;
+            for _ in 0..offsets.len() * m {
+                out.extend_from_slice(&bias);
+            }
+        }
+        None => out.resize(total, T::zero()),
+    }
+    if total == 0 || k == 0 {
+        return Tensor::from_vec(out, &plan.out_shape);
+    }
+    let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
     let flops = m * n * k;
     a.read(|sa: &[T], _| {
         b.read(|sb: &[T], _| {
@@ -117,13 +184,7 @@ fn mm_forward<T: Float + BufferElement>(
                 } else {
                     Parallelism::None
                 };
-                let mut idx = vec![0usize; nd - 2];
-                for bi in 0..nb {
-                    let (mut oa, mut ob) = (la.offset as isize, lb.offset as isize);
-                    for (d, &i) in idx.iter().enumerate() {
-                        oa += i as isize * la.strides[d];
-                        ob += i as isize * lb.strides[d];
-                    }
+                for (bi, &(oa, ob)) in offsets.iter().enumerate() {
                     let dst = out[bi * m * n..].as_mut_ptr();
                     // SAFETY: offsets and strides come from layouts validated against the
                     // storage; dst is a fresh buffer of m*n elements per batch.
@@ -137,26 +198,19 @@ fn mm_forward<T: Float + BufferElement>(
                             1,
                             bias.is_some(),
                             sa.as_ptr().offset(oa),
-                            la.strides[nd - 2],
-                            la.strides[nd - 1],
+                            a_rs,
+                            a_cs,
                             sb.as_ptr().offset(ob),
-                            lb.strides[nd - 2],
-                            lb.strides[nd - 1],
+                            b_rs,
+                            b_cs,
                             par,
                         );
-                    }
-                    for d in (0..idx.len()).rev() {
-                        idx[d] += 1;
-                        if idx[d] < batch[d] {
-                            break;
-                        }
-                        idx[d] = 0;
                     }
                 }
             })
         })
     });
-    Tensor::from_vec(out, &out_shape)
+    Tensor::from_vec(out, &plan.out_shape)
 }
 
 fn same_device(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
