@@ -169,6 +169,32 @@ def test_matmul_matches_cpu_forward_and_backward(sa, sb):
         np.testing.assert_allclose(gb.grad.numpy(), cb.grad.numpy(), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+def test_vec4_matmul_all_layouts_across_tile_edges(ta, tb):
+    """Shapes whose dims are multiples of 4 take the vec4 kernel (128x128 tiles); each of the
+    four operand layouts (A or A^T, B or B^T) is read in place. Sizes cross the tile edges."""
+    m, k, n = 132, 68, 200
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    ga, gb = fg.tensor(a).to("gpu"), fg.tensor(b).to("gpu")
+    ga, gb = (ga.T if ta else ga), (gb.T if tb else gb)
+    want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+    np.testing.assert_allclose((ga @ gb).numpy(), want, rtol=1e-4, atol=1e-3)
+    key = "matmul4_" + ("m" if ta else "k") + ("k" if tb else "n")
+    assert key in fg._core.gpu_stats()["pipelines"]
+
+
+def test_vec4_matmul_batched_with_bias_relu_epilogue():
+    x = rng.standard_normal((3, 36, 20)).astype(np.float32)
+    w = rng.standard_normal((44, 20)).astype(np.float32)
+    bias = rng.standard_normal(44).astype(np.float32)
+    g = fg.linear(fg.tensor(x).to("gpu"), fg.tensor(w).to("gpu"), fg.tensor(bias).to("gpu"))
+    np.testing.assert_allclose(g.numpy(), x @ w.T + bias, rtol=1e-4, atol=1e-4)
+    a = rng.standard_normal((2, 4, 8)).astype(np.float32)
+    b = rng.standard_normal((2, 8, 12)).astype(np.float32)
+    np.testing.assert_allclose((fg.tensor(a).to("gpu") @ fg.tensor(b).to("gpu")).numpy(), a @ b, rtol=1e-4, atol=1e-4)
+
+
 def test_linear_with_bias_and_transposed_operands():
     (cx, gx), (cw, gw), (cb, gb) = (both(rng.standard_normal(s), True) for s in [(9, 40), (70, 40), (70,)])
     yc, yg = fg.linear(cx, cw, cb), fg.linear(gx, gw, gb)

@@ -31,7 +31,16 @@ if DEVICE is None:
 BU = wgpu.BufferUsage
 
 
-def run(shader: str, entry: str, params: bytes, inputs, out_len: int, extra=None, groups=(1, 1, 1)):
+def run(
+    shader: str,
+    entry: str,
+    params: bytes,
+    inputs,
+    out_len: int,
+    extra=None,
+    groups=(1, 1, 1),
+    constants=None,
+):
     """Dispatches `entry` of shaders/`shader` with ferrograd's binding layout:
     0 uniform, 1 and 2 read-only, 3 the output, 4 read-only extra; returns the output."""
     dev = DEVICE
@@ -56,7 +65,7 @@ def run(shader: str, entry: str, params: bytes, inputs, out_len: int, extra=None
     layout = dev.create_bind_group_layout(entries=entries)
     pipeline = dev.create_compute_pipeline(
         layout=dev.create_pipeline_layout(bind_group_layouts=[layout]),
-        compute={"module": module, "entry_point": entry},
+        compute={"module": module, "entry_point": entry, "constants": constants or {}},
     )
 
     def buf(data, usage):
@@ -156,6 +165,22 @@ def test_matmul_kernel_with_transposed_operand_and_bias():
     p = np.array([m, n, k, 1, k, 1, 0, 0, 1, k, 0, 0, 1, 0, 0, 0], np.uint32).tobytes()
     got = run("matmul.wgsl", "main", p, [a, bt], m * n, bias, ((n + 63) // 64, (m + 63) // 64, 1))
     np.testing.assert_allclose(got.reshape(m, n), a @ bt.T + bias, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("a_k,b_n", [(1, 1), (1, 0), (0, 1), (0, 0)])
+def test_matmul_vec4_kernel_every_layout(a_k, b_n):
+    m, k, n = 132, 20, 136  # multiples of 4 that cross the 128-wide tile edge
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    a_store, (a_rs, a_cs) = (a, (k, 1)) if a_k else (np.ascontiguousarray(a.T), (1, m))
+    b_store, (b_rs, b_cs) = (b, (n, 1)) if b_n else (np.ascontiguousarray(b.T), (1, k))
+    p = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, 7, 0, 0], np.uint32).tobytes()
+    groups = ((n + 127) // 128, (m + 127) // 128, 1)
+    consts = {"A_K_CONTIG": a_k, "B_N_CONTIG": b_n}
+    got = run("matmul_vec4.wgsl", "main", p, [a_store, b_store], m * n, bias, groups, consts)
+    want = np.maximum(a.astype(np.float64) @ b + bias, 0)
+    np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("op,ref", [(0, np.sum), (1, np.max), (2, np.min), (4, np.mean)])

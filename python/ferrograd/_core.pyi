@@ -539,6 +539,10 @@ def devices() -> list[tuple[str, str, str]]:
 def gpu_buffers_created() -> int:
     """GPU tensor buffers created so far (the pool reuses freed ones)."""
 
+def gpu_stats() -> dict[str, Any]:
+    """GPU runtime counters: ``buffers_created``, ``dispatches``, ``submits`` (ints) and
+    ``pipelines`` (the compiled kernel variants, sorted); DeviceError when there is no GPU."""
+
 def gpu_info() -> tuple[str, str, str]:
     """The GPU adapter that tensors on "gpu" use, as (name, backend, type); DeviceError when none."""
 

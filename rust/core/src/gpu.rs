@@ -17,6 +17,8 @@ pub mod shaders {
     pub const ELEMENTWISE: &str = include_str!("../../../shaders/elementwise.wgsl");
     /// Tiled matrix product with a bias/activation epilogue.
     pub const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
+    /// The fast matrix product: 128 x 128 tiles, 8 x 8 per thread, vec4 loads.
+    pub const MATMUL_VEC4: &str = include_str!("../../../shaders/matmul_vec4.wgsl");
     /// Axis reductions (sum, mean, max, min, argmax).
     pub const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
     /// Dropout masks from the counter-based generator.
@@ -26,7 +28,8 @@ pub mod shaders {
     /// Row gathers (index_select).
     pub const GATHER: &str = include_str!("../../../shaders/gather.wgsl");
     /// Every shader file with its name, for validation.
-    pub const ALL: [(&str, &str); 6] = [
+    pub const ALL: [(&str, &str); 7] = [
+        ("matmul_vec4", MATMUL_VEC4),
         ("softmax", SOFTMAX),
         ("gather", GATHER),
         ("elementwise", ELEMENTWISE),
@@ -40,6 +43,10 @@ pub mod shaders {
 const GPU_TIMEOUT: Duration = Duration::from_secs(120);
 /// Dispatches recorded before the pending encoder is submitted on its own.
 const MAX_PENDING: usize = 256;
+/// Bytes per dispatch in the uniform ring (Vulkan allows offset alignments up to 256).
+const SLOT: usize = 256;
+/// Bind groups kept before the cache is emptied (a training loop uses a few hundred).
+const MAX_BIND_GROUPS: usize = 8192;
 
 /// An adapter as `ferrograd.devices()` lists it.
 #[derive(Debug, Clone)]
@@ -52,10 +59,19 @@ pub struct AdapterInfo {
     pub device_type: String,
 }
 
+/// The commands being recorded: one encoder holding one open compute pass, and the
+/// parameter bytes of its dispatches, written to the rings just before submission.
 struct Pending {
     encoder: Option<wgpu::CommandEncoder>,
+    pass: Option<wgpu::ComputePass<'static>>,
+    pipeline: Option<wgpu::ComputePipeline>,
+    params: Vec<u8>,
+    meta: Vec<u8>,
     count: usize,
 }
+
+/// The buffers of bindings 1 to 6, the key of the bind-group cache.
+type BindKey = [wgpu::Buffer; 6];
 
 /// The device, queue, caches and the encoder being filled.
 pub struct Context {
@@ -67,9 +83,15 @@ pub struct Context {
     pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
     pool: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
     pending: Mutex<Pending>,
+    bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
     dummy: wgpu::Buffer,
+    dummy_rw: [wgpu::Buffer; 2],
+    uniform_ring: wgpu::Buffer,
+    meta_ring: wgpu::Buffer,
     max_binding: u64,
     created: std::sync::atomic::AtomicUsize,
+    dispatches: std::sync::atomic::AtomicUsize,
+    submits: std::sync::atomic::AtomicUsize,
 }
 
 fn backends() -> wgpu::Backends {
@@ -150,7 +172,7 @@ fn create() -> std::result::Result<Context, String> {
         visibility: wgpu::ShaderStages::COMPUTE,
         ty: wgpu::BindingType::Buffer {
             ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
+            has_dynamic_offset: binding == 4,
             min_binding_size: None,
         },
         count: None,
@@ -163,7 +185,7 @@ fn create() -> std::result::Result<Context, String> {
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
                     ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: false,
+                    has_dynamic_offset: true,
                     min_binding_size: None,
                 },
                 count: None,
@@ -172,6 +194,8 @@ fn create() -> std::result::Result<Context, String> {
             storage(2, true),
             storage(3, false),
             storage(4, true),
+            storage(5, false),
+            storage(6, false),
         ],
     });
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -179,12 +203,31 @@ fn create() -> std::result::Result<Context, String> {
         bind_group_layouts: &[Some(&layout)],
         immediate_size: 0,
     });
-    let dummy = device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("unused binding"),
-        size: 16,
-        usage: wgpu::BufferUsages::STORAGE,
-        mapped_at_creation: false,
-    });
+    let small = |label: &'static str, size: u64, usage: wgpu::BufferUsages| {
+        device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: false,
+        })
+    };
+    let dummy = small("unused binding", 16, wgpu::BufferUsages::STORAGE);
+    // read-write bindings need their own: one buffer may not be bound both ways at once
+    let dummy_rw = [
+        small("unused rw binding", 16, wgpu::BufferUsages::STORAGE),
+        small("unused rw binding", 16, wgpu::BufferUsages::STORAGE),
+    ];
+    let ring = (MAX_PENDING * SLOT) as u64;
+    let uniform_ring = small(
+        "params ring",
+        ring,
+        wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+    );
+    let meta_ring = small(
+        "meta ring",
+        ring,
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+    );
     Ok(Context {
         device,
         queue,
@@ -195,16 +238,26 @@ fn create() -> std::result::Result<Context, String> {
         pool: Mutex::new(HashMap::new()),
         pending: Mutex::new(Pending {
             encoder: None,
+            pass: None,
+            pipeline: None,
+            params: Vec::with_capacity(MAX_PENDING * SLOT),
+            meta: Vec::with_capacity(MAX_PENDING * SLOT),
             count: 0,
         }),
+        bind_groups: Mutex::new(HashMap::new()),
         dummy,
+        dummy_rw,
+        uniform_ring,
+        meta_ring,
         max_binding,
         created: std::sync::atomic::AtomicUsize::new(0),
+        dispatches: std::sync::atomic::AtomicUsize::new(0),
+        submits: std::sync::atomic::AtomicUsize::new(0),
     })
 }
 
 /// What binding 4 receives.
-enum Extra<'a> {
+pub(crate) enum Extra<'a> {
     None,
     Words(&'a [u32]),
     Buffer(&'a GpuBuffer),
@@ -343,6 +396,43 @@ impl GpuBuffer {
     }
 }
 
+/// One compute kernel: an entry point of a shader file, with its pipeline constants.
+pub(crate) struct Kernel {
+    /// Pipeline-cache key, unique per (source, entry, constants).
+    pub key: &'static str,
+    pub src: &'static str,
+    pub entry: &'static str,
+    pub constants: &'static [(&'static str, f64)],
+    /// Skip wgpu's injected bounds checks (the kernel guards every access itself).
+    pub unchecked: bool,
+    /// Zero workgroup memory first (WebGPU's default; kernels that write before they read
+    /// can skip it).
+    pub zero_workgroup: bool,
+}
+
+impl Kernel {
+    /// A plain kernel: no constants, wgpu's checks and zeroing kept.
+    pub const fn new(key: &'static str, src: &'static str, entry: &'static str) -> Self {
+        Kernel {
+            key,
+            src,
+            entry,
+            constants: &[],
+            unchecked: false,
+            zero_workgroup: true,
+        }
+    }
+}
+
+/// The buffers of one dispatch: read-only inputs (bindings 1, 2), the output (3), the
+/// extra read-only data (4) and two more read-write buffers (5, 6) for in-place updates.
+pub(crate) struct Binds<'a> {
+    pub inputs: [Option<&'a GpuBuffer>; 2],
+    pub output: &'a GpuBuffer,
+    pub extra: Extra<'a>,
+    pub rw: [Option<&'a GpuBuffer>; 2],
+}
+
 /// Kernel parameters (uniform buffers must be 16-byte multiples: all here are).
 pub(crate) trait Params: bytemuck::Pod {}
 
@@ -452,36 +542,58 @@ impl Context {
         self.created.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Dispatches recorded and command submissions made so far.
+    pub fn counters(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.dispatches.load(Relaxed), self.submits.load(Relaxed))
+    }
+
+    /// The keys of the compiled pipelines (which kernel variants have run), sorted.
+    pub fn pipeline_keys(&self) -> Vec<&'static str> {
+        let cache = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys: Vec<_> = cache.keys().copied().collect();
+        keys.sort_unstable();
+        keys
+    }
+
     /// Largest storage binding, in bytes.
     pub fn max_binding(&self) -> u64 {
         self.max_binding
     }
 
-    fn pipeline(
-        &self,
-        key: &'static str,
-        src: &'static str,
-        entry: &'static str,
-    ) -> Result<wgpu::ComputePipeline> {
+    fn pipeline(&self, kernel: &Kernel) -> Result<wgpu::ComputePipeline> {
+        let key = kernel.key;
         let mut cache = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = cache.get(key) {
             return Ok(p.clone());
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(key),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
+        let desc = wgpu::ShaderModuleDescriptor {
+            label: Some(key),
+            source: wgpu::ShaderSource::Wgsl(kernel.src.into()),
+        };
+        let module = if kernel.unchecked {
+            // SAFETY: only kernels whose every storage access is guarded by an explicit
+            // bounds test (checked against the CPU in the tests) are marked unchecked; the
+            // clamping wgpu would add costs a third of the matmul's inner loop.
+            unsafe {
+                self.device
+                    .create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            }
+        } else {
+            self.device.create_shader_module(desc)
+        };
         let p = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(key),
                 layout: Some(&self.pipeline_layout),
                 module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                entry_point: Some(kernel.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: kernel.constants,
+                    zero_initialize_workgroup_memory: kernel.zero_workgroup,
+                },
                 cache: None,
             });
         if let Some(err) = pollster::block_on(scope.pop()) {
@@ -538,28 +650,41 @@ impl Context {
         Ok(out)
     }
 
+    /// Ends the open pass, writes the parameter rings and finishes the encoder: the
+    /// command buffer to submit next (the ring writes land before it, in queue order).
+    fn take_commands(&self, p: &mut Pending) -> Option<wgpu::CommandBuffer> {
+        self.submits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        p.pass = None;
+        p.pipeline = None;
+        p.count = 0;
+        if !p.params.is_empty() {
+            self.queue.write_buffer(&self.uniform_ring, 0, &p.params);
+            p.params.clear();
+        }
+        if !p.meta.is_empty() {
+            self.queue.write_buffer(&self.meta_ring, 0, &p.meta);
+            p.meta.clear();
+        }
+        p.encoder.take().map(|e| e.finish())
+    }
+
     /// Queues the commands of `enc` after everything recorded so far.
     fn record(&self, enc: wgpu::CommandEncoder) {
         let cmd = enc.finish();
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         // keep order: submit what is pending, then this
         let mut bufs = Vec::new();
-        if let Some(e) = p.encoder.take() {
-            bufs.push(e.finish());
-        }
+        bufs.extend(self.take_commands(&mut p));
         bufs.push(cmd);
-        p.count = 0;
         self.queue.submit(bufs);
     }
 
     /// Submits the pending encoder; returns the submission to wait for.
     pub(crate) fn flush(&self) -> Option<wgpu::SubmissionIndex> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        p.count = 0;
-        p.encoder
-            .take()
-            .map(|e| self.queue.submit([e.finish()]))
-            .or_else(|| Some(self.queue.submit([])))
+        let cmd = self.take_commands(&mut p);
+        Some(self.queue.submit(cmd))
     }
 
     /// Records one dispatch of `entry` in `src` into the pending encoder; `meta` (shape and
@@ -580,118 +705,176 @@ impl Context {
             Some(m) => Extra::Words(m),
             None => Extra::None,
         };
-        self.dispatch_raw(key, src, entry, params, inputs, output, extra, groups)
+        self.run(
+            &Kernel::new(key, src, entry),
+            params,
+            Binds {
+                inputs,
+                output,
+                extra,
+                rw: [None, None],
+            },
+            groups,
+        )
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn dispatch_raw<P: Params>(
+    /// Records one dispatch of `kernel` with `params` in the uniform ring.
+    pub(crate) fn run<P: Params>(
         &self,
-        key: &'static str,
-        src: &'static str,
-        entry: &'static str,
+        kernel: &Kernel,
         params: &P,
-        inputs: [Option<&GpuBuffer>; 2],
-        output: &GpuBuffer,
-        extra: Extra<'_>,
+        binds: Binds<'_>,
         groups: [u32; 3],
     ) -> Result<()> {
-        let pipeline = self.pipeline(key, src, entry)?;
-        let uniform = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::bytes_of(params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-        let meta_buf = match extra {
-            Extra::Words(m) => Some(self.device.create_buffer_init(
-                &wgpu::util::BufferInitDescriptor {
-                    label: Some("meta"),
-                    contents: bytemuck::cast_slice(m),
-                    usage: wgpu::BufferUsages::STORAGE,
-                },
-            )),
-            _ => None,
-        };
-        let extra_buf: &wgpu::Buffer = match (&extra, &meta_buf) {
-            (Extra::Buffer(b), _) => b.raw(),
-            (_, Some(m)) => m,
+        let bytes = bytemuck::bytes_of(params);
+        debug_assert!(bytes.len() <= SLOT);
+        let pipeline = self.pipeline(kernel)?;
+        // metadata words: a slot of the meta ring when small, else a buffer of their own
+        let mut own_meta = None;
+        let mut meta_words: Option<&[u32]> = None;
+        match binds.extra {
+            Extra::Words(m) if m.len() * 4 <= SLOT => meta_words = Some(m),
+            Extra::Words(m) => {
+                own_meta = Some(self.device.create_buffer_init(
+                    &wgpu::util::BufferInitDescriptor {
+                        label: Some("meta"),
+                        contents: bytemuck::cast_slice(m),
+                        usage: wgpu::BufferUsages::STORAGE,
+                    },
+                ))
+            }
+            _ => {}
+        }
+        let extra_buf: &wgpu::Buffer = match (&binds.extra, &own_meta, meta_words) {
+            (Extra::Buffer(b), _, _) => b.raw(),
+            (_, Some(m), _) => m,
+            (_, _, Some(_)) => &self.meta_ring,
             _ => &self.dummy,
         };
-        let in0 = inputs[0].map(|b| b.raw()).unwrap_or(&self.dummy);
-        let in1 = inputs[1].map(|b| b.raw()).unwrap_or(&self.dummy);
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniform.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: in0.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: in1.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: output.raw().as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: extra_buf.as_entire_binding(),
-                },
-            ],
-        });
+        let key: BindKey = [
+            binds.inputs[0].map_or(&self.dummy, |b| b.raw()).clone(),
+            binds.inputs[1].map_or(&self.dummy, |b| b.raw()).clone(),
+            binds.output.raw().clone(),
+            extra_buf.clone(),
+            binds.rw[0].map_or(&self.dummy_rw[0], |b| b.raw()).clone(),
+            binds.rw[1].map_or(&self.dummy_rw[1], |b| b.raw()).clone(),
+        ];
+        let bind = self.bind_group(key, meta_words.is_some(), own_meta.is_none());
+
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let enc = p.encoder.get_or_insert_with(|| {
-            self.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
-        });
+        let slot = p.count;
+        let uniform_off = (slot * SLOT) as u32;
+        p.params.extend_from_slice(bytes);
+        p.params.resize((slot + 1) * SLOT, 0);
+        let meta_off = match meta_words {
+            Some(m) => {
+                let off = p.meta.len();
+                p.meta.extend_from_slice(bytemuck::cast_slice(m));
+                p.meta.resize(off + SLOT, 0);
+                off as u32
+            }
+            None => 0,
+        };
+        if p.encoder.is_none() {
+            let mut enc = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            let pass = enc
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("ferrograd"),
+                    timestamp_writes: None,
+                })
+                .forget_lifetime();
+            p.encoder = Some(enc);
+            p.pass = Some(pass);
+        }
+        let same = p.pipeline.as_ref() == Some(&pipeline);
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(key),
-                timestamp_writes: None,
-            });
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind, &[]);
+            let pass = p.pass.as_mut().expect("a pass is open while an encoder exists");
+            if !same {
+                pass.set_pipeline(&pipeline);
+            }
+            pass.set_bind_group(0, &bind, &[uniform_off, meta_off]);
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
         }
+        if !same {
+            p.pipeline = Some(pipeline);
+        }
         p.count += 1;
+        self.dispatches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if p.count >= MAX_PENDING {
-            let e = p.encoder.take().expect("just used");
-            p.count = 0;
-            self.queue.submit([e.finish()]);
+            let cmd = self.take_commands(&mut p);
+            self.queue.submit(cmd);
         }
         Ok(())
     }
 
-    /// Like `dispatch` with a device buffer (the bias) at binding 4.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn dispatch_with_bias<P: Params>(
-        &self,
-        key: &'static str,
-        src: &'static str,
-        entry: &'static str,
-        params: &P,
-        inputs: [&GpuBuffer; 2],
-        output: &GpuBuffer,
-        extra: &GpuBuffer,
-        groups: [u32; 3],
-    ) -> Result<()> {
-        self.dispatch_raw(
-            key,
-            src,
-            entry,
-            params,
-            [Some(inputs[0]), Some(inputs[1])],
-            output,
-            Extra::Buffer(extra),
-            groups,
-        )
+    /// The bind group for these buffers: cached, unless binding 4 is a one-off buffer.
+    fn bind_group(&self, key: BindKey, meta_ring: bool, cache: bool) -> wgpu::BindGroup {
+        if cache {
+            let groups = self.bind_groups.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(g) = groups.get(&key) {
+                return g.clone();
+            }
+        }
+        fn slot(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
+            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: b,
+                offset: 0,
+                size: wgpu::BufferSize::new(SLOT as u64),
+            })
+        }
+        fn entire(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
+            b.as_entire_binding()
+        }
+        let entries = [
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: slot(&self.uniform_ring),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: entire(&key[0]),
+            },
+            wgpu::BindGroupEntry {
+                binding: 2,
+                resource: entire(&key[1]),
+            },
+            wgpu::BindGroupEntry {
+                binding: 3,
+                resource: entire(&key[2]),
+            },
+            wgpu::BindGroupEntry {
+                binding: 4,
+                resource: if meta_ring {
+                    slot(&key[3])
+                } else {
+                    entire(&key[3])
+                },
+            },
+            wgpu::BindGroupEntry {
+                binding: 5,
+                resource: entire(&key[4]),
+            },
+            wgpu::BindGroupEntry {
+                binding: 6,
+                resource: entire(&key[5]),
+            },
+        ];
+        let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &self.layout,
+            entries: &entries,
+        });
+        if cache {
+            let mut groups = self.bind_groups.lock().unwrap_or_else(|e| e.into_inner());
+            if groups.len() >= MAX_BIND_GROUPS {
+                groups.clear();
+            }
+            groups.insert(key, group.clone());
+        }
+        group
     }
 
     /// A 2-D grid covering `n` threads of `wg`-wide workgroups (65,535 per dimension).

@@ -1308,6 +1308,30 @@ fn gpu_info() -> PyResult<(String, String, String)> {
     ))
 }
 
+/// The GPU runtime's counters: buffers created, dispatches recorded, submissions made,
+/// and the compiled kernel variants (for tests and benchmarks).
+#[pyfunction]
+fn gpu_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    #[cfg(feature = "gpu")]
+    {
+        let ctx = ferrograd_core::gpu::context().map_err(err)?;
+        let d = pyo3::types::PyDict::new(py);
+        let (dispatches, submits) = ctx.counters();
+        d.set_item("buffers_created", ctx.buffers_created())?;
+        d.set_item("dispatches", dispatches)?;
+        d.set_item("submits", submits)?;
+        d.set_item("pipelines", ctx.pipeline_keys())?;
+        Ok(d)
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = py;
+        Err(DeviceError::new_err(
+            "this build of ferrograd has no gpu backend",
+        ))
+    }
+}
+
 /// GPU tensor buffers created so far (the pool reuses freed ones; for memory tests).
 #[pyfunction]
 fn gpu_buffers_created() -> PyResult<usize> {
@@ -1569,6 +1593,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_info, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_buffers_created, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_stats, m)?)?;
     m.add_function(wrap_pyfunction!(batch_norm, m)?)?;
     m.add_function(wrap_pyfunction!(dropout, m)?)?;
     m.add_function(wrap_pyfunction!(alpha_dropout, m)?)?;

@@ -270,15 +270,25 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) 
             None => Ok(z),
         };
     }
-    let groups = [n.div_ceil(64) as u32, m.div_ceil(64) as u32, 1];
+    let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
+    // the kernels index the bias from element 0
+    let bias_c = match bias.map(|b| b.contiguous()).transpose()? {
+        Some(b) if b.layout().offset != 0 => Some(copy(&b)?),
+        other => other,
+    };
+    let offsets = plan.offsets();
+    let fast = vec4_kernel(m, k, n, (a_rs, a_cs), (b_rs, b_cs), &offsets);
+    let (kernel, tile) = match &fast {
+        Some(kern) => (kern, 128),
+        None => (&MATMUL_SCALAR, 64),
+    };
+    let groups = [n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1];
     if groups[0] > 65_535 || groups[1] > 65_535 {
         return Err(Error::Memory(format!(
             "matmul: a {m} x {n} output exceeds one gpu dispatch grid"
         )));
     }
-    let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
-    let bias_c = bias.map(|b| b.contiguous()).transpose()?;
-    for (bi, (oa, ob)) in plan.offsets().into_iter().enumerate() {
+    for (bi, (oa, ob)) in offsets.into_iter().enumerate() {
         let p = MmParams {
             m: m as u32,
             n: n as u32,
@@ -297,34 +307,74 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) 
             c_off: (bi * m * n) as u32,
             _pad: 0,
         };
+        let run = |ab: &GpuBuffer, bb: &GpuBuffer, extra: gpu::Extra<'_>| {
+            let binds = gpu::Binds {
+                inputs: [Some(ab), Some(bb)],
+                output: &out,
+                extra,
+                rw: [None, None],
+            };
+            ctx.run(kernel, &p, binds, groups)
+        };
         a.with_gpu(|ab, _| {
             b.with_gpu(|bb, _| match &bias_c {
-                Some(bt) => bt.with_gpu(|biasb, _| {
-                    ctx.dispatch_with_bias(
-                        "matmul",
-                        gpu::shaders::MATMUL,
-                        "main",
-                        &p,
-                        [ab, bb],
-                        &out,
-                        biasb,
-                        groups,
-                    )
-                }),
-                None => Ok(ctx.dispatch(
-                    "matmul",
-                    gpu::shaders::MATMUL,
-                    "main",
-                    &p,
-                    [Some(ab), Some(bb)],
-                    &out,
-                    None,
-                    groups,
-                )),
+                Some(bt) => bt.with_gpu(|biasb, _| run(ab, bb, gpu::Extra::Buffer(biasb))),
+                None => Ok(run(ab, bb, gpu::Extra::None)),
             })
         })????;
     }
     new_tensor(out, &plan.out_shape)
+}
+
+const MATMUL_SCALAR: gpu::Kernel = gpu::Kernel::new("matmul", gpu::shaders::MATMUL, "main");
+
+/// The vec4 kernel for this layout, when every vector load and store is aligned: the
+/// contiguous dimension of each operand and of C is a multiple of 4, as are the other
+/// stride and every batch offset. `None` sends the product to the scalar kernel.
+fn vec4_kernel(
+    m: usize,
+    k: usize,
+    n: usize,
+    (a_rs, a_cs): (isize, isize),
+    (b_rs, b_cs): (isize, isize),
+    offsets: &[(isize, isize)],
+) -> Option<gpu::Kernel> {
+    const fn fast(key: &'static str, consts: &'static [(&'static str, f64)]) -> gpu::Kernel {
+        gpu::Kernel {
+            key,
+            src: gpu::shaders::MATMUL_VEC4,
+            entry: "main",
+            constants: consts,
+            unchecked: true,
+            zero_workgroup: false,
+        }
+    }
+    let aligned = |x: isize| x % 4 == 0;
+    let (m, k, n) = (m as isize, k as isize, n as isize);
+    if !aligned(n) || !offsets.iter().all(|&(oa, ob)| aligned(oa) && aligned(ob)) {
+        return None;
+    }
+    // which dimension of each operand is contiguous (a 1-wide dimension counts as either)
+    let a_k = if a_cs == 1 && aligned(k) && (aligned(a_rs) || m == 1) {
+        true
+    } else if a_rs == 1 && aligned(m) && (aligned(a_cs) || k == 1) {
+        false
+    } else {
+        return None;
+    };
+    let b_n = if b_cs == 1 && (aligned(b_rs) || k == 1) {
+        true
+    } else if b_rs == 1 && aligned(k) && (aligned(b_cs) || n == 1) {
+        false
+    } else {
+        return None;
+    };
+    Some(match (a_k, b_n) {
+        (true, true) => fast("matmul4_kn", &[("A_K_CONTIG", 1.0), ("B_N_CONTIG", 1.0)]),
+        (true, false) => fast("matmul4_kk", &[("A_K_CONTIG", 1.0), ("B_N_CONTIG", 0.0)]),
+        (false, true) => fast("matmul4_mn", &[("A_K_CONTIG", 0.0), ("B_N_CONTIG", 1.0)]),
+        (false, false) => fast("matmul4_mk", &[("A_K_CONTIG", 0.0), ("B_N_CONTIG", 0.0)]),
+    })
 }
 
 /// y = x * A + B with A, B from the dropout mask of stream `seed` at `start` (the numbers
