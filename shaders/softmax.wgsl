@@ -1,17 +1,29 @@
-// log_softmax along the last dim of a contiguous (rows, cols) tensor, one workgroup per row:
-// out = x - max - log(sum(exp(x - max))), with the max and the sum as workgroup trees.
-// (softmax is exp of it; the cross-entropy weighting happens in the elementwise kernels.)
+// Row-wise kernels over a contiguous (rows, cols) tensor, one workgroup per row, with the
+// row max and sums as workgroup trees (no subgroup size assumed):
+//   log_softmax_main: out = x - max - log(sum(exp(x - max)))  (softmax is exp of it)
+//   xent_main:        fused log-softmax + cross-entropy against class labels, with label
+//                     smoothing eps: loss = lse - (1 - eps) x[y] - eps mean(x)
+//   xent_grad_main:   its gradient, (softmax(x) - w) * g, w = (1 - eps) onehot(y) + eps / cols
 
 struct Params {
     rows: u32,
     cols: u32,
-    row: u32,      // workgroups per grid row
+    row: u32,      // workgroups (or threads, for xent_grad_main) per grid row
     x_offset: u32,
+    smoothing: f32,
+    g_scale: f32,    // 1 / rows for a mean, else 1
+    g_per_row: u32,  // 1: one upstream gradient per row (no reduction); 0: one for all
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+// xent_main: the labels; xent_grad_main: what xent_main left in `saved`
+@group(0) @binding(4) var<storage, read> words: array<u32>;
+// [lse of each row (as bits) | label of each row], for the backward
+@group(0) @binding(5) var<storage, read_write> saved: array<u32>;
 
 const WG: u32 = 256u;
 var<workgroup> part: array<f32, 256>;
@@ -50,4 +62,63 @@ fn log_softmax_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     for (var c = t; c < p.cols; c += WG) {
         out[r * p.cols + c] = x[base + c] - lse;
     }
+}
+
+@compute @workgroup_size(256)
+fn xent_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let r = wg.x + wg.y * p.row;
+    if (r >= p.rows) { return; }
+    let base = p.x_offset + r * p.cols;
+    var m = -3.4028235e38;
+    for (var c = t; c < p.cols; c += WG) {
+        m = max(m, x[base + c]);
+    }
+    part[t] = m;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s / 2u) {
+        if (t < s) { part[t] = max(part[t], part[t + s]); }
+        workgroupBarrier();
+    }
+    let row_max = part[0];
+    workgroupBarrier();
+    var acc = 0.0;
+    var sx = 0.0;
+    for (var c = t; c < p.cols; c += WG) {
+        let v = x[base + c];
+        acc += exp(v - row_max);
+        sx += v;
+    }
+    part[t] = acc;
+    part2[t] = sx;
+    workgroupBarrier();
+    for (var s = WG / 2u; s > 0u; s = s / 2u) {
+        if (t < s) {
+            part[t] = part[t] + part[t + s];
+            part2[t] = part2[t] + part2[t + s];
+        }
+        workgroupBarrier();
+    }
+    if (t == 0u) {
+        let lse = row_max + log(part[0]);
+        let y = words[r];
+        out[r] = lse - (1.0 - p.smoothing) * x[base + y] - p.smoothing * part2[0] / f32(p.cols);
+        saved[r] = bitcast<u32>(lse);
+        saved[p.rows + r] = y;
+    }
+}
+
+var<workgroup> part2: array<f32, 256>;
+
+@compute @workgroup_size(64)
+fn xent_grad_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x + gid.y * p.row;
+    if (i >= p.rows * p.cols) { return; }
+    let r = i / p.cols;
+    let j = i % p.cols;
+    let lse = bitcast<f32>(words[r]);
+    var w = p.smoothing / f32(p.cols);
+    if (j == words[p.rows + r]) { w += 1.0 - p.smoothing; }
+    var gi = g[0];
+    if (p.g_per_row != 0u) { gi = g[r]; }
+    out[i] = (exp(x[p.x_offset + i] - lse) - w) * gi * p.g_scale;
 }

@@ -306,6 +306,41 @@ def test_batch_norm_on_gpu_matches_cpu_with_running_stats():
         np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_kernels_eval_backward_and_no_affine(affine):
+    """The fused BN kernels: eval mode (running stats) with its backward, and without gamma/beta."""
+    x = rng.standard_normal((10, 7)).astype(np.float32) * 2 - 1
+    g = rng.standard_normal((10, 7)).astype(np.float32)
+    out = {}
+    for dev in ("cpu", "gpu"):
+        fg.manual_seed(0)
+        bn = fg.nn.BatchNorm1d(7, affine=affine).to(dev)
+        for _ in range(3):
+            bn(fg.tensor(x * 1.5 + 0.5, device=dev))  # move the running stats
+        bn.eval()
+        xt = fg.tensor(x, device=dev, requires_grad=True)
+        y = bn(xt)
+        (y * fg.tensor(g, device=dev)).sum().backward()
+        out[dev] = [y.numpy(), xt.grad.numpy(), bn.running_mean.numpy()]
+        if affine:
+            out[dev] += [bn.weight.grad.numpy(), bn.bias.grad.numpy()]
+    for c, gg in zip(out["cpu"], out["gpu"]):
+        np.testing.assert_allclose(gg, c, rtol=1e-4, atol=1e-4)
+    assert {"bn_stats", "bn_norm", "bn_grad_reduce", "bn_grad_x"} <= set(fg._core.gpu_stats()["pipelines"])
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_cross_entropy_reductions_on_gpu(reduction):
+    c, g = both(rng.standard_normal((300, 11)) * 3, requires_grad=True)  # 300 labels: own buffer
+    y = fg.tensor(rng.integers(0, 11, 300))
+    w = rng.standard_normal(300).astype(np.float32)
+    for x, dev in ((c, "cpu"), (g, "gpu")):
+        loss = fg.losses.cross_entropy(x, y, reduction=reduction)
+        (loss * fg.tensor(w, device=dev)).sum().backward() if reduction == "none" else loss.backward()
+    np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert {"xent", "xent_grad"} <= set(fg._core.gpu_stats()["pipelines"])
+
+
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_cross_entropy_on_gpu_matches_cpu(smoothing):
     c, g = both(rng.standard_normal((9, 5)) * 4, requires_grad=True)
@@ -338,6 +373,9 @@ def test_in_place_updates_on_gpu():
         lambda ps: fg.optim.Adam(ps, lr=0.01, weight_decay=0.01),
         lambda ps: fg.optim.AdamW(ps, lr=0.01),
         lambda ps: fg.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True, weight_decay=0.01),
+        lambda ps: fg.optim.SGD(ps, lr=0.05, momentum=0.8, dampening=0.3),
+        lambda ps: fg.optim.RMSprop(ps, lr=0.01),
+        lambda ps: fg.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
     ],
 )
 def test_optimizers_update_gpu_parameters_like_cpu(make):
@@ -434,3 +472,16 @@ def test_fused_log_softmax_rows_wider_than_a_workgroup():
     _, gi = both(np.array([[np.inf, 0.0, 1.0], [0.0, 1.0, 2.0]]))
     out = gi.log_softmax(1).numpy()
     assert np.isnan(out[0]).all() and np.isfinite(out[1]).all()
+
+
+def test_uploads_and_kernels_interleave_in_one_batch():
+    """Uploads are copies recorded between dispatches of one command buffer (no submit);
+    each kernel must still read its own parameters and the data uploaded before it."""
+    fg.ones(1, device="gpu").item()  # start from an empty batch
+    xs = [rng.standard_normal(50).astype(np.float32) for _ in range(20)]
+    outs = []
+    for i, x in enumerate(xs):
+        t = fg.tensor(x, device="gpu")  # a copy
+        outs.append((t * float(i + 1)).neg())  # two dispatches, with a scalar upload between
+    for i, (x, o) in enumerate(zip(xs, outs)):
+        np.testing.assert_allclose(o.numpy(), -x * (i + 1), rtol=1e-6)

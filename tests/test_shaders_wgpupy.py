@@ -40,9 +40,12 @@ def run(
     extra=None,
     groups=(1, 1, 1),
     constants=None,
+    out_init=None,
+    rw=None,
 ):
     """Dispatches `entry` of shaders/`shader` with ferrograd's binding layout:
-    0 uniform, 1 and 2 read-only, 3 the output, 4 read-only extra; returns the output."""
+    0 uniform, 1 and 2 read-only, 3 the output, 4 read-only extra, 5 and 6 read-write state.
+    Returns the output, or (output, [state 5, state 6]) when `rw` gives the state."""
     dev = DEVICE
     module = dev.create_shader_module(code=(SHADERS / shader).read_text())
     ro = {"type": wgpu.BufferBindingType.read_only_storage}
@@ -62,6 +65,14 @@ def run(
         }
     )
     entries.append({"binding": 4, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": ro})
+    for b in (5, 6):
+        entries.append(
+            {
+                "binding": b,
+                "visibility": wgpu.ShaderStage.COMPUTE,
+                "buffer": {"type": wgpu.BufferBindingType.storage},
+            }
+        )
     layout = dev.create_bind_group_layout(entries=entries)
     pipeline = dev.create_compute_pipeline(
         layout=dev.create_pipeline_layout(bind_group_layouts=[layout]),
@@ -75,9 +86,14 @@ def run(
     bufs = [buf(np.frombuffer(params, np.uint8), BU.UNIFORM)]
     for a in inputs + [dummy] * (2 - len(inputs)):
         bufs.append(buf(a, BU.STORAGE))
-    out = dev.create_buffer(size=max(out_len, 1) * 4, usage=BU.STORAGE | BU.COPY_SRC)
+    if out_init is None:
+        out = dev.create_buffer(size=max(out_len, 1) * 4, usage=BU.STORAGE | BU.COPY_SRC)
+    else:
+        out = buf(out_init, BU.STORAGE | BU.COPY_SRC)
     bufs.append(out)
     bufs.append(buf(extra if extra is not None else dummy, BU.STORAGE))
+    state = [buf(a if a is not None else dummy, BU.STORAGE | BU.COPY_SRC) for a in (rw or [None, None])]
+    bufs += state
     group = dev.create_bind_group(
         layout=layout,
         entries=[
@@ -91,7 +107,10 @@ def run(
     cp.dispatch_workgroups(*groups)
     cp.end()
     dev.queue.submit([enc.finish()])
-    return np.frombuffer(dev.queue.read_buffer(out), np.float32)[:out_len].copy()
+    got = np.frombuffer(dev.queue.read_buffer(out), np.float32)[:out_len].copy()
+    if rw is None:
+        return got
+    return got, [np.frombuffer(dev.queue.read_buffer(b), np.float32).copy() for b in state]
 
 
 def ew_params(n, op, ndim=1, alpha=0.0, beta=0.0, a_off=0, b_off=0):
@@ -232,8 +251,126 @@ def test_dropout_mask_kernel_matches_philox():
 
 def test_log_softmax_kernel():
     x = (rng.standard_normal((5, 700)) * 4).astype(np.float32)
-    p = np.array([5, 700, 5, 0], np.uint32).tobytes()
+    p = np.array([5, 700, 5, 0, 0, 0, 0, 0], np.uint32).tobytes()
     got = run("softmax.wgsl", "log_softmax_main", p, [x], x.size, None, (5, 1, 1)).reshape(5, 700)
     m = x.max(1, keepdims=True)
     want = x - m - np.log(np.exp(x - m).sum(1, keepdims=True))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def sm_params(rows, cols, row, smoothing=0.0, g_scale=1.0, g_per_row=0):
+    return (
+        np.array([rows, cols, row, 0], np.uint32).tobytes()
+        + np.array([smoothing, g_scale], np.float32).tobytes()
+        + np.array([g_per_row, 0], np.uint32).tobytes()
+    )
+
+
+def test_cross_entropy_kernels_forward_and_backward():
+    rows, cols, eps = 6, 300, 0.1
+    x = (rng.standard_normal((rows, cols)) * 3).astype(np.float32)
+    y = rng.integers(0, cols, rows).astype(np.uint32)
+    saved0 = np.zeros(2 * rows, np.float32)
+    loss, (saved, _) = run(
+        "softmax.wgsl", "xent_main", sm_params(rows, cols, rows, eps), [x], rows, y, (rows, 1, 1),
+        rw=[saved0, None],
+    )
+    xd = x.astype(np.float64)
+    lse = np.log(np.exp(xd - xd.max(1, keepdims=True)).sum(1)) + xd.max(1)
+    want = lse - (1 - eps) * xd[np.arange(rows), y] - eps * xd.mean(1)
+    np.testing.assert_allclose(loss, want, rtol=1e-5, atol=1e-5)
+    # backward of the mean: (softmax - w) / rows, reading the saved lse and labels
+    g = np.array([2.0], np.float32)
+    p = sm_params(rows, cols, 64 * 29, eps, 1.0 / rows, 0)
+    dx = run("softmax.wgsl", "xent_grad_main", p, [x, g], rows * cols, saved, (29, 1, 1))
+    w = np.full((rows, cols), eps / cols)
+    w[np.arange(rows), y] += 1 - eps
+    want_dx = (np.exp(xd - lse[:, None]) - w) * 2.0 / rows
+    np.testing.assert_allclose(dx.reshape(rows, cols), want_dx, rtol=1e-5, atol=1e-6)
+
+
+def bn_params(n, c, flags, row, eps=1e-5, momentum=0.1):
+    return np.array([n, c, flags, row], np.uint32).tobytes() + np.array(
+        [eps, momentum, n / (n - 1), 0], np.float32
+    ).tobytes()
+
+
+def test_batchnorm_kernels_forward_and_backward():
+    n, c = 37, 70
+    x = (rng.standard_normal((n, c)) * 2 + 1).astype(np.float32)
+    gamma = rng.standard_normal(c).astype(np.float32)
+    beta = rng.standard_normal(c).astype(np.float32)
+    rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
+    groups = ((c + 63) // 64, 1, 1)
+    stats, (rm2, rv2) = run(
+        "batchnorm.wgsl", "stats_main", bn_params(n, c, 7, 128), [x, gamma], 4 * c, beta, groups, rw=[rm, rv]
+    )
+    xd = x.astype(np.float64)
+    mean, var = xd.mean(0), xd.var(0)
+    np.testing.assert_allclose(rm2[:c], 0.1 * mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv2[:c], 0.9 + 0.1 * xd.var(0, ddof=1), rtol=1e-5)
+    y = run("batchnorm.wgsl", "norm_main", bn_params(n, c, 7, 64 * 41), [x, stats], n * c, None, (41, 1, 1))
+    xhat = (xd - mean) / np.sqrt(var + 1e-5)
+    np.testing.assert_allclose(y.reshape(n, c), xhat * gamma + beta, rtol=1e-4, atol=1e-4)
+    g = rng.standard_normal((n, c)).astype(np.float32)
+    coef, (dgamma, dbeta) = run(
+        "batchnorm.wgsl", "grad_reduce_main", bn_params(n, c, 7, 128), [g, x], 4 * c, stats, groups,
+        rw=[np.zeros(c, np.float32), np.zeros(c, np.float32)],
+    )
+    np.testing.assert_allclose(dgamma[:c], (g * xhat).sum(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dbeta[:c], g.sum(0), rtol=1e-4, atol=1e-4)
+    dx = run("batchnorm.wgsl", "grad_x_main", bn_params(n, c, 7, 64 * 41), [g, x], n * c, coef, (41, 1, 1))
+    k = gamma / np.sqrt(var + 1e-5) / n
+    want = k * (n * g - g.sum(0) - xhat * (g * xhat).sum(0))
+    np.testing.assert_allclose(dx.reshape(n, c), want, rtol=1e-4, atol=1e-4)
+
+
+def opt_params(n, flags, lr, a, b, eps, wd, decay=1.0, step_size=0.0, sqrt_bc2=1.0):
+    row = ((n + 63) // 64) * 64
+    return np.array([n, row, flags, 0], np.uint32).tobytes() + np.array(
+        [lr, a, b, eps, wd, decay, step_size, sqrt_bc2], np.float32
+    ).tobytes()
+
+
+def test_optimizer_kernels_match_numpy():
+    n = 100
+    w = rng.standard_normal(n).astype(np.float32)
+    g = rng.standard_normal(n).astype(np.float32)
+    s1 = rng.standard_normal(n).astype(np.float32)
+    s2 = np.abs(rng.standard_normal(n)).astype(np.float32)
+    groups = ((n + 63) // 64, 1, 1)
+    # SGD, Nesterov momentum 0.9, dampening 0, weight decay 0.01
+    out, (buf, _) = run(
+        "optim.wgsl", "sgd_main", opt_params(n, 1 | 4, 0.1, 0.9, 1.0, 0, 0.01), [g], n, None, groups,
+        out_init=w, rw=[s1, None],
+    )
+    d = g + 0.01 * w
+    nb = 0.9 * s1 + d
+    np.testing.assert_allclose(buf[:n], nb, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(out, w - 0.1 * (d + 0.9 * nb), rtol=1e-6, atol=1e-6)
+    # AdamW at step 3: decay 1 - lr wd, bias corrections
+    lr, b1, b2, eps, wd, t = 1e-2, 0.9, 0.999, 1e-8, 0.1, 3
+    bc1, bc2 = 1 - b1**t, 1 - b2**t
+    p = opt_params(n, 0, lr, b1, b2, eps, 0.0, 1 - lr * wd, lr / bc1, np.sqrt(bc2))
+    out, (m, v) = run("optim.wgsl", "adam_main", p, [g], n, None, groups, out_init=w, rw=[s1, s2])
+    wm, wv = b1 * s1 + (1 - b1) * g, b2 * s2 + (1 - b2) * g * g
+    np.testing.assert_allclose(m[:n], wm, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(v[:n], wv, rtol=1e-5, atol=1e-6)
+    want = w * (1 - lr * wd) - lr / bc1 * wm / (np.sqrt(wv) / np.sqrt(bc2) + eps)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    # centered RMSprop with momentum: the average first, then the update reading it
+    alpha, mu = 0.99, 0.5
+    s1, s2 = 0.1 * s1, s2 + 1.0  # a variance estimate that stays positive
+    ga = run("optim.wgsl", "rmsprop_gavg_main", opt_params(n, 3, 0.01, alpha, mu, 1e-8, 0.0), [g, w], n,
+             None, groups, out_init=s1)
+    np.testing.assert_allclose(ga, alpha * s1 + (1 - alpha) * g, rtol=1e-5, atol=1e-6)
+    out, (sq, mb) = run(
+        "optim.wgsl", "rmsprop_main", opt_params(n, 3, 0.01, alpha, mu, 1e-8, 0.0), [g, ga], n, None, groups,
+        out_init=w, rw=[s2, s1],
+    )
+    wsq = alpha * s2 + (1 - alpha) * g * g
+    wb = mu * s1 + g / (np.sqrt(wsq - ga * ga) + 1e-8)
+    np.testing.assert_allclose(sq[:n], wsq, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mb[:n], wb, rtol=1e-4, atol=1e-5)
+    assert np.isfinite(wb).all()
+    np.testing.assert_allclose(out, w - 0.01 * wb, rtol=1e-5, atol=1e-5)

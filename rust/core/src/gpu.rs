@@ -25,10 +25,16 @@ pub mod shaders {
     pub const DROPOUT: &str = include_str!("../../../shaders/dropout.wgsl");
     /// Row-wise log_softmax.
     pub const SOFTMAX: &str = include_str!("../../../shaders/softmax.wgsl");
+    /// Batch normalization forward and backward.
+    pub const BATCHNORM: &str = include_str!("../../../shaders/batchnorm.wgsl");
+    /// Optimizer updates in place (SGD, Adam/AdamW, RMSprop).
+    pub const OPTIM: &str = include_str!("../../../shaders/optim.wgsl");
     /// Row gathers (index_select).
     pub const GATHER: &str = include_str!("../../../shaders/gather.wgsl");
     /// Every shader file with its name, for validation.
-    pub const ALL: [(&str, &str); 7] = [
+    pub const ALL: [(&str, &str); 9] = [
+        ("batchnorm", BATCHNORM),
+        ("optim", OPTIM),
         ("matmul_vec4", MATMUL_VEC4),
         ("softmax", SOFTMAX),
         ("gather", GATHER),
@@ -316,17 +322,15 @@ impl GpuBuffer {
                 contents: bytemuck::cast_slice(values),
                 usage: wgpu::BufferUsages::COPY_SRC,
             });
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        enc.copy_buffer_to_buffer(
-            &src,
-            0,
-            self.raw(),
-            (offset * 4) as u64,
-            Some((values.len() * 4) as u64),
-        );
-        ctx.record(enc);
+        ctx.record_copy(|enc| {
+            enc.copy_buffer_to_buffer(
+                &src,
+                0,
+                self.raw(),
+                (offset * 4) as u64,
+                Some((values.len() * 4) as u64),
+            )
+        });
         Ok(())
     }
 
@@ -338,18 +342,15 @@ impl GpuBuffer {
         if src.len == 0 {
             return Ok(());
         }
-        let mut enc = self
-            .ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        enc.copy_buffer_to_buffer(
-            src.raw(),
-            0,
-            self.raw(),
-            (offset * 4) as u64,
-            Some((src.len * 4) as u64),
-        );
-        self.ctx.record(enc);
+        self.ctx.record_copy(|enc| {
+            enc.copy_buffer_to_buffer(
+                src.raw(),
+                0,
+                self.raw(),
+                (offset * 4) as u64,
+                Some((src.len * 4) as u64),
+            )
+        });
         Ok(())
     }
 
@@ -366,11 +367,7 @@ impl GpuBuffer {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        enc.copy_buffer_to_buffer(self.raw(), 0, &staging, 0, Some(size));
-        ctx.record(enc);
+        ctx.record_copy(|enc| enc.copy_buffer_to_buffer(self.raw(), 0, &staging, 0, Some(size)));
         let idx = ctx.flush();
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -501,8 +498,46 @@ pub(crate) struct SmParams {
     pub cols: u32,
     pub row: u32,
     pub x_offset: u32,
+    pub smoothing: f32,
+    pub g_scale: f32,
+    pub g_per_row: u32,
+    pub _pad: u32,
 }
 impl Params for SmParams {}
+
+/// batchnorm.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct BnParams {
+    pub n: u32,
+    pub c: u32,
+    pub flags: u32,
+    pub row: u32,
+    pub eps: f32,
+    pub momentum: f32,
+    pub unbias: f32,
+    pub _pad: f32,
+}
+impl Params for BnParams {}
+
+/// optim.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct OptParams {
+    pub n: u32,
+    pub row: u32,
+    pub flags: u32,
+    pub _pad: u32,
+    pub lr: f32,
+    pub a: f32,
+    pub b: f32,
+    pub eps: f32,
+    pub wd: f32,
+    pub decay: f32,
+    pub step_size: f32,
+    pub sqrt_bc2: f32,
+}
+impl Params for OptParams {}
 
 /// gather.wgsl's Params.
 #[repr(C)]
@@ -669,15 +704,24 @@ impl Context {
         p.encoder.take().map(|e| e.finish())
     }
 
-    /// Queues the commands of `enc` after everything recorded so far.
-    fn record(&self, enc: wgpu::CommandEncoder) {
-        let cmd = enc.finish();
+    /// Records a copy after everything recorded so far, in the pending encoder (copies
+    /// cannot sit inside a compute pass: the open one ends, and the next dispatch opens
+    /// another). Nothing is submitted, so uploads cost no extra submission.
+    fn record_copy(&self, f: impl FnOnce(&mut wgpu::CommandEncoder)) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        // keep order: submit what is pending, then this
-        let mut bufs = Vec::new();
-        bufs.extend(self.take_commands(&mut p));
-        bufs.push(cmd);
-        self.queue.submit(bufs);
+        p.pass = None;
+        p.pipeline = None;
+        let enc = p.encoder.get_or_insert_with(|| {
+            self.device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+        });
+        f(enc);
+        // copies count towards the batch too: their staging buffers live until submission
+        p.count += 1;
+        if p.count >= MAX_PENDING {
+            let cmd = self.take_commands(&mut p);
+            self.queue.submit(cmd);
+        }
     }
 
     /// Submits the pending encoder; returns the submission to wait for.
@@ -764,6 +808,7 @@ impl Context {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let slot = p.count;
         let uniform_off = (slot * SLOT) as u32;
+        p.params.resize(slot * SLOT, 0); // copies take slots without parameters
         p.params.extend_from_slice(bytes);
         p.params.resize((slot + 1) * SLOT, 0);
         let meta_off = match meta_words {
@@ -775,18 +820,19 @@ impl Context {
             }
             None => 0,
         };
-        if p.encoder.is_none() {
-            let mut enc = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        if p.pass.is_none() {
+            let enc = p.encoder.get_or_insert_with(|| {
+                self.device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+            });
             let pass = enc
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("ferrograd"),
                     timestamp_writes: None,
                 })
                 .forget_lifetime();
-            p.encoder = Some(enc);
             p.pass = Some(pass);
+            p.pipeline = None;
         }
         let same = p.pipeline.as_ref() == Some(&pipeline);
         {

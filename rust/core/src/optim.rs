@@ -85,73 +85,47 @@ fn via_cpu(groups: &[&[Tensor]], f: impl FnOnce(&[Vec<Tensor>]) -> Result<()>) -
 }
 
 /// Whether every tensor of every group lives on the GPU (then the update runs there).
+#[cfg(feature = "gpu")]
 fn all_gpu(groups: &[&[Tensor]]) -> bool {
     groups.iter().all(|g| g.iter().all(|t| t.is_gpu())) && groups.iter().any(|g| !g.is_empty())
 }
 
-/// `dst = src` in GPU memory (the optimizer's in-place write).
-fn assign(dst: &Tensor, src: &Tensor) -> Result<()> {
-    dst.copy_(src)
-}
-
-/// The GPU updates, composed from GPU kernels (same formulas as the fused CPU loops).
-mod gpu_compose {
+/// The GPU updates: one fused kernel per parameter (shaders/optim.wgsl), same formulas as
+/// the CPU loops below, computed in float32.
+#[cfg(feature = "gpu")]
+mod gpu_kernels {
     use super::*;
+    use crate::gpu::OptParams;
+    use crate::ops::gpu_ops::{optimizer_update, OptKernel};
 
-    pub(super) fn sgd(
-        p: &Tensor,
-        g: &Tensor,
-        buf: Option<&Tensor>,
-        first: bool,
-        h: Sgd,
-    ) -> Result<()> {
-        let mut d = g.clone();
-        if h.weight_decay != 0.0 {
-            d = d.add(&p.mul_scalar(h.weight_decay)?)?;
-        }
-        if let Some(b) = buf {
-            let nb = if first {
-                d.clone()
-            } else {
-                b.mul_scalar(h.momentum)?
-                    .add(&d.mul_scalar(1.0 - h.dampening)?)?
-            };
-            assign(b, &nb)?;
-            d = if h.nesterov {
-                d.add(&nb.mul_scalar(h.momentum)?)?
-            } else {
-                nb
-            };
-        }
-        assign(p, &p.sub(&d.mul_scalar(h.lr)?)?)
+    pub(super) fn sgd(p: &Tensor, g: &Tensor, buf: Option<&Tensor>, first: bool, h: Sgd) -> Result<()> {
+        let flags = (buf.is_some() as u32) | ((first as u32) << 1) | ((h.nesterov as u32) << 2);
+        let params = OptParams {
+            flags,
+            lr: h.lr as f32,
+            a: h.momentum as f32,
+            b: (1.0 - h.dampening) as f32,
+            wd: h.weight_decay as f32,
+            ..Default::default()
+        };
+        optimizer_update(OptKernel::Sgd, p, g, None, [buf, None], params)
     }
 
-    pub(super) fn adam(
-        p: &Tensor,
-        g: &Tensor,
-        m: &Tensor,
-        v: &Tensor,
-        step: u64,
-        h: Adam,
-    ) -> Result<()> {
+    pub(super) fn adam(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, step: u64, h: Adam) -> Result<()> {
         let bc1 = 1.0 - h.beta1.powi(step as i32);
         let bc2 = 1.0 - h.beta2.powi(step as i32);
-        let mut w = p.clone();
-        let mut d = g.clone();
-        if h.decoupled {
-            w = w.mul_scalar(1.0 - h.lr * h.weight_decay)?;
-        } else if h.weight_decay != 0.0 {
-            d = d.add(&p.mul_scalar(h.weight_decay)?)?;
-        }
-        let nm = m.mul_scalar(h.beta1)?.add(&d.mul_scalar(1.0 - h.beta1)?)?;
-        let nv = v
-            .mul_scalar(h.beta2)?
-            .add(&d.mul(&d)?.mul_scalar(1.0 - h.beta2)?)?;
-        let denom = nv.sqrt()?.mul_scalar(1.0 / bc2.sqrt())?.add_scalar(h.eps)?;
-        let nw = w.sub(&nm.div(&denom)?.mul_scalar(h.lr / bc1)?)?;
-        assign(m, &nm)?;
-        assign(v, &nv)?;
-        assign(p, &nw)
+        let params = OptParams {
+            lr: h.lr as f32,
+            a: h.beta1 as f32,
+            b: h.beta2 as f32,
+            eps: h.eps as f32,
+            wd: if h.decoupled { 0.0 } else { h.weight_decay as f32 },
+            decay: if h.decoupled { (1.0 - h.lr * h.weight_decay) as f32 } else { 1.0 },
+            step_size: (h.lr / bc1) as f32,
+            sqrt_bc2: bc2.sqrt() as f32,
+            ..Default::default()
+        };
+        optimizer_update(OptKernel::Adam, p, g, None, [Some(m), Some(v)], params)
     }
 
     pub(super) fn rmsprop(
@@ -162,30 +136,20 @@ mod gpu_compose {
         gavg: Option<&Tensor>,
         h: RmsProp,
     ) -> Result<()> {
-        let mut d = g.clone();
-        if h.weight_decay != 0.0 {
-            d = d.add(&p.mul_scalar(h.weight_decay)?)?;
-        }
-        let nsq = sq
-            .mul_scalar(h.alpha)?
-            .add(&d.mul(&d)?.mul_scalar(1.0 - h.alpha)?)?;
-        assign(sq, &nsq)?;
-        let mut var = nsq;
-        if let Some(ga) = gavg {
-            let nga = ga.mul_scalar(h.alpha)?.add(&d.mul_scalar(1.0 - h.alpha)?)?;
-            assign(ga, &nga)?;
-            var = var.sub(&nga.mul(&nga)?)?;
-        }
-        let step = d.div(&var.sqrt()?.add_scalar(h.eps)?)?;
-        let step = match buf {
-            Some(b) => {
-                let nb = b.mul_scalar(h.momentum)?.add(&step)?;
-                assign(b, &nb)?;
-                nb
-            }
-            None => step,
+        let params = OptParams {
+            flags: (buf.is_some() as u32) | ((gavg.is_some() as u32) << 1),
+            lr: h.lr as f32,
+            a: h.alpha as f32,
+            b: h.momentum as f32,
+            eps: h.eps as f32,
+            wd: h.weight_decay as f32,
+            ..Default::default()
         };
-        assign(p, &p.sub(&step.mul_scalar(h.lr)?)?)
+        if let Some(ga) = gavg {
+            // the average first (it reads the parameter), then the update that reads it
+            optimizer_update(OptKernel::RmsPropAverage, ga, g, Some(p), [None, None], params)?;
+        }
+        optimizer_update(OptKernel::RmsProp, p, g, gavg, [Some(sq), buf], params)
     }
 }
 
@@ -225,10 +189,11 @@ pub fn sgd_step(
     first: bool,
     h: Sgd,
 ) -> Result<()> {
+    #[cfg(feature = "gpu")]
     if all_gpu(&[params, grads]) && (h.momentum == 0.0 || all_gpu(&[bufs])) {
         let _g = crate::autograd::NoGradGuard::new();
         for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            gpu_compose::sgd(
+            gpu_kernels::sgd(
                 p,
                 g,
                 if h.momentum != 0.0 {
@@ -339,10 +304,11 @@ pub fn adam_step(
     if step == 0 {
         return Err(value_err!("adam: step counts from 1"));
     }
+    #[cfg(feature = "gpu")]
     if all_gpu(&[params, grads, m, v]) {
         let _g = crate::autograd::NoGradGuard::new();
         for i in 0..params.len() {
-            gpu_compose::adam(&params[i], &grads[i], &m[i], &v[i], step, h)?;
+            gpu_kernels::adam(&params[i], &grads[i], &m[i], &v[i], step, h)?;
         }
         return Ok(());
     }
@@ -368,6 +334,7 @@ pub fn rmsprop_step(
     gavg: &[Tensor],
     h: RmsProp,
 ) -> Result<()> {
+    #[cfg(feature = "gpu")]
     if all_gpu(&[params, grads, sq])
         && (h.momentum == 0.0 || all_gpu(&[bufs]))
         && (!h.centered || all_gpu(&[gavg]))
@@ -380,7 +347,7 @@ pub fn rmsprop_step(
                 None
             };
             let ga = if h.centered { Some(&gavg[i]) } else { None };
-            gpu_compose::rmsprop(&params[i], &grads[i], &sq[i], b, ga, h)?;
+            gpu_kernels::rmsprop(&params[i], &grads[i], &sq[i], b, ga, h)?;
         }
         return Ok(());
     }

@@ -381,6 +381,23 @@ impl Tensor {
         }
     }
 
+    /// Runs `f` with the device buffers of several GPU tensors (read-locked meanwhile).
+    #[cfg(feature = "gpu")]
+    pub(crate) fn with_gpus<R>(
+        ts: &[&Tensor],
+        f: impl FnOnce(&[&crate::gpu::GpuBuffer]) -> R,
+    ) -> Result<R> {
+        let guards: Vec<_> = ts.iter().map(|t| t.0.storage.read()).collect();
+        let mut bufs = Vec::with_capacity(ts.len());
+        for g in &guards {
+            match &**g {
+                Buffer::Gpu(b) => bufs.push(b),
+                _ => return Err(Error::Device("internal: expected a gpu tensor".into())),
+            }
+        }
+        Ok(f(&bufs))
+    }
+
     /// Number of dimensions.
     pub fn ndim(&self) -> usize {
         self.0.layout.ndim()

@@ -492,6 +492,10 @@ pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
             cols: cols as u32,
             row,
             x_offset: x.layout().offset as u32,
+            smoothing: 0.0,
+            g_scale: 1.0,
+            g_per_row: 0,
+            _pad: 0,
         };
         x.with_gpu(|xb, _| {
             ctx.dispatch(
@@ -507,4 +511,338 @@ pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
         })??;
     }
     new_tensor(out, x.shape())
+}
+
+/// A contiguous view starting at element 0 (the fused kernels index from 0): `t` itself
+/// when it already is one, else a compact copy.
+fn dense(t: &Tensor) -> Result<Tensor> {
+    let t = t.contiguous()?;
+    if t.layout().offset != 0 {
+        copy(&t)
+    } else {
+        Ok(t)
+    }
+}
+
+/// Refuses a tensor an in-place kernel cannot write through (a strided or offset view).
+fn in_place_target(op: &str, t: &Tensor) -> Result<()> {
+    if t.is_contiguous() && t.layout().offset == 0 {
+        Ok(())
+    } else {
+        Err(Error::Value(format!(
+            "{op}: the gpu kernel updates whole, contiguous tensors in place; got a view of shape {}",
+            crate::layout::fmt_shape(t.shape())
+        )))
+    }
+}
+
+/// Which optimizer kernel of optim.wgsl to run.
+#[derive(Clone, Copy)]
+pub(crate) enum OptKernel {
+    Sgd,
+    Adam,
+    RmsProp,
+    RmsPropAverage,
+}
+
+/// One in-place optimizer update of `param` (binding 3) from `grad`, with `aux` at binding 2
+/// and the state tensors at 5 and 6. `p.n` and `p.row` are filled in here.
+pub(crate) fn optimizer_update(
+    kernel: OptKernel,
+    param: &Tensor,
+    grad: &Tensor,
+    aux: Option<&Tensor>,
+    state: [Option<&Tensor>; 2],
+    mut p: gpu::OptParams,
+) -> Result<()> {
+    const SGD: gpu::Kernel = gpu::Kernel::new("sgd", gpu::shaders::OPTIM, "sgd_main");
+    const ADAM: gpu::Kernel = gpu::Kernel::new("adam", gpu::shaders::OPTIM, "adam_main");
+    const RMS: gpu::Kernel = gpu::Kernel::new("rmsprop", gpu::shaders::OPTIM, "rmsprop_main");
+    const RMS_AVG: gpu::Kernel =
+        gpu::Kernel::new("rmsprop_gavg", gpu::shaders::OPTIM, "rmsprop_gavg_main");
+    let (k, name) = match kernel {
+        OptKernel::Sgd => (&SGD, "sgd"),
+        OptKernel::Adam => (&ADAM, "adam"),
+        OptKernel::RmsProp => (&RMS, "rmsprop"),
+        OptKernel::RmsPropAverage => (&RMS_AVG, "rmsprop"),
+    };
+    let ctx = gpu::context()?;
+    let n = param.numel();
+    check_u32(name, n)?;
+    in_place_target(name, param)?;
+    for s in state.iter().flatten() {
+        in_place_target(name, s)?;
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    let grad = dense(grad)?;
+    let aux = aux.map(dense).transpose()?;
+    let (groups, row) = ctx.grid(n, 64)?;
+    p.n = n as u32;
+    p.row = row;
+    // buffers in order: grad, param, then whichever of aux, state 0, state 1 are given
+    let mut ts: Vec<&Tensor> = vec![&grad, param];
+    let mut idx = [None; 3];
+    for (k, t) in [aux.as_ref(), state[0], state[1]].into_iter().enumerate() {
+        if let Some(t) = t {
+            ts.push(t);
+            idx[k] = Some(ts.len() - 1);
+        }
+    }
+    Tensor::with_gpus(&ts, |b| {
+        let binds = gpu::Binds {
+            inputs: [Some(b[0]), idx[0].map(|i| b[i])],
+            output: b[1],
+            extra: gpu::Extra::None,
+            rw: [idx[1].map(|i| b[i]), idx[2].map(|i| b[i])],
+        };
+        ctx.run(k, &p, binds, groups)
+    })?
+}
+
+const BN_STATS: gpu::Kernel = gpu::Kernel::new("bn_stats", gpu::shaders::BATCHNORM, "stats_main");
+const BN_NORM: gpu::Kernel = gpu::Kernel::new("bn_norm", gpu::shaders::BATCHNORM, "norm_main");
+const BN_GRAD_REDUCE: gpu::Kernel =
+    gpu::Kernel::new("bn_grad_reduce", gpu::shaders::BATCHNORM, "grad_reduce_main");
+const BN_GRAD_X: gpu::Kernel = gpu::Kernel::new("bn_grad_x", gpu::shaders::BATCHNORM, "grad_x_main");
+
+/// Batch norm of a (n, c) GPU tensor in fused kernels: statistics (batch ones in training,
+/// updating the running ones in place; the running ones in eval), then the normalization.
+/// The backward is two more kernels. Shapes are checked by the caller.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn batch_norm(
+    x_in: &Tensor,
+    weight: Option<&Tensor>,
+    bias: Option<&Tensor>,
+    running: Option<(&Tensor, &Tensor)>,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> Result<Tensor> {
+    let ctx = gpu::context()?;
+    let (n, c) = (x_in.shape()[0], x_in.shape()[1]);
+    check_u32("batch_norm", n * c)?;
+    if let Some((rm, rv)) = running {
+        in_place_target("batch_norm", rm)?;
+        in_place_target("batch_norm", rv)?;
+    }
+    let x = dense(x_in)?;
+    let w = weight.map(dense).transpose()?;
+    let b = bias.map(dense).transpose()?;
+    let mut flags = (w.is_some() as u32) | ((b.is_some() as u32) << 1);
+    if training && running.is_some() {
+        flags |= 4;
+    }
+    if !training {
+        flags |= 8;
+    }
+    let (groups_c, row_c) = ctx.grid(c.max(1), 64)?;
+    let (groups_nc, row_nc) = ctx.grid((n * c).max(1), 64)?;
+    let params = move |row| gpu::BnParams {
+        n: n as u32,
+        c: c as u32,
+        flags,
+        row,
+        eps: eps as f32,
+        momentum: momentum as f32,
+        unbias: if n > 1 { (n as f64 / (n as f64 - 1.0)) as f32 } else { 1.0 },
+        _pad: 0.0,
+    };
+    let stats = ctx.alloc(4 * c)?;
+    let y = ctx.alloc(n * c)?;
+    if n * c > 0 {
+        let mut ts: Vec<&Tensor> = vec![&x];
+        let iw = w.as_ref().map(|t| {
+            ts.push(t);
+            ts.len() - 1
+        });
+        let ib = b.as_ref().map(|t| {
+            ts.push(t);
+            ts.len() - 1
+        });
+        let ir = running.map(|(rm, rv)| {
+            ts.push(rm);
+            ts.push(rv);
+            ts.len() - 2
+        });
+        Tensor::with_gpus(&ts, |bufs| {
+            ctx.run(
+                &BN_STATS,
+                &params(row_c),
+                gpu::Binds {
+                    inputs: [Some(bufs[0]), iw.map(|i| bufs[i])],
+                    output: &stats,
+                    extra: ib.map_or(gpu::Extra::None, |i| gpu::Extra::Buffer(bufs[i])),
+                    rw: [ir.map(|i| bufs[i]), ir.map(|i| bufs[i + 1])],
+                },
+                groups_c,
+            )?;
+            ctx.run(
+                &BN_NORM,
+                &params(row_nc),
+                gpu::Binds {
+                    inputs: [Some(bufs[0]), Some(&stats)],
+                    output: &y,
+                    extra: gpu::Extra::None,
+                    rw: [None, None],
+                },
+                groups_nc,
+            )
+        })??;
+    }
+    let y = new_tensor(y, &[n, c])?;
+    let stats = new_tensor(stats, &[4 * c])?;
+    let mut inputs = vec![x_in];
+    inputs.extend(weight);
+    inputs.extend(bias);
+    let (nx, has_w, has_b) = (x_in.requires_grad(), weight.is_some(), bias.is_some());
+    let (nw, nb) = (
+        weight.is_some_and(|t| t.requires_grad()),
+        bias.is_some_and(|t| t.requires_grad()),
+    );
+    Ok(crate::autograd::record(y, "BatchNormBackward", &inputs, move |g| {
+        let ctx = gpu::context()?;
+        let g = dense(&to_gpu_like(g)?)?;
+        let coef = ctx.alloc(4 * c)?;
+        let dgamma = ctx.alloc(c)?;
+        let dbeta = ctx.alloc(c)?;
+        let dx = ctx.alloc(n * c)?;
+        if n * c > 0 {
+            Tensor::with_gpus(&[&g, &x, &stats], |b| {
+                ctx.run(
+                    &BN_GRAD_REDUCE,
+                    &params(row_c),
+                    gpu::Binds {
+                        inputs: [Some(b[0]), Some(b[1])],
+                        output: &coef,
+                        extra: gpu::Extra::Buffer(b[2]),
+                        rw: [Some(&dgamma), Some(&dbeta)],
+                    },
+                    groups_c,
+                )?;
+                ctx.run(
+                    &BN_GRAD_X,
+                    &params(row_nc),
+                    gpu::Binds {
+                        inputs: [Some(b[0]), Some(b[1])],
+                        output: &dx,
+                        extra: gpu::Extra::Buffer(&coef),
+                        rw: [None, None],
+                    },
+                    groups_nc,
+                )
+            })??;
+        }
+        let mut grads = vec![if nx { Some(new_tensor(dx, &[n, c])?) } else { None }];
+        if has_w {
+            grads.push(if nw { Some(new_tensor(dgamma, &[c])?) } else { None });
+        }
+        if has_b {
+            grads.push(if nb { Some(new_tensor(dbeta, &[c])?) } else { None });
+        }
+        Ok(grads)
+    }))
+}
+
+/// An upstream gradient on the GPU (autograd seeds a CPU scalar at times).
+fn to_gpu_like(g: &Tensor) -> Result<Tensor> {
+    if g.is_gpu() {
+        Ok(g.clone())
+    } else {
+        g.cast(crate::dtype::DType::F32)?
+            .to_device(crate::tensor::Device::Gpu)
+    }
+}
+
+const XENT: gpu::Kernel = gpu::Kernel::new("xent", gpu::shaders::SOFTMAX, "xent_main");
+const XENT_GRAD: gpu::Kernel = gpu::Kernel::new("xent_grad", gpu::shaders::SOFTMAX, "xent_grad_main");
+
+/// Fused log-softmax + cross-entropy of (rows, cols) GPU logits against checked labels;
+/// the backward is one elementwise kernel from the saved log-sum-exp of each row.
+pub(crate) fn cross_entropy(
+    x_in: &Tensor,
+    labels: &[i64],
+    smoothing: f64,
+    reduction: super::nn::Reduction,
+) -> Result<Tensor> {
+    use super::nn::Reduction;
+    let ctx = gpu::context()?;
+    let (rows, cols) = (x_in.shape()[0], x_in.shape()[1]);
+    check_u32("cross_entropy", rows * cols)?;
+    let x = dense(x_in)?;
+    let per = ctx.alloc(rows)?;
+    let saved = ctx.alloc(2 * rows)?;
+    if rows > 0 {
+        let words: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+        let (groups, row) = ctx.grid(rows, 1)?;
+        let p = SmParams {
+            rows: rows as u32,
+            cols: cols as u32,
+            row,
+            x_offset: 0,
+            smoothing: smoothing as f32,
+            g_scale: 1.0,
+            g_per_row: 0,
+            _pad: 0,
+        };
+        x.with_gpu(|xb, _| {
+            ctx.run(
+                &XENT,
+                &p,
+                gpu::Binds {
+                    inputs: [Some(xb), None],
+                    output: &per,
+                    extra: gpu::Extra::Words(&words),
+                    rw: [Some(&saved), None],
+                },
+                groups,
+            )
+        })??;
+    }
+    let per = new_tensor(per, &[rows])?;
+    let out = {
+        let _g = crate::autograd::NoGradGuard::new();
+        match reduction {
+            Reduction::None => per,
+            Reduction::Sum => per.sum(None, false)?,
+            Reduction::Mean => per.mean(None, false)?,
+        }
+    };
+    Ok(crate::autograd::record(out, "CrossEntropyBackward", &[x_in], move |g| {
+        let ctx = gpu::context()?;
+        let g = dense(&to_gpu_like(g)?)?;
+        let dx = ctx.alloc(rows * cols)?;
+        if rows * cols > 0 {
+            let (groups, row) = ctx.grid(rows * cols, 64)?;
+            let p = SmParams {
+                rows: rows as u32,
+                cols: cols as u32,
+                row,
+                x_offset: 0,
+                smoothing: smoothing as f32,
+                g_scale: if reduction == Reduction::Mean {
+                    1.0 / rows as f32
+                } else {
+                    1.0
+                },
+                g_per_row: (reduction == Reduction::None) as u32,
+                _pad: 0,
+            };
+            Tensor::with_gpus(&[&x, &g], |b| {
+                ctx.run(
+                    &XENT_GRAD,
+                    &p,
+                    gpu::Binds {
+                        inputs: [Some(b[0]), Some(b[1])],
+                        output: &dx,
+                        extra: gpu::Extra::Buffer(&saved),
+                        rw: [None, None],
+                    },
+                    groups,
+                )
+            })??;
+        }
+        Ok(vec![Some(new_tensor(dx, &[rows, cols])?)])
+    }))
 }

@@ -147,23 +147,13 @@ impl Tensor {
             && [weight, bias, running_mean, running_var]
                 .iter()
                 .all(|t| t.is_none_or(|t| t.is_gpu()));
-        if all_gpu && training {
-            return self.batch_norm_composed(
-                weight,
-                bias,
-                running_mean,
-                running_var,
-                momentum,
-                eps,
-            );
-        }
         let gpu_stats =
             running_mean.is_some_and(|t| t.is_gpu()) || running_var.is_some_and(|t| t.is_gpu());
         let mut inputs: Vec<&Tensor> = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
-        if gpu_stats || inputs.iter().any(|t| t.is_gpu()) {
-            // no gpu kernel yet: run on the cpu, then write the updated running stats back
+        if !all_gpu && (gpu_stats || inputs.iter().any(|t| t.is_gpu())) {
+            // devices mixed: run on the cpu, then write the updated running stats back
             let cpu = |t: Option<&Tensor>| {
                 t.map(|t| t.detach().to_device(crate::tensor::Device::Cpu))
                     .transpose()
@@ -219,6 +209,24 @@ impl Tensor {
                     )));
                 }
             }
+        }
+        #[cfg(feature = "gpu")]
+        if all_gpu {
+            let running = match (running_mean, running_var) {
+                (Some(m), Some(v)) => Some((m, v)),
+                _ => None,
+            };
+            if running.is_none() && !training {
+                // as on the cpu: eval without running stats normalizes with the batch's
+                return self.batch_norm(weight, bias, None, None, true, momentum, eps);
+            }
+            if training && n < 2 {
+                return Err(value_err!(
+                    "batch_norm: expected more than 1 value per feature when training, got input of shape {}",
+                    fmt_shape(self.shape())
+                ));
+            }
+            return super::gpu_ops::batch_norm(self, weight, bias, running, training, momentum, eps);
         }
         if !training {
             let (rm, rv) = match (running_mean, running_var) {
@@ -331,79 +339,6 @@ impl Tensor {
         Ok(labels)
     }
 
-    /// Cross-entropy from log_softmax and a one-hot weighting: the GPU path (composed, so
-    /// its gradient comes from autograd); the target stays on the CPU until weighted.
-    fn cross_entropy_composed(
-        &self,
-        labels: &[i64],
-        label_smoothing: f64,
-        reduction: Reduction,
-    ) -> Result<Tensor> {
-        let c = self.shape()[1];
-        // w = (1 - eps) onehot + eps / C, so loss_i = -sum_c w_ic logp_ic
-        let eps = label_smoothing;
-        let mut w = vec![(eps / c as f64) as f32; labels.len() * c];
-        for (i, &l) in labels.iter().enumerate() {
-            w[i * c + l as usize] += (1.0 - eps) as f32;
-        }
-        let w = Tensor::from_vec(w, &[labels.len(), c])?.to_device(self.device())?;
-        let per = self
-            .log_softmax(1)?
-            .mul(&w)?
-            .sum(Some(&[1]), false)?
-            .neg()?;
-        match reduction {
-            Reduction::None => Ok(per),
-            Reduction::Sum => per.sum(None, false),
-            Reduction::Mean => per.mean(None, false),
-        }
-    }
-
-    /// Training-mode batch norm from elementwise ops and reductions: the GPU path (its
-    /// autograd comes from the composition), and the oracle of the fused CPU kernel.
-    fn batch_norm_composed(
-        &self,
-        weight: Option<&Tensor>,
-        bias: Option<&Tensor>,
-        running_mean: Option<&Tensor>,
-        running_var: Option<&Tensor>,
-        momentum: f64,
-        eps: f64,
-    ) -> Result<Tensor> {
-        let n = self.shape()[0];
-        if n < 2 {
-            return Err(value_err!(
-                "batch_norm: expected more than 1 value per feature when training, got input of shape {}",
-                fmt_shape(self.shape())
-            ));
-        }
-        let mean = self.mean(Some(&[0]), true)?;
-        let d = self.sub(&mean)?;
-        // biased variance for normalizing, as PyTorch
-        let var = d.mul(&d)?.mean(Some(&[0]), true)?;
-        let mut y = d.div(&var.add_scalar(eps)?.sqrt()?)?;
-        if let Some(w) = weight {
-            y = y.mul(w)?;
-        }
-        if let Some(b) = bias {
-            y = y.add(b)?;
-        }
-        if let (Some(rm), Some(rv)) = (running_mean, running_var) {
-            let _g = crate::autograd::NoGradGuard::new();
-            let c = rm.numel() as isize;
-            let unbias = n as f64 / (n as f64 - 1.0);
-            let new_m = rm
-                .mul_scalar(1.0 - momentum)?
-                .add(&mean.reshape(&[c])?.mul_scalar(momentum)?)?;
-            let new_v = rv
-                .mul_scalar(1.0 - momentum)?
-                .add(&var.reshape(&[c])?.mul_scalar(momentum * unbias)?)?;
-            rm.copy_(&new_m)?;
-            rv.copy_(&new_v)?;
-        }
-        Ok(y)
-    }
-
     /// Inverted dropout: zeroes each element with probability `p` and scales the rest by
     /// 1 / (1 - p) in training; the identity otherwise. The mask comes from the global
     /// counter-based generator.
@@ -511,8 +446,9 @@ impl Tensor {
         reduction: Reduction,
     ) -> Result<Tensor> {
         let labels = self.ce_labels(target, label_smoothing)?;
+        #[cfg(feature = "gpu")]
         if self.is_gpu() {
-            return self.cross_entropy_composed(&labels, label_smoothing, reduction);
+            return super::gpu_ops::cross_entropy(self, &labels, label_smoothing, reduction);
         }
         let (n, c) = (self.shape()[0], self.shape()[1]);
         let x = if self.dtype().is_float() {

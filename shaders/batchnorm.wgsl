@@ -1,0 +1,121 @@
+// Batch normalization of a (n, c) row-major input over its n rows, forward and backward,
+// in four kernels:
+//   stats_main:  per feature, the batch mean and variance (or the running ones in eval),
+//                the running-stat update, and scale = gamma * invstd, shift = beta - mean * scale
+//   norm_main:   y = x * scale + shift
+//   grad_reduce_main: per feature, dgamma = sum(g * xhat), dbeta = sum(g) and the
+//                coefficients of dx = a g + b (x - mean) + c
+//   grad_x_main: dx from those coefficients
+// Per-feature kernels give one thread a column: adjacent threads read adjacent addresses.
+
+struct Params {
+    n: u32,
+    c: u32,
+    flags: u32,   // 1 gamma given, 2 beta given, 4 update running stats, 8 eval (use them)
+    row: u32,     // threads per grid row
+    eps: f32,
+    momentum: f32,
+    unbias: f32,  // n / (n - 1), for the running variance
+    _pad: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> in1: array<f32>;
+@group(0) @binding(2) var<storage, read> in2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> extra: array<f32>;
+@group(0) @binding(5) var<storage, read_write> rw1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> rw2: array<f32>;
+
+fn index(gid: vec3<u32>) -> u32 {
+    return gid.x + gid.y * p.row;
+}
+
+// in1 = x, in2 = gamma, extra = beta; out = [mean | invstd | scale | shift] (4c);
+// rw1, rw2 = running mean and variance.
+@compute @workgroup_size(64)
+fn stats_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = index(gid);
+    if (j >= p.c) { return; }
+    var mean: f32;
+    var v: f32;
+    if ((p.flags & 8u) != 0u) {
+        mean = rw1[j];
+        v = rw2[j];
+    } else {
+        // two passes (mean, then centred squares), as the CPU kernel, for accuracy
+        var s = 0.0;
+        for (var i = 0u; i < p.n; i++) { s += in1[i * p.c + j]; }
+        mean = s / f32(p.n);
+        var q = 0.0;
+        for (var i = 0u; i < p.n; i++) {
+            let d = in1[i * p.c + j] - mean;
+            q += d * d;
+        }
+        v = q / f32(p.n);
+        if ((p.flags & 4u) != 0u) {
+            rw1[j] = (1.0 - p.momentum) * rw1[j] + p.momentum * mean;
+            rw2[j] = (1.0 - p.momentum) * rw2[j] + p.momentum * v * p.unbias;
+        }
+    }
+    let invstd = 1.0 / sqrt(v + p.eps);
+    var gamma = 1.0;
+    if ((p.flags & 1u) != 0u) { gamma = in2[j]; }
+    var beta = 0.0;
+    if ((p.flags & 2u) != 0u) { beta = extra[j]; }
+    let scale = gamma * invstd;
+    out[j] = mean;
+    out[p.c + j] = invstd;
+    out[2u * p.c + j] = scale;
+    out[3u * p.c + j] = beta - mean * scale;
+}
+
+// in1 = x, in2 = the stats above; out = y.
+@compute @workgroup_size(64)
+fn norm_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n * p.c) { return; }
+    let j = i % p.c;
+    out[i] = in1[i] * in2[2u * p.c + j] + in2[3u * p.c + j];
+}
+
+// in1 = g, in2 = x, extra = the stats; out = [a | b | c | mean] (4c); rw1 = dgamma, rw2 = dbeta.
+// dx = gamma invstd / n (n g - sum g - xhat sum(g xhat)) = a g + b (x - mean) + c; in eval
+// the statistics are constants, so dx = a g.
+@compute @workgroup_size(64)
+fn grad_reduce_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = index(gid);
+    if (j >= p.c) { return; }
+    let mean = extra[j];
+    let invstd = extra[p.c + j];
+    var sg = 0.0;
+    var sgx = 0.0;
+    for (var i = 0u; i < p.n; i++) {
+        let g = in1[i * p.c + j];
+        sg += g;
+        sgx += g * (in2[i * p.c + j] - mean) * invstd;
+    }
+    rw1[j] = sgx;
+    rw2[j] = sg;
+    let a = extra[2u * p.c + j];
+    var b = 0.0;
+    var c = 0.0;
+    if ((p.flags & 8u) == 0u) {
+        let k = a / f32(p.n);
+        b = -k * invstd * sgx;
+        c = -k * sg;
+    }
+    out[j] = a;
+    out[p.c + j] = b;
+    out[2u * p.c + j] = c;
+    out[3u * p.c + j] = mean;
+}
+
+// in1 = g, in2 = x, extra = the coefficients; out = dx.
+@compute @workgroup_size(64)
+fn grad_x_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n * p.c) { return; }
+    let j = i % p.c;
+    out[i] = extra[j] * in1[i] + extra[p.c + j] * (in2[i] - extra[3u * p.c + j]) + extra[2u * p.c + j];
+}

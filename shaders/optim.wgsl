@@ -1,0 +1,99 @@
+// Optimizer updates, in place on the GPU, one dispatch per parameter tensor. The formulas
+// are those of the fused CPU loops in rust/core/src/optim.rs (PyTorch's torch.optim).
+//
+// Bindings: 1 the gradient, 2 RMSprop's new gradient average (centered only), 3 the
+// parameter (updated in place), 5 and 6 the optimizer state (updated in place).
+
+struct Params {
+    n: u32,
+    row: u32,     // threads per grid row (2-D grids for large tensors)
+    flags: u32,   // sgd: 1 momentum, 2 first step, 4 nesterov; rmsprop: 1 momentum, 2 centered
+    _pad: u32,
+    lr: f32,
+    a: f32,       // sgd: momentum; adam: beta1; rmsprop: alpha
+    b: f32,       // sgd: 1 - dampening; adam: beta2; rmsprop: momentum
+    eps: f32,
+    wd: f32,      // L2 weight decay added to the gradient
+    decay: f32,   // adamw: 1 - lr * weight_decay (1 otherwise)
+    step_size: f32,  // adam: lr / (1 - beta1^t)
+    sqrt_bc2: f32,   // adam: sqrt(1 - beta2^t)
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> grad: array<f32>;
+@group(0) @binding(2) var<storage, read> aux: array<f32>;
+@group(0) @binding(3) var<storage, read_write> param: array<f32>;
+@group(0) @binding(5) var<storage, read_write> s1: array<f32>;
+@group(0) @binding(6) var<storage, read_write> s2: array<f32>;
+
+fn index(gid: vec3<u32>) -> u32 {
+    return gid.x + gid.y * p.row;
+}
+
+// s1: the momentum buffer (when flags & 1)
+@compute @workgroup_size(64)
+fn sgd_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    let w = param[i];
+    let d = grad[i] + p.wd * w;
+    var step = d;
+    if ((p.flags & 1u) != 0u) {
+        var buf = d;
+        if ((p.flags & 2u) == 0u) { buf = p.a * s1[i] + p.b * d; }
+        s1[i] = buf;
+        step = buf;
+        if ((p.flags & 4u) != 0u) { step = d + p.a * buf; }
+    }
+    param[i] = w - p.lr * step;
+}
+
+// s1, s2: first and second moments
+@compute @workgroup_size(64)
+fn adam_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    var w = param[i];
+    let d = grad[i] + p.wd * w;
+    w *= p.decay;
+    let m = p.a * s1[i] + (1.0 - p.a) * d;
+    let v = p.b * s2[i] + (1.0 - p.b) * d * d;
+    s1[i] = m;
+    s2[i] = v;
+    param[i] = w - p.step_size * m / (sqrt(v) / p.sqrt_bc2 + p.eps);
+}
+
+// Centered RMSprop's first pass: the parameter is bound read-only at 2 (`aux`) and the
+// gradient average is the one updated in place (binding 3): gavg = alpha gavg + (1 - alpha) d.
+@compute @workgroup_size(64)
+fn rmsprop_gavg_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    let d = grad[i] + p.wd * aux[i];
+    param[i] = p.a * param[i] + (1.0 - p.a) * d;
+}
+
+// s1: the squared-gradient average; s2: the momentum buffer (flags & 1); aux (binding 2)
+// holds this step's gradient average when centered (flags & 2).
+@compute @workgroup_size(64)
+fn rmsprop_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    let w = param[i];
+    let d = grad[i] + p.wd * w;
+    let sq = p.a * s1[i] + (1.0 - p.a) * d * d;
+    s1[i] = sq;
+    var v = sq;
+    if ((p.flags & 2u) != 0u) {
+        let ga = aux[i];
+        v -= ga * ga;
+    }
+    let den = sqrt(v) + p.eps;
+    if ((p.flags & 1u) != 0u) {
+        let buf = p.b * s2[i] + d / den;
+        s2[i] = buf;
+        param[i] = w - p.lr * buf;
+    } else {
+        param[i] = w - p.lr * d / den;
+    }
+}
