@@ -1,11 +1,15 @@
-"""CPU and GPU side by side from one run: matmul GFLOP/s (256, 1024, 4096 square), the
-per-op dispatch overhead, and training samples/s of the three architectures; plus
-PyTorch on the same devices when it is installed (CUDA for the GPU column).
+"""CPU and GPU side by side from one run: matmul GFLOP/s (256, 1024, 4096 square, and the
+transposed layouts the backward uses at the largest size), the per-op dispatch overhead,
+and training samples/s of the three architectures at each batch size; plus PyTorch on the
+same devices when it is installed (CUDA for the GPU column).
 
     python benches/bench_gpu.py            # everything (4096 matmul included)
     python benches/bench_gpu.py --quick    # small sizes, for lavapipe or a smoke run
+    python benches/bench_gpu.py --batch 128,1024 --epochs 2
 
-GPU timings include a read-back of one element so that queued work is finished.
+GPU timings end with a read-back of one element so that queued work is finished. Training
+runs `--epochs` passes over the 8,000-sample training split (Adam, lr 0.001), after a
+warm-up, in a plain loop (no per-batch read-back), as bench_training.py does on the CPU.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import numpy as np
 from _common import cpu_model  # benches/ is on sys.path when a script runs
 
 import ferrograd as fg
+
+ARCHS = ["standard", "residual", "selu"]
 
 
 def best(fn, repeat: int = 5, number: int = 1) -> float:
@@ -35,10 +41,12 @@ def sync(t) -> None:
     t.reshape(-1)[0].item()  # forces the queued GPU work to finish
 
 
-def fg_matmul(n: int, device: str) -> float:
+def fg_matmul(n: int, device: str, layout: str = "nn") -> float:
     a = fg.randn(n, n, device=device)
     b = fg.randn(n, n, device=device)
-    reps = 3 if n >= 2048 else 10
+    a = a.T if layout[0] == "t" else a
+    b = b.T if layout[1] == "t" else b
+    reps = 10 if (n >= 2048 and device == "gpu") else (3 if n >= 2048 else 10)
 
     def run():
         c = None
@@ -63,32 +71,46 @@ def fg_overhead(device: str) -> float:
     return best(run, repeat=3) / n * 1e6
 
 
-def fg_training(arch: str, device: str, steps: int, x: np.ndarray, y: np.ndarray) -> float:
+def fg_training(arch: str, device: str, x: np.ndarray, y: np.ndarray, batch: int, epochs: int):
+    """samples/s, and GPU dispatches per step (None on the CPU)."""
     from ferrograd.cli import build
 
     fg.manual_seed(0)
     m = build(arch, 784, 10).to(device)
+    m.train()
     opt = fg.optim.Adam(m.parameters(), lr=1e-3)
     xt = fg.tensor(x, device=device)
     yt = fg.tensor(y)
 
-    def step(i):
-        s = (i * 128) % (x.shape[0] - 128)
-        loss = fg.losses.cross_entropy(m(xt[s : s + 128]), yt[s : s + 128])
+    def step(idx):
+        loss = fg.losses.cross_entropy(m(xt[idx]), yt[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
         return loss
 
-    step(0)
+    for i in range(3):
+        step(slice(i * batch, (i + 1) * batch))
+    step(slice(0, batch)).item()
+    n = x.shape[0] - x.shape[0] % batch
+    stats0 = fg._core.gpu_stats() if device == "gpu" else None
     t0 = time.perf_counter()
-    for i in range(steps):
-        loss = step(i)
+    steps = 0
+    loss = None
+    for _ in range(epochs):
+        order = fg.randperm(n)
+        for s in range(0, n, batch):
+            loss = step(order[s : s + batch])
+            steps += 1
     loss.item()
-    return steps * 128 / (time.perf_counter() - t0)
+    rate = epochs * n / (time.perf_counter() - t0)
+    per_step = None
+    if stats0 is not None:
+        per_step = (fg._core.gpu_stats()["dispatches"] - stats0["dispatches"]) / steps
+    return rate, per_step
 
 
-def torch_figures(sizes, archs, steps, x, y) -> dict:
+def torch_matmul(sizes, layouts) -> dict:
     try:
         import torch
     except ImportError:
@@ -97,9 +119,11 @@ def torch_figures(sizes, archs, steps, x, y) -> dict:
     devs = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for dev in devs:
         key = "gpu" if dev == "cuda" else "cpu"
-        for n in sizes:
+        for n, lay in [(n, "nn") for n in sizes] + [(sizes[-1], lay) for lay in layouts]:
             a = torch.randn(n, n, device=dev)
             b = torch.randn(n, n, device=dev)
+            a = a.T if lay[0] == "t" else a
+            b = b.T if lay[1] == "t" else b
 
             def run(a=a, b=b, dev=dev):
                 c = a @ b
@@ -107,32 +131,75 @@ def torch_figures(sizes, archs, steps, x, y) -> dict:
                     torch.cuda.synchronize()
                 return c
 
-            out[("matmul", n, key)] = 2 * n**3 / best(run, repeat=3) / 1e9
+            out[("matmul", n, lay, key)] = 2 * n**3 / best(run, repeat=3) / 1e9
+    return out
+
+
+def torch_training(x, y, batch: int, epochs: int) -> dict:
+    try:
+        import torch
+    except ImportError:
+        return {}
+    from bench_training import bench_torch
+
+    out = {}
+    for dev in ["cpu"] + (["cuda"] if torch.cuda.is_available() else []):
+        r = bench_torch(x, y, 0, epochs, device=dev, batch=batch)
+        for arch, v in r.items():
+            out[(arch, "gpu" if dev == "cuda" else "cpu")] = v
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--batch", default="128,512", help="training batch sizes, comma-separated")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-cpu-training", action="store_true", help="skip ferrograd's CPU training column")
     args = ap.parse_args()
     sizes = [256] if args.quick else [256, 1024, 4096]
-    steps = 3 if args.quick else 30
+    layouts = [] if args.quick else ["nt", "tn"]
+    batches = [int(b) for b in args.batch.split(",")]
     gpu = fg.gpu_available()
     gpu_name = fg._core.gpu_info()[0] if gpu else "none"
+    torch_note = "not installed"
+    if not args.no_torch:
+        try:
+            import torch
+
+            torch_note = f"torch {torch.__version__}" + (
+                f", CUDA on {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
+            )
+        except ImportError:
+            pass
     print(f"CPU: {cpu_model()} ({os.cpu_count()} logical cores, {fg.get_num_threads()} threads)")
-    print(f"GPU: {gpu_name}")
+    print(f"GPU: {gpu_name}; PyTorch: {torch_note}")
     devices = ["cpu"] + (["gpu"] if gpu else [])
     x, y = fg.data.load_mnist()
+    x, y = x[:8000], y[:8000]
+    if args.quick:
+        x, y = x[:1024], y[:1024]
     rows = []
-    torch_res = torch_figures(sizes, [], steps, x, y)
-    for n in sizes:
-        r = {d: fg_matmul(n, d) for d in devices}
-        rows.append((f"matmul {n}^3 GFLOP/s", r, {d: torch_res.get(("matmul", n, d)) for d in devices}))
+    tm = {} if args.no_torch else torch_matmul(sizes, layouts)
+    for n, lay in [(n, "nn") for n in sizes] + [(sizes[-1], lay) for lay in layouts]:
+        r = {d: fg_matmul(n, d, lay) for d in devices}
+        name = f"matmul {n}^3 GFLOP/s" + ("" if lay == "nn" else f" ({'A^T B' if lay == 'tn' else 'A B^T'})")
+        rows.append((name, r, {d: tm.get(("matmul", n, lay, d)) for d in devices}))
     rows.append(("a + b dispatch (us)", {d: fg_overhead(d) for d in devices}, {}))
-    for arch in ["standard", "residual", "selu"]:
-        r = {d: fg_training(arch, d, steps, x, y) for d in devices}
-        rows.append((f"train {arch} samples/s", r, {}))
-    head = f"{'benchmark':<28}{'cpu':>12}{'gpu':>12}{'gpu/cpu':>9}{'torch cpu':>12}{'torch gpu':>12}"
+    notes = []
+    for batch in batches:
+        tt = {} if args.no_torch else torch_training(x, y, batch, args.epochs)
+        for arch in ARCHS:
+            r = {}
+            for d in devices:
+                if d == "cpu" and args.no_cpu_training:
+                    continue
+                r[d], per_step = fg_training(arch, d, x, y, batch, args.epochs)
+                if per_step is not None:
+                    notes.append(f"{arch} batch {batch}: {per_step:.0f} gpu dispatches per step")
+            rows.append((f"train {arch} b{batch} samples/s", r, {d: tt.get((arch, d)) for d in devices}))
+    head = f"{'benchmark':<34}{'cpu':>12}{'gpu':>12}{'gpu/cpu':>9}{'torch cpu':>12}{'torch gpu':>12}"
     print(head)
     print("-" * len(head))
     for name, r, t in rows:
@@ -141,7 +208,9 @@ def main() -> None:
         if "dispatch" in name and c and g:
             ratio = f"{c / g:>8.2f}x"  # lower is better
         fmt = lambda v: f"{v:>12,.1f}" if v else f"{'-':>12}"  # noqa: E731
-        print(f"{name:<28}{fmt(c)}{fmt(g)}{ratio}{fmt(t.get('cpu'))}{fmt(t.get('gpu'))}")
+        print(f"{name:<34}{fmt(c)}{fmt(g)}{ratio}{fmt(t.get('cpu'))}{fmt(t.get('gpu'))}")
+    for line in notes:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -56,11 +56,13 @@ def bench_ferrograd(x, y, threads: int, epochs: int) -> dict[str, float]:
     return out
 
 
-def bench_torch(x, y, threads: int, epochs: int) -> dict[str, float]:
+def bench_torch(x, y, threads: int, epochs: int, device: str = "cpu", batch: int = 128) -> dict[str, float]:
+    """PyTorch samples/s of the same three networks; `device` "cuda" runs them on the GPU."""
     import torch
     from torch import nn
 
-    torch.set_num_threads(threads)
+    if threads > 0:
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
 
     def standard():
@@ -104,9 +106,9 @@ def bench_torch(x, y, threads: int, epochs: int) -> dict[str, float]:
         return nn.Sequential(*layers, nn.Linear(256, 10))
 
     out = {}
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     for arch, build in zip(ARCHS, (standard, residual, selu)):
-        m = build()
+        m = build().to(device)
         opt = torch.optim.Adam(m.parameters(), lr=1e-3)
         lossf = nn.CrossEntropyLoss()
         m.train()
@@ -118,13 +120,17 @@ def bench_torch(x, y, threads: int, epochs: int) -> dict[str, float]:
             opt.step()
 
         for i in range(5):
-            step(slice(i * 128, (i + 1) * 128))
-        n = x.shape[0]
+            step(slice(i * batch, (i + 1) * batch))
+        n = x.shape[0] - x.shape[0] % batch
+        if device != "cpu":
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         for _ in range(epochs):
-            order = torch.randperm(n)
-            for s in range(0, n, 128):
-                step(order[s : s + 128])
+            order = torch.randperm(n, device=device)
+            for s in range(0, n, batch):
+                step(order[s : s + batch])
+        if device != "cpu":
+            torch.cuda.synchronize()
         out[arch] = epochs * n / (time.perf_counter() - t0)
     return out
 
