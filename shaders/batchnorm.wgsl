@@ -6,7 +6,6 @@
 //   grad_reduce_main: per feature, dgamma = sum(g * xhat), dbeta = sum(g) and the
 //                coefficients of dx = a g + b (x - mean) + c
 //   grad_x_main: dx from those coefficients
-// Per-feature kernels give one thread a column: adjacent threads read adjacent addresses.
 
 struct Params {
     n: u32,
@@ -31,32 +30,60 @@ fn index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;
 }
 
+// Per-feature kernels run 16 x 16 workgroups: 16 features (adjacent threads, adjacent
+// addresses) by 16 row groups, whose partial sums meet in a workgroup tree; `row` counts
+// workgroups per grid row here.
+var<workgroup> red: array<f32, 256>;
+var<workgroup> red2: array<f32, 256>;
+
+// Sums red (and red2) over the 16 row groups; every thread then reads column lid.x.
+fn tree(lid: vec3<u32>) {
+    for (var s = 8u; s > 0u; s = s / 2u) {
+        if (lid.y < s) {
+            red[lid.y * 16u + lid.x] += red[(lid.y + s) * 16u + lid.x];
+            red2[lid.y * 16u + lid.x] += red2[(lid.y + s) * 16u + lid.x];
+        }
+        workgroupBarrier();
+    }
+}
+
 // in1 = x, in2 = gamma, extra = beta; out = [mean | invstd | scale | shift] (4c);
 // rw1, rw2 = running mean and variance.
-@compute @workgroup_size(64)
-fn stats_main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = index(gid);
-    if (j >= p.c) { return; }
-    var mean: f32;
-    var v: f32;
-    if ((p.flags & 8u) != 0u) {
-        mean = rw1[j];
-        v = rw2[j];
-    } else {
-        // two passes (mean, then centred squares), as the CPU kernel, for accuracy
-        var s = 0.0;
-        for (var i = 0u; i < p.n; i++) { s += in1[i * p.c + j]; }
-        mean = s / f32(p.n);
-        var q = 0.0;
-        for (var i = 0u; i < p.n; i++) {
-            let d = in1[i * p.c + j] - mean;
+@compute @workgroup_size(16, 16)
+fn stats_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let j = (wg.x + wg.y * p.row) * 16u + lid.x;
+    let live = j < p.c;
+    let eval = (p.flags & 8u) != 0u;
+    // two passes (mean, then centred squares), as the CPU kernel, for accuracy
+    var s = 0.0;
+    if (live && !eval) {
+        for (var i = lid.y; i < p.n; i += 16u) { s += in1[i * p.c + j]; }
+    }
+    red[lid.y * 16u + lid.x] = s;
+    red2[lid.y * 16u + lid.x] = 0.0;
+    workgroupBarrier();
+    tree(lid);
+    let batch_mean = red[lid.x] / f32(p.n);
+    workgroupBarrier();
+    var q = 0.0;
+    if (live && !eval) {
+        for (var i = lid.y; i < p.n; i += 16u) {
+            let d = in1[i * p.c + j] - batch_mean;
             q += d * d;
         }
-        v = q / f32(p.n);
-        if ((p.flags & 4u) != 0u) {
-            rw1[j] = (1.0 - p.momentum) * rw1[j] + p.momentum * mean;
-            rw2[j] = (1.0 - p.momentum) * rw2[j] + p.momentum * v * p.unbias;
-        }
+    }
+    red[lid.y * 16u + lid.x] = q;
+    workgroupBarrier();
+    tree(lid);
+    if (!live || lid.y != 0u) { return; }
+    var mean = batch_mean;
+    var v = red[lid.x] / f32(p.n);
+    if (eval) {
+        mean = rw1[j];
+        v = rw2[j];
+    } else if ((p.flags & 4u) != 0u) {
+        rw1[j] = (1.0 - p.momentum) * rw1[j] + p.momentum * mean;
+        rw2[j] = (1.0 - p.momentum) * rw2[j] + p.momentum * v * p.unbias;
     }
     let invstd = 1.0 / sqrt(v + p.eps);
     var gamma = 1.0;
@@ -82,19 +109,30 @@ fn norm_main(@builtin(global_invocation_id) gid: vec3<u32>) {
 // in1 = g, in2 = x, extra = the stats; out = [a | b | c | mean] (4c); rw1 = dgamma, rw2 = dbeta.
 // dx = gamma invstd / n (n g - sum g - xhat sum(g xhat)) = a g + b (x - mean) + c; in eval
 // the statistics are constants, so dx = a g.
-@compute @workgroup_size(64)
-fn grad_reduce_main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = index(gid);
-    if (j >= p.c) { return; }
-    let mean = extra[j];
-    let invstd = extra[p.c + j];
+@compute @workgroup_size(16, 16)
+fn grad_reduce_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let j = (wg.x + wg.y * p.row) * 16u + lid.x;
+    let live = j < p.c;
     var sg = 0.0;
     var sgx = 0.0;
-    for (var i = 0u; i < p.n; i++) {
-        let g = in1[i * p.c + j];
-        sg += g;
-        sgx += g * (in2[i * p.c + j] - mean) * invstd;
+    if (live) {
+        let mean = extra[j];
+        let invstd = extra[p.c + j];
+        for (var i = lid.y; i < p.n; i += 16u) {
+            let g = in1[i * p.c + j];
+            sg += g;
+            sgx += g * (in2[i * p.c + j] - mean) * invstd;
+        }
     }
+    red[lid.y * 16u + lid.x] = sgx;
+    red2[lid.y * 16u + lid.x] = sg;
+    workgroupBarrier();
+    tree(lid);
+    if (!live || lid.y != 0u) { return; }
+    sgx = red[lid.x];
+    sg = red2[lid.x];
+    let mean = extra[j];
+    let invstd = extra[p.c + j];
     rw1[j] = sgx;
     rw2[j] = sg;
     let a = extra[2u * p.c + j];

@@ -192,7 +192,9 @@ def test_vec4_matmul_batched_with_bias_relu_epilogue():
     np.testing.assert_allclose(g.numpy(), x @ w.T + bias, rtol=1e-4, atol=1e-4)
     a = rng.standard_normal((2, 4, 8)).astype(np.float32)
     b = rng.standard_normal((2, 8, 12)).astype(np.float32)
-    np.testing.assert_allclose((fg.tensor(a).to("gpu") @ fg.tensor(b).to("gpu")).numpy(), a @ b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        (fg.tensor(a).to("gpu") @ fg.tensor(b).to("gpu")).numpy(), a @ b, rtol=1e-4, atol=1e-4
+    )
 
 
 def test_linear_with_bias_and_transposed_operands():

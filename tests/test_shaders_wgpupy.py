@@ -272,7 +272,13 @@ def test_cross_entropy_kernels_forward_and_backward():
     y = rng.integers(0, cols, rows).astype(np.uint32)
     saved0 = np.zeros(2 * rows, np.float32)
     loss, (saved, _) = run(
-        "softmax.wgsl", "xent_main", sm_params(rows, cols, rows, eps), [x], rows, y, (rows, 1, 1),
+        "softmax.wgsl",
+        "xent_main",
+        sm_params(rows, cols, rows, eps),
+        [x],
+        rows,
+        y,
+        (rows, 1, 1),
         rw=[saved0, None],
     )
     xd = x.astype(np.float64)
@@ -290,9 +296,10 @@ def test_cross_entropy_kernels_forward_and_backward():
 
 
 def bn_params(n, c, flags, row, eps=1e-5, momentum=0.1):
-    return np.array([n, c, flags, row], np.uint32).tobytes() + np.array(
-        [eps, momentum, n / (n - 1), 0], np.float32
-    ).tobytes()
+    return (
+        np.array([n, c, flags, row], np.uint32).tobytes()
+        + np.array([eps, momentum, n / (n - 1), 0], np.float32).tobytes()
+    )
 
 
 def test_batchnorm_kernels_forward_and_backward():
@@ -301,9 +308,9 @@ def test_batchnorm_kernels_forward_and_backward():
     gamma = rng.standard_normal(c).astype(np.float32)
     beta = rng.standard_normal(c).astype(np.float32)
     rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
-    groups = ((c + 63) // 64, 1, 1)
+    groups = ((c + 15) // 16, 1, 1)  # 16 features per workgroup
     stats, (rm2, rv2) = run(
-        "batchnorm.wgsl", "stats_main", bn_params(n, c, 7, 128), [x, gamma], 4 * c, beta, groups, rw=[rm, rv]
+        "batchnorm.wgsl", "stats_main", bn_params(n, c, 7, groups[0]), [x, gamma], 4 * c, beta, groups, rw=[rm, rv]
     )
     xd = x.astype(np.float64)
     mean, var = xd.mean(0), xd.var(0)
@@ -314,7 +321,13 @@ def test_batchnorm_kernels_forward_and_backward():
     np.testing.assert_allclose(y.reshape(n, c), xhat * gamma + beta, rtol=1e-4, atol=1e-4)
     g = rng.standard_normal((n, c)).astype(np.float32)
     coef, (dgamma, dbeta) = run(
-        "batchnorm.wgsl", "grad_reduce_main", bn_params(n, c, 7, 128), [g, x], 4 * c, stats, groups,
+        "batchnorm.wgsl",
+        "grad_reduce_main",
+        bn_params(n, c, 7, groups[0]),
+        [g, x],
+        4 * c,
+        stats,
+        groups,
         rw=[np.zeros(c, np.float32), np.zeros(c, np.float32)],
     )
     np.testing.assert_allclose(dgamma[:c], (g * xhat).sum(0), rtol=1e-4, atol=1e-4)
@@ -327,9 +340,10 @@ def test_batchnorm_kernels_forward_and_backward():
 
 def opt_params(n, flags, lr, a, b, eps, wd, decay=1.0, step_size=0.0, sqrt_bc2=1.0):
     row = ((n + 63) // 64) * 64
-    return np.array([n, row, flags, 0], np.uint32).tobytes() + np.array(
-        [lr, a, b, eps, wd, decay, step_size, sqrt_bc2], np.float32
-    ).tobytes()
+    return (
+        np.array([n, row, flags, 0], np.uint32).tobytes()
+        + np.array([lr, a, b, eps, wd, decay, step_size, sqrt_bc2], np.float32).tobytes()
+    )
 
 
 def test_optimizer_kernels_match_numpy():
@@ -341,8 +355,15 @@ def test_optimizer_kernels_match_numpy():
     groups = ((n + 63) // 64, 1, 1)
     # SGD, Nesterov momentum 0.9, dampening 0, weight decay 0.01
     out, (buf, _) = run(
-        "optim.wgsl", "sgd_main", opt_params(n, 1 | 4, 0.1, 0.9, 1.0, 0, 0.01), [g], n, None, groups,
-        out_init=w, rw=[s1, None],
+        "optim.wgsl",
+        "sgd_main",
+        opt_params(n, 1 | 4, 0.1, 0.9, 1.0, 0, 0.01),
+        [g],
+        n,
+        None,
+        groups,
+        out_init=w,
+        rw=[s1, None],
     )
     d = g + 0.01 * w
     nb = 0.9 * s1 + d
@@ -361,12 +382,27 @@ def test_optimizer_kernels_match_numpy():
     # centered RMSprop with momentum: the average first, then the update reading it
     alpha, mu = 0.99, 0.5
     s1, s2 = 0.1 * s1, s2 + 1.0  # a variance estimate that stays positive
-    ga = run("optim.wgsl", "rmsprop_gavg_main", opt_params(n, 3, 0.01, alpha, mu, 1e-8, 0.0), [g, w], n,
-             None, groups, out_init=s1)
+    ga = run(
+        "optim.wgsl",
+        "rmsprop_gavg_main",
+        opt_params(n, 3, 0.01, alpha, mu, 1e-8, 0.0),
+        [g, w],
+        n,
+        None,
+        groups,
+        out_init=s1,
+    )
     np.testing.assert_allclose(ga, alpha * s1 + (1 - alpha) * g, rtol=1e-5, atol=1e-6)
     out, (sq, mb) = run(
-        "optim.wgsl", "rmsprop_main", opt_params(n, 3, 0.01, alpha, mu, 1e-8, 0.0), [g, ga], n, None, groups,
-        out_init=w, rw=[s2, s1],
+        "optim.wgsl",
+        "rmsprop_main",
+        opt_params(n, 3, 0.01, alpha, mu, 1e-8, 0.0),
+        [g, ga],
+        n,
+        None,
+        groups,
+        out_init=w,
+        rw=[s2, s1],
     )
     wsq = alpha * s2 + (1 - alpha) * g * g
     wb = mu * s1 + g / (np.sqrt(wsq - ga * ga) + 1e-8)

@@ -637,7 +637,8 @@ pub(crate) fn batch_norm(
     if !training {
         flags |= 8;
     }
-    let (groups_c, row_c) = ctx.grid(c.max(1), 64)?;
+    // per-feature kernels: one 16 x 16 workgroup per 16 features; `row` counts workgroups
+    let (groups_c, row_c) = ctx.grid(c.div_ceil(16).max(1), 1)?;
     let (groups_nc, row_nc) = ctx.grid((n * c).max(1), 64)?;
     let params = move |row| gpu::BnParams {
         n: n as u32,
