@@ -157,6 +157,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--no-cpu-training", action="store_true", help="skip ferrograd's CPU training column")
+    ap.add_argument("--only-matmul", action="store_true", help="the matmul rows alone")
+    ap.add_argument("--no-cpu", action="store_true", help="the gpu column alone")
     args = ap.parse_args()
     sizes = [256] if args.quick else [256, 1024, 4096]
     layouts = [] if args.quick else ["nt", "tn"]
@@ -175,7 +177,7 @@ def main() -> None:
             pass
     print(f"CPU: {cpu_model()} ({os.cpu_count()} logical cores, {fg.get_num_threads()} threads)")
     print(f"GPU: {gpu_name}; PyTorch: {torch_note}")
-    devices = ["cpu"] + (["gpu"] if gpu else [])
+    devices = ([] if args.no_cpu else ["cpu"]) + (["gpu"] if gpu else [])
     x, y = fg.data.load_mnist()
     x, y = x[:8000], y[:8000]
     if args.quick:
@@ -186,9 +188,10 @@ def main() -> None:
         r = {d: fg_matmul(n, d, lay) for d in devices}
         name = f"matmul {n}^3 GFLOP/s" + ("" if lay == "nn" else f" ({'A^T B' if lay == 'tn' else 'A B^T'})")
         rows.append((name, r, {d: tm.get(("matmul", n, lay, d)) for d in devices}))
-    rows.append(("a + b dispatch (us)", {d: fg_overhead(d) for d in devices}, {}))
+    if not args.only_matmul:
+        rows.append(("a + b dispatch (us)", {d: fg_overhead(d) for d in devices}, {}))
     notes = []
-    for batch in batches:
+    for batch in [] if args.only_matmul else batches:
         tt = {} if args.no_torch else torch_training(x, y, batch, args.epochs)
         for arch in ARCHS:
             r = {}

@@ -21,7 +21,7 @@ for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.
 done
 echo "VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
 export XDG_RUNTIME_DIR=$(mktemp -d) WGPU_BACKEND=vulkan FERROGRAD_REQUIRE_GPU=1 PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/ferrograd-*cp312*.whl || exit 1
+python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/ferrograd-*cp312*.whl || exit 1
 export PYTHONPATH=/tmp/site
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.sm --format=csv
 python3 -c "import ferrograd as fg; print(fg.devices()); print('using', fg._core.gpu_info())" || exit 1
@@ -29,3 +29,11 @@ timeout 150 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gp
     | tee "$OUT/gpu_tests.log" | tail -25
 timeout 300 python3 benches/bench_gpu.py --batch "${BATCHES:-128,512}" --epochs "${EPOCHS:-3}" 2>&1 \
     | tee "$OUT/bench_gpu.log"
+for b in 128 512; do
+    timeout 60 python3 benches/gpu_kernel_profile.py --batch $b 2>&1 | tee -a "$OUT/profile.log"
+done
+for tile in 64 128; do
+    echo "FERROGRAD_MATMUL_TILE=$tile"
+    FERROGRAD_MATMUL_TILE=$tile timeout 60 python3 benches/bench_gpu.py --only-matmul --no-cpu --no-torch 2>&1 \
+        | tail -6 | tee -a "$OUT/tiles.log"
+done

@@ -169,18 +169,20 @@ def test_matmul_matches_cpu_forward_and_backward(sa, sb):
         np.testing.assert_allclose(gb.grad.numpy(), cb.grad.numpy(), rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.parametrize("size", ["small", "large"])
 @pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
-def test_vec4_matmul_all_layouts_across_tile_edges(ta, tb):
-    """Shapes whose dims are multiples of 4 take the vec4 kernel (128x128 tiles); each of the
-    four operand layouts (A or A^T, B or B^T) is read in place. Sizes cross the tile edges."""
-    m, k, n = 132, 68, 200
+def test_vec4_matmul_all_layouts_across_tile_edges(ta, tb, size):
+    """Shapes whose dims are multiples of 4 take the vec4 kernels: 64x64 tiles for small
+    products, 128x128 once there are 256 such tiles. Each of the four operand layouts
+    (A or A^T, B or B^T) is read in place; sizes cross the tile and k-slice edges."""
+    m, k, n = (132, 68, 200) if size == "small" else (2052, 12, 2048)
     a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
     b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
     ga, gb = fg.tensor(a).to("gpu"), fg.tensor(b).to("gpu")
     ga, gb = (ga.T if ta else ga), (gb.T if tb else gb)
     want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
     np.testing.assert_allclose((ga @ gb).numpy(), want, rtol=1e-4, atol=1e-3)
-    key = "matmul4_" + ("m" if ta else "k") + ("k" if tb else "n")
+    key = ("matmul4s_" if size == "small" else "matmul4_") + ("m" if ta else "k") + ("k" if tb else "n")
     assert key in fg._core.gpu_stats()["pipelines"]
 
 

@@ -186,18 +186,19 @@ def test_matmul_kernel_with_transposed_operand_and_bias():
     np.testing.assert_allclose(got.reshape(m, n), a @ bt.T + bias, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("entry,tile", [("main", 128), ("main64", 64)])
 @pytest.mark.parametrize("a_k,b_n", [(1, 1), (1, 0), (0, 1), (0, 0)])
-def test_matmul_vec4_kernel_every_layout(a_k, b_n):
-    m, k, n = 132, 20, 136  # multiples of 4 that cross the 128-wide tile edge
+def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile):
+    m, k, n = 132, 20, 136  # multiples of 4 that cross the tile and k-slice edges
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     bias = rng.standard_normal(n).astype(np.float32)
     a_store, (a_rs, a_cs) = (a, (k, 1)) if a_k else (np.ascontiguousarray(a.T), (1, m))
     b_store, (b_rs, b_cs) = (b, (n, 1)) if b_n else (np.ascontiguousarray(b.T), (1, k))
     p = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, 7, 0, 0], np.uint32).tobytes()
-    groups = ((n + 127) // 128, (m + 127) // 128, 1)
+    groups = ((n + tile - 1) // tile, (m + tile - 1) // tile, 1)
     consts = {"A_K_CONTIG": a_k, "B_N_CONTIG": b_n}
-    got = run("matmul_vec4.wgsl", "main", p, [a_store, b_store], m * n, bias, groups, consts)
+    got = run("matmul_vec4.wgsl", entry, p, [a_store, b_store], m * n, bias, groups, consts)
     want = np.maximum(a.astype(np.float64) @ b + bias, 0)
     np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-4, atol=1e-4)
 
@@ -310,7 +311,14 @@ def test_batchnorm_kernels_forward_and_backward():
     rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
     groups = ((c + 15) // 16, 1, 1)  # 16 features per workgroup
     stats, (rm2, rv2) = run(
-        "batchnorm.wgsl", "stats_main", bn_params(n, c, 7, groups[0]), [x, gamma], 4 * c, beta, groups, rw=[rm, rv]
+        "batchnorm.wgsl",
+        "stats_main",
+        bn_params(n, c, 7, groups[0]),
+        [x, gamma],
+        4 * c,
+        beta,
+        groups,
+        rw=[rm, rv],
     )
     xd = x.astype(np.float64)
     mean, var = xd.mean(0), xd.var(0)

@@ -279,7 +279,7 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) 
     let offsets = plan.offsets();
     let fast = vec4_kernel(m, k, n, (a_rs, a_cs), (b_rs, b_cs), &offsets);
     let (kernel, tile) = match &fast {
-        Some(kern) => (kern, 128),
+        Some((kern, tile)) => (kern, *tile),
         None => (&MATMUL_SCALAR, 64),
     };
     let groups = [n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1];
@@ -328,9 +328,27 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) 
 
 const MATMUL_SCALAR: gpu::Kernel = gpu::Kernel::new("matmul", gpu::shaders::MATMUL, "main");
 
-/// The vec4 kernel for this layout, when every vector load and store is aligned: the
-/// contiguous dimension of each operand and of C is a multiple of 4, as are the other
-/// stride and every batch offset. `None` sends the product to the scalar kernel.
+/// Which vec4 tile to use: 128 x 128 once the product has enough tiles to fill a large GPU
+/// (at least 256), else 64 x 64. `FERROGRAD_MATMUL_TILE=64` or `=128` forces one (for
+/// benchmarks).
+fn vec4_tile(m: usize, n: usize) -> usize {
+    static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let forced = FORCED.get_or_init(|| {
+        std::env::var("FERROGRAD_MATMUL_TILE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|t| *t == 64 || *t == 128)
+    });
+    forced.unwrap_or(if m.div_ceil(128) * n.div_ceil(128) >= 256 {
+        128
+    } else {
+        64
+    })
+}
+
+/// The vec4 kernel for this layout and its tile, when every vector load and store is
+/// aligned: the contiguous dimension of each operand and of C is a multiple of 4, as are
+/// the other stride and every batch offset. `None` sends the product to the scalar kernel.
 fn vec4_kernel(
     m: usize,
     k: usize,
@@ -338,17 +356,26 @@ fn vec4_kernel(
     (a_rs, a_cs): (isize, isize),
     (b_rs, b_cs): (isize, isize),
     offsets: &[(isize, isize)],
-) -> Option<gpu::Kernel> {
-    const fn fast(key: &'static str, consts: &'static [(&'static str, f64)]) -> gpu::Kernel {
+) -> Option<(gpu::Kernel, usize)> {
+    const fn fast(
+        key: &'static str,
+        entry: &'static str,
+        consts: &'static [(&'static str, f64)],
+    ) -> gpu::Kernel {
         gpu::Kernel {
             key,
             src: gpu::shaders::MATMUL_VEC4,
-            entry: "main",
+            entry,
             constants: consts,
             unchecked: true,
             zero_workgroup: false,
         }
     }
+    const KN: &[(&str, f64)] = &[("A_K_CONTIG", 1.0), ("B_N_CONTIG", 1.0)];
+    const KK: &[(&str, f64)] = &[("A_K_CONTIG", 1.0), ("B_N_CONTIG", 0.0)];
+    const MN: &[(&str, f64)] = &[("A_K_CONTIG", 0.0), ("B_N_CONTIG", 1.0)];
+    const MK: &[(&str, f64)] = &[("A_K_CONTIG", 0.0), ("B_N_CONTIG", 0.0)];
+    let tile = vec4_tile(m, n);
     let aligned = |x: isize| x % 4 == 0;
     let (m, k, n) = (m as isize, k as isize, n as isize);
     if !aligned(n) || !offsets.iter().all(|&(oa, ob)| aligned(oa) && aligned(ob)) {
@@ -369,12 +396,17 @@ fn vec4_kernel(
     } else {
         return None;
     };
-    Some(match (a_k, b_n) {
-        (true, true) => fast("matmul4_kn", &[("A_K_CONTIG", 1.0), ("B_N_CONTIG", 1.0)]),
-        (true, false) => fast("matmul4_kk", &[("A_K_CONTIG", 1.0), ("B_N_CONTIG", 0.0)]),
-        (false, true) => fast("matmul4_mn", &[("A_K_CONTIG", 0.0), ("B_N_CONTIG", 1.0)]),
-        (false, false) => fast("matmul4_mk", &[("A_K_CONTIG", 0.0), ("B_N_CONTIG", 0.0)]),
-    })
+    let kernel = match (a_k, b_n, tile == 128) {
+        (true, true, true) => fast("matmul4_kn", "main", KN),
+        (true, false, true) => fast("matmul4_kk", "main", KK),
+        (false, true, true) => fast("matmul4_mn", "main", MN),
+        (false, false, true) => fast("matmul4_mk", "main", MK),
+        (true, true, false) => fast("matmul4s_kn", "main64", KN),
+        (true, false, false) => fast("matmul4s_kk", "main64", KK),
+        (false, true, false) => fast("matmul4s_mn", "main64", MN),
+        (false, false, false) => fast("matmul4s_mk", "main64", MK),
+    };
+    Some((kernel, tile))
 }
 
 /// y = x * A + B with A, B from the dropout mask of stream `seed` at `start` (the numbers
