@@ -29,11 +29,8 @@ timeout 150 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gp
     | tee "$OUT/gpu_tests.log" | tail -25
 timeout 300 python3 benches/bench_gpu.py --batch "${BATCHES:-128,512}" --epochs "${EPOCHS:-3}" 2>&1 \
     | tee "$OUT/bench_gpu.log"
-for b in 128 512; do
-    timeout 60 python3 benches/gpu_kernel_profile.py --batch $b 2>&1 | tee -a "$OUT/profile.log"
+for a in "standard 128" "standard 512" "residual 128"; do
+    set -- $a
+    timeout 60 python3 benches/gpu_step_profile.py --arch $1 --batch $2 2>&1 | tee -a "$OUT/steps.log"
 done
-for tile in 64 128; do
-    echo "FERROGRAD_MATMUL_TILE=$tile"
-    FERROGRAD_MATMUL_TILE=$tile timeout 60 python3 benches/bench_gpu.py --only-matmul --no-cpu --no-torch 2>&1 \
-        | tail -6 | tee -a "$OUT/tiles.log"
-done
+timeout 60 python3 benches/gpu_kernel_profile.py --batch 128 2>&1 | tee -a "$OUT/profile.log"

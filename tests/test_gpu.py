@@ -169,21 +169,45 @@ def test_matmul_matches_cpu_forward_and_backward(sa, sb):
         np.testing.assert_allclose(gb.grad.numpy(), cb.grad.numpy(), rtol=1e-4, atol=1e-3)
 
 
-@pytest.mark.parametrize("size", ["small", "large"])
-@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
-def test_vec4_matmul_all_layouts_across_tile_edges(ta, tb, size):
-    """Shapes whose dims are multiples of 4 take the vec4 kernels: 64x64 tiles for small
-    products, 128x128 once there are 256 such tiles. Each of the four operand layouts
-    (A or A^T, B or B^T) is read in place; sizes cross the tile and k-slice edges."""
-    m, k, n = (132, 68, 200) if size == "small" else (2052, 12, 2048)
+def _vec4_matmul_case(ta: bool, tb: bool, m: int, k: int, n: int) -> list:
+    """Checks one product against float64 NumPy; returns the compiled kernel variants."""
     a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
     b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
     ga, gb = fg.tensor(a).to("gpu"), fg.tensor(b).to("gpu")
     ga, gb = (ga.T if ta else ga), (gb.T if tb else gb)
     want = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
     np.testing.assert_allclose((ga @ gb).numpy(), want, rtol=1e-4, atol=1e-3)
-    key = ("matmul4s_" if size == "small" else "matmul4_") + ("m" if ta else "k") + ("k" if tb else "n")
-    assert key in fg._core.gpu_stats()["pipelines"]
+    return fg._core.gpu_stats()["pipelines"]
+
+
+LAYOUTS = [(False, False), (False, True), (True, False), (True, True)]
+
+
+@pytest.mark.parametrize("ta,tb", LAYOUTS)
+def test_vec4_matmul_all_layouts_across_tile_edges(ta, tb):
+    """Shapes whose dims are multiples of 4 take the vec4 kernel (64x64 tiles); each of the
+    four operand layouts (A or A^T, B or B^T) is read in place; sizes cross the tile and
+    k-slice edges."""
+    pipelines = _vec4_matmul_case(ta, tb, 132, 68, 200)
+    assert "matmul4s_" + ("m" if ta else "k") + ("k" if tb else "n") in pipelines
+
+
+def test_vec4_matmul_128_tiles_in_a_subprocess():
+    """The 128x128-tile kernel (FERROGRAD_MATMUL_TILE=128, read once per process) on every
+    layout, in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path.insert(0, %r); import test_gpu as t\n"
+        "for ta, tb in t.LAYOUTS:\n"
+        "    p = t._vec4_matmul_case(ta, tb, 260, 12, 136)\n"
+        "    assert 'matmul4_' + ('m' if ta else 'k') + ('k' if tb else 'n') in p, p\n"
+        "print('ok')\n"
+    ) % os.path.dirname(__file__)
+    env = dict(os.environ, FERROGRAD_MATMUL_TILE="128")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
 
 
 def test_vec4_matmul_batched_with_bias_relu_epilogue():
@@ -489,3 +513,13 @@ def test_uploads_and_kernels_interleave_in_one_batch():
         outs.append((t * float(i + 1)).neg())  # two dispatches, with a scalar upload between
     for i, (x, o) in enumerate(zip(xs, outs)):
         np.testing.assert_allclose(o.numpy(), -x * (i + 1), rtol=1e-6)
+
+
+def test_large_index_arrays_take_their_own_buffer():
+    """Gather indices beyond the metadata ring's 16 KiB window (4,096 words) travel in a
+    buffer of their own; smaller ones share the ring."""
+    x = rng.standard_normal((50, 3)).astype(np.float32)
+    g = fg.tensor(x).to("gpu")
+    for count in (100, 5000):
+        idx = rng.integers(0, 50, count)
+        np.testing.assert_array_equal(g[fg.tensor(idx)].numpy(), x[idx])

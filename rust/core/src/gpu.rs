@@ -51,6 +51,11 @@ const GPU_TIMEOUT: Duration = Duration::from_secs(120);
 const MAX_PENDING: usize = 256;
 /// Bytes per dispatch in the uniform ring (Vulkan allows offset alignments up to 256).
 const SLOT: usize = 256;
+/// Largest metadata (binding 4 words: shapes, labels, gather indices) kept in the meta
+/// ring; larger arrays get a buffer of their own.
+const META_MAX: usize = 16 * 1024;
+/// Bytes of metadata one batch of dispatches may hold before it is submitted.
+const META_RING: usize = 1 << 20;
 /// Bind groups kept before the cache is emptied (a training loop uses a few hundred).
 const MAX_BIND_GROUPS: usize = 8192;
 
@@ -231,7 +236,7 @@ fn create() -> std::result::Result<Context, String> {
     );
     let meta_ring = small(
         "meta ring",
-        ring,
+        (META_RING + META_MAX) as u64,
         wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
     );
     Ok(Context {
@@ -777,7 +782,7 @@ impl Context {
         let mut own_meta = None;
         let mut meta_words: Option<&[u32]> = None;
         match binds.extra {
-            Extra::Words(m) if m.len() * 4 <= SLOT => meta_words = Some(m),
+            Extra::Words(m) if m.len() * 4 <= META_MAX => meta_words = Some(m),
             Extra::Words(m) => {
                 own_meta = Some(self.device.create_buffer_init(
                     &wgpu::util::BufferInitDescriptor {
@@ -806,20 +811,26 @@ impl Context {
         let bind = self.bind_group(key, meta_words.is_some(), own_meta.is_none());
 
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let meta_off = match meta_words {
+            Some(m) => {
+                let len = (m.len() * 4).div_ceil(SLOT).max(1) * SLOT;
+                if p.meta.len() + len > META_RING {
+                    // the ring is full: submit what it holds, then start it again
+                    let cmd = self.take_commands(&mut p);
+                    self.queue.submit(cmd);
+                }
+                let off = p.meta.len();
+                p.meta.extend_from_slice(bytemuck::cast_slice(m));
+                p.meta.resize(off + len, 0);
+                off as u32
+            }
+            None => 0,
+        };
         let slot = p.count;
         let uniform_off = (slot * SLOT) as u32;
         p.params.resize(slot * SLOT, 0); // copies take slots without parameters
         p.params.extend_from_slice(bytes);
         p.params.resize((slot + 1) * SLOT, 0);
-        let meta_off = match meta_words {
-            Some(m) => {
-                let off = p.meta.len();
-                p.meta.extend_from_slice(bytemuck::cast_slice(m));
-                p.meta.resize(off + SLOT, 0);
-                off as u32
-            }
-            None => 0,
-        };
         if p.pass.is_none() {
             let enc = p.encoder.get_or_insert_with(|| {
                 self.device
@@ -864,11 +875,11 @@ impl Context {
                 return g.clone();
             }
         }
-        fn slot(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
+        fn window(b: &wgpu::Buffer, size: usize) -> wgpu::BindingResource<'_> {
             wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                 buffer: b,
                 offset: 0,
-                size: wgpu::BufferSize::new(SLOT as u64),
+                size: wgpu::BufferSize::new(size as u64),
             })
         }
         fn entire(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
@@ -877,7 +888,7 @@ impl Context {
         let entries = [
             wgpu::BindGroupEntry {
                 binding: 0,
-                resource: slot(&self.uniform_ring),
+                resource: window(&self.uniform_ring, SLOT),
             },
             wgpu::BindGroupEntry {
                 binding: 1,
@@ -894,7 +905,7 @@ impl Context {
             wgpu::BindGroupEntry {
                 binding: 4,
                 resource: if meta_ring {
-                    slot(&key[3])
+                    window(&key[3], META_MAX)
                 } else {
                     entire(&key[3])
                 },
