@@ -52,6 +52,7 @@ def main() -> None:
     order = fg.randperm(8000)
     for i in range(5):
         step(i, False).item()
+    fg._core.gpu_profile(reset=True)  # drop the warm-up's kernels (None when not profiling)
     s0 = fg._core.gpu_stats()
     t0 = time.perf_counter()
     for i in range(args.steps):
@@ -71,7 +72,13 @@ def main() -> None:
         f"submits {(s1['submits'] - s0['submits']) / n:.2f}/step, "
         f"buffers created {s1['buffers_created'] - s0['buffers_created']}"
     )
-    # the same steps, waiting for the GPU after each: the latency of one step
+    prof = fg._core.gpu_profile()
+    if prof is not None:  # FERROGRAD_GPU_PROFILE=1: GPU time per kernel over the timed steps
+        total = sum(us for name, _, us in prof)
+        print(f"  GPU time per step by kernel (timestamps), total {total / n:.1f} us:")
+        for name, count, us in prof:
+            print(f"    {name:<16}{count / n:>6.1f} x {us / max(count, 1):>8.1f} us = {us / n:>8.1f} us/step")
+        # the same steps, waiting for the GPU after each: the latency of one step
     t0 = time.perf_counter()
     for i in range(20):
         step(i, False).item()

@@ -1,8 +1,11 @@
-// Tiled matrix product C[m, n] = A[m, k] @ B[k, n] (+ bias[n], then an activation).
+// Tiled matrix product C[m, n] = A[m, k] @ B[k, n] (+ bias[n], then an activation), for
+// any shape and strides (matmul_vec4.wgsl takes the aligned ones).
 //
-// Each workgroup computes a 64 x 64 tile of C with 16 x 16 threads, each thread a 4 x 4
-// block held in registers. A and B are read through arbitrary strides, so transposed
-// operands (the backward's A^T and B^T) need no copy; batches step by their own strides.
+// Each workgroup of 16 x 16 threads computes a 64 x 64 tile of C, each thread a 4 x 4 block
+// held in registers, over k-slices of 16. A and B are read element by element through
+// arbitrary strides, so transposed operands (the backward's A^T and B^T) need no copy; the
+// slices sit in workgroup memory as [k][row] and [k][col] vec4s, so the inner loop reads
+// whole vec4s. Batches step by their own strides.
 
 struct Params {
     m: u32,
@@ -17,17 +20,14 @@ struct Params {
     _pad: u32,
 }
 
-const TILE: u32 = 64u;
-const KT: u32 = 16u;
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-var<workgroup> as_: array<array<f32, 64>, 16>;  // [k][row]
-var<workgroup> bs_: array<array<f32, 64>, 16>;  // [k][col]
+var<workgroup> as_: array<vec4<f32>, 256>;  // [k][row / 4], 16 x 16
+var<workgroup> bs_: array<vec4<f32>, 256>;  // [k][col / 4]
 
 @compute @workgroup_size(16, 16)
 fn main(
@@ -35,56 +35,49 @@ fn main(
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
     let batch = wg.z;
-    let row0 = wg.y * TILE;
-    let col0 = wg.x * TILE;
-    let t = lid.y * 16u + lid.x;  // 0..255
+    let row0 = wg.y * 64u;
+    let col0 = wg.x * 64u;
+    let tx = lid.x;
+    let ty = lid.y;
+    let t = ty * 16u + tx;
     let a_base = p.a_off + batch * p.a_bs;
     let b_base = p.b_off + batch * p.b_bs;
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            acc[i][j] = 0.0;
-        }
-    }
-    let tiles = (p.k + KT - 1u) / KT;
+    var acc: array<vec4<f32>, 4>;
+    for (var i = 0u; i < 4u; i++) { acc[i] = vec4<f32>(0.0); }
+    // thread t loads rows (or columns) 4 * (t % 16) .. + 4 at k = t / 16 of each slice
+    let kk_ld = t / 16u;
+    let r_ld = (t % 16u) * 4u;
+    let tiles = (p.k + 15u) / 16u;
     for (var kt = 0u; kt < tiles; kt++) {
-        let k0 = kt * KT;
-        // 256 threads load 16 x 64 elements of each operand: 4 each
-        for (var e = 0u; e < 4u; e++) {
-            let idx = t * 4u + e;      // 0..1023
-            let kk = idx / 64u;
-            let rr = idx % 64u;
-            let gk = k0 + kk;
-            let gr = row0 + rr;
-            var av = 0.0;
-            if (gk < p.k && gr < p.m) { av = a[a_base + gr * p.a_rs + gk * p.a_cs]; }
-            as_[kk][rr] = av;
-            let gc = col0 + rr;
-            var bv = 0.0;
-            if (gk < p.k && gc < p.n) { bv = b[b_base + gk * p.b_rs + gc * p.b_cs]; }
-            bs_[kk][rr] = bv;
+        let gk = kt * 16u + kk_ld;
+        var av = vec4<f32>(0.0);
+        var bv = vec4<f32>(0.0);
+        if (gk < p.k) {
+            for (var e = 0u; e < 4u; e++) {
+                let gr = row0 + r_ld + e;
+                if (gr < p.m) { av[e] = a[a_base + gr * p.a_rs + gk * p.a_cs]; }
+                let gc = col0 + r_ld + e;
+                if (gc < p.n) { bv[e] = b[b_base + gk * p.b_rs + gc * p.b_cs]; }
+            }
         }
+        as_[t] = av;
+        bs_[t] = bv;
         workgroupBarrier();
-        for (var kk = 0u; kk < KT; kk++) {
-            var ar: array<f32, 4>;
-            var br: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                ar[i] = as_[kk][lid.y * 4u + i];
-                br[i] = bs_[kk][lid.x * 4u + i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i][j] = fma(ar[i], br[j], acc[i][j]);
-                }
-            }
+        for (var kk = 0u; kk < 16u; kk++) {
+            let av = as_[kk * 16u + ty];
+            let bv = bs_[kk * 16u + tx];
+            acc[0] = fma(vec4<f32>(av.x), bv, acc[0]);
+            acc[1] = fma(vec4<f32>(av.y), bv, acc[1]);
+            acc[2] = fma(vec4<f32>(av.z), bv, acc[2]);
+            acc[3] = fma(vec4<f32>(av.w), bv, acc[3]);
         }
         workgroupBarrier();
     }
     for (var i = 0u; i < 4u; i++) {
-        let r = row0 + lid.y * 4u + i;
+        let r = row0 + ty * 4u + i;
         if (r >= p.m) { continue; }
         for (var j = 0u; j < 4u; j++) {
-            let col = col0 + lid.x * 4u + j;
+            let col = col0 + tx * 4u + j;
             if (col >= p.n) { continue; }
             var v = acc[i][j];
             if (p.has_bias != 0u) { v += bias[col]; }

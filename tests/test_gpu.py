@@ -198,13 +198,14 @@ def test_vec4_matmul_128_tiles_in_a_subprocess():
     import subprocess
     import sys
 
+    here = os.path.dirname(__file__)
     code = (
-        "import sys; sys.path.insert(0, %r); import test_gpu as t\n"
+        f"import sys; sys.path.insert(0, {here!r}); import test_gpu as t\n"
         "for ta, tb in t.LAYOUTS:\n"
         "    p = t._vec4_matmul_case(ta, tb, 260, 12, 136)\n"
         "    assert 'matmul4_' + ('m' if ta else 'k') + ('k' if tb else 'n') in p, p\n"
         "print('ok')\n"
-    ) % os.path.dirname(__file__)
+    )
     env = dict(os.environ, FERROGRAD_MATMUL_TILE="128")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
@@ -310,7 +311,10 @@ def test_fit_on_gpu_matches_cpu():
         hist[dev] = h.history
         assert m.predict(x[:4]).shape == (4, 3)
     np.testing.assert_allclose(hist["gpu"]["loss"], hist["cpu"]["loss"], rtol=1e-3, atol=1e-4)
-    np.testing.assert_allclose(hist["gpu"]["val_acc"], hist["cpu"]["val_acc"], atol=1e-9)
+    np.testing.assert_allclose(hist["gpu"]["val_loss"], hist["cpu"]["val_loss"], rtol=1e-3, atol=1e-4)
+    # float32 rounding differs between devices (an H100 flipped one of the 24 validation
+    # samples sitting on a decision boundary): accuracy may differ by at most one sample
+    np.testing.assert_allclose(hist["gpu"]["val_acc"], hist["cpu"]["val_acc"], atol=1 / 24 + 1e-9)
 
 
 def test_batch_norm_on_gpu_matches_cpu_with_running_stats():

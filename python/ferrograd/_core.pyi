@@ -539,6 +539,11 @@ def devices() -> list[tuple[str, str, str]]:
 def gpu_buffers_created() -> int:
     """GPU tensor buffers created so far (the pool reuses freed ones)."""
 
+def gpu_profile(reset: bool = True) -> list[tuple[str, int, float]] | None:
+    """Per-kernel GPU time when the process started with FERROGRAD_GPU_PROFILE=1: a list of
+    (kernel, dispatches, total microseconds), slowest first, with "(gaps)" the idle time
+    between kernels; None when profiling is off."""
+
 def gpu_stats() -> dict[str, Any]:
     """GPU runtime counters: ``buffers_created``, ``dispatches``, ``submits`` (ints) and
     ``pipelines`` (the compiled kernel variants, sorted); DeviceError when there is no GPU."""

@@ -155,7 +155,7 @@ fn accumulate_leaf(leaf: &Tensor, g: Tensor) -> Result<()> {
     *slot = Some(match prev {
         // own the storage: .grad may be updated in place, so it must not alias another
         // tensor (the seed, a broadcast view, or a sibling's gradient)
-        None => g.copy_data()?,
+        None => g.into_owned_data()?,
         Some(p) => p.add(&g)?.detach(),
     });
     Ok(())

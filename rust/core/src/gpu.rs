@@ -79,6 +79,73 @@ struct Pending {
     params: Vec<u8>,
     meta: Vec<u8>,
     count: usize,
+    /// kernels of this batch with timestamps (profiling only)
+    profiled: Vec<&'static str>,
+}
+
+/// GPU timestamps around every dispatch (`FERROGRAD_GPU_PROFILE=1`, where the adapter has
+/// timestamp queries inside passes): each batch is waited for and read back, so this
+/// serializes the host and the GPU; for finding slow kernels, not for timing runs.
+struct Profiler {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    period_ns: f64,
+    totals: Mutex<HashMap<&'static str, (usize, f64)>>,
+}
+
+impl Profiler {
+    fn new(device: &wgpu::Device, queue: &wgpu::Queue) -> Self {
+        let n = 2 * MAX_PENDING as u32;
+        let buf = |usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: n as u64 * 8,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        Profiler {
+            queries: device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("kernel timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: n,
+            }),
+            resolve: buf(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC),
+            readback: buf(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST),
+            period_ns: queue.get_timestamp_period() as f64,
+            totals: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn collect(&self, device: &wgpu::Device, keys: &[&'static str], idx: wgpu::SubmissionIndex) {
+        let n = 2 * keys.len() as u64;
+        let slice = self.readback.slice(0..n * 8);
+        slice.map_async(wgpu::MapMode::Read, |_| {});
+        let _ = device.poll(wgpu::PollType::Wait {
+            submission_index: Some(idx),
+            timeout: Some(GPU_TIMEOUT),
+        });
+        let stamps: Vec<u64> = match slice.get_mapped_range() {
+            Ok(view) => bytemuck::cast_slice::<u8, u64>(&view).to_vec(),
+            Err(_) => return,
+        };
+        self.readback.unmap();
+        let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, key) in keys.iter().enumerate() {
+            let dt = stamps[2 * i + 1].saturating_sub(stamps[2 * i]) as f64 * self.period_ns;
+            let e = totals.entry(key).or_insert((0, 0.0));
+            e.0 += 1;
+            e.1 += dt;
+            if i + 1 < keys.len() {
+                let gap =
+                    stamps[2 * i + 2].saturating_sub(stamps[2 * i + 1]) as f64 * self.period_ns;
+                let g = totals.entry("(gaps)").or_insert((0, 0.0));
+                g.0 += 1;
+                g.1 += gap;
+            }
+        }
+    }
 }
 
 /// The buffers of bindings 1 to 6, the key of the bind-group cache.
@@ -103,6 +170,7 @@ pub struct Context {
     created: std::sync::atomic::AtomicUsize,
     dispatches: std::sync::atomic::AtomicUsize,
     submits: std::sync::atomic::AtomicUsize,
+    profiler: Option<Profiler>,
 }
 
 fn backends() -> wgpu::Backends {
@@ -168,10 +236,18 @@ fn create() -> std::result::Result<Context, String> {
         device_type: format!("{:?}", i.device_type),
     };
     let limits = adapter.limits();
+    let profile_features =
+        wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+    let profiling = std::env::var("FERROGRAD_GPU_PROFILE").is_ok_and(|v| v == "1")
+        && adapter.features().contains(profile_features);
     let max_binding = limits.max_storage_buffer_binding_size;
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("ferrograd"),
-        required_features: wgpu::Features::empty(),
+        required_features: if profiling {
+            profile_features
+        } else {
+            wgpu::Features::empty()
+        },
         required_limits: limits,
         experimental_features: wgpu::ExperimentalFeatures::disabled(),
         memory_hints: wgpu::MemoryHints::Performance,
@@ -239,6 +315,7 @@ fn create() -> std::result::Result<Context, String> {
         (META_RING + META_MAX) as u64,
         wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
     );
+    let profiler = profiling.then(|| Profiler::new(&device, &queue));
     Ok(Context {
         device,
         queue,
@@ -254,6 +331,7 @@ fn create() -> std::result::Result<Context, String> {
             params: Vec::with_capacity(MAX_PENDING * SLOT),
             meta: Vec::with_capacity(MAX_PENDING * SLOT),
             count: 0,
+            profiled: Vec::new(),
         }),
         bind_groups: Mutex::new(HashMap::new()),
         dummy,
@@ -264,6 +342,7 @@ fn create() -> std::result::Result<Context, String> {
         created: std::sync::atomic::AtomicUsize::new(0),
         dispatches: std::sync::atomic::AtomicUsize::new(0),
         submits: std::sync::atomic::AtomicUsize::new(0),
+        profiler,
     })
 }
 
@@ -690,6 +769,43 @@ impl Context {
         Ok(out)
     }
 
+    /// Submits the pending commands (and, when profiling, waits for them and reads the
+    /// kernel timestamps back).
+    fn submit_pending(&self, p: &mut Pending) -> wgpu::SubmissionIndex {
+        let keys = std::mem::take(&mut p.profiled);
+        if let (Some(prof), false) = (&self.profiler, keys.is_empty()) {
+            if let Some(enc) = p.encoder.as_mut() {
+                p.pass = None;
+                let n = 2 * keys.len() as u32;
+                enc.resolve_query_set(&prof.queries, 0..n, &prof.resolve, 0);
+                enc.copy_buffer_to_buffer(&prof.resolve, 0, &prof.readback, 0, Some(n as u64 * 8));
+            }
+        }
+        let cmd = self.take_commands(p);
+        let idx = self.queue.submit(cmd);
+        if let (Some(prof), false) = (&self.profiler, keys.is_empty()) {
+            prof.collect(&self.device, &keys, idx.clone());
+        }
+        idx
+    }
+
+    /// Per-kernel GPU time from the profiler (`FERROGRAD_GPU_PROFILE=1`): (kernel, dispatches,
+    /// total microseconds), plus "(gaps)" for the time between consecutive kernels of a
+    /// batch; `None` when profiling is off. `reset` clears the totals.
+    pub fn profile(&self, reset: bool) -> Option<Vec<(String, usize, f64)>> {
+        let prof = self.profiler.as_ref()?;
+        let mut totals = prof.totals.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<_> = totals
+            .iter()
+            .map(|(k, (n, ns))| (k.to_string(), *n, *ns / 1e3))
+            .collect();
+        out.sort_by(|a, b| b.2.total_cmp(&a.2));
+        if reset {
+            totals.clear();
+        }
+        Some(out)
+    }
+
     /// Ends the open pass, writes the parameter rings and finishes the encoder: the
     /// command buffer to submit next (the ring writes land before it, in queue order).
     fn take_commands(&self, p: &mut Pending) -> Option<wgpu::CommandBuffer> {
@@ -724,16 +840,14 @@ impl Context {
         // copies count towards the batch too: their staging buffers live until submission
         p.count += 1;
         if p.count >= MAX_PENDING {
-            let cmd = self.take_commands(&mut p);
-            self.queue.submit(cmd);
+            self.submit_pending(&mut p);
         }
     }
 
     /// Submits the pending encoder; returns the submission to wait for.
     pub(crate) fn flush(&self) -> Option<wgpu::SubmissionIndex> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let cmd = self.take_commands(&mut p);
-        Some(self.queue.submit(cmd))
+        Some(self.submit_pending(&mut p))
     }
 
     /// Records one dispatch of `entry` in `src` into the pending encoder; `meta` (shape and
@@ -816,8 +930,7 @@ impl Context {
                 let len = (m.len() * 4).div_ceil(SLOT).max(1) * SLOT;
                 if p.meta.len() + len > META_RING {
                     // the ring is full: submit what it holds, then start it again
-                    let cmd = self.take_commands(&mut p);
-                    self.queue.submit(cmd);
+                    self.submit_pending(&mut p);
                 }
                 let off = p.meta.len();
                 p.meta.extend_from_slice(bytemuck::cast_slice(m));
@@ -846,13 +959,23 @@ impl Context {
             p.pipeline = None;
         }
         let same = p.pipeline.as_ref() == Some(&pipeline);
+        let q = 2 * p.profiled.len() as u32;
         {
             let pass = p.pass.as_mut().expect("a pass is open while an encoder exists");
             if !same {
                 pass.set_pipeline(&pipeline);
             }
             pass.set_bind_group(0, &bind, &[uniform_off, meta_off]);
+            if let Some(prof) = &self.profiler {
+                pass.write_timestamp(&prof.queries, q);
+            }
             pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+            if let Some(prof) = &self.profiler {
+                pass.write_timestamp(&prof.queries, q + 1);
+            }
+        }
+        if self.profiler.is_some() {
+            p.profiled.push(kernel.key);
         }
         if !same {
             p.pipeline = Some(pipeline);
@@ -861,8 +984,7 @@ impl Context {
         self.dispatches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if p.count >= MAX_PENDING {
-            let cmd = self.take_commands(&mut p);
-            self.queue.submit(cmd);
+            self.submit_pending(&mut p);
         }
         Ok(())
     }

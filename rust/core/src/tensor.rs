@@ -605,6 +605,22 @@ impl Tensor {
     }
 
     /// A copy of the data into fresh contiguous storage, without autograd.
+    /// This tensor's data as a fresh leaf with storage nobody else can see: the storage
+    /// itself when this handle is its only owner and covers it exactly (no copy), else a
+    /// copy. For gradients, which are updated in place and must not alias.
+    pub(crate) fn into_owned_data(self) -> Result<Tensor> {
+        let exclusive = Arc::strong_count(&self.0) == 1
+            && Arc::strong_count(&self.0.storage) == 1
+            && self.0.layout.offset == 0
+            && self.is_contiguous()
+            && self.0.storage.read().len() == self.numel();
+        if exclusive {
+            Ok(self.detach())
+        } else {
+            self.copy_data()
+        }
+    }
+
     pub(crate) fn copy_data(&self) -> Result<Tensor> {
         #[cfg(feature = "gpu")]
         if self.is_gpu() {

@@ -1332,6 +1332,25 @@ fn gpu_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
     }
 }
 
+/// Per-kernel GPU time, when the process started with `FERROGRAD_GPU_PROFILE=1`: a list of
+/// (kernel, dispatches, total microseconds), slowest first, with "(gaps)" the idle time
+/// between kernels; `None` when profiling is off. `reset` clears the totals.
+#[pyfunction]
+#[pyo3(signature = (reset = true))]
+fn gpu_profile(reset: bool) -> PyResult<Option<Vec<(String, usize, f64)>>> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::gpu::context().map_err(err)?.profile(reset))
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = reset;
+        Err(DeviceError::new_err(
+            "this build of ferrograd has no gpu backend",
+        ))
+    }
+}
+
 /// GPU tensor buffers created so far (the pool reuses freed ones; for memory tests).
 #[pyfunction]
 fn gpu_buffers_created() -> PyResult<usize> {
@@ -1594,6 +1613,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gpu_info, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_buffers_created, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_profile, m)?)?;
     m.add_function(wrap_pyfunction!(batch_norm, m)?)?;
     m.add_function(wrap_pyfunction!(dropout, m)?)?;
     m.add_function(wrap_pyfunction!(alpha_dropout, m)?)?;
