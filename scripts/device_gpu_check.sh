@@ -29,8 +29,10 @@ timeout 150 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gp
     | tee "$OUT/gpu_tests.log" | tail -25
 timeout 300 python3 benches/bench_gpu.py --batch "${BATCHES:-128,512}" --epochs "${EPOCHS:-3}" 2>&1 \
     | tee "$OUT/bench_gpu.log"
-for a in "standard 128" "standard 512" "residual 128"; do
+for a in "standard 128" "standard 512" "residual 128" "selu 128"; do
     set -- $a
     timeout 60 python3 benches/gpu_step_profile.py --arch $1 --batch $2 2>&1 | tee -a "$OUT/steps.log"
 done
-timeout 60 python3 benches/gpu_kernel_profile.py --batch 128 2>&1 | tee -a "$OUT/profile.log"
+if [ "${PROFILE:-0}" = 1 ]; then
+    FERROGRAD_GPU_PROFILE=1 timeout 60 python3 benches/gpu_step_profile.py --steps 20 2>&1 | tee -a "$OUT/steps_prof.log"
+fi

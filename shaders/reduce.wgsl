@@ -1,4 +1,5 @@
-// Reductions along one axis of a contiguous (outer, r, inner) view: sum, max, min, argmax.
+// Reductions along one axis of a contiguous (outer, r, inner) view: sum, max, min, argmax,
+// argmin, mean, and argmax compared with a label (accuracy counts).
 //
 // One workgroup of 256 threads reduces one output element: each thread folds a strided
 // slice of the axis, then a tree in workgroup memory finishes. No subgroup operations, so
@@ -8,7 +9,7 @@ struct Params {
     outer: u32,
     r: u32,
     inner: u32,
-    op: u32,      // 0 sum, 1 max, 2 min, 3 argmax, 4 mean
+    op: u32,      // 0 sum, 1 max, 2 min, 3 argmax, 4 mean, 5 argmin, 6 argmax == label
     row: u32,     // workgroups per grid row (the grid folds into 2-D for large outputs)
     _pad0: u32,
     _pad1: u32,
@@ -18,13 +19,14 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> labels: array<u32>;  // op 6: one per output
 
 const WG: u32 = 256u;
 var<workgroup> vals: array<f32, 256>;
 var<workgroup> idxs: array<u32, 256>;
 
 fn better(op: u32, v: f32, best: f32) -> bool {
-    if (op == 2u) { return v < best; }
+    if (op == 2u || op == 5u) { return v < best; }
     return v > best;
 }
 
@@ -37,8 +39,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let base = oi * p.r * p.inner + ii;
     var acc = 0.0;
     var best_i = 0u;
-    if (p.op == 1u || p.op == 3u) { acc = -3.4028235e38; }
-    if (p.op == 2u) { acc = 3.4028235e38; }
+    if (p.op == 1u || p.op == 3u || p.op == 6u) { acc = -3.4028235e38; }
+    if (p.op == 2u || p.op == 5u) { acc = 3.4028235e38; }
     var first = true;
     for (var k = t; k < p.r; k += WG) {
         let v = x[base + k * p.inner];
@@ -72,7 +74,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
     if (t == 0u) {
         var res = vals[0];
-        if (p.op == 3u) { res = f32(idxs[0]); }
+        if (p.op == 3u || p.op == 5u) { res = f32(idxs[0]); }
+        if (p.op == 6u) { res = select(0.0, 1.0, idxs[0] == labels[o]); }
         if (p.op == 4u) { res = res / f32(p.r); }
         out[o] = res;
     }

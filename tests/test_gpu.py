@@ -527,3 +527,62 @@ def test_large_index_arrays_take_their_own_buffer():
     for count in (100, 5000):
         idx = rng.integers(0, 50, count)
         np.testing.assert_array_equal(g[fg.tensor(idx)].numpy(), x[idx])
+
+
+@pytest.mark.parametrize("dim,keepdim", [(0, False), (1, True), (None, False)])
+def test_argmax_argmin_run_on_gpu(dim, keepdim):
+    x = rng.standard_normal((37, 300)).astype(np.float32)
+    x[3, 5] = x[3, 7] = 9.0  # a tie: the lower index wins, as NumPy's
+    g = fg.tensor(x).to("gpu")
+    for name, ref in (("argmax", np.argmax), ("argmin", np.argmin)):
+        got = getattr(g, name)(dim=dim, keepdim=keepdim)
+        want = ref(x, axis=dim, keepdims=keepdim)
+        assert got.dtype == fg.int64 and got.device == "cpu"  # int64 results live on the cpu
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_correct_count_on_both_devices():
+    x = rng.standard_normal((200, 7)).astype(np.float32)
+    y = rng.integers(0, 7, 200)
+    y[:3] = [-1, 7, 100]  # labels outside the classes never count
+    want = float((x.argmax(1) == y).sum())
+    for dev in ("cpu", "gpu"):
+        got = fg._core.correct_count(fg.tensor(x, device=dev), fg.tensor(y))
+        assert got.device == dev and got.item() == want
+    with pytest.raises(fg.ShapeError, match="correct_count"):
+        fg._core.correct_count(fg.tensor(x, device="gpu"), fg.tensor(y[:5]))
+
+
+def test_fit_on_gpu_reads_back_per_epoch_not_per_batch():
+    """fit keeps the running loss and accuracy on the device; with 24 batches an epoch it
+    submits far fewer command batches than one per batch, and its logs match the CPU's."""
+    x = rng.standard_normal((384, 20)).astype(np.float32)
+    y = (x[:, :4].argmax(1)).astype(np.int64)
+    hist = {}
+    for dev in ("cpu", "gpu"):
+        fg.manual_seed(0)
+        m = fg.models.standard(20, 4, width=16, depth=1).to(dev)
+        s0 = fg._core.gpu_stats()["submits"]
+        hist[dev] = m.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0).history
+        if dev == "gpu":
+            assert fg._core.gpu_stats()["submits"] - s0 < 12
+    np.testing.assert_allclose(hist["gpu"]["loss"], hist["cpu"]["loss"], rtol=1e-4)
+    np.testing.assert_allclose(hist["gpu"]["acc"], hist["cpu"]["acc"], atol=2 / 384 + 1e-9)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_runs_on_gpu(reduction):
+    """BCE from logits on GPU kernels (no CPU round trip), exact gradient at x = 0 too."""
+    x = (rng.standard_normal((40, 3)) * 30).astype(np.float32)  # large logits: stability
+    x[0] = 0.0
+    t = rng.uniform(0, 1, (40, 3)).astype(np.float32)
+    w = rng.standard_normal((40, 3)).astype(np.float32)
+    c, g = both(x, requires_grad=True)
+    for xt, dev in ((c, "cpu"), (g, "gpu")):
+        loss = fg.losses.binary_cross_entropy(xt, fg.tensor(t, device=dev), reduction=reduction)
+        assert loss.device == dev
+        (loss * fg.tensor(w, device=dev)).sum().backward() if reduction == "none" else loss.backward()
+    lc = fg.losses.binary_cross_entropy(c.detach(), fg.tensor(t), reduction=reduction)
+    lg = fg.losses.binary_cross_entropy(g.detach(), fg.tensor(t, device="gpu"), reduction=reduction)
+    np.testing.assert_allclose(lg.numpy(), lc.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-6)

@@ -571,6 +571,11 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Alpha dropout for SELU networks (identity when not training)."""
 
+def correct_count(scores: Tensor, labels: Tensor) -> Tensor:
+    """Rows of (N, C) scores whose argmax equals the int64 label (N,), as a float32 scalar
+    on the scores' device: accuracy without a read-back per batch. Ties go to the lower
+    index, as argmax."""
+
 def cross_entropy(
     logits: Tensor, target: Tensor, label_smoothing: float = 0.0, reduction: str = "mean"
 ) -> Tensor:

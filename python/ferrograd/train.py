@@ -91,6 +91,10 @@ class ProgressBar:
             return "=" * self.width
         return "=" * max(done - 1, 0) + ">" + "." * (self.width - max(done, 1))
 
+    def due(self) -> bool:
+        """Whether `update` would redraw now (a live bar, redrawn at most ten times a second)."""
+        return self.live and time.perf_counter() - self.last >= 0.1
+
     def update(self, seen: int, logs: dict) -> None:
         now = time.perf_counter()
         if not self.live or now - self.last < 0.1:
@@ -175,6 +179,23 @@ def _metric(kind: str, out: Tensor, y: Tensor) -> float:
             yy = y.reshape(*out.shape) if y.ndim != out.ndim else y
             return float((out - yy).abs().mean().item()) * out.shape[0]
     return float("nan")
+
+
+def _running_logs(
+    total: float,
+    metric: float,
+    dev_loss: Tensor | None,
+    dev_hits: Tensor | None,
+    seen: int,
+    metric_name: str | None,
+) -> dict:
+    """The epoch's running means; sums kept on the device (lazy mode) are read here."""
+    tot = total + (dev_loss.item() if dev_loss is not None else 0.0)
+    met = metric + (dev_hits.item() if dev_hits is not None else 0.0)
+    logs = {"loss": tot / max(seen, 1)}
+    if metric_name:
+        logs[metric_name] = met / max(seen, 1)
+    return logs
 
 
 def _batches(n: int, batch_size: int, order: Tensor | None, drop_single: bool):
@@ -329,6 +350,12 @@ def fit(
         out.write(f"Train on {n} samples{val}\n")
     model.stop_training = False
     metric_name = _metric_name(kind)
+    # On a GPU the running loss and accuracy stay on the device and are read back only when
+    # the bar redraws and at the end of an epoch: a read-back every batch would make the
+    # host wait for the GPU each step. Callbacks that want every batch's logs force it.
+    from .callbacks import Callback
+
+    lazy = device != "cpu" and not any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks)
     for cb in callbacks:
         cb.on_train_begin()
     with _Interrupt() as interrupt:
@@ -342,6 +369,9 @@ def fit(
             bar = ProgressBar(n, out) if verbose == 1 else None
             order = _core.randperm(n) if shuffle else None
             seen, total, metric = 0, 0.0, 0.0
+            dev_loss: Tensor | None = None  # lazy mode: sums kept on the device
+            dev_hits: Tensor | None = None
+
             for b, idx in enumerate(_batches(n, batch_size, order, has_bn)):
                 xb, yb = xt[idx], yt[idx]
                 output = train_model(xb)
@@ -351,20 +381,33 @@ def fit(
                 opt.step()
                 k = xb.shape[0]
                 seen += k
-                total += float(loss_t.item()) * k
-                if metric_name:
-                    metric += _metric(kind, output, yb)
-                logs = {"loss": total / seen}
-                if metric_name:
-                    logs[metric_name] = metric / seen
-                if bar:
-                    bar.update(seen, logs)
-                for cb in callbacks:
-                    cb.on_batch_end(b, logs)
+                if lazy:
+                    with no_grad():
+                        part = loss_t.detach() * float(k)
+                        dev_loss = part if dev_loss is None else dev_loss + part
+                        if kind == "cross_entropy" and yb.dtype == _core.dtype.int64:
+                            hits = _core.correct_count(output, yb)
+                            dev_hits = hits if dev_hits is None else dev_hits + hits
+                        elif metric_name:
+                            metric += _metric(kind, output, yb)
+                    if bar and bar.due():
+                        bar.update(seen, _running_logs(total, metric, dev_loss, dev_hits, seen, metric_name))
+                else:
+                    total += float(loss_t.item()) * k
+                    if metric_name:
+                        metric += _metric(kind, output, yb)
+                    logs = _running_logs(total, metric, dev_loss, dev_hits, seen, metric_name)
+                    if bar:
+                        bar.update(seen, logs)
+                    for cb in callbacks:
+                        cb.on_batch_end(b, logs)
                 if interrupt.hit:
                     break
-            if seen == 0:
-                logs = {"loss": float("nan")}
+            logs = (
+                _running_logs(total, metric, dev_loss, dev_hits, seen, metric_name)
+                if seen
+                else {"loss": float("nan")}
+            )
             if xv is not None and not interrupt.hit:
                 v = _evaluate(model, train_model, xv, yv, kind, loss_fn, max(batch_size, 256))
                 logs.update({"val_" + k: val for k, val in v.items()})

@@ -898,13 +898,14 @@ impl Context {
         match binds.extra {
             Extra::Words(m) if m.len() * 4 <= META_MAX => meta_words = Some(m),
             Extra::Words(m) => {
-                own_meta = Some(self.device.create_buffer_init(
-                    &wgpu::util::BufferInitDescriptor {
-                        label: Some("meta"),
-                        contents: bytemuck::cast_slice(m),
-                        usage: wgpu::BufferUsages::STORAGE,
-                    },
-                ))
+                own_meta = Some(
+                    self.device
+                        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                            label: Some("meta"),
+                            contents: bytemuck::cast_slice(m),
+                            usage: wgpu::BufferUsages::STORAGE,
+                        }),
+                )
             }
             _ => {}
         }
@@ -961,7 +962,10 @@ impl Context {
         let same = p.pipeline.as_ref() == Some(&pipeline);
         let q = 2 * p.profiled.len() as u32;
         {
-            let pass = p.pass.as_mut().expect("a pass is open while an encoder exists");
+            let pass = p
+                .pass
+                .as_mut()
+                .expect("a pass is open while an encoder exists");
             if !same {
                 pass.set_pipeline(&pipeline);
             }

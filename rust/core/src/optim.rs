@@ -98,7 +98,13 @@ mod gpu_kernels {
     use crate::gpu::OptParams;
     use crate::ops::gpu_ops::{optimizer_update, OptKernel};
 
-    pub(super) fn sgd(p: &Tensor, g: &Tensor, buf: Option<&Tensor>, first: bool, h: Sgd) -> Result<()> {
+    pub(super) fn sgd(
+        p: &Tensor,
+        g: &Tensor,
+        buf: Option<&Tensor>,
+        first: bool,
+        h: Sgd,
+    ) -> Result<()> {
         let flags = (buf.is_some() as u32) | ((first as u32) << 1) | ((h.nesterov as u32) << 2);
         let params = OptParams {
             flags,
@@ -111,7 +117,14 @@ mod gpu_kernels {
         optimizer_update(OptKernel::Sgd, p, g, None, [buf, None], params)
     }
 
-    pub(super) fn adam(p: &Tensor, g: &Tensor, m: &Tensor, v: &Tensor, step: u64, h: Adam) -> Result<()> {
+    pub(super) fn adam(
+        p: &Tensor,
+        g: &Tensor,
+        m: &Tensor,
+        v: &Tensor,
+        step: u64,
+        h: Adam,
+    ) -> Result<()> {
         let bc1 = 1.0 - h.beta1.powi(step as i32);
         let bc2 = 1.0 - h.beta2.powi(step as i32);
         let params = OptParams {
@@ -119,8 +132,16 @@ mod gpu_kernels {
             a: h.beta1 as f32,
             b: h.beta2 as f32,
             eps: h.eps as f32,
-            wd: if h.decoupled { 0.0 } else { h.weight_decay as f32 },
-            decay: if h.decoupled { (1.0 - h.lr * h.weight_decay) as f32 } else { 1.0 },
+            wd: if h.decoupled {
+                0.0
+            } else {
+                h.weight_decay as f32
+            },
+            decay: if h.decoupled {
+                (1.0 - h.lr * h.weight_decay) as f32
+            } else {
+                1.0
+            },
             step_size: (h.lr / bc1) as f32,
             sqrt_bc2: bc2.sqrt() as f32,
             ..Default::default()
@@ -147,7 +168,14 @@ mod gpu_kernels {
         };
         if let Some(ga) = gavg {
             // the average first (it reads the parameter), then the update that reads it
-            optimizer_update(OptKernel::RmsPropAverage, ga, g, Some(p), [None, None], params)?;
+            optimizer_update(
+                OptKernel::RmsPropAverage,
+                ga,
+                g,
+                Some(p),
+                [None, None],
+                params,
+            )?;
         }
         optimizer_update(OptKernel::RmsProp, p, g, gavg, [Some(sq), buf], params)
     }

@@ -1450,6 +1450,13 @@ fn cross_entropy(
     .map(wrap)
 }
 
+/// Rows of (N, C) scores whose argmax equals the int64 label: an f32 scalar on the
+/// scores' device (accuracy without a read-back per batch).
+#[pyfunction]
+fn correct_count(py: Python<'_>, scores: &PyTensor, labels: &PyTensor) -> PyResult<PyTensor> {
+    run(py, heavy(&scores.t), || scores.t.correct_count(&labels.t)).map(wrap)
+}
+
 /// Binary cross-entropy computed stably from logits.
 #[pyfunction]
 #[pyo3(signature = (logits, target, reduction="mean"))]
@@ -1618,6 +1625,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dropout, m)?)?;
     m.add_function(wrap_pyfunction!(alpha_dropout, m)?)?;
     m.add_function(wrap_pyfunction!(cross_entropy, m)?)?;
+    m.add_function(wrap_pyfunction!(correct_count, m)?)?;
     m.add_function(wrap_pyfunction!(binary_cross_entropy_with_logits, m)?)?;
     m.add_function(wrap_pyfunction!(sgd_step, m)?)?;
     m.add_function(wrap_pyfunction!(adam_step, m)?)?;

@@ -197,6 +197,9 @@ pub(crate) fn to_gpu_scalar(op: &str, t: &Tensor) -> Result<Tensor> {
 pub(crate) const RED_SUM: u32 = 0;
 pub(crate) const RED_MAX: u32 = 1;
 pub(crate) const RED_MIN: u32 = 2;
+pub(crate) const RED_ARGMAX: u32 = 3;
+pub(crate) const RED_ARGMIN: u32 = 5;
+pub(crate) const RED_CORRECT: u32 = 6;
 
 /// Reduces a contiguous (outer, r, inner) view of `t` over r.
 pub(crate) fn reduce_block(
@@ -206,6 +209,19 @@ pub(crate) fn reduce_block(
     inner: usize,
     op: u32,
     out_shape: &[usize],
+) -> Result<Tensor> {
+    reduce_block_labels(t, outer, r, inner, op, out_shape, None)
+}
+
+/// `reduce_block`, with the labels op 6 compares each row's argmax against.
+pub(crate) fn reduce_block_labels(
+    t: &Tensor,
+    outer: usize,
+    r: usize,
+    inner: usize,
+    op: u32,
+    out_shape: &[usize],
+    labels: Option<&[u32]>,
 ) -> Result<Tensor> {
     let ctx = gpu::context()?;
     let n_out = outer * inner;
@@ -224,7 +240,7 @@ pub(crate) fn reduce_block(
         let off = t.layout().offset;
         if off != 0 {
             // the kernel indexes from 0; views with an offset are compacted first
-            return reduce_block(&copy(&t)?, outer, r, inner, op, out_shape);
+            return reduce_block_labels(&copy(&t)?, outer, r, inner, op, out_shape, labels);
         }
         t.with_gpu(|x, _| {
             ctx.dispatch(
@@ -234,7 +250,7 @@ pub(crate) fn reduce_block(
                 &p,
                 [Some(x), None],
                 &out,
-                None,
+                labels,
                 groups,
             )
         })??;
@@ -632,9 +648,13 @@ pub(crate) fn optimizer_update(
 
 const BN_STATS: gpu::Kernel = gpu::Kernel::new("bn_stats", gpu::shaders::BATCHNORM, "stats_main");
 const BN_NORM: gpu::Kernel = gpu::Kernel::new("bn_norm", gpu::shaders::BATCHNORM, "norm_main");
-const BN_GRAD_REDUCE: gpu::Kernel =
-    gpu::Kernel::new("bn_grad_reduce", gpu::shaders::BATCHNORM, "grad_reduce_main");
-const BN_GRAD_X: gpu::Kernel = gpu::Kernel::new("bn_grad_x", gpu::shaders::BATCHNORM, "grad_x_main");
+const BN_GRAD_REDUCE: gpu::Kernel = gpu::Kernel::new(
+    "bn_grad_reduce",
+    gpu::shaders::BATCHNORM,
+    "grad_reduce_main",
+);
+const BN_GRAD_X: gpu::Kernel =
+    gpu::Kernel::new("bn_grad_x", gpu::shaders::BATCHNORM, "grad_x_main");
 
 /// Batch norm of a (n, c) GPU tensor in fused kernels: statistics (batch ones in training,
 /// updating the running ones in place; the running ones in eval), then the normalization.
@@ -676,7 +696,11 @@ pub(crate) fn batch_norm(
         row,
         eps: eps as f32,
         momentum: momentum as f32,
-        unbias: if n > 1 { (n as f64 / (n as f64 - 1.0)) as f32 } else { 1.0 },
+        unbias: if n > 1 {
+            (n as f64 / (n as f64 - 1.0)) as f32
+        } else {
+            1.0
+        },
         _pad: 0.0,
     };
     let stats = ctx.alloc(4 * c)?;
@@ -731,48 +755,65 @@ pub(crate) fn batch_norm(
         weight.is_some_and(|t| t.requires_grad()),
         bias.is_some_and(|t| t.requires_grad()),
     );
-    Ok(crate::autograd::record(y, "BatchNormBackward", &inputs, move |g| {
-        let ctx = gpu::context()?;
-        let g = dense(&to_gpu_like(g)?)?;
-        let coef = ctx.alloc(4 * c)?;
-        let dgamma = ctx.alloc(c)?;
-        let dbeta = ctx.alloc(c)?;
-        let dx = ctx.alloc(n * c)?;
-        if n * c > 0 {
-            Tensor::with_gpus(&[&g, &x, &stats], |b| {
-                ctx.run(
-                    &BN_GRAD_REDUCE,
-                    &params(row_c),
-                    gpu::Binds {
-                        inputs: [Some(b[0]), Some(b[1])],
-                        output: &coef,
-                        extra: gpu::Extra::Buffer(b[2]),
-                        rw: [Some(&dgamma), Some(&dbeta)],
-                    },
-                    groups_c,
-                )?;
-                ctx.run(
-                    &BN_GRAD_X,
-                    &params(row_nc),
-                    gpu::Binds {
-                        inputs: [Some(b[0]), Some(b[1])],
-                        output: &dx,
-                        extra: gpu::Extra::Buffer(&coef),
-                        rw: [None, None],
-                    },
-                    groups_nc,
-                )
-            })??;
-        }
-        let mut grads = vec![if nx { Some(new_tensor(dx, &[n, c])?) } else { None }];
-        if has_w {
-            grads.push(if nw { Some(new_tensor(dgamma, &[c])?) } else { None });
-        }
-        if has_b {
-            grads.push(if nb { Some(new_tensor(dbeta, &[c])?) } else { None });
-        }
-        Ok(grads)
-    }))
+    Ok(crate::autograd::record(
+        y,
+        "BatchNormBackward",
+        &inputs,
+        move |g| {
+            let ctx = gpu::context()?;
+            let g = dense(&to_gpu_like(g)?)?;
+            let coef = ctx.alloc(4 * c)?;
+            let dgamma = ctx.alloc(c)?;
+            let dbeta = ctx.alloc(c)?;
+            let dx = ctx.alloc(n * c)?;
+            if n * c > 0 {
+                Tensor::with_gpus(&[&g, &x, &stats], |b| {
+                    ctx.run(
+                        &BN_GRAD_REDUCE,
+                        &params(row_c),
+                        gpu::Binds {
+                            inputs: [Some(b[0]), Some(b[1])],
+                            output: &coef,
+                            extra: gpu::Extra::Buffer(b[2]),
+                            rw: [Some(&dgamma), Some(&dbeta)],
+                        },
+                        groups_c,
+                    )?;
+                    ctx.run(
+                        &BN_GRAD_X,
+                        &params(row_nc),
+                        gpu::Binds {
+                            inputs: [Some(b[0]), Some(b[1])],
+                            output: &dx,
+                            extra: gpu::Extra::Buffer(&coef),
+                            rw: [None, None],
+                        },
+                        groups_nc,
+                    )
+                })??;
+            }
+            let mut grads = vec![if nx {
+                Some(new_tensor(dx, &[n, c])?)
+            } else {
+                None
+            }];
+            if has_w {
+                grads.push(if nw {
+                    Some(new_tensor(dgamma, &[c])?)
+                } else {
+                    None
+                });
+            }
+            if has_b {
+                grads.push(if nb {
+                    Some(new_tensor(dbeta, &[c])?)
+                } else {
+                    None
+                });
+            }
+            Ok(grads)
+        },
+    ))
 }
 
 /// An upstream gradient on the GPU (autograd seeds a CPU scalar at times).
@@ -786,7 +827,8 @@ fn to_gpu_like(g: &Tensor) -> Result<Tensor> {
 }
 
 const XENT: gpu::Kernel = gpu::Kernel::new("xent", gpu::shaders::SOFTMAX, "xent_main");
-const XENT_GRAD: gpu::Kernel = gpu::Kernel::new("xent_grad", gpu::shaders::SOFTMAX, "xent_grad_main");
+const XENT_GRAD: gpu::Kernel =
+    gpu::Kernel::new("xent_grad", gpu::shaders::SOFTMAX, "xent_grad_main");
 
 /// Fused log-softmax + cross-entropy of (rows, cols) GPU logits against checked labels;
 /// the backward is one elementwise kernel from the saved log-sum-exp of each row.
@@ -839,40 +881,45 @@ pub(crate) fn cross_entropy(
             Reduction::Mean => per.mean(None, false)?,
         }
     };
-    Ok(crate::autograd::record(out, "CrossEntropyBackward", &[x_in], move |g| {
-        let ctx = gpu::context()?;
-        let g = dense(&to_gpu_like(g)?)?;
-        let dx = ctx.alloc(rows * cols)?;
-        if rows * cols > 0 {
-            let (groups, row) = ctx.grid(rows * cols, 64)?;
-            let p = SmParams {
-                rows: rows as u32,
-                cols: cols as u32,
-                row,
-                x_offset: 0,
-                smoothing: smoothing as f32,
-                g_scale: if reduction == Reduction::Mean {
-                    1.0 / rows as f32
-                } else {
-                    1.0
-                },
-                g_per_row: (reduction == Reduction::None) as u32,
-                _pad: 0,
-            };
-            Tensor::with_gpus(&[&x, &g], |b| {
-                ctx.run(
-                    &XENT_GRAD,
-                    &p,
-                    gpu::Binds {
-                        inputs: [Some(b[0]), Some(b[1])],
-                        output: &dx,
-                        extra: gpu::Extra::Buffer(&saved),
-                        rw: [None, None],
+    Ok(crate::autograd::record(
+        out,
+        "CrossEntropyBackward",
+        &[x_in],
+        move |g| {
+            let ctx = gpu::context()?;
+            let g = dense(&to_gpu_like(g)?)?;
+            let dx = ctx.alloc(rows * cols)?;
+            if rows * cols > 0 {
+                let (groups, row) = ctx.grid(rows * cols, 64)?;
+                let p = SmParams {
+                    rows: rows as u32,
+                    cols: cols as u32,
+                    row,
+                    x_offset: 0,
+                    smoothing: smoothing as f32,
+                    g_scale: if reduction == Reduction::Mean {
+                        1.0 / rows as f32
+                    } else {
+                        1.0
                     },
-                    groups,
-                )
-            })??;
-        }
-        Ok(vec![Some(new_tensor(dx, &[rows, cols])?)])
-    }))
+                    g_per_row: (reduction == Reduction::None) as u32,
+                    _pad: 0,
+                };
+                Tensor::with_gpus(&[&x, &g], |b| {
+                    ctx.run(
+                        &XENT_GRAD,
+                        &p,
+                        gpu::Binds {
+                            inputs: [Some(b[0]), Some(b[1])],
+                            output: &dx,
+                            extra: gpu::Extra::Buffer(&saved),
+                            rw: [None, None],
+                        },
+                        groups,
+                    )
+                })??;
+            }
+            Ok(vec![Some(new_tensor(dx, &[rows, cols])?)])
+        },
+    ))
 }

@@ -226,7 +226,9 @@ impl Tensor {
                     fmt_shape(self.shape())
                 ));
             }
-            return super::gpu_ops::batch_norm(self, weight, bias, running, training, momentum, eps);
+            return super::gpu_ops::batch_norm(
+                self, weight, bias, running, training, momentum, eps,
+            );
         }
         if !training {
             let (rm, rv) = match (running_mean, running_var) {
@@ -510,6 +512,48 @@ impl Tensor {
         })
     }
 
+    /// BCE on the GPU: the stable formula from GPU elementwise kernels, and the exact
+    /// gradient (sigmoid(x) - t) * g as its backward (the composition's own gradient would be
+    /// off at x = 0, where |x| and max(x, 0) have kinks).
+    #[cfg(feature = "gpu")]
+    fn bce_gpu(&self, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
+        let (x, t) = {
+            let _g = crate::autograd::NoGradGuard::new();
+            let t = target.detach().cast(DType::F32)?;
+            let t = if t.is_gpu() {
+                t
+            } else {
+                t.to_device(crate::tensor::Device::Gpu)?
+            };
+            (self.detach(), t)
+        };
+        let n = x.numel();
+        let out = {
+            let _g = crate::autograd::NoGradGuard::new();
+            let soft = x.abs()?.neg()?.exp()?.add_scalar(1.0)?.log()?;
+            let per = x.relu()?.sub(&x.mul(&t)?)?.add(&soft)?;
+            match reduction {
+                Reduction::None => per,
+                Reduction::Sum => per.sum(None, false)?,
+                Reduction::Mean => per.mean(None, false)?,
+            }
+        };
+        Ok(record(
+            out,
+            "BinaryCrossEntropyBackward",
+            &[self],
+            move |g| {
+                let mut d = x.sigmoid()?.sub(&t)?;
+                d = match reduction {
+                    Reduction::None => d.mul(g)?,
+                    Reduction::Sum => d.mul(g)?,
+                    Reduction::Mean => d.mul(g)?.mul_scalar(1.0 / n.max(1) as f64)?,
+                };
+                Ok(vec![Some(d)])
+            },
+        ))
+    }
+
     /// Binary cross-entropy between logits and targets in [0, 1] (same shape), computed
     /// stably as max(x, 0) - x t + log(1 + e^-|x|).
     pub fn binary_cross_entropy_with_logits(
@@ -517,17 +561,21 @@ impl Tensor {
         target: &Tensor,
         reduction: Reduction,
     ) -> Result<Tensor> {
-        if let Some(r) = Tensor::gpu_fallback(&[self, target], |v| {
-            v[0].binary_cross_entropy_with_logits(&v[1], reduction)
-        }) {
-            return r;
-        }
         if self.shape() != target.shape() {
             return Err(shape_err!(
                 "binary_cross_entropy: logits have shape {} but targets have shape {}",
                 fmt_shape(self.shape()),
                 fmt_shape(target.shape())
             ));
+        }
+        #[cfg(feature = "gpu")]
+        if self.is_gpu() {
+            return self.bce_gpu(target, reduction);
+        }
+        if let Some(r) = Tensor::gpu_fallback(&[self, target], |v| {
+            v[0].binary_cross_entropy_with_logits(&v[1], reduction)
+        }) {
+            return r;
         }
         let dt = if self.dtype().is_float() {
             self.dtype()

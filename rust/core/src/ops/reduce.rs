@@ -386,6 +386,55 @@ impl Tensor {
         self.arg_reduce("argmax", dim, keepdim, true)
     }
 
+    /// How many rows of (N, C) scores have their argmax at the int64 label (N,): an f32
+    /// scalar on the scores' device, so a training loop can sum accuracy without reading
+    /// back every batch. Ties go to the lower index, as `argmax`.
+    pub fn correct_count(&self, labels: &Tensor) -> Result<Tensor> {
+        let _g = crate::autograd::NoGradGuard::new();
+        if self.ndim() != 2 || labels.shape() != [self.shape()[0]] {
+            return Err(Error::Shape(format!(
+                "correct_count: expected scores (N, C) and labels (N,), got {} and {}",
+                fmt_shape(self.shape()),
+                fmt_shape(labels.shape())
+            )));
+        }
+        if labels.dtype() != crate::dtype::DType::I64 {
+            return Err(Error::DType(format!(
+                "correct_count: labels must be int64, got {}",
+                labels.dtype()
+            )));
+        }
+        let (n, c) = (self.shape()[0], self.shape()[1]);
+        let lab: Vec<i64> = labels.to_vec()?;
+        #[cfg(feature = "gpu")]
+        if self.is_gpu() && c > 0 && c <= 1 << 24 {
+            // labels outside [0, C) can never match: map them to an impossible index
+            let words: Vec<u32> = lab
+                .iter()
+                .map(|&l| {
+                    if l >= 0 && (l as usize) < c {
+                        l as u32
+                    } else {
+                        u32::MAX
+                    }
+                })
+                .collect();
+            let hits = super::gpu_ops::reduce_block_labels(
+                &self.contiguous()?,
+                n,
+                c,
+                1,
+                super::gpu_ops::RED_CORRECT,
+                &[n],
+                Some(&words),
+            )?;
+            return hits.sum(None, false);
+        }
+        let pred: Vec<i64> = self.argmax(Some(1), false)?.to_vec()?;
+        let hits = pred.iter().zip(&lab).filter(|(p, l)| p == l).count();
+        Tensor::from_vec(vec![hits as f32], &[])?.to_device(self.device())
+    }
+
     /// Indices of the minima along `dim` (over the flattened tensor when `None`).
     pub fn argmin(&self, dim: Option<isize>, keepdim: bool) -> Result<Tensor> {
         self.arg_reduce("argmin", dim, keepdim, false)
@@ -398,11 +447,6 @@ impl Tensor {
         keepdim: bool,
         want_max: bool,
     ) -> Result<Tensor> {
-        if let Some(r) =
-            Tensor::gpu_fallback(&[self], |v| v[0].arg_reduce(op, dim, keepdim, want_max))
-        {
-            return r;
-        }
         let (x, d) = match dim {
             None => (self.reshape(&[-1])?, 0usize),
             Some(d) => {
@@ -423,6 +467,48 @@ impl Tensor {
                 "{op}: cannot take the {op} of an empty dim (tensor of shape {})",
                 fmt_shape(self.shape())
             )));
+        }
+        let out_shape: Vec<usize> = match dim {
+            None if keepdim => vec![1; self.ndim()],
+            None => vec![],
+            Some(_) if self.ndim() == 0 => vec![],
+            Some(_) => {
+                let mut s = shape.clone();
+                if keepdim {
+                    s[d] = 1;
+                } else {
+                    s.remove(d);
+                }
+                s
+            }
+        };
+        #[cfg(feature = "gpu")]
+        if x.is_gpu() {
+            // indices come back as f32, exact below 2^24; longer axes go through the cpu
+            if r <= 1 << 24 {
+                let code = if want_max {
+                    super::gpu_ops::RED_ARGMAX
+                } else {
+                    super::gpu_ops::RED_ARGMIN
+                };
+                let f = super::gpu_ops::reduce_block(
+                    &x.contiguous()?,
+                    outer,
+                    r,
+                    inner,
+                    code,
+                    &out_shape,
+                )?;
+                let v: Vec<f32> = f.to_device(crate::tensor::Device::Cpu)?.to_vec()?;
+                // int64 results live on the cpu: the gpu backend holds float32 tensors
+                return Tensor::from_vec(
+                    v.into_iter().map(|i| i as i64).collect::<Vec<i64>>(),
+                    &out_shape,
+                );
+            }
+            return self
+                .to_device(crate::tensor::Device::Cpu)?
+                .arg_reduce(op, dim, keepdim, want_max);
         }
         let vals: Vec<f64> = x.to_f64_vec();
         let mut idx = Vec::with_capacity(outer * inner);
@@ -446,20 +532,6 @@ impl Tensor {
                 idx.push(bi);
             }
         }
-        let out_shape: Vec<usize> = match dim {
-            None if keepdim => vec![1; self.ndim()],
-            None => vec![],
-            Some(_) if self.ndim() == 0 => vec![],
-            Some(_) => {
-                let mut s = shape.clone();
-                if keepdim {
-                    s[d] = 1;
-                } else {
-                    s.remove(d);
-                }
-                s
-            }
-        };
         Tensor::from_vec(idx, &out_shape)
     }
 }
