@@ -586,3 +586,26 @@ def test_bce_with_logits_runs_on_gpu(reduction):
     lg = fg.losses.binary_cross_entropy(g.detach(), fg.tensor(t, device="gpu"), reduction=reduction)
     np.testing.assert_allclose(lg.numpy(), lc.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_tensors_beyond_one_dispatch_grid_dimension():
+    """More than 65,535 workgroups fold into a 2-D grid: elementwise ops over 4.2M+ elements
+    and reductions with 70,000 outputs still work."""
+    n = 65_535 * 64 + 1000
+    x = np.arange(n, dtype=np.float32) % 97
+    g = fg.tensor(x).to("gpu")
+    np.testing.assert_array_equal((g * 2.0 + 1.0).numpy(), x * 2 + 1)
+    y = rng.standard_normal((70_000, 3)).astype(np.float32)
+    np.testing.assert_allclose(fg.tensor(y).to("gpu").sum(dim=1).numpy(), y.sum(1), rtol=1e-5, atol=1e-5)
+
+
+def test_tensors_beyond_the_limits_are_refused_clearly():
+    limit = fg._core.gpu_stats()["max_binding"]
+    big = fg.ones(1, device="gpu").expand(limit // 4 + 1)  # a view: nothing allocated yet
+    with pytest.raises(MemoryError, match="largest storage binding"):
+        big.contiguous()
+    # a matmul whose output needs more than 65,535 row tiles
+    m = 65_535 * 64 + 64
+    a = fg.ones(1, 4, device="gpu").expand(m, 4)
+    with pytest.raises(MemoryError, match="dispatch grid"):
+        a @ fg.ones(4, 4, device="gpu")

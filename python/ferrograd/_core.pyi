@@ -545,8 +545,9 @@ def gpu_profile(reset: bool = True) -> list[tuple[str, int, float]] | None:
     between kernels; None when profiling is off."""
 
 def gpu_stats() -> dict[str, Any]:
-    """GPU runtime counters: ``buffers_created``, ``dispatches``, ``submits`` (ints) and
-    ``pipelines`` (the compiled kernel variants, sorted); DeviceError when there is no GPU."""
+    """GPU runtime counters: ``buffers_created``, ``dispatches``, ``submits`` (ints),
+    ``pipelines`` (the compiled kernel variants, sorted) and ``max_binding`` (the largest
+    storage binding in bytes, the size limit of one tensor); DeviceError when there is no GPU."""
 
 def gpu_info() -> tuple[str, str, str]:
     """The GPU adapter that tensors on "gpu" use, as (name, backend, type); DeviceError when none."""

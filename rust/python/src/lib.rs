@@ -1321,6 +1321,7 @@ fn gpu_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
         d.set_item("dispatches", dispatches)?;
         d.set_item("submits", submits)?;
         d.set_item("pipelines", ctx.pipeline_keys())?;
+        d.set_item("max_binding", ctx.max_binding())?;
         Ok(d)
     }
     #[cfg(not(feature = "gpu"))]

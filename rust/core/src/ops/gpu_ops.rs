@@ -274,24 +274,19 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) 
     let (m, k, n) = (plan.m, plan.k, plan.n);
     let total = plan.total();
     check_u32("matmul", total)?;
-    let out = ctx.alloc(total)?;
     if total == 0 {
-        return new_tensor(out, &plan.out_shape);
+        return new_tensor(ctx.alloc(0)?, &plan.out_shape);
     }
     if k == 0 {
         // an empty inner dim: the product is zeros (plus bias)
-        let z = new_tensor(out, &plan.out_shape)?.mul_scalar(0.0)?;
+        let z = Tensor::zeros(&plan.out_shape, crate::dtype::DType::F32)?
+            .to_device(crate::tensor::Device::Gpu)?;
         return match bias {
             Some(bv) => binary_code("matmul", 0, &z, bv),
             None => Ok(z),
         };
     }
     let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
-    // the kernels index the bias from element 0
-    let bias_c = match bias.map(|b| b.contiguous()).transpose()? {
-        Some(b) if b.layout().offset != 0 => Some(copy(&b)?),
-        other => other,
-    };
     let offsets = plan.offsets();
     let fast = vec4_kernel(m, k, n, (a_rs, a_cs), (b_rs, b_cs), &offsets);
     let (kernel, tile) = match &fast {
@@ -299,11 +294,17 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) 
         None => (&MATMUL_SCALAR, 64),
     };
     let groups = [n.div_ceil(tile) as u32, m.div_ceil(tile) as u32, 1];
-    if groups[0] > 65_535 || groups[1] > 65_535 {
+    if n.div_ceil(tile) > 65_535 || m.div_ceil(tile) > 65_535 {
         return Err(Error::Memory(format!(
-            "matmul: a {m} x {n} output exceeds one gpu dispatch grid"
+            "matmul: a {m} x {n} output exceeds one gpu dispatch grid (65,535 tiles of {tile} per side)"
         )));
     }
+    // the kernels index the bias from element 0
+    let bias_c = match bias.map(|b| b.contiguous()).transpose()? {
+        Some(b) if b.layout().offset != 0 => Some(copy(&b)?),
+        other => other,
+    };
+    let out = ctx.alloc(total)?;
     for (bi, (oa, ob)) in offsets.into_iter().enumerate() {
         let p = MmParams {
             m: m as u32,
