@@ -28,37 +28,52 @@ struct Params {
 const WG: u32 = 256u;
 var<workgroup> part: array<f32, 256>;
 
-@compute @workgroup_size(256)
-fn log_softmax_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let r = wg.x + wg.y * p.row;
-    if (r >= p.rows) { return; }
-    let base = p.x_offset + r * p.cols;
-    // row maximum (NaN propagates through max on the way it does on the CPU path: any NaN
-    // makes the result NaN below)
-    var m = -3.4028235e38;
-    for (var c = t; c < p.cols; c += WG) {
-        let v = x[base + c];
-        m = max(m, v);
-    }
-    part[t] = m;
+// Workgroup trees over `part` (each thread has stored its value): the maximum or the sum
+// over all 256 threads, returned to every thread. Called from uniform control flow.
+fn tree_max(t: u32, v: f32) -> f32 {
+    part[t] = v;
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s = s / 2u) {
         if (t < s) { part[t] = max(part[t], part[t + s]); }
         workgroupBarrier();
     }
-    let row_max = part[0];
+    let out = part[0];
     workgroupBarrier();
-    var acc = 0.0;
-    for (var c = t; c < p.cols; c += WG) {
-        acc += exp(x[base + c] - row_max);
-    }
-    part[t] = acc;
+    return out;
+}
+
+fn tree_sum(t: u32, v: f32) -> f32 {
+    part[t] = v;
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s = s / 2u) {
         if (t < s) { part[t] = part[t] + part[t + s]; }
         workgroupBarrier();
     }
-    let lse = row_max + log(part[0]);
+    let out = part[0];
+    workgroupBarrier();
+    return out;
+}
+
+// The row's log-sum-exp, shifted by its maximum (a NaN anywhere makes it NaN).
+fn row_lse(t: u32, base: u32) -> f32 {
+    var m = -3.4028235e38;
+    for (var c = t; c < p.cols; c += WG) {
+        m = max(m, x[base + c]);
+    }
+    let row_max = tree_max(t, m);
+    var acc = 0.0;
+    for (var c = t; c < p.cols; c += WG) {
+        acc += exp(x[base + c] - row_max);
+    }
+    return row_max + log(tree_sum(t, acc));
+}
+
+@compute @workgroup_size(256)
+fn log_softmax_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let r = wg.x + wg.y * p.row;
+    if (r >= p.rows) { return; }
+    let base = p.x_offset + r * p.cols;
+    let lse = row_lse(t, base);
     for (var c = t; c < p.cols; c += WG) {
         out[r * p.cols + c] = x[base + c] - lse;
     }
@@ -69,45 +84,19 @@ fn xent_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let r = wg.x + wg.y * p.row;
     if (r >= p.rows) { return; }
     let base = p.x_offset + r * p.cols;
-    var m = -3.4028235e38;
-    for (var c = t; c < p.cols; c += WG) {
-        m = max(m, x[base + c]);
-    }
-    part[t] = m;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        if (t < s) { part[t] = max(part[t], part[t + s]); }
-        workgroupBarrier();
-    }
-    let row_max = part[0];
-    workgroupBarrier();
-    var acc = 0.0;
+    let lse = row_lse(t, base);
     var sx = 0.0;
     for (var c = t; c < p.cols; c += WG) {
-        let v = x[base + c];
-        acc += exp(v - row_max);
-        sx += v;
+        sx += x[base + c];
     }
-    part[t] = acc;
-    part2[t] = sx;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s / 2u) {
-        if (t < s) {
-            part[t] = part[t] + part[t + s];
-            part2[t] = part2[t] + part2[t + s];
-        }
-        workgroupBarrier();
-    }
+    let row_sum = tree_sum(t, sx);
     if (t == 0u) {
-        let lse = row_max + log(part[0]);
         let y = words[r];
-        out[r] = lse - (1.0 - p.smoothing) * x[base + y] - p.smoothing * part2[0] / f32(p.cols);
+        out[r] = lse - (1.0 - p.smoothing) * x[base + y] - p.smoothing * row_sum / f32(p.cols);
         saved[r] = bitcast<u32>(lse);
         saved[p.rows + r] = y;
     }
 }
-
-var<workgroup> part2: array<f32, 256>;
 
 @compute @workgroup_size(64)
 fn xent_grad_main(@builtin(global_invocation_id) gid: vec3<u32>) {
