@@ -178,12 +178,7 @@ fn mm_forward<T: Float + BufferElement>(
     let flops = m * n * k;
     a.read(|sa: &[T], _| {
         b.read(|sb: &[T], _| {
-            threads::install(|nt| {
-                let par = if nt > 1 && flops >= GEMM_PAR_MIN {
-                    Parallelism::Rayon(nt)
-                } else {
-                    Parallelism::None
-                };
+            let mut run = |par: Parallelism| {
                 for (bi, &(oa, ob)) in offsets.iter().enumerate() {
                     let dst = out[bi * m * n..].as_mut_ptr();
                     // SAFETY: offsets and strides come from layouts validated against the
@@ -207,7 +202,14 @@ fn mm_forward<T: Float + BufferElement>(
                         );
                     }
                 }
-            })
+            };
+            // small products run on the calling thread: handing them to the pool (waking a
+            // worker and waiting for it) cost about 20 us, more than the product itself
+            if flops >= GEMM_PAR_MIN && threads::num_threads() > 1 {
+                threads::install(|nt| run(Parallelism::Rayon(nt)))
+            } else {
+                run(Parallelism::None)
+            }
         })
     });
     Tensor::from_vec(out, &plan.out_shape)
