@@ -3,7 +3,8 @@
 //
 // mask_main: scale[i] = keep ? keep_scale : 0, where keep = u32 number (start + i) of the
 //            stream `seed` is >= threshold (probability 1 - p).
-// apply_main: out[i] = x[i] * scale[i] + (scale[i] != 0 ? keep_shift : drop_shift).
+// main:      the same mask into `scale_out` (the backward's factor) and, in the same pass,
+//            out[i] = x[i] * scale[i] + (keep ? keep_shift : drop_shift).
 
 struct Params {
     n: u32,
@@ -22,8 +23,8 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> scale_in: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> scale_out: array<f32>;
 
 // 32 x 32 -> 64-bit product as (hi, lo), from 16-bit halves (WGSL has no mulhi)
 fn mulhilo(a: u32, b: u32) -> vec2<u32> {
@@ -59,10 +60,8 @@ fn index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;
 }
 
-@compute @workgroup_size(64)
-fn mask_main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = index(gid);
-    if (i >= p.n) { return; }
+// Whether element i is kept: u32 number start + i of the stream `seed` >= threshold.
+fn keep(i: u32) -> bool {
     // 64-bit stream position start + i, then its Philox block and lane
     let lo = p.start_lo + i;
     let carry = select(0u, 1u, lo < i);
@@ -75,13 +74,22 @@ fn mask_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (lane == 1u) { u = r.y; }
     if (lane == 2u) { u = r.z; }
     if (lane == 3u) { u = r.w; }
-    out[i] = select(0.0, p.keep_scale, u >= p.threshold);
+    return u >= p.threshold;
 }
 
 @compute @workgroup_size(64)
-fn apply_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn mask_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n) { return; }
-    let a = scale_in[i];
-    out[i] = x[i] * a + select(p.drop_shift, p.keep_shift, a != 0.0);
+    out[i] = select(0.0, p.keep_scale, keep(i));
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    let k = keep(i);
+    let a = select(0.0, p.keep_scale, k);
+    scale_out[i] = a;
+    out[i] = x[i] * a + select(p.drop_shift, p.keep_shift, k);
 }

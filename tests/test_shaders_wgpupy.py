@@ -248,6 +248,16 @@ def test_dropout_mask_kernel_matches_philox():
         r = philox_numpy([i // 4, 0, 0, 0], [seed & 0xFFFFFFFF, seed >> 32])
         want.append(2.0 if r[i % 4] >= thr else 0.0)
     np.testing.assert_array_equal(got, np.array(want, np.float32))
+    # the fused entry: the same mask into binding 5, and alpha-dropout's affine output
+    params = np.array([n, thr, seed & 0xFFFFFFFF, seed >> 32, start, 0, 320, 0], np.uint32).tobytes()
+    params += np.array([1.5, 0.25, -0.75, 0.0], np.float32).tobytes()
+    x = rng.standard_normal(n).astype(np.float32)
+    keep = np.array(want) != 0
+    out, (scale, _) = run(
+        "dropout.wgsl", "main", params, [x], n, None, (5, 1, 1), rw=[np.zeros(n, np.float32), None]
+    )
+    np.testing.assert_array_equal(scale[:n], np.where(keep, 1.5, 0.0).astype(np.float32))
+    np.testing.assert_allclose(out, np.where(keep, x * 1.5 + 0.25, -0.75), rtol=1e-6)
 
 
 def test_log_softmax_kernel():

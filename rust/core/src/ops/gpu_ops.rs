@@ -456,25 +456,18 @@ pub(crate) fn masked_affine(
             drop_shift,
             _pad2: 0.0,
         };
-        ctx.dispatch(
-            "dropout_mask",
-            gpu::shaders::DROPOUT,
-            "mask_main",
-            &p,
-            [None, None],
-            &scale,
-            None,
-            groups,
-        )?;
+        const DROPOUT: gpu::Kernel = gpu::Kernel::new("dropout", gpu::shaders::DROPOUT, "main");
+        // one pass: the mask (kept for the backward) and the masked affine output
         x.with_gpu(|xb, _| {
-            ctx.dispatch(
-                "dropout_apply",
-                gpu::shaders::DROPOUT,
-                "apply_main",
+            ctx.run(
+                &DROPOUT,
                 &p,
-                [Some(xb), Some(&scale)],
-                &out,
-                None,
+                gpu::Binds {
+                    inputs: [Some(xb), None],
+                    output: &out,
+                    extra: gpu::Extra::None,
+                    rw: [Some(&scale), None],
+                },
                 groups,
             )
         })??;
