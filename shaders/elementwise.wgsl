@@ -183,6 +183,9 @@ fn unary_backward_main(@builtin(global_invocation_id) gid: vec3<u32>) {
         case 13u: {
             d = 0.5 * (1.0 + erf_approx(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(-0.5 * x * x);
         }
+        // selu from its output y (in a): scale where y > 0, else y + scale alpha (the
+        // backward of a matmul with a fused selu epilogue, which keeps only y)
+        case 14u: { d = select(x + SELU_SCALE * SELU_ALPHA, SELU_SCALE, x > 0.0); }
         default: { d = 1.0; }
     }
     out[i] = g * d;

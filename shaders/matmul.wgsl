@@ -15,10 +15,13 @@ struct Params {
     a_rs: u32, a_cs: u32, a_bs: u32, a_off: u32,  // row, column and batch strides, offset
     b_rs: u32, b_cs: u32, b_bs: u32, b_off: u32,
     has_bias: u32,
-    act: u32,      // 0: none, 7: relu (the elementwise op codes)
+    act: u32,      // 0: none, 7: relu, 8: selu (the elementwise op codes)
     c_off: u32,    // element offset of this batch's output
     _pad: u32,
 }
+
+const SELU_SCALE: f32 = 1.0507009873554805;
+const SELU_SA: f32 = 1.7580993408473766;  // scale * alpha
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -82,6 +85,7 @@ fn main(
             var v = acc[i][j];
             if (p.has_bias != 0u) { v += bias[col]; }
             if (p.act == 7u) { v = max(v, 0.0); }
+            if (p.act == 8u) { v = select(SELU_SA * (exp(v) - 1.0), SELU_SCALE * v, v > 0.0); }
             c[p.c_off + batch * p.m * p.n + r * p.n + col] = v;
         }
     }

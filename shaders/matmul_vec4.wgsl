@@ -1,4 +1,4 @@
-// Fast tiled matrix products C[m, n] = A[m, k] @ B[k, n] (+ bias[n], then relu), for
+// Fast tiled matrix products C[m, n] = A[m, k] @ B[k, n] (+ bias[n], then relu or selu), for
 // operands whose contiguous dimension is a multiple of 4 (the driver checks; other shapes
 // use matmul.wgsl). Global memory is read as vec4, and the next k-slice is fetched into
 // registers while the current one is multiplied (hides the load latency).
@@ -22,7 +22,7 @@ struct Params {
     a_rs: u32, a_cs: u32, a_bs: u32, a_off: u32,  // row, column and batch strides, offset
     b_rs: u32, b_cs: u32, b_bs: u32, b_off: u32,
     has_bias: u32,
-    act: u32,      // 0: none, 7: relu (the elementwise op codes)
+    act: u32,      // 0: none, 7: relu, 8: selu (the elementwise op codes)
     c_off: u32,    // element offset of this batch's output
     _pad: u32,
 }
@@ -31,6 +31,9 @@ struct Params {
 override A_K_CONTIG: bool = true;
 // true: B[k, j] and B[k, j+1] are adjacent (row-major B); false: B[k, j] and B[k+1, j] are.
 override B_N_CONTIG: bool = true;
+
+const SELU_SCALE: f32 = 1.0507009873554805;
+const SELU_SA: f32 = 1.7580993408473766;  // scale * alpha
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
@@ -98,6 +101,10 @@ fn epilogue(v: vec4<f32>, col: u32) -> vec4<f32> {
     var o = v;
     if (p.has_bias != 0u) { o += bias[col / 4u]; }
     if (p.act == 7u) { o = max(o, vec4<f32>(0.0)); }
+    if (p.act == 8u) {
+        // selu (the unselected exp may overflow to inf; select drops it)
+        o = select(SELU_SA * (exp(o) - 1.0), SELU_SCALE * o, o > vec4<f32>(0.0));
+    }
     return o;
 }
 

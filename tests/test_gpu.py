@@ -619,3 +619,34 @@ def test_tensors_beyond_the_limits_are_refused_clearly():
     a = fg.ones(1, 4, device="gpu").expand(m, 4)
     with pytest.raises(MemoryError, match="dispatch grid"):
         a @ fg.ones(4, 4, device="gpu")
+
+
+@pytest.mark.parametrize("act", ["relu", "selu"])
+@pytest.mark.parametrize("shape", [(9, 40, 70), (32, 64, 128)])  # scalar and vec4 kernels
+def test_linear_with_fused_activation_matches_cpu(act, shape):
+    """The activation epilogue of the GPU matmul, and the backward from the output."""
+    n, k, m = shape
+    (cx, gx), (cw, gw), (cb, gb) = (both(rng.standard_normal(s), True) for s in [(n, k), (m, k), (m,)])
+    g = rng.standard_normal((n, m)).astype(np.float32)
+    yc = fg.linear(cx, cw, cb, activation=act)
+    s0 = fg._core.gpu_stats()["dispatches"]
+    yg = fg.linear(gx, gw, gb, activation=act)
+    assert fg._core.gpu_stats()["dispatches"] - s0 == 1  # one kernel: product, bias, activation
+    want = getattr(cx.detach() @ cw.detach().T + cb.detach(), act)()
+    np.testing.assert_allclose(yc.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=1e-4, atol=1e-4)
+    (yc * fg.tensor(g)).sum().backward()
+    (yg * fg.tensor(g, device="gpu")).sum().backward()
+    for c, gg in [(cx, gx), (cw, gw), (cb, gb)]:
+        np.testing.assert_allclose(gg.grad.numpy(), c.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_sequential_fuses_linear_and_activation_on_gpu():
+    seq = fg.nn.Sequential(fg.nn.Linear(12, 16), fg.nn.ReLU(), fg.nn.Linear(16, 8), fg.nn.SELU())
+    x = rng.standard_normal((5, 12)).astype(np.float32)
+    want = seq(fg.tensor(x)).numpy()
+    seq.to("gpu")
+    s0 = fg._core.gpu_stats()["dispatches"]
+    got = seq(fg.tensor(x, device="gpu"))
+    assert fg._core.gpu_stats()["dispatches"] - s0 == 2
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-5)

@@ -188,18 +188,20 @@ def test_matmul_kernel_with_transposed_operand_and_bias():
 
 @pytest.mark.parametrize("entry,tile", [("main", 128), ("main64", 64)])
 @pytest.mark.parametrize("a_k,b_n", [(1, 1), (1, 0), (0, 1), (0, 0)])
-def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile):
+def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile, act):
     m, k, n = 132, 20, 136  # multiples of 4 that cross the tile and k-slice edges
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     bias = rng.standard_normal(n).astype(np.float32)
     a_store, (a_rs, a_cs) = (a, (k, 1)) if a_k else (np.ascontiguousarray(a.T), (1, m))
     b_store, (b_rs, b_cs) = (b, (n, 1)) if b_n else (np.ascontiguousarray(b.T), (1, k))
-    p = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, 7, 0, 0], np.uint32).tobytes()
+    p = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, act, 0, 0], np.uint32).tobytes()
     groups = ((n + tile - 1) // tile, (m + tile - 1) // tile, 1)
     consts = {"A_K_CONTIG": a_k, "B_N_CONTIG": b_n}
     got = run("matmul_vec4.wgsl", entry, p, [a_store, b_store], m * n, bias, groups, consts)
-    want = np.maximum(a.astype(np.float64) @ b + bias, 0)
+    z = a.astype(np.float64) @ b + bias
+    sa = 1.0507009873554805 * 1.6732632423543772
+    want = np.maximum(z, 0) if act == 7 else np.where(z > 0, 1.0507009873554805 * z, sa * np.expm1(z))
     np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-4, atol=1e-4)
 
 

@@ -241,9 +241,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return a @ b
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """`x @ weight.T + bias` with weight of shape (out_features, in_features)."""
-    return _core.linear(x, weight, bias)
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
+    """`x @ weight.T + bias` with weight of shape (out_features, in_features), then
+    `activation` ("relu" or "selu", fused into the matrix product's GPU kernel) if given."""
+    return _core.linear(x, weight, bias, activation)
 
 
 def maximum(a, b) -> Tensor:

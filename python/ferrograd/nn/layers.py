@@ -209,8 +209,20 @@ class Sequential(Module):
             setattr(self, str(i), m)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        mods = list(self._modules.values())
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            nxt = mods[i + 1] if i + 1 < len(mods) else None
+            # Linear then ReLU/SELU: one fused call (the activation runs in the matrix
+            # product's epilogue on the GPU); exact types only, so subclasses keep theirs
+            act = _FUSABLE.get(type(nxt)) if type(m) is Linear else None
+            if act is not None and isinstance(x, Tensor) and x.ndim >= 1 and x.shape[-1] == m.in_features:
+                x = _core.linear(x, m.weight, m.bias, act)
+                i += 2
+            else:
+                x = m(x)
+                i += 1
         return x
 
     def __len__(self) -> int:
@@ -231,6 +243,9 @@ class Sequential(Module):
 
     def get_config(self) -> dict:
         return {"layers": list(self._modules.values())}
+
+
+_FUSABLE: dict[type, str] = {ReLU: "relu", SELU: "selu"}
 
 
 class Residual(Module):

@@ -1247,15 +1247,35 @@ fn where_(cond: &PyTensor, a: &PyTensor, b: &PyTensor) -> PyResult<PyTensor> {
     Tensor::where_(&cond.t, &a.t, &b.t).map(wrap).map_err(err)
 }
 
-/// `x @ w.T + b`, with the bias fused into the matrix product.
+/// `x @ w.T + b`, with the bias fused into the matrix product; `activation` ("relu" or
+/// "selu") is applied in the same kernel on the GPU.
 #[pyfunction]
-#[pyo3(signature = (x, w, b=None))]
-fn linear(py: Python<'_>, x: &PyTensor, w: &PyTensor, b: Option<PyTensor>) -> PyResult<PyTensor> {
+#[pyo3(signature = (x, w, b=None, activation=None))]
+fn linear(
+    py: Python<'_>,
+    x: &PyTensor,
+    w: &PyTensor,
+    b: Option<PyTensor>,
+    activation: Option<&str>,
+) -> PyResult<PyTensor> {
+    let act = match activation {
+        None => None,
+        Some("relu") => Some(ferrograd_core::ops::UnaryOp::Relu),
+        Some("selu") => Some(ferrograd_core::ops::UnaryOp::Selu),
+        Some(other) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "linear: activation must be None, 'relu' or 'selu', got {other:?}"
+            )))
+        }
+    };
     let big =
         x.t.numel()
             .saturating_mul(w.t.shape().first().copied().unwrap_or(1))
             >= GIL_RELEASE_MIN;
-    run(py, big, || x.t.linear(&w.t, b.as_ref().map(|b| &b.t))).map(wrap)
+    run(py, big, || {
+        x.t.linear_act(&w.t, b.as_ref().map(|b| &b.t), act)
+    })
+    .map(wrap)
 }
 
 /// One-hot encoding of int64 labels (num_classes=-1: max label + 1).

@@ -258,8 +258,9 @@ pub(crate) fn reduce_block_labels(
     new_tensor(out, out_shape)
 }
 
-/// Batched `a @ b` (batch dims already broadcast to `batch`), optional bias and ReLU epilogue.
-pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) -> Result<Tensor> {
+/// Batched `a @ b` (batch dims already broadcast to `batch`), optional bias, then the
+/// activation `act` (0 none, 7 relu, 8 selu: elementwise.wgsl's codes) in the epilogue.
+pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, act: u32) -> Result<Tensor> {
     let ctx = gpu::context()?;
     // strides must be non-negative for the kernel's u32 arithmetic
     let fix = |t: &Tensor| -> Result<Tensor> {
@@ -278,12 +279,17 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) 
         return new_tensor(ctx.alloc(0)?, &plan.out_shape);
     }
     if k == 0 {
-        // an empty inner dim: the product is zeros (plus bias)
+        // an empty inner dim: the product is zeros (plus bias, then the activation)
         let z = Tensor::zeros(&plan.out_shape, crate::dtype::DType::F32)?
             .to_device(crate::tensor::Device::Gpu)?;
-        return match bias {
-            Some(bv) => binary_code("matmul", 0, &z, bv),
-            None => Ok(z),
+        let z = match bias {
+            Some(bv) => binary_code("matmul", 0, &z, bv)?,
+            None => z,
+        };
+        return if act == 0 {
+            Ok(z)
+        } else {
+            unary_code("matmul", act, 0.0, 0.0, &z)
         };
     }
     let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
@@ -320,7 +326,7 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, relu: bool) 
             b_bs: 0,
             b_off: ob as u32,
             has_bias: bias.is_some() as u32,
-            act: if relu { 7 } else { 0 },
+            act,
             c_off: (bi * m * n) as u32,
             _pad: 0,
         };

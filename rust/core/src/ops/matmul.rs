@@ -4,6 +4,7 @@ use crate::autograd::record;
 use crate::dtype::{DType, Float};
 use crate::error::Result;
 use crate::layout::{broadcast_shapes, checked_numel, fmt_shape, Layout};
+use crate::ops::unary::UnaryOp;
 use crate::storage::{try_vec, BufferElement};
 use crate::tensor::Tensor;
 use crate::threads;
@@ -270,7 +271,7 @@ impl Tensor {
             same_device("matmul", self, other)?;
             #[cfg(feature = "gpu")]
             {
-                super::gpu_ops::matmul(self, other, None, false)?
+                super::gpu_ops::matmul(self, other, None, 0)?
             }
             #[cfg(not(feature = "gpu"))]
             unreachable!("no gpu tensors without the gpu feature")
@@ -300,6 +301,25 @@ impl Tensor {
     /// `x @ w^T + b` with `w` of shape (out, in), as `torch.nn.functional.linear`; the bias is
     /// fused into the matrix product for 2-D inputs.
     pub fn linear(&self, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+        self.linear_act(w, b, None)
+    }
+
+    /// `act(x @ w^T + b)` for `act` relu or selu: on the GPU the activation runs in the
+    /// matrix product's epilogue, and the backward needs only the output (no pre-activation
+    /// is kept), on either device.
+    pub fn linear_act(
+        &self,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        act: Option<UnaryOp>,
+    ) -> Result<Tensor> {
+        if let Some(op) = act {
+            if !matches!(op, UnaryOp::Relu | UnaryOp::Selu) {
+                return Err(crate::value_err!(
+                    "linear: the fused activation must be relu or selu, got {op:?}"
+                ));
+            }
+        }
         let (xs, ws) = (self.shape().to_vec(), w.shape().to_vec());
         if ws.len() != 2 || xs.is_empty() || xs[xs.len() - 1] != ws[1] {
             return Err(shape_err!(
@@ -323,8 +343,12 @@ impl Tensor {
         let dt = if dt.is_float() { dt } else { DType::F32 };
         if xs.len() != 2 {
             let y = self.cast(dt)?.matmul(&w.cast(dt)?.transpose(0, 1)?)?;
-            return match b {
-                Some(b) => y.add(b),
+            let y = match b {
+                Some(b) => y.add(b)?,
+                None => y,
+            };
+            return match act {
+                Some(op) => y.unary(op),
                 None => Ok(y),
             };
         }
@@ -338,12 +362,23 @@ impl Tensor {
             }
             #[cfg(feature = "gpu")]
             {
-                super::gpu_ops::matmul(&x, &wt, b.as_ref(), false)?
+                let code = match act {
+                    Some(UnaryOp::Relu) => 7,
+                    Some(_) => 8,
+                    None => 0,
+                };
+                super::gpu_ops::matmul(&x, &wt, b.as_ref(), code)?
             }
             #[cfg(not(feature = "gpu"))]
             unreachable!("no gpu tensors without the gpu feature")
         } else {
-            float_dispatch!(dt, "linear", T => mm_forward::<T>(&x, &wt, b.as_ref())?)
+            let y = float_dispatch!(dt, "linear", T => mm_forward::<T>(&x, &wt, b.as_ref())?);
+            match act {
+                Some(op) => {
+                    float_dispatch!(dt, "linear", T => super::unary::run_forward::<T>(op, &y)?)
+                }
+                None => y,
+            }
         };
         let (xd, wd) = (x.detach(), w.detach());
         let (nx, nw, nbias) = (
@@ -355,7 +390,14 @@ impl Tensor {
         if let Some(b) = b.as_ref() {
             inputs.push(b);
         }
+        let y_saved = act.map(|_| out.detach());
         Ok(record(out, "LinearBackward", &inputs, move |g| {
+            // through the activation first, from the output alone
+            let g = match (act, &y_saved) {
+                (Some(op), Some(y)) => Tensor::act_backward_from_output(op, y, g)?,
+                _ => g.clone(),
+            };
+            let g = &g;
             // y = x w^T + b: dx = g w, dw = g^T x, db = sum over rows of g
             let mut grads = vec![
                 if nx { Some(g.mm_nd(&wd)?) } else { None },

@@ -251,7 +251,7 @@ fn backward<T: Float + BufferElement>(op: UnaryOp, x: &[T], y: &[T], g: &[T], ou
     }
 }
 
-fn run_forward<T: Float + BufferElement>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
+pub(crate) fn run_forward<T: Float + BufferElement>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
     let n = t.numel();
     let mut out: Vec<T> = try_vec(n)?;
     out.resize(n, T::zero());
@@ -353,6 +353,25 @@ impl Tensor {
                 float_dispatch!(xs.dtype(), op.name(), T => run_backward::<T>(op, &xs, &ys, g)?);
             Ok(vec![Some(dx)])
         }))
+    }
+
+    /// g * f'(x) for relu or selu computed from the output y = f(x) alone (the backward of
+    /// an activation fused into a matrix product, which keeps no pre-activation).
+    pub(crate) fn act_backward_from_output(op: UnaryOp, y: &Tensor, g: &Tensor) -> Result<Tensor> {
+        // relu: [x > 0] = [y > 0]; selu: x > 0 iff y > 0, and its negative branch is
+        // y + scale alpha, so the cpu kernel can read y in place of x
+        if !matches!(op, UnaryOp::Relu | UnaryOp::Selu) {
+            return Err(value_err!(
+                "linear: activation {} cannot be fused",
+                op.name()
+            ));
+        }
+        #[cfg(feature = "gpu")]
+        if y.is_gpu() {
+            let code = if op == UnaryOp::Relu { 7 } else { 14 };
+            return super::gpu_ops::unary_backward_code(code, 0.0, 0.0, y, g);
+        }
+        float_dispatch!(y.dtype(), op.name(), T => run_backward::<T>(op, y, y, g))
     }
 
     /// -x
