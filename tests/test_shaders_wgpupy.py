@@ -186,6 +186,7 @@ def test_matmul_kernel_with_transposed_operand_and_bias():
     np.testing.assert_allclose(got.reshape(m, n), a @ bt.T + bias, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("act", [7, 8])  # relu, selu epilogues
 @pytest.mark.parametrize("entry,tile", [("main", 128), ("main64", 64)])
 @pytest.mark.parametrize("a_k,b_n", [(1, 1), (1, 0), (0, 1), (0, 0)])
 def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile, act):
