@@ -7,9 +7,14 @@
 #   echo /.gl/ >> .git/info/exclude; echo /.whl/ >> .git/info/exclude
 #   mkdir -p .gl /tmp/amd64/partial
 #   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
-#   apt-get $o update; (cd .gl && apt-get $o download libvulkan1)
+#   apt-get $o update
+#   (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+#   # the NVIDIA Vulkan ICD (libGLX_nvidia.so.0) needs libglvnd's libraries: with the Vulkan
+#   # loader alone wgpu finds no adapter
 #   maturin build --release -i python3.12 --target x86_64-unknown-linux-gnu -o .whl
-# Then: run(command="bash scripts/device_gpu_check.sh", carry=[".gl", ".whl"], timeout_s=420)
+# Then: run(command="bash scripts/device_gpu_check.sh", carry=[".gl", ".whl"], timeout_s=300)
+# (about 75 s of commands on an H100, plus the machine's start; PROFILE=1 adds per-kernel
+# GPU timestamps, BATCHES=128,512 and EPOCHS=3 are the defaults)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"

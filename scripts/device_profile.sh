@@ -1,3 +1,7 @@
+#!/usr/bin/env bash
+# Per-kernel GPU time of a training step on a lent NVIDIA machine (FERROGRAD_GPU_PROFILE=1,
+# timestamp queries around every dispatch). Same set-up as device_gpu_check.sh (carry .gl
+# and .whl); about 20 s of commands.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
