@@ -2,7 +2,7 @@
 // in four kernels:
 //   stats_main:  per feature, the batch mean and variance (or the running ones in eval),
 //                the running-stat update, and scale = gamma * invstd, shift = beta - mean * scale
-//   norm_main:   y = x * scale + shift
+//   norm_main:   y = x * scale + shift (then relu, with flag 16: BatchNorm1d -> ReLU fused)
 //   grad_reduce_main: per feature, dgamma = sum(g * xhat), dbeta = sum(g) and the
 //                coefficients of dx = a g + b (x - mean) + c
 //   grad_x_main: dx from those coefficients
@@ -10,7 +10,8 @@
 struct Params {
     n: u32,
     c: u32,
-    flags: u32,   // 1 gamma given, 2 beta given, 4 update running stats, 8 eval (use them)
+    flags: u32,   // 1 gamma given, 2 beta given, 4 update running stats, 8 eval (use them),
+                  // 16 relu after the normalization
     row: u32,     // threads per grid row
     eps: f32,
     momentum: f32,
@@ -103,10 +104,20 @@ fn norm_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n * p.c) { return; }
     let j = i % p.c;
-    out[i] = in1[i] * in2[2u * p.c + j] + in2[3u * p.c + j];
+    var y = in1[i] * in2[2u * p.c + j] + in2[3u * p.c + j];
+    if ((p.flags & 16u) != 0u) { y = max(y, 0.0); }
+    out[i] = y;
 }
 
-// in1 = g, in2 = x, extra = the stats; out = [a | b | c | mean] (4c); rw1 = dgamma, rw2 = dbeta.
+// The upstream gradient, zeroed where a fused relu cut the output (its input, recomputed
+// from x, scale and shift as the forward did, was not above 0).
+fn masked_g(g: f32, x: f32, scale: f32, shift: f32) -> f32 {
+    if ((p.flags & 16u) != 0u && !(x * scale + shift > 0.0)) { return 0.0; }
+    return g;
+}
+
+// in1 = g, in2 = x, extra = the stats; out = [a | b | c | mean | scale | shift] (6c);
+// rw1 = dgamma, rw2 = dbeta.
 // dx = gamma invstd / n (n g - sum g - xhat sum(g xhat)) = a g + b (x - mean) + c; in eval
 // the statistics are constants, so dx = a g.
 @compute @workgroup_size(16, 16)
@@ -118,10 +129,13 @@ fn grad_reduce_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     if (live) {
         let mean = extra[j];
         let invstd = extra[p.c + j];
+        let scale = extra[2u * p.c + j];
+        let shift = extra[3u * p.c + j];
         for (var i = lid.y; i < p.n; i += 16u) {
-            let g = in1[i * p.c + j];
+            let x = in2[i * p.c + j];
+            let g = masked_g(in1[i * p.c + j], x, scale, shift);
             sg += g;
-            sgx += g * (in2[i * p.c + j] - mean) * invstd;
+            sgx += g * (x - mean) * invstd;
         }
     }
     red[lid.y * 16u + lid.x] = sgx;
@@ -147,6 +161,8 @@ fn grad_reduce_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     out[p.c + j] = b;
     out[2u * p.c + j] = c;
     out[3u * p.c + j] = mean;
+    out[4u * p.c + j] = extra[2u * p.c + j];
+    out[5u * p.c + j] = extra[3u * p.c + j];
 }
 
 // in1 = g, in2 = x, extra = the coefficients; out = dx.
@@ -155,5 +171,7 @@ fn grad_x_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n * p.c) { return; }
     let j = i % p.c;
-    out[i] = extra[j] * in1[i] + extra[p.c + j] * (in2[i] - extra[3u * p.c + j]) + extra[2u * p.c + j];
+    let x = in2[i];
+    let g = masked_g(in1[i], x, extra[4u * p.c + j], extra[5u * p.c + j]);
+    out[i] = extra[j] * g + extra[p.c + j] * (x - extra[3u * p.c + j]) + extra[2u * p.c + j];
 }

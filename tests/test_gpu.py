@@ -650,3 +650,34 @@ def test_sequential_fuses_linear_and_activation_on_gpu():
     got = seq(fg.tensor(x, device="gpu"))
     assert fg._core.gpu_stats()["dispatches"] - s0 == 2
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_with_fused_relu_matches_cpu(training):
+    """BatchNorm1d -> ReLU in one GPU kernel (flag 16): forward, and the backward's mask
+    recomputed from x, scale and shift, against the CPU's two separate ops."""
+    x = rng.standard_normal((24, 10)).astype(np.float32) * 2 + 0.3
+    g = rng.standard_normal((24, 10)).astype(np.float32)
+    out = {}
+    for dev in ("cpu", "gpu"):
+        fg.manual_seed(0)
+        seq = fg.nn.Sequential(fg.nn.BatchNorm1d(10), fg.nn.ReLU()).to(dev)
+        seq(fg.tensor(x * 0.5, device=dev))  # move the running stats
+        seq.train(training)
+        xt = fg.tensor(x, device=dev, requires_grad=True)
+        s0 = fg._core.gpu_stats()["dispatches"]
+        y = seq(xt)
+        if dev == "gpu":
+            assert fg._core.gpu_stats()["dispatches"] - s0 == 2  # statistics, normalize+relu
+        (y * fg.tensor(g, device=dev)).sum().backward()
+        bn = seq[0]
+        out[dev] = [
+            y.numpy(),
+            xt.grad.numpy(),
+            bn.weight.grad.numpy(),
+            bn.bias.grad.numpy(),
+            bn.running_mean.numpy(),
+        ]
+    assert (out["cpu"][0] == 0).any() and (out["cpu"][0] > 0).any()
+    for c, gg in zip(out["cpu"], out["gpu"]):
+        np.testing.assert_allclose(gg, c, rtol=1e-4, atol=1e-4)

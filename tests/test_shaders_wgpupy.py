@@ -346,7 +346,7 @@ def test_batchnorm_kernels_forward_and_backward():
         "grad_reduce_main",
         bn_params(n, c, 7, groups[0]),
         [g, x],
-        4 * c,
+        6 * c,
         stats,
         groups,
         rw=[np.zeros(c, np.float32), np.zeros(c, np.float32)],
@@ -356,6 +356,27 @@ def test_batchnorm_kernels_forward_and_backward():
     dx = run("batchnorm.wgsl", "grad_x_main", bn_params(n, c, 7, 64 * 41), [g, x], n * c, coef, (41, 1, 1))
     k = gamma / np.sqrt(var + 1e-5) / n
     want = k * (n * g - g.sum(0) - xhat * (g * xhat).sum(0))
+    np.testing.assert_allclose(dx.reshape(n, c), want, rtol=1e-4, atol=1e-4)
+    # flag 16: relu fused after the normalization; the backward masks g where the output was cut
+    y = run("batchnorm.wgsl", "norm_main", bn_params(n, c, 23, 64 * 41), [x, stats], n * c, None, (41, 1, 1))
+    pre = xhat * gamma + beta
+    np.testing.assert_allclose(y.reshape(n, c), np.maximum(pre, 0), rtol=1e-4, atol=1e-4)
+    gm = g * (pre > 0)
+    zeros = [np.zeros(c, np.float32), np.zeros(c, np.float32)]
+    coef, (dgamma, dbeta) = run(
+        "batchnorm.wgsl",
+        "grad_reduce_main",
+        bn_params(n, c, 23, groups[0]),
+        [g, x],
+        6 * c,
+        stats,
+        groups,
+        rw=zeros,
+    )
+    np.testing.assert_allclose(dgamma[:c], (gm * xhat).sum(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dbeta[:c], gm.sum(0), rtol=1e-4, atol=1e-4)
+    dx = run("batchnorm.wgsl", "grad_x_main", bn_params(n, c, 23, 64 * 41), [g, x], n * c, coef, (41, 1, 1))
+    want = k * (n * gm - gm.sum(0) - xhat * (gm * xhat).sum(0))
     np.testing.assert_allclose(dx.reshape(n, c), want, rtol=1e-4, atol=1e-4)
 
 

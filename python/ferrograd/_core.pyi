@@ -564,8 +564,10 @@ def batch_norm(
     training: bool,
     momentum: float = 0.1,
     eps: float = 1e-5,
+    activation: str | None = None,
 ) -> Tensor:
-    """Batch normalization of a (N, C) input (updates the running stats in place when training)."""
+    """Batch normalization of a (N, C) input (updates the running stats in place when training);
+    ``activation="relu"`` applies relu in the same GPU kernel."""
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout with probability ``p`` (identity when not training)."""

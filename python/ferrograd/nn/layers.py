@@ -71,6 +71,10 @@ class BatchNorm1d(Module):
         self.register_buffer("running_var", _core.full([num_features], 1.0, None))
 
     def forward(self, x: Tensor) -> Tensor:
+        return self._normalize(x, None)
+
+    def _normalize(self, x: Tensor, activation: str | None) -> Tensor:
+        # `activation="relu"` is Sequential fusing a following ReLU into the same kernel
         if x.ndim != 2 or x.shape[1] != self.num_features:
             raise ShapeError(
                 f"BatchNorm1d: expected input (N, {self.num_features}), got shape {tuple(x.shape)}"
@@ -84,6 +88,7 @@ class BatchNorm1d(Module):
             self.training,
             self.momentum,
             self.eps,
+            activation,
         )
 
     def get_config(self) -> dict:
@@ -219,6 +224,10 @@ class Sequential(Module):
             act = _FUSABLE.get(type(nxt)) if type(m) is Linear else None
             if act is not None and isinstance(x, Tensor) and x.ndim >= 1 and x.shape[-1] == m.in_features:
                 x = _core.linear(x, m.weight, m.bias, act)
+                i += 2
+            elif type(m) is BatchNorm1d and type(nxt) is ReLU and isinstance(x, Tensor):
+                # BatchNorm1d then ReLU: relu inside the normalization kernel on the GPU
+                x = m._normalize(x, "relu")
                 i += 2
             else:
                 x = m(x)

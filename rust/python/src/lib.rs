@@ -1409,9 +1409,10 @@ fn ts(v: &[PyTensor]) -> Vec<Tensor> {
     v.iter().map(|t| t.t.clone()).collect()
 }
 
-/// Batch normalization of a (N, C) input (updates running stats in place when training).
+/// Batch normalization of a (N, C) input (updates running stats in place when training);
+/// `activation="relu"` applies relu in the same GPU kernel.
 #[pyfunction]
-#[pyo3(signature = (x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5))]
+#[pyo3(signature = (x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5, activation=None))]
 #[allow(clippy::too_many_arguments)]
 fn batch_norm(
     py: Python<'_>,
@@ -1423,11 +1424,21 @@ fn batch_norm(
     training: bool,
     momentum: f64,
     eps: f64,
+    activation: Option<&str>,
 ) -> PyResult<PyTensor> {
+    let relu = match activation {
+        None => false,
+        Some("relu") => true,
+        Some(other) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "batch_norm: activation must be None or 'relu', got {other:?}"
+            )))
+        }
+    };
     let o = |t: &Option<PyTensor>| t.as_ref().map(|t| t.t.clone());
     let (w, b, rm, rv) = (o(&weight), o(&bias), o(&running_mean), o(&running_var));
     run(py, heavy(&x.t), || {
-        x.t.batch_norm(
+        x.t.batch_norm_act(
             w.as_ref(),
             b.as_ref(),
             rm.as_ref(),
@@ -1435,6 +1446,7 @@ fn batch_norm(
             training,
             momentum,
             eps,
+            relu,
         )
     })
     .map(wrap)

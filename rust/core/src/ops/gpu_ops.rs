@@ -657,8 +657,9 @@ const BN_GRAD_X: gpu::Kernel =
     gpu::Kernel::new("bn_grad_x", gpu::shaders::BATCHNORM, "grad_x_main");
 
 /// Batch norm of a (n, c) GPU tensor in fused kernels: statistics (batch ones in training,
-/// updating the running ones in place; the running ones in eval), then the normalization.
-/// The backward is two more kernels. Shapes are checked by the caller.
+/// updating the running ones in place; the running ones in eval), then the normalization,
+/// then `relu` if asked (BatchNorm1d -> ReLU in one pass). The backward is two more kernels.
+/// Shapes are checked by the caller.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn batch_norm(
     x_in: &Tensor,
@@ -668,6 +669,7 @@ pub(crate) fn batch_norm(
     training: bool,
     momentum: f64,
     eps: f64,
+    relu: bool,
 ) -> Result<Tensor> {
     let ctx = gpu::context()?;
     let (n, c) = (x_in.shape()[0], x_in.shape()[1]);
@@ -685,6 +687,9 @@ pub(crate) fn batch_norm(
     }
     if !training {
         flags |= 8;
+    }
+    if relu {
+        flags |= 16;
     }
     // per-feature kernels: one 16 x 16 workgroup per 16 features; `row` counts workgroups
     let (groups_c, row_c) = ctx.grid(c.div_ceil(16).max(1), 1)?;
@@ -762,7 +767,7 @@ pub(crate) fn batch_norm(
         move |g| {
             let ctx = gpu::context()?;
             let g = dense(&to_gpu_like(g)?)?;
-            let coef = ctx.alloc(4 * c)?;
+            let coef = ctx.alloc(6 * c)?;
             let dgamma = ctx.alloc(c)?;
             let dbeta = ctx.alloc(c)?;
             let dx = ctx.alloc(n * c)?;

@@ -143,6 +143,33 @@ impl Tensor {
         momentum: f64,
         eps: f64,
     ) -> Result<Tensor> {
+        self.batch_norm_act(
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            training,
+            momentum,
+            eps,
+            false,
+        )
+    }
+
+    /// `batch_norm`, then relu when `relu` is set (BatchNorm1d -> ReLU): one fused kernel
+    /// on the GPU, the two ops in turn elsewhere.
+    #[allow(clippy::too_many_arguments)]
+    pub fn batch_norm_act(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        running_mean: Option<&Tensor>,
+        running_var: Option<&Tensor>,
+        training: bool,
+        momentum: f64,
+        eps: f64,
+        relu: bool,
+    ) -> Result<Tensor> {
+        let then_relu = |t: Tensor| if relu { t.relu() } else { Ok(t) };
         let all_gpu = self.is_gpu()
             && [weight, bias, running_mean, running_var]
                 .iter()
@@ -179,7 +206,7 @@ impl Tensor {
                     d.copy_(s)?;
                 }
             }
-            return Ok(out);
+            return then_relu(out);
         }
         if self.ndim() != 2 {
             return Err(shape_err!(
@@ -218,7 +245,7 @@ impl Tensor {
             };
             if running.is_none() && !training {
                 // as on the cpu: eval without running stats normalizes with the batch's
-                return self.batch_norm(weight, bias, None, None, true, momentum, eps);
+                return self.batch_norm_act(weight, bias, None, None, true, momentum, eps, relu);
             }
             if training && n < 2 {
                 return Err(value_err!(
@@ -227,13 +254,15 @@ impl Tensor {
                 ));
             }
             return super::gpu_ops::batch_norm(
-                self, weight, bias, running, training, momentum, eps,
+                self, weight, bias, running, training, momentum, eps, relu,
             );
         }
         if !training {
             let (rm, rv) = match (running_mean, running_var) {
                 (Some(m), Some(v)) => (m.clone(), v.clone()),
-                _ => return self.batch_norm(weight, bias, None, None, true, momentum, eps),
+                _ => {
+                    return self.batch_norm_act(weight, bias, None, None, true, momentum, eps, relu)
+                }
             };
             // y = (x - mean) / sqrt(var + eps) * gamma + beta, composed (differentiable in x, gamma, beta)
             let scale = rv.add_scalar(eps)?.sqrt()?;
@@ -244,7 +273,7 @@ impl Tensor {
             if let Some(b) = bias {
                 y = y.add(b)?;
             }
-            return Ok(y);
+            return then_relu(y);
         }
         if n < 2 {
             return Err(value_err!(
@@ -287,7 +316,7 @@ impl Tensor {
             }
             let nx = self.requires_grad();
             let has_w = weight.is_some();
-            Ok(record(out, "BatchNormBackward", &inputs, move |g| {
+            then_relu(record(out, "BatchNormBackward", &inputs, move |g| {
                 let gamma: Vec<T> = match w_own.as_ref() {
                     Some(w) => w.to_vec()?,
                     None => vec![T::one(); c],
