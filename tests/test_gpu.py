@@ -681,3 +681,30 @@ def test_batch_norm_with_fused_relu_matches_cpu(training):
     assert (out["cpu"][0] == 0).any() and (out["cpu"][0] > 0).any()
     for c, gg in zip(out["cpu"], out["gpu"]):
         np.testing.assert_allclose(gg, c, rtol=1e-4, atol=1e-4)
+
+
+CAT_PARTS = {
+    0: lambda x, y: [x, y[1:3]],  # a view with an offset
+    1: lambda x, y: [x, y.narrow(1, 1, 4), x[:, :2] * 2.0],  # strided views and a result
+    -1: lambda x, y: [x, y[:, :, :2]],
+}
+
+
+@pytest.mark.parametrize("dim", sorted(CAT_PARTS))
+def test_cat_on_gpu_with_views_and_gradients(dim):
+    """cat on the GPU is buffer copies (parts moved to dim 0 and compacted first when they
+    are views); its backward hands each input its slice of the gradient."""
+    a = rng.standard_normal((4, 6, 3)).astype(np.float32)
+    b = rng.standard_normal((4, 6, 3)).astype(np.float32)
+    (ca, ga), (cb, gb) = both(a, True), both(b, True)
+    yc = fg.cat(CAT_PARTS[dim](ca, cb), dim)
+    yg = fg.cat(CAT_PARTS[dim](ga, gb), dim)
+    assert yg.device == "gpu" and yg.shape == yc.shape
+    np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=1e-6)
+    w = rng.standard_normal(tuple(yc.shape)).astype(np.float32)
+    (yc * fg.tensor(w)).sum().backward()
+    (yg * fg.tensor(w, device="gpu")).sum().backward()
+    np.testing.assert_allclose(ga.grad.numpy(), ca.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gb.grad.numpy(), cb.grad.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(fg.DeviceError, match="cat: expected all tensors on one device"):
+        fg.cat([ga, cb], 0)

@@ -928,3 +928,43 @@ pub(crate) fn cross_entropy(
         },
     ))
 }
+
+/// Concatenation along `d` on the GPU: each part with `d` moved to the front is made
+/// contiguous, the parts are copied one after another into one buffer (queue-ordered
+/// buffer copies, no kernel), and the result is that buffer with `d` moved back (a view).
+pub(crate) fn cat(parts: &[Tensor], d: usize, out_shape: &[usize]) -> Result<Tensor> {
+    let ctx = gpu::context()?;
+    let nd = out_shape.len();
+    // d first, the other dims in order; and its inverse
+    let front: Vec<isize> = std::iter::once(d)
+        .chain((0..nd).filter(|&j| j != d))
+        .map(|j| j as isize)
+        .collect();
+    let back: Vec<isize> = (0..nd)
+        .map(|j| match j.cmp(&d) {
+            std::cmp::Ordering::Less => j as isize + 1,
+            std::cmp::Ordering::Equal => 0,
+            std::cmp::Ordering::Greater => j as isize,
+        })
+        .collect();
+    let total: usize = out_shape.iter().product();
+    check_u32("cat", total)?;
+    let out = ctx.alloc(total)?;
+    let mut at = 0;
+    for p in parts {
+        let moved = p.detach().permute(&front)?;
+        // a whole-buffer copy needs a part that is exactly its buffer (not a view into a
+        // larger one); anything else is compacted first
+        let whole = moved.is_contiguous()
+            && moved.layout().offset == 0
+            && moved.with_gpu(|b, _| b.len() == moved.numel())?;
+        let moved = if whole { moved } else { copy(&moved)? };
+        if moved.numel() > 0 {
+            moved.with_gpu(|b, _| out.copy_from(at, b))??;
+        }
+        at += moved.numel();
+    }
+    let mut moved_shape: Vec<usize> = vec![out_shape[d]];
+    moved_shape.extend((0..nd).filter(|&j| j != d).map(|j| out_shape[j]));
+    new_tensor(out, &moved_shape)?.permute(&back)
+}

@@ -282,10 +282,6 @@ impl Tensor {
 
     /// Joins tensors along an existing dim.
     pub fn cat(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
-        let refs: Vec<&Tensor> = tensors.iter().collect();
-        if let Some(r) = Tensor::gpu_fallback(&refs, |v| Tensor::cat(v, dim)) {
-            return r;
-        }
         let first = tensors
             .first()
             .ok_or_else(|| value_err!("cat: expected a non-empty list of tensors"))?;
@@ -311,10 +307,31 @@ impl Tensor {
                 ));
             }
         }
+        let on_gpu = tensors.iter().filter(|t| t.is_gpu()).count();
+        if on_gpu > 0 && on_gpu < tensors.len() {
+            return Err(crate::error::Error::Device(format!(
+                "cat: expected all tensors on one device, got {on_gpu} on gpu and {} on cpu; move them with .to()",
+                tensors.len() - on_gpu
+            )));
+        }
         let parts: Vec<Tensor> = tensors.iter().map(|t| t.cast(dt)).collect::<Result<_>>()?;
         let sizes: Vec<usize> = parts.iter().map(|t| t.shape()[d]).collect();
         let mut out_shape = first.shape().to_vec();
         out_shape[d] = sizes.iter().sum();
+        #[cfg(feature = "gpu")]
+        if on_gpu > 0 {
+            let out = super::gpu_ops::cat(&parts, d, &out_shape)?;
+            let refs: Vec<&Tensor> = parts.iter().collect();
+            return Ok(record(out, "CatBackward", &refs, move |g| {
+                let mut start = 0;
+                let mut grads = Vec::with_capacity(sizes.len());
+                for &sz in &sizes {
+                    grads.push(Some(g.narrow(d as isize, start, sz)?));
+                    start += sz;
+                }
+                Ok(grads)
+            }));
+        }
         let outer: usize = out_shape[..d].iter().product();
         let inner: usize = out_shape[d + 1..].iter().product();
         let out = any_dispatch!(dt, T => {
