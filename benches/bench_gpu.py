@@ -6,6 +6,12 @@ same devices when it is installed (CUDA for the GPU column).
     python benches/bench_gpu.py            # everything (4096 matmul included)
     python benches/bench_gpu.py --quick    # small sizes, for lavapipe or a smoke run
     python benches/bench_gpu.py --batch 128,1024 --epochs 2
+    python benches/bench_gpu.py --sweep --only-matmul --no-cpu --no-torch   # every GPU matmul kernel
+
+The GPU matmul kernel is chosen as the library does by default ("auto": the first product of
+each large shape times every kernel and keeps the fastest; the choices are printed after the
+table), unless `--matmul-kernel NAME` fixes one. `--sweep` adds a table of every kernel at
+the largest sizes and each operand layout.
 
 GPU timings end with a read-back of one element so that queued work is finished. Training
 runs `--epochs` passes over the 8,000-sample training split (Adam, lr 0.001), after a
@@ -55,6 +61,22 @@ def fg_matmul(n: int, device: str, layout: str = "nn") -> float:
         sync(c)
 
     return 2 * n**3 * reps / best(run, repeat=3) / 1e9
+
+
+def sweep(sizes, layouts) -> None:
+    """GFLOP/s of every GPU matmul kernel at each size and layout (one fixed kernel at a time)."""
+    names = fg._core.gpu_matmul_kernels()
+    before = fg._core.gpu_matmul_kernel()
+    cols = [(n, lay) for n in sizes for lay in layouts]
+    head = f"{'kernel':<16}" + "".join(f"{f'{n} {lay}':>12}" for n, lay in cols)
+    print("GPU matmul kernels, GFLOP/s (nn: A B, nt: A B^T, tn: A^T B)")
+    print(head)
+    print("-" * len(head))
+    for name in names:
+        fg._core.gpu_matmul_kernel(name)
+        print(f"{name:<16}" + "".join(f"{fg_matmul(n, 'gpu', lay):>12,.1f}" for n, lay in cols), flush=True)
+    fg._core.gpu_matmul_kernel(before)
+    print()
 
 
 def fg_overhead(device: str) -> float:
@@ -159,6 +181,9 @@ def main() -> None:
     ap.add_argument("--no-cpu-training", action="store_true", help="skip ferrograd's CPU training column")
     ap.add_argument("--only-matmul", action="store_true", help="the matmul rows alone")
     ap.add_argument("--no-cpu", action="store_true", help="the gpu column alone")
+    ap.add_argument("--matmul-kernel", help='a GPU matmul kernel for the whole run (default "auto")')
+    ap.add_argument("--sweep", action="store_true", help="every GPU matmul kernel at each size and layout")
+    ap.add_argument("--sweep-sizes", default="1024,4096", help="sizes for --sweep, comma-separated")
     args = ap.parse_args()
     sizes = [256] if args.quick else [256, 1024, 4096]
     layouts = [] if args.quick else ["nt", "tn"]
@@ -178,6 +203,12 @@ def main() -> None:
     print(f"CPU: {cpu_model()} ({os.cpu_count()} logical cores, {fg.get_num_threads()} threads)")
     print(f"GPU: {gpu_name}; PyTorch: {torch_note}")
     devices = ([] if args.no_cpu else ["cpu"]) + (["gpu"] if gpu else [])
+    if gpu and args.matmul_kernel:
+        fg._core.gpu_matmul_kernel(args.matmul_kernel)
+    if gpu:
+        print(f"GPU matmul kernel: {fg._core.gpu_matmul_kernel()}")
+    if gpu and args.sweep:
+        sweep([int(v) for v in args.sweep_sizes.split(",")], ["nn", "nt", "tn"])
     x, y = fg.data.load_mnist()
     x, y = x[:8000], y[:8000]
     if args.quick:
@@ -214,6 +245,10 @@ def main() -> None:
         print(f"{name:<34}{fmt(c)}{fmt(g)}{ratio}{fmt(t.get('cpu'))}{fmt(t.get('gpu'))}")
     for line in notes:
         print(line)
+    for (lay, m, n, k), chosen, times in fg._core.gpu_matmul_tuning() if gpu else []:
+        by_speed = sorted(times, key=lambda x: x[1])
+        ranked = ", ".join(f"{name} {2 * m * n * k / t / 1e9:,.0f}" for name, t in by_speed)
+        print(f"auto chose {chosen} for {lay} {m}x{k}x{n} (GFLOP/s while tuning: {ranked})")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@
 #   maturin build --release -i python3.12 --target x86_64-unknown-linux-gnu -o .whl
 # Then: run(command="bash scripts/device_gpu_check.sh", carry=[".gl", ".whl"], timeout_s=300)
 # (about 75 s of commands on an H100, plus the machine's start; PROFILE=1 adds per-kernel
-# GPU timestamps, BATCHES=128,512 and EPOCHS=3 are the defaults)
+# GPU timestamps, BATCHES=128,512 and EPOCHS=3 are the defaults; SWEEP=0 skips the table of
+# every matmul kernel, about 20 s)
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -32,6 +33,11 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.sm --format=csv
 python3 -c "import ferrograd as fg; print(fg.devices()); print('using', fg._core.gpu_info())" || exit 1
 timeout 150 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gpu.py 2>&1 \
     | tee "$OUT/gpu_tests.log" | tail -25
+if [ "${SWEEP:-1}" = 1 ]; then
+    # every matmul kernel at 1024 and 4096 in each layout (what "auto" chooses among)
+    timeout 120 python3 benches/bench_gpu.py --sweep --only-matmul --no-cpu --no-torch 2>&1 \
+        | tee "$OUT/matmul_sweep.log"
+fi
 timeout 300 python3 benches/bench_gpu.py --batch "${BATCHES:-128,512}" --epochs "${EPOCHS:-3}" 2>&1 \
     | tee "$OUT/bench_gpu.log"
 for a in "standard 128" "standard 512" "residual 128" "selu 128"; do

@@ -211,6 +211,91 @@ def test_vec4_matmul_128_tiles_in_a_subprocess():
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
 
 
+@pytest.fixture
+def matmul_kernel_setting():
+    """Restores the process-wide matmul kernel setting after a test changes it."""
+    before = fg._core.gpu_matmul_kernel()
+    yield
+    fg._core.gpu_matmul_kernel(before, tune_min_flops=2.0 * 1024**3)
+
+
+def test_matmul_kernel_setting_default_and_errors(matmul_kernel_setting):
+    names = fg._core.gpu_matmul_kernels()
+    assert names[0] == "v4_64" and len(names) == len(set(names)) >= 9
+    if "FERROGRAD_MATMUL_KERNEL" not in os.environ and "FERROGRAD_MATMUL_TILE" not in os.environ:
+        assert fg._core.gpu_matmul_kernel() == "auto"
+    before = fg._core.gpu_matmul_kernel("t128x64")
+    assert fg._core.gpu_matmul_kernel() == "t128x64"
+    assert fg._core.gpu_matmul_kernel(before) == "t128x64"
+    with pytest.raises(ValueError, match=r"unknown name 'bogus'|unknown name \"bogus\".*v4_64"):
+        fg._core.gpu_matmul_kernel("bogus")
+    with pytest.raises(ValueError, match="threshold"):
+        fg._core.gpu_matmul_kernel(tune_min_flops=-1.0)
+
+
+@pytest.mark.parametrize("ta,tb", LAYOUTS)
+def test_every_matmul_kernel_gives_identical_bits(ta, tb, matmul_kernel_setting):
+    """Every vec4 kernel (tile shapes, double buffering, the generated unrolled ones) on each
+    operand layout, with a bias and relu epilogue, across tile and k-slice edges: close to
+    float64 NumPy, and bit-identical to the default kernel (each output is accumulated with
+    fma in k order), so "auto" can pick any of them without changing results."""
+    m, k, n = 136, 36, 196
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    ga, gb, gbias = fg.tensor(a).to("gpu"), fg.tensor(b).to("gpu"), fg.tensor(bias).to("gpu")
+    ga, gb = (ga.T if ta else ga), (gb.T if tb else gb)
+    a64 = (a.T if ta else a).astype(np.float64)
+    b64 = (b.T if tb else b).astype(np.float64)
+    want = np.maximum(a64 @ b64 + bias, 0)
+    layout = ("m" if ta else "k") + ("k" if tb else "n")
+    first = None
+    for name in fg._core.gpu_matmul_kernels():
+        fg._core.gpu_matmul_kernel(name)
+        # linear(x, w) is x @ w.T: pass gb.T so the product is ga @ gb
+        got = fg.linear(ga, gb.T, gbias, activation="relu").numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3, err_msg=name)
+        if first is None:
+            first = got
+        else:
+            assert np.array_equal(got, first), f"{name} differs from the default in its bits"
+    pipelines = fg._core.gpu_stats()["pipelines"]
+    assert f"mmt_128x128_db_{layout}" in pipelines and f"matmul4_{layout}" in pipelines
+
+
+def test_matmul_auto_tunes_once_per_shape(matmul_kernel_setting):
+    """ "auto" times every kernel on the first product of a shape over the threshold, keeps
+    the fastest for later products of that shape, and returns the right product."""
+    fg._core.gpu_matmul_kernel("auto", tune_min_flops=2.0 * 200 * 64 * 72)
+    a = rng.standard_normal((200, 64)).astype(np.float32)
+    b = rng.standard_normal((64, 72)).astype(np.float32)
+    ga, gb = fg.tensor(a).to("gpu"), fg.tensor(b).to("gpu")
+    np.testing.assert_allclose((ga @ gb).numpy(), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+    tuned = {shape: (best, times) for shape, best, times in fg._core.gpu_matmul_tuning()}
+    best, times = tuned[("kn", 200, 72, 64)]
+    timed = [name for name, _ in times]
+    assert timed == fg._core.gpu_matmul_kernels()  # all ran (lavapipe compiles every one)
+    assert all(t > 0 for _, t in times)
+    assert best == min(times, key=lambda nt: nt[1])[0]
+    d0 = fg._core.gpu_stats()["dispatches"]
+    np.testing.assert_allclose((ga @ gb).numpy(), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+    assert fg._core.gpu_stats()["dispatches"] - d0 == 1  # the second product is not retimed
+    # a product under the threshold is not timed
+    (ga[:8] @ gb).numpy()
+    assert ("kn", 8, 72, 64) not in {s for s, _, _ in fg._core.gpu_matmul_tuning()}
+
+
+def test_generated_matmul_shader_is_current():
+    """shaders/matmul_tiled.wgsl is what scripts/gen_matmul_tiled.py writes."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    gen = os.path.join(root, "scripts", "gen_matmul_tiled.py")
+    r = subprocess.run([sys.executable, gen, "--check"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
 def test_vec4_matmul_batched_with_bias_relu_epilogue():
     x = rng.standard_normal((3, 36, 20)).astype(np.float32)
     w = rng.standard_normal((44, 20)).astype(np.float32)

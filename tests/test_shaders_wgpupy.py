@@ -206,6 +206,32 @@ def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile, act):
     np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-4, atol=1e-4)
 
 
+TILED = ["t64x64", "t64x64_db", "t128x64", "t64x128", "t128x128", "t128x128_db", "t128x128_k16"]
+
+
+@pytest.mark.parametrize("entry", TILED)
+@pytest.mark.parametrize("a_k,b_n", [(1, 1), (1, 0), (0, 1), (0, 0)])
+def test_matmul_tiled_kernels_every_layout(a_k, b_n, entry):
+    """The generated kernels (scripts/gen_matmul_tiled.py), each tile shape on each operand
+    layout, with a bias and relu (even layouts) or selu (odd) epilogue."""
+    m, k, n = 140, 44, 204  # multiples of 4 that cross every tile and k-slice edge
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    act = 7 if (a_k + b_n) % 2 == 0 else 8
+    a_store, (a_rs, a_cs) = (a, (k, 1)) if a_k else (np.ascontiguousarray(a.T), (1, m))
+    b_store, (b_rs, b_cs) = (b, (n, 1)) if b_n else (np.ascontiguousarray(b.T), (1, k))
+    p = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, act, 0, 0], np.uint32).tobytes()
+    bm, bn = (int(v) for v in entry[1:].split("_")[0].split("x"))
+    groups = ((n + bn - 1) // bn, (m + bm - 1) // bm, 1)
+    consts = {"A_K_CONTIG": a_k, "B_N_CONTIG": b_n}
+    got = run("matmul_tiled.wgsl", entry, p, [a_store, b_store], m * n, bias, groups, consts)
+    z = a.astype(np.float64) @ b + bias
+    sa = 1.0507009873554805 * 1.6732632423543772
+    want = np.maximum(z, 0) if act == 7 else np.where(z > 0, 1.0507009873554805 * z, sa * np.expm1(z))
+    np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("op,ref", [(0, np.sum), (1, np.max), (2, np.min), (4, np.mean)])
 def test_reduce_kernel(op, ref):
     x = rng.standard_normal((3, 1000, 2)).astype(np.float32)

@@ -550,6 +550,21 @@ def gpu_stats() -> dict[str, Any]:
     ``pipelines`` (the compiled kernel variants, sorted) and ``max_binding`` (the largest
     storage binding in bytes, the size limit of one tensor); DeviceError when there is no GPU."""
 
+def gpu_matmul_kernel(name: str | None = None, tune_min_flops: float | None = None) -> str:
+    """How the GPU matmul kernel is chosen: with `name` (one of ``gpu_matmul_kernels()`` or
+    "auto", which times every kernel on the first product of each shape of at least
+    `tune_min_flops` (2mnk; default a 1024-cube) and keeps the fastest), sets it. Returns
+    the setting in force before the call; ValueError for an unknown name."""
+
+def gpu_matmul_kernels() -> list[str]:
+    """The GPU matmul kernels by name, the default first."""
+
+def gpu_matmul_tuning() -> list[tuple[tuple[str, int, int, int], str, list[tuple[str, float]]]]:
+    """What "auto" measured: ((layout, m, n, k), chosen kernel, [(kernel, seconds per product)])."""
+
+def gpu_synchronize() -> None:
+    """Submits the queued GPU work and waits for it to finish (for timing)."""
+
 def gpu_info() -> tuple[str, str, str]:
     """The GPU adapter that tensors on "gpu" use, as (name, backend, type); DeviceError when none."""
 

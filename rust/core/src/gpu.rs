@@ -17,8 +17,11 @@ pub mod shaders {
     pub const ELEMENTWISE: &str = include_str!("../../../shaders/elementwise.wgsl");
     /// Tiled matrix product with a bias/activation epilogue.
     pub const MATMUL: &str = include_str!("../../../shaders/matmul.wgsl");
-    /// The fast matrix product: 128 x 128 tiles, 8 x 8 per thread, vec4 loads.
+    /// The fast matrix product: 64 x 64 and 128 x 128 tiles, vec4 loads.
     pub const MATMUL_VEC4: &str = include_str!("../../../shaders/matmul_vec4.wgsl");
+    /// The fast matrix product in more tile shapes, generated fully unrolled
+    /// (scripts/gen_matmul_tiled.py).
+    pub const MATMUL_TILED: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
     /// Axis reductions (sum, mean, max, min, argmax).
     pub const REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
     /// Dropout masks from the counter-based generator.
@@ -32,10 +35,11 @@ pub mod shaders {
     /// Row gathers (index_select).
     pub const GATHER: &str = include_str!("../../../shaders/gather.wgsl");
     /// Every shader file with its name, for validation.
-    pub const ALL: [(&str, &str); 9] = [
+    pub const ALL: [(&str, &str); 10] = [
         ("batchnorm", BATCHNORM),
         ("optim", OPTIM),
         ("matmul_vec4", MATMUL_VEC4),
+        ("matmul_tiled", MATMUL_TILED),
         ("softmax", SOFTMAX),
         ("gather", GATHER),
         ("elementwise", ELEMENTWISE),
@@ -842,6 +846,18 @@ impl Context {
         if p.count >= MAX_PENDING {
             self.submit_pending(&mut p);
         }
+    }
+
+    /// Submits the queued work and waits until the GPU has finished it.
+    pub fn synchronize(&self) -> Result<()> {
+        let idx = self.flush();
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: idx,
+                timeout: Some(GPU_TIMEOUT),
+            })
+            .map(|_| ())
+            .map_err(|e| Error::Device(format!("gpu: waiting for queued work failed: {e}")))
     }
 
     /// Submits the pending encoder; returns the submission to wait for.

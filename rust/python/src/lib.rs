@@ -1372,6 +1372,82 @@ fn gpu_profile(reset: bool) -> PyResult<Option<Vec<(String, usize, f64)>>> {
     }
 }
 
+#[cfg(not(feature = "gpu"))]
+fn no_gpu<T>() -> PyResult<T> {
+    Err(DeviceError::new_err(
+        "this build of ferrograd has no gpu backend",
+    ))
+}
+
+/// How the GPU matmul kernel is chosen: with `name` (a kernel from `gpu_matmul_kernels()`
+/// or "auto", which times every kernel on the first product of each shape of at least
+/// `tune_min_flops` (2mnk; default a 1024-cube) and keeps the fastest), sets it. Returns the
+/// setting in force before the call.
+#[pyfunction]
+#[pyo3(signature = (name = None, tune_min_flops = None))]
+fn gpu_matmul_kernel(name: Option<&str>, tune_min_flops: Option<f64>) -> PyResult<String> {
+    #[cfg(feature = "gpu")]
+    {
+        use ferrograd_core::ops::gpu_ops;
+        if let Some(f) = tune_min_flops {
+            gpu_ops::set_matmul_tune_min_flops(f).map_err(err)?;
+        }
+        match name {
+            Some(n) => gpu_ops::set_matmul_kernel(n).map_err(err),
+            None => Ok(gpu_ops::matmul_kernel()),
+        }
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = (name, tune_min_flops);
+        no_gpu()
+    }
+}
+
+/// The GPU matmul kernels by name, the default first.
+#[pyfunction]
+fn gpu_matmul_kernels() -> PyResult<Vec<&'static str>> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::ops::gpu_ops::matmul_kernel_names())
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
+/// What "auto" measured: ((layout, m, n, k), chosen kernel, [(kernel, seconds per product)]).
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn gpu_matmul_tuning() -> PyResult<
+    Vec<(
+        (&'static str, usize, usize, usize),
+        &'static str,
+        Vec<(&'static str, f64)>,
+    )>,
+> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::ops::gpu_ops::matmul_tuning())
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
+/// Submits the queued GPU work and waits for it to finish (for timing).
+#[pyfunction]
+fn gpu_synchronize(py: Python<'_>) -> PyResult<()> {
+    #[cfg(feature = "gpu")]
+    {
+        let ctx = ferrograd_core::gpu::context().map_err(err)?;
+        py.detach(|| ctx.synchronize()).map_err(err)
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = py;
+        no_gpu()
+    }
+}
+
 /// GPU tensor buffers created so far (the pool reuses freed ones; for memory tests).
 #[pyfunction]
 fn gpu_buffers_created() -> PyResult<usize> {
@@ -1654,6 +1730,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gpu_buffers_created, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_stats, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_profile, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_matmul_kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_matmul_kernels, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_matmul_tuning, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_synchronize, m)?)?;
     m.add_function(wrap_pyfunction!(batch_norm, m)?)?;
     m.add_function(wrap_pyfunction!(dropout, m)?)?;
     m.add_function(wrap_pyfunction!(alpha_dropout, m)?)?;
