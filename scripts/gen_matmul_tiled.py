@@ -34,6 +34,7 @@ class Variant:
     bk: int  # k-slice (8 or 16)
     db: bool  # double-buffered workgroup memory
     pad: bool = True  # a vec4 of padding per k row of B (off where it would pass 16 KiB)
+    akm: bool = False  # A always kept [k][row] (a row-major A is transposed on the way in)
 
     @property
     def bm(self) -> int:
@@ -44,8 +45,12 @@ class Variant:
         return 16 * self.tn
 
     @property
-    def na(self) -> int:  # vec4s in one A slice
-        return self.bm * self.bk // 4
+    def na(self) -> int:  # vec4s in one A slice (with padding when kept [k][row] always)
+        return self.bk * self.aq if self.akm else self.bm * self.bk // 4
+
+    @property
+    def aq(self) -> int:  # vec4s per k row of an A slice kept [k][row]
+        return self.bm // 4 + (1 if (self.pad and self.akm) else 0)
 
     @property
     def nb(self) -> int:  # vec4s in one B slice, padded for the column-major layout
@@ -64,6 +69,10 @@ VARIANTS = [
     Variant("t128x128", 8, 8, 8, False),
     Variant("t128x128_db", 8, 8, 8, True, pad=False),
     Variant("t128x128_k16", 8, 8, 16, False, pad=False),
+    # A kept [k][row]: per k a thread reads two vec4 of A (its 8 rows) instead of holding
+    # 8 rows x 4 k values in registers, so fewer registers are live
+    Variant("t128x128_at", 8, 8, 8, False, akm=True),
+    Variant("t128x128_at_db", 8, 8, 8, True, pad=False, akm=True),
 ]
 # WebGPU's default limit on workgroup memory, which every variant stays within
 WORKGROUP_BYTES = 16384
@@ -166,8 +175,9 @@ fn store_c(r: u32, col: u32, v: vec4<f32>) {
 def gen_variant(v: Variant) -> str:
     name, tm, tn, bk = v.name, v.tm, v.tn, v.bk
     bm, bn, na, nb = v.bm, v.bn, v.na, v.nb
-    la, lb = na // 256, (bk * bn // 4) // 256  # vec4 loads per thread per slice
-    assert la >= 1 and lb >= 1 and na % 256 == 0 and (bk * bn // 4) % 256 == 0, v
+    la, lb = (bm * bk // 4) // 256, (bk * bn // 4) // 256  # vec4 loads per thread per slice
+    assert la >= 1 and lb >= 1 and (bm * bk // 4) % 256 == 0 and (bk * bn // 4) % 256 == 0, v
+    aq = v.aq
     bufs = 2 if v.db else 1
     rows = [(g, i) for g in range(tm // 4) for i in range(4)]  # row 64g + 4ty + i
     hs = range(tn // 4)  # column block h: columns 64h + 4tx .. + 4
@@ -186,8 +196,22 @@ def gen_variant(v: Variant) -> str:
     # store of the prefetched registers into buffer `base`
     regs = [f"ra{j}: vec4<f32>" for j in range(la)] + [f"rb{j}: vec4<f32>" for j in range(lb)]
     w(f"fn stage_{name}(t: u32, ab: u32, bb: u32, {', '.join(regs)}) {{")
-    for j in range(la):
-        w(f"    as_{name}[ab + t + {256 * j}u] = ra{j};")
+    if v.akm:
+        w("    if (A_K_CONTIG) {")
+        w("        // four k values of one row, scattered into [k][row]")
+        for j in range(la):
+            w(f"        {{ let q = t + {256 * j}u; let r = q / {bk // 4}u; let kk = (q % {bk // 4}u) * 4u;")
+            for e, comp in enumerate("xyzw"):
+                w(f"          as_{name}[ab + (kk + {e}u) * {aq}u + r / 4u][r % 4u] = ra{j}.{comp};")
+            w("        }")
+        w("    } else {")
+        for j in range(la):
+            idx = f"ab + (q / {bm // 4}u) * {aq}u + q % {bm // 4}u"
+            w(f"        {{ let q = t + {256 * j}u; as_{name}[{idx}] = ra{j}; }}")
+        w("    }")
+    else:
+        for j in range(la):
+            w(f"    as_{name}[ab + t + {256 * j}u] = ra{j};")
     w("    if (B_N_CONTIG) {")
     for j in range(lb):
         idx = f"bb + (q / {bn // 4}u) * {bq}u + q % {bn // 4}u"
@@ -221,7 +245,7 @@ def gen_variant(v: Variant) -> str:
         w(f"    var rb{j} = load_b(t + {256 * j}u, col0, 0u, {bk}u, {bn}u);")
     args = ", ".join([f"ra{j}" for j in range(la)] + [f"rb{j}" for j in range(lb)])
     w(f"    let tiles = (p.k + {bk - 1}u) / {bk}u;")
-    for r in range(tm):
+    for r in range(0 if v.akm else tm):
         w(f"    var a{r}: vec4<f32>;")
     if v.db:
         w(f"    stage_{name}(t, 0u, 0u, {args});")
@@ -241,7 +265,18 @@ def gen_variant(v: Variant) -> str:
     for j in range(lb):
         w(f"            rb{j} = load_b(t + {256 * j}u, col0, (kt + 1u) * {bk}u, {bk}u, {bn}u);")
     w("        }")
-    for kq in range(bk // 4):
+    for kq in range(bk // 4 if v.akm else 0):
+        for e in range(4):
+            kk = 4 * kq + e
+            w(f"        // k = {kk} of the slice: a{{g}}_{kk} holds rows 64g + 4ty .. + 3")
+            for g in range(tm // 4):
+                w(f"        let a{g}_{kk} = as_{name}[ab + {kk}u * {aq}u + {16 * g}u + ty];")
+            for h in hs:
+                w(f"        let b{h}_{kk} = bs_{name}[bb + {kk}u * {bq}u + {16 * h}u + tx];")
+            for r, (g, i) in enumerate(rows):
+                for h in hs:
+                    w(f"        c{r}_{h} = fma(vec4<f32>(a{g}_{kk}.{'xyzw'[i]}), b{h}_{kk}, c{r}_{h});")
+    for kq in range(0 if v.akm else bk // 4):
         w(f"        // k = {4 * kq} .. {4 * kq + 3} of the slice: a{{r}} holds row r's four k values")
         w("        if (A_K_CONTIG) {")
         for r, (g, i) in enumerate(rows):

@@ -2190,3 +2190,516 @@ fn t128x128_k16(
     store_c(row0 + 64u + ty * 4u + 3u, col0 + 0u + tx * 4u, c7_0);
     store_c(row0 + 64u + ty * 4u + 3u, col0 + 64u + tx * 4u, c7_1);
 }
+
+// t128x128_at: 128 x 128 tiles, 8 x 8 per thread, k-slice 8
+var<workgroup> as_t128x128_at: array<vec4<f32>, 264>;
+var<workgroup> bs_t128x128_at: array<vec4<f32>, 264>;
+
+fn stage_t128x128_at(t: u32, ab: u32, bb: u32, ra0: vec4<f32>, rb0: vec4<f32>) {
+    if (A_K_CONTIG) {
+        // four k values of one row, scattered into [k][row]
+        { let q = t + 0u; let r = q / 2u; let kk = (q % 2u) * 4u;
+          as_t128x128_at[ab + (kk + 0u) * 33u + r / 4u][r % 4u] = ra0.x;
+          as_t128x128_at[ab + (kk + 1u) * 33u + r / 4u][r % 4u] = ra0.y;
+          as_t128x128_at[ab + (kk + 2u) * 33u + r / 4u][r % 4u] = ra0.z;
+          as_t128x128_at[ab + (kk + 3u) * 33u + r / 4u][r % 4u] = ra0.w;
+        }
+    } else {
+        { let q = t + 0u; as_t128x128_at[ab + (q / 32u) * 33u + q % 32u] = ra0; }
+    }
+    if (B_N_CONTIG) {
+        { let q = t + 0u; bs_t128x128_at[bb + (q / 32u) * 33u + q % 32u] = rb0; }
+    } else {
+        // four k values of one column, scattered into [k][col]
+        { let q = t + 0u; let col = q / 2u; let kk = (q % 2u) * 4u;
+          bs_t128x128_at[bb + (kk + 0u) * 33u + col / 4u][col % 4u] = rb0.x;
+          bs_t128x128_at[bb + (kk + 1u) * 33u + col / 4u][col % 4u] = rb0.y;
+          bs_t128x128_at[bb + (kk + 2u) * 33u + col / 4u][col % 4u] = rb0.z;
+          bs_t128x128_at[bb + (kk + 3u) * 33u + col / 4u][col % 4u] = rb0.w;
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn t128x128_at(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let row0 = wg.y * 128u;
+    let col0 = wg.x * 128u;
+    let tx = lid.x;
+    let ty = lid.y;
+    let t = ty * 16u + tx;
+    var c0_0 = vec4<f32>(0.0);
+    var c0_1 = vec4<f32>(0.0);
+    var c1_0 = vec4<f32>(0.0);
+    var c1_1 = vec4<f32>(0.0);
+    var c2_0 = vec4<f32>(0.0);
+    var c2_1 = vec4<f32>(0.0);
+    var c3_0 = vec4<f32>(0.0);
+    var c3_1 = vec4<f32>(0.0);
+    var c4_0 = vec4<f32>(0.0);
+    var c4_1 = vec4<f32>(0.0);
+    var c5_0 = vec4<f32>(0.0);
+    var c5_1 = vec4<f32>(0.0);
+    var c6_0 = vec4<f32>(0.0);
+    var c6_1 = vec4<f32>(0.0);
+    var c7_0 = vec4<f32>(0.0);
+    var c7_1 = vec4<f32>(0.0);
+    var ra0 = load_a(t + 0u, row0, 0u, 8u, 128u);
+    var rb0 = load_b(t + 0u, col0, 0u, 8u, 128u);
+    let tiles = (p.k + 7u) / 8u;
+    for (var kt = 0u; kt < tiles; kt++) {
+        let ab = 0u;
+        let bb = 0u;
+        stage_t128x128_at(t, 0u, 0u, ra0, rb0);
+        workgroupBarrier();
+        if (kt + 1u < tiles) {
+            ra0 = load_a(t + 0u, row0, (kt + 1u) * 8u, 8u, 128u);
+            rb0 = load_b(t + 0u, col0, (kt + 1u) * 8u, 8u, 128u);
+        }
+        // k = 0 of the slice: a{g}_0 holds rows 64g + 4ty .. + 3
+        let a0_0 = as_t128x128_at[ab + 0u * 33u + 0u + ty];
+        let a1_0 = as_t128x128_at[ab + 0u * 33u + 16u + ty];
+        let b0_0 = bs_t128x128_at[bb + 0u * 33u + 0u + tx];
+        let b1_0 = bs_t128x128_at[bb + 0u * 33u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_0.x), b0_0, c0_0);
+        c0_1 = fma(vec4<f32>(a0_0.x), b1_0, c0_1);
+        c1_0 = fma(vec4<f32>(a0_0.y), b0_0, c1_0);
+        c1_1 = fma(vec4<f32>(a0_0.y), b1_0, c1_1);
+        c2_0 = fma(vec4<f32>(a0_0.z), b0_0, c2_0);
+        c2_1 = fma(vec4<f32>(a0_0.z), b1_0, c2_1);
+        c3_0 = fma(vec4<f32>(a0_0.w), b0_0, c3_0);
+        c3_1 = fma(vec4<f32>(a0_0.w), b1_0, c3_1);
+        c4_0 = fma(vec4<f32>(a1_0.x), b0_0, c4_0);
+        c4_1 = fma(vec4<f32>(a1_0.x), b1_0, c4_1);
+        c5_0 = fma(vec4<f32>(a1_0.y), b0_0, c5_0);
+        c5_1 = fma(vec4<f32>(a1_0.y), b1_0, c5_1);
+        c6_0 = fma(vec4<f32>(a1_0.z), b0_0, c6_0);
+        c6_1 = fma(vec4<f32>(a1_0.z), b1_0, c6_1);
+        c7_0 = fma(vec4<f32>(a1_0.w), b0_0, c7_0);
+        c7_1 = fma(vec4<f32>(a1_0.w), b1_0, c7_1);
+        // k = 1 of the slice: a{g}_1 holds rows 64g + 4ty .. + 3
+        let a0_1 = as_t128x128_at[ab + 1u * 33u + 0u + ty];
+        let a1_1 = as_t128x128_at[ab + 1u * 33u + 16u + ty];
+        let b0_1 = bs_t128x128_at[bb + 1u * 33u + 0u + tx];
+        let b1_1 = bs_t128x128_at[bb + 1u * 33u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_1.x), b0_1, c0_0);
+        c0_1 = fma(vec4<f32>(a0_1.x), b1_1, c0_1);
+        c1_0 = fma(vec4<f32>(a0_1.y), b0_1, c1_0);
+        c1_1 = fma(vec4<f32>(a0_1.y), b1_1, c1_1);
+        c2_0 = fma(vec4<f32>(a0_1.z), b0_1, c2_0);
+        c2_1 = fma(vec4<f32>(a0_1.z), b1_1, c2_1);
+        c3_0 = fma(vec4<f32>(a0_1.w), b0_1, c3_0);
+        c3_1 = fma(vec4<f32>(a0_1.w), b1_1, c3_1);
+        c4_0 = fma(vec4<f32>(a1_1.x), b0_1, c4_0);
+        c4_1 = fma(vec4<f32>(a1_1.x), b1_1, c4_1);
+        c5_0 = fma(vec4<f32>(a1_1.y), b0_1, c5_0);
+        c5_1 = fma(vec4<f32>(a1_1.y), b1_1, c5_1);
+        c6_0 = fma(vec4<f32>(a1_1.z), b0_1, c6_0);
+        c6_1 = fma(vec4<f32>(a1_1.z), b1_1, c6_1);
+        c7_0 = fma(vec4<f32>(a1_1.w), b0_1, c7_0);
+        c7_1 = fma(vec4<f32>(a1_1.w), b1_1, c7_1);
+        // k = 2 of the slice: a{g}_2 holds rows 64g + 4ty .. + 3
+        let a0_2 = as_t128x128_at[ab + 2u * 33u + 0u + ty];
+        let a1_2 = as_t128x128_at[ab + 2u * 33u + 16u + ty];
+        let b0_2 = bs_t128x128_at[bb + 2u * 33u + 0u + tx];
+        let b1_2 = bs_t128x128_at[bb + 2u * 33u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_2.x), b0_2, c0_0);
+        c0_1 = fma(vec4<f32>(a0_2.x), b1_2, c0_1);
+        c1_0 = fma(vec4<f32>(a0_2.y), b0_2, c1_0);
+        c1_1 = fma(vec4<f32>(a0_2.y), b1_2, c1_1);
+        c2_0 = fma(vec4<f32>(a0_2.z), b0_2, c2_0);
+        c2_1 = fma(vec4<f32>(a0_2.z), b1_2, c2_1);
+        c3_0 = fma(vec4<f32>(a0_2.w), b0_2, c3_0);
+        c3_1 = fma(vec4<f32>(a0_2.w), b1_2, c3_1);
+        c4_0 = fma(vec4<f32>(a1_2.x), b0_2, c4_0);
+        c4_1 = fma(vec4<f32>(a1_2.x), b1_2, c4_1);
+        c5_0 = fma(vec4<f32>(a1_2.y), b0_2, c5_0);
+        c5_1 = fma(vec4<f32>(a1_2.y), b1_2, c5_1);
+        c6_0 = fma(vec4<f32>(a1_2.z), b0_2, c6_0);
+        c6_1 = fma(vec4<f32>(a1_2.z), b1_2, c6_1);
+        c7_0 = fma(vec4<f32>(a1_2.w), b0_2, c7_0);
+        c7_1 = fma(vec4<f32>(a1_2.w), b1_2, c7_1);
+        // k = 3 of the slice: a{g}_3 holds rows 64g + 4ty .. + 3
+        let a0_3 = as_t128x128_at[ab + 3u * 33u + 0u + ty];
+        let a1_3 = as_t128x128_at[ab + 3u * 33u + 16u + ty];
+        let b0_3 = bs_t128x128_at[bb + 3u * 33u + 0u + tx];
+        let b1_3 = bs_t128x128_at[bb + 3u * 33u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_3.x), b0_3, c0_0);
+        c0_1 = fma(vec4<f32>(a0_3.x), b1_3, c0_1);
+        c1_0 = fma(vec4<f32>(a0_3.y), b0_3, c1_0);
+        c1_1 = fma(vec4<f32>(a0_3.y), b1_3, c1_1);
+        c2_0 = fma(vec4<f32>(a0_3.z), b0_3, c2_0);
+        c2_1 = fma(vec4<f32>(a0_3.z), b1_3, c2_1);
+        c3_0 = fma(vec4<f32>(a0_3.w), b0_3, c3_0);
+        c3_1 = fma(vec4<f32>(a0_3.w), b1_3, c3_1);
+        c4_0 = fma(vec4<f32>(a1_3.x), b0_3, c4_0);
+        c4_1 = fma(vec4<f32>(a1_3.x), b1_3, c4_1);
+        c5_0 = fma(vec4<f32>(a1_3.y), b0_3, c5_0);
+        c5_1 = fma(vec4<f32>(a1_3.y), b1_3, c5_1);
+        c6_0 = fma(vec4<f32>(a1_3.z), b0_3, c6_0);
+        c6_1 = fma(vec4<f32>(a1_3.z), b1_3, c6_1);
+        c7_0 = fma(vec4<f32>(a1_3.w), b0_3, c7_0);
+        c7_1 = fma(vec4<f32>(a1_3.w), b1_3, c7_1);
+        // k = 4 of the slice: a{g}_4 holds rows 64g + 4ty .. + 3
+        let a0_4 = as_t128x128_at[ab + 4u * 33u + 0u + ty];
+        let a1_4 = as_t128x128_at[ab + 4u * 33u + 16u + ty];
+        let b0_4 = bs_t128x128_at[bb + 4u * 33u + 0u + tx];
+        let b1_4 = bs_t128x128_at[bb + 4u * 33u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_4.x), b0_4, c0_0);
+        c0_1 = fma(vec4<f32>(a0_4.x), b1_4, c0_1);
+        c1_0 = fma(vec4<f32>(a0_4.y), b0_4, c1_0);
+        c1_1 = fma(vec4<f32>(a0_4.y), b1_4, c1_1);
+        c2_0 = fma(vec4<f32>(a0_4.z), b0_4, c2_0);
+        c2_1 = fma(vec4<f32>(a0_4.z), b1_4, c2_1);
+        c3_0 = fma(vec4<f32>(a0_4.w), b0_4, c3_0);
+        c3_1 = fma(vec4<f32>(a0_4.w), b1_4, c3_1);
+        c4_0 = fma(vec4<f32>(a1_4.x), b0_4, c4_0);
+        c4_1 = fma(vec4<f32>(a1_4.x), b1_4, c4_1);
+        c5_0 = fma(vec4<f32>(a1_4.y), b0_4, c5_0);
+        c5_1 = fma(vec4<f32>(a1_4.y), b1_4, c5_1);
+        c6_0 = fma(vec4<f32>(a1_4.z), b0_4, c6_0);
+        c6_1 = fma(vec4<f32>(a1_4.z), b1_4, c6_1);
+        c7_0 = fma(vec4<f32>(a1_4.w), b0_4, c7_0);
+        c7_1 = fma(vec4<f32>(a1_4.w), b1_4, c7_1);
+        // k = 5 of the slice: a{g}_5 holds rows 64g + 4ty .. + 3
+        let a0_5 = as_t128x128_at[ab + 5u * 33u + 0u + ty];
+        let a1_5 = as_t128x128_at[ab + 5u * 33u + 16u + ty];
+        let b0_5 = bs_t128x128_at[bb + 5u * 33u + 0u + tx];
+        let b1_5 = bs_t128x128_at[bb + 5u * 33u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_5.x), b0_5, c0_0);
+        c0_1 = fma(vec4<f32>(a0_5.x), b1_5, c0_1);
+        c1_0 = fma(vec4<f32>(a0_5.y), b0_5, c1_0);
+        c1_1 = fma(vec4<f32>(a0_5.y), b1_5, c1_1);
+        c2_0 = fma(vec4<f32>(a0_5.z), b0_5, c2_0);
+        c2_1 = fma(vec4<f32>(a0_5.z), b1_5, c2_1);
+        c3_0 = fma(vec4<f32>(a0_5.w), b0_5, c3_0);
+        c3_1 = fma(vec4<f32>(a0_5.w), b1_5, c3_1);
+        c4_0 = fma(vec4<f32>(a1_5.x), b0_5, c4_0);
+        c4_1 = fma(vec4<f32>(a1_5.x), b1_5, c4_1);
+        c5_0 = fma(vec4<f32>(a1_5.y), b0_5, c5_0);
+        c5_1 = fma(vec4<f32>(a1_5.y), b1_5, c5_1);
+        c6_0 = fma(vec4<f32>(a1_5.z), b0_5, c6_0);
+        c6_1 = fma(vec4<f32>(a1_5.z), b1_5, c6_1);
+        c7_0 = fma(vec4<f32>(a1_5.w), b0_5, c7_0);
+        c7_1 = fma(vec4<f32>(a1_5.w), b1_5, c7_1);
+        // k = 6 of the slice: a{g}_6 holds rows 64g + 4ty .. + 3
+        let a0_6 = as_t128x128_at[ab + 6u * 33u + 0u + ty];
+        let a1_6 = as_t128x128_at[ab + 6u * 33u + 16u + ty];
+        let b0_6 = bs_t128x128_at[bb + 6u * 33u + 0u + tx];
+        let b1_6 = bs_t128x128_at[bb + 6u * 33u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_6.x), b0_6, c0_0);
+        c0_1 = fma(vec4<f32>(a0_6.x), b1_6, c0_1);
+        c1_0 = fma(vec4<f32>(a0_6.y), b0_6, c1_0);
+        c1_1 = fma(vec4<f32>(a0_6.y), b1_6, c1_1);
+        c2_0 = fma(vec4<f32>(a0_6.z), b0_6, c2_0);
+        c2_1 = fma(vec4<f32>(a0_6.z), b1_6, c2_1);
+        c3_0 = fma(vec4<f32>(a0_6.w), b0_6, c3_0);
+        c3_1 = fma(vec4<f32>(a0_6.w), b1_6, c3_1);
+        c4_0 = fma(vec4<f32>(a1_6.x), b0_6, c4_0);
+        c4_1 = fma(vec4<f32>(a1_6.x), b1_6, c4_1);
+        c5_0 = fma(vec4<f32>(a1_6.y), b0_6, c5_0);
+        c5_1 = fma(vec4<f32>(a1_6.y), b1_6, c5_1);
+        c6_0 = fma(vec4<f32>(a1_6.z), b0_6, c6_0);
+        c6_1 = fma(vec4<f32>(a1_6.z), b1_6, c6_1);
+        c7_0 = fma(vec4<f32>(a1_6.w), b0_6, c7_0);
+        c7_1 = fma(vec4<f32>(a1_6.w), b1_6, c7_1);
+        // k = 7 of the slice: a{g}_7 holds rows 64g + 4ty .. + 3
+        let a0_7 = as_t128x128_at[ab + 7u * 33u + 0u + ty];
+        let a1_7 = as_t128x128_at[ab + 7u * 33u + 16u + ty];
+        let b0_7 = bs_t128x128_at[bb + 7u * 33u + 0u + tx];
+        let b1_7 = bs_t128x128_at[bb + 7u * 33u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_7.x), b0_7, c0_0);
+        c0_1 = fma(vec4<f32>(a0_7.x), b1_7, c0_1);
+        c1_0 = fma(vec4<f32>(a0_7.y), b0_7, c1_0);
+        c1_1 = fma(vec4<f32>(a0_7.y), b1_7, c1_1);
+        c2_0 = fma(vec4<f32>(a0_7.z), b0_7, c2_0);
+        c2_1 = fma(vec4<f32>(a0_7.z), b1_7, c2_1);
+        c3_0 = fma(vec4<f32>(a0_7.w), b0_7, c3_0);
+        c3_1 = fma(vec4<f32>(a0_7.w), b1_7, c3_1);
+        c4_0 = fma(vec4<f32>(a1_7.x), b0_7, c4_0);
+        c4_1 = fma(vec4<f32>(a1_7.x), b1_7, c4_1);
+        c5_0 = fma(vec4<f32>(a1_7.y), b0_7, c5_0);
+        c5_1 = fma(vec4<f32>(a1_7.y), b1_7, c5_1);
+        c6_0 = fma(vec4<f32>(a1_7.z), b0_7, c6_0);
+        c6_1 = fma(vec4<f32>(a1_7.z), b1_7, c6_1);
+        c7_0 = fma(vec4<f32>(a1_7.w), b0_7, c7_0);
+        c7_1 = fma(vec4<f32>(a1_7.w), b1_7, c7_1);
+        workgroupBarrier();
+    }
+    store_c(row0 + 0u + ty * 4u + 0u, col0 + 0u + tx * 4u, c0_0);
+    store_c(row0 + 0u + ty * 4u + 0u, col0 + 64u + tx * 4u, c0_1);
+    store_c(row0 + 0u + ty * 4u + 1u, col0 + 0u + tx * 4u, c1_0);
+    store_c(row0 + 0u + ty * 4u + 1u, col0 + 64u + tx * 4u, c1_1);
+    store_c(row0 + 0u + ty * 4u + 2u, col0 + 0u + tx * 4u, c2_0);
+    store_c(row0 + 0u + ty * 4u + 2u, col0 + 64u + tx * 4u, c2_1);
+    store_c(row0 + 0u + ty * 4u + 3u, col0 + 0u + tx * 4u, c3_0);
+    store_c(row0 + 0u + ty * 4u + 3u, col0 + 64u + tx * 4u, c3_1);
+    store_c(row0 + 64u + ty * 4u + 0u, col0 + 0u + tx * 4u, c4_0);
+    store_c(row0 + 64u + ty * 4u + 0u, col0 + 64u + tx * 4u, c4_1);
+    store_c(row0 + 64u + ty * 4u + 1u, col0 + 0u + tx * 4u, c5_0);
+    store_c(row0 + 64u + ty * 4u + 1u, col0 + 64u + tx * 4u, c5_1);
+    store_c(row0 + 64u + ty * 4u + 2u, col0 + 0u + tx * 4u, c6_0);
+    store_c(row0 + 64u + ty * 4u + 2u, col0 + 64u + tx * 4u, c6_1);
+    store_c(row0 + 64u + ty * 4u + 3u, col0 + 0u + tx * 4u, c7_0);
+    store_c(row0 + 64u + ty * 4u + 3u, col0 + 64u + tx * 4u, c7_1);
+}
+
+// t128x128_at_db: 128 x 128 tiles, 8 x 8 per thread, k-slice 8, double-buffered
+var<workgroup> as_t128x128_at_db: array<vec4<f32>, 512>;
+var<workgroup> bs_t128x128_at_db: array<vec4<f32>, 512>;
+
+fn stage_t128x128_at_db(t: u32, ab: u32, bb: u32, ra0: vec4<f32>, rb0: vec4<f32>) {
+    if (A_K_CONTIG) {
+        // four k values of one row, scattered into [k][row]
+        { let q = t + 0u; let r = q / 2u; let kk = (q % 2u) * 4u;
+          as_t128x128_at_db[ab + (kk + 0u) * 32u + r / 4u][r % 4u] = ra0.x;
+          as_t128x128_at_db[ab + (kk + 1u) * 32u + r / 4u][r % 4u] = ra0.y;
+          as_t128x128_at_db[ab + (kk + 2u) * 32u + r / 4u][r % 4u] = ra0.z;
+          as_t128x128_at_db[ab + (kk + 3u) * 32u + r / 4u][r % 4u] = ra0.w;
+        }
+    } else {
+        { let q = t + 0u; as_t128x128_at_db[ab + (q / 32u) * 32u + q % 32u] = ra0; }
+    }
+    if (B_N_CONTIG) {
+        { let q = t + 0u; bs_t128x128_at_db[bb + (q / 32u) * 32u + q % 32u] = rb0; }
+    } else {
+        // four k values of one column, scattered into [k][col]
+        { let q = t + 0u; let col = q / 2u; let kk = (q % 2u) * 4u;
+          bs_t128x128_at_db[bb + (kk + 0u) * 32u + col / 4u][col % 4u] = rb0.x;
+          bs_t128x128_at_db[bb + (kk + 1u) * 32u + col / 4u][col % 4u] = rb0.y;
+          bs_t128x128_at_db[bb + (kk + 2u) * 32u + col / 4u][col % 4u] = rb0.z;
+          bs_t128x128_at_db[bb + (kk + 3u) * 32u + col / 4u][col % 4u] = rb0.w;
+        }
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn t128x128_at_db(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let row0 = wg.y * 128u;
+    let col0 = wg.x * 128u;
+    let tx = lid.x;
+    let ty = lid.y;
+    let t = ty * 16u + tx;
+    var c0_0 = vec4<f32>(0.0);
+    var c0_1 = vec4<f32>(0.0);
+    var c1_0 = vec4<f32>(0.0);
+    var c1_1 = vec4<f32>(0.0);
+    var c2_0 = vec4<f32>(0.0);
+    var c2_1 = vec4<f32>(0.0);
+    var c3_0 = vec4<f32>(0.0);
+    var c3_1 = vec4<f32>(0.0);
+    var c4_0 = vec4<f32>(0.0);
+    var c4_1 = vec4<f32>(0.0);
+    var c5_0 = vec4<f32>(0.0);
+    var c5_1 = vec4<f32>(0.0);
+    var c6_0 = vec4<f32>(0.0);
+    var c6_1 = vec4<f32>(0.0);
+    var c7_0 = vec4<f32>(0.0);
+    var c7_1 = vec4<f32>(0.0);
+    var ra0 = load_a(t + 0u, row0, 0u, 8u, 128u);
+    var rb0 = load_b(t + 0u, col0, 0u, 8u, 128u);
+    let tiles = (p.k + 7u) / 8u;
+    stage_t128x128_at_db(t, 0u, 0u, ra0, rb0);
+    workgroupBarrier();
+    for (var kt = 0u; kt < tiles; kt++) {
+        let ab = (kt & 1u) * 256u;
+        let bb = (kt & 1u) * 256u;
+        if (kt + 1u < tiles) {
+            ra0 = load_a(t + 0u, row0, (kt + 1u) * 8u, 8u, 128u);
+            rb0 = load_b(t + 0u, col0, (kt + 1u) * 8u, 8u, 128u);
+        }
+        // k = 0 of the slice: a{g}_0 holds rows 64g + 4ty .. + 3
+        let a0_0 = as_t128x128_at_db[ab + 0u * 32u + 0u + ty];
+        let a1_0 = as_t128x128_at_db[ab + 0u * 32u + 16u + ty];
+        let b0_0 = bs_t128x128_at_db[bb + 0u * 32u + 0u + tx];
+        let b1_0 = bs_t128x128_at_db[bb + 0u * 32u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_0.x), b0_0, c0_0);
+        c0_1 = fma(vec4<f32>(a0_0.x), b1_0, c0_1);
+        c1_0 = fma(vec4<f32>(a0_0.y), b0_0, c1_0);
+        c1_1 = fma(vec4<f32>(a0_0.y), b1_0, c1_1);
+        c2_0 = fma(vec4<f32>(a0_0.z), b0_0, c2_0);
+        c2_1 = fma(vec4<f32>(a0_0.z), b1_0, c2_1);
+        c3_0 = fma(vec4<f32>(a0_0.w), b0_0, c3_0);
+        c3_1 = fma(vec4<f32>(a0_0.w), b1_0, c3_1);
+        c4_0 = fma(vec4<f32>(a1_0.x), b0_0, c4_0);
+        c4_1 = fma(vec4<f32>(a1_0.x), b1_0, c4_1);
+        c5_0 = fma(vec4<f32>(a1_0.y), b0_0, c5_0);
+        c5_1 = fma(vec4<f32>(a1_0.y), b1_0, c5_1);
+        c6_0 = fma(vec4<f32>(a1_0.z), b0_0, c6_0);
+        c6_1 = fma(vec4<f32>(a1_0.z), b1_0, c6_1);
+        c7_0 = fma(vec4<f32>(a1_0.w), b0_0, c7_0);
+        c7_1 = fma(vec4<f32>(a1_0.w), b1_0, c7_1);
+        // k = 1 of the slice: a{g}_1 holds rows 64g + 4ty .. + 3
+        let a0_1 = as_t128x128_at_db[ab + 1u * 32u + 0u + ty];
+        let a1_1 = as_t128x128_at_db[ab + 1u * 32u + 16u + ty];
+        let b0_1 = bs_t128x128_at_db[bb + 1u * 32u + 0u + tx];
+        let b1_1 = bs_t128x128_at_db[bb + 1u * 32u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_1.x), b0_1, c0_0);
+        c0_1 = fma(vec4<f32>(a0_1.x), b1_1, c0_1);
+        c1_0 = fma(vec4<f32>(a0_1.y), b0_1, c1_0);
+        c1_1 = fma(vec4<f32>(a0_1.y), b1_1, c1_1);
+        c2_0 = fma(vec4<f32>(a0_1.z), b0_1, c2_0);
+        c2_1 = fma(vec4<f32>(a0_1.z), b1_1, c2_1);
+        c3_0 = fma(vec4<f32>(a0_1.w), b0_1, c3_0);
+        c3_1 = fma(vec4<f32>(a0_1.w), b1_1, c3_1);
+        c4_0 = fma(vec4<f32>(a1_1.x), b0_1, c4_0);
+        c4_1 = fma(vec4<f32>(a1_1.x), b1_1, c4_1);
+        c5_0 = fma(vec4<f32>(a1_1.y), b0_1, c5_0);
+        c5_1 = fma(vec4<f32>(a1_1.y), b1_1, c5_1);
+        c6_0 = fma(vec4<f32>(a1_1.z), b0_1, c6_0);
+        c6_1 = fma(vec4<f32>(a1_1.z), b1_1, c6_1);
+        c7_0 = fma(vec4<f32>(a1_1.w), b0_1, c7_0);
+        c7_1 = fma(vec4<f32>(a1_1.w), b1_1, c7_1);
+        // k = 2 of the slice: a{g}_2 holds rows 64g + 4ty .. + 3
+        let a0_2 = as_t128x128_at_db[ab + 2u * 32u + 0u + ty];
+        let a1_2 = as_t128x128_at_db[ab + 2u * 32u + 16u + ty];
+        let b0_2 = bs_t128x128_at_db[bb + 2u * 32u + 0u + tx];
+        let b1_2 = bs_t128x128_at_db[bb + 2u * 32u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_2.x), b0_2, c0_0);
+        c0_1 = fma(vec4<f32>(a0_2.x), b1_2, c0_1);
+        c1_0 = fma(vec4<f32>(a0_2.y), b0_2, c1_0);
+        c1_1 = fma(vec4<f32>(a0_2.y), b1_2, c1_1);
+        c2_0 = fma(vec4<f32>(a0_2.z), b0_2, c2_0);
+        c2_1 = fma(vec4<f32>(a0_2.z), b1_2, c2_1);
+        c3_0 = fma(vec4<f32>(a0_2.w), b0_2, c3_0);
+        c3_1 = fma(vec4<f32>(a0_2.w), b1_2, c3_1);
+        c4_0 = fma(vec4<f32>(a1_2.x), b0_2, c4_0);
+        c4_1 = fma(vec4<f32>(a1_2.x), b1_2, c4_1);
+        c5_0 = fma(vec4<f32>(a1_2.y), b0_2, c5_0);
+        c5_1 = fma(vec4<f32>(a1_2.y), b1_2, c5_1);
+        c6_0 = fma(vec4<f32>(a1_2.z), b0_2, c6_0);
+        c6_1 = fma(vec4<f32>(a1_2.z), b1_2, c6_1);
+        c7_0 = fma(vec4<f32>(a1_2.w), b0_2, c7_0);
+        c7_1 = fma(vec4<f32>(a1_2.w), b1_2, c7_1);
+        // k = 3 of the slice: a{g}_3 holds rows 64g + 4ty .. + 3
+        let a0_3 = as_t128x128_at_db[ab + 3u * 32u + 0u + ty];
+        let a1_3 = as_t128x128_at_db[ab + 3u * 32u + 16u + ty];
+        let b0_3 = bs_t128x128_at_db[bb + 3u * 32u + 0u + tx];
+        let b1_3 = bs_t128x128_at_db[bb + 3u * 32u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_3.x), b0_3, c0_0);
+        c0_1 = fma(vec4<f32>(a0_3.x), b1_3, c0_1);
+        c1_0 = fma(vec4<f32>(a0_3.y), b0_3, c1_0);
+        c1_1 = fma(vec4<f32>(a0_3.y), b1_3, c1_1);
+        c2_0 = fma(vec4<f32>(a0_3.z), b0_3, c2_0);
+        c2_1 = fma(vec4<f32>(a0_3.z), b1_3, c2_1);
+        c3_0 = fma(vec4<f32>(a0_3.w), b0_3, c3_0);
+        c3_1 = fma(vec4<f32>(a0_3.w), b1_3, c3_1);
+        c4_0 = fma(vec4<f32>(a1_3.x), b0_3, c4_0);
+        c4_1 = fma(vec4<f32>(a1_3.x), b1_3, c4_1);
+        c5_0 = fma(vec4<f32>(a1_3.y), b0_3, c5_0);
+        c5_1 = fma(vec4<f32>(a1_3.y), b1_3, c5_1);
+        c6_0 = fma(vec4<f32>(a1_3.z), b0_3, c6_0);
+        c6_1 = fma(vec4<f32>(a1_3.z), b1_3, c6_1);
+        c7_0 = fma(vec4<f32>(a1_3.w), b0_3, c7_0);
+        c7_1 = fma(vec4<f32>(a1_3.w), b1_3, c7_1);
+        // k = 4 of the slice: a{g}_4 holds rows 64g + 4ty .. + 3
+        let a0_4 = as_t128x128_at_db[ab + 4u * 32u + 0u + ty];
+        let a1_4 = as_t128x128_at_db[ab + 4u * 32u + 16u + ty];
+        let b0_4 = bs_t128x128_at_db[bb + 4u * 32u + 0u + tx];
+        let b1_4 = bs_t128x128_at_db[bb + 4u * 32u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_4.x), b0_4, c0_0);
+        c0_1 = fma(vec4<f32>(a0_4.x), b1_4, c0_1);
+        c1_0 = fma(vec4<f32>(a0_4.y), b0_4, c1_0);
+        c1_1 = fma(vec4<f32>(a0_4.y), b1_4, c1_1);
+        c2_0 = fma(vec4<f32>(a0_4.z), b0_4, c2_0);
+        c2_1 = fma(vec4<f32>(a0_4.z), b1_4, c2_1);
+        c3_0 = fma(vec4<f32>(a0_4.w), b0_4, c3_0);
+        c3_1 = fma(vec4<f32>(a0_4.w), b1_4, c3_1);
+        c4_0 = fma(vec4<f32>(a1_4.x), b0_4, c4_0);
+        c4_1 = fma(vec4<f32>(a1_4.x), b1_4, c4_1);
+        c5_0 = fma(vec4<f32>(a1_4.y), b0_4, c5_0);
+        c5_1 = fma(vec4<f32>(a1_4.y), b1_4, c5_1);
+        c6_0 = fma(vec4<f32>(a1_4.z), b0_4, c6_0);
+        c6_1 = fma(vec4<f32>(a1_4.z), b1_4, c6_1);
+        c7_0 = fma(vec4<f32>(a1_4.w), b0_4, c7_0);
+        c7_1 = fma(vec4<f32>(a1_4.w), b1_4, c7_1);
+        // k = 5 of the slice: a{g}_5 holds rows 64g + 4ty .. + 3
+        let a0_5 = as_t128x128_at_db[ab + 5u * 32u + 0u + ty];
+        let a1_5 = as_t128x128_at_db[ab + 5u * 32u + 16u + ty];
+        let b0_5 = bs_t128x128_at_db[bb + 5u * 32u + 0u + tx];
+        let b1_5 = bs_t128x128_at_db[bb + 5u * 32u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_5.x), b0_5, c0_0);
+        c0_1 = fma(vec4<f32>(a0_5.x), b1_5, c0_1);
+        c1_0 = fma(vec4<f32>(a0_5.y), b0_5, c1_0);
+        c1_1 = fma(vec4<f32>(a0_5.y), b1_5, c1_1);
+        c2_0 = fma(vec4<f32>(a0_5.z), b0_5, c2_0);
+        c2_1 = fma(vec4<f32>(a0_5.z), b1_5, c2_1);
+        c3_0 = fma(vec4<f32>(a0_5.w), b0_5, c3_0);
+        c3_1 = fma(vec4<f32>(a0_5.w), b1_5, c3_1);
+        c4_0 = fma(vec4<f32>(a1_5.x), b0_5, c4_0);
+        c4_1 = fma(vec4<f32>(a1_5.x), b1_5, c4_1);
+        c5_0 = fma(vec4<f32>(a1_5.y), b0_5, c5_0);
+        c5_1 = fma(vec4<f32>(a1_5.y), b1_5, c5_1);
+        c6_0 = fma(vec4<f32>(a1_5.z), b0_5, c6_0);
+        c6_1 = fma(vec4<f32>(a1_5.z), b1_5, c6_1);
+        c7_0 = fma(vec4<f32>(a1_5.w), b0_5, c7_0);
+        c7_1 = fma(vec4<f32>(a1_5.w), b1_5, c7_1);
+        // k = 6 of the slice: a{g}_6 holds rows 64g + 4ty .. + 3
+        let a0_6 = as_t128x128_at_db[ab + 6u * 32u + 0u + ty];
+        let a1_6 = as_t128x128_at_db[ab + 6u * 32u + 16u + ty];
+        let b0_6 = bs_t128x128_at_db[bb + 6u * 32u + 0u + tx];
+        let b1_6 = bs_t128x128_at_db[bb + 6u * 32u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_6.x), b0_6, c0_0);
+        c0_1 = fma(vec4<f32>(a0_6.x), b1_6, c0_1);
+        c1_0 = fma(vec4<f32>(a0_6.y), b0_6, c1_0);
+        c1_1 = fma(vec4<f32>(a0_6.y), b1_6, c1_1);
+        c2_0 = fma(vec4<f32>(a0_6.z), b0_6, c2_0);
+        c2_1 = fma(vec4<f32>(a0_6.z), b1_6, c2_1);
+        c3_0 = fma(vec4<f32>(a0_6.w), b0_6, c3_0);
+        c3_1 = fma(vec4<f32>(a0_6.w), b1_6, c3_1);
+        c4_0 = fma(vec4<f32>(a1_6.x), b0_6, c4_0);
+        c4_1 = fma(vec4<f32>(a1_6.x), b1_6, c4_1);
+        c5_0 = fma(vec4<f32>(a1_6.y), b0_6, c5_0);
+        c5_1 = fma(vec4<f32>(a1_6.y), b1_6, c5_1);
+        c6_0 = fma(vec4<f32>(a1_6.z), b0_6, c6_0);
+        c6_1 = fma(vec4<f32>(a1_6.z), b1_6, c6_1);
+        c7_0 = fma(vec4<f32>(a1_6.w), b0_6, c7_0);
+        c7_1 = fma(vec4<f32>(a1_6.w), b1_6, c7_1);
+        // k = 7 of the slice: a{g}_7 holds rows 64g + 4ty .. + 3
+        let a0_7 = as_t128x128_at_db[ab + 7u * 32u + 0u + ty];
+        let a1_7 = as_t128x128_at_db[ab + 7u * 32u + 16u + ty];
+        let b0_7 = bs_t128x128_at_db[bb + 7u * 32u + 0u + tx];
+        let b1_7 = bs_t128x128_at_db[bb + 7u * 32u + 16u + tx];
+        c0_0 = fma(vec4<f32>(a0_7.x), b0_7, c0_0);
+        c0_1 = fma(vec4<f32>(a0_7.x), b1_7, c0_1);
+        c1_0 = fma(vec4<f32>(a0_7.y), b0_7, c1_0);
+        c1_1 = fma(vec4<f32>(a0_7.y), b1_7, c1_1);
+        c2_0 = fma(vec4<f32>(a0_7.z), b0_7, c2_0);
+        c2_1 = fma(vec4<f32>(a0_7.z), b1_7, c2_1);
+        c3_0 = fma(vec4<f32>(a0_7.w), b0_7, c3_0);
+        c3_1 = fma(vec4<f32>(a0_7.w), b1_7, c3_1);
+        c4_0 = fma(vec4<f32>(a1_7.x), b0_7, c4_0);
+        c4_1 = fma(vec4<f32>(a1_7.x), b1_7, c4_1);
+        c5_0 = fma(vec4<f32>(a1_7.y), b0_7, c5_0);
+        c5_1 = fma(vec4<f32>(a1_7.y), b1_7, c5_1);
+        c6_0 = fma(vec4<f32>(a1_7.z), b0_7, c6_0);
+        c6_1 = fma(vec4<f32>(a1_7.z), b1_7, c6_1);
+        c7_0 = fma(vec4<f32>(a1_7.w), b0_7, c7_0);
+        c7_1 = fma(vec4<f32>(a1_7.w), b1_7, c7_1);
+        if (kt + 1u < tiles) {
+            stage_t128x128_at_db(t, 256u - ab, 256u - bb, ra0, rb0);
+        }
+        workgroupBarrier();
+    }
+    store_c(row0 + 0u + ty * 4u + 0u, col0 + 0u + tx * 4u, c0_0);
+    store_c(row0 + 0u + ty * 4u + 0u, col0 + 64u + tx * 4u, c0_1);
+    store_c(row0 + 0u + ty * 4u + 1u, col0 + 0u + tx * 4u, c1_0);
+    store_c(row0 + 0u + ty * 4u + 1u, col0 + 64u + tx * 4u, c1_1);
+    store_c(row0 + 0u + ty * 4u + 2u, col0 + 0u + tx * 4u, c2_0);
+    store_c(row0 + 0u + ty * 4u + 2u, col0 + 64u + tx * 4u, c2_1);
+    store_c(row0 + 0u + ty * 4u + 3u, col0 + 0u + tx * 4u, c3_0);
+    store_c(row0 + 0u + ty * 4u + 3u, col0 + 64u + tx * 4u, c3_1);
+    store_c(row0 + 64u + ty * 4u + 0u, col0 + 0u + tx * 4u, c4_0);
+    store_c(row0 + 64u + ty * 4u + 0u, col0 + 64u + tx * 4u, c4_1);
+    store_c(row0 + 64u + ty * 4u + 1u, col0 + 0u + tx * 4u, c5_0);
+    store_c(row0 + 64u + ty * 4u + 1u, col0 + 64u + tx * 4u, c5_1);
+    store_c(row0 + 64u + ty * 4u + 2u, col0 + 0u + tx * 4u, c6_0);
+    store_c(row0 + 64u + ty * 4u + 2u, col0 + 64u + tx * 4u, c6_1);
+    store_c(row0 + 64u + ty * 4u + 3u, col0 + 0u + tx * 4u, c7_0);
+    store_c(row0 + 64u + ty * 4u + 3u, col0 + 64u + tx * 4u, c7_1);
+}

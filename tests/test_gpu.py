@@ -221,7 +221,7 @@ def matmul_kernel_setting():
 
 def test_matmul_kernel_setting_default_and_errors(matmul_kernel_setting):
     names = fg._core.gpu_matmul_kernels()
-    assert names[0] == "v4_64" and len(names) == len(set(names)) >= 9
+    assert names[0] == "v4_64" and len(names) == len(set(names)) >= 11
     if "FERROGRAD_MATMUL_KERNEL" not in os.environ and "FERROGRAD_MATMUL_TILE" not in os.environ:
         assert fg._core.gpu_matmul_kernel() == "auto"
     before = fg._core.gpu_matmul_kernel("t128x64")
@@ -260,7 +260,7 @@ def test_every_matmul_kernel_gives_identical_bits(ta, tb, matmul_kernel_setting)
         else:
             assert np.array_equal(got, first), f"{name} differs from the default in its bits"
     pipelines = fg._core.gpu_stats()["pipelines"]
-    assert f"mmt_128x128_db_{layout}" in pipelines and f"matmul4_{layout}" in pipelines
+    assert f"mmt_t128x128_at_db_{layout}" in pipelines and f"matmul4_{layout}" in pipelines
 
 
 def test_matmul_auto_tunes_once_per_shape(matmul_kernel_setting):

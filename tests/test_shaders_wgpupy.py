@@ -206,7 +206,17 @@ def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile, act):
     np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-4, atol=1e-4)
 
 
-TILED = ["t64x64", "t64x64_db", "t128x64", "t64x128", "t128x128", "t128x128_db", "t128x128_k16"]
+TILED = [
+    "t64x64",
+    "t64x64_db",
+    "t128x64",
+    "t64x128",
+    "t128x128",
+    "t128x128_db",
+    "t128x128_k16",
+    "t128x128_at",
+    "t128x128_at_db",
+]
 
 
 @pytest.mark.parametrize("entry", TILED)

@@ -409,25 +409,37 @@ macro_rules! mm_variant {
 /// Every vec4 matmul kernel. All accumulate each output element with fma in k order, so they
 /// give identical bits and the choice among them is only about speed. The first is the
 /// default: on an H100 it was the fastest of the first two at every size (benches/README.md).
-pub(crate) const MM_VARIANTS: [MmVariant; 9] = {
+pub(crate) const MM_VARIANTS: [MmVariant; 11] = {
     use gpu::shaders::{MATMUL_TILED as T, MATMUL_VEC4 as V};
+    // the generated kernels: entry point = name, pipeline keys "mmt_<name>_<layout>"
+    macro_rules! tiled {
+        ($name:literal, $bm:expr, $bn:expr) => {
+            MmVariant {
+                name: $name,
+                src: T,
+                entry: $name,
+                tile: ($bm, $bn),
+                keys: [
+                    concat!("mmt_", $name, "_kn"),
+                    concat!("mmt_", $name, "_kk"),
+                    concat!("mmt_", $name, "_mn"),
+                    concat!("mmt_", $name, "_mk"),
+                ],
+            }
+        };
+    }
     [
         mm_variant!("v4_64", V, "main64", 64, 64, "matmul4s"),
         mm_variant!("v4_128", V, "main", 128, 128, "matmul4"),
-        mm_variant!("t64x64", T, "t64x64", 64, 64, "mmt_64x64"),
-        mm_variant!("t64x64_db", T, "t64x64_db", 64, 64, "mmt_64x64_db"),
-        mm_variant!("t128x64", T, "t128x64", 128, 64, "mmt_128x64"),
-        mm_variant!("t64x128", T, "t64x128", 64, 128, "mmt_64x128"),
-        mm_variant!("t128x128", T, "t128x128", 128, 128, "mmt_128x128"),
-        mm_variant!("t128x128_db", T, "t128x128_db", 128, 128, "mmt_128x128_db"),
-        mm_variant!(
-            "t128x128_k16",
-            T,
-            "t128x128_k16",
-            128,
-            128,
-            "mmt_128x128_k16"
-        ),
+        tiled!("t64x64", 64, 64),
+        tiled!("t64x64_db", 64, 64),
+        tiled!("t128x64", 128, 64),
+        tiled!("t64x128", 64, 128),
+        tiled!("t128x128", 128, 128),
+        tiled!("t128x128_db", 128, 128),
+        tiled!("t128x128_k16", 128, 128),
+        tiled!("t128x128_at", 128, 128),
+        tiled!("t128x128_at_db", 128, 128),
     ]
 };
 
