@@ -27,6 +27,12 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> rw1: array<f32>;
 @group(0) @binding(6) var<storage, read_write> rw2: array<f32>;
 
+// NaN by its bits: WGSL lets a compiler assume floats are never NaN, so max may drop one
+// (relu(NaN) must stay NaN, as on the CPU).
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
 fn index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;
 }
@@ -105,7 +111,7 @@ fn norm_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= p.n * p.c) { return; }
     let j = i % p.c;
     var y = in1[i] * in2[2u * p.c + j] + in2[3u * p.c + j];
-    if ((p.flags & 16u) != 0u) { y = max(y, 0.0); }
+    if ((p.flags & 16u) != 0u) { y = select(max(y, 0.0), y, is_nan(y)); }
     out[i] = y;
 }
 

@@ -52,8 +52,15 @@ const SELU_SCALE: f32 = 1.0507009873554805;
 // backwards); unused dims hold 0
 @group(0) @binding(4) var<storage, read> layout_info: array<u32>;
 
+// NaN by its bits: WGSL lets a compiler assume floats are never NaN, so `x != x` and
+// max/min may drop one; integer tests keep it, and NaN propagates as on the CPU.
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
 // tanh that never overflows: exp of a large argument would give inf/inf = NaN on some drivers
 fn safe_tanh(x: f32) -> f32 {
+    if (is_nan(x)) { return x; }
     let ax = min(abs(x), 15.0);
     let e = exp(-2.0 * ax);
     let t = (1.0 - e) / (1.0 + e);
@@ -84,14 +91,14 @@ fn unary(op: u32, x: f32) -> f32 {
         case 4u: { return abs(x); }
         case 5u: { return safe_tanh(x); }
         case 6u: { return sigmoid(x); }
-        case 7u: { return select(0.0, x, x > 0.0); }
+        case 7u: { return select(0.0, x, x > 0.0 || is_nan(x)); }
         case 8u: { return select(SELU_SCALE * SELU_ALPHA * (exp(x) - 1.0), SELU_SCALE * x, x > 0.0); }
         case 9u: { return select(p.alpha * (exp(x) - 1.0), x, x > 0.0); }
         case 10u: { return select(p.alpha * x, x, x > 0.0); }
         case 11u: {
             return 0.5 * x * (1.0 + safe_tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
         }
-        case 12u: { return clamp(x, p.alpha, p.beta); }
+        case 12u: { return select(clamp(x, p.alpha, p.beta), x, is_nan(x)); }
         case 13u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
         default: { return x; }
     }
@@ -115,8 +122,8 @@ fn binary(op: u32, x: f32, y: f32) -> f32 {
         case 2u: { return x * y; }
         case 3u: { return x / y; }
         case 4u: { return pow_f(x, y); }
-        case 5u: { return max(x, y); }
-        case 6u: { return min(x, y); }
+        case 5u: { return select(max(x, y), x + y, is_nan(x) || is_nan(y)); }
+        case 6u: { return select(min(x, y), x + y, is_nan(x) || is_nan(y)); }
         default: { return x; }
     }
 }

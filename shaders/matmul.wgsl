@@ -32,6 +32,12 @@ const SELU_SA: f32 = 1.7580993408473766;  // scale * alpha
 var<workgroup> as_: array<vec4<f32>, 256>;  // [k][row / 4], 16 x 16
 var<workgroup> bs_: array<vec4<f32>, 256>;  // [k][col / 4]
 
+// NaN by its bits: WGSL lets a compiler assume floats are never NaN, so max may drop one
+// (relu(NaN) must stay NaN, as on the CPU).
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
 @compute @workgroup_size(16, 16)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -84,7 +90,7 @@ fn main(
             if (col >= p.n) { continue; }
             var v = acc[i][j];
             if (p.has_bias != 0u) { v += bias[col]; }
-            if (p.act == 7u) { v = max(v, 0.0); }
+            if (p.act == 7u) { v = select(max(v, 0.0), v, is_nan(v)); }
             if (p.act == 8u) { v = select(SELU_SA * (exp(v) - 1.0), SELU_SCALE * v, v > 0.0); }
             c[p.c_off + batch * p.m * p.n + r * p.n + col] = v;
         }

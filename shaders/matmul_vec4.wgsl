@@ -97,10 +97,16 @@ fn store_b(t: u32, v: vec4<f32>, bk: u32, bn: u32) {
     }
 }
 
+// NaN by its bits: WGSL lets a compiler assume floats are never NaN, so max may drop one
+// (relu(NaN) must stay NaN, as on the CPU).
+fn is_nan4(v: vec4<f32>) -> vec4<bool> {
+    return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
+}
+
 fn epilogue(v: vec4<f32>, col: u32) -> vec4<f32> {
     var o = v;
     if (p.has_bias != 0u) { o += bias[col / 4u]; }
-    if (p.act == 7u) { o = max(o, vec4<f32>(0.0)); }
+    if (p.act == 7u) { o = select(max(o, vec4<f32>(0.0)), o, is_nan4(o)); }
     if (p.act == 8u) {
         // selu (the unselected exp may overflow to inf; select drops it)
         o = select(SELU_SA * (exp(o) - 1.0), SELU_SCALE * o, o > vec4<f32>(0.0));

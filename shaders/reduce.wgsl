@@ -25,9 +25,23 @@ const WG: u32 = 256u;
 var<workgroup> vals: array<f32, 256>;
 var<workgroup> idxs: array<u32, 256>;
 
+// NaN by its bits: WGSL lets a compiler assume floats are never NaN, so `x != x` and
+// max/min may drop one; integer tests keep it, and NaN propagates as on the CPU.
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// Whether v replaces best: a NaN beats any number and, once held, is kept (the first NaN
+// wins, as NumPy's argmax and the CPU path give).
 fn better(op: u32, v: f32, best: f32) -> bool {
+    if (is_nan(best)) { return false; }
+    if (is_nan(v)) { return true; }
     if (op == 2u || op == 5u) { return v < best; }
     return v > best;
+}
+
+fn same(v: f32, best: f32) -> bool {
+    return v == best || (is_nan(v) && is_nan(best));
 }
 
 @compute @workgroup_size(256)
@@ -64,7 +78,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
             } else if (vi != 0xffffffffu) {
                 let cur = idxs[t];
                 // ties keep the lower index, as NumPy's argmax does
-                if (cur == 0xffffffffu || better(p.op, v, vals[t]) || (v == vals[t] && vi < cur)) {
+                if (cur == 0xffffffffu || better(p.op, v, vals[t]) || (same(v, vals[t]) && vi < cur)) {
                     vals[t] = v;
                     idxs[t] = vi;
                 }

@@ -793,3 +793,57 @@ def test_cat_on_gpu_with_views_and_gradients(dim):
     np.testing.assert_allclose(gb.grad.numpy(), cb.grad.numpy(), rtol=1e-5, atol=1e-6)
     with pytest.raises(fg.DeviceError, match="cat: expected all tensors on one device"):
         fg.cat([ga, cb], 0)
+
+
+def _same_with_nans(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    """NaN exactly where the CPU has NaN, the other values close."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{what}: NaN positions")
+    np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=1e-4, atol=1e-5, err_msg=what)
+
+
+def test_nan_propagates_as_on_the_cpu():
+    """A NaN (a diverged loss, a bad input) must not vanish on the GPU: max/min reductions,
+    argmax/argmin (the first NaN wins), relu, clamp, tanh, maximum/minimum, and the relu
+    fused into matmul and batch norm all give what the CPU gives."""
+    x = rng.standard_normal((6, 37)).astype(np.float32)
+    x[1, 5] = np.nan
+    x[2, 0] = np.nan
+    x[2, 30] = np.nan
+    x[4, 36] = np.nan
+    y = rng.standard_normal((6, 37)).astype(np.float32)
+    y[3, 3] = np.nan
+    c, g = fg.tensor(x), fg.tensor(x).to("gpu")
+    cy, gy = fg.tensor(y), fg.tensor(y).to("gpu")
+    cases = {
+        "max": lambda t, u: t.max(1),
+        "min": lambda t, u: t.min(0),
+        "max all": lambda t, u: t.max(),
+        "argmax": lambda t, u: t.argmax(1),
+        "argmin": lambda t, u: t.argmin(0),
+        "relu": lambda t, u: t.relu(),
+        "clamp": lambda t, u: t.clamp(-0.5, 0.5),
+        "tanh": lambda t, u: t.tanh(),
+        "gelu": lambda t, u: t.gelu(approximate="tanh"),
+        "maximum": lambda t, u: fg.maximum(t, u),
+        "minimum": lambda t, u: fg.minimum(t, u),
+        "log_softmax": lambda t, u: t.log_softmax(1),
+    }
+    for name, f in cases.items():
+        _same_with_nans(f(g, gy).numpy(), f(c, cy).numpy(), name)
+    # the fused epilogues: a NaN in the input reaches every output of its row
+    w = rng.standard_normal((8, 37)).astype(np.float32)
+    lin_c = fg.linear(c, fg.tensor(w), activation="relu").numpy()
+    lin_g = fg.linear(g, fg.tensor(w).to("gpu"), activation="relu").numpy()
+    _same_with_nans(lin_g, lin_c, "linear+relu")
+    xb = rng.standard_normal((8, 40)).astype(np.float32)  # vec4-aligned: the fast kernel
+    xb[3, 7] = np.nan
+    wb = rng.standard_normal((12, 40)).astype(np.float32)
+    _same_with_nans(
+        fg.linear(fg.tensor(xb).to("gpu"), fg.tensor(wb).to("gpu"), activation="relu").numpy(),
+        fg.linear(fg.tensor(xb), fg.tensor(wb), activation="relu").numpy(),
+        "vec4 linear+relu",
+    )
+    bn_c = fg._core.batch_norm(c, None, None, None, None, True, 0.1, 1e-5, activation="relu")
+    bn_g = fg._core.batch_norm(g, None, None, None, None, True, 0.1, 1e-5, activation="relu")
+    _same_with_nans(bn_g.numpy(), bn_c.numpy(), "batch_norm+relu")
