@@ -246,8 +246,9 @@ def main() -> None:
     for line in notes:
         print(line)
     for (lay, m, n, k), chosen, times in fg._core.gpu_matmul_tuning() if gpu else []:
-        by_speed = sorted(times, key=lambda x: x[1])
-        ranked = ", ".join(f"{name} {2 * m * n * k / t / 1e9:,.0f}" for name, t in by_speed)
+        by_speed = sorted((t, name) for name, t in times if t == t)
+        ranked = ", ".join(f"{name} {2 * m * n * k / t / 1e9:,.0f}" for t, name in by_speed)
+        ranked += "".join(f", {name} REJECTED (wrong result)" for name, t in times if t != t)
         print(f"auto chose {chosen} for {lay} {m}x{k}x{n} (GFLOP/s while tuning: {ranked})")
 
 

@@ -560,7 +560,8 @@ def gpu_matmul_kernels() -> list[str]:
     """The GPU matmul kernels by name, the default first."""
 
 def gpu_matmul_tuning() -> list[tuple[tuple[str, int, int, int], str, list[tuple[str, float]]]]:
-    """What "auto" measured: ((layout, m, n, k), chosen kernel, [(kernel, seconds per product)])."""
+    """What "auto" measured: ((layout, m, n, k), chosen kernel, [(kernel, seconds per product)]);
+    NaN seconds mark a kernel rejected because its output differed from the default kernel's."""
 
 def gpu_synchronize() -> None:
     """Submits the queued GPU work and waits for it to finish (for timing)."""

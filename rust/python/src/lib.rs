@@ -1415,7 +1415,8 @@ fn gpu_matmul_kernels() -> PyResult<Vec<&'static str>> {
     no_gpu()
 }
 
-/// What "auto" measured: ((layout, m, n, k), chosen kernel, [(kernel, seconds per product)]).
+/// What "auto" measured: ((layout, m, n, k), chosen kernel, [(kernel, seconds per product)]);
+/// NaN seconds mark a kernel rejected because its output differed from the default's.
 #[pyfunction]
 #[allow(clippy::type_complexity)]
 fn gpu_matmul_tuning() -> PyResult<

@@ -353,7 +353,7 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, act: u32) ->
                         Some(i) => i,
                         None => {
                             let p0 = params(0, offsets[0]);
-                            tune_matmul(&ctx, layout, (m, n, k), &|kern, groups| {
+                            tune_matmul(&ctx, layout, (m, n, k), &out, &|kern, groups| {
                                 launch(kern, groups, &p0)
                             })?
                         }
@@ -530,7 +530,8 @@ pub fn matmul_kernel_names() -> Vec<&'static str> {
 }
 
 /// What "auto" chose so far: ((layout "kn"/"kk"/"mn"/"mk", m, n, k), chosen name, and each
-/// variant's measured seconds per product), sorted by shape.
+/// variant's measured seconds per product, NaN for one whose output differed from the
+/// default kernel's and was therefore rejected), sorted by shape.
 #[allow(clippy::type_complexity)]
 pub fn matmul_tuning() -> Vec<(
     (&'static str, usize, usize, usize),
@@ -610,15 +611,20 @@ fn vec4_layout(
 }
 
 /// Times each variant on this product (its first batch, written to its output) and returns
-/// the fastest. Waits for the GPU: only "auto" mode on large products comes here, once per
+/// the fastest of those whose output matches the default kernel's bits. Waits for the GPU: only "auto" mode on large products comes here, once per
 /// shape and layout. Every variant gives the same bits, so the choice never changes results.
 fn tune_matmul(
     ctx: &gpu::Context,
     layout: usize,
     (m, n, k): (usize, usize, usize),
+    out: &GpuBuffer,
     launch: &dyn Fn(&gpu::Kernel, [u32; 3]) -> Result<()>,
 ) -> Result<usize> {
     let mut times = Vec::new();
+    // the default kernel's output, which every other must match bit for bit (a driver that
+    // miscompiles one must not have it chosen); skipped for outputs over 128 MiB
+    let verify = m * n <= 1 << 25;
+    let mut reference: Option<Vec<f32>> = None;
     for (i, v) in MM_VARIANTS.iter().enumerate() {
         let (bm, bn) = v.tile;
         if n.div_ceil(bn) > 65_535 || m.div_ceil(bm) > 65_535 {
@@ -653,16 +659,43 @@ fn tune_matmul(
             ctx.synchronize()?;
             best = best.min(t0.elapsed().as_secs_f64() / reps as f64);
         }
+        if verify {
+            let got = out.download()?;
+            let got = &got[..m * n];
+            match &reference {
+                None if i == 0 => reference = Some(got.to_vec()),
+                Some(want) if !same_bits(got, want) => {
+                    times.push((i, f64::NAN)); // wrong result: never chosen
+                    continue;
+                }
+                _ => {}
+            }
+        }
         times.push((i, best));
     }
-    let best = times
-        .iter()
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or(0, |&(i, _)| i);
+    let best = fastest(&times);
     let mut t = MM_TUNED.lock().unwrap_or_else(|e| e.into_inner());
     t.get_or_insert_with(HashMap::new)
         .insert((layout, m, n, k), (best, times));
     Ok(best)
+}
+
+/// Equal bits, any NaN matching any NaN (payloads may differ between kernels).
+fn same_bits(got: &[f32], want: &[f32]) -> bool {
+    got.len() == want.len()
+        && got
+            .iter()
+            .zip(want)
+            .all(|(a, b)| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()))
+}
+
+/// The variant with the smallest time, ignoring rejected ones (NaN); the default when none.
+fn fastest(times: &[(usize, f64)]) -> usize {
+    times
+        .iter()
+        .filter(|t| !t.1.is_nan())
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(0, |&(i, _)| i)
 }
 
 /// y = x * A + B with A, B from the dropout mask of stream `seed` at `start` (the numbers
@@ -1203,4 +1236,35 @@ pub(crate) fn cat(parts: &[Tensor], d: usize, out_shape: &[usize]) -> Result<Ten
     let mut moved_shape: Vec<usize> = vec![out_shape[d]];
     moved_shape.extend((0..nd).filter(|&j| j != d).map(|j| out_shape[j]));
     new_tensor(out, &moved_shape)?.permute(&back)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuning_skips_rejected_kernels_and_compares_bits() {
+        assert_eq!(fastest(&[(0, 3.0), (2, f64::NAN), (5, 1.0), (7, 2.0)]), 5);
+        assert_eq!(fastest(&[(0, 3.0), (2, f64::NAN)]), 0);
+        assert_eq!(fastest(&[(4, f64::NAN)]), 0);
+        assert_eq!(fastest(&[]), 0);
+        assert!(same_bits(&[1.0, f32::NAN, -0.0], &[1.0, -f32::NAN, -0.0]));
+        assert!(!same_bits(&[0.0], &[-0.0]));
+        assert!(!same_bits(&[1.0], &[1.0 + f32::EPSILON]));
+        assert!(!same_bits(&[1.0], &[1.0, 2.0]));
+        assert!(!same_bits(&[f32::NAN], &[0.0]));
+    }
+
+    #[test]
+    fn every_kernel_name_and_key_is_unique() {
+        let mut names: Vec<_> = MM_VARIANTS.iter().map(|v| v.name).collect();
+        let mut keys: Vec<_> = MM_VARIANTS.iter().flat_map(|v| v.keys).collect();
+        let (n, k) = (names.len(), keys.len());
+        names.sort_unstable();
+        names.dedup();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!((names.len(), keys.len()), (n, k));
+        assert_eq!(MM_VARIANTS[0].name, "v4_64"); // the default below the tuning threshold
+    }
 }
