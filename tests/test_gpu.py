@@ -847,3 +847,33 @@ def test_nan_propagates_as_on_the_cpu():
     bn_c = fg._core.batch_norm(c, None, None, None, None, True, 0.1, 1e-5, activation="relu")
     bn_g = fg._core.batch_norm(g, None, None, None, None, True, 0.1, 1e-5, activation="relu")
     _same_with_nans(bn_g.numpy(), bn_c.numpy(), "batch_norm+relu")
+
+
+def test_labels_moved_to_the_gpu_stay_usable():
+    """A PyTorch-style loop moves its labels with the inputs: int64 and bool tensors accept
+    the move and stay on the cpu (the GPU backend reads labels from the host), float64 is
+    refused with the fix, and the loop's losses match the same loop on the cpu."""
+    y = fg.tensor([3, 1, 2, 0, 1, 2, 3, 0])
+    assert y.to("gpu").device == "cpu" and y.to("gpu").tolist() == y.tolist()
+    assert fg.tensor([1, 2], device="gpu").dtype == fg.int64
+    assert (y > 1).to("gpu").dtype == fg.bool_
+    with pytest.raises(fg.DTypeError, match=r"float32.*\.float\(\)"):
+        fg.tensor(np.zeros(3)).to(fg.float64).to("gpu")
+    x = rng.standard_normal((8, 12)).astype(np.float32)
+    losses = {}
+    for dev in ["cpu", "gpu"]:
+        fg.manual_seed(0)
+        model = fg.nn.Sequential(fg.nn.Linear(12, 16), fg.nn.ReLU(), fg.nn.Linear(16, 4)).to(dev)
+        opt = fg.optim.SGD(model.parameters(), lr=0.1)
+        xb, yb = fg.tensor(x).to(dev), y.to(dev)
+        out = []
+        for _ in range(3):
+            loss = fg.losses.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            out.append(loss.item())
+        acc = (model(xb).argmax(1) == yb).float().mean().item()
+        losses[dev] = (out, acc)
+    np.testing.assert_allclose(losses["gpu"][0], losses["cpu"][0], rtol=1e-4)
+    assert losses["gpu"][1] == losses["cpu"][1]

@@ -244,9 +244,12 @@ class Tensor:
 
     def __repr__(self) -> str: ...
     def to(self, target: _DType | str) -> Tensor:
-        """Converts to a dtype (``ferrograd.float64``) or device (``"cpu"``).
+        """Converts to a dtype (``ferrograd.float64``) or moves to a device (``"cpu"``, ``"gpu"``).
 
-        A device name is only validated (DeviceError when unusable); the tensor is returned as is.
+        A move copies the data (gradients flow back across it); DeviceError when the device is
+        unusable. On "gpu", float32 moves; int64 and bool tensors (labels, indices, masks) stay
+        on the cpu, where the GPU kernels read them, so ``y.to(device)`` works as in PyTorch;
+        float64 is refused (the GPU backend is float32: call ``.float()`` first).
         """
 
     def float(self) -> Tensor:

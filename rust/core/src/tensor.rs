@@ -269,7 +269,9 @@ impl Tensor {
     }
 
     /// The same data on `device` (a copy when it moves; the same handle otherwise).
-    /// Gradients flow back across the move.
+    /// Gradients flow back across the move. int64 and bool tensors stay on the cpu when
+    /// asked for the gpu (which must exist): the gpu backend is float32 and its kernels read
+    /// labels and indices from the host.
     pub fn to_device(&self, device: Device) -> Result<Tensor> {
         if device == self.device() {
             return Ok(self.clone());
@@ -282,6 +284,13 @@ impl Tensor {
             Device::Gpu => {
                 #[cfg(feature = "gpu")]
                 {
+                    if matches!(self.dtype(), DType::I64 | DType::Bool) {
+                        // int64 and bool tensors (labels, indices, masks) live on the cpu,
+                        // where the gpu kernels read them, as argmax's results do; moving
+                        // one is accepted so a PyTorch-style `y.to(device)` works
+                        crate::gpu::context()?;
+                        return Ok(self.clone());
+                    }
                     if self.dtype() != DType::F32 {
                         return Err(Error::DType(format!(
                             "to: the gpu backend holds float32 tensors; this one is {} (call .float() first)",
