@@ -877,3 +877,24 @@ def test_labels_moved_to_the_gpu_stay_usable():
         losses[dev] = (out, acc)
     np.testing.assert_allclose(losses["gpu"][0], losses["cpu"][0], rtol=1e-4)
     assert losses["gpu"][1] == losses["cpu"][1]
+
+
+def test_bool_and_int_operands_join_a_gpu_float_operand():
+    """Comparisons of GPU tensors give bool tensors on the host (the GPU backend is float32);
+    in arithmetic with a GPU float tensor they go up with it, so masking idioms work as in
+    PyTorch, gradients included. A host float tensor is still refused, and so is a float
+    made from a host bool first (`(x > 0) * 2.0` is a host float)."""
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    c = fg.tensor(x, requires_grad=True)
+    g = fg.tensor(x).to("gpu").requires_grad_()
+    for t in (c, g):
+        y = t * (t > 0) + 2.0 * t * (t < -0.5) - fg.tensor([0, 1, 2, 3, 4, 5]).to(t.device)
+        y.sum().backward()
+    assert g.device == "gpu"
+    np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy())
+    np.testing.assert_allclose((g * (g > 0)).numpy(), np.where(x > 0, x, 0).astype(np.float32), rtol=1e-6)
+    np.testing.assert_allclose((g + fg.tensor([0, 1, 2, 3, 4, 5])).numpy(), x + np.arange(6), rtol=1e-6)
+    with pytest.raises(fg.DeviceError, match="mul: expected all tensors on one device"):
+        g * fg.tensor(x)
+    with pytest.raises(fg.DeviceError, match="add: expected all tensors on one device"):
+        g + (g > 0) * 2.0

@@ -232,10 +232,17 @@ impl Tensor {
         }
         #[cfg(feature = "gpu")]
         let (a, b) = if a.is_gpu() || b.is_gpu() {
-            (
-                super::gpu_ops::to_gpu_scalar(op.name(), &a)?,
-                super::gpu_ops::to_gpu_scalar(op.name(), &b)?,
-            )
+            // an int64 or bool operand lives on the host on behalf of the gpu (comparisons
+            // and argmax leave their results there): it goes up with the float operand, so
+            // `x * (x > 0)` works as in PyTorch
+            let up = |t: &Tensor, orig: DType| {
+                if !t.is_gpu() && matches!(orig, DType::I64 | DType::Bool) {
+                    t.detach().to_device(crate::tensor::Device::Gpu)
+                } else {
+                    super::gpu_ops::to_gpu_scalar(op.name(), t)
+                }
+            };
+            (up(&a, self.dtype())?, up(&b, other.dtype())?)
         } else {
             (a, b)
         };
