@@ -1,5 +1,6 @@
 //! The engine's kernels from Rust, on the CPU and (when an adapter exists) the GPU:
-//! matmul, broadcast add, reduction, log_softmax, and a tiny op's fixed cost.
+//! matmul (and each GPU matmul kernel alone), broadcast add, reduction, log_softmax, and a
+//! tiny op's fixed cost.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ferrograd_core::{random, DType, Device, Tensor};
@@ -49,6 +50,40 @@ fn bench_matmul(c: &mut Criterion) {
     g.finish();
 }
 
+/// Every GPU matmul kernel on its own (the ones "auto" chooses among): 256 on lavapipe,
+/// 1024 and 4096 with FERROGRAD_BENCH_LARGE on a real GPU.
+fn bench_matmul_kernels(c: &mut Criterion) {
+    use ferrograd_core::ops::gpu_ops;
+    if !devices().contains(&Device::Gpu) {
+        return;
+    }
+    let sizes: &[usize] = if std::env::var("FERROGRAD_BENCH_LARGE").is_ok() {
+        &[1024, 4096]
+    } else {
+        &[256]
+    };
+    let mut g = c.benchmark_group("gpu_matmul_kernel");
+    for &n in sizes {
+        let a = random::randn(&[n, n], DType::F32)
+            .unwrap()
+            .to_device(Device::Gpu)
+            .unwrap();
+        let b = random::randn(&[n, n], DType::F32)
+            .unwrap()
+            .to_device(Device::Gpu)
+            .unwrap();
+        g.throughput(Throughput::Elements((2 * n * n * n) as u64));
+        for name in gpu_ops::matmul_kernel_names() {
+            let before = gpu_ops::set_matmul_kernel(name).unwrap();
+            g.bench_with_input(BenchmarkId::new(name, n), &n, |bench, _| {
+                bench.iter(|| sync(&a.matmul(&b).unwrap()))
+            });
+            gpu_ops::set_matmul_kernel(&before).unwrap();
+        }
+    }
+    g.finish();
+}
+
 fn bench_elementwise(c: &mut Criterion) {
     let mut g = c.benchmark_group("elementwise");
     for dev in devices() {
@@ -83,5 +118,11 @@ fn bench_overhead(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_matmul, bench_elementwise, bench_overhead);
+criterion_group!(
+    benches,
+    bench_matmul,
+    bench_matmul_kernels,
+    bench_elementwise,
+    bench_overhead
+);
 criterion_main!(benches);
