@@ -294,6 +294,15 @@ def test_generated_matmul_shader_is_current():
     gen = os.path.join(root, "scripts", "gen_matmul_tiled.py")
     r = subprocess.run([sys.executable, gen, "--check"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+    # and the driver offers every generated kernel
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_matmul_tiled", gen)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    generated = [v.name for v in mod.VARIANTS]
+    assert fg._core.gpu_matmul_kernels() == ["v4_64", "v4_128"] + generated
 
 
 def test_vec4_matmul_batched_with_bias_relu_epilogue():

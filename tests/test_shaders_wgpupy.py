@@ -186,37 +186,44 @@ def test_matmul_kernel_with_transposed_operand_and_bias():
     np.testing.assert_allclose(got.reshape(m, n), a @ bt.T + bias, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("act", [7, 8])  # relu, selu epilogues
-@pytest.mark.parametrize("entry,tile", [("main", 128), ("main64", 64)])
-@pytest.mark.parametrize("a_k,b_n", [(1, 1), (1, 0), (0, 1), (0, 0)])
-def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile, act):
-    m, k, n = 132, 20, 136  # multiples of 4 that cross the tile and k-slice edges
+def _vec4_matmul_case(shader, entry, tile, a_k, b_n, act, m, k, n):
+    """One aligned product through `entry` of `shader` (tile = (rows, cols) of C per
+    workgroup), with a bias and the relu (7) or selu (8) epilogue, against float64 NumPy."""
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     bias = rng.standard_normal(n).astype(np.float32)
     a_store, (a_rs, a_cs) = (a, (k, 1)) if a_k else (np.ascontiguousarray(a.T), (1, m))
     b_store, (b_rs, b_cs) = (b, (n, 1)) if b_n else (np.ascontiguousarray(b.T), (1, k))
     p = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, act, 0, 0], np.uint32).tobytes()
-    groups = ((n + tile - 1) // tile, (m + tile - 1) // tile, 1)
+    groups = ((n + tile[1] - 1) // tile[1], (m + tile[0] - 1) // tile[0], 1)
     consts = {"A_K_CONTIG": a_k, "B_N_CONTIG": b_n}
-    got = run("matmul_vec4.wgsl", entry, p, [a_store, b_store], m * n, bias, groups, consts)
+    got = run(shader, entry, p, [a_store, b_store], m * n, bias, groups, consts)
     z = a.astype(np.float64) @ b + bias
     sa = 1.0507009873554805 * 1.6732632423543772
     want = np.maximum(z, 0) if act == 7 else np.where(z > 0, 1.0507009873554805 * z, sa * np.expm1(z))
     np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-4, atol=1e-4)
 
 
-TILED = [
-    "t64x64",
-    "t64x64_db",
-    "t128x64",
-    "t64x128",
-    "t128x128",
-    "t128x128_db",
-    "t128x128_k16",
-    "t128x128_at",
-    "t128x128_at_db",
-]
+@pytest.mark.parametrize("act", [7, 8])  # relu, selu epilogues
+@pytest.mark.parametrize("entry,tile", [("main", 128), ("main64", 64)])
+@pytest.mark.parametrize("a_k,b_n", [(1, 1), (1, 0), (0, 1), (0, 0)])
+def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile, act):
+    # multiples of 4 that cross the tile and k-slice edges
+    _vec4_matmul_case("matmul_vec4.wgsl", entry, (tile, tile), a_k, b_n, act, 132, 20, 136)
+
+
+# the generated kernels: name -> tile (rows, columns of C per workgroup)
+TILED = {
+    "t64x64": (64, 64),
+    "t64x64_db": (64, 64),
+    "t128x64": (128, 64),
+    "t64x128": (64, 128),
+    "t128x128": (128, 128),
+    "t128x128_db": (128, 128),
+    "t128x128_k16": (128, 128),
+    "t128x128_at": (128, 128),
+    "t128x128_at_db": (128, 128),
+}
 
 
 @pytest.mark.parametrize("entry", TILED)
@@ -224,22 +231,17 @@ TILED = [
 def test_matmul_tiled_kernels_every_layout(a_k, b_n, entry):
     """The generated kernels (scripts/gen_matmul_tiled.py), each tile shape on each operand
     layout, with a bias and relu (even layouts) or selu (odd) epilogue."""
-    m, k, n = 140, 44, 204  # multiples of 4 that cross every tile and k-slice edge
-    a = rng.standard_normal((m, k)).astype(np.float32)
-    b = rng.standard_normal((k, n)).astype(np.float32)
-    bias = rng.standard_normal(n).astype(np.float32)
     act = 7 if (a_k + b_n) % 2 == 0 else 8
-    a_store, (a_rs, a_cs) = (a, (k, 1)) if a_k else (np.ascontiguousarray(a.T), (1, m))
-    b_store, (b_rs, b_cs) = (b, (n, 1)) if b_n else (np.ascontiguousarray(b.T), (1, k))
-    p = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, act, 0, 0], np.uint32).tobytes()
-    bm, bn = (int(v) for v in entry[1:].split("_")[0].split("x"))
-    groups = ((n + bn - 1) // bn, (m + bm - 1) // bm, 1)
-    consts = {"A_K_CONTIG": a_k, "B_N_CONTIG": b_n}
-    got = run("matmul_tiled.wgsl", entry, p, [a_store, b_store], m * n, bias, groups, consts)
-    z = a.astype(np.float64) @ b + bias
-    sa = 1.0507009873554805 * 1.6732632423543772
-    want = np.maximum(z, 0) if act == 7 else np.where(z > 0, 1.0507009873554805 * z, sa * np.expm1(z))
-    np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-4, atol=1e-4)
+    # multiples of 4 that cross every tile and k-slice edge
+    _vec4_matmul_case("matmul_tiled.wgsl", entry, TILED[entry], a_k, b_n, act, 140, 44, 204)
+
+
+def test_every_generated_kernel_is_tested():
+    import re
+
+    src = (SHADERS / "matmul_tiled.wgsl").read_text()
+    entries = re.findall(r"@compute @workgroup_size\(16, 16\)\nfn (\w+)\(", src)
+    assert sorted(entries) == sorted(TILED)
 
 
 @pytest.mark.parametrize("op,ref", [(0, np.sum), (1, np.max), (2, np.min), (4, np.mean)])
