@@ -94,3 +94,39 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         out[o] = res;
     }
 }
+
+// Sum or mean over r of a (outer, r, inner) view with many columns (inner >= 16): the main
+// entry would give each output a workgroup whose threads read one column with a stride of
+// `inner` (bias gradients: 512 workgroups of 256 threads for 128 rows). Here a 16 x 16
+// workgroup takes 16 adjacent columns (coalesced reads), its 16 thread rows fold every 16th
+// row of the axis, and a tree over the thread rows finishes.
+var<workgroup> colpart: array<f32, 256>;
+
+@compute @workgroup_size(16, 16)
+fn cols_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let blocks = (p.inner + 15u) / 16u;    // column blocks per outer index
+    let id = wg.x + wg.y * p.row;
+    let oi = id / blocks;
+    let col = (id % blocks) * 16u + lid.x;
+    let live = oi < p.outer && col < p.inner;
+    var acc = 0.0;
+    if (live) {
+        let base = oi * p.r * p.inner + col;
+        for (var k = lid.y; k < p.r; k += 16u) {
+            acc += x[base + k * p.inner];
+        }
+    }
+    colpart[lid.y * 16u + lid.x] = acc;
+    workgroupBarrier();
+    for (var s = 8u; s > 0u; s = s / 2u) {
+        if (lid.y < s) {
+            colpart[lid.y * 16u + lid.x] += colpart[(lid.y + s) * 16u + lid.x];
+        }
+        workgroupBarrier();
+    }
+    if (live && lid.y == 0u) {
+        var res = colpart[lid.x];
+        if (p.op == 4u) { res = res / f32(p.r); }
+        out[oi * p.inner + col] = res;
+    }
+}

@@ -252,6 +252,16 @@ def test_reduce_kernel(op, ref):
     np.testing.assert_allclose(got, ref(x, axis=1).ravel(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("op,ref", [(0, np.sum), (4, np.mean)])
+def test_reduce_cols_kernel(op, ref):
+    """The column kernel: 16 columns per workgroup, the grid folded into rows of 3."""
+    x = rng.standard_normal((3, 70, 37)).astype(np.float32)
+    blocks = 3 * ((37 + 15) // 16)  # 9 workgroups, as 3 rows of 3
+    p = np.array([3, 70, 37, op, 3, 0, 0, 0], np.uint32).tobytes()
+    got = run("reduce.wgsl", "cols_main", p, [x], 3 * 37, None, (3, blocks // 3, 1))
+    np.testing.assert_allclose(got, ref(x, axis=1).ravel(), rtol=1e-5, atol=1e-5)
+
+
 def test_reduce_kernel_argmax():
     x = rng.standard_normal((4, 777)).astype(np.float32)
     p = np.array([4, 777, 1, 3, 4, 0, 0, 0], np.uint32).tobytes()
