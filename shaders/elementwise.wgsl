@@ -51,6 +51,8 @@ const SELU_SCALE: f32 = 1.0507009873554805;
 // shape (8), then a's and b's strides (8 each, as i32 bit patterns: views may step
 // backwards); unused dims hold 0
 @group(0) @binding(4) var<storage, read> layout_info: array<u32>;
+// where's condition as 0/1, contiguous in the output's shape (select_main only)
+@group(0) @binding(5) var<storage, read_write> cond: array<f32>;
 
 // NaN by its bits: WGSL lets a compiler assume floats are never NaN, so `x != x` and
 // max/min may drop one; integer tests keep it, and NaN propagates as on the CPU.
@@ -159,6 +161,17 @@ fn binary_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = linear_index(gid);
     if (i >= p.n) { return; }
     out[i] = binary(p.op, a[operand_index(i, 0u, p.a_offset)], b[operand_index(i, 1u, p.b_offset)]);
+}
+
+// where(cond, a, b): a where the condition is set, else b (never arithmetic, so inf and NaN
+// in the unpicked operand stay out), with a and b broadcast through strides
+@compute @workgroup_size(64)
+fn select_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = linear_index(gid);
+    if (i >= p.n) { return; }
+    let x = a[operand_index(i, 0u, p.a_offset)];
+    let y = b[operand_index(i, 1u, p.b_offset)];
+    out[i] = select(y, x, cond[i] != 0.0);
 }
 
 // the backward of a unary op: out[i] = g[i] * f'(x[i]) (x in a, g in b)

@@ -930,3 +930,40 @@ def test_column_sums_take_the_coalesced_kernel(shape, dim):
     np.testing.assert_allclose(g.mean(dim).numpy(), x.astype(np.float64).mean(dim), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy())
     assert "reduce_cols" in fg._core.gpu_stats()["pipelines"]
+
+
+def test_where_with_a_host_condition_runs_on_the_gpu():
+    """where(x > 0, x, 0.1 * x) with GPU operands: the condition (a host bool) goes up in a
+    queued copy and the select runs on the GPU, forward and backward, without waiting for
+    the GPU; values and gradients match the CPU, broadcasting included, and an inf in the
+    unpicked operand stays out."""
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    w = rng.standard_normal((1, 5)).astype(np.float32)
+    c = fg.tensor(x, requires_grad=True)
+    cw = fg.tensor(w, requires_grad=True)
+    g = fg.tensor(x).to("gpu").requires_grad_()
+    gw = fg.tensor(w).to("gpu").requires_grad_()
+    outs = []
+    for t, tw in ((c, cw), (g, gw)):
+        cond = t.detach().to("cpu") > 0  # a host bool either way
+        y = fg.where(cond, t * 2.0, tw) + fg.where(cond[:, :1], 0.5, t)
+        (y * y).sum().backward()
+        outs.append(y)
+    np.testing.assert_allclose(outs[1].numpy(), outs[0].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-5)
+    np.testing.assert_allclose(gw.grad.numpy(), cw.grad.numpy(), rtol=1e-5)
+    # no read-back: the select and its inputs are only recorded
+    cond = fg.tensor(x > 0)
+    gx = fg.tensor(x).to("gpu")
+    s0 = fg._core.gpu_stats()["submits"]
+    y = fg.where(cond, gx, gx * float("inf"))
+    assert fg._core.gpu_stats()["submits"] == s0 and y.device == "gpu"
+    assert "select" in fg._core.gpu_stats()["pipelines"]
+    got = y.numpy()
+    np.testing.assert_array_equal(got[x > 0], x[x > 0])
+    assert np.all(np.isinf(got[~(x > 0)]) | (x[~(x > 0)] == 0))
+    # a host int64 operand joins the GPU one; a host float tensor is refused
+    idx = fg.tensor(np.arange(5))
+    np.testing.assert_allclose(fg.where(cond, gx, idx).numpy(), np.where(x > 0, x, np.arange(5)), rtol=1e-6)
+    with pytest.raises(fg.DeviceError, match="where: expected all tensors on one device"):
+        fg.where(cond, gx, fg.tensor(x))

@@ -169,6 +169,18 @@ def test_binary_kernel_broadcasts():
     np.testing.assert_allclose(got, ((np.abs(a) + 0.5) ** b).ravel(), rtol=1e-5)
 
 
+def test_select_kernel_broadcasts_and_keeps_inf_out():
+    a = rng.standard_normal((4, 1, 5)).astype(np.float32)
+    b = np.full((3, 5), np.inf, np.float32)
+    cond = (rng.standard_normal((4, 3, 5)) > 0).astype(np.float32)
+    info = layout_info([4, 3, 5], [5, 0, 1], [0, 5, 1])
+    out, _ = run(
+        "elementwise.wgsl", "select_main", ew_params(60, 0, ndim=3), [a, b], 60, info, rw=[cond, None]
+    )
+    want = np.where(cond > 0, np.broadcast_to(a, (4, 3, 5)), np.inf).ravel()
+    np.testing.assert_array_equal(out, want)
+
+
 def test_unary_backward_kernel():
     x = rng.standard_normal(100).astype(np.float32)
     g = rng.standard_normal(100).astype(np.float32)

@@ -420,6 +420,10 @@ impl Tensor {
 
     /// `where(cond, self, other)`: picks from `self` where `cond` is true, else `other`.
     pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        #[cfg(feature = "gpu")]
+        if !cond.is_gpu() && (a.is_gpu() || b.is_gpu()) {
+            return Tensor::where_gpu(cond, a, b);
+        }
         if let Some(r) =
             Tensor::gpu_fallback(&[cond, a, b], |v| Tensor::where_(&v[0], &v[1], &v[2]))
         {
@@ -459,6 +463,54 @@ impl Tensor {
                 },
                 if nb {
                     Some(Tensor::where_(&c2, &z, g)?.sum_to(&sb)?)
+                } else {
+                    None
+                },
+            ])
+        }))
+    }
+}
+
+#[cfg(feature = "gpu")]
+impl Tensor {
+    /// where() with a host condition and a float operand on the GPU: the select runs on the
+    /// GPU (forward and backward); host int64/bool operands go up as float32, as in
+    /// arithmetic.
+    fn where_gpu(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let c = if cond.dtype() == DType::Bool {
+            cond.detach()
+        } else {
+            cond.compare(CmpOp::Ne, &Tensor::scalar(0.0, cond.dtype()))?
+        };
+        let up = |t: &Tensor| -> Result<Tensor> {
+            if !t.is_gpu() && matches!(t.dtype(), DType::I64 | DType::Bool) {
+                t.detach()
+                    .cast(DType::F32)?
+                    .to_device(crate::tensor::Device::Gpu)
+            } else if t.is_gpu() || t.numel() == 1 {
+                t.cast(DType::F32)
+            } else {
+                super::gpu_ops::to_gpu_scalar("where", t) // refuses a host float tensor
+            }
+        };
+        let (a, b) = (up(a)?, up(b)?);
+        let out = super::gpu_ops::select(&c, &a, &b)?;
+        let (na, nb) = (needs(&a), needs(&b));
+        if !crate::autograd::is_grad_enabled() || !(na || nb) {
+            return Ok(out);
+        }
+        let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
+        Ok(record(out, "WhereBackward", &[&a, &b], move |g| {
+            // d where(c, a, b) = where(c, g, 0) da + where(c, 0, g) db
+            let z = Tensor::scalar(0.0, DType::F32);
+            Ok(vec![
+                if na {
+                    Some(super::gpu_ops::select(&c, g, &z)?.sum_to(&sa)?)
+                } else {
+                    None
+                },
+                if nb {
+                    Some(super::gpu_ops::select(&c, &z, g)?.sum_to(&sb)?)
                 } else {
                     None
                 },

@@ -176,6 +176,54 @@ pub(crate) fn binary_code(name: &str, op: u32, a: &Tensor, b: &Tensor) -> Result
     new_tensor(out, &shape)
 }
 
+/// where(cond, a, b) on the GPU for a host condition (comparisons leave theirs on the host):
+/// the condition goes up as 0/1 floats in a queued copy, so nothing waits for the GPU.
+/// `a` and `b` are float32 GPU tensors (or host scalars); all three broadcast.
+pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let name = "where";
+    let ctx = gpu::context()?;
+    let a = to_gpu_scalar(name, a)?;
+    let b = to_gpu_scalar(name, b)?;
+    let s1 = broadcast_shapes(name, cond.shape(), a.shape())?;
+    let shape = broadcast_shapes(name, &s1, b.shape())?;
+    let n = checked_numel(&shape)?;
+    check_u32(name, n)?;
+    let out = ctx.alloc(n)?;
+    if n > 0 {
+        let flags: Vec<bool> = cond.detach().broadcast_to(&shape)?.to_vec()?;
+        let mask: Vec<f32> = flags.iter().map(|&c| c as u8 as f32).collect();
+        let mask = ctx.upload(&mask)?;
+        let la = a.layout().broadcast_to(name, &shape)?;
+        let lb = b.layout().broadcast_to(name, &shape)?;
+        let info = layout_info(name, &shape, &[&la, &lb])?;
+        let (groups, row) = ctx.grid(n, 64)?;
+        let p = EwParams {
+            n: n as u32,
+            op: 0,
+            ndim: shape.len() as u32,
+            row,
+            alpha: 0.0,
+            beta: 0.0,
+            a_offset: la.offset as u32,
+            b_offset: lb.offset as u32,
+        };
+        const SELECT: gpu::Kernel =
+            gpu::Kernel::new("select", gpu::shaders::ELEMENTWISE, "select_main");
+        a.with_gpu(|ab, _| {
+            b.with_gpu(|bb, _| {
+                let binds = gpu::Binds {
+                    inputs: [Some(ab), Some(bb)],
+                    output: &out,
+                    extra: gpu::Extra::Words(&info),
+                    rw: [Some(&mask), None],
+                };
+                ctx.run(&SELECT, &p, binds, groups)
+            })
+        })???;
+    }
+    new_tensor(out, &shape)
+}
+
 /// A one-element CPU tensor next to a GPU one moves to the GPU (as PyTorch allows for
 /// scalars); any other mix of devices is refused.
 pub(crate) fn to_gpu_scalar(op: &str, t: &Tensor) -> Result<Tensor> {
