@@ -134,6 +134,33 @@ pub(crate) fn unary_backward_code(
     new_tensor(out, x.shape())
 }
 
+/// The parameters, layout words and grid of an elementwise kernel reading `a` and `b`
+/// broadcast to `shape` (n elements) through their strides.
+fn broadcast_params(
+    ctx: &gpu::Context,
+    name: &str,
+    op: u32,
+    (a, b): (&Tensor, &Tensor),
+    shape: &[usize],
+    n: usize,
+) -> Result<(EwParams, Vec<u32>, [u32; 3])> {
+    let la = a.layout().broadcast_to(name, shape)?;
+    let lb = b.layout().broadcast_to(name, shape)?;
+    let info = layout_info(name, shape, &[&la, &lb])?;
+    let (groups, row) = ctx.grid(n, 64)?;
+    let p = EwParams {
+        n: n as u32,
+        op,
+        ndim: shape.len() as u32,
+        row,
+        alpha: 0.0,
+        beta: 0.0,
+        a_offset: la.offset as u32,
+        b_offset: lb.offset as u32,
+    };
+    Ok((p, info, groups))
+}
+
 /// out = a (op) b with broadcasting; a CPU scalar operand is moved to the GPU first.
 pub(crate) fn binary_code(name: &str, op: u32, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let ctx = gpu::context()?;
@@ -144,20 +171,7 @@ pub(crate) fn binary_code(name: &str, op: u32, a: &Tensor, b: &Tensor) -> Result
     check_u32(name, n)?;
     let out = ctx.alloc(n)?;
     if n > 0 {
-        let la = a.layout().broadcast_to(name, &shape)?;
-        let lb = b.layout().broadcast_to(name, &shape)?;
-        let info = layout_info(name, &shape, &[&la, &lb])?;
-        let (groups, row) = ctx.grid(n, 64)?;
-        let p = EwParams {
-            n: n as u32,
-            op,
-            ndim: shape.len() as u32,
-            row,
-            alpha: 0.0,
-            beta: 0.0,
-            a_offset: la.offset as u32,
-            b_offset: lb.offset as u32,
-        };
+        let (p, info, groups) = broadcast_params(&ctx, name, op, (&a, &b), &shape, n)?;
         a.with_gpu(|ab, _| {
             b.with_gpu(|bb, _| {
                 ctx.dispatch(
@@ -193,20 +207,7 @@ pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let flags: Vec<bool> = cond.detach().broadcast_to(&shape)?.to_vec()?;
         let mask: Vec<f32> = flags.iter().map(|&c| c as u8 as f32).collect();
         let mask = ctx.upload(&mask)?;
-        let la = a.layout().broadcast_to(name, &shape)?;
-        let lb = b.layout().broadcast_to(name, &shape)?;
-        let info = layout_info(name, &shape, &[&la, &lb])?;
-        let (groups, row) = ctx.grid(n, 64)?;
-        let p = EwParams {
-            n: n as u32,
-            op: 0,
-            ndim: shape.len() as u32,
-            row,
-            alpha: 0.0,
-            beta: 0.0,
-            a_offset: la.offset as u32,
-            b_offset: lb.offset as u32,
-        };
+        let (p, info, groups) = broadcast_params(&ctx, name, 0, (&a, &b), &shape, n)?;
         const SELECT: gpu::Kernel =
             gpu::Kernel::new("select", gpu::shaders::ELEMENTWISE, "select_main");
         a.with_gpu(|ab, _| {
