@@ -967,3 +967,24 @@ def test_where_with_a_host_condition_runs_on_the_gpu():
     np.testing.assert_allclose(fg.where(cond, gx, idx).numpy(), np.where(x > 0, x, np.arange(5)), rtol=1e-6)
     with pytest.raises(fg.DeviceError, match="where: expected all tensors on one device"):
         fg.where(cond, gx, fg.tensor(x))
+
+
+def test_gpu_module_controls(matmul_kernel_setting):
+    """fg.gpu, the user-facing controls (as torch.cuda): availability, the adapter,
+    synchronize, counters and the matmul kernel choice."""
+    assert fg.gpu.is_available() and fg.gpu.info()["backend"] == "Vulkan"
+    a = fg.randn(64, 64, device="gpu")
+    s0 = fg.gpu.stats()["submits"]
+    b = a @ a
+    fg.gpu.synchronize()
+    assert fg.gpu.stats()["submits"] == s0 + 1
+    np.testing.assert_allclose(b.numpy(), a.numpy() @ a.numpy(), rtol=1e-4, atol=1e-3)
+    assert fg.gpu.matmul_kernels()[0] == "v4_64"
+    before = fg.gpu.matmul_kernel("auto", tune_min_flops=2.0 * 64**3)
+    assert fg.gpu.matmul_kernel() == "auto"
+    (a @ a.T).numpy()
+    (entry,) = [
+        e for e in fg.gpu.matmul_tuning() if (e["layout"], e["m"], e["n"], e["k"]) == ("kk", 64, 64, 64)
+    ]
+    assert entry["chosen"] in entry["gflops"] and all(v > 0 for v in entry["gflops"].values())
+    fg.gpu.matmul_kernel(before)

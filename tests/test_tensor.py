@@ -184,7 +184,11 @@ def test_devices_and_gpu_refusal():
     code = (
         "import ferrograd as fg\n"
         "try:\n    fg.zeros(2, device='gpu')\nexcept fg.DeviceError as e:\n    print('DeviceError:', e)\n"
+        "print('available:', fg.gpu.is_available())\n"
+        "try:\n    fg.tensor([1, 2]).to('gpu')\nexcept fg.DeviceError as e:\n    print('labels DeviceError')\n"
     )
     env = {**os.environ, "WGPU_BACKEND": "gl"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert "DeviceError: no GPU adapter found" in r.stdout, r.stdout + r.stderr
+    # fg.gpu answers without raising, and int64 labels still need a GPU to "move" to
+    assert "available: False" in r.stdout and "labels DeviceError" in r.stdout, r.stdout + r.stderr

@@ -432,7 +432,7 @@ def set_rng_state(state: tuple[int, int]) -> None:
 
 
 # The layer API; imported last because these modules use the names above.
-from . import autograd, callbacks, io, losses, models, nn, optim, train  # noqa: E402
+from . import autograd, callbacks, gpu, io, losses, models, nn, optim, train  # noqa: E402
 from .io import load, save  # noqa: E402
 
 data = importlib.import_module(".data", __name__)  # the module; `tensor(data)` shadows the name
@@ -506,6 +506,7 @@ __all__ = [
     "autograd",
     "devices",
     "gpu_available",
+    "gpu",
     "get_rng_state",
     "set_rng_state",
     "nn",
