@@ -22,8 +22,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(3) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> scale_out: array<f32>;
 
 // 32 x 32 -> 64-bit product as (hi, lo), from 16-bit halves (WGSL has no mulhi)

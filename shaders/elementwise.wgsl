@@ -45,12 +45,12 @@ const SELU_ALPHA: f32 = 1.6732632423543772;
 const SELU_SCALE: f32 = 1.0507009873554805;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> a: array<f32>;
+@group(2) @binding(2) var<storage, read> b: array<f32>;
+@group(3) @binding(3) var<storage, read_write> out: array<f32>;
 // shape (8), then a's and b's strides (8 each, as i32 bit patterns: views may step
 // backwards); unused dims hold 0
-@group(0) @binding(4) var<storage, read> layout_info: array<u32>;
+@group(2) @binding(4) var<storage, read> layout_info: array<u32>;
 // where's condition as 0/1, contiguous in the output's shape (select_main only)
 @group(0) @binding(5) var<storage, read_write> cond: array<f32>;
 

@@ -13,9 +13,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<storage, read> idx: array<u32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(3) @binding(3) var<storage, read_write> out: array<f32>;
+@group(2) @binding(4) var<storage, read> idx: array<u32>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -24,10 +24,10 @@ const SELU_SCALE: f32 = 1.0507009873554805;
 const SELU_SA: f32 = 1.7580993408473766;  // scale * alpha
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(1) @binding(1) var<storage, read> a: array<f32>;
+@group(2) @binding(2) var<storage, read> b: array<f32>;
+@group(3) @binding(3) var<storage, read_write> c: array<f32>;
+@group(2) @binding(4) var<storage, read> bias: array<f32>;
 
 var<workgroup> as_: array<vec4<f32>, 256>;  // [k][row / 4], 16 x 16
 var<workgroup> bs_: array<vec4<f32>, 256>;  // [k][col / 4]

@@ -32,10 +32,10 @@ const SELU_SCALE: f32 = 1.0507009873554805;
 const SELU_SA: f32 = 1.7580993408473766;  // scale * alpha
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> bias: array<vec4<f32>>;
+@group(1) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(2) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(3) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(2) @binding(4) var<storage, read> bias: array<vec4<f32>>;
 
 // The vec4 number q of an A slice of `bm` rows by `bk` k values, starting at (row0, k0).
 fn load_a(q: u32, row0: u32, k0: u32, bk: u32, bm: u32) -> vec4<f32> {

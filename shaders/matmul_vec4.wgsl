@@ -36,10 +36,10 @@ const SELU_SCALE: f32 = 1.0507009873554805;
 const SELU_SA: f32 = 1.7580993408473766;  // scale * alpha
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> bias: array<vec4<f32>>;
+@group(1) @binding(1) var<storage, read> a: array<vec4<f32>>;
+@group(2) @binding(2) var<storage, read> b: array<vec4<f32>>;
+@group(3) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+@group(2) @binding(4) var<storage, read> bias: array<vec4<f32>>;
 
 // One k-slice of each operand (main: 128 x 8; main64: 64 x 16), as 256 vec4.
 var<workgroup> as_: array<vec4<f32>, 256>;

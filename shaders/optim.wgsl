@@ -20,9 +20,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> grad: array<f32>;
-@group(0) @binding(2) var<storage, read> aux: array<f32>;
-@group(0) @binding(3) var<storage, read_write> param: array<f32>;
+@group(1) @binding(1) var<storage, read> grad: array<f32>;
+@group(2) @binding(2) var<storage, read> aux: array<f32>;
+@group(3) @binding(3) var<storage, read_write> param: array<f32>;
 @group(0) @binding(5) var<storage, read_write> s1: array<f32>;
 @group(0) @binding(6) var<storage, read_write> s2: array<f32>;
 

@@ -17,9 +17,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(4) var<storage, read> labels: array<u32>;  // op 6: one per output
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(3) @binding(3) var<storage, read_write> out: array<f32>;
+@group(2) @binding(4) var<storage, read> labels: array<u32>;  // op 6: one per output
 
 const WG: u32 = 256u;
 var<workgroup> vals: array<f32, 256>;

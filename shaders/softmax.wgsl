@@ -17,11 +17,11 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> g: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(1) @binding(1) var<storage, read> x: array<f32>;
+@group(2) @binding(2) var<storage, read> g: array<f32>;
+@group(3) @binding(3) var<storage, read_write> out: array<f32>;
 // xent_main: the labels; xent_grad_main: what xent_main left in `saved`
-@group(0) @binding(4) var<storage, read> words: array<u32>;
+@group(2) @binding(4) var<storage, read> words: array<u32>;
 // [lse of each row (as bits) | label of each row], for the backward
 @group(0) @binding(5) var<storage, read_write> saved: array<u32>;
 

@@ -43,39 +43,26 @@ def run(
     out_init=None,
     rw=None,
 ):
-    """Dispatches `entry` of shaders/`shader` with ferrograd's binding layout:
-    0 uniform, 1 and 2 read-only, 3 the output, 4 read-only extra, 5 and 6 read-write state.
+    """Dispatches `entry` of shaders/`shader` with ferrograd's binding layout: group 0
+    binding 0 uniform with 5 and 6 the read-write state; group 1 binding 1 and group 2
+    binding 2 read-only inputs, group 2 binding 4 read-only extra; group 3 binding 3 the
+    output.
     Returns the output, or (output, [state 5, state 6]) when `rw` gives the state."""
     dev = DEVICE
     module = dev.create_shader_module(code=(SHADERS / shader).read_text())
-    ro = {"type": wgpu.BufferBindingType.read_only_storage}
-    entries = [
-        {
-            "binding": 0,
-            "visibility": wgpu.ShaderStage.COMPUTE,
-            "buffer": {"type": wgpu.BufferBindingType.uniform},
-        }
+    cs = wgpu.ShaderStage.COMPUTE
+
+    def layout_entry(binding, kind):
+        return {"binding": binding, "visibility": cs, "buffer": {"type": kind}}
+
+    ro, rw_kind = wgpu.BufferBindingType.read_only_storage, wgpu.BufferBindingType.storage
+    groups_of = [[0, 5, 6], [1], [2, 4], [3]]
+    kinds = {0: wgpu.BufferBindingType.uniform, 1: ro, 2: ro, 4: ro, 3: rw_kind, 5: rw_kind, 6: rw_kind}
+    layouts = [
+        dev.create_bind_group_layout(entries=[layout_entry(b, kinds[b]) for b in g]) for g in groups_of
     ]
-    entries += [{"binding": b, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": ro} for b in (1, 2)]
-    entries.append(
-        {
-            "binding": 3,
-            "visibility": wgpu.ShaderStage.COMPUTE,
-            "buffer": {"type": wgpu.BufferBindingType.storage},
-        }
-    )
-    entries.append({"binding": 4, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": ro})
-    for b in (5, 6):
-        entries.append(
-            {
-                "binding": b,
-                "visibility": wgpu.ShaderStage.COMPUTE,
-                "buffer": {"type": wgpu.BufferBindingType.storage},
-            }
-        )
-    layout = dev.create_bind_group_layout(entries=entries)
     pipeline = dev.create_compute_pipeline(
-        layout=dev.create_pipeline_layout(bind_group_layouts=[layout]),
+        layout=dev.create_pipeline_layout(bind_group_layouts=layouts),
         compute={"module": module, "entry_point": entry, "constants": constants or {}},
     )
 
@@ -94,16 +81,14 @@ def run(
     bufs.append(buf(extra if extra is not None else dummy, BU.STORAGE))
     state = [buf(a if a is not None else dummy, BU.STORAGE | BU.COPY_SRC) for a in (rw or [None, None])]
     bufs += state
-    group = dev.create_bind_group(
-        layout=layout,
-        entries=[
-            {"binding": i, "resource": {"buffer": b, "offset": 0, "size": b.size}} for i, b in enumerate(bufs)
-        ],
-    )
     enc = dev.create_command_encoder()
     cp = enc.begin_compute_pass()
     cp.set_pipeline(pipeline)
-    cp.set_bind_group(0, group)
+    for gi, g in enumerate(groups_of):
+        entries = [
+            {"binding": b, "resource": {"buffer": bufs[b], "offset": 0, "size": bufs[b].size}} for b in g
+        ]
+        cp.set_bind_group(gi, dev.create_bind_group(layout=layouts[gi], entries=entries))
     cp.dispatch_workgroups(*groups)
     cp.end()
     dev.queue.submit([enc.finish()])

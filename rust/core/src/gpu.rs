@@ -2,8 +2,10 @@
 //! cache, and dispatches batched into one command encoder until results are read back.
 //!
 //! Tensors on the GPU are float32. Kernels live in `shaders/` (one file per family) and are
-//! compiled into the crate; every file shares one bind-group layout:
-//! 0 uniform params, 1 and 2 read-only inputs, 3 the output, 4 read-only metadata.
+//! compiled into the crate; every file shares one pipeline layout of four bind groups, so
+//! that each group can be cached by the buffers it holds: group 0 binding 0 the uniform
+//! params with 5 and 6 read-write state, group 1 binding 1 the first input, group 2
+//! binding 2 the second input and 4 read-only metadata, group 3 binding 3 the output.
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
@@ -153,19 +155,31 @@ impl Profiler {
 }
 
 /// The buffers of bindings 1 to 6, the key of the bind-group cache.
-type BindKey = [wgpu::Buffer; 6];
+/// The four bind groups of a dispatch, each cached by the buffers it holds. One group for all six buffers
+/// missed the cache on most dispatches of a training step (the pool hands buffers out in a
+/// different order each step, so the six-way combinations keep changing, and creating a
+/// group costs several microseconds); split by role, a pool buffer gets its group once.
+#[derive(Default)]
+struct BindCache {
+    /// group 0 by (read-write 5, read-write 6), with the parameter ring
+    state: HashMap<[wgpu::Buffer; 2], wgpu::BindGroup>,
+    in1: HashMap<wgpu::Buffer, wgpu::BindGroup>,
+    /// (second input, binding 4's buffer, whether that is the metadata ring's window)
+    in2: HashMap<(wgpu::Buffer, wgpu::Buffer, bool), wgpu::BindGroup>,
+    out: HashMap<wgpu::Buffer, wgpu::BindGroup>,
+}
 
 /// The device, queue, caches and the encoder being filled.
 pub struct Context {
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: AdapterInfo,
-    layout: wgpu::BindGroupLayout,
+    layouts: [wgpu::BindGroupLayout; 4],
     pipeline_layout: wgpu::PipelineLayout,
     pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
     pool: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
     pending: Mutex<Pending>,
-    bind_groups: Mutex<HashMap<BindKey, wgpu::BindGroup>>,
+    bind_groups: Mutex<BindCache>,
     dummy: wgpu::Buffer,
     dummy_rw: [wgpu::Buffer; 2],
     uniform_ring: wgpu::Buffer,
@@ -174,6 +188,8 @@ pub struct Context {
     created: std::sync::atomic::AtomicUsize,
     dispatches: std::sync::atomic::AtomicUsize,
     submits: std::sync::atomic::AtomicUsize,
+    /// bind groups created (cache misses)
+    bind_groups_created: std::sync::atomic::AtomicUsize,
     profiler: Option<Profiler>,
 }
 
@@ -268,9 +284,17 @@ fn create() -> std::result::Result<Context, String> {
         },
         count: None,
     };
-    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("ferrograd kernels"),
-        entries: &[
+    // four groups, each cached by the buffers it holds (see `BindCache`): 0 the parameter
+    // ring and the read-write state, 1 the first input, 2 the second input and the
+    // metadata, 3 the output
+    let group = |entries: &[wgpu::BindGroupLayoutEntry]| {
+        device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("ferrograd kernels"),
+            entries,
+        })
+    };
+    let layouts = [
+        group(&[
             wgpu::BindGroupLayoutEntry {
                 binding: 0,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -281,17 +305,21 @@ fn create() -> std::result::Result<Context, String> {
                 },
                 count: None,
             },
-            storage(1, true),
-            storage(2, true),
-            storage(3, false),
-            storage(4, true),
             storage(5, false),
             storage(6, false),
-        ],
-    });
+        ]),
+        group(&[storage(1, true)]),
+        group(&[storage(2, true), storage(4, true)]),
+        group(&[storage(3, false)]),
+    ];
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
         label: Some("ferrograd kernels"),
-        bind_group_layouts: &[Some(&layout)],
+        bind_group_layouts: &[
+            Some(&layouts[0]),
+            Some(&layouts[1]),
+            Some(&layouts[2]),
+            Some(&layouts[3]),
+        ],
         immediate_size: 0,
     });
     let small = |label: &'static str, size: u64, usage: wgpu::BufferUsages| {
@@ -324,7 +352,7 @@ fn create() -> std::result::Result<Context, String> {
         device,
         queue,
         info,
-        layout,
+        layouts,
         pipeline_layout,
         pipelines: Mutex::new(HashMap::new()),
         pool: Mutex::new(HashMap::new()),
@@ -337,7 +365,7 @@ fn create() -> std::result::Result<Context, String> {
             count: 0,
             profiled: Vec::new(),
         }),
-        bind_groups: Mutex::new(HashMap::new()),
+        bind_groups: Mutex::new(BindCache::default()),
         dummy,
         dummy_rw,
         uniform_ring,
@@ -346,6 +374,7 @@ fn create() -> std::result::Result<Context, String> {
         created: std::sync::atomic::AtomicUsize::new(0),
         dispatches: std::sync::atomic::AtomicUsize::new(0),
         submits: std::sync::atomic::AtomicUsize::new(0),
+        bind_groups_created: std::sync::atomic::AtomicUsize::new(0),
         profiler,
     })
 }
@@ -671,6 +700,13 @@ impl Context {
         (self.dispatches.load(Relaxed), self.submits.load(Relaxed))
     }
 
+    /// Bind groups created so far: a steady count over a training loop means every
+    /// dispatch found its buffers' bind group in the cache.
+    pub fn bind_groups_created(&self) -> usize {
+        self.bind_groups_created
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The keys of the compiled pipelines (which kernel variants have run), sorted.
     pub fn pipeline_keys(&self) -> Vec<&'static str> {
         let cache = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
@@ -931,15 +967,20 @@ impl Context {
             (_, _, Some(_)) => &self.meta_ring,
             _ => &self.dummy,
         };
-        let key: BindKey = [
-            binds.inputs[0].map_or(&self.dummy, |b| b.raw()).clone(),
-            binds.inputs[1].map_or(&self.dummy, |b| b.raw()).clone(),
-            binds.output.raw().clone(),
-            extra_buf.clone(),
-            binds.rw[0].map_or(&self.dummy_rw[0], |b| b.raw()).clone(),
-            binds.rw[1].map_or(&self.dummy_rw[1], |b| b.raw()).clone(),
-        ];
-        let bind = self.bind_group(key, meta_words.is_some(), own_meta.is_none());
+        let [g0, g1, g2, g3] = self.bind_groups(
+            [
+                binds.rw[0].map_or(&self.dummy_rw[0], |b| b.raw()),
+                binds.rw[1].map_or(&self.dummy_rw[1], |b| b.raw()),
+            ],
+            binds.inputs[0].map_or(&self.dummy, |b| b.raw()),
+            (
+                binds.inputs[1].map_or(&self.dummy, |b| b.raw()),
+                extra_buf,
+                meta_words.is_some(),
+                own_meta.is_none(),
+            ),
+            binds.output.raw(),
+        );
 
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let meta_off = match meta_words {
@@ -985,7 +1026,10 @@ impl Context {
             if !same {
                 pass.set_pipeline(&pipeline);
             }
-            pass.set_bind_group(0, &bind, &[uniform_off, meta_off]);
+            pass.set_bind_group(0, &g0, &[uniform_off]);
+            pass.set_bind_group(1, &g1, &[]);
+            pass.set_bind_group(2, &g2, &[meta_off]);
+            pass.set_bind_group(3, &g3, &[]);
             if let Some(prof) = &self.profiler {
                 pass.write_timestamp(&prof.queries, q);
             }
@@ -1009,71 +1053,89 @@ impl Context {
         Ok(())
     }
 
-    /// The bind group for these buffers: cached, unless binding 4 is a one-off buffer.
-    fn bind_group(&self, key: BindKey, meta_ring: bool, cache: bool) -> wgpu::BindGroup {
-        if cache {
-            let groups = self.bind_groups.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(g) = groups.get(&key) {
-                return g.clone();
+    /// The bind groups for these buffers, from the cache (group 2 is not cached when
+    /// binding 4 is a one-off metadata buffer).
+    fn bind_groups(
+        &self,
+        state: [&wgpu::Buffer; 2],
+        in1: &wgpu::Buffer,
+        (in2, extra, meta_ring, cache_extra): (&wgpu::Buffer, &wgpu::Buffer, bool, bool),
+        out: &wgpu::Buffer,
+    ) -> [wgpu::BindGroup; 4] {
+        fn entry(binding: u32, b: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+            wgpu::BindGroupEntry {
+                binding,
+                resource: b.as_entire_binding(),
             }
         }
-        fn window(b: &wgpu::Buffer, size: usize) -> wgpu::BindingResource<'_> {
-            wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                buffer: b,
-                offset: 0,
-                size: wgpu::BufferSize::new(size as u64),
+        let create = |layout: usize, entries: &[wgpu::BindGroupEntry<'_>]| {
+            self.bind_groups_created
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &self.layouts[layout],
+                entries,
             })
+        };
+        let make2 = || {
+            let extra_res = if meta_ring {
+                wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: extra,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(META_MAX as u64),
+                })
+            } else {
+                extra.as_entire_binding()
+            };
+            create(
+                2,
+                &[
+                    entry(2, in2),
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: extra_res,
+                    },
+                ],
+            )
+        };
+        let mut c = self.bind_groups.lock().unwrap_or_else(|e| e.into_inner());
+        if c.state.len() + c.in1.len() + c.in2.len() + c.out.len() >= MAX_BIND_GROUPS {
+            *c = BindCache::default();
         }
-        fn entire(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
-            b.as_entire_binding()
-        }
-        let entries = [
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: window(&self.uniform_ring, SLOT),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: entire(&key[0]),
-            },
-            wgpu::BindGroupEntry {
-                binding: 2,
-                resource: entire(&key[1]),
-            },
-            wgpu::BindGroupEntry {
-                binding: 3,
-                resource: entire(&key[2]),
-            },
-            wgpu::BindGroupEntry {
-                binding: 4,
-                resource: if meta_ring {
-                    window(&key[3], META_MAX)
-                } else {
-                    entire(&key[3])
-                },
-            },
-            wgpu::BindGroupEntry {
-                binding: 5,
-                resource: entire(&key[4]),
-            },
-            wgpu::BindGroupEntry {
-                binding: 6,
-                resource: entire(&key[5]),
-            },
-        ];
-        let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &self.layout,
-            entries: &entries,
-        });
-        if cache {
-            let mut groups = self.bind_groups.lock().unwrap_or_else(|e| e.into_inner());
-            if groups.len() >= MAX_BIND_GROUPS {
-                groups.clear();
-            }
-            groups.insert(key, group.clone());
-        }
-        group
+        let g0 = c
+            .state
+            .entry([state[0].clone(), state[1].clone()])
+            .or_insert_with(|| {
+                let ring = wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &self.uniform_ring,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(SLOT as u64),
+                    }),
+                };
+                create(0, &[ring, entry(5, state[0]), entry(6, state[1])])
+            })
+            .clone();
+        let g1 = c
+            .in1
+            .entry(in1.clone())
+            .or_insert_with(|| create(1, &[entry(1, in1)]))
+            .clone();
+        let g2 = if cache_extra {
+            c.in2
+                .entry((in2.clone(), extra.clone(), meta_ring))
+                .or_insert_with(make2)
+                .clone()
+        } else {
+            make2()
+        };
+        let g3 = c
+            .out
+            .entry(out.clone())
+            .or_insert_with(|| create(3, &[entry(3, out)]))
+            .clone();
+        [g0, g1, g2, g3]
     }
 
     /// A 2-D grid covering `n` threads of `wg`-wide workgroups (65,535 per dimension).

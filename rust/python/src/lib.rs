@@ -1340,6 +1340,7 @@ fn gpu_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
         d.set_item("buffers_created", ctx.buffers_created())?;
         d.set_item("dispatches", dispatches)?;
         d.set_item("submits", submits)?;
+        d.set_item("bind_groups_created", ctx.bind_groups_created())?;
         d.set_item("pipelines", ctx.pipeline_keys())?;
         d.set_item("max_binding", ctx.max_binding())?;
         Ok(d)
