@@ -177,7 +177,10 @@ pub struct Context {
     layouts: [wgpu::BindGroupLayout; 4],
     pipeline_layout: wgpu::PipelineLayout,
     pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
-    pool: Mutex<HashMap<u64, Vec<wgpu::Buffer>>>,
+    /// free buffers by size; the lowest id is handed out first, so a loop that allocates the
+    /// same sizes in the same order gets the same buffers every pass (and its bind groups
+    /// from the cache), whatever order the previous pass freed them in
+    pool: Mutex<HashMap<u64, std::collections::BTreeSet<wgpu::Buffer>>>,
     pending: Mutex<Pending>,
     bind_groups: Mutex<BindCache>,
     dummy: wgpu::Buffer,
@@ -403,7 +406,7 @@ impl Drop for GpuBuffer {
     fn drop(&mut self) {
         if let Some(b) = self.buf.take() {
             let mut pool = self.ctx.pool.lock().unwrap_or_else(|e| e.into_inner());
-            pool.entry(b.size()).or_default().push(b);
+            pool.entry(b.size()).or_default().insert(b);
         }
     }
 }
@@ -779,7 +782,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get_mut(&bytes)
-            .and_then(|v| v.pop());
+            .and_then(|v| v.pop_first());
         let buf = match reused {
             Some(b) => b,
             None => {
