@@ -992,10 +992,10 @@ def test_gpu_module_controls(matmul_kernel_setting):
 
 def test_training_steps_reuse_bind_groups():
     """After warm-up, a training step's dispatches find their bind groups in the cache: the
-    pool hands buffers out in a different order each step, so the groups are split by role
-    (a buffer gets its group once) rather than keyed by all six buffers (which created a
-    new group for about a quarter of the Standard step's dispatches, and most of the
-    Residual step's)."""
+    groups are split by role (a buffer gets its group once) and the pool hands the same
+    buffers to the same allocations every step. Keyed by all six buffers with a last-freed
+    pool, a new group was created for about a quarter of the Standard step's dispatches,
+    and most of the Residual step's."""
     fg.manual_seed(0)
     from ferrograd.cli import build
 
@@ -1020,4 +1020,6 @@ def test_training_steps_reuse_bind_groups():
     s1 = fg.gpu.stats()
     dispatches = s1["dispatches"] - s0["dispatches"]
     created = s1["bind_groups_created"] - s0["bind_groups_created"]
-    assert dispatches >= 300 and created < dispatches / 10, (created, dispatches)
+    # none at all is what this loop measures (the pool hands out the lowest-id free buffer,
+    # so every step gets the same buffers); a couple is allowed for a stray collection
+    assert dispatches >= 300 and created <= 2, (created, dispatches)
