@@ -154,11 +154,10 @@ impl Profiler {
     }
 }
 
-/// The buffers of bindings 1 to 6, the key of the bind-group cache.
-/// The four bind groups of a dispatch, each cached by the buffers it holds. One group for all six buffers
-/// missed the cache on most dispatches of a training step (the pool hands buffers out in a
-/// different order each step, so the six-way combinations keep changing, and creating a
-/// group costs several microseconds); split by role, a pool buffer gets its group once.
+/// The four bind groups of a dispatch, each cached by the buffers it holds. One group
+/// keyed by all six buffers missed the cache on most dispatches of a training step (the
+/// six-way combinations kept changing, and creating a group costs several microseconds);
+/// split by role, a pool buffer gets its group once.
 #[derive(Default)]
 struct BindCache {
     /// group 0 by (read-write 5, read-write 6), with the parameter ring
