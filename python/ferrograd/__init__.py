@@ -413,12 +413,8 @@ def devices() -> list[dict]:
 
 
 def gpu_available() -> bool:
-    """Whether tensors can be placed on "gpu" on this machine."""
-    try:
-        _core.gpu_info()
-    except DeviceError:
-        return False
-    return True
+    """Whether tensors can be placed on "gpu" on this machine (``fg.gpu.is_available()``)."""
+    return gpu.is_available()
 
 
 def get_rng_state() -> tuple[int, int]:
