@@ -87,6 +87,8 @@ struct Pending {
     count: usize,
     /// kernels of this batch with timestamps (profiling only)
     profiled: Vec<&'static str>,
+    /// groups 1-3 bound in the open pass (consecutive dispatches often share them)
+    bound: [Option<wgpu::BindGroup>; 3],
 }
 
 /// GPU timestamps around every dispatch (`FERROGRAD_GPU_PROFILE=1`, where the adapter has
@@ -366,6 +368,7 @@ fn create() -> std::result::Result<Context, String> {
             meta: Vec::with_capacity(MAX_PENDING * SLOT),
             count: 0,
             profiled: Vec::new(),
+            bound: [None, None, None],
         }),
         bind_groups: Mutex::new(BindCache::default()),
         dummy,
@@ -1017,21 +1020,31 @@ impl Context {
                 .forget_lifetime();
             p.pass = Some(pass);
             p.pipeline = None;
+            p.bound = [None, None, None];
         }
         let same = p.pipeline.as_ref() == Some(&pipeline);
         let q = 2 * p.profiled.len() as u32;
         {
-            let pass = p
-                .pass
+            let Pending { pass, bound, .. } = &mut *p;
+            let pass = pass
                 .as_mut()
                 .expect("a pass is open while an encoder exists");
             if !same {
                 pass.set_pipeline(&pipeline);
             }
+            // group 0 moves with every dispatch's parameter slot; the others are set again
+            // only when they change (group 2's offset is fixed unless it is the meta ring)
             pass.set_bind_group(0, &g0, &[uniform_off]);
-            pass.set_bind_group(1, &g1, &[]);
-            pass.set_bind_group(2, &g2, &[meta_off]);
-            pass.set_bind_group(3, &g3, &[]);
+            for (i, (g, off)) in [(g1, None), (g2, Some(meta_off)), (g3, None)]
+                .into_iter()
+                .enumerate()
+            {
+                let ring = off.is_some() && meta_words.is_some();
+                if ring || bound[i].as_ref() != Some(&g) {
+                    pass.set_bind_group(i as u32 + 1, &g, off.as_slice());
+                    bound[i] = Some(g);
+                }
+            }
             if let Some(prof) = &self.profiler {
                 pass.write_timestamp(&prof.queries, q);
             }
