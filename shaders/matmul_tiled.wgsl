@@ -15,7 +15,7 @@ struct Params {
     n: u32,
     k: u32,
     batch: u32,
-    a_rs: u32, a_cs: u32, a_bs: u32, a_off: u32,
+    a_rs: u32, a_cs: u32, a_bs: u32, a_off: u32,  // row, column and batch strides, offset
     b_rs: u32, b_cs: u32, b_bs: u32, b_off: u32,
     has_bias: u32,
     act: u32,      // 0: none, 7: relu, 8: selu (the elementwise op codes)
@@ -37,17 +37,18 @@ const SELU_SA: f32 = 1.7580993408473766;  // scale * alpha
 @group(3) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 @group(2) @binding(4) var<storage, read> bias: array<vec4<f32>>;
 
-// The vec4 number q of an A slice of `bm` rows by `bk` k values, starting at (row0, k0).
-fn load_a(q: u32, row0: u32, k0: u32, bk: u32, bm: u32) -> vec4<f32> {
+// The vec4 of A thread t fetches. `rows_per` threads cover one row of a row-major slice
+// (bk / 4 vec4 each); a column-major slice has `cols_per` vec4 per k.
+fn load_a(t: u32, row0: u32, k0: u32, bk: u32, bm: u32) -> vec4<f32> {
     if (A_K_CONTIG) {
-        let r = row0 + q / (bk / 4u);
-        let kk = k0 + (q % (bk / 4u)) * 4u;
+        let r = row0 + t / (bk / 4u);
+        let kk = k0 + (t % (bk / 4u)) * 4u;
         if (r < p.m && kk < p.k) {
             return a[(p.a_off + r * p.a_rs + kk) / 4u];
         }
     } else {
-        let kk = k0 + q / (bm / 4u);
-        let r = row0 + (q % (bm / 4u)) * 4u;
+        let kk = k0 + t / (bm / 4u);
+        let r = row0 + (t % (bm / 4u)) * 4u;
         if (r < p.m && kk < p.k) {
             return a[(p.a_off + kk * p.a_cs + r) / 4u];
         }
@@ -55,17 +56,16 @@ fn load_a(q: u32, row0: u32, k0: u32, bk: u32, bm: u32) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
-// The vec4 number q of a B slice of `bk` k values by `bn` columns, starting at (k0, col0).
-fn load_b(q: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
+fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
     if (B_N_CONTIG) {
-        let kk = k0 + q / (bn / 4u);
-        let col = col0 + (q % (bn / 4u)) * 4u;
+        let kk = k0 + t / (bn / 4u);
+        let col = col0 + (t % (bn / 4u)) * 4u;
         if (col < p.n && kk < p.k) {
             return b[(p.b_off + kk * p.b_rs + col) / 4u];
         }
     } else {
-        let col = col0 + q / (bk / 4u);
-        let kk = k0 + (q % (bk / 4u)) * 4u;
+        let col = col0 + t / (bk / 4u);
+        let kk = k0 + (t % (bk / 4u)) * 4u;
         if (col < p.n && kk < p.k) {
             return b[(p.b_off + col * p.b_cs + kk) / 4u];
         }
@@ -95,6 +95,7 @@ fn store_c(r: u32, col: u32, v: vec4<f32>) {
         c[(p.c_off + r * p.n + col) / 4u] = epilogue(v, col);
     }
 }
+
 
 // t64x64: 64 x 64 tiles, 4 x 4 per thread, k-slice 16
 var<workgroup> as_t64x64: array<vec4<f32>, 256>;

@@ -14,6 +14,7 @@
 // is stored whole and read whole); a column-major A is kept [k][row]. B is kept [k][col],
 // transposed on the way in when it is column-major.
 
+// ---- shared with matmul_tiled.wgsl: scripts/gen_matmul_tiled.py copies this block ----
 struct Params {
     m: u32,
     n: u32,
@@ -40,10 +41,6 @@ const SELU_SA: f32 = 1.7580993408473766;  // scale * alpha
 @group(2) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(3) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 @group(2) @binding(4) var<storage, read> bias: array<vec4<f32>>;
-
-// One k-slice of each operand (main: 128 x 8; main64: 64 x 16), as 256 vec4.
-var<workgroup> as_: array<vec4<f32>, 256>;
-var<workgroup> bs_: array<vec4<f32>, 256>;
 
 // The vec4 of A thread t fetches. `rows_per` threads cover one row of a row-major slice
 // (bk / 4 vec4 each); a column-major slice has `cols_per` vec4 per k.
@@ -81,22 +78,6 @@ fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
-// Either layout of A lands at index t: [row][k/4] = row * bk/4 + kq, or [k][row/4].
-fn store_b(t: u32, v: vec4<f32>, bk: u32, bn: u32) {
-    if (B_N_CONTIG) {
-        bs_[t] = v;
-    } else {
-        // four k values of one column: scatter into [k][col]
-        let col = t / (bk / 4u);
-        let kk = (t % (bk / 4u)) * 4u;
-        let q = bn / 4u;
-        bs_[(kk + 0u) * q + col / 4u][col % 4u] = v.x;
-        bs_[(kk + 1u) * q + col / 4u][col % 4u] = v.y;
-        bs_[(kk + 2u) * q + col / 4u][col % 4u] = v.z;
-        bs_[(kk + 3u) * q + col / 4u][col % 4u] = v.w;
-    }
-}
-
 // NaN by its bits: WGSL lets a compiler assume floats are never NaN, so max may drop one
 // (relu(NaN) must stay NaN, as on the CPU).
 fn is_nan4(v: vec4<f32>) -> vec4<bool> {
@@ -117,6 +98,28 @@ fn epilogue(v: vec4<f32>, col: u32) -> vec4<f32> {
 fn store_c(r: u32, col: u32, v: vec4<f32>) {
     if (r < p.m && col < p.n) {
         c[(p.c_off + r * p.n + col) / 4u] = epilogue(v, col);
+    }
+}
+
+// ---- end of the shared block ----
+
+// One k-slice of each operand (main: 128 x 8; main64: 64 x 16), as 256 vec4.
+var<workgroup> as_: array<vec4<f32>, 256>;
+var<workgroup> bs_: array<vec4<f32>, 256>;
+
+// Either layout of A lands at index t: [row][k/4] = row * bk/4 + kq, or [k][row/4].
+fn store_b(t: u32, v: vec4<f32>, bk: u32, bn: u32) {
+    if (B_N_CONTIG) {
+        bs_[t] = v;
+    } else {
+        // four k values of one column: scatter into [k][col]
+        let col = t / (bk / 4u);
+        let kk = (t % (bk / 4u)) * 4u;
+        let q = bn / 4u;
+        bs_[(kk + 0u) * q + col / 4u][col % 4u] = v.x;
+        bs_[(kk + 1u) * q + col / 4u][col % 4u] = v.y;
+        bs_[(kk + 2u) * q + col / 4u][col % 4u] = v.z;
+        bs_[(kk + 3u) * q + col / 4u][col % 4u] = v.w;
     }
 }
 
