@@ -117,15 +117,38 @@ fn pow_f(x: f32, y: f32) -> f32 {
     return select(r, -r, odd);
 }
 
+// bool results are 0/1 floats (the gpu backend's bool tensors)
+fn b2f(c: bool) -> f32 {
+    return select(0.0, 1.0, c);
+}
+
+// the truth value of a float as on the CPU: nonzero, NaN included; by its bits, so -0.0
+// is false whatever the compiler assumes about NaN
+fn truthy(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) != 0u;
+}
+
+// 0-6 arithmetic (BinaryOp's order), 7-12 comparisons (CmpOp's order: ==, !=, <, <=, >,
+// >=; anything against NaN is false but !=), 13-15 logical and, or, xor of truth values
 fn binary(op: u32, x: f32, y: f32) -> f32 {
+    let nan = is_nan(x) || is_nan(y);
     switch op {
         case 0u: { return x + y; }
         case 1u: { return x - y; }
         case 2u: { return x * y; }
         case 3u: { return x / y; }
         case 4u: { return pow_f(x, y); }
-        case 5u: { return select(max(x, y), x + y, is_nan(x) || is_nan(y)); }
-        case 6u: { return select(min(x, y), x + y, is_nan(x) || is_nan(y)); }
+        case 5u: { return select(max(x, y), x + y, nan); }
+        case 6u: { return select(min(x, y), x + y, nan); }
+        case 7u: { return b2f(!nan && x == y); }
+        case 8u: { return b2f(nan || x != y); }
+        case 9u: { return b2f(!nan && x < y); }
+        case 10u: { return b2f(!nan && x <= y); }
+        case 11u: { return b2f(!nan && x > y); }
+        case 12u: { return b2f(!nan && x >= y); }
+        case 13u: { return b2f(truthy(x) && truthy(y)); }
+        case 14u: { return b2f(truthy(x) || truthy(y)); }
+        case 15u: { return b2f(truthy(x) != truthy(y)); }
         default: { return x; }
     }
 }

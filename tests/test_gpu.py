@@ -889,10 +889,10 @@ def test_labels_moved_to_the_gpu_stay_usable():
 
 
 def test_bool_and_int_operands_join_a_gpu_float_operand():
-    """Comparisons of GPU tensors give bool tensors on the host (the GPU backend is float32);
-    in arithmetic with a GPU float tensor they go up with it, so masking idioms work as in
-    PyTorch, gradients included. A host float tensor is still refused, and so is a float
-    made from a host bool first (`(x > 0) * 2.0` is a host float)."""
+    """Comparisons of GPU tensors give GPU bools; host int64 and bool tensors (labels, host
+    masks) join a GPU float operand, so masking idioms work as in PyTorch, gradients
+    included, and so does a float made from a bool first (`(x > 0) * 2.0`). A host float
+    tensor is refused."""
     x = rng.standard_normal((4, 6)).astype(np.float32)
     c = fg.tensor(x, requires_grad=True)
     g = fg.tensor(x).to("gpu").requires_grad_()
@@ -905,8 +905,10 @@ def test_bool_and_int_operands_join_a_gpu_float_operand():
     np.testing.assert_allclose((g + fg.tensor([0, 1, 2, 3, 4, 5])).numpy(), x + np.arange(6), rtol=1e-6)
     with pytest.raises(fg.DeviceError, match="mul: expected all tensors on one device"):
         g * fg.tensor(x)
-    with pytest.raises(fg.DeviceError, match="add: expected all tensors on one device"):
-        g + (g > 0) * 2.0
+    assert (g > 0).device == "gpu" and (g > 0).dtype == fg.bool_
+    np.testing.assert_allclose((g + (g > 0) * 2.0).numpy(), x + (x > 0) * 2.0, rtol=1e-6)
+    host_mask = fg.tensor(x > 0)
+    np.testing.assert_allclose((g * host_mask).numpy(), x * (x > 0), rtol=1e-6)
 
 
 @pytest.mark.parametrize("shape,dim", [((300, 33), 0), ((3, 50, 40), 1), ((2, 7, 16), 1), ((5, 1000, 17), 1)])

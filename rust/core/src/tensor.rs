@@ -269,9 +269,9 @@ impl Tensor {
     }
 
     /// The same data on `device` (a copy when it moves; the same handle otherwise).
-    /// Gradients flow back across the move. int64 and bool tensors stay on the cpu when
-    /// asked for the gpu (which must exist): the gpu backend is float32 and its kernels read
-    /// labels and indices from the host.
+    /// Gradients flow back across the move. int64 tensors stay on the cpu when asked for
+    /// the gpu (which must exist): the gpu backend holds float32 and bool (as 0/1 floats),
+    /// and its kernels read labels and indices from the host.
     pub fn to_device(&self, device: Device) -> Result<Tensor> {
         if device == self.device() {
             return Ok(self.clone());
@@ -279,17 +279,33 @@ impl Tensor {
         let out = match device {
             Device::Cpu => {
                 let v = self.download_f32()?;
+                if self.dtype() == DType::Bool {
+                    // a gpu bool holds 0/1 floats
+                    let b: Vec<bool> = v.into_iter().map(|x| x != 0.0).collect();
+                    return Tensor::from_vec(b, self.shape());
+                }
                 Tensor::from_vec(v, self.shape())?
             }
             Device::Gpu => {
                 #[cfg(feature = "gpu")]
                 {
-                    if matches!(self.dtype(), DType::I64 | DType::Bool) {
-                        // int64 and bool tensors (labels, indices, masks) live on the cpu,
-                        // where the gpu kernels read them, as argmax's results do; moving
-                        // one is accepted so a PyTorch-style `y.to(device)` works
+                    if self.dtype() == DType::I64 {
+                        // int64 tensors (labels, indices) live on the cpu, where the gpu
+                        // kernels read them, as argmax's results do; moving one is
+                        // accepted so a PyTorch-style `y.to(device)` works
                         crate::gpu::context()?;
                         return Ok(self.clone());
+                    }
+                    if self.dtype() == DType::Bool {
+                        // masks go up as 0/1 floats, tagged bool (never differentiable)
+                        let ctx = crate::gpu::context()?;
+                        let data: Vec<f32> = self
+                            .with_contig(|s: &[bool]| s.iter().map(|&b| b as u8 as f32).collect());
+                        return Ok(Tensor::from_buffer(
+                            Buffer::Gpu(ctx.upload(&data)?),
+                            self.shape(),
+                        )?
+                        .with_dtype(DType::Bool));
                     }
                     if self.dtype() != DType::F32 {
                         return Err(Error::DType(format!(
@@ -330,10 +346,10 @@ impl Tensor {
                 .map(|t| t.to_device(Device::Cpu))
                 .collect::<Result<_>>()?;
             let out = f(&cpu)?;
-            if out.dtype() == DType::F32 {
+            if matches!(out.dtype(), DType::F32 | DType::Bool) {
                 out.to_device(Device::Gpu)
             } else {
-                Ok(out) // int64 and bool results stay on the CPU: the gpu backend is float32 only
+                Ok(out) // int64 results stay on the CPU: the gpu backend holds float32 and bool
             }
         };
         Some(run())
@@ -357,7 +373,8 @@ impl Tensor {
         f(&cpu)?;
         #[cfg(feature = "gpu")]
         {
-            let v: Vec<f32> = cpu.to_vec()?;
+            // float32 or bool (0/1), both held as floats on the gpu
+            let v: Vec<f32> = cpu.to_f64_vec().into_iter().map(|x| x as f32).collect();
             self.gpu_overwrite(&v)
         }
         #[cfg(not(feature = "gpu"))]
@@ -526,6 +543,20 @@ impl Tensor {
         }))
     }
 
+    /// The same storage read as another dtype, cut from the graph. Only for the gpu
+    /// backend, whose bool tensors hold 0/1 floats: a gpu bool is read as float32 by the
+    /// float kernels, and a kernel's 0/1 float result is tagged bool.
+    #[cfg(feature = "gpu")]
+    pub(crate) fn with_dtype(&self, dtype: DType) -> Tensor {
+        debug_assert!(self.is_gpu() && matches!(dtype, DType::F32 | DType::Bool));
+        Tensor::from_parts(
+            self.0.storage.clone(),
+            self.0.layout.clone(),
+            dtype,
+            self.0.device,
+        )
+    }
+
     /// A view of the same storage under another layout (no autograd recorded).
     pub(crate) fn view_with(&self, layout: Layout) -> Tensor {
         Tensor::from_parts(self.0.storage.clone(), layout, self.0.dtype, self.0.device)
@@ -562,7 +593,8 @@ impl Tensor {
 
     /// The elements in C order as a vector of `T` (the dtype must be `T`'s).
     pub fn to_vec<T: BufferElement>(&self) -> Result<Vec<T>> {
-        if self.is_gpu() && T::DTYPE == DType::F32 {
+        if self.is_gpu() && (T::DTYPE == DType::F32 || T::DTYPE == self.dtype()) {
+            // gpu tensors hold floats (bools as 0/1)
             let v = self.download_f32()?;
             return Ok(v.into_iter().map(|x| T::from_f64(x as f64)).collect());
         }
@@ -633,7 +665,7 @@ impl Tensor {
     pub(crate) fn copy_data(&self) -> Result<Tensor> {
         #[cfg(feature = "gpu")]
         if self.is_gpu() {
-            return crate::ops::gpu_ops::copy(self);
+            return Ok(crate::ops::gpu_ops::copy(self)?.with_dtype(self.dtype()));
         }
         any_dispatch!(self.dtype(), T => {
             let n = self.numel();
@@ -656,7 +688,10 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
-        self.expect_cpu("cast (the gpu backend is float32 only)")?;
+        #[cfg(feature = "gpu")]
+        if self.is_gpu() {
+            return self.cast_gpu(dtype);
+        }
         let n = self.numel();
         let out = any_dispatch!(self.dtype(), S => any_dispatch!(dtype, D => {
             let mut v = try_vec::<D>(n)?;
@@ -670,6 +705,23 @@ impl Tensor {
         Ok(autograd::record(out, "ToCopyBackward", &[self], move |g| {
             Ok(vec![Some(g.cast(src)?)])
         }))
+    }
+
+    /// `cast` of a gpu tensor: between float32 and bool on the gpu (bool holds 0/1
+    /// floats); int64 results go to the cpu, as argmax's do; float64 is refused.
+    #[cfg(feature = "gpu")]
+    fn cast_gpu(&self, dtype: DType) -> Result<Tensor> {
+        match (self.dtype(), dtype) {
+            (DType::Bool, DType::F32) => crate::ops::gpu_ops::copy(self),
+            (DType::F32, DType::Bool) => {
+                let zero = Tensor::scalar(0.0, DType::F32);
+                crate::ops::gpu_ops::compare(crate::ops::CmpOp::Ne, self, &zero)
+            }
+            (_, DType::I64) => self.detach().to_device(Device::Cpu)?.cast(dtype),
+            (_, d) => Err(Error::DType(format!(
+                "cast: the gpu backend holds float32 and bool tensors, not {d}; move the tensor with .to('cpu') first"
+            ))),
+        }
     }
 
     // ---------------------------------------------------------------- views
@@ -970,12 +1022,15 @@ impl Tensor {
         self.check_inplace("copy_")?;
         #[cfg(feature = "gpu")]
         if self.is_gpu() && self.is_contiguous() {
-            // device to device: make the source a contiguous gpu buffer, then copy it in
+            // device to device: make the source a contiguous gpu buffer of this dtype (float32
+            // or bool), then copy it in; a host source converts before it goes up
             let _g = autograd::NoGradGuard::new();
-            let s = src
-                .detach()
-                .to_device(Device::Gpu)?
-                .broadcast_to(self.shape())?;
+            let s = if src.is_gpu() {
+                src.detach().cast(self.dtype())?
+            } else {
+                src.detach().cast(self.dtype())?.to_device(Device::Gpu)?
+            };
+            let s = s.broadcast_to(self.shape())?;
             let s = crate::ops::gpu_ops::copy(&s)?;
             let off = self.0.layout.offset;
             s.with_gpu(|sb, _| self.with_gpu(|db, _| db.copy_from(off, sb)))???;

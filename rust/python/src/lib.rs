@@ -6,7 +6,7 @@
 
 use ferrograd_core::autograd::Node;
 use ferrograd_core::ops::nn::Reduction;
-use ferrograd_core::ops::{CmpOp, IndexItem, UnaryOp};
+use ferrograd_core::ops::{CmpOp, IndexItem, LogicOp, UnaryOp};
 use ferrograd_core::{optim, random, threads, DType, Error, Tensor};
 use numpy::ndarray::{ArrayD, IxDyn};
 use numpy::{IntoPyArray, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -609,6 +609,10 @@ impl PyTensor {
             None
         };
         match idx {
+            Some(m) if m.dtype() == DType::Bool => {
+                let t = &self.t;
+                run(py, heavy(t), || t.index_mask(&m)).map(wrap)
+            }
             Some(i) if i.dtype() == DType::I64 => {
                 let t = &self.t;
                 run(py, heavy(t), || {
@@ -618,7 +622,7 @@ impl PyTensor {
                 .map(wrap)
             }
             Some(i) => Err(PyIndexError::new_err(format!(
-                "index: tensors used as indices must be int64, got {}",
+                "index: tensors used as indices must be int64 or bool, got {}",
                 i.dtype()
             ))),
             None => self.t.index(&index_items(key)?).map(wrap).map_err(err),
@@ -757,6 +761,90 @@ impl PyTensor {
             self.bin(py, other, false, |a, b| a.minimum(b)),
         )
     }
+    /// `self == other` elementwise: a bool tensor.
+    fn eq(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.cmp_method(py, "eq", other, CmpOp::Eq)
+    }
+    /// `self != other` elementwise: a bool tensor.
+    fn ne(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.cmp_method(py, "ne", other, CmpOp::Ne)
+    }
+    /// `self < other` elementwise: a bool tensor.
+    fn lt(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.cmp_method(py, "lt", other, CmpOp::Lt)
+    }
+    /// `self <= other` elementwise: a bool tensor.
+    fn le(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.cmp_method(py, "le", other, CmpOp::Le)
+    }
+    /// `self > other` elementwise: a bool tensor.
+    fn gt(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.cmp_method(py, "gt", other, CmpOp::Gt)
+    }
+    /// `self >= other` elementwise: a bool tensor.
+    fn ge(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.cmp_method(py, "ge", other, CmpOp::Ge)
+    }
+    /// Logical and of truth values (nonzero is true): a bool tensor.
+    fn logical_and(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let r = self.bin(py, other, false, |a, b| a.logical(LogicOp::And, b));
+        method_result(py, "logical_and", other, r)
+    }
+    /// Logical or of truth values: a bool tensor.
+    fn logical_or(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let r = self.bin(py, other, false, |a, b| a.logical(LogicOp::Or, b));
+        method_result(py, "logical_or", other, r)
+    }
+    /// Logical xor of truth values: a bool tensor.
+    fn logical_xor(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let r = self.bin(py, other, false, |a, b| a.logical(LogicOp::Xor, b));
+        method_result(py, "logical_xor", other, r)
+    }
+    /// Logical not (zero is true): a bool tensor.
+    fn logical_not(&self) -> PyResult<PyTensor> {
+        self.t.logical_not().map(wrap).map_err(err)
+    }
+    fn __invert__(&self) -> PyResult<PyTensor> {
+        self.t.bitwise_not().map(wrap).map_err(err)
+    }
+    fn __and__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, false, |a, b| a.bitwise(LogicOp::And, b))
+    }
+    fn __rand__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, true, |a, b| a.bitwise(LogicOp::And, b))
+    }
+    fn __or__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, false, |a, b| a.bitwise(LogicOp::Or, b))
+    }
+    fn __ror__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, true, |a, b| a.bitwise(LogicOp::Or, b))
+    }
+    fn __xor__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, false, |a, b| a.bitwise(LogicOp::Xor, b))
+    }
+    fn __rxor__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.bin(py, o, true, |a, b| a.bitwise(LogicOp::Xor, b))
+    }
+    /// `value` where the bool `mask` (broadcast to this shape) is true, this tensor elsewhere.
+    fn masked_fill(
+        &self,
+        py: Python<'_>,
+        mask: &PyTensor,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<PyTensor> {
+        let v = operand(value, &self.t).ok_or_else(|| {
+            PyTypeError::new_err(format!(
+                "masked_fill: the value must be a number or a 0-dim tensor, got {}",
+                value
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        let (t, m) = (&self.t, &mask.t);
+        run(py, heavy(t), || t.masked_fill(m, &v)).map(wrap)
+    }
     /// Matrix product (NumPy's matmul rules).
     fn matmul(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         method_result(py, "matmul", other, self.matmul_any(py, other, false))
@@ -852,6 +940,30 @@ impl PyTensor {
         let d = dims_arg(dim)?;
         let t = &self.t;
         run(py, heavy(t), || t.sum(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Whether any element over `dim` (all when None) is true: a bool tensor.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn any(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.any(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Whether every element over `dim` (all when None) is true: a bool tensor.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn all(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.all(d.as_deref(), keepdim)).map(wrap)
     }
     /// Mean over `dim`.
     #[pyo3(signature = (dim=None, keepdim=false))]
@@ -1029,6 +1141,19 @@ impl PyTensor {
 }
 
 /// The method forms (`t.add(x)`) raise where the operators return NotImplemented.
+impl PyTensor {
+    fn cmp_method(
+        &self,
+        py: Python<'_>,
+        op: &str,
+        other: &Bound<'_, PyAny>,
+        c: CmpOp,
+    ) -> PyResult<Py<PyAny>> {
+        let r = self.bin(py, other, false, |a, b| a.compare(c, b));
+        method_result(py, op, other, r)
+    }
+}
+
 fn method_result(
     py: Python<'_>,
     op: &str,

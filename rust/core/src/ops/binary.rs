@@ -60,6 +60,27 @@ pub enum CmpOp {
     Ge,
 }
 
+/// Logical ops on truth values (nonzero is true); the result is a bool tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogicOp {
+    /// a and b
+    And,
+    /// a or b
+    Or,
+    /// a xor b
+    Xor,
+}
+
+impl LogicOp {
+    fn name(self) -> &'static str {
+        match self {
+            LogicOp::And => "logical_and",
+            LogicOp::Or => "logical_or",
+            LogicOp::Xor => "logical_xor",
+        }
+    }
+}
+
 /// Applies `f` elementwise over `a` and `b` broadcast together; both must hold `T`.
 pub(crate) fn broadcast_apply<T, U, F>(op: &str, a: &Tensor, b: &Tensor, f: F) -> Result<Tensor>
 where
@@ -225,36 +246,28 @@ impl Tensor {
     /// Elementwise `op` with broadcasting and dtype promotion.
     pub fn binary(&self, op: BinaryOp, other: &Tensor) -> Result<Tensor> {
         let dt = result_dtype(op, self.dtype(), other.dtype());
-        let a = self.cast(dt)?;
-        let b = other.cast(dt)?;
-        if dt == DType::I64 {
-            return int_forward(op, &a, &b);
-        }
-        #[cfg(feature = "gpu")]
-        let (a, b) = if a.is_gpu() || b.is_gpu() {
-            // an int64 or bool operand lives on the host on behalf of the gpu (comparisons
-            // and argmax leave their results there): it goes up with the float operand, so
-            // `x * (x > 0)` works as in PyTorch
-            let up = |t: &Tensor, orig: DType| {
-                if !t.is_gpu() && matches!(orig, DType::I64 | DType::Bool) {
-                    t.detach().to_device(crate::tensor::Device::Gpu)
-                } else {
-                    super::gpu_ops::to_gpu_scalar(op.name(), t)
-                }
-            };
-            (up(&a, self.dtype())?, up(&b, other.dtype())?)
-        } else {
-            (a, b)
-        };
-        let out = if a.is_gpu() {
+        // int64 results are computed on the host, where the gpu backend keeps int64
+        let on_gpu = dt != DType::I64 && (self.is_gpu() || other.is_gpu());
+        let (a, b, out) = if on_gpu {
             #[cfg(feature = "gpu")]
             {
-                super::gpu_ops::binary_code(op.name(), op as u32, &a, &b)?
+                // float32 on the gpu: gpu bools are read as their 0/1 floats, and host
+                // int64/bool operands (labels, argmax's results) go up with the float one
+                let a = super::gpu_ops::gpu_operand(op.name(), self)?;
+                let b = super::gpu_ops::gpu_operand(op.name(), other)?;
+                let out = super::gpu_ops::binary_code(op.name(), op as u32, &a, &b)?;
+                (a, b, out)
             }
             #[cfg(not(feature = "gpu"))]
             unreachable!("no gpu tensors without the gpu feature")
         } else {
-            float_dispatch!(dt, op.name(), T => float_forward::<T>(op, &a, &b)?)
+            let a = self.cast(dt)?;
+            let b = other.cast(dt)?;
+            if dt == DType::I64 {
+                return int_forward(op, &a, &b);
+            }
+            let out = float_dispatch!(dt, op.name(), T => float_forward::<T>(op, &a, &b)?);
+            (a, b, out)
         };
         if !(crate::autograd::is_grad_enabled() && (a.requires_grad() || b.requires_grad())) {
             return Ok(out);
@@ -312,32 +325,21 @@ impl Tensor {
                 // the larger input takes the gradient; ties split it evenly
                 BinaryOp::Maximum | BinaryOp::Minimum => {
                     if ca.is_gpu() {
-                        // the tie-splitting mask has no gpu kernel yet: build it on the cpu
-                        let (cc, cbc) = (
-                            ca.to_device(crate::tensor::Device::Cpu)?,
-                            cb.to_device(crate::tensor::Device::Cpu)?,
-                        );
-                        let gc = g.to_device(crate::tensor::Device::Cpu)?;
-                        let one = Tensor::scalar(1.0, cc.dtype());
-                        let sel = if op == BinaryOp::Maximum {
-                            cc.compare(CmpOp::Gt, &cbc)?
+                        // w = [a wins] + [tie] / 2 from the gpu comparisons (bool 0/1 floats)
+                        let win = if op == BinaryOp::Maximum {
+                            ca.compare(CmpOp::Gt, &cb)?
                         } else {
-                            cc.compare(CmpOp::Lt, &cbc)?
+                            ca.compare(CmpOp::Lt, &cb)?
                         };
-                        let tie = cc
-                            .compare(CmpOp::Eq, &cbc)?
-                            .cast(cc.dtype())?
-                            .mul_scalar(0.5)?;
-                        let w = sel.cast(cc.dtype())?.add(&tie)?;
-                        let dev = crate::tensor::Device::Gpu;
+                        let tie = ca
+                            .compare(CmpOp::Eq, &cb)?
+                            .mul(&Tensor::scalar(0.5, DType::F32))?;
+                        let w = win.add(&tie)?;
+                        let gw = g.mul(&w)?;
                         return Ok(vec![
-                            if na {
-                                Some(gc.mul(&w)?.sum_to(&sa)?.to_device(dev)?)
-                            } else {
-                                None
-                            },
+                            if na { Some(gw.sum_to(&sa)?) } else { None },
                             if nb {
-                                Some(gc.mul(&one.sub(&w)?)?.sum_to(&sb)?.to_device(dev)?)
+                                Some(g.sub(&gw)?.sum_to(&sb)?)
                             } else {
                                 None
                             },
@@ -406,9 +408,13 @@ impl Tensor {
     }
 
     /// Elementwise comparison giving a bool tensor (never differentiable).
+    /// On the gpu the comparison runs in float32 and its result is a gpu bool.
     pub fn compare(&self, op: CmpOp, other: &Tensor) -> Result<Tensor> {
-        if let Some(r) = Tensor::gpu_fallback(&[self, other], |v| v[0].compare(op, &v[1])) {
-            return r;
+        #[cfg(feature = "gpu")]
+        if self.is_gpu() || other.is_gpu() {
+            let a = super::gpu_ops::gpu_operand("compare", self)?;
+            let b = super::gpu_ops::gpu_operand("compare", other)?;
+            return super::gpu_ops::compare(op, &a, &b);
         }
         let dt = self.dtype().promote(other.dtype());
         let _g = crate::autograd::NoGradGuard::new();
@@ -418,16 +424,108 @@ impl Tensor {
         any_dispatch!(dt, T => cmp_typed::<T>(name, op, &a, &b))
     }
 
+    /// Elementwise logical and/or/xor of truth values (nonzero is true), any dtypes; a
+    /// bool tensor, on the gpu when an operand is there.
+    pub fn logical(&self, op: LogicOp, other: &Tensor) -> Result<Tensor> {
+        #[cfg(feature = "gpu")]
+        if self.is_gpu() || other.is_gpu() {
+            let a = super::gpu_ops::gpu_operand(op.name(), self)?;
+            let b = super::gpu_ops::gpu_operand(op.name(), other)?;
+            return super::gpu_ops::logical(op, &a, &b);
+        }
+        let _g = crate::autograd::NoGradGuard::new();
+        let (a, b) = (self.cast(DType::Bool)?, other.cast(DType::Bool)?);
+        match op {
+            LogicOp::And => broadcast_apply(op.name(), &a, &b, |x: bool, y: bool| x && y),
+            LogicOp::Or => broadcast_apply(op.name(), &a, &b, |x: bool, y: bool| x || y),
+            LogicOp::Xor => broadcast_apply(op.name(), &a, &b, |x: bool, y: bool| x != y),
+        }
+    }
+
+    /// Elementwise logical not (zero is true): a bool tensor on this tensor's device.
+    pub fn logical_not(&self) -> Result<Tensor> {
+        self.compare(CmpOp::Eq, &Tensor::scalar(0.0, self.dtype()))
+    }
+
+    /// Bitwise and/or/xor: logical for bool tensors, bitwise for int64 (two's complement,
+    /// on the host); floats are refused, as in PyTorch.
+    pub fn bitwise(&self, op: LogicOp, other: &Tensor) -> Result<Tensor> {
+        let name = match op {
+            LogicOp::And => "bitwise_and",
+            LogicOp::Or => "bitwise_or",
+            LogicOp::Xor => "bitwise_xor",
+        };
+        match self.dtype().promote(other.dtype()) {
+            DType::Bool => self.logical(op, other),
+            DType::I64 => {
+                let a = self.cast(DType::I64)?;
+                let b = other.cast(DType::I64)?;
+                match op {
+                    LogicOp::And => broadcast_apply(name, &a, &b, |x: i64, y: i64| x & y),
+                    LogicOp::Or => broadcast_apply(name, &a, &b, |x: i64, y: i64| x | y),
+                    LogicOp::Xor => broadcast_apply(name, &a, &b, |x: i64, y: i64| x ^ y),
+                }
+            }
+            d => Err(crate::dtype_err!(
+                "{name}: expected bool or int64 tensors, got {} and {} (promoted to {d}); use logical_{} for truth values",
+                self.dtype(),
+                other.dtype(),
+                &name[8..]
+            )),
+        }
+    }
+
+    /// `~x`: logical not of a bool tensor, bitwise not of an int64 one; floats are refused.
+    pub fn bitwise_not(&self) -> Result<Tensor> {
+        match self.dtype() {
+            DType::Bool => self.logical_not(),
+            DType::I64 => {
+                let v: Vec<i64> = self.to_vec()?;
+                Tensor::from_vec(v.into_iter().map(|x| !x).collect(), self.shape())
+            }
+            d => Err(crate::dtype_err!(
+                "bitwise_not: expected a bool or int64 tensor, got {d}; use logical_not for truth values"
+            )),
+        }
+    }
+
+    /// `value` (a 0-dim tensor) where the bool `mask`, broadcast to this tensor's shape, is
+    /// true; this tensor's values elsewhere. Gradients flow to this tensor where the mask
+    /// is false.
+    pub fn masked_fill(&self, mask: &Tensor, value: &Tensor) -> Result<Tensor> {
+        if mask.dtype() != DType::Bool {
+            return Err(crate::dtype_err!(
+                "masked_fill: the mask must be bool, got {}",
+                mask.dtype()
+            ));
+        }
+        if value.ndim() != 0 {
+            return Err(crate::shape_err!(
+                "masked_fill: the value must be a number or a 0-dim tensor, got shape {}",
+                crate::layout::fmt_shape(value.shape())
+            ));
+        }
+        let shape = broadcast_shapes("masked_fill", mask.shape(), self.shape())?;
+        if shape.as_slice() != self.shape() {
+            return Err(crate::shape_err!(
+                "masked_fill: the mask of shape {} does not broadcast to the tensor's shape {}",
+                crate::layout::fmt_shape(mask.shape()),
+                crate::layout::fmt_shape(self.shape())
+            ));
+        }
+        let v = if self.is_gpu() {
+            value.clone()
+        } else {
+            value.cast(self.dtype())?
+        };
+        Tensor::where_(mask, &v, self)
+    }
+
     /// `where(cond, self, other)`: picks from `self` where `cond` is true, else `other`.
     pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         #[cfg(feature = "gpu")]
-        if !cond.is_gpu() && (a.is_gpu() || b.is_gpu()) {
+        if cond.is_gpu() || a.is_gpu() || b.is_gpu() {
             return Tensor::where_gpu(cond, a, b);
-        }
-        if let Some(r) =
-            Tensor::gpu_fallback(&[cond, a, b], |v| Tensor::where_(&v[0], &v[1], &v[2]))
-        {
-            return r;
         }
         let dt = a.dtype().promote(b.dtype());
         let a = a.cast(dt)?;
@@ -473,28 +571,23 @@ impl Tensor {
 
 #[cfg(feature = "gpu")]
 impl Tensor {
-    /// where() with a host condition and a float operand on the GPU: the select runs on the
-    /// GPU (forward and backward); host int64/bool operands go up as float32, as in
-    /// arithmetic.
+    /// where() with any of its tensors on the GPU: the select runs on the GPU (forward and
+    /// backward). The condition may be a gpu bool or a host one (uploaded in a queued
+    /// copy); host int64/bool operands go up as float32, as in arithmetic. Two bool
+    /// operands give a bool.
     fn where_gpu(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let c = if cond.dtype() == DType::Bool {
             cond.detach()
         } else {
             cond.compare(CmpOp::Ne, &Tensor::scalar(0.0, cond.dtype()))?
         };
-        let up = |t: &Tensor| -> Result<Tensor> {
-            if !t.is_gpu() && matches!(t.dtype(), DType::I64 | DType::Bool) {
-                t.detach()
-                    .cast(DType::F32)?
-                    .to_device(crate::tensor::Device::Gpu)
-            } else if t.is_gpu() || t.numel() == 1 {
-                t.cast(DType::F32)
-            } else {
-                super::gpu_ops::to_gpu_scalar("where", t) // refuses a host float tensor
-            }
-        };
-        let (a, b) = (up(a)?, up(b)?);
+        let bools = a.dtype() == DType::Bool && b.dtype() == DType::Bool;
+        let a = super::gpu_ops::gpu_operand("where", a)?;
+        let b = super::gpu_ops::gpu_operand("where", b)?;
         let out = super::gpu_ops::select(&c, &a, &b)?;
+        if bools {
+            return Ok(out.with_dtype(DType::Bool));
+        }
         let (na, nb) = (needs(&a), needs(&b));
         if !crate::autograd::is_grad_enabled() || !(na || nb) {
             return Ok(out);

@@ -190,9 +190,48 @@ pub(crate) fn binary_code(name: &str, op: u32, a: &Tensor, b: &Tensor) -> Result
     new_tensor(out, &shape)
 }
 
-/// where(cond, a, b) on the GPU for a host condition (comparisons leave theirs on the host):
-/// the condition goes up as 0/1 floats in a queued copy, so nothing waits for the GPU.
-/// `a` and `b` are float32 GPU tensors (or host scalars); all three broadcast.
+/// Comparison codes follow the arithmetic ones in elementwise.wgsl's `binary`.
+const CMP_BASE: u32 = 7;
+const LOGIC_BASE: u32 = 13;
+
+/// A comparison of float32 GPU operands (or host scalars): a GPU bool (0/1 floats).
+pub(crate) fn compare(op: super::CmpOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let out = binary_code("compare", CMP_BASE + op as u32, a, b)?;
+    Ok(out.with_dtype(crate::dtype::DType::Bool))
+}
+
+/// Logical and/or/xor of the truth values of float32 GPU operands: a GPU bool.
+pub(crate) fn logical(op: super::binary::LogicOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let out = binary_code("logical", LOGIC_BASE + op as u32, a, b)?;
+    Ok(out.with_dtype(crate::dtype::DType::Bool))
+}
+
+/// An operand of a float32 GPU kernel: a GPU tensor as it is (a GPU bool read as its 0/1
+/// floats), a host scalar moved up, a host int64 or bool tensor (labels, argmax's
+/// results, host masks) moved up as float32, so `x * (x > 0)` works as in PyTorch; a host
+/// float tensor is refused (mixed devices).
+pub(crate) fn gpu_operand(op: &str, t: &Tensor) -> Result<Tensor> {
+    use crate::dtype::DType;
+    if t.is_gpu() {
+        return Ok(if t.dtype() == DType::Bool {
+            t.with_dtype(DType::F32)
+        } else {
+            t.clone()
+        });
+    }
+    if t.numel() != 1 && matches!(t.dtype(), DType::I64 | DType::Bool) {
+        return t
+            .detach()
+            .cast(DType::F32)?
+            .to_device(crate::tensor::Device::Gpu);
+    }
+    to_gpu_scalar(op, t)
+}
+
+/// where(cond, a, b) on the GPU. A GPU condition (a bool, 0/1 floats) is bound as it is
+/// when it already has the output's shape, else compacted by a copy; a host one goes up
+/// as 0/1 floats in a queued copy, so nothing waits for the GPU. `a` and `b` are float32
+/// GPU tensors (or host scalars); all three broadcast.
 pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let name = "where";
     let ctx = gpu::context()?;
@@ -204,23 +243,33 @@ pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     check_u32(name, n)?;
     let out = ctx.alloc(n)?;
     if n > 0 {
-        let flags: Vec<bool> = cond.detach().broadcast_to(&shape)?.to_vec()?;
-        let mask: Vec<f32> = flags.iter().map(|&c| c as u8 as f32).collect();
-        let mask = ctx.upload(&mask)?;
+        // the kernel reads the condition as cond[i], contiguous in the output's shape
+        let mask = if cond.is_gpu() {
+            let c = cond.detach().broadcast_to(&shape)?;
+            // bound read-write, so never the storage of an input (where(m, m, x))
+            let alone = !c.shares_storage(&a) && !c.shares_storage(&b);
+            if alone && c.is_contiguous() && c.layout().offset == 0 && c.numel() == n {
+                c
+            } else {
+                copy(&c)?
+            }
+        } else {
+            let flags: Vec<bool> = cond.detach().broadcast_to(&shape)?.to_vec()?;
+            let mask: Vec<f32> = flags.iter().map(|&c| c as u8 as f32).collect();
+            new_tensor(ctx.upload(&mask)?, &shape)?
+        };
         let (p, info, groups) = broadcast_params(&ctx, name, 0, (&a, &b), &shape, n)?;
         const SELECT: gpu::Kernel =
             gpu::Kernel::new("select", gpu::shaders::ELEMENTWISE, "select_main");
-        a.with_gpu(|ab, _| {
-            b.with_gpu(|bb, _| {
-                let binds = gpu::Binds {
-                    inputs: [Some(ab), Some(bb)],
-                    output: &out,
-                    extra: gpu::Extra::Words(&info),
-                    rw: [Some(&mask), None],
-                };
-                ctx.run(&SELECT, &p, binds, groups)
-            })
-        })???;
+        Tensor::with_gpus(&[&mask, &a, &b], |bufs| {
+            let binds = gpu::Binds {
+                inputs: [Some(bufs[1]), Some(bufs[2])],
+                output: &out,
+                extra: gpu::Extra::Words(&info),
+                rw: [Some(bufs[0]), None],
+            };
+            ctx.run(&SELECT, &p, binds, groups)
+        })??;
     }
     new_tensor(out, &shape)
 }

@@ -184,6 +184,36 @@ impl Tensor {
         self.index(&items)
     }
 
+    /// `x[mask]` for a bool `mask` shaped like the leading dims of `x`: the sub-tensors
+    /// where it is true, stacked along a new first dim (shape (count, *rest)), as in
+    /// NumPy and PyTorch. Differentiable (a gather along the flattened leading dims). The
+    /// result's shape depends on the mask's values, so a GPU mask is read back first.
+    pub fn index_mask(&self, mask: &Tensor) -> Result<Tensor> {
+        if mask.dtype() != DType::Bool {
+            return Err(Error::DType(format!(
+                "index: a mask must be bool, got {}",
+                mask.dtype()
+            )));
+        }
+        let k = mask.ndim();
+        if k > self.ndim() || mask.shape() != &self.shape()[..k] {
+            return Err(Error::Index(format!(
+                "index: the boolean mask of shape {} does not match the leading dims of the tensor of shape {}",
+                fmt_shape(mask.shape()),
+                fmt_shape(self.shape())
+            )));
+        }
+        let flags: Vec<bool> = mask.to_vec()?;
+        let picked: Vec<i64> = (0..flags.len() as i64)
+            .filter(|&i| flags[i as usize])
+            .collect();
+        let mut flat: Vec<isize> = vec![flags.len() as isize];
+        flat.extend(self.shape()[k..].iter().map(|&d| d as isize));
+        let n = picked.len();
+        self.reshape(&flat)?
+            .index_select(0, &Tensor::from_vec(picked, &[n])?)
+    }
+
     /// Picks entries `indices` (int64, 1-D; negatives count from the end) along `dim`.
     pub fn index_select(&self, dim: isize, indices: &Tensor) -> Result<Tensor> {
         if indices.dtype() != DType::I64 {
@@ -222,7 +252,8 @@ impl Tensor {
         #[cfg(feature = "gpu")]
         if self.is_gpu() {
             // the gather runs on the gpu; its backward (an index-add) goes through the cpu
-            let out = super::gpu_ops::gather(self, d, &idx)?;
+            // (a gpu bool gathers its 0/1 floats and stays a bool)
+            let out = super::gpu_ops::gather(self, d, &idx)?.with_dtype(self.dtype());
             let in_shape = self.shape().to_vec();
             let ind = indices.clone();
             return Ok(record(out, "IndexSelectBackward", &[self], move |g| {
@@ -320,7 +351,7 @@ impl Tensor {
         out_shape[d] = sizes.iter().sum();
         #[cfg(feature = "gpu")]
         if on_gpu > 0 {
-            let out = super::gpu_ops::cat(&parts, d, &out_shape)?;
+            let out = super::gpu_ops::cat(&parts, d, &out_shape)?.with_dtype(dt);
             let refs: Vec<&Tensor> = parts.iter().collect();
             return Ok(record(out, "CatBackward", &refs, move |g| {
                 let mut start = 0;

@@ -11,6 +11,6 @@ pub mod nn;
 pub mod reduce;
 pub mod unary;
 
-pub use binary::{BinaryOp, CmpOp};
+pub use binary::{BinaryOp, CmpOp, LogicOp};
 pub use index::IndexItem;
 pub use unary::UnaryOp;

@@ -173,6 +173,17 @@ impl Tensor {
         keepdim: bool,
     ) -> Result<Tensor> {
         let mask = reduce_mask(op, self.ndim(), dims)?;
+        #[cfg(feature = "gpu")]
+        if self.is_gpu() && self.dtype() == DType::Bool && kind != Kind::Sum {
+            // max/min of a gpu bool: of its 0/1 floats, a bool again, on the gpu
+            let f = self.with_dtype(DType::F32);
+            let m = if kind == Kind::Max {
+                f.amax(dims, keepdim)?
+            } else {
+                f.amin(dims, keepdim)?
+            };
+            return Ok(m.with_dtype(DType::Bool));
+        }
         let x = match self.dtype() {
             DType::Bool if kind == Kind::Sum => self.cast(DType::I64)?,
             _ => self.clone(),
@@ -263,6 +274,46 @@ impl Tensor {
     /// Minimum over `dims` (values only, like `amin`).
     pub fn amin(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
         self.reduce_op("min", Kind::Min, dims, keepdim)
+    }
+
+    /// Whether any element over `dims` (all when `None`) is true (nonzero, NaN included):
+    /// a bool tensor on this tensor's device; false over nothing.
+    pub fn any(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        self.truth_reduce("any", Kind::Max, dims, keepdim)
+    }
+
+    /// Whether every element over `dims` (all when `None`) is true (nonzero, NaN
+    /// included): a bool tensor on this tensor's device; true over nothing.
+    pub fn all(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        self.truth_reduce("all", Kind::Min, dims, keepdim)
+    }
+
+    fn truth_reduce(
+        &self,
+        op: &'static str,
+        kind: Kind,
+        dims: Option<&[isize]>,
+        keepdim: bool,
+    ) -> Result<Tensor> {
+        let _g = NoGradGuard::new();
+        let mask = reduce_mask(op, self.ndim(), dims)?;
+        let shape = final_shape(self.shape(), &mask, keepdim);
+        let r: usize = self
+            .shape()
+            .iter()
+            .zip(&mask)
+            .filter(|(_, &m)| m)
+            .map(|(&d, _)| d)
+            .product();
+        if r == 0 {
+            // the identity: any() of nothing is false, all() true
+            let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+            let v = if kind == Kind::Max { 0.0 } else { 1.0 };
+            return Tensor::full(&shape, v, DType::Bool)?.to_device(self.device());
+        }
+        // max/min of the truth values (on the gpu, of a gpu bool's 0/1 floats: nothing is
+        // read back)
+        self.cast(DType::Bool)?.reduce_op(op, kind, dims, keepdim)
     }
 
     /// Variance over `dims` with `correction` (1: unbiased, 0: biased).
@@ -404,8 +455,9 @@ impl Tensor {
                 labels.dtype()
             )));
         }
-        let (n, c) = (self.shape()[0], self.shape()[1]);
         let lab: Vec<i64> = labels.to_vec()?;
+        #[cfg(feature = "gpu")]
+        let (n, c) = (self.shape()[0], self.shape()[1]);
         #[cfg(feature = "gpu")]
         if self.is_gpu() && c > 0 && c <= 1 << 24 {
             // labels outside [0, C) can never match: map them to an impossible index
