@@ -307,6 +307,156 @@ def test_comparisons_nan(dtype):
         check(fop(fg.tensor(a), fg.tensor(b)), nop(a, b), dtype=fg.bool_)
 
 
+LOGIC = {
+    "logical_and": (lambda a, b: a.logical_and(b), np.logical_and),
+    "logical_or": (lambda a, b: a.logical_or(b), np.logical_or),
+    "logical_xor": (lambda a, b: a.logical_xor(b), np.logical_xor),
+}
+
+
+@SET
+@given(
+    st.data(),
+    st.sampled_from(sorted(LOGIC)),
+    st.sampled_from(FLOATS + [fg.int64, fg.bool_]),
+    st.sampled_from(FLOATS + [fg.int64, fg.bool_]),
+    hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, min_side=0, max_side=4),
+)
+def test_logical_ops(data, name, da, db, bshapes):
+    """Truth values of any dtypes (nonzero is true), broadcast, on any layout; the module
+    functions too."""
+    fop, nop = LOGIC[name]
+    sa, sb = bshapes.input_shapes
+    a, ta = data.draw(small_ints(sa, da, lo=-1, hi=1))
+    b, tb = data.draw(small_ints(sb, db, lo=-1, hi=1))
+    check(fop(ta, tb), nop(a, b), dtype=fg.bool_)
+    check(getattr(fg, name)(ta, tb), nop(a, b), dtype=fg.bool_)
+    check(ta.logical_not(), np.logical_not(a), dtype=fg.bool_)
+    check(fg.logical_not(tb), np.logical_not(b), dtype=fg.bool_)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_truth_values_of_nan_and_signed_zero(dtype):
+    """NaN is true and -0.0 false, as in NumPy."""
+    a = np.array([np.nan, -0.0, 0.0, np.inf, -1.5], dtype=NP[dtype])
+    t = fg.tensor(a)
+    check(t.logical_not(), np.logical_not(a), dtype=fg.bool_)
+    check(t.bool(), a.astype(bool), dtype=fg.bool_)
+    check(t.logical_and(1.0), np.logical_and(a, 1.0), dtype=fg.bool_)
+    check(t.any(), np.any(a), dtype=fg.bool_)
+    check(t[:3].all(), np.all(a[:3]), dtype=fg.bool_)
+
+
+@SET
+@given(
+    st.data(),
+    st.sampled_from(["and", "or", "xor"]),
+    st.sampled_from([fg.bool_, fg.int64]),
+    hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=0, max_side=4),
+)
+def test_bitwise_operators(data, name, dtype, bshapes):
+    """`&`, `|`, `^` and `~`: logical on bool tensors, bitwise (two's complement) on int64."""
+    ops = {
+        "and": (lambda a, b: a & b, np.bitwise_and),
+        "or": (lambda a, b: a | b, np.bitwise_or),
+        "xor": (lambda a, b: a ^ b, np.bitwise_xor),
+    }
+    fop, nop = ops[name]
+    sa, sb = bshapes.input_shapes
+    a, ta = data.draw(small_ints(sa, dtype, lo=-9, hi=9))
+    b, tb = data.draw(small_ints(sb, dtype, lo=-9, hi=9))
+    check(fop(ta, tb), nop(a, b), dtype=dtype)
+    check(~ta, np.invert(a), dtype=dtype)
+    if dtype == fg.bool_:
+        check(fop(ta, True), nop(a, True), dtype=fg.bool_)
+        check(fop(False, tb), nop(False, b), dtype=fg.bool_)
+    else:
+        check(fop(ta, 6), nop(a, 6), dtype=fg.int64)
+
+
+def test_bitwise_operators_refuse_floats():
+    x = fg.tensor([1.0, 0.0])
+    with pytest.raises(fg.DTypeError, match=r"bitwise_and: expected bool or int64.*float32.*logical_and"):
+        _ = x & (x > 0)
+    with pytest.raises(fg.DTypeError, match=r"bitwise_not: expected a bool or int64 tensor, got float32"):
+        _ = ~x
+
+
+@SET
+@given(
+    st.data(),
+    st.sampled_from(FLOATS + [fg.int64, fg.bool_]),
+    shapes(min_side=0),
+    st.booleans(),
+)
+def test_any_all(data, dtype, shape, keepdim):
+    """any/all over any dims of any dtype, empty reductions included (false / true)."""
+    a, t = data.draw(small_ints(shape, dtype, lo=-1, hi=1))
+    dim = data.draw(dims_arg(len(shape)))
+    ax = np_axis(dim)
+    check(t.any(dim, keepdim), np.any(a, axis=ax, keepdims=keepdim), dtype=fg.bool_)
+    check(t.all(dim, keepdim), np.all(a, axis=ax, keepdims=keepdim), dtype=fg.bool_)
+    check(fg.any(t, dim, keepdim=keepdim), np.any(a, axis=ax, keepdims=keepdim), dtype=fg.bool_)
+    check(fg.all(t, dim, keepdim=keepdim), np.all(a, axis=ax, keepdims=keepdim), dtype=fg.bool_)
+
+
+@SET
+@given(st.data(), st.sampled_from(FLOATS + [fg.int64, fg.bool_]), shapes(min_side=0, max_dims=3))
+def test_masked_fill(data, dtype, shape):
+    """masked_fill with a mask of the same shape or one that broadcasts, on any layout."""
+    a, t = data.draw(tensors(shape, dtype))
+    mshape = tuple(1 if data.draw(st.booleans()) else s for s in shape)[
+        data.draw(st.integers(0, len(shape))) :
+    ]
+    m = data.draw(hnp.arrays(np.bool_, mshape))
+    m, tm = data.draw(laid_out(m))
+    value = {fg.bool_: True, fg.int64: 7}.get(dtype, -2.5)
+    check(t.masked_fill(tm, value), np.where(m, np.asarray(value, NP[dtype]), a), dtype=dtype)
+
+
+def test_masked_fill_errors():
+    x = fg.zeros(2, 3)
+    with pytest.raises(fg.DTypeError, match="masked_fill: the mask must be bool, got float32"):
+        x.masked_fill(x, 1.0)
+    with pytest.raises(
+        fg.ShapeError,
+        match=r"masked_fill: the mask of shape \(2, 3, 1\) does not broadcast to the tensor's shape \(2, 3\)",
+    ):
+        x.masked_fill(fg.zeros(2, 3, 1) > 0, 1.0)
+    with pytest.raises(
+        fg.ShapeError, match=r"masked_fill: the value must be a number or a 0-dim tensor, got shape \(2,\)"
+    ):
+        x.masked_fill(x > 0, fg.ones(2))
+
+
+@SET
+@given(st.data(), st.sampled_from(FLOATS + [fg.int64, fg.bool_]), shapes(min_side=0, max_dims=3))
+def test_boolean_mask_indexing(data, dtype, shape):
+    """x[mask] with a mask over the leading dims (all of them included), as a tensor, a
+    NumPy array or a list, against NumPy."""
+    a, t = data.draw(tensors(shape, dtype))
+    k = data.draw(st.integers(0, len(shape)))
+    m = data.draw(hnp.arrays(np.bool_, shape[:k]))
+    m, tm = data.draw(laid_out(m))
+    check(t[tm], a[m], dtype=dtype)
+    if k > 0:
+        check(t[m], a[m], dtype=dtype)
+    if k == 1:
+        check(t[m.tolist()], a[m], dtype=dtype)
+
+
+def test_boolean_mask_indexing_errors():
+    x = fg.zeros(2, 3)
+    with pytest.raises(
+        IndexError,
+        match=r"index: the boolean mask of shape \(3,\) does not match the leading dims of the tensor "
+        r"of shape \(2, 3\)",
+    ):
+        x[fg.tensor([True, False, True])]
+    with pytest.raises(IndexError, match="index: tensors used as indices must be int64 or bool, got float32"):
+        x[fg.tensor([1.0, 0.0])]
+
+
 INTOPS = {
     "add": (lambda a, b: a + b, lambda a, b: a + b),
     "sub": (lambda a, b: a - b, lambda a, b: a - b),

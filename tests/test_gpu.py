@@ -911,6 +911,129 @@ def test_bool_and_int_operands_join_a_gpu_float_operand():
     np.testing.assert_allclose((g * host_mask).numpy(), x * (x > 0), rtol=1e-6)
 
 
+def test_comparisons_and_logical_ops_give_gpu_bools():
+    """Comparisons, logical and bitwise ops of GPU tensors run on the GPU and give GPU bools
+    (0/1 floats tagged bool) equal to NumPy's: NaN (unordered, but true as a truth value),
+    -0.0 == 0.0, broadcasting, strided views, scalar and host int64 operands; reductions of
+    bools (any/all/max/min) stay on the GPU too, and nothing is read back."""
+    row = np.array([np.nan, 1.0, -0.0, 2.0, -3.0, np.inf], np.float32)
+    a = np.stack([row, row * 0.5, -row])
+    b = np.array([np.nan, 1.0, 0.0, np.nan, -3.0, 5.0], np.float32)
+    labels = np.array([0, 1, 0, 2, -3, 0])
+    ga, gb = fg.tensor(a).to("gpu"), fg.tensor(b).to("gpu")
+    s0 = fg.gpu.stats()["submits"]
+    got = {name: (getattr(ga, name)(gb), getattr(np, npn)(a, b)) for name, npn in
+           [("eq", "equal"), ("ne", "not_equal"), ("lt", "less"), ("le", "less_equal"),
+            ("gt", "greater"), ("ge", "greater_equal")]}  # fmt: skip
+    got["strided"] = (ga.T[::2] <= ga.T[::2, :1], a.T[::2] <= a.T[::2, :1])
+    got["scalar"] = (ga > 0.5, a > 0.5)
+    got["host_int64"] = (ga == fg.tensor(labels), a == labels)
+    got["and"] = (ga.logical_and(gb), np.logical_and(a, b))
+    got["or"] = (fg.logical_or(ga, 0.0), np.logical_or(a, 0.0))
+    got["xor"] = (ga.logical_xor(gb), np.logical_xor(a, b))
+    got["not"] = (ga.logical_not(), np.logical_not(a))
+    got["bitwise"] = ((ga > 0) & (gb < 2) | ~(ga == gb) ^ (ga < 0), (a > 0) & (b < 2) | ~(a == b) ^ (a < 0))
+    got["bool"] = (ga.bool(), a.astype(bool))
+    got["any"] = ((ga > 1).any(1), np.any(a > 1, 1))
+    got["all"] = ((ga > -4).all(0, keepdim=True), np.all(a > -4, 0, keepdims=True))
+    got["max"] = ((ga < 0).max(0), np.max(a < 0, 0))
+    got["min"] = ((ga < 0).min(), np.min(a < 0))
+    assert fg.gpu.stats()["submits"] == s0
+    for name, (g, want) in got.items():
+        assert g.device == "gpu" and g.dtype == fg.bool_, name
+        np.testing.assert_array_equal(g.numpy(), want, err_msg=name)
+
+
+def test_gpu_bools_cast_move_and_read_back():
+    """A GPU bool reads back as bool (numpy, tolist, item); moves both ways; casts to float32
+    on the GPU and to int64 on the host (where the GPU backend keeps int64); float64 is
+    refused with the fix; sums count on the host; in-place writes, copies, views, cat and
+    gathers keep the dtype."""
+    x = np.array([[np.nan, -0.0, 0.0, 2.5], [1.0, -1.0, 0.0, 3.0]], np.float32)
+    want = x.astype(bool)
+    b = fg.tensor(x).to("gpu").bool()
+    assert b.device == "gpu" and b.dtype == fg.bool_
+    np.testing.assert_array_equal(b.numpy(), want)
+    assert b.tolist() == want.tolist() and b[0, 0].item() is True and b[0, 1].item() is False
+    f = b.float()
+    assert f.device == "gpu" and f.dtype == fg.float32
+    np.testing.assert_array_equal(f.numpy(), want.astype(np.float32))
+    n = b.long()
+    assert n.device == "cpu" and n.dtype == fg.int64 and n.tolist() == want.astype(int).tolist()
+    up = fg.tensor(want).to("gpu")
+    assert up.device == "gpu" and up.dtype == fg.bool_
+    down = up.to("cpu")
+    assert down.device == "cpu" and down.dtype == fg.bool_
+    np.testing.assert_array_equal(down.numpy(), want)
+    with pytest.raises(
+        fg.DTypeError, match=r"cast: the gpu backend holds float32 and bool tensors, not float64"
+    ):
+        b.double()
+    s = b.sum()
+    assert s.device == "cpu" and s.dtype == fg.int64 and s.item() == int(want.sum())
+    np.testing.assert_array_equal(b.sum(0).numpy(), want.sum(0))
+    np.testing.assert_allclose(b.mean().item(), want.mean(), rtol=1e-6)
+    c = b.clone()
+    c.copy_(fg.tensor(x).to("gpu") > 1)  # a gpu bool source
+    np.testing.assert_array_equal(c.numpy(), x > 1)
+    c.copy_(fg.tensor(x))  # a host float source becomes truth values
+    np.testing.assert_array_equal(c.numpy(), want)
+    c.fill_(False)
+    assert c.dtype == fg.bool_ and not c.numpy().any()
+    for name, t, w in [
+        ("view", b.T[1:, ::-1], want.T[1:, ::-1]),
+        ("contiguous", b.T.contiguous(), want.T),
+        ("cat", fg.cat([b, b[:1]]), np.concatenate([want, want[:1]])),
+        ("stack", fg.stack([b, b]), np.stack([want, want])),
+        ("gather", b[fg.tensor([1, 0, 1])], want[[1, 0, 1]]),
+        ("mask", b[b], want[want]),
+    ]:
+        assert t.device == "gpu" and t.dtype == fg.bool_, name
+        np.testing.assert_array_equal(t.numpy(), w, err_msg=name)
+
+
+def test_mask_idioms_match_the_cpu_with_gradients():
+    """The masking idioms of PyTorch scripts give the CPU's values and gradients on the
+    GPU: masks made into floats, arithmetic with bools, masked_fill and where with GPU
+    conditions (broadcast, or sharing the storage of an operand), bool-mask indexing, and
+    maximum/minimum with ties (whose gradient masks are GPU comparisons now). The
+    elementwise ones record without reading anything back."""
+    x = rng.standard_normal((6, 5)).astype(np.float32)
+    ties = np.where(x > 0.3, x, np.float32(0.25))
+    res = {}
+    for dev in ("cpu", "gpu"):
+        t = fg.tensor(x).to(dev).requires_grad_()
+        u = fg.tensor(ties).to(dev).requires_grad_()
+        s0 = fg.gpu.stats()["submits"]
+        m = t > 0
+        ys = [
+            t * (t > 0).float(),
+            t + (t > 0) * 2.0,
+            t * ((t > -1) & ~(t > 1)).float(),
+            t.masked_fill(t < -0.5, 0.0),
+            t.masked_fill(t.sum(1, keepdim=True) > 0, 1.5),
+            fg.where(m, t, 0.1 * t),
+            fg.where(m[:, :1], t, -t),
+            fg.where(m, m, t),
+            fg.where(t > 0, t > 1, t < -1).float() * t,
+            fg.maximum(t, u),
+            fg.minimum(t, u),
+        ]
+        if dev == "gpu":
+            assert fg.gpu.stats()["submits"] == s0
+        ys += [t[t > 0] * 3.0, t[t.sum(1) > 0]]
+        assert all(y.device == dev for y in ys)
+        loss = ys[0].sum() * 0.0
+        for k, y in enumerate(ys):
+            loss = loss + (y * y).sum() * (k + 1)
+        loss.backward()
+        res[dev] = ([y.numpy() for y in ys], t.grad.numpy(), u.grad.numpy())
+    for k, (yg, yc) in enumerate(zip(res["gpu"][0], res["cpu"][0])):
+        np.testing.assert_allclose(yg, yc, rtol=1e-6, atol=1e-6, err_msg=f"output {k}")
+    np.testing.assert_allclose(res["gpu"][1], res["cpu"][1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(res["gpu"][2], res["cpu"][2], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("shape,dim", [((300, 33), 0), ((3, 50, 40), 1), ((2, 7, 16), 1), ((5, 1000, 17), 1)])
 def test_column_sums_take_the_coalesced_kernel(shape, dim):
     """Sums over a non-last axis with 16+ columns (bias gradients) run the column kernel

@@ -404,6 +404,16 @@ def test_where():
     ok(lambda a: fg.where(a > 0, a, a * 0.1), away(2, 3, seed=41))
 
 
+def test_masked_fill_and_boolean_mask_indexing():
+    m = fg.tensor([[True, False, True], [False, False, True]])
+    ok(lambda a: a.masked_fill(m, 0.5), normal(2, 3, seed=42))
+    ok(lambda a: a.masked_fill(m[:, :1], -1.0), normal(2, 3, seed=43))  # broadcast mask
+    ok(lambda a: a[m], normal(2, 3, seed=44))
+    ok(lambda a: a[m[:, 2]], normal(2, 3, seed=45))  # whole rows
+    ok(lambda a: a.T[m.T] * a.T[m.T], normal(2, 3, seed=46))  # strided input
+    ok(lambda a: a[a > 0] * 2.0, away(3, 4, seed=47))
+
+
 # ----------------------------------------------------------------------------- composites
 
 

@@ -154,6 +154,34 @@ def test_binary_kernel_broadcasts():
     np.testing.assert_allclose(got, ((np.abs(a) + 0.5) ** b).ravel(), rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "op,ref",
+    [
+        (7, np.equal),
+        (8, np.not_equal),
+        (9, np.less),
+        (10, np.less_equal),
+        (11, np.greater),
+        (12, np.greater_equal),
+        (13, np.logical_and),
+        (14, np.logical_or),
+        (15, np.logical_xor),
+    ],
+)
+def test_binary_kernel_comparisons_and_logic(op, ref):
+    """Codes 7-15 give 0/1 floats (the GPU backend's bools) as NumPy's comparisons and
+    logical ops do, NaN (unordered; true as a truth value) and -0.0 included."""
+    special = np.array([np.nan, -0.0, 0.0, 1.0, -np.inf, np.inf], np.float32)
+    a = np.concatenate([np.repeat(special, 6), rng.integers(-2, 3, 64).astype(np.float32)])
+    b = np.concatenate([np.tile(special, 6), rng.integers(-2, 3, 64).astype(np.float32)])
+    n = a.size
+    groups = ((n + 63) // 64, 1, 1)
+    got = run(
+        "elementwise.wgsl", "binary_main", ew_params(n, op), [a, b], n, layout_info([n], [1], [1]), groups
+    )
+    np.testing.assert_array_equal(got, ref(a, b).astype(np.float32))
+
+
 def test_select_kernel_broadcasts_and_keeps_inf_out():
     a = rng.standard_normal((4, 1, 5)).astype(np.float32)
     b = np.full((3, 5), np.inf, np.float32)

@@ -164,7 +164,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, dev
     if end is None:
         start, end = 0, start
     if dtype is None:
-        ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        ints = builtins.all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = int64 if ints else float32
     f = builtins.float
     return _finish(_place(_core.arange(f(start), f(end), f(step), dtype), device), requires_grad)
@@ -388,6 +388,36 @@ def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     return x.argmin(dim, keepdim)
 
 
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Whether any element over `dim` (all dims when None) is true (nonzero): a bool tensor."""
+    return x.any(dim, keepdim)
+
+
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    """Whether every element over `dim` (all dims when None) is true (nonzero): a bool tensor."""
+    return x.all(dim, keepdim)
+
+
+def logical_and(a: Tensor, b) -> Tensor:
+    """Elementwise `a and b` of truth values (nonzero is true): a bool tensor."""
+    return _t(a, b if isinstance(b, Tensor) else None).logical_and(b)
+
+
+def logical_or(a: Tensor, b) -> Tensor:
+    """Elementwise `a or b` of truth values: a bool tensor."""
+    return _t(a, b if isinstance(b, Tensor) else None).logical_or(b)
+
+
+def logical_xor(a: Tensor, b) -> Tensor:
+    """Elementwise `a xor b` of truth values: a bool tensor."""
+    return _t(a, b if isinstance(b, Tensor) else None).logical_xor(b)
+
+
+def logical_not(x: Tensor) -> Tensor:
+    """Elementwise `not x` (zero is true): a bool tensor."""
+    return _t(x).logical_not()
+
+
 def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) computed stably."""
     return x.logsumexp(dim, keepdim)
@@ -490,6 +520,12 @@ __all__ = [
     "min",
     "argmax",
     "argmin",
+    "any",
+    "all",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
     "logsumexp",
     "softmax",
     "log_softmax",

@@ -335,6 +335,15 @@ class Tensor:
     def __neg__(self) -> Tensor: ...
     def __pos__(self) -> Tensor: ...
     def __abs__(self) -> Tensor: ...
+    def __invert__(self) -> Tensor:
+        """Logical not of a bool tensor, bitwise not of an int64 one (floats are refused)."""
+
+    def __and__(self, other: _Operand, /) -> Tensor: ...
+    def __rand__(self, other: _Operand, /) -> Tensor: ...
+    def __or__(self, other: _Operand, /) -> Tensor: ...
+    def __ror__(self, other: _Operand, /) -> Tensor: ...
+    def __xor__(self, other: _Operand, /) -> Tensor: ...
+    def __rxor__(self, other: _Operand, /) -> Tensor: ...
 
     # -------------------------------------------------------------- comparisons (elementwise, bool tensors)
     def __eq__(self, other: object, /) -> Tensor: ...  # type: ignore[override]
@@ -368,6 +377,39 @@ class Tensor:
 
     def matmul(self, other: Tensor) -> Tensor:
         """Matrix product (NumPy's matmul rules)."""
+
+    def eq(self, other: _Operand) -> Tensor:
+        """``self == other`` elementwise: a bool tensor."""
+
+    def ne(self, other: _Operand) -> Tensor:
+        """``self != other`` elementwise: a bool tensor."""
+
+    def lt(self, other: _Operand) -> Tensor:
+        """``self < other`` elementwise: a bool tensor."""
+
+    def le(self, other: _Operand) -> Tensor:
+        """``self <= other`` elementwise: a bool tensor."""
+
+    def gt(self, other: _Operand) -> Tensor:
+        """``self > other`` elementwise: a bool tensor."""
+
+    def ge(self, other: _Operand) -> Tensor:
+        """``self >= other`` elementwise: a bool tensor."""
+
+    def logical_and(self, other: _Operand) -> Tensor:
+        """Logical and of truth values (nonzero is true): a bool tensor."""
+
+    def logical_or(self, other: _Operand) -> Tensor:
+        """Logical or of truth values: a bool tensor."""
+
+    def logical_xor(self, other: _Operand) -> Tensor:
+        """Logical xor of truth values: a bool tensor."""
+
+    def logical_not(self) -> Tensor:
+        """Logical not (zero is true): a bool tensor."""
+
+    def masked_fill(self, mask: Tensor, value: _Operand) -> Tensor:
+        """``value`` where the bool ``mask`` (broadcast to this shape) is true, this tensor elsewhere."""
 
     def exp(self) -> Tensor:
         """e ** x, elementwise."""
@@ -411,6 +453,12 @@ class Tensor:
     # -------------------------------------------------------------- reductions
     def sum(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
         """Sum over ``dim`` (an int, a sequence, or None for all)."""
+
+    def any(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+        """Whether any element over ``dim`` (all when None) is true: a bool tensor."""
+
+    def all(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+        """Whether every element over ``dim`` (all when None) is true: a bool tensor."""
 
     def mean(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
         """Mean over ``dim``."""

@@ -602,6 +602,9 @@ impl PyTensor {
         // integer-array indexing along the first dim: mini-batch gathers
         let idx: Option<Tensor> = if let Ok(t) = key.cast::<PyTensor>() {
             Some(t.get().t.clone())
+        } else if key.cast::<PyList>().is_ok_and(|l| l.is_empty()) {
+            // x[[]]: no indices (an empty list has no dtype to go by), as NumPy and PyTorch
+            Some(Tensor::from_vec(Vec::<i64>::new(), &[0]).map_err(err)?)
         } else if key.cast::<PyList>().is_ok() || key.hasattr("__array_interface__")? {
             let f = py.import("ferrograd")?.getattr("tensor")?;
             Some(f.call1((key,))?.cast::<PyTensor>()?.get().t.clone())

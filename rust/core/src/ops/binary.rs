@@ -505,8 +505,9 @@ impl Tensor {
                 crate::layout::fmt_shape(value.shape())
             ));
         }
-        let shape = broadcast_shapes("masked_fill", mask.shape(), self.shape())?;
-        if shape.as_slice() != self.shape() {
+        let fits = broadcast_shapes("masked_fill", mask.shape(), self.shape())
+            .is_ok_and(|s| s.as_slice() == self.shape());
+        if !fits {
             return Err(crate::shape_err!(
                 "masked_fill: the mask of shape {} does not broadcast to the tensor's shape {}",
                 crate::layout::fmt_shape(mask.shape()),
