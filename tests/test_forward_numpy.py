@@ -307,6 +307,39 @@ def test_comparisons_nan(dtype):
         check(fop(fg.tensor(a), fg.tensor(b)), nop(a, b), dtype=fg.bool_)
 
 
+@SET
+@given(
+    st.data(),
+    st.sampled_from(FLOATS),
+    shapes(min_side=1),
+    st.sampled_from([2.0, 1.0, math.inf, -math.inf, 0.0, 3.0, 0.5, "fro"]),
+    st.booleans(),
+)
+def test_norm(data, dtype, shape, p, keepdim):
+    """p-norms over any dims against NumPy's vector norms of the reduced elements."""
+    a, t = data.draw(tensors(shape, dtype))
+    dim = data.draw(dims_arg(len(shape)))
+    ax = np_axis(dim)
+    order = 2.0 if p == "fro" else p
+    x = np.abs(f64(a))
+    if order == math.inf:
+        want = np.max(x, axis=ax, keepdims=keepdim)
+    elif order == -math.inf:
+        want = np.min(x, axis=ax, keepdims=keepdim)
+    elif order == 0:
+        want = np.sum(x != 0, axis=ax, keepdims=keepdim).astype(np.float64)
+    else:
+        want = np.sum(x**order, axis=ax, keepdims=keepdim) ** (1 / order)
+    check(t.norm(p, dim, keepdim), want, dtype=dtype, **tol(dtype, "red"))
+
+
+def test_norm_errors():
+    with pytest.raises(fg.DTypeError, match="norm: expected a floating-point tensor, got int64"):
+        fg.tensor([1, 2]).norm()
+    with pytest.raises(ValueError, match="norm: p must be a number or \"fro\", got 'nuc'"):
+        fg.tensor([1.0]).norm("nuc")
+
+
 LOGIC = {
     "logical_and": (lambda a, b: a.logical_and(b), np.logical_and),
     "logical_or": (lambda a, b: a.logical_or(b), np.logical_or),

@@ -1034,6 +1034,49 @@ def test_mask_idioms_match_the_cpu_with_gradients():
     np.testing.assert_allclose(res["gpu"][2], res["cpu"][2], rtol=1e-5, atol=1e-5)
 
 
+def test_gradient_clipping_and_in_place_updates_stay_on_the_gpu():
+    """clip_grad_norm_/clip_grad_value_, norm, and the in-place updates of a manual loop
+    (add_, mul_, fill_, copy_ between GPU tensors, zero_grad(set_to_none=False)) run on
+    the GPU without reading anything back, and match the CPU; copy_ of a tensor onto
+    itself or an overlapping view of itself is safe."""
+    r = np.random.default_rng(5)
+    shapes = [(6, 4), (4,), (3, 2, 2)]
+    data = [
+        (r.standard_normal(s).astype(np.float32), (r.standard_normal(s) * 4).astype(np.float32))
+        for s in shapes
+    ]
+    res = {}
+    for dev in ("cpu", "gpu"):
+        ps = []
+        for p, g in data:
+            t = fg.tensor(p).to(dev).requires_grad_()
+            t.grad = fg.tensor(g).to(dev)
+            ps.append(t)
+        s0 = fg.gpu.stats()["submits"]
+        total = fg.nn.utils.clip_grad_norm_(ps, 2.0)
+        inf_total = fg.nn.utils.clip_grad_norm_(ps, 10.0, norm_type="inf")
+        fg.nn.utils.clip_grad_value_(ps, 0.3)
+        norms = [p.norm(dim=0) for p in ps] + [ps[2].norm(1, dim=(1, 2), keepdim=True)]
+        with fg.no_grad():
+            for p in ps:
+                p.add_(p.grad, alpha=-0.5)
+                p.mul_(0.9)
+            ps[1].fill_(0.25)
+            ps[0].copy_(ps[0])
+            ps[0][1:].copy_(ps[0][:-1])
+        if dev == "gpu":
+            assert fg.gpu.stats()["submits"] == s0
+        assert total.device == dev and all(p.device == dev for p in ps)
+        res[dev] = [total.item(), inf_total.item()] + [p.numpy() for p in ps] + [n.numpy() for n in norms]
+        res[dev] += [p.grad.numpy() for p in ps]
+    for k, (g, c) in enumerate(zip(res["gpu"], res["cpu"])):
+        np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-6, err_msg=f"item {k}")
+    model = fg.nn.Linear(3, 2).to("gpu")
+    model(fg.ones(4, 3, device="gpu")).sum().backward()
+    model.zero_grad(set_to_none=False)
+    assert all(p.grad.device == "gpu" and not p.grad.numpy().any() for p in model.parameters())
+
+
 @pytest.mark.parametrize("shape,dim", [((300, 33), 0), ((3, 50, 40), 1), ((2, 7, 16), 1), ((5, 1000, 17), 1)])
 def test_column_sums_take_the_coalesced_kernel(shape, dim):
     """Sums over a non-last axis with 16+ columns (bias gradients) run the column kernel

@@ -404,6 +404,20 @@ def test_where():
     ok(lambda a: fg.where(a > 0, a, a * 0.1), away(2, 3, seed=41))
 
 
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, float("inf")])
+@pytest.mark.parametrize("dim,keepdim", [(None, False), (1, False), (0, True)])
+def test_norm(p, dim, keepdim):
+    x = distinct(3, 4, seed=48, offset=0.1) if p == float("inf") else away(3, 4, seed=48)
+    ok(lambda a: a.norm(p, dim, keepdim), x)
+
+
+def test_norm_gradient_at_zero_is_zero():
+    """The 2-norm's gradient where the norm is 0 is 0 (PyTorch's subgradient), not NaN."""
+    x = fg.tensor(np.array([[0.0, 0.0], [3.0, 4.0]]), dtype=fg.float64, requires_grad=True)
+    x.norm(dim=1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.0], [0.6, 0.8]])
+
+
 def test_masked_fill_and_boolean_mask_indexing():
     m = fg.tensor([[True, False, True], [False, False, True]])
     ok(lambda a: a.masked_fill(m, 0.5), normal(2, 3, seed=42))

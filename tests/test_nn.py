@@ -733,3 +733,117 @@ class TestModels:
         for i, (mean, var) in enumerate(stats):
             assert abs(mean) < 0.1, f"SELU {i}: mean {mean:.3f}"
             assert abs(var - 1) < 0.15, f"SELU {i}: var {var:.3f}"
+
+
+# ----------------------------------------------------------------------------- gradient utilities
+
+
+def _params_with_grads(seed: int = 0, scale: float = 1.0):
+    r = np.random.default_rng(seed)
+    shapes = [(4, 3), (3,), (2, 2, 2)]
+    ps, gs = [], []
+    for s in shapes:
+        p = fg.tensor(r.standard_normal(s).astype(np.float32), requires_grad=True)
+        g = (r.standard_normal(s) * scale).astype(np.float32)
+        p.grad = fg.tensor(g)
+        ps.append(p)
+        gs.append(g)
+    return ps, gs
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, math.inf, 3.0, "fro"])
+def test_clip_grad_norm_scales_the_total_norm(norm_type):
+    """The total norm is that of all gradients concatenated; above max_norm every gradient
+    is scaled by max_norm / total (PyTorch's 1e-6 included), below it nothing changes."""
+    p = 2.0 if norm_type == "fro" else norm_type
+    ps, gs = _params_with_grads(scale=3.0)
+    flat = np.concatenate([g.ravel() for g in gs]).astype(np.float64)
+    want = np.linalg.norm(flat, ord=p) if p != math.inf else np.abs(flat).max()
+    total = nn.utils.clip_grad_norm_(ps, 1.5, norm_type=norm_type)
+    assert total.dim() == 0
+    np.testing.assert_allclose(total.item(), want, rtol=1e-5)
+    coef = 1.5 / (want + 1e-6)
+    for prm, g in zip(ps, gs):
+        np.testing.assert_allclose(prm.grad.numpy(), g * coef, rtol=1e-5)
+    clipped = np.concatenate([prm.grad.numpy().ravel() for prm in ps]).astype(np.float64)
+    got = np.linalg.norm(clipped, ord=p) if p != math.inf else np.abs(clipped).max()
+    np.testing.assert_allclose(got, 1.5, rtol=1e-5)
+    # already small enough: unchanged
+    before = [prm.grad.numpy() for prm in ps]
+    nn.utils.clip_grad_norm_(ps, 1e3, norm_type=norm_type)
+    for prm, b in zip(ps, before):
+        np.testing.assert_array_equal(prm.grad.numpy(), b)
+
+
+def test_clip_grad_norm_edge_cases():
+    """A single tensor, parameters without gradients, a non-finite norm (refused only when
+    asked), and bad arguments."""
+    ps, gs = _params_with_grads()
+    ps[1].grad = None
+    total = nn.utils.clip_grad_norm_(iter(ps), 0.5)
+    want = np.linalg.norm(np.concatenate([gs[0].ravel(), gs[2].ravel()]))
+    np.testing.assert_allclose(total.item(), want, rtol=1e-5)
+    assert ps[1].grad is None
+    one = fg.tensor([3.0, 4.0], requires_grad=True)
+    one.grad = fg.tensor([3.0, 4.0])
+    assert nn.utils.clip_grad_norm_(one, 1.0).item() == pytest.approx(5.0)
+    np.testing.assert_allclose(one.grad.numpy(), [0.6, 0.8], rtol=1e-5)
+    assert nn.utils.clip_grad_norm_([fg.zeros(2, requires_grad=True)], 1.0).item() == 0.0
+    bad = fg.tensor([1.0, 2.0], requires_grad=True)
+    bad.grad = fg.tensor([float("inf"), 1.0])
+    with pytest.raises(RuntimeError, match="clip_grad_norm_: the total 2.0-norm of the gradients is inf"):
+        nn.utils.clip_grad_norm_([bad], 1.0, error_if_nonfinite=True)
+    with pytest.raises(ValueError, match="clip_grad_norm_: max_norm must be >= 0, got -1.0"):
+        nn.utils.clip_grad_norm_([bad], -1.0)
+    with pytest.raises(TypeError, match="expected tensors"):
+        nn.utils.clip_grad_norm_([1.0], 1.0)
+
+
+def test_clip_grad_value_clamps_in_place():
+    ps, gs = _params_with_grads(scale=2.0)
+    nn.utils.clip_grad_value_(ps, 0.5)
+    for prm, g in zip(ps, gs):
+        np.testing.assert_array_equal(prm.grad.numpy(), np.clip(g, -0.5, 0.5))
+    with pytest.raises(ValueError, match="clip_grad_value_: clip_value must be >= 0"):
+        nn.utils.clip_grad_value_(ps, -0.1)
+
+
+def test_clipping_inside_a_training_step():
+    """The PyTorch idiom (backward, clip, step) trains: the loss falls, the gradients were
+    above the limit (so clipping acted) and every step's gradient norm is within it."""
+    fg.manual_seed(0)
+    r = np.random.default_rng(1)
+    xa = r.standard_normal((64, 5)).astype(np.float32)
+    x, y = fg.tensor(xa), fg.tensor((xa @ r.standard_normal((5, 1)) * 3).astype(np.float32))
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 1))
+    opt = fg.optim.SGD(model.parameters(), lr=0.3)
+    losses, before = [], []
+    for _ in range(60):
+        loss = fg.losses.mse(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        before.append(nn.utils.clip_grad_norm_(model.parameters(), 1.0).item())
+        total = math.sqrt(sum(float((p.grad * p.grad).sum().item()) for p in model.parameters()))
+        assert total <= 1.0 + 1e-4
+        opt.step()
+        losses.append(loss.item())
+    assert max(before) > 2.0
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_zero_grad_can_keep_zeroed_gradients():
+    model = nn.Linear(3, 2)
+    model(fg.ones(4, 3)).sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    model.zero_grad(set_to_none=False)
+    for p, g in zip(model.parameters(), grads):
+        assert p.grad is not None and not p.grad.numpy().any()
+        assert p.grad.shares_storage(g)  # zeroed in place
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    opt = fg.optim.SGD(model.parameters(), lr=0.1)
+    model(fg.ones(4, 3)).sum().backward()
+    opt.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and not p.grad.numpy().any() for p in model.parameters())
+    opt.zero_grad()
+    assert all(p.grad is None for p in model.parameters())

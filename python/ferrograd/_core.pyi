@@ -454,6 +454,11 @@ class Tensor:
     def sum(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
         """Sum over ``dim`` (an int, a sequence, or None for all)."""
 
+    def norm(
+        self, p: builtins.float | str | None = None, dim: _Dims = None, keepdim: builtins.bool = False
+    ) -> Tensor:
+        """The p-norm over ``dim`` (all when None): 2 or "fro" (default), 1, inf, -inf, 0, or any p."""
+
     def any(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
         """Whether any element over ``dim`` (all when None) is true: a bool tensor."""
 

@@ -58,11 +58,15 @@ class Optimizer:
                 i += 1
             yield g, items
 
-    def zero_grad(self) -> None:
-        """Clears every parameter's gradient."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clears every parameter's gradient: drops it (the default, as PyTorch's), or with
+        `set_to_none=False` fills it with zeros in place."""
         for g in self.param_groups:
             for p in g["params"]:
-                p.grad = None
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad.zero_()
 
     def step(self) -> None:
         """Updates every parameter that has a gradient."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import losses as _losses
-from . import init
+from . import init, utils
 from .layers import (
     ELU,
     SELU,
@@ -87,6 +87,7 @@ __all__ = [
     "CrossEntropyLoss",
     "BCEWithLogitsLoss",
     "init",
+    "utils",
     "to_config",
     "from_config",
 ]

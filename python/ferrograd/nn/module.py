@@ -129,10 +129,14 @@ class Module:
         """Evaluation mode (running statistics, dropout off); returns self."""
         return self.train(False)
 
-    def zero_grad(self) -> None:
-        """Clears the gradient of every parameter."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clears the gradient of every parameter: drops it (the default, as PyTorch's), or
+        with `set_to_none=False` fills it with zeros in place."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.zero_()
 
     def requires_grad_(self, on: bool = True) -> Module:
         for p in self.parameters():

@@ -1031,7 +1031,15 @@ impl Tensor {
                 src.detach().cast(self.dtype())?.to_device(Device::Gpu)?
             };
             let s = s.broadcast_to(self.shape())?;
-            let s = crate::ops::gpu_ops::copy(&s)?;
+            // a contiguous source is copied in as it is, unless it is this tensor's own
+            // storage (a buffer cannot be copied onto itself; overlapping views need a
+            // temporary anyway)
+            let whole = s.is_contiguous() && s.layout().offset == 0 && !s.shares_storage(self);
+            let s = if whole {
+                s
+            } else {
+                crate::ops::gpu_ops::copy(&s)?
+            };
             let off = self.0.layout.offset;
             s.with_gpu(|sb, _| self.with_gpu(|db, _| db.copy_from(off, sb)))???;
             return Ok(());
@@ -1055,6 +1063,10 @@ impl Tensor {
     /// Sets every element to `value`.
     pub fn fill_(&self, value: f64) -> Result<()> {
         self.check_inplace("fill_")?;
+        if self.is_gpu() && self.is_contiguous() {
+            // a one-element upload broadcast by copy_, queued like any other gpu work
+            return self.copy_(&Tensor::scalar(value, self.dtype()));
+        }
         if self.is_gpu() {
             return self.inplace_via_cpu(|t| t.fill_(value));
         }
@@ -1068,6 +1080,19 @@ impl Tensor {
     /// `self += alpha * other` in place (the optimizer's primitive).
     pub fn add_(&self, other: &Tensor, alpha: f64) -> Result<()> {
         self.check_inplace("add_")?;
+        if self.is_gpu() && self.is_contiguous() {
+            // computed on the gpu into a new buffer, then copied in: nothing is read back
+            let _g = autograd::NoGradGuard::new();
+            let upd = self.add(&other.mul(&Tensor::scalar(alpha, DType::F32))?)?;
+            if upd.shape() != self.shape() {
+                return Err(shape_err!(
+                    "add_: the result shape {} differs from the tensor's shape {}",
+                    fmt_shape(upd.shape()),
+                    fmt_shape(self.shape())
+                ));
+            }
+            return self.copy_(&upd);
+        }
         if self.is_gpu() || other.is_gpu() {
             let o = other.detach().to_device(Device::Cpu)?;
             if self.is_gpu() {
@@ -1095,6 +1120,10 @@ impl Tensor {
     /// `self *= value` in place.
     pub fn mul_(&self, value: f64) -> Result<()> {
         self.check_inplace("mul_")?;
+        if self.is_gpu() && self.is_contiguous() {
+            let _g = autograd::NoGradGuard::new();
+            return self.copy_(&self.mul(&Tensor::scalar(value, DType::F32))?);
+        }
         if self.is_gpu() {
             return self.inplace_via_cpu(|t| t.mul_(value));
         }

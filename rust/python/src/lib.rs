@@ -944,6 +944,29 @@ impl PyTensor {
         let t = &self.t;
         run(py, heavy(t), || t.sum(d.as_deref(), keepdim)).map(wrap)
     }
+    /// The p-norm over `dim` (all when None): p = 2 or "fro", 1, inf, -inf, 0, or any p.
+    #[pyo3(signature = (p=None, dim=None, keepdim=false))]
+    fn norm(
+        &self,
+        py: Python<'_>,
+        p: Option<&Bound<'_, PyAny>>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let order = match p {
+            None => 2.0,
+            Some(v) if v.extract::<String>().is_ok_and(|s| s == "fro") => 2.0,
+            Some(v) => v.extract::<f64>().map_err(|_| {
+                PyValueError::new_err(format!(
+                    "norm: p must be a number or \"fro\", got {}",
+                    v.repr().map(|r| r.to_string()).unwrap_or_default()
+                ))
+            })?,
+        };
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.norm(order, d.as_deref(), keepdim)).map(wrap)
+    }
     /// Whether any element over `dim` (all when None) is true: a bool tensor.
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn any(
@@ -1125,7 +1148,13 @@ impl PyTensor {
     /// `self *= value` in place; returns the tensor.
     fn mul_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
         let t = slf.get().t.clone();
-        if let Ok(v) = value.extract::<f64>() {
+        // a tensor first: extracting a float from a 0-dim gpu tensor would read it back
+        let number = if value.cast::<PyTensor>().is_ok() {
+            None
+        } else {
+            value.extract::<f64>().ok()
+        };
+        if let Some(v) = number {
             t.mul_(v).map_err(err)?;
         } else {
             let o = operand(value, &t)

@@ -276,6 +276,61 @@ impl Tensor {
         self.reduce_op("min", Kind::Min, dims, keepdim)
     }
 
+    /// The `p`-norm over `dims` (all when `None`) of a float tensor: 2 (Euclidean), 1,
+    /// infinity (largest |x|), -infinity (smallest), 0 (count of nonzeros, no gradient), or
+    /// any other p as (sum |x|^p)^(1/p). Differentiable; the 2-norm's gradient where the
+    /// norm is 0 is 0 (a subgradient, as PyTorch's), not NaN.
+    pub fn norm(&self, p: f64, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return Err(Error::DType(format!(
+                "norm: expected a floating-point tensor, got {}",
+                self.dtype()
+            )));
+        }
+        if p.is_nan() {
+            return Err(value_err!("norm: the order p must be a number, got nan"));
+        }
+        let dt = self.dtype();
+        if p == 1.0 {
+            return self.abs()?.sum(dims, keepdim);
+        }
+        if p == f64::INFINITY {
+            return self.abs()?.amax(dims, keepdim);
+        }
+        if p == f64::NEG_INFINITY {
+            return self.abs()?.amin(dims, keepdim);
+        }
+        if p == 0.0 {
+            let _g = NoGradGuard::new();
+            let nz = self.compare(crate::ops::CmpOp::Ne, &Tensor::scalar(0.0, dt))?;
+            return nz.cast(dt)?.sum(dims, keepdim);
+        }
+        if p != 2.0 {
+            let a = self.abs()?.pow(&Tensor::scalar(p, dt))?;
+            return a.sum(dims, keepdim)?.pow(&Tensor::scalar(1.0 / p, dt));
+        }
+        let mask = reduce_mask("norm", self.ndim(), dims)?;
+        let kshape: Vec<isize> = keep_shape(self.shape(), &mask)
+            .iter()
+            .map(|&d| d as isize)
+            .collect();
+        let nk = {
+            let _g = NoGradGuard::new();
+            self.mul(self)?.sum(dims, true)?.sqrt()?
+        };
+        let out = nk.reshape(&final_shape(self.shape(), &mask, keepdim))?;
+        if !(crate::autograd::is_grad_enabled() && self.requires_grad()) {
+            return Ok(out);
+        }
+        let xs = self.detach();
+        Ok(record(out, "NormBackward", &[self], move |g| {
+            // d|x| = x / |x|; where |x| = 0 every x is 0, and dividing by 1 gives 0
+            let zero = nk.compare(crate::ops::CmpOp::Eq, &Tensor::scalar(0.0, dt))?;
+            let safe = Tensor::where_(&zero, &Tensor::scalar(1.0, dt), &nk)?;
+            Ok(vec![Some(g.reshape(&kshape)?.mul(&xs)?.div(&safe)?)])
+        }))
+    }
+
     /// Whether any element over `dims` (all when `None`) is true (nonzero, NaN included):
     /// a bool tensor on this tensor's device; false over nothing.
     pub fn any(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
