@@ -1137,6 +1137,23 @@ def test_where_with_a_host_condition_runs_on_the_gpu():
         fg.where(cond, gx, fg.tensor(x))
 
 
+def test_work_the_device_rejects_raises_device_error():
+    """A command the device rejects (an internal bug; users cannot cause one) comes back
+    from the next wait as a DeviceError that names it, not as a panic (PyO3's
+    PanicException is a BaseException that `except Exception` misses); work queued after
+    it runs normally (what was queued with it is undefined, as the message says)."""
+    a = fg.ones(4, device="gpu")
+    fg._core._gpu_record_invalid_command()
+    with pytest.raises(fg.DeviceError, match="gpu: the device rejected queued work"):
+        (a + 1).numpy()
+    fg.gpu.synchronize()  # reported once
+    b = fg.ones(4, device="gpu")
+    np.testing.assert_array_equal((b * 3).numpy(), np.full(4, 3, np.float32))
+    fg._core._gpu_record_invalid_command()
+    with pytest.raises(fg.DeviceError, match="rejected queued work"):
+        fg.gpu.synchronize()
+
+
 def test_gpu_module_controls(matmul_kernel_setting):
     """fg.gpu, the user-facing controls (as torch.cuda): availability, the adapter,
     synchronize, counters and the matmul kernel choice."""

@@ -623,6 +623,9 @@ def gpu_matmul_tuning() -> list[tuple[tuple[str, int, int, int], str, list[tuple
 def gpu_synchronize() -> None:
     """Submits the queued GPU work and waits for it to finish (for timing)."""
 
+def _gpu_record_invalid_command() -> None:
+    """Test hook: records a command the GPU must reject (the next wait raises DeviceError)."""
+
 def gpu_info() -> tuple[str, str, str]:
     """The GPU adapter that tensors on "gpu" use, as (name, backend, type); DeviceError when none."""
 

@@ -195,6 +195,9 @@ pub struct Context {
     /// bind groups created (cache misses)
     bind_groups_created: std::sync::atomic::AtomicUsize,
     profiler: Option<Profiler>,
+    /// the first error wgpu reported for queued work (its default handler panics); the
+    /// next wait returns it as a DeviceError
+    uncaptured: Arc<Mutex<Option<String>>>,
 }
 
 fn backends() -> wgpu::Backends {
@@ -278,6 +281,12 @@ fn create() -> std::result::Result<Context, String> {
         trace: wgpu::Trace::Off,
     }))
     .map_err(|e| format!("the GPU adapter '{}' refused a device: {e}", info.name))?;
+    let uncaptured = Arc::new(Mutex::new(None::<String>));
+    let sink = uncaptured.clone();
+    device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+        let mut first = sink.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert_with(|| e.to_string());
+    }));
     let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
@@ -381,6 +390,7 @@ fn create() -> std::result::Result<Context, String> {
         submits: std::sync::atomic::AtomicUsize::new(0),
         bind_groups_created: std::sync::atomic::AtomicUsize::new(0),
         profiler,
+        uncaptured,
     })
 }
 
@@ -495,12 +505,13 @@ impl GpuBuffer {
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
         });
-        ctx.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: idx,
-                timeout: Some(GPU_TIMEOUT),
-            })
-            .map_err(|e| Error::Device(format!("gpu: waiting for results failed: {e}")))?;
+        let waited = ctx.device.poll(wgpu::PollType::Wait {
+            submission_index: idx,
+            timeout: Some(GPU_TIMEOUT),
+        });
+        // a rejected submission also fails the wait: report why it was rejected
+        ctx.check_uncaptured()?;
+        waited.map_err(|e| Error::Device(format!("gpu: waiting for results failed: {e}")))?;
         rx.recv_timeout(Duration::from_secs(5))
             .map_err(|_| Error::Device("gpu: the read-back never completed".into()))?
             .map_err(|e| Error::Device(format!("gpu: mapping results failed: {e}")))?;
@@ -892,13 +903,39 @@ impl Context {
     /// Submits the queued work and waits until the GPU has finished it.
     pub fn synchronize(&self) -> Result<()> {
         let idx = self.flush();
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: idx,
-                timeout: Some(GPU_TIMEOUT),
-            })
+        let waited = self.device.poll(wgpu::PollType::Wait {
+            submission_index: idx,
+            timeout: Some(GPU_TIMEOUT),
+        });
+        self.check_uncaptured()?;
+        waited
             .map(|_| ())
             .map_err(|e| Error::Device(format!("gpu: waiting for queued work failed: {e}")))
+    }
+
+    /// The error wgpu reported for work submitted since the last check, as a DeviceError
+    /// (once). Such an error is a bug in ferrograd, not in the user's input: every op
+    /// validates its arguments before it records GPU work.
+    fn check_uncaptured(&self) -> Result<()> {
+        let e = self
+            .uncaptured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match e {
+            None => Ok(()),
+            Some(e) => Err(Error::Device(format!(
+                "gpu: the device rejected queued work, so results computed since the last read-back \
+                 are undefined (an internal error in ferrograd; please report it): {e}"
+            ))),
+        }
+    }
+
+    /// Records a command the device must reject (a buffer copied onto itself): tests use it
+    /// to check that such an error comes back as a DeviceError instead of a panic.
+    pub fn record_invalid_command_for_tests(&self) {
+        let b = &self.dummy;
+        self.record_copy(|enc| enc.copy_buffer_to_buffer(b, 0, b, 0, Some(4)));
     }
 
     /// Submits the pending encoder; returns the submission to wait for.

@@ -1592,6 +1592,21 @@ fn gpu_matmul_tuning() -> PyResult<
     no_gpu()
 }
 
+/// Test hook: records a command the GPU must reject, so a test can check that the error
+/// comes back from the next wait as a DeviceError (never a panic).
+#[pyfunction]
+fn _gpu_record_invalid_command() -> PyResult<()> {
+    #[cfg(feature = "gpu")]
+    {
+        ferrograd_core::gpu::context()
+            .map_err(err)?
+            .record_invalid_command_for_tests();
+        Ok(())
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
 /// Submits the queued GPU work and waits for it to finish (for timing).
 #[pyfunction]
 fn gpu_synchronize(py: Python<'_>) -> PyResult<()> {
@@ -1893,6 +1908,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gpu_matmul_kernels, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_matmul_tuning, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_synchronize, m)?)?;
+    m.add_function(wrap_pyfunction!(_gpu_record_invalid_command, m)?)?;
     m.add_function(wrap_pyfunction!(batch_norm, m)?)?;
     m.add_function(wrap_pyfunction!(dropout, m)?)?;
     m.add_function(wrap_pyfunction!(alpha_dropout, m)?)?;
