@@ -31,7 +31,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /
 export PYTHONPATH=/tmp/site
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.sm --format=csv
 python3 -c "import ferrograd as fg; print(fg.devices()); print('using', fg._core.gpu_info())" || exit 1
-timeout 150 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gpu.py 2>&1 \
+timeout 150 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gpu.py tests/test_gpu_layouts.py 2>&1 \
     | tee "$OUT/gpu_tests.log" | tail -25
 if [ "${SWEEP:-1}" = 1 ]; then
     # every matmul kernel at 1024 and 4096 in each layout (what "auto" chooses among)
