@@ -76,9 +76,17 @@ _Dims: TypeAlias = SupportsIndex | Sequence[SupportsIndex] | None
 # One item of a basic index.
 _IndexItem: TypeAlias = SupportsIndex | slice | _EllipsisType | None
 
-# ``tensor[key]``: basic indexing (ints, slices, None, ...), or integer-array indexing along the
-# first dim with an int64 Tensor, a list of ints, or a NumPy integer array.
-_Index: TypeAlias = _IndexItem | tuple[_IndexItem, ...] | Tensor | list[Any] | npt.NDArray[np.integer[Any]]
+# ``tensor[key]``: basic indexing (ints, slices, None, ...), integer-array indexing along the
+# first dim with an int64 Tensor, a list of ints, or a NumPy integer array, or a boolean mask
+# over the leading dims (a bool Tensor, list or NumPy array).
+_Index: TypeAlias = (
+    _IndexItem
+    | tuple[_IndexItem, ...]
+    | Tensor
+    | list[Any]
+    | npt.NDArray[np.integer[Any]]
+    | npt.NDArray[np.bool_]
+)
 
 # ---------------------------------------------------------------------------- exceptions
 
