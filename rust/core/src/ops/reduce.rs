@@ -37,6 +37,16 @@ fn reduce_mask(op: &str, ndim: usize, dims: Option<&[isize]>) -> Result<Vec<bool
     Ok(mask)
 }
 
+/// How many elements each output of a reduction over `mask`'s dims combines.
+fn reduced_count(shape: &[usize], mask: &[bool]) -> usize {
+    shape
+        .iter()
+        .zip(mask)
+        .filter(|(_, &m)| m)
+        .map(|(&d, _)| d)
+        .product()
+}
+
 fn keep_shape(shape: &[usize], mask: &[bool]) -> Shape {
     shape
         .iter()
@@ -63,12 +73,7 @@ fn reduce_raw<T: Float + BufferElement>(
 ) -> Result<Tensor> {
     let shape = x.shape();
     let kshape = keep_shape(shape, mask);
-    let r: usize = shape
-        .iter()
-        .zip(mask)
-        .filter(|(_, &m)| m)
-        .map(|(&d, _)| d)
-        .product();
+    let r = reduced_count(shape, mask);
     let out_n: usize = kshape.iter().product();
     if r == 0 {
         if kind != Kind::Sum && out_n > 0 {
@@ -255,13 +260,7 @@ impl Tensor {
             self.cast(DType::F32)?
         };
         let mask = reduce_mask("mean", x.ndim(), dims)?;
-        let r: usize = x
-            .shape()
-            .iter()
-            .zip(&mask)
-            .filter(|(_, &m)| m)
-            .map(|(&d, _)| d)
-            .product();
+        let r = reduced_count(x.shape(), &mask);
         let s = x.sum(dims, keepdim)?;
         s.div(&Tensor::scalar(r as f64, x.dtype()))
     }
@@ -353,13 +352,7 @@ impl Tensor {
         let _g = NoGradGuard::new();
         let mask = reduce_mask(op, self.ndim(), dims)?;
         let shape = final_shape(self.shape(), &mask, keepdim);
-        let r: usize = self
-            .shape()
-            .iter()
-            .zip(&mask)
-            .filter(|(_, &m)| m)
-            .map(|(&d, _)| d)
-            .product();
+        let r = reduced_count(self.shape(), &mask);
         if r == 0 {
             // the identity: any() of nothing is false, all() true
             let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
@@ -379,13 +372,7 @@ impl Tensor {
             self.cast(DType::F32)?
         };
         let mask = reduce_mask("var", x.ndim(), dims)?;
-        let r: usize = x
-            .shape()
-            .iter()
-            .zip(&mask)
-            .filter(|(_, &m)| m)
-            .map(|(&d, _)| d)
-            .product();
+        let r = reduced_count(x.shape(), &mask);
         let mu = x.mean(dims, true)?;
         let d = x.sub(&mu)?;
         let ss = d.mul(&d)?.sum(dims, keepdim)?;
