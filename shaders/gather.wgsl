@@ -1,5 +1,7 @@
 // Row gathers: out[o, k, c] = x[o, idx[k], c] for a contiguous x viewed as (outer, size, inner)
-// (index_select along one dim; mini-batches are gathers along dim 0).
+// (index_select along one dim; mini-batches are gathers along dim 0). An index of 0xffffffff
+// gives zeros: the backward of a gather with distinct indices is the gather of the
+// gradient by the inverse map, zero for rows nobody picked.
 
 struct Params {
     n: u32,        // elements in the output: outer * count * inner
@@ -24,5 +26,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = i % p.inner;
     let k = (i / p.inner) % p.count;
     let o = i / (p.inner * p.count);
-    out[i] = x[p.x_offset + (o * p.size + idx[k]) * p.inner + c];
+    let j = idx[k];
+    if (j == 0xffffffffu) {
+        out[i] = 0.0;
+        return;
+    }
+    out[i] = x[p.x_offset + (o * p.size + j) * p.inner + c];
 }

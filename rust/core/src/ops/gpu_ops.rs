@@ -880,7 +880,11 @@ pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[usize]) -> Result<Tensor> {
             x_offset: x.layout().offset as u32,
             _pad: [0; 2],
         };
-        let words: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
+        // usize::MAX (a row nobody picked, in a backward) is the kernel's zero sentinel
+        let words: Vec<u32> = idx
+            .iter()
+            .map(|&i| if i == usize::MAX { u32::MAX } else { i as u32 })
+            .collect();
         x.with_gpu(|xb, _| {
             ctx.dispatch(
                 "gather",

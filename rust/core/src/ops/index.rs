@@ -251,9 +251,22 @@ impl Tensor {
             .collect::<Result<_>>()?;
         #[cfg(feature = "gpu")]
         if self.is_gpu() {
-            // the gather runs on the gpu; its backward (an index-add) goes through the cpu
-            // (a gpu bool gathers its 0/1 floats and stays a bool)
+            // the gather runs on the gpu (a gpu bool gathers its 0/1 floats and stays a bool)
             let out = super::gpu_ops::gather(self, d, &idx)?.with_dtype(self.dtype());
+            let len = self.shape()[d];
+            let mut inverse = vec![usize::MAX; len];
+            let unique = idx
+                .iter()
+                .enumerate()
+                .all(|(j, &k)| std::mem::replace(&mut inverse[k], j) == usize::MAX);
+            if unique {
+                // each source row was picked at most once (masks, permutations): the backward
+                // is a gather too, of the gradient row that took it, and zero where none did
+                return Ok(record(out, "IndexSelectBackward", &[self], move |g| {
+                    Ok(vec![Some(super::gpu_ops::gather(g, d, &inverse)?)])
+                }));
+            }
+            // repeated indices add up: that index-add goes through the cpu
             let in_shape = self.shape().to_vec();
             let ind = indices.clone();
             return Ok(record(out, "IndexSelectBackward", &[self], move |g| {
