@@ -38,6 +38,8 @@ if [ "${SWEEP:-1}" = 1 ]; then
     timeout 120 python3 benches/bench_gpu.py --sweep --only-matmul --no-cpu --no-torch 2>&1 \
         | tee "$OUT/matmul_sweep.log"
 fi
+# the 4096 matmul over 15 rounds (min/median/max, cuBLAS beside it): the bar is "reliably"
+timeout 90 python3 benches/gpu_matmul_repeat.py 2>&1 | tee "$OUT/matmul_repeat.log"
 timeout 300 python3 benches/bench_gpu.py --batch "${BATCHES:-128,512}" --epochs "${EPOCHS:-3}" 2>&1 \
     | tee "$OUT/bench_gpu.log"
 for a in "standard 128" "standard 512" "residual 128" "selu 128"; do
