@@ -15,11 +15,21 @@ class Callback:
     model: Any = None
     optimizer: Any = None
 
-    def on_train_begin(self, logs: dict | None = None) -> None: ...
-    def on_train_end(self, logs: dict | None = None) -> None: ...
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
-    def on_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Called once before the first epoch."""
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """Called once after the last epoch (or an early stop), with the last epoch's logs."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        """Called before each epoch (0-based)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Called after each epoch with its logs (loss, metrics, val_* when validating)."""
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Called after each batch with the running logs. Overriding it makes `fit` on a GPU
+        read the loss back every batch."""
 
 
 class _Monitor(Callback):

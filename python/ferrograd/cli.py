@@ -40,6 +40,7 @@ def build(arch: str, in_features: int, out_features: int):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `ferrograd` command: `ferrograd train ...` (see --help); returns the exit code."""
     args = _parser().parse_args(argv)
     import ferrograd as fg  # noqa: PLC0415
 

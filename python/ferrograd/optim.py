@@ -283,6 +283,7 @@ class LRScheduler:
         self.last_epoch = 0
 
     def get_last_lr(self) -> list[float]:
+        """The current learning rate of each parameter group."""
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def _set(self, lrs) -> None:
@@ -290,9 +291,11 @@ class LRScheduler:
             g["lr"] = lr
 
     def state_dict(self) -> dict:
+        """The schedule's progress (for checkpoints), without the optimizer."""
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, sd: dict) -> None:
+        """Restores `state_dict()` output."""
         self.__dict__.update(sd)
 
 
@@ -304,6 +307,7 @@ class StepLR(LRScheduler):
         self.step_size, self.gamma = step_size, gamma
 
     def step(self) -> None:
+        """Advances the schedule by one epoch and sets the new learning rate."""
         self.last_epoch += 1
         k = self.last_epoch // self.step_size
         self._set([b * self.gamma**k for b in self.base_lrs])
@@ -317,6 +321,7 @@ class CosineAnnealingLR(LRScheduler):
         self.T_max, self.eta_min = T_max, eta_min
 
     def step(self) -> None:
+        """Advances the schedule by one epoch and sets the new learning rate."""
         self.last_epoch += 1
         # PyTorch's closed form: past T_max the rate rises again (a cosine period)
         c = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
@@ -355,6 +360,8 @@ class ReduceLROnPlateau(LRScheduler):
         return v > self.best * (1 + self.threshold)
 
     def step(self, metric: float) -> None:
+        """Records this epoch's `metric`; lowers the learning rate after `patience` epochs
+        without improvement."""
         self.last_epoch += 1
         v = float(metric)
         if self._better(v):

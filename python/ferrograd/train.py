@@ -83,6 +83,7 @@ class ProgressBar:
 
     @staticmethod
     def fmt_logs(logs: dict) -> str:
+        """Keras's ` - name: value` list."""
         return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
 
     def _bar(self, seen: int) -> str:
@@ -96,6 +97,7 @@ class ProgressBar:
         return self.live and time.perf_counter() - self.last >= 0.1
 
     def update(self, seen: int, logs: dict) -> None:
+        """Redraws the live bar (at most ten times a second; never when not on a TTY)."""
         now = time.perf_counter()
         if not self.live or now - self.last < 0.1:
             return
@@ -109,6 +111,7 @@ class ProgressBar:
         self.stream.flush()
 
     def finish(self, seen: int, logs: dict) -> None:
+        """Writes the epoch's final line."""
         secs = time.perf_counter() - self.start
         n = len(str(self.total))
         line = f"{seen:>{n}}/{self.total} [{self._bar(seen)}] - {secs:.0f}s{self.fmt_logs(logs)}"

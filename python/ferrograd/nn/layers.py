@@ -247,6 +247,7 @@ class Sequential(Module):
         return mods[i]
 
     def append(self, m: Module) -> Sequential:
+        """Adds `m` at the end; returns the Sequential."""
         setattr(self, str(len(self._modules)), m)
         return self
 

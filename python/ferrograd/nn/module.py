@@ -78,6 +78,7 @@ class Module:
 
     # ---- calling ------------------------------------------------------------------
     def forward(self, *args, **kwargs):
+        """The computation; subclasses define it, and calling the module runs it."""
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
@@ -89,6 +90,7 @@ class Module:
         return iter(self._modules.values())
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The direct sub-modules with their attribute names."""
         return iter(self._modules.items())
 
     def modules(self) -> Iterator[Module]:
@@ -109,6 +111,7 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
+        """This module's own buffers (running statistics) with their names."""
         for n, b in self._buffers.items():
             yield prefix + n, b
         for cn, m in self._modules.items():
@@ -139,6 +142,7 @@ class Module:
                 p.grad.zero_()
 
     def requires_grad_(self, on: bool = True) -> Module:
+        """Turns gradients on or off for every parameter (freezing); returns the module."""
         for p in self.parameters():
             p.requires_grad = on
         return self
@@ -205,6 +209,7 @@ class Module:
 
     # ---- printing -----------------------------------------------------------------
     def extra_repr(self) -> str:
+        """The arguments shown in this module's repr line."""
         return ""
 
     def __repr__(self) -> str:
