@@ -801,14 +801,25 @@ impl Context {
             None => {
                 self.created
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.device.create_buffer(&wgpu::BufferDescriptor {
+                // new buffers are rare (the pool reuses them), so each can afford a scope
+                // that turns running out of device memory into a MemoryError here, at the
+                // op that asked, instead of a rejected submission later
+                let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+                let b = self.device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some("tensor"),
                     size: bytes,
                     usage: wgpu::BufferUsages::STORAGE
                         | wgpu::BufferUsages::COPY_SRC
                         | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
-                })
+                });
+                if let Some(e) = pollster::block_on(scope.pop()) {
+                    return Err(Error::Memory(format!(
+                        "gpu: out of device memory for a tensor of {len} elements ({bytes} bytes): {e}; \
+                         free tensors you no longer need or use smaller batches"
+                    )));
+                }
+                b
             }
         };
         Ok(GpuBuffer {
