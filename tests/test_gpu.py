@@ -1159,6 +1159,35 @@ def test_where_with_a_host_condition_runs_on_the_gpu():
         fg.where(cond, gx, fg.tensor(x))
 
 
+def test_pytorch_conveniences_on_the_gpu():
+    """.cuda()/.cpu() move (and .cuda() accepts PyTorch's device names), the predicates and
+    sign stay on the GPU without a read-back, split/unbind give GPU views, the in-place
+    forms run on the GPU, and new_* keep the device; values match the CPU."""
+    x = np.array([[np.nan, 1.5, -np.inf], [0.0, -2.0, 4.0]], np.float32)
+    c = fg.tensor(x)
+    g = c.cuda()
+    assert g.device == "gpu" and c.cuda(0).device == "gpu" and c.cuda("cuda:0").device == "gpu"
+    assert g.cpu().device == "cpu"
+    with pytest.raises(ValueError, match="cuda: ferrograd drives one GPU; got device 1"):
+        c.cuda(1)
+    s0 = fg.gpu.stats()["submits"]
+    outs = [
+        (t.isnan(), t.isinf(), t.isfinite(), t.sign(), t.square(), t.t(), t.split(2, 1)[1], t.unbind(0)[1])
+        for t in (c, g)
+    ]
+    w = fg.tensor(x[1]).cuda()
+    w.sub_(fg.ones(3, device="gpu"), alpha=0.5)
+    w.div_(2.0)
+    w.clamp_(max=1.0)
+    z = g.new_zeros(2)
+    assert fg.gpu.stats()["submits"] == s0
+    assert z.device == "gpu" and all(o.device == "gpu" for o in outs[1])
+    for k, (og, oc) in enumerate(zip(outs[1], outs[0])):
+        assert og.dtype == oc.dtype, k
+        np.testing.assert_array_equal(og.numpy(), oc.numpy(), err_msg=f"output {k}")
+    np.testing.assert_array_equal(w.numpy(), np.minimum((x[1] - 0.5) / 2, 1.0))
+
+
 def test_work_the_device_rejects_raises_device_error():
     """A command the device rejects (an internal bug; users cannot cause one) comes back
     from the next wait as a DeviceError that names it, not as a panic (PyO3's

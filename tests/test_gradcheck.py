@@ -418,6 +418,19 @@ def test_norm_gradient_at_zero_is_zero():
     np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.0], [0.6, 0.8]])
 
 
+def test_pytorch_style_products_and_pieces():
+    a, b = normal(3, 4, seed=50), normal(4, 2, seed=51)
+    ok(lambda a, b: a.mm(b), a, b)
+    ok(lambda a, v: a.mv(v), a, normal(4, seed=52))
+    ok(lambda u, v: u.dot(v), normal(4, seed=53), normal(4, seed=54))
+    ok(lambda u, v: u.outer(v), normal(3, seed=55), normal(2, seed=56))
+    ok(lambda x, y: x.bmm(y), normal(2, 3, 4, seed=57), normal(2, 4, 2, seed=58))
+    ok(lambda a: a.split(3, 1)[1] * 2.0 + a.split([1, 2], 0)[0].sum(), a)
+    ok(lambda a: a.chunk(2, 1)[0] * a.unbind(1)[3].unsqueeze(1), a)
+    ok(lambda a: a.square() + a.t().t(), a)
+    ok(lambda a: a.reciprocal() + a.abs().rsqrt(), away(3, 4, seed=59))
+
+
 def test_masked_fill_and_boolean_mask_indexing():
     m = fg.tensor([[True, False, True], [False, False, True]])
     ok(lambda a: a.masked_fill(m, 0.5), normal(2, 3, seed=42))

@@ -192,3 +192,89 @@ def test_devices_and_gpu_refusal():
     assert "DeviceError: no GPU adapter found" in r.stdout, r.stdout + r.stderr
     # fg.gpu answers without raising, and int64 labels still need a GPU to "move" to
     assert "available: False" in r.stdout and "labels DeviceError" in r.stdout, r.stdout + r.stderr
+
+
+# ----------------------------------------------------------------------------- PyTorch idioms
+
+
+def test_pytorch_conveniences_match_numpy():
+    """The small methods PyTorch scripts lean on: .t(), *_as, .data, .cpu(), predicates,
+    sign/square/reciprocal/rsqrt, strict products, split/chunk/unbind, new_*, sizes."""
+    r = np.random.default_rng(3)
+    a = r.standard_normal((3, 4)).astype(np.float32)
+    t = fg.tensor(a)
+    np.testing.assert_array_equal(t.t().numpy(), a.T)
+    assert t.t().shares_storage(t)
+    np.testing.assert_array_equal(fg.tensor([1.0, 2.0]).t().numpy(), [1.0, 2.0])
+    with pytest.raises(ValueError, match="t: expects a tensor with at most 2 dims, got 3"):
+        fg.zeros(2, 2, 2).t()
+    other = fg.zeros(4, 3)
+    assert t.view_as(fg.zeros(12)).shape == (12,) and t.reshape_as(other).shape == (4, 3)
+    assert fg.ones(1, 4).expand_as(t).shape == (3, 4)
+    assert fg.tensor([1, 2]).type_as(t).dtype == fg.float32
+    leaf = fg.tensor(a, requires_grad=True)
+    assert not leaf.data.requires_grad and leaf.data.shares_storage(leaf)
+    assert t.cpu() is not None and t.cpu().device == "cpu"
+    assert t.element_size() == 4 and t.itemsize == 4 and t.nbytes == 48
+    z = fg.tensor([1, 2]).new_zeros(2, 3)
+    assert z.dtype == fg.int64 and z.shape == (2, 3) and not z.numpy().any()
+    assert t.new_ones((2,)).numpy().tolist() == [1.0, 1.0]
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -2.5, 3.0], np.float32)
+    s = fg.tensor(special)
+    np.testing.assert_array_equal(s.isnan().numpy(), np.isnan(special))
+    np.testing.assert_array_equal(fg.isinf(s).numpy(), np.isinf(special))
+    np.testing.assert_array_equal(fg.isfinite(s).numpy(), np.isfinite(special))
+    np.testing.assert_array_equal(fg.tensor([1, 2]).isnan().numpy(), [False, False])
+    np.testing.assert_array_equal(fg.tensor([1, 2]).isfinite().numpy(), [True, True])
+    np.testing.assert_array_equal(s.sign().numpy(), np.sign(special))
+    np.testing.assert_array_equal(fg.tensor([-3, 0, 4]).sign().numpy(), [-1, 0, 1])
+    np.testing.assert_allclose(t.square().numpy(), a * a, rtol=1e-6)
+    np.testing.assert_allclose(t.reciprocal().numpy(), 1 / a, rtol=1e-6)
+    np.testing.assert_allclose(fg.tensor([1, 4]).reciprocal().numpy(), [1.0, 0.25])
+    np.testing.assert_allclose(t.abs().rsqrt().numpy(), 1 / np.sqrt(np.abs(a)), rtol=1e-6)
+    b = r.standard_normal((4, 2)).astype(np.float32)
+    np.testing.assert_allclose(t.mm(fg.tensor(b)).numpy(), a @ b, rtol=1e-5)
+    np.testing.assert_allclose(fg.mv(t, fg.tensor(b[:, 0])).numpy(), a @ b[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(fg.dot(t[0], t[1]).numpy(), a[0] @ a[1], rtol=1e-5)
+    np.testing.assert_allclose(fg.outer(t[0], t[1, :2]).numpy(), np.outer(a[0], a[1, :2]), rtol=1e-6)
+    bb = r.standard_normal((2, 3, 4)).astype(np.float32)
+    np.testing.assert_allclose(fg.bmm(fg.tensor(bb), fg.tensor(bb).permute(0, 2, 1)).numpy(),
+                               bb @ bb.transpose(0, 2, 1), rtol=1e-5)  # fmt: skip
+    for bad, msg in [
+        (lambda: t.mm(fg.zeros(4)), r"mm: expected 2-D and 2-D tensors, got shapes \(3, 4\) and \(4,\)"),
+        (lambda: fg.bmm(fg.zeros(2, 3, 4), fg.zeros(3, 4, 5)), "bmm: batch sizes differ"),
+        (lambda: fg.dot(t, t), "dot: expected 1-D and 1-D tensors"),
+    ]:
+        with pytest.raises(fg.ShapeError, match=msg):
+            bad()
+    parts = t.split(3, dim=1)
+    assert [p.shape for p in parts] == [(3, 3), (3, 1)] and all(p.shares_storage(t) for p in parts)
+    parts = fg.split(t, [1, 2], dim=0)
+    np.testing.assert_array_equal(parts[1].numpy(), a[1:])
+    assert [p.shape for p in t.chunk(3, dim=1)] == [(3, 2), (3, 2)]
+    assert [p.shape for p in fg.chunk(fg.zeros(5), 3)] == [(2,), (2,), (1,)]
+    rows = fg.unbind(t)
+    assert len(rows) == 3 and rows[2].shape == (4,)
+    np.testing.assert_array_equal(rows[2].numpy(), a[2])
+    with pytest.raises(fg.ShapeError, match=r"split: sizes \[1, 1\] add up to 2, but dim 0"):
+        t.split([1, 1])
+    with pytest.raises(ValueError, match="chunk: the number of chunks must be positive"):
+        t.chunk(0)
+
+
+def test_in_place_forms():
+    a = fg.tensor([1.0, -2.0, 3.0])
+    a.sub_(fg.tensor([1.0, 1.0, 1.0]), alpha=2.0)
+    np.testing.assert_array_equal(a.numpy(), [-1.0, -4.0, 1.0])
+    a.div_(2.0)
+    np.testing.assert_array_equal(a.numpy(), [-0.5, -2.0, 0.5])
+    a.div_(fg.tensor([1.0, 4.0, 0.5]))
+    np.testing.assert_array_equal(a.numpy(), [-0.5, -0.5, 1.0])
+    assert a.clamp_(min=-0.25) is a
+    np.testing.assert_array_equal(a.numpy(), [-0.25, -0.25, 1.0])
+    w = fg.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="div_: a tensor that requires grad"):
+        w.div_(2.0)
+    with fg.no_grad():
+        w.sub_(w.data * 0.5)
+    np.testing.assert_array_equal(w.numpy(), [0.5, 0.5])

@@ -398,6 +398,67 @@ def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     return x.all(dim, keepdim)
 
 
+def isnan(x: Tensor) -> Tensor:
+    """Whether each element is NaN: a bool tensor."""
+    return x.isnan()
+
+
+def isinf(x: Tensor) -> Tensor:
+    """Whether each element is +-infinity: a bool tensor."""
+    return x.isinf()
+
+
+def isfinite(x: Tensor) -> Tensor:
+    """Whether each element is finite: a bool tensor."""
+    return x.isfinite()
+
+
+def sign(x: Tensor) -> Tensor:
+    """-1, 0 or 1 by each element's sign (NaN stays NaN); not differentiable."""
+    return x.sign()
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+    """Views of `split_size` entries along `dim` (the last may be shorter), or of the sizes
+    in a list."""
+    return x.split(split_size_or_sections, dim)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """At most `chunks` equal views along `dim` (the last may be shorter)."""
+    return x.chunk(chunks, dim)
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    """The slices along `dim`, each without that dim."""
+    return x.unbind(dim)
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix times matrix (both 2-D)."""
+    return a.mm(b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix product of (b, n, k) and (b, k, m)."""
+    return a.bmm(b)
+
+
+def mv(a: Tensor, v: Tensor) -> Tensor:
+    """Matrix times vector."""
+    return a.mv(v)
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """Inner product of two 1-D tensors (a 0-dim tensor)."""
+    return a.dot(b)
+
+
+def outer(a: Tensor, b: Tensor) -> Tensor:
+    """Outer product of two 1-D tensors."""
+    return a.outer(b)
+
+
 def logical_and(a: Tensor, b) -> Tensor:
     """Elementwise `a and b` of truth values (nonzero is true): a bool tensor."""
     return _t(a, b if isinstance(b, Tensor) else None).logical_and(b)
@@ -522,6 +583,18 @@ __all__ = [
     "argmin",
     "any",
     "all",
+    "isnan",
+    "isinf",
+    "isfinite",
+    "sign",
+    "split",
+    "chunk",
+    "unbind",
+    "mm",
+    "bmm",
+    "mv",
+    "dot",
+    "outer",
     "logical_and",
     "logical_or",
     "logical_xor",

@@ -279,6 +279,33 @@ class Tensor:
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
 
+    @property
+    def data(self) -> Tensor:
+        """The same data cut from the graph (PyTorch's ``.data``; prefer ``detach()``)."""
+
+    def cpu(self) -> Tensor:
+        """This tensor on the host (itself when already there)."""
+
+    def cuda(self, device: int | str | None = None) -> Tensor:
+        """This tensor on the GPU; ``device`` must name the one GPU (None, 0, "cuda", "cuda:0", "gpu")."""
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element."""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of all the elements."""
+
+    def new_zeros(self, *size: SupportsIndex | _ShapeSeq) -> Tensor:
+        """Zeros of ``size`` with this tensor's dtype and device."""
+
+    def new_ones(self, *size: SupportsIndex | _ShapeSeq) -> Tensor:
+        """Ones of ``size`` with this tensor's dtype and device."""
+
     # -------------------------------------------------------------- views and copies
     @overload
     def reshape(self, shape: _ShapeSeq, /) -> Tensor:
@@ -324,6 +351,30 @@ class Tensor:
 
     def clone(self) -> Tensor:
         """A copy with its own storage; gradients flow back to the source."""
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix (a view); 0-D and 1-D tensors come back as they are."""
+
+    def view_as(self, other: Tensor) -> Tensor:
+        """``view(other.shape)``."""
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        """``reshape(other.shape)``."""
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        """``expand(other.shape)``."""
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor converted to ``other``'s dtype."""
+
+    def split(self, split_size_or_sections: int | list[int], dim: int = 0) -> tuple[Tensor, ...]:
+        """Views of ``split_size`` entries along ``dim`` (the last may be shorter), or of the listed sizes."""
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        """At most ``chunks`` equal views along ``dim`` (the last may be shorter)."""
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        """The slices along ``dim``, each without that dim."""
 
     def __getitem__(self, key: _Index, /) -> Tensor: ...
 
@@ -385,6 +436,42 @@ class Tensor:
 
     def matmul(self, other: Tensor) -> Tensor:
         """Matrix product (NumPy's matmul rules)."""
+
+    def square(self) -> Tensor:
+        """x * x, elementwise."""
+
+    def reciprocal(self) -> Tensor:
+        """1 / x, elementwise (float32 for integer tensors)."""
+
+    def rsqrt(self) -> Tensor:
+        """1 / sqrt(x), elementwise."""
+
+    def sign(self) -> Tensor:
+        """-1, 0 or 1 by each element's sign (NaN stays NaN); not differentiable."""
+
+    def isnan(self) -> Tensor:
+        """Whether each element is NaN: a bool tensor."""
+
+    def isinf(self) -> Tensor:
+        """Whether each element is +-infinity: a bool tensor."""
+
+    def isfinite(self) -> Tensor:
+        """Whether each element is finite: a bool tensor."""
+
+    def mm(self, other: Tensor) -> Tensor:
+        """Matrix times matrix (both 2-D)."""
+
+    def bmm(self, other: Tensor) -> Tensor:
+        """Batched matrix product of (b, n, k) and (b, k, m)."""
+
+    def mv(self, other: Tensor) -> Tensor:
+        """Matrix times vector."""
+
+    def dot(self, other: Tensor) -> Tensor:
+        """Inner product of two 1-D tensors."""
+
+    def outer(self, other: Tensor) -> Tensor:
+        """Outer product of two 1-D tensors."""
 
     def eq(self, other: _Operand) -> Tensor:
         """``self == other`` elementwise: a bool tensor."""
@@ -531,6 +618,15 @@ class Tensor:
 
     def mul_(self, value: _Operand) -> Tensor:
         """``self *= value`` in place (a number or a broadcastable tensor); returns the tensor."""
+
+    def sub_(self, other: _Operand, alpha: builtins.float = 1.0) -> Tensor:
+        """``self -= alpha * other`` in place; returns the tensor."""
+
+    def div_(self, value: _Operand) -> Tensor:
+        """``self /= value`` in place; returns the tensor."""
+
+    def clamp_(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:  # noqa: A002
+        """Clamps in place; returns the tensor."""
 
 # ---------------------------------------------------------------------------- module functions
 

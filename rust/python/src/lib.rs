@@ -203,6 +203,14 @@ fn operand(other: &Bound<'_, PyAny>, like: &Tensor) -> Option<Tensor> {
     None
 }
 
+fn isize_shape(t: &Tensor) -> Vec<isize> {
+    t.shape().iter().map(|&d| d as isize).collect()
+}
+
+fn tuple_of(py: Python<'_>, parts: Vec<Tensor>) -> PyResult<Bound<'_, PyTuple>> {
+    PyTuple::new(py, parts.into_iter().map(wrap))
+}
+
 fn heavy(t: &Tensor) -> bool {
     t.numel() >= GIL_RELEASE_MIN
 }
@@ -529,6 +537,59 @@ impl PyTensor {
     fn detach(&self) -> PyTensor {
         wrap(self.t.detach())
     }
+    /// The same data cut from the graph (PyTorch's `.data`; prefer `detach()`).
+    #[getter]
+    fn data(&self) -> PyTensor {
+        wrap(self.t.detach())
+    }
+    /// This tensor on the host (itself when already there).
+    fn cpu(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.to_device(ferrograd_core::Device::Cpu)).map(wrap)
+    }
+    /// This tensor on the GPU (what PyTorch scripts call CUDA); `device` is accepted and
+    /// must name the one GPU ferrograd uses (None, 0, "cuda", "cuda:0" or "gpu").
+    #[pyo3(signature = (device=None))]
+    fn cuda(&self, py: Python<'_>, device: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+        if let Some(d) = device {
+            let ok = d.extract::<i64>().is_ok_and(|i| i == 0)
+                || d.extract::<String>()
+                    .is_ok_and(|s| matches!(s.as_str(), "cuda" | "cuda:0" | "gpu" | "gpu:0"));
+            if !ok {
+                return Err(PyValueError::new_err(format!(
+                    "cuda: ferrograd drives one GPU; got device {}",
+                    d.repr()?
+                )));
+            }
+        }
+        let dev = ferrograd_core::Device::parse("gpu").map_err(err)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.to_device(dev)).map(wrap)
+    }
+    /// Bytes per element.
+    fn element_size(&self) -> usize {
+        self.t.dtype().size()
+    }
+    /// Bytes per element.
+    #[getter]
+    fn itemsize(&self) -> usize {
+        self.t.dtype().size()
+    }
+    /// Bytes of all the elements.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.t.dtype().size() * self.t.numel()
+    }
+    /// Zeros of `size` with this tensor's dtype and device.
+    #[pyo3(signature = (*size))]
+    fn new_zeros(&self, size: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.new_full_of(size, 0.0)
+    }
+    /// Ones of `size` with this tensor's dtype and device.
+    #[pyo3(signature = (*size))]
+    fn new_ones(&self, size: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.new_full_of(size, 1.0)
+    }
 
     // ------------------------------------------------------------ views and copies
     /// A tensor with a new shape (a view when possible); one dim may be -1.
@@ -540,6 +601,69 @@ impl PyTensor {
     #[pyo3(signature = (*shape))]
     fn view(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
         self.t.view(&shape_args(shape)?).map(wrap).map_err(err)
+    }
+    /// The transpose of a matrix (a view); 0-D and 1-D tensors come back as they are.
+    fn t(&self) -> PyResult<PyTensor> {
+        match self.t.ndim() {
+            0 | 1 => Ok(wrap(self.t.clone())),
+            2 => self.t.transpose(0, 1).map(wrap).map_err(err),
+            n => Err(PyValueError::new_err(format!(
+                "t: expects a tensor with at most 2 dims, got {n}; use transpose(dim0, dim1) or permute"
+            ))),
+        }
+    }
+    /// `view(other.shape)`.
+    fn view_as(&self, other: &PyTensor) -> PyResult<PyTensor> {
+        self.t.view(&isize_shape(&other.t)).map(wrap).map_err(err)
+    }
+    /// `reshape(other.shape)`.
+    fn reshape_as(&self, other: &PyTensor) -> PyResult<PyTensor> {
+        self.t
+            .reshape(&isize_shape(&other.t))
+            .map(wrap)
+            .map_err(err)
+    }
+    /// `expand(other.shape)`.
+    fn expand_as(&self, other: &PyTensor) -> PyResult<PyTensor> {
+        self.t.expand(&isize_shape(&other.t)).map(wrap).map_err(err)
+    }
+    /// This tensor converted to `other`'s dtype.
+    fn type_as(&self, other: &PyTensor) -> PyResult<PyTensor> {
+        self.t.cast(other.t.dtype()).map(wrap).map_err(err)
+    }
+    /// Views of `split_size` entries along `dim` (the last may be shorter), or of the
+    /// given sizes when a list is passed.
+    #[pyo3(signature = (split_size_or_sections, dim=0))]
+    fn split<'py>(
+        &self,
+        py: Python<'py>,
+        split_size_or_sections: &Bound<'py, PyAny>,
+        dim: isize,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let parts = if let Ok(n) = split_size_or_sections.extract::<usize>() {
+            self.t.split(n, dim)
+        } else {
+            let sizes: Vec<usize> = split_size_or_sections.extract().map_err(|_| {
+                PyTypeError::new_err("split: expected a piece size (int) or a list of sizes")
+            })?;
+            self.t.split_sizes(&sizes, dim)
+        };
+        tuple_of(py, parts.map_err(err)?)
+    }
+    /// At most `chunks` equal views along `dim` (the last may be shorter).
+    #[pyo3(signature = (chunks, dim=0))]
+    fn chunk<'py>(
+        &self,
+        py: Python<'py>,
+        chunks: usize,
+        dim: isize,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        tuple_of(py, self.t.chunk(chunks, dim).map_err(err)?)
+    }
+    /// The slices along `dim`, each without that dim.
+    #[pyo3(signature = (dim=0))]
+    fn unbind<'py>(&self, py: Python<'py>, dim: isize) -> PyResult<Bound<'py, PyTuple>> {
+        tuple_of(py, self.t.unbind(dim).map_err(err)?)
     }
     /// Swaps two dims (a view).
     fn transpose(&self, dim0: isize, dim1: isize) -> PyResult<PyTensor> {
@@ -868,6 +992,78 @@ impl PyTensor {
     fn abs(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.un(py, UnaryOp::Abs)
     }
+    /// x * x, elementwise.
+    fn square(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.mul(t)).map(wrap)
+    }
+    /// 1 / x, elementwise (float32 for integer tensors).
+    fn reciprocal(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        let one = Tensor::scalar(
+            1.0,
+            if t.dtype().is_float() {
+                t.dtype()
+            } else {
+                DType::F32
+            },
+        );
+        run(py, heavy(t), || one.div(t)).map(wrap)
+    }
+    /// 1 / sqrt(x), elementwise.
+    fn rsqrt(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || {
+            let r = t.unary(UnaryOp::Sqrt)?;
+            Tensor::scalar(1.0, r.dtype()).div(&r)
+        })
+        .map(wrap)
+    }
+    /// -1, 0 or 1 by each element's sign (NaN stays NaN); not differentiable.
+    fn sign(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.sign()).map(wrap)
+    }
+    /// Whether each element is NaN: a bool tensor.
+    fn isnan(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.isnan()).map(wrap)
+    }
+    /// Whether each element is +-infinity: a bool tensor.
+    fn isinf(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.isinf()).map(wrap)
+    }
+    /// Whether each element is finite: a bool tensor.
+    fn isfinite(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.isfinite()).map(wrap)
+    }
+    /// Matrix times matrix (both 2-D).
+    fn mm(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
+        let (a, b) = (&self.t, &other.t);
+        run(py, heavy(a) || heavy(b), || a.mm(b)).map(wrap)
+    }
+    /// Batched matrix product of (b, n, k) and (b, k, m).
+    fn bmm(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
+        let (a, b) = (&self.t, &other.t);
+        run(py, heavy(a) || heavy(b), || a.bmm(b)).map(wrap)
+    }
+    /// Matrix times vector.
+    fn mv(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
+        let (a, b) = (&self.t, &other.t);
+        run(py, heavy(a) || heavy(b), || a.mv(b)).map(wrap)
+    }
+    /// Inner product of two 1-D tensors.
+    fn dot(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
+        let (a, b) = (&self.t, &other.t);
+        run(py, heavy(a) || heavy(b), || a.dot(b)).map(wrap)
+    }
+    /// Outer product of two 1-D tensors.
+    fn outer(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
+        let (a, b) = (&self.t, &other.t);
+        run(py, heavy(a) || heavy(b), || a.outer(b)).map(wrap)
+    }
     /// Hyperbolic tangent, elementwise.
     fn tanh(&self, py: Python<'_>) -> PyResult<PyTensor> {
         self.un(py, UnaryOp::Tanh)
@@ -1145,6 +1341,42 @@ impl PyTensor {
         run(slf.py(), heavy(&t), || t.add_(&o, alpha))?;
         Ok(slf)
     }
+    /// `self -= alpha * other` in place; returns the tensor.
+    #[pyo3(signature = (other, alpha=1.0))]
+    fn sub_<'py>(
+        slf: Bound<'py, Self>,
+        other: &Bound<'py, PyAny>,
+        alpha: f64,
+    ) -> PyResult<Bound<'py, Self>> {
+        Self::add_(slf, other, -alpha)
+    }
+    /// `self /= value` in place; returns the tensor.
+    fn div_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
+        let t = slf.get().t.clone();
+        let o = operand(value, &t)
+            .ok_or_else(|| PyTypeError::new_err("div_: expected a tensor or a number"))?;
+        run(slf.py(), heavy(&t), || {
+            if ferrograd_core::is_grad_enabled() && t.requires_grad() {
+                return Err(Error::Autograd(
+                    "div_: a tensor that requires grad cannot be modified in place while grad mode is on; wrap the update in no_grad()".into(),
+                ));
+            }
+            let _g = ferrograd_core::NoGradGuard::new();
+            t.copy_(&t.div(&o)?)
+        })?;
+        Ok(slf)
+    }
+    /// Clamps in place; returns the tensor.
+    #[pyo3(signature = (min=None, max=None))]
+    fn clamp_<'py>(
+        slf: Bound<'py, Self>,
+        min: Option<f64>,
+        max: Option<f64>,
+    ) -> PyResult<Bound<'py, Self>> {
+        let c = slf.get().clamp(slf.py(), min, max)?;
+        slf.get().t.copy_(&c.t).map_err(err)?;
+        Ok(slf)
+    }
     /// `self *= value` in place; returns the tensor.
     fn mul_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
         let t = slf.get().t.clone();
@@ -1174,6 +1406,21 @@ impl PyTensor {
 
 /// The method forms (`t.add(x)`) raise where the operators return NotImplemented.
 impl PyTensor {
+    fn new_full_of(&self, size: &Bound<'_, PyTuple>, value: f64) -> PyResult<PyTensor> {
+        let shape: Vec<usize> = shape_args(size)?
+            .into_iter()
+            .map(|d| {
+                usize::try_from(d).map_err(|_| {
+                    PyValueError::new_err(format!("new_full: sizes must be >= 0, got {d}"))
+                })
+            })
+            .collect::<PyResult<_>>()?;
+        Tensor::full(&shape, value, self.t.dtype())
+            .and_then(|t| t.to_device(self.t.device()))
+            .map(wrap)
+            .map_err(err)
+    }
+
     fn cmp_method(
         &self,
         py: Python<'_>,

@@ -489,6 +489,57 @@ impl Tensor {
         }
     }
 
+    /// Whether each element is NaN: a bool tensor on this tensor's device (all false for
+    /// integer and bool tensors).
+    pub fn isnan(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return Tensor::zeros(self.shape(), DType::Bool)?.to_device(self.device());
+        }
+        self.compare(CmpOp::Ne, self) // only NaN differs from itself
+    }
+
+    /// Whether each element is +-infinity: a bool tensor (all false for integers).
+    pub fn isinf(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return Tensor::zeros(self.shape(), DType::Bool)?.to_device(self.device());
+        }
+        let _g = crate::autograd::NoGradGuard::new();
+        self.abs()?
+            .compare(CmpOp::Eq, &Tensor::scalar(f64::INFINITY, self.dtype()))
+    }
+
+    /// Whether each element is finite (neither NaN nor infinite): a bool tensor (all true
+    /// for integers).
+    pub fn isfinite(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return Tensor::ones(self.shape(), DType::Bool)?.to_device(self.device());
+        }
+        let _g = crate::autograd::NoGradGuard::new();
+        // NaN < inf is false, as is inf < inf
+        self.abs()?
+            .compare(CmpOp::Lt, &Tensor::scalar(f64::INFINITY, self.dtype()))
+    }
+
+    /// -1, 0 or 1 by the sign of each element (NaN stays NaN), in this tensor's dtype; its
+    /// gradient is zero, so the result is not tracked by autograd.
+    pub fn sign(&self) -> Result<Tensor> {
+        let _g = crate::autograd::NoGradGuard::new();
+        let dt = if self.dtype() == DType::Bool {
+            DType::I64
+        } else {
+            self.dtype()
+        };
+        let zero = Tensor::scalar(0.0, self.dtype());
+        let pos = self.compare(CmpOp::Gt, &zero)?.cast(dt)?;
+        let neg = self.compare(CmpOp::Lt, &zero)?.cast(dt)?;
+        let s = pos.sub(&neg)?;
+        if !dt.is_float() {
+            return Ok(s);
+        }
+        // NaN compares false both ways: put it back
+        Tensor::where_(&self.isnan()?, self, &s).map(|t| t.detach())
+    }
+
     /// `value` (a 0-dim tensor) where the bool `mask`, broadcast to this tensor's shape, is
     /// true; this tensor's values elsewhere. Gradients flow to this tensor where the mask
     /// is false.

@@ -184,6 +184,61 @@ impl Tensor {
         self.index(&items)
     }
 
+    /// Views of consecutive pieces along `dim` with the given lengths (which must add up
+    /// to the dim's size); each is differentiable.
+    pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Result<Vec<Tensor>> {
+        let d = normalize_dim("split", dim, self.ndim())?;
+        let len = self.shape()[d];
+        let total: usize = sizes.iter().sum();
+        if total != len {
+            return Err(shape_err!(
+                "split: sizes {sizes:?} add up to {total}, but dim {d} of the tensor of shape {} has size {len}",
+                fmt_shape(self.shape())
+            ));
+        }
+        let mut start = 0;
+        let mut out = Vec::with_capacity(sizes.len());
+        for &n in sizes {
+            out.push(self.narrow(d as isize, start, n)?);
+            start += n;
+        }
+        Ok(out)
+    }
+
+    /// Views of `size` entries along `dim` (the last may be shorter), as `torch.split`.
+    pub fn split(&self, size: usize, dim: isize) -> Result<Vec<Tensor>> {
+        let d = normalize_dim("split", dim, self.ndim())?;
+        if size == 0 {
+            return Err(value_err!("split: the piece size must be positive, got 0"));
+        }
+        let len = self.shape()[d];
+        let mut sizes = vec![size; len / size];
+        if !len.is_multiple_of(size) || len == 0 {
+            sizes.push(len % size);
+        }
+        self.split_sizes(&sizes, dim)
+    }
+
+    /// At most `chunks` views of equal size along `dim` (the last may be shorter), as
+    /// `torch.chunk`.
+    pub fn chunk(&self, chunks: usize, dim: isize) -> Result<Vec<Tensor>> {
+        let d = normalize_dim("chunk", dim, self.ndim())?;
+        if chunks == 0 {
+            return Err(value_err!(
+                "chunk: the number of chunks must be positive, got 0"
+            ));
+        }
+        self.split(self.shape()[d].div_ceil(chunks).max(1), dim)
+    }
+
+    /// The slices along `dim`, each without that dim (views), as `torch.unbind`.
+    pub fn unbind(&self, dim: isize) -> Result<Vec<Tensor>> {
+        let d = normalize_dim("unbind", dim, self.ndim())?;
+        (0..self.shape()[d])
+            .map(|i| self.narrow(d as isize, i, 1)?.squeeze(Some(d as isize)))
+            .collect()
+    }
+
     /// `x[mask]` for a bool `mask` shaped like the leading dims of `x`: the sub-tensors
     /// where it is true, stacked along a new first dim (shape (count, *rest)), as in
     /// NumPy and PyTorch. Differentiable (a gather along the flattened leading dims). The

@@ -228,6 +228,57 @@ fn same_device(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
 }
 
 impl Tensor {
+    /// Checks the ranks of a strict product (`mm`, `bmm`, `mv`, `dot`, `outer`).
+    fn expect_ranks(&self, other: &Tensor, op: &str, ranks: (usize, usize)) -> Result<()> {
+        if (self.ndim(), other.ndim()) != ranks {
+            return Err(shape_err!(
+                "{op}: expected {}-D and {}-D tensors, got shapes {} and {}",
+                ranks.0,
+                ranks.1,
+                fmt_shape(self.shape()),
+                fmt_shape(other.shape())
+            ));
+        }
+        Ok(())
+    }
+
+    /// Matrix times matrix (both 2-D), as `torch.mm`.
+    pub fn mm(&self, other: &Tensor) -> Result<Tensor> {
+        self.expect_ranks(other, "mm", (2, 2))?;
+        self.matmul(other)
+    }
+
+    /// Batched matrix product of (b, n, k) and (b, k, m) with equal batches, as `torch.bmm`.
+    pub fn bmm(&self, other: &Tensor) -> Result<Tensor> {
+        self.expect_ranks(other, "bmm", (3, 3))?;
+        if self.shape()[0] != other.shape()[0] {
+            return Err(shape_err!(
+                "bmm: batch sizes differ: shapes {} and {}",
+                fmt_shape(self.shape()),
+                fmt_shape(other.shape())
+            ));
+        }
+        self.matmul(other)
+    }
+
+    /// Matrix times vector (2-D and 1-D), as `torch.mv`.
+    pub fn mv(&self, other: &Tensor) -> Result<Tensor> {
+        self.expect_ranks(other, "mv", (2, 1))?;
+        self.matmul(other)
+    }
+
+    /// Inner product of two 1-D tensors of one length: a 0-dim tensor.
+    pub fn dot(&self, other: &Tensor) -> Result<Tensor> {
+        self.expect_ranks(other, "dot", (1, 1))?;
+        self.matmul(other)
+    }
+
+    /// Outer product of two 1-D tensors: (n,) and (m,) give (n, m).
+    pub fn outer(&self, other: &Tensor) -> Result<Tensor> {
+        self.expect_ranks(other, "outer", (1, 1))?;
+        self.unsqueeze(1)?.mul(&other.unsqueeze(0)?)
+    }
+
     /// Matrix product with NumPy's rules: 1-D operands are promoted and the added dim
     /// removed afterwards; batch dims broadcast.
     pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
