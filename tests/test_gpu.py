@@ -565,12 +565,14 @@ def test_gather_runs_on_gpu_with_backward():
 
 
 @pytest.mark.parametrize("dim", [0, 1, 2])
-def test_gather_backward_with_distinct_indices_stays_on_the_gpu(dim):
-    """With distinct indices (masks, permutations, mini-batches) the backward of a gather is
-    the gather of the gradient by the inverse map (zero for rows nobody picked), recorded on
-    the GPU without a read-back; the values match the CPU's index-add."""
+@pytest.mark.parametrize("repeats", [False, True])
+def test_gather_backward_stays_on_the_gpu(dim, repeats):
+    """The backward of a gather runs on the GPU without a read-back, distinct indices
+    (masks, permutations, mini-batches) or repeated ones (each source row sums the gradient
+    rows it went to), and matches the CPU's index-add."""
     x = rng.standard_normal((5, 6, 4)).astype(np.float32)
-    picks = rng.permutation(x.shape[dim])[:3]
+    size = x.shape[dim]
+    picks = rng.integers(0, size, 7) if repeats else rng.permutation(size)[:3]
     grads = []
     for dev in ("cpu", "gpu"):
         t = fg.tensor(x).to(dev).requires_grad_()
@@ -579,8 +581,9 @@ def test_gather_backward_with_distinct_indices_stays_on_the_gpu(dim):
         (y * fg.tensor(np.arange(y.numel(), dtype=np.float32).reshape(y.shape)).to(dev)).sum().backward()
         if dev == "gpu":
             assert fg.gpu.stats()["submits"] == s0 and t.grad.device == "gpu"
+            assert "scatter_sum" in fg.gpu.stats()["pipelines"]
         grads.append(t.grad.numpy())
-    np.testing.assert_array_equal(grads[1], grads[0])
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)
     t = fg.tensor(x).to("gpu").requires_grad_()
     (t[t > 0] * 2.0).sum().backward()  # a mask selects distinct elements
     np.testing.assert_array_equal(t.grad.numpy(), np.where(x > 0, 2.0, 0.0).astype(np.float32))

@@ -309,20 +309,29 @@ def philox_numpy(counter, key):
     return [int(v) for v in c]
 
 
-def test_gather_kernel_and_its_zero_sentinel():
-    """out[o, k, c] = x[o, idx[k], c] from an offset view; index 0xffffffff gives zeros
-    (the backward of a gather with distinct indices uses it for rows nobody picked)."""
+def test_gather_kernel_and_its_backward():
+    """main: out[o, k, c] = x[o, idx[k], c] from an offset view; scatter_sum_main: the
+    backward, each source row the sum of the gradient rows that took it (CSR lists from the
+    host), zero where none did, against NumPy's np.add.at."""
     outer, size, inner = 3, 7, 5
     x = rng.standard_normal(2 + outer * size * inner).astype(np.float32)
-    idx = np.array([6, 0, 0xFFFFFFFF, 3, 3], np.uint32)
+    idx = np.array([6, 0, 0, 3, 6, 6], np.uint32)
     n = outer * idx.size * inner
     params = np.array([n, idx.size, size, inner, 128, 2, 0, 0], np.uint32).tobytes()
     got = run("gather.wgsl", "main", params, [x], n, idx, (2, 1, 1))
     view = x[2:].reshape(outer, size, inner)
-    want = np.where(
-        (idx != 0xFFFFFFFF)[None, :, None], view[:, np.minimum(idx, size - 1).astype(np.int64)], np.float32(0)
+    np.testing.assert_array_equal(got, view[:, idx.astype(np.int64)].ravel())
+    g = rng.standard_normal(1 + n).astype(np.float32)  # gradient of the gather, offset 1
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(idx, minlength=size))]).astype(np.uint32)
+    rows = np.argsort(idx, kind="stable").astype(np.uint32)
+    n_out = outer * size * inner
+    params = np.array([n_out, idx.size, size, inner, 128, 1, size + 1, 0], np.uint32).tobytes()
+    got = run(
+        "gather.wgsl", "scatter_sum_main", params, [g], n_out, np.concatenate([offsets, rows]), (2, 1, 1)
     )
-    np.testing.assert_array_equal(got, want.ravel())
+    want = np.zeros((outer, size, inner), np.float64)
+    np.add.at(want, (slice(None), idx.astype(np.int64)), g[1:].reshape(outer, idx.size, inner))
+    np.testing.assert_allclose(got, want.ravel(), rtol=1e-6, atol=1e-6)
 
 
 def test_every_shader_file_is_run_here():

@@ -682,7 +682,9 @@ pub(crate) struct GatherParams {
     pub inner: u32,
     pub row: u32,
     pub x_offset: u32,
-    pub _pad: [u32; 2],
+    /// scatter_sum_main: where the lists of gradient rows start in the index words
+    pub lists: u32,
+    pub _pad: u32,
 }
 impl Params for GatherParams {}
 

@@ -878,13 +878,10 @@ pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[usize]) -> Result<Tensor> {
             inner: inner as u32,
             row,
             x_offset: x.layout().offset as u32,
-            _pad: [0; 2],
+            lists: 0,
+            _pad: 0,
         };
-        // usize::MAX (a row nobody picked, in a backward) is the kernel's zero sentinel
-        let words: Vec<u32> = idx
-            .iter()
-            .map(|&i| if i == usize::MAX { u32::MAX } else { i as u32 })
-            .collect();
+        let words: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
         x.with_gpu(|xb, _| {
             ctx.dispatch(
                 "gather",
@@ -892,6 +889,65 @@ pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[usize]) -> Result<Tensor> {
                 "main",
                 &p,
                 [Some(xb), None],
+                &out,
+                Some(&words),
+                groups,
+            )
+        })??;
+    }
+    new_tensor(out, &out_shape)
+}
+
+/// The backward of `gather(x, dim, idx)` with `x`'s dim of length `size`: each source row
+/// gets the sum of the gradient rows that took it (zero when none did), as the CPU's
+/// index-add, summed in increasing order of those rows.
+pub(crate) fn scatter_sum(g: &Tensor, dim: usize, idx: &[usize], size: usize) -> Result<Tensor> {
+    let ctx = gpu::context()?;
+    let g = g.contiguous()?;
+    let shape = g.shape().to_vec();
+    let outer: usize = shape[..dim].iter().product();
+    let inner: usize = shape[dim + 1..].iter().product();
+    let mut out_shape = shape.clone();
+    out_shape[dim] = size;
+    let n = outer * size * inner;
+    check_u32("index_select backward", n)?;
+    check_u32("index_select backward", g.numel() + size + idx.len() + 1)?;
+    let out = ctx.alloc(n)?;
+    if n > 0 {
+        // CSR lists: offsets (size + 1 words), then the gradient rows of each source row
+        let mut offsets = vec![0u32; size + 1];
+        for &k in idx {
+            offsets[k + 1] += 1;
+        }
+        for k in 0..size {
+            offsets[k + 1] += offsets[k];
+        }
+        let mut next = offsets.clone();
+        let mut rows = vec![0u32; idx.len()];
+        for (j, &k) in idx.iter().enumerate() {
+            rows[next[k] as usize] = j as u32;
+            next[k] += 1;
+        }
+        let mut words = offsets;
+        words.extend_from_slice(&rows);
+        let (groups, row) = ctx.grid(n, 64)?;
+        let p = GatherParams {
+            n: n as u32,
+            count: idx.len() as u32,
+            size: size as u32,
+            inner: inner as u32,
+            row,
+            x_offset: g.layout().offset as u32,
+            lists: size as u32 + 1,
+            _pad: 0,
+        };
+        g.with_gpu(|gb, _| {
+            ctx.dispatch(
+                "scatter_sum",
+                gpu::shaders::GATHER,
+                "scatter_sum_main",
+                &p,
+                [Some(gb), None],
                 &out,
                 Some(&words),
                 groups,

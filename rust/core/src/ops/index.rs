@@ -306,40 +306,12 @@ impl Tensor {
             .collect::<Result<_>>()?;
         #[cfg(feature = "gpu")]
         if self.is_gpu() {
-            // the gather runs on the gpu (a gpu bool gathers its 0/1 floats and stays a bool)
+            // the gather runs on the gpu (a gpu bool gathers its 0/1 floats and stays a bool),
+            // and so does its backward, which sums the gradient rows each source row went to
             let out = super::gpu_ops::gather(self, d, &idx)?.with_dtype(self.dtype());
             let len = self.shape()[d];
-            let mut inverse = vec![usize::MAX; len];
-            let unique = idx
-                .iter()
-                .enumerate()
-                .all(|(j, &k)| std::mem::replace(&mut inverse[k], j) == usize::MAX);
-            if unique {
-                // each source row was picked at most once (masks, permutations): the backward
-                // is a gather too, of the gradient row that took it, and zero where none did
-                return Ok(record(out, "IndexSelectBackward", &[self], move |g| {
-                    Ok(vec![Some(super::gpu_ops::gather(g, d, &inverse)?)])
-                }));
-            }
-            // repeated indices add up: that index-add goes through the cpu
-            let in_shape = self.shape().to_vec();
-            let ind = indices.clone();
             return Ok(record(out, "IndexSelectBackward", &[self], move |g| {
-                let gc = g.to_device(crate::tensor::Device::Cpu)?;
-                // replay the cpu gather with autograd on to get its index-add backward
-                struct Restore(bool);
-                impl Drop for Restore {
-                    fn drop(&mut self) {
-                        crate::autograd::set_grad_enabled(self.0);
-                    }
-                }
-                let _restore = Restore(crate::autograd::set_grad_enabled(true));
-                let z = Tensor::zeros(&in_shape, gc.dtype())?;
-                z.set_requires_grad(true)?;
-                let picked = z.index_select(d as isize, &ind)?;
-                picked.backward(Some(gc), false)?;
-                let gx = z.grad().expect("index_select backward fills the grad");
-                Ok(vec![Some(gx.to_device(crate::tensor::Device::Gpu)?)])
+                Ok(vec![Some(super::gpu_ops::scatter_sum(g, d, &idx, len)?)])
             }));
         }
         let shape = self.shape().to_vec();
