@@ -1191,6 +1191,34 @@ def test_pytorch_conveniences_on_the_gpu():
     np.testing.assert_array_equal(w.numpy(), np.minimum((x[1] - 0.5) / 2, 1.0))
 
 
+def test_the_example_loop_trains_identically_on_the_gpu():
+    """examples/train_mnist.py (a hand-written loop: linear layers from leaves, one-hot
+    cross-entropy, SGD with momentum by in-place updates, accuracy by comparisons) takes
+    --device gpu as its one change and gives the CPU's losses and accuracies."""
+    import importlib.util
+    import io
+    from contextlib import redirect_stdout
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "train_mnist.py"
+    spec = importlib.util.spec_from_file_location("train_mnist_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    logs, accs = {}, {}
+    for dev in ("cpu", "gpu"):
+        out = io.StringIO()
+        with redirect_stdout(out):
+            accs[dev] = example.main(epochs=2, samples=1000, device=dev)
+        logs[dev] = [
+            line.split("] - ")[1].split(" - ", 1)[1] for line in out.getvalue().splitlines() if "] - " in line
+        ]
+    assert accs["cpu"] > 0.6
+    assert accs["gpu"] == pytest.approx(accs["cpu"], abs=1e-6)
+    assert logs["gpu"] == logs["cpu"]  # the printed losses and accuracies, to 4 decimals
+    y = fg.tensor([0, 2, 1])
+    assert fg.one_hot(y, 3).type_as(fg.zeros(1, device="gpu")).device == "gpu"  # as PyTorch's type_as
+
+
 def test_work_the_device_rejects_raises_device_error():
     """A command the device rejects (an internal bug; users cannot cause one) comes back
     from the next wait as a DeviceError that names it, not as a panic (PyO3's

@@ -365,7 +365,7 @@ class Tensor:
         """``expand(other.shape)``."""
 
     def type_as(self, other: Tensor) -> Tensor:
-        """This tensor converted to ``other``'s dtype."""
+        """This tensor with ``other``'s dtype, on ``other``'s device (as PyTorch's)."""
 
     def split(self, split_size_or_sections: int | list[int], dim: int = 0) -> tuple[Tensor, ...]:
         """Views of ``split_size`` entries along ``dim`` (the last may be shorter), or of the listed sizes."""

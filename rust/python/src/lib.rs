@@ -627,9 +627,11 @@ impl PyTensor {
     fn expand_as(&self, other: &PyTensor) -> PyResult<PyTensor> {
         self.t.expand(&isize_shape(&other.t)).map(wrap).map_err(err)
     }
-    /// This tensor converted to `other`'s dtype.
-    fn type_as(&self, other: &PyTensor) -> PyResult<PyTensor> {
-        self.t.cast(other.t.dtype()).map(wrap).map_err(err)
+    /// This tensor with `other`'s dtype, on `other`'s device (as PyTorch's, whose tensor
+    /// types carry the device).
+    fn type_as(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
+        let (t, o) = (&self.t, &other.t);
+        run(py, heavy(t), || t.cast(o.dtype())?.to_device(o.device())).map(wrap)
     }
     /// Views of `split_size` entries along `dim` (the last may be shorter), or of the
     /// given sizes when a list is passed.
