@@ -334,11 +334,15 @@ def test_gather_kernel_and_its_backward():
     np.testing.assert_allclose(got, want.ravel(), rtol=1e-6, atol=1e-6)
 
 
-def test_every_shader_file_is_run_here():
-    """The independent harness covers each file in shaders/."""
+def test_every_shader_entry_point_is_run_here():
+    """The independent harness covers each file in shaders/ and each of its entry points."""
+    import re
+
     src = Path(__file__).read_text()
     for f in sorted(SHADERS.glob("*.wgsl")):
         assert f'"{f.name}"' in src, f"{f.name} has no wgpu-py test"
+        for entry in re.findall(r"@compute[^\n]*\n\s*fn (\w+)\(", f.read_text()):
+            assert f'"{entry}"' in src, f"{f.name}: entry point {entry} has no wgpu-py test"
 
 
 def test_philox_known_answer_in_numpy_reference():
