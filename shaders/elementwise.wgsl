@@ -229,6 +229,11 @@ fn unary_backward_main(@builtin(global_invocation_id) gid: vec3<u32>) {
         // selu from its output y (in a): scale where y > 0, else y + scale alpha (the
         // backward of a matmul with a fused selu epilogue, which keeps only y)
         case 14u: { d = select(x + SELU_SCALE * SELU_ALPHA, SELU_SCALE, x > 0.0); }
+        // from the output y (in a) of an activation fused into a matrix product:
+        // tanh, sigmoid, elu with alpha
+        case 15u: { d = 1.0 - x * x; }
+        case 16u: { d = x * (1.0 - x); }
+        case 17u: { d = select(x + p.alpha, 1.0, x > 0.0); }
         default: { d = 1.0; }
     }
     out[i] = g * d;

@@ -15,9 +15,10 @@ struct Params {
     a_rs: u32, a_cs: u32, a_bs: u32, a_off: u32,  // row, column and batch strides, offset
     b_rs: u32, b_cs: u32, b_bs: u32, b_off: u32,
     has_bias: u32,
-    act: u32,      // 0: none, 7: relu, 8: selu (the elementwise op codes)
+    act: u32,      // 0 none, 5 tanh, 6 sigmoid, 7 relu, 8 selu, 9 elu, 10 leaky relu
+                   // (the elementwise op codes)
     c_off: u32,    // element offset of this batch's output
-    _pad: u32,
+    alpha: f32,    // elu's alpha, leaky relu's slope
 }
 
 const SELU_SCALE: f32 = 1.0507009873554805;
@@ -36,6 +37,28 @@ var<workgroup> bs_: array<vec4<f32>, 256>;  // [k][col / 4]
 // (relu(NaN) must stay NaN, as on the CPU).
 fn is_nan(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// The epilogue's activation, as elementwise.wgsl computes it (tanh and sigmoid never
+// overflow; where a branch's exp may reach inf, select drops it).
+fn activate(v: f32) -> f32 {
+    switch p.act {
+        case 5u: {
+            if (is_nan(v)) { return v; }
+            let e = exp(-2.0 * min(abs(v), 15.0));
+            let t = (1.0 - e) / (1.0 + e);
+            return select(t, -t, v < 0.0);
+        }
+        case 6u: {
+            let e = exp(-abs(v));
+            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+        }
+        case 7u: { return select(max(v, 0.0), v, is_nan(v)); }
+        case 8u: { return select(SELU_SA * (exp(v) - 1.0), SELU_SCALE * v, v > 0.0); }
+        case 9u: { return select(p.alpha * (exp(v) - 1.0), v, v > 0.0); }
+        case 10u: { return select(p.alpha * v, v, v > 0.0); }
+        default: { return v; }
+    }
 }
 
 @compute @workgroup_size(16, 16)
@@ -90,8 +113,7 @@ fn main(
             if (col >= p.n) { continue; }
             var v = acc[i][j];
             if (p.has_bias != 0u) { v += bias[col]; }
-            if (p.act == 7u) { v = select(max(v, 0.0), v, is_nan(v)); }
-            if (p.act == 8u) { v = select(SELU_SA * (exp(v) - 1.0), SELU_SCALE * v, v > 0.0); }
+            if (p.act != 0u) { v = activate(v); }
             c[p.c_off + batch * p.m * p.n + r * p.n + col] = v;
         }
     }

@@ -18,9 +18,10 @@ struct Params {
     a_rs: u32, a_cs: u32, a_bs: u32, a_off: u32,  // row, column and batch strides, offset
     b_rs: u32, b_cs: u32, b_bs: u32, b_off: u32,
     has_bias: u32,
-    act: u32,      // 0: none, 7: relu, 8: selu (the elementwise op codes)
+    act: u32,      // 0 none, 5 tanh, 6 sigmoid, 7 relu, 8 selu, 9 elu, 10 leaky relu
+                   // (the elementwise op codes)
     c_off: u32,    // element offset of this batch's output
-    _pad: u32,
+    alpha: f32,    // elu's alpha, leaky relu's slope
 }
 
 // true: A[i, k] and A[i, k+1] are adjacent (row-major A); false: A[i, k] and A[i+1, k] are.
@@ -79,14 +80,32 @@ fn is_nan4(v: vec4<f32>) -> vec4<bool> {
     return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
 }
 
+// The activations as elementwise.wgsl computes them (tanh and sigmoid never overflow;
+// where a branch's exp may reach inf, select drops it).
+fn activate4(o: vec4<f32>) -> vec4<f32> {
+    let pos = o > vec4<f32>(0.0);
+    switch p.act {
+        case 5u: {
+            let e = exp(-2.0 * min(abs(o), vec4<f32>(15.0)));
+            let t = (1.0 - e) / (1.0 + e);
+            return select(select(t, -t, o < vec4<f32>(0.0)), o, is_nan4(o));
+        }
+        case 6u: {
+            let e = exp(-abs(o));
+            return select(e / (1.0 + e), 1.0 / (1.0 + e), o >= vec4<f32>(0.0));
+        }
+        case 7u: { return select(max(o, vec4<f32>(0.0)), o, is_nan4(o)); }
+        case 8u: { return select(SELU_SA * (exp(o) - 1.0), SELU_SCALE * o, pos); }
+        case 9u: { return select(p.alpha * (exp(o) - 1.0), o, pos); }
+        case 10u: { return select(p.alpha * o, o, pos); }
+        default: { return o; }
+    }
+}
+
 fn epilogue(v: vec4<f32>, col: u32) -> vec4<f32> {
     var o = v;
     if (p.has_bias != 0u) { o += bias[col / 4u]; }
-    if (p.act == 7u) { o = select(max(o, vec4<f32>(0.0)), o, is_nan4(o)); }
-    if (p.act == 8u) {
-        // selu (the unselected exp may overflow to inf; select drops it)
-        o = select(SELU_SA * (exp(o) - 1.0), SELU_SCALE * o, o > vec4<f32>(0.0));
-    }
+    if (p.act != 0u) { o = activate4(o); }
     return o;
 }
 

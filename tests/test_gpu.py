@@ -740,18 +740,29 @@ def test_tensors_beyond_the_limits_are_refused_clearly():
         a @ fg.ones(4, 4, device="gpu")
 
 
-@pytest.mark.parametrize("act", ["relu", "selu"])
+FUSED = {
+    "relu": (None, lambda t: t.relu()),
+    "selu": (None, lambda t: t.selu()),
+    "tanh": (None, lambda t: t.tanh()),
+    "sigmoid": (None, lambda t: t.sigmoid()),
+    "elu": (0.7, lambda t: t.elu(0.7)),
+    "leaky_relu": (0.2, lambda t: t.leaky_relu(0.2)),
+}
+
+
+@pytest.mark.parametrize("act", sorted(FUSED))
 @pytest.mark.parametrize("shape", [(9, 40, 70), (32, 64, 128)])  # scalar and vec4 kernels
 def test_linear_with_fused_activation_matches_cpu(act, shape):
     """The activation epilogue of the GPU matmul, and the backward from the output."""
     n, k, m = shape
+    alpha, ref = FUSED[act]
     (cx, gx), (cw, gw), (cb, gb) = (both(rng.standard_normal(s), True) for s in [(n, k), (m, k), (m,)])
     g = rng.standard_normal((n, m)).astype(np.float32)
-    yc = fg.linear(cx, cw, cb, activation=act)
+    yc = fg.linear(cx, cw, cb, activation=act, alpha=alpha)
     s0 = fg._core.gpu_stats()["dispatches"]
-    yg = fg.linear(gx, gw, gb, activation=act)
+    yg = fg.linear(gx, gw, gb, activation=act, alpha=alpha)
     assert fg._core.gpu_stats()["dispatches"] - s0 == 1  # one kernel: product, bias, activation
-    want = getattr(cx.detach() @ cw.detach().T + cb.detach(), act)()
+    want = ref(cx.detach() @ cw.detach().T + cb.detach())
     np.testing.assert_allclose(yc.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=1e-4, atol=1e-4)
     (yc * fg.tensor(g)).sum().backward()
@@ -761,13 +772,17 @@ def test_linear_with_fused_activation_matches_cpu(act, shape):
 
 
 def test_sequential_fuses_linear_and_activation_on_gpu():
-    seq = fg.nn.Sequential(fg.nn.Linear(12, 16), fg.nn.ReLU(), fg.nn.Linear(16, 8), fg.nn.SELU())
+    """Linear followed by ReLU, SELU, Tanh, Sigmoid or ELU is one kernel."""
+    seq = fg.nn.Sequential(
+        fg.nn.Linear(12, 16), fg.nn.ReLU(), fg.nn.Linear(16, 16), fg.nn.SELU(), fg.nn.Linear(16, 16),
+        fg.nn.Tanh(), fg.nn.Linear(16, 16), fg.nn.ELU(0.5), fg.nn.Linear(16, 8), fg.nn.Sigmoid(),
+    )  # fmt: skip
     x = rng.standard_normal((5, 12)).astype(np.float32)
     want = seq(fg.tensor(x)).numpy()
     seq.to("gpu")
     s0 = fg._core.gpu_stats()["dispatches"]
     got = seq(fg.tensor(x, device="gpu"))
-    assert fg._core.gpu_stats()["dispatches"] - s0 == 2
+    assert fg._core.gpu_stats()["dispatches"] - s0 == 5
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-5)
 
 

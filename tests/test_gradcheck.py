@@ -495,18 +495,38 @@ def test_gradcheck_needs_an_input_requiring_grad():
         gradcheck(lambda t: t * 2, (fg.tensor(np.ones(2)),))
 
 
-@pytest.mark.parametrize("act", ["relu", "selu"])
+FUSED = {
+    "relu": (None, lambda t: t.relu()),
+    "selu": (None, lambda t: t.selu()),
+    "tanh": (None, lambda t: t.tanh()),
+    "sigmoid": (None, lambda t: t.sigmoid()),
+    "elu": (0.7, lambda t: t.elu(0.7)),
+    "leaky_relu": (0.2, lambda t: t.leaky_relu(0.2)),
+}
+
+
+@pytest.mark.parametrize("act", sorted(FUSED))
 def test_linear_with_fused_activation_gradcheck(act):
     """linear(..., activation=) in float64 against central differences; its backward reads
     only the output. Inputs keep clear of the kink at 0."""
+    alpha, ref = FUSED[act]
     rng = np.random.default_rng(3)
     x = fg.tensor(rng.standard_normal((4, 5)), dtype=fg.float64, requires_grad=True)
     w = fg.tensor(rng.standard_normal((3, 5)), dtype=fg.float64, requires_grad=True)
     b = fg.tensor(rng.standard_normal(3), dtype=fg.float64, requires_grad=True)
     pre = (x.detach() @ w.detach().T + b.detach()).numpy()
     assert np.abs(pre).min() > 1e-3
-    assert fg.autograd.gradcheck(lambda x, w, b: fg.linear(x, w, b, activation=act), (x, w, b))
-    want = getattr(fg.tensor(pre), act)().numpy()
-    np.testing.assert_allclose(fg.linear(x, w, b, activation=act).numpy(), want, rtol=1e-12)
-    with pytest.raises(ValueError, match="activation"):
-        fg.linear(x, w, b, activation="tanh")
+    assert fg.autograd.gradcheck(lambda x, w, b: fg.linear(x, w, b, activation=act, alpha=alpha), (x, w, b))
+    want = ref(fg.tensor(pre)).numpy()
+    np.testing.assert_allclose(fg.linear(x, w, b, activation=act, alpha=alpha).numpy(), want, rtol=1e-12)
+
+
+def test_linear_refuses_activations_it_cannot_fuse():
+    """gelu's derivative needs its input, and elu with alpha <= 0 or leaky relu with a
+    negative slope break `x > 0 iff y > 0`: linear refuses them rather than keep the input."""
+    x, w = fg.ones(2, 3), fg.ones(4, 3)
+    with pytest.raises(ValueError, match="activation must be None, 'relu'"):
+        fg.linear(x, w, activation="gelu")
+    for act, alpha in [("elu", -1.0), ("leaky_relu", -0.1)]:
+        with pytest.raises(ValueError, match="cannot be fused"):
+            fg.linear(x, w, activation=act, alpha=alpha)

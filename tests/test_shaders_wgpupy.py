@@ -201,35 +201,80 @@ def test_unary_backward_kernel():
     np.testing.assert_allclose(got, g * (1 - np.tanh(x) ** 2), rtol=1e-5, atol=1e-6)
 
 
-def test_matmul_kernel_with_transposed_operand_and_bias():
+@pytest.mark.parametrize(
+    "op,alpha,deriv",
+    [
+        (14, 0.0, lambda y: np.where(y > 0, 1.0507009873554805, y + 1.0507009873554805 * 1.6732632423543772)),
+        (15, 0.0, lambda y: 1 - y * y),
+        (16, 0.0, lambda y: y * (1 - y)),
+        (17, 0.7, lambda y: np.where(y > 0, 1.0, y + 0.7)),
+    ],
+)
+def test_unary_backward_from_the_output(op, alpha, deriv):
+    """The backward of an activation fused into a matmul reads its output y (selu, tanh,
+    sigmoid, elu with alpha)."""
+    y = rng.uniform(-0.9, 0.9, 100).astype(np.float32)
+    g = rng.standard_normal(100).astype(np.float32)
+    got = run(
+        "elementwise.wgsl",
+        "unary_backward_main",
+        ew_params(100, op, alpha=alpha),
+        [y, g],
+        100,
+        None,
+        (2, 1, 1),
+    )
+    np.testing.assert_allclose(got, g * deriv(y.astype(np.float64)), rtol=1e-5, atol=1e-6)
+
+
+# the matmul epilogues: elementwise.wgsl's code -> (alpha, float64 reference)
+SELU_S, SELU_SA = 1.0507009873554805, 1.0507009873554805 * 1.6732632423543772
+EPILOGUES = {
+    0: (0.0, lambda z: z),
+    5: (0.0, np.tanh),
+    6: (0.0, lambda z: 1 / (1 + np.exp(-z))),
+    7: (0.0, lambda z: np.maximum(z, 0)),
+    8: (0.0, lambda z: np.where(z > 0, SELU_S * z, SELU_SA * np.expm1(z))),
+    9: (0.7, lambda z: np.where(z > 0, z, 0.7 * np.expm1(z))),
+    10: (0.2, lambda z: np.where(z > 0, z, 0.2 * z)),
+}
+
+
+def mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act):
+    words = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, act, 0, 0], np.uint32)
+    words[15] = np.float32(EPILOGUES[act][0]).view(np.uint32)  # alpha
+    return words.tobytes()
+
+
+@pytest.mark.parametrize("act", sorted(EPILOGUES))
+def test_matmul_kernel_with_transposed_operand_bias_and_epilogue(act):
     m, k, n = 70, 33, 90
     a = rng.standard_normal((m, k)).astype(np.float32)
     bt = rng.standard_normal((n, k)).astype(np.float32)  # b = bt.T, read through strides
     bias = rng.standard_normal(n).astype(np.float32)
-    p = np.array([m, n, k, 1, k, 1, 0, 0, 1, k, 0, 0, 1, 0, 0, 0], np.uint32).tobytes()
+    p = mm_params(m, n, k, k, 1, 1, k, act)
     got = run("matmul.wgsl", "main", p, [a, bt], m * n, bias, ((n + 63) // 64, (m + 63) // 64, 1))
-    np.testing.assert_allclose(got.reshape(m, n), a @ bt.T + bias, rtol=1e-4, atol=1e-4)
+    want = EPILOGUES[act][1](a.astype(np.float64) @ bt.T + bias)
+    np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-4, atol=1e-4)
 
 
 def _vec4_matmul_case(shader, entry, tile, a_k, b_n, act, m, k, n):
     """One aligned product through `entry` of `shader` (tile = (rows, cols) of C per
-    workgroup), with a bias and the relu (7) or selu (8) epilogue, against float64 NumPy."""
+    workgroup), with a bias and the epilogue `act` (EPILOGUES), against float64 NumPy."""
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     bias = rng.standard_normal(n).astype(np.float32)
     a_store, (a_rs, a_cs) = (a, (k, 1)) if a_k else (np.ascontiguousarray(a.T), (1, m))
     b_store, (b_rs, b_cs) = (b, (n, 1)) if b_n else (np.ascontiguousarray(b.T), (1, k))
-    p = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, act, 0, 0], np.uint32).tobytes()
+    p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act)
     groups = ((n + tile[1] - 1) // tile[1], (m + tile[0] - 1) // tile[0], 1)
     consts = {"A_K_CONTIG": a_k, "B_N_CONTIG": b_n}
     got = run(shader, entry, p, [a_store, b_store], m * n, bias, groups, consts)
-    z = a.astype(np.float64) @ b + bias
-    sa = 1.0507009873554805 * 1.6732632423543772
-    want = np.maximum(z, 0) if act == 7 else np.where(z > 0, 1.0507009873554805 * z, sa * np.expm1(z))
+    want = EPILOGUES[act][1](a.astype(np.float64) @ b + bias)
     np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("act", [7, 8])  # relu, selu epilogues
+@pytest.mark.parametrize("act", sorted(EPILOGUES))
 @pytest.mark.parametrize("entry,tile", [("main", 128), ("main64", 64)])
 @pytest.mark.parametrize("a_k,b_n", [(1, 1), (1, 0), (0, 1), (0, 0)])
 def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile, act):
@@ -255,8 +300,9 @@ TILED = {
 @pytest.mark.parametrize("a_k,b_n", [(1, 1), (1, 0), (0, 1), (0, 0)])
 def test_matmul_tiled_kernels_every_layout(a_k, b_n, entry):
     """The generated kernels (scripts/gen_matmul_tiled.py), each tile shape on each operand
-    layout, with a bias and relu (even layouts) or selu (odd) epilogue."""
-    act = 7 if (a_k + b_n) % 2 == 0 else 8
+    layout, with a bias and an epilogue (each activation in turn across the cases)."""
+    acts = sorted(EPILOGUES)
+    act = acts[(list(TILED).index(entry) * 4 + 2 * a_k + b_n) % len(acts)]
     # multiples of 4 that cross every tile and k-slice edge
     _vec4_matmul_case("matmul_tiled.wgsl", entry, TILED[entry], a_k, b_n, act, 140, 44, 204)
 

@@ -241,10 +241,18 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return a @ b
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None) -> Tensor:
+def linear(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    activation: str | None = None,
+    alpha: builtins.float | None = None,
+) -> Tensor:
     """`x @ weight.T + bias` with weight of shape (out_features, in_features), then
-    `activation` ("relu" or "selu", fused into the matrix product's GPU kernel) if given."""
-    return _core.linear(x, weight, bias, activation)
+    `activation` if given: "relu", "selu", "tanh", "sigmoid", "elu" (alpha, default 1) or
+    "leaky_relu" (alpha is the slope, default 0.01), fused into the matrix product's GPU
+    kernel."""
+    return _core.linear(x, weight, bias, activation, alpha)
 
 
 def maximum(a, b) -> Tensor:

@@ -675,9 +675,16 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 def where(cond: Tensor, a: Tensor, b: Tensor) -> Tensor:
     """Elementwise choice: ``a`` where ``cond``, else ``b``."""
 
-def linear(x: Tensor, w: Tensor, b: Tensor | None = None, activation: str | None = None) -> Tensor:
-    """``x @ w.T + b``, with the bias fused into the matrix product; ``activation`` ("relu"
-    or "selu") runs in the same GPU kernel, and its backward needs only the output."""
+def linear(
+    x: Tensor,
+    w: Tensor,
+    b: Tensor | None = None,
+    activation: str | None = None,
+    alpha: builtins.float | None = None,
+) -> Tensor:
+    """``x @ w.T + b``, with the bias fused into the matrix product; ``activation`` ("relu",
+    "selu", "tanh", "sigmoid", "elu" or "leaky_relu", with ``alpha``) runs in the same GPU
+    kernel, and its backward needs only the output."""
 
 def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
     """One-hot encoding of int64 labels (num_classes < 0: max label + 1)."""

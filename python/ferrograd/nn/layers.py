@@ -219,11 +219,12 @@ class Sequential(Module):
         while i < len(mods):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
-            # Linear then ReLU/SELU: one fused call (the activation runs in the matrix
-            # product's epilogue on the GPU); exact types only, so subclasses keep theirs
-            act = _FUSABLE.get(type(nxt)) if type(m) is Linear else None
+            # Linear then an activation whose derivative follows from its output: one fused
+            # call (the activation runs in the matrix product's epilogue on the GPU); exact
+            # types only, so subclasses keep theirs
+            act = _fused_activation(nxt) if type(m) is Linear else None
             if act is not None and isinstance(x, Tensor) and x.ndim >= 1 and x.shape[-1] == m.in_features:
-                x = _core.linear(x, m.weight, m.bias, act)
+                x = _core.linear(x, m.weight, m.bias, *act)
                 i += 2
             elif type(m) is BatchNorm1d and type(nxt) is ReLU and isinstance(x, Tensor):
                 # BatchNorm1d then ReLU: relu inside the normalization kernel on the GPU
@@ -255,7 +256,15 @@ class Sequential(Module):
         return {"layers": list(self._modules.values())}
 
 
-_FUSABLE: dict[type, str] = {ReLU: "relu", SELU: "selu"}
+_FUSABLE: dict[type, str] = {ReLU: "relu", SELU: "selu", Tanh: "tanh", Sigmoid: "sigmoid"}
+
+
+def _fused_activation(m: Module | None) -> tuple[str, float | None] | None:
+    """(name, alpha) of an activation module `linear` can fuse, else None."""
+    if type(m) is ELU and m.alpha > 0:
+        return ("elu", float(m.alpha))
+    name = _FUSABLE.get(type(m))
+    return None if name is None else (name, None)
 
 
 class Residual(Module):

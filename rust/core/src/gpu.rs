@@ -600,7 +600,8 @@ pub(crate) struct MmParams {
     pub has_bias: u32,
     pub act: u32,
     pub c_off: u32,
-    pub _pad: u32,
+    /// elu's alpha, leaky relu's slope
+    pub alpha: f32,
 }
 impl Params for MmParams {}
 

@@ -1656,21 +1656,27 @@ fn where_(cond: &PyTensor, a: &PyTensor, b: &PyTensor) -> PyResult<PyTensor> {
 /// `x @ w.T + b`, with the bias fused into the matrix product; `activation` ("relu" or
 /// "selu") is applied in the same kernel on the GPU.
 #[pyfunction]
-#[pyo3(signature = (x, w, b=None, activation=None))]
+#[pyo3(signature = (x, w, b=None, activation=None, alpha=None))]
 fn linear(
     py: Python<'_>,
     x: &PyTensor,
     w: &PyTensor,
     b: Option<PyTensor>,
     activation: Option<&str>,
+    alpha: Option<f64>,
 ) -> PyResult<PyTensor> {
     let act = match activation {
         None => None,
-        Some("relu") => Some(ferrograd_core::ops::UnaryOp::Relu),
-        Some("selu") => Some(ferrograd_core::ops::UnaryOp::Selu),
+        Some("relu") => Some(UnaryOp::Relu),
+        Some("selu") => Some(UnaryOp::Selu),
+        Some("tanh") => Some(UnaryOp::Tanh),
+        Some("sigmoid") => Some(UnaryOp::Sigmoid),
+        Some("elu") => Some(UnaryOp::Elu(alpha.unwrap_or(1.0))),
+        Some("leaky_relu") => Some(UnaryOp::LeakyRelu(alpha.unwrap_or(0.01))),
         Some(other) => {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "linear: activation must be None, 'relu' or 'selu', got {other:?}"
+                "linear: activation must be None, 'relu', 'selu', 'tanh', 'sigmoid', 'elu' or \
+                 'leaky_relu', got {other:?}"
             )))
         }
     };

@@ -366,8 +366,14 @@ pub(crate) fn reduce_block_labels(
 }
 
 /// Batched `a @ b` (batch dims already broadcast to `batch`), optional bias, then the
-/// activation `act` (0 none, 7 relu, 8 selu: elementwise.wgsl's codes) in the epilogue.
-pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, act: u32) -> Result<Tensor> {
+/// activation `act` (0 none, else elementwise.wgsl's code: 5 tanh, 6 sigmoid, 7 relu,
+/// 8 selu, 9 elu, 10 leaky relu, with `alpha`) in the epilogue.
+pub(crate) fn matmul(
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    (act, alpha): (u32, f32),
+) -> Result<Tensor> {
     let ctx = gpu::context()?;
     // strides must be non-negative for the kernel's u32 arithmetic
     let fix = |t: &Tensor| -> Result<Tensor> {
@@ -396,7 +402,7 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, act: u32) ->
         return if act == 0 {
             Ok(z)
         } else {
-            unary_code("matmul", act, 0.0, 0.0, &z)
+            unary_code("matmul", act, alpha, 0.0, &z)
         };
     }
     let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
@@ -422,7 +428,7 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, bias: Option<&Tensor>, act: u32) ->
         has_bias: bias.is_some() as u32,
         act,
         c_off: (bi * m * n) as u32,
-        _pad: 0,
+        alpha,
     };
     let out = ctx.alloc(total)?;
     let launch = |kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| -> Result<()> {

@@ -322,7 +322,7 @@ impl Tensor {
             same_device("matmul", self, other)?;
             #[cfg(feature = "gpu")]
             {
-                super::gpu_ops::matmul(self, other, None, 0)?
+                super::gpu_ops::matmul(self, other, None, (0, 0.0))?
             }
             #[cfg(not(feature = "gpu"))]
             unreachable!("no gpu tensors without the gpu feature")
@@ -355,9 +355,10 @@ impl Tensor {
         self.linear_act(w, b, None)
     }
 
-    /// `act(x @ w^T + b)` for `act` relu or selu: on the GPU the activation runs in the
-    /// matrix product's epilogue, and the backward needs only the output (no pre-activation
-    /// is kept), on either device.
+    /// `act(x @ w^T + b)` for a fusable `act` (relu, selu, tanh, sigmoid, elu, leaky relu;
+    /// see `Tensor::fusable_activation`): on the GPU the activation runs in the matrix
+    /// product's epilogue, and the backward needs only the output (no pre-activation is
+    /// kept), on either device.
     pub fn linear_act(
         &self,
         w: &Tensor,
@@ -365,9 +366,10 @@ impl Tensor {
         act: Option<UnaryOp>,
     ) -> Result<Tensor> {
         if let Some(op) = act {
-            if !matches!(op, UnaryOp::Relu | UnaryOp::Selu) {
+            if !Tensor::fusable_activation(op) {
                 return Err(crate::value_err!(
-                    "linear: the fused activation must be relu or selu, got {op:?}"
+                    "linear: activation {op:?} cannot be fused (its derivative needs the input); \
+                     apply it after linear"
                 ));
             }
         }
@@ -414,9 +416,11 @@ impl Tensor {
             #[cfg(feature = "gpu")]
             {
                 let code = match act {
-                    Some(UnaryOp::Relu) => 7,
-                    Some(_) => 8,
-                    None => 0,
+                    Some(op) => {
+                        let (c, alpha, _) = super::unary::gpu_code(op);
+                        (c, alpha)
+                    }
+                    None => (0, 0.0),
                 };
                 super::gpu_ops::matmul(&x, &wt, b.as_ref(), code)?
             }

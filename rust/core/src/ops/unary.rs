@@ -286,7 +286,7 @@ fn run_backward<T: Float + BufferElement>(
 
 /// The op's code and parameters in elementwise.wgsl.
 #[cfg(feature = "gpu")]
-fn gpu_code(op: UnaryOp) -> (u32, f32, f32) {
+pub(crate) fn gpu_code(op: UnaryOp) -> (u32, f32, f32) {
     match op {
         UnaryOp::Neg => (0, 0.0, 0.0),
         UnaryOp::Exp => (1, 0.0, 0.0),
@@ -355,12 +355,23 @@ impl Tensor {
         }))
     }
 
-    /// g * f'(x) for relu or selu computed from the output y = f(x) alone (the backward of
-    /// an activation fused into a matrix product, which keeps no pre-activation).
+    /// Whether `op` can be fused into a matrix product's epilogue: its derivative must be a
+    /// function of its output (no pre-activation is kept). True for relu, selu, tanh,
+    /// sigmoid, elu with alpha > 0 and leaky relu with a slope >= 0 (for those, x > 0 iff
+    /// y > 0); gelu's derivative needs x.
+    pub fn fusable_activation(op: UnaryOp) -> bool {
+        match op {
+            UnaryOp::Relu | UnaryOp::Selu | UnaryOp::Tanh | UnaryOp::Sigmoid => true,
+            UnaryOp::Elu(a) => a > 0.0,
+            UnaryOp::LeakyRelu(s) => s >= 0.0,
+            _ => false,
+        }
+    }
+
+    /// g * f'(x) for a fusable activation, computed from the output y = f(x) alone (the
+    /// backward of an activation fused into a matrix product, which keeps no pre-activation).
     pub(crate) fn act_backward_from_output(op: UnaryOp, y: &Tensor, g: &Tensor) -> Result<Tensor> {
-        // relu: [x > 0] = [y > 0]; selu: x > 0 iff y > 0, and its negative branch is
-        // y + scale alpha, so the cpu kernel can read y in place of x
-        if !matches!(op, UnaryOp::Relu | UnaryOp::Selu) {
+        if !Tensor::fusable_activation(op) {
             return Err(value_err!(
                 "linear: activation {} cannot be fused",
                 op.name()
@@ -368,9 +379,21 @@ impl Tensor {
         }
         #[cfg(feature = "gpu")]
         if y.is_gpu() {
-            let code = if op == UnaryOp::Relu { 7 } else { 14 };
-            return super::gpu_ops::unary_backward_code(code, 0.0, 0.0, y, g);
+            // the codes of unary_backward_main that read y: relu and leaky relu test y > 0
+            // as x > 0; selu, tanh, sigmoid and elu have their own from-output forms
+            let (code, alpha) = match op {
+                UnaryOp::Relu => (7, 0.0),
+                UnaryOp::LeakyRelu(s) => (10, s as f32),
+                UnaryOp::Selu => (14, 0.0),
+                UnaryOp::Tanh => (15, 0.0),
+                UnaryOp::Sigmoid => (16, 0.0),
+                UnaryOp::Elu(a) => (17, a as f32),
+                _ => unreachable!("checked by fusable_activation"),
+            };
+            return super::gpu_ops::unary_backward_code(code, alpha, 0.0, y, g);
         }
+        // the cpu kernels read x only through x > 0, which is y > 0 for these, and take the
+        // rest from y
         float_dispatch!(y.dtype(), op.name(), T => run_backward::<T>(op, y, y, g))
     }
 
