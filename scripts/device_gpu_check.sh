@@ -38,6 +38,8 @@ if [ "${SWEEP:-1}" = 1 ]; then
     timeout 120 python3 benches/bench_gpu.py --sweep --only-matmul --no-cpu --no-torch 2>&1 \
         | tee "$OUT/matmul_sweep.log"
 fi
+# read-backs per step of hand-written loop idioms (expect 0 everywhere)
+timeout 60 python3 benches/gpu_sync_points.py 2>&1 | tee "$OUT/sync_points.log"
 # the 4096 matmul over 15 rounds (min/median/max, cuBLAS beside it): the bar is "reliably"
 timeout 90 python3 benches/gpu_matmul_repeat.py 2>&1 | tee "$OUT/matmul_repeat.log"
 timeout 300 python3 benches/bench_gpu.py --batch "${BATCHES:-128,512}" --epochs "${EPOCHS:-3}" 2>&1 \
