@@ -200,6 +200,19 @@ def test_dataloader_batches_and_seeded_shuffle():
         ArrayDataset(np.zeros(3), np.zeros(4))
 
 
+def test_dataloader_takes_pytorch_arguments():
+    """A PyTorch script's TensorDataset and DataLoader(num_workers=, pin_memory=) run
+    unchanged (the arguments have nothing to do here) and batch as without them."""
+    from ferrograd.data import TensorDataset
+
+    ds = TensorDataset(fg.arange(12.0).reshape(6, 2), fg.tensor([0, 1, 0, 1, 0, 1]))
+    plain = [yb.tolist() for _, yb in DataLoader(ds, batch_size=4, shuffle=True, seed=1)]
+    loader = DataLoader(ds, batch_size=4, shuffle=True, seed=1, num_workers=2, pin_memory=True)
+    assert [yb.tolist() for _, yb in loader] == plain
+    with pytest.raises(ValueError, match="num_workers must be >= 0"):
+        DataLoader(ds, num_workers=-1)
+
+
 # ---- saving and loading -------------------------------------------------------------------
 
 

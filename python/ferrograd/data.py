@@ -94,6 +94,9 @@ class ArrayDataset:
         return tuple(t[i] for t in self.tensors)
 
 
+TensorDataset = ArrayDataset  # PyTorch's name
+
+
 class DataLoader:
     """Mini-batches of an `ArrayDataset`, optionally shuffled with a seed.
 
@@ -111,9 +114,15 @@ class DataLoader:
         shuffle: bool = False,
         drop_last: bool = False,
         seed: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ):
+        """`num_workers` and `pin_memory` are accepted so PyTorch scripts run unchanged, and
+        have nothing to do: the data is in memory (or on the GPU) and a batch is one gather."""
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"DataLoader: num_workers must be >= 0, got {num_workers}")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.drop_last, self.seed, self.epoch = drop_last, seed, 0
 
