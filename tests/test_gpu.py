@@ -1234,6 +1234,36 @@ def test_the_example_loop_trains_identically_on_the_gpu():
     assert fg.one_hot(y, 3).type_as(fg.zeros(1, device="gpu")).device == "gpu"  # as PyTorch's type_as
 
 
+def test_functional_losses_and_new_layers_on_the_gpu():
+    """F.nll_loss after a LogSoftmax (its one-hot goes to the GPU through type_as), F.l1_loss
+    and F.binary_cross_entropy give the CPU's values and gradients on the GPU; Flatten,
+    Linear+LeakyReLU (fused: one kernel) and GELU run there."""
+    import ferrograd.nn.functional as F
+
+    x = rng.standard_normal((6, 2, 5)).astype(np.float32)
+    y = fg.tensor([0, 3, 1, 2, 3, 0])
+    fg.manual_seed(0)
+    model = fg.nn.Sequential(fg.nn.Flatten(), fg.nn.Linear(10, 8), fg.nn.LeakyReLU(0.1), fg.nn.Linear(8, 4),
+                             fg.nn.GELU(), fg.nn.LogSoftmax(1))  # fmt: skip
+    res = {}
+    for dev in ("cpu", "gpu"):
+        m = model.to(dev)
+        for p in m.parameters():
+            p.grad = None
+        out = m(fg.tensor(x).to(dev))
+        t = fg.tensor(np.linspace(0.1, 0.9, 24, dtype=np.float32).reshape(6, 4)).to(dev)
+        loss = F.nll_loss(out, y.to(dev)) + F.l1_loss(out, t) + F.binary_cross_entropy(out.exp(), t)
+        loss.backward()
+        assert out.device == dev and loss.device == dev
+        res[dev] = [loss.item()] + [p.grad.numpy() for p in m.parameters()]
+    np.testing.assert_allclose(res["gpu"][0], res["cpu"][0], rtol=1e-5)
+    for g, c in zip(res["gpu"][1:], res["cpu"][1:]):
+        np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-5)
+    s0 = fg.gpu.stats()["dispatches"]
+    fg.nn.Sequential(fg.nn.Linear(10, 8), fg.nn.LeakyReLU(0.1)).to("gpu")(fg.ones(3, 10, device="gpu"))
+    assert fg.gpu.stats()["dispatches"] - s0 == 1
+
+
 def test_work_the_device_rejects_raises_device_error():
     """A command the device rejects (an internal bug; users cannot cause one) comes back
     from the next wait as a DeviceError that names it, not as a panic (PyO3's

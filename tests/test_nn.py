@@ -847,3 +847,110 @@ def test_zero_grad_can_keep_zeroed_gradients():
     assert all(p.grad is not None and not p.grad.numpy().any() for p in model.parameters())
     opt.zero_grad()
     assert all(p.grad is None for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------- PyTorch names
+
+
+def test_functional_api_matches_the_methods_and_numpy():
+    """`ferrograd.nn.functional` (as `import torch.nn.functional as F`): activations, dropout,
+    linear and the losses, against the tensor methods or NumPy."""
+    import ferrograd.nn.functional as F
+
+    r = np.random.default_rng(7)
+    a = r.standard_normal((6, 4)).astype(np.float32)
+    x = fg.tensor(a)
+    for name in ["relu", "selu", "sigmoid", "tanh"]:
+        np.testing.assert_array_equal(getattr(F, name)(x).numpy(), getattr(x, name)().numpy())
+    np.testing.assert_array_equal(F.elu(x, 0.5).numpy(), x.elu(0.5).numpy())
+    np.testing.assert_array_equal(F.leaky_relu(x, 0.2).numpy(), np.where(a > 0, a, np.float32(0.2) * a))
+    np.testing.assert_array_equal(F.gelu(x, approximate="tanh").numpy(), x.gelu("tanh").numpy())
+    np.testing.assert_allclose(F.softmax(x, dim=1).numpy().sum(1), np.ones(6), rtol=1e-6)
+    np.testing.assert_array_equal(F.log_softmax(x, 1).numpy(), x.log_softmax(1).numpy())
+    w = fg.tensor(r.standard_normal((3, 4)).astype(np.float32))
+    np.testing.assert_allclose(F.linear(x, w).numpy(), a @ w.numpy().T, rtol=1e-5)
+    np.testing.assert_array_equal(F.dropout(x, 0.5, training=False).numpy(), a)
+    kept = F.dropout(fg.ones(10000), 0.25).numpy()
+    assert set(np.unique(kept)) <= {0.0, np.float32(1 / 0.75)} and abs((kept > 0).mean() - 0.75) < 0.02
+    y = fg.tensor(r.integers(0, 4, 6))
+    logp = x.log_softmax(1)
+    log_sm = a - np.log(np.exp(a).sum(1, keepdims=True))
+    nll = -log_sm[np.arange(6), y.numpy()]
+    np.testing.assert_allclose(F.nll_loss(logp, y).item(), nll.mean(), rtol=1e-5)
+    np.testing.assert_allclose(F.nll_loss(logp, y, reduction="none").numpy(), nll, rtol=1e-5)
+    np.testing.assert_allclose(F.cross_entropy(x, y).item(), nll.mean(), rtol=1e-5)
+    np.testing.assert_allclose(nn.NLLLoss()(logp, y).item(), nll.mean(), rtol=1e-5)
+    t = fg.tensor(r.uniform(0, 1, (6, 4)).astype(np.float32))
+    np.testing.assert_allclose(F.mse_loss(x, t).item(), ((a - t.numpy()) ** 2).mean(), rtol=1e-5)
+    np.testing.assert_allclose(F.l1_loss(x, t).item(), np.abs(a - t.numpy()).mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        nn.L1Loss(reduction="sum")(x, t).item(), np.abs(a - t.numpy()).sum(), rtol=1e-5
+    )
+    p = x.sigmoid()
+    pv, tv = p.numpy().astype(np.float64), t.numpy()
+    bce = -(tv * np.log(pv) + (1 - tv) * np.log(1 - pv))
+    np.testing.assert_allclose(F.binary_cross_entropy(p, t).item(), bce.mean(), rtol=1e-4)
+    np.testing.assert_allclose(F.binary_cross_entropy_with_logits(x, t).item(), bce.mean(), rtol=1e-4)
+    assert F.one_hot(y, 4).shape == (6, 4)
+    with pytest.raises(fg.ShapeError, match="nll_loss: expected log-probabilities"):
+        F.nll_loss(logp, fg.tensor([0, 1]))
+    # the gradients flow through the new compositions
+    leaf = fg.tensor(a.astype(np.float64), dtype=fg.float64, requires_grad=True)
+    assert gradcheck(lambda v: F.nll_loss(v.log_softmax(1), y), (leaf,))
+    assert gradcheck(lambda v: F.l1_loss(v, fg.tensor(t.numpy().astype(np.float64))), (leaf,))
+    prob = fg.tensor(r.uniform(0.1, 0.9, (6, 4)), dtype=fg.float64, requires_grad=True)
+    assert gradcheck(lambda v: F.binary_cross_entropy(v, fg.tensor(t.numpy().astype(np.float64))), (prob,))
+
+
+def test_more_pytorch_layers():
+    """Flatten, LeakyReLU, GELU, LogSoftmax and ModuleList behave as PyTorch's, save and load
+    through their configs, and a Linear followed by LeakyReLU fuses like the others."""
+    r = np.random.default_rng(8)
+    a = r.standard_normal((2, 3, 4)).astype(np.float32)
+    assert nn.Flatten()(fg.tensor(a)).shape == (2, 12)
+    assert nn.Flatten(0, 1)(fg.tensor(a)).shape == (6, 4)
+    x = fg.tensor(a[0])
+    np.testing.assert_array_equal(
+        nn.LeakyReLU(0.1)(x).numpy(), np.where(a[0] > 0, a[0], np.float32(0.1) * a[0])
+    )
+    np.testing.assert_array_equal(nn.GELU()(x).numpy(), x.gelu().numpy())
+    np.testing.assert_array_equal(nn.LogSoftmax(dim=1)(x).numpy(), x.log_softmax(1).numpy())
+    with pytest.raises(ValueError, match="GELU: approximate must be"):
+        nn.GELU("fast")
+    blocks = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])
+    blocks.append(nn.Linear(4, 2))
+    assert len(blocks) == 4 and len(list(blocks.parameters())) == 8 and isinstance(blocks[1:], nn.ModuleList)
+    with pytest.raises(NotImplementedError, match="ModuleList has no forward"):
+        blocks(x)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = blocks
+
+        def forward(self, v):
+            for b in self.blocks:
+                v = b(v)
+            return v
+
+    assert Net()(x).shape == (3, 2) and len(list(Net().parameters())) == 8
+    seq = nn.Sequential(
+        nn.Flatten(), nn.Linear(12, 5), nn.LeakyReLU(0.2), nn.Linear(5, 3), nn.GELU(), nn.LogSoftmax(1)
+    )
+    back = nn.from_config(nn.to_config(seq))
+    assert [type(m).__name__ for m in back] == [type(m).__name__ for m in seq]
+    assert back[2].negative_slope == 0.2
+    fused = seq(fg.tensor(a))
+    unfused = seq[5](seq[4](seq[3](seq[2](seq[1](seq[0](fg.tensor(a)))))))
+    np.testing.assert_allclose(fused.numpy(), unfused.numpy(), rtol=1e-6)
+
+
+def test_lr_scheduler_module_has_pytorchs_name():
+    from ferrograd.optim.lr_scheduler import CosineAnnealingLR, StepLR
+
+    assert fg.optim.lr_scheduler.StepLR is StepLR is fg.optim.StepLR
+    opt = fg.optim.SGD([fg.zeros(2, requires_grad=True)], lr=0.1)
+    sched = CosineAnnealingLR(opt, T_max=4)
+    for _ in range(4):
+        sched.step()
+    assert sched.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)

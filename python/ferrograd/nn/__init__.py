@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from .. import losses as _losses
-from . import init, utils
+from . import functional, init, utils
 from .layers import (
     ELU,
+    GELU,
     SELU,
     AlphaDropout,
     BatchNorm1d,
     Dropout,
+    Flatten,
     Identity,
+    LeakyReLU,
     Linear,
+    LogSoftmax,
+    ModuleList,
     ReLU,
     Residual,
     Sequential,
@@ -58,6 +63,20 @@ class CrossEntropyLoss(_Loss):
         return {"reduction": self.reduction, "label_smoothing": self.label_smoothing}
 
 
+class NLLLoss(_Loss):
+    """Negative log-likelihood of int64 labels under log-probabilities (a LogSoftmax output)."""
+
+    def forward(self, log_probs, target):
+        return functional.nll_loss(log_probs, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error."""
+
+    def forward(self, pred, target):
+        return functional.l1_loss(pred, target, self.reduction)
+
+
 class BCEWithLogitsLoss(_Loss):
     """Sigmoid binary cross-entropy from logits (see `ferrograd.losses.binary_cross_entropy`)."""
 
@@ -81,13 +100,21 @@ __all__ = [
     "Tanh",
     "Softmax",
     "Identity",
+    "LeakyReLU",
+    "GELU",
+    "LogSoftmax",
+    "Flatten",
+    "ModuleList",
     "Sequential",
     "Residual",
     "MSELoss",
     "CrossEntropyLoss",
     "BCEWithLogitsLoss",
+    "NLLLoss",
+    "L1Loss",
     "init",
     "utils",
+    "functional",
     "to_config",
     "from_config",
 ]

@@ -198,6 +198,67 @@ class Identity(_Activation):
         return x
 
 
+class LeakyReLU(_Activation):
+    """x if x > 0 else negative_slope * x."""
+
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.leaky_relu(self.negative_slope)
+
+    def get_config(self) -> dict:
+        return {"negative_slope": self.negative_slope}
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class GELU(_Activation):
+    """x * Phi(x) (`approximate="tanh"`: the tanh approximation)."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.gelu(self.approximate)
+
+    def get_config(self) -> dict:
+        return {"approximate": self.approximate}
+
+
+class LogSoftmax(_Activation):
+    """log(softmax(x)) along `dim`, computed stably."""
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.log_softmax(self.dim)
+
+    def get_config(self) -> dict:
+        return {"dim": self.dim}
+
+
+class Flatten(_Activation):
+    """Flattens dims `start_dim` to `end_dim` into one (by default all but the batch dim)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def get_config(self) -> dict:
+        return {"start_dim": self.start_dim, "end_dim": self.end_dim}
+
+
 class Sequential(Module):
     """Runs its layers in order. Indexing gives a layer; slicing gives a Sequential."""
 
@@ -256,6 +317,48 @@ class Sequential(Module):
         return {"layers": list(self._modules.values())}
 
 
+class ModuleList(Module):
+    """A list of modules, registered as children (their parameters are the list's); for
+    loops in a custom `forward`, as PyTorch's."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for m in modules or []:
+            self.append(m)
+
+    def append(self, m: Module) -> ModuleList:
+        """Adds `m` at the end; returns the list."""
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleList: expected a Module, got {type(m).__name__}")
+        setattr(self, str(len(self._modules)), m)
+        return self
+
+    def extend(self, modules) -> ModuleList:
+        """Adds each of `modules`; returns the list."""
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        if isinstance(i, slice):
+            return ModuleList(mods[i])
+        return mods[i]
+
+    def forward(self, *args, **kwargs):
+        """A ModuleList is a container: iterate over it in your own forward."""
+        raise NotImplementedError("ModuleList has no forward; iterate over it in your module's forward")
+
+    def get_config(self) -> dict:
+        return {"modules": list(self._modules.values())}
+
+
 _FUSABLE: dict[type, str] = {ReLU: "relu", SELU: "selu", Tanh: "tanh", Sigmoid: "sigmoid"}
 
 
@@ -263,6 +366,8 @@ def _fused_activation(m: Module | None) -> tuple[str, float | None] | None:
     """(name, alpha) of an activation module `linear` can fuse, else None."""
     if type(m) is ELU and m.alpha > 0:
         return ("elu", float(m.alpha))
+    if type(m) is LeakyReLU and m.negative_slope >= 0:
+        return ("leaky_relu", float(m.negative_slope))
     name = _FUSABLE.get(type(m))
     return None if name is None else (name, None)
 
