@@ -1188,6 +1188,9 @@ def test_pytorch_conveniences_on_the_gpu():
     assert g.cpu().device == "cpu"
     with pytest.raises(ValueError, match="cuda: ferrograd drives one GPU; got device 1"):
         c.cuda(1)
+    lin = fg.nn.Linear(3, 2).cuda()
+    assert all(p.device == "gpu" for p in lin.parameters())
+    assert all(p.device == "cpu" for p in lin.cpu().parameters())
     s0 = fg.gpu.stats()["submits"]
     outs = [
         (t.isnan(), t.isinf(), t.isfinite(), t.sign(), t.square(), t.t(), t.split(2, 1)[1], t.unbind(0)[1])

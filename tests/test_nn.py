@@ -954,3 +954,38 @@ def test_lr_scheduler_module_has_pytorchs_name():
     for _ in range(4):
         sched.step()
     assert sched.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_module_pytorch_methods():
+    """cpu/cuda/float/double, buffers, named_modules, add_module, register_parameter and
+    apply, as PyTorch's."""
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU())
+    names = [n for n, _ in net.named_modules()]
+    assert names == ["", "0", "1", "2"]
+    assert len(net.buffers()) == 2 and net.buffers()[0].shape == (4,)
+    seen = []
+    assert net.apply(lambda m: seen.append(type(m).__name__)) is net
+    assert seen == ["Linear", "BatchNorm1d", "ReLU", "Sequential"]
+    net.double()
+    assert all(p.dtype == fg.float64 for p in net.parameters()) and net.buffers()[0].dtype == fg.float64
+    assert net(fg.ones(2, 3, dtype=fg.float64)).dtype == fg.float64
+    net.float()
+    assert all(p.dtype == fg.float32 for p in net.parameters())
+    assert net.cpu() is net
+    with pytest.raises(ValueError, match="cuda: ferrograd drives one GPU; got device 1"):
+        net.cuda(1)
+
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_parameter("g", fg.ones(3))
+            self.add_module("inner", nn.Linear(3, 3))
+
+        def forward(self, x):
+            return self.inner(x) * self.g
+
+    s = Scale()
+    assert [n for n, _ in s.named_parameters()] == ["g", "inner.weight", "inner.bias"]
+    assert s.g.requires_grad and s.g.is_leaf
+    with pytest.raises(TypeError, match="add_module: expected a Module"):
+        s.add_module("x", 3)

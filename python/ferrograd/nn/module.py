@@ -111,11 +111,38 @@ class Module:
         return [p for _, p in self.named_parameters()]
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        """This module's own buffers (running statistics) with their names."""
+        """(dotted name, buffer) for this module and its descendants (running statistics)."""
         for n, b in self._buffers.items():
             yield prefix + n, b
         for cn, m in self._modules.items():
             yield from m.named_buffers(prefix + cn + ".")
+
+    def buffers(self) -> list[Tensor]:
+        """All buffers (non-trained state) of this module and its descendants."""
+        return [b for _, b in self.named_buffers()]
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) for this module ("" for itself) and its descendants."""
+        yield prefix, self
+        for cn, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{cn}" if prefix else cn)
+
+    def add_module(self, name: str, module: Module) -> None:
+        """Registers `module` as the child `name` (as attribute assignment does)."""
+        if not isinstance(module, Module):
+            raise TypeError(f"add_module: expected a Module, got {type(module).__name__}")
+        setattr(self, name, module)
+
+    def register_parameter(self, name: str, t: Tensor) -> None:
+        """Registers `t` as the trainable parameter `name` (made a leaf that requires grad)."""
+        setattr(self, name, t if t.requires_grad and t.is_leaf else Parameter(t))
+
+    def apply(self, fn) -> Module:
+        """Calls `fn` on every descendant, then on this module (e.g. a custom init); returns self."""
+        for m in self._modules.values():
+            m.apply(fn)
+        fn(self)
+        return self
 
     def num_parameters(self) -> int:
         """Number of trainable scalars."""
@@ -157,6 +184,25 @@ class Module:
             for n, b in list(m._buffers.items()):
                 m.register_buffer(n, b.to(device))
         return self
+
+    def cpu(self) -> Module:
+        """`to("cpu")`."""
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Module:
+        """`to("gpu")`: ferrograd drives one GPU, which PyTorch scripts call CUDA (`device`
+        may name it as None, 0, "cuda", "cuda:0" or "gpu")."""
+        if device not in (None, 0, "cuda", "cuda:0", "gpu", "gpu:0"):
+            raise ValueError(f"cuda: ferrograd drives one GPU; got device {device!r}")
+        return self.to("gpu")
+
+    def float(self) -> Module:
+        """Parameters and buffers as float32."""
+        return self.to(_core.dtype.float32)
+
+    def double(self) -> Module:
+        """Parameters and buffers as float64 (CPU only)."""
+        return self.to(_core.dtype.float64)
 
     # ---- state --------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, Tensor]:
