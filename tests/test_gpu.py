@@ -1188,6 +1188,8 @@ def test_pytorch_conveniences_on_the_gpu():
     assert g.cpu().device == "cpu"
     with pytest.raises(ValueError, match="cuda: ferrograd drives one GPU; got device 1"):
         c.cuda(1)
+    dev = fg.device("cuda" if fg.cuda.is_available() else "cpu")  # the PyTorch idiom
+    assert dev == "gpu" and fg.device("cuda:0") == "gpu" and c.to("cuda:0").device == "gpu"
     lin = fg.nn.Linear(3, 2).cuda()
     assert all(p.device == "gpu" for p in lin.parameters())
     assert all(p.device == "cpu" for p in lin.cpu().parameters())

@@ -262,6 +262,14 @@ def test_pytorch_conveniences_match_numpy():
         t.chunk(0)
 
 
+def test_device_names():
+    assert fg.device("cpu") == "cpu" and fg.ones(2).to(fg.device("cpu")).device == "cpu"
+    with pytest.raises(fg.DeviceError, match="unknown device 'tpu'"):
+        fg.device("tpu")
+    with pytest.raises(TypeError, match="device: expected a device name"):
+        fg.device(0)
+
+
 def test_in_place_forms():
     a = fg.tensor([1.0, -2.0, 3.0])
     a.sub_(fg.tensor([1.0, 1.0, 1.0]), alpha=2.0)

@@ -511,6 +511,19 @@ def devices() -> list[dict]:
     return [{"name": n, "backend": b, "type": t} for n, b, t in _core.devices()]
 
 
+def device(name: str) -> str:
+    """The canonical name ("cpu" or "gpu") of a device, for `.to()` and `device=`, as
+    `torch.device`: "cuda", "cuda:0" and "gpu:0" name the one GPU. A GPU name raises
+    DeviceError where there is none.
+
+    >>> dev = fg.device("cuda" if fg.cuda.is_available() else "cpu")
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"device: expected a device name, got {type(name).__name__}")
+    _check_device(name)  # unknown names and absent GPUs raise here
+    return "cpu" if name == "cpu" else "gpu"
+
+
 def gpu_available() -> bool:
     """Whether tensors can be placed on "gpu" on this machine (``fg.gpu.is_available()``)."""
     return gpu.is_available()
@@ -528,6 +541,7 @@ def set_rng_state(state: tuple[int, int]) -> None:
 
 # The layer API; imported last because these modules use the names above.
 from . import autograd, callbacks, gpu, io, losses, models, nn, optim, train  # noqa: E402
+from . import gpu as cuda  # noqa: E402  (PyTorch's name for the GPU controls: fg.cuda.is_available())
 from .io import load, save  # noqa: E402
 
 data = importlib.import_module(".data", __name__)  # the module; `tensor(data)` shadows the name
@@ -620,6 +634,8 @@ __all__ = [
     "devices",
     "gpu_available",
     "gpu",
+    "cuda",
+    "device",
     "get_rng_state",
     "set_rng_state",
     "nn",

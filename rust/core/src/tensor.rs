@@ -20,12 +20,13 @@ pub enum Device {
 }
 
 impl Device {
-    /// Parses a device name: `cpu`, or `gpu` (also `cuda`/`wgpu`), refused clearly when this
-    /// build or this machine has no GPU.
+    /// Parses a device name: `cpu`, or `gpu` (also `cuda`/`wgpu`, and `:0` of each: the one
+    /// GPU, as PyTorch scripts name it), refused clearly when this build or this machine has
+    /// no GPU.
     pub fn parse(name: &str) -> Result<Device> {
         match name {
             "cpu" => Ok(Device::Cpu),
-            "gpu" | "cuda" | "wgpu" => {
+            "gpu" | "cuda" | "wgpu" | "gpu:0" | "cuda:0" | "wgpu:0" => {
                 #[cfg(feature = "gpu")]
                 {
                     crate::gpu::context()?;
