@@ -1269,6 +1269,46 @@ def test_functional_losses_and_new_layers_on_the_gpu():
     assert fg.gpu.stats()["dispatches"] - s0 == 1
 
 
+def test_pytorch_style_checkpoint_resumes_a_gpu_model(tmp_path):
+    """A GPU model and optimizer saved as a dict (their state dicts) load back with CPU
+    tensors; load_state_dict puts the weights and the optimizer state on the GPU, and
+    training continues as if it had never stopped."""
+    r = np.random.default_rng(6)
+    x = fg.tensor(r.standard_normal((16, 5)).astype(np.float32)).to("gpu")
+    y = fg.tensor(r.integers(0, 3, 16))
+
+    def make():
+        fg.manual_seed(0)
+        m = fg.nn.Sequential(fg.nn.Linear(5, 8), fg.nn.ReLU(), fg.nn.Linear(8, 3)).to("gpu")
+        return m, fg.optim.Adam(m.parameters(), lr=0.01)
+
+    def steps(m, opt, n):
+        for _ in range(n):
+            loss = fg.losses.cross_entropy(m(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    m, opt = make()
+    steps(m, opt, 4)
+    straight = [p.numpy() for p in m.parameters()]
+    m, opt = make()
+    steps(m, opt, 2)
+    fg.save({"model": m.state_dict(), "optimizer": opt.state_dict()}, tmp_path / "c.safetensors")
+    ck = fg.load(tmp_path / "c.safetensors")
+    assert all(t.device == "cpu" for t in ck["model"].values())
+    m2, opt2 = make()
+    m2.load_state_dict(ck["model"])
+    opt2.load_state_dict(ck["optimizer"])
+    assert all(p.device == "gpu" for p in m2.parameters())
+    assert all(
+        v.device == "gpu" for st in opt2.state.values() for v in st.values() if isinstance(v, fg.Tensor)
+    )
+    steps(m2, opt2, 2)
+    for a, b in zip(straight, [p.numpy() for p in m2.parameters()]):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+
+
 def test_work_the_device_rejects_raises_device_error():
     """A command the device rejects (an internal bug; users cannot cause one) comes back
     from the next wait as a DeviceError that names it, not as a panic (PyO3's

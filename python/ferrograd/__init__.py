@@ -406,6 +406,41 @@ def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     return x.all(dim, keepdim)
 
 
+def reshape(x: Tensor, *shape) -> Tensor:
+    """`x.reshape(shape)`: a view when possible."""
+    return x.reshape(*shape)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Flattens dims start_dim..end_dim into one."""
+    return x.flatten(start_dim, end_dim)
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Swaps two dims (a view)."""
+    return x.transpose(dim0, dim1)
+
+
+def permute(x: Tensor, dims: Sequence[int]) -> Tensor:
+    """Reorders the dims (a view)."""
+    return x.permute(*dims)
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    """Inserts a size-1 dim."""
+    return x.unsqueeze(dim)
+
+
+def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
+    """Removes size-1 dims (all, or just `dim`)."""
+    return x.squeeze(dim)
+
+
+def t(x: Tensor) -> Tensor:
+    """The transpose of a matrix (0-D and 1-D tensors come back as they are)."""
+    return x.t()
+
+
 def isnan(x: Tensor) -> Tensor:
     """Whether each element is NaN: a bool tensor."""
     return x.isnan()
@@ -605,6 +640,13 @@ __all__ = [
     "argmin",
     "any",
     "all",
+    "reshape",
+    "flatten",
+    "transpose",
+    "permute",
+    "unsqueeze",
+    "squeeze",
+    "t",
     "isnan",
     "isinf",
     "isfinite",

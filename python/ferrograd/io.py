@@ -3,6 +3,11 @@
 A file holds the weights (and buffers) as safetensors tensors, the architecture config and
 optionally the optimizer state (tensors under `optimizer.<param>.<key>`, hyperparameters in
 the metadata), so `ferrograd.load` rebuilds the model and training resumes identically.
+
+PyTorch's way works too: `save` takes any nested dict/list/tuple of tensors and plain values
+(a `state_dict()`, or `{"model": ..., "optimizer": ..., "epoch": 3}`), and `load` gives it
+back with its tensors on the CPU. The tensors are stored as safetensors entries, the
+structure as JSON in the metadata.
 Writes go to a temporary file that is renamed over the target, so a failed save never
 destroys the previous checkpoint; a truncated or corrupt file is refused with a clear error.
 """
@@ -36,7 +41,7 @@ def write_safetensors(path, tensors: dict[str, np.ndarray], metadata: dict[str, 
     offset = 0
     blobs = []
     for name, a in tensors.items():
-        a = np.ascontiguousarray(a)
+        a = np.require(a, requirements="C")  # (ascontiguousarray makes a 0-d array 1-d)
         if a.dtype not in _NAMES:
             raise TypeError(f"save: tensor '{name}' has unsupported dtype {a.dtype}")
         raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
@@ -110,10 +115,66 @@ def read_safetensors(path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return arrays, meta
 
 
-def save(model, path, optimizer=None) -> None:
-    """Saves `model` (weights, buffers, architecture) and optionally `optimizer` state."""
-    from .nn.module import to_config  # noqa: PLC0415
+def _encode(obj, tensors: dict[str, np.ndarray]):
+    """`obj` as JSON, its tensors moved into `tensors` (named t0, t1, ...). Dicts keep their
+    keys' types (optimizer states are keyed by int), tuples stay tuples."""
+    if isinstance(obj, Tensor):
+        name = f"t{len(tensors)}"
+        tensors[name] = obj.detach().numpy()
+        return {"tensor": name}
+    if isinstance(obj, dict):
+        for k in obj:
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise TypeError(f"save: dict keys must be str or int, got {type(k).__name__}")
+        return {"dict": [[k, _encode(v, tensors)] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return {"tuple" if isinstance(obj, tuple) else "list": [_encode(v, tensors) for v in obj]}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return {"value": obj}
+    if isinstance(obj, np.generic):
+        return {"value": obj.item()}
+    raise TypeError(
+        f"save: cannot store a {type(obj).__name__}; give tensors, numbers, strings, None, and "
+        "dicts, lists or tuples of them (or a Module)"
+    )
 
+
+def _decode(node, arrays: dict[str, np.ndarray], path):
+    """The inverse of `_encode`, with tensors from `arrays`."""
+    if not isinstance(node, dict) or len(node) != 1:
+        raise CheckpointError(f"load: {path} has a malformed structure entry: {node!r:.60}")
+    ((kind, v),) = node.items()
+    if kind == "tensor":
+        if v not in arrays:
+            raise CheckpointError(f"load: {path} refers to a missing tensor '{v}'")
+        return _core.from_numpy(np.require(arrays[v], requirements="C"))
+    if kind == "dict":
+        from collections import OrderedDict  # noqa: PLC0415  (state dicts are ordered)
+
+        return OrderedDict((k, _decode(x, arrays, path)) for k, x in v)
+    if kind in ("list", "tuple"):
+        items = [_decode(x, arrays, path) for x in v]
+        return tuple(items) if kind == "tuple" else items
+    if kind == "value":
+        return v
+    raise CheckpointError(f"load: {path} has an unknown structure entry '{kind}'")
+
+
+def save(model, path, optimizer=None) -> None:
+    """Saves `model` (weights, buffers, architecture) and optionally `optimizer` state.
+
+    `model` may also be what PyTorch scripts save: a `state_dict()`, or any dict, list or
+    tuple of tensors and plain values (`{"model": m.state_dict(), "epoch": 3}`); `load`
+    returns it as it was, its tensors on the CPU."""
+    from .nn.module import Module, to_config  # noqa: PLC0415
+
+    if not isinstance(model, Module):
+        if optimizer is not None:
+            raise TypeError("save: optimizer= goes with a Module; put its state_dict() in the dict instead")
+        tensors: dict[str, np.ndarray] = {}
+        tree = json.dumps(_encode(model, tensors))
+        write_safetensors(path, tensors, {"format": FORMAT, "tree": tree})
+        return
     tensors = {k: t.numpy() for k, t in model.state_dict().items()}
     meta = {"format": FORMAT}
     try:
@@ -142,7 +203,8 @@ def load(path, model=None, optimizer=None, restore_rng: bool = False):
 
     Without `model`, rebuilds the architecture from the stored config; with one, loads the
     weights into it (strictly: missing, unexpected or mis-shaped weights are refused).
-    With `optimizer`, restores its state too. Returns the model.
+    With `optimizer`, restores its state too. Returns the model. A file saved from a dict
+    (PyTorch's way: `fg.save(model.state_dict(), path)`) gives the dict back.
 
     >>> model = fg.load("model.safetensors")
     """
@@ -152,13 +214,26 @@ def load(path, model=None, optimizer=None, restore_rng: bool = False):
     arrays, meta = read_safetensors(path)
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"load: {path} was not written by ferrograd (format {meta.get('format')!r})")
+    if "tree" in meta:
+        # a dict/list saved PyTorch's way
+        if model is not None or optimizer is not None:
+            raise CheckpointError(
+                f"load: {path} holds a saved dict, not a model; load it and call load_state_dict"
+            )
+        try:
+            tree = json.loads(meta["tree"])
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"load: {path} has a corrupt structure ({e})") from None
+        return _decode(tree, arrays, path)
     weights = {k: v for k, v in arrays.items() if not k.startswith("optimizer.")}
     if model is None:
         if "config" not in meta:
             raise CheckpointError(f"load: {path} holds weights only; build the model and pass it as model=")
         model = from_config(json.loads(meta["config"]))
     try:
-        model.load_state_dict({k: _core.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()})
+        model.load_state_dict(
+            {k: _core.from_numpy(np.require(v, requirements="C")) for k, v in weights.items()}
+        )
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"load: {path} does not fit this architecture: {e}") from None
     if optimizer is not None:
@@ -173,7 +248,7 @@ def load(path, model=None, optimizer=None, restore_rng: bool = False):
         for k, v in arrays.items():
             if k.startswith("optimizer."):
                 _, i, key = k.split(".", 2)
-                state.setdefault(int(i), {})[key] = _core.from_numpy(np.ascontiguousarray(v))
+                state.setdefault(int(i), {})[key] = _core.from_numpy(np.require(v, requirements="C"))
         groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in o["param_groups"]]
         optimizer.load_state_dict({"class": o["class"], "param_groups": groups, "state": state})
     if restore_rng and "rng_state" in meta:

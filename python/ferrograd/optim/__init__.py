@@ -91,20 +91,37 @@ class Optimizer:
         return {"class": type(self).__name__, "param_groups": groups, "state": self.state}
 
     def load_state_dict(self, sd: dict) -> None:
-        """Restores `state_dict()` output; the parameter layout must match."""
+        """Restores `state_dict()` output; the parameter layout must match. State tensors are
+        copied (the optimizer updates them in place) onto their parameter's device, as
+        PyTorch does, so a checkpoint loaded on the CPU resumes a GPU model."""
         if sd.get("class") not in (None, type(self).__name__):
             raise ValueError(f"load_state_dict: state is for {sd['class']}, not {type(self).__name__}")
         if len(sd["param_groups"]) != len(self.param_groups):
             raise ValueError("load_state_dict: the number of parameter groups differs")
-        for g, saved in zip(self.param_groups, sd["param_groups"]):
-            g.update(saved)
-        n = sum(len(g["params"]) for g in self.param_groups)
-        state = {}
+        params = [p for g in self.param_groups for p in g["params"]]
+        state: dict[int, dict[str, Any]] = {}
         for i, st in sd["state"].items():
             i = int(i)
-            if i >= n:
-                raise ValueError(f"load_state_dict: state for parameter {i}, but there are only {n}")
-            state[i] = dict(st)
+            if i >= len(params):
+                raise ValueError(
+                    f"load_state_dict: state for parameter {i}, but there are only {len(params)}"
+                )
+            p = params[i]
+            state[i] = {}
+            for k, v in st.items():
+                if isinstance(v, Tensor):
+                    if tuple(v.shape) != tuple(p.shape):
+                        raise ValueError(
+                            f"load_state_dict: state '{k}' of parameter {i} has shape {tuple(v.shape)}, "
+                            f"the parameter {tuple(p.shape)}"
+                        )
+                    v = v.detach().clone().to(p.device)
+                state[i][k] = v
+        for g, saved in zip(self.param_groups, sd["param_groups"]):
+            saved = {k: v for k, v in saved.items() if k != "params"}
+            if "betas" in saved:
+                saved["betas"] = tuple(saved["betas"])
+            g.update(saved)
         self.state = state
 
     def __repr__(self) -> str:
