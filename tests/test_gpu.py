@@ -1309,6 +1309,22 @@ def test_pytorch_style_checkpoint_resumes_a_gpu_model(tmp_path):
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
 
 
+def test_the_pytorch_style_example_trains_identically_on_the_gpu():
+    """examples/pytorch_style.py (PyTorch's MNIST example in ferrograd) with
+    device="cuda" gives the CPU's losses and accuracies."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "pytorch_style.py"
+    spec = importlib.util.spec_from_file_location("pytorch_style_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    cpu = example.main("cpu", epochs=2, samples=1500, verbose=False)
+    gpu = example.main("cuda", epochs=2, samples=1500, verbose=False)
+    assert cpu[-1][1] < cpu[0][1]  # it learns
+    np.testing.assert_allclose(np.array(gpu), np.array(cpu), rtol=1e-4, atol=1e-5)
+
+
 def test_work_the_device_rejects_raises_device_error():
     """A command the device rejects (an internal bug; users cannot cause one) comes back
     from the next wait as a DeviceError that names it, not as a panic (PyO3's

@@ -404,3 +404,17 @@ def test_pytorch_style_checkpoints(tmp_path):
     assert not (tmp_path / "bad.safetensors").exists()
     with pytest.raises(fg.io.CheckpointError, match="holds a saved dict, not a model"):
         fg.load(path, model=m3)
+
+
+def test_the_pytorch_style_example_trains():
+    """examples/pytorch_style.py, PyTorch's MNIST example written with ferrograd's PyTorch
+    names, runs and learns (on the CPU; tests/test_gpu.py runs it on the GPU too)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "pytorch_style.py"
+    spec = importlib.util.spec_from_file_location("pytorch_style_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    history = example.main("cpu", epochs=2, samples=2000, verbose=False)
+    assert history[-1][1] < history[0][1] and history[-1][2] > 0.8
