@@ -418,3 +418,32 @@ def test_the_pytorch_style_example_trains():
     spec.loader.exec_module(example)
     history = example.main("cpu", epochs=2, samples=2000, verbose=False)
     assert history[-1][1] < history[0][1] and history[-1][2] > 0.8
+
+
+def test_keras_compile_then_fit():
+    """model.compile(optimizer, loss, metrics) then fit/evaluate, as in Keras: the compiled
+    optimizer is created once and keeps its state across fit calls (recreated when the
+    parameters change), explicit arguments win, and bad names fail at compile."""
+    r = np.random.default_rng(2)
+    x = r.standard_normal((64, 5)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    fg.manual_seed(0)
+    model = fg.nn.Sequential(fg.nn.Linear(5, 8), fg.nn.ReLU(), fg.nn.Linear(8, 2))
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"], lr=0.2)
+    h1 = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+    opt = model._compiled_optimizer()
+    assert isinstance(opt, fg.optim.SGD) and opt.lr == 0.2
+    h2 = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert model._compiled_optimizer() is opt  # the same optimizer carried on
+    assert h2.history["loss"][-1] < h1.history["loss"][0] and "acc" in h1.history
+    logs = model.evaluate(x, y)
+    assert set(logs) >= {"loss", "acc"} and logs["acc"] > 0.8
+    model.to(fg.float64)  # new parameters: a new optimizer
+    assert model._compiled_optimizer() is not opt
+    adam = fg.optim.Adam(model.parameters(), lr=1e-3)
+    model.compile(optimizer=adam, loss="cross_entropy")
+    assert model._compiled_optimizer() is adam
+    with pytest.raises(ValueError, match="unknown loss"):
+        model.compile(loss="hinge")
+    with pytest.raises(ValueError, match="compile: unknown metric 'auc'"):
+        model.compile(metrics=["auc"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -307,16 +308,55 @@ class Module:
         return text
 
     # ---- convenience training API (Keras-shaped) -------------------------------------
+    def compile(
+        self, optimizer="adam", loss="cross_entropy", metrics=None, lr: builtins.float | None = None
+    ) -> None:
+        """Keras's compile: the optimizer (a name or an instance), loss and learning rate that
+        `fit` and `evaluate` use when they are not given. A named optimizer is created at the
+        first `fit` and kept by later ones, so its state carries over as in Keras (it is
+        created anew if the parameters changed, e.g. after `.to("gpu")`). `metrics` may name
+        "accuracy" ("acc"), which classification losses report anyway."""
+        from .. import losses as _losses  # noqa: PLC0415
+
+        _losses.get(loss)  # an unknown loss fails here, not at fit
+        for m in metrics or []:
+            if m not in ("accuracy", "acc"):
+                raise ValueError(f"compile: unknown metric {m!r}; classification reports accuracy itself")
+        object.__setattr__(self, "_compiled", {"optimizer": optimizer, "loss": loss, "lr": lr})
+
+    def _compiled_optimizer(self):
+        """The optimizer `compile` asked for, created (or recreated) for the current parameters."""
+        from .. import optim as _optim  # noqa: PLC0415
+
+        c = self.__dict__["_compiled"]
+        spec = c["optimizer"]
+        if not isinstance(spec, str):
+            return spec
+        params = self.parameters()
+        held = self.__dict__.get("_compiled_opt")
+        if held is None or [id(p) for g in held.param_groups for p in g["params"]] != [id(p) for p in params]:
+            held = _optim.get(spec, params, c["lr"])
+            object.__setattr__(self, "_compiled_opt", held)
+        return held
+
     def fit(self, x, y, **kwargs):
-        """Trains this model; see `ferrograd.train.fit`."""
+        """Trains this model; see `ferrograd.train.fit`. Arguments not given come from
+        `compile`, when it was called."""
         from ..train import fit  # noqa: PLC0415
 
+        if "_compiled" in self.__dict__:
+            kwargs.setdefault("loss", self.__dict__["_compiled"]["loss"])
+            if "optimizer" not in kwargs:
+                kwargs["optimizer"] = self._compiled_optimizer()
         return fit(self, x, y, **kwargs)
 
     def evaluate(self, x, y, **kwargs):
-        """Loss and metric on (x, y); see `ferrograd.train.evaluate`."""
+        """Loss and metric on (x, y); see `ferrograd.train.evaluate` (the loss from `compile`
+        when not given)."""
         from ..train import evaluate  # noqa: PLC0415
 
+        if "_compiled" in self.__dict__:
+            kwargs.setdefault("loss", self.__dict__["_compiled"]["loss"])
         return evaluate(self, x, y, **kwargs)
 
     def predict(self, x, **kwargs):
