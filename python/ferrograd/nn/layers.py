@@ -177,18 +177,22 @@ class Tanh(_Activation):
         return x.tanh()
 
 
-class Softmax(_Activation):
-    """Softmax along `dim`."""
+class _AlongDim(_Activation):
+    """An activation applied along one dim (the softmax family)."""
 
     def __init__(self, dim: int = -1):
         super().__init__()
         self.dim = dim
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.softmax(self.dim)
-
     def get_config(self) -> dict:
         return {"dim": self.dim}
+
+
+class Softmax(_AlongDim):
+    """Softmax along `dim`."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.softmax(self.dim)
 
 
 class Identity(_Activation):
@@ -231,18 +235,11 @@ class GELU(_Activation):
         return {"approximate": self.approximate}
 
 
-class LogSoftmax(_Activation):
-    """log(softmax(x)) along `dim`, computed stably."""
-
-    def __init__(self, dim: int = -1):
-        super().__init__()
-        self.dim = dim
+class LogSoftmax(_AlongDim):
+    """log(softmax(x)) along `dim`, computed stably (not a Softmax: `fit` keeps it)."""
 
     def forward(self, x: Tensor) -> Tensor:
         return x.log_softmax(self.dim)
-
-    def get_config(self) -> dict:
-        return {"dim": self.dim}
 
 
 class Flatten(_Activation):
