@@ -47,12 +47,19 @@ def sync(t) -> None:
     t.reshape(-1)[0].item()  # forces the queued GPU work to finish
 
 
-def fg_matmul(n: int, device: str, layout: str = "nn") -> float:
-    a = fg.randn(n, n, device=device)
-    b = fg.randn(n, n, device=device)
+def fg_matmul(n: int, device: str, layout: str = "nn", mkn: tuple[int, int, int] | None = None) -> float:
+    """GFLOP/s of an n x n x n product (or m x k x n with `mkn`) in `layout` (a "t" stores
+    that operand transposed)."""
+    m, k, n = mkn or (n, n, n)
+    a = fg.randn(*((k, m) if layout[0] == "t" else (m, k)), device=device)
+    b = fg.randn(*((n, k) if layout[1] == "t" else (k, n)), device=device)
     a = a.T if layout[0] == "t" else a
     b = b.T if layout[1] == "t" else b
-    reps = 10 if (n >= 2048 and device == "gpu") else (3 if n >= 2048 else 10)
+    flops = 2 * m * k * n
+    if device == "gpu":  # enough products per timing that one wait is noise
+        reps = max(10, min(500, int(2e10 // flops)))
+    else:
+        reps = 3 if flops >= 2 * 2048**3 else 10
 
     def run():
         c = None
@@ -60,21 +67,34 @@ def fg_matmul(n: int, device: str, layout: str = "nn") -> float:
             c = a @ b
         sync(c)
 
-    return 2 * n**3 * reps / best(run, repeat=3) / 1e9
+    return flops * reps / best(run, repeat=3) / 1e9
 
 
-def sweep(sizes, layouts) -> None:
-    """GFLOP/s of every GPU matmul kernel at each size and layout (one fixed kernel at a time)."""
+def shape_of(size: str) -> tuple[int, int, int]:
+    """(m, k, n) of "1024" (square) or "128x784x512"."""
+    dims = [int(v) for v in size.lower().split("x")]
+    if len(dims) == 1:
+        return dims[0], dims[0], dims[0]
+    if len(dims) != 3:
+        raise SystemExit(f"--sweep-sizes: {size!r} is neither N nor MxKxN")
+    return dims[0], dims[1], dims[2]
+
+
+def sweep(sizes: list[str], layouts) -> None:
+    """GFLOP/s of every GPU matmul kernel at each size ("1024" square, or "MxKxN" such as a
+    training step's 128x784x512) and layout (one fixed kernel at a time)."""
     names = fg._core.gpu_matmul_kernels()
     before = fg._core.gpu_matmul_kernel()
     cols = [(n, lay) for n in sizes for lay in layouts]
-    head = f"{'kernel':<16}" + "".join(f"{f'{n} {lay}':>12}" for n, lay in cols)
+    width = max(12, max(len(n) for n in sizes) + 5)
+    head = f"{'kernel':<16}" + "".join(f"{f'{n} {lay}':>{width}}" for n, lay in cols)
     print("GPU matmul kernels, GFLOP/s (nn: A B, nt: A B^T, tn: A^T B)")
     print(head)
     print("-" * len(head))
     for name in names:
         fg._core.gpu_matmul_kernel(name)
-        print(f"{name:<16}" + "".join(f"{fg_matmul(n, 'gpu', lay):>12,.1f}" for n, lay in cols), flush=True)
+        row = [fg_matmul(0, "gpu", lay, shape_of(n)) for n, lay in cols]
+        print(f"{name:<16}" + "".join(f"{v:>{width},.1f}" for v in row), flush=True)
     fg._core.gpu_matmul_kernel(before)
     print()
 
@@ -183,7 +203,9 @@ def main() -> None:
     ap.add_argument("--no-cpu", action="store_true", help="the gpu column alone")
     ap.add_argument("--matmul-kernel", help='a GPU matmul kernel for the whole run (default "auto")')
     ap.add_argument("--sweep", action="store_true", help="every GPU matmul kernel at each size and layout")
-    ap.add_argument("--sweep-sizes", default="1024,4096", help="sizes for --sweep, comma-separated")
+    ap.add_argument(
+        "--sweep-sizes", default="1024,4096", help="sizes for --sweep, comma-separated: N (square) or MxKxN"
+    )
     args = ap.parse_args()
     sizes = [256] if args.quick else [256, 1024, 4096]
     layouts = [] if args.quick else ["nt", "tn"]
@@ -208,7 +230,7 @@ def main() -> None:
     if gpu:
         print(f"GPU matmul kernel: {fg._core.gpu_matmul_kernel()}")
     if gpu and args.sweep:
-        sweep([int(v) for v in args.sweep_sizes.split(",")], ["nn", "nt", "tn"])
+        sweep(args.sweep_sizes.split(","), ["nn", "nt", "tn"])
     x, y = fg.data.load_mnist()
     x, y = x[:8000], y[:8000]
     if args.quick:

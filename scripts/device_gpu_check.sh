@@ -34,8 +34,10 @@ python3 -c "import ferrograd as fg; print(fg.devices()); print('using', fg._core
 timeout 150 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gpu.py tests/test_gpu_layouts.py 2>&1 \
     | tee "$OUT/gpu_tests.log" | tail -25
 if [ "${SWEEP:-1}" = 1 ]; then
-    # every matmul kernel at 1024 and 4096 in each layout (what "auto" chooses among)
-    timeout 120 python3 benches/bench_gpu.py --sweep --only-matmul --no-cpu --no-torch 2>&1 \
+    # every matmul kernel at 1024 and 4096 in each layout (what "auto" chooses among), and at
+    # a Standard step's products (batch 128; below the tuning threshold, so the default runs)
+    timeout 150 python3 benches/bench_gpu.py --sweep --only-matmul --no-cpu --no-torch \
+        --sweep-sizes 1024,4096,128x784x512,128x512x512,512x128x784 2>&1 \
         | tee "$OUT/matmul_sweep.log"
 fi
 # read-backs per step of hand-written loop idioms (expect 0 everywhere)

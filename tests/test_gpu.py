@@ -1342,6 +1342,63 @@ def test_work_the_device_rejects_raises_device_error():
         fg.gpu.synchronize()
 
 
+def test_subnormals_compare_and_test_true_as_on_the_cpu():
+    """Comparisons, casts to bool and any/all treat subnormals as the CPU does (nonzero,
+    ordered), even on a device that flushes them to zero in arithmetic: the H100's Vulkan
+    driver made `any()` of [3e-42] false before comparisons went through the bits."""
+    tiny = np.float32(3e-42)
+    a = np.array([tiny, -tiny, 0.0, -0.0, 2 * tiny, 1.0], np.float32)
+    b = np.array([0.0, 0.0, -tiny, tiny, tiny, tiny], np.float32)
+    g, h = fg.tensor(a).to("gpu"), fg.tensor(b).to("gpu")
+    for name, op in [
+        ("eq", np.equal),
+        ("ne", np.not_equal),
+        ("lt", np.less),
+        ("le", np.less_equal),
+        ("gt", np.greater),
+        ("ge", np.greater_equal),
+    ]:
+        got = getattr(g, name)(h)
+        assert got.device == "gpu"
+        np.testing.assert_array_equal(got.numpy(), op(a, b), err_msg=name)
+        np.testing.assert_array_equal(getattr(g, name)(0.0).numpy(), op(a, np.float32(0)), err_msg=name)
+    np.testing.assert_array_equal(g.bool().numpy(), a != 0)
+    assert fg.tensor([tiny]).to("gpu").any().item() is True
+    assert fg.tensor([tiny, 1.0]).to("gpu").all().item() is True
+    np.testing.assert_array_equal(g.masked_fill(g > 0, 5.0).numpy(), np.where(a > 0, 5.0, a))
+    # argmax/argmin and max/min order them exactly too (values kept, not flushed)
+    m = np.array([[-1e-44, 0.0, -3e-42], [2e-44, 1e-44, -0.0]], np.float32)
+    gm = fg.tensor(m).to("gpu")
+    for dim in (0, 1):
+        np.testing.assert_array_equal(gm.argmax(dim).numpy(), m.argmax(dim), err_msg=f"argmax {dim}")
+        np.testing.assert_array_equal(gm.argmin(dim).numpy(), m.argmin(dim), err_msg=f"argmin {dim}")
+        np.testing.assert_array_equal(gm.max(dim).numpy(), m.max(dim), err_msg=f"max {dim}")
+        np.testing.assert_array_equal(gm.min(dim).numpy(), m.min(dim), err_msg=f"min {dim}")
+
+
+def test_readback_reads_only_what_the_view_reaches():
+    """`x[i, j].item()` and small views of a big GPU tensor copy back only the span of the
+    buffer they reach (reading the whole buffer took longer than a 4096 matmul on an H100),
+    with the right values for stepped, reversed and permuted views."""
+    a = np.arange(64 * 256, dtype=np.float32).reshape(64, 256)
+    g = fg.tensor(a).to("gpu")
+    fg.gpu.synchronize()
+    b0 = fg.gpu.stats()["bytes_read"]
+    assert g[5, 7].item() == a[5, 7]
+    assert fg.gpu.stats()["bytes_read"] - b0 == 4
+    b0 = fg.gpu.stats()["bytes_read"]
+    np.testing.assert_array_equal(g[3, 10:20].numpy(), a[3, 10:20])
+    assert fg.gpu.stats()["bytes_read"] - b0 == 10 * 4
+    b0 = fg.gpu.stats()["bytes_read"]
+    np.testing.assert_array_equal(g[2:4, ::-3].numpy(), a[2:4, ::-3])
+    assert fg.gpu.stats()["bytes_read"] - b0 == 2 * 256 * 4  # columns 255, 252, ..., 0: (2, 0) to (3, 255)
+    views = [(g.T[::5, 1:3], a.T[::5, 1:3]), (g[::-1, ::-1][:2], a[::-1, ::-1][:2]), (g[:, 0], a[:, 0])]
+    for view, want in views:
+        np.testing.assert_array_equal(view.numpy(), want)
+    b0 = fg.gpu.stats()["bytes_read"]
+    assert g[0:0].numpy().shape == (0, 256) and fg.gpu.stats()["bytes_read"] == b0
+
+
 def test_gpu_module_controls(matmul_kernel_setting):
     """fg.gpu, the user-facing controls (as torch.cuda): availability, the adapter,
     synchronize, counters and the matmul kernel choice."""

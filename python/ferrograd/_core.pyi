@@ -713,7 +713,8 @@ def gpu_profile(reset: bool = True) -> list[tuple[str, int, float]] | None:
     between kernels; None when profiling is off."""
 
 def gpu_stats() -> dict[str, Any]:
-    """GPU runtime counters: ``buffers_created``, ``dispatches``, ``submits``,
+    """GPU runtime counters: ``buffers_created``, ``dispatches``, ``submits``, ``bytes_read``
+    (copied back to the host),
     ``bind_groups_created`` (ints; a steady count over a loop means the caches hit),
     ``pipelines`` (the compiled kernel variants, sorted) and ``max_binding`` (the largest
     storage binding in bytes, the size limit of one tensor); DeviceError when there is no GPU."""

@@ -49,7 +49,8 @@ def synchronize() -> None:
 
 
 def stats() -> dict[str, Any]:
-    """Runtime counters: buffers created, dispatches recorded, submissions, the compiled
+    """Runtime counters: buffers created, dispatches recorded, submissions, bytes read back
+    to the host, the compiled
     kernel variants and the largest storage binding (bytes)."""
     return _core.gpu_stats()
 

@@ -192,6 +192,8 @@ pub struct Context {
     created: std::sync::atomic::AtomicUsize,
     dispatches: std::sync::atomic::AtomicUsize,
     submits: std::sync::atomic::AtomicUsize,
+    /// bytes copied back to the host
+    bytes_read: std::sync::atomic::AtomicUsize,
     /// bind groups created (cache misses)
     bind_groups_created: std::sync::atomic::AtomicUsize,
     profiler: Option<Profiler>,
@@ -388,6 +390,7 @@ fn create() -> std::result::Result<Context, String> {
         created: std::sync::atomic::AtomicUsize::new(0),
         dispatches: std::sync::atomic::AtomicUsize::new(0),
         submits: std::sync::atomic::AtomicUsize::new(0),
+        bytes_read: std::sync::atomic::AtomicUsize::new(0),
         bind_groups_created: std::sync::atomic::AtomicUsize::new(0),
         profiler,
         uncaptured,
@@ -488,18 +491,34 @@ impl GpuBuffer {
 
     /// Copies the elements back to the host (flushing queued work first).
     pub fn download(&self) -> Result<Vec<f32>> {
-        if self.len == 0 {
+        self.download_range(0, self.len)
+    }
+
+    /// Copies elements `start..start + len` back to the host (flushing queued work first).
+    /// `item()` of one element of a large tensor reads 4 bytes, not the whole buffer: a
+    /// 64 MiB read-back costs more than a 4096 matmul.
+    pub fn download_range(&self, start: usize, len: usize) -> Result<Vec<f32>> {
+        if start + len > self.len {
+            return Err(Error::Index(
+                "gpu: read-back past the end of a buffer".into(),
+            ));
+        }
+        if len == 0 {
             return Ok(Vec::new());
         }
         let ctx = &self.ctx;
-        let size = (self.len * 4) as u64;
+        let size = (len * 4) as u64;
+        ctx.bytes_read
+            .fetch_add(len * 4, std::sync::atomic::Ordering::Relaxed);
         let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size,
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        ctx.record_copy(|enc| enc.copy_buffer_to_buffer(self.raw(), 0, &staging, 0, Some(size)));
+        ctx.record_copy(|enc| {
+            enc.copy_buffer_to_buffer(self.raw(), (start * 4) as u64, &staging, 0, Some(size))
+        });
         let idx = ctx.flush();
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -717,6 +736,11 @@ impl Context {
     pub fn counters(&self) -> (usize, usize) {
         use std::sync::atomic::Ordering::Relaxed;
         (self.dispatches.load(Relaxed), self.submits.load(Relaxed))
+    }
+
+    /// Bytes read back to the host so far.
+    pub fn bytes_read(&self) -> usize {
+        self.bytes_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bind groups created so far: a steady count over a training loop means every

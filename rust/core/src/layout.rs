@@ -315,6 +315,24 @@ impl Layout {
         }
     }
 
+    /// The lowest and one past the highest storage index this layout reads (`None` when it
+    /// has no elements).
+    pub fn span(&self) -> Option<(usize, usize)> {
+        if self.numel() == 0 {
+            return None;
+        }
+        let (mut lo, mut hi) = (self.offset as isize, self.offset as isize);
+        for (&n, &s) in self.shape.iter().zip(&self.strides) {
+            let reach = s * (n as isize - 1);
+            if reach < 0 {
+                lo += reach;
+            } else {
+                hi += reach;
+            }
+        }
+        Some((lo as usize, hi as usize + 1))
+    }
+
     /// Copies the elements of `src` under this layout into a new C-ordered vector.
     pub fn gather<T: Copy>(&self, src: &[T]) -> Vec<T> {
         let n = self.numel();
@@ -333,6 +351,26 @@ impl Layout {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn span_covers_the_elements_a_view_reads() {
+        let base = Layout::contiguous(&[4, 6]);
+        assert_eq!(base.span(), Some((0, 24)));
+        // column 2 of rows 1..3, reversed: storage indices 20, 14, 8
+        let v = Layout {
+            shape: SmallVec::from_slice(&[3]),
+            strides: SmallVec::from_slice(&[-6]),
+            offset: 20,
+        };
+        assert_eq!(v.span(), Some((8, 21)));
+        let bcast = Layout {
+            shape: SmallVec::from_slice(&[5, 2]),
+            strides: SmallVec::from_slice(&[0, 1]),
+            offset: 3,
+        };
+        assert_eq!(bcast.span(), Some((3, 5)));
+        assert_eq!(Layout::contiguous(&[0, 3]).span(), None);
+    }
 
     #[test]
     fn broadcast_rules() {

@@ -388,8 +388,14 @@ impl Tensor {
         {
             let guard = self.0.storage.read();
             if let Buffer::Gpu(b) = &*guard {
-                let all = b.download()?;
-                return Ok(self.0.layout.gather(&all));
+                // read back only the part of the buffer this view reaches
+                let Some((lo, hi)) = self.0.layout.span() else {
+                    return Ok(Vec::new());
+                };
+                let part = b.download_range(lo, hi - lo)?;
+                let mut lay = self.0.layout.clone();
+                lay.offset -= lo;
+                return Ok(lay.gather(&part));
             }
         }
         self.to_vec()

@@ -1741,7 +1741,7 @@ fn gpu_info() -> PyResult<(String, String, String)> {
 }
 
 /// The GPU runtime's counters: buffers created, dispatches recorded, submissions made,
-/// and the compiled kernel variants (for tests and benchmarks).
+/// bytes read back to the host, and the compiled kernel variants (for tests and benchmarks).
 #[pyfunction]
 fn gpu_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
     #[cfg(feature = "gpu")]
@@ -1752,6 +1752,7 @@ fn gpu_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
         d.set_item("buffers_created", ctx.buffers_created())?;
         d.set_item("dispatches", dispatches)?;
         d.set_item("submits", submits)?;
+        d.set_item("bytes_read", ctx.bytes_read())?;
         d.set_item("bind_groups_created", ctx.bind_groups_created())?;
         d.set_item("pipelines", ctx.pipeline_keys())?;
         d.set_item("max_binding", ctx.max_binding())?;
