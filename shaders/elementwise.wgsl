@@ -128,10 +128,21 @@ fn truthy(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) != 0u;
 }
 
+// A float's order as an integer (sign times magnitude bits): comparisons through it are exact
+// IEEE comparisons of non-NaN values (+0 == -0) even where the device flushes subnormals to
+// zero, as WGSL allows and the H100's Vulkan driver does (1e-42 > 0 and 1e-42 != 0 are true
+// on the CPU).
+fn okey(x: f32) -> i32 {
+    let m = bitcast<i32>(bitcast<u32>(x) & 0x7fffffffu);
+    return select(m, -m, bitcast<u32>(x) >= 0x80000000u);
+}
+
 // 0-6 arithmetic (BinaryOp's order), 7-12 comparisons (CmpOp's order: ==, !=, <, <=, >,
 // >=; anything against NaN is false but !=), 13-15 logical and, or, xor of truth values
 fn binary(op: u32, x: f32, y: f32) -> f32 {
     let nan = is_nan(x) || is_nan(y);
+    let kx = okey(x);
+    let ky = okey(y);
     switch op {
         case 0u: { return x + y; }
         case 1u: { return x - y; }
@@ -140,12 +151,12 @@ fn binary(op: u32, x: f32, y: f32) -> f32 {
         case 4u: { return pow_f(x, y); }
         case 5u: { return select(max(x, y), x + y, nan); }
         case 6u: { return select(min(x, y), x + y, nan); }
-        case 7u: { return b2f(!nan && x == y); }
-        case 8u: { return b2f(nan || x != y); }
-        case 9u: { return b2f(!nan && x < y); }
-        case 10u: { return b2f(!nan && x <= y); }
-        case 11u: { return b2f(!nan && x > y); }
-        case 12u: { return b2f(!nan && x >= y); }
+        case 7u: { return b2f(!nan && kx == ky); }
+        case 8u: { return b2f(nan || kx != ky); }
+        case 9u: { return b2f(!nan && kx < ky); }
+        case 10u: { return b2f(!nan && kx <= ky); }
+        case 11u: { return b2f(!nan && kx > ky); }
+        case 12u: { return b2f(!nan && kx >= ky); }
         case 13u: { return b2f(truthy(x) && truthy(y)); }
         case 14u: { return b2f(truthy(x) || truthy(y)); }
         case 15u: { return b2f(truthy(x) != truthy(y)); }

@@ -31,17 +31,25 @@ fn is_nan(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
 }
 
+// A float's order as an integer (sign times magnitude bits): exact comparisons of non-NaN
+// values even where the device flushes subnormals to zero (the H100's Vulkan driver does;
+// argmax of [-1e-44, 0] is 1 on the CPU).
+fn okey(x: f32) -> i32 {
+    let m = bitcast<i32>(bitcast<u32>(x) & 0x7fffffffu);
+    return select(m, -m, bitcast<u32>(x) >= 0x80000000u);
+}
+
 // Whether v replaces best: a NaN beats any number and, once held, is kept (the first NaN
 // wins, as NumPy's argmax and the CPU path give).
 fn better(op: u32, v: f32, best: f32) -> bool {
     if (is_nan(best)) { return false; }
     if (is_nan(v)) { return true; }
-    if (op == 2u || op == 5u) { return v < best; }
-    return v > best;
+    if (op == 2u || op == 5u) { return okey(v) < okey(best); }
+    return okey(v) > okey(best);
 }
 
 fn same(v: f32, best: f32) -> bool {
-    return v == best || (is_nan(v) && is_nan(best));
+    return okey(v) == okey(best) || (is_nan(v) && is_nan(best));
 }
 
 @compute @workgroup_size(256)

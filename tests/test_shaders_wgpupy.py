@@ -170,10 +170,13 @@ def test_binary_kernel_broadcasts():
 )
 def test_binary_kernel_comparisons_and_logic(op, ref):
     """Codes 7-15 give 0/1 floats (the GPU backend's bools) as NumPy's comparisons and
-    logical ops do, NaN (unordered; true as a truth value) and -0.0 included."""
-    special = np.array([np.nan, -0.0, 0.0, 1.0, -np.inf, np.inf], np.float32)
-    a = np.concatenate([np.repeat(special, 6), rng.integers(-2, 3, 64).astype(np.float32)])
-    b = np.concatenate([np.tile(special, 6), rng.integers(-2, 3, 64).astype(np.float32)])
+    logical ops do, NaN (unordered; true as a truth value), -0.0 and subnormals included
+    (exact even on a device that flushes subnormals, as the H100's Vulkan driver does)."""
+    tiny = np.float32(3e-42)  # subnormal
+    special = np.array([np.nan, -0.0, 0.0, 1.0, -np.inf, np.inf, tiny, -tiny, 2 * tiny], np.float32)
+    k = special.size
+    a = np.concatenate([np.repeat(special, k), rng.integers(-2, 3, 64).astype(np.float32)])
+    b = np.concatenate([np.tile(special, k), rng.integers(-2, 3, 64).astype(np.float32)])
     n = a.size
     groups = ((n + 63) // 64, 1, 1)
     got = run(
