@@ -202,6 +202,7 @@ def main() -> None:
     ap.add_argument("--only-matmul", action="store_true", help="the matmul rows alone")
     ap.add_argument("--no-cpu", action="store_true", help="the gpu column alone")
     ap.add_argument("--matmul-kernel", help='a GPU matmul kernel for the whole run (default "auto")')
+    ap.add_argument("--matmul-split-k", type=int, help="the most parts a GPU matmul splits k into (1: off)")
     ap.add_argument("--sweep", action="store_true", help="every GPU matmul kernel at each size and layout")
     ap.add_argument(
         "--sweep-sizes", default="1024,4096", help="sizes for --sweep, comma-separated: N (square) or MxKxN"
@@ -227,8 +228,10 @@ def main() -> None:
     devices = ([] if args.no_cpu else ["cpu"]) + (["gpu"] if gpu else [])
     if gpu and args.matmul_kernel:
         fg._core.gpu_matmul_kernel(args.matmul_kernel)
+    if gpu and args.matmul_split_k:
+        fg.gpu.matmul_split_k(args.matmul_split_k)
     if gpu:
-        print(f"GPU matmul kernel: {fg._core.gpu_matmul_kernel()}")
+        print(f"GPU matmul kernel: {fg._core.gpu_matmul_kernel()}, split-K up to {fg.gpu.matmul_split_k()}")
     if gpu and args.sweep:
         sweep(args.sweep_sizes.split(","), ["nn", "nt", "tn"])
     x, y = fg.data.load_mnist()

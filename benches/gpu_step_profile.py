@@ -20,7 +20,10 @@ def main() -> None:
     ap.add_argument("--arch", default="standard")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--matmul-split-k", type=int, help="the most parts a GPU matmul splits k into (1: off)")
     args = ap.parse_args()
+    if args.matmul_split_k:
+        fg.gpu.matmul_split_k(args.matmul_split_k)
     from ferrograd.cli import build
 
     x, y = fg.data.load_mnist()
@@ -62,7 +65,8 @@ def main() -> None:
     t_all = time.perf_counter() - t0
     s1 = fg._core.gpu_stats()
     n = args.steps
-    print(f"{args.arch} batch {b} on {fg._core.gpu_info()[0]}: {n} steps")
+    split = fg.gpu.matmul_split_k()
+    print(f"{args.arch} batch {b} on {fg._core.gpu_info()[0]}: {n} steps, matmul split-K up to {split}")
     for k, v in phases.items():
         print(f"  host {k:<14}{v / n * 1e6:>9.1f} us/step")
     print(f"  host total          {t_rec / n * 1e6:>9.1f} us/step")

@@ -44,11 +44,19 @@ fi
 timeout 60 python3 benches/gpu_sync_points.py 2>&1 | tee "$OUT/sync_points.log"
 # the 4096 matmul over 15 rounds (min/median/max, cuBLAS beside it): the bar is "reliably"
 timeout 90 python3 benches/gpu_matmul_repeat.py 2>&1 | tee "$OUT/matmul_repeat.log"
+# split-K off and on at a training step's products
+timeout 60 python3 benches/gpu_split_k.py 2>&1 | tee "$OUT/split_k.log"
 timeout 300 python3 benches/bench_gpu.py --batch "${BATCHES:-128,512}" --epochs "${EPOCHS:-3}" 2>&1 \
     | tee "$OUT/bench_gpu.log"
+# the GPU column again with split-K off, to see what it does for training
+timeout 120 python3 benches/bench_gpu.py --batch "${BATCHES:-128,512}" --epochs "${EPOCHS:-3}" --no-cpu \
+    --no-torch --matmul-split-k 1 2>&1 | tee "$OUT/bench_gpu_split_off.log"
 for a in "standard 128" "standard 512" "residual 128" "selu 128"; do
     set -- $a
     timeout 60 python3 benches/gpu_step_profile.py --arch $1 --batch $2 2>&1 | tee -a "$OUT/steps.log"
+done
+for b in 128 512; do
+    timeout 60 python3 benches/gpu_step_profile.py --batch $b --matmul-split-k 1 2>&1 | tee -a "$OUT/steps.log"
 done
 if [ "${PROFILE:-0}" = 1 ]; then
     FERROGRAD_GPU_PROFILE=1 timeout 60 python3 benches/gpu_step_profile.py --steps 20 2>&1 | tee -a "$OUT/steps_prof.log"

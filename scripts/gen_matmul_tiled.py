@@ -174,12 +174,13 @@ def gen_variant(v: Variant) -> str:
     for r in range(tm):
         for h in hs:
             w(f"    var c{r}_{h} = vec4<f32>(0.0);")
+    w("    let k0 = begin_split(wg.z);")
     for j in range(la):
-        w(f"    var ra{j} = load_a(t + {256 * j}u, row0, 0u, {bk}u, {bm}u);")
+        w(f"    var ra{j} = load_a(t + {256 * j}u, row0, k0, {bk}u, {bm}u);")
     for j in range(lb):
-        w(f"    var rb{j} = load_b(t + {256 * j}u, col0, 0u, {bk}u, {bn}u);")
+        w(f"    var rb{j} = load_b(t + {256 * j}u, col0, k0, {bk}u, {bn}u);")
     args = ", ".join([f"ra{j}" for j in range(la)] + [f"rb{j}" for j in range(lb)])
-    w(f"    let tiles = (p.k + {bk - 1}u) / {bk}u;")
+    w(f"    let tiles = (k_end - k0 + {bk - 1}u) / {bk}u;")
     for r in range(0 if v.akm else tm):
         w(f"    var a{r}: vec4<f32>;")
     if v.db:
@@ -196,9 +197,9 @@ def gen_variant(v: Variant) -> str:
         w("        workgroupBarrier();")
     w("        if (kt + 1u < tiles) {")
     for j in range(la):
-        w(f"            ra{j} = load_a(t + {256 * j}u, row0, (kt + 1u) * {bk}u, {bk}u, {bm}u);")
+        w(f"            ra{j} = load_a(t + {256 * j}u, row0, k0 + (kt + 1u) * {bk}u, {bk}u, {bm}u);")
     for j in range(lb):
-        w(f"            rb{j} = load_b(t + {256 * j}u, col0, (kt + 1u) * {bk}u, {bk}u, {bn}u);")
+        w(f"            rb{j} = load_b(t + {256 * j}u, col0, k0 + (kt + 1u) * {bk}u, {bk}u, {bn}u);")
     w("        }")
     for kq in range(bk // 4 if v.akm else 0):
         for e in range(4):

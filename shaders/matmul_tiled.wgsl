@@ -22,6 +22,23 @@ struct Params {
                    // (the elementwise op codes)
     c_off: u32,    // element offset of this batch's output
     alpha: f32,    // elu's alpha, leaky relu's slope
+    kc: u32,       // split-K: workgroup z sums k in [z kc, (z + 1) kc); kc >= k: no split
+}
+
+// Split-K state of this workgroup (set by begin_split): where its k range ends, whether the
+// product is split, and where its partial sums go. A split product writes raw partial sums,
+// S of them per output element, and splitk_sum adds them up and applies the epilogue.
+var<private> k_end: u32;
+var<private> split: bool;
+var<private> z_off: u32;
+
+// Sets the split-K state for workgroup z; returns the first k of its range.
+fn begin_split(z: u32) -> u32 {
+    let lo = z * p.kc;
+    k_end = min(p.k, lo + p.kc);
+    split = p.kc < p.k;
+    z_off = z * p.m * p.n;
+    return lo;
 }
 
 // true: A[i, k] and A[i, k+1] are adjacent (row-major A); false: A[i, k] and A[i+1, k] are.
@@ -44,13 +61,13 @@ fn load_a(t: u32, row0: u32, k0: u32, bk: u32, bm: u32) -> vec4<f32> {
     if (A_K_CONTIG) {
         let r = row0 + t / (bk / 4u);
         let kk = k0 + (t % (bk / 4u)) * 4u;
-        if (r < p.m && kk < p.k) {
+        if (r < p.m && kk < k_end) {
             return a[(p.a_off + r * p.a_rs + kk) / 4u];
         }
     } else {
         let kk = k0 + t / (bm / 4u);
         let r = row0 + (t % (bm / 4u)) * 4u;
-        if (r < p.m && kk < p.k) {
+        if (r < p.m && kk < k_end) {
             return a[(p.a_off + kk * p.a_cs + r) / 4u];
         }
     }
@@ -61,13 +78,13 @@ fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
     if (B_N_CONTIG) {
         let kk = k0 + t / (bn / 4u);
         let col = col0 + (t % (bn / 4u)) * 4u;
-        if (col < p.n && kk < p.k) {
+        if (col < p.n && kk < k_end) {
             return b[(p.b_off + kk * p.b_rs + col) / 4u];
         }
     } else {
         let col = col0 + t / (bk / 4u);
         let kk = k0 + (t % (bk / 4u)) * 4u;
-        if (col < p.n && kk < p.k) {
+        if (col < p.n && kk < k_end) {
             return b[(p.b_off + col * p.b_cs + kk) / 4u];
         }
     }
@@ -111,7 +128,11 @@ fn epilogue(v: vec4<f32>, col: u32) -> vec4<f32> {
 
 fn store_c(r: u32, col: u32, v: vec4<f32>) {
     if (r < p.m && col < p.n) {
-        c[(p.c_off + r * p.n + col) / 4u] = epilogue(v, col);
+        if (split) {
+            c[(z_off + r * p.n + col) / 4u] = v;
+        } else {
+            c[(p.c_off + r * p.n + col) / 4u] = epilogue(v, col);
+        }
     }
 }
 
@@ -149,9 +170,10 @@ fn t64x64(
     var c1_0 = vec4<f32>(0.0);
     var c2_0 = vec4<f32>(0.0);
     var c3_0 = vec4<f32>(0.0);
-    var ra0 = load_a(t + 0u, row0, 0u, 16u, 64u);
-    var rb0 = load_b(t + 0u, col0, 0u, 16u, 64u);
-    let tiles = (p.k + 15u) / 16u;
+    let k0 = begin_split(wg.z);
+    var ra0 = load_a(t + 0u, row0, k0, 16u, 64u);
+    var rb0 = load_b(t + 0u, col0, k0, 16u, 64u);
+    let tiles = (k_end - k0 + 15u) / 16u;
     var a0: vec4<f32>;
     var a1: vec4<f32>;
     var a2: vec4<f32>;
@@ -162,8 +184,8 @@ fn t64x64(
         stage_t64x64(t, 0u, 0u, ra0, rb0);
         workgroupBarrier();
         if (kt + 1u < tiles) {
-            ra0 = load_a(t + 0u, row0, (kt + 1u) * 16u, 16u, 64u);
-            rb0 = load_b(t + 0u, col0, (kt + 1u) * 16u, 16u, 64u);
+            ra0 = load_a(t + 0u, row0, k0 + (kt + 1u) * 16u, 16u, 64u);
+            rb0 = load_b(t + 0u, col0, k0 + (kt + 1u) * 16u, 16u, 64u);
         }
         // k = 0 .. 3 of the slice: a{r} holds row r's four k values
         if (A_K_CONTIG) {
@@ -350,9 +372,10 @@ fn t64x64_db(
     var c1_0 = vec4<f32>(0.0);
     var c2_0 = vec4<f32>(0.0);
     var c3_0 = vec4<f32>(0.0);
-    var ra0 = load_a(t + 0u, row0, 0u, 16u, 64u);
-    var rb0 = load_b(t + 0u, col0, 0u, 16u, 64u);
-    let tiles = (p.k + 15u) / 16u;
+    let k0 = begin_split(wg.z);
+    var ra0 = load_a(t + 0u, row0, k0, 16u, 64u);
+    var rb0 = load_b(t + 0u, col0, k0, 16u, 64u);
+    let tiles = (k_end - k0 + 15u) / 16u;
     var a0: vec4<f32>;
     var a1: vec4<f32>;
     var a2: vec4<f32>;
@@ -363,8 +386,8 @@ fn t64x64_db(
         let ab = (kt & 1u) * 256u;
         let bb = (kt & 1u) * 256u;
         if (kt + 1u < tiles) {
-            ra0 = load_a(t + 0u, row0, (kt + 1u) * 16u, 16u, 64u);
-            rb0 = load_b(t + 0u, col0, (kt + 1u) * 16u, 16u, 64u);
+            ra0 = load_a(t + 0u, row0, k0 + (kt + 1u) * 16u, 16u, 64u);
+            rb0 = load_b(t + 0u, col0, k0 + (kt + 1u) * 16u, 16u, 64u);
         }
         // k = 0 .. 3 of the slice: a{r} holds row r's four k values
         if (A_K_CONTIG) {
@@ -559,10 +582,11 @@ fn t128x64(
     var c5_0 = vec4<f32>(0.0);
     var c6_0 = vec4<f32>(0.0);
     var c7_0 = vec4<f32>(0.0);
-    var ra0 = load_a(t + 0u, row0, 0u, 16u, 128u);
-    var ra1 = load_a(t + 256u, row0, 0u, 16u, 128u);
-    var rb0 = load_b(t + 0u, col0, 0u, 16u, 64u);
-    let tiles = (p.k + 15u) / 16u;
+    let k0 = begin_split(wg.z);
+    var ra0 = load_a(t + 0u, row0, k0, 16u, 128u);
+    var ra1 = load_a(t + 256u, row0, k0, 16u, 128u);
+    var rb0 = load_b(t + 0u, col0, k0, 16u, 64u);
+    let tiles = (k_end - k0 + 15u) / 16u;
     var a0: vec4<f32>;
     var a1: vec4<f32>;
     var a2: vec4<f32>;
@@ -577,9 +601,9 @@ fn t128x64(
         stage_t128x64(t, 0u, 0u, ra0, ra1, rb0);
         workgroupBarrier();
         if (kt + 1u < tiles) {
-            ra0 = load_a(t + 0u, row0, (kt + 1u) * 16u, 16u, 128u);
-            ra1 = load_a(t + 256u, row0, (kt + 1u) * 16u, 16u, 128u);
-            rb0 = load_b(t + 0u, col0, (kt + 1u) * 16u, 16u, 64u);
+            ra0 = load_a(t + 0u, row0, k0 + (kt + 1u) * 16u, 16u, 128u);
+            ra1 = load_a(t + 256u, row0, k0 + (kt + 1u) * 16u, 16u, 128u);
+            rb0 = load_b(t + 0u, col0, k0 + (kt + 1u) * 16u, 16u, 64u);
         }
         // k = 0 .. 3 of the slice: a{r} holds row r's four k values
         if (A_K_CONTIG) {
@@ -893,10 +917,11 @@ fn t64x128(
     var c2_1 = vec4<f32>(0.0);
     var c3_0 = vec4<f32>(0.0);
     var c3_1 = vec4<f32>(0.0);
-    var ra0 = load_a(t + 0u, row0, 0u, 16u, 64u);
-    var rb0 = load_b(t + 0u, col0, 0u, 16u, 128u);
-    var rb1 = load_b(t + 256u, col0, 0u, 16u, 128u);
-    let tiles = (p.k + 15u) / 16u;
+    let k0 = begin_split(wg.z);
+    var ra0 = load_a(t + 0u, row0, k0, 16u, 64u);
+    var rb0 = load_b(t + 0u, col0, k0, 16u, 128u);
+    var rb1 = load_b(t + 256u, col0, k0, 16u, 128u);
+    let tiles = (k_end - k0 + 15u) / 16u;
     var a0: vec4<f32>;
     var a1: vec4<f32>;
     var a2: vec4<f32>;
@@ -907,9 +932,9 @@ fn t64x128(
         stage_t64x128(t, 0u, 0u, ra0, rb0, rb1);
         workgroupBarrier();
         if (kt + 1u < tiles) {
-            ra0 = load_a(t + 0u, row0, (kt + 1u) * 16u, 16u, 64u);
-            rb0 = load_b(t + 0u, col0, (kt + 1u) * 16u, 16u, 128u);
-            rb1 = load_b(t + 256u, col0, (kt + 1u) * 16u, 16u, 128u);
+            ra0 = load_a(t + 0u, row0, k0 + (kt + 1u) * 16u, 16u, 64u);
+            rb0 = load_b(t + 0u, col0, k0 + (kt + 1u) * 16u, 16u, 128u);
+            rb1 = load_b(t + 256u, col0, k0 + (kt + 1u) * 16u, 16u, 128u);
         }
         // k = 0 .. 3 of the slice: a{r} holds row r's four k values
         if (A_K_CONTIG) {
@@ -1192,9 +1217,10 @@ fn t128x128(
     var c6_1 = vec4<f32>(0.0);
     var c7_0 = vec4<f32>(0.0);
     var c7_1 = vec4<f32>(0.0);
-    var ra0 = load_a(t + 0u, row0, 0u, 8u, 128u);
-    var rb0 = load_b(t + 0u, col0, 0u, 8u, 128u);
-    let tiles = (p.k + 7u) / 8u;
+    let k0 = begin_split(wg.z);
+    var ra0 = load_a(t + 0u, row0, k0, 8u, 128u);
+    var rb0 = load_b(t + 0u, col0, k0, 8u, 128u);
+    let tiles = (k_end - k0 + 7u) / 8u;
     var a0: vec4<f32>;
     var a1: vec4<f32>;
     var a2: vec4<f32>;
@@ -1209,8 +1235,8 @@ fn t128x128(
         stage_t128x128(t, 0u, 0u, ra0, rb0);
         workgroupBarrier();
         if (kt + 1u < tiles) {
-            ra0 = load_a(t + 0u, row0, (kt + 1u) * 8u, 8u, 128u);
-            rb0 = load_b(t + 0u, col0, (kt + 1u) * 8u, 8u, 128u);
+            ra0 = load_a(t + 0u, row0, k0 + (kt + 1u) * 8u, 8u, 128u);
+            rb0 = load_b(t + 0u, col0, k0 + (kt + 1u) * 8u, 8u, 128u);
         }
         // k = 0 .. 3 of the slice: a{r} holds row r's four k values
         if (A_K_CONTIG) {
@@ -1477,9 +1503,10 @@ fn t128x128_db(
     var c6_1 = vec4<f32>(0.0);
     var c7_0 = vec4<f32>(0.0);
     var c7_1 = vec4<f32>(0.0);
-    var ra0 = load_a(t + 0u, row0, 0u, 8u, 128u);
-    var rb0 = load_b(t + 0u, col0, 0u, 8u, 128u);
-    let tiles = (p.k + 7u) / 8u;
+    let k0 = begin_split(wg.z);
+    var ra0 = load_a(t + 0u, row0, k0, 8u, 128u);
+    var rb0 = load_b(t + 0u, col0, k0, 8u, 128u);
+    let tiles = (k_end - k0 + 7u) / 8u;
     var a0: vec4<f32>;
     var a1: vec4<f32>;
     var a2: vec4<f32>;
@@ -1494,8 +1521,8 @@ fn t128x128_db(
         let ab = (kt & 1u) * 256u;
         let bb = (kt & 1u) * 256u;
         if (kt + 1u < tiles) {
-            ra0 = load_a(t + 0u, row0, (kt + 1u) * 8u, 8u, 128u);
-            rb0 = load_b(t + 0u, col0, (kt + 1u) * 8u, 8u, 128u);
+            ra0 = load_a(t + 0u, row0, k0 + (kt + 1u) * 8u, 8u, 128u);
+            rb0 = load_b(t + 0u, col0, k0 + (kt + 1u) * 8u, 8u, 128u);
         }
         // k = 0 .. 3 of the slice: a{r} holds row r's four k values
         if (A_K_CONTIG) {
@@ -1773,11 +1800,12 @@ fn t128x128_k16(
     var c6_1 = vec4<f32>(0.0);
     var c7_0 = vec4<f32>(0.0);
     var c7_1 = vec4<f32>(0.0);
-    var ra0 = load_a(t + 0u, row0, 0u, 16u, 128u);
-    var ra1 = load_a(t + 256u, row0, 0u, 16u, 128u);
-    var rb0 = load_b(t + 0u, col0, 0u, 16u, 128u);
-    var rb1 = load_b(t + 256u, col0, 0u, 16u, 128u);
-    let tiles = (p.k + 15u) / 16u;
+    let k0 = begin_split(wg.z);
+    var ra0 = load_a(t + 0u, row0, k0, 16u, 128u);
+    var ra1 = load_a(t + 256u, row0, k0, 16u, 128u);
+    var rb0 = load_b(t + 0u, col0, k0, 16u, 128u);
+    var rb1 = load_b(t + 256u, col0, k0, 16u, 128u);
+    let tiles = (k_end - k0 + 15u) / 16u;
     var a0: vec4<f32>;
     var a1: vec4<f32>;
     var a2: vec4<f32>;
@@ -1792,10 +1820,10 @@ fn t128x128_k16(
         stage_t128x128_k16(t, 0u, 0u, ra0, ra1, rb0, rb1);
         workgroupBarrier();
         if (kt + 1u < tiles) {
-            ra0 = load_a(t + 0u, row0, (kt + 1u) * 16u, 16u, 128u);
-            ra1 = load_a(t + 256u, row0, (kt + 1u) * 16u, 16u, 128u);
-            rb0 = load_b(t + 0u, col0, (kt + 1u) * 16u, 16u, 128u);
-            rb1 = load_b(t + 256u, col0, (kt + 1u) * 16u, 16u, 128u);
+            ra0 = load_a(t + 0u, row0, k0 + (kt + 1u) * 16u, 16u, 128u);
+            ra1 = load_a(t + 256u, row0, k0 + (kt + 1u) * 16u, 16u, 128u);
+            rb0 = load_b(t + 0u, col0, k0 + (kt + 1u) * 16u, 16u, 128u);
+            rb1 = load_b(t + 256u, col0, k0 + (kt + 1u) * 16u, 16u, 128u);
         }
         // k = 0 .. 3 of the slice: a{r} holds row r's four k values
         if (A_K_CONTIG) {
@@ -2272,17 +2300,18 @@ fn t128x128_at(
     var c6_1 = vec4<f32>(0.0);
     var c7_0 = vec4<f32>(0.0);
     var c7_1 = vec4<f32>(0.0);
-    var ra0 = load_a(t + 0u, row0, 0u, 8u, 128u);
-    var rb0 = load_b(t + 0u, col0, 0u, 8u, 128u);
-    let tiles = (p.k + 7u) / 8u;
+    let k0 = begin_split(wg.z);
+    var ra0 = load_a(t + 0u, row0, k0, 8u, 128u);
+    var rb0 = load_b(t + 0u, col0, k0, 8u, 128u);
+    let tiles = (k_end - k0 + 7u) / 8u;
     for (var kt = 0u; kt < tiles; kt++) {
         let ab = 0u;
         let bb = 0u;
         stage_t128x128_at(t, 0u, 0u, ra0, rb0);
         workgroupBarrier();
         if (kt + 1u < tiles) {
-            ra0 = load_a(t + 0u, row0, (kt + 1u) * 8u, 8u, 128u);
-            rb0 = load_b(t + 0u, col0, (kt + 1u) * 8u, 8u, 128u);
+            ra0 = load_a(t + 0u, row0, k0 + (kt + 1u) * 8u, 8u, 128u);
+            rb0 = load_b(t + 0u, col0, k0 + (kt + 1u) * 8u, 8u, 128u);
         }
         // k = 0 of the slice: a{g}_0 holds rows 64g + 4ty .. + 3
         let a0_0 = as_t128x128_at[ab + 0u * 33u + 0u + ty];
@@ -2527,17 +2556,18 @@ fn t128x128_at_db(
     var c6_1 = vec4<f32>(0.0);
     var c7_0 = vec4<f32>(0.0);
     var c7_1 = vec4<f32>(0.0);
-    var ra0 = load_a(t + 0u, row0, 0u, 8u, 128u);
-    var rb0 = load_b(t + 0u, col0, 0u, 8u, 128u);
-    let tiles = (p.k + 7u) / 8u;
+    let k0 = begin_split(wg.z);
+    var ra0 = load_a(t + 0u, row0, k0, 8u, 128u);
+    var rb0 = load_b(t + 0u, col0, k0, 8u, 128u);
+    let tiles = (k_end - k0 + 7u) / 8u;
     stage_t128x128_at_db(t, 0u, 0u, ra0, rb0);
     workgroupBarrier();
     for (var kt = 0u; kt < tiles; kt++) {
         let ab = (kt & 1u) * 256u;
         let bb = (kt & 1u) * 256u;
         if (kt + 1u < tiles) {
-            ra0 = load_a(t + 0u, row0, (kt + 1u) * 8u, 8u, 128u);
-            rb0 = load_b(t + 0u, col0, (kt + 1u) * 8u, 8u, 128u);
+            ra0 = load_a(t + 0u, row0, k0 + (kt + 1u) * 8u, 8u, 128u);
+            rb0 = load_b(t + 0u, col0, k0 + (kt + 1u) * 8u, 8u, 128u);
         }
         // k = 0 of the slice: a{g}_0 holds rows 64g + 4ty .. + 3
         let a0_0 = as_t128x128_at_db[ab + 0u * 32u + 0u + ty];

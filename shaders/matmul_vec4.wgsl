@@ -3,11 +3,10 @@
 // use matmul.wgsl). Global memory is read as vec4, and the next k-slice is fetched into
 // registers while the current one is multiplied (hides the load latency).
 //
-// main:   128 x 128 tiles, 16 x 16 threads with an 8 x 8 block each (two 4-row by two
-//         4-column quarters, 64 apart, so workgroup-memory reads are conflict-free vec4
-//         broadcasts); for large products.
-// main64: 64 x 64 tiles with a 4 x 4 block per thread; four times the workgroups, for
-//         products too small to fill the GPU with 128-wide tiles.
+// main64: 64 x 64 tiles, 16 x 16 threads with a 4 x 4 block each: the hand-written kernel
+//         the generated ones (matmul_tiled.wgsl) grew from, and give the same bits as. A
+//         hand-written 128 x 128 entry here measured 2 TFLOP/s on an H100 against 30-44 for
+//         the generated 128-wide tiles, and was dropped.
 //
 // Transposed operands need no copy: the overrides say which dimension of A and B is
 // contiguous. A row-major A is kept [row][k] in workgroup memory (its vec4 of four k values
@@ -27,6 +26,23 @@ struct Params {
                    // (the elementwise op codes)
     c_off: u32,    // element offset of this batch's output
     alpha: f32,    // elu's alpha, leaky relu's slope
+    kc: u32,       // split-K: workgroup z sums k in [z kc, (z + 1) kc); kc >= k: no split
+}
+
+// Split-K state of this workgroup (set by begin_split): where its k range ends, whether the
+// product is split, and where its partial sums go. A split product writes raw partial sums,
+// S of them per output element, and splitk_sum adds them up and applies the epilogue.
+var<private> k_end: u32;
+var<private> split: bool;
+var<private> z_off: u32;
+
+// Sets the split-K state for workgroup z; returns the first k of its range.
+fn begin_split(z: u32) -> u32 {
+    let lo = z * p.kc;
+    k_end = min(p.k, lo + p.kc);
+    split = p.kc < p.k;
+    z_off = z * p.m * p.n;
+    return lo;
 }
 
 // true: A[i, k] and A[i, k+1] are adjacent (row-major A); false: A[i, k] and A[i+1, k] are.
@@ -49,13 +65,13 @@ fn load_a(t: u32, row0: u32, k0: u32, bk: u32, bm: u32) -> vec4<f32> {
     if (A_K_CONTIG) {
         let r = row0 + t / (bk / 4u);
         let kk = k0 + (t % (bk / 4u)) * 4u;
-        if (r < p.m && kk < p.k) {
+        if (r < p.m && kk < k_end) {
             return a[(p.a_off + r * p.a_rs + kk) / 4u];
         }
     } else {
         let kk = k0 + t / (bm / 4u);
         let r = row0 + (t % (bm / 4u)) * 4u;
-        if (r < p.m && kk < p.k) {
+        if (r < p.m && kk < k_end) {
             return a[(p.a_off + kk * p.a_cs + r) / 4u];
         }
     }
@@ -66,13 +82,13 @@ fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
     if (B_N_CONTIG) {
         let kk = k0 + t / (bn / 4u);
         let col = col0 + (t % (bn / 4u)) * 4u;
-        if (col < p.n && kk < p.k) {
+        if (col < p.n && kk < k_end) {
             return b[(p.b_off + kk * p.b_rs + col) / 4u];
         }
     } else {
         let col = col0 + t / (bk / 4u);
         let kk = k0 + (t % (bk / 4u)) * 4u;
-        if (col < p.n && kk < p.k) {
+        if (col < p.n && kk < k_end) {
             return b[(p.b_off + col * p.b_cs + kk) / 4u];
         }
     }
@@ -116,13 +132,17 @@ fn epilogue(v: vec4<f32>, col: u32) -> vec4<f32> {
 
 fn store_c(r: u32, col: u32, v: vec4<f32>) {
     if (r < p.m && col < p.n) {
-        c[(p.c_off + r * p.n + col) / 4u] = epilogue(v, col);
+        if (split) {
+            c[(z_off + r * p.n + col) / 4u] = v;
+        } else {
+            c[(p.c_off + r * p.n + col) / 4u] = epilogue(v, col);
+        }
     }
 }
 
 // ---- end of the shared block ----
 
-// One k-slice of each operand (main: 128 x 8; main64: 64 x 16), as 256 vec4.
+// One 64 x 16 k-slice of each operand, as 256 vec4.
 var<workgroup> as_: array<vec4<f32>, 256>;
 var<workgroup> bs_: array<vec4<f32>, 256>;
 
@@ -143,150 +163,6 @@ fn store_b(t: u32, v: vec4<f32>, bk: u32, bn: u32) {
 }
 
 @compute @workgroup_size(16, 16)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-) {
-    let row0 = wg.y * 128u;
-    let col0 = wg.x * 128u;
-    let t = lid.y * 16u + lid.x;
-    let tx = lid.x;
-    let ty = lid.y;
-    // acc[2 * i + h]: row (i < 4 ? ty*4 + i : 64 + ty*4 + i - 4), columns tx*4 + 64*h .. + 4
-    var acc: array<vec4<f32>, 16>;
-    for (var i = 0u; i < 16u; i++) { acc[i] = vec4<f32>(0.0); }
-
-    var ra = load_a(t, row0, 0u, 8u, 128u);
-    var rb = load_b(t, col0, 0u, 8u, 128u);
-    let tiles = (p.k + 7u) / 8u;
-    for (var kt = 0u; kt < tiles; kt++) {
-        as_[t] = ra;
-        store_b(t, rb, 8u, 128u);
-        workgroupBarrier();
-        if (kt + 1u < tiles) {
-            ra = load_a(t, row0, (kt + 1u) * 8u, 8u, 128u);
-            rb = load_b(t, col0, (kt + 1u) * 8u, 8u, 128u);
-        }
-        if (A_K_CONTIG) {
-            for (var kq = 0u; kq < 2u; kq++) {
-            let a0 = as_[(ty * 4u + 0u) * 2u + kq];
-            let a1 = as_[(ty * 4u + 1u) * 2u + kq];
-            let a2 = as_[(ty * 4u + 2u) * 2u + kq];
-            let a3 = as_[(ty * 4u + 3u) * 2u + kq];
-            let a4 = as_[(64u + ty * 4u + 0u) * 2u + kq];
-            let a5 = as_[(64u + ty * 4u + 1u) * 2u + kq];
-            let a6 = as_[(64u + ty * 4u + 2u) * 2u + kq];
-            let a7 = as_[(64u + ty * 4u + 3u) * 2u + kq];
-            let b0x = bs_[(kq * 4u + 0u) * 32u + tx];
-            let b1x = bs_[(kq * 4u + 0u) * 32u + 16u + tx];
-            acc[0] = fma(vec4<f32>(a0.x), b0x, acc[0]);
-            acc[1] = fma(vec4<f32>(a0.x), b1x, acc[1]);
-            acc[2] = fma(vec4<f32>(a1.x), b0x, acc[2]);
-            acc[3] = fma(vec4<f32>(a1.x), b1x, acc[3]);
-            acc[4] = fma(vec4<f32>(a2.x), b0x, acc[4]);
-            acc[5] = fma(vec4<f32>(a2.x), b1x, acc[5]);
-            acc[6] = fma(vec4<f32>(a3.x), b0x, acc[6]);
-            acc[7] = fma(vec4<f32>(a3.x), b1x, acc[7]);
-            acc[8] = fma(vec4<f32>(a4.x), b0x, acc[8]);
-            acc[9] = fma(vec4<f32>(a4.x), b1x, acc[9]);
-            acc[10] = fma(vec4<f32>(a5.x), b0x, acc[10]);
-            acc[11] = fma(vec4<f32>(a5.x), b1x, acc[11]);
-            acc[12] = fma(vec4<f32>(a6.x), b0x, acc[12]);
-            acc[13] = fma(vec4<f32>(a6.x), b1x, acc[13]);
-            acc[14] = fma(vec4<f32>(a7.x), b0x, acc[14]);
-            acc[15] = fma(vec4<f32>(a7.x), b1x, acc[15]);
-            let b0y = bs_[(kq * 4u + 1u) * 32u + tx];
-            let b1y = bs_[(kq * 4u + 1u) * 32u + 16u + tx];
-            acc[0] = fma(vec4<f32>(a0.y), b0y, acc[0]);
-            acc[1] = fma(vec4<f32>(a0.y), b1y, acc[1]);
-            acc[2] = fma(vec4<f32>(a1.y), b0y, acc[2]);
-            acc[3] = fma(vec4<f32>(a1.y), b1y, acc[3]);
-            acc[4] = fma(vec4<f32>(a2.y), b0y, acc[4]);
-            acc[5] = fma(vec4<f32>(a2.y), b1y, acc[5]);
-            acc[6] = fma(vec4<f32>(a3.y), b0y, acc[6]);
-            acc[7] = fma(vec4<f32>(a3.y), b1y, acc[7]);
-            acc[8] = fma(vec4<f32>(a4.y), b0y, acc[8]);
-            acc[9] = fma(vec4<f32>(a4.y), b1y, acc[9]);
-            acc[10] = fma(vec4<f32>(a5.y), b0y, acc[10]);
-            acc[11] = fma(vec4<f32>(a5.y), b1y, acc[11]);
-            acc[12] = fma(vec4<f32>(a6.y), b0y, acc[12]);
-            acc[13] = fma(vec4<f32>(a6.y), b1y, acc[13]);
-            acc[14] = fma(vec4<f32>(a7.y), b0y, acc[14]);
-            acc[15] = fma(vec4<f32>(a7.y), b1y, acc[15]);
-            let b0z = bs_[(kq * 4u + 2u) * 32u + tx];
-            let b1z = bs_[(kq * 4u + 2u) * 32u + 16u + tx];
-            acc[0] = fma(vec4<f32>(a0.z), b0z, acc[0]);
-            acc[1] = fma(vec4<f32>(a0.z), b1z, acc[1]);
-            acc[2] = fma(vec4<f32>(a1.z), b0z, acc[2]);
-            acc[3] = fma(vec4<f32>(a1.z), b1z, acc[3]);
-            acc[4] = fma(vec4<f32>(a2.z), b0z, acc[4]);
-            acc[5] = fma(vec4<f32>(a2.z), b1z, acc[5]);
-            acc[6] = fma(vec4<f32>(a3.z), b0z, acc[6]);
-            acc[7] = fma(vec4<f32>(a3.z), b1z, acc[7]);
-            acc[8] = fma(vec4<f32>(a4.z), b0z, acc[8]);
-            acc[9] = fma(vec4<f32>(a4.z), b1z, acc[9]);
-            acc[10] = fma(vec4<f32>(a5.z), b0z, acc[10]);
-            acc[11] = fma(vec4<f32>(a5.z), b1z, acc[11]);
-            acc[12] = fma(vec4<f32>(a6.z), b0z, acc[12]);
-            acc[13] = fma(vec4<f32>(a6.z), b1z, acc[13]);
-            acc[14] = fma(vec4<f32>(a7.z), b0z, acc[14]);
-            acc[15] = fma(vec4<f32>(a7.z), b1z, acc[15]);
-            let b0w = bs_[(kq * 4u + 3u) * 32u + tx];
-            let b1w = bs_[(kq * 4u + 3u) * 32u + 16u + tx];
-            acc[0] = fma(vec4<f32>(a0.w), b0w, acc[0]);
-            acc[1] = fma(vec4<f32>(a0.w), b1w, acc[1]);
-            acc[2] = fma(vec4<f32>(a1.w), b0w, acc[2]);
-            acc[3] = fma(vec4<f32>(a1.w), b1w, acc[3]);
-            acc[4] = fma(vec4<f32>(a2.w), b0w, acc[4]);
-            acc[5] = fma(vec4<f32>(a2.w), b1w, acc[5]);
-            acc[6] = fma(vec4<f32>(a3.w), b0w, acc[6]);
-            acc[7] = fma(vec4<f32>(a3.w), b1w, acc[7]);
-            acc[8] = fma(vec4<f32>(a4.w), b0w, acc[8]);
-            acc[9] = fma(vec4<f32>(a4.w), b1w, acc[9]);
-            acc[10] = fma(vec4<f32>(a5.w), b0w, acc[10]);
-            acc[11] = fma(vec4<f32>(a5.w), b1w, acc[11]);
-            acc[12] = fma(vec4<f32>(a6.w), b0w, acc[12]);
-            acc[13] = fma(vec4<f32>(a6.w), b1w, acc[13]);
-            acc[14] = fma(vec4<f32>(a7.w), b0w, acc[14]);
-            acc[15] = fma(vec4<f32>(a7.w), b1w, acc[15]);
-            }
-        } else {
-            for (var kk = 0u; kk < 8u; kk++) {
-            let a0 = as_[kk * 32u + ty];
-            let a1 = as_[kk * 32u + 16u + ty];
-            let b0 = bs_[kk * 32u + tx];
-            let b1 = bs_[kk * 32u + 16u + tx];
-            acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
-            acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
-            acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
-            acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
-            acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
-            acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
-            acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
-            acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
-            acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
-            acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
-            acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
-            acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
-            acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
-            acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
-            acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
-            acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
-            }
-        }
-        workgroupBarrier();
-    }
-    let col = col0 + tx * 4u;
-    for (var i = 0u; i < 4u; i++) {
-        let r = row0 + ty * 4u + i;
-        store_c(r, col, acc[2u * i]);
-        store_c(r, col + 64u, acc[2u * i + 1u]);
-        store_c(r + 64u, col, acc[8u + 2u * i]);
-        store_c(r + 64u, col + 64u, acc[8u + 2u * i + 1u]);
-    }
-}
-
-@compute @workgroup_size(16, 16)
 fn main64(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
@@ -300,16 +176,17 @@ fn main64(
     var acc: array<vec4<f32>, 4>;
     for (var i = 0u; i < 4u; i++) { acc[i] = vec4<f32>(0.0); }
 
-    var ra = load_a(t, row0, 0u, 16u, 64u);
-    var rb = load_b(t, col0, 0u, 16u, 64u);
-    let tiles = (p.k + 15u) / 16u;
+    let k0 = begin_split(wg.z);
+    var ra = load_a(t, row0, k0, 16u, 64u);
+    var rb = load_b(t, col0, k0, 16u, 64u);
+    let tiles = (k_end - k0 + 15u) / 16u;
     for (var kt = 0u; kt < tiles; kt++) {
         as_[t] = ra;
         store_b(t, rb, 16u, 64u);
         workgroupBarrier();
         if (kt + 1u < tiles) {
-            ra = load_a(t, row0, (kt + 1u) * 16u, 16u, 64u);
-            rb = load_b(t, col0, (kt + 1u) * 16u, 16u, 64u);
+            ra = load_a(t, row0, k0 + (kt + 1u) * 16u, 16u, 64u);
+            rb = load_b(t, col0, k0 + (kt + 1u) * 16u, 16u, 64u);
         }
         if (A_K_CONTIG) {
             for (var kq = 0u; kq < 4u; kq++) {
@@ -353,4 +230,20 @@ fn main64(
     for (var i = 0u; i < 4u; i++) {
         store_c(row0 + ty * 4u + i, col0 + tx * 4u, acc[i]);
     }
+}
+
+// Split-K's second pass: out = epilogue(sum of the S partial products), one vec4 of the
+// m x n output per thread. The partials (S x m x n, bound as `a`) are added in z order, so
+// a split product's bits depend only on its shape.
+@compute @workgroup_size(256)
+fn splitk_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    let q = p.m * p.n / 4u;
+    if (i >= q) { return; }
+    let splits = (p.k + p.kc - 1u) / p.kc;
+    var sum = a[i];
+    for (var z = 1u; z < splits; z++) {
+        sum += a[z * q + i];
+    }
+    c[p.c_off / 4u + i] = epilogue(sum, (i * 4u) % p.n);
 }

@@ -185,15 +185,15 @@ LAYOUTS = [(False, False), (False, True), (True, False), (True, True)]
 
 @pytest.mark.parametrize("ta,tb", LAYOUTS)
 def test_vec4_matmul_all_layouts_across_tile_edges(ta, tb):
-    """Shapes whose dims are multiples of 4 take the vec4 kernel (64x64 tiles); each of the
+    """Shapes whose dims are multiples of 4 take the default vec4 kernel (t64x64); each of the
     four operand layouts (A or A^T, B or B^T) is read in place; sizes cross the tile and
     k-slice edges."""
     pipelines = _vec4_matmul_case(ta, tb, 132, 68, 200)
-    assert "matmul4s_" + ("m" if ta else "k") + ("k" if tb else "n") in pipelines
+    assert "mmt_t64x64_" + ("m" if ta else "k") + ("k" if tb else "n") in pipelines
 
 
 def test_vec4_matmul_128_tiles_in_a_subprocess():
-    """The 128x128-tile kernel (FERROGRAD_MATMUL_TILE=128, read once per process) on every
+    """A 128x128-tile kernel named by FERROGRAD_MATMUL_KERNEL (read once per process) on every
     layout, in a fresh interpreter."""
     import subprocess
     import sys
@@ -203,10 +203,10 @@ def test_vec4_matmul_128_tiles_in_a_subprocess():
         f"import sys; sys.path.insert(0, {here!r}); import test_gpu as t\n"
         "for ta, tb in t.LAYOUTS:\n"
         "    p = t._vec4_matmul_case(ta, tb, 260, 12, 136)\n"
-        "    assert 'matmul4_' + ('m' if ta else 'k') + ('k' if tb else 'n') in p, p\n"
+        "    assert 'mmt_t128x128_at_db_' + ('m' if ta else 'k') + ('k' if tb else 'n') in p, p\n"
         "print('ok')\n"
     )
-    env = dict(os.environ, FERROGRAD_MATMUL_TILE="128")
+    env = dict(os.environ, FERROGRAD_MATMUL_KERNEL="t128x128_at_db")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
 
@@ -221,13 +221,13 @@ def matmul_kernel_setting():
 
 def test_matmul_kernel_setting_default_and_errors(matmul_kernel_setting):
     names = fg._core.gpu_matmul_kernels()
-    assert names[0] == "v4_64" and len(names) == len(set(names)) >= 11
-    if "FERROGRAD_MATMUL_KERNEL" not in os.environ and "FERROGRAD_MATMUL_TILE" not in os.environ:
+    assert names[0] == "t64x64" and len(names) == len(set(names)) >= 10
+    if "FERROGRAD_MATMUL_KERNEL" not in os.environ:
         assert fg._core.gpu_matmul_kernel() == "auto"
     before = fg._core.gpu_matmul_kernel("t128x64")
     assert fg._core.gpu_matmul_kernel() == "t128x64"
     assert fg._core.gpu_matmul_kernel(before) == "t128x64"
-    with pytest.raises(ValueError, match=r"unknown name 'bogus'|unknown name \"bogus\".*v4_64"):
+    with pytest.raises(ValueError, match=r"unknown name 'bogus'|unknown name \"bogus\".*t64x64"):
         fg._core.gpu_matmul_kernel("bogus")
     with pytest.raises(ValueError, match="threshold"):
         fg._core.gpu_matmul_kernel(tune_min_flops=-1.0)
@@ -260,7 +260,77 @@ def test_every_matmul_kernel_gives_identical_bits(ta, tb, matmul_kernel_setting)
         else:
             assert np.array_equal(got, first), f"{name} differs from the default in its bits"
     pipelines = fg._core.gpu_stats()["pipelines"]
-    assert f"mmt_t128x128_at_db_{layout}" in pipelines and f"matmul4_{layout}" in pipelines
+    assert f"mmt_t128x128_at_db_{layout}" in pipelines and f"matmul4s_{layout}" in pipelines
+
+
+@pytest.fixture
+def split_k_setting():
+    """Restores the split-K setting after a test changes it."""
+    before = fg.gpu.matmul_split_k()
+    yield
+    fg.gpu.matmul_split_k(before)
+
+
+@pytest.mark.parametrize("ta,tb", LAYOUTS)
+def test_split_k_products_match_numpy_and_are_deterministic(ta, tb, split_k_setting):
+    """A product with few output tiles and a long k (a 128-row batch through a wide layer) is
+    split along k and summed in a second pass: two dispatches, the bias and activation
+    applied once, batched products too, the same bits every time; with split-K off (1) it
+    is one dispatch and agrees to rounding."""
+    assert fg.gpu.matmul_split_k() == 16
+    m, k, n = 72, 600, 44  # 2 x 1 tiles of 64x64: 4 parts of k (each at least 128)
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    ga, gb, gbias = fg.tensor(a).to("gpu"), fg.tensor(b).to("gpu"), fg.tensor(bias).to("gpu")
+    ga, gb = (ga.T if ta else ga), (gb.T if tb else gb)
+    a64, b64 = (a.T if ta else a).astype(np.float64), (b.T if tb else b).astype(np.float64)
+    for act, ref in [(None, lambda v: v), ("relu", lambda v: np.maximum(v, 0)), ("tanh", np.tanh)]:
+        fg.gpu.synchronize()
+        d0 = fg.gpu.stats()["dispatches"]
+        got = fg.linear(ga, gb.T, gbias, activation=act)
+        assert fg.gpu.stats()["dispatches"] - d0 == 2, act
+        np.testing.assert_allclose(got.numpy(), ref(a64 @ b64 + bias), rtol=1e-4, atol=1e-4, err_msg=str(act))
+        again = fg.linear(ga, gb.T, gbias, activation=act).numpy()
+        assert np.array_equal(got.numpy(), again), "split-K must give the same bits every time"
+    assert "matmul_splitk_sum" in fg.gpu.stats()["pipelines"]
+    # batched: each batch's product is split
+    x = rng.standard_normal((3, 40, 512)).astype(np.float32)
+    w = rng.standard_normal((512, 24)).astype(np.float32)
+    gx, gw = fg.tensor(x).to("gpu"), fg.tensor(w).to("gpu")
+    d0 = fg.gpu.stats()["dispatches"]
+    got = (gx @ gw).numpy()
+    assert fg.gpu.stats()["dispatches"] - d0 == 6
+    np.testing.assert_allclose(got, x.astype(np.float64) @ w, rtol=1e-4, atol=1e-4)
+    # off: one dispatch, the same values to rounding
+    assert fg.gpu.matmul_split_k(1) == 16
+    d0 = fg.gpu.stats()["dispatches"]
+    plain = (ga @ gb).numpy()
+    assert fg.gpu.stats()["dispatches"] - d0 == 1
+    np.testing.assert_allclose(plain, a64 @ b64, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="at least 1"):
+        fg.gpu.matmul_split_k(0)
+
+
+def test_split_k_gradients_match_the_cpu(split_k_setting):
+    """Products split along k in the forward (64x784 @ 784x256) and the input gradient
+    (64x256 @ 256x784) give the CPU's loss and gradients."""
+    x = rng.standard_normal((64, 784)).astype(np.float32)
+    w = (rng.standard_normal((256, 784)) * 0.05).astype(np.float32)
+    w2 = (rng.standard_normal((8, 256)) * 0.05).astype(np.float32)
+    out = {}
+    for dev in ("cpu", "gpu"):
+        tx = fg.tensor(x).to(dev).requires_grad_()
+        tw = fg.tensor(w).to(dev).requires_grad_()
+        tw2 = fg.tensor(w2).to(dev).requires_grad_()
+        h = fg.linear(tx, tw, activation="relu")
+        loss = (fg.linear(h, tw2) ** 2).mean()
+        loss.backward()
+        out[dev] = (loss.item(), tw.grad.numpy(), tw2.grad.numpy(), tx.grad.numpy())
+    assert "matmul_splitk_sum" in fg.gpu.stats()["pipelines"]
+    np.testing.assert_allclose(out["gpu"][0], out["cpu"][0], rtol=1e-4)
+    for g, c in zip(out["gpu"][1:], out["cpu"][1:]):
+        np.testing.assert_allclose(g, c, rtol=1e-3, atol=1e-5)
 
 
 def test_matmul_auto_tunes_once_per_shape(matmul_kernel_setting):
@@ -302,7 +372,8 @@ def test_generated_matmul_shader_is_current():
     sys.modules[spec.name] = mod  # dataclasses look their module up there
     spec.loader.exec_module(mod)
     generated = [v.name for v in mod.VARIANTS]
-    assert fg._core.gpu_matmul_kernels() == ["v4_64", "v4_128"] + generated
+    assert fg._core.gpu_matmul_kernels() == ["t64x64", "v4_64"] + generated[1:]
+    assert generated[0] == "t64x64"
 
 
 def test_vec4_matmul_batched_with_bias_relu_epilogue():
@@ -1409,7 +1480,7 @@ def test_gpu_module_controls(matmul_kernel_setting):
     fg.gpu.synchronize()
     assert fg.gpu.stats()["submits"] == s0 + 1
     np.testing.assert_allclose(b.numpy(), a.numpy() @ a.numpy(), rtol=1e-4, atol=1e-3)
-    assert fg.gpu.matmul_kernels()[0] == "v4_64"
+    assert fg.gpu.matmul_kernels()[0] == "t64x64"
     before = fg.gpu.matmul_kernel("auto", tune_min_flops=2.0 * 64**3)
     assert fg.gpu.matmul_kernel() == "auto"
     (a @ a.T).numpy()

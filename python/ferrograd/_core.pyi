@@ -725,6 +725,11 @@ def gpu_matmul_kernel(name: str | None = None, tune_min_flops: float | None = No
     `tune_min_flops` (2mnk; default a 1024-cube) and keeps the fastest), sets it. Returns
     the setting in force before the call; ValueError for an unknown name."""
 
+def gpu_matmul_split_k(max_splits: int | None = None) -> int:
+    """The most parts a GPU matmul splits its inner dimension into when its output has too
+    few tiles to fill the GPU (1: never; default 16); with `max_splits`, sets it and returns
+    the previous setting."""
+
 def gpu_matmul_kernels() -> list[str]:
     """The GPU matmul kernels by name, the default first."""
 

@@ -24,6 +24,7 @@ __all__ = [
     "stats",
     "matmul_kernel",
     "matmul_kernels",
+    "matmul_split_k",
     "matmul_tuning",
 ]
 
@@ -61,6 +62,15 @@ def matmul_kernel(name: str | None = None, tune_min_flops: float | None = None) 
     "auto" times (default 2**31); smaller ones use the first kernel of ``matmul_kernels()``.
     The environment variable FERROGRAD_MATMUL_KERNEL sets the starting value."""
     return _core.gpu_matmul_kernel(name, tune_min_flops)
+
+
+def matmul_split_k(max_splits: int | None = None) -> int:
+    """Returns the most parts a matmul splits its inner dimension k into (1: never); with
+    `max_splits`, sets it and returns the previous setting. A product whose output has few
+    tiles (a 128-row batch through a 512-wide layer: 16 workgroups) leaves most of a large
+    GPU idle; split-K gives each part of k its own workgroups and adds the parts in a second
+    pass, in a fixed order (the result depends only on the shape, not on timing). Default 16."""
+    return _core.gpu_matmul_split_k(max_splits)
 
 
 def matmul_kernels() -> list[str]:

@@ -621,6 +621,8 @@ pub(crate) struct MmParams {
     pub c_off: u32,
     /// elu's alpha, leaky relu's slope
     pub alpha: f32,
+    /// split-K chunk of k (the vec4 kernels; `k` or more: not split)
+    pub kc: u32,
 }
 impl Params for MmParams {}
 

@@ -1818,6 +1818,27 @@ fn gpu_matmul_kernel(name: Option<&str>, tune_min_flops: Option<f64>) -> PyResul
     }
 }
 
+/// The most parts a GPU matmul may split its inner dimension into when its output has too
+/// few tiles to fill the GPU (1: never split; default 16). With `max_splits`, sets it.
+/// Returns the setting in force before the call.
+#[pyfunction]
+#[pyo3(signature = (max_splits = None))]
+fn gpu_matmul_split_k(max_splits: Option<usize>) -> PyResult<usize> {
+    #[cfg(feature = "gpu")]
+    {
+        use ferrograd_core::ops::gpu_ops;
+        match max_splits {
+            Some(n) => gpu_ops::set_matmul_split_k(n).map_err(err),
+            None => Ok(gpu_ops::matmul_split_k()),
+        }
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = max_splits;
+        no_gpu()
+    }
+}
+
 /// The GPU matmul kernels by name, the default first.
 #[pyfunction]
 fn gpu_matmul_kernels() -> PyResult<Vec<&'static str>> {
@@ -2159,6 +2180,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gpu_info, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_buffers_created, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_matmul_split_k, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_profile, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_matmul_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_matmul_kernels, m)?)?;

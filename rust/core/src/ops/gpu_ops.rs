@@ -429,25 +429,29 @@ pub(crate) fn matmul(
         act,
         c_off: (bi * m * n) as u32,
         alpha,
+        kc: k as u32,
     };
     let out = ctx.alloc(total)?;
-    let launch = |kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| -> Result<()> {
-        let run = |ab: &GpuBuffer, bb: &GpuBuffer, extra: gpu::Extra<'_>| {
-            let binds = gpu::Binds {
-                inputs: [Some(ab), Some(bb)],
-                output: &out,
-                extra,
-                rw: [None, None],
+    let launch_into =
+        |dst: &GpuBuffer, kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| -> Result<()> {
+            let run = |ab: &GpuBuffer, bb: &GpuBuffer, extra: gpu::Extra<'_>| {
+                let binds = gpu::Binds {
+                    inputs: [Some(ab), Some(bb)],
+                    output: dst,
+                    extra,
+                    rw: [None, None],
+                };
+                ctx.run(kernel, p, binds, groups)
             };
-            ctx.run(kernel, p, binds, groups)
+            a.with_gpu(|ab, _| {
+                b.with_gpu(|bb, _| match &bias_c {
+                    Some(bt) => bt.with_gpu(|biasb, _| run(ab, bb, gpu::Extra::Buffer(biasb))),
+                    None => Ok(run(ab, bb, gpu::Extra::None)),
+                })
+            })???
         };
-        a.with_gpu(|ab, _| {
-            b.with_gpu(|bb, _| match &bias_c {
-                Some(bt) => bt.with_gpu(|biasb, _| run(ab, bb, gpu::Extra::Buffer(biasb))),
-                None => Ok(run(ab, bb, gpu::Extra::None)),
-            })
-        })???
-    };
+    let launch =
+        |kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| launch_into(&out, kernel, groups, p);
     let (kernel, (bm, bn)) = match vec4_layout(m, k, n, (a_rs, a_cs), (b_rs, b_cs), &offsets) {
         None => (MATMUL_SCALAR, (64, 64)),
         Some(layout) => {
@@ -482,10 +486,90 @@ pub(crate) fn matmul(
         )));
     }
     let groups = [n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1];
+    let kc = if kernel.key == MATMUL_SCALAR.key {
+        k
+    } else {
+        split_k_chunk(groups[0] as usize * groups[1] as usize, k)
+    };
+    if kc < k {
+        // split-K: S partial products into scratch, then one pass adds them up and applies
+        // the bias and activation
+        let splits = k.div_ceil(kc);
+        let scratch = ctx.alloc(splits * m * n)?;
+        for (bi, off) in offsets.into_iter().enumerate() {
+            let mut p = params(bi, off);
+            p.kc = kc as u32;
+            launch_into(&scratch, &kernel, [groups[0], groups[1], splits as u32], &p)?;
+            let sum_groups = [(m * n / 4).div_ceil(256) as u32, 1, 1];
+            let run = |extra: gpu::Extra<'_>| {
+                let binds = gpu::Binds {
+                    inputs: [Some(&scratch), None],
+                    output: &out,
+                    extra,
+                    rw: [None, None],
+                };
+                ctx.run(&MATMUL_SPLITK_SUM, &p, binds, sum_groups)
+            };
+            match &bias_c {
+                Some(bt) => bt.with_gpu(|biasb, _| run(gpu::Extra::Buffer(biasb)))??,
+                None => run(gpu::Extra::None)?,
+            }
+        }
+        return new_tensor(out, &plan.out_shape);
+    }
     for (bi, off) in offsets.into_iter().enumerate() {
         launch(&kernel, groups, &params(bi, off))?;
     }
     new_tensor(out, &plan.out_shape)
+}
+
+/// Split-K's second pass (matmul_vec4.wgsl): the partial products summed, then the epilogue.
+const MATMUL_SPLITK_SUM: gpu::Kernel =
+    gpu::Kernel::new("matmul_splitk_sum", gpu::shaders::MATMUL_VEC4, "splitk_sum");
+
+/// The most parts a product's k may be split into (1: never split). A 128-row batch gives
+/// a Standard layer's forward product 16 workgroups of 64x64: a few SMs of an H100's 132
+/// work through k = 784 while the rest idle. Splitting k gives each part its own
+/// workgroups; a second pass adds the parts (in a fixed order: the bits depend only on the
+/// shape).
+static SPLIT_K_MAX: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(16);
+
+/// Sets the most parts the GPU matmul may split k into (1 turns split-K off); returns the
+/// setting before.
+pub fn set_matmul_split_k(max_splits: usize) -> Result<usize> {
+    if max_splits == 0 {
+        return Err(Error::Value(
+            "gpu matmul split-K: the number of splits must be at least 1".into(),
+        ));
+    }
+    Ok(SPLIT_K_MAX.swap(max_splits, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// The split-K setting: the most parts k is split into (1: off).
+pub fn matmul_split_k() -> usize {
+    SPLIT_K_MAX.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The k chunk for a product with `tiles` workgroups and inner dimension `k` (`k` itself:
+/// no split). Split only when the tiles leave much of a large GPU idle (under 128; an H100
+/// has 132 SMs, each able to hold several workgroups) and each part keeps at least 128 of
+/// k; aim at about 256 workgroups in all. Chunks are multiples of 16 (every kernel's
+/// k-slice) so the parts' vec4 loads stay aligned.
+fn split_k_chunk(tiles: usize, k: usize) -> usize {
+    let most = matmul_split_k();
+    if most < 2 || tiles >= 128 || k < 256 {
+        return k;
+    }
+    let splits = (256 / tiles).min(k / 128).min(most);
+    if splits < 2 {
+        return k;
+    }
+    let kc = k.div_ceil(splits).div_ceil(16) * 16;
+    if kc >= k {
+        k
+    } else {
+        kc
+    }
 }
 
 const MATMUL_SCALAR: gpu::Kernel = gpu::Kernel::new("matmul", gpu::shaders::MATMUL, "main");
@@ -520,8 +604,10 @@ macro_rules! mm_variant {
 
 /// Every vec4 matmul kernel. All accumulate each output element with fma in k order, so they
 /// give identical bits and the choice among them is only about speed. The first is the
-/// default: on an H100 it was the fastest of the first two at every size (benches/README.md).
-pub(crate) const MM_VARIANTS: [MmVariant; 11] = {
+/// default below the tuning threshold: on an H100 it was the fastest or within 5% of it at a
+/// Standard step's products (batch 128) and 1024 (benches/README.md), and the tuner checks
+/// every other kernel's bits against its output.
+pub(crate) const MM_VARIANTS: [MmVariant; 10] = {
     use gpu::shaders::{MATMUL_TILED as T, MATMUL_VEC4 as V};
     // the generated kernels: entry point = name, pipeline keys "mmt_<name>_<layout>"
     macro_rules! tiled {
@@ -541,9 +627,8 @@ pub(crate) const MM_VARIANTS: [MmVariant; 11] = {
         };
     }
     [
-        mm_variant!("v4_64", V, "main64", 64, 64, "matmul4s"),
-        mm_variant!("v4_128", V, "main", 128, 128, "matmul4"),
         tiled!("t64x64", 64, 64),
+        mm_variant!("v4_64", V, "main64", 64, 64, "matmul4s"),
         tiled!("t64x64_db", 64, 64),
         tiled!("t128x64", 128, 64),
         tiled!("t64x128", 64, 128),
@@ -591,15 +676,11 @@ static MM_TUNED: std::sync::Mutex<Option<HashMap<TuneKey, TuneResult>>> =
 fn mm_choice() -> Option<usize> {
     let mut c = MM_CHOICE.lock().unwrap_or_else(|e| e.into_inner());
     *c.get_or_insert_with(|| {
-        // FERROGRAD_MATMUL_KERNEL names a variant or "auto"; FERROGRAD_MATMUL_TILE=128 is
-        // the older spelling of v4_128. Anything else keeps the default, "auto".
+        // FERROGRAD_MATMUL_KERNEL names a variant or "auto"; anything else keeps the
+        // default, "auto"
         let named = std::env::var("FERROGRAD_MATMUL_KERNEL").ok();
-        let tile = std::env::var("FERROGRAD_MATMUL_TILE").ok();
-        match (named.as_deref(), tile.as_deref()) {
-            (Some(n), _) if n != "auto" && MM_VARIANTS.iter().any(|v| v.name == n) => {
-                MM_VARIANTS.iter().position(|v| v.name == n)
-            }
-            (None, Some("128")) => Some(1),
+        match named.as_deref() {
+            Some(n) if n != "auto" => MM_VARIANTS.iter().position(|v| v.name == n),
             _ => None,
         }
     })
@@ -1437,6 +1518,6 @@ mod tests {
         keys.sort_unstable();
         keys.dedup();
         assert_eq!((names.len(), keys.len()), (n, k));
-        assert_eq!(MM_VARIANTS[0].name, "v4_64"); // the default below the tuning threshold
+        assert_eq!(MM_VARIANTS[0].name, "t64x64"); // the default below the tuning threshold
     }
 }
