@@ -842,9 +842,12 @@ fn tune_matmul(
             times.push((i, once));
             break;
         }
-        let reps = ((2e-3 / once.max(1e-6)).ceil() as usize).clamp(1, 16);
+        // about 10 ms per timing, best of three: on an H100 single 4 ms products timed twice
+        // ranked the kernels differently from one process to the next (a kernel measured 41
+        // TFLOP/s in one and 21 in another)
+        let reps = ((1e-2 / once.max(1e-6)).ceil() as usize).clamp(1, 64);
         let mut best = once;
-        for _ in 0..2 {
+        for _ in 0..3 {
             let t0 = std::time::Instant::now();
             for _ in 0..reps {
                 launch(&kernel, groups)?;
