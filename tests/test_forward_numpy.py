@@ -776,9 +776,22 @@ def test_max_min(data, dtype, shape, keepdim):
     a, t = data.draw(tensors(shape, dtype))
     dim = data.draw(dims_arg(len(shape)))
     ax = np_axis(dim)
-    check(t.max(dim, keepdim), np.max(a, axis=ax, keepdims=keepdim), dtype=dtype, exact=True)
-    check(t.min(dim, keepdim), np.min(a, axis=ax, keepdims=keepdim), dtype=dtype, exact=True)
-    check(fg.max(t, dim, keepdim), np.max(a, axis=ax, keepdims=keepdim), dtype=dtype, exact=True)
+    if isinstance(dim, int):
+        # one int dim: PyTorch's (values, indices); the indices are NumPy's argmax/argmin
+        for r, vals, idx in [
+            (t.max(dim, keepdim), np.max, np.argmax),
+            (t.min(dim, keepdim), np.min, np.argmin),
+            (fg.max(t, dim, keepdim), np.max, np.argmax),
+        ]:
+            values, indices = r
+            assert r.values is values and r.indices is indices
+            check(values, vals(a, axis=dim, keepdims=keepdim), dtype=dtype, exact=True)
+            check(indices, idx(a, axis=dim, keepdims=keepdim), dtype=fg.int64)
+    else:
+        check(t.max(dim, keepdim), np.max(a, axis=ax, keepdims=keepdim), dtype=dtype, exact=True)
+        check(t.min(dim, keepdim), np.min(a, axis=ax, keepdims=keepdim), dtype=dtype, exact=True)
+        check(fg.max(t, dim, keepdim), np.max(a, axis=ax, keepdims=keepdim), dtype=dtype, exact=True)
+    check(t.amax(dim, keepdim), np.max(a, axis=ax, keepdims=keepdim), dtype=dtype, exact=True)
     check(t.amin(dim, keepdim), np.min(a, axis=ax, keepdims=keepdim), dtype=dtype, exact=True)
 
 
@@ -896,8 +909,8 @@ def test_reductions_nan_inf(dtype):
             for tt, xx in [(t, x), (t.T, x.T)]:
                 check(tt.sum(dim), np.sum(xx, axis=dim), dtype=dtype)
                 check(tt.mean(dim), np.mean(xx, axis=dim), dtype=dtype, **tol(dtype, "red"))
-                check(tt.max(dim), np.max(xx, axis=dim), dtype=dtype)
-                check(tt.min(dim), np.min(xx, axis=dim), dtype=dtype)
+                check(tt.amax(dim), np.max(xx, axis=dim), dtype=dtype)
+                check(tt.amin(dim), np.min(xx, axis=dim), dtype=dtype)
         for dim in [None, 0, 1]:
             check(t.argmax(dim), np.argmax(x, axis=dim), dtype=fg.int64)
             check(t.argmin(dim), np.argmin(x, axis=dim), dtype=fg.int64)
@@ -905,8 +918,9 @@ def test_reductions_nan_inf(dtype):
     # NaN late in a long row, in both reduction paths (contiguous row and strided column)
     y = np.arange(40, dtype=NP[dtype]).reshape(2, 20)
     y[1, 17] = np.nan
-    check(fg.tensor(y).max(1), np.max(y, axis=1), dtype=dtype)
-    check(fg.tensor(y).T.min(0), np.min(y.T, axis=0), dtype=dtype)
+    check(fg.tensor(y).max(1).values, np.max(y, axis=1), dtype=dtype)
+    check(fg.tensor(y).max(1).indices, np.argmax(y, axis=1), dtype=fg.int64)
+    check(fg.tensor(y).T.min(0).values, np.min(y.T, axis=0), dtype=dtype)
     check(fg.tensor(y).sum(), np.sum(y), dtype=dtype)
 
 
@@ -935,7 +949,8 @@ def test_empty_tensors(dtype):
     check(t.sum(0), np.zeros(3), dtype=dtype)
     check(t.sum(0, keepdim=True), np.zeros((1, 3)), dtype=dtype)
     check(t.sum(1), np.zeros(0), dtype=dtype)
-    check(t.max(1), np.zeros(0), dtype=dtype)  # reduces size-3 rows, of which there are none
+    check(t.max(1).values, np.zeros(0), dtype=dtype)  # reduces size-3 rows, of which there are none
+    check(t.max(1).indices, np.zeros(0, np.int64), dtype=fg.int64)
     check(t.mean(0), np.full(3, np.nan), dtype=dtype)
     check(t.var(0, correction=0), np.full(3, np.nan), dtype=dtype)
     check(t.exp(), e, dtype=dtype)

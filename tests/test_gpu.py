@@ -130,6 +130,9 @@ def test_scalars_and_strided_views_on_gpu():
 def test_reductions_match_cpu(op, dims, keepdim):
     c, g = both(rng.standard_normal((5, 7, 300)), requires_grad=True)
     yc, yg = getattr(c, op)(dims, keepdim), getattr(g, op)(dims, keepdim)
+    if isinstance(yc, tuple):  # max/min along one dim: (values, indices)
+        assert yg.indices.tolist() == yc.indices.tolist()
+        yc, yg = yc.values, yg.values
     assert yg.shape == yc.shape
     np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=1e-4, atol=1e-4)
     yc.sum().backward()
@@ -936,8 +939,9 @@ def test_nan_propagates_as_on_the_cpu():
     c, g = fg.tensor(x), fg.tensor(x).to("gpu")
     cy, gy = fg.tensor(y), fg.tensor(y).to("gpu")
     cases = {
-        "max": lambda t, u: t.max(1),
-        "min": lambda t, u: t.min(0),
+        "max": lambda t, u: t.max(1).values,
+        "max indices": lambda t, u: t.max(1).indices,
+        "min": lambda t, u: t.min(0).values,
         "max all": lambda t, u: t.max(),
         "argmax": lambda t, u: t.argmax(1),
         "argmin": lambda t, u: t.argmin(0),
@@ -1026,7 +1030,8 @@ def test_comparisons_and_logical_ops_give_gpu_bools():
     """Comparisons, logical and bitwise ops of GPU tensors run on the GPU and give GPU bools
     (0/1 floats tagged bool) equal to NumPy's: NaN (unordered, but true as a truth value),
     -0.0 == 0.0, broadcasting, strided views, scalar and host int64 operands; reductions of
-    bools (any/all/max/min) stay on the GPU too, and nothing is read back."""
+    bools (any/all/amax/min) stay on the GPU too, and nothing is read back (max along a dim
+    gives its int64 indices too, which live on the host: that one reads back)."""
     row = np.array([np.nan, 1.0, -0.0, 2.0, -3.0, np.inf], np.float32)
     a = np.stack([row, row * 0.5, -row])
     b = np.array([np.nan, 1.0, 0.0, np.nan, -3.0, 5.0], np.float32)
@@ -1047,9 +1052,12 @@ def test_comparisons_and_logical_ops_give_gpu_bools():
     got["bool"] = (ga.bool(), a.astype(bool))
     got["any"] = ((ga > 1).any(1), np.any(a > 1, 1))
     got["all"] = ((ga > -4).all(0, keepdim=True), np.all(a > -4, 0, keepdims=True))
-    got["max"] = ((ga < 0).max(0), np.max(a < 0, 0))
+    got["amax"] = ((ga < 0).amax(0), np.max(a < 0, 0))
     got["min"] = ((ga < 0).min(), np.min(a < 0))
     assert fg.gpu.stats()["submits"] == s0
+    values, indices = (ga < 0).max(0)
+    got["max"] = (values, np.max(a < 0, 0))
+    np.testing.assert_array_equal(indices.numpy(), np.argmax(a < 0, 0))
     for name, (g, want) in got.items():
         assert g.device == "gpu" and g.dtype == fg.bool_, name
         np.testing.assert_array_equal(g.numpy(), want, err_msg=name)
@@ -1443,8 +1451,8 @@ def test_subnormals_compare_and_test_true_as_on_the_cpu():
     for dim in (0, 1):
         np.testing.assert_array_equal(gm.argmax(dim).numpy(), m.argmax(dim), err_msg=f"argmax {dim}")
         np.testing.assert_array_equal(gm.argmin(dim).numpy(), m.argmin(dim), err_msg=f"argmin {dim}")
-        np.testing.assert_array_equal(gm.max(dim).numpy(), m.max(dim), err_msg=f"max {dim}")
-        np.testing.assert_array_equal(gm.min(dim).numpy(), m.min(dim), err_msg=f"min {dim}")
+        np.testing.assert_array_equal(gm.max(dim).values.numpy(), m.max(dim), err_msg=f"max {dim}")
+        np.testing.assert_array_equal(gm.min(dim).values.numpy(), m.min(dim), err_msg=f"min {dim}")
 
 
 def test_readback_reads_only_what_the_view_reaches():

@@ -77,7 +77,7 @@ def test_unary_and_reductions_on_views(data, shape):
     for name in ["exp", "tanh", "sigmoid", "relu", "abs", "neg", "selu", "gelu"]:
         close(getattr(g, name)(), getattr(c, name)(), name, rtol=2e-5, atol=2e-6)
     dim, keep = data.draw(dims(len(shape))), data.draw(st.booleans())
-    for name in ["sum", "mean", "max", "min", "any", "all"]:
+    for name in ["sum", "mean", "amax", "amin", "any", "all"]:
         close(getattr(g, name)(dim, keep), getattr(c, name)(dim, keep), f"{name} {dim}", rtol=1e-4, atol=1e-4)
     close(g.norm(2.0, dim, keep), c.norm(2.0, dim, keep), "norm", rtol=1e-4, atol=1e-4)
     d = data.draw(st.integers(-len(shape), len(shape) - 1))

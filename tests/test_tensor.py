@@ -286,3 +286,27 @@ def test_in_place_forms():
     with fg.no_grad():
         w.sub_(w.data * 0.5)
     np.testing.assert_array_equal(w.numpy(), [0.5, 0.5])
+
+
+def test_max_min_along_a_dim_give_values_and_indices_as_pytorch():
+    """PyTorch's idioms: `_, pred = out.max(1)`, `out.max(1)[1]`, `out.max(dim=1).indices`,
+    `torch.max(a, b)`; without a dim or with a tuple of dims the values alone."""
+    import pickle
+
+    out = fg.tensor([[0.25, 2.0, -1.0], [3.0, 3.0, 0.5]], requires_grad=True)
+    _, pred = out.max(1)
+    assert pred.tolist() == [1, 0] and pred.dtype == fg.int64
+    assert out.max(1)[1].tolist() == [1, 0] and out.max(dim=1).indices.tolist() == [1, 0]
+    r = out.min(0, keepdim=True)
+    assert isinstance(r, fg.return_types.min) and r.values.tolist() == [[0.25, 2.0, -1.0]]
+    assert r.indices.tolist() == [[0, 0, 0]] and repr(r).startswith("min(values=tensor(")
+    assert fg.max(out, 1).indices.tolist() == [1, 0]
+    assert fg.max(out, fg.zeros(2, 3)).tolist() == [[0.25, 2.0, 0.0], [3.0, 3.0, 0.5]]
+    assert fg.min(out, fg.zeros(2, 3)).tolist() == [[0.0, 0.0, -1.0], [0.0, 0.0, 0.0]]
+    assert out.max().item() == 3.0 and out.max((0, 1)).item() == 3.0
+    assert out.max(np.int64(1)).indices.tolist() == [1, 0]  # any integer, as an index
+    out.max(1).values.sum().backward()
+    assert out.grad.tolist() == [[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]]  # ties split, as amax
+    # the types are importable by name (a named tuple of them pickles)
+    again = pickle.loads(pickle.dumps(fg.return_types.max(1.0, 2)))
+    assert isinstance(again, fg.return_types.max) and again.indices == 2

@@ -376,13 +376,19 @@ def var(x: Tensor, dim=None, correction: builtins.float = 1, keepdim: bool = Fal
     return x.var(dim, correction, keepdim)
 
 
-def max(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    """Maximum values over `dim`."""
+def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    """As ``torch.max``: the maximum of all elements; with an int `dim`, the named tuple
+    ``(values, indices)`` along it (``return_types.max``); with a tuple of dims, the values
+    over them; with a tensor in place of `dim`, the elementwise ``maximum``."""
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
     return x.max(dim, keepdim)
 
 
-def min(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    """Minimum values over `dim`."""
+def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+    """As ``torch.min``: see ``max``."""
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
     return x.min(dim, keepdim)
 
 
@@ -575,7 +581,7 @@ def set_rng_state(state: tuple[int, int]) -> None:
 
 
 # The layer API; imported last because these modules use the names above.
-from . import autograd, callbacks, gpu, io, losses, models, nn, optim, train  # noqa: E402
+from . import autograd, callbacks, gpu, io, losses, models, nn, optim, return_types, train  # noqa: E402
 from . import gpu as cuda  # noqa: E402  (PyTorch's name for the GPU controls: fg.cuda.is_available())
 from .io import load, save  # noqa: E402
 
@@ -686,6 +692,7 @@ __all__ = [
     "models",
     "train",
     "callbacks",
+    "return_types",
     "data",
     "io",
     "load",

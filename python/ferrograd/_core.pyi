@@ -13,6 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from typing_extensions import TypeAlias
 
+from . import return_types as _return_types
+
 if sys.version_info >= (3, 10):
     from types import EllipsisType as _EllipsisType
 else:
@@ -573,11 +575,19 @@ class Tensor:
     ) -> Tensor:
         """Standard deviation over ``dim``."""
 
-    def max(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
-        """Maximum values over ``dim`` (like ``amax``: values only, no indices)."""
+    @overload
+    def max(self, dim: SupportsIndex, keepdim: builtins.bool = False) -> _return_types.max:
+        """As PyTorch: ``(values, indices)`` along one dim."""
+    @overload
+    def max(self, dim: Sequence[SupportsIndex] | None = None, keepdim: builtins.bool = False) -> Tensor:
+        """The maximum of all elements, or the values over a tuple of dims (as ``amax``)."""
 
-    def min(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
-        """Minimum values over ``dim`` (like ``amin``)."""
+    @overload
+    def min(self, dim: SupportsIndex, keepdim: builtins.bool = False) -> _return_types.min:
+        """As PyTorch: ``(values, indices)`` along one dim."""
+    @overload
+    def min(self, dim: Sequence[SupportsIndex] | None = None, keepdim: builtins.bool = False) -> Tensor:
+        """The minimum of all elements, or the values over a tuple of dims (as ``amin``)."""
 
     def amax(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
         """Maximum values over ``dim``."""

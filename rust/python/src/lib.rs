@@ -1230,29 +1230,27 @@ impl PyTensor {
         })
         .map(wrap)
     }
-    /// Maximum values over `dim` (like `amax`; use `argmax` for indices).
+    /// The maximum: of all elements without `dim` (a 0-d tensor); with an int `dim`, as
+    /// PyTorch, the named tuple `(values, indices)` along it; with a tuple of dims, the
+    /// values over them (as `amax`).
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn max(
+    fn max<'py>(
         &self,
-        py: Python<'_>,
-        dim: Option<&Bound<'_, PyAny>>,
+        py: Python<'py>,
+        dim: Option<&Bound<'py, PyAny>>,
         keepdim: bool,
-    ) -> PyResult<PyTensor> {
-        let d = dims_arg(dim)?;
-        let t = &self.t;
-        run(py, heavy(t), || t.amax(d.as_deref(), keepdim)).map(wrap)
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.extreme(py, "max", dim, keepdim)
     }
-    /// Minimum values over `dim` (like `amin`).
+    /// The minimum, as `max`: `(values, indices)` along an int `dim`.
     #[pyo3(signature = (dim=None, keepdim=false))]
-    fn min(
+    fn min<'py>(
         &self,
-        py: Python<'_>,
-        dim: Option<&Bound<'_, PyAny>>,
+        py: Python<'py>,
+        dim: Option<&Bound<'py, PyAny>>,
         keepdim: bool,
-    ) -> PyResult<PyTensor> {
-        let d = dims_arg(dim)?;
-        let t = &self.t;
-        run(py, heavy(t), || t.amin(d.as_deref(), keepdim)).map(wrap)
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.extreme(py, "min", dim, keepdim)
     }
     /// Maximum values over `dim`.
     #[pyo3(signature = (dim=None, keepdim=false))]
@@ -1262,7 +1260,9 @@ impl PyTensor {
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
     ) -> PyResult<PyTensor> {
-        self.max(py, dim, keepdim)
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.amax(d.as_deref(), keepdim)).map(wrap)
     }
     /// Minimum values over `dim`.
     #[pyo3(signature = (dim=None, keepdim=false))]
@@ -1272,7 +1272,9 @@ impl PyTensor {
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
     ) -> PyResult<PyTensor> {
-        self.min(py, dim, keepdim)
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.amin(d.as_deref(), keepdim)).map(wrap)
     }
     /// Index of the maximum along `dim` (of the flattened tensor when None); int64, no grad.
     #[pyo3(signature = (dim=None, keepdim=false))]
@@ -1403,6 +1405,61 @@ impl PyTensor {
             t.copy_(&prod).map_err(err)?;
         }
         Ok(slf)
+    }
+}
+
+/// `ferrograd.return_types.max` / `min` (as PyTorch's): named tuples of (values, indices).
+static RETURN_MAX: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+static RETURN_MIN: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+impl PyTensor {
+    /// max/min: the reduction of all elements, of a tuple of dims, or (values, indices)
+    /// along one int dim, as PyTorch gives (`_, pred = out.max(1)` is the common idiom; a
+    /// values-only result would unpack along the batch instead).
+    fn extreme<'py>(
+        &self,
+        py: Python<'py>,
+        op: &'static str,
+        dim: Option<&Bound<'py, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let is_max = op == "max";
+        let one = match dim {
+            Some(d)
+                if !d.is_none()
+                    && !d.is_instance_of::<PyTuple>()
+                    && !d.is_instance_of::<PyList>() =>
+            {
+                Some(d.extract::<isize>()?)
+            }
+            _ => None,
+        };
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        let values = run(py, heavy(t), || {
+            if is_max {
+                t.amax(d.as_deref(), keepdim)
+            } else {
+                t.amin(d.as_deref(), keepdim)
+            }
+        })
+        .map(wrap)?;
+        let Some(axis) = one else {
+            return Ok(Bound::new(py, values)?.into_any());
+        };
+        let indices = if is_max {
+            t.argmax(Some(axis), keepdim)
+        } else {
+            t.argmin(Some(axis), keepdim)
+        }
+        .map(wrap)
+        .map_err(err)?;
+        let cell = if is_max { &RETURN_MAX } else { &RETURN_MIN };
+        // the named tuple types live in the Python layer (python/ferrograd/return_types.py)
+        let ty = cell.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(py.import("ferrograd.return_types")?.getattr(op)?.unbind())
+        })?;
+        ty.bind(py).call1((values, indices))
     }
 }
 

@@ -1,0 +1,25 @@
+"""Named tuples that ops return, as ``torch.return_types``: ``Tensor.max(dim)`` and
+``Tensor.min(dim)`` along one int dim give ``(values, indices)``, so PyTorch's
+``_, pred = out.max(1)`` and ``out.max(dim=1).indices`` work unchanged."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ._core import Tensor
+
+__all__ = ["max", "min"]
+
+
+class max(NamedTuple):  # noqa: N801, A001 (PyTorch's names)
+    """The maxima along a dim and their indices (int64; the first one among ties)."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class min(NamedTuple):  # noqa: N801, A001
+    """The minima along a dim and their indices (int64; the first one among ties)."""
+
+    values: Tensor
+    indices: Tensor
