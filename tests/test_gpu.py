@@ -1455,6 +1455,24 @@ def test_subnormals_compare_and_test_true_as_on_the_cpu():
         np.testing.assert_array_equal(gm.min(dim).values.numpy(), m.min(dim), err_msg=f"min {dim}")
 
 
+def test_deepcopy_and_pickle_keep_gpu_tensors_on_the_gpu():
+    """copy.deepcopy of a GPU tensor or model copies on the GPU; pickling reads it back
+    and rebuilds it on the GPU."""
+    import copy
+    import pickle
+
+    w = fg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True).to("gpu").detach().requires_grad_()
+    c = copy.deepcopy(w)
+    assert c.device == "gpu" and c.requires_grad and c.tolist() == w.tolist()
+    back = pickle.loads(pickle.dumps(w))
+    assert back.device == "gpu" and back.tolist() == w.tolist()
+    m = fg.nn.Sequential(fg.nn.Linear(2, 3), fg.nn.ReLU()).to("gpu")
+    twin = copy.deepcopy(m)
+    assert all(p.device == "gpu" for p in twin.parameters())
+    x = fg.randn(4, 2, device="gpu")
+    np.testing.assert_array_equal(twin(x).numpy(), m(x).numpy())
+
+
 def test_readback_reads_only_what_the_view_reaches():
     """`x[i, j].item()` and small views of a big GPU tensor copy back only the span of the
     buffer they reach (reading the whole buffer took longer than a 4096 matmul on an H100),

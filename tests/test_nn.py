@@ -99,6 +99,48 @@ class TestModule:
         m.zero_grad()
         assert all(p.grad is None for p in m.parameters())
 
+    def test_deepcopy_and_pickle_of_models(self):
+        """PyTorch's idioms: `best = copy.deepcopy(model.state_dict())` kept across training
+        and loaded back; `copy.deepcopy(model)` (an EMA or frozen copy) with its own
+        parameters, tied weights staying tied; a model pickles whole."""
+        import copy
+        import pickle
+
+        fg.manual_seed(3)
+        m = small_net()
+        x = fg.randn(8, 3)
+        m.eval()
+        before = m(x).numpy()
+        best = copy.deepcopy(m.state_dict())
+        twin = copy.deepcopy(m)
+        opt = fg.optim.SGD(m.parameters(), lr=0.5)
+        m.train()
+        for _ in range(3):
+            opt.zero_grad()
+            (m(x) ** 2).mean().backward()
+            opt.step()
+        m.eval()
+        assert not np.allclose(m(x).numpy(), before)
+        twin.eval()
+        np.testing.assert_array_equal(twin(x).numpy(), before)  # untouched by m's training
+        assert all(p.requires_grad and p.is_leaf for p in twin.parameters())
+        assert not any(p is q for p, q in zip(m.parameters(), twin.parameters()))
+        m.load_state_dict(best)
+        np.testing.assert_array_equal(m(x).numpy(), before)
+        back = pickle.loads(pickle.dumps(m))
+        back.eval()
+        np.testing.assert_array_equal(back(x).numpy(), before)
+
+        class Tied(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.enc = nn.Linear(4, 4)
+                self.dec = nn.Linear(4, 4)
+                self.dec.weight = self.enc.weight
+
+        t2 = copy.deepcopy(Tied())
+        assert t2.dec.weight is t2.enc.weight
+
     def test_state_dict_round_trip(self):
         fg.manual_seed(1)
         a = small_net()

@@ -310,3 +310,33 @@ def test_max_min_along_a_dim_give_values_and_indices_as_pytorch():
     # the types are importable by name (a named tuple of them pickles)
     again = pickle.loads(pickle.dumps(fg.return_types.max(1.0, 2)))
     assert isinstance(again, fg.return_types.max) and again.indices == 2
+
+
+def test_deepcopy_and_pickle_of_tensors():
+    """copy.deepcopy gives a leaf with its own data (and grad), dtype and requires_grad;
+    pickling round-trips every dtype; a tensor of the graph is refused by both."""
+    import copy
+    import pickle
+
+    x = fg.tensor([[1.0, -2.0], [3.0, 0.5]], requires_grad=True)
+    (x * x).sum().backward()
+    c = copy.deepcopy(x)
+    assert c is not x and c.is_leaf and c.requires_grad and c.dtype == fg.float32
+    assert c.tolist() == x.tolist() and c.grad.tolist() == x.grad.tolist()
+    with fg.no_grad():
+        x.mul_(0.0)
+    x.grad.mul_(0.0)
+    assert c.tolist() == [[1.0, -2.0], [3.0, 0.5]] and c.grad.tolist() == [[2.0, -4.0], [6.0, 1.0]]
+    strided = fg.tensor(np.arange(6.0).reshape(2, 3))[:, ::2]
+    scalar = fg.tensor(3.0, requires_grad=True)
+    for t in [fg.tensor([1.5, -2.0]), fg.tensor([1, 2**60]), fg.tensor([True, False]), strided, scalar]:
+        back = pickle.loads(pickle.dumps(t))
+        assert back.dtype == t.dtype and back.shape == t.shape and back.tolist() == t.tolist()
+        assert back.requires_grad == t.requires_grad and back.device == "cpu"
+    assert pickle.loads(pickle.dumps(fg.float64)) is fg.float64
+    y = x * 2
+    with pytest.raises(RuntimeError, match="deepcopy: only leaf tensors"):
+        copy.deepcopy(y)
+    with pytest.raises(RuntimeError, match="pickle: a tensor computed by an op"):
+        pickle.dumps(y)
+    assert pickle.loads(pickle.dumps(y.detach())).tolist() == y.tolist()

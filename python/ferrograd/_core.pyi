@@ -354,6 +354,13 @@ class Tensor:
     def clone(self) -> Tensor:
         """A copy with its own storage; gradients flow back to the source."""
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+        """``copy.deepcopy``: a leaf with its own copy of the data and grad, on the same
+        device; tensors computed by the graph are refused (RuntimeError)."""
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickling: rebuilt by ``ferrograd.tensor`` with the dtype, requires_grad and device."""
+
     def t(self) -> Tensor:
         """The transpose of a matrix (a view); 0-D and 1-D tensors come back as they are."""
 

@@ -136,6 +136,20 @@ impl PyDType {
     fn itemsize(&self) -> usize {
         DType::from(*self).size()
     }
+    /// Pickling: the class attribute of the same name (`dtype.float32`).
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyAny>, &'static str))> {
+        let name = match self {
+            PyDType::bool => "bool",
+            PyDType::int64 => "int64",
+            PyDType::float32 => "float32",
+            PyDType::float64 => "float64",
+        };
+        let getattr = py.import("builtins")?.getattr("getattr")?;
+        Ok((getattr, (py.get_type::<PyDType>().into_any(), name)))
+    }
 }
 
 /// A node of the autograd graph (`tensor.grad_fn`).
@@ -723,6 +737,50 @@ impl PyTensor {
     /// A copy with its own storage; gradients flow back to the source.
     fn clone(&self) -> PyResult<PyTensor> {
         self.t.clone_tensor().map(wrap).map_err(err)
+    }
+    /// `copy.deepcopy` (of a tensor, a state dict, a whole model): a leaf with its own copy
+    /// of the data and of its grad, on the same device, with the same `requires_grad`.
+    /// Tensors of the graph are refused, as PyTorch does. Distinct views of one storage
+    /// become distinct copies; the same tensor reached twice stays one (deepcopy's memo).
+    fn __deepcopy__(&self, _memo: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+        if !self.t.is_leaf() {
+            return Err(PyRuntimeError::new_err(
+                "deepcopy: only leaf tensors (made by the user, not by an op of the graph) can be \
+                 deep-copied; copy t.detach() instead",
+            ));
+        }
+        let c = self.t.detach().clone_tensor().map_err(err)?;
+        if self.t.requires_grad() {
+            c.set_requires_grad(true).map_err(err)?;
+        }
+        if let Some(g) = self.t.grad() {
+            c.set_grad(Some(g.detach().clone_tensor().map_err(err)?))
+                .map_err(err)?;
+        }
+        Ok(wrap(c))
+    }
+    /// Pickling (and `copy.copy`): rebuilt by `ferrograd.tensor` from a NumPy copy of the
+    /// data, with the dtype, `requires_grad` and device; the grad is not kept.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        if !self.t.is_leaf() && self.t.requires_grad() {
+            return Err(PyRuntimeError::new_err(
+                "pickle: a tensor computed by an op of the graph cannot be pickled; pickle \
+                 t.detach()",
+            ));
+        }
+        let rebuild = py.import("ferrograd")?.getattr("tensor")?;
+        let dtype: PyDType = self.t.dtype().into();
+        let args = (
+            to_numpy(py, &self.t)?,
+            dtype,
+            self.t.requires_grad(),
+            self.t.device().name(),
+        )
+            .into_pyobject(py)?;
+        Ok((rebuild, args))
     }
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
         // integer-array indexing along the first dim: mini-batch gathers
