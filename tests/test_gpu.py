@@ -1455,6 +1455,29 @@ def test_subnormals_compare_and_test_true_as_on_the_cpu():
         np.testing.assert_array_equal(gm.min(dim).values.numpy(), m.min(dim), err_msg=f"min {dim}")
 
 
+def test_sort_topk_repeat_and_to_forms_on_the_gpu():
+    """sort/topk (indices from a read-back, values gathered on the GPU with their gradient),
+    repeat, and to(device, dtype) in both directions, against the CPU."""
+    a = rng.standard_normal((4, 9)).astype(np.float32)
+    c, g = fg.tensor(a, requires_grad=True), fg.tensor(a).to("gpu").requires_grad_()
+    for f in [lambda t: t.sort(1, descending=True).values, lambda t: t.topk(3, 0).values,
+              lambda t: t.repeat(2, 1) * 1.5]:  # fmt: skip
+        yc, yg = f(c), f(g)
+        assert yg.device == "gpu"
+        np.testing.assert_array_equal(yg.numpy(), yc.numpy())
+        w = rng.standard_normal(yc.shape).astype(np.float32)
+        (yc * fg.tensor(w)).sum().backward()
+        (yg * fg.tensor(w).to("gpu")).sum().backward()
+        np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-6)
+        c.grad, g.grad = None, None
+    assert g.topk(2, 1).indices.tolist() == c.topk(2, 1).indices.tolist()
+    up = fg.tensor([1, 2, 3]).to("gpu", fg.float32)
+    assert up.device == "gpu" and up.dtype == fg.float32
+    down = g.detach().to("cpu", fg.float64)
+    assert down.device == "cpu" and down.dtype == fg.float64
+    assert g.to(fg.device("cuda:0")).device == "gpu" and fg.device("cuda:0").index == 0
+
+
 def test_deepcopy_and_pickle_keep_gpu_tensors_on_the_gpu():
     """copy.deepcopy of a GPU tensor or model copies on the GPU; pickling reads it back
     and rebuilds it on the GPU."""

@@ -41,7 +41,7 @@ class TestModule:
         m = small_net()
         names = [n for n, _ in m.named_parameters()]
         assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias"]
-        params = m.parameters()
+        params = list(m.parameters())
         assert len(params) == 6
         assert all(p is q for p, (_, q) in zip(params, m.named_parameters()))
         assert all(p.requires_grad and p.is_leaf for p in params)
@@ -238,7 +238,7 @@ class TestModule:
         m = small_net()
         before = [p.numpy().copy() for p in m.parameters()]
         assert m.to("cpu") is m
-        after = m.parameters()
+        after = list(m.parameters())
         assert len(after) == len(before)
         for a, b in zip(before, after):
             np.testing.assert_array_equal(a, b.numpy())
@@ -291,7 +291,7 @@ class TestLinear:
 
     def test_forward_batched_and_no_bias(self):
         lin = nn.Linear(5, 3, bias=False)
-        assert lin.bias is None and len(lin.parameters()) == 1
+        assert lin.bias is None and len(list(lin.parameters())) == 1
         x = rng(2).standard_normal((2, 4, 5)).astype(np.float32)
         np.testing.assert_allclose(lin(t32(x)).numpy(), x @ lin.weight.numpy().T, rtol=1e-5, atol=1e-6)
 
@@ -391,7 +391,7 @@ class TestBatchNorm:
 
     def test_no_affine(self):
         bn = nn.BatchNorm1d(3, affine=False)
-        assert bn.parameters() == []
+        assert list(bn.parameters()) == []
         x = rng(8).standard_normal((6, 3)).astype(np.float32)
         np.testing.assert_allclose(bn(t32(x)).numpy(), np_bn_train(x, 1.0, 0.0), rtol=1e-4, atol=1e-5)
 
@@ -583,7 +583,7 @@ def test_activation_modules(name):
     x = t64(xn)
     np.testing.assert_array_equal(mod(x).numpy(), fn(x).numpy())
     np.testing.assert_allclose(mod(x).numpy(), ref(xn), rtol=1e-10, atol=1e-12)
-    assert mod.parameters() == []
+    assert list(mod.parameters()) == []
 
 
 # =============================================================================== Residual
@@ -1004,12 +1004,12 @@ def test_module_pytorch_methods():
     net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU())
     names = [n for n, _ in net.named_modules()]
     assert names == ["", "0", "1", "2"]
-    assert len(net.buffers()) == 2 and net.buffers()[0].shape == (4,)
+    assert len(list(net.buffers())) == 2 and next(net.buffers()).shape == (4,)
     seen = []
     assert net.apply(lambda m: seen.append(type(m).__name__)) is net
     assert seen == ["Linear", "BatchNorm1d", "ReLU", "Sequential"]
     net.double()
-    assert all(p.dtype == fg.float64 for p in net.parameters()) and net.buffers()[0].dtype == fg.float64
+    assert all(p.dtype == fg.float64 for p in net.parameters()) and next(net.buffers()).dtype == fg.float64
     assert net(fg.ones(2, 3, dtype=fg.float64)).dtype == fg.float64
     net.float()
     assert all(p.dtype == fg.float32 for p in net.parameters())

@@ -170,6 +170,55 @@ def arange(start, end=None, step=1, dtype=None, requires_grad: bool = False, dev
     return _finish(_place(_core.arange(f(start), f(end), f(step), dtype), device), requires_grad)
 
 
+def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
+    """`steps` evenly spaced values from `start` to `end`, both included (float32 unless
+    `dtype` says otherwise).
+
+    >>> fg.linspace(0, 1, 5).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    if not isinstance(steps, numbers.Integral) or steps < 0:
+        raise ValueError(f"linspace: steps must be an int >= 0, got {steps!r}")
+    values = np.linspace(builtins.float(start), builtins.float(end), int(steps))
+    return tensor(
+        values.astype(np.float64), dtype=dtype or float32, requires_grad=requires_grad, device=device
+    )
+
+
+def empty(*size, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
+    """A tensor to be filled in, as PyTorch's `empty` (ferrograd gives zeros: no
+    uninitialised memory reaches Python)."""
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad, device=device)
+
+
+def empty_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    """`empty` with `t`'s shape, device (and dtype unless given)."""
+    return zeros_like(t, dtype=dtype, requires_grad=requires_grad)
+
+
+def is_tensor(obj) -> bool:
+    """Whether `obj` is a ferrograd tensor."""
+    return isinstance(obj, Tensor)
+
+
+def numel(t: Tensor) -> int:
+    """The number of elements of `t`."""
+    return t.numel()
+
+
+def allclose(
+    a: Tensor, b, rtol: builtins.float = 1e-5, atol: builtins.float = 1e-8, equal_nan: bool = False
+) -> bool:
+    """Whether every element of `a` is within ``atol + rtol * |b|`` of `b` (NumPy's rule)."""
+    bv = b.numpy() if isinstance(b, Tensor) else b
+    return builtins.bool(np.allclose(a.numpy(), bv, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(a: Tensor, b: Tensor) -> bool:
+    """Whether `a` and `b` have the same shape and the same values."""
+    return tuple(a.shape) == tuple(b.shape) and builtins.bool(np.array_equal(a.numpy(), b.numpy()))
+
+
 def eye(n: int, m: int | None = None, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:
     """The n x m identity matrix."""
     return _finish(_place(_core.eye(n, n if m is None else m, dtype), device), requires_grad)
@@ -356,6 +405,9 @@ def clamp(x: Tensor, min: builtins.float | None = None, max: builtins.float | No
     return x.clamp(min, max)
 
 
+clip = clamp  # PyTorch's alias
+
+
 def neg(x: Tensor) -> Tensor:
     """-x."""
     return -x
@@ -390,6 +442,27 @@ def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
     if isinstance(dim, Tensor):
         return minimum(x, dim)
     return x.min(dim, keepdim)
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+    """`(values, indices)` of `x` sorted along `dim` (``return_types.sort``); stable."""
+    return x.sort(dim, descending, stable)
+
+
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    """The indices (int64) that sort `x` along `dim`; stable."""
+    return x.argsort(dim, descending, stable)
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+    """`(values, indices)` of the `k` largest (smallest with `largest=False`) entries of `x`
+    along `dim` (``return_types.topk``)."""
+    return x.topk(k, dim, largest, sorted)
+
+
+def take_along_dim(x: Tensor, indices: Tensor, dim: int) -> Tensor:
+    """The entries of `x` at `indices` along `dim` (differentiable)."""
+    return x.take_along_dim(indices, dim)
 
 
 def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -552,17 +625,32 @@ def devices() -> list[dict]:
     return [{"name": n, "backend": b, "type": t} for n, b, t in _core.devices()]
 
 
-def device(name: str) -> str:
-    """The canonical name ("cpu" or "gpu") of a device, for `.to()` and `device=`, as
-    `torch.device`: "cuda", "cuda:0" and "gpu:0" name the one GPU. A GPU name raises
+class device(str):  # noqa: N801  (PyTorch's name)
+    """A device, as `torch.device`: a string equal to its canonical name ("cpu" or "gpu"),
+    so it goes wherever a device name does (`.to(dev)`, `device=dev`, `t.device == dev`),
+    with PyTorch's `type` (the name as written: "cuda" for "cuda:0") and `index` (None
+    unless written). "cuda", "cuda:0" and "gpu:0" name the one GPU; a GPU name raises
     DeviceError where there is none.
 
     >>> dev = fg.device("cuda" if fg.cuda.is_available() else "cpu")
     """
-    if not isinstance(name, str):
-        raise TypeError(f"device: expected a device name, got {type(name).__name__}")
-    _check_device(name)  # unknown names and absent GPUs raise here
-    return "cpu" if name == "cpu" else "gpu"
+
+    type: str
+    # PyTorch's attribute; it hides str.index (a search method no device code needs)
+    index: int | None  # type: ignore[assignment]
+
+    def __new__(cls, name: str, index: int | None = None) -> device:
+        if not isinstance(name, str):
+            raise TypeError(f"device: expected a device name, got {type(name).__name__}")
+        _check_device(name)  # unknown names and absent GPUs raise here
+        kind, _, idx = name.partition(":")
+        self = super().__new__(cls, "cpu" if kind == "cpu" else "gpu")
+        self.type = kind
+        self.index = int(idx) if idx else index
+        return self
+
+    def __repr__(self) -> str:
+        return f"device(type={self.type!r}" + ("" if self.index is None else f", index={self.index}") + ")"
 
 
 def gpu_available() -> bool:
@@ -581,7 +669,7 @@ def set_rng_state(state: tuple[int, int]) -> None:
 
 
 # The layer API; imported last because these modules use the names above.
-from . import autograd, callbacks, gpu, io, losses, models, nn, optim, return_types, train  # noqa: E402
+from . import autograd, callbacks, gpu, io, losses, models, nn, optim, return_types, train, utils  # noqa: E402
 from . import gpu as cuda  # noqa: E402  (PyTorch's name for the GPU controls: fg.cuda.is_available())
 from .io import load, save  # noqa: E402
 
@@ -684,6 +772,18 @@ __all__ = [
     "gpu",
     "cuda",
     "device",
+    "linspace",
+    "sort",
+    "argsort",
+    "topk",
+    "take_along_dim",
+    "clip",
+    "empty",
+    "empty_like",
+    "is_tensor",
+    "numel",
+    "allclose",
+    "equal",
     "get_rng_state",
     "set_rng_state",
     "nn",
@@ -693,6 +793,7 @@ __all__ = [
     "train",
     "callbacks",
     "return_types",
+    "utils",
     "data",
     "io",
     "load",

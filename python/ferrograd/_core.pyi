@@ -253,14 +253,55 @@ class Tensor:
         """Identity hash (``==`` is elementwise)."""
 
     def __repr__(self) -> str: ...
-    def to(self, target: _DType | str) -> Tensor:
-        """Converts to a dtype (``ferrograd.float64``) or moves to a device (``"cpu"``, ``"gpu"``).
+    def to(
+        self,
+        *args: _DType | str | Tensor | None,
+        device: str | None = None,
+        dtype: _DType | None = None,
+        non_blocking: builtins.bool = False,
+        copy: builtins.bool = False,
+    ) -> Tensor:
+        """Converts to a dtype and/or moves to a device, in PyTorch's forms: ``to(device)``,
+        ``to(dtype)``, ``to(device, dtype)``, ``to(other)``, ``to(device=, dtype=)``.
 
         A move copies the data (gradients flow back across it); DeviceError when the device is
-        unusable. On "gpu", float32 moves; int64 and bool tensors (labels, indices, masks) stay
-        on the cpu, where the GPU kernels read them, so ``y.to(device)`` works as in PyTorch;
-        float64 is refused (the GPU backend is float32: call ``.float()`` first).
+        unusable. On "gpu", float32 and bool move; int64 tensors (labels, indices) stay on the
+        cpu, where the GPU kernels read them, so ``y.to(device)`` works as in PyTorch; float64
+        is refused (the GPU backend is float32: call ``.float()`` first). ``non_blocking`` is
+        accepted and changes nothing; ``copy`` copies even when nothing changes.
         """
+
+    @overload
+    def type(self, dtype: _DType) -> Tensor:
+        """The tensor converted to `dtype`."""
+    @overload
+    def type(self, dtype: None = None) -> str:
+        """The type name, e.g. ``"ferrograd.FloatTensor"``."""
+
+    def repeat(self, *sizes: SupportsIndex | Sequence[SupportsIndex]) -> Tensor:
+        """The tensor tiled ``sizes[i]`` times along dim i (a copy; ``expand`` is the view)."""
+
+    def sort(
+        self, dim: builtins.int = -1, descending: builtins.bool = False, stable: builtins.bool = False
+    ) -> _return_types.sort:
+        """``(values, indices)`` sorted along ``dim``; stable; NaN above every number."""
+
+    def argsort(
+        self, dim: builtins.int = -1, descending: builtins.bool = False, stable: builtins.bool = False
+    ) -> Tensor:
+        """The indices (int64) that sort along ``dim``."""
+
+    def topk(
+        self,
+        k: builtins.int,
+        dim: builtins.int = -1,
+        largest: builtins.bool = True,
+        sorted: builtins.bool = True,
+    ) -> _return_types.topk:
+        """``(values, indices)`` of the ``k`` largest (or smallest) entries along ``dim``."""
+
+    def take_along_dim(self, indices: Tensor, dim: builtins.int) -> Tensor:
+        """The entries at ``indices`` along ``dim`` (differentiable)."""
 
     def float(self) -> Tensor:
         """Converts to float32."""

@@ -25,6 +25,8 @@ __all__ = [
     "matmul_kernel",
     "matmul_kernels",
     "matmul_split_k",
+    "manual_seed",
+    "manual_seed_all",
     "matmul_tuning",
 ]
 
@@ -62,6 +64,16 @@ def matmul_kernel(name: str | None = None, tune_min_flops: float | None = None) 
     "auto" times (default 2**31); smaller ones use the first kernel of ``matmul_kernels()``.
     The environment variable FERROGRAD_MATMUL_KERNEL sets the starting value."""
     return _core.gpu_matmul_kernel(name, tune_min_flops)
+
+
+def manual_seed(seed: int) -> None:
+    """Seeds the generator, as ``torch.cuda.manual_seed``: ferrograd has one generator for
+    both devices (the same seed gives the same dropout masks on the CPU and the GPU), so
+    this is ``ferrograd.manual_seed``."""
+    _core.manual_seed(seed)
+
+
+manual_seed_all = manual_seed
 
 
 def matmul_split_k(max_splits: int | None = None) -> int:

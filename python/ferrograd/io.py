@@ -198,7 +198,7 @@ def save(model, path, optimizer=None) -> None:
     write_safetensors(path, tensors, meta)
 
 
-def load(path, model=None, optimizer=None, restore_rng: bool = False):
+def load(path, model=None, optimizer=None, restore_rng: bool = False, map_location=None, weights_only=None):
     """Loads a file written by `save`.
 
     Without `model`, rebuilds the architecture from the stored config; with one, loads the
@@ -206,8 +206,40 @@ def load(path, model=None, optimizer=None, restore_rng: bool = False):
     With `optimizer`, restores its state too. Returns the model. A file saved from a dict
     (PyTorch's way: `fg.save(model.state_dict(), path)`) gives the dict back.
 
+    `map_location` (a device name, as PyTorch's) puts the loaded tensors, or the rebuilt
+    model, on that device. `weights_only` is accepted for PyTorch's scripts: the file
+    format holds tensors and JSON only, so loading never runs code either way.
+
     >>> model = fg.load("model.safetensors")
     """
+    device = None
+    if map_location is not None:
+        if not isinstance(map_location, str):
+            raise TypeError(
+                f"load: map_location must be a device name such as 'cpu' or 'cuda', got "
+                f"{type(map_location).__name__}"
+            )
+        from . import device as _device  # noqa: PLC0415
+
+        device = _device(map_location)
+    out = _load(path, model, optimizer, restore_rng)
+    return out if device is None else _moved(out, device)
+
+
+def _moved(obj, device: str):
+    """`obj` (a tensor, a model, or dicts/lists/tuples of them) with its tensors on `device`."""
+    from .nn.module import Module  # noqa: PLC0415
+
+    if isinstance(obj, (Tensor, Module)):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return type(obj)((k, _moved(v, device)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_moved(v, device) for v in obj)
+    return obj
+
+
+def _load(path, model, optimizer, restore_rng: bool):
     from .nn.module import from_config  # noqa: PLC0415
     from .optim import OPTIMIZERS  # noqa: PLC0415
 

@@ -1,6 +1,7 @@
 """Named tuples that ops return, as ``torch.return_types``: ``Tensor.max(dim)`` and
 ``Tensor.min(dim)`` along one int dim give ``(values, indices)``, so PyTorch's
-``_, pred = out.max(1)`` and ``out.max(dim=1).indices`` work unchanged."""
+``_, pred = out.max(1)`` and ``out.max(dim=1).indices`` work unchanged; so do ``sort`` and
+``topk``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import NamedTuple
 
 from ._core import Tensor
 
-__all__ = ["max", "min"]
+__all__ = ["max", "min", "sort", "topk"]
 
 
 class max(NamedTuple):  # noqa: N801, A001 (PyTorch's names)
@@ -20,6 +21,20 @@ class max(NamedTuple):  # noqa: N801, A001 (PyTorch's names)
 
 class min(NamedTuple):  # noqa: N801, A001
     """The minima along a dim and their indices (int64; the first one among ties)."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class sort(NamedTuple):  # noqa: N801
+    """Sorted values and the indices they came from (int64)."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class topk(NamedTuple):  # noqa: N801
+    """The k largest (or smallest) values and their indices (int64)."""
 
     values: Tensor
     indices: Tensor

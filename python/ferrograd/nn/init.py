@@ -106,10 +106,68 @@ INITIALIZERS = {
     "ones": ones,
 }
 
-# PyTorch-style aliases
-kaiming_normal_ = he_normal
-kaiming_uniform_ = he_uniform
-xavier_normal_ = glorot_normal
-xavier_uniform_ = glorot_uniform
+# PyTorch's names and signatures
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The gain PyTorch's initializers scale by for `nonlinearity`: 1 for linear and
+    sigmoid, 5/3 for tanh, sqrt(2) for relu, sqrt(2 / (1 + slope^2)) for leaky_relu (slope
+    `param`, default 0.01), 3/4 for selu."""
+    if nonlinearity in ("linear", "identity", "sigmoid") or nonlinearity.startswith("conv"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3.0
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else float(param)
+        return math.sqrt(2.0 / (1.0 + slope * slope))
+    if nonlinearity == "selu":
+        return 0.75
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def _kaiming_std(t: Tensor, a: float, mode: str, nonlinearity: str) -> float:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"kaiming init: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    fan_in, fan_out = _fans(t)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+
+
+def kaiming_normal_(
+    t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+) -> Tensor:
+    """N(0, std^2) with std = gain / sqrt(fan), PyTorch's defaults (a=0: He normal)."""
+    return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity))
+
+
+def kaiming_uniform_(
+    t: Tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu"
+) -> Tensor:
+    """U(-b, b) with b = gain * sqrt(3 / fan), PyTorch's defaults (a=0: He uniform)."""
+    b = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity)
+    return uniform_(t, -b, b)
+
+
+def xavier_normal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(t)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def xavier_uniform_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(t)
+    b = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(t, -b, b)
+
+
+def constant_(t: Tensor, val: float) -> Tensor:
+    """Fills with `val`."""
+    with no_grad():
+        t.fill_(float(val))
+    return t
+
+
 zeros_ = zeros
 ones_ = ones

@@ -257,19 +257,32 @@ class Flatten(_Activation):
 
 
 class Sequential(Module):
-    """Runs its layers in order. Indexing gives a layer; slicing gives a Sequential."""
+    """Runs its layers in order. Indexing gives a layer; slicing gives a Sequential.
 
-    def __init__(self, *layers: Module, layers_list: Iterable[Module] | None = None, **kw):
+    As PyTorch's, an ordered dict of layers names them (`Sequential(OrderedDict([("fc",
+    Linear(4, 2)), ("act", ReLU())]))`: `model.fc`, state dict keys `fc.weight`)."""
+
+    def __init__(
+        self,
+        *layers: Module,
+        layers_list: Iterable[Module] | None = None,
+        names: list[str] | None = None,
+        **kw,
+    ):
         super().__init__()
         if "layers" in kw:  # from a saved config
             layers_list = kw.pop("layers")
         if kw:
             raise TypeError(f"Sequential: unexpected arguments {sorted(kw)}")
+        if len(layers) == 1 and isinstance(layers[0], dict):
+            names, layers = [str(k) for k in layers[0]], tuple(layers[0].values())
         all_layers = list(layers) + list(layers_list or [])
+        if names is not None and len(names) != len(all_layers):
+            raise ValueError(f"Sequential: {len(names)} names for {len(all_layers)} layers")
         for i, m in enumerate(all_layers):
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential: layer {i} is a {type(m).__name__}, not a Module")
-            setattr(self, str(i), m)
+            setattr(self, names[i] if names is not None else str(i), m)
 
     def forward(self, x):
         mods = list(self._modules.values())
@@ -311,7 +324,69 @@ class Sequential(Module):
         return self
 
     def get_config(self) -> dict:
-        return {"layers": list(self._modules.values())}
+        cfg: dict = {"layers": list(self._modules.values())}
+        if list(self._modules) != [str(i) for i in range(len(self._modules))]:
+            cfg["names"] = list(self._modules)
+        return cfg
+
+
+class ModuleDict(Module):
+    """Modules by name, registered as children, as PyTorch's: `d["enc"]`, `d.items()`, in
+    insertion order; for a custom `forward` that picks among them."""
+
+    def __init__(self, modules=None, keys: list[str] | None = None):
+        super().__init__()
+        if isinstance(modules, dict):
+            modules = list(modules.items())
+        elif keys is not None:  # from a saved config
+            modules = list(zip(keys, modules or []))
+        for k, m in modules or []:
+            self[k] = m
+
+    def __setitem__(self, key: str, m: Module) -> None:
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleDict: expected a Module for {key!r}, got {type(m).__name__}")
+        setattr(self, str(key), m)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._modules[key]
+        object.__delattr__(self, key)
+
+    def __contains__(self, key) -> bool:
+        return key in self._modules
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        """The names, in insertion order."""
+        return self._modules.keys()
+
+    def values(self):
+        """The modules, in insertion order."""
+        return self._modules.values()
+
+    def items(self):
+        """(name, module) pairs, in insertion order."""
+        return self._modules.items()
+
+    def update(self, modules) -> None:
+        """Adds or replaces modules from a dict or (name, module) pairs."""
+        for k, m in modules.items() if isinstance(modules, dict) else modules:
+            self[k] = m
+
+    def forward(self, *args, **kwargs):
+        """A ModuleDict is a container: pick from it in your own forward."""
+        raise NotImplementedError("ModuleDict has no forward; pick its modules in your module's forward")
+
+    def get_config(self) -> dict:
+        return {"modules": list(self._modules.values()), "keys": list(self._modules)}
 
 
 class ModuleList(Module):

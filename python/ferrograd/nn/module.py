@@ -107,9 +107,11 @@ class Module:
         for cn, m in self._modules.items():
             yield from m.named_parameters(prefix + cn + ".")
 
-    def parameters(self) -> list[Tensor]:
-        """All trainable tensors."""
-        return [p for _, p in self.named_parameters()]
+    def parameters(self) -> Iterator[Tensor]:
+        """All trainable tensors, as an iterator (PyTorch's: `next(model.parameters())`
+        works; wrap in `list()` to count or index them)."""
+        for _, p in self.named_parameters():
+            yield p
 
     def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
         """(dotted name, buffer) for this module and its descendants (running statistics)."""
@@ -118,9 +120,11 @@ class Module:
         for cn, m in self._modules.items():
             yield from m.named_buffers(prefix + cn + ".")
 
-    def buffers(self) -> list[Tensor]:
-        """All buffers (non-trained state) of this module and its descendants."""
-        return [b for _, b in self.named_buffers()]
+    def buffers(self) -> Iterator[Tensor]:
+        """All buffers (non-trained state) of this module and its descendants, as an
+        iterator."""
+        for _, b in self.named_buffers():
+            yield b
 
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """(dotted name, module) for this module ("" for itself) and its descendants."""
@@ -332,7 +336,7 @@ class Module:
         spec = c["optimizer"]
         if not isinstance(spec, str):
             return spec
-        params = self.parameters()
+        params = list(self.parameters())
         held = self.__dict__.get("_compiled_opt")
         if held is None or [id(p) for g in held.param_groups for p in g["params"]] != [id(p) for p in params]:
             held = _optim.get(spec, params, c["lr"])

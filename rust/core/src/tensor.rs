@@ -895,6 +895,35 @@ impl Tensor {
         self.broadcast_to(&target)
     }
 
+    /// PyTorch's `repeat`: the tensor tiled `reps[i]` times along dim i; more counts than
+    /// dims add leading dims. A copy; the gradient sums over the tiles.
+    pub fn repeat(&self, reps: &[isize]) -> Result<Tensor> {
+        if reps.len() < self.ndim() {
+            return Err(shape_err!(
+                "repeat: {} repeat counts for a tensor of shape {}; give at least one per dim",
+                reps.len(),
+                fmt_shape(self.shape())
+            ));
+        }
+        if let Some(r) = reps.iter().find(|&&r| r < 0) {
+            return Err(value_err!("repeat: repeat counts must be >= 0, got {r}"));
+        }
+        let lead = reps.len() - self.ndim();
+        let shape: Vec<isize> = std::iter::repeat_n(1, lead)
+            .chain(self.shape().iter().map(|&d| d as isize))
+            .collect();
+        // view as (1, s0, 1, s1, ...), expand to (r0, s0, r1, s1, ...), merge each pair
+        let mut single = Vec::with_capacity(2 * reps.len());
+        let mut tiled = Vec::with_capacity(2 * reps.len());
+        let mut out = Vec::with_capacity(reps.len());
+        for (&s, &r) in shape.iter().zip(reps) {
+            single.extend([1, s]);
+            tiled.extend([r, s]);
+            out.push(r * s);
+        }
+        self.reshape(&single)?.expand(&tiled)?.reshape(&out)
+    }
+
     /// Broadcasts to `shape` (a view), summing the gradient back.
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
         if shape == self.shape() {

@@ -504,17 +504,103 @@ impl PyTensor {
             .call_method1("tensor_repr", (wrap(self.t.clone()),))?
             .extract()
     }
-    /// Converts to a dtype (`ferrograd.float64`) or device (`"cpu"`).
-    fn to(&self, py: Python<'_>, target: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
-        if let Ok(d) = target.extract::<PyDType>() {
-            return self.t.cast(d.into()).map(wrap).map_err(err);
+    /// Converts to a dtype and/or device, in PyTorch's forms: `to(device)`, `to(dtype)`,
+    /// `to(device, dtype)`, `to(other)` (its dtype and device), `to(device=, dtype=)`.
+    /// `non_blocking` is accepted and changes nothing (GPU work is queued anyway); `copy`
+    /// returns a copy even when nothing changes.
+    #[pyo3(signature = (*args, device=None, dtype=None, non_blocking=false, copy=false))]
+    fn to(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        device: Option<&Bound<'_, PyAny>>,
+        dtype: Option<PyDType>,
+        non_blocking: bool,
+        copy: bool,
+    ) -> PyResult<PyTensor> {
+        let _ = non_blocking;
+        let mut dev: Option<ferrograd_core::Device> = None;
+        let mut dt: Option<DType> = dtype.map(Into::into);
+        let parse_dev = |a: &Bound<'_, PyAny>| -> PyResult<ferrograd_core::Device> {
+            let name: String = a.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "to: expected a dtype, a device name or a tensor, got {}",
+                    a.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            ferrograd_core::Device::parse(&name).map_err(err)
+        };
+        if args.len() > 2 {
+            return Err(PyTypeError::new_err(format!(
+                "to: takes at most 2 positional arguments (device, dtype), got {}",
+                args.len()
+            )));
         }
-        let name: String = target
-            .extract()
-            .map_err(|_| PyTypeError::new_err("to: expected a dtype or a device name"))?;
-        let dev = ferrograd_core::Device::parse(&name).map_err(err)?;
+        for a in args.iter() {
+            if let Ok(d) = a.extract::<PyDType>() {
+                dt = Some(d.into());
+            } else if let Ok(o) = a.cast::<PyTensor>() {
+                dt = Some(o.get().t.dtype());
+                dev = Some(o.get().t.device());
+            } else if !a.is_none() {
+                dev = Some(parse_dev(&a)?);
+            }
+        }
+        if let Some(d) = device {
+            if !d.is_none() {
+                dev = Some(parse_dev(d)?);
+            }
+        }
         let t = &self.t;
-        run(py, heavy(t), || t.to_device(dev)).map(wrap)
+        let unchanged = dt.is_none_or(|d| d == t.dtype()) && dev.is_none_or(|d| d == t.device());
+        if unchanged {
+            return if copy {
+                t.clone_tensor().map(wrap).map_err(err)
+            } else {
+                Ok(wrap(t.clone()))
+            };
+        }
+        // cast where the source dtype is supported: on the host before an upload (an int64
+        // moved to the gpu stays on the host), on the gpu only for what it holds
+        let to_cpu = matches!(dev, Some(ferrograd_core::Device::Cpu));
+        run(py, heavy(t), || {
+            let mut x = t.clone();
+            if !to_cpu {
+                if let Some(d) = dt {
+                    x = x.cast(d)?;
+                }
+            }
+            if let Some(d) = dev {
+                x = x.to_device(d)?;
+            }
+            if to_cpu {
+                if let Some(d) = dt {
+                    x = x.cast(d)?;
+                }
+            }
+            Ok(x)
+        })
+        .map(wrap)
+    }
+    /// PyTorch's `type(dtype)`: the tensor converted to `dtype`; without one, its type name
+    /// (`"ferrograd.FloatTensor"`, ...).
+    #[pyo3(signature = (dtype=None))]
+    fn r#type<'py>(&self, py: Python<'py>, dtype: Option<PyDType>) -> PyResult<Bound<'py, PyAny>> {
+        match dtype {
+            Some(d) => Ok(Bound::new(py, wrap(self.t.cast(d.into()).map_err(err)?))?.into_any()),
+            None => {
+                let name = match self.t.dtype() {
+                    DType::F32 => "FloatTensor",
+                    DType::F64 => "DoubleTensor",
+                    DType::I64 => "LongTensor",
+                    DType::Bool => "BoolTensor",
+                };
+                Ok(pyo3::types::PyString::new(py, &format!("ferrograd.{name}")).into_any())
+            }
+        }
     }
     /// Converts to float32.
     fn float(&self) -> PyResult<PyTensor> {
@@ -700,6 +786,14 @@ impl PyTensor {
     #[pyo3(signature = (*shape))]
     fn expand(&self, shape: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
         self.t.expand(&shape_args(shape)?).map(wrap).map_err(err)
+    }
+    /// The tensor tiled: `repeat(2, 3)` repeats it twice along dim 0 and three times along
+    /// dim 1 (a copy, as PyTorch's; `expand` is the view).
+    #[pyo3(signature = (*sizes))]
+    fn repeat(&self, py: Python<'_>, sizes: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        let reps = shape_args(sizes)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.repeat(&reps)).map(wrap)
     }
     /// Inserts a size-1 dim.
     fn unsqueeze(&self, dim: isize) -> PyResult<PyTensor> {
@@ -1339,6 +1433,57 @@ impl PyTensor {
     fn argmax(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
         self.t.argmax(dim, keepdim).map(wrap).map_err(err)
     }
+    /// `(values, indices)` sorted along `dim`, as PyTorch's: ascending unless `descending`;
+    /// stable (equal values keep their order); NaN above every number. The indices are
+    /// int64 on the host (a GPU tensor is read back to sort); the values are differentiable.
+    #[pyo3(signature = (dim=-1, descending=false, stable=false))]
+    fn sort<'py>(
+        &self,
+        py: Python<'py>,
+        dim: isize,
+        descending: bool,
+        stable: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = stable; // always stable
+        let t = &self.t;
+        let (v, i) = run(py, heavy(t), || t.sort(dim, descending))?;
+        values_indices(py, "sort", v, i)
+    }
+    /// The indices that sort along `dim` (int64; see `sort`).
+    #[pyo3(signature = (dim=-1, descending=false, stable=false))]
+    fn argsort(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        descending: bool,
+        stable: bool,
+    ) -> PyResult<PyTensor> {
+        let _ = stable;
+        let t = &self.t;
+        run(py, heavy(t), || t.argsort(dim, descending)).map(wrap)
+    }
+    /// `(values, indices)` of the `k` largest (or, with `largest=False`, smallest) entries
+    /// along `dim`, in order (`sorted=False` is accepted; they come sorted anyway).
+    #[pyo3(signature = (k, dim=-1, largest=true, sorted=true))]
+    fn topk<'py>(
+        &self,
+        py: Python<'py>,
+        k: usize,
+        dim: isize,
+        largest: bool,
+        sorted: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = sorted;
+        let t = &self.t;
+        let (v, i) = run(py, heavy(t), || t.topk(k, dim, largest))?;
+        values_indices(py, "topk", v, i)
+    }
+    /// The entries at `indices` (int64, this tensor's shape except along `dim`) along `dim`,
+    /// as `torch.take_along_dim` / `gather`; differentiable.
+    fn take_along_dim(&self, py: Python<'_>, indices: &PyTensor, dim: isize) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.take_along_dim(&indices.t, dim)).map(wrap)
+    }
     /// Index of the minimum along `dim`; int64, no grad.
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn argmin(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
@@ -1466,9 +1611,24 @@ impl PyTensor {
     }
 }
 
-/// `ferrograd.return_types.max` / `min` (as PyTorch's): named tuples of (values, indices).
-static RETURN_MAX: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-static RETURN_MIN: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+/// The module of the (values, indices) named tuples (python/ferrograd/return_types.py).
+static RETURN_TYPES: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+/// `ferrograd.return_types.<name>(values, indices)`, as PyTorch's `torch.return_types`.
+fn values_indices<'py>(
+    py: Python<'py>,
+    name: &str,
+    values: Tensor,
+    indices: Tensor,
+) -> PyResult<Bound<'py, PyAny>> {
+    let module = RETURN_TYPES.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(py.import("ferrograd.return_types")?.into_any().unbind())
+    })?;
+    module
+        .bind(py)
+        .getattr(name)?
+        .call1((wrap(values), wrap(indices)))
+}
 
 impl PyTensor {
     /// max/min: the reduction of all elements, of a tuple of dims, or (values, indices)
@@ -1500,24 +1660,17 @@ impl PyTensor {
             } else {
                 t.amin(d.as_deref(), keepdim)
             }
-        })
-        .map(wrap)?;
+        })?;
         let Some(axis) = one else {
-            return Ok(Bound::new(py, values)?.into_any());
+            return Ok(Bound::new(py, wrap(values))?.into_any());
         };
         let indices = if is_max {
             t.argmax(Some(axis), keepdim)
         } else {
             t.argmin(Some(axis), keepdim)
         }
-        .map(wrap)
         .map_err(err)?;
-        let cell = if is_max { &RETURN_MAX } else { &RETURN_MIN };
-        // the named tuple types live in the Python layer (python/ferrograd/return_types.py)
-        let ty = cell.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-            Ok(py.import("ferrograd.return_types")?.getattr(op)?.unbind())
-        })?;
-        ty.bind(py).call1((values, indices))
+        values_indices(py, op, values, indices)
     }
 }
 

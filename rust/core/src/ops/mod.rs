@@ -9,6 +9,7 @@ pub mod index;
 pub mod matmul;
 pub mod nn;
 pub mod reduce;
+pub mod sort;
 pub mod unary;
 
 pub use binary::{BinaryOp, CmpOp, LogicOp};
