@@ -1471,6 +1471,11 @@ def test_sort_topk_repeat_and_to_forms_on_the_gpu():
         np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-6)
         c.grad, g.grad = None, None
     assert g.topk(2, 1).indices.tolist() == c.topk(2, 1).indices.tolist()
+    idx = fg.tensor(rng.integers(0, 9, (4, 2)))
+    np.testing.assert_array_equal(g.gather(1, idx).numpy(), c.gather(1, idx).numpy())
+    h = g.detach().clone()
+    h.masked_fill_(h < 0, 0.0)
+    assert h.device == "gpu" and h.numpy().min() == 0.0
     up = fg.tensor([1, 2, 3]).to("gpu", fg.float32)
     assert up.device == "gpu" and up.dtype == fg.float32
     down = g.detach().to("cpu", fg.float64)

@@ -204,3 +204,31 @@ def test_one_cycle_lr_follows_the_documented_schedule():
     ] == pytest.approx(0.0004)
     with pytest.raises(ValueError, match="cycle_momentum"):
         fg.optim.lr_scheduler.OneCycleLR(fg.optim.SGD([p], lr=0.1), max_lr=1.0, total_steps=5)
+
+
+def test_gather_as_pytorch_and_its_gradient():
+    """`log_probs.gather(1, y.unsqueeze(1))`: index sizes may be smaller than the input's
+    outside `dim`; negative-free indices; the gradient scatters back (repeats add up)."""
+    a = rng.standard_normal((4, 5))
+    idx = rng.integers(0, 5, (3, 2))
+    got = fg.tensor(a).gather(1, fg.tensor(idx)).numpy()
+    np.testing.assert_array_equal(got, np.take_along_axis(a[:3], idx, axis=1))
+    y = np.array([2, 0, 4, 1])
+    np.testing.assert_array_equal(
+        fg.gather(fg.tensor(a), 1, fg.tensor(y).unsqueeze(1)).numpy()[:, 0], a[range(4), y]
+    )
+    idx0 = rng.integers(0, 4, (6, 5))
+    np.testing.assert_array_equal(
+        fg.tensor(a).gather(0, fg.tensor(idx0)).numpy(), np.take_along_axis(a, idx0, 0)
+    )
+    assert gradcheck(lambda t: t.gather(1, fg.tensor(idx)), (f64(4, 5, seed=2),))
+    assert gradcheck(lambda t: t.gather(0, fg.tensor(idx0)), (f64(4, 5, seed=4),))
+    with pytest.raises(ValueError, match="larger than the input"):
+        fg.tensor(a).gather(1, fg.tensor(rng.integers(0, 5, (5, 2))))
+    with pytest.raises(ValueError, match="as many dims"):
+        fg.tensor(a).gather(1, fg.tensor([0, 1]))
+
+
+def test_masked_fill_in_place():
+    x = fg.tensor([1.0, -2.0, 3.0, -0.5])
+    assert x.masked_fill_(x < 0, 0.0) is x and x.tolist() == [1.0, 0.0, 3.0, 0.0]

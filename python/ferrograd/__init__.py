@@ -460,6 +460,11 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     return x.topk(k, dim, largest, sorted)
 
 
+def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    """PyTorch's `gather`: the entries of `x` at `index` along `dim` (differentiable)."""
+    return x.gather(dim, index)
+
+
 def take_along_dim(x: Tensor, indices: Tensor, dim: int) -> Tensor:
     """The entries of `x` at `indices` along `dim` (differentiable)."""
     return x.take_along_dim(indices, dim)
@@ -777,6 +782,7 @@ __all__ = [
     "argsort",
     "topk",
     "take_along_dim",
+    "gather",
     "clip",
     "empty",
     "empty_like",

@@ -303,6 +303,9 @@ class Tensor:
     def take_along_dim(self, indices: Tensor, dim: builtins.int) -> Tensor:
         """The entries at ``indices`` along ``dim`` (differentiable)."""
 
+    def gather(self, dim: builtins.int, index: Tensor) -> Tensor:
+        """PyTorch's ``gather``: the entries at ``index`` along ``dim`` (differentiable)."""
+
     def float(self) -> Tensor:
         """Converts to float32."""
 
@@ -555,6 +558,9 @@ class Tensor:
 
     def masked_fill(self, mask: Tensor, value: _Operand) -> Tensor:
         """``value`` where the bool ``mask`` (broadcast to this shape) is true, this tensor elsewhere."""
+
+    def masked_fill_(self, mask: Tensor, value: _Operand) -> Tensor:
+        """``masked_fill`` in place; returns the tensor."""
 
     def exp(self) -> Tensor:
         """e ** x, elementwise."""

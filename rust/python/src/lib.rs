@@ -1484,6 +1484,12 @@ impl PyTensor {
         let t = &self.t;
         run(py, heavy(t), || t.take_along_dim(&indices.t, dim)).map(wrap)
     }
+    /// PyTorch's `gather(dim, index)`: `out[i][j] = self[i][index[i][j]]` along `dim` 1
+    /// (`log_probs.gather(1, y.unsqueeze(1))`); differentiable.
+    fn gather(&self, py: Python<'_>, dim: isize, index: &PyTensor) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.gather_dim(dim, &index.t)).map(wrap)
+    }
     /// Index of the minimum along `dim`; int64, no grad.
     #[pyo3(signature = (dim=None, keepdim=false))]
     fn argmin(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
@@ -1582,6 +1588,16 @@ impl PyTensor {
     ) -> PyResult<Bound<'py, Self>> {
         let c = slf.get().clamp(slf.py(), min, max)?;
         slf.get().t.copy_(&c.t).map_err(err)?;
+        Ok(slf)
+    }
+    /// `masked_fill` in place; returns the tensor.
+    fn masked_fill_<'py>(
+        slf: Bound<'py, Self>,
+        mask: &PyTensor,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, Self>> {
+        let filled = slf.get().masked_fill(slf.py(), mask, value)?;
+        slf.get().t.copy_(&filled.t).map_err(err)?;
         Ok(slf)
     }
     /// `self *= value` in place; returns the tensor.

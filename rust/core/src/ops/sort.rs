@@ -135,6 +135,42 @@ impl Tensor {
         )
     }
 
+    /// PyTorch's `gather`: `out[i][j] = self[i][index[i][j]]` for `dim` 1 (and so on);
+    /// `index` has this tensor's number of dims and sizes no larger outside `dim`.
+    /// Differentiable.
+    pub fn gather_dim(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
+        if self.ndim() == 0 {
+            return self.take_along_dim(index, 0);
+        }
+        let d = normalize_dim("gather", dim, self.ndim())?;
+        if index.ndim() != self.ndim() {
+            return Err(shape_err!(
+                "gather: index of shape {} must have as many dims as the input of shape {}",
+                fmt_shape(index.shape()),
+                fmt_shape(self.shape())
+            ));
+        }
+        let mut x = self.clone();
+        for i in 0..self.ndim() {
+            if i == d {
+                continue;
+            }
+            let (want, have) = (index.shape()[i], self.shape()[i]);
+            if want > have {
+                return Err(shape_err!(
+                    "gather: index of shape {} is larger than the input of shape {} in dim {}",
+                    fmt_shape(index.shape()),
+                    fmt_shape(self.shape()),
+                    i
+                ));
+            }
+            if want < have {
+                x = x.narrow(i as isize, 0, want)?;
+            }
+        }
+        x.take_along_dim(index, d as isize)
+    }
+
     /// (values, indices) of this tensor sorted along `dim` (see [`Tensor::argsort`]).
     pub fn sort(&self, dim: isize, descending: bool) -> Result<(Tensor, Tensor)> {
         let idx = self.argsort(dim, descending)?;
