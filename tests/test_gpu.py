@@ -1476,6 +1476,14 @@ def test_sort_topk_repeat_and_to_forms_on_the_gpu():
     h = g.detach().clone()
     h.masked_fill_(h < 0, 0.0)
     assert h.device == "gpu" and h.numpy().min() == 0.0
+    # index assignment on the GPU: a mask, a row, a strided column
+    hg, hc = g.detach().clone(), c.detach().clone()
+    for t in (hg, hc):
+        t[t > 1.0] = 1.0
+        t[2] = -3.0
+        t[:, ::4] = fg.tensor([0.5, 0.25, 0.125, 0.0]).unsqueeze(1).to(t.device)
+    assert hg.device == "gpu"
+    np.testing.assert_array_equal(hg.numpy(), hc.numpy())
     up = fg.tensor([1, 2, 3]).to("gpu", fg.float32)
     assert up.device == "gpu" and up.dtype == fg.float32
     down = g.detach().to("cpu", fg.float64)

@@ -232,3 +232,112 @@ def test_gather_as_pytorch_and_its_gradient():
 def test_masked_fill_in_place():
     x = fg.tensor([1.0, -2.0, 3.0, -0.5])
     assert x.masked_fill_(x < 0, 0.0) is x and x.tolist() == [1.0, 0.0, 3.0, 0.0]
+
+
+def test_index_assignment_format_and_small_names():
+    a = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    t = fg.tensor(a)
+    t[0] = 1.0
+    t[:, 1] = fg.tensor([7.0, 8.0, 9.0])
+    t[t > 10] = -1.0
+    t[[2, 0]] = fg.tensor([[5.0, 5.0, 5.0, 5.0], [6.0, 6.0, 6.0, 6.0]])
+    t[1, ::2] = 0.0
+    want = a.copy()
+    want[0] = 1.0
+    want[:, 1] = [7.0, 8.0, 9.0]
+    want[want > 10] = -1.0
+    want[[2, 0]] = [[5.0] * 4, [6.0] * 4]
+    want[1, ::2] = 0.0
+    np.testing.assert_array_equal(t.numpy(), want)
+    w = fg.zeros(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="in place"):
+        w[0] = 1.0
+    with fg.no_grad():
+        w[0] = 1.0
+    assert w.tolist() == [1.0, 0.0, 0.0]
+    assert f"{fg.tensor(1.23456):.2f}" == "1.23" and f"{fg.tensor([2.5]):>6.1f}" == "   2.5"
+    assert format(fg.tensor([1.0, 2.0])) == repr(fg.tensor([1.0, 2.0]))
+    assert t.ndimension() == 2 and t.is_cuda is False
+    with fg.inference_mode():
+        assert not (fg.ones(2, requires_grad=True) * 2).requires_grad
+    assert nn.ReLU(inplace=True)(fg.tensor([-1.0, 2.0])).tolist() == [0.0, 2.0]
+    from ferrograd.nn import functional as F
+
+    x = fg.tensor([-1.0, 2.0])
+    assert F.relu(x, inplace=True).tolist() == [0.0, 2.0] and x.tolist() == [-1.0, 2.0]
+    assert nn.Dropout(0.5, inplace=True).eval()(x).tolist() == [-1.0, 2.0]
+
+
+def test_weighted_and_ignoring_cross_entropy_as_pytorch_documents():
+    from ferrograd.nn import functional as F
+
+    z = rng.standard_normal((6, 4))
+    y = np.array([0, 3, -100, 1, 3, 2])
+    w = np.array([0.5, 2.0, 1.0, 3.0])
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    keep = y != -100
+    ys = np.where(keep, y, 0)
+    terms = -logp[range(6), ys] * w[ys] * keep
+    want_mean = terms.sum() / (w[ys] * keep).sum()
+    zt, yt, wt = fg.tensor(z), fg.tensor(y), fg.tensor(w)
+    np.testing.assert_allclose(F.cross_entropy(zt, yt, wt).item(), want_mean, rtol=1e-12)
+    np.testing.assert_allclose(nn.CrossEntropyLoss(weight=wt, reduction="sum")(zt, yt).item(), terms.sum())
+    np.testing.assert_allclose(F.cross_entropy(zt, yt, reduction="none").numpy(), -logp[range(6), ys] * keep)
+    np.testing.assert_allclose(nn.NLLLoss(wt)(fg.tensor(logp), yt).item(), want_mean, rtol=1e-12)
+    # without ignored labels or weights it is the fused loss
+    y2 = fg.tensor(np.array([0, 3, 2, 1, 3, 2]))
+    np.testing.assert_allclose(F.cross_entropy(zt, y2).item(), -logp[range(6), y2.numpy()].mean(), rtol=1e-12)
+    assert gradcheck(lambda v: F.cross_entropy(v, yt, wt), (f64(6, 4, seed=9),))
+    assert nn.CrossEntropyLoss("sum").reduction == "sum"  # the earlier positional order still works
+
+
+def test_huber_smooth_l1_and_bce_losses():
+    from ferrograd.nn import functional as F
+
+    p, t = rng.standard_normal(20) * 2, rng.standard_normal(20)
+    d = np.abs(p - t)
+    huber = np.where(d < 1.5, 0.5 * d**2, 1.5 * (d - 0.75))
+    np.testing.assert_allclose(
+        nn.HuberLoss(delta=1.5)(fg.tensor(p), fg.tensor(t)).item(), huber.mean(), rtol=1e-12
+    )
+    smooth = np.where(d < 0.5, 0.5 * d**2 / 0.5, d - 0.25)
+    np.testing.assert_allclose(
+        nn.SmoothL1Loss(reduction="sum", beta=0.5)(fg.tensor(p), fg.tensor(t)).item(),
+        smooth.sum(),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        F.smooth_l1_loss(fg.tensor(p), fg.tensor(t), beta=0.0).item(), d.mean(), rtol=1e-12
+    )
+    assert gradcheck(lambda v: F.huber_loss(v, fg.tensor(t), delta=1.5), (f64(20, seed=5),))
+    q, y = rng.random(8) * 0.9 + 0.05, (rng.random(8) > 0.5).astype(np.float64)
+    bce = -(y * np.log(q) + (1 - y) * np.log(1 - q)).mean()
+    np.testing.assert_allclose(nn.BCELoss()(fg.tensor(q), fg.tensor(y)).item(), bce, rtol=1e-12)
+
+
+def test_more_schedules_and_param_groups():
+    p, q = fg.zeros(2, requires_grad=True), fg.zeros(2, requires_grad=True)
+    opt = fg.optim.SGD([p], lr=1.0)
+    s = fg.optim.lr_scheduler.MultiStepLR(opt, milestones=[2, 4], gamma=0.5)
+    seen = []
+    for _ in range(5):
+        s.step()
+        seen.append(opt.param_groups[0]["lr"])
+    assert seen == [1.0, 0.5, 0.5, 0.25, 0.25]
+    opt = fg.optim.SGD([p], lr=1.0)
+    s = fg.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
+    s.step()
+    s.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.81)
+    opt = fg.optim.SGD([p], lr=2.0)
+    s = fg.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 / (e + 1))
+    assert opt.param_groups[0]["lr"] == 2.0
+    s.step()
+    assert opt.param_groups[0]["lr"] == 1.0 and "lr_lambdas" not in s.state_dict()
+    opt.add_param_group({"params": [q], "lr": 0.5})
+    assert opt.param_groups[1]["lr"] == 0.5 and opt.param_groups[1]["momentum"] == 0.0
+    (p.sum() + q.sum()).backward()
+    opt.step()
+    assert q.tolist() == [-0.5, -0.5] and p.tolist() == [-1.0, -1.0]
+    with pytest.raises(ValueError, match="more than one group"):
+        opt.add_param_group({"params": [p]})

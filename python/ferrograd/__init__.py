@@ -31,7 +31,7 @@ from ._core import (
     set_num_threads,
 )
 from ._core import dtype as dtype
-from .autograd import enable_grad, no_grad, set_grad_enabled
+from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
 
 float32 = _core.dtype.float32
 float64 = _core.dtype.float64
@@ -778,6 +778,7 @@ __all__ = [
     "cuda",
     "device",
     "linspace",
+    "inference_mode",
     "sort",
     "argsort",
     "topk",

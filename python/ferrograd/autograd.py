@@ -43,6 +43,9 @@ class no_grad(_GradMode):  # noqa: N801  (PyTorch's name)
     _enabled = False
 
 
+inference_mode = no_grad  # PyTorch's faster no_grad; the same thing here
+
+
 class enable_grad(_GradMode):  # noqa: N801
     """Context manager and decorator that turns graph recording back on."""
 

@@ -9,23 +9,23 @@ from .._core import Tensor
 from ..losses import _reduce
 
 
-def relu(x: Tensor) -> Tensor:
-    """max(x, 0)."""
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0). `inplace` is accepted and computes out of place (use the result)."""
     return x.relu()
 
 
-def selu(x: Tensor) -> Tensor:
-    """Scaled exponential linear unit."""
+def selu(x: Tensor, inplace: bool = False) -> Tensor:
+    """Scaled exponential linear unit (`inplace`: as `relu`)."""
     return x.selu()
 
 
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    """x if x > 0 else alpha (e^x - 1)."""
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x if x > 0 else alpha (e^x - 1) (`inplace`: as `relu`)."""
     return x.elu(alpha)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """x if x > 0 else negative_slope * x."""
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x if x > 0 else negative_slope * x (`inplace`: as `relu`)."""
     return x.leaky_relu(negative_slope)
 
 
@@ -59,9 +59,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return _core.linear(x, weight, bias)
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
     """Inverted dropout: zeroes elements with probability p and scales the rest by 1/(1-p)
-    when `training` (the identity otherwise)."""
+    when `training` (the identity otherwise). `inplace`: as `relu`."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     return _core.dropout(x, p, training)
@@ -82,23 +82,56 @@ def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
 def cross_entropy(
     input: Tensor,  # noqa: A002  (PyTorch's name)
     target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ) -> Tensor:
-    """Softmax cross-entropy from logits (N, C) and int64 labels (N,) or probabilities (N, C)."""
-    return _losses.cross_entropy(input, target, label_smoothing, reduction)
+    """Softmax cross-entropy from logits (N, C) and int64 labels (N,) or probabilities (N, C).
+
+    As PyTorch's: `weight` (C,) scales each class's terms and "mean" divides by the summed
+    weights of the labels; labels equal to `ignore_index` add nothing (and count nothing in
+    the mean)."""
+    if weight is None and not _has_ignored(target, ignore_index):
+        return _losses.cross_entropy(input, target, label_smoothing, reduction)
+    if label_smoothing:
+        raise ValueError("cross_entropy: label_smoothing with weight or ignored labels is not supported")
+    return nll_loss(input.log_softmax(1), target, weight, ignore_index, reduction)
 
 
-def nll_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+def _has_ignored(target: Tensor, ignore_index: int) -> bool:
+    """Whether int64 labels hold `ignore_index` (never true of probability targets)."""
+    return target.dtype == _core.dtype.int64 and bool((target == ignore_index).any().item())
+
+
+def nll_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
     """Negative log-likelihood of int64 labels (N,) under log-probabilities (N, C) (a
-    log_softmax output): -input[i, target[i]], reduced."""
+    log_softmax output): -weight[t] * input[i, t] for t = target[i], reduced; "mean" divides
+    by the summed weights, and labels equal to `ignore_index` are left out, as PyTorch's."""
     if input.ndim != 2 or tuple(target.shape) != (input.shape[0],):
         raise _core.ShapeError(
             f"nll_loss: expected log-probabilities (N, C) and labels (N,), got {tuple(input.shape)} "
             f"and {tuple(target.shape)}"
         )
-    picked = (input * _core.one_hot(target, input.shape[1]).type_as(input)).sum(1)
-    return _reduce(-picked, reduction, "nll_loss")
+    c = input.shape[1]
+    keep = target != ignore_index
+    safe = target.masked_fill(target == ignore_index, 0) if _has_ignored(target, ignore_index) else target
+    onehot = _core.one_hot(safe, c).type_as(input)
+    w = keep.type_as(input)  # per-sample weight: 0 for ignored labels
+    if weight is not None:
+        if tuple(weight.shape) != (c,):
+            raise _core.ShapeError(f"nll_loss: weight must have shape ({c},), got {tuple(weight.shape)}")
+        w = w * (onehot * weight.detach().type_as(input).reshape(1, c)).sum(1)
+    picked = -(input * onehot).sum(1) * w
+    if reduction == "mean":
+        return picked.sum() / w.sum()
+    return _reduce(picked, reduction, "nll_loss")
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
@@ -113,6 +146,26 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  
             f"l1_loss: input shape {tuple(input.shape)} differs from target shape {tuple(target.shape)}"
         )
     return _reduce((input - target.detach()).abs(), reduction, "l1_loss")
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:  # noqa: A002
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), for d = input - target."""
+    if tuple(input.shape) != tuple(target.shape):
+        raise _core.ShapeError(
+            f"huber_loss: input shape {tuple(input.shape)} differs from target shape {tuple(target.shape)}"
+        )
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    d = (input - target.detach()).abs()
+    quad = d.clamp(max=delta)  # the quadratic part; the rest is linear
+    return _reduce(0.5 * quad * quad + delta * (d - quad), reduction, "huber_loss")
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:  # noqa: A002
+    """Huber loss divided by `beta` (PyTorch's SmoothL1Loss; `beta` 0 is the L1 loss)."""
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    return huber_loss(input, target, reduction, beta) / beta
 
 
 def binary_cross_entropy_with_logits(
@@ -140,6 +193,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
 
 __all__ = [
     "relu",
+    "huber_loss",
+    "smooth_l1_loss",
     "selu",
     "elu",
     "leaky_relu",

@@ -107,11 +107,12 @@ class Dropout(Module):
     """Inverted dropout: in training, zeroes elements with probability p and scales the
     rest by 1/(1-p); the identity in eval mode."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p
+        del inplace  # PyTorch's flag: the result is always a new tensor (see _Activation)
 
     def forward(self, x: Tensor) -> Tensor:
         return _core.dropout(x, self.p, self.training)
@@ -131,6 +132,14 @@ class AlphaDropout(Dropout):
 
 
 class _Activation(Module):
+    """Base of the activation layers. PyTorch's `inplace=True` is accepted and computes out
+    of place: the layer's output is what a network uses, and overwriting an input the graph
+    still needs would corrupt its gradient."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        del inplace
+
     def get_config(self) -> dict:
         return {}
 
@@ -152,8 +161,8 @@ class SELU(_Activation):
 class ELU(_Activation):
     """x if x > 0 else alpha (e^x - 1)."""
 
-    def __init__(self, alpha: float = 1.0):
-        super().__init__()
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
         self.alpha = alpha
 
     def forward(self, x: Tensor) -> Tensor:
@@ -205,8 +214,8 @@ class Identity(_Activation):
 class LeakyReLU(_Activation):
     """x if x > 0 else negative_slope * x."""
 
-    def __init__(self, negative_slope: float = 0.01):
-        super().__init__()
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__(inplace)
         self.negative_slope = negative_slope
 
     def forward(self, x: Tensor) -> Tensor:

@@ -25,18 +25,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[dict] = []
         for g in groups:
-            g = {**self.defaults, **g, "params": list(g["params"])}
-            lr = float(g["lr"])
-            for p in g["params"]:
-                if not isinstance(p, Tensor):
-                    raise TypeError(
-                        f"{type(self).__name__}: parameters must be Tensors, got {type(p).__name__}"
-                    )
-                if not p.is_leaf:
-                    raise ValueError(f"{type(self).__name__}: can only optimize leaf tensors")
-            if lr <= 0 or not math.isfinite(lr):
-                raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {g['lr']}")
-            self.param_groups.append(g)
+            self.add_param_group(g)
         self.state: dict[int, dict] = {}  # keyed by the parameter's index across groups
 
     @property
@@ -48,6 +37,25 @@ class Optimizer:
     def lr(self, value: float) -> None:
         for g in self.param_groups:
             g["lr"] = float(value)
+
+    def add_param_group(self, group: dict) -> None:
+        """Adds a group of parameters (``{"params": ..., "lr": ...}``; missing settings take
+        the optimizer's defaults), as PyTorch's: e.g. layers unfrozen while fine-tuning. A
+        parameter may belong to one group only."""
+        g = {**self.defaults, **group, "params": list(group["params"])}
+        lr = float(g["lr"])
+        seen = {id(p) for old in self.param_groups for p in old["params"]}
+        for p in g["params"]:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: parameters must be Tensors, got {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{type(self).__name__}: can only optimize leaf tensors")
+            if id(p) in seen:
+                raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+            seen.add(id(p))
+        if lr <= 0 or not math.isfinite(lr):
+            raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {g['lr']}")
+        self.param_groups.append(g)
 
     def _indexed(self):
         i = 0
@@ -290,7 +298,16 @@ def get(name_or_opt, params, lr: float | None = None) -> Optimizer:
 
 # the schedules live in optim.lr_scheduler, as PyTorch's; the names are here too
 from . import lr_scheduler  # noqa: E402
-from .lr_scheduler import CosineAnnealingLR, LRScheduler, ReduceLROnPlateau, StepLR  # noqa: E402
+from .lr_scheduler import (  # noqa: E402
+    CosineAnnealingLR,
+    ExponentialLR,
+    LambdaLR,
+    LRScheduler,
+    MultiStepLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
 
 __all__ = [
     "Optimizer",
@@ -303,6 +320,10 @@ __all__ = [
     "lr_scheduler",
     "LRScheduler",
     "StepLR",
+    "MultiStepLR",
+    "ExponentialLR",
+    "LambdaLR",
+    "OneCycleLR",
     "CosineAnnealingLR",
     "ReduceLROnPlateau",
 ]

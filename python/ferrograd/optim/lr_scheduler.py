@@ -49,6 +49,55 @@ class StepLR(LRScheduler):
         self._set([b * self.gamma**k for b in self.base_lrs])
 
 
+class MultiStepLR(LRScheduler):
+    """Multiplies the learning rate by `gamma` at each epoch in `milestones`."""
+
+    def __init__(self, optimizer: Optimizer, milestones, gamma: float = 0.1):
+        super().__init__(optimizer)
+        self.milestones, self.gamma = sorted(int(m) for m in milestones), gamma
+
+    def step(self) -> None:
+        """Advances the schedule by one epoch and sets the new learning rate."""
+        self.last_epoch += 1
+        k = sum(1 for m in self.milestones if m <= self.last_epoch)
+        self._set([b * self.gamma**k for b in self.base_lrs])
+
+
+class ExponentialLR(LRScheduler):
+    """Multiplies the learning rate by `gamma` every epoch."""
+
+    def __init__(self, optimizer: Optimizer, gamma: float):
+        super().__init__(optimizer)
+        self.gamma = gamma
+
+    def step(self) -> None:
+        """Advances the schedule by one epoch and sets the new learning rate."""
+        self.last_epoch += 1
+        self._set([b * self.gamma**self.last_epoch for b in self.base_lrs])
+
+
+class LambdaLR(LRScheduler):
+    """The base rate times `lr_lambda(epoch)` (one function, or one per parameter group)."""
+
+    def __init__(self, optimizer: Optimizer, lr_lambda):
+        super().__init__(optimizer)
+        n = len(optimizer.param_groups)
+        fns = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else [lr_lambda] * n
+        if len(fns) != n:
+            raise ValueError(f"LambdaLR: {len(fns)} functions for {n} parameter groups")
+        self.lr_lambdas = fns
+        self._set([b * f(0) for b, f in zip(self.base_lrs, fns)])
+
+    def step(self) -> None:
+        """Advances the schedule by one epoch and sets the new learning rate."""
+        self.last_epoch += 1
+        self._set([b * f(self.last_epoch) for b, f in zip(self.base_lrs, self.lr_lambdas)])
+
+    def state_dict(self) -> dict:
+        """The schedule's progress, without the functions (they are code, as in PyTorch)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "lr_lambdas")}
+
+
 class CosineAnnealingLR(LRScheduler):
     """Cosine decay from the base rate to `eta_min` over `T_max` epochs."""
 

@@ -910,6 +910,102 @@ impl PyTensor {
         }
     }
 
+    /// `x[key] = value`, as PyTorch: basic indices (ints, slices, None, ...) write into the
+    /// view; a bool mask sets the entries where it is true; an int64 index tensor or list
+    /// sets those rows. `value` is a number or a tensor broadcast to the selected shape.
+    /// In place, so refused on a tensor that requires grad while grad mode is on.
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let t = &self.t;
+        let v = match operand(value, t) {
+            Some(v) => v,
+            None => {
+                let f = py.import("ferrograd")?.getattr("tensor")?;
+                f.call1((value,))?.cast::<PyTensor>()?.get().t.clone()
+            }
+        };
+        let idx: Option<Tensor> = if let Ok(k) = key.cast::<PyTensor>() {
+            Some(k.get().t.clone())
+        } else if key.cast::<PyList>().is_ok() || key.hasattr("__array_interface__")? {
+            let f = py.import("ferrograd")?.getattr("tensor")?;
+            Some(f.call1((key,))?.cast::<PyTensor>()?.get().t.clone())
+        } else {
+            None
+        };
+        let items = if idx.is_none() {
+            Some(index_items(key)?)
+        } else {
+            None
+        };
+        run(py, heavy(t), || match idx {
+            Some(m) if m.dtype() == DType::Bool => {
+                // where the mask is true: value (broadcast to this shape), else unchanged
+                let _g = ferrograd_core::autograd::NoGradGuard::new();
+                let m = if m.ndim() < t.ndim() {
+                    let mut shape: Vec<isize> = m.shape().iter().map(|&d| d as isize).collect();
+                    shape.extend(std::iter::repeat_n(1, t.ndim() - m.ndim()));
+                    m.reshape(&shape)?
+                } else {
+                    m
+                };
+                let filled =
+                    Tensor::where_(&m.to_device(t.device())?, &v.cast(t.dtype())?, &t.detach())?;
+                t.copy_(&filled)
+            }
+            Some(i) if i.dtype() == DType::I64 => {
+                let rows: Vec<i64> = i.reshape(&[-1])?.to_vec()?;
+                let mut shape: Vec<usize> = vec![rows.len()];
+                shape.extend(&t.shape()[1..]);
+                let v = v.broadcast_to(&shape)?;
+                for (k, &r) in rows.iter().enumerate() {
+                    let dst = t.index(&[IndexItem::Int(r as isize)])?;
+                    dst.copy_(&v.index(&[IndexItem::Int(k as isize)])?)?;
+                }
+                Ok(())
+            }
+            Some(i) => Err(Error::Index(format!(
+                "index assignment: tensors used as indices must be int64 or bool, got {}",
+                i.dtype()
+            ))),
+            None => {
+                let items = items.as_deref().unwrap_or(&[]);
+                let view = t.index(items)?;
+                if t.is_gpu() && !view.is_contiguous() && t.is_contiguous() {
+                    // the GPU writes contiguous spans only: update a host copy, copy it back
+                    let host = t.detach().to_device(ferrograd_core::Device::Cpu)?;
+                    host.index(items)?
+                        .copy_(&v.detach().to_device(ferrograd_core::Device::Cpu)?)?;
+                    return t.copy_(&host);
+                }
+                view.copy_(&v)
+            }
+        })
+    }
+    /// `format(t, spec)`: a one-element tensor formats its value (`f"{loss:.4f}"`); others
+    /// format their repr.
+    fn __format__(&self, py: Python<'_>, spec: &str) -> PyResult<String> {
+        let builtins = py.import("builtins")?;
+        if !spec.is_empty() && self.t.numel() == 1 {
+            let v = self.item(py)?;
+            return builtins.getattr("format")?.call1((v, spec))?.extract();
+        }
+        let r = self.__repr__(py)?;
+        builtins.getattr("format")?.call1((r, spec))?.extract()
+    }
+    /// The number of dimensions (PyTorch's older name for `ndim`).
+    fn ndimension(&self) -> usize {
+        self.t.ndim()
+    }
+    /// PyTorch's name for "lives on the GPU".
+    #[getter]
+    fn is_cuda(&self) -> bool {
+        self.t.is_gpu()
+    }
+
     // ------------------------------------------------------------ arithmetic
     fn __add__(&self, py: Python<'_>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         self.bin(py, o, false, |a, b| a.add(b))
