@@ -100,7 +100,11 @@ fn unary(op: u32, x: f32) -> f32 {
         case 11u: {
             return 0.5 * x * (1.0 + safe_tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
         }
-        case 12u: { return select(clamp(x, p.alpha, p.beta), x, is_nan(x)); }
+        case 12u: {
+            // PyTorch's min(max(x, lo), hi): lo > hi gives hi; a NaN bound gives NaN
+            if (is_nan(p.alpha) || is_nan(p.beta)) { return bitcast<f32>(0x7fc00000u); }
+            return select(min(max(x, p.alpha), p.beta), x, is_nan(x));
+        }
         case 13u: { return 0.5 * x * (1.0 + erf_approx(x * 0.7071067811865476)); }
         default: { return x; }
     }

@@ -1,9 +1,12 @@
 // Row-wise kernels over a contiguous (rows, cols) tensor, one workgroup per row, with the
 // row max and sums as workgroup trees (no subgroup size assumed):
-//   log_softmax_main: out = x - max - log(sum(exp(x - max)))  (softmax is exp of it)
+//   log_softmax_main: out = (x - max) - log(sum(exp(x - max)))  (softmax is exp of it)
 //   xent_main:        fused log-softmax + cross-entropy against class labels, with label
 //                     smoothing eps: loss = lse - (1 - eps) x[y] - eps mean(x)
 //   xent_grad_main:   its gradient, (softmax(x) - w) * g, w = (1 - eps) onehot(y) + eps / cols
+// The max and the log-sum are kept apart, never added into one log-sum-exp: at 1e6 an f32
+// holds no fraction finer than 1/16, so max + log(2) would lose the log(2) and x - lse
+// would be off by it (softmax of [1e30, 1e30, 0] summed to 2).
 
 struct Params {
     rows: u32,
@@ -22,7 +25,7 @@ struct Params {
 @group(3) @binding(3) var<storage, read_write> out: array<f32>;
 // xent_main: the labels; xent_grad_main: what xent_main left in `saved`
 @group(2) @binding(4) var<storage, read> words: array<u32>;
-// [lse of each row (as bits) | label of each row], for the backward
+// [max of each row | log-sum of each row (both as bits) | label of each row], for the backward
 @group(0) @binding(5) var<storage, read_write> saved: array<u32>;
 
 const WG: u32 = 256u;
@@ -54,8 +57,8 @@ fn tree_sum(t: u32, v: f32) -> f32 {
     return out;
 }
 
-// The row's log-sum-exp, shifted by its maximum (a NaN anywhere makes it NaN).
-fn row_lse(t: u32, base: u32) -> f32 {
+// The row's maximum and log(sum(exp(x - max))) (a NaN anywhere makes them NaN).
+fn row_lse(t: u32, base: u32) -> vec2<f32> {
     var m = -3.4028235e38;
     for (var c = t; c < p.cols; c += WG) {
         m = max(m, x[base + c]);
@@ -65,7 +68,7 @@ fn row_lse(t: u32, base: u32) -> f32 {
     for (var c = t; c < p.cols; c += WG) {
         acc += exp(x[base + c] - row_max);
     }
-    return row_max + log(tree_sum(t, acc));
+    return vec2<f32>(row_max, log(tree_sum(t, acc)));
 }
 
 @compute @workgroup_size(256)
@@ -73,9 +76,9 @@ fn log_softmax_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     let r = wg.x + wg.y * p.row;
     if (r >= p.rows) { return; }
     let base = p.x_offset + r * p.cols;
-    let lse = row_lse(t, base);
+    let ml = row_lse(t, base);
     for (var c = t; c < p.cols; c += WG) {
-        out[r * p.cols + c] = x[base + c] - lse;
+        out[r * p.cols + c] = (x[base + c] - ml.x) - ml.y;
     }
 }
 
@@ -84,7 +87,7 @@ fn xent_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let r = wg.x + wg.y * p.row;
     if (r >= p.rows) { return; }
     let base = p.x_offset + r * p.cols;
-    let lse = row_lse(t, base);
+    let ml = row_lse(t, base);
     var sx = 0.0;
     for (var c = t; c < p.cols; c += WG) {
         sx += x[base + c];
@@ -92,9 +95,16 @@ fn xent_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let row_sum = tree_sum(t, sx);
     if (t == 0u) {
         let y = words[r];
-        out[r] = lse - (1.0 - p.smoothing) * x[base + y] - p.smoothing * row_sum / f32(p.cols);
-        saved[r] = bitcast<u32>(lse);
-        saved[p.rows + r] = y;
+        // lse - x[y] as log-sum - (x[y] - max); the smoothing term only when asked for,
+        // since 0 * inf would make a finite loss NaN
+        var loss = ml.y - (1.0 - p.smoothing) * (x[base + y] - ml.x);
+        if (p.smoothing != 0.0) {
+            loss -= p.smoothing * (row_sum / f32(p.cols) - ml.x);
+        }
+        out[r] = loss;
+        saved[r] = bitcast<u32>(ml.x);
+        saved[p.rows + r] = bitcast<u32>(ml.y);
+        saved[2u * p.rows + r] = y;
     }
 }
 
@@ -104,10 +114,11 @@ fn xent_grad_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= p.rows * p.cols) { return; }
     let r = i / p.cols;
     let j = i % p.cols;
-    let lse = bitcast<f32>(words[r]);
+    let row_max = bitcast<f32>(words[r]);
+    let log_sum = bitcast<f32>(words[p.rows + r]);
     var w = p.smoothing / f32(p.cols);
-    if (j == words[p.rows + r]) { w += 1.0 - p.smoothing; }
+    if (j == words[2u * p.rows + r]) { w += 1.0 - p.smoothing; }
     var gi = g[0];
     if (p.g_per_row != 0u) { gi = g[r]; }
-    out[i] = (exp(x[p.x_offset + i] - lse) - w) * gi * p.g_scale;
+    out[i] = (exp((x[p.x_offset + i] - row_max) - log_sum) - w) * gi * p.g_scale;
 }

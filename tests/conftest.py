@@ -13,3 +13,20 @@ def _seed_and_grad_mode():
     fg.set_grad_enabled(True)
     yield
     fg.set_grad_enabled(prev)
+
+
+def _gpu_params():
+    """'gpu' runs where an adapter exists; skipping is an error under FERROGRAD_REQUIRE_GPU=1."""
+    import os
+
+    if fg.gpu_available():
+        return ["cpu", "gpu"]
+    if os.environ.get("FERROGRAD_REQUIRE_GPU") == "1":
+        raise RuntimeError("FERROGRAD_REQUIRE_GPU=1 but no GPU adapter was found: " + repr(fg.devices()))
+    return ["cpu", pytest.param("gpu", marks=pytest.mark.skip(reason="no GPU adapter"))]
+
+
+@pytest.fixture(params=_gpu_params())
+def device(request):
+    """Runs a test once per device (the same checks on the CPU and on the GPU)."""
+    return request.param

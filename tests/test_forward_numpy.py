@@ -708,11 +708,16 @@ def test_unary_special_values(dtype):
         check(fg.gelu(fg.tensor(fin)), _gelu(f64(fin)), dtype=dtype, **tol(dtype))
 
 
-def test_clamp_rejects_bad_bounds():
-    with pytest.raises(ValueError):
-        fg.tensor([1.0]).clamp()
-    with pytest.raises(ValueError):
-        fg.tensor([1.0]).clamp(2.0, 1.0)
+def test_clamp_bounds_as_pytorch(device):
+    """No bound is an error; min > max gives max everywhere and a NaN bound gives NaN
+    (PyTorch's documented min(max(x, min), max)), on both devices."""
+    x = fg.tensor([-3.0, 0.5, 4.0, float("nan")], device=device)
+    with pytest.raises(ValueError, match="clamp"):
+        x.clamp()
+    np.testing.assert_array_equal(x.clamp(2.0, 1.0).numpy(), [1.0, 1.0, 1.0, np.nan])
+    assert np.isnan(x.clamp(0.0, float("nan")).numpy()).all()
+    assert np.isnan(x.clamp(float("nan"), 1.0).numpy()).all()
+    np.testing.assert_array_equal(x.clamp(-1.0, 1.0).numpy(), [-1.0, 0.5, 1.0, np.nan])
 
 
 # ----------------------------------------------------------------------------- reductions

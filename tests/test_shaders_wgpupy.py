@@ -474,7 +474,7 @@ def test_cross_entropy_kernels_forward_and_backward():
     rows, cols, eps = 6, 300, 0.1
     x = (rng.standard_normal((rows, cols)) * 3).astype(np.float32)
     y = rng.integers(0, cols, rows).astype(np.uint32)
-    saved0 = np.zeros(2 * rows, np.float32)
+    saved0 = np.zeros(3 * rows, np.float32)  # each row's max, log-sum and label
     loss, (saved, _) = run(
         "softmax.wgsl",
         "xent_main",
@@ -489,7 +489,7 @@ def test_cross_entropy_kernels_forward_and_backward():
     lse = np.log(np.exp(xd - xd.max(1, keepdims=True)).sum(1)) + xd.max(1)
     want = lse - (1 - eps) * xd[np.arange(rows), y] - eps * xd.mean(1)
     np.testing.assert_allclose(loss, want, rtol=1e-5, atol=1e-5)
-    # backward of the mean: (softmax - w) / rows, reading the saved lse and labels
+    # backward of the mean: (softmax - w) / rows, reading the saved max, log-sum and labels
     g = np.array([2.0], np.float32)
     p = sm_params(rows, cols, 64 * 29, eps, 1.0 / rows, 0)
     dx = run("softmax.wgsl", "xent_grad_main", p, [x, g], rows * cols, saved, (29, 1, 1))

@@ -76,13 +76,34 @@ def _as_array(data: Any, dtype) -> np.ndarray:
         if arr.dtype == np.float64 and dtype is None:
             arr = arr.astype(np.float32)  # Python floats default to float32, as in PyTorch
     if arr.dtype == object:
+        if builtins.all(isinstance(v, numbers.Integral) for v in arr.flat):
+            raise OverflowError("tensor: an integer in the data does not fit in int64")
         raise DTypeError("tensor: data must be a (nested) sequence of numbers of one shape")
     target = dtype if dtype is not None else _from_np_dtype(arr.dtype)
     if target not in _NP_OF:
         raise DTypeError(f"tensor: unknown dtype {dtype!r}")
     if arr.dtype.kind not in "biuf":
         raise DTypeError(f"tensor: unsupported data type {arr.dtype}")
-    return np.asarray(arr, dtype=_NP_OF[target], order="C")
+    want = np.dtype(_NP_OF[target])
+    if want == np.int64 and arr.size and arr.dtype.kind in "uf":
+        _check_int64_range(arr)
+    return np.asarray(arr, dtype=want, order="C")
+
+
+def _check_int64_range(arr: np.ndarray) -> None:
+    # NumPy's cast wraps (2**63 as uint64 becomes -2**63) or is undefined (NaN, 1e30):
+    # refuse values int64 cannot hold instead of storing a different number
+    info = np.iinfo(np.int64)
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise ValueError("tensor: NaN or infinity cannot be converted to int64")
+    if arr.dtype.kind == "u":
+        out_of_range = arr.max() > info.max
+    else:
+        out_of_range = arr.max() >= 2.0**63 or arr.min() < -(2.0**63)
+    if out_of_range:
+        raise OverflowError(
+            f"tensor: a value in the data does not fit in int64 (max {arr.max()}, min {arr.min()})"
+        )
 
 
 def tensor(data: Any, dtype=None, requires_grad: bool = False, device: str = "cpu") -> Tensor:

@@ -121,14 +121,20 @@ def nll_loss(
         )
     c = input.shape[1]
     keep = target != ignore_index
-    safe = target.masked_fill(target == ignore_index, 0) if _has_ignored(target, ignore_index) else target
-    onehot = _core.one_hot(safe, c).type_as(input)
+    safe = target.masked_fill(~keep, 0) if _has_ignored(target, ignore_index) else target
+    if weight is not None and tuple(weight.shape) != (c,):
+        raise _core.ShapeError(f"nll_loss: weight must have shape ({c},), got {tuple(weight.shape)}")
+    lo, hi = (int(safe.amin().item()), int(safe.amax().item())) if safe.numel() else (0, 0)
+    if lo < 0 or hi >= c:
+        raise IndexError(f"nll_loss: labels must be in [0, {c}) or ignore_index, got {lo}..{hi}")
+    # pick each row's entry (a one-hot product would give -inf * 0 = NaN for a -inf
+    # log-probability of another class), and zero ignored rows before weighting them
+    picked = -input.gather(1, safe.reshape(-1, 1)).reshape(-1)
+    picked = picked.masked_fill(~keep.to(picked.device), 0.0)
     w = keep.type_as(input)  # per-sample weight: 0 for ignored labels
     if weight is not None:
-        if tuple(weight.shape) != (c,):
-            raise _core.ShapeError(f"nll_loss: weight must have shape ({c},), got {tuple(weight.shape)}")
-        w = w * (onehot * weight.detach().type_as(input).reshape(1, c)).sum(1)
-    picked = -(input * onehot).sum(1) * w
+        w = w * weight.detach().type_as(input)[safe]
+    picked = picked * w
     if reduction == "mean":
         return picked.sum() / w.sum()
     return _reduce(picked, reduction, "nll_loss")
@@ -184,6 +190,11 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
         raise _core.ShapeError(
             f"binary_cross_entropy: input shape {tuple(input.shape)} differs from target shape "
             f"{tuple(target.shape)}"
+        )
+    if input.numel() and bool(((input < 0) | (input > 1)).any().item()):
+        raise ValueError(
+            "binary_cross_entropy: every input must be a probability in [0, 1]; "
+            "for logits use binary_cross_entropy_with_logits"
         )
     t = target.detach()
     log_p = input.log().clamp(min=-100.0)

@@ -21,17 +21,27 @@ pub fn fmt_shape(shape: &[usize]) -> String {
     }
 }
 
-/// Number of elements of a shape, refusing sizes that overflow `usize`.
+/// The largest extent a shape may have: its dims multiplied with 0 counted as 1. Below
+/// 2**60, every element count, byte size (8-byte dtypes) and stride of it fits in `isize`,
+/// so no later size arithmetic (strides, spans, NumPy's array header) can overflow, even for
+/// an empty tensor such as `zeros(0).view(-1, 1, 2**62)`.
+pub const MAX_EXTENT: usize = 1 << 60;
+
+/// Number of elements of a shape, refusing shapes whose extent (see [`MAX_EXTENT`]) is too
+/// large for any tensor, empty or not. Every tensor and every shape-growing view (reshape,
+/// expand) passes through here.
 pub fn checked_numel(shape: &[usize]) -> Result<usize> {
-    shape
+    let extent = shape
         .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| {
-            Error::Memory(format!(
-                "shape {} is too large to allocate",
-                fmt_shape(shape)
-            ))
-        })
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d.max(1)))
+        .filter(|&e| e <= MAX_EXTENT);
+    if extent.is_none() {
+        return Err(Error::Memory(format!(
+            "shape {} is too large for a tensor (its dims multiply past 2**60)",
+            fmt_shape(shape)
+        )));
+    }
+    Ok(shape.iter().product())
 }
 
 /// Row-major (C-order) strides of a shape.
@@ -133,8 +143,18 @@ impl Layout {
         true
     }
 
+    /// Whether two of its elements share one storage location (a stride-0 dim of size > 1,
+    /// as `expand` makes). Other overlaps would need a strided view the API cannot build.
+    pub fn has_internal_overlap(&self) -> bool {
+        self.shape
+            .iter()
+            .zip(&self.strides)
+            .any(|(&n, &s)| n > 1 && s == 0)
+    }
+
     /// This layout viewed with `shape` broadcast to `target` (stride 0 on stretched dims).
     pub fn broadcast_to(&self, op: &str, target: &[usize]) -> Result<Layout> {
+        checked_numel(target)?;
         let n = target.len();
         if self.ndim() > n {
             return Err(shape_err!(
@@ -334,17 +354,20 @@ impl Layout {
     }
 
     /// Copies the elements of `src` under this layout into a new C-ordered vector.
-    pub fn gather<T: Copy>(&self, src: &[T]) -> Vec<T> {
+    /// An expanded view may name far more elements than its storage holds, so the copy is
+    /// allocated fallibly (MemoryError, never an abort).
+    pub fn gather<T: Copy>(&self, src: &[T]) -> Result<Vec<T>> {
         let n = self.numel();
         if n == 0 {
-            return Vec::new(); // an empty view's offset may point past the storage
+            return Ok(Vec::new()); // an empty view's offset may point past the storage
         }
+        let mut out = crate::storage::try_vec(n)?;
         if self.is_contiguous() {
-            return src[self.offset..self.offset + n].to_vec();
+            out.extend_from_slice(&src[self.offset..self.offset + n]);
+        } else {
+            self.for_each_index(|i| out.push(src[i]));
         }
-        let mut out = Vec::with_capacity(n);
-        self.for_each_index(|i| out.push(src[i]));
-        out
+        Ok(out)
     }
 }
 
@@ -401,7 +424,7 @@ mod tests {
     fn gather_transposed() {
         let l = Layout::contiguous(&[2, 3]).transpose(0, 1);
         let src = [0, 1, 2, 3, 4, 5];
-        assert_eq!(l.gather(&src), vec![0, 3, 1, 4, 2, 5]);
+        assert_eq!(l.gather(&src).unwrap(), vec![0, 3, 1, 4, 2, 5]);
     }
 
     #[test]
@@ -427,6 +450,6 @@ mod tests {
         let b = l.broadcast_to("t", &[2, 3, 4]).unwrap();
         assert_eq!(b.strides.as_slice(), &[0, 1, 0]);
         let src = [10, 20, 30];
-        assert_eq!(&b.gather(&src)[..5], &[10, 10, 10, 10, 20]);
+        assert_eq!(&b.gather(&src).unwrap()[..5], &[10, 10, 10, 10, 20]);
     }
 }

@@ -268,7 +268,7 @@ pub fn sgd_step(
                         }
                     }
                 })
-            });
+            })?;
         });
     }
     Ok(())
@@ -281,7 +281,7 @@ fn adam_one<T: Float + BufferElement>(
     v: &Tensor,
     step: u64,
     h: Adam,
-) {
+) -> Result<()> {
     let c = |x: f64| T::from_f64(x);
     let bc1 = 1.0 - h.beta1.powi(step as i32);
     let bc2 = 1.0 - h.beta2.powi(step as i32);
@@ -317,7 +317,7 @@ fn adam_one<T: Float + BufferElement>(
                 })
             })
         })
-    });
+    })
 }
 
 /// One Adam (or AdamW) step over all parameters; `step` counts from 1.
@@ -347,7 +347,7 @@ pub fn adam_step(
     }
     for i in 0..params.len() {
         check("adam", &params[i], &[&grads[i], &m[i], &v[i]])?;
-        float_dispatch!(params[i].dtype(), "adam", T => adam_one::<T>(&params[i], &grads[i], &m[i], &v[i], step, h));
+        float_dispatch!(params[i].dtype(), "adam", T => adam_one::<T>(&params[i], &grads[i], &m[i], &v[i], step, h))?;
     }
     Ok(())
 }
@@ -429,7 +429,7 @@ pub fn rmsprop_step(
                         }
                     })
                 })
-            });
+            })?;
         });
     }
     Ok(())

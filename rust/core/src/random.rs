@@ -7,7 +7,7 @@ use crate::dtype::DType;
 use crate::dtype::Element;
 use crate::error::Result;
 use crate::float_dispatch;
-use crate::storage::try_vec;
+use crate::storage::{try_collect, try_filled, try_vec};
 use crate::tensor::Tensor;
 use std::sync::Mutex;
 
@@ -166,11 +166,19 @@ pub fn unit_f64(hi: u32, lo: u32) -> f64 {
     (bits & ((1u64 << 53) - 1)) as f64 * (1.0 / (1u64 << 53) as f64)
 }
 
+/// The number of u32 draws for `n` samples of `per` words each, refusing sizes that cannot
+/// exist (checked before any memory is asked for or the stream advances).
+fn draws(n: usize, per: usize) -> Result<usize> {
+    n.checked_mul(per)
+        .filter(|&w| w <= isize::MAX as usize / 8)
+        .ok_or_else(|| crate::error::Error::Memory(format!("cannot allocate {n} random samples")))
+}
+
 fn uniforms(n: usize, dtype: DType) -> Result<Vec<f64>> {
     let per = if dtype == DType::F64 { 2 } else { 1 };
-    let (seed, start) = reserve((n * per) as u64);
-    let mut raw = try_vec::<u32>(n * per)?;
-    raw.resize(n * per, 0);
+    let words = draws(n, per)?;
+    let mut raw = try_filled::<u32>(words, 0)?;
+    let (seed, start) = reserve(words as u64);
     fill_u32(seed, start, &mut raw);
     let mut out = try_vec::<f64>(n)?;
     if per == 2 {
@@ -186,7 +194,7 @@ pub fn rand(shape: &[usize], dtype: DType) -> Result<Tensor> {
     let n = crate::layout::checked_numel(shape)?;
     float_dispatch!(dtype, "rand", T => {
         let u = uniforms(n, dtype)?;
-        Tensor::from_vec(u.into_iter().map(T::from_f64).collect::<Vec<T>>(), shape)
+        Tensor::from_vec(try_collect(n, u.into_iter().map(T::from_f64))?, shape)
     })
 }
 
@@ -216,22 +224,25 @@ pub fn randint(low: i64, high: i64, shape: &[usize]) -> Result<Tensor> {
     }
     let n = crate::layout::checked_numel(shape)?;
     let span = (high - low) as u128;
-    let (seed, start) = reserve(2 * n as u64);
-    let mut raw = vec![0u32; 2 * n];
+    let words = draws(n, 2)?;
+    let mut raw = try_filled(words, 0u32)?;
+    let mut v: Vec<i64> = try_vec(n)?;
+    let (seed, start) = reserve(words as u64);
     fill_u32(seed, start, &mut raw);
-    let v: Vec<i64> = raw
-        .chunks_exact(2)
-        .map(|p| low + ((((p[0] as u128) << 32 | p[1] as u128) * span) >> 64) as i64)
-        .collect();
+    v.extend(
+        raw.chunks_exact(2)
+            .map(|p| low + ((((p[0] as u128) << 32 | p[1] as u128) * span) >> 64) as i64),
+    );
     Tensor::from_vec(v, shape)
 }
 
 /// A random permutation of 0..n (Fisher-Yates on the global stream), for shuffling.
 pub fn randperm(n: usize) -> Result<Tensor> {
-    let (seed, start) = reserve(n as u64);
-    let mut raw = vec![0u32; n];
+    let words = draws(n, 1)?;
+    let mut raw = try_filled(words, 0u32)?;
+    let mut p: Vec<i64> = try_collect(n, 0..n as i64)?;
+    let (seed, start) = reserve(words as u64);
     fill_u32(seed, start, &mut raw);
-    let mut p: Vec<i64> = (0..n as i64).collect();
     for i in (1..n).rev() {
         let j = ((raw[i] as u64 * (i as u64 + 1)) >> 32) as usize;
         p.swap(i, j);

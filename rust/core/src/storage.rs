@@ -130,6 +130,14 @@ pub fn try_vec<T>(n: usize) -> Result<Vec<T>> {
     Ok(v)
 }
 
+/// The first `n` items of `items` collected into a vector allocated up front, or
+/// `MemoryError` (`collect` would abort on a failed allocation).
+pub fn try_collect<T>(n: usize, items: impl IntoIterator<Item = T>) -> Result<Vec<T>> {
+    let mut v = try_vec(n)?;
+    v.extend(items.into_iter().take(n));
+    Ok(v)
+}
+
 /// A vector of `n` copies of `value`, or `MemoryError`.
 pub fn try_filled<T: Clone>(n: usize, value: T) -> Result<Vec<T>> {
     let mut v = try_vec(n)?;

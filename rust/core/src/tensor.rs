@@ -4,7 +4,7 @@ use crate::autograd::{self, Node};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::layout::{checked_numel, fmt_shape, normalize_dim, Layout, Shape};
-use crate::storage::{try_filled, try_vec, Buffer, BufferElement, Storage};
+use crate::storage::{try_collect, try_filled, try_vec, Buffer, BufferElement, Storage};
 use crate::{shape_err, value_err};
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -300,8 +300,10 @@ impl Tensor {
                     if self.dtype() == DType::Bool {
                         // masks go up as 0/1 floats, tagged bool (never differentiable)
                         let ctx = crate::gpu::context()?;
-                        let data: Vec<f32> = self
-                            .with_contig(|s: &[bool]| s.iter().map(|&b| b as u8 as f32).collect());
+                        let n = self.numel();
+                        let data: Vec<f32> = self.with_contig(|s: &[bool]| {
+                            try_collect(n, s.iter().map(|&b| b as u8 as f32))
+                        })??;
                         return Ok(Tensor::from_buffer(
                             Buffer::Gpu(ctx.upload(&data)?),
                             self.shape(),
@@ -375,7 +377,8 @@ impl Tensor {
         #[cfg(feature = "gpu")]
         {
             // float32 or bool (0/1), both held as floats on the gpu
-            let v: Vec<f32> = cpu.to_f64_vec().into_iter().map(|x| x as f32).collect();
+            let v = cpu.to_f64_vec()?;
+            let v: Vec<f32> = try_collect(v.len(), v.iter().map(|&x| x as f32))?;
             self.gpu_overwrite(&v)
         }
         #[cfg(not(feature = "gpu"))]
@@ -395,7 +398,7 @@ impl Tensor {
                 let part = b.download_range(lo, hi - lo)?;
                 let mut lay = self.0.layout.clone();
                 lay.offset -= lo;
-                return Ok(lay.gather(&part));
+                return lay.gather(&part);
             }
         }
         self.to_vec()
@@ -580,7 +583,7 @@ impl Tensor {
     }
 
     /// Runs `f` on the mutable elements of a contiguous tensor (write-locked meanwhile).
-    pub(crate) fn write_contig<T: BufferElement>(&self, f: impl FnOnce(&mut [T])) {
+    pub(crate) fn write_contig<T: BufferElement, R>(&self, f: impl FnOnce(&mut [T]) -> R) -> R {
         let mut guard = self.0.storage.write();
         let s = T::slice_mut(&mut guard).expect("dtype tag matches the buffer");
         let l = &self.0.layout;
@@ -588,12 +591,12 @@ impl Tensor {
     }
 
     /// Runs `f` on the elements in C order: a borrowed slice when contiguous, else a copy.
-    pub(crate) fn with_contig<T: BufferElement, R>(&self, f: impl FnOnce(&[T]) -> R) -> R {
+    pub(crate) fn with_contig<T: BufferElement, R>(&self, f: impl FnOnce(&[T]) -> R) -> Result<R> {
         self.read(|s: &[T], l| {
             if l.is_contiguous() {
-                f(&s[l.contiguous_range()])
+                Ok(f(&s[l.contiguous_range()]))
             } else {
-                f(&l.gather(s))
+                Ok(f(&l.gather(s)?))
             }
         })
     }
@@ -603,7 +606,7 @@ impl Tensor {
         if self.is_gpu() && (T::DTYPE == DType::F32 || T::DTYPE == self.dtype()) {
             // gpu tensors hold floats (bools as 0/1)
             let v = self.download_f32()?;
-            return Ok(v.into_iter().map(|x| T::from_f64(x as f64)).collect());
+            return try_collect(v.len(), v.iter().map(|&x| T::from_f64(x as f64)));
         }
         if self.dtype() != T::DTYPE {
             return Err(Error::DType(format!(
@@ -612,18 +615,17 @@ impl Tensor {
                 T::DTYPE
             )));
         }
-        Ok(self.read(|s: &[T], l| l.gather(s)))
+        self.read(|s: &[T], l| l.gather(s))
     }
 
     /// The elements converted to f64, in C order.
-    pub fn to_f64_vec(&self) -> Vec<f64> {
+    pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
         if self.is_gpu() {
-            return self
-                .download_f32()
-                .map(|v| v.into_iter().map(f64::from).collect())
-                .unwrap_or_default();
+            let v = self.download_f32()?;
+            return try_collect(v.len(), v.iter().map(|&x| f64::from(x)));
         }
-        any_dispatch!(self.dtype(), T => self.with_contig(|s: &[T]| s.iter().map(|v| v.to_f64()).collect()))
+        let n = self.numel();
+        any_dispatch!(self.dtype(), T => self.with_contig(|s: &[T]| try_collect(n, s.iter().map(|v| v.to_f64())))?)
     }
 
     /// The single value of a one-element tensor.
@@ -677,7 +679,7 @@ impl Tensor {
         any_dispatch!(self.dtype(), T => {
             let n = self.numel();
             let mut v = try_vec::<T>(n)?;
-            self.with_contig(|s: &[T]| v.extend_from_slice(s));
+            self.with_contig(|s: &[T]| v.extend_from_slice(s))?;
             Tensor::from_vec(v, self.shape())
         })
     }
@@ -702,7 +704,7 @@ impl Tensor {
         let n = self.numel();
         let out = any_dispatch!(self.dtype(), S => any_dispatch!(dtype, D => {
             let mut v = try_vec::<D>(n)?;
-            self.with_contig(|s: &[S]| v.extend(s.iter().map(|x| D::from_f64(x.to_f64()))));
+            self.with_contig(|s: &[S]| v.extend(s.iter().map(|x| D::from_f64(x.to_f64()))))?;
             Tensor::from_vec(v, self.shape())?
         }));
         if !dtype.is_float() {
@@ -812,6 +814,7 @@ impl Tensor {
                 numel
             ));
         }
+        checked_numel(&out)?;
         Ok(out)
     }
 
@@ -1027,6 +1030,9 @@ impl Tensor {
 
     // ---------------------------------------------------------------- in-place updates
 
+    /// What every in-place op checks before it writes: no autograd graph depends on the
+    /// tensor, and no two of its elements share memory (an expanded view: the last write
+    /// would win silently, so PyTorch refuses it too).
     fn check_inplace(&self, op: &str) -> Result<()> {
         if autograd::is_grad_enabled() && self.requires_grad() {
             return Err(Error::Autograd(format!(
@@ -1034,7 +1040,54 @@ impl Tensor {
                  wrap the update in no_grad()"
             )));
         }
+        if self.0.layout.has_internal_overlap() {
+            return Err(value_err!(
+                "{op}: the tensor of shape {} (strides {:?}) is an expanded view whose elements share memory; \
+                 an in-place write into it is ambiguous, clone() it first",
+                fmt_shape(self.shape()),
+                self.strides()
+            ));
+        }
         Ok(())
+    }
+
+    /// Stores the result of an in-place op (`self op= other`) back into this tensor. As in
+    /// PyTorch, the result must have this tensor's shape, and a result dtype of a higher kind
+    /// (float into int64 or bool, int64 into bool) is refused instead of truncated.
+    fn store_result(&self, op: &str, result: &Tensor) -> Result<()> {
+        fn kind(d: DType) -> u8 {
+            match d {
+                DType::Bool => 0,
+                DType::I64 => 1,
+                DType::F32 | DType::F64 => 2,
+            }
+        }
+        if kind(result.dtype()) > kind(self.dtype()) {
+            return Err(Error::DType(format!(
+                "{op}: the result has dtype {}, which cannot be stored in place into a tensor of dtype {}; \
+                 use the out-of-place operator instead",
+                result.dtype(),
+                self.dtype()
+            )));
+        }
+        if result.shape() != self.shape() {
+            return Err(shape_err!(
+                "{op}: the result shape {} differs from the tensor's shape {}",
+                fmt_shape(result.shape()),
+                fmt_shape(self.shape())
+            ));
+        }
+        self.write_from(result)
+    }
+
+    /// Computes `f(self)` outside the graph and stores it in place (see `store_result`).
+    fn update_with(&self, op: &str, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
+        self.check_inplace(op)?;
+        let result = {
+            let _g = autograd::NoGradGuard::new();
+            f(self)?
+        };
+        self.store_result(op, &result)
     }
 
     /// Writes `values` (C order, already converted) into this tensor's elements.
@@ -1056,6 +1109,11 @@ impl Tensor {
     /// Copies `src` (broadcast to this shape, converted to this dtype) into this tensor.
     pub fn copy_(&self, src: &Tensor) -> Result<()> {
         self.check_inplace("copy_")?;
+        self.write_from(src)
+    }
+
+    /// The write of `copy_`, after its checks: any dtype converts, as in PyTorch's `copy_`.
+    fn write_from(&self, src: &Tensor) -> Result<()> {
         #[cfg(feature = "gpu")]
         if self.is_gpu() && self.is_contiguous() {
             // device to device: make the source a contiguous gpu buffer of this dtype (float32
@@ -1083,14 +1141,14 @@ impl Tensor {
         if self.is_gpu() || src.is_gpu() {
             let src = src.detach().to_device(Device::Cpu)?;
             if self.is_gpu() {
-                return self.inplace_via_cpu(|t| t.copy_(&src));
+                return self.inplace_via_cpu(|t| t.write_from(&src));
             }
-            return self.copy_(&src);
+            return self.write_from(&src);
         }
         let _g = autograd::NoGradGuard::new();
         let src = src.cast(self.dtype())?.broadcast_to(self.shape())?;
         any_dispatch!(self.dtype(), T => {
-            let vals: Vec<T> = src.with_contig(|s: &[T]| s.to_vec());
+            let vals: Vec<T> = src.with_contig(|s: &[T]| s.to_vec())?;
             self.write_elements(&vals);
         });
         Ok(())
@@ -1101,10 +1159,10 @@ impl Tensor {
         self.check_inplace("fill_")?;
         if self.is_gpu() && self.is_contiguous() {
             // a one-element upload broadcast by copy_, queued like any other gpu work
-            return self.copy_(&Tensor::scalar(value, self.dtype()));
+            return self.write_from(&Tensor::scalar(value, self.dtype()));
         }
         if self.is_gpu() {
-            return self.inplace_via_cpu(|t| t.fill_(value));
+            return self.inplace_via_cpu(|t| t.write_from(&Tensor::scalar(value, t.dtype())));
         }
         any_dispatch!(self.dtype(), T => {
             let vals = try_filled(self.numel(), T::from_f64(value))?;
@@ -1113,62 +1171,47 @@ impl Tensor {
         Ok(())
     }
 
-    /// `self += alpha * other` in place (the optimizer's primitive).
+    /// `self += alpha * other` in place (the optimizer's primitive). The sum is computed
+    /// with the usual promotion, so `int_tensor.add_(1.5)` is refused rather than truncated;
+    /// a non-integral `alpha` counts as a float operand.
     pub fn add_(&self, other: &Tensor, alpha: f64) -> Result<()> {
-        self.check_inplace("add_")?;
-        if self.is_gpu() && self.is_contiguous() {
-            // computed on the gpu into a new buffer, then copied in: nothing is read back
-            let _g = autograd::NoGradGuard::new();
-            let upd = self.add(&other.mul(&Tensor::scalar(alpha, DType::F32))?)?;
-            if upd.shape() != self.shape() {
-                return Err(shape_err!(
-                    "add_: the result shape {} differs from the tensor's shape {}",
-                    fmt_shape(upd.shape()),
-                    fmt_shape(self.shape())
-                ));
-            }
-            return self.copy_(&upd);
-        }
-        if self.is_gpu() || other.is_gpu() {
-            let o = other.detach().to_device(Device::Cpu)?;
-            if self.is_gpu() {
-                return self.inplace_via_cpu(|t| t.add_(&o, alpha));
-            }
-            return self.add_(&o, alpha);
-        }
-        let _g = autograd::NoGradGuard::new();
-        let a = Tensor::scalar(alpha, self.dtype());
-        let upd = self.add(&other.cast(self.dtype())?.mul(&a)?)?;
-        if upd.shape() != self.shape() {
-            return Err(shape_err!(
-                "add_: the result shape {} differs from the tensor's shape {}",
-                fmt_shape(upd.shape()),
-                fmt_shape(self.shape())
-            ));
-        }
-        any_dispatch!(self.dtype(), T => {
-            let vals: Vec<T> = upd.with_contig(|s: &[T]| s.to_vec());
-            self.write_elements(&vals);
-        });
-        Ok(())
+        self.scaled_add_("add_", other, alpha)
     }
 
-    /// `self *= value` in place.
-    pub fn mul_(&self, value: f64) -> Result<()> {
-        self.check_inplace("mul_")?;
-        if self.is_gpu() && self.is_contiguous() {
-            let _g = autograd::NoGradGuard::new();
-            return self.copy_(&self.mul(&Tensor::scalar(value, DType::F32))?);
-        }
-        if self.is_gpu() {
-            return self.inplace_via_cpu(|t| t.mul_(value));
-        }
-        let _g = autograd::NoGradGuard::new();
-        let upd = self.mul(&Tensor::scalar(value, self.dtype()))?;
-        any_dispatch!(self.dtype(), T => {
-            let vals: Vec<T> = upd.with_contig(|s: &[T]| s.to_vec());
-            self.write_elements(&vals);
-        });
-        Ok(())
+    /// `self -= alpha * other` in place.
+    pub fn sub_(&self, other: &Tensor, alpha: f64) -> Result<()> {
+        self.scaled_add_("sub_", other, -alpha)
+    }
+
+    fn scaled_add_(&self, op: &str, other: &Tensor, alpha: f64) -> Result<()> {
+        self.update_with(op, |t| {
+            if alpha == 1.0 {
+                return t.add(other);
+            }
+            let dt = match (other.dtype(), alpha.fract() == 0.0) {
+                (d, _) if d.is_float() => d,
+                (_, false) => DType::F32,
+                (DType::Bool, true) => DType::I64,
+                (d, true) => d,
+            };
+            let dt = if other.is_gpu() { DType::F32 } else { dt };
+            t.add(&other.mul(&Tensor::scalar(alpha, dt))?)
+        })
+    }
+
+    /// `self *= other` in place (a tensor or a 0-d scalar; promotion as for `add_`).
+    pub fn mul_(&self, other: &Tensor) -> Result<()> {
+        self.update_with("mul_", |t| t.mul(other))
+    }
+
+    /// `self /= other` in place; true division gives floats, so integer tensors refuse it.
+    pub fn div_(&self, other: &Tensor) -> Result<()> {
+        self.update_with("div_", |t| t.div(other))
+    }
+
+    /// Replaces the tensor with `f(self)`, computed outside the graph, for in-place forms of
+    /// out-of-place ops (`clamp_`, `masked_fill_`); the result must keep shape and dtype kind.
+    pub fn apply_(&self, op: &str, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
+        self.update_with(op, f)
     }
 }

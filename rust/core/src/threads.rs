@@ -25,6 +25,12 @@ fn pool() -> (usize, Arc<rayon::ThreadPool>) {
     pool()
 }
 
+/// The most threads `set_num_threads` accepts: 8 per core (at least 64). More only cost
+/// start-up time (1,000 threads take about a second) and memory for their stacks.
+pub fn max_threads() -> usize {
+    (8 * default_threads()).max(64)
+}
+
 /// Number of threads kernels may use.
 pub fn num_threads() -> usize {
     match POOL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {

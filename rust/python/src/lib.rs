@@ -257,6 +257,13 @@ fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<isize>>> {
     }
 }
 
+/// A count argument (a length, a number of pieces, k): taken as a signed int so a negative
+/// one is a ValueError naming the op, not PyO3's bare OverflowError.
+fn count(op: &str, what: &str, n: isize) -> PyResult<usize> {
+    usize::try_from(n)
+        .map_err(|_| PyValueError::new_err(format!("{op}: {what} must be non-negative, got {n}")))
+}
+
 /// Sizes for creation functions: negative sizes are refused by name.
 fn sizes(op: &str, shape: &[isize]) -> PyResult<Vec<usize>> {
     shape
@@ -742,12 +749,16 @@ impl PyTensor {
         split_size_or_sections: &Bound<'py, PyAny>,
         dim: isize,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let parts = if let Ok(n) = split_size_or_sections.extract::<usize>() {
-            self.t.split(n, dim)
+        let parts = if let Ok(n) = split_size_or_sections.extract::<isize>() {
+            self.t.split(count("split", "the piece size", n)?, dim)
         } else {
-            let sizes: Vec<usize> = split_size_or_sections.extract().map_err(|_| {
+            let sizes: Vec<isize> = split_size_or_sections.extract().map_err(|_| {
                 PyTypeError::new_err("split: expected a piece size (int) or a list of sizes")
             })?;
+            let sizes = sizes
+                .into_iter()
+                .map(|n| count("split", "each size", n))
+                .collect::<PyResult<Vec<usize>>>()?;
             self.t.split_sizes(&sizes, dim)
         };
         tuple_of(py, parts.map_err(err)?)
@@ -757,9 +768,10 @@ impl PyTensor {
     fn chunk<'py>(
         &self,
         py: Python<'py>,
-        chunks: usize,
+        chunks: isize,
         dim: isize,
     ) -> PyResult<Bound<'py, PyTuple>> {
+        let chunks = count("chunk", "the number of chunks", chunks)?;
         tuple_of(py, self.t.chunk(chunks, dim).map_err(err)?)
     }
     /// The slices along `dim`, each without that dim.
@@ -810,7 +822,8 @@ impl PyTensor {
         self.t.flatten(start_dim, end_dim).map(wrap).map_err(err)
     }
     /// `length` entries of `dim` from `start` (a view).
-    fn narrow(&self, dim: isize, start: isize, length: usize) -> PyResult<PyTensor> {
+    fn narrow(&self, dim: isize, start: isize, length: isize) -> PyResult<PyTensor> {
+        let length = count("narrow", "length", length)?;
         let d = ferrograd_core::layout::normalize_dim("narrow", dim, self.t.ndim()).map_err(err)?;
         let size = self.t.shape().get(d).copied().unwrap_or(0) as isize;
         let s = if start < 0 { start + size } else { start };
@@ -1364,17 +1377,8 @@ impl PyTensor {
     /// Clamps into [min, max] (either bound may be None).
     #[pyo3(signature = (min=None, max=None))]
     fn clamp(&self, py: Python<'_>, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
-        if min.is_none() && max.is_none() {
-            return Err(PyValueError::new_err(
-                "clamp: at least one of min and max must be given",
-            ));
-        }
-        let op = UnaryOp::Clamp(
-            min.unwrap_or(f64::NEG_INFINITY),
-            max.unwrap_or(f64::INFINITY),
-        );
         let t = &self.t;
-        run(py, heavy(t), || t.unary(op)).map(wrap)
+        run(py, heavy(t), || t.clamp(min, max)).map(wrap)
     }
 
     // ------------------------------------------------------------ reductions
@@ -1564,12 +1568,13 @@ impl PyTensor {
     fn topk<'py>(
         &self,
         py: Python<'py>,
-        k: usize,
+        k: isize,
         dim: isize,
         largest: bool,
         sorted: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = sorted;
+        let k = count("topk", "k", k)?;
         let t = &self.t;
         let (v, i) = run(py, heavy(t), || t.topk(k, dim, largest))?;
         values_indices(py, "topk", v, i)
@@ -1657,22 +1662,18 @@ impl PyTensor {
         other: &Bound<'py, PyAny>,
         alpha: f64,
     ) -> PyResult<Bound<'py, Self>> {
-        Self::add_(slf, other, -alpha)
+        let t = slf.get().t.clone();
+        let o = operand(other, &t)
+            .ok_or_else(|| PyTypeError::new_err("sub_: expected a tensor or a number"))?;
+        run(slf.py(), heavy(&t), || t.sub_(&o, alpha))?;
+        Ok(slf)
     }
     /// `self /= value` in place; returns the tensor.
     fn div_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
         let t = slf.get().t.clone();
         let o = operand(value, &t)
             .ok_or_else(|| PyTypeError::new_err("div_: expected a tensor or a number"))?;
-        run(slf.py(), heavy(&t), || {
-            if ferrograd_core::is_grad_enabled() && t.requires_grad() {
-                return Err(Error::Autograd(
-                    "div_: a tensor that requires grad cannot be modified in place while grad mode is on; wrap the update in no_grad()".into(),
-                ));
-            }
-            let _g = ferrograd_core::NoGradGuard::new();
-            t.copy_(&t.div(&o)?)
-        })?;
+        run(slf.py(), heavy(&t), || t.div_(&o))?;
         Ok(slf)
     }
     /// Clamps in place; returns the tensor.
@@ -1682,8 +1683,10 @@ impl PyTensor {
         min: Option<f64>,
         max: Option<f64>,
     ) -> PyResult<Bound<'py, Self>> {
-        let c = slf.get().clamp(slf.py(), min, max)?;
-        slf.get().t.copy_(&c.t).map_err(err)?;
+        let t = slf.get().t.clone();
+        run(slf.py(), heavy(&t), || {
+            t.apply_("clamp_", |x| x.clamp(min, max))
+        })?;
         Ok(slf)
     }
     /// `masked_fill` in place; returns the tensor.
@@ -1693,32 +1696,18 @@ impl PyTensor {
         value: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, Self>> {
         let filled = slf.get().masked_fill(slf.py(), mask, value)?;
-        slf.get().t.copy_(&filled.t).map_err(err)?;
+        let t = slf.get().t.clone();
+        run(slf.py(), heavy(&t), || {
+            t.apply_("masked_fill_", |_| Ok(filled.t))
+        })?;
         Ok(slf)
     }
     /// `self *= value` in place; returns the tensor.
     fn mul_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
         let t = slf.get().t.clone();
-        // a tensor first: extracting a float from a 0-dim gpu tensor would read it back
-        let number = if value.cast::<PyTensor>().is_ok() {
-            None
-        } else {
-            value.extract::<f64>().ok()
-        };
-        if let Some(v) = number {
-            t.mul_(v).map_err(err)?;
-        } else {
-            let o = operand(value, &t)
-                .ok_or_else(|| PyTypeError::new_err("mul_: expected a tensor or a number"))?;
-            if ferrograd_core::is_grad_enabled() && t.requires_grad() {
-                return Err(PyRuntimeError::new_err(
-                    "mul_: a tensor that requires grad cannot be modified in place while grad mode is on; wrap the update in no_grad()",
-                ));
-            }
-            let _g = ferrograd_core::NoGradGuard::new();
-            let prod = t.mul(&o).map_err(err)?;
-            t.copy_(&prod).map_err(err)?;
-        }
+        let o = operand(value, &t)
+            .ok_or_else(|| PyTypeError::new_err("mul_: expected a tensor or a number"))?;
+        run(slf.py(), heavy(&t), || t.mul_(&o))?;
         Ok(slf)
     }
 }
@@ -2300,6 +2289,13 @@ fn set_num_threads(n: isize) -> PyResult<()> {
     if n < 1 {
         return Err(PyValueError::new_err(format!(
             "set_num_threads: expected a positive count, got {n}"
+        )));
+    }
+    let most = threads::max_threads();
+    if n as usize > most {
+        return Err(PyValueError::new_err(format!(
+            "set_num_threads: {n} threads is more than this machine can use (at most {most}: \
+             8 per core, at least 64); starting that many would take seconds and gain nothing"
         )));
     }
     threads::set_num_threads(n as usize);

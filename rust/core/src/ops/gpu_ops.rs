@@ -1361,7 +1361,7 @@ const XENT_GRAD: gpu::Kernel =
     gpu::Kernel::new("xent_grad", gpu::shaders::SOFTMAX, "xent_grad_main");
 
 /// Fused log-softmax + cross-entropy of (rows, cols) GPU logits against checked labels;
-/// the backward is one elementwise kernel from the saved log-sum-exp of each row.
+/// the backward is one elementwise kernel from the saved max and log-sum of each row.
 pub(crate) fn cross_entropy(
     x_in: &Tensor,
     labels: &[i64],
@@ -1374,7 +1374,7 @@ pub(crate) fn cross_entropy(
     check_u32("cross_entropy", rows * cols)?;
     let x = dense(x_in)?;
     let per = ctx.alloc(rows)?;
-    let saved = ctx.alloc(2 * rows)?;
+    let saved = ctx.alloc(3 * rows)?; // each row's max, log-sum and label
     if rows > 0 {
         let words: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
         let (groups, row) = ctx.grid(rows, 1)?;

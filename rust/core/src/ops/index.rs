@@ -184,10 +184,21 @@ impl Tensor {
         self.index(&items)
     }
 
+    /// `dim` normalized for an op that takes pieces along it: a 0-d tensor has no dim to
+    /// take them from (`normalize_dim` lets 0-d tensors use dim 0 or -1, as reductions do).
+    fn sized_dim(&self, op: &str, dim: isize) -> Result<usize> {
+        if self.ndim() == 0 {
+            return Err(Error::Index(format!(
+                "{op}: dim {dim} is out of range for a 0-dimensional tensor"
+            )));
+        }
+        normalize_dim(op, dim, self.ndim())
+    }
+
     /// Views of consecutive pieces along `dim` with the given lengths (which must add up
     /// to the dim's size); each is differentiable.
     pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Result<Vec<Tensor>> {
-        let d = normalize_dim("split", dim, self.ndim())?;
+        let d = self.sized_dim("split", dim)?;
         let len = self.shape()[d];
         let total: usize = sizes.iter().sum();
         if total != len {
@@ -207,7 +218,7 @@ impl Tensor {
 
     /// Views of `size` entries along `dim` (the last may be shorter), as `torch.split`.
     pub fn split(&self, size: usize, dim: isize) -> Result<Vec<Tensor>> {
-        let d = normalize_dim("split", dim, self.ndim())?;
+        let d = self.sized_dim("split", dim)?;
         if size == 0 {
             return Err(value_err!("split: the piece size must be positive, got 0"));
         }
@@ -222,7 +233,7 @@ impl Tensor {
     /// At most `chunks` views of equal size along `dim` (the last may be shorter), as
     /// `torch.chunk`.
     pub fn chunk(&self, chunks: usize, dim: isize) -> Result<Vec<Tensor>> {
-        let d = normalize_dim("chunk", dim, self.ndim())?;
+        let d = self.sized_dim("chunk", dim)?;
         if chunks == 0 {
             return Err(value_err!(
                 "chunk: the number of chunks must be positive, got 0"
@@ -233,7 +244,7 @@ impl Tensor {
 
     /// The slices along `dim`, each without that dim (views), as `torch.unbind`.
     pub fn unbind(&self, dim: isize) -> Result<Vec<Tensor>> {
-        let d = normalize_dim("unbind", dim, self.ndim())?;
+        let d = self.sized_dim("unbind", dim)?;
         (0..self.shape()[d])
             .map(|i| self.narrow(d as isize, i, 1)?.squeeze(Some(d as isize)))
             .collect()
@@ -328,7 +339,7 @@ impl Tensor {
                         v.extend_from_slice(&s[base..base + inner]);
                     }
                 }
-            });
+            })?;
             Tensor::from_vec(v, &out_shape)?
         });
         Ok(record(out, "IndexSelectBackward", &[self], move |g| {
@@ -416,7 +427,7 @@ impl Tensor {
                     for o in 0..outer {
                         v[o * row + at..o * row + at + w].copy_from_slice(&s[o * w..(o + 1) * w]);
                     }
-                });
+                })?;
                 at += w;
             }
             Tensor::from_vec(v, &out_shape)?

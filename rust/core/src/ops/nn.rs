@@ -291,7 +291,7 @@ impl Tensor {
                 Some(b) => b.to_vec()?,
                 None => vec![T::zero(); c],
             };
-            let (y, xhat, mean, var) = self.with_contig(|x: &[T]| bn_train(x, n, c, &gv, &bv, eps));
+            let (y, xhat, mean, var) = self.with_contig(|x: &[T]| bn_train(x, n, c, &gv, &bv, eps))?;
             if let (Some(rm), Some(rv)) = (running_mean, running_var) {
                 let m = T::from_f64(momentum);
                 let unbias = T::from_f64(n as f64 / (n as f64 - 1.0));
@@ -323,7 +323,7 @@ impl Tensor {
                 };
                 let gv: Vec<T> = g.cast(T::DTYPE)?.to_vec()?;
                 let (dx, dgamma, dbeta) =
-                    xhat.with_contig(|xh: &[T]| bn_backward(&gv, xh, &invstd, &gamma, n, c));
+                    xhat.with_contig(|xh: &[T]| bn_backward(&gv, xh, &invstd, &gamma, n, c))?;
                 let mut grads = vec![if nx { Some(Tensor::from_vec(dx, &[n, c])?) } else { None }];
                 if has_w {
                     grads.push(if nw { Some(Tensor::from_vec(dgamma, &[c])?) } else { None });
@@ -461,7 +461,7 @@ impl Tensor {
                 for (((o, &xv), &a), &u) in out.iter_mut().zip(xs).zip(&scale).zip(&raw) {
                     *o = xv * a + if u >= threshold { kb } else { db };
                 }
-            });
+            })?;
             let out = Tensor::from_vec(out, x.shape())?;
             let scale = Tensor::from_vec(scale, x.shape())?;
             Ok(record(out, name, &[&x], move |g| Ok(vec![Some(g.mul(&scale)?)])))
@@ -499,18 +499,19 @@ impl Tensor {
                     let pr = &mut probs[r * c..(r + 1) * c];
                     kernels::map(row, pr, |z: T| (z - m).exp());
                     let s = kernels::sum(pr);
-                    let lse = m + s.ln();
+                    // lse = m + ln s, kept apart: with large logits m + ln s rounds ln s away
+                    let ln_s = s.ln();
                     let inv = T::one() / s;
                     pr.iter_mut().for_each(|p| *p *= inv);
                     let y = labels[r] as usize;
-                    let mut loss = (T::one() - T::from_f64(eps)) * (lse - row[y]);
+                    let mut loss = (T::one() - T::from_f64(eps)) * (ln_s - (row[y] - m));
                     if eps > 0.0 {
-                        let mean_logp = kernels::sum(row) / T::from_f64(c as f64) - lse;
+                        let mean_logp = (kernels::sum(row) / T::from_f64(c as f64) - m) - ln_s;
                         loss -= T::from_f64(eps) * mean_logp;
                     }
                     losses[r] = loss;
                 }
-            });
+            })?;
             let out = match reduction {
                 Reduction::None => Tensor::from_vec(losses, &[n])?,
                 Reduction::Sum => Tensor::from_vec(vec![losses.iter().copied().sum::<T>()], &[])?,
@@ -521,7 +522,7 @@ impl Tensor {
             };
             Ok(record(out, "CrossEntropyBackward", &[&x], move |g| {
                 // d loss_i / d z = softmax(z) - ((1 - eps) onehot(y) + eps / C), times g_i
-                let gv: Vec<f64> = g.to_f64_vec();
+                let gv: Vec<f64> = g.to_f64_vec()?;
                 let mut d = probs.clone();
                 let on = T::from_f64(1.0 - eps);
                 let uni = T::from_f64(eps / c as f64);
@@ -628,13 +629,14 @@ impl Tensor {
                 Reduction::Sum => Tensor::from_vec(vec![losses.iter().copied().sum::<T>()], &[])?,
                 Reduction::Mean => {
                     let s: T = losses.iter().copied().sum();
-                    Tensor::from_vec(vec![s / T::from_f64(n.max(1) as f64)], &[])?
+                    // the mean of no losses is 0/0 = NaN, as NumPy's and PyTorch's
+                    Tensor::from_vec(vec![s / T::from_f64(n as f64)], &[])?
                 }
             };
             let shape = x.shape().to_vec();
             Ok(record(out, "BinaryCrossEntropyBackward", &[&x], move |g| {
                 // d/dx = sigmoid(x) - t
-                let gv = g.to_f64_vec();
+                let gv = g.to_f64_vec()?;
                 let d: Vec<T> = xs
                     .iter()
                     .zip(&ts)

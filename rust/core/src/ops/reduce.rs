@@ -1,7 +1,7 @@
 //! Reductions over one or more dims, and the softmax family built on them.
 
 use crate::autograd::{record, NoGradGuard};
-use crate::dtype::{DType, Element, Float};
+use crate::dtype::{DType, Float};
 use crate::error::{Error, Result};
 use crate::kernels;
 use crate::layout::{fmt_shape, normalize_dim, Shape};
@@ -127,13 +127,13 @@ fn reduce_raw<T: Float + BufferElement>(
         let (f, l) = (first.unwrap_or(0), last.unwrap_or(0));
         let outer: usize = shape[..f].iter().product();
         let inner: usize = shape[l + 1..].iter().product();
-        x.with_contig(|data: &[T]| run(data, outer, inner, &mut out));
+        x.with_contig(|data: &[T]| run(data, outer, inner, &mut out))?;
     } else {
         let nd = shape.len();
         let mut perm: Vec<usize> = (0..nd).filter(|&i| !mask[i]).collect();
         perm.extend((0..nd).filter(|&i| mask[i]));
         let l = x.layout().permute(&perm);
-        let data: Vec<T> = x.read(|s: &[T], _| l.gather(s));
+        let data: Vec<T> = x.read(|s: &[T], _| l.gather(s))?;
         run(&data, out_n, 1, &mut out);
     }
     Tensor::from_vec(out, &kshape)
@@ -376,8 +376,9 @@ impl Tensor {
         let mu = x.mean(dims, true)?;
         let d = x.sub(&mu)?;
         let ss = d.mul(&d)?.sum(dims, keepdim)?;
-        // var = sum (x - mean)^2 / (N - correction); N - correction <= 0 gives inf/nan as NumPy does
-        ss.div(&Tensor::scalar(r as f64 - correction, x.dtype()))
+        // var = sum (x - mean)^2 / max(N - correction, 0), PyTorch's rule: correction >= N
+        // divides by 0 (inf, or nan for an empty or constant slice), never by a negative
+        ss.div(&Tensor::scalar((r as f64 - correction).max(0.0), x.dtype()))
     }
 
     /// log(sum(exp(x))) over `dims`, computed stably by shifting by the max.
@@ -387,46 +388,23 @@ impl Tensor {
         } else {
             self.cast(DType::F32)?
         };
-        if x.is_gpu() && x.numel() > 0 {
-            // shift by the plain max on the gpu (an infinite max gives nan, as PyTorch's)
-            let m = {
-                let _g = NoGradGuard::new();
-                x.amax(dims, true)?
-            };
-            let s = x.sub(&m)?.exp()?.sum(dims, true)?.log()?.add(&m)?;
-            let mask = reduce_mask("logsumexp", x.ndim(), dims)?;
-            return if keepdim {
-                Ok(s)
-            } else {
-                s.reshape(&final_shape(x.shape(), &mask, false))
-            };
-        }
+        let mask = reduce_mask("logsumexp", x.ndim(), dims)?;
+        // shift by the slice's max, or by 0 where that max is infinite (an all -inf slice,
+        // or one holding +inf, would give inf - inf = nan): PyTorch's rule, on either device
         let m = {
             let _g = NoGradGuard::new();
             if x.numel() == 0 {
                 // nothing to shift by; the empty sum gives log(0) = -inf as PyTorch does
-                let mask = reduce_mask("logsumexp", x.ndim(), dims)?;
-                let z = Tensor::zeros(&keep_shape(x.shape(), &mask), x.dtype())?;
-                let s = x.exp()?.sum(dims, true)?.log()?.add(&z)?;
-                return if keepdim {
-                    Ok(s)
-                } else {
-                    s.reshape(&final_shape(x.shape(), &mask, false))
-                };
+                Tensor::zeros(&keep_shape(x.shape(), &mask), x.dtype())?.to_device(x.device())?
+            } else {
+                let m = x.amax(dims, true)?;
+                m.masked_fill(&m.isinf()?, &Tensor::scalar(0.0, m.dtype()))?
             }
-            let m = x.amax(dims, true)?;
-            // an all -inf (or inf) slice would give inf - inf = nan: shift by 0 there instead
-            float_dispatch!(m.dtype(), "logsumexp", T => {
-                let v: Vec<T> = m.to_vec()?;
-                let v: Vec<T> = v.into_iter().map(|a| if a.to_f64().is_finite() { a } else { T::zero() }).collect();
-                Tensor::from_vec(v, m.shape())?
-            })
         };
         let s = x.sub(&m)?.exp()?.sum(dims, true)?.log()?.add(&m)?;
         if keepdim {
             Ok(s)
         } else {
-            let mask = reduce_mask("logsumexp", x.ndim(), dims)?;
             s.reshape(&final_shape(x.shape(), &mask, false))
         }
     }
@@ -604,7 +582,7 @@ impl Tensor {
                 .to_device(crate::tensor::Device::Cpu)?
                 .arg_reduce(op, dim, keepdim, want_max);
         }
-        let vals: Vec<f64> = x.to_f64_vec();
+        let vals: Vec<f64> = x.to_f64_vec()?;
         let mut idx = Vec::with_capacity(outer * inner);
         for o in 0..outer {
             for i in 0..inner {

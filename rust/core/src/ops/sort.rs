@@ -66,7 +66,7 @@ impl Tensor {
             );
         } else {
             sort_lanes(
-                &moved.to_f64_vec(),
+                &moved.to_f64_vec()?,
                 n,
                 descending,
                 |a, b| order(*a, *b),

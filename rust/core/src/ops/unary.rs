@@ -151,15 +151,20 @@ fn forward<T: Float + BufferElement>(op: UnaryOp, x: &[T], out: &mut [T]) {
                 h * v * (T::one() + (k * (v + q * v * v * v)).tanh())
             })
         }
+        // PyTorch's clamp: min(max(x, lo), hi), so lo > hi gives hi; NaN propagates,
+        // from x or from either bound
+        UnaryOp::Clamp(lo, hi) if lo.is_nan() || hi.is_nan() => {
+            let nan = c(f64::NAN);
+            kernels::map(x, out, move |_: T| nan)
+        }
         UnaryOp::Clamp(lo, hi) => {
             let (lo, hi) = (c(lo), c(hi));
             kernels::map(x, out, move |v: T| {
-                if v < lo {
-                    lo
-                } else if v > hi {
+                let a = if v < lo { lo } else { v };
+                if a > hi {
                     hi
                 } else {
-                    v
+                    a
                 }
             })
         }
@@ -257,7 +262,7 @@ pub(crate) fn run_forward<T: Float + BufferElement>(op: UnaryOp, t: &Tensor) -> 
     out.resize(n, T::zero());
     t.with_contig(|x: &[T]| {
         threads::for_chunks(&mut out, |s, o| forward(op, &x[s..s + o.len()], o))
-    });
+    })?;
     Tensor::from_vec(out, t.shape())
 }
 
@@ -280,7 +285,7 @@ fn run_backward<T: Float + BufferElement>(
                 })
             })
         })
-    });
+    })???;
     Tensor::from_vec(out, x.shape())
 }
 
@@ -306,13 +311,22 @@ pub(crate) fn gpu_code(op: UnaryOp) -> (u32, f32, f32) {
 }
 
 impl Tensor {
+    /// Clamps into [min, max] as PyTorch does: either bound may be absent (not both), min >
+    /// max gives max everywhere, and a NaN bound or element gives NaN.
+    pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
+        if min.is_none() && max.is_none() {
+            return Err(value_err!(
+                "clamp: at least one of min and max must be given"
+            ));
+        }
+        self.unary(UnaryOp::Clamp(
+            min.unwrap_or(f64::NEG_INFINITY),
+            max.unwrap_or(f64::INFINITY),
+        ))
+    }
+
     /// Applies a unary op; integer inputs are promoted to float32 (except `neg`/`abs`).
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
-        if let UnaryOp::Clamp(lo, hi) = op {
-            if lo > hi {
-                return Err(value_err!("clamp: min ({lo}) is greater than max ({hi})"));
-            }
-        }
         let x = match (op, self.dtype()) {
             (UnaryOp::Neg | UnaryOp::Abs, DType::I64) => {
                 let v: Vec<i64> = self.to_vec()?;

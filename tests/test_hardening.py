@@ -1,0 +1,247 @@
+"""Regression tests for issue 11's defects: each reproduced once as a crash, a panic reaching
+Python, or a silently wrong result. Calls that used to kill the interpreter run in a child
+process, so a regression fails the test instead of ending the run."""
+
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import ferrograd as fg
+import ferrograd.nn.functional as F
+
+
+def run_child(code: str) -> subprocess.CompletedProcess:
+    """Runs `code` (after `import ferrograd as fg`) in a fresh interpreter."""
+    src = "import ferrograd as fg\n" + textwrap.dedent(code)
+    return subprocess.run([sys.executable, "-c", src], capture_output=True, text=True, timeout=120)
+
+
+# ------------------------------------------------------------------ crashes: sizes and memory
+
+HUGE_CALLS = [
+    ("randperm 2**40", "fg.randperm(2**40)"),
+    ("randint 2**40", "fg.randint(0, 10, (2**40,))"),
+    ("randperm 2**62", "fg.randperm(2**62)"),
+    ("expanded sum", "fg.ones(2, 3).expand(2**40, 2, 3).sum()"),
+    ("expanded numpy", "fg.ones(2, 3).expand(2**40, 2, 3).numpy()"),
+    ("expanded repr", "repr(fg.ones(2, 3).expand(2**40, 2, 3))"),
+    ("expanded pickle", "import pickle; pickle.dumps(fg.ones(2, 3).expand(2**40, 2, 3))"),
+    ("expanded 2**62 sum", "fg.ones(2, 3).expand(2**62, 2, 3).sum()"),
+    ("empty view 2**62", "fg.zeros(0).view(-1, 1, 2**62).numpy()"),
+    ("empty view 2**62 repr", "repr(fg.zeros(0).view(-1, 1, 2**62))"),
+    ("empty reshape 2**40", "fg.zeros(0).reshape(0, 2**40, 2**40).numpy()"),
+    ("zeros extent", "fg.zeros(0, 2**62, 2**62)"),
+]
+
+
+@pytest.mark.parametrize("name,code", HUGE_CALLS, ids=[c[0] for c in HUGE_CALLS])
+def test_impossible_sizes_raise_memory_error(name, code):
+    """Sizes no machine holds are a MemoryError (as `fg.zeros(2**40)`), never an abort, a
+    segfault or a capacity-overflow panic."""
+    r = run_child(
+        f"""
+        try:
+            {code}
+        except MemoryError as e:
+            print("MemoryError:", e)
+        """
+    )
+    assert r.returncode == 0, f"{name}: exit {r.returncode}\n{r.stderr[-2000:]}"
+    assert "MemoryError:" in r.stdout, r.stdout + r.stderr
+
+
+def test_views_of_huge_expands_still_work():
+    v = fg.ones(2, 3).expand(2**40, 2, 3)
+    assert v.shape == (2**40, 2, 3)
+    assert v[5].sum().item() == 6.0  # a slice of the view is small
+
+
+# ------------------------------------------------------------------ panics reaching Python
+
+
+@pytest.mark.parametrize("op", ["unbind", "split", "chunk"])
+def test_pieces_of_a_0d_tensor_are_an_index_error(op):
+    t = fg.tensor(1.0)
+    with pytest.raises(IndexError, match=op):
+        getattr(t, op)(*(() if op == "unbind" else (1,)))
+
+
+@pytest.mark.parametrize(
+    "call,msg",
+    [
+        (lambda t: t.narrow(0, 0, -1), "narrow: length"),
+        (lambda t: t.chunk(-1), "chunk: the number"),
+        (lambda t: t.topk(-1), "topk: k"),
+        (lambda t: t.split(-1), "split: the piece size"),
+        (lambda t: t.split([2, -1]), "split: each size"),
+    ],
+)
+def test_negative_counts_are_a_value_error_naming_the_op(call, msg):
+    with pytest.raises(ValueError, match=msg):
+        call(fg.ones(3))
+
+
+def test_set_num_threads_refuses_absurd_counts():
+    before = fg.get_num_threads()
+    with pytest.raises(ValueError, match="set_num_threads"):
+        fg.set_num_threads(10**6)
+    assert fg.get_num_threads() == before
+
+
+# ------------------------------------------------------------------ in-place dtype and overlap
+
+
+@pytest.mark.parametrize(
+    "make,call",
+    [
+        (lambda d: fg.tensor([5, 7]), lambda t: t.mul_(1.5)),
+        (lambda d: fg.tensor([5, 7]), lambda t: t.div_(2)),
+        (lambda d: fg.tensor([5, 7]), lambda t: t.add_(0.5)),
+        (lambda d: fg.tensor([5, 7]), lambda t: t.add_(fg.ones(2), alpha=1)),
+        (lambda d: fg.tensor([5, 7]), lambda t: t.add_(fg.tensor([1, 1]), alpha=0.5)),
+        (lambda d: fg.tensor([True, False], device=d), lambda t: t.mul_(2)),
+        (lambda d: fg.tensor([True, False], device=d), lambda t: t.add_(1.5)),
+        (lambda d: fg.tensor([True, False], device=d), lambda t: t.sub_(1)),
+    ],
+)
+def test_inplace_results_that_cannot_be_cast_back_are_refused(make, call, device):
+    """PyTorch refuses an in-place result whose dtype is of a higher kind (float into int,
+    int into bool) instead of truncating it; the tensor is left unchanged."""
+    t = make(device)
+    before = t.tolist()
+    with pytest.raises(fg.DTypeError, match="cannot be stored in place"):
+        call(t)
+    assert t.tolist() == before
+
+
+def test_inplace_results_of_the_same_kind_still_work(device):
+    i = fg.tensor([5, 7])
+    i.mul_(2)
+    i.add_(fg.tensor([1, 1]), alpha=3)
+    i.sub_(1)
+    assert i.tolist() == [12, 16] and i.dtype == fg.int64
+    f = fg.tensor([1.0, 2.0], device=device)
+    f.mul_(1.5)
+    f.div_(2)
+    f.add_(fg.tensor([1.0, 1.0], device=device), alpha=-0.5)
+    np.testing.assert_allclose(f.numpy(), [0.25, 1.0])
+    f64 = fg.tensor(np.array([1.0, 2.0]))
+    f64.add_(fg.tensor([1.0, 1.0]))  # float32 into float64: same kind
+    assert f64.dtype == fg.float64 and f64.tolist() == [2.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda v: v.add_(fg.ones(2, 3)),
+        lambda v: v.mul_(2.0),
+        lambda v: v.fill_(1.0),
+        lambda v: v.zero_(),
+        lambda v: v.copy_(fg.ones(2, 3)),
+        lambda v: v.clamp_(0.0, 1.0),
+    ],
+)
+def test_inplace_writes_into_overlapping_views_are_refused(call, device):
+    b = fg.zeros(3, device=device)
+    with pytest.raises(ValueError, match="share memory"):
+        call(b.expand(2, 3))
+    assert b.tolist() == [0.0, 0.0, 0.0]
+
+
+# ------------------------------------------------------------------ silently wrong values
+
+
+def test_integers_beyond_int64_are_refused():
+    with pytest.raises(OverflowError, match="int64"):
+        fg.tensor([2**63])
+    with pytest.raises(OverflowError, match="int64"):
+        fg.tensor([2**64])
+    with pytest.raises(OverflowError, match="int64"):
+        fg.from_numpy(np.array([2**63], np.uint64))
+    with pytest.raises(ValueError, match="NaN"):
+        fg.tensor([1.0, float("nan")], dtype=fg.int64)
+    assert fg.tensor([2**63 - 1, -(2**63)]).tolist() == [2**63 - 1, -(2**63)]
+    assert fg.from_numpy(np.array([3], np.uint64)).tolist() == [3]
+
+
+def test_variance_of_too_few_elements_is_inf_or_nan(device):
+    """PyTorch divides by max(N - correction, 0): nothing negative, no -0.0."""
+    assert np.isnan(fg.zeros(0, device=device).var().item())
+    assert np.isnan(fg.zeros(0, device=device).std().item())
+    assert fg.tensor([1.0, 2.0], device=device).var(correction=3).item() == np.inf
+    assert np.isnan(fg.tensor([1.0, 1.0], device=device).var(correction=2).item())
+    np.testing.assert_allclose(
+        fg.tensor([1.0, 2.0, 4.0], device=device).var().item(), np.var([1, 2, 4], ddof=1)
+    )
+
+
+def test_losses_of_empty_input_are_nan(device):
+    e = fg.zeros(0, device=device)
+    assert np.isnan(F.binary_cross_entropy_with_logits(e, e).item())
+    assert np.isnan(F.mse_loss(e, e).item())
+
+
+def test_binary_cross_entropy_refuses_values_outside_0_1():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        F.binary_cross_entropy(fg.tensor([2.0]), fg.tensor([1.0]))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        F.binary_cross_entropy(fg.tensor([-0.1]), fg.tensor([0.0]))
+
+
+def test_cross_entropy_with_a_minus_inf_logit_picks_rather_than_multiplies(device):
+    """The fused loss, nll_loss(log_softmax) and the weighted loss agree (0.3133); a one-hot
+    product gave -inf * 0 = NaN."""
+    y = fg.tensor([2])
+    want = np.log(1 + np.e) - 1
+    losses = [
+        lambda x: F.cross_entropy(x, y),
+        lambda x: F.nll_loss(F.log_softmax(x, 1), y),
+        lambda x: F.cross_entropy(x, y, weight=fg.ones(3, device=device)),
+        lambda x: F.cross_entropy(fg.cat([x, x]), fg.tensor([2, -100])),
+    ]
+    for f in losses:
+        x = fg.tensor([[float("-inf"), 0.0, 1.0]], device=device, requires_grad=True)
+        loss = f(x)
+        np.testing.assert_allclose(loss.item(), want, rtol=1e-6)
+        loss.backward()
+        g = x.grad.numpy()
+        assert np.isfinite(g).all(), g
+        np.testing.assert_allclose(g[0, 1:], [1 / (1 + np.e), -1 / (1 + np.e)], rtol=1e-5)
+
+
+def test_nll_loss_ignores_rows_even_with_a_minus_inf_entry():
+    x = fg.tensor([[0.0, float("-inf")], [-1.0, -2.0]])
+    loss = F.nll_loss(x, fg.tensor([-100, 0]))
+    assert loss.item() == 1.0
+
+
+def test_clamp_with_a_nan_bound_is_nan(device):
+    x = fg.tensor([0.0, 1.0], device=device)
+    assert np.isnan(x.clamp(0.1, float("nan")).numpy()).all()
+
+
+def test_logsumexp_with_infinities(device):
+    x = fg.tensor([[1.0, float("inf")], [float("-inf"), float("-inf")], [0.0, 0.0]], device=device)
+    np.testing.assert_allclose(x.logsumexp(1).numpy(), [np.inf, -np.inf, np.log(2)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("big", [1e30, 1e6, 3e38])
+def test_softmax_of_large_equal_logits(device, big):
+    x = fg.tensor([[big, big, 0.0]], device=device)
+    np.testing.assert_allclose(x.softmax(1).numpy(), [[0.5, 0.5, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(x.log_softmax(1).numpy()[0, :2], [-np.log(2)] * 2, rtol=1e-6)
+    labels = fg.tensor([0])
+    xg = fg.tensor([[big, big]], device=device, requires_grad=True)
+    loss = F.cross_entropy(xg, labels)
+    np.testing.assert_allclose(loss.item(), np.log(2), rtol=1e-6)
+    loss.backward()
+    np.testing.assert_allclose(xg.grad.numpy(), [[-0.5, 0.5]], rtol=1e-6)
+
+
+def test_pickle_of_views_round_trips():
+    v = fg.arange(6.0).reshape(2, 3).T
+    assert pickle.loads(pickle.dumps(v)).tolist() == v.tolist()
