@@ -110,15 +110,42 @@ fn unary(op: u32, x: f32) -> f32 {
     }
 }
 
-// x ** y with the CPU's meaning for negative bases and integer exponents
-// (WGSL's pow is undefined for x < 0)
+// +-inf by its bits (a compiler may assume floats are finite, as for NaN)
+fn is_inf(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
+}
+
+// Whether y is an odd integer; every f32 of magnitude 2**24 or more is even.
+fn is_odd_int(y: f32) -> bool {
+    return abs(y) < 16777216.0 && y == floor(y) && (i32(y) % 2) != 0;
+}
+
+// x ** y with the CPU's (C's powf) meaning at every special value: WGSL's pow is undefined
+// for x <= 0 and says nothing of NaN or inf, so those cases are spelled out here, by bits
+// where a compiler could assume them away.
 fn pow_f(x: f32, y: f32) -> f32 {
-    if (y == 0.0) { return 1.0; }
-    let r = pow(abs(x), y);
-    if (x >= 0.0) { return r; }
-    if (y != floor(y)) { return bitcast<f32>(0x7fc00000u); }
-    let odd = (i32(y) % 2) != 0;
-    return select(r, -r, odd);
+    let nan = bitcast<f32>(0x7fc00000u);
+    let inf = bitcast<f32>(0x7f800000u);
+    if ((bitcast<u32>(y) & 0x7fffffffu) == 0u || x == 1.0) { return 1.0; }
+    if (is_nan(x) || is_nan(y)) { return nan; }
+    let neg = bitcast<u32>(x) >= 0x80000000u; // the sign bit, so -0.0 counts as negative
+    let odd = is_odd_int(y);
+    let ax = abs(x);
+    if (is_inf(y)) {
+        if (ax == 1.0) { return 1.0; }
+        return select(0.0, inf, (ax > 1.0) == (y > 0.0));
+    }
+    if ((bitcast<u32>(x) & 0x7fffffffu) == 0u) {
+        let zero_mag = select(0.0, inf, y < 0.0);
+        return select(zero_mag, -zero_mag, neg && odd);
+    }
+    if (is_inf(x)) {
+        let inf_mag = select(0.0, inf, y > 0.0);
+        return select(inf_mag, -inf_mag, neg && odd);
+    }
+    if (neg && y != floor(y)) { return nan; }
+    let r = pow(ax, y);
+    return select(r, -r, neg && odd);
 }
 
 // bool results are 0/1 floats (the gpu backend's bool tensors)

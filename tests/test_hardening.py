@@ -245,3 +245,97 @@ def test_softmax_of_large_equal_logits(device, big):
 def test_pickle_of_views_round_trips():
     v = fg.arange(6.0).reshape(2, 3).T
     assert pickle.loads(pickle.dumps(v)).tolist() == v.tolist()
+
+
+def test_gpu_pow_matches_the_cpu_at_every_special_value(device):
+    """WGSL's pow is undefined for x <= 0 and silent on NaN/inf: NaN**2 gave 0, 0**-1 gave 0,
+    (-inf)**0.5 gave nan on the GPU. Every pair of special values matches the CPU (C's powf)."""
+    vals = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, -3.0, 2.5, 1e30]
+    xs = np.repeat(vals, len(vals)).astype(np.float32)
+    ys = np.tile(vals, len(vals)).astype(np.float32)
+    with np.errstate(all="ignore"):
+        want = np.power(xs, ys)
+    got = (fg.tensor(xs, device=device) ** fg.tensor(ys, device=device)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5)  # the GPU's pow is exp2(y log2 x)
+    assert (np.signbit(got) == np.signbit(want))[~np.isnan(want)].all()
+    for e in (2, 3, -1, 0.5, 0):
+        # NumPy special-cases ** 0.5 as sqrt ((-inf) ** 0.5 = nan); C's powf, which the CPU
+        # follows and the tensor-exponent table above checks, gives inf
+        want = (fg.tensor(np.float32(vals)) ** fg.full((len(vals),), e)).numpy()
+        got = (fg.tensor(np.float32(vals), device=device) ** e).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_empty_slice_assignment_writes_nothing(device):
+    t = fg.arange(3.0, device=device)
+    t[3:] = 5.0
+    t[2:1] = 7.0
+    t[3:].fill_(3.0)
+    t[3:].zero_()
+    t[3:].copy_(fg.ones(0, device=device))
+    assert t.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_bool_mask_assignment_checks_the_mask_shape(device):
+    t = fg.zeros(2, device=device)
+    with pytest.raises(IndexError, match="mask of shape"):
+        t[fg.tensor([True])] = 5.0
+    assert t.tolist() == [0.0, 0.0]
+    t[fg.tensor([True, False])] = 5.0
+    assert t.tolist() == [5.0, 0.0]
+
+
+def test_masked_fill_keeps_the_dtype(device):
+    b = fg.tensor([True, False], device=device)
+    m = fg.tensor([False, True], device=device)
+    assert b.masked_fill(m, 1).dtype == fg.bool_
+    assert b.masked_fill(m, 1).tolist() == [True, True]
+    i = fg.tensor([1, 2])
+    assert i.masked_fill(fg.tensor([True, False]), 7).dtype == fg.int64
+
+
+def test_a_cpu_scalar_that_requires_grad_gets_its_gradient_next_to_gpu_tensors(device):
+    for dtype in (np.float32, np.float64):
+        s = fg.tensor(np.array(2.0, dtype), requires_grad=True)
+        y = fg.ones(3, device=device, requires_grad=True)
+        (y * s).sum().backward()
+        assert s.grad is not None and s.grad.item() == 3.0
+        assert s.grad.dtype == s.dtype and s.grad.device == "cpu"
+        np.testing.assert_array_equal(y.grad.numpy(), [2.0, 2.0, 2.0])
+
+
+def test_iterating_a_0d_tensor_is_a_type_error():
+    with pytest.raises(TypeError, match="0-d"):
+        list(fg.tensor(1.0))
+    rows = list(fg.arange(6.0).reshape(3, 2))
+    assert [r.tolist() for r in rows] == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+    assert len(list(iter(fg.ones(2, 3).expand(2**40, 2, 3)).__next__())) == 2  # lazy
+
+
+PANIC_FAMILIES = {
+    "module function": lambda p: fg._core._panic_probe(),
+    "method": lambda p: p.method(),
+    "getter": lambda p: p.getter,
+    "GIL-released run": lambda p: p.released(),
+    "number protocol": lambda p: p + 1,
+    "mapping protocol": lambda p: p[0],
+    "sequence protocol": lambda p: len(p),
+    "__repr__": lambda p: repr(p),
+    "iterator": lambda p: next(iter(p)),
+}
+
+
+@pytest.mark.parametrize("family", list(PANIC_FAMILIES))
+def test_a_panic_at_any_entry_point_is_a_runtime_error(family):
+    """A panic is a bug in ferrograd; wherever it happens it must reach Python as
+    InternalError, a RuntimeError (PyO3's own PanicException is a BaseException that
+    `except Exception` misses)."""
+    probe = fg._core._PanicProbe()
+    try:
+        PANIC_FAMILIES[family](probe)
+    except Exception as e:  # noqa: BLE001  (the point: Exception catches it)
+        assert isinstance(e, RuntimeError)
+        assert isinstance(e, fg.InternalError) or "internal error" in str(e)
+        assert "deliberate panic" in str(e)
+    else:
+        pytest.fail(f"{family}: no exception")

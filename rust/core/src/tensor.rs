@@ -1114,6 +1114,10 @@ impl Tensor {
 
     /// The write of `copy_`, after its checks: any dtype converts, as in PyTorch's `copy_`.
     fn write_from(&self, src: &Tensor) -> Result<()> {
+        if self.numel() == 0 {
+            // nothing to write (an empty GPU view's offset may still name element 0)
+            return src.broadcast_to(self.shape()).map(|_| ());
+        }
         #[cfg(feature = "gpu")]
         if self.is_gpu() && self.is_contiguous() {
             // device to device: make the source a contiguous gpu buffer of this dtype (float32

@@ -495,6 +495,17 @@ impl PyTensor {
         }
         Ok(self.t.item().map_err(err)? != 0.0)
     }
+    /// Iterates over dim 0 (views), lazily; a 0-d tensor cannot be iterated, as in PyTorch
+    /// (without this, Python's fallback through `__getitem__` gave an empty iteration).
+    fn __iter__(&self) -> PyResult<PyTensorIter> {
+        if self.t.ndim() == 0 {
+            return Err(PyTypeError::new_err("iteration over a 0-d tensor"));
+        }
+        Ok(PyTensorIter {
+            t: self.t.clone(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
     fn __len__(&self) -> PyResult<usize> {
         self.t
             .shape()
@@ -955,20 +966,7 @@ impl PyTensor {
             None
         };
         run(py, heavy(t), || match idx {
-            Some(m) if m.dtype() == DType::Bool => {
-                // where the mask is true: value (broadcast to this shape), else unchanged
-                let _g = ferrograd_core::autograd::NoGradGuard::new();
-                let m = if m.ndim() < t.ndim() {
-                    let mut shape: Vec<isize> = m.shape().iter().map(|&d| d as isize).collect();
-                    shape.extend(std::iter::repeat_n(1, t.ndim() - m.ndim()));
-                    m.reshape(&shape)?
-                } else {
-                    m
-                };
-                let filled =
-                    Tensor::where_(&m.to_device(t.device())?, &v.cast(t.dtype())?, &t.detach())?;
-                t.copy_(&filled)
-            }
+            Some(m) if m.dtype() == DType::Bool => t.mask_put_(&m, &v),
             Some(i) if i.dtype() == DType::I64 => {
                 let rows: Vec<i64> = i.reshape(&[-1])?.to_vec()?;
                 let mut shape: Vec<usize> = vec![rows.len()];
@@ -1709,6 +1707,30 @@ impl PyTensor {
             .ok_or_else(|| PyTypeError::new_err("mul_: expected a tensor or a number"))?;
         run(slf.py(), heavy(&t), || t.mul_(&o))?;
         Ok(slf)
+    }
+}
+
+/// The iterator of `iter(tensor)`: the views `t[0]`, `t[1]`, ... along dim 0.
+#[pyclass(frozen, name = "TensorIterator", module = "ferrograd")]
+struct PyTensorIter {
+    t: Tensor,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+#[pymethods]
+impl PyTensorIter {
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+    fn __next__(&self) -> PyResult<Option<PyTensor>> {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if i >= self.t.shape()[0] {
+            return Ok(None);
+        }
+        self.t
+            .index(&[IndexItem::Int(i as isize)])
+            .map(|v| Some(wrap(v)))
+            .map_err(err)
     }
 }
 
@@ -2522,9 +2544,75 @@ fn rmsprop_step(
     run(py, true, || optim::rmsprop_step(&p, &g, &sq, &b, &ga, h))
 }
 
+/// Test-only: each entry point family (method, getter, number/sequence/mapping protocol,
+/// iterator, a GIL-released kernel) panics on purpose, so a test can check that every
+/// panic reaches Python as `InternalError`, a RuntimeError.
+#[pyclass(frozen, name = "_PanicProbe", module = "ferrograd")]
+struct PyPanicProbe;
+
+fn deliberate_panic(family: &str) -> ! {
+    panic!("deliberate panic in {family} (a test of the panic guard)")
+}
+
+#[pymethods]
+impl PyPanicProbe {
+    #[new]
+    fn new() -> Self {
+        PyPanicProbe
+    }
+    fn method(&self) -> PyResult<()> {
+        deliberate_panic("a method")
+    }
+    #[getter]
+    fn getter(&self) -> usize {
+        deliberate_panic("a getter")
+    }
+    fn released(&self, py: Python<'_>) -> PyResult<()> {
+        run(py, true, || -> CoreResult<()> {
+            deliberate_panic("a GIL-released run")
+        })
+    }
+    fn __add__(&self, _other: &Bound<'_, PyAny>) -> PyResult<()> {
+        deliberate_panic("a number protocol slot")
+    }
+    fn __getitem__(&self, _key: &Bound<'_, PyAny>) -> PyResult<()> {
+        deliberate_panic("a mapping protocol slot")
+    }
+    fn __len__(&self) -> usize {
+        deliberate_panic("a sequence protocol slot")
+    }
+    fn __repr__(&self) -> String {
+        deliberate_panic("__repr__")
+    }
+    fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+    fn __next__(&self) -> Option<usize> {
+        deliberate_panic("an iterator")
+    }
+}
+
+/// Test-only: a module-level function that panics.
+#[pyfunction]
+fn _panic_probe() -> PyResult<()> {
+    deliberate_panic("a module function")
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    // PyO3 turns a panic at any entry point into its PanicException, a BaseException that
+    // `except Exception` misses. Rebasing that one class onto RuntimeError covers every
+    // entry point at once, present and future (a RuntimeError subclass has the layout
+    // BaseException has, so Python allows the assignment); exported as InternalError.
+    let panic = py.get_type::<pyo3::panic::PanicException>();
+    panic.setattr(
+        "__bases__",
+        (py.get_type::<pyo3::exceptions::PyRuntimeError>(),),
+    )?;
+    m.add("InternalError", panic)?;
+    m.add_class::<PyPanicProbe>()?;
+    m.add_function(wrap_pyfunction!(_panic_probe, m)?)?;
     m.add_class::<PyTensor>()?;
     m.add_class::<PyDType>()?;
     m.add_class::<PyGradFn>()?;

@@ -565,12 +565,8 @@ impl Tensor {
                 crate::layout::fmt_shape(self.shape())
             ));
         }
-        let v = if self.is_gpu() {
-            value.clone()
-        } else {
-            value.cast(self.dtype())?
-        };
-        Tensor::where_(mask, &v, self)
+        // the result keeps this tensor's dtype on either device, as PyTorch's
+        Tensor::where_(mask, &value.cast(self.dtype())?, self)
     }
 
     /// `where(cond, self, other)`: picks from `self` where `cond` is true, else `other`.

@@ -275,14 +275,15 @@ pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 /// A one-element CPU tensor next to a GPU one moves to the GPU (as PyTorch allows for
-/// scalars); any other mix of devices is refused.
+/// scalars); any other mix of devices is refused. The cast and the move are recorded, so
+/// a scalar that requires grad (a learnable temperature, say) gets its gradient back on
+/// its own device and in its own dtype.
 pub(crate) fn to_gpu_scalar(op: &str, t: &Tensor) -> Result<Tensor> {
     if t.is_gpu() {
         return Ok(t.clone());
     }
     if t.numel() == 1 {
         return t
-            .detach()
             .cast(crate::dtype::DType::F32)?
             .to_device(crate::tensor::Device::Gpu);
     }

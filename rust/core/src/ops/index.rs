@@ -255,20 +255,7 @@ impl Tensor {
     /// NumPy and PyTorch. Differentiable (a gather along the flattened leading dims). The
     /// result's shape depends on the mask's values, so a GPU mask is read back first.
     pub fn index_mask(&self, mask: &Tensor) -> Result<Tensor> {
-        if mask.dtype() != DType::Bool {
-            return Err(Error::DType(format!(
-                "index: a mask must be bool, got {}",
-                mask.dtype()
-            )));
-        }
-        let k = mask.ndim();
-        if k > self.ndim() || mask.shape() != &self.shape()[..k] {
-            return Err(Error::Index(format!(
-                "index: the boolean mask of shape {} does not match the leading dims of the tensor of shape {}",
-                fmt_shape(mask.shape()),
-                fmt_shape(self.shape())
-            )));
-        }
+        let k = self.check_mask("index", mask)?;
         let flags: Vec<bool> = mask.to_vec()?;
         let picked: Vec<i64> = (0..flags.len() as i64)
             .filter(|&i| flags[i as usize])
@@ -278,6 +265,38 @@ impl Tensor {
         let n = picked.len();
         self.reshape(&flat)?
             .index_select(0, &Tensor::from_vec(picked, &[n])?)
+    }
+
+    /// A bool mask indexes the leading dims of the tensor it has the shape of; reading
+    /// (`x[mask]`) and writing (`x[mask] = v`) check it the same way. Returns its ndim.
+    fn check_mask(&self, op: &str, mask: &Tensor) -> Result<usize> {
+        if mask.dtype() != DType::Bool {
+            return Err(Error::DType(format!(
+                "{op}: a mask must be bool, got {}",
+                mask.dtype()
+            )));
+        }
+        let k = mask.ndim();
+        if k > self.ndim() || mask.shape() != &self.shape()[..k] {
+            return Err(Error::Index(format!(
+                "{op}: the boolean mask of shape {} does not match the leading dims of the tensor of shape {}",
+                fmt_shape(mask.shape()),
+                fmt_shape(self.shape())
+            )));
+        }
+        Ok(k)
+    }
+
+    /// `x[mask] = value`: `value` (broadcast to this shape) where the bool mask over the
+    /// leading dims is true, the old values elsewhere; in place, outside the graph.
+    pub fn mask_put_(&self, mask: &Tensor, value: &Tensor) -> Result<()> {
+        let k = self.check_mask("index assignment", mask)?;
+        let mut shape: Vec<isize> = mask.shape().iter().map(|&d| d as isize).collect();
+        shape.extend(std::iter::repeat_n(1, self.ndim() - k));
+        let m = mask.reshape(&shape)?.to_device(self.device())?;
+        self.apply_("index assignment", |t| {
+            Tensor::where_(&m, &value.cast(t.dtype())?, &t.detach())
+        })
     }
 
     /// Picks entries `indices` (int64, 1-D; negatives count from the end) along `dim`.
