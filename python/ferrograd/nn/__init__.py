@@ -38,6 +38,11 @@ class _Loss(Module):
     def get_config(self) -> dict:
         return {"reduction": self.reduction}
 
+    @classmethod
+    def state_shapes(cls, **config) -> dict[str, tuple[int, ...]]:
+        """Nothing: losses hold no tensors (class weights are not saved in a config)."""
+        return {}
+
 
 class MSELoss(_Loss):
     """Mean squared error (see `ferrograd.losses.mse`)."""

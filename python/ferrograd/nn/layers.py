@@ -10,6 +10,23 @@ from . import init as _init
 from .module import Module, Parameter
 
 
+def _size(name: str, v) -> int:
+    """`v` if it is a positive int (a layer width), else ValueError."""
+    if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+        raise ValueError(f"{name} must be a positive int, got {v!r:.40}")
+    return v
+
+
+def _prefixed(children: list[tuple[str, dict]]) -> dict[str, tuple[int, ...]]:
+    """Children's `state_shapes` merged under their names (as `state_dict` names them)."""
+    out: dict[str, tuple[int, ...]] = {}
+    for name, shapes in children:
+        if not isinstance(shapes, dict):
+            raise TypeError(f"child '{name}' is not a module")
+        out.update({f"{name}.{k}": s for k, s in shapes.items()})
+    return out
+
+
 class Linear(Module):
     """y = x @ weight.T + bias, with weight of shape (out_features, in_features).
 
@@ -44,6 +61,12 @@ class Linear(Module):
             "bias": self.bias is not None,
             "init": self.init,
         }
+
+    @classmethod
+    def state_shapes(cls, in_features, out_features, bias=True, init=None) -> dict[str, tuple[int, ...]]:
+        """weight (out, in) and, with `bias`, bias (out,)."""
+        i, o = _size("in_features", in_features), _size("out_features", out_features)
+        return {"weight": (o, i), **({"bias": (o,)} if bias else {})}
 
     def extra_repr(self) -> str:
         return (
@@ -99,6 +122,12 @@ class BatchNorm1d(Module):
             "affine": self.affine,
         }
 
+    @classmethod
+    def state_shapes(cls, num_features, eps=1e-5, momentum=0.1, affine=True) -> dict[str, tuple[int, ...]]:
+        """weight and bias (with `affine`), running_mean and running_var: all (num_features,)."""
+        n = (_size("num_features", num_features),)
+        return {**({"weight": n, "bias": n} if affine else {}), "running_mean": n, "running_var": n}
+
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
 
@@ -119,6 +148,11 @@ class Dropout(Module):
 
     def get_config(self) -> dict:
         return {"p": self.p}
+
+    @classmethod
+    def state_shapes(cls, p=0.5, inplace=False) -> dict[str, tuple[int, ...]]:
+        """Nothing: dropout holds no tensors."""
+        return {}
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -141,6 +175,11 @@ class _Activation(Module):
         del inplace
 
     def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def state_shapes(cls, **config) -> dict[str, tuple[int, ...]]:
+        """Nothing: activations hold no tensors (their constructors check the arguments)."""
         return {}
 
 
@@ -291,7 +330,7 @@ class Sequential(Module):
         for i, m in enumerate(all_layers):
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential: layer {i} is a {type(m).__name__}, not a Module")
-            setattr(self, names[i] if names is not None else str(i), m)
+            self.add_module(names[i] if names is not None else str(i), m)
 
     def forward(self, x):
         mods = list(self._modules.values())
@@ -338,6 +377,16 @@ class Sequential(Module):
             cfg["names"] = list(self._modules)
         return cfg
 
+    @classmethod
+    def state_shapes(cls, layers=(), layers_list=None, names=None) -> dict[str, tuple[int, ...]]:
+        """Each layer's tensors under its name (its index, or `names`)."""
+        all_layers = list(layers) + list(layers_list or [])
+        if names is None:
+            names = [str(i) for i in range(len(all_layers))]
+        if len(names) != len(all_layers):
+            raise ValueError(f"{len(names)} names for {len(all_layers)} layers")
+        return _prefixed(list(zip(names, all_layers)))
+
 
 class ModuleDict(Module):
     """Modules by name, registered as children, as PyTorch's: `d["enc"]`, `d.items()`, in
@@ -348,6 +397,8 @@ class ModuleDict(Module):
         if isinstance(modules, dict):
             modules = list(modules.items())
         elif keys is not None:  # from a saved config
+            if len(keys) != len(modules or []):
+                raise ValueError(f"ModuleDict: {len(keys)} keys for {len(modules or [])} modules")
             modules = list(zip(keys, modules or []))
         for k, m in modules or []:
             self[k] = m
@@ -355,7 +406,7 @@ class ModuleDict(Module):
     def __setitem__(self, key: str, m: Module) -> None:
         if not isinstance(m, Module):
             raise TypeError(f"ModuleDict: expected a Module for {key!r}, got {type(m).__name__}")
-        setattr(self, str(key), m)
+        self.add_module(str(key), m)
 
     def __getitem__(self, key: str) -> Module:
         return self._modules[key]
@@ -396,6 +447,14 @@ class ModuleDict(Module):
 
     def get_config(self) -> dict:
         return {"modules": list(self._modules.values()), "keys": list(self._modules)}
+
+    @classmethod
+    def state_shapes(cls, modules=None, keys=None) -> dict[str, tuple[int, ...]]:
+        """Each module's tensors under its key."""
+        modules = list(modules or [])
+        if keys is None or len(keys) != len(modules):
+            raise ValueError("a ModuleDict config needs one key per module")
+        return _prefixed(list(zip(keys, modules)))
 
 
 class ModuleList(Module):
@@ -438,6 +497,11 @@ class ModuleList(Module):
 
     def get_config(self) -> dict:
         return {"modules": list(self._modules.values())}
+
+    @classmethod
+    def state_shapes(cls, modules=None) -> dict[str, tuple[int, ...]]:
+        """Each module's tensors under its index."""
+        return _prefixed([(str(i), m) for i, m in enumerate(modules or [])])
 
 
 _FUSABLE: dict[type, str] = {ReLU: "relu", SELU: "selu", Tanh: "tanh", Sigmoid: "sigmoid"}
@@ -489,3 +553,19 @@ class Residual(Module):
             "out_features": self.out_features,
             "projection": self.projection,
         }
+
+    @classmethod
+    def state_shapes(
+        cls, body, in_features=None, out_features=None, projection=None
+    ) -> dict[str, tuple[int, ...]]:
+        """The body's tensors, and the projection's (given, or the bias-free Linear the
+        constructor adds when the widths differ)."""
+        if (
+            projection is None
+            and in_features is not None
+            and out_features is not None
+            and in_features != out_features
+        ):
+            projection = Linear.state_shapes(in_features, out_features, bias=False)
+        children = [("body", body)] + ([("projection", projection)] if projection is not None else [])
+        return _prefixed(children)

@@ -7,6 +7,7 @@ formulas are PyTorch's, so hyperparameters carry over unchanged.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,8 +15,38 @@ from .. import _core
 from .._core import Tensor
 
 
+def _name(dtype) -> str:
+    return str(dtype).rsplit(".", 1)[-1]  # "float32", not "ferrograd.float32"
+
+
+def _real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# What each built-in hyperparameter may be (PyTorch's own checks, plus finiteness): a NaN or
+# negative value from a file or a typo would otherwise train silently into garbage.
+_HYPERPARAMETERS: dict[str, tuple[str, Any]] = {
+    "lr": ("a finite number > 0", lambda v: _real(v) and v > 0),
+    "eps": ("a finite number >= 0", lambda v: _real(v) and v >= 0),
+    "weight_decay": ("a finite number >= 0", lambda v: _real(v) and v >= 0),
+    "momentum": ("a finite number >= 0", lambda v: _real(v) and v >= 0),
+    "dampening": ("a finite number", _real),
+    "alpha": ("a finite number >= 0", lambda v: _real(v) and v >= 0),
+    "betas": (
+        "two numbers in [0, 1)",
+        lambda v: isinstance(v, (tuple, list)) and len(v) == 2 and all(_real(b) and 0 <= b < 1 for b in v),
+    ),
+    "nesterov": ("True or False", lambda v: isinstance(v, bool)),
+    "centered": ("True or False", lambda v: isinstance(v, bool)),
+}
+
+
 class Optimizer:
     """Base class: parameter groups, per-parameter state, zero_grad and state dicts."""
+
+    # the per-parameter state each optimizer keeps: "tensor" (shaped as its parameter) or
+    # "count" (an int >= 0); None (a subclass that does not say) leaves state unchecked
+    state_kinds: dict[str, str] | None = None
 
     def __init__(self, params: Iterable, defaults: dict):
         params = list(params)
@@ -55,7 +86,16 @@ class Optimizer:
             seen.add(id(p))
         if lr <= 0 or not math.isfinite(lr):
             raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {g['lr']}")
+        self._check_hyperparameters(g)
         self.param_groups.append(g)
+
+    def _check_hyperparameters(self, g: dict) -> None:
+        """Refuses a group whose built-in hyperparameters are out of range (ValueError)."""
+        for k, (want, ok) in _HYPERPARAMETERS.items():
+            if k in self.defaults and k in g and not ok(g[k]):
+                raise ValueError(f"{type(self).__name__}: {k} must be {want}, got {g[k]!r:.60}")
+        if g.get("nesterov") and (g.get("momentum", 0) <= 0 or g.get("dampening", 0) != 0):
+            raise ValueError(f"{type(self).__name__}: Nesterov momentum needs momentum > 0 and dampening = 0")
 
     def _indexed(self):
         i = 0
@@ -101,34 +141,83 @@ class Optimizer:
     def load_state_dict(self, sd: dict) -> None:
         """Restores `state_dict()` output; the parameter layout must match. State tensors are
         copied (the optimizer updates them in place) onto their parameter's device, as
-        PyTorch does, so a checkpoint loaded on the CPU resumes a GPU model."""
-        if sd.get("class") not in (None, type(self).__name__):
-            raise ValueError(f"load_state_dict: state is for {sd['class']}, not {type(self).__name__}")
-        if len(sd["param_groups"]) != len(self.param_groups):
+        PyTorch does, so a checkpoint loaded on the CPU resumes a GPU model.
+
+        Everything is checked before anything changes: hyperparameters (finite, in range),
+        and each state entry (a known key; a tensor with its parameter's shape and dtype, so
+        it can live on the parameter's device, or a count). ValueError names what is wrong."""
+        self._apply_state(*self._checked_state(sd))
+
+    def _checked_state(self, sd: dict) -> tuple[list[dict], dict[int, dict[str, Any]]]:
+        """(new hyperparameters per group, new state) from `sd`, checked; changes nothing."""
+        name = type(self).__name__
+        if not isinstance(sd, dict) or not {"param_groups", "state"} <= set(sd):
+            raise ValueError("load_state_dict: expected a dict with param_groups and state")
+        if sd.get("class") not in (None, name):
+            raise ValueError(f"load_state_dict: state is for {sd['class']!r:.40}, not {name}")
+        saved_groups = sd["param_groups"]
+        if not isinstance(saved_groups, (list, tuple)) or len(saved_groups) != len(self.param_groups):
             raise ValueError("load_state_dict: the number of parameter groups differs")
+        groups = []
+        for g, saved in zip(self.param_groups, saved_groups):
+            if not isinstance(saved, dict):
+                raise ValueError("load_state_dict: a parameter group is not a dict")
+            saved = {k: v for k, v in saved.items() if k != "params"}
+            if isinstance(saved.get("betas"), list):
+                saved["betas"] = tuple(saved["betas"])
+            try:
+                self._check_hyperparameters({**g, **saved})
+            except ValueError as e:
+                raise ValueError(f"load_state_dict: {e}") from None
+            groups.append(saved)
         params = [p for g in self.param_groups for p in g["params"]]
+        if not isinstance(sd["state"], dict):
+            raise ValueError("load_state_dict: state is not a dict")
         state: dict[int, dict[str, Any]] = {}
         for i, st in sd["state"].items():
-            i = int(i)
-            if i >= len(params):
+            # an int, or its decimal string (JSON keys are strings); not a bool or a float
+            if isinstance(i, str) and i.isascii() and i.isdigit():
+                i = int(i)
+            if not isinstance(i, int) or isinstance(i, bool):
+                raise ValueError(f"load_state_dict: state key {i!r:.40} is not a parameter index")
+            if not 0 <= i < len(params) or i in state:
                 raise ValueError(
-                    f"load_state_dict: state for parameter {i}, but there are only {len(params)}"
+                    f"load_state_dict: state for parameter {i}, but there are {len(params)} (or it repeats)"
                 )
+            if not isinstance(st, dict):
+                raise ValueError(f"load_state_dict: the state of parameter {i} is not a dict")
             p = params[i]
             state[i] = {}
             for k, v in st.items():
-                if isinstance(v, Tensor):
-                    if tuple(v.shape) != tuple(p.shape):
-                        raise ValueError(
-                            f"load_state_dict: state '{k}' of parameter {i} has shape {tuple(v.shape)}, "
-                            f"the parameter {tuple(p.shape)}"
-                        )
-                    v = v.detach().clone().to(p.device)
-                state[i][k] = v
-        for g, saved in zip(self.param_groups, sd["param_groups"]):
-            saved = {k: v for k, v in saved.items() if k != "params"}
-            if "betas" in saved:
-                saved["betas"] = tuple(saved["betas"])
+                state[i][k] = self._checked_entry(i, p, k, v)
+        return groups, state
+
+    def _checked_entry(self, i: int, p: Tensor, k, v):
+        """State entry `k` of parameter `i` (`p`), checked, tensors copied to `p`'s device."""
+        where = f"load_state_dict: state '{k}' of parameter {i}"
+        kind = None if self.state_kinds is None else self.state_kinds.get(k)
+        if self.state_kinds is not None and kind is None:
+            raise ValueError(f"{where} is not state {type(self).__name__} keeps ({sorted(self.state_kinds)})")
+        if kind == "count":
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{where} must be an int >= 0, got {v!r:.40}")
+            return v
+        if not isinstance(v, Tensor):
+            if kind == "tensor":
+                raise ValueError(f"{where} must be a tensor, got {type(v).__name__}")
+            return v
+        if tuple(v.shape) != tuple(p.shape):
+            raise ValueError(f"{where} has shape {tuple(v.shape)}, the parameter {tuple(p.shape)}")
+        if v.dtype != p.dtype:
+            # the update kernels take state of the parameter's dtype (and the GPU has no float64)
+            raise ValueError(
+                f"{where} has dtype {_name(v.dtype)}, the parameter {_name(p.dtype)} (on {p.device})"
+            )
+        return v.detach().clone().to(p.device)
+
+    def _apply_state(self, groups: list[dict], state: dict[int, dict[str, Any]]) -> None:
+        """Installs what `_checked_state` returned."""
+        for g, saved in zip(self.param_groups, groups):
             g.update(saved)
         self.state = state
 
@@ -142,6 +231,8 @@ class SGD(Optimizer):
 
     >>> opt = fg.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     """
+
+    state_kinds = {"momentum_buffer": "tensor"}
 
     def __init__(
         self,
@@ -186,6 +277,7 @@ class Adam(Optimizer):
     """
 
     decoupled = False
+    state_kinds = {"exp_avg": "tensor", "exp_avg_sq": "tensor", "step": "count"}
 
     def __init__(
         self,
@@ -240,6 +332,8 @@ class AdamW(Adam):
 
 class RMSprop(Optimizer):
     """RMSprop (Hinton), optionally centered and with momentum, as torch.optim.RMSprop."""
+
+    state_kinds = {"square_avg": "tensor", "momentum_buffer": "tensor", "grad_avg": "tensor"}
 
     def __init__(
         self,
