@@ -339,3 +339,29 @@ def test_a_panic_at_any_entry_point_is_a_runtime_error(family):
         assert "deliberate panic" in str(e)
     else:
         pytest.fail(f"{family}: no exception")
+
+
+def test_argument_errors_name_the_function():
+    with pytest.raises(ValueError, match="set_rng_state"):
+        fg.set_rng_state({})
+    with pytest.raises(ValueError, match="set_rng_state"):
+        fg.set_rng_state((1, -1))
+    state = fg.get_rng_state()
+    fg.set_rng_state(state)
+    assert fg.get_rng_state() == state
+    with pytest.raises(ValueError, match="SGD: a parameter group must be a dict with a 'params'"):
+        fg.optim.SGD([{}], lr=0.1)
+    w = fg.zeros(2, requires_grad=True)
+    assert fg.optim.SGD([{"params": w}], lr=0.1).param_groups[0]["params"] == [w]
+
+
+def test_a_gradient_on_another_device_is_refused(device):
+    p = fg.zeros(2, requires_grad=True, device=device)
+    other = "cpu" if device == "gpu" else "gpu"
+    if other == "gpu" and not fg.gpu_available():
+        pytest.skip("no GPU adapter")
+    with pytest.raises(fg.DeviceError, match="grad: assigned gradient is on"):
+        p.grad = fg.zeros(2, device=other)
+    assert p.grad is None
+    p.grad = fg.ones(2, device=device)
+    assert p.grad.device == device

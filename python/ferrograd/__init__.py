@@ -692,6 +692,10 @@ def get_rng_state() -> tuple[int, int]:
 
 def set_rng_state(state: tuple[int, int]) -> None:
     """Restores a state from `get_rng_state()`."""
+    ok = isinstance(state, (tuple, list)) and len(state) == 2
+    ok = ok and builtins.all(isinstance(v, numbers.Integral) and 0 <= v < 2**64 for v in state)
+    if not ok:
+        raise ValueError(f"set_rng_state: expected (seed, offset) from get_rng_state(), got {state!r:.80}")
     _core.set_rng_state((int(state[0]), int(state[1])))
 
 

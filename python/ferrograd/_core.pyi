@@ -824,6 +824,9 @@ def gpu_matmul_tuning() -> list[tuple[tuple[str, int, int, int], str, list[tuple
 def gpu_synchronize() -> None:
     """Submits the queued GPU work and waits for it to finish (for timing)."""
 
+def gpu_memory() -> tuple[int, int]: ...
+def gpu_empty_cache() -> None: ...
+def gpu_pool_limit(limit: int | None = None) -> int: ...
 def _gpu_record_invalid_command() -> None:
     """Test hook: records a command the GPU must reject (the next wait raises DeviceError)."""
 

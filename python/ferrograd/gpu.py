@@ -22,6 +22,10 @@ __all__ = [
     "info",
     "synchronize",
     "stats",
+    "memory_allocated",
+    "memory_reserved",
+    "empty_cache",
+    "pool_limit",
     "matmul_kernel",
     "matmul_kernels",
     "matmul_split_k",
@@ -49,6 +53,38 @@ def info() -> dict[str, str]:
 def synchronize() -> None:
     """Submits the queued GPU work and waits until it has finished."""
     _core.gpu_synchronize()
+
+
+def memory_allocated() -> int:
+    """Bytes of GPU memory held by live tensors (buffers are rounded up to powers of two),
+    as ``torch.cuda.memory_allocated``."""
+    return _core.gpu_memory()[0]
+
+
+def memory_reserved() -> int:
+    """Bytes of GPU memory ferrograd holds: live tensors' buffers plus the free ones its
+    pool keeps for reuse, as ``torch.cuda.memory_reserved``."""
+    return _core.gpu_memory()[1]
+
+
+def empty_cache() -> None:
+    """Gives the pool's free buffers back to the driver, as ``torch.cuda.empty_cache``
+    (live tensors keep theirs). The pool also empties itself, once, when the device runs
+    out of memory, before an allocation is refused with MemoryError.
+
+    >>> fg.gpu.empty_cache(); fg.gpu.memory_reserved() == fg.gpu.memory_allocated()
+    True
+    """
+    _core.gpu_empty_cache()
+
+
+def pool_limit(limit: int | None = None) -> int:
+    """The most bytes of free buffers the pool keeps (default 1 GiB); a buffer freed
+    beyond it goes back to the driver. Given `limit`, sets it first (0 keeps nothing free:
+    every tensor gets a new buffer, slower but lean) and trims the pool to it."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"pool_limit: expected a byte count >= 0, got {limit!r}")
+    return _core.gpu_pool_limit(limit)
 
 
 def stats() -> dict[str, Any]:

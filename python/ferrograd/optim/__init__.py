@@ -73,7 +73,13 @@ class Optimizer:
         """Adds a group of parameters (``{"params": ..., "lr": ...}``; missing settings take
         the optimizer's defaults), as PyTorch's: e.g. layers unfrozen while fine-tuning. A
         parameter may belong to one group only."""
-        g = {**self.defaults, **group, "params": list(group["params"])}
+        if not isinstance(group, dict) or "params" not in group:
+            raise ValueError(
+                f"{type(self).__name__}: a parameter group must be a dict with a 'params' entry, "
+                f"got {group!r:.80}"
+            )
+        ps = group["params"]
+        g = {**self.defaults, **group, "params": [ps] if isinstance(ps, Tensor) else list(ps)}
         lr = float(g["lr"])
         seen = {id(p) for old in self.param_groups for p in old["params"]}
         for p in g["params"]:

@@ -9,6 +9,7 @@
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use wgpu::util::DeviceExt;
@@ -200,7 +201,17 @@ pub struct Context {
     /// the first error wgpu reported for queued work (its default handler panics); the
     /// next wait returns it as a DeviceError
     uncaptured: Arc<Mutex<Option<String>>>,
+    /// bytes of tensor buffers held by tensors (PyTorch's `memory_allocated`)
+    allocated: AtomicU64,
+    /// bytes of tensor buffers in existence: held plus free in the pool (`memory_reserved`)
+    reserved: AtomicU64,
+    /// bytes of free buffers kept in the pool at most; a freed buffer beyond it is released
+    pool_limit: AtomicU64,
 }
+
+/// The default cap on free pooled buffers: enough for a training loop's working set to be
+/// reused every step, small enough that a burst of large temporaries is given back.
+pub const DEFAULT_POOL_LIMIT: u64 = 1 << 30;
 
 fn backends() -> wgpu::Backends {
     wgpu::Backends::from_env().unwrap_or(wgpu::Backends::VULKAN)
@@ -394,6 +405,9 @@ fn create() -> std::result::Result<Context, String> {
         bind_groups_created: std::sync::atomic::AtomicUsize::new(0),
         profiler,
         uncaptured,
+        allocated: AtomicU64::new(0),
+        reserved: AtomicU64::new(0),
+        pool_limit: AtomicU64::new(DEFAULT_POOL_LIMIT),
     })
 }
 
@@ -420,8 +434,15 @@ impl std::fmt::Debug for GpuBuffer {
 impl Drop for GpuBuffer {
     fn drop(&mut self) {
         if let Some(b) = self.buf.take() {
-            let mut pool = self.ctx.pool.lock().unwrap_or_else(|e| e.into_inner());
-            pool.entry(b.size()).or_default().insert(b);
+            let ctx = &self.ctx;
+            ctx.allocated.fetch_sub(b.size(), Ordering::Relaxed);
+            let free = ctx.free_bytes();
+            if free > ctx.pool_limit.load(Ordering::Relaxed) {
+                ctx.release(b);
+            } else {
+                let mut pool = ctx.pool.lock().unwrap_or_else(|e| e.into_inner());
+                pool.entry(b.size()).or_default().insert(b);
+            }
         }
     }
 }
@@ -809,6 +830,82 @@ impl Context {
         Ok(p)
     }
 
+    /// Bytes held by tensors, and bytes of all tensor buffers (held or free in the pool).
+    pub fn memory(&self) -> (u64, u64) {
+        (
+            self.allocated.load(Ordering::Relaxed),
+            self.reserved.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Bytes of free buffers in the pool (the counters are updated without a common lock,
+    /// so a reading taken while another thread allocates may be briefly off; never below 0).
+    fn free_bytes(&self) -> u64 {
+        let allocated = self.allocated.load(Ordering::Relaxed);
+        self.reserved
+            .load(Ordering::Relaxed)
+            .saturating_sub(allocated)
+    }
+
+    /// The cap on free pooled bytes; `Some` sets it (releasing what is over it now).
+    pub fn pool_limit(&self, limit: Option<u64>) -> u64 {
+        if let Some(l) = limit {
+            self.pool_limit.store(l, Ordering::Relaxed);
+            self.trim_pool(l);
+        }
+        self.pool_limit.load(Ordering::Relaxed)
+    }
+
+    /// Gives every free pooled buffer back to the driver (PyTorch's `empty_cache`): tensors
+    /// still alive keep theirs.
+    pub fn empty_cache(&self) {
+        self.trim_pool(0);
+    }
+
+    /// Releases free buffers, largest first, until at most `keep` free bytes remain.
+    fn trim_pool(&self, keep: u64) {
+        let mut freed = Vec::new();
+        {
+            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            let mut free = self.free_bytes();
+            let mut sizes: Vec<u64> = pool.keys().copied().collect();
+            sizes.sort_unstable_by(|a, b| b.cmp(a));
+            for size in sizes {
+                let set = pool.get_mut(&size).expect("a key just listed");
+                while free > keep {
+                    match set.pop_last() {
+                        Some(b) => {
+                            free = free.saturating_sub(size);
+                            freed.push(b);
+                        }
+                        None => break,
+                    }
+                }
+            }
+            pool.retain(|_, set| !set.is_empty());
+        }
+        if !freed.is_empty() {
+            // cached bind groups hold their buffers alive: drop them all (they are rebuilt
+            // on demand), then the buffers themselves
+            *self.bind_groups.lock().unwrap_or_else(|e| e.into_inner()) = BindCache::default();
+            let bytes: u64 = freed.iter().map(|b| b.size()).sum();
+            self.reserved.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Gives one buffer back to the driver: the bind groups that hold it go too, so its
+    /// memory is freed once queued work that reads it has run (wgpu tracks that).
+    fn release(&self, b: wgpu::Buffer) {
+        {
+            let mut c = self.bind_groups.lock().unwrap_or_else(|e| e.into_inner());
+            c.state.retain(|k, _| k[0] != b && k[1] != b);
+            c.in1.remove(&b);
+            c.in2.retain(|k, _| k.0 != b && k.1 != b);
+            c.out.remove(&b);
+        }
+        self.reserved.fetch_sub(b.size(), Ordering::Relaxed);
+    }
+
     /// A buffer for `len` f32, reused from the pool when one of its size class is free.
     pub(crate) fn alloc(self: &Arc<Self>, len: usize) -> Result<GpuBuffer> {
         let bytes = ((len.max(4) * 4) as u64).next_power_of_two();
@@ -828,34 +925,50 @@ impl Context {
         let buf = match reused {
             Some(b) => b,
             None => {
-                self.created
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                // new buffers are rare (the pool reuses them), so each can afford a scope
-                // that turns running out of device memory into a MemoryError here, at the
-                // op that asked, instead of a rejected submission later
-                let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-                let b = self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("tensor"),
-                    size: bytes,
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_SRC
-                        | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                if let Some(e) = pollster::block_on(scope.pop()) {
-                    return Err(Error::Memory(format!(
-                        "gpu: out of device memory for a tensor of {len} elements ({bytes} bytes): {e}; \
-                         free tensors you no longer need or use smaller batches"
-                    )));
-                }
+                // out of device memory: give the free pool back and try once more, as
+                // PyTorch's caching allocator does
+                let b = match self.create_tensor_buffer(bytes) {
+                    Ok(b) => b,
+                    Err(_) => {
+                        self.empty_cache();
+                        self.create_tensor_buffer(bytes).map_err(|e| {
+                            Error::Memory(format!(
+                                "gpu: out of device memory for a tensor of {len} elements ({bytes} bytes): {e}; \
+                                 free tensors you no longer need or use smaller batches"
+                            ))
+                        })?
+                    }
+                };
+                self.created.fetch_add(1, Ordering::Relaxed);
+                self.reserved.fetch_add(bytes, Ordering::Relaxed);
                 b
             }
         };
+        self.allocated.fetch_add(bytes, Ordering::Relaxed);
         Ok(GpuBuffer {
             buf: Some(buf),
             len,
             ctx: self.clone(),
         })
+    }
+
+    /// A new tensor buffer, or the driver's out-of-memory error. New buffers are rare (the
+    /// pool reuses them), so each can afford an error scope: running out of device memory
+    /// is then an error here, at the op that asked, not a rejected submission later.
+    fn create_tensor_buffer(&self, bytes: u64) -> std::result::Result<wgpu::Buffer, wgpu::Error> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("tensor"),
+            size: bytes,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(e),
+            None => Ok(b),
+        }
     }
 
     /// Copies host data into a new device buffer.

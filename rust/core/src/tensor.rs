@@ -508,6 +508,13 @@ impl Tensor {
                     self.dtype()
                 )));
             }
+            if g.device() != self.device() {
+                return Err(Error::Device(format!(
+                    "grad: assigned gradient is on {} but the tensor is on {}",
+                    g.device().name(),
+                    self.device().name()
+                )));
+            }
         }
         *self.grad_slot() = g;
         Ok(())

@@ -2290,6 +2290,46 @@ fn gpu_synchronize(py: Python<'_>) -> PyResult<()> {
     }
 }
 
+/// (bytes held by GPU tensors, bytes of all GPU tensor buffers incl. the free pool).
+#[pyfunction]
+fn gpu_memory() -> PyResult<(u64, u64)> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::gpu::context().map_err(err)?.memory())
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
+/// Releases the GPU buffer pool's free buffers.
+#[pyfunction]
+fn gpu_empty_cache() -> PyResult<()> {
+    #[cfg(feature = "gpu")]
+    {
+        ferrograd_core::gpu::context().map_err(err)?.empty_cache();
+        Ok(())
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
+/// The cap on free pooled GPU bytes (set when `limit` is given).
+#[pyfunction]
+#[pyo3(signature = (limit=None))]
+fn gpu_pool_limit(limit: Option<u64>) -> PyResult<u64> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::gpu::context()
+            .map_err(err)?
+            .pool_limit(limit))
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = limit;
+        no_gpu()
+    }
+}
+
 /// GPU tensor buffers created so far (the pool reuses freed ones; for memory tests).
 #[pyfunction]
 fn gpu_buffers_created() -> PyResult<usize> {
@@ -2650,6 +2690,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gpu_matmul_kernels, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_matmul_tuning, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_synchronize, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_empty_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_pool_limit, m)?)?;
     m.add_function(wrap_pyfunction!(_gpu_record_invalid_command, m)?)?;
     m.add_function(wrap_pyfunction!(batch_norm, m)?)?;
     m.add_function(wrap_pyfunction!(dropout, m)?)?;
