@@ -6,8 +6,7 @@ module exports and every public attribute of ``Tensor`` is declared here, and no
 
 import builtins
 import sys
-from collections.abc import Sequence
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, SupportsIndex, final, overload
 
 import numpy as np
