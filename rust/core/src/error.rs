@@ -24,6 +24,10 @@ pub enum Error {
     /// Misuse of the autograd graph (maps to `RuntimeError`).
     #[error("{0}")]
     Autograd(String),
+    /// Work stopped on request, between chunks of a long kernel (maps to
+    /// `KeyboardInterrupt`, the usual reason).
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 /// Shorthand for results of the core.

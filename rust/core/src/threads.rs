@@ -3,8 +3,40 @@
 //! rayon's global pool cannot be resized, so we keep our own pool and rebuild it when the
 //! user changes the count. Small work never enters the pool: entering it costs microseconds.
 
+use crate::error::{Error, Result};
 use rayon::prelude::*;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+
+thread_local! {
+    /// The cancel flag of the work running on this thread (see `with_cancel`).
+    static CANCEL: RefCell<Option<Arc<AtomicBool>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `flag` as this thread's cancel flag: long kernels call `check_cancel`
+/// between chunks of their work and stop with `Error::Interrupted` once the flag is set
+/// (the Python bindings set it when Ctrl-C arrives during a long kernel).
+pub fn with_cancel<R>(flag: Arc<AtomicBool>, f: impl FnOnce() -> R) -> R {
+    let prev = CANCEL.with(|c| c.replace(Some(flag)));
+    let r = f();
+    CANCEL.with(|c| *c.borrow_mut() = prev);
+    r
+}
+
+/// `Err(Interrupted)` when the work on this thread has been asked to stop. Cheap (a
+/// thread-local read and an atomic load), so kernels may call it every few milliseconds.
+pub fn check_cancel(op: &str) -> Result<()> {
+    let cancelled = CANCEL.with(|c| {
+        c.borrow()
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    });
+    if cancelled {
+        return Err(Error::Interrupted(format!("{op}: interrupted")));
+    }
+    Ok(())
+}
 
 static POOL: RwLock<Option<(usize, Arc<rayon::ThreadPool>)>> = RwLock::new(None);
 

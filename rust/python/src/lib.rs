@@ -48,10 +48,28 @@ fn err(e: Error) -> PyErr {
         Error::Value(m) => PyValueError::new_err(m),
         Error::Memory(m) => PyMemoryError::new_err(m),
         Error::Autograd(m) => PyRuntimeError::new_err(m),
+        Error::Interrupted(m) => pyo3::exceptions::PyKeyboardInterrupt::new_err(m),
     }
 }
 
 type CoreResult<T> = ferrograd_core::Result<T>;
+
+/// Runs `f`, turning a panic into a RuntimeError rather than PyO3's PanicException (a
+/// BaseException that `except Exception` misses). A panic is a bug in ferrograd, never the
+/// user's fault; PanicException itself is rebased onto RuntimeError at import, for entry
+/// points that do not come through here.
+fn guarded<T>(f: impl FnOnce() -> CoreResult<T>) -> CoreResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(Error::Autograd(format!(
+            "internal error in ferrograd (please report): {msg}"
+        )))
+    })
+}
 
 /// Runs `f` without the GIL when `heavy`, so other Python threads can run meanwhile.
 fn run<T: Send>(
@@ -59,33 +77,81 @@ fn run<T: Send>(
     heavy: bool,
     f: impl FnOnce() -> CoreResult<T> + Send,
 ) -> PyResult<T> {
-    // A panic is a bug in ferrograd, never the user's fault: surface it as a RuntimeError
-    // rather than PyO3's PanicException (a BaseException that `except Exception` misses).
-    let f = move || {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
-            let msg = p
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(Error::Autograd(format!(
-                "internal error in ferrograd (please report): {msg}"
-            )))
-        })
-    };
     let r = if heavy {
         let grad = ferrograd_core::is_grad_enabled();
         py.detach(move || {
             // grad mode is per thread; carry it into the closure explicitly
             let prev = ferrograd_core::set_grad_enabled(grad);
-            let r = f();
+            let r = guarded(f);
             ferrograd_core::set_grad_enabled(prev);
             r
         })
     } else {
-        f()
+        guarded(f)
     };
     r.map_err(err)
+}
+
+/// Work (multiply-adds, or elements for a sort) from which a kernel may run for tens of
+/// milliseconds or more: such a call listens for Ctrl-C while it computes.
+const LONG_WORK: usize = 1 << 31;
+
+/// How often a long kernel's caller looks for a pending signal.
+const SIGNAL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// `run` for kernels that may be long (matmul, sort): with `work` of `LONG_WORK` or more,
+/// `f` runs on a helper thread while this one checks for signals every 50 ms. Python runs
+/// signal handlers only on its main thread and only with the GIL, so a kernel in a
+/// released section would otherwise finish before Ctrl-C arrived (1.5 s for a large
+/// matmul). On a signal whose handler raises (KeyboardInterrupt), the kernel is told to
+/// stop (it checks between chunks of its work) and the handler's exception is raised.
+fn run_long<T: Send>(
+    py: Python<'_>,
+    work: usize,
+    f: impl FnOnce() -> CoreResult<T> + Send,
+) -> PyResult<T> {
+    if work < LONG_WORK {
+        return run(py, work >= GIL_RELEASE_MIN, f);
+    }
+    let grad = ferrograd_core::is_grad_enabled();
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker_cancel = cancel.clone();
+    let (result, raised) = py.detach(move || {
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                ferrograd_core::set_grad_enabled(grad);
+                let r = threads::with_cancel(worker_cancel, || guarded(f));
+                let _ = tx.send(r);
+            });
+            loop {
+                match rx.recv_timeout(SIGNAL_POLL) {
+                    Ok(r) => return (r, None),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if let Err(e) = Python::attach(|py| py.check_signals()) {
+                            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                            let r = rx.recv().unwrap_or_else(|_| {
+                                Err(Error::Interrupted("interrupted".into()))
+                            });
+                            return (r, Some(e));
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        return (
+                            Err(Error::Autograd(
+                                "internal error in ferrograd (please report): a kernel thread ended without a result".into(),
+                            )),
+                            None,
+                        )
+                    }
+                }
+            }
+        })
+    });
+    match raised {
+        Some(e) => Err(e),
+        None => result.map_err(err),
+    }
 }
 
 /// Element types, exposed as `ferrograd.float32` and friends.
@@ -227,6 +293,18 @@ fn tuple_of(py: Python<'_>, parts: Vec<Tensor>) -> PyResult<Bound<'_, PyTuple>> 
 
 fn heavy(t: &Tensor) -> bool {
     t.numel() >= GIL_RELEASE_MIN
+}
+
+/// Multiply-adds of a matrix product, roughly (the numel of `a` times `b`'s last dim).
+fn mm_work(a: &Tensor, b: &Tensor) -> usize {
+    a.numel()
+        .saturating_mul(b.shape().last().copied().unwrap_or(1))
+}
+
+/// The work of a sort, scaled so a sort of 2**22 elements (tens of milliseconds) counts
+/// as long.
+fn sort_work(t: &Tensor) -> usize {
+    t.numel().saturating_mul(1 << 9)
 }
 
 /// Shape arguments given as `f(2, 3)` or `f((2, 3))`.
@@ -1303,12 +1381,12 @@ impl PyTensor {
     /// Matrix times matrix (both 2-D).
     fn mm(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
         let (a, b) = (&self.t, &other.t);
-        run(py, heavy(a) || heavy(b), || a.mm(b)).map(wrap)
+        run_long(py, mm_work(a, b), || a.mm(b)).map(wrap)
     }
     /// Batched matrix product of (b, n, k) and (b, k, m).
     fn bmm(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
         let (a, b) = (&self.t, &other.t);
-        run(py, heavy(a) || heavy(b), || a.bmm(b)).map(wrap)
+        run_long(py, mm_work(a, b), || a.bmm(b)).map(wrap)
     }
     /// Matrix times vector.
     fn mv(&self, py: Python<'_>, other: &PyTensor) -> PyResult<PyTensor> {
@@ -1544,7 +1622,7 @@ impl PyTensor {
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = stable; // always stable
         let t = &self.t;
-        let (v, i) = run(py, heavy(t), || t.sort(dim, descending))?;
+        let (v, i) = run_long(py, sort_work(t), || t.sort(dim, descending))?;
         values_indices(py, "sort", v, i)
     }
     /// The indices that sort along `dim` (int64; see `sort`).
@@ -1558,7 +1636,7 @@ impl PyTensor {
     ) -> PyResult<PyTensor> {
         let _ = stable;
         let t = &self.t;
-        run(py, heavy(t), || t.argsort(dim, descending)).map(wrap)
+        run_long(py, sort_work(t), || t.argsort(dim, descending)).map(wrap)
     }
     /// `(values, indices)` of the `k` largest (or, with `largest=False`, smallest) entries
     /// along `dim`, in order (`sorted=False` is accepted; they come sorted anyway).
@@ -1574,7 +1652,7 @@ impl PyTensor {
         let _ = sorted;
         let k = count("topk", "k", k)?;
         let t = &self.t;
-        let (v, i) = run(py, heavy(t), || t.topk(k, dim, largest))?;
+        let (v, i) = run_long(py, sort_work(t), || t.topk(k, dim, largest))?;
         values_indices(py, "topk", v, i)
     }
     /// The entries at `indices` (int64, this tensor's shape except along `dim`) along `dim`,
@@ -1884,11 +1962,10 @@ impl PyTensor {
         };
         let (a, b) = (&self.t, &b.get().t);
         let (a, b) = if reflected { (b, a) } else { (a, b) };
-        let big = a
+        let work = a
             .numel()
-            .saturating_mul(b.shape().last().copied().unwrap_or(1))
-            >= GIL_RELEASE_MIN;
-        let out = run(py, big, || a.matmul(b))?;
+            .saturating_mul(b.shape().last().copied().unwrap_or(1));
+        let out = run_long(py, work, || a.matmul(b))?;
         Ok(Py::new(py, wrap(out))?.into_any())
     }
 }
@@ -2071,11 +2148,10 @@ fn linear(
             )))
         }
     };
-    let big =
+    let work =
         x.t.numel()
-            .saturating_mul(w.t.shape().first().copied().unwrap_or(1))
-            >= GIL_RELEASE_MIN;
-    run(py, big, || {
+            .saturating_mul(w.t.shape().first().copied().unwrap_or(1));
+    run_long(py, work, || {
         x.t.linear_act(&w.t, b.as_ref().map(|b| &b.t), act)
     })
     .map(wrap)

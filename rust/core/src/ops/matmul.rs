@@ -142,6 +142,9 @@ impl BatchPlan {
     }
 }
 
+/// Multiply-adds per panel of a long product (see `mm_forward`).
+const CANCEL_PANEL_FLOPS: usize = 1 << 33;
+
 /// Batched `a @ b` with broadcast batch dims; `bias` (length n) pre-fills each output row.
 fn mm_forward<T: Float + BufferElement>(
     a: &Tensor,
@@ -177,32 +180,42 @@ fn mm_forward<T: Float + BufferElement>(
     }
     let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
     let flops = m * n * k;
+    // a long product runs in panels of output rows of about 2**33 multiply-adds (under a
+    // tenth of a second), so a cancel request (Ctrl-C) is seen between them; each panel
+    // re-packs B, which costs a few percent (benches/README.md), so shorter products stay
+    // one call
+    let panel = (CANCEL_PANEL_FLOPS / (n * k).max(1)).clamp(64, m.max(64));
     a.read(|sa: &[T], _| {
         b.read(|sb: &[T], _| {
-            let mut run = |par: Parallelism| {
+            let mut run = |par: Parallelism| -> Result<()> {
                 for (bi, &(oa, ob)) in offsets.iter().enumerate() {
-                    let dst = out[bi * m * n..].as_mut_ptr();
-                    // SAFETY: offsets and strides come from layouts validated against the
-                    // storage; dst is a fresh buffer of m*n elements per batch.
-                    unsafe {
-                        gemm_raw(
-                            m,
-                            n,
-                            k,
-                            dst,
-                            n as isize,
-                            1,
-                            bias.is_some(),
-                            sa.as_ptr().offset(oa),
-                            a_rs,
-                            a_cs,
-                            sb.as_ptr().offset(ob),
-                            b_rs,
-                            b_cs,
-                            par,
-                        );
+                    for r0 in (0..m).step_by(panel) {
+                        crate::threads::check_cancel("matmul")?;
+                        let rows = panel.min(m - r0);
+                        let dst = out[bi * m * n + r0 * n..].as_mut_ptr();
+                        // SAFETY: offsets and strides come from layouts validated against the
+                        // storage; rows r0..r0+rows of A and of the fresh m*n output exist.
+                        unsafe {
+                            gemm_raw(
+                                rows,
+                                n,
+                                k,
+                                dst,
+                                n as isize,
+                                1,
+                                bias.is_some(),
+                                sa.as_ptr().offset(oa + r0 as isize * a_rs),
+                                a_rs,
+                                a_cs,
+                                sb.as_ptr().offset(ob),
+                                b_rs,
+                                b_cs,
+                                par,
+                            );
+                        }
                     }
                 }
+                Ok(())
             };
             // small products run on the calling thread: handing them to the pool (waking a
             // worker and waiting for it) cost about 20 us, more than the product itself
@@ -212,7 +225,7 @@ fn mm_forward<T: Float + BufferElement>(
                 run(Parallelism::None)
             }
         })
-    });
+    })?;
     Tensor::from_vec(out, &plan.out_shape)
 }
 

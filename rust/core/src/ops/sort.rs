@@ -17,28 +17,79 @@ fn order(a: f64, b: f64) -> Ordering {
     }
 }
 
-/// Appends, for each lane of `n` values, the positions that sort it (stable).
+/// Elements sorted in one piece; a longer lane is sorted in runs of this size that are
+/// then merged, so a cancel request is seen every few milliseconds.
+const SORT_RUN: usize = 1 << 18;
+
+/// Appends, for each lane of `n` values, the positions that sort it (stable), checking
+/// for a cancel request between lanes and between the runs and merges of a long lane.
 fn sort_lanes<T>(
     values: &[T],
     n: usize,
     descending: bool,
     cmp: impl Fn(&T, &T) -> Ordering,
     out: &mut Vec<i64>,
-) {
+) -> Result<()> {
     if n == 0 {
-        return;
+        return Ok(());
     }
-    let mut row: Vec<usize> = Vec::with_capacity(n);
+    // descending and still stable: compare the other way round, keep ties in order
+    let before = |lane: &[T], i: usize, j: usize| {
+        if descending {
+            cmp(&lane[j], &lane[i])
+        } else {
+            cmp(&lane[i], &lane[j])
+        }
+    };
+    let mut row: Vec<usize> = crate::storage::try_vec(n)?;
+    let mut spare: Vec<usize> = Vec::new();
+    let mut since_check = 0;
     for lane in values.chunks(n) {
+        since_check += n;
+        if since_check >= SORT_RUN {
+            crate::threads::check_cancel("sort")?;
+            since_check = 0;
+        }
         row.clear();
         row.extend(0..n);
-        if descending {
-            row.sort_by(|&i, &j| cmp(&lane[j], &lane[i]));
+        if n <= SORT_RUN {
+            row.sort_by(|&i, &j| before(lane, i, j));
         } else {
-            row.sort_by(|&i, &j| cmp(&lane[i], &lane[j]));
+            for run in row.chunks_mut(SORT_RUN) {
+                crate::threads::check_cancel("sort")?;
+                run.sort_by(|&i, &j| before(lane, i, j));
+            }
+            if spare.len() != n {
+                spare = crate::storage::try_filled(n, 0)?;
+            }
+            let mut width = SORT_RUN;
+            while width < n {
+                for start in (0..n).step_by(2 * width) {
+                    crate::threads::check_cancel("sort")?;
+                    let (mid, end) = ((start + width).min(n), (start + 2 * width).min(n));
+                    let (mut i, mut j, mut k) = (start, mid, start);
+                    while i < mid && j < end {
+                        // the right element goes first only when strictly before: stable
+                        if before(lane, row[j], row[i]) == Ordering::Less {
+                            spare[k] = row[j];
+                            j += 1;
+                        } else {
+                            spare[k] = row[i];
+                            i += 1;
+                        }
+                        k += 1;
+                    }
+                    spare[k..k + mid - i].copy_from_slice(&row[i..mid]);
+                    let k = k + mid - i;
+                    spare[k..end].copy_from_slice(&row[j..end]);
+                }
+                std::mem::swap(&mut row, &mut spare);
+                width *= 2;
+            }
         }
         out.extend(row.iter().map(|&i| i as i64));
     }
+    Ok(())
 }
 
 impl Tensor {
@@ -54,7 +105,7 @@ impl Tensor {
         // the sorted dim last and contiguous: one row per lane
         let moved = self.detach().transpose(d as isize, last)?.contiguous()?;
         let n = moved.shape()[moved.ndim() - 1];
-        let mut idx: Vec<i64> = Vec::with_capacity(moved.numel());
+        let mut idx: Vec<i64> = crate::storage::try_vec(moved.numel())?;
         // int64 compared as integers (exact past 2**53), the rest through f64
         if moved.dtype() == DType::I64 {
             sort_lanes(
@@ -63,7 +114,7 @@ impl Tensor {
                 descending,
                 |a, b| a.cmp(b),
                 &mut idx,
-            );
+            )?;
         } else {
             sort_lanes(
                 &moved.to_f64_vec()?,
@@ -71,7 +122,7 @@ impl Tensor {
                 descending,
                 |a, b| order(*a, *b),
                 &mut idx,
-            );
+            )?;
         }
         Tensor::from_vec(idx, moved.shape())?
             .transpose(d as isize, last)?
