@@ -379,7 +379,10 @@ def test_ctrl_c_interrupts_a_long_kernel(op):
         fg.set_num_threads(1)
         a = fg.randn(3000, 3000)
         x = fg.randn(20_000_000)
-        work = (lambda: [a @ a for _ in range(20)]) if "{op}" == "matmul" else (lambda: [x.sort() for _ in range(5)])
+        if "{op}" == "matmul":
+            work = lambda: [a @ a for _ in range(20)]
+        else:
+            work = lambda: [x.sort() for _ in range(5)]
         threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
         t0 = time.time()
         try:
