@@ -397,3 +397,118 @@ def test_ctrl_c_interrupts_a_long_kernel(op):
     assert "interrupted after" in r.stdout, r.stdout
     assert float(r.stdout.split("interrupted after")[1].split()[0]) < 5.0
     assert "still works [2.0, 2.0]" in r.stdout
+
+
+# ------------------------------------------------------------------ found by the fuzzer
+
+
+def test_python_ints_are_exact_int64_or_an_overflow_error(device):
+    x = fg.tensor([-2])
+    for f in (lambda: x + 2**70, lambda: x & 2**63, lambda: 2**70 / fg.tensor([True]), lambda: x.mul_(2**64)):
+        with pytest.raises(OverflowError, match="int64"):
+            f()
+    assert (fg.tensor([1.0], device=device) + 2**70).item() == 2.0**70  # floats take any int
+    big = 2**62 + 1
+    assert (fg.tensor([0]) + big).tolist() == [big]
+    assert fg.full([], big).item() == big
+    t = fg.tensor([2])
+    t.fill_(fg.tensor(big))
+    assert t.tolist() == [big]
+
+
+def test_int64_reductions_are_exact():
+    v = np.array([[2**62 + 1, -5], [3, 2**62 + 3]], np.int64)
+    x = fg.tensor(v)
+    assert x.amax().item() == v.max()
+    assert x.amax(0).tolist() == v.max(0).tolist()
+    assert x.amin(1).tolist() == v.min(1).tolist()
+    assert x.sum(0).tolist() == v.sum(0).tolist()
+
+
+def test_randint_over_the_whole_int64_range():
+    v = fg.randint(-5, 2**63 - 1, (1000,)).numpy()
+    assert (v >= -5).all()
+    w = fg.randint(-(2**63), 2**63 - 1, (1000,)).numpy()
+    assert (w < 0).any() and (w > 0).any()
+
+
+def test_scalars_next_to_bool_tensors_promote_as_the_operators_do(device):
+    f = fg.tensor(False, device=device)
+    assert fg.maximum(3, f).item() == 3
+    assert fg.minimum(-1, f).item() == -1
+    assert fg.maximum(fg.tensor([True, False]), fg.tensor([False, False])).dtype == fg.bool_
+    assert fg.where(fg.tensor(False), 3, fg.tensor(True)).dtype == fg.int64
+    w = fg.where(fg.tensor(False, device=device), fg.tensor(-1), 2)
+    assert w.dtype == fg.int64 and w.item() == 2
+    assert fg.tensor(5).masked_fill(fg.tensor(False, device=device), 0).dtype == fg.int64
+
+
+def test_dims_of_a_0d_tensor_are_checked():
+    with pytest.raises(IndexError, match="flatten"):
+        fg.tensor(0.3).flatten(0, 1)
+    with pytest.raises(IndexError, match="squeeze"):
+        fg.tensor(0.3).squeeze(1)
+    assert fg.tensor(0.3).squeeze(0).shape == ()
+    assert fg.tensor(0.3).flatten(0, -1).shape == (1,)
+
+
+def test_repeat_always_copies():
+    x = fg.tensor([1.0, 2.0])
+    r = x.repeat(1)
+    r.add_(1.0)
+    assert x.tolist() == [1.0, 2.0]
+    with pytest.raises(MemoryError):
+        fg.tensor(0.5).repeat(2**40)
+
+
+def test_scalar_bool_and_empty_list_indices(device):
+    x = fg.ones(2, 3, device=device)
+    assert x[True].shape == (1, 2, 3) and x[0:-3, True, ...].shape == np.ones((2, 3))[0:-3, True, ...].shape
+    y = fg.tensor(np.array([1.1, -2.3, -4.8]))
+    y[True] = fg.tensor(-3)
+    assert y.tolist() == [-3.0, -3.0, -3.0]
+    b = fg.tensor([False, False], device=device)
+    b[None, True] = float("nan")  # NaN is true
+    assert b.tolist() == [True, True]
+    e = fg.tensor(np.array([1.0, 2.0]))
+    e[[]] = 5.0
+    assert e.tolist() == [1.0, 2.0] and e[[]].shape == (0,)
+    z = fg.tensor(3.0, device=device)
+    with pytest.raises(IndexError, match="0-d"):
+        z[[2]] = 0
+
+
+def test_inplace_ops_on_strided_gpu_views(device):
+    base = fg.arange(7.0, device=device)
+    v = base[1::2]
+    v.clamp_(2, 4)
+    v.mul_(10)
+    assert base.tolist() == [0.0, 20.0, 2.0, 30.0, 4.0, 40.0, 6.0]
+    v.zero_()
+    t = fg.arange(12.0, device=device).reshape(3, 4).T
+    t.fill_(-1)
+    assert (t.numpy() == -1).all()
+    m = fg.arange(12.0, device=device).reshape(3, 4)
+    m[::2, ::3] = fg.ones(2, 2, device=device) * 5
+    assert m.tolist() == [[5.0, 1.0, 2.0, 5.0], [4.0, 5.0, 6.0, 7.0], [5.0, 9.0, 10.0, 5.0]]
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        "cross_entropy",
+        "nll_loss",
+        "mse_loss",
+        "l1_loss",
+        "binary_cross_entropy",
+        "binary_cross_entropy_with_logits",
+        "huber_loss",
+        "smooth_l1_loss",
+    ],
+)
+def test_losses_refuse_non_tensors_with_a_type_error(loss):
+    f = getattr(F, loss)
+    with pytest.raises(TypeError, match=f"{loss}: input must be a Tensor"):
+        f(None, fg.tensor([1.0]))
+    with pytest.raises(TypeError, match=f"{loss}: target must be a Tensor"):
+        f(fg.tensor([1.0]), True)

@@ -173,7 +173,13 @@ def full(size, fill_value, dtype=None, requires_grad: bool = False, device: str 
         elif isinstance(fill_value, numbers.Integral):
             dtype = int64
     size = [size] if isinstance(size, numbers.Integral) else list(size)
-    t = _core.full(_size("full", size), builtins.float(fill_value), dtype)
+    if dtype == int64 and isinstance(fill_value, numbers.Integral):
+        # exactly, not through a float (which keeps 53 bits), and OverflowError past int64
+        fill = _core.from_numpy(_as_array(fill_value, int64))
+        t = _core.zeros(_size("full", size), int64)
+        t.copy_(fill)
+    else:
+        t = _core.full(_size("full", size), builtins.float(fill_value), dtype)
     return _finish(_place(t, device), requires_grad)
 
 
@@ -296,10 +302,17 @@ def randn_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
 
 
 def _t(x, like: Tensor | None = None) -> Tensor:
+    """A tensor operand: numbers next to a tensor take its dtype as the bindings' operators
+    do (a float next to an integer tensor is float32, an int next to a bool one int64)."""
     if isinstance(x, Tensor):
         return x
-    if like is not None and isinstance(x, numbers.Number) and not isinstance(x, bool):
-        d = like.dtype if (like.dtype.is_floating_point or isinstance(x, numbers.Integral)) else float32
+    if like is not None and isinstance(x, numbers.Number):
+        if isinstance(x, bool) or like.dtype.is_floating_point:
+            d = like.dtype
+        elif isinstance(x, numbers.Integral):
+            d = int64
+        else:
+            d = float32
         return full([], x, dtype=d)
     return tensor(x)
 

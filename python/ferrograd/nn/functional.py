@@ -3,10 +3,29 @@ shaped as `torch.nn.functional`, so `import ferrograd.nn.functional as F` reads 
 
 from __future__ import annotations
 
+import functools
+from typing import Any, Callable, TypeVar
+
 from .. import _core
 from .. import losses as _losses
 from .._core import Tensor
 from ..losses import _reduce
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _tensor_args(fn: _F) -> _F:
+    """Refuses a loss whose input or target is not a Tensor with a TypeError naming the
+    loss, as PyTorch's (not an AttributeError from deep inside)."""
+
+    @functools.wraps(fn)
+    def checked(input, target, *args, **kwargs):  # noqa: A002
+        for name, v in (("input", input), ("target", target)):
+            if not isinstance(v, Tensor):
+                raise TypeError(f"{fn.__name__}: {name} must be a Tensor, got {type(v).__name__}")
+        return fn(input, target, *args, **kwargs)
+
+    return checked  # type: ignore[return-value]
 
 
 def relu(x: Tensor, inplace: bool = False) -> Tensor:
@@ -79,6 +98,7 @@ def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
     return _core.one_hot(labels, num_classes)
 
 
+@_tensor_args
 def cross_entropy(
     input: Tensor,  # noqa: A002  (PyTorch's name)
     target: Tensor,
@@ -104,6 +124,7 @@ def _has_ignored(target: Tensor, ignore_index: int) -> bool:
     return target.dtype == _core.dtype.int64 and bool((target == ignore_index).any().item())
 
 
+@_tensor_args
 def nll_loss(
     input: Tensor,  # noqa: A002
     target: Tensor,
@@ -140,11 +161,13 @@ def nll_loss(
     return _reduce(picked, reduction, "nll_loss")
 
 
+@_tensor_args
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean squared error."""
     return _losses.mse(input, target, reduction)
 
 
+@_tensor_args
 def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Mean absolute error."""
     if tuple(input.shape) != tuple(target.shape):
@@ -154,6 +177,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  
     return _reduce((input - target.detach()).abs(), reduction, "l1_loss")
 
 
+@_tensor_args
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:  # noqa: A002
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), for d = input - target."""
     if tuple(input.shape) != tuple(target.shape):
@@ -167,6 +191,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     return _reduce(0.5 * quad * quad + delta * (d - quad), reduction, "huber_loss")
 
 
+@_tensor_args
 def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:  # noqa: A002
     """Huber loss divided by `beta` (PyTorch's SmoothL1Loss; `beta` 0 is the L1 loss)."""
     if beta == 0:
@@ -174,6 +199,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
     return huber_loss(input, target, reduction, beta) / beta
 
 
+@_tensor_args
 def binary_cross_entropy_with_logits(
     input: Tensor,  # noqa: A002
     target: Tensor,
@@ -183,6 +209,7 @@ def binary_cross_entropy_with_logits(
     return _losses.binary_cross_entropy(input, target, reduction)
 
 
+@_tensor_args
 def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
     """Binary cross-entropy from probabilities in [0, 1]; each log is clamped at -100, as
     PyTorch's. Prefer `binary_cross_entropy_with_logits`, which is stable."""

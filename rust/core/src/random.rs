@@ -223,16 +223,16 @@ pub fn randint(low: i64, high: i64, shape: &[usize]) -> Result<Tensor> {
         ));
     }
     let n = crate::layout::checked_numel(shape)?;
-    let span = (high - low) as u128;
+    // in 128 bits: high - low overflows i64 for a range wider than 2**63
+    let span = (high as i128 - low as i128) as u128;
     let words = draws(n, 2)?;
     let mut raw = try_filled(words, 0u32)?;
     let mut v: Vec<i64> = try_vec(n)?;
     let (seed, start) = reserve(words as u64);
     fill_u32(seed, start, &mut raw);
-    v.extend(
-        raw.chunks_exact(2)
-            .map(|p| low + ((((p[0] as u128) << 32 | p[1] as u128) * span) >> 64) as i64),
-    );
+    v.extend(raw.chunks_exact(2).map(|p| {
+        (low as i128 + ((((p[0] as u128) << 32 | p[1] as u128) * span) >> 64) as i128) as i64
+    }));
     Tensor::from_vec(v, shape)
 }
 

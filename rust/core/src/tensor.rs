@@ -358,16 +358,28 @@ impl Tensor {
         Some(run())
     }
 
-    /// Overwrites a contiguous GPU tensor's elements with `values` (in-place updates).
+    /// Overwrites a GPU tensor's elements with `values` (C order; in-place updates). A
+    /// strided view rewrites the span of the buffer it reaches: read back, the view's
+    /// elements replaced, written back (the GPU writes contiguous spans only).
     #[cfg(feature = "gpu")]
     pub(crate) fn gpu_overwrite(&self, values: &[f32]) -> Result<()> {
-        if !self.is_contiguous() {
-            return Err(Error::Device(
-                "in-place update of a strided gpu view is not supported yet".into(),
-            ));
+        let l = &self.0.layout;
+        if l.is_contiguous() {
+            let off = l.offset;
+            return self.with_gpu(|b, _| b.write_at(off, values))?;
         }
-        let off = self.0.layout.offset;
-        self.with_gpu(|b, _| b.write_at(off, values))?
+        let Some((lo, hi)) = l.span() else {
+            return Ok(());
+        };
+        self.with_gpu(|b, _| {
+            let mut span = b.download_range(lo, hi - lo)?;
+            let mut k = 0;
+            l.for_each_index(|i| {
+                span[i - lo] = values[k];
+                k += 1;
+            });
+            b.write_at(lo, &span)
+        })?
     }
 
     /// Applies a CPU in-place update to a GPU tensor: download, update, upload.
@@ -931,7 +943,14 @@ impl Tensor {
             tiled.extend([r, s]);
             out.push(r * s);
         }
-        self.reshape(&single)?.expand(&tiled)?.reshape(&out)
+        let r = self.reshape(&single)?.expand(&tiled)?.reshape(&out)?;
+        // a copy, as PyTorch's: the reshape above may still be a view (of stride-0 dims, or
+        // of the tensor itself when every count is 1), which in-place writes must not share
+        if r.shares_storage(self) {
+            r.clone_tensor()
+        } else {
+            Ok(r)
+        }
     }
 
     /// Broadcasts to `shape` (a view), summing the gradient back.
@@ -968,6 +987,7 @@ impl Tensor {
                 .collect(),
             Some(d) => {
                 if n == 0 {
+                    normalize_dim("squeeze", d, 0)?; // only 0 and -1 name a 0-d tensor's dim
                     return Ok(self.clone());
                 }
                 let d = normalize_dim("squeeze", d, n)?;
@@ -986,6 +1006,9 @@ impl Tensor {
     pub fn flatten(&self, start: isize, end: isize) -> Result<Tensor> {
         let n = self.ndim();
         if n == 0 {
+            // a 0-d tensor's only dims are 0 and -1, as for reductions
+            normalize_dim("flatten", start, 0)?;
+            normalize_dim("flatten", end, 0)?;
             return self.reshape(&[1]);
         }
         let s = normalize_dim("flatten", start, n)?;
@@ -1163,6 +1186,19 @@ impl Tensor {
             self.write_elements(&vals);
         });
         Ok(())
+    }
+
+    /// Sets every element to the one element of `value` (a number as a 0-d tensor, or a
+    /// one-element tensor; converted to this dtype, as PyTorch's `fill_`), exactly for int64.
+    pub fn fill_with_(&self, value: &Tensor) -> Result<()> {
+        if value.numel() != 1 {
+            return Err(shape_err!(
+                "fill_: the value must be a number or a one-element tensor, got shape {}",
+                fmt_shape(value.shape())
+            ));
+        }
+        self.check_inplace("fill_")?;
+        self.write_from(&value.detach().reshape(&[])?)
     }
 
     /// Sets every element to `value`.

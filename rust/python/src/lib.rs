@@ -247,29 +247,27 @@ fn wrap(t: Tensor) -> PyTensor {
 }
 
 /// A Python operand of an arithmetic op: another tensor or a number.
-fn operand(other: &Bound<'_, PyAny>, like: &Tensor) -> Option<Tensor> {
+fn operand(other: &Bound<'_, PyAny>, like: &Tensor) -> PyResult<Option<Tensor>> {
     if let Ok(t) = other.cast::<PyTensor>() {
-        return Some(t.get().t.clone());
+        return Ok(Some(t.get().t.clone()));
     }
     if let Ok(b) = other.cast::<pyo3::types::PyBool>() {
         let v = if b.is_true() { 1.0 } else { 0.0 };
-        return Some(Tensor::scalar(
-            v,
-            if like.dtype() == DType::Bool {
-                DType::Bool
-            } else {
-                like.dtype()
-            },
-        ));
+        return Ok(Some(Tensor::scalar(v, like.dtype())));
     }
     if let Ok(i) = other.cast::<pyo3::types::PyInt>() {
-        let v: f64 = i.extract().ok()?;
-        let dt = if like.dtype() == DType::Bool {
-            DType::I64
-        } else {
-            like.dtype()
-        };
-        return Some(Tensor::scalar(v, dt));
+        if like.dtype().is_float() {
+            // a float tensor takes any int, as a float (2**70 included)
+            return Ok(Some(Tensor::scalar(i.extract::<f64>()?, like.dtype())));
+        }
+        // int64 exactly (through f64 it would lose the low bits past 2**53); beyond int64,
+        // PyTorch's OverflowError rather than a wrapped value
+        let v: i64 = i.extract().map_err(|_| {
+            pyo3::exceptions::PyOverflowError::new_err(format!(
+                "{i} does not fit in int64, the dtype of integer operands"
+            ))
+        })?;
+        return Ok(Some(Tensor::from_vec(vec![v], &[]).map_err(err)?));
     }
     if let Ok(v) = other.extract::<f64>() {
         // a Python float keeps a float tensor's dtype; int/bool tensors become float32
@@ -278,9 +276,9 @@ fn operand(other: &Bound<'_, PyAny>, like: &Tensor) -> Option<Tensor> {
         } else {
             DType::F32
         };
-        return Some(Tensor::scalar(v, dt));
+        return Ok(Some(Tensor::scalar(v, dt)));
     }
-    None
+    Ok(None)
 }
 
 fn isize_shape(t: &Tensor) -> Vec<isize> {
@@ -370,6 +368,16 @@ fn index_items(key: &Bound<'_, PyAny>) -> PyResult<Vec<IndexItem>> {
                 Ok(IndexItem::NewAxis)
             } else if it.cast::<PyEllipsis>().is_ok() {
                 Ok(IndexItem::Ellipsis)
+            } else if let Ok(b) = it.cast::<pyo3::types::PyBool>() {
+                // NumPy's and PyTorch's scalar bool index: True adds a dim of size 1 (as
+                // None); False would add one of size 0, which the items cannot express
+                if b.is_true() {
+                    Ok(IndexItem::NewAxis)
+                } else {
+                    Err(PyIndexError::new_err(
+                        "index: a False scalar index (an empty selection) is not supported; use x[None][:0]",
+                    ))
+                }
             } else if let Ok(s) = it.cast::<PySlice>() {
                 let get = |name: &str| -> PyResult<Option<isize>> { s.getattr(name)?.extract() };
                 let step = get("step")?.unwrap_or(1);
@@ -1023,7 +1031,7 @@ impl PyTensor {
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let t = &self.t;
-        let v = match operand(value, t) {
+        let v = match operand(value, t)? {
             Some(v) => v,
             None => {
                 let f = py.import("ferrograd")?.getattr("tensor")?;
@@ -1032,6 +1040,9 @@ impl PyTensor {
         };
         let idx: Option<Tensor> = if let Ok(k) = key.cast::<PyTensor>() {
             Some(k.get().t.clone())
+        } else if key.cast::<PyList>().is_ok_and(|l| l.is_empty()) {
+            // an empty list selects no rows (NumPy reads it as an empty integer index)
+            Some(Tensor::from_vec(Vec::<i64>::new(), &[0]).map_err(err)?)
         } else if key.cast::<PyList>().is_ok() || key.hasattr("__array_interface__")? {
             let f = py.import("ferrograd")?.getattr("tensor")?;
             Some(f.call1((key,))?.cast::<PyTensor>()?.get().t.clone())
@@ -1046,6 +1057,12 @@ impl PyTensor {
         run(py, heavy(t), || match idx {
             Some(m) if m.dtype() == DType::Bool => t.mask_put_(&m, &v),
             Some(i) if i.dtype() == DType::I64 => {
+                if t.ndim() == 0 {
+                    return Err(Error::Index(
+                        "index assignment: a 0-d tensor has no dim for an index tensor to select"
+                            .into(),
+                    ));
+                }
                 let rows: Vec<i64> = i.reshape(&[-1])?.to_vec()?;
                 let mut shape: Vec<usize> = vec![rows.len()];
                 shape.extend(&t.shape()[1..]);
@@ -1062,15 +1079,7 @@ impl PyTensor {
             ))),
             None => {
                 let items = items.as_deref().unwrap_or(&[]);
-                let view = t.index(items)?;
-                if t.is_gpu() && !view.is_contiguous() && t.is_contiguous() {
-                    // the GPU writes contiguous spans only: update a host copy, copy it back
-                    let host = t.detach().to_device(ferrograd_core::Device::Cpu)?;
-                    host.index(items)?
-                        .copy_(&v.detach().to_device(ferrograd_core::Device::Cpu)?)?;
-                    return t.copy_(&host);
-                }
-                view.copy_(&v)
+                t.index(items)?.copy_(&v)
             }
         })
     }
@@ -1167,7 +1176,7 @@ impl PyTensor {
         o: &Bound<'_, PyAny>,
         op: CompareOp,
     ) -> PyResult<Py<PyAny>> {
-        let Some(b) = operand(o, &self.t) else {
+        let Some(b) = operand(o, &self.t)? else {
             return Ok(py.NotImplemented());
         };
         let c = match op {
@@ -1298,7 +1307,7 @@ impl PyTensor {
         mask: &PyTensor,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<PyTensor> {
-        let v = operand(value, &self.t).ok_or_else(|| {
+        let v = operand(value, &self.t)?.ok_or_else(|| {
             PyTypeError::new_err(format!(
                 "masked_fill: the value must be a number or a 0-dim tensor, got {}",
                 value
@@ -1708,9 +1717,12 @@ impl PyTensor {
         slf.get().t.fill_(0.0).map_err(err)?;
         Ok(slf)
     }
-    /// Sets every element to `value`; returns the tensor.
-    fn fill_(slf: Bound<'_, Self>, value: f64) -> PyResult<Bound<'_, Self>> {
-        slf.get().t.fill_(value).map_err(err)?;
+    /// Sets every element to `value` (a number or a one-element tensor); returns the tensor.
+    fn fill_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
+        let t = slf.get().t.clone();
+        let v = operand(value, &t)?
+            .ok_or_else(|| PyTypeError::new_err("fill_: expected a number or a tensor"))?;
+        t.fill_with_(&v).map_err(err)?;
         Ok(slf)
     }
     /// Copies `src` (broadcast) into this tensor; returns the tensor.
@@ -1726,7 +1738,7 @@ impl PyTensor {
         alpha: f64,
     ) -> PyResult<Bound<'py, Self>> {
         let t = slf.get().t.clone();
-        let o = operand(other, &t)
+        let o = operand(other, &t)?
             .ok_or_else(|| PyTypeError::new_err("add_: expected a tensor or a number"))?;
         run(slf.py(), heavy(&t), || t.add_(&o, alpha))?;
         Ok(slf)
@@ -1739,7 +1751,7 @@ impl PyTensor {
         alpha: f64,
     ) -> PyResult<Bound<'py, Self>> {
         let t = slf.get().t.clone();
-        let o = operand(other, &t)
+        let o = operand(other, &t)?
             .ok_or_else(|| PyTypeError::new_err("sub_: expected a tensor or a number"))?;
         run(slf.py(), heavy(&t), || t.sub_(&o, alpha))?;
         Ok(slf)
@@ -1747,7 +1759,7 @@ impl PyTensor {
     /// `self /= value` in place; returns the tensor.
     fn div_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
         let t = slf.get().t.clone();
-        let o = operand(value, &t)
+        let o = operand(value, &t)?
             .ok_or_else(|| PyTypeError::new_err("div_: expected a tensor or a number"))?;
         run(slf.py(), heavy(&t), || t.div_(&o))?;
         Ok(slf)
@@ -1781,7 +1793,7 @@ impl PyTensor {
     /// `self *= value` in place; returns the tensor.
     fn mul_<'py>(slf: Bound<'py, Self>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
         let t = slf.get().t.clone();
-        let o = operand(value, &t)
+        let o = operand(value, &t)?
             .ok_or_else(|| PyTypeError::new_err("mul_: expected a tensor or a number"))?;
         run(slf.py(), heavy(&t), || t.mul_(&o))?;
         Ok(slf)
@@ -1942,7 +1954,7 @@ impl PyTensor {
         reflected: bool,
         f: impl FnOnce(&Tensor, &Tensor) -> CoreResult<Tensor> + Send,
     ) -> PyResult<Py<PyAny>> {
-        let Some(b) = operand(o, &self.t) else {
+        let Some(b) = operand(o, &self.t)? else {
             return Ok(py.NotImplemented());
         };
         let a = &self.t;

@@ -237,6 +237,8 @@ pub fn result_dtype(op: BinaryOp, a: DType, b: DType) -> DType {
     let d = a.promote(b);
     match (op, d) {
         (BinaryOp::Div | BinaryOp::Pow, DType::I64 | DType::Bool) => DType::F32,
+        // the larger or smaller of two bools is a bool, as in PyTorch
+        (BinaryOp::Maximum | BinaryOp::Minimum, DType::Bool) => DType::Bool,
         (_, DType::Bool) => DType::I64,
         (_, d) => d,
     }
@@ -246,6 +248,15 @@ impl Tensor {
     /// Elementwise `op` with broadcasting and dtype promotion.
     pub fn binary(&self, op: BinaryOp, other: &Tensor) -> Result<Tensor> {
         let dt = result_dtype(op, self.dtype(), other.dtype());
+        if dt == DType::Bool {
+            // maximum/minimum of bools: or/and (no gradient: bools have none)
+            let lop = if op == BinaryOp::Maximum {
+                LogicOp::Or
+            } else {
+                LogicOp::And
+            };
+            return self.logical(lop, other);
+        }
         // int64 results are computed on the host, where the gpu backend keeps int64
         let on_gpu = dt != DType::I64 && (self.is_gpu() || other.is_gpu());
         let (a, b, out) = if on_gpu {
@@ -571,11 +582,16 @@ impl Tensor {
 
     /// `where(cond, self, other)`: picks from `self` where `cond` is true, else `other`.
     pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        let dt = a.dtype().promote(b.dtype());
         #[cfg(feature = "gpu")]
-        if cond.is_gpu() || a.is_gpu() || b.is_gpu() {
+        if dt != DType::I64 && (cond.is_gpu() || a.is_gpu() || b.is_gpu()) {
             return Tensor::where_gpu(cond, a, b);
         }
-        let dt = a.dtype().promote(b.dtype());
+        if dt == DType::I64 && (cond.is_gpu() || a.is_gpu() || b.is_gpu()) {
+            // an int64 result lives on the host (the gpu backend holds float32 and bool)
+            let host = |t: &Tensor| t.detach().to_device(crate::tensor::Device::Cpu);
+            return Tensor::where_(&host(cond)?, &host(a)?, &host(b)?);
+        }
         let a = a.cast(dt)?;
         let b = b.cast(dt)?;
         let c = if cond.dtype() == DType::Bool {

@@ -139,6 +139,38 @@ fn reduce_raw<T: Float + BufferElement>(
     Tensor::from_vec(out, &kshape)
 }
 
+/// An int64 reduction over the dims in `mask`, into the kept shape: the reduced dims are
+/// moved last, then each run of their elements is folded.
+fn reduce_i64(op: &str, x: &Tensor, mask: &[bool], kind: Kind) -> Result<Tensor> {
+    let x = x.to_device(crate::tensor::Device::Cpu)?;
+    let shape = x.shape();
+    let kshape = keep_shape(shape, mask);
+    let r = reduced_count(shape, mask);
+    let out_n: usize = kshape.iter().product();
+    if r == 0 {
+        if kind != Kind::Sum && out_n > 0 {
+            return Err(value_err!(
+                "{op}: cannot reduce over a zero-size dim of a tensor of shape {} (no identity)",
+                fmt_shape(shape)
+            ));
+        }
+        return Tensor::zeros(&kshape, DType::I64);
+    }
+    let nd = shape.len() as isize;
+    let mut perm: Vec<isize> = (0..nd).filter(|&i| !mask[i as usize]).collect();
+    perm.extend((0..nd).filter(|&i| mask[i as usize]));
+    let v: Vec<i64> = x.detach().permute(&perm)?.to_vec()?;
+    let fold = |c: &[i64]| -> i64 {
+        match kind {
+            Kind::Sum => c.iter().fold(0i64, |a, &b| a.wrapping_add(b)),
+            Kind::Max => c.iter().copied().max().unwrap_or(0),
+            Kind::Min => c.iter().copied().min().unwrap_or(0),
+        }
+    };
+    let out = crate::storage::try_collect(out_n, v.chunks(r).map(fold))?;
+    Tensor::from_vec(out, &kshape)
+}
+
 /// The GPU reduction: a contiguous (outer, r, inner) block, or a permuted copy first.
 #[cfg(feature = "gpu")]
 fn gpu_reduce(x: &Tensor, mask: &[bool], kind: Kind, r: usize, kshape: &[usize]) -> Result<Tensor> {
@@ -194,9 +226,9 @@ impl Tensor {
             _ => self.clone(),
         };
         if x.dtype() == DType::I64 || x.dtype() == DType::Bool {
-            // integer reductions: exact, done in i64/bool without autograd
-            // exact for |values| < 2^53, which covers labels and indices
-            let vals = reduce_raw::<f64>(op, &x.cast(DType::F64)?, &mask, kind)?;
+            // integer reductions in i64, exactly (through f64 they kept 53 bits), without
+            // autograd; sums wrap as PyTorch's do
+            let vals = reduce_i64(op, &x.cast(DType::I64)?, &mask, kind)?;
             return vals
                 .cast(x.dtype())?
                 .reshape(&final_shape(self.shape(), &mask, keepdim));
