@@ -193,6 +193,13 @@ class Tensor:
     def ndim(self) -> int:
         """Number of dimensions."""
 
+    def ndimension(self) -> int:
+        """The number of dimensions (PyTorch's older name for `ndim`)."""
+
+    @property
+    def is_cuda(self) -> builtins.bool:
+        """PyTorch's name for "lives on the GPU"."""
+
     @property
     def requires_grad(self) -> builtins.bool:
         """Whether autograd tracks this tensor."""
