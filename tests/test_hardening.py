@@ -512,3 +512,6 @@ def test_losses_refuse_non_tensors_with_a_type_error(loss):
         f(None, fg.tensor([1.0]))
     with pytest.raises(TypeError, match=f"{loss}: target must be a Tensor"):
         f(fg.tensor([1.0]), True)
+    if loss in ("cross_entropy", "nll_loss"):
+        with pytest.raises(TypeError, match="weight must be a Tensor"):
+            f(fg.zeros(2, 3), fg.tensor([0, 1]), weight=1.5)

@@ -143,6 +143,10 @@ def nll_loss(
     c = input.shape[1]
     keep = target != ignore_index
     safe = target.masked_fill(~keep, 0) if _has_ignored(target, ignore_index) else target
+    if weight is not None and not isinstance(weight, Tensor):
+        raise TypeError(
+            f"nll_loss: weight must be a Tensor of shape ({c},) or None, got {type(weight).__name__}"
+        )
     if weight is not None and tuple(weight.shape) != (c,):
         raise _core.ShapeError(f"nll_loss: weight must have shape ({c},), got {tuple(weight.shape)}")
     lo, hi = (int(safe.amin().item()), int(safe.amax().item())) if safe.numel() else (0, 0)
