@@ -515,3 +515,66 @@ def test_losses_refuse_non_tensors_with_a_type_error(loss):
     if loss in ("cross_entropy", "nll_loss"):
         with pytest.raises(TypeError, match="weight must be a Tensor"):
             f(fg.zeros(2, 3), fg.tensor([0, 1]), weight=1.5)
+
+
+def test_mask_assignment_of_several_values_fills_the_selection_in_order(device):
+    a = fg.arange(7.0, device=device)
+    m = fg.tensor([False, True, False, False, True, False, False], device=device)
+    a[m] = fg.tensor([10.0, 20.0], device=device)
+    assert a.tolist() == [0.0, 10.0, 2.0, 3.0, 20.0, 5.0, 6.0]
+    with pytest.raises(fg.ShapeError, match="does not fit the 2 selected entries"):
+        a[m] = fg.arange(7.0, device=device)
+    rows = fg.zeros(3, 2, device=device)
+    rows[fg.tensor([True, False, True])] = fg.tensor([1.0, 2.0], device=device)  # broadcast
+    assert rows.tolist() == [[1.0, 2.0], [0.0, 0.0], [1.0, 2.0]]
+
+
+def test_index_assignment_into_an_expanded_view_is_refused():
+    e = fg.tensor([1.0]).expand(5)
+    for key in ([-4], 2, slice(1, 3), fg.tensor([True, False, False, False, False])):
+        with pytest.raises(ValueError, match="share memory"):
+            e[key] = -3.0
+
+
+def test_split_into_billions_of_pieces_is_a_memory_error():
+    r = run_child(
+        """
+        try:
+            fg.tensor([4]).expand(2**32).split(1, 0)
+        except MemoryError:
+            print("MemoryError")
+        """
+    )
+    assert r.returncode == 0 and "MemoryError" in r.stdout, r.stderr[-1000:]
+
+
+def test_scaled_add_computes_alpha_times_other_in_the_result_dtype():
+    f = fg.tensor(np.array([-2.5]))
+    f.sub_(fg.tensor(6733281286528594386), alpha=2)  # 2 * other overflows int64
+    assert f.item() == -2.5 - 2 * 6733281286528594386
+
+
+def test_repeat_with_many_dims(device):
+    x = fg.tensor([-0.5, 0.25], device=device)
+    np.testing.assert_array_equal(x.repeat(1, 1, 3, 3, 3).numpy(), np.tile(x.numpy(), (1, 1, 3, 3, 3)))
+    assert fg.arange(6.0, device=device).reshape(2, 3).repeat(2, 1, 2, 2, 0, 1).shape == (2, 1, 2, 2, 0, 3)
+
+
+def test_ignore_index_must_be_an_int():
+    with pytest.raises(TypeError, match="ignore_index"):
+        F.cross_entropy(fg.zeros(2, 3), fg.tensor([0, 1]), ignore_index=[1, 2])
+    with pytest.raises(TypeError, match="ignore_index"):
+        F.nll_loss(fg.zeros(2, 3), fg.tensor([0, 1]), ignore_index=None)
+
+
+def test_copy_of_a_view_into_a_gpu_tensor_writes_only_its_elements(device):
+    """A contiguous view of a longer buffer (b[0], b[1:3]) was copied with its whole buffer
+    on the GPU, writing past the destination's elements."""
+    a = fg.zeros(5, device=device)
+    b = fg.tensor([7.0, 8.0, 9.0], device=device)
+    a[1] = b[0]
+    a[3:5] = b[1:3]
+    assert a.tolist() == [0.0, 7.0, 0.0, 8.0, 9.0]
+    c = fg.zeros(2, 2, device=device)
+    c[0].copy_(fg.arange(4.0, device=device)[2:])
+    assert c.tolist() == [[2.0, 3.0], [0.0, 0.0]]

@@ -121,6 +121,8 @@ def cross_entropy(
 
 def _has_ignored(target: Tensor, ignore_index: int) -> bool:
     """Whether int64 labels hold `ignore_index` (never true of probability targets)."""
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
     return target.dtype == _core.dtype.int64 and bool((target == ignore_index).any().item())
 
 
@@ -141,6 +143,7 @@ def nll_loss(
             f"and {tuple(target.shape)}"
         )
     c = input.shape[1]
+    _has_ignored(target, ignore_index)  # (checks ignore_index)
     keep = target != ignore_index
     safe = target.masked_fill(~keep, 0) if _has_ignored(target, ignore_index) else target
     if weight is not None and not isinstance(weight, Tensor):

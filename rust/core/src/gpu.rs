@@ -491,20 +491,26 @@ impl GpuBuffer {
     }
 
     /// Copies all of `src` into this buffer at element `offset`, in queue order.
-    pub fn copy_from(&self, offset: usize, src: &GpuBuffer) -> Result<()> {
-        if offset + src.len > self.len {
+    pub fn copy_from(
+        &self,
+        offset: usize,
+        src: &GpuBuffer,
+        src_offset: usize,
+        len: usize,
+    ) -> Result<()> {
+        if offset + len > self.len || src_offset + len > src.len {
             return Err(Error::Index("gpu: copy past the end of a buffer".into()));
         }
-        if src.len == 0 {
+        if len == 0 {
             return Ok(());
         }
         self.ctx.record_copy(|enc| {
             enc.copy_buffer_to_buffer(
                 src.raw(),
-                0,
+                (src_offset * 4) as u64,
                 self.raw(),
                 (offset * 4) as u64,
-                Some((src.len * 4) as u64),
+                Some((len * 4) as u64),
             )
         });
         Ok(())

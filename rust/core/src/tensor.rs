@@ -934,14 +934,42 @@ impl Tensor {
         let shape: Vec<isize> = std::iter::repeat_n(1, lead)
             .chain(self.shape().iter().map(|&d| d as isize))
             .collect();
-        // view as (1, s0, 1, s1, ...), expand to (r0, s0, r1, s1, ...), merge each pair
+        // view as (1, s0, 1, s1, ...), expand to (r0, s0, r1, s1, ...), merge each pair; a
+        // dim repeated once needs no pair
         let mut single = Vec::with_capacity(2 * reps.len());
         let mut tiled = Vec::with_capacity(2 * reps.len());
         let mut out = Vec::with_capacity(reps.len());
         for (&s, &r) in shape.iter().zip(reps) {
-            single.extend([1, s]);
-            tiled.extend([r, s]);
-            out.push(r * s);
+            if r == 1 {
+                single.push(s);
+                tiled.push(s);
+            } else {
+                single.extend([1, s]);
+                tiled.extend([r, s]);
+            }
+            out.push(
+                r.checked_mul(s).ok_or_else(|| {
+                    Error::Memory(format!("repeat: {reps:?} repeats are too many"))
+                })?,
+            );
+        }
+        if tiled.len() > 8 {
+            // past the 8 dims the GPU kernels index: tile one dim at a time instead
+            let mut t = self.reshape(&shape)?;
+            for (d, &r) in reps.iter().enumerate() {
+                if r != 1 {
+                    t = if r == 0 {
+                        t.narrow(d as isize, 0, 0)?
+                    } else {
+                        Tensor::cat(&vec![t; r as usize], d as isize)?
+                    };
+                }
+            }
+            return if t.shares_storage(self) {
+                t.clone_tensor()
+            } else {
+                Ok(t)
+            };
         }
         let r = self.reshape(&single)?.expand(&tiled)?.reshape(&out)?;
         // a copy, as PyTorch's: the reshape above may still be a view (of stride-0 dims, or
@@ -1081,6 +1109,12 @@ impl Tensor {
         Ok(())
     }
 
+    /// The checks of an in-place write into this tensor (for writes that go through a view
+    /// of it, such as index assignment): see `check_inplace`.
+    pub fn check_writable(&self, op: &str) -> Result<()> {
+        self.check_inplace(op)
+    }
+
     /// Stores the result of an in-place op (`self op= other`) back into this tensor. As in
     /// PyTorch, the result must have this tensor's shape, and a result dtype of a higher kind
     /// (float into int64 or bool, int64 into bool) is refused instead of truncated.
@@ -1159,17 +1193,18 @@ impl Tensor {
                 src.detach().cast(self.dtype())?.to_device(Device::Gpu)?
             };
             let s = s.broadcast_to(self.shape())?;
-            // a contiguous source is copied in as it is, unless it is this tensor's own
-            // storage (a buffer cannot be copied onto itself; overlapping views need a
-            // temporary anyway)
-            let whole = s.is_contiguous() && s.layout().offset == 0 && !s.shares_storage(self);
-            let s = if whole {
+            // a contiguous source is copied in from where it lies in its buffer (exactly
+            // this tensor's element count: a view's buffer may be longer), unless it is this
+            // tensor's own storage (a buffer cannot be copied onto itself; overlapping views
+            // need a temporary anyway)
+            let direct = s.is_contiguous() && !s.shares_storage(self);
+            let s = if direct {
                 s
             } else {
                 crate::ops::gpu_ops::copy(&s)?
             };
-            let off = self.0.layout.offset;
-            s.with_gpu(|sb, _| self.with_gpu(|db, _| db.copy_from(off, sb)))???;
+            let (off, from, n) = (self.0.layout.offset, s.layout().offset, self.numel());
+            s.with_gpu(|sb, _| self.with_gpu(|db, _| db.copy_from(off, sb, from, n)))???;
             return Ok(());
         }
         if self.is_gpu() || src.is_gpu() {
@@ -1235,14 +1270,25 @@ impl Tensor {
             if alpha == 1.0 {
                 return t.add(other);
             }
-            let dt = match (other.dtype(), alpha.fract() == 0.0) {
-                (d, _) if d.is_float() => d,
-                (_, false) => DType::F32,
-                (DType::Bool, true) => DType::I64,
-                (d, true) => d,
+            // alpha * other in the sum's dtype (an int64 other next to a float tensor would
+            // overflow in int64); a non-integral alpha makes an integer sum float32
+            let mut dt = t.dtype().promote(other.dtype());
+            if dt == DType::Bool || (!dt.is_float() && alpha.fract() != 0.0) {
+                dt = if alpha.fract() == 0.0 {
+                    DType::I64
+                } else {
+                    DType::F32
+                };
+            }
+            if t.is_gpu() || other.is_gpu() {
+                dt = DType::F32; // the gpu computes in float32
+            }
+            let o = if other.is_gpu() {
+                other.clone()
+            } else {
+                other.cast(dt)?
             };
-            let dt = if other.is_gpu() { DType::F32 } else { dt };
-            t.add(&other.mul(&Tensor::scalar(alpha, dt))?)
+            t.add(&o.mul(&Tensor::scalar(alpha, dt))?)
         })
     }
 

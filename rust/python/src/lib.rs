@@ -1054,32 +1054,36 @@ impl PyTensor {
         } else {
             None
         };
-        run(py, heavy(t), || match idx {
-            Some(m) if m.dtype() == DType::Bool => t.mask_put_(&m, &v),
-            Some(i) if i.dtype() == DType::I64 => {
-                if t.ndim() == 0 {
-                    return Err(Error::Index(
-                        "index assignment: a 0-d tensor has no dim for an index tensor to select"
-                            .into(),
-                    ));
+        run(py, heavy(t), || {
+            // an expanded view shares memory among its elements: refuse it for every key
+            t.check_writable("index assignment")?;
+            match idx {
+                Some(m) if m.dtype() == DType::Bool => t.mask_put_(&m, &v),
+                Some(i) if i.dtype() == DType::I64 => {
+                    if t.ndim() == 0 {
+                        return Err(Error::Index(
+                            "index assignment: a 0-d tensor has no dim for an index tensor to select"
+                                .into(),
+                        ));
+                    }
+                    let rows: Vec<i64> = i.reshape(&[-1])?.to_vec()?;
+                    let mut shape: Vec<usize> = vec![rows.len()];
+                    shape.extend(&t.shape()[1..]);
+                    let v = v.broadcast_to(&shape)?;
+                    for (k, &r) in rows.iter().enumerate() {
+                        let dst = t.index(&[IndexItem::Int(r as isize)])?;
+                        dst.copy_(&v.index(&[IndexItem::Int(k as isize)])?)?;
+                    }
+                    Ok(())
                 }
-                let rows: Vec<i64> = i.reshape(&[-1])?.to_vec()?;
-                let mut shape: Vec<usize> = vec![rows.len()];
-                shape.extend(&t.shape()[1..]);
-                let v = v.broadcast_to(&shape)?;
-                for (k, &r) in rows.iter().enumerate() {
-                    let dst = t.index(&[IndexItem::Int(r as isize)])?;
-                    dst.copy_(&v.index(&[IndexItem::Int(k as isize)])?)?;
+                Some(i) => Err(Error::Index(format!(
+                    "index assignment: tensors used as indices must be int64 or bool, got {}",
+                    i.dtype()
+                ))),
+                None => {
+                    let items = items.as_deref().unwrap_or(&[]);
+                    t.index(items)?.copy_(&v)
                 }
-                Ok(())
-            }
-            Some(i) => Err(Error::Index(format!(
-                "index assignment: tensors used as indices must be int64 or bool, got {}",
-                i.dtype()
-            ))),
-            None => {
-                let items = items.as_deref().unwrap_or(&[]);
-                t.index(items)?.copy_(&v)
             }
         })
     }

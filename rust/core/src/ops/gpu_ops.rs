@@ -1479,14 +1479,16 @@ pub(crate) fn cat(parts: &[Tensor], d: usize, out_shape: &[usize]) -> Result<Ten
     let mut at = 0;
     for p in parts {
         let moved = p.detach().permute(&front)?;
-        // a whole-buffer copy needs a part that is exactly its buffer (not a view into a
-        // larger one); anything else is compacted first
-        let whole = moved.is_contiguous()
-            && moved.layout().offset == 0
-            && moved.with_gpu(|b, _| b.len() == moved.numel())?;
-        let moved = if whole { moved } else { copy(&moved)? };
+        // a contiguous part is copied from where it lies in its buffer; anything else is
+        // compacted first
+        let moved = if moved.is_contiguous() {
+            moved
+        } else {
+            copy(&moved)?
+        };
         if moved.numel() > 0 {
-            moved.with_gpu(|b, _| out.copy_from(at, b))??;
+            let (from, n) = (moved.layout().offset, moved.numel());
+            moved.with_gpu(|b, _| out.copy_from(at, b, from, n))??;
         }
         at += moved.numel();
     }

@@ -208,7 +208,7 @@ impl Tensor {
             ));
         }
         let mut start = 0;
-        let mut out = Vec::with_capacity(sizes.len());
+        let mut out = crate::storage::try_vec(sizes.len())?;
         for &n in sizes {
             out.push(self.narrow(d as isize, start, n)?);
             start += n;
@@ -223,7 +223,9 @@ impl Tensor {
             return Err(value_err!("split: the piece size must be positive, got 0"));
         }
         let len = self.shape()[d];
-        let mut sizes = vec![size; len / size];
+        // one view per piece: an expanded dim may ask for billions (MemoryError, not abort)
+        let mut sizes = crate::storage::try_filled(len / size + 1, size)?;
+        sizes.truncate(len / size);
         if !len.is_multiple_of(size) || len == 0 {
             sizes.push(len % size);
         }
@@ -287,16 +289,46 @@ impl Tensor {
         Ok(k)
     }
 
-    /// `x[mask] = value`: `value` (broadcast to this shape) where the bool mask over the
-    /// leading dims is true, the old values elsewhere; in place, outside the graph.
+    /// `x[mask] = value`, in place and outside the graph: a one-element `value` goes to every
+    /// entry where the bool mask over the leading dims is true; a larger one holds the
+    /// selected entries in order (broadcast to the selection's shape `(count, *rest)`), as
+    /// NumPy and PyTorch assign.
     pub fn mask_put_(&self, mask: &Tensor, value: &Tensor) -> Result<()> {
-        let k = self.check_mask("index assignment", mask)?;
-        let mut shape: Vec<isize> = mask.shape().iter().map(|&d| d as isize).collect();
-        shape.extend(std::iter::repeat_n(1, self.ndim() - k));
-        let m = mask.reshape(&shape)?.to_device(self.device())?;
-        self.apply_("index assignment", |t| {
-            Tensor::where_(&m, &value.cast(t.dtype())?, &t.detach())
-        })
+        let op = "index assignment";
+        let k = self.check_mask(op, mask)?;
+        self.check_writable(op)?;
+        if value.numel() == 1 {
+            let mut shape: Vec<isize> = mask.shape().iter().map(|&d| d as isize).collect();
+            shape.extend(std::iter::repeat_n(1, self.ndim() - k));
+            let m = mask.reshape(&shape)?.to_device(self.device())?;
+            let v = value.detach().reshape(&[])?;
+            return self.apply_(op, |t| Tensor::where_(&m, &v.cast(t.dtype())?, &t.detach()));
+        }
+        let _g = crate::autograd::NoGradGuard::new();
+        let flags: Vec<bool> = mask.to_vec()?;
+        let picked: Vec<usize> = (0..flags.len()).filter(|&i| flags[i]).collect();
+        let mut shape = vec![picked.len()];
+        shape.extend_from_slice(&self.shape()[k..]);
+        let v = value.detach().broadcast_to(&shape).map_err(|_| {
+            shape_err!(
+                "{op}: a value of shape {} does not fit the {} selected entries of shape {}",
+                fmt_shape(value.shape()),
+                picked.len(),
+                fmt_shape(&shape)
+            )
+        })?;
+        let lead = &self.shape()[..k];
+        let mut items = vec![IndexItem::Int(0); k];
+        for (j, &p) in picked.iter().enumerate() {
+            let mut rem = p;
+            for d in (0..k).rev() {
+                items[d] = IndexItem::Int((rem % lead[d]) as isize);
+                rem /= lead[d];
+            }
+            self.index(&items)?
+                .copy_(&v.index(&[IndexItem::Int(j as isize)])?)?;
+        }
+        Ok(())
     }
 
     /// Picks entries `indices` (int64, 1-D; negatives count from the end) along `dim`.
