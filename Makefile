@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) $(wildcard shaders/*.wgsl) Cargo.toml Cargo.lock pyproject.toml
 BUILT    := $(VENV)/.built
 
-.PHONY: all build demo test test-rust test-python lint bench sdist-check clean
+.PHONY: all build demo test test-rust test-python fuzz lint bench sdist-check clean
 
 all: build
 
@@ -40,6 +40,14 @@ test-python: $(BUILT)
 	$(PY) -m pytest tests
 
 test: test-rust test-python
+
+# The op fuzzer's long, random run (make test runs a bounded, derandomized one):
+# FUZZ_SECONDS bounds it, FUZZ_EXAMPLES caps the batches of calls; the report goes to stdout.
+FUZZ_SECONDS  ?= 1800
+FUZZ_EXAMPLES ?= 10000000
+fuzz: $(BUILT)
+	FERROGRAD_FUZZ_SECONDS=$(FUZZ_SECONDS) FERROGRAD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+		$(PY) -m pytest tests/test_fuzz.py -k test_fuzz_ops -s
 
 lint: $(VENV)/.deps
 	$(VENV)/bin/ruff check python tests benches examples
