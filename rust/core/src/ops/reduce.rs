@@ -64,6 +64,24 @@ fn final_shape(shape: &[usize], mask: &[bool], keepdim: bool) -> Vec<isize> {
         .collect()
 }
 
+/// A reduction over no elements: the sum's identity (zeros of the kept shape), or an error
+/// for max/min, which have none (unless nothing is kept either).
+fn empty_reduction(
+    op: &str,
+    shape: &[usize],
+    kshape: &[usize],
+    kind: Kind,
+    dtype: DType,
+) -> Result<Tensor> {
+    if kind != Kind::Sum && kshape.iter().product::<usize>() > 0 {
+        return Err(value_err!(
+            "{op}: cannot reduce over a zero-size dim of a tensor of shape {} (no identity)",
+            fmt_shape(shape)
+        ));
+    }
+    Tensor::zeros(kshape, dtype)
+}
+
 /// The reduction itself, returning the keepdim-shaped result without autograd.
 fn reduce_raw<T: Float + BufferElement>(
     op: &str,
@@ -76,13 +94,7 @@ fn reduce_raw<T: Float + BufferElement>(
     let r = reduced_count(shape, mask);
     let out_n: usize = kshape.iter().product();
     if r == 0 {
-        if kind != Kind::Sum && out_n > 0 {
-            return Err(value_err!(
-                "{op}: cannot reduce over a zero-size dim of a tensor of shape {} (no identity)",
-                fmt_shape(shape)
-            ));
-        }
-        return Tensor::zeros(&kshape, T::DTYPE)?.to_device(x.device());
+        return empty_reduction(op, shape, &kshape, kind, T::DTYPE)?.to_device(x.device());
     }
     #[cfg(feature = "gpu")]
     if x.is_gpu() {
@@ -148,13 +160,7 @@ fn reduce_i64(op: &str, x: &Tensor, mask: &[bool], kind: Kind) -> Result<Tensor>
     let r = reduced_count(shape, mask);
     let out_n: usize = kshape.iter().product();
     if r == 0 {
-        if kind != Kind::Sum && out_n > 0 {
-            return Err(value_err!(
-                "{op}: cannot reduce over a zero-size dim of a tensor of shape {} (no identity)",
-                fmt_shape(shape)
-            ));
-        }
-        return Tensor::zeros(&kshape, DType::I64);
+        return empty_reduction(op, shape, &kshape, kind, DType::I64);
     }
     let nd = shape.len() as isize;
     let mut perm: Vec<isize> = (0..nd).filter(|&i| !mask[i as usize]).collect();
