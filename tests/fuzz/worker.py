@@ -264,7 +264,7 @@ def is_gpu(desc: dict) -> bool:
 
 # Ops that README documents as taking host int64/bool operands next to GPU floats.
 HOST_OPERANDS_OK = {"add", "sub", "mul", "truediv", "pow", "maximum", "minimum", "logical_and", "logical_or"}
-HOST_OPERANDS_OK |= {"logical_xor", "and", "or", "xor", "getitem"} | {
+HOST_OPERANDS_OK |= {"logical_xor", "and", "or", "xor"} | {
     f"cmp_{c}" for c in ("eq", "ne", "lt", "le", "gt", "ge")
 }
 
