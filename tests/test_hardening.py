@@ -578,3 +578,30 @@ def test_copy_of_a_view_into_a_gpu_tensor_writes_only_its_elements(device):
     c = fg.zeros(2, 2, device=device)
     c[0].copy_(fg.arange(4.0, device=device)[2:])
     assert c.tolist() == [[2.0, 3.0], [0.0, 0.0]]
+
+
+def test_late_fuzzer_findings():
+    # reductions over no elements return at once, whatever the length of an expanded dim
+    e = fg.zeros(2, 1, 0).expand(2, 2**40, 0)
+    assert e.sum(dim=1).shape == (2, 0) and e.mean(dim=1).shape == (2, 0)
+    assert e.logsumexp(dim=1).shape == (2, 0)
+    # an empty repeat with a huge count neither aborts nor allocates
+    assert fg.tensor(1).repeat(2**40, 3, 0, 0, 1).shape == (2**40, 3, 0, 0, 1)
+    # an int64 index assignment's value must fit the selection's shape
+    x = fg.tensor([3, -3, -3, 5])
+    with pytest.raises(fg.ShapeError):
+        x[fg.tensor([[1, -3], [0, 0]])] = fg.tensor([-3, -4, -3, -2])
+    x[fg.tensor([[1, 2], [0, 0]])] = fg.tensor([[7, 8], [9, 9]])
+    assert x.tolist() == [9, 7, 8, 5]
+    # ints past int64 mixed with others are refused too (NumPy would make them floats)
+    with pytest.raises(OverflowError):
+        fg.tensor([2**63, 1])
+    with pytest.raises(OverflowError):
+        fg.tensor([[1, 2], [3, -(2**64)]])
+    assert fg.tensor([1.5, 1e30]).dtype == fg.float32  # large floats stay floats
+
+
+def test_integer_inplace_update_with_a_gpu_bool_stays_on_the_host(device):
+    y = fg.tensor(5)
+    y.sub_(fg.tensor(True, device=device))
+    assert y.item() == 4

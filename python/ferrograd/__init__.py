@@ -74,6 +74,9 @@ def _as_array(data: Any, dtype) -> np.ndarray:
             arr = np.asarray(data)
         except ValueError as e:  # ragged nested lists
             raise ShapeError(f"tensor: data is not rectangular ({e})") from None
+        if arr.dtype.kind in "uf" and arr.size and np.abs(arr).max() >= 2.0**63 and _has_huge_int(data):
+            # NumPy turns ints past int64 into uint64 or float64: refuse, as fg.tensor([2**63])
+            raise OverflowError("tensor: an integer in the data does not fit in int64")
         if arr.dtype == np.float64 and dtype is None:
             arr = arr.astype(np.float32)  # Python floats default to float32, as in PyTorch
     if arr.dtype == object:
@@ -89,6 +92,13 @@ def _as_array(data: Any, dtype) -> np.ndarray:
     if want == np.int64 and arr.size and arr.dtype.kind in "uf":
         _check_int64_range(arr)
     return np.asarray(arr, dtype=want, order="C")
+
+
+def _has_huge_int(data: Any) -> bool:
+    """Whether nested lists/tuples hold a Python int outside int64."""
+    if isinstance(data, (list, tuple)):
+        return builtins.any(_has_huge_int(v) for v in data)
+    return isinstance(data, int) and not isinstance(data, bool) and not -(2**63) <= data < 2**63
 
 
 def _check_int64_range(arr: np.ndarray) -> None:

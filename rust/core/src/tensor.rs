@@ -955,6 +955,11 @@ impl Tensor {
         }
         if tiled.len() > 8 {
             // past the 8 dims the GPU kernels index: tile one dim at a time instead
+            let out_shape: Vec<usize> = out.iter().map(|&d| d as usize).collect();
+            if out_shape.contains(&0) {
+                // nothing to tile (and a count of 2**40 must not become 2**40 parts)
+                return Tensor::zeros(&out_shape, self.dtype())?.to_device(self.device());
+            }
             let mut t = self.reshape(&shape)?;
             for (d, &r) in reps.iter().enumerate() {
                 if r != 1 {
@@ -1280,10 +1285,10 @@ impl Tensor {
                     DType::F32
                 };
             }
-            if t.is_gpu() || other.is_gpu() {
-                dt = DType::F32; // the gpu computes in float32
+            if dt.is_float() && (t.is_gpu() || other.is_gpu()) {
+                dt = DType::F32; // the gpu computes in float32 (int64 stays on the host)
             }
-            let o = if other.is_gpu() {
+            let o = if other.is_gpu() && dt.is_float() {
                 other.clone()
             } else {
                 other.cast(dt)?

@@ -1067,9 +1067,13 @@ impl PyTensor {
                         ));
                     }
                     let rows: Vec<i64> = i.reshape(&[-1])?.to_vec()?;
-                    let mut shape: Vec<usize> = vec![rows.len()];
-                    shape.extend(&t.shape()[1..]);
-                    let v = v.broadcast_to(&shape)?;
+                    // the value fits the selection's shape (index shape, then the rest), as
+                    // in NumPy; then one row per index, in order
+                    let mut sel: Vec<usize> = i.shape().to_vec();
+                    sel.extend(&t.shape()[1..]);
+                    let mut shape: Vec<isize> = vec![rows.len() as isize];
+                    shape.extend(t.shape()[1..].iter().map(|&d| d as isize));
+                    let v = v.broadcast_to(&sel)?.reshape(&shape)?;
                     for (k, &r) in rows.iter().enumerate() {
                         let dst = t.index(&[IndexItem::Int(r as isize)])?;
                         dst.copy_(&v.index(&[IndexItem::Int(k as isize)])?)?;

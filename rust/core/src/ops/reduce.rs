@@ -93,7 +93,8 @@ fn reduce_raw<T: Float + BufferElement>(
     let kshape = keep_shape(shape, mask);
     let r = reduced_count(shape, mask);
     let out_n: usize = kshape.iter().product();
-    if r == 0 {
+    if r == 0 || out_n == 0 {
+        // no elements: nothing to loop over (an expanded dim may still be 2**40 long)
         return empty_reduction(op, shape, &kshape, kind, T::DTYPE)?.to_device(x.device());
     }
     #[cfg(feature = "gpu")]
@@ -159,7 +160,7 @@ fn reduce_i64(op: &str, x: &Tensor, mask: &[bool], kind: Kind) -> Result<Tensor>
     let kshape = keep_shape(shape, mask);
     let r = reduced_count(shape, mask);
     let out_n: usize = kshape.iter().product();
-    if r == 0 {
+    if r == 0 || out_n == 0 {
         return empty_reduction(op, shape, &kshape, kind, DType::I64);
     }
     let nd = shape.len() as isize;
