@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes shaders/matmul_tiled.wgsl: the tiled vec4 matmul in several tile shapes.
+"""Writes shaders/generated/matmul_tiled.wgsl: the tiled vec4 matmul in several tile shapes.
 
 Why generated: each variant is fully unrolled inside a k-slice and keeps its accumulators in
 named variables, not in an array indexed by loop counters. A driver that does not unroll a
@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent.parent / "shaders" / "matmul_tiled.wgsl"
+OUT = Path(__file__).resolve().parent.parent / "shaders" / "generated" / "matmul_tiled.wgsl"
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ VARIANTS = [
 # WebGPU's default limit on workgroup memory, which every variant stays within
 WORKGROUP_BYTES = 16384
 
-VEC4 = OUT.parent / "matmul_vec4.wgsl"
+VEC4 = OUT.parent.parent / "matmul_vec4.wgsl"
 BEGIN = "// ---- shared with matmul_tiled.wgsl: scripts/gen_matmul_tiled.py copies this block ----\n"
 END = "// ---- end of the shared block ----\n"
 

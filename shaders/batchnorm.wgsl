@@ -27,11 +27,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> rw1: array<f32>;
 @group(0) @binding(6) var<storage, read_write> rw2: array<f32>;
 
-// NaN by its bits: WGSL lets a compiler assume floats are never NaN, so max may drop one
-// (relu(NaN) must stay NaN, as on the CPU).
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
+// is_nan comes from common.wgsl (prepended).
 
 fn index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;

@@ -25,19 +25,7 @@ const WG: u32 = 256u;
 var<workgroup> vals: array<f32, 256>;
 var<workgroup> idxs: array<u32, 256>;
 
-// NaN by its bits: WGSL lets a compiler assume floats are never NaN, so `x != x` and
-// max/min may drop one; integer tests keep it, and NaN propagates as on the CPU.
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-// A float's order as an integer (sign times magnitude bits): exact comparisons of non-NaN
-// values even where the device flushes subnormals to zero (the H100's Vulkan driver does;
-// argmax of [-1e-44, 0] is 1 on the CPU).
-fn okey(x: f32) -> i32 {
-    let m = bitcast<i32>(bitcast<u32>(x) & 0x7fffffffu);
-    return select(m, -m, bitcast<u32>(x) >= 0x80000000u);
-}
+// is_nan and okey come from common.wgsl (prepended).
 
 // Whether v replaces best: a NaN beats any number and, once held, is kept (the first NaN
 // wins, as NumPy's argmax and the CPU path give).

@@ -359,7 +359,7 @@ def test_matmul_auto_tunes_once_per_shape(matmul_kernel_setting):
 
 
 def test_generated_matmul_shader_is_current():
-    """shaders/matmul_tiled.wgsl is what scripts/gen_matmul_tiled.py writes."""
+    """shaders/generated/matmul_tiled.wgsl is what scripts/gen_matmul_tiled.py writes."""
     import subprocess
     import sys
 

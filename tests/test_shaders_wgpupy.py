@@ -14,6 +14,25 @@ wgpu = pytest.importorskip("wgpu")
 SHADERS = Path(__file__).resolve().parent.parent / "shaders"
 
 
+def source(shader: str) -> str:
+    """A shader's source as ferrograd compiles it (common.wgsl and the op table's generated
+    part prepended), or the file's own text for one ferrograd does not list."""
+    from ferrograd import _core
+
+    return _core._shader_source(Path(shader).stem) or (SHADERS / shader).read_text()
+
+
+# the op table's codes, as the Rust side generated them into the WGSL
+def _codes():
+    from ferrograd import _core
+
+    return {name: code for name, code, _ in _core.unary_ops()}
+
+
+CODE = _codes()
+IDENTITY = 99  # the strided copy: unary_fwd's default case
+
+
 def _device():
     try:
         adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
@@ -49,7 +68,7 @@ def run(
     output.
     Returns the output, or (output, [state 5, state 6]) when `rw` gives the state."""
     dev = DEVICE
-    module = dev.create_shader_module(code=(SHADERS / shader).read_text())
+    module = dev.create_shader_module(code=source(shader))
     cs = wgpu.ShaderStage.COMPUTE
 
     def layout_entry(binding, kind):
@@ -121,11 +140,11 @@ rng = np.random.default_rng(0)
 @pytest.mark.parametrize(
     "op,ref",
     [
-        (1, np.exp),
-        (5, np.tanh),
-        (7, lambda x: np.maximum(x, 0)),
-        (6, lambda x: 1 / (1 + np.exp(-x))),
-        (99, lambda x: x),
+        (CODE["exp"], np.exp),
+        (CODE["tanh"], np.tanh),
+        (CODE["relu"], lambda x: np.maximum(x, 0)),
+        (CODE["sigmoid"], lambda x: 1 / (1 + np.exp(-x))),
+        (IDENTITY, lambda x: x),
     ],
 )
 def test_unary_kernel(op, ref):
@@ -139,7 +158,7 @@ def test_unary_kernel(op, ref):
 def test_unary_kernel_reads_through_negative_strides():
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
     # view x[:, ::-1]: offset 3, strides (4, -1)
-    got = run("elementwise.wgsl", "unary_main", ew_params(12, 99, ndim=2, a_off=3), [x], 12,
+    got = run("elementwise.wgsl", "unary_main", ew_params(12, IDENTITY, ndim=2, a_off=3), [x], 12,
               layout_info([3, 4], [4, -1]))  # fmt: skip
     np.testing.assert_array_equal(got, x[:, ::-1].ravel())
 
@@ -198,30 +217,42 @@ def test_select_kernel_broadcasts_and_keeps_inf_out():
 
 
 def test_unary_backward_kernel():
+    """The table's rule from x (binding 1), g (binding 2) and the output y (binding 5)."""
     x = rng.standard_normal(100).astype(np.float32)
     g = rng.standard_normal(100).astype(np.float32)
-    got = run("elementwise.wgsl", "unary_backward_main", ew_params(100, 5), [x, g], 100, None, (2, 1, 1))
-    np.testing.assert_allclose(got, g * (1 - np.tanh(x) ** 2), rtol=1e-5, atol=1e-6)
+    y = np.tanh(x).astype(np.float32)
+    got, _ = run(
+        "elementwise.wgsl",
+        "unary_backward_main",
+        ew_params(100, CODE["tanh"], ndim=0),
+        [x, g],
+        100,
+        None,
+        (2, 1, 1),
+        rw=[y, None],
+    )
+    np.testing.assert_allclose(got, g * (1 - y.astype(np.float64) ** 2), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(
     "op,alpha,deriv",
     [
-        (14, 0.0, lambda y: np.where(y > 0, 1.0507009873554805, y + 1.0507009873554805 * 1.6732632423543772)),
-        (15, 0.0, lambda y: 1 - y * y),
-        (16, 0.0, lambda y: y * (1 - y)),
-        (17, 0.7, lambda y: np.where(y > 0, 1.0, y + 0.7)),
+        ("selu", 0.0, lambda y: np.where(y > 0, 1.0507009873554805, y + 1.0507009873554805 * 1.6732632423543772)),
+        ("tanh", 0.0, lambda y: 1 - y * y),
+        ("sigmoid", 0.0, lambda y: y * (1 - y)),
+        ("elu", 0.7, lambda y: np.where(y > 0, 1.0, y + 0.7)),
+        ("relu", 0.0, lambda y: np.where(y > 0, 1.0, 0.0)),
     ],
 )
 def test_unary_backward_from_the_output(op, alpha, deriv):
-    """The backward of an activation fused into a matmul reads its output y (selu, tanh,
-    sigmoid, elu with alpha)."""
+    """The backward of an activation fused into a matmul reads only its output y: the op's
+    own rule with x = y (ndim = 1), for the fusable activations."""
     y = rng.uniform(-0.9, 0.9, 100).astype(np.float32)
     g = rng.standard_normal(100).astype(np.float32)
     got = run(
         "elementwise.wgsl",
         "unary_backward_main",
-        ew_params(100, op, alpha=alpha),
+        ew_params(100, CODE[op], ndim=1, alpha=alpha),
         [y, g],
         100,
         None,
@@ -287,7 +318,7 @@ def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile, act):
     _vec4_matmul_case("matmul_vec4.wgsl", entry, (tile, tile), a_k, b_n, act, 132, 20, 136)
 
 
-@pytest.mark.parametrize("shader,entry", [("matmul_vec4.wgsl", "main64"), ("matmul_tiled.wgsl", "t64x64")])
+@pytest.mark.parametrize("shader,entry", [("matmul_vec4.wgsl", "main64"), ("generated/matmul_tiled.wgsl", "t64x64")])
 @pytest.mark.parametrize("a_k,b_n", [(1, 1), (0, 0)])
 def test_split_k_partials_then_sum(shader, entry, a_k, b_n):
     """Split-K in two passes: with kc < k, workgroup z of the product writes the raw partial
@@ -339,13 +370,13 @@ def test_matmul_tiled_kernels_every_layout(a_k, b_n, entry):
     acts = sorted(EPILOGUES)
     act = acts[(list(TILED).index(entry) * 4 + 2 * a_k + b_n) % len(acts)]
     # multiples of 4 that cross every tile and k-slice edge
-    _vec4_matmul_case("matmul_tiled.wgsl", entry, TILED[entry], a_k, b_n, act, 140, 44, 204)
+    _vec4_matmul_case("generated/matmul_tiled.wgsl", entry, TILED[entry], a_k, b_n, act, 140, 44, 204)
 
 
 def test_every_generated_kernel_is_tested():
     import re
 
-    src = (SHADERS / "matmul_tiled.wgsl").read_text()
+    src = (SHADERS / "generated" / "matmul_tiled.wgsl").read_text()
     entries = re.findall(r"@compute @workgroup_size\(16, 16\)\nfn (\w+)\(", src)
     assert sorted(entries) == sorted(TILED)
 
@@ -420,8 +451,11 @@ def test_every_shader_entry_point_is_run_here():
     import re
 
     src = Path(__file__).read_text()
-    for f in sorted(SHADERS.glob("*.wgsl")):
-        assert f'"{f.name}"' in src, f"{f.name} has no wgpu-py test"
+    for f in sorted([*SHADERS.glob("*.wgsl"), *SHADERS.glob("generated/*.wgsl")]):
+        if "@compute" not in f.read_text():
+            continue  # a prelude (common.wgsl, the generated op functions), tested through its users
+        name = f.relative_to(SHADERS).as_posix()
+        assert f'"{name}"' in src, f"{name} has no wgpu-py test"
         for entry in re.findall(r"@compute[^\n]*\n\s*fn (\w+)\(", f.read_text()):
             assert f'"{entry}"' in src, f"{f.name}: entry point {entry} has no wgpu-py test"
 

@@ -776,6 +776,18 @@ def linear(
     "selu", "tanh", "sigmoid", "elu" or "leaky_relu", with ``alpha``) runs in the same GPU
     kernel, and its backward needs only the output."""
 
+def unary(
+    x: Tensor, name: str, p0: builtins.float | None = None, p1: builtins.float | None = None
+) -> Tensor:
+    """Applies the op table's elementwise op ``name`` (parameters in the table's order; None
+    takes the default)."""
+
+def unary_ops() -> list[tuple[str, int, list[tuple[str, builtins.float | None]]]]:
+    """The op table's rows: (name, WGSL code, [(parameter, default or None)])."""
+
+def _shader_source(name: str) -> str | None:
+    """A shader's WGSL source as the runtime compiles it; None for an unknown name."""
+
 def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
     """One-hot encoding of int64 labels (num_classes < 0: max label + 1)."""
 

@@ -53,7 +53,7 @@ fn bench_matmul(c: &mut Criterion) {
 /// Every GPU matmul kernel on its own (the ones "auto" chooses among): 256 on lavapipe,
 /// 1024 and 4096 with FERROGRAD_BENCH_LARGE on a real GPU.
 fn bench_matmul_kernels(c: &mut Criterion) {
-    use ferrograd_core::ops::gpu_ops;
+    use ferrograd_core::gpu as gpu_ops;
     if !devices().contains(&Device::Gpu) {
         return;
     }

@@ -139,6 +139,46 @@ pub trait Float:
     fn is_nan(self) -> bool;
     /// the constant 1
     fn one() -> Self;
+    /// sin(x)
+    fn sin(self) -> Self;
+    /// cos(x)
+    fn cos(self) -> Self;
+    /// tan(x)
+    fn tan(self) -> Self;
+    /// asin(x)
+    fn asin(self) -> Self;
+    /// acos(x)
+    fn acos(self) -> Self;
+    /// atan(x)
+    fn atan(self) -> Self;
+    /// sinh(x)
+    fn sinh(self) -> Self;
+    /// cosh(x)
+    fn cosh(self) -> Self;
+    /// asinh(x)
+    fn asinh(self) -> Self;
+    /// acosh(x)
+    fn acosh(self) -> Self;
+    /// atanh(x)
+    fn atanh(self) -> Self;
+    /// exp2(x)
+    fn exp2(self) -> Self;
+    /// log2(x)
+    fn log2(self) -> Self;
+    /// log10(x)
+    fn log10(self) -> Self;
+    /// ln_1p(x)
+    fn ln_1p(self) -> Self;
+    /// exp_m1(x)
+    fn exp_m1(self) -> Self;
+    /// floor(x)
+    fn floor(self) -> Self;
+    /// ceil(x)
+    fn ceil(self) -> Self;
+    /// trunc(x)
+    fn trunc(self) -> Self;
+    /// round half to even
+    fn round_even(self) -> Self;
 }
 
 /// e^x for f32, branch-free so loops over it vectorize (libm's expf is a scalar call).
@@ -200,6 +240,86 @@ pub fn tanh_f32(x: f32) -> f32 {
 
 impl Float for f32 {
     #[inline(always)]
+    fn sin(self) -> Self {
+        f32::sin(self)
+    }
+    #[inline(always)]
+    fn cos(self) -> Self {
+        f32::cos(self)
+    }
+    #[inline(always)]
+    fn tan(self) -> Self {
+        f32::tan(self)
+    }
+    #[inline(always)]
+    fn asin(self) -> Self {
+        f32::asin(self)
+    }
+    #[inline(always)]
+    fn acos(self) -> Self {
+        f32::acos(self)
+    }
+    #[inline(always)]
+    fn atan(self) -> Self {
+        f32::atan(self)
+    }
+    #[inline(always)]
+    fn sinh(self) -> Self {
+        f32::sinh(self)
+    }
+    #[inline(always)]
+    fn cosh(self) -> Self {
+        f32::cosh(self)
+    }
+    #[inline(always)]
+    fn asinh(self) -> Self {
+        f32::asinh(self)
+    }
+    #[inline(always)]
+    fn acosh(self) -> Self {
+        f32::acosh(self)
+    }
+    #[inline(always)]
+    fn atanh(self) -> Self {
+        f32::atanh(self)
+    }
+    #[inline(always)]
+    fn exp2(self) -> Self {
+        f32::exp2(self)
+    }
+    #[inline(always)]
+    fn log2(self) -> Self {
+        f32::log2(self)
+    }
+    #[inline(always)]
+    fn log10(self) -> Self {
+        f32::log10(self)
+    }
+    #[inline(always)]
+    fn ln_1p(self) -> Self {
+        f32::ln_1p(self)
+    }
+    #[inline(always)]
+    fn exp_m1(self) -> Self {
+        f32::exp_m1(self)
+    }
+    #[inline(always)]
+    fn floor(self) -> Self {
+        f32::floor(self)
+    }
+    #[inline(always)]
+    fn ceil(self) -> Self {
+        f32::ceil(self)
+    }
+    #[inline(always)]
+    fn trunc(self) -> Self {
+        f32::trunc(self)
+    }
+    #[inline(always)]
+    fn round_even(self) -> Self {
+        f32::round_ties_even(self)
+    }
+    #[inline(always)]
     fn exp(self) -> Self {
         exp_f32(self)
     }
@@ -238,6 +358,86 @@ impl Float for f32 {
 }
 
 impl Float for f64 {
+    #[inline(always)]
+    fn sin(self) -> Self {
+        f64::sin(self)
+    }
+    #[inline(always)]
+    fn cos(self) -> Self {
+        f64::cos(self)
+    }
+    #[inline(always)]
+    fn tan(self) -> Self {
+        f64::tan(self)
+    }
+    #[inline(always)]
+    fn asin(self) -> Self {
+        f64::asin(self)
+    }
+    #[inline(always)]
+    fn acos(self) -> Self {
+        f64::acos(self)
+    }
+    #[inline(always)]
+    fn atan(self) -> Self {
+        f64::atan(self)
+    }
+    #[inline(always)]
+    fn sinh(self) -> Self {
+        f64::sinh(self)
+    }
+    #[inline(always)]
+    fn cosh(self) -> Self {
+        f64::cosh(self)
+    }
+    #[inline(always)]
+    fn asinh(self) -> Self {
+        f64::asinh(self)
+    }
+    #[inline(always)]
+    fn acosh(self) -> Self {
+        f64::acosh(self)
+    }
+    #[inline(always)]
+    fn atanh(self) -> Self {
+        f64::atanh(self)
+    }
+    #[inline(always)]
+    fn exp2(self) -> Self {
+        f64::exp2(self)
+    }
+    #[inline(always)]
+    fn log2(self) -> Self {
+        f64::log2(self)
+    }
+    #[inline(always)]
+    fn log10(self) -> Self {
+        f64::log10(self)
+    }
+    #[inline(always)]
+    fn ln_1p(self) -> Self {
+        f64::ln_1p(self)
+    }
+    #[inline(always)]
+    fn exp_m1(self) -> Self {
+        f64::exp_m1(self)
+    }
+    #[inline(always)]
+    fn floor(self) -> Self {
+        f64::floor(self)
+    }
+    #[inline(always)]
+    fn ceil(self) -> Self {
+        f64::ceil(self)
+    }
+    #[inline(always)]
+    fn trunc(self) -> Self {
+        f64::trunc(self)
+    }
+    #[inline(always)]
+    fn round_even(self) -> Self {
+        f64::round_ties_even(self)
+    }
     #[inline(always)]
     fn exp(self) -> Self {
         f64::exp(self)

@@ -4,10 +4,9 @@
 //! operation returns [`Result`] so that bad input never panics across the boundary.
 
 pub mod autograd;
+pub mod backend;
 pub mod dtype;
 pub mod error;
-#[cfg(feature = "gpu")]
-pub mod gpu;
 pub mod kernels;
 pub mod layout;
 pub mod ops;
@@ -21,3 +20,7 @@ pub use autograd::{is_grad_enabled, set_grad_enabled, NoGradGuard};
 pub use dtype::DType;
 pub use error::{Error, Result};
 pub use tensor::{Device, Tensor};
+
+/// The GPU backend under its short name (`ferrograd_core::gpu`).
+#[cfg(feature = "gpu")]
+pub use backend::wgpu as gpu;

@@ -4,6 +4,8 @@
 //! to a Python exception. Heavy kernels run with the GIL released; tiny ones keep it,
 //! since releasing costs more than the op.
 
+mod elementwise;
+
 use ferrograd_core::autograd::Node;
 use ferrograd_core::ops::nn::Reduction;
 use ferrograd_core::ops::{CmpOp, IndexItem, LogicOp, UnaryOp};
@@ -2289,7 +2291,7 @@ fn no_gpu<T>() -> PyResult<T> {
 fn gpu_matmul_kernel(name: Option<&str>, tune_min_flops: Option<f64>) -> PyResult<String> {
     #[cfg(feature = "gpu")]
     {
-        use ferrograd_core::ops::gpu_ops;
+        use ferrograd_core::gpu as gpu_ops;
         if let Some(f) = tune_min_flops {
             gpu_ops::set_matmul_tune_min_flops(f).map_err(err)?;
         }
@@ -2313,7 +2315,7 @@ fn gpu_matmul_kernel(name: Option<&str>, tune_min_flops: Option<f64>) -> PyResul
 fn gpu_matmul_split_k(max_splits: Option<usize>) -> PyResult<usize> {
     #[cfg(feature = "gpu")]
     {
-        use ferrograd_core::ops::gpu_ops;
+        use ferrograd_core::gpu as gpu_ops;
         match max_splits {
             Some(n) => gpu_ops::set_matmul_split_k(n).map_err(err),
             None => Ok(gpu_ops::matmul_split_k()),
@@ -2331,7 +2333,7 @@ fn gpu_matmul_split_k(max_splits: Option<usize>) -> PyResult<usize> {
 fn gpu_matmul_kernels() -> PyResult<Vec<&'static str>> {
     #[cfg(feature = "gpu")]
     {
-        Ok(ferrograd_core::ops::gpu_ops::matmul_kernel_names())
+        Ok(ferrograd_core::gpu::matmul_kernel_names())
     }
     #[cfg(not(feature = "gpu"))]
     no_gpu()
@@ -2350,7 +2352,7 @@ fn gpu_matmul_tuning() -> PyResult<
 > {
     #[cfg(feature = "gpu")]
     {
-        Ok(ferrograd_core::ops::gpu_ops::matmul_tuning())
+        Ok(ferrograd_core::gpu::matmul_tuning())
     }
     #[cfg(not(feature = "gpu"))]
     no_gpu()
@@ -2770,6 +2772,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cat, m)?)?;
     m.add_function(wrap_pyfunction!(stack, m)?)?;
     m.add_function(wrap_pyfunction!(where_, m)?)?;
+    elementwise::register(m)?;
     m.add_function(wrap_pyfunction!(linear, m)?)?;
     m.add_function(wrap_pyfunction!(one_hot, m)?)?;
     m.add_function(wrap_pyfunction!(set_grad_enabled, m)?)?;

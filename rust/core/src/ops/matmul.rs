@@ -430,7 +430,7 @@ impl Tensor {
             {
                 let code = match act {
                     Some(op) => {
-                        let (c, alpha, _) = super::unary::gpu_code(op);
+                        let (c, alpha, _) = op.code();
                         (c, alpha)
                     }
                     None => (0, 0.0),

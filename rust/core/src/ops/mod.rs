@@ -3,15 +3,17 @@
 //! maths in a one-line comment.
 
 pub mod binary;
-#[cfg(feature = "gpu")]
-pub mod gpu_ops;
 pub mod index;
 pub mod matmul;
 pub mod nn;
 pub mod reduce;
 pub mod sort;
+pub mod table;
 pub mod unary;
 
 pub use binary::{BinaryOp, CmpOp, LogicOp};
 pub use index::IndexItem;
 pub use unary::UnaryOp;
+
+#[cfg(feature = "gpu")]
+pub(crate) use crate::backend::wgpu::ops as gpu_ops;

@@ -1,0 +1,1 @@
+//! The host backend: kernels over contiguous slices, vectorized per instruction set.

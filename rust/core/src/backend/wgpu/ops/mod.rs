@@ -1,0 +1,30 @@
+//! Kernel launchers, one file per family: each computes its parameter struct and grid and
+//! records one or a few dispatches into the shared encoder; nothing waits for the GPU
+//! until data is read back.
+
+use super::{
+    self as gpu, DropParams, EwParams, GatherParams, GpuBuffer, MmParams, RdParams, SmParams,
+};
+use crate::error::{Error, Result};
+use crate::layout::{broadcast_shapes, checked_numel, Layout};
+use crate::storage::Buffer;
+use crate::tensor::Tensor;
+use std::collections::HashMap;
+
+mod elementwise;
+mod index;
+mod matmul;
+mod nn;
+mod optim;
+mod reduce;
+
+pub(crate) use elementwise::*;
+pub(crate) use index::*;
+pub(crate) use matmul::*;
+pub use matmul::{
+    matmul_kernel, matmul_kernel_names, matmul_split_k, matmul_tuning, set_matmul_kernel,
+    set_matmul_split_k, set_matmul_tune_min_flops,
+};
+pub(crate) use nn::*;
+pub(crate) use optim::*;
+pub(crate) use reduce::*;

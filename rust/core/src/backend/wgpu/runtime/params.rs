@@ -1,0 +1,181 @@
+//! Kernels and their parameter structs (one per shader family, laid out as its WGSL Params).
+
+use super::*;
+
+/// One compute kernel: an entry point of a shader file, with its pipeline constants.
+pub(crate) struct Kernel {
+    /// Pipeline-cache key, unique per (source, entry, constants).
+    pub key: &'static str,
+    pub src: &'static str,
+    pub entry: &'static str,
+    pub constants: &'static [(&'static str, f64)],
+    /// Skip wgpu's injected bounds checks (the kernel guards every access itself).
+    pub unchecked: bool,
+    /// Zero workgroup memory first (WebGPU's default; kernels that write before they read
+    /// can skip it).
+    pub zero_workgroup: bool,
+}
+
+impl Kernel {
+    /// A plain kernel: no constants, wgpu's checks and zeroing kept.
+    pub const fn new(key: &'static str, src: &'static str, entry: &'static str) -> Self {
+        Kernel {
+            key,
+            src,
+            entry,
+            constants: &[],
+            unchecked: false,
+            zero_workgroup: true,
+        }
+    }
+}
+
+/// The buffers of one dispatch: read-only inputs (bindings 1, 2), the output (3), the
+/// extra read-only data (4) and two more read-write buffers (5, 6) for in-place updates.
+pub(crate) struct Binds<'a> {
+    pub inputs: [Option<&'a GpuBuffer>; 2],
+    pub output: &'a GpuBuffer,
+    pub extra: Extra<'a>,
+    pub rw: [Option<&'a GpuBuffer>; 2],
+}
+
+/// Kernel parameters (uniform buffers must be 16-byte multiples: all here are).
+pub(crate) trait Params: bytemuck::Pod {}
+
+/// elementwise.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct EwParams {
+    pub n: u32,
+    pub op: u32,
+    pub ndim: u32,
+    pub row: u32,
+    pub alpha: f32,
+    pub beta: f32,
+    pub a_offset: u32,
+    pub b_offset: u32,
+}
+impl Params for EwParams {}
+
+/// matmul.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct MmParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub batch: u32,
+    pub a_rs: u32,
+    pub a_cs: u32,
+    pub a_bs: u32,
+    pub a_off: u32,
+    pub b_rs: u32,
+    pub b_cs: u32,
+    pub b_bs: u32,
+    pub b_off: u32,
+    pub has_bias: u32,
+    pub act: u32,
+    pub c_off: u32,
+    /// elu's alpha, leaky relu's slope
+    pub alpha: f32,
+    /// split-K chunk of k (the vec4 kernels; `k` or more: not split)
+    pub kc: u32,
+}
+impl Params for MmParams {}
+
+/// dropout.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct DropParams {
+    pub n: u32,
+    pub threshold: u32,
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    pub start_lo: u32,
+    pub start_hi: u32,
+    pub row: u32,
+    pub _pad: u32,
+    pub keep_scale: f32,
+    pub keep_shift: f32,
+    pub drop_shift: f32,
+    pub _pad2: f32,
+}
+impl Params for DropParams {}
+
+/// softmax.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct SmParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub row: u32,
+    pub x_offset: u32,
+    pub smoothing: f32,
+    pub g_scale: f32,
+    pub g_per_row: u32,
+    pub _pad: u32,
+}
+impl Params for SmParams {}
+
+/// batchnorm.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct BnParams {
+    pub n: u32,
+    pub c: u32,
+    pub flags: u32,
+    pub row: u32,
+    pub eps: f32,
+    pub momentum: f32,
+    pub unbias: f32,
+    pub _pad: f32,
+}
+impl Params for BnParams {}
+
+/// optim.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct OptParams {
+    pub n: u32,
+    pub row: u32,
+    pub flags: u32,
+    pub _pad: u32,
+    pub lr: f32,
+    pub a: f32,
+    pub b: f32,
+    pub eps: f32,
+    pub wd: f32,
+    pub decay: f32,
+    pub step_size: f32,
+    pub sqrt_bc2: f32,
+}
+impl Params for OptParams {}
+
+/// gather.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct GatherParams {
+    pub n: u32,
+    pub count: u32,
+    pub size: u32,
+    pub inner: u32,
+    pub row: u32,
+    pub x_offset: u32,
+    /// scatter_sum_main: where the lists of gradient rows start in the index words
+    pub lists: u32,
+    pub _pad: u32,
+}
+impl Params for GatherParams {}
+
+/// reduce.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct RdParams {
+    pub outer: u32,
+    pub r: u32,
+    pub inner: u32,
+    pub op: u32,
+    pub row: u32,
+    pub _pad: [u32; 3],
+}
+impl Params for RdParams {}

@@ -1,0 +1,129 @@
+// The prelude every elementwise-style shader starts with (the Rust side and the wgpu-py
+// harness prepend it): NaN/inf and ordering helpers, and the special functions the op
+// table's formulas call (shaders/generated/elementwise_ops.wgsl).
+//
+// WGSL lets a compiler assume floats are never NaN or inf, so `x != x` and max/min may
+// drop a NaN; these helpers test bits, and NaN propagates as on the CPU.
+
+const SELU_ALPHA: f32 = 1.6732632423543772;
+const SELU_SCALE: f32 = 1.0507009873554805;
+
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn is_inf(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
+}
+
+fn nan_f() -> f32 {
+    return bitcast<f32>(0x7fc00000u);
+}
+
+// A float's order as an integer (sign times magnitude bits): comparisons through it are exact
+// IEEE comparisons of non-NaN values (+0 == -0) even where the device flushes subnormals to
+// zero, as WGSL allows and the H100's Vulkan driver does (1e-42 > 0 is true on the CPU).
+fn okey(x: f32) -> i32 {
+    let m = bitcast<i32>(bitcast<u32>(x) & 0x7fffffffu);
+    return select(m, -m, bitcast<u32>(x) >= 0x80000000u);
+}
+
+// tanh that never overflows: exp of a large argument would give inf/inf = NaN on some drivers
+fn safe_tanh(x: f32) -> f32 {
+    if (is_nan(x)) { return x; }
+    let ax = min(abs(x), 15.0);
+    let e = exp(-2.0 * ax);
+    let t = (1.0 - e) / (1.0 + e);
+    return select(t, -t, x < 0.0);
+}
+
+fn sigmoid(x: f32) -> f32 {
+    let e = exp(-abs(x));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
+}
+
+// erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit)
+fn erf_f(x: f32) -> f32 {
+    let z = abs(x);
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
+        t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 +
+        t * (-0.82215223 + t * 0.17087277)))))))));
+    return select(r - 1.0, 1.0 - r, x >= 0.0);
+}
+
+// PyTorch's clamp, min(max(x, lo), hi): lo > hi gives hi; a NaN x or bound gives NaN
+fn clamp_f(x: f32, lo: f32, hi: f32) -> f32 {
+    if (is_nan(lo) || is_nan(hi) || is_nan(x)) { return nan_f(); }
+    return min(max(x, lo), hi);
+}
+
+// log(1 + x) without cancellation near 0 (Kahan: the rounding of 1 + x cancels)
+fn log1p_f(x: f32) -> f32 {
+    if (is_inf(x) && x > 0.0) { return x; }
+    let u = 1.0 + x;
+    if (u == 1.0) { return x; }
+    return log(u) * x / (u - 1.0);
+}
+
+// e^x - 1 without cancellation near 0 (Kahan's method)
+fn expm1_f(x: f32) -> f32 {
+    if (x > 88.0) { return exp(x); }
+    let u = exp(x);
+    if (u == 1.0) { return x; }
+    let um1 = u - 1.0;
+    if (um1 == -1.0) { return -1.0; }
+    return um1 * x / log(u);
+}
+
+// log(1 + e^(beta x)) / beta, x itself where beta x passes the threshold (PyTorch's)
+fn softplus_f(x: f32, beta: f32, threshold: f32) -> f32 {
+    return select(log1p_f(exp(x * beta)) / beta, x, x * beta > threshold);
+}
+
+// the inverse hyperbolic functions, NaN outside their domains (WGSL leaves that undefined)
+fn asinh_f(x: f32) -> f32 {
+    if (is_nan(x) || is_inf(x)) { return x; }
+    let a = abs(x);
+    // large |x|: log(2|x|), which x * x would overflow on the way to
+    let r = select(log1p_f(a + a * a / (1.0 + sqrt(1.0 + a * a))), log(a) + 0.6931471805599453, a > 1e18);
+    return select(r, -r, x < 0.0);
+}
+
+fn acosh_f(x: f32) -> f32 {
+    if (is_nan(x) || x < 1.0) { return nan_f(); }
+    if (is_inf(x)) { return x; }
+    if (x > 1e18) { return log(x) + 0.6931471805599453; }
+    return log(x + sqrt((x - 1.0) * (x + 1.0)));
+}
+
+fn atanh_f(x: f32) -> f32 {
+    let a = abs(x);
+    if (is_nan(x) || a > 1.0) { return nan_f(); }
+    let r = 0.5 * log1p_f(2.0 * a / (1.0 - a));
+    return select(r, -r, x < 0.0);
+}
+
+// asin and acos through atan2 (lavapipe's asin is off by 1e-4 near 0.7)
+fn asin_f(x: f32) -> f32 {
+    if (is_nan(x) || abs(x) > 1.0) { return nan_f(); }
+    return atan2(x, sqrt((1.0 - x) * (1.0 + x)));
+}
+
+fn acos_f(x: f32) -> f32 {
+    if (is_nan(x) || abs(x) > 1.0) { return nan_f(); }
+    return atan2(sqrt((1.0 - x) * (1.0 + x)), x);
+}
+
+// d/dx of GELU's tanh approximation
+fn gelu_tanh_grad(x: f32) -> f32 {
+    let k = 0.7978845608028654;
+    let t = safe_tanh(k * (x + 0.044715 * x * x * x));
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * 0.044715 * x * x);
+}
+
+// d/dx of x tanh(softplus(x))
+fn mish_grad(x: f32) -> f32 {
+    let t = safe_tanh(softplus_f(x, 1.0, 20.0));
+    return t + x * sigmoid(x) * (1.0 - t * t);
+}
