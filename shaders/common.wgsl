@@ -16,6 +16,12 @@ fn is_inf(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u;
 }
 
+// the truth value of a float as on the CPU: nonzero, NaN included; by its bits, so -0.0
+// is false whatever the compiler assumes about NaN
+fn truthy(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) != 0u;
+}
+
 fn nan_f() -> f32 {
     return bitcast<f32>(0x7fc00000u);
 }

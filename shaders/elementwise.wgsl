@@ -67,12 +67,6 @@ fn b2f(c: bool) -> f32 {
     return select(0.0, 1.0, c);
 }
 
-// the truth value of a float as on the CPU: nonzero, NaN included; by its bits, so -0.0
-// is false whatever the compiler assumes about NaN
-fn truthy(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) != 0u;
-}
-
 // 0-6 arithmetic (BinaryOp's order), 7-12 comparisons (CmpOp's order: ==, !=, <, <=, >,
 // >=; anything against NaN is false but !=), 13-15 logical and, or, xor of truth values
 fn binary(op: u32, x: f32, y: f32) -> f32 {

@@ -237,7 +237,11 @@ def test_unary_backward_kernel():
 @pytest.mark.parametrize(
     "op,alpha,deriv",
     [
-        ("selu", 0.0, lambda y: np.where(y > 0, 1.0507009873554805, y + 1.0507009873554805 * 1.6732632423543772)),
+        (
+            "selu",
+            0.0,
+            lambda y: np.where(y > 0, 1.0507009873554805, y + 1.0507009873554805 * 1.6732632423543772),
+        ),
         ("tanh", 0.0, lambda y: 1 - y * y),
         ("sigmoid", 0.0, lambda y: y * (1 - y)),
         ("elu", 0.7, lambda y: np.where(y > 0, 1.0, y + 0.7)),
@@ -318,7 +322,9 @@ def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile, act):
     _vec4_matmul_case("matmul_vec4.wgsl", entry, (tile, tile), a_k, b_n, act, 132, 20, 136)
 
 
-@pytest.mark.parametrize("shader,entry", [("matmul_vec4.wgsl", "main64"), ("generated/matmul_tiled.wgsl", "t64x64")])
+@pytest.mark.parametrize(
+    "shader,entry", [("matmul_vec4.wgsl", "main64"), ("generated/matmul_tiled.wgsl", "t64x64")]
+)
 @pytest.mark.parametrize("a_k,b_n", [(1, 1), (0, 0)])
 def test_split_k_partials_then_sum(shader, entry, a_k, b_n):
     """Split-K in two passes: with kc < k, workgroup z of the product writes the raw partial

@@ -776,9 +776,7 @@ def linear(
     "selu", "tanh", "sigmoid", "elu" or "leaky_relu", with ``alpha``) runs in the same GPU
     kernel, and its backward needs only the output."""
 
-def unary(
-    x: Tensor, name: str, p0: builtins.float | None = None, p1: builtins.float | None = None
-) -> Tensor:
+def unary(x: Tensor, name: str, p0: builtins.float | None = None, p1: builtins.float | None = None) -> Tensor:
     """Applies the op table's elementwise op ``name`` (parameters in the table's order; None
     takes the default)."""
 

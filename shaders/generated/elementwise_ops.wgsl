@@ -49,6 +49,7 @@ const U_HARDTANH: u32 = 48u;
 const U_LOGSIGMOID: u32 = 49u;
 const U_SOFTSIGN: u32 = 50u;
 const U_CELU: u32 = 51u;
+const U_TRUTH: u32 = 60u;
 const U_IDENTITY: u32 = 99u;
 
 // binary ops
@@ -118,6 +119,7 @@ fn unary_fwd(op: u32, x: f32, p0: f32, p1: f32) -> f32 {
         case U_LOGSIGMOID: { return min(x, 0.0) - log1p_f(exp(-abs(x))); }
         case U_SOFTSIGN: { return x / (1.0 + abs(x)); }
         case U_CELU: { let alpha = p0; return select(alpha * expm1_f(x / alpha), x, x > 0.0); }
+        case U_TRUTH: { return select(0.0, 1.0, truthy(x)); }
         default: { return x; }
     }
 }
@@ -171,6 +173,7 @@ fn unary_grad(op: u32, x: f32, y: f32, g: f32, p0: f32, p1: f32) -> f32 {
         case U_LOGSIGMOID: { return g * sigmoid(-x); }
         case U_SOFTSIGN: { return g / ((1.0 + abs(x)) * (1.0 + abs(x))); }
         case U_CELU: { let alpha = p0; return select(g * exp(x / alpha), g, x > 0.0); }
+        case U_TRUTH: { return 0.0; }
         default: { return g; }
     }
 }

@@ -2,11 +2,12 @@
 
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
+use crate::tensor::Device;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// A typed element buffer (host memory, or GPU memory with the gpu feature).
+/// Host elements of one dtype.
 #[derive(Debug)]
-pub enum Buffer {
+pub enum CpuStorage {
     /// booleans
     Bool(Vec<bool>),
     /// 64-bit integers
@@ -15,33 +16,72 @@ pub enum Buffer {
     F32(Vec<f32>),
     /// 64-bit floats
     F64(Vec<f64>),
-    /// 32-bit floats in GPU memory
-    #[cfg(feature = "gpu")]
-    Gpu(crate::gpu::GpuBuffer),
 }
 
-impl Buffer {
+impl CpuStorage {
     /// The dtype of the elements.
     pub fn dtype(&self) -> DType {
         match self {
-            Buffer::Bool(_) => DType::Bool,
-            Buffer::I64(_) => DType::I64,
-            Buffer::F32(_) => DType::F32,
-            Buffer::F64(_) => DType::F64,
-            #[cfg(feature = "gpu")]
-            Buffer::Gpu(_) => DType::F32,
+            CpuStorage::Bool(_) => DType::Bool,
+            CpuStorage::I64(_) => DType::I64,
+            CpuStorage::F32(_) => DType::F32,
+            CpuStorage::F64(_) => DType::F64,
         }
     }
 
     /// Number of elements held.
     pub fn len(&self) -> usize {
         match self {
-            Buffer::Bool(v) => v.len(),
-            Buffer::I64(v) => v.len(),
-            Buffer::F32(v) => v.len(),
-            Buffer::F64(v) => v.len(),
+            CpuStorage::Bool(v) => v.len(),
+            CpuStorage::I64(v) => v.len(),
+            CpuStorage::F32(v) => v.len(),
+            CpuStorage::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether the storage holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A tensor's elements on one device: the storage-level seam. Each variant is a backend's
+/// storage type; the ops reach them through the dispatching methods in `crate::backend`,
+/// never by matching here. The dtype is the storage's own (a GPU bool says Bool).
+#[derive(Debug)]
+pub enum Buffer {
+    /// host memory
+    Cpu(CpuStorage),
+    /// GPU memory (float32 words: float32 elements, or bools as 0/1)
+    #[cfg(feature = "gpu")]
+    Gpu(crate::backend::wgpu::WgpuStorage),
+}
+
+impl Buffer {
+    /// The dtype of the elements.
+    pub fn dtype(&self) -> DType {
+        match self {
+            Buffer::Cpu(c) => c.dtype(),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(b) => b.len(),
+            Buffer::Gpu(g) => g.dtype,
+        }
+    }
+
+    /// The device holding the elements.
+    pub fn device(&self) -> Device {
+        match self {
+            Buffer::Cpu(_) => Device::Cpu,
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(_) => Device::Gpu,
+        }
+    }
+
+    /// Number of elements held.
+    pub fn len(&self) -> usize {
+        match self {
+            Buffer::Cpu(c) => c.len(),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(g) => g.buf.len(),
         }
     }
 
@@ -59,6 +99,8 @@ pub trait BufferElement: Element {
     fn slice_mut(b: &mut Buffer) -> Option<&mut [Self]>;
     /// Wraps a vector into a buffer.
     fn wrap(v: Vec<Self>) -> Buffer;
+    /// The vector of a host storage of this type.
+    fn unwrap(s: CpuStorage) -> Option<Vec<Self>>;
 }
 
 macro_rules! impl_buffer_element {
@@ -67,20 +109,29 @@ macro_rules! impl_buffer_element {
             #[inline(always)]
             fn slice(b: &Buffer) -> Option<&[Self]> {
                 match b {
-                    Buffer::$v(v) => Some(v),
+                    Buffer::Cpu(CpuStorage::$v(v)) => Some(v),
+                    #[allow(unreachable_patterns)]
                     _ => None,
                 }
             }
             #[inline(always)]
             fn slice_mut(b: &mut Buffer) -> Option<&mut [Self]> {
                 match b {
-                    Buffer::$v(v) => Some(v),
+                    Buffer::Cpu(CpuStorage::$v(v)) => Some(v),
+                    #[allow(unreachable_patterns)]
                     _ => None,
                 }
             }
             #[inline(always)]
             fn wrap(v: Vec<Self>) -> Buffer {
-                Buffer::$v(v)
+                Buffer::Cpu(CpuStorage::$v(v))
+            }
+            #[inline(always)]
+            fn unwrap(s: CpuStorage) -> Option<Vec<Self>> {
+                match s {
+                    CpuStorage::$v(v) => Some(v),
+                    _ => None,
+                }
             }
         }
     };
@@ -90,9 +141,13 @@ impl_buffer_element!(i64, I64);
 impl_buffer_element!(f32, F32);
 impl_buffer_element!(f64, F64);
 
-/// Shared storage. The lock lets in-place updates (optimizer steps) coexist with views.
+/// Shared storage: the elements behind a lock, with their dtype and device stated once
+/// (fixed for the storage's life: in-place updates keep both). The lock lets in-place
+/// updates (optimizer steps) coexist with views.
 #[derive(Debug)]
 pub struct Storage {
+    dtype: DType,
+    device: Device,
     buf: RwLock<Buffer>,
 }
 
@@ -100,7 +155,31 @@ impl Storage {
     /// Wraps a buffer.
     pub fn new(buf: Buffer) -> Storage {
         Storage {
+            dtype: buf.dtype(),
+            device: buf.device(),
             buf: RwLock::new(buf),
+        }
+    }
+
+    /// The elements' dtype.
+    #[inline]
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The device holding the elements.
+    #[inline]
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Whether no other storage shares these elements (a gpu buffer may be read under
+    /// two dtypes, see `Tensor::with_dtype`).
+    pub fn exclusive(&self) -> bool {
+        match &*self.read() {
+            Buffer::Cpu(_) => true,
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(g) => std::sync::Arc::strong_count(&g.buf) == 1,
         }
     }
 

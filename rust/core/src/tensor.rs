@@ -4,7 +4,9 @@ use crate::autograd::{self, Node};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::layout::{checked_numel, fmt_shape, normalize_dim, Layout, Shape};
-use crate::storage::{try_collect, try_filled, try_vec, Buffer, BufferElement, Storage};
+use crate::storage::{
+    try_collect, try_filled, try_vec, Buffer, BufferElement, CpuStorage, Storage,
+};
 use crate::{shape_err, value_err};
 use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,8 +57,6 @@ impl Device {
 pub(crate) struct Inner {
     storage: Arc<Storage>,
     layout: Layout,
-    dtype: DType,
-    device: Device,
     requires_grad: AtomicBool,
     grad_fn: Option<Arc<Node>>,
     grad: Mutex<Option<Tensor>>,
@@ -129,17 +129,10 @@ macro_rules! any_dispatch {
 impl Tensor {
     // ---------------------------------------------------------------- construction
 
-    pub(crate) fn from_parts(
-        storage: Arc<Storage>,
-        layout: Layout,
-        dtype: DType,
-        device: Device,
-    ) -> Tensor {
+    pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout) -> Tensor {
         Tensor(Arc::new(Inner {
             storage,
             layout,
-            dtype,
-            device,
             requires_grad: AtomicBool::new(false),
             grad_fn: None,
             grad: Mutex::new(None),
@@ -156,17 +149,9 @@ impl Tensor {
                 fmt_shape(shape)
             ));
         }
-        let dtype = buf.dtype();
-        let device = match buf {
-            #[cfg(feature = "gpu")]
-            Buffer::Gpu(_) => Device::Gpu,
-            _ => Device::Cpu,
-        };
         Ok(Tensor::from_parts(
             Arc::new(Storage::new(buf)),
             Layout::contiguous(shape),
-            dtype,
-            device,
         ))
     }
 
@@ -246,17 +231,17 @@ impl Tensor {
 
     /// Element type.
     pub fn dtype(&self) -> DType {
-        self.0.dtype
+        self.0.storage.dtype()
     }
 
     /// Device of the storage.
     pub fn device(&self) -> Device {
-        self.0.device
+        self.0.storage.device()
     }
 
     /// Whether the storage is in GPU memory.
     pub fn is_gpu(&self) -> bool {
-        self.0.device == Device::Gpu
+        self.device() == Device::Gpu
     }
 
     /// Refuses a GPU tensor for an op the GPU backend does not have yet.
@@ -277,53 +262,18 @@ impl Tensor {
         if device == self.device() {
             return Ok(self.clone());
         }
-        let out = match device {
-            Device::Cpu => {
-                let v = self.download_f32()?;
-                if self.dtype() == DType::Bool {
-                    // a gpu bool holds 0/1 floats
-                    let b: Vec<bool> = v.into_iter().map(|x| x != 0.0).collect();
-                    return Tensor::from_vec(b, self.shape());
-                }
-                Tensor::from_vec(v, self.shape())?
-            }
-            Device::Gpu => {
-                #[cfg(feature = "gpu")]
-                {
-                    if self.dtype() == DType::I64 {
-                        // int64 tensors (labels, indices) live on the cpu, where the gpu
-                        // kernels read them, as argmax's results do; moving one is
-                        // accepted so a PyTorch-style `y.to(device)` works
-                        crate::gpu::context()?;
-                        return Ok(self.clone());
-                    }
-                    if self.dtype() == DType::Bool {
-                        // masks go up as 0/1 floats, tagged bool (never differentiable)
-                        let ctx = crate::gpu::context()?;
-                        let n = self.numel();
-                        let data: Vec<f32> = self.with_contig(|s: &[bool]| {
-                            try_collect(n, s.iter().map(|&b| b as u8 as f32))
-                        })??;
-                        return Ok(Tensor::from_buffer(
-                            Buffer::Gpu(ctx.upload(&data)?),
-                            self.shape(),
-                        )?
-                        .with_dtype(DType::Bool));
-                    }
-                    if self.dtype() != DType::F32 {
-                        return Err(Error::DType(format!(
-                            "to: the gpu backend holds float32 tensors; this one is {} (call .float() first)",
-                            self.dtype()
-                        )));
-                    }
-                    let ctx = crate::gpu::context()?;
-                    let data: Vec<f32> = self.to_vec()?;
-                    Tensor::from_buffer(Buffer::Gpu(ctx.upload(&data)?), self.shape())?
-                }
-                #[cfg(not(feature = "gpu"))]
-                return Err(Error::Device("to: this build has no gpu backend".into()));
-            }
-        };
+        crate::backend::require(device)?;
+        if device == Device::Gpu && self.dtype() == DType::I64 {
+            // int64 tensors (labels, indices) live on the cpu, where the gpu kernels read
+            // them, as argmax's results do; moving one is accepted so a PyTorch-style
+            // `y.to(device)` works
+            return Ok(self.clone());
+        }
+        let host = self.0.storage.read().to_host(&self.0.layout)?;
+        let out = Tensor::from_buffer(Buffer::upload(host, device)?, self.shape())?;
+        if !self.dtype().is_float() {
+            return Ok(out); // masks and labels are never differentiable
+        }
         let back = self.device();
         Ok(autograd::record(
             out,
@@ -397,23 +347,9 @@ impl Tensor {
         Ok(())
     }
 
-    /// A GPU tensor's elements in C order, copied to the host.
-    fn download_f32(&self) -> Result<Vec<f32>> {
-        #[cfg(feature = "gpu")]
-        {
-            let guard = self.0.storage.read();
-            if let Buffer::Gpu(b) = &*guard {
-                // read back only the part of the buffer this view reaches
-                let Some((lo, hi)) = self.0.layout.span() else {
-                    return Ok(Vec::new());
-                };
-                let part = b.download_range(lo, hi - lo)?;
-                let mut lay = self.0.layout.clone();
-                lay.offset -= lo;
-                return lay.gather(&part);
-            }
-        }
-        self.to_vec()
+    /// The elements in C order, in host memory (read back from the device).
+    pub(crate) fn host_storage(&self) -> Result<CpuStorage> {
+        self.0.storage.read().to_host(&self.0.layout)
     }
 
     /// The GPU buffer behind this tensor (for the GPU kernels).
@@ -424,7 +360,7 @@ impl Tensor {
     ) -> Result<R> {
         let guard = self.0.storage.read();
         match &*guard {
-            Buffer::Gpu(b) => Ok(f(b, &self.0.layout)),
+            Buffer::Gpu(g) => Ok(f(&g.buf, &self.0.layout)),
             _ => Err(Error::Device("internal: expected a gpu tensor".into())),
         }
     }
@@ -439,7 +375,7 @@ impl Tensor {
         let mut bufs = Vec::with_capacity(ts.len());
         for g in &guards {
             match &**g {
-                Buffer::Gpu(b) => bufs.push(b),
+                Buffer::Gpu(g) => bufs.push(&*g.buf),
                 _ => return Err(Error::Device("internal: expected a gpu tensor".into())),
             }
         }
@@ -463,7 +399,17 @@ impl Tensor {
 
     /// Whether two handles share storage (views of one another).
     pub fn shares_storage(&self, other: &Tensor) -> bool {
-        Arc::ptr_eq(&self.0.storage, &other.0.storage)
+        if Arc::ptr_eq(&self.0.storage, &other.0.storage) {
+            return true;
+        }
+        // a gpu bool and its float reading (`with_dtype`) share one device buffer
+        #[cfg(feature = "gpu")]
+        if let (Buffer::Gpu(a), Buffer::Gpu(b)) =
+            (&*self.0.storage.read(), &*other.0.storage.read())
+        {
+            return Arc::ptr_eq(&a.buf, &b.buf);
+        }
+        false
     }
 
     /// Whether this tensor takes part in autograd.
@@ -543,29 +489,17 @@ impl Tensor {
 
     /// A handle to the same data, cut from the graph.
     pub fn detach(&self) -> Tensor {
-        Tensor::from_parts(
-            self.0.storage.clone(),
-            self.0.layout.clone(),
-            self.0.dtype,
-            self.0.device,
-        )
+        Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone())
     }
 
     pub(crate) fn with_grad_fn(self, node: Arc<Node>) -> Tensor {
-        let (storage, layout, dtype, device) = match Arc::try_unwrap(self.0) {
-            Ok(inner) => (inner.storage, inner.layout, inner.dtype, inner.device),
-            Err(arc) => (
-                arc.storage.clone(),
-                arc.layout.clone(),
-                arc.dtype,
-                arc.device,
-            ),
+        let (storage, layout) = match Arc::try_unwrap(self.0) {
+            Ok(inner) => (inner.storage, inner.layout),
+            Err(arc) => (arc.storage.clone(), arc.layout.clone()),
         };
         Tensor(Arc::new(Inner {
             storage,
             layout,
-            dtype,
-            device,
             requires_grad: AtomicBool::new(true),
             grad_fn: Some(node),
             grad: Mutex::new(None),
@@ -578,17 +512,32 @@ impl Tensor {
     #[cfg(feature = "gpu")]
     pub(crate) fn with_dtype(&self, dtype: DType) -> Tensor {
         debug_assert!(self.is_gpu() && matches!(dtype, DType::F32 | DType::Bool));
-        Tensor::from_parts(
-            self.0.storage.clone(),
-            self.0.layout.clone(),
-            dtype,
-            self.0.device,
-        )
+        let buf = match &*self.0.storage.read() {
+            Buffer::Gpu(g) => g.buf.clone(),
+            Buffer::Cpu(_) => unreachable!("with_dtype is for gpu tensors"),
+        };
+        let storage = Storage::new(Buffer::Gpu(crate::gpu::WgpuStorage { buf, dtype }));
+        Tensor::from_parts(Arc::new(storage), self.0.layout.clone())
+    }
+
+    /// A fresh contiguous tensor of this one's shape from a backend kernel that reads this
+    /// tensor's storage through its layout (no autograd recorded).
+    pub(crate) fn map_storage(
+        &self,
+        f: impl FnOnce(&Buffer, &Layout) -> Result<Buffer>,
+    ) -> Result<Tensor> {
+        let out = f(&self.0.storage.read(), &self.0.layout)?;
+        Tensor::from_buffer(out, self.shape())
+    }
+
+    /// Read access to the storage, for kernels over several tensors' storages.
+    pub(crate) fn storage_guard(&self) -> std::sync::RwLockReadGuard<'_, Buffer> {
+        self.0.storage.read()
     }
 
     /// A view of the same storage under another layout (no autograd recorded).
     pub(crate) fn view_with(&self, layout: Layout) -> Tensor {
-        Tensor::from_parts(self.0.storage.clone(), layout, self.0.dtype, self.0.device)
+        Tensor::from_parts(self.0.storage.clone(), layout)
     }
 
     // ---------------------------------------------------------------- data access
@@ -620,31 +569,36 @@ impl Tensor {
         })
     }
 
-    /// The elements in C order as a vector of `T` (the dtype must be `T`'s).
+    /// The elements in C order as a vector of `T` (the dtype must be `T`'s; a bool tensor
+    /// may also be read as 0/1 floats).
     pub fn to_vec<T: BufferElement>(&self) -> Result<Vec<T>> {
-        if self.is_gpu() && (T::DTYPE == DType::F32 || T::DTYPE == self.dtype()) {
-            // gpu tensors hold floats (bools as 0/1)
-            let v = self.download_f32()?;
-            return try_collect(v.len(), v.iter().map(|&x| T::from_f64(x as f64)));
-        }
-        if self.dtype() != T::DTYPE {
+        let dt = self.dtype();
+        if dt != T::DTYPE && !(dt == DType::Bool && T::DTYPE == DType::F32) {
             return Err(Error::DType(format!(
                 "to_vec: tensor has dtype {} but {} was asked for",
                 self.dtype(),
                 T::DTYPE
             )));
         }
-        self.read(|s: &[T], l| l.gather(s))
+        match self.host_storage()? {
+            CpuStorage::Bool(v) if T::DTYPE == DType::F32 => {
+                try_collect(v.len(), v.iter().map(|&b| T::from_f64(b as u8 as f64)))
+            }
+            host => Ok(T::unwrap(host).expect("the dtype was checked")),
+        }
     }
 
     /// The elements converted to f64, in C order.
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
-        if self.is_gpu() {
-            let v = self.download_f32()?;
-            return try_collect(v.len(), v.iter().map(|&x| f64::from(x)));
+        fn conv<T: Element>(v: &[T]) -> Result<Vec<f64>> {
+            try_collect(v.len(), v.iter().map(|x| x.to_f64()))
         }
-        let n = self.numel();
-        any_dispatch!(self.dtype(), T => self.with_contig(|s: &[T]| try_collect(n, s.iter().map(|v| v.to_f64())))?)
+        match self.host_storage()? {
+            CpuStorage::Bool(v) => conv(&v),
+            CpuStorage::I64(v) => conv(&v),
+            CpuStorage::F32(v) => conv(&v),
+            CpuStorage::F64(v) => Ok(v),
+        }
     }
 
     /// The single value of a one-element tensor.
@@ -655,11 +609,7 @@ impl Tensor {
                 fmt_shape(self.shape())
             ));
         }
-        if self.is_gpu() {
-            return Ok(self.download_f32()?[0] as f64);
-        }
-        let off = self.0.layout.offset;
-        Ok(any_dispatch!(self.dtype(), T => self.read(|s: &[T], _| s[off].to_f64())))
+        Ok(self.to_f64_vec()?[0])
     }
 
     /// A C-contiguous tensor with the same values (the same handle when already contiguous).
@@ -682,7 +632,8 @@ impl Tensor {
             && Arc::strong_count(&self.0.storage) == 1
             && self.0.layout.offset == 0
             && self.is_contiguous()
-            && self.0.storage.read().len() == self.numel();
+            && self.0.storage.read().len() == self.numel()
+            && self.0.storage.exclusive();
         if exclusive {
             Ok(self.detach())
         } else {
@@ -691,16 +642,7 @@ impl Tensor {
     }
 
     pub(crate) fn copy_data(&self) -> Result<Tensor> {
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() {
-            return Ok(crate::ops::gpu_ops::copy(self)?.with_dtype(self.dtype()));
-        }
-        any_dispatch!(self.dtype(), T => {
-            let n = self.numel();
-            let mut v = try_vec::<T>(n)?;
-            self.with_contig(|s: &[T]| v.extend_from_slice(s))?;
-            Tensor::from_vec(v, self.shape())
-        })
+        self.map_storage(|b, l| b.copy(l))
     }
 
     /// A copy with its own storage; gradients flow back to the source.
@@ -716,16 +658,10 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() {
-            return self.cast_gpu(dtype);
-        }
-        let n = self.numel();
-        let out = any_dispatch!(self.dtype(), S => any_dispatch!(dtype, D => {
-            let mut v = try_vec::<D>(n)?;
-            self.with_contig(|s: &[S]| v.extend(s.iter().map(|x| D::from_f64(x.to_f64()))))?;
-            Tensor::from_vec(v, self.shape())?
-        }));
+        let out = {
+            let buf = self.0.storage.read().cast(&self.0.layout, dtype)?;
+            Tensor::from_buffer(buf, self.shape())?
+        };
         if !dtype.is_float() {
             return Ok(out);
         }
@@ -733,23 +669,6 @@ impl Tensor {
         Ok(autograd::record(out, "ToCopyBackward", &[self], move |g| {
             Ok(vec![Some(g.cast(src)?)])
         }))
-    }
-
-    /// `cast` of a gpu tensor: between float32 and bool on the gpu (bool holds 0/1
-    /// floats); int64 results go to the cpu, as argmax's do; float64 is refused.
-    #[cfg(feature = "gpu")]
-    fn cast_gpu(&self, dtype: DType) -> Result<Tensor> {
-        match (self.dtype(), dtype) {
-            (DType::Bool, DType::F32) => crate::ops::gpu_ops::copy(self),
-            (DType::F32, DType::Bool) => {
-                let zero = Tensor::scalar(0.0, DType::F32);
-                crate::ops::gpu_ops::compare(crate::ops::CmpOp::Ne, self, &zero)
-            }
-            (_, DType::I64) => self.detach().to_device(Device::Cpu)?.cast(dtype),
-            (_, d) => Err(Error::DType(format!(
-                "cast: the gpu backend holds float32 and bool tensors, not {d}; move the tensor with .to('cpu') first"
-            ))),
-        }
     }
 
     // ---------------------------------------------------------------- views

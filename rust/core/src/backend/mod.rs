@@ -1,6 +1,164 @@
-//! The device backends below the tensor: `cpu` (host kernels) and, with the `gpu` feature,
-//! `wgpu` (WGSL compute shaders). See CONTRIBUTING.md for where each part of an op lives.
+//! The device backends below the tensor, behind one seam.
+//!
+//! A backend owns a storage type (`CpuStorage`, and `WgpuStorage` with the `gpu` feature)
+//! and implements [`BackendStorage`] on it: kernels that take (storage, layout) pairs and
+//! return fresh storage. A backend never sees `Tensor` or autograd. [`Buffer`], the enum
+//! of the storages, dispatches each method to the backend that holds the operands (one
+//! `match` here, so the ops in `crate::ops` contain no device branches); operands on
+//! different devices are a `DeviceError`. The ops validate, promote, call the storage and
+//! record the derivative rule, written once for both devices. See CONTRIBUTING.md.
 
 pub(crate) mod cpu;
 #[cfg(feature = "gpu")]
 pub mod wgpu;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::ops::UnaryOp;
+use crate::storage::{Buffer, CpuStorage};
+use crate::tensor::Device;
+
+/// What every backend implements, on its own storage type.
+pub(crate) trait BackendStorage: Sized {
+    /// y = op(x) elementwise, x read through `l`; a contiguous result of `l`'s shape.
+    fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self>;
+
+    /// g * op'(x) by the op table's rule, from x, the output y (None: y is x itself, the
+    /// backward of an activation fused into a matrix product) and the gradient g, all of
+    /// one shape and of x's dtype.
+    fn unary_grad(
+        &self,
+        xl: &Layout,
+        y: Option<(&Self, &Layout)>,
+        g: (&Self, &Layout),
+        op: UnaryOp,
+    ) -> Result<Self>;
+
+    /// The elements `l` reaches, in C order, in fresh contiguous storage.
+    fn copy(&self, l: &Layout) -> Result<Self>;
+
+    /// The elements `l` reaches, in C order, in host memory.
+    fn to_host(&self, l: &Layout) -> Result<CpuStorage>;
+
+    /// The elements `l` reaches converted to `dtype`, in C order. The result may live on
+    /// another device where this one does not hold `dtype` (the GPU's int64 results go to
+    /// the host, where its kernels read labels and indices).
+    fn cast(&self, l: &Layout, dtype: DType) -> Result<Buffer>;
+}
+
+fn mismatch(op: &str) -> Error {
+    Error::Device(format!(
+        "{op}: expected all tensors on one device, got cpu and gpu; move one with .to()"
+    ))
+}
+
+impl Buffer {
+    /// See [`BackendStorage::unary`].
+    pub(crate) fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.unary(l, op).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.unary(l, op).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::unary_grad`].
+    pub(crate) fn unary_grad(
+        &self,
+        xl: &Layout,
+        y: Option<(&Buffer, &Layout)>,
+        g: (&Buffer, &Layout),
+        op: UnaryOp,
+    ) -> Result<Buffer> {
+        let name = op.backward_name();
+        match (self, g.0) {
+            (Buffer::Cpu(x), Buffer::Cpu(gb)) => {
+                let y = match y {
+                    Some((Buffer::Cpu(yb), yl)) => Some((yb, yl)),
+                    None => None,
+                    #[cfg(feature = "gpu")]
+                    Some(_) => return Err(mismatch(name)),
+                };
+                x.unary_grad(xl, y, (gb, g.1), op).map(Buffer::Cpu)
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(x), Buffer::Gpu(gb)) => {
+                let y = match y {
+                    Some((Buffer::Gpu(yb), yl)) => Some((yb, yl)),
+                    None => None,
+                    Some(_) => return Err(mismatch(name)),
+                };
+                x.unary_grad(xl, y, (gb, g.1), op).map(Buffer::Gpu)
+            }
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch(name)),
+        }
+    }
+
+    /// See [`BackendStorage::copy`].
+    pub(crate) fn copy(&self, l: &Layout) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.copy(l).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.copy(l).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::to_host`].
+    pub(crate) fn to_host(&self, l: &Layout) -> Result<CpuStorage> {
+        match self {
+            Buffer::Cpu(s) => s.to_host(l),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.to_host(l),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::cast`].
+    pub(crate) fn cast(&self, l: &Layout, dtype: DType) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.cast(l, dtype),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.cast(l, dtype),
+        }
+    }
+
+    /// Host elements placed on `device` (the same storage for the cpu).
+    pub(crate) fn upload(host: CpuStorage, device: Device) -> Result<Buffer> {
+        match device {
+            Device::Cpu => Ok(Buffer::Cpu(host)),
+            #[cfg(feature = "gpu")]
+            Device::Gpu => wgpu::WgpuStorage::upload(&host).map(Buffer::Gpu),
+            #[cfg(not(feature = "gpu"))]
+            Device::Gpu => Err(no_gpu("to")),
+        }
+    }
+}
+
+/// Checks that `device` can be used on this machine (the GPU: this build has the backend
+/// and an adapter was found).
+pub(crate) fn require(device: Device) -> Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        #[cfg(feature = "gpu")]
+        Device::Gpu => wgpu::context().map(|_| ()),
+        #[cfg(not(feature = "gpu"))]
+        Device::Gpu => Err(no_gpu("device")),
+    }
+}
+
+#[cfg(not(feature = "gpu"))]
+fn no_gpu(op: &str) -> Error {
+    Error::Device(format!(
+        "{op}: device 'gpu' is not available: this build of ferrograd has only the cpu backend"
+    ))
+}
+
+/// The dtype error of a kernel that takes floats only.
+pub(crate) fn float_only(op: &str, dtype: DType) -> Error {
+    Error::DType(format!(
+        "{op}: expected a floating-point tensor (float32 or float64), got {dtype}"
+    ))
+}

@@ -442,9 +442,7 @@ impl Tensor {
         } else {
             let y = float_dispatch!(dt, "linear", T => mm_forward::<T>(&x, &wt, b.as_ref())?);
             match act {
-                Some(op) => {
-                    float_dispatch!(dt, "linear", T => super::unary::run_forward::<T>(op, &y)?)
-                }
+                Some(op) => y.map_storage(|s, l| s.unary(l, op))?,
                 None => y,
             }
         };

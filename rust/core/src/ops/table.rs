@@ -404,6 +404,10 @@ unary_table! {
         cpu x => if x > c(0.0) { x } else { alpha * (x / alpha).exp_m1() },
             (x, y, g) => if x > c(0.0) { g } else { g * (x / alpha).exp() };
         wgsl "select(alpha * expm1_f(x / alpha), x, x > 0.0)", "select(g * exp(x / alpha), g, x > 0.0)";
+    /// the truth value as 0/1 (nonzero, NaN included): a float's cast to bool; internal
+    Truth => 60, "_truth",
+        cpu x => if x != c(0.0) || x.is_nan() { c(1.0) } else { c(0.0) }, (x, y, g) => c(0.0);
+        wgsl "select(0.0, 1.0, truthy(x))", "0.0";
 }
 
 /// The copy kernel's code (the identity, which reads a strided view into a contiguous one).

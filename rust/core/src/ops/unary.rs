@@ -3,47 +3,23 @@
 //! rows of the op table in `ops/table.rs`.
 
 use crate::autograd::record;
-use crate::dtype::{DType, Float};
+use crate::dtype::DType;
 use crate::error::Result;
-use crate::storage::{try_vec, BufferElement};
 use crate::tensor::Tensor;
-use crate::threads;
-use crate::{float_dispatch, value_err};
+use crate::value_err;
 
-use super::table::{cpu_backward, cpu_forward};
 pub use super::table::{UnaryOp, SELU_ALPHA, SELU_SCALE};
 
-pub(crate) fn run_forward<T: Float + BufferElement>(op: UnaryOp, t: &Tensor) -> Result<Tensor> {
-    let n = t.numel();
-    let mut out: Vec<T> = try_vec(n)?;
-    out.resize(n, T::zero());
-    t.with_contig(|x: &[T]| {
-        threads::for_chunks(&mut out, |s, o| cpu_forward(op, &x[s..s + o.len()], o))
-    })?;
-    Tensor::from_vec(out, t.shape())
-}
-
-fn run_backward<T: Float + BufferElement>(
-    op: UnaryOp,
-    x: &Tensor,
-    y: &Tensor,
-    g: &Tensor,
-) -> Result<Tensor> {
-    let n = x.numel();
-    let mut out: Vec<T> = try_vec(n)?;
-    out.resize(n, T::zero());
+/// g * op'(x) for x, its output y (None: y is x) and the incoming gradient, on their
+/// device; g is cast to x's dtype first.
+fn unary_grad(op: UnaryOp, x: &Tensor, y: Option<&Tensor>, g: &Tensor) -> Result<Tensor> {
     let g = g.cast(x.dtype())?;
-    x.with_contig(|xs: &[T]| {
-        y.with_contig(|ys: &[T]| {
-            g.with_contig(|gs: &[T]| {
-                threads::for_chunks(&mut out, |s, o| {
-                    let e = s + o.len();
-                    cpu_backward(op, &xs[s..e], &ys[s..e], &gs[s..e], o)
-                })
-            })
-        })
-    })???;
-    Tensor::from_vec(out, x.shape())
+    let y = y.map(|y| (y.storage_guard(), y.layout().clone()));
+    let gg = g.storage_guard();
+    x.map_storage(|b, l| {
+        let yb = y.as_ref().map(|(guard, yl)| (&**guard, yl));
+        b.unary_grad(l, yb, (&gg, g.layout()), op)
+    })
 }
 
 impl Tensor {
@@ -61,7 +37,8 @@ impl Tensor {
         ))
     }
 
-    /// Applies a unary op; integer inputs are promoted to float32 (except `neg`/`abs`).
+    /// Applies a unary op; integer inputs are promoted to float32 (except `neg`/`abs`,
+    /// and the rounding ops, which keep integers as they are).
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         let x = match (op, self.dtype()) {
             (UnaryOp::Neg | UnaryOp::Abs, DType::I64) => {
@@ -85,30 +62,13 @@ impl Tensor {
             (_, DType::I64 | DType::Bool) => self.cast(DType::F32)?,
             _ => self.clone(),
         };
-        #[cfg(feature = "gpu")]
-        if x.is_gpu() {
-            let (code, a, b) = op.code();
-            let out = super::gpu_ops::unary_code(op.name(), code, a, b, &x)?;
-            let (xs, ys) = (x.detach(), out.detach());
-            return Ok(record(out, op.backward_name(), &[&x], move |g| {
-                Ok(vec![Some(super::gpu_ops::unary_grad(
-                    op,
-                    &xs,
-                    Some(&ys),
-                    g,
-                )?)])
-            }));
-        }
-        let out = float_dispatch!(x.dtype(), op.name(), T => run_forward::<T>(op, &x)?);
+        let out = x.map_storage(|b, l| b.unary(l, op))?;
         if !(crate::autograd::is_grad_enabled() && x.requires_grad()) {
             return Ok(out);
         }
-        let xs = x.detach();
-        let ys = out.detach();
+        let (xs, ys) = (x.detach(), out.detach());
         Ok(record(out, op.backward_name(), &[&x], move |g| {
-            let dx =
-                float_dispatch!(xs.dtype(), op.name(), T => run_backward::<T>(op, &xs, &ys, g)?);
-            Ok(vec![Some(dx)])
+            Ok(vec![Some(unary_grad(op, &xs, Some(&ys), g)?)])
         }))
     }
 
@@ -134,13 +94,9 @@ impl Tensor {
                 op.name()
             ));
         }
-        #[cfg(feature = "gpu")]
-        if y.is_gpu() {
-            return super::gpu_ops::unary_grad(op, y, None, g);
-        }
         // the table's rules for these read x only through x > 0, which is y > 0, and take
         // the rest from y: the rule of the unfused op, with x = y
-        float_dispatch!(y.dtype(), op.name(), T => run_backward::<T>(op, y, y, g))
+        unary_grad(op, y, None, g)
     }
 
     /// -x

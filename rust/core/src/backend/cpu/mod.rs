@@ -1,1 +1,131 @@
-//! The host backend: kernels over contiguous slices, vectorized per instruction set.
+//! The host backend: kernels over contiguous slices, vectorized per instruction set
+//! (`crate::kernels`), split across the thread pool for large tensors.
+
+use super::{float_only, BackendStorage};
+use crate::dtype::{DType, Element, Float};
+use crate::error::Result;
+use crate::layout::Layout;
+use crate::ops::table::{cpu_backward, cpu_forward};
+use crate::ops::UnaryOp;
+use crate::storage::{try_collect, try_vec, Buffer, CpuStorage};
+use crate::threads;
+use std::borrow::Cow;
+
+/// The elements `l` reaches in C order: borrowed when contiguous, else gathered.
+pub(crate) fn contig<'a, T: Copy>(v: &'a [T], l: &Layout) -> Result<Cow<'a, [T]>> {
+    if l.is_contiguous() {
+        Ok(Cow::Borrowed(&v[l.contiguous_range()]))
+    } else {
+        Ok(Cow::Owned(l.gather(v)?))
+    }
+}
+
+fn zeros<T: Float>(n: usize) -> Result<Vec<T>> {
+    let mut out: Vec<T> = try_vec(n)?;
+    out.resize(n, T::zero());
+    Ok(out)
+}
+
+fn unary_t<T: Float>(v: &[T], l: &Layout, op: UnaryOp) -> Result<Vec<T>> {
+    let x = contig(v, l)?;
+    let mut out = zeros(x.len())?;
+    threads::for_chunks(&mut out, |s, o| cpu_forward(op, &x[s..s + o.len()], o));
+    Ok(out)
+}
+
+fn unary_grad_t<T: Float>(
+    (x, xl): (&[T], &Layout),
+    y: Option<(&[T], &Layout)>,
+    (g, gl): (&[T], &Layout),
+    op: UnaryOp,
+) -> Result<Vec<T>> {
+    let x = contig(x, xl)?;
+    let y = match y {
+        Some((y, yl)) => contig(y, yl)?,
+        None => Cow::Borrowed(&*x),
+    };
+    let g = contig(g, gl)?;
+    let mut out = zeros(x.len())?;
+    threads::for_chunks(&mut out, |s, o| {
+        let e = s + o.len();
+        cpu_backward(op, &x[s..e], &y[s..e], &g[s..e], o)
+    });
+    Ok(out)
+}
+
+impl BackendStorage for CpuStorage {
+    fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self> {
+        match self {
+            CpuStorage::F32(v) => Ok(CpuStorage::F32(unary_t(v, l, op)?)),
+            CpuStorage::F64(v) => Ok(CpuStorage::F64(unary_t(v, l, op)?)),
+            other => Err(float_only(op.name(), other.dtype())),
+        }
+    }
+
+    fn unary_grad(
+        &self,
+        xl: &Layout,
+        y: Option<(&Self, &Layout)>,
+        g: (&Self, &Layout),
+        op: UnaryOp,
+    ) -> Result<Self> {
+        let name = op.backward_name();
+        match (self, y, g.0) {
+            (CpuStorage::F32(x), None, CpuStorage::F32(gv)) => {
+                Ok(CpuStorage::F32(unary_grad_t((x, xl), None, (gv, g.1), op)?))
+            }
+            (CpuStorage::F32(x), Some((CpuStorage::F32(yv), yl)), CpuStorage::F32(gv)) => Ok(
+                CpuStorage::F32(unary_grad_t((x, xl), Some((yv, yl)), (gv, g.1), op)?),
+            ),
+            (CpuStorage::F64(x), None, CpuStorage::F64(gv)) => {
+                Ok(CpuStorage::F64(unary_grad_t((x, xl), None, (gv, g.1), op)?))
+            }
+            (CpuStorage::F64(x), Some((CpuStorage::F64(yv), yl)), CpuStorage::F64(gv)) => Ok(
+                CpuStorage::F64(unary_grad_t((x, xl), Some((yv, yl)), (gv, g.1), op)?),
+            ),
+            _ => Err(float_only(name, self.dtype())),
+        }
+    }
+
+    fn copy(&self, l: &Layout) -> Result<Self> {
+        fn one<T: Copy>(v: &[T], l: &Layout) -> Result<Vec<T>> {
+            let x = contig(v, l)?;
+            let mut out = try_vec(x.len())?;
+            out.extend_from_slice(&x);
+            Ok(out)
+        }
+        Ok(match self {
+            CpuStorage::Bool(v) => CpuStorage::Bool(one(v, l)?),
+            CpuStorage::I64(v) => CpuStorage::I64(one(v, l)?),
+            CpuStorage::F32(v) => CpuStorage::F32(one(v, l)?),
+            CpuStorage::F64(v) => CpuStorage::F64(one(v, l)?),
+        })
+    }
+
+    fn to_host(&self, l: &Layout) -> Result<CpuStorage> {
+        self.copy(l)
+    }
+
+    fn cast(&self, l: &Layout, dtype: DType) -> Result<Buffer> {
+        fn conv<S: Element>(v: &[S], l: &Layout, dtype: DType) -> Result<CpuStorage> {
+            let x = contig(v, l)?;
+            let n = x.len();
+            fn each<S: Element, D: Element>(x: &[S], n: usize) -> Result<Vec<D>> {
+                try_collect(n, x.iter().map(|a| D::from_f64(a.to_f64())))
+            }
+            Ok(match dtype {
+                DType::Bool => CpuStorage::Bool(each(&x, n)?),
+                DType::I64 => CpuStorage::I64(each(&x, n)?),
+                DType::F32 => CpuStorage::F32(each(&x, n)?),
+                DType::F64 => CpuStorage::F64(each(&x, n)?),
+            })
+        }
+        let out = match self {
+            CpuStorage::Bool(v) => conv(v, l, dtype)?,
+            CpuStorage::I64(v) => conv(v, l, dtype)?,
+            CpuStorage::F32(v) => conv(v, l, dtype)?,
+            CpuStorage::F64(v) => conv(v, l, dtype)?,
+        };
+        Ok(Buffer::Cpu(out))
+    }
+}

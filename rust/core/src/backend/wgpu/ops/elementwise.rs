@@ -6,7 +6,10 @@ use super::*;
 pub(crate) const MAX_DIMS: usize = 8;
 
 pub(crate) fn new_tensor(buf: GpuBuffer, shape: &[usize]) -> Result<Tensor> {
-    Tensor::from_buffer(Buffer::Gpu(buf), shape)
+    Tensor::from_buffer(
+        Buffer::Gpu(gpu::WgpuStorage::new(buf, crate::dtype::DType::F32)),
+        shape,
+    )
 }
 
 /// shape, then the strides of up to two operands (as i32 bit patterns), 8 slots each.
@@ -45,65 +48,63 @@ pub(crate) fn copy(t: &Tensor) -> Result<Tensor> {
 
 /// out = op(t) elementwise, reading `t` through its strides.
 pub(crate) fn unary_code(name: &str, op: u32, alpha: f32, beta: f32, t: &Tensor) -> Result<Tensor> {
+    let out = t.with_gpu(|b, l| launch_unary(name, op, alpha, beta, b, l))??;
+    new_tensor(out, t.shape())
+}
+
+/// out = op(x) for x read through `l` (the strided copy when `op` is the identity): a
+/// fresh contiguous buffer of `l`'s element count.
+pub(crate) fn launch_unary(
+    name: &str,
+    op: u32,
+    alpha: f32,
+    beta: f32,
+    x: &GpuBuffer,
+    l: &Layout,
+) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
-    let n = t.numel();
+    let n = l.numel();
     check_u32(name, n)?;
     let out = ctx.alloc(n)?;
     if n > 0 {
-        let l = t.layout().clone();
-        let info = layout_info(name, t.shape(), &[&l])?;
+        let info = layout_info(name, &l.shape, &[l])?;
         let (groups, row) = ctx.grid(n, 64)?;
         let p = EwParams {
             n: n as u32,
             op,
-            ndim: t.ndim() as u32,
+            ndim: l.shape.len() as u32,
             row,
             alpha,
             beta,
             a_offset: l.offset as u32,
             b_offset: 0,
         };
-        t.with_gpu(|a, _| {
-            ctx.dispatch(
-                "unary",
-                gpu::shaders::ELEMENTWISE,
-                "unary_main",
-                &p,
-                [Some(a), None],
-                &out,
-                Some(&info),
-                groups,
-            )
-        })??;
+        ctx.dispatch(
+            "unary",
+            gpu::shaders::ELEMENTWISE,
+            "unary_main",
+            &p,
+            [Some(x), None],
+            &out,
+            Some(&info),
+            groups,
+        )?;
     }
-    new_tensor(out, t.shape())
+    Ok(out)
 }
 
-/// dx = g * f'(x) for a unary op by the op table's rule, from x, the output y and g
-/// (contiguous copies as needed). `y = None`: x is the output itself (the backward of an
-/// activation fused into a matrix product; see `Tensor::act_backward_from_output`).
-pub(crate) fn unary_grad(
+/// g * f'(x) by the op table's rule (unary_backward_main) from contiguous x and g at
+/// their offsets and y, a buffer of its own from element 0 (it is bound read-write), or
+/// None when y is x itself.
+pub(crate) fn launch_unary_grad(
     op: crate::ops::UnaryOp,
-    x: &Tensor,
-    y: Option<&Tensor>,
-    g: &Tensor,
-) -> Result<Tensor> {
+    (x, x_off): (&GpuBuffer, usize),
+    y: Option<&GpuBuffer>,
+    (g, g_off): (&GpuBuffer, usize),
+    n: usize,
+) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
-    let (x, g) = (x.contiguous()?, g.contiguous()?);
-    // y is bound read-write (binding 5), so it must be a buffer of its own, starting at 0
-    let y = match y {
-        Some(y) => {
-            let y = y.contiguous()?;
-            let alone = !y.shares_storage(&x) && !y.shares_storage(&g);
-            Some(if alone && y.layout().offset == 0 {
-                y
-            } else {
-                copy(&y)?
-            })
-        }
-        None => None,
-    };
-    let n = x.numel();
+    check_u32(op.backward_name(), n)?;
     let out = ctx.alloc(n)?;
     if n > 0 {
         let (code, alpha, beta) = op.code();
@@ -115,29 +116,23 @@ pub(crate) fn unary_grad(
             row,
             alpha,
             beta,
-            a_offset: x.layout().offset as u32,
-            b_offset: g.layout().offset as u32,
+            a_offset: x_off as u32,
+            b_offset: g_off as u32,
         };
         const UNARY_GRAD: gpu::Kernel = gpu::Kernel::new(
             "unary_backward",
             gpu::shaders::ELEMENTWISE,
             "unary_backward_main",
         );
-        let mut ts = vec![&x, &g];
-        if let Some(y) = &y {
-            ts.push(y);
-        }
-        Tensor::with_gpus(&ts, |bufs| {
-            let binds = gpu::Binds {
-                inputs: [Some(bufs[0]), Some(bufs[1])],
-                output: &out,
-                extra: gpu::Extra::None,
-                rw: [bufs.get(2).copied(), None],
-            };
-            ctx.run(&UNARY_GRAD, &p, binds, groups)
-        })??;
+        let binds = gpu::Binds {
+            inputs: [Some(x), Some(g)],
+            output: &out,
+            extra: gpu::Extra::None,
+            rw: [y, None],
+        };
+        ctx.run(&UNARY_GRAD, &p, binds, groups)?;
     }
-    new_tensor(out, x.shape())
+    Ok(out)
 }
 
 /// The parameters, layout words and grid of an elementwise kernel reading `a` and `b`

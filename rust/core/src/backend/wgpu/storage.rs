@@ -1,0 +1,157 @@
+//! The GPU backend's storage: a pooled device buffer and the dtype its float32 words hold.
+
+use super::GpuBuffer;
+use crate::dtype::DType;
+use std::sync::Arc;
+
+/// GPU elements: float32 words holding float32 elements, or bools as 0/1. The buffer is
+/// shared so that a bool can be read as its 0/1 floats by the float kernels without a copy
+/// (`Tensor::with_dtype`); the dtype here is the only statement of what the words mean.
+#[derive(Debug)]
+pub struct WgpuStorage {
+    /// the device buffer
+    pub buf: Arc<GpuBuffer>,
+    /// float32 or bool
+    pub dtype: DType,
+}
+
+impl WgpuStorage {
+    /// Wraps a fresh buffer holding `dtype` elements.
+    pub fn new(buf: GpuBuffer, dtype: DType) -> WgpuStorage {
+        debug_assert!(matches!(dtype, DType::F32 | DType::Bool));
+        WgpuStorage {
+            buf: Arc::new(buf),
+            dtype,
+        }
+    }
+}
+
+use super::ops::{launch_unary, launch_unary_grad};
+use crate::backend::{float_only, BackendStorage};
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::ops::table::IDENTITY_CODE;
+use crate::ops::UnaryOp;
+use crate::storage::Buffer;
+use crate::storage::{try_collect, CpuStorage};
+
+/// A buffer borrowed from a storage or made for the occasion (a compact copy).
+enum Held<'a> {
+    Borrowed(&'a GpuBuffer),
+    Owned(GpuBuffer),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = GpuBuffer;
+    fn deref(&self) -> &GpuBuffer {
+        match self {
+            Held::Borrowed(b) => b,
+            Held::Owned(b) => b,
+        }
+    }
+}
+
+/// The buffer and offset of `l`'s elements as a contiguous run: the buffer itself when
+/// `l` is contiguous, else a compact copy (offset 0).
+fn dense<'a>(buf: &'a GpuBuffer, l: &Layout) -> Result<(Held<'a>, usize)> {
+    if l.is_contiguous() {
+        Ok((Held::Borrowed(buf), l.offset))
+    } else {
+        let c = launch_unary("copy", IDENTITY_CODE, 0.0, 0.0, buf, l)?;
+        Ok((Held::Owned(c), 0))
+    }
+}
+
+impl WgpuStorage {
+    /// Host elements copied to the device: float32 as they are, bools as 0/1 floats;
+    /// other dtypes are refused (the GPU holds float32 and bool).
+    pub(crate) fn upload(host: &CpuStorage) -> Result<WgpuStorage> {
+        let ctx = super::context()?;
+        match host {
+            CpuStorage::F32(v) => Ok(WgpuStorage::new(ctx.upload(v)?, DType::F32)),
+            CpuStorage::Bool(v) => {
+                let words = try_collect(v.len(), v.iter().map(|&b| b as u8 as f32))?;
+                Ok(WgpuStorage::new(ctx.upload(&words)?, DType::Bool))
+            }
+            other => Err(Error::DType(format!(
+                "to: the gpu backend holds float32 tensors; this one is {} (call .float() first)",
+                other.dtype()
+            ))),
+        }
+    }
+}
+
+impl BackendStorage for WgpuStorage {
+    fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self> {
+        if self.dtype != DType::F32 {
+            return Err(float_only(op.name(), self.dtype));
+        }
+        let (code, a, b) = op.code();
+        let out = launch_unary(op.name(), code, a, b, &self.buf, l)?;
+        Ok(WgpuStorage::new(out, DType::F32))
+    }
+
+    fn unary_grad(
+        &self,
+        xl: &Layout,
+        y: Option<(&Self, &Layout)>,
+        g: (&Self, &Layout),
+        op: UnaryOp,
+    ) -> Result<Self> {
+        let (x, x_off) = dense(&self.buf, xl)?;
+        let (gb, g_off) = dense(&g.0.buf, g.1)?;
+        // y is bound read-write: a buffer of its own, starting at element 0
+        let y = match y {
+            None => None,
+            Some((y, yl)) => {
+                let alone = !Arc::ptr_eq(&y.buf, &self.buf) && !Arc::ptr_eq(&y.buf, &g.0.buf);
+                Some(if alone && yl.is_contiguous() && yl.offset == 0 {
+                    Held::Borrowed(&y.buf)
+                } else {
+                    Held::Owned(launch_unary("copy", IDENTITY_CODE, 0.0, 0.0, &y.buf, yl)?)
+                })
+            }
+        };
+        let out = launch_unary_grad(op, (&x, x_off), y.as_deref(), (&gb, g_off), xl.numel())?;
+        Ok(WgpuStorage::new(out, DType::F32))
+    }
+
+    fn copy(&self, l: &Layout) -> Result<Self> {
+        let out = launch_unary("copy", IDENTITY_CODE, 0.0, 0.0, &self.buf, l)?;
+        Ok(WgpuStorage::new(out, self.dtype))
+    }
+
+    fn to_host(&self, l: &Layout) -> Result<CpuStorage> {
+        // read back only the span this view reaches, then gather it in C order
+        let v = match l.span() {
+            None => Vec::new(),
+            Some((lo, hi)) => {
+                let part = self.buf.download_range(lo, hi - lo)?;
+                let mut lay = l.clone();
+                lay.offset -= lo;
+                lay.gather(&part)?
+            }
+        };
+        Ok(match self.dtype {
+            DType::Bool => CpuStorage::Bool(try_collect(v.len(), v.iter().map(|&x| x != 0.0))?),
+            _ => CpuStorage::F32(v),
+        })
+    }
+
+    fn cast(&self, l: &Layout, dtype: DType) -> Result<Buffer> {
+        let words = |code: u32, dtype: DType| -> Result<Buffer> {
+            let out = launch_unary("cast", code, 0.0, 0.0, &self.buf, l)?;
+            Ok(Buffer::Gpu(WgpuStorage::new(out, dtype)))
+        };
+        match (self.dtype, dtype) {
+            // a bool's words are its 0/1 floats already
+            (DType::Bool | DType::F32, DType::F32) => words(IDENTITY_CODE, DType::F32),
+            (DType::Bool, DType::Bool) => words(IDENTITY_CODE, DType::Bool),
+            (DType::F32, DType::Bool) => words(UnaryOp::Truth.code().0, DType::Bool),
+            (_, DType::I64) => self.to_host(l)?.cast(&Layout::contiguous(&l.shape), dtype),
+            (_, d) => Err(Error::DType(format!(
+                "cast: the gpu backend holds float32 and bool tensors, not {d}; move the tensor with .to('cpu') first"
+            ))),
+        }
+    }
+}
