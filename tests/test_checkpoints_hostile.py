@@ -20,7 +20,7 @@ import pytest
 import ferrograd as fg
 from ferrograd import nn
 from ferrograd.io import CheckpointError, read_safetensors, write_safetensors
-from ferrograd.nn.module import REGISTRY, config_state
+from ferrograd.nn.config import REGISTRY, config_state
 
 try:
     import safetensors.numpy as st_numpy

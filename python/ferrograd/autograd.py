@@ -9,6 +9,8 @@ from typing import Callable
 import numpy as np
 
 from . import _core
+from ._core import Tensor
+from ._creation import tensor, zeros
 
 
 class _GradMode:
@@ -71,8 +73,6 @@ class GradcheckError(RuntimeError):
 
 
 def _jacobian_numerical(fn, inputs, i, eps):
-    from . import tensor
-
     base = [x.detach() for x in inputs]
     x0 = inputs[i].numpy().astype(np.float64)
     cols = []
@@ -106,8 +106,6 @@ def gradcheck(
     >>> fg.autograd.gradcheck(lambda x: x.tanh().sum(), (x,))
     True
     """
-    from . import Tensor, zeros
-
     inputs = tuple(inputs)
     for j, x in enumerate(inputs):
         if isinstance(x, Tensor) and x.requires_grad and x.dtype != _core.dtype.float64:
@@ -153,8 +151,6 @@ def gradcheck(
 
 def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
     """Runs backward from one tensor or several (summing their contributions)."""
-    from . import Tensor
-
     if isinstance(tensors, Tensor):
         tensors = [tensors]
         grad_tensors = [grad_tensors] if grad_tensors is not None else None

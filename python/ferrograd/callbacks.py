@@ -7,6 +7,9 @@ import math
 import os
 from typing import Any
 
+from . import io as _io
+from .optim import ReduceLROnPlateau as _Plateau
+
 
 class Callback:
     """Base class: override the hooks you need. `self.model` and `self.optimizer` are set
@@ -108,15 +111,13 @@ class ModelCheckpoint(_Monitor):
         self.path, self.save_best_only, self.save_optimizer = path, save_best_only, save_optimizer
 
     def on_epoch_end(self, epoch, logs=None):
-        from .io import save  # noqa: PLC0415
-
         if self.save_best_only:
             v = self._value(logs)
             if not self._improved(v):
                 return
             self.best = v
         path = str(self.path).format(epoch=epoch + 1, **{k: v for k, v in (logs or {}).items()})
-        save(self.model, path, optimizer=self.optimizer if self.save_optimizer else None)
+        _io.save(self.model, path, optimizer=self.optimizer if self.save_optimizer else None)
 
 
 class ReduceLROnPlateau(_Monitor):
@@ -188,9 +189,7 @@ class LearningRateScheduler(Callback):
         self.schedule, self.monitor = schedule, monitor
 
     def on_epoch_end(self, epoch, logs=None):
-        from .optim import ReduceLROnPlateau as Plateau  # noqa: PLC0415
-
-        if isinstance(self.schedule, Plateau):
+        if isinstance(self.schedule, _Plateau):
             self.schedule.step((logs or {})[self.monitor])
         else:
             self.schedule.step()

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import models, optim
+from ._core import manual_seed, set_num_threads
 from .data import load_mnist
 from .train import fit
 
@@ -42,11 +43,9 @@ def build(arch: str, in_features: int, out_features: int):
 def main(argv: list[str] | None = None) -> int:
     """The `ferrograd` command: `ferrograd train ...` (see --help); returns the exit code."""
     args = _parser().parse_args(argv)
-    import ferrograd as fg  # noqa: PLC0415
-
     if args.threads:
-        fg.set_num_threads(args.threads)
-    fg.manual_seed(args.seed)
+        set_num_threads(args.threads)
+    manual_seed(args.seed)
     try:
         x, y = load_mnist(args.data, kind=args.kind)
     except (OSError, ValueError) as e:

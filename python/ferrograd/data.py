@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _core
+from ._creation import tensor
+
 _BUNDLED = Path(__file__).parent / "datasets" / "mnist"
 _IDX_TYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -74,8 +77,6 @@ class ArrayDataset:
     """
 
     def __init__(self, *arrays):
-        from . import tensor  # noqa: PLC0415
-
         if not arrays:
             raise ValueError("ArrayDataset: give at least one array")
         self.tensors = [a if hasattr(a, "grad_fn") else tensor(a) for a in arrays]
@@ -131,8 +132,6 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
-        from . import _core  # noqa: PLC0415
-
         n = len(self.dataset)
         order = None
         if self.shuffle:

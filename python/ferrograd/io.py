@@ -45,6 +45,11 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
+from ._device import device as _device
+from .errors import CheckpointError as CheckpointError  # (its home is ferrograd.errors)
+from .nn.config import config_state, from_config, to_config
+from .nn.module import Module
+from .optim import OPTIMIZERS
 
 _DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "BOOL": np.bool_}
 _NAMES = {np.dtype(v): k for k, v in _DTYPES.items()}
@@ -58,10 +63,6 @@ STALE_TEMP_SECONDS = 3600
 # hold the array too, whatever its dtype
 _MAX_EXTENT = 2**60
 _TMP_SUFFIX = ".ferrograd-tmp"
-
-
-class CheckpointError(ValueError):
-    """A file that is not a valid ferrograd/safetensors checkpoint, or does not fit the model."""
 
 
 # ---------------------------------------------------------------------------------- JSON
@@ -412,8 +413,6 @@ def save(model, path, optimizer=None) -> None:
     tuple of tensors and plain values (`{"model": m.state_dict(), "epoch": 3}`); `load`
     returns it as it was, its tensors on the CPU. A module used in two places is stored
     once in the config and comes back tied (its weights appear under both names)."""
-    from .nn.module import Module, to_config  # noqa: PLC0415
-
     if not isinstance(model, Module):
         if optimizer is not None:
             raise TypeError("save: optimizer= goes with a Module; put its state_dict() in the dict instead")
@@ -490,8 +489,6 @@ def load(
                 f"load: map_location must be a device name such as 'cpu' or 'cuda', got "
                 f"{type(map_location).__name__}"
             )
-        from . import device as _device  # noqa: PLC0415
-
         device = _device(map_location)
     out = _load(path, model, optimizer, restore_rng, custom_objects)
     return out if device is None else _moved(out, device)
@@ -499,8 +496,6 @@ def load(
 
 def _moved(obj, device: str):
     """`obj` (a tensor, a model, or dicts/lists/tuples of them) with its tensors on `device`."""
-    from .nn.module import Module  # noqa: PLC0415
-
     if isinstance(obj, (Tensor, Module)):
         return obj.to(device)
     if isinstance(obj, dict):
@@ -581,9 +576,6 @@ def _optimizer_state(path, meta: dict, arrays: dict[str, np.ndarray]) -> dict:
 
 
 def _load(path, model, optimizer, restore_rng: bool, custom_objects):
-    from .nn.module import config_state, from_config  # noqa: PLC0415
-    from .optim import OPTIMIZERS  # noqa: PLC0415
-
     arrays, meta = read_safetensors(path)
     if meta.get("format") != FORMAT:
         raise CheckpointError(

@@ -1,4 +1,6 @@
-"""The three feed-forward architectures, each an ordinary `nn.Sequential` you can inspect.
+"""The three feed-forward architectures, each an ordinary `nn.Sequential` you can inspect and
+train with Keras's methods (`model.fit(x, y, ...)`, `compile`, `evaluate`, `predict`,
+`save`: `nn.Sequential` has `ferrograd.train.Model`'s, given by the training layer).
 
 - `standard`: Linear -> BatchNorm -> ReLU -> Dropout per hidden layer.
 - `residual`: blocks of (Linear -> BatchNorm -> ReLU -> Dropout) x 2 or 3 with a skip

@@ -1,23 +1,42 @@
-"""The Keras-style training loop: `fit`, `evaluate`, `predict`, the progress log and History.
+"""The training layer: Keras's loop (`fit`, `evaluate`, `predict`, the progress log and
+`History`) and `Model`, the `Module` with Keras's methods.
 
 >>> model = fg.models.standard(784, 10)
 >>> history = fg.train.fit(model, x, y, epochs=5, batch_size=128, validation_split=0.2)
 Train on 8000 samples, validate on 2000 samples
 Epoch 1/5
 8000/8000 [==============================] - 1s - loss: 0.3383 - acc: 0.8993 - val_loss: ...
+
+This layer sits above `nn` (which never imports it), so `nn.Module` is PyTorch's plain
+module. Keras's methods (`compile`, `fit`, `evaluate`, `predict`, `save`) come from here:
+
+- `Model`: subclass it instead of `nn.Module` for a custom model that has them;
+- `nn.Sequential`, and so every builder of `ferrograd.models`: importing this module (which
+  `import ferrograd` does) gives the class `Model`'s methods (`_install`, at the end);
+- any module: `fg.train.fit(model, x, y, ...)`, `fg.train.evaluate`, `fg.train.predict`,
+  `fg.save(model, path)`.
+
+Calling them as methods of another `nn.Module` (a custom subclass of it, or a layer) still
+works for now, with a DeprecationWarning: `_install` puts deprecated forwarding methods on
+`nn.Module`, which a later release removes.
 """
 
 from __future__ import annotations
 
+import builtins
+import functools
 import math
 import signal
 import sys
 import threading
 import time
+import warnings
+from typing import Any
 
 import numpy as np
 
 from . import _core
+from . import io as _io
 from . import losses as _losses
 from . import optim as _optim
 from ._core import ShapeError, Tensor
@@ -338,26 +357,25 @@ def fit(
     if xv is not None and yv is not None:
         xv, yv = _to_model(xv, device), _to_model(yv, device)
     opt = _optim.get(optimizer, model.parameters(), lr)
-    model.optimizer = opt
+    keras: Any = model  # Keras's attributes (optimizer, history, stop_training), on any Module
+    keras.optimizer = opt
     train_model = _logit_model(model, kind)
     has_bn = any(isinstance(m, BatchNorm1d) for m in model.modules())
     callbacks = list(callbacks or [])
     for cb in callbacks:
         cb.model, cb.optimizer = model, opt
     history = History()
-    model.history = history
+    keras.history = history
     n = xt.shape[0]
     out = stream or sys.stdout
     if verbose:
         val = f", validate on {xv.shape[0]} samples" if xv is not None else ""
         out.write(f"Train on {n} samples{val}\n")
-    model.stop_training = False
+    keras.stop_training = False
     metric_name = _metric_name(kind)
     # On a GPU the running loss and accuracy stay on the device and are read back only when
     # the bar redraws and at the end of an epoch: a read-back every batch would make the
     # host wait for the GPU each step. Callbacks that want every batch's logs force it.
-    from .callbacks import Callback
-
     lazy = device != "cpu" and not any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks)
     for cb in callbacks:
         cb.on_train_begin()
@@ -426,8 +444,142 @@ def fit(
                 break
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
-            if model.stop_training:
+            if keras.stop_training:
                 break
     for cb in callbacks:
         cb.on_train_end()
     return history
+
+
+# ---------------------------------------------------------------------------------- Model
+
+
+class Model(Module):
+    """A `Module` with Keras's methods: `compile`, `fit`, `evaluate`, `predict` and `save`.
+
+    Subclass it instead of `nn.Module` to give a custom model these methods; it is otherwise
+    an ordinary module (`forward`, parameters, `state_dict`, `.to(...)`). `nn.Sequential`,
+    and so every model `ferrograd.models` builds, has the same methods; any other module
+    trains with `fg.train.fit(model, x, y, ...)`.
+
+    >>> class Net(fg.train.Model):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.hidden, self.out = fg.nn.Linear(784, 128), fg.nn.Linear(128, 10)
+    ...     def forward(self, x):
+    ...         return self.out(self.hidden(x).relu())
+    >>> net = Net()
+    >>> net.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> history = net.fit(x, y, epochs=5, validation_split=0.2)
+
+    A subclass is not one of ferrograd's layers: `save` stores its weights, and its
+    architecture too when it defines `get_config()` (loading that takes
+    `custom_objects={"Net": Net}`).
+    """
+
+    # Keras's attributes, set by `fit` (on any module it trains)
+    optimizer: Any
+    history: History
+    stop_training: bool
+
+    def compile(
+        self, optimizer="adam", loss="cross_entropy", metrics=None, lr: builtins.float | None = None
+    ) -> None:
+        """Keras's compile: the optimizer (a name or an instance), loss and learning rate that
+        `fit` and `evaluate` use when they are not given. A named optimizer is created at the
+        first `fit` and kept by later ones, so its state carries over as in Keras (it is
+        created anew if the parameters changed, e.g. after `.to("gpu")`). `metrics` may name
+        "accuracy" ("acc"), which classification losses report anyway."""
+        _losses.get(loss)  # an unknown loss fails here, not at fit
+        for m in metrics or []:
+            if m not in ("accuracy", "acc"):
+                raise ValueError(f"compile: unknown metric {m!r}; classification reports accuracy itself")
+        object.__setattr__(self, "_compiled", {"optimizer": optimizer, "loss": loss, "lr": lr})
+
+    def _compiled_optimizer(self):
+        """The optimizer `compile` asked for, created (or recreated) for the current parameters."""
+        c = self.__dict__["_compiled"]
+        spec = c["optimizer"]
+        if not isinstance(spec, str):
+            return spec
+        params = list(self.parameters())
+        held = self.__dict__.get("_compiled_opt")
+        if held is None or [id(p) for g in held.param_groups for p in g["params"]] != [id(p) for p in params]:
+            held = _optim.get(spec, params, c["lr"])
+            object.__setattr__(self, "_compiled_opt", held)
+        return held
+
+    def fit(self, x, y, **kwargs) -> History:
+        """Trains this model and returns its `History`; the arguments are `ferrograd.train.fit`'s.
+        Those not given come from `compile`, when it was called."""
+        if "_compiled" in self.__dict__:
+            kwargs.setdefault("loss", self.__dict__["_compiled"]["loss"])
+            if "optimizer" not in kwargs:
+                kwargs["optimizer"] = Model._compiled_optimizer(self)
+        return fit(self, x, y, **kwargs)
+
+    def evaluate(self, x, y, **kwargs) -> dict:
+        """Loss and metric on (x, y); see `ferrograd.train.evaluate` (the loss from `compile`
+        when not given)."""
+        if "_compiled" in self.__dict__:
+            kwargs.setdefault("loss", self.__dict__["_compiled"]["loss"])
+        return evaluate(self, x, y, **kwargs)
+
+    def predict(self, x, **kwargs) -> np.ndarray:
+        """Model outputs for x in eval mode; see `ferrograd.train.predict`."""
+        return predict(self, x, **kwargs)
+
+    def save(self, path, optimizer=None) -> None:
+        """Saves weights, architecture config and optionally optimizer state (safetensors);
+        see `ferrograd.save`."""
+        _io.save(self, path, optimizer=optimizer)
+
+
+# What `_install` gives `nn.Sequential`, and forwards (deprecated) from `nn.Module`.
+KERAS_METHODS = ("compile", "fit", "evaluate", "predict", "save")
+
+# For each deprecated method on a plain module: the way that stays.
+_INSTEAD = {
+    "compile": (
+        "subclass ferrograd.train.Model or call ferrograd.train.fit(model, ...) with loss= and optimizer="
+    ),
+    "fit": "subclass ferrograd.train.Model or call ferrograd.train.fit(model, ...)",
+    "evaluate": "subclass ferrograd.train.Model or call ferrograd.train.evaluate(model, ...)",
+    "predict": "subclass ferrograd.train.Model or call ferrograd.train.predict(model, ...)",
+    "save": "subclass ferrograd.train.Model or call ferrograd.save(model, ...)",
+}
+
+
+def _deprecated(name: str):
+    """`Model`'s method `name` for any `nn.Module`, with a DeprecationWarning."""
+    method = Model.__dict__[name]
+
+    @functools.wraps(method)
+    def forward_to_model(self, *args, **kwargs):
+        warnings.warn(
+            f"{type(self).__name__}.{name}(): Keras's methods on a plain nn.Module are deprecated; "
+            f"{_INSTEAD[name]}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return method(self, *args, **kwargs)
+
+    forward_to_model.__doc__ = (
+        f"Deprecated on a plain nn.Module ({_INSTEAD[name]}); works as `Model.{name}`.\n\n"
+        + (method.__doc__ or "")
+    )
+    return forward_to_model
+
+
+def _install() -> None:
+    """Gives `nn.Sequential` `Model`'s methods, and every other `nn.Module` deprecated
+    forwarding ones. `nn` does not import the training layer (it sits below it), so the
+    training layer adds them; `import ferrograd` imports this module, so they are always
+    there. A subclass's own methods of these names win, as with any inherited method."""
+    for name in (*KERAS_METHODS, "_compiled_optimizer"):
+        setattr(Sequential, name, Model.__dict__[name])
+    for name in KERAS_METHODS:
+        setattr(Module, name, _deprecated(name))
+
+
+_install()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from .. import _core
 from .._core import ShapeError, Tensor
@@ -308,7 +309,18 @@ class Sequential(Module):
     """Runs its layers in order. Indexing gives a layer; slicing gives a Sequential.
 
     As PyTorch's, an ordered dict of layers names them (`Sequential(OrderedDict([("fc",
-    Linear(4, 2)), ("act", ReLU())]))`: `model.fc`, state dict keys `fc.weight`)."""
+    Linear(4, 2)), ("act", ReLU())]))`: `model.fc`, state dict keys `fc.weight`).
+
+    It also has Keras's `compile`, `fit`, `evaluate`, `predict` and `save`, those of
+    `ferrograd.train.Model`: the training layer, above `nn`, gives them to this class when
+    ferrograd is imported (declared below for type checkers)."""
+
+    if TYPE_CHECKING:  # set by ferrograd.train (`_install`); see ferrograd.train.Model
+        compile: Callable[..., None]
+        fit: Callable[..., Any]
+        evaluate: Callable[..., dict]
+        predict: Callable[..., Any]
+        save: Callable[..., None]
 
     def __init__(
         self,

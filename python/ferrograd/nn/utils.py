@@ -6,6 +6,8 @@ import math
 from collections.abc import Iterable
 
 from .._core import Tensor
+from .._creation import tensor
+from .._functional import stack
 from ..autograd import no_grad
 
 
@@ -35,8 +37,6 @@ def clip_grad_norm_(
     p = 2.0 if norm_type == "fro" else float(norm_type)
     grads = _grads(parameters)
     if not grads:
-        from .. import tensor
-
         return tensor(0.0)
     devices = {g.device for g in grads}
     if len(devices) > 1:
@@ -46,8 +46,6 @@ def clip_grad_norm_(
         if len(norms) == 1:
             total = norms[0]
         else:
-            from .. import stack
-
             total = stack(norms).norm(p)
         if error_if_nonfinite and not math.isfinite(total.item()):
             raise RuntimeError(

@@ -1,0 +1,14 @@
+"""The dtypes by name (`fg.float32`, ...) and PyTorch's aliases (`fg.float`, `fg.double`,
+`fg.long`)."""
+
+from __future__ import annotations
+
+from . import _core
+
+float32 = _core.dtype.float32
+float64 = _core.dtype.float64
+int64 = _core.dtype.int64
+bool_ = _core.dtype.bool
+float = float32  # noqa: A001  (PyTorch's aliases)
+double = float64
+long = int64

@@ -1,0 +1,411 @@
+"""Every loss, in one home: the functions and the `Module` classes.
+
+Where users look for them, they are re-exported:
+
+- PyTorch's functional names in `ferrograd.nn.functional` (`F.cross_entropy`, `F.nll_loss`,
+  `F.mse_loss`, `F.l1_loss`, `F.huber_loss`, `F.smooth_l1_loss`, `F.binary_cross_entropy`
+  from probabilities, `F.binary_cross_entropy_with_logits`);
+- PyTorch's classes in `ferrograd.nn` (`nn.CrossEntropyLoss`, `nn.MSELoss`, ...);
+- Keras's names in `ferrograd.losses`, which `fit(loss=...)` resolves: `mse`,
+  `cross_entropy` (this module's `softmax_cross_entropy`) and `binary_cross_entropy` (this
+  module's `sigmoid_binary_cross_entropy`, from logits).
+
+The two families differ where their namesakes do: PyTorch's `cross_entropy` takes class
+`weight` and `ignore_index` (its third argument is `weight`), Keras's takes
+`label_smoothing` third; PyTorch's `binary_cross_entropy` takes probabilities, Keras's
+(`ferrograd.losses.binary_cross_entropy`) logits. Classification losses on logits are
+computed stably in Rust.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar
+
+from .. import _core
+from .._core import DTypeError, ShapeError, Tensor
+from .module import Module
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+# ---- the forms `fit` and `ferrograd.losses` use (logits in; arrays accepted as targets) ----
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(v: Tensor, reduction: str, op: str) -> Tensor:
+    if reduction == "mean":
+        return v.mean()
+    if reduction == "sum":
+        return v.sum()
+    if reduction == "none":
+        return v
+    raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got '{reduction}'")
+
+
+def mse(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Mean squared error, (pred - target)^2 averaged (or summed) over every element.
+
+    >>> fg.losses.mse(fg.tensor([1.0, 2.0]), fg.tensor([1.0, 4.0])).item()
+    2.0
+    """
+    if not isinstance(target, Tensor):
+        target = _core.from_numpy(__import__("numpy").asarray(target, dtype="float32"))
+    if tuple(pred.shape) != tuple(target.shape):
+        if pred.ndim == 2 and pred.shape[1] == 1 and target.ndim == 1 and target.shape[0] == pred.shape[0]:
+            target = target.reshape(-1, 1)
+        else:
+            raise ShapeError(
+                f"mse: prediction shape {tuple(pred.shape)} differs from target shape {tuple(target.shape)}"
+            )
+    d = pred - target.detach()
+    return _reduce(d * d, reduction, "mse")
+
+
+def softmax_cross_entropy(
+    logits: Tensor, target: Tensor, label_smoothing: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """Softmax cross-entropy from logits (N, C): Keras's form, `ferrograd.losses.cross_entropy`
+    (what `fit(loss="cross_entropy")` computes).
+
+    `target` is either int64 class labels (N,) or float class probabilities (N, C). The
+    log-softmax is fused and shifted by the row maximum, so large logits are safe.
+    `label_smoothing` mixes the target with the uniform distribution, as PyTorch's.
+    """
+    if target.dtype == _core.dtype.int64:
+        return _core.cross_entropy(logits, target, label_smoothing, reduction)
+    if not target.dtype.is_floating_point:
+        raise DTypeError(
+            f"cross_entropy: target must be int64 labels or float probabilities, got {target.dtype!r}"
+        )
+    if tuple(target.shape) != tuple(logits.shape):
+        raise ShapeError(
+            f"cross_entropy: probability target shape {tuple(target.shape)} "
+            f"differs from logits {tuple(logits.shape)}"
+        )
+    p = target.detach()
+    if label_smoothing:
+        c = logits.shape[-1]
+        p = p * (1.0 - label_smoothing) + label_smoothing / c
+    per_sample = -(p * logits.log_softmax(dim=-1)).sum(dim=-1)
+    return _reduce(per_sample, reduction, "cross_entropy")
+
+
+def sigmoid_binary_cross_entropy(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Sigmoid binary cross-entropy from logits, computed stably; targets in [0, 1]. Keras's
+    form, `ferrograd.losses.binary_cross_entropy`: (N,) targets fit an (N, 1) output."""
+    if tuple(target.shape) != tuple(logits.shape):
+        if logits.ndim == 2 and logits.shape[1] == 1 and target.ndim == 1:
+            target = target.reshape(-1, 1)
+    return _core.binary_cross_entropy_with_logits(logits, target, reduction)
+
+
+# ---- PyTorch's functional forms (`ferrograd.nn.functional`) ----------------------------
+
+
+def _tensor_args(fn: _F) -> _F:
+    """Refuses a loss whose input or target is not a Tensor with a TypeError naming the
+    loss, as PyTorch's (not an AttributeError from deep inside)."""
+
+    @functools.wraps(fn)
+    def checked(input, target, *args, **kwargs):  # noqa: A002
+        for name, v in (("input", input), ("target", target)):
+            if not isinstance(v, Tensor):
+                raise TypeError(f"{fn.__name__}: {name} must be a Tensor, got {type(v).__name__}")
+        return fn(input, target, *args, **kwargs)
+
+    return checked  # type: ignore[return-value]
+
+
+@_tensor_args
+def cross_entropy(
+    input: Tensor,  # noqa: A002  (PyTorch's name)
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """Softmax cross-entropy from logits (N, C) and int64 labels (N,) or probabilities (N, C).
+
+    As PyTorch's: `weight` (C,) scales each class's terms and "mean" divides by the summed
+    weights of the labels; labels equal to `ignore_index` add nothing (and count nothing in
+    the mean)."""
+    if weight is None and not _has_ignored(target, ignore_index):
+        return softmax_cross_entropy(input, target, label_smoothing, reduction)
+    if label_smoothing:
+        raise ValueError("cross_entropy: label_smoothing with weight or ignored labels is not supported")
+    return nll_loss(input.log_softmax(1), target, weight, ignore_index, reduction)
+
+
+def _has_ignored(target: Tensor, ignore_index: int) -> bool:
+    """Whether int64 labels hold `ignore_index` (never true of probability targets)."""
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index must be an int, got {type(ignore_index).__name__}")
+    return target.dtype == _core.dtype.int64 and bool((target == ignore_index).any().item())
+
+
+@_tensor_args
+def nll_loss(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    weight: Tensor | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """Negative log-likelihood of int64 labels (N,) under log-probabilities (N, C) (a
+    log_softmax output): -weight[t] * input[i, t] for t = target[i], reduced; "mean" divides
+    by the summed weights, and labels equal to `ignore_index` are left out, as PyTorch's."""
+    if input.ndim != 2 or tuple(target.shape) != (input.shape[0],):
+        raise _core.ShapeError(
+            f"nll_loss: expected log-probabilities (N, C) and labels (N,), got {tuple(input.shape)} "
+            f"and {tuple(target.shape)}"
+        )
+    c = input.shape[1]
+    _has_ignored(target, ignore_index)  # (checks ignore_index)
+    keep = target != ignore_index
+    safe = target.masked_fill(~keep, 0) if _has_ignored(target, ignore_index) else target
+    if weight is not None and not isinstance(weight, Tensor):
+        raise TypeError(
+            f"nll_loss: weight must be a Tensor of shape ({c},) or None, got {type(weight).__name__}"
+        )
+    if weight is not None and tuple(weight.shape) != (c,):
+        raise _core.ShapeError(f"nll_loss: weight must have shape ({c},), got {tuple(weight.shape)}")
+    lo, hi = (int(safe.amin().item()), int(safe.amax().item())) if safe.numel() else (0, 0)
+    if lo < 0 or hi >= c:
+        raise IndexError(f"nll_loss: labels must be in [0, {c}) or ignore_index, got {lo}..{hi}")
+    # pick each row's entry (a one-hot product would give -inf * 0 = NaN for a -inf
+    # log-probability of another class), and zero ignored rows before weighting them
+    picked = -input.gather(1, safe.reshape(-1, 1)).reshape(-1)
+    picked = picked.masked_fill(~keep.to(picked.device), 0.0)
+    w = keep.type_as(input)  # per-sample weight: 0 for ignored labels
+    if weight is not None:
+        w = w * weight.detach().type_as(input)[safe]
+    picked = picked * w
+    if reduction == "mean":
+        return picked.sum() / w.sum()
+    return _reduce(picked, reduction, "nll_loss")
+
+
+@_tensor_args
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean squared error."""
+    return mse(input, target, reduction)
+
+
+@_tensor_args
+def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Mean absolute error."""
+    if tuple(input.shape) != tuple(target.shape):
+        raise _core.ShapeError(
+            f"l1_loss: input shape {tuple(input.shape)} differs from target shape {tuple(target.shape)}"
+        )
+    return _reduce((input - target.detach()).abs(), reduction, "l1_loss")
+
+
+@_tensor_args
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0) -> Tensor:  # noqa: A002
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), for d = input - target."""
+    if tuple(input.shape) != tuple(target.shape):
+        raise _core.ShapeError(
+            f"huber_loss: input shape {tuple(input.shape)} differs from target shape {tuple(target.shape)}"
+        )
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    d = (input - target.detach()).abs()
+    quad = d.clamp(max=delta)  # the quadratic part; the rest is linear
+    return _reduce(0.5 * quad * quad + delta * (d - quad), reduction, "huber_loss")
+
+
+@_tensor_args
+def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta: float = 1.0) -> Tensor:  # noqa: A002
+    """Huber loss divided by `beta` (PyTorch's SmoothL1Loss; `beta` 0 is the L1 loss)."""
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    return huber_loss(input, target, reduction, beta) / beta
+
+
+@_tensor_args
+def binary_cross_entropy_with_logits(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    reduction: str = "mean",
+) -> Tensor:
+    """Sigmoid binary cross-entropy from logits, computed stably."""
+    return sigmoid_binary_cross_entropy(input, target, reduction)
+
+
+@_tensor_args
+def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """Binary cross-entropy from probabilities in [0, 1]; each log is clamped at -100, as
+    PyTorch's. Prefer `binary_cross_entropy_with_logits`, which is stable."""
+    if tuple(input.shape) != tuple(target.shape):
+        raise _core.ShapeError(
+            f"binary_cross_entropy: input shape {tuple(input.shape)} differs from target shape "
+            f"{tuple(target.shape)}"
+        )
+    if input.numel() and bool(((input < 0) | (input > 1)).any().item()):
+        raise ValueError(
+            "binary_cross_entropy: every input must be a probability in [0, 1]; "
+            "for logits use binary_cross_entropy_with_logits"
+        )
+    t = target.detach()
+    log_p = input.log().clamp(min=-100.0)
+    log_q = (1.0 - input).log().clamp(min=-100.0)
+    return _reduce(-(t * log_p + (1.0 - t) * log_q), reduction, "binary_cross_entropy")
+
+
+# ---- PyTorch's classes (`ferrograd.nn`) ------------------------------------------------
+
+
+class _Loss(Module):
+    kind = "custom"
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        self.reduction = reduction
+
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction}
+
+    @classmethod
+    def state_shapes(cls, **config) -> dict[str, tuple[int, ...]]:
+        """Nothing: losses hold no tensors (class weights are not saved in a config)."""
+        return {}
+
+
+class MSELoss(_Loss):
+    """Mean squared error (see `mse`)."""
+
+    kind = "mse"
+
+    def forward(self, pred, target):
+        return mse(pred, target, self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy from logits (see `cross_entropy`, PyTorch's functional form);
+    `weight` and `ignore_index` as PyTorch's."""
+
+    kind = "cross_entropy"
+
+    def __init__(
+        self,
+        weight=None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ):
+        if isinstance(weight, str):  # ferrograd's earlier order: the reduction came first
+            reduction, weight = weight, None
+        super().__init__(reduction)
+        self.label_smoothing = label_smoothing
+        self.weight = weight
+        self.ignore_index = ignore_index
+
+    def forward(self, logits, target):
+        return cross_entropy(
+            logits, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing
+        )
+
+    def get_config(self) -> dict:
+        if self.weight is not None:
+            raise NotImplementedError("CrossEntropyLoss with class weights has no config; rebuild it in code")
+        return {
+            "reduction": self.reduction,
+            "label_smoothing": self.label_smoothing,
+            "ignore_index": self.ignore_index,
+        }
+
+
+class NLLLoss(_Loss):
+    """Negative log-likelihood of int64 labels under log-probabilities (a LogSoftmax output);
+    `weight` and `ignore_index` as PyTorch's."""
+
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight = weight
+        self.ignore_index = ignore_index
+
+    def forward(self, log_probs, target):
+        return nll_loss(log_probs, target, self.weight, self.ignore_index, self.reduction)
+
+    def get_config(self) -> dict:
+        if self.weight is not None:
+            raise NotImplementedError("NLLLoss with class weights has no config; rebuild it in code")
+        return {"reduction": self.reduction, "ignore_index": self.ignore_index}
+
+
+class L1Loss(_Loss):
+    """Mean absolute error."""
+
+    def forward(self, pred, target):
+        return l1_loss(pred, target, self.reduction)
+
+
+class BCELoss(_Loss):
+    """Binary cross-entropy from probabilities (see `binary_cross_entropy`)."""
+
+    def forward(self, probs, target):
+        return binary_cross_entropy(probs, target, self.reduction)
+
+
+class HuberLoss(_Loss):
+    """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta), for d = pred - target."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, pred, target):
+        return huber_loss(pred, target, self.reduction, self.delta)
+
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction, "delta": self.delta}
+
+
+class SmoothL1Loss(_Loss):
+    """Huber loss divided by `beta`: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, pred, target):
+        return smooth_l1_loss(pred, target, self.reduction, self.beta)
+
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction, "beta": self.beta}
+
+
+class BCEWithLogitsLoss(_Loss):
+    """Sigmoid binary cross-entropy from logits (see `binary_cross_entropy_with_logits`)."""
+
+    kind = "binary_cross_entropy"
+
+    def forward(self, logits, target):
+        return sigmoid_binary_cross_entropy(logits, target, self.reduction)
+
+
+__all__ = [
+    "mse",
+    "softmax_cross_entropy",
+    "sigmoid_binary_cross_entropy",
+    "cross_entropy",
+    "nll_loss",
+    "mse_loss",
+    "l1_loss",
+    "huber_loss",
+    "smooth_l1_loss",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy",
+    "MSELoss",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "L1Loss",
+    "BCELoss",
+    "HuberLoss",
+    "SmoothL1Loss",
+    "BCEWithLogitsLoss",
+]
