@@ -1,0 +1,185 @@
+//! Module-level functions: creation, joining, selection, grad mode, threads.
+
+use crate::prelude::*;
+
+/// A tensor copied from a NumPy array of float32, float64, int64 or bool.
+#[pyfunction]
+pub(crate) fn from_numpy(py: Python<'_>, a: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
+    fn take<T: numpy::Element + Copy + Send + Sync>(
+        a: &Bound<'_, PyAny>,
+    ) -> Option<(Vec<T>, Vec<usize>)> {
+        let arr: PyReadonlyArrayDyn<'_, T> = a.extract().ok()?;
+        let shape = arr.shape().to_vec();
+        let v = match arr.as_slice() {
+            Ok(s) => s.to_vec(),
+            Err(_) => arr.as_array().iter().copied().collect(),
+        };
+        Some((v, shape))
+    }
+    let _ = py;
+    let t = if let Some((v, s)) = take::<f32>(a) {
+        Tensor::from_vec(v, &s)
+    } else if let Some((v, s)) = take::<f64>(a) {
+        Tensor::from_vec(v, &s)
+    } else if let Some((v, s)) = take::<i64>(a) {
+        Tensor::from_vec(v, &s)
+    } else if let Some((v, s)) = take::<bool>(a) {
+        Tensor::from_vec(v, &s)
+    } else {
+        return Err(DTypeError::new_err(format!(
+            "from_numpy: unsupported array dtype {}; use float32, float64, int64 or bool",
+            a.getattr("dtype")?
+        )));
+    };
+    t.map(wrap).map_err(err)
+}
+
+/// Zeros of `shape`.
+#[pyfunction]
+#[pyo3(signature = (shape, dtype=None))]
+pub(crate) fn zeros(shape: Vec<isize>, dtype: Option<PyDType>) -> PyResult<PyTensor> {
+    Tensor::zeros(&sizes("zeros", &shape)?, dt(dtype))
+        .map(wrap)
+        .map_err(err)
+}
+
+/// `shape` filled with `value`.
+#[pyfunction]
+#[pyo3(signature = (shape, value, dtype=None))]
+pub(crate) fn full(shape: Vec<isize>, value: f64, dtype: Option<PyDType>) -> PyResult<PyTensor> {
+    Tensor::full(&sizes("full", &shape)?, value, dt(dtype))
+        .map(wrap)
+        .map_err(err)
+}
+
+/// Evenly spaced values in [start, end).
+#[pyfunction]
+#[pyo3(signature = (start, end, step, dtype=None))]
+pub(crate) fn arange(
+    start: f64,
+    end: f64,
+    step: f64,
+    dtype: Option<PyDType>,
+) -> PyResult<PyTensor> {
+    Tensor::arange(start, end, step, dt(dtype))
+        .map(wrap)
+        .map_err(err)
+}
+
+/// The identity matrix (n x m).
+#[pyfunction]
+#[pyo3(signature = (n, m, dtype=None))]
+pub(crate) fn eye(n: isize, m: isize, dtype: Option<PyDType>) -> PyResult<PyTensor> {
+    let s = sizes("eye", &[n, m])?;
+    Tensor::eye(s[0], s[1], dt(dtype)).map(wrap).map_err(err)
+}
+
+/// Joins tensors along an existing dim.
+#[pyfunction]
+#[pyo3(signature = (tensors, dim=0))]
+pub(crate) fn cat(py: Python<'_>, tensors: Vec<PyTensor>, dim: isize) -> PyResult<PyTensor> {
+    let ts: Vec<Tensor> = tensors.into_iter().map(|t| t.t).collect();
+    let big = ts.iter().map(|t| t.numel()).sum::<usize>() >= GIL_RELEASE_MIN;
+    run(py, big, || Tensor::cat(&ts, dim)).map(wrap)
+}
+
+/// Joins same-shaped tensors along a new dim.
+#[pyfunction]
+#[pyo3(signature = (tensors, dim=0))]
+pub(crate) fn stack(py: Python<'_>, tensors: Vec<PyTensor>, dim: isize) -> PyResult<PyTensor> {
+    let ts: Vec<Tensor> = tensors.into_iter().map(|t| t.t).collect();
+    let big = ts.iter().map(|t| t.numel()).sum::<usize>() >= GIL_RELEASE_MIN;
+    run(py, big, || Tensor::stack(&ts, dim)).map(wrap)
+}
+
+/// Elementwise choice: `a` where `cond`, else `b`.
+#[pyfunction]
+#[pyo3(name = "where")]
+pub(crate) fn where_(cond: &PyTensor, a: &PyTensor, b: &PyTensor) -> PyResult<PyTensor> {
+    Tensor::where_(&cond.t, &a.t, &b.t).map(wrap).map_err(err)
+}
+
+/// `x @ w.T + b`, with the bias fused into the matrix product; `activation` ("relu" or
+/// "selu") is applied in the same kernel on the GPU.
+#[pyfunction]
+#[pyo3(signature = (x, w, b=None, activation=None, alpha=None))]
+pub(crate) fn linear(
+    py: Python<'_>,
+    x: &PyTensor,
+    w: &PyTensor,
+    b: Option<PyTensor>,
+    activation: Option<&str>,
+    alpha: Option<f64>,
+) -> PyResult<PyTensor> {
+    let act = match activation {
+        None => None,
+        Some("relu") => Some(UnaryOp::Relu),
+        Some("selu") => Some(UnaryOp::Selu),
+        Some("tanh") => Some(UnaryOp::Tanh),
+        Some("sigmoid") => Some(UnaryOp::Sigmoid),
+        Some("elu") => Some(UnaryOp::Elu(alpha.unwrap_or(1.0))),
+        Some("leaky_relu") => Some(UnaryOp::LeakyRelu(alpha.unwrap_or(0.01))),
+        Some(other) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "linear: activation must be None, 'relu', 'selu', 'tanh', 'sigmoid', 'elu' or \
+                 'leaky_relu', got {other:?}"
+            )))
+        }
+    };
+    let work =
+        x.t.numel()
+            .saturating_mul(w.t.shape().first().copied().unwrap_or(1));
+    run_long(py, work, || {
+        x.t.linear_act(&w.t, b.as_ref().map(|b| &b.t), act)
+    })
+    .map(wrap)
+}
+
+/// One-hot encoding of int64 labels (num_classes=-1: max label + 1).
+#[pyfunction]
+#[pyo3(signature = (labels, num_classes=-1))]
+pub(crate) fn one_hot(labels: &PyTensor, num_classes: isize) -> PyResult<PyTensor> {
+    let c = if num_classes < 0 {
+        None
+    } else {
+        Some(num_classes as usize)
+    };
+    labels.t.one_hot(c).map(wrap).map_err(err)
+}
+
+/// Turns graph recording on or off on this thread; returns the previous setting.
+#[pyfunction]
+pub(crate) fn set_grad_enabled(on: bool) -> bool {
+    ferrograd_core::set_grad_enabled(on)
+}
+
+/// Whether ops record the autograd graph on this thread.
+#[pyfunction]
+pub(crate) fn is_grad_enabled() -> bool {
+    ferrograd_core::is_grad_enabled()
+}
+
+/// Sets the number of threads kernels use.
+#[pyfunction]
+pub(crate) fn set_num_threads(n: isize) -> PyResult<()> {
+    if n < 1 {
+        return Err(PyValueError::new_err(format!(
+            "set_num_threads: expected a positive count, got {n}"
+        )));
+    }
+    let most = threads::max_threads();
+    if n as usize > most {
+        return Err(PyValueError::new_err(format!(
+            "set_num_threads: {n} threads is more than this machine can use (at most {most}: \
+             8 per core, at least 64); starting that many would take seconds and gain nothing"
+        )));
+    }
+    threads::set_num_threads(n as usize);
+    Ok(())
+}
+
+/// The number of threads kernels use.
+#[pyfunction]
+pub(crate) fn get_num_threads() -> usize {
+    threads::num_threads()
+}

@@ -1,0 +1,246 @@
+//! GPU device controls: adapters, statistics, profiling, matmul kernel choice, memory.
+
+use crate::prelude::*;
+
+/// The compute devices: the CPU, then every GPU adapter wgpu finds (name, backend, type).
+#[pyfunction]
+pub(crate) fn devices() -> Vec<(String, String, String)> {
+    let mut out = vec![("cpu".to_string(), "cpu".to_string(), "Cpu".to_string())];
+    #[cfg(feature = "gpu")]
+    for a in ferrograd_core::gpu::adapters() {
+        out.push((a.name, a.backend, a.device_type));
+    }
+    out
+}
+
+/// The GPU adapter tensors on "gpu" use, as (name, backend, type); DeviceError when none.
+#[pyfunction]
+pub(crate) fn gpu_info() -> PyResult<(String, String, String)> {
+    #[cfg(feature = "gpu")]
+    {
+        let ctx = ferrograd_core::gpu::context().map_err(err)?;
+        let i = ctx.info();
+        Ok((i.name.clone(), i.backend.clone(), i.device_type.clone()))
+    }
+    #[cfg(not(feature = "gpu"))]
+    Err(DeviceError::new_err(
+        "this build of ferrograd has no gpu backend",
+    ))
+}
+
+/// The GPU runtime's counters: buffers created, dispatches recorded, submissions made,
+/// bytes read back to the host, and the compiled kernel variants (for tests and benchmarks).
+#[pyfunction]
+pub(crate) fn gpu_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    #[cfg(feature = "gpu")]
+    {
+        let ctx = ferrograd_core::gpu::context().map_err(err)?;
+        let d = pyo3::types::PyDict::new(py);
+        let (dispatches, submits) = ctx.counters();
+        d.set_item("buffers_created", ctx.buffers_created())?;
+        d.set_item("dispatches", dispatches)?;
+        d.set_item("submits", submits)?;
+        d.set_item("bytes_read", ctx.bytes_read())?;
+        d.set_item("bind_groups_created", ctx.bind_groups_created())?;
+        d.set_item("pipelines", ctx.pipeline_keys())?;
+        d.set_item("max_binding", ctx.max_binding())?;
+        Ok(d)
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = py;
+        Err(DeviceError::new_err(
+            "this build of ferrograd has no gpu backend",
+        ))
+    }
+}
+
+/// Per-kernel GPU time, when the process started with `FERROGRAD_GPU_PROFILE=1`: a list of
+/// (kernel, dispatches, total microseconds), slowest first, with "(gaps)" the idle time
+/// between kernels; `None` when profiling is off. `reset` clears the totals.
+#[pyfunction]
+#[pyo3(signature = (reset = true))]
+pub(crate) fn gpu_profile(reset: bool) -> PyResult<Option<Vec<(String, usize, f64)>>> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::gpu::context().map_err(err)?.profile(reset))
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = reset;
+        Err(DeviceError::new_err(
+            "this build of ferrograd has no gpu backend",
+        ))
+    }
+}
+
+#[cfg(not(feature = "gpu"))]
+pub(crate) fn no_gpu<T>() -> PyResult<T> {
+    Err(DeviceError::new_err(
+        "this build of ferrograd has no gpu backend",
+    ))
+}
+
+/// How the GPU matmul kernel is chosen: with `name` (a kernel from `gpu_matmul_kernels()`
+/// or "auto", which times every kernel on the first product of each shape of at least
+/// `tune_min_flops` (2mnk; default a 1024-cube) and keeps the fastest), sets it. Returns the
+/// setting in force before the call.
+#[pyfunction]
+#[pyo3(signature = (name = None, tune_min_flops = None))]
+pub(crate) fn gpu_matmul_kernel(
+    name: Option<&str>,
+    tune_min_flops: Option<f64>,
+) -> PyResult<String> {
+    #[cfg(feature = "gpu")]
+    {
+        use ferrograd_core::gpu as gpu_ops;
+        if let Some(f) = tune_min_flops {
+            gpu_ops::set_matmul_tune_min_flops(f).map_err(err)?;
+        }
+        match name {
+            Some(n) => gpu_ops::set_matmul_kernel(n).map_err(err),
+            None => Ok(gpu_ops::matmul_kernel()),
+        }
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = (name, tune_min_flops);
+        no_gpu()
+    }
+}
+
+/// The most parts a GPU matmul may split its inner dimension into when its output has too
+/// few tiles to fill the GPU (1: never split; default 16). With `max_splits`, sets it.
+/// Returns the setting in force before the call.
+#[pyfunction]
+#[pyo3(signature = (max_splits = None))]
+pub(crate) fn gpu_matmul_split_k(max_splits: Option<usize>) -> PyResult<usize> {
+    #[cfg(feature = "gpu")]
+    {
+        use ferrograd_core::gpu as gpu_ops;
+        match max_splits {
+            Some(n) => gpu_ops::set_matmul_split_k(n).map_err(err),
+            None => Ok(gpu_ops::matmul_split_k()),
+        }
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = max_splits;
+        no_gpu()
+    }
+}
+
+/// The GPU matmul kernels by name, the default first.
+#[pyfunction]
+pub(crate) fn gpu_matmul_kernels() -> PyResult<Vec<&'static str>> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::gpu::matmul_kernel_names())
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
+/// What "auto" measured: ((layout, m, n, k), chosen kernel, [(kernel, seconds per product)]);
+/// NaN seconds mark a kernel rejected because its output differed from the default's.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+pub(crate) fn gpu_matmul_tuning() -> PyResult<
+    Vec<(
+        (&'static str, usize, usize, usize),
+        &'static str,
+        Vec<(&'static str, f64)>,
+    )>,
+> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::gpu::matmul_tuning())
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
+/// Test hook: records a command the GPU must reject, so a test can check that the error
+/// comes back from the next wait as a DeviceError (never a panic).
+#[pyfunction]
+pub(crate) fn _gpu_record_invalid_command() -> PyResult<()> {
+    #[cfg(feature = "gpu")]
+    {
+        ferrograd_core::gpu::context()
+            .map_err(err)?
+            .record_invalid_command_for_tests();
+        Ok(())
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
+/// Submits the queued GPU work and waits for it to finish (for timing).
+#[pyfunction]
+pub(crate) fn gpu_synchronize(py: Python<'_>) -> PyResult<()> {
+    #[cfg(feature = "gpu")]
+    {
+        let ctx = ferrograd_core::gpu::context().map_err(err)?;
+        py.detach(|| ctx.synchronize()).map_err(err)
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = py;
+        no_gpu()
+    }
+}
+
+/// (bytes held by GPU tensors, bytes of all GPU tensor buffers incl. the free pool).
+#[pyfunction]
+pub(crate) fn gpu_memory() -> PyResult<(u64, u64)> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::gpu::context().map_err(err)?.memory())
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
+/// Releases the GPU buffer pool's free buffers.
+#[pyfunction]
+pub(crate) fn gpu_empty_cache() -> PyResult<()> {
+    #[cfg(feature = "gpu")]
+    {
+        ferrograd_core::gpu::context().map_err(err)?.empty_cache();
+        Ok(())
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
+/// The cap on free pooled GPU bytes (set when `limit` is given).
+#[pyfunction]
+#[pyo3(signature = (limit=None))]
+pub(crate) fn gpu_pool_limit(limit: Option<u64>) -> PyResult<u64> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::gpu::context()
+            .map_err(err)?
+            .pool_limit(limit))
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = limit;
+        no_gpu()
+    }
+}
+
+/// GPU tensor buffers created so far (the pool reuses freed ones; for memory tests).
+#[pyfunction]
+pub(crate) fn gpu_buffers_created() -> PyResult<usize> {
+    #[cfg(feature = "gpu")]
+    {
+        Ok(ferrograd_core::gpu::context()
+            .map_err(err)?
+            .buffers_created())
+    }
+    #[cfg(not(feature = "gpu"))]
+    Err(DeviceError::new_err(
+        "this build of ferrograd has no gpu backend",
+    ))
+}

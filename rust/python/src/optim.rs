@@ -1,0 +1,116 @@
+//! Optimizer steps: every parameter updated in one call.
+
+use crate::prelude::*;
+
+/// One fused SGD step over all parameters (PyTorch's formulas).
+#[pyfunction]
+#[pyo3(signature = (params, grads, bufs, first, lr, momentum=0.0, dampening=0.0, nesterov=false, weight_decay=0.0))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgd_step(
+    py: Python<'_>,
+    params: Vec<PyTensor>,
+    grads: Vec<PyTensor>,
+    bufs: Vec<PyTensor>,
+    first: bool,
+    lr: f64,
+    momentum: f64,
+    dampening: f64,
+    nesterov: bool,
+    weight_decay: f64,
+) -> PyResult<()> {
+    let (p, g, b) = (ts(&params), ts(&grads), ts(&bufs));
+    if g.len() != p.len() || (momentum != 0.0 && b.len() != p.len()) {
+        return Err(PyValueError::new_err(
+            "sgd_step: params, grads and buffers must have the same length",
+        ));
+    }
+    let h = optim::Sgd {
+        lr,
+        momentum,
+        dampening,
+        nesterov,
+        weight_decay,
+    };
+    run(py, true, || optim::sgd_step(&p, &g, &b, first, h))
+}
+
+/// One fused Adam/AdamW step over all parameters; `step` counts from 1.
+#[pyfunction]
+#[pyo3(signature = (params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=false))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn adam_step(
+    py: Python<'_>,
+    params: Vec<PyTensor>,
+    grads: Vec<PyTensor>,
+    m: Vec<PyTensor>,
+    v: Vec<PyTensor>,
+    step: u64,
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    weight_decay: f64,
+    decoupled: bool,
+) -> PyResult<()> {
+    let (p, g, m, v) = (ts(&params), ts(&grads), ts(&m), ts(&v));
+    if g.len() != p.len() || m.len() != p.len() || v.len() != p.len() {
+        return Err(PyValueError::new_err(
+            "adam_step: params, grads and moments must have the same length",
+        ));
+    }
+    let h = optim::Adam {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        weight_decay,
+        decoupled,
+    };
+    run(py, true, || optim::adam_step(&p, &g, &m, &v, step, h))
+}
+
+/// One fused RMSprop step over all parameters.
+#[pyfunction]
+#[pyo3(signature = (params, grads, square_avg, momentum_buf, grad_avg, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=false))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn rmsprop_step(
+    py: Python<'_>,
+    params: Vec<PyTensor>,
+    grads: Vec<PyTensor>,
+    square_avg: Vec<PyTensor>,
+    momentum_buf: Vec<PyTensor>,
+    grad_avg: Vec<PyTensor>,
+    lr: f64,
+    alpha: f64,
+    eps: f64,
+    weight_decay: f64,
+    momentum: f64,
+    centered: bool,
+) -> PyResult<()> {
+    let (p, g, sq, b, ga) = (
+        ts(&params),
+        ts(&grads),
+        ts(&square_avg),
+        ts(&momentum_buf),
+        ts(&grad_avg),
+    );
+    let n = p.len();
+    if g.len() != n
+        || sq.len() != n
+        || (momentum > 0.0 && b.len() != n)
+        || (centered && ga.len() != n)
+    {
+        return Err(PyValueError::new_err(
+            "rmsprop_step: params, grads and state must have the same length",
+        ));
+    }
+    let h = optim::RmsProp {
+        lr,
+        alpha,
+        eps,
+        weight_decay,
+        momentum,
+        centered,
+    };
+    run(py, true, || optim::rmsprop_step(&p, &g, &sq, &b, &ga, h))
+}

@@ -1,0 +1,382 @@
+//! Tensor methods: attributes, autograd state, conversions to Python and NumPy, moves
+//! between devices and dtypes.
+
+use crate::prelude::*;
+
+#[pymethods]
+impl PyTensor {
+    // ------------------------------------------------------------ properties
+    /// Size of each dimension.
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.t.shape())
+    }
+    /// Size of all dims, or of one.
+    #[pyo3(signature = (dim=None))]
+    fn size<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Bound<'py, PyAny>> {
+        match dim {
+            None => Ok(PyTuple::new(py, self.t.shape())?.into_any()),
+            Some(d) => {
+                let d =
+                    ferrograd_core::layout::normalize_dim("size", d, self.t.ndim()).map_err(err)?;
+                Ok(self.t.shape()[d].into_pyobject(py)?.into_any())
+            }
+        }
+    }
+    /// Element type.
+    #[getter]
+    fn dtype(&self) -> PyDType {
+        self.t.dtype().into()
+    }
+    /// Device name (`cpu` or `gpu`).
+    #[getter]
+    fn device(&self) -> &'static str {
+        self.t.device().name()
+    }
+    /// Whether the tensor lives in GPU memory.
+    #[getter]
+    fn is_gpu(&self) -> bool {
+        self.t.is_gpu()
+    }
+    /// Number of dimensions.
+    #[getter]
+    fn ndim(&self) -> usize {
+        self.t.ndim()
+    }
+    /// Number of dimensions.
+    fn dim(&self) -> usize {
+        self.t.ndim()
+    }
+    /// Number of elements.
+    fn numel(&self) -> usize {
+        self.t.numel()
+    }
+    /// Strides in elements.
+    #[pyo3(signature = (dim=None))]
+    fn stride<'py>(&self, py: Python<'py>, dim: Option<isize>) -> PyResult<Bound<'py, PyAny>> {
+        match dim {
+            None => Ok(PyTuple::new(py, self.t.strides())?.into_any()),
+            Some(d) => {
+                let d = ferrograd_core::layout::normalize_dim("stride", d, self.t.ndim())
+                    .map_err(err)?;
+                Ok(self.t.strides()[d].into_pyobject(py)?.into_any())
+            }
+        }
+    }
+    /// Offset of the first element in the shared storage.
+    fn storage_offset(&self) -> usize {
+        self.t.layout().offset
+    }
+    /// Whether the elements are laid out in C order without gaps.
+    fn is_contiguous(&self) -> bool {
+        self.t.is_contiguous()
+    }
+    /// Whether both tensors view the same storage.
+    fn shares_storage(&self, other: &PyTensor) -> bool {
+        self.t.shares_storage(&other.t)
+    }
+    /// Whether autograd tracks this tensor.
+    #[getter]
+    fn get_requires_grad(&self) -> bool {
+        self.t.requires_grad()
+    }
+    #[setter]
+    fn set_requires_grad(&self, on: bool) -> PyResult<()> {
+        self.t.set_requires_grad(on).map_err(err)
+    }
+    /// Sets `requires_grad` in place and returns the tensor.
+    #[pyo3(signature = (requires_grad=true))]
+    fn requires_grad_(slf: Bound<'_, Self>, requires_grad: bool) -> PyResult<Bound<'_, Self>> {
+        slf.get().t.set_requires_grad(requires_grad).map_err(err)?;
+        Ok(slf)
+    }
+    /// The accumulated gradient, or None.
+    #[getter]
+    fn get_grad(&self) -> Option<PyTensor> {
+        self.t.grad().map(wrap)
+    }
+    #[setter]
+    fn set_grad(&self, g: Option<PyTensor>) -> PyResult<()> {
+        self.t.set_grad(g.map(|g| g.t)).map_err(err)
+    }
+    /// The op that produced this tensor, or None for leaves.
+    #[getter]
+    fn grad_fn(&self) -> Option<PyGradFn> {
+        self.t.grad_fn().map(|n| PyGradFn { node: n.clone() })
+    }
+    /// Whether the tensor is a leaf of the graph.
+    #[getter]
+    fn is_leaf(&self) -> bool {
+        self.t.is_leaf()
+    }
+
+    // ------------------------------------------------------------ conversion
+    /// A NumPy copy of the data.
+    fn numpy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_numpy(py, &self.t)
+    }
+    #[pyo3(signature = (dtype=None, copy=None))]
+    fn __array__<'py>(
+        &self,
+        py: Python<'py>,
+        dtype: Option<Bound<'py, PyAny>>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if copy == Some(false) {
+            // NumPy 2's protocol: refuse when a copy cannot be avoided (ours always copies)
+            return Err(PyValueError::new_err(
+                "__array__: a ferrograd tensor cannot be viewed without a copy; use copy=None or True",
+            ));
+        }
+        let a = to_numpy(py, &self.t)?;
+        match dtype {
+            Some(d) if !d.is_none() => a.call_method1("astype", (d,)),
+            _ => Ok(a),
+        }
+    }
+    /// The value of a one-element tensor as a Python number.
+    pub(crate) fn item<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.t.item().map_err(err)?;
+        Ok(match self.t.dtype() {
+            DType::F32 | DType::F64 => v.into_pyobject(py)?.into_any(),
+            // exact, not through f64 (values past 2**53)
+            DType::I64 => self.t.to_vec::<i64>().map_err(err)?[0]
+                .into_pyobject(py)?
+                .into_any(),
+            DType::Bool => pyo3::types::PyBool::new(py, v != 0.0).to_owned().into_any(),
+        })
+    }
+    /// The data as nested Python lists.
+    fn tolist<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_numpy(py, &self.t)?.call_method0("tolist")
+    }
+    fn __float__(&self) -> PyResult<f64> {
+        self.t.item().map_err(err)
+    }
+    fn __int__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        // Python's int() of the item: exact for int64, ValueError for NaN, OverflowError for inf
+        py.get_type::<pyo3::types::PyInt>().call1((self.item(py)?,))
+    }
+    fn __bool__(&self) -> PyResult<bool> {
+        if self.t.numel() != 1 {
+            return Err(PyValueError::new_err(format!(
+                "the truth value of a tensor with {} elements is ambiguous",
+                self.t.numel()
+            )));
+        }
+        Ok(self.t.item().map_err(err)? != 0.0)
+    }
+    /// Iterates over dim 0 (views), lazily; a 0-d tensor cannot be iterated, as in PyTorch
+    /// (without this, Python's fallback through `__getitem__` gave an empty iteration).
+    fn __iter__(&self) -> PyResult<PyTensorIter> {
+        if self.t.ndim() == 0 {
+            return Err(PyTypeError::new_err("iteration over a 0-d tensor"));
+        }
+        Ok(PyTensorIter {
+            t: self.t.clone(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+    fn __len__(&self) -> PyResult<usize> {
+        self.t
+            .shape()
+            .first()
+            .copied()
+            .ok_or_else(|| PyTypeError::new_err("len() of a 0-d tensor"))
+    }
+    fn __hash__(&self) -> isize {
+        // identity hash, as PyTorch: tensors overload == elementwise
+        self as *const _ as isize
+    }
+    pub(crate) fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        py.import("ferrograd._format")?
+            .call_method1("tensor_repr", (wrap(self.t.clone()),))?
+            .extract()
+    }
+    /// Converts to a dtype and/or device, in PyTorch's forms: `to(device)`, `to(dtype)`,
+    /// `to(device, dtype)`, `to(other)` (its dtype and device), `to(device=, dtype=)`.
+    /// `non_blocking` is accepted and changes nothing (GPU work is queued anyway); `copy`
+    /// returns a copy even when nothing changes.
+    #[pyo3(signature = (*args, device=None, dtype=None, non_blocking=false, copy=false))]
+    fn to(
+        &self,
+        py: Python<'_>,
+        args: &Bound<'_, PyTuple>,
+        device: Option<&Bound<'_, PyAny>>,
+        dtype: Option<PyDType>,
+        non_blocking: bool,
+        copy: bool,
+    ) -> PyResult<PyTensor> {
+        let _ = non_blocking;
+        let mut dev: Option<ferrograd_core::Device> = None;
+        let mut dt: Option<DType> = dtype.map(Into::into);
+        let parse_dev = |a: &Bound<'_, PyAny>| -> PyResult<ferrograd_core::Device> {
+            let name: String = a.extract().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "to: expected a dtype, a device name or a tensor, got {}",
+                    a.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            ferrograd_core::Device::parse(&name).map_err(err)
+        };
+        if args.len() > 2 {
+            return Err(PyTypeError::new_err(format!(
+                "to: takes at most 2 positional arguments (device, dtype), got {}",
+                args.len()
+            )));
+        }
+        for a in args.iter() {
+            if let Ok(d) = a.extract::<PyDType>() {
+                dt = Some(d.into());
+            } else if let Ok(o) = a.cast::<PyTensor>() {
+                dt = Some(o.get().t.dtype());
+                dev = Some(o.get().t.device());
+            } else if !a.is_none() {
+                dev = Some(parse_dev(&a)?);
+            }
+        }
+        if let Some(d) = device {
+            if !d.is_none() {
+                dev = Some(parse_dev(d)?);
+            }
+        }
+        let t = &self.t;
+        let unchanged = dt.is_none_or(|d| d == t.dtype()) && dev.is_none_or(|d| d == t.device());
+        if unchanged {
+            return if copy {
+                t.clone_tensor().map(wrap).map_err(err)
+            } else {
+                Ok(wrap(t.clone()))
+            };
+        }
+        // cast where the source dtype is supported: on the host before an upload (an int64
+        // moved to the gpu stays on the host), on the gpu only for what it holds
+        let to_cpu = matches!(dev, Some(ferrograd_core::Device::Cpu));
+        run(py, heavy(t), || {
+            let mut x = t.clone();
+            if !to_cpu {
+                if let Some(d) = dt {
+                    x = x.cast(d)?;
+                }
+            }
+            if let Some(d) = dev {
+                x = x.to_device(d)?;
+            }
+            if to_cpu {
+                if let Some(d) = dt {
+                    x = x.cast(d)?;
+                }
+            }
+            Ok(x)
+        })
+        .map(wrap)
+    }
+    /// PyTorch's `type(dtype)`: the tensor converted to `dtype`; without one, its type name
+    /// (`"ferrograd.FloatTensor"`, ...).
+    #[pyo3(signature = (dtype=None))]
+    fn r#type<'py>(&self, py: Python<'py>, dtype: Option<PyDType>) -> PyResult<Bound<'py, PyAny>> {
+        match dtype {
+            Some(d) => Ok(Bound::new(py, wrap(self.t.cast(d.into()).map_err(err)?))?.into_any()),
+            None => {
+                let name = match self.t.dtype() {
+                    DType::F32 => "FloatTensor",
+                    DType::F64 => "DoubleTensor",
+                    DType::I64 => "LongTensor",
+                    DType::Bool => "BoolTensor",
+                };
+                Ok(pyo3::types::PyString::new(py, &format!("ferrograd.{name}")).into_any())
+            }
+        }
+    }
+    /// Converts to float32.
+    fn float(&self) -> PyResult<PyTensor> {
+        self.t.cast(DType::F32).map(wrap).map_err(err)
+    }
+    /// Converts to float64.
+    fn double(&self) -> PyResult<PyTensor> {
+        self.t.cast(DType::F64).map(wrap).map_err(err)
+    }
+    /// Converts to int64 (truncating toward zero).
+    fn long(&self) -> PyResult<PyTensor> {
+        self.t.cast(DType::I64).map(wrap).map_err(err)
+    }
+    /// Converts to bool (nonzero is true).
+    fn bool(&self) -> PyResult<PyTensor> {
+        self.t.cast(DType::Bool).map(wrap).map_err(err)
+    }
+
+    // ------------------------------------------------------------ autograd
+    /// Computes gradients of this tensor with respect to the leaves that require them.
+    #[pyo3(signature = (gradient=None, retain_graph=false))]
+    fn backward(
+        &self,
+        py: Python<'_>,
+        gradient: Option<PyTensor>,
+        retain_graph: bool,
+    ) -> PyResult<()> {
+        let t = &self.t;
+        run(py, t.numel() >= GIL_RELEASE_MIN, || {
+            t.backward(gradient.map(|g| g.t), retain_graph)
+        })
+    }
+    /// The same data, cut from the graph.
+    fn detach(&self) -> PyTensor {
+        wrap(self.t.detach())
+    }
+    /// The same data cut from the graph (PyTorch's `.data`; prefer `detach()`).
+    #[getter]
+    fn data(&self) -> PyTensor {
+        wrap(self.t.detach())
+    }
+    /// This tensor on the host (itself when already there).
+    fn cpu(&self, py: Python<'_>) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.to_device(ferrograd_core::Device::Cpu)).map(wrap)
+    }
+    /// This tensor on the GPU (what PyTorch scripts call CUDA); `device` is accepted and
+    /// must name the one GPU ferrograd uses (None, 0, "cuda", "cuda:0" or "gpu").
+    #[pyo3(signature = (device=None))]
+    fn cuda(&self, py: Python<'_>, device: Option<&Bound<'_, PyAny>>) -> PyResult<PyTensor> {
+        if let Some(d) = device {
+            let ok = d.extract::<i64>().is_ok_and(|i| i == 0)
+                || d.extract::<String>()
+                    .is_ok_and(|s| matches!(s.as_str(), "cuda" | "cuda:0" | "gpu" | "gpu:0"));
+            if !ok {
+                return Err(PyValueError::new_err(format!(
+                    "cuda: ferrograd drives one GPU; got device {}",
+                    d.repr()?
+                )));
+            }
+        }
+        let dev = ferrograd_core::Device::parse("gpu").map_err(err)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.to_device(dev)).map(wrap)
+    }
+    /// Bytes per element.
+    fn element_size(&self) -> usize {
+        self.t.dtype().size()
+    }
+    /// Bytes per element.
+    #[getter]
+    fn itemsize(&self) -> usize {
+        self.t.dtype().size()
+    }
+    /// Bytes of all the elements.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.t.dtype().size() * self.t.numel()
+    }
+    /// Zeros of `size` with this tensor's dtype and device.
+    #[pyo3(signature = (*size))]
+    fn new_zeros(&self, size: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.new_full_of(size, 0.0)
+    }
+    /// Ones of `size` with this tensor's dtype and device.
+    #[pyo3(signature = (*size))]
+    fn new_ones(&self, size: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
+        self.new_full_of(size, 1.0)
+    }
+}

@@ -1,0 +1,295 @@
+//! Tensor reductions, sorting, softmax and gathers.
+
+use crate::prelude::*;
+
+#[pymethods]
+impl PyTensor {
+    // ------------------------------------------------------------ reductions
+    /// Sum over `dim` (an int, a sequence, or None for all).
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn sum(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.sum(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// The p-norm over `dim` (all when None): p = 2 or "fro", 1, inf, -inf, 0, or any p.
+    #[pyo3(signature = (p=None, dim=None, keepdim=false))]
+    fn norm(
+        &self,
+        py: Python<'_>,
+        p: Option<&Bound<'_, PyAny>>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let order = match p {
+            None => 2.0,
+            Some(v) if v.extract::<String>().is_ok_and(|s| s == "fro") => 2.0,
+            Some(v) => v.extract::<f64>().map_err(|_| {
+                PyValueError::new_err(format!(
+                    "norm: p must be a number or \"fro\", got {}",
+                    v.repr().map(|r| r.to_string()).unwrap_or_default()
+                ))
+            })?,
+        };
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.norm(order, d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Whether any element over `dim` (all when None) is true: a bool tensor.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn any(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.any(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Whether every element over `dim` (all when None) is true: a bool tensor.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn all(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.all(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Mean over `dim`.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn mean(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.mean(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Variance over `dim` with `correction` (1 = unbiased, as PyTorch's default).
+    #[pyo3(signature = (dim=None, correction=1.0, keepdim=false))]
+    fn var(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        correction: f64,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.var(d.as_deref(), correction, keepdim)).map(wrap)
+    }
+    /// Standard deviation over `dim`.
+    #[pyo3(signature = (dim=None, correction=1.0, keepdim=false))]
+    fn std(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        correction: f64,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || {
+            t.var(d.as_deref(), correction, keepdim)?.sqrt()
+        })
+        .map(wrap)
+    }
+    /// The maximum: of all elements without `dim` (a 0-d tensor); with an int `dim`, as
+    /// PyTorch, the named tuple `(values, indices)` along it; with a tuple of dims, the
+    /// values over them (as `amax`).
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn max<'py>(
+        &self,
+        py: Python<'py>,
+        dim: Option<&Bound<'py, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.extreme(py, "max", dim, keepdim)
+    }
+    /// The minimum, as `max`: `(values, indices)` along an int `dim`.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn min<'py>(
+        &self,
+        py: Python<'py>,
+        dim: Option<&Bound<'py, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.extreme(py, "min", dim, keepdim)
+    }
+    /// Maximum values over `dim`.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn amax(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.amax(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Minimum values over `dim`.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn amin(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.amin(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Index of the maximum along `dim` (of the flattened tensor when None); int64, no grad.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn argmax(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+        self.t.argmax(dim, keepdim).map(wrap).map_err(err)
+    }
+    /// `(values, indices)` sorted along `dim`, as PyTorch's: ascending unless `descending`;
+    /// stable (equal values keep their order); NaN above every number. The indices are
+    /// int64 on the host (a GPU tensor is read back to sort); the values are differentiable.
+    #[pyo3(signature = (dim=-1, descending=false, stable=false))]
+    fn sort<'py>(
+        &self,
+        py: Python<'py>,
+        dim: isize,
+        descending: bool,
+        stable: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = stable; // always stable
+        let t = &self.t;
+        let (v, i) = run_long(py, sort_work(t), || t.sort(dim, descending))?;
+        values_indices(py, "sort", v, i)
+    }
+    /// The indices that sort along `dim` (int64; see `sort`).
+    #[pyo3(signature = (dim=-1, descending=false, stable=false))]
+    fn argsort(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        descending: bool,
+        stable: bool,
+    ) -> PyResult<PyTensor> {
+        let _ = stable;
+        let t = &self.t;
+        run_long(py, sort_work(t), || t.argsort(dim, descending)).map(wrap)
+    }
+    /// `(values, indices)` of the `k` largest (or, with `largest=False`, smallest) entries
+    /// along `dim`, in order (`sorted=False` is accepted; they come sorted anyway).
+    #[pyo3(signature = (k, dim=-1, largest=true, sorted=true))]
+    fn topk<'py>(
+        &self,
+        py: Python<'py>,
+        k: isize,
+        dim: isize,
+        largest: bool,
+        sorted: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = sorted;
+        let k = count("topk", "k", k)?;
+        let t = &self.t;
+        let (v, i) = run_long(py, sort_work(t), || t.topk(k, dim, largest))?;
+        values_indices(py, "topk", v, i)
+    }
+    /// The entries at `indices` (int64, this tensor's shape except along `dim`) along `dim`,
+    /// as `torch.take_along_dim` / `gather`; differentiable.
+    fn take_along_dim(&self, py: Python<'_>, indices: &PyTensor, dim: isize) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.take_along_dim(&indices.t, dim)).map(wrap)
+    }
+    /// PyTorch's `gather(dim, index)`: `out[i][j] = self[i][index[i][j]]` along `dim` 1
+    /// (`log_probs.gather(1, y.unsqueeze(1))`); differentiable.
+    fn gather(&self, py: Python<'_>, dim: isize, index: &PyTensor) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.gather_dim(dim, &index.t)).map(wrap)
+    }
+    /// Index of the minimum along `dim`; int64, no grad.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn argmin(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+        self.t.argmin(dim, keepdim).map(wrap).map_err(err)
+    }
+    /// log(sum(exp(x))) over `dim`, computed stably.
+    #[pyo3(signature = (dim=None, keepdim=false))]
+    fn logsumexp(
+        &self,
+        py: Python<'_>,
+        dim: Option<&Bound<'_, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<PyTensor> {
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        run(py, heavy(t), || t.logsumexp(d.as_deref(), keepdim)).map(wrap)
+    }
+    /// Softmax along `dim`, computed stably.
+    #[pyo3(signature = (dim=-1))]
+    fn softmax(&self, py: Python<'_>, dim: isize) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.softmax(dim)).map(wrap)
+    }
+    /// log(softmax(x)) along `dim`, computed stably.
+    #[pyo3(signature = (dim=-1))]
+    fn log_softmax(&self, py: Python<'_>, dim: isize) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.log_softmax(dim)).map(wrap)
+    }
+    /// Entries `index` (int64, 1-D) along `dim`.
+    fn index_select(&self, py: Python<'_>, dim: isize, index: &PyTensor) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.index_select(dim, &index.t)).map(wrap)
+    }
+}
+
+impl PyTensor {
+    /// max/min: the reduction of all elements, of a tuple of dims, or (values, indices)
+    /// along one int dim, as PyTorch gives (`_, pred = out.max(1)` is the common idiom; a
+    /// values-only result would unpack along the batch instead).
+    pub(crate) fn extreme<'py>(
+        &self,
+        py: Python<'py>,
+        op: &'static str,
+        dim: Option<&Bound<'py, PyAny>>,
+        keepdim: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let is_max = op == "max";
+        let one = match dim {
+            Some(d)
+                if !d.is_none()
+                    && !d.is_instance_of::<PyTuple>()
+                    && !d.is_instance_of::<PyList>() =>
+            {
+                Some(d.extract::<isize>()?)
+            }
+            _ => None,
+        };
+        let d = dims_arg(dim)?;
+        let t = &self.t;
+        let values = run(py, heavy(t), || {
+            if is_max {
+                t.amax(d.as_deref(), keepdim)
+            } else {
+                t.amin(d.as_deref(), keepdim)
+            }
+        })?;
+        let Some(axis) = one else {
+            return Ok(Bound::new(py, wrap(values))?.into_any());
+        };
+        let indices = if is_max {
+            t.argmax(Some(axis), keepdim)
+        } else {
+            t.argmin(Some(axis), keepdim)
+        }
+        .map_err(err)?;
+        values_indices(py, op, values, indices)
+    }
+}
