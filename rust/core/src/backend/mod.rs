@@ -15,7 +15,7 @@ pub mod wgpu;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::ops::UnaryOp;
+use crate::ops::{BinaryOp, CmpOp, LogicOp, UnaryOp};
 use crate::storage::{Buffer, CpuStorage};
 use crate::tensor::Device;
 
@@ -45,6 +45,21 @@ pub(crate) trait BackendStorage: Sized {
     /// another device where this one does not hold `dtype` (the GPU's int64 results go to
     /// the host, where its kernels read labels and indices).
     fn cast(&self, l: &Layout, dtype: DType) -> Result<Buffer>;
+
+    /// a (op) b elementwise, both read through layouts broadcast to one shape. The CPU
+    /// takes operands of one dtype (promoted by the op); the GPU reads its float32 words.
+    fn binary(&self, la: &Layout, rhs: &Self, lb: &Layout, op: BinaryOp) -> Result<Self>;
+
+    /// A comparison of a and b (broadcast layouts): a bool storage.
+    fn compare(&self, la: &Layout, rhs: &Self, lb: &Layout, op: CmpOp) -> Result<Self>;
+
+    /// Logical and/or/xor of truth values (bool operands on the CPU, where int64 ones
+    /// give the bitwise op): a bool storage (int64 for bitwise).
+    fn logical(&self, la: &Layout, rhs: &Self, lb: &Layout, op: LogicOp) -> Result<Self>;
+
+    /// where(cond, a, b) with this storage the bool condition; all three layouts are
+    /// broadcast to the output's shape.
+    fn select(&self, lc: &Layout, a: (&Self, &Layout), b: (&Self, &Layout)) -> Result<Self>;
 }
 
 fn mismatch(op: &str) -> Error {
@@ -133,6 +148,74 @@ impl Buffer {
             Device::Gpu => wgpu::WgpuStorage::upload(&host).map(Buffer::Gpu),
             #[cfg(not(feature = "gpu"))]
             Device::Gpu => Err(no_gpu("to")),
+        }
+    }
+}
+
+/// Dispatches a two-operand storage method to the backend holding both operands.
+macro_rules! zip2 {
+    ($name:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $body:expr) => {
+        match ($a, $b) {
+            (Buffer::Cpu($x), Buffer::Cpu($y)) => $body.map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu($x), Buffer::Gpu($y)) => $body.map(Buffer::Gpu),
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch($name)),
+        }
+    };
+}
+
+impl Buffer {
+    /// See [`BackendStorage::binary`].
+    pub(crate) fn binary(
+        &self,
+        la: &Layout,
+        rhs: &Buffer,
+        lb: &Layout,
+        op: BinaryOp,
+    ) -> Result<Buffer> {
+        zip2!(op.name(), self, rhs, |a, b| a.binary(la, b, lb, op))
+    }
+
+    /// See [`BackendStorage::compare`].
+    pub(crate) fn compare(
+        &self,
+        la: &Layout,
+        rhs: &Buffer,
+        lb: &Layout,
+        op: CmpOp,
+    ) -> Result<Buffer> {
+        zip2!("compare", self, rhs, |a, b| a.compare(la, b, lb, op))
+    }
+
+    /// See [`BackendStorage::logical`].
+    pub(crate) fn logical(
+        &self,
+        la: &Layout,
+        rhs: &Buffer,
+        lb: &Layout,
+        op: LogicOp,
+    ) -> Result<Buffer> {
+        zip2!(op.name(), self, rhs, |a, b| a.logical(la, b, lb, op))
+    }
+
+    /// See [`BackendStorage::select`].
+    pub(crate) fn select(
+        &self,
+        lc: &Layout,
+        (a, la): (&Buffer, &Layout),
+        (b, lb): (&Buffer, &Layout),
+    ) -> Result<Buffer> {
+        match (self, a, b) {
+            (Buffer::Cpu(c), Buffer::Cpu(x), Buffer::Cpu(y)) => {
+                c.select(lc, (x, la), (y, lb)).map(Buffer::Cpu)
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(c), Buffer::Gpu(x), Buffer::Gpu(y)) => {
+                c.select(lc, (x, la), (y, lb)).map(Buffer::Gpu)
+            }
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("where")),
         }
     }
 }

@@ -1,14 +1,10 @@
 //! Elementwise binary ops with NumPy broadcasting, comparisons and `where`.
 
 use crate::autograd::{needs, record};
-use crate::dtype::{DType, Element, Float};
+use crate::dtype::DType;
 use crate::error::Result;
-use crate::kernels;
-use crate::layout::{broadcast_shapes, Layout};
-use crate::storage::{try_vec, BufferElement};
+use crate::layout::broadcast_shapes;
 use crate::tensor::Tensor;
-use crate::threads;
-use crate::{any_dispatch, float_dispatch};
 
 /// Arithmetic binary ops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +26,7 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             BinaryOp::Add => "add",
             BinaryOp::Sub => "sub",
@@ -72,162 +68,12 @@ pub enum LogicOp {
 }
 
 impl LogicOp {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             LogicOp::And => "logical_and",
             LogicOp::Or => "logical_or",
             LogicOp::Xor => "logical_xor",
         }
-    }
-}
-
-/// Applies `f` elementwise over `a` and `b` broadcast together; both must hold `T`.
-pub(crate) fn broadcast_apply<T, U, F>(op: &str, a: &Tensor, b: &Tensor, f: F) -> Result<Tensor>
-where
-    T: BufferElement,
-    U: BufferElement,
-    F: Fn(T, T) -> U + Copy + Send + Sync,
-{
-    let shape = broadcast_shapes(op, a.shape(), b.shape())?;
-    let n = crate::layout::checked_numel(&shape)?;
-    let mut out: Vec<U> = try_vec(n)?;
-    // SAFETY-free "uninit": fill with a default then overwrite; the cost is one memset.
-    out.resize(n, U::zero());
-    let la = a.layout().broadcast_to(op, &shape)?;
-    let lb = b.layout().broadcast_to(op, &shape)?;
-    a.read(|sa: &[T], _| {
-        b.read(|sb: &[T], _| {
-            apply_layouts(
-                sa,
-                &la,
-                sb,
-                &lb,
-                &mut out,
-                a.numel() == 1,
-                b.numel() == 1,
-                f,
-            );
-        })
-    });
-    Tensor::from_vec(out, &shape)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn apply_layouts<T, U, F>(
-    sa: &[T],
-    la: &Layout,
-    sb: &[T],
-    lb: &Layout,
-    out: &mut [U],
-    a_scalar: bool,
-    b_scalar: bool,
-    f: F,
-) where
-    T: Copy + Send + Sync,
-    U: Copy + Send,
-    F: Fn(T, T) -> U + Copy + Send + Sync,
-{
-    let n = out.len();
-    if n == 0 {
-        return;
-    }
-    let (ca, cb) = (la.is_contiguous(), lb.is_contiguous());
-    if ca && cb {
-        let (xa, xb) = (&sa[la.contiguous_range()], &sb[lb.contiguous_range()]);
-        threads::for_chunks(out, |s, o| {
-            kernels::zip_map(&xa[s..s + o.len()], &xb[s..s + o.len()], o, f)
-        });
-        return;
-    }
-    if ca && b_scalar {
-        let (xa, v) = (&sa[la.contiguous_range()], sb[lb.offset]);
-        threads::for_chunks(out, |s, o| {
-            kernels::map_scalar(&xa[s..s + o.len()], v, o, f)
-        });
-        return;
-    }
-    if cb && a_scalar {
-        let (xb, v) = (&sb[lb.contiguous_range()], sa[la.offset]);
-        threads::for_chunks(out, |s, o| {
-            kernels::map_scalar(&xb[s..s + o.len()], v, o, move |x, y| f(y, x))
-        });
-        return;
-    }
-    // General case: walk the outer dims, run the innermost dim as a strided (often unit) row.
-    let nd = la.ndim();
-    let inner = la.shape[nd - 1];
-    let (ia, ib) = (la.strides[nd - 1], lb.strides[nd - 1]);
-    let mut idx = vec![0usize; nd];
-    let (mut pa, mut pb) = (la.offset as isize, lb.offset as isize);
-    let mut row = 0;
-    loop {
-        let o = &mut out[row * inner..(row + 1) * inner];
-        if ia == 1 && ib == 1 {
-            kernels::zip_map(
-                &sa[pa as usize..pa as usize + inner],
-                &sb[pb as usize..pb as usize + inner],
-                o,
-                f,
-            );
-        } else if ia == 1 && ib == 0 {
-            kernels::map_scalar(&sa[pa as usize..pa as usize + inner], sb[pb as usize], o, f);
-        } else if ia == 0 && ib == 1 {
-            kernels::map_scalar(
-                &sb[pb as usize..pb as usize + inner],
-                sa[pa as usize],
-                o,
-                move |x, y| f(y, x),
-            );
-        } else {
-            for (j, slot) in o.iter_mut().enumerate() {
-                *slot = f(
-                    sa[(pa + j as isize * ia) as usize],
-                    sb[(pb + j as isize * ib) as usize],
-                );
-            }
-        }
-        row += 1;
-        let mut d = nd - 1;
-        loop {
-            if d == 0 {
-                return;
-            }
-            d -= 1;
-            idx[d] += 1;
-            pa += la.strides[d];
-            pb += lb.strides[d];
-            if idx[d] < la.shape[d] {
-                break;
-            }
-            pa -= la.strides[d] * la.shape[d] as isize;
-            pb -= lb.strides[d] * lb.shape[d] as isize;
-            idx[d] = 0;
-        }
-    }
-}
-
-fn float_forward<T: Float + BufferElement>(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let name = op.name();
-    match op {
-        BinaryOp::Add => broadcast_apply(name, a, b, |x: T, y: T| x + y),
-        BinaryOp::Sub => broadcast_apply(name, a, b, |x: T, y: T| x - y),
-        BinaryOp::Mul => broadcast_apply(name, a, b, |x: T, y: T| x * y),
-        BinaryOp::Div => broadcast_apply(name, a, b, |x: T, y: T| x / y),
-        BinaryOp::Pow => broadcast_apply(name, a, b, |x: T, y: T| x.powf(y)),
-        BinaryOp::Maximum => broadcast_apply(name, a, b, kernels::nan_max::<T>),
-        BinaryOp::Minimum => broadcast_apply(name, a, b, kernels::nan_min::<T>),
-    }
-}
-
-fn int_forward(op: BinaryOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let name = op.name();
-    match op {
-        BinaryOp::Add => broadcast_apply(name, a, b, |x: i64, y: i64| x.wrapping_add(y)),
-        BinaryOp::Sub => broadcast_apply(name, a, b, |x: i64, y: i64| x.wrapping_sub(y)),
-        BinaryOp::Mul => broadcast_apply(name, a, b, |x: i64, y: i64| x.wrapping_mul(y)),
-        BinaryOp::Maximum => broadcast_apply(name, a, b, |x: i64, y: i64| x.max(y)),
-        BinaryOp::Minimum => broadcast_apply(name, a, b, |x: i64, y: i64| x.min(y)),
-        BinaryOp::Div | BinaryOp::Pow => unreachable!("promoted to float before"),
     }
 }
 
@@ -257,29 +103,9 @@ impl Tensor {
             };
             return self.logical(lop, other);
         }
-        // int64 results are computed on the host, where the gpu backend keeps int64
-        let on_gpu = dt != DType::I64 && (self.is_gpu() || other.is_gpu());
-        let (a, b, out) = if on_gpu {
-            #[cfg(feature = "gpu")]
-            {
-                // float32 on the gpu: gpu bools are read as their 0/1 floats, and host
-                // int64/bool operands (labels, argmax's results) go up with the float one
-                let a = super::gpu_ops::gpu_operand(op.name(), self)?;
-                let b = super::gpu_ops::gpu_operand(op.name(), other)?;
-                let out = super::gpu_ops::binary_code(op.name(), op as u32, &a, &b)?;
-                (a, b, out)
-            }
-            #[cfg(not(feature = "gpu"))]
-            unreachable!("no gpu tensors without the gpu feature")
-        } else {
-            let a = self.cast(dt)?;
-            let b = other.cast(dt)?;
-            if dt == DType::I64 {
-                return int_forward(op, &a, &b);
-            }
-            let out = float_dispatch!(dt, op.name(), T => float_forward::<T>(op, &a, &b)?);
-            (a, b, out)
-        };
+        let v = Tensor::colocate(op.name(), &[self, other], dt)?;
+        let (a, b) = (&v[0], &v[1]);
+        let out = Tensor::zip_storage(op.name(), a, b, |sa, la, sb, lb| sa.binary(la, sb, lb, op))?;
         if !(crate::autograd::is_grad_enabled() && (a.requires_grad() || b.requires_grad())) {
             return Ok(out);
         }
@@ -294,9 +120,9 @@ impl Tensor {
             BinaryOp::Minimum => "MinimumBackward",
         };
         let (ca, cb) = (a.detach(), b.detach());
-        let (na, nb) = (needs(&a), needs(&b));
+        let (na, nb) = (needs(a), needs(b));
         let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
-        Ok(record(out, name, &[&a, &b], move |g| {
+        Ok(record(out, name, &[a, b], move |g| {
             let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
                 // d(a+b) = da + db
                 BinaryOp::Add => (na.then(|| g.clone()), nb.then(|| g.clone())),
@@ -335,42 +161,18 @@ impl Tensor {
                 ),
                 // the larger input takes the gradient; ties split it evenly
                 BinaryOp::Maximum | BinaryOp::Minimum => {
-                    if ca.is_gpu() {
-                        // w = [a wins] + [tie] / 2 from the gpu comparisons (bool 0/1 floats)
-                        let win = if op == BinaryOp::Maximum {
-                            ca.compare(CmpOp::Gt, &cb)?
-                        } else {
-                            ca.compare(CmpOp::Lt, &cb)?
-                        };
-                        let tie = ca
-                            .compare(CmpOp::Eq, &cb)?
-                            .mul(&Tensor::scalar(0.5, DType::F32))?;
-                        let w = win.add(&tie)?;
-                        let gw = g.mul(&w)?;
-                        return Ok(vec![
-                            if na { Some(gw.sum_to(&sa)?) } else { None },
-                            if nb {
-                                Some(g.sub(&gw)?.sum_to(&sb)?)
-                            } else {
-                                None
-                            },
-                        ]);
-                    }
-                    let sel = float_dispatch!(ca.dtype(), "maximum", T => {
-                        if op == BinaryOp::Maximum {
-                            broadcast_apply(name, &ca, &cb, |x: T, y: T| T::from_f64(if x > y { 1.0 } else if x == y { 0.5 } else { 0.0 }))?
-                        } else {
-                            broadcast_apply(name, &ca, &cb, |x: T, y: T| T::from_f64(if x < y { 1.0 } else if x == y { 0.5 } else { 0.0 }))?
-                        }
-                    });
-                    let one = Tensor::scalar(1.0, sel.dtype());
+                    // w = [a wins] + [tie] / 2
+                    let win = if op == BinaryOp::Maximum {
+                        ca.compare(CmpOp::Gt, &cb)?
+                    } else {
+                        ca.compare(CmpOp::Lt, &cb)?
+                    };
+                    let half = Tensor::scalar(0.5, g.dtype());
+                    let w = win.add(&ca.compare(CmpOp::Eq, &cb)?.mul(&half)?)?;
+                    let gw = g.mul(&w)?;
                     (
-                        if na { Some(g.mul(&sel)?) } else { None },
-                        if nb {
-                            Some(g.mul(&one.sub(&sel)?)?)
-                        } else {
-                            None
-                        },
+                        na.then_some(gw.clone()),
+                        if nb { Some(g.sub(&gw)?) } else { None },
                     )
                 }
             };
@@ -421,36 +223,22 @@ impl Tensor {
     /// Elementwise comparison giving a bool tensor (never differentiable).
     /// On the gpu the comparison runs in float32 and its result is a gpu bool.
     pub fn compare(&self, op: CmpOp, other: &Tensor) -> Result<Tensor> {
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() || other.is_gpu() {
-            let a = super::gpu_ops::gpu_operand("compare", self)?;
-            let b = super::gpu_ops::gpu_operand("compare", other)?;
-            return super::gpu_ops::compare(op, &a, &b);
-        }
         let dt = self.dtype().promote(other.dtype());
         let _g = crate::autograd::NoGradGuard::new();
-        let a = self.cast(dt)?;
-        let b = other.cast(dt)?;
-        let name = "compare";
-        any_dispatch!(dt, T => cmp_typed::<T>(name, op, &a, &b))
+        let v = Tensor::colocate_for("compare", &[self, other], dt, DType::Bool)?;
+        Tensor::zip_storage("compare", &v[0], &v[1], |a, la, b, lb| {
+            a.compare(la, b, lb, op)
+        })
     }
 
     /// Elementwise logical and/or/xor of truth values (nonzero is true), any dtypes; a
     /// bool tensor, on the gpu when an operand is there.
     pub fn logical(&self, op: LogicOp, other: &Tensor) -> Result<Tensor> {
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() || other.is_gpu() {
-            let a = super::gpu_ops::gpu_operand(op.name(), self)?;
-            let b = super::gpu_ops::gpu_operand(op.name(), other)?;
-            return super::gpu_ops::logical(op, &a, &b);
-        }
         let _g = crate::autograd::NoGradGuard::new();
-        let (a, b) = (self.cast(DType::Bool)?, other.cast(DType::Bool)?);
-        match op {
-            LogicOp::And => broadcast_apply(op.name(), &a, &b, |x: bool, y: bool| x && y),
-            LogicOp::Or => broadcast_apply(op.name(), &a, &b, |x: bool, y: bool| x || y),
-            LogicOp::Xor => broadcast_apply(op.name(), &a, &b, |x: bool, y: bool| x != y),
-        }
+        let v = Tensor::colocate(op.name(), &[self, other], DType::Bool)?;
+        Tensor::zip_storage(op.name(), &v[0], &v[1], |a, la, b, lb| {
+            a.logical(la, b, lb, op)
+        })
     }
 
     /// Elementwise logical not (zero is true): a bool tensor on this tensor's device.
@@ -469,13 +257,9 @@ impl Tensor {
         match self.dtype().promote(other.dtype()) {
             DType::Bool => self.logical(op, other),
             DType::I64 => {
-                let a = self.cast(DType::I64)?;
-                let b = other.cast(DType::I64)?;
-                match op {
-                    LogicOp::And => broadcast_apply(name, &a, &b, |x: i64, y: i64| x & y),
-                    LogicOp::Or => broadcast_apply(name, &a, &b, |x: i64, y: i64| x | y),
-                    LogicOp::Xor => broadcast_apply(name, &a, &b, |x: i64, y: i64| x ^ y),
-                }
+                // on the host, where int64 lives; the storage's logical ops are bitwise there
+                let v = Tensor::colocate(name, &[self, other], DType::I64)?;
+                Tensor::zip_storage(name, &v[0], &v[1], |a, la, b, lb| a.logical(la, b, lb, op))
             }
             d => Err(crate::dtype_err!(
                 "{name}: expected bool or int64 tensors, got {} and {} (promoted to {d}); use logical_{} for truth values",
@@ -583,38 +367,33 @@ impl Tensor {
     /// `where(cond, self, other)`: picks from `self` where `cond` is true, else `other`.
     pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let dt = a.dtype().promote(b.dtype());
-        #[cfg(feature = "gpu")]
-        if dt != DType::I64 && (cond.is_gpu() || a.is_gpu() || b.is_gpu()) {
-            return Tensor::where_gpu(cond, a, b);
-        }
-        if dt == DType::I64 && (cond.is_gpu() || a.is_gpu() || b.is_gpu()) {
-            // an int64 result lives on the host (the gpu backend holds float32 and bool)
-            let host = |t: &Tensor| t.detach().to_device(crate::tensor::Device::Cpu);
-            return Tensor::where_(&host(cond)?, &host(a)?, &host(b)?);
-        }
-        let a = a.cast(dt)?;
-        let b = b.cast(dt)?;
+        let v = Tensor::colocate("where", &[a, b], dt)?;
+        let (a, b) = (&v[0], &v[1]);
         let c = if cond.dtype() == DType::Bool {
-            cond.clone()
+            cond.detach()
         } else {
             cond.compare(CmpOp::Ne, &Tensor::scalar(0.0, cond.dtype()))?
         };
+        let c = c.to_device(a.device())?;
         let s1 = broadcast_shapes("where", c.shape(), a.shape())?;
         let shape = broadcast_shapes("where", &s1, b.shape())?;
-        let cv: Vec<bool> = c.detach().broadcast_to(&shape)?.to_vec()?;
-        let out = any_dispatch!(dt, T => {
-            let av: Vec<T> = a.detach().broadcast_to(&shape)?.to_vec()?;
-            let bv: Vec<T> = b.detach().broadcast_to(&shape)?.to_vec()?;
-            let v: Vec<T> = cv.iter().zip(av.iter().zip(bv.iter())).map(|(&c, (&x, &y))| if c { x } else { y }).collect();
-            Tensor::from_vec(v, &shape)?
-        });
-        if !dt.is_float() {
+        let lc = c.layout().broadcast_to("where", &shape)?;
+        let la = a.layout().broadcast_to("where", &shape)?;
+        let lb = b.layout().broadcast_to("where", &shape)?;
+        let out = {
+            let (gc, ga, gb) = (c.storage_guard(), a.storage_guard(), b.storage_guard());
+            Tensor::from_buffer(gc.select(&lc, (&ga, &la), (&gb, &lb))?, &shape)?
+        };
+        if !out.dtype().is_float() {
             return Ok(out);
         }
-        let (na, nb) = (needs(&a), needs(&b));
+        let (na, nb) = (needs(a), needs(b));
+        if !crate::autograd::is_grad_enabled() || !(na || nb) {
+            return Ok(out);
+        }
         let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
         let c2 = c.clone();
-        Ok(record(out, "WhereBackward", &[&a, &b], move |g| {
+        Ok(record(out, "WhereBackward", &[a, b], move |g| {
             // d where(c, a, b) = where(c, g, 0) da + where(c, 0, g) db
             let z = Tensor::scalar(0.0, g.dtype());
             Ok(vec![
@@ -630,64 +409,5 @@ impl Tensor {
                 },
             ])
         }))
-    }
-}
-
-#[cfg(feature = "gpu")]
-impl Tensor {
-    /// where() with any of its tensors on the GPU: the select runs on the GPU (forward and
-    /// backward). The condition may be a gpu bool or a host one (uploaded in a queued
-    /// copy); host int64/bool operands go up as float32, as in arithmetic. Two bool
-    /// operands give a bool.
-    fn where_gpu(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-        let c = if cond.dtype() == DType::Bool {
-            cond.detach()
-        } else {
-            cond.compare(CmpOp::Ne, &Tensor::scalar(0.0, cond.dtype()))?
-        };
-        let bools = a.dtype() == DType::Bool && b.dtype() == DType::Bool;
-        let a = super::gpu_ops::gpu_operand("where", a)?;
-        let b = super::gpu_ops::gpu_operand("where", b)?;
-        let out = super::gpu_ops::select(&c, &a, &b)?;
-        if bools {
-            return Ok(out.with_dtype(DType::Bool));
-        }
-        let (na, nb) = (needs(&a), needs(&b));
-        if !crate::autograd::is_grad_enabled() || !(na || nb) {
-            return Ok(out);
-        }
-        let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
-        Ok(record(out, "WhereBackward", &[&a, &b], move |g| {
-            // d where(c, a, b) = where(c, g, 0) da + where(c, 0, g) db
-            let z = Tensor::scalar(0.0, DType::F32);
-            Ok(vec![
-                if na {
-                    Some(super::gpu_ops::select(&c, g, &z)?.sum_to(&sa)?)
-                } else {
-                    None
-                },
-                if nb {
-                    Some(super::gpu_ops::select(&c, &z, g)?.sum_to(&sb)?)
-                } else {
-                    None
-                },
-            ])
-        }))
-    }
-}
-
-fn cmp_typed<T: BufferElement + PartialOrd>(
-    name: &str,
-    op: CmpOp,
-    a: &Tensor,
-    b: &Tensor,
-) -> Result<Tensor> {
-    match op {
-        CmpOp::Eq => broadcast_apply(name, a, b, |x: T, y: T| x == y),
-        CmpOp::Ne => broadcast_apply(name, a, b, |x: T, y: T| x != y),
-        CmpOp::Lt => broadcast_apply(name, a, b, |x: T, y: T| x < y),
-        CmpOp::Le => broadcast_apply(name, a, b, |x: T, y: T| x <= y),
-        CmpOp::Gt => broadcast_apply(name, a, b, |x: T, y: T| x > y),
-        CmpOp::Ge => broadcast_apply(name, a, b, |x: T, y: T| x >= y),
     }
 }

@@ -1,12 +1,14 @@
 //! The host backend: kernels over contiguous slices, vectorized per instruction set
 //! (`crate::kernels`), split across the thread pool for large tensors.
 
+mod binary;
+
 use super::{float_only, BackendStorage};
 use crate::dtype::{DType, Element, Float};
 use crate::error::Result;
 use crate::layout::Layout;
 use crate::ops::table::{cpu_backward, cpu_forward};
-use crate::ops::UnaryOp;
+use crate::ops::{BinaryOp, CmpOp, LogicOp, UnaryOp};
 use crate::storage::{try_collect, try_vec, Buffer, CpuStorage};
 use crate::threads;
 use std::borrow::Cow;
@@ -127,5 +129,21 @@ impl BackendStorage for CpuStorage {
             CpuStorage::F64(v) => conv(v, l, dtype)?,
         };
         Ok(Buffer::Cpu(out))
+    }
+
+    fn binary(&self, la: &Layout, rhs: &Self, lb: &Layout, op: BinaryOp) -> Result<Self> {
+        binary::binary(op, (self, la), (rhs, lb))
+    }
+
+    fn compare(&self, la: &Layout, rhs: &Self, lb: &Layout, op: CmpOp) -> Result<Self> {
+        binary::compare(op, (self, la), (rhs, lb))
+    }
+
+    fn logical(&self, la: &Layout, rhs: &Self, lb: &Layout, op: LogicOp) -> Result<Self> {
+        binary::logical(op, (self, la), (rhs, lb))
+    }
+
+    fn select(&self, lc: &Layout, a: (&Self, &Layout), b: (&Self, &Layout)) -> Result<Self> {
+        binary::select((self, lc), a, b)
     }
 }

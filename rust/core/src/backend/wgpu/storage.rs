@@ -26,12 +26,12 @@ impl WgpuStorage {
     }
 }
 
-use super::ops::{launch_unary, launch_unary_grad};
+use super::ops::{launch_binary, launch_select, launch_unary, launch_unary_grad};
 use crate::backend::{float_only, BackendStorage};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::ops::table::IDENTITY_CODE;
-use crate::ops::UnaryOp;
+use crate::ops::{BinaryOp, CmpOp, LogicOp, UnaryOp};
 use crate::storage::Buffer;
 use crate::storage::{try_collect, CpuStorage};
 
@@ -154,4 +154,65 @@ impl BackendStorage for WgpuStorage {
             ))),
         }
     }
+
+    fn binary(&self, la: &Layout, rhs: &Self, lb: &Layout, op: BinaryOp) -> Result<Self> {
+        let out = launch_binary(op.name(), op as u32, (&self.buf, la), (&rhs.buf, lb))?;
+        Ok(WgpuStorage::new(out, DType::F32))
+    }
+
+    fn compare(&self, la: &Layout, rhs: &Self, lb: &Layout, op: CmpOp) -> Result<Self> {
+        let out = launch_binary(
+            "compare",
+            CMP_BASE + op as u32,
+            (&self.buf, la),
+            (&rhs.buf, lb),
+        )?;
+        Ok(WgpuStorage::new(out, DType::Bool))
+    }
+
+    fn logical(&self, la: &Layout, rhs: &Self, lb: &Layout, op: LogicOp) -> Result<Self> {
+        let out = launch_binary(
+            op.name(),
+            LOGIC_BASE + op as u32,
+            (&self.buf, la),
+            (&rhs.buf, lb),
+        )?;
+        Ok(WgpuStorage::new(out, DType::Bool))
+    }
+
+    fn select(
+        &self,
+        lc: &Layout,
+        (a, la): (&Self, &Layout),
+        (b, lb): (&Self, &Layout),
+    ) -> Result<Self> {
+        // the kernel reads the condition as cond[i], contiguous in the output's shape, bound
+        // read-write: so never the buffer of an input (where(m, m, x)) and from element 0
+        let alone = !Arc::ptr_eq(&self.buf, &a.buf) && !Arc::ptr_eq(&self.buf, &b.buf);
+        let cond = if alone && lc.is_contiguous() && lc.offset == 0 {
+            Held::Borrowed(&self.buf)
+        } else {
+            Held::Owned(launch_unary(
+                "copy",
+                IDENTITY_CODE,
+                0.0,
+                0.0,
+                &self.buf,
+                lc,
+            )?)
+        };
+        let out = launch_select(&cond, (&a.buf, la), (&b.buf, lb))?;
+        // two bool operands give a bool
+        let dtype = if a.dtype == DType::Bool && b.dtype == DType::Bool {
+            DType::Bool
+        } else {
+            DType::F32
+        };
+        Ok(WgpuStorage::new(out, dtype))
+    }
 }
+
+/// Comparison codes follow the arithmetic ones in the binary kernel (B_EQ...), then the
+/// logical ones (B_AND...), in CmpOp's and LogicOp's orders.
+const CMP_BASE: u32 = 7;
+const LOGIC_BASE: u32 = 13;

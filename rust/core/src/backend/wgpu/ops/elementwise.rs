@@ -135,19 +135,17 @@ pub(crate) fn launch_unary_grad(
     Ok(out)
 }
 
-/// The parameters, layout words and grid of an elementwise kernel reading `a` and `b`
-/// broadcast to `shape` (n elements) through their strides.
+/// The parameters, layout words and grid of an elementwise kernel reading operands
+/// through layouts already broadcast to `shape` (n elements).
 pub(crate) fn broadcast_params(
     ctx: &gpu::Context,
     name: &str,
     op: u32,
-    (a, b): (&Tensor, &Tensor),
+    (la, lb): (&Layout, &Layout),
     shape: &[usize],
     n: usize,
 ) -> Result<(EwParams, Vec<u32>, [u32; 3])> {
-    let la = a.layout().broadcast_to(name, shape)?;
-    let lb = b.layout().broadcast_to(name, shape)?;
-    let info = layout_info(name, shape, &[&la, &lb])?;
+    let info = layout_info(name, shape, &[la, lb])?;
     let (groups, row) = ctx.grid(n, 64)?;
     let p = EwParams {
         n: n as u32,
@@ -162,117 +160,76 @@ pub(crate) fn broadcast_params(
     Ok((p, info, groups))
 }
 
-/// out = a (op) b with broadcasting; a CPU scalar operand is moved to the GPU first.
-pub(crate) fn binary_code(name: &str, op: u32, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+/// out = a (op) b for operands read through layouts broadcast to one shape; `code` is a
+/// binary kernel's B_* code (arithmetic, comparison or logical).
+pub(crate) fn launch_binary(
+    name: &str,
+    code: u32,
+    (a, la): (&GpuBuffer, &Layout),
+    (b, lb): (&GpuBuffer, &Layout),
+) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
+    let shape = &la.shape;
+    let n = checked_numel(shape)?;
+    check_u32(name, n)?;
+    let out = ctx.alloc(n)?;
+    if n > 0 {
+        let (p, info, groups) = broadcast_params(&ctx, name, code, (la, lb), shape, n)?;
+        ctx.dispatch(
+            "binary",
+            gpu::shaders::ELEMENTWISE,
+            "binary_main",
+            &p,
+            [Some(a), Some(b)],
+            &out,
+            Some(&info),
+            groups,
+        )?;
+    }
+    Ok(out)
+}
+
+/// out = a (op) b with broadcasting for GPU tensors (a CPU scalar moved up first), for the
+/// launchers that still work on tensors.
+pub(crate) fn binary_code(name: &str, op: u32, a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let a = to_gpu_scalar(name, a)?;
     let b = to_gpu_scalar(name, b)?;
     let shape = broadcast_shapes(name, a.shape(), b.shape())?;
-    let n = checked_numel(&shape)?;
-    check_u32(name, n)?;
-    let out = ctx.alloc(n)?;
-    if n > 0 {
-        let (p, info, groups) = broadcast_params(&ctx, name, op, (&a, &b), &shape, n)?;
-        a.with_gpu(|ab, _| {
-            b.with_gpu(|bb, _| {
-                ctx.dispatch(
-                    "binary",
-                    gpu::shaders::ELEMENTWISE,
-                    "binary_main",
-                    &p,
-                    [Some(ab), Some(bb)],
-                    &out,
-                    Some(&info),
-                    groups,
-                )
-            })
-        })???;
-    }
+    let la = a.layout().broadcast_to(name, &shape)?;
+    let lb = b.layout().broadcast_to(name, &shape)?;
+    let out = Tensor::with_gpus(&[&a, &b], |bufs| {
+        launch_binary(name, op, (bufs[0], &la), (bufs[1], &lb))
+    })??;
     new_tensor(out, &shape)
 }
 
-/// Comparison codes follow the arithmetic ones in elementwise.wgsl's `binary`.
-pub(crate) const CMP_BASE: u32 = 7;
-pub(crate) const LOGIC_BASE: u32 = 13;
-
-/// A comparison of float32 GPU operands (or host scalars): a GPU bool (0/1 floats).
-pub(crate) fn compare(op: crate::ops::CmpOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let out = binary_code("compare", CMP_BASE + op as u32, a, b)?;
-    Ok(out.with_dtype(crate::dtype::DType::Bool))
-}
-
-/// Logical and/or/xor of the truth values of float32 GPU operands: a GPU bool.
-pub(crate) fn logical(op: crate::ops::binary::LogicOp, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let out = binary_code("logical", LOGIC_BASE + op as u32, a, b)?;
-    Ok(out.with_dtype(crate::dtype::DType::Bool))
-}
-
-/// An operand of a float32 GPU kernel: a GPU tensor as it is (a GPU bool read as its 0/1
-/// floats), a host scalar moved up, a host int64 or bool tensor (labels, argmax's
-/// results, host masks) moved up as float32, so `x * (x > 0)` works as in PyTorch; a host
-/// float tensor is refused (mixed devices).
-pub(crate) fn gpu_operand(op: &str, t: &Tensor) -> Result<Tensor> {
-    use crate::dtype::DType;
-    if t.is_gpu() {
-        return Ok(if t.dtype() == DType::Bool {
-            t.with_dtype(DType::F32)
-        } else {
-            t.clone()
-        });
-    }
-    if t.numel() != 1 && matches!(t.dtype(), DType::I64 | DType::Bool) {
-        return t
-            .detach()
-            .cast(DType::F32)?
-            .to_device(crate::tensor::Device::Gpu);
-    }
-    to_gpu_scalar(op, t)
-}
-
-/// where(cond, a, b) on the GPU. A GPU condition (a bool, 0/1 floats) is bound as it is
-/// when it already has the output's shape, else compacted by a copy; a host one goes up
-/// as 0/1 floats in a queued copy, so nothing waits for the GPU. `a` and `b` are float32
-/// GPU tensors (or host scalars); all three broadcast.
-pub(crate) fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+/// where(cond, a, b): `cond` holds the condition as 0/1 words, contiguous in the output's
+/// shape from element 0, in a buffer of its own (it is bound read-write); `a` and `b` are
+/// read through layouts broadcast to that shape.
+pub(crate) fn launch_select(
+    cond: &GpuBuffer,
+    (a, la): (&GpuBuffer, &Layout),
+    (b, lb): (&GpuBuffer, &Layout),
+) -> Result<GpuBuffer> {
     let name = "where";
     let ctx = gpu::context()?;
-    let a = to_gpu_scalar(name, a)?;
-    let b = to_gpu_scalar(name, b)?;
-    let s1 = broadcast_shapes(name, cond.shape(), a.shape())?;
-    let shape = broadcast_shapes(name, &s1, b.shape())?;
-    let n = checked_numel(&shape)?;
+    let shape = &la.shape;
+    let n = checked_numel(shape)?;
     check_u32(name, n)?;
     let out = ctx.alloc(n)?;
     if n > 0 {
-        // the kernel reads the condition as cond[i], contiguous in the output's shape
-        let mask = if cond.is_gpu() {
-            let c = cond.detach().broadcast_to(&shape)?;
-            // bound read-write, so never the storage of an input (where(m, m, x))
-            let alone = !c.shares_storage(&a) && !c.shares_storage(&b);
-            if alone && c.is_contiguous() && c.layout().offset == 0 && c.numel() == n {
-                c
-            } else {
-                copy(&c)?
-            }
-        } else {
-            let flags: Vec<bool> = cond.detach().broadcast_to(&shape)?.to_vec()?;
-            let mask: Vec<f32> = flags.iter().map(|&c| c as u8 as f32).collect();
-            new_tensor(ctx.upload(&mask)?, &shape)?
-        };
-        let (p, info, groups) = broadcast_params(&ctx, name, 0, (&a, &b), &shape, n)?;
+        let (p, info, groups) = broadcast_params(&ctx, name, 0, (la, lb), shape, n)?;
         const SELECT: gpu::Kernel =
             gpu::Kernel::new("select", gpu::shaders::ELEMENTWISE, "select_main");
-        Tensor::with_gpus(&[&mask, &a, &b], |bufs| {
-            let binds = gpu::Binds {
-                inputs: [Some(bufs[1]), Some(bufs[2])],
-                output: &out,
-                extra: gpu::Extra::Words(&info),
-                rw: [Some(bufs[0]), None],
-            };
-            ctx.run(&SELECT, &p, binds, groups)
-        })??;
+        let binds = gpu::Binds {
+            inputs: [Some(a), Some(b)],
+            output: &out,
+            extra: gpu::Extra::Words(&info),
+            rw: [Some(cond), None],
+        };
+        ctx.run(&SELECT, &p, binds, groups)?;
     }
-    new_tensor(out, &shape)
+    Ok(out)
 }
 
 /// A one-element CPU tensor next to a GPU one moves to the GPU (as PyTorch allows for

@@ -3,12 +3,11 @@
 use crate::autograd::{self, Node};
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
-use crate::layout::{checked_numel, fmt_shape, normalize_dim, Layout, Shape};
+use crate::layout::{checked_numel, fmt_shape, Layout};
 use crate::storage::{
     try_collect, try_filled, try_vec, Buffer, BufferElement, CpuStorage, Storage,
 };
 use crate::{shape_err, value_err};
-use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -520,6 +519,73 @@ impl Tensor {
         Tensor::from_parts(Arc::new(storage), self.0.layout.clone())
     }
 
+    /// The operands of an elementwise op, on the device it runs on and in the dtype `dt`
+    /// it computes in. It runs on the GPU when an operand is there and `dt` is not int64
+    /// (int64 results are computed on the host, where the GPU backend keeps int64); the GPU
+    /// kernels read float32 words, so GPU operands (bools as 0/1) stay as they are, a host
+    /// scalar moves up as float32 (cast and move recorded, so a scalar that requires grad
+    /// gets its gradient back on its own device and dtype), and a host int64/bool tensor
+    /// (labels, argmax's results, masks) goes up as float32, so `x * (x > 0)` works as in
+    /// PyTorch; a host float tensor next to a GPU one is refused. On the host every
+    /// operand is cast to `dt`.
+    pub(crate) fn colocate(op: &str, ts: &[&Tensor], dt: DType) -> Result<Vec<Tensor>> {
+        Tensor::colocate_for(op, ts, dt, dt)
+    }
+
+    /// `colocate` for an op whose result has dtype `result` (a comparison's is bool, so
+    /// int64 operands do not keep it on the host).
+    pub(crate) fn colocate_for(
+        op: &str,
+        ts: &[&Tensor],
+        dt: DType,
+        result: DType,
+    ) -> Result<Vec<Tensor>> {
+        let on_gpu = result != DType::I64 && ts.iter().any(|t| t.device() == Device::Gpu);
+        ts.iter()
+            .map(|&t| {
+                if !on_gpu {
+                    let t = match t.device() {
+                        Device::Cpu => t.clone(),
+                        Device::Gpu => t.detach().to_device(Device::Cpu)?,
+                    };
+                    return t.cast(dt);
+                }
+                if t.device() == Device::Gpu {
+                    return Ok(t.clone());
+                }
+                if t.numel() == 1 {
+                    // a bool stays a bool (its 0/1 word), so where(m, True, b) is a bool
+                    let word = if t.dtype() == DType::Bool { DType::Bool } else { DType::F32 };
+                    return t.cast(word)?.to_device(Device::Gpu);
+                }
+                match t.dtype() {
+                    DType::I64 | DType::Bool => {
+                        t.detach().cast(DType::F32)?.to_device(Device::Gpu)
+                    }
+                    _ => Err(Error::Device(format!(
+                        "{op}: expected all tensors on one device, got gpu and cpu (shape {}); move one with .to()",
+                        fmt_shape(t.shape())
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    /// A fresh tensor from a backend kernel over two tensors' storages, read through their
+    /// layouts broadcast to one shape (no autograd recorded).
+    pub(crate) fn zip_storage(
+        op: &str,
+        a: &Tensor,
+        b: &Tensor,
+        f: impl FnOnce(&Buffer, &Layout, &Buffer, &Layout) -> Result<Buffer>,
+    ) -> Result<Tensor> {
+        let shape = crate::layout::broadcast_shapes(op, a.shape(), b.shape())?;
+        let la = a.layout().broadcast_to(op, &shape)?;
+        let lb = b.layout().broadcast_to(op, &shape)?;
+        let out = f(&a.0.storage.read(), &la, &b.0.storage.read(), &lb)?;
+        Tensor::from_buffer(out, &shape)
+    }
+
     /// A fresh contiguous tensor of this one's shape from a backend kernel that reads this
     /// tensor's storage through its layout (no autograd recorded).
     pub(crate) fn map_storage(
@@ -670,565 +736,7 @@ impl Tensor {
             Ok(vec![Some(g.cast(src)?)])
         }))
     }
-
-    // ---------------------------------------------------------------- views
-
-    /// A tensor with the same data and a new shape; one dim may be -1 (inferred).
-    /// A view when the strides allow it, else a copy (as `torch.reshape`).
-    pub fn reshape(&self, shape: &[isize]) -> Result<Tensor> {
-        self.reshape_impl("reshape", shape, true)
-    }
-
-    /// Like [`Tensor::reshape`] but never copies: refuses when no view is possible.
-    pub fn view(&self, shape: &[isize]) -> Result<Tensor> {
-        self.reshape_impl("view", shape, false)
-    }
-
-    fn reshape_impl(&self, op: &str, shape: &[isize], allow_copy: bool) -> Result<Tensor> {
-        let new_shape = self.infer_shape(op, shape)?;
-        if new_shape.as_slice() == self.shape() {
-            return Ok(self.clone());
-        }
-        let out = match self.0.layout.reshape_view(&new_shape) {
-            Some(l) => self.view_with(l),
-            None if allow_copy => {
-                let c = self.copy_data()?;
-                c.view_with(Layout::contiguous(&new_shape))
-            }
-            None => {
-                return Err(shape_err!(
-                    "view: a tensor of shape {} with strides {:?} cannot be viewed as {}; use reshape()",
-                    fmt_shape(self.shape()),
-                    self.strides(),
-                    fmt_shape(&new_shape)
-                ))
-            }
-        };
-        let in_shape: Vec<isize> = self.shape().iter().map(|&d| d as isize).collect();
-        Ok(autograd::record(
-            out,
-            "ReshapeBackward",
-            &[self],
-            move |g| Ok(vec![Some(g.reshape(&in_shape)?)]),
-        ))
-    }
-
-    fn infer_shape(&self, op: &str, shape: &[isize]) -> Result<Shape> {
-        let numel = self.numel();
-        let mut infer = None;
-        let mut known = 1usize;
-        for (i, &d) in shape.iter().enumerate() {
-            if d == -1 {
-                if infer.is_some() {
-                    return Err(shape_err!(
-                        "{op}: only one dimension can be -1, got {shape:?}"
-                    ));
-                }
-                infer = Some(i);
-            } else if d < 0 {
-                return Err(shape_err!("{op}: invalid size {d} in shape {shape:?}"));
-            } else {
-                known = known
-                    .checked_mul(d as usize)
-                    .ok_or_else(|| shape_err!("{op}: shape {shape:?} is too large"))?;
-            }
-        }
-        let mut out: Shape = shape.iter().map(|&d| d.max(0) as usize).collect();
-        if let Some(i) = infer {
-            if known == 0 || !numel.is_multiple_of(known) {
-                return Err(shape_err!(
-                    "{op}: shape {:?} is invalid for a tensor of shape {} ({} elements)",
-                    shape,
-                    fmt_shape(self.shape()),
-                    numel
-                ));
-            }
-            out[i] = numel / known;
-        } else if known != numel {
-            return Err(shape_err!(
-                "{op}: shape {:?} is invalid for a tensor of shape {} ({} elements)",
-                shape,
-                fmt_shape(self.shape()),
-                numel
-            ));
-        }
-        checked_numel(&out)?;
-        Ok(out)
-    }
-
-    /// Swaps two dims (a view).
-    pub fn transpose(&self, d0: isize, d1: isize) -> Result<Tensor> {
-        let n = self.ndim();
-        if n < 2 && (d0 == 0 || d0 == -1) && (d1 == 0 || d1 == -1) {
-            return Ok(self.clone());
-        }
-        let a = normalize_dim("transpose", d0, n)?;
-        let b = normalize_dim("transpose", d1, n)?;
-        let out = self.view_with(self.0.layout.transpose(a, b));
-        Ok(autograd::record(
-            out,
-            "TransposeBackward",
-            &[self],
-            move |g| Ok(vec![Some(g.transpose(a as isize, b as isize)?)]),
-        ))
-    }
-
-    /// Reorders dims (a view).
-    pub fn permute(&self, dims: &[isize]) -> Result<Tensor> {
-        let n = self.ndim();
-        if dims.len() != n {
-            return Err(shape_err!(
-                "permute: got {} dims {:?} for a tensor of shape {}",
-                dims.len(),
-                dims,
-                fmt_shape(self.shape())
-            ));
-        }
-        let mut perm = Vec::with_capacity(n);
-        let mut seen = vec![false; n];
-        for &d in dims {
-            let d = normalize_dim("permute", d, n)?;
-            if seen[d] {
-                return Err(shape_err!("permute: dims {dims:?} repeat a dimension"));
-            }
-            seen[d] = true;
-            perm.push(d);
-        }
-        let out = self.view_with(self.0.layout.permute(&perm));
-        let mut inv = vec![0isize; n];
-        for (i, &p) in perm.iter().enumerate() {
-            inv[p] = i as isize;
-        }
-        Ok(autograd::record(
-            out,
-            "PermuteBackward",
-            &[self],
-            move |g| Ok(vec![Some(g.permute(&inv)?)]),
-        ))
-    }
-
-    /// Broadcasts to `shape` without copying (stride 0); -1 keeps a dim.
-    pub fn expand(&self, shape: &[isize]) -> Result<Tensor> {
-        let n = shape.len();
-        if n < self.ndim() {
-            return Err(shape_err!(
-                "expand: cannot expand shape {} to {} dims",
-                fmt_shape(self.shape()),
-                n
-            ));
-        }
-        let lead = n - self.ndim();
-        let mut target: Shape = SmallVec::with_capacity(n);
-        for (i, &d) in shape.iter().enumerate() {
-            if d == -1 {
-                if i < lead {
-                    return Err(shape_err!(
-                        "expand: -1 is not allowed for a new leading dim"
-                    ));
-                }
-                target.push(self.shape()[i - lead]);
-            } else if d < 0 {
-                return Err(shape_err!("expand: invalid size {d}"));
-            } else {
-                target.push(d as usize);
-            }
-        }
-        self.broadcast_to(&target)
-    }
-
-    /// PyTorch's `repeat`: the tensor tiled `reps[i]` times along dim i; more counts than
-    /// dims add leading dims. A copy; the gradient sums over the tiles.
-    pub fn repeat(&self, reps: &[isize]) -> Result<Tensor> {
-        if reps.len() < self.ndim() {
-            return Err(shape_err!(
-                "repeat: {} repeat counts for a tensor of shape {}; give at least one per dim",
-                reps.len(),
-                fmt_shape(self.shape())
-            ));
-        }
-        if let Some(r) = reps.iter().find(|&&r| r < 0) {
-            return Err(value_err!("repeat: repeat counts must be >= 0, got {r}"));
-        }
-        let lead = reps.len() - self.ndim();
-        let shape: Vec<isize> = std::iter::repeat_n(1, lead)
-            .chain(self.shape().iter().map(|&d| d as isize))
-            .collect();
-        // view as (1, s0, 1, s1, ...), expand to (r0, s0, r1, s1, ...), merge each pair; a
-        // dim repeated once needs no pair
-        let mut single = Vec::with_capacity(2 * reps.len());
-        let mut tiled = Vec::with_capacity(2 * reps.len());
-        let mut out = Vec::with_capacity(reps.len());
-        for (&s, &r) in shape.iter().zip(reps) {
-            if r == 1 {
-                single.push(s);
-                tiled.push(s);
-            } else {
-                single.extend([1, s]);
-                tiled.extend([r, s]);
-            }
-            out.push(
-                r.checked_mul(s).ok_or_else(|| {
-                    Error::Memory(format!("repeat: {reps:?} repeats are too many"))
-                })?,
-            );
-        }
-        if tiled.len() > 8 {
-            // past the 8 dims the GPU kernels index: tile one dim at a time instead
-            let out_shape: Vec<usize> = out.iter().map(|&d| d as usize).collect();
-            if out_shape.contains(&0) {
-                // nothing to tile (and a count of 2**40 must not become 2**40 parts)
-                return Tensor::zeros(&out_shape, self.dtype())?.to_device(self.device());
-            }
-            let mut t = self.reshape(&shape)?;
-            for (d, &r) in reps.iter().enumerate() {
-                if r != 1 {
-                    t = if r == 0 {
-                        t.narrow(d as isize, 0, 0)?
-                    } else {
-                        Tensor::cat(&vec![t; r as usize], d as isize)?
-                    };
-                }
-            }
-            return if t.shares_storage(self) {
-                t.clone_tensor()
-            } else {
-                Ok(t)
-            };
-        }
-        let r = self.reshape(&single)?.expand(&tiled)?.reshape(&out)?;
-        // a copy, as PyTorch's: the reshape above may still be a view (of stride-0 dims, or
-        // of the tensor itself when every count is 1), which in-place writes must not share
-        if r.shares_storage(self) {
-            r.clone_tensor()
-        } else {
-            Ok(r)
-        }
-    }
-
-    /// Broadcasts to `shape` (a view), summing the gradient back.
-    pub fn broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
-        if shape == self.shape() {
-            return Ok(self.clone());
-        }
-        let l = self.0.layout.broadcast_to("expand", shape)?;
-        let out = self.view_with(l);
-        let in_shape: Shape = SmallVec::from_slice(self.shape());
-        Ok(autograd::record(out, "ExpandBackward", &[self], move |g| {
-            Ok(vec![Some(g.sum_to(&in_shape)?)])
-        }))
-    }
-
-    /// Inserts a size-1 dim at `dim` (a view).
-    pub fn unsqueeze(&self, dim: isize) -> Result<Tensor> {
-        let n = self.ndim();
-        let d = normalize_dim("unsqueeze", dim, n + 1)?;
-        let mut shape: Vec<isize> = self.shape().iter().map(|&x| x as isize).collect();
-        shape.insert(d, 1);
-        self.reshape(&shape)
-    }
-
-    /// Removes size-1 dims (all of them, or just `dim`).
-    pub fn squeeze(&self, dim: Option<isize>) -> Result<Tensor> {
-        let n = self.ndim();
-        let keep: Vec<isize> = match dim {
-            None => self
-                .shape()
-                .iter()
-                .filter(|&&d| d != 1)
-                .map(|&d| d as isize)
-                .collect(),
-            Some(d) => {
-                if n == 0 {
-                    normalize_dim("squeeze", d, 0)?; // only 0 and -1 name a 0-d tensor's dim
-                    return Ok(self.clone());
-                }
-                let d = normalize_dim("squeeze", d, n)?;
-                self.shape()
-                    .iter()
-                    .enumerate()
-                    .filter(|&(i, &s)| !(i == d && s == 1))
-                    .map(|(_, &s)| s as isize)
-                    .collect()
-            }
-        };
-        self.reshape(&keep)
-    }
-
-    /// Flattens dims `start..=end` into one.
-    pub fn flatten(&self, start: isize, end: isize) -> Result<Tensor> {
-        let n = self.ndim();
-        if n == 0 {
-            // a 0-d tensor's only dims are 0 and -1, as for reductions
-            normalize_dim("flatten", start, 0)?;
-            normalize_dim("flatten", end, 0)?;
-            return self.reshape(&[1]);
-        }
-        let s = normalize_dim("flatten", start, n)?;
-        let e = normalize_dim("flatten", end, n)?;
-        if s > e {
-            return Err(shape_err!(
-                "flatten: start_dim {start} comes after end_dim {end}"
-            ));
-        }
-        let mut shape: Vec<isize> = Vec::new();
-        for (i, &d) in self.shape().iter().enumerate() {
-            if i <= s || i > e {
-                shape.push(d as isize);
-            } else {
-                let last = shape.len() - 1;
-                shape[last] *= d as isize;
-            }
-        }
-        self.reshape(&shape)
-    }
-
-    /// Sums a (broadcast) gradient back down to `shape`.
-    pub fn sum_to(&self, shape: &[usize]) -> Result<Tensor> {
-        if self.shape() == shape {
-            return Ok(self.clone());
-        }
-        let n = self.ndim();
-        let lead = n.checked_sub(shape.len()).ok_or_else(|| {
-            shape_err!(
-                "sum_to: cannot reduce shape {} to {}",
-                fmt_shape(self.shape()),
-                fmt_shape(shape)
-            )
-        })?;
-        let mut dims: Vec<isize> = (0..lead as isize).collect();
-        for (i, &d) in shape.iter().enumerate() {
-            if d == 1 && self.shape()[lead + i] != 1 {
-                dims.push((lead + i) as isize);
-            }
-        }
-        let s = if dims.is_empty() {
-            self.clone()
-        } else {
-            self.sum(Some(&dims), true)?
-        };
-        let target: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
-        s.reshape(&target)
-    }
-
-    // ---------------------------------------------------------------- in-place updates
-
-    /// What every in-place op checks before it writes: no autograd graph depends on the
-    /// tensor, and no two of its elements share memory (an expanded view: the last write
-    /// would win silently, so PyTorch refuses it too).
-    fn check_inplace(&self, op: &str) -> Result<()> {
-        if autograd::is_grad_enabled() && self.requires_grad() {
-            return Err(Error::Autograd(format!(
-                "{op}: a tensor that requires grad cannot be modified in place while grad mode is on; \
-                 wrap the update in no_grad()"
-            )));
-        }
-        if self.0.layout.has_internal_overlap() {
-            return Err(value_err!(
-                "{op}: the tensor of shape {} (strides {:?}) is an expanded view whose elements share memory; \
-                 an in-place write into it is ambiguous, clone() it first",
-                fmt_shape(self.shape()),
-                self.strides()
-            ));
-        }
-        Ok(())
-    }
-
-    /// The checks of an in-place write into this tensor (for writes that go through a view
-    /// of it, such as index assignment): see `check_inplace`.
-    pub fn check_writable(&self, op: &str) -> Result<()> {
-        self.check_inplace(op)
-    }
-
-    /// Stores the result of an in-place op (`self op= other`) back into this tensor. As in
-    /// PyTorch, the result must have this tensor's shape, and a result dtype of a higher kind
-    /// (float into int64 or bool, int64 into bool) is refused instead of truncated.
-    fn store_result(&self, op: &str, result: &Tensor) -> Result<()> {
-        fn kind(d: DType) -> u8 {
-            match d {
-                DType::Bool => 0,
-                DType::I64 => 1,
-                DType::F32 | DType::F64 => 2,
-            }
-        }
-        if kind(result.dtype()) > kind(self.dtype()) {
-            return Err(Error::DType(format!(
-                "{op}: the result has dtype {}, which cannot be stored in place into a tensor of dtype {}; \
-                 use the out-of-place operator instead",
-                result.dtype(),
-                self.dtype()
-            )));
-        }
-        if result.shape() != self.shape() {
-            return Err(shape_err!(
-                "{op}: the result shape {} differs from the tensor's shape {}",
-                fmt_shape(result.shape()),
-                fmt_shape(self.shape())
-            ));
-        }
-        self.write_from(result)
-    }
-
-    /// Computes `f(self)` outside the graph and stores it in place (see `store_result`).
-    fn update_with(&self, op: &str, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
-        self.check_inplace(op)?;
-        let result = {
-            let _g = autograd::NoGradGuard::new();
-            f(self)?
-        };
-        self.store_result(op, &result)
-    }
-
-    /// Writes `values` (C order, already converted) into this tensor's elements.
-    fn write_elements<T: BufferElement>(&self, values: &[T]) {
-        let mut guard = self.0.storage.write();
-        let dst = T::slice_mut(&mut guard).expect("dtype tag matches the buffer");
-        let l = &self.0.layout;
-        if l.is_contiguous() {
-            dst[l.contiguous_range()].copy_from_slice(values);
-        } else {
-            let mut k = 0;
-            l.for_each_index(|i| {
-                dst[i] = values[k];
-                k += 1;
-            });
-        }
-    }
-
-    /// Copies `src` (broadcast to this shape, converted to this dtype) into this tensor.
-    pub fn copy_(&self, src: &Tensor) -> Result<()> {
-        self.check_inplace("copy_")?;
-        self.write_from(src)
-    }
-
-    /// The write of `copy_`, after its checks: any dtype converts, as in PyTorch's `copy_`.
-    fn write_from(&self, src: &Tensor) -> Result<()> {
-        if self.numel() == 0 {
-            // nothing to write (an empty GPU view's offset may still name element 0)
-            return src.broadcast_to(self.shape()).map(|_| ());
-        }
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() && self.is_contiguous() {
-            // device to device: make the source a contiguous gpu buffer of this dtype (float32
-            // or bool), then copy it in; a host source converts before it goes up
-            let _g = autograd::NoGradGuard::new();
-            let s = if src.is_gpu() {
-                src.detach().cast(self.dtype())?
-            } else {
-                src.detach().cast(self.dtype())?.to_device(Device::Gpu)?
-            };
-            let s = s.broadcast_to(self.shape())?;
-            // a contiguous source is copied in from where it lies in its buffer (exactly
-            // this tensor's element count: a view's buffer may be longer), unless it is this
-            // tensor's own storage (a buffer cannot be copied onto itself; overlapping views
-            // need a temporary anyway)
-            let direct = s.is_contiguous() && !s.shares_storage(self);
-            let s = if direct {
-                s
-            } else {
-                crate::ops::gpu_ops::copy(&s)?
-            };
-            let (off, from, n) = (self.0.layout.offset, s.layout().offset, self.numel());
-            s.with_gpu(|sb, _| self.with_gpu(|db, _| db.copy_from(off, sb, from, n)))???;
-            return Ok(());
-        }
-        if self.is_gpu() || src.is_gpu() {
-            let src = src.detach().to_device(Device::Cpu)?;
-            if self.is_gpu() {
-                return self.inplace_via_cpu(|t| t.write_from(&src));
-            }
-            return self.write_from(&src);
-        }
-        let _g = autograd::NoGradGuard::new();
-        let src = src.cast(self.dtype())?.broadcast_to(self.shape())?;
-        any_dispatch!(self.dtype(), T => {
-            let vals: Vec<T> = src.with_contig(|s: &[T]| s.to_vec())?;
-            self.write_elements(&vals);
-        });
-        Ok(())
-    }
-
-    /// Sets every element to the one element of `value` (a number as a 0-d tensor, or a
-    /// one-element tensor; converted to this dtype, as PyTorch's `fill_`), exactly for int64.
-    pub fn fill_with_(&self, value: &Tensor) -> Result<()> {
-        if value.numel() != 1 {
-            return Err(shape_err!(
-                "fill_: the value must be a number or a one-element tensor, got shape {}",
-                fmt_shape(value.shape())
-            ));
-        }
-        self.check_inplace("fill_")?;
-        self.write_from(&value.detach().reshape(&[])?)
-    }
-
-    /// Sets every element to `value`.
-    pub fn fill_(&self, value: f64) -> Result<()> {
-        self.check_inplace("fill_")?;
-        if self.is_gpu() && self.is_contiguous() {
-            // a one-element upload broadcast by copy_, queued like any other gpu work
-            return self.write_from(&Tensor::scalar(value, self.dtype()));
-        }
-        if self.is_gpu() {
-            return self.inplace_via_cpu(|t| t.write_from(&Tensor::scalar(value, t.dtype())));
-        }
-        any_dispatch!(self.dtype(), T => {
-            let vals = try_filled(self.numel(), T::from_f64(value))?;
-            self.write_elements(&vals);
-        });
-        Ok(())
-    }
-
-    /// `self += alpha * other` in place (the optimizer's primitive). The sum is computed
-    /// with the usual promotion, so `int_tensor.add_(1.5)` is refused rather than truncated;
-    /// a non-integral `alpha` counts as a float operand.
-    pub fn add_(&self, other: &Tensor, alpha: f64) -> Result<()> {
-        self.scaled_add_("add_", other, alpha)
-    }
-
-    /// `self -= alpha * other` in place.
-    pub fn sub_(&self, other: &Tensor, alpha: f64) -> Result<()> {
-        self.scaled_add_("sub_", other, -alpha)
-    }
-
-    fn scaled_add_(&self, op: &str, other: &Tensor, alpha: f64) -> Result<()> {
-        self.update_with(op, |t| {
-            if alpha == 1.0 {
-                return t.add(other);
-            }
-            // alpha * other in the sum's dtype (an int64 other next to a float tensor would
-            // overflow in int64); a non-integral alpha makes an integer sum float32
-            let mut dt = t.dtype().promote(other.dtype());
-            if dt == DType::Bool || (!dt.is_float() && alpha.fract() != 0.0) {
-                dt = if alpha.fract() == 0.0 {
-                    DType::I64
-                } else {
-                    DType::F32
-                };
-            }
-            if dt.is_float() && (t.is_gpu() || other.is_gpu()) {
-                dt = DType::F32; // the gpu computes in float32 (int64 stays on the host)
-            }
-            let o = if other.is_gpu() && dt.is_float() {
-                other.clone()
-            } else {
-                other.cast(dt)?
-            };
-            t.add(&o.mul(&Tensor::scalar(alpha, dt))?)
-        })
-    }
-
-    /// `self *= other` in place (a tensor or a 0-d scalar; promotion as for `add_`).
-    pub fn mul_(&self, other: &Tensor) -> Result<()> {
-        self.update_with("mul_", |t| t.mul(other))
-    }
-
-    /// `self /= other` in place; true division gives floats, so integer tensors refuse it.
-    pub fn div_(&self, other: &Tensor) -> Result<()> {
-        self.update_with("div_", |t| t.div(other))
-    }
-
-    /// Replaces the tensor with `f(self)`, computed outside the graph, for in-place forms of
-    /// out-of-place ops (`clamp_`, `masked_fill_`); the result must keep shape and dtype kind.
-    pub fn apply_(&self, op: &str, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
-        self.update_with(op, f)
-    }
 }
+
+mod inplace;
+mod views;

@@ -1,0 +1,234 @@
+//! In-place updates: PyTorch's rules (dtype kind, no writes into overlapping views), one
+//! path for every in-place op.
+
+use super::{Device, Tensor};
+use crate::autograd::{self};
+use crate::dtype::{DType, Element};
+use crate::error::{Error, Result};
+use crate::layout::fmt_shape;
+use crate::storage::{try_filled, BufferElement};
+use crate::{shape_err, value_err};
+
+impl Tensor {
+    // ---------------------------------------------------------------- in-place updates
+
+    /// What every in-place op checks before it writes: no autograd graph depends on the
+    /// tensor, and no two of its elements share memory (an expanded view: the last write
+    /// would win silently, so PyTorch refuses it too).
+    fn check_inplace(&self, op: &str) -> Result<()> {
+        if autograd::is_grad_enabled() && self.requires_grad() {
+            return Err(Error::Autograd(format!(
+                "{op}: a tensor that requires grad cannot be modified in place while grad mode is on; \
+                 wrap the update in no_grad()"
+            )));
+        }
+        if self.0.layout.has_internal_overlap() {
+            return Err(value_err!(
+                "{op}: the tensor of shape {} (strides {:?}) is an expanded view whose elements share memory; \
+                 an in-place write into it is ambiguous, clone() it first",
+                fmt_shape(self.shape()),
+                self.strides()
+            ));
+        }
+        Ok(())
+    }
+
+    /// The checks of an in-place write into this tensor (for writes that go through a view
+    /// of it, such as index assignment): see `check_inplace`.
+    pub fn check_writable(&self, op: &str) -> Result<()> {
+        self.check_inplace(op)
+    }
+
+    /// Stores the result of an in-place op (`self op= other`) back into this tensor. As in
+    /// PyTorch, the result must have this tensor's shape, and a result dtype of a higher kind
+    /// (float into int64 or bool, int64 into bool) is refused instead of truncated.
+    fn store_result(&self, op: &str, result: &Tensor) -> Result<()> {
+        fn kind(d: DType) -> u8 {
+            match d {
+                DType::Bool => 0,
+                DType::I64 => 1,
+                DType::F32 | DType::F64 => 2,
+            }
+        }
+        if kind(result.dtype()) > kind(self.dtype()) {
+            return Err(Error::DType(format!(
+                "{op}: the result has dtype {}, which cannot be stored in place into a tensor of dtype {}; \
+                 use the out-of-place operator instead",
+                result.dtype(),
+                self.dtype()
+            )));
+        }
+        if result.shape() != self.shape() {
+            return Err(shape_err!(
+                "{op}: the result shape {} differs from the tensor's shape {}",
+                fmt_shape(result.shape()),
+                fmt_shape(self.shape())
+            ));
+        }
+        self.write_from(result)
+    }
+
+    /// Computes `f(self)` outside the graph and stores it in place (see `store_result`).
+    fn update_with(&self, op: &str, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
+        self.check_inplace(op)?;
+        let result = {
+            let _g = autograd::NoGradGuard::new();
+            f(self)?
+        };
+        self.store_result(op, &result)
+    }
+
+    /// Writes `values` (C order, already converted) into this tensor's elements.
+    fn write_elements<T: BufferElement>(&self, values: &[T]) {
+        let mut guard = self.0.storage.write();
+        let dst = T::slice_mut(&mut guard).expect("dtype tag matches the buffer");
+        let l = &self.0.layout;
+        if l.is_contiguous() {
+            dst[l.contiguous_range()].copy_from_slice(values);
+        } else {
+            let mut k = 0;
+            l.for_each_index(|i| {
+                dst[i] = values[k];
+                k += 1;
+            });
+        }
+    }
+
+    /// Copies `src` (broadcast to this shape, converted to this dtype) into this tensor.
+    pub fn copy_(&self, src: &Tensor) -> Result<()> {
+        self.check_inplace("copy_")?;
+        self.write_from(src)
+    }
+
+    /// The write of `copy_`, after its checks: any dtype converts, as in PyTorch's `copy_`.
+    fn write_from(&self, src: &Tensor) -> Result<()> {
+        if self.numel() == 0 {
+            // nothing to write (an empty GPU view's offset may still name element 0)
+            return src.broadcast_to(self.shape()).map(|_| ());
+        }
+        #[cfg(feature = "gpu")]
+        if self.is_gpu() && self.is_contiguous() {
+            // device to device: make the source a contiguous gpu buffer of this dtype (float32
+            // or bool), then copy it in; a host source converts before it goes up
+            let _g = autograd::NoGradGuard::new();
+            let s = if src.is_gpu() {
+                src.detach().cast(self.dtype())?
+            } else {
+                src.detach().cast(self.dtype())?.to_device(Device::Gpu)?
+            };
+            let s = s.broadcast_to(self.shape())?;
+            // a contiguous source is copied in from where it lies in its buffer (exactly
+            // this tensor's element count: a view's buffer may be longer), unless it is this
+            // tensor's own storage (a buffer cannot be copied onto itself; overlapping views
+            // need a temporary anyway)
+            let direct = s.is_contiguous() && !s.shares_storage(self);
+            let s = if direct {
+                s
+            } else {
+                crate::ops::gpu_ops::copy(&s)?
+            };
+            let (off, from, n) = (self.0.layout.offset, s.layout().offset, self.numel());
+            s.with_gpu(|sb, _| self.with_gpu(|db, _| db.copy_from(off, sb, from, n)))???;
+            return Ok(());
+        }
+        if self.is_gpu() || src.is_gpu() {
+            let src = src.detach().to_device(Device::Cpu)?;
+            if self.is_gpu() {
+                return self.inplace_via_cpu(|t| t.write_from(&src));
+            }
+            return self.write_from(&src);
+        }
+        let _g = autograd::NoGradGuard::new();
+        let src = src.cast(self.dtype())?.broadcast_to(self.shape())?;
+        any_dispatch!(self.dtype(), T => {
+            let vals: Vec<T> = src.with_contig(|s: &[T]| s.to_vec())?;
+            self.write_elements(&vals);
+        });
+        Ok(())
+    }
+
+    /// Sets every element to the one element of `value` (a number as a 0-d tensor, or a
+    /// one-element tensor; converted to this dtype, as PyTorch's `fill_`), exactly for int64.
+    pub fn fill_with_(&self, value: &Tensor) -> Result<()> {
+        if value.numel() != 1 {
+            return Err(shape_err!(
+                "fill_: the value must be a number or a one-element tensor, got shape {}",
+                fmt_shape(value.shape())
+            ));
+        }
+        self.check_inplace("fill_")?;
+        self.write_from(&value.detach().reshape(&[])?)
+    }
+
+    /// Sets every element to `value`.
+    pub fn fill_(&self, value: f64) -> Result<()> {
+        self.check_inplace("fill_")?;
+        if self.is_gpu() && self.is_contiguous() {
+            // a one-element upload broadcast by copy_, queued like any other gpu work
+            return self.write_from(&Tensor::scalar(value, self.dtype()));
+        }
+        if self.is_gpu() {
+            return self.inplace_via_cpu(|t| t.write_from(&Tensor::scalar(value, t.dtype())));
+        }
+        any_dispatch!(self.dtype(), T => {
+            let vals = try_filled(self.numel(), T::from_f64(value))?;
+            self.write_elements(&vals);
+        });
+        Ok(())
+    }
+
+    /// `self += alpha * other` in place (the optimizer's primitive). The sum is computed
+    /// with the usual promotion, so `int_tensor.add_(1.5)` is refused rather than truncated;
+    /// a non-integral `alpha` counts as a float operand.
+    pub fn add_(&self, other: &Tensor, alpha: f64) -> Result<()> {
+        self.scaled_add_("add_", other, alpha)
+    }
+
+    /// `self -= alpha * other` in place.
+    pub fn sub_(&self, other: &Tensor, alpha: f64) -> Result<()> {
+        self.scaled_add_("sub_", other, -alpha)
+    }
+
+    fn scaled_add_(&self, op: &str, other: &Tensor, alpha: f64) -> Result<()> {
+        self.update_with(op, |t| {
+            if alpha == 1.0 {
+                return t.add(other);
+            }
+            // alpha * other in the sum's dtype (an int64 other next to a float tensor would
+            // overflow in int64); a non-integral alpha makes an integer sum float32
+            let mut dt = t.dtype().promote(other.dtype());
+            if dt == DType::Bool || (!dt.is_float() && alpha.fract() != 0.0) {
+                dt = if alpha.fract() == 0.0 {
+                    DType::I64
+                } else {
+                    DType::F32
+                };
+            }
+            if dt.is_float() && (t.is_gpu() || other.is_gpu()) {
+                dt = DType::F32; // the gpu computes in float32 (int64 stays on the host)
+            }
+            let o = if other.is_gpu() && dt.is_float() {
+                other.clone()
+            } else {
+                other.cast(dt)?
+            };
+            t.add(&o.mul(&Tensor::scalar(alpha, dt))?)
+        })
+    }
+
+    /// `self *= other` in place (a tensor or a 0-d scalar; promotion as for `add_`).
+    pub fn mul_(&self, other: &Tensor) -> Result<()> {
+        self.update_with("mul_", |t| t.mul(other))
+    }
+
+    /// `self /= other` in place; true division gives floats, so integer tensors refuse it.
+    pub fn div_(&self, other: &Tensor) -> Result<()> {
+        self.update_with("div_", |t| t.div(other))
+    }
+
+    /// Replaces the tensor with `f(self)`, computed outside the graph, for in-place forms of
+    /// out-of-place ops (`clamp_`, `masked_fill_`); the result must keep shape and dtype kind.
+    pub fn apply_(&self, op: &str, f: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<()> {
+        self.update_with(op, f)
+    }
+}
