@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from unary_reference import DOMAIN, VARIANTS, op, ref, variant_id
 
 import ferrograd as fg
 
@@ -647,26 +648,48 @@ UNARY = {
     "clamp_min": (lambda t: fg.clamp(t, min=0.5), lambda x: np.maximum(x, 0.5), None),
     "clamp_max": (lambda t: t.clamp(max=-0.5), lambda x: np.minimum(x, -0.5), None),
 }
+# every public row of the engine's op table (`_core.unary_ops()`), through `_core.unary`, with
+# its reference and domain from unary_reference.py: a (lo, hi) range (None: (-10, 10))
+for _name, _args in VARIANTS:
+    UNARY[f"table_{variant_id((_name, _args))}"] = (
+        op(_name, _args),
+        (lambda n, a: lambda x: ref(n, x, a))(_name, _args),
+        DOMAIN.get(_name),
+    )
+# the int64 results of the rows that are not promoted to float32
+INT64_ROWS = {"neg", "abs", "floor", "ceil", "round", "trunc"}
 
 
-@SET
-@given(st.data(), st.sampled_from(sorted(UNARY)), st.sampled_from(FLOATS), shapes(min_side=0, max_side=5))
-def test_unary_float(data, name, dtype, shape):
+def _range(domain, ints: bool = False) -> tuple:
+    """`domain`'s input range: "pos", None or (lo, hi); for ints, the integers inside it."""
+    if isinstance(domain, tuple):
+        return (math.ceil(domain[0]), math.floor(domain[1])) if ints else domain
+    if ints:
+        return (1, 9) if domain == "pos" else (-5, 5)
+    return (0.01, 10.0) if domain == "pos" else (-10.0, 10.0)
+
+
+# one run per entry (a sampled entry would see each of the many rows too rarely)
+@pytest.mark.parametrize("name", sorted(UNARY))
+@settings(SET, max_examples=10)
+@given(st.data(), st.sampled_from(FLOATS), shapes(min_side=0, max_side=5))
+def test_unary_float(name, data, dtype, shape):
     fop, nop, domain = UNARY[name]
-    lo, hi = (0.01, 10.0) if domain == "pos" else (-10.0, 10.0)
+    lo, hi = _range(domain)
     a, t = data.draw(tensors(shape, dtype, lo, hi))
     check(fop(t), nop(f64(a)), dtype=dtype, **tol(dtype))
 
 
-@SET
-@given(
-    st.data(),
-    st.sampled_from(["exp", "tanh", "sigmoid", "relu", "gelu", "sqrt", "log", "clamp"]),
-    shapes(max_side=4),
-)
-def test_unary_int64_promotes_to_float32(data, name, shape):
+_PROMOTED = ["exp", "tanh", "sigmoid", "relu", "gelu", "sqrt", "log", "clamp"]
+_PROMOTED += [f"table_{variant_id(v)}" for v in VARIANTS if v[0] not in INT64_ROWS]
+
+
+@pytest.mark.parametrize("name", _PROMOTED)
+@settings(SET, max_examples=8)
+@given(st.data(), shapes(max_side=4))
+def test_unary_int64_promotes_to_float32(name, data, shape):
     fop, nop, domain = UNARY[name]
-    lo, hi = (1, 9) if domain == "pos" else (-5, 5)
+    lo, hi = _range(domain, ints=True)
     a, t = data.draw(tensors(shape, fg.int64, lo, hi))
     check(fop(t), nop(f64(a)), dtype=fg.float32, **tol(fg.float32))
 
@@ -677,6 +700,8 @@ def test_neg_abs_int64_stay_int64(data, shape):
     a, t = data.draw(tensors(shape, fg.int64, -100, 100))
     check(-t, -a, dtype=fg.int64)
     check(t.abs(), np.abs(a), dtype=fg.int64)
+    for name in sorted(INT64_ROWS):  # the table's rows that keep int64
+        check(fg._core.unary(t, name), ref(name, a, ()).astype(np.int64), dtype=fg.int64)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -700,6 +725,7 @@ def test_unary_special_values(dtype):
             "clamp",
             "clamp_min",
             "clamp_max",
+            *(f"table_{variant_id(v)}" for v in VARIANTS),
         ]:
             fop, nop, _ = UNARY[name]
             check(fop(t), nop(x64), dtype=dtype, **tol(dtype))

@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 import pytest
+from unary_reference import VARIANTS, sample, variant_id
+from unary_reference import op as row_op
 
 import ferrograd as fg
 
@@ -67,17 +69,26 @@ UNARY = [
     ("leaky_relu", {}, 1e-6),
     ("gelu", {}, 1e-5),
 ]
+# the other rows of the engine's op table (`_core.unary_ops()`), through `_core.unary` on
+# inputs in their domains (tests/unary_reference.py): forward within a relative 1e-4
+UNARY += [(variant_id(v), {"row": v}, 1e-4) for v in VARIANTS if variant_id(v) not in {u[0] for u in UNARY}]
 
 
 @pytest.mark.parametrize("name,opts,tol", UNARY)
 def test_unary_forward_and_backward_match_cpu(name, opts, tol):
-    a = rng.standard_normal((4, 33)) * 3
-    if opts.get("positive"):
-        a = np.abs(a) + 0.1
+    if "row" in opts:
+        a, f = sample(*opts["row"], (4, 33)), row_op(*opts["row"])
+        rtol, atol = tol, 1e-5
+    else:
+        a = rng.standard_normal((4, 33)) * 3
+        if opts.get("positive"):
+            a = np.abs(a) + 0.1
+        f = (lambda n: lambda t: getattr(t, n)())(name)
+        rtol, atol = max(tol, 1e-6), tol + 1e-7
     c, g = both(a, requires_grad=True)
-    yc, yg = getattr(c, name)(), getattr(g, name)()
+    yc, yg = f(c), f(g)
     assert yg.device == "gpu"
-    np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=max(tol, 1e-6), atol=tol + 1e-7)
+    np.testing.assert_allclose(yg.numpy(), yc.numpy(), rtol=rtol, atol=atol)
     w = fg.tensor(rng.standard_normal((4, 33)).astype(np.float32))
     (yc * w).sum().backward()
     (yg * w.to("gpu")).sum().backward()

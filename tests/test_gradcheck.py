@@ -2,13 +2,15 @@
 
 Inputs are kept small (the full Jacobian is computed) and away from kinks: ReLU-like ops
 and abs see no zeros, clamp no values at its bounds, max/min/maximum/minimum no ties,
-sqrt/log/pow only positive bases.
+sqrt/log/pow only positive bases; the rows of the engine's op table take theirs from
+tests/unary_reference.py (in each op's domain, 0.05 clear of its kinks).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from unary_reference import VARIANTS, op, sample, variant_id
 
 import ferrograd as fg
 from ferrograd.autograd import GradcheckError, gradcheck
@@ -181,6 +183,16 @@ UNARY_CASES = {
     "selu_fn": (fg.selu, away),
     "gelu_fn": (fg.gelu, normal),
 }
+
+
+def _in_domain(name: str, args: tuple):
+    """A maker of leaves in the row's domain, clear of its kinks (unary_reference.sample)."""
+    return lambda *shape, seed=0: leaf(sample(name, args, shape, seed_key=seed))
+
+
+# every public row of the engine's op table (`_core.unary_ops()`), through `_core.unary`
+for _name, _args in VARIANTS:
+    UNARY_CASES[f"table_{variant_id((_name, _args))}"] = (op(_name, _args), _in_domain(_name, _args))
 
 
 @pytest.mark.parametrize("name", sorted(UNARY_CASES))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from unary_reference import ROWS, VARIANTS, ref, sample, variant_id
 
 wgpu = pytest.importorskip("wgpu")
 
@@ -153,6 +154,19 @@ def test_unary_kernel(op, ref):
         "elementwise.wgsl", "unary_main", ew_params(200, op), [x], 200, layout_info([200], [1]), (4, 1, 1)
     )
     np.testing.assert_allclose(got, ref(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
+def test_unary_kernel_of_every_table_row(variant):
+    """Each public row of the engine's op table (`_core.unary_ops()`), its parameters in the
+    uniform's alpha and beta (the table's defaults where not given), against its float64
+    NumPy reference (tests/unary_reference.py) on inputs in its domain."""
+    name, args = variant
+    p = [args[i] if i < len(args) else d for i, (_, d) in enumerate(ROWS[name])] + [0.0, 0.0]
+    x = sample(name, args, (200,)).astype(np.float32)
+    params = ew_params(200, CODE[name], alpha=p[0], beta=p[1])
+    got = run("elementwise.wgsl", "unary_main", params, [x], 200, layout_info([200], [1]), (4, 1, 1))
+    np.testing.assert_allclose(got, ref(name, x, args), rtol=1e-4, atol=1e-5, err_msg=variant_id(variant))
 
 
 def test_unary_kernel_reads_through_negative_strides():

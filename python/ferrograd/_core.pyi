@@ -627,6 +627,126 @@ class Tensor:
     def clamp(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:
         """Clamps into [min, max]; either bound may be None, but not both (ValueError)."""
 
+    # ------------------------------------- the op table's rows (set by ferrograd._ops)
+    # Python functions, not engine methods: ferrograd._ops gives Tensor one for each row
+    # of `unary_ops()` it lacks, and PyTorch's aliases (arcsin, ..., fix).
+    def sin(self) -> Tensor:
+        """Sine, elementwise."""
+
+    def cos(self) -> Tensor:
+        """Cosine, elementwise."""
+
+    def tan(self) -> Tensor:
+        """Tangent, elementwise."""
+
+    def asin(self) -> Tensor:
+        """Arcsine, elementwise (NaN outside [-1, 1])."""
+
+    def acos(self) -> Tensor:
+        """Arccosine, elementwise (NaN outside [-1, 1])."""
+
+    def atan(self) -> Tensor:
+        """Arctangent, elementwise."""
+
+    def sinh(self) -> Tensor:
+        """Hyperbolic sine, elementwise."""
+
+    def cosh(self) -> Tensor:
+        """Hyperbolic cosine, elementwise."""
+
+    def asinh(self) -> Tensor:
+        """Inverse hyperbolic sine, elementwise."""
+
+    def acosh(self) -> Tensor:
+        """Inverse hyperbolic cosine, elementwise (NaN below 1)."""
+
+    def atanh(self) -> Tensor:
+        """Inverse hyperbolic tangent, elementwise (NaN outside [-1, 1])."""
+
+    def arcsin(self) -> Tensor:
+        """Alias of ``asin``."""
+
+    def arccos(self) -> Tensor:
+        """Alias of ``acos``."""
+
+    def arctan(self) -> Tensor:
+        """Alias of ``atan``."""
+
+    def arcsinh(self) -> Tensor:
+        """Alias of ``asinh``."""
+
+    def arccosh(self) -> Tensor:
+        """Alias of ``acosh``."""
+
+    def arctanh(self) -> Tensor:
+        """Alias of ``atanh``."""
+
+    def erf(self) -> Tensor:
+        """The error function, elementwise."""
+
+    def exp2(self) -> Tensor:
+        """2 ** x, elementwise."""
+
+    def log2(self) -> Tensor:
+        """Logarithm base 2, elementwise."""
+
+    def log10(self) -> Tensor:
+        """Logarithm base 10, elementwise."""
+
+    def log1p(self) -> Tensor:
+        """log(1 + x), elementwise, accurate for small x."""
+
+    def expm1(self) -> Tensor:
+        """e ** x - 1, elementwise, accurate for small x."""
+
+    def floor(self) -> Tensor:
+        """Rounds down (zero gradient; an int64 tensor gives an int64 copy)."""
+
+    def ceil(self) -> Tensor:
+        """Rounds up (zero gradient; an int64 tensor gives an int64 copy)."""
+
+    def round(self, decimals: int = 0) -> Tensor:
+        """Rounds half to even, to ``decimals`` places (zero gradient; int64 stays int64)."""
+
+    def trunc(self) -> Tensor:
+        """Rounds toward zero (zero gradient; an int64 tensor gives an int64 copy)."""
+
+    def fix(self) -> Tensor:
+        """Alias of ``trunc``."""
+
+    def frac(self) -> Tensor:
+        """x - trunc(x), elementwise (gradient 1)."""
+
+    def softplus(self, beta: builtins.float = 1.0, threshold: builtins.float = 20.0) -> Tensor:
+        """log(1 + e^(beta x)) / beta; x itself where beta x > threshold."""
+
+    def silu(self) -> Tensor:
+        """x * sigmoid(x), elementwise."""
+
+    def mish(self) -> Tensor:
+        """x * tanh(softplus(x)), elementwise."""
+
+    def hardswish(self) -> Tensor:
+        """x * relu6(x + 3) / 6, elementwise."""
+
+    def hardsigmoid(self) -> Tensor:
+        """relu6(x + 3) / 6, elementwise."""
+
+    def relu6(self) -> Tensor:
+        """min(max(x, 0), 6), elementwise."""
+
+    def hardtanh(self, min_val: builtins.float = -1.0, max_val: builtins.float = 1.0) -> Tensor:
+        """x clamped into [min_val, max_val] (min_val > max_val: ValueError)."""
+
+    def logsigmoid(self) -> Tensor:
+        """log(sigmoid(x)), elementwise, computed stably."""
+
+    def softsign(self) -> Tensor:
+        """x / (1 + |x|), elementwise."""
+
+    def celu(self, alpha: builtins.float = 1.0) -> Tensor:
+        """max(0, x) + min(0, alpha (e^(x / alpha) - 1)); alpha 0: ValueError."""
+
     # -------------------------------------------------------------- reductions
     def sum(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
         """Sum over ``dim`` (an int, a sequence, or None for all)."""

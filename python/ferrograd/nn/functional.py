@@ -55,6 +55,56 @@ def tanh(x: Tensor) -> Tensor:
     return x.tanh()
 
 
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (PyTorch's)."""
+    return x.softplus(beta, threshold)
+
+
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (`inplace`: as `relu`)."""
+    return x.silu()
+
+
+def mish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x)) (`inplace`: as `relu`)."""
+    return x.mish()
+
+
+def hardswish(x: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6 (`inplace`: as `relu`)."""
+    return x.hardswish()
+
+
+def hardsigmoid(x: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6 (`inplace`: as `relu`)."""
+    return x.hardsigmoid()
+
+
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6) (`inplace`: as `relu`)."""
+    return x.relu6()
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clamped into [min_val, max_val]; min_val > max_val is a ValueError (`inplace`: as `relu`)."""
+    return x.hardtanh(min_val, max_val)
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)), computed stably."""
+    return x.logsigmoid()
+
+
+def softsign(x: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return x.softsign()
+
+
+def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """max(0, x) + min(0, alpha (e^(x / alpha) - 1)); alpha 0 is a ValueError (`inplace`: as `relu`)."""
+    return x.celu(alpha)
+
+
 def softmax(x: Tensor, dim: int = -1) -> Tensor:
     """Softmax along `dim`."""
     return x.softmax(dim)
@@ -100,6 +150,16 @@ __all__ = [
     "gelu",
     "sigmoid",
     "tanh",
+    "softplus",
+    "silu",
+    "mish",
+    "hardswish",
+    "hardsigmoid",
+    "relu6",
+    "hardtanh",
+    "logsigmoid",
+    "softsign",
+    "celu",
     "softmax",
     "log_softmax",
     "linear",

@@ -284,6 +284,110 @@ class GELU(_Activation):
         return {"approximate": self.approximate}
 
 
+class SiLU(_Activation):
+    """x * sigmoid(x) (swish)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.silu()
+
+
+class Mish(_Activation):
+    """x * tanh(softplus(x))."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.mish()
+
+
+class Hardswish(_Activation):
+    """x * relu6(x + 3) / 6."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.hardswish()
+
+
+class Hardsigmoid(_Activation):
+    """relu6(x + 3) / 6."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.hardsigmoid()
+
+
+class ReLU6(_Activation):
+    """min(max(x, 0), 6)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.relu6()
+
+
+class Hardtanh(_Activation):
+    """x clamped into [min_val, max_val] (min_val > max_val is a ValueError)."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        if min_val > max_val:
+            raise ValueError(f"Hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+        self.min_val, self.max_val = min_val, max_val
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.hardtanh(self.min_val, self.max_val)
+
+    def get_config(self) -> dict:
+        return {"min_val": self.min_val, "max_val": self.max_val}
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class LogSigmoid(_Activation):
+    """log(sigmoid(x)), computed stably."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.logsigmoid()
+
+
+class Softsign(_Activation):
+    """x / (1 + |x|)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.softsign()
+
+
+class CELU(_Activation):
+    """max(0, x) + min(0, alpha (e^(x / alpha) - 1)) (alpha 0 is a ValueError)."""
+
+    def __init__(self, alpha: float = 1.0, inplace: bool = False):
+        super().__init__(inplace)
+        if alpha == 0:
+            raise ValueError("CELU: alpha cannot be 0 (the op divides by it)")
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.celu(self.alpha)
+
+    def get_config(self) -> dict:
+        return {"alpha": self.alpha}
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class Softplus(_Activation):
+    """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.softplus(self.beta, self.threshold)
+
+    def get_config(self) -> dict:
+        return {"beta": self.beta, "threshold": self.threshold}
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
 class LogSoftmax(_AlongDim):
     """log(softmax(x)) along `dim`, computed stably (not a Softmax: `fit` keeps it)."""
 
