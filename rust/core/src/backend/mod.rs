@@ -60,6 +60,103 @@ pub(crate) trait BackendStorage: Sized {
     /// where(cond, a, b) with this storage the bool condition; all three layouts are
     /// broadcast to the output's shape.
     fn select(&self, lc: &Layout, a: (&Self, &Layout), b: (&Self, &Layout)) -> Result<Self>;
+
+    /// A sum, max or min over the plan's (outer, r, inner) block along r: outer * inner
+    /// results in C order. Float storages on both devices; the CPU also folds int64 and
+    /// bool exactly (sums wrap), the GPU max/min of bools (a bool).
+    fn reduce(&self, plan: &ReducePlan, op: ReduceOp) -> Result<Self>;
+
+    /// The index of the max (min) along the middle dim of `l`'s (outer, r, inner) block,
+    /// NaN winning at its first place; int64, which lives on the host.
+    fn arg_reduce(
+        &self,
+        l: &Layout,
+        dims: (usize, usize, usize),
+        want_max: bool,
+    ) -> Result<Vec<i64>>;
+
+    /// How many rows of (N, C) scores have their argmax at `labels` (out of range never
+    /// matches): a one-element float32 storage on this device, so a training loop need not
+    /// read it back every batch.
+    fn correct_count(&self, l: &Layout, labels: &[i64]) -> Result<Self>;
+
+    /// A fused log_softmax over the last dim, where the backend has one (None: the op
+    /// composes it from exp, sums and subtractions).
+    fn log_softmax_last(&self, _l: &Layout) -> Option<Result<Self>> {
+        None
+    }
+}
+
+/// The reductions a backend implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReduceOp {
+    /// sum (int64 sums wrap)
+    Sum,
+    /// maximum, NaN-propagating
+    Max,
+    /// minimum, NaN-propagating
+    Min,
+}
+
+/// How a reduction over some dims reads its input: as one (outer, r, inner) block in C
+/// order through `layout` (the input's own when the reduced dims are adjacent and it is
+/// contiguous, else its permutation with the reduced dims last, which a backend gathers
+/// or copies out first).
+pub(crate) struct ReducePlan {
+    pub layout: Layout,
+    pub outer: usize,
+    pub r: usize,
+    pub inner: usize,
+}
+
+impl ReducePlan {
+    /// The plan for reducing `l` over the dims set in `mask`.
+    pub(crate) fn new(l: &Layout, mask: &[bool]) -> ReducePlan {
+        let shape = &l.shape;
+        let r: usize = shape
+            .iter()
+            .zip(mask)
+            .filter(|(_, &m)| m)
+            .map(|(&d, _)| d)
+            .product();
+        let first = mask.iter().position(|&m| m);
+        let last = mask.iter().rposition(|&m| m);
+        match (first, last) {
+            (Some(f), Some(e))
+                if l.is_contiguous() && (f..=e).all(|i| mask[i] || shape[i] == 1) =>
+            {
+                ReducePlan {
+                    layout: l.clone(),
+                    outer: shape[..f].iter().product(),
+                    r,
+                    inner: shape[e + 1..].iter().product(),
+                }
+            }
+            (None, None) => ReducePlan {
+                layout: l.clone(),
+                outer: 1,
+                r: 1,
+                inner: l.numel(),
+            },
+            _ => {
+                let nd = shape.len();
+                let mut perm: Vec<usize> = (0..nd).filter(|&i| !mask[i]).collect();
+                perm.extend((0..nd).filter(|&i| mask[i]));
+                let kept: usize = shape
+                    .iter()
+                    .zip(mask)
+                    .filter(|(_, &m)| !m)
+                    .map(|(&d, _)| d)
+                    .product();
+                ReducePlan {
+                    layout: l.permute(&perm),
+                    outer: kept,
+                    r,
+                    inner: 1,
+                }
+            }
+        }
+    }
 }
 
 fn mismatch(op: &str) -> Error {
@@ -216,6 +313,49 @@ impl Buffer {
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("where")),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::reduce`].
+    pub(crate) fn reduce(&self, plan: &ReducePlan, op: ReduceOp) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.reduce(plan, op).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.reduce(plan, op).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::arg_reduce`].
+    pub(crate) fn arg_reduce(
+        &self,
+        l: &Layout,
+        dims: (usize, usize, usize),
+        want_max: bool,
+    ) -> Result<Vec<i64>> {
+        match self {
+            Buffer::Cpu(s) => s.arg_reduce(l, dims, want_max),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.arg_reduce(l, dims, want_max),
+        }
+    }
+
+    /// See [`BackendStorage::correct_count`].
+    pub(crate) fn correct_count(&self, l: &Layout, labels: &[i64]) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.correct_count(l, labels).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.correct_count(l, labels).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::log_softmax_last`].
+    pub(crate) fn log_softmax_last(&self, l: &Layout) -> Option<Result<Buffer>> {
+        match self {
+            Buffer::Cpu(s) => s.log_softmax_last(l).map(|r| r.map(Buffer::Cpu)),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.log_softmax_last(l).map(|r| r.map(Buffer::Gpu)),
         }
     }
 }

@@ -1,20 +1,13 @@
 //! Reductions over one or more dims, and the softmax family built on them.
 
 use crate::autograd::{record, NoGradGuard};
-use crate::dtype::{DType, Float};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::kernels;
 use crate::layout::{fmt_shape, normalize_dim, Shape};
-use crate::storage::{try_vec, BufferElement};
 use crate::tensor::Tensor;
-use crate::{float_dispatch, value_err};
+use crate::value_err;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Sum,
-    Max,
-    Min,
-}
+use crate::backend::{ReduceOp as Kind, ReducePlan};
 
 /// Which dims a reduction covers (`None` or an empty list: all of them).
 fn reduce_mask(op: &str, ndim: usize, dims: Option<&[isize]>) -> Result<Vec<bool>> {
@@ -82,130 +75,20 @@ fn empty_reduction(
     Tensor::zeros(kshape, dtype)
 }
 
-/// The reduction itself, returning the keepdim-shaped result without autograd.
-fn reduce_raw<T: Float + BufferElement>(
-    op: &str,
-    x: &Tensor,
-    mask: &[bool],
-    kind: Kind,
-) -> Result<Tensor> {
+/// The reduction itself, returning the keepdim-shaped result without autograd, on the
+/// input's device.
+fn reduce_raw(op: &str, x: &Tensor, mask: &[bool], kind: Kind) -> Result<Tensor> {
     let shape = x.shape();
     let kshape = keep_shape(shape, mask);
     let r = reduced_count(shape, mask);
     let out_n: usize = kshape.iter().product();
     if r == 0 || out_n == 0 {
         // no elements: nothing to loop over (an expanded dim may still be 2**40 long)
-        return empty_reduction(op, shape, &kshape, kind, T::DTYPE)?.to_device(x.device());
+        return empty_reduction(op, shape, &kshape, kind, x.dtype())?.to_device(x.device());
     }
-    #[cfg(feature = "gpu")]
-    if x.is_gpu() {
-        return gpu_reduce(x, mask, kind, r, &kshape);
-    }
-    let mut out: Vec<T> = try_vec(out_n)?;
-    out.resize(out_n, T::zero());
-    let first = mask.iter().position(|&m| m);
-    let last = mask.iter().rposition(|&m| m);
-    let block = match (first, last) {
-        (Some(f), Some(l)) => x.is_contiguous() && (f..=l).all(|i| mask[i] || shape[i] == 1),
-        _ => x.is_contiguous(),
-    };
-    let run = |data: &[T], outer: usize, inner: usize, out: &mut [T]| {
-        debug_assert_eq!(outer * inner, out.len());
-        for o in 0..outer {
-            let src = &data[o * r * inner..(o + 1) * r * inner];
-            let dst = &mut out[o * inner..(o + 1) * inner];
-            if inner == 1 {
-                dst[0] = match kind {
-                    Kind::Sum => kernels::sum(src),
-                    Kind::Max => kernels::max(src),
-                    Kind::Min => kernels::min(src),
-                };
-            } else {
-                dst.copy_from_slice(&src[..inner]);
-                for k in 1..r {
-                    let row = &src[k * inner..(k + 1) * inner];
-                    match kind {
-                        Kind::Sum => kernels::add_assign(dst, row),
-                        Kind::Max => kernels::fold_assign(dst, row, kernels::nan_max::<T>),
-                        Kind::Min => kernels::fold_assign(dst, row, kernels::nan_min::<T>),
-                    }
-                }
-            }
-        }
-    };
-    if shape.is_empty() {
-        // a 0-d tensor reduces to its own value
-        out[0] = x.to_vec::<T>()?[0];
-    } else if block {
-        let (f, l) = (first.unwrap_or(0), last.unwrap_or(0));
-        let outer: usize = shape[..f].iter().product();
-        let inner: usize = shape[l + 1..].iter().product();
-        x.with_contig(|data: &[T]| run(data, outer, inner, &mut out))?;
-    } else {
-        let nd = shape.len();
-        let mut perm: Vec<usize> = (0..nd).filter(|&i| !mask[i]).collect();
-        perm.extend((0..nd).filter(|&i| mask[i]));
-        let l = x.layout().permute(&perm);
-        let data: Vec<T> = x.read(|s: &[T], _| l.gather(s))?;
-        run(&data, out_n, 1, &mut out);
-    }
-    Tensor::from_vec(out, &kshape)
-}
-
-/// An int64 reduction over the dims in `mask`, into the kept shape: the reduced dims are
-/// moved last, then each run of their elements is folded.
-fn reduce_i64(op: &str, x: &Tensor, mask: &[bool], kind: Kind) -> Result<Tensor> {
-    let x = x.to_device(crate::tensor::Device::Cpu)?;
-    let shape = x.shape();
-    let kshape = keep_shape(shape, mask);
-    let r = reduced_count(shape, mask);
-    let out_n: usize = kshape.iter().product();
-    if r == 0 || out_n == 0 {
-        return empty_reduction(op, shape, &kshape, kind, DType::I64);
-    }
-    let nd = shape.len() as isize;
-    let mut perm: Vec<isize> = (0..nd).filter(|&i| !mask[i as usize]).collect();
-    perm.extend((0..nd).filter(|&i| mask[i as usize]));
-    let v: Vec<i64> = x.detach().permute(&perm)?.to_vec()?;
-    let fold = |c: &[i64]| -> i64 {
-        match kind {
-            Kind::Sum => c.iter().fold(0i64, |a, &b| a.wrapping_add(b)),
-            Kind::Max => c.iter().copied().max().unwrap_or(0),
-            Kind::Min => c.iter().copied().min().unwrap_or(0),
-        }
-    };
-    let out = crate::storage::try_collect(out_n, v.chunks(r).map(fold))?;
-    Tensor::from_vec(out, &kshape)
-}
-
-/// The GPU reduction: a contiguous (outer, r, inner) block, or a permuted copy first.
-#[cfg(feature = "gpu")]
-fn gpu_reduce(x: &Tensor, mask: &[bool], kind: Kind, r: usize, kshape: &[usize]) -> Result<Tensor> {
-    use super::gpu_ops::{reduce_block, RED_MAX, RED_MIN, RED_SUM};
-    let code = match kind {
-        Kind::Sum => RED_SUM,
-        Kind::Max => RED_MAX,
-        Kind::Min => RED_MIN,
-    };
-    let shape = x.shape();
-    let first = mask.iter().position(|&m| m);
-    let last = mask.iter().rposition(|&m| m);
-    match (first, last) {
-        (Some(f), Some(l)) if x.is_contiguous() && (f..=l).all(|i| mask[i] || shape[i] == 1) => {
-            let outer: usize = shape[..f].iter().product();
-            let inner: usize = shape[l + 1..].iter().product();
-            reduce_block(x, outer, r, inner, code, kshape)
-        }
-        (None, None) => reduce_block(x, 1, 1, x.numel(), code, kshape),
-        _ => {
-            let nd = shape.len();
-            let mut perm: Vec<isize> = (0..nd).filter(|&i| !mask[i]).map(|i| i as isize).collect();
-            perm.extend((0..nd).filter(|&i| mask[i]).map(|i| i as isize));
-            let p = super::gpu_ops::copy(&x.detach().permute(&perm)?)?;
-            let out_n: usize = kshape.iter().product();
-            reduce_block(&p, out_n, r, 1, code, kshape)
-        }
-    }
+    let plan = ReducePlan::new(x.layout(), mask);
+    let out = x.storage_guard().reduce(&plan, kind)?;
+    Tensor::from_buffer(out, &kshape)
 }
 
 impl Tensor {
@@ -217,30 +100,20 @@ impl Tensor {
         keepdim: bool,
     ) -> Result<Tensor> {
         let mask = reduce_mask(op, self.ndim(), dims)?;
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() && self.dtype() == DType::Bool && kind != Kind::Sum {
-            // max/min of a gpu bool: of its 0/1 floats, a bool again, on the gpu
-            let f = self.with_dtype(DType::F32);
-            let m = if kind == Kind::Max {
-                f.amax(dims, keepdim)?
-            } else {
-                f.amin(dims, keepdim)?
-            };
-            return Ok(m.with_dtype(DType::Bool));
-        }
         let x = match self.dtype() {
             DType::Bool if kind == Kind::Sum => self.cast(DType::I64)?,
             _ => self.clone(),
         };
-        if x.dtype() == DType::I64 || x.dtype() == DType::Bool {
+        if !x.dtype().is_float() {
             // integer reductions in i64, exactly (through f64 they kept 53 bits), without
-            // autograd; sums wrap as PyTorch's do
-            let vals = reduce_i64(op, &x.cast(DType::I64)?, &mask, kind)?;
-            return vals
-                .cast(x.dtype())?
-                .reshape(&final_shape(self.shape(), &mask, keepdim));
+            // autograd; sums wrap as PyTorch's do; the max or min of bools is a bool
+            return reduce_raw(op, &x, &mask, kind)?.reshape(&final_shape(
+                self.shape(),
+                &mask,
+                keepdim,
+            ));
         }
-        let raw = float_dispatch!(x.dtype(), op, T => reduce_raw::<T>(op, &x, &mask, kind)?);
+        let raw = reduce_raw(op, &x, &mask, kind)?;
         let out = raw.reshape(&final_shape(self.shape(), &mask, keepdim))?;
         if !(crate::autograd::is_grad_enabled() && x.requires_grad()) {
             return Ok(out);
@@ -462,21 +335,24 @@ impl Tensor {
         if x.numel() == 0 {
             return Ok(x);
         }
-        #[cfg(feature = "gpu")]
-        if x.is_gpu() && x.ndim() > 0 && d as usize == x.ndim() - 1 {
-            // one fused pass per row; backward dx = g - softmax * sum(g), from the output
-            let out = super::gpu_ops::log_softmax_last(&x)?;
-            let y = out.detach();
-            return Ok(crate::autograd::record(
-                out,
-                "LogSoftmaxBackward",
-                &[&x],
-                move |g| {
-                    Ok(vec![Some(
-                        g.sub(&y.exp()?.mul(&g.sum(Some(&[-1]), true)?)?)?,
-                    )])
-                },
-            ));
+        if x.ndim() > 0 && d as usize == x.ndim() - 1 {
+            // a backend's fused kernel, one pass per row, where it has one; the backward is
+            // dx = g - softmax * sum(g), from the output
+            let fused = x.storage_guard().log_softmax_last(x.layout());
+            if let Some(out) = fused {
+                let out = Tensor::from_buffer(out?, x.shape())?;
+                let y = out.detach();
+                return Ok(crate::autograd::record(
+                    out,
+                    "LogSoftmaxBackward",
+                    &[&x],
+                    move |g| {
+                        Ok(vec![Some(
+                            g.sub(&y.exp()?.mul(&g.sum(Some(&[-1]), true)?)?)?,
+                        )])
+                    },
+                ));
+            }
         }
         let m = {
             let _g = NoGradGuard::new();
@@ -515,35 +391,8 @@ impl Tensor {
             )));
         }
         let lab: Vec<i64> = labels.to_vec()?;
-        #[cfg(feature = "gpu")]
-        let (n, c) = (self.shape()[0], self.shape()[1]);
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() && c > 0 && c <= 1 << 24 {
-            // labels outside [0, C) can never match: map them to an impossible index
-            let words: Vec<u32> = lab
-                .iter()
-                .map(|&l| {
-                    if l >= 0 && (l as usize) < c {
-                        l as u32
-                    } else {
-                        u32::MAX
-                    }
-                })
-                .collect();
-            let hits = super::gpu_ops::reduce_block_labels(
-                &self.contiguous()?,
-                n,
-                c,
-                1,
-                super::gpu_ops::RED_CORRECT,
-                &[n],
-                Some(&words),
-            )?;
-            return hits.sum(None, false);
-        }
-        let pred: Vec<i64> = self.argmax(Some(1), false)?.to_vec()?;
-        let hits = pred.iter().zip(&lab).filter(|(p, l)| p == l).count();
-        Tensor::from_vec(vec![hits as f32], &[])?.to_device(self.device())
+        let out = self.storage_guard().correct_count(self.layout(), &lab)?;
+        Tensor::from_buffer(out, &[])
     }
 
     /// Indices of the minima along `dim` (over the flattened tensor when `None`).
@@ -593,56 +442,9 @@ impl Tensor {
                 s
             }
         };
-        #[cfg(feature = "gpu")]
-        if x.is_gpu() {
-            // indices come back as f32, exact below 2^24; longer axes go through the cpu
-            if r <= 1 << 24 {
-                let code = if want_max {
-                    super::gpu_ops::RED_ARGMAX
-                } else {
-                    super::gpu_ops::RED_ARGMIN
-                };
-                let f = super::gpu_ops::reduce_block(
-                    &x.contiguous()?,
-                    outer,
-                    r,
-                    inner,
-                    code,
-                    &out_shape,
-                )?;
-                let v: Vec<f32> = f.to_device(crate::tensor::Device::Cpu)?.to_vec()?;
-                // int64 results live on the cpu: the gpu backend holds float32 tensors
-                return Tensor::from_vec(
-                    v.into_iter().map(|i| i as i64).collect::<Vec<i64>>(),
-                    &out_shape,
-                );
-            }
-            return self
-                .to_device(crate::tensor::Device::Cpu)?
-                .arg_reduce(op, dim, keepdim, want_max);
-        }
-        let vals: Vec<f64> = x.to_f64_vec()?;
-        let mut idx = Vec::with_capacity(outer * inner);
-        for o in 0..outer {
-            for i in 0..inner {
-                let mut best = vals[o * r * inner + i];
-                let mut bi = 0i64;
-                if !best.is_nan() {
-                    for k in 1..r {
-                        let v = vals[(o * r + k) * inner + i];
-                        if v.is_nan() {
-                            bi = k as i64;
-                            break;
-                        }
-                        if (want_max && v > best) || (!want_max && v < best) {
-                            best = v;
-                            bi = k as i64;
-                        }
-                    }
-                }
-                idx.push(bi);
-            }
-        }
+        let idx = x
+            .storage_guard()
+            .arg_reduce(x.layout(), (outer, r, inner), want_max)?;
         Tensor::from_vec(idx, &out_shape)
     }
 }

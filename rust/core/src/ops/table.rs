@@ -285,15 +285,15 @@ unary_table! {
     /// arctangent
     Atan => 25, "atan",
         cpu x => x.atan(), (x, y, g) => g / (c::<T>(1.0) + x * x);
-        wgsl "atan(x)", "g / (1.0 + x * x)";
+        wgsl "atan_f(x)", "g / (1.0 + x * x)";
     /// hyperbolic sine
     Sinh => 26, "sinh",
         cpu x => x.sinh(), (x, y, g) => g * x.cosh();
-        wgsl "sinh(x)", "g * cosh(x)";
+        wgsl "sinh_f(x)", "g * cosh_f(x)";
     /// hyperbolic cosine
     Cosh => 27, "cosh",
         cpu x => x.cosh(), (x, y, g) => g * x.sinh();
-        wgsl "cosh(x)", "g * sinh(x)";
+        wgsl "cosh_f(x)", "g * sinh_f(x)";
     /// inverse hyperbolic sine
     Asinh => 28, "asinh",
         cpu x => x.asinh(), (x, y, g) => g / (x * x + c(1.0)).sqrt();

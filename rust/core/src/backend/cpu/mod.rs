@@ -2,8 +2,9 @@
 //! (`crate::kernels`), split across the thread pool for large tensors.
 
 mod binary;
+mod reduce;
 
-use super::{float_only, BackendStorage};
+use super::{float_only, BackendStorage, ReduceOp, ReducePlan};
 use crate::dtype::{DType, Element, Float};
 use crate::error::Result;
 use crate::layout::Layout;
@@ -145,5 +146,25 @@ impl BackendStorage for CpuStorage {
 
     fn select(&self, lc: &Layout, a: (&Self, &Layout), b: (&Self, &Layout)) -> Result<Self> {
         binary::select((self, lc), a, b)
+    }
+
+    fn reduce(&self, plan: &ReducePlan, op: ReduceOp) -> Result<Self> {
+        reduce::reduce(self, plan, op)
+    }
+
+    fn arg_reduce(
+        &self,
+        l: &Layout,
+        dims: (usize, usize, usize),
+        want_max: bool,
+    ) -> Result<Vec<i64>> {
+        reduce::arg_reduce(self, l, dims, want_max)
+    }
+
+    fn correct_count(&self, l: &Layout, labels: &[i64]) -> Result<Self> {
+        let (n, c) = (l.shape[0], l.shape[1]);
+        let pred = self.arg_reduce(l, (n, c, 1), true)?;
+        let hits = pred.iter().zip(labels).filter(|(p, l)| p == l).count();
+        Ok(CpuStorage::F32(vec![hits as f32]))
     }
 }

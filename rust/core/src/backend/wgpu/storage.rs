@@ -26,8 +26,12 @@ impl WgpuStorage {
     }
 }
 
-use super::ops::{launch_binary, launch_select, launch_unary, launch_unary_grad};
+use super::ops::{
+    launch_binary, launch_log_softmax, launch_reduce, launch_select, launch_unary,
+    launch_unary_grad, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+};
 use crate::backend::{float_only, BackendStorage};
+use crate::backend::{ReduceOp, ReducePlan};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::ops::table::IDENTITY_CODE;
@@ -210,7 +214,95 @@ impl BackendStorage for WgpuStorage {
         };
         Ok(WgpuStorage::new(out, dtype))
     }
+
+    fn reduce(&self, plan: &ReducePlan, op: ReduceOp) -> Result<Self> {
+        let code = match op {
+            ReduceOp::Sum => RED_SUM,
+            ReduceOp::Max => RED_MAX,
+            ReduceOp::Min => RED_MIN,
+        };
+        let x = from_zero(&self.buf, &plan.layout)?;
+        let out = launch_reduce(&x, (plan.outer, plan.r, plan.inner), code, None)?;
+        // the max or min of bools is a bool
+        let dtype = if op == ReduceOp::Sum {
+            DType::F32
+        } else {
+            self.dtype
+        };
+        Ok(WgpuStorage::new(out, dtype))
+    }
+
+    fn arg_reduce(
+        &self,
+        l: &Layout,
+        dims: (usize, usize, usize),
+        want_max: bool,
+    ) -> Result<Vec<i64>> {
+        if dims.1 > MAX_EXACT_INDEX {
+            let host = self.to_host(l)?;
+            return host.arg_reduce(&Layout::contiguous(&l.shape), dims, want_max);
+        }
+        let x = from_zero(&self.buf, l)?;
+        let code = if want_max { RED_ARGMAX } else { RED_ARGMIN };
+        let idx = launch_reduce(&x, dims, code, None)?.download()?;
+        try_collect(idx.len(), idx.iter().map(|&i| i as i64))
+    }
+
+    fn correct_count(&self, l: &Layout, labels: &[i64]) -> Result<Self> {
+        let (n, c) = (l.shape[0], l.shape[1]);
+        if n == 0 || c == 0 || c > MAX_EXACT_INDEX {
+            let host = self.to_host(l)?;
+            let count = host.correct_count(&Layout::contiguous(&l.shape), labels)?;
+            return WgpuStorage::upload(&count);
+        }
+        // labels outside [0, C) can never match: map them to an impossible index
+        let words: Vec<u32> = labels
+            .iter()
+            .map(|&v| {
+                if v >= 0 && (v as usize) < c {
+                    v as u32
+                } else {
+                    u32::MAX
+                }
+            })
+            .collect();
+        let x = from_zero(&self.buf, l)?;
+        let hits = launch_reduce(&x, (n, c, 1), RED_CORRECT, Some(&words))?;
+        let total = launch_reduce(&hits, (1, n, 1), RED_SUM, None)?;
+        Ok(WgpuStorage::new(total, DType::F32))
+    }
+
+    fn log_softmax_last(&self, l: &Layout) -> Option<Result<Self>> {
+        let run = || {
+            let cols = l.shape.last().copied().unwrap_or(1);
+            let rows = l.numel().checked_div(cols).unwrap_or(0);
+            let x = dense(&self.buf, l)?;
+            let out = launch_log_softmax(&x.0, x.1, rows, cols)?;
+            Ok(WgpuStorage::new(out, DType::F32))
+        };
+        Some(run())
+    }
 }
+
+/// `l`'s elements as a dense run from element 0 (the fused kernels index from 0): the
+/// buffer itself when it already is one, else a compact copy.
+fn from_zero<'a>(buf: &'a GpuBuffer, l: &Layout) -> Result<Held<'a>> {
+    if l.is_contiguous() && l.offset == 0 {
+        Ok(Held::Borrowed(buf))
+    } else {
+        Ok(Held::Owned(launch_unary(
+            "copy",
+            IDENTITY_CODE,
+            0.0,
+            0.0,
+            buf,
+            l,
+        )?))
+    }
+}
+
+/// Indices come back as float32 words, exact below 2**24; longer axes go to the host.
+const MAX_EXACT_INDEX: usize = 1 << 24;
 
 /// Comparison codes follow the arithmetic ones in the binary kernel (B_EQ...), then the
 /// logical ones (B_AND...), in CmpOp's and LogicOp's orders.

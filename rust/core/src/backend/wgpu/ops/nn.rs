@@ -54,40 +54,41 @@ pub(crate) fn masked_affine(
     Ok((new_tensor(out, x.shape())?, new_tensor(scale, x.shape())?))
 }
 
-/// log_softmax over the last dim of a contiguous tensor, one workgroup per row.
-pub(crate) fn log_softmax_last(x: &Tensor) -> Result<Tensor> {
+/// log_softmax over the last dim of a dense (rows, cols) block at `offset`, one workgroup
+/// per row.
+pub(crate) fn launch_log_softmax(
+    x: &GpuBuffer,
+    offset: usize,
+    rows: usize,
+    cols: usize,
+) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
-    let x = x.contiguous()?;
-    let cols = *x.shape().last().unwrap_or(&1);
-    let rows = x.numel().checked_div(cols).unwrap_or(0);
-    check_u32("log_softmax", x.numel())?;
-    let out = ctx.alloc(x.numel())?;
+    check_u32("log_softmax", rows * cols)?;
+    let out = ctx.alloc(rows * cols)?;
     if rows > 0 {
         let (groups, row) = ctx.grid(rows, 1)?;
         let p = SmParams {
             rows: rows as u32,
             cols: cols as u32,
             row,
-            x_offset: x.layout().offset as u32,
+            x_offset: offset as u32,
             smoothing: 0.0,
             g_scale: 1.0,
             g_per_row: 0,
             _pad: 0,
         };
-        x.with_gpu(|xb, _| {
-            ctx.dispatch(
-                "log_softmax",
-                gpu::shaders::SOFTMAX,
-                "log_softmax_main",
-                &p,
-                [Some(xb), None],
-                &out,
-                None,
-                groups,
-            )
-        })??;
+        ctx.dispatch(
+            "log_softmax",
+            gpu::shaders::SOFTMAX,
+            "log_softmax_main",
+            &p,
+            [Some(x), None],
+            &out,
+            None,
+            groups,
+        )?;
     }
-    new_tensor(out, x.shape())
+    Ok(out)
 }
 
 /// Batch norm of a (n, c) GPU tensor in fused kernels: statistics (batch ones in training,
