@@ -34,9 +34,14 @@ fn okey(x: f32) -> i32 {
     return select(m, -m, bitcast<u32>(x) >= 0x80000000u);
 }
 
-// tanh that never overflows: exp of a large argument would give inf/inf = NaN on some drivers
+// tanh that never overflows: exp of a large argument would give inf/inf = NaN on some drivers;
+// near 0 its series, since 1 - e^-2x cancels (lavapipe gave tanh(1e-30) = 3e-8)
 fn safe_tanh(x: f32) -> f32 {
     if (is_nan(x)) { return x; }
+    if (abs(x) < 0.05) {
+        let x2 = x * x;
+        return x * (1.0 - x2 * (1.0 / 3.0 - x2 * (2.0 / 15.0)));
+    }
     let ax = min(abs(x), 15.0);
     let e = exp(-2.0 * ax);
     let t = (1.0 - e) / (1.0 + e);
@@ -48,8 +53,13 @@ fn sigmoid(x: f32) -> f32 {
     return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
 }
 
-// erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit)
+// erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit); near 0 its series,
+// since 1 - erfc cancels there
 fn erf_f(x: f32) -> f32 {
+    if (abs(x) < 0.05) {
+        let x2 = x * x;
+        return 1.1283791670955126 * x * (1.0 - x2 * (1.0 / 3.0 - x2 * 0.1));
+    }
     let z = abs(x);
     let t = 1.0 / (1.0 + 0.5 * z);
     let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 +
@@ -64,17 +74,25 @@ fn clamp_f(x: f32, lo: f32, hi: f32) -> f32 {
     return min(max(x, lo), hi);
 }
 
-// log(1 + x) without cancellation near 0 (Kahan: the rounding of 1 + x cancels)
+// log(1 + x) without cancellation near 0: its series below 1e-2 (the device's log is not
+// exact enough for Kahan's trick alone), Kahan's trick above
 fn log1p_f(x: f32) -> f32 {
     if (is_inf(x) && x > 0.0) { return x; }
+    if (abs(x) < 0.01) {
+        return x * (1.0 - x * (0.5 - x * (1.0 / 3.0 - x * 0.25)));
+    }
     let u = 1.0 + x;
     if (u == 1.0) { return x; }
     return log(u) * x / (u - 1.0);
 }
 
-// e^x - 1 without cancellation near 0 (Kahan's method)
+// e^x - 1 without cancellation near 0: its series below 1e-2, Kahan's method above, and
+// plain e^x - 1 past 10 (where um1 * x would overflow first)
 fn expm1_f(x: f32) -> f32 {
-    if (x > 88.0) { return exp(x); }
+    if (abs(x) < 0.01) {
+        return x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0))));
+    }
+    if (x > 10.0) { return exp(x) - 1.0; }
     let u = exp(x);
     if (u == 1.0) { return x; }
     let um1 = u - 1.0;
@@ -85,6 +103,37 @@ fn expm1_f(x: f32) -> f32 {
 // log(1 + e^(beta x)) / beta, x itself where beta x passes the threshold (PyTorch's)
 fn softplus_f(x: f32, beta: f32, threshold: f32) -> f32 {
     return select(log1p_f(exp(x * beta)) / beta, x, x * beta > threshold);
+}
+
+// sinh and cosh: near 0 sinh's series ((e^x - e^-x) / 2 cancels); past 20, e^(|x| - ln 2),
+// which stays finite where e^x itself would overflow (sinh(89) is 2.2e38)
+fn sinh_f(x: f32) -> f32 {
+    let a = abs(x);
+    if (a < 0.05) {
+        let x2 = x * x;
+        return x * (1.0 + x2 * (1.0 / 6.0 + x2 * (1.0 / 120.0)));
+    }
+    var r: f32;
+    if (a > 20.0) {
+        r = exp(a - 0.6931471805599453);
+    } else {
+        let e = exp(a);
+        r = 0.5 * (e - 1.0 / e);
+    }
+    return select(r, -r, x < 0.0);
+}
+
+fn cosh_f(x: f32) -> f32 {
+    let a = abs(x);
+    if (a > 20.0) { return exp(a - 0.6931471805599453); }
+    let e = exp(a);
+    return 0.5 * (e + 1.0 / e);
+}
+
+// atan with NaN kept (the builtin gave atan(NaN) = 0 on lavapipe)
+fn atan_f(x: f32) -> f32 {
+    if (is_nan(x)) { return x; }
+    return atan(x);
 }
 
 // the inverse hyperbolic functions, NaN outside their domains (WGSL leaves that undefined)

@@ -92,9 +92,9 @@ fn unary_fwd(op: u32, x: f32, p0: f32, p1: f32) -> f32 {
         case U_TAN: { return tan(x); }
         case U_ASIN: { return asin_f(x); }
         case U_ACOS: { return acos_f(x); }
-        case U_ATAN: { return atan(x); }
-        case U_SINH: { return sinh(x); }
-        case U_COSH: { return cosh(x); }
+        case U_ATAN: { return atan_f(x); }
+        case U_SINH: { return sinh_f(x); }
+        case U_COSH: { return cosh_f(x); }
         case U_ASINH: { return asinh_f(x); }
         case U_ACOSH: { return acosh_f(x); }
         case U_ATANH: { return atanh_f(x); }
@@ -147,8 +147,8 @@ fn unary_grad(op: u32, x: f32, y: f32, g: f32, p0: f32, p1: f32) -> f32 {
         case U_ASIN: { return g / sqrt(1.0 - x * x); }
         case U_ACOS: { return -g / sqrt(1.0 - x * x); }
         case U_ATAN: { return g / (1.0 + x * x); }
-        case U_SINH: { return g * cosh(x); }
-        case U_COSH: { return g * sinh(x); }
+        case U_SINH: { return g * cosh_f(x); }
+        case U_COSH: { return g * sinh_f(x); }
         case U_ASINH: { return g / sqrt(x * x + 1.0); }
         case U_ACOSH: { return g / sqrt((x - 1.0) * (x + 1.0)); }
         case U_ATANH: { return g / (1.0 - x * x); }
