@@ -5,12 +5,16 @@ use crate::prelude::*;
 /// The compute devices: the CPU, then every GPU adapter wgpu finds (name, backend, type).
 #[pyfunction]
 pub(crate) fn devices() -> Vec<(String, String, String)> {
-    let mut out = vec![("cpu".to_string(), "cpu".to_string(), "Cpu".to_string())];
+    let cpu = ("cpu".to_string(), "cpu".to_string(), "Cpu".to_string());
     #[cfg(feature = "gpu")]
-    for a in ferrograd_core::gpu::adapters() {
-        out.push((a.name, a.backend, a.device_type));
+    {
+        let gpus = ferrograd_core::gpu::adapters().into_iter();
+        std::iter::once(cpu)
+            .chain(gpus.map(|a| (a.name, a.backend, a.device_type)))
+            .collect()
     }
-    out
+    #[cfg(not(feature = "gpu"))]
+    vec![cpu]
 }
 
 /// The GPU adapter tensors on "gpu" use, as (name, backend, type); DeviceError when none.

@@ -80,6 +80,11 @@ pub(crate) trait BackendStorage: Sized {
     /// read it back every batch.
     fn correct_count(&self, l: &Layout, labels: &[i64]) -> Result<Self>;
 
+    /// Writes `src` (of this storage's dtype, read through `ls`, which is broadcast to
+    /// `l`'s shape) into the elements `l` reaches, in place. `src` is another storage: a
+    /// write from a view of the same one goes through a copy first.
+    fn write(&mut self, l: &Layout, src: &Self, ls: &Layout) -> Result<()>;
+
     /// A fused log_softmax over the last dim, where the backend has one (None: the op
     /// composes it from exp, sums and subtractions).
     fn log_softmax_last(&self, _l: &Layout) -> Option<Result<Self>> {
@@ -356,6 +361,19 @@ impl Buffer {
             Buffer::Cpu(s) => s.log_softmax_last(l).map(|r| r.map(Buffer::Cpu)),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => s.log_softmax_last(l).map(|r| r.map(Buffer::Gpu)),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::write`].
+    pub(crate) fn write(&mut self, l: &Layout, src: &Buffer, ls: &Layout) -> Result<()> {
+        match (self, src) {
+            (Buffer::Cpu(d), Buffer::Cpu(s)) => d.write(l, s, ls),
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(d), Buffer::Gpu(s)) => d.write(l, s, ls),
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("copy_")),
         }
     }
 }

@@ -1,12 +1,11 @@
 //! In-place updates: PyTorch's rules (dtype kind, no writes into overlapping views), one
 //! path for every in-place op.
 
-use super::{Device, Tensor};
+use super::Tensor;
 use crate::autograd::{self};
-use crate::dtype::{DType, Element};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
-use crate::storage::{try_filled, BufferElement};
 use crate::{shape_err, value_err};
 
 impl Tensor {
@@ -79,21 +78,6 @@ impl Tensor {
     }
 
     /// Writes `values` (C order, already converted) into this tensor's elements.
-    fn write_elements<T: BufferElement>(&self, values: &[T]) {
-        let mut guard = self.0.storage.write();
-        let dst = T::slice_mut(&mut guard).expect("dtype tag matches the buffer");
-        let l = &self.0.layout;
-        if l.is_contiguous() {
-            dst[l.contiguous_range()].copy_from_slice(values);
-        } else {
-            let mut k = 0;
-            l.for_each_index(|i| {
-                dst[i] = values[k];
-                k += 1;
-            });
-        }
-    }
-
     /// Copies `src` (broadcast to this shape, converted to this dtype) into this tensor.
     pub fn copy_(&self, src: &Tensor) -> Result<()> {
         self.check_inplace("copy_")?;
@@ -106,45 +90,16 @@ impl Tensor {
             // nothing to write (an empty GPU view's offset may still name element 0)
             return src.broadcast_to(self.shape()).map(|_| ());
         }
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() && self.is_contiguous() {
-            // device to device: make the source a contiguous gpu buffer of this dtype (float32
-            // or bool), then copy it in; a host source converts before it goes up
-            let _g = autograd::NoGradGuard::new();
-            let s = if src.is_gpu() {
-                src.detach().cast(self.dtype())?
-            } else {
-                src.detach().cast(self.dtype())?.to_device(Device::Gpu)?
-            };
-            let s = s.broadcast_to(self.shape())?;
-            // a contiguous source is copied in from where it lies in its buffer (exactly
-            // this tensor's element count: a view's buffer may be longer), unless it is this
-            // tensor's own storage (a buffer cannot be copied onto itself; overlapping views
-            // need a temporary anyway)
-            let direct = s.is_contiguous() && !s.shares_storage(self);
-            let s = if direct {
-                s
-            } else {
-                crate::ops::gpu_ops::copy(&s)?
-            };
-            let (off, from, n) = (self.0.layout.offset, s.layout().offset, self.numel());
-            s.with_gpu(|sb, _| self.with_gpu(|db, _| db.copy_from(off, sb, from, n)))???;
-            return Ok(());
-        }
-        if self.is_gpu() || src.is_gpu() {
-            let src = src.detach().to_device(Device::Cpu)?;
-            if self.is_gpu() {
-                return self.inplace_via_cpu(|t| t.write_from(&src));
-            }
-            return self.write_from(&src);
-        }
         let _g = autograd::NoGradGuard::new();
-        let src = src.cast(self.dtype())?.broadcast_to(self.shape())?;
-        any_dispatch!(self.dtype(), T => {
-            let vals: Vec<T> = src.with_contig(|s: &[T]| s.to_vec())?;
-            self.write_elements(&vals);
-        });
-        Ok(())
+        // the source in this dtype on this device; a view of this very storage is copied
+        // first (the write locks the storage the source would be read from)
+        let s = src.placed(self.dtype(), self.device())?;
+        let s = if s.shares_storage(self) {
+            s.copy_data()?
+        } else {
+            s
+        };
+        self.write_storage(&s)
     }
 
     /// Sets every element to the one element of `value` (a number as a 0-d tensor, or a
@@ -163,18 +118,9 @@ impl Tensor {
     /// Sets every element to `value`.
     pub fn fill_(&self, value: f64) -> Result<()> {
         self.check_inplace("fill_")?;
-        if self.is_gpu() && self.is_contiguous() {
-            // a one-element upload broadcast by copy_, queued like any other gpu work
-            return self.write_from(&Tensor::scalar(value, self.dtype()));
-        }
-        if self.is_gpu() {
-            return self.inplace_via_cpu(|t| t.write_from(&Tensor::scalar(value, t.dtype())));
-        }
-        any_dispatch!(self.dtype(), T => {
-            let vals = try_filled(self.numel(), T::from_f64(value))?;
-            self.write_elements(&vals);
-        });
-        Ok(())
+        // one element broadcast by the write (on the GPU a one-element upload, queued like
+        // any other GPU work)
+        self.write_from(&Tensor::scalar(value, self.dtype()))
     }
 
     /// `self += alpha * other` in place (the optimizer's primitive). The sum is computed
@@ -204,14 +150,8 @@ impl Tensor {
                     DType::F32
                 };
             }
-            if dt.is_float() && (t.is_gpu() || other.is_gpu()) {
-                dt = DType::F32; // the gpu computes in float32 (int64 stays on the host)
-            }
-            let o = if other.is_gpu() && dt.is_float() {
-                other.clone()
-            } else {
-                other.cast(dt)?
-            };
+            // alpha * other through colocate: on the GPU in float32 (int64 stays on the host)
+            let o = Tensor::colocate(op, &[other], dt)?.remove(0);
             t.add(&o.mul(&Tensor::scalar(alpha, dt))?)
         })
     }

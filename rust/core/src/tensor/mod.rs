@@ -307,43 +307,24 @@ impl Tensor {
         Some(run())
     }
 
-    /// Overwrites a GPU tensor's elements with `values` (C order; in-place updates). A
-    /// strided view rewrites the span of the buffer it reaches: read back, the view's
-    /// elements replaced, written back (the GPU writes contiguous spans only).
-    #[cfg(feature = "gpu")]
-    pub(crate) fn gpu_overwrite(&self, values: &[f32]) -> Result<()> {
-        let l = &self.0.layout;
-        if l.is_contiguous() {
-            let off = l.offset;
-            return self.with_gpu(|b, _| b.write_at(off, values))?;
+    /// This tensor's data (detached) in `dtype` on `device`, converted where the data is
+    /// held: on the host after the move for a host target, before the move for a GPU one
+    /// (the GPU holds float32 and bool; int64 stays on the host).
+    pub(crate) fn placed(&self, dtype: DType, device: Device) -> Result<Tensor> {
+        let t = self.detach();
+        match device {
+            Device::Cpu => t.to_device(device)?.cast(dtype),
+            Device::Gpu => t.cast(dtype)?.to_device(device),
         }
-        let Some((lo, hi)) = l.span() else {
-            return Ok(());
-        };
-        self.with_gpu(|b, _| {
-            let mut span = b.download_range(lo, hi - lo)?;
-            let mut k = 0;
-            l.for_each_index(|i| {
-                span[i - lo] = values[k];
-                k += 1;
-            });
-            b.write_at(lo, &span)
-        })?
     }
 
-    /// Applies a CPU in-place update to a GPU tensor: download, update, upload.
-    pub(crate) fn inplace_via_cpu(&self, f: impl FnOnce(&Tensor) -> Result<()>) -> Result<()> {
-        let cpu = self.detach().to_device(Device::Cpu)?;
-        f(&cpu)?;
-        #[cfg(feature = "gpu")]
-        {
-            // float32 or bool (0/1), both held as floats on the gpu
-            let v = cpu.to_f64_vec()?;
-            let v: Vec<f32> = try_collect(v.len(), v.iter().map(|&x| x as f32))?;
-            self.gpu_overwrite(&v)
-        }
-        #[cfg(not(feature = "gpu"))]
-        Ok(())
+    /// Writes `src` (this dtype, this device, broadcast to this shape) into the elements this
+    /// view reaches, through the storage's `write`.
+    pub(crate) fn write_storage(&self, src: &Tensor) -> Result<()> {
+        let ls = src.layout().broadcast_to("copy_", self.shape())?;
+        let src_guard = src.0.storage.read();
+        let mut dst = self.0.storage.write();
+        dst.write(&self.0.layout, &src_guard, &ls)
     }
 
     /// The elements in C order, in host memory (read back from the device).

@@ -167,4 +167,31 @@ impl BackendStorage for CpuStorage {
         let hits = pred.iter().zip(labels).filter(|(p, l)| p == l).count();
         Ok(CpuStorage::F32(vec![hits as f32]))
     }
+
+    fn write(&mut self, l: &Layout, src: &Self, ls: &Layout) -> Result<()> {
+        fn put<T: Copy>(dst: &mut [T], l: &Layout, src: &[T], ls: &Layout) -> Result<()> {
+            let vals = contig(src, ls)?;
+            if l.is_contiguous() {
+                dst[l.contiguous_range()].copy_from_slice(&vals);
+            } else {
+                let mut k = 0;
+                l.for_each_index(|i| {
+                    dst[i] = vals[k];
+                    k += 1;
+                });
+            }
+            Ok(())
+        }
+        let dtype = self.dtype();
+        match (self, src) {
+            (CpuStorage::Bool(d), CpuStorage::Bool(s)) => put(d, l, s, ls),
+            (CpuStorage::I64(d), CpuStorage::I64(s)) => put(d, l, s, ls),
+            (CpuStorage::F32(d), CpuStorage::F32(s)) => put(d, l, s, ls),
+            (CpuStorage::F64(d), CpuStorage::F64(s)) => put(d, l, s, ls),
+            (_, s) => Err(crate::error::Error::DType(format!(
+                "copy_: a {} source for a {dtype} destination (cast first)",
+                s.dtype()
+            ))),
+        }
+    }
 }

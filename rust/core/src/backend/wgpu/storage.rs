@@ -272,6 +272,29 @@ impl BackendStorage for WgpuStorage {
         Ok(WgpuStorage::new(total, DType::F32))
     }
 
+    fn write(&mut self, l: &Layout, src: &Self, ls: &Layout) -> Result<()> {
+        // the source as a contiguous run of l's element count (a view's buffer may be
+        // longer, so it is copied from where it lies)
+        let (s, from) = dense(&src.buf, ls)?;
+        let n = l.numel();
+        if l.is_contiguous() {
+            return self.buf.copy_from(l.offset, &s, from, n);
+        }
+        // a strided view rewrites the span of the buffer it reaches: read back, the view's
+        // elements replaced, written back (the GPU writes contiguous spans only)
+        let Some((lo, hi)) = l.span() else {
+            return Ok(());
+        };
+        let values = s.download_range(from, n)?;
+        let mut span = self.buf.download_range(lo, hi - lo)?;
+        let mut k = 0;
+        l.for_each_index(|i| {
+            span[i - lo] = values[k];
+            k += 1;
+        });
+        self.buf.write_at(lo, &span)
+    }
+
     fn log_softmax_last(&self, l: &Layout) -> Option<Result<Self>> {
         let run = || {
             let cols = l.shape.last().copied().unwrap_or(1);
