@@ -85,6 +85,32 @@ pub(crate) trait BackendStorage: Sized {
     /// write from a view of the same one goes through a copy first.
     fn write(&mut self, l: &Layout, src: &Self, ls: &Layout) -> Result<()>;
 
+    /// The rows `idx` (in range) of dim `dim` of the tensor `l` describes, in C order.
+    fn index_select(&self, l: &Layout, dim: usize, idx: &[usize]) -> Result<Self>;
+
+    /// index_select's backward: a zero tensor whose dim `dim` has length `size`, with each
+    /// row `k` of the gradient `l` describes added into row `idx[k]` (repeats add up, in
+    /// increasing order of k).
+    fn index_add(&self, l: &Layout, dim: usize, idx: &[usize], size: usize) -> Result<Self>;
+
+    /// The parts (one dtype, equal outside `dim`) joined along `dim`: the storage and the
+    /// layout its elements have in it (a backend may build the result dim-first and hand
+    /// out a permuted view of it).
+    fn cat(parts: &[(&Self, &Layout)], dim: usize, out_shape: &[usize]) -> Result<(Self, Layout)>;
+
+    /// `act(a @ b + bias)` for float operands of one dtype of at least two dims (`la`,
+    /// `lb` their own layouts; batch dims broadcast, see `BatchPlan`), the bias (length n)
+    /// added to every row, the activation (a fusable one) applied last: in the product's
+    /// epilogue on the GPU. A contiguous result of the plan's output shape.
+    fn matmul(
+        &self,
+        la: &Layout,
+        rhs: &Self,
+        lb: &Layout,
+        bias: Option<(&Self, &Layout)>,
+        act: Option<UnaryOp>,
+    ) -> Result<Self>;
+
     /// A fused log_softmax over the last dim, where the backend has one (None: the op
     /// composes it from exp, sums and subtractions).
     fn log_softmax_last(&self, _l: &Layout) -> Option<Result<Self>> {
@@ -374,6 +400,97 @@ impl Buffer {
             (Buffer::Gpu(d), Buffer::Gpu(s)) => d.write(l, s, ls),
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("copy_")),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::index_select`].
+    pub(crate) fn index_select(&self, l: &Layout, dim: usize, idx: &[usize]) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.index_select(l, dim, idx).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.index_select(l, dim, idx).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::index_add`].
+    pub(crate) fn index_add(
+        &self,
+        l: &Layout,
+        dim: usize,
+        idx: &[usize],
+        size: usize,
+    ) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.index_add(l, dim, idx, size).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.index_add(l, dim, idx, size).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::cat`]; the parts must share a device.
+    pub(crate) fn cat(
+        parts: &[(&Buffer, &Layout)],
+        dim: usize,
+        out_shape: &[usize],
+    ) -> Result<(Buffer, Layout)> {
+        if parts.iter().all(|(b, _)| matches!(b, Buffer::Cpu(_))) {
+            let cpu: Vec<(&CpuStorage, &Layout)> = parts
+                .iter()
+                .filter_map(|(b, l)| match b {
+                    Buffer::Cpu(s) => Some((s, *l)),
+                    #[cfg(feature = "gpu")]
+                    _ => None,
+                })
+                .collect();
+            let (s, l) = CpuStorage::cat(&cpu, dim, out_shape)?;
+            return Ok((Buffer::Cpu(s), l));
+        }
+        #[cfg(feature = "gpu")]
+        {
+            let mut gpu = Vec::with_capacity(parts.len());
+            for (b, l) in parts {
+                match b {
+                    Buffer::Gpu(s) => gpu.push((s, *l)),
+                    Buffer::Cpu(_) => return Err(mismatch("cat")),
+                }
+            }
+            let (s, l) = wgpu::WgpuStorage::cat(&gpu, dim, out_shape)?;
+            Ok((Buffer::Gpu(s), l))
+        }
+        #[cfg(not(feature = "gpu"))]
+        unreachable!("every part is a host storage without the gpu feature")
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::matmul`].
+    pub(crate) fn matmul(
+        &self,
+        la: &Layout,
+        rhs: &Buffer,
+        lb: &Layout,
+        bias: Option<(&Buffer, &Layout)>,
+        act: Option<UnaryOp>,
+    ) -> Result<Buffer> {
+        match (self, rhs, bias) {
+            (Buffer::Cpu(a), Buffer::Cpu(b), None) => {
+                a.matmul(la, b, lb, None, act).map(Buffer::Cpu)
+            }
+            (Buffer::Cpu(a), Buffer::Cpu(b), Some((Buffer::Cpu(c), lc))) => {
+                a.matmul(la, b, lb, Some((c, lc)), act).map(Buffer::Cpu)
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(a), Buffer::Gpu(b), None) => {
+                a.matmul(la, b, lb, None, act).map(Buffer::Gpu)
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(a), Buffer::Gpu(b), Some((Buffer::Gpu(c), lc))) => {
+                a.matmul(la, b, lb, Some((c, lc)), act).map(Buffer::Gpu)
+            }
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("matmul")),
         }
     }
 }

@@ -4,7 +4,7 @@ use crate::autograd::record;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::layout::{fmt_shape, normalize_dim, Layout, Shape, Strides};
-use crate::storage::{try_filled, try_vec};
+use crate::storage::{try_filled, Buffer};
 use crate::tensor::Tensor;
 use crate::{any_dispatch, shape_err, value_err};
 
@@ -366,49 +366,17 @@ impl Tensor {
                 }
             })
             .collect::<Result<_>>()?;
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() {
-            // the gather runs on the gpu (a gpu bool gathers its 0/1 floats and stays a bool),
-            // and so does its backward, which sums the gradient rows each source row went to
-            let out = super::gpu_ops::gather(self, d, &idx)?.with_dtype(self.dtype());
-            let len = self.shape()[d];
-            return Ok(record(out, "IndexSelectBackward", &[self], move |g| {
-                Ok(vec![Some(super::gpu_ops::scatter_sum(g, d, &idx, len)?)])
-            }));
-        }
-        let shape = self.shape().to_vec();
-        let outer: usize = shape[..d].iter().product();
-        let inner: usize = shape[d + 1..].iter().product();
-        let mut out_shape = shape.clone();
+        // the gather and its backward (each source row gets the sum of the gradient rows
+        // that took it) run where the tensor lives
+        let mut out_shape = self.shape().to_vec();
         out_shape[d] = idx.len();
-        let out = any_dispatch!(self.dtype(), T => {
-            let mut v: Vec<T> = try_vec(outer * idx.len() * inner)?;
-            self.with_contig(|s: &[T]| {
-                for o in 0..outer {
-                    for &i in &idx {
-                        let base = (o * shape[d] + i) * inner;
-                        v.extend_from_slice(&s[base..base + inner]);
-                    }
-                }
-            })?;
-            Tensor::from_vec(v, &out_shape)?
-        });
+        let out = self.map_storage_to(&out_shape, |b, l| b.index_select(l, d, &idx))?;
+        let len = self.shape()[d];
         Ok(record(out, "IndexSelectBackward", &[self], move |g| {
             // d x[idx] = g added back into the picked rows (repeated indices add up)
-            let gx = any_dispatch!(g.dtype(), T => {
-                let mut buf: Vec<T> = try_filled(outer * shape[d] * inner, T::zero())?;
-                let gv: Vec<T> = g.to_vec()?;
-                for o in 0..outer {
-                    for (k, &i) in idx.iter().enumerate() {
-                        let dst = (o * shape[d] + i) * inner;
-                        let src = (o * idx.len() + k) * inner;
-                        for j in 0..inner {
-                            buf[dst + j] = add_elem(buf[dst + j], gv[src + j]);
-                        }
-                    }
-                }
-                Tensor::from_vec(buf, &shape)?
-            });
+            let mut shape = g.shape().to_vec();
+            shape[d] = len;
+            let gx = g.map_storage_to(&shape, |b, l| b.index_add(l, d, &idx, len))?;
             Ok(vec![Some(gx)])
         }))
     }
@@ -440,49 +408,20 @@ impl Tensor {
                 ));
             }
         }
-        let on_gpu = tensors.iter().filter(|t| t.is_gpu()).count();
-        if on_gpu > 0 && on_gpu < tensors.len() {
-            return Err(crate::error::Error::Device(format!(
-                "cat: expected all tensors on one device, got {on_gpu} on gpu and {} on cpu; move them with .to()",
-                tensors.len() - on_gpu
-            )));
-        }
         let parts: Vec<Tensor> = tensors.iter().map(|t| t.cast(dt)).collect::<Result<_>>()?;
         let sizes: Vec<usize> = parts.iter().map(|t| t.shape()[d]).collect();
         let mut out_shape = first.shape().to_vec();
         out_shape[d] = sizes.iter().sum();
-        #[cfg(feature = "gpu")]
-        if on_gpu > 0 {
-            let out = super::gpu_ops::cat(&parts, d, &out_shape)?.with_dtype(dt);
-            let refs: Vec<&Tensor> = parts.iter().collect();
-            return Ok(record(out, "CatBackward", &refs, move |g| {
-                let mut start = 0;
-                let mut grads = Vec::with_capacity(sizes.len());
-                for &sz in &sizes {
-                    grads.push(Some(g.narrow(d as isize, start, sz)?));
-                    start += sz;
-                }
-                Ok(grads)
-            }));
-        }
-        let outer: usize = out_shape[..d].iter().product();
-        let inner: usize = out_shape[d + 1..].iter().product();
-        let out = any_dispatch!(dt, T => {
-            let total: usize = out_shape.iter().product();
-            let mut v: Vec<T> = try_filled(total, T::zero())?;
-            let row = out_shape[d] * inner;
-            let mut at = 0;
-            for (p, &sz) in parts.iter().zip(&sizes) {
-                let w = sz * inner;
-                p.with_contig(|s: &[T]| {
-                    for o in 0..outer {
-                        v[o * row + at..o * row + at + w].copy_from_slice(&s[o * w..(o + 1) * w]);
-                    }
-                })?;
-                at += w;
-            }
-            Tensor::from_vec(v, &out_shape)?
-        });
+        let out = {
+            let guards: Vec<_> = parts.iter().map(|t| t.storage_guard()).collect();
+            let views: Vec<(&Buffer, &Layout)> = guards
+                .iter()
+                .zip(&parts)
+                .map(|(g, t)| (&**g, t.layout()))
+                .collect();
+            let (buf, layout) = Buffer::cat(&views, d, &out_shape)?;
+            Tensor::from_buffer_layout(buf, layout)
+        };
         let refs: Vec<&Tensor> = parts.iter().collect();
         Ok(record(out, "CatBackward", &refs, move |g| {
             // d cat = the matching slice of g for each input
@@ -552,9 +491,4 @@ impl Tensor {
         }
         Tensor::from_vec(v, &shape)
     }
-}
-
-#[inline(always)]
-fn add_elem<T: Element>(a: T, b: T) -> T {
-    T::from_f64(a.to_f64() + b.to_f64())
 }

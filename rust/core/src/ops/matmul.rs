@@ -1,69 +1,13 @@
-//! Matrix products through the `gemm` crate (BLIS-style SIMD kernels, runtime dispatch).
+//! Matrix products: `matmul`/`mm`/`bmm`, and `linear` with its fused bias and activation.
+//! The kernels are the backends' (`BackendStorage::matmul`).
 
 use crate::autograd::record;
-use crate::dtype::{DType, Float};
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::layout::{broadcast_shapes, checked_numel, fmt_shape, Layout};
 use crate::ops::unary::UnaryOp;
-use crate::storage::{try_vec, BufferElement};
+use crate::shape_err;
 use crate::tensor::Tensor;
-use crate::threads;
-use crate::{float_dispatch, shape_err};
-use gemm::Parallelism;
-
-/// m*n*k below which gemm runs on the calling thread (threads cost more than they save).
-pub const GEMM_PAR_MIN: usize = 96 * 96 * 96;
-
-/// `dst[m x n] = (read_dst ? dst : 0) + lhs[m x k] @ rhs[k x n]` on strided operands.
-///
-/// # Safety
-/// The pointers with their strides must address valid elements for the given sizes, and
-/// `dst` must not overlap the operands.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_raw<T: 'static + Float>(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut T,
-    dst_rs: isize,
-    dst_cs: isize,
-    read_dst: bool,
-    lhs: *const T,
-    lhs_rs: isize,
-    lhs_cs: isize,
-    rhs: *const T,
-    rhs_rs: isize,
-    rhs_cs: isize,
-    par: Parallelism,
-) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        dst_cs,
-        dst_rs,
-        read_dst,
-        lhs,
-        lhs_cs,
-        lhs_rs,
-        rhs,
-        rhs_cs,
-        rhs_rs,
-        T::one(),
-        T::one(),
-        false,
-        false,
-        false,
-        par,
-    );
-}
-
-/// Strides gemm can use directly: positive on the matrix dims (a copy fixes the rest).
-fn usable(l: &Layout) -> bool {
-    let nd = l.ndim();
-    l.strides[nd - 1] > 0 && l.strides[nd - 2] > 0
-}
 
 /// The shapes of a batched product `a @ b` (batch dims broadcast) and where each batch's
 /// operand matrices start: shared by the CPU (gemm) and GPU (WGSL) paths.
@@ -79,8 +23,8 @@ pub(crate) struct BatchPlan {
 }
 
 impl BatchPlan {
-    pub(crate) fn new(a: &Tensor, b: &Tensor) -> Result<BatchPlan> {
-        let (ash, bsh) = (a.shape(), b.shape());
+    pub(crate) fn new(a: &Layout, b: &Layout) -> Result<BatchPlan> {
+        let (ash, bsh) = (&a.shape[..], &b.shape[..]);
         let (m, k) = (ash[ash.len() - 2], ash[ash.len() - 1]);
         let n = bsh[bsh.len() - 1];
         let batch = broadcast_shapes("matmul", &ash[..ash.len() - 2], &bsh[..bsh.len() - 2])?;
@@ -91,8 +35,8 @@ impl BatchPlan {
         };
         let out_shape = with([m, n]);
         checked_numel(&out_shape)?;
-        let la = a.layout().broadcast_to("matmul", &with([m, k]))?;
-        let lb = b.layout().broadcast_to("matmul", &with([k, n]))?;
+        let la = a.broadcast_to("matmul", &with([m, k]))?;
+        let lb = b.broadcast_to("matmul", &with([k, n]))?;
         Ok(BatchPlan {
             m,
             k,
@@ -142,91 +86,40 @@ impl BatchPlan {
     }
 }
 
-/// Multiply-adds per panel of a long product (see `mm_forward`).
-const CANCEL_PANEL_FLOPS: usize = 1 << 33;
-
-/// Batched `a @ b` with broadcast batch dims; `bias` (length n) pre-fills each output row.
-fn mm_forward<T: Float + BufferElement>(
+/// `act(a @ b + bias)` on the operands' device, without autograd: the backend's product
+/// (the bias pre-filled, the activation in the epilogue where the backend fuses it), or,
+/// for an empty inner dim, zeros plus the bias.
+fn product(
+    op: &str,
     a: &Tensor,
     b: &Tensor,
     bias: Option<&Tensor>,
+    act: Option<UnaryOp>,
 ) -> Result<Tensor> {
-    let a = if usable(a.layout()) {
-        a.clone()
-    } else {
-        a.copy_data()?
-    };
-    let b = if usable(b.layout()) {
-        b.clone()
-    } else {
-        b.copy_data()?
-    };
-    let plan = BatchPlan::new(&a, &b)?;
-    let (m, k, n) = (plan.m, plan.k, plan.n);
-    let total = plan.total();
-    let offsets = plan.offsets();
-    let mut out: Vec<T> = try_vec(total)?;
-    match bias {
-        Some(bv) => {
-            let bias: Vec<T> = bv.to_vec()?;
-            for _ in 0..offsets.len() * m {
-                out.extend_from_slice(&bias);
-            }
-        }
-        None => out.resize(total, T::zero()),
+    same_device(op, a, b)?;
+    if let Some(bias) = bias {
+        same_device(op, a, bias)?;
     }
-    if total == 0 || k == 0 {
-        return Tensor::from_vec(out, &plan.out_shape);
+    let plan = BatchPlan::new(a.layout(), b.layout())?;
+    if plan.total() == 0 || plan.k == 0 {
+        let _g = crate::autograd::NoGradGuard::new();
+        let z = Tensor::zeros(&plan.out_shape, a.dtype())?.to_device(a.device())?;
+        let z = match bias {
+            Some(bias) if plan.total() > 0 => z.add(&bias.detach())?,
+            _ => z,
+        };
+        return match act {
+            Some(f) if plan.total() > 0 => z.unary(f),
+            _ => Ok(z),
+        };
     }
-    let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
-    let flops = m * n * k;
-    // a long product runs in panels of output rows of about 2**33 multiply-adds (under a
-    // tenth of a second), so a cancel request (Ctrl-C) is seen between them; each panel
-    // re-packs B, which costs a few percent (benches/README.md), so shorter products stay
-    // one call
-    let panel = (CANCEL_PANEL_FLOPS / (n * k).max(1)).clamp(64, m.max(64));
-    a.read(|sa: &[T], _| {
-        b.read(|sb: &[T], _| {
-            let mut run = |par: Parallelism| -> Result<()> {
-                for (bi, &(oa, ob)) in offsets.iter().enumerate() {
-                    for r0 in (0..m).step_by(panel) {
-                        crate::threads::check_cancel("matmul")?;
-                        let rows = panel.min(m - r0);
-                        let dst = out[bi * m * n + r0 * n..].as_mut_ptr();
-                        // SAFETY: offsets and strides come from layouts validated against the
-                        // storage; rows r0..r0+rows of A and of the fresh m*n output exist.
-                        unsafe {
-                            gemm_raw(
-                                rows,
-                                n,
-                                k,
-                                dst,
-                                n as isize,
-                                1,
-                                bias.is_some(),
-                                sa.as_ptr().offset(oa + r0 as isize * a_rs),
-                                a_rs,
-                                a_cs,
-                                sb.as_ptr().offset(ob),
-                                b_rs,
-                                b_cs,
-                                par,
-                            );
-                        }
-                    }
-                }
-                Ok(())
-            };
-            // small products run on the calling thread: handing them to the pool (waking a
-            // worker and waiting for it) cost about 20 us, more than the product itself
-            if flops >= GEMM_PAR_MIN && threads::num_threads() > 1 {
-                threads::install(|nt| run(Parallelism::Rayon(nt)))
-            } else {
-                run(Parallelism::None)
-            }
-        })
-    })?;
-    Tensor::from_vec(out, &plan.out_shape)
+    let out = {
+        let (ga, gb) = (a.storage_guard(), b.storage_guard());
+        let gbias = bias.map(|t| t.storage_guard());
+        let bias = gbias.as_ref().zip(bias).map(|(g, t)| (&**g, t.layout()));
+        ga.matmul(a.layout(), &gb, b.layout(), bias, act)?
+    };
+    Tensor::from_buffer(out, &plan.out_shape)
 }
 
 fn same_device(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
@@ -331,17 +224,7 @@ impl Tensor {
 
     /// `a @ b` for operands of at least two dims and one float dtype.
     fn mm_nd(&self, other: &Tensor) -> Result<Tensor> {
-        let out = if self.is_gpu() || other.is_gpu() {
-            same_device("matmul", self, other)?;
-            #[cfg(feature = "gpu")]
-            {
-                super::gpu_ops::matmul(self, other, None, (0, 0.0))?
-            }
-            #[cfg(not(feature = "gpu"))]
-            unreachable!("no gpu tensors without the gpu feature")
-        } else {
-            float_dispatch!(self.dtype(), "matmul", T => mm_forward::<T>(self, other, None)?)
-        };
+        let out = product("matmul", self, other, None, None)?;
         let (a, b) = (self.detach(), other.detach());
         let (na, nb) = (self.requires_grad(), other.requires_grad());
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
@@ -421,31 +304,7 @@ impl Tensor {
         let (x, w) = (self.cast(dt)?, w.cast(dt)?);
         let b = b.map(|b| b.cast(dt)).transpose()?;
         let wt = w.detach().transpose(0, 1)?;
-        let out = if x.is_gpu() || w.is_gpu() || b.as_ref().is_some_and(|b| b.is_gpu()) {
-            same_device("linear", &x, &w)?;
-            if let Some(b) = b.as_ref() {
-                same_device("linear", &x, b)?;
-            }
-            #[cfg(feature = "gpu")]
-            {
-                let code = match act {
-                    Some(op) => {
-                        let (c, alpha, _) = op.code();
-                        (c, alpha)
-                    }
-                    None => (0, 0.0),
-                };
-                super::gpu_ops::matmul(&x, &wt, b.as_ref(), code)?
-            }
-            #[cfg(not(feature = "gpu"))]
-            unreachable!("no gpu tensors without the gpu feature")
-        } else {
-            let y = float_dispatch!(dt, "linear", T => mm_forward::<T>(&x, &wt, b.as_ref())?);
-            match act {
-                Some(op) => y.map_storage(|s, l| s.unary(l, op))?,
-                None => y,
-            }
-        };
+        let out = product("linear", &x, &wt, b.as_ref(), act)?;
         let (xd, wd) = (x.detach(), w.detach());
         let (nx, nw, nbias) = (
             x.requires_grad(),

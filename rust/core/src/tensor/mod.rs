@@ -154,6 +154,12 @@ impl Tensor {
         ))
     }
 
+    /// A tensor over fresh storage whose elements `layout` describes (a backend's result
+    /// that is a view of its own buffer, such as the GPU's dim-first concatenation).
+    pub(crate) fn from_buffer_layout(buf: Buffer, layout: Layout) -> Tensor {
+        Tensor::from_parts(Arc::new(Storage::new(buf)), layout)
+    }
+
     /// A tensor owning `data`, shaped `shape`.
     pub fn from_vec<T: BufferElement>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
         Tensor::from_buffer(T::wrap(data), shape)
@@ -486,20 +492,6 @@ impl Tensor {
         }))
     }
 
-    /// The same storage read as another dtype, cut from the graph. Only for the gpu
-    /// backend, whose bool tensors hold 0/1 floats: a gpu bool is read as float32 by the
-    /// float kernels, and a kernel's 0/1 float result is tagged bool.
-    #[cfg(feature = "gpu")]
-    pub(crate) fn with_dtype(&self, dtype: DType) -> Tensor {
-        debug_assert!(self.is_gpu() && matches!(dtype, DType::F32 | DType::Bool));
-        let buf = match &*self.0.storage.read() {
-            Buffer::Gpu(g) => g.buf.clone(),
-            Buffer::Cpu(_) => unreachable!("with_dtype is for gpu tensors"),
-        };
-        let storage = Storage::new(Buffer::Gpu(crate::gpu::WgpuStorage { buf, dtype }));
-        Tensor::from_parts(Arc::new(storage), self.0.layout.clone())
-    }
-
     /// The operands of an elementwise op, on the device it runs on and in the dtype `dt`
     /// it computes in. It runs on the GPU when an operand is there and `dt` is not int64
     /// (int64 results are computed on the host, where the GPU backend keeps int64); the GPU
@@ -575,6 +567,16 @@ impl Tensor {
     ) -> Result<Tensor> {
         let out = f(&self.0.storage.read(), &self.0.layout)?;
         Tensor::from_buffer(out, self.shape())
+    }
+
+    /// `map_storage` for a kernel whose result has another shape.
+    pub(crate) fn map_storage_to(
+        &self,
+        shape: &[usize],
+        f: impl FnOnce(&Buffer, &Layout) -> Result<Buffer>,
+    ) -> Result<Tensor> {
+        let out = f(&self.0.storage.read(), &self.0.layout)?;
+        Tensor::from_buffer(out, shape)
     }
 
     /// Read access to the storage, for kernels over several tensors' storages.

@@ -2,6 +2,8 @@
 //! (`crate::kernels`), split across the thread pool for large tensors.
 
 mod binary;
+mod index;
+mod matmul;
 mod reduce;
 
 use super::{float_only, BackendStorage, ReduceOp, ReducePlan};
@@ -192,6 +194,39 @@ impl BackendStorage for CpuStorage {
                 "copy_: a {} source for a {dtype} destination (cast first)",
                 s.dtype()
             ))),
+        }
+    }
+
+    fn index_select(&self, l: &Layout, dim: usize, idx: &[usize]) -> Result<Self> {
+        index::index_select(self, l, dim, idx)
+    }
+
+    fn index_add(&self, l: &Layout, dim: usize, idx: &[usize], size: usize) -> Result<Self> {
+        index::index_add(self, l, dim, idx, size)
+    }
+
+    fn cat(parts: &[(&Self, &Layout)], dim: usize, out_shape: &[usize]) -> Result<(Self, Layout)> {
+        Ok((
+            index::cat(parts, dim, out_shape)?,
+            Layout::contiguous(out_shape),
+        ))
+    }
+
+    fn matmul(
+        &self,
+        la: &Layout,
+        rhs: &Self,
+        lb: &Layout,
+        bias: Option<(&Self, &Layout)>,
+        act: Option<UnaryOp>,
+    ) -> Result<Self> {
+        let y = matmul::matmul((self, la), (rhs, lb), bias)?;
+        match act {
+            None => Ok(y),
+            Some(op) => {
+                let plan = crate::ops::matmul::BatchPlan::new(la, lb)?;
+                y.unary(&Layout::contiguous(&plan.out_shape), op)
+            }
         }
     }
 }

@@ -27,8 +27,9 @@ impl WgpuStorage {
 }
 
 use super::ops::{
-    launch_binary, launch_log_softmax, launch_reduce, launch_select, launch_unary,
-    launch_unary_grad, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    dim_first, launch_binary, launch_gather, launch_log_softmax, launch_matmul, launch_reduce,
+    launch_scatter_sum, launch_select, launch_unary, launch_unary_grad, RED_ARGMAX, RED_ARGMIN,
+    RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage};
 use crate::backend::{ReduceOp, ReducePlan};
@@ -295,6 +296,70 @@ impl BackendStorage for WgpuStorage {
         self.buf.write_at(lo, &span)
     }
 
+    fn index_select(&self, l: &Layout, dim: usize, idx: &[usize]) -> Result<Self> {
+        // a bool gathers its 0/1 words and stays a bool
+        let (x, off) = dense(&self.buf, l)?;
+        let out = launch_gather(&x, off, &l.shape, dim, idx)?;
+        Ok(WgpuStorage::new(out, self.dtype))
+    }
+
+    fn index_add(&self, l: &Layout, dim: usize, idx: &[usize], size: usize) -> Result<Self> {
+        let (g, off) = dense(&self.buf, l)?;
+        let out = launch_scatter_sum(&g, off, &l.shape, dim, idx, size)?;
+        Ok(WgpuStorage::new(out, DType::F32))
+    }
+
+    /// Each part with `dim` moved first is copied (compacted first where it is not a
+    /// contiguous run) after the one before, in queue-ordered buffer copies with no
+    /// kernel; the result is that buffer read with `dim` moved back.
+    fn cat(parts: &[(&Self, &Layout)], dim: usize, out_shape: &[usize]) -> Result<(Self, Layout)> {
+        let ctx = super::context()?;
+        let nd = out_shape.len();
+        let (front, back) = dim_first(dim, nd);
+        let total: usize = out_shape.iter().product();
+        if total > u32::MAX as usize {
+            return Err(Error::Memory(format!(
+                "cat: {total} elements exceed the gpu backend's 32-bit indexing"
+            )));
+        }
+        let out = ctx.alloc(total)?;
+        let mut at = 0;
+        for (s, l) in parts {
+            let moved = l.permute(&front);
+            let n = moved.numel();
+            if n > 0 {
+                let (b, from) = dense(&s.buf, &moved)?;
+                out.copy_from(at, &b, from, n)?;
+            }
+            at += n;
+        }
+        let dtype = parts.first().map_or(DType::F32, |(s, _)| s.dtype);
+        let moved_shape: Vec<usize> = front.iter().map(|&j| out_shape[j]).collect();
+        let layout = Layout::contiguous(&moved_shape).permute(&back);
+        Ok((WgpuStorage::new(out, dtype), layout))
+    }
+
+    fn matmul(
+        &self,
+        la: &Layout,
+        rhs: &Self,
+        lb: &Layout,
+        bias: Option<(&Self, &Layout)>,
+        act: Option<UnaryOp>,
+    ) -> Result<Self> {
+        // strides must be non-negative for the kernel's u32 arithmetic
+        let (a, la) = nonnegative(&self.buf, la)?;
+        let (b, lb) = nonnegative(&rhs.buf, lb)?;
+        // the kernels index the bias from element 0
+        let bias = bias.map(|(c, lc)| from_zero(&c.buf, lc)).transpose()?;
+        let code = act.map_or((0, 0.0), |op| {
+            let (c, alpha, _) = op.code();
+            (c, alpha)
+        });
+        let out = launch_matmul((&a, &la), (&b, &lb), bias.as_deref(), code)?;
+        Ok(WgpuStorage::new(out, DType::F32))
+    }
+
     fn log_softmax_last(&self, l: &Layout) -> Option<Result<Self>> {
         let run = || {
             let cols = l.shape.last().copied().unwrap_or(1);
@@ -321,6 +386,17 @@ fn from_zero<'a>(buf: &'a GpuBuffer, l: &Layout) -> Result<Held<'a>> {
             buf,
             l,
         )?))
+    }
+}
+
+/// `l` with non-negative strides (the matmul kernels' u32 arithmetic): the buffer itself,
+/// or a compact copy of a view that steps backwards.
+fn nonnegative<'a>(buf: &'a GpuBuffer, l: &Layout) -> Result<(Held<'a>, Layout)> {
+    if l.strides.iter().any(|&s| s < 0) {
+        let c = launch_unary("copy", IDENTITY_CODE, 0.0, 0.0, buf, l)?;
+        Ok((Held::Owned(c), Layout::contiguous(&l.shape)))
+    } else {
+        Ok((Held::Borrowed(buf), l.clone()))
     }
 }
 

@@ -189,20 +189,6 @@ pub(crate) fn launch_binary(
     Ok(out)
 }
 
-/// out = a (op) b with broadcasting for GPU tensors (a CPU scalar moved up first), for the
-/// launchers that still work on tensors.
-pub(crate) fn binary_code(name: &str, op: u32, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    let a = to_gpu_scalar(name, a)?;
-    let b = to_gpu_scalar(name, b)?;
-    let shape = broadcast_shapes(name, a.shape(), b.shape())?;
-    let la = a.layout().broadcast_to(name, &shape)?;
-    let lb = b.layout().broadcast_to(name, &shape)?;
-    let out = Tensor::with_gpus(&[&a, &b], |bufs| {
-        launch_binary(name, op, (bufs[0], &la), (bufs[1], &lb))
-    })??;
-    new_tensor(out, &shape)
-}
-
 /// where(cond, a, b): `cond` holds the condition as 0/1 words, contiguous in the output's
 /// shape from element 0, in a buffer of its own (it is bound read-write); `a` and `b` are
 /// read through layouts broadcast to that shape.
@@ -230,23 +216,4 @@ pub(crate) fn launch_select(
         ctx.run(&SELECT, &p, binds, groups)?;
     }
     Ok(out)
-}
-
-/// A one-element CPU tensor next to a GPU one moves to the GPU (as PyTorch allows for
-/// scalars); any other mix of devices is refused. The cast and the move are recorded, so
-/// a scalar that requires grad (a learnable temperature, say) gets its gradient back on
-/// its own device and in its own dtype.
-pub(crate) fn to_gpu_scalar(op: &str, t: &Tensor) -> Result<Tensor> {
-    if t.is_gpu() {
-        return Ok(t.clone());
-    }
-    if t.numel() == 1 {
-        return t
-            .cast(crate::dtype::DType::F32)?
-            .to_device(crate::tensor::Device::Gpu);
-    }
-    Err(Error::Device(format!(
-        "{op}: expected all tensors on one device, got gpu and cpu (shape {}); move one with .to()",
-        crate::layout::fmt_shape(t.shape())
-    )))
 }

@@ -2,18 +2,21 @@
 
 use super::*;
 
-/// out = x.index_select(dim, idx) for in-range, non-negative indices (checked by the caller).
-pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[usize]) -> Result<Tensor> {
+/// out = x.index_select(dim, idx) for in-range, non-negative indices (checked by the
+/// caller), x a contiguous run of `shape` from `offset`.
+pub(crate) fn launch_gather(
+    x: &GpuBuffer,
+    offset: usize,
+    shape: &[usize],
+    dim: usize,
+    idx: &[usize],
+) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
-    let x = x.contiguous()?;
-    let shape = x.shape().to_vec();
     let outer: usize = shape[..dim].iter().product();
     let inner: usize = shape[dim + 1..].iter().product();
-    let mut out_shape = shape.clone();
-    out_shape[dim] = idx.len();
     let n = outer * idx.len() * inner;
     check_u32("index_select", n)?;
-    check_u32("index_select", x.numel())?;
+    check_u32("index_select", shape.iter().product::<usize>() + offset)?;
     let out = ctx.alloc(n)?;
     if n > 0 {
         let (groups, row) = ctx.grid(n, 64)?;
@@ -23,41 +26,46 @@ pub(crate) fn gather(x: &Tensor, dim: usize, idx: &[usize]) -> Result<Tensor> {
             size: shape[dim] as u32,
             inner: inner as u32,
             row,
-            x_offset: x.layout().offset as u32,
+            x_offset: offset as u32,
             lists: 0,
             _pad: 0,
         };
         let words: Vec<u32> = idx.iter().map(|&i| i as u32).collect();
-        x.with_gpu(|xb, _| {
-            ctx.dispatch(
-                "gather",
-                gpu::shaders::GATHER,
-                "main",
-                &p,
-                [Some(xb), None],
-                &out,
-                Some(&words),
-                groups,
-            )
-        })??;
+        ctx.dispatch(
+            "gather",
+            gpu::shaders::GATHER,
+            "main",
+            &p,
+            [Some(x), None],
+            &out,
+            Some(&words),
+            groups,
+        )?;
     }
-    new_tensor(out, &out_shape)
+    Ok(out)
 }
 
 /// The backward of `gather(x, dim, idx)` with `x`'s dim of length `size`: each source row
 /// gets the sum of the gradient rows that took it (zero when none did), as the CPU's
 /// index-add, summed in increasing order of those rows.
-pub(crate) fn scatter_sum(g: &Tensor, dim: usize, idx: &[usize], size: usize) -> Result<Tensor> {
+pub(crate) fn launch_scatter_sum(
+    g: &GpuBuffer,
+    offset: usize,
+    shape: &[usize],
+    dim: usize,
+    idx: &[usize],
+    size: usize,
+) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
-    let g = g.contiguous()?;
-    let shape = g.shape().to_vec();
     let outer: usize = shape[..dim].iter().product();
     let inner: usize = shape[dim + 1..].iter().product();
-    let mut out_shape = shape.clone();
-    out_shape[dim] = size;
     let n = outer * size * inner;
+    let numel: usize = shape.iter().product();
     check_u32("index_select backward", n)?;
-    check_u32("index_select backward", g.numel() + size + idx.len() + 1)?;
+    check_u32(
+        "index_select backward",
+        numel + offset + size + idx.len() + 1,
+    )?;
     let out = ctx.alloc(n)?;
     if n > 0 {
         // CSR lists: offsets (size + 1 words), then the gradient rows of each source row
@@ -83,64 +91,35 @@ pub(crate) fn scatter_sum(g: &Tensor, dim: usize, idx: &[usize], size: usize) ->
             size: size as u32,
             inner: inner as u32,
             row,
-            x_offset: g.layout().offset as u32,
+            x_offset: offset as u32,
             lists: size as u32 + 1,
             _pad: 0,
         };
-        g.with_gpu(|gb, _| {
-            ctx.dispatch(
-                "scatter_sum",
-                gpu::shaders::GATHER,
-                "scatter_sum_main",
-                &p,
-                [Some(gb), None],
-                &out,
-                Some(&words),
-                groups,
-            )
-        })??;
+        ctx.dispatch(
+            "scatter_sum",
+            gpu::shaders::GATHER,
+            "scatter_sum_main",
+            &p,
+            [Some(g), None],
+            &out,
+            Some(&words),
+            groups,
+        )?;
     }
-    new_tensor(out, &out_shape)
+    Ok(out)
 }
 
-/// Concatenation along `d` on the GPU: each part with `d` moved to the front is made
-/// contiguous, the parts are copied one after another into one buffer (queue-ordered
-/// buffer copies, no kernel), and the result is that buffer with `d` moved back (a view).
-pub(crate) fn cat(parts: &[Tensor], d: usize, out_shape: &[usize]) -> Result<Tensor> {
-    let ctx = gpu::context()?;
-    let nd = out_shape.len();
-    // d first, the other dims in order; and its inverse
-    let front: Vec<isize> = std::iter::once(d)
+/// The permutation that moves dim `d` first (the other dims in order) and its inverse.
+pub(crate) fn dim_first(d: usize, nd: usize) -> (Vec<usize>, Vec<usize>) {
+    let front: Vec<usize> = std::iter::once(d)
         .chain((0..nd).filter(|&j| j != d))
-        .map(|j| j as isize)
         .collect();
-    let back: Vec<isize> = (0..nd)
+    let back: Vec<usize> = (0..nd)
         .map(|j| match j.cmp(&d) {
-            std::cmp::Ordering::Less => j as isize + 1,
+            std::cmp::Ordering::Less => j + 1,
             std::cmp::Ordering::Equal => 0,
-            std::cmp::Ordering::Greater => j as isize,
+            std::cmp::Ordering::Greater => j,
         })
         .collect();
-    let total: usize = out_shape.iter().product();
-    check_u32("cat", total)?;
-    let out = ctx.alloc(total)?;
-    let mut at = 0;
-    for p in parts {
-        let moved = p.detach().permute(&front)?;
-        // a contiguous part is copied from where it lies in its buffer; anything else is
-        // compacted first
-        let moved = if moved.is_contiguous() {
-            moved
-        } else {
-            copy(&moved)?
-        };
-        if moved.numel() > 0 {
-            let (from, n) = (moved.layout().offset, moved.numel());
-            moved.with_gpu(|b, _| out.copy_from(at, b, from, n))??;
-        }
-        at += moved.numel();
-    }
-    let mut moved_shape: Vec<usize> = vec![out_shape[d]];
-    moved_shape.extend((0..nd).filter(|&j| j != d).map(|j| out_shape[j]));
-    new_tensor(out, &moved_shape)?.permute(&back)
+    (front, back)
 }

@@ -2,53 +2,24 @@
 
 use super::*;
 
-/// Batched `a @ b` (batch dims already broadcast to `batch`), optional bias, then the
-/// activation `act` (0 none, else elementwise.wgsl's code: 5 tanh, 6 sigmoid, 7 relu,
-/// 8 selu, 9 elu, 10 leaky relu, with `alpha`) in the epilogue.
-pub(crate) fn matmul(
-    a: &Tensor,
-    b: &Tensor,
-    bias: Option<&Tensor>,
+/// Batched `a @ b` (operands as buffers with their own layouts; batch dims broadcast, see
+/// `BatchPlan`), optional bias (a buffer read from element 0), then the activation `act`
+/// (0 none, else the op table's code of a fusable activation, with `alpha`) in the
+/// epilogue. The inner dim and the output are not empty (the caller's cases).
+pub(crate) fn launch_matmul(
+    (a, la): (&GpuBuffer, &Layout),
+    (b, lb): (&GpuBuffer, &Layout),
+    bias: Option<&GpuBuffer>,
     (act, alpha): (u32, f32),
-) -> Result<Tensor> {
+) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
-    // strides must be non-negative for the kernel's u32 arithmetic
-    let fix = |t: &Tensor| -> Result<Tensor> {
-        if t.strides().iter().any(|&s| s < 0) {
-            copy(t)
-        } else {
-            Ok(t.clone())
-        }
-    };
-    let (a, b) = (fix(a)?, fix(b)?);
-    let plan = crate::ops::matmul::BatchPlan::new(&a, &b)?;
+    let plan = crate::ops::matmul::BatchPlan::new(la, lb)?;
     let (m, k, n) = (plan.m, plan.k, plan.n);
     let total = plan.total();
     check_u32("matmul", total)?;
-    if total == 0 {
-        return new_tensor(ctx.alloc(0)?, &plan.out_shape);
-    }
-    if k == 0 {
-        // an empty inner dim: the product is zeros (plus bias, then the activation)
-        let z = Tensor::zeros(&plan.out_shape, crate::dtype::DType::F32)?
-            .to_device(crate::tensor::Device::Gpu)?;
-        let z = match bias {
-            Some(bv) => binary_code("matmul", 0, &z, bv)?,
-            None => z,
-        };
-        return if act == 0 {
-            Ok(z)
-        } else {
-            unary_code("matmul", act, alpha, 0.0, &z)
-        };
-    }
     let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
     let offsets = plan.offsets();
-    // the kernels index the bias from element 0
-    let bias_c = match bias.map(|b| b.contiguous()).transpose()? {
-        Some(b) if b.layout().offset != 0 => Some(copy(&b)?),
-        other => other,
-    };
+    let bias_c = bias;
     let params = |bi: usize, (oa, ob): (isize, isize)| MmParams {
         m: m as u32,
         n: n as u32,
@@ -80,12 +51,10 @@ pub(crate) fn matmul(
                 };
                 ctx.run(kernel, p, binds, groups)
             };
-            a.with_gpu(|ab, _| {
-                b.with_gpu(|bb, _| match &bias_c {
-                    Some(bt) => bt.with_gpu(|biasb, _| run(ab, bb, gpu::Extra::Buffer(biasb))),
-                    None => Ok(run(ab, bb, gpu::Extra::None)),
-                })
-            })???
+            match bias_c {
+                Some(biasb) => run(a, b, gpu::Extra::Buffer(biasb)),
+                None => run(a, b, gpu::Extra::None),
+            }
         };
     let launch =
         |kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| launch_into(&out, kernel, groups, p);
@@ -147,17 +116,17 @@ pub(crate) fn matmul(
                 };
                 ctx.run(&MATMUL_SPLITK_SUM, &p, binds, sum_groups)
             };
-            match &bias_c {
-                Some(bt) => bt.with_gpu(|biasb, _| run(gpu::Extra::Buffer(biasb)))??,
+            match bias_c {
+                Some(biasb) => run(gpu::Extra::Buffer(biasb))?,
                 None => run(gpu::Extra::None)?,
             }
         }
-        return new_tensor(out, &plan.out_shape);
+        return Ok(out);
     }
     for (bi, off) in offsets.into_iter().enumerate() {
         launch(&kernel, groups, &params(bi, off))?;
     }
-    new_tensor(out, &plan.out_shape)
+    Ok(out)
 }
 
 /// Split-K's second pass (matmul_vec4.wgsl): the partial products summed, then the epilogue.

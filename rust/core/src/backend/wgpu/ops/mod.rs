@@ -6,7 +6,7 @@ use super::{
     self as gpu, DropParams, EwParams, GatherParams, GpuBuffer, MmParams, RdParams, SmParams,
 };
 use crate::error::{Error, Result};
-use crate::layout::{broadcast_shapes, checked_numel, Layout};
+use crate::layout::{checked_numel, Layout};
 use crate::storage::Buffer;
 use crate::tensor::Tensor;
 use std::collections::HashMap;
