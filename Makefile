@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) $(wildcard shaders/*.wgsl) Cargo.toml Cargo.lock pyproject.toml
 BUILT    := $(VENV)/.built
 
-.PHONY: all build demo test test-rust test-python fuzz lint bench sdist-check clean
+.PHONY: all build demo test test-rust test-python fuzz lint lint-cpu-only stubtest bench sdist-check clean
 
 all: build
 
@@ -50,11 +50,23 @@ fuzz: $(BUILT)
 		$(PY) -m pytest tests/test_fuzz.py -k test_fuzz_ops -s
 
 lint: $(VENV)/.deps
-	$(VENV)/bin/ruff check python tests benches examples
-	$(VENV)/bin/ruff format --check python tests benches examples
+	$(VENV)/bin/ruff check python tests benches examples scripts
+	$(VENV)/bin/ruff format --check python tests benches examples scripts
 	$(VENV)/bin/mypy python/ferrograd
+	$(PY) scripts/gen_matmul_tiled.py --check
 	cargo fmt --all --check
 	cargo clippy --release --workspace --all-targets --quiet -- -D warnings
+	cargo test --release -p ferrograd-core --test shaders --quiet
+
+# The CPU-only configuration (no wgpu) must build, lint and pass the core's tests too; its
+# own target directory keeps the default build's artifacts.
+lint-cpu-only:
+	CARGO_TARGET_DIR=target/cpu-only cargo clippy --release --workspace --no-default-features --all-targets --quiet -- -D warnings
+	CARGO_TARGET_DIR=target/cpu-only cargo test --release -p ferrograd-core --no-default-features --quiet
+
+# The hand-written _core.pyi against the built module (names, signatures, defaults).
+stubtest: $(BUILT)
+	$(PY) -m mypy.stubtest ferrograd._core --allowlist python/ferrograd/_core.stubtest-allowlist
 
 bench: $(BUILT)
 	$(PY) benches/bench_engine.py

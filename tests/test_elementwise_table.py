@@ -276,7 +276,8 @@ def test_the_api_lists_cover_the_table():
 @pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
 def test_function_and_method_are_the_table_row(variant, device):
     """`fg.<name>(x, *args)` and `x.<name>(*args)` give exactly the row's result (keywords
-    too, under PyTorch's names); the method is the engine's own, or `fg.<name>` itself."""
+    too, under PyTorch's names); the method is the engine's own, or `fg.<name>` wrapped to name
+    its first parameter `self`."""
     name, args = variant
     x = _api_input(name, args, device)
     want = _core.unary(x, name, *args).numpy()
@@ -295,7 +296,9 @@ def test_function_and_method_are_the_table_row(variant, device):
         np.testing.assert_array_equal(fn(x, **kw).numpy(), want)
         np.testing.assert_array_equal(getattr(x, name)(**kw).numpy(), want)
     method = inspect.getattr_static(fg.Tensor, name)
-    assert not isinstance(method, types.FunctionType) or method is fn, name
+    if isinstance(method, types.FunctionType):
+        assert method.__wrapped__ is fn, name
+        assert list(inspect.signature(method).parameters) == ["self", *names], name
 
 
 @pytest.mark.parametrize("alias", sorted(ALIASES))

@@ -20,7 +20,12 @@ if sys.version_info >= (3, 10):
 else:
     _EllipsisType: TypeAlias = builtins.ellipsis
 
+# As the module's own ``__all__``: PyO3 lists every name the module adds, private ones too,
+# in the order rust/python/src/lib.rs adds them (stubtest compares the two).
 __all__ = [
+    "InternalError",
+    "_PanicProbe",
+    "_panic_probe",
     "Tensor",
     "dtype",
     "GradFn",
@@ -42,6 +47,9 @@ __all__ = [
     "cat",
     "stack",
     "where",
+    "unary",
+    "unary_ops",
+    "_shader_source",
     "linear",
     "one_hot",
     "set_grad_enabled",
@@ -50,10 +58,23 @@ __all__ = [
     "get_num_threads",
     "devices",
     "gpu_info",
+    "gpu_buffers_created",
+    "gpu_stats",
+    "gpu_matmul_split_k",
+    "gpu_profile",
+    "gpu_matmul_kernel",
+    "gpu_matmul_kernels",
+    "gpu_matmul_tuning",
+    "gpu_synchronize",
+    "gpu_memory",
+    "gpu_empty_cache",
+    "gpu_pool_limit",
+    "_gpu_record_invalid_command",
     "batch_norm",
     "dropout",
     "alpha_dropout",
     "cross_entropy",
+    "correct_count",
     "binary_cross_entropy_with_logits",
     "sgd_step",
     "adam_step",
@@ -104,6 +125,7 @@ class DeviceError(RuntimeError):
 class InternalError(RuntimeError):
     """A panic inside ferrograd (a bug): PyO3's PanicException, rebased onto RuntimeError."""
 
+@final
 class _PanicProbe:
     """Test-only: every entry point family panics on purpose."""
     def __init__(self) -> None: ...
@@ -111,8 +133,8 @@ class _PanicProbe:
     @property
     def getter(self) -> int: ...
     def released(self) -> None: ...
-    def __add__(self, other: object) -> None: ...
-    def __getitem__(self, key: object) -> None: ...
+    def __add__(self, other: object, /) -> None: ...
+    def __getitem__(self, key: object, /) -> None: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> _PanicProbe: ...
     def __next__(self) -> int: ...
@@ -279,6 +301,10 @@ class Tensor:
         """Identity hash (``==`` is elementwise)."""
 
     def __repr__(self) -> str: ...
+    def __format__(self, spec: str) -> str:
+        """``format(t, spec)``: a one-element tensor formats its value (``f"{loss:.4f}"``);
+        others format their repr."""
+
     def to(
         self,
         *args: _DType | str | Tensor | None,
@@ -456,6 +482,12 @@ class Tensor:
         """The slices along ``dim``, each without that dim."""
 
     def __getitem__(self, key: _Index, /) -> Tensor: ...
+    def __setitem__(self, key: _Index, value: _Operand | Sequence[Any] | npt.NDArray[Any], /) -> None:
+        """``x[key] = value``, as PyTorch: basic indices (ints, slices, None, ...) write into the
+        view; a bool mask sets the entries where it is true; an int64 index tensor or list sets
+        those rows. ``value`` is a number or a tensor (or what ``ferrograd.tensor`` takes)
+        broadcast to the selected shape. In place, so refused on a tensor that requires grad
+        while grad mode is on."""
 
     # -------------------------------------------------------------- arithmetic operators
     def __add__(self, other: _Operand, /) -> Tensor: ...

@@ -18,7 +18,8 @@ as it would bind the name `annotations`.
 The table's rows are tensor methods as well: at the end, one loop over `_core.unary_ops()`
 gives `Tensor` a method `x.name(...)` for each public row it lacks (never replacing one
 the engine defines): the function of this file's row, so its parameters carry PyTorch's
-names, or, for a row this file does not have yet, the engine's op under the table's names.
+names, or, for a row this file does not have yet, the engine's op under the table's names,
+wrapped so that its first parameter is `self`.
 PyTorch's aliases (`arcsin`, ..., `fix`) are functions and methods too. Their stubs are in
 `_core.pyi` (tests/test_stubs.py checks that every method `Tensor` has is declared).
 """
@@ -232,11 +233,30 @@ _SPELLED_OTHERWISE = {"gelu_tanh": 'gelu(x, approximate="tanh")'}
 _ALIASES = {"arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "fix"}
 
 
+def _method(name: str, fn: _Callable[..., _Tensor]) -> _Callable[..., _Tensor]:
+    """`fn` as the method `Tensor.<name>`: `x.name(...)` calls `fn(x, ...)`. It has `fn`'s
+    docstring and signature, the first parameter renamed `self` (as `_core.pyi` declares
+    it, which mypy.stubtest checks), and `__wrapped__` is `fn`."""
+
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+
+    sig = _inspect.signature(fn)
+    first, *rest = sig.parameters.values()
+    m: _Any = method
+    m.__name__ = name
+    m.__qualname__ = f"Tensor.{name}"
+    m.__doc__ = fn.__doc__
+    m.__wrapped__ = fn
+    m.__signature__ = sig.replace(parameters=[first.replace(name="self"), *rest])
+    return m
+
+
 def _install_methods() -> None:
     """Gives `Tensor` a method for each public row of the engine's table it lacks, and
     PyTorch's aliases: this file's function of that name (so `x.softplus(beta=2.0)` has
-    PyTorch's names), or for a row this file lacks, `_core.unary` under the table's names.
-    A method the engine defines stays."""
+    PyTorch's names), or for a row this file lacks, `_core.unary` under the table's names,
+    each as `_method` makes it. A method the engine defines stays."""
     here = globals()
     for name, _code, params in _core.unary_ops():
         if name.startswith("_") or name in _SPELLED_OTHERWISE or hasattr(_Tensor, name):
@@ -245,10 +265,10 @@ def _install_methods() -> None:
             fn = here[name]
         else:
             fn = _make(name, f"The engine's elementwise op {name!r}.", dict(params))
-        setattr(_Tensor, name, fn)
+        setattr(_Tensor, name, _method(name, fn))
     for name in sorted(_ALIASES):
         if not hasattr(_Tensor, name):
-            setattr(_Tensor, name, here[name])
+            setattr(_Tensor, name, _method(name, here[name]))
 
 
 _install_methods()
