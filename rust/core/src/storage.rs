@@ -20,6 +20,7 @@ pub enum CpuStorage {
 
 impl CpuStorage {
     /// The dtype of the elements.
+    #[inline]
     pub fn dtype(&self) -> DType {
         match self {
             CpuStorage::Bool(_) => DType::Bool,
@@ -59,6 +60,7 @@ pub enum Buffer {
 
 impl Buffer {
     /// The dtype of the elements.
+    #[inline]
     pub fn dtype(&self) -> DType {
         match self {
             Buffer::Cpu(c) => c.dtype(),
@@ -153,6 +155,7 @@ pub struct Storage {
 
 impl Storage {
     /// Wraps a buffer.
+    #[inline]
     pub fn new(buf: Buffer) -> Storage {
         Storage {
             dtype: buf.dtype(),

@@ -198,6 +198,7 @@ fn mismatch(op: &str) -> Error {
 
 impl Buffer {
     /// See [`BackendStorage::unary`].
+    #[inline]
     pub(crate) fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Buffer> {
         match self {
             Buffer::Cpu(s) => s.unary(l, op).map(Buffer::Cpu),
@@ -207,6 +208,7 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::unary_grad`].
+    #[inline]
     pub(crate) fn unary_grad(
         &self,
         xl: &Layout,
@@ -240,6 +242,7 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::copy`].
+    #[inline]
     pub(crate) fn copy(&self, l: &Layout) -> Result<Buffer> {
         match self {
             Buffer::Cpu(s) => s.copy(l).map(Buffer::Cpu),
@@ -249,6 +252,7 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::to_host`].
+    #[inline]
     pub(crate) fn to_host(&self, l: &Layout) -> Result<CpuStorage> {
         match self {
             Buffer::Cpu(s) => s.to_host(l),
@@ -260,6 +264,7 @@ impl Buffer {
 
 impl Buffer {
     /// See [`BackendStorage::cast`].
+    #[inline]
     pub(crate) fn cast(&self, l: &Layout, dtype: DType) -> Result<Buffer> {
         match self {
             Buffer::Cpu(s) => s.cast(l, dtype),
@@ -295,6 +300,7 @@ macro_rules! zip2 {
 
 impl Buffer {
     /// See [`BackendStorage::binary`].
+    #[inline]
     pub(crate) fn binary(
         &self,
         la: &Layout,
@@ -306,6 +312,7 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::compare`].
+    #[inline]
     pub(crate) fn compare(
         &self,
         la: &Layout,
@@ -317,6 +324,7 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::logical`].
+    #[inline]
     pub(crate) fn logical(
         &self,
         la: &Layout,
@@ -328,6 +336,7 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::select`].
+    #[inline]
     pub(crate) fn select(
         &self,
         lc: &Layout,
@@ -350,6 +359,7 @@ impl Buffer {
 
 impl Buffer {
     /// See [`BackendStorage::reduce`].
+    #[inline]
     pub(crate) fn reduce(&self, plan: &ReducePlan, op: ReduceOp) -> Result<Buffer> {
         match self {
             Buffer::Cpu(s) => s.reduce(plan, op).map(Buffer::Cpu),
@@ -359,6 +369,7 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::arg_reduce`].
+    #[inline]
     pub(crate) fn arg_reduce(
         &self,
         l: &Layout,
@@ -373,6 +384,7 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::correct_count`].
+    #[inline]
     pub(crate) fn correct_count(&self, l: &Layout, labels: &[i64]) -> Result<Buffer> {
         match self {
             Buffer::Cpu(s) => s.correct_count(l, labels).map(Buffer::Cpu),
@@ -382,6 +394,7 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::log_softmax_last`].
+    #[inline]
     pub(crate) fn log_softmax_last(&self, l: &Layout) -> Option<Result<Buffer>> {
         match self {
             Buffer::Cpu(s) => s.log_softmax_last(l).map(|r| r.map(Buffer::Cpu)),
@@ -393,6 +406,7 @@ impl Buffer {
 
 impl Buffer {
     /// See [`BackendStorage::write`].
+    #[inline]
     pub(crate) fn write(&mut self, l: &Layout, src: &Buffer, ls: &Layout) -> Result<()> {
         match (self, src) {
             (Buffer::Cpu(d), Buffer::Cpu(s)) => d.write(l, s, ls),
@@ -406,6 +420,7 @@ impl Buffer {
 
 impl Buffer {
     /// See [`BackendStorage::index_select`].
+    #[inline]
     pub(crate) fn index_select(&self, l: &Layout, dim: usize, idx: &[usize]) -> Result<Buffer> {
         match self {
             Buffer::Cpu(s) => s.index_select(l, dim, idx).map(Buffer::Cpu),
@@ -415,6 +430,7 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::index_add`].
+    #[inline]
     pub(crate) fn index_add(
         &self,
         l: &Layout,
@@ -430,6 +446,7 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::cat`]; the parts must share a device.
+    #[inline]
     pub(crate) fn cat(
         parts: &[(&Buffer, &Layout)],
         dim: usize,
@@ -466,6 +483,7 @@ impl Buffer {
 
 impl Buffer {
     /// See [`BackendStorage::matmul`].
+    #[inline]
     pub(crate) fn matmul(
         &self,
         la: &Layout,

@@ -8,6 +8,7 @@ use crate::storage::{
     try_collect, try_filled, try_vec, Buffer, BufferElement, CpuStorage, Storage,
 };
 use crate::{shape_err, value_err};
+use smallvec::SmallVec;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -52,6 +53,9 @@ impl Device {
         }
     }
 }
+
+/// The operands of an op after `Tensor::colocate` (up to three without a heap allocation).
+pub(crate) type Operands = SmallVec<[Tensor; 3]>;
 
 pub(crate) struct Inner {
     storage: Arc<Storage>,
@@ -128,6 +132,7 @@ macro_rules! any_dispatch {
 impl Tensor {
     // ---------------------------------------------------------------- construction
 
+    #[inline]
     pub(crate) fn from_parts(storage: Arc<Storage>, layout: Layout) -> Tensor {
         Tensor(Arc::new(Inner {
             storage,
@@ -139,6 +144,7 @@ impl Tensor {
     }
 
     /// A tensor owning `buf`, shaped `shape` (the element count must match).
+    #[inline]
     pub fn from_buffer(buf: Buffer, shape: &[usize]) -> Result<Tensor> {
         let n = checked_numel(shape)?;
         if n != buf.len() {
@@ -501,7 +507,7 @@ impl Tensor {
     /// (labels, argmax's results, masks) goes up as float32, so `x * (x > 0)` works as in
     /// PyTorch; a host float tensor next to a GPU one is refused. On the host every
     /// operand is cast to `dt`.
-    pub(crate) fn colocate(op: &str, ts: &[&Tensor], dt: DType) -> Result<Vec<Tensor>> {
+    pub(crate) fn colocate(op: &str, ts: &[&Tensor], dt: DType) -> Result<Operands> {
         Tensor::colocate_for(op, ts, dt, dt)
     }
 
@@ -512,8 +518,16 @@ impl Tensor {
         ts: &[&Tensor],
         dt: DType,
         result: DType,
-    ) -> Result<Vec<Tensor>> {
+    ) -> Result<Operands> {
         let on_gpu = result != DType::I64 && ts.iter().any(|t| t.device() == Device::Gpu);
+        if !on_gpu
+            && ts
+                .iter()
+                .all(|t| t.device() == Device::Cpu && t.dtype() == dt)
+        {
+            // already in place (the tiny-op path: no casts to look at)
+            return Ok(ts.iter().map(|&t| t.clone()).collect());
+        }
         ts.iter()
             .map(|&t| {
                 if !on_gpu {
@@ -546,6 +560,7 @@ impl Tensor {
 
     /// A fresh tensor from a backend kernel over two tensors' storages, read through their
     /// layouts broadcast to one shape (no autograd recorded).
+    #[inline]
     pub(crate) fn zip_storage(
         op: &str,
         a: &Tensor,
@@ -561,6 +576,7 @@ impl Tensor {
 
     /// A fresh contiguous tensor of this one's shape from a backend kernel that reads this
     /// tensor's storage through its layout (no autograd recorded).
+    #[inline]
     pub(crate) fn map_storage(
         &self,
         f: impl FnOnce(&Buffer, &Layout) -> Result<Buffer>,

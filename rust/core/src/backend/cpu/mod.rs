@@ -59,6 +59,7 @@ fn unary_grad_t<T: Float>(
 }
 
 impl BackendStorage for CpuStorage {
+    #[inline]
     fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self> {
         match self {
             CpuStorage::F32(v) => Ok(CpuStorage::F32(unary_t(v, l, op)?)),
@@ -92,6 +93,7 @@ impl BackendStorage for CpuStorage {
         }
     }
 
+    #[inline]
     fn copy(&self, l: &Layout) -> Result<Self> {
         fn one<T: Copy>(v: &[T], l: &Layout) -> Result<Vec<T>> {
             let x = contig(v, l)?;
@@ -107,10 +109,12 @@ impl BackendStorage for CpuStorage {
         })
     }
 
+    #[inline]
     fn to_host(&self, l: &Layout) -> Result<CpuStorage> {
         self.copy(l)
     }
 
+    #[inline]
     fn cast(&self, l: &Layout, dtype: DType) -> Result<Buffer> {
         fn conv<S: Element>(v: &[S], l: &Layout, dtype: DType) -> Result<CpuStorage> {
             let x = contig(v, l)?;
@@ -134,14 +138,17 @@ impl BackendStorage for CpuStorage {
         Ok(Buffer::Cpu(out))
     }
 
+    #[inline]
     fn binary(&self, la: &Layout, rhs: &Self, lb: &Layout, op: BinaryOp) -> Result<Self> {
         binary::binary(op, (self, la), (rhs, lb))
     }
 
+    #[inline]
     fn compare(&self, la: &Layout, rhs: &Self, lb: &Layout, op: CmpOp) -> Result<Self> {
         binary::compare(op, (self, la), (rhs, lb))
     }
 
+    #[inline]
     fn logical(&self, la: &Layout, rhs: &Self, lb: &Layout, op: LogicOp) -> Result<Self> {
         binary::logical(op, (self, la), (rhs, lb))
     }
@@ -150,6 +157,7 @@ impl BackendStorage for CpuStorage {
         binary::select((self, lc), a, b)
     }
 
+    #[inline]
     fn reduce(&self, plan: &ReducePlan, op: ReduceOp) -> Result<Self> {
         reduce::reduce(self, plan, op)
     }
