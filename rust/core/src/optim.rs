@@ -2,12 +2,10 @@
 //! pays one Python -> Rust crossing for the optimizer, not one per tensor per formula.
 //! The formulas are PyTorch's (torch.optim), including where weight decay enters.
 
-use crate::dtype::{Element, Float};
 use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
-use crate::storage::BufferElement;
-use crate::tensor::Tensor;
-use crate::{float_dispatch, value_err};
+use crate::tensor::{Device, Tensor};
+use crate::value_err;
 
 /// SGD hyperparameters.
 #[derive(Debug, Clone, Copy)]
@@ -58,127 +56,47 @@ pub struct RmsProp {
     pub centered: bool,
 }
 
-/// Runs a fused update over GPU parameters on the CPU (no gpu optimizer kernels yet):
-/// each tensor is downloaded, updated in place, and written back.
-fn via_cpu(groups: &[&[Tensor]], f: impl FnOnce(&[Vec<Tensor>]) -> Result<()>) -> Result<bool> {
-    if !groups.iter().any(|g| g.iter().any(|t| t.is_gpu())) {
-        return Ok(false);
-    }
-    let cpu: Vec<Vec<Tensor>> = groups
-        .iter()
-        .map(|g| {
-            g.iter()
-                .map(|t| t.detach().to_device(crate::tensor::Device::Cpu))
-                .collect::<Result<Vec<_>>>()
-        })
-        .collect::<Result<_>>()?;
-    f(&cpu)?;
+/// One parameter's update with this step's constants: what a backend's
+/// `optimizer_step` runs. The state storages come in the rule's order: SGD the momentum
+/// buffer (when momentum is nonzero); Adam m, v; RMSprop the squared-gradient average, then
+/// the momentum buffer (momentum > 0), then the gradient average (centered).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rule {
+    /// SGD, `first` on the step that seeds the momentum buffer
+    Sgd { h: Sgd, first: bool },
+    /// Adam/AdamW at step `step` (from 1)
+    Adam { h: Adam, step: u64 },
+    /// RMSprop
+    RmsProp(RmsProp),
+}
+
+/// Updates `p` from `g` and its `state` in place: through the backend holding them all, or,
+/// when they are spread over devices, on host copies written back afterwards.
+fn update(op: &str, p: &Tensor, g: &Tensor, state: &[&Tensor], rule: Rule) -> Result<()> {
+    let mut others = vec![g];
+    others.extend_from_slice(state);
+    check(op, p, &others)?;
     let _g = crate::autograd::NoGradGuard::new();
-    for (g, c) in groups.iter().zip(&cpu) {
-        for (t, h) in g.iter().zip(c) {
-            if t.is_gpu() {
-                t.copy_(h)?;
-            }
+    let dev = p.device();
+    if others.iter().all(|t| t.device() == dev) {
+        return p.update_storages(g, state, |pb, pl, gb, sb| {
+            pb.optimizer_step(pl, gb, sb, rule)
+        });
+    }
+    let host = |t: &Tensor| t.detach().to_device(Device::Cpu);
+    let (hp, hg) = (host(p)?, host(g)?);
+    let hs: Vec<Tensor> = state.iter().map(|t| host(t)).collect::<Result<_>>()?;
+    let hs_refs: Vec<&Tensor> = hs.iter().collect();
+    update(op, &hp, &hg, &hs_refs, rule)?;
+    for (t, h) in std::iter::once(p)
+        .chain(state.iter().copied())
+        .zip(std::iter::once(&hp).chain(&hs))
+    {
+        if t.device() != Device::Cpu {
+            t.copy_(h)?;
         }
     }
-    Ok(true)
-}
-
-/// Whether every tensor of every group lives on the GPU (then the update runs there).
-#[cfg(feature = "gpu")]
-fn all_gpu(groups: &[&[Tensor]]) -> bool {
-    groups.iter().all(|g| g.iter().all(|t| t.is_gpu())) && groups.iter().any(|g| !g.is_empty())
-}
-
-/// The GPU updates: one fused kernel per parameter (shaders/optim.wgsl), same formulas as
-/// the CPU loops below, computed in float32.
-#[cfg(feature = "gpu")]
-mod gpu_kernels {
-    use super::*;
-    use crate::gpu::OptParams;
-    use crate::ops::gpu_ops::{optimizer_update, OptKernel};
-
-    pub(super) fn sgd(
-        p: &Tensor,
-        g: &Tensor,
-        buf: Option<&Tensor>,
-        first: bool,
-        h: Sgd,
-    ) -> Result<()> {
-        let flags = (buf.is_some() as u32) | ((first as u32) << 1) | ((h.nesterov as u32) << 2);
-        let params = OptParams {
-            flags,
-            lr: h.lr as f32,
-            a: h.momentum as f32,
-            b: (1.0 - h.dampening) as f32,
-            wd: h.weight_decay as f32,
-            ..Default::default()
-        };
-        optimizer_update(OptKernel::Sgd, p, g, None, [buf, None], params)
-    }
-
-    pub(super) fn adam(
-        p: &Tensor,
-        g: &Tensor,
-        m: &Tensor,
-        v: &Tensor,
-        step: u64,
-        h: Adam,
-    ) -> Result<()> {
-        let bc1 = 1.0 - h.beta1.powi(step as i32);
-        let bc2 = 1.0 - h.beta2.powi(step as i32);
-        let params = OptParams {
-            lr: h.lr as f32,
-            a: h.beta1 as f32,
-            b: h.beta2 as f32,
-            eps: h.eps as f32,
-            wd: if h.decoupled {
-                0.0
-            } else {
-                h.weight_decay as f32
-            },
-            decay: if h.decoupled {
-                (1.0 - h.lr * h.weight_decay) as f32
-            } else {
-                1.0
-            },
-            step_size: (h.lr / bc1) as f32,
-            sqrt_bc2: bc2.sqrt() as f32,
-            ..Default::default()
-        };
-        optimizer_update(OptKernel::Adam, p, g, None, [Some(m), Some(v)], params)
-    }
-
-    pub(super) fn rmsprop(
-        p: &Tensor,
-        g: &Tensor,
-        sq: &Tensor,
-        buf: Option<&Tensor>,
-        gavg: Option<&Tensor>,
-        h: RmsProp,
-    ) -> Result<()> {
-        let params = OptParams {
-            flags: (buf.is_some() as u32) | ((gavg.is_some() as u32) << 1),
-            lr: h.lr as f32,
-            a: h.alpha as f32,
-            b: h.momentum as f32,
-            eps: h.eps as f32,
-            wd: h.weight_decay as f32,
-            ..Default::default()
-        };
-        if let Some(ga) = gavg {
-            // the average first (it reads the parameter), then the update that reads it
-            optimizer_update(
-                OptKernel::RmsPropAverage,
-                ga,
-                g,
-                Some(p),
-                [None, None],
-                params,
-            )?;
-        }
-        optimizer_update(OptKernel::RmsProp, p, g, gavg, [Some(sq), buf], params)
-    }
+    Ok(())
 }
 
 fn check(op: &str, p: &Tensor, others: &[&Tensor]) -> Result<()> {
@@ -203,6 +121,19 @@ fn check(op: &str, p: &Tensor, others: &[&Tensor]) -> Result<()> {
                 "{op}: optimizer state must not share storage with the parameter"
             ));
         }
+        if !o.is_contiguous() {
+            return Err(value_err!(
+                "{op}: optimizer state of shape {} is not contiguous",
+                fmt_shape(o.shape())
+            ));
+        }
+    }
+    for (i, a) in others.iter().enumerate() {
+        if others[i + 1..].iter().any(|b| a.shares_storage(b)) {
+            return Err(value_err!(
+                "{op}: gradient and optimizer states must not share storage"
+            ));
+        }
     }
     Ok(())
 }
@@ -217,107 +148,15 @@ pub fn sgd_step(
     first: bool,
     h: Sgd,
 ) -> Result<()> {
-    #[cfg(feature = "gpu")]
-    if all_gpu(&[params, grads]) && (h.momentum == 0.0 || all_gpu(&[bufs])) {
-        let _g = crate::autograd::NoGradGuard::new();
-        for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-            gpu_kernels::sgd(
-                p,
-                g,
-                if h.momentum != 0.0 {
-                    Some(&bufs[i])
-                } else {
-                    None
-                },
-                first,
-                h,
-            )?;
-        }
-        return Ok(());
-    }
-    if via_cpu(&[params, grads, bufs], |c| {
-        sgd_step(&c[0], &c[1], &c[2], first, h)
-    })? {
-        return Ok(());
-    }
     for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-        let use_buf = h.momentum != 0.0;
-        if use_buf {
-            check("sgd", p, &[g, &bufs[i]])?;
+        let state: Vec<&Tensor> = if h.momentum != 0.0 {
+            vec![&bufs[i]]
         } else {
-            check("sgd", p, &[g])?;
-        }
-        float_dispatch!(p.dtype(), "sgd", T => {
-            let c = |v: f64| T::from_f64(v);
-            let (lr, mu, damp, wd) = (c(h.lr), c(h.momentum), c(1.0 - h.dampening), c(h.weight_decay));
-            p.write_contig(|w: &mut [T]| {
-                g.with_contig(|gs: &[T]| {
-                    if use_buf {
-                        bufs[i].write_contig(|b: &mut [T]| {
-                            for ((w, &g), b) in w.iter_mut().zip(gs).zip(b.iter_mut()) {
-                                // d = g + wd p; buf = mu buf + (1 - dampening) d (d on the first step)
-                                let d = g + wd * *w;
-                                *b = if first { d } else { mu * *b + damp * d };
-                                let step = if h.nesterov { d + mu * *b } else { *b };
-                                *w -= lr * step;
-                            }
-                        })
-                    } else {
-                        for (w, &g) in w.iter_mut().zip(gs) {
-                            *w = *w - lr * (g + wd * *w);
-                        }
-                    }
-                })
-            })?;
-        });
+            vec![]
+        };
+        update("sgd", p, g, &state, Rule::Sgd { h, first })?;
     }
     Ok(())
-}
-
-fn adam_one<T: Float + BufferElement>(
-    p: &Tensor,
-    g: &Tensor,
-    m: &Tensor,
-    v: &Tensor,
-    step: u64,
-    h: Adam,
-) -> Result<()> {
-    let c = |x: f64| T::from_f64(x);
-    let bc1 = 1.0 - h.beta1.powi(step as i32);
-    let bc2 = 1.0 - h.beta2.powi(step as i32);
-    let (b1, b2) = (c(h.beta1), c(h.beta2));
-    // Adam adds wd p to the gradient; AdamW decays the weights directly (p *= 1 - lr wd)
-    let l2 = if h.decoupled {
-        T::zero()
-    } else {
-        c(h.weight_decay)
-    };
-    let decay = if h.decoupled {
-        c(1.0 - h.lr * h.weight_decay)
-    } else {
-        T::one()
-    };
-    let step_size = c(h.lr / bc1);
-    let sqrt_bc2 = c(bc2.sqrt());
-    let eps = c(h.eps);
-    p.write_contig(|w: &mut [T]| {
-        m.write_contig(|ms: &mut [T]| {
-            v.write_contig(|vs: &mut [T]| {
-                g.with_contig(|gs: &[T]| {
-                    for (((w, &g), mj), vj) in
-                        w.iter_mut().zip(gs).zip(ms.iter_mut()).zip(vs.iter_mut())
-                    {
-                        let d = g + l2 * *w;
-                        *w *= decay;
-                        *mj = b1 * *mj + (T::one() - b1) * d;
-                        *vj = b2 * *vj + (T::one() - b2) * d * d;
-                        // p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
-                        *w -= step_size * *mj / ((*vj).sqrt() / sqrt_bc2 + eps);
-                    }
-                })
-            })
-        })
-    })
 }
 
 /// One Adam (or AdamW) step over all parameters; `step` counts from 1.
@@ -332,22 +171,14 @@ pub fn adam_step(
     if step == 0 {
         return Err(value_err!("adam: step counts from 1"));
     }
-    #[cfg(feature = "gpu")]
-    if all_gpu(&[params, grads, m, v]) {
-        let _g = crate::autograd::NoGradGuard::new();
-        for i in 0..params.len() {
-            gpu_kernels::adam(&params[i], &grads[i], &m[i], &v[i], step, h)?;
-        }
-        return Ok(());
-    }
-    if via_cpu(&[params, grads, m, v], |c| {
-        adam_step(&c[0], &c[1], &c[2], &c[3], step, h)
-    })? {
-        return Ok(());
-    }
     for i in 0..params.len() {
-        check("adam", &params[i], &[&grads[i], &m[i], &v[i]])?;
-        float_dispatch!(params[i].dtype(), "adam", T => adam_one::<T>(&params[i], &grads[i], &m[i], &v[i], step, h))?;
+        update(
+            "adam",
+            &params[i],
+            &grads[i],
+            &[&m[i], &v[i]],
+            Rule::Adam { h, step },
+        )?;
     }
     Ok(())
 }
@@ -362,75 +193,15 @@ pub fn rmsprop_step(
     gavg: &[Tensor],
     h: RmsProp,
 ) -> Result<()> {
-    #[cfg(feature = "gpu")]
-    if all_gpu(&[params, grads, sq])
-        && (h.momentum == 0.0 || all_gpu(&[bufs]))
-        && (!h.centered || all_gpu(&[gavg]))
-    {
-        let _g = crate::autograd::NoGradGuard::new();
-        for i in 0..params.len() {
-            let b = if h.momentum > 0.0 {
-                Some(&bufs[i])
-            } else {
-                None
-            };
-            let ga = if h.centered { Some(&gavg[i]) } else { None };
-            gpu_kernels::rmsprop(&params[i], &grads[i], &sq[i], b, ga, h)?;
-        }
-        return Ok(());
-    }
-    if via_cpu(&[params, grads, sq, bufs, gavg], |c| {
-        rmsprop_step(&c[0], &c[1], &c[2], &c[3], &c[4], h)
-    })? {
-        return Ok(());
-    }
     for i in 0..params.len() {
-        let (p, g) = (&params[i], &grads[i]);
-        check("rmsprop", p, &[g, &sq[i]])?;
-        if h.centered {
-            check("rmsprop", p, &[&gavg[i]])?;
-        }
+        let mut state = vec![&sq[i]];
         if h.momentum > 0.0 {
-            check("rmsprop", p, &[&bufs[i]])?;
+            state.push(&bufs[i]);
         }
-        float_dispatch!(p.dtype(), "rmsprop", T => {
-            let c = |x: f64| T::from_f64(x);
-            let (a, wd, eps, mu, lr) = (c(h.alpha), c(h.weight_decay), c(h.eps), c(h.momentum), c(h.lr));
-            let n = p.numel();
-            // the optional state is borrowed through scratch slices when unused
-            let mut no_ga = Vec::new();
-            let mut no_buf = Vec::new();
-            p.write_contig(|w: &mut [T]| {
-                sq[i].write_contig(|s: &mut [T]| {
-                    g.with_contig(|gs: &[T]| {
-                        let mut body = |ga: &mut [T], buf: &mut [T]| {
-                            for j in 0..n {
-                                let d = gs[j] + wd * w[j];
-                                s[j] = a * s[j] + (T::one() - a) * d * d;
-                                let mut var = s[j];
-                                if h.centered {
-                                    ga[j] = a * ga[j] + (T::one() - a) * d;
-                                    var -= ga[j] * ga[j];
-                                }
-                                let den = var.sqrt() + eps;
-                                if h.momentum > 0.0 {
-                                    buf[j] = mu * buf[j] + d / den;
-                                    w[j] -= lr * buf[j];
-                                } else {
-                                    w[j] -= lr * d / den;
-                                }
-                            }
-                        };
-                        match (h.centered, h.momentum > 0.0) {
-                            (true, true) => gavg[i].write_contig(|ga: &mut [T]| bufs[i].write_contig(|b: &mut [T]| body(ga, b))),
-                            (true, false) => gavg[i].write_contig(|ga: &mut [T]| body(ga, &mut no_buf)),
-                            (false, true) => bufs[i].write_contig(|b: &mut [T]| body(&mut no_ga, b)),
-                            (false, false) => body(&mut no_ga, &mut no_buf),
-                        }
-                    })
-                })
-            })?;
-        });
+        if h.centered {
+            state.push(&gavg[i]);
+        }
+        update("rmsprop", &params[i], &grads[i], &state, Rule::RmsProp(h))?;
     }
     Ok(())
 }

@@ -111,11 +111,39 @@ pub(crate) trait BackendStorage: Sized {
         act: Option<UnaryOp>,
     ) -> Result<Self>;
 
+    /// One optimizer update of this parameter (contiguous, `l`) from the gradient `g`,
+    /// with the state storages (contiguous, in `rule`'s order) updated in place too.
+    fn optimizer_step(
+        &mut self,
+        l: &Layout,
+        g: (&Self, &Layout),
+        state: &mut [(&mut Self, &Layout)],
+        rule: crate::optim::Rule,
+    ) -> Result<()>;
+
+    /// Dropout's fused pass: y = x * A + B with (A, B) = (keep_scale, keep_shift) where the
+    /// counter-based generator's number at `start + i` of stream `seed` is at least
+    /// `threshold` (probability 1 - p), else (0, drop_shift); returns (y, A), both
+    /// contiguous. Both devices draw the same numbers, so the mask does not depend on the
+    /// device.
+    fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Self, Self)>;
+
     /// A fused log_softmax over the last dim, where the backend has one (None: the op
     /// composes it from exp, sums and subtractions).
     fn log_softmax_last(&self, _l: &Layout) -> Option<Result<Self>> {
         None
     }
+}
+
+/// A dropout mask and the affine map on either side of it (see `masked_affine`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MaskSpec {
+    pub seed: u64,
+    pub start: u64,
+    pub threshold: u32,
+    pub keep_scale: f64,
+    pub keep_shift: f64,
+    pub drop_shift: f64,
 }
 
 /// The reductions a backend implements.
@@ -509,6 +537,59 @@ impl Buffer {
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("matmul")),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::optimizer_step`].
+    pub(crate) fn optimizer_step(
+        &mut self,
+        l: &Layout,
+        (g, gl): (&Buffer, &Layout),
+        state: &mut [(&mut Buffer, &Layout)],
+        rule: crate::optim::Rule,
+    ) -> Result<()> {
+        match (self, g) {
+            (Buffer::Cpu(p), Buffer::Cpu(g)) => {
+                let mut st = Vec::with_capacity(state.len());
+                for (b, sl) in state.iter_mut() {
+                    match &mut **b {
+                        Buffer::Cpu(s) => st.push((s, *sl)),
+                        #[cfg(feature = "gpu")]
+                        Buffer::Gpu(_) => return Err(mismatch("optimizer")),
+                    }
+                }
+                p.optimizer_step(l, (g, gl), &mut st, rule)
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(p), Buffer::Gpu(g)) => {
+                let mut st = Vec::with_capacity(state.len());
+                for (b, sl) in state.iter_mut() {
+                    match &mut **b {
+                        Buffer::Gpu(s) => st.push((s, *sl)),
+                        Buffer::Cpu(_) => return Err(mismatch("optimizer")),
+                    }
+                }
+                p.optimizer_step(l, (g, gl), &mut st, rule)
+            }
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("optimizer")),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::masked_affine`].
+    pub(crate) fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Buffer, Buffer)> {
+        match self {
+            Buffer::Cpu(s) => s
+                .masked_affine(l, mask)
+                .map(|(y, a)| (Buffer::Cpu(y), Buffer::Cpu(a))),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s
+                .masked_affine(l, mask)
+                .map(|(y, a)| (Buffer::Gpu(y), Buffer::Gpu(a))),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::kernels;
 use crate::layout::fmt_shape;
 use crate::ops::unary::{SELU_ALPHA, SELU_SCALE};
 use crate::random;
-use crate::storage::{try_filled, BufferElement};
+use crate::storage::BufferElement;
 use crate::tensor::Tensor;
 use crate::{float_dispatch, shape_err, value_err};
 
@@ -418,54 +418,29 @@ impl Tensor {
         keep_shift: f64,
         drop_shift: f64,
     ) -> Result<Tensor> {
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() {
-            // the same (seed, start) reservation as the CPU path: the same mask on either device
-            let n = self.numel();
-            let (seed, start) = random::reserve(n as u64);
-            let threshold = (p * 4_294_967_296.0).min(u32::MAX as f64) as u32;
-            let (out, scale) = super::gpu_ops::masked_affine(
-                self,
-                seed,
-                start,
-                threshold,
-                (keep_scale as f32, keep_shift as f32),
-                drop_shift as f32,
-            )?;
-            return Ok(record(out, name, &[self], move |g| {
-                Ok(vec![Some(g.mul(&scale)?)])
-            }));
-        }
-        if let Some(r) = Tensor::gpu_fallback(&[self], |v| {
-            v[0].masked_affine(name, p, keep_scale, keep_shift, drop_shift)
-        }) {
-            return r;
-        }
         let x = if self.dtype().is_float() {
             self.clone()
         } else {
             self.cast(DType::F32)?
         };
+        // one (seed, start) reservation of the global stream: the same mask on either device
         let n = x.numel();
         let (seed, start) = random::reserve(n as u64);
-        let mut raw = try_filled(n, 0u32)?;
-        random::fill_u32(seed, start, &mut raw);
-        // keep when u >= p * 2^32, i.e. with probability 1 - p (to 2^-32)
-        let threshold = (p * 4_294_967_296.0).min(u32::MAX as f64) as u32;
-        float_dispatch!(x.dtype(), "dropout", T => {
-            let (ka, kb, db) = (T::from_f64(keep_scale), T::from_f64(keep_shift), T::from_f64(drop_shift));
-            let mut scale = try_filled(n, T::zero())?;
-            kernels::map(&raw, &mut scale, move |u: u32| if u >= threshold { ka } else { T::zero() });
-            let mut out = try_filled(n, T::zero())?;
-            x.with_contig(|xs: &[T]| {
-                for (((o, &xv), &a), &u) in out.iter_mut().zip(xs).zip(&scale).zip(&raw) {
-                    *o = xv * a + if u >= threshold { kb } else { db };
-                }
-            })?;
-            let out = Tensor::from_vec(out, x.shape())?;
-            let scale = Tensor::from_vec(scale, x.shape())?;
-            Ok(record(out, name, &[&x], move |g| Ok(vec![Some(g.mul(&scale)?)])))
-        })
+        let mask = crate::backend::MaskSpec {
+            seed,
+            start,
+            // keep when u >= p * 2^32, i.e. with probability 1 - p (to 2^-32)
+            threshold: (p * 4_294_967_296.0).min(u32::MAX as f64) as u32,
+            keep_scale,
+            keep_shift,
+            drop_shift,
+        };
+        let (y, a) = x.storage_guard().masked_affine(x.layout(), &mask)?;
+        let out = Tensor::from_buffer(y, x.shape())?;
+        let scale = Tensor::from_buffer(a, x.shape())?;
+        Ok(record(out, name, &[&x], move |g| {
+            Ok(vec![Some(g.mul(&scale)?)])
+        }))
     }
 
     /// Cross-entropy of (N, C) logits against int64 class labels (N,), through a fused,
@@ -542,48 +517,6 @@ impl Tensor {
         })
     }
 
-    /// BCE on the GPU: the stable formula from GPU elementwise kernels, and the exact
-    /// gradient (sigmoid(x) - t) * g as its backward (the composition's own gradient would be
-    /// off at x = 0, where |x| and max(x, 0) have kinks).
-    #[cfg(feature = "gpu")]
-    fn bce_gpu(&self, target: &Tensor, reduction: Reduction) -> Result<Tensor> {
-        let (x, t) = {
-            let _g = crate::autograd::NoGradGuard::new();
-            let t = target.detach().cast(DType::F32)?;
-            let t = if t.is_gpu() {
-                t
-            } else {
-                t.to_device(crate::tensor::Device::Gpu)?
-            };
-            (self.detach(), t)
-        };
-        let n = x.numel();
-        let out = {
-            let _g = crate::autograd::NoGradGuard::new();
-            let soft = x.abs()?.neg()?.exp()?.add_scalar(1.0)?.log()?;
-            let per = x.relu()?.sub(&x.mul(&t)?)?.add(&soft)?;
-            match reduction {
-                Reduction::None => per,
-                Reduction::Sum => per.sum(None, false)?,
-                Reduction::Mean => per.mean(None, false)?,
-            }
-        };
-        Ok(record(
-            out,
-            "BinaryCrossEntropyBackward",
-            &[self],
-            move |g| {
-                let mut d = x.sigmoid()?.sub(&t)?;
-                d = match reduction {
-                    Reduction::None => d.mul(g)?,
-                    Reduction::Sum => d.mul(g)?,
-                    Reduction::Mean => d.mul(g)?.mul_scalar(1.0 / n.max(1) as f64)?,
-                };
-                Ok(vec![Some(d)])
-            },
-        ))
-    }
-
     /// Binary cross-entropy between logits and targets in [0, 1] (same shape), computed
     /// stably as max(x, 0) - x t + log(1 + e^-|x|).
     pub fn binary_cross_entropy_with_logits(
@@ -598,61 +531,38 @@ impl Tensor {
                 fmt_shape(target.shape())
             ));
         }
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() {
-            return self.bce_gpu(target, reduction);
-        }
-        if let Some(r) = Tensor::gpu_fallback(&[self, target], |v| {
-            v[0].binary_cross_entropy_with_logits(&v[1], reduction)
-        }) {
-            return r;
-        }
+        // one formula for both devices, from elementwise ops, and the exact gradient
+        // (sigmoid(x) - t) g as its rule (the composition's own would be off at x = 0,
+        // where |x| and max(x, 0) have kinks)
         let dt = if self.dtype().is_float() {
             self.dtype()
         } else {
             DType::F32
         };
         let x = self.cast(dt)?;
-        let t = target.cast(dt)?.detach();
+        let (xd, t) = {
+            let _g = crate::autograd::NoGradGuard::new();
+            (x.detach(), target.placed(x.dtype(), x.device())?)
+        };
         let n = x.numel();
-        float_dispatch!(dt, "binary_cross_entropy", T => {
-            let xs: Vec<T> = x.to_vec()?;
-            let ts: Vec<T> = t.to_vec()?;
-            let z = T::zero();
-            let losses: Vec<T> = xs
-                .iter()
-                .zip(&ts)
-                .map(|(&a, &b)| (if a > z { a } else { z }) - a * b + (T::one() + (-a.abs()).exp()).ln())
-                .collect();
-            let out = match reduction {
-                Reduction::None => Tensor::from_vec(losses, x.shape())?,
-                Reduction::Sum => Tensor::from_vec(vec![losses.iter().copied().sum::<T>()], &[])?,
-                Reduction::Mean => {
-                    let s: T = losses.iter().copied().sum();
-                    // the mean of no losses is 0/0 = NaN, as NumPy's and PyTorch's
-                    Tensor::from_vec(vec![s / T::from_f64(n as f64)], &[])?
-                }
-            };
-            let shape = x.shape().to_vec();
-            Ok(record(out, "BinaryCrossEntropyBackward", &[&x], move |g| {
-                // d/dx = sigmoid(x) - t
-                let gv = g.to_f64_vec()?;
-                let d: Vec<T> = xs
-                    .iter()
-                    .zip(&ts)
-                    .enumerate()
-                    .map(|(i, (&a, &b))| {
-                        let s = 1.0 / (1.0 + (-a.to_f64()).exp());
-                        let gi = match reduction {
-                            Reduction::None => gv[i],
-                            Reduction::Sum => gv[0],
-                            Reduction::Mean => gv[0] / n as f64,
-                        };
-                        T::from_f64((s - b.to_f64()) * gi)
-                    })
-                    .collect();
-                Ok(vec![Some(Tensor::from_vec(d, &shape)?)])
-            }))
-        })
+        let out = {
+            let _g = crate::autograd::NoGradGuard::new();
+            let soft = xd.abs()?.neg()?.exp()?.add_scalar(1.0)?.log()?;
+            let per = xd.relu()?.sub(&xd.mul(&t)?)?.add(&soft)?;
+            match reduction {
+                Reduction::None => per,
+                Reduction::Sum => per.sum(None, false)?,
+                // the mean of no losses is 0/0 = NaN, as NumPy's and PyTorch's
+                Reduction::Mean => per.mean(None, false)?,
+            }
+        };
+        Ok(record(out, "BinaryCrossEntropyBackward", &[&x], move |g| {
+            // d/dx = sigmoid(x) - t
+            let d = xd.sigmoid()?.sub(&t)?.mul(g)?;
+            Ok(vec![Some(match reduction {
+                Reduction::Mean => d.mul_scalar(1.0 / n.max(1) as f64)?,
+                Reduction::None | Reduction::Sum => d,
+            })])
+        }))
     }
 }

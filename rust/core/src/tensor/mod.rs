@@ -595,6 +595,31 @@ impl Tensor {
         Tensor::from_buffer(out, shape)
     }
 
+    /// Runs an in-place update of this tensor's storage from `g`'s, with `state`'s storages
+    /// updated too (all distinct: the caller checks that nothing aliases).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn update_storages(
+        &self,
+        g: &Tensor,
+        state: &[&Tensor],
+        f: impl FnOnce(
+            &mut Buffer,
+            &Layout,
+            (&Buffer, &Layout),
+            &mut [(&mut Buffer, &Layout)],
+        ) -> Result<()>,
+    ) -> Result<()> {
+        let gg = g.0.storage.read();
+        let mut pw = self.0.storage.write();
+        let mut guards: Vec<_> = state.iter().map(|t| t.0.storage.write()).collect();
+        let mut st: Vec<(&mut Buffer, &Layout)> = guards
+            .iter_mut()
+            .zip(state)
+            .map(|(w, t)| (&mut **w, t.layout()))
+            .collect();
+        f(&mut pw, &self.0.layout, (&gg, g.layout()), &mut st)
+    }
+
     /// Read access to the storage, for kernels over several tensors' storages.
     pub(crate) fn storage_guard(&self) -> std::sync::RwLockReadGuard<'_, Buffer> {
         self.0.storage.read()

@@ -4,9 +4,10 @@
 mod binary;
 mod index;
 mod matmul;
+mod optim;
 mod reduce;
 
-use super::{float_only, BackendStorage, ReduceOp, ReducePlan};
+use super::{float_only, BackendStorage, MaskSpec, ReduceOp, ReducePlan};
 use crate::dtype::{DType, Element, Float};
 use crate::error::Result;
 use crate::layout::Layout;
@@ -235,6 +236,51 @@ impl BackendStorage for CpuStorage {
                 let plan = crate::ops::matmul::BatchPlan::new(la, lb)?;
                 y.unary(&Layout::contiguous(&plan.out_shape), op)
             }
+        }
+    }
+
+    fn optimizer_step(
+        &mut self,
+        l: &Layout,
+        g: (&Self, &Layout),
+        state: &mut [(&mut Self, &Layout)],
+        rule: crate::optim::Rule,
+    ) -> Result<()> {
+        optim::step(self, l, g, state, rule)
+    }
+
+    fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Self, Self)> {
+        fn run<T: Float>(v: &[T], l: &Layout, mask: &MaskSpec) -> Result<(Vec<T>, Vec<T>)> {
+            let x = contig(v, l)?;
+            let n = x.len();
+            let mut raw = crate::storage::try_filled(n, 0u32)?;
+            crate::random::fill_u32(mask.seed, mask.start, &mut raw);
+            let (ka, kb, db) = (
+                T::from_f64(mask.keep_scale),
+                T::from_f64(mask.keep_shift),
+                T::from_f64(mask.drop_shift),
+            );
+            let th = mask.threshold;
+            let mut scale = zeros(n)?;
+            crate::kernels::map(
+                &raw,
+                &mut scale,
+                move |u: u32| if u >= th { ka } else { T::zero() },
+            );
+            let mut out = zeros(n)?;
+            for (((o, &xv), &a), &u) in out.iter_mut().zip(x.iter()).zip(&scale).zip(&raw) {
+                *o = xv * a + if u >= th { kb } else { db };
+            }
+            Ok((out, scale))
+        }
+        match self {
+            CpuStorage::F32(v) => {
+                run(v, l, mask).map(|(y, a)| (CpuStorage::F32(y), CpuStorage::F32(a)))
+            }
+            CpuStorage::F64(v) => {
+                run(v, l, mask).map(|(y, a)| (CpuStorage::F64(y), CpuStorage::F64(a)))
+            }
+            other => Err(float_only("dropout", other.dtype())),
         }
     }
 }

@@ -27,12 +27,13 @@ impl WgpuStorage {
 }
 
 use super::ops::{
-    dim_first, launch_binary, launch_gather, launch_log_softmax, launch_matmul, launch_reduce,
-    launch_scatter_sum, launch_select, launch_unary, launch_unary_grad, RED_ARGMAX, RED_ARGMIN,
-    RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    dim_first, launch_binary, launch_gather, launch_log_softmax, launch_masked_affine,
+    launch_matmul, launch_optimizer, launch_reduce, launch_scatter_sum, launch_select,
+    launch_unary, launch_unary_grad, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX,
+    RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage};
-use crate::backend::{ReduceOp, ReducePlan};
+use crate::backend::{MaskSpec, ReduceOp, ReducePlan};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::ops::table::IDENTITY_CODE;
@@ -358,6 +359,140 @@ impl BackendStorage for WgpuStorage {
         });
         let out = launch_matmul((&a, &la), (&b, &lb), bias.as_deref(), code)?;
         Ok(WgpuStorage::new(out, DType::F32))
+    }
+
+    fn optimizer_step(
+        &mut self,
+        l: &Layout,
+        (g, gl): (&Self, &Layout),
+        state: &mut [(&mut Self, &Layout)],
+        rule: crate::optim::Rule,
+    ) -> Result<()> {
+        use super::OptParams;
+        use crate::optim::Rule;
+        let op = match rule {
+            Rule::Sgd { .. } => "sgd",
+            Rule::Adam { .. } => "adam",
+            Rule::RmsProp(_) => "rmsprop",
+        };
+        // the kernels update whole buffers from element 0
+        let whole = |l: &Layout| -> Result<()> {
+            if l.is_contiguous() && l.offset == 0 {
+                Ok(())
+            } else {
+                Err(Error::Value(format!(
+                    "{op}: the gpu kernel updates whole, contiguous tensors in place; got a view of shape {}",
+                    crate::layout::fmt_shape(&l.shape)
+                )))
+            }
+        };
+        whole(l)?;
+        for (_, sl) in state.iter() {
+            whole(sl)?;
+        }
+        let n = l.numel();
+        let grad = from_zero(&g.buf, gl)?;
+        let st: Vec<&GpuBuffer> = state.iter().map(|(s, _)| &*s.buf).collect();
+        match rule {
+            Rule::Sgd { h, first } => {
+                let buf = st.first().copied();
+                let flags =
+                    (buf.is_some() as u32) | ((first as u32) << 1) | ((h.nesterov as u32) << 2);
+                let params = OptParams {
+                    flags,
+                    lr: h.lr as f32,
+                    a: h.momentum as f32,
+                    b: (1.0 - h.dampening) as f32,
+                    wd: h.weight_decay as f32,
+                    ..Default::default()
+                };
+                launch_optimizer(
+                    OptKernel::Sgd,
+                    &self.buf,
+                    n,
+                    &grad,
+                    None,
+                    [buf, None],
+                    params,
+                )
+            }
+            Rule::Adam { h, step } => {
+                let bc1 = 1.0 - h.beta1.powi(step as i32);
+                let bc2 = 1.0 - h.beta2.powi(step as i32);
+                let params = OptParams {
+                    lr: h.lr as f32,
+                    a: h.beta1 as f32,
+                    b: h.beta2 as f32,
+                    eps: h.eps as f32,
+                    wd: if h.decoupled {
+                        0.0
+                    } else {
+                        h.weight_decay as f32
+                    },
+                    decay: if h.decoupled {
+                        (1.0 - h.lr * h.weight_decay) as f32
+                    } else {
+                        1.0
+                    },
+                    step_size: (h.lr / bc1) as f32,
+                    sqrt_bc2: bc2.sqrt() as f32,
+                    ..Default::default()
+                };
+                launch_optimizer(
+                    OptKernel::Adam,
+                    &self.buf,
+                    n,
+                    &grad,
+                    None,
+                    [Some(st[0]), Some(st[1])],
+                    params,
+                )
+            }
+            Rule::RmsProp(h) => {
+                let sq = st[0];
+                let buf = (h.momentum > 0.0).then(|| st[1]);
+                let gavg = h.centered.then(|| st[st.len() - 1]);
+                let params = OptParams {
+                    flags: (buf.is_some() as u32) | ((gavg.is_some() as u32) << 1),
+                    lr: h.lr as f32,
+                    a: h.alpha as f32,
+                    b: h.momentum as f32,
+                    eps: h.eps as f32,
+                    wd: h.weight_decay as f32,
+                    ..Default::default()
+                };
+                if let Some(ga) = gavg {
+                    // the average first (it reads the parameter), then the update that reads it
+                    launch_optimizer(
+                        OptKernel::RmsPropAverage,
+                        ga,
+                        n,
+                        &grad,
+                        Some(&self.buf),
+                        [None, None],
+                        params,
+                    )?;
+                }
+                launch_optimizer(
+                    OptKernel::RmsProp,
+                    &self.buf,
+                    n,
+                    &grad,
+                    gavg,
+                    [Some(sq), buf],
+                    params,
+                )
+            }
+        }
+    }
+
+    fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Self, Self)> {
+        let x = from_zero(&self.buf, l)?;
+        let (y, a) = launch_masked_affine(&x, l.numel(), mask)?;
+        Ok((
+            WgpuStorage::new(y, DType::F32),
+            WgpuStorage::new(a, DType::F32),
+        ))
     }
 
     fn log_softmax_last(&self, l: &Layout) -> Option<Result<Self>> {

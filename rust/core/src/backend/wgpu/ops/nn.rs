@@ -3,19 +3,14 @@
 use super::*;
 
 /// y = x * A + B with A, B from the dropout mask of stream `seed` at `start` (the numbers
-/// the CPU would draw); returns (y, A) so the backward is g * A.
-pub(crate) fn masked_affine(
-    x: &Tensor,
-    seed: u64,
-    start: u64,
-    threshold: u32,
-    keep: (f32, f32),
-    drop_shift: f32,
-) -> Result<(Tensor, Tensor)> {
+/// the CPU would draw), x a dense run of n elements from element 0; returns (y, A) so the
+/// backward is g * A.
+pub(crate) fn launch_masked_affine(
+    x: &GpuBuffer,
+    n: usize,
+    mask: &crate::backend::MaskSpec,
+) -> Result<(GpuBuffer, GpuBuffer)> {
     let ctx = gpu::context()?;
-    let x = x.contiguous()?;
-    let x = if x.layout().offset != 0 { copy(&x)? } else { x };
-    let n = x.numel();
     check_u32("dropout", n)?;
     let scale = ctx.alloc(n)?;
     let out = ctx.alloc(n)?;
@@ -23,35 +18,33 @@ pub(crate) fn masked_affine(
         let (groups, row) = ctx.grid(n, 64)?;
         let p = DropParams {
             n: n as u32,
-            threshold,
-            seed_lo: seed as u32,
-            seed_hi: (seed >> 32) as u32,
-            start_lo: start as u32,
-            start_hi: (start >> 32) as u32,
+            threshold: mask.threshold,
+            seed_lo: mask.seed as u32,
+            seed_hi: (mask.seed >> 32) as u32,
+            start_lo: mask.start as u32,
+            start_hi: (mask.start >> 32) as u32,
             row,
             _pad: 0,
-            keep_scale: keep.0,
-            keep_shift: keep.1,
-            drop_shift,
+            keep_scale: mask.keep_scale as f32,
+            keep_shift: mask.keep_shift as f32,
+            drop_shift: mask.drop_shift as f32,
             _pad2: 0.0,
         };
         const DROPOUT: gpu::Kernel = gpu::Kernel::new("dropout", gpu::shaders::DROPOUT, "main");
         // one pass: the mask (kept for the backward) and the masked affine output
-        x.with_gpu(|xb, _| {
-            ctx.run(
-                &DROPOUT,
-                &p,
-                gpu::Binds {
-                    inputs: [Some(xb), None],
-                    output: &out,
-                    extra: gpu::Extra::None,
-                    rw: [Some(&scale), None],
-                },
-                groups,
-            )
-        })??;
+        ctx.run(
+            &DROPOUT,
+            &p,
+            gpu::Binds {
+                inputs: [Some(x), None],
+                output: &out,
+                extra: gpu::Extra::None,
+                rw: [Some(&scale), None],
+            },
+            groups,
+        )?;
     }
-    Ok((new_tensor(out, x.shape())?, new_tensor(scale, x.shape())?))
+    Ok((out, scale))
 }
 
 /// log_softmax over the last dim of a dense (rows, cols) block at `offset`, one workgroup

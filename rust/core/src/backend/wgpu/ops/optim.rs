@@ -34,14 +34,16 @@ pub(crate) enum OptKernel {
     RmsPropAverage,
 }
 
-/// One in-place optimizer update of `param` (binding 3) from `grad`, with `aux` at binding 2
-/// and the state tensors at 5 and 6. `p.n` and `p.row` are filled in here.
-pub(crate) fn optimizer_update(
+/// One in-place optimizer update of `param` (binding 3, contiguous from element 0) from
+/// `grad` (binding 1, likewise), with `aux` at binding 2 and the state buffers at 5 and 6.
+/// `p.n` and `p.row` are filled in here.
+pub(crate) fn launch_optimizer(
     kernel: OptKernel,
-    param: &Tensor,
-    grad: &Tensor,
-    aux: Option<&Tensor>,
-    state: [Option<&Tensor>; 2],
+    param: &GpuBuffer,
+    n: usize,
+    grad: &GpuBuffer,
+    aux: Option<&GpuBuffer>,
+    state: [Option<&GpuBuffer>; 2],
     mut p: gpu::OptParams,
 ) -> Result<()> {
     const SGD: gpu::Kernel = gpu::Kernel::new("sgd", gpu::shaders::OPTIM, "sgd_main");
@@ -56,38 +58,20 @@ pub(crate) fn optimizer_update(
         OptKernel::RmsPropAverage => (&RMS_AVG, "rmsprop"),
     };
     let ctx = gpu::context()?;
-    let n = param.numel();
     check_u32(name, n)?;
-    in_place_target(name, param)?;
-    for s in state.iter().flatten() {
-        in_place_target(name, s)?;
-    }
     if n == 0 {
         return Ok(());
     }
-    let grad = dense(grad)?;
-    let aux = aux.map(dense).transpose()?;
     let (groups, row) = ctx.grid(n, 64)?;
     p.n = n as u32;
     p.row = row;
-    // buffers in order: grad, param, then whichever of aux, state 0, state 1 are given
-    let mut ts: Vec<&Tensor> = vec![&grad, param];
-    let mut idx = [None; 3];
-    for (k, t) in [aux.as_ref(), state[0], state[1]].into_iter().enumerate() {
-        if let Some(t) = t {
-            ts.push(t);
-            idx[k] = Some(ts.len() - 1);
-        }
-    }
-    Tensor::with_gpus(&ts, |b| {
-        let binds = gpu::Binds {
-            inputs: [Some(b[0]), idx[0].map(|i| b[i])],
-            output: b[1],
-            extra: gpu::Extra::None,
-            rw: [idx[1].map(|i| b[i]), idx[2].map(|i| b[i])],
-        };
-        ctx.run(k, &p, binds, groups)
-    })?
+    let binds = gpu::Binds {
+        inputs: [Some(grad), aux],
+        output: param,
+        extra: gpu::Extra::None,
+        rw: state,
+    };
+    ctx.run(k, &p, binds, groups)
 }
 
 pub(crate) const BN_STATS: gpu::Kernel =

@@ -1,0 +1,145 @@
+//! Host optimizer updates: one pass over parameter, gradient and state per parameter, in
+//! place, with PyTorch's formulas (torch.optim), including where weight decay enters.
+
+use super::contig;
+use crate::dtype::Float;
+use crate::error::{Error, Result};
+use crate::layout::Layout;
+use crate::optim::Rule;
+use crate::storage::CpuStorage;
+
+fn step_t<T: Float>(w: &mut [T], gs: &[T], st: &mut [&mut [T]], rule: Rule) {
+    let c = |v: f64| T::from_f64(v);
+    match rule {
+        Rule::Sgd { h, first } => {
+            let (lr, mu, damp, wd) = (
+                c(h.lr),
+                c(h.momentum),
+                c(1.0 - h.dampening),
+                c(h.weight_decay),
+            );
+            if let Some(b) = st.first_mut() {
+                for ((w, &g), b) in w.iter_mut().zip(gs).zip(b.iter_mut()) {
+                    // d = g + wd p; buf = mu buf + (1 - dampening) d (d on the first step)
+                    let d = g + wd * *w;
+                    *b = if first { d } else { mu * *b + damp * d };
+                    let step = if h.nesterov { d + mu * *b } else { *b };
+                    *w -= lr * step;
+                }
+            } else {
+                for (w, &g) in w.iter_mut().zip(gs) {
+                    *w = *w - lr * (g + wd * *w);
+                }
+            }
+        }
+        Rule::Adam { h, step } => {
+            let bc1 = 1.0 - h.beta1.powi(step as i32);
+            let bc2 = 1.0 - h.beta2.powi(step as i32);
+            let (b1, b2) = (c(h.beta1), c(h.beta2));
+            // Adam adds wd p to the gradient; AdamW decays the weights directly
+            let l2 = if h.decoupled {
+                T::zero()
+            } else {
+                c(h.weight_decay)
+            };
+            let decay = if h.decoupled {
+                c(1.0 - h.lr * h.weight_decay)
+            } else {
+                T::one()
+            };
+            let (step_size, sqrt_bc2, eps) = (c(h.lr / bc1), c(bc2.sqrt()), c(h.eps));
+            let (m, v) = st.split_at_mut(1);
+            for (((w, &g), mj), vj) in w
+                .iter_mut()
+                .zip(gs)
+                .zip(m[0].iter_mut())
+                .zip(v[0].iter_mut())
+            {
+                let d = g + l2 * *w;
+                *w *= decay;
+                *mj = b1 * *mj + (T::one() - b1) * d;
+                *vj = b2 * *vj + (T::one() - b2) * d * d;
+                // p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
+                *w -= step_size * *mj / ((*vj).sqrt() / sqrt_bc2 + eps);
+            }
+        }
+        Rule::RmsProp(h) => {
+            let (a, wd, eps, mu, lr) = (
+                c(h.alpha),
+                c(h.weight_decay),
+                c(h.eps),
+                c(h.momentum),
+                c(h.lr),
+            );
+            let momentum = h.momentum > 0.0;
+            let (s, rest) = st.split_first_mut().expect("the squared-gradient average");
+            let (buf, rest) = if momentum {
+                let (b, r) = rest.split_first_mut().expect("the momentum buffer");
+                (Some(b), r)
+            } else {
+                (None, rest)
+            };
+            let mut ga = if h.centered { rest.first_mut() } else { None };
+            let mut buf = buf;
+            for j in 0..w.len() {
+                let d = gs[j] + wd * w[j];
+                s[j] = a * s[j] + (T::one() - a) * d * d;
+                let mut var = s[j];
+                if let Some(ga) = ga.as_deref_mut() {
+                    ga[j] = a * ga[j] + (T::one() - a) * d;
+                    var -= ga[j] * ga[j];
+                }
+                let den = var.sqrt() + eps;
+                match buf.as_deref_mut() {
+                    Some(b) => {
+                        b[j] = mu * b[j] + d / den;
+                        w[j] -= lr * b[j];
+                    }
+                    None => w[j] -= lr * d / den,
+                }
+            }
+        }
+    }
+}
+
+macro_rules! typed_step {
+    ($var:ident, $w:expr, $pl:expr, $g:expr, $gl:expr, $state:expr, $rule:expr) => {{
+        let CpuStorage::$var(gv) = $g else {
+            return Err(mismatch($g));
+        };
+        let gs = contig(gv, $gl)?;
+        let mut slices = Vec::with_capacity($state.len());
+        for (s, l) in $state.iter_mut() {
+            match &mut **s {
+                CpuStorage::$var(v) => slices.push(&mut v[l.contiguous_range()]),
+                other => return Err(mismatch(other)),
+            }
+        }
+        step_t(&mut $w[$pl.contiguous_range()], &gs, &mut slices, $rule);
+        Ok(())
+    }};
+}
+
+fn mismatch(s: &CpuStorage) -> Error {
+    Error::DType(format!(
+        "optimizer: gradient and state must have the parameter's dtype, got {}",
+        s.dtype()
+    ))
+}
+
+pub(crate) fn step(
+    p: &mut CpuStorage,
+    pl: &Layout,
+    (g, gl): (&CpuStorage, &Layout),
+    state: &mut [(&mut CpuStorage, &Layout)],
+    rule: Rule,
+) -> Result<()> {
+    match p {
+        CpuStorage::F32(w) => typed_step!(F32, w, pl, g, gl, state, rule),
+        CpuStorage::F64(w) => typed_step!(F64, w, pl, g, gl, state, rule),
+        other => Err(Error::DType(format!(
+            "optimizer: expected a floating-point parameter, got {}",
+            other.dtype()
+        ))),
+    }
+}
