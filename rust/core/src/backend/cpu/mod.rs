@@ -284,3 +284,116 @@ impl BackendStorage for CpuStorage {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The host backend's contracts on (storage, layout) pairs, without tensors: strided
+    //! and broadcast reads, dtype checks, in-place writes, and the kernels' results.
+
+    use super::*;
+    use crate::backend::ReducePlan;
+
+    fn f32s(s: &CpuStorage) -> Vec<f32> {
+        match s {
+            CpuStorage::F32(v) => v.clone(),
+            other => panic!("expected f32, got {}", other.dtype()),
+        }
+    }
+
+    #[test]
+    fn unary_reads_through_strides_and_refuses_ints() {
+        let x = CpuStorage::F32(vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        // the transpose of a 2 x 3 matrix
+        let l = Layout::contiguous(&[2, 3]).permute(&[1, 0]);
+        let y = x.unary(&l, UnaryOp::Neg).unwrap();
+        assert_eq!(f32s(&y), vec![-0.0, -3.0, -1.0, -4.0, -2.0, -5.0]);
+        let i = CpuStorage::I64(vec![1, 2]);
+        assert!(i.unary(&Layout::contiguous(&[2]), UnaryOp::Exp).is_err());
+    }
+
+    #[test]
+    fn binary_broadcasts_and_wants_one_dtype() {
+        let a = CpuStorage::F32(vec![1.0, 2.0, 3.0]);
+        let b = CpuStorage::F32(vec![10.0]);
+        let la = Layout::contiguous(&[3]);
+        let lb = Layout::contiguous(&[1]).broadcast_to("test", &[3]).unwrap();
+        let y = a.binary(&la, &b, &lb, BinaryOp::Add).unwrap();
+        assert_eq!(f32s(&y), vec![11.0, 12.0, 13.0]);
+        let c = CpuStorage::F64(vec![1.0, 2.0, 3.0]);
+        assert!(a.binary(&la, &c, &la, BinaryOp::Add).is_err());
+        let m = a.compare(&la, &b, &lb, CmpOp::Gt).unwrap();
+        assert!(matches!(m, CpuStorage::Bool(ref v) if v == &[false, false, false]));
+    }
+
+    #[test]
+    fn reductions_follow_the_plan() {
+        let x = CpuStorage::F32((0..6).map(|v| v as f32).collect());
+        let l = Layout::contiguous(&[2, 3]);
+        // over dim 0 of a contiguous matrix: one block, r = 2 rows of inner = 3
+        let plan = ReducePlan::new(&l, &[true, false]);
+        assert_eq!((plan.outer, plan.r, plan.inner), (1, 2, 3));
+        assert_eq!(
+            f32s(&x.reduce(&plan, ReduceOp::Sum).unwrap()),
+            vec![3.0, 5.0, 7.0]
+        );
+        // over dim 1 of the transpose of a (3, 2) matrix: the reduced dim moves last (a
+        // gathered copy)
+        let t = Layout::contiguous(&[3, 2]).permute(&[1, 0]);
+        let plan = ReducePlan::new(&t, &[false, true]);
+        assert_eq!((plan.outer, plan.r, plan.inner), (2, 3, 1));
+        assert_eq!(
+            f32s(&x.reduce(&plan, ReduceOp::Sum).unwrap()),
+            vec![6.0, 9.0]
+        );
+        let plan = ReducePlan::new(&l, &[false, true]);
+        assert_eq!(
+            f32s(&x.reduce(&plan, ReduceOp::Max).unwrap()),
+            vec![2.0, 5.0]
+        );
+        assert_eq!(x.arg_reduce(&l, (2, 3, 1), false).unwrap(), vec![0, 0]);
+    }
+
+    #[test]
+    fn writes_go_through_the_destination_layout() {
+        let mut d = CpuStorage::F32(vec![0.0; 4]);
+        let src = CpuStorage::F32(vec![7.0]);
+        // every other element, from a one-element source broadcast
+        let l = Layout {
+            shape: [2].into_iter().collect(),
+            strides: [2].into_iter().collect(),
+            offset: 1,
+        };
+        let ls = Layout::contiguous(&[1]).broadcast_to("test", &[2]).unwrap();
+        d.write(&l, &src, &ls).unwrap();
+        assert_eq!(f32s(&d), vec![0.0, 7.0, 0.0, 7.0]);
+        assert!(d.write(&l, &CpuStorage::I64(vec![1]), &ls).is_err());
+    }
+
+    #[test]
+    fn index_select_cat_and_matmul() {
+        let x = CpuStorage::F32((0..6).map(|v| v as f32).collect());
+        let l = Layout::contiguous(&[3, 2]);
+        let rows = x.index_select(&l, 0, &[2, 0, 2]).unwrap();
+        assert_eq!(f32s(&rows), vec![4.0, 5.0, 0.0, 1.0, 4.0, 5.0]);
+        let back = rows
+            .index_add(&Layout::contiguous(&[3, 2]), 0, &[2, 0, 2], 3)
+            .unwrap();
+        assert_eq!(f32s(&back), vec![0.0, 1.0, 0.0, 0.0, 8.0, 10.0]);
+        let (joined, jl) = CpuStorage::cat(&[(&x, &l), (&x, &l)], 1, &[3, 4]).unwrap();
+        assert_eq!(jl, Layout::contiguous(&[3, 4]));
+        assert_eq!(&f32s(&joined)[..4], &[0.0, 1.0, 0.0, 1.0]);
+        // (3, 2) @ (2, 1) + bias, then relu
+        let w = CpuStorage::F32(vec![1.0, -1.0]);
+        let bias = CpuStorage::F32(vec![0.5]);
+        let y = x
+            .matmul(
+                &l,
+                &w,
+                &Layout::contiguous(&[2, 1]),
+                Some((&bias, &Layout::contiguous(&[1]))),
+                Some(UnaryOp::Relu),
+            )
+            .unwrap();
+        assert_eq!(f32s(&y), vec![0.0, 0.0, 0.0]); // x0 - x1 = -1, plus 0.5, relu
+    }
+}
