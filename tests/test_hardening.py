@@ -285,6 +285,18 @@ def test_bool_mask_assignment_checks_the_mask_shape(device):
     assert t.tolist() == [5.0, 0.0]
 
 
+def test_where_on_a_gpu_condition_with_scalar_branches_runs_on_the_gpu(device):
+    """PyTorch's where(cond, 0, 1) lives where the condition does; found by the long fuzz
+    run after the placement rules moved into Tensor::colocate (the scalars alone chose the
+    CPU)."""
+    c = fg.tensor(np.array(False), device=device)
+    out = fg.where(c, 0, 0.001)
+    assert out.device == device and out.dtype == fg.float32
+    assert out.item() == pytest.approx(0.001)
+    both = fg.where(fg.tensor(np.array(1.5, np.float32), device=device), False, False)
+    assert both.device == device and both.dtype == fg.bool_ and both.item() is False
+
+
 def test_masked_fill_keeps_the_dtype(device):
     b = fg.tensor([True, False], device=device)
     m = fg.tensor([False, True], device=device)

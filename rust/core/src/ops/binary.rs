@@ -367,14 +367,16 @@ impl Tensor {
     /// `where(cond, self, other)`: picks from `self` where `cond` is true, else `other`.
     pub fn where_(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let dt = a.dtype().promote(b.dtype());
-        let v = Tensor::colocate("where", &[a, b], dt)?;
+        // a GPU condition puts the op on the GPU too, as PyTorch's where(gpu_mask, 0, 1)
+        let device = Tensor::placement(&[cond, a, b], dt);
+        let v = Tensor::colocate_on("where", &[a, b], dt, device)?;
         let (a, b) = (&v[0], &v[1]);
         let c = if cond.dtype() == DType::Bool {
             cond.detach()
         } else {
             cond.compare(CmpOp::Ne, &Tensor::scalar(0.0, cond.dtype()))?
         };
-        let c = c.to_device(a.device())?;
+        let c = c.to_device(device)?;
         let s1 = broadcast_shapes("where", c.shape(), a.shape())?;
         let shape = broadcast_shapes("where", &s1, b.shape())?;
         let lc = c.layout().broadcast_to("where", &shape)?;

@@ -100,20 +100,24 @@ impl Tensor {
         keepdim: bool,
     ) -> Result<Tensor> {
         let mask = reduce_mask(op, self.ndim(), dims)?;
-        let x = match self.dtype() {
-            DType::Bool if kind == Kind::Sum => self.cast(DType::I64)?,
-            _ => self.clone(),
+        let counted;
+        let x: &Tensor = match self.dtype() {
+            DType::Bool if kind == Kind::Sum => {
+                counted = self.cast(DType::I64)?;
+                &counted
+            }
+            _ => self,
         };
         if !x.dtype().is_float() {
             // integer reductions in i64, exactly (through f64 they kept 53 bits), without
             // autograd; sums wrap as PyTorch's do; the max or min of bools is a bool
-            return reduce_raw(op, &x, &mask, kind)?.reshape(&final_shape(
+            return reduce_raw(op, x, &mask, kind)?.reshape(&final_shape(
                 self.shape(),
                 &mask,
                 keepdim,
             ));
         }
-        let raw = reduce_raw(op, &x, &mask, kind)?;
+        let raw = reduce_raw(op, x, &mask, kind)?;
         let out = raw.reshape(&final_shape(self.shape(), &mask, keepdim))?;
         if !(crate::autograd::is_grad_enabled() && x.requires_grad()) {
             return Ok(out);
@@ -130,7 +134,7 @@ impl Tensor {
             Kind::Max => "MaxBackward",
             Kind::Min => "MinBackward",
         };
-        Ok(record(out, name, &[&x], move |g| {
+        Ok(record(out, name, &[x], move |g| {
             let gk = g.reshape(&kshape)?;
             match kind {
                 // d sum = broadcast of g

@@ -40,7 +40,8 @@ impl Tensor {
     /// Applies a unary op; integer inputs are promoted to float32 (except `neg`/`abs`,
     /// and the rounding ops, which keep integers as they are).
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
-        let x = match (op, self.dtype()) {
+        let promoted;
+        let x: &Tensor = match (op, self.dtype()) {
             (UnaryOp::Neg | UnaryOp::Abs, DType::I64) => {
                 let v: Vec<i64> = self.to_vec()?;
                 let v: Vec<i64> = v
@@ -59,15 +60,19 @@ impl Tensor {
             (UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Trunc, DType::I64) => {
                 return self.copy_data()
             }
-            (_, DType::I64 | DType::Bool) => self.cast(DType::F32)?,
-            _ => self.clone(),
+            (_, DType::I64 | DType::Bool) => {
+                promoted = self.cast(DType::F32)?;
+                &promoted
+            }
+            // borrowed, not cloned: a handle's clone and drop are two atomics per op
+            _ => self,
         };
         let out = x.map_storage(|b, l| b.unary(l, op))?;
         if !(crate::autograd::is_grad_enabled() && x.requires_grad()) {
             return Ok(out);
         }
         let (xs, ys) = (x.detach(), out.detach());
-        Ok(record(out, op.backward_name(), &[&x], move |g| {
+        Ok(record(out, op.backward_name(), &[x], move |g| {
             Ok(vec![Some(unary_grad(op, &xs, Some(&ys), g)?)])
         }))
     }

@@ -54,8 +54,10 @@ impl Device {
     }
 }
 
-/// The operands of an op after `Tensor::colocate` (up to three without a heap allocation).
-pub(crate) type Operands = SmallVec<[Tensor; 3]>;
+/// The operands of an op after `Tensor::colocate`: borrowed where they were already in
+/// place (a handle's clone and drop cost two atomics), up to three without a heap
+/// allocation.
+pub(crate) type Operands<'a> = SmallVec<[std::borrow::Cow<'a, Tensor>; 3]>;
 
 pub(crate) struct Inner {
     storage: Arc<Storage>,
@@ -507,47 +509,72 @@ impl Tensor {
     /// (labels, argmax's results, masks) goes up as float32, so `x * (x > 0)` works as in
     /// PyTorch; a host float tensor next to a GPU one is refused. On the host every
     /// operand is cast to `dt`.
-    pub(crate) fn colocate(op: &str, ts: &[&Tensor], dt: DType) -> Result<Operands> {
+    pub(crate) fn colocate<'a>(op: &str, ts: &[&'a Tensor], dt: DType) -> Result<Operands<'a>> {
         Tensor::colocate_for(op, ts, dt, dt)
     }
 
     /// `colocate` for an op whose result has dtype `result` (a comparison's is bool, so
     /// int64 operands do not keep it on the host).
-    pub(crate) fn colocate_for(
+    pub(crate) fn colocate_for<'a>(
         op: &str,
-        ts: &[&Tensor],
+        ts: &[&'a Tensor],
         dt: DType,
         result: DType,
-    ) -> Result<Operands> {
-        let on_gpu = result != DType::I64 && ts.iter().any(|t| t.device() == Device::Gpu);
+    ) -> Result<Operands<'a>> {
+        Tensor::colocate_on(op, ts, dt, Tensor::placement(ts, result))
+    }
+
+    /// The device an op over `ts` runs on: the GPU when one of them is there and the
+    /// result's dtype is one it holds (int64 results are computed on the host). `ts` may
+    /// include tensors that only steer (where's condition).
+    pub(crate) fn placement(ts: &[&Tensor], result: DType) -> Device {
+        if result != DType::I64 && ts.iter().any(|t| t.device() == Device::Gpu) {
+            Device::Gpu
+        } else {
+            Device::Cpu
+        }
+    }
+
+    /// `colocate` onto a device chosen by `placement`.
+    pub(crate) fn colocate_on<'a>(
+        op: &str,
+        ts: &[&'a Tensor],
+        dt: DType,
+        device: Device,
+    ) -> Result<Operands<'a>> {
+        use std::borrow::Cow;
+        let on_gpu = device == Device::Gpu;
         if !on_gpu
             && ts
                 .iter()
                 .all(|t| t.device() == Device::Cpu && t.dtype() == dt)
         {
             // already in place (the tiny-op path: no casts to look at)
-            return Ok(ts.iter().map(|&t| t.clone()).collect());
+            return Ok(ts.iter().map(|&t| Cow::Borrowed(t)).collect());
         }
         ts.iter()
             .map(|&t| {
                 if !on_gpu {
+                    if t.device() == Device::Cpu && t.dtype() == dt {
+                        return Ok(Cow::Borrowed(t));
+                    }
                     let t = match t.device() {
                         Device::Cpu => t.clone(),
                         Device::Gpu => t.detach().to_device(Device::Cpu)?,
                     };
-                    return t.cast(dt);
+                    return t.cast(dt).map(Cow::Owned);
                 }
                 if t.device() == Device::Gpu {
-                    return Ok(t.clone());
+                    return Ok(Cow::Borrowed(t));
                 }
                 if t.numel() == 1 {
                     // a bool stays a bool (its 0/1 word), so where(m, True, b) is a bool
                     let word = if t.dtype() == DType::Bool { DType::Bool } else { DType::F32 };
-                    return t.cast(word)?.to_device(Device::Gpu);
+                    return t.cast(word)?.to_device(Device::Gpu).map(Cow::Owned);
                 }
                 match t.dtype() {
                     DType::I64 | DType::Bool => {
-                        t.detach().cast(DType::F32)?.to_device(Device::Gpu)
+                        t.detach().cast(DType::F32)?.to_device(Device::Gpu).map(Cow::Owned)
                     }
                     _ => Err(Error::Device(format!(
                         "{op}: expected all tensors on one device, got gpu and cpu (shape {}); move one with .to()",
