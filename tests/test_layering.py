@@ -482,3 +482,20 @@ def _report(package: Path) -> str:
 
 if __name__ == "__main__":
     print(_report(Path(sys.argv[1]) if len(sys.argv) > 1 else PACKAGE))
+
+
+def test_the_bindings_never_import_the_package_back():
+    """_core gets the Python callables it needs (tensor, repr, return types) from
+    `import ferrograd` through `_core._set_hooks`, so the Rust bindings import no ferrograd
+    module (issue 12)."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parent.parent / "rust" / "python" / "src"
+    imports = [
+        (f.name, m)
+        for f in sorted(src.glob("*.rs"))
+        for m in re.findall(r'import\(\s*"([^"]+)"', f.read_text())
+    ]
+    assert imports, "the scan found no import at all: it would pass vacuously"
+    assert [i for i in imports if i[1].split(".")[0] == "ferrograd"] == []

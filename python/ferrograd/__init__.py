@@ -62,6 +62,7 @@ from ._dtypes import bool_, float32, float64, int64
 from ._dtypes import double as double  # PyTorch's aliases
 from ._dtypes import float as float
 from ._dtypes import long as long
+from ._format import tensor_repr as _tensor_repr
 from ._functional import (
     all,
     allclose,
@@ -228,3 +229,7 @@ __all__ = [
 ]
 # the elementwise functions (fg.exp, fg.relu, ..., neg, logical_not, clip): _ops's table and the rest
 __all__ += _ops._NAMES
+
+# what the bindings call back into (list keys, pickling, repr, max(dim)'s named tuples):
+# handed to them here, so _core never imports this package
+_core._set_hooks(tensor, _tensor_repr, return_types)

@@ -50,6 +50,7 @@ __all__ = [
     "unary",
     "unary_ops",
     "_shader_source",
+    "_set_hooks",
     "linear",
     "one_hot",
     "set_grad_enabled",
@@ -937,6 +938,9 @@ def unary_ops() -> list[tuple[str, int, list[tuple[str, builtins.float | None]]]
 
 def _shader_source(name: str) -> str | None:
     """A shader's WGSL source as the runtime compiles it; None for an unknown name."""
+
+def _set_hooks(tensor: Any, repr: Any, return_types: Any) -> None:
+    """Registers the Python layer's callables (once; `import ferrograd` does it)."""
 
 def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
     """One-hot encoding of int64 labels (num_classes < 0: max label + 1)."""

@@ -159,9 +159,6 @@ pub(crate) fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, 
     })
 }
 
-/// The module of the (values, indices) named tuples (python/ferrograd/return_types.py).
-pub(crate) static RETURN_TYPES: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-
 /// `ferrograd.return_types.<name>(values, indices)`, as PyTorch's `torch.return_types`.
 pub(crate) fn values_indices<'py>(
     py: Python<'py>,
@@ -169,10 +166,8 @@ pub(crate) fn values_indices<'py>(
     values: Tensor,
     indices: Tensor,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let module = RETURN_TYPES.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
-        Ok(py.import("ferrograd.return_types")?.into_any().unbind())
-    })?;
-    module
+    crate::hooks::hooks(py)?
+        .return_types
         .bind(py)
         .getattr(name)?
         .call1((wrap(values), wrap(indices)))

@@ -12,7 +12,7 @@ impl PyTensor {
             // x[[]]: no indices (an empty list has no dtype to go by), as NumPy and PyTorch
             Some(Tensor::from_vec(Vec::<i64>::new(), &[0]).map_err(err)?)
         } else if key.cast::<PyList>().is_ok() || key.hasattr("__array_interface__")? {
-            let f = py.import("ferrograd")?.getattr("tensor")?;
+            let f = crate::hooks::hooks(py)?.tensor.bind(py).clone();
             Some(f.call1((key,))?.cast::<PyTensor>()?.get().t.clone())
         } else {
             None
@@ -52,7 +52,7 @@ impl PyTensor {
         let v = match operand(value, t)? {
             Some(v) => v,
             None => {
-                let f = py.import("ferrograd")?.getattr("tensor")?;
+                let f = crate::hooks::hooks(py)?.tensor.bind(py).clone();
                 f.call1((value,))?.cast::<PyTensor>()?.get().t.clone()
             }
         };
@@ -62,7 +62,7 @@ impl PyTensor {
             // an empty list selects no rows (NumPy reads it as an empty integer index)
             Some(Tensor::from_vec(Vec::<i64>::new(), &[0]).map_err(err)?)
         } else if key.cast::<PyList>().is_ok() || key.hasattr("__array_interface__")? {
-            let f = py.import("ferrograd")?.getattr("tensor")?;
+            let f = crate::hooks::hooks(py)?.tensor.bind(py).clone();
             Some(f.call1((key,))?.cast::<PyTensor>()?.get().t.clone())
         } else {
             None

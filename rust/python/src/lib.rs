@@ -11,6 +11,7 @@ mod errors;
 mod functional;
 mod gpu;
 mod guard;
+mod hooks;
 mod indexing;
 mod inplace;
 mod nn;
@@ -84,6 +85,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stack, m)?)?;
     m.add_function(wrap_pyfunction!(where_, m)?)?;
     elementwise::register(m)?;
+    hooks::register(m)?;
     m.add_function(wrap_pyfunction!(linear, m)?)?;
     m.add_function(wrap_pyfunction!(one_hot, m)?)?;
     m.add_function(wrap_pyfunction!(set_grad_enabled, m)?)?;

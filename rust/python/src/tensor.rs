@@ -189,8 +189,10 @@ impl PyTensor {
         self as *const _ as isize
     }
     pub(crate) fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        py.import("ferrograd._format")?
-            .call_method1("tensor_repr", (wrap(self.t.clone()),))?
+        crate::hooks::hooks(py)?
+            .repr
+            .bind(py)
+            .call1((wrap(self.t.clone()),))?
             .extract()
     }
     /// Converts to a dtype and/or device, in PyTorch's forms: `to(device)`, `to(dtype)`,

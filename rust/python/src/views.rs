@@ -184,7 +184,7 @@ impl PyTensor {
                  t.detach()",
             ));
         }
-        let rebuild = py.import("ferrograd")?.getattr("tensor")?;
+        let rebuild = crate::hooks::hooks(py)?.tensor.bind(py).clone();
         let dtype: PyDType = self.t.dtype().into();
         let args = (
             to_numpy(py, &self.t)?,
