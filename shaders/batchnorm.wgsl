@@ -1,8 +1,9 @@
 // Batch normalization of a (n, c) row-major input over its n rows, forward and backward,
 // in four kernels:
 //   stats_main:  per feature, the batch mean and variance (or the running ones in eval),
-//                the running-stat update, and scale = gamma * invstd, shift = beta - mean * scale
-//   norm_main:   y = x * scale + shift (then relu, with flag 16: BatchNorm1d -> ReLU fused)
+//                the running-stat update, and scale = gamma * invstd
+//   norm_main:   y = (x - mean) * scale + beta (then relu, with flag 16: BatchNorm1d -> ReLU
+//                fused); not x * scale + shift, which cancels when the mean is large
 //   grad_reduce_main: per feature, dgamma = sum(g * xhat), dbeta = sum(g) and the
 //                coefficients of dx = a g + b (x - mean) + c
 //   grad_x_main: dx from those coefficients
@@ -50,7 +51,7 @@ fn tree(lid: vec3<u32>) {
     }
 }
 
-// in1 = x, in2 = gamma, extra = beta; out = [mean | invstd | scale | shift] (4c);
+// in1 = x, in2 = gamma, extra = beta; out = [mean | invstd | scale | beta] (4c);
 // rw1, rw2 = running mean and variance.
 @compute @workgroup_size(16, 16)
 fn stats_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -97,7 +98,7 @@ fn stats_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     out[j] = mean;
     out[p.c + j] = invstd;
     out[2u * p.c + j] = scale;
-    out[3u * p.c + j] = beta - mean * scale;
+    out[3u * p.c + j] = beta;
 }
 
 // in1 = x, in2 = the stats above; out = y.
@@ -106,19 +107,19 @@ fn norm_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n * p.c) { return; }
     let j = i % p.c;
-    var y = in1[i] * in2[2u * p.c + j] + in2[3u * p.c + j];
+    var y = (in1[i] - in2[j]) * in2[2u * p.c + j] + in2[3u * p.c + j];
     if ((p.flags & 16u) != 0u) { y = select(max(y, 0.0), y, is_nan(y)); }
     out[i] = y;
 }
 
 // The upstream gradient, zeroed where a fused relu cut the output (its input, recomputed
-// from x, scale and shift as the forward did, was not above 0).
-fn masked_g(g: f32, x: f32, scale: f32, shift: f32) -> f32 {
-    if ((p.flags & 16u) != 0u && !(x * scale + shift > 0.0)) { return 0.0; }
+// from x and the statistics as the forward did, was not above 0).
+fn masked_g(g: f32, x: f32, mean: f32, scale: f32, beta: f32) -> f32 {
+    if ((p.flags & 16u) != 0u && !((x - mean) * scale + beta > 0.0)) { return 0.0; }
     return g;
 }
 
-// in1 = g, in2 = x, extra = the stats; out = [a | b | c | mean | scale | shift] (6c);
+// in1 = g, in2 = x, extra = the stats; out = [a | b | c | mean | scale | beta] (6c);
 // rw1 = dgamma, rw2 = dbeta.
 // dx = gamma invstd / n (n g - sum g - xhat sum(g xhat)) = a g + b (x - mean) + c; in eval
 // the statistics are constants, so dx = a g.
@@ -132,10 +133,10 @@ fn grad_reduce_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
         let mean = extra[j];
         let invstd = extra[p.c + j];
         let scale = extra[2u * p.c + j];
-        let shift = extra[3u * p.c + j];
+        let beta = extra[3u * p.c + j];
         for (var i = lid.y; i < p.n; i += 16u) {
             let x = in2[i * p.c + j];
-            let g = masked_g(in1[i * p.c + j], x, scale, shift);
+            let g = masked_g(in1[i * p.c + j], x, mean, scale, beta);
             sg += g;
             sgx += g * (x - mean) * invstd;
         }
@@ -174,6 +175,6 @@ fn grad_x_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= p.n * p.c) { return; }
     let j = i % p.c;
     let x = in2[i];
-    let g = masked_g(in1[i], x, extra[4u * p.c + j], extra[5u * p.c + j]);
+    let g = masked_g(in1[i], x, extra[3u * p.c + j], extra[4u * p.c + j], extra[5u * p.c + j]);
     out[i] = extra[j] * g + extra[p.c + j] * (x - extra[3u * p.c + j]) + extra[2u * p.c + j];
 }

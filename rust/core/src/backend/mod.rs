@@ -133,6 +133,75 @@ pub(crate) trait BackendStorage: Sized {
     fn log_softmax_last(&self, _l: &Layout) -> Option<Result<Self>> {
         None
     }
+
+    /// Batch norm of the (n, c) input `l` over its rows, fused: the statistics (the batch's
+    /// when `spec.batch_stats`, then folded into the running ones when `spec.update`; the
+    /// running ones otherwise), y = (x - mean) invstd gamma + beta, then relu when
+    /// `spec.relu`. `running` (contiguous, length c) is read or updated in place. Returns y
+    /// (contiguous) and the per-feature `[mean | invstd | scale | shift]` (4c) that
+    /// `batch_norm_grad` reads.
+    fn batch_norm(
+        &self,
+        l: &Layout,
+        gamma: Option<(&Self, &Layout)>,
+        beta: Option<(&Self, &Layout)>,
+        running: Option<[(&mut Self, &Layout); 2]>,
+        spec: &BnSpec,
+    ) -> Result<(Self, Self)>;
+
+    /// batch_norm's backward from this storage, the input x (`l`), the saved statistics and
+    /// the gradient g of y: (dx, dgamma, dbeta), contiguous. With batch statistics dx
+    /// includes their dependence on x; with running ones it is g gamma invstd. A fused relu
+    /// cuts g where its input was not above 0.
+    fn batch_norm_grad(
+        &self,
+        l: &Layout,
+        stats: &Self,
+        g: (&Self, &Layout),
+        spec: &BnSpec,
+    ) -> Result<(Self, Self, Self)>;
+
+    /// Cross-entropy of each row of the (rows, cols) logits `l` against `labels` (in range),
+    /// the one-hot target mixed with the uniform one by `smoothing`: the per-row losses and
+    /// what `cross_entropy_grad` needs of each row (backend-defined).
+    fn cross_entropy(&self, l: &Layout, labels: &[i64], smoothing: f64) -> Result<(Self, Self)>;
+
+    /// d loss / d logits = (softmax(x) - target) g_i, from this storage (x, `l`), the saved
+    /// rows and the upstream gradient: one per row when `spec.per_row`, else one scalar,
+    /// times `spec.scale`.
+    fn cross_entropy_grad(
+        &self,
+        l: &Layout,
+        saved: &Self,
+        labels: &[i64],
+        g: (&Self, &Layout),
+        spec: &XentGradSpec,
+    ) -> Result<Self>;
+}
+
+/// What a batch norm kernel does (see `BackendStorage::batch_norm`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BnSpec {
+    pub n: usize,
+    pub c: usize,
+    pub eps: f64,
+    pub momentum: f64,
+    /// normalize with the batch's statistics (training), not the running ones
+    pub batch_stats: bool,
+    /// fold the batch statistics into the running ones (the variance unbiased)
+    pub update: bool,
+    /// relu after the normalization (BatchNorm1d -> ReLU)
+    pub relu: bool,
+}
+
+/// How cross-entropy's upstream gradient is applied (see `cross_entropy_grad`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct XentGradSpec {
+    pub smoothing: f64,
+    /// one gradient per row (reduction "none"), else one for all
+    pub per_row: bool,
+    /// 1 / rows for a mean, else 1
+    pub scale: f64,
 }
 
 /// A dropout mask and the affine map on either side of it (see `masked_affine`).
@@ -575,6 +644,124 @@ impl Buffer {
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("optimizer")),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::batch_norm`].
+    pub(crate) fn batch_norm(
+        &self,
+        l: &Layout,
+        gamma: Option<(&Buffer, &Layout)>,
+        beta: Option<(&Buffer, &Layout)>,
+        running: Option<[(&mut Buffer, &Layout); 2]>,
+        spec: &BnSpec,
+    ) -> Result<(Buffer, Buffer)> {
+        let op = "batch_norm";
+        match self {
+            Buffer::Cpu(x) => {
+                fn side<'a>(
+                    t: Option<(&'a Buffer, &'a Layout)>,
+                ) -> Result<Option<(&'a CpuStorage, &'a Layout)>> {
+                    match t {
+                        None => Ok(None),
+                        Some((Buffer::Cpu(s), sl)) => Ok(Some((s, sl))),
+                        #[cfg(feature = "gpu")]
+                        Some(_) => Err(mismatch("batch_norm")),
+                    }
+                }
+                let running = match running {
+                    None => None,
+                    Some([(Buffer::Cpu(m), ml), (Buffer::Cpu(v), vl)]) => Some([(m, ml), (v, vl)]),
+                    #[cfg(feature = "gpu")]
+                    Some(_) => return Err(mismatch(op)),
+                };
+                let (y, st) = x.batch_norm(l, side(gamma)?, side(beta)?, running, spec)?;
+                Ok((Buffer::Cpu(y), Buffer::Cpu(st)))
+            }
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(x) => {
+                fn side<'a>(
+                    t: Option<(&'a Buffer, &'a Layout)>,
+                ) -> Result<Option<(&'a wgpu::WgpuStorage, &'a Layout)>> {
+                    match t {
+                        None => Ok(None),
+                        Some((Buffer::Gpu(s), sl)) => Ok(Some((s, sl))),
+                        Some(_) => Err(mismatch("batch_norm")),
+                    }
+                }
+                let running = match running {
+                    None => None,
+                    Some([(Buffer::Gpu(m), ml), (Buffer::Gpu(v), vl)]) => Some([(m, ml), (v, vl)]),
+                    Some(_) => return Err(mismatch(op)),
+                };
+                let (y, st) = x.batch_norm(l, side(gamma)?, side(beta)?, running, spec)?;
+                Ok((Buffer::Gpu(y), Buffer::Gpu(st)))
+            }
+        }
+    }
+
+    /// See [`BackendStorage::batch_norm_grad`].
+    pub(crate) fn batch_norm_grad(
+        &self,
+        l: &Layout,
+        stats: &Buffer,
+        (g, gl): (&Buffer, &Layout),
+        spec: &BnSpec,
+    ) -> Result<(Buffer, Buffer, Buffer)> {
+        match (self, stats, g) {
+            (Buffer::Cpu(x), Buffer::Cpu(s), Buffer::Cpu(g)) => {
+                let (dx, dw, db) = x.batch_norm_grad(l, s, (g, gl), spec)?;
+                Ok((Buffer::Cpu(dx), Buffer::Cpu(dw), Buffer::Cpu(db)))
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => {
+                let (dx, dw, db) = x.batch_norm_grad(l, s, (g, gl), spec)?;
+                Ok((Buffer::Gpu(dx), Buffer::Gpu(dw), Buffer::Gpu(db)))
+            }
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("batch_norm")),
+        }
+    }
+
+    /// See [`BackendStorage::cross_entropy`].
+    pub(crate) fn cross_entropy(
+        &self,
+        l: &Layout,
+        labels: &[i64],
+        smoothing: f64,
+    ) -> Result<(Buffer, Buffer)> {
+        match self {
+            Buffer::Cpu(x) => x
+                .cross_entropy(l, labels, smoothing)
+                .map(|(a, b)| (Buffer::Cpu(a), Buffer::Cpu(b))),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(x) => x
+                .cross_entropy(l, labels, smoothing)
+                .map(|(a, b)| (Buffer::Gpu(a), Buffer::Gpu(b))),
+        }
+    }
+
+    /// See [`BackendStorage::cross_entropy_grad`].
+    pub(crate) fn cross_entropy_grad(
+        &self,
+        l: &Layout,
+        saved: &Buffer,
+        labels: &[i64],
+        (g, gl): (&Buffer, &Layout),
+        spec: &XentGradSpec,
+    ) -> Result<Buffer> {
+        match (self, saved, g) {
+            (Buffer::Cpu(x), Buffer::Cpu(s), Buffer::Cpu(g)) => x
+                .cross_entropy_grad(l, s, labels, (g, gl), spec)
+                .map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => x
+                .cross_entropy_grad(l, s, labels, (g, gl), spec)
+                .map(Buffer::Gpu),
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("cross_entropy")),
         }
     }
 }

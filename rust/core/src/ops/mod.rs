@@ -14,6 +14,3 @@ pub mod unary;
 pub use binary::{BinaryOp, CmpOp, LogicOp};
 pub use index::IndexItem;
 pub use unary::UnaryOp;
-
-#[cfg(feature = "gpu")]
-pub(crate) use crate::backend::wgpu::ops as gpu_ops;

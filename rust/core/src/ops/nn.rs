@@ -3,15 +3,13 @@
 //! The composed versions remain the tests' oracle.
 
 use crate::autograd::record;
-use crate::dtype::{DType, Element, Float};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::kernels;
 use crate::layout::fmt_shape;
 use crate::ops::unary::{SELU_ALPHA, SELU_SCALE};
 use crate::random;
-use crate::storage::BufferElement;
 use crate::tensor::Tensor;
-use crate::{float_dispatch, shape_err, value_err};
+use crate::{shape_err, value_err};
 
 /// How a loss combines its per-sample values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,94 +34,6 @@ impl Reduction {
             )),
         }
     }
-}
-
-/// Writes `f(slice)` into a contiguous float tensor's storage in place.
-pub(crate) fn write_in_place<T: BufferElement>(t: &Tensor, f: impl FnOnce(&mut [T])) -> Result<()> {
-    if !t.is_contiguous() {
-        return Err(value_err!(
-            "in-place update: tensor of shape {} is not contiguous",
-            fmt_shape(t.shape())
-        ));
-    }
-    t.write_contig(f);
-    Ok(())
-}
-
-fn bn_train<T: Float + BufferElement>(
-    x: &[T],
-    n: usize,
-    c: usize,
-    gamma: &[T],
-    beta: &[T],
-    eps: f64,
-) -> (Vec<T>, Vec<T>, Vec<T>, Vec<T>) {
-    // two passes (mean, then centred squares) for accuracy; every loop runs along a row of
-    // features, so it vectorizes
-    let mut mean = vec![T::zero(); c];
-    for row in x.chunks_exact(c) {
-        kernels::add_assign(&mut mean, row);
-    }
-    let inv_n = T::from_f64(1.0 / n as f64);
-    mean.iter_mut().for_each(|m| *m *= inv_n);
-    let mut var = vec![T::zero(); c];
-    for row in x.chunks_exact(c) {
-        for ((v, &xv), &m) in var.iter_mut().zip(row).zip(&mean) {
-            let d = xv - m;
-            *v += d * d;
-        }
-    }
-    var.iter_mut().for_each(|v| *v *= inv_n);
-    let invstd: Vec<T> = var
-        .iter()
-        .map(|&v| T::one() / (v + T::from_f64(eps)).sqrt())
-        .collect();
-    let mut xhat = vec![T::zero(); n * c];
-    let mut y = vec![T::zero(); n * c];
-    for ((row, xh), yr) in x
-        .chunks_exact(c)
-        .zip(xhat.chunks_exact_mut(c))
-        .zip(y.chunks_exact_mut(c))
-    {
-        for j in 0..c {
-            let h = (row[j] - mean[j]) * invstd[j];
-            xh[j] = h;
-            yr[j] = h * gamma[j] + beta[j];
-        }
-    }
-    (y, xhat, mean, var)
-}
-
-fn bn_backward<T: Float + BufferElement>(
-    g: &[T],
-    xhat: &[T],
-    invstd: &[T],
-    gamma: &[T],
-    n: usize,
-    c: usize,
-) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let mut sum_g = vec![T::zero(); c];
-    let mut sum_gx = vec![T::zero(); c];
-    for (gr, xr) in g.chunks_exact(c).zip(xhat.chunks_exact(c)) {
-        for j in 0..c {
-            sum_g[j] += gr[j];
-            sum_gx[j] += gr[j] * xr[j];
-        }
-    }
-    // dx = gamma * invstd / N * (N g - sum(g) - xhat * sum(g xhat))
-    let nn = T::from_f64(n as f64);
-    let k: Vec<T> = (0..c).map(|j| gamma[j] * invstd[j] / nn).collect();
-    let mut dx = vec![T::zero(); n * c];
-    for ((gr, xr), d) in g
-        .chunks_exact(c)
-        .zip(xhat.chunks_exact(c))
-        .zip(dx.chunks_exact_mut(c))
-    {
-        for j in 0..c {
-            d[j] = k[j] * (nn * gr[j] - sum_g[j] - xr[j] * sum_gx[j]);
-        }
-    }
-    (dx, sum_gx, sum_g)
 }
 
 impl Tensor {
@@ -155,8 +65,9 @@ impl Tensor {
         )
     }
 
-    /// `batch_norm`, then relu when `relu` is set (BatchNorm1d -> ReLU): one fused kernel
-    /// on the GPU, the two ops in turn elsewhere.
+    /// `batch_norm`, then relu when `relu` is set (BatchNorm1d -> ReLU), fused: the
+    /// backend's kernels compute the statistics, the normalization and the relu in one
+    /// pass each way. All tensors must be on one device.
     #[allow(clippy::too_many_arguments)]
     pub fn batch_norm_act(
         &self,
@@ -169,58 +80,23 @@ impl Tensor {
         eps: f64,
         relu: bool,
     ) -> Result<Tensor> {
-        let then_relu = |t: Tensor| if relu { t.relu() } else { Ok(t) };
-        let all_gpu = self.is_gpu()
-            && [weight, bias, running_mean, running_var]
-                .iter()
-                .all(|t| t.is_none_or(|t| t.is_gpu()));
-        let gpu_stats =
-            running_mean.is_some_and(|t| t.is_gpu()) || running_var.is_some_and(|t| t.is_gpu());
-        let mut inputs: Vec<&Tensor> = vec![self];
-        inputs.extend(weight);
-        inputs.extend(bias);
-        if !all_gpu && (gpu_stats || inputs.iter().any(|t| t.is_gpu())) {
-            // devices mixed: run on the cpu, then write the updated running stats back
-            let cpu = |t: Option<&Tensor>| {
-                t.map(|t| t.detach().to_device(crate::tensor::Device::Cpu))
-                    .transpose()
-            };
-            let (rm, rv) = (cpu(running_mean)?, cpu(running_var)?);
-            let (hw, hb) = (weight.is_some(), bias.is_some());
-            let out = Tensor::gpu_fallback(&inputs, |v| {
-                let w = if hw { Some(&v[1]) } else { None };
-                let b = if hb { Some(&v[1 + hw as usize]) } else { None };
-                v[0].batch_norm(w, b, rm.as_ref(), rv.as_ref(), training, momentum, eps)
-            });
-            let out = match out {
-                Some(r) => r?,
-                None => {
-                    return Err(crate::error::Error::Device(
-                        "batch_norm: running stats on the gpu, input on the cpu".into(),
-                    ))
-                }
-            };
-            for (dst, src) in [(running_mean, &rm), (running_var, &rv)] {
-                if let (Some(d), Some(s)) = (dst, src) {
-                    let _g = crate::autograd::NoGradGuard::new();
-                    d.copy_(s)?;
-                }
-            }
-            return then_relu(out);
-        }
         if self.ndim() != 2 {
             return Err(shape_err!(
                 "batch_norm: expected a 2-D input (N, C), got shape {}",
                 fmt_shape(self.shape())
             ));
         }
+        if !self.dtype().is_float() {
+            return Err(crate::backend::float_only("batch_norm", self.dtype()));
+        }
         let (n, c) = (self.shape()[0], self.shape()[1]);
-        for (name, t) in [
+        let named = [
             ("weight", weight),
             ("bias", bias),
             ("running_mean", running_mean),
             ("running_var", running_var),
-        ] {
+        ];
+        for (name, t) in named {
             if let Some(t) = t {
                 if t.shape() != [c] {
                     return Err(shape_err!(
@@ -235,103 +111,117 @@ impl Tensor {
                         self.dtype()
                     )));
                 }
-            }
-        }
-        #[cfg(feature = "gpu")]
-        if all_gpu {
-            let running = match (running_mean, running_var) {
-                (Some(m), Some(v)) => Some((m, v)),
-                _ => None,
-            };
-            if running.is_none() && !training {
-                // as on the cpu: eval without running stats normalizes with the batch's
-                return self.batch_norm_act(weight, bias, None, None, true, momentum, eps, relu);
-            }
-            if training && n < 2 {
-                return Err(value_err!(
-                    "batch_norm: expected more than 1 value per feature when training, got input of shape {}",
-                    fmt_shape(self.shape())
-                ));
-            }
-            return super::gpu_ops::batch_norm(
-                self, weight, bias, running, training, momentum, eps, relu,
-            );
-        }
-        if !training {
-            let (rm, rv) = match (running_mean, running_var) {
-                (Some(m), Some(v)) => (m.clone(), v.clone()),
-                _ => {
-                    return self.batch_norm_act(weight, bias, None, None, true, momentum, eps, relu)
+                if t.device() != self.device() {
+                    return Err(Error::Device(format!(
+                        "batch_norm: {name} is on {} but the input is on {}; move one with .to()",
+                        t.device().name(),
+                        self.device().name()
+                    )));
                 }
-            };
-            // y = (x - mean) / sqrt(var + eps) * gamma + beta, composed (differentiable in x, gamma, beta)
-            let scale = rv.add_scalar(eps)?.sqrt()?;
-            let mut y = self.sub(&rm)?.div(&scale)?;
-            if let Some(w) = weight {
-                y = y.mul(w)?;
             }
-            if let Some(b) = bias {
-                y = y.add(b)?;
-            }
-            return then_relu(y);
         }
-        if n < 2 {
+        let running = match (running_mean, running_var) {
+            (Some(m), Some(v)) => Some((m, v)),
+            _ => None,
+        };
+        if let Some((m, v)) = running {
+            // written in place: no view the kernel cannot write through, and nothing it
+            // also reads (or writes twice)
+            for (name, t) in [("running_mean", m), ("running_var", v)] {
+                if !t.is_contiguous() {
+                    return Err(value_err!(
+                        "batch_norm: {name} is updated in place and must be contiguous, got a view of shape {}",
+                        fmt_shape(t.shape())
+                    ));
+                }
+                let others = [
+                    Some(self),
+                    weight,
+                    bias,
+                    Some(if std::ptr::eq(t, m) { v } else { m }),
+                ];
+                if others.iter().flatten().any(|o| o.shares_storage(t)) {
+                    return Err(value_err!(
+                        "batch_norm: {name} shares memory with another argument; pass a separate tensor"
+                    ));
+                }
+            }
+        }
+        // eval without running statistics normalizes with the batch's, as PyTorch
+        let batch_stats = training || running.is_none();
+        if batch_stats && n < 2 {
             return Err(value_err!(
                 "batch_norm: expected more than 1 value per feature when training, got input of shape {}",
                 fmt_shape(self.shape())
             ));
         }
-        let dt = self.dtype();
-        float_dispatch!(dt, "batch_norm", T => {
-            let gv: Vec<T> = match weight {
-                Some(w) => w.to_vec()?,
-                None => vec![T::one(); c],
-            };
-            let bv: Vec<T> = match bias {
-                Some(b) => b.to_vec()?,
-                None => vec![T::zero(); c],
-            };
-            let (y, xhat, mean, var) = self.with_contig(|x: &[T]| bn_train(x, n, c, &gv, &bv, eps))?;
-            if let (Some(rm), Some(rv)) = (running_mean, running_var) {
-                let m = T::from_f64(momentum);
-                let unbias = T::from_f64(n as f64 / (n as f64 - 1.0));
-                write_in_place(rm, |s: &mut [T]| {
-                    s.iter_mut().zip(&mean).for_each(|(r, &b)| *r = (T::one() - m) * *r + m * b)
-                })?;
-                write_in_place(rv, |s: &mut [T]| {
-                    s.iter_mut().zip(&var).for_each(|(r, &b)| *r = (T::one() - m) * *r + m * b * unbias)
-                })?;
-            }
-            let invstd: Vec<T> = var.iter().map(|&v| T::one() / (v + T::from_f64(eps)).sqrt()).collect();
-            let out = Tensor::from_vec(y, &[n, c])?;
-            let xhat = Tensor::from_vec(xhat, &[n, c])?;
-            let (nw, nb) = (weight.is_some_and(|w| w.requires_grad()), bias.is_some_and(|b| b.requires_grad()));
-            let mut inputs = vec![self];
-            let w_own = weight.cloned();
-            if let Some(w) = weight {
-                inputs.push(w);
-            }
-            if let Some(b) = bias {
-                inputs.push(b);
-            }
-            let nx = self.requires_grad();
-            let has_w = weight.is_some();
-            then_relu(record(out, "BatchNormBackward", &inputs, move |g| {
-                let gamma: Vec<T> = match w_own.as_ref() {
-                    Some(w) => w.to_vec()?,
-                    None => vec![T::one(); c],
-                };
-                let gv: Vec<T> = g.cast(T::DTYPE)?.to_vec()?;
-                let (dx, dgamma, dbeta) =
-                    xhat.with_contig(|xh: &[T]| bn_backward(&gv, xh, &invstd, &gamma, n, c))?;
-                let mut grads = vec![if nx { Some(Tensor::from_vec(dx, &[n, c])?) } else { None }];
-                if has_w {
-                    grads.push(if nw { Some(Tensor::from_vec(dgamma, &[c])?) } else { None });
+        let spec = crate::backend::BnSpec {
+            n,
+            c,
+            eps,
+            momentum,
+            batch_stats,
+            update: training && running.is_some(),
+            relu,
+        };
+        let (y, stats) = {
+            let x = self.storage_guard();
+            let (w, b) = (
+                weight.map(|t| t.storage_guard()),
+                bias.map(|t| t.storage_guard()),
+            );
+            let mut r = running.map(|(m, v)| (m.storage_guard_mut(), v.storage_guard_mut()));
+            let running = match (&mut r, running) {
+                (Some((gm, gv)), Some((m, v))) => {
+                    Some([(&mut **gm, m.layout()), (&mut **gv, v.layout())])
                 }
-                grads.push(if nb { Some(Tensor::from_vec(dbeta, &[c])?) } else { None });
-                Ok(grads)
-            }))
-        })
+                _ => None,
+            };
+            x.batch_norm(
+                self.layout(),
+                w.as_deref().zip(weight.map(|t| t.layout())),
+                b.as_deref().zip(bias.map(|t| t.layout())),
+                running,
+                &spec,
+            )?
+        };
+        let out = Tensor::from_buffer(y, &[n, c])?;
+        let mut inputs = vec![self];
+        inputs.extend(weight);
+        inputs.extend(bias);
+        let grads_for = [
+            self.requires_grad(),
+            weight.is_some_and(|t| t.requires_grad()),
+            bias.is_some_and(|t| t.requires_grad()),
+        ];
+        let has = [true, weight.is_some(), bias.is_some()];
+        let x = self.detach();
+        Ok(record(out, "BatchNormBackward", &inputs, move |g| {
+            let g = g.placed(x.dtype(), x.device())?;
+            let (dx, dw, db) = x.storage_guard().batch_norm_grad(
+                x.layout(),
+                &stats,
+                (&g.storage_guard(), g.layout()),
+                &spec,
+            )?;
+            let shapes: [&[usize]; 3] = [&[n, c], &[c], &[c]];
+            let mut grads = Vec::with_capacity(3);
+            for (((buf, shape), &want), &present) in [dx, dw, db]
+                .into_iter()
+                .zip(shapes)
+                .zip(&grads_for)
+                .zip(&has)
+            {
+                if present {
+                    grads.push(if want {
+                        Some(Tensor::from_buffer(buf, shape)?)
+                    } else {
+                        None
+                    });
+                }
+            }
+            Ok(grads)
+        }))
     }
 
     /// Checks cross-entropy's arguments; returns the class labels.
@@ -452,69 +342,46 @@ impl Tensor {
         reduction: Reduction,
     ) -> Result<Tensor> {
         let labels = self.ce_labels(target, label_smoothing)?;
-        #[cfg(feature = "gpu")]
-        if self.is_gpu() {
-            return super::gpu_ops::cross_entropy(self, &labels, label_smoothing, reduction);
-        }
         let (n, c) = (self.shape()[0], self.shape()[1]);
         let x = if self.dtype().is_float() {
             self.clone()
         } else {
             self.cast(DType::F32)?
         };
-        let eps = label_smoothing;
-        float_dispatch!(x.dtype(), "cross_entropy", T => {
-            let mut probs = vec![T::zero(); n * c];
-            let mut losses = vec![T::zero(); n];
-            x.with_contig(|v: &[T]| {
-                for r in 0..n {
-                    let row = &v[r * c..(r + 1) * c];
-                    let m = kernels::max(row);
-                    let m = if m.to_f64().is_finite() { m } else { T::zero() };
-                    let pr = &mut probs[r * c..(r + 1) * c];
-                    kernels::map(row, pr, |z: T| (z - m).exp());
-                    let s = kernels::sum(pr);
-                    // lse = m + ln s, kept apart: with large logits m + ln s rounds ln s away
-                    let ln_s = s.ln();
-                    let inv = T::one() / s;
-                    pr.iter_mut().for_each(|p| *p *= inv);
-                    let y = labels[r] as usize;
-                    let mut loss = (T::one() - T::from_f64(eps)) * (ln_s - (row[y] - m));
-                    if eps > 0.0 {
-                        let mean_logp = (kernels::sum(row) / T::from_f64(c as f64) - m) - ln_s;
-                        loss -= T::from_f64(eps) * mean_logp;
-                    }
-                    losses[r] = loss;
-                }
-            })?;
-            let out = match reduction {
-                Reduction::None => Tensor::from_vec(losses, &[n])?,
-                Reduction::Sum => Tensor::from_vec(vec![losses.iter().copied().sum::<T>()], &[])?,
-                Reduction::Mean => {
-                    let s: T = losses.iter().copied().sum();
-                    Tensor::from_vec(vec![s / T::from_f64(n as f64)], &[])?
-                }
-            };
-            Ok(record(out, "CrossEntropyBackward", &[&x], move |g| {
-                // d loss_i / d z = softmax(z) - ((1 - eps) onehot(y) + eps / C), times g_i
-                let gv: Vec<f64> = g.to_f64_vec()?;
-                let mut d = probs.clone();
-                let on = T::from_f64(1.0 - eps);
-                let uni = T::from_f64(eps / c as f64);
-                for r in 0..n {
-                    let gi = match reduction {
-                        Reduction::None => gv[r],
-                        Reduction::Sum => gv[0],
-                        Reduction::Mean => gv[0] / n as f64,
-                    };
-                    let gi = T::from_f64(gi);
-                    let row = &mut d[r * c..(r + 1) * c];
-                    row[labels[r] as usize] -= on;
-                    row.iter_mut().for_each(|v| *v = (*v - uni) * gi);
-                }
-                Ok(vec![Some(Tensor::from_vec(d, &[n, c])?)])
-            }))
-        })
+        let (per, saved) = x
+            .storage_guard()
+            .cross_entropy(x.layout(), &labels, label_smoothing)?;
+        let per = Tensor::from_buffer(per, &[n])?;
+        let out = {
+            let _g = crate::autograd::NoGradGuard::new();
+            match reduction {
+                Reduction::None => per,
+                Reduction::Sum => per.sum(None, false)?,
+                // the mean of no losses is 0/0 = NaN, as PyTorch's
+                Reduction::Mean => per.mean(None, false)?,
+            }
+        };
+        let spec = crate::backend::XentGradSpec {
+            smoothing: label_smoothing,
+            per_row: reduction == Reduction::None,
+            scale: match reduction {
+                Reduction::Mean => 1.0 / n.max(1) as f64,
+                Reduction::None | Reduction::Sum => 1.0,
+            },
+        };
+        let xd = x.detach();
+        Ok(record(out, "CrossEntropyBackward", &[&x], move |g| {
+            // d loss_i / d z = softmax(z) - ((1 - eps) onehot(y) + eps / C), times g_i
+            let g = g.placed(xd.dtype(), xd.device())?;
+            let dx = xd.storage_guard().cross_entropy_grad(
+                xd.layout(),
+                &saved,
+                &labels,
+                (&g.storage_guard(), g.layout()),
+                &spec,
+            )?;
+            Ok(vec![Some(Tensor::from_buffer(dx, &[n, c])?)])
+        }))
     }
 
     /// Binary cross-entropy between logits and targets in [0, 1] (same shape), computed

@@ -296,31 +296,6 @@ impl Tensor {
         ))
     }
 
-    /// Runs an op that has no GPU kernel yet on GPU inputs: they move to the CPU (through
-    /// the differentiable `to_device`, so gradients flow back), `f` runs there, and a float
-    /// result moves back to the GPU. `None` when every input is already on the CPU.
-    pub(crate) fn gpu_fallback(
-        inputs: &[&Tensor],
-        f: impl FnOnce(&[Tensor]) -> Result<Tensor>,
-    ) -> Option<Result<Tensor>> {
-        if !inputs.iter().any(|t| t.is_gpu()) {
-            return None;
-        }
-        let run = || {
-            let cpu: Vec<Tensor> = inputs
-                .iter()
-                .map(|t| t.to_device(Device::Cpu))
-                .collect::<Result<_>>()?;
-            let out = f(&cpu)?;
-            if matches!(out.dtype(), DType::F32 | DType::Bool) {
-                out.to_device(Device::Gpu)
-            } else {
-                Ok(out) // int64 results stay on the CPU: the gpu backend holds float32 and bool
-            }
-        };
-        Some(run())
-    }
-
     /// This tensor's data (detached) in `dtype` on `device`, converted where the data is
     /// held: on the host after the move for a host target, before the move for a GPU one
     /// (the GPU holds float32 and bool; int64 stays on the host).
@@ -344,36 +319,6 @@ impl Tensor {
     /// The elements in C order, in host memory (read back from the device).
     pub(crate) fn host_storage(&self) -> Result<CpuStorage> {
         self.0.storage.read().to_host(&self.0.layout)
-    }
-
-    /// The GPU buffer behind this tensor (for the GPU kernels).
-    #[cfg(feature = "gpu")]
-    pub(crate) fn with_gpu<R>(
-        &self,
-        f: impl FnOnce(&crate::gpu::GpuBuffer, &Layout) -> R,
-    ) -> Result<R> {
-        let guard = self.0.storage.read();
-        match &*guard {
-            Buffer::Gpu(g) => Ok(f(&g.buf, &self.0.layout)),
-            _ => Err(Error::Device("internal: expected a gpu tensor".into())),
-        }
-    }
-
-    /// Runs `f` with the device buffers of several GPU tensors (read-locked meanwhile).
-    #[cfg(feature = "gpu")]
-    pub(crate) fn with_gpus<R>(
-        ts: &[&Tensor],
-        f: impl FnOnce(&[&crate::gpu::GpuBuffer]) -> R,
-    ) -> Result<R> {
-        let guards: Vec<_> = ts.iter().map(|t| t.0.storage.read()).collect();
-        let mut bufs = Vec::with_capacity(ts.len());
-        for g in &guards {
-            match &**g {
-                Buffer::Gpu(g) => bufs.push(&*g.buf),
-                _ => return Err(Error::Device("internal: expected a gpu tensor".into())),
-            }
-        }
-        Ok(f(&bufs))
     }
 
     /// Number of dimensions.
@@ -652,39 +597,18 @@ impl Tensor {
         self.0.storage.read()
     }
 
+    /// Write access to the storage, for kernels that update a tensor in place (the caller
+    /// checks that no storage it also reads is this one).
+    pub(crate) fn storage_guard_mut(&self) -> std::sync::RwLockWriteGuard<'_, Buffer> {
+        self.0.storage.write()
+    }
+
     /// A view of the same storage under another layout (no autograd recorded).
     pub(crate) fn view_with(&self, layout: Layout) -> Tensor {
         Tensor::from_parts(self.0.storage.clone(), layout)
     }
 
     // ---------------------------------------------------------------- data access
-
-    /// Runs `f` on the raw storage slice and the layout (read-locked meanwhile).
-    pub(crate) fn read<T: BufferElement, R>(&self, f: impl FnOnce(&[T], &Layout) -> R) -> R {
-        let guard = self.0.storage.read();
-        let s = T::slice(&guard)
-            .expect("a host buffer of the tensor's dtype (gpu tensors take the gpu path)");
-        f(s, &self.0.layout)
-    }
-
-    /// Runs `f` on the mutable elements of a contiguous tensor (write-locked meanwhile).
-    pub(crate) fn write_contig<T: BufferElement, R>(&self, f: impl FnOnce(&mut [T]) -> R) -> R {
-        let mut guard = self.0.storage.write();
-        let s = T::slice_mut(&mut guard).expect("dtype tag matches the buffer");
-        let l = &self.0.layout;
-        f(&mut s[l.contiguous_range()])
-    }
-
-    /// Runs `f` on the elements in C order: a borrowed slice when contiguous, else a copy.
-    pub(crate) fn with_contig<T: BufferElement, R>(&self, f: impl FnOnce(&[T]) -> R) -> Result<R> {
-        self.read(|s: &[T], l| {
-            if l.is_contiguous() {
-                Ok(f(&s[l.contiguous_range()]))
-            } else {
-                Ok(f(&l.gather(s)?))
-            }
-        })
-    }
 
     /// The elements in C order as a vector of `T` (the dtype must be `T`'s; a bool tensor
     /// may also be read as 0/1 floats).

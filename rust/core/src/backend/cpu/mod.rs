@@ -4,10 +4,11 @@
 mod binary;
 mod index;
 mod matmul;
+mod nn;
 mod optim;
 mod reduce;
 
-use super::{float_only, BackendStorage, MaskSpec, ReduceOp, ReducePlan};
+use super::{float_only, BackendStorage, BnSpec, MaskSpec, ReduceOp, ReducePlan, XentGradSpec};
 use crate::dtype::{DType, Element, Float};
 use crate::error::Result;
 use crate::layout::Layout;
@@ -281,6 +282,93 @@ impl BackendStorage for CpuStorage {
                 run(v, l, mask).map(|(y, a)| (CpuStorage::F64(y), CpuStorage::F64(a)))
             }
             other => Err(float_only("dropout", other.dtype())),
+        }
+    }
+
+    fn batch_norm(
+        &self,
+        l: &Layout,
+        gamma: Option<(&Self, &Layout)>,
+        beta: Option<(&Self, &Layout)>,
+        running: Option<[(&mut Self, &Layout); 2]>,
+        spec: &BnSpec,
+    ) -> Result<(Self, Self)> {
+        macro_rules! run {
+            ($v:ident, $var:ident, $t:ty) => {{
+                fn side<'a>(
+                    t: Option<(&'a CpuStorage, &'a Layout)>,
+                ) -> Result<Option<(&'a [$t], &'a Layout)>> {
+                    match t {
+                        None => Ok(None),
+                        Some((CpuStorage::$var(s), sl)) => Ok(Some((&s[..], sl))),
+                        Some((o, _)) => Err(float_only("batch_norm", o.dtype())),
+                    }
+                }
+                let running = match running {
+                    None => None,
+                    Some([(CpuStorage::$var(m), ml), (CpuStorage::$var(v), vl)]) => {
+                        Some([&mut m[ml.contiguous_range()], &mut v[vl.contiguous_range()]])
+                    }
+                    Some(_) => return Err(float_only("batch_norm", self.dtype())),
+                };
+                let (y, st) =
+                    nn::batch_norm((&$v[..], l), side(gamma)?, side(beta)?, running, spec)?;
+                Ok((CpuStorage::$var(y), CpuStorage::$var(st)))
+            }};
+        }
+        match self {
+            CpuStorage::F32(v) => run!(v, F32, f32),
+            CpuStorage::F64(v) => run!(v, F64, f64),
+            other => Err(float_only("batch_norm", other.dtype())),
+        }
+    }
+
+    fn batch_norm_grad(
+        &self,
+        l: &Layout,
+        stats: &Self,
+        g: (&Self, &Layout),
+        spec: &BnSpec,
+    ) -> Result<(Self, Self, Self)> {
+        match (self, stats, g) {
+            (CpuStorage::F32(x), CpuStorage::F32(s), (CpuStorage::F32(g), gl)) => {
+                let (a, b, c) = nn::batch_norm_grad((x, l), s, (g, gl), spec)?;
+                Ok((CpuStorage::F32(a), CpuStorage::F32(b), CpuStorage::F32(c)))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(s), (CpuStorage::F64(g), gl)) => {
+                let (a, b, c) = nn::batch_norm_grad((x, l), s, (g, gl), spec)?;
+                Ok((CpuStorage::F64(a), CpuStorage::F64(b), CpuStorage::F64(c)))
+            }
+            _ => Err(float_only("batch_norm", self.dtype())),
+        }
+    }
+
+    fn cross_entropy(&self, l: &Layout, labels: &[i64], smoothing: f64) -> Result<(Self, Self)> {
+        match self {
+            CpuStorage::F32(v) => nn::cross_entropy((v, l), labels, smoothing)
+                .map(|(a, b)| (CpuStorage::F32(a), CpuStorage::F32(b))),
+            CpuStorage::F64(v) => nn::cross_entropy((v, l), labels, smoothing)
+                .map(|(a, b)| (CpuStorage::F64(a), CpuStorage::F64(b))),
+            other => Err(float_only("cross_entropy", other.dtype())),
+        }
+    }
+
+    fn cross_entropy_grad(
+        &self,
+        l: &Layout,
+        saved: &Self,
+        labels: &[i64],
+        g: (&Self, &Layout),
+        spec: &XentGradSpec,
+    ) -> Result<Self> {
+        match (self, saved, g) {
+            (CpuStorage::F32(_), CpuStorage::F32(s), (CpuStorage::F32(g), gl)) => {
+                nn::cross_entropy_grad(l, s, labels, (g, gl), spec).map(CpuStorage::F32)
+            }
+            (CpuStorage::F64(_), CpuStorage::F64(s), (CpuStorage::F64(g), gl)) => {
+                nn::cross_entropy_grad(l, s, labels, (g, gl), spec).map(CpuStorage::F64)
+            }
+            _ => Err(float_only("cross_entropy", self.dtype())),
         }
     }
 }

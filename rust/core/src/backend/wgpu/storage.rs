@@ -27,13 +27,14 @@ impl WgpuStorage {
 }
 
 use super::ops::{
-    dim_first, launch_binary, launch_gather, launch_log_softmax, launch_masked_affine,
+    dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary, launch_cross_entropy,
+    launch_cross_entropy_grad, launch_gather, launch_log_softmax, launch_masked_affine,
     launch_matmul, launch_optimizer, launch_reduce, launch_scatter_sum, launch_select,
     launch_unary, launch_unary_grad, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX,
     RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage};
-use crate::backend::{MaskSpec, ReduceOp, ReducePlan};
+use crate::backend::{BnSpec, MaskSpec, ReduceOp, ReducePlan, XentGradSpec};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::ops::table::IDENTITY_CODE;
@@ -504,6 +505,79 @@ impl BackendStorage for WgpuStorage {
             Ok(WgpuStorage::new(out, DType::F32))
         };
         Some(run())
+    }
+
+    fn batch_norm(
+        &self,
+        l: &Layout,
+        gamma: Option<(&Self, &Layout)>,
+        beta: Option<(&Self, &Layout)>,
+        running: Option<[(&mut Self, &Layout); 2]>,
+        spec: &BnSpec,
+    ) -> Result<(Self, Self)> {
+        let x = from_zero(&self.buf, l)?;
+        let gamma = gamma.map(|(s, sl)| from_zero(&s.buf, sl)).transpose()?;
+        let beta = beta.map(|(s, sl)| from_zero(&s.buf, sl)).transpose()?;
+        let running = match &running {
+            Some([(m, ml), (v, vl)]) => {
+                for sl in [ml, vl] {
+                    if sl.offset != 0 {
+                        // the kernel binds whole buffers: it cannot write at an offset
+                        return Err(Error::Value(format!(
+                            "batch_norm: the gpu kernel updates the running statistics in place from element 0; got a view at offset {}",
+                            sl.offset
+                        )));
+                    }
+                }
+                Some((&*m.buf, &*v.buf))
+            }
+            None => None,
+        };
+        let (y, stats) = launch_batch_norm(&x, gamma.as_deref(), beta.as_deref(), running, spec)?;
+        Ok((
+            WgpuStorage::new(y, DType::F32),
+            WgpuStorage::new(stats, DType::F32),
+        ))
+    }
+
+    fn batch_norm_grad(
+        &self,
+        l: &Layout,
+        stats: &Self,
+        (g, gl): (&Self, &Layout),
+        spec: &BnSpec,
+    ) -> Result<(Self, Self, Self)> {
+        let x = from_zero(&self.buf, l)?;
+        let g = from_zero(&g.buf, gl)?;
+        let (dx, dw, db) = launch_batch_norm_grad(&g, &x, &stats.buf, spec)?;
+        Ok((
+            WgpuStorage::new(dx, DType::F32),
+            WgpuStorage::new(dw, DType::F32),
+            WgpuStorage::new(db, DType::F32),
+        ))
+    }
+
+    fn cross_entropy(&self, l: &Layout, labels: &[i64], smoothing: f64) -> Result<(Self, Self)> {
+        let x = from_zero(&self.buf, l)?;
+        let (per, saved) = launch_cross_entropy(&x, l.shape[0], l.shape[1], labels, smoothing)?;
+        Ok((
+            WgpuStorage::new(per, DType::F32),
+            WgpuStorage::new(saved, DType::F32),
+        ))
+    }
+
+    fn cross_entropy_grad(
+        &self,
+        l: &Layout,
+        saved: &Self,
+        _labels: &[i64], // the saved rows hold them
+        (g, gl): (&Self, &Layout),
+        spec: &XentGradSpec,
+    ) -> Result<Self> {
+        let x = from_zero(&self.buf, l)?;
+        let g = from_zero(&g.buf, gl)?;
+        let dx = launch_cross_entropy_grad(&x, l.shape[0], l.shape[1], &saved.buf, &g, spec)?;
+        Ok(WgpuStorage::new(dx, DType::F32))
     }
 }
 

@@ -5,13 +5,6 @@ use super::*;
 
 pub(crate) const MAX_DIMS: usize = 8;
 
-pub(crate) fn new_tensor(buf: GpuBuffer, shape: &[usize]) -> Result<Tensor> {
-    Tensor::from_buffer(
-        Buffer::Gpu(gpu::WgpuStorage::new(buf, crate::dtype::DType::F32)),
-        shape,
-    )
-}
-
 /// shape, then the strides of up to two operands (as i32 bit patterns), 8 slots each.
 pub(crate) fn layout_info(op: &str, shape: &[usize], layouts: &[&Layout]) -> Result<Vec<u32>> {
     if shape.len() > MAX_DIMS {
@@ -39,17 +32,6 @@ pub(crate) fn check_u32(op: &str, n: usize) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// A contiguous copy of any (strided) GPU view.
-pub(crate) fn copy(t: &Tensor) -> Result<Tensor> {
-    unary_code("copy", crate::ops::table::IDENTITY_CODE, 0.0, 0.0, t)
-}
-
-/// out = op(t) elementwise, reading `t` through its strides.
-pub(crate) fn unary_code(name: &str, op: u32, alpha: f32, beta: f32, t: &Tensor) -> Result<Tensor> {
-    let out = t.with_gpu(|b, l| launch_unary(name, op, alpha, beta, b, l))??;
-    new_tensor(out, t.shape())
 }
 
 /// out = op(x) for x read through `l` (the strided copy when `op` is the identity): a

@@ -7,8 +7,6 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::layout::{checked_numel, Layout};
-use crate::storage::Buffer;
-use crate::tensor::Tensor;
 use std::collections::HashMap;
 
 mod elementwise;

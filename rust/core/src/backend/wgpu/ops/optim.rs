@@ -2,29 +2,6 @@
 
 use super::*;
 
-/// A contiguous view starting at element 0 (the fused kernels index from 0): `t` itself
-/// when it already is one, else a compact copy.
-pub(crate) fn dense(t: &Tensor) -> Result<Tensor> {
-    let t = t.contiguous()?;
-    if t.layout().offset != 0 {
-        copy(&t)
-    } else {
-        Ok(t)
-    }
-}
-
-/// Refuses a tensor an in-place kernel cannot write through (a strided or offset view).
-pub(crate) fn in_place_target(op: &str, t: &Tensor) -> Result<()> {
-    if t.is_contiguous() && t.layout().offset == 0 {
-        Ok(())
-    } else {
-        Err(Error::Value(format!(
-            "{op}: the gpu kernel updates whole, contiguous tensors in place; got a view of shape {}",
-            crate::layout::fmt_shape(t.shape())
-        )))
-    }
-}
-
 /// Which optimizer kernel of optim.wgsl to run.
 #[derive(Clone, Copy)]
 pub(crate) enum OptKernel {
@@ -73,15 +50,3 @@ pub(crate) fn launch_optimizer(
     };
     ctx.run(k, &p, binds, groups)
 }
-
-pub(crate) const BN_STATS: gpu::Kernel =
-    gpu::Kernel::new("bn_stats", gpu::shaders::BATCHNORM, "stats_main");
-pub(crate) const BN_NORM: gpu::Kernel =
-    gpu::Kernel::new("bn_norm", gpu::shaders::BATCHNORM, "norm_main");
-pub(crate) const BN_GRAD_REDUCE: gpu::Kernel = gpu::Kernel::new(
-    "bn_grad_reduce",
-    gpu::shaders::BATCHNORM,
-    "grad_reduce_main",
-);
-pub(crate) const BN_GRAD_X: gpu::Kernel =
-    gpu::Kernel::new("bn_grad_x", gpu::shaders::BATCHNORM, "grad_x_main");

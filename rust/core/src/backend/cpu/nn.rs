@@ -1,0 +1,216 @@
+//! The host's fused network kernels: batch norm and cross-entropy, forward and backward.
+//! Batch norm saves the GPU kernels' per-feature statistics; cross-entropy saves the
+//! probabilities (the GPU saves each row's max and log-sum). One rule in `ops::nn` serves both.
+
+use super::{contig, zeros};
+use crate::backend::{BnSpec, XentGradSpec};
+use crate::dtype::Float;
+use crate::error::Result;
+use crate::kernels;
+use crate::layout::Layout;
+
+/// y and the per-feature `[mean | invstd | scale | beta]` (see `BackendStorage::batch_norm`).
+pub(super) fn batch_norm<T: Float>(
+    (v, l): (&[T], &Layout),
+    gamma: Option<(&[T], &Layout)>,
+    beta: Option<(&[T], &Layout)>,
+    running: Option<[&mut [T]; 2]>,
+    spec: &BnSpec,
+) -> Result<(Vec<T>, Vec<T>)> {
+    let (n, c) = (spec.n, spec.c);
+    let x = contig(v, l)?;
+    let mut stats: Vec<T> = zeros(4 * c)?;
+    let (mean, rest) = stats.split_at_mut(c);
+    let (invstd, rest) = rest.split_at_mut(c);
+    let (scale, beta_out) = rest.split_at_mut(c);
+    match running {
+        Some([rm, rv]) if !spec.batch_stats => {
+            mean.copy_from_slice(rm);
+            invstd.copy_from_slice(rv); // the variance, for now
+        }
+        running => {
+            // two passes (mean, then centred squares) for accuracy, the mean summed from
+            // the first row's offsets (a large common mean would otherwise swamp the
+            // float32 sum); every loop runs along a row of features, so it vectorizes
+            let first = &x[..c];
+            for row in x.chunks_exact(c) {
+                for ((m, &xv), &f) in mean.iter_mut().zip(row).zip(first) {
+                    *m += xv - f;
+                }
+            }
+            let inv_n = T::from_f64(1.0 / n as f64);
+            mean.iter_mut()
+                .zip(first)
+                .for_each(|(m, &f)| *m = f + *m * inv_n);
+            for row in x.chunks_exact(c) {
+                for ((q, &xv), &m) in invstd.iter_mut().zip(row).zip(mean.iter()) {
+                    let d = xv - m;
+                    *q += d * d;
+                }
+            }
+            invstd.iter_mut().for_each(|q| *q *= inv_n);
+            if let (Some([rm, rv]), true) = (running, spec.update) {
+                let m = T::from_f64(spec.momentum);
+                let keep = T::one() - m;
+                let unbias = T::from_f64(n as f64 / (n as f64 - 1.0));
+                rm.iter_mut()
+                    .zip(mean.iter())
+                    .for_each(|(r, &b)| *r = keep * *r + m * b);
+                rv.iter_mut()
+                    .zip(invstd.iter())
+                    .for_each(|(r, &b)| *r = keep * *r + m * b * unbias);
+            }
+        }
+    }
+    let eps = T::from_f64(spec.eps);
+    invstd
+        .iter_mut()
+        .for_each(|q| *q = T::one() / (*q + eps).sqrt());
+    let gamma = gamma.map(|(g, gl)| contig(g, gl)).transpose()?;
+    let beta = beta.map(|(b, bl)| contig(b, bl)).transpose()?;
+    for j in 0..c {
+        scale[j] = gamma.as_ref().map_or(T::one(), |g| g[j]) * invstd[j];
+        beta_out[j] = beta.as_ref().map_or(T::zero(), |b| b[j]);
+    }
+    let mut y: Vec<T> = zeros(n * c)?;
+    for (row, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+        // (x - mean) scale + beta rather than x scale + shift: no cancellation when the
+        // mean is large against the spread
+        for j in 0..c {
+            yr[j] = (row[j] - mean[j]) * scale[j] + beta_out[j];
+        }
+        if spec.relu {
+            yr.iter_mut().for_each(|v| {
+                *v = if *v > T::zero() || v.is_nan() {
+                    *v
+                } else {
+                    T::zero()
+                }
+            });
+        }
+    }
+    Ok((y, stats))
+}
+
+/// (dx, dgamma, dbeta) of batch norm (see `BackendStorage::batch_norm_grad`).
+pub(super) fn batch_norm_grad<T: Float>(
+    (v, l): (&[T], &Layout),
+    stats: &[T],
+    (g, gl): (&[T], &Layout),
+    spec: &BnSpec,
+) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
+    let (n, c) = (spec.n, spec.c);
+    let x = contig(v, l)?;
+    let g = contig(g, gl)?;
+    let (mean, rest) = stats.split_at(c);
+    let (invstd, rest) = rest.split_at(c);
+    let (scale, beta) = rest.split_at(c);
+    // the gradient of y, cut where a fused relu's input was not above 0
+    let gm: std::borrow::Cow<[T]> = if spec.relu {
+        let mut cut: Vec<T> = zeros(n * c)?;
+        for ((row, gr), out) in x
+            .chunks_exact(c)
+            .zip(g.chunks_exact(c))
+            .zip(cut.chunks_exact_mut(c))
+        {
+            // zipped, not indexed: no bounds checks, so the select vectorizes
+            let params = mean.iter().zip(scale).zip(beta);
+            for (((o, &xv), &gv), ((&m, &s), &bt)) in out.iter_mut().zip(row).zip(gr).zip(params) {
+                let y = (xv - m) * s + bt;
+                *o = if y > T::zero() { gv } else { T::zero() };
+            }
+        }
+        cut.into()
+    } else {
+        g
+    };
+    let mut sum_g: Vec<T> = zeros(c)?;
+    let mut sum_gx: Vec<T> = zeros(c)?;
+    for (row, gr) in x.chunks_exact(c).zip(gm.chunks_exact(c)) {
+        for j in 0..c {
+            sum_g[j] += gr[j];
+            sum_gx[j] += gr[j] * (row[j] - mean[j]);
+        }
+    }
+    // sum(g xhat), xhat = (x - mean) invstd, with invstd taken out of the loop
+    sum_gx.iter_mut().zip(invstd).for_each(|(s, &q)| *s *= q);
+    // dx = gamma invstd / n (n g - sum g - xhat sum(g xhat)) = a g + b (x - mean) + c with
+    // batch statistics; with running ones they are constants and dx = a g
+    let nn = T::from_f64(n as f64);
+    let mut b: Vec<T> = zeros(c)?;
+    let mut k: Vec<T> = zeros(c)?;
+    if spec.batch_stats {
+        for j in 0..c {
+            let a_n = scale[j] / nn;
+            b[j] = -a_n * invstd[j] * sum_gx[j];
+            k[j] = -a_n * sum_g[j];
+        }
+    }
+    let mut dx: Vec<T> = zeros(n * c)?;
+    for ((row, mr), d) in x
+        .chunks_exact(c)
+        .zip(gm.chunks_exact(c))
+        .zip(dx.chunks_exact_mut(c))
+    {
+        for j in 0..c {
+            d[j] = scale[j] * mr[j] + b[j] * (row[j] - mean[j]) + k[j];
+        }
+    }
+    Ok((dx, sum_gx, sum_g))
+}
+
+/// Per-row losses and the softmax probabilities (rows, cols) for the backward.
+pub(super) fn cross_entropy<T: Float>(
+    (v, l): (&[T], &Layout),
+    labels: &[i64],
+    smoothing: f64,
+) -> Result<(Vec<T>, Vec<T>)> {
+    let (n, c) = (l.shape[0], l.shape[1]);
+    let x = contig(v, l)?;
+    let mut losses: Vec<T> = zeros(n)?;
+    let mut probs: Vec<T> = zeros(n * c)?;
+    let eps = T::from_f64(smoothing);
+    for r in 0..n {
+        let row = &x[r * c..(r + 1) * c];
+        let m = kernels::max(row);
+        let m = if m.to_f64().is_finite() { m } else { T::zero() };
+        let pr = &mut probs[r * c..(r + 1) * c];
+        kernels::map(row, pr, |z: T| (z - m).exp());
+        let s = kernels::sum(pr);
+        // lse = m + ln s, kept apart: with large logits m + ln s rounds ln s away
+        let ln_s = s.ln();
+        let inv = T::one() / s;
+        pr.iter_mut().for_each(|p| *p *= inv);
+        let y = labels[r] as usize;
+        let mut loss = (T::one() - eps) * (ln_s - (row[y] - m));
+        if smoothing > 0.0 {
+            let mean_logp = (kernels::sum(row) / T::from_f64(c as f64) - m) - ln_s;
+            loss -= eps * mean_logp;
+        }
+        losses[r] = loss;
+    }
+    Ok((losses, probs))
+}
+
+/// d loss / d logits (see `BackendStorage::cross_entropy_grad`), from the probabilities.
+pub(super) fn cross_entropy_grad<T: Float>(
+    l: &Layout,
+    probs: &[T],
+    labels: &[i64],
+    (g, gl): (&[T], &Layout),
+    spec: &XentGradSpec,
+) -> Result<Vec<T>> {
+    let (n, c) = (l.shape[0], l.shape[1]);
+    let g = contig(g, gl)?;
+    let on = T::from_f64(1.0 - spec.smoothing);
+    let uni = T::from_f64(spec.smoothing / c as f64);
+    let mut d: Vec<T> = zeros(n * c)?;
+    d.copy_from_slice(probs);
+    for r in 0..n {
+        let gi = if spec.per_row { g[r] } else { g[0] } * T::from_f64(spec.scale);
+        let row = &mut d[r * c..(r + 1) * c];
+        row[labels[r] as usize] -= on;
+        row.iter_mut().for_each(|v| *v = (*v - uni) * gi);
+    }
+    Ok(d)
+}

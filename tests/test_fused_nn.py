@@ -1,0 +1,129 @@
+"""The fused network kernels behind the backend seam (batch norm, cross-entropy): one rule
+per op for both devices, checked by finite differences in float64 on the host, CPU = GPU in
+float32 for every mode, and the argument checks that keep the in-place statistics safe."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ferrograd as fg
+from ferrograd import _core
+from ferrograd.autograd import gradcheck
+
+rng = np.random.default_rng(5)
+
+
+def _bn(x, w, b, rm, rv, training, relu):
+    return _core.batch_norm(x, w, b, rm, rv, training, 0.1, 1e-5, activation="relu" if relu else None)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_gradcheck_float64(training, relu, affine):
+    """Training (batch statistics, x's gradient through them) and eval (running ones)."""
+    x = fg.tensor(rng.standard_normal((6, 4)) * 2 + 1, dtype=fg.float64, requires_grad=True)
+    w = fg.tensor(rng.uniform(0.5, 1.5, 4), dtype=fg.float64, requires_grad=True)
+    b = fg.tensor(rng.standard_normal(4) * 0.3, dtype=fg.float64, requires_grad=True)
+    rm = fg.tensor(rng.standard_normal(4), dtype=fg.float64)
+    rv = fg.tensor(rng.uniform(0.5, 2.0, 4), dtype=fg.float64)
+    c = fg.tensor(rng.standard_normal((6, 4)), dtype=fg.float64)
+    args = (x, w, b) if affine else (x,)
+
+    def fn(*a):
+        ww, bb = (a[1], a[2]) if affine else (None, None)
+        # fresh running stats per call: training updates them in place
+        return (_bn(a[0], ww, bb, rm.clone(), rv.clone(), training, relu) * c).sum()
+
+    assert gradcheck(fn, args)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("relu", [False, True])
+def test_batch_norm_gpu_equals_cpu(training, relu):
+    if not fg.gpu_available():
+        pytest.skip("no GPU adapter")
+    xn = (rng.standard_normal((9, 5)) * 3 + 1).astype(np.float32)
+    gn = rng.standard_normal((9, 5)).astype(np.float32)
+    out = {}
+    for dev in ("cpu", "gpu"):
+        x = fg.tensor(xn, device=dev, requires_grad=True)
+        w = fg.tensor(np.linspace(0.5, 1.5, 5, dtype=np.float32), device=dev, requires_grad=True)
+        b = fg.tensor(np.linspace(-0.2, 0.2, 5, dtype=np.float32), device=dev, requires_grad=True)
+        rm = fg.tensor(np.linspace(-1, 1, 5, dtype=np.float32), device=dev)
+        rv = fg.tensor(np.linspace(0.5, 2, 5, dtype=np.float32), device=dev)
+        y = _bn(x, w, b, rm, rv, training, relu)
+        (y * fg.tensor(gn, device=dev)).sum().backward()
+        out[dev] = [t.numpy() for t in (y, x.grad, w.grad, b.grad, rm, rv)]
+    for name, c, g in zip(("y", "dx", "dw", "db", "running_mean", "running_var"), out["cpu"], out["gpu"]):
+        np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_batch_norm_large_mean_keeps_precision(device):
+    """(x - mean) * scale + beta, not x * scale + shift: the latter loses the spread of
+    features whose mean is 1e4 times their standard deviation in float32."""
+    xn = (1e4 + rng.standard_normal((64, 3))).astype(np.float32)
+    y = _bn(fg.tensor(xn, device=device), None, None, None, None, True, False).numpy()
+    x64 = xn.astype(np.float64)
+    want = (x64 - x64.mean(0)) / np.sqrt(x64.var(0) + 1e-5)
+    np.testing.assert_allclose(y, want, atol=2e-3)
+
+
+def test_batch_norm_refuses_mixed_devices_and_aliasing(device):
+    x = fg.randn(4, 3, device=device)
+    if fg.gpu_available():
+        other = "cpu" if device == "gpu" else "gpu"
+        with pytest.raises(fg.DeviceError, match="batch_norm: running_mean is on"):
+            _bn(x, None, None, fg.zeros(3, device=other), fg.ones(3, device=other), True, False)
+        with pytest.raises(fg.DeviceError, match="batch_norm: weight is on"):
+            _bn(x, fg.ones(3, device=other), None, None, None, True, False)
+    stats = fg.zeros(2, 3, device=device)
+    with pytest.raises(ValueError, match="running_var shares memory"):
+        _bn(x, None, None, fg.zeros(3, device=device), x[1], True, False)
+    with pytest.raises(ValueError, match="shares memory"):
+        _bn(x, None, None, stats[0], stats[1], True, False)
+    with pytest.raises(ValueError, match="must be contiguous"):
+        _bn(x, None, None, fg.zeros(6, device=device)[::2], fg.ones(3, device=device), True, False)
+    with pytest.raises(fg.DTypeError, match="batch_norm: expected a floating-point"):
+        _bn(fg.ones(4, 3, dtype=fg.int64), None, None, None, None, True, False)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy_gradcheck_float64(reduction, smoothing):
+    x = fg.tensor(rng.standard_normal((5, 4)) * 2, dtype=fg.float64, requires_grad=True)
+    y = fg.tensor(rng.integers(0, 4, 5))
+    c = fg.tensor(rng.standard_normal(5), dtype=fg.float64)
+
+    def fn(x):
+        loss = fg.losses.cross_entropy(x, y, label_smoothing=smoothing, reduction=reduction)
+        return (loss * c).sum() if reduction == "none" else loss
+
+    assert gradcheck(fn, (x,))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_gpu_equals_cpu_on_a_view(reduction):
+    """Strided logits (a transposed view) and a gradient seeded on either side."""
+    if not fg.gpu_available():
+        pytest.skip("no GPU adapter")
+    zn = (rng.standard_normal((6, 7)) * 4).astype(np.float32)
+    yn = rng.integers(0, 6, 7)
+    out = {}
+    for dev in ("cpu", "gpu"):
+        z = fg.tensor(zn, device=dev, requires_grad=True)
+        loss = fg.losses.cross_entropy(z.t(), fg.tensor(yn), label_smoothing=0.1, reduction=reduction)
+        (loss.sum() if reduction == "none" else loss).backward()
+        out[dev] = (loss.numpy(), z.grad.numpy())
+    for c, g in zip(out["cpu"], out["gpu"]):
+        np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-6)
+
+
+def test_cross_entropy_of_no_rows(device):
+    z = fg.zeros(0, 3, device=device, requires_grad=True)
+    y = fg.tensor(np.zeros(0, dtype=np.int64))
+    assert np.isnan(fg.losses.cross_entropy(z, y).item())
+    s = fg.losses.cross_entropy(z, y, reduction="sum")
+    s.backward()
+    assert s.item() == 0.0 and z.grad.shape == (0, 3)
