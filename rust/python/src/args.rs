@@ -189,15 +189,6 @@ pub(crate) fn method_result(
     Ok(r)
 }
 
-/// Result shape of `x[idx]` for an integer tensor `idx`: idx's shape, then x's other dims.
-pub(crate) fn index_shape(idx: &Tensor, x: &Tensor) -> Vec<isize> {
-    idx.shape()
-        .iter()
-        .chain(x.shape().iter().skip(1))
-        .map(|&d| d as isize)
-        .collect()
-}
-
 // ---------------------------------------------------------------- module functions
 
 pub(crate) fn dt(d: Option<PyDType>) -> DType {

@@ -18,22 +18,10 @@ impl PyTensor {
             None
         };
         match idx {
-            Some(m) if m.dtype() == DType::Bool => {
+            Some(i) => {
                 let t = &self.t;
-                run(py, heavy(t), || t.index_mask(&m)).map(wrap)
+                run(py, heavy(t), || t.index_by(&i)).map(wrap)
             }
-            Some(i) if i.dtype() == DType::I64 => {
-                let t = &self.t;
-                run(py, heavy(t), || {
-                    t.index_select(0, &i.reshape(&[-1])?)?
-                        .reshape(&index_shape(&i, t))
-                })
-                .map(wrap)
-            }
-            Some(i) => Err(PyIndexError::new_err(format!(
-                "index: tensors used as indices must be int64 or bool, got {}",
-                i.dtype()
-            ))),
             None => self.t.index(&index_items(key)?).map(wrap).map_err(err),
         }
     }
@@ -72,41 +60,9 @@ impl PyTensor {
         } else {
             None
         };
-        run(py, heavy(t), || {
-            // an expanded view shares memory among its elements: refuse it for every key
-            t.check_writable("index assignment")?;
-            match idx {
-                Some(m) if m.dtype() == DType::Bool => t.mask_put_(&m, &v),
-                Some(i) if i.dtype() == DType::I64 => {
-                    if t.ndim() == 0 {
-                        return Err(Error::Index(
-                            "index assignment: a 0-d tensor has no dim for an index tensor to select"
-                                .into(),
-                        ));
-                    }
-                    let rows: Vec<i64> = i.reshape(&[-1])?.to_vec()?;
-                    // the value fits the selection's shape (index shape, then the rest), as
-                    // in NumPy; then one row per index, in order
-                    let mut sel: Vec<usize> = i.shape().to_vec();
-                    sel.extend(&t.shape()[1..]);
-                    let mut shape: Vec<isize> = vec![rows.len() as isize];
-                    shape.extend(t.shape()[1..].iter().map(|&d| d as isize));
-                    let v = v.broadcast_to(&sel)?.reshape(&shape)?;
-                    for (k, &r) in rows.iter().enumerate() {
-                        let dst = t.index(&[IndexItem::Int(r as isize)])?;
-                        dst.copy_(&v.index(&[IndexItem::Int(k as isize)])?)?;
-                    }
-                    Ok(())
-                }
-                Some(i) => Err(Error::Index(format!(
-                    "index assignment: tensors used as indices must be int64 or bool, got {}",
-                    i.dtype()
-                ))),
-                None => {
-                    let items = items.as_deref().unwrap_or(&[]);
-                    t.index(items)?.copy_(&v)
-                }
-            }
+        run(py, heavy(t), || match idx {
+            Some(i) => t.index_put_(&i, &v),
+            None => t.index_assign_(items.as_deref().unwrap_or(&[]), &v),
         })
     }
 }

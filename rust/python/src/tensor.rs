@@ -246,35 +246,7 @@ impl PyTensor {
             }
         }
         let t = &self.t;
-        let unchanged = dt.is_none_or(|d| d == t.dtype()) && dev.is_none_or(|d| d == t.device());
-        if unchanged {
-            return if copy {
-                t.clone_tensor().map(wrap).map_err(err)
-            } else {
-                Ok(wrap(t.clone()))
-            };
-        }
-        // cast where the source dtype is supported: on the host before an upload (an int64
-        // moved to the gpu stays on the host), on the gpu only for what it holds
-        let to_cpu = matches!(dev, Some(ferrograd_core::Device::Cpu));
-        run(py, heavy(t), || {
-            let mut x = t.clone();
-            if !to_cpu {
-                if let Some(d) = dt {
-                    x = x.cast(d)?;
-                }
-            }
-            if let Some(d) = dev {
-                x = x.to_device(d)?;
-            }
-            if to_cpu {
-                if let Some(d) = dt {
-                    x = x.cast(d)?;
-                }
-            }
-            Ok(x)
-        })
-        .map(wrap)
+        run(py, heavy(t), || t.to(dev, dt, copy)).map(wrap)
     }
     /// PyTorch's `type(dtype)`: the tensor converted to `dtype`; without one, its type name
     /// (`"ferrograd.FloatTensor"`, ...).

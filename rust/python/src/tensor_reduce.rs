@@ -100,10 +100,7 @@ impl PyTensor {
     ) -> PyResult<PyTensor> {
         let d = dims_arg(dim)?;
         let t = &self.t;
-        run(py, heavy(t), || {
-            t.var(d.as_deref(), correction, keepdim)?.sqrt()
-        })
-        .map(wrap)
+        run(py, heavy(t), || t.std(d.as_deref(), correction, keepdim)).map(wrap)
     }
     /// The maximum: of all elements without `dim` (a 0-d tensor); with an int `dim`, as
     /// PyTorch, the named tuple `(values, indices)` along it; with a tuple of dims, the

@@ -23,29 +23,17 @@ impl PyTensor {
     /// x * x, elementwise.
     fn square(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = &self.t;
-        run(py, heavy(t), || t.mul(t)).map(wrap)
+        run(py, heavy(t), || t.square()).map(wrap)
     }
     /// 1 / x, elementwise (float32 for integer tensors).
     fn reciprocal(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = &self.t;
-        let one = Tensor::scalar(
-            1.0,
-            if t.dtype().is_float() {
-                t.dtype()
-            } else {
-                DType::F32
-            },
-        );
-        run(py, heavy(t), || one.div(t)).map(wrap)
+        run(py, heavy(t), || t.reciprocal()).map(wrap)
     }
     /// 1 / sqrt(x), elementwise.
     fn rsqrt(&self, py: Python<'_>) -> PyResult<PyTensor> {
         let t = &self.t;
-        run(py, heavy(t), || {
-            let r = t.unary(UnaryOp::Sqrt)?;
-            Tensor::scalar(1.0, r.dtype()).div(&r)
-        })
-        .map(wrap)
+        run(py, heavy(t), || t.rsqrt()).map(wrap)
     }
     /// -1, 0 or 1 by each element's sign (NaN stays NaN); not differentiable.
     fn sign(&self, py: Python<'_>) -> PyResult<PyTensor> {

@@ -331,6 +331,64 @@ impl Tensor {
         Ok(())
     }
 
+    /// `x[idx]` for an index tensor, as NumPy and PyTorch: a bool mask selects (see
+    /// `index_mask`); int64 indices pick rows of dim 0, the result shaped
+    /// `idx.shape + x.shape[1:]`. Differentiable.
+    pub fn index_by(&self, idx: &Tensor) -> Result<Tensor> {
+        match idx.dtype() {
+            DType::Bool => self.index_mask(idx),
+            DType::I64 => {
+                let mut shape: Vec<isize> = idx.shape().iter().map(|&d| d as isize).collect();
+                shape.extend(self.shape().iter().skip(1).map(|&d| d as isize));
+                self.index_select(0, &idx.reshape(&[-1])?)?.reshape(&shape)
+            }
+            other => Err(Error::Index(format!(
+                "index: tensors used as indices must be int64 or bool, got {other}"
+            ))),
+        }
+    }
+
+    /// `x[items] = value` for basic indices (ints, slices, None, ...): `value` (broadcast)
+    /// is written into the view, in place and outside the graph.
+    pub fn index_assign_(&self, items: &[IndexItem], value: &Tensor) -> Result<()> {
+        // an expanded view shares memory among its elements: refused for every key
+        self.check_writable("index assignment")?;
+        self.index(items)?.copy_(value)
+    }
+
+    /// `x[idx] = value` for an index tensor: a bool mask sets the entries where it is true
+    /// (see `mask_put_`); int64 indices set those rows of dim 0 in order (a repeated row
+    /// takes the last value), `value` broadcast to the selection's shape
+    /// `idx.shape + x.shape[1:]` as in NumPy. In place and outside the graph.
+    pub fn index_put_(&self, idx: &Tensor, value: &Tensor) -> Result<()> {
+        let op = "index assignment";
+        self.check_writable(op)?;
+        match idx.dtype() {
+            DType::Bool => self.mask_put_(idx, value),
+            DType::I64 => {
+                if self.ndim() == 0 {
+                    return Err(Error::Index(format!(
+                        "{op}: a 0-d tensor has no dim for an index tensor to select"
+                    )));
+                }
+                let rows: Vec<i64> = idx.reshape(&[-1])?.to_vec()?;
+                let mut sel: Vec<usize> = idx.shape().to_vec();
+                sel.extend(&self.shape()[1..]);
+                let mut shape: Vec<isize> = vec![rows.len() as isize];
+                shape.extend(self.shape()[1..].iter().map(|&d| d as isize));
+                let v = value.broadcast_to(&sel)?.reshape(&shape)?;
+                for (k, &r) in rows.iter().enumerate() {
+                    let dst = self.index(&[IndexItem::Int(r as isize)])?;
+                    dst.copy_(&v.index(&[IndexItem::Int(k as isize)])?)?;
+                }
+                Ok(())
+            }
+            other => Err(Error::Index(format!(
+                "{op}: tensors used as indices must be int64 or bool, got {other}"
+            ))),
+        }
+    }
+
     /// Picks entries `indices` (int64, 1-D; negatives count from the end) along `dim`.
     pub fn index_select(&self, dim: isize, indices: &Tensor) -> Result<Tensor> {
         if indices.dtype() != DType::I64 {

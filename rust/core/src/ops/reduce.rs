@@ -280,6 +280,11 @@ impl Tensor {
         self.cast(DType::Bool)?.reduce_op(op, kind, dims, keepdim)
     }
 
+    /// Standard deviation over `dims`: the square root of `var` with the same arguments.
+    pub fn std(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
+        self.var(dims, correction, keepdim)?.sqrt()
+    }
+
     /// Variance over `dims` with `correction` (1: unbiased, 0: biased).
     pub fn var(&self, dims: Option<&[isize]>, correction: f64, keepdim: bool) -> Result<Tensor> {
         let x = if self.dtype().is_float() {

@@ -23,6 +23,27 @@ fn unary_grad(op: UnaryOp, x: &Tensor, y: Option<&Tensor>, g: &Tensor) -> Result
 }
 
 impl Tensor {
+    /// 1 / sqrt(x), elementwise (float32 for integer tensors).
+    pub fn rsqrt(&self) -> Result<Tensor> {
+        let r = self.unary(UnaryOp::Sqrt)?;
+        Tensor::scalar(1.0, r.dtype()).div(&r)
+    }
+
+    /// 1 / x, elementwise (float32 for integer tensors).
+    pub fn reciprocal(&self) -> Result<Tensor> {
+        let dt = if self.dtype().is_float() {
+            self.dtype()
+        } else {
+            DType::F32
+        };
+        Tensor::scalar(1.0, dt).div(self)
+    }
+
+    /// x * x, elementwise (in the tensor's own dtype, as PyTorch).
+    pub fn square(&self) -> Result<Tensor> {
+        self.mul(self)
+    }
+
     /// Clamps into [min, max] as PyTorch does: either bound may be absent (not both), min >
     /// max gives max everywhere, and a NaN bound or element gives NaN.
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {

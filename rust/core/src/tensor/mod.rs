@@ -267,6 +267,31 @@ impl Tensor {
         Ok(())
     }
 
+    /// PyTorch's `to`: this tensor in `dtype` on `device` (None keeps each), differentiable.
+    /// The cast runs where the source dtype is held: on the host after a move there, before
+    /// a move to the GPU (which holds float32 and bool; an int64 sent there stays on the
+    /// host). Unchanged, it is this tensor itself, or a copy when `copy` is set.
+    pub fn to(&self, device: Option<Device>, dtype: Option<DType>, copy: bool) -> Result<Tensor> {
+        let unchanged =
+            dtype.is_none_or(|d| d == self.dtype()) && device.is_none_or(|d| d == self.device());
+        if unchanged {
+            return if copy {
+                self.clone_tensor()
+            } else {
+                Ok(self.clone())
+            };
+        }
+        let cast = |x: Tensor| match dtype {
+            Some(d) => x.cast(d),
+            None => Ok(x),
+        };
+        match device {
+            Some(Device::Cpu) => cast(self.to_device(Device::Cpu)?),
+            Some(d) => cast(self.clone())?.to_device(d),
+            None => cast(self.clone()),
+        }
+    }
+
     /// The same data on `device` (a copy when it moves; the same handle otherwise).
     /// Gradients flow back across the move. int64 tensors stay on the cpu when asked for
     /// the gpu (which must exist): the gpu backend holds float32 and bool (as 0/1 floats),
