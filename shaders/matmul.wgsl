@@ -21,9 +21,6 @@ struct Params {
     alpha: f32,    // elu's alpha, leaky relu's slope
 }
 
-const SELU_SCALE: f32 = 1.0507009873554805;
-const SELU_SA: f32 = 1.7580993408473766;  // scale * alpha
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> a: array<f32>;
 @group(2) @binding(2) var<storage, read> b: array<f32>;
@@ -33,33 +30,8 @@ const SELU_SA: f32 = 1.7580993408473766;  // scale * alpha
 var<workgroup> as_: array<vec4<f32>, 256>;  // [k][row / 4], 16 x 16
 var<workgroup> bs_: array<vec4<f32>, 256>;  // [k][col / 4]
 
-// NaN by its bits: WGSL lets a compiler assume floats are never NaN, so max may drop one
-// (relu(NaN) must stay NaN, as on the CPU).
-fn is_nan(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}
-
-// The epilogue's activation, as elementwise.wgsl computes it (tanh and sigmoid never
-// overflow; where a branch's exp may reach inf, select drops it).
-fn activate(v: f32) -> f32 {
-    switch p.act {
-        case 5u: {
-            if (is_nan(v)) { return v; }
-            let e = exp(-2.0 * min(abs(v), 15.0));
-            let t = (1.0 - e) / (1.0 + e);
-            return select(t, -t, v < 0.0);
-        }
-        case 6u: {
-            let e = exp(-abs(v));
-            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-        }
-        case 7u: { return select(max(v, 0.0), v, is_nan(v)); }
-        case 8u: { return select(SELU_SA * (exp(v) - 1.0), SELU_SCALE * v, v > 0.0); }
-        case 9u: { return select(p.alpha * (exp(v) - 1.0), v, v > 0.0); }
-        case 10u: { return select(p.alpha * v, v, v > 0.0); }
-        default: { return v; }
-    }
-}
+// The epilogue's activation is act_fwd, generated from the op table (common.wgsl and
+// generated/elementwise_ops.wgsl are prepended).
 
 @compute @workgroup_size(16, 16)
 fn main(
@@ -113,7 +85,7 @@ fn main(
             if (col >= p.n) { continue; }
             var v = acc[i][j];
             if (p.has_bias != 0u) { v += bias[col]; }
-            if (p.act != 0u) { v = activate(v); }
+            if (p.act != 0u) { v = act_fwd(p.act, v, p.alpha); }
             c[p.c_off + batch * p.m * p.n + r * p.n + col] = v;
         }
     }

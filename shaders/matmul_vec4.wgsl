@@ -1,4 +1,4 @@
-// Fast tiled matrix products C[m, n] = A[m, k] @ B[k, n] (+ bias[n], then relu or selu), for
+// Fast tiled matrix products C[m, n] = A[m, k] @ B[k, n] (+ bias[n], then an activation), for
 // operands whose contiguous dimension is a multiple of 4 (the driver checks; other shapes
 // use matmul.wgsl). Global memory is read as vec4, and the next k-slice is fetched into
 // registers while the current one is multiplied (hides the load latency).
@@ -50,9 +50,6 @@ override A_K_CONTIG: bool = true;
 // true: B[k, j] and B[k, j+1] are adjacent (row-major B); false: B[k, j] and B[k+1, j] are.
 override B_N_CONTIG: bool = true;
 
-const SELU_SCALE: f32 = 1.0507009873554805;
-const SELU_SA: f32 = 1.7580993408473766;  // scale * alpha
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(2) @binding(2) var<storage, read> b: array<vec4<f32>>;
@@ -95,38 +92,12 @@ fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
-// NaN by its bits: WGSL lets a compiler assume floats are never NaN, so max may drop one
-// (relu(NaN) must stay NaN, as on the CPU).
-fn is_nan4(v: vec4<f32>) -> vec4<bool> {
-    return (bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u);
-}
-
-// The activations as elementwise.wgsl computes them (tanh and sigmoid never overflow;
-// where a branch's exp may reach inf, select drops it).
-fn activate4(o: vec4<f32>) -> vec4<f32> {
-    let pos = o > vec4<f32>(0.0);
-    switch p.act {
-        case 5u: {
-            let e = exp(-2.0 * min(abs(o), vec4<f32>(15.0)));
-            let t = (1.0 - e) / (1.0 + e);
-            return select(select(t, -t, o < vec4<f32>(0.0)), o, is_nan4(o));
-        }
-        case 6u: {
-            let e = exp(-abs(o));
-            return select(e / (1.0 + e), 1.0 / (1.0 + e), o >= vec4<f32>(0.0));
-        }
-        case 7u: { return select(max(o, vec4<f32>(0.0)), o, is_nan4(o)); }
-        case 8u: { return select(SELU_SA * (exp(o) - 1.0), SELU_SCALE * o, pos); }
-        case 9u: { return select(p.alpha * (exp(o) - 1.0), o, pos); }
-        case 10u: { return select(p.alpha * o, o, pos); }
-        default: { return o; }
-    }
-}
-
+// The activation is act_fwd4, generated from the op table (common.wgsl and
+// generated/elementwise_ops.wgsl are prepended).
 fn epilogue(v: vec4<f32>, col: u32) -> vec4<f32> {
     var o = v;
     if (p.has_bias != 0u) { o += bias[col / 4u]; }
-    if (p.act != 0u) { o = activate4(o); }
+    if (p.act != 0u) { o = act_fwd4(p.act, o, p.alpha); }
     return o;
 }
 

@@ -177,3 +177,20 @@ fn unary_grad(op: u32, x: f32, y: f32, g: f32, p0: f32, p1: f32) -> f32 {
         default: { return g; }
     }
 }
+
+// a fusable activation (the matrix product's epilogue), as unary_fwd computes it
+fn act_fwd(op: u32, x: f32, p0: f32) -> f32 {
+    switch op {
+        case U_TANH: { return safe_tanh(x); }
+        case U_SIGMOID: { return sigmoid(x); }
+        case U_RELU: { return select(0.0, x, x > 0.0 || is_nan(x)); }
+        case U_SELU: { return select(SELU_SCALE * SELU_ALPHA * (exp(x) - 1.0), SELU_SCALE * x, x > 0.0); }
+        case U_ELU: { let alpha = p0; return select(alpha * (exp(x) - 1.0), x, x > 0.0); }
+        case U_LEAKY_RELU: { let slope = p0; return select(slope * x, x, x > 0.0); }
+        default: { return x; }
+    }
+}
+
+fn act_fwd4(op: u32, v: vec4<f32>, p0: f32) -> vec4<f32> {
+    return vec4<f32>(act_fwd(op, v.x, p0), act_fwd(op, v.y, p0), act_fwd(op, v.z, p0), act_fwd(op, v.w, p0));
+}

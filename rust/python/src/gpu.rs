@@ -103,7 +103,7 @@ pub(crate) fn gpu_matmul_kernel(
         }
         match name {
             Some(n) => gpu_ops::set_matmul_kernel(n).map_err(err),
-            None => Ok(gpu_ops::matmul_kernel()),
+            None => gpu_ops::matmul_kernel().map_err(err),
         }
     }
     #[cfg(not(feature = "gpu"))]
@@ -124,7 +124,7 @@ pub(crate) fn gpu_matmul_split_k(max_splits: Option<usize>) -> PyResult<usize> {
         use ferrograd_core::gpu as gpu_ops;
         match max_splits {
             Some(n) => gpu_ops::set_matmul_split_k(n).map_err(err),
-            None => Ok(gpu_ops::matmul_split_k()),
+            None => gpu_ops::matmul_split_k().map_err(err),
         }
     }
     #[cfg(not(feature = "gpu"))]
@@ -158,7 +158,7 @@ pub(crate) fn gpu_matmul_tuning() -> PyResult<
 > {
     #[cfg(feature = "gpu")]
     {
-        Ok(ferrograd_core::gpu::matmul_tuning())
+        ferrograd_core::gpu::matmul_tuning().map_err(err)
     }
     #[cfg(not(feature = "gpu"))]
     no_gpu()

@@ -487,7 +487,30 @@ pub fn generated_wgsl() -> String {
             op.wgsl_grad
         );
     }
-    s += "        default: { return g; }\n    }\n}\n";
+    s += "        default: { return g; }\n    }\n}\n\n";
+    // the matmul epilogue's activations: the rows `Tensor::fusable_activation` accepts
+    // (with their default parameters), as unary_fwd computes them
+    s += "// a fusable activation (the matrix product's epilogue), as unary_fwd computes it\n";
+    s += "fn act_fwd(op: u32, x: f32, p0: f32) -> f32 {\n    switch op {\n";
+    for op in UNARY_OPS {
+        let fusable =
+            UnaryOp::from_name(op.name, &[]).is_ok_and(crate::tensor::Tensor::fusable_activation);
+        if fusable {
+            assert!(
+                op.params.len() <= 1,
+                "a fusable activation has at most one parameter"
+            );
+            s += &format!(
+                "        case U_{}: {{ {}return {}; }}\n",
+                upper_snake(op.variant),
+                bind(op),
+                op.wgsl_forward
+            );
+        }
+    }
+    s += "        default: { return x; }\n    }\n}\n\n";
+    s += "fn act_fwd4(op: u32, v: vec4<f32>, p0: f32) -> vec4<f32> {\n";
+    s += "    return vec4<f32>(act_fwd(op, v.x, p0), act_fwd(op, v.y, p0), act_fwd(op, v.z, p0), act_fwd(op, v.w, p0));\n}\n";
     s
 }
 

@@ -8,12 +8,24 @@ pub const ELEMENTWISE: &str = concat!(
     include_str!("../../../../../shaders/elementwise.wgsl")
 );
 /// Tiled matrix product with a bias/activation epilogue.
-pub const MATMUL: &str = include_str!("../../../../../shaders/matmul.wgsl");
+pub const MATMUL: &str = concat!(
+    include_str!("../../../../../shaders/common.wgsl"),
+    include_str!("../../../../../shaders/generated/elementwise_ops.wgsl"),
+    include_str!("../../../../../shaders/matmul.wgsl")
+);
 /// The fast matrix product: 64 x 64 and 128 x 128 tiles, vec4 loads.
-pub const MATMUL_VEC4: &str = include_str!("../../../../../shaders/matmul_vec4.wgsl");
+pub const MATMUL_VEC4: &str = concat!(
+    include_str!("../../../../../shaders/common.wgsl"),
+    include_str!("../../../../../shaders/generated/elementwise_ops.wgsl"),
+    include_str!("../../../../../shaders/matmul_vec4.wgsl")
+);
 /// The fast matrix product in more tile shapes, generated fully unrolled
 /// (scripts/gen_matmul_tiled.py).
-pub const MATMUL_TILED: &str = include_str!("../../../../../shaders/generated/matmul_tiled.wgsl");
+pub const MATMUL_TILED: &str = concat!(
+    include_str!("../../../../../shaders/common.wgsl"),
+    include_str!("../../../../../shaders/generated/elementwise_ops.wgsl"),
+    include_str!("../../../../../shaders/generated/matmul_tiled.wgsl")
+);
 /// Axis reductions (sum, mean, max, min, argmax).
 pub const REDUCE: &str = concat!(
     include_str!("../../../../../shaders/common.wgsl"),

@@ -182,6 +182,8 @@ pub struct Context {
     reserved: AtomicU64,
     /// bytes of free buffers kept in the pool at most; a freed buffer beyond it is released
     pool_limit: AtomicU64,
+    /// the matmul driver's settings and tuning results for this adapter
+    pub(crate) matmul: super::ops::MatmulSettings,
 }
 
 /// The default cap on free pooled buffers: enough for a training loop's working set to be
@@ -383,5 +385,6 @@ fn create() -> std::result::Result<Context, String> {
         allocated: AtomicU64::new(0),
         reserved: AtomicU64::new(0),
         pool_limit: AtomicU64::new(DEFAULT_POOL_LIMIT),
+        matmul: super::ops::MatmulSettings::from_env(),
     })
 }

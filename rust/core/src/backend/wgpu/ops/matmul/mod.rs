@@ -1,0 +1,132 @@
+//! The matmul subsystem: the launcher (with split-K), the kernel variants
+//! (`variants`), and the choice among them (`tune`: settings per context, autotuning).
+
+use super::*;
+
+mod tune;
+mod variants;
+
+use tune::tune_matmul;
+pub use tune::{
+    matmul_kernel, matmul_kernel_names, matmul_split_k, matmul_tuning, set_matmul_kernel,
+    set_matmul_split_k, set_matmul_tune_min_flops, MatmulSettings,
+};
+use variants::{mm_kernel, vec4_layout, MATMUL_SCALAR, MM_VARIANTS};
+
+/// Batched `a @ b` (operands as buffers with their own layouts; batch dims broadcast, see
+/// `BatchPlan`), optional bias (a buffer read from element 0), then the activation `act`
+/// (0 none, else the op table's code of a fusable activation, with `alpha`) in the
+/// epilogue. The inner dim and the output are not empty (the caller's cases).
+pub(crate) fn launch_matmul(
+    (a, la): (&GpuBuffer, &Layout),
+    (b, lb): (&GpuBuffer, &Layout),
+    bias: Option<&GpuBuffer>,
+    (act, alpha): (u32, f32),
+) -> Result<GpuBuffer> {
+    let ctx = gpu::context()?;
+    let plan = crate::ops::matmul::BatchPlan::new(la, lb)?;
+    let (m, k, n) = (plan.m, plan.k, plan.n);
+    let total = plan.total();
+    check_u32("matmul", total)?;
+    let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
+    let offsets = plan.offsets();
+    let bias_c = bias;
+    let params = |bi: usize, (oa, ob): (isize, isize)| MmParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        batch: 1,
+        a_rs: a_rs as u32,
+        a_cs: a_cs as u32,
+        a_bs: 0,
+        a_off: oa as u32,
+        b_rs: b_rs as u32,
+        b_cs: b_cs as u32,
+        b_bs: 0,
+        b_off: ob as u32,
+        has_bias: bias.is_some() as u32,
+        act,
+        c_off: (bi * m * n) as u32,
+        alpha,
+        kc: k as u32,
+    };
+    let out = ctx.alloc(total)?;
+    let launch_into =
+        |dst: &GpuBuffer, kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| -> Result<()> {
+            let run = |ab: &GpuBuffer, bb: &GpuBuffer, extra: gpu::Extra<'_>| {
+                let binds = gpu::Binds {
+                    inputs: [Some(ab), Some(bb)],
+                    output: dst,
+                    extra,
+                    rw: [None, None],
+                };
+                ctx.run(kernel, p, binds, groups)
+            };
+            match bias_c {
+                Some(biasb) => run(a, b, gpu::Extra::Buffer(biasb)),
+                None => run(a, b, gpu::Extra::None),
+            }
+        };
+    let launch =
+        |kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| launch_into(&out, kernel, groups, p);
+    let (kernel, (bm, bn)) = match vec4_layout(m, k, n, (a_rs, a_cs), (b_rs, b_cs), &offsets) {
+        None => (MATMUL_SCALAR, (64, 64)),
+        Some(layout) => {
+            let flops = 2.0 * m as f64 * n as f64 * k as f64;
+            let chosen = ctx.matmul.choose((layout, m, n, k), flops, || {
+                let p0 = params(0, offsets[0]);
+                tune_matmul(&ctx, layout, (m, n, k), &out, &|kern, groups| {
+                    launch(kern, groups, &p0)
+                })
+            })?;
+            let v = &MM_VARIANTS[chosen];
+            (mm_kernel(v, layout), v.tile)
+        }
+    };
+    if n.div_ceil(bn) > 65_535 || m.div_ceil(bm) > 65_535 {
+        return Err(Error::Memory(format!(
+            "matmul: a {m} x {n} output exceeds one gpu dispatch grid (65,535 tiles of {bm} x {bn})"
+        )));
+    }
+    let groups = [n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1];
+    let kc = if kernel.key == MATMUL_SCALAR.key {
+        k
+    } else {
+        ctx.matmul
+            .split_k_chunk(groups[0] as usize * groups[1] as usize, k)
+    };
+    if kc < k {
+        // split-K: S partial products into scratch, then one pass adds them up and applies
+        // the bias and activation
+        let splits = k.div_ceil(kc);
+        let scratch = ctx.alloc(splits * m * n)?;
+        for (bi, off) in offsets.into_iter().enumerate() {
+            let mut p = params(bi, off);
+            p.kc = kc as u32;
+            launch_into(&scratch, &kernel, [groups[0], groups[1], splits as u32], &p)?;
+            let sum_groups = [(m * n / 4).div_ceil(256) as u32, 1, 1];
+            let run = |extra: gpu::Extra<'_>| {
+                let binds = gpu::Binds {
+                    inputs: [Some(&scratch), None],
+                    output: &out,
+                    extra,
+                    rw: [None, None],
+                };
+                ctx.run(&MATMUL_SPLITK_SUM, &p, binds, sum_groups)
+            };
+            match bias_c {
+                Some(biasb) => run(gpu::Extra::Buffer(biasb))?,
+                None => run(gpu::Extra::None)?,
+            }
+        }
+        return Ok(out);
+    }
+    for (bi, off) in offsets.into_iter().enumerate() {
+        launch(&kernel, groups, &params(bi, off))?;
+    }
+    Ok(out)
+}
+
+/// Split-K's second pass (matmul_vec4.wgsl): the partial products summed, then the epilogue.
+pub(crate) const MATMUL_SPLITK_SUM: gpu::Kernel =
+    gpu::Kernel::new("matmul_splitk_sum", gpu::shaders::MATMUL_VEC4, "splitk_sum");
