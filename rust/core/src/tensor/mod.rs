@@ -146,7 +146,7 @@ impl Tensor {
     }
 
     /// A tensor owning `buf`, shaped `shape` (the element count must match).
-    #[inline]
+    #[inline(always)]
     pub fn from_buffer(buf: Buffer, shape: &[usize]) -> Result<Tensor> {
         let n = checked_numel(shape)?;
         if n != buf.len() {
@@ -557,7 +557,7 @@ impl Tensor {
 
     /// A fresh tensor from a backend kernel over two tensors' storages, read through their
     /// layouts broadcast to one shape (no autograd recorded).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn zip_storage(
         op: &str,
         a: &Tensor,
@@ -573,7 +573,7 @@ impl Tensor {
 
     /// A fresh contiguous tensor of this one's shape from a backend kernel that reads this
     /// tensor's storage through its layout (no autograd recorded).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn map_storage(
         &self,
         f: impl FnOnce(&Buffer, &Layout) -> Result<Buffer>,

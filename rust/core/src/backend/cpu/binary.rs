@@ -177,6 +177,7 @@ fn mismatch(op: &str, a: &CpuStorage, b: &CpuStorage) -> Error {
     ))
 }
 
+#[inline(always)]
 pub(crate) fn binary(
     op: BinaryOp,
     (a, la): (&CpuStorage, &Layout),

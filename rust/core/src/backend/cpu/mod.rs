@@ -33,6 +33,7 @@ fn zeros<T: Float>(n: usize) -> Result<Vec<T>> {
     Ok(out)
 }
 
+#[inline(always)]
 fn unary_t<T: Float>(v: &[T], l: &Layout, op: UnaryOp) -> Result<Vec<T>> {
     let x = contig(v, l)?;
     let mut out = zeros(x.len())?;
@@ -61,7 +62,7 @@ fn unary_grad_t<T: Float>(
 }
 
 impl BackendStorage for CpuStorage {
-    #[inline]
+    #[inline(always)]
     fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self> {
         match self {
             CpuStorage::F32(v) => Ok(CpuStorage::F32(unary_t(v, l, op)?)),
@@ -95,8 +96,9 @@ impl BackendStorage for CpuStorage {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn copy(&self, l: &Layout) -> Result<Self> {
+        #[inline(always)]
         fn one<T: Copy>(v: &[T], l: &Layout) -> Result<Vec<T>> {
             let x = contig(v, l)?;
             let mut out = try_vec(x.len())?;
@@ -140,7 +142,7 @@ impl BackendStorage for CpuStorage {
         Ok(Buffer::Cpu(out))
     }
 
-    #[inline]
+    #[inline(always)]
     fn binary(&self, la: &Layout, rhs: &Self, lb: &Layout, op: BinaryOp) -> Result<Self> {
         binary::binary(op, (self, la), (rhs, lb))
     }
@@ -159,7 +161,7 @@ impl BackendStorage for CpuStorage {
         binary::select((self, lc), a, b)
     }
 
-    #[inline]
+    #[inline(always)]
     fn reduce(&self, plan: &ReducePlan, op: ReduceOp) -> Result<Self> {
         reduce::reduce(self, plan, op)
     }

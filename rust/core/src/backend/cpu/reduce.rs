@@ -84,6 +84,7 @@ fn i64_reduce(v: &[i64], plan: &ReducePlan, op: ReduceOp) -> Result<Vec<i64>> {
     )
 }
 
+#[inline(always)]
 pub(crate) fn reduce(s: &CpuStorage, plan: &ReducePlan, op: ReduceOp) -> Result<CpuStorage> {
     Ok(match s {
         CpuStorage::F32(v) => CpuStorage::F32(float_reduce(v, plan, op)?),

@@ -1,0 +1,498 @@
+//! `Buffer`'s dispatch: one method per backend kernel, each a `match` sending the call to
+//! the backend that holds the operands (the only place that names the backends'
+//! storages); operands on different devices are a `DeviceError`.
+
+use super::*;
+
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))] // every mismatch is a GPU arm
+fn mismatch(op: &str) -> Error {
+    Error::Device(format!(
+        "{op}: expected all tensors on one device, got cpu and gpu; move one with .to()"
+    ))
+}
+
+impl Buffer {
+    /// See [`BackendStorage::unary`].
+    #[inline(always)]
+    pub(crate) fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.unary(l, op).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.unary(l, op).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::unary_grad`].
+    #[inline]
+    pub(crate) fn unary_grad(
+        &self,
+        xl: &Layout,
+        y: Option<(&Buffer, &Layout)>,
+        g: (&Buffer, &Layout),
+        op: UnaryOp,
+    ) -> Result<Buffer> {
+        match (self, g.0) {
+            (Buffer::Cpu(x), Buffer::Cpu(gb)) => {
+                let y = match y {
+                    Some((Buffer::Cpu(yb), yl)) => Some((yb, yl)),
+                    None => None,
+                    #[cfg(feature = "gpu")]
+                    Some(_) => return Err(mismatch(op.backward_name())),
+                };
+                x.unary_grad(xl, y, (gb, g.1), op).map(Buffer::Cpu)
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(x), Buffer::Gpu(gb)) => {
+                let y = match y {
+                    Some((Buffer::Gpu(yb), yl)) => Some((yb, yl)),
+                    None => None,
+                    Some(_) => return Err(mismatch(op.backward_name())),
+                };
+                x.unary_grad(xl, y, (gb, g.1), op).map(Buffer::Gpu)
+            }
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch(op.backward_name())),
+        }
+    }
+
+    /// See [`BackendStorage::copy`].
+    #[inline(always)]
+    pub(crate) fn copy(&self, l: &Layout) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.copy(l).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.copy(l).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::to_host`].
+    #[inline]
+    pub(crate) fn to_host(&self, l: &Layout) -> Result<CpuStorage> {
+        match self {
+            Buffer::Cpu(s) => s.to_host(l),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.to_host(l),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::cast`].
+    #[inline]
+    pub(crate) fn cast(&self, l: &Layout, dtype: DType) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.cast(l, dtype),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.cast(l, dtype),
+        }
+    }
+
+    /// Host elements placed on `device` (the same storage for the cpu).
+    pub(crate) fn upload(host: CpuStorage, device: Device) -> Result<Buffer> {
+        match device {
+            Device::Cpu => Ok(Buffer::Cpu(host)),
+            #[cfg(feature = "gpu")]
+            Device::Gpu => wgpu::WgpuStorage::upload(&host).map(Buffer::Gpu),
+            #[cfg(not(feature = "gpu"))]
+            Device::Gpu => Err(no_gpu("to")),
+        }
+    }
+}
+
+/// Dispatches a two-operand storage method to the backend holding both operands.
+macro_rules! zip2 {
+    ($name:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $body:expr) => {
+        match ($a, $b) {
+            (Buffer::Cpu($x), Buffer::Cpu($y)) => $body.map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu($x), Buffer::Gpu($y)) => $body.map(Buffer::Gpu),
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch($name)),
+        }
+    };
+}
+
+impl Buffer {
+    /// See [`BackendStorage::binary`].
+    #[inline(always)]
+    pub(crate) fn binary(
+        &self,
+        la: &Layout,
+        rhs: &Buffer,
+        lb: &Layout,
+        op: BinaryOp,
+    ) -> Result<Buffer> {
+        zip2!(op.name(), self, rhs, |a, b| a.binary(la, b, lb, op))
+    }
+
+    /// See [`BackendStorage::compare`].
+    #[inline]
+    pub(crate) fn compare(
+        &self,
+        la: &Layout,
+        rhs: &Buffer,
+        lb: &Layout,
+        op: CmpOp,
+    ) -> Result<Buffer> {
+        zip2!("compare", self, rhs, |a, b| a.compare(la, b, lb, op))
+    }
+
+    /// See [`BackendStorage::logical`].
+    #[inline]
+    pub(crate) fn logical(
+        &self,
+        la: &Layout,
+        rhs: &Buffer,
+        lb: &Layout,
+        op: LogicOp,
+    ) -> Result<Buffer> {
+        zip2!(op.name(), self, rhs, |a, b| a.logical(la, b, lb, op))
+    }
+
+    /// See [`BackendStorage::select`].
+    #[inline]
+    pub(crate) fn select(
+        &self,
+        lc: &Layout,
+        (a, la): (&Buffer, &Layout),
+        (b, lb): (&Buffer, &Layout),
+    ) -> Result<Buffer> {
+        match (self, a, b) {
+            (Buffer::Cpu(c), Buffer::Cpu(x), Buffer::Cpu(y)) => {
+                c.select(lc, (x, la), (y, lb)).map(Buffer::Cpu)
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(c), Buffer::Gpu(x), Buffer::Gpu(y)) => {
+                c.select(lc, (x, la), (y, lb)).map(Buffer::Gpu)
+            }
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("where")),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::reduce`].
+    #[inline(always)]
+    pub(crate) fn reduce(&self, plan: &ReducePlan, op: ReduceOp) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.reduce(plan, op).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.reduce(plan, op).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::arg_reduce`].
+    #[inline]
+    pub(crate) fn arg_reduce(
+        &self,
+        l: &Layout,
+        dims: (usize, usize, usize),
+        want_max: bool,
+    ) -> Result<Vec<i64>> {
+        match self {
+            Buffer::Cpu(s) => s.arg_reduce(l, dims, want_max),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.arg_reduce(l, dims, want_max),
+        }
+    }
+
+    /// See [`BackendStorage::correct_count`].
+    #[inline]
+    pub(crate) fn correct_count(&self, l: &Layout, labels: &[i64]) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.correct_count(l, labels).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.correct_count(l, labels).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::log_softmax_last`].
+    #[inline]
+    pub(crate) fn log_softmax_last(&self, l: &Layout) -> Option<Result<Buffer>> {
+        match self {
+            Buffer::Cpu(s) => s.log_softmax_last(l).map(|r| r.map(Buffer::Cpu)),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.log_softmax_last(l).map(|r| r.map(Buffer::Gpu)),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::write`].
+    #[inline]
+    pub(crate) fn write(&mut self, l: &Layout, src: &Buffer, ls: &Layout) -> Result<()> {
+        match (self, src) {
+            (Buffer::Cpu(d), Buffer::Cpu(s)) => d.write(l, s, ls),
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(d), Buffer::Gpu(s)) => d.write(l, s, ls),
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("copy_")),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::index_select`].
+    #[inline]
+    pub(crate) fn index_select(&self, l: &Layout, dim: usize, idx: &[usize]) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.index_select(l, dim, idx).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.index_select(l, dim, idx).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::index_add`].
+    #[inline]
+    pub(crate) fn index_add(
+        &self,
+        l: &Layout,
+        dim: usize,
+        idx: &[usize],
+        size: usize,
+    ) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.index_add(l, dim, idx, size).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.index_add(l, dim, idx, size).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::cat`]; the parts must share a device.
+    #[inline]
+    pub(crate) fn cat(
+        parts: &[(&Buffer, &Layout)],
+        dim: usize,
+        out_shape: &[usize],
+    ) -> Result<(Buffer, Layout)> {
+        if parts.iter().all(|(b, _)| matches!(b, Buffer::Cpu(_))) {
+            let cpu: Vec<(&CpuStorage, &Layout)> = parts
+                .iter()
+                .filter_map(|(b, l)| match b {
+                    Buffer::Cpu(s) => Some((s, *l)),
+                    #[cfg(feature = "gpu")]
+                    _ => None,
+                })
+                .collect();
+            let (s, l) = CpuStorage::cat(&cpu, dim, out_shape)?;
+            return Ok((Buffer::Cpu(s), l));
+        }
+        #[cfg(feature = "gpu")]
+        {
+            let mut gpu = Vec::with_capacity(parts.len());
+            for (b, l) in parts {
+                match b {
+                    Buffer::Gpu(s) => gpu.push((s, *l)),
+                    Buffer::Cpu(_) => return Err(mismatch("cat")),
+                }
+            }
+            let (s, l) = wgpu::WgpuStorage::cat(&gpu, dim, out_shape)?;
+            Ok((Buffer::Gpu(s), l))
+        }
+        #[cfg(not(feature = "gpu"))]
+        unreachable!("every part is a host storage without the gpu feature")
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::matmul`].
+    #[inline]
+    pub(crate) fn matmul(
+        &self,
+        la: &Layout,
+        rhs: &Buffer,
+        lb: &Layout,
+        bias: Option<(&Buffer, &Layout)>,
+        act: Option<UnaryOp>,
+    ) -> Result<Buffer> {
+        match (self, rhs, bias) {
+            (Buffer::Cpu(a), Buffer::Cpu(b), None) => {
+                a.matmul(la, b, lb, None, act).map(Buffer::Cpu)
+            }
+            (Buffer::Cpu(a), Buffer::Cpu(b), Some((Buffer::Cpu(c), lc))) => {
+                a.matmul(la, b, lb, Some((c, lc)), act).map(Buffer::Cpu)
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(a), Buffer::Gpu(b), None) => {
+                a.matmul(la, b, lb, None, act).map(Buffer::Gpu)
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(a), Buffer::Gpu(b), Some((Buffer::Gpu(c), lc))) => {
+                a.matmul(la, b, lb, Some((c, lc)), act).map(Buffer::Gpu)
+            }
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("matmul")),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::optimizer_step`].
+    pub(crate) fn optimizer_step(
+        &mut self,
+        l: &Layout,
+        (g, gl): (&Buffer, &Layout),
+        state: &mut [(&mut Buffer, &Layout)],
+        rule: crate::optim::Rule,
+    ) -> Result<()> {
+        match (self, g) {
+            (Buffer::Cpu(p), Buffer::Cpu(g)) => {
+                let mut st = Vec::with_capacity(state.len());
+                for (b, sl) in state.iter_mut() {
+                    match &mut **b {
+                        Buffer::Cpu(s) => st.push((s, *sl)),
+                        #[cfg(feature = "gpu")]
+                        Buffer::Gpu(_) => return Err(mismatch("optimizer")),
+                    }
+                }
+                p.optimizer_step(l, (g, gl), &mut st, rule)
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(p), Buffer::Gpu(g)) => {
+                let mut st = Vec::with_capacity(state.len());
+                for (b, sl) in state.iter_mut() {
+                    match &mut **b {
+                        Buffer::Gpu(s) => st.push((s, *sl)),
+                        Buffer::Cpu(_) => return Err(mismatch("optimizer")),
+                    }
+                }
+                p.optimizer_step(l, (g, gl), &mut st, rule)
+            }
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("optimizer")),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::batch_norm`].
+    pub(crate) fn batch_norm(
+        &self,
+        l: &Layout,
+        gamma: Option<(&Buffer, &Layout)>,
+        beta: Option<(&Buffer, &Layout)>,
+        running: Option<[(&mut Buffer, &Layout); 2]>,
+        spec: &BnSpec,
+    ) -> Result<(Buffer, Buffer)> {
+        match self {
+            Buffer::Cpu(x) => {
+                fn side<'a>(
+                    t: Option<(&'a Buffer, &'a Layout)>,
+                ) -> Result<Option<(&'a CpuStorage, &'a Layout)>> {
+                    match t {
+                        None => Ok(None),
+                        Some((Buffer::Cpu(s), sl)) => Ok(Some((s, sl))),
+                        #[cfg(feature = "gpu")]
+                        Some(_) => Err(mismatch("batch_norm")),
+                    }
+                }
+                let running = match running {
+                    None => None,
+                    Some([(Buffer::Cpu(m), ml), (Buffer::Cpu(v), vl)]) => Some([(m, ml), (v, vl)]),
+                    #[cfg(feature = "gpu")]
+                    Some(_) => return Err(mismatch("batch_norm")),
+                };
+                let (y, st) = x.batch_norm(l, side(gamma)?, side(beta)?, running, spec)?;
+                Ok((Buffer::Cpu(y), Buffer::Cpu(st)))
+            }
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(x) => {
+                fn side<'a>(
+                    t: Option<(&'a Buffer, &'a Layout)>,
+                ) -> Result<Option<(&'a wgpu::WgpuStorage, &'a Layout)>> {
+                    match t {
+                        None => Ok(None),
+                        Some((Buffer::Gpu(s), sl)) => Ok(Some((s, sl))),
+                        Some(_) => Err(mismatch("batch_norm")),
+                    }
+                }
+                let running = match running {
+                    None => None,
+                    Some([(Buffer::Gpu(m), ml), (Buffer::Gpu(v), vl)]) => Some([(m, ml), (v, vl)]),
+                    Some(_) => return Err(mismatch("batch_norm")),
+                };
+                let (y, st) = x.batch_norm(l, side(gamma)?, side(beta)?, running, spec)?;
+                Ok((Buffer::Gpu(y), Buffer::Gpu(st)))
+            }
+        }
+    }
+
+    /// See [`BackendStorage::batch_norm_grad`].
+    pub(crate) fn batch_norm_grad(
+        &self,
+        l: &Layout,
+        stats: &Buffer,
+        (g, gl): (&Buffer, &Layout),
+        spec: &BnSpec,
+    ) -> Result<(Buffer, Buffer, Buffer)> {
+        match (self, stats, g) {
+            (Buffer::Cpu(x), Buffer::Cpu(s), Buffer::Cpu(g)) => {
+                let (dx, dw, db) = x.batch_norm_grad(l, s, (g, gl), spec)?;
+                Ok((Buffer::Cpu(dx), Buffer::Cpu(dw), Buffer::Cpu(db)))
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => {
+                let (dx, dw, db) = x.batch_norm_grad(l, s, (g, gl), spec)?;
+                Ok((Buffer::Gpu(dx), Buffer::Gpu(dw), Buffer::Gpu(db)))
+            }
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("batch_norm")),
+        }
+    }
+
+    /// See [`BackendStorage::cross_entropy`].
+    pub(crate) fn cross_entropy(
+        &self,
+        l: &Layout,
+        labels: &[i64],
+        smoothing: f64,
+    ) -> Result<(Buffer, Buffer)> {
+        match self {
+            Buffer::Cpu(x) => x
+                .cross_entropy(l, labels, smoothing)
+                .map(|(a, b)| (Buffer::Cpu(a), Buffer::Cpu(b))),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(x) => x
+                .cross_entropy(l, labels, smoothing)
+                .map(|(a, b)| (Buffer::Gpu(a), Buffer::Gpu(b))),
+        }
+    }
+
+    /// See [`BackendStorage::cross_entropy_grad`].
+    pub(crate) fn cross_entropy_grad(
+        &self,
+        l: &Layout,
+        saved: &Buffer,
+        labels: &[i64],
+        (g, gl): (&Buffer, &Layout),
+        spec: &XentGradSpec,
+    ) -> Result<Buffer> {
+        match (self, saved, g) {
+            (Buffer::Cpu(x), Buffer::Cpu(s), Buffer::Cpu(g)) => x
+                .cross_entropy_grad(l, s, labels, (g, gl), spec)
+                .map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => x
+                .cross_entropy_grad(l, s, labels, (g, gl), spec)
+                .map(Buffer::Gpu),
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("cross_entropy")),
+        }
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::masked_affine`].
+    pub(crate) fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Buffer, Buffer)> {
+        match self {
+            Buffer::Cpu(s) => s
+                .masked_affine(l, mask)
+                .map(|(y, a)| (Buffer::Cpu(y), Buffer::Cpu(a))),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s
+                .masked_affine(l, mask)
+                .map(|(y, a)| (Buffer::Gpu(y), Buffer::Gpu(a))),
+        }
+    }
+}
