@@ -3,7 +3,13 @@
 use std::fmt;
 
 /// The element type of a tensor.
+///
+/// A word wide, not a byte: the GPU storage holds one beside its buffer, and a one-byte
+/// field there made LLVM move every `Buffer` (and each `Result` around one) as a tag byte
+/// plus unaligned 8-byte pieces, which stalled on store forwarding in every op
+/// (benches/README.md, stop 12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u64)]
 pub enum DType {
     /// Booleans, the result of comparisons.
     Bool,

@@ -564,6 +564,16 @@ impl Tensor {
         b: &Tensor,
         f: impl FnOnce(&Buffer, &Layout, &Buffer, &Layout) -> Result<Buffer>,
     ) -> Result<Tensor> {
+        if a.shape() == b.shape() {
+            // nothing to broadcast (the common case): the operands' own layouts
+            let out = f(
+                &a.0.storage.read(),
+                a.layout(),
+                &b.0.storage.read(),
+                b.layout(),
+            )?;
+            return Tensor::from_buffer(out, a.shape());
+        }
         let shape = crate::layout::broadcast_shapes(op, a.shape(), b.shape())?;
         let la = a.layout().broadcast_to(op, &shape)?;
         let lb = b.layout().broadcast_to(op, &shape)?;
