@@ -20,7 +20,9 @@ from __future__ import annotations
 # tests/test_layering.py), and the private modules this file re-exports from.
 from . import _core as _core
 from . import _ops, autograd, callbacks, data, gpu, io, losses, models, nn, optim, return_types, train, utils
+from . import diagnostics as diagnostics  # why a network is not learning: fg.diagnose, the monitor
 from . import gpu as cuda  # PyTorch's name for the GPU controls: fg.cuda.is_available()
+from . import tune as tune  # hyperparameter tuning: fg.tune.learning_rate, fg.tune.recipe
 from ._core import (
     DeviceError,
     DTypeError,
@@ -117,6 +119,8 @@ from ._functional import concatenate as concatenate  # NumPy's name for cat
 from ._ops import *  # noqa: F403  (the elementwise functions: its public names are exactly them)
 from ._version import __version__ as __version__
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
+from .diagnostics import diagnose
+from .errors import TrainingWarning
 from .io import load, save
 
 __all__ = [
@@ -219,6 +223,7 @@ __all__ = [
     "losses",
     "models",
     "train",
+    "tune",
     "callbacks",
     "return_types",
     "utils",
@@ -226,6 +231,9 @@ __all__ = [
     "io",
     "load",
     "save",
+    "diagnostics",
+    "diagnose",
+    "TrainingWarning",
 ]
 # the elementwise functions (fg.exp, fg.relu, ..., neg, logical_not, clip): _ops's table and the rest
 __all__ += _ops._NAMES

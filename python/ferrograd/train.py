@@ -42,16 +42,24 @@ from . import optim as _optim
 from ._core import ShapeError, Tensor
 from .autograd import no_grad
 from .callbacks import Callback
+from .diagnostics import TrainingMonitor
 from .nn import BatchNorm1d, Module, Sequential, Sigmoid, Softmax
 
 
 class History:
-    """Per-epoch logs of a `fit` call: `history.history["val_acc"][-1]`, `history.epoch`."""
+    """Per-epoch logs of a `fit` call: `history.history["val_acc"][-1]`, `history.epoch`.
+
+    With `fit(..., monitor=True)` (or a `diagnostics.TrainingMonitor` among the callbacks),
+    `history.history` also has the monitor's per-epoch figures (`selu_mean_max_dev`,
+    `selu_var_max_dev`, `dead_max`, `grad_norm_min`, `grad_norm_max`, `grad_norm_ratio`,
+    `problems`: those that apply, see `Diagnosis.figures`), and `history.monitor` one dict
+    per epoch with the per-layer rows and problems (`Diagnosis.to_dict()` and `epoch`)."""
 
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
         self.interrupted = False
+        self.monitor: list[dict[str, Any]] = []
 
     def _add(self, epoch: int, logs: dict) -> None:
         self.epoch.append(epoch)
@@ -321,6 +329,7 @@ def fit(
     callbacks: list[Callback] | None = None,
     verbose: int = 1,
     stream=None,
+    monitor: bool = False,
 ) -> History:
     """Trains `model` on (x, y) and returns a `History`.
 
@@ -332,6 +341,12 @@ def fit(
     - `validation_split` holds out the last fraction of (x, y) before shuffling, as Keras
       does; `validation_data=(x_val, y_val)` gives the set explicitly.
     - Ctrl-C stops after the current batch; the model and history stay usable.
+    - `monitor=True` diagnoses the model after each epoch on the first 256 training samples
+      (`ferrograd.diagnostics.TrainingMonitor`, run before the other callbacks): per-epoch
+      figures in `history.history` (`selu_var_max_dev`, `dead_max`, `grad_norm_ratio`, ...)
+      and per-layer rows in `history.monitor`; each problem found (a SELU network drifting
+      from mean 0 / variance 1, a broken self-normalizing setup before training, dead ReLU
+      units, vanishing or exploding gradients) is warned once as a `ferrograd.TrainingWarning`.
     """
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"fit: epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
@@ -362,6 +377,8 @@ def fit(
     train_model = _logit_model(model, kind)
     has_bn = any(isinstance(m, BatchNorm1d) for m in model.modules())
     callbacks = list(callbacks or [])
+    if monitor:
+        callbacks.insert(0, TrainingMonitor(xt[:256], yt[:256], loss=loss))
     for cb in callbacks:
         cb.model, cb.optimizer = model, opt
     history = History()
