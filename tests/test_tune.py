@@ -419,3 +419,26 @@ def test_trials_run_on_the_requested_device(device):
     assert r.best_lr is not None
     res = tune.recipe(x, y, epochs=2, max_trials=3, device=device, verbose=0)
     assert next(res.model.parameters()).device == device and res.config["device"] == device
+
+
+def test_log_and_saved_results_are_strict_json(tmp_path):
+    """A diverged trial's NaN/inf figures are written as {"float": ...} (strict JSON) and read
+    back as floats on resume."""
+    import json
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (x @ rng.standard_normal(4)).astype(np.float32)[:, None] * 50
+    log = tmp_path / "lr.jsonl"
+    kw = dict(epochs=2, seed=0, log=log, verbose=0, optimizer="sgd", start=1e18, max_trials=3)
+    first = fg.tune.learning_rate(lambda: fg.nn.Linear(4, 1), x, y, **kw)
+    assert any(t["diverged"] for t in first.trials)
+    text = log.read_text()
+    assert '{"float": ' in text  # the diverged trial's non-finite figures, spelled out
+    for line in text.splitlines():
+        json.loads(line, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    again = fg.tune.learning_rate(lambda: fg.nn.Linear(4, 1), x, y, **kw)
+    assert [t["lr"] for t in again.trials] == [t["lr"] for t in first.trials]
+    for a, b in zip(again.trials, first.trials):
+        assert (a["loss"] == b["loss"]) or (np.isnan(a["loss"]) and np.isnan(b["loss"]))
+    json.dumps(fg.tune.strict_json(first.to_dict()), allow_nan=False)

@@ -170,7 +170,7 @@ def _tune(args: argparse.Namespace) -> int:
         report = f"# Learning-rate search\n\n```\n{search.table()}\n```\n"
         if args.save:
             with open(args.save, "w", encoding="utf-8") as f:
-                json.dump(search.to_dict(), f, indent=1)
+                json.dump(tune.strict_json(search.to_dict()), f, indent=1, allow_nan=False)
             print(f"Saved the search to {args.save}")
         result: tune.LRSearch | tune.RecipeResult = search
         code = 1 if search.best_lr is None else 0

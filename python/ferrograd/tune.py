@@ -312,6 +312,29 @@ class _Clock:
         self.last_seconds = seconds
 
 
+def strict_json(obj: Any) -> Any:
+    """`obj` with every non-finite float spelled `{"float": "nan" | "inf" | "-inf"}`, as the
+    checkpoints spell them, so it is strict JSON (`json.dumps(..., allow_nan=False)`)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return {"float": "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")}
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
+def _from_strict(obj: Any) -> Any:
+    """`strict_json`'s inverse."""
+    if isinstance(obj, dict):
+        if set(obj) == {"float"} and obj["float"] in ("nan", "inf", "-inf"):
+            return float(obj["float"])
+        return {k: _from_strict(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_from_strict(v) for v in obj]
+    return obj
+
+
 class _Log:
     """The JSON-lines trial log: one object per finished trial, with its search's settings
     key, so a rerun with the same settings finds it."""
@@ -324,7 +347,7 @@ class _Log:
                 for line in f:
                     try:
                         row = json.loads(line)
-                        self.found[(row["key"], row["id"])] = row["trial"]
+                        self.found[(row["key"], row["id"])] = _from_strict(row["trial"])
                     except (ValueError, KeyError, TypeError):
                         continue  # a line cut short by a crash: that trial runs again
 
@@ -337,7 +360,8 @@ class _Log:
         if not self.path:
             return
         with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"key": key, "id": trial_id, "trial": trial}) + "\n")
+            row = {"key": key, "id": trial_id, "trial": strict_json(trial)}
+            f.write(json.dumps(row, allow_nan=False) + "\n")
             f.flush()
 
 
@@ -491,7 +515,8 @@ class LRSearch:
         return f"LRSearch(best_lr={self.best_lr}, metric={self.metric!r}, trials={len(self.trials)})"
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict: best_lr, metric, settings, stopped_because, trials."""
+        """A dict of plain values: best_lr, metric, settings, stopped_because, trials (floats
+        may be NaN or inf; `strict_json` spells them for strict JSON)."""
         return {
             "best_lr": self.best_lr,
             "metric": self.metric,
@@ -846,7 +871,8 @@ class RecipeResult:
         return f"RecipeResult(config={self.config!r}, trials={len(self.trials)}, verdict={self.verdict!r})"
 
     def to_dict(self) -> dict:
-        """A JSON-ready dict: config, verdict, trials, report."""
+        """A dict of plain values: config, verdict, trials, report (floats may be NaN or inf;
+        `strict_json` spells them for strict JSON)."""
         return {
             "config": dict(self.config),
             "verdict": self.verdict,
