@@ -232,7 +232,18 @@ def test_recipe_stages_on_a_problem_that_underfits_small_and_overfits_large():
     ):
         assert line in text and line in res.report
     assert res.verdict in ("well tuned", "overfit", "underfit")
-    assert res.config["lr"] in [t["lr"] for t in res.trials if t["stage"] == "3 learning rate"]
+    tuned = [t["lr"] for t in res.trials if t["stage"] in ("3 learning rate", "6 learning rate")]
+    assert res.config["lr"] in tuned
+    # the rate is tuned again on the best network so far, by halving (then doubling)
+    relr = [t for t in res.trials if t["stage"] == "6 learning rate"]
+    assert relr and "6 learning rate:" in text
+    for t in relr:
+        assert t["decision"] and np.log2(t["lr"] / 0.001) == pytest.approx(round(np.log2(t["lr"] / 0.001)))
+        assert (t["width"], t["batchnorm"], t["dropout"]) == (
+            relr[0]["width"],
+            relr[0]["batchnorm"],
+            relr[0]["dropout"],
+        )
     # the model is trained: its validation loss is the best trial's
     best = min((t for t in res.trials if t.get("id")), key=lambda t: t["val_loss"])
     got = fg.train.evaluate(res.model, x[800:], y[800:])["loss"]
