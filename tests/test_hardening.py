@@ -297,6 +297,18 @@ def test_where_on_a_gpu_condition_with_scalar_branches_runs_on_the_gpu(device):
     assert both.device == device and both.dtype == fg.bool_ and both.item() is False
 
 
+def test_masked_fill_of_a_host_bool_by_a_gpu_mask_stays_bool():
+    """The GPU mask puts the op on the GPU; the host bool tensor went up as float32 and the
+    result came back float32 (found by the bounded fuzz pass in a clean clone)."""
+    if not fg.gpu_available():
+        pytest.skip("no GPU adapter")
+    x = fg.tensor([False, False, True])
+    out = x.masked_fill(fg.tensor(np.array(True), device="gpu"), 4611686018427387904)
+    assert out.dtype == fg.bool_ and out.device == "gpu" and out.tolist() == [True, True, True]
+    sel = fg.where(fg.tensor([True, False], device="gpu"), fg.tensor([True, True]), fg.tensor([False, False]))
+    assert sel.dtype == fg.bool_ and sel.tolist() == [True, False]
+
+
 def test_masked_fill_keeps_the_dtype(device):
     b = fg.tensor([True, False], device=device)
     m = fg.tensor([False, True], device=device)

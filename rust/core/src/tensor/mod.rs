@@ -544,7 +544,10 @@ impl Tensor {
                 }
                 match t.dtype() {
                     DType::I64 | DType::Bool => {
-                        t.detach().cast(DType::F32)?.to_device(Device::Gpu).map(Cow::Owned)
+                        // float32 for arithmetic; a bool stays a bool where the op's dtype
+                        // is (masked_fill of a bool tensor keeps its dtype, as PyTorch's)
+                        let up = if dt == DType::Bool { DType::Bool } else { DType::F32 };
+                        t.detach().cast(up)?.to_device(Device::Gpu).map(Cow::Owned)
                     }
                     _ => Err(Error::Device(format!(
                         "{op}: expected all tensors on one device, got gpu and cpu (shape {}); move one with .to()",
