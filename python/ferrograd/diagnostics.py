@@ -72,10 +72,11 @@ import numpy as np
 from . import _core
 from . import losses as _losses
 from ._core import Tensor
+from ._modelinfo import device_of, logit_model
 from .autograd import enable_grad, no_grad
 from .callbacks import Callback
 from .errors import TrainingWarning
-from .nn import SELU, AlphaDropout, BatchNorm1d, Dropout, Linear, Module, ReLU, Sequential, Sigmoid, Softmax
+from .nn import SELU, AlphaDropout, BatchNorm1d, Dropout, Linear, Module, ReLU, Sequential
 
 __all__ = [
     "SELU_MEAN_TOL",
@@ -371,23 +372,6 @@ def _as_target(a: Any, kind: str, device: str) -> Tensor:
     return t if device == "cpu" or t.dtype != _core.dtype.float32 else t.to(device)
 
 
-def _logits(model: Module, kind: str) -> Module:
-    """The model without a final Softmax/Sigmoid, as `fit` trains it (losses take logits)."""
-    if isinstance(model, Sequential) and len(model) > 1:
-        last = model[-1]
-        if (kind == "cross_entropy" and isinstance(last, Softmax)) or (
-            kind == "binary_cross_entropy" and isinstance(last, Sigmoid)
-        ):
-            return model[:-1]
-    return model
-
-
-def _device_of(model: Module) -> str:
-    for p in model.parameters():
-        return p.device
-    return "cpu"
-
-
 @dataclass
 class _Record:
     name: str
@@ -479,7 +463,7 @@ def _diagnose(
     """`diagnose` without printing or warning."""
     if batch_size < 1:
         raise ValueError(f"diagnose: batch_size must be >= 1, got {batch_size}")
-    device = _device_of(model)
+    device = device_of(model)
     xt = _as_input(x, device)[:batch_size]
     if loss is None and y is not None:
         is_int = (
@@ -499,7 +483,7 @@ def _diagnose(
     with no_grad():  # BatchNorm's running statistics, updated by a batch in training mode
         saved_buffers = [(b, b.clone()) for b in model.buffers()]
     batch_stats = xt.shape[0] > 1  # a batch of one cannot be batch-normalized
-    run = _logits(model, kind) if yt is not None else model
+    run = logit_model(model, kind) if yt is not None else model
     loss_value: float | None = None
     norms: dict[int, float | None] = {}
     try:

@@ -40,10 +40,11 @@ from . import io as _io
 from . import losses as _losses
 from . import optim as _optim
 from ._core import ShapeError, Tensor
+from ._modelinfo import device_of, logit_model
 from .autograd import no_grad
 from .callbacks import Callback
 from .diagnostics import TrainingMonitor
-from .nn import BatchNorm1d, Module, Sequential, Sigmoid, Softmax
+from .nn import BatchNorm1d, Module, Sequential
 
 
 class History:
@@ -167,24 +168,6 @@ def _prepare_targets(y, kind: str) -> Tensor:
     return _as_tensor(y, _core.dtype.float32)
 
 
-def _logit_model(model: Module, kind: str) -> Module:
-    """The model without a final Softmax/Sigmoid, so classification losses get logits."""
-    if isinstance(model, Sequential) and len(model) > 1:
-        last = model[-1]
-        if (kind == "cross_entropy" and isinstance(last, Softmax)) or (
-            kind == "binary_cross_entropy" and isinstance(last, Sigmoid)
-        ):
-            return model[:-1]
-    return model
-
-
-def _device_of(model: Module) -> str:
-    """Where the model's parameters live (data is moved there batch by batch)."""
-    for p in model.parameters():
-        return p.device
-    return "cpu"
-
-
 def _to_model(t: Tensor, device: str) -> Tensor:
     # int64 labels stay on the CPU: the GPU backend holds float32 tensors
     if device == "cpu" or t.dtype != _core.dtype.float32:
@@ -250,9 +233,9 @@ def evaluate(model: Module, x, y, loss="cross_entropy", batch_size: int = 256, v
     {'loss': 0.21, 'acc': 0.94}
     """
     kind, loss_fn = _losses.get(loss)
-    device = _device_of(model)
+    device = device_of(model)
     xt, yt = _to_model(_as_tensor(x), device), _to_model(_prepare_targets(y, kind), device)
-    return _evaluate(model, _logit_model(model, kind), xt, yt, kind, loss_fn, batch_size)
+    return _evaluate(model, logit_model(model, kind), xt, yt, kind, loss_fn, batch_size)
 
 
 def _evaluate(model, logit_model, xt, yt, kind, loss_fn, batch_size) -> dict:
@@ -278,7 +261,7 @@ def _evaluate(model, logit_model, xt, yt, kind, loss_fn, batch_size) -> dict:
 
 def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
     """Model outputs for `x` in eval mode, as a NumPy array."""
-    xt = _to_model(_as_tensor(x), _device_of(model))
+    xt = _to_model(_as_tensor(x), device_of(model))
     was_training = model.training
     model.eval()
     outs = []
@@ -367,14 +350,14 @@ def fit(
         xt, yt = xt[:n_tr], yt[:n_tr]
     else:
         xv = yv = None
-    device = _device_of(model)
+    device = device_of(model)
     xt, yt = _to_model(xt, device), _to_model(yt, device)
     if xv is not None and yv is not None:
         xv, yv = _to_model(xv, device), _to_model(yv, device)
     opt = _optim.get(optimizer, model.parameters(), lr)
     keras: Any = model  # Keras's attributes (optimizer, history, stop_training), on any Module
     keras.optimizer = opt
-    train_model = _logit_model(model, kind)
+    train_model = logit_model(model, kind)
     has_bn = any(isinstance(m, BatchNorm1d) for m in model.modules())
     callbacks = list(callbacks or [])
     if monitor:
