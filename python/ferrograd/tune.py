@@ -476,6 +476,33 @@ def _run(
 # ---------------------------------------------------------------------------- the LR search
 
 
+def _logged_trial(
+    log: _Log,
+    key: str,
+    tid: str,
+    clock: _Clock,
+    train: Callable[[], tuple[dict, Any, bool]],
+    fields: dict | None = None,
+) -> tuple[dict | None, Any, bool]:
+    """One trial of a search: read back from the log when an earlier run finished it, else
+    trained by `train` (a `_run` call), given `fields`, and appended to the log. Returns
+    (record, trained model or None when read back, interrupted); the record is None when
+    Ctrl-C stopped the training."""
+    rec = log.get(key, tid)
+    if rec is not None:
+        clock.trials += 1
+        rec["resumed"] = True
+        return rec, None, False
+    rec, model, interrupted = train()
+    if interrupted:
+        clock.why = "interrupted (Ctrl-C); rerun with the same log= to resume"
+        return None, None, True
+    clock.ran(rec["seconds"])
+    rec.update(fields or {})
+    log.add(key, tid, rec)
+    return rec, model, False
+
+
 class LRSearch:
     """The learning-rate search's result: `best_lr`, `trials` (dicts: lr, loss, val_loss, the
     accuracies or MAEs, score, diverged, reason, seconds, ...), `print(search)` for the table,
@@ -712,12 +739,12 @@ def _search(
         nonlocal interrupted
         if interrupted or not clock.can_run():
             return None
-        rec = log.get(key, repr(lr))
-        if rec is not None:
-            clock.trials += 1
-            rec["resumed"] = True
-        else:
-            rec, _, interrupted = _run(
+        got, _, interrupted = _logged_trial(
+            log,
+            key,
+            repr(lr),
+            clock,
+            lambda: _run(
                 make,
                 problem,
                 opt,
@@ -729,12 +756,11 @@ def _search(
                 divergence_factor=divergence_factor,
                 metric=metric,
                 stop_patience=None,
-            )
-            if interrupted:
-                clock.why = "interrupted (Ctrl-C); rerun with the same log= to resume"
-                return None
-            clock.ran(rec["seconds"])
-            log.add(key, repr(lr), rec)
+            ),
+        )
+        if got is None:
+            return None
+        rec = got
         if stage:
             rec["stage"] = stage
         trials.append(rec)
@@ -1026,12 +1052,12 @@ def recipe(
             return None
         cfg = config_of(width, bn, p, lr)
         tid = json.dumps({"kwargs": cfg["kwargs"], "lr": lr}, sort_keys=True)
-        rec = tlog.get(key, tid)
-        if rec is not None:
-            clock.trials += 1
-            rec["resumed"] = True
-        else:
-            rec, model, interrupted = _run(
+        rec, model, interrupted = _logged_trial(
+            tlog,
+            key,
+            tid,
+            clock,
+            lambda: _run(
                 lambda: build(cfg),
                 problem,
                 opt,
@@ -1043,13 +1069,12 @@ def recipe(
                 divergence_factor=divergence_factor,
                 metric=metric,
                 stop_patience=stop_patience,
-            )
-            if interrupted:
-                clock.why = "interrupted (Ctrl-C); rerun with the same log= to resume"
-                return None
-            clock.ran(rec["seconds"])
-            rec.update(width=width, batchnorm=bn, dropout=p, config=cfg)
-            tlog.add(key, tid, rec)
+            ),
+            {"width": width, "batchnorm": bn, "dropout": p, "config": cfg},
+        )
+        if rec is None:
+            return None
+        if model is not None:
             models_held[tid] = model
         rec.update(stage=stage, id=tid)
         trials.append(rec)
