@@ -173,6 +173,34 @@ def test_ctrl_c_stops_after_current_batch(mnist):
     assert m.predict(x[:2]).shape == (2, 10)  # the model is still usable
 
 
+def test_a_callback_stops_training_between_batches(mnist):
+    """As Keras: `model.stop_training = True` set in a batch hook ends the epoch after that
+    batch (validation still runs on what was trained); set before an epoch's first batch, it
+    ends training without logging an empty epoch."""
+    x, y = mnist
+    x, y = x[:1000], y[:1000]
+
+    class Count(cbs.Callback):
+        def __init__(self, stop_at):
+            self.stop_at, self.begun, self.ended = stop_at, 0, 0
+
+        def on_batch_begin(self, batch, logs=None):
+            if self.begun == self.stop_at:
+                self.model.stop_training = True
+            self.begun += 1
+
+        def on_batch_end(self, batch, logs=None):
+            self.ended += 1
+
+    m = small_model()
+    c = Count(stop_at=3)
+    h = m.fit(x, y, epochs=3, batch_size=100, validation_split=0.2, callbacks=[c], verbose=0)
+    assert c.ended == 3 and h.epoch == [0] and np.isfinite(h.history["val_loss"][0])
+    c = Count(stop_at=8)  # 800 training samples: 8 batches, so the stop comes before epoch 2's first
+    h = small_model().fit(x, y, epochs=3, batch_size=100, validation_split=0.2, callbacks=[c], verbose=0)
+    assert c.ended == 8 and h.epoch == [0] and np.isfinite(h.history["loss"][0])
+
+
 def test_history_plot(tmp_path, mnist):
     x, y = mnist
     h = small_model().fit(x[:200], y[:200], epochs=2, batch_size=100, validation_split=0.5, verbose=0)

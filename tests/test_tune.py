@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import numpy as np
 import pytest
@@ -132,22 +131,115 @@ def test_any_optimizer(optimizer):
     assert len(r.trials) == 2 and r.best_lr in (0.001, 0.002)
 
 
-def test_max_trials_and_time_budget_are_respected():
+class _FakeClock:
+    """The budget's clock (`tune._now`), advanced only by the test: time budgets are checked
+    as behaviour, never against the wall clock."""
+
+    def __init__(self, monkeypatch):
+        self.t = 0.0
+        monkeypatch.setattr(tune, "_now", lambda: self.t)
+
+    def ticking(self, seconds, make=_linear):
+        """A model factory whose forward passes take `seconds(k)` of fake time each, for the
+        k-th model it builds (k = 0, 1, ...)."""
+        clock = self
+        built = [0]
+
+        class Slow(fg.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner, self.cost = make(), seconds(built[0])
+                built[0] += 1
+
+            def forward(self, x):
+                clock.t += self.cost
+                return self.inner(x)
+
+        return Slow
+
+
+def test_max_trials_and_time_budget_are_respected(monkeypatch):
     x, y, _, n_tr = _least_squares(1.0)  # nothing diverges: only the budget stops it
     r = tune.learning_rate(_linear, x, y, optimizer="sgd", epochs=1, max_trials=3, patience=9, verbose=0)
     assert len(r.trials) == 3 and "max_trials=3" in r.stopped_because
 
-    def slow():
-        time.sleep(0.15)
+    clock = _FakeClock(monkeypatch)
+
+    def slow():  # each trial takes 0.3 s of the budget's clock, in its builder
+        clock.t += 0.3
         return _linear()
 
-    t0 = time.perf_counter()
     r = tune.learning_rate(
-        slow, x, y, optimizer="sgd", epochs=1, max_trials=None, patience=99, time_budget=0.8, verbose=0
+        slow, x, y, optimizer="sgd", epochs=1, max_trials=None, patience=99, time_budget=1.1, verbose=0
     )
-    took = time.perf_counter() - t0
-    assert took < 0.8 + 0.1, took  # never starts a trial it cannot expect to finish
-    assert 2 <= len(r.trials) <= 4 and "time_budget" in r.stopped_because
+    # the model built for the log's key takes 0.3 s, the trials end at 0.6 s and 0.9 s:
+    # then 0.2 s are left, less than the last trial's 0.3 s, so no third trial starts
+    assert [t["seconds"] for t in r.trials] == pytest.approx([0.3, 0.3])
+    assert "time_budget=1.1s" in r.stopped_because and "the last trial took 0.3s" in r.stopped_because
+    assert not any(t.get("cut") for t in r.trials)
+
+
+def test_time_budget_cuts_a_running_trial_which_does_not_count(monkeypatch, tmp_path):
+    x, y, _, n_tr = _least_squares(1.0)
+    clock = _FakeClock(monkeypatch)
+    # 0.01 s per forward pass (about 20 s for a trial of 2000 batches), 0.03 s from the
+    # third trial on (model 0 is the one built for the log's key)
+    slow = clock.ticking(lambda k: 0.01 if k < 3 else 0.03)
+    log = tmp_path / "lr.jsonl"
+    kw = dict(optimizer="sgd", batch_size=1, epochs=10, patience=99, max_trials=None, verbose=0, log=log)
+    r = tune.learning_rate(slow, x, y, time_budget=70.0, **kw)
+    first, second, third = r.trials
+    # two trials of 20 s; the third starts with about 30 s left, expected to take 20 s, and
+    # is cut at the budget's end after about 30 / 0.03 = 1000 steps
+    assert first["cut"] is None and first["steps"] == 10 * n_tr and first["epochs"] == 10
+    assert second["cut"] is None and second["steps"] == 10 * n_tr
+    assert third["cut"] and 950 <= third["steps"] <= 1000, third["steps"]
+    assert clock.t == pytest.approx(70.0, abs=0.1)
+    assert "cut" in r.stopped_because and "does not count" in r.stopped_because
+    assert r.best_lr in (first["lr"], second["lr"])  # never the cut trial
+    assert "cut:" in r.table()
+    logged = [json.loads(line)["id"] for line in log.read_text().splitlines()]
+    assert logged == [repr(first["lr"]), repr(second["lr"])]  # a rerun with more time trains it in full
+
+
+def test_steps_budget():
+    x, y, _, n_tr = _least_squares(1.0)  # 200 training samples: 7 batches of 32 per epoch
+    r = tune.learning_rate(_linear, x, y, optimizer="sgd", steps=3, max_trials=2, verbose=0)
+    assert [(t["steps"], t["epochs"]) for t in r.trials] == [(3, 1), (3, 1)]
+    r = tune.learning_rate(_linear, x, y, optimizer="sgd", steps=10, max_trials=1, verbose=0)
+    assert (r.trials[0]["steps"], r.trials[0]["epochs"]) == (10, 2)
+    # three steps of a trial are three optimizer steps: the same weights as three by hand
+    fg.manual_seed(0)
+    ref = _linear()
+    opt = fg.optim.SGD(ref.parameters(), lr=0.001)
+    fg.train.fit(
+        ref,
+        x[:n_tr],
+        y[:n_tr],
+        loss="mse",
+        optimizer=opt,
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+        callbacks=[_StopAfter(3)],
+    )
+    got = tune.learning_rate(_linear, x, y, optimizer="sgd", steps=3, max_trials=1, verbose=0).trials[0]
+    want = fg.train.evaluate(ref, x[n_tr:], y[n_tr:], loss="mse")["loss"]
+    assert got["val_loss"] == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="epochs= or steps="):
+        tune.learning_rate(_linear, x, y, epochs=2, steps=3, verbose=0)
+    with pytest.raises(ValueError, match="steps must be an int >= 1"):
+        tune.recipe(x, y, steps=0, verbose=0)
+
+
+class _StopAfter(fg.callbacks.Callback):
+    def __init__(self, n):
+        self.n, self.seen = n, 0
+
+    def on_batch_begin(self, batch, logs=None):
+        if self.seen >= self.n:
+            self.model.stop_training = True
+        self.seen += 1
 
 
 def test_regression_and_binary_problems():
@@ -269,13 +361,36 @@ def test_recipe_selu_and_residual_paths():
             assert has_bn == t["batchnorm"] and any(isinstance(s, fg.nn.Residual) for s in m.modules())
 
 
-def test_recipe_budget():
+def test_recipe_budget(monkeypatch):
     x, y = _teacher(400)
     res = tune.recipe(x, y, epochs=2, max_trials=4, verbose=0)
     assert len(res.trials) == 4 and "budget: max_trials=4" in res.report
-    t0 = time.perf_counter()
-    res = tune.recipe(x, y, epochs=2, time_budget=0.3, verbose=0)
-    assert time.perf_counter() - t0 < 1.0 and res.trials and res.model is not None
+    res = tune.recipe(x, y, steps=5, max_trials=3, verbose=0)
+    assert [t["steps"] for t in res.trials] == [5, 5, 5] and res.config["steps"] == 5
+    # wall-clock: a forward pass takes 1e-5 s per parameter of the budget's clock, so a
+    # doubling of the width takes about twice (to four times) the time its predecessor took
+    clock = _FakeClock(monkeypatch)
+    real_build = tune.build
+
+    class Slow(fg.nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.inner = real_build(config)
+            self.cost = 1e-5 * sum(p.numel() for p in self.inner.parameters())
+
+        def forward(self, x):
+            clock.t += self.cost
+            return self.inner(x)
+
+    monkeypatch.setattr(tune, "build", Slow)
+    res = tune.recipe(x, y, epochs=2, time_budget=1.0, max_trials=None, verbose=0)
+    cut = [t for t in res.trials if t.get("cut")]
+    assert len(cut) == 1 and cut[0] is res.trials[-1] and "cut" in cut[0]["decision"]
+    assert "the cut trial does not count" in res.report and res.model is not None
+    assert res.config["kwargs"] != cut[0]["config"]["kwargs"] or res.config["lr"] != cut[0]["lr"]
+    # the cut ends the recipe at the budget: one batch and the epoch's validation pass over
+    assert 1.0 <= clock.t < 1.1, clock.t
+    assert "4 grow: budget: time_budget=1s: the time budget ran out after" in res.report
 
 
 # ---------------------------------------------------------------------------- resume
@@ -375,6 +490,8 @@ def test_cli_tune_lr_and_recipe(tmp_path, capsys):
     assert (
         cli.main(["tune", "lr", "--limit", "300", "--width", "8", "--epochs", "1", "--max-trials", "1"]) == 0
     )
+    assert cli.main(["tune", "lr", "--data", str(data), "--steps", "4", "--max-trials", "1"]) == 0
+    assert "4 steps on 240 samples" in capsys.readouterr().out
     model, md = tmp_path / "m.safetensors", tmp_path / "r.md"
     code = cli.main(
         [

@@ -30,6 +30,11 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Called after each epoch with its logs (loss, metrics, val_* when validating)."""
 
+    def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        """Called before each batch (0-based within the epoch). Setting
+        `self.model.stop_training = True` here ends training before the batch runs; unlike
+        `on_batch_end`, it costs no read-back on a GPU."""
+
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
         """Called after each batch with the running logs. Overriding it makes `fit` on a GPU
         read the loss back every batch."""

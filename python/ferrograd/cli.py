@@ -56,6 +56,7 @@ def _tune_options(q: argparse.ArgumentParser) -> None:
     q.add_argument("--budget", type=float, default=None, help="time budget in seconds")
     q.add_argument("--max-trials", type=int, default=None, help="most trials (default: the function's)")
     q.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: about 1000 steps)")
+    q.add_argument("--steps", type=int, default=None, help="optimizer steps per trial (instead of --epochs)")
     q.add_argument("--batch-size", type=int, default=128)
     q.add_argument("--seed", type=int, default=0)
     q.add_argument(
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         loss="cross_entropy",
         optimizer=opt,
         epochs=args.epochs,
+        steps=args.steps,
         batch_size=args.batch_size,
         validation_split=args.validation_split,
     )
@@ -149,6 +151,7 @@ def _tune(args: argparse.Namespace) -> int:
         loss=args.loss,
         optimizer=args.optimizer,
         epochs=args.epochs,
+        steps=args.steps,
         batch_size=args.batch_size,
         time_budget=args.budget,
         seed=args.seed,

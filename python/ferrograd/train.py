@@ -394,6 +394,10 @@ def fit(
             dev_hits: Tensor | None = None
 
             for b, idx in enumerate(_batches(n, batch_size, order, has_bn)):
+                for cb in callbacks:
+                    cb.on_batch_begin(b)
+                if keras.stop_training:
+                    break  # as Keras: a callback may end training between two batches
                 xb, yb = xt[idx], yt[idx]
                 output = train_model(xb)
                 loss_t = loss_fn(output, yb)
@@ -422,8 +426,10 @@ def fit(
                         bar.update(seen, logs)
                     for cb in callbacks:
                         cb.on_batch_end(b, logs)
-                if interrupt.hit:
+                if interrupt.hit or keras.stop_training:
                     break
+            if not seen and keras.stop_training:
+                break  # stopped before this epoch's first batch: nothing to log
             logs = (
                 _running_logs(total, metric, dev_loss, dev_hits, seen, metric_name)
                 if seen

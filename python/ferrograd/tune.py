@@ -62,7 +62,10 @@ Both functions append each finished trial to a JSON-lines file (`log=`); rerun w
 file and settings and the trials found there are not run again, so an interrupted search
 (Ctrl-C, a crash) resumes where it stopped. `time_budget` (seconds) is checked before every
 trial: a trial is started only when the time left exceeds the last trial's duration (the
-first trial always runs). Trials run on `device` (the builder's choice when None).
+first trial always runs to its end); a later trial still running when the time runs out is
+cut between two batches, is shown as cut, does not count and is not logged (a rerun with
+the same log and more time trains it in full). The per-trial budget is `epochs`, or
+`steps` optimizer steps. Trials run on `device` (the builder's choice when None).
 
 Problems: integer labels train with softmax cross-entropy ("cross_entropy"), float targets
 with MSE ("mse", no output activation), and `loss="binary_cross_entropy"` takes 0/1 targets
@@ -79,6 +82,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import IO, Any, Union, cast
 
 import numpy as np
@@ -151,6 +155,9 @@ AUTO_MAX_EPOCHS = 20
 
 STOP_PATIENCE = 3
 """Recipe trials stop when the metric has not improved for this many epochs."""
+
+# The budget's clock, one name so tests can drive the time budget with a fake clock.
+_now = time.perf_counter
 
 # the recipe's fixed depth per architecture (capacity grows by width only)
 _DEPTH = {"standard": 2, "residual": 2, "selu": 4}
@@ -226,12 +233,22 @@ class _Problem:
         return h.hexdigest()[:16]
 
 
-def _auto_epochs(epochs: int | None, n_train: int, batch_size: int) -> int:
+def _auto_epochs(epochs: int | None, n_train: int, batch_size: int, steps: int | None = None) -> int:
+    """Epochs per trial: `epochs`, or enough whole epochs to hold `steps` optimizer steps
+    (the trial then stops at the step), or about `AUTO_STEPS` steps' worth."""
+    per_epoch = max(1, math.ceil(n_train / batch_size))
+    if steps is not None:
+        if epochs is not None:
+            raise ValueError(
+                f"tune: give epochs= or steps= for the trial budget, not both ({epochs}, {steps})"
+            )
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"tune: steps must be an int >= 1, got {steps!r}")
+        return math.ceil(steps / per_epoch)
     if epochs is not None:
         if epochs < 1:
             raise ValueError(f"tune: epochs must be >= 1, got {epochs}")
         return epochs
-    per_epoch = max(1, math.ceil(n_train / batch_size))
     return int(min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, math.ceil(AUTO_STEPS / per_epoch))))
 
 
@@ -289,13 +306,20 @@ class _Clock:
 
     def __init__(self, max_trials: int | None, time_budget: float | None):
         self.max_trials, self.time_budget = max_trials, time_budget
-        self.start = time.perf_counter()
+        self.start = _now()
         self.trials = 0
         self.last_seconds = 0.0
         self.why = ""
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.start
+        return _now() - self.start
+
+    def deadline(self) -> float | None:
+        """When a running trial is cut (`_now()` units): the end of the time
+        budget, except for the first trial, which always runs to its end."""
+        if self.time_budget is None or not self.trials:
+            return None
+        return self.start + self.time_budget
 
     def can_run(self) -> bool:
         if self.max_trials is not None and self.trials >= self.max_trials:
@@ -403,6 +427,29 @@ class _Watch(Callback):
                 return
 
 
+class _Limit(Callback):
+    """Ends a trial after `steps` optimizer steps, or between two batches once `deadline`
+    (in `_now()` units) has passed: the time budget cuts a running trial."""
+
+    def __init__(self, steps: int | None, deadline: float | None):
+        self.steps, self.deadline = steps, deadline
+        self.count = 0
+        self.cut: str | None = None
+
+    def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if self.steps is not None and self.count >= self.steps:
+            self.model.stop_training = True
+        elif self.deadline is not None and _now() > self.deadline:
+            self.cut = f"the time budget ran out after {self.count} steps"
+            self.model.stop_training = True
+        else:
+            self.count += 1
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.steps is not None and self.count >= self.steps:
+            self.model.stop_training = True
+
+
 def _run(
     make: Callable[[], Module],
     problem: _Problem,
@@ -410,6 +457,8 @@ def _run(
     lr: float,
     *,
     epochs: int,
+    steps: int | None = None,
+    deadline: float | None = None,
     batch_size: int,
     seed: int,
     device: str | None,
@@ -417,9 +466,11 @@ def _run(
     metric: str,
     stop_patience: int | None,
 ) -> tuple[dict, Module, bool]:
-    """Trains one fresh model; returns (record, model, interrupted). With `stop_patience`,
-    stops early and keeps the best epoch's weights and figures; else the last epoch's."""
-    t0 = time.perf_counter()
+    """Trains one fresh model for `epochs` epochs (or `steps` optimizer steps), cut short
+    when `deadline` passes; returns (record, model, interrupted). With `stop_patience`, stops
+    early and keeps the best epoch's weights and figures; else the last epoch's. A cut
+    trial's record says why under "cut"."""
+    t0 = _now()
     _core.manual_seed(seed)  # the same initial weights and the same data order every trial
     model = make()
     if not isinstance(model, Module):
@@ -429,7 +480,8 @@ def _run(
     start = _train.evaluate(model, problem.xv, problem.yv, loss=problem.loss)["loss"]
     limit = divergence_factor * start if math.isfinite(start) else math.inf
     watch = _Watch(limit, divergence_factor, start)
-    callbacks: list[Callback] = [watch]
+    limit_cb = _Limit(steps, deadline)
+    callbacks: list[Callback] = [watch, limit_cb]
     stopper = None
     if stop_patience is not None:
         stopper = EarlyStopping(monitor=metric, patience=stop_patience, restore_best=True)
@@ -447,7 +499,7 @@ def _run(
         callbacks=callbacks,
         verbose=0,
     )
-    seconds = time.perf_counter() - t0
+    seconds = _now() - t0
     h = hist.history
     n_run = len(h.get("loss", []))
     diverged = watch.reason is not None
@@ -464,6 +516,8 @@ def _run(
         reason=watch.reason,
         start_loss=float(start),
         epochs=n_run,
+        steps=limit_cb.count,
+        cut=limit_cb.cut,
         best_epoch=at + 1,
         seconds=round(seconds, 4),
         params=_count(model),
@@ -498,6 +552,11 @@ def _logged_trial(
         clock.why = "interrupted (Ctrl-C); rerun with the same log= to resume"
         return None, None, True
     clock.ran(rec["seconds"])
+    if rec.get("cut"):
+        # not logged: with more time, a rerun with the same log= trains it in full
+        clock.why = f"time_budget={clock.time_budget:g}s: {rec['cut']}; the cut trial does not count"
+        rec.update(fields or {})
+        return rec, model, False
     rec.update(fields or {})
     log.add(key, tid, rec)
     return rec, model, False
@@ -526,6 +585,8 @@ class LRSearch:
         rows = [[*cols, "diverged", "seconds", ""]]
         for t in sorted(self.trials, key=lambda t: t["lr"]):
             mark = "<- best" if t["lr"] == self.best_lr else (t.get("reason") or "")
+            if t.get("cut"):
+                mark = f"cut: {t['cut']}"
             rows.append(
                 [_fmt(t.get(c, "")) for c in cols]
                 + ["yes" if t["diverged"] else "no", f"{t['seconds']:.2f}", mark]
@@ -589,6 +650,7 @@ def learning_rate(
     optimizer: OptimizerSpec = "adam",
     start: float = START_LR,
     epochs: int | None = None,
+    steps: int | None = None,
     batch_size: int = 32,
     max_trials: int | None = 12,
     time_budget: float | None = None,
@@ -613,8 +675,10 @@ def learning_rate(
       momentum 0.9), "rmsprop", "adamw", or a callable `(params, lr=...) -> Optimizer`.
     - `loss`: None picks "cross_entropy" for integer labels and "mse" for float targets;
       give "binary_cross_entropy" for 0/1 targets.
-    - Budget: `epochs` per trial (None: about `AUTO_STEPS` optimizer steps), `max_trials`,
-      `time_budget` (seconds).
+    - Budget: `epochs` per trial, or `steps` (optimizer steps per trial; None for both:
+      about `AUTO_STEPS` steps as whole epochs), `max_trials`, `time_budget` (seconds: a
+      trial starts only when the time left exceeds the last trial's duration, and a running
+      trial other than the first is cut when the time runs out; a cut trial does not count).
     - `metric`: what decides ("val_loss"; "val_acc" and other accuracies are maximized).
     - `patience`, `divergence_factor`: the rules (see the module docstring); `min_lr` ends
       the halving.
@@ -626,12 +690,13 @@ def learning_rate(
     problem = _Problem(x, y, loss, validation_split, validation_data)
     make, build_desc = _maker(build, build_kwargs, problem)
     opt_name, opt = _optimizer(optimizer)
-    epochs = _auto_epochs(epochs, problem.n_train, batch_size)
+    epochs = _auto_epochs(epochs, problem.n_train, batch_size, steps)
     out = stream or sys.stdout
     say = (lambda s: (out.write(s + "\n"), out.flush())) if verbose else (lambda s: None)
     clock = _Clock(max_trials, time_budget)
+    per_trial = f"{steps} steps" if steps is not None else f"{epochs} epochs"
     say(
-        f"learning-rate search: {build_desc}, {opt_name}, {problem.loss}, {epochs} epochs of "
+        f"learning-rate search: {build_desc}, {opt_name}, {problem.loss}, {per_trial} on "
         f"{problem.n_train} samples (batch {batch_size}) per trial, judged on {metric}"
     )
     result = _search(
@@ -652,6 +717,7 @@ def learning_rate(
         divergence_factor=divergence_factor,
         min_lr=min_lr,
         device=device,
+        steps=steps,
     )
     if verbose:
         say(result.table())
@@ -708,6 +774,7 @@ def _search(
     divergence_factor: float,
     min_lr: float,
     device: str | None,
+    steps: int | None = None,
     stage: str | None = None,
 ) -> LRSearch:
     if not (start > 0 and math.isfinite(start)):
@@ -724,6 +791,7 @@ def _search(
         "optimizer": opt_name,
         "loss": problem.loss,
         "epochs": epochs,
+        "steps": steps,
         "batch_size": batch_size,
         "seed": seed,
         "metric": metric,
@@ -750,6 +818,8 @@ def _search(
                 opt,
                 lr,
                 epochs=epochs,
+                steps=steps,
+                deadline=clock.deadline(),
                 batch_size=batch_size,
                 seed=seed,
                 device=device,
@@ -764,6 +834,9 @@ def _search(
         if stage:
             rec["stage"] = stage
         trials.append(rec)
+        if rec.get("cut"):
+            say(f"  lr {lr:g}: cut ({rec['cut']}); not counted")
+            return None
         if rec["diverged"]:
             say(f"  lr {lr:g}: diverged, abandoned ({rec['reason']})")
         else:
@@ -931,6 +1004,7 @@ def recipe(
     optimizer: OptimizerSpec = "adam",
     depth: int | None = None,
     epochs: int | None = None,
+    steps: int | None = None,
     batch_size: int = 32,
     max_trials: int | None = 30,
     time_budget: float | None = None,
@@ -961,10 +1035,13 @@ def recipe(
 
     - `architecture`: "standard", "residual" or "selu"; `depth` (None: 2 hidden layers,
       2 residual blocks, 4 SELU layers) stays fixed while the width grows.
-    - Budget: `epochs` per trial (None: about `AUTO_STEPS` optimizer steps; trials stop
-      early after `stop_patience` epochs without improvement), `max_trials` (all trials,
-      the learning-rate search's `lr_trials` included), `time_budget` (seconds; the
-      learning-rate search may use a third of it).
+    - Budget: `epochs` per trial, or `steps` (optimizer steps per trial; None for both:
+      about `AUTO_STEPS` steps as whole epochs); trials stop early after `stop_patience`
+      epochs without improvement. `max_trials` (all trials, the learning-rate search's
+      `lr_trials` included), `time_budget` (seconds; the learning-rate search may use a third
+      of it; a trial starts only when the time left exceeds the last trial's duration, and a
+      running trial is cut when the time runs out: it does not count, and the recipe ends
+      with the best trial so far).
     - `metric` decides (default "val_loss"); `optimizer` and `loss` as in `learning_rate`.
     - Rules: `overfit_gap`, `underfit_gap`, `rise_tolerance`, `min_improvement`,
       `growth_patience`, `param_margin`, `max_width`, `bn_growth`, `dropout_rates`,
@@ -978,155 +1055,270 @@ def recipe(
         )
     problem = _Problem(x, y, loss, validation_split, validation_data)
     opt_name, opt = _optimizer(optimizer)
-    depth = _DEPTH[arch] if depth is None else depth
-    epochs = _auto_epochs(epochs, problem.n_train, batch_size)
-    rates = tuple(dropout_rates) if dropout_rates is not None else _DROPOUT[arch]
-    out = stream or sys.stdout
-    lines: list[str] = []
-
-    def say(s: str) -> None:
-        lines.append(s)
-        if verbose:
-            out.write(s + "\n")
-            out.flush()
-
-    quiet: Callable[[str], Any] = (
-        (lambda s: (out.write(s + "\n"), out.flush())) if verbose >= 2 else (lambda s: None)
+    r = _Recipe(
+        problem=problem,
+        arch=arch,
+        opt_name=opt_name,
+        opt=opt,
+        depth=_DEPTH[arch] if depth is None else depth,
+        epochs=_auto_epochs(epochs, problem.n_train, batch_size, steps),
+        steps=steps,
+        batch_size=batch_size,
+        seed=seed,
+        metric=metric,
+        rates=tuple(dropout_rates) if dropout_rates is not None else _DROPOUT[arch],
+        lr_trials=lr_trials,
+        patience=patience,
+        stop_patience=stop_patience,
+        divergence_factor=divergence_factor,
+        overfit_gap=overfit_gap,
+        underfit_gap=underfit_gap,
+        rise_tolerance=rise_tolerance,
+        min_improvement=min_improvement,
+        growth_patience=growth_patience,
+        param_margin=param_margin,
+        max_width=max_width,
+        bn_growth=bn_growth,
+        device=device,
+        clock=_Clock(max_trials, time_budget),
+        tlog=_Log(log),
+        verbose=verbose,
+        out=stream or sys.stdout,
     )
-    clock = _Clock(max_trials, time_budget)
-    tlog = _Log(log)
-    settings = {
-        "search": "recipe",
-        "architecture": arch,
-        "depth": depth,
-        "optimizer": opt_name,
-        "loss": problem.loss,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "seed": seed,
-        "metric": metric,
-        "stop_patience": stop_patience,
-        "data": problem.fingerprint(),
-        "device": device,
-    }
-    key = _key(settings)
-    trials: list[dict] = []
-    models_held: dict[str, Module] = {}
-    interrupted = False
+    r.say(
+        f"tuning recipe: {arch} network, {problem.n_train} training and {problem.xv.shape[0]} validation "
+        f"samples, {problem.loss}, {opt_name}; each trial: up to "
+        + (f"{steps} steps" if steps is not None else f"{epochs if epochs is not None else r.epochs} epochs")
+        + f" (batch {batch_size}), early stop after {stop_patience} epochs without improving {metric}"
+    )
+    width = r.start()
+    lr = r.learning_rate(width)
+    width, over_at = r.grow(width, lr)
+    width, last = r.batchnorm(width, over_at, lr)
+    base, first_drop, use_bn = r.dropout(width, last, lr)
+    r.dropout_grow(base, first_drop, use_bn, lr)
+    r.retune_lr()
+    return r.verdict()
 
-    def config_of(width: int, bn: bool, p: float, lr: float) -> dict:
+
+@dataclass
+class _Recipe:
+    """The recipe between its stages: the problem, the budget, the rules and the trials so
+    far. `recipe()` calls the stages in order; each prints its decisions through `say`."""
+
+    problem: _Problem
+    arch: str
+    opt_name: str
+    opt: Callable[..., _optim.Optimizer]
+    depth: int
+    epochs: int
+    steps: int | None
+    batch_size: int
+    seed: int
+    metric: str
+    rates: tuple[float, ...]
+    lr_trials: int
+    patience: int
+    stop_patience: int
+    divergence_factor: float
+    overfit_gap: float
+    underfit_gap: float
+    rise_tolerance: float
+    min_improvement: float
+    growth_patience: int
+    param_margin: float
+    max_width: int
+    bn_growth: int
+    device: str | None
+    clock: _Clock
+    tlog: _Log
+    verbose: int
+    out: IO[str]
+    lines: list[str] = field(default_factory=list)
+    trials: list[dict] = field(default_factory=list)
+    models_held: dict[str, Module] = field(default_factory=dict)
+    interrupted: bool = False
+    search: LRSearch | None = None
+
+    def __post_init__(self) -> None:
+        self.key = _key(
+            {
+                "search": "recipe",
+                "architecture": self.arch,
+                "depth": self.depth,
+                "optimizer": self.opt_name,
+                "loss": self.problem.loss,
+                "epochs": self.epochs,
+                "steps": self.steps,
+                "batch_size": self.batch_size,
+                "seed": self.seed,
+                "metric": self.metric,
+                "stop_patience": self.stop_patience,
+                "data": self.problem.fingerprint(),
+                "device": self.device,
+            }
+        )
+
+    # ------------------------------------------------------------ printing and one trial
+
+    def say(self, s: str) -> None:
+        """One line of the path taken: printed (when verbose) and kept for the report."""
+        self.lines.append(s)
+        if self.verbose:
+            self.out.write(s + "\n")
+            self.out.flush()
+
+    def config_of(self, width: int, bn: bool, p: float, lr: float) -> dict:
+        """The config of one network of the recipe (what `build` takes)."""
         builder = {
             "standard": "ferrograd.models.standard",
             "residual": "ferrograd.models.residual" if bn else "ferrograd.tune._residual_without_batchnorm",
             "selu": "ferrograd.models.self_normalizing",
-        }[arch]
+        }[self.arch]
         return {
-            "architecture": arch,
+            "architecture": self.arch,
             "builder": builder,
-            "in_features": problem.n_in,
-            "out_features": problem.n_out,
-            "kwargs": _kwargs(arch, width, depth, bn, p, problem.head),
-            "optimizer": opt_name,
+            "in_features": self.problem.n_in,
+            "out_features": self.problem.n_out,
+            "kwargs": _kwargs(self.arch, width, self.depth, bn, p, self.problem.head),
+            "optimizer": self.opt_name,
             "lr": lr,
-            "loss": problem.loss,
-            "metric": metric,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "seed": seed,
-            "device": device,
+            "loss": self.problem.loss,
+            "metric": self.metric,
+            "epochs": self.epochs,
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "device": self.device,
         }
 
-    def describe(t: dict) -> str:
+    def describe(self, t: dict) -> str:
         reg = [] if not t["batchnorm"] else ["batchnorm"]
         if t["dropout"]:
-            reg.append(("alpha_dropout" if arch == "selu" else "dropout") + f" {t['dropout']:g}")
+            reg.append(("alpha_dropout" if self.arch == "selu" else "dropout") + f" {t['dropout']:g}")
         return f"width {t['width']} ({t['params']} params), " + (", ".join(reg) or "no regularization")
 
+    @staticmethod
     def figures(t: dict) -> str:
         figs = [f"{k} {t[k]:.4g}" for k in ("loss", "val_loss", "acc", "val_acc", "mae", "val_mae") if k in t]
         return ", ".join(figs) + f" (best epoch {t['best_epoch']}/{t['epochs']}, {t['seconds']:.1f}s)"
 
-    def run(stage: str, width: int, bn: bool, p: float, lr: float) -> dict | None:
-        nonlocal interrupted
-        if interrupted or not clock.can_run():
+    def train(self, cfg: dict, deadline: float | None) -> tuple[dict, Module, bool]:
+        """Trains the network of `cfg` under the recipe's budget and rules (a `_run`)."""
+        return _run(
+            lambda: build(cfg),
+            self.problem,
+            self.opt,
+            cfg["lr"],
+            epochs=self.epochs,
+            steps=self.steps,
+            deadline=deadline,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            device=self.device,
+            divergence_factor=self.divergence_factor,
+            metric=self.metric,
+            stop_patience=self.stop_patience,
+        )
+
+    def run(self, stage: str, width: int, bn: bool, p: float, lr: float) -> dict | None:
+        """One trial (or its record from the log); None when the budget (or Ctrl-C) ends
+        the recipe, a cut trial included."""
+        if self.interrupted or not self.clock.can_run():
             return None
-        cfg = config_of(width, bn, p, lr)
+        cfg = self.config_of(width, bn, p, lr)
         tid = json.dumps({"kwargs": cfg["kwargs"], "lr": lr}, sort_keys=True)
-        rec, model, interrupted = _logged_trial(
-            tlog,
-            key,
+        rec, model, self.interrupted = _logged_trial(
+            self.tlog,
+            self.key,
             tid,
-            clock,
-            lambda: _run(
-                lambda: build(cfg),
-                problem,
-                opt,
-                lr,
-                epochs=epochs,
-                batch_size=batch_size,
-                seed=seed,
-                device=device,
-                divergence_factor=divergence_factor,
-                metric=metric,
-                stop_patience=stop_patience,
-            ),
+            self.clock,
+            lambda: self.train(cfg, self.clock.deadline()),
             {"width": width, "batchnorm": bn, "dropout": p, "config": cfg},
         )
         if rec is None:
             return None
-        if model is not None:
-            models_held[tid] = model
         rec.update(stage=stage, id=tid)
-        trials.append(rec)
+        self.trials.append(rec)
+        if rec.get("cut"):
+            rec["decision"] = f"cut ({rec['cut']}); not counted"
+            self.say(f"{stage}: {self.describe(rec)}: {rec['decision']}")
+            return None
+        if model is not None:
+            self.models_held[tid] = model
         return rec
 
+    def finished(self) -> list[dict]:
+        """The recipe's counted trials: not diverged, not cut, not the learning-rate search's."""
+        return [t for t in self.trials if not t["diverged"] and not t.get("cut") and t.get("id") is not None]
+
+    def best_of(self, ts: list[dict]) -> dict:
+        best = ts[0]
+        for t in ts[1:]:
+            if _better(t["score"], best["score"], self.metric):
+                best = t
+        return best
+
+    def stop_line(self, stage: str) -> None:
+        self.say(f"{stage}: budget: {self.clock.why}; stopping here")
+
+    def decide(self, t: dict, text: str) -> None:
+        t["decision"] = text
+        self.say(f"{t['stage']}: {self.describe(t)}: {self.figures(t)}; {text}")
+
+    # ------------------------------------------------------------ the rules
+
+    @staticmethod
     def gap(t: dict) -> float:
         v = t.get("val_loss", math.nan)
         return (v - t.get("loss", math.nan)) / abs(v) if v else math.nan
 
-    def overfit(t: dict, prev: dict | None, growing: bool = False) -> str | None:
+    def overfit(self, t: dict, prev: dict | None, growing: bool = False) -> str | None:
         """The first overfitting rule that fires, with its numbers; None when none does. While
         `growing`, val_rise and gap count only when the doubling from `prev` did not improve the metric
         by more than min_improvement (early stopping already keeps the best epoch)."""
         if t["diverged"]:
             return None
+        metric, tol, mi = self.metric, self.rise_tolerance, self.min_improvement
         h = t.get("history", {})
         tr, va = h.get("loss", []), h.get(metric, [])
         b = t["best_epoch"] - 1
-        helped = growing and (prev is None or _better(t["score"], prev["score"], metric, min_improvement))
-        if len(va) - 1 - b >= stop_patience and len(tr) == len(va) and not helped:
+        helped = growing and (prev is None or _better(t["score"], prev["score"], metric, mi))
+        if len(va) - 1 - b >= self.stop_patience and len(tr) == len(va) and not helped:
             fell = (tr[b] - tr[-1]) / abs(tr[b]) if tr[b] else 0.0
             rose = abs(va[-1] - va[b]) / abs(va[b]) if va[b] else 0.0
-            if fell > min_improvement and _better(va[b], va[-1], metric, rise_tolerance):
+            if fell > mi and _better(va[b], va[-1], metric, tol):
                 return (
                     f"rule val_rise: {metric} went from {va[b]:.4g} at epoch {b + 1} to {va[-1]:.4g} at "
-                    f"epoch {len(va)} ({rose:.1%} worse > rise_tolerance {rise_tolerance:.0%}) while loss "
+                    f"epoch {len(va)} ({rose:.1%} worse > rise_tolerance {tol:.0%}) while loss "
                     f"fell from {tr[b]:.4g} to {tr[-1]:.4g} "
-                    f"({fell:.0%} > min_improvement {min_improvement:.0%})"
+                    f"({fell:.0%} > min_improvement {mi:.0%})"
                 )
-        g = gap(t)
-        if math.isfinite(g) and g > overfit_gap and not helped:
+        g = self.gap(t)
+        if math.isfinite(g) and g > self.overfit_gap and not helped:
             return (
                 f"rule gap: (val_loss {t['val_loss']:.4g} - loss {t['loss']:.4g}) / val_loss = "
-                f"{g:.0%} > overfit_gap {overfit_gap:.0%}"
+                f"{g:.0%} > overfit_gap {self.overfit_gap:.0%}"
             )
         if prev is not None and not prev["diverged"] and "val_loss" in t and "val_loss" in prev:
             rise = (t["val_loss"] - prev["val_loss"]) / abs(prev["val_loss"])
-            if rise > rise_tolerance and t["loss"] < prev["loss"]:
+            if rise > tol and t["loss"] < prev["loss"]:
                 return (
                     f"rule capacity: val_loss rose from {prev['val_loss']:.4g} to {t['val_loss']:.4g} "
-                    f"(+{rise:.0%} > rise_tolerance {rise_tolerance:.0%}) while loss fell from "
+                    f"(+{rise:.0%} > rise_tolerance {tol:.0%}) while loss fell from "
                     f"{prev['loss']:.4g} to {t['loss']:.4g}"
                 )
         return None
 
-    def fit_state(t: dict) -> str:
-        g = gap(t)
+    def fit_state(self, t: dict) -> str:
+        """Why no overfitting rule fired, in words (the gap and the metric's trend)."""
+        metric, tol = self.metric, self.rise_tolerance
+        g = self.gap(t)
         va = t.get("history", {}).get(metric, [])
         b = t["best_epoch"] - 1
         if t["best_epoch"] == len(va):
             trend = f"{metric} still improving at epoch {len(va)}"
-        elif _better(va[b], va[-1], metric, rise_tolerance):
+        elif _better(va[b], va[-1], metric, tol):
             trend = (
                 f"{metric} worsened from {va[b]:.4g} to {va[-1]:.4g} after epoch {b + 1}, which counts "
                 "only when a doubling does not help (rule val_rise while growing); early stopping kept "
@@ -1134,308 +1326,335 @@ def recipe(
             )
         else:
             trend = (
-                f"{metric} {va[-1]:.4g} at epoch {len(va)}, within rise_tolerance {rise_tolerance:.0%} "
+                f"{metric} {va[-1]:.4g} at epoch {len(va)}, within rise_tolerance {tol:.0%} "
                 f"of its best {va[t['best_epoch'] - 1]:.4g}"
             )
-        if math.isfinite(g) and g > overfit_gap:
+        if math.isfinite(g) and g > self.overfit_gap:
             # only reached while growing, when the doubling helped (see `overfit`)
             return (
-                f"gap {g:.0%} > overfit_gap {overfit_gap:.0%}, which counts only when a doubling does "
+                f"gap {g:.0%} > overfit_gap {self.overfit_gap:.0%}, which counts only when a doubling does "
                 f"not help (rule gap while growing; this one improved {metric}), {trend}"
             )
-        return f"gap {g:.0%} <= overfit_gap {overfit_gap:.0%}, {trend}"
+        return f"gap {g:.0%} <= overfit_gap {self.overfit_gap:.0%}, {trend}"
 
-    def stop_line(stage: str) -> None:
-        say(f"{stage}: budget: {clock.why}; stopping here")
+    # ------------------------------------------------------------ the stages
 
-    def decide(t: dict, text: str) -> None:
-        t["decision"] = text
-        say(f"{t['stage']}: {describe(t)}: {figures(t)}; {text}")
-
-    say(
-        f"tuning recipe: {arch} network, {problem.n_train} training and {problem.xv.shape[0]} validation "
-        f"samples, {problem.loss}, {opt_name}; each trial: up to {epochs} epochs (batch {batch_size}), "
-        f"early stop after {stop_patience} without improving {metric}"
-    )
-    # 1-2: the starting network
-    width = _start_width(arch, problem.n_in, problem.n_out, depth, problem.n_train, param_margin)
-    params = _plain_params(arch, problem.n_in, problem.n_out, width, depth)
-    depth_word = {"standard": "hidden layers", "residual": "residual blocks", "selu": "SELU layers"}[arch]
-    say(
-        f"1 start: width {width}, {depth} {depth_word}: {params} parameters >= param_margin "
-        f"{param_margin:g} x {problem.n_train} training samples (the smallest such width)"
-    )
-    say("2 no regularization: no batchnorm, no dropout")
-    # 3: the learning rate
-    lr_clock = _Clock(
-        lr_trials if max_trials is None else max(1, min(lr_trials, max_trials - 1)),
-        None if time_budget is None else time_budget / 3,
-    )
-    start_cfg = config_of(width, False, 0.0, START_LR)
-    search = _search(
-        lambda: build(start_cfg),
-        problem,
-        opt,
-        opt_name,
-        json.dumps(start_cfg["kwargs"], sort_keys=True),
-        lr_clock,
-        tlog,
-        quiet,
-        start=START_LR,
-        epochs=epochs,
-        batch_size=batch_size,
-        seed=seed,
-        metric=metric,
-        patience=patience,
-        divergence_factor=divergence_factor,
-        min_lr=1e-7,
-        device=device,
-        stage="3 learning rate",
-    )
-    clock.trials += len(search.trials)
-    if search.trials:
-        clock.last_seconds = search.trials[-1]["seconds"]
-    for t in search.trials:
-        t.update(width=width, batchnorm=False, dropout=0.0, id=None)
-        trials.append(t)
-    if search.interrupted:
-        interrupted = True
-    if search.best_lr is None:
-        raise RuntimeError("recipe: every learning rate tried diverged:\n" + search.table())
-    lr = search.best_lr
-    b = search.best or {}
-    tried = ", ".join(f"{t['lr']:g}" + (" (diverged)" if t["diverged"] else "") for t in search.trials)
-    say(
-        f"3 learning rate: tried {tried} with {opt_name}; "
-        f"best lr {lr:g} ({metric} {b.get('score', math.nan):.4g}); "
-        f"search ended: {search.stopped_because}"
-    )
-
-    # 4: grow until it overfits
-    prev: dict | None = None
-    current = run("4 grow", width, False, 0.0, lr)
-    over_at: dict | None = None
-    stalls = 0
-    while current is not None:
-        if current["diverged"]:
-            decide(current, f"diverged at lr {lr:g} ({current['reason']}); keeping the previous width")
-            over_at = prev
-            break
-        why = overfit(current, prev, growing=True)
-        if why:
-            over_at = current
-            decide(
-                current,
-                f"overfitting at width {current['width']} ({why}); adding batchnorm"
-                if arch != "selu"
-                else f"overfitting at width {current['width']} ({why}); adding dropout",
-            )
-            break
-        if prev is not None:
-            improved = _better(current["score"], prev["score"], metric, min_improvement) or (
-                current["loss"] < prev["loss"] * (1 - min_improvement)
-            )
-            stalls = 0 if improved else stalls + 1
-        if stalls >= growth_patience:
-            decide(
-                current,
-                f"growth stalled: {stalls} doublings improved neither {metric} nor loss by min_improvement "
-                f"{min_improvement:.0%} (rule growth_patience={growth_patience}): capacity is not the limit",
-            )
-            over_at = current
-            break
-        if current["width"] * 2 > max_width:
-            decide(
-                current,
-                f"underfitting ({fit_state(current)}) but width {current['width'] * 2} "
-                f"> max_width {max_width}",
-            )
-            over_at = current
-            break
-        decide(
-            current,
-            f"underfitting: no overfitting rule fired ({fit_state(current)}); "
-            f"doubling width to {current['width'] * 2}",
+    def start(self) -> int:
+        """Steps 1-2: the starting width, no regularization."""
+        p = self.problem
+        width = _start_width(self.arch, p.n_in, p.n_out, self.depth, p.n_train, self.param_margin)
+        params = _plain_params(self.arch, p.n_in, p.n_out, width, self.depth)
+        depth_word = {"standard": "hidden layers", "residual": "residual blocks", "selu": "SELU layers"}[
+            self.arch
+        ]
+        self.say(
+            f"1 start: width {width}, {self.depth} {depth_word}: {params} parameters >= param_margin "
+            f"{self.param_margin:g} x {p.n_train} training samples (the smallest such width)"
         )
-        prev, current = current, run("4 grow", current["width"] * 2, False, 0.0, lr)
-    if current is None:
-        stop_line("4 grow")
-    width = (over_at or prev or {"width": width})["width"]
+        self.say("2 no regularization: no batchnorm, no dropout")
+        return width
 
-    # 5: batchnorm, then a bit more capacity until it overfits again
-    last = over_at
-    if arch != "selu" and over_at is not None and not interrupted:
-        bn = run("5 batchnorm", width, True, 0.0, lr)
+    def learning_rate(self, width: int) -> float:
+        """Step 3: the learning-rate search on the starting network, with at most `lr_trials`
+        trials and a third of the time budget."""
+        clock = self.clock
+        lr_clock = _Clock(
+            self.lr_trials if clock.max_trials is None else max(1, min(self.lr_trials, clock.max_trials - 1)),
+            None if clock.time_budget is None else clock.time_budget / 3,
+        )
+        out = self.out
+        quiet: Callable[[str], Any] = (
+            (lambda s: (out.write(s + "\n"), out.flush())) if self.verbose >= 2 else (lambda s: None)
+        )
+        start_cfg = self.config_of(width, False, 0.0, START_LR)
+        search = _search(
+            lambda: build(start_cfg),
+            self.problem,
+            self.opt,
+            self.opt_name,
+            json.dumps(start_cfg["kwargs"], sort_keys=True),
+            lr_clock,
+            self.tlog,
+            quiet,
+            start=START_LR,
+            epochs=self.epochs,
+            steps=self.steps,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            metric=self.metric,
+            patience=self.patience,
+            divergence_factor=self.divergence_factor,
+            min_lr=1e-7,
+            device=self.device,
+            stage="3 learning rate",
+        )
+        self.search = search
+        clock.trials += len(search.trials)
+        if search.trials:
+            clock.last_seconds = search.trials[-1]["seconds"]
+        for t in search.trials:
+            t.update(width=width, batchnorm=False, dropout=0.0, id=None)
+            self.trials.append(t)
+        if search.interrupted:
+            self.interrupted = True
+        if search.best_lr is None:
+            raise RuntimeError("recipe: every learning rate tried diverged:\n" + search.table())
+        lr = search.best_lr
+        b = search.best or {}
+        tried = ", ".join(
+            f"{t['lr']:g}" + (" (diverged)" if t["diverged"] else " (cut)" if t.get("cut") else "")
+            for t in search.trials
+        )
+        self.say(
+            f"3 learning rate: tried {tried} with {self.opt_name}; "
+            f"best lr {lr:g} ({self.metric} {b.get('score', math.nan):.4g}); "
+            f"search ended: {search.stopped_because}"
+        )
+        return lr
+
+    def grow(self, width: int, lr: float) -> tuple[int, dict | None]:
+        """Step 4: double the width until the network overfits (or growth stalls, or
+        `max_width`). Returns the width reached and the trial there."""
+        metric, mi = self.metric, self.min_improvement
+        prev: dict | None = None
+        current = self.run("4 grow", width, False, 0.0, lr)
+        over_at: dict | None = None
+        stalls = 0
+        while current is not None:
+            if current["diverged"]:
+                self.decide(
+                    current, f"diverged at lr {lr:g} ({current['reason']}); keeping the previous width"
+                )
+                over_at = prev
+                break
+            why = self.overfit(current, prev, growing=True)
+            if why:
+                over_at = current
+                nxt = "adding batchnorm" if self.arch != "selu" else "adding dropout"
+                self.decide(current, f"overfitting at width {current['width']} ({why}); {nxt}")
+                break
+            if prev is not None:
+                improved = _better(current["score"], prev["score"], metric, mi) or (
+                    current["loss"] < prev["loss"] * (1 - mi)
+                )
+                stalls = 0 if improved else stalls + 1
+            if stalls >= self.growth_patience:
+                self.decide(
+                    current,
+                    f"growth stalled: {stalls} doublings improved neither {metric} nor loss by "
+                    f"min_improvement {mi:.0%} (rule growth_patience={self.growth_patience}): "
+                    "capacity is not the limit",
+                )
+                over_at = current
+                break
+            if current["width"] * 2 > self.max_width:
+                self.decide(
+                    current,
+                    f"underfitting ({self.fit_state(current)}) but width {current['width'] * 2} "
+                    f"> max_width {self.max_width}",
+                )
+                over_at = current
+                break
+            self.decide(
+                current,
+                f"underfitting: no overfitting rule fired ({self.fit_state(current)}); "
+                f"doubling width to {current['width'] * 2}",
+            )
+            prev, current = current, self.run("4 grow", current["width"] * 2, False, 0.0, lr)
+        if current is None:
+            self.stop_line("4 grow")
+        return (over_at or prev or {"width": width})["width"], over_at
+
+    def batchnorm(self, width: int, over_at: dict | None, lr: float) -> tuple[int, dict | None]:
+        """Step 5: batchnorm at the width reached, then a bit more capacity (at most
+        `bn_growth` doublings) until it overfits again. Skipped for SELU networks."""
+        if self.arch == "selu":
+            self.say(
+                "5 batchnorm: skipped: self-normalizing networks keep their activations normalized with SELU"
+            )
+            return width, over_at
+        if over_at is None or self.interrupted:
+            return width, over_at
+        last = over_at
+        bn = self.run("5 batchnorm", width, True, 0.0, lr)
         if bn is None:
-            stop_line("5 batchnorm")
+            self.stop_line("5 batchnorm")
         grown = 0
         bn_prev: dict | None = None
         while bn is not None:
             if bn["diverged"]:
-                decide(bn, f"diverged at lr {lr:g} ({bn['reason']}); keeping the previous network")
+                self.decide(bn, f"diverged at lr {lr:g} ({bn['reason']}); keeping the previous network")
                 break
             last = bn
-            why = overfit(bn, bn_prev, growing=bn_prev is not None)
+            why = self.overfit(bn, bn_prev, growing=bn_prev is not None)
             if why:
-                decide(bn, f"overfitting with batchnorm at width {bn['width']} ({why}); adding dropout")
+                self.decide(bn, f"overfitting with batchnorm at width {bn['width']} ({why}); adding dropout")
                 break
-            if grown >= bn_growth or bn["width"] * 2 > max_width:
-                limit = f"bn_growth={bn_growth}" if grown >= bn_growth else f"max_width {max_width}"
-                decide(bn, f"no overfitting rule fired ({fit_state(bn)}), {limit} reached; adding dropout")
+            if grown >= self.bn_growth or bn["width"] * 2 > self.max_width:
+                limit = (
+                    f"bn_growth={self.bn_growth}"
+                    if grown >= self.bn_growth
+                    else f"max_width {self.max_width}"
+                )
+                self.decide(
+                    bn, f"no overfitting rule fired ({self.fit_state(bn)}), {limit} reached; adding dropout"
+                )
                 break
-            decide(
+            self.decide(
                 bn,
-                f"no overfitting rule fired with batchnorm ({fit_state(bn)}); "
+                f"no overfitting rule fired with batchnorm ({self.fit_state(bn)}); "
                 f"doubling width to {bn['width'] * 2}",
             )
             grown += 1
-            bn_prev, bn = bn, run("5 batchnorm", bn["width"] * 2, True, 0.0, lr)
+            bn_prev, bn = bn, self.run("5 batchnorm", bn["width"] * 2, True, 0.0, lr)
             if bn is None:
-                stop_line("5 batchnorm")
-        width = last["width"] if last is not None else width
-    elif arch == "selu":
-        say("5 batchnorm: skipped: self-normalizing networks keep their activations normalized with SELU")
+                self.stop_line("5 batchnorm")
+        return last["width"], last
 
-    # 6: dropout
-    use_bn = arch != "selu" and last is not None and last["batchnorm"]
-    base = last
-    first_drop: dict | None = None
-    if base is not None and not interrupted:
-        for p in rates:
-            d = run("6 dropout", width, use_bn, p, lr)
+    def dropout(self, width: int, last: dict | None, lr: float) -> tuple[dict | None, dict | None, bool]:
+        """Step 6: dropout at `dropout_rates` in turn until the network no longer overfits
+        or the metric gets worse. Returns (the trial it builds on, the first dropout trial,
+        batchnorm on)."""
+        metric = self.metric
+        use_bn = self.arch != "selu" and last is not None and last["batchnorm"]
+        base = last
+        first_drop: dict | None = None
+        if base is None or self.interrupted:
+            return base, first_drop, use_bn
+        name = "alpha_dropout" if self.arch == "selu" else "dropout"
+        for p in self.rates:
+            d = self.run("6 dropout", width, use_bn, p, lr)
             if d is None:
-                stop_line("6 dropout")
+                self.stop_line("6 dropout")
                 break
             first_drop = first_drop or d
-            why = overfit(d, None)
+            why = self.overfit(d, None)
             if not _better(d["score"], base["score"], metric):
-                decide(
+                self.decide(
                     d,
-                    f"{metric} went from {base['score']:.4g} to {d['score']:.4g} with "
-                    f"{'alpha_dropout' if arch == 'selu' else 'dropout'} {p:g}: not better; stopping here",
+                    f"{metric} went from {base['score']:.4g} to {d['score']:.4g} with {name} {p:g}: "
+                    "not better; stopping here",
                 )
                 break
             if why:
-                decide(d, f"better, but still overfitting ({why}); trying more dropout")
+                self.decide(d, f"better, but still overfitting ({why}); trying more dropout")
                 base = d
                 continue
-            decide(
+            self.decide(
                 d,
                 f"{metric} improved from {base['score']:.4g} to {d['score']:.4g} "
                 "and no overfitting rule fired",
             )
             break
+        return base, first_drop, use_bn
 
-    # 6, continued: more capacity with dropout on, while a doubling improves the metric by
-    # more than min_improvement (dropout makes room for it; measured on the MNIST sample, the
-    # recipe otherwise ended at the width chosen without dropout)
-    grow_from = base if (base is not None and base.get("dropout", 0.0) > 0) else first_drop
-    if grow_from is not None and not grow_from["diverged"] and not interrupted:
+    def dropout_grow(self, base: dict | None, first_drop: dict | None, use_bn: bool, lr: float) -> None:
+        """Step 6, continued: more capacity with dropout on, while a doubling improves the
+        metric by more than min_improvement (at most `bn_growth` doublings). Measured on the
+        MNIST sample, the recipe otherwise ended at the width chosen without dropout."""
+        grow_from = base if (base is not None and base.get("dropout", 0.0) > 0) else first_drop
+        if grow_from is None or grow_from["diverged"] or self.interrupted:
+            return
+        metric, mi = self.metric, self.min_improvement
         cur = grow_from
-        for _ in range(bn_growth):
-            if cur["width"] * 2 > max_width:
-                say(f"6 dropout, grow: width {cur['width'] * 2} > max_width {max_width}; stopping here")
-                break
-            nxt = run("6 dropout, grow", cur["width"] * 2, use_bn, cur["dropout"], lr)
-            if nxt is None:
-                stop_line("6 dropout, grow")
-                break
-            if nxt["diverged"] or not _better(nxt["score"], cur["score"], metric, min_improvement):
-                decide(
-                    nxt,
-                    f"{metric} {nxt['score']:.4g} against {cur['score']:.4g} at width {cur['width']}: "
-                    f"doubling with dropout did not improve it by min_improvement {min_improvement:.0%}; "
-                    "stopping here",
+        for _ in range(self.bn_growth):
+            if cur["width"] * 2 > self.max_width:
+                self.say(
+                    f"6 dropout, grow: width {cur['width'] * 2} > max_width {self.max_width}; stopping here"
                 )
                 break
-            decide(
+            nxt = self.run("6 dropout, grow", cur["width"] * 2, use_bn, cur["dropout"], lr)
+            if nxt is None:
+                self.stop_line("6 dropout, grow")
+                break
+            if nxt["diverged"] or not _better(nxt["score"], cur["score"], metric, mi):
+                self.decide(
+                    nxt,
+                    f"{metric} {nxt['score']:.4g} against {cur['score']:.4g} at width {cur['width']}: "
+                    f"doubling with dropout did not improve it by min_improvement {mi:.0%}; stopping here",
+                )
+                break
+            self.decide(
                 nxt,
-                f"{metric} improved from {cur['score']:.4g} to {nxt['score']:.4g} with dropout on: "
-                "doubling again",
+                f"{metric} improved from {cur['score']:.4g} to {nxt['score']:.4g} "
+                "with dropout on: doubling again",
             )
             cur = nxt
 
-    # 6, last: the learning rate again, on the best network so far (step 3 tuned it on the
-    # smallest one; the best rate moves with capacity and regularization): halve, then
-    # double, while a step improves the metric by more than min_improvement
-    done = [t for t in trials if not t["diverged"] and t.get("id") is not None]
-    if done and not interrupted:
-        top = done[0]
-        for t in done[1:]:
-            if _better(t["score"], top["score"], metric):
-                top = t
+    def retune_lr(self) -> None:
+        """Step 6, last: the learning rate again, on the best network so far (step 3 tuned it
+        on the smallest; the best rate moves with capacity and regularization): halve, then
+        double, while a step improves the metric by more than min_improvement."""
+        done = self.finished()
+        if not done or self.interrupted:
+            return
+        metric, mi = self.metric, self.min_improvement
+        top = self.best_of(done)
         cur = top
         for factor in (0.5, 2.0):
+            tr: dict | None = None
             while True:
                 new_lr = cur["lr"] * factor
-                tr = run("6 learning rate", top["width"], top["batchnorm"], top["dropout"], new_lr)
+                tr = self.run("6 learning rate", top["width"], top["batchnorm"], top["dropout"], new_lr)
                 if tr is None:
-                    stop_line("6 learning rate")
+                    self.stop_line("6 learning rate")
                     break
-                if tr["diverged"] or not _better(tr["score"], cur["score"], metric, min_improvement):
-                    decide(
+                if tr["diverged"] or not _better(tr["score"], cur["score"], metric, mi):
+                    self.decide(
                         tr,
                         f"lr {new_lr:g}: {metric} {tr['score']:.4g} does not improve on {cur['score']:.4g} "
-                        f"at lr {cur['lr']:g} by min_improvement {min_improvement:.0%}",
+                        f"at lr {cur['lr']:g} by min_improvement {mi:.0%}",
                     )
                     break
-                decide(tr, f"lr {new_lr:g} improved {metric} from {cur['score']:.4g} to {tr['score']:.4g}")
+                self.decide(
+                    tr, f"lr {new_lr:g} improved {metric} from {cur['score']:.4g} to {tr['score']:.4g}"
+                )
                 cur = tr
             if cur is not top or tr is None:
                 break  # halving helped (or the budget ran out): no need to try doubling
 
-    # 7: the verdict on the best trial
-    pool = [t for t in trials if not t["diverged"] and t.get("id") is not None] or [
-        t for t in trials if not t["diverged"]
-    ]
-    best = pool[0]
-    for t in pool[1:]:
-        if _better(t["score"], best["score"], metric):
-            best = t
-    g = gap(best)
-    if math.isfinite(g) and g > overfit_gap:
-        verdict = "overfit"
-        why = f"gap {g:.0%} > overfit_gap {overfit_gap:.0%}: not enough regularization"
-    elif math.isfinite(g) and g < underfit_gap:
-        verdict = "underfit"
-        why = (
-            f"gap {g:.0%} < underfit_gap {underfit_gap:.0%} (training not better than validation): "
-            "too few parameters or too much regularization"
+    def verdict(self) -> RecipeResult:
+        """Step 7: the verdict on the best trial, its model (trained again when it came from
+        the log) and the report."""
+        pool = self.finished() or [t for t in self.trials if not t["diverged"] and not t.get("cut")]
+        best = self.best_of(pool)
+        g = self.gap(best)
+        if math.isfinite(g) and g > self.overfit_gap:
+            verdict = "overfit"
+            why = f"gap {g:.0%} > overfit_gap {self.overfit_gap:.0%}: not enough regularization"
+        elif math.isfinite(g) and g < self.underfit_gap:
+            verdict = "underfit"
+            why = (
+                f"gap {g:.0%} < underfit_gap {self.underfit_gap:.0%} (training not better than validation): "
+                "too few parameters or too much regularization"
+            )
+        else:
+            verdict = "well tuned"
+            why = (
+                "training better than validation but comparable: "
+                f"gap {g:.0%} in [{self.underfit_gap:.0%}, {self.overfit_gap:.0%}]"
+            )
+        cfg = best.get("config") or self.config_of(
+            best["width"], best["batchnorm"], best["dropout"], best["lr"]
         )
-    else:
-        verdict = "well tuned"
-        why = (
-            "training better than validation but comparable: "
-            f"gap {g:.0%} in [{underfit_gap:.0%}, {overfit_gap:.0%}]"
+        self.say(
+            f"7 verdict: best trial ({best['stage']}): {self.describe(best)}, lr {best['lr']:g}: "
+            f"{self.figures(best)}; {verdict}: {why}"
         )
-    cfg = best.get("config") or config_of(best["width"], best["batchnorm"], best["dropout"], best["lr"])
-    say(
-        f"7 verdict: best trial ({best['stage']}): {describe(best)}, lr {best['lr']:g}: "
-        f"{figures(best)}; {verdict}: {why}"
-    )
-    model = models_held.get(best.get("id") or "")
-    if model is None:  # from the log (or the learning-rate search): train it again, deterministically
-        model = _run(
-            lambda: build(cfg),
-            problem,
-            opt,
-            cfg["lr"],
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=seed,
-            device=device,
-            divergence_factor=divergence_factor,
-            metric=metric,
-            stop_patience=stop_patience,
-        )[1]
-    model.eval()
-    config = dict(cfg)
-    config["params"] = best["params"]
-    config["best_epoch"] = best["best_epoch"]
-    report = _report(arch, problem, config, trials, lines, verdict, why, metric, clock)
-    result = RecipeResult(model, config, trials, report, verdict, search)
-    result.interrupted = interrupted
-    return result
+        model = self.models_held.get(best.get("id") or "")
+        if model is None:  # from the log (or the learning-rate search): train it again, deterministically
+            model = self.train(cfg, None)[1]
+        model.eval()
+        config = dict(cfg)
+        config["params"] = best["params"]
+        config["best_epoch"] = best["best_epoch"]
+        report = _report(
+            self.arch, self.problem, config, self.trials, self.lines, verdict, why, self.metric, self.clock
+        )
+        assert self.search is not None
+        result = RecipeResult(model, config, self.trials, report, verdict, self.search)
+        result.interrupted = self.interrupted
+        return result
 
 
 def _report(
