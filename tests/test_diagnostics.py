@@ -186,6 +186,38 @@ def test_vanishing_gradients_in_a_deep_sigmoid_net_are_flagged():
     assert len(msgs) == 1 and msgs[0].startswith("vanishing gradients") and "residual" in msgs[0]
 
 
+def test_exploding_gradients_are_flagged_with_the_hand_computed_ratio():
+    """A linear chain whose hidden layers amplify one direction 10x and shrink the other
+    10x: the input lies in the shrunk direction and the output reads the amplified one, so
+    (no bias, MSE) the first layer's gradient carries a factor 10**4 and the last layer's
+    a factor 10**-5: their ratio is 10**9, far above the 1e3 threshold."""
+    hidden = 5
+    m = nn.Sequential(*[nn.Linear(2, 2, bias=False) for _ in range(hidden)], nn.Linear(2, 1, bias=False))
+    with fg.no_grad():
+        for layer in list(m)[:hidden]:
+            layer.weight.copy_(fg.tensor([[10.0, 0.0], [0.0, 0.1]]))
+        m[hidden].weight.copy_(fg.tensor([[1.0, 0.0]]))
+    r = np.random.default_rng(0)
+    x = np.zeros((32, 2), np.float32)
+    x[:, 1] = r.standard_normal(32)
+    y = r.standard_normal(32).astype(np.float32)
+    # by hand: the output is 0, so dL/dout = -2 y / n; the first layer's gradient is
+    # 10**4 dL/dout x1 in entry (0, 1); the last one's is dL/dout 0.1**5 x1 in entry (0, 1)
+    g = -2 * y / 32
+    first = np.linalg.norm(10.0**4 * g @ x[:, 1])
+    last = np.linalg.norm(0.1**5 * g @ x[:, 1])
+    d = None
+
+    def run():
+        nonlocal d
+        d = _quiet_diagnose(m, x, y, loss="mse")
+
+    msgs = _training_warnings(run)
+    assert len(msgs) == 1 and msgs[0].startswith("exploding gradients") and "clip_grad_norm_" in msgs[0]
+    assert d.grad_ratio == pytest.approx(first / last, rel=1e-3)
+    assert d.figures()["grad_norm_ratio"] == pytest.approx(first / last, rel=1e-3)
+
+
 # ---------------------------------------------------------------------------- no side effects
 
 

@@ -1031,3 +1031,37 @@ def test_module_pytorch_methods():
     assert s.g.requires_grad and s.g.is_leaf
     with pytest.raises(TypeError, match="add_module: expected a Module"):
         s.add_module("x", 3)
+
+
+def test_forward_hooks_as_pytorch():
+    """register_forward_pre_hook / register_forward_hook: PyTorch's signatures and return
+    rules; a hooked layer of a Sequential runs on its own, and removing the last hook puts
+    the fused path back (the same numbers either way)."""
+    fg.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.SELU())
+    x = fg.randn(5, 3)
+    fused = net(x).numpy()
+    seen = []
+    h1 = net[1].register_forward_hook(lambda m, args, out: seen.append((m, args[0].numpy(), out.numpy())))
+    assert net[1].has_forward_hooks and not net[0].has_forward_hooks
+    np.testing.assert_allclose(net(x).numpy(), fused, rtol=1e-6, atol=1e-6)
+    ((m, inp, out),) = seen
+    assert m is net[1]
+    np.testing.assert_allclose(inp, net[0](x).numpy(), rtol=1e-6)  # the Linear's own output
+    np.testing.assert_allclose(out, np.maximum(inp, 0))
+    h1.remove()
+    h1.remove()  # a second remove does nothing
+    assert not net[1].has_forward_hooks
+    net(x)
+    assert len(seen) == 1
+    # a pre-hook replaces the input (a tuple or one value), a hook replaces the output
+    lin = nn.Linear(3, 2)
+    with lin.register_forward_pre_hook(lambda m, args: args[0] * 0):
+        np.testing.assert_allclose(lin(x).numpy(), np.broadcast_to(lin.bias.numpy(), (5, 2)), rtol=1e-6)
+        with lin.register_forward_hook(lambda m, args, out: out + 1):
+            np.testing.assert_allclose(
+                lin(x).numpy(), np.broadcast_to(lin.bias.numpy() + 1, (5, 2)), rtol=1e-6
+            )
+    assert not lin.has_forward_hooks
+    with pytest.raises(TypeError, match="forward hook must be callable"):
+        lin.register_forward_hook(3)

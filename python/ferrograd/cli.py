@@ -113,7 +113,6 @@ def main(argv: list[str] | None = None) -> int:
         loss="cross_entropy",
         optimizer=opt,
         epochs=args.epochs,
-        steps=args.steps,
         batch_size=args.batch_size,
         validation_split=args.validation_split,
     )

@@ -19,10 +19,10 @@ the batch's statistics (training mode: what the next training step sees; an untr
 BatchNorm's running statistics would leave deep residual networks unnormalized). The
 model's train/eval mode, its parameters, its buffers (BatchNorm's running statistics, put
 back after the batch) and its gradients are as they were afterwards: `diagnose` has no
-side effect on the model. Layers are found by calling the model: every
-`nn.Sequential` runs its layers one by one (not fused) during the diagnosis, and the
-modules above are recorded when they are called; a functional activation (`x.relu()` in a
-custom `forward`) is not a module and is not seen.
+side effect on the model. Layers are found by calling the model with forward hooks on the
+modules above (`Module.register_forward_hook`; a hooked layer of an `nn.Sequential` runs
+on its own, not fused with its neighbour); a functional activation (`x.relu()` in a custom
+`forward`) is not a module and is not seen.
 
 The rules, each a module-level constant (and a keyword argument of `diagnose` and
 `TrainingMonitor`):
@@ -62,7 +62,7 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
@@ -381,48 +381,23 @@ class _Record:
 
 @contextmanager
 def _recording(model: Module, names: dict[int, str]) -> Iterator[list[_Record]]:
-    """While active: each Sequential in `model` runs its layers one by one (so a fused
-    Linear+SELU or BatchNorm+ReLU is seen as two modules), and each call of a Linear, SELU
-    or ReLU module appends (name, module, output) to the list yielded."""
+    """While active: each call of a Linear, SELU or ReLU module in `model` appends (name,
+    module, output) to the list yielded, through forward hooks (a `Sequential` runs a hooked
+    layer on its own, so a fused Linear+SELU or BatchNorm+ReLU is seen as two modules)."""
     records: list[_Record] = []
-    patched: list[tuple[Module, Any]] = []
 
-    def unfused(seq: Sequential) -> Callable[[Any], Any]:
-        def forward(x: Any) -> Any:
-            for layer in seq:
-                x = layer(x)
-            return x
+    def record(m: Module, args: tuple, out: Any) -> None:
+        if isinstance(out, Tensor):
+            records.append(_Record(names.get(id(m), "?"), m, out))
 
-        return forward
-
-    def recorded(m: Module) -> Callable[..., Any]:
-        cls_forward = type(m).forward
-
-        def forward(*args: Any, **kwargs: Any) -> Any:
-            out = cls_forward(m, *args, **kwargs)
-            if isinstance(out, Tensor):
-                records.append(_Record(names.get(id(m), "?"), m, out))
-            return out
-
-        return forward
-
+    handles = [
+        m.register_forward_hook(record) for m in model.modules() if isinstance(m, (Linear, SELU, ReLU))
+    ]
     try:
-        for m in model.modules():
-            if isinstance(m, Sequential):
-                wrapper = unfused(m)
-            elif isinstance(m, (Linear, SELU, ReLU)):
-                wrapper = recorded(m)
-            else:
-                continue
-            patched.append((m, m.__dict__.get("forward")))
-            object.__setattr__(m, "forward", wrapper)
         yield records
     finally:
-        for m, before in patched:
-            if before is None:
-                m.__dict__.pop("forward", None)
-            else:
-                object.__setattr__(m, "forward", before)
+        for h in handles:
+            h.remove()
 
 
 def _stats(t: Tensor) -> tuple[np.ndarray, int]:

@@ -455,13 +455,14 @@ class Sequential(Module):
             m = mods[i]
             nxt = mods[i + 1] if i + 1 < len(mods) else None
             # Linear then an activation whose derivative follows from its output: one fused
-            # call (the activation runs in the matrix product's epilogue on the GPU); exact
-            # types only, so subclasses keep theirs
-            act = _fused_activation(nxt) if type(m) is Linear else None
+            # call (the activation runs in the matrix product's epilogue on the GPU);
+            # exact types only, so subclasses keep theirs; a hooked layer runs on its own
+            hooked = "_hooks" in m.__dict__ or (nxt is not None and "_hooks" in nxt.__dict__)
+            act = _fused_activation(nxt) if type(m) is Linear and not hooked else None
             if act is not None and isinstance(x, Tensor) and x.ndim >= 1 and x.shape[-1] == m.in_features:
                 x = _core.linear(x, m.weight, m.bias, *act)
                 i += 2
-            elif type(m) is BatchNorm1d and type(nxt) is ReLU and isinstance(x, Tensor):
+            elif type(m) is BatchNorm1d and type(nxt) is ReLU and isinstance(x, Tensor) and not hooked:
                 # BatchNorm1d then ReLU: relu inside the normalization kernel on the GPU
                 x = m._normalize(x, "relu")
                 i += 2

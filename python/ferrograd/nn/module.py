@@ -38,6 +38,28 @@ def Parameter(t: Tensor) -> Tensor:  # noqa: N802  (PyTorch's name)
     return t.detach().requires_grad_(True)
 
 
+class RemovableHandle:
+    """What `register_forward_hook` returns: `remove()` unregisters the hook (also on
+    leaving a `with` block)."""
+
+    _next_id = 0
+
+    def __init__(self, module: Module, kind: str):
+        self.module, self.kind = module, kind
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        """Unregisters the hook (a second call does nothing)."""
+        self.module._remove_hook(self.kind, self.id)
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
 class Module:
     """Base class of layers and models, PyTorch-shaped.
 
@@ -98,7 +120,59 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_hooks")  # absent until a hook is registered: the fast path
+        if hooks is None:
+            return self.forward(*args, **kwargs)
+        for hook in list(hooks["pre"].values()):
+            got = hook(self, args)
+            if got is not None:
+                args = got if isinstance(got, tuple) else (got,)
+        out = self.forward(*args, **kwargs)
+        for hook in list(hooks["post"].values()):
+            got = hook(self, args, out)
+            if got is not None:
+                out = got
+        return out
+
+    def register_forward_pre_hook(self, hook) -> RemovableHandle:
+        """Calls `hook(module, args)` before each forward pass, as PyTorch's: it may return
+        new positional arguments (a tuple, or one value) or None to keep them. Returns a
+        handle whose `remove()` unregisters it. A `Sequential` runs a hooked layer on its own
+        (it does not fuse it with its neighbour), so the hook sees that layer's input."""
+        return self._add_hook("pre", hook)
+
+    def register_forward_hook(self, hook) -> RemovableHandle:
+        """Calls `hook(module, args, output)` after each forward pass, as PyTorch's: it may
+        return a replacement output, or None to keep it. Returns a handle whose `remove()`
+        unregisters it. A `Sequential` runs a hooked layer on its own (unfused), so the hook
+        sees that layer's own output."""
+        return self._add_hook("post", hook)
+
+    def _add_hook(self, kind: str, hook) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(
+                f"{type(self).__name__}: a forward hook must be callable, got {type(hook).__name__}"
+            )
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            hooks = {"pre": OrderedDict(), "post": OrderedDict()}
+            object.__setattr__(self, "_hooks", hooks)
+        handle = RemovableHandle(self, kind)
+        hooks[kind][handle.id] = hook
+        return handle
+
+    def _remove_hook(self, kind: str, hid: int) -> None:
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            return
+        hooks[kind].pop(hid, None)
+        if not hooks["pre"] and not hooks["post"]:
+            del self.__dict__["_hooks"]  # back to the fast path (and to fusion in Sequential)
+
+    @property
+    def has_forward_hooks(self) -> bool:
+        """Whether a forward (pre-)hook is registered on this module."""
+        return "_hooks" in self.__dict__
 
     # ---- traversal ----------------------------------------------------------------
     # As PyTorch's, the iterators yield a module or tensor used in several places (a tied
