@@ -20,6 +20,8 @@ from __future__ import annotations
 # tests/test_layering.py), and the private modules this file re-exports from.
 from . import _core as _core
 from . import _ops, autograd, callbacks, data, gpu, io, losses, models, nn, optim, return_types, train, utils
+from . import accelerator as accelerator  # torch.accelerator: the GPU, whatever scripts call it
+from . import backends as backends  # torch.backends: mps/cudnn answer False, their flags are inert
 from . import diagnostics as diagnostics  # why a network is not learning: fg.diagnose, the monitor
 from . import gpu as cuda  # PyTorch's name for the GPU controls: fg.cuda.is_available()
 from . import tune as tune  # hyperparameter tuning: fg.tune.learning_rate, fg.tune.recipe

@@ -1,7 +1,9 @@
-"""Optimizers (SGD with momentum/Nesterov, Adam, AdamW, RMSprop) and learning-rate schedules.
+"""Optimizers (SGD with momentum/Nesterov, Adam, AdamW, RMSprop, Adagrad, Adadelta, NAdam) and
+learning-rate schedules.
 
-Each `step()` updates every parameter of a group in one call into Rust. The update
-formulas are PyTorch's, so hyperparameters carry over unchanged.
+SGD, Adam, AdamW and RMSprop update every parameter of a group in one call into Rust;
+Adagrad, Adadelta and NAdam are written with in-place tensor operations (the same code runs on
+the CPU and the GPU). The update formulas are PyTorch's, so hyperparameters carry over unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from .. import _core
 from .._core import Tensor
+from ..autograd import no_grad
 
 
 def _name(dtype) -> str:
@@ -38,14 +41,20 @@ _HYPERPARAMETERS: dict[str, tuple[str, Any]] = {
     ),
     "nesterov": ("True or False", lambda v: isinstance(v, bool)),
     "centered": ("True or False", lambda v: isinstance(v, bool)),
+    "lr_decay": ("a finite number >= 0", lambda v: _real(v) and v >= 0),
+    "initial_accumulator_value": ("a finite number >= 0", lambda v: _real(v) and v >= 0),
+    "rho": ("a number in [0, 1]", lambda v: _real(v) and 0 <= v <= 1),
+    "momentum_decay": ("a finite number >= 0", lambda v: _real(v) and v >= 0),
+    "decoupled_weight_decay": ("True or False", lambda v: isinstance(v, bool)),
 }
 
 
 class Optimizer:
     """Base class: parameter groups, per-parameter state, zero_grad and state dicts."""
 
-    # the per-parameter state each optimizer keeps: "tensor" (shaped as its parameter) or
-    # "count" (an int >= 0); None (a subclass that does not say) leaves state unchecked
+    # the per-parameter state each optimizer keeps: "tensor" (shaped as its parameter),
+    # "count" (an int >= 0) or "fraction" (a number in [0, 1]); None (a subclass that does
+    # not say) leaves state unchecked
     state_kinds: dict[str, str] | None = None
 
     def __init__(self, params: Iterable, defaults: dict):
@@ -208,6 +217,10 @@ class Optimizer:
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"{where} must be an int >= 0, got {v!r:.40}")
             return v
+        if kind == "fraction":
+            if not (_real(v) and 0 <= v <= 1):
+                raise ValueError(f"{where} must be a number in [0, 1], got {v!r:.40}")
+            return float(v)
         if not isinstance(v, Tensor):
             if kind == "tensor":
                 raise ValueError(f"{where} must be a tensor, got {type(v).__name__}")
@@ -378,11 +391,176 @@ class RMSprop(Optimizer):
         )
 
 
-OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+class _Elementwise(Optimizer):
+    """Base of the optimizers written with in-place tensor operations (no Rust kernel of
+    their own): the same code updates CPU and GPU parameters, in their own dtype."""
+
+    def _update(self, g: dict, live: list) -> None:
+        with no_grad():  # parameters are leaves that require grad: in-place needs no_grad
+            for i, p, grad in live:
+                st = self.state.setdefault(i, {})
+                st["step"] = st.get("step", 0) + 1  # per parameter, as Adam: late ones start at 1
+                if g["weight_decay"] != 0 and not g.get("decoupled_weight_decay", False):
+                    grad = grad.add(p.mul(g["weight_decay"]))  # L2: a new tensor, p.grad untouched
+                self._step_one(g, i, p, grad, st)
+
+    def _step_one(self, g: dict, i: int, p: Tensor, grad: Tensor, st: dict) -> None:
+        raise NotImplementedError
+
+
+class Adagrad(_Elementwise):
+    """Adagrad (Duchi, Hazan & Singer), as torch.optim.Adagrad: each coordinate's step is
+    divided by the root of the sum of its squared gradients, so frequently updated
+    coordinates slow down while rare ones keep a large step.
+
+    At a parameter's step t (from 1), with ``g`` its gradient:
+    ``g += weight_decay * p``; ``sum += g * g`` (``sum`` starts at
+    ``initial_accumulator_value``); ``p -= lr / (1 + (t - 1) * lr_decay) * g / (sqrt(sum) + eps)``.
+    The state is ``sum`` and ``step``, as PyTorch's.
+
+    >>> opt = fg.optim.Adagrad(model.parameters(), lr=0.01)
+    """
+
+    state_kinds = {"sum": "tensor", "step": "count"}
+
+    def __init__(
+        self,
+        params,
+        lr: float = 0.01,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                eps=eps,
+            ),
+        )
+
+    def _step_one(self, g: dict, i: int, p: Tensor, grad: Tensor, st: dict) -> None:
+        fresh = "sum" not in st
+        acc = self._buf(i, p, "sum")
+        if fresh and g["initial_accumulator_value"] != 0:
+            acc.fill_(float(g["initial_accumulator_value"]))
+        clr = g["lr"] / (1 + (st["step"] - 1) * g["lr_decay"])
+        acc.add_(grad.mul(grad))
+        std = acc.sqrt().add_(g["eps"])
+        p.add_(grad.div(std), alpha=-clr)
+
+
+class Adadelta(_Elementwise):
+    """Adadelta (Zeiler), as torch.optim.Adadelta: the step's size comes from running averages
+    of squared gradients and of squared past steps, so ``lr`` (default 1.0) only scales it.
+
+    At each step, with ``g`` the gradient: ``g += weight_decay * p``;
+    ``square_avg = rho * square_avg + (1 - rho) * g * g``;
+    ``delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g``;
+    ``acc_delta = rho * acc_delta + (1 - rho) * delta * delta``; ``p -= lr * delta``.
+    The state is ``square_avg``, ``acc_delta`` and ``step``, as PyTorch's.
+
+    >>> opt = fg.optim.Adadelta(model.parameters())
+    """
+
+    state_kinds = {"square_avg": "tensor", "acc_delta": "tensor", "step": "count"}
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
+
+    def _step_one(self, g: dict, i: int, p: Tensor, grad: Tensor, st: dict) -> None:
+        rho, eps = g["rho"], g["eps"]
+        sq = self._buf(i, p, "square_avg")
+        acc = self._buf(i, p, "acc_delta")
+        sq.mul_(rho).add_(grad.mul(grad), alpha=1 - rho)
+        std = sq.add(eps).sqrt()
+        delta = acc.add(eps).sqrt().div_(std).mul_(grad)
+        acc.mul_(rho).add_(delta.mul(delta), alpha=1 - rho)
+        p.add_(delta, alpha=-g["lr"])
+
+
+class NAdam(_Elementwise):
+    """NAdam (Dozat): Adam with Nesterov momentum, as torch.optim.NAdam, including its
+    momentum schedule ``mu_t = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))``.
+
+    At a parameter's step t (from 1), with ``g`` its gradient: ``g += weight_decay * p``
+    (or, with ``decoupled_weight_decay=True``, ``p *= 1 - lr * weight_decay``, as AdamW);
+    ``mu_product *= mu_t``; ``m = beta1 * m + (1 - beta1) * g``;
+    ``v = beta2 * v + (1 - beta2) * g * g``; ``denom = sqrt(v / (1 - beta2 ** t)) + eps``;
+    ``p -= lr * (1 - mu_t) / (1 - mu_product) * g / denom``;
+    ``p -= lr * mu_{t+1} / (1 - mu_product * mu_{t+1}) * m / denom``.
+    The state is ``exp_avg`` (m), ``exp_avg_sq`` (v), ``mu_product`` and ``step``, as PyTorch's.
+
+    >>> opt = fg.optim.NAdam(model.parameters(), lr=0.002)
+    """
+
+    state_kinds = {"exp_avg": "tensor", "exp_avg_sq": "tensor", "mu_product": "fraction", "step": "count"}
+
+    def __init__(
+        self,
+        params,
+        lr: float = 0.002,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+    ):
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=tuple(betas) if isinstance(betas, (list, tuple)) else betas,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum_decay=momentum_decay,
+                decoupled_weight_decay=decoupled_weight_decay,
+            ),
+        )
+
+    def _step_one(self, g: dict, i: int, p: Tensor, grad: Tensor, st: dict) -> None:
+        lr, (b1, b2), psi, t = g["lr"], g["betas"], g["momentum_decay"], st["step"]
+        if g["decoupled_weight_decay"] and g["weight_decay"] != 0:
+            p.mul_(1 - lr * g["weight_decay"])
+        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+        st["mu_product"] = st.get("mu_product", 1.0) * mu
+        mu_product_next = st["mu_product"] * mu_next
+        m = self._buf(i, p, "exp_avg")
+        v = self._buf(i, p, "exp_avg_sq")
+        m.mul_(b1).add_(grad, alpha=1 - b1)
+        v.mul_(b2).add_(grad.mul(grad), alpha=1 - b2)
+        denom = v.div(1 - b2**t).sqrt().add_(g["eps"])
+        p.add_(grad.div(denom), alpha=-lr * (1 - mu) / (1 - st["mu_product"]))
+        p.add_(m.div(denom), alpha=-lr * mu_next / (1 - mu_product_next))
+
+
+OPTIMIZERS = {
+    "sgd": SGD,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSprop,
+    "adagrad": Adagrad,
+    "adadelta": Adadelta,
+    "nadam": NAdam,
+}
 
 
 def get(name_or_opt, params, lr: float | None = None) -> Optimizer:
-    """An optimizer from a name ('adam', 'sgd', 'rmsprop', 'adamw') or an instance."""
+    """An optimizer from a name (a key of `OPTIMIZERS`: 'adam', 'sgd', 'rmsprop', 'adamw',
+    'adagrad', 'adadelta', 'nadam'), with PyTorch's default learning rate unless `lr` is
+    given, or an instance (its learning rate set to `lr` when given)."""
     if isinstance(name_or_opt, Optimizer):
         if lr is not None:
             name_or_opt.lr = lr
@@ -415,6 +593,9 @@ __all__ = [
     "Adam",
     "AdamW",
     "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "NAdam",
     "OPTIMIZERS",
     "get",
     "lr_scheduler",
