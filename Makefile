@@ -5,8 +5,6 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
-# Mesa's Vulkan driver warns without a runtime dir; give it a private one.
-export XDG_RUNTIME_DIR ?= $(shell mktemp -d)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) $(wildcard shaders/*.wgsl) Cargo.toml Cargo.lock pyproject.toml

@@ -1,7 +1,13 @@
-import numpy as np
-import pytest
+import os
 
-import ferrograd as fg
+# The GPU tests run on whatever adapter there is, Mesa's software lavapipe included (CI has
+# no GPU); ferrograd refuses a software adapter unless opted in, before its first probe.
+os.environ.setdefault("FERROGRAD_ALLOW_SOFTWARE_GPU", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import ferrograd as fg  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

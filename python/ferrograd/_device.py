@@ -13,12 +13,19 @@ def _check_device(device) -> None:
 
 
 def devices() -> list[dict]:
-    """The compute devices: the CPU, then each GPU adapter wgpu finds.
+    """The compute devices: the CPU, then each GPU adapter wgpu finds, software ones too.
+
+    `"software": True` marks an emulation of a GPU on the CPU (Vulkan device type "Cpu":
+    Mesa's lavapipe/llvmpipe): it is listed but is not "the GPU" unless the environment
+    variable `FERROGRAD_ALLOW_SOFTWARE_GPU=1` opts in (see `ferrograd.gpu.is_available`).
 
     >>> fg.devices()[0]
-    {'name': 'cpu', 'backend': 'cpu', 'type': 'Cpu'}
+    {'name': 'cpu', 'backend': 'cpu', 'type': 'Cpu', 'software': False}
     """
-    return [{"name": n, "backend": b, "type": t} for n, b, t in _core.devices()]
+    return [
+        {"name": n, "backend": b, "type": t, "software": b != "cpu" and t == "Cpu"}
+        for n, b, t in _core.devices()
+    ]
 
 
 class device(str):  # noqa: N801  (PyTorch's name)

@@ -36,7 +36,14 @@ __all__ = [
 
 
 def is_available() -> bool:
-    """Whether tensors can be placed on "gpu" on this machine."""
+    """Whether tensors can be placed on "gpu" on this machine: a hardware adapter exists.
+
+    A software emulation of a GPU (Mesa's lavapipe/llvmpipe, Vulkan device type "Cpu") does
+    not count: it runs the shaders on the CPU, far slower than ferrograd's CPU path, so the
+    usual ``"cuda" if fg.cuda.is_available() else "cpu"`` must not pick it. Set
+    ``FERROGRAD_ALLOW_SOFTWARE_GPU=1`` in the environment (before the first GPU use) to
+    use one anyway, as the test suite and CI do. ``fg.devices()`` lists software adapters
+    with ``"software": True``."""
     try:
         _core.gpu_info()
     except DeviceError:

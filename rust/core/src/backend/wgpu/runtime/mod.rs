@@ -200,20 +200,105 @@ fn instance() -> wgpu::Instance {
     wgpu::Instance::new(desc)
 }
 
-/// The adapters wgpu can see (Vulkan by default; `WGPU_BACKEND` overrides).
+/// The environment variable that lets `device="gpu"` use a software (CPU-emulated) adapter.
+pub const ALLOW_SOFTWARE_GPU: &str = "FERROGRAD_ALLOW_SOFTWARE_GPU";
+
+fn software_allowed() -> bool {
+    std::env::var(ALLOW_SOFTWARE_GPU).is_ok_and(|v| v == "1")
+}
+
+/// Runs `f` (which creates a Vulkan instance or probes adapters) so that the driver's window
+/// system probing prints nothing: libwayland writes "XDG_RUNTIME_DIR is invalid" to stderr
+/// when the variable is unset or relative. For the probe only, it points at a private empty
+/// directory; the variable is put back as it was before `f`'s result is returned.
+fn quiet_probe<T>(f: impl FnOnce() -> T) -> T {
+    static PROBE: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = PROBE.lock().unwrap_or_else(|p| p.into_inner());
+    let key = "XDG_RUNTIME_DIR";
+    let before = std::env::var_os(key);
+    let usable = before
+        .as_ref()
+        .is_some_and(|v| std::path::Path::new(v).is_absolute());
+    if usable {
+        return f();
+    }
+    let dir = std::env::temp_dir().join(format!("ferrograd-probe-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_err() {
+        return f();
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    }
+    std::env::set_var(key, &dir);
+    let out = f();
+    match before {
+        Some(v) => std::env::set_var(key, v),
+        None => std::env::remove_var(key),
+    }
+    let _ = std::fs::remove_dir(&dir);
+    out
+}
+
+fn info_of(a: &wgpu::Adapter) -> AdapterInfo {
+    let i = a.get_info();
+    AdapterInfo {
+        name: i.name,
+        backend: format!("{:?}", i.backend),
+        device_type: format!("{:?}", i.device_type),
+    }
+}
+
+/// The adapters wgpu can see (Vulkan by default; `WGPU_BACKEND` overrides), software ones
+/// (device type "Cpu") included.
 pub fn adapters() -> Vec<AdapterInfo> {
-    let inst = instance();
-    pollster::block_on(inst.enumerate_adapters(backends()))
-        .iter()
-        .map(|a| {
-            let i = a.get_info();
-            AdapterInfo {
-                name: i.name,
-                backend: format!("{:?}", i.backend),
-                device_type: format!("{:?}", i.device_type),
-            }
-        })
-        .collect()
+    quiet_probe(|| {
+        let inst = instance();
+        pollster::block_on(inst.enumerate_adapters(backends()))
+            .iter()
+            .map(info_of)
+            .collect()
+    })
+}
+
+/// Preference among adapters: a discrete GPU, then an integrated one, a virtual one, any
+/// other, and last a software emulation on the CPU (lavapipe, llvmpipe, SwiftShader).
+fn rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+/// The adapter "gpu" means: the best-ranked one; a software adapter only with
+/// `FERROGRAD_ALLOW_SOFTWARE_GPU=1` (it runs the shaders on the CPU, far slower than
+/// ferrograd's own CPU path, so a script that picks "the GPU when there is one" must not
+/// land on it unawares).
+fn choose_adapter(inst: &wgpu::Instance) -> std::result::Result<wgpu::Adapter, String> {
+    let mut all = pollster::block_on(inst.enumerate_adapters(backends()));
+    all.sort_by_key(|a| rank(a.get_info().device_type));
+    let Some(best) = all.into_iter().next() else {
+        return Err(format!(
+            "no GPU adapter found (backends {:?}). On Linux install a Vulkan driver (for a CPU \
+             emulation, for tests: mesa-vulkan-drivers and libvulkan1, with \
+             {ALLOW_SOFTWARE_GPU}=1)",
+            backends()
+        ));
+    };
+    let i = best.get_info();
+    if i.device_type == wgpu::DeviceType::Cpu && !software_allowed() {
+        return Err(format!(
+            "no GPU: the only adapter, '{}' ({:?}), is a software emulation of a GPU on the CPU \
+             (device type Cpu), slower than ferrograd's own CPU path; set \
+             {ALLOW_SOFTWARE_GPU}=1 to use it anyway (tests, CI)",
+            i.name, i.backend
+        ));
+    }
+    Ok(best)
 }
 
 static CONTEXT: OnceLock<std::result::Result<Arc<Context>, String>> = OnceLock::new();
@@ -232,26 +317,13 @@ pub fn available() -> bool {
 }
 
 fn create() -> std::result::Result<Context, String> {
+    quiet_probe(create_quietly)
+}
+
+fn create_quietly() -> std::result::Result<Context, String> {
     let inst = instance();
-    let adapter = pollster::block_on(inst.request_adapter(&wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::HighPerformance,
-        force_fallback_adapter: false,
-        compatible_surface: None,
-        apply_limit_buckets: false,
-    }))
-    .map_err(|e| {
-        format!(
-            "no GPU adapter found ({e}; backends {:?}). On Linux install a Vulkan driver (for a CPU \
-             fallback: mesa-vulkan-drivers and libvulkan1)",
-            backends()
-        )
-    })?;
-    let i = adapter.get_info();
-    let info = AdapterInfo {
-        name: i.name,
-        backend: format!("{:?}", i.backend),
-        device_type: format!("{:?}", i.device_type),
-    };
+    let adapter = choose_adapter(&inst)?;
+    let info = info_of(&adapter);
     let limits = adapter.limits();
     let profile_features =
         wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
