@@ -197,7 +197,7 @@ class Tensor:
 
     # -------------------------------------------------------------- properties
     @property
-    def shape(self) -> tuple[int, ...]:
+    def shape(self) -> tuple[builtins.int, ...]:
         """Size of each dimension."""
 
     @property
@@ -213,10 +213,10 @@ class Tensor:
         """Whether the tensor lives in GPU memory."""
 
     @property
-    def ndim(self) -> int:
+    def ndim(self) -> builtins.int:
         """Number of dimensions."""
 
-    def ndimension(self) -> int:
+    def ndimension(self) -> builtins.int:
         """The number of dimensions (PyTorch's older name for `ndim`)."""
 
     @property
@@ -249,24 +249,24 @@ class Tensor:
 
     # -------------------------------------------------------------- layout queries
     @overload
-    def size(self, dim: None = None) -> tuple[int, ...]:
+    def size(self, dim: None = None) -> tuple[builtins.int, ...]:
         """Size of all dims, or of one."""
 
     @overload
-    def size(self, dim: SupportsIndex) -> int: ...
-    def dim(self) -> int:
+    def size(self, dim: SupportsIndex) -> builtins.int: ...
+    def dim(self) -> builtins.int:
         """Number of dimensions."""
 
-    def numel(self) -> int:
+    def numel(self) -> builtins.int:
         """Number of elements."""
 
     @overload
-    def stride(self, dim: None = None) -> tuple[int, ...]: ...
+    def stride(self, dim: None = None) -> tuple[builtins.int, ...]: ...
     @overload
-    def stride(self, dim: int) -> int:
+    def stride(self, dim: builtins.int) -> builtins.int:
         """Strides in elements (all dims, or one)."""
 
-    def storage_offset(self) -> int:
+    def storage_offset(self) -> builtins.int:
         """Offset of the first element in the shared storage."""
 
     def is_contiguous(self) -> builtins.bool:
@@ -287,18 +287,19 @@ class Tensor:
     ) -> npt.NDArray[Any]:
         """NumPy array protocol; always returns a fresh copy."""
 
-    def item(self) -> builtins.float | int | builtins.bool:
+    def item(self) -> builtins.float | builtins.int | builtins.bool:
         """The value of a one-element tensor as a Python number (float, int or bool by dtype)."""
 
     def tolist(self) -> Any:
         """The data as nested Python lists (a bare number for a 0-d tensor)."""
 
     def __float__(self) -> builtins.float: ...
-    def __int__(self) -> int: ...
+    def __int__(self) -> builtins.int: ...
+    def __index__(self) -> builtins.int: ...
     def __bool__(self) -> builtins.bool: ...
-    def __len__(self) -> int: ...
+    def __len__(self) -> builtins.int: ...
     def __iter__(self) -> Iterator[Tensor]: ...
-    def __hash__(self) -> int:
+    def __hash__(self) -> builtins.int:
         """Identity hash (``==`` is elementwise)."""
 
     def __repr__(self) -> str: ...
@@ -335,12 +336,22 @@ class Tensor:
         """The tensor tiled ``sizes[i]`` times along dim i (a copy; ``expand`` is the view)."""
 
     def sort(
-        self, dim: builtins.int = -1, descending: builtins.bool = False, stable: builtins.bool = False
+        self,
+        dim: builtins.int = -1,
+        descending: builtins.bool = False,
+        stable: builtins.bool = False,
+        *,
+        axis: builtins.int | None = None,
     ) -> _return_types.sort:
         """``(values, indices)`` sorted along ``dim``; stable; NaN above every number."""
 
     def argsort(
-        self, dim: builtins.int = -1, descending: builtins.bool = False, stable: builtins.bool = False
+        self,
+        dim: builtins.int = -1,
+        descending: builtins.bool = False,
+        stable: builtins.bool = False,
+        *,
+        axis: builtins.int | None = None,
     ) -> Tensor:
         """The indices (int64) that sort along ``dim``."""
 
@@ -350,6 +361,8 @@ class Tensor:
         dim: builtins.int = -1,
         largest: builtins.bool = True,
         sorted: builtins.bool = True,
+        *,
+        axis: builtins.int | None = None,
     ) -> _return_types.topk:
         """``(values, indices)`` of the ``k`` largest (or smallest) entries along ``dim``."""
 
@@ -371,6 +384,24 @@ class Tensor:
     def bool(self) -> Tensor:
         """Converts to bool (nonzero is true)."""
 
+    def int(self) -> Tensor:
+        """PyTorch's int32 conversion: a DTypeError (no int32 here; use ``long()``)."""
+
+    def short(self) -> Tensor:
+        """PyTorch's int16 conversion: a DTypeError (no int16 here; use ``long()``)."""
+
+    def byte(self) -> Tensor:
+        """PyTorch's uint8 conversion: a DTypeError (no uint8 here; use ``long()`` or ``bool()``)."""
+
+    def char(self) -> Tensor:
+        """PyTorch's int8 conversion: a DTypeError (no int8 here; use ``long()``)."""
+
+    def half(self) -> Tensor:
+        """PyTorch's float16 conversion: a DTypeError (no float16 here; use ``float()``)."""
+
+    def bfloat16(self) -> Tensor:
+        """PyTorch's bfloat16 conversion: a DTypeError (no bfloat16 here; use ``float()``)."""
+
     # -------------------------------------------------------------- autograd
     def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool = False) -> None:
         """Computes gradients of this tensor with respect to the leaves that require them."""
@@ -385,18 +416,18 @@ class Tensor:
     def cpu(self) -> Tensor:
         """This tensor on the host (itself when already there)."""
 
-    def cuda(self, device: int | str | None = None) -> Tensor:
+    def cuda(self, device: builtins.int | str | None = None) -> Tensor:
         """This tensor on the GPU; ``device`` must name the one GPU (None, 0, "cuda", "cuda:0", "gpu")."""
 
-    def element_size(self) -> int:
+    def element_size(self) -> builtins.int:
         """Bytes per element."""
 
     @property
-    def itemsize(self) -> int:
+    def itemsize(self) -> builtins.int:
         """Bytes per element."""
 
     @property
-    def nbytes(self) -> int:
+    def nbytes(self) -> builtins.int:
         """Bytes of all the elements."""
 
     def new_zeros(self, *size: SupportsIndex | _ShapeSeq) -> Tensor:
@@ -418,7 +449,7 @@ class Tensor:
 
     @overload
     def view(self, *shape: SupportsIndex) -> Tensor: ...
-    def transpose(self, dim0: int, dim1: int) -> Tensor:
+    def transpose(self, dim0: builtins.int, dim1: builtins.int) -> Tensor:
         """Swaps two dims (a view)."""
 
     @overload
@@ -433,16 +464,16 @@ class Tensor:
 
     @overload
     def expand(self, *shape: SupportsIndex) -> Tensor: ...
-    def unsqueeze(self, dim: int) -> Tensor:
+    def unsqueeze(self, dim: builtins.int) -> Tensor:
         """Inserts a size-1 dim."""
 
-    def squeeze(self, dim: int | None = None) -> Tensor:
+    def squeeze(self, dim: builtins.int | None = None, *, axis: builtins.int | None = None) -> Tensor:
         """Removes size-1 dims (all, or just ``dim``)."""
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor:
         """Flattens dims start_dim..=end_dim into one."""
 
-    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+    def narrow(self, dim: builtins.int, start: builtins.int, length: builtins.int) -> Tensor:
         """``length`` entries of ``dim`` from ``start`` (a view); start and length must be >= 0."""
 
     def contiguous(self) -> Tensor:
@@ -451,7 +482,7 @@ class Tensor:
     def clone(self) -> Tensor:
         """A copy with its own storage; gradients flow back to the source."""
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Tensor:
+    def __deepcopy__(self, memo: dict[builtins.int, Any]) -> Tensor:
         """``copy.deepcopy``: a leaf with its own copy of the data and grad, on the same
         device; tensors computed by the graph are refused (RuntimeError)."""
 
@@ -473,13 +504,21 @@ class Tensor:
     def type_as(self, other: Tensor) -> Tensor:
         """This tensor with ``other``'s dtype, on ``other``'s device (as PyTorch's)."""
 
-    def split(self, split_size_or_sections: int | list[int], dim: int = 0) -> tuple[Tensor, ...]:
+    def split(
+        self,
+        split_size_or_sections: builtins.int | list[builtins.int],
+        dim: builtins.int = 0,
+        *,
+        axis: builtins.int | None = None,
+    ) -> tuple[Tensor, ...]:
         """Views of ``split_size`` entries along ``dim`` (the last may be shorter), or of the listed sizes."""
 
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    def chunk(
+        self, chunks: builtins.int, dim: builtins.int = 0, *, axis: builtins.int | None = None
+    ) -> tuple[Tensor, ...]:
         """At most ``chunks`` equal views along ``dim`` (the last may be shorter)."""
 
-    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+    def unbind(self, dim: builtins.int = 0, *, axis: builtins.int | None = None) -> tuple[Tensor, ...]:
         """The slices along ``dim``, each without that dim."""
 
     def __getitem__(self, key: _Index, /) -> Tensor: ...
@@ -660,6 +699,9 @@ class Tensor:
     def clamp(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:
         """Clamps into [min, max]; either bound may be None, but not both (ValueError)."""
 
+    def clip(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:
+        """``clamp``'s other name (PyTorch's and NumPy's)."""
+
     # ------------------------------------- the op table's rows (set by ferrograd._ops)
     # Python functions, not engine methods: ferrograd._ops gives Tensor one for each row
     # of `unary_ops()` it lacks, and PyTorch's aliases (arcsin, ..., fix).
@@ -738,7 +780,7 @@ class Tensor:
     def ceil(self) -> Tensor:
         """Rounds up (zero gradient; an int64 tensor gives an int64 copy)."""
 
-    def round(self, decimals: int = 0) -> Tensor:
+    def round(self, decimals: builtins.int = 0) -> Tensor:
         """Rounds half to even, to ``decimals`` places (zero gradient; int64 stays int64)."""
 
     def trunc(self) -> Tensor:
@@ -781,69 +823,198 @@ class Tensor:
         """max(0, x) + min(0, alpha (e^(x / alpha) - 1)); alpha 0: ValueError."""
 
     # -------------------------------------------------------------- reductions
-    def sum(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+    def sum(
+        self,
+        dim: _Dims = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: _Dims = None,
+        keepdims: builtins.bool | None = None,
+    ) -> Tensor:
         """Sum over ``dim`` (an int, a sequence, or None for all)."""
 
     def norm(
-        self, p: builtins.float | str | None = None, dim: _Dims = None, keepdim: builtins.bool = False
+        self,
+        p: builtins.float | str | None = None,
+        dim: _Dims = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: _Dims = None,
+        keepdims: builtins.bool | None = None,
     ) -> Tensor:
         """The p-norm over ``dim`` (all when None): 2 or "fro" (default), 1, inf, -inf, 0, or any p."""
 
-    def any(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+    def any(
+        self,
+        dim: _Dims = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: _Dims = None,
+        keepdims: builtins.bool | None = None,
+    ) -> Tensor:
         """Whether any element over ``dim`` (all when None) is true: a bool tensor."""
 
-    def all(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+    def all(
+        self,
+        dim: _Dims = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: _Dims = None,
+        keepdims: builtins.bool | None = None,
+    ) -> Tensor:
         """Whether every element over ``dim`` (all when None) is true: a bool tensor."""
 
-    def mean(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+    def mean(
+        self,
+        dim: _Dims = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: _Dims = None,
+        keepdims: builtins.bool | None = None,
+    ) -> Tensor:
         """Mean over ``dim``."""
 
     def var(
-        self, dim: _Dims = None, correction: builtins.float = 1.0, keepdim: builtins.bool = False
+        self,
+        dim: _Dims = None,
+        correction: builtins.float = 1.0,
+        keepdim: builtins.bool = False,
+        *,
+        axis: _Dims = None,
+        keepdims: builtins.bool | None = None,
     ) -> Tensor:
         """Variance over ``dim`` with ``correction`` (1 = unbiased)."""
 
     def std(
-        self, dim: _Dims = None, correction: builtins.float = 1.0, keepdim: builtins.bool = False
+        self,
+        dim: _Dims = None,
+        correction: builtins.float = 1.0,
+        keepdim: builtins.bool = False,
+        *,
+        axis: _Dims = None,
+        keepdims: builtins.bool | None = None,
     ) -> Tensor:
         """Standard deviation over ``dim``."""
 
     @overload
-    def max(self, dim: SupportsIndex, keepdim: builtins.bool = False) -> _return_types.max:
+    def max(
+        self,
+        dim: SupportsIndex,
+        keepdim: builtins.bool = False,
+        *,
+        axis: None = None,
+        keepdims: builtins.bool | None = None,
+    ) -> _return_types.max:
         """As PyTorch: ``(values, indices)`` along one dim."""
     @overload
-    def max(self, dim: Sequence[SupportsIndex] | None = None, keepdim: builtins.bool = False) -> Tensor:
+    def max(
+        self,
+        dim: None = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: SupportsIndex,
+        keepdims: builtins.bool | None = None,
+    ) -> _return_types.max:
+        """``axis`` is NumPy's name for ``dim``."""
+    @overload
+    def max(
+        self,
+        dim: Sequence[SupportsIndex] | None = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: Sequence[SupportsIndex] | None = None,
+        keepdims: builtins.bool | None = None,
+    ) -> Tensor:
         """The maximum of all elements, or the values over a tuple of dims (as ``amax``)."""
 
     @overload
-    def min(self, dim: SupportsIndex, keepdim: builtins.bool = False) -> _return_types.min:
+    def min(
+        self,
+        dim: SupportsIndex,
+        keepdim: builtins.bool = False,
+        *,
+        axis: None = None,
+        keepdims: builtins.bool | None = None,
+    ) -> _return_types.min:
         """As PyTorch: ``(values, indices)`` along one dim."""
     @overload
-    def min(self, dim: Sequence[SupportsIndex] | None = None, keepdim: builtins.bool = False) -> Tensor:
+    def min(
+        self,
+        dim: None = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: SupportsIndex,
+        keepdims: builtins.bool | None = None,
+    ) -> _return_types.min:
+        """``axis`` is NumPy's name for ``dim``."""
+    @overload
+    def min(
+        self,
+        dim: Sequence[SupportsIndex] | None = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: Sequence[SupportsIndex] | None = None,
+        keepdims: builtins.bool | None = None,
+    ) -> Tensor:
         """The minimum of all elements, or the values over a tuple of dims (as ``amin``)."""
 
-    def amax(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+    def amax(
+        self,
+        dim: _Dims = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: _Dims = None,
+        keepdims: builtins.bool | None = None,
+    ) -> Tensor:
         """Maximum values over ``dim``."""
 
-    def amin(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+    def amin(
+        self,
+        dim: _Dims = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: _Dims = None,
+        keepdims: builtins.bool | None = None,
+    ) -> Tensor:
         """Minimum values over ``dim``."""
 
-    def argmax(self, dim: int | None = None, keepdim: builtins.bool = False) -> Tensor:
+    def argmax(
+        self,
+        dim: builtins.int | None = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: builtins.int | None = None,
+        keepdims: builtins.bool | None = None,
+    ) -> Tensor:
         """Index of the maximum along ``dim`` (of the flattened tensor when None); int64, no grad."""
 
-    def argmin(self, dim: int | None = None, keepdim: builtins.bool = False) -> Tensor:
+    def argmin(
+        self,
+        dim: builtins.int | None = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: builtins.int | None = None,
+        keepdims: builtins.bool | None = None,
+    ) -> Tensor:
         """Index of the minimum along ``dim``; int64, no grad."""
 
-    def logsumexp(self, dim: _Dims = None, keepdim: builtins.bool = False) -> Tensor:
+    def logsumexp(
+        self,
+        dim: _Dims = None,
+        keepdim: builtins.bool = False,
+        *,
+        axis: _Dims = None,
+        keepdims: builtins.bool | None = None,
+    ) -> Tensor:
         """log(sum(exp(x))) over ``dim``, computed stably."""
 
-    def softmax(self, dim: int = -1) -> Tensor:
+    def softmax(self, dim: builtins.int = -1, *, axis: builtins.int | None = None) -> Tensor:
         """Softmax along ``dim``, computed stably."""
 
-    def log_softmax(self, dim: int = -1) -> Tensor:
+    def log_softmax(self, dim: builtins.int = -1, *, axis: builtins.int | None = None) -> Tensor:
         """log(softmax(x)) along ``dim``, computed stably."""
 
-    def index_select(self, dim: int, index: Tensor) -> Tensor:
+    def index_select(self, dim: builtins.int, index: Tensor) -> Tensor:
         """Entries ``index`` (int64, 1-D) along ``dim``."""
 
     # -------------------------------------------------------------- in place (no autograd)
@@ -909,10 +1080,10 @@ def get_rng_state() -> tuple[int, int]:
 def set_rng_state(state: tuple[int, int]) -> None:
     """Restores the global generator's state from ``get_rng_state()``."""
 
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Joins tensors along an existing dim."""
 
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+def stack(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Joins same-shaped tensors along a new dim."""
 
 def where(cond: Tensor, a: Tensor, b: Tensor) -> Tensor:

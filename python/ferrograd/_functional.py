@@ -51,17 +51,17 @@ def where(cond: Tensor, a, b) -> Tensor:
     return _core.where(_t(cond), _t(a, like), _t(b, like))
 
 
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Joins tensors along an existing dim."""
-    return _core.cat(list(tensors), dim)
+def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Joins tensors along an existing dim (`axis` is NumPy's name for `dim`)."""
+    return _core.cat(list(tensors), dim, axis=axis)
 
 
 concatenate = cat
 
 
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Joins same-shaped tensors along a new dim."""
-    return _core.stack(list(tensors), dim)
+def stack(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
+    """Joins same-shaped tensors along a new dim (`axis` is NumPy's name for `dim`)."""
+    return _core.stack(list(tensors), dim, axis=axis)
 
 
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -74,51 +74,71 @@ def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
     return _core.one_hot(labels, num_classes)
 
 
-def sum(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def sum(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool | None = None) -> Tensor:  # noqa: A001
     """Sum over `dim` (all dims when None)."""
-    return x.sum(dim, keepdim)
+    return x.sum(dim, keepdim, axis=axis, keepdims=keepdims)
 
 
-def mean(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def mean(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool | None = None) -> Tensor:
     """Mean over `dim`."""
-    return x.mean(dim, keepdim)
+    return x.mean(dim, keepdim, axis=axis, keepdims=keepdims)
 
 
-def var(x: Tensor, dim=None, correction: builtins.float = 1, keepdim: bool = False) -> Tensor:
+def var(
+    x: Tensor,
+    dim=None,
+    correction: builtins.float = 1,
+    keepdim: bool = False,
+    *,
+    axis=None,
+    keepdims: bool | None = None,
+) -> Tensor:
     """Variance over `dim` (correction=1: unbiased)."""
-    return x.var(dim, correction, keepdim)
+    return x.var(dim, correction, keepdim, axis=axis, keepdims=keepdims)
 
 
-def max(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+def max(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool | None = None):  # noqa: A001
     """As ``torch.max``: the maximum of all elements; with an int `dim`, the named tuple
     ``(values, indices)`` along it (``return_types.max``); with a tuple of dims, the values
     over them; with a tensor in place of `dim`, the elementwise ``maximum``."""
     if isinstance(dim, Tensor):
         return maximum(x, dim)
-    return x.max(dim, keepdim)
+    return x.max(dim, keepdim, axis=axis, keepdims=keepdims)
 
 
-def min(x: Tensor, dim=None, keepdim: bool = False):  # noqa: A001
+def min(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool | None = None):  # noqa: A001
     """As ``torch.min``: see ``max``."""
     if isinstance(dim, Tensor):
         return minimum(x, dim)
-    return x.min(dim, keepdim)
+    return x.min(dim, keepdim, axis=axis, keepdims=keepdims)
 
 
-def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+def sort(
+    x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False, *, axis: int | None = None
+):
     """`(values, indices)` of `x` sorted along `dim` (``return_types.sort``); stable."""
-    return x.sort(dim, descending, stable)
+    return x.sort(dim, descending, stable, axis=axis)
 
 
-def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+def argsort(
+    x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False, *, axis: int | None = None
+) -> Tensor:
     """The indices (int64) that sort `x` along `dim`; stable."""
-    return x.argsort(dim, descending, stable)
+    return x.argsort(dim, descending, stable, axis=axis)
 
 
-def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+def topk(
+    x: Tensor,
+    k: int,
+    dim: int = -1,
+    largest: bool = True,
+    sorted: bool = True,
+    *,
+    axis: int | None = None,  # noqa: A002
+):
     """`(values, indices)` of the `k` largest (smallest with `largest=False`) entries of `x`
     along `dim` (``return_types.topk``)."""
-    return x.topk(k, dim, largest, sorted)
+    return x.topk(k, dim, largest, sorted, axis=axis)
 
 
 def gather(x: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -131,24 +151,38 @@ def take_along_dim(x: Tensor, indices: Tensor, dim: int) -> Tensor:
     return x.take_along_dim(indices, dim)
 
 
-def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def argmax(
+    x: Tensor,
+    dim: int | None = None,
+    keepdim: bool = False,
+    *,
+    axis: int | None = None,
+    keepdims: bool | None = None,
+) -> Tensor:
     """Indices of the maxima (int64)."""
-    return x.argmax(dim, keepdim)
+    return x.argmax(dim, keepdim, axis=axis, keepdims=keepdims)
 
 
-def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def argmin(
+    x: Tensor,
+    dim: int | None = None,
+    keepdim: bool = False,
+    *,
+    axis: int | None = None,
+    keepdims: bool | None = None,
+) -> Tensor:
     """Indices of the minima (int64)."""
-    return x.argmin(dim, keepdim)
+    return x.argmin(dim, keepdim, axis=axis, keepdims=keepdims)
 
 
-def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def any(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool | None = None) -> Tensor:  # noqa: A001
     """Whether any element over `dim` (all dims when None) is true (nonzero): a bool tensor."""
-    return x.any(dim, keepdim)
+    return x.any(dim, keepdim, axis=axis, keepdims=keepdims)
 
 
-def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+def all(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool | None = None) -> Tensor:  # noqa: A001
     """Whether every element over `dim` (all dims when None) is true (nonzero): a bool tensor."""
-    return x.all(dim, keepdim)
+    return x.all(dim, keepdim, axis=axis, keepdims=keepdims)
 
 
 def reshape(x: Tensor, *shape) -> Tensor:
@@ -176,9 +210,9 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
     return x.unsqueeze(dim)
 
 
-def squeeze(x: Tensor, dim: int | None = None) -> Tensor:
+def squeeze(x: Tensor, dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """Removes size-1 dims (all, or just `dim`)."""
-    return x.squeeze(dim)
+    return x.squeeze(dim, axis=axis)
 
 
 def t(x: Tensor) -> Tensor:
@@ -186,20 +220,20 @@ def t(x: Tensor) -> Tensor:
     return x.t()
 
 
-def split(x: Tensor, split_size_or_sections, dim: int = 0) -> tuple[Tensor, ...]:
+def split(x: Tensor, split_size_or_sections, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
     """Views of `split_size` entries along `dim` (the last may be shorter), or of the sizes
     in a list."""
-    return x.split(split_size_or_sections, dim)
+    return x.split(split_size_or_sections, dim, axis=axis)
 
 
-def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+def chunk(x: Tensor, chunks: int, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
     """At most `chunks` equal views along `dim` (the last may be shorter)."""
-    return x.chunk(chunks, dim)
+    return x.chunk(chunks, dim, axis=axis)
 
 
-def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+def unbind(x: Tensor, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
     """The slices along `dim`, each without that dim."""
-    return x.unbind(dim)
+    return x.unbind(dim, axis=axis)
 
 
 def mm(a: Tensor, b: Tensor) -> Tensor:
@@ -242,19 +276,21 @@ def logical_xor(a: Tensor, b) -> Tensor:
     return _t(a, b if isinstance(b, Tensor) else None).logical_xor(b)
 
 
-def logsumexp(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def logsumexp(
+    x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool | None = None
+) -> Tensor:
     """log(sum(exp(x))) computed stably."""
-    return x.logsumexp(dim, keepdim)
+    return x.logsumexp(dim, keepdim, axis=axis, keepdims=keepdims)
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
+def softmax(x: Tensor, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """Softmax along `dim`."""
-    return x.softmax(dim)
+    return x.softmax(dim, axis=axis)
 
 
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+def log_softmax(x: Tensor, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """log(softmax(x)) along `dim`."""
-    return x.log_softmax(dim)
+    return x.log_softmax(dim, axis=axis)
 
 
 def is_tensor(obj) -> bool:

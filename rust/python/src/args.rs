@@ -74,6 +74,64 @@ pub(crate) fn dims_arg(dim: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<is
     }
 }
 
+/// PyTorch's NumPy-style name `axis` for `dim` (as `x.sum(axis=1)`): the one given, and a
+/// TypeError naming the op when both are.
+pub(crate) fn axis_alias<'a, 'py>(
+    op: &str,
+    dim: Option<&'a Bound<'py, PyAny>>,
+    axis: Option<&'a Bound<'py, PyAny>>,
+) -> PyResult<Option<&'a Bound<'py, PyAny>>> {
+    let given = |v: Option<&Bound<'py, PyAny>>| v.is_some_and(|v| !v.is_none());
+    match (given(dim), given(axis)) {
+        (true, true) => Err(both(op, "dim", "axis")),
+        (false, true) => Ok(axis),
+        _ => Ok(dim),
+    }
+}
+
+/// `axis` for an optional int `dim`.
+pub(crate) fn axis_alias_opt(
+    op: &str,
+    dim: Option<isize>,
+    axis: Option<isize>,
+) -> PyResult<Option<isize>> {
+    match (dim, axis) {
+        (Some(_), Some(_)) => Err(both(op, "dim", "axis")),
+        (None, a) => Ok(a),
+        (d, None) => Ok(d),
+    }
+}
+
+/// `axis` for an int `dim` with a default: a `dim` other than the default given with `axis`
+/// is an error (the default cannot be told from an explicit equal value).
+pub(crate) fn axis_alias_int(
+    op: &str,
+    dim: isize,
+    default: isize,
+    axis: Option<isize>,
+) -> PyResult<isize> {
+    match axis {
+        None => Ok(dim),
+        Some(a) if dim == default => Ok(a),
+        Some(_) => Err(both(op, "dim", "axis")),
+    }
+}
+
+/// PyTorch's NumPy-style name `keepdims` for `keepdim`.
+pub(crate) fn keepdims_alias(op: &str, keepdim: bool, keepdims: Option<bool>) -> PyResult<bool> {
+    match keepdims {
+        None => Ok(keepdim),
+        Some(k) if keepdim && !k => Err(both(op, "keepdim", "keepdims")),
+        Some(k) => Ok(k || keepdim),
+    }
+}
+
+fn both(op: &str, name: &str, alias: &str) -> PyErr {
+    PyTypeError::new_err(format!(
+        "{op}() got both {name} and {alias} ({alias} is NumPy's name for {name}); give one"
+    ))
+}
+
 /// A count argument (a length, a number of pieces, k): taken as a signed int so a negative
 /// one is a ValueError naming the op, not PyO3's bare OverflowError.
 pub(crate) fn count(op: &str, what: &str, n: isize) -> PyResult<usize> {

@@ -76,8 +76,14 @@ pub(crate) fn eye(n: isize, m: isize, dtype: Option<PyDType>) -> PyResult<PyTens
 
 /// Joins tensors along an existing dim.
 #[pyfunction]
-#[pyo3(signature = (tensors, dim=0))]
-pub(crate) fn cat(py: Python<'_>, tensors: Vec<PyTensor>, dim: isize) -> PyResult<PyTensor> {
+#[pyo3(signature = (tensors, dim=0, *, axis=None))]
+pub(crate) fn cat(
+    py: Python<'_>,
+    tensors: Vec<PyTensor>,
+    dim: isize,
+    axis: Option<isize>,
+) -> PyResult<PyTensor> {
+    let dim = axis_alias_int("cat", dim, 0, axis)?;
     let ts: Vec<Tensor> = tensors.into_iter().map(|t| t.t).collect();
     let big = ts.iter().map(|t| t.numel()).sum::<usize>() >= GIL_RELEASE_MIN;
     run(py, big, || Tensor::cat(&ts, dim)).map(wrap)
@@ -85,8 +91,14 @@ pub(crate) fn cat(py: Python<'_>, tensors: Vec<PyTensor>, dim: isize) -> PyResul
 
 /// Joins same-shaped tensors along a new dim.
 #[pyfunction]
-#[pyo3(signature = (tensors, dim=0))]
-pub(crate) fn stack(py: Python<'_>, tensors: Vec<PyTensor>, dim: isize) -> PyResult<PyTensor> {
+#[pyo3(signature = (tensors, dim=0, *, axis=None))]
+pub(crate) fn stack(
+    py: Python<'_>,
+    tensors: Vec<PyTensor>,
+    dim: isize,
+    axis: Option<isize>,
+) -> PyResult<PyTensor> {
+    let dim = axis_alias_int("stack", dim, 0, axis)?;
     let ts: Vec<Tensor> = tensors.into_iter().map(|t| t.t).collect();
     let big = ts.iter().map(|t| t.numel()).sum::<usize>() >= GIL_RELEASE_MIN;
     run(py, big, || Tensor::stack(&ts, dim)).map(wrap)

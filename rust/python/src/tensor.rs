@@ -157,6 +157,19 @@ impl PyTensor {
         // Python's int() of the item: exact for int64, ValueError for NaN, OverflowError for inf
         py.get_type::<pyo3::types::PyInt>().call1((self.item(py)?,))
     }
+    /// A one-element integer (or bool) tensor as an index, as PyTorch's: `classes[y]`,
+    /// `np_array[t.argmax()]`, `range(n)`; a float tensor is not an index (TypeError).
+    fn __index__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if self.t.dtype().is_float() || self.t.numel() != 1 {
+            return Err(PyTypeError::new_err(format!(
+                "only integer tensors of a single element can be converted to an index (got a {} \
+                 tensor of shape {:?})",
+                self.t.dtype(),
+                self.t.shape()
+            )));
+        }
+        py.get_type::<pyo3::types::PyInt>().call1((self.item(py)?,))
+    }
     fn __bool__(&self) -> PyResult<bool> {
         if self.t.numel() != 1 {
             return Err(PyValueError::new_err(format!(
@@ -281,6 +294,31 @@ impl PyTensor {
     fn bool(&self) -> PyResult<PyTensor> {
         self.t.cast(DType::Bool).map(wrap).map_err(err)
     }
+    /// PyTorch's int32 conversion: ferrograd has no int32, so a DTypeError that says what to
+    /// use (a script's `.int()` on labels or indices wants `.long()`).
+    fn int(&self) -> PyResult<PyTensor> {
+        Err(no_dtype("int", "int32", "long() (int64)"))
+    }
+    /// PyTorch's int16 conversion: a DTypeError (ferrograd has no int16).
+    fn short(&self) -> PyResult<PyTensor> {
+        Err(no_dtype("short", "int16", "long() (int64)"))
+    }
+    /// PyTorch's uint8 conversion: a DTypeError (ferrograd has no uint8).
+    fn byte(&self) -> PyResult<PyTensor> {
+        Err(no_dtype("byte", "uint8", "long() (int64) or bool()"))
+    }
+    /// PyTorch's int8 conversion: a DTypeError (ferrograd has no int8).
+    fn char(&self) -> PyResult<PyTensor> {
+        Err(no_dtype("char", "int8", "long() (int64)"))
+    }
+    /// PyTorch's float16 conversion: a DTypeError (ferrograd computes in float32/float64).
+    fn half(&self) -> PyResult<PyTensor> {
+        Err(no_dtype("half", "float16", "float() (float32)"))
+    }
+    /// PyTorch's bfloat16 conversion: a DTypeError (ferrograd computes in float32/float64).
+    fn bfloat16(&self) -> PyResult<PyTensor> {
+        Err(no_dtype("bfloat16", "bfloat16", "float() (float32)"))
+    }
 
     // ------------------------------------------------------------ autograd
     /// Computes gradients of this tensor with respect to the leaves that require them.
@@ -353,4 +391,11 @@ impl PyTensor {
     fn new_ones(&self, size: &Bound<'_, PyTuple>) -> PyResult<PyTensor> {
         self.new_full_of(size, 1.0)
     }
+}
+
+fn no_dtype(method: &str, dtype: &str, instead: &str) -> PyErr {
+    DTypeError::new_err(format!(
+        "{method}(): ferrograd has no {dtype} dtype (it has float32, float64, int64 and bool); \
+         use .{instead} instead"
+    ))
 }

@@ -6,25 +6,30 @@ use crate::prelude::*;
 impl PyTensor {
     // ------------------------------------------------------------ reductions
     /// Sum over `dim` (an int, a sequence, or None for all).
-    #[pyo3(signature = (dim=None, keepdim=false))]
+    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
     fn sum(
         &self,
         py: Python<'_>,
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
-        let d = dims_arg(dim)?;
+        let d = dims_arg(axis_alias("sum", dim, axis)?)?;
+        let keepdim = keepdims_alias("sum", keepdim, keepdims)?;
         let t = &self.t;
         run(py, heavy(t), || t.sum(d.as_deref(), keepdim)).map(wrap)
     }
     /// The p-norm over `dim` (all when None): p = 2 or "fro", 1, inf, -inf, 0, or any p.
-    #[pyo3(signature = (p=None, dim=None, keepdim=false))]
+    #[pyo3(signature = (p=None, dim=None, keepdim=false, *, axis=None, keepdims=None))]
     fn norm(
         &self,
         py: Python<'_>,
         p: Option<&Bound<'_, PyAny>>,
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
         let order = match p {
             None => 2.0,
@@ -36,155 +41,195 @@ impl PyTensor {
                 ))
             })?,
         };
-        let d = dims_arg(dim)?;
+        let d = dims_arg(axis_alias("norm", dim, axis)?)?;
+        let keepdim = keepdims_alias("norm", keepdim, keepdims)?;
         let t = &self.t;
         run(py, heavy(t), || t.norm(order, d.as_deref(), keepdim)).map(wrap)
     }
     /// Whether any element over `dim` (all when None) is true: a bool tensor.
-    #[pyo3(signature = (dim=None, keepdim=false))]
+    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
     fn any(
         &self,
         py: Python<'_>,
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
-        let d = dims_arg(dim)?;
+        let d = dims_arg(axis_alias("any", dim, axis)?)?;
+        let keepdim = keepdims_alias("any", keepdim, keepdims)?;
         let t = &self.t;
         run(py, heavy(t), || t.any(d.as_deref(), keepdim)).map(wrap)
     }
     /// Whether every element over `dim` (all when None) is true: a bool tensor.
-    #[pyo3(signature = (dim=None, keepdim=false))]
+    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
     fn all(
         &self,
         py: Python<'_>,
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
-        let d = dims_arg(dim)?;
+        let d = dims_arg(axis_alias("all", dim, axis)?)?;
+        let keepdim = keepdims_alias("all", keepdim, keepdims)?;
         let t = &self.t;
         run(py, heavy(t), || t.all(d.as_deref(), keepdim)).map(wrap)
     }
     /// Mean over `dim`.
-    #[pyo3(signature = (dim=None, keepdim=false))]
+    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
     fn mean(
         &self,
         py: Python<'_>,
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
-        let d = dims_arg(dim)?;
+        let d = dims_arg(axis_alias("mean", dim, axis)?)?;
+        let keepdim = keepdims_alias("mean", keepdim, keepdims)?;
         let t = &self.t;
         run(py, heavy(t), || t.mean(d.as_deref(), keepdim)).map(wrap)
     }
     /// Variance over `dim` with `correction` (1 = unbiased, as PyTorch's default).
-    #[pyo3(signature = (dim=None, correction=1.0, keepdim=false))]
+    #[pyo3(signature = (dim=None, correction=1.0, keepdim=false, *, axis=None, keepdims=None))]
     fn var(
         &self,
         py: Python<'_>,
         dim: Option<&Bound<'_, PyAny>>,
         correction: f64,
         keepdim: bool,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
-        let d = dims_arg(dim)?;
+        let d = dims_arg(axis_alias("var", dim, axis)?)?;
+        let keepdim = keepdims_alias("var", keepdim, keepdims)?;
         let t = &self.t;
         run(py, heavy(t), || t.var(d.as_deref(), correction, keepdim)).map(wrap)
     }
     /// Standard deviation over `dim`.
-    #[pyo3(signature = (dim=None, correction=1.0, keepdim=false))]
+    #[pyo3(signature = (dim=None, correction=1.0, keepdim=false, *, axis=None, keepdims=None))]
     fn std(
         &self,
         py: Python<'_>,
         dim: Option<&Bound<'_, PyAny>>,
         correction: f64,
         keepdim: bool,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
-        let d = dims_arg(dim)?;
+        let d = dims_arg(axis_alias("std", dim, axis)?)?;
+        let keepdim = keepdims_alias("std", keepdim, keepdims)?;
         let t = &self.t;
         run(py, heavy(t), || t.std(d.as_deref(), correction, keepdim)).map(wrap)
     }
     /// The maximum: of all elements without `dim` (a 0-d tensor); with an int `dim`, as
     /// PyTorch, the named tuple `(values, indices)` along it; with a tuple of dims, the
     /// values over them (as `amax`).
-    #[pyo3(signature = (dim=None, keepdim=false))]
+    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
     fn max<'py>(
         &self,
         py: Python<'py>,
         dim: Option<&Bound<'py, PyAny>>,
         keepdim: bool,
+        axis: Option<&Bound<'py, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.extreme(py, "max", dim, keepdim)
+        let dim = axis_alias("max", dim, axis)?;
+        self.extreme(py, "max", dim, keepdims_alias("max", keepdim, keepdims)?)
     }
     /// The minimum, as `max`: `(values, indices)` along an int `dim`.
-    #[pyo3(signature = (dim=None, keepdim=false))]
+    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
     fn min<'py>(
         &self,
         py: Python<'py>,
         dim: Option<&Bound<'py, PyAny>>,
         keepdim: bool,
+        axis: Option<&Bound<'py, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self.extreme(py, "min", dim, keepdim)
+        let dim = axis_alias("min", dim, axis)?;
+        self.extreme(py, "min", dim, keepdims_alias("min", keepdim, keepdims)?)
     }
     /// Maximum values over `dim`.
-    #[pyo3(signature = (dim=None, keepdim=false))]
+    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
     fn amax(
         &self,
         py: Python<'_>,
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
-        let d = dims_arg(dim)?;
+        let d = dims_arg(axis_alias("amax", dim, axis)?)?;
+        let keepdim = keepdims_alias("amax", keepdim, keepdims)?;
         let t = &self.t;
         run(py, heavy(t), || t.amax(d.as_deref(), keepdim)).map(wrap)
     }
     /// Minimum values over `dim`.
-    #[pyo3(signature = (dim=None, keepdim=false))]
+    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
     fn amin(
         &self,
         py: Python<'_>,
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
-        let d = dims_arg(dim)?;
+        let d = dims_arg(axis_alias("amin", dim, axis)?)?;
+        let keepdim = keepdims_alias("amin", keepdim, keepdims)?;
         let t = &self.t;
         run(py, heavy(t), || t.amin(d.as_deref(), keepdim)).map(wrap)
     }
     /// Index of the maximum along `dim` (of the flattened tensor when None); int64, no grad.
-    #[pyo3(signature = (dim=None, keepdim=false))]
-    fn argmax(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
+    fn argmax(
+        &self,
+        dim: Option<isize>,
+        keepdim: bool,
+        axis: Option<isize>,
+        keepdims: Option<bool>,
+    ) -> PyResult<PyTensor> {
+        let dim = axis_alias_opt("argmax", dim, axis)?;
+        let keepdim = keepdims_alias("argmax", keepdim, keepdims)?;
         self.t.argmax(dim, keepdim).map(wrap).map_err(err)
     }
     /// `(values, indices)` sorted along `dim`, as PyTorch's: ascending unless `descending`;
     /// stable (equal values keep their order); NaN above every number. The indices are
     /// int64 on the host (a GPU tensor is read back to sort); the values are differentiable.
-    #[pyo3(signature = (dim=-1, descending=false, stable=false))]
+    #[pyo3(signature = (dim=-1, descending=false, stable=false, *, axis=None))]
     fn sort<'py>(
         &self,
         py: Python<'py>,
         dim: isize,
         descending: bool,
         stable: bool,
+        axis: Option<isize>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let dim = axis_alias_int("sort", dim, -1, axis)?;
         let _ = stable; // always stable
         let t = &self.t;
         let (v, i) = run_long(py, sort_work(t), || t.sort(dim, descending))?;
         values_indices(py, "sort", v, i)
     }
     /// The indices that sort along `dim` (int64; see `sort`).
-    #[pyo3(signature = (dim=-1, descending=false, stable=false))]
+    #[pyo3(signature = (dim=-1, descending=false, stable=false, *, axis=None))]
     fn argsort(
         &self,
         py: Python<'_>,
         dim: isize,
         descending: bool,
         stable: bool,
+        axis: Option<isize>,
     ) -> PyResult<PyTensor> {
+        let dim = axis_alias_int("argsort", dim, -1, axis)?;
         let _ = stable;
         let t = &self.t;
         run_long(py, sort_work(t), || t.argsort(dim, descending)).map(wrap)
     }
     /// `(values, indices)` of the `k` largest (or, with `largest=False`, smallest) entries
     /// along `dim`, in order (`sorted=False` is accepted; they come sorted anyway).
-    #[pyo3(signature = (k, dim=-1, largest=true, sorted=true))]
+    #[pyo3(signature = (k, dim=-1, largest=true, sorted=true, *, axis=None))]
     fn topk<'py>(
         &self,
         py: Python<'py>,
@@ -192,7 +237,9 @@ impl PyTensor {
         dim: isize,
         largest: bool,
         sorted: bool,
+        axis: Option<isize>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let dim = axis_alias_int("topk", dim, -1, axis)?;
         let _ = sorted;
         let k = count("topk", "k", k)?;
         let t = &self.t;
@@ -212,31 +259,44 @@ impl PyTensor {
         run(py, heavy(t), || t.gather_dim(dim, &index.t)).map(wrap)
     }
     /// Index of the minimum along `dim`; int64, no grad.
-    #[pyo3(signature = (dim=None, keepdim=false))]
-    fn argmin(&self, dim: Option<isize>, keepdim: bool) -> PyResult<PyTensor> {
+    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
+    fn argmin(
+        &self,
+        dim: Option<isize>,
+        keepdim: bool,
+        axis: Option<isize>,
+        keepdims: Option<bool>,
+    ) -> PyResult<PyTensor> {
+        let dim = axis_alias_opt("argmin", dim, axis)?;
+        let keepdim = keepdims_alias("argmin", keepdim, keepdims)?;
         self.t.argmin(dim, keepdim).map(wrap).map_err(err)
     }
     /// log(sum(exp(x))) over `dim`, computed stably.
-    #[pyo3(signature = (dim=None, keepdim=false))]
+    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
     fn logsumexp(
         &self,
         py: Python<'_>,
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
+        axis: Option<&Bound<'_, PyAny>>,
+        keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
-        let d = dims_arg(dim)?;
+        let d = dims_arg(axis_alias("logsumexp", dim, axis)?)?;
+        let keepdim = keepdims_alias("logsumexp", keepdim, keepdims)?;
         let t = &self.t;
         run(py, heavy(t), || t.logsumexp(d.as_deref(), keepdim)).map(wrap)
     }
     /// Softmax along `dim`, computed stably.
-    #[pyo3(signature = (dim=-1))]
-    fn softmax(&self, py: Python<'_>, dim: isize) -> PyResult<PyTensor> {
+    #[pyo3(signature = (dim=-1, *, axis=None))]
+    fn softmax(&self, py: Python<'_>, dim: isize, axis: Option<isize>) -> PyResult<PyTensor> {
+        let dim = axis_alias_int("softmax", dim, -1, axis)?;
         let t = &self.t;
         run(py, heavy(t), || t.softmax(dim)).map(wrap)
     }
     /// log(softmax(x)) along `dim`, computed stably.
-    #[pyo3(signature = (dim=-1))]
-    fn log_softmax(&self, py: Python<'_>, dim: isize) -> PyResult<PyTensor> {
+    #[pyo3(signature = (dim=-1, *, axis=None))]
+    fn log_softmax(&self, py: Python<'_>, dim: isize, axis: Option<isize>) -> PyResult<PyTensor> {
+        let dim = axis_alias_int("log_softmax", dim, -1, axis)?;
         let t = &self.t;
         run(py, heavy(t), || t.log_softmax(dim)).map(wrap)
     }

@@ -108,4 +108,9 @@ impl PyTensor {
         let t = &self.t;
         run(py, heavy(t), || t.clamp(min, max)).map(wrap)
     }
+    /// `clamp`'s other name (PyTorch's and NumPy's).
+    #[pyo3(signature = (min=None, max=None))]
+    fn clip(&self, py: Python<'_>, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
+        self.clamp(py, min, max)
+    }
 }

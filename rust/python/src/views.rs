@@ -48,13 +48,15 @@ impl PyTensor {
     }
     /// Views of `split_size` entries along `dim` (the last may be shorter), or of the
     /// given sizes when a list is passed.
-    #[pyo3(signature = (split_size_or_sections, dim=0))]
+    #[pyo3(signature = (split_size_or_sections, dim=0, *, axis=None))]
     fn split<'py>(
         &self,
         py: Python<'py>,
         split_size_or_sections: &Bound<'py, PyAny>,
         dim: isize,
+        axis: Option<isize>,
     ) -> PyResult<Bound<'py, PyTuple>> {
+        let dim = axis_alias_int("split", dim, 0, axis)?;
         let parts = if let Ok(n) = split_size_or_sections.extract::<isize>() {
             self.t.split(count("split", "the piece size", n)?, dim)
         } else {
@@ -70,19 +72,27 @@ impl PyTensor {
         tuple_of(py, parts.map_err(err)?)
     }
     /// At most `chunks` equal views along `dim` (the last may be shorter).
-    #[pyo3(signature = (chunks, dim=0))]
+    #[pyo3(signature = (chunks, dim=0, *, axis=None))]
     fn chunk<'py>(
         &self,
         py: Python<'py>,
         chunks: isize,
         dim: isize,
+        axis: Option<isize>,
     ) -> PyResult<Bound<'py, PyTuple>> {
+        let dim = axis_alias_int("chunk", dim, 0, axis)?;
         let chunks = count("chunk", "the number of chunks", chunks)?;
         tuple_of(py, self.t.chunk(chunks, dim).map_err(err)?)
     }
     /// The slices along `dim`, each without that dim.
-    #[pyo3(signature = (dim=0))]
-    fn unbind<'py>(&self, py: Python<'py>, dim: isize) -> PyResult<Bound<'py, PyTuple>> {
+    #[pyo3(signature = (dim=0, *, axis=None))]
+    fn unbind<'py>(
+        &self,
+        py: Python<'py>,
+        dim: isize,
+        axis: Option<isize>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let dim = axis_alias_int("unbind", dim, 0, axis)?;
         tuple_of(py, self.t.unbind(dim).map_err(err)?)
     }
     /// Swaps two dims (a view).
@@ -118,8 +128,9 @@ impl PyTensor {
         self.t.unsqueeze(dim).map(wrap).map_err(err)
     }
     /// Removes size-1 dims (all, or just `dim`).
-    #[pyo3(signature = (dim=None))]
-    fn squeeze(&self, dim: Option<isize>) -> PyResult<PyTensor> {
+    #[pyo3(signature = (dim=None, *, axis=None))]
+    fn squeeze(&self, dim: Option<isize>, axis: Option<isize>) -> PyResult<PyTensor> {
+        let dim = axis_alias_opt("squeeze", dim, axis)?;
         self.t.squeeze(dim).map(wrap).map_err(err)
     }
     /// Flattens dims start_dim..=end_dim into one.
