@@ -307,10 +307,19 @@ def test_recipe_stages_on_a_problem_that_underfits_small_and_overfits_large():
     assert grow[0]["width"] == 20 and grow[0]["params"] == 924 >= 1.1 * 800
     assert fg.models.standard(20, 4, width=20, depth=2, batchnorm=False, dropout=0).num_parameters() == 924
     assert grow[0]["decision"].startswith("underfitting: no overfitting rule fired")
-    assert "overfitting at width" in grow[-1]["decision"] and "rule " in grow[-1]["decision"]
-    assert grow[-1]["width"] > grow[0]["width"] and not grow[-1]["batchnorm"]
+    # an overfitting rule fires, one more doubling confirms it (rule overfit_patience), and
+    # batchnorm goes in at the width where it fired
+    signal = [t for t in grow if t["decision"].startswith("overfitting signal at width")]
+    assert (
+        len(signal) == 1
+        and "rule " in signal[0]["decision"]
+        and "overfit_patience=1" in signal[0]["decision"]
+    )
+    assert grow[-1]["width"] == 2 * signal[0]["width"]
+    assert f"overfitting confirmed from width {signal[0]['width']}; adding batchnorm" in grow[-1]["decision"]
+    assert signal[0]["width"] > grow[0]["width"] and not grow[-1]["batchnorm"]
     bn = [t for t in res.trials if t["stage"] == "5 batchnorm"]
-    assert bn and bn[0]["batchnorm"] and bn[0]["width"] == grow[-1]["width"]
+    assert bn and bn[0]["batchnorm"] and bn[0]["width"] == signal[0]["width"]
     drop = [t for t in res.trials if t["stage"] == "6 dropout"]
     assert drop and drop[0]["dropout"] == 0.2 and drop[0]["batchnorm"]
     for line in (
@@ -570,3 +579,27 @@ def test_log_and_saved_results_are_strict_json(tmp_path):
     for a, b in zip(again.trials, first.trials):
         assert (a["loss"] == b["loss"]) or (np.isnan(a["loss"]) and np.isnan(b["loss"]))
     json.dumps(fg.tune.strict_json(first.to_dict()), allow_nan=False)
+
+
+def test_an_overfitting_signal_that_a_wider_network_beats_was_noise(monkeypatch):
+    """overfit_patience: when the doubling after an overfitting signal beats the best metric
+    so far, the signal was noise and the width keeps growing; with overfit_patience=0 the
+    first signal ends the growth."""
+    x, y = _teacher(1000)
+    real = tune._Recipe.overfit
+
+    def fake(self, t, prev, growing=False):  # a signal at width 40, which 80 then beats
+        if growing and t["width"] == 40 and t["stage"] == "4 grow":
+            return "rule fake: a signal made up by the test"
+        return real(self, t, prev, growing)
+
+    monkeypatch.setattr(tune._Recipe, "overfit", fake)
+    res = tune.recipe(x, y, seed=0, verbose=0)
+    grow = [t for t in res.trials if t["stage"] == "4 grow"]
+    widths = [t["width"] for t in grow]
+    assert 40 in widths and 80 in widths and max(widths) > 80
+    assert "overfitting signal at width 40" in grow[widths.index(40)]["decision"]
+    assert "the overfitting signal at width 40 was noise: width 80 beats" in res.report
+    res0 = tune.recipe(x, y, seed=0, verbose=0, overfit_patience=0)
+    grow0 = [t for t in res0.trials if t["stage"] == "4 grow"]
+    assert grow0[-1]["width"] == 40 and "overfitting at width 40 (rule fake" in grow0[-1]["decision"]

@@ -24,7 +24,9 @@ model's validation loss ("a loss well above its start"). A diverged rate is neve
    layers for "residual", 4 hidden layers for "selu"), and capacity grows by width only;
 2. no regularization: no batchnorm, no dropout;
 3. the learning-rate search above, on that network (at most `lr_trials` trials);
-4. the width doubles until the network overfits (or `max_width`, or growth stalls);
+4. the width doubles until the network overfits (or `max_width`, or growth stalls); when an
+   overfitting rule fires, `overfit_patience` more doublings confirm it first (a wider
+   network that beats the best metric so far means the signal was noise, and growth goes on);
 5. batchnorm is added at that width, and the width doubles again at most `bn_growth` times
    until it overfits again (skipped for "selu": self-normalizing networks use no batchnorm);
 6. dropout is added: `dropout_rates` in turn (0.2 then 0.3; AlphaDropout 0.05 then 0.1 for
@@ -45,7 +47,9 @@ printed decision names the rule that fired and its numbers:
   metric by more than `min_improvement`, and not at the starting width: early stopping
   already keeps the best epoch, so overfitting in time alone is no reason to stop growing
   while capacity still helps;
-- overfit, *gap*: at the best epoch, (val_loss - loss) / val_loss > `overfit_gap`; while the
+- overfit, *gap*: at the best epoch, (val_loss - train_loss) / val_loss > `overfit_gap`, where
+  `train_loss` is measured as val_loss is (eval mode, the kept weights) on as many training
+  samples as there are validation samples; while the
   width grows it too counts only when the doubling did not improve the metric by more than
   `min_improvement` (a gap alone did not mean that more capacity stops helping: on the
   bundled MNIST sample the gap passed 25% at width 44 while doubling kept improving
@@ -53,7 +57,7 @@ printed decision names the rule that fired and its numbers:
 - overfit, *capacity*: a wider network's best val_loss is worse than the narrower one's by
   more than `rise_tolerance` (relative) while its training loss is lower (checked during
   the growth of step 4);
-- underfit: (val_loss - loss) / val_loss < `underfit_gap` (the training loss is not better
+- underfit: (val_loss - train_loss) / val_loss < `underfit_gap` (the training loss is not better
   than the validation loss), or no overfitting rule fires;
 - growth stalls: `growth_patience` doublings in a row improve neither the metric nor the
   training loss by more than `min_improvement` (relative): capacity is not the limit.
@@ -109,6 +113,7 @@ __all__ = [
     "RISE_TOLERANCE",
     "MIN_IMPROVEMENT",
     "GROWTH_PATIENCE",
+    "OVERFIT_PATIENCE",
     "PARAM_MARGIN",
     "AUTO_STEPS",
 ]
@@ -124,10 +129,11 @@ PATIENCE = 2
 """Doublings (or halvings) in a row without improving the metric that end the search."""
 
 OVERFIT_GAP = 0.25
-"""Overfit when (val_loss - loss) / val_loss exceeds this at the best epoch."""
+"""Overfit when (val_loss - train_loss) / val_loss exceeds this at the best epoch."""
 
 UNDERFIT_GAP = 0.0
-"""Underfit when (val_loss - loss) / val_loss is below this: training not better than validation."""
+"""Underfit when (val_loss - train_loss) / val_loss is below this: training not better than
+validation."""
 
 RISE_TOLERANCE = 0.02
 """Relative worsening of the validation figure that counts as rising: within a trial, from its
@@ -136,6 +142,12 @@ val_loss to a wider one's (the *capacity* rule)."""
 
 MIN_IMPROVEMENT = 0.01
 """Relative change that counts as an improvement (or a fall of the training loss)."""
+
+OVERFIT_PATIENCE = 1
+"""While the width grows (step 4), doublings tried after an overfitting rule fires before the
+recipe concludes: the signal stands unless one of them beats the best metric so far by
+`MIN_IMPROVEMENT` (measured on the MNIST sample: a SELU net's doubling from 22 to 44 lost to
+its predecessor by chance and ended the growth at width 44)."""
 
 GROWTH_PATIENCE = 2
 """Width doublings in a row that improve neither the metric nor the training loss by
@@ -510,6 +522,15 @@ def _run(
     for k in ("loss", "val_loss", "acc", "val_acc", "mae", "val_mae"):
         if k in h and h[k]:
             rec[k] = float(h[k][at])
+    if not diverged:
+        # the training figures measured as the validation ones are (eval mode: no dropout,
+        # batchnorm's running statistics, the kept weights), on as many training samples:
+        # `loss` is the running mean over an epoch with dropout on, above the network's
+        # actual training error, so a dropout network would look underfit by it
+        k = min(problem.n_train, int(problem.xv.shape[0]))
+        ev = _train.evaluate(model, problem.x[:k], problem.y[:k], loss=problem.loss)
+        for key, v in ev.items():
+            rec["train_" + key] = float(v)
     rec.update(
         score=float(h[metric][at]) if metric in h and h[metric] else math.nan,
         diverged=diverged,
@@ -1021,6 +1042,7 @@ def recipe(
     rise_tolerance: float = RISE_TOLERANCE,
     min_improvement: float = MIN_IMPROVEMENT,
     growth_patience: int = GROWTH_PATIENCE,
+    overfit_patience: int = OVERFIT_PATIENCE,
     param_margin: float = PARAM_MARGIN,
     max_width: int = 2048,
     bn_growth: int = 2,
@@ -1044,7 +1066,7 @@ def recipe(
       with the best trial so far).
     - `metric` decides (default "val_loss"); `optimizer` and `loss` as in `learning_rate`.
     - Rules: `overfit_gap`, `underfit_gap`, `rise_tolerance`, `min_improvement`,
-      `growth_patience`, `param_margin`, `max_width`, `bn_growth`, `dropout_rates`,
+      `growth_patience`, `overfit_patience`, `param_margin`, `max_width`, `bn_growth`, `dropout_rates`,
       `patience` and `divergence_factor` (the learning-rate search's).
     - `log`: a JSON-lines file; trials already there (same settings) are not run again.
     """
@@ -1076,6 +1098,7 @@ def recipe(
         rise_tolerance=rise_tolerance,
         min_improvement=min_improvement,
         growth_patience=growth_patience,
+        overfit_patience=overfit_patience,
         param_margin=param_margin,
         max_width=max_width,
         bn_growth=bn_growth,
@@ -1126,6 +1149,7 @@ class _Recipe:
     rise_tolerance: float
     min_improvement: float
     growth_patience: int
+    overfit_patience: int
     param_margin: float
     max_width: int
     bn_growth: int
@@ -1200,7 +1224,18 @@ class _Recipe:
 
     @staticmethod
     def figures(t: dict) -> str:
-        figs = [f"{k} {t[k]:.4g}" for k in ("loss", "val_loss", "acc", "val_acc", "mae", "val_mae") if k in t]
+        keys = (
+            "loss",
+            "train_loss",
+            "val_loss",
+            "acc",
+            "train_acc",
+            "val_acc",
+            "mae",
+            "train_mae",
+            "val_mae",
+        )
+        figs = [f"{k} {t[k]:.4g}" for k in keys if k in t]
         return ", ".join(figs) + f" (best epoch {t['best_epoch']}/{t['epochs']}, {t['seconds']:.1f}s)"
 
     def train(self, cfg: dict, deadline: float | None) -> tuple[dict, Module, bool]:
@@ -1270,8 +1305,10 @@ class _Recipe:
 
     @staticmethod
     def gap(t: dict) -> float:
+        """(val_loss - train_loss) / val_loss, the training loss measured as the validation
+        loss is (`train_loss`; the running `loss` for records without it)."""
         v = t.get("val_loss", math.nan)
-        return (v - t.get("loss", math.nan)) / abs(v) if v else math.nan
+        return (v - t.get("train_loss", t.get("loss", math.nan))) / abs(v) if v else math.nan
 
     def overfit(self, t: dict, prev: dict | None, growing: bool = False) -> str | None:
         """The first overfitting rule that fires, with its numbers; None when none does. While
@@ -1297,7 +1334,8 @@ class _Recipe:
         g = self.gap(t)
         if math.isfinite(g) and g > self.overfit_gap and not helped:
             return (
-                f"rule gap: (val_loss {t['val_loss']:.4g} - loss {t['loss']:.4g}) / val_loss = "
+                f"rule gap: (val_loss {t['val_loss']:.4g} - train_loss "
+                f"{t.get('train_loss', t['loss']):.4g}) / val_loss = "
                 f"{g:.0%} > overfit_gap {self.overfit_gap:.0%}"
             )
         if prev is not None and not prev["diverged"] and "val_loss" in t and "val_loss" in prev:
@@ -1420,18 +1458,49 @@ class _Recipe:
         current = self.run("4 grow", width, False, 0.0, lr)
         over_at: dict | None = None
         stalls = 0
+        nxt = "adding batchnorm" if self.arch != "selu" else "adding dropout"
+        signal: dict | None = None  # the trial where an overfitting rule fired, while confirming
+        confirms = 0
+        best = current
         while current is not None:
             if current["diverged"]:
                 self.decide(
                     current, f"diverged at lr {lr:g} ({current['reason']}); keeping the previous width"
                 )
-                over_at = prev
+                over_at = signal or prev
                 break
+            if signal is not None:
+                if not _better(current["score"], best["score"], metric, mi):
+                    over_at = signal
+                    self.decide(
+                        current,
+                        f"{metric} {current['score']:.4g} does not beat the best so far "
+                        f"({best['score']:.4g} at width {best['width']}) by min_improvement {mi:.0%}: "
+                        f"overfitting confirmed from width {signal['width']}; {nxt}",
+                    )
+                    break
+                self.say(
+                    f"4 grow: the overfitting signal at width {signal['width']} was noise: width "
+                    f"{current['width']} beats the best {metric} so far ({best['score']:.4g})"
+                )
+                signal, confirms = None, 0
+            if _better(current["score"], best["score"], metric):
+                best = current
             why = self.overfit(current, prev, growing=True)
+            if why and confirms < self.overfit_patience and current["width"] * 2 <= self.max_width:
+                # one trial's verdict is noisy (a doubling may lose to its predecessor by chance):
+                # look one doubling further before concluding (rule overfit_patience)
+                signal, confirms = signal or current, confirms + 1
+                self.decide(
+                    current,
+                    f"overfitting signal at width {current['width']} ({why}); confirming with width "
+                    f"{current['width'] * 2} (rule overfit_patience={self.overfit_patience})",
+                )
+                prev, current = current, self.run("4 grow", current["width"] * 2, False, 0.0, lr)
+                continue
             if why:
-                over_at = current
-                nxt = "adding batchnorm" if self.arch != "selu" else "adding dropout"
-                self.decide(current, f"overfitting at width {current['width']} ({why}); {nxt}")
+                over_at = signal or current
+                self.decide(current, f"overfitting at width {over_at['width']} ({why}); {nxt}")
                 break
             if prev is not None:
                 improved = _better(current["score"], prev["score"], metric, mi) or (
@@ -1463,6 +1532,7 @@ class _Recipe:
             prev, current = current, self.run("4 grow", current["width"] * 2, False, 0.0, lr)
         if current is None:
             self.stop_line("4 grow")
+            over_at = over_at or signal
         return (over_at or prev or {"width": width})["width"], over_at
 
     def batchnorm(self, width: int, over_at: dict | None, lr: float) -> tuple[int, dict | None]:
