@@ -6,7 +6,7 @@ module exports and every public attribute of ``Tensor`` is declared here, and no
 
 import builtins
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, SupportsIndex, final, overload
 
 import numpy as np
@@ -24,6 +24,9 @@ else:
 # in the order rust/python/src/lib.rs adds them (stubtest compares the two).
 __all__ = [
     "InternalError",
+    "RemovableHandle",
+    "queue_callback",
+    "_custom_grad_fn",
     "_PanicProbe",
     "_panic_probe",
     "Tensor",
@@ -405,6 +408,9 @@ class Tensor:
     # -------------------------------------------------------------- autograd
     def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool = False) -> None:
         """Computes gradients of this tensor with respect to the leaves that require them."""
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], object]) -> RemovableHandle:
+        """Calls ``hook(tensor)`` once this leaf's gradient is final in each backward pass."""
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
@@ -1079,6 +1085,24 @@ def get_rng_state() -> tuple[int, int]:
 
 def set_rng_state(state: tuple[int, int]) -> None:
     """Restores the global generator's state from ``get_rng_state()``."""
+
+@final
+class RemovableHandle:
+    """What ``Tensor.register_post_accumulate_grad_hook`` returns."""
+
+    def remove(self) -> None:
+        """Unregisters the hook (a second call does nothing)."""
+
+    def __enter__(self) -> RemovableHandle: ...
+    def __exit__(self, _a: object, _b: object, _c: object) -> None: ...
+
+def queue_callback(callback: Callable[[], object]) -> None:
+    """Queues ``callback()`` for the end of the backward pass in progress (only from a hook)."""
+
+def _custom_grad_fn(
+    output: Tensor, inputs: list[Tensor], backward: Callable[[Tensor], Any], name: str
+) -> Tensor:
+    """Gives ``output`` the derivative rule ``backward(grad)`` (one gradient or None per input)."""
 
 def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Joins tensors along an existing dim."""

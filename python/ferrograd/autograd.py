@@ -1,4 +1,6 @@
-"""Grad mode switches and `gradcheck`, the finite-difference check of derivative rules."""
+"""Grad mode switches, `gradcheck` (the finite-difference check of derivative rules), and
+derivative rules written in Python: `Function` (PyTorch's `torch.autograd.Function`) and
+`queue_callback` (run something when the backward pass in progress ends)."""
 
 from __future__ import annotations
 
@@ -157,3 +159,82 @@ def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
     grad_tensors = grad_tensors or [None] * len(tensors)
     for t, g in zip(tensors, grad_tensors):
         t.backward(g, retain_graph=retain_graph)
+
+
+# ---------------------------------------------------------------------------- custom rules
+
+
+def queue_callback(callback: Callable[[], object]) -> None:
+    """Queues `callback()` to run when the backward pass in progress finishes, after every
+    gradient is accumulated (PyTorch's ``Variable._execution_engine.queue_callback``). Only
+    from inside a backward pass, i.e. from a hook; elsewhere a RuntimeError."""
+    _core.queue_callback(callback)
+
+
+class FunctionCtx:
+    """What `Function.forward` and `Function.backward` share: `save_for_backward(*tensors)`
+    and `saved_tensors`, `needs_input_grad` (one bool per argument of `apply`), and any
+    attribute set on it."""
+
+    saved_tensors: tuple = ()
+    needs_input_grad: tuple[bool, ...] = ()
+
+    def save_for_backward(self, *tensors) -> None:
+        """Keeps tensors (or None) for `backward` as `ctx.saved_tensors`."""
+        self.saved_tensors = tensors
+
+
+class Function:
+    """A differentiable operation written in Python, as PyTorch's ``torch.autograd.Function``:
+    subclass it with static `forward(ctx, *args)` (runs without recording the graph) and
+    `backward(ctx, grad_output)` (returns one gradient, or None, per argument of `forward`),
+    then call `MyFn.apply(*args)`. One tensor output.
+
+    >>> class Square(fg.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return 2 * x * g
+    >>> Square.apply(fg.tensor([3.0], requires_grad=True)).sum().backward()
+    """
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, *args, **kwargs):
+        """The computation (override): returns one Tensor."""
+        raise NotImplementedError("Function subclasses define a static forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, grad_output):
+        """The derivative rule (override): one gradient (or None) per argument of `forward`."""
+        raise NotImplementedError("Function subclasses define a static backward(ctx, grad_output)")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Runs `forward` and records `backward` as its derivative rule."""
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        with no_grad():
+            out = cls.forward(ctx, *args, **kwargs)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{cls.__name__}.forward must return one Tensor, got {type(out).__name__}")
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        if not (_core.is_grad_enabled() and any(args[i].requires_grad for i in positions)):
+            return out
+        n_args = len(args)
+
+        def rule(grad):
+            grads = cls.backward(ctx, grad)
+            if not isinstance(grads, tuple):
+                grads = (grads,)
+            if len(grads) != n_args:
+                raise ValueError(
+                    f"{cls.__name__}.backward returned {len(grads)} gradients for "
+                    f"{n_args} arguments of forward"
+                )
+            return [grads[i] for i in positions]
+
+        return _core._custom_grad_fn(out, [args[i] for i in positions], rule, cls.__name__ + "Backward")

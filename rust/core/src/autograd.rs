@@ -8,13 +8,110 @@
 
 use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
-use crate::tensor::Tensor;
-use std::cell::Cell;
+use crate::tensor::{Inner, Tensor};
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
+    /// Callbacks queued during the backward pass running on this thread (see `queue_callback`);
+    /// `None` outside a backward pass.
+    static CALLBACKS: RefCell<Option<Vec<Callback>>> = const { RefCell::new(None) };
+}
+
+/// A function run once the current backward pass has finished (see `queue_callback`).
+pub type Callback = Box<dyn FnOnce() -> Result<()>>;
+
+/// Queues `f` to run when the backward pass running on this thread finishes, after every
+/// gradient is accumulated (PyTorch's `queue_callback` on its execution engine): a
+/// data-parallel wrapper waits there for its gradient reductions. An error outside a
+/// backward pass.
+pub fn queue_callback(f: Callback) -> Result<()> {
+    CALLBACKS.with(|c| match c.borrow_mut().as_mut() {
+        Some(q) => {
+            q.push(f);
+            Ok(())
+        }
+        None => Err(Error::Autograd(
+            "queue_callback: can only be called during a backward pass (from a hook)".into(),
+        )),
+    })
+}
+
+/// A hook run with a leaf once its gradient is final in a backward pass (PyTorch's
+/// `register_post_accumulate_grad_hook`).
+pub type LeafHook = Arc<dyn Fn(&Tensor) -> Result<()> + Send + Sync>;
+
+struct HookEntry {
+    leaf: Weak<Inner>,
+    hooks: Vec<(u64, LeafHook)>,
+}
+
+/// The hooks of the leaves that have some, keyed by the leaf's address (checked against a
+/// weak handle, so a freed leaf's address reused by a new tensor finds nothing). A global
+/// table rather than a field of every tensor: most tensors never have a hook, and the
+/// backward pass looks here only while some leaf has one.
+static LEAF_HOOKS: Mutex<Option<HashMap<usize, HookEntry>>> = Mutex::new(None);
+static HOOKED: AtomicUsize = AtomicUsize::new(0);
+static HOOK_IDS: AtomicU64 = AtomicU64::new(1);
+
+fn hooks_table() -> std::sync::MutexGuard<'static, Option<HashMap<usize, HookEntry>>> {
+    LEAF_HOOKS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers `hook` to run with `leaf` after its gradient is accumulated for the last time
+/// in each backward pass that reaches it; returns an id for `remove_post_accumulate_grad_hook`.
+pub fn register_post_accumulate_grad_hook(leaf: &Tensor, hook: LeafHook) -> Result<u64> {
+    if !leaf.is_leaf() || !leaf.requires_grad() {
+        return Err(Error::Autograd(
+            "register_post_accumulate_grad_hook: only a leaf tensor that requires grad can have one"
+                .into(),
+        ));
+    }
+    let id = HOOK_IDS.fetch_add(1, Ordering::Relaxed);
+    let mut table = hooks_table();
+    let map = table.get_or_insert_with(HashMap::new);
+    map.retain(|_, e| e.leaf.strong_count() > 0);
+    let key = leaf.inner_addr();
+    let entry = map.entry(key).or_insert_with(|| HookEntry {
+        leaf: leaf.downgrade(),
+        hooks: Vec::new(),
+    });
+    if entry.leaf.strong_count() == 0 || entry.leaf.as_ptr() as usize != key {
+        *entry = HookEntry {
+            leaf: leaf.downgrade(),
+            hooks: Vec::new(),
+        };
+    }
+    entry.hooks.push((id, hook));
+    HOOKED.store(map.values().map(|e| e.hooks.len()).sum(), Ordering::Release);
+    Ok(id)
+}
+
+/// Removes a hook registered by `register_post_accumulate_grad_hook` (an unknown id is
+/// ignored).
+pub fn remove_post_accumulate_grad_hook(id: u64) {
+    let mut table = hooks_table();
+    if let Some(map) = table.as_mut() {
+        for e in map.values_mut() {
+            e.hooks.retain(|(i, _)| *i != id);
+        }
+        map.retain(|_, e| !e.hooks.is_empty() && e.leaf.strong_count() > 0);
+        HOOKED.store(map.values().map(|e| e.hooks.len()).sum(), Ordering::Release);
+    }
+}
+
+fn leaf_hooks(leaf: &Tensor) -> Vec<LeafHook> {
+    let table = hooks_table();
+    let key = leaf.inner_addr();
+    match table.as_ref().and_then(|m| m.get(&key)) {
+        Some(e) if e.leaf.as_ptr() as usize == key && e.leaf.strong_count() > 0 => {
+            e.hooks.iter().map(|(_, h)| h.clone()).collect()
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Whether ops record the graph on this thread.
@@ -124,6 +221,14 @@ pub(crate) fn record(
     out.with_grad_fn(node)
 }
 
+/// Records a derivative rule written outside the library (a custom autograd function, as
+/// PyTorch's `torch.autograd.Function`): `out` (a fresh result, detached from any graph)
+/// gets `rule`, which maps the gradient of `out` to one gradient (or None) per input.
+/// Returns `out` unchanged when grad mode is off or no input requires grad.
+pub fn record_custom(out: Tensor, name: &'static str, inputs: &[&Tensor], rule: BackwardFn) -> Tensor {
+    record(out.detach(), name, inputs, move |g| rule(g))
+}
+
 /// Whether input `i` of a rule needs its gradient computed.
 pub(crate) fn needs(t: &Tensor) -> bool {
     t.requires_grad()
@@ -161,8 +266,20 @@ fn accumulate_leaf(leaf: &Tensor, g: Tensor) -> Result<()> {
     Ok(())
 }
 
-/// Runs the backward pass from `root`, seeding it with `gradient` (1 for a scalar root).
+/// Runs the backward pass from `root`, seeding it with `gradient` (1 for a scalar root),
+/// then the callbacks queued during it, in order.
 pub fn backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> Result<()> {
+    let outer = CALLBACKS.with(|c| c.borrow_mut().replace(Vec::new()));
+    let r = run_backward(root, gradient, retain_graph);
+    let queued = CALLBACKS.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    r?;
+    for f in queued.unwrap_or_default() {
+        f()?;
+    }
+    Ok(())
+}
+
+fn run_backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> Result<()> {
     if !root.requires_grad() {
         return Err(Error::Autograd(
             "backward: tensor does not require grad and has no grad_fn".to_string(),
@@ -191,28 +308,49 @@ pub fn backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> 
         }
     };
     let _guard = NoGradGuard::new();
+    let hooked = HOOKED.load(Ordering::Acquire) > 0;
     let root_node = match root.grad_fn() {
-        None => return accumulate_leaf(root, seed),
+        None => {
+            accumulate_leaf(root, seed)?;
+            if hooked {
+                for h in leaf_hooks(root) {
+                    h(root)?;
+                }
+            }
+            return Ok(());
+        }
         Some(n) => n.clone(),
     };
     // Count how many consumers feed each node, so a node runs once all its gradient is in.
     let mut pending: HashMap<*const Node, usize> = HashMap::new();
+    // with hooks anywhere: the edges into each hooked leaf, so its hooks run after the last
+    let mut leaf_left: HashMap<usize, (usize, Vec<LeafHook>)> = HashMap::new();
     let mut stack = vec![root_node.clone()];
     pending.insert(Arc::as_ptr(&root_node), 0);
     while let Some(n) = stack.pop() {
         for e in n.inputs.iter().flatten() {
-            if let Edge::Node(c) = e {
-                let p = Arc::as_ptr(c);
-                match pending.get_mut(&p) {
-                    Some(cnt) => *cnt += 1,
-                    None => {
-                        pending.insert(p, 1);
-                        stack.push(c.clone());
+            match e {
+                Edge::Node(c) => {
+                    let p = Arc::as_ptr(c);
+                    match pending.get_mut(&p) {
+                        Some(cnt) => *cnt += 1,
+                        None => {
+                            pending.insert(p, 1);
+                            stack.push(c.clone());
+                        }
                     }
                 }
+                Edge::Leaf(t) if hooked => {
+                    let entry = leaf_left
+                        .entry(t.inner_addr())
+                        .or_insert_with(|| (0, leaf_hooks(t)));
+                    entry.0 += 1;
+                }
+                Edge::Leaf(_) => {}
             }
         }
     }
+    leaf_left.retain(|_, (_, hooks)| !hooks.is_empty());
     let mut grads: HashMap<*const Node, Tensor> = HashMap::new();
     grads.insert(Arc::as_ptr(&root_node), seed);
     let mut ready = vec![root_node];
@@ -243,6 +381,22 @@ pub fn backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> 
         };
         drop(g);
         for (edge, ig) in n.inputs.iter().zip(input_grads) {
+            if let (Some(Edge::Leaf(t)), false) = (edge, leaf_left.is_empty()) {
+                let key = t.inner_addr();
+                if let Some(ig) = ig {
+                    accumulate_leaf(t, ig)?;
+                }
+                if let Some((left, _)) = leaf_left.get_mut(&key) {
+                    *left -= 1;
+                    if *left == 0 {
+                        let (_, hooks) = leaf_left.remove(&key).expect("present");
+                        for h in hooks {
+                            h(t)?;
+                        }
+                    }
+                }
+                continue;
+            }
             match (edge, ig) {
                 (Some(Edge::Leaf(t)), Some(ig)) => accumulate_leaf(t, ig)?,
                 (Some(Edge::Node(c)), ig) => {

@@ -10,6 +10,7 @@ mod elementwise;
 mod errors;
 mod functional;
 mod gpu;
+mod grad_hooks;
 mod guard;
 mod hooks;
 mod indexing;
@@ -86,6 +87,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(where_, m)?)?;
     elementwise::register(m)?;
     hooks::register(m)?;
+    grad_hooks::register(m)?;
     m.add_function(wrap_pyfunction!(linear, m)?)?;
     m.add_function(wrap_pyfunction!(one_hot, m)?)?;
     m.add_function(wrap_pyfunction!(set_grad_enabled, m)?)?;

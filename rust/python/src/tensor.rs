@@ -330,9 +330,12 @@ impl PyTensor {
         retain_graph: bool,
     ) -> PyResult<()> {
         let t = &self.t;
+        crate::grad_hooks::clear_raised();
         run(py, t.numel() >= GIL_RELEASE_MIN, || {
             t.backward(gradient.map(|g| g.t), retain_graph)
         })
+        // an exception from a Python hook or rule comes back as itself
+        .map_err(|e| crate::grad_hooks::take_raised().unwrap_or(e))
     }
     /// The same data, cut from the graph.
     fn detach(&self) -> PyTensor {

@@ -442,6 +442,15 @@ impl Tensor {
         Ok(())
     }
 
+    /// The address of this handle's shared state: the same for every clone of one tensor.
+    pub(crate) fn inner_addr(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Inner> {
+        Arc::downgrade(&self.0)
+    }
+
     pub(crate) fn grad_slot(&self) -> MutexGuard<'_, Option<Tensor>> {
         self.0.grad.lock().unwrap_or_else(|e| e.into_inner())
     }
