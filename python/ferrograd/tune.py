@@ -527,8 +527,8 @@ def _run(
         # batchnorm's running statistics, the kept weights), on as many training samples:
         # `loss` is the running mean over an epoch with dropout on, above the network's
         # actual training error, so a dropout network would look underfit by it
-        k = min(problem.n_train, int(problem.xv.shape[0]))
-        ev = _train.evaluate(model, problem.x[:k], problem.y[:k], loss=problem.loss)
+        n_eval = min(problem.n_train, int(problem.xv.shape[0]))
+        ev = _train.evaluate(model, problem.x[:n_eval], problem.y[:n_eval], loss=problem.loss)
         for key, v in ev.items():
             rec["train_" + key] = float(v)
     rec.update(
@@ -1461,7 +1461,7 @@ class _Recipe:
         nxt = "adding batchnorm" if self.arch != "selu" else "adding dropout"
         signal: dict | None = None  # the trial where an overfitting rule fired, while confirming
         confirms = 0
-        best = current
+        best: dict | None = None  # the best growth trial so far
         while current is not None:
             if current["diverged"]:
                 self.decide(
@@ -1469,7 +1469,7 @@ class _Recipe:
                 )
                 over_at = signal or prev
                 break
-            if signal is not None:
+            if signal is not None and best is not None:
                 if not _better(current["score"], best["score"], metric, mi):
                     over_at = signal
                     self.decide(
@@ -1484,7 +1484,7 @@ class _Recipe:
                     f"{current['width']} beats the best {metric} so far ({best['score']:.4g})"
                 )
                 signal, confirms = None, 0
-            if _better(current["score"], best["score"], metric):
+            if best is None or _better(current["score"], best["score"], metric):
                 best = current
             why = self.overfit(current, prev, growing=True)
             if why and confirms < self.overfit_patience and current["width"] * 2 <= self.max_width:
