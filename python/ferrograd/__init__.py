@@ -23,6 +23,7 @@ from . import _ops, autograd, callbacks, data, gpu, io, losses, models, nn, opti
 from . import accelerator as accelerator  # torch.accelerator: the GPU, whatever scripts call it
 from . import backends as backends  # torch.backends: mps/cudnn answer False, their flags are inert
 from . import diagnostics as diagnostics  # why a network is not learning: fg.diagnose, the monitor
+from . import distributed as distributed  # data-parallel training on MPI
 from . import gpu as cuda  # PyTorch's name for the GPU controls: fg.cuda.is_available()
 from . import tune as tune  # hyperparameter tuning: fg.tune.learning_rate, fg.tune.recipe
 from ._core import (
@@ -124,6 +125,7 @@ from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
 from .diagnostics import diagnose
 from .errors import TrainingWarning
 from .io import load, save
+from .nn import parallel as _nn_parallel  # noqa: F401  (binds fg.nn.parallel, PyTorch's name)
 
 __all__ = [
     "Tensor",

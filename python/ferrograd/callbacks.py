@@ -17,6 +17,8 @@ class Callback:
 
     model: Any = None
     optimizer: Any = None
+    # True for a callback that writes files: under MPI only rank 0 runs it (see `fit`)
+    main_process_only: bool = False
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Called once before the first epoch."""
@@ -102,7 +104,10 @@ class EarlyStopping(_Monitor):
 
 class ModelCheckpoint(_Monitor):
     """Saves the model (and optimizer state) after each epoch, or only when `monitor`
-    improves with `save_best_only`. `path` may contain `{epoch}`. Writes are atomic."""
+    improves with `save_best_only`. `path` may contain `{epoch}`. Writes are atomic. Under
+    MPI only rank 0 writes (every rank holds the same weights)."""
+
+    main_process_only = True
 
     def __init__(
         self,
@@ -162,7 +167,10 @@ class ReduceLROnPlateau(_Monitor):
 
 
 class CSVLogger(Callback):
-    """Appends one row per epoch (epoch, then every logged value) to a CSV file."""
+    """Appends one row per epoch (epoch, then every logged value) to a CSV file (under MPI,
+    rank 0 only)."""
+
+    main_process_only = True
 
     def __init__(self, path: str, append: bool = False):
         self.path, self.append = path, append

@@ -117,24 +117,36 @@ class DataLoader:
         seed: int | None = None,
         num_workers: int = 0,
         pin_memory: bool = False,
+        sampler=None,
     ):
         """`num_workers` and `pin_memory` are accepted so PyTorch scripts run unchanged, and
-        have nothing to do: the data is in memory (or on the GPU) and a batch is one gather."""
+        have nothing to do: the data is in memory (or on the GPU) and a batch is one gather.
+        `sampler` (e.g. `ferrograd.distributed.DistributedSampler`) gives the indices of each
+        epoch in order, instead of `shuffle`."""
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive (as PyTorch's)")
         if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be >= 0, got {num_workers}")
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.drop_last, self.seed, self.epoch = drop_last, seed, 0
+        self.sampler = sampler
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
         n = len(self.dataset)
         order = None
-        if self.shuffle:
+        if self.sampler is not None:
+            picks = self.sampler.indices() if hasattr(self.sampler, "indices") else list(self.sampler)
+            order = tensor(np.asarray(picks, dtype=np.int64)) if len(picks) else None
+            n = len(picks)
+            if order is None:
+                return
+        elif self.shuffle:
             if self.seed is not None:
                 saved = _core.get_rng_state()
                 _core.manual_seed(self.seed + self.epoch)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
+from . import _core, _mpi
 from . import io as _io
 from . import losses as _losses
 from . import optim as _optim
@@ -44,6 +44,7 @@ from ._modelinfo import device_of, logit_model
 from .autograd import no_grad
 from .callbacks import Callback
 from .diagnostics import TrainingMonitor
+from .distributed import DistributedDataParallel, DistributedSampler
 from .nn import BatchNorm1d, Module, Sequential
 
 
@@ -275,14 +276,17 @@ def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
 
 
 class _Interrupt:
-    """Turns Ctrl-C into a flag checked after each batch (main thread only)."""
+    """Turns Ctrl-C into a flag checked after each batch (main thread only). Not under MPI
+    (`enabled=False`): one rank stopping alone would leave the others waiting in their next
+    reduction, so there Ctrl-C raises and the job is aborted as a whole."""
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
         self.hit = False
         self.prev = None
+        self.enabled = enabled
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        if self.enabled and threading.current_thread() is threading.main_thread():
             self.prev = signal.signal(signal.SIGINT, self._handler)
         return self
 
@@ -295,6 +299,22 @@ class _Interrupt:
         if self.prev is not None:
             signal.signal(signal.SIGINT, self.prev)
         return False
+
+
+class _Sized:
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def _global(logs: dict, counts: dict) -> dict:
+    """Exact global averages of an epoch's figures: each rank's sums and counts, reduced."""
+    keys = list(logs)  # the same order on every rank (fit builds them alike)
+    sums = _mpi.allreduce_sums([logs[k] * counts[k] for k in keys] + [float(counts[k]) for k in keys])
+    m = len(keys)
+    return {k: sums[i] / max(sums[m + i], 1.0) for i, k in enumerate(keys)}
 
 
 def fit(
@@ -330,7 +350,19 @@ def fit(
       and per-layer rows in `history.monitor`; each problem found (a SELU network drifting
       from mean 0 / variance 1, a broken self-normalizing setup before training, dead ReLU
       units, vanishing or exploding gradients) is warned once as a `ferrograd.TrainingWarning`.
+
+    Under `mpirun`/`srun` (several processes; see `ferrograd.distributed`) it trains
+    data-parallel by itself: `batch_size` is the global batch, split evenly across the ranks
+    (a multiple of their number); each epoch every rank takes its share of one order drawn
+    alike on every rank (`DistributedSampler`, padded to equal shares); gradients are
+    averaged (`DistributedDataParallel`, unless the model already is one). The logged loss,
+    metric and validation figures are exact global averages (sums and counts reduced), so
+    the History, EarlyStopping and ReduceLROnPlateau are the same on every rank. Only rank 0
+    prints and runs the callbacks that write files (ModelCheckpoint, CSVLogger). Ctrl-C on
+    the launcher stops every rank.
     """
+    world = _mpi.ensure()
+    dist = world.size > 1
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"fit: epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
     if not 0.0 <= validation_split < 1.0:
@@ -351,6 +383,28 @@ def fit(
     else:
         xv = yv = None
     device = device_of(model)
+    ddp: DistributedDataParallel | None = None
+    local_batch = batch_size
+    n_val_global = 0
+    order_seed = 0
+    if dist:
+        if batch_size % world.size:
+            raise ValueError(
+                f"fit: under MPI batch_size is the global batch, split across the {world.size} ranks: "
+                f"it must be a multiple of {world.size}, got {batch_size}"
+            )
+        local_batch = batch_size // world.size
+        # drawn before DDP reseeds each rank's generator: the same on every rank
+        order_seed = int(_core.randint(0, 2**31, []).item())
+        if not any(isinstance(m, DistributedDataParallel) for m in model.modules()):
+            ddp = DistributedDataParallel(model)
+        if xv is not None and yv is not None:  # each rank evaluates its own share
+            n_val_global = xv.shape[0]
+            xv, yv = xv[world.rank :: world.size], yv[world.rank :: world.size]
+        verbose = verbose if world.rank == 0 else 0
+        callbacks = [
+            cb for cb in (callbacks or []) if world.rank == 0 or not getattr(cb, "main_process_only", False)
+        ]
     xt, yt = _to_model(xt, device), _to_model(yt, device)
     if xv is not None and yv is not None:
         xv, yv = _to_model(xv, device), _to_model(yv, device)
@@ -369,7 +423,8 @@ def fit(
     n = xt.shape[0]
     out = stream or sys.stdout
     if verbose:
-        val = f", validate on {xv.shape[0]} samples" if xv is not None else ""
+        n_val = n_val_global if dist and xv is not None else (xv.shape[0] if xv is not None else 0)
+        val = f", validate on {n_val} samples" if xv is not None else ""
         out.write(f"Train on {n} samples{val}\n")
     keras.stop_training = False
     metric_name = _metric_name(kind)
@@ -379,79 +434,109 @@ def fit(
     lazy = device != "cpu" and not any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks)
     for cb in callbacks:
         cb.on_train_begin()
-    with _Interrupt() as interrupt:
-        for epoch in range(epochs):
-            if verbose:
-                out.write(f"Epoch {epoch + 1}/{epochs}\n")
-                out.flush()
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch)
-            model.train()
-            bar = ProgressBar(n, out) if verbose == 1 else None
-            order = _core.randperm(n) if shuffle else None
-            seen, total, metric = 0, 0.0, 0.0
-            dev_loss: Tensor | None = None  # lazy mode: sums kept on the device
-            dev_hits: Tensor | None = None
+    sampler = DistributedSampler(_Sized(n), shuffle=shuffle, seed=order_seed) if dist else None
 
-            for b, idx in enumerate(_batches(n, batch_size, order, has_bn)):
-                for cb in callbacks:
-                    cb.on_batch_begin(b)
-                if keras.stop_training:
-                    break  # as Keras: a callback may end training between two batches
-                xb, yb = xt[idx], yt[idx]
-                output = train_model(xb)
-                loss_t = loss_fn(output, yb)
-                opt.zero_grad()
-                loss_t.backward()
-                opt.step()
-                k = xb.shape[0]
-                seen += k
-                if lazy:
-                    with no_grad():
-                        part = loss_t.detach() * float(k)
-                        dev_loss = part if dev_loss is None else dev_loss + part
-                        if kind == "cross_entropy" and yb.dtype == _core.dtype.int64:
-                            hits = _core.correct_count(output, yb)
-                            dev_hits = hits if dev_hits is None else dev_hits + hits
-                        elif metric_name:
-                            metric += _metric(kind, output, yb)
-                    if bar and bar.due():
-                        bar.update(seen, _running_logs(total, metric, dev_loss, dev_hits, seen, metric_name))
-                else:
-                    total += float(loss_t.item()) * k
-                    if metric_name:
-                        metric += _metric(kind, output, yb)
-                    logs = _running_logs(total, metric, dev_loss, dev_hits, seen, metric_name)
-                    if bar:
-                        bar.update(seen, logs)
-                    for cb in callbacks:
-                        cb.on_batch_end(b, logs)
-                if interrupt.hit or keras.stop_training:
-                    break
-            if not seen and keras.stop_training:
-                break  # stopped before this epoch's first batch: nothing to log
-            logs = (
-                _running_logs(total, metric, dev_loss, dev_hits, seen, metric_name)
-                if seen
-                else {"loss": float("nan")}
-            )
-            if xv is not None and not interrupt.hit:
-                v = _evaluate(model, train_model, xv, yv, kind, loss_fn, max(batch_size, 256))
-                logs.update({"val_" + k: val for k, val in v.items()})
-            if bar:
-                bar.finish(seen, logs)
-            elif verbose == 2:
-                out.write(f"{seen}/{n} - {ProgressBar.fmt_logs(logs)[3:]}\n")
-            history._add(epoch, logs)
-            if interrupt.hit:
-                history.interrupted = True
+    def shown(seen: int) -> int:  # the progress bar counts the whole world's samples
+        return min(seen * world.size, n) if dist else seen
+
+    try:
+        with _Interrupt(enabled=not dist) as interrupt:
+            for epoch in range(epochs):
                 if verbose:
-                    out.write("Interrupted: stopped after the current batch; the model keeps its weights.\n")
-                break
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
-            if keras.stop_training:
-                break
+                    out.write(f"Epoch {epoch + 1}/{epochs}\n")
+                    out.flush()
+                for cb in callbacks:
+                    cb.on_epoch_begin(epoch)
+                model.train()
+                bar = ProgressBar(n, out) if verbose == 1 else None
+                order: Tensor | None
+                if sampler is not None:  # this rank's share of one order drawn alike on every rank
+                    sampler.set_epoch(epoch)
+                    order = _core.from_numpy(sampler.indices())
+                    n_epoch = len(sampler)
+                else:
+                    order = _core.randperm(n) if shuffle else None
+                    n_epoch = n
+                seen, total, metric = 0, 0.0, 0.0
+                dev_loss: Tensor | None = None  # lazy mode: sums kept on the device
+                dev_hits: Tensor | None = None
+
+                for b, idx in enumerate(_batches(n_epoch, local_batch, order, has_bn)):
+                    for cb in callbacks:
+                        cb.on_batch_begin(b)
+                    if keras.stop_training:
+                        break  # as Keras: a callback may end training between two batches
+                    xb, yb = xt[idx], yt[idx]
+                    output = train_model(xb)
+                    loss_t = loss_fn(output, yb)
+                    opt.zero_grad()
+                    loss_t.backward()
+                    opt.step()
+                    k = xb.shape[0]
+                    seen += k
+                    if lazy:
+                        with no_grad():
+                            part = loss_t.detach() * float(k)
+                            dev_loss = part if dev_loss is None else dev_loss + part
+                            if kind == "cross_entropy" and yb.dtype == _core.dtype.int64:
+                                hits = _core.correct_count(output, yb)
+                                dev_hits = hits if dev_hits is None else dev_hits + hits
+                            elif metric_name:
+                                metric += _metric(kind, output, yb)
+                        if bar and bar.due():
+                            bar.update(
+                                shown(seen),
+                                _running_logs(total, metric, dev_loss, dev_hits, seen, metric_name),
+                            )
+                    else:
+                        total += float(loss_t.item()) * k
+                        if metric_name:
+                            metric += _metric(kind, output, yb)
+                        logs = _running_logs(total, metric, dev_loss, dev_hits, seen, metric_name)
+                        if bar:
+                            bar.update(shown(seen), logs)
+                        for cb in callbacks:
+                            cb.on_batch_end(b, logs)
+                    if interrupt.hit or keras.stop_training:
+                        break
+                if not seen and keras.stop_training:
+                    break  # stopped before this epoch's first batch: nothing to log
+                logs = (
+                    _running_logs(total, metric, dev_loss, dev_hits, seen, metric_name)
+                    if seen
+                    else {"loss": float("nan")}
+                )
+                if dist:
+                    logs = _global(logs, dict.fromkeys(logs, seen))
+                    for m in model.modules():  # one model in eval: rank 0's running statistics
+                        if isinstance(m, DistributedDataParallel):
+                            m.sync_buffers()
+                    if ddp is not None:
+                        ddp.sync_buffers()
+                if xv is not None and not interrupt.hit:
+                    v = _evaluate(model, train_model, xv, yv, kind, loss_fn, max(batch_size, 256))
+                    if dist:
+                        v = _global(v, dict.fromkeys(v, xv.shape[0]))
+                    logs.update({"val_" + k: val for k, val in v.items()})
+                if bar:
+                    bar.finish(shown(seen), logs)
+                elif verbose == 2:
+                    out.write(f"{seen}/{n_epoch} - {ProgressBar.fmt_logs(logs)[3:]}\n")
+                history._add(epoch, logs)
+                if interrupt.hit:
+                    history.interrupted = True
+                    if verbose:
+                        out.write(
+                            "Interrupted: stopped after the current batch; the model keeps its weights.\n"
+                        )
+                    break
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, logs)
+                if keras.stop_training:
+                    break
+    finally:
+        if ddp is not None:
+            ddp.remove_hooks()
     for cb in callbacks:
         cb.on_train_end()
     return history

@@ -39,6 +39,7 @@ from .layers import (
     Softmax,
     Softplus,
     Softsign,
+    SyncBatchNorm,
     Tanh,
 )
 from .loss import (
@@ -58,6 +59,7 @@ __all__ = [
     "Parameter",
     "Linear",
     "BatchNorm1d",
+    "SyncBatchNorm",
     "Dropout",
     "AlphaDropout",
     "ReLU",

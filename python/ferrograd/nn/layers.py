@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .. import _core
+import numpy as np
+
+from .. import _core, _mpi
 from .._core import ShapeError, Tensor
+from ..autograd import Function
 from . import init as _init
 from .module import Module, Parameter
 
@@ -131,6 +134,112 @@ class BatchNorm1d(Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+class _SyncBatchNormFn(Function):
+    """Batch normalization with the statistics of the global batch across ranks, as
+    PyTorch's SyncBatchNorm: forward gathers each rank's (count, mean, sum of squared
+    deviations) and combines them in float64, in rank order (Chan et al.'s pairwise update:
+    no cancellation from E[x^2] - mean^2, and the same bits on every rank); backward reduces
+    (sum g, sum g x_hat). Each rank's gradient for x is that of its share of the global mean
+    loss; weight and bias get the local sums, which the data-parallel average completes."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, bn):
+        c = bn.num_features
+        n_local = x.shape[0]
+        mean_local = x.mean(0)
+        m2_local = ((x - mean_local) ** 2).sum(0)
+        mine = np.concatenate([[float(n_local)], _np64(mean_local), _np64(m2_local)])
+        n, mean, m2 = 0.0, np.zeros(c), np.zeros(c)
+        for row in _mpi.allgather_array(mine):
+            nb, mb, m2b = row[0], row[1 : c + 1], row[c + 1 :]
+            if nb == 0:
+                continue
+            delta = mb - mean
+            total = n + nb
+            mean = mean + delta * (nb / total)
+            m2 = m2 + m2b + delta * delta * (n * nb / total)
+            n = total
+        if n < 2:
+            raise ValueError(
+                f"SyncBatchNorm: expected more than 1 value per channel across ranks, got {int(n)}"
+            )
+        var = m2 / n
+        invstd = 1.0 / np.sqrt(var + bn.eps)
+        if bn.momentum is not None:
+            m = bn.momentum
+            unbiased = var * n / (n - 1)
+            bn.running_mean.copy_(_tensor_like(bn.running_mean, (1 - m) * _np64(bn.running_mean) + m * mean))
+            bn.running_var.copy_(_tensor_like(bn.running_var, (1 - m) * _np64(bn.running_var) + m * unbiased))
+        mean_t, invstd_t = _tensor_like(x, mean), _tensor_like(x, invstd)
+        x_hat = (x - mean_t) * invstd_t
+        ctx.save_for_backward(x_hat, invstd_t, weight)
+        ctx.n = n
+        y = x_hat * weight + bias if weight is not None else x_hat
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x_hat, invstd, weight = ctx.saved_tensors
+        sum_g, sum_gx = g.sum(0), (g * x_hat).sum(0)
+        c = sum_g.shape[0]
+        both = _mpi.allreduce_array(np.concatenate([_np64(sum_g), _np64(sum_gx)]), "sum")
+        mean_g, mean_gx = _tensor_like(g, both[:c] / ctx.n), _tensor_like(g, both[c:] / ctx.n)
+        scale = invstd * weight if weight is not None else invstd
+        gx = (g - mean_g - x_hat * mean_gx) * scale
+        if weight is None:
+            return gx, None, None, None
+        return gx, sum_gx, sum_g, None
+
+
+def _np64(t: Tensor) -> np.ndarray:
+    """`t`'s values as a float64 NumPy array (from either device)."""
+    return t.detach().cpu().numpy().astype(np.float64)
+
+
+def _tensor_like(t: Tensor, a) -> Tensor:
+    """The NumPy array `a` as a tensor of `t`'s dtype, on `t`'s device."""
+    return _core.from_numpy(np.ascontiguousarray(a)).to(t.device, t.dtype)
+
+
+class SyncBatchNorm(BatchNorm1d):
+    """Batch normalization whose training statistics are those of the global batch across
+    the processes of an MPI job (mean and variance reduced in forward, the gradient's two
+    sums in backward), as PyTorch's ``nn.SyncBatchNorm``; in one process, or in eval mode,
+    exactly `BatchNorm1d`. The same parameters, buffers and checkpoints as `BatchNorm1d`.
+
+    >>> model = fg.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or _mpi.ensure().size == 1:
+            return super().forward(x)
+        if x.ndim != 2 or x.shape[1] != self.num_features:
+            raise ShapeError(
+                f"SyncBatchNorm: expected input (N, {self.num_features}), got shape {tuple(x.shape)}"
+            )
+        return _SyncBatchNormFn.apply(x, self.weight, self.bias, self)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
+        """`module` with every `BatchNorm1d` replaced by a `SyncBatchNorm` holding the same
+        parameters, running statistics and settings (in place; returns `module`, or the new
+        layer when `module` is itself a BatchNorm1d). `process_group` is accepted for
+        PyTorch's signature: the group is always the whole MPI world."""
+        if isinstance(module, BatchNorm1d) and not isinstance(module, SyncBatchNorm):
+            new = cls(module.num_features, module.eps, module.momentum, module.affine)
+            if module.affine:
+                new.weight, new.bias = module.weight, module.bias
+            new.register_buffer("running_mean", module.running_mean)
+            new.register_buffer("running_var", module.running_var)
+            new.training = module.training
+            return new
+        for name, child in list(module._modules.items()):
+            converted = cls.convert_sync_batchnorm(child, process_group)
+            if converted is not child:
+                setattr(module, name, converted)
+        return module
 
 
 class Dropout(Module):

@@ -94,8 +94,10 @@ class Module:
     def __setattr__(self, name: str, value) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError("call super().__init__() before assigning attributes in a Module")
+        keep = self._modules if isinstance(value, Module) else None
         for d in (self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
+            if d is not keep:  # a child replaced by a module keeps its place (as PyTorch's)
+                d.pop(name, None)
         if isinstance(value, Module):
             self._modules[name] = value
         elif isinstance(value, Tensor) and value.requires_grad:
