@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -292,3 +293,26 @@ def test_a_failing_rank_ends_the_job(mpi, tmp_path):
     r = mpirun(3, "raise", tmp_path, timeout=60)  # TimeoutExpired past the bound
     assert r.returncode != 0
     assert "rank 2 of 3 failed" in r.stderr and "fails on purpose" in r.stderr
+
+
+def test_dropout_streams_differ_per_rank_and_repeat_from_the_seed(mpi, tmp_path):
+    _ok(mpirun(2, "streams", tmp_path, "a"))
+    _ok(mpirun(2, "streams", tmp_path, "b"))
+    a = json.loads((tmp_path / "streams_a.json").read_text())
+    b = json.loads((tmp_path / "streams_b.json").read_text())
+    assert a == b and a[0] != a[1]
+
+
+def test_ctrl_c_on_the_launcher_stops_every_rank(mpi, tmp_path):
+    """SIGINT to mpirun reaches every rank as KeyboardInterrupt (fit does not swallow it
+    under MPI); the job ends instead of leaving ranks waiting in a collective."""
+    cmd = [MPIRUN, "-n", "2", sys.executable, str(WORKER), "sleep", str(tmp_path)]
+    p = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        p.send_signal(signal.SIGINT)
+        p.wait(timeout=60)  # TimeoutExpired past the bound
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode != 0

@@ -13,6 +13,7 @@ import numpy as np
 from . import models, optim, tune
 from ._core import manual_seed, set_num_threads
 from .data import load_mnist
+from .distributed import is_main
 from .io import save
 from .train import fit
 
@@ -20,7 +21,15 @@ from .train import fit
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ferrograd", description="Train feed-forward networks on MNIST.")
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a network and print a Keras-style log")
+    t = sub.add_parser(
+        "train",
+        help="train a network and print a Keras-style log",
+        description="Train a network on MNIST and print a Keras-style log. On several processes or "
+        "machines, start it under MPI: `mpirun -n 4 ferrograd train ...` (or `mpirun --hostfile hosts "
+        "-n 8 ...`, `srun ...`; needs mpi4py: pip install ferrograd[mpi]). It then trains "
+        "data-parallel: --batch-size is the global batch, split across the processes (a multiple of "
+        "their number); one process prints the log and writes --save and --plot.",
+    )
     t.add_argument("--arch", choices=["standard", "residual", "selu"], default="standard")
     t.add_argument("--epochs", type=int, default=5)
     t.add_argument("--lr", type=float, default=0.001, help="learning rate (tune this first: double or halve)")
@@ -98,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         set_num_threads(args.threads)
     if args.command == "tune":
         return _tune(args)
-    manual_seed(args.seed)
+    manual_seed(args.seed)  # the same on every rank under MPI: the same initial weights
     try:
         x, y = load_mnist(args.data, kind=args.kind)
     except (OSError, ValueError) as e:
@@ -116,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         validation_split=args.validation_split,
     )
+    if not is_main():  # under MPI every rank holds the same model: rank 0 writes it
+        return 130 if history.interrupted else 0
     if args.save:
         model.save(args.save, optimizer=opt)
         print(f"Saved model to {args.save}")

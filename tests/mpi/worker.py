@@ -163,5 +163,20 @@ elif scenario == "raise":
     fg.distributed.barrier()  # the other ranks wait here until the failing one aborts the job
     time.sleep(600)
 
+elif scenario == "streams":
+    # after DDP's construction each rank draws its own numbers, the same ones every run
+    fg.manual_seed(0)
+    m = fg.distributed.DistributedDataParallel(fg.models.standard(4, 2, width=8, dropout=0.5))
+    draws = fg.distributed.all_gather(fg.rand(6))
+    save(f"streams_{args[0]}", [d.numpy().tolist() for d in draws])
+
+elif scenario == "sleep":
+    # waits in a loop of barriers until the launcher is interrupted
+    if rank == 0:
+        print("ready", flush=True)
+    while True:
+        fg.distributed.barrier()
+        time.sleep(0.05)
+
 else:
     raise SystemExit(f"unknown scenario {scenario}")

@@ -38,12 +38,17 @@ class _Bucket:
             at += n
 
     def unpack(self, scale: float) -> None:
-        """Writes the reduced buffer, times `scale`, back as the parameters' gradients."""
+        """Writes the reduced buffer, times `scale`, back as the parameters' gradients (in
+        place where a gradient exists)."""
         np.multiply(self.buffer, scale, out=self.buffer)
         at = 0
         for (_, p), n in zip(self.params, self.sizes):
-            g = _core.from_numpy(self.buffer[at : at + n].reshape(tuple(p.shape)).copy())
-            p.grad = g.to(p.device, p.dtype)
+            g = _core.from_numpy(self.buffer[at : at + n].reshape(tuple(p.shape)))
+            if p.grad is not None:
+                with no_grad():
+                    p.grad.copy_(g)
+            else:
+                p.grad = g.to(p.device, p.dtype, copy=True)
             at += n
 
 
@@ -114,9 +119,10 @@ class DistributedDataParallel(Module):
             return
         self._broadcast_state(broadcast_buffers)
         _reseed_per_rank(world.rank)
-        # buckets in the order gradients become final (the last layers first)
+        # buckets in the order gradients become final (the last layers first); the first is
+        # small (1 MB, as PyTorch's) so that its reduction starts early in backward
         buckets: list[_Bucket] = []
-        cap = bucket_cap_mb * 1e6
+        cap = min(bucket_cap_mb, 1.0) * 1e6
         cur: list[tuple[int, Tensor]] = []
         size = 0.0
         for i in reversed(range(len(params))):
@@ -125,6 +131,7 @@ class DistributedDataParallel(Module):
             if cur and (size + nbytes > cap or p.dtype != cur[0][1].dtype):
                 buckets.append(_Bucket(len(buckets), cur))
                 cur, size = [], 0.0
+                cap = bucket_cap_mb * 1e6
             cur.append((i, p))
             size += nbytes
         if cur:
