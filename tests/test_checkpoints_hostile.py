@@ -699,6 +699,7 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.Sequential({"a": nn.Linear(2, 2), "b": nn.BatchNorm1d(2)}),
         nn.ModuleDict({"enc": nn.Linear(2, 3), "dec": nn.Linear(3, 2)}),
         nn.ModuleList([nn.Linear(2, 2), nn.BatchNorm1d(2)]),
+        nn.SyncBatchNorm(3, eps=1e-3, momentum=0.2),
         nn.Residual(nn.Linear(4, 3), 4, 3),
         nn.Residual(nn.Linear(3, 3)),
         nn.Residual(nn.Linear(4, 3), projection=nn.Linear(4, 3)),

@@ -183,6 +183,10 @@ def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False, de
     """
     if not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"linspace: steps must be an int >= 0, got {steps!r}")
+    if dtype is not None and dtype == bool_:
+        raise DTypeError(
+            "linspace: bool is not a dtype for evenly spaced values (as in PyTorch); use a number dtype"
+        )
     values = np.linspace(builtins.float(start), builtins.float(end), int(steps))
     return tensor(
         values.astype(np.float64), dtype=dtype or float32, requires_grad=requires_grad, device=device

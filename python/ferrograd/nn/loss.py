@@ -59,7 +59,7 @@ def mse(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
             raise ShapeError(
                 f"mse: prediction shape {tuple(pred.shape)} differs from target shape {tuple(target.shape)}"
             )
-    d = pred - target.detach()
+    d = pred - target
     return _reduce(d * d, reduction, "mse")
 
 
@@ -69,12 +69,18 @@ def softmax_cross_entropy(
     """Softmax cross-entropy from logits (N, C): Keras's form, `ferrograd.losses.cross_entropy`
     (what `fit(loss="cross_entropy")` computes).
 
-    `target` is either int64 class labels (N,) or float class probabilities (N, C). The
+    `target` is either int64 class labels (N,) or float class probabilities (N, C). As
+    PyTorch's, the classes are dimension 1 of (N, C, d1, ...) logits (labels (N, d1, ...),
+    probabilities shaped as the logits) and dimension 0 of unbatched (C,) logits. The
     log-softmax is fused and shifted by the row maximum, so large logits are safe.
-    `label_smoothing` mixes the target with the uniform distribution, as PyTorch's.
+    `label_smoothing` mixes the target with the uniform distribution, as PyTorch's. A
+    probability target that requires grad gets its gradient (soft targets from another
+    network train that way).
     """
     if target.dtype == _core.dtype.int64:
-        return _core.cross_entropy(logits, target, label_smoothing, reduction)
+        flat, tflat, back = _classes_last(logits, target, "cross_entropy")
+        out = _core.cross_entropy(flat, tflat, label_smoothing, reduction)
+        return back(out) if reduction == "none" else out
     if not target.dtype.is_floating_point:
         raise DTypeError(
             f"cross_entropy: target must be int64 labels or float probabilities, got {target.dtype!r}"
@@ -84,12 +90,36 @@ def softmax_cross_entropy(
             f"cross_entropy: probability target shape {tuple(target.shape)} "
             f"differs from logits {tuple(logits.shape)}"
         )
-    p = target.detach()
+    cdim = 1 if logits.ndim >= 2 else 0
+    p = target
     if label_smoothing:
-        c = logits.shape[-1]
+        c = logits.shape[cdim]
         p = p * (1.0 - label_smoothing) + label_smoothing / c
-    per_sample = -(p * logits.log_softmax(dim=-1)).sum(dim=-1)
+    per_sample = -(p * logits.log_softmax(dim=cdim)).sum(dim=cdim)
     return _reduce(per_sample, reduction, "cross_entropy")
+
+
+def _classes_last(logits: Tensor, target: Tensor, op: str):
+    """(N, C, d1, ...) logits and (N, d1, ...) labels as (M, C) and (M,), with a function that
+    shapes a per-sample result back as the labels; (N, C) and (C,) as they are."""
+    if logits.ndim == 2:
+        return logits, target, lambda t: t
+    if logits.ndim == 1:
+        if target.ndim != 0:
+            raise ShapeError(
+                f"{op}: unbatched logits ({logits.shape[0]},) take a 0-d label, got {tuple(target.shape)}"
+            )
+        return logits.reshape(1, -1), target.reshape(1), lambda t: t.reshape(())
+    n, c = logits.shape[0], logits.shape[1]
+    rest = tuple(logits.shape[2:])
+    if tuple(target.shape) != (n, *rest):
+        raise ShapeError(
+            f"{op}: logits of shape {tuple(logits.shape)} (classes along dim 1) take labels of shape "
+            f"{(n, *rest)}, got {tuple(target.shape)}"
+        )
+    perm = [0, *range(2, logits.ndim), 1]
+    shape = tuple(target.shape)
+    return logits.permute(*perm).reshape(-1, c), target.reshape(-1), lambda t: t.reshape(*shape)
 
 
 def sigmoid_binary_cross_entropy(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -98,7 +128,13 @@ def sigmoid_binary_cross_entropy(logits: Tensor, target: Tensor, reduction: str 
     if tuple(target.shape) != tuple(logits.shape):
         if logits.ndim == 2 and logits.shape[1] == 1 and target.ndim == 1:
             target = target.reshape(-1, 1)
-    return _core.binary_cross_entropy_with_logits(logits, target, reduction)
+    if not target.requires_grad:
+        return _core.binary_cross_entropy_with_logits(logits, target, reduction)
+    # a target that requires grad: d/dt = -logit; the fused kernel gives none, so the term
+    # -logit * (t - t.detach()) (zero in value) carries it
+    per = _core.binary_cross_entropy_with_logits(logits, target.detach(), "none")
+    per = per - logits.detach() * (target - target.detach())
+    return _reduce(per, reduction, "binary_cross_entropy_with_logits")
 
 
 # ---- PyTorch's functional forms (`ferrograd.nn.functional`) ----------------------------
@@ -156,7 +192,13 @@ def nll_loss(
 ) -> Tensor:
     """Negative log-likelihood of int64 labels (N,) under log-probabilities (N, C) (a
     log_softmax output): -weight[t] * input[i, t] for t = target[i], reduced; "mean" divides
-    by the summed weights, and labels equal to `ignore_index` are left out, as PyTorch's."""
+    by the summed weights, and labels equal to `ignore_index` are left out, as PyTorch's.
+    (N, C, d1, ...) inputs take (N, d1, ...) labels (classes along dim 1); (C,) takes a 0-d
+    label."""
+    if input.ndim != 2 and target.dtype == _core.dtype.int64 and input.ndim >= 1:
+        flat, tflat, back = _classes_last(input, target, "nll_loss")
+        out = nll_loss(flat, tflat, weight, ignore_index, reduction)
+        return back(out) if reduction == "none" else out
     if input.ndim != 2 or tuple(target.shape) != (input.shape[0],):
         raise _core.ShapeError(
             f"nll_loss: expected log-probabilities (N, C) and labels (N,), got {tuple(input.shape)} "
@@ -201,7 +243,7 @@ def l1_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  
         raise _core.ShapeError(
             f"l1_loss: input shape {tuple(input.shape)} differs from target shape {tuple(target.shape)}"
         )
-    return _reduce((input - target.detach()).abs(), reduction, "l1_loss")
+    return _reduce((input - target).abs(), reduction, "l1_loss")
 
 
 @_tensor_args
@@ -213,7 +255,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
         )
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
-    d = (input - target.detach()).abs()
+    d = (input - target).abs()
     quad = d.clamp(max=delta)  # the quadratic part; the rest is linear
     return _reduce(0.5 * quad * quad + delta * (d - quad), reduction, "huber_loss")
 
@@ -250,7 +292,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
             "binary_cross_entropy: every input must be a probability in [0, 1]; "
             "for logits use binary_cross_entropy_with_logits"
         )
-    t = target.detach()
+    t = target
     log_p = input.log().clamp(min=-100.0)
     log_q = (1.0 - input).log().clamp(min=-100.0)
     return _reduce(-(t * log_p + (1.0 - t) * log_q), reduction, "binary_cross_entropy")

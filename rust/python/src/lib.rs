@@ -67,7 +67,17 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTensor>()?;
     m.add_class::<PyDType>()?;
     m.add_class::<PyGradFn>()?;
-    m.add("ShapeError", py.get_type::<ShapeError>())?;
+    // PyTorch raises RuntimeError for shape errors: ShapeError is a ValueError (ferrograd's
+    // contract) and a RuntimeError too, so ported `except RuntimeError` code still catches it
+    let shape = py.get_type::<ShapeError>();
+    shape.setattr(
+        "__bases__",
+        (
+            py.get_type::<pyo3::exceptions::PyValueError>(),
+            py.get_type::<pyo3::exceptions::PyRuntimeError>(),
+        ),
+    )?;
+    m.add("ShapeError", shape)?;
     m.add("DTypeError", py.get_type::<DTypeError>())?;
     m.add("DeviceError", py.get_type::<DeviceError>())?;
     m.add_function(wrap_pyfunction!(from_numpy, m)?)?;

@@ -94,6 +94,16 @@ impl Tensor {
     /// Elementwise `op` with broadcasting and dtype promotion.
     pub fn binary(&self, op: BinaryOp, other: &Tensor) -> Result<Tensor> {
         let dt = result_dtype(op, self.dtype(), other.dtype());
+        if op == BinaryOp::Pow && !self.dtype().is_float() && !other.dtype().is_float() {
+            // PyTorch refuses an integer base with a negative integer exponent
+            let e = other.cast(DType::I64)?;
+            if e.numel() > 0 && e.to_vec::<i64>()?.iter().any(|&v| v < 0) {
+                return Err(crate::value_err!(
+                    "pow: integers to negative integer powers are not allowed (as in PyTorch); \
+                     use a float base or exponent"
+                ));
+            }
+        }
         if dt == DType::Bool {
             // maximum/minimum of bools: or/and (no gradient: bools have none)
             let lop = if op == BinaryOp::Maximum {
@@ -145,20 +155,29 @@ impl Tensor {
                         None
                     },
                 ),
-                // d(a^b) = b a^(b-1) da + a^b ln(a) db
-                BinaryOp::Pow => (
-                    if na {
+                // d(a^b) = b a^(b-1) da + a^b ln(a) db, with PyTorch's limits at a = 0: the
+                // a-part is 0 where b = 0 (0 * 0^-1 would be NaN; a^0 is constant), and the
+                // b-part is 0 where a = 0 and b >= 0 (0^b ln 0 would be NaN or -inf)
+                BinaryOp::Pow => {
+                    let zero = Tensor::scalar(0.0, g.dtype());
+                    let ga = if na {
                         let one = Tensor::scalar(1.0, cb.dtype());
-                        Some(g.mul(&cb)?.mul(&ca.pow(&cb.sub(&one)?)?)?)
+                        let full = g.mul(&cb)?.mul(&ca.pow(&cb.sub(&one)?)?)?;
+                        let b0 = cb.compare(CmpOp::Eq, &Tensor::scalar(0.0, cb.dtype()))?;
+                        Some(full.masked_fill(&b0, &zero)?)
                     } else {
                         None
-                    },
-                    if nb {
-                        Some(g.mul(&y)?.mul(&ca.log()?)?)
+                    };
+                    let gb = if nb {
+                        let full = g.mul(&y)?.mul(&ca.log()?)?;
+                        let a0 = ca.compare(CmpOp::Eq, &Tensor::scalar(0.0, ca.dtype()))?;
+                        let b_nonneg = cb.compare(CmpOp::Ge, &Tensor::scalar(0.0, cb.dtype()))?;
+                        Some(full.masked_fill(&a0.logical(LogicOp::And, &b_nonneg)?, &zero)?)
                     } else {
                         None
-                    },
-                ),
+                    };
+                    (ga, gb)
+                }
                 // the larger input takes the gradient; ties split it evenly
                 BinaryOp::Maximum | BinaryOp::Minimum => {
                     // w = [a wins] + [tie] / 2
