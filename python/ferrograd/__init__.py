@@ -25,6 +25,7 @@ from . import backends as backends  # torch.backends: mps/cudnn answer False, th
 from . import diagnostics as diagnostics  # why a network is not learning: fg.diagnose, the monitor
 from . import distributed as distributed  # data-parallel training on MPI
 from . import gpu as cuda  # PyTorch's name for the GPU controls: fg.cuda.is_available()
+from . import keras as keras  # Keras's API on this engine: fg.keras.models.Sequential, ...
 from . import tune as tune  # hyperparameter tuning: fg.tune.learning_rate, fg.tune.recipe
 from ._core import (
     DeviceError,

@@ -1044,6 +1044,10 @@ def arith_expect(name: str, a, b, alpha=None) -> Expect:
     rd = promote(a, b, kind=kind)
     if name == "sub" and dt(a) == "bool" and dt(b) in ("bool", "pybool"):
         return anything(note="bool - bool")
+    integral = ("bool", "int64", "pybool", "pyint")
+    if name == "pow" and dt(a) in integral and dt(b) in integral and np.any(np.asarray(b) < 0):
+        # PyTorch: "Integers to negative integer powers are not allowed"
+        return raises(ValueError, note="an integer base with a negative integer exponent")
     shape = bshape(a, b)
     A, B = as_dtype(a, rd), as_dtype(b, rd)
     with np.errstate(all="ignore"):
