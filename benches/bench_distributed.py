@@ -164,7 +164,8 @@ def _cluster_model(results: list[dict], batch: int) -> None:
     latency = 20e-6  # seconds per message on a cluster network (order of magnitude)
     print("Model of larger clusters (per-rank batch as measured at 1 rank; ring all-reduce, 20 us latency):")
     print(
-        "| network | link | ranks | comm ms | efficiency, no overlap | with overlap | batch per rank to hide comm |"
+        "| network | link | ranks | comm ms | efficiency, no overlap | with overlap "
+        "| batch per rank to hide comm |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in results:

@@ -696,3 +696,50 @@ def test_optimizer_kernels_match_numpy():
     np.testing.assert_allclose(mb[:n], wb, rtol=1e-4, atol=1e-5)
     assert np.isfinite(wb).all()
     np.testing.assert_allclose(out, w - 0.01 * wb, rtol=1e-5, atol=1e-5)
+
+
+def _im2col_numpy(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, pad_value, outside):
+    """The unfold kernel's specification in NumPy: rows (n, oy, ox), columns (c, i, j)."""
+    n, c, h, w = x.shape
+    out = np.empty((n * oh * ow, c * kh * kw), np.float32)
+    for r in range(n * oh * ow):
+        img, oy, ox = r // (oh * ow), (r // ow) % oh, r % ow
+        k = 0
+        for ch in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    y, xx = oy * sh + i * dh - ph, ox * sw + j * dw - pw
+                    if 0 <= y < h and 0 <= xx < w:
+                        out[r, k] = x[img, ch, y, xx]
+                    elif y < h + ph and xx < w + pw:
+                        out[r, k] = pad_value
+                    else:
+                        out[r, k] = outside
+                    k += 1
+    return out
+
+
+def test_conv_unfold_and_fold_kernels():
+    """conv.wgsl: unfold (im2col, with padding and past-the-padding values, stride and
+    dilation) and fold, its adjoint, against NumPy."""
+    n, c, h, w = 2, 3, 5, 6
+    kh, kw, sh, sw, ph, pw, dh, dw = 2, 3, 2, 1, 1, 2, 1, 2
+    oh, ow = 3, 4
+    x = rng.standard_normal(3 + n * c * h * w).astype(np.float32)  # offset 3
+    total = n * oh * ow * c * kh * kw
+    words = [n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, total, 128, 3, 0]
+    params = np.array(words, np.uint32).tobytes() + np.array([-7.0, 9.0], np.float32).tobytes()
+    got = run("conv.wgsl", "unfold_main", params, [x], total, None, (2, -(-total // 128), 1))
+    xi = x[3:].reshape(n, c, h, w)
+    want = _im2col_numpy(xi, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, -7.0, 9.0)
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+    # fold: <unfold(x), g> = <x, fold(g)> with zero padding
+    g = rng.standard_normal(1 + total).astype(np.float32)  # offset 1
+    n_in = n * c * h * w
+    words = [n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, n_in, 128, 1, 0]
+    params = np.array(words, np.uint32).tobytes() + np.array([0.0, 0.0], np.float32).tobytes()
+    back = run("conv.wgsl", "fold_main", params, [g], n_in, None, (2, -(-n_in // 128), 1))
+    zero_pad = _im2col_numpy(xi, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, 0.0, 0.0)
+    assert float((zero_pad.ravel().astype(np.float64) * g[1:]).sum()) == pytest.approx(
+        float((xi.ravel().astype(np.float64) * back).sum()), rel=1e-5
+    )

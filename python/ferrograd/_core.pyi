@@ -27,6 +27,8 @@ __all__ = [
     "RemovableHandle",
     "queue_callback",
     "_custom_grad_fn",
+    "unfold2d",
+    "fold2d",
     "_PanicProbe",
     "_panic_probe",
     "Tensor",
@@ -1103,6 +1105,28 @@ def _custom_grad_fn(
     output: Tensor, inputs: list[Tensor], backward: Callable[[Tensor], Any], name: str
 ) -> Tensor:
     """Gives ``output`` the derivative rule ``backward(grad)`` (one gradient or None per input)."""
+
+def unfold2d(
+    x: Tensor,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    ceil_mode: bool = False,
+    pad_value: float = 0.0,
+    outside: float = 0.0,
+) -> tuple[Tensor, tuple[int, int]]:
+    """The windows of an (N, C, H, W) tensor as an (N * OH * OW, C * KH * KW) matrix, and (OH, OW)."""
+
+def fold2d(
+    cols: Tensor,
+    shape: list[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+) -> Tensor:
+    """unfold2d's adjoint: the matrix summed back into an (N, C, H, W) tensor of ``shape``."""
 
 def cat(tensors: Sequence[Tensor], dim: int = 0, *, axis: int | None = None) -> Tensor:
     """Joins tensors along an existing dim."""

@@ -10,6 +10,17 @@ from __future__ import annotations
 
 from . import config, functional, init, loss, utils
 from .config import from_config, to_config
+from .conv import (
+    AdaptiveAvgPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    BatchNorm2d,
+    Conv1d,
+    Conv2d,
+    Dropout2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 from .layers import (
     CELU,
     ELU,
@@ -60,6 +71,15 @@ __all__ = [
     "Linear",
     "BatchNorm1d",
     "SyncBatchNorm",
+    "Conv1d",
+    "Conv2d",
+    "MaxPool1d",
+    "MaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "AdaptiveAvgPool2d",
+    "BatchNorm2d",
+    "Dropout2d",
     "Dropout",
     "AlphaDropout",
     "ReLU",

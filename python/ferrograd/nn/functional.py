@@ -18,6 +18,19 @@ from .loss import (
     nll_loss,
     smooth_l1_loss,
 )
+from .spatial import (
+    adaptive_avg_pool2d,
+    avg_pool1d,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    conv_transpose2d,
+    dropout2d,
+    interpolate,
+    max_pool1d,
+    max_pool2d,
+    pad,
+)
 
 
 def relu(x: Tensor, inplace: bool = False) -> Tensor:
@@ -141,6 +154,17 @@ def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
 
 
 __all__ = [
+    "conv1d",
+    "conv2d",
+    "conv_transpose2d",
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "pad",
+    "dropout2d",
+    "interpolate",
     "relu",
     "huber_loss",
     "smooth_l1_loss",

@@ -225,7 +225,12 @@ pub(crate) fn record(
 /// PyTorch's `torch.autograd.Function`): `out` (a fresh result, detached from any graph)
 /// gets `rule`, which maps the gradient of `out` to one gradient (or None) per input.
 /// Returns `out` unchanged when grad mode is off or no input requires grad.
-pub fn record_custom(out: Tensor, name: &'static str, inputs: &[&Tensor], rule: BackwardFn) -> Tensor {
+pub fn record_custom(
+    out: Tensor,
+    name: &'static str,
+    inputs: &[&Tensor],
+    rule: BackwardFn,
+) -> Tensor {
     record(out.detach(), name, inputs, move |g| rule(g))
 }
 

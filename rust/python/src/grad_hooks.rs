@@ -155,7 +155,10 @@ pub(crate) fn _custom_grad_fn(
                 let t = item.cast::<PyTensor>().map_err(|_| {
                     Error::Autograd(format!(
                         "{name}: backward returned a {} for input {i}, not a Tensor or None",
-                        item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                        item.get_type()
+                            .name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
                     ))
                 })?;
                 let t = t.get().t.clone();

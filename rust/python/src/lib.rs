@@ -6,6 +6,7 @@
 
 mod args;
 mod arith;
+mod conv;
 mod elementwise;
 mod errors;
 mod functional;
@@ -98,6 +99,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     elementwise::register(m)?;
     hooks::register(m)?;
     grad_hooks::register(m)?;
+    conv::register(m)?;
     m.add_function(wrap_pyfunction!(linear, m)?)?;
     m.add_function(wrap_pyfunction!(one_hot, m)?)?;
     m.add_function(wrap_pyfunction!(set_grad_enabled, m)?)?;

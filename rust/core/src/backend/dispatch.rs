@@ -243,6 +243,24 @@ impl Buffer {
         }
     }
 
+    /// See [`BackendStorage::unfold2d`].
+    pub(crate) fn unfold2d(&self, l: &Layout, win: &super::Window2d) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.unfold2d(l, win).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.unfold2d(l, win).map(Buffer::Gpu),
+        }
+    }
+
+    /// See [`BackendStorage::fold2d`].
+    pub(crate) fn fold2d(&self, l: &Layout, win: &super::Window2d) -> Result<Buffer> {
+        match self {
+            Buffer::Cpu(s) => s.fold2d(l, win).map(Buffer::Cpu),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.fold2d(l, win).map(Buffer::Gpu),
+        }
+    }
+
     /// See [`BackendStorage::index_add`].
     #[inline]
     pub(crate) fn index_add(

@@ -94,6 +94,15 @@ pub(crate) trait BackendStorage: Sized {
     /// increasing order of k).
     fn index_add(&self, l: &Layout, dim: usize, idx: &[usize], size: usize) -> Result<Self>;
 
+    /// The sliding windows of the (n, c, h, w) float input `l` as a contiguous
+    /// (n * oh * ow, c * kh * kw) matrix, one row per output position (im2col): the lowering
+    /// of convolution to a matrix product, and of pooling to a row reduction.
+    fn unfold2d(&self, l: &Layout, win: &Window2d) -> Result<Self>;
+
+    /// unfold2d's adjoint (col2im): the (n * oh * ow, c * kh * kw) gradient `l` summed back
+    /// into a contiguous (n, c, h, w) tensor (entries that read padding add nothing).
+    fn fold2d(&self, l: &Layout, win: &Window2d) -> Result<Self>;
+
     /// The parts (one dtype, equal outside `dim`) joined along `dim`: the storage and the
     /// layout its elements have in it (a backend may build the result dim-first and hand
     /// out a permuted view of it).
@@ -178,6 +187,65 @@ pub(crate) trait BackendStorage: Sized {
         g: (&Self, &Layout),
         spec: &XentGradSpec,
     ) -> Result<Self>;
+}
+
+/// The geometry of a 2-D sliding window over an (n, c, h, w) input (convolution and
+/// pooling; see `BackendStorage::unfold2d`): kernel (kh, kw), stride, padding, dilation, and
+/// the output size (oh, ow). Window positions in the padding ring take `pad_value`; those
+/// past it (the last windows of a `ceil_mode` pooling) take `outside`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window2d {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub pad_value: f64,
+    pub outside: f64,
+}
+
+impl Window2d {
+    /// Columns of the unfolded matrix: c * kh * kw (channel slowest, then kernel row, column).
+    pub fn cols(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+    /// Rows of the unfolded matrix: n * oh * ow.
+    pub fn rows(&self) -> usize {
+        self.n * self.oh * self.ow
+    }
+    /// What window entry (i, j) of output position (oy, ox) of image n, channel c reads.
+    #[inline(always)]
+    pub fn source(&self, n: usize, c: usize, oy: usize, ox: usize, i: usize, j: usize) -> Tap {
+        let y = (oy * self.sh + i * self.dh) as isize - self.ph as isize;
+        let x = (ox * self.sw + j * self.dw) as isize - self.pw as isize;
+        if y >= 0 && x >= 0 && (y as usize) < self.h && (x as usize) < self.w {
+            Tap::In(((n * self.c + c) * self.h + y as usize) * self.w + x as usize)
+        } else if y < (self.h + self.ph) as isize && x < (self.w + self.pw) as isize {
+            Tap::Pad
+        } else {
+            Tap::Outside
+        }
+    }
+}
+
+/// Where a window entry reads (see `Window2d::source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tap {
+    /// the input element at this flat (n, c, h, w) index
+    In(usize),
+    /// the padding ring: `pad_value`
+    Pad,
+    /// past the padding (ceil_mode's last windows): `outside`
+    Outside,
 }
 
 /// What a batch norm kernel does (see `BackendStorage::batch_norm`).

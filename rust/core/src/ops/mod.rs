@@ -3,6 +3,7 @@
 //! maths in a one-line comment.
 
 pub mod binary;
+pub mod conv;
 pub mod index;
 pub mod matmul;
 pub mod nn;

@@ -2,6 +2,7 @@
 //! (`crate::kernels`), split across the thread pool for large tensors.
 
 mod binary;
+mod conv;
 mod index;
 mod matmul;
 mod nn;
@@ -215,6 +216,28 @@ impl BackendStorage for CpuStorage {
 
     fn index_add(&self, l: &Layout, dim: usize, idx: &[usize], size: usize) -> Result<Self> {
         index::index_add(self, l, dim, idx, size)
+    }
+
+    fn unfold2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<Self> {
+        match self {
+            CpuStorage::F32(v) => Ok(CpuStorage::F32(conv::unfold2d(v, l, win)?)),
+            CpuStorage::F64(v) => Ok(CpuStorage::F64(conv::unfold2d(v, l, win)?)),
+            other => Err(crate::error::Error::DType(format!(
+                "unfold2d: expected a float tensor, got {}",
+                other.dtype()
+            ))),
+        }
+    }
+
+    fn fold2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<Self> {
+        match self {
+            CpuStorage::F32(v) => Ok(CpuStorage::F32(conv::fold2d(v, l, win)?)),
+            CpuStorage::F64(v) => Ok(CpuStorage::F64(conv::fold2d(v, l, win)?)),
+            other => Err(crate::error::Error::DType(format!(
+                "fold2d: expected a float tensor, got {}",
+                other.dtype()
+            ))),
+        }
     }
 
     fn cat(parts: &[(&Self, &Layout)], dim: usize, out_shape: &[usize]) -> Result<(Self, Layout)> {

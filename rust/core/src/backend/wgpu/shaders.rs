@@ -44,8 +44,11 @@ pub const BATCHNORM: &str = concat!(
 pub const OPTIM: &str = include_str!("../../../../../shaders/optim.wgsl");
 /// Row gathers (index_select).
 pub const GATHER: &str = include_str!("../../../../../shaders/gather.wgsl");
+/// Sliding windows (convolution, pooling): unfold (im2col) and fold (col2im).
+pub const CONV: &str = include_str!("../../../../../shaders/conv.wgsl");
 /// Every shader as compiled (prelude and generated parts prepended), with its name.
-pub const ALL: [(&str, &str); 10] = [
+pub const ALL: [(&str, &str); 11] = [
+    ("conv", CONV),
     ("batchnorm", BATCHNORM),
     ("optim", OPTIM),
     ("matmul_vec4", MATMUL_VEC4),

@@ -3,12 +3,14 @@
 //! until data is read back.
 
 use super::{
-    self as gpu, DropParams, EwParams, GatherParams, GpuBuffer, MmParams, RdParams, SmParams,
+    self as gpu, ConvParams, DropParams, EwParams, GatherParams, GpuBuffer, MmParams, RdParams,
+    SmParams,
 };
 use crate::error::{Error, Result};
 use crate::layout::{checked_numel, Layout};
 use std::collections::HashMap;
 
+mod conv;
 mod elementwise;
 mod index;
 mod matmul;
@@ -16,6 +18,7 @@ mod nn;
 mod optim;
 mod reduce;
 
+pub(crate) use conv::*;
 pub(crate) use elementwise::*;
 pub(crate) use index::*;
 pub(crate) use matmul::*;

@@ -167,6 +167,33 @@ pub(crate) struct GatherParams {
 }
 impl Params for GatherParams {}
 
+/// conv.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct ConvParams {
+    pub n: u32,
+    pub c: u32,
+    pub h: u32,
+    pub w: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub sh: u32,
+    pub sw: u32,
+    pub ph: u32,
+    pub pw: u32,
+    pub dh: u32,
+    pub dw: u32,
+    pub oh: u32,
+    pub ow: u32,
+    pub total: u32,
+    pub row: u32,
+    pub x_offset: u32,
+    pub _pad: u32,
+    pub pad_value: f32,
+    pub outside: f32,
+}
+impl Params for ConvParams {}
+
 /// reduce.wgsl's Params.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

@@ -1,0 +1,289 @@
+"""Convolution, pooling, BatchNorm2d and Dropout2d layers, as PyTorch's (`ferrograd.nn`):
+the modules around `ferrograd.nn.spatial`'s functional forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _core
+from .._core import ShapeError, Tensor
+from . import init as _init
+from . import spatial as S
+from .layers import BatchNorm1d, _size
+from .module import Module, Parameter
+
+
+def _ints(v: Any, n: int) -> tuple[int, ...]:
+    return (int(v),) * n if isinstance(v, int) else tuple(int(i) for i in v)
+
+
+class _ConvNd(Module):
+    """The shared part of Conv1d and Conv2d: weight (out, in / groups, *kernel), bias (out,),
+    PyTorch's default init (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both)."""
+
+    _dims = 2
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+    ):
+        super().__init__()
+        name, n = type(self).__name__, self._dims
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(f"{name}: channels must be positive, got ({in_channels}, {out_channels})")
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"{name}: groups {groups} must divide in_channels {in_channels} "
+                f"and out_channels {out_channels}"
+            )
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(
+                f"{name}: padding_mode must be zeros, reflect, replicate or circular, got {padding_mode!r}"
+            )
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _ints(kernel_size, n)
+        self.stride, self.dilation = _ints(stride, n), _ints(dilation, n)
+        self.padding = padding if isinstance(padding, str) else _ints(padding, n)
+        if isinstance(self.padding, str) and self.padding not in ("valid", "same"):
+            raise ValueError(f"{name}: padding must be ints, 'valid' or 'same', got {padding!r}")
+        self.padding_mode = padding_mode
+        shape = [out_channels, in_channels // groups, *self.kernel_size]
+        self.weight = Parameter(_core.zeros(shape, None))
+        self.bias = Parameter(_core.zeros([out_channels], None)) if bias else None
+        _init.torch_linear_default(self.weight, self.bias)
+
+    def _padded(self, x: Tensor) -> tuple[Tensor, Any]:
+        """The input and the padding left to the convolution (non-zero modes pad here)."""
+        if self.padding_mode == "zeros" or isinstance(self.padding, str):
+            return x, self.padding
+        amounts = []
+        for p in reversed(self.padding):
+            amounts += [p, p]
+        return S.pad(x, amounts, mode=self.padding_mode), 0
+
+    def get_config(self) -> dict:
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": self.padding if isinstance(self.padding, str) else list(self.padding),
+            "dilation": list(self.dilation),
+            "groups": self.groups,
+            "bias": self.bias is not None,
+            "padding_mode": self.padding_mode,
+        }
+
+    @classmethod
+    def state_shapes(
+        cls,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+    ) -> dict[str, tuple[int, ...]]:
+        """weight (out, in / groups, *kernel) and, with `bias`, bias (out,)."""
+        i, o = _size("in_channels", in_channels), _size("out_channels", out_channels)
+        g = _size("groups", groups)
+        k = tuple(_size("kernel_size", v) for v in _ints(kernel_size, cls._dims))
+        return {"weight": (o, i // g, *k), **({"bias": (o,)} if bias else {})}
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding not in ((0,) * self._dims, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1,) * self._dims:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution of (N, C_in, H, W), as `torch.nn.Conv2d`: kernel, stride, padding (ints
+    or "valid"/"same"), dilation, groups (depthwise: groups = in_channels), bias, and
+    padding_mode ("zeros", "reflect", "replicate", "circular")."""
+
+    _dims = 2
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ShapeError(
+                f"Conv2d: expected input (N, {self.in_channels}, H, W), got shape {tuple(x.shape)}"
+            )
+        x, p = self._padded(x)
+        return S.conv2d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution of (N, C_in, L), as `torch.nn.Conv1d`."""
+
+    _dims = 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 3 or x.shape[1] != self.in_channels:
+            raise ShapeError(f"Conv1d: expected input (N, {self.in_channels}, L), got shape {tuple(x.shape)}")
+        x, p = self._padded(x)
+        return S.conv1d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
+
+
+class _Pool(Module):
+    _dims = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False, **extra):
+        super().__init__()
+        n = self._dims
+        self.kernel_size = _ints(kernel_size, n)
+        self.stride = self.kernel_size if stride is None else _ints(stride, n)
+        self.padding, self.dilation, self.ceil_mode = _ints(padding, n), _ints(dilation, n), ceil_mode
+        for k, v in extra.items():
+            setattr(self, k, v)
+
+    def get_config(self) -> dict:
+        return {
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+            "dilation": list(self.dilation),
+            "ceil_mode": self.ceil_mode,
+        }
+
+    @classmethod
+    def state_shapes(cls, **config) -> dict[str, tuple[int, ...]]:
+        """None: pooling has no state."""
+        return {}
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool):
+    """The maximum of each window of (N, C, H, W), as `torch.nn.MaxPool2d` (stride defaults
+    to the kernel size)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return S.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+
+class MaxPool1d(_Pool):
+    """The maximum of each window of (N, C, L), as `torch.nn.MaxPool1d`."""
+
+    _dims = 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        return S.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+
+class AvgPool2d(_Pool):
+    """The mean of each window of (N, C, H, W), as `torch.nn.AvgPool2d`."""
+
+    count_include_pad: bool
+
+    def __init__(
+        self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True
+    ):
+        super().__init__(kernel_size, stride, padding, 1, ceil_mode, count_include_pad=count_include_pad)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return S.avg_pool2d(
+            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
+        )
+
+    def get_config(self) -> dict:
+        cfg = super().get_config()
+        cfg.pop("dilation")
+        return {**cfg, "count_include_pad": self.count_include_pad}
+
+
+class AvgPool1d(AvgPool2d):
+    """The mean of each window of (N, C, L), as `torch.nn.AvgPool1d`."""
+
+    _dims = 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        return S.avg_pool1d(
+            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
+        )
+
+
+class AdaptiveAvgPool2d(Module):
+    """Averages (N, C, H, W) down to `output_size`, as `torch.nn.AdaptiveAvgPool2d`."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return S.adaptive_avg_pool2d(x, self.output_size)
+
+    def get_config(self) -> dict:
+        o = self.output_size
+        return {"output_size": o if isinstance(o, int) or o is None else list(o)}
+
+    @classmethod
+    def state_shapes(cls, **config) -> dict[str, tuple[int, ...]]:
+        """None: pooling has no state."""
+        return {}
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalization of (N, C, H, W) per channel over N, H and W, as
+    `torch.nn.BatchNorm2d` (the same parameters, buffers and momentum as BatchNorm1d)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ShapeError(
+                f"BatchNorm2d: expected input (N, {self.num_features}, H, W), got shape {tuple(x.shape)}"
+            )
+        return S.batch_norm2d(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training,
+            self.momentum,
+            self.eps,
+        )
+
+
+class Dropout2d(Module):
+    """Zeroes whole channels with probability p during training, as `torch.nn.Dropout2d`."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout2d: p must be in [0, 1], got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return S.dropout2d(x, self.p, self.training)
+
+    def get_config(self) -> dict:
+        return {"p": self.p, "inplace": self.inplace}
+
+    @classmethod
+    def state_shapes(cls, **config) -> dict[str, tuple[int, ...]]:
+        """None: dropout has no state."""
+        return {}
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -1,0 +1,427 @@
+"""Convolution, pooling and padding over images (N, C, H, W) and sequences (N, C, L), as
+`torch.nn.functional`'s: re-exported by `ferrograd.nn.functional`.
+
+Everything here lowers to one engine op and the ones it already has: `_core.unfold2d` lays
+each sliding window out as a row of a matrix (im2col; its backward, `fold2d`, sums a
+gradient back), so a convolution is that matrix times the weight matrix (the engine's
+gemm, on either device) and a pooling is a reduction along its rows. 1-D forms run as 2-D
+ones over (N, C, 1, L).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from .. import _core
+from .._core import ShapeError, Tensor
+
+_IntPair = int | Sequence[int]
+
+
+def _pair(op: str, name: str, v: _IntPair, n: int = 2) -> tuple[int, ...]:
+    t = (v,) * n if isinstance(v, (int, np.integer)) else tuple(v)
+    if len(t) != n or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in t):
+        raise ValueError(f"{op}: {name} must be an int or {n} ints, got {v!r}")
+    return tuple(int(i) for i in t)
+
+
+def _check4(op: str, x: Tensor, what: str = "input") -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: {what} must be a Tensor, got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ShapeError(f"{op}: expected a 4-D {what} (N, C, H, W), got shape {tuple(x.shape)}")
+
+
+def _same_padding(op: str, k: tuple[int, ...], d: tuple[int, ...], s: tuple[int, ...]):
+    """PyTorch's padding="same" (stride 1 only): total d (k - 1) per dim, the extra one on
+    the right/bottom. Returns (symmetric part, extra right/bottom part)."""
+    if any(v != 1 for v in s):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions, got stride {s}")
+    total = [di * (ki - 1) for ki, di in zip(k, d)]
+    return tuple(t // 2 for t in total), tuple(t - t // 2 * 2 for t in total)
+
+
+def conv2d(
+    input: Tensor,  # noqa: A002  (PyTorch's name)
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: _IntPair = 1,
+    padding: _IntPair | str = 0,
+    dilation: _IntPair = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-D cross-correlation of (N, C_in, H, W) with weight (C_out, C_in / groups, KH, KW),
+    as `torch.nn.functional.conv2d`: stride, zero padding (ints, or "valid"/"same"),
+    dilation, groups (depthwise when groups = C_in), optional bias (C_out,)."""
+    op = "conv2d"
+    _check4(op, input)
+    _check4(op, weight, "weight")
+    n, c, _, _ = input.shape
+    oc, cg, kh, kw = weight.shape
+    if not isinstance(groups, int) or groups < 1 or c % groups or oc % groups:
+        raise ValueError(
+            f"{op}: groups must be a positive int dividing in_channels {c} and out_channels {oc}, "
+            f"got {groups}"
+        )
+    if cg * groups != c:
+        raise ShapeError(
+            f"{op}: input has {c} channels but weight {tuple(weight.shape)} expects {cg} x groups {groups} = "
+            f"{cg * groups}"
+        )
+    if bias is not None and tuple(bias.shape) != (oc,):
+        raise ShapeError(f"{op}: bias must have shape ({oc},), got {tuple(bias.shape)}")
+    s, d = _pair(op, "stride", stride), _pair(op, "dilation", dilation)
+    p: tuple[int, ...]
+    if isinstance(padding, str):
+        if padding == "valid":
+            p = (0, 0)
+        elif padding == "same":
+            p, extra = _same_padding(op, (kh, kw), d, s)
+            if any(extra):
+                input = pad(input, (0, extra[1], 0, extra[0]))
+        else:
+            raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+    else:
+        p = _pair(op, "padding", padding)
+    og = oc // groups
+    outs = []
+    for g in range(groups):
+        xg = input if groups == 1 else input[:, g * cg : (g + 1) * cg]
+        wg = weight if groups == 1 else weight[g * og : (g + 1) * og]
+        cols, (oh, ow) = _core.unfold2d(xg.contiguous(), (kh, kw), s, p, d)
+        bg = None if bias is None else (bias if groups == 1 else bias[g * og : (g + 1) * og])
+        # (N * OH * OW, CG * KH * KW) @ (CG * KH * KW, OG) + bias: the engine's gemm
+        y = _core.linear(cols, wg.reshape(og, cg * kh * kw), bg)
+        outs.append(y.reshape(n, oh, ow, og))
+    y = outs[0] if groups == 1 else _core.cat(outs, 3)
+    return y.permute(0, 3, 1, 2)
+
+
+def conv1d(
+    input: Tensor,  # noqa: A002
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] | str = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """1-D cross-correlation of (N, C_in, L) with weight (C_out, C_in / groups, K), as
+    `torch.nn.functional.conv1d` (a conv2d over (N, C, 1, L))."""
+    op = "conv1d"
+    if not isinstance(input, Tensor) or input.ndim != 3:
+        raise ShapeError(f"{op}: expected a 3-D input (N, C, L), got {getattr(input, 'shape', input)!r}")
+    if not isinstance(weight, Tensor) or weight.ndim != 3:
+        raise ShapeError(f"{op}: expected a 3-D weight (C_out, C_in / groups, K)")
+    pd = padding if isinstance(padding, str) else (0, _pair(op, "padding", padding, 1)[0])
+    y = conv2d(
+        input.unsqueeze(2),
+        weight.unsqueeze(2),
+        bias,
+        (1, _pair(op, "stride", stride, 1)[0]),
+        pd,
+        (1, _pair(op, "dilation", dilation, 1)[0]),
+        groups,
+    )
+    return y.squeeze(2)
+
+
+def conv_transpose2d(
+    input: Tensor,  # noqa: A002
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: _IntPair = 1,
+    padding: _IntPair = 0,
+    output_padding: _IntPair = 0,
+    groups: int = 1,
+    dilation: _IntPair = 1,
+) -> Tensor:
+    """The transposed convolution (the gradient of conv2d with respect to its input), as
+    `torch.nn.functional.conv_transpose2d`: input (N, C_in, H, W), weight (C_in, C_out /
+    groups, KH, KW); output H_out = (H - 1) stride - 2 padding + dilation (KH - 1) +
+    output_padding + 1."""
+    op = "conv_transpose2d"
+    _check4(op, input)
+    _check4(op, weight, "weight")
+    n, c, h, w = input.shape
+    ci, og, kh, kw = weight.shape
+    if ci != c or groups < 1 or c % groups:
+        raise ShapeError(f"{op}: input has {c} channels, weight {tuple(weight.shape)} (groups {groups})")
+    s, p, d = _pair(op, "stride", stride), _pair(op, "padding", padding), _pair(op, "dilation", dilation)
+    op_ = _pair(op, "output_padding", output_padding)
+    if any(o >= max(si, di) for o, si, di in zip(op_, s, d)):
+        raise ValueError(f"{op}: output_padding {op_} must be smaller than stride {s} or dilation {d}")
+    ho = (h - 1) * s[0] - 2 * p[0] + d[0] * (kh - 1) + op_[0] + 1
+    wo = (w - 1) * s[1] - 2 * p[1] + d[1] * (kw - 1) + op_[1] + 1
+    cg = c // groups
+    outs = []
+    for g in range(groups):
+        xg = input if groups == 1 else input[:, g * cg : (g + 1) * cg]
+        wg = weight if groups == 1 else weight[g * cg : (g + 1) * cg]
+        # each input position's contribution to the output windows, summed back by fold2d
+        rows = xg.permute(0, 2, 3, 1).reshape(n * h * w, cg)
+        cols = rows.matmul(wg.reshape(cg, og * kh * kw))
+        outs.append(_core.fold2d(cols, [n, og, ho, wo], (kh, kw), s, p, d))
+    y = outs[0] if groups == 1 else _core.cat(outs, 1)
+    if bias is not None:
+        y = y + bias.reshape(1, -1, 1, 1)
+    return y
+
+
+def _pool_windows(op, input, kernel_size, stride, padding, dilation, ceil_mode, pad_value, outside):
+    """(N * C * OH * OW, KH * KW) windows of each channel on its own, and (OH, OW)."""
+    _check4(op, input)
+    k = _pair(op, "kernel_size", kernel_size)
+    s = (
+        k
+        if stride is None or (isinstance(stride, (list, tuple)) and not stride)
+        else _pair(op, "stride", stride)
+    )
+    p, d = _pair(op, "padding", padding), _pair(op, "dilation", dilation)
+    if any(pi > ki // 2 for pi, ki in zip(p, k)):
+        raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
+    n, c, h, w = input.shape
+    flat = input.contiguous().reshape(n * c, 1, h, w)
+    cols, (oh, ow) = _core.unfold2d(flat, k, s, p, d, ceil_mode, pad_value, outside)
+    return cols, (n, c, oh, ow), (k, s, p, d)
+
+
+def max_pool2d(
+    input: Tensor,  # noqa: A002
+    kernel_size: _IntPair,
+    stride: _IntPair | None = None,
+    padding: _IntPair = 0,
+    dilation: _IntPair = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> Tensor:
+    """The maximum of each window (stride defaults to the kernel size; padding is -inf), as
+    `torch.nn.functional.max_pool2d`; the gradient goes to each window's first maximum."""
+    if return_indices:
+        raise NotImplementedError("max_pool2d: return_indices=True is not supported")
+    inf = float("inf")
+    cols, (n, c, oh, ow), _ = _pool_windows(
+        "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, -inf, -inf
+    )
+    return cols.max(1).values.reshape(n, c, oh, ow)
+
+
+def avg_pool2d(
+    input: Tensor,  # noqa: A002
+    kernel_size: _IntPair,
+    stride: _IntPair | None = None,
+    padding: _IntPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> Tensor:
+    """The mean of each window, as `torch.nn.functional.avg_pool2d`: zero padding counted in
+    the divisor unless `count_include_pad=False`; windows that `ceil_mode` adds past the
+    padding count only what they cover."""
+    op = "avg_pool2d"
+    cols, (n, c, oh, ow), (k, s, p, d) = _pool_windows(
+        op, input, kernel_size, stride, padding, 1, ceil_mode, 0.0, 0.0
+    )
+    total = cols.sum(1)
+    if divisor_override is not None:
+        return (total / float(divisor_override)).reshape(n, c, oh, ow)
+    if not ceil_mode and (count_include_pad or not any(p)):
+        return (total / float(k[0] * k[1])).reshape(n, c, oh, ow)
+    # the divisor per window: the entries it covers inside the padded (or plain) input
+    h, w = input.shape[2], input.shape[3]
+    ones = _core.full([1, 1, h, w], 1.0, input.dtype).to(input.device)
+    counts, _ = _core.unfold2d(ones, k, s, p, d, ceil_mode, 1.0 if count_include_pad else 0.0, 0.0)
+    div = counts.sum(1).reshape(1, 1, oh, ow)
+    return total.reshape(n, c, oh, ow) / div
+
+
+def max_pool1d(
+    input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):  # noqa: A002
+    """`max_pool2d` over (N, C, L)."""
+    s = None if stride is None else (1, _pair("max_pool1d", "stride", stride, 1)[0])
+    k = _pair("max_pool1d", "kernel_size", kernel_size, 1)[0]
+    p = _pair("max_pool1d", "padding", padding, 1)[0]
+    dl = _pair("max_pool1d", "dilation", dilation, 1)[0]
+    y = max_pool2d(input.unsqueeze(2), (1, k), s if s else (1, k), (0, p), (1, dl), ceil_mode, return_indices)
+    return y.squeeze(2)
+
+
+def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):  # noqa: A002
+    """`avg_pool2d` over (N, C, L)."""
+    k = _pair("avg_pool1d", "kernel_size", kernel_size, 1)[0]
+    s = k if stride is None else _pair("avg_pool1d", "stride", stride, 1)[0]
+    p = _pair("avg_pool1d", "padding", padding, 1)[0]
+    y = avg_pool2d(input.unsqueeze(2), (1, k), (1, s), (0, p), ceil_mode, count_include_pad)
+    return y.squeeze(2)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: _IntPair) -> Tensor:  # noqa: A002
+    """Averages over the windows that split H and W into `output_size` parts (None keeps a
+    dim), as `torch.nn.functional.adaptive_avg_pool2d`: window i of n over a dim of size L is
+    [floor(i L / n), ceil((i + 1) L / n))."""
+    op = "adaptive_avg_pool2d"
+    _check4(op, input)
+    n, c, h, w = input.shape
+    size = (output_size,) * 2 if isinstance(output_size, int) or output_size is None else tuple(output_size)
+    oh, ow = (h if size[0] is None else size[0]), (w if size[1] is None else size[1])
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{op}: output_size must be positive, got {output_size!r}")
+    if h % oh == 0 and w % ow == 0:  # equal windows: one pooling
+        return avg_pool2d(input, (h // oh, w // ow), (h // oh, w // ow))
+    rows = []
+    for i in range(oh):
+        y0, y1 = (i * h) // oh, -((-(i + 1) * h) // oh)
+        cells = []
+        for j in range(ow):
+            x0, x1 = (j * w) // ow, -((-(j + 1) * w) // ow)
+            cells.append(input[:, :, y0:y1, x0:x1].mean((2, 3)))
+        rows.append(_core.stack(cells, 2))
+    return _core.stack(rows, 2)
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.0) -> Tensor:  # noqa: A002
+    """Pads the last len(pad) / 2 dims, as `torch.nn.functional.pad`: `pad` is (left, right)
+    for the last dim, then (top, bottom) for the one before, ...; modes "constant" (with
+    `value`; negative pads crop), "reflect", "replicate", "circular"."""
+    op = "pad"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    pad = list(pad)
+    if len(pad) % 2 or len(pad) // 2 > input.ndim or not all(isinstance(v, (int, np.integer)) for v in pad):
+        raise ValueError(f"{op}: pad must be an even number (at most 2 x ndim) of ints, got {pad!r}")
+    if mode not in ("constant", "reflect", "replicate", "circular"):
+        raise ValueError(f"{op}: mode must be constant, reflect, replicate or circular, got {mode!r}")
+    x = input
+    for i in range(len(pad) // 2):
+        dim = x.ndim - 1 - i
+        lo, hi = int(pad[2 * i]), int(pad[2 * i + 1])
+        if lo == 0 and hi == 0:
+            continue
+        size = x.shape[dim]
+        if mode == "constant":
+            if lo < 0:
+                x = x.narrow(dim, -lo, x.shape[dim] + lo)
+                lo = 0
+            if hi < 0:
+                x = x.narrow(dim, 0, x.shape[dim] + hi)
+                hi = 0
+            parts = []
+            for width in (lo, hi):
+                shape = list(x.shape)
+                shape[dim] = width
+                parts.append(_core.full(shape, float(value), x.dtype).to(x.device) if width else None)
+            x = _core.cat([t for t in (parts[0], x, parts[1]) if t is not None], dim)
+            continue
+        if lo < 0 or hi < 0:
+            raise ValueError(f"{op}: negative padding is only for mode='constant', got {pad}")
+        if mode == "reflect" and (lo >= size or hi >= size):
+            raise ValueError(f"{op}: reflect padding ({lo}, {hi}) must be smaller than the dim's size {size}")
+        if mode == "circular" and (lo > size or hi > size):
+            raise ValueError(f"{op}: circular padding ({lo}, {hi}) must be at most the dim's size {size}")
+        if size == 0:
+            raise ValueError(f"{op}: cannot {mode}-pad an empty dim")
+        j = np.arange(-lo, size + hi)
+        if mode == "reflect":
+            period = 2 * (size - 1) if size > 1 else 1
+            j = np.abs(np.mod(j, period))
+            j = np.where(j >= size, period - j, j)
+        elif mode == "replicate":
+            j = np.clip(j, 0, size - 1)
+        else:
+            j = np.mod(j, size)
+        x = x.index_select(dim, _core.from_numpy(j.astype(np.int64)))
+    return x
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Zeroes whole channels of (N, C, H, W) (or (N, C, L)) with probability p and scales the
+    rest by 1 / (1 - p), as `torch.nn.functional.dropout2d`; the identity when not training."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout2d: p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    if input.ndim not in (3, 4):
+        raise ShapeError(f"dropout2d: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
+    if p == 1.0:
+        return input * 0.0
+    shape = [input.shape[0], input.shape[1]] + [1] * (input.ndim - 2)
+    keep = (_core.rand(shape, input.dtype) >= p).to(input.device)
+    return input * keep * (1.0 / (1.0 - p))
+
+
+def interpolate(
+    input: Tensor,  # noqa: A002
+    size: _IntPair | None = None,
+    scale_factor: float | Sequence[float] | None = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+) -> Tensor:
+    """Resizes (N, C, H, W), as `torch.nn.functional.interpolate`: mode "nearest" (source
+    index floor(i * in / out)) or "bilinear" (half-pixel centres unless `align_corners`)."""
+    op = "interpolate"
+    _check4(op, input)
+    h, w = input.shape[2], input.shape[3]
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{op}: give exactly one of size and scale_factor")
+    if size is not None:
+        oh, ow = _pair(op, "size", size)
+    else:
+        sf = (scale_factor,) * 2 if isinstance(scale_factor, (int, float)) else tuple(scale_factor)  # type: ignore[arg-type]
+        oh, ow = int(math.floor(h * sf[0])), int(math.floor(w * sf[1]))
+    if mode == "nearest":
+        if align_corners is not None:
+            raise ValueError(f"{op}: align_corners goes with linear modes only")
+        iy = np.minimum((np.arange(oh) * h) // oh, h - 1)
+        ix = np.minimum((np.arange(ow) * w) // ow, w - 1)
+        y = input.index_select(2, _core.from_numpy(iy.astype(np.int64)))
+        return y.index_select(3, _core.from_numpy(ix.astype(np.int64)))
+    if mode != "bilinear":
+        raise ValueError(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}")
+
+    def taps(out: int, size: int):
+        if align_corners:
+            src = np.arange(out) * ((size - 1) / (out - 1) if out > 1 else 0.0)
+        else:
+            src = np.maximum((np.arange(out) + 0.5) * (size / out) - 0.5, 0.0)
+        lo = np.minimum(np.floor(src).astype(np.int64), size - 1)
+        hi = np.minimum(lo + 1, size - 1)
+        frac = (src - lo).astype(np.float64)
+        return lo, hi, frac
+
+    y0, y1, fy = taps(oh, h)
+    x0, x1, fx = taps(ow, w)
+
+    def weights(f, shape):
+        return _core.from_numpy(f.reshape(shape)).to(input.device, input.dtype)
+
+    def rows(idx):
+        return input.index_select(2, _core.from_numpy(idx))
+
+    top, bottom = rows(y0), rows(y1)
+    wy = weights(fy, (1, 1, oh, 1))
+    mid = top + (bottom - top) * wy
+    left = mid.index_select(3, _core.from_numpy(x0))
+    right = mid.index_select(3, _core.from_numpy(x1))
+    return left + (right - left) * weights(fx, (1, 1, 1, ow))
+
+
+def batch_norm2d(
+    input: Tensor,  # noqa: A002
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch norm of (N, C, H, W) over N, H and W per channel: the (N H W, C) rows through
+    the engine's fused batch norm."""
+    n, c, h, w = input.shape
+    rows = input.permute(0, 2, 3, 1).reshape(n * h * w, c)
+    y = _core.batch_norm(rows, weight, bias, running_mean, running_var, training, momentum, eps, None)
+    return y.reshape(n, h, w, c).permute(0, 3, 1, 2)

@@ -1,0 +1,129 @@
+//! Sliding windows for convolution and pooling: `unfold2d` (im2col) and its adjoint
+//! `fold2d` (col2im), each the other's derivative. Convolution is `unfold2d` then a matrix
+//! product; pooling is `unfold2d` then a row reduction (see `ferrograd.nn.functional`).
+
+use crate::autograd::record;
+use crate::backend::Window2d;
+use crate::error::Result;
+use crate::layout::fmt_shape;
+use crate::shape_err;
+use crate::tensor::Tensor;
+
+impl Window2d {
+    /// The window over an (n, c, h, w) input: output size from PyTorch's formula,
+    /// floor((h + 2 ph - dh (kh - 1) - 1) / sh) + 1 (rounded up with `ceil_mode`, dropping a
+    /// last window that would start in the right padding, as PyTorch does).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        op: &str,
+        input: [usize; 4],
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        ceil_mode: bool,
+        pad_value: f64,
+        outside: f64,
+    ) -> Result<Window2d> {
+        let [n, c, h, w] = input;
+        if kernel.contains(&0) || stride.contains(&0) || dilation.contains(&0) {
+            return Err(crate::value_err!(
+                "{op}: kernel size, stride and dilation must be positive, got kernel {kernel:?}, \
+                 stride {stride:?}, dilation {dilation:?}"
+            ));
+        }
+        let out = |size: usize, k: usize, s: usize, p: usize, d: usize| -> Result<usize> {
+            let span = d * (k - 1) + 1;
+            let room = size + 2 * p;
+            if room < span {
+                return Err(shape_err!(
+                    "{op}: the input ({n}, {c}, {h}, {w}) padded by {padding:?} is smaller than the \
+                     kernel {kernel:?} with dilation {dilation:?}"
+                ));
+            }
+            let mut o = if ceil_mode {
+                (room - span).div_ceil(s) + 1
+            } else {
+                (room - span) / s + 1
+            };
+            if ceil_mode && (o - 1) * s >= size + p {
+                o -= 1; // the last window would start in the right padding
+            }
+            Ok(o)
+        };
+        let oh = out(h, kernel[0], stride[0], padding[0], dilation[0])?;
+        let ow = out(w, kernel[1], stride[1], padding[1], dilation[1])?;
+        Ok(Window2d {
+            n,
+            c,
+            h,
+            w,
+            kh: kernel[0],
+            kw: kernel[1],
+            sh: stride[0],
+            sw: stride[1],
+            ph: padding[0],
+            pw: padding[1],
+            dh: dilation[0],
+            dw: dilation[1],
+            oh,
+            ow,
+            pad_value,
+            outside,
+        })
+    }
+}
+
+impl Tensor {
+    /// The windows of this (n, c, h, w) float tensor as an (n * oh * ow, c * kh * kw)
+    /// matrix (im2col); differentiable (its backward is `fold2d`).
+    pub fn unfold2d(&self, win: &Window2d) -> Result<Tensor> {
+        let want = [win.n, win.c, win.h, win.w];
+        if self.shape() != want {
+            return Err(shape_err!(
+                "unfold2d: expected an input of shape {}, got {}",
+                fmt_shape(&want),
+                fmt_shape(self.shape())
+            ));
+        }
+        if !self.dtype().is_float() {
+            return Err(crate::dtype_err!(
+                "unfold2d: expected a float tensor, got {}",
+                self.dtype()
+            ));
+        }
+        let out = self.map_storage_to(&[win.rows(), win.cols()], |b, l| b.unfold2d(l, win))?;
+        let w = *win;
+        Ok(record(out, "Unfold2dBackward", &[self], move |g| {
+            Ok(vec![Some(g.fold2d(&w)?)])
+        }))
+    }
+
+    /// unfold2d's adjoint (col2im): the (n * oh * ow, c * kh * kw) matrix summed back into an
+    /// (n, c, h, w) tensor; differentiable (its backward is `unfold2d`, with zero padding).
+    pub fn fold2d(&self, win: &Window2d) -> Result<Tensor> {
+        let want = [win.rows(), win.cols()];
+        if self.shape() != want {
+            return Err(shape_err!(
+                "fold2d: expected a matrix of shape {}, got {}",
+                fmt_shape(&want),
+                fmt_shape(self.shape())
+            ));
+        }
+        if !self.dtype().is_float() {
+            return Err(crate::dtype_err!(
+                "fold2d: expected a float tensor, got {}",
+                self.dtype()
+            ));
+        }
+        let out = self.map_storage_to(&[win.n, win.c, win.h, win.w], |b, l| b.fold2d(l, win))?;
+        let w = Window2d {
+            pad_value: 0.0,
+            outside: 0.0,
+            ..*win
+        };
+        Ok(record(out, "Fold2dBackward", &[self], move |g| {
+            Ok(vec![Some(g.unfold2d(&w)?)])
+        }))
+    }
+}

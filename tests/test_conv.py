@@ -1,0 +1,259 @@
+"""Convolution, pooling, padding and resizing (issue 16): forward against direct NumPy
+loops, float64 gradchecks, the same results on the GPU, the layers' configs and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ferrograd as fg
+from ferrograd import nn
+from ferrograd.autograd import gradcheck
+
+F = nn.functional
+rng = np.random.default_rng(11)
+
+
+def conv2d_ref(x, w, b, stride, padding, dilation, groups):
+    """Direct cross-correlation in float64."""
+    n, c, h, wd = x.shape
+    oc, cg, kh, kw = w.shape
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    out = np.zeros((n, oc, oh, ow))
+    og = oc // groups
+    for o in range(oc):
+        g = o // og
+        for i in range(oh):
+            for j in range(ow):
+                patch = xp[
+                    :,
+                    g * cg : (g + 1) * cg,
+                    i * sh : i * sh + dh * (kh - 1) + 1 : dh,
+                    j * sw : j * sw + dw * (kw - 1) + 1 : dw,
+                ]
+                out[:, o, i, j] = (patch * w[o]).sum(axis=(1, 2, 3)) + (0 if b is None else b[o])
+    return out
+
+
+CASES = [
+    # (N, C, H, W), (OC, KH, KW), stride, padding, dilation, groups
+    ((2, 3, 7, 6), (4, 3, 3), (1, 1), (0, 0), (1, 1), 1),
+    ((2, 3, 7, 6), (4, 3, 3), (2, 1), (1, 2), (1, 1), 1),
+    ((1, 4, 9, 9), (6, 3, 2), (2, 2), (1, 0), (2, 3), 2),
+    ((2, 4, 5, 5), (4, 3, 3), (1, 1), (1, 1), (1, 1), 4),  # depthwise
+    ((3, 2, 4, 4), (5, 1, 1), (1, 1), (0, 0), (1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("xs,ws,stride,padding,dilation,groups", CASES)
+def test_conv2d_matches_direct_loops_and_gradchecks(xs, ws, stride, padding, dilation, groups, device):
+    x = rng.standard_normal(xs)
+    w = rng.standard_normal((ws[0], xs[1] // groups, ws[1], ws[2]))
+    b = rng.standard_normal(ws[0])
+    got = F.conv2d(
+        fg.tensor(x.astype(np.float32)).to(device),
+        fg.tensor(w.astype(np.float32)).to(device),
+        fg.tensor(b.astype(np.float32)).to(device),
+        stride,
+        padding,
+        dilation,
+        groups,
+    )
+    np.testing.assert_allclose(
+        got.numpy(), conv2d_ref(x, w, b, stride, padding, dilation, groups), rtol=1e-4, atol=1e-4
+    )
+    if device == "cpu":
+        xt, wt, bt = (fg.tensor(a, requires_grad=True) for a in (x, w, b))
+        assert gradcheck(lambda a, c, d: F.conv2d(a, c, d, stride, padding, dilation, groups), [xt, wt, bt])
+
+
+def test_padding_same_valid_and_conv1d():
+    x = rng.standard_normal((2, 3, 8, 7))
+    w = rng.standard_normal((4, 3, 4, 3))
+    same = F.conv2d(fg.tensor(x), fg.tensor(w), padding="same")
+    assert tuple(same.shape) == (2, 4, 8, 7)
+    # "same" with an even kernel pads the extra row at the bottom (as PyTorch)
+    ref = conv2d_ref(np.pad(x, ((0, 0), (0, 0), (0, 1), (0, 0))), w, None, (1, 1), (1, 1), (1, 1), 1)
+    np.testing.assert_allclose(same.numpy(), ref, rtol=1e-9)
+    valid = F.conv2d(fg.tensor(x), fg.tensor(w), padding="valid")
+    assert tuple(valid.shape) == (2, 4, 5, 5)
+    with pytest.raises(ValueError, match="padding='same' is not supported for strided"):
+        F.conv2d(fg.tensor(x), fg.tensor(w), stride=2, padding="same")
+    s = rng.standard_normal((2, 3, 11))
+    k = rng.standard_normal((5, 3, 3))
+    got = F.conv1d(fg.tensor(s), fg.tensor(k), stride=2, padding=1, dilation=2)
+    ref = conv2d_ref(s[:, :, None, :], k[:, :, None, :], None, (1, 2), (0, 1), (1, 2), 1)[:, :, 0]
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-9)
+    st = fg.tensor(s, requires_grad=True)
+    assert gradcheck(lambda a: F.conv1d(a, fg.tensor(k), padding=1), [st])
+
+
+def test_conv_transpose2d_is_the_input_gradient_of_conv2d():
+    """<conv2d(x, w), y> = <x, conv_transpose2d(y, w)> for every x, y (the adjoint), and
+    PyTorch's output size formula."""
+    x = rng.standard_normal((2, 3, 9, 8))
+    w = rng.standard_normal((4, 3, 3, 2))
+    for stride, padding, dilation in [((1, 1), (0, 0), (1, 1)), ((2, 3), (1, 0), (1, 2))]:
+        y = F.conv2d(fg.tensor(x), fg.tensor(w), None, stride, padding, dilation).numpy()
+        g = rng.standard_normal(y.shape)
+        op = tuple((9 + 2 * padding[0] - dilation[0] * 2 - 1) % stride[0] for _ in [0]) + (
+            (8 + 2 * padding[1] - dilation[1] * 1 - 1) % stride[1],
+        )
+        back = F.conv_transpose2d(fg.tensor(g), fg.tensor(w), None, stride, padding, op, 1, dilation).numpy()
+        assert back.shape == x.shape
+        assert (y * g).sum() == pytest.approx((x * back).sum(), rel=1e-9)
+    gt = fg.tensor(rng.standard_normal((1, 3, 4, 4)), requires_grad=True)
+    wt = fg.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    assert gradcheck(lambda a, b: F.conv_transpose2d(a, b, stride=2, padding=1, output_padding=1), [gt, wt])
+
+
+def test_pooling_against_numpy_with_ceil_mode_and_padding(device):
+    x = rng.standard_normal((2, 3, 7, 8)).astype(np.float32)
+    xt = fg.tensor(x).to(device)
+    got = F.max_pool2d(xt, 2).numpy()
+    np.testing.assert_array_equal(got, x[:, :, :6, :8].reshape(2, 3, 3, 2, 4, 2).max(axis=(3, 5)))
+    got = F.avg_pool2d(xt, (2, 2)).numpy()
+    np.testing.assert_allclose(got, x[:, :, :6, :8].reshape(2, 3, 3, 2, 4, 2).mean(axis=(3, 5)), rtol=1e-6)
+    # ceil_mode keeps the partial last window; padding is -inf for max, counted for avg
+    got = F.max_pool2d(xt, 3, stride=2, padding=1, ceil_mode=True)
+    assert tuple(got.shape) == (2, 3, 4, 5)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 2), (1, 2)), constant_values=-np.inf)
+    ref = np.stack(
+        [
+            np.stack([xp[:, :, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3].max(axis=(2, 3)) for j in range(5)], -1)
+            for i in range(4)
+        ],
+        -2,
+    )
+    np.testing.assert_array_equal(got.numpy(), ref)
+    got = F.avg_pool2d(xt, 3, stride=2, padding=1, count_include_pad=False).numpy()
+    ones = np.pad(np.ones((7, 8)), 1)
+    xz = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    ref = np.stack(
+        [
+            np.stack(
+                [
+                    xz[:, :, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3].sum(axis=(2, 3))
+                    / ones[2 * i : 2 * i + 3, 2 * j : 2 * j + 3].sum()
+                    for j in range(4)
+                ],
+                -1,
+            )
+            for i in range(4)
+        ],
+        -2,
+    )
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    s = fg.tensor(x[:, :, 0, :]).to(device)
+    np.testing.assert_array_equal(F.max_pool1d(s, 2).numpy(), x[:, :, 0, :].reshape(2, 3, 4, 2).max(-1))
+    np.testing.assert_allclose(
+        F.avg_pool1d(s, 4).numpy(), x[:, :, 0, :].reshape(2, 3, 2, 4).mean(-1), rtol=1e-6
+    )
+
+
+def test_pooling_gradients():
+    x = fg.tensor(rng.permutation(2 * 2 * 5 * 6).reshape(2, 2, 5, 6) * 0.1, requires_grad=True)  # no ties
+    assert gradcheck(lambda a: F.max_pool2d(a, 2, stride=1, padding=1), [x])
+    assert gradcheck(
+        lambda a: F.avg_pool2d(a, 3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), [x]
+    )
+    assert gradcheck(lambda a: F.adaptive_avg_pool2d(a, (3, 4)), [x])
+
+
+def test_adaptive_avg_pool2d_windows():
+    x = rng.standard_normal((1, 2, 5, 7))
+    got = F.adaptive_avg_pool2d(fg.tensor(x), (3, 2)).numpy()
+    for i in range(3):
+        for j in range(2):
+            y0, y1 = (i * 5) // 3, -(-(i + 1) * 5 // 3)
+            x0, x1 = (j * 7) // 2, -(-(j + 1) * 7 // 2)
+            np.testing.assert_allclose(got[:, :, i, j], x[:, :, y0:y1, x0:x1].mean(axis=(2, 3)))
+    np.testing.assert_allclose(
+        F.adaptive_avg_pool2d(fg.tensor(x), 1).numpy(), x.mean(axis=(2, 3), keepdims=True)
+    )
+
+
+@pytest.mark.parametrize(
+    "mode,np_mode",
+    [("constant", "constant"), ("reflect", "reflect"), ("replicate", "edge"), ("circular", "wrap")],
+)
+def test_pad_modes_match_numpy(mode, np_mode):
+    x = rng.standard_normal((2, 3, 4, 5))
+    pads = (2, 1, 3, 0)  # last dim (2, 1), the one before (3, 0)
+    got = F.pad(fg.tensor(x), pads, mode=mode, value=0.0)
+    ref = np.pad(x, ((0, 0), (0, 0), (3, 0), (2, 1)), mode=np_mode)
+    np.testing.assert_allclose(got.numpy(), ref)
+    xt = fg.tensor(x, requires_grad=True)
+    assert gradcheck(lambda a: F.pad(a, pads, mode=mode), [xt])
+    np.testing.assert_allclose(F.pad(fg.tensor(x), (-1, -2), value=5).numpy(), x[..., 1:3])
+    with pytest.raises(ValueError, match="pad must be an even number"):
+        F.pad(fg.tensor(x), (1, 2, 3))
+
+
+def test_interpolate_nearest_and_bilinear():
+    x = rng.standard_normal((1, 2, 3, 4))
+    near = F.interpolate(fg.tensor(x), scale_factor=2).numpy()
+    np.testing.assert_array_equal(near, x.repeat(2, 2).repeat(2, 3))
+    bil = F.interpolate(fg.tensor(x), size=(5, 7), mode="bilinear", align_corners=True).numpy()
+    # align_corners: the corners are the input's corners, the centre row is an average
+    np.testing.assert_allclose(bil[..., 0, 0], x[..., 0, 0])
+    np.testing.assert_allclose(bil[..., -1, -1], x[..., -1, -1])
+    np.testing.assert_allclose(bil[..., 2, 0], x[..., 1, 0])
+    xt = fg.tensor(x, requires_grad=True)
+    assert gradcheck(lambda a: F.interpolate(a, size=(5, 6), mode="bilinear"), [xt])
+
+
+def test_batchnorm2d_and_dropout2d():
+    x = rng.standard_normal((4, 3, 5, 5)) * 2 + 1
+    bn = nn.BatchNorm2d(3)
+    y = bn(fg.tensor(x.astype(np.float32))).numpy()
+    mean, var = x.mean(axis=(0, 2, 3), keepdims=True), x.var(axis=(0, 2, 3), keepdims=True)
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(bn.running_mean.numpy(), 0.1 * mean.ravel(), rtol=1e-4)
+    bn.eval()
+    assert tuple(bn(fg.tensor(x.astype(np.float32))).shape) == (4, 3, 5, 5)
+    fg.manual_seed(0)
+    d = nn.Dropout2d(0.5)
+    out = d(fg.ones(8, 16, 3, 3)).numpy()
+    per_channel = out.reshape(8, 16, 9)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0}
+    assert all(len(set(ch)) == 1 for ch in per_channel.reshape(-1, 9))  # whole channels
+    d.eval()
+    np.testing.assert_array_equal(d(fg.ones(2, 2, 2, 2)).numpy(), 1.0)
+
+
+def test_layers_configs_and_errors(tmp_path):
+    m = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 8, 3, groups=2, padding_mode="reflect", padding=1),
+        nn.AvgPool2d(2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Dropout2d(0.1),
+        nn.Flatten(),
+        nn.Linear(8, 3),
+    )
+    x = fg.randn(2, 1, 8, 8)
+    m.eval()
+    out = m(x)
+    assert tuple(out.shape) == (2, 3)
+    fg.save(m, tmp_path / "cnn.safetensors")
+    again = fg.load(tmp_path / "cnn.safetensors")
+    again.eval()
+    np.testing.assert_allclose(again(x).numpy(), out.numpy(), rtol=1e-6)
+    assert "Conv2d(1, 4, kernel_size=(3, 3)" in repr(m)
+    with pytest.raises(fg.ShapeError, match=r"Conv2d: expected input \(N, 1, H, W\)"):
+        m[0](fg.randn(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="groups 3 must divide in_channels 4"):
+        nn.Conv2d(4, 6, 3, groups=3)
+    with pytest.raises(fg.ShapeError, match="smaller than the kernel"):
+        F.conv2d(fg.randn(1, 1, 2, 2), fg.randn(1, 1, 3, 3))
+    c1 = nn.Conv1d(2, 3, 3, padding=1)
+    assert tuple(c1(fg.randn(4, 2, 10)).shape) == (4, 3, 10)
+    assert tuple(nn.MaxPool1d(2)(fg.randn(4, 2, 10)).shape) == (4, 2, 5)
+    assert tuple(nn.AvgPool1d(5)(fg.randn(4, 2, 10)).shape) == (4, 2, 2)
