@@ -16,10 +16,26 @@ submodules: `nn` (modules, layers, losses, configs), `optim`, `io` (checkpoints)
 
 from __future__ import annotations
 
+from . import (
+    _composite,
+    _ops,
+    autograd,
+    callbacks,
+    data,
+    gpu,
+    io,
+    losses,
+    models,
+    nn,
+    optim,
+    return_types,
+    train,
+    utils,
+)
+
 # The library's layers, as submodules (each imports only the ones below it; see
 # tests/test_layering.py), and the private modules this file re-exports from.
 from . import _core as _core
-from . import _ops, autograd, callbacks, data, gpu, io, losses, models, nn, optim, return_types, train, utils
 from . import accelerator as accelerator  # torch.accelerator: the GPU, whatever scripts call it
 from . import backends as backends  # torch.backends: mps/cudnn answer False, their flags are inert
 from . import diagnostics as diagnostics  # why a network is not learning: fg.diagnose, the monitor
@@ -27,6 +43,7 @@ from . import distributed as distributed  # data-parallel training on MPI
 from . import gpu as cuda  # PyTorch's name for the GPU controls: fg.cuda.is_available()
 from . import keras as keras  # Keras's API on this engine: fg.keras.models.Sequential, ...
 from . import tune as tune  # hyperparameter tuning: fg.tune.learning_rate, fg.tune.recipe
+from ._composite import *  # noqa: F403  (composed ops: shape, scans, math; also Tensor methods)
 from ._core import (
     DeviceError,
     DTypeError,
@@ -242,6 +259,7 @@ __all__ = [
 ]
 # the elementwise functions (fg.exp, fg.relu, ..., neg, logical_not, clip): _ops's table and the rest
 __all__ += _ops._NAMES
+__all__ += _composite.__all__
 
 # what the bindings call back into (list keys, pickling, repr, max(dim)'s named tuples):
 # handed to them here, so _core never imports this package

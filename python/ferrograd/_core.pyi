@@ -411,6 +411,87 @@ class Tensor:
     def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool = False) -> None:
         """Computes gradients of this tensor with respect to the leaves that require them."""
 
+    # ---- composed in Python (ferrograd/_composite.py), attached at import
+    def flip(self, dims: _Dims) -> Tensor:
+        """The entries reversed along each of ``dims`` (a copy)."""
+    def fliplr(self) -> Tensor:
+        """``flip(x, [1])``."""
+    def flipud(self) -> Tensor:
+        """``flip(x, [0])``."""
+    def roll(self, shifts: builtins.int | Sequence[builtins.int], dims: _Dims = None) -> Tensor:
+        """Entries shifted along ``dims`` with wraparound."""
+    def tril(self, diagonal: builtins.int = 0) -> Tensor:
+        """The lower triangle of the last two dims."""
+    def triu(self, diagonal: builtins.int = 0) -> Tensor:
+        """The upper triangle of the last two dims."""
+    def diagonal(self, offset: builtins.int = 0, dim1: builtins.int = 0, dim2: builtins.int = 1) -> Tensor:
+        """The diagonal of (dim1, dim2) as a new last dim."""
+    def diag(self, diagonal: builtins.int = 0) -> Tensor:
+        """A vector as a diagonal matrix, or a matrix's diagonal."""
+    def movedim(self, source: _Dims, destination: _Dims) -> Tensor:
+        """``source`` dims moved to ``destination`` (a view)."""
+    def moveaxis(self, source: _Dims, destination: _Dims) -> Tensor:
+        """``movedim`` (NumPy's name)."""
+    def swapaxes(self, axis0: builtins.int, axis1: builtins.int) -> Tensor:
+        """``transpose(axis0, axis1)``."""
+    def swapdims(self, axis0: builtins.int, axis1: builtins.int) -> Tensor:
+        """``transpose(axis0, axis1)``."""
+    def broadcast_to(self, shape: Sequence[builtins.int]) -> Tensor:
+        """Broadcast to ``shape`` (a view)."""
+    def tile(self, dims: Sequence[builtins.int]) -> Tensor:
+        """Repeated ``dims[i]`` times along each dim."""
+    def unflatten(self, dim: builtins.int, sizes: Sequence[builtins.int]) -> Tensor:
+        """Dim ``dim`` split into ``sizes``."""
+    def repeat_interleave(
+        self, repeats: builtins.int | Sequence[builtins.int] | Tensor, dim: builtins.int | None = None
+    ) -> Tensor:
+        """Each entry repeated ``repeats`` times along ``dim``."""
+    def prod(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Tensor:
+        """The product over ``dim``."""
+    def cumsum(self, dim: builtins.int) -> Tensor:
+        """Running sums along ``dim``."""
+    def cumprod(self, dim: builtins.int) -> Tensor:
+        """Running products along ``dim``."""
+    def logcumsumexp(self, dim: builtins.int) -> Tensor:
+        """log(cumsum(exp(x))) along ``dim``, stably."""
+    def std_mean(
+        self, dim: _Dims = None, correction: builtins.float = 1, keepdim: builtins.bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """(std, mean) over ``dim``."""
+    def var_mean(
+        self, dim: _Dims = None, correction: builtins.float = 1, keepdim: builtins.bool = False
+    ) -> tuple[Tensor, Tensor]:
+        """(var, mean) over ``dim``."""
+    def count_nonzero(self, dim: _Dims = None) -> Tensor:
+        """The number of nonzero entries over ``dim``."""
+    def lerp(self, end: _Operand, weight: _Operand) -> Tensor:
+        """x + weight (end - x)."""
+    def logaddexp(self, other: _Operand) -> Tensor:
+        """log(exp(x) + exp(other)), stably."""
+    def remainder(self, other: _Operand) -> Tensor:
+        """The remainder with the divisor's sign (Python's %)."""
+    def fmod(self, other: _Operand) -> Tensor:
+        """The remainder with the dividend's sign (C's fmod)."""
+    def floor_divide(self, other: _Operand) -> Tensor:
+        """floor(x / other) (Python's //)."""
+    def isclose(
+        self,
+        other: _Operand,
+        rtol: builtins.float = 1e-5,
+        atol: builtins.float = 1e-8,
+        equal_nan: builtins.bool = False,
+    ) -> Tensor:
+        """|x - other| <= atol + rtol |other|, elementwise."""
+    def copysign(self, other: _Operand) -> Tensor:
+        """|x| with the sign of ``other``."""
+    def masked_select(self, mask: Tensor) -> Tensor:
+        """The entries where ``mask`` is true, 1-D."""
+    def nonzero(self, as_tuple: builtins.bool = False) -> Any:
+        """The indices of the nonzero entries."""
+    def __mod__(self, other: _Operand) -> Tensor: ...
+    def __rmod__(self, other: _Operand) -> Tensor: ...
+    def __floordiv__(self, other: _Operand) -> Tensor: ...
+    def __rfloordiv__(self, other: _Operand) -> Tensor: ...
     def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], object]) -> RemovableHandle:
         """Calls ``hook(tensor)`` once this leaf's gradient is final in each backward pass."""
 

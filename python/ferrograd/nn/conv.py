@@ -1,5 +1,5 @@
-"""Convolution, pooling, BatchNorm2d and Dropout2d layers, as PyTorch's (`ferrograd.nn`):
-the modules around `ferrograd.nn.spatial`'s functional forms."""
+"""Convolution, pooling, BatchNorm2d, Dropout2d, LayerNorm and Embedding layers, as
+PyTorch's (`ferrograd.nn`): the modules around `ferrograd.nn.spatial`'s functional forms."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import _core
 from .._core import ShapeError, Tensor
+from ..autograd import no_grad
 from . import init as _init
 from . import spatial as S
 from .layers import BatchNorm1d, _size
@@ -287,3 +288,86 @@ class Dropout2d(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class LayerNorm(Module):
+    """Normalization over the last dims (`normalized_shape`) of each sample, as
+    `torch.nn.LayerNorm`: (x - mean) / sqrt(var + eps) with the biased variance, then an
+    elementwise weight and bias of that shape (with `elementwise_affine`; `bias=False`
+    drops the bias)."""
+
+    def __init__(
+        self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True
+    ):
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        if not shape or any(not isinstance(d, int) or d <= 0 for d in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be positive ints, got {normalized_shape!r}")
+        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
+        self.weight = Parameter(_core.full(list(shape), 1.0, None)) if elementwise_affine else None
+        self.bias = Parameter(_core.zeros(list(shape), None)) if elementwise_affine and bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return S.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def get_config(self) -> dict:
+        return {
+            "normalized_shape": list(self.normalized_shape),
+            "eps": self.eps,
+            "elementwise_affine": self.elementwise_affine,
+            "bias": self.bias is not None,
+        }
+
+    @classmethod
+    def state_shapes(cls, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
+        """weight and bias of `normalized_shape` (with `elementwise_affine`)."""
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        shape = tuple(_size("normalized_shape", d) for d in shape)
+        out = {"weight": shape} if elementwise_affine else {}
+        return {**out, **({"bias": shape} if elementwise_affine and bias else {})}
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+
+
+class Embedding(Module):
+    """A lookup table of `num_embeddings` vectors of size `embedding_dim`, as
+    `torch.nn.Embedding`: int64 indices of any shape give vectors of shape (*, dim). Init
+    N(0, 1); the `padding_idx` row is zero and gets no gradient."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None):
+        super().__init__()
+        n, d = _size("num_embeddings", num_embeddings), _size("embedding_dim", embedding_dim)
+        if padding_idx is not None:
+            if not -n <= padding_idx < n:
+                raise ValueError(f"Embedding: padding_idx must be in [-{n}, {n}), got {padding_idx}")
+            padding_idx %= n
+        self.num_embeddings, self.embedding_dim, self.padding_idx = n, d, padding_idx
+        self.weight = Parameter(_core.randn([n, d], None))
+        if padding_idx is not None:
+            with_no_grad_zero_row(self.weight, padding_idx)
+
+    def forward(self, idx: Tensor) -> Tensor:
+        return S.embedding(idx, self.weight, self.padding_idx)
+
+    def get_config(self) -> dict:
+        return {
+            "num_embeddings": self.num_embeddings,
+            "embedding_dim": self.embedding_dim,
+            "padding_idx": self.padding_idx,
+        }
+
+    @classmethod
+    def state_shapes(cls, num_embeddings, embedding_dim, padding_idx=None):
+        """weight (num_embeddings, embedding_dim)."""
+        return {"weight": (_size("num_embeddings", num_embeddings), _size("embedding_dim", embedding_dim))}
+
+    def extra_repr(self) -> str:
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+def with_no_grad_zero_row(w: Tensor, row: int) -> None:
+    """Zeroes row `row` of `w` in place, outside the graph."""
+    with no_grad():
+        w[row] = 0.0

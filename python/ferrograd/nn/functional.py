@@ -11,9 +11,12 @@ from .._core import Tensor
 from .loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
+    cosine_embedding_loss,
     cross_entropy,
     huber_loss,
+    kl_div,
     l1_loss,
+    margin_ranking_loss,
     mse_loss,
     nll_loss,
     smooth_l1_loss,
@@ -26,10 +29,15 @@ from .spatial import (
     conv2d,
     conv_transpose2d,
     dropout2d,
+    embedding,
     interpolate,
+    layer_norm,
     max_pool1d,
     max_pool2d,
+    normalize,
     pad,
+    scaled_dot_product_attention,
+    softmin,
 )
 
 
@@ -154,6 +162,14 @@ def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
 
 
 __all__ = [
+    "layer_norm",
+    "embedding",
+    "normalize",
+    "softmin",
+    "scaled_dot_product_attention",
+    "kl_div",
+    "cosine_embedding_loss",
+    "margin_ranking_loss",
     "conv1d",
     "conv2d",
     "conv_transpose2d",

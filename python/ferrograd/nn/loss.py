@@ -298,6 +298,55 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
     return _reduce(-(t * log_p + (1.0 - t) * log_q), reduction, "binary_cross_entropy")
 
 
+@_tensor_args
+def kl_div(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """KL divergence with `input` log-probabilities: target (log target - input) pointwise
+    (0 where target is 0), or exp(target) (target - input) with `log_target`, as PyTorch's;
+    "batchmean" divides the sum by the batch size (KL's mathematical definition), "mean" by
+    the number of elements."""
+    if log_target:
+        point = target.exp() * (target - input)
+    else:
+        safe = target.masked_fill(target <= 0, _core.full([], 1.0, target.dtype).to(target.device))
+        point = (target * (safe.log() - input)).masked_fill(
+            target == 0, _core.full([], 0.0, input.dtype).to(input.device)
+        )
+    if reduction == "batchmean":
+        return point.sum() / float(input.shape[0] if input.ndim else 1)
+    return _reduce(point, reduction, "kl_div")
+
+
+@_tensor_args
+def cosine_embedding_loss(
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """1 - cos(x1, x2) where target = 1, max(0, cos(x1, x2) - margin) where target = -1, as
+    PyTorch's (cosine along the last dim, norms clamped at 1e-8)."""
+    eps = 1e-8
+    n1 = (input1 * input1).sum(-1).clamp(min=eps * eps).sqrt()
+    n2 = (input2 * input2).sum(-1).clamp(min=eps * eps).sqrt()
+    cos = (input1 * input2).sum(-1) / (n1 * n2)
+    pos = 1.0 - cos
+    neg = (cos - margin).clamp(min=0.0)
+    t = target.to(cos.device)
+    zero = _core.full([], 0.0, cos.dtype).to(cos.device)
+    per = pos.masked_fill(t != 1, zero) + neg.masked_fill(t != -1, zero)
+    return _reduce(per, reduction, "cosine_embedding_loss")
+
+
+@_tensor_args
+def margin_ranking_loss(
+    input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0.0, reduction: str = "mean"
+) -> Tensor:
+    """max(0, -target (x1 - x2) + margin), as PyTorch's."""
+    return _reduce((-target * (input1 - input2) + margin).clamp(min=0.0), reduction, "margin_ranking_loss")
+
+
 # ---- PyTorch's classes (`ferrograd.nn`) ------------------------------------------------
 
 
@@ -451,3 +500,45 @@ __all__ = [
     "SmoothL1Loss",
     "BCEWithLogitsLoss",
 ]
+
+
+class KLDivLoss(_Loss):
+    """KL divergence with log-probability inputs (see `kl_div`)."""
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
+        super().__init__(reduction)
+        self.log_target = log_target
+
+    def forward(self, input, target):  # noqa: A002
+        return kl_div(input, target, self.reduction, self.log_target)
+
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction, "log_target": self.log_target}
+
+
+class CosineEmbeddingLoss(_Loss):
+    """1 - cos for similar pairs, max(0, cos - margin) for dissimilar ones."""
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return cosine_embedding_loss(input1, input2, target, self.margin, self.reduction)
+
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction, "margin": self.margin}
+
+
+class MarginRankingLoss(_Loss):
+    """max(0, -target (x1 - x2) + margin)."""
+
+    def __init__(self, margin: float = 0.0, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.margin = margin
+
+    def forward(self, input1, input2, target):
+        return margin_ranking_loss(input1, input2, target, self.margin, self.reduction)
+
+    def get_config(self) -> dict:
+        return {"reduction": self.reduction, "margin": self.margin}

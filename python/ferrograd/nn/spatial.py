@@ -425,3 +425,94 @@ def batch_norm2d(
     rows = input.permute(0, 2, 3, 1).reshape(n * h * w, c)
     y = _core.batch_norm(rows, weight, bias, running_mean, running_var, training, momentum, eps, None)
     return y.reshape(n, h, w, c).permute(0, 3, 1, 2)
+
+
+def layer_norm(
+    input: Tensor,  # noqa: A002
+    normalized_shape: Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalizes over the last len(normalized_shape) dims, as
+    `torch.nn.functional.layer_norm`: (x - mean) / sqrt(var + eps), biased variance."""
+    shape = tuple(normalized_shape)
+    k = len(shape)
+    if tuple(input.shape[input.ndim - k :]) != shape or input.ndim < k:
+        raise ShapeError(
+            f"layer_norm: expected input (*, {', '.join(map(str, shape))}), got {tuple(input.shape)}"
+        )
+    dims = list(range(input.ndim - k, input.ndim))
+    mean = input.mean(dims, keepdim=True)
+    d = input - mean
+    var = (d * d).mean(dims, keepdim=True)
+    y = d * (var + eps).rsqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
+    """The rows of `weight` at the int64 indices `input` (any shape), as
+    `torch.nn.functional.embedding`; the `padding_idx` row gets no gradient."""
+    if input.dtype != _core.dtype.int64:
+        raise TypeError(f"embedding: indices must be int64, got {input.dtype}")
+    if weight.ndim != 2:
+        raise ShapeError(f"embedding: weight must be 2-D (num, dim), got {tuple(weight.shape)}")
+    w = weight
+    if padding_idx is not None:  # the padding row contributes its value but takes no gradient
+        keep = np.ones((weight.shape[0], 1), bool)
+        keep[padding_idx] = False
+        m = _core.from_numpy(keep).to(weight.device)
+        w = weight.masked_fill(
+            ~m, _core.full([], 0.0, weight.dtype).to(weight.device)
+        ) + weight.detach().masked_fill(m, _core.full([], 0.0, weight.dtype).to(weight.device))
+    rows = w.index_select(0, input.reshape(-1))
+    return rows.reshape(*input.shape, weight.shape[1])
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
+    """x / max(||x||_p over dim, eps), as `torch.nn.functional.normalize`."""
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+def softmin(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
+    """softmax(-x) along `dim`, as `torch.nn.functional.softmin`."""
+    return (-input).softmax(dim)
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Tensor:
+    """softmax(q k^T * scale + mask) v over the last two dims, as
+    `torch.nn.functional.scaled_dot_product_attention`: scale 1/sqrt(E) by default; a bool
+    `attn_mask` keeps where True, a float one is added; `is_causal` masks the future (the
+    top-left aligned lower triangle); `dropout_p` drops attention weights (while training)."""
+    if attn_mask is not None and is_causal:
+        raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
+    e = query.shape[-1]
+    s = 1.0 / math.sqrt(e) if scale is None else float(scale)
+    scores = query.matmul(key.transpose(-2, -1)) * s
+    lq, lk = scores.shape[-2], scores.shape[-1]
+    neg = _core.full([], -math.inf, scores.dtype).to(scores.device)
+    if is_causal:
+        keep = _core.from_numpy(np.tri(lq, lk, 0, dtype=bool)).to(scores.device)
+        scores = scores.masked_fill(~keep, neg)
+    elif attn_mask is not None:
+        if attn_mask.dtype == _core.dtype.bool:
+            scores = scores.masked_fill(~attn_mask.to(scores.device), neg)
+        else:
+            scores = scores + attn_mask
+    attn = scores.softmax(-1)
+    if dropout_p > 0:
+        keep = (_core.rand(list(attn.shape), attn.dtype) >= dropout_p).to(attn.device)
+        attn = attn * keep * (1.0 / (1.0 - dropout_p))
+    return attn.matmul(value)

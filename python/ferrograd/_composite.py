@@ -1,0 +1,510 @@
+"""Tensor operations composed from the engine's own (issue 16): shape ops, scans and
+reductions, and elementwise math that PyTorch scripts reach for. Each is written once, from
+ops that already run on both devices and differentiate (index_select, masked_fill,
+matmul, exp/log, ...), so it needs no kernel of its own and its gradient is the
+composition's. Each is a function here (exported as `fg.<name>`) and a `Tensor` method
+(attached by `_install`, at import; stubs in `_core.pyi`).
+
+Indices and masks that depend only on shapes are built with NumPy on the host (int64 and
+bool tensors live there) and cached by nothing: they are small next to the data.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _core
+from ._core import DTypeError, ShapeError, Tensor
+from .autograd import no_grad
+
+__all__ = [
+    "flip",
+    "fliplr",
+    "flipud",
+    "roll",
+    "tril",
+    "triu",
+    "diagonal",
+    "diag",
+    "movedim",
+    "moveaxis",
+    "swapaxes",
+    "swapdims",
+    "broadcast_to",
+    "tile",
+    "unflatten",
+    "repeat_interleave",
+    "prod",
+    "cumsum",
+    "cumprod",
+    "logcumsumexp",
+    "std_mean",
+    "var_mean",
+    "count_nonzero",
+    "lerp",
+    "logaddexp",
+    "remainder",
+    "fmod",
+    "floor_divide",
+    "isclose",
+    "copysign",
+    "masked_select",
+    "nonzero",
+]
+
+
+def _dim(op: str, d: int, ndim: int) -> int:
+    if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+        raise TypeError(f"{op}: dim must be an int, got {type(d).__name__}")
+    if not -max(ndim, 1) <= d < max(ndim, 1):
+        raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimension(s)")
+    return int(d) % max(ndim, 1)
+
+
+def _idx(a) -> Tensor:
+    return _core.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
+
+
+def _mask(a, like: Tensor) -> Tensor:
+    m = _core.from_numpy(np.ascontiguousarray(a, dtype=bool))
+    return m.to(like.device) if like.device != "cpu" else m
+
+
+def _as_dims(op: str, dims, ndim: int) -> list[int]:
+    dims = [dims] if isinstance(dims, (int, np.integer)) else list(dims)
+    out = [_dim(op, d, ndim) for d in dims]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: dims {dims} repeat a dimension")
+    return out
+
+
+# ---------------------------------------------------------------------------- shape
+
+
+def flip(x: Tensor, dims) -> Tensor:
+    """The entries in reverse order along each of `dims`, as `torch.flip` (a copy)."""
+    for d in _as_dims("flip", dims, x.ndim):
+        n = x.shape[d]
+        if n > 1:
+            x = x.index_select(d, _idx(np.arange(n - 1, -1, -1)))
+    return x if not isinstance(dims, Sequence) or dims else x.clone()
+
+
+def fliplr(x: Tensor) -> Tensor:
+    """`flip(x, [1])` (at least 2-D)."""
+    if x.ndim < 2:
+        raise ShapeError(f"fliplr: expected a tensor with at least 2 dims, got shape {tuple(x.shape)}")
+    return flip(x, [1])
+
+
+def flipud(x: Tensor) -> Tensor:
+    """`flip(x, [0])` (at least 1-D)."""
+    if x.ndim < 1:
+        raise ShapeError("flipud: expected a tensor with at least 1 dim, got a 0-d tensor")
+    return flip(x, [0])
+
+
+def roll(x: Tensor, shifts, dims=None) -> Tensor:
+    """Entries shifted along `dims` with wraparound, as `torch.roll`; without `dims` the
+    flattened tensor is rolled and reshaped back."""
+    if dims is None:
+        if not isinstance(shifts, (int, np.integer)):
+            shifts = tuple(shifts)
+            if len(shifts) != 1:
+                raise ValueError("roll: without dims, shifts must be one int")
+            shifts = shifts[0]
+        return roll(x.reshape(-1), shifts, 0).reshape(*x.shape) if x.ndim else x.clone()
+    sh = [shifts] if isinstance(shifts, (int, np.integer)) else list(shifts)
+    ds = _as_dims("roll", dims, x.ndim)
+    if len(sh) != len(ds):
+        raise ValueError(f"roll: {len(sh)} shifts for {len(ds)} dims")
+    for s, d in zip(sh, ds):
+        n = x.shape[d]
+        if n:
+            x = x.index_select(d, _idx((np.arange(n) - int(s)) % n))
+    return x
+
+
+def _tri(op: str, x: Tensor, diagonal: int, lower: bool) -> Tensor:
+    if x.ndim < 2:
+        raise ShapeError(f"{op}: expected a tensor with at least 2 dims, got shape {tuple(x.shape)}")
+    r, c = x.shape[-2], x.shape[-1]
+    keep = np.tri(r, c, diagonal, dtype=bool) if lower else ~np.tri(r, c, diagonal - 1, dtype=bool)
+    zero = (
+        _core.full([], 0.0, x.dtype) if x.dtype.is_floating_point else _core.from_numpy(np.array(0, np.int64))
+    )
+    return x.masked_fill(_mask(~keep, x), zero.to(x.device) if x.dtype.is_floating_point else zero)
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims (entries above `diagonal` zeroed), as
+    `torch.tril`."""
+    return _tri("tril", x, diagonal, True)
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims (entries below `diagonal` zeroed), as
+    `torch.triu`."""
+    return _tri("triu", x, diagonal, False)
+
+
+def movedim(x: Tensor, source, destination) -> Tensor:
+    """`x` with dims `source` moved to `destination` (the others keep their order), as
+    `torch.movedim` (a view)."""
+    src = _as_dims("movedim", source, x.ndim)
+    dst = _as_dims("movedim", destination, x.ndim)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: {len(src)} source dims for {len(dst)} destinations")
+    order = [d for d in range(x.ndim) if d not in src]
+    perm = [0] * x.ndim
+    placed = dict(zip(dst, src))
+    rest = iter(order)
+    for i in range(x.ndim):
+        perm[i] = placed[i] if i in placed else next(rest)
+    return x.permute(*perm)
+
+
+moveaxis = movedim
+
+
+def swapaxes(x: Tensor, axis0: int, axis1: int) -> Tensor:
+    """`x.transpose(axis0, axis1)` (NumPy's name; `swapdims` is PyTorch's other one)."""
+    return x.transpose(axis0, axis1)
+
+
+swapdims = swapaxes
+
+
+def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal of dims (dim1, dim2) as a new last dim, as `torch.diagonal` (a copy here;
+    PyTorch's is a view): entries [i, i + offset] (offset > 0 above the main diagonal)."""
+    if x.ndim < 2:
+        raise ShapeError(f"diagonal: expected a tensor with at least 2 dims, got shape {tuple(x.shape)}")
+    d1, d2 = _dim("diagonal", dim1, x.ndim), _dim("diagonal", dim2, x.ndim)
+    if d1 == d2:
+        raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
+    y = movedim(x, [d1, d2], [-2, -1])
+    r, c = y.shape[-2], y.shape[-1]
+    rows = (
+        np.arange(max(0, -offset), min(r, c - offset))
+        if min(r, c - offset) > max(0, -offset)
+        else np.zeros(0, int)
+    )
+    flat = rows * c + rows + offset
+    lead = tuple(y.shape[:-2])
+    return y.reshape(*lead, r * c).index_select(len(lead), _idx(flat))
+
+
+def diag(x: Tensor, diagonal: int = 0) -> Tensor:
+    """A 1-D tensor as the `diagonal`-th diagonal of a square matrix, or a matrix's
+    `diagonal`-th diagonal as a 1-D tensor, as `torch.diag`."""
+    if x.ndim == 2:
+        return globals()["diagonal"](x, diagonal)
+    if x.ndim != 1:
+        raise ShapeError(f"diag: expected a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
+    n, k = x.shape[0], int(diagonal)
+    m = n + abs(k)
+    keep = np.eye(m, k=k, dtype=bool)
+    padded = _core.cat([x, _core.zeros([abs(k)], x.dtype).to(x.device)], 0) if k else x
+    full = padded.reshape(m, 1).expand(m, m) if k >= 0 else padded.reshape(1, m).expand(m, m)
+    return full.masked_fill(_mask(~keep, x), _core.full([], 0.0, x.dtype).to(x.device))
+
+
+def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
+    """`x` broadcast to `shape` (a view), as `torch.broadcast_to`."""
+    return x.expand(*shape)
+
+
+def tile(x: Tensor, dims: Sequence[int]) -> Tensor:
+    """`x` repeated `dims[i]` times along each dim (ones prepended to whichever is shorter),
+    as `torch.tile`."""
+    dims = list(dims)
+    if len(dims) < x.ndim:
+        dims = [1] * (x.ndim - len(dims)) + dims
+    return x.repeat(*dims)
+
+
+def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    """Dim `dim` split into `sizes` (one may be -1), as `torch.unflatten`."""
+    d = _dim("unflatten", dim, x.ndim)
+    return x.reshape(*x.shape[:d], *sizes, *x.shape[d + 1 :])
+
+
+def repeat_interleave(x: Tensor, repeats, dim: int | None = None) -> Tensor:
+    """Each entry repeated `repeats` times (an int, or one count per entry) along `dim`
+    (the flattened tensor without one), as `torch.repeat_interleave`."""
+    if dim is None:
+        x, d = x.reshape(-1), 0
+    else:
+        d = _dim("repeat_interleave", dim, x.ndim)
+    n = x.shape[d]
+    reps = repeats.numpy() if isinstance(repeats, Tensor) else np.asarray(repeats)
+    if reps.ndim == 0:
+        reps = np.full(n, int(reps))
+    if reps.shape != (n,) or (reps < 0).any():
+        raise ValueError(f"repeat_interleave: repeats must be one count >= 0 or {n} of them")
+    return x.index_select(d, _idx(np.repeat(np.arange(n), reps)))
+
+
+# ---------------------------------------------------------------------------- scans and reductions
+
+
+def prod(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """The product over `dim` (all entries without one), as `torch.prod`: pairwise halving
+    (log2 n multiplications), so zeros and signs are exact and the gradient is the
+    product's."""
+    if dim is None:
+        return prod(x.reshape(-1), 0, False).reshape(*([1] * x.ndim)) if keepdim else prod(x.reshape(-1), 0)
+    d = _dim("prod", dim, x.ndim)
+    if x.ndim == 0:
+        return x.clone()
+    if not x.dtype.is_floating_point:
+        with no_grad():
+            return _core.from_numpy(np.ascontiguousarray(np.prod(x.numpy(), axis=d, keepdims=keepdim)))
+    while x.shape[d] > 1:
+        n = x.shape[d]
+        if n % 2:
+            shape = list(x.shape)
+            shape[d] = 1
+            x = _core.cat([x, _core.full(shape, 1.0, x.dtype).to(x.device)], d)
+            n += 1
+        x = x.narrow(d, 0, n // 2) * x.narrow(d, n // 2, n // 2)
+    if x.shape[d] == 0:
+        shape = list(x.shape)
+        shape[d] = 1
+        x = _core.full(shape, 1.0, x.dtype).to(x.device)
+    return x if keepdim else x.squeeze(d)
+
+
+def _scan(op: str, x: Tensor, dim: int, combine, identity: float) -> Tensor:
+    """Inclusive scan along `dim` by doubling (Hillis-Steele): log2 n steps, each combining
+    every entry with the one `step` before it (the identity before the start)."""
+    d = _dim(op, dim, x.ndim)
+    if x.ndim == 0:
+        return x.clone()
+    if not x.dtype.is_floating_point:
+        x = x.float() if x.dtype != _core.dtype.int64 else x
+    n = x.shape[d]
+    step = 1
+    while step < n:
+        shape = list(x.shape)
+        shape[d] = step
+        pad = _core.full(shape, identity, x.dtype).to(x.device)
+        shifted = _core.cat([pad, x.narrow(d, 0, n - step)], d)
+        x = combine(x, shifted)
+        step *= 2
+    return x
+
+
+def cumsum(x: Tensor, dim: int) -> Tensor:
+    """Running sums along `dim`, as `torch.cumsum` (bools and ints summed as int64)."""
+    if x.dtype == _core.dtype.bool:
+        x = x.long()
+    return _scan("cumsum", x, dim, lambda a, b: a + b, 0.0)
+
+
+def cumprod(x: Tensor, dim: int) -> Tensor:
+    """Running products along `dim`, as `torch.cumprod`."""
+    return _scan("cumprod", x, dim, lambda a, b: a * b, 1.0)
+
+
+def logcumsumexp(x: Tensor, dim: int) -> Tensor:
+    """log(cumsum(exp(x))) along `dim`, computed stably, as `torch.logcumsumexp`."""
+    if not x.dtype.is_floating_point:
+        raise DTypeError(f"logcumsumexp: expected a float tensor, got {x.dtype}")
+    return _scan("logcumsumexp", x, dim, logaddexp, -math.inf)
+
+
+def std_mean(x: Tensor, dim=None, correction: float = 1, keepdim: bool = False) -> tuple[Tensor, Tensor]:
+    """(std, mean) over `dim`, as `torch.std_mean`."""
+    return x.std(dim, correction, keepdim), x.mean(dim, keepdim)
+
+
+def var_mean(x: Tensor, dim=None, correction: float = 1, keepdim: bool = False) -> tuple[Tensor, Tensor]:
+    """(var, mean) over `dim`, as `torch.var_mean`."""
+    return x.var(dim, correction, keepdim), x.mean(dim, keepdim)
+
+
+def count_nonzero(x: Tensor, dim=None) -> Tensor:
+    """The number of nonzero entries over `dim` (int64), as `torch.count_nonzero`."""
+    return (x != 0).long().sum(dim)
+
+
+# ---------------------------------------------------------------------------- elementwise math
+
+
+def _pair_args(op: str, a, b) -> tuple[Tensor, Tensor]:
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        return a, b
+    if isinstance(a, Tensor):
+        return a, _core.full([], float(b), a.dtype if a.dtype.is_floating_point else _core.dtype.float32).to(
+            a.device
+        )
+    if isinstance(b, Tensor):
+        return _core.full([], float(a), b.dtype if b.dtype.is_floating_point else _core.dtype.float32).to(
+            b.device
+        ), b
+    raise TypeError(f"{op}: expected at least one Tensor")
+
+
+def lerp(x: Tensor, end, weight) -> Tensor:
+    """x + weight (end - x), as `torch.lerp`."""
+    return x + weight * (end - x)
+
+
+def logaddexp(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
+    """log(exp(a) + exp(b)) without overflow, as `torch.logaddexp`: max(a, b) +
+    log1p(exp(-|a - b|)), and a where a = b = +-inf."""
+    a, b = input, other
+    a, b = _pair_args("logaddexp", a, b)
+    m = a.maximum(b)
+    d = (a - b).abs()
+    same = a == b  # both infinite of one sign: no NaN from inf - inf
+    d = d.masked_fill(same, _core.full([], 0.0, d.dtype).to(d.device))
+    return m + (-d).exp().log1p()
+
+
+def _integral(t: Tensor) -> bool:
+    return not t.dtype.is_floating_point
+
+
+def remainder(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
+    """a - floor(a / b) * b: the remainder with the sign of the divisor (Python's %), as
+    `torch.remainder`; integer operands stay int64 (a zero divisor: ZeroDivisionError)."""
+    a, b = input, other
+    a, b = _pair_args("remainder", a, b) if not (_is_int_operand(a) and _is_int_operand(b)) else (a, b)
+    if _is_int_operand(a) and _is_int_operand(b):
+        return _int_op("remainder", a, b, np.mod)
+    return a - (a / b).floor() * b
+
+
+def fmod(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
+    """a - trunc(a / b) * b: the remainder with the sign of the dividend (C's fmod), as
+    `torch.fmod`."""
+    a, b = input, other
+    if _is_int_operand(a) and _is_int_operand(b):
+        return _int_op("fmod", a, b, np.fmod)
+    a, b = _pair_args("fmod", a, b)
+    return a - (a / b).trunc() * b
+
+
+def floor_divide(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
+    """floor(a / b), as `torch.floor_divide` (Python's //); integer operands stay int64."""
+    a, b = input, other
+    if _is_int_operand(a) and _is_int_operand(b):
+        return _int_op("floor_divide", a, b, np.floor_divide)
+    a, b = _pair_args("floor_divide", a, b)
+    return (a / b).floor()
+
+
+def _is_int_operand(v) -> bool:
+    if isinstance(v, Tensor):
+        return _integral(v)
+    return isinstance(v, (int, np.integer, bool))
+
+
+def _int_op(op: str, a, b, fn) -> Tensor:
+    """An integer op on the host (int64 tensors live there), refusing a zero divisor as
+    PyTorch does."""
+    av = a.numpy() if isinstance(a, Tensor) else np.int64(a)
+    bv = b.numpy() if isinstance(b, Tensor) else np.int64(b)
+    if np.any(np.asarray(bv) == 0):
+        raise ZeroDivisionError(f"{op}: integer division by zero")
+    return _core.from_numpy(np.ascontiguousarray(fn(np.asarray(av, np.int64), np.asarray(bv, np.int64))))
+
+
+def isclose(input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    """|a - b| <= atol + rtol |b| elementwise (equal infinities close; NaNs only with
+    `equal_nan`), as `torch.isclose`: a bool tensor."""
+    a, b = input, other
+    a, b = _pair_args("isclose", a, b)
+    with no_grad():
+        close = (a - b).abs() <= (b.abs() * rtol + atol)
+        close = close | (a == b)
+        if equal_nan:
+            close = close | (a.isnan() & b.isnan())
+        return close
+
+
+def copysign(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
+    """|a| with the sign of b (the sign of -0.0 counted), as `torch.copysign`."""
+    a, b = input, other
+    a, b = _pair_args("copysign", a, b)
+    neg = (b < 0) | ((b == 0) & ((1.0 / b) < 0))
+    mag = a.abs()
+    return mag.masked_fill(neg, _core.full([], 0.0, mag.dtype).to(mag.device)) - mag.masked_fill(
+        ~neg, _core.full([], 0.0, mag.dtype).to(mag.device)
+    )
+
+
+# ---------------------------------------------------------------------------- data-dependent shapes
+
+
+def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    """The entries where the bool `mask` (broadcast with `x`) is true, as a 1-D tensor, as
+    `torch.masked_select` (differentiable in x)."""
+    if mask.dtype != _core.dtype.bool:
+        raise DTypeError(f"masked_select: the mask must be bool, got {mask.dtype}")
+    shape = np.broadcast_shapes(tuple(x.shape), tuple(mask.shape))
+    m = np.broadcast_to(mask.cpu().numpy(), shape).reshape(-1)
+    xb = x.expand(*shape) if tuple(x.shape) != shape else x
+    return xb.reshape(-1).index_select(0, _idx(np.flatnonzero(m)))
+
+
+def nonzero(x: Tensor, as_tuple: bool = False):
+    """The indices of the nonzero entries, as `torch.nonzero`: an (n, ndim) int64 tensor, or
+    with `as_tuple` one 1-D index tensor per dim."""
+    with no_grad():
+        idx = np.nonzero(x.cpu().numpy()) if x.ndim else (np.nonzero(np.atleast_1d(x.cpu().numpy()))[0],)
+    if as_tuple:
+        return tuple(_idx(i) for i in idx)
+    return _idx(np.stack(idx, axis=1) if idx else np.zeros((0, 0)))
+
+
+# ---------------------------------------------------------------------------- as methods
+
+
+def _method(fn, name: str):
+    """`fn` as a method: the same call, its first parameter named `self` in the signature
+    (what the stubs, and stubtest, read)."""
+
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+
+    functools.update_wrapper(method, fn)
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    params[0] = params[0].replace(name="self")
+    method.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+def _reflected(fn, name: str):
+    def method(self, other):
+        return fn(other, self)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"`{fn.__name__}(other, self)`."
+    return method
+
+
+def _install() -> None:
+    """Each function as a `Tensor` method (never replacing one the engine defines), and the
+    `%` and `//` operators."""
+    for name in __all__:
+        if not hasattr(Tensor, name):
+            setattr(Tensor, name, _method(globals()[name], name))
+    if not hasattr(Tensor, "__mod__"):
+        setattr(Tensor, "__mod__", _method(remainder, "__mod__"))  # noqa: B010
+        setattr(Tensor, "__rmod__", _reflected(remainder, "__rmod__"))  # noqa: B010
+        setattr(Tensor, "__floordiv__", _method(floor_divide, "__floordiv__"))  # noqa: B010
+        setattr(Tensor, "__rfloordiv__", _reflected(floor_divide, "__rfloordiv__"))  # noqa: B010
+
+
+_install()

@@ -1,0 +1,200 @@
+"""The composed ops (ferrograd/_composite.py, issue 16) and the new layers and losses: each
+against NumPy's (or the formula PyTorch documents), float64 gradchecks, the GPU against the
+CPU, and the edges (empty, 0-d, non-contiguous inputs)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import ferrograd as fg
+from ferrograd import nn
+from ferrograd.autograd import gradcheck
+
+F = nn.functional
+rng = np.random.default_rng(5)
+A = rng.standard_normal((3, 4, 5))
+
+# (name, call on a tensor, NumPy reference on an array, differentiable)
+CASES = [
+    ("flip", lambda t: t.flip([0, 2]), lambda a: np.flip(a, (0, 2)), True),
+    ("roll", lambda t: t.roll((1, -2), (0, 2)), lambda a: np.roll(a, (1, -2), (0, 2)), True),
+    ("roll flat", lambda t: t.roll(3), lambda a: np.roll(a, 3), True),
+    ("tril", lambda t: t.tril(1), lambda a: np.tril(a, 1), True),
+    ("triu", lambda t: t.triu(-1), lambda a: np.triu(a, -1), True),
+    ("diagonal", lambda t: t.diagonal(1, 1, 2), lambda a: np.diagonal(a, 1, 1, 2), True),
+    ("diagonal neg", lambda t: t.diagonal(-2, 2, 0), lambda a: np.diagonal(a, -2, 2, 0), True),
+    ("movedim", lambda t: fg.movedim(t, [0, 1], [2, 0]), lambda a: np.moveaxis(a, [0, 1], [2, 0]), True),
+    ("swapaxes", lambda t: t.swapaxes(0, 2), lambda a: np.swapaxes(a, 0, 2), True),
+    (
+        "broadcast_to",
+        lambda t: t[:1].broadcast_to((2, 3, 4, 5)),
+        lambda a: np.broadcast_to(a[:1], (2, 3, 4, 5)),
+        True,
+    ),
+    ("tile", lambda t: t.tile((2, 1)), lambda a: np.tile(a, (2, 1)), True),
+    ("unflatten", lambda t: t.unflatten(2, (5, 1)), lambda a: a.reshape(3, 4, 5, 1), True),
+    ("repeat_interleave", lambda t: t.repeat_interleave(2, 1), lambda a: np.repeat(a, 2, 1), True),
+    ("prod", lambda t: t.prod(2), lambda a: np.prod(a, 2), True),
+    ("prod all", lambda t: t.prod(), lambda a: np.prod(a), True),
+    ("cumsum", lambda t: t.cumsum(2), lambda a: np.cumsum(a, 2), True),
+    ("cumprod", lambda t: t.cumprod(1), lambda a: np.cumprod(a, 1), True),
+    ("logcumsumexp", lambda t: t.logcumsumexp(2), lambda a: np.logaddexp.accumulate(a, 2), True),
+    ("lerp", lambda t: t.lerp(t * 2 + 1, 0.25), lambda a: a + 0.25 * (a + 1), True),
+    ("logaddexp", lambda t: t.logaddexp(t.flip([0])), lambda a: np.logaddexp(a, np.flip(a, 0)), True),
+    ("remainder", lambda t: t % 0.7, lambda a: np.mod(a, 0.7), False),
+    ("fmod", lambda t: t.fmod(-0.7), lambda a: np.fmod(a, -0.7), False),
+    ("floor_divide", lambda t: t // 0.7, lambda a: np.floor_divide(a, 0.7), False),
+    ("copysign", lambda t: t.copysign(t.flip([1])), lambda a: np.copysign(a, np.flip(a, 1)), True),
+    ("std_mean", lambda t: t.std_mean(1)[0], lambda a: a.std(1, ddof=1), True),
+    ("var_mean", lambda t: t.var_mean(2, correction=0)[1], lambda a: a.mean(2), True),
+    ("count_nonzero", lambda t: (t > 0).count_nonzero(1), lambda a: np.count_nonzero(a > 0, 1), False),
+]
+
+
+@pytest.mark.parametrize("name,call,ref,diff", CASES, ids=[c[0] for c in CASES])
+def test_composed_op_matches_numpy_and_gradchecks(name, call, ref, diff, device):
+    want = ref(A)
+    got = call(fg.tensor(A.astype(np.float32)).to(device))
+    assert tuple(got.shape) == np.shape(want)
+    np.testing.assert_allclose(got.numpy(), want, rtol=2e-5, atol=2e-5)
+    # non-contiguous input: the same values
+    t = fg.tensor(np.ascontiguousarray(A.transpose(2, 1, 0))).permute(2, 1, 0)
+    np.testing.assert_allclose(call(t).numpy(), want, rtol=1e-12, atol=1e-12)
+    if diff and device == "cpu":
+        x = fg.tensor(A[:2, :3, :4] if name not in ("unflatten",) else A, requires_grad=True)
+        if name in ("broadcast_to",):
+            x = fg.tensor(A, requires_grad=True)
+        assert gradcheck(call, [x])
+
+
+def test_prod_with_zeros_and_signs_and_its_gradient():
+    x = fg.tensor([[2.0, 0.0, -3.0], [1.0, -1.0, 4.0], [0.0, 0.0, 5.0]], requires_grad=True)
+    np.testing.assert_array_equal(x.prod(1).numpy(), [0.0, -4.0, 0.0])
+    x.prod(1).sum().backward()
+    # d prod / d x_i = product of the others: exact at zeros (one zero: the rest's product)
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, -6.0, 0.0], [-4.0, 4.0, -1.0], [0.0, 0.0, 0.0]])
+    assert fg.zeros(3, 0).prod(1).numpy().tolist() == [1.0, 1.0, 1.0]  # the empty product
+    assert fg.tensor([2, 3, 4]).prod().item() == 24  # integers stay integers
+
+
+def test_edges_empty_0d_and_infinities():
+    assert fg.zeros(0, 3).cumsum(0).shape == (0, 3)
+    assert fg.tensor(5.0).cumsum(0).item() == 5.0
+    assert fg.tensor([True, True, False]).cumsum(0).numpy().tolist() == [1, 2, 2]
+    inf = math.inf
+    got = fg.logaddexp(fg.tensor([inf, -inf, -inf, 1.0]), fg.tensor([inf, -inf, 0.0, 1.0])).numpy()
+    np.testing.assert_allclose(got, np.logaddexp([inf, -inf, -inf, 1.0], [inf, -inf, 0.0, 1.0]))
+    assert np.isinf(fg.tensor([-inf, -inf]).logcumsumexp(0).numpy()).all()
+    with pytest.raises(IndexError, match="flip: dim 3 is out of range"):
+        fg.zeros(2, 2).flip([3])
+    with pytest.raises(ValueError, match="repeat a dimension"):
+        fg.zeros(2, 2).flip([0, 0])
+
+
+def test_integer_remainder_floor_divide_and_fmod_follow_python_and_c():
+    a = fg.tensor([7, -7, 7, -7])
+    b = fg.tensor([3, 3, -3, -3])
+    assert (a % b).numpy().tolist() == [1, 2, -2, -1]  # the divisor's sign (Python)
+    assert (a // b).numpy().tolist() == [2, -3, -3, 2]  # floor
+    assert a.fmod(b).numpy().tolist() == [1, -1, 1, -1]  # the dividend's sign (C)
+    assert (a % b).dtype == fg.int64 and (7 % fg.tensor([4])).numpy().tolist() == [3]
+    with pytest.raises(ZeroDivisionError, match="integer division by zero"):
+        a // fg.tensor([1, 0, 1, 1])
+    np.testing.assert_allclose((fg.tensor([-1.5, 1.5]) % 1.0).numpy(), [0.5, 0.5])
+
+
+def test_isclose_copysign_masked_select_nonzero_diag():
+    got = fg.isclose(
+        fg.tensor([1.0, math.nan, math.inf, 1.0]), fg.tensor([1.0 + 1e-7, math.nan, math.inf, 1.1])
+    )
+    assert got.numpy().tolist() == [True, False, True, False]
+    assert fg.isclose(fg.tensor([math.nan]), fg.tensor([math.nan]), equal_nan=True).item()
+    assert fg.copysign(fg.tensor([1.0, 1.0]), fg.tensor([-0.0, 0.0])).numpy().tolist() == [-1.0, 1.0]
+    x = fg.tensor(A, requires_grad=True)
+    sel = x.masked_select(x > 0.5)
+    np.testing.assert_array_equal(sel.numpy(), A[A > 0.5])
+    sel.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), (A > 0.5).astype(float))
+    assert fg.tensor([[0, 3], [4, 0]]).nonzero().numpy().tolist() == [[0, 1], [1, 0]]
+    rows, cols = fg.tensor([[0, 3], [4, 0]]).nonzero(as_tuple=True)
+    assert rows.numpy().tolist() == [0, 1] and cols.numpy().tolist() == [1, 0]
+    v = fg.tensor([1.0, 2.0, 3.0], dtype=fg.float64, requires_grad=True)
+    for k in (0, 1, -2):
+        np.testing.assert_array_equal(fg.diag(v, k).numpy(), np.diag([1.0, 2.0, 3.0], k))
+        np.testing.assert_array_equal(fg.diag(fg.diag(v, k), k).numpy(), [1.0, 2.0, 3.0])
+    assert gradcheck(lambda t: fg.diag(t, 1), [v])
+
+
+def test_layer_norm_embedding_and_friends(device):
+    x = rng.standard_normal((2, 3, 4))
+    ln = nn.LayerNorm([3, 4])
+    with fg.no_grad():
+        ln.weight.copy_(fg.tensor(rng.standard_normal((3, 4)).astype(np.float32)))
+        ln.bias.copy_(fg.tensor(rng.standard_normal((3, 4)).astype(np.float32)))
+    ln.to(device)
+    got = ln(fg.tensor(x.astype(np.float32)).to(device)).numpy()
+    mean, var = x.mean((1, 2), keepdims=True), x.var((1, 2), keepdims=True)
+    want = (x - mean) / np.sqrt(var + 1e-5) * ln.weight.numpy() + ln.bias.numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    xt = fg.tensor(x, requires_grad=True)
+    w = fg.tensor(rng.standard_normal(4), requires_grad=True)
+    assert gradcheck(lambda a, b: F.layer_norm(a, [4], b, None), [xt, w])
+    emb = nn.Embedding(6, 3, padding_idx=2)
+    idx = fg.tensor([[0, 2], [5, 2]])
+    out = emb(idx)
+    np.testing.assert_array_equal(out.numpy(), emb.weight.numpy()[[[0, 2], [5, 2]]])
+    assert np.all(emb.weight.numpy()[2] == 0)
+    out.sum().backward()
+    np.testing.assert_array_equal(emb.weight.grad.numpy()[:, 0], [1, 0, 0, 0, 0, 1])  # no gradient to padding
+    v = rng.standard_normal((3, 4))
+    np.testing.assert_allclose(
+        F.normalize(fg.tensor(v)).numpy(), v / np.linalg.norm(v, axis=1, keepdims=True)
+    )
+    np.testing.assert_allclose(
+        F.softmin(fg.tensor(v), 1).numpy(), np.exp(-v) / np.exp(-v).sum(1, keepdims=True)
+    )
+
+
+def test_scaled_dot_product_attention_and_the_causal_mask(device):
+    q, k, v = (rng.standard_normal((2, 4, 3)) for _ in range(3))
+    s = q @ k.transpose(0, 2, 1) / math.sqrt(3)
+    s = np.where(np.tri(4, 4, dtype=bool), s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    got = F.scaled_dot_product_attention(
+        *(fg.tensor(a.astype(np.float32)).to(device) for a in (q, k, v)), is_causal=True
+    )
+    np.testing.assert_allclose(got.numpy(), p @ v, rtol=1e-4, atol=1e-5)
+    qt = fg.tensor(q, requires_grad=True)
+    assert gradcheck(
+        lambda a: F.scaled_dot_product_attention(a, fg.tensor(k), fg.tensor(v), is_causal=True), [qt]
+    )
+
+
+def test_kl_div_cosine_embedding_and_margin_ranking_losses():
+    logp = np.log(rng.dirichlet(np.ones(4), 3))
+    t = rng.dirichlet(np.ones(4), 3)
+    t[0, 1] = 0.0
+    want = np.where(t > 0, t * (np.log(np.where(t > 0, t, 1)) - logp), 0.0)
+    assert F.kl_div(fg.tensor(logp), fg.tensor(t), reduction="batchmean").item() == pytest.approx(
+        want.sum() / 3
+    )
+    assert F.kl_div(fg.tensor(logp), fg.tensor(t)).item() == pytest.approx(want.mean())
+    lt = np.log(rng.dirichlet(np.ones(4), 3))
+    got = F.kl_div(fg.tensor(logp), fg.tensor(lt), reduction="sum", log_target=True).item()
+    assert got == pytest.approx((np.exp(lt) * (lt - logp)).sum())
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    y = np.array([1, -1, 1, -1, -1])
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    want = np.where(y == 1, 1 - cos, np.maximum(0, cos - 0.2))
+    got = nn.CosineEmbeddingLoss(margin=0.2)(fg.tensor(a), fg.tensor(b), fg.tensor(y))
+    assert got.item() == pytest.approx(want.mean())
+    x1, x2 = rng.standard_normal(6), rng.standard_normal(6)
+    yy = np.array([1.0, -1, 1, 1, -1, -1])
+    got = nn.MarginRankingLoss(margin=0.3)(fg.tensor(x1), fg.tensor(x2), fg.tensor(yy)).item()
+    assert got == pytest.approx(np.maximum(0, -yy * (x1 - x2) + 0.3).mean())
+    lp = fg.tensor(logp, requires_grad=True)
+    assert gradcheck(lambda z: F.kl_div(z, fg.tensor(t), reduction="batchmean"), [lp])
