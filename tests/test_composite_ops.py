@@ -198,3 +198,92 @@ def test_kl_div_cosine_embedding_and_margin_ranking_losses():
     assert got == pytest.approx(np.maximum(0, -yy * (x1 - x2) + 0.3).mean())
     lp = fg.tensor(logp, requires_grad=True)
     assert gradcheck(lambda z: F.kl_div(z, fg.tensor(t), reduction="batchmean"), [lp])
+
+
+@pytest.mark.parametrize(
+    "eq,shapes",
+    [
+        ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+        ("bij,bjk", [(2, 3, 4), (2, 4, 5)]),
+        ("ij->ji", [(3, 4)]),
+        ("ii->i", [(3, 3)]),
+        ("ii", [(3, 3)]),
+        ("bij,bjk,k->bi", [(2, 3, 4), (2, 4, 5), (5,)]),
+        ("...ij,...jk->...ik", [(2, 3, 4), (2, 4, 5)]),
+        ("...ij,jk->...ik", [(6, 2, 3, 4), (4, 5)]),
+        ("i,j->ij", [(3,), (4,)]),
+        ("ijk->", [(2, 3, 4)]),
+        ("ij,ij->i", [(3, 4), (3, 4)]),
+        ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),
+    ],
+)
+def test_einsum_matches_numpy_and_gradchecks(eq, shapes, device):
+    ops = [rng.standard_normal(s) for s in shapes]
+    got = fg.einsum(eq, *[fg.tensor(o.astype(np.float32)).to(device) for o in ops])
+    np.testing.assert_allclose(got.numpy(), np.einsum(eq, *ops), rtol=1e-4, atol=1e-4)
+    if device == "cpu":
+        ts = [fg.tensor(o, requires_grad=True) for o in ops]
+        assert gradcheck(lambda *a: fg.einsum(eq, *a), ts)
+
+
+def test_einsum_errors_and_the_list_form():
+    a = fg.randn(2, 3)
+    np.testing.assert_allclose(fg.einsum("ij->i", [a]).numpy(), a.numpy().sum(1), rtol=1e-6)
+    with pytest.raises(ValueError, match="the equation has 2 operands, got 1"):
+        fg.einsum("ij,jk", a)
+    with pytest.raises(ValueError, match="does not fit an operand"):
+        fg.einsum("ijk", a)
+    with pytest.raises(fg.ShapeError, match="label 'j' has sizes 3 and 4"):
+        fg.einsum("ij,jk", a, fg.randn(4, 2))
+
+
+def test_where_with_one_argument_is_nonzero_as_tuple():
+    r, c = fg.where(fg.tensor([[0.0, 2.0], [3.0, 0.0]]) > 0)
+    assert r.numpy().tolist() == [0, 1] and c.numpy().tolist() == [1, 0]
+    with pytest.raises(TypeError, match="give both a and b, or neither"):
+        fg.where(fg.tensor([True]), 1.0)
+
+
+def test_label_smoothing_with_weight_and_ignore_index_follows_pytorch():
+    x = rng.standard_normal((6, 4))
+    y = np.array([0, 3, -100, 2, 1, 3])
+    w = np.array([0.5, 1.0, 2.0, 1.5])
+    eps = 0.2
+    logp = x - np.log(np.exp(x).sum(1, keepdims=True))
+    keep = y != -100
+    safe = np.where(keep, y, 0)
+    nll = -logp[np.arange(6), safe] * w[safe] * keep
+    smooth = -(logp * w).sum(1) * keep
+    per = (1 - eps) * nll + eps / 4 * smooth
+    got = F.cross_entropy(fg.tensor(x), fg.tensor(y), weight=fg.tensor(w), label_smoothing=eps)
+    assert got.item() == pytest.approx(per.sum() / (w[safe] * keep).sum(), rel=1e-9)
+    got = F.cross_entropy(fg.tensor(x), fg.tensor(y), label_smoothing=eps, reduction="none")
+    per1 = (1 - eps) * (-logp[np.arange(6), safe] * keep) + eps / 4 * (-logp.sum(1) * keep)
+    np.testing.assert_allclose(got.numpy(), per1, rtol=1e-9)
+    xt = fg.tensor(x, requires_grad=True)
+    assert gradcheck(
+        lambda a: F.cross_entropy(a, fg.tensor(y), weight=fg.tensor(w), label_smoothing=eps), [xt]
+    )
+
+
+def test_bce_with_logits_pos_weight_and_weight():
+    x = rng.standard_normal((5, 3))
+    y = (rng.random((5, 3)) > 0.5).astype(float)
+    pw = np.array([0.5, 2.0, 3.0])
+    ew = rng.random((5, 3))
+    sig = 1 / (1 + np.exp(-x))
+    want = -(pw * y * np.log(sig) + (1 - y) * np.log(1 - sig)) * ew
+    got = F.binary_cross_entropy_with_logits(
+        fg.tensor(x), fg.tensor(y), weight=fg.tensor(ew), pos_weight=fg.tensor(pw)
+    )
+    assert got.item() == pytest.approx(want.mean(), rel=1e-9)
+    loss = nn.BCEWithLogitsLoss(pos_weight=fg.tensor(pw), reduction="sum")
+    assert loss(fg.tensor(x), fg.tensor(y)).item() == pytest.approx((want / ew).sum(), rel=1e-9)
+    xt = fg.tensor(x, requires_grad=True)
+    assert gradcheck(
+        lambda a: F.binary_cross_entropy_with_logits(a, fg.tensor(y), pos_weight=fg.tensor(pw)), [xt]
+    )
+    # the earlier positional form (reduction third) still works
+    assert F.binary_cross_entropy_with_logits(fg.tensor(x), fg.tensor(y), "sum").item() == pytest.approx(
+        -(y * np.log(sig) + (1 - y) * np.log(1 - sig)).sum(), rel=1e-9
+    )

@@ -45,8 +45,15 @@ def minimum(a, b) -> Tensor:
     return a.minimum(b)
 
 
-def where(cond: Tensor, a, b) -> Tensor:
-    """`a` where `cond` is true, else `b` (numbers are allowed for `a` and `b`)."""
+def where(cond: Tensor, a=None, b=None):
+    """`a` where `cond` is true, else `b` (numbers are allowed for `a` and `b`); with only
+    `cond`, the indices of its nonzero entries, one tensor per dim (as
+    `torch.where(cond)`, that is `nonzero(cond, as_tuple=True)`)."""
+    if a is None and b is None:
+        idx = np.nonzero(_t(cond).cpu().numpy())
+        return tuple(_core.from_numpy(np.ascontiguousarray(i, dtype=np.int64)) for i in idx)
+    if a is None or b is None:
+        raise TypeError("where: give both a and b, or neither")
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else None
     return _core.where(_t(cond), _t(a, like), _t(b, like))
 

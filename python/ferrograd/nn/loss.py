@@ -170,9 +170,29 @@ def cross_entropy(
     the mean)."""
     if weight is None and not _has_ignored(target, ignore_index):
         return softmax_cross_entropy(input, target, label_smoothing, reduction)
-    if label_smoothing:
-        raise ValueError("cross_entropy: label_smoothing with weight or ignored labels is not supported")
-    return nll_loss(input.log_softmax(1), target, weight, ignore_index, reduction)
+    logp = input.log_softmax(1 if input.ndim > 1 else 0)
+    if not label_smoothing:
+        return nll_loss(logp, target, weight, ignore_index, reduction)
+    if target.dtype != _core.dtype.int64:
+        raise ValueError("cross_entropy: weight and ignore_index go with int64 class labels")
+    # PyTorch's rule: (1 - e) * the weighted NLL + e / C * the weighted sum of -log p over the
+    # classes, both zero on ignored rows; "mean" divides both by the summed label weights
+    flat, tflat, back = _classes_last(logp, target, "cross_entropy")
+    c = flat.shape[1]
+    keep = tflat != ignore_index
+    w = _core.full([c], 1.0, flat.dtype).to(flat.device) if weight is None else weight.detach().type_as(flat)
+    smooth = -(flat * w).sum(1)
+    smooth = smooth.masked_fill(~keep.to(smooth.device), _core.full([], 0.0, smooth.dtype).to(smooth.device))
+    nll = nll_loss(flat, tflat, weight, ignore_index, "none")
+    eps = float(label_smoothing)
+    per = nll * (1.0 - eps) + smooth * (eps / c)
+    if reduction == "mean":
+        safe = tflat.masked_fill(~keep, 0)
+        denom = (w[safe] * keep.type_as(flat).to(flat.device)).sum()
+        return per.sum() / denom
+    if reduction == "none":
+        return back(per)
+    return _reduce(per, reduction, "cross_entropy")
 
 
 def _has_ignored(target: Tensor, ignore_index: int) -> bool:
@@ -272,10 +292,25 @@ def smooth_l1_loss(input: Tensor, target: Tensor, reduction: str = "mean", beta:
 def binary_cross_entropy_with_logits(
     input: Tensor,  # noqa: A002
     target: Tensor,
+    weight: Tensor | None = None,
     reduction: str = "mean",
+    pos_weight: Tensor | None = None,
 ) -> Tensor:
-    """Sigmoid binary cross-entropy from logits, computed stably."""
-    return sigmoid_binary_cross_entropy(input, target, reduction)
+    """Sigmoid binary cross-entropy from logits, computed stably, as PyTorch's: `weight`
+    rescales each element's loss, `pos_weight` (broadcast along the last dim, one per class)
+    the positive term: pos_weight y softplus(-x) + (1 - y) softplus(x)."""
+    if isinstance(weight, str):  # the earlier signature's third argument was the reduction
+        weight, reduction = None, weight
+    if weight is None and pos_weight is None:
+        return sigmoid_binary_cross_entropy(input, target, reduction)
+    t = target.type_as(input)
+    pos = (-input).softplus() * t
+    if pos_weight is not None:
+        pos = pos * pos_weight
+    per = pos + input.softplus() * (1.0 - t)
+    if weight is not None:
+        per = per * weight
+    return _reduce(per, reduction, "binary_cross_entropy_with_logits")
 
 
 @_tensor_args
@@ -475,8 +510,23 @@ class BCEWithLogitsLoss(_Loss):
 
     kind = "binary_cross_entropy"
 
+    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
+        if isinstance(weight, str):  # the earlier signature took the reduction first
+            weight, reduction = None, weight
+        super().__init__(reduction)
+        self.weight, self.pos_weight = weight, pos_weight
+
     def forward(self, logits, target):
-        return sigmoid_binary_cross_entropy(logits, target, self.reduction)
+        if self.weight is None and self.pos_weight is None:
+            return sigmoid_binary_cross_entropy(logits, target, self.reduction)
+        return binary_cross_entropy_with_logits(logits, target, self.weight, self.reduction, self.pos_weight)
+
+    def get_config(self) -> dict:
+        if self.weight is not None or self.pos_weight is not None:
+            raise NotImplementedError(
+                "BCEWithLogitsLoss with weight or pos_weight has no config; rebuild it in code"
+            )
+        return {"reduction": self.reduction}
 
 
 __all__ = [
