@@ -287,3 +287,82 @@ def test_bce_with_logits_pos_weight_and_weight():
     assert F.binary_cross_entropy_with_logits(fg.tensor(x), fg.tensor(y), "sum").item() == pytest.approx(
         -(y * np.log(sig) + (1 - y) * np.log(1 - sig)).sum(), rel=1e-9
     )
+
+
+def test_scatter_family_against_numpy(device):
+    x = rng.standard_normal((3, 4))
+    src = rng.standard_normal((3, 4))
+    index = np.array([[0, 1, 0, 3], [2, 2, 1, 0], [3, 0, 0, 1]])
+    want = x.copy()
+    for i in range(3):
+        for j in range(4):
+            want[i, index[i, j]] += src[i, j]
+    xt, st = (fg.tensor(a.astype(np.float32)).to(device) for a in (x, src))
+    got = xt.scatter_add(1, fg.tensor(index), st)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+    # dim 0, an index smaller than src
+    idx0 = np.array([[1, 0], [2, 1]])
+    want0 = x.copy()
+    for i in range(2):
+        for j in range(2):
+            want0[idx0[i, j], j] += src[i, j]
+    np.testing.assert_allclose(
+        fg.scatter_add(xt, 0, fg.tensor(idx0), st).numpy(), want0, rtol=1e-5, atol=1e-6
+    )
+    # scatter replaces (unique targets per row here)
+    uniq = np.array([[3, 1], [0, 2], [1, 0]])
+    want1 = x.copy()
+    for i in range(3):
+        for j in range(2):
+            want1[i, uniq[i, j]] = src[i, j]
+    np.testing.assert_allclose(xt.scatter(1, fg.tensor(uniq), st).numpy(), want1, rtol=1e-6)
+    np.testing.assert_allclose(xt.scatter(1, fg.tensor(uniq), value=7.0).numpy()[0, [1, 3]], [7.0, 7.0])
+    # index_add / index_copy along dim 0
+    rows = rng.standard_normal((2, 4))
+    want2 = x.copy()
+    want2[[2, 0]] += 0.5 * rows
+    got2 = xt.index_add(0, fg.tensor([2, 0]), fg.tensor(rows.astype(np.float32)).to(device), alpha=0.5)
+    np.testing.assert_allclose(got2.numpy(), want2, rtol=1e-5, atol=1e-6)
+    want3 = x.copy()
+    want3[[2, 0]] = rows
+    got3 = xt.index_copy(0, fg.tensor([2, 0]), fg.tensor(rows.astype(np.float32)).to(device))
+    np.testing.assert_allclose(got3.numpy(), want3, rtol=1e-6)
+    # scatter_reduce mean, with and without the tensor's own value
+    got4 = (
+        fg.tensor(x).scatter_reduce(1, fg.tensor(index), fg.tensor(src), "mean", include_self=False).numpy()
+    )
+    sums, counts = np.zeros_like(x), np.zeros_like(x)
+    for i in range(3):
+        for j in range(4):
+            sums[i, index[i, j]] += src[i, j]
+            counts[i, index[i, j]] += 1
+    np.testing.assert_allclose(got4, np.where(counts > 0, sums / np.maximum(counts, 1), x), rtol=1e-9)
+    if device == "cpu":
+        a, b = fg.tensor(x, requires_grad=True), fg.tensor(src, requires_grad=True)
+        assert gradcheck(lambda p, q: p.scatter_add(1, fg.tensor(index), q), [a, b])
+        assert gradcheck(lambda p, q: p.scatter(1, fg.tensor(uniq), q), [a, b])
+        assert gradcheck(lambda p, q: p.index_add(0, fg.tensor([2, 0, 2]), q[:3]), [a, b])
+    with pytest.raises(IndexError, match="index out of bounds"):
+        xt.scatter_add(1, fg.tensor([[4, 0, 0, 0]] * 3), st)
+
+
+def test_median_kthvalue_bincount_unique():
+    x = rng.standard_normal((3, 5))
+    v, i = fg.tensor(x).median(1)
+    np.testing.assert_array_equal(v.numpy(), np.sort(x, 1)[:, 2])
+    np.testing.assert_array_equal(np.take_along_axis(x, i.numpy()[:, None], 1)[:, 0], v.numpy())
+    assert fg.tensor([4.0, 1.0, 3.0, 2.0]).median().item() == 2.0  # the lower median
+    kv = fg.tensor(x).kthvalue(2, 1, keepdim=True)
+    np.testing.assert_array_equal(kv.values.numpy()[:, 0], np.sort(x, 1)[:, 1])
+    with pytest.raises(IndexError, match="k = 6 is out of range"):
+        fg.tensor(x).kthvalue(6, 1)
+    assert fg.bincount(fg.tensor([1, 1, 3]), minlength=5).numpy().tolist() == [0, 2, 0, 1, 0]
+    np.testing.assert_allclose(
+        fg.bincount(fg.tensor([0, 2, 2]), fg.tensor([0.5, 1.0, 2.0])).numpy(), [0.5, 0.0, 3.0]
+    )
+    vals, inv, cnt = fg.unique(fg.tensor([3, 1, 3, 2]), return_inverse=True, return_counts=True)
+    assert (
+        vals.numpy().tolist() == [1, 2, 3]
+        and inv.numpy().tolist() == [2, 0, 2, 1]
+        and cnt.numpy().tolist() == [1, 1, 2]
+    )

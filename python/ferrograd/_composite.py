@@ -55,6 +55,15 @@ __all__ = [
     "copysign",
     "masked_select",
     "nonzero",
+    "scatter_add",
+    "scatter",
+    "scatter_reduce",
+    "index_add",
+    "index_copy",
+    "median",
+    "kthvalue",
+    "bincount",
+    "unique",
     "einsum",
 ]
 
@@ -510,6 +519,182 @@ def _install() -> None:
         setattr(Tensor, "__rmod__", _reflected(remainder, "__rmod__"))  # noqa: B010
         setattr(Tensor, "__floordiv__", _method(floor_divide, "__floordiv__"))  # noqa: B010
         setattr(Tensor, "__rfloordiv__", _reflected(floor_divide, "__rfloordiv__"))  # noqa: B010
+
+
+# ---------------------------------------------------------------------------- scatters
+
+
+def _scatter_flat(x: Tensor, dim: int, index: Tensor, src: Tensor, op: str) -> tuple[Tensor, np.ndarray]:
+    """src's entries (over index's shape) added into a zero tensor of x's shape at the
+    positions index names along `dim` (PyTorch's scatter rule), and those flat positions."""
+    d = _dim(op, dim, x.ndim)
+    if index.dtype != _core.dtype.int64:
+        raise DTypeError(f"{op}: index must be int64, got {index.dtype}")
+    if index.ndim != x.ndim or src.ndim != x.ndim:
+        raise ShapeError(
+            f"{op}: index and src must have {x.ndim} dims like the tensor, got {index.ndim} and {src.ndim}"
+        )
+    ish = tuple(index.shape)
+    if any(i > s for i, s in zip(ish, src.shape)) or any(
+        i > s for j, (i, s) in enumerate(zip(ish, x.shape)) if j != d
+    ):
+        raise ShapeError(
+            f"{op}: index of shape {ish} does not fit src {tuple(src.shape)} and the tensor {tuple(x.shape)}"
+        )
+    iv = index.cpu().numpy()
+    size = x.shape[d]
+    if iv.size and (iv.min() < -size or iv.max() >= size):
+        raise IndexError(f"{op}: index out of bounds for dim {d} with size {size}")
+    grid = list(np.indices(ish))
+    grid[d] = np.mod(iv, size) if size else iv
+    flat = np.ravel_multi_index(tuple(grid), tuple(x.shape)).reshape(-1) if iv.size else np.zeros(0, np.int64)
+    part = src
+    for j, n in enumerate(ish):
+        if part.shape[j] != n:
+            part = part.narrow(j, 0, n)
+    part = part.type_as(x) if part.dtype != x.dtype else part
+    added = (
+        part.reshape(-1)
+        .index_select(0, _idx(np.arange(part.numel())))
+        ._index_add_rows(0, _idx(flat), x.numel())
+    )
+    return added.reshape(*x.shape), flat
+
+
+def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:  # noqa: A002
+    """`input` plus src's entries added at the positions `index` names along `dim`
+    (out[i][index[i][j]] += src[i][j] for dim 1), as `torch.scatter_add`; repeats add up."""
+    added, _ = _scatter_flat(input, dim, index, src, "scatter_add")
+    return input + added
+
+
+def scatter(input: Tensor, dim: int, index: Tensor, src=None, value=None) -> Tensor:  # noqa: A002
+    """`input` with the positions `index` names along `dim` replaced by src's entries (or
+    `value`), as `torch.scatter` (where an index repeats, PyTorch leaves the result
+    undefined; here the repeated entries add up)."""
+    if (src is None) == (value is None):
+        raise TypeError("scatter: give src or value")
+    if not isinstance(src, Tensor):
+        fill = value if value is not None else src
+        src = _core.full(list(index.shape), float(fill), input.dtype).to(input.device)
+    added, flat = _scatter_flat(input, dim, index, src, "scatter")
+    hit = np.zeros(input.numel(), bool)
+    hit[flat] = True
+    zero = _core.full([], 0.0, input.dtype).to(input.device)
+    return input.masked_fill(_mask(hit.reshape(tuple(input.shape)), input), zero) + added
+
+
+def scatter_reduce(
+    input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, include_self: bool = True
+) -> Tensor:  # noqa: A002
+    """`torch.scatter_reduce` with reduce "sum" or "mean" (the mean over the entries that
+    land on a position, `input`'s own value counted with `include_self`)."""
+    if reduce not in ("sum", "mean"):
+        raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not supported (sum, mean)")
+    added, flat = _scatter_flat(input, dim, index, src, "scatter_reduce")
+    hit = np.zeros(input.numel(), bool)
+    hit[flat] = True
+    base = (
+        input
+        if include_self
+        else input.masked_fill(
+            _mask(hit.reshape(tuple(input.shape)), input), _core.full([], 0.0, input.dtype).to(input.device)
+        )
+    )
+    total = base + added
+    if reduce == "sum":
+        return total
+    counts = np.bincount(flat, minlength=input.numel()).reshape(tuple(input.shape)).astype(np.float64)
+    counts = counts + (1.0 if include_self else 0.0) * (counts > 0) + (counts == 0)
+    return total / _core.from_numpy(counts).to(input.device, input.dtype)
+
+
+def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
+    """`input` plus `alpha` times source's slices along `dim` added into the slices `index`
+    names (repeats add up), as `torch.index_add`."""
+    d = _dim("index_add", dim, input.ndim)
+    added = source.type_as(input)._index_add_rows(d, index, input.shape[d])
+    return input + (added * alpha if alpha != 1 else added)
+
+
+def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:  # noqa: A002
+    """`input` with the slices `index` names along `dim` replaced by source's, as
+    `torch.index_copy` (indices should not repeat)."""
+    d = _dim("index_copy", dim, input.ndim)
+    rows = np.zeros(input.shape[d], bool)
+    rows[np.mod(index.cpu().numpy(), max(input.shape[d], 1))] = True
+    shape = [1] * input.ndim
+    shape[d] = input.shape[d]
+    keep = _mask(rows.reshape(shape), input)
+    cleared = input.masked_fill(keep, _core.full([], 0.0, input.dtype).to(input.device))
+    return cleared + source.type_as(input)._index_add_rows(d, index, input.shape[d])
+
+
+def median(input: Tensor, dim: int | None = None, keepdim: bool = False):  # noqa: A002
+    """The lower median (the ((n - 1) // 2)-th smallest, NaN where one is), as
+    `torch.median`: of all entries without `dim`; with one, (values, indices)."""
+    from . import return_types  # noqa: PLC0415
+
+    if dim is None:
+        flat = input.reshape(-1)
+        if flat.numel() == 0:
+            return _core.full([], math.nan, input.dtype).to(input.device)
+        v, _ = flat.sort(0)
+        return v[(flat.numel() - 1) // 2]
+    d = _dim("median", dim, input.ndim)
+    v, i = input.sort(d)
+    k = (input.shape[d] - 1) // 2
+    vals, idx = v.narrow(d, k, 1), i.narrow(d, k, 1)
+    if not keepdim:
+        vals, idx = vals.squeeze(d), idx.squeeze(d)
+    return return_types.median(vals, idx)
+
+
+def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):  # noqa: A002
+    """The k-th smallest entry along `dim` (k from 1) and its index, as `torch.kthvalue`."""
+    from . import return_types  # noqa: PLC0415
+
+    d = _dim("kthvalue", dim, input.ndim)
+    n = input.shape[d] if input.ndim else 1
+    if not 1 <= k <= n:
+        raise IndexError(f"kthvalue: k = {k} is out of range for a dim of size {n}")
+    v, i = input.sort(d)
+    vals, idx = v.narrow(d, k - 1, 1), i.narrow(d, k - 1, 1)
+    if not keepdim:
+        vals, idx = vals.squeeze(d), idx.squeeze(d)
+    return return_types.kthvalue(vals, idx)
+
+
+def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -> Tensor:  # noqa: A002
+    """Counts of each value of a 1-D non-negative int64 tensor (weighted sums with
+    `weights`), as `torch.bincount`."""
+    if input.dtype != _core.dtype.int64 or input.ndim != 1:
+        raise ShapeError(
+            f"bincount: expected a 1-D int64 tensor, got {input.dtype} of shape {tuple(input.shape)}"
+        )
+    v = input.numpy()
+    if v.size and v.min() < 0:
+        raise ValueError("bincount: values must be non-negative")
+    w = None if weights is None else weights.detach().cpu().numpy().astype(np.float64)
+    out = np.bincount(v, w, minlength=minlength)
+    return _core.from_numpy(np.ascontiguousarray(out if w is not None else out.astype(np.int64)))
+
+
+def unique(
+    input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None
+):  # noqa: A002
+    """The distinct values (sorted), as `torch.unique`, with the inverse indices and the
+    counts when asked (not differentiable)."""
+    if dim is not None:
+        raise NotImplementedError("unique: dim= is not supported")
+    a = input.detach().cpu().numpy()
+    vals, inv, counts = np.unique(a, return_inverse=True, return_counts=True)
+    out = [_core.from_numpy(np.ascontiguousarray(vals)).to(input.device)]
+    if return_inverse:
+        out.append(_idx(inv.reshape(a.shape)))
+    if return_counts:
+        out.append(_idx(counts))
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 # ---------------------------------------------------------------------------- einsum

@@ -488,6 +488,36 @@ class Tensor:
         """The entries where ``mask`` is true, 1-D."""
     def nonzero(self, as_tuple: builtins.bool = False) -> Any:
         """The indices of the nonzero entries."""
+    def scatter_add(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor:
+        """``self`` plus src's entries added at the positions ``index`` names along ``dim``."""
+    def scatter(self, dim: builtins.int, index: Tensor, src: Any = None, value: Any = None) -> Tensor:
+        """``self`` with the positions ``index`` names replaced by src's entries (or ``value``)."""
+    def scatter_reduce(
+        self, dim: builtins.int, index: Tensor, src: Tensor, reduce: str, include_self: builtins.bool = True
+    ) -> Tensor:
+        """``scatter_reduce`` with reduce "sum" or "mean"."""
+    def index_add(
+        self, dim: builtins.int, index: Tensor, source: Tensor, alpha: builtins.float = 1.0
+    ) -> Tensor:
+        """``self`` plus ``alpha`` times source's slices added into the slices ``index`` names."""
+    def index_copy(self, dim: builtins.int, index: Tensor, source: Tensor) -> Tensor:
+        """``self`` with the slices ``index`` names replaced by source's."""
+    def median(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Any:
+        """The lower median (with ``dim``: values and indices)."""
+    def kthvalue(self, k: builtins.int, dim: builtins.int = -1, keepdim: builtins.bool = False) -> Any:
+        """The k-th smallest entry along ``dim`` and its index."""
+    def bincount(self, weights: Tensor | None = None, minlength: builtins.int = 0) -> Tensor:
+        """Counts of each value of a 1-D int64 tensor."""
+    def unique(
+        self,
+        sorted: builtins.bool = True,
+        return_inverse: builtins.bool = False,
+        return_counts: builtins.bool = False,
+        dim: builtins.int | None = None,
+    ) -> Any:
+        """The distinct values, with inverse indices and counts when asked."""
+    def _index_add_rows(self, dim: builtins.int, index: Tensor, size: builtins.int) -> Tensor:
+        """index_select's adjoint: slices added into a zero tensor of length ``size`` along ``dim``."""
     def __mod__(self, other: _Operand) -> Tensor: ...
     def __rmod__(self, other: _Operand) -> Tensor: ...
     def __floordiv__(self, other: _Operand) -> Tensor: ...

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from ._core import Tensor
 
-__all__ = ["max", "min", "sort", "topk"]
+__all__ = ["max", "min", "sort", "topk", "median", "kthvalue"]
 
 
 class max(NamedTuple):  # noqa: N801, A001 (PyTorch's names)
@@ -35,6 +35,20 @@ class sort(NamedTuple):  # noqa: N801
 
 class topk(NamedTuple):  # noqa: N801
     """The k largest (or smallest) values and their indices (int64)."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class median(NamedTuple):  # noqa: N801
+    """The (lower) medians along a dim and their indices (int64)."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class kthvalue(NamedTuple):  # noqa: N801
+    """The k-th smallest values along a dim and their indices (int64)."""
 
     values: Tensor
     indices: Tensor

@@ -305,6 +305,18 @@ impl PyTensor {
         let t = &self.t;
         run(py, heavy(t), || t.index_select(dim, &index.t)).map(wrap)
     }
+    /// index_select's adjoint: a zero tensor with dim `dim` of length `size`, each slice k
+    /// of this tensor added into slice `index[k]` (the scatter-add behind index_add).
+    fn _index_add_rows(
+        &self,
+        py: Python<'_>,
+        dim: isize,
+        index: &PyTensor,
+        size: usize,
+    ) -> PyResult<PyTensor> {
+        let t = &self.t;
+        run(py, heavy(t), || t.index_add_rows(dim, &index.t, size)).map(wrap)
+    }
 }
 
 impl PyTensor {

@@ -439,6 +439,64 @@ impl Tensor {
         }))
     }
 
+    /// index_select's adjoint as an op: a zero tensor whose dim `dim` has length `size`,
+    /// with each slice `k` of this (float) tensor along `dim` added into slice
+    /// `indices[k]` (repeats add up, in order). The scatter-add behind `index_add`,
+    /// `scatter_add` and their kin; differentiable (its backward is `index_select`).
+    pub fn index_add_rows(&self, dim: isize, indices: &Tensor, size: usize) -> Result<Tensor> {
+        if indices.dtype() != DType::I64 || indices.ndim() != 1 {
+            return Err(shape_err!(
+                "index_add: indices must be a 1-D int64 tensor, got {} of shape {}",
+                indices.dtype(),
+                fmt_shape(indices.shape())
+            ));
+        }
+        if !self.dtype().is_float() {
+            return Err(Error::DType(format!(
+                "index_add: expected a float source, got {}",
+                self.dtype()
+            )));
+        }
+        if self.ndim() == 0 {
+            return Err(shape_err!(
+                "index_add: cannot scatter a 0-dimensional tensor"
+            ));
+        }
+        let d = normalize_dim("index_add", dim, self.ndim())?;
+        if indices.numel() != self.shape()[d] {
+            return Err(shape_err!(
+                "index_add: {} indices for a source with {} entries along dim {}",
+                indices.numel(),
+                self.shape()[d],
+                d
+            ));
+        }
+        let idx: Vec<usize> = indices
+            .to_vec::<i64>()?
+            .into_iter()
+            .map(|i| {
+                let j = if i < 0 { i + size as i64 } else { i };
+                if j < 0 || j >= size as i64 {
+                    Err(Error::Index(format!(
+                        "index_add: index {i} is out of bounds for dim {d} with size {size}"
+                    )))
+                } else {
+                    Ok(j as usize)
+                }
+            })
+            .collect::<Result<_>>()?;
+        let mut out_shape = self.shape().to_vec();
+        out_shape[d] = size;
+        let out = self.map_storage_to(&out_shape, |b, l| b.index_add(l, d, &idx, size))?;
+        let back = Tensor::from_vec(
+            idx.iter().map(|&i| i as i64).collect::<Vec<_>>(),
+            &[idx.len()],
+        )?;
+        Ok(record(out, "IndexAddBackward", &[self], move |g| {
+            Ok(vec![Some(g.index_select(d as isize, &back)?)])
+        }))
+    }
+
     /// Joins tensors along an existing dim.
     pub fn cat(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
         let first = tensors
