@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from . import (
     _composite,
+    _indexing,
     _ops,
     autograd,
     callbacks,
@@ -263,4 +264,4 @@ __all__ += _composite.__all__
 
 # what the bindings call back into (list keys, pickling, repr, max(dim)'s named tuples):
 # handed to them here, so _core never imports this package
-_core._set_hooks(tensor, _tensor_repr, return_types)
+_core._set_hooks(tensor, _tensor_repr, return_types, _indexing.advanced)

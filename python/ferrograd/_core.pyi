@@ -1269,7 +1269,7 @@ def unary_ops() -> list[tuple[str, int, list[tuple[str, builtins.float | None]]]
 def _shader_source(name: str) -> str | None:
     """A shader's WGSL source as the runtime compiles it; None for an unknown name."""
 
-def _set_hooks(tensor: Any, repr: Any, return_types: Any) -> None:
+def _set_hooks(tensor: Any, repr: Any, return_types: Any, advanced: Any) -> None:
     """Registers the Python layer's callables (once; `import ferrograd` does it)."""
 
 def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:

@@ -1,6 +1,7 @@
 //! What the Python layer hands the bindings when it is imported (`_core._set_hooks`), so
 //! the bindings never import the package back: the tensor constructor (NumPy-style list
-//! keys, pickling), the repr formatter and the module of PyTorch-style return types.
+//! keys, pickling), the repr formatter, the module of PyTorch-style return types, and
+//! NumPy's advanced indexing beyond the first dim.
 
 use crate::prelude::*;
 
@@ -8,6 +9,9 @@ pub(crate) struct Hooks {
     pub tensor: Py<PyAny>,
     pub repr: Py<PyAny>,
     pub return_types: Py<PyAny>,
+    /// NumPy's advanced indexing beyond the first dim: `advanced(tensor, key)` reads,
+    /// `advanced(tensor, key, value)` writes
+    pub advanced: Py<PyAny>,
 }
 
 static HOOKS: pyo3::sync::PyOnceLock<Hooks> = pyo3::sync::PyOnceLock::new();
@@ -19,11 +23,13 @@ pub(crate) fn _set_hooks(
     tensor: Py<PyAny>,
     repr: Py<PyAny>,
     return_types: Py<PyAny>,
+    advanced: Py<PyAny>,
 ) -> PyResult<()> {
     let _ = HOOKS.get_or_init(py, || Hooks {
         tensor,
         repr,
         return_types,
+        advanced,
     });
     Ok(())
 }

@@ -22,6 +22,11 @@ impl PyTensor {
                 let t = &self.t;
                 run(py, heavy(t), || t.index_by(&i)).map(wrap)
             }
+            None if advanced(key)? => {
+                let f = crate::hooks::hooks(py)?.advanced.bind(py).clone();
+                let me = Bound::new(py, wrap(self.t.clone()))?;
+                Ok(f.call1((me, key))?.cast::<PyTensor>()?.get().clone())
+            }
             None => self.t.index(&index_items(key)?).map(wrap).map_err(err),
         }
     }
@@ -37,6 +42,12 @@ impl PyTensor {
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let t = &self.t;
+        if key.cast::<PyTensor>().is_err() && advanced(key)? {
+            let f = crate::hooks::hooks(py)?.advanced.bind(py).clone();
+            let me = Bound::new(py, wrap(self.t.clone()))?;
+            f.call1((me, key, value))?;
+            return Ok(());
+        }
         let v = match operand(value, t)? {
             Some(v) => v,
             None => {
@@ -65,4 +76,21 @@ impl PyTensor {
             None => t.index_assign_(items.as_deref().unwrap_or(&[]), &v),
         })
     }
+}
+
+/// Whether `key` is a tuple holding an index array (a list, a tensor, an array): NumPy's
+/// advanced indexing beyond the first dim, which the Python layer carries out.
+fn advanced(key: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let Ok(items) = key.cast::<PyTuple>() else {
+        return Ok(false);
+    };
+    for it in items.iter() {
+        if it.cast::<PyTensor>().is_ok()
+            || it.cast::<PyList>().is_ok()
+            || it.hasattr("__array_interface__")?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
