@@ -132,12 +132,12 @@ def test_any_optimizer(optimizer):
 
 
 class _FakeClock:
-    """The budget's clock (`tune._now`), advanced only by the test: time budgets are checked
+    """The budget's clock (`tune._trial._now`), advanced only by the test: time budgets are checked
     as behaviour, never against the wall clock."""
 
     def __init__(self, monkeypatch):
         self.t = 0.0
-        monkeypatch.setattr(tune, "_now", lambda: self.t)
+        monkeypatch.setattr(tune._trial, "_now", lambda: self.t)
 
     def ticking(self, seconds, make=_linear):
         """A model factory whose forward passes take `seconds(k)` of fake time each, for the
@@ -391,7 +391,7 @@ def test_recipe_budget(monkeypatch):
             clock.t += self.cost
             return self.inner(x)
 
-    monkeypatch.setattr(tune, "build", Slow)
+    monkeypatch.setattr(tune._recipe, "build", Slow)
     res = tune.recipe(x, y, epochs=2, time_budget=1.0, max_trials=None, verbose=0)
     cut = [t for t in res.trials if t.get("cut")]
     assert len(cut) == 1 and cut[0] is res.trials[-1] and "cut" in cut[0]["decision"]
@@ -415,8 +415,8 @@ def test_lr_search_resumes_from_its_log(tmp_path, monkeypatch):
     # a search interrupted after two trials, the third cut mid-write
     log.write_text("\n".join(lines[:2]) + "\n" + lines[2][:25])
     ran = []
-    real = tune._run
-    monkeypatch.setattr(tune, "_run", lambda *a, **k: ran.append(a[3]) or real(*a, **k))
+    real = tune._trial._run
+    monkeypatch.setattr(tune._trial, "_run", lambda *a, **k: ran.append(a[3]) or real(*a, **k))
     again = tune.learning_rate(_linear, x, y, **kw)
     assert ran == [t["lr"] for t in full.trials[2:]]  # the first two came from the log
     assert [t.get("resumed", False) for t in again.trials] == [True, True] + [False] * 5
@@ -432,8 +432,8 @@ def test_recipe_resumes_from_its_log(tmp_path, monkeypatch):
     log = tmp_path / "recipe.jsonl"
     first = tune.recipe(x, y, epochs=4, max_trials=8, verbose=0, log=log)
     ran = []
-    real = tune._run
-    monkeypatch.setattr(tune, "_run", lambda *a, **k: ran.append(a[3]) or real(*a, **k))
+    real = tune._trial._run
+    monkeypatch.setattr(tune._trial, "_run", lambda *a, **k: ran.append(a[3]) or real(*a, **k))
     again = tune.recipe(x, y, epochs=4, max_trials=8, verbose=0, log=log)
     assert len(ran) <= 1  # at most the final model, trained again (deterministically)
     assert again.config == first.config
