@@ -366,3 +366,39 @@ def test_median_kthvalue_bincount_unique():
         and inv.numpy().tolist() == [2, 0, 2, 1]
         and cnt.numpy().tolist() == [1, 1, 2]
     )
+
+
+def test_meshgrid_cdist_cummax_unfold_and_shifts(device):
+    a, b = fg.tensor([1.0, 2.0, 3.0]), fg.tensor([4.0, 5.0])
+    for indexing in ("ij", "xy"):
+        got = fg.meshgrid(a, b, indexing=indexing)
+        want = np.meshgrid([1.0, 2.0, 3.0], [4.0, 5.0], indexing=indexing)
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.numpy(), w)
+    x1, x2 = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
+    want = np.sqrt(((x1[:, None] - x2[None]) ** 2).sum(-1))
+    c = fg.cdist(fg.tensor(x1.astype(np.float32)).to(device), fg.tensor(x2.astype(np.float32)).to(device))
+    np.testing.assert_allclose(c.numpy(), want, rtol=1e-5)
+    np.testing.assert_allclose(
+        fg.tensor(x1).cdist(fg.tensor(x2), p=1).numpy(), np.abs(x1[:, None] - x2[None]).sum(-1)
+    )
+    v = np.array([[1.0, 3.0, 2.0, 3.0, 5.0], [0.0, -1.0, 4.0, 4.0, 1.0]])
+    cm = fg.tensor(v, requires_grad=True).cummax(1)
+    np.testing.assert_array_equal(cm.values.numpy(), np.maximum.accumulate(v, 1))
+    assert cm.indices.numpy().tolist() == [[0, 1, 1, 3, 4], [0, 0, 2, 3, 3]]  # ties: the later index
+    cn = fg.tensor(v).cummin(1)
+    np.testing.assert_array_equal(cn.values.numpy(), np.minimum.accumulate(v, 1))
+    xt = fg.tensor(v, requires_grad=True)
+    assert gradcheck(
+        lambda t: t.cummax(1).values, [fg.tensor(v + rng.random(v.shape) * 0.01, requires_grad=True)]
+    )
+    u = fg.tensor(np.arange(10.0)).unfold(0, 4, 3)
+    assert u.numpy().tolist() == [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7, 8, 9]]
+    w = fg.tensor(np.arange(24.0).reshape(2, 12)).unfold(1, 5, 2)
+    assert tuple(w.shape) == (2, 4, 5) and w.numpy()[1, 1].tolist() == [14, 15, 16, 17, 18]
+    assert gradcheck(lambda t: t.unfold(1, 2, 1), [xt])
+    assert (fg.tensor([1, 6]) << 2).numpy().tolist() == [4, 24]
+    assert (fg.tensor([-8, 6]) >> 1).numpy().tolist() == [-4, 3]
+    assert fg.bitwise_not(fg.tensor([0, 5])).numpy().tolist() == [-1, -6]
+    with pytest.raises(fg.DTypeError, match="bitwise_left_shift: expected integer"):
+        fg.tensor([1.0]) << 1

@@ -64,6 +64,14 @@ __all__ = [
     "kthvalue",
     "bincount",
     "unique",
+    "cummax",
+    "cummin",
+    "unfold",
+    "bitwise_left_shift",
+    "bitwise_right_shift",
+    "bitwise_not",
+    "meshgrid",
+    "cdist",
     "einsum",
 ]
 
@@ -480,7 +488,7 @@ def nonzero(x: Tensor, as_tuple: bool = False):
 
 
 # functions that are not methods (PyTorch's Tensor has no einsum)
-_FUNCTIONS_ONLY = {"einsum"}
+_FUNCTIONS_ONLY = {"einsum", "meshgrid"}
 
 
 def _method(fn, name: str):
@@ -519,6 +527,9 @@ def _install() -> None:
         setattr(Tensor, "__rmod__", _reflected(remainder, "__rmod__"))  # noqa: B010
         setattr(Tensor, "__floordiv__", _method(floor_divide, "__floordiv__"))  # noqa: B010
         setattr(Tensor, "__rfloordiv__", _reflected(floor_divide, "__rfloordiv__"))  # noqa: B010
+    if not hasattr(Tensor, "__lshift__"):
+        setattr(Tensor, "__lshift__", _method(bitwise_left_shift, "__lshift__"))  # noqa: B010
+        setattr(Tensor, "__rshift__", _method(bitwise_right_shift, "__rshift__"))  # noqa: B010
 
 
 # ---------------------------------------------------------------------------- scatters
@@ -695,6 +706,110 @@ def unique(
     if return_counts:
         out.append(_idx(counts))
     return out[0] if len(out) == 1 else tuple(out)
+
+
+# ---------------------------------------------------------------------------- more shapes and scans
+
+
+def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors, as `torch.meshgrid` ("ij": matrix indexing, the
+    default; "xy": Cartesian, the first two dims swapped); views of the inputs."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if any(t.ndim > 1 for t in tensors):
+        raise ShapeError("meshgrid: expected 0-d or 1-D tensors")
+    ts = [t.reshape(-1) for t in tensors]
+    shape = [t.shape[0] for t in ts]
+    out = []
+    for i, t in enumerate(ts):
+        view = [1] * len(ts)
+        view[i] = shape[i]
+        out.append(t.reshape(*view).expand(*shape))
+    if indexing == "xy" and len(out) >= 2:  # Cartesian: the first two dims swapped
+        out = [o.transpose(0, 1) for o in out]
+    return tuple(out)
+
+
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
+    """The p-norm distances between the rows of x1 (.., P, M) and x2 (.., R, M), as
+    `torch.cdist`: (.., P, R)."""
+    if x1.ndim < 2 or x2.ndim < 2 or x1.shape[-1] != x2.shape[-1]:
+        raise ShapeError(
+            f"cdist: expected (.., P, M) and (.., R, M), got {tuple(x1.shape)} and {tuple(x2.shape)}"
+        )
+    d = x1.unsqueeze(-2) - x2.unsqueeze(-3)
+    return d.norm(p, -1)
+
+
+def _cumext(op: str, x: Tensor, dim: int, better):
+    from . import return_types  # noqa: PLC0415
+
+    d = _dim(op, dim, x.ndim)
+    a = np.moveaxis(x.detach().cpu().numpy(), d, -1) if x.ndim else x.detach().cpu().numpy().reshape(1)
+    idx = np.zeros(a.shape, np.int64)
+    if a.shape[-1]:
+        best = a[..., 0].copy()
+        for j in range(1, a.shape[-1]):
+            v = a[..., j]
+            # ties take the later index; NaN wins and stays
+            take = better(v, best) | (v == best) | np.isnan(v) & ~np.isnan(best)
+            take &= ~(np.isnan(best) & ~np.isnan(v))
+            best = np.where(take, v, best)
+            idx[..., j] = np.where(take, j, idx[..., j - 1])
+    idx = np.moveaxis(idx, -1, d) if x.ndim else idx.reshape(())
+    it = _idx(idx)
+    vals = x.take_along_dim(it, d) if x.ndim else x.clone()
+    return getattr(return_types, op)(vals, it)
+
+
+def cummax(x: Tensor, dim: int):
+    """Running maxima along `dim` and where they are (the later index among ties), as
+    `torch.cummax`: (values, indices); the values differentiate."""
+    return _cumext("cummax", x, dim, np.greater)
+
+
+def cummin(x: Tensor, dim: int):
+    """Running minima along `dim` and where they are, as `torch.cummin`."""
+    return _cumext("cummin", x, dim, np.less)
+
+
+def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """Every slice of length `size` along `dimension`, `step` apart, as a new last dim, as
+    `Tensor.unfold` (a copy here)."""
+    d = _dim("unfold", dimension, x.ndim)
+    n = x.shape[d] if x.ndim else 1
+    if size < 0 or step <= 0 or size > n:
+        raise ValueError(f"unfold: need 0 <= size <= {n} and step > 0, got size {size}, step {step}")
+    count = (n - size) // step + 1
+    idx = (np.arange(count)[:, None] * step + np.arange(size)[None, :]).reshape(-1)
+    y = x.index_select(d, _idx(idx))
+    y = y.reshape(*x.shape[:d], count, size, *x.shape[d + 1 :])
+    return movedim(y, d + 1, -1)
+
+
+def _host_int(op: str, a, b, fn) -> Tensor:
+    av = a.numpy() if isinstance(a, Tensor) else np.asarray(a)
+    bv = b.numpy() if isinstance(b, Tensor) else np.asarray(b)
+    if av.dtype.kind not in "iub" or bv.dtype.kind not in "iub":
+        raise DTypeError(f"{op}: expected integer or bool operands")
+    return _core.from_numpy(np.ascontiguousarray(fn(av.astype(np.int64), bv.astype(np.int64))))
+
+
+def bitwise_left_shift(input, other) -> Tensor:  # noqa: A002
+    """input << other for integers, as `torch.bitwise_left_shift`."""
+    return _host_int("bitwise_left_shift", input, other, np.left_shift)
+
+
+def bitwise_right_shift(input, other) -> Tensor:  # noqa: A002
+    """input >> other (arithmetic) for integers, as `torch.bitwise_right_shift`."""
+    return _host_int("bitwise_right_shift", input, other, np.right_shift)
+
+
+def bitwise_not(input: Tensor) -> Tensor:  # noqa: A002
+    """~input: bitwise for integers, logical for bools, as `torch.bitwise_not`."""
+    return ~input
 
 
 # ---------------------------------------------------------------------------- einsum

@@ -518,6 +518,22 @@ class Tensor:
         """The distinct values, with inverse indices and counts when asked."""
     def _index_add_rows(self, dim: builtins.int, index: Tensor, size: builtins.int) -> Tensor:
         """index_select's adjoint: slices added into a zero tensor of length ``size`` along ``dim``."""
+    def cummax(self, dim: builtins.int) -> Any:
+        """Running maxima along ``dim`` and their indices."""
+    def cummin(self, dim: builtins.int) -> Any:
+        """Running minima along ``dim`` and their indices."""
+    def unfold(self, dimension: builtins.int, size: builtins.int, step: builtins.int) -> Tensor:
+        """Every slice of length ``size`` along ``dimension``, ``step`` apart, as a new last dim."""
+    def bitwise_left_shift(self, other: _Operand) -> Tensor:
+        """x << other for integers."""
+    def bitwise_right_shift(self, other: _Operand) -> Tensor:
+        """x >> other for integers."""
+    def bitwise_not(self) -> Tensor:
+        """~x."""
+    def cdist(self, x2: Tensor, p: builtins.float = 2.0) -> Tensor:
+        """p-norm distances between rows."""
+    def __lshift__(self, other: _Operand) -> Tensor: ...
+    def __rshift__(self, other: _Operand) -> Tensor: ...
     def __mod__(self, other: _Operand) -> Tensor: ...
     def __rmod__(self, other: _Operand) -> Tensor: ...
     def __floordiv__(self, other: _Operand) -> Tensor: ...

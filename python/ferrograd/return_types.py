@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from ._core import Tensor
 
-__all__ = ["max", "min", "sort", "topk", "median", "kthvalue"]
+__all__ = ["max", "min", "sort", "topk", "median", "kthvalue", "cummax", "cummin"]
 
 
 class max(NamedTuple):  # noqa: N801, A001 (PyTorch's names)
@@ -49,6 +49,20 @@ class median(NamedTuple):  # noqa: N801
 
 class kthvalue(NamedTuple):  # noqa: N801
     """The k-th smallest values along a dim and their indices (int64)."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class cummax(NamedTuple):  # noqa: N801
+    """Running maxima along a dim and their indices (int64)."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class cummin(NamedTuple):  # noqa: N801
+    """Running minima along a dim and their indices (int64)."""
 
     values: Tensor
     indices: Tensor
