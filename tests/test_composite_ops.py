@@ -70,6 +70,18 @@ def test_composed_op_matches_numpy_and_gradchecks(name, call, ref, diff, device)
         assert gradcheck(call, [x])
 
 
+@pytest.mark.parametrize("name,call,ref,diff", CASES, ids=[c[0] for c in CASES])
+def test_composed_op_on_an_empty_batch(name, call, ref, diff):
+    """The same ops on a (0, 4, 5) input: the shapes NumPy gives, no error."""
+    empty = np.zeros((0, 4, 5))
+    try:
+        want = ref(empty)
+    except (ValueError, IndexError):
+        pytest.skip("NumPy itself refuses this op on an empty input")
+    got = call(fg.tensor(empty))
+    assert tuple(got.shape) == np.shape(want)
+
+
 def test_prod_with_zeros_and_signs_and_its_gradient():
     x = fg.tensor([[2.0, 0.0, -3.0], [1.0, -1.0, 4.0], [0.0, 0.0, 5.0]], requires_grad=True)
     np.testing.assert_array_equal(x.prod(1).numpy(), [0.0, -4.0, 0.0])
