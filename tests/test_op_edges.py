@@ -145,3 +145,13 @@ def test_shape_error_is_a_runtime_error_too():
     ):
         with pytest.raises(RuntimeError):
             bad()
+
+
+def test_sum_and_mean_take_a_dtype():
+    """torch.sum(x, dtype=...) casts before reducing: bools sum as int64, float32 in float64."""
+    b = fg.tensor([True, True, False])
+    assert b.sum(dtype=fg.int64).item() == 2 and b.sum(dtype=fg.int64).dtype == fg.int64
+    x = fg.tensor([1e8, 1.0, -1e8], dtype=fg.float32)
+    assert x.sum(dtype=fg.float64).dtype == fg.float64
+    assert fg.sum(fg.tensor([[1, 2], [3, 4]]), 1, dtype=fg.float32).numpy().tolist() == [3.0, 7.0]
+    assert fg.mean(fg.tensor([1, 2]), dtype=fg.float64).item() == 1.5

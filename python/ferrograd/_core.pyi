@@ -963,6 +963,7 @@ class Tensor:
         dim: _Dims = None,
         keepdim: builtins.bool = False,
         *,
+        dtype: _DType | None = None,
         axis: _Dims = None,
         keepdims: builtins.bool | None = None,
     ) -> Tensor:
@@ -1004,6 +1005,7 @@ class Tensor:
         dim: _Dims = None,
         keepdim: builtins.bool = False,
         *,
+        dtype: _DType | None = None,
         axis: _Dims = None,
         keepdims: builtins.bool | None = None,
     ) -> Tensor:

@@ -81,14 +81,18 @@ def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
     return _core.one_hot(labels, num_classes)
 
 
-def sum(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool | None = None) -> Tensor:  # noqa: A001
+def sum(
+    x: Tensor, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims: bool | None = None
+) -> Tensor:  # noqa: A001
     """Sum over `dim` (all dims when None)."""
-    return x.sum(dim, keepdim, axis=axis, keepdims=keepdims)
+    return x.sum(dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
 
 
-def mean(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool | None = None) -> Tensor:
+def mean(
+    x: Tensor, dim=None, keepdim: bool = False, *, dtype=None, axis=None, keepdims: bool | None = None
+) -> Tensor:
     """Mean over `dim`."""
-    return x.mean(dim, keepdim, axis=axis, keepdims=keepdims)
+    return x.mean(dim, keepdim, dtype=dtype, axis=axis, keepdims=keepdims)
 
 
 def var(

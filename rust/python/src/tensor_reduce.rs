@@ -5,19 +5,28 @@ use crate::prelude::*;
 #[pymethods]
 impl PyTensor {
     // ------------------------------------------------------------ reductions
-    /// Sum over `dim` (an int, a sequence, or None for all).
-    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
+    /// Sum over `dim` (an int, a sequence, or None for all); with `dtype`, the tensor is
+    /// cast to it first (as PyTorch's, e.g. an int64 sum of bools or a float64 sum).
+    #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None, axis=None, keepdims=None))]
     fn sum(
         &self,
         py: Python<'_>,
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
+        dtype: Option<PyDType>,
         axis: Option<&Bound<'_, PyAny>>,
         keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
         let d = dims_arg(axis_alias("sum", dim, axis)?)?;
         let keepdim = keepdims_alias("sum", keepdim, keepdims)?;
-        let t = &self.t;
+        let cast;
+        let t = match dtype {
+            Some(dt) => {
+                cast = self.t.cast(dt.into()).map_err(err)?;
+                &cast
+            }
+            None => &self.t,
+        };
         run(py, heavy(t), || t.sum(d.as_deref(), keepdim)).map(wrap)
     }
     /// The p-norm over `dim` (all when None): p = 2 or "fro", 1, inf, -inf, 0, or any p.
@@ -76,19 +85,27 @@ impl PyTensor {
         let t = &self.t;
         run(py, heavy(t), || t.all(d.as_deref(), keepdim)).map(wrap)
     }
-    /// Mean over `dim`.
-    #[pyo3(signature = (dim=None, keepdim=false, *, axis=None, keepdims=None))]
+    /// Mean over `dim`; with `dtype`, the tensor is cast to it first (as PyTorch's).
+    #[pyo3(signature = (dim=None, keepdim=false, *, dtype=None, axis=None, keepdims=None))]
     fn mean(
         &self,
         py: Python<'_>,
         dim: Option<&Bound<'_, PyAny>>,
         keepdim: bool,
+        dtype: Option<PyDType>,
         axis: Option<&Bound<'_, PyAny>>,
         keepdims: Option<bool>,
     ) -> PyResult<PyTensor> {
         let d = dims_arg(axis_alias("mean", dim, axis)?)?;
         let keepdim = keepdims_alias("mean", keepdim, keepdims)?;
-        let t = &self.t;
+        let cast;
+        let t = match dtype {
+            Some(dt) => {
+                cast = self.t.cast(dt.into()).map_err(err)?;
+                &cast
+            }
+            None => &self.t,
+        };
         run(py, heavy(t), || t.mean(d.as_deref(), keepdim)).map(wrap)
     }
     /// Variance over `dim` with `correction` (1 = unbiased, as PyTorch's default).
