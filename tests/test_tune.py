@@ -307,19 +307,11 @@ def test_recipe_stages_on_a_problem_that_underfits_small_and_overfits_large():
     assert grow[0]["width"] == 20 and grow[0]["params"] == 924 >= 1.1 * 800
     assert fg.models.standard(20, 4, width=20, depth=2, batchnorm=False, dropout=0).num_parameters() == 924
     assert grow[0]["decision"].startswith("underfitting: no overfitting rule fired")
-    # an overfitting rule fires, one more doubling confirms it (rule overfit_patience), and
-    # batchnorm goes in at the width where it fired
-    signal = [t for t in grow if t["decision"].startswith("overfitting signal at width")]
-    assert (
-        len(signal) == 1
-        and "rule " in signal[0]["decision"]
-        and "overfit_patience=1" in signal[0]["decision"]
-    )
-    assert grow[-1]["width"] == 2 * signal[0]["width"]
-    assert f"overfitting confirmed from width {signal[0]['width']}; adding batchnorm" in grow[-1]["decision"]
-    assert signal[0]["width"] > grow[0]["width"] and not grow[-1]["batchnorm"]
+    # an overfitting rule fires at a width wider than the start, and batchnorm goes in there
+    assert "overfitting at width" in grow[-1]["decision"] and "rule " in grow[-1]["decision"]
+    assert grow[-1]["width"] > grow[0]["width"] and not grow[-1]["batchnorm"]
     bn = [t for t in res.trials if t["stage"] == "5 batchnorm"]
-    assert bn and bn[0]["batchnorm"] and bn[0]["width"] == signal[0]["width"]
+    assert bn and bn[0]["batchnorm"] and bn[0]["width"] == grow[-1]["width"]
     drop = [t for t in res.trials if t["stage"] == "6 dropout"]
     assert drop and drop[0]["dropout"] == 0.2 and drop[0]["batchnorm"]
     for line in (
@@ -594,7 +586,7 @@ def test_an_overfitting_signal_that_a_wider_network_beats_was_noise(monkeypatch)
         return real(self, t, prev, growing)
 
     monkeypatch.setattr(tune._Recipe, "overfit", fake)
-    res = tune.recipe(x, y, seed=0, verbose=0)
+    res = tune.recipe(x, y, seed=0, verbose=0, overfit_patience=1)
     grow = [t for t in res.trials if t["stage"] == "4 grow"]
     widths = [t["width"] for t in grow]
     assert 40 in widths and 80 in widths and max(widths) > 80
@@ -603,3 +595,17 @@ def test_an_overfitting_signal_that_a_wider_network_beats_was_noise(monkeypatch)
     res0 = tune.recipe(x, y, seed=0, verbose=0, overfit_patience=0)
     grow0 = [t for t in res0.trials if t["stage"] == "4 grow"]
     assert grow0[-1]["width"] == 40 and "overfitting at width 40 (rule fake" in grow0[-1]["decision"]
+
+
+def test_overfit_patience_confirms_a_signal_with_one_more_doubling():
+    """With overfit_patience=1 the doubling after an overfitting signal decides: it does not
+    beat the best metric so far, so the signal stands and batchnorm goes in at its width."""
+    x, y = _teacher(1000)
+    res = tune.recipe(x, y, seed=0, verbose=0, overfit_patience=1)
+    grow = [t for t in res.trials if t["stage"] == "4 grow"]
+    signal = [t for t in grow if t["decision"].startswith("overfitting signal at width")]
+    assert len(signal) == 1 and "overfit_patience=1" in signal[0]["decision"]
+    assert grow[-1]["width"] == 2 * signal[0]["width"]
+    assert f"overfitting confirmed from width {signal[0]['width']}; adding batchnorm" in grow[-1]["decision"]
+    bn = [t for t in res.trials if t["stage"] == "5 batchnorm"]
+    assert bn[0]["width"] == signal[0]["width"]

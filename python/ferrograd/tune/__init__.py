@@ -25,8 +25,8 @@ model's validation loss ("a loss well above its start"). A diverged rate is neve
 2. no regularization: no batchnorm, no dropout;
 3. the learning-rate search above, on that network (at most `lr_trials` trials);
 4. the width doubles until the network overfits (or `max_width`, or growth stalls); when an
-   overfitting rule fires, `overfit_patience` more doublings confirm it first (a wider
-   network that beats the best metric so far means the signal was noise, and growth goes on);
+   overfitting rule fires, `overfit_patience` more doublings (0 by default) confirm it first
+   (a wider network that beats the best metric so far means the signal was noise);
 5. batchnorm is added at that width, and the width doubles again at most `bn_growth` times
    until it overfits again (skipped for "selu": self-normalizing networks use no batchnorm);
 6. dropout is added: `dropout_rates` in turn (0.2 then 0.3; AlphaDropout 0.05 then 0.1 for
