@@ -90,3 +90,30 @@ def check_arguments(cls_name: str, config) -> dict[str, Any]:
         if not isinstance(k, str) or not k.isidentifier() or k.startswith("_"):
             raise ValueError(f"{cls_name}: argument name {k!r:.40} is not allowed in a saved config")
     return {k: plain(v, f"{cls_name} argument '{k}'") for k, v in config.items()}
+
+
+def resolve(identifier, custom_objects, base: type, names: dict, classes: dict, what: str):
+    """The shared body of `constraints.get` and `regularizers.get`: an identifier given as
+    None, an instance of `base`, a name, a saved `{"class_name", "config"}` dict or a
+    function, looked up in `custom_objects`, the custom-object scope, then `names`/`classes`."""
+    if identifier is None or isinstance(identifier, base):
+        return identifier
+    if isinstance(identifier, str):
+        custom = (custom_objects or {}).get(identifier) or lookup(identifier)
+        if custom is not None:
+            return custom() if isinstance(custom, type) else custom
+        cls = names.get(identifier.lower()) or classes.get(identifier)
+        if cls is None:
+            raise ValueError(f"unknown {what} {identifier!r} (choose from {sorted(names)})")
+        return cls()
+    if isinstance(identifier, dict) and "class_name" in identifier:
+        name, config = identifier["class_name"], identifier.get("config") or {}
+        custom = (custom_objects or {}).get(name) or lookup(name)
+        if custom is not None:
+            return custom.from_config(config)
+        if name not in classes:
+            raise ValueError(f"unknown {what} class {name!r}; pass custom_objects={{{name!r}: cls}}")
+        return classes[name].from_config(dict(config))
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"{what} must be None, a name or a {base.__name__}, got {type(identifier).__name__}")

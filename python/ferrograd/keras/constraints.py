@@ -111,27 +111,7 @@ _NAMES = {
 def get(identifier, custom_objects: dict | None = None):
     """A constraint from None, a name ("max_norm"), an instance, a function, or a saved
     `{"class_name", "config"}` dict."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if isinstance(identifier, str):
-        custom = _scope.lookup(identifier)
-        if custom is not None:
-            return custom() if isinstance(custom, type) else custom
-        cls = _NAMES.get(identifier.lower()) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(f"unknown constraint {identifier!r} (choose from {sorted(_NAMES)})")
-        return cls()
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        name, config = identifier["class_name"], identifier.get("config") or {}
-        custom = (custom_objects or {}).get(name) or _scope.lookup(name)
-        if custom is not None:
-            return custom.from_config(config)
-        if name not in _CLASSES:
-            raise ValueError(f"unknown constraint class {name!r}; pass custom_objects={{{name!r}: cls}}")
-        return _CLASSES[name].from_config(dict(config))
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"constraint must be None, a name or a Constraint, got {type(identifier).__name__}")
+    return _scope.resolve(identifier, custom_objects, Constraint, _NAMES, _CLASSES, "constraint")
 
 
 def serialize(c) -> dict | None:

@@ -124,27 +124,7 @@ _NAMES = {"l1": L1, "l2": L2, "l1_l2": L1L2, "orthogonal_regularizer": Orthogona
 def get(identifier, custom_objects: dict | None = None):
     """A regularizer from None, a name ("l2"), an instance, a function `fn(w) -> scalar`, or a
     saved `{"class_name", "config"}` dict."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if isinstance(identifier, str):
-        custom = (custom_objects or {}).get(identifier) or _scope.lookup(identifier)
-        if custom is not None:
-            return custom() if isinstance(custom, type) else custom
-        cls = _NAMES.get(identifier.lower()) or _CLASSES.get(identifier)
-        if cls is None:
-            raise ValueError(f"unknown regularizer {identifier!r} (choose from {sorted(_NAMES)})")
-        return cls()
-    if isinstance(identifier, dict) and "class_name" in identifier:
-        name, config = identifier["class_name"], identifier.get("config") or {}
-        custom = (custom_objects or {}).get(name) or _scope.lookup(name)
-        if custom is not None:
-            return custom.from_config(config)
-        if name not in _CLASSES:
-            raise ValueError(f"unknown regularizer class {name!r}; pass custom_objects={{{name!r}: cls}}")
-        return _CLASSES[name].from_config(dict(config))
-    if callable(identifier):
-        return identifier
-    raise TypeError(f"regularizer must be None, a name or a Regularizer, got {type(identifier).__name__}")
+    return _scope.resolve(identifier, custom_objects, Regularizer, _NAMES, _CLASSES, "regularizer")
 
 
 def serialize(reg) -> dict | None:
