@@ -17,8 +17,11 @@ def test_tensor_from_lists_infers_dtypes():
     assert fg.tensor([1, 2]).dtype == fg.int64
     assert fg.tensor([True, False]).dtype == fg.bool_
     assert fg.tensor(np.zeros(3)).dtype == fg.float64  # NumPy float64 is kept
-    assert fg.tensor(np.zeros(3, np.int32)).dtype == fg.int64
-    assert fg.tensor(np.zeros(3, np.float16)).dtype == fg.float32
+    # NumPy's int32, uint8 and float16 are kept too, as torch.tensor keeps them
+    assert fg.tensor(np.zeros(3, np.int32)).dtype == fg.int32
+    assert fg.tensor(np.zeros(3, np.uint8)).dtype == fg.uint8
+    assert fg.tensor(np.zeros(3, np.float16)).dtype == fg.float16
+    assert fg.tensor(np.zeros(3, np.int16)).dtype == fg.int64  # no int16: widened
     assert fg.tensor([1, 2], dtype=fg.float64).dtype == fg.float64
     s = fg.tensor(3.5)
     assert s.shape == () and s.item() == 3.5

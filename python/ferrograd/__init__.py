@@ -82,9 +82,11 @@ from ._creation import (
     zeros_like,
 )
 from ._device import device, devices, gpu_available
-from ._dtypes import bool_, float32, float64, int64
+from ._dtypes import bfloat16, bool_, float16, float32, float64, int32, int64, uint8
 from ._dtypes import double as double  # PyTorch's aliases
 from ._dtypes import float as float
+from ._dtypes import half as half
+from ._dtypes import int as int
 from ._dtypes import long as long
 from ._format import tensor_repr as _tensor_repr
 from ._functional import (
@@ -154,6 +156,10 @@ __all__ = [
     "float64",
     "int64",
     "bool_",
+    "float16",
+    "bfloat16",
+    "uint8",
+    "int32",
     "ShapeError",
     "DTypeError",
     "DeviceError",

@@ -161,10 +161,18 @@ class dtype:
     int64: ClassVar[dtype]
     float32: ClassVar[dtype]
     float64: ClassVar[dtype]
+    uint8: ClassVar[dtype]
+    int32: ClassVar[dtype]
+    float16: ClassVar[dtype]
+    bfloat16: ClassVar[dtype]
 
     @property
     def is_floating_point(self) -> builtins.bool:
-        """Whether this is float32 or float64."""
+        """Whether this is a floating-point dtype (float16, bfloat16, float32, float64)."""
+
+    @property
+    def is_signed(self) -> builtins.bool:
+        """Whether the dtype holds negative numbers (PyTorch's ``is_signed``)."""
 
     @property
     def itemsize(self) -> int:
@@ -390,22 +398,22 @@ class Tensor:
         """Converts to bool (nonzero is true)."""
 
     def int(self) -> Tensor:
-        """PyTorch's int32 conversion: a DTypeError (no int32 here; use ``long()``)."""
+        """Converts to int32 (floats truncated toward zero; wider integers wrap)."""
 
     def short(self) -> Tensor:
         """PyTorch's int16 conversion: a DTypeError (no int16 here; use ``long()``)."""
 
     def byte(self) -> Tensor:
-        """PyTorch's uint8 conversion: a DTypeError (no uint8 here; use ``long()`` or ``bool()``)."""
+        """Converts to uint8 (values wrap modulo 256, as PyTorch's)."""
 
     def char(self) -> Tensor:
         """PyTorch's int8 conversion: a DTypeError (no int8 here; use ``long()``)."""
 
     def half(self) -> Tensor:
-        """PyTorch's float16 conversion: a DTypeError (no float16 here; use ``float()``)."""
+        """Converts to float16 (stored in half precision; ops compute in float32 and round)."""
 
     def bfloat16(self) -> Tensor:
-        """PyTorch's bfloat16 conversion: a DTypeError (no bfloat16 here; use ``float()``)."""
+        """Converts to bfloat16 (stored so; ops compute in float32 and round)."""
 
     # -------------------------------------------------------------- autograd
     def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool = False) -> None:

@@ -14,11 +14,16 @@ import numpy as np
 from . import _core
 from ._core import DTypeError, ShapeError, Tensor
 from ._device import _check_device
-from ._dtypes import bool_, float32, float64, int64
+from ._dtypes import bfloat16, bool_, float16, float32, float64, int32, int64, uint8
 
+# NumPy has no bfloat16: its data goes through float32 and is rounded by the cast
 _NP_OF = {
+    float16: np.float16,
+    bfloat16: np.float32,
     float32: np.float32,
     float64: np.float64,
+    uint8: np.uint8,
+    int32: np.int32,
     int64: np.int64,
     bool_: np.bool_,
 }
@@ -27,10 +32,16 @@ _NP_OF = {
 def _from_np_dtype(d: np.dtype):
     if d == np.bool_:
         return bool_
+    if d == np.uint8:
+        return uint8
+    if d == np.int32:
+        return int32
     if np.issubdtype(d, np.integer):
         return int64
     if d == np.float64:
         return float64
+    if d == np.float16:
+        return float16
     if np.issubdtype(d, np.floating):
         return float32
     raise DTypeError(f"tensor: unsupported data type {d}; expected numbers or booleans")
@@ -97,7 +108,10 @@ def tensor(data: Any, dtype=None, requires_grad: bool = False, device: str = "cp
     >>> fg.tensor([1, 2, 3]).dtype
     ferrograd.int64
     """
-    t = _place(_core.from_numpy(_as_array(data, dtype)), device)
+    t = _core.from_numpy(_as_array(data, dtype))
+    if dtype == bfloat16:
+        t = t.bfloat16()
+    t = _place(t, device)
     if requires_grad:
         t.requires_grad_(True)
     return t

@@ -9,7 +9,8 @@ _DEFAULT_DTYPES = ("float32", "int64", "bool")
 
 def tensor_repr(t) -> str:
     """The `repr` of a tensor: values as NumPy shows them, then dtype and autograd state."""
-    a = t.numpy()
+    # NumPy has no bfloat16: its values print through float32 (exactly, it is a prefix)
+    a = t.detach().float().numpy() if str(t.dtype).endswith("bfloat16") else t.numpy()
     prefix = "tensor("
     if a.size == 0:
         body = "[]"

@@ -94,6 +94,9 @@ def is_num(x) -> bool:
     return isinstance(x, (bool, int, float))
 
 
+_CATEGORY = {"bool": 0, "int64": 1, "float32": 2, "float64": 2}
+
+
 def promote(*xs, kind: str = "arith") -> str:
     """The result dtype of an elementwise op over tensors and Python numbers.
 
@@ -101,6 +104,12 @@ def promote(*xs, kind: str = "arith") -> str:
     become float32; "cmp": as given (comparisons, where, bitwise ops)."""
     ts = [dt(x) for x in xs if is_t(x)]
     scal = [dt(x) for x in xs if is_num(x)]
+    dims = [dt(x) for x in xs if is_t(x) and x.ndim > 0]
+    if kind != "cmp" and dims and len(dims) < len(ts):
+        # PyTorch's rule: a 0-d tensor decides the dtype only when its category (bool <
+        # integer < float) is higher than the dimensioned operands'
+        top = max(dims, key=RANK.__getitem__)
+        ts = dims + [d for d in ts if _CATEGORY[d] > _CATEGORY[top]]
     if ts:
         base = max(ts, key=RANK.__getitem__)
         if "pyfloat" in scal and RANK[base] < RANK["float32"]:

@@ -314,13 +314,20 @@ class Module:
         return self
 
     def to(self, device) -> Module:
-        """Moves parameters and buffers to `device` (or casts them to a dtype). A tensor
-        shared by several modules stays shared."""
+        """Moves parameters and buffers to `device`, or casts them to a dtype: as PyTorch's,
+        a dtype applies to the floating-point ones only (a BatchNorm's int64 step count
+        stays int64). A tensor shared by several modules stays shared."""
         moved: dict[int, tuple[Tensor, Tensor]] = {}  # id -> (old, new): old kept alive
+        is_dtype = isinstance(device, _core.dtype)
+
+        def conv(t: Tensor) -> Tensor:
+            if is_dtype and not t.dtype.is_floating_point:
+                return t
+            return t.to(device)
 
         def move(t: Tensor, param: bool) -> Tensor:
             if id(t) not in moved:
-                moved[id(t)] = (t, Parameter(t.detach().to(device)) if param else t.to(device))
+                moved[id(t)] = (t, Parameter(conv(t.detach())) if param else conv(t))
             return moved[id(t)][1]
 
         for m in self.modules():
@@ -348,6 +355,15 @@ class Module:
     def double(self) -> Module:
         """Parameters and buffers as float64 (CPU only)."""
         return self.to(_core.dtype.float64)
+
+    def half(self) -> Module:
+        """Floating-point parameters and buffers as float16 (CPU only: stored in half
+        precision, computed in float32 and rounded, as PyTorch's CPU kernels do)."""
+        return self.to(_core.dtype.float16)
+
+    def bfloat16(self) -> Module:
+        """Floating-point parameters and buffers as bfloat16 (CPU only, like `half`)."""
+        return self.to(_core.dtype.bfloat16)
 
     # ---- state --------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, Tensor]:

@@ -13,8 +13,17 @@ use std::fmt;
 pub enum DType {
     /// Booleans, the result of comparisons.
     Bool,
+    /// 8-bit unsigned integers (images), stored only: arithmetic runs in int64 and wraps
+    /// back, as PyTorch's does.
+    U8,
+    /// 32-bit integers, stored only (computed in int64, wrapped back).
+    I32,
     /// 64-bit integers, for labels and indices.
     I64,
+    /// IEEE half precision, stored only: arithmetic runs in float32 and rounds back.
+    F16,
+    /// bfloat16 (float32's range, 8 bits of mantissa), stored only like float16.
+    BF16,
     /// 32-bit floats, the default.
     F32,
     /// 64-bit floats, for gradient checks and precise work.
@@ -26,7 +35,11 @@ impl DType {
     pub fn name(self) -> &'static str {
         match self {
             DType::Bool => "bool",
+            DType::U8 => "uint8",
+            DType::I32 => "int32",
             DType::I64 => "int64",
+            DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
             DType::F32 => "float32",
             DType::F64 => "float64",
         }
@@ -35,20 +48,60 @@ impl DType {
     /// Size of one element in bytes.
     pub fn size(self) -> usize {
         match self {
-            DType::Bool => 1,
+            DType::Bool | DType::U8 => 1,
+            DType::F16 | DType::BF16 => 2,
+            DType::I32 | DType::F32 => 4,
             DType::I64 | DType::F64 => 8,
-            DType::F32 => 4,
         }
     }
 
     /// Whether the dtype is a floating-point type (and so can carry gradients).
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64)
+        matches!(self, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
     }
 
-    /// The promotion rule for binary ops: bool < int64 < float32 < float64, the wider wins.
+    /// Whether the dtype is an integer type (not bool).
+    pub fn is_int(self) -> bool {
+        matches!(self, DType::U8 | DType::I32 | DType::I64)
+    }
+
+    /// The dtype kernels compute a storage-only dtype in: int64 for uint8 and int32,
+    /// float32 for float16 and bfloat16; every other dtype is its own. Results are
+    /// converted back (integers wrap, halves round to nearest even), which is what
+    /// PyTorch's CPU kernels give for these dtypes.
+    pub fn compute(self) -> DType {
+        match self {
+            DType::U8 | DType::I32 => DType::I64,
+            DType::F16 | DType::BF16 => DType::F32,
+            d => d,
+        }
+    }
+
+    /// Whether the dtype is stored only (see [`DType::compute`]).
+    pub fn is_narrow(self) -> bool {
+        self.compute() != self
+    }
+
+    /// The promotion rule for binary ops, PyTorch's: bool < uint8 < int32 < int64 <
+    /// float16, bfloat16 < float32 < float64, the wider wins; float16 with bfloat16 is
+    /// float32 (neither holds the other).
     pub fn promote(self, other: DType) -> DType {
-        self.max(other)
+        match (self, other) {
+            (DType::F16, DType::BF16) | (DType::BF16, DType::F16) => DType::F32,
+            (a, b) => a.max(b),
+        }
+    }
+
+    /// 0 for bool, 1 for integers, 2 for floats: PyTorch's categories, which decide
+    /// whether a 0-d operand may widen a dimensioned one.
+    pub fn category(self) -> u8 {
+        if self.is_float() {
+            2
+        } else if self.is_int() {
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -68,6 +121,16 @@ pub trait Element: Copy + Send + Sync + 'static + PartialEq + fmt::Debug {
     fn to_f64(self) -> f64;
     /// The zero value.
     fn zero() -> Self;
+    /// Converts from i64, wrapping for narrower integers (two's complement, as `as` and
+    /// PyTorch's integer casts do).
+    fn from_i64(v: i64) -> Self {
+        Self::from_f64(v as f64)
+    }
+    /// Converts to i64: integers exactly, floats truncated toward zero (saturating; NaN
+    /// gives 0).
+    fn to_i64(self) -> i64 {
+        self.to_f64() as i64
+    }
 }
 
 macro_rules! impl_element {
@@ -91,7 +154,62 @@ macro_rules! impl_element {
 }
 impl_element!(f32, DType::F32, 0.0);
 impl_element!(f64, DType::F64, 0.0);
-impl_element!(i64, DType::I64, 0);
+
+macro_rules! impl_int_element {
+    ($t:ty, $d:expr) => {
+        impl Element for $t {
+            const DTYPE: DType = $d;
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                // through int64 so an out-of-range float wraps as an integer would
+                (v as i64) as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn zero() -> Self {
+                0
+            }
+            #[inline(always)]
+            fn from_i64(v: i64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+        }
+    };
+}
+impl_int_element!(i64, DType::I64);
+impl_int_element!(i32, DType::I32);
+impl_int_element!(u8, DType::U8);
+
+macro_rules! impl_half_element {
+    ($t:ty, $d:expr) => {
+        impl Element for $t {
+            const DTYPE: DType = $d;
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                // through float32, as PyTorch converts a double to a half (and exact
+                // for the float32 values that nearly all conversions start from)
+                <$t>::from_f32(v as f32)
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                <$t>::to_f64(self)
+            }
+            #[inline(always)]
+            fn zero() -> Self {
+                <$t>::ZERO
+            }
+        }
+    };
+}
+impl_half_element!(half::f16, DType::F16);
+impl_half_element!(half::bf16, DType::BF16);
 
 impl Element for bool {
     const DTYPE: DType = DType::Bool;

@@ -5,13 +5,57 @@ use crate::error::{Error, Result};
 use crate::tensor::Device;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+/// Runs `$body` with `$v` bound to the elements of each variant of a [`CpuStorage`]
+/// (by reference or value as `$s` is given), wrapping the result back into the same
+/// variant: the one place that lists the host dtypes for dtype-generic moves.
+#[macro_export]
+macro_rules! each_storage {
+    ($s:expr, $v:ident => $body:expr) => {
+        match $s {
+            $crate::storage::CpuStorage::Bool($v) => $crate::storage::CpuStorage::Bool($body),
+            $crate::storage::CpuStorage::U8($v) => $crate::storage::CpuStorage::U8($body),
+            $crate::storage::CpuStorage::I32($v) => $crate::storage::CpuStorage::I32($body),
+            $crate::storage::CpuStorage::I64($v) => $crate::storage::CpuStorage::I64($body),
+            $crate::storage::CpuStorage::F16($v) => $crate::storage::CpuStorage::F16($body),
+            $crate::storage::CpuStorage::BF16($v) => $crate::storage::CpuStorage::BF16($body),
+            $crate::storage::CpuStorage::F32($v) => $crate::storage::CpuStorage::F32($body),
+            $crate::storage::CpuStorage::F64($v) => $crate::storage::CpuStorage::F64($body),
+        }
+    };
+}
+
+/// Like [`each_storage!`] for a body whose value is not a vector (nothing is rewrapped).
+#[macro_export]
+macro_rules! with_storage {
+    ($s:expr, $v:ident => $body:expr) => {
+        match $s {
+            $crate::storage::CpuStorage::Bool($v) => $body,
+            $crate::storage::CpuStorage::U8($v) => $body,
+            $crate::storage::CpuStorage::I32($v) => $body,
+            $crate::storage::CpuStorage::I64($v) => $body,
+            $crate::storage::CpuStorage::F16($v) => $body,
+            $crate::storage::CpuStorage::BF16($v) => $body,
+            $crate::storage::CpuStorage::F32($v) => $body,
+            $crate::storage::CpuStorage::F64($v) => $body,
+        }
+    };
+}
+
 /// Host elements of one dtype.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum CpuStorage {
     /// booleans
     Bool(Vec<bool>),
+    /// 8-bit unsigned integers
+    U8(Vec<u8>),
+    /// 32-bit integers
+    I32(Vec<i32>),
     /// 64-bit integers
     I64(Vec<i64>),
+    /// half-precision floats
+    F16(Vec<half::f16>),
+    /// bfloat16 floats
+    BF16(Vec<half::bf16>),
     /// 32-bit floats
     F32(Vec<f32>),
     /// 64-bit floats
@@ -22,28 +66,60 @@ impl CpuStorage {
     /// The dtype of the elements.
     #[inline]
     pub fn dtype(&self) -> DType {
-        match self {
-            CpuStorage::Bool(_) => DType::Bool,
-            CpuStorage::I64(_) => DType::I64,
-            CpuStorage::F32(_) => DType::F32,
-            CpuStorage::F64(_) => DType::F64,
-        }
+        with_storage!(self, v => crate::storage::elem_dtype(v))
     }
 
     /// Number of elements held.
     pub fn len(&self) -> usize {
-        match self {
-            CpuStorage::Bool(v) => v.len(),
-            CpuStorage::I64(v) => v.len(),
-            CpuStorage::F32(v) => v.len(),
-            CpuStorage::F64(v) => v.len(),
-        }
+        with_storage!(self, v => v.len())
     }
 
     /// Whether the storage holds no element.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// All the elements converted to the compute dtype of a storage-only dtype
+    /// ([`DType::compute`]), position for position so a layout over this storage reads the
+    /// converted one alike; `None` when the dtype is computed as it is.
+    pub fn widened(&self) -> Option<CpuStorage> {
+        fn each<S: Element, D: Element>(v: &[S], f: impl Fn(S) -> D) -> Vec<D> {
+            v.iter().map(|&x| f(x)).collect()
+        }
+        Some(match self {
+            CpuStorage::U8(v) => CpuStorage::I64(each(v, |x| x as i64)),
+            CpuStorage::I32(v) => CpuStorage::I64(each(v, |x| x as i64)),
+            CpuStorage::F16(v) => CpuStorage::F32(each(v, |x| x.to_f32())),
+            CpuStorage::BF16(v) => CpuStorage::F32(each(v, |x| x.to_f32())),
+            _ => return None,
+        })
+    }
+
+    /// A storage of the compute dtype converted back to the storage-only dtype `to`
+    /// (integers wrap, floats round to nearest even); any other storage as it is.
+    pub fn narrowed(self, to: DType) -> CpuStorage {
+        if !to.is_narrow() || self.dtype() != to.compute() {
+            return self;
+        }
+        match (self, to) {
+            (CpuStorage::I64(v), DType::U8) => CpuStorage::U8(v.iter().map(|&x| x as u8).collect()),
+            (CpuStorage::I64(v), DType::I32) => {
+                CpuStorage::I32(v.iter().map(|&x| x as i32).collect())
+            }
+            (CpuStorage::F32(v), DType::F16) => {
+                CpuStorage::F16(v.iter().map(|&x| half::f16::from_f32(x)).collect())
+            }
+            (CpuStorage::F32(v), DType::BF16) => {
+                CpuStorage::BF16(v.iter().map(|&x| half::bf16::from_f32(x)).collect())
+            }
+            (s, _) => s,
+        }
+    }
+}
+
+/// The dtype of a slice of elements (for `with_storage!`).
+pub(crate) fn elem_dtype<T: Element>(_: &[T]) -> DType {
+    T::DTYPE
 }
 
 /// A tensor's elements on one device: the storage-level seam. Each variant is a backend's
@@ -103,6 +179,10 @@ pub trait BufferElement: Element {
     fn wrap(v: Vec<Self>) -> Buffer;
     /// The vector of a host storage of this type.
     fn unwrap(s: CpuStorage) -> Option<Vec<Self>>;
+    /// The elements of a host storage of this type.
+    fn of(s: &CpuStorage) -> Option<&[Self]>;
+    /// Wraps a vector into a host storage.
+    fn host(v: Vec<Self>) -> CpuStorage;
 }
 
 macro_rules! impl_buffer_element {
@@ -135,11 +215,26 @@ macro_rules! impl_buffer_element {
                     _ => None,
                 }
             }
+            #[inline(always)]
+            fn of(s: &CpuStorage) -> Option<&[Self]> {
+                match s {
+                    CpuStorage::$v(v) => Some(v),
+                    _ => None,
+                }
+            }
+            #[inline(always)]
+            fn host(v: Vec<Self>) -> CpuStorage {
+                CpuStorage::$v(v)
+            }
         }
     };
 }
 impl_buffer_element!(bool, Bool);
+impl_buffer_element!(u8, U8);
+impl_buffer_element!(i32, I32);
 impl_buffer_element!(i64, I64);
+impl_buffer_element!(half::f16, F16);
+impl_buffer_element!(half::bf16, BF16);
 impl_buffer_element!(f32, F32);
 impl_buffer_element!(f64, F64);
 

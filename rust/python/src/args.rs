@@ -195,26 +195,29 @@ pub(crate) fn index_items(key: &Bound<'_, PyAny>) -> PyResult<Vec<IndexItem>> {
 }
 
 pub(crate) fn to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
-    let shape = IxDyn(t.shape());
-    let bad = |_| PyRuntimeError::new_err("numpy: shape mismatch");
-    Ok(match t.dtype() {
-        DType::F32 => ArrayD::from_shape_vec(shape, t.to_vec::<f32>().map_err(err)?)
-            .map_err(bad)?
+    fn arr<'py, T: numpy::Element + ferrograd_core::storage::BufferElement>(
+        py: Python<'py>,
+        t: &Tensor,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let v = t.to_vec::<T>().map_err(err)?;
+        Ok(ArrayD::from_shape_vec(IxDyn(t.shape()), v)
+            .map_err(|_| PyRuntimeError::new_err("numpy: shape mismatch"))?
             .into_pyarray(py)
-            .into_any(),
-        DType::F64 => ArrayD::from_shape_vec(shape, t.to_vec::<f64>().map_err(err)?)
-            .map_err(bad)?
-            .into_pyarray(py)
-            .into_any(),
-        DType::I64 => ArrayD::from_shape_vec(shape, t.to_vec::<i64>().map_err(err)?)
-            .map_err(bad)?
-            .into_pyarray(py)
-            .into_any(),
-        DType::Bool => ArrayD::from_shape_vec(shape, t.to_vec::<bool>().map_err(err)?)
-            .map_err(bad)?
-            .into_pyarray(py)
-            .into_any(),
-    })
+            .into_any())
+    }
+    match t.dtype() {
+        DType::F32 => arr::<f32>(py, t),
+        DType::F64 => arr::<f64>(py, t),
+        DType::I64 => arr::<i64>(py, t),
+        DType::Bool => arr::<bool>(py, t),
+        DType::U8 => arr::<u8>(py, t),
+        DType::I32 => arr::<i32>(py, t),
+        DType::F16 => arr::<half::f16>(py, t),
+        // NumPy has no bfloat16, and PyTorch's numpy() refuses it the same way
+        DType::BF16 => Err(PyTypeError::new_err(
+            "numpy: NumPy has no bfloat16; convert with .float() first",
+        )),
+    }
 }
 
 /// `ferrograd.return_types.<name>(values, indices)`, as PyTorch's `torch.return_types`.

@@ -2,7 +2,8 @@
 
 use crate::prelude::*;
 
-/// A tensor copied from a NumPy array of float32, float64, int64 or bool.
+/// A tensor copied from a NumPy array of float16, float32, float64, uint8, int32, int64 or
+/// bool.
 #[pyfunction]
 pub(crate) fn from_numpy(py: Python<'_>, a: &Bound<'_, PyAny>) -> PyResult<PyTensor> {
     fn take<T: numpy::Element + Copy + Send + Sync>(
@@ -25,9 +26,16 @@ pub(crate) fn from_numpy(py: Python<'_>, a: &Bound<'_, PyAny>) -> PyResult<PyTen
         Tensor::from_vec(v, &s)
     } else if let Some((v, s)) = take::<bool>(a) {
         Tensor::from_vec(v, &s)
+    } else if let Some((v, s)) = take::<u8>(a) {
+        Tensor::from_vec(v, &s)
+    } else if let Some((v, s)) = take::<i32>(a) {
+        Tensor::from_vec(v, &s)
+    } else if let Some((v, s)) = take::<half::f16>(a) {
+        Tensor::from_vec(v, &s)
     } else {
         return Err(DTypeError::new_err(format!(
-            "from_numpy: unsupported array dtype {}; use float32, float64, int64 or bool",
+            "from_numpy: unsupported array dtype {}; use float16, float32, float64, uint8, int32, \
+             int64 or bool",
             a.getattr("dtype")?
         )));
     };

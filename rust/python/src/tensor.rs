@@ -138,12 +138,13 @@ impl PyTensor {
     pub(crate) fn item<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let v = self.t.item().map_err(err)?;
         Ok(match self.t.dtype() {
-            DType::F32 | DType::F64 => v.into_pyobject(py)?.into_any(),
             // exact, not through f64 (values past 2**53)
             DType::I64 => self.t.to_vec::<i64>().map_err(err)?[0]
                 .into_pyobject(py)?
                 .into_any(),
+            DType::U8 | DType::I32 => (v as i64).into_pyobject(py)?.into_any(),
             DType::Bool => pyo3::types::PyBool::new(py, v != 0.0).to_owned().into_any(),
+            _ => v.into_pyobject(py)?.into_any(),
         })
     }
     /// The data as nested Python lists.
@@ -273,6 +274,10 @@ impl PyTensor {
                     DType::F64 => "DoubleTensor",
                     DType::I64 => "LongTensor",
                     DType::Bool => "BoolTensor",
+                    DType::U8 => "ByteTensor",
+                    DType::I32 => "IntTensor",
+                    DType::F16 => "HalfTensor",
+                    DType::BF16 => "BFloat16Tensor",
                 };
                 Ok(pyo3::types::PyString::new(py, &format!("ferrograd.{name}")).into_any())
             }
@@ -294,30 +299,29 @@ impl PyTensor {
     fn bool(&self) -> PyResult<PyTensor> {
         self.t.cast(DType::Bool).map(wrap).map_err(err)
     }
-    /// PyTorch's int32 conversion: ferrograd has no int32, so a DTypeError that says what to
-    /// use (a script's `.int()` on labels or indices wants `.long()`).
+    /// Converts to int32 (floats truncated toward zero; wider integers wrap).
     fn int(&self) -> PyResult<PyTensor> {
-        Err(no_dtype("int", "int32", "long() (int64)"))
+        self.t.cast(DType::I32).map(wrap).map_err(err)
     }
     /// PyTorch's int16 conversion: a DTypeError (ferrograd has no int16).
     fn short(&self) -> PyResult<PyTensor> {
         Err(no_dtype("short", "int16", "long() (int64)"))
     }
-    /// PyTorch's uint8 conversion: a DTypeError (ferrograd has no uint8).
+    /// Converts to uint8 (values wrap modulo 256, as PyTorch's).
     fn byte(&self) -> PyResult<PyTensor> {
-        Err(no_dtype("byte", "uint8", "long() (int64) or bool()"))
+        self.t.cast(DType::U8).map(wrap).map_err(err)
     }
     /// PyTorch's int8 conversion: a DTypeError (ferrograd has no int8).
     fn char(&self) -> PyResult<PyTensor> {
         Err(no_dtype("char", "int8", "long() (int64)"))
     }
-    /// PyTorch's float16 conversion: a DTypeError (ferrograd computes in float32/float64).
+    /// Converts to float16 (stored in half precision; ops compute in float32 and round).
     fn half(&self) -> PyResult<PyTensor> {
-        Err(no_dtype("half", "float16", "float() (float32)"))
+        self.t.cast(DType::F16).map(wrap).map_err(err)
     }
-    /// PyTorch's bfloat16 conversion: a DTypeError (ferrograd computes in float32/float64).
+    /// Converts to bfloat16 (stored so; ops compute in float32 and round).
     fn bfloat16(&self) -> PyResult<PyTensor> {
-        Err(no_dtype("bfloat16", "bfloat16", "float() (float32)"))
+        self.t.cast(DType::BF16).map(wrap).map_err(err)
     }
 
     // ------------------------------------------------------------ autograd
@@ -398,7 +402,8 @@ impl PyTensor {
 
 fn no_dtype(method: &str, dtype: &str, instead: &str) -> PyErr {
     DTypeError::new_err(format!(
-        "{method}(): ferrograd has no {dtype} dtype (it has float32, float64, int64 and bool); \
+        "{method}(): ferrograd has no {dtype} dtype (it has float16, bfloat16, float32, float64, \
+         uint8, int32, int64 and bool); \
          use .{instead} instead"
     ))
 }

@@ -8,16 +8,25 @@ use crate::prelude::*;
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types)]
 pub(crate) enum PyDType {
-    bool,
-    int64,
-    float32,
-    float64,
+    // the integer values are public (`int(dtype.float32) == 2`): new dtypes go at the end
+    bool = 0,
+    int64 = 1,
+    float32 = 2,
+    float64 = 3,
+    uint8 = 4,
+    int32 = 5,
+    float16 = 6,
+    bfloat16 = 7,
 }
 
 impl From<PyDType> for DType {
     fn from(d: PyDType) -> DType {
         match d {
             PyDType::bool => DType::Bool,
+            PyDType::uint8 => DType::U8,
+            PyDType::int32 => DType::I32,
+            PyDType::float16 => DType::F16,
+            PyDType::bfloat16 => DType::BF16,
             PyDType::int64 => DType::I64,
             PyDType::float32 => DType::F32,
             PyDType::float64 => DType::F64,
@@ -29,6 +38,10 @@ impl From<DType> for PyDType {
     fn from(d: DType) -> PyDType {
         match d {
             DType::Bool => PyDType::bool,
+            DType::U8 => PyDType::uint8,
+            DType::I32 => PyDType::int32,
+            DType::F16 => PyDType::float16,
+            DType::BF16 => PyDType::bfloat16,
             DType::I64 => PyDType::int64,
             DType::F32 => PyDType::float32,
             DType::F64 => PyDType::float64,
@@ -41,10 +54,15 @@ impl PyDType {
     pub(crate) fn __repr__(&self) -> String {
         format!("ferrograd.{}", DType::from(*self).name())
     }
-    /// Whether this is float32 or float64.
+    /// Whether this is a floating-point dtype (float16, bfloat16, float32, float64).
     #[getter]
     fn is_floating_point(&self) -> bool {
         DType::from(*self).is_float()
+    }
+    /// Whether the dtype holds negative numbers (PyTorch's `is_signed`).
+    #[getter]
+    fn is_signed(&self) -> bool {
+        !matches!(self, PyDType::bool | PyDType::uint8)
     }
     /// Bytes per element.
     #[getter]
@@ -56,12 +74,7 @@ impl PyDType {
         &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyAny>, &'static str))> {
-        let name = match self {
-            PyDType::bool => "bool",
-            PyDType::int64 => "int64",
-            PyDType::float32 => "float32",
-            PyDType::float64 => "float64",
-        };
+        let name = DType::from(*self).name();
         let getattr = py.import("builtins")?.getattr("getattr")?;
         Ok((getattr, (py.get_type::<PyDType>().into_any(), name)))
     }

@@ -3,6 +3,7 @@
 //! storages); operands on different devices are a `DeviceError`.
 
 use super::*;
+use std::borrow::Cow;
 
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))] // every mismatch is a GPU arm
 fn mismatch(op: &str) -> Error {
@@ -11,12 +12,54 @@ fn mismatch(op: &str) -> Error {
     ))
 }
 
+/// Storage-only dtypes (uint8, int32, float16, bfloat16) reach the host kernels in their
+/// compute dtype (`DType::compute`): the one place they are converted, so every kernel
+/// serves them. Results in that compute dtype go back with `narrow`.
+#[inline(always)]
+fn wide(s: &CpuStorage) -> Cow<'_, CpuStorage> {
+    match s.widened() {
+        Some(w) => Cow::Owned(w),
+        None => Cow::Borrowed(s),
+    }
+}
+
+/// A kernel's result converted back to the storage-only dtype `to` of its operands
+/// (integers wrap, halves round to nearest even); other results as they are.
+#[inline(always)]
+fn narrow(out: CpuStorage, to: DType) -> Buffer {
+    Buffer::Cpu(out.narrowed(to))
+}
+
+/// Runs an in-place host kernel on storage-only operands: each narrow one is widened,
+/// the kernel updates the wide copies, and they are written back narrowed.
+fn in_place_wide<R>(
+    bufs: &mut [&mut CpuStorage],
+    f: impl FnOnce(&mut [&mut CpuStorage]) -> Result<R>,
+) -> Result<R> {
+    if !bufs.iter().any(|b| b.dtype().is_narrow()) {
+        return f(bufs);
+    }
+    let dts: Vec<DType> = bufs.iter().map(|b| b.dtype()).collect();
+    let mut wides: Vec<CpuStorage> = bufs
+        .iter()
+        .map(|b| b.widened().unwrap_or_else(|| (**b).clone()))
+        .collect();
+    let r = {
+        let mut refs: Vec<&mut CpuStorage> = wides.iter_mut().collect();
+        f(&mut refs)?
+    };
+    for ((b, w), dt) in bufs.iter_mut().zip(wides).zip(dts) {
+        **b = w.narrowed(dt);
+    }
+    Ok(r)
+}
+
 impl Buffer {
     /// See [`BackendStorage::unary`].
     #[inline(always)]
     pub(crate) fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Buffer> {
         match self {
-            Buffer::Cpu(s) => s.unary(l, op).map(Buffer::Cpu),
+            Buffer::Cpu(s) => wide(s).unary(l, op).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => s.unary(l, op).map(Buffer::Gpu),
         }
@@ -39,7 +82,11 @@ impl Buffer {
                     #[cfg(feature = "gpu")]
                     Some(_) => return Err(mismatch(op.backward_name())),
                 };
-                x.unary_grad(xl, y, (gb, g.1), op).map(Buffer::Cpu)
+                let (yw, gw) = (y.map(|(yb, yl)| (wide(yb), yl)), wide(gb));
+                let y = yw.as_ref().map(|(yb, yl)| (&**yb, *yl));
+                wide(x)
+                    .unary_grad(xl, y, (&gw, g.1), op)
+                    .map(|o| narrow(o, x.dtype()))
             }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(x), Buffer::Gpu(gb)) => {
@@ -103,7 +150,10 @@ impl Buffer {
 macro_rules! zip2 {
     ($name:expr, $a:expr, $b:expr, |$x:ident, $y:ident| $body:expr) => {
         match ($a, $b) {
-            (Buffer::Cpu($x), Buffer::Cpu($y)) => $body.map(Buffer::Cpu),
+            (Buffer::Cpu(x0), Buffer::Cpu(y0)) => {
+                let (dt, $x, $y) = (x0.dtype(), &*wide(x0), &*wide(y0));
+                $body.map(|o| narrow(o, dt))
+            }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu($x), Buffer::Gpu($y)) => $body.map(Buffer::Gpu),
             #[cfg(feature = "gpu")]
@@ -158,9 +208,9 @@ impl Buffer {
         (b, lb): (&Buffer, &Layout),
     ) -> Result<Buffer> {
         match (self, a, b) {
-            (Buffer::Cpu(c), Buffer::Cpu(x), Buffer::Cpu(y)) => {
-                c.select(lc, (x, la), (y, lb)).map(Buffer::Cpu)
-            }
+            (Buffer::Cpu(c), Buffer::Cpu(x), Buffer::Cpu(y)) => c
+                .select(lc, (&wide(x), la), (&wide(y), lb))
+                .map(|o| narrow(o, x.dtype())),
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(c), Buffer::Gpu(x), Buffer::Gpu(y)) => {
                 c.select(lc, (x, la), (y, lb)).map(Buffer::Gpu)
@@ -176,7 +226,7 @@ impl Buffer {
     #[inline(always)]
     pub(crate) fn reduce(&self, plan: &ReducePlan, op: ReduceOp) -> Result<Buffer> {
         match self {
-            Buffer::Cpu(s) => s.reduce(plan, op).map(Buffer::Cpu),
+            Buffer::Cpu(s) => wide(s).reduce(plan, op).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => s.reduce(plan, op).map(Buffer::Gpu),
         }
@@ -191,7 +241,7 @@ impl Buffer {
         want_max: bool,
     ) -> Result<Vec<i64>> {
         match self {
-            Buffer::Cpu(s) => s.arg_reduce(l, dims, want_max),
+            Buffer::Cpu(s) => wide(s).arg_reduce(l, dims, want_max),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => s.arg_reduce(l, dims, want_max),
         }
@@ -201,7 +251,7 @@ impl Buffer {
     #[inline]
     pub(crate) fn correct_count(&self, l: &Layout, labels: &[i64]) -> Result<Buffer> {
         match self {
-            Buffer::Cpu(s) => s.correct_count(l, labels).map(Buffer::Cpu),
+            Buffer::Cpu(s) => wide(s).correct_count(l, labels).map(Buffer::Cpu),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => s.correct_count(l, labels).map(Buffer::Gpu),
         }
@@ -211,7 +261,9 @@ impl Buffer {
     #[inline]
     pub(crate) fn log_softmax_last(&self, l: &Layout) -> Option<Result<Buffer>> {
         match self {
-            Buffer::Cpu(s) => s.log_softmax_last(l).map(|r| r.map(Buffer::Cpu)),
+            Buffer::Cpu(s) => wide(s)
+                .log_softmax_last(l)
+                .map(|r| r.map(|o| narrow(o, s.dtype()))),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => s.log_softmax_last(l).map(|r| r.map(Buffer::Gpu)),
         }
@@ -246,7 +298,7 @@ impl Buffer {
     /// See [`BackendStorage::unfold2d`].
     pub(crate) fn unfold2d(&self, l: &Layout, win: &super::Window2d) -> Result<Buffer> {
         match self {
-            Buffer::Cpu(s) => s.unfold2d(l, win).map(Buffer::Cpu),
+            Buffer::Cpu(s) => wide(s).unfold2d(l, win).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => s.unfold2d(l, win).map(Buffer::Gpu),
         }
@@ -255,7 +307,7 @@ impl Buffer {
     /// See [`BackendStorage::fold2d`].
     pub(crate) fn fold2d(&self, l: &Layout, win: &super::Window2d) -> Result<Buffer> {
         match self {
-            Buffer::Cpu(s) => s.fold2d(l, win).map(Buffer::Cpu),
+            Buffer::Cpu(s) => wide(s).fold2d(l, win).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => s.fold2d(l, win).map(Buffer::Gpu),
         }
@@ -271,7 +323,9 @@ impl Buffer {
         size: usize,
     ) -> Result<Buffer> {
         match self {
-            Buffer::Cpu(s) => s.index_add(l, dim, idx, size).map(Buffer::Cpu),
+            Buffer::Cpu(s) => wide(s)
+                .index_add(l, dim, idx, size)
+                .map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => s.index_add(l, dim, idx, size).map(Buffer::Gpu),
         }
@@ -325,12 +379,12 @@ impl Buffer {
         act: Option<UnaryOp>,
     ) -> Result<Buffer> {
         match (self, rhs, bias) {
-            (Buffer::Cpu(a), Buffer::Cpu(b), None) => {
-                a.matmul(la, b, lb, None, act).map(Buffer::Cpu)
-            }
-            (Buffer::Cpu(a), Buffer::Cpu(b), Some((Buffer::Cpu(c), lc))) => {
-                a.matmul(la, b, lb, Some((c, lc)), act).map(Buffer::Cpu)
-            }
+            (Buffer::Cpu(a), Buffer::Cpu(b), None) => wide(a)
+                .matmul(la, &wide(b), lb, None, act)
+                .map(|o| narrow(o, a.dtype())),
+            (Buffer::Cpu(a), Buffer::Cpu(b), Some((Buffer::Cpu(c), lc))) => wide(a)
+                .matmul(la, &wide(b), lb, Some((&wide(c), lc)), act)
+                .map(|o| narrow(o, a.dtype())),
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(a), Buffer::Gpu(b), None) => {
                 a.matmul(la, b, lb, None, act).map(Buffer::Gpu)
@@ -356,15 +410,23 @@ impl Buffer {
     ) -> Result<()> {
         match (self, g) {
             (Buffer::Cpu(p), Buffer::Cpu(g)) => {
-                let mut st = Vec::with_capacity(state.len());
+                let mut bufs: Vec<&mut CpuStorage> = vec![p];
+                let mut layouts = Vec::with_capacity(state.len());
                 for (b, sl) in state.iter_mut() {
                     match &mut **b {
-                        Buffer::Cpu(s) => st.push((s, *sl)),
+                        Buffer::Cpu(s) => bufs.push(s),
                         #[cfg(feature = "gpu")]
                         Buffer::Gpu(_) => return Err(mismatch("optimizer")),
                     }
+                    layouts.push(*sl);
                 }
-                p.optimizer_step(l, (g, gl), &mut st, rule)
+                let g = wide(g);
+                in_place_wide(&mut bufs, |bufs| {
+                    let (p, rest) = bufs.split_first_mut().expect("the parameter is first");
+                    let mut st: Vec<(&mut CpuStorage, &Layout)> =
+                        rest.iter_mut().map(|s| &mut **s).zip(layouts).collect();
+                    p.optimizer_step(l, (&g, gl), &mut st, rule)
+                })
             }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(p), Buffer::Gpu(g)) => {
@@ -411,8 +473,23 @@ impl Buffer {
                     #[cfg(feature = "gpu")]
                     Some(_) => return Err(mismatch("batch_norm")),
                 };
-                let (y, st) = x.batch_norm(l, side(gamma)?, side(beta)?, running, spec)?;
-                Ok((Buffer::Cpu(y), Buffer::Cpu(st)))
+                let (gamma, beta) = (side(gamma)?, side(beta)?);
+                let gw = gamma.map(|(s, sl)| (wide(s), sl));
+                let bw = beta.map(|(s, sl)| (wide(s), sl));
+                let gamma = gw.as_ref().map(|(s, sl)| (&**s, *sl));
+                let beta = bw.as_ref().map(|(s, sl)| (&**s, *sl));
+                let xw = wide(x);
+                // the statistics stay float32: the backward reads them at full precision
+                let (y, st) = match running {
+                    None => xw.batch_norm(l, gamma, beta, None, spec)?,
+                    Some([(m, ml), (v, vl)]) => in_place_wide(&mut [m, v], |mv| {
+                        let [m, v] = mv else {
+                            unreachable!("two running buffers")
+                        };
+                        xw.batch_norm(l, gamma, beta, Some([(m, ml), (v, vl)]), spec)
+                    })?,
+                };
+                Ok((narrow(y, x.dtype()), Buffer::Cpu(st)))
             }
             #[cfg(feature = "gpu")]
             Buffer::Gpu(x) => {
@@ -446,8 +523,9 @@ impl Buffer {
     ) -> Result<(Buffer, Buffer, Buffer)> {
         match (self, stats, g) {
             (Buffer::Cpu(x), Buffer::Cpu(s), Buffer::Cpu(g)) => {
-                let (dx, dw, db) = x.batch_norm_grad(l, s, (g, gl), spec)?;
-                Ok((Buffer::Cpu(dx), Buffer::Cpu(dw), Buffer::Cpu(db)))
+                let (dx, dw, db) = wide(x).batch_norm_grad(l, s, (&wide(g), gl), spec)?;
+                let dt = x.dtype();
+                Ok((narrow(dx, dt), narrow(dw, dt), narrow(db, dt)))
             }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => {
@@ -467,9 +545,10 @@ impl Buffer {
         smoothing: f64,
     ) -> Result<(Buffer, Buffer)> {
         match self {
-            Buffer::Cpu(x) => x
+            // the saved probabilities stay float32 for the backward
+            Buffer::Cpu(x) => wide(x)
                 .cross_entropy(l, labels, smoothing)
-                .map(|(a, b)| (Buffer::Cpu(a), Buffer::Cpu(b))),
+                .map(|(a, b)| (narrow(a, x.dtype()), Buffer::Cpu(b))),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(x) => x
                 .cross_entropy(l, labels, smoothing)
@@ -487,9 +566,9 @@ impl Buffer {
         spec: &XentGradSpec,
     ) -> Result<Buffer> {
         match (self, saved, g) {
-            (Buffer::Cpu(x), Buffer::Cpu(s), Buffer::Cpu(g)) => x
-                .cross_entropy_grad(l, s, labels, (g, gl), spec)
-                .map(Buffer::Cpu),
+            (Buffer::Cpu(x), Buffer::Cpu(s), Buffer::Cpu(g)) => wide(x)
+                .cross_entropy_grad(l, s, labels, (&wide(g), gl), spec)
+                .map(|o| narrow(o, x.dtype())),
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => x
                 .cross_entropy_grad(l, s, labels, (g, gl), spec)
@@ -504,9 +583,9 @@ impl Buffer {
     /// See [`BackendStorage::masked_affine`].
     pub(crate) fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Buffer, Buffer)> {
         match self {
-            Buffer::Cpu(s) => s
+            Buffer::Cpu(s) => wide(s)
                 .masked_affine(l, mask)
-                .map(|(y, a)| (Buffer::Cpu(y), Buffer::Cpu(a))),
+                .map(|(y, a)| (narrow(y, s.dtype()), Buffer::Cpu(a))),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => s
                 .masked_affine(l, mask)

@@ -77,12 +77,12 @@ impl LogicOp {
     }
 }
 
-/// Result dtype of an arithmetic op (bool < int64 < float32 < float64; `/` and `**` on
-/// integers give float32, as in PyTorch).
+/// Result dtype of an arithmetic op (`DType::promote`; `/` and `**` on integers give
+/// float32, as in PyTorch).
 pub fn result_dtype(op: BinaryOp, a: DType, b: DType) -> DType {
     let d = a.promote(b);
     match (op, d) {
-        (BinaryOp::Div | BinaryOp::Pow, DType::I64 | DType::Bool) => DType::F32,
+        (BinaryOp::Div | BinaryOp::Pow, d) if !d.is_float() => DType::F32,
         // the larger or smaller of two bools is a bool, as in PyTorch
         (BinaryOp::Maximum | BinaryOp::Minimum, DType::Bool) => DType::Bool,
         (_, DType::Bool) => DType::I64,
@@ -91,9 +91,23 @@ pub fn result_dtype(op: BinaryOp, a: DType, b: DType) -> DType {
 }
 
 impl Tensor {
+    /// The dtypes two operands promote as, by PyTorch's rule for a 0-d operand (a Python
+    /// number included) beside a dimensioned one: it decides the result's dtype only when
+    /// its category (bool < integer < float) is higher; otherwise it takes the dimensioned
+    /// operand's dtype, so `uint8_tensor + 1` stays uint8 and `half_tensor * 0.5` half.
+    pub(crate) fn operand_dtypes(a: &Tensor, b: &Tensor) -> (DType, DType) {
+        let (da, db) = (a.dtype(), b.dtype());
+        match (a.ndim() == 0, b.ndim() == 0) {
+            (true, false) if da.category() <= db.category() => (db, db),
+            (false, true) if db.category() <= da.category() => (da, da),
+            _ => (da, db),
+        }
+    }
+
     /// Elementwise `op` with broadcasting and dtype promotion.
     pub fn binary(&self, op: BinaryOp, other: &Tensor) -> Result<Tensor> {
-        let dt = result_dtype(op, self.dtype(), other.dtype());
+        let (da, db) = Tensor::operand_dtypes(self, other);
+        let dt = result_dtype(op, da, db);
         if op == BinaryOp::Pow && !self.dtype().is_float() && !other.dtype().is_float() {
             // PyTorch refuses an integer base with a negative integer exponent
             let e = other.cast(DType::I64)?;
@@ -273,11 +287,12 @@ impl Tensor {
             LogicOp::Or => "bitwise_or",
             LogicOp::Xor => "bitwise_xor",
         };
-        match self.dtype().promote(other.dtype()) {
+        let (da, db) = Tensor::operand_dtypes(self, other);
+        match da.promote(db) {
             DType::Bool => self.logical(op, other),
-            DType::I64 => {
-                // on the host, where int64 lives; the storage's logical ops are bitwise there
-                let v = Tensor::colocate(name, &[self, other], DType::I64)?;
+            d if d.is_int() => {
+                // on the host, where integers live; the storage's logical ops are bitwise there
+                let v = Tensor::colocate(name, &[self, other], d)?;
                 Tensor::zip_storage(name, &v[0], &v[1], |a, la, b, lb| a.logical(la, b, lb, op))
             }
             d => Err(crate::dtype_err!(
@@ -293,9 +308,10 @@ impl Tensor {
     pub fn bitwise_not(&self) -> Result<Tensor> {
         match self.dtype() {
             DType::Bool => self.logical_not(),
-            DType::I64 => {
-                let v: Vec<i64> = self.to_vec()?;
-                Tensor::from_vec(v.into_iter().map(|x| !x).collect(), self.shape())
+            d if d.is_int() => {
+                // in int64, wrapped back: !x of the narrower type
+                let v: Vec<i64> = self.cast(DType::I64)?.to_vec()?;
+                Tensor::from_vec(v.into_iter().map(|x| !x).collect(), self.shape())?.cast(d)
             }
             d => Err(crate::dtype_err!(
                 "bitwise_not: expected a bool or int64 tensor, got {d}; use logical_not for truth values"

@@ -337,7 +337,8 @@ impl Tensor {
     pub fn index_by(&self, idx: &Tensor) -> Result<Tensor> {
         match idx.dtype() {
             DType::Bool => self.index_mask(idx),
-            DType::I64 => {
+            d if d.is_int() => {
+                let idx = &idx.cast(DType::I64)?;
                 let mut shape: Vec<isize> = idx.shape().iter().map(|&d| d as isize).collect();
                 shape.extend(self.shape().iter().skip(1).map(|&d| d as isize));
                 self.index_select(0, &idx.reshape(&[-1])?)?.reshape(&shape)
@@ -365,7 +366,8 @@ impl Tensor {
         self.check_writable(op)?;
         match idx.dtype() {
             DType::Bool => self.mask_put_(idx, value),
-            DType::I64 => {
+            d if d.is_int() => {
+                let idx = &idx.cast(DType::I64)?;
                 if self.ndim() == 0 {
                     return Err(Error::Index(format!(
                         "{op}: a 0-d tensor has no dim for an index tensor to select"

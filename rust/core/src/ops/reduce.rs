@@ -102,7 +102,8 @@ impl Tensor {
         let mask = reduce_mask(op, self.ndim(), dims)?;
         let counted;
         let x: &Tensor = match self.dtype() {
-            DType::Bool if kind == Kind::Sum => {
+            // sums of bools and integers are int64, as PyTorch's
+            d if kind == Kind::Sum && (d == DType::Bool || d.is_narrow() && !d.is_float()) => {
                 counted = self.cast(DType::I64)?;
                 &counted
             }

@@ -63,8 +63,8 @@ impl Tensor {
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         let promoted;
         let x: &Tensor = match (op, self.dtype()) {
-            (UnaryOp::Neg | UnaryOp::Abs, DType::I64) => {
-                let v: Vec<i64> = self.to_vec()?;
+            (UnaryOp::Neg | UnaryOp::Abs, d) if d.is_int() => {
+                let v: Vec<i64> = self.cast(DType::I64)?.to_vec()?;
                 let v: Vec<i64> = v
                     .into_iter()
                     .map(|a| {
@@ -75,13 +75,14 @@ impl Tensor {
                         }
                     })
                     .collect();
-                return Tensor::from_vec(v, self.shape());
+                // wrapped back: -x of a uint8 is 256 - x, as PyTorch's
+                return Tensor::from_vec(v, self.shape())?.cast(d);
             }
             // integer-valued ops keep integers as they are (a copy, as PyTorch's)
-            (UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Trunc, DType::I64) => {
+            (UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Trunc, d) if d.is_int() => {
                 return self.copy_data()
             }
-            (_, DType::I64 | DType::Bool) => {
+            (_, d) if !d.is_float() => {
                 promoted = self.cast(DType::F32)?;
                 &promoted
             }

@@ -42,14 +42,7 @@ impl Tensor {
     /// PyTorch, the result must have this tensor's shape, and a result dtype of a higher kind
     /// (float into int64 or bool, int64 into bool) is refused instead of truncated.
     fn store_result(&self, op: &str, result: &Tensor) -> Result<()> {
-        fn kind(d: DType) -> u8 {
-            match d {
-                DType::Bool => 0,
-                DType::I64 => 1,
-                DType::F32 | DType::F64 => 2,
-            }
-        }
-        if kind(result.dtype()) > kind(self.dtype()) {
+        if result.dtype().category() > self.dtype().category() {
             return Err(Error::DType(format!(
                 "{op}: the result has dtype {}, which cannot be stored in place into a tensor of dtype {}; \
                  use the out-of-place operator instead",

@@ -127,6 +127,22 @@ macro_rules! any_dispatch {
                 type $T = bool;
                 $body
             }
+            $crate::dtype::DType::U8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::dtype::DType::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::dtype::DType::F16 => {
+                type $T = half::f16;
+                $body
+            }
+            $crate::dtype::DType::BF16 => {
+                type $T = half::bf16;
+                $body
+            }
         }
     };
 }
@@ -301,7 +317,14 @@ impl Tensor {
             return Ok(self.clone());
         }
         crate::backend::require(device)?;
-        if device == Device::Gpu && self.dtype() == DType::I64 {
+        if device == Device::Gpu && self.dtype().is_float() && self.dtype().is_narrow() {
+            return Err(Error::DType(format!(
+                "to: {} tensors are host-only (the gpu backend stores float32); \
+                 use .float() before moving it to the gpu",
+                self.dtype()
+            )));
+        }
+        if device == Device::Gpu && self.dtype().is_int() {
             // int64 tensors (labels, indices) live on the cpu, where the gpu kernels read
             // them, as argmax's results do; moving one is accepted so a PyTorch-style
             // `y.to(device)` works
@@ -507,7 +530,7 @@ impl Tensor {
     /// result's dtype is one it holds (int64 results are computed on the host). `ts` may
     /// include tensors that only steer (where's condition).
     pub(crate) fn placement(ts: &[&Tensor], result: DType) -> Device {
-        if result != DType::I64 && ts.iter().any(|t| t.device() == Device::Gpu) {
+        if !result.is_int() && ts.iter().any(|t| t.device() == Device::Gpu) {
             Device::Gpu
         } else {
             Device::Cpu
@@ -552,7 +575,7 @@ impl Tensor {
                     return t.cast(word)?.to_device(Device::Gpu).map(Cow::Owned);
                 }
                 match t.dtype() {
-                    DType::I64 | DType::Bool => {
+                    d if !d.is_float() => {
                         // float32 for arithmetic; a bool stays a bool where the op's dtype
                         // is (masked_fill of a bool tensor keeps its dtype, as PyTorch's)
                         let up = if dt == DType::Bool { DType::Bool } else { DType::F32 };
@@ -682,10 +705,8 @@ impl Tensor {
             try_collect(v.len(), v.iter().map(|x| x.to_f64()))
         }
         match self.host_storage()? {
-            CpuStorage::Bool(v) => conv(&v),
-            CpuStorage::I64(v) => conv(&v),
-            CpuStorage::F32(v) => conv(&v),
             CpuStorage::F64(v) => Ok(v),
+            other => crate::with_storage!(&other, v => conv(v)),
         }
     }
 

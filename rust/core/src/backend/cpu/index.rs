@@ -4,20 +4,7 @@ use super::contig;
 use crate::dtype::{Element, Float};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
-use crate::storage::{try_filled, try_vec, CpuStorage};
-
-/// Runs `$body` with `$v` bound to the elements of each variant of `$s`, wrapping the
-/// resulting vector back into the same variant.
-macro_rules! each_dtype {
-    ($s:expr, $v:ident => $body:expr) => {
-        match $s {
-            CpuStorage::Bool($v) => CpuStorage::Bool($body),
-            CpuStorage::I64($v) => CpuStorage::I64($body),
-            CpuStorage::F32($v) => CpuStorage::F32($body),
-            CpuStorage::F64($v) => CpuStorage::F64($body),
-        }
-    };
-}
+use crate::storage::{try_filled, try_vec, BufferElement, CpuStorage};
 
 fn select_rows<T: Copy>(v: &[T], l: &Layout, dim: usize, idx: &[usize]) -> Result<Vec<T>> {
     let s = contig(v, l)?;
@@ -40,7 +27,7 @@ pub(crate) fn index_select(
     dim: usize,
     idx: &[usize],
 ) -> Result<CpuStorage> {
-    Ok(each_dtype!(s, v => select_rows(v, l, dim, idx)?))
+    Ok(crate::each_storage!(s, v => select_rows(v, l, dim, idx)?))
 }
 
 fn add_rows<T: Float>(
@@ -107,30 +94,27 @@ pub(crate) fn cat(
     dim: usize,
     out_shape: &[usize],
 ) -> Result<CpuStorage> {
-    macro_rules! gather_parts {
-        ($var:ident) => {{
-            let mut xs = Vec::with_capacity(parts.len());
-            for (s, l) in parts {
-                match s {
-                    CpuStorage::$var(v) => xs.push((&v[..], *l)),
-                    other => {
-                        return Err(Error::DType(format!(
-                            "cat: parts of one dtype expected, got {}",
-                            other.dtype()
-                        )))
-                    }
-                }
-            }
-            CpuStorage::$var(join(&xs, dim, out_shape)?)
-        }};
+    fn typed<T: BufferElement>(
+        _like: &[T],
+        parts: &[(&CpuStorage, &Layout)],
+        dim: usize,
+        out_shape: &[usize],
+    ) -> Result<CpuStorage> {
+        let mut xs = Vec::with_capacity(parts.len());
+        for (s, l) in parts {
+            let v = T::of(s).ok_or_else(|| {
+                Error::DType(format!(
+                    "cat: parts of one dtype expected, got {} and {}",
+                    T::DTYPE,
+                    s.dtype()
+                ))
+            })?;
+            xs.push((v, *l));
+        }
+        Ok(T::host(join(&xs, dim, out_shape)?))
     }
     let Some((first, _)) = parts.first() else {
         return Err(Error::Value("cat: no parts".into()));
     };
-    Ok(match first {
-        CpuStorage::Bool(_) => gather_parts!(Bool),
-        CpuStorage::I64(_) => gather_parts!(I64),
-        CpuStorage::F32(_) => gather_parts!(F32),
-        CpuStorage::F64(_) => gather_parts!(F64),
-    })
+    crate::with_storage!(first, v => typed(v, parts, dim, out_shape))
 }

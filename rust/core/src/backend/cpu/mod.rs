@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::layout::Layout;
 use crate::ops::table::{cpu_backward, cpu_forward};
 use crate::ops::{BinaryOp, CmpOp, LogicOp, UnaryOp};
-use crate::storage::{try_collect, try_vec, Buffer, CpuStorage};
+use crate::storage::{try_collect, try_vec, Buffer, BufferElement, CpuStorage};
 use crate::threads;
 use std::borrow::Cow;
 
@@ -106,12 +106,7 @@ impl BackendStorage for CpuStorage {
             out.extend_from_slice(&x);
             Ok(out)
         }
-        Ok(match self {
-            CpuStorage::Bool(v) => CpuStorage::Bool(one(v, l)?),
-            CpuStorage::I64(v) => CpuStorage::I64(one(v, l)?),
-            CpuStorage::F32(v) => CpuStorage::F32(one(v, l)?),
-            CpuStorage::F64(v) => CpuStorage::F64(one(v, l)?),
-        })
+        Ok(crate::each_storage!(self, v => one(v, l)?))
     }
 
     #[inline]
@@ -124,23 +119,20 @@ impl BackendStorage for CpuStorage {
         fn conv<S: Element>(v: &[S], l: &Layout, dtype: DType) -> Result<CpuStorage> {
             let x = contig(v, l)?;
             let n = x.len();
-            fn each<S: Element, D: Element>(x: &[S], n: usize) -> Result<Vec<D>> {
-                try_collect(n, x.iter().map(|a| D::from_f64(a.to_f64())))
+            fn each<S: Element, D: BufferElement>(x: &[S], n: usize) -> Result<CpuStorage> {
+                let v = if D::DTYPE.is_int() && !S::DTYPE.is_float() {
+                    // integer to integer: two's complement wraparound, exact for int64
+                    try_collect(n, x.iter().map(|a| D::from_i64(a.to_i64())))?
+                } else {
+                    try_collect(n, x.iter().map(|a| D::from_f64(a.to_f64())))?
+                };
+                Ok(D::host(v))
             }
-            Ok(match dtype {
-                DType::Bool => CpuStorage::Bool(each(&x, n)?),
-                DType::I64 => CpuStorage::I64(each(&x, n)?),
-                DType::F32 => CpuStorage::F32(each(&x, n)?),
-                DType::F64 => CpuStorage::F64(each(&x, n)?),
-            })
+            crate::any_dispatch!(dtype, D => each::<S, D>(&x, n))
         }
-        let out = match self {
-            CpuStorage::Bool(v) => conv(v, l, dtype)?,
-            CpuStorage::I64(v) => conv(v, l, dtype)?,
-            CpuStorage::F32(v) => conv(v, l, dtype)?,
-            CpuStorage::F64(v) => conv(v, l, dtype)?,
-        };
-        Ok(Buffer::Cpu(out))
+        Ok(Buffer::Cpu(
+            crate::with_storage!(self, v => conv(v, l, dtype)?),
+        ))
     }
 
     #[inline(always)]
@@ -198,16 +190,23 @@ impl BackendStorage for CpuStorage {
             Ok(())
         }
         let dtype = self.dtype();
-        match (self, src) {
-            (CpuStorage::Bool(d), CpuStorage::Bool(s)) => put(d, l, s, ls),
-            (CpuStorage::I64(d), CpuStorage::I64(s)) => put(d, l, s, ls),
-            (CpuStorage::F32(d), CpuStorage::F32(s)) => put(d, l, s, ls),
-            (CpuStorage::F64(d), CpuStorage::F64(s)) => put(d, l, s, ls),
-            (_, s) => Err(crate::error::Error::DType(format!(
-                "copy_: a {} source for a {dtype} destination (cast first)",
-                s.dtype()
-            ))),
+        fn typed<T: BufferElement>(
+            dst: &mut [T],
+            l: &Layout,
+            src: &CpuStorage,
+            ls: &Layout,
+        ) -> Result<()> {
+            match T::of(src) {
+                Some(s) => put(dst, l, s, ls),
+                None => Err(crate::error::Error::DType(format!(
+                    "copy_: a {} source for a {} destination (cast first)",
+                    src.dtype(),
+                    T::DTYPE
+                ))),
+            }
         }
+        let _ = dtype;
+        crate::with_storage!(self, d => typed(d, l, src, ls))
     }
 
     fn index_select(&self, l: &Layout, dim: usize, idx: &[usize]) -> Result<Self> {

@@ -91,6 +91,7 @@ pub(crate) fn reduce(s: &CpuStorage, plan: &ReducePlan, op: ReduceOp) -> Result<
         CpuStorage::F64(v) => CpuStorage::F64(float_reduce(v, plan, op)?),
         CpuStorage::I64(v) => CpuStorage::I64(i64_reduce(v, plan, op)?),
         CpuStorage::Bool(v) => CpuStorage::Bool(int_reduce(v, plan, op)?),
+        other => return Err(crate::backend::float_only("reduce", other.dtype())),
     })
 }
 
@@ -102,12 +103,8 @@ pub(crate) fn arg_reduce(
     (outer, r, inner): (usize, usize, usize),
     want_max: bool,
 ) -> Result<Vec<i64>> {
-    let vals: Vec<f64> = match s {
-        CpuStorage::F32(v) => super::contig(v, l)?.iter().map(|x| x.to_f64()).collect(),
-        CpuStorage::F64(v) => super::contig(v, l)?.into_owned(),
-        CpuStorage::I64(v) => super::contig(v, l)?.iter().map(|x| x.to_f64()).collect(),
-        CpuStorage::Bool(v) => super::contig(v, l)?.iter().map(|x| x.to_f64()).collect(),
-    };
+    let vals: Vec<f64> =
+        crate::with_storage!(s, v => super::contig(v, l)?.iter().map(|x| x.to_f64()).collect());
     let mut idx = try_vec(outer * inner)?;
     for o in 0..outer {
         for i in 0..inner {

@@ -1,0 +1,295 @@
+"""uint8, int32, float16 and bfloat16 (issue 16): stored in their own width, computed in
+int64 / float32 and converted back, with PyTorch's documented promotion, wraparound and
+rounding. NumPy is the reference where it has the dtype (it computes float16 the same way:
+in float32, rounded once)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ferrograd as fg
+import ferrograd.nn as nn
+from ferrograd import DTypeError
+
+
+def bf16_round(a: np.ndarray) -> np.ndarray:
+    """float32 values rounded to bfloat16 (nearest, ties to even), as float32: the
+    reference for bfloat16 storage (NumPy has no bfloat16)."""
+    bits = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16
+    out = rounded.astype(np.uint32).view(np.float32)
+    return np.where(np.isnan(a), np.float32("nan"), out)
+
+
+# ---------------------------------------------------------------- the dtypes themselves
+
+
+@pytest.mark.parametrize(
+    "dt,size,is_float,signed",
+    [
+        (fg.uint8, 1, False, False),
+        (fg.int32, 4, False, True),
+        (fg.float16, 2, True, True),
+        (fg.bfloat16, 2, True, True),
+    ],
+)
+def test_dtype_attributes(dt, size, is_float, signed):
+    assert dt.itemsize == size
+    assert dt.is_floating_point is is_float
+    assert dt.is_signed is signed
+    assert fg.zeros(3, dtype=dt).dtype == dt
+
+
+def test_pytorch_aliases():
+    assert fg.half is fg.float16 and fg.int is fg.int32
+
+
+@pytest.mark.parametrize(
+    "np_dt,fg_dt", [(np.uint8, fg.uint8), (np.int32, fg.int32), (np.float16, fg.float16)]
+)
+def test_numpy_round_trip_keeps_dtype(np_dt, fg_dt):
+    a = (np.arange(24) * 7 % 200).astype(np_dt).reshape(2, 3, 4)
+    t = fg.from_numpy(a)
+    assert t.dtype == fg_dt
+    back = t.numpy()
+    assert back.dtype == np_dt
+    np.testing.assert_array_equal(back, a)
+    # a non-contiguous view converts the elements it reaches
+    np.testing.assert_array_equal(t.permute(2, 0, 1).numpy(), a.transpose(2, 0, 1))
+
+
+def test_bfloat16_numpy_is_a_type_error_as_in_pytorch():
+    t = fg.tensor([1.0, 2.0]).bfloat16()
+    with pytest.raises(TypeError, match="bfloat16"):
+        t.numpy()
+    assert t.float().tolist() == [1.0, 2.0]
+    assert "bfloat16" in repr(t)
+
+
+# ---------------------------------------------------------------- integers
+
+
+def test_uint8_arithmetic_wraps_like_pytorch():
+    a = fg.tensor([250, 3, 7], dtype=fg.uint8)
+    ref = np.array([250, 3, 7], np.uint8)
+    for got, want in [
+        (a + 10, ref + np.uint8(10)),
+        (a - 8, ref - np.uint8(8)),
+        (a * 2, ref * np.uint8(2)),
+        (-a, (-ref.astype(np.int64)).astype(np.uint8)),
+        (~a, ~ref),
+        (a + a, ref + ref),
+    ]:
+        assert got.dtype == fg.uint8
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_int32_wraps_at_32_bits():
+    b = fg.tensor([1, 2, 3], dtype=fg.int32)
+    got = b * 2**31
+    assert got.dtype == fg.int32
+    np.testing.assert_array_equal(got.numpy(), (np.array([1, 2, 3], np.int64) * 2**31).astype(np.int32))
+    big = fg.tensor([2**31 - 1], dtype=fg.int32)
+    assert (big + 1).tolist() == [-(2**31)]
+
+
+def test_casts_between_integers_wrap():
+    assert fg.tensor([300, -1, 256, 255]).byte().tolist() == [44, 255, 0, 255]
+    assert fg.tensor([2**31, -(2**31) - 1]).int().tolist() == [-(2**31), 2**31 - 1]
+    # floats truncate toward zero
+    assert fg.tensor([1.7, 2.99, 0.2]).byte().tolist() == [1, 2, 0]
+    assert fg.tensor([-1.7, 2.5]).int().tolist() == [-1, 2]
+
+
+@pytest.mark.parametrize(
+    "a,b,want",
+    [
+        # PyTorch's type-promotion table (torch.result_type)
+        (fg.uint8, fg.int32, fg.int32),
+        (fg.int32, fg.int64, fg.int64),
+        (fg.bool_, fg.uint8, fg.uint8),
+        (fg.uint8, fg.float16, fg.float16),
+        (fg.int64, fg.bfloat16, fg.bfloat16),
+        (fg.float16, fg.bfloat16, fg.float32),
+        (fg.float16, fg.float32, fg.float32),
+        (fg.bfloat16, fg.float64, fg.float64),
+    ],
+)
+def test_promotion_of_dimensioned_operands(a, b, want):
+    x, y = fg.ones(3, dtype=a), fg.ones(3, dtype=b)
+    assert (x + y).dtype == want
+    assert (y * x).dtype == want
+
+
+def test_zero_dim_operands_do_not_widen_within_their_category():
+    # PyTorch's documented examples (torch.result_type, "Type promotion")
+    u8 = fg.ones(2, dtype=fg.uint8)
+    i32 = fg.ones(2, dtype=fg.int32)
+    assert (u8 + 5).dtype == fg.uint8
+    assert (i32 + fg.tensor(1)).dtype == fg.int32  # a 0-d int64
+    assert (i32 + 5.5).dtype == fg.float32
+    assert (fg.ones(2) + fg.tensor(1.0, dtype=fg.float64)).dtype == fg.float32
+    assert (i32 + fg.tensor(1.0, dtype=fg.float64)).dtype == fg.float64  # higher category
+    h = fg.ones(2, dtype=fg.float16)
+    assert (h * 0.5).dtype == fg.float16
+    assert (h + fg.tensor(2.0)).dtype == fg.float16
+    # both 0-d: the ordinary rule
+    assert (fg.tensor(1, dtype=fg.uint8) + fg.tensor(1)).dtype == fg.int64
+
+
+def test_integer_division_and_reductions_follow_pytorch():
+    a = fg.tensor([250, 3, 7], dtype=fg.uint8)
+    assert (a / 2).dtype == fg.float32
+    np.testing.assert_allclose((a / 2).numpy(), [125.0, 1.5, 3.5])
+    s = a.sum()
+    assert s.dtype == fg.int64 and s.item() == 260  # sums do not wrap in uint8
+    assert fg.ones(5, dtype=fg.int32).sum().dtype == fg.int64
+    m = a.max()
+    assert m.dtype == fg.uint8 and m.item() == 250
+    assert a.argmax().item() == 0
+    assert (a > 5).tolist() == [True, False, True]
+    assert (a == fg.tensor([250, 0, 7])).tolist() == [True, False, True]
+
+
+def test_in_place_integer_ops_wrap_and_refuse_floats():
+    a = fg.tensor([255, 1], dtype=fg.uint8)
+    a.add_(1)
+    assert a.dtype == fg.uint8 and a.tolist() == [0, 2]
+    a.mul_(200)
+    assert a.tolist() == [0, 144]
+    with pytest.raises(DTypeError, match="uint8"):
+        a.add_(1.5)  # PyTorch: "result type Float can't be cast to ... Byte"
+
+
+def test_int32_and_uint8_indices_select_like_int64():
+    x = fg.arange(10) * 10
+    for dt in (fg.int32, fg.uint8):
+        idx = fg.tensor([0, 3, 9], dtype=dt)
+        assert x[idx].tolist() == [0, 30, 90]
+        y = fg.zeros(10)
+        y[idx] = 1.0
+        assert y.sum().item() == 3.0
+
+
+def test_images_arrive_as_uint8():
+    img = (np.arange(2 * 28 * 28) % 256).astype(np.uint8).reshape(2, 1, 28, 28)
+    t = fg.from_numpy(img)
+    assert t.dtype == fg.uint8
+    x = t.float() / 255
+    assert x.dtype == fg.float32
+    np.testing.assert_allclose(x.numpy(), img.astype(np.float32) / 255, rtol=1e-6)
+    both = fg.cat([t, t], dim=0)
+    assert both.dtype == fg.uint8 and both.shape == (4, 1, 28, 28)
+
+
+# ---------------------------------------------------------------- halves
+
+
+def test_float16_storage_rounds_like_numpy():
+    ties = [1 + 2.0**-11, 1 + 3 * 2.0**-11]  # halfway between two halves: to even
+    edges = [65504.0, 65520.0, 1e-8, 6e-8, -0.0, np.inf, np.nan]  # max, overflow, subnormal
+    vals = np.array([1.0, *ties, *edges], np.float32)
+    got = fg.tensor(vals).half().numpy()
+    with np.errstate(over="ignore"):  # 65520 rounds to inf, as it should
+        want = vals.astype(np.float16)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_bfloat16_storage_rounds_to_nearest_even():
+    rng = np.random.default_rng(0)
+    ties = np.array([1.0, 3.14159, 1 + 2.0**-8, 1 + 3 * 2.0**-8], np.float32)
+    vals = np.concatenate([rng.standard_normal(200).astype(np.float32) * 100, ties])
+    got = fg.tensor(vals).bfloat16().float().numpy()
+    np.testing.assert_array_equal(got, bf16_round(vals))
+
+
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div"])
+def test_float16_arithmetic_matches_numpy(op):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((5, 7)).astype(np.float16)
+    b = (rng.standard_normal((7,)) + 3).astype(np.float16)  # broadcast, away from 0
+    fa, fb = fg.from_numpy(a), fg.from_numpy(b)
+    got = getattr(fa, op)(fb)
+    assert got.dtype == fg.float16
+    want = getattr(np, {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide"}[op])(a, b)
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_bfloat16_arithmetic_is_float32_rounded():
+    rng = np.random.default_rng(2)
+    a = bf16_round(rng.standard_normal(64).astype(np.float32))
+    b = bf16_round(rng.standard_normal(64).astype(np.float32))
+    fa, fb = fg.tensor(a).bfloat16(), fg.tensor(b).bfloat16()
+    got = (fa * fb + fa).float().numpy()
+    want = bf16_round(bf16_round(a * b) + a)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_half_reductions_and_matmul_compute_in_float32():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((16, 32)).astype(np.float16)
+    w = rng.standard_normal((32, 8)).astype(np.float16)
+    fa, fw = fg.from_numpy(a), fg.from_numpy(w)
+    mm = fa @ fw
+    assert mm.dtype == fg.float16
+    # float32 sums in another order may round to the neighbouring half: one half ulp apart
+    want = (a.astype(np.float32) @ w.astype(np.float32)).astype(np.float16)
+    np.testing.assert_allclose(mm.numpy().astype(np.float32), want.astype(np.float32), rtol=2**-10, atol=1e-3)
+    s = fa.sum(dim=1)
+    assert s.dtype == fg.float16
+    np.testing.assert_allclose(s.numpy(), a.astype(np.float32).sum(1).astype(np.float16), rtol=1e-3)
+    np.testing.assert_allclose(fa.exp().numpy(), np.exp(a.astype(np.float32)).astype(np.float16), rtol=1e-3)
+
+
+def test_half_gradients_are_half_and_match_float32():
+    rng = np.random.default_rng(4)
+    x32 = rng.standard_normal((6, 5)).astype(np.float32)
+    w32 = rng.standard_normal((5, 3)).astype(np.float32)
+    grads = {}
+    for dt in (fg.float32, fg.float16, fg.bfloat16):
+        x = fg.tensor(x32).to(dt).requires_grad_()
+        w = fg.tensor(w32).to(dt)
+        (x @ w).tanh().sum().backward()
+        assert x.grad.dtype == dt
+        grads[dt] = x.grad.float().numpy()
+    np.testing.assert_allclose(grads[fg.float16], grads[fg.float32], rtol=1e-2, atol=1e-2)
+    np.testing.assert_allclose(grads[fg.bfloat16], grads[fg.float32], rtol=5e-2, atol=5e-2)
+
+
+def test_module_half_trains_and_keeps_integer_buffers():
+    fg.manual_seed(0)
+    m = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 3))
+    m.half()
+    assert all(p.dtype == fg.float16 for p in m.parameters())
+    assert all(b.dtype in (fg.float16, fg.int64) for b in m.buffers())
+    opt = fg.optim.Adam(m.parameters(), lr=1e-2)
+    rng = np.random.default_rng(5)
+    x = fg.tensor(rng.standard_normal((64, 8)).astype(np.float32)).half()
+    y = fg.tensor((rng.standard_normal(64) > 0).astype(np.int64) + (rng.standard_normal(64) > 1))
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(m(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert loss.dtype == fg.float16
+    assert all(p.grad.dtype == fg.float16 for p in m.parameters())
+    assert losses[-1] < 0.7 * losses[0]
+    bn = m[1]
+    assert bn.running_mean.dtype == fg.float16
+    assert float(bn.running_mean.float().abs().sum()) > 0  # the running statistics moved
+    m.float()
+    assert all(p.dtype == fg.float32 for p in m.parameters())
+
+
+def test_narrow_dtypes_are_refused_or_kept_on_host_for_the_gpu():
+    if not fg.gpu_available():
+        pytest.skip("no gpu adapter")
+    with pytest.raises(DTypeError, match="float16"):
+        fg.ones(3, dtype=fg.float16).to("gpu")
+    u = fg.ones(3, dtype=fg.uint8).to("gpu")  # labels and images stay on the host, as int64 does
+    assert str(u.device) == "cpu"
+    g = fg.ones(3, device="gpu")
+    assert str((g + u).device) == "gpu"
