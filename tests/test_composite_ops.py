@@ -414,3 +414,115 @@ def test_meshgrid_cdist_cummax_unfold_and_shifts(device):
     assert fg.bitwise_not(fg.tensor([0, 5])).numpy().tolist() == [-1, -6]
     with pytest.raises(fg.DTypeError, match="bitwise_left_shift: expected integer"):
         fg.tensor([1.0]) << 1
+
+
+def test_masked_scatter_follows_pytorch(device):
+    x = fg.tensor(A[0].astype(np.float32)).to(device).requires_grad_()
+    m = A[1] > 0.3
+    src = fg.tensor(np.arange(20, dtype=np.float32) + 100).to(device).requires_grad_()
+    y = x.masked_scatter(fg.tensor(m).to(device), src)
+    want = A[0].astype(np.float32).copy()
+    want[m] = np.arange(m.sum()) + 100  # row-major order, source's first entries
+    np.testing.assert_allclose(y.cpu().numpy(), want)
+    weights = fg.tensor(rng.standard_normal((4, 5)).astype(np.float32)).to(device)
+    (y * weights).sum().backward()
+    w = weights.cpu().numpy()
+    np.testing.assert_allclose(x.grad.cpu().numpy(), np.where(m, 0, w), rtol=1e-6)
+    gsrc = np.zeros(20, np.float32)
+    gsrc[: m.sum()] = w[m]
+    np.testing.assert_allclose(src.grad.cpu().numpy(), gsrc, rtol=1e-6)
+    # a broadcast mask, and the errors PyTorch gives
+    row = fg.tensor([True, False, True, False, False])
+    got = fg.zeros(2, 5).masked_scatter(row, fg.arange(4.0))
+    assert got.tolist() == [[0, 0, 1, 0, 0], [2, 0, 3, 0, 0]]
+    with pytest.raises(fg.ShapeError, match="selects 4 entries but source has only 3"):
+        fg.zeros(2, 5).masked_scatter(row, fg.arange(3.0))
+    with pytest.raises(fg.DTypeError, match="bool"):
+        fg.zeros(2).masked_scatter(fg.tensor([1, 0]), fg.ones(2))
+
+
+@pytest.mark.parametrize("mode", [None, "trunc", "floor"])
+def test_div_rounding_modes_follow_pytorch(mode):
+    a = np.array([-7.5, -7.0, -0.5, 0.5, 7.0, 7.5], np.float32)
+    b = np.array([2.0, -2.0, 2.0, -2.0, 3.0, 2.0], np.float32)
+    ref = {None: a / b, "trunc": np.trunc(a / b), "floor": np.floor(a / b)}[mode]
+    got = fg.div(fg.tensor(a), fg.tensor(b), rounding_mode=mode)
+    np.testing.assert_allclose(got.numpy(), ref)
+    np.testing.assert_allclose(fg.tensor(a).div(fg.tensor(b), rounding_mode=mode).numpy(), ref)
+    ia, ib = np.array([-7, 7, -8, 9]), np.array([2, -2, 3, 4])
+    got = fg.tensor(ia).div(fg.tensor(ib), rounding_mode=mode)
+    if mode is None:
+        assert got.dtype == fg.float32  # true division of integers
+        np.testing.assert_allclose(got.numpy(), ia / ib, rtol=1e-6)
+    else:
+        assert got.dtype == fg.int64
+        want = np.trunc(ia / ib) if mode == "trunc" else np.floor_divide(ia, ib)
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_div_rejects_an_unknown_rounding_mode():
+    with pytest.raises(ValueError, match="rounding_mode"):
+        fg.ones(2).div(2, rounding_mode="round")
+    assert fg.divide is fg.div
+    assert fg.true_divide(fg.tensor([3]), 2).tolist() == [1.5]
+
+
+@pytest.mark.parametrize(
+    "src,dst,np_dst",
+    [
+        (np.float32, fg.int32, np.int32),
+        (np.float32, fg.uint8, np.uint8),
+        (np.uint8, fg.float32, np.float32),
+        (np.float16, fg.int32, np.int32),
+        (np.int64, fg.float64, np.float64),
+        (np.float32, fg.float16, np.float16),
+    ],
+)
+def test_view_as_dtype_reinterprets_the_bits(src, dst, np_dst):
+    a = (rng.standard_normal((3, 8)) * 50).astype(src)
+    got = fg.tensor(a).view(dst)
+    want = a.view(np_dst)
+    assert got.dtype == dst and tuple(got.shape) == want.shape
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_view_as_bfloat16_and_its_errors():
+    h = fg.tensor([1.0, -2.0, 0.5]).half()
+    bits = h.numpy().view(np.uint16).astype(np.uint32) << 16  # the same 16 bits, as bfloat16
+    np.testing.assert_array_equal(h.view(fg.bfloat16).float().numpy(), bits.view(np.float32))
+    assert h.view(fg.bfloat16).view(fg.float16).tolist() == [1.0, -2.0, 0.5]
+    with pytest.raises(fg.ShapeError, match="not a multiple"):
+        fg.ones(3, dtype=fg.uint8).view(fg.int32)
+    with pytest.raises(fg.ShapeError, match="0-d"):
+        fg.tensor(1.0).view(fg.float16)
+    assert fg.ones(2, 3).view(6).shape == (6,)  # shapes still work
+
+
+def test_in_place_operators_are_in_place_as_in_pytorch():
+    a = fg.tensor([1, 2])
+    alias = a
+    a += 1
+    a *= 3
+    assert alias is a and alias.tolist() == [6, 9]
+    x = fg.ones(3)
+    view = x[1:]
+    x -= 0.5
+    x /= 2
+    assert view.tolist() == [0.25, 0.25]
+    # the tutorial update: in place under no_grad, the weight stays a leaf
+    w = fg.ones(3, requires_grad=True)
+    (w * 2).sum().backward()
+    with fg.no_grad():
+        w -= 0.1 * w.grad
+    assert w.is_leaf and w.requires_grad and np.allclose(w.detach().numpy(), 0.8)
+    with pytest.raises(RuntimeError, match="in place"):
+        w += 1  # a leaf that requires grad, grad mode on: PyTorch refuses too
+    # a running loss (a graph node) accumulates with its gradient
+    total = 0
+    for i in range(3):
+        total += (w * i).sum()
+    total.backward()
+    np.testing.assert_allclose(w.grad.numpy(), 2 + 3.0)  # 2 from before, 0 + 1 + 2 now
+    with pytest.raises(fg.DTypeError):
+        b = fg.tensor([1, 2])
+        b += 0.5  # PyTorch: a float result cannot be stored into an int64 tensor

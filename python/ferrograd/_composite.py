@@ -54,6 +54,10 @@ __all__ = [
     "isclose",
     "copysign",
     "masked_select",
+    "masked_scatter",
+    "div",
+    "divide",
+    "true_divide",
     "nonzero",
     "scatter_add",
     "scatter",
@@ -420,6 +424,31 @@ def floor_divide(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
     return (a / b).floor()
 
 
+def div(input, other, *, rounding_mode: str | None = None) -> Tensor:  # noqa: A002
+    """a / b, as `torch.div`: true division without `rounding_mode` (integers give
+    float32); "trunc" rounds the quotient toward zero, "floor" down (both keep integer
+    operands integers)."""
+    if rounding_mode is None:
+        a, b = _pair_args("div", input, other)
+        return a / b
+    if rounding_mode == "floor":
+        return floor_divide(input, other)
+    if rounding_mode != "trunc":
+        raise ValueError(f'div: rounding_mode must be None, "trunc" or "floor", got {rounding_mode!r}')
+    if _is_int_operand(input) and _is_int_operand(other):
+        return _int_op("div", input, other, lambda a, b: np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b)))
+    a, b = _pair_args("div", input, other)
+    return (a / b).trunc()
+
+
+divide = div  # PyTorch's aliases
+
+
+def true_divide(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
+    """a / b, true division (`div` without a rounding mode)."""
+    return div(input, other)
+
+
 def _is_int_operand(v) -> bool:
     if isinstance(v, Tensor):
         return _integral(v)
@@ -474,6 +503,30 @@ def masked_select(x: Tensor, mask: Tensor) -> Tensor:
     return xb.reshape(-1).index_select(0, _idx(np.flatnonzero(m)))
 
 
+def masked_scatter(x: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    """x with the entries where the bool `mask` (broadcast to x's shape) is true replaced,
+    in row-major order, by source's first entries, as `torch.masked_scatter`
+    (differentiable in x and source)."""
+    if mask.dtype != _core.dtype.bool:
+        raise DTypeError(f"masked_scatter: the mask must be bool, got {mask.dtype}")
+    shape = tuple(x.shape)
+    try:
+        m = np.broadcast_to(mask.cpu().numpy(), shape)
+    except ValueError:
+        raise ShapeError(
+            f"masked_scatter: the mask's shape {tuple(mask.shape)} does not broadcast to {shape}"
+        ) from None
+    pos = np.flatnonzero(m)
+    if pos.size > source.numel():
+        raise ShapeError(
+            f"masked_scatter: the mask selects {pos.size} entries but source has only {source.numel()}"
+        )
+    vals = source.type_as(x).reshape(-1)[: pos.size]
+    n = int(np.prod(shape))
+    placed = vals._index_add_rows(0, _idx(pos).to(vals.device), n).reshape(shape)
+    return _core.where(_mask(m, x), placed, x)
+
+
 def nonzero(x: Tensor, as_tuple: bool = False):
     """The indices of the nonzero entries, as `torch.nonzero`: an (n, ndim) int64 tensor, or
     with `as_tuple` one 1-D index tensor per dim."""
@@ -516,6 +569,74 @@ def _reflected(fn, name: str):
     return method
 
 
+def _np_bits(t: Tensor) -> np.ndarray:
+    """A tensor's elements as a NumPy array of the same bits (bfloat16 as uint16 words)."""
+    if t.dtype == _core.dtype.bfloat16:
+        # bfloat16 is float32's upper half: widening is exact, so its bits are those of the top
+        return (t.detach().float().cpu().numpy().view(np.uint32) >> 16).astype(np.uint16)
+    return t.detach().cpu().numpy()
+
+
+def _from_bits(a: np.ndarray, dtype) -> Tensor:
+    if dtype == _core.dtype.bfloat16:
+        wide = (a.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        return _core.from_numpy(np.ascontiguousarray(wide)).bfloat16()
+    return _core.from_numpy(np.ascontiguousarray(a))
+
+
+def view_as_dtype(x: Tensor, dtype) -> Tensor:
+    """x's bits read as `dtype`, as `Tensor.view(dtype)`: with a different element size the
+    last dim is rescaled (it must divide evenly). Unlike PyTorch's, the result is a copy
+    (storage here is typed, not bytes): writes to one are not seen in the other."""
+    src, dst = x.dtype, dtype
+    if src == dst:
+        return x
+    if x.ndim == 0 and src.itemsize != dst.itemsize:
+        raise ShapeError(f"view: a 0-d {src} tensor cannot be viewed as {dst} (element sizes differ)")
+    last = x.shape[-1] if x.ndim else 1
+    if src.itemsize < dst.itemsize and (last * src.itemsize) % dst.itemsize:
+        raise ShapeError(
+            f"view: the last dim of size {last} ({src}) cannot be viewed as {dst}: "
+            f"{last * src.itemsize} bytes is not a multiple of {dst.itemsize}"
+        )
+    a = _np_bits(x)
+    if dst == _core.dtype.bfloat16:
+        out = a.view(np.uint16)
+    else:
+        from ._creation import _NP_OF  # noqa: PLC0415
+
+        out = a.view(_NP_OF[dst])
+    return _from_bits(out, dst).to(x.device) if x.device != "cpu" else _from_bits(out, dst)
+
+
+_ENGINE: dict = {}  # the engine's methods that `_install` wraps
+
+
+def _view(self, *shape):
+    """PyTorch's `view`: a new shape over the same data, or with a dtype, its bits
+    reinterpreted (see `view_as_dtype`)."""
+    if len(shape) == 1 and isinstance(shape[0], _core.dtype):
+        return view_as_dtype(self, shape[0])
+    return _ENGINE["view"](self, *shape)
+
+
+def _inplace(name: str, method: str, fallback):
+    """`x op= y`, as PyTorch's: in place (other names of x see it) through the in-place
+    method; a graph node that requires grad (a running `loss += l`) is rebound to the
+    out-of-place result instead, which has the value and gradient PyTorch's in-place op
+    gives (ferrograd does not record in-place ops in the graph)."""
+
+    def op(self, other):
+        if self.requires_grad and not self.is_leaf and _core.is_grad_enabled():
+            return fallback(self, other)
+        getattr(self, method)(other)
+        return self
+
+    op.__name__ = op.__qualname__ = name
+    op.__doc__ = f"`self {name[3:-2]}= other` in place (see `{method}`)."
+    return op
+
+
 def _install() -> None:
     """Each function as a `Tensor` method (never replacing one the engine defines), and the
     `%` and `//` operators."""
@@ -527,6 +648,17 @@ def _install() -> None:
         setattr(Tensor, "__rmod__", _reflected(remainder, "__rmod__"))  # noqa: B010
         setattr(Tensor, "__floordiv__", _method(floor_divide, "__floordiv__"))  # noqa: B010
         setattr(Tensor, "__rfloordiv__", _reflected(floor_divide, "__rfloordiv__"))  # noqa: B010
+    # the engine's div is true division only (PyTorch's takes rounding_mode), and its view
+    # takes shapes only (PyTorch's also a dtype): both are wrapped, once
+    if Tensor.view is not _view:
+        _ENGINE["view"] = Tensor.view
+        setattr(Tensor, "div", _method(div, "div"))  # noqa: B010
+        setattr(Tensor, "view", _view)  # noqa: B010
+    if not hasattr(Tensor, "__iadd__"):
+        setattr(Tensor, "__iadd__", _inplace("__iadd__", "add_", lambda a, b: a + b))  # noqa: B010
+        setattr(Tensor, "__isub__", _inplace("__isub__", "sub_", lambda a, b: a - b))  # noqa: B010
+        setattr(Tensor, "__imul__", _inplace("__imul__", "mul_", lambda a, b: a * b))  # noqa: B010
+        setattr(Tensor, "__itruediv__", _inplace("__itruediv__", "div_", lambda a, b: a / b))  # noqa: B010
     if not hasattr(Tensor, "__lshift__"):
         setattr(Tensor, "__lshift__", _method(bitwise_left_shift, "__lshift__"))  # noqa: B010
         setattr(Tensor, "__rshift__", _method(bitwise_right_shift, "__rshift__"))  # noqa: B010

@@ -494,6 +494,12 @@ class Tensor:
         """|x| with the sign of ``other``."""
     def masked_select(self, mask: Tensor) -> Tensor:
         """The entries where ``mask`` is true, 1-D."""
+    def masked_scatter(self, mask: Tensor, source: Tensor) -> Tensor:
+        """The entries where ``mask`` is true replaced, in order, by source's first entries."""
+    def divide(self, other: _Operand, *, rounding_mode: str | None = None) -> Tensor:
+        """``div``'s PyTorch alias."""
+    def true_divide(self, other: _Operand) -> Tensor:
+        """Elementwise true division."""
     def nonzero(self, as_tuple: builtins.bool = False) -> Any:
         """The indices of the nonzero entries."""
     def scatter_add(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor:
@@ -587,6 +593,9 @@ class Tensor:
     @overload
     def reshape(self, *shape: SupportsIndex) -> Tensor: ...
     @overload
+    def view(self, dtype: _DType, /) -> Tensor:
+        """The bits read as ``dtype`` (a copy here; the last dim rescales with the size)."""
+    @overload
     def view(self, shape: _ShapeSeq, /) -> Tensor:
         """A view with a new shape; refuses when the strides do not allow one."""
 
@@ -675,6 +684,10 @@ class Tensor:
     # -------------------------------------------------------------- arithmetic operators
     def __add__(self, other: _Operand, /) -> Tensor: ...
     def __radd__(self, other: _Operand, /) -> Tensor: ...
+    def __iadd__(self, other: _Operand, /) -> Tensor: ...
+    def __isub__(self, other: _Operand, /) -> Tensor: ...
+    def __imul__(self, other: _Operand, /) -> Tensor: ...
+    def __itruediv__(self, other: _Operand, /) -> Tensor: ...
     def __sub__(self, other: _Operand, /) -> Tensor: ...
     def __rsub__(self, other: _Operand, /) -> Tensor: ...
     def __mul__(self, other: _Operand, /) -> Tensor: ...
@@ -716,8 +729,8 @@ class Tensor:
     def mul(self, other: _Operand) -> Tensor:
         """Elementwise product."""
 
-    def div(self, other: _Operand) -> Tensor:
-        """Elementwise true division."""
+    def div(self, other: _Operand, *, rounding_mode: str | None = None) -> Tensor:
+        """Elementwise division: true, or rounded ("trunc", "floor")."""
 
     def pow(self, other: _Operand) -> Tensor:
         """Elementwise power."""
