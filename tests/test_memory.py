@@ -107,3 +107,49 @@ def test_pool_limit_caps_free_buffers(gpu):
         assert (fg.ones(1000, device="gpu") + 1).sum().item() == 2000.0
     with pytest.raises(ValueError, match="pool_limit"):
         fg.gpu.pool_limit(-1)
+
+
+def test_host_cache_serves_a_steady_training_loop_without_new_memory():
+    """Large host buffers (an im2col matrix, activations) come from the cache once the
+    loop is warm: no block is mapped afresh per step, and the process does not grow."""
+    fg.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 13 * 13, 10)
+    )
+    opt = fg.optim.Adam(net.parameters())
+    x, y = fg.randn(64, 1, 28, 28), fg.randint(0, 10, (64,))
+
+    def step():
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    before = fg.cpu.memory_stats()
+    for _ in range(5):
+        step()
+    after = fg.cpu.memory_stats()
+    assert after["cache_hits"] > before["cache_hits"]  # the step has large buffers
+    assert after["cache_misses"] == before["cache_misses"]
+    assert after["cached_bytes"] == before["cached_bytes"]
+
+
+def test_host_cache_limit_and_empty_cache():
+    old = fg.cpu.cache_limit()
+    try:
+        fg.cpu.cache_limit(0)
+        assert fg.cpu.memory_stats()["cached_bytes"] == 0
+        misses = fg.cpu.memory_stats()["cache_misses"]
+        for _ in range(3):
+            fg.ones(1 << 20).sum()  # 4 MiB each, freed at once
+        assert fg.cpu.memory_stats()["cache_misses"] >= misses + 3  # nothing kept to reuse
+        fg.cpu.cache_limit(64 << 20)
+        fg.ones(1 << 20)
+        assert 0 < fg.cpu.memory_stats()["cached_bytes"] <= 64 << 20
+        fg.cpu.empty_cache()
+        assert fg.cpu.memory_stats()["cached_bytes"] == 0
+    finally:
+        fg.cpu.cache_limit(old)
+    with pytest.raises(ValueError, match="byte count"):
+        fg.cpu.cache_limit(-1)

@@ -88,6 +88,11 @@ def _dim(op: str, d: int, ndim: int) -> int:
     return int(d) % max(ndim, 1)
 
 
+def _host(a: np.ndarray) -> Tensor:
+    """A host tensor of a NumPy result, 0-d kept (np.ascontiguousarray makes scalars 1-D)."""
+    return _core.from_numpy(np.array(a, order="C"))
+
+
 def _idx(a) -> Tensor:
     return _core.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
 
@@ -254,6 +259,16 @@ def tile(x: Tensor, dims: Sequence[int]) -> Tensor:
 def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     """Dim `dim` split into `sizes` (one may be -1), as `torch.unflatten`."""
     d = _dim("unflatten", dim, x.ndim)
+    sizes = [int(v) for v in sizes]
+    if sizes.count(-1) == 1:
+        # resolved against dim d's size, not the element count (which an empty tensor
+        # would leave ambiguous)
+        known = math.prod(v for v in sizes if v != -1)
+        if known == 0 or x.shape[d] % known:
+            raise ShapeError(f"unflatten: sizes {tuple(sizes)} do not split dim {d} of size {x.shape[d]}")
+        sizes[sizes.index(-1)] = x.shape[d] // known
+    if math.prod(sizes) != x.shape[d]:
+        raise ShapeError(f"unflatten: sizes {tuple(sizes)} do not multiply to dim {d}'s size {x.shape[d]}")
     return x.reshape(*x.shape[:d], *sizes, *x.shape[d + 1 :])
 
 
@@ -287,7 +302,7 @@ def prod(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
         return x.clone()
     if not x.dtype.is_floating_point:
         with no_grad():
-            return _core.from_numpy(np.ascontiguousarray(np.prod(x.numpy(), axis=d, keepdims=keepdim)))
+            return _host(np.prod(x.numpy(), axis=d, keepdims=keepdim))
     while x.shape[d] > 1:
         n = x.shape[d]
         if n % 2:
@@ -297,9 +312,9 @@ def prod(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
             n += 1
         x = x.narrow(d, 0, n // 2) * x.narrow(d, n // 2, n // 2)
     if x.shape[d] == 0:
-        shape = list(x.shape)
-        shape[d] = 1
-        x = _core.full(shape, 1.0, x.dtype).to(x.device)
+        # the empty product is 1; built from x so it stays in the graph (its gradient, to
+        # an empty x, is empty) as PyTorch's does
+        x = x.sum(d, keepdim=True) * 0 + 1
     return x if keepdim else x.squeeze(d)
 
 
@@ -402,7 +417,12 @@ def remainder(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
     a, b = _pair_args("remainder", a, b) if not (_is_int_operand(a) and _is_int_operand(b)) else (a, b)
     if _is_int_operand(a) and _is_int_operand(b):
         return _int_op("remainder", a, b, np.mod)
-    return a - (a / b).floor() * b
+    r = a - (a / b).floor() * b
+    # Python's %: a finite a over an infinite b is a when their signs agree (or a is 0),
+    # else b itself (the formula gives NaN)
+    inf_b = b.isinf() & a.isfinite()
+    same = (a == 0) | ((a > 0) == (b > 0))
+    return _core.where(inf_b, _core.where(same, a, b).expand_as(r), r)
 
 
 def fmod(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
@@ -412,7 +432,11 @@ def fmod(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
     if _is_int_operand(a) and _is_int_operand(b):
         return _int_op("fmod", a, b, np.fmod)
     a, b = _pair_args("fmod", a, b)
-    return a - (a / b).trunc() * b
+    r = a - (a / b).trunc() * b
+    # C's fmod: a finite dividend over an infinite divisor is the dividend (the formula
+    # gives inf * 0 = NaN)
+    keep = b.isinf() & a.isfinite()
+    return _core.where(keep, a.expand_as(r) if tuple(a.shape) != tuple(r.shape) else a, r)
 
 
 def floor_divide(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
@@ -462,7 +486,24 @@ def _int_op(op: str, a, b, fn) -> Tensor:
     bv = b.numpy() if isinstance(b, Tensor) else np.int64(b)
     if np.any(np.asarray(bv) == 0):
         raise ZeroDivisionError(f"{op}: integer division by zero")
-    return _core.from_numpy(np.ascontiguousarray(fn(np.asarray(av, np.int64), np.asarray(bv, np.int64))))
+    out = _host(fn(np.asarray(av, np.int64), np.asarray(bv, np.int64)))
+    return out.to(_int_result_dtype(a, b))
+
+
+def _int_result_dtype(a, b):
+    """PyTorch's result dtype of two integer (or bool) operands, Python ints included: a
+    0-d tensor or number gives way to a dimensioned tensor (uint8 % 3 stays uint8)."""
+    rank = {_core.dtype.bool: 0, _core.dtype.uint8: 1, _core.dtype.int32: 2, _core.dtype.int64: 3}
+    ts = [t for t in (a, b) if isinstance(t, Tensor)]
+    dims = [t.dtype for t in ts if t.ndim > 0]
+    pool = dims or [t.dtype for t in ts]
+    if not pool or (not dims and len(ts) < 2 and rank[pool[0]] == 0):
+        return _core.dtype.int64
+    best = max(pool, key=rank.__getitem__)
+    # bool operands with an integer: integer arithmetic
+    if rank[best] == 0 and any(not isinstance(v, (Tensor, bool, np.bool_)) for v in (a, b)):
+        return _core.dtype.int64
+    return best
 
 
 def isclose(input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
@@ -471,7 +512,8 @@ def isclose(input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8, equal_
     a, b = input, other
     a, b = _pair_args("isclose", a, b)
     with no_grad():
-        close = (a - b).abs() <= (b.abs() * rtol + atol)
+        # only finite pairs are close by tolerance (|1 - inf| <= rtol * inf would pass)
+        close = ((a - b).abs() <= (b.abs() * rtol + atol)) & a.isfinite() & b.isfinite()
         close = close | (a == b)
         if equal_nan:
             close = close | (a.isnan() & b.isnan())
@@ -484,6 +526,11 @@ def copysign(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
     a, b = _pair_args("copysign", a, b)
     neg = (b < 0) | ((b == 0) & ((1.0 / b) < 0))
     mag = a.abs()
+    shape = tuple(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
+    if tuple(mag.shape) != shape:
+        mag = mag.expand(*shape)
+    if tuple(neg.shape) != shape:
+        neg = neg.expand(*shape)
     return mag.masked_fill(neg, _core.full([], 0.0, mag.dtype).to(mag.device)) - mag.masked_fill(
         ~neg, _core.full([], 0.0, mag.dtype).to(mag.device)
     )
@@ -534,6 +581,8 @@ def nonzero(x: Tensor, as_tuple: bool = False):
         idx = np.nonzero(x.cpu().numpy()) if x.ndim else (np.nonzero(np.atleast_1d(x.cpu().numpy()))[0],)
     if as_tuple:
         return tuple(_idx(i) for i in idx)
+    if x.ndim == 0:  # (z, 0): one empty index per nonzero entry, as PyTorch's
+        return _idx(np.zeros((len(idx[0]), 0)))
     return _idx(np.stack(idx, axis=1) if idx else np.zeros((0, 0)))
 
 
@@ -580,8 +629,8 @@ def _np_bits(t: Tensor) -> np.ndarray:
 def _from_bits(a: np.ndarray, dtype) -> Tensor:
     if dtype == _core.dtype.bfloat16:
         wide = (a.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
-        return _core.from_numpy(np.ascontiguousarray(wide)).bfloat16()
-    return _core.from_numpy(np.ascontiguousarray(a))
+        return _host(wide).bfloat16()
+    return _host(a)
 
 
 def view_as_dtype(x: Tensor, dtype) -> Tensor:
@@ -667,9 +716,12 @@ def _install() -> None:
 # ---------------------------------------------------------------------------- scatters
 
 
-def _scatter_flat(x: Tensor, dim: int, index: Tensor, src: Tensor, op: str) -> tuple[Tensor, np.ndarray]:
+def _scatter_flat(
+    x: Tensor, dim: int, index: Tensor, src: Tensor, op: str
+) -> tuple[Tensor, np.ndarray, Tensor]:
     """src's entries (over index's shape) added into a zero tensor of x's shape at the
-    positions index names along `dim` (PyTorch's scatter rule), and those flat positions."""
+    positions index names along `dim` (PyTorch's scatter rule), those flat positions, and
+    the entries themselves (flat, in index order)."""
     d = _dim(op, dim, x.ndim)
     if index.dtype != _core.dtype.int64:
         raise DTypeError(f"{op}: index must be int64, got {index.dtype}")
@@ -701,13 +753,13 @@ def _scatter_flat(x: Tensor, dim: int, index: Tensor, src: Tensor, op: str) -> t
         .index_select(0, _idx(np.arange(part.numel())))
         ._index_add_rows(0, _idx(flat), x.numel())
     )
-    return added.reshape(*x.shape), flat
+    return added.reshape(*x.shape), flat, part.reshape(-1)
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:  # noqa: A002
     """`input` plus src's entries added at the positions `index` names along `dim`
     (out[i][index[i][j]] += src[i][j] for dim 1), as `torch.scatter_add`; repeats add up."""
-    added, _ = _scatter_flat(input, dim, index, src, "scatter_add")
+    added, _, _ = _scatter_flat(input, dim, index, src, "scatter_add")
     return input + added
 
 
@@ -720,7 +772,7 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, value=None) -> Ten
     if not isinstance(src, Tensor):
         fill = value if value is not None else src
         src = _core.full(list(index.shape), float(fill), input.dtype).to(input.device)
-    added, flat = _scatter_flat(input, dim, index, src, "scatter")
+    added, flat, _ = _scatter_flat(input, dim, index, src, "scatter")
     hit = np.zeros(input.numel(), bool)
     hit[flat] = True
     zero = _core.full([], 0.0, input.dtype).to(input.device)
@@ -730,11 +782,17 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, value=None) -> Ten
 def scatter_reduce(
     input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, include_self: bool = True
 ) -> Tensor:  # noqa: A002
-    """`torch.scatter_reduce` with reduce "sum" or "mean" (the mean over the entries that
-    land on a position, `input`'s own value counted with `include_self`)."""
-    if reduce not in ("sum", "mean"):
-        raise NotImplementedError(f"scatter_reduce: reduce={reduce!r} is not supported (sum, mean)")
-    added, flat = _scatter_flat(input, dim, index, src, "scatter_reduce")
+    """`torch.scatter_reduce`: reduce "sum", "prod", "mean", "amax" or "amin" over the
+    entries that land on a position, `input`'s own value among them with `include_self`;
+    positions nothing lands on keep `input`'s value. amax/amin share the gradient evenly
+    among tied entries, as PyTorch's."""
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+        raise ValueError(
+            f"scatter_reduce: reduce must be 'sum', 'prod', 'mean', 'amax' or 'amin', got {reduce!r}"
+        )
+    added, flat, part = _scatter_flat(input, dim, index, src, "scatter_reduce")
+    if reduce in ("prod", "amax", "amin"):
+        return _scatter_gathered(input, flat, part, reduce, include_self)
     hit = np.zeros(input.numel(), bool)
     hit[flat] = True
     base = (
@@ -750,6 +808,32 @@ def scatter_reduce(
     counts = np.bincount(flat, minlength=input.numel()).reshape(tuple(input.shape)).astype(np.float64)
     counts = counts + (1.0 if include_self else 0.0) * (counts > 0) + (counts == 0)
     return total / _core.from_numpy(counts).to(input.device, input.dtype)
+
+
+def _scatter_gathered(x: Tensor, flat: np.ndarray, part: Tensor, reduce: str, include_self: bool) -> Tensor:
+    """scatter_reduce's prod/amax/amin: the candidates of each position that something
+    lands on, gathered into the rows of one (positions, most candidates) matrix padded with
+    the reduction's identity, reduced along its rows by the differentiable prod/amax/amin."""
+    n, m = x.numel(), len(flat)
+    if m == 0:
+        return x.clone()
+    order = np.argsort(flat, kind="stable")
+    pos, start, counts = np.unique(flat[order], return_index=True, return_counts=True)
+    width = int(counts.max()) + (1 if include_self else 0)
+    pad = n + m  # the identity's place in the pool below
+    table = np.full((len(pos), width), pad, np.int64)
+    rows = np.repeat(np.arange(len(pos)), counts)
+    table[rows, np.arange(m) - np.repeat(start, counts)] = n + order
+    if include_self:
+        table[:, -1] = pos
+    identity = {"prod": 1.0, "amax": -math.inf, "amin": math.inf}[reduce]
+    pool = _core.cat([x.reshape(-1), part, _core.full([1], identity, x.dtype).to(x.device)], 0)
+    cand = pool.index_select(0, _idx(table.reshape(-1)).to(x.device)).reshape(len(pos), width)
+    red = cand.prod(1) if reduce == "prod" else cand.amax(1) if reduce == "amax" else cand.amin(1)
+    placed = red._index_add_rows(0, _idx(pos).to(x.device), n).reshape(*x.shape)
+    hit = np.zeros(n, bool)
+    hit[pos] = True
+    return _core.where(_mask(hit.reshape(tuple(x.shape)), x), placed, x)
 
 
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, alpha: float = 1.0) -> Tensor:  # noqa: A002
@@ -781,13 +865,23 @@ def median(input: Tensor, dim: int | None = None, keepdim: bool = False):  # noq
     if dim is None:
         flat = input.reshape(-1)
         if flat.numel() == 0:
-            return _core.full([], math.nan, input.dtype).to(input.device)
+            return flat.sum() * math.nan  # NaN, in the graph (PyTorch's median of nothing)
         v, _ = flat.sort(0)
-        return v[(flat.numel() - 1) // 2]
+        # NaN sorts last: the last entry is NaN when any is, and then the median is NaN
+        return v[-1] if input.dtype.is_floating_point and bool(v[-1].isnan()) else v[(flat.numel() - 1) // 2]
     d = _dim("median", dim, input.ndim)
     v, i = input.sort(d)
     k = (input.shape[d] - 1) // 2
     vals, idx = v.narrow(d, k, 1), i.narrow(d, k, 1)
+    if input.dtype.is_floating_point and input.shape[d] > 0:
+        # a slice holding NaN has median NaN, at the first NaN's index (the sort keeps NaNs
+        # last and in order)
+        with no_grad():
+            nan = input.isnan()
+            first = nan.long().argmax(d, keepdim=True)
+            has = nan.any(d, keepdim=True)
+        vals = _core.where(has, v.narrow(d, input.shape[d] - 1, 1), vals)
+        idx = _core.where(has, first, idx)
     if not keepdim:
         vals, idx = vals.squeeze(d), idx.squeeze(d)
     return return_types.median(vals, idx)
@@ -820,7 +914,11 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
         raise ValueError("bincount: values must be non-negative")
     w = None if weights is None else weights.detach().cpu().numpy().astype(np.float64)
     out = np.bincount(v, w, minlength=minlength)
-    return _core.from_numpy(np.ascontiguousarray(out if w is not None else out.astype(np.int64)))
+    if weights is None:
+        return _host(out.astype(np.int64))
+    # summed in float64, given in the weights' dtype (float weights) as PyTorch's
+    wdt = weights.dtype if weights.dtype.is_floating_point else _core.dtype.float64
+    return _host(out).to(wdt).to(weights.device)  # the weights' device (labels live on the host)
 
 
 def unique(
@@ -926,7 +1024,7 @@ def _host_int(op: str, a, b, fn) -> Tensor:
     bv = b.numpy() if isinstance(b, Tensor) else np.asarray(b)
     if av.dtype.kind not in "iub" or bv.dtype.kind not in "iub":
         raise DTypeError(f"{op}: expected integer or bool operands")
-    return _core.from_numpy(np.ascontiguousarray(fn(av.astype(np.int64), bv.astype(np.int64))))
+    return _host(fn(av.astype(np.int64), bv.astype(np.int64))).to(_int_result_dtype(a, b))
 
 
 def bitwise_left_shift(input, other) -> Tensor:  # noqa: A002

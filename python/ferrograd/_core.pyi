@@ -1326,6 +1326,15 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The number of threads kernels use."""
 
+def host_cache_stats() -> tuple[int, int, int]:
+    """The host buffer cache's (hits, misses, bytes held in free blocks)."""
+
+def host_empty_cache() -> None:
+    """Returns the host buffer cache's free blocks to the system."""
+
+def host_cache_limit(limit: int | None = None) -> int:
+    """The host buffer cache's byte limit; with ``limit``, sets it and returns the old one."""
+
 def devices() -> list[tuple[str, str, str]]:
     """The compute devices as (name, backend, type): the CPU, then every GPU adapter wgpu finds."""
 

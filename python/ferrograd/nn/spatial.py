@@ -359,41 +359,54 @@ def interpolate(
     scale_factor: float | Sequence[float] | None = None,
     mode: str = "nearest",
     align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
 ) -> Tensor:
     """Resizes (N, C, H, W), as `torch.nn.functional.interpolate`: mode "nearest" (source
-    index floor(i * in / out)) or "bilinear" (half-pixel centres unless `align_corners`)."""
+    index floor(i * in / out)) or "bilinear" (half-pixel centres unless `align_corners`).
+    With `scale_factor`, positions map through 1 / scale_factor, as PyTorch documents
+    (through in / out with `recompute_scale_factor=True`)."""
     op = "interpolate"
     _check4(op, input)
     h, w = input.shape[2], input.shape[3]
     if (size is None) == (scale_factor is None):
         raise ValueError(f"{op}: give exactly one of size and scale_factor")
+    ratio: tuple[float | None, float | None] = (None, None)  # out -> in; None: in / out
     if size is not None:
         oh, ow = _pair(op, "size", size)
     else:
         sf = (scale_factor,) * 2 if isinstance(scale_factor, (int, float)) else tuple(scale_factor)  # type: ignore[arg-type]
         oh, ow = int(math.floor(h * sf[0])), int(math.floor(w * sf[1]))
+        if not recompute_scale_factor:
+            ratio = (1.0 / sf[0], 1.0 / sf[1])
+
+    def nearest(out: int, size: int, r: float | None) -> np.ndarray:
+        if r is None:
+            return np.minimum((np.arange(out) * size) // max(out, 1), size - 1)
+        # in float32, as PyTorch's kernel computes it
+        src = np.floor(np.arange(out, dtype=np.float32) * np.float32(r))
+        return np.minimum(src.astype(np.int64), size - 1)
+
     if mode == "nearest":
         if align_corners is not None:
             raise ValueError(f"{op}: align_corners goes with linear modes only")
-        iy = np.minimum((np.arange(oh) * h) // oh, h - 1)
-        ix = np.minimum((np.arange(ow) * w) // ow, w - 1)
+        iy, ix = nearest(oh, h, ratio[0]), nearest(ow, w, ratio[1])
         y = input.index_select(2, _core.from_numpy(iy.astype(np.int64)))
         return y.index_select(3, _core.from_numpy(ix.astype(np.int64)))
     if mode != "bilinear":
         raise ValueError(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}")
 
-    def taps(out: int, size: int):
+    def taps(out: int, size: int, r: float | None):
         if align_corners:
             src = np.arange(out) * ((size - 1) / (out - 1) if out > 1 else 0.0)
         else:
-            src = np.maximum((np.arange(out) + 0.5) * (size / out) - 0.5, 0.0)
+            src = np.maximum((np.arange(out) + 0.5) * (size / out if r is None else r) - 0.5, 0.0)
         lo = np.minimum(np.floor(src).astype(np.int64), size - 1)
         hi = np.minimum(lo + 1, size - 1)
         frac = (src - lo).astype(np.float64)
         return lo, hi, frac
 
-    y0, y1, fy = taps(oh, h)
-    x0, x1, fx = taps(ow, w)
+    y0, y1, fy = taps(oh, h, ratio[0])
+    x0, x1, fx = taps(ow, w, ratio[1])
 
     def weights(f, shape):
         return _core.from_numpy(f.reshape(shape)).to(input.device, input.dtype)

@@ -3,6 +3,7 @@
 //! This crate knows nothing about Python; `ferrograd-py` binds it. Every fallible
 //! operation returns [`Result`] so that bad input never panics across the boundary.
 
+pub mod alloc;
 pub mod autograd;
 pub mod backend;
 pub mod dtype;

@@ -203,3 +203,27 @@ pub(crate) fn set_num_threads(n: isize) -> PyResult<()> {
 pub(crate) fn get_num_threads() -> usize {
     threads::num_threads()
 }
+
+/// The host buffer cache's counters: (blocks served from the cache, blocks mapped by the
+/// system, bytes held in free blocks).
+#[pyfunction]
+pub(crate) fn host_cache_stats() -> (u64, u64, usize) {
+    ferrograd_core::alloc::stats()
+}
+
+/// Returns the host buffer cache's free blocks to the system.
+#[pyfunction]
+pub(crate) fn host_empty_cache() {
+    ferrograd_core::alloc::empty()
+}
+
+/// The most bytes the host buffer cache keeps (0: no caching); with `limit`, sets it and
+/// returns the previous one.
+#[pyfunction]
+#[pyo3(signature = (limit=None))]
+pub(crate) fn host_cache_limit(limit: Option<usize>) -> usize {
+    match limit {
+        Some(l) => ferrograd_core::alloc::set_limit(l),
+        None => ferrograd_core::alloc::limit(),
+    }
+}

@@ -50,6 +50,11 @@ mod prelude {
 use crate::prelude::*;
 use crate::{functional::*, gpu::*, nn::*, optim::*, random::*};
 
+// large host buffers are cached between steps instead of being mapped afresh each time
+// (see ferrograd_core::alloc)
+#[global_allocator]
+static ALLOC: ferrograd_core::alloc::CachingAlloc = ferrograd_core::alloc::CachingAlloc;
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -106,6 +111,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(is_grad_enabled, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(host_cache_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(host_empty_cache, m)?)?;
+    m.add_function(wrap_pyfunction!(host_cache_limit, m)?)?;
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_info, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_buffers_created, m)?)?;

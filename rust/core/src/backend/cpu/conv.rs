@@ -40,6 +40,19 @@ fn axis_taps(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize, out:
     }
 }
 
+/// The first input column when a window's column taps are one contiguous run inside the
+/// input (dilation 1, no padding reached): the common case, copied as slices.
+#[inline(always)]
+fn interior_run(tx: &[Tap], dw: usize) -> Option<usize> {
+    if dw != 1 || !tx.iter().all(|t| matches!(t, Tap::In(_))) {
+        return None;
+    }
+    match tx.first() {
+        Some(Tap::In(x0)) => Some(*x0),
+        _ => None,
+    }
+}
+
 /// The value of a window entry whose row and column taps are `ty`, `tx` (`row` the input
 /// row's offset when both are inside).
 #[inline(always)]
@@ -71,6 +84,24 @@ pub(super) fn unfold2d<T: Float>(v: &[T], l: &Layout, win: &Window2d) -> Result<
         for ox in 0..ow {
             axis_taps(ox, win.kw, win.sw, win.pw, win.dw, win.w, &mut tx);
             let dst = &mut chunk[ox * cols..(ox + 1) * cols];
+            let kw = win.kw;
+            if let Some(x0) = interior_run(&tx, win.dw) {
+                // the window's columns are one run of the input row: copied, not picked
+                for (c, seg) in dst.chunks_exact_mut(win.kh * kw).enumerate() {
+                    let plane = (n * win.c + c) * win.h;
+                    for (&yi, part) in ty.iter().zip(seg.chunks_exact_mut(kw)) {
+                        match yi {
+                            Tap::In(y) => {
+                                let row = (plane + y) * win.w + x0;
+                                part.copy_from_slice(&x[row..row + kw]);
+                            }
+                            Tap::Pad => part.fill(pad),
+                            Tap::Outside => part.fill(outside),
+                        }
+                    }
+                }
+                continue;
+            }
             let mut k = 0;
             for c in 0..win.c {
                 let plane = (n * win.c + c) * win.h;
@@ -107,6 +138,20 @@ pub(super) fn fold2d<T: Float>(g: &[T], l: &Layout, win: &Window2d) -> Result<Ve
             for ox in 0..win.ow {
                 axis_taps(ox, win.kw, win.sw, win.pw, win.dw, win.w, &mut tx);
                 let src = &gv[((n * win.oh + oy) * win.ow + ox) * cols..][..cols];
+                let kw = win.kw;
+                if let Some(x0) = interior_run(&tx, win.dw) {
+                    for (c, seg) in src.chunks_exact(win.kh * kw).enumerate() {
+                        for (&yi, part) in ty.iter().zip(seg.chunks_exact(kw)) {
+                            if let Tap::In(y) = yi {
+                                let row = (c * win.h + y) * win.w + x0;
+                                for (d, &v) in img[row..row + kw].iter_mut().zip(part) {
+                                    *d += v;
+                                }
+                            }
+                        }
+                    }
+                    continue;
+                }
                 let mut k = 0;
                 for c in 0..win.c {
                     for &yi in &ty {

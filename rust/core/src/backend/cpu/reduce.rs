@@ -103,28 +103,36 @@ pub(crate) fn arg_reduce(
     (outer, r, inner): (usize, usize, usize),
     want_max: bool,
 ) -> Result<Vec<i64>> {
-    let vals: Vec<f64> =
-        crate::with_storage!(s, v => super::contig(v, l)?.iter().map(|x| x.to_f64()).collect());
-    let mut idx = try_vec(outer * inner)?;
-    for o in 0..outer {
-        for i in 0..inner {
-            let mut best = vals[o * r * inner + i];
-            let mut bi = 0i64;
-            if !best.is_nan() {
-                for k in 1..r {
-                    let v = vals[(o * r + k) * inner + i];
-                    if v.is_nan() {
-                        bi = k as i64;
-                        break;
-                    }
-                    if (want_max && v > best) || (!want_max && v < best) {
-                        best = v;
-                        bi = k as i64;
+    // in the elements' own type: converting a large tensor to f64 first cost more than
+    // the search (NaN is the value unequal to itself; integers and bools have none)
+    #[allow(clippy::eq_op)]
+    fn search<T: Copy + PartialOrd>(
+        vals: &[T],
+        (outer, r, inner): (usize, usize, usize),
+        want_max: bool,
+    ) -> Result<Vec<i64>> {
+        let mut idx = try_vec(outer * inner)?;
+        for o in 0..outer {
+            for i in 0..inner {
+                let mut best = vals[o * r * inner + i];
+                let mut bi = 0i64;
+                if best == best {
+                    for k in 1..r {
+                        let v = vals[(o * r + k) * inner + i];
+                        if v != v {
+                            bi = k as i64;
+                            break;
+                        }
+                        if (want_max && v > best) || (!want_max && v < best) {
+                            best = v;
+                            bi = k as i64;
+                        }
                     }
                 }
+                idx.push(bi);
             }
-            idx.push(bi);
         }
+        Ok(idx)
     }
-    Ok(idx)
+    crate::with_storage!(s, v => search(&super::contig(v, l)?, (outer, r, inner), want_max))
 }

@@ -1,0 +1,260 @@
+//! A caching allocator for large host buffers: freed blocks of 1 MiB or more are kept and
+//! handed to the next request of the same size class instead of going back to the system.
+//!
+//! Why: glibc serves blocks above its mmap threshold (at most 32 MiB) with fresh mappings,
+//! so each large tensor of each training step (an im2col matrix, an activation) paid a page
+//! fault per 4 KiB on first touch; in the MNIST CNN that was a third of the step
+//! (benches/README.md). A training loop asks for the same sizes every step, so a small
+//! cache of exact size classes serves it with memory that is already mapped: the host
+//! counterpart of the GPU's buffer pool. The binary that wants it declares it as its
+//! `#[global_allocator]` (the Python module does); small blocks go straight to the system.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Blocks below this many bytes are not cached: glibc's own mmap threshold, under which
+/// it serves blocks from its heap (above it, with fresh mappings).
+const MIN_CACHED: usize = 128 << 10;
+/// How many free blocks the cache holds at most.
+const SLOTS: usize = 256;
+/// Every cached block is aligned so, and serves any request aligned as much or less; a
+/// request needing more bypasses the cache. (Blocks kept at their own alignments let a Vec
+/// take the 64-aligned block a gemm buffer had left, and that gemm buffer missed every step.)
+const ALIGN: usize = 64;
+
+#[derive(Clone, Copy)]
+struct Block {
+    ptr: *mut u8,
+    class: usize,
+    /// when it was freed (a counter): the oldest free block is evicted first
+    stamp: u64,
+}
+
+// the pointers are owned by the cache while listed, and only handed out under its lock
+unsafe impl Send for Block {}
+
+struct Cache {
+    free: [Option<Block>; SLOTS],
+    bytes: usize,
+    clock: u64,
+}
+
+static CACHE: Mutex<Cache> = Mutex::new(Cache {
+    free: [None; SLOTS],
+    bytes: 0,
+    clock: 0,
+});
+/// The most bytes kept in free blocks (see `set_limit`).
+static LIMIT: AtomicUsize = AtomicUsize::new(2 << 30);
+static HITS: AtomicU64 = AtomicU64::new(0);
+static MISSES: AtomicU64 = AtomicU64::new(0);
+
+/// The size class of a request: rounded up to a sixteenth of its power of two, so a
+/// cached block wastes at most 1/8 of the request and requests of one size share a class.
+fn class_of(size: usize) -> usize {
+    let step = size.next_power_of_two() / 16;
+    size.div_ceil(step) * step
+}
+
+/// Whether a request goes through the cache (large enough, and aligned no more than ALIGN).
+#[inline(always)]
+fn cached(layout: &Layout) -> bool {
+    layout.size() >= MIN_CACHED && layout.align() <= ALIGN
+}
+
+/// The layout a cached block of `class` bytes was allocated with.
+#[inline(always)]
+fn block_layout(class: usize) -> Layout {
+    Layout::from_size_align(class, ALIGN).expect("a valid block layout")
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Cache> {
+    // a panic while holding the lock leaves the list consistent (entries are plain values)
+    CACHE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The caching allocator (a unit type to name as `#[global_allocator]`).
+pub struct CachingAlloc;
+
+impl CachingAlloc {
+    /// A cached block of `class` bytes, if one is free.
+    fn take(class: usize) -> Option<*mut u8> {
+        let mut c = lock();
+        let slot = c
+            .free
+            .iter()
+            .position(|b| matches!(b, Some(b) if b.class == class))?;
+        let b = c.free[slot].take()?;
+        c.bytes -= b.class;
+        Some(b.ptr)
+    }
+}
+
+unsafe impl GlobalAlloc for CachingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if !cached(&layout) {
+            return System.alloc(layout);
+        }
+        let class = class_of(layout.size());
+        if let Some(p) = Self::take(class) {
+            HITS.fetch_add(1, Ordering::Relaxed);
+            return p;
+        }
+        MISSES.fetch_add(1, Ordering::Relaxed);
+        match Layout::from_size_align(class, ALIGN) {
+            Ok(l) => System.alloc(l),
+            Err(_) => std::ptr::null_mut(),
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if !cached(&layout) {
+            return System.alloc_zeroed(layout);
+        }
+        let class = class_of(layout.size());
+        if let Some(p) = Self::take(class) {
+            HITS.fetch_add(1, Ordering::Relaxed);
+            std::ptr::write_bytes(p, 0, layout.size());
+            return p;
+        }
+        MISSES.fetch_add(1, Ordering::Relaxed);
+        // fresh zeroed pages from the system cost nothing until touched
+        match Layout::from_size_align(class, ALIGN) {
+            Ok(l) => System.alloc_zeroed(l),
+            Err(_) => std::ptr::null_mut(),
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if !cached(&layout) {
+            return System.dealloc(ptr, layout);
+        }
+        let class = class_of(layout.size());
+        let limit = LIMIT.load(Ordering::Relaxed);
+        if class > limit {
+            return System.dealloc(ptr, block_layout(class));
+        }
+        // the block is kept; the oldest free blocks make room for it (a few at most, freed
+        // to the system once the lock is released)
+        let mut evicted: [Option<Block>; 4] = [None; 4];
+        let mut kept = false;
+        {
+            let mut c = lock();
+            c.clock += 1;
+            let stamp = c.clock;
+            for k in 0..=evicted.len() {
+                let free_slot = c.free.iter().position(|b| b.is_none());
+                if let (Some(i), true) = (free_slot, c.bytes + class <= limit) {
+                    c.free[i] = Some(Block { ptr, class, stamp });
+                    c.bytes += class;
+                    kept = true;
+                    break;
+                }
+                if k == evicted.len() {
+                    break;
+                }
+                let oldest = c
+                    .free
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, b)| b.map(|b| (b.stamp, i)))
+                    .min();
+                let Some((_, i)) = oldest else { break };
+                let old = c.free[i].take().expect("listed");
+                c.bytes -= old.class;
+                evicted[k] = Some(old);
+            }
+        }
+        for b in evicted.iter().flatten() {
+            System.dealloc(b.ptr, block_layout(b.class));
+        }
+        if !kept {
+            System.dealloc(ptr, block_layout(class));
+        }
+    }
+}
+
+/// Counters of the cache: blocks served from it, blocks the system had to map, and the
+/// bytes held in free blocks now.
+pub fn stats() -> (u64, u64, usize) {
+    (
+        HITS.load(Ordering::Relaxed),
+        MISSES.load(Ordering::Relaxed),
+        lock().bytes,
+    )
+}
+
+/// Returns every free block to the system (as `torch.cuda.empty_cache` does for its pool).
+pub fn empty() {
+    let blocks: Vec<Block> = {
+        let mut c = lock();
+        c.bytes = 0;
+        c.free.iter_mut().filter_map(|b| b.take()).collect()
+    };
+    for b in blocks {
+        // SAFETY: each listed block came from System with exactly this class and alignment
+        unsafe { System.dealloc(b.ptr, block_layout(b.class)) };
+    }
+}
+
+/// Sets the most bytes kept in free blocks (0 turns caching off), returning the previous
+/// limit; blocks over a lowered limit are freed.
+pub fn set_limit(bytes: usize) -> usize {
+    let old = LIMIT.swap(bytes, Ordering::Relaxed);
+    if lock().bytes > bytes {
+        empty();
+    }
+    old
+}
+
+/// The current limit (see `set_limit`).
+pub fn limit() -> usize {
+    LIMIT.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_waste_at_most_an_eighth_and_repeat() {
+        for size in [
+            MIN_CACHED,
+            MIN_CACHED + 1,
+            3 << 20,
+            42_467_328,
+            (1 << 30) - 7,
+        ] {
+            let c = class_of(size);
+            assert!(c >= size && c - size <= size / 8 + 1, "{size} -> {c}");
+            assert_eq!(class_of(c), c);
+        }
+    }
+
+    #[test]
+    fn a_freed_block_serves_the_next_request_of_its_class() {
+        let a = CachingAlloc;
+        let l = Layout::from_size_align(5 << 20, 64).unwrap();
+        unsafe {
+            let p = a.alloc(l);
+            assert!(!p.is_null());
+            p.write_bytes(7, l.size());
+            a.dealloc(p, l);
+            let (hits, _, _) = stats();
+            let q = a.alloc_zeroed(l);
+            assert_eq!(q, p, "the cached block is reused");
+            assert!(stats().0 > hits);
+            assert!(
+                (0..l.size()).step_by(4099).all(|i| *q.add(i) == 0),
+                "zeroed on reuse"
+            );
+            a.dealloc(q, l);
+            let small = Layout::from_size_align(100, 8).unwrap();
+            let s = a.alloc(small);
+            a.dealloc(s, small);
+        }
+        empty();
+        assert_eq!(stats().2, 0);
+    }
+}
