@@ -97,7 +97,7 @@ def conv2d(
         y = _core.linear(cols, wg.reshape(og, cg * kh * kw), bg)
         outs.append(y.reshape(n, oh, ow, og))
     y = outs[0] if groups == 1 else _core.cat(outs, 3)
-    return y.permute(0, 3, 1, 2)
+    return y.permute(0, 3, 1, 2).contiguous()  # NCHW in memory: the next elementwise op reads it in order
 
 
 def conv1d(
@@ -437,7 +437,7 @@ def batch_norm2d(
     n, c, h, w = input.shape
     rows = input.permute(0, 2, 3, 1).reshape(n * h * w, c)
     y = _core.batch_norm(rows, weight, bias, running_mean, running_var, training, momentum, eps, None)
-    return y.reshape(n, h, w, c).permute(0, 3, 1, 2)
+    return y.reshape(n, h, w, c).permute(0, 3, 1, 2).contiguous()  # as PyTorch returns it
 
 
 def layer_norm(
