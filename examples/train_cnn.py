@@ -48,6 +48,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument(
+        "--test-batch-size", type=int, default=1000, help="lower it where the GPU's largest binding is small"
+    )
     p.add_argument("--lr", type=float, default=1.0)
     p.add_argument("--gamma", type=float, default=0.7)
     p.add_argument("--device", default="cuda" if fg.cuda.is_available() else "cpu")
@@ -61,7 +64,7 @@ def main() -> None:
     train = TensorDataset(fg.tensor(x[: args.limit]), fg.tensor(y[: args.limit]))
     test = TensorDataset(fg.tensor(x[args.limit :]), fg.tensor(y[args.limit :]))
     train_loader = DataLoader(train, batch_size=args.batch_size, shuffle=True)
-    test_loader = DataLoader(test, batch_size=1000)
+    test_loader = DataLoader(test, batch_size=args.test_batch_size)
 
     model = Net().to(args.device)
     optimizer = fg.optim.Adadelta(model.parameters(), lr=args.lr)

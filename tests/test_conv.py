@@ -257,3 +257,25 @@ def test_layers_configs_and_errors(tmp_path):
     assert tuple(c1(fg.randn(4, 2, 10)).shape) == (4, 3, 10)
     assert tuple(nn.MaxPool1d(2)(fg.randn(4, 2, 10)).shape) == (4, 2, 5)
     assert tuple(nn.AvgPool1d(5)(fg.randn(4, 2, 10)).shape) == (4, 2, 2)
+
+
+def test_gpu_conv_forward_reads_windows_inside_the_product():
+    """On the GPU a convolution's forward is one implicit-gemm dispatch (plus the copy to
+    NCHW), never the im2col matrix and a separate matmul; its values are the CPU's."""
+    if not fg.gpu_available():
+        pytest.skip("no gpu adapter")
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 4, 10, 9)).astype(np.float32)
+    w = rng.standard_normal((6, 4, 3, 2)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    args = dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2))
+    xg, wg, bg = (fg.tensor(a).to("gpu") for a in (x, w, b))
+    F.conv2d(xg, wg, bg, **args).cpu()  # compiles the kernels
+    with fg.no_grad():
+        before = fg.gpu.stats()["dispatches"]
+        y = F.conv2d(xg, wg, bg, **args)
+        fg.gpu.synchronize()
+        assert fg.gpu.stats()["dispatches"] - before == 2
+    assert "conv_gemm" in fg.gpu.stats()["pipelines"]
+    want = F.conv2d(fg.tensor(x), fg.tensor(w), fg.tensor(b), **args).numpy()
+    np.testing.assert_allclose(y.cpu().numpy(), want, rtol=1e-5, atol=1e-5)

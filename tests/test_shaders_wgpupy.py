@@ -743,3 +743,41 @@ def test_conv_unfold_and_fold_kernels():
     assert float((zero_pad.ravel().astype(np.float64) * g[1:]).sum()) == pytest.approx(
         float((xi.ravel().astype(np.float64) * back).sum()), rel=1e-5
     )
+
+
+def test_conv_gemm_kernel_is_the_im2col_product():
+    """conv_gemm.wgsl: the windows (stride, zero padding, dilation, offsets into the input
+    and the weight) times the weight transposed plus the bias, against NumPy's im2col
+    product; 70 rows and 5 channels leave partial 64 x 64 tiles."""
+    n, c, h, w, oc = 2, 3, 7, 8, 5
+    kh, kw, sh, sw, ph, pw, dh, dw = 3, 2, 1, 2, 1, 1, 2, 1
+    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    m, k = n * oh * ow, c * kh * kw
+    x = rng.standard_normal(2 + n * c * h * w).astype(np.float32)  # offset 2
+    wt = rng.standard_normal(1 + oc * k).astype(np.float32)  # offset 1
+    bias = rng.standard_normal(oc).astype(np.float32)
+    words = [n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, m, oc, k, 2, 1, 1]
+    params = np.array(words, np.uint32).tobytes()
+    got = run("conv_gemm.wgsl", "main", params, [x, wt], m * oc, bias, (1, -(-m // 64), 1))
+    cols = _im2col_numpy(x[2:].reshape(n, c, h, w), kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, 0.0, 0.0)
+    want = cols.astype(np.float64) @ wt[1:].reshape(oc, k).T.astype(np.float64) + bias
+    np.testing.assert_allclose(got.reshape(m, oc), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("op", [1, 3, 5, 0, 4])
+def test_reduce_short_kernel(op):
+    """reduce.wgsl's short_main: one thread per output over a short axis (here 4 with a
+    stride of 3), NaN winning and the first of tied maxima kept, as main does."""
+    x = rng.standard_normal((50, 4, 3)).astype(np.float32)
+    x[7, 2, 1] = np.nan
+    x[9, :, 0] = 1.5  # a tie: argmax is the first
+    p = np.array([50, 4, 3, op, 64 * 3, 0, 0, 0], np.uint32).tobytes()
+    got = run("reduce.wgsl", "short_main", p, [x], 150, None, (3, 1, 1))
+    if op in (3, 5):
+        xs = np.where(np.isnan(x), np.inf if op == 3 else -np.inf, x)
+        want = (xs.argmax(1) if op == 3 else xs.argmin(1)).ravel()
+        np.testing.assert_array_equal(got.astype(np.int64), want)
+    else:
+        ref = {0: np.sum, 1: np.max, 4: np.mean}[op]
+        np.testing.assert_allclose(got, ref(x, axis=1).ravel(), rtol=1e-5, atol=1e-6)

@@ -28,6 +28,7 @@ __all__ = [
     "queue_callback",
     "_custom_grad_fn",
     "unfold2d",
+    "conv2d",
     "fold2d",
     "_PanicProbe",
     "_panic_probe",
@@ -62,6 +63,9 @@ __all__ = [
     "is_grad_enabled",
     "set_num_threads",
     "get_num_threads",
+    "host_cache_stats",
+    "host_empty_cache",
+    "host_cache_limit",
     "devices",
     "gpu_info",
     "gpu_buffers_created",
@@ -1255,6 +1259,17 @@ def _custom_grad_fn(
     output: Tensor, inputs: list[Tensor], backward: Callable[[Tensor], Any], name: str
 ) -> Tensor:
     """Gives ``output`` the derivative rule ``backward(grad)`` (one gradient or None per input)."""
+
+def conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+) -> tuple[Tensor, tuple[int, int]]:
+    """A 2-D convolution as the (N * OH * OW, OC) matrix of outputs, with (OH, OW)."""
 
 def unfold2d(
     x: Tensor,

@@ -91,10 +91,10 @@ def conv2d(
     for g in range(groups):
         xg = input if groups == 1 else input[:, g * cg : (g + 1) * cg]
         wg = weight if groups == 1 else weight[g * og : (g + 1) * og]
-        cols, (oh, ow) = _core.unfold2d(xg.contiguous(), (kh, kw), s, p, d)
         bg = None if bias is None else (bias if groups == 1 else bias[g * og : (g + 1) * og])
-        # (N * OH * OW, CG * KH * KW) @ (CG * KH * KW, OG) + bias: the engine's gemm
-        y = _core.linear(cols, wg.reshape(og, cg * kh * kw), bg)
+        # (N * OH * OW, OG): the windows times the weight, one engine op (im2col and the gemm
+        # on the CPU, an implicit gemm on the GPU)
+        y, (oh, ow) = _core.conv2d(xg, wg, bg, (kh, kw), s, p, d)
         outs.append(y.reshape(n, oh, ow, og))
     y = outs[0] if groups == 1 else _core.cat(outs, 3)
     return y.permute(0, 3, 1, 2).contiguous()  # NCHW in memory: the next elementwise op reads it in order

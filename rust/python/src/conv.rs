@@ -72,6 +72,38 @@ pub(crate) fn unfold2d(
     Ok((wrap(out), (win.oh, win.ow)))
 }
 
+/// A 2-D convolution of an (N, C, H, W) float tensor with weight (OC, C, KH, KW) and an
+/// optional bias (OC), zero padding: the (N * OH * OW, OC) matrix of outputs, with (OH, OW);
+/// differentiable. On the GPU the windows are read inside the product (no im2col matrix).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d(
+    py: Python<'_>,
+    x: &PyTensor,
+    weight: &PyTensor,
+    bias: Option<PyTensor>,
+    kernel: (isize, isize),
+    stride: (isize, isize),
+    padding: (isize, isize),
+    dilation: (isize, isize),
+) -> PyResult<(PyTensor, (usize, usize))> {
+    let win = window(
+        "conv2d",
+        x.t.shape(),
+        kernel,
+        stride,
+        padding,
+        dilation,
+        false,
+        0.0,
+        0.0,
+    )?;
+    let (t, w) = (&x.t, &weight.t);
+    let b = bias.map(|b| b.t);
+    let out = run(py, heavy(t), || t.conv2d(w, b.as_ref(), &win))?;
+    Ok((wrap(out), (win.oh, win.ow)))
+}
+
 /// unfold2d's adjoint (col2im): an (N * OH * OW, C * KH * KW) matrix summed into an
 /// (N, C, H, W) tensor of `shape`; differentiable. The transposed convolution's core.
 #[pyfunction]
@@ -93,5 +125,6 @@ pub(crate) fn fold2d(
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(unfold2d, m)?)?;
+    m.add_function(wrap_pyfunction!(conv2d, m)?)?;
     m.add_function(wrap_pyfunction!(fold2d, m)?)
 }

@@ -304,6 +304,39 @@ impl Buffer {
         }
     }
 
+    /// See [`BackendStorage::conv2d`].
+    pub(crate) fn conv2d(
+        &self,
+        l: &Layout,
+        (w, wl): (&Buffer, &Layout),
+        bias: Option<(&Buffer, &Layout)>,
+        win: &super::Window2d,
+    ) -> Result<(Buffer, Option<Buffer>)> {
+        let host = |(o, c): (CpuStorage, Option<CpuStorage>), dt: DType| {
+            (narrow(o, dt), c.map(|c| narrow(c, dt)))
+        };
+        #[cfg(feature = "gpu")]
+        let device = |(o, c): (wgpu::WgpuStorage, Option<wgpu::WgpuStorage>)| {
+            (Buffer::Gpu(o), c.map(Buffer::Gpu))
+        };
+        match (self, w, bias) {
+            (Buffer::Cpu(x), Buffer::Cpu(wb), None) => wide(x)
+                .conv2d(l, (&wide(wb), wl), None, win)
+                .map(|r| host(r, x.dtype())),
+            (Buffer::Cpu(x), Buffer::Cpu(wb), Some((Buffer::Cpu(b), bl))) => wide(x)
+                .conv2d(l, (&wide(wb), wl), Some((&wide(b), bl)), win)
+                .map(|r| host(r, x.dtype())),
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(x), Buffer::Gpu(wb), None) => x.conv2d(l, (wb, wl), None, win).map(device),
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(x), Buffer::Gpu(wb), Some((Buffer::Gpu(b), bl))) => {
+                x.conv2d(l, (wb, wl), Some((b, bl)), win).map(device)
+            }
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("conv2d")),
+        }
+    }
+
     /// See [`BackendStorage::fold2d`].
     pub(crate) fn fold2d(&self, l: &Layout, win: &super::Window2d) -> Result<Buffer> {
         match self {

@@ -103,6 +103,20 @@ pub(crate) trait BackendStorage: Sized {
     /// into a contiguous (n, c, h, w) tensor (entries that read padding add nothing).
     fn fold2d(&self, l: &Layout, win: &Window2d) -> Result<Self>;
 
+    /// A convolution as one matrix product: the windows of the (n, c, h, w) input `l`
+    /// (`win`, zero padding) times the (oc, c * kh * kw) weight transposed, plus the bias
+    /// (oc): the contiguous (n * oh * ow, oc) result. The host lowers it to unfold2d and
+    /// its gemm; the GPU reads the windows inside the product's tile loads (implicit gemm).
+    /// Also the windows matrix where the backend built one, which the backward then reuses
+    /// for the weight's gradient instead of building it again.
+    fn conv2d(
+        &self,
+        l: &Layout,
+        w: (&Self, &Layout),
+        bias: Option<(&Self, &Layout)>,
+        win: &Window2d,
+    ) -> Result<(Self, Option<Self>)>;
+
     /// The parts (one dtype, equal outside `dim`) joined along `dim`: the storage and the
     /// layout its elements have in it (a backend may build the result dim-first and hand
     /// out a permuted view of it).

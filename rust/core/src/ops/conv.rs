@@ -1,6 +1,7 @@
 //! Sliding windows for convolution and pooling: `unfold2d` (im2col) and its adjoint
-//! `fold2d` (col2im), each the other's derivative. Convolution is `unfold2d` then a matrix
-//! product; pooling is `unfold2d` then a row reduction (see `ferrograd.nn.functional`).
+//! `fold2d` (col2im), each the other's derivative, and `conv2d`, the product of the
+//! windows with a weight in one backend op (on the GPU without the im2col matrix). Pooling
+//! is `unfold2d` then a row reduction (see `ferrograd.nn.functional`).
 
 use crate::autograd::record;
 use crate::backend::Window2d;
@@ -124,6 +125,120 @@ impl Tensor {
         };
         Ok(record(out, "Fold2dBackward", &[self], move |g| {
             Ok(vec![Some(g.unfold2d(&w)?)])
+        }))
+    }
+}
+
+impl Tensor {
+    /// A 2-D convolution of this (n, c, h, w) float tensor with `w` (oc, c, kh, kw) and an
+    /// optional bias (oc): the (n * oh * ow, oc) matrix of outputs, one row per output
+    /// position (`win` gives the windows; zero padding). Differentiable in all three: the
+    /// backward is the lowering's (dx = fold2d(g w), dw = g^T unfold2d(x), db = sums of g).
+    pub fn conv2d(&self, w: &Tensor, bias: Option<&Tensor>, win: &Window2d) -> Result<Tensor> {
+        let want = [win.n, win.c, win.h, win.w];
+        if self.shape() != want {
+            return Err(shape_err!(
+                "conv2d: expected an input of shape {}, got {}",
+                fmt_shape(&want),
+                fmt_shape(self.shape())
+            ));
+        }
+        let ws = w.shape();
+        if ws.len() != 4 || ws[1] != win.c || ws[2] != win.kh || ws[3] != win.kw {
+            return Err(shape_err!(
+                "conv2d: weight of shape {} does not fit an input of {} channels and a {}x{} kernel \
+                 (expected (out_channels, {}, {}, {}))",
+                fmt_shape(ws),
+                win.c,
+                win.kh,
+                win.kw,
+                win.c,
+                win.kh,
+                win.kw
+            ));
+        }
+        let oc = ws[0];
+        if let Some(b) = bias {
+            if b.shape() != [oc] {
+                return Err(shape_err!(
+                    "conv2d: bias of shape {} does not fit {oc} output channels",
+                    fmt_shape(b.shape())
+                ));
+            }
+        }
+        if !self.dtype().is_float() {
+            return Err(crate::dtype_err!(
+                "conv2d: expected a float tensor, got {}",
+                self.dtype()
+            ));
+        }
+        let dt = self.dtype();
+        let x = self.clone();
+        let w2 = w.cast(dt)?.reshape(&[oc as isize, win.cols() as isize])?;
+        let b = bias.map(|b| b.cast(dt)).transpose()?;
+        for t in std::iter::once(&w2).chain(b.as_ref()) {
+            if t.device() != x.device() {
+                return Err(crate::error::Error::Device(format!(
+                    "conv2d: expected all tensors on one device, got {} and {}; move one with .to()",
+                    x.device().name(),
+                    t.device().name()
+                )));
+            }
+        }
+        if win.rows() == 0 || oc == 0 || win.cols() == 0 {
+            // nothing to convolve: the lowering's composition handles the empty shapes
+            let y = x.unfold2d(win)?.matmul(&w2.transpose(0, 1)?)?;
+            return match b {
+                Some(b) => y.add(&b),
+                None => Ok(y),
+            };
+        }
+        let (out, cols) = {
+            let (gx, gw) = (x.storage_guard(), w2.storage_guard());
+            let gb = b.as_ref().map(|t| t.storage_guard());
+            let bias = gb.as_ref().zip(b.as_ref()).map(|(g, t)| (&**g, t.layout()));
+            gx.conv2d(x.layout(), (&gw, w2.layout()), bias, win)?
+        };
+        let out = Tensor::from_buffer(out, &[win.rows(), oc])?;
+        // the windows matrix, where the backend built it, serves the weight's gradient
+        let cols = match cols {
+            Some(c) if w2.requires_grad() => {
+                Some(Tensor::from_buffer(c, &[win.rows(), win.cols()])?)
+            }
+            _ => None,
+        };
+        let mut inputs: Vec<&Tensor> = vec![&x, &w2];
+        if let Some(b) = b.as_ref() {
+            inputs.push(b);
+        }
+        let (xd, wd, has_b) = (x.detach(), w2.detach(), b.is_some());
+        let (nx, nw) = (x.requires_grad(), w2.requires_grad());
+        let zero_pad = Window2d {
+            pad_value: 0.0,
+            outside: 0.0,
+            ..*win
+        };
+        Ok(record(out, "Conv2dBackward", &inputs, move |g| {
+            let mut grads = vec![
+                if nx {
+                    Some(g.mm(&wd)?.fold2d(&zero_pad)?)
+                } else {
+                    None
+                },
+                if nw {
+                    let c = match &cols {
+                        Some(c) => c.clone(),
+                        None => xd.unfold2d(&zero_pad)?,
+                    };
+                    Some(g.transpose(0, 1)?.mm(&c)?)
+                } else {
+                    None
+                },
+            ];
+            if has_b {
+                grads.push(Some(g.sum(Some(&[0]), false)?));
+            }
+            Ok(grads)
         }))
     }
 }

@@ -228,6 +228,19 @@ impl BackendStorage for CpuStorage {
         }
     }
 
+    fn conv2d(
+        &self,
+        l: &Layout,
+        (w, wl): (&Self, &Layout),
+        bias: Option<(&Self, &Layout)>,
+        win: &crate::backend::Window2d,
+    ) -> Result<(Self, Option<Self>)> {
+        let cols = self.unfold2d(l, win)?;
+        let cl = Layout::contiguous(&[win.rows(), win.cols()]);
+        let out = cols.matmul(&cl, w, &wl.transpose(0, 1), bias, None)?;
+        Ok((out, Some(cols)))
+    }
+
     fn fold2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<Self> {
         match self {
             CpuStorage::F32(v) => Ok(CpuStorage::F32(conv::fold2d(v, l, win)?)),

@@ -46,9 +46,12 @@ pub const OPTIM: &str = include_str!("../../../../../shaders/optim.wgsl");
 pub const GATHER: &str = include_str!("../../../../../shaders/gather.wgsl");
 /// Sliding windows (convolution, pooling): unfold (im2col) and fold (col2im).
 pub const CONV: &str = include_str!("../../../../../shaders/conv.wgsl");
+/// Convolution as an implicit matrix product (the windows read inside the tile loads).
+pub const CONV_GEMM: &str = include_str!("../../../../../shaders/conv_gemm.wgsl");
 /// Every shader as compiled (prelude and generated parts prepended), with its name.
-pub const ALL: [(&str, &str); 11] = [
+pub const ALL: [(&str, &str); 12] = [
     ("conv", CONV),
+    ("conv_gemm", CONV_GEMM),
     ("batchnorm", BATCHNORM),
     ("optim", OPTIM),
     ("matmul_vec4", MATMUL_VEC4),

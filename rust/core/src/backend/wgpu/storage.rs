@@ -27,11 +27,11 @@ impl WgpuStorage {
 }
 
 use super::ops::{
-    dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary, launch_cross_entropy,
-    launch_cross_entropy_grad, launch_fold2d, launch_gather, launch_log_softmax,
-    launch_masked_affine, launch_matmul, launch_optimizer, launch_reduce, launch_scatter_sum,
-    launch_select, launch_unary, launch_unary_grad, launch_unfold2d, OptKernel, RED_ARGMAX,
-    RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary, launch_conv_gemm,
+    launch_cross_entropy, launch_cross_entropy_grad, launch_fold2d, launch_gather,
+    launch_log_softmax, launch_masked_affine, launch_matmul, launch_optimizer, launch_reduce,
+    launch_scatter_sum, launch_select, launch_unary, launch_unary_grad, launch_unfold2d, OptKernel,
+    RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage};
 use crate::backend::{BnSpec, MaskSpec, ReduceOp, ReducePlan, XentGradSpec};
@@ -314,6 +314,33 @@ impl BackendStorage for WgpuStorage {
     fn unfold2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<Self> {
         let (x, off) = dense(&self.buf, l)?;
         Ok(WgpuStorage::new(launch_unfold2d(&x, off, win)?, DType::F32))
+    }
+
+    fn conv2d(
+        &self,
+        l: &Layout,
+        (w, wl): (&Self, &Layout),
+        bias: Option<(&Self, &Layout)>,
+        win: &crate::backend::Window2d,
+    ) -> Result<(Self, Option<Self>)> {
+        let (x, x_off) = dense(&self.buf, l)?;
+        let (wd, w_off) = dense(&w.buf, wl)?;
+        // the kernel reads the bias from element 0
+        let b = match bias {
+            Some((b, bl)) if bl.is_contiguous() && bl.offset == 0 => Some(Held::Borrowed(&b.buf)),
+            Some((b, bl)) => Some(Held::Owned(launch_unary(
+                "copy",
+                IDENTITY_CODE,
+                0.0,
+                0.0,
+                &b.buf,
+                bl,
+            )?)),
+            None => None,
+        };
+        let oc = wl.shape[0];
+        let out = launch_conv_gemm((&x, x_off), (&wd, w_off), b.as_deref(), win, oc)?;
+        Ok((WgpuStorage::new(out, DType::F32), None))
     }
 
     fn fold2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<Self> {

@@ -1,4 +1,5 @@
-//! Sliding windows: unfold (im2col) and fold (col2im), see shaders/conv.wgsl.
+//! Sliding windows: unfold (im2col) and fold (col2im), see shaders/conv.wgsl; convolution
+//! as an implicit matrix product, see shaders/conv_gemm.wgsl.
 
 use super::*;
 use crate::backend::Window2d;
@@ -76,3 +77,66 @@ pub(crate) fn launch_fold2d(g: &GpuBuffer, offset: usize, win: &Window2d) -> Res
     }
     Ok(out)
 }
+
+/// The (n * oh * ow, oc) product of the windows of the contiguous (n, c, h, w) input at
+/// `x_off` (zero padding) with the contiguous (oc, c * kh * kw) weight at `w_off`
+/// transposed, plus `bias`: a convolution without the im2col matrix.
+pub(crate) fn launch_conv_gemm(
+    (x, x_off): (&GpuBuffer, usize),
+    (w, w_off): (&GpuBuffer, usize),
+    bias: Option<&GpuBuffer>,
+    win: &Window2d,
+    oc: usize,
+) -> Result<GpuBuffer> {
+    let ctx = gpu::context()?;
+    let (m, k) = (win.rows(), win.cols());
+    let total = m * oc;
+    check_u32("conv2d", total)?;
+    check_u32("conv2d", win.n * win.c * win.h * win.w + x_off)?;
+    check_u32("conv2d", oc * k + w_off)?;
+    let out = ctx.alloc(total)?;
+    if total == 0 {
+        return Ok(out);
+    }
+    let groups = [oc.div_ceil(64), m.div_ceil(64), 1];
+    if groups.iter().any(|&g| g > 65_535) {
+        return Err(Error::Memory(format!(
+            "conv2d: a {m} x {oc} output exceeds one gpu dispatch grid (65,535 tiles of 64 x 64)"
+        )));
+    }
+    let p = ConvGemmParams {
+        n: win.n as u32,
+        c: win.c as u32,
+        h: win.h as u32,
+        w: win.w as u32,
+        kh: win.kh as u32,
+        kw: win.kw as u32,
+        sh: win.sh as u32,
+        sw: win.sw as u32,
+        ph: win.ph as u32,
+        pw: win.pw as u32,
+        dh: win.dh as u32,
+        dw: win.dw as u32,
+        oh: win.oh as u32,
+        ow: win.ow as u32,
+        m: m as u32,
+        oc: oc as u32,
+        k: k as u32,
+        x_off: x_off as u32,
+        w_off: w_off as u32,
+        has_bias: bias.is_some() as u32,
+    };
+    let binds = gpu::Binds {
+        inputs: [Some(x), Some(w)],
+        output: &out,
+        extra: match bias {
+            Some(b) => gpu::Extra::Buffer(b),
+            None => gpu::Extra::None,
+        },
+        rw: [None, None],
+    };
+    ctx.run(&CONV_GEMM, &p, binds, groups.map(|g| g as u32))?;
+    Ok(out)
+}
+
+const CONV_GEMM: gpu::Kernel = gpu::Kernel::new("conv_gemm", gpu::shaders::CONV_GEMM, "main");

@@ -3,8 +3,8 @@
 //! until data is read back.
 
 use super::{
-    self as gpu, ConvParams, DropParams, EwParams, GatherParams, GpuBuffer, MmParams, RdParams,
-    SmParams,
+    self as gpu, ConvGemmParams, ConvParams, DropParams, EwParams, GatherParams, GpuBuffer,
+    MmParams, RdParams, SmParams,
 };
 use crate::error::{Error, Result};
 use crate::layout::{checked_numel, Layout};

@@ -26,9 +26,13 @@ pub(crate) fn launch_reduce(
     // sums over a non-last axis with many columns (bias gradients) take the coalesced
     // column kernel; everything else one workgroup per output
     let cols = (op == RED_SUM || op == RED_MEAN) && inner >= 16;
+    // short axes (pooling windows): one thread per output instead of a workgroup
+    let short = !cols && r <= 32;
     if n_out > 0 {
         let (groups, row) = if cols {
             ctx.grid(outer * inner.div_ceil(16), 1)?
+        } else if short {
+            ctx.grid(n_out, 64)?
         } else {
             ctx.grid(n_out, 1)?
         };
@@ -41,9 +45,21 @@ pub(crate) fn launch_reduce(
             _pad: [0; 3],
         };
         ctx.dispatch(
-            if cols { "reduce_cols" } else { "reduce" },
+            if cols {
+                "reduce_cols"
+            } else if short {
+                "reduce_short"
+            } else {
+                "reduce"
+            },
             gpu::shaders::REDUCE,
-            if cols { "cols_main" } else { "main" },
+            if cols {
+                "cols_main"
+            } else if short {
+                "short_main"
+            } else {
+                "main"
+            },
             &p,
             [Some(x), None],
             &out,

@@ -194,6 +194,33 @@ pub(crate) struct ConvParams {
 }
 impl Params for ConvParams {}
 
+/// conv_gemm.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct ConvGemmParams {
+    pub n: u32,
+    pub c: u32,
+    pub h: u32,
+    pub w: u32,
+    pub kh: u32,
+    pub kw: u32,
+    pub sh: u32,
+    pub sw: u32,
+    pub ph: u32,
+    pub pw: u32,
+    pub dh: u32,
+    pub dw: u32,
+    pub oh: u32,
+    pub ow: u32,
+    pub m: u32,
+    pub oc: u32,
+    pub k: u32,
+    pub x_off: u32,
+    pub w_off: u32,
+    pub has_bias: u32,
+}
+impl Params for ConvGemmParams {}
+
 /// reduce.wgsl's Params.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
