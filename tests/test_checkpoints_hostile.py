@@ -695,6 +695,7 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.CELU(0.5),
         nn.Softplus(2.0, 10.0),
         nn.Flatten(),
+        nn.Unflatten(1, (2, -1)),
         nn.Sequential(lin, nn.ReLU(), lin),
         nn.Sequential({"a": nn.Linear(2, 2), "b": nn.BatchNorm1d(2)}),
         nn.ModuleDict({"enc": nn.Linear(2, 3), "dec": nn.Linear(3, 2)}),

@@ -54,6 +54,7 @@ from .layers import (
     Softsign,
     SyncBatchNorm,
     Tanh,
+    Unflatten,
 )
 from .loss import (
     BCELoss,
@@ -113,6 +114,7 @@ __all__ = [
     "CELU",
     "Softplus",
     "Flatten",
+    "Unflatten",
     "ModuleDict",
     "ModuleList",
     "Sequential",

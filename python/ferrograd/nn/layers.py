@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -516,6 +516,21 @@ class Flatten(_Activation):
 
     def get_config(self) -> dict:
         return {"start_dim": self.start_dim, "end_dim": self.end_dim}
+
+
+class Unflatten(_Activation):
+    """Splits dim `dim` into `unflattened_size` (one entry may be -1), as PyTorch's
+    `nn.Unflatten`: Flatten's inverse, e.g. (N, 784) -> (N, 1, 28, 28)."""
+
+    def __init__(self, dim: int, unflattened_size: Sequence[int]):
+        super().__init__()
+        self.dim, self.unflattened_size = int(dim), tuple(int(v) for v in unflattened_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.unflatten(self.dim, self.unflattened_size)
+
+    def get_config(self) -> dict:
+        return {"dim": self.dim, "unflattened_size": list(self.unflattened_size)}
 
 
 class Sequential(Module):
