@@ -18,6 +18,30 @@ fn is_inf(x: f32) -> bool {
 
 // the truth value of a float as on the CPU: nonzero, NaN included; by its bits, so -0.0
 // is false whatever the compiler assumes about NaN
+// x rounded to the nearest float16 (ties to even), as a float32: float16 tensors on a GPU
+// that stores float32 words. Past the largest half (65504 + half an ulp) it is inf; NaN
+// and inf stay; the sign of zero is kept. Integer arithmetic on the bits, not
+// pack2x16float, whose rounding WGSL leaves to the implementation.
+fn round_f16(x: f32) -> f32 {
+    let s = bitcast<u32>(x) & 0x80000000u;
+    let b = bitcast<u32>(x) & 0x7fffffffu;
+    if (b >= 0x7f800000u) { return x; }                       // inf, NaN
+    if (b >= 0x477ff000u) { return bitcast<f32>(s | 0x7f800000u); }  // >= 65520: inf
+    if (b >= 0x38800000u) {                                   // >= 2^-14: a normal half
+        return bitcast<f32>(s | ((b + 0xfffu + ((b >> 13u) & 1u)) & 0xffffe000u));
+    }
+    // subnormal halves are the multiples of 2^-24; round() is ties-to-even in WGSL
+    let q = round(bitcast<f32>(b) * 16777216.0) / 16777216.0;
+    return bitcast<f32>(s | bitcast<u32>(q));
+}
+
+// x rounded to the nearest bfloat16 (ties to even), as a float32; NaN stays NaN.
+fn round_bf16(x: f32) -> f32 {
+    if (is_nan(x)) { return x; }
+    let b = bitcast<u32>(x);
+    return bitcast<f32>((b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u);
+}
+
 fn truthy(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7fffffffu) != 0u;
 }

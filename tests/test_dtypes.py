@@ -284,12 +284,92 @@ def test_module_half_trains_and_keeps_integer_buffers():
     assert all(p.dtype == fg.float32 for p in m.parameters())
 
 
-def test_narrow_dtypes_are_refused_or_kept_on_host_for_the_gpu():
+def _need_gpu():
     if not fg.gpu_available():
         pytest.skip("no gpu adapter")
-    with pytest.raises(DTypeError, match="float16"):
-        fg.ones(3, dtype=fg.float16).to("gpu")
+
+
+def test_narrow_integers_stay_on_the_host_for_the_gpu():
+    _need_gpu()
     u = fg.ones(3, dtype=fg.uint8).to("gpu")  # labels and images stay on the host, as int64 does
     assert str(u.device) == "cpu"
     g = fg.ones(3, device="gpu")
     assert str((g + u).device) == "gpu"
+
+
+def test_gpu_rounds_halves_exactly_as_the_host():
+    """The GPU keeps halves as float32 words rounded after every op; its rounding (integer
+    arithmetic on the bits) gives NumPy's float16 and the bfloat16 reference, edges
+    included: ties to even, overflow to inf, subnormals, -0, NaN."""
+    _need_gpu()
+    ties = [1 + 2.0**-11, 1 + 3 * 2.0**-11, 2.0**-24 * 1.5, 2.0**-24 * 2.5, 2.0**-25]
+    edges = [65504.0, 65519.0, 65520.0, -70000.0, 1e-8, 6e-8, 6.1e-5, -0.0, np.inf, -np.inf, np.nan]
+    rng = np.random.default_rng(8)
+    vals = np.concatenate([np.array(ties + edges, np.float32), rng.standard_normal(300).astype(np.float32)])
+    g = fg.tensor(vals).to("gpu")
+    with np.errstate(over="ignore"):
+        want16 = vals.astype(np.float16)
+    np.testing.assert_array_equal(g.half().cpu().numpy(), want16)
+    np.testing.assert_array_equal(g.bfloat16().cpu().float().numpy(), bf16_round(vals))
+    np.testing.assert_array_equal(np.signbit(g.half().cpu().numpy()), np.signbit(want16))
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_half_ops_on_the_gpu_equal_the_host(dt):
+    """Each op computes in float32 and rounds once on both devices, so the results agree
+    exactly where float32 does (elementwise) and to the half's last bit elsewhere."""
+    _need_gpu()
+    dtype = getattr(fg, dt)
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((6, 9)).astype(np.float32)
+    b = (rng.standard_normal(9) + 3).astype(np.float32)
+
+    def ops(A, B):
+        return {
+            "add": A + B,
+            "mul": A * B,
+            "div": A / B,
+            "scalar": A * 0.3 - 1,
+            "relu": A.relu(),
+            "matmul": A @ A.t(),
+            "sum": A.sum(1),
+            "max": A.amax(0),
+            "softmax": A.softmax(1),
+            "to float32": A + fg.ones(9).to(A.device),
+        }
+
+    host = ops(fg.tensor(a).to(dtype), fg.tensor(b).to(dtype))
+    dev = ops(fg.tensor(a).to(dtype).to("gpu"), fg.tensor(b).to(dtype).to("gpu"))
+    for name, h in host.items():
+        d = dev[name]
+        assert d.dtype == h.dtype, name
+        hv, dv = h.float().numpy(), d.cpu().float().numpy()
+        if name in ("add", "mul", "div", "scalar", "relu", "to float32"):
+            np.testing.assert_array_equal(dv, hv, err_msg=name)
+        else:
+            ulp = 2.0**-10 if dt == "float16" else 2.0**-7
+            np.testing.assert_allclose(dv, hv, rtol=ulp, atol=1e-3, err_msg=name)
+
+
+def test_a_half_model_trains_the_same_on_both_devices():
+    """Module.half() on the GPU: float16 parameters, gradients and momentum, the same
+    weights as the host's after ten SGD steps (batch norm and its running stats included)."""
+    _need_gpu()
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((64, 8)).astype(np.float32)
+    y = fg.tensor((rng.standard_normal(64) > 0).astype(np.int64))
+    out = {}
+    for dev in ("cpu", "gpu"):
+        fg.manual_seed(0)
+        m = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 3)).half().to(dev)
+        opt = fg.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
+        xs = fg.tensor(x).half().to(dev)
+        for _ in range(10):
+            opt.zero_grad()
+            nn.functional.cross_entropy(m(xs), y).backward()
+            opt.step()
+        assert all(p.dtype == fg.float16 and p.grad.dtype == fg.float16 for p in m.parameters())
+        state = [*m.parameters(), *m.buffers()]
+        out[dev] = [t.detach().cpu().float().numpy() for t in state if t.dtype.is_floating_point]
+    for h, d in zip(out["cpu"], out["gpu"]):
+        np.testing.assert_allclose(d, h, rtol=2.0**-10, atol=2.0**-14)

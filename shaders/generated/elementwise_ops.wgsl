@@ -50,6 +50,8 @@ const U_LOGSIGMOID: u32 = 49u;
 const U_SOFTSIGN: u32 = 50u;
 const U_CELU: u32 = 51u;
 const U_TRUTH: u32 = 60u;
+const U_TO_HALF: u32 = 61u;
+const U_TO_BFLOAT16: u32 = 62u;
 const U_IDENTITY: u32 = 99u;
 
 // binary ops
@@ -120,6 +122,8 @@ fn unary_fwd(op: u32, x: f32, p0: f32, p1: f32) -> f32 {
         case U_SOFTSIGN: { return x / (1.0 + abs(x)); }
         case U_CELU: { let alpha = p0; return select(alpha * expm1_f(x / alpha), x, x > 0.0); }
         case U_TRUTH: { return select(0.0, 1.0, truthy(x)); }
+        case U_TO_HALF: { return round_f16(x); }
+        case U_TO_BFLOAT16: { return round_bf16(x); }
         default: { return x; }
     }
 }
@@ -174,6 +178,8 @@ fn unary_grad(op: u32, x: f32, y: f32, g: f32, p0: f32, p1: f32) -> f32 {
         case U_SOFTSIGN: { return g / ((1.0 + abs(x)) * (1.0 + abs(x))); }
         case U_CELU: { let alpha = p0; return select(g * exp(x / alpha), g, x > 0.0); }
         case U_TRUTH: { return 0.0; }
+        case U_TO_HALF: { return g; }
+        case U_TO_BFLOAT16: { return g; }
         default: { return g; }
     }
 }

@@ -30,6 +30,28 @@ fn narrow(out: CpuStorage, to: DType) -> Buffer {
     Buffer::Cpu(out.narrowed(to))
 }
 
+/// A GPU kernel's float32 result rounded to the half dtype `to` of its operands: the GPU
+/// keeps a float16 (bfloat16) tensor as the float32 words of its values, computes in float32
+/// and rounds back, as the host does (`narrow`); other results as they are.
+#[cfg(feature = "gpu")]
+fn gpu_narrow(out: wgpu::WgpuStorage, to: DType) -> Result<Buffer> {
+    if to.is_narrow() && to.is_float() && out.dtype == DType::F32 {
+        return out.round_to(to).map(Buffer::Gpu);
+    }
+    Ok(Buffer::Gpu(out))
+}
+
+/// Rounds GPU storages that an in-place kernel updated in float32 back to their half dtype.
+#[cfg(feature = "gpu")]
+fn gpu_round_in_place(bufs: &mut [&mut wgpu::WgpuStorage]) -> Result<()> {
+    for b in bufs.iter_mut() {
+        if b.dtype.is_narrow() && b.dtype.is_float() {
+            **b = b.round_to(b.dtype)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs an in-place host kernel on storage-only operands: each narrow one is widened,
 /// the kernel updates the wide copies, and they are written back narrowed.
 fn in_place_wide<R>(
@@ -61,7 +83,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).unary(l, op).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s.unary(l, op).map(Buffer::Gpu),
+            Buffer::Gpu(s) => gpu_narrow(s.unary(l, op)?, s.dtype),
         }
     }
 
@@ -95,7 +117,7 @@ impl Buffer {
                     None => None,
                     Some(_) => return Err(mismatch(op.backward_name())),
                 };
-                x.unary_grad(xl, y, (gb, g.1), op).map(Buffer::Gpu)
+                gpu_narrow(x.unary_grad(xl, y, (gb, g.1), op)?, x.dtype)
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch(op.backward_name())),
@@ -155,7 +177,7 @@ macro_rules! zip2 {
                 $body.map(|o| narrow(o, dt))
             }
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu($x), Buffer::Gpu($y)) => $body.map(Buffer::Gpu),
+            (Buffer::Gpu($x), Buffer::Gpu($y)) => gpu_narrow($body?, $x.dtype),
             #[cfg(feature = "gpu")]
             _ => Err(mismatch($name)),
         }
@@ -213,7 +235,7 @@ impl Buffer {
                 .map(|o| narrow(o, x.dtype())),
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(c), Buffer::Gpu(x), Buffer::Gpu(y)) => {
-                c.select(lc, (x, la), (y, lb)).map(Buffer::Gpu)
+                gpu_narrow(c.select(lc, (x, la), (y, lb))?, x.dtype)
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("where")),
@@ -228,7 +250,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).reduce(plan, op).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s.reduce(plan, op).map(Buffer::Gpu),
+            Buffer::Gpu(s) => gpu_narrow(s.reduce(plan, op)?, s.dtype),
         }
     }
 
@@ -265,7 +287,9 @@ impl Buffer {
                 .log_softmax_last(l)
                 .map(|r| r.map(|o| narrow(o, s.dtype()))),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s.log_softmax_last(l).map(|r| r.map(Buffer::Gpu)),
+            Buffer::Gpu(s) => s
+                .log_softmax_last(l)
+                .map(|r| r.and_then(|o| gpu_narrow(o, s.dtype))),
         }
     }
 }
@@ -300,7 +324,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).unfold2d(l, win).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s.unfold2d(l, win).map(Buffer::Gpu),
+            Buffer::Gpu(s) => gpu_narrow(s.unfold2d(l, win)?, s.dtype),
         }
     }
 
@@ -316,8 +340,10 @@ impl Buffer {
             (narrow(o, dt), c.map(|c| narrow(c, dt)))
         };
         #[cfg(feature = "gpu")]
+        let dt = self.dtype();
+        #[cfg(feature = "gpu")]
         let device = |(o, c): (wgpu::WgpuStorage, Option<wgpu::WgpuStorage>)| {
-            (Buffer::Gpu(o), c.map(Buffer::Gpu))
+            Ok::<_, Error>((gpu_narrow(o, dt)?, c.map(Buffer::Gpu)))
         };
         match (self, w, bias) {
             (Buffer::Cpu(x), Buffer::Cpu(wb), None) => wide(x)
@@ -327,10 +353,10 @@ impl Buffer {
                 .conv2d(l, (&wide(wb), wl), Some((&wide(b), bl)), win)
                 .map(|r| host(r, x.dtype())),
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu(x), Buffer::Gpu(wb), None) => x.conv2d(l, (wb, wl), None, win).map(device),
+            (Buffer::Gpu(x), Buffer::Gpu(wb), None) => device(x.conv2d(l, (wb, wl), None, win)?),
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(x), Buffer::Gpu(wb), Some((Buffer::Gpu(b), bl))) => {
-                x.conv2d(l, (wb, wl), Some((b, bl)), win).map(device)
+                device(x.conv2d(l, (wb, wl), Some((b, bl)), win)?)
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("conv2d")),
@@ -342,7 +368,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).fold2d(l, win).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s.fold2d(l, win).map(Buffer::Gpu),
+            Buffer::Gpu(s) => gpu_narrow(s.fold2d(l, win)?, s.dtype),
         }
     }
 
@@ -360,7 +386,7 @@ impl Buffer {
                 .index_add(l, dim, idx, size)
                 .map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s.index_add(l, dim, idx, size).map(Buffer::Gpu),
+            Buffer::Gpu(s) => gpu_narrow(s.index_add(l, dim, idx, size)?, s.dtype),
         }
     }
 
@@ -420,11 +446,11 @@ impl Buffer {
                 .map(|o| narrow(o, a.dtype())),
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(a), Buffer::Gpu(b), None) => {
-                a.matmul(la, b, lb, None, act).map(Buffer::Gpu)
+                gpu_narrow(a.matmul(la, b, lb, None, act)?, a.dtype)
             }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(a), Buffer::Gpu(b), Some((Buffer::Gpu(c), lc))) => {
-                a.matmul(la, b, lb, Some((c, lc)), act).map(Buffer::Gpu)
+                gpu_narrow(a.matmul(la, b, lb, Some((c, lc)), act)?, a.dtype)
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("matmul")),
@@ -470,7 +496,11 @@ impl Buffer {
                         Buffer::Cpu(_) => return Err(mismatch("optimizer")),
                     }
                 }
-                p.optimizer_step(l, (g, gl), &mut st, rule)
+                p.optimizer_step(l, (g, gl), &mut st, rule)?;
+                // a half parameter and its state, updated in float32, rounded back
+                let mut all: Vec<&mut wgpu::WgpuStorage> = vec![p];
+                all.extend(st.into_iter().map(|(s, _)| s));
+                gpu_round_in_place(&mut all)
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("optimizer")),
@@ -540,8 +570,22 @@ impl Buffer {
                     Some([(Buffer::Gpu(m), ml), (Buffer::Gpu(v), vl)]) => Some([(m, ml), (v, vl)]),
                     Some(_) => return Err(mismatch("batch_norm")),
                 };
-                let (y, st) = x.batch_norm(l, side(gamma)?, side(beta)?, running, spec)?;
-                Ok((Buffer::Gpu(y), Buffer::Gpu(st)))
+                let (y, st) = match running {
+                    None => x.batch_norm(l, side(gamma)?, side(beta)?, None, spec)?,
+                    Some([(m, ml), (v, vl)]) => {
+                        let r = x.batch_norm(
+                            l,
+                            side(gamma)?,
+                            side(beta)?,
+                            Some([(m, ml), (v, vl)]),
+                            spec,
+                        )?;
+                        gpu_round_in_place(&mut [m, v])?;
+                        r
+                    }
+                };
+                // the statistics stay float32 for the backward, as on the host
+                Ok((gpu_narrow(y, x.dtype)?, Buffer::Gpu(st)))
             }
         }
     }
@@ -563,7 +607,12 @@ impl Buffer {
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => {
                 let (dx, dw, db) = x.batch_norm_grad(l, s, (g, gl), spec)?;
-                Ok((Buffer::Gpu(dx), Buffer::Gpu(dw), Buffer::Gpu(db)))
+                let dt = x.dtype;
+                Ok((
+                    gpu_narrow(dx, dt)?,
+                    gpu_narrow(dw, dt)?,
+                    gpu_narrow(db, dt)?,
+                ))
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("batch_norm")),
@@ -583,9 +632,10 @@ impl Buffer {
                 .cross_entropy(l, labels, smoothing)
                 .map(|(a, b)| (narrow(a, x.dtype()), Buffer::Cpu(b))),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(x) => x
-                .cross_entropy(l, labels, smoothing)
-                .map(|(a, b)| (Buffer::Gpu(a), Buffer::Gpu(b))),
+            Buffer::Gpu(x) => {
+                let (a, b) = x.cross_entropy(l, labels, smoothing)?;
+                Ok((gpu_narrow(a, x.dtype)?, Buffer::Gpu(b)))
+            }
         }
     }
 
@@ -603,9 +653,9 @@ impl Buffer {
                 .cross_entropy_grad(l, s, labels, (&wide(g), gl), spec)
                 .map(|o| narrow(o, x.dtype())),
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => x
-                .cross_entropy_grad(l, s, labels, (g, gl), spec)
-                .map(Buffer::Gpu),
+            (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => {
+                gpu_narrow(x.cross_entropy_grad(l, s, labels, (g, gl), spec)?, x.dtype)
+            }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("cross_entropy")),
         }
@@ -620,9 +670,10 @@ impl Buffer {
                 .masked_affine(l, mask)
                 .map(|(y, a)| (narrow(y, s.dtype()), Buffer::Cpu(a))),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s
-                .masked_affine(l, mask)
-                .map(|(y, a)| (Buffer::Gpu(y), Buffer::Gpu(a))),
+            Buffer::Gpu(s) => {
+                let (y, a) = s.masked_affine(l, mask)?;
+                Ok((gpu_narrow(y, s.dtype)?, Buffer::Gpu(a)))
+            }
         }
     }
 }

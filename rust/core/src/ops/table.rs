@@ -408,6 +408,15 @@ unary_table! {
     Truth => 60, "_truth",
         cpu x => if x != c(0.0) || x.is_nan() { c(1.0) } else { c(0.0) }, (x, y, g) => c(0.0);
         wgsl "select(0.0, 1.0, truthy(x))", "0.0";
+    /// x rounded to float16 (nearest, ties to even; inf past 65504): a cast to float16 where
+    /// the storage keeps float32 words (the GPU); internal
+    ToHalf => 61, "_to_float16",
+        cpu x => c(half::f16::from_f32(x.to_f64() as f32).to_f64()), (x, y, g) => g;
+        wgsl "round_f16(x)", "g";
+    /// x rounded to bfloat16 (nearest, ties to even), as ToHalf; internal
+    ToBfloat16 => 62, "_to_bfloat16",
+        cpu x => c(half::bf16::from_f32(x.to_f64() as f32).to_f64()), (x, y, g) => g;
+        wgsl "round_bf16(x)", "g";
 }
 
 /// The copy kernel's code (the identity, which reads a strided view into a contiguous one).

@@ -317,13 +317,6 @@ impl Tensor {
             return Ok(self.clone());
         }
         crate::backend::require(device)?;
-        if device == Device::Gpu && self.dtype().is_float() && self.dtype().is_narrow() {
-            return Err(Error::DType(format!(
-                "to: {} tensors are host-only (the gpu backend stores float32); \
-                 use .float() before moving it to the gpu",
-                self.dtype()
-            )));
-        }
         if device == Device::Gpu && self.dtype().is_int() {
             // int64 tensors (labels, indices) live on the cpu, where the gpu kernels read
             // them, as argmax's results do; moving one is accepted so a PyTorch-style
@@ -566,12 +559,25 @@ impl Tensor {
                     };
                     return t.cast(dt).map(Cow::Owned);
                 }
+                // the GPU's float dtypes differ only in rounding (float32 words): a half
+                // operand of a float32 op is widened, a float32 one of a half op rounded,
+                // as the host's casts do
+                let half = |d: DType| d == DType::F16 || d == DType::BF16;
                 if t.device() == Device::Gpu {
+                    if t.dtype().is_float() && dt.is_float() && t.dtype() != dt && (half(dt) || half(t.dtype())) {
+                        return t.cast(if half(dt) { dt } else { DType::F32 }).map(Cow::Owned);
+                    }
                     return Ok(Cow::Borrowed(t));
                 }
                 if t.numel() == 1 {
                     // a bool stays a bool (its 0/1 word), so where(m, True, b) is a bool
-                    let word = if t.dtype() == DType::Bool { DType::Bool } else { DType::F32 };
+                    let word = if t.dtype() == DType::Bool {
+                        DType::Bool
+                    } else if half(dt) {
+                        dt
+                    } else {
+                        DType::F32
+                    };
                     return t.cast(word)?.to_device(Device::Gpu).map(Cow::Owned);
                 }
                 match t.dtype() {

@@ -18,7 +18,10 @@ pub struct WgpuStorage {
 impl WgpuStorage {
     /// Wraps a fresh buffer holding `dtype` elements.
     pub fn new(buf: GpuBuffer, dtype: DType) -> WgpuStorage {
-        debug_assert!(matches!(dtype, DType::F32 | DType::Bool));
+        debug_assert!(matches!(
+            dtype,
+            DType::F32 | DType::F16 | DType::BF16 | DType::Bool
+        ));
         WgpuStorage {
             buf: Arc::new(buf),
             dtype,
@@ -76,6 +79,16 @@ impl WgpuStorage {
         let ctx = super::context()?;
         match host {
             CpuStorage::F32(v) => Ok(WgpuStorage::new(ctx.upload(v)?, DType::F32)),
+            // halves as the float32 words of their (exact) values: computed in float32 and
+            // rounded back after each op, as on the host
+            CpuStorage::F16(v) => {
+                let words = try_collect(v.len(), v.iter().map(|h| h.to_f32()))?;
+                Ok(WgpuStorage::new(ctx.upload(&words)?, DType::F16))
+            }
+            CpuStorage::BF16(v) => {
+                let words = try_collect(v.len(), v.iter().map(|h| h.to_f32()))?;
+                Ok(WgpuStorage::new(ctx.upload(&words)?, DType::BF16))
+            }
             CpuStorage::Bool(v) => {
                 let words = try_collect(v.len(), v.iter().map(|&b| b as u8 as f32))?;
                 Ok(WgpuStorage::new(ctx.upload(&words)?, DType::Bool))
@@ -88,9 +101,25 @@ impl WgpuStorage {
     }
 }
 
+impl WgpuStorage {
+    /// These words rounded to the half dtype `to` (float16 or bfloat16), as a new storage
+    /// of that dtype: what keeps a half tensor's float32 words half values after a kernel
+    /// computed them in float32 (see `Buffer`'s dispatch).
+    pub(crate) fn round_to(&self, to: DType) -> Result<WgpuStorage> {
+        let op = match to {
+            DType::F16 => UnaryOp::ToHalf,
+            DType::BF16 => UnaryOp::ToBfloat16,
+            d => return Err(float_only("round_to", d)),
+        };
+        let l = Layout::contiguous(&[self.buf.len()]);
+        let out = launch_unary("cast", op.code().0, 0.0, 0.0, &self.buf, &l)?;
+        Ok(WgpuStorage::new(out, to))
+    }
+}
+
 impl BackendStorage for WgpuStorage {
     fn unary(&self, l: &Layout, op: UnaryOp) -> Result<Self> {
-        if self.dtype != DType::F32 {
+        if !self.dtype.is_float() {
             return Err(float_only(op.name(), self.dtype));
         }
         let (code, a, b) = op.code();
@@ -141,6 +170,15 @@ impl BackendStorage for WgpuStorage {
         };
         Ok(match self.dtype {
             DType::Bool => CpuStorage::Bool(try_collect(v.len(), v.iter().map(|&x| x != 0.0))?),
+            // the words hold exact halves (every op rounds), so these conversions are exact
+            DType::F16 => CpuStorage::F16(try_collect(
+                v.len(),
+                v.iter().map(|&x| half::f16::from_f32(x)),
+            )?),
+            DType::BF16 => CpuStorage::BF16(try_collect(
+                v.len(),
+                v.iter().map(|&x| half::bf16::from_f32(x)),
+            )?),
             _ => CpuStorage::F32(v),
         })
     }
@@ -151,11 +189,15 @@ impl BackendStorage for WgpuStorage {
             Ok(Buffer::Gpu(WgpuStorage::new(out, dtype)))
         };
         match (self.dtype, dtype) {
-            // a bool's words are its 0/1 floats already
-            (DType::Bool | DType::F32, DType::F32) => words(IDENTITY_CODE, DType::F32),
+            // a bool's words are its 0/1 floats already, and a half's its exact value
+            (_, DType::F32) => words(IDENTITY_CODE, DType::F32),
             (DType::Bool, DType::Bool) => words(IDENTITY_CODE, DType::Bool),
-            (DType::F32, DType::Bool) => words(UnaryOp::Truth.code().0, DType::Bool),
-            (_, DType::I64) => self.to_host(l)?.cast(&Layout::contiguous(&l.shape), dtype),
+            (_, DType::Bool) => words(UnaryOp::Truth.code().0, DType::Bool),
+            (DType::Bool | DType::F16, DType::F16) => words(IDENTITY_CODE, DType::F16),
+            (_, DType::F16) => words(UnaryOp::ToHalf.code().0, DType::F16),
+            (DType::Bool | DType::BF16, DType::BF16) => words(IDENTITY_CODE, DType::BF16),
+            (_, DType::BF16) => words(UnaryOp::ToBfloat16.code().0, DType::BF16),
+            (_, d) if d.is_int() => self.to_host(l)?.cast(&Layout::contiguous(&l.shape), dtype),
             (_, d) => Err(Error::DType(format!(
                 "cast: the gpu backend holds float32 and bool tensors, not {d}; move the tensor with .to('cpu') first"
             ))),
