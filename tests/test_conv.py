@@ -4,6 +4,7 @@ loops, float64 gradchecks, the same results on the GPU, the layers' configs and 
 from __future__ import annotations
 
 import numpy as np
+import op_table_cases as oc
 import pytest
 
 import ferrograd as fg
@@ -14,28 +15,8 @@ F = nn.functional
 rng = np.random.default_rng(11)
 
 
-def conv2d_ref(x, w, b, stride, padding, dilation, groups):
-    """Direct cross-correlation in float64."""
-    n, c, h, wd = x.shape
-    oc, cg, kh, kw = w.shape
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    ow = (wd + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    out = np.zeros((n, oc, oh, ow))
-    og = oc // groups
-    for o in range(oc):
-        g = o // og
-        for i in range(oh):
-            for j in range(ow):
-                patch = xp[
-                    :,
-                    g * cg : (g + 1) * cg,
-                    i * sh : i * sh + dh * (kh - 1) + 1 : dh,
-                    j * sw : j * sw + dw * (kw - 1) + 1 : dw,
-                ]
-                out[:, o, i, j] = (patch * w[o]).sum(axis=(1, 2, 3)) + (0 if b is None else b[o])
-    return out
+# the direct-loop reference is the op table's (one spec for both files)
+conv2d_ref = oc.conv2d
 
 
 CASES = [

@@ -6,20 +6,7 @@ use crate::backend::Window2d;
 
 fn params(win: &Window2d, total: usize, row: u32, x_offset: usize) -> ConvParams {
     ConvParams {
-        n: win.n as u32,
-        c: win.c as u32,
-        h: win.h as u32,
-        w: win.w as u32,
-        kh: win.kh as u32,
-        kw: win.kw as u32,
-        sh: win.sh as u32,
-        sw: win.sw as u32,
-        ph: win.ph as u32,
-        pw: win.pw as u32,
-        dh: win.dh as u32,
-        dw: win.dw as u32,
-        oh: win.oh as u32,
-        ow: win.ow as u32,
+        win: win.into(),
         total: total as u32,
         row,
         x_offset: x_offset as u32,
@@ -105,20 +92,7 @@ pub(crate) fn launch_conv_gemm(
         )));
     }
     let p = ConvGemmParams {
-        n: win.n as u32,
-        c: win.c as u32,
-        h: win.h as u32,
-        w: win.w as u32,
-        kh: win.kh as u32,
-        kw: win.kw as u32,
-        sh: win.sh as u32,
-        sw: win.sw as u32,
-        ph: win.ph as u32,
-        pw: win.pw as u32,
-        dh: win.dh as u32,
-        dw: win.dw as u32,
-        oh: win.oh as u32,
-        ow: win.ow as u32,
+        win: win.into(),
         m: m as u32,
         oc: oc as u32,
         k: k as u32,

@@ -167,10 +167,10 @@ pub(crate) struct GatherParams {
 }
 impl Params for GatherParams {}
 
-/// conv.wgsl's Params.
+/// The window of conv.wgsl's and conv_gemm.wgsl's Params: their first 14 words.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub(crate) struct ConvParams {
+pub(crate) struct WindowWords {
     pub n: u32,
     pub c: u32,
     pub h: u32,
@@ -185,6 +185,34 @@ pub(crate) struct ConvParams {
     pub dw: u32,
     pub oh: u32,
     pub ow: u32,
+}
+
+impl From<&crate::backend::Window2d> for WindowWords {
+    fn from(win: &crate::backend::Window2d) -> WindowWords {
+        WindowWords {
+            n: win.n as u32,
+            c: win.c as u32,
+            h: win.h as u32,
+            w: win.w as u32,
+            kh: win.kh as u32,
+            kw: win.kw as u32,
+            sh: win.sh as u32,
+            sw: win.sw as u32,
+            ph: win.ph as u32,
+            pw: win.pw as u32,
+            dh: win.dh as u32,
+            dw: win.dw as u32,
+            oh: win.oh as u32,
+            ow: win.ow as u32,
+        }
+    }
+}
+
+/// conv.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct ConvParams {
+    pub win: WindowWords,
     pub total: u32,
     pub row: u32,
     pub x_offset: u32,
@@ -198,20 +226,7 @@ impl Params for ConvParams {}
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct ConvGemmParams {
-    pub n: u32,
-    pub c: u32,
-    pub h: u32,
-    pub w: u32,
-    pub kh: u32,
-    pub kw: u32,
-    pub sh: u32,
-    pub sw: u32,
-    pub ph: u32,
-    pub pw: u32,
-    pub dh: u32,
-    pub dw: u32,
-    pub oh: u32,
-    pub ow: u32,
+    pub win: WindowWords,
     pub m: u32,
     pub oc: u32,
     pub k: u32,
