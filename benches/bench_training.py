@@ -1,11 +1,22 @@
-"""Training throughput (samples/s) of the three architectures, ferrograd beside PyTorch.
+"""Training throughput (samples/s) of the three architectures, ferrograd beside PyTorch,
+against the GEMM limit, with peak memory against what training needs.
 
 One epoch over the 8,000-sample training split of the bundled MNIST sample, batch 128,
-Adam lr 0.001, after a short warm-up. PyTorch runs in the same process when `import torch`
-works, or in another interpreter given with --torch-python (for a separate venv).
+Adam lr 0.001, after a short warm-up, at each thread count given. PyTorch runs in the same
+process when `import torch` works, or in another interpreter given with --torch-python.
 
-    python benches/bench_training.py --threads 1
-    python benches/bench_training.py --threads 1 --torch-python /path/to/venv/bin/python
+For each network it prints:
+- samples/s of ferrograd and PyTorch and their ratio;
+- the GEMM limit: the samples/s the step's matrix products alone allow, timed in the same
+  run on the step's exact shapes and layouts (forward x W^T, weight gradient dY^T x, input
+  gradient dY W, none for the first layer), taking per shape the faster of ferrograd's and
+  PyTorch's sgemm (the machine's reach), and the fraction of that limit each library reaches;
+- peak RSS during training (each network in a fresh process) against the bytes training
+  needs: parameters, their gradients and Adam's two moments (16 bytes per parameter), plus
+  the activations the backward pass needs (`saved_activation_bytes`).
+
+    python benches/bench_training.py --threads 1,2
+    python benches/bench_training.py --threads 1,2 --torch-python /path/to/venv/bin/python
 """
 
 from __future__ import annotations
@@ -14,12 +25,14 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 
 import numpy as np
 from _common import cpu_model  # benches/ is on sys.path when a script runs
 
+BATCH = 128
 ARCHS = ["standard", "residual", "selu"]
 
 
@@ -135,67 +148,258 @@ def bench_torch(x, y, threads: int, epochs: int, device: str = "cpu", batch: int
     return out
 
 
+def gemm_shapes(arch: str) -> list[tuple[int, int, int, str]]:
+    """(m, k, n, layout) of each matrix product in one training step of `arch` at BATCH:
+    "nt" is x W^T (forward), "tn" dY^T x (weight gradient), "nn" dY W (input gradient, none
+    for the first layer, whose input is data)."""
+    from ferrograd import nn
+    from ferrograd.cli import build
+
+    shapes = []
+    for i, m in enumerate(x for x in build(arch, 784, 10).modules() if type(x) is nn.Linear):
+        k, n = m.in_features, m.out_features
+        shapes.append((BATCH, k, n, "nt"))
+        shapes.append((n, BATCH, k, "tn"))
+        if i > 0:
+            shapes.append((BATCH, n, k, "nn"))
+    return shapes
+
+
+def _time_gemms(shapes, make, mm, reps: int = 30) -> list[float]:
+    """Median seconds of each product in `shapes`, with operands from `make(rows, cols)`."""
+    out = []
+    for m, k, n, layout in shapes:
+        a = make(k, m).T if layout == "tn" else make(m, k)
+        b = make(n, k).T if layout == "nt" else make(k, n)
+        for _ in range(3):
+            mm(a, b)
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            mm(a, b)
+            ts.append(time.perf_counter() - t0)
+        out.append(float(np.median(ts)))
+    return out
+
+
+def gemm_times_ferrograd(threads: int) -> dict[str, list[float]]:
+    import ferrograd as fg
+
+    fg.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    make = lambda r, c: fg.tensor(rng.standard_normal((r, c), dtype=np.float32))  # noqa: E731
+    return {a: _time_gemms(gemm_shapes(a), make, lambda a, b: (a @ b).numpy()) for a in ARCHS}
+
+
+def gemm_times_torch(threads: int, shapes: dict[str, list]) -> dict[str, list[float]]:
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    make = lambda r, c: torch.randn(r, c)  # noqa: E731
+    return {a: _time_gemms([tuple(s) for s in shapes[a]], make, torch.matmul) for a in ARCHS}
+
+
+def saved_activation_bytes(model, batch: int = BATCH) -> int:
+    """Bytes of what a step must keep from the forward pass for the backward pass, at
+    float32: each Linear's input, each BatchNorm's normalized output, each ReLU/SELU's
+    output, each (Alpha)Dropout's mask at one byte per element, and the batch's logits
+    and softmax; and the data batch itself (gathered per step)."""
+    from ferrograd import nn
+
+    widths: list[tuple[str, int]] = []
+    hooks = []
+    for m in model.modules():
+        if type(m) in (nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.SELU, nn.Dropout, nn.AlphaDropout):
+            hooks.append(
+                m.register_forward_hook(
+                    lambda mod, i, o: widths.append((type(mod).__name__, i[0].shape[-1], o.shape[-1]))
+                )
+            )
+    import ferrograd as fg
+
+    model.eval()
+    with fg.no_grad():
+        logits = model(fg.zeros(1, 784))
+    model.train()
+    for h in hooks:
+        h.remove()
+    per_row = 784 * 4 + 2 * logits.shape[-1] * 4  # the data row; logits and softmax
+    for name, w_in, w_out in widths:
+        per_row += w_in * 4 if name == "Linear" else w_out if "Dropout" in name else w_out * 4
+    return per_row * batch
+
+
+def _vm(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def memory_child(arch: str, threads: int) -> dict[str, int]:
+    """Peak RSS growth while `arch` trains one epoch (run in a fresh process): the process
+    is first warmed by a small model of the same layer types (so the library's code pages
+    and the interpreter's caches are in), then its peak is reset to its current RSS
+    (/proc/self/clear_refs), and the network is built and trained."""
+    import ferrograd as fg
+    from ferrograd.cli import build
+    from ferrograd.data import load_mnist
+
+    fg.set_num_threads(threads)
+    x, y = load_mnist()
+    xt, yt = fg.tensor(x[:8000]), fg.tensor(y[:8000])
+
+    def train(m, steps):
+        opt = fg.optim.Adam(m.parameters(), lr=1e-3)
+        m.train()
+        n = 8000 - 8000 % BATCH
+        for i in range(steps):
+            s = (i * BATCH) % n
+            idx = fg.arange(s, s + BATCH)
+            loss = fg.losses.cross_entropy(m(xt[idx]), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    small = {
+        "standard": fg.models.standard(784, 10, width=16),
+        "residual": fg.models.residual(784, 10, width=16, blocks=1),
+        "selu": fg.models.self_normalizing(784, 10, width=16, depth=2),
+    }[arch]
+    train(small, 3)
+    del small
+    fg.cpu.empty_cache()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM (the peak) to the current RSS
+    base = _vm("VmRSS")
+    fg.manual_seed(0)
+    model = build(arch, 784, 10)
+    n_params = sum(p.numel() for p in model.parameters())
+    train(model, 8000 // BATCH)
+    return {
+        "peak_growth": _vm("VmHWM") - base,
+        "state": 16 * n_params,
+        "activations": saved_activation_bytes(model),
+        "cached": fg.cpu.memory_stats()["cached_bytes"],
+    }
+
+
+def memory(arch: str, threads: int) -> dict[str, int]:
+    r = subprocess.run(
+        [sys.executable, __file__, "--memory-child", arch, "--threads", str(threads)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _torch_in_subprocess(py: str, x, y, threads: int, epochs: int, shapes) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "data.npz")
+        np.savez(path, x=x, y=y)
+        with open(os.path.join(tmp, "shapes.json"), "w") as f:
+            json.dump(shapes, f)
+        r = subprocess.run(
+            [py, __file__, "--torch-only", path, "--threads", str(threads), "--epochs", str(epochs)],
+            capture_output=True,
+            text=True,
+        )
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip().splitlines()[-1])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--torch-python", default=None, help="interpreter with torch installed (separate venv)")
-    ap.add_argument(
-        "--torch-only", default=None, help=argparse.SUPPRESS
-    )  # internal: data file for a subprocess
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-RSS runs")
+    ap.add_argument("--torch-only", default=None, help=argparse.SUPPRESS)  # internal: data file
+    ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)  # internal: an arch
     args = ap.parse_args()
+    threads_list = [int(t) for t in str(args.threads).split(",")]
+    if args.memory_child:
+        print(json.dumps(memory_child(args.memory_child, threads_list[0])))
+        return
     if args.torch_only:
         d = np.load(args.torch_only)
-        print(json.dumps(bench_torch(d["x"], d["y"], args.threads, args.epochs)))
+        with open(os.path.join(os.path.dirname(args.torch_only), "shapes.json")) as f:
+            shapes = json.load(f)
+        t = threads_list[0]
+        print(
+            json.dumps(
+                {"samples": bench_torch(d["x"], d["y"], t, args.epochs), "gemm": gemm_times_torch(t, shapes)}
+            )
+        )
         return
     from ferrograd.data import load_mnist
 
     x, y = load_mnist()
     x, y = x[:8000], y[:8000]
-    fg_res = bench_ferrograd(x, y, args.threads, args.epochs)
-    torch_res, torch_note = None, "not installed"
+    shapes = {a: gemm_shapes(a) for a in ARCHS}
+    in_process = False
     try:
         import torch
 
-        torch_res, torch_note = bench_torch(x, y, args.threads, args.epochs), f"torch {torch.__version__}"
+        in_process, torch_note = True, f"torch {torch.__version__}"
     except ImportError:
-        if args.torch_python:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "data.npz")
-                np.savez(path, x=x, y=y)
-                r = subprocess.run(
-                    [
-                        args.torch_python,
-                        __file__,
-                        "--torch-only",
-                        path,
-                        "--threads",
-                        str(args.threads),
-                        "--epochs",
-                        str(args.epochs),
-                    ],
+        torch_note = "not installed"
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical cores); batch {BATCH}, Adam; PyTorch: ", end="")
+    for threads in threads_list:
+        fg_res = bench_ferrograd(x, y, threads, args.epochs)
+        fg_gemm = gemm_times_ferrograd(threads)
+        torch_res = torch_gemm = None
+        if in_process:
+            torch_res, torch_gemm = bench_torch(x, y, threads, args.epochs), gemm_times_torch(threads, shapes)
+        elif args.torch_python:
+            try:
+                r = _torch_in_subprocess(args.torch_python, x, y, threads, args.epochs, shapes)
+                torch_res, torch_gemm = r["samples"], r["gemm"]
+                v = subprocess.run(
+                    [args.torch_python, "-c", "import torch; print(torch.__version__)"],
                     capture_output=True,
                     text=True,
                 )
-                if r.returncode == 0:
-                    torch_res = json.loads(r.stdout.strip().splitlines()[-1])
-                    v = subprocess.run(
-                        [args.torch_python, "-c", "import torch; print(torch.__version__)"],
-                        capture_output=True,
-                        text=True,
-                    ).stdout.strip()
-                    torch_note = f"torch {v} (separate interpreter)"
-                else:
-                    torch_note = "failed: " + r.stderr.strip().splitlines()[-1]
-    print(
-        f"CPU: {cpu_model()} ({os.cpu_count()} logical cores); threads: {args.threads}; PyTorch: {torch_note}"
-    )
-    print(f"{'architecture':<14}{'ferrograd':>14}{'PyTorch':>14}{'ratio':>9}   (samples/s, batch 128, Adam)")
-    for arch in ARCHS:
-        t = torch_res.get(arch) if torch_res else None
-        ts = f"{t:>14,.0f}" if t else f"{'-':>14}"
-        ratio = f"{fg_res[arch] / t:>8.2f}x" if t else f"{'-':>9}"
-        print(f"{arch:<14}{fg_res[arch]:>14,.0f}{ts}{ratio}")
+                torch_note = f"torch {v.stdout.strip()} (separate interpreter)"
+            except RuntimeError as e:
+                torch_note = f"failed: {e}"
+        if threads == threads_list[0]:
+            print(torch_note)
+        print(f"\n{threads} thread(s)")
+        print(
+            f"{'network':<10}{'ferrograd':>11}{'PyTorch':>10}{'ratio':>7}{'GEMM GFLOP/s':>14}{'GEMM limit':>12}{'fg frac':>9}{'torch frac':>11}"
+        )
+        for arch in ARCHS:
+            best = (
+                fg_gemm[arch]
+                if torch_gemm is None
+                else [min(a, b) for a, b in zip(fg_gemm[arch], torch_gemm[arch])]
+            )
+            flops = sum(2 * m * k * n for m, k, n, _ in shapes[arch])
+            limit = BATCH / sum(best)
+            t = torch_res.get(arch) if torch_res else None
+            print(
+                f"{arch:<10}{fg_res[arch]:>11,.0f}"
+                + (f"{t:>10,.0f}{fg_res[arch] / t:>6.2f}x" if t else f"{'-':>10}{'-':>7}")
+                + f"{flops / sum(best) / 1e9:>14.1f}{limit:>12,.0f}{fg_res[arch] / limit:>9.2f}"
+                + (f"{t / limit:>11.2f}" if t else f"{'-':>11}")
+            )
+    if args.no_memory:
+        return
+    print("\npeak RSS growth while training (MB), against state (16 B/parameter) + saved activations")
+    print(f"{'network':<10}{'threads':>8}{'peak':>9}{'needed':>9}{'state':>9}{'activ.':>9}{'ratio':>7}")
+    for threads in threads_list:
+        for arch in ARCHS:
+            r = memory(arch, threads)
+            need = r["state"] + r["activations"]
+            mb = lambda b: f"{b / 1e6:>9.1f}"  # noqa: E731
+            print(
+                f"{arch:<10}{threads:>8}{mb(r['peak_growth'])}{mb(need)}{mb(r['state'])}{mb(r['activations'])}{r['peak_growth'] / need:>7.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -4,9 +4,8 @@
 //! user changes the count. Small work never enters the pool: entering it costs microseconds.
 
 use crate::error::{Error, Result};
-use rayon::prelude::*;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 thread_local! {
@@ -93,6 +92,8 @@ pub fn set_num_threads(n: usize) {
             .expect("one thread"),
     };
     *slot = Some((n, Arc::new(p)));
+    // the old team's helpers end once its last caller lets go of it (Drop stops them)
+    *TEAM.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Team::start(n - 1)));
 }
 
 /// Runs `f` inside the pool (so nested rayon work, e.g. gemm's, uses our threads).
@@ -104,22 +105,302 @@ pub fn install<R: Send>(f: impl FnOnce(usize) -> R + Send) -> R {
     p.install(|| f(n))
 }
 
-/// Fills `out` by calling `f(start, chunk)` over disjoint chunks, in parallel when large.
-pub fn for_chunks<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Send + Sync) {
+/// Runs `f(0)`, ..., `f(parts - 1)`, the calling thread taking its share, and returns when
+/// all are done; parts run on the spinning team (`Team`), or all on the calling thread when
+/// the team is busy (another caller, or a nested `split`). Each part must not depend on
+/// which thread runs it: results are then the same at any thread count.
+pub fn split(parts: usize, f: impl Fn(usize) + Sync) {
+    if parts <= 1 {
+        if parts == 1 {
+            f(0);
+        }
+        return;
+    }
+    let team = || TEAM.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let team = team().or_else(|| {
+        pool(); // the first use starts the pool and the team
+        team()
+    });
+    match team {
+        Some(t) if !t.helpers.is_empty() => t.shared.run(parts, &f),
+        _ => (0..parts).for_each(f),
+    }
+}
+
+/// How long an idle helper spins before it sleeps. A training step runs kernels tens of
+/// microseconds apart, with Python between them; a sleeping thread takes about as long to
+/// wake (more on a virtual machine), which made two threads slower than one on small
+/// products. OpenMP runtimes spin for the same reason (libgomp about 0.3 ms, Intel's 200 ms).
+const SPIN: std::time::Duration = std::time::Duration::from_millis(2);
+
+type Job = *const (dyn Fn(usize) + Sync);
+
+/// A fork-join team of `num_threads() - 1` helper threads for `split`: short kernels are
+/// split between the caller and helpers that are already awake, with no queue or wake-up.
+struct Team {
+    shared: Arc<Shared>,
+    helpers: Vec<Helper>,
+}
+
+struct Helper {
+    thread: std::thread::Thread,
+    sleeping: Arc<AtomicBool>,
+}
+
+/// What the caller and the helpers share.
+struct Shared {
+    /// serializes jobs; a caller that finds it taken runs its job alone
+    busy: std::sync::Mutex<()>,
+    /// bumped for each job; helpers watch it
+    epoch: AtomicU64,
+    /// non-null while a job runs; the job's function is then in `job_fn`
+    job: AtomicBool,
+    job_fn: std::cell::UnsafeCell<Option<Job>>,
+    parts: AtomicUsize,
+    /// the next unclaimed part, and how many parts are finished
+    next: AtomicUsize,
+    done: AtomicUsize,
+    /// helpers inside a job (the caller returns only when none is)
+    active: AtomicUsize,
+    stop: AtomicBool,
+    panic: std::sync::Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    /// the helpers' sleeping flags, to wake those that sleep
+    sleepers: std::sync::OnceLock<Vec<(std::thread::Thread, Arc<AtomicBool>)>>,
+}
+
+// job_fn is written only by the caller holding `busy` while `job` is false and no helper is
+// active, and read only by helpers counted active that saw `job` true, while the caller
+// waits for them
+unsafe impl Sync for Shared {}
+unsafe impl Send for Shared {}
+
+static TEAM: RwLock<Option<Arc<Team>>> = RwLock::new(None);
+
+impl Team {
+    fn start(helpers: usize) -> Team {
+        let shared = Arc::new(Shared {
+            busy: std::sync::Mutex::new(()),
+            epoch: AtomicU64::new(0),
+            job: AtomicBool::new(false),
+            job_fn: std::cell::UnsafeCell::new(None),
+            parts: AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            panic: std::sync::Mutex::new(None),
+            sleepers: std::sync::OnceLock::new(),
+        });
+        let mut list = Vec::new();
+        for i in 0..helpers {
+            let sleeping = Arc::new(AtomicBool::new(false));
+            let (sh, sl) = (shared.clone(), sleeping.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("ferrograd-team-{i}"))
+                .spawn(move || helper_loop(&sh, &sl));
+            match spawned {
+                Ok(h) => list.push(Helper {
+                    thread: h.thread().clone(),
+                    sleeping,
+                }),
+                Err(_) => break, // the OS refused a thread: fewer helpers
+            }
+        }
+        let _ = shared.sleepers.set(
+            list.iter()
+                .map(|h| (h.thread.clone(), h.sleeping.clone()))
+                .collect(),
+        );
+        Team {
+            shared,
+            helpers: list,
+        }
+    }
+}
+
+impl Drop for Team {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        for h in &self.helpers {
+            h.thread.unpark();
+        }
+    }
+}
+
+impl Shared {
+    fn run(&self, parts: usize, f: &(dyn Fn(usize) + Sync)) {
+        // a poisoned lock only means an earlier job's panic was re-raised: still usable
+        let _guard = match self.busy.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                (0..parts).for_each(f);
+                return;
+            }
+        };
+        // SAFETY: only the holder of `busy` writes job_fn, and no helper reads it now (`job`
+        // is false and no helper is active: the previous job waited for that). The lifetime
+        // is erased: helpers call it only before this function returns.
+        unsafe {
+            *self.job_fn.get() = Some(std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f));
+        }
+        self.parts.store(parts, Ordering::SeqCst);
+        self.next.store(0, Ordering::SeqCst);
+        self.done.store(0, Ordering::SeqCst);
+        self.job.store(true, Ordering::SeqCst);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for (thread, sleeping) in self.sleepers.get().into_iter().flatten() {
+            if sleeping.load(Ordering::SeqCst) {
+                thread.unpark();
+            }
+        }
+        self.work(f);
+        let mut spins = 0u32;
+        while self.done.load(Ordering::SeqCst) < parts {
+            spins = spins.saturating_add(1);
+            if spins < 1 << 16 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now(); // a helper was descheduled
+            }
+        }
+        self.job.store(false, Ordering::SeqCst);
+        while self.active.load(Ordering::SeqCst) > 0 {
+            std::hint::spin_loop();
+        }
+        let panicked = self.panic.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(p) = panicked {
+            std::panic::resume_unwind(p);
+        }
+    }
+
+    /// Claims and runs parts of the current job until none is left; a part that panics is
+    /// counted done and its panic re-raised by the caller.
+    fn work(&self, f: &(dyn Fn(usize) + Sync)) {
+        let parts = self.parts.load(Ordering::SeqCst);
+        loop {
+            let i = self.next.fetch_add(1, Ordering::SeqCst);
+            if i >= parts {
+                return;
+            }
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(i)));
+            if let Err(p) = r {
+                *self.panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+            }
+            self.done.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A helper: spin on the job counter for `SPIN`, then sleep until a caller unparks it.
+fn helper_loop(team: &Shared, sleeping: &AtomicBool) {
+    let mut seen = 0u64;
+    while !team.stop.load(Ordering::SeqCst) {
+        let since = std::time::Instant::now();
+        let mut spins = 0u32;
+        while team.epoch.load(Ordering::SeqCst) == seen && !team.stop.load(Ordering::SeqCst) {
+            spins = spins.wrapping_add(1);
+            std::hint::spin_loop();
+            if spins % 1024 == 0 && since.elapsed() > SPIN {
+                sleeping.store(true, Ordering::SeqCst);
+                // re-checked after the flag is up: a job published before a caller could
+                // see the flag would otherwise not wake us (an unpark before park is kept)
+                if team.epoch.load(Ordering::SeqCst) == seen && !team.stop.load(Ordering::SeqCst) {
+                    std::thread::park();
+                }
+                sleeping.store(false, Ordering::SeqCst);
+                break;
+            }
+        }
+        let epoch = team.epoch.load(Ordering::SeqCst);
+        if epoch == seen {
+            continue; // woke without a job: spin again
+        }
+        seen = epoch;
+        team.active.fetch_add(1, Ordering::SeqCst);
+        if team.job.load(Ordering::SeqCst) {
+            // SAFETY: `job` is true and we are counted active, so the caller that stored
+            // job_fn has not returned and the function is alive
+            if let Some(f) = unsafe { *team.job_fn.get() } {
+                team.work(unsafe { &*f });
+            }
+        }
+        team.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Calls `f(k, chunk k)` for the `size`-element chunks of `out` (the last may be shorter),
+/// on up to `parts` threads' worth of work items claimed dynamically (see `split`).
+pub fn for_each_chunk<T: Send>(
+    out: &mut [T],
+    size: usize,
+    parts: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let len = out.len();
+    let size = size.max(1);
+    let chunks = len.div_ceil(size);
+    let parts = parts.clamp(1, chunks.max(1));
+    if parts <= 1 {
+        out.chunks_mut(size).enumerate().for_each(|(k, c)| f(k, c));
+        return;
+    }
+    let per = chunks.div_ceil(parts);
+    let base = out.as_mut_ptr() as usize;
+    split(chunks.div_ceil(per), |p| {
+        for k in p * per..((p + 1) * per).min(chunks) {
+            let (s, e) = (k * size, ((k + 1) * size).min(len));
+            // SAFETY: the chunks [s, e) are disjoint and inside `out`, which outlives `split`
+            let c = unsafe { std::slice::from_raw_parts_mut((base as *mut T).add(s), e - s) };
+            f(k, c);
+        }
+    });
+}
+
+/// Fills `out` by calling `f(start, chunk)` over disjoint chunks, in parallel when large:
+/// one chunk per thread, the first on the calling thread (see `split`); chunks start on
+/// multiples of 16 elements, so SIMD loops see the same alignment in each.
+pub fn for_chunks<T: Send>(out: &mut [T], f: impl Fn(usize, &mut [T]) + Sync) {
     let len = out.len();
     let threads = if len >= PAR_ELEMWISE_MIN {
         num_threads()
     } else {
         1
     };
-    if threads <= 1 {
-        f(0, out);
-        return;
+    let chunk = len.div_ceil(threads).div_ceil(16).max(1) * 16;
+    for_each_chunk(out, chunk, threads, |k, c| f(k * chunk, c));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_runs_every_part_once_and_reraises_a_panic() {
+        set_num_threads(3);
+        for parts in [1, 2, 3, 7, 64] {
+            let hits: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+            split(parts, |i| {
+                hits[i].fetch_add(1, Ordering::SeqCst);
+            });
+            assert!(hits.iter().all(|h| h.load(Ordering::SeqCst) == 1), "{parts} parts");
+        }
+        let r = std::panic::catch_unwind(|| {
+            split(4, |i| {
+                if i == 3 {
+                    panic!("part 3");
+                }
+            })
+        });
+        assert!(r.is_err());
+        // the team still works after a part panicked
+        let sum = AtomicUsize::new(0);
+        split(5, |i| {
+            sum.fetch_add(i, Ordering::SeqCst);
+        });
+        assert_eq!(sum.load(Ordering::SeqCst), 10);
+        let mut v = vec![0usize; 100_000];
+        for_each_chunk(&mut v, 1000, 8, |k, c| c.iter_mut().for_each(|x| *x = k));
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i / 1000));
     }
-    let chunk = len.div_ceil(threads * 4).max(4096);
-    install(|_| {
-        out.par_chunks_mut(chunk)
-            .enumerate()
-            .for_each(|(i, c)| f(i * chunk, c));
-    });
 }

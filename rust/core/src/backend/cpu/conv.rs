@@ -8,20 +8,17 @@ use crate::error::Result;
 use crate::layout::Layout;
 use crate::storage::try_filled;
 use crate::threads;
-use rayon::prelude::*;
 
-/// `f(k, chunk k)` over the `size`-element chunks of `out`: on the library's pool when it
-/// has several threads and the work is large enough to pay for entering it.
-fn each_chunk<T: Send>(out: &mut [T], size: usize, f: impl Fn(usize, &mut [T]) + Send + Sync) {
-    if threads::num_threads() <= 1 || out.len() < (1 << 15) {
-        out.chunks_mut(size).enumerate().for_each(|(k, c)| f(k, c));
+/// `f(k, chunk k)` over the `size`-element chunks of `out`, on the library's threads when
+/// the work is large enough to pay for them.
+fn each_chunk<T: Send>(out: &mut [T], size: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    // four work items per thread, claimed as threads come free, to even out the tail
+    let parts = if out.len() < (1 << 15) {
+        1
     } else {
-        threads::install(|_| {
-            out.par_chunks_mut(size)
-                .enumerate()
-                .for_each(|(k, c)| f(k, c))
-        });
-    }
+        4 * threads::num_threads()
+    };
+    threads::for_each_chunk(out, size, parts, f);
 }
 
 /// For each kernel offset of one axis at output position o: the input coordinate, or

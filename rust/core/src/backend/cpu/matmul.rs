@@ -58,6 +58,125 @@ unsafe fn gemm_raw<T: 'static + Float>(
     );
 }
 
+/// m*n*k from which a product is left to gemm's own threading (it shares the packed
+/// operands between threads, which pays off only on large products); below it, and from
+/// `GEMM_PAR_MIN`, the output is split into one block per thread (`gemm_split`).
+const GEMM_OWN_THREADS_MIN: usize = 1 << 28;
+
+/// Which of gemm's code paths a product of an m x n output takes: it picks dot-product
+/// kernels for outputs of at most 256 elements, vector kernels for a single row or column,
+/// and a fixed k blocking when both sides are at most 64 (else one from k and the caches);
+/// each path sums in its own order.
+fn gemm_regime(m: usize, n: usize) -> (bool, bool, bool) {
+    (m * n <= 256, m.min(n) <= 1, m.max(n) <= 64)
+}
+
+/// The block length (a multiple of 48, a multiple of the kernels' register tiles) that
+/// splits `len` into up to `parts` blocks each taking the same gemm path as the whole
+/// product (`gemm_regime`), so the split is bit-identical to one call; None when no split
+/// into two or more blocks does.
+fn split_block(len: usize, other: usize, parts: usize) -> Option<usize> {
+    let whole = gemm_regime(len, other);
+    (2..=parts).rev().find_map(|p| {
+        let block = len.div_ceil(p).div_ceil(48) * 48;
+        let blocks = len.div_ceil(block);
+        let last = len - (blocks - 1) * block;
+        (blocks >= 2 && gemm_regime(block, other) == whole && gemm_regime(last, other) == whole)
+            .then_some(block)
+    })
+}
+
+/// `gemm_raw` on `parts` threads, each computing one block of output columns (of rows
+/// when the output is taller than wide, so the operand packed twice is the smaller one).
+/// Each block takes the same gemm path as the whole (`split_block`), so each element's sum
+/// runs over k in the same blocks and order: the result is bit-identical to one call.
+///
+/// # Safety
+/// As `gemm_raw`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_split<T: 'static + Float>(
+    parts: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    dst_rs: isize,
+    dst_cs: isize,
+    read_dst: bool,
+    lhs: *const T,
+    lhs_rs: isize,
+    lhs_cs: isize,
+    rhs: *const T,
+    rhs_rs: isize,
+    rhs_cs: isize,
+) {
+    let by_cols = n >= m;
+    let (len, other) = if by_cols { (n, m) } else { (m, n) };
+    let Some(block) = split_block(len, other, parts) else {
+        return gemm_raw(
+            m,
+            n,
+            k,
+            dst,
+            dst_rs,
+            dst_cs,
+            read_dst,
+            lhs,
+            lhs_rs,
+            lhs_cs,
+            rhs,
+            rhs_rs,
+            rhs_cs,
+            Parallelism::None,
+        );
+    };
+    let parts = len.div_ceil(block);
+    // raw pointers are not Send; the blocks write disjoint parts of dst
+    let (dst, lhs, rhs) = (dst as usize, lhs as usize, rhs as usize);
+    crate::threads::split(parts, |i| {
+        let (s, e) = (i * block, ((i + 1) * block).min(len));
+        let (dst, lhs, rhs) = (dst as *mut T, lhs as *const T, rhs as *const T);
+        // SAFETY: block i of the output and its operands lie inside the caller's ranges
+        unsafe {
+            if by_cols {
+                gemm_raw(
+                    m,
+                    e - s,
+                    k,
+                    dst.offset(s as isize * dst_cs),
+                    dst_rs,
+                    dst_cs,
+                    read_dst,
+                    lhs,
+                    lhs_rs,
+                    lhs_cs,
+                    rhs.offset(s as isize * rhs_cs),
+                    rhs_rs,
+                    rhs_cs,
+                    Parallelism::None,
+                );
+            } else {
+                gemm_raw(
+                    e - s,
+                    n,
+                    k,
+                    dst.offset(s as isize * dst_rs),
+                    dst_rs,
+                    dst_cs,
+                    read_dst,
+                    lhs.offset(s as isize * lhs_rs),
+                    lhs_rs,
+                    lhs_cs,
+                    rhs,
+                    rhs_rs,
+                    rhs_cs,
+                    Parallelism::None,
+                );
+            }
+        }
+    });
+}
+
 /// Strides gemm can use directly: positive on the matrix dims (a copy fixes the rest).
 fn usable(l: &Layout) -> bool {
     let nd = l.ndim();
@@ -110,7 +229,7 @@ fn mm_forward<T: Float>(
     let panel = (CANCEL_PANEL_FLOPS / (n * k).max(1)).clamp(64, m.max(64));
     {
         {
-            let mut run = |par: Parallelism| -> Result<()> {
+            let mut run = |par: Option<Parallelism>| -> Result<()> {
                 for (bi, &(oa, ob)) in offsets.iter().enumerate() {
                     for r0 in (0..m).step_by(panel) {
                         crate::threads::check_cancel("matmul")?;
@@ -118,23 +237,32 @@ fn mm_forward<T: Float>(
                         let dst = out[bi * m * n + r0 * n..].as_mut_ptr();
                         // SAFETY: offsets and strides come from layouts validated against the
                         // storage; rows r0..r0+rows of A and of the fresh m*n output exist.
+                        let read = bias.is_some();
                         unsafe {
-                            gemm_raw(
-                                rows,
-                                n,
-                                k,
-                                dst,
-                                n as isize,
-                                1,
-                                bias.is_some(),
-                                sa.as_ptr().offset(oa + r0 as isize * a_rs),
-                                a_rs,
-                                a_cs,
-                                sb.as_ptr().offset(ob),
-                                b_rs,
-                                b_cs,
-                                par,
-                            );
+                            let lhs = sa.as_ptr().offset(oa + r0 as isize * a_rs);
+                            let rhs = sb.as_ptr().offset(ob);
+                            match par {
+                                Some(par) => gemm_raw(
+                                    rows, n, k, dst, n as isize, 1, read, lhs, a_rs, a_cs, rhs,
+                                    b_rs, b_cs, par,
+                                ),
+                                None => gemm_split(
+                                    threads::num_threads(),
+                                    rows,
+                                    n,
+                                    k,
+                                    dst,
+                                    n as isize,
+                                    1,
+                                    read,
+                                    lhs,
+                                    a_rs,
+                                    a_cs,
+                                    rhs,
+                                    b_rs,
+                                    b_cs,
+                                ),
+                            }
                         }
                     }
                 }
@@ -142,10 +270,12 @@ fn mm_forward<T: Float>(
             };
             // small products run on the calling thread: handing them to the pool (waking a
             // worker and waiting for it) cost about 20 us, more than the product itself
-            if flops >= GEMM_PAR_MIN && threads::num_threads() > 1 {
-                threads::install(|nt| run(Parallelism::Rayon(nt)))
+            if flops < GEMM_PAR_MIN || threads::num_threads() == 1 {
+                run(Some(Parallelism::None))
+            } else if flops < GEMM_OWN_THREADS_MIN {
+                run(None)
             } else {
-                run(Parallelism::None)
+                threads::install(|nt| run(Some(Parallelism::Rayon(nt))))
             }
         }
     }?;
@@ -176,5 +306,77 @@ pub(crate) fn matmul(
             a.dtype(),
             b.dtype()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Splitting a product between threads gives the bits of one call, for shapes that
+    /// straddle gemm's paths (`gemm_regime`) and for each operand layout.
+    #[test]
+    fn split_products_are_bit_identical_to_one_call() {
+        let shapes = [
+            (128, 1352, 10),
+            (100, 200, 64),
+            (64, 300, 100),
+            (128, 256, 256),
+            (130, 70, 65),
+            (8, 4000, 9),
+            (300, 5, 1),
+            (49, 600, 97),
+        ];
+        let mut seed = 1u32;
+        let mut rand = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for &(m, k, n) in &shapes {
+            let a: Vec<f32> = (0..m * k).map(|_| rand()).collect();
+            let b: Vec<f32> = (0..k * n).map(|_| rand()).collect();
+            // row-major, and each operand read transposed
+            for (a_rs, a_cs, b_rs, b_cs) in [
+                (k as isize, 1, n as isize, 1),
+                (1, m as isize, n as isize, 1),
+                (k as isize, 1, 1, k as isize),
+            ] {
+                let run = |parts: usize| {
+                    let mut out = vec![0f32; m * n];
+                    // SAFETY: the strides address the m*k and k*n elements of a and b
+                    unsafe {
+                        gemm_split(
+                            parts,
+                            m,
+                            n,
+                            k,
+                            out.as_mut_ptr(),
+                            n as isize,
+                            1,
+                            false,
+                            a.as_ptr(),
+                            a_rs,
+                            a_cs,
+                            b.as_ptr(),
+                            b_rs,
+                            b_cs,
+                        );
+                    }
+                    out
+                };
+                let one = run(1);
+                for parts in 2..=4 {
+                    let got = run(parts);
+                    let same = one
+                        .iter()
+                        .zip(&got)
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(
+                        same,
+                        "{m}x{k}x{n} strides {a_rs},{a_cs},{b_rs},{b_cs}: {parts} parts differ"
+                    );
+                }
+            }
+        }
     }
 }

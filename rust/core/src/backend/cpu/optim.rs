@@ -102,6 +102,39 @@ fn step_t<T: Float>(w: &mut [T], gs: &[T], st: &mut [&mut [T]], rule: Rule) {
     }
 }
 
+/// `step_t` on the library's threads for large parameters: each element's update reads
+/// only that element, so any split gives the same bits.
+fn step_split<T: Float>(w: &mut [T], gs: &[T], st: &mut [&mut [T]], rule: Rule) {
+    let n = w.len();
+    let threads = crate::threads::num_threads();
+    if threads <= 1
+        || n < crate::threads::PAR_ELEMWISE_MIN
+        || gs.len() != n
+        || st.iter().any(|s| s.len() != n)
+    {
+        return step_t(w, gs, st, rule);
+    }
+    let chunk = n.div_ceil(threads).div_ceil(16) * 16;
+    // raw addresses (not Send) of the parameter, gradient and state, cut into disjoint
+    // chunks below
+    let (wp, gp) = (w.as_mut_ptr() as usize, gs.as_ptr() as usize);
+    let sp: Vec<usize> = st.iter_mut().map(|s| s.as_mut_ptr() as usize).collect();
+    crate::threads::split(n.div_ceil(chunk), |i| {
+        let (s, e) = (i * chunk, ((i + 1) * chunk).min(n));
+        // SAFETY: [s, e) is inside each slice (all have n elements) and disjoint between
+        // parts; the slices outlive `split`
+        unsafe {
+            let w = std::slice::from_raw_parts_mut((wp as *mut T).add(s), e - s);
+            let g = std::slice::from_raw_parts((gp as *const T).add(s), e - s);
+            let mut part: Vec<&mut [T]> = sp
+                .iter()
+                .map(|&p| std::slice::from_raw_parts_mut((p as *mut T).add(s), e - s))
+                .collect();
+            step_t(w, g, &mut part, rule);
+        }
+    });
+}
+
 macro_rules! typed_step {
     ($var:ident, $w:expr, $pl:expr, $g:expr, $gl:expr, $state:expr, $rule:expr) => {{
         let CpuStorage::$var(gv) = $g else {
@@ -115,7 +148,7 @@ macro_rules! typed_step {
                 other => return Err(mismatch(other)),
             }
         }
-        step_t(&mut $w[$pl.contiguous_range()], &gs, &mut slices, $rule);
+        step_split(&mut $w[$pl.contiguous_range()], &gs, &mut slices, $rule);
         Ok(())
     }};
 }
