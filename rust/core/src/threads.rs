@@ -301,7 +301,7 @@ fn helper_loop(team: &Shared, sleeping: &AtomicBool) {
         while team.epoch.load(Ordering::SeqCst) == seen && !team.stop.load(Ordering::SeqCst) {
             spins = spins.wrapping_add(1);
             std::hint::spin_loop();
-            if spins % 1024 == 0 && since.elapsed() > SPIN {
+            if spins.is_multiple_of(1024) && since.elapsed() > SPIN {
                 sleeping.store(true, Ordering::SeqCst);
                 // re-checked after the flag is up: a job published before a caller could
                 // see the flag would otherwise not wake us (an unpark before park is kept)
@@ -383,7 +383,10 @@ mod tests {
             split(parts, |i| {
                 hits[i].fetch_add(1, Ordering::SeqCst);
             });
-            assert!(hits.iter().all(|h| h.load(Ordering::SeqCst) == 1), "{parts} parts");
+            assert!(
+                hits.iter().all(|h| h.load(Ordering::SeqCst) == 1),
+                "{parts} parts"
+            );
         }
         let r = std::panic::catch_unwind(|| {
             split(4, |i| {
