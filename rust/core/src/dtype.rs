@@ -328,7 +328,9 @@ pub fn exp_f32(x: f32) -> f32 {
         * z
         + r
         + 1.0;
-    let ni = n as i32;
+    // n is an integer in [-150, 129]: read it from the bits of n + 1.5 * 2^23, where it
+    // sits in the mantissa; an `as i32` cast (saturating) would not vectorize
+    let ni = (n + 12_582_912.0).to_bits() as i32 - 0x4B40_0000;
     let h = ni >> 1;
     let s1 = f32::from_bits(((h + 127) as u32) << 23);
     let s2 = f32::from_bits(((ni - h + 127) as u32) << 23);

@@ -291,23 +291,51 @@ impl BackendStorage for CpuStorage {
         fn run<T: Float>(v: &[T], l: &Layout, mask: &MaskSpec) -> Result<(Vec<T>, Vec<T>)> {
             let x = contig(v, l)?;
             let n = x.len();
-            let mut raw = crate::storage::try_filled(n, 0u32)?;
-            crate::random::fill_u32(mask.seed, mask.start, &mut raw);
             let (ka, kb, db) = (
                 T::from_f64(mask.keep_scale),
                 T::from_f64(mask.keep_shift),
                 T::from_f64(mask.drop_shift),
             );
             let th = mask.threshold;
-            let mut scale = zeros(n)?;
-            crate::kernels::map(
-                &raw,
-                &mut scale,
-                move |u: u32| if u >= th { ka } else { T::zero() },
+            let mut out: Vec<T> = crate::storage::try_vec(n)?;
+            let mut scale: Vec<T> = crate::storage::try_vec(n)?;
+            // one pass: the stream is drawn a block at a time into a stack buffer and used
+            // at once (counter-based, so any split of the range draws the same numbers)
+            let (op, sp) = (
+                out.spare_capacity_mut().as_mut_ptr() as usize,
+                scale.spare_capacity_mut().as_mut_ptr() as usize,
             );
-            let mut out = zeros(n)?;
-            for (((o, &xv), &a), &u) in out.iter_mut().zip(x.iter()).zip(&scale).zip(&raw) {
-                *o = xv * a + if u >= th { kb } else { db };
+            let threads = if n >= 1 << 14 {
+                crate::threads::num_threads()
+            } else {
+                1
+            };
+            let chunk = n.div_ceil(threads).div_ceil(64).max(1) * 64;
+            crate::threads::split(n.div_ceil(chunk), |part| {
+                let mut raw = [0u32; 256];
+                let end = ((part + 1) * chunk).min(n);
+                for s in (part * chunk..end).step_by(256) {
+                    let len = 256.min(end - s);
+                    crate::random::fill_u32(mask.seed, mask.start + s as u64, &mut raw[..len]);
+                    // SAFETY: [s, s + len) lies inside the n-element capacity of both
+                    // vectors, and parts write disjoint ranges
+                    let (o, a) = unsafe {
+                        (
+                            std::slice::from_raw_parts_mut((op as *mut T).add(s), len),
+                            std::slice::from_raw_parts_mut((sp as *mut T).add(s), len),
+                        )
+                    };
+                    for (((o, a), &xv), &u) in o.iter_mut().zip(a).zip(&x[s..s + len]).zip(&raw) {
+                        let keep = u >= th;
+                        *a = if keep { ka } else { T::zero() };
+                        *o = xv * *a + if keep { kb } else { db };
+                    }
+                }
+            });
+            // SAFETY: every element below n was written above
+            unsafe {
+                out.set_len(n);
+                scale.set_len(n);
             }
             Ok((out, scale))
         }
