@@ -34,6 +34,29 @@ pub fn map<T: Copy, U: Copy, F: Fn(T) -> U>(a: &[T], out: &mut [U], f: F) {
     }
 }
 
+/// Dropout's affine on a block: where `u[i] >= th` (kept) `a[i] = ka`, `o[i] = x[i] ka + kb`;
+/// else `a[i] = 0`, `o[i] = x[i] 0 + db` (so a NaN input stays NaN).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
+#[allow(clippy::too_many_arguments)]
+pub fn masked_affine<T: Float>(
+    x: &[T],
+    u: &[u32],
+    th: u32,
+    ka: T,
+    kb: T,
+    db: T,
+    o: &mut [T],
+    a: &mut [T],
+) {
+    let n = o.len();
+    let (x, u, a) = (&x[..n], &u[..n], &mut a[..n]);
+    for i in 0..n {
+        let keep = u[i] >= th;
+        a[i] = if keep { ka } else { T::zero() };
+        o[i] = x[i] * a[i] + if keep { kb } else { db };
+    }
+}
+
 /// `out[i] = f(a[i], b[i], c[i])` (backward rules that need input, output and gradient).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
 pub fn zip3_map<T: Copy, F: Fn(T, T, T) -> T>(a: &[T], b: &[T], c: &[T], out: &mut [T], f: F) {

@@ -325,11 +325,7 @@ impl BackendStorage for CpuStorage {
                             std::slice::from_raw_parts_mut((sp as *mut T).add(s), len),
                         )
                     };
-                    for (((o, a), &xv), &u) in o.iter_mut().zip(a).zip(&x[s..s + len]).zip(&raw) {
-                        let keep = u >= th;
-                        *a = if keep { ka } else { T::zero() };
-                        *o = xv * *a + if keep { kb } else { db };
-                    }
+                    crate::kernels::masked_affine(&x[s..s + len], &raw, th, ka, kb, db, o, a);
                 }
             });
             // SAFETY: every element below n was written above

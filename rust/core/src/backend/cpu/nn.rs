@@ -1,6 +1,7 @@
 //! The host's fused network kernels: batch norm and cross-entropy, forward and backward.
 //! Batch norm saves the GPU kernels' per-feature statistics; cross-entropy saves the
 //! probabilities (the GPU saves each row's max and log-sum). One rule in `ops::nn` serves both.
+//! Each is compiled for each SIMD level and picked at run time, as kernels.rs does.
 
 use super::{contig, zeros};
 use crate::backend::{BnSpec, XentGradSpec};
@@ -10,6 +11,11 @@ use crate::kernels;
 use crate::layout::Layout;
 
 /// y and the per-feature `[mean | invstd | scale | beta]` (see `BackendStorage::batch_norm`).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 pub(super) fn batch_norm<T: Float>(
     (v, l): (&[T], &Layout),
     gamma: Option<(&[T], &Layout)>,
@@ -93,6 +99,11 @@ pub(super) fn batch_norm<T: Float>(
 }
 
 /// (dx, dgamma, dbeta) of batch norm (see `BackendStorage::batch_norm_grad`).
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 pub(super) fn batch_norm_grad<T: Float>(
     (v, l): (&[T], &Layout),
     stats: &[T],
@@ -160,6 +171,11 @@ pub(super) fn batch_norm_grad<T: Float>(
 }
 
 /// Per-row losses and the softmax probabilities (rows, cols) for the backward.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 pub(super) fn cross_entropy<T: Float>(
     (v, l): (&[T], &Layout),
     labels: &[i64],
@@ -193,6 +209,11 @@ pub(super) fn cross_entropy<T: Float>(
 }
 
 /// d loss / d logits (see `BackendStorage::cross_entropy_grad`), from the probabilities.
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 pub(super) fn cross_entropy_grad<T: Float>(
     l: &Layout,
     probs: &[T],

@@ -8,6 +8,13 @@ use crate::layout::Layout;
 use crate::optim::Rule;
 use crate::storage::CpuStorage;
 
+// compiled for each SIMD level and picked at run time (the crate's baseline is SSE2; the
+// update's sqrt and division are 4x wider with AVX-512), as kernels.rs does
+#[multiversion::multiversion(targets(
+    "x86_64+avx512f+avx512vl+avx2+fma",
+    "x86_64+avx2+fma",
+    "aarch64+neon"
+))]
 fn step_t<T: Float>(w: &mut [T], gs: &[T], st: &mut [&mut [T]], rule: Rule) {
     let c = |v: f64| T::from_f64(v);
     match rule {
