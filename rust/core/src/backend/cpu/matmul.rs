@@ -215,11 +215,15 @@ fn mm_forward<T: Float>(
                 out.extend_from_slice(&bias);
             }
         }
+        // without a bias gemm overwrites every element (read_dst false): no zero fill,
+        // which was a pass over the output before each product; the length is set below
+        None if total > 0 && k > 0 => {}
         None => out.resize(total, T::zero()),
     }
     if total == 0 || k == 0 {
         return Ok(out);
     }
+    let base = out.as_mut_ptr() as usize; // an address: the closure may cross threads
     let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
     let flops = m * n * k;
     // a long product runs in panels of output rows of about 2**33 multiply-adds (under a
@@ -229,12 +233,13 @@ fn mm_forward<T: Float>(
     let panel = (CANCEL_PANEL_FLOPS / (n * k).max(1)).clamp(64, m.max(64));
     {
         {
-            let mut run = |par: Option<Parallelism>| -> Result<()> {
+            let run = |par: Option<Parallelism>| -> Result<()> {
                 for (bi, &(oa, ob)) in offsets.iter().enumerate() {
                     for r0 in (0..m).step_by(panel) {
                         crate::threads::check_cancel("matmul")?;
                         let rows = panel.min(m - r0);
-                        let dst = out[bi * m * n + r0 * n..].as_mut_ptr();
+                        // SAFETY: inside the total-element allocation of `out`
+                        let dst = unsafe { (base as *mut T).add(bi * m * n + r0 * n) };
                         // SAFETY: offsets and strides come from layouts validated against the
                         // storage; rows r0..r0+rows of A and of the fresh m*n output exist.
                         let read = bias.is_some();
@@ -279,6 +284,8 @@ fn mm_forward<T: Float>(
             }
         }
     }?;
+    // SAFETY: the products wrote all `total` elements (or the bias rows filled them)
+    unsafe { out.set_len(total) };
     Ok(out)
 }
 

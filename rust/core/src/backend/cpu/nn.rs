@@ -78,23 +78,26 @@ pub(super) fn batch_norm<T: Float>(
         scale[j] = gamma.as_ref().map_or(T::one(), |g| g[j]) * invstd[j];
         beta_out[j] = beta.as_ref().map_or(T::zero(), |b| b[j]);
     }
-    let mut y: Vec<T> = zeros(n * c)?;
-    for (row, yr) in x.chunks_exact(c).zip(y.chunks_exact_mut(c)) {
+    let mut y: Vec<T> = crate::storage::try_vec(n * c)?;
+    let relu = spec.relu;
+    for (row, yr) in x
+        .chunks_exact(c)
+        .zip(y.spare_capacity_mut().chunks_exact_mut(c))
+    {
         // (x - mean) scale + beta rather than x scale + shift: no cancellation when the
-        // mean is large against the spread
-        for j in 0..c {
-            yr[j] = (row[j] - mean[j]) * scale[j] + beta_out[j];
-        }
-        if spec.relu {
-            yr.iter_mut().for_each(|v| {
-                *v = if *v > T::zero() || v.is_nan() {
-                    *v
-                } else {
-                    T::zero()
-                }
+        // mean is large against the spread; relu keeps NaN
+        let params = mean.iter().zip(scale.iter()).zip(beta_out.iter());
+        for ((o, &xv), ((&m, &s), &bt)) in yr.iter_mut().zip(row).zip(params) {
+            let v = (xv - m) * s + bt;
+            o.write(if !relu || v > T::zero() || v.is_nan() {
+                v
+            } else {
+                T::zero()
             });
         }
     }
+    // SAFETY: the loop above wrote all n rows of c
+    unsafe { y.set_len(n * c) };
     Ok((y, stats))
 }
 
@@ -116,31 +119,26 @@ pub(super) fn batch_norm_grad<T: Float>(
     let (mean, rest) = stats.split_at(c);
     let (invstd, rest) = rest.split_at(c);
     let (scale, beta) = rest.split_at(c);
-    // the gradient of y, cut where a fused relu's input was not above 0
-    let gm: std::borrow::Cow<[T]> = if spec.relu {
-        let mut cut: Vec<T> = zeros(n * c)?;
-        for ((row, gr), out) in x
-            .chunks_exact(c)
-            .zip(g.chunks_exact(c))
-            .zip(cut.chunks_exact_mut(c))
-        {
-            // zipped, not indexed: no bounds checks, so the select vectorizes
-            let params = mean.iter().zip(scale).zip(beta);
-            for (((o, &xv), &gv), ((&m, &s), &bt)) in out.iter_mut().zip(row).zip(gr).zip(params) {
-                let y = (xv - m) * s + bt;
-                *o = if y > T::zero() { gv } else { T::zero() };
-            }
+    // the gradient of y, cut where a fused relu's output was not above 0 (recomputed from
+    // x in both passes below rather than stored: one pass and one n x c buffer fewer)
+    let relu = spec.relu;
+    let cut = move |xv: T, gv: T, m: T, s: T, bt: T| {
+        if !relu || (xv - m) * s + bt > T::zero() {
+            gv
+        } else {
+            T::zero()
         }
-        cut.into()
-    } else {
-        g
     };
     let mut sum_g: Vec<T> = zeros(c)?;
     let mut sum_gx: Vec<T> = zeros(c)?;
-    for (row, gr) in x.chunks_exact(c).zip(gm.chunks_exact(c)) {
-        for j in 0..c {
-            sum_g[j] += gr[j];
-            sum_gx[j] += gr[j] * (row[j] - mean[j]);
+    for (row, gr) in x.chunks_exact(c).zip(g.chunks_exact(c)) {
+        // zipped, not indexed: no bounds checks, so the select vectorizes
+        let params = mean.iter().zip(scale).zip(beta);
+        let sums = sum_g.iter_mut().zip(sum_gx.iter_mut());
+        for (((&xv, &gv), (sg, sx)), ((&m, &s), &bt)) in row.iter().zip(gr).zip(sums).zip(params) {
+            let gm = cut(xv, gv, m, s, bt);
+            *sg += gm;
+            *sx += gm * (xv - m);
         }
     }
     // sum(g xhat), xhat = (x - mean) invstd, with invstd taken out of the loop
@@ -157,16 +155,21 @@ pub(super) fn batch_norm_grad<T: Float>(
             k[j] = -a_n * sum_g[j];
         }
     }
-    let mut dx: Vec<T> = zeros(n * c)?;
-    for ((row, mr), d) in x
+    let mut dx: Vec<T> = crate::storage::try_vec(n * c)?;
+    for ((row, gr), d) in x
         .chunks_exact(c)
-        .zip(gm.chunks_exact(c))
-        .zip(dx.chunks_exact_mut(c))
+        .zip(g.chunks_exact(c))
+        .zip(dx.spare_capacity_mut().chunks_exact_mut(c))
     {
-        for j in 0..c {
-            d[j] = scale[j] * mr[j] + b[j] * (row[j] - mean[j]) + k[j];
+        let params = mean.iter().zip(scale).zip(beta).zip(b.iter().zip(&k));
+        for (((&xv, &gv), d), (((&m, &s), &bt), (&bj, &kj))) in
+            row.iter().zip(gr).zip(d).zip(params)
+        {
+            d.write(s * cut(xv, gv, m, s, bt) + bj * (xv - m) + kj);
         }
     }
+    // SAFETY: the loop above wrote all n rows of c
+    unsafe { dx.set_len(n * c) };
     Ok((dx, sum_gx, sum_g))
 }
 
