@@ -22,6 +22,7 @@ For each network it prints:
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import subprocess
@@ -240,9 +241,10 @@ def _vm(field: str) -> int:
 
 def memory_child(arch: str, threads: int) -> dict[str, int]:
     """Peak RSS growth while `arch` trains one epoch (run in a fresh process): the process
-    is first warmed by a small model of the same layer types (so the library's code pages
-    and the interpreter's caches are in), then its peak is reset to its current RSS
-    (/proc/self/clear_refs), and the network is built and trained."""
+    is first warmed by a shallower network of the same layer types and widths (so the
+    library's code pages, each thread's gemm buffers and the interpreter's caches are in),
+    then what it freed is returned to the system (malloc_trim) and the peak is reset to the
+    current RSS (/proc/self/clear_refs), and the network is built and trained."""
     import ferrograd as fg
     from ferrograd.cli import build
     from ferrograd.data import load_mnist
@@ -264,13 +266,15 @@ def memory_child(arch: str, threads: int) -> dict[str, int]:
             opt.step()
 
     small = {
-        "standard": fg.models.standard(784, 10, width=16),
-        "residual": fg.models.residual(784, 10, width=16, blocks=1),
-        "selu": fg.models.self_normalizing(784, 10, width=16, depth=2),
+        "standard": fg.models.standard(784, 10, depth=1),
+        "residual": fg.models.residual(784, 10, blocks=1),
+        "selu": fg.models.self_normalizing(784, 10, depth=2),
     }[arch]
     train(small, 3)
     del small
     fg.cpu.empty_cache()
+    # what the warm-up freed goes back to the system, so the network cannot reuse it unseen
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM (the peak) to the current RSS
     base = _vm("VmRSS")

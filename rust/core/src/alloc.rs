@@ -21,7 +21,9 @@ const SLOTS: usize = 256;
 /// Every cached block is aligned so, and serves any request aligned as much or less; a
 /// request needing more bypasses the cache. (Blocks kept at their own alignments let a Vec
 /// take the 64-aligned block a gemm buffer had left, and that gemm buffer missed every step.)
-const ALIGN: usize = 64;
+/// 128: gemm's packing buffers, asked for on every product, are aligned to 128 bytes; at
+/// 64 they bypassed the cache, and glibc returned and re-mapped them (page faults).
+const ALIGN: usize = 128;
 
 #[derive(Clone, Copy)]
 struct Block {

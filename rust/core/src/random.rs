@@ -174,27 +174,42 @@ fn draws(n: usize, per: usize) -> Result<usize> {
         .ok_or_else(|| crate::error::Error::Memory(format!("cannot allocate {n} random samples")))
 }
 
-fn uniforms(n: usize, dtype: DType) -> Result<Vec<f64>> {
+/// Calls `f` on consecutive blocks (of at most 256, an even count) of `n` uniform samples
+/// in [0, 1) from the global stream: 24 bits from one word each for float32 and the
+/// halves, 53 bits from two words for float64. Drawn a block at a time on the stack: a
+/// stream drawn whole into a word buffer and a float64 buffer left 3 buffers behind per
+/// tensor (12 bytes an element), which the host cache then kept.
+fn uniform_blocks(n: usize, dtype: DType, mut f: impl FnMut(&[f64])) -> Result<()> {
     let per = if dtype == DType::F64 { 2 } else { 1 };
     let words = draws(n, per)?;
-    let mut raw = try_filled::<u32>(words, 0)?;
     let (seed, start) = reserve(words as u64);
-    fill_u32(seed, start, &mut raw);
-    let mut out = try_vec::<f64>(n)?;
-    if per == 2 {
-        out.extend(raw.chunks_exact(2).map(|p| unit_f64(p[0], p[1])));
-    } else {
-        out.extend(raw.iter().map(|&u| unit_f32(u) as f64));
+    let mut raw = [0u32; 512];
+    let mut u = [0f64; 256];
+    for s in (0..n).step_by(256) {
+        let len = 256.min(n - s);
+        let w = &mut raw[..len * per];
+        fill_u32(seed, start + (s * per) as u64, w);
+        if per == 2 {
+            for (o, p) in u.iter_mut().zip(w.chunks_exact(2)) {
+                *o = unit_f64(p[0], p[1]);
+            }
+        } else {
+            for (o, &x) in u.iter_mut().zip(w.iter()) {
+                *o = unit_f32(x) as f64;
+            }
+        }
+        f(&u[..len]);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Uniform samples in [0, 1).
 pub fn rand(shape: &[usize], dtype: DType) -> Result<Tensor> {
     let n = crate::layout::checked_numel(shape)?;
     float_dispatch!(dtype, "rand", T => {
-        let u = uniforms(n, dtype)?;
-        Tensor::from_vec(try_collect(n, u.into_iter().map(T::from_f64))?, shape)
+        let mut v: Vec<T> = try_vec(n)?;
+        uniform_blocks(n, dtype, |u| v.extend(u.iter().map(|&x| T::from_f64(x))))?;
+        Tensor::from_vec(v, shape)
     })
 }
 
@@ -202,14 +217,16 @@ pub fn rand(shape: &[usize], dtype: DType) -> Result<Tensor> {
 pub fn randn(shape: &[usize], dtype: DType) -> Result<Tensor> {
     let n = crate::layout::checked_numel(shape)?;
     float_dispatch!(dtype, "randn", T => {
-        let u = uniforms(n + (n & 1), dtype)?;
         let mut v: Vec<T> = try_vec(n + 1)?;
-        for p in u.chunks_exact(2) {
-            let r = (-2.0 * (1.0 - p[0]).ln()).sqrt(); // 1 - u is in (0, 1]: ln stays finite
-            let th = std::f64::consts::TAU * p[1];
-            v.push(T::from_f64(r * th.cos()));
-            v.push(T::from_f64(r * th.sin()));
-        }
+        // blocks hold an even count, so each (u0, u1) pair lies in one block
+        uniform_blocks(n + (n & 1), dtype, |u| {
+            for p in u.chunks_exact(2) {
+                let r = (-2.0 * (1.0 - p[0]).ln()).sqrt(); // 1 - u is in (0, 1]: ln stays finite
+                let th = std::f64::consts::TAU * p[1];
+                v.push(T::from_f64(r * th.cos()));
+                v.push(T::from_f64(r * th.sin()));
+            }
+        })?;
         v.truncate(n);
         Tensor::from_vec(v, shape)
     })
