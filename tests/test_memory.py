@@ -135,6 +135,38 @@ def test_host_cache_serves_a_steady_training_loop_without_new_memory():
     assert after["cached_bytes"] == before["cached_bytes"]
 
 
+@pytest.mark.parametrize("arch", ["standard", "residual", "selu"])
+def test_steady_training_step_takes_no_new_blocks_for_the_three_networks(arch):
+    """Issue 17's allocation count: once warm, a training step of each of the three
+    networks (the CLI's sizes, batch 128, Adam) takes no block of 128 KiB or more from the
+    system (activations, gradients, gemm's packing buffers all come from the host cache),
+    and the cache neither grows nor shrinks. (Smaller blocks, under 128 KiB, are glibc's.)"""
+    from ferrograd.cli import build
+
+    fg.manual_seed(0)
+    model = build(arch, 784, 10)
+    opt = fg.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    x, y = fg.randn(128, 784), fg.randint(0, 10, (128,))
+
+    def step():
+        loss = fg.losses.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(3):
+        step()
+    before = fg.cpu.memory_stats()
+    for _ in range(3):
+        step()
+    after = fg.cpu.memory_stats()
+    hits = after["cache_hits"] - before["cache_hits"]
+    assert hits >= 3 * 10, f"{arch}: only {hits} large blocks in 3 steps"  # the step has them
+    assert after["cache_misses"] == before["cache_misses"], f"{arch}: new blocks in a steady step"
+    assert after["cached_bytes"] == before["cached_bytes"]
+
+
 def test_host_cache_limit_and_empty_cache():
     old = fg.cpu.cache_limit()
     try:
