@@ -12,12 +12,19 @@ struct Params {
     n: u32,
     c: u32,
     flags: u32,   // 1 gamma given, 2 beta given, 4 update running stats, 8 eval (use them),
-                  // 16 relu after the normalization
+                  // 16 relu after the normalization, 32 dropout after that
     row: u32,     // threads per grid row
     eps: f32,
     momentum: f32,
     unbias: f32,  // n / (n - 1), for the running variance
-    _pad: f32,
+    keep_scale: f32, // flag 32: dropout after (relu): kept y * keep_scale, dropped 0
+    threshold: u32,  // the mask: kept when u32 number start + i of stream seed >= it
+    seed_lo: u32,
+    seed_hi: u32,
+    start_lo: u32,
+    start_hi: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -109,12 +116,23 @@ fn norm_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = i % p.c;
     var y = (in1[i] - in2[j]) * in2[2u * p.c + j] + in2[3u * p.c + j];
     if ((p.flags & 16u) != 0u) { y = select(max(y, 0.0), y, is_nan(y)); }
+    if ((p.flags & 32u) != 0u) { y = y * drop_factor(i) + 0.0; }
     out[i] = y;
 }
 
-// The upstream gradient, zeroed where a fused relu cut the output (its input, recomputed
-// from x and the statistics as the forward did, was not above 0).
-fn masked_g(g: f32, x: f32, mean: f32, scale: f32, beta: f32) -> f32 {
+// A fused dropout's factor for element i (keep_scale kept, 0 dropped), else 1.
+fn drop_factor(i: u32) -> f32 {
+    if ((p.flags & 32u) == 0u) { return 1.0; }
+    let u = stream_u32(p.seed_lo, p.seed_hi, p.start_lo, p.start_hi, i);
+    return select(0.0, p.keep_scale, u >= p.threshold);
+}
+
+// The upstream gradient of element i: times a fused dropout's factor (drawn again), then
+// zeroed where a fused relu cut the output (its input, recomputed from x and the
+// statistics as the forward did, was not above 0).
+fn masked_g(g_in: f32, i: u32, x: f32, mean: f32, scale: f32, beta: f32) -> f32 {
+    var g = g_in;
+    if ((p.flags & 32u) != 0u) { g = g * drop_factor(i); }
     if ((p.flags & 16u) != 0u && !((x - mean) * scale + beta > 0.0)) { return 0.0; }
     return g;
 }
@@ -136,7 +154,7 @@ fn grad_reduce_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
         let beta = extra[3u * p.c + j];
         for (var i = lid.y; i < p.n; i += 16u) {
             let x = in2[i * p.c + j];
-            let g = masked_g(in1[i * p.c + j], x, mean, scale, beta);
+            let g = masked_g(in1[i * p.c + j], i * p.c + j, x, mean, scale, beta);
             sg += g;
             sgx += g * (x - mean) * invstd;
         }
@@ -175,6 +193,6 @@ fn grad_x_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= p.n * p.c) { return; }
     let j = i % p.c;
     let x = in2[i];
-    let g = masked_g(in1[i], x, extra[3u * p.c + j], extra[4u * p.c + j], extra[5u * p.c + j]);
+    let g = masked_g(in1[i], i, x, extra[3u * p.c + j], extra[4u * p.c + j], extra[5u * p.c + j]);
     out[i] = extra[j] * g + extra[p.c + j] * (x - extra[3u * p.c + j]) + extra[2u * p.c + j];
 }

@@ -26,55 +26,14 @@ struct Params {
 @group(3) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> scale_out: array<f32>;
 
-// 32 x 32 -> 64-bit product as (hi, lo), from 16-bit halves (WGSL has no mulhi)
-fn mulhilo(a: u32, b: u32) -> vec2<u32> {
-    let a_lo = a & 0xffffu;
-    let a_hi = a >> 16u;
-    let b_lo = b & 0xffffu;
-    let b_hi = b >> 16u;
-    let lo_lo = a_lo * b_lo;
-    let hi_lo = a_hi * b_lo;
-    let lo_hi = a_lo * b_hi;
-    let hi_hi = a_hi * b_hi;
-    let cross = (lo_lo >> 16u) + (hi_lo & 0xffffu) + lo_hi;
-    let hi = hi_hi + (hi_lo >> 16u) + (cross >> 16u);
-    let lo = (cross << 16u) | (lo_lo & 0xffffu);
-    return vec2<u32>(hi, lo);
-}
-
-fn philox(counter: vec4<u32>, key_in: vec2<u32>) -> vec4<u32> {
-    var c = counter;
-    var k = key_in;
-    for (var round = 0u; round < 10u; round++) {
-        let p0 = mulhilo(0xD2511F53u, c.x);
-        let p1 = mulhilo(0xCD9E8D57u, c.z);
-        c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
-        if (round < 9u) {
-            k = vec2<u32>(k.x + 0x9E3779B9u, k.y + 0xBB67AE85u);
-        }
-    }
-    return c;
-}
-
 fn index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;
 }
 
-// Whether element i is kept: u32 number start + i of the stream `seed` >= threshold.
+// Whether element i is kept: u32 number start + i of the stream `seed` >= threshold
+// (stream_u32 and Philox come from common.wgsl, shared with batchnorm.wgsl's fused dropout).
 fn keep(i: u32) -> bool {
-    // 64-bit stream position start + i, then its Philox block and lane
-    let lo = p.start_lo + i;
-    let carry = select(0u, 1u, lo < i);
-    let hi = p.start_hi + carry;
-    let block_lo = (lo >> 2u) | (hi << 30u);
-    let block_hi = hi >> 2u;
-    let r = philox(vec4<u32>(block_lo, block_hi, 0u, 0u), vec2<u32>(p.seed_lo, p.seed_hi));
-    let lane = lo & 3u;
-    var u = r.x;
-    if (lane == 1u) { u = r.y; }
-    if (lane == 2u) { u = r.z; }
-    if (lane == 3u) { u = r.w; }
-    return u >= p.threshold;
+    return stream_u32(p.seed_lo, p.seed_hi, p.start_lo, p.start_hi, i) >= p.threshold;
 }
 
 @compute @workgroup_size(64)

@@ -127,3 +127,56 @@ def test_cross_entropy_of_no_rows(device):
     s = fg.losses.cross_entropy(z, y, reduction="sum")
     s.backward()
     assert s.item() == 0.0 and z.grad.shape == (0, 3)
+
+
+def _bn_relu_dropout(device, fused, p=0.3, seed=11, shape=(300, 70)):
+    """BatchNorm1d -> ReLU -> Dropout(p) in training, fused by Sequential or run module by
+    module (a forward hook on the Dropout keeps Sequential from fusing it); returns y and
+    the gradients of x, gamma and beta for a fixed upstream gradient."""
+    data = np.random.default_rng(4)
+    xn = (data.standard_normal(shape) * 2 + 0.5).astype(np.float32)
+    gn = data.standard_normal(shape).astype(np.float32)
+    fg.manual_seed(seed)
+    net = fg.nn.Sequential(fg.nn.BatchNorm1d(shape[1]), fg.nn.ReLU(), fg.nn.Dropout(p)).to(device)
+    if not fused:
+        net[2].register_forward_hook(lambda m, i, o: None)
+    net.train()
+    x = fg.tensor(xn, device=device, requires_grad=True)
+    y = net(x)
+    (y * fg.tensor(gn, device=device)).sum().backward()
+    bn = net[0]
+    return [t.numpy() for t in (y, x.grad, bn.weight.grad, bn.bias.grad, bn.running_mean, bn.running_var)]
+
+
+def test_batch_norm_relu_dropout_fused_is_the_unfused_chain_bit_for_bit():
+    """Sequential fuses BatchNorm1d -> ReLU -> Dropout into batch norm's kernels; the mask is
+    the one the Dropout module would draw (the same stream position), and the arithmetic
+    the same, so outputs and gradients match the module-by-module chain exactly."""
+    fused, chain = _bn_relu_dropout("cpu", True), _bn_relu_dropout("cpu", False)
+    for name, a, b in zip(("y", "dx", "dgamma", "dbeta", "running_mean", "running_var"), fused, chain):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    y = fused[0]
+    dropped = (y == 0).mean()
+    assert 0.6 < dropped < 0.7  # relu zeros half, then dropout 0.3 of the rest: 0.65
+    # and the stream moved on as the unfused chain's did: the next draw is the same
+    fg.manual_seed(11)
+    fg.nn.Dropout(0.3)(fg.ones(300 * 70))
+    after = fg.rand(3).numpy()
+    _bn_relu_dropout("cpu", True)
+    np.testing.assert_array_equal(fg.rand(3).numpy(), after)
+
+
+def test_batch_norm_relu_dropout_fused_gpu_equals_cpu():
+    if not fg.gpu_available():
+        pytest.skip("no GPU adapter")
+    cpu, gpu = _bn_relu_dropout("cpu", True), _bn_relu_dropout("gpu", True)
+    # the same mask on both devices: the same elements dropped
+    np.testing.assert_array_equal(cpu[0] == 0, gpu[0] == 0)
+    for name, c, g in zip(("y", "dx", "dgamma", "dbeta", "running_mean", "running_var"), cpu, gpu):
+        np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_batch_norm_dropout_probability_is_checked():
+    x = fg.randn(4, 3)
+    with pytest.raises(ValueError, match="dropout probability must be in"):
+        _core.batch_norm(x, None, None, None, None, True, 0.1, 1e-5, "relu", 1.5)

@@ -554,9 +554,11 @@ def test_cross_entropy_kernels_forward_and_backward():
 
 
 def bn_params(n, c, flags, row, eps=1e-5, momentum=0.1):
+    # the last eight words are the fused dropout's (keep_scale, threshold, seed, start), unused
     return (
         np.array([n, c, flags, row], np.uint32).tobytes()
-        + np.array([eps, momentum, n / (n - 1), 0], np.float32).tobytes()
+        + np.array([eps, momentum, n / (n - 1), 1], np.float32).tobytes()
+        + np.zeros(8, np.uint32).tobytes()
     )
 
 

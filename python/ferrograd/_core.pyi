@@ -1410,9 +1410,11 @@ def batch_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
     activation: str | None = None,
+    dropout: float = 0.0,
 ) -> Tensor:
     """Batch normalization of a (N, C) input (updates the running stats in place when training);
-    ``activation="relu"`` applies relu in the same GPU kernel."""
+    ``activation="relu"`` applies relu, and ``dropout`` > 0 then inverted dropout with that
+    probability, in the same kernels (the mask ``dropout`` would draw next)."""
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout with probability ``p`` (identity when not training)."""

@@ -100,8 +100,9 @@ class BatchNorm1d(Module):
     def forward(self, x: Tensor) -> Tensor:
         return self._normalize(x, None)
 
-    def _normalize(self, x: Tensor, activation: str | None) -> Tensor:
-        # `activation="relu"` is Sequential fusing a following ReLU into the same kernel
+    def _normalize(self, x: Tensor, activation: str | None, dropout: float = 0.0) -> Tensor:
+        # `activation="relu"` is Sequential fusing a following ReLU (and `dropout` a
+        # Dropout after it) into the same kernels
         if x.ndim != 2 or x.shape[1] != self.num_features:
             raise ShapeError(
                 f"BatchNorm1d: expected input (N, {self.num_features}), got shape {tuple(x.shape)}"
@@ -116,6 +117,7 @@ class BatchNorm1d(Module):
             self.momentum,
             self.eps,
             activation,
+            dropout,
         )
 
     def get_config(self) -> dict:
@@ -587,9 +589,15 @@ class Sequential(Module):
                 x = _core.linear(x, m.weight, m.bias, *act)
                 i += 2
             elif type(m) is BatchNorm1d and type(nxt) is ReLU and isinstance(x, Tensor) and not hooked:
-                # BatchNorm1d then ReLU: relu inside the normalization kernel on the GPU
-                x = m._normalize(x, "relu")
-                i += 2
+                # BatchNorm1d then ReLU (then Dropout): relu and the mask inside the
+                # normalization's kernels; the same mask as the Dropout module would draw
+                drop = mods[i + 2] if i + 2 < len(mods) else None
+                if type(drop) is Dropout and "_hooks" not in drop.__dict__:
+                    x = m._normalize(x, "relu", drop.p if drop.training else 0.0)
+                    i += 3
+                else:
+                    x = m._normalize(x, "relu")
+                    i += 2
             else:
                 x = m(x)
                 i += 1

@@ -3,9 +3,10 @@
 use crate::prelude::*;
 
 /// Batch normalization of a (N, C) input (updates running stats in place when training);
-/// `activation="relu"` applies relu in the same GPU kernel.
+/// `activation="relu"` applies relu, and `dropout` > 0 then inverted dropout with that
+/// probability, in the same kernels (the mask `dropout` would draw next).
 #[pyfunction]
-#[pyo3(signature = (x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5, activation=None))]
+#[pyo3(signature = (x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5, activation=None, dropout=0.0))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn batch_norm(
     py: Python<'_>,
@@ -18,6 +19,7 @@ pub(crate) fn batch_norm(
     momentum: f64,
     eps: f64,
     activation: Option<&str>,
+    dropout: f64,
 ) -> PyResult<PyTensor> {
     let relu = match activation {
         None => false,
@@ -40,6 +42,7 @@ pub(crate) fn batch_norm(
             momentum,
             eps,
             relu,
+            dropout,
         )
     })
     .map(wrap)

@@ -275,6 +275,9 @@ pub(crate) struct BnSpec {
     pub update: bool,
     /// relu after the normalization (BatchNorm1d -> ReLU)
     pub relu: bool,
+    /// dropout after that (BatchNorm1d -> ReLU -> Dropout): y = v * a + 0 with a from the
+    /// mask (`keep_scale` kept, 0 dropped; the shifts are 0), the gradient g * a first
+    pub drop: Option<MaskSpec>,
 }
 
 /// How cross-entropy's upstream gradient is applied (see `cross_entropy_grad`).

@@ -62,12 +62,16 @@ impl Tensor {
             momentum,
             eps,
             false,
+            0.0,
         )
     }
 
-    /// `batch_norm`, then relu when `relu` is set (BatchNorm1d -> ReLU), fused: the
-    /// backend's kernels compute the statistics, the normalization and the relu in one
-    /// pass each way. All tensors must be on one device.
+    /// `batch_norm`, then relu when `relu` is set (BatchNorm1d -> ReLU), then inverted
+    /// dropout with probability `dropout` when it is above 0 (-> Dropout, in training),
+    /// fused: the backend's kernels compute the statistics, the normalization, the relu
+    /// and the mask in one pass each way. The mask is the one `dropout` would draw next
+    /// (the same stream position), so the result is the unfused chain's, bit for bit; the
+    /// backward draws it again instead of keeping it. All tensors must be on one device.
     #[allow(clippy::too_many_arguments)]
     pub fn batch_norm_act(
         &self,
@@ -79,7 +83,13 @@ impl Tensor {
         momentum: f64,
         eps: f64,
         relu: bool,
+        dropout: f64,
     ) -> Result<Tensor> {
+        if !(0.0..=1.0).contains(&dropout) {
+            return Err(value_err!(
+                "batch_norm: dropout probability must be in [0, 1], got {dropout}"
+            ));
+        }
         if self.ndim() != 2 {
             return Err(shape_err!(
                 "batch_norm: expected a 2-D input (N, C), got shape {}",
@@ -163,6 +173,7 @@ impl Tensor {
             batch_stats,
             update: training && running.is_some(),
             relu,
+            drop: (dropout > 0.0).then(|| dropout_mask(dropout, n * c)),
         };
         let (y, stats) = {
             let x = self.storage_guard();
@@ -272,8 +283,12 @@ impl Tensor {
         if !training || p == 0.0 {
             return Ok(self.clone());
         }
-        let scale = if p >= 1.0 { 0.0 } else { 1.0 / (1.0 - p) };
-        self.masked_affine("DropoutBackward", p, scale, 0.0, 0.0)
+        let x = if self.dtype().is_float() {
+            self.clone()
+        } else {
+            self.cast(DType::F32)?
+        };
+        x.masked_affine("DropoutBackward", dropout_mask(p, x.numel()))
     }
 
     /// Alpha dropout for SELU networks: dropped units take SELU's negative saturation value
@@ -294,41 +309,29 @@ impl Tensor {
         let q = 1.0 - p;
         let a = 1.0 / (q * (1.0 + p * alpha_p * alpha_p)).sqrt();
         let b = -a * alpha_p * p;
-        // y = a (x m + alpha' (1 - m)) + b: kept a x + b, dropped a alpha' + b
-        self.masked_affine("AlphaDropoutBackward", p, a, b, a * alpha_p + b)
-    }
-
-    /// One fused pass: y = x * A + B with (A, B) = (keep_scale, keep_shift) where the
-    /// generator keeps the element (probability 1 - p), else (0, drop_shift). dx = g * A.
-    fn masked_affine(
-        &self,
-        name: &'static str,
-        p: f64,
-        keep_scale: f64,
-        keep_shift: f64,
-        drop_shift: f64,
-    ) -> Result<Tensor> {
         let x = if self.dtype().is_float() {
             self.clone()
         } else {
             self.cast(DType::F32)?
         };
-        // one (seed, start) reservation of the global stream: the same mask on either device
-        let n = x.numel();
-        let (seed, start) = random::reserve(n as u64);
+        // y = a (x m + alpha' (1 - m)) + b: kept a x + b, dropped a alpha' + b
         let mask = crate::backend::MaskSpec {
-            seed,
-            start,
-            // keep when u >= p * 2^32, i.e. with probability 1 - p (to 2^-32)
-            threshold: (p * 4_294_967_296.0).min(u32::MAX as f64) as u32,
-            keep_scale,
-            keep_shift,
-            drop_shift,
+            keep_scale: a,
+            keep_shift: b,
+            drop_shift: a * alpha_p + b,
+            ..dropout_mask(p, x.numel())
         };
+        x.masked_affine("AlphaDropoutBackward", mask)
+    }
+
+    /// One fused pass: y = x * A + B with (A, B) = (keep_scale, keep_shift) where the
+    /// mask keeps the element (probability 1 - p), else (0, drop_shift). dx = g * A.
+    fn masked_affine(&self, name: &'static str, mask: crate::backend::MaskSpec) -> Result<Tensor> {
+        let x = self;
         let (y, a) = x.storage_guard().masked_affine(x.layout(), &mask)?;
         let out = Tensor::from_buffer(y, x.shape())?;
         let scale = Tensor::from_buffer(a, x.shape())?;
-        Ok(record(out, name, &[&x], move |g| {
+        Ok(record(out, name, &[x], move |g| {
             Ok(vec![Some(g.mul(&scale)?)])
         }))
     }
@@ -431,5 +434,21 @@ impl Tensor {
                 Reduction::None | Reduction::Sum => d,
             })])
         }))
+    }
+}
+
+/// Inverted dropout's mask over the next `n` numbers of the global stream (reserved here):
+/// kept with probability 1 - p and scaled by 1 / (1 - p), dropped to 0. One reservation,
+/// so a mask is the same on either device, fused into batch norm or not.
+fn dropout_mask(p: f64, n: usize) -> crate::backend::MaskSpec {
+    let (seed, start) = random::reserve(n as u64);
+    crate::backend::MaskSpec {
+        seed,
+        start,
+        // keep when u >= p * 2^32, i.e. with probability 1 - p (to 2^-32)
+        threshold: (p * 4_294_967_296.0).min(u32::MAX as f64) as u32,
+        keep_scale: if p >= 1.0 { 0.0 } else { 1.0 / (1.0 - p) },
+        keep_shift: 0.0,
+        drop_shift: 0.0,
     }
 }

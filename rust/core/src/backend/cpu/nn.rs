@@ -98,7 +98,37 @@ pub(super) fn batch_norm<T: Float>(
     }
     // SAFETY: the loop above wrote all n rows of c
     unsafe { y.set_len(n * c) };
+    if let Some(mask) = &spec.drop {
+        // dropout's y * a + 0, as the unfused kernel computes it
+        let zero = T::zero();
+        each_mask_block(mask, &mut y, |block, a| {
+            block
+                .iter_mut()
+                .zip(a)
+                .for_each(|(v, &a)| *v = *v * a + zero);
+        });
+    }
     Ok((y, stats))
+}
+
+/// Calls `f(block, a)` over blocks of `v` (at most 256 elements, in order) with dropout's
+/// factor `a` for each element (`keep_scale` kept, 0 dropped), drawn from the mask's stream.
+fn each_mask_block<T: Float>(
+    mask: &crate::backend::MaskSpec,
+    v: &mut [T],
+    mut f: impl FnMut(&mut [T], &[T]),
+) {
+    let mut raw = [0u32; 256];
+    let mut a = [T::zero(); 256];
+    let keep = T::from_f64(mask.keep_scale);
+    for (k, block) in v.chunks_mut(256).enumerate() {
+        let len = block.len();
+        crate::random::fill_u32(mask.seed, mask.start + (k * 256) as u64, &mut raw[..len]);
+        for (a, &u) in a.iter_mut().zip(&raw[..len]) {
+            *a = if u >= mask.threshold { keep } else { T::zero() };
+        }
+        f(block, &a[..len]);
+    }
 }
 
 /// (dx, dgamma, dbeta) of batch norm (see `BackendStorage::batch_norm_grad`).
@@ -128,6 +158,17 @@ pub(super) fn batch_norm_grad<T: Float>(
         } else {
             T::zero()
         }
+    };
+    // a fused dropout's factor first, as its own backward would (g * a), drawn once
+    let g: std::borrow::Cow<[T]> = match &spec.drop {
+        Some(mask) => {
+            let mut ga = g.into_owned();
+            each_mask_block(mask, &mut ga, |block, a| {
+                block.iter_mut().zip(a).for_each(|(v, &a)| *v *= a);
+            });
+            ga.into()
+        }
+        None => g,
     };
     let mut sum_g: Vec<T> = zeros(c)?;
     let mut sum_gx: Vec<T> = zeros(c)?;

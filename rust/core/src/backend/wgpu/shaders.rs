@@ -32,7 +32,10 @@ pub const REDUCE: &str = concat!(
     include_str!("../../../../../shaders/reduce.wgsl")
 );
 /// Dropout masks from the counter-based generator.
-pub const DROPOUT: &str = include_str!("../../../../../shaders/dropout.wgsl");
+pub const DROPOUT: &str = concat!(
+    include_str!("../../../../../shaders/common.wgsl"),
+    include_str!("../../../../../shaders/dropout.wgsl")
+);
 /// Row-wise log_softmax.
 pub const SOFTMAX: &str = include_str!("../../../../../shaders/softmax.wgsl");
 /// Batch normalization forward and backward.

@@ -110,6 +110,17 @@ fn bn_params(spec: &BnSpec, gamma: bool, beta: bool, row: u32) -> gpu::BnParams 
     if spec.relu {
         flags |= 16;
     }
+    if spec.drop.is_some() {
+        flags |= 32;
+    }
+    let d = spec.drop.unwrap_or(crate::backend::MaskSpec {
+        seed: 0,
+        start: 0,
+        threshold: 0,
+        keep_scale: 1.0,
+        keep_shift: 0.0,
+        drop_shift: 0.0,
+    });
     gpu::BnParams {
         n: n as u32,
         c: c as u32,
@@ -122,7 +133,14 @@ fn bn_params(spec: &BnSpec, gamma: bool, beta: bool, row: u32) -> gpu::BnParams 
         } else {
             1.0
         },
-        _pad: 0.0,
+        keep_scale: d.keep_scale as f32,
+        threshold: d.threshold,
+        seed_lo: d.seed as u32,
+        seed_hi: (d.seed >> 32) as u32,
+        start_lo: d.start as u32,
+        start_hi: (d.start >> 32) as u32,
+        _pad0: 0,
+        _pad1: 0,
     }
 }
 

@@ -128,7 +128,14 @@ pub(crate) struct BnParams {
     pub eps: f32,
     pub momentum: f32,
     pub unbias: f32,
-    pub _pad: f32,
+    pub keep_scale: f32,
+    pub threshold: u32,
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    pub start_lo: u32,
+    pub start_hi: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
 }
 impl Params for BnParams {}
 
