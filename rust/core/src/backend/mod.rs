@@ -163,7 +163,8 @@ pub(crate) trait BackendStorage: Sized {
     /// running ones otherwise), y = (x - mean) invstd gamma + beta, then relu when
     /// `spec.relu`. `running` (contiguous, length c) is read or updated in place. Returns y
     /// (contiguous) and the per-feature `[mean | invstd | scale | shift]` (4c) that
-    /// `batch_norm_grad` reads.
+    /// `batch_norm_grad` reads, which a backend may follow with more of its own (the host
+    /// keeps a fused dropout's mask there).
     fn batch_norm(
         &self,
         l: &Layout,

@@ -70,8 +70,9 @@ impl Tensor {
     /// dropout with probability `dropout` when it is above 0 (-> Dropout, in training),
     /// fused: the backend's kernels compute the statistics, the normalization, the relu
     /// and the mask in one pass each way. The mask is the one `dropout` would draw next
-    /// (the same stream position), so the result is the unfused chain's, bit for bit; the
-    /// backward draws it again instead of keeping it. All tensors must be on one device.
+    /// (the same stream position), so the result is the unfused chain's, bit for bit in
+    /// float32 and float64 (float16/bfloat16 round once where the chain rounded twice).
+    /// All tensors must be on one device.
     #[allow(clippy::too_many_arguments)]
     pub fn batch_norm_act(
         &self,

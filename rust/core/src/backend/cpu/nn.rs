@@ -99,14 +99,26 @@ pub(super) fn batch_norm<T: Float>(
     // SAFETY: the loop above wrote all n rows of c
     unsafe { y.set_len(n * c) };
     if let Some(mask) = &spec.drop {
-        // dropout's y * a + 0, as the unfused kernel computes it
+        // dropout's y * a + 0, as the unfused kernel computes it; the mask is kept for the
+        // backward at one bit an element, 8 to a value after the 4c statistics (whole
+        // numbers below 256, exact in every float dtype), so it is drawn once
         let zero = T::zero();
+        let mut packed: Vec<T> = crate::storage::try_vec((n * c).div_ceil(8))?;
         each_mask_block(mask, &mut y, |block, a| {
             block
                 .iter_mut()
                 .zip(a)
                 .for_each(|(v, &a)| *v = *v * a + zero);
+            // blocks hold 256 elements (the last may be shorter): bytes never straddle
+            packed.extend(a.chunks(8).map(|byte| {
+                let bits = byte
+                    .iter()
+                    .enumerate()
+                    .fold(0u32, |b, (i, &a)| b | (((a != zero) as u32) << i));
+                T::from_f64(bits as f64)
+            }));
         });
+        stats.extend_from_slice(&packed);
     }
     Ok((y, stats))
 }
@@ -159,9 +171,27 @@ pub(super) fn batch_norm_grad<T: Float>(
             T::zero()
         }
     };
-    // a fused dropout's factor first, as its own backward would (g * a), drawn once
+    // a fused dropout's factor first, as its own backward would (g * a), from the bits the
+    // forward kept after the statistics
     let g: std::borrow::Cow<[T]> = match &spec.drop {
+        Some(mask) if stats.len() >= 4 * c + (n * c).div_ceil(8) => {
+            let keep = T::from_f64(mask.keep_scale);
+            let bits = &stats[4 * c..];
+            let mut ga = g.into_owned();
+            for (chunk, &byte) in ga.chunks_mut(8).zip(bits) {
+                let byte = byte.to_f64() as u32;
+                for (i, v) in chunk.iter_mut().enumerate() {
+                    *v *= if (byte >> i) & 1 == 1 {
+                        keep
+                    } else {
+                        T::zero()
+                    };
+                }
+            }
+            ga.into()
+        }
         Some(mask) => {
+            // statistics without the bits: draw the mask again
             let mut ga = g.into_owned();
             each_mask_block(mask, &mut ga, |block, a| {
                 block.iter_mut().zip(a).for_each(|(v, &a)| *v *= a);
