@@ -3,34 +3,58 @@
 
 use crate::dtype::Float;
 use multiversion::multiversion;
+use std::mem::MaybeUninit;
+
+// The elementwise kernels write into `MaybeUninit` outputs, so a fresh output vector needs
+// no zero fill before they overwrite it (that fill was a whole extra pass per op); they
+// write every element they are given, and only initialized values.
+
+/// An initialized slice as an output of the kernels below.
+///
+/// # Safety
+/// Only initialized values may be written through the result (the kernels here do so).
+pub(crate) unsafe fn as_out<U: Copy>(s: &mut [U]) -> &mut [MaybeUninit<U>] {
+    // SAFETY: MaybeUninit<U> has U's layout; the caller writes only initialized values
+    unsafe { &mut *(s as *mut [U] as *mut [MaybeUninit<U>]) }
+}
 
 /// `out[i] = f(a[i], b[i])`
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn zip_map<T: Copy, U: Copy, F: Fn(T, T) -> U>(a: &[T], b: &[T], out: &mut [U], f: F) {
+pub fn zip_map<T: Copy, U: Copy, F: Fn(T, T) -> U>(
+    a: &[T],
+    b: &[T],
+    out: &mut [MaybeUninit<U>],
+    f: F,
+) {
     let n = out.len();
     let (a, b) = (&a[..n], &b[..n]);
     for i in 0..n {
-        out[i] = f(a[i], b[i]);
+        out[i] = MaybeUninit::new(f(a[i], b[i]));
     }
 }
 
 /// `out[i] = f(a[i], s)`: one operand broadcast as a scalar.
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn map_scalar<T: Copy, U: Copy, F: Fn(T, T) -> U>(a: &[T], s: T, out: &mut [U], f: F) {
+pub fn map_scalar<T: Copy, U: Copy, F: Fn(T, T) -> U>(
+    a: &[T],
+    s: T,
+    out: &mut [MaybeUninit<U>],
+    f: F,
+) {
     let n = out.len();
     let a = &a[..n];
     for i in 0..n {
-        out[i] = f(a[i], s);
+        out[i] = MaybeUninit::new(f(a[i], s));
     }
 }
 
 /// `out[i] = f(a[i])`
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn map<T: Copy, U: Copy, F: Fn(T) -> U>(a: &[T], out: &mut [U], f: F) {
+pub fn map<T: Copy, U: Copy, F: Fn(T) -> U>(a: &[T], out: &mut [MaybeUninit<U>], f: F) {
     let n = out.len();
     let a = &a[..n];
     for i in 0..n {
-        out[i] = f(a[i]);
+        out[i] = MaybeUninit::new(f(a[i]));
     }
 }
 
@@ -59,11 +83,17 @@ pub fn masked_affine<T: Float>(
 
 /// `out[i] = f(a[i], b[i], c[i])` (backward rules that need input, output and gradient).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn zip3_map<T: Copy, F: Fn(T, T, T) -> T>(a: &[T], b: &[T], c: &[T], out: &mut [T], f: F) {
+pub fn zip3_map<T: Copy, F: Fn(T, T, T) -> T>(
+    a: &[T],
+    b: &[T],
+    c: &[T],
+    out: &mut [MaybeUninit<T>],
+    f: F,
+) {
     let n = out.len();
     let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
     for i in 0..n {
-        out[i] = f(a[i], b[i], c[i]);
+        out[i] = MaybeUninit::new(f(a[i], b[i], c[i]));
     }
 }
 

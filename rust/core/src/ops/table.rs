@@ -160,7 +160,7 @@ macro_rules! unary_table {
         }
 
         /// y = op(x) over contiguous slices (one loop per op, so each vectorizes).
-        pub(crate) fn cpu_forward<T: Float>(op: UnaryOp, x: &[T], out: &mut [T]) {
+        pub(crate) fn cpu_forward<T: Float>(op: UnaryOp, x: &[T], out: &mut [std::mem::MaybeUninit<T>]) {
             match op {
                 $( UnaryOp::$var $(( $($p),+ ))? => {
                     $($( let $p: T = c($p); )+)?
@@ -170,7 +170,7 @@ macro_rules! unary_table {
         }
 
         /// dx = g f'(x) from x, y and g (contiguous slices of one length).
-        pub(crate) fn cpu_backward<T: Float>(op: UnaryOp, x: &[T], y: &[T], g: &[T], out: &mut [T]) {
+        pub(crate) fn cpu_backward<T: Float>(op: UnaryOp, x: &[T], y: &[T], g: &[T], out: &mut [std::mem::MaybeUninit<T>]) {
             match op {
                 $( UnaryOp::$var $(( $($p),+ ))? => {
                     $($( let $p: T = c($p); )+)?

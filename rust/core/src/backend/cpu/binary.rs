@@ -18,11 +18,20 @@ where
 {
     let n = la.numel();
     let mut out: Vec<U> = try_vec(n)?;
-    // fill with a default then overwrite; the cost is one memset
-    out.resize(n, U::zero());
     // a one-element operand broadcast everywhere has only zero strides
     let scalar = |l: &Layout| l.strides.iter().all(|&s| s == 0);
-    apply_layouts(sa, la, sb, lb, &mut out, scalar(la), scalar(lb), f);
+    apply_layouts(
+        sa,
+        la,
+        sb,
+        lb,
+        out.spare_capacity_mut(),
+        scalar(la),
+        scalar(lb),
+        f,
+    );
+    // SAFETY: apply_layouts writes every one of the n elements
+    unsafe { out.set_len(n) };
     Ok(out)
 }
 
@@ -32,7 +41,7 @@ fn apply_layouts<T, U, F>(
     la: &Layout,
     sb: &[T],
     lb: &Layout,
-    out: &mut [U],
+    out: &mut [std::mem::MaybeUninit<U>],
     a_scalar: bool,
     b_scalar: bool,
     f: F,
@@ -94,10 +103,10 @@ fn apply_layouts<T, U, F>(
             );
         } else {
             for (j, slot) in o.iter_mut().enumerate() {
-                *slot = f(
+                slot.write(f(
                     sa[(pa + j as isize * ia) as usize],
                     sb[(pb + j as isize * ib) as usize],
-                );
+                ));
             }
         }
         row += 1;

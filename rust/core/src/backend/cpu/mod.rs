@@ -37,8 +37,12 @@ fn zeros<T: Float>(n: usize) -> Result<Vec<T>> {
 #[inline(always)]
 fn unary_t<T: Float>(v: &[T], l: &Layout, op: UnaryOp) -> Result<Vec<T>> {
     let x = contig(v, l)?;
-    let mut out = zeros(x.len())?;
-    threads::for_chunks(&mut out, |s, o| cpu_forward(op, &x[s..s + o.len()], o));
+    let mut out: Vec<T> = try_vec(x.len())?;
+    threads::for_chunks(out.spare_capacity_mut(), |s, o| {
+        cpu_forward(op, &x[s..s + o.len()], o)
+    });
+    // SAFETY: for_chunks handed every element to the kernel, which wrote it
+    unsafe { out.set_len(x.len()) };
     Ok(out)
 }
 
@@ -54,11 +58,13 @@ fn unary_grad_t<T: Float>(
         None => Cow::Borrowed(&*x),
     };
     let g = contig(g, gl)?;
-    let mut out = zeros(x.len())?;
-    threads::for_chunks(&mut out, |s, o| {
+    let mut out: Vec<T> = try_vec(x.len())?;
+    threads::for_chunks(out.spare_capacity_mut(), |s, o| {
         let e = s + o.len();
         cpu_backward(op, &x[s..e], &y[s..e], &g[s..e], o)
     });
+    // SAFETY: for_chunks handed every element to the kernel, which wrote it
+    unsafe { out.set_len(x.len()) };
     Ok(out)
 }
 

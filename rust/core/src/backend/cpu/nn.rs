@@ -265,7 +265,8 @@ pub(super) fn cross_entropy<T: Float>(
         let m = kernels::max(row);
         let m = if m.to_f64().is_finite() { m } else { T::zero() };
         let pr = &mut probs[r * c..(r + 1) * c];
-        kernels::map(row, pr, |z: T| (z - m).exp());
+        // SAFETY: map writes only initialized values
+        kernels::map(row, unsafe { kernels::as_out(pr) }, |z: T| (z - m).exp());
         let s = kernels::sum(pr);
         // lse = m + ln s, kept apart: with large logits m + ln s rounds ln s away
         let ln_s = s.ln();
