@@ -13,42 +13,67 @@ use gemm::Parallelism;
 /// m*n*k below which gemm runs on the calling thread (threads cost more than they save).
 pub const GEMM_PAR_MIN: usize = 96 * 96 * 96;
 
+/// A strided matrix operand: the address of its first element and its row and column
+/// strides (in elements). An address, not a pointer, so blocks of one product can be
+/// handed to other threads.
+#[derive(Clone, Copy)]
+struct Mat {
+    addr: usize,
+    rs: isize,
+    cs: isize,
+}
+
+impl Mat {
+    fn new<T>(ptr: *const T, rs: isize, cs: isize) -> Mat {
+        Mat {
+            addr: ptr as usize,
+            rs,
+            cs,
+        }
+    }
+
+    /// The operand starting at row `r`, column `c` of this one (elements of `T`).
+    ///
+    /// # Safety
+    /// That element must lie inside the allocation this operand addresses.
+    unsafe fn at<T>(self, r: usize, c: usize) -> Mat {
+        let off = r as isize * self.rs + c as isize * self.cs;
+        // SAFETY: the caller keeps the element inside the allocation
+        let p = unsafe { (self.addr as *const T).offset(off) };
+        Mat {
+            addr: p as usize,
+            ..self
+        }
+    }
+}
+
 /// `dst[m x n] = (read_dst ? dst : 0) + lhs[m x k] @ rhs[k x n]` on strided operands.
 ///
 /// # Safety
-/// The pointers with their strides must address valid elements for the given sizes, and
-/// `dst` must not overlap the operands.
-#[allow(clippy::too_many_arguments)]
+/// The operands must address valid elements of `T` for the given sizes, and `dst` must
+/// be writable and not overlap the others.
 unsafe fn gemm_raw<T: 'static + Float>(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut T,
-    dst_rs: isize,
-    dst_cs: isize,
+    (m, n, k): (usize, usize, usize),
+    dst: Mat,
     read_dst: bool,
-    lhs: *const T,
-    lhs_rs: isize,
-    lhs_cs: isize,
-    rhs: *const T,
-    rhs_rs: isize,
-    rhs_cs: isize,
+    lhs: Mat,
+    rhs: Mat,
     par: Parallelism,
 ) {
     gemm::gemm(
         m,
         n,
         k,
-        dst,
-        dst_cs,
-        dst_rs,
+        dst.addr as *mut T,
+        dst.cs,
+        dst.rs,
         read_dst,
-        lhs,
-        lhs_cs,
-        lhs_rs,
-        rhs,
-        rhs_cs,
-        rhs_rs,
+        lhs.addr as *const T,
+        lhs.cs,
+        lhs.rs,
+        rhs.addr as *const T,
+        rhs.cs,
+        rhs.rs,
         T::one(),
         T::one(),
         false,
@@ -93,85 +118,31 @@ fn split_block(len: usize, other: usize, parts: usize) -> Option<usize> {
 ///
 /// # Safety
 /// As `gemm_raw`.
-#[allow(clippy::too_many_arguments)]
 unsafe fn gemm_split<T: 'static + Float>(
     parts: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut T,
-    dst_rs: isize,
-    dst_cs: isize,
+    (m, n, k): (usize, usize, usize),
+    dst: Mat,
     read_dst: bool,
-    lhs: *const T,
-    lhs_rs: isize,
-    lhs_cs: isize,
-    rhs: *const T,
-    rhs_rs: isize,
-    rhs_cs: isize,
+    lhs: Mat,
+    rhs: Mat,
 ) {
     let by_cols = n >= m;
     let (len, other) = if by_cols { (n, m) } else { (m, n) };
     let Some(block) = split_block(len, other, parts) else {
-        return gemm_raw(
-            m,
-            n,
-            k,
-            dst,
-            dst_rs,
-            dst_cs,
-            read_dst,
-            lhs,
-            lhs_rs,
-            lhs_cs,
-            rhs,
-            rhs_rs,
-            rhs_cs,
-            Parallelism::None,
-        );
+        // SAFETY: as the caller's
+        return unsafe { gemm_raw::<T>((m, n, k), dst, read_dst, lhs, rhs, Parallelism::None) };
     };
-    let parts = len.div_ceil(block);
-    // raw pointers are not Send; the blocks write disjoint parts of dst
-    let (dst, lhs, rhs) = (dst as usize, lhs as usize, rhs as usize);
-    crate::threads::split(parts, |i| {
+    crate::threads::split(len.div_ceil(block), |i| {
         let (s, e) = (i * block, ((i + 1) * block).min(len));
-        let (dst, lhs, rhs) = (dst as *mut T, lhs as *const T, rhs as *const T);
-        // SAFETY: block i of the output and its operands lie inside the caller's ranges
+        // SAFETY: block i of the output and its operands lie inside the caller's ranges,
+        // and the blocks write disjoint parts of dst
         unsafe {
             if by_cols {
-                gemm_raw(
-                    m,
-                    e - s,
-                    k,
-                    dst.offset(s as isize * dst_cs),
-                    dst_rs,
-                    dst_cs,
-                    read_dst,
-                    lhs,
-                    lhs_rs,
-                    lhs_cs,
-                    rhs.offset(s as isize * rhs_cs),
-                    rhs_rs,
-                    rhs_cs,
-                    Parallelism::None,
-                );
+                let (d, r) = (dst.at::<T>(0, s), rhs.at::<T>(0, s));
+                gemm_raw::<T>((m, e - s, k), d, read_dst, lhs, r, Parallelism::None);
             } else {
-                gemm_raw(
-                    e - s,
-                    n,
-                    k,
-                    dst.offset(s as isize * dst_rs),
-                    dst_rs,
-                    dst_cs,
-                    read_dst,
-                    lhs.offset(s as isize * lhs_rs),
-                    lhs_rs,
-                    lhs_cs,
-                    rhs,
-                    rhs_rs,
-                    rhs_cs,
-                    Parallelism::None,
-                );
+                let (d, l) = (dst.at::<T>(s, 0), lhs.at::<T>(s, 0));
+                gemm_raw::<T>((e - s, n, k), d, read_dst, l, rhs, Parallelism::None);
             }
         }
     });
@@ -238,34 +209,25 @@ fn mm_forward<T: Float>(
                     for r0 in (0..m).step_by(panel) {
                         crate::threads::check_cancel("matmul")?;
                         let rows = panel.min(m - r0);
-                        // SAFETY: inside the total-element allocation of `out`
-                        let dst = unsafe { (base as *mut T).add(bi * m * n + r0 * n) };
-                        // SAFETY: offsets and strides come from layouts validated against the
-                        // storage; rows r0..r0+rows of A and of the fresh m*n output exist.
                         let read = bias.is_some();
+                        // SAFETY: offsets and strides come from layouts validated against the
+                        // storage; rows r0..r0+rows of A and of the fresh m*n output (inside
+                        // the allocation of `out`) exist.
                         unsafe {
-                            let lhs = sa.as_ptr().offset(oa + r0 as isize * a_rs);
-                            let rhs = sb.as_ptr().offset(ob);
+                            let dst =
+                                Mat::new(base as *const T, n as isize, 1).at::<T>(bi * m + r0, 0);
+                            let lhs = Mat::new(sa.as_ptr().offset(oa), a_rs, a_cs).at::<T>(r0, 0);
+                            let rhs = Mat::new(sb.as_ptr().offset(ob), b_rs, b_cs);
+                            let dims = (rows, n, k);
                             match par {
-                                Some(par) => gemm_raw(
-                                    rows, n, k, dst, n as isize, 1, read, lhs, a_rs, a_cs, rhs,
-                                    b_rs, b_cs, par,
-                                ),
-                                None => gemm_split(
+                                Some(par) => gemm_raw::<T>(dims, dst, read, lhs, rhs, par),
+                                None => gemm_split::<T>(
                                     threads::num_threads(),
-                                    rows,
-                                    n,
-                                    k,
+                                    dims,
                                     dst,
-                                    n as isize,
-                                    1,
                                     read,
                                     lhs,
-                                    a_rs,
-                                    a_cs,
                                     rhs,
-                                    b_rs,
-                                    b_cs,
                                 ),
                             }
                         }
@@ -352,21 +314,13 @@ mod tests {
                     let mut out = vec![0f32; m * n];
                     // SAFETY: the strides address the m*k and k*n elements of a and b
                     unsafe {
-                        gemm_split(
+                        gemm_split::<f32>(
                             parts,
-                            m,
-                            n,
-                            k,
-                            out.as_mut_ptr(),
-                            n as isize,
-                            1,
+                            (m, n, k),
+                            Mat::new(out.as_mut_ptr(), n as isize, 1),
                             false,
-                            a.as_ptr(),
-                            a_rs,
-                            a_cs,
-                            b.as_ptr(),
-                            b_rs,
-                            b_cs,
+                            Mat::new(a.as_ptr(), a_rs, a_cs),
+                            Mat::new(b.as_ptr(), b_rs, b_cs),
                         );
                     }
                     out
