@@ -365,11 +365,32 @@ impl Layout {
         if self.is_contiguous() {
             out.extend_from_slice(&src[self.offset..self.offset + n]);
         } else if let Some(d) = self.unit_stride_dim() {
-            self.gather_transposed(src, d, &mut out);
+            self.gather_transposed(src, d, &mut out.spare_capacity_mut()[..n]);
+            // SAFETY: gather_transposed wrote all n elements
+            unsafe { out.set_len(n) };
         } else {
             self.for_each_index(|i| out.push(src[i]));
         }
         Ok(out)
+    }
+
+    /// `gather` into `dst` (of exactly `numel` elements, all written).
+    pub fn gather_into<T: Copy>(&self, src: &[T], dst: &mut [std::mem::MaybeUninit<T>]) {
+        assert_eq!(dst.len(), self.numel(), "gather_into: destination length");
+        if dst.is_empty() {
+        } else if self.is_contiguous() {
+            for (d, s) in dst.iter_mut().zip(&src[self.contiguous_range()]) {
+                d.write(*s);
+            }
+        } else if let Some(d) = self.unit_stride_dim() {
+            self.gather_transposed(src, d, dst);
+        } else {
+            let mut k = 0;
+            self.for_each_index(|i| {
+                dst[k].write(src[i]);
+                k += 1;
+            });
+        }
     }
 
     /// For a transposed view (a dim before the last has stride 1, the last does not, both
@@ -386,8 +407,13 @@ impl Layout {
     }
 
     /// `gather` for a layout whose dim `d` has stride 1 (see `unit_stride_dim`): a tiled copy
-    /// over (dim d, last dim) for each index of the other dims. Appends `numel` elements.
-    fn gather_transposed<T: Copy>(&self, src: &[T], d: usize, out: &mut Vec<T>) {
+    /// over (dim d, last dim) for each index of the other dims, writing all of `dst` (numel).
+    fn gather_transposed<T: Copy>(
+        &self,
+        src: &[T],
+        d: usize,
+        dst: &mut [std::mem::MaybeUninit<T>],
+    ) {
         const TILE: usize = 32;
         let n = self.ndim();
         let numel = self.numel();
@@ -399,7 +425,8 @@ impl Layout {
             .collect();
         let (rows, cols) = (self.shape[d], self.shape[n - 1]);
         let (col_stride, row_out) = (self.strides[n - 1], out_strides[d] as usize);
-        let dst = out.spare_capacity_mut()[..numel].as_mut_ptr();
+        assert_eq!(dst.len(), numel, "gather: destination length");
+        let dst = dst.as_mut_ptr();
         // bounds checked once: the walk reads only inside the span and writes 0..numel
         let (lo, hi) = self.span().expect("gather: a non-empty layout");
         assert!(
@@ -429,8 +456,6 @@ impl Layout {
             let mut k = outer.len();
             loop {
                 if k == 0 {
-                    // SAFETY: every output position (each outer index x rows x cols) was written
-                    unsafe { out.set_len(numel) };
                     return;
                 }
                 k -= 1;

@@ -42,7 +42,7 @@ static POOL: RwLock<Option<(usize, Arc<rayon::ThreadPool>)>> = RwLock::new(None)
 /// Elements below which elementwise kernels stay on the calling thread.
 pub const PAR_ELEMWISE_MIN: usize = 1 << 16;
 
-fn default_threads() -> usize {
+pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
