@@ -54,7 +54,11 @@ fn step_t<T: Float>(w: &mut [T], gs: &[T], st: &mut [&mut [T]], rule: Rule) {
             } else {
                 T::one()
             };
-            let (step_size, sqrt_bc2, eps) = (c(h.lr / bc1), c(bc2.sqrt()), c(h.eps));
+            // PyTorch divides sqrt(v) by sqrt(bc2); here it is a multiplication by the
+            // reciprocal (within an ulp of the quotient): the update is bound by the divider
+            // (a 16-wide division or sqrt takes 10-12 cycles on this kind of CPU), and two
+            // divisions and a sqrt per element cost 0.65 ns, one division 0.45
+            let (step_size, inv_sqrt_bc2, eps) = (c(h.lr / bc1), c(1.0 / bc2.sqrt()), c(h.eps));
             let (m, v) = st.split_at_mut(1);
             for (((w, &g), mj), vj) in w
                 .iter_mut()
@@ -67,7 +71,7 @@ fn step_t<T: Float>(w: &mut [T], gs: &[T], st: &mut [&mut [T]], rule: Rule) {
                 *mj = b1 * *mj + (T::one() - b1) * d;
                 *vj = b2 * *vj + (T::one() - b2) * d * d;
                 // p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
-                *w -= step_size * *mj / ((*vj).sqrt() / sqrt_bc2 + eps);
+                *w -= step_size * *mj / ((*vj).sqrt() * inv_sqrt_bc2 + eps);
             }
         }
         Rule::RmsProp(h) => {
