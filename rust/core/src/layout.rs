@@ -374,25 +374,6 @@ impl Layout {
         Ok(out)
     }
 
-    /// `gather` into `dst` (of exactly `numel` elements, all written).
-    pub fn gather_into<T: Copy>(&self, src: &[T], dst: &mut [std::mem::MaybeUninit<T>]) {
-        assert_eq!(dst.len(), self.numel(), "gather_into: destination length");
-        if dst.is_empty() {
-        } else if self.is_contiguous() {
-            for (d, s) in dst.iter_mut().zip(&src[self.contiguous_range()]) {
-                d.write(*s);
-            }
-        } else if let Some(d) = self.unit_stride_dim() {
-            self.gather_transposed(src, d, dst);
-        } else {
-            let mut k = 0;
-            self.for_each_index(|i| {
-                dst[k].write(src[i]);
-                k += 1;
-            });
-        }
-    }
-
     /// For a transposed view (a dim before the last has stride 1, the last does not, both
     /// long enough to tile): that dim. Gathering it element by element reads the source a
     /// stride apart; by tiles, each source line is used for a whole tile row.

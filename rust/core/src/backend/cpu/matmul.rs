@@ -174,8 +174,10 @@ fn by_columns(m: usize, n: usize, k: usize, a_cs: isize, b_rs: isize) -> bool {
 }
 
 /// One panel of `by_columns`: `out_rows` (rows x n, row-major) = bias + lhs @ rhs, computed
-/// as a column-major product in scratch (threads split it as `gemm_split` does, so the
-/// bits do not depend on the thread count), then transposed by tiles.
+/// as a column-major product in scratch and transposed by tiles. Threads take the column
+/// blocks `gemm_split` would (rows < n, so it splits columns), so the bits do not depend
+/// on the thread count, and each transposes its own block (a serial transpose took a tenth
+/// of a 128x512x512 product at two threads).
 ///
 /// # Safety
 /// As `gemm_raw` for `lhs` and `rhs` of the given sizes.
@@ -186,32 +188,71 @@ unsafe fn product_by_columns<T: 'static + Float>(
     lhs: Mat,
     rhs: Mat,
 ) -> Result<()> {
+    assert!(out_rows.len() == rows * n && rows < n);
     let mut scratch: Vec<T> = try_vec(rows * n)?;
-    if let Some(bias) = bias {
-        for &b in bias {
-            scratch.extend(std::iter::repeat_n(b, rows));
-        }
-    }
-    let dst = Mat::new(scratch.as_ptr(), 1, rows as isize);
     let parts = if rows * n * k < GEMM_PAR_MIN {
         1
     } else {
         threads::num_threads()
     };
-    // SAFETY: scratch holds rows * n elements laid out column-major as dst says; the
-    // operands are the caller's
-    unsafe {
-        gemm_split::<T>(parts, (rows, n, k), dst, bias.is_some(), lhs, rhs);
-        // gemm wrote (or, with a bias, added to) every element
-        scratch.set_len(rows * n);
-    }
-    let cols = Layout {
-        shape: [rows, n].into_iter().collect(),
-        strides: [1, rows as isize].into_iter().collect(),
-        offset: 0,
-    };
-    cols.gather_into(&scratch, out_rows);
+    let block = split_block(n, rows, parts).unwrap_or(n);
+    // addresses: the closure runs on other threads
+    let (sp, op) = (
+        scratch.as_mut_ptr() as usize,
+        out_rows.as_mut_ptr() as usize,
+    );
+    threads::split(n.div_ceil(block), |i| {
+        let (s, e) = (i * block, ((i + 1) * block).min(n));
+        // SAFETY: columns s..e of the scratch (capacity rows * n, column-major) and of the
+        // output are this part's alone; the operands are the caller's
+        unsafe {
+            let sc = (sp as *mut T).add(s * rows);
+            if let Some(bias) = bias {
+                for (j, &b) in bias[s..e].iter().enumerate() {
+                    for r in 0..rows {
+                        sc.add(j * rows + r).write(b);
+                    }
+                }
+            }
+            let dst = Mat::new(sc as *const T, 1, rows as isize);
+            let r = rhs.at::<T>(0, s);
+            gemm_raw::<T>(
+                (rows, e - s, k),
+                dst,
+                bias.is_some(),
+                lhs,
+                r,
+                Parallelism::None,
+            );
+            transpose_into(sc, rows, e - s, (op as *mut T).add(s), n);
+        }
+    });
     Ok(())
+}
+
+/// `dst[i * dst_stride + j] = src[j * rows + i]` for i < rows, j < cols, by 32 x 32 tiles
+/// (each source line serves a whole tile row).
+///
+/// # Safety
+/// `src` must hold rows * cols initialized elements and `dst` reach every position written.
+unsafe fn transpose_into<T: Copy>(
+    src: *const T,
+    rows: usize,
+    cols: usize,
+    dst: *mut T,
+    dst_stride: usize,
+) {
+    const TILE: usize = 32;
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    // SAFETY: as the caller promises
+                    unsafe { dst.add(i * dst_stride + j).write(*src.add(j * rows + i)) };
+                }
+            }
+        }
+    }
 }
 
 /// Multiply-adds per panel of a long product (see `mm_forward`).
