@@ -395,7 +395,6 @@ impl Layout {
         d: usize,
         dst: &mut [std::mem::MaybeUninit<T>],
     ) {
-        const TILE: usize = 32;
         let n = self.ndim();
         let numel = self.numel();
         let out_strides = contiguous_strides(&self.shape);
@@ -418,20 +417,15 @@ impl Layout {
         let mut idx: SmallVec<[usize; 6]> = SmallVec::from_elem(0, outer.len());
         let (mut src_base, mut out_base) = (self.offset as isize, 0usize);
         loop {
-            for i0 in (0..rows).step_by(TILE) {
-                for j0 in (0..cols).step_by(TILE) {
-                    for i in i0..(i0 + TILE).min(rows) {
-                        let o = out_base + i * row_out;
-                        let s = src_base + i as isize;
-                        for j in j0..(j0 + TILE).min(cols) {
-                            // SAFETY: the source index is inside the span checked above, the
-                            // output index below numel (the walk covers the shape once)
-                            unsafe {
-                                (*dst.add(o + j)).write(*src.offset(s + j as isize * col_stride));
-                            }
-                        }
-                    }
-                }
+            // SAFETY: the source indices are inside the span checked above, the output
+            // indices below numel (the walk covers the shape once)
+            unsafe {
+                copy_transposed(
+                    (src.offset(src_base), col_stride),
+                    (dst.add(out_base) as *mut T, row_out),
+                    rows,
+                    cols,
+                );
             }
             // odometer over the other dims
             let mut k = outer.len();
@@ -450,6 +444,35 @@ impl Layout {
                 src_base -= ss * extent as isize;
                 out_base -= os * extent;
                 idx[k] = 0;
+            }
+        }
+    }
+}
+
+/// `dst[i * dst_rs + j] = src[i + j * src_cs]` for i < rows, j < cols: a copy from a source
+/// whose rows are unit-stride columns (a transposed view) by 32 x 32 tiles, so each source
+/// line serves a whole tile row instead of one element.
+///
+/// # Safety
+/// Every source position read must hold an initialized `T` and every destination position
+/// be writable.
+pub(crate) unsafe fn copy_transposed<T: Copy>(
+    (src, src_cs): (*const T, isize),
+    (dst, dst_rs): (*mut T, usize),
+    rows: usize,
+    cols: usize,
+) {
+    const TILE: usize = 32;
+    for i0 in (0..rows).step_by(TILE) {
+        for j0 in (0..cols).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(rows) {
+                for j in j0..(j0 + TILE).min(cols) {
+                    // SAFETY: as the caller promises
+                    unsafe {
+                        dst.add(i * dst_rs + j)
+                            .write(*src.offset(i as isize + j as isize * src_cs))
+                    };
+                }
             }
         }
     }

@@ -224,35 +224,11 @@ unsafe fn product_by_columns<T: 'static + Float>(
                 r,
                 Parallelism::None,
             );
-            transpose_into(sc, rows, e - s, (op as *mut T).add(s), n);
+            let out = (op as *mut T).add(s);
+            crate::layout::copy_transposed((sc as *const T, rows as isize), (out, n), rows, e - s);
         }
     });
     Ok(())
-}
-
-/// `dst[i * dst_stride + j] = src[j * rows + i]` for i < rows, j < cols, by 32 x 32 tiles
-/// (each source line serves a whole tile row).
-///
-/// # Safety
-/// `src` must hold rows * cols initialized elements and `dst` reach every position written.
-unsafe fn transpose_into<T: Copy>(
-    src: *const T,
-    rows: usize,
-    cols: usize,
-    dst: *mut T,
-    dst_stride: usize,
-) {
-    const TILE: usize = 32;
-    for i0 in (0..rows).step_by(TILE) {
-        for j0 in (0..cols).step_by(TILE) {
-            for i in i0..(i0 + TILE).min(rows) {
-                for j in j0..(j0 + TILE).min(cols) {
-                    // SAFETY: as the caller promises
-                    unsafe { dst.add(i * dst_stride + j).write(*src.add(j * rows + i)) };
-                }
-            }
-        }
-    }
 }
 
 /// Multiply-adds per panel of a long product (see `mm_forward`).
