@@ -203,3 +203,48 @@ def test_batch_norm_relu_dropout_fused_in_half_precision(dtype):
     eps = 2.0**-7 if dtype == "bfloat16" else 2.0**-10
     np.testing.assert_allclose(y, y_chain, rtol=2 * eps, atol=2 * eps * np.abs(y_chain).max())
     np.testing.assert_allclose(dx, dx_chain, rtol=4 * eps, atol=4 * eps * np.abs(dx_chain).max())
+
+
+def _dropout_factor(kind: str, p: float) -> np.float32:
+    if kind == "dropout":
+        return np.float32(1 / (1 - p))
+    alpha_p = -1.0507009873554804934193349852946 * 1.6732632423543772848170429916717
+    return np.float32(1 / np.sqrt((1 - p) * (1 + p * alpha_p * alpha_p)))
+
+
+@pytest.mark.parametrize("kind,p", [("dropout", 0.3), ("alpha_dropout", 0.1)])
+@pytest.mark.parametrize("shape", [(37, 29), (3, 9000)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_dropout_backward_is_the_gradient_times_the_forward_factor(kind, p, shape, threads):
+    """The host keeps dropout's mask as bits for the backward: dx = g * A exactly, with A the
+    kept elements' factor and 0 where dropped (so an infinite gradient gives NaN there, as
+    g * 0), for sizes that are not whole bytes of the mask, a gradient that arrives as a
+    transposed view, and the mask split between threads."""
+    old = fg.get_num_threads()
+    fg.set_num_threads(threads)
+    try:
+        x = fg.tensor(rng.standard_normal(shape).astype(np.float32) + 5, requires_grad=True)
+        y = getattr(_core, kind)(x, p, True)
+        g = rng.standard_normal(shape[::-1]).astype(np.float32)
+        g[0, :4] = np.inf
+        (y.t() * fg.tensor(g)).sum().backward()
+    finally:
+        fg.set_num_threads(old)
+    yv, a = y.numpy(), _dropout_factor(kind, p)
+    # every dropped element takes one value (0, or alpha dropout's), the kept ones x A + B
+    values, counts = np.unique(yv, return_counts=True)
+    kept = yv != values[counts.argmax()]
+    assert 0 < kept.mean() < 1
+    with np.errstate(invalid="ignore"):
+        want = g.T * np.where(kept, a, np.float32(0))
+    np.testing.assert_array_equal(x.grad.numpy(), want)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_dropout_gradient_of_a_half_tensor_is_half(dtype):
+    """As PyTorch: the gradient of a float16/bfloat16 input keeps its dtype."""
+    x = fg.randn(16, 20).to(getattr(fg, dtype)).requires_grad_()
+    for kind in ("dropout", "alpha_dropout"):
+        x.grad = None
+        getattr(_core, kind)(x, 0.2, True).sum().backward()
+        assert x.grad.dtype == getattr(fg, dtype)

@@ -58,8 +58,10 @@ pub fn map<T: Copy, U: Copy, F: Fn(T) -> U>(a: &[T], out: &mut [MaybeUninit<U>],
     }
 }
 
-/// Dropout's affine on a block: where `u[i] >= th` (kept) `a[i] = ka`, `o[i] = x[i] ka + kb`;
-/// else `a[i] = 0`, `o[i] = x[i] 0 + db` (so a NaN input stays NaN).
+/// Dropout's affine on a block: where `u[i] >= th` (kept) `o[i] = x[i] ka + kb` and
+/// `kept[i] = 1`, else `o[i] = x[i] 0 + db` (so a NaN input stays NaN) and `kept[i] = 0`
+/// (the backward's mask, `masked_scale`: a byte an element, a quarter of the float factor
+/// it replaced; packing 8 to a byte stayed scalar and cost more than the pass).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
 #[allow(clippy::too_many_arguments)]
 pub fn masked_affine<T: Float>(
@@ -69,15 +71,28 @@ pub fn masked_affine<T: Float>(
     ka: T,
     kb: T,
     db: T,
-    o: &mut [T],
-    a: &mut [T],
+    o: &mut [MaybeUninit<T>],
+    kept: &mut [MaybeUninit<u8>],
 ) {
     let n = o.len();
-    let (x, u, a) = (&x[..n], &u[..n], &mut a[..n]);
+    let (x, u, kept) = (&x[..n], &u[..n], &mut kept[..n]);
     for i in 0..n {
         let keep = u[i] >= th;
-        a[i] = if keep { ka } else { T::zero() };
-        o[i] = x[i] * a[i] + if keep { kb } else { db };
+        let a = if keep { ka } else { T::zero() };
+        o[i] = MaybeUninit::new(x[i] * a + if keep { kb } else { db });
+        kept[i] = MaybeUninit::new(keep as u8);
+    }
+}
+
+/// Dropout's backward: `o[i] = g[i] * (kept[i] ? ka : 0)` (a product by zero, as the
+/// forward's factor, so an infinite or NaN gradient gives NaN where dropped).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
+pub fn masked_scale<T: Float>(g: &[T], kept: &[u8], ka: T, o: &mut [MaybeUninit<T>]) {
+    let n = o.len();
+    let (g, kept) = (&g[..n], &kept[..n]);
+    for i in 0..n {
+        let a = if kept[i] != 0 { ka } else { T::zero() };
+        o[i] = MaybeUninit::new(g[i] * a);
     }
 }
 

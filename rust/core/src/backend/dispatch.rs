@@ -663,6 +663,25 @@ impl Buffer {
 }
 
 impl Buffer {
+    /// See [`BackendStorage::masked_scale`]: the gradient in its own dtype (a narrow one is
+    /// widened for the kernel and rounded back); `saved` as `masked_affine` returned it.
+    pub(crate) fn masked_scale(
+        &self,
+        l: &Layout,
+        saved: &Buffer,
+        mask: &MaskSpec,
+    ) -> Result<Buffer> {
+        match (self, saved) {
+            (Buffer::Cpu(g), Buffer::Cpu(s)) => wide(g)
+                .masked_scale(l, s, mask)
+                .map(|o| narrow(o, g.dtype())),
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(g), Buffer::Gpu(s)) => gpu_narrow(g.masked_scale(l, s, mask)?, g.dtype),
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("dropout backward")),
+        }
+    }
+
     /// See [`BackendStorage::masked_affine`].
     pub(crate) fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Buffer, Buffer)> {
         match self {

@@ -147,10 +147,14 @@ pub(crate) trait BackendStorage: Sized {
 
     /// Dropout's fused pass: y = x * A + B with (A, B) = (keep_scale, keep_shift) where the
     /// counter-based generator's number at `start + i` of stream `seed` is at least
-    /// `threshold` (probability 1 - p), else (0, drop_shift); returns (y, A), both
-    /// contiguous. Both devices draw the same numbers, so the mask does not depend on the
+    /// `threshold` (probability 1 - p), else (0, drop_shift); returns y (contiguous) and what
+    /// `masked_scale` needs for the backward (the host keeps the mask, a byte an element;
+    /// a GPU the factor A). Both devices draw the same numbers, so the mask does not depend on the
     /// device.
     fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Self, Self)>;
+
+    /// The backward of `masked_affine`: g * A, from the state it returned (`saved`).
+    fn masked_scale(&self, l: &Layout, saved: &Self, mask: &MaskSpec) -> Result<Self>;
 
     /// A fused log_softmax over the last dim, where the backend has one (None: the op
     /// composes it from exp, sums and subtractions).

@@ -329,11 +329,11 @@ impl Tensor {
     /// mask keeps the element (probability 1 - p), else (0, drop_shift). dx = g * A.
     fn masked_affine(&self, name: &'static str, mask: crate::backend::MaskSpec) -> Result<Tensor> {
         let x = self;
-        let (y, a) = x.storage_guard().masked_affine(x.layout(), &mask)?;
+        let (y, saved) = x.storage_guard().masked_affine(x.layout(), &mask)?;
         let out = Tensor::from_buffer(y, x.shape())?;
-        let scale = Tensor::from_buffer(a, x.shape())?;
         Ok(record(out, name, &[x], move |g| {
-            Ok(vec![Some(g.mul(&scale)?)])
+            let dx = g.storage_guard().masked_scale(g.layout(), &saved, &mask)?;
+            Ok(vec![Some(Tensor::from_buffer(dx, g.shape())?)])
         }))
     }
 

@@ -294,7 +294,7 @@ impl BackendStorage for CpuStorage {
     }
 
     fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Self, Self)> {
-        fn run<T: Float>(v: &[T], l: &Layout, mask: &MaskSpec) -> Result<(Vec<T>, Vec<T>)> {
+        fn run<T: Float>(v: &[T], l: &Layout, mask: &MaskSpec) -> Result<(Vec<T>, Vec<u8>)> {
             let x = contig(v, l)?;
             let n = x.len();
             let (ka, kb, db) = (
@@ -304,12 +304,13 @@ impl BackendStorage for CpuStorage {
             );
             let th = mask.threshold;
             let mut out: Vec<T> = crate::storage::try_vec(n)?;
-            let mut scale: Vec<T> = crate::storage::try_vec(n)?;
+            // the mask for the backward, a byte an element
+            let mut kept: Vec<u8> = crate::storage::try_vec(n)?;
             // one pass: the stream is drawn a block at a time into a stack buffer and used
             // at once (counter-based, so any split of the range draws the same numbers)
-            let (op, sp) = (
+            let (op, bp) = (
                 out.spare_capacity_mut().as_mut_ptr() as usize,
-                scale.spare_capacity_mut().as_mut_ptr() as usize,
+                kept.spare_capacity_mut().as_mut_ptr() as usize,
             );
             let threads = if n >= 1 << 14 {
                 crate::threads::num_threads()
@@ -323,32 +324,65 @@ impl BackendStorage for CpuStorage {
                 for s in (part * chunk..end).step_by(256) {
                     let len = 256.min(end - s);
                     crate::random::fill_u32(mask.seed, mask.start + s as u64, &mut raw[..len]);
-                    // SAFETY: [s, s + len) lies inside the n-element capacity of both
-                    // vectors, and parts write disjoint ranges
-                    let (o, a) = unsafe {
+                    // SAFETY: [s, s + len) lies inside the n-element capacity of `out` and
+                    // of `kept`; parts write disjoint ranges
+                    let (o, b) = unsafe {
                         (
-                            std::slice::from_raw_parts_mut((op as *mut T).add(s), len),
-                            std::slice::from_raw_parts_mut((sp as *mut T).add(s), len),
+                            std::slice::from_raw_parts_mut(
+                                (op as *mut std::mem::MaybeUninit<T>).add(s),
+                                len,
+                            ),
+                            std::slice::from_raw_parts_mut(
+                                (bp as *mut std::mem::MaybeUninit<u8>).add(s),
+                                len,
+                            ),
                         )
                     };
-                    crate::kernels::masked_affine(&x[s..s + len], &raw, th, ka, kb, db, o, a);
+                    crate::kernels::masked_affine(&x[s..s + len], &raw, th, ka, kb, db, o, b);
                 }
             });
-            // SAFETY: every element below n was written above
+            // SAFETY: every element below n of both was written above
             unsafe {
                 out.set_len(n);
-                scale.set_len(n);
+                kept.set_len(n);
             }
-            Ok((out, scale))
+            Ok((out, kept))
         }
         match self {
             CpuStorage::F32(v) => {
-                run(v, l, mask).map(|(y, a)| (CpuStorage::F32(y), CpuStorage::F32(a)))
+                run(v, l, mask).map(|(y, b)| (CpuStorage::F32(y), CpuStorage::U8(b)))
             }
             CpuStorage::F64(v) => {
-                run(v, l, mask).map(|(y, a)| (CpuStorage::F64(y), CpuStorage::F64(a)))
+                run(v, l, mask).map(|(y, b)| (CpuStorage::F64(y), CpuStorage::U8(b)))
             }
             other => Err(float_only("dropout", other.dtype())),
+        }
+    }
+
+    fn masked_scale(&self, l: &Layout, saved: &Self, mask: &MaskSpec) -> Result<Self> {
+        fn run<T: Float>(v: &[T], l: &Layout, kept: &[u8], mask: &MaskSpec) -> Result<Vec<T>> {
+            let g = contig(v, l)?;
+            let n = g.len();
+            if kept.len() != n {
+                return Err(crate::shape_err!(
+                    "dropout backward: a mask of {} elements for a gradient of {n}",
+                    kept.len()
+                ));
+            }
+            let ka = T::from_f64(mask.keep_scale);
+            let mut out: Vec<T> = crate::storage::try_vec(n)?;
+            threads::for_chunks(&mut out.spare_capacity_mut()[..n], |s, o| {
+                let len = o.len();
+                crate::kernels::masked_scale(&g[s..s + len], &kept[s..s + len], ka, o);
+            });
+            // SAFETY: the chunks covered all n elements
+            unsafe { out.set_len(n) };
+            Ok(out)
+        }
+        match (self, saved) {
+            (CpuStorage::F32(v), CpuStorage::U8(b)) => Ok(CpuStorage::F32(run(v, l, b, mask)?)),
+            (CpuStorage::F64(v), CpuStorage::U8(b)) => Ok(CpuStorage::F64(run(v, l, b, mask)?)),
+            (other, _) => Err(float_only("dropout backward", other.dtype())),
         }
     }
 

@@ -575,6 +575,12 @@ impl BackendStorage for WgpuStorage {
         ))
     }
 
+    fn masked_scale(&self, l: &Layout, saved: &Self, _mask: &MaskSpec) -> Result<Self> {
+        // `saved` is the factor A itself (contiguous, one float an element)
+        let la = Layout::contiguous(&l.shape);
+        self.binary(l, saved, &la, crate::ops::BinaryOp::Mul)
+    }
+
     fn log_softmax_last(&self, l: &Layout) -> Option<Result<Self>> {
         let run = || {
             let cols = l.shape.last().copied().unwrap_or(1);
