@@ -102,22 +102,17 @@ pub(super) fn batch_norm<T: Float>(
         // dropout's y * a + 0, as the unfused kernel computes it; the mask is kept for the
         // backward at one bit an element, 8 to a value after the 4c statistics (whole
         // numbers below 256, exact in every float dtype), so it is drawn once
-        let zero = T::zero();
+        let keep = T::from_f64(mask.keep_scale);
         let mut packed: Vec<T> = crate::storage::try_vec((n * c).div_ceil(8))?;
-        each_mask_block(mask, &mut y, |block, a| {
-            block
-                .iter_mut()
-                .zip(a)
-                .for_each(|(v, &a)| *v = *v * a + zero);
-            // blocks hold 256 elements (the last may be shorter): bytes never straddle
-            packed.extend(a.chunks(8).map(|byte| {
-                let bits = byte
-                    .iter()
-                    .enumerate()
-                    .fold(0u32, |b, (i, &a)| b | (((a != zero) as u32) << i));
-                T::from_f64(bits as f64)
-            }));
-        });
+        let (mut raw, mut bits) = ([0u32; 256], [0u8; 32]);
+        // blocks of 256 (the last may be shorter): bytes never straddle two
+        for (k, block) in y.chunks_mut(256).enumerate() {
+            let len = block.len();
+            crate::random::fill_u32(mask.seed, mask.start + (k * 256) as u64, &mut raw[..len]);
+            let bits = &mut bits[..len.div_ceil(8)];
+            kernels::mask_to_bits(block, &raw[..len], mask.threshold, keep, bits);
+            packed.extend(bits.iter().map(|&b| T::from_f64(b as f64)));
+        }
         stats.extend_from_slice(&packed);
     }
     Ok((y, stats))
@@ -176,18 +171,18 @@ pub(super) fn batch_norm_grad<T: Float>(
     let g: std::borrow::Cow<[T]> = match &spec.drop {
         Some(mask) if stats.len() >= 4 * c + (n * c).div_ceil(8) => {
             let keep = T::from_f64(mask.keep_scale);
-            let bits = &stats[4 * c..];
-            let mut ga = g.into_owned();
-            for (chunk, &byte) in ga.chunks_mut(8).zip(bits) {
-                let byte = byte.to_f64() as u32;
-                for (i, v) in chunk.iter_mut().enumerate() {
-                    *v *= if (byte >> i) & 1 == 1 {
-                        keep
-                    } else {
-                        T::zero()
-                    };
+            let saved = &stats[4 * c..];
+            let mut ga: Vec<T> = crate::storage::try_vec(n * c)?;
+            let mut bits = [0u8; 32];
+            let out = ga.spare_capacity_mut()[..n * c].chunks_mut(256);
+            for ((o, gb), bytes) in out.zip(g.chunks(256)).zip(saved.chunks(32)) {
+                for (b, v) in bits.iter_mut().zip(bytes) {
+                    *b = v.to_f64() as u8;
                 }
+                kernels::scale_by_bits(gb, &bits[..bytes.len()], keep, o);
             }
+            // SAFETY: the blocks covered all n * c elements
+            unsafe { ga.set_len(n * c) };
             ga.into()
         }
         Some(mask) => {
