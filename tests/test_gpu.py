@@ -1545,6 +1545,17 @@ def test_readback_reads_only_what_the_view_reaches():
     assert g[0:0].numpy().shape == (0, 256) and fg.gpu.stats()["bytes_read"] == b0
 
 
+def test_gpu_info_reports_the_adapter_and_its_capabilities():
+    """fg.gpu.info() names the adapter and the capabilities that decide which kernels it could
+    run (WebGPU's names); lavapipe, which CI uses, offers shader-f16 and subgroups (Mesa 22.3+)."""
+    info = fg.gpu.info()
+    assert set(info) == {"name", "backend", "type", "features"}
+    assert set(info["features"]) <= {"shader-f16", "subgroups", "timestamp-query", "shader-f64"}
+    assert len(set(info["features"])) == len(info["features"])
+    if info["type"] == "Cpu" and "llvmpipe" in info["name"]:
+        assert {"shader-f16", "subgroups"} <= set(info["features"])
+
+
 def test_gpu_module_controls(matmul_kernel_setting):
     """fg.gpu, the user-facing controls (as torch.cuda): availability, the adapter,
     synchronize, counters and the matmul kernel choice."""

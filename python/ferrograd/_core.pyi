@@ -1395,8 +1395,9 @@ def gpu_pool_limit(limit: int | None = None) -> int: ...
 def _gpu_record_invalid_command() -> None:
     """Test hook: records a command the GPU must reject (the next wait raises DeviceError)."""
 
-def gpu_info() -> tuple[str, str, str]:
-    """The GPU adapter that tensors on "gpu" use, as (name, backend, type); DeviceError when none."""
+def gpu_info() -> tuple[str, str, str, list[str]]:
+    """The GPU adapter that tensors on "gpu" use, as (name, backend, type, features);
+    DeviceError when none."""
 
 # ---------------------------------------------------------------------------- fused nn ops
 

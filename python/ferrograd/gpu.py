@@ -51,10 +51,13 @@ def is_available() -> bool:
     return True
 
 
-def info() -> dict[str, str]:
-    """The adapter in use: ``{"name", "backend", "type"}``; DeviceError when there is none."""
-    name, backend, kind = _core.gpu_info()
-    return {"name": name, "backend": backend, "type": kind}
+def info() -> dict[str, Any]:
+    """The adapter in use: ``{"name", "backend", "type", "features"}``; DeviceError when
+    there is none. ``features`` lists the capabilities that decide which kernels an adapter
+    could run, by WebGPU's names: "shader-f16" (half-precision arithmetic in shaders),
+    "subgroups", "timestamp-query", "shader-f64"."""
+    name, backend, kind, features = _core.gpu_info()
+    return {"name": name, "backend": backend, "type": kind, "features": list(features)}
 
 
 def synchronize() -> None:

@@ -17,14 +17,20 @@ pub(crate) fn devices() -> Vec<(String, String, String)> {
     vec![cpu]
 }
 
-/// The GPU adapter tensors on "gpu" use, as (name, backend, type); DeviceError when none.
+/// The GPU adapter tensors on "gpu" use, as (name, backend, type, features); DeviceError
+/// when none.
 #[pyfunction]
-pub(crate) fn gpu_info() -> PyResult<(String, String, String)> {
+pub(crate) fn gpu_info() -> PyResult<(String, String, String, Vec<&'static str>)> {
     #[cfg(feature = "gpu")]
     {
         let ctx = ferrograd_core::gpu::context().map_err(err)?;
         let i = ctx.info();
-        Ok((i.name.clone(), i.backend.clone(), i.device_type.clone()))
+        Ok((
+            i.name.clone(),
+            i.backend.clone(),
+            i.device_type.clone(),
+            i.features.clone(),
+        ))
     }
     #[cfg(not(feature = "gpu"))]
     Err(DeviceError::new_err(

@@ -45,6 +45,10 @@ pub struct AdapterInfo {
     pub backend: String,
     /// e.g. "DiscreteGpu" or "Cpu"
     pub device_type: String,
+    /// the capabilities that decide which kernels a GPU could run, by WebGPU's names:
+    /// "shader-f16" (half arithmetic in WGSL), "subgroups", "timestamp-query",
+    /// "shader-f64", each present when the adapter offers it
+    pub features: Vec<&'static str>,
 }
 
 /// The commands being recorded: one encoder holding one open compute pass, and the
@@ -243,10 +247,22 @@ fn quiet_probe<T>(f: impl FnOnce() -> T) -> T {
 
 fn info_of(a: &wgpu::Adapter) -> AdapterInfo {
     let i = a.get_info();
+    let f = a.features();
+    let named = [
+        (wgpu::Features::SHADER_F16, "shader-f16"),
+        (wgpu::Features::SUBGROUP, "subgroups"),
+        (wgpu::Features::TIMESTAMP_QUERY, "timestamp-query"),
+        (wgpu::Features::SHADER_F64, "shader-f64"),
+    ];
     AdapterInfo {
         name: i.name,
         backend: format!("{:?}", i.backend),
         device_type: format!("{:?}", i.device_type),
+        features: named
+            .iter()
+            .filter(|(flag, _)| f.contains(*flag))
+            .map(|&(_, name)| name)
+            .collect(),
     }
 }
 
