@@ -276,11 +276,12 @@ fn mm_forward<T: Float>(
     if total == 0 || k == 0 {
         return Ok(out);
     }
-    let base = out.as_mut_ptr() as usize; // an address: the closure may cross threads
-                                          // a long product runs in panels of output rows of about 2**33 multiply-adds (under a
-                                          // tenth of a second), so a cancel request (Ctrl-C) is seen between them; each panel
-                                          // re-packs B, which costs a few percent (benches/README.md), so shorter products stay
-                                          // one call
+    // an address: the closure may cross threads
+    let base = out.as_mut_ptr() as usize;
+    // a long product runs in panels of output rows of about 2**33 multiply-adds (under a
+    // tenth of a second), so a cancel request (Ctrl-C) is seen between them; each panel
+    // re-packs B, which costs a few percent (benches/README.md), so shorter products stay
+    // one call
     let panel = (CANCEL_PANEL_FLOPS / (n * k).max(1)).clamp(64, m.max(64));
     {
         {
