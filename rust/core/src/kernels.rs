@@ -58,10 +58,9 @@ pub fn map<T: Copy, U: Copy, F: Fn(T) -> U>(a: &[T], out: &mut [MaybeUninit<U>],
     }
 }
 
-/// Dropout's affine on a block: where `u[i] >= th` (kept) `o[i] = x[i] ka + kb` and
-/// `kept[i] = 1`, else `o[i] = x[i] 0 + db` (so a NaN input stays NaN) and `kept[i] = 0`
-/// (the backward's mask, `masked_scale`: a byte an element, a quarter of the float factor
-/// it replaced; packing 8 to a byte stayed scalar and cost more than the pass).
+/// Dropout's affine on a block of at most 256 values: where `u[i] >= th` (kept) `o[i] = x[i]
+/// ka + kb`, else `o[i] = x[i] 0 + db` (so a NaN input stays NaN); the mask packed 8 to a
+/// byte into `bits` (`o.len().div_ceil(8)` bytes) for the backward (`scale_by_bits`).
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
 #[allow(clippy::too_many_arguments)]
 pub fn masked_affine<T: Float>(
@@ -72,28 +71,18 @@ pub fn masked_affine<T: Float>(
     kb: T,
     db: T,
     o: &mut [MaybeUninit<T>],
-    kept: &mut [MaybeUninit<u8>],
+    bits: &mut [u8],
 ) {
     let n = o.len();
-    let (x, u, kept) = (&x[..n], &u[..n], &mut kept[..n]);
+    assert!(n <= 256 && x.len() >= n && u.len() >= n);
+    let mut kept = [0u8; 256];
     for i in 0..n {
         let keep = u[i] >= th;
+        kept[i] = keep as u8;
         let a = if keep { ka } else { T::zero() };
         o[i] = MaybeUninit::new(x[i] * a + if keep { kb } else { db });
-        kept[i] = MaybeUninit::new(keep as u8);
     }
-}
-
-/// Dropout's backward: `o[i] = g[i] * (kept[i] ? ka : 0)` (a product by zero, as the
-/// forward's factor, so an infinite or NaN gradient gives NaN where dropped).
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn masked_scale<T: Float>(g: &[T], kept: &[u8], ka: T, o: &mut [MaybeUninit<T>]) {
-    let n = o.len();
-    let (g, kept) = (&g[..n], &kept[..n]);
-    for i in 0..n {
-        let a = if kept[i] != 0 { ka } else { T::zero() };
-        o[i] = MaybeUninit::new(g[i] * a);
-    }
+    pack_mask(&kept, bits);
 }
 
 /// Bit i of a byte spread to byte i of a word (the inverse of `pack_bytes`' multiply).
@@ -118,8 +107,8 @@ fn pack_bytes(x: u64) -> u8 {
     (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
 }
 
-/// A fused dropout on a block of at most 256 values: `v[i] = v[i] * (u[i] >= th ? keep : 0)
-/// + 0` (dropout's own arithmetic), and the mask packed 8 to a byte into `bits`
+/// A fused dropout on a block of at most 256 values, in place: `v[i] = v[i] * (u[i] >= th ?
+/// keep : 0) + 0` (dropout's own arithmetic), and the mask packed 8 to a byte into `bits`
 /// (`v.len().div_ceil(8)` bytes) for the backward (`scale_by_bits`). Packing from a byte
 /// mask by multiplication runs at vector speed; a shift-and-or fold per bit did not (the
 /// fused batch norm's dropout cost 29 us for 128 x 256 values, Philox included).
@@ -134,6 +123,12 @@ pub fn mask_to_bits<T: Float>(v: &mut [T], u: &[u32], th: u32, keep: T, bits: &m
         kept[i] = k as u8;
         v[i] = v[i] * if k { keep } else { zero } + zero;
     }
+    pack_mask(&kept, bits);
+}
+
+/// Bytes of 0 or 1 to bits, 8 to a byte (all of `bits`, from the front of `kept`).
+#[inline(always)]
+fn pack_mask(kept: &[u8; 256], bits: &mut [u8]) {
     for (j, b) in bits.iter_mut().enumerate() {
         let word: [u8; 8] = kept[8 * j..8 * j + 8].try_into().expect("8 bytes");
         *b = pack_bytes(u64::from_le_bytes(word));

@@ -148,8 +148,8 @@ pub(crate) trait BackendStorage: Sized {
     /// Dropout's fused pass: y = x * A + B with (A, B) = (keep_scale, keep_shift) where the
     /// counter-based generator's number at `start + i` of stream `seed` is at least
     /// `threshold` (probability 1 - p), else (0, drop_shift); returns y (contiguous) and what
-    /// `masked_scale` needs for the backward (the host keeps the mask, a byte an element;
-    /// a GPU the factor A). Both devices draw the same numbers, so the mask does not depend on the
+    /// `masked_scale` needs for the backward (the host keeps the mask, a bit an element; a
+    /// GPU the factor A). Both devices draw the same numbers, so the mask does not depend on the
     /// device.
     fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Self, Self)>;
 

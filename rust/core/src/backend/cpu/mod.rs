@@ -304,13 +304,14 @@ impl BackendStorage for CpuStorage {
             );
             let th = mask.threshold;
             let mut out: Vec<T> = crate::storage::try_vec(n)?;
-            // the mask for the backward, a byte an element
-            let mut kept: Vec<u8> = crate::storage::try_vec(n)?;
+            // the mask for the backward, a bit an element (zeroed: an eighth of the output)
+            let mut bits: Vec<u8> = crate::storage::try_vec(n.div_ceil(8))?;
+            bits.resize(n.div_ceil(8), 0);
             // one pass: the stream is drawn a block at a time into a stack buffer and used
             // at once (counter-based, so any split of the range draws the same numbers)
             let (op, bp) = (
                 out.spare_capacity_mut().as_mut_ptr() as usize,
-                kept.spare_capacity_mut().as_mut_ptr() as usize,
+                bits.as_mut_ptr() as usize,
             );
             let threads = if n >= 1 << 14 {
                 crate::threads::num_threads()
@@ -324,8 +325,9 @@ impl BackendStorage for CpuStorage {
                 for s in (part * chunk..end).step_by(256) {
                     let len = 256.min(end - s);
                     crate::random::fill_u32(mask.seed, mask.start + s as u64, &mut raw[..len]);
-                    // SAFETY: [s, s + len) lies inside the n-element capacity of `out` and
-                    // of `kept`; parts write disjoint ranges
+                    // SAFETY: [s, s + len) lies inside the n-element capacity of `out`, and
+                    // its bytes of the mask (s is a multiple of 8) inside `bits`; parts
+                    // write disjoint ranges
                     let (o, b) = unsafe {
                         (
                             std::slice::from_raw_parts_mut(
@@ -333,20 +335,17 @@ impl BackendStorage for CpuStorage {
                                 len,
                             ),
                             std::slice::from_raw_parts_mut(
-                                (bp as *mut std::mem::MaybeUninit<u8>).add(s),
-                                len,
+                                (bp as *mut u8).add(s / 8),
+                                len.div_ceil(8),
                             ),
                         )
                     };
                     crate::kernels::masked_affine(&x[s..s + len], &raw, th, ka, kb, db, o, b);
                 }
             });
-            // SAFETY: every element below n of both was written above
-            unsafe {
-                out.set_len(n);
-                kept.set_len(n);
-            }
-            Ok((out, kept))
+            // SAFETY: every element below n was written above
+            unsafe { out.set_len(n) };
+            Ok((out, bits))
         }
         match self {
             CpuStorage::F32(v) => {
@@ -360,20 +359,24 @@ impl BackendStorage for CpuStorage {
     }
 
     fn masked_scale(&self, l: &Layout, saved: &Self, mask: &MaskSpec) -> Result<Self> {
-        fn run<T: Float>(v: &[T], l: &Layout, kept: &[u8], mask: &MaskSpec) -> Result<Vec<T>> {
+        fn run<T: Float>(v: &[T], l: &Layout, bits: &[u8], mask: &MaskSpec) -> Result<Vec<T>> {
             let g = contig(v, l)?;
             let n = g.len();
-            if kept.len() != n {
+            if bits.len() != n.div_ceil(8) {
                 return Err(crate::shape_err!(
-                    "dropout backward: a mask of {} elements for a gradient of {n}",
-                    kept.len()
+                    "dropout backward: a mask of {} bytes for a gradient of {n} elements",
+                    bits.len()
                 ));
             }
             let ka = T::from_f64(mask.keep_scale);
             let mut out: Vec<T> = crate::storage::try_vec(n)?;
+            // chunks start on multiples of 16 elements, so on whole bytes of the mask
             threads::for_chunks(&mut out.spare_capacity_mut()[..n], |s, o| {
-                let len = o.len();
-                crate::kernels::masked_scale(&g[s..s + len], &kept[s..s + len], ka, o);
+                for (k, block) in o.chunks_mut(256).enumerate() {
+                    let b = s + 256 * k;
+                    let gb = &g[b..b + block.len()];
+                    crate::kernels::scale_by_bits(gb, &bits[b / 8..], ka, block);
+                }
             });
             // SAFETY: the chunks covered all n elements
             unsafe { out.set_len(n) };
