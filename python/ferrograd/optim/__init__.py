@@ -112,15 +112,6 @@ class Optimizer:
         if g.get("nesterov") and (g.get("momentum", 0) <= 0 or g.get("dampening", 0) != 0):
             raise ValueError(f"{type(self).__name__}: Nesterov momentum needs momentum > 0 and dampening = 0")
 
-    def _indexed(self):
-        i = 0
-        for g in self.param_groups:
-            items = []
-            for p in g["params"]:
-                items.append((i, p))
-                i += 1
-            yield g, items
-
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clears every parameter's gradient: drops it (the default, as PyTorch's), or with
         `set_to_none=False` fills it with zeros in place."""
@@ -133,8 +124,14 @@ class Optimizer:
 
     def step(self) -> None:
         """Updates every parameter that has a gradient."""
-        for g, items in self._indexed():
-            live = [(i, p, p.grad) for i, p in items if p.grad is not None]
+        i = 0
+        for g in self.param_groups:
+            live = []
+            for p in g["params"]:
+                grad = p.grad  # read once: each read builds a new Python handle
+                if grad is not None:
+                    live.append((i, p, grad))
+                i += 1
             if live:
                 self._update(g, live)
 
@@ -311,18 +308,31 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def _update(self, g: dict, live: list) -> None:
-        by_step: dict[int, list] = {}
+        # one pass, grouped by step count (parameters that joined later have fewer steps):
+        # (parameters, gradients, first moments, second moments) per count
+        by_step: dict[int, tuple[list, list, list, list]] = {}
+        state = self.state
         for i, p, gr in live:
-            st = self.state.setdefault(i, {})
-            st["step"] = st.get("step", 0) + 1
-            by_step.setdefault(st["step"], []).append((i, p, gr))
+            st = state.get(i)
+            if st is None or "exp_avg" not in st or "exp_avg_sq" not in st:
+                self._buf(i, p, "exp_avg")
+                self._buf(i, p, "exp_avg_sq")
+                st = state[i]
+            n = st["step"] = st.get("step", 0) + 1
+            part = by_step.get(n)
+            if part is None:
+                part = by_step[n] = ([], [], [], [])
+            part[0].append(p)
+            part[1].append(gr)
+            part[2].append(st["exp_avg"])
+            part[3].append(st["exp_avg_sq"])
         b1, b2 = g["betas"]
-        for step, part in by_step.items():
+        for step, (ps, grads, exp_avg, exp_avg_sq) in by_step.items():
             _core.adam_step(
-                [p for _, p, _ in part],
-                [gr for _, _, gr in part],
-                [self._buf(i, p, "exp_avg") for i, p, _ in part],
-                [self._buf(i, p, "exp_avg_sq") for i, p, _ in part],
+                ps,
+                grads,
+                exp_avg,
+                exp_avg_sq,
                 step,
                 g["lr"],
                 b1,
