@@ -104,37 +104,30 @@ pub(super) fn batch_norm<T: Float>(
         // numbers below 256, exact in every float dtype), so it is drawn once
         let keep = T::from_f64(mask.keep_scale);
         let mut packed: Vec<T> = crate::storage::try_vec((n * c).div_ceil(8))?;
-        let (mut raw, mut bits) = ([0u32; 256], [0u8; 32]);
+        let mut bits = [0u8; 32];
         // blocks of 256 (the last may be shorter): bytes never straddle two
-        for (k, block) in y.chunks_mut(256).enumerate() {
-            let len = block.len();
-            crate::random::fill_u32(mask.seed, mask.start + (k * 256) as u64, &mut raw[..len]);
-            let bits = &mut bits[..len.div_ceil(8)];
-            kernels::mask_to_bits(block, &raw[..len], mask.threshold, keep, bits);
+        each_mask_block(mask, &mut y, |block, words| {
+            let bits = &mut bits[..block.len().div_ceil(8)];
+            kernels::mask_to_bits(block, words, mask.threshold, keep, bits);
             packed.extend(bits.iter().map(|&b| T::from_f64(b as f64)));
-        }
+        });
         stats.extend_from_slice(&packed);
     }
     Ok((y, stats))
 }
 
-/// Calls `f(block, a)` over blocks of `v` (at most 256 elements, in order) with dropout's
-/// factor `a` for each element (`keep_scale` kept, 0 dropped), drawn from the mask's stream.
+/// Calls `f(block, words)` over blocks of `v` (at most 256 elements, in order) with the
+/// mask stream's numbers for those elements (kept where a number is at least the threshold).
 fn each_mask_block<T: Float>(
     mask: &crate::backend::MaskSpec,
     v: &mut [T],
-    mut f: impl FnMut(&mut [T], &[T]),
+    mut f: impl FnMut(&mut [T], &[u32]),
 ) {
     let mut raw = [0u32; 256];
-    let mut a = [T::zero(); 256];
-    let keep = T::from_f64(mask.keep_scale);
     for (k, block) in v.chunks_mut(256).enumerate() {
         let len = block.len();
         crate::random::fill_u32(mask.seed, mask.start + (k * 256) as u64, &mut raw[..len]);
-        for (a, &u) in a.iter_mut().zip(&raw[..len]) {
-            *a = if u >= mask.threshold { keep } else { T::zero() };
-        }
-        f(block, &a[..len]);
+        f(block, &raw[..len]);
     }
 }
 
@@ -188,8 +181,11 @@ pub(super) fn batch_norm_grad<T: Float>(
         Some(mask) => {
             // statistics without the bits: draw the mask again
             let mut ga = g.into_owned();
-            each_mask_block(mask, &mut ga, |block, a| {
-                block.iter_mut().zip(a).for_each(|(v, &a)| *v *= a);
+            let keep = T::from_f64(mask.keep_scale);
+            each_mask_block(mask, &mut ga, |block, words| {
+                for (v, &u) in block.iter_mut().zip(words) {
+                    *v *= if u >= mask.threshold { keep } else { T::zero() };
+                }
             });
             ga.into()
         }
