@@ -3,7 +3,9 @@
 // and column; fold (col2im) is its adjoint, summing a gradient of that shape back into the
 // input's shape. Entries in the padding ring read pad_value, those past it outside (the last
 // windows of ceil_mode pooling). fold runs one thread per input element, summing the window
-// entries that read it in a fixed order: no atomics, the same sum every time.
+// entries that read it in a fixed order: no atomics, the same sum every time. Max pooling
+// takes each channel's windows on their own (`c` is the input's channels) and keeps the
+// in-plane offset of each maximum for its backward, which gathers the same way fold does.
 
 struct Params {
     n: u32, c: u32, h: u32, w: u32,
@@ -16,6 +18,9 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(1) @binding(1) var<storage, read> x: array<f32>;
 @group(3) @binding(3) var<storage, read_write> out: array<f32>;
+// max pooling: the offsets of the maxima (forward, written; backward, read)
+@group(0) @binding(5) var<storage, read_write> arg_out: array<f32>;
+@group(2) @binding(2) var<storage, read> arg: array<f32>;
 
 @compute @workgroup_size(64)
 fn unfold_main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -63,6 +68,67 @@ fn fold_main(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (ox >= p.ow) { continue; }
             let r = (img * p.oh + oy) * p.ow + ox;
             acc += x[p.x_offset + r * cols + (ch * p.kh + i) * p.kw + j];
+        }
+    }
+    out[t] = acc;
+}
+
+// One thread per output: the window's first maximum over the taps inside the input (padding
+// never wins, as PyTorch's -inf), a NaN at its first place; -1 where no tap is inside.
+@compute @workgroup_size(64)
+fn max_pool_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x + gid.y * p.row;
+    if (t >= p.total) { return; }
+    let ox = t % p.ow;
+    let oy = (t / p.ow) % p.oh;
+    let plane = t / (p.ow * p.oh);
+    let base = p.x_offset + plane * p.h * p.w;
+    var best = 0.0;
+    var at = -1;
+    for (var i = 0u; i < p.kh; i++) {
+        let y = i32(oy * p.sh + i * p.dh) - i32(p.ph);
+        if (y < 0 || y >= i32(p.h)) { continue; }
+        for (var j = 0u; j < p.kw; j++) {
+            let xx = i32(ox * p.sw + j * p.dw) - i32(p.pw);
+            if (xx < 0 || xx >= i32(p.w)) { continue; }
+            let o = y * i32(p.w) + xx;
+            let v = x[base + u32(o)];
+            if (at < 0 || (!is_nan(best) && (v > best || is_nan(v)))) {
+                best = v;
+                at = o;
+            }
+        }
+    }
+    // no tap inside: `outside` (-inf for max pooling)
+    out[t] = select(p.outside, best, at >= 0);
+    arg_out[t] = f32(at);
+}
+
+// One thread per input element: the gradients of the windows whose maximum it was, in
+// decreasing output order (the host adds in the same order).
+@compute @workgroup_size(64)
+fn max_unpool_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x + gid.y * p.row;
+    if (t >= p.total) { return; }
+    let xx = t % p.w;
+    let y = (t / p.w) % p.h;
+    let plane = t / (p.w * p.h);
+    let here = f32(y * p.w + xx);
+    var acc = 0.0;
+    for (var i = 0u; i < p.kh; i++) {
+        let num_y = i32(y + p.ph) - i32(i * p.dh);
+        if (num_y < 0 || num_y % i32(p.sh) != 0) { continue; }
+        let oy = u32(num_y) / p.sh;
+        if (oy >= p.oh) { continue; }
+        for (var j = 0u; j < p.kw; j++) {
+            let num_x = i32(xx + p.pw) - i32(j * p.dw);
+            if (num_x < 0 || num_x % i32(p.sw) != 0) { continue; }
+            let ox = u32(num_x) / p.sw;
+            if (ox >= p.ow) { continue; }
+            let o = (plane * p.oh + oy) * p.ow + ox;
+            if (arg[o] == here) {
+                acc += x[p.x_offset + o];
+            }
         }
     }
     out[t] = acc;

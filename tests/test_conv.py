@@ -135,6 +135,35 @@ def test_pooling_against_numpy_with_ceil_mode_and_padding(device):
     )
 
 
+def test_max_pool_gradient_goes_to_the_first_maximum_of_each_window(device):
+    """PyTorch's max_pool2d routes each window's gradient to one element, the first maximum
+    in window order (ReLU outputs make all-zero windows common), and a NaN wins its window;
+    overlapping windows that share a maximum add their gradients there."""
+    x = fg.tensor(np.zeros((1, 1, 4, 4), np.float32)).to(device).requires_grad_()
+    F.max_pool2d(x, 2).sum().backward()
+    want = np.zeros((4, 4), np.float32)
+    want[::2, ::2] = 1.0
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], want)
+    v = np.array([[1.0, 5.0, 2.0], [5.0, np.nan, 0.0], [3.0, 4.0, 4.0]], np.float32)
+    xt = fg.tensor(v[None, None]).to(device).requires_grad_()
+    y = F.max_pool2d(xt, 2, stride=1)
+    assert np.isnan(y.numpy()).all()  # every 2x2 window holds the NaN
+    y.sum().backward()
+    want = np.zeros((3, 3), np.float32)
+    want[1, 1] = 4.0
+    np.testing.assert_array_equal(xt.grad.numpy()[0, 0], want)
+    v[1, 1] = -1.0
+    xt = fg.tensor(v[None, None]).to(device).requires_grad_()
+    y = F.max_pool2d(xt, 2, stride=1)
+    np.testing.assert_array_equal(y.numpy()[0, 0], [[5.0, 5.0], [5.0, 4.0]])
+    y.backward(fg.tensor(np.array([[[[1.0, 2.0], [4.0, 8.0]]]], np.float32)).to(device))
+    want = np.zeros((3, 3), np.float32)
+    want[0, 1] = 3.0  # the first two windows' first maximum
+    want[1, 0] = 4.0
+    want[2, 1] = 8.0
+    np.testing.assert_array_equal(xt.grad.numpy()[0, 0], want)
+
+
 def test_pooling_gradients():
     x = fg.tensor(rng.permutation(2 * 2 * 5 * 6).reshape(2, 2, 5, 6) * 0.1, requires_grad=True)  # no ties
     assert gradcheck(lambda a: F.max_pool2d(a, 2, stride=1, padding=1), [x])

@@ -747,6 +747,55 @@ def test_conv_unfold_and_fold_kernels():
     )
 
 
+def test_max_pool_kernels_find_the_first_maximum_and_route_the_gradient_back():
+    """conv.wgsl: max_pool_main (each channel's windows with padding, stride, dilation and
+    a ceil_mode overhang; ties and NaN at their first place) and max_unpool_main (each
+    input element sums the gradients of the windows whose maximum it is), against NumPy."""
+    n, c, h, w = 2, 3, 5, 6
+    kh, kw, sh, sw, ph, pw, dh, dw = 3, 2, 2, 1, 1, 1, 1, 2
+    oh = (h + 2 * ph - dh * (kh - 1) - 1 + sh - 1) // sh + 1  # ceil_mode
+    ow = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    xi = rng.integers(-3, 3, (n, c, h, w)).astype(np.float32)  # small integers: ties
+    xi[0, 1, 2, 3] = np.nan
+    x = np.concatenate([np.zeros(4, np.float32), xi.ravel()])  # offset 4
+    total = n * c * oh * ow
+    words = [n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, total, 128, 4, 0]
+    params = np.array(words, np.uint32).tobytes() + np.array([-np.inf, -np.inf], np.float32).tobytes()
+    got, (arg, _) = run(
+        "conv.wgsl",
+        "max_pool_main",
+        params,
+        [x],
+        total,
+        None,
+        (2, -(-total // 128), 1),
+        rw=[np.zeros(total, np.float32), None],
+    )
+    want = np.full((n, c, oh, ow), -np.inf, np.float32)
+    where = np.full((n, c, oh, ow), -1.0, np.float32)
+    for img, ch, oy, ox in np.ndindex(n, c, oh, ow):
+        for i in range(kh):
+            for j in range(kw):
+                y, xx = oy * sh + i * dh - ph, ox * sw + j * dw - pw
+                if not (0 <= y < h and 0 <= xx < w):
+                    continue
+                v, best = xi[img, ch, y, xx], want[img, ch, oy, ox]
+                if where[img, ch, oy, ox] < 0 or (not np.isnan(best) and (v > best or np.isnan(v))):
+                    want[img, ch, oy, ox], where[img, ch, oy, ox] = v, y * w + xx
+    np.testing.assert_array_equal(got.reshape(want.shape), want)
+    np.testing.assert_array_equal(arg[:total].reshape(want.shape), where)
+    g = rng.standard_normal(2 + total).astype(np.float32)  # offset 2
+    n_in = n * c * h * w
+    words = [n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, n_in, 128, 2, 0]
+    params = np.array(words, np.uint32).tobytes() + np.array([-np.inf, -np.inf], np.float32).tobytes()
+    back = run("conv.wgsl", "max_unpool_main", params, [g, arg[:total]], n_in, None, (2, -(-n_in // 128), 1))
+    dx = np.zeros((n * c, h * w), np.float64)
+    for k, at in enumerate(where.ravel()):
+        if at >= 0:
+            dx[k // (oh * ow), int(at)] += g[2 + k]
+    np.testing.assert_allclose(back, dx.ravel(), rtol=1e-6, atol=1e-6)
+
+
 def test_conv_gemm_kernel_is_the_im2col_product():
     """conv_gemm.wgsl: the windows (stride, zero padding, dilation, offsets into the input
     and the weight) times the weight transposed plus the bias, against NumPy's im2col

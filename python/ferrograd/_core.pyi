@@ -30,6 +30,7 @@ __all__ = [
     "unfold2d",
     "conv2d",
     "fold2d",
+    "max_pool2d",
     "_PanicProbe",
     "_panic_probe",
     "Tensor",
@@ -1282,6 +1283,17 @@ def unfold2d(
     outside: float = 0.0,
 ) -> tuple[Tensor, tuple[int, int]]:
     """The windows of an (N, C, H, W) tensor as an (N * OH * OW, C * KH * KW) matrix, and (OH, OW)."""
+
+def max_pool2d(
+    x: Tensor,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    ceil_mode: bool = False,
+) -> Tensor:
+    """Max pooling of each channel of an (N, C, H, W) float tensor: (N, C, OH, OW); padding
+    is -inf, the gradient goes to each window's first maximum."""
 
 def fold2d(
     cols: Tensor,

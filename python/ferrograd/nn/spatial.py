@@ -171,8 +171,8 @@ def conv_transpose2d(
     return y
 
 
-def _pool_windows(op, input, kernel_size, stride, padding, dilation, ceil_mode, pad_value, outside):
-    """(N * C * OH * OW, KH * KW) windows of each channel on its own, and (OH, OW)."""
+def _pool_geometry(op, input, kernel_size, stride, padding, dilation):
+    """Kernel, stride (the kernel size by default), padding and dilation as pairs, checked."""
     _check4(op, input)
     k = _pair(op, "kernel_size", kernel_size)
     s = (
@@ -183,6 +183,12 @@ def _pool_windows(op, input, kernel_size, stride, padding, dilation, ceil_mode, 
     p, d = _pair(op, "padding", padding), _pair(op, "dilation", dilation)
     if any(pi > ki // 2 for pi, ki in zip(p, k)):
         raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
+    return k, s, p, d
+
+
+def _pool_windows(op, input, kernel_size, stride, padding, dilation, ceil_mode, pad_value, outside):
+    """(N * C * OH * OW, KH * KW) windows of each channel on its own, and (OH, OW)."""
+    k, s, p, d = _pool_geometry(op, input, kernel_size, stride, padding, dilation)
     n, c, h, w = input.shape
     flat = input.contiguous().reshape(n * c, 1, h, w)
     cols, (oh, ow) = _core.unfold2d(flat, k, s, p, d, ceil_mode, pad_value, outside)
@@ -202,11 +208,9 @@ def max_pool2d(
     `torch.nn.functional.max_pool2d`; the gradient goes to each window's first maximum."""
     if return_indices:
         raise NotImplementedError("max_pool2d: return_indices=True is not supported")
-    inf = float("inf")
-    cols, (n, c, oh, ow), _ = _pool_windows(
-        "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, -inf, -inf
-    )
-    return cols.max(1).values.reshape(n, c, oh, ow)
+    k, s, p, d = _pool_geometry("max_pool2d", input, kernel_size, stride, padding, dilation)
+    # one engine op each way (the window's argmax kept for the backward)
+    return _core.max_pool2d(input, k, s, p, d, ceil_mode)
 
 
 def avg_pool2d(

@@ -357,6 +357,30 @@ pub fn for_each_chunk<T: Send>(
     });
 }
 
+/// `for_each_chunk` over two outputs at once: chunk k of `a` (`size_a` elements) goes
+/// with chunk k of `b` (`size_b`), for kernels that write two results in one pass.
+pub fn for_each_chunk2<A: Send, B: Send>(
+    (a, size_a): (&mut [A], usize),
+    (b, size_b): (&mut [B], usize),
+    parts: usize,
+    f: impl Fn(usize, &mut [A], &mut [B]) + Sync,
+) {
+    let size_b = size_b.max(1);
+    assert_eq!(
+        a.len().div_ceil(size_a.max(1)),
+        b.len().div_ceil(size_b),
+        "for_each_chunk2: the outputs have different numbers of chunks"
+    );
+    let (base, len) = (b.as_mut_ptr() as usize, b.len());
+    for_each_chunk(a, size_a, parts, |k, ca| {
+        let (s, e) = (k * size_b, ((k + 1) * size_b).min(len));
+        // SAFETY: chunk k of `b` is disjoint from every other chunk and inside `b`, which
+        // outlives the call; each k is handed out once
+        let cb = unsafe { std::slice::from_raw_parts_mut((base as *mut B).add(s), e - s) };
+        f(k, ca, cb);
+    });
+}
+
 /// Fills `out` by calling `f(start, chunk)` over disjoint chunks, in parallel when large:
 /// one chunk per thread, the first on the calling thread (see `split`); chunks start on
 /// multiples of 16 elements, so SIMD loops see the same alignment in each.

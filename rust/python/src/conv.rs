@@ -72,6 +72,35 @@ pub(crate) fn unfold2d(
     Ok((wrap(out), (win.oh, win.ow)))
 }
 
+/// Max pooling of each channel of an (N, C, H, W) float tensor: (N, C, OH, OW); padding
+/// is -inf, the gradient goes to each window's first maximum. Differentiable.
+#[pyfunction]
+#[pyo3(signature = (x, kernel, stride, padding, dilation, ceil_mode=false))]
+pub(crate) fn max_pool2d(
+    py: Python<'_>,
+    x: &PyTensor,
+    kernel: (isize, isize),
+    stride: (isize, isize),
+    padding: (isize, isize),
+    dilation: (isize, isize),
+    ceil_mode: bool,
+) -> PyResult<PyTensor> {
+    let inf = f64::NEG_INFINITY;
+    let win = window(
+        "max_pool2d",
+        x.t.shape(),
+        kernel,
+        stride,
+        padding,
+        dilation,
+        ceil_mode,
+        inf,
+        inf,
+    )?;
+    let t = &x.t;
+    Ok(wrap(run(py, heavy(t), || t.max_pool2d(&win))?))
+}
+
 /// A 2-D convolution of an (N, C, H, W) float tensor with weight (OC, C, KH, KW) and an
 /// optional bias (OC), zero padding: the (N * OH * OW, OC) matrix of outputs, with (OH, OW);
 /// differentiable. On the GPU the windows are read inside the product (no im2col matrix).
@@ -126,5 +155,6 @@ pub(crate) fn fold2d(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(unfold2d, m)?)?;
     m.add_function(wrap_pyfunction!(conv2d, m)?)?;
+    m.add_function(wrap_pyfunction!(max_pool2d, m)?)?;
     m.add_function(wrap_pyfunction!(fold2d, m)?)
 }

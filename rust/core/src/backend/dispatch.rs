@@ -372,6 +372,38 @@ impl Buffer {
         }
     }
 
+    /// See [`BackendStorage::max_pool2d`].
+    pub(crate) fn max_pool2d(&self, l: &Layout, win: &super::Window2d) -> Result<(Buffer, Buffer)> {
+        match self {
+            Buffer::Cpu(s) => wide(s)
+                .max_pool2d(l, win)
+                .map(|(y, a)| (narrow(y, s.dtype()), Buffer::Cpu(a))),
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => {
+                let (y, a) = s.max_pool2d(l, win)?;
+                Ok((gpu_narrow(y, s.dtype)?, Buffer::Gpu(a)))
+            }
+        }
+    }
+
+    /// See [`BackendStorage::max_pool2d_grad`].
+    pub(crate) fn max_pool2d_grad(
+        &self,
+        l: &Layout,
+        arg: &Buffer,
+        win: &super::Window2d,
+    ) -> Result<Buffer> {
+        match (self, arg) {
+            (Buffer::Cpu(g), Buffer::Cpu(a)) => wide(g)
+                .max_pool2d_grad(l, a, win)
+                .map(|o| narrow(o, g.dtype())),
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(g), Buffer::Gpu(a)) => gpu_narrow(g.max_pool2d_grad(l, a, win)?, g.dtype),
+            #[cfg(feature = "gpu")]
+            _ => Err(mismatch("max_pool2d backward")),
+        }
+    }
+
     /// See [`BackendStorage::index_add`].
     #[inline]
     pub(crate) fn index_add(

@@ -117,6 +117,18 @@ pub(crate) trait BackendStorage: Sized {
         win: &Window2d,
     ) -> Result<(Self, Option<Self>)>;
 
+    /// Max pooling of each channel of the (n, c, h, w) float input `l` on its own over
+    /// `win`'s windows: the contiguous (n, c, oh, ow) maxima, and where each came from as
+    /// this backend's own state for `max_pool2d_grad`. Only input elements compete (padding
+    /// and ceil_mode's overhang are -inf, as in PyTorch); the first maximum in window order
+    /// wins, a NaN at its first place.
+    fn max_pool2d(&self, l: &Layout, win: &Window2d) -> Result<(Self, Self)>;
+
+    /// max_pool2d's backward: each entry of the (n, c, oh, ow) gradient `l` added to the
+    /// input element its window's maximum came from (`arg`, the forward's state); a
+    /// contiguous (n, c, h, w) result.
+    fn max_pool2d_grad(&self, l: &Layout, arg: &Self, win: &Window2d) -> Result<Self>;
+
     /// The parts (one dtype, equal outside `dim`) joined along `dim`: the storage and the
     /// layout its elements have in it (a backend may build the result dim-first and hand
     /// out a permuted view of it).

@@ -1,7 +1,8 @@
 //! Sliding windows for convolution and pooling: `unfold2d` (im2col) and its adjoint
 //! `fold2d` (col2im), each the other's derivative, and `conv2d`, the product of the
-//! windows with a weight in one backend op (on the GPU without the im2col matrix). Pooling
-//! is `unfold2d` then a row reduction (see `ferrograd.nn.functional`).
+//! windows with a weight in one backend op (on the GPU without the im2col matrix), and
+//! `max_pool2d`, one backend op each way. Average pooling is `unfold2d` then a row mean
+//! (see `ferrograd.nn.functional`).
 
 use crate::autograd::record;
 use crate::backend::Window2d;
@@ -125,6 +126,40 @@ impl Tensor {
         };
         Ok(record(out, "Fold2dBackward", &[self], move |g| {
             Ok(vec![Some(g.unfold2d(&w)?)])
+        }))
+    }
+}
+
+impl Tensor {
+    /// Max pooling of each channel of this (n, c, h, w) float tensor over `win`'s windows:
+    /// (n, c, oh, ow). Only input elements compete (padding is -inf, as in PyTorch); the
+    /// gradient goes to each window's first maximum, as PyTorch's.
+    pub fn max_pool2d(&self, win: &Window2d) -> Result<Tensor> {
+        let want = [win.n, win.c, win.h, win.w];
+        if self.shape() != want {
+            return Err(shape_err!(
+                "max_pool2d: expected an input of shape {}, got {}",
+                fmt_shape(&want),
+                fmt_shape(self.shape())
+            ));
+        }
+        if !self.dtype().is_float() {
+            return Err(crate::dtype_err!(
+                "max_pool2d: expected a float tensor, got {}",
+                self.dtype()
+            ));
+        }
+        let win = Window2d {
+            pad_value: f64::NEG_INFINITY,
+            outside: f64::NEG_INFINITY,
+            ..*win
+        };
+        let (y, arg) = self.storage_guard().max_pool2d(self.layout(), &win)?;
+        let out = Tensor::from_buffer(y, &[win.n, win.c, win.oh, win.ow])?;
+        let in_shape = [win.n, win.c, win.h, win.w];
+        Ok(record(out, "MaxPool2DBackward", &[self], move |g| {
+            let dx = g.storage_guard().max_pool2d_grad(g.layout(), &arg, &win)?;
+            Ok(vec![Some(Tensor::from_buffer(dx, &in_shape)?)])
         }))
     }
 }

@@ -165,3 +165,148 @@ pub(super) fn fold2d<T: Float>(g: &[T], l: &Layout, win: &Window2d) -> Result<Ve
     });
     Ok(out)
 }
+
+/// For each output position of one axis: the kernel taps that land inside the input, as
+/// `(first tap, end tap, input coordinate of tap 0)` (the coordinate may be negative: the
+/// taps before `first` read padding).
+fn inside_taps(
+    o: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    d: usize,
+    size: usize,
+) -> (usize, usize, isize) {
+    let start = (o * s) as isize - p as isize;
+    let mut first = 0;
+    while first < k && start + ((first * d) as isize) < 0 {
+        first += 1;
+    }
+    let mut end = first;
+    while end < k && start + ((end * d) as isize) < size as isize {
+        end += 1;
+    }
+    (first, end, start)
+}
+
+/// Max pooling of each (h, w) plane: per output, the in-plane offset (y * w + x) of the
+/// window's first maximum (NaN wins at its first place; only input elements compete, as
+/// padding is -inf in PyTorch's definition), or -1 for a window that covers no input.
+/// Returns (maxima, offsets), both (n, c, oh, ow).
+pub(super) fn max_pool2d<T: Float>(
+    v: &[T],
+    l: &Layout,
+    win: &Window2d,
+) -> Result<(Vec<T>, Vec<i32>)> {
+    if win.h * win.w > i32::MAX as usize {
+        return Err(crate::error::Error::Memory(format!(
+            "max_pool2d: a {}x{} plane exceeds 32-bit offsets",
+            win.h, win.w
+        )));
+    }
+    let x = contig(v, l)?;
+    let (plane_in, plane_out) = (win.h * win.w, win.oh * win.ow);
+    let rows: Vec<_> = (0..win.oh)
+        .map(|o| inside_taps(o, win.kh, win.sh, win.ph, win.dh, win.h))
+        .collect();
+    let cols: Vec<_> = (0..win.ow)
+        .map(|o| inside_taps(o, win.kw, win.sw, win.pw, win.dw, win.w))
+        .collect();
+    let total = win.n * win.c * plane_out;
+    let mut arg: Vec<i32> = try_filled(total, -1)?;
+    let mut vals: Vec<T> = try_filled(total, T::from_f64(f64::NEG_INFINITY))?;
+    if total == 0 {
+        return Ok((vals, arg));
+    }
+    let parts = if total < (1 << 15) {
+        1
+    } else {
+        4 * threads::num_threads()
+    };
+    let (w, ow, dh, dw) = (win.w, win.ow, win.dh, win.dw);
+    // each tap's offset from the window's first element, for the windows that lie wholly
+    // inside the plane (all of them without padding)
+    let taps: Vec<usize> = (0..win.kh)
+        .flat_map(|i| (0..win.kw).map(move |j| i * dh * w + j * dw))
+        .collect();
+    let (full_i, full_j) = (win.kh, win.kw);
+    threads::for_each_chunk2(
+        (&mut vals, plane_out),
+        (&mut arg, plane_out),
+        parts,
+        |plane, top, out| {
+            let src = &x[plane * plane_in..(plane + 1) * plane_in];
+            for (oy, &(i0, i1, y0)) in rows.iter().enumerate() {
+                let (top, out) = (&mut top[oy * ow..][..ow], &mut out[oy * ow..][..ow]);
+                for (ox, &(j0, j1, x0)) in cols.iter().enumerate() {
+                    if i0 == i1 || j0 == j1 {
+                        continue; // no tap inside: -inf, offset -1
+                    }
+                    let (best, at) = if i0 == 0 && j0 == 0 && i1 == full_i && j1 == full_j {
+                        window_max(src, y0 as usize * w + x0 as usize, &taps)
+                    } else {
+                        let at = |i: usize, j: usize| {
+                            (y0 + (i * dh) as isize) as usize * w
+                                + (x0 + (j * dw) as isize) as usize
+                        };
+                        let edge: Vec<usize> = (i0..i1)
+                            .flat_map(|i| (j0..j1).map(move |j| at(i, j)))
+                            .collect();
+                        window_max(src, 0, &edge)
+                    };
+                    top[ox] = best;
+                    out[ox] = at as i32;
+                }
+            }
+        },
+    );
+    Ok((vals, arg))
+}
+
+/// The first maximum of `src[base + t]` over the offsets `taps` (non-empty), a NaN at its
+/// first place: (value, offset). The value first (a branch-free max that keeps NaN), then
+/// the offset by a backward scan of compare-and-select: a running comparison branch
+/// mispredicts half the time on real data.
+#[inline(always)]
+fn window_max<T: Float>(src: &[T], base: usize, taps: &[usize]) -> (T, usize) {
+    let mut m = src[base + taps[0]];
+    let mut nan = false;
+    for &t in taps {
+        let v = src[base + t];
+        m = if v > m { v } else { m };
+        nan |= v.is_nan();
+    }
+    let mut at = base + taps[0];
+    for &t in taps.iter().rev() {
+        let v = src[base + t];
+        let hit = if nan { v.is_nan() } else { v == m };
+        at = if hit { base + t } else { at };
+    }
+    (src[at], at)
+}
+
+/// max_pool2d's backward: each gradient entry (n, c, oh, ow, read through `l`) added to the
+/// input element its window's maximum came from, in decreasing output order (the order in
+/// which the GPU's per-element kernel meets the windows, so both give the same sums).
+pub(super) fn max_pool2d_grad<T: Float>(
+    g: &[T],
+    l: &Layout,
+    arg: &[i32],
+    win: &Window2d,
+) -> Result<Vec<T>> {
+    let gv = contig(g, l)?;
+    let (plane_in, plane_out) = (win.h * win.w, win.oh * win.ow);
+    let mut out: Vec<T> = try_filled(win.n * win.c * plane_in, T::zero())?;
+    if out.is_empty() {
+        return Ok(out);
+    }
+    each_chunk(&mut out, plane_in, |plane, dx| {
+        let at = plane * plane_out..(plane + 1) * plane_out;
+        for (&a, &gi) in arg[at.clone()].iter().zip(&gv[at]).rev() {
+            if a >= 0 {
+                dx[a as usize] += gi;
+            }
+        }
+    });
+    Ok(out)
+}

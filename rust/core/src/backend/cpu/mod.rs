@@ -247,6 +247,45 @@ impl BackendStorage for CpuStorage {
         Ok((out, Some(cols)))
     }
 
+    fn max_pool2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<(Self, Self)> {
+        let (y, arg) = match self {
+            CpuStorage::F32(v) => {
+                conv::max_pool2d(v, l, win).map(|(y, a)| (CpuStorage::F32(y), a))?
+            }
+            CpuStorage::F64(v) => {
+                conv::max_pool2d(v, l, win).map(|(y, a)| (CpuStorage::F64(y), a))?
+            }
+            other => {
+                return Err(crate::error::Error::DType(format!(
+                    "max_pool2d: expected a float tensor, got {}",
+                    other.dtype()
+                )))
+            }
+        };
+        Ok((y, CpuStorage::I32(arg)))
+    }
+
+    fn max_pool2d_grad(
+        &self,
+        l: &Layout,
+        arg: &Self,
+        win: &crate::backend::Window2d,
+    ) -> Result<Self> {
+        match (self, arg) {
+            (CpuStorage::F32(g), CpuStorage::I32(a)) => {
+                Ok(CpuStorage::F32(conv::max_pool2d_grad(g, l, a, win)?))
+            }
+            (CpuStorage::F64(g), CpuStorage::I32(a)) => {
+                Ok(CpuStorage::F64(conv::max_pool2d_grad(g, l, a, win)?))
+            }
+            (g, a) => Err(crate::error::Error::DType(format!(
+                "max_pool2d backward: expected a float gradient and int32 offsets, got {} and {}",
+                g.dtype(),
+                a.dtype()
+            ))),
+        }
+    }
+
     fn fold2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<Self> {
         match self {
             CpuStorage::F32(v) => Ok(CpuStorage::F32(conv::fold2d(v, l, win)?)),

@@ -47,8 +47,11 @@ pub const BATCHNORM: &str = concat!(
 pub const OPTIM: &str = include_str!("../../../../../shaders/optim.wgsl");
 /// Row gathers (index_select).
 pub const GATHER: &str = include_str!("../../../../../shaders/gather.wgsl");
-/// Sliding windows (convolution, pooling): unfold (im2col) and fold (col2im).
-pub const CONV: &str = include_str!("../../../../../shaders/conv.wgsl");
+/// Sliding windows (convolution, pooling): unfold (im2col), fold (col2im), max pooling.
+pub const CONV: &str = concat!(
+    include_str!("../../../../../shaders/common.wgsl"),
+    include_str!("../../../../../shaders/conv.wgsl")
+);
 /// Convolution as an implicit matrix product (the windows read inside the tile loads).
 pub const CONV_GEMM: &str = include_str!("../../../../../shaders/conv_gemm.wgsl");
 /// Every shader as compiled (prelude and generated parts prepended), with its name.

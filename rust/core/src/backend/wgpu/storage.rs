@@ -32,9 +32,10 @@ impl WgpuStorage {
 use super::ops::{
     dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary, launch_conv_gemm,
     launch_cross_entropy, launch_cross_entropy_grad, launch_fold2d, launch_gather,
-    launch_log_softmax, launch_masked_affine, launch_matmul, launch_optimizer, launch_reduce,
-    launch_scatter_sum, launch_select, launch_unary, launch_unary_grad, launch_unfold2d, OptKernel,
-    RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    launch_log_softmax, launch_masked_affine, launch_matmul, launch_max_pool2d,
+    launch_max_pool2d_grad, launch_optimizer, launch_reduce, launch_scatter_sum, launch_select,
+    launch_unary, launch_unary_grad, launch_unfold2d, OptKernel, RED_ARGMAX, RED_ARGMIN,
+    RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage};
 use crate::backend::{BnSpec, MaskSpec, ReduceOp, ReducePlan, XentGradSpec};
@@ -388,6 +389,28 @@ impl BackendStorage for WgpuStorage {
     fn fold2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<Self> {
         let (g, off) = dense(&self.buf, l)?;
         Ok(WgpuStorage::new(launch_fold2d(&g, off, win)?, DType::F32))
+    }
+
+    fn max_pool2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<(Self, Self)> {
+        let (x, off) = dense(&self.buf, l)?;
+        let (y, arg) = launch_max_pool2d(&x, off, win)?;
+        Ok((
+            WgpuStorage::new(y, DType::F32),
+            WgpuStorage::new(arg, DType::F32),
+        ))
+    }
+
+    fn max_pool2d_grad(
+        &self,
+        l: &Layout,
+        arg: &Self,
+        win: &crate::backend::Window2d,
+    ) -> Result<Self> {
+        let (g, off) = dense(&self.buf, l)?;
+        Ok(WgpuStorage::new(
+            launch_max_pool2d_grad(&g, off, &arg.buf, win)?,
+            DType::F32,
+        ))
     }
 
     /// Each part with `dim` moved first is copied (compacted first where it is not a

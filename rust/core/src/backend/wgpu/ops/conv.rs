@@ -65,6 +65,73 @@ pub(crate) fn launch_fold2d(g: &GpuBuffer, offset: usize, win: &Window2d) -> Res
     Ok(out)
 }
 
+/// Max pooling of each channel of the contiguous (n, c, h, w) input at `offset`: the
+/// (n, c, oh, ow) maxima, and the in-plane offset of each (as a float, -1 for a window
+/// that covers no input) for the backward.
+pub(crate) fn launch_max_pool2d(
+    x: &GpuBuffer,
+    offset: usize,
+    win: &Window2d,
+) -> Result<(GpuBuffer, GpuBuffer)> {
+    let ctx = gpu::context()?;
+    let total = win.n * win.c * win.oh * win.ow;
+    check_u32("max_pool2d", total)?;
+    check_u32("max_pool2d", win.n * win.c * win.h * win.w + offset)?;
+    if win.h * win.w > 1 << 24 {
+        // offsets travel as float32 words, exact up to 2^24
+        return Err(crate::error::Error::Memory(format!(
+            "max_pool2d: a {}x{} plane exceeds the gpu backend's 2^24 offsets",
+            win.h, win.w
+        )));
+    }
+    let (out, arg) = (ctx.alloc(total)?, ctx.alloc(total)?);
+    if total > 0 {
+        let (groups, row) = ctx.grid(total, 64)?;
+        const POOL: gpu::Kernel = gpu::Kernel::new("max_pool", gpu::shaders::CONV, "max_pool_main");
+        ctx.run(
+            &POOL,
+            &params(win, total, row, offset),
+            gpu::Binds {
+                inputs: [Some(x), None],
+                output: &out,
+                extra: gpu::Extra::None,
+                rw: [Some(&arg), None],
+            },
+            groups,
+        )?;
+    }
+    Ok((out, arg))
+}
+
+/// max_pool2d's backward: the contiguous (n, c, oh, ow) gradient at `offset` added, per
+/// input element, from the windows whose maximum it was (`arg` from the forward).
+pub(crate) fn launch_max_pool2d_grad(
+    g: &GpuBuffer,
+    offset: usize,
+    arg: &GpuBuffer,
+    win: &Window2d,
+) -> Result<GpuBuffer> {
+    let ctx = gpu::context()?;
+    let total = win.n * win.c * win.h * win.w;
+    check_u32("max_pool2d", total)?;
+    check_u32("max_pool2d", win.n * win.c * win.oh * win.ow + offset)?;
+    let out = ctx.alloc(total)?;
+    if total > 0 {
+        let (groups, row) = ctx.grid(total, 64)?;
+        ctx.dispatch(
+            "max_unpool",
+            gpu::shaders::CONV,
+            "max_unpool_main",
+            &params(win, total, row, offset),
+            [Some(g), Some(arg)],
+            &out,
+            None,
+            groups,
+        )?;
+    }
+    Ok(out)
+}
+
 /// The (n * oh * ow, oc) product of the windows of the contiguous (n, c, h, w) input at
 /// `x_off` (zero padding) with the contiguous (oc, c * kh * kw) weight at `w_off`
 /// transposed, plus `bias`: a convolution without the im2col matrix.
