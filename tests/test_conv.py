@@ -8,7 +8,7 @@ import op_table_cases as oc
 import pytest
 
 import ferrograd as fg
-from ferrograd import nn
+from ferrograd import _core, nn
 from ferrograd.autograd import gradcheck
 
 F = nn.functional
@@ -49,6 +49,38 @@ def test_conv2d_matches_direct_loops_and_gradchecks(xs, ws, stride, padding, dil
     if device == "cpu":
         xt, wt, bt = (fg.tensor(a, requires_grad=True) for a in (x, w, b))
         assert gradcheck(lambda a, c, d: F.conv2d(a, c, d, stride, padding, dilation, groups), [xt, wt, bt])
+
+
+def test_host_conv_backward_over_many_images_matches_the_lowering_at_any_thread_count():
+    """The host convolution runs image by image and sums the weight gradient in fixed
+    groups of images: over 19 images (groups of 8, the last partial) its gradients equal the
+    im2col lowering's (unfold2d, a product, fold2d through autograd), and 1 and 2 threads
+    give the same bits."""
+    r = np.random.default_rng(19)  # its own: the module's stream feeds the tests below
+    x = r.standard_normal((19, 3, 9, 8))
+    w = r.standard_normal((5, 3, 3, 2))
+    g = r.standard_normal((19, 5, 5, 8))
+
+    def grads(threads):
+        before = fg.get_num_threads()
+        fg.set_num_threads(threads)
+        try:
+            xt, wt = fg.tensor(x, requires_grad=True), fg.tensor(w, requires_grad=True)
+            F.conv2d(xt, wt, None, (2, 1), (1, 1), (1, 2)).backward(fg.tensor(g))
+            return xt.grad.numpy(), wt.grad.numpy()
+        finally:
+            fg.set_num_threads(before)
+
+    dx, dw = grads(1)
+    dx2, dw2 = grads(2)
+    np.testing.assert_array_equal(dx, dx2)
+    np.testing.assert_array_equal(dw, dw2)
+    xt, wt = fg.tensor(x, requires_grad=True), fg.tensor(w, requires_grad=True)
+    cols, (oh, ow) = _core.unfold2d(xt, (3, 2), (2, 1), (1, 1), (1, 2))
+    y = (cols @ wt.reshape(5, -1).t()).reshape(19, oh, ow, 5).permute(0, 3, 1, 2)
+    y.backward(fg.tensor(g))
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, wt.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
 def test_padding_same_valid_and_conv1d():

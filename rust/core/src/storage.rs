@@ -292,7 +292,7 @@ impl Storage {
     }
 }
 
-fn oom(n: usize, size: usize) -> Error {
+pub(crate) fn oom(n: usize, size: usize) -> Error {
     Error::Memory(format!(
         "cannot allocate {n} elements ({:.1} GiB)",
         (n as f64) * (size as f64) / (1u64 << 30) as f64

@@ -363,6 +363,31 @@ impl Buffer {
         }
     }
 
+    /// See [`BackendStorage::conv2d_grad`].
+    pub(crate) fn conv2d_grad(
+        &self,
+        l: &Layout,
+        (w, wl): (&Buffer, &Layout),
+        (g, gl): (&Buffer, &Layout),
+        win: &super::Window2d,
+        want: (bool, bool),
+    ) -> Option<Result<(Option<Buffer>, Option<Buffer>)>> {
+        match (self, w, g) {
+            (Buffer::Cpu(x), Buffer::Cpu(wb), Buffer::Cpu(gb)) => {
+                let dt = x.dtype();
+                let r = wide(x).conv2d_grad(l, (&wide(wb), wl), (&wide(gb), gl), win, want)?;
+                Some(r.map(|(dx, dw)| (dx.map(|d| narrow(d, dt)), dw.map(|d| narrow(d, dt)))))
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(x), Buffer::Gpu(wb), Buffer::Gpu(gb)) => {
+                let r = x.conv2d_grad(l, (wb, wl), (gb, gl), win, want)?;
+                Some(r.map(|(dx, dw)| (dx.map(Buffer::Gpu), dw.map(Buffer::Gpu))))
+            }
+            #[cfg(feature = "gpu")]
+            _ => Some(Err(mismatch("conv2d backward"))),
+        }
+    }
+
     /// See [`BackendStorage::fold2d`].
     pub(crate) fn fold2d(&self, l: &Layout, win: &super::Window2d) -> Result<Buffer> {
         match self {

@@ -105,8 +105,9 @@ pub(crate) trait BackendStorage: Sized {
 
     /// A convolution as one matrix product: the windows of the (n, c, h, w) input `l`
     /// (`win`, zero padding) times the (oc, c * kh * kw) weight transposed, plus the bias
-    /// (oc): the contiguous (n * oh * ow, oc) result. The host lowers it to unfold2d and
-    /// its gemm; the GPU reads the windows inside the product's tile loads (implicit gemm).
+    /// (oc): the contiguous (n * oh * ow, oc) result. The host unfolds and multiplies one
+    /// image at a time (the windows stay in cache); the GPU reads the windows inside the
+    /// product's tile loads (implicit gemm).
     /// Also the windows matrix where the backend built one, which the backward then reuses
     /// for the weight's gradient instead of building it again.
     fn conv2d(
@@ -116,6 +117,21 @@ pub(crate) trait BackendStorage: Sized {
         bias: Option<(&Self, &Layout)>,
         win: &Window2d,
     ) -> Result<(Self, Option<Self>)>;
+
+    /// conv2d's backward where the backend has its own (None: the op composes it, dx =
+    /// fold2d(g w) and dw = g^T unfold2d(x), zero padding): from this storage (the input
+    /// x, `l`), the (oc, c * kh * kw) weight and the (n * oh * ow, oc) gradient g, dx
+    /// (n, c, h, w) when `want.0` and dw (oc, c * kh * kw) when `want.1`, contiguous.
+    fn conv2d_grad(
+        &self,
+        _l: &Layout,
+        _w: (&Self, &Layout),
+        _g: (&Self, &Layout),
+        _win: &Window2d,
+        _want: (bool, bool),
+    ) -> Option<Result<(Option<Self>, Option<Self>)>> {
+        None
+    }
 
     /// Max pooling of each channel of the (n, c, h, w) float input `l` on its own over
     /// `win`'s windows: the contiguous (n, c, oh, ow) maxima, and where each came from as

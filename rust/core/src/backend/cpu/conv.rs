@@ -1,13 +1,14 @@
 //! Sliding windows on the host: unfold2d (im2col) and its adjoint fold2d (col2im), one
 //! output row (or one image) per task across the thread pool.
 
-use super::contig;
+use super::{contig, matmul};
 use crate::backend::{Tap, Window2d};
 use crate::dtype::Float;
 use crate::error::Result;
 use crate::layout::Layout;
-use crate::storage::try_filled;
+use crate::storage::{try_filled, try_vec};
 use crate::threads;
+use std::mem::MaybeUninit;
 
 /// `f(k, chunk k)` over the `size`-element chunks of `out`, on the library's threads when
 /// the work is large enough to pay for them.
@@ -61,39 +62,177 @@ fn pick<T: Copy>(x: &[T], row: usize, ty: Tap, tx: Tap, pad: T, outside: T) -> T
     }
 }
 
+/// The column taps of every output column, `kw` each, and the first input column of
+/// each one whose taps are one contiguous run inside the input (`interior_run`).
+fn column_taps(win: &Window2d) -> (Vec<Tap>, Vec<Option<usize>>) {
+    let mut all = Vec::with_capacity(win.ow * win.kw);
+    let mut runs = Vec::with_capacity(win.ow);
+    let mut tx = Vec::with_capacity(win.kw);
+    for ox in 0..win.ow {
+        axis_taps(ox, win.kw, win.sw, win.pw, win.dw, win.w, &mut tx);
+        runs.push(interior_run(&tx, win.dw));
+        all.extend_from_slice(&tx);
+    }
+    (all, runs)
+}
+
+/// `dst = src[..dst.len()]` for the short runs of a kernel row: a constant-length copy for
+/// the common widths (a slice copy of a run-time length is a call to memcpy, which cost
+/// more than the 3 elements it moved).
+#[inline(always)]
+fn copy_run<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+    #[inline(always)]
+    fn fixed<T: Copy, const K: usize>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+        let d: &mut [MaybeUninit<T>; K] = (&mut dst[..K]).try_into().expect("K elements");
+        let s: &[T; K] = src[..K].try_into().expect("K elements");
+        for k in 0..K {
+            d[k].write(s[k]);
+        }
+    }
+    match dst.len() {
+        1 => _ = dst[0].write(src[0]),
+        2 => fixed::<T, 2>(dst, src),
+        3 => fixed::<T, 3>(dst, src),
+        4 => fixed::<T, 4>(dst, src),
+        5 => fixed::<T, 5>(dst, src),
+        7 => fixed::<T, 7>(dst, src),
+        _ => dst.iter_mut().zip(src).for_each(|(d, &v)| _ = d.write(v)),
+    }
+}
+
+/// `dst += src` elementwise for the short runs of a kernel row (see `copy_run`).
+#[inline(always)]
+fn add_run<T: Float>(dst: &mut [T], src: &[T]) {
+    #[inline(always)]
+    fn fixed<T: Float, const K: usize>(dst: &mut [T], src: &[T]) {
+        let d: &mut [T; K] = (&mut dst[..K]).try_into().expect("K elements");
+        let s: &[T; K] = src[..K].try_into().expect("K elements");
+        for k in 0..K {
+            d[k] += s[k];
+        }
+    }
+    match dst.len() {
+        1 => dst[0] += src[0],
+        2 => fixed::<T, 2>(dst, src),
+        3 => fixed::<T, 3>(dst, src),
+        4 => fixed::<T, 4>(dst, src),
+        5 => fixed::<T, 5>(dst, src),
+        7 => fixed::<T, 7>(dst, src),
+        _ => dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v),
+    }
+}
+
+/// The column taps of a window (`column_taps`) and the fill values, shared by the rows of
+/// one unfold or fold.
+struct Columns<T> {
+    taps: Vec<Tap>,
+    runs: Vec<Option<usize>>,
+    pad: T,
+    outside: T,
+}
+
+impl<T: Float> Columns<T> {
+    fn new(win: &Window2d) -> Self {
+        let (taps, runs) = column_taps(win);
+        Columns {
+            taps,
+            runs,
+            pad: T::from_f64(win.pad_value),
+            outside: T::from_f64(win.outside),
+        }
+    }
+}
+
+/// Writes row block `r` (image r / oh, output row r % oh) of the unfolded matrix: ow rows
+/// of c * kh * kw entries, every one of them.
+fn unfold_row<T: Float>(
+    x: &[T],
+    win: &Window2d,
+    cs: &Columns<T>,
+    r: usize,
+    chunk: &mut [MaybeUninit<T>],
+) {
+    let (n, oy, kw, cols) = (r / win.oh, r % win.oh, win.kw, win.cols());
+    let (pad, outside) = (cs.pad, cs.outside);
+    let mut ty = Vec::with_capacity(win.kh);
+    axis_taps(oy, win.kh, win.sh, win.ph, win.dh, win.h, &mut ty);
+    for (ox, (dst, tx)) in chunk
+        .chunks_exact_mut(cols)
+        .zip(cs.taps.chunks_exact(kw))
+        .enumerate()
+    {
+        if let Some(x0) = cs.runs[ox] {
+            // the window's columns are one run of the input row: copied, not picked
+            for (c, seg) in dst.chunks_exact_mut(win.kh * kw).enumerate() {
+                let plane = (n * win.c + c) * win.h;
+                for (&yi, part) in ty.iter().zip(seg.chunks_exact_mut(kw)) {
+                    match yi {
+                        Tap::In(y) => copy_run(part, &x[(plane + y) * win.w + x0..]),
+                        Tap::Pad => part.iter_mut().for_each(|d| _ = d.write(pad)),
+                        Tap::Outside => part.iter_mut().for_each(|d| _ = d.write(outside)),
+                    }
+                }
+            }
+            continue;
+        }
+        let mut k = 0;
+        for c in 0..win.c {
+            let plane = (n * win.c + c) * win.h;
+            for &yi in &ty {
+                let row = match yi {
+                    Tap::In(y) => (plane + y) * win.w,
+                    _ => 0,
+                };
+                for &xj in tx {
+                    dst[k].write(pick(x, row, yi, xj, pad, outside));
+                    k += 1;
+                }
+            }
+        }
+    }
+}
+
 pub(super) fn unfold2d<T: Float>(v: &[T], l: &Layout, win: &Window2d) -> Result<Vec<T>> {
     let x = contig(v, l)?;
-    let cols = win.cols();
-    let mut out: Vec<T> = try_filled(win.rows() * cols, T::zero())?;
-    let (oh, ow) = (win.oh, win.ow);
-    let pad = T::from_f64(win.pad_value);
-    let outside = T::from_f64(win.outside);
-    if out.is_empty() {
+    let total = win.rows() * win.cols();
+    // written once, without a zero fill first: the matrix is the largest buffer of a
+    // convolution (42 MB for the MNIST CNN's second layer), and filling it cost as much
+    // as writing it
+    let mut out: Vec<T> = try_vec(total)?;
+    if total == 0 {
         return Ok(out);
     }
-    // one chunk per (image, output row): ow rows of the matrix; the row and column taps are
-    // computed once per chunk and per output column, not per entry
-    each_chunk(&mut out, ow * cols, |r, chunk| {
-        let (n, oy) = (r / oh, r % oh);
-        let mut ty = Vec::with_capacity(win.kh);
+    let cs = Columns::new(win);
+    // one chunk per (image, output row): ow rows of the matrix
+    each_chunk(
+        &mut out.spare_capacity_mut()[..total],
+        win.ow * win.cols(),
+        |r, chunk| unfold_row(&x, win, &cs, r, chunk),
+    );
+    // SAFETY: the chunks cover all `total` elements and unfold_row writes each
+    unsafe { out.set_len(total) };
+    Ok(out)
+}
+
+/// Adds the (oh * ow, c * kh * kw) window gradients `rows` of one image into its (c, h, w)
+/// gradient `img` (col2im).
+fn fold_image<T: Float>(rows: &[T], win: &Window2d, cs: &Columns<T>, img: &mut [T]) {
+    let (kw, cols) = (win.kw, win.cols());
+    let mut ty = Vec::with_capacity(win.kh);
+    for oy in 0..win.oh {
         axis_taps(oy, win.kh, win.sh, win.ph, win.dh, win.h, &mut ty);
-        let mut tx = Vec::with_capacity(win.kw);
-        for ox in 0..ow {
-            axis_taps(ox, win.kw, win.sw, win.pw, win.dw, win.w, &mut tx);
-            let dst = &mut chunk[ox * cols..(ox + 1) * cols];
-            let kw = win.kw;
-            if let Some(x0) = interior_run(&tx, win.dw) {
-                // the window's columns are one run of the input row: copied, not picked
-                for (c, seg) in dst.chunks_exact_mut(win.kh * kw).enumerate() {
-                    let plane = (n * win.c + c) * win.h;
-                    for (&yi, part) in ty.iter().zip(seg.chunks_exact_mut(kw)) {
-                        match yi {
-                            Tap::In(y) => {
-                                let row = (plane + y) * win.w + x0;
-                                part.copy_from_slice(&x[row..row + kw]);
-                            }
-                            Tap::Pad => part.fill(pad),
-                            Tap::Outside => part.fill(outside),
+        let block = &rows[oy * win.ow * cols..][..win.ow * cols];
+        for (ox, (src, tx)) in block
+            .chunks_exact(cols)
+            .zip(cs.taps.chunks_exact(kw))
+            .enumerate()
+        {
+            if let Some(x0) = cs.runs[ox] {
+                for (c, seg) in src.chunks_exact(win.kh * kw).enumerate() {
+                    for (&yi, part) in ty.iter().zip(seg.chunks_exact(kw)) {
+                        if let Tap::In(y) = yi {
+                            let row = (c * win.h + y) * win.w + x0;
+                            add_run(&mut img[row..row + kw], part);
                         }
                     }
                 }
@@ -101,69 +240,251 @@ pub(super) fn unfold2d<T: Float>(v: &[T], l: &Layout, win: &Window2d) -> Result<
             }
             let mut k = 0;
             for c in 0..win.c {
-                let plane = (n * win.c + c) * win.h;
                 for &yi in &ty {
-                    let row = match yi {
-                        Tap::In(y) => (plane + y) * win.w,
-                        _ => 0,
-                    };
-                    for &xj in &tx {
-                        dst[k] = pick(&x, row, yi, xj, pad, outside);
+                    for &xj in tx {
+                        if let (Tap::In(y), Tap::In(xx)) = (yi, xj) {
+                            img[(c * win.h + y) * win.w + xx] += src[k];
+                        }
                         k += 1;
                     }
                 }
             }
         }
-    });
-    Ok(out)
+    }
 }
 
 pub(super) fn fold2d<T: Float>(g: &[T], l: &Layout, win: &Window2d) -> Result<Vec<T>> {
     let gv = contig(g, l)?;
-    let cols = win.cols();
     let plane = win.c * win.h * win.w;
     let mut out: Vec<T> = try_filled(win.n * plane, T::zero())?;
     if out.is_empty() {
         return Ok(out);
     }
+    let cs = Columns::new(win);
+    let per_image = win.oh * win.ow * win.cols();
     // one image per task: its windows add into its own (c, h, w) block only
     each_chunk(&mut out, plane, |n, img| {
-        let mut ty = Vec::with_capacity(win.kh);
-        let mut tx = Vec::with_capacity(win.kw);
-        for oy in 0..win.oh {
-            axis_taps(oy, win.kh, win.sh, win.ph, win.dh, win.h, &mut ty);
-            for ox in 0..win.ow {
-                axis_taps(ox, win.kw, win.sw, win.pw, win.dw, win.w, &mut tx);
-                let src = &gv[((n * win.oh + oy) * win.ow + ox) * cols..][..cols];
-                let kw = win.kw;
-                if let Some(x0) = interior_run(&tx, win.dw) {
-                    for (c, seg) in src.chunks_exact(win.kh * kw).enumerate() {
-                        for (&yi, part) in ty.iter().zip(seg.chunks_exact(kw)) {
-                            if let Tap::In(y) = yi {
-                                let row = (c * win.h + y) * win.w + x0;
-                                for (d, &v) in img[row..row + kw].iter_mut().zip(part) {
-                                    *d += v;
-                                }
-                            }
-                        }
-                    }
-                    continue;
-                }
-                let mut k = 0;
-                for c in 0..win.c {
-                    for &yi in &ty {
-                        for &xj in &tx {
-                            if let (Tap::In(y), Tap::In(xx)) = (yi, xj) {
-                                img[(c * win.h + y) * win.w + xx] += src[k];
-                            }
-                            k += 1;
+        fold_image(&gv[n * per_image..][..per_image], win, &cs, img)
+    });
+    Ok(out)
+}
+
+/// For one kernel tap of one axis: the output positions whose tap lands inside the input,
+/// [lo, hi), and the input coordinate at `lo` (then every `s`).
+fn tap_span(
+    k: usize,
+    o: usize,
+    s: usize,
+    p: usize,
+    d: usize,
+    size: usize,
+) -> (usize, usize, usize) {
+    let off = (k * d) as isize - p as isize; // input coordinate at output 0
+    let lo = if off >= 0 {
+        0
+    } else {
+        ((-off) as usize).div_ceil(s)
+    };
+    let hi = if (size as isize) <= off {
+        0
+    } else {
+        (((size as isize - off) as usize).div_ceil(s)).min(o)
+    };
+    let lo = lo.min(hi);
+    (lo, hi, (off + (lo * s) as isize).max(0) as usize)
+}
+
+/// The windows of image `n` transposed, as PyTorch's im2col lays them out: a (c * kh * kw,
+/// oh * ow) matrix whose row for tap (c, i, j) is that tap of every output position. With
+/// stride 1 each output row's run is one slice of an input row: long copies, where the
+/// (oh * ow, c * kh * kw) layout copies kw elements at a time.
+fn unfold_image_t<T: Float>(x: &[T], win: &Window2d, n: usize, buf: &mut Vec<T>) -> Result<()> {
+    let (oh, ow, len) = (win.oh, win.ow, win.oh * win.ow * win.cols());
+    // a convolution's windows have no `outside` taps (no ceil_mode): padding or input
+    let pad = T::from_f64(win.pad_value);
+    buf.clear();
+    buf.try_reserve_exact(len)
+        .map_err(|_| crate::storage::oom(len, std::mem::size_of::<T>()))?;
+    buf.resize(len, pad);
+    let mut rows = buf.chunks_exact_mut(oh * ow);
+    for c in 0..win.c {
+        let plane = &x[(n * win.c + c) * win.h * win.w..][..win.h * win.w];
+        for i in 0..win.kh {
+            let (y_lo, y_hi, y0) = tap_span(i, oh, win.sh, win.ph, win.dh, win.h);
+            for j in 0..win.kw {
+                let row = rows.next().expect("c * kh * kw rows");
+                let (x_lo, x_hi, x0) = tap_span(j, ow, win.sw, win.pw, win.dw, win.w);
+                for oy in y_lo..y_hi {
+                    let src = &plane[(y0 + (oy - y_lo) * win.sh) * win.w..][..win.w];
+                    let dst = &mut row[oy * ow + x_lo..oy * ow + x_hi];
+                    if win.sw == 1 {
+                        dst.copy_from_slice(&src[x0..x0 + dst.len()]);
+                    } else {
+                        for (d, &v) in dst.iter_mut().zip(src[x0..].iter().step_by(win.sw)) {
+                            *d = v;
                         }
                     }
                 }
             }
         }
-    });
+    }
+    Ok(())
+}
+
+/// `unfold_image_t`'s adjoint: the transposed window gradients `rows` (c * kh * kw, oh * ow)
+/// of one image added into its (c, h, w) gradient `img`.
+fn fold_image_t<T: Float>(rows: &[T], win: &Window2d, img: &mut [T]) {
+    let (oh, ow) = (win.oh, win.ow);
+    let mut rows = rows.chunks_exact(oh * ow);
+    for c in 0..win.c {
+        let plane = &mut img[c * win.h * win.w..][..win.h * win.w];
+        for i in 0..win.kh {
+            let (y_lo, y_hi, y0) = tap_span(i, oh, win.sh, win.ph, win.dh, win.h);
+            for j in 0..win.kw {
+                let row = rows.next().expect("c * kh * kw rows");
+                let (x_lo, x_hi, x0) = tap_span(j, ow, win.sw, win.pw, win.dw, win.w);
+                for oy in y_lo..y_hi {
+                    let dst = &mut plane[(y0 + (oy - y_lo) * win.sh) * win.w..][..win.w];
+                    let src = &row[oy * ow + x_lo..oy * ow + x_hi];
+                    if win.sw == 1 {
+                        crate::kernels::add_assign(&mut dst[x0..x0 + src.len()], src);
+                    } else {
+                        for (d, &v) in dst[x0..].iter_mut().step_by(win.sw).zip(src) {
+                            *d += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Images per partial weight gradient in `conv2d_grad`: a fixed grouping (not one per
+/// thread), so the sums, and the bits, do not depend on the thread count.
+const DW_GROUP: usize = 8;
+
+/// A convolution on the host, image by image: each image's windows (unfold_image, which
+/// stays in cache: the whole batch's matrix was 42 MB for the MNIST CNN's second layer,
+/// written and read back from memory) times the (oc, k) weight transposed, plus the bias:
+/// the (n * oh * ow, oc) output.
+pub(super) fn conv2d<T: Float + 'static>(
+    (x, l): (&[T], &Layout),
+    (w, wl): (&[T], &Layout),
+    bias: Option<(&[T], &Layout)>,
+    win: &Window2d,
+) -> Result<Vec<T>> {
+    let (x, w) = (contig(x, l)?, contig(w, wl)?);
+    let bias = bias.map(|(b, bl)| contig(b, bl)).transpose()?;
+    let (oc, k, rows) = (w.len() / win.cols().max(1), win.cols(), win.oh * win.ow);
+    let total = win.rows() * oc;
+    let mut out: Vec<T> = try_vec(total)?;
+    if total == 0 {
+        return Ok(out);
+    }
+    let failed = std::sync::Mutex::new(None);
+    each_chunk(
+        &mut out.spare_capacity_mut()[..total],
+        rows * oc,
+        |n, dst| {
+            let mut buf = Vec::new();
+            if let Err(e) = unfold_image_t(&x, win, n, &mut buf) {
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                dst.iter_mut().for_each(|d| _ = d.write(T::zero()));
+                return;
+            }
+            if let Some(b) = &bias {
+                for row in dst.chunks_exact_mut(oc) {
+                    row.iter_mut()
+                        .zip(b.iter())
+                        .for_each(|(d, &v)| _ = d.write(v));
+                }
+            }
+            // windows (rows x k) read from the transposed (k x rows) matrix
+            matmul::gemm_rows(
+                (rows, oc, k),
+                dst,
+                bias.is_some(),
+                (&buf, 1, rows),
+                (&w, 1, k),
+            );
+        },
+    );
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    // SAFETY: each image's block was written (bias rows then the product, or zeros on error)
+    unsafe { out.set_len(total) };
     Ok(out)
+}
+
+/// conv2d's backward on the host, image by image as the forward: dx (n, c, h, w), each
+/// image's window gradients g_n w folded back while in cache, and dw (oc, k), the sum over
+/// images of g_n^T windows_n, in fixed groups of `DW_GROUP` images added in order.
+pub(super) fn conv2d_grad<T: Float + 'static>(
+    (x, l): (&[T], &Layout),
+    (w, wl): (&[T], &Layout),
+    (g, gl): (&[T], &Layout),
+    win: &Window2d,
+    (want_dx, want_dw): (bool, bool),
+) -> Result<(Option<Vec<T>>, Option<Vec<T>>)> {
+    let (x, w, g) = (contig(x, l)?, contig(w, wl)?, contig(g, gl)?);
+    let (k, rows) = (win.cols(), win.oh * win.ow);
+    let oc = w.len() / k.max(1);
+    let zero_pad = Window2d {
+        pad_value: 0.0,
+        outside: 0.0,
+        ..*win
+    };
+    let failed = std::sync::Mutex::new(None);
+    let fail = |e| *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+    let dx = if want_dx {
+        let plane = win.c * win.h * win.w;
+        let mut dx: Vec<T> = try_filled(win.n * plane, T::zero())?;
+        each_chunk(&mut dx, plane, |n, img| {
+            let mut buf: Vec<T> = Vec::new();
+            if buf.try_reserve_exact(rows * k).is_err() {
+                return fail(crate::storage::oom(rows * k, std::mem::size_of::<T>()));
+            }
+            // the window gradients transposed, (k x rows) = w^T g_n^T, then folded
+            let gn = &g[n * rows * oc..][..rows * oc];
+            let dst = &mut buf.spare_capacity_mut()[..rows * k];
+            matmul::gemm_rows((k, rows, oc), dst, false, (&w, 1, k), (gn, 1, oc));
+            // SAFETY: the product wrote all k * rows entries (read_dst false)
+            unsafe { buf.set_len(rows * k) };
+            fold_image_t(&buf, win, img);
+        });
+        Some(dx)
+    } else {
+        None
+    };
+    let dw = if want_dw {
+        let groups = win.n.div_ceil(DW_GROUP);
+        let mut parts: Vec<T> = try_filled(groups * oc * k, T::zero())?;
+        each_chunk(&mut parts, oc * k, |grp, part| {
+            let mut buf = Vec::new();
+            for n in grp * DW_GROUP..((grp + 1) * DW_GROUP).min(win.n) {
+                if let Err(e) = unfold_image_t(&x, &zero_pad, n, &mut buf) {
+                    return fail(e);
+                }
+                let gn = &g[n * rows * oc..][..rows * oc];
+                // SAFETY: MaybeUninit<T> has T's layout; `part` is initialized (zeros)
+                let dst = unsafe { crate::kernels::as_out(part) };
+                // dw += g_n^T (oc x rows) windows_n (rows x k, read from k x rows)
+                matmul::gemm_rows((oc, k, rows), dst, true, (gn, 1, oc), (&buf, 1, rows));
+            }
+        });
+        let mut dw = parts[..oc * k].to_vec();
+        for part in parts.chunks_exact(oc * k).skip(1) {
+            dw.iter_mut().zip(part).for_each(|(d, &v)| *d += v);
+        }
+        Some(dw)
+    } else {
+        None
+    };
+    if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    Ok((dx, dw))
 }
 
 /// For each output position of one axis: the kernel taps that land inside the input, as

@@ -84,6 +84,35 @@ unsafe fn gemm_raw<T: 'static + Float>(
     );
 }
 
+/// `dst = (accumulate ? dst : 0) + a @ b` on the calling thread, for a row-major m x n
+/// `dst` and operands given as slices with their (row, column) strides: the per-image
+/// products of a convolution, which its callers run one image (or group) per thread.
+/// Panics if an operand's last element lies outside its slice.
+pub(super) fn gemm_rows<T: 'static + Float>(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [MaybeUninit<T>],
+    accumulate: bool,
+    (a, a_rs, a_cs): (&[T], usize, usize),
+    (b, b_rs, b_cs): (&[T], usize, usize),
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, cols: usize, rs: usize, cs: usize| (rows - 1) * rs + (cols - 1) * cs;
+    assert!(dst.len() >= m * n, "gemm_rows: the output is too short");
+    if k > 0 {
+        assert!(last(m, k, a_rs, a_cs) < a.len() && last(k, n, b_rs, b_cs) < b.len());
+    }
+    let d = Mat::new(dst.as_mut_ptr() as *const T, n as isize, 1);
+    let (l, r) = (
+        Mat::new(a.as_ptr(), a_rs as isize, a_cs as isize),
+        Mat::new(b.as_ptr(), b_rs as isize, b_cs as isize),
+    );
+    // SAFETY: the operands' extents were checked against their slices above; dst is a
+    // distinct, writable slice of at least m * n elements, initialized where accumulated
+    unsafe { gemm_raw::<T>((m, n, k), d, accumulate, l, r, Parallelism::None) };
+}
+
 /// m*n*k from which a product is left to gemm's own threading (it shares the packed
 /// operands between threads, which pays off only on large products); below it, and from
 /// `GEMM_PAR_MIN`, the output is split into one block per thread (`gemm_split`).

@@ -241,10 +241,55 @@ impl BackendStorage for CpuStorage {
         bias: Option<(&Self, &Layout)>,
         win: &crate::backend::Window2d,
     ) -> Result<(Self, Option<Self>)> {
-        let cols = self.unfold2d(l, win)?;
-        let cl = Layout::contiguous(&[win.rows(), win.cols()]);
-        let out = cols.matmul(&cl, w, &wl.transpose(0, 1), bias, None)?;
-        Ok((out, Some(cols)))
+        let out = match (self, w, bias) {
+            (CpuStorage::F32(x), CpuStorage::F32(w), None) => {
+                CpuStorage::F32(conv::conv2d((x, l), (w, wl), None, win)?)
+            }
+            (CpuStorage::F32(x), CpuStorage::F32(w), Some((CpuStorage::F32(b), bl))) => {
+                CpuStorage::F32(conv::conv2d((x, l), (w, wl), Some((b, bl)), win)?)
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w), None) => {
+                CpuStorage::F64(conv::conv2d((x, l), (w, wl), None, win)?)
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w), Some((CpuStorage::F64(b), bl))) => {
+                CpuStorage::F64(conv::conv2d((x, l), (w, wl), Some((b, bl)), win)?)
+            }
+            (x, w, _) => {
+                return Err(crate::error::Error::DType(format!(
+                    "conv2d: expected float tensors of one dtype, got {} and {}",
+                    x.dtype(),
+                    w.dtype()
+                )))
+            }
+        };
+        // no windows matrix: the backward (conv2d_grad) unfolds each image again in cache
+        Ok((out, None))
+    }
+
+    fn conv2d_grad(
+        &self,
+        l: &Layout,
+        (w, wl): (&Self, &Layout),
+        (g, gl): (&Self, &Layout),
+        win: &crate::backend::Window2d,
+        want: (bool, bool),
+    ) -> Option<Result<(Option<Self>, Option<Self>)>> {
+        Some(match (self, w, g) {
+            (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(g)) => {
+                conv::conv2d_grad((x, l), (w, wl), (g, gl), win, want)
+                    .map(|(dx, dw)| (dx.map(CpuStorage::F32), dw.map(CpuStorage::F32)))
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(g)) => {
+                conv::conv2d_grad((x, l), (w, wl), (g, gl), win, want)
+                    .map(|(dx, dw)| (dx.map(CpuStorage::F64), dw.map(CpuStorage::F64)))
+            }
+            (x, w, g) => Err(crate::error::Error::DType(format!(
+                "conv2d backward: expected float tensors of one dtype, got {}, {} and {}",
+                x.dtype(),
+                w.dtype(),
+                g.dtype()
+            ))),
+        })
     }
 
     fn max_pool2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<(Self, Self)> {
