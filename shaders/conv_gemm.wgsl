@@ -1,8 +1,9 @@
-// Convolution as an implicit matrix product: out[m, oc] = A[m, k] @ W[oc, k]^T (+ bias[oc]),
-// where A is the im2col matrix of the (n, c, h, w) input (row m = (image, oy, ox), column
-// k = (channel, ky, kx), conv.wgsl's unfold layout) read from the input inside the tile
-// loads, so the matrix itself is never written or read back: for a 3 x 3 convolution it
-// is nine times the input. Zero padding. Tiles and threads are matmul.wgsl's: 64 x 64
+// Convolution as an implicit matrix product: A[m, k] @ W[oc, k]^T (+ bias[oc]), where A is
+// the im2col matrix of the (n, c, h, w) input (row m = (image, oy, ox), column k = (channel,
+// ky, kx), conv.wgsl's unfold layout) read from the input inside the tile loads, so the
+// matrix itself is never written or read back: for a 3 x 3 convolution it is nine times
+// the input. Zero padding. Entry (m, oc) is written where the (n, oc, oh, ow) output keeps
+// it, so no transpose follows. Tiles and threads are matmul.wgsl's: 64 x 64
 // outputs per workgroup of 16 x 16 threads, a 4 x 4 block per thread, k in slices of 16.
 
 struct Params {
@@ -86,7 +87,8 @@ fn main(
             if (col >= p.oc) { continue; }
             var v = acc[i][j];
             if (p.has_bias != 0u) { v += bias[col]; }
-            out[r * p.oc + col] = v;
+            let pos = p.oh * p.ow;
+            out[((r / pos) * p.oc + col) * pos + r % pos] = v;
         }
     }
 }

@@ -799,7 +799,8 @@ def test_max_pool_kernels_find_the_first_maximum_and_route_the_gradient_back():
 def test_conv_gemm_kernel_is_the_im2col_product():
     """conv_gemm.wgsl: the windows (stride, zero padding, dilation, offsets into the input
     and the weight) times the weight transposed plus the bias, against NumPy's im2col
-    product; 70 rows and 5 channels leave partial 64 x 64 tiles."""
+    product, written as (n, oc, oh, ow); 70 rows and 5 channels leave partial 64 x 64
+    tiles."""
     n, c, h, w, oc = 2, 3, 7, 8, 5
     kh, kw, sh, sw, ph, pw, dh, dw = 3, 2, 1, 2, 1, 1, 2, 1
     oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
@@ -813,7 +814,9 @@ def test_conv_gemm_kernel_is_the_im2col_product():
     got = run("conv_gemm.wgsl", "main", params, [x, wt], m * oc, bias, (1, -(-m // 64), 1))
     cols = _im2col_numpy(x[2:].reshape(n, c, h, w), kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, 0.0, 0.0)
     want = cols.astype(np.float64) @ wt[1:].reshape(oc, k).T.astype(np.float64) + bias
-    np.testing.assert_allclose(got.reshape(m, oc), want, rtol=1e-5, atol=1e-5)
+    # written in the (n, oc, oh, ow) order of the output tensor
+    want = want.reshape(n, oh * ow, oc).transpose(0, 2, 1)
+    np.testing.assert_allclose(got.reshape(n, oc, oh * ow), want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("op", [1, 3, 5, 0, 4])

@@ -1270,7 +1270,7 @@ def conv2d(
     padding: Sequence[int],
     dilation: Sequence[int],
 ) -> tuple[Tensor, tuple[int, int]]:
-    """A 2-D convolution as the (N * OH * OW, OC) matrix of outputs, with (OH, OW)."""
+    """A 2-D convolution: the (N, OC, OH, OW) output, with (OH, OW)."""
 
 def unfold2d(
     x: Tensor,

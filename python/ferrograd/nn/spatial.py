@@ -92,12 +92,11 @@ def conv2d(
         xg = input if groups == 1 else input[:, g * cg : (g + 1) * cg]
         wg = weight if groups == 1 else weight[g * og : (g + 1) * og]
         bg = None if bias is None else (bias if groups == 1 else bias[g * og : (g + 1) * og])
-        # (N * OH * OW, OG): the windows times the weight, one engine op (im2col and the gemm
-        # on the CPU, an implicit gemm on the GPU)
-        y, (oh, ow) = _core.conv2d(xg, wg, bg, (kh, kw), s, p, d)
-        outs.append(y.reshape(n, oh, ow, og))
-    y = outs[0] if groups == 1 else _core.cat(outs, 3)
-    return y.permute(0, 3, 1, 2).contiguous()  # NCHW in memory: the next elementwise op reads it in order
+        # (N, OG, OH, OW): the windows times the weight, one engine op (image by image on
+        # the CPU, an implicit gemm on the GPU)
+        y, _ = _core.conv2d(xg, wg, bg, (kh, kw), s, p, d)
+        outs.append(y)
+    return outs[0] if groups == 1 else _core.cat(outs, 1)
 
 
 def conv1d(

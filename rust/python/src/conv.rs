@@ -102,7 +102,7 @@ pub(crate) fn max_pool2d(
 }
 
 /// A 2-D convolution of an (N, C, H, W) float tensor with weight (OC, C, KH, KW) and an
-/// optional bias (OC), zero padding: the (N * OH * OW, OC) matrix of outputs, with (OH, OW);
+/// optional bias (OC), zero padding: the (N, OC, OH, OW) output, with (OH, OW);
 /// differentiable. On the GPU the windows are read inside the product (no im2col matrix).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]

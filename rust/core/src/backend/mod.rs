@@ -105,7 +105,7 @@ pub(crate) trait BackendStorage: Sized {
 
     /// A convolution as one matrix product: the windows of the (n, c, h, w) input `l`
     /// (`win`, zero padding) times the (oc, c * kh * kw) weight transposed, plus the bias
-    /// (oc): the contiguous (n * oh * ow, oc) result. The host unfolds and multiplies one
+    /// (oc): the contiguous (n, oc, oh, ow) result. The host unfolds and multiplies one
     /// image at a time (the windows stay in cache); the GPU reads the windows inside the
     /// product's tile loads (implicit gemm).
     /// Also the windows matrix where the backend built one, which the backward then reuses
@@ -120,7 +120,7 @@ pub(crate) trait BackendStorage: Sized {
 
     /// conv2d's backward where the backend has its own (None: the op composes it, dx =
     /// fold2d(g w) and dw = g^T unfold2d(x), zero padding): from this storage (the input
-    /// x, `l`), the (oc, c * kh * kw) weight and the (n * oh * ow, oc) gradient g, dx
+    /// x, `l`), the (oc, c * kh * kw) weight and the (n, oc, oh, ow) gradient g, dx
     /// (n, c, h, w) when `want.0` and dw (oc, c * kh * kw) when `want.1`, contiguous.
     fn conv2d_grad(
         &self,

@@ -166,9 +166,9 @@ impl Tensor {
 
 impl Tensor {
     /// A 2-D convolution of this (n, c, h, w) float tensor with `w` (oc, c, kh, kw) and an
-    /// optional bias (oc): the (n * oh * ow, oc) matrix of outputs, one row per output
-    /// position (`win` gives the windows; zero padding). Differentiable in all three: the
-    /// backward is the lowering's (dx = fold2d(g w), dw = g^T unfold2d(x), db = sums of g).
+    /// optional bias (oc): the (n, oc, oh, ow) output (`win` gives the windows; zero
+    /// padding). Differentiable in all three: the backend's own backward where it has one,
+    /// else the lowering's (with g as rows, dx = fold2d(g w), dw = g^T unfold2d(x)).
     pub fn conv2d(&self, w: &Tensor, bias: Option<&Tensor>, win: &Window2d) -> Result<Tensor> {
         let want = [win.n, win.c, win.h, win.w];
         if self.shape() != want {
@@ -220,13 +220,17 @@ impl Tensor {
                 )));
             }
         }
+        let nchw = |y: Tensor| -> Result<Tensor> {
+            let s = [win.n, win.oh, win.ow, oc].map(|d| d as isize);
+            y.reshape(&s)?.permute(&[0, 3, 1, 2])?.contiguous()
+        };
         if win.rows() == 0 || oc == 0 || win.cols() == 0 {
             // nothing to convolve: the lowering's composition handles the empty shapes
             let y = x.unfold2d(win)?.matmul(&w2.transpose(0, 1)?)?;
-            return match b {
-                Some(b) => y.add(&b),
-                None => Ok(y),
-            };
+            return nchw(match b {
+                Some(b) => y.add(&b)?,
+                None => y,
+            });
         }
         let (out, cols) = {
             let (gx, gw) = (x.storage_guard(), w2.storage_guard());
@@ -234,7 +238,7 @@ impl Tensor {
             let bias = gb.as_ref().zip(b.as_ref()).map(|(g, t)| (&**g, t.layout()));
             gx.conv2d(x.layout(), (&gw, w2.layout()), bias, win)?
         };
-        let out = Tensor::from_buffer(out, &[win.rows(), oc])?;
+        let out = Tensor::from_buffer(out, &[win.n, oc, win.oh, win.ow])?;
         // the windows matrix, where the backend built it, serves the weight's gradient
         let cols = match cols {
             Some(c) if w2.requires_grad() => {
@@ -269,10 +273,12 @@ impl Tensor {
                     dw.map(|d| Tensor::from_buffer(d, wd.shape())).transpose()?,
                 ];
                 if has_b {
-                    grads.push(Some(g.sum(Some(&[0]), false)?));
+                    grads.push(Some(g.sum(Some(&[0, 2, 3]), false)?));
                 }
                 return Ok(grads);
             }
+            // the lowering's: the gradient as (n * oh * ow, oc) rows
+            let g = &g.permute(&[0, 2, 3, 1])?.reshape(&[-1, oc as isize])?;
             let mut grads = vec![
                 if nx {
                     Some(g.mm(&wd)?.fold2d(&zero_pad)?)

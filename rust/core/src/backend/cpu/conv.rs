@@ -363,10 +363,10 @@ fn fold_image_t<T: Float>(rows: &[T], win: &Window2d, img: &mut [T]) {
 /// thread), so the sums, and the bits, do not depend on the thread count.
 const DW_GROUP: usize = 8;
 
-/// A convolution on the host, image by image: each image's windows (unfold_image, which
-/// stays in cache: the whole batch's matrix was 42 MB for the MNIST CNN's second layer,
-/// written and read back from memory) times the (oc, k) weight transposed, plus the bias:
-/// the (n * oh * ow, oc) output.
+/// A convolution on the host, image by image: the weight (oc, k) times each image's
+/// transposed windows (k, oh * ow; unfold_image_t, which stays in cache: the whole batch's
+/// matrix was 42 MB for the MNIST CNN's second layer, written and read back from memory),
+/// plus the bias: the (n, oc, oh, ow) output, each image's block written in place.
 pub(super) fn conv2d<T: Float + 'static>(
     (x, l): (&[T], &Layout),
     (w, wl): (&[T], &Layout),
@@ -376,7 +376,7 @@ pub(super) fn conv2d<T: Float + 'static>(
     let (x, w) = (contig(x, l)?, contig(w, wl)?);
     let bias = bias.map(|(b, bl)| contig(b, bl)).transpose()?;
     let (oc, k, rows) = (w.len() / win.cols().max(1), win.cols(), win.oh * win.ow);
-    let total = win.rows() * oc;
+    let total = win.n * oc * rows;
     let mut out: Vec<T> = try_vec(total)?;
     if total == 0 {
         return Ok(out);
@@ -393,33 +393,32 @@ pub(super) fn conv2d<T: Float + 'static>(
                 return;
             }
             if let Some(b) = &bias {
-                for row in dst.chunks_exact_mut(oc) {
-                    row.iter_mut()
-                        .zip(b.iter())
-                        .for_each(|(d, &v)| _ = d.write(v));
+                for (plane, &v) in dst.chunks_exact_mut(rows).zip(b.iter()) {
+                    plane.iter_mut().for_each(|d| _ = d.write(v));
                 }
             }
-            // windows (rows x k) read from the transposed (k x rows) matrix
+            // (oc x k) @ (k x rows): image n's (oc, oh, ow) block
             matmul::gemm_rows(
-                (rows, oc, k),
+                (oc, rows, k),
                 dst,
                 bias.is_some(),
-                (&buf, 1, rows),
-                (&w, 1, k),
+                (&w, k, 1),
+                (&buf, rows, 1),
             );
         },
     );
     if let Some(e) = failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    // SAFETY: each image's block was written (bias rows then the product, or zeros on error)
+    // SAFETY: each image's block was written (bias then the product, or zeros on error)
     unsafe { out.set_len(total) };
     Ok(out)
 }
 
-/// conv2d's backward on the host, image by image as the forward: dx (n, c, h, w), each
-/// image's window gradients g_n w folded back while in cache, and dw (oc, k), the sum over
-/// images of g_n^T windows_n, in fixed groups of `DW_GROUP` images added in order.
+/// conv2d's backward on the host, image by image as the forward, from the (n, oc, oh, ow)
+/// gradient g: dx (n, c, h, w), each image's transposed window gradients w^T g_n folded
+/// back while in cache, and dw (oc, k), the sum over images of g_n windows_n, in fixed
+/// groups of `DW_GROUP` images added in order.
 pub(super) fn conv2d_grad<T: Float + 'static>(
     (x, l): (&[T], &Layout),
     (w, wl): (&[T], &Layout),
@@ -445,10 +444,10 @@ pub(super) fn conv2d_grad<T: Float + 'static>(
             if buf.try_reserve_exact(rows * k).is_err() {
                 return fail(crate::storage::oom(rows * k, std::mem::size_of::<T>()));
             }
-            // the window gradients transposed, (k x rows) = w^T g_n^T, then folded
+            // the window gradients transposed, (k x rows) = w^T g_n, then folded
             let gn = &g[n * rows * oc..][..rows * oc];
             let dst = &mut buf.spare_capacity_mut()[..rows * k];
-            matmul::gemm_rows((k, rows, oc), dst, false, (&w, 1, k), (gn, 1, oc));
+            matmul::gemm_rows((k, rows, oc), dst, false, (&w, 1, k), (gn, rows, 1));
             // SAFETY: the product wrote all k * rows entries (read_dst false)
             unsafe { buf.set_len(rows * k) };
             fold_image_t(&buf, win, img);
@@ -469,8 +468,8 @@ pub(super) fn conv2d_grad<T: Float + 'static>(
                 let gn = &g[n * rows * oc..][..rows * oc];
                 // SAFETY: MaybeUninit<T> has T's layout; `part` is initialized (zeros)
                 let dst = unsafe { crate::kernels::as_out(part) };
-                // dw += g_n^T (oc x rows) windows_n (rows x k, read from k x rows)
-                matmul::gemm_rows((oc, k, rows), dst, true, (gn, 1, oc), (&buf, 1, rows));
+                // dw += g_n (oc x rows) windows_n (rows x k, read from k x rows)
+                matmul::gemm_rows((oc, k, rows), dst, true, (gn, rows, 1), (&buf, 1, rows));
             }
         });
         let mut dw = parts[..oc * k].to_vec();
