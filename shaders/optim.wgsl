@@ -10,7 +10,7 @@ struct Params {
     flags: u32,   // sgd: 1 momentum, 2 first step, 4 nesterov; rmsprop: 1 momentum, 2 centered
     _pad: u32,
     lr: f32,
-    a: f32,       // sgd: momentum; adam: beta1; rmsprop: alpha
+    a: f32,       // sgd: momentum; adam: beta1; rmsprop: alpha; adadelta: rho
     b: f32,       // sgd: 1 - dampening; adam: beta2; rmsprop: momentum
     eps: f32,
     wd: f32,      // L2 weight decay added to the gradient
@@ -96,4 +96,18 @@ fn rmsprop_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else {
         param[i] = w - p.lr * d / den;
     }
+}
+
+// s1: the squared-gradient average; s2: the squared-step average (Adadelta, PyTorch's order)
+@compute @workgroup_size(64)
+fn adadelta_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = index(gid);
+    if (i >= p.n) { return; }
+    let w = param[i];
+    let d = grad[i] + p.wd * w;
+    let sq = p.a * s1[i] + (1.0 - p.a) * (d * d);
+    s1[i] = sq;
+    let delta = sqrt(s2[i] + p.eps) / sqrt(sq + p.eps) * d;
+    s2[i] = p.a * s2[i] + (1.0 - p.a) * (delta * delta);
+    param[i] = w - p.lr * delta;
 }

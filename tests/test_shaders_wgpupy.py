@@ -698,6 +698,26 @@ def test_optimizer_kernels_match_numpy():
     np.testing.assert_allclose(mb[:n], wb, rtol=1e-4, atol=1e-5)
     assert np.isfinite(wb).all()
     np.testing.assert_allclose(out, w - 0.01 * wb, rtol=1e-5, atol=1e-5)
+    # Adadelta with weight decay: the squared-gradient and squared-step averages
+    rho, eps, wd = 0.9, 1e-6, 0.05
+    sa, acc = np.abs(s1) + 0.01, np.abs(s2)
+    out, (sq, ad) = run(
+        "optim.wgsl",
+        "adadelta_main",
+        opt_params(n, 0, 0.5, rho, 0.0, eps, wd),
+        [g],
+        n,
+        None,
+        groups,
+        out_init=w,
+        rw=[sa, acc],
+    )
+    d = g + wd * w
+    wsq = rho * sa + (1 - rho) * d * d
+    delta = np.sqrt(acc + eps) / np.sqrt(wsq + eps) * d
+    np.testing.assert_allclose(sq[:n], wsq, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ad[:n], rho * acc + (1 - rho) * delta * delta, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(out, w - 0.5 * delta, rtol=1e-5, atol=1e-5)
 
 
 def _im2col_numpy(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, pad_value, outside):

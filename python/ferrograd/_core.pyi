@@ -90,6 +90,7 @@ __all__ = [
     "sgd_step",
     "adam_step",
     "rmsprop_step",
+    "adadelta_step",
 ]
 
 # ---------------------------------------------------------------------------- helper aliases
@@ -1486,6 +1487,18 @@ def adam_step(
     decoupled: bool = False,
 ) -> None:
     """One fused Adam step (AdamW when ``decoupled``) over all parameters; ``step`` counts from 1."""
+
+def adadelta_step(
+    params: Sequence[Tensor],
+    grads: Sequence[Tensor],
+    square_avg: Sequence[Tensor],
+    acc_delta: Sequence[Tensor],
+    lr: float,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0.0,
+) -> None:
+    """One fused Adadelta step over all parameters."""
 
 def rmsprop_step(
     params: Sequence[Tensor],

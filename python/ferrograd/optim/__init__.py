@@ -1,9 +1,9 @@
 """Optimizers (SGD with momentum/Nesterov, Adam, AdamW, RMSprop, Adagrad, Adadelta, NAdam) and
 learning-rate schedules.
 
-SGD, Adam, AdamW and RMSprop update every parameter of a group in one call into Rust;
-Adagrad, Adadelta and NAdam are written with in-place tensor operations (the same code runs on
-the CPU and the GPU). The update formulas are PyTorch's, so hyperparameters carry over unchanged.
+SGD, Adam, AdamW, RMSprop and Adadelta update every parameter of a group in one call into
+Rust; Adagrad and NAdam are written with in-place tensor operations (the same code runs on the
+CPU and the GPU). The update formulas are PyTorch's, so hyperparameters carry over unchanged.
 """
 
 from __future__ import annotations
@@ -464,7 +464,7 @@ class Adagrad(_Elementwise):
         p.add_(grad.div(std), alpha=-clr)
 
 
-class Adadelta(_Elementwise):
+class Adadelta(Optimizer):
     """Adadelta (Zeiler), as torch.optim.Adadelta: the step's size comes from running averages
     of squared gradients and of squared past steps, so ``lr`` (default 1.0) only scales it.
 
@@ -489,15 +489,23 @@ class Adadelta(_Elementwise):
     ):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
 
-    def _step_one(self, g: dict, i: int, p: Tensor, grad: Tensor, st: dict) -> None:
-        rho, eps = g["rho"], g["eps"]
-        sq = self._buf(i, p, "square_avg")
-        acc = self._buf(i, p, "acc_delta")
-        sq.mul_(rho).add_(grad.mul(grad), alpha=1 - rho)
-        std = sq.add(eps).sqrt()
-        delta = acc.add(eps).sqrt().div_(std).mul_(grad)
-        acc.mul_(rho).add_(delta.mul(delta), alpha=1 - rho)
-        p.add_(delta, alpha=-g["lr"])
+    def _update(self, g: dict, live: list) -> None:
+        # one fused call into Rust (one pass over each parameter, its gradient and state):
+        # the in-place tensor formulas took five passes and a copy each, 12.7 ms a step for
+        # the MNIST CNN's 1.2 million parameters
+        for i, _, _ in live:
+            st = self.state.setdefault(i, {})
+            st["step"] = st.get("step", 0) + 1
+        _core.adadelta_step(
+            [p for _, p, _ in live],
+            [gr for _, _, gr in live],
+            [self._buf(i, p, "square_avg") for i, p, _ in live],
+            [self._buf(i, p, "acc_delta") for i, p, _ in live],
+            g["lr"],
+            g["rho"],
+            g["eps"],
+            g["weight_decay"],
+        )
 
 
 class NAdam(_Elementwise):

@@ -56,10 +56,24 @@ pub struct RmsProp {
     pub centered: bool,
 }
 
+/// Adadelta hyperparameters.
+#[derive(Debug, Clone, Copy)]
+pub struct Adadelta {
+    /// scales the step (the step's size comes from the running averages)
+    pub lr: f64,
+    /// decay of both running averages
+    pub rho: f64,
+    /// added inside both square roots
+    pub eps: f64,
+    /// L2 penalty added to the gradient
+    pub weight_decay: f64,
+}
+
 /// One parameter's update with this step's constants: what a backend's
 /// `optimizer_step` runs. The state storages come in the rule's order: SGD the momentum
 /// buffer (when momentum is nonzero); Adam m, v; RMSprop the squared-gradient average, then
-/// the momentum buffer (momentum > 0), then the gradient average (centered).
+/// the momentum buffer (momentum > 0), then the gradient average (centered); Adadelta the
+/// squared-gradient average, then the squared-step average.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Rule {
     /// SGD, `first` on the step that seeds the momentum buffer
@@ -68,6 +82,8 @@ pub(crate) enum Rule {
     Adam { h: Adam, step: u64 },
     /// RMSprop
     RmsProp(RmsProp),
+    /// Adadelta
+    Adadelta(Adadelta),
 }
 
 /// Updates `p` from `g` and its `state` in place: through the backend holding them all, or,
@@ -202,6 +218,22 @@ pub fn rmsprop_step(
             state.push(&gavg[i]);
         }
         update("rmsprop", &params[i], &grads[i], &state, Rule::RmsProp(h))?;
+    }
+    Ok(())
+}
+
+/// One Adadelta step. `square_avg` holds the squared-gradient averages, `acc_delta` the
+/// squared-step averages.
+pub fn adadelta_step(
+    params: &[Tensor],
+    grads: &[Tensor],
+    square_avg: &[Tensor],
+    acc_delta: &[Tensor],
+    h: Adadelta,
+) -> Result<()> {
+    for i in 0..params.len() {
+        let state = [&square_avg[i], &acc_delta[i]];
+        update("adadelta", &params[i], &grads[i], &state, Rule::Adadelta(h))?;
     }
     Ok(())
 }

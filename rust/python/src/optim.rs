@@ -114,3 +114,34 @@ pub(crate) fn rmsprop_step(
     };
     run(py, true, || optim::rmsprop_step(&p, &g, &sq, &b, &ga, h))
 }
+
+/// One fused Adadelta step over all parameters.
+#[pyfunction]
+#[pyo3(signature = (params, grads, square_avg, acc_delta, lr, rho=0.9, eps=1e-6, weight_decay=0.0))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn adadelta_step(
+    py: Python<'_>,
+    params: Vec<PyTensor>,
+    grads: Vec<PyTensor>,
+    square_avg: Vec<PyTensor>,
+    acc_delta: Vec<PyTensor>,
+    lr: f64,
+    rho: f64,
+    eps: f64,
+    weight_decay: f64,
+) -> PyResult<()> {
+    let (p, g, sq, acc) = (ts(&params), ts(&grads), ts(&square_avg), ts(&acc_delta));
+    let n = p.len();
+    if g.len() != n || sq.len() != n || acc.len() != n {
+        return Err(PyValueError::new_err(
+            "adadelta_step: params, grads and state must have the same length",
+        ));
+    }
+    let h = optim::Adadelta {
+        lr,
+        rho,
+        eps,
+        weight_decay,
+    };
+    run(py, true, || optim::adadelta_step(&p, &g, &sq, &acc, h))
+}

@@ -273,7 +273,10 @@ impl Tensor {
                     dw.map(|d| Tensor::from_buffer(d, wd.shape())).transpose()?,
                 ];
                 if has_b {
-                    grads.push(Some(g.sum(Some(&[0, 2, 3]), false)?));
+                    // each plane's sum first: a reduction over the adjacent (oh, ow) of the
+                    // contiguous gradient reads it in place, where one over (n, oh, ow)
+                    // gathered all of it into a permuted copy first
+                    grads.push(Some(g.sum(Some(&[2, 3]), false)?.sum(Some(&[0]), false)?));
                 }
                 return Ok(grads);
             }

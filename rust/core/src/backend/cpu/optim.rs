@@ -110,6 +110,24 @@ fn step_t<T: Float>(w: &mut [T], gs: &[T], st: &mut [&mut [T]], rule: Rule) {
                 }
             }
         }
+        Rule::Adadelta(h) => {
+            let (rho, eps, wd, lr) = (c(h.rho), c(h.eps), c(h.weight_decay), c(h.lr));
+            let (sq, acc) = st.split_at_mut(1);
+            for (((w, &g), s), a) in w
+                .iter_mut()
+                .zip(gs)
+                .zip(sq[0].iter_mut())
+                .zip(acc[0].iter_mut())
+            {
+                // PyTorch's order: s = rho s + (1 - rho) d^2; delta = sqrt(a + eps) /
+                // sqrt(s + eps) d; a = rho a + (1 - rho) delta^2; p -= lr delta
+                let d = g + wd * *w;
+                *s = rho * *s + (T::one() - rho) * (d * d);
+                let delta = (*a + eps).sqrt() / (*s + eps).sqrt() * d;
+                *a = rho * *a + (T::one() - rho) * (delta * delta);
+                *w -= lr * delta;
+            }
+        }
     }
 }
 

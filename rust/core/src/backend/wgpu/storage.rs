@@ -477,6 +477,7 @@ impl BackendStorage for WgpuStorage {
             Rule::Sgd { .. } => "sgd",
             Rule::Adam { .. } => "adam",
             Rule::RmsProp(_) => "rmsprop",
+            Rule::Adadelta(_) => "adadelta",
         };
         // the kernels update whole buffers from element 0
         let whole = |l: &Layout| -> Result<()> {
@@ -583,6 +584,24 @@ impl BackendStorage for WgpuStorage {
                     &grad,
                     gavg,
                     [Some(sq), buf],
+                    params,
+                )
+            }
+            Rule::Adadelta(h) => {
+                let params = OptParams {
+                    lr: h.lr as f32,
+                    a: h.rho as f32,
+                    eps: h.eps as f32,
+                    wd: h.weight_decay as f32,
+                    ..Default::default()
+                };
+                launch_optimizer(
+                    OptKernel::Adadelta,
+                    &self.buf,
+                    n,
+                    &grad,
+                    None,
+                    [Some(st[0]), Some(st[1])],
                     params,
                 )
             }

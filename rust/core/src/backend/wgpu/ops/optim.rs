@@ -9,6 +9,7 @@ pub(crate) enum OptKernel {
     Adam,
     RmsProp,
     RmsPropAverage,
+    Adadelta,
 }
 
 /// One in-place optimizer update of `param` (binding 3, contiguous from element 0) from
@@ -28,11 +29,14 @@ pub(crate) fn launch_optimizer(
     const RMS: gpu::Kernel = gpu::Kernel::new("rmsprop", gpu::shaders::OPTIM, "rmsprop_main");
     const RMS_AVG: gpu::Kernel =
         gpu::Kernel::new("rmsprop_gavg", gpu::shaders::OPTIM, "rmsprop_gavg_main");
+    const ADADELTA: gpu::Kernel =
+        gpu::Kernel::new("adadelta", gpu::shaders::OPTIM, "adadelta_main");
     let (k, name) = match kernel {
         OptKernel::Sgd => (&SGD, "sgd"),
         OptKernel::Adam => (&ADAM, "adam"),
         OptKernel::RmsProp => (&RMS, "rmsprop"),
         OptKernel::RmsPropAverage => (&RMS_AVG, "rmsprop"),
+        OptKernel::Adadelta => (&ADADELTA, "adadelta"),
     };
     let ctx = gpu::context()?;
     check_u32(name, n)?;
