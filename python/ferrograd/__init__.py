@@ -20,6 +20,7 @@ from . import (
     _composite,
     _indexing,
     _ops,
+    amp,
     autograd,
     callbacks,
     cpu,
@@ -143,6 +144,7 @@ from ._functional import (
 from ._functional import concatenate as concatenate  # NumPy's name for cat
 from ._ops import *  # noqa: F403  (the elementwise functions: its public names are exactly them)
 from ._version import __version__ as __version__
+from .amp import GradScaler, autocast  # mixed precision, as torch.autocast / torch.amp.GradScaler
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
 from .diagnostics import diagnose
 from .errors import TrainingWarning
@@ -150,6 +152,9 @@ from .io import load, save
 from .nn import parallel as _nn_parallel  # noqa: F401  (binds fg.nn.parallel, PyTorch's name)
 
 __all__ = [
+    "autocast",
+    "GradScaler",
+    "amp",
     "Tensor",
     "GradFn",
     "dtype",

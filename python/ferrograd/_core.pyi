@@ -90,6 +90,8 @@ __all__ = [
     "sgd_step",
     "adam_step",
     "rmsprop_step",
+    "set_autocast",
+    "autocast_dtype",
     "adadelta_step",
 ]
 
@@ -1499,6 +1501,13 @@ def adadelta_step(
     weight_decay: float = 0.0,
 ) -> None:
     """One fused Adadelta step over all parameters."""
+
+def set_autocast(device: str, dtype: dtype | None) -> dtype | None:
+    """Turns autocast on for a device ("cpu", "gpu") with float16/bfloat16, or off with None,
+    on this thread; returns the previous dtype."""
+
+def autocast_dtype(device: str) -> dtype | None:
+    """The autocast dtype of a device on this thread, or None when autocast is off there."""
 
 def rmsprop_step(
     params: Sequence[Tensor],

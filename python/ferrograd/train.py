@@ -24,6 +24,7 @@ works for now, with a DeprecationWarning: `_install` puts deprecated forwarding 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import math
 import signal
@@ -41,6 +42,7 @@ from . import losses as _losses
 from . import optim as _optim
 from ._core import ShapeError, Tensor
 from ._modelinfo import device_of, logit_model
+from .amp import GradScaler, autocast
 from .autograd import no_grad
 from .callbacks import Callback
 from .diagnostics import TrainingMonitor
@@ -333,6 +335,7 @@ def fit(
     verbose: int = 1,
     stream=None,
     monitor: bool = False,
+    precision: str = "float32",
 ) -> History:
     """Trains `model` on (x, y) and returns a `History`.
 
@@ -350,6 +353,11 @@ def fit(
       and per-layer rows in `history.monitor`; each problem found (a SELU network drifting
       from mean 0 / variance 1, a broken self-normalizing setup before training, dead ReLU
       units, vanishing or exploding gradients) is warned once as a `ferrograd.TrainingWarning`.
+    - `precision="mixed"` trains with automatic mixed precision (`ferrograd.amp`): each
+      batch's forward pass and loss run under `autocast` (float16 on the GPU with a
+      `GradScaler` that scales the loss and skips steps with inf/NaN gradients; bfloat16 on
+      the CPU, which needs no scaling); the weights, their gradients and the optimizer stay
+      float32, and validation runs in float32. "float32" (the default) trains as before.
 
     Under `mpirun`/`srun` (several processes; see `ferrograd.distributed`) it trains
     data-parallel by itself: `batch_size` is the global batch, split evenly across the ranks
@@ -363,6 +371,8 @@ def fit(
     """
     world = _mpi.ensure()
     dist = world.size > 1
+    if precision not in ("float32", "mixed"):
+        raise ValueError(f"fit: precision must be 'float32' or 'mixed', got {precision!r}")
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"fit: epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
     if not 0.0 <= validation_split < 1.0:
@@ -409,6 +419,11 @@ def fit(
     if xv is not None and yv is not None:
         xv, yv = _to_model(xv, device), _to_model(yv, device)
     opt = _optim.get(optimizer, model.parameters(), lr)
+    mixed = precision == "mixed"
+    amp_device = "cpu" if device == "cpu" else "gpu"
+    # float16 (the GPU's) needs loss scaling; bfloat16 (the CPU's) keeps float32's range
+    scaler = GradScaler(amp_device, enabled=mixed and amp_device == "gpu")
+    in_precision = autocast(amp_device) if mixed else contextlib.nullcontext()
     keras: Any = model  # Keras's attributes (optimizer, history, stop_training), on any Module
     keras.optimizer = opt
     train_model = logit_model(model, kind)
@@ -467,11 +482,13 @@ def fit(
                     if keras.stop_training:
                         break  # as Keras: a callback may end training between two batches
                     xb, yb = xt[idx], yt[idx]
-                    output = train_model(xb)
-                    loss_t = loss_fn(output, yb)
+                    with in_precision:
+                        output = train_model(xb)
+                        loss_t = loss_fn(output, yb)
                     opt.zero_grad()
-                    loss_t.backward()
-                    opt.step()
+                    scaler.scale(loss_t).backward()
+                    scaler.step(opt)
+                    scaler.update()
                     k = xb.shape[0]
                     seen += k
                     if lazy:

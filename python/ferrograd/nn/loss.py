@@ -24,6 +24,7 @@ from typing import Any, Callable, TypeVar
 
 from .. import _core
 from .._core import DTypeError, ShapeError, Tensor
+from ..amp import full_precision
 from .module import Module
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -52,6 +53,7 @@ def mse(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """
     if not isinstance(target, Tensor):
         target = _core.from_numpy(__import__("numpy").asarray(target, dtype="float32"))
+    pred, target = full_precision(pred), full_precision(target)  # float32 under autocast
     if tuple(pred.shape) != tuple(target.shape):
         if pred.ndim == 2 and pred.shape[1] == 1 and target.ndim == 1 and target.shape[0] == pred.shape[0]:
             target = target.reshape(-1, 1)
@@ -149,7 +151,8 @@ def _tensor_args(fn: _F) -> _F:
         for name, v in (("input", input), ("target", target)):
             if not isinstance(v, Tensor):
                 raise TypeError(f"{fn.__name__}: {name} must be a Tensor, got {type(v).__name__}")
-        return fn(input, target, *args, **kwargs)
+        # losses run in float32 under autocast (PyTorch's float32 list)
+        return fn(full_precision(input), full_precision(target), *args, **kwargs)
 
     return checked  # type: ignore[return-value]
 

@@ -4,6 +4,7 @@
 //! operation returns [`Result`] so that bad input never panics across the boundary.
 
 pub mod alloc;
+pub mod autocast;
 pub mod autograd;
 pub mod backend;
 pub mod dtype;
@@ -17,6 +18,7 @@ pub mod storage;
 pub mod tensor;
 pub mod threads;
 
+pub use autocast::{autocast_dtype, set_autocast, ThreadModes};
 pub use autograd::{is_grad_enabled, set_grad_enabled, NoGradGuard};
 pub use dtype::DType;
 pub use error::{Error, Result};

@@ -179,6 +179,36 @@ pub(crate) fn is_grad_enabled() -> bool {
     ferrograd_core::is_grad_enabled()
 }
 
+/// The device kind an autocast setting is for: a name, not a probe (autocast may be set
+/// where no GPU is present, as PyTorch allows).
+fn autocast_device(name: &str) -> PyResult<ferrograd_core::Device> {
+    match name {
+        "cpu" => Ok(ferrograd_core::Device::Cpu),
+        "gpu" | "cuda" | "wgpu" => Ok(ferrograd_core::Device::Gpu),
+        other => Err(PyValueError::new_err(format!(
+            "autocast: device must be 'cpu' or 'gpu', got {other:?}"
+        ))),
+    }
+}
+
+/// Turns autocast on for a device ("cpu", or "gpu"/"cuda") with `dtype` (float16 or
+/// bfloat16), or off with None, on this thread; returns the previous dtype (None: off).
+#[pyfunction]
+#[pyo3(signature = (device, dtype))]
+pub(crate) fn set_autocast(device: &str, dtype: Option<PyDType>) -> PyResult<Option<PyDType>> {
+    let dev = autocast_device(device)?;
+    ferrograd_core::set_autocast(dev, dtype.map(DType::from))
+        .map(|p| p.map(PyDType::from))
+        .map_err(err)
+}
+
+/// The autocast dtype of a device on this thread, or None when autocast is off there.
+#[pyfunction]
+pub(crate) fn autocast_dtype(device: &str) -> PyResult<Option<PyDType>> {
+    let dev = autocast_device(device)?;
+    Ok(ferrograd_core::autocast_dtype(dev).map(PyDType::from))
+}
+
 /// Sets the number of threads kernels use.
 #[pyfunction]
 pub(crate) fn set_num_threads(n: isize) -> PyResult<()> {

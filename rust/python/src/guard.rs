@@ -32,12 +32,12 @@ pub(crate) fn run<T: Send>(
     f: impl FnOnce() -> CoreResult<T> + Send,
 ) -> PyResult<T> {
     let r = if heavy {
-        let grad = ferrograd_core::is_grad_enabled();
+        let modes = ferrograd_core::ThreadModes::current();
         py.detach(move || {
-            // grad mode is per thread; carry it into the closure explicitly
-            let prev = ferrograd_core::set_grad_enabled(grad);
+            // grad mode and autocast are per thread; carry them into the closure explicitly
+            let prev = modes.install();
             let r = guarded(f);
-            ferrograd_core::set_grad_enabled(prev);
+            prev.install();
             r
         })
     } else {
@@ -67,14 +67,14 @@ pub(crate) fn run_long<T: Send>(
     if work < LONG_WORK {
         return run(py, work >= GIL_RELEASE_MIN, f);
     }
-    let grad = ferrograd_core::is_grad_enabled();
+    let modes = ferrograd_core::ThreadModes::current();
     let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
     let worker_cancel = cancel.clone();
     let (result, raised) = py.detach(move || {
         std::thread::scope(|s| {
             s.spawn(move || {
-                ferrograd_core::set_grad_enabled(grad);
+                modes.install();
                 let r = threads::with_cancel(worker_cancel, || guarded(f));
                 let _ = tx.send(r);
             });

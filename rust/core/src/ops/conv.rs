@@ -207,8 +207,8 @@ impl Tensor {
                 self.dtype()
             ));
         }
-        let dt = self.dtype();
-        let x = self.clone();
+        let dt = crate::autocast::product_dtype(self.dtype(), self.device());
+        let x = self.cast(dt)?;
         let w2 = w.cast(dt)?.reshape(&[oc as isize, win.cols() as isize])?;
         let b = bias.map(|b| b.cast(dt)).transpose()?;
         for t in std::iter::once(&w2).chain(b.as_ref()) {

@@ -213,6 +213,7 @@ impl Tensor {
         }
         let dt = self.dtype().promote(other.dtype());
         let dt = if dt.is_float() { dt } else { DType::F32 };
+        let dt = crate::autocast::product_dtype(dt, self.device());
         let (a, b) = (self.cast(dt)?, other.cast(dt)?);
         match (ash.len(), bsh.len()) {
             (1, 1) => a.unsqueeze(0)?.mm_nd(&b.unsqueeze(1)?)?.reshape(&[]),
@@ -290,10 +291,11 @@ impl Tensor {
         }
         let dt = self.dtype().promote(w.dtype());
         let dt = if dt.is_float() { dt } else { DType::F32 };
+        let dt = crate::autocast::product_dtype(dt, self.device());
         if xs.len() != 2 {
             let y = self.cast(dt)?.matmul(&w.cast(dt)?.transpose(0, 1)?)?;
             let y = match b {
-                Some(b) => y.add(b)?,
+                Some(b) => y.add(&b.cast(dt)?)?,
                 None => y,
             };
             return match act {

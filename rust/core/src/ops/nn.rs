@@ -100,6 +100,20 @@ impl Tensor {
         if !self.dtype().is_float() {
             return Err(crate::backend::float_only("batch_norm", self.dtype()));
         }
+        if crate::autocast::autocast_dtype(self.device()).is_some() && self.dtype().is_narrow() {
+            // under autocast a half input normalizes in float32 (statistics, output)
+            return crate::autocast::full_precision(self)?.batch_norm_act(
+                weight,
+                bias,
+                running_mean,
+                running_var,
+                training,
+                momentum,
+                eps,
+                relu,
+                dropout,
+            );
+        }
         let (n, c) = (self.shape()[0], self.shape()[1]);
         let named = [
             ("weight", weight),
@@ -348,7 +362,7 @@ impl Tensor {
         let labels = self.ce_labels(target, label_smoothing)?;
         let (n, c) = (self.shape()[0], self.shape()[1]);
         let x = if self.dtype().is_float() {
-            self.clone()
+            crate::autocast::full_precision(self)?
         } else {
             self.cast(DType::F32)?
         };
@@ -406,7 +420,7 @@ impl Tensor {
         // (sigmoid(x) - t) g as its rule (the composition's own would be off at x = 0,
         // where |x| and max(x, 0) have kinks)
         let dt = if self.dtype().is_float() {
-            self.dtype()
+            crate::autocast::full_precision(self)?.dtype()
         } else {
             DType::F32
         };

@@ -100,6 +100,14 @@ impl Tensor {
         keepdim: bool,
     ) -> Result<Tensor> {
         let mask = reduce_mask(op, self.ndim(), dims)?;
+        if kind == Kind::Sum
+            && self.dtype().is_narrow()
+            && self.dtype().is_float()
+            && crate::autocast::autocast_dtype(self.device()).is_some()
+        {
+            // a sum of halves runs in float32 under autocast (PyTorch's float32 list)
+            return crate::autocast::full_precision(self)?.reduce_op(op, kind, dims, keepdim);
+        }
         let counted;
         let x: &Tensor = match self.dtype() {
             // sums of bools and integers are int64, as PyTorch's
@@ -335,7 +343,7 @@ impl Tensor {
     /// so a row holding +inf gives NaN, as NumPy's and PyTorch's formula does.
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
         let x = if self.dtype().is_float() {
-            self.clone()
+            crate::autocast::full_precision(self)?
         } else {
             self.cast(DType::F32)?
         };

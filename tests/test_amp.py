@@ -1,0 +1,217 @@
+"""Automatic mixed precision (issue 18): `fg.autocast` lowers the products to half precision
+and keeps softmax, losses, batch norm and sums in float32, as PyTorch's autocast lists do;
+`fg.GradScaler` scales the loss, skips steps with inf/NaN gradients and adapts the scale, as
+torch.amp.GradScaler; the weights stay float32 (master weights) on both devices; a
+checkpoint written under autocast loads and trains on the CPU; `fit(precision="mixed")`."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import ferrograd as fg
+import ferrograd.nn as nn
+import ferrograd.nn.functional as F
+
+rng = np.random.default_rng(5)
+
+
+def test_autocast_lowers_products_and_keeps_the_float32_ops_in_float32(device):
+    dev = "gpu" if device == "gpu" else "cpu"
+    x = fg.tensor(rng.standard_normal((8, 6)).astype(np.float32)).to(device)
+    w = fg.tensor(rng.standard_normal((5, 6)).astype(np.float32)).to(device).requires_grad_()
+    img = fg.tensor(rng.standard_normal((2, 3, 6, 6)).astype(np.float32)).to(device)
+    k = fg.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32)).to(device)
+    for dt in (fg.float16, fg.bfloat16):
+        with fg.autocast(dev, dtype=dt):
+            assert fg.amp.is_autocast_enabled(dev) and fg.amp.get_autocast_dtype(dev) == dt
+            y = F.linear(x, w)
+            assert y.dtype == dt
+            assert (x @ w.t()).dtype == dt and x.mm(w.t()).dtype == dt
+            assert F.conv2d(img, k).dtype == dt
+            # the float32 list: softmax, log_softmax, losses, batch norm, sums
+            assert F.softmax(y, 1).dtype == fg.float32 and F.log_softmax(y, 1).dtype == fg.float32
+            labels = fg.tensor(np.arange(8) % 5)
+            assert F.cross_entropy(y, labels).dtype == fg.float32
+            assert F.mse_loss(y, y.detach() * 0.5).dtype == fg.float32
+            assert y.sum().dtype == fg.float32
+            bn = nn.BatchNorm1d(5).to(device)
+            assert bn(y).dtype == fg.float32
+            if device == "cpu":  # float64 is left alone, as PyTorch leaves it (the GPU has none)
+                assert (x.double() @ w.double().t()).dtype == fg.float64
+            with fg.autocast(dev, enabled=False):
+                assert F.linear(x, w).dtype == fg.float32
+            assert F.linear(x, w).dtype == dt  # restored on leaving the inner region
+        assert not fg.amp.is_autocast_enabled(dev)
+        assert F.linear(x, w).dtype == fg.float32
+        # the values are the float32 product's, to the half type's precision
+        want = x.cpu().numpy() @ w.detach().cpu().numpy().T
+        tol = 1e-2 if dt == fg.float16 else 5e-2
+        np.testing.assert_allclose(y.float().cpu().numpy(), want, rtol=tol, atol=tol)
+
+
+def test_the_weights_stay_float32_and_get_float32_gradients(device):
+    dev = "gpu" if device == "gpu" else "cpu"
+    fg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)).to(device)
+    x = fg.tensor(rng.standard_normal((10, 6)).astype(np.float32)).to(device)
+    labels = fg.tensor(np.arange(10) % 3)
+    with fg.autocast(dev, dtype=fg.float16):
+        out = model(x)
+        loss = F.cross_entropy(out, labels)
+    assert out.dtype == fg.float16 and loss.dtype == fg.float32
+    loss.backward()
+    ref = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+    ref.load_state_dict({k: v.cpu() for k, v in model.state_dict().items()})
+    F.cross_entropy(ref(x.cpu()), labels).backward()
+    for p, q in zip(model.parameters(), ref.parameters()):
+        assert p.dtype == fg.float32 and p.grad.dtype == fg.float32
+        np.testing.assert_allclose(p.grad.cpu().numpy(), q.grad.numpy(), rtol=2e-2, atol=2e-3)
+
+
+def test_autocast_is_per_thread_and_a_decorator():
+    seen = []
+
+    @fg.autocast("cpu")
+    def inside():
+        seen.append(fg.amp.get_autocast_dtype("cpu"))
+        t = threading.Thread(target=lambda: seen.append(fg.amp.is_autocast_enabled("cpu")))
+        t.start()
+        t.join()
+        return F.linear(fg.ones(2, 3), fg.ones(4, 3)).dtype
+
+    assert inside() == fg.bfloat16  # the CPU's default, as PyTorch's
+    assert seen == [fg.bfloat16, False]
+    assert not fg.amp.is_autocast_enabled("cpu")
+    with pytest.raises(ValueError, match="float16 or bfloat16"):
+        fg.autocast("cpu", dtype=fg.float64)
+    with pytest.raises(ValueError, match="device_type"):
+        fg.autocast("tpu")
+
+
+def _one_step(model, opt, scaler, x, y, bad=False):
+    opt.zero_grad()
+    with fg.autocast("cpu", dtype=fg.float16):
+        loss = F.cross_entropy(model(x), y)
+    scaler.scale(loss).backward()
+    if bad:
+        model[0].weight.grad[0, 0] = float("inf")
+    return scaler.step(opt)
+
+
+def test_grad_scaler_skips_a_step_with_inf_and_adapts_the_scale():
+    fg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3))
+    opt = fg.optim.SGD(model.parameters(), lr=0.1)
+    scaler = fg.GradScaler("cpu", init_scale=1024.0, growth_interval=2)
+    x, y = fg.randn(6, 4), fg.tensor(np.arange(6) % 3)
+    # a clean step: the gradient the optimizer sees is the unscaled one
+    before = model[0].weight.detach().numpy().copy()
+    _one_step(model, opt, scaler, x, y)
+    g = model[0].weight.grad.numpy().copy()
+    ref = nn.Sequential(nn.Linear(4, 3))
+    ref.load_state_dict({"0.weight": fg.tensor(before), "0.bias": model[0].bias.detach() + 0})
+    with fg.autocast("cpu", dtype=fg.float16):
+        F.cross_entropy(ref(x), y).backward()
+    np.testing.assert_allclose(g, ref[0].weight.grad.numpy(), rtol=1e-2, atol=1e-3)
+    np.testing.assert_allclose(model[0].weight.detach().numpy(), before - 0.1 * g, rtol=1e-6, atol=1e-7)
+    scaler.update()
+    assert scaler.get_scale() == 1024.0
+    # an inf gradient: the step is skipped (weights unchanged) and the scale halves
+    kept = model[0].weight.detach().numpy().copy()
+    assert _one_step(model, opt, scaler, x, y, bad=True) is None
+    np.testing.assert_array_equal(model[0].weight.detach().numpy(), kept)
+    scaler.update()
+    assert scaler.get_scale() == 512.0
+    # growth_interval clean steps in a row double it
+    for _ in range(2):
+        _one_step(model, opt, scaler, x, y)
+        scaler.update()
+    assert scaler.get_scale() == 1024.0
+    assert scaler.state_dict() == {
+        "scale": 1024.0,
+        "growth_factor": 2.0,
+        "backoff_factor": 0.5,
+        "growth_interval": 2,
+        "_growth_tracker": 0,
+    }
+    other = fg.GradScaler("cpu")
+    other.load_state_dict(scaler.state_dict())
+    assert other.get_scale() == 1024.0 and other.get_growth_interval() == 2
+
+
+def test_grad_scaler_unscale_once_errors_and_disabled():
+    model = nn.Sequential(nn.Linear(4, 3))
+    opt = fg.optim.SGD(model.parameters(), lr=0.1)
+    scaler = fg.GradScaler("cpu", init_scale=8.0)
+    x, y = fg.randn(6, 4), fg.tensor(np.arange(6) % 3)
+    opt.zero_grad()
+    scaler.scale(F.cross_entropy(model(x), y)).backward()
+    scaled = model[0].weight.grad.numpy().copy()
+    scaler.unscale_(opt)  # e.g. to clip: the gradients are the true ones now
+    np.testing.assert_allclose(model[0].weight.grad.numpy(), scaled / 8.0, rtol=1e-6)
+    with pytest.raises(RuntimeError, match="already been called"):
+        scaler.unscale_(opt)
+    scaler.step(opt)  # no second division
+    with pytest.raises(RuntimeError, match="already been called"):
+        scaler.step(opt)
+    scaler.update()
+    with pytest.raises(AssertionError, match="No inf checks"):
+        scaler.update()
+    off = fg.GradScaler("cpu", enabled=False)
+    t = fg.tensor([2.0])
+    assert off.scale(t) is t and off.get_scale() == 1.0 and off.state_dict() == {}
+    assert [float(v.item()) for v in scaler.scale([t, t])] == [16.0, 16.0]
+    with pytest.raises(ValueError, match="growth_factor"):
+        fg.GradScaler("cpu", growth_factor=1.0)
+
+
+def test_a_checkpoint_written_under_autocast_loads_and_trains_on_the_cpu(device, tmp_path):
+    dev = "gpu" if device == "gpu" else "cpu"
+    fg.manual_seed(0)
+    model = fg.models.standard(20, 4, width=16).to(device)
+    opt = fg.optim.Adam(model.parameters(), lr=1e-2)
+    scaler = fg.GradScaler(dev)
+    x = fg.tensor(rng.standard_normal((32, 20)).astype(np.float32)).to(device)
+    y = fg.tensor(np.arange(32) % 4)
+    for _ in range(3):
+        opt.zero_grad()
+        with fg.autocast(dev, dtype=fg.float16):
+            loss = F.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    path = tmp_path / "amp.safetensors"
+    fg.save(model.state_dict(), str(path))
+    back = fg.models.standard(20, 4, width=16)
+    back.load_state_dict(fg.load(str(path)))
+    assert all(p.dtype == fg.float32 for p in back.parameters())
+    opt2 = fg.optim.Adam(back.parameters(), lr=1e-2)
+    first = None
+    for _ in range(5):
+        opt2.zero_grad()
+        loss = F.cross_entropy(back(x.cpu()), y)
+        loss.backward()
+        opt2.step()
+        first = first if first is not None else float(loss.item())
+    assert np.isfinite(float(loss.item())) and float(loss.item()) < first
+
+
+def test_mixed_precision_training_reaches_float32_accuracy(device):
+    """The Standard network on MNIST digits, float32 against mixed precision (float16 and a
+    GradScaler on the GPU, bfloat16 on the CPU) through fit: the same accuracy within the
+    seed spread."""
+    x, y = fg.data.load_mnist()
+    x, y = x[:1600], y[:1600]
+    acc = {}
+    for precision in ("float32", "mixed"):
+        fg.manual_seed(0)
+        model = fg.models.standard(784, 10, width=128).to(device)
+        h = model.fit(x, y, epochs=3, batch_size=128, validation_split=0.25, verbose=0, precision=precision)
+        acc[precision] = h.history["val_acc"][-1]
+    assert acc["float32"] > 0.8, acc
+    assert abs(acc["mixed"] - acc["float32"]) < 0.04, acc
+    with pytest.raises(ValueError, match="precision"):
+        fg.models.standard(784, 10).fit(x[:10], y[:10], precision="half")
