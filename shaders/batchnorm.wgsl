@@ -7,6 +7,8 @@
 //   grad_reduce_main: per feature, dgamma = sum(g * xhat), dbeta = sum(g) and the
 //                coefficients of dx = a g + b (x - mean) + c
 //   grad_x_main: dx from those coefficients
+//   grad_main:   both backward steps in one dispatch, for batches of up to a few thousand
+//                rows: each workgroup's 16 features' sums, then their dx, row by row
 
 struct Params {
     n: u32,
@@ -137,14 +139,9 @@ fn masked_g(g_in: f32, i: u32, x: f32, mean: f32, scale: f32, beta: f32) -> f32 
     return g;
 }
 
-// in1 = g, in2 = x, extra = the stats; out = [a | b | c | mean | scale | beta] (6c);
-// rw1 = dgamma, rw2 = dbeta.
-// dx = gamma invstd / n (n g - sum g - xhat sum(g xhat)) = a g + b (x - mean) + c; in eval
-// the statistics are constants, so dx = a g.
-@compute @workgroup_size(16, 16)
-fn grad_reduce_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let j = (wg.x + wg.y * p.row) * 16u + lid.x;
-    let live = j < p.c;
+// The sums of one workgroup's 16 features (g times a fused dropout's factor and relu's
+// cut): red[lid.x] = sum(g xhat), red2[lid.x] = sum(g), for every thread to read.
+fn grad_sums(j: u32, live: bool, lid: vec3<u32>) {
     var sg = 0.0;
     var sgx = 0.0;
     if (live) {
@@ -163,27 +160,68 @@ fn grad_reduce_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     red2[lid.y * 16u + lid.x] = sg;
     workgroupBarrier();
     tree(lid);
-    if (!live || lid.y != 0u) { return; }
-    sgx = red[lid.x];
-    sg = red2[lid.x];
-    let mean = extra[j];
-    let invstd = extra[p.c + j];
-    rw1[j] = sgx;
-    rw2[j] = sg;
+}
+
+// dx = a g + b (x - mean) + c's coefficients from the sums: (a, b, c).
+fn grad_coefficients(j: u32, sgx: f32, sg: f32) -> vec3<f32> {
     let a = extra[2u * p.c + j];
     var b = 0.0;
     var c = 0.0;
     if ((p.flags & 8u) == 0u) {
         let k = a / f32(p.n);
-        b = -k * invstd * sgx;
+        b = -k * extra[p.c + j] * sgx;
         c = -k * sg;
     }
-    out[j] = a;
-    out[p.c + j] = b;
-    out[2u * p.c + j] = c;
-    out[3u * p.c + j] = mean;
+    return vec3<f32>(a, b, c);
+}
+
+// in1 = g, in2 = x, extra = the stats; out = [a | b | c | mean | scale | beta] (6c);
+// rw1 = dgamma, rw2 = dbeta.
+// dx = gamma invstd / n (n g - sum g - xhat sum(g xhat)) = a g + b (x - mean) + c; in eval
+// the statistics are constants, so dx = a g.
+@compute @workgroup_size(16, 16)
+fn grad_reduce_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let j = (wg.x + wg.y * p.row) * 16u + lid.x;
+    let live = j < p.c;
+    grad_sums(j, live, lid);
+    if (!live || lid.y != 0u) { return; }
+    let sgx = red[lid.x];
+    let sg = red2[lid.x];
+    rw1[j] = sgx;
+    rw2[j] = sg;
+    let k = grad_coefficients(j, sgx, sg);
+    out[j] = k.x;
+    out[p.c + j] = k.y;
+    out[2u * p.c + j] = k.z;
+    out[3u * p.c + j] = extra[j];
     out[4u * p.c + j] = extra[2u * p.c + j];
     out[5u * p.c + j] = extra[3u * p.c + j];
+}
+
+// grad_reduce_main and grad_x_main in one dispatch: in1 = g, in2 = x, extra = the stats;
+// out = dx; rw1 = dgamma, rw2 = dbeta. Each workgroup finishes its 16 features' sums,
+// then writes their dx row by row (the same formula, in the same order, as the two).
+@compute @workgroup_size(16, 16)
+fn grad_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let j = (wg.x + wg.y * p.row) * 16u + lid.x;
+    let live = j < p.c;
+    grad_sums(j, live, lid);
+    if (!live) { return; }
+    let sgx = red[lid.x];
+    let sg = red2[lid.x];
+    if (lid.y == 0u) {
+        rw1[j] = sgx;
+        rw2[j] = sg;
+    }
+    let k = grad_coefficients(j, sgx, sg);
+    let mean = extra[j];
+    let scale = extra[2u * p.c + j];
+    let beta = extra[3u * p.c + j];
+    for (var i = lid.y; i < p.n; i += 16u) {
+        let x = in2[i * p.c + j];
+        let g = masked_g(in1[i * p.c + j], i * p.c + j, x, mean, scale, beta);
+        out[i * p.c + j] = k.x * g + k.y * (x - mean) + k.z;
+    }
 }
 
 // in1 = g, in2 = x, extra = the coefficients; out = dx.

@@ -624,6 +624,20 @@ def test_batchnorm_kernels_forward_and_backward():
     dx = run("batchnorm.wgsl", "grad_x_main", bn_params(n, c, 23, 64 * 41), [g, x], n * c, coef, (41, 1, 1))
     want = k * (n * gm - gm.sum(0) - xhat * (gm * xhat).sum(0))
     np.testing.assert_allclose(dx.reshape(n, c), want, rtol=1e-4, atol=1e-4)
+    # grad_main: both steps in one dispatch, the same bits as the two kernels
+    dx1, (dgamma1, dbeta1) = run(
+        "batchnorm.wgsl",
+        "grad_main",
+        bn_params(n, c, 23, groups[0]),
+        [g, x],
+        n * c,
+        stats,
+        groups,
+        rw=[np.zeros(c, np.float32), np.zeros(c, np.float32)],
+    )
+    np.testing.assert_array_equal(dx1, dx)
+    np.testing.assert_array_equal(dgamma1[:c], dgamma[:c])
+    np.testing.assert_array_equal(dbeta1[:c], dbeta[:c])
 
 
 def opt_params(n, flags, lr, a, b, eps, wd, decay=1.0, step_size=0.0, sqrt_bc2=1.0):

@@ -96,6 +96,14 @@ pub(crate) const BN_GRAD_REDUCE: gpu::Kernel = gpu::Kernel::new(
 );
 pub(crate) const BN_GRAD_X: gpu::Kernel =
     gpu::Kernel::new("bn_grad_x", gpu::shaders::BATCHNORM, "grad_x_main");
+pub(crate) const BN_GRAD: gpu::Kernel =
+    gpu::Kernel::new("bn_grad", gpu::shaders::BATCHNORM, "grad_main");
+
+/// Rows up to which batch norm's backward runs as one dispatch (`grad_main`: a workgroup
+/// per 16 features walks every row twice). A training batch is well under it, and a host
+/// that records fewer dispatches keeps up with the GPU (issue 18); a larger one runs the
+/// two kernels, whose second spreads the rows over the whole GPU.
+const BN_ONE_PASS_ROWS: usize = 2048;
 
 /// batchnorm.wgsl's parameters for `spec`, with `row` threads (or workgroups) per grid row.
 fn bn_params(spec: &BnSpec, gamma: bool, beta: bool, row: u32) -> gpu::BnParams {
@@ -197,8 +205,9 @@ pub(crate) fn launch_batch_norm(
     Ok((y, stats))
 }
 
-/// Batch norm's backward in two kernels (per-feature sums, then dx): (dx, dgamma, dbeta)
-/// from dense g and x and the forward's statistics.
+/// Batch norm's backward, in one kernel up to `BN_ONE_PASS_ROWS` rows, else two
+/// (per-feature sums, then dx): (dx, dgamma, dbeta) from dense g and x and the forward's
+/// statistics.
 pub(crate) fn launch_batch_norm_grad(
     g: &GpuBuffer,
     x: &GpuBuffer,
@@ -210,10 +219,24 @@ pub(crate) fn launch_batch_norm_grad(
     let ((groups_c, row_c), (groups_nc, row_nc)) = bn_grids(&ctx, n, c)?;
     // gamma is already folded into the saved scale
     let params = |row| bn_params(spec, false, false, row);
-    let coef = ctx.alloc(6 * c)?;
     let dgamma = ctx.alloc(c)?;
     let dbeta = ctx.alloc(c)?;
     let dx = ctx.alloc(n * c)?;
+    if n * c > 0 && n <= BN_ONE_PASS_ROWS {
+        ctx.run(
+            &BN_GRAD,
+            &params(row_c),
+            gpu::Binds {
+                inputs: [Some(g), Some(x)],
+                output: &dx,
+                extra: gpu::Extra::Buffer(stats),
+                rw: [Some(&dgamma), Some(&dbeta)],
+            },
+            groups_c,
+        )?;
+        return Ok((dx, dgamma, dbeta));
+    }
+    let coef = ctx.alloc(6 * c)?;
     if n * c > 0 {
         ctx.run(
             &BN_GRAD_REDUCE,
