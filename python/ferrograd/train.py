@@ -45,9 +45,10 @@ from ._modelinfo import device_of, logit_model
 from .amp import GradScaler, autocast
 from .autograd import no_grad
 from .callbacks import Callback
+from .data import Table
 from .diagnostics import TrainingMonitor
 from .distributed import DistributedDataParallel, DistributedSampler
-from .nn import BatchNorm1d, Module, Sequential
+from .nn import BatchNorm1d, Module, Sequential, Standardizer
 
 
 class History:
@@ -262,6 +263,29 @@ def _evaluate(model, logit_model, xt, yt, kind, loss_fn, batch_size) -> dict:
     return logs
 
 
+def _standardize_inputs(model: Module, table: Table | None, x_train: Tensor, device: str) -> None:
+    """Adapts a model's leading `Standardizer` to the training rows when it has not been
+    adapted yet; for features from `read_csv` (a `Table`) without one, puts their
+    standardizer first (adapted): from then on the model takes raw rows, and saving it keeps
+    the statistics. The rows are the training split's only, never the validation rows."""
+    first = model[0] if isinstance(model, Sequential) and len(model) else None
+    if isinstance(first, Standardizer):
+        if not first.is_adapted:
+            first.adapt(x_train)
+        return
+    if table is None:
+        return
+    if not isinstance(model, Sequential):
+        raise TypeError(
+            f"fit: features from read_csv need their Standardizer in front of the model, which fit puts "
+            f"first in a Sequential; this model is a {type(model).__name__}: put "
+            f"fg.nn.Standardizer({table.shape[1]}, columns=x.numeric) in it yourself"
+        )
+    std = table.standardizer()
+    std.adapt(x_train)
+    model.insert(0, std.to(device))
+
+
 def predict(model: Module, x, batch_size: int = 256) -> np.ndarray:
     """Model outputs for `x` in eval mode, as a NumPy array."""
     xt = _to_model(_as_tensor(x), device_of(model))
@@ -353,6 +377,11 @@ def fit(
       and per-layer rows in `history.monitor`; each problem found (a SELU network drifting
       from mean 0 / variance 1, a broken self-normalizing setup before training, dead ReLU
       units, vanishing or exploding gradients) is warned once as a `ferrograd.TrainingWarning`.
+    - Features from `ferrograd.data.read_csv` (a `Table`): a `Standardizer` of their
+      numeric columns, adapted to the training split alone, is put in front of the model
+      (once), so the model takes raw rows from then on (in `predict`, and after `fg.load`);
+      a model that already starts with an unadapted `Standardizer` has it adapted. x may
+      also be a pandas DataFrame or anything with `__array__`.
     - `precision="mixed"` trains with automatic mixed precision (`ferrograd.amp`): each
       batch's forward pass and loss run under `autocast` (float16 on the GPU with a
       `GradScaler` that scales the loss and skips steps with inf/NaN gradients; bfloat16 on
@@ -378,6 +407,7 @@ def fit(
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
     kind, loss_fn = _losses.get(loss)
+    table = x if isinstance(x, Table) else None
     xt, yt = _as_tensor(x), _prepare_targets(y, kind)
     if xt.shape[0] != yt.shape[0]:
         raise ShapeError(f"fit: x has {xt.shape[0]} samples but y has {yt.shape[0]}")
@@ -415,6 +445,7 @@ def fit(
         callbacks = [
             cb for cb in (callbacks or []) if world.rank == 0 or not getattr(cb, "main_process_only", False)
         ]
+    _standardize_inputs(model, table, xt, device)
     xt, yt = _to_model(xt, device), _to_model(yt, device)
     if xv is not None and yv is not None:
         xv, yv = _to_model(xv, device), _to_model(yv, device)

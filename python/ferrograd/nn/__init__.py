@@ -70,11 +70,13 @@ from .loss import (
     SmoothL1Loss,
 )
 from .module import Module, Parameter
+from .preprocessing import Standardizer
 
 __all__ = [
     "Module",
     "Parameter",
     "Linear",
+    "Standardizer",
     "BatchNorm1d",
     "SyncBatchNorm",
     "Conv1d",

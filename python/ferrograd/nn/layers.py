@@ -620,6 +620,30 @@ class Sequential(Module):
         setattr(self, str(len(self._modules)), m)
         return self
 
+    def insert(self, index: int, m: Module, name: str | None = None) -> Sequential:
+        """Puts `m` before layer `index` (PyTorch's `Sequential.insert`); returns the
+        Sequential. Numbered layers are numbered again (state dict keys move with them);
+        in a Sequential of named layers `m` takes `name`."""
+        if not isinstance(m, Module):
+            raise TypeError(f"Sequential.insert: expected a Module, got {type(m).__name__}")
+        n = len(self._modules)
+        if not -n <= index <= n:
+            raise IndexError(f"Sequential.insert: index {index} out of range for {n} layers")
+        index = index + n if index < 0 else index
+        items = list(self._modules.items())
+        numbered = [k for k, _ in items] == [str(i) for i in range(n)]
+        if not numbered and (name is None or name in self._modules):
+            raise ValueError(
+                f"Sequential.insert: a Sequential of named layers needs a new name, got {name!r}"
+            )
+        items.insert(index, ("" if numbered else name or "", m))
+        for k in list(self._modules):
+            self.__dict__.pop(k, None)
+        self._modules.clear()
+        for i, (k, mod) in enumerate(items):
+            setattr(self, str(i) if numbered else k, mod)
+        return self
+
     def get_config(self) -> dict:
         cfg: dict = {"layers": list(self._modules.values())}
         if list(self._modules) != [str(i) for i in range(len(self._modules))]:
