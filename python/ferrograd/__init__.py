@@ -45,6 +45,7 @@ from . import diagnostics as diagnostics  # why a network is not learning: fg.di
 from . import distributed as distributed  # data-parallel training on MPI
 from . import gpu as cuda  # PyTorch's name for the GPU controls: fg.cuda.is_available()
 from . import keras as keras  # Keras's API on this engine: fg.keras.models.Sequential, ...
+from . import onnx as onnx  # export to ONNX: fg.onnx.export (the onnx package is imported on use)
 from . import tune as tune  # hyperparameter tuning: fg.tune.learning_rate, fg.tune.recipe
 from ._composite import *  # noqa: F403  (composed ops: shape, scans, math; also Tensor methods)
 from ._core import (

@@ -1,6 +1,6 @@
 """The `ferrograd` command line: `ferrograd train --arch standard --epochs 5 ...`,
-`ferrograd tune lr ...` (the learning-rate search) and `ferrograd tune recipe ...` (the tuning
-recipe); see `ferrograd.tune`."""
+`ferrograd tune lr ...` (the learning-rate search), `ferrograd tune recipe ...` (the tuning
+recipe; see `ferrograd.tune`) and `ferrograd export model.safetensors model.onnx`."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import sys
 
 import numpy as np
 
-from . import models, optim, tune
+from . import models, onnx, optim, tune
 from ._core import manual_seed, set_num_threads
 from .data import load_mnist
 from .distributed import is_main
-from .io import save
+from .io import load, save
 from .train import fit
 
 
@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     t.add_argument("--save", default=None, help="write the trained model (safetensors) here")
     t.add_argument("--plot", default=None, help="write training curves (PNG) here; needs matplotlib")
+    ex = sub.add_parser(
+        "export",
+        help="export a saved model to ONNX",
+        description="Write a model saved by ferrograd (model.save / fg.save) as an ONNX file for "
+        "inference (needs the onnx package).",
+    )
+    ex.add_argument("model", help="the saved model (.safetensors)")
+    ex.add_argument("output", help="the ONNX file to write")
+    ex.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     tn = sub.add_parser("tune", help="tune hyperparameters: the learning rate (lr) or the whole recipe")
     tsub = tn.add_subparsers(dest="tune_command", required=True)
     lr = tsub.add_parser("lr", help="learning-rate search: double or halve from 0.001")
@@ -99,10 +108,38 @@ def build(arch: str, in_features: int, out_features: int):
     return models.self_normalizing(in_features, out_features)
 
 
+def _export(args) -> int:
+    """`ferrograd export MODEL OUTPUT`: the saved model as ONNX, its input width read from
+    its first layer."""
+    try:
+        model = load(args.model)
+        width = _input_width(model)
+        onnx.export(model, np.zeros((1, width), np.float32), args.output, opset=args.opset)
+    except (OSError, ValueError, TypeError, ImportError) as e:
+        print(f"ferrograd: {e}", file=sys.stderr)
+        return 2
+    print(f"Exported {args.model} to {args.output}")
+    return 0
+
+
+def _input_width(model) -> int:
+    """The feature count the first layer of `model` takes."""
+    for m in model.modules():
+        width = getattr(m, "in_features", None) or getattr(m, "num_features", None)
+        if isinstance(width, int):
+            return width
+        kernel = getattr(m, "kernel", None)
+        if kernel is not None:
+            return int(kernel.shape[0])
+    raise ValueError("export: cannot tell the model's input width from its layers")
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `ferrograd` command: `ferrograd train ...`, `ferrograd tune lr ...`, `ferrograd tune
     recipe ...` (see --help); returns the exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "export":
+        return _export(args)
     if args.threads:
         set_num_threads(args.threads)
     if args.command == "tune":
