@@ -1,4 +1,5 @@
-"""Training callbacks, Keras-shaped: early stopping, checkpoints, LR on plateau, CSV logs."""
+"""Training callbacks, Keras-shaped: early stopping, checkpoints, LR on plateau, CSV logs,
+TensorBoard."""
 
 from __future__ import annotations
 
@@ -206,3 +207,87 @@ class LearningRateScheduler(Callback):
             self.schedule.step((logs or {})[self.monitor])
         else:
             self.schedule.step()
+
+
+class TensorBoard(Callback):
+    """Writes training to TensorBoard event files in `log_dir` (Keras's callback), through
+    `tensorboardX` (``pip install tensorboardX``; ``tensorboard --logdir <log_dir>`` shows
+    them): each epoch's logs as scalars (``epoch_loss``, ``epoch_acc``, ``epoch_val_loss``,
+    ...) and the learning rate (``epoch_learning_rate``); with ``update_freq="batch"`` (or
+    every `update_freq` batches) the running ``batch_*`` values too, which on a GPU reads
+    the loss back each time; every `histogram_freq` epochs (0: never) a histogram of each
+    weight and of its gradient; with `write_graph`, the model's structure as text. Under
+    MPI only rank 0 writes."""
+
+    main_process_only = True
+
+    def __new__(cls, *args, **kwargs):
+        # batch-level logging only where asked: overriding on_batch_end makes fit on a GPU
+        # read the loss back every batch
+        update_freq = kwargs.get("update_freq", args[3] if len(args) > 3 else "epoch")
+        if cls is TensorBoard and update_freq != "epoch":
+            cls = _TensorBoardBatches
+        return super().__new__(cls)
+
+    def __init__(
+        self, log_dir: str = "logs", histogram_freq: int = 0, write_graph: bool = True, update_freq="epoch"
+    ):
+        if (
+            update_freq != "epoch"
+            and update_freq != "batch"
+            and not (isinstance(update_freq, int) and update_freq > 0)
+        ):
+            raise ValueError(
+                f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive int, got {update_freq!r}"
+            )
+        if not isinstance(histogram_freq, int) or histogram_freq < 0:
+            raise ValueError(f"TensorBoard: histogram_freq must be an int >= 0, got {histogram_freq!r}")
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = histogram_freq
+        self.write_graph = write_graph
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self._writer: Any = None
+        self._step = 0
+
+    def on_train_begin(self, logs=None):
+        try:
+            from tensorboardX import SummaryWriter  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: PLC0415
+        except ImportError as e:
+            raise ImportError("fg.callbacks.TensorBoard needs tensorboardX: pip install tensorboardX") from e
+        self._writer = SummaryWriter(logdir=self.log_dir)
+        if self.write_graph and self.model is not None:
+            self._writer.add_text("model", "```\n" + repr(self.model) + "\n```", 0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        w = self._writer
+        if w is None:
+            return
+        for k, v in (logs or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                w.add_scalar(f"epoch_{k}", float(v), epoch)
+        groups = getattr(self.optimizer, "param_groups", None)
+        if groups:
+            w.add_scalar("epoch_learning_rate", float(groups[0]["lr"]), epoch)
+        if self.histogram_freq and (epoch + 1) % self.histogram_freq == 0 and self.model is not None:
+            for name, p in self.model.named_parameters():
+                w.add_histogram(name, p.detach().cpu().float().numpy(), epoch)
+                if p.grad is not None:
+                    w.add_histogram(f"{name}/grad", p.grad.detach().cpu().float().numpy(), epoch)
+        w.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+class _TensorBoardBatches(TensorBoard):
+    """TensorBoard with the running batch values written every `update_freq` batches."""
+
+    def on_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._writer is None or self._step % self.update_freq:
+            return
+        for k, v in (logs or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                self._writer.add_scalar(f"batch_{k}", float(v), self._step)
