@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) $(wildcard shaders/*.wgsl) Cargo.toml Cargo.lock pyproject.toml
 BUILT    := $(VENV)/.built
 
-.PHONY: all build demo test test-rust test-python fuzz lint lint-cpu-only stubtest bench sdist-check clean
+.PHONY: all build demo test test-rust test-python fuzz lint lint-cpu-only stubtest docs bench sdist-check clean
 
 all: build
 
@@ -61,6 +61,11 @@ lint: $(VENV)/.deps
 lint-cpu-only:
 	CARGO_TARGET_DIR=target/cpu-only cargo clippy --release --workspace --no-default-features --all-targets --quiet -- -D warnings
 	CARGO_TARGET_DIR=target/cpu-only cargo test --release -p ferrograd-core --no-default-features --quiet
+
+# The documentation site (mkdocs-material + mkdocstrings), warnings as errors (strict in
+# mkdocs.yml): a broken reference fails the build. tests/test_docs.py runs its code blocks.
+docs: $(BUILT)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 # The hand-written _core.pyi against the built module (names, signatures, defaults).
 stubtest: $(BUILT)

@@ -221,7 +221,7 @@ class ArrayDataset:
     """Samples from equal-length arrays or tensors: `ds[i]` is a tuple of the i-th rows.
 
     >>> ds = ArrayDataset(x, y)
-    >>> len(ds), ds[0][1]
+    >>> n, (first_x, first_y) = len(ds), ds[0]
     """
 
     def __init__(self, *arrays):
