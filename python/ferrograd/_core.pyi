@@ -303,6 +303,20 @@ class Tensor:
     def numpy(self) -> npt.NDArray[Any]:
         """A NumPy copy of the data."""
 
+    def __dlpack__(
+        self,
+        *,
+        stream: Any = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: tuple[int, int] | None = None,
+        copy: bool | None = None,
+    ) -> Any:
+        """The DLPack capsule of this host tensor: the consumer views its memory
+        (np.from_dlpack, torch.from_dlpack)."""
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """(device type, device id) in DLPack's terms: (1, 0) on the host."""
+
     def __array__(
         self, dtype: npt.DTypeLike | None = None, copy: builtins.bool | None = None
     ) -> npt.NDArray[Any]:

@@ -124,6 +124,17 @@ def from_numpy(a: np.ndarray) -> Tensor:
     return _core.from_numpy(_as_array(a, None))
 
 
+def from_dlpack(obj) -> Tensor:
+    """A tensor with the values of `obj`: anything with ``__dlpack__`` (a NumPy, PyTorch or
+    JAX array on the host, or another ferrograd tensor). The values are copied: ferrograd's
+    storage owns its memory, so unlike ``torch.from_dlpack`` the result does not share the
+    producer's memory, and a write on either side stays on that side. The other direction
+    shares: ``np.from_dlpack(t)`` views a ferrograd tensor's memory."""
+    if not hasattr(obj, "__dlpack__"):
+        raise TypeError(f"from_dlpack: expected an object with __dlpack__, got {type(obj).__name__}")
+    return from_numpy(np.array(np.from_dlpack(obj), copy=True))
+
+
 def _place(t: Tensor, device) -> Tensor:
     return t if device in (None, "cpu") else t.to(device)
 

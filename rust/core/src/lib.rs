@@ -22,7 +22,7 @@ pub use autocast::{autocast_dtype, set_autocast, ThreadModes};
 pub use autograd::{is_grad_enabled, set_grad_enabled, NoGradGuard};
 pub use dtype::DType;
 pub use error::{Error, Result};
-pub use tensor::{Device, Tensor};
+pub use tensor::{Device, HostMemory, Tensor};
 
 /// The GPU backend under its short name (`ferrograd_core::gpu`).
 #[cfg(feature = "gpu")]

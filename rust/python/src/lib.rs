@@ -7,6 +7,7 @@
 mod args;
 mod arith;
 mod conv;
+mod dlpack;
 mod elementwise;
 mod errors;
 mod functional;

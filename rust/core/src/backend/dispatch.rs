@@ -71,7 +71,11 @@ fn in_place_wide<R>(
         f(&mut refs)?
     };
     for ((b, w), dt) in bufs.iter_mut().zip(wides).zip(dts) {
-        **b = w.narrowed(dt);
+        // written into the existing memory, never a new vector: a storage's host memory
+        // does not move while it lives (NumPy may be viewing it through DLPack)
+        let narrow = w.narrowed(dt);
+        let all = Layout::contiguous(&[narrow.len()]);
+        b.write(&all, &narrow, &all)?;
     }
     Ok(r)
 }

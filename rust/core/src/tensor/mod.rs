@@ -67,6 +67,20 @@ pub(crate) struct Inner {
     grad: Mutex<Option<Tensor>>,
 }
 
+/// A host tensor's memory as another library sees it (see `Tensor::host_memory`).
+pub struct HostMemory {
+    /// address of the first element
+    pub addr: usize,
+    /// the elements' dtype
+    pub dtype: DType,
+    /// the shape
+    pub shape: Vec<usize>,
+    /// the strides, in elements
+    pub strides: Vec<isize>,
+    /// keeps the storage (and so the memory) alive
+    _keep: Arc<Storage>,
+}
+
 /// A cheap, clonable handle to an n-dimensional array with optional autograd state.
 #[derive(Clone)]
 pub struct Tensor(Arc<Inner>);
@@ -666,6 +680,36 @@ impl Tensor {
             .map(|(w, t)| (&mut **w, t.layout()))
             .collect();
         f(&mut pw, &self.0.layout, (&gg, g.layout()), &mut st)
+    }
+
+    /// Where this host tensor's elements are in memory, for sharing them with another
+    /// library (DLPack): the address of the first element, the dtype, shape and strides (in
+    /// elements), and a handle that keeps the memory alive. A storage's host memory never
+    /// moves while the storage lives (in-place kernels write into it), so the address stays
+    /// valid as long as the handle. Host tensors only.
+    pub fn host_memory(&self) -> Result<HostMemory> {
+        let addr = {
+            let guard = self.0.storage.read();
+            match &*guard {
+                Buffer::Cpu(s) => {
+                    // (the view's first element: its offset counts elements)
+                    crate::with_storage!(s, v => v.as_ptr().wrapping_add(self.0.layout.offset) as usize)
+                }
+                #[cfg(feature = "gpu")]
+                Buffer::Gpu(_) => {
+                    return Err(Error::Device(
+                        "host_memory: the tensor is on the gpu; move it with .cpu() first".into(),
+                    ))
+                }
+            }
+        };
+        Ok(HostMemory {
+            addr,
+            dtype: self.dtype(),
+            shape: self.shape().to_vec(),
+            strides: self.0.layout.strides.to_vec(),
+            _keep: self.0.storage.clone(),
+        })
     }
 
     /// Read access to the storage, for kernels over several tensors' storages.

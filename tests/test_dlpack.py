@@ -1,0 +1,120 @@
+"""DLPack (issue 19): `np.from_dlpack(t)` views a host tensor's memory (writes through either
+side show in the other, views keep their strides and offset, every dtype NumPy has), the
+memory outlives the tensor while the array holds it, a tensor that requires grad or lives on
+the GPU is refused, `copy=True` exports a copy, an unconsumed capsule frees itself, and the
+memory of a storage stays put through in-place updates of narrow dtypes. `fg.from_dlpack`
+copies (documented)."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+
+import ferrograd as fg
+
+
+def test_numpy_views_the_memory_both_ways():
+    t = fg.zeros(5)
+    a = np.from_dlpack(t)
+    with fg.no_grad():
+        t.add_(1.0)
+    np.testing.assert_array_equal(a, np.ones(5, np.float32))
+    a[2] = 7.0
+    assert t.tolist() == [1.0, 1.0, 7.0, 1.0, 1.0]
+    assert t.__dlpack_device__() == (1, 0)
+
+
+def test_views_keep_their_strides_and_offset():
+    base = fg.arange(12.0).reshape(3, 4)
+    view = base.t()[1:]  # transposed, starting one row in
+    a = np.from_dlpack(view)
+    np.testing.assert_array_equal(a, view.numpy())
+    assert a.strides == (4, 4 * 4)  # element strides (1, 4), in bytes
+    a[0, 0] = -1.0  # element (0, 1) of the base
+    assert base[0, 1].item() == -1.0
+
+
+@pytest.mark.parametrize(
+    "dtype,np_dtype",
+    [
+        (fg.float32, np.float32),
+        (fg.float64, np.float64),
+        (fg.float16, np.float16),
+        (fg.int64, np.int64),
+        (fg.int32, np.int32),
+        (fg.uint8, np.uint8),
+        (fg.bool_, np.bool_),
+    ],
+)
+def test_dtypes(dtype, np_dtype):
+    t = fg.tensor([0, 1, 1, 0]).to(dtype)
+    a = np.from_dlpack(t)
+    assert a.dtype == np_dtype
+    np.testing.assert_array_equal(a, np.array([0, 1, 1, 0]).astype(np_dtype))
+
+
+def test_the_memory_outlives_the_tensor_while_the_array_holds_it():
+    t = fg.arange(1000.0)
+    a = np.from_dlpack(t)
+    del t
+    gc.collect()
+    junk = [fg.full([1000], 5.0) for _ in range(20)]  # would reuse freed memory
+    assert a[999] == 999.0 and a.sum() == sum(range(1000))
+    del junk
+    cap = fg.ones(3).__dlpack__()  # never consumed: its destructor frees the export
+    del cap
+    gc.collect()
+
+
+def test_refusals_and_copies():
+    p = fg.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad.*detach"):
+        np.from_dlpack(p)
+    d = np.from_dlpack(p.detach())  # shares, outside autograd
+    d[0] = 4.0
+    assert p.tolist()[0] == 4.0
+    t = fg.zeros(3)
+    c = np.from_dlpack(t, copy=True)
+    c[0] = 9.0
+    assert t.tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(BufferError, match="device type"):
+        t.__dlpack__(dl_device=(2, 0))
+    if fg.gpu_available():
+        g = fg.ones(3, device="gpu")
+        assert g.__dlpack_device__() == (7, 0)
+        with pytest.raises(BufferError, match="cpu"):
+            np.from_dlpack(g)
+
+
+def test_narrow_storage_stays_put_through_an_optimizer_step():
+    """Updates of float16 parameters run on float32 copies; the result is written back into
+    the same memory, so a NumPy view of it sees the update (it used to get a new vector)."""
+    w = fg.ones(4).half().requires_grad_()
+    view = np.from_dlpack(w.detach())
+    opt = fg.optim.SGD([w], lr=0.5)
+    (w.float() * 2.0).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(view, np.zeros(4, np.float16))  # 1 - 0.5 * 2
+    assert w.tolist() == [0.0] * 4
+
+
+def test_from_dlpack_copies():
+    b = np.arange(6, dtype=np.float32)
+    u = fg.from_dlpack(b)
+    b[0] = 42.0
+    assert u.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert fg.from_dlpack(fg.arange(3.0)).tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(TypeError, match="__dlpack__"):
+        fg.from_dlpack([1, 2])
+
+
+def test_torch_reads_the_memory_too():
+    torch = pytest.importorskip("torch")
+    t = fg.zeros(4)
+    v = torch.from_dlpack(t)
+    with fg.no_grad():
+        t.add_(2.0)
+    assert v.tolist() == [2.0] * 4
+    assert fg.from_dlpack(torch.arange(3.0)).tolist() == [0.0, 1.0, 2.0]
