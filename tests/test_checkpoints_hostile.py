@@ -728,6 +728,7 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.SmoothL1Loss(beta=0.5),
         nn.NLLLoss(),
         nn.L1Loss(),
+        nn.Standardizer(4, columns=[0, 2]),
     ]
     covered = set()
     for m in examples:
