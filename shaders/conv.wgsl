@@ -46,6 +46,15 @@ fn unfold_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
+// The output position along one axis whose window reads input coordinate `v` with tap `k`
+// (stride s, padding pad, dilation d, n outputs), or -1 when no window does.
+fn window_at(v: u32, k: u32, s: u32, pad: u32, d: u32, n: u32) -> i32 {
+    let num = i32(v + pad) - i32(k * d);
+    if (num < 0 || num % i32(s) != 0) { return -1; }
+    let o = u32(num) / s;
+    return select(i32(o), -1, o >= n);
+}
+
 @compute @workgroup_size(64)
 fn fold_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = gid.x + gid.y * p.row;
@@ -57,16 +66,12 @@ fn fold_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let img = t / (p.w * p.h * p.c);
     var acc = 0.0;
     for (var i = 0u; i < p.kh; i++) {
-        let num_y = i32(y + p.ph) - i32(i * p.dh);
-        if (num_y < 0 || num_y % i32(p.sh) != 0) { continue; }
-        let oy = u32(num_y) / p.sh;
-        if (oy >= p.oh) { continue; }
+        let oy = window_at(y, i, p.sh, p.ph, p.dh, p.oh);
+        if (oy < 0) { continue; }
         for (var j = 0u; j < p.kw; j++) {
-            let num_x = i32(xx + p.pw) - i32(j * p.dw);
-            if (num_x < 0 || num_x % i32(p.sw) != 0) { continue; }
-            let ox = u32(num_x) / p.sw;
-            if (ox >= p.ow) { continue; }
-            let r = (img * p.oh + oy) * p.ow + ox;
+            let ox = window_at(xx, j, p.sw, p.pw, p.dw, p.ow);
+            if (ox < 0) { continue; }
+            let r = (img * p.oh + u32(oy)) * p.ow + u32(ox);
             acc += x[p.x_offset + r * cols + (ch * p.kh + i) * p.kw + j];
         }
     }
@@ -116,16 +121,12 @@ fn max_unpool_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let here = f32(y * p.w + xx);
     var acc = 0.0;
     for (var i = 0u; i < p.kh; i++) {
-        let num_y = i32(y + p.ph) - i32(i * p.dh);
-        if (num_y < 0 || num_y % i32(p.sh) != 0) { continue; }
-        let oy = u32(num_y) / p.sh;
-        if (oy >= p.oh) { continue; }
+        let oy = window_at(y, i, p.sh, p.ph, p.dh, p.oh);
+        if (oy < 0) { continue; }
         for (var j = 0u; j < p.kw; j++) {
-            let num_x = i32(xx + p.pw) - i32(j * p.dw);
-            if (num_x < 0 || num_x % i32(p.sw) != 0) { continue; }
-            let ox = u32(num_x) / p.sw;
-            if (ox >= p.ow) { continue; }
-            let o = (plane * p.oh + oy) * p.ow + ox;
+            let ox = window_at(xx, j, p.sw, p.pw, p.dw, p.ow);
+            if (ox < 0) { continue; }
+            let o = (plane * p.oh + u32(oy)) * p.ow + u32(ox);
             if (arg[o] == here) {
                 acc += x[p.x_offset + o];
             }

@@ -136,6 +136,90 @@ unsafe fn capsule<'py, M>(
     }
 }
 
+/// The two managed-tensor layouts a capsule may hold.
+trait Managed: Sized {
+    /// the capsule's name
+    const NAME: &'static std::ffi::CStr;
+    /// a managed tensor around `t` (`copied`: the producer made a copy)
+    fn new(t: DlTensor, copied: bool) -> Self;
+    fn tensor(&mut self) -> &mut DlTensor;
+    fn set_context(&mut self, ctx: *mut c_void);
+}
+
+impl Managed for DlManagedTensor {
+    const NAME: &'static std::ffi::CStr = CAPSULE;
+    fn new(t: DlTensor, _copied: bool) -> Self {
+        DlManagedTensor {
+            dl_tensor: t,
+            manager_ctx: std::ptr::null_mut(),
+            deleter: Some(deleter::<DlManagedTensor>),
+        }
+    }
+    fn tensor(&mut self) -> &mut DlTensor {
+        &mut self.dl_tensor
+    }
+    fn set_context(&mut self, ctx: *mut c_void) {
+        self.manager_ctx = ctx;
+    }
+}
+
+impl Managed for DlManagedTensorVersioned {
+    const NAME: &'static std::ffi::CStr = CAPSULE_VERSIONED;
+    fn new(t: DlTensor, copied: bool) -> Self {
+        DlManagedTensorVersioned {
+            major: 1,
+            minor: 0,
+            manager_ctx: std::ptr::null_mut(),
+            deleter: Some(deleter::<DlManagedTensorVersioned>),
+            flags: if copied { FLAG_IS_COPIED } else { 0 },
+            dl_tensor: t,
+        }
+    }
+    fn tensor(&mut self) -> &mut DlTensor {
+        &mut self.dl_tensor
+    }
+    fn set_context(&mut self, ctx: *mut c_void) {
+        self.manager_ctx = ctx;
+    }
+}
+
+/// A capsule holding the host memory `mem` as managed tensor `M`.
+fn export<M: Managed>(
+    py: Python<'_>,
+    mem: ferrograd_core::HostMemory,
+    copied: bool,
+) -> PyResult<Bound<'_, PyAny>> {
+    let tensor = DlTensor {
+        data: mem.addr as *mut c_void,
+        device: DlDevice {
+            device_type: KDL_CPU,
+            device_id: 0,
+        },
+        ndim: mem.shape.len() as i32,
+        dtype: dl_dtype(mem.dtype),
+        shape: std::ptr::null_mut(),
+        strides: std::ptr::null_mut(),
+        byte_offset: 0,
+    };
+    let mut boxed = Box::new(Export {
+        managed: M::new(tensor, copied),
+        shape: mem.shape.iter().map(|&d| d as i64).collect(),
+        strides: mem.strides.iter().map(|&s| s as i64).collect(),
+        _memory: mem,
+    });
+    // the shape and strides the tensor points at live in the same (heap) export
+    let e = &mut *boxed;
+    e.managed.tensor().shape = e.shape.as_mut_ptr();
+    e.managed.tensor().strides = e.strides.as_mut_ptr();
+    let raw = Box::into_raw(boxed);
+    // SAFETY: `raw` is a live Export whose first field is the managed tensor `M::NAME`
+    // stands for
+    unsafe {
+        (*raw).managed.set_context(raw as *mut c_void);
+        capsule(py, raw, M::NAME)
+    }
+}
+
 #[pymethods]
 impl PyTensor {
     /// The DLPack capsule of this host tensor (`np.from_dlpack(t)`, `torch.from_dlpack(t)`):
@@ -183,66 +267,10 @@ impl PyTensor {
             self.t.clone()
         };
         let mem = t.host_memory().map_err(err)?;
-        let shape: Vec<i64> = mem.shape.iter().map(|&d| d as i64).collect();
-        let strides: Vec<i64> = mem.strides.iter().map(|&s| s as i64).collect();
-        let tensor =
-            |shape: &mut Vec<i64>, strides: &mut Vec<i64>, addr: usize, dt: DType| DlTensor {
-                data: addr as *mut c_void,
-                device: DlDevice {
-                    device_type: KDL_CPU,
-                    device_id: 0,
-                },
-                ndim: shape.len() as i32,
-                dtype: dl_dtype(dt),
-                shape: shape.as_mut_ptr(),
-                strides: strides.as_mut_ptr(),
-                byte_offset: 0,
-            };
-        let (addr, dt) = (mem.addr, mem.dtype);
         if versioned {
-            let mut export = Box::new(Export {
-                managed: DlManagedTensorVersioned {
-                    major: 1,
-                    minor: 0,
-                    manager_ctx: std::ptr::null_mut(),
-                    deleter: Some(deleter::<DlManagedTensorVersioned>),
-                    flags: if copy == Some(true) {
-                        FLAG_IS_COPIED
-                    } else {
-                        0
-                    },
-                    dl_tensor: tensor(&mut Vec::new(), &mut Vec::new(), addr, dt),
-                },
-                shape,
-                strides,
-                _memory: mem,
-            });
-            let e = &mut *export;
-            e.managed.dl_tensor = tensor(&mut e.shape, &mut e.strides, addr, dt);
-            let raw = Box::into_raw(export);
-            // SAFETY: `raw` is a live Export whose first field is the versioned tensor
-            unsafe {
-                (*raw).managed.manager_ctx = raw as *mut c_void;
-                return capsule(py, raw, CAPSULE_VERSIONED);
-            }
-        }
-        let mut export = Box::new(Export {
-            managed: DlManagedTensor {
-                dl_tensor: tensor(&mut Vec::new(), &mut Vec::new(), addr, dt),
-                manager_ctx: std::ptr::null_mut(),
-                deleter: Some(deleter::<DlManagedTensor>),
-            },
-            shape,
-            strides,
-            _memory: mem,
-        });
-        let e = &mut *export;
-        e.managed.dl_tensor = tensor(&mut e.shape, &mut e.strides, addr, dt);
-        let raw = Box::into_raw(export);
-        // SAFETY: `raw` is a live Export whose first field is the managed tensor
-        unsafe {
-            (*raw).managed.manager_ctx = raw as *mut c_void;
-            capsule(py, raw, CAPSULE)
+            export::<DlManagedTensorVersioned>(py, mem, copy == Some(true))
+        } else {
+            export::<DlManagedTensor>(py, mem, copy == Some(true))
         }
     }
 

@@ -294,69 +294,88 @@ fn tap_span(
     (lo, hi, (off + (lo * s) as isize).max(0) as usize)
 }
 
+/// One run of an image's transposed windows (see `unfold_image_t`): window row `k` (tap
+/// (c, i, j)) at output row `oy` reads input row `y` of channel `c` from column `x0`, every
+/// `sw` columns, for the output columns `lo..hi` of that row (the rest read padding).
+struct Run {
+    k: usize,
+    c: usize,
+    oy: usize,
+    y: usize,
+    lo: usize,
+    hi: usize,
+    x0: usize,
+}
+
+/// `f` for each run of one image's transposed windows that reads the input, window row by
+/// window row.
+fn each_run(win: &Window2d, mut f: impl FnMut(&Run)) {
+    let mut k = 0;
+    for c in 0..win.c {
+        for i in 0..win.kh {
+            let (y_lo, y_hi, y0) = tap_span(i, win.oh, win.sh, win.ph, win.dh, win.h);
+            for j in 0..win.kw {
+                let (lo, hi, x0) = tap_span(j, win.ow, win.sw, win.pw, win.dw, win.w);
+                for oy in y_lo..y_hi {
+                    let y = y0 + (oy - y_lo) * win.sh;
+                    f(&Run {
+                        k,
+                        c,
+                        oy,
+                        y,
+                        lo,
+                        hi,
+                        x0,
+                    });
+                }
+                k += 1;
+            }
+        }
+    }
+}
+
 /// The windows of image `n` transposed, as PyTorch's im2col lays them out: a (c * kh * kw,
 /// oh * ow) matrix whose row for tap (c, i, j) is that tap of every output position. With
 /// stride 1 each output row's run is one slice of an input row: long copies, where the
 /// (oh * ow, c * kh * kw) layout copies kw elements at a time.
 fn unfold_image_t<T: Float>(x: &[T], win: &Window2d, n: usize, buf: &mut Vec<T>) -> Result<()> {
-    let (oh, ow, len) = (win.oh, win.ow, win.oh * win.ow * win.cols());
+    let (rows, len) = (win.oh * win.ow, win.oh * win.ow * win.cols());
     // a convolution's windows have no `outside` taps (no ceil_mode): padding or input
     let pad = T::from_f64(win.pad_value);
     buf.clear();
     buf.try_reserve_exact(len)
         .map_err(|_| crate::storage::oom(len, std::mem::size_of::<T>()))?;
     buf.resize(len, pad);
-    let mut rows = buf.chunks_exact_mut(oh * ow);
-    for c in 0..win.c {
-        let plane = &x[(n * win.c + c) * win.h * win.w..][..win.h * win.w];
-        for i in 0..win.kh {
-            let (y_lo, y_hi, y0) = tap_span(i, oh, win.sh, win.ph, win.dh, win.h);
-            for j in 0..win.kw {
-                let row = rows.next().expect("c * kh * kw rows");
-                let (x_lo, x_hi, x0) = tap_span(j, ow, win.sw, win.pw, win.dw, win.w);
-                for oy in y_lo..y_hi {
-                    let src = &plane[(y0 + (oy - y_lo) * win.sh) * win.w..][..win.w];
-                    let dst = &mut row[oy * ow + x_lo..oy * ow + x_hi];
-                    if win.sw == 1 {
-                        dst.copy_from_slice(&src[x0..x0 + dst.len()]);
-                    } else {
-                        for (d, &v) in dst.iter_mut().zip(src[x0..].iter().step_by(win.sw)) {
-                            *d = v;
-                        }
-                    }
-                }
+    let image = &x[n * win.c * win.h * win.w..][..win.c * win.h * win.w];
+    each_run(win, |r| {
+        let src = &image[(r.c * win.h + r.y) * win.w..][..win.w];
+        let dst = &mut buf[r.k * rows + r.oy * win.ow..][r.lo..r.hi];
+        if win.sw == 1 {
+            dst.copy_from_slice(&src[r.x0..r.x0 + dst.len()]);
+        } else {
+            for (d, &v) in dst.iter_mut().zip(src[r.x0..].iter().step_by(win.sw)) {
+                *d = v;
             }
         }
-    }
+    });
     Ok(())
 }
 
 /// `unfold_image_t`'s adjoint: the transposed window gradients `rows` (c * kh * kw, oh * ow)
 /// of one image added into its (c, h, w) gradient `img`.
 fn fold_image_t<T: Float>(rows: &[T], win: &Window2d, img: &mut [T]) {
-    let (oh, ow) = (win.oh, win.ow);
-    let mut rows = rows.chunks_exact(oh * ow);
-    for c in 0..win.c {
-        let plane = &mut img[c * win.h * win.w..][..win.h * win.w];
-        for i in 0..win.kh {
-            let (y_lo, y_hi, y0) = tap_span(i, oh, win.sh, win.ph, win.dh, win.h);
-            for j in 0..win.kw {
-                let row = rows.next().expect("c * kh * kw rows");
-                let (x_lo, x_hi, x0) = tap_span(j, ow, win.sw, win.pw, win.dw, win.w);
-                for oy in y_lo..y_hi {
-                    let dst = &mut plane[(y0 + (oy - y_lo) * win.sh) * win.w..][..win.w];
-                    let src = &row[oy * ow + x_lo..oy * ow + x_hi];
-                    if win.sw == 1 {
-                        crate::kernels::add_assign(&mut dst[x0..x0 + src.len()], src);
-                    } else {
-                        for (d, &v) in dst[x0..].iter_mut().step_by(win.sw).zip(src) {
-                            *d += v;
-                        }
-                    }
-                }
+    let per_row = win.oh * win.ow;
+    each_run(win, |r| {
+        let dst = &mut img[(r.c * win.h + r.y) * win.w..][..win.w];
+        let src = &rows[r.k * per_row + r.oy * win.ow..][r.lo..r.hi];
+        if win.sw == 1 {
+            crate::kernels::add_assign(&mut dst[r.x0..r.x0 + src.len()], src);
+        } else {
+            for (d, &v) in dst[r.x0..].iter_mut().step_by(win.sw).zip(src) {
+                *d += v;
             }
         }
-    }
+    });
 }
 
 /// Images per partial weight gradient in `conv2d_grad`: a fixed grouping (not one per
