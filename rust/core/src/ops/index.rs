@@ -141,6 +141,22 @@ fn scatter_into_zeros(shape: &[usize], view: &Layout, g: &Tensor) -> Result<Tens
     })
 }
 
+/// The most pieces split, chunk and unbind return. Each is a tensor handle (about 200
+/// bytes, and a Python object of about 100 more when it reaches Python), so 2^24 pieces
+/// take some 5 GB; an expanded dim can ask for billions, which would run for minutes
+/// before failing (the op fuzzer found `expand(2**33, ...).split(3)` hanging).
+pub(crate) const MAX_PIECES: usize = 1 << 24;
+
+fn check_pieces(op: &str, n: usize) -> Result<()> {
+    if n > MAX_PIECES {
+        return Err(Error::Memory(format!(
+            "{op}: {n} pieces is more than the {MAX_PIECES} tensors one call returns (each is a \
+             tensor handle); split a smaller view, or index the pieces you need"
+        )));
+    }
+    Ok(())
+}
+
 impl Tensor {
     /// Basic indexing (integers, slices, `None`, `...`): always a view.
     pub fn index(&self, items: &[IndexItem]) -> Result<Tensor> {
@@ -199,6 +215,7 @@ impl Tensor {
     /// to the dim's size); each is differentiable.
     pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Result<Vec<Tensor>> {
         let d = self.sized_dim("split", dim)?;
+        check_pieces("split", sizes.len())?;
         let len = self.shape()[d];
         let total: usize = sizes.iter().sum();
         if total != len {
@@ -223,7 +240,9 @@ impl Tensor {
             return Err(value_err!("split: the piece size must be positive, got 0"));
         }
         let len = self.shape()[d];
-        // one view per piece: an expanded dim may ask for billions (MemoryError, not abort)
+        // one view per piece: an expanded dim may ask for billions (refused before the
+        // list of sizes is even made)
+        check_pieces("split", len / size)?;
         let mut sizes = crate::storage::try_filled(len / size + 1, size)?;
         sizes.truncate(len / size);
         if !len.is_multiple_of(size) || len == 0 {
@@ -247,6 +266,7 @@ impl Tensor {
     /// The slices along `dim`, each without that dim (views), as `torch.unbind`.
     pub fn unbind(&self, dim: isize) -> Result<Vec<Tensor>> {
         let d = self.sized_dim("unbind", dim)?;
+        check_pieces("unbind", self.shape()[d])?;
         (0..self.shape()[d])
             .map(|i| self.narrow(d as isize, i, 1)?.squeeze(Some(d as isize)))
             .collect()
