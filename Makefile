@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 RUST_SRC := $(shell find rust -name '*.rs' -o -name Cargo.toml) $(wildcard shaders/*.wgsl) Cargo.toml Cargo.lock pyproject.toml
 BUILT    := $(VENV)/.built
 
-.PHONY: all build demo test test-rust test-python fuzz lint lint-cpu-only stubtest docs bench sdist-check clean
+.PHONY: all build demo test test-rust test-python fuzz lint lint-cpu-only stubtest docs wheel wheel-check bench sdist-check clean
 
 all: build
 
@@ -61,6 +61,17 @@ lint: $(VENV)/.deps
 lint-cpu-only:
 	CARGO_TARGET_DIR=target/cpu-only cargo clippy --release --workspace --no-default-features --all-targets --quiet -- -D warnings
 	CARGO_TARGET_DIR=target/cpu-only cargo test --release -p ferrograd-core --no-default-features --quiet
+
+# One wheel for every CPython from 3.9: the extension built against the stable ABI
+# (PyO3's abi3), in its own target directory so the development build stays as it is.
+wheel: $(VENV)/.deps
+	rm -rf dist/wheel
+	CARGO_TARGET_DIR=target/abi3 $(VENV)/bin/maturin build --release --features pyo3/abi3-py39 --out dist/wheel
+
+# That wheel installed into a fresh venv of a Python other than the development one, and a
+# smoke test there (scripts/wheel_check.sh finds or fetches the second Python).
+wheel-check: wheel
+	scripts/wheel_check.sh dist/wheel/ferrograd-*-abi3-*.whl $(PY)
 
 # The documentation site (mkdocs-material + mkdocstrings), warnings as errors (strict in
 # mkdocs.yml): a broken reference fails the build. tests/test_docs.py runs its code blocks.

@@ -194,8 +194,10 @@ pub struct Context {
 /// reused every step, small enough that a burst of large temporaries is given back.
 pub const DEFAULT_POOL_LIMIT: u64 = 1 << 30;
 
+/// The graphics APIs to look for adapters on: WGPU_BACKEND when set, else every primary
+/// one compiled in (Vulkan on Linux; Metal on macOS; DirectX 12 and Vulkan on Windows).
 fn backends() -> wgpu::Backends {
-    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::VULKAN)
+    wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
 }
 
 fn instance() -> wgpu::Instance {
