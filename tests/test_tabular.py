@@ -203,3 +203,24 @@ def test_fashion_mnist_reads_the_official_files_and_says_where_they_go(tmp_path)
     assert y.tolist() == [9, 0, 3, 3, 1]
     with pytest.raises(ValueError, match="kind"):
         fg.data.load_fashion_mnist(tmp_path, kind="test")
+
+
+def test_fit_predict_and_the_tuning_functions_take_pandas_frames():
+    pd = pytest.importorskip("pandas")
+    x, y = fg.data.load_mnist()
+    frame, labels = pd.DataFrame(x[:400]), pd.Series(y[:400])
+    fg.manual_seed(0)
+    model = fg.models.standard(784, 10, width=16)
+    h = model.fit(frame, labels, epochs=1, batch_size=64, validation_split=0.25, verbose=0)
+    assert len(h.history["val_acc"]) == 1
+    assert model.predict(frame.iloc[:3]).shape == (3, 10)
+    search = fg.tune.learning_rate(
+        lambda: fg.models.standard(784, 10, width=16),
+        frame,
+        labels,
+        validation_split=0.25,
+        epochs=1,
+        max_trials=2,
+        verbose=0,
+    )
+    assert search.best_lr > 0 and len(search.trials) == 2
