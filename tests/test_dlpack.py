@@ -3,7 +3,8 @@ side show in the other, views keep their strides and offset, every dtype NumPy h
 memory outlives the tensor while the array holds it, a tensor that requires grad or lives on
 the GPU is refused, `copy=True` exports a copy, an unconsumed capsule frees itself, and the
 memory of a storage stays put through in-place updates of narrow dtypes. `fg.from_dlpack`
-copies (documented)."""
+shares the producer's host memory (and keeps the producer alive exactly as long as a view of
+it lives), copying only what it documents."""
 
 from __future__ import annotations
 
@@ -100,14 +101,112 @@ def test_narrow_storage_stays_put_through_an_optimizer_step():
     assert w.tolist() == [0.0] * 4
 
 
-def test_from_dlpack_copies():
+def test_from_dlpack_shares_numpy_memory_both_ways():
     b = np.arange(6, dtype=np.float32)
     u = fg.from_dlpack(b)
     b[0] = 42.0
-    assert u.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert u.tolist() == [42.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    with fg.no_grad():
+        u.mul_(2.0)
+    np.testing.assert_array_equal(b, [84.0, 2.0, 4.0, 6.0, 8.0, 10.0])
+    # strides and offsets are kept, not copied away
+    m = np.arange(12.0).reshape(3, 4)
+    v = fg.from_dlpack(m.T[1:, ::2])
+    np.testing.assert_array_equal(v.numpy(), m.T[1:, ::2])
+    m[2, 1] = -5.0  # element (0, 1) of the view
+    assert v[0, 1].item() == -5.0
     assert fg.from_dlpack(fg.arange(3.0)).tolist() == [0.0, 1.0, 2.0]
     with pytest.raises(TypeError, match="__dlpack__"):
         fg.from_dlpack([1, 2])
+
+
+@pytest.mark.parametrize("np_dtype", [np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8])
+def test_from_dlpack_shares_every_dtype_it_stores(np_dtype):
+    b = np.zeros(4, np_dtype)
+    u = fg.from_dlpack(b)
+    b[1] = 3
+    assert u.tolist()[1] == 3
+    assert u.numpy().dtype == np_dtype
+
+
+def test_the_producer_lives_exactly_as_long_as_a_view_of_it():
+    import weakref
+
+    b = np.arange(100.0)
+    gone = weakref.ref(b)
+    u = fg.from_dlpack(b)[10:20]  # a view of the shared storage keeps it too
+    del b
+    gc.collect()
+    assert gone() is not None
+    junk = [np.full(100, 7.0) for _ in range(20)]  # would reuse freed memory
+    assert u.tolist() == [float(i) for i in range(10, 20)]
+    del junk
+    del u
+    gc.collect()
+    assert gone() is None, "the producer's array was not released"
+
+
+def test_a_round_trip_through_numpy_shares_and_frees():
+    t = fg.arange(5.0)
+    back = fg.from_dlpack(np.from_dlpack(t))
+    with fg.no_grad():
+        back.mul_(2.0)
+    assert t.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
+    del t
+    gc.collect()
+    assert back.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
+
+
+def test_what_is_copied_instead_of_shared():
+    ro = np.arange(3.0)
+    ro.flags.writeable = False  # ferrograd's in-place ops would write it
+    assert fg.from_dlpack(ro).tolist() == [0.0, 1.0, 2.0]
+    rev = np.arange(4.0)[::-1]  # negative strides: a storage cannot start before its view
+    r = fg.from_dlpack(rev)
+    assert r.tolist() == [3.0, 2.0, 1.0, 0.0]
+    flags = np.array([True, False])  # foreign bytes need not be 0 or 1
+    f = fg.from_dlpack(flags)
+    flags[0] = False
+    assert f.tolist() == [True, False]
+    small = np.arange(3, dtype=np.int16)  # converted, as from_numpy converts
+    assert fg.from_dlpack(small).tolist() == [0, 1, 2]
+    assert fg.from_dlpack(np.zeros((0, 3), np.float32)).shape == (0, 3)
+
+
+def test_a_shared_gradient_seed_is_not_accumulated_into():
+    """A leaf's .grad is updated in place; it must never be the producer's memory."""
+    x = fg.ones(3, requires_grad=True)
+    seed = np.full(3, 2.0, np.float32)
+    for _ in range(2):
+        (x * 1.0).backward(gradient=fg.from_dlpack(seed))
+    assert x.grad.tolist() == [4.0, 4.0, 4.0]
+    np.testing.assert_array_equal(seed, [2.0, 2.0, 2.0])
+
+
+def test_more_arrays_than_the_lending_table_holds_are_copied():
+    arrays = [np.full(2, float(i), np.float32) for i in range(4200)]
+    views = [fg.from_dlpack(a) for a in arrays]
+    assert all(v.tolist() == [float(i)] * 2 for i, v in enumerate(views))
+    del views
+    gc.collect()
+    again = fg.from_dlpack(arrays[0])  # slots are free again: shared
+    arrays[0][0] = -1.0
+    assert again.tolist() == [-1.0, 0.0]
+
+
+def test_a_view_dropped_on_another_thread_releases_the_producer():
+    import threading
+    import weakref
+
+    b = np.arange(8.0)
+    gone = weakref.ref(b)
+    box = [fg.from_dlpack(b) * 1.0, fg.from_dlpack(b)]
+    del b
+    worker = threading.Thread(target=box.clear)
+    worker.start()
+    worker.join()
+    gc.collect()
+    assert gone() is None
 
 
 def test_torch_reads_the_memory_too():
@@ -117,4 +216,10 @@ def test_torch_reads_the_memory_too():
     with fg.no_grad():
         t.add_(2.0)
     assert v.tolist() == [2.0] * 4
-    assert fg.from_dlpack(torch.arange(3.0)).tolist() == [0.0, 1.0, 2.0]
+    src = torch.arange(3.0)
+    u = fg.from_dlpack(src)
+    src[0] = 9.0
+    assert u.tolist() == [9.0, 1.0, 2.0]
+    del src
+    gc.collect()
+    assert u.tolist() == [9.0, 1.0, 2.0]

@@ -58,6 +58,7 @@ __all__ = [
     "unary_ops",
     "_shader_source",
     "_set_hooks",
+    "_from_dlpack_shared",
     "linear",
     "one_hot",
     "set_grad_enabled",
@@ -1226,6 +1227,9 @@ class Tensor:
 
 def from_numpy(a: npt.NDArray[Any]) -> Tensor:
     """A tensor copied from a NumPy array of float32, float64, int64 or bool (else DTypeError)."""
+
+def _from_dlpack_shared(obj: Any) -> Tensor | None:
+    """A host tensor sharing ``obj``'s DLPack memory, or None when it cannot be shared."""
 
 def zeros(shape: Sequence[int], dtype: dtype | None = None) -> Tensor:
     """Zeros of ``shape`` (float32 by default)."""

@@ -125,13 +125,30 @@ def from_numpy(a: np.ndarray) -> Tensor:
 
 
 def from_dlpack(obj) -> Tensor:
-    """A tensor with the values of `obj`: anything with ``__dlpack__`` (a NumPy, PyTorch or
-    JAX array on the host, or another ferrograd tensor). The values are copied: ferrograd's
-    storage owns its memory, so unlike ``torch.from_dlpack`` the result does not share the
-    producer's memory, and a write on either side stays on that side. The other direction
-    shares: ``np.from_dlpack(t)`` views a ferrograd tensor's memory."""
+    """A tensor over the memory of `obj`: anything with ``__dlpack__`` (a NumPy, PyTorch or
+    JAX array on the host, or another ferrograd tensor), as ``torch.from_dlpack``.
+
+    **Sharing.** Host memory is shared, not copied: a write through either side is seen by
+    the other, and the producer's memory stays alive as long as any ferrograd view of it
+    does (``del`` of the producer's array is safe). The values are copied instead, and
+    nothing is shared, when the array is read-only, lives on another device, has negative
+    strides, or is of a dtype ferrograd stores differently (bool, int16, ...; these are
+    converted as ``from_numpy`` converts them).
+
+    **Autograd.** The result is a leaf that does not require grad. Writes made by the
+    other library are invisible to autograd: a tensor saved for a backward pass (an input
+    of ``x * w``) and then changed through NumPy gives gradients computed from the new
+    values, with no error (PyTorch raises for in-place changes it can see; it cannot see
+    these either). Change shared memory between steps, not between a forward pass and its
+    backward."""
     if not hasattr(obj, "__dlpack__"):
         raise TypeError(f"from_dlpack: expected an object with __dlpack__, got {type(obj).__name__}")
+    try:
+        shared = _core._from_dlpack_shared(obj)
+    except BufferError:
+        shared = None  # e.g. a read-only NumPy array, which older DLPack cannot flag
+    if shared is not None:
+        return shared
     return from_numpy(np.array(np.from_dlpack(obj), copy=True))
 
 

@@ -10,7 +10,7 @@
 //! `#[global_allocator]` (the Python module does); small blocks go straight to the system.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Blocks below this many bytes are not cached: glibc's own mmap threshold, under which
@@ -98,6 +98,11 @@ unsafe impl GlobalAlloc for CachingAlloc {
         if !cached(&layout) {
             return System.alloc(layout);
         }
+        if layout.size() == PROBE_SIZE {
+            let p = System.alloc(layout);
+            PROBED.store(p, Ordering::Relaxed);
+            return p;
+        }
         let class = class_of(layout.size());
         if let Some(p) = Self::take(class) {
             HITS.fetch_add(1, Ordering::Relaxed);
@@ -129,6 +134,12 @@ unsafe impl GlobalAlloc for CachingAlloc {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if maybe_lent(ptr) && give_back(ptr) {
+            return;
+        }
+        if layout.size() == PROBE_SIZE {
+            return System.dealloc(ptr, layout);
+        }
         if !cached(&layout) {
             return System.dealloc(ptr, layout);
         }
@@ -175,6 +186,133 @@ unsafe impl GlobalAlloc for CachingAlloc {
             System.dealloc(ptr, block_layout(class));
         }
     }
+}
+
+// ---------------------------------------------------------------- lent memory
+//
+// Another library's array (a DLPack capsule's) can back a host storage without a copy: the
+// storage's `Vec` is built over the foreign pointer, and the address is listed here with
+// the closure that hands the memory back to its owner. When the `Vec` drops, `dealloc`
+// finds the address and calls that closure instead of freeing memory it does not own. A
+// lent `Vec` must never grow (a host storage never does: its memory never moves, which
+// `Tensor::host_memory` relies on too); were one to, `realloc` would copy out and hand the
+// block back here, which is still correct. The list is a fixed array so that nothing is
+// allocated while its lock is held (an allocation there could free, and so re-enter).
+
+/// What hands lent memory back to its owner.
+pub type Release = Box<dyn FnOnce() + Send>;
+
+/// How many foreign arrays may be lent at once; past it, callers copy instead.
+const LENT_SLOTS: usize = 4096;
+
+static LENT: Mutex<[Option<(usize, Release)>; LENT_SLOTS]> =
+    Mutex::new([const { None }; LENT_SLOTS]);
+/// Entries in `LENT`.
+static LENT_COUNT: AtomicUsize = AtomicUsize::new(0);
+/// A filter over the lent addresses, read without the lock on every free: a clear bit
+/// means "not lent", so an ordinary free costs a load or two, not a lock and a scan.
+static LENT_BITS: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
+
+/// The filter bit of an address (word, mask).
+fn lent_bit(addr: usize) -> (usize, u64) {
+    let h = (addr >> 4) ^ (addr >> 14) ^ (addr >> 24);
+    ((h >> 6) & 15, 1u64 << (h & 63))
+}
+
+/// Whether `ptr` may be lent (no false negatives).
+#[inline(always)]
+fn maybe_lent(ptr: *mut u8) -> bool {
+    let (w, m) = lent_bit(ptr as usize);
+    LENT_BITS[w].load(Ordering::Acquire) & m != 0
+}
+
+/// A request size nothing else asks for, used to learn whether this allocator is the
+/// process's global one (see `is_global`).
+const PROBE_SIZE: usize = MIN_CACHED + 4099;
+static PROBED: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+
+fn lent() -> std::sync::MutexGuard<'static, [Option<(usize, Release)>; LENT_SLOTS]> {
+    LENT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// If `ptr` is lent memory, takes it off the list and hands it back to its owner.
+fn give_back(ptr: *mut u8) -> bool {
+    let release = {
+        let mut l = lent();
+        let Some(slot) = l
+            .iter()
+            .position(|e| matches!(e, Some((p, _)) if *p == ptr as usize))
+        else {
+            return false;
+        };
+        LENT_COUNT.fetch_sub(1, Ordering::AcqRel);
+        let taken = l[slot].take().map(|(_, r)| r);
+        // the filter again from the addresses still lent (its bits may be shared)
+        let mut bits = [0u64; 16];
+        for (addr, _) in l.iter().flatten() {
+            let (w, m) = lent_bit(*addr);
+            bits[w] |= m;
+        }
+        for (word, b) in LENT_BITS.iter().zip(bits) {
+            word.store(b, Ordering::Release);
+        }
+        taken
+    };
+    // outside the lock: handing memory back may run the owner's code, which may free
+    if let Some(r) = release {
+        // a panic must not unwind out of the allocator
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(r));
+    }
+    true
+}
+
+/// Whether this allocator is the process's `#[global_allocator]` (only then does a `Vec`
+/// over lent memory come back through `dealloc`). Learned once, by a request of a size
+/// nothing else makes.
+pub fn is_global() -> bool {
+    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANSWER.get_or_init(|| {
+        let v: Vec<u8> = Vec::with_capacity(PROBE_SIZE);
+        let v = std::hint::black_box(v);
+        let seen = std::ptr::eq(PROBED.load(Ordering::Relaxed), v.as_ptr());
+        drop(v);
+        seen
+    })
+}
+
+/// A vector of `len` elements over memory another library owns, or `None` (the caller
+/// copies) when this allocator is not the global one, too many arrays are lent, or the
+/// memory cannot be a `Vec<T>` (null, misaligned, or empty). When the vector drops,
+/// `release` runs instead of a free; if `None` is returned, `release` was dropped unrun.
+///
+/// # Safety
+/// `ptr` must point at `len` initialized, valid values of `T` that stay valid, and are not
+/// freed, until `release` runs; no other `Vec` may be built over them.
+pub unsafe fn lend<T>(ptr: *mut T, len: usize, release: Release) -> Option<Vec<T>> {
+    let bytes = len.checked_mul(std::mem::size_of::<T>())?;
+    if ptr.is_null() || bytes == 0 || !ptr.is_aligned() || !is_global() {
+        return None;
+    }
+    let mut l = lent();
+    let Some(slot) = l.iter().position(|e| e.is_none()) else {
+        drop(l);
+        // (dropped after the lock: dropping it may free, and a free may look here)
+        drop(release);
+        return None;
+    };
+    l[slot] = Some((ptr as usize, release));
+    LENT_COUNT.fetch_add(1, Ordering::AcqRel);
+    let (w, m) = lent_bit(ptr as usize);
+    LENT_BITS[w].fetch_or(m, Ordering::AcqRel);
+    drop(l);
+    // SAFETY: as the caller promises; the allocation this `Vec` believes it owns is freed
+    // through `dealloc`, which finds the address listed above and releases it instead
+    Some(unsafe { Vec::from_raw_parts(ptr, len, len) })
+}
+
+/// How many foreign arrays are lent now.
+pub fn lent_count() -> usize {
+    LENT_COUNT.load(Ordering::Relaxed)
 }
 
 /// Counters of the cache: blocks served from it, blocks the system had to map, and the
@@ -231,6 +369,25 @@ mod tests {
             let c = class_of(size);
             assert!(c >= size && c - size <= size / 8 + 1, "{size} -> {c}");
             assert_eq!(class_of(c), c);
+        }
+    }
+
+    #[test]
+    fn memory_is_lent_only_when_this_allocator_frees_the_vec() {
+        // the test binary's global allocator is the system's: a `Vec` over lent memory
+        // would be freed by it, so nothing is lent and the release is dropped unrun
+        assert!(!is_global());
+        let mut values = [1.0f32, 2.0];
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let release: Release = Box::new(move || flag.store(true, Ordering::SeqCst));
+        assert!(unsafe { lend(values.as_mut_ptr(), 2, release) }.is_none());
+        assert!(!ran.load(Ordering::SeqCst));
+        assert_eq!(lent_count(), 0);
+        // the filter has no false negatives
+        for addr in [0x1000usize, 0x7fff_1234_5670, 0x10] {
+            let (w, m) = lent_bit(addr);
+            assert!(w < 16 && m.count_ones() == 1);
         }
     }
 

@@ -246,6 +246,8 @@ pub struct Storage {
     dtype: DType,
     device: Device,
     buf: RwLock<Buffer>,
+    /// the elements are another library's memory (`alloc::lend`)
+    lent: bool,
 }
 
 impl Storage {
@@ -256,6 +258,17 @@ impl Storage {
             dtype: buf.dtype(),
             device: buf.device(),
             buf: RwLock::new(buf),
+            lent: false,
+        }
+    }
+
+    /// Wraps a host buffer over memory another library owns (`alloc::lend`): never
+    /// exclusive, so nothing that updates a buffer it believes private (a gradient
+    /// accumulated in place) takes it over.
+    pub(crate) fn lent(buf: Buffer) -> Storage {
+        Storage {
+            lent: true,
+            ..Storage::new(buf)
         }
     }
 
@@ -274,6 +287,9 @@ impl Storage {
     /// Whether no other storage shares these elements (a gpu buffer may be read under
     /// two dtypes, see `Tensor::with_dtype`).
     pub fn exclusive(&self) -> bool {
+        if self.lent {
+            return false;
+        }
         match &*self.read() {
             Buffer::Cpu(_) => true,
             #[cfg(feature = "gpu")]

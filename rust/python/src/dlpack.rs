@@ -283,3 +283,106 @@ impl PyTensor {
         }
     }
 }
+
+/// DLPack 1.0's flag for memory the consumer must not write
+const FLAG_READ_ONLY: u64 = 1;
+
+/// The dtype for DLPack's (type code, bits), where ferrograd has one.
+fn from_dl_dtype(d: &DlDataType) -> Option<DType> {
+    if d.lanes != 1 {
+        return None;
+    }
+    Some(match (d.code, d.bits) {
+        (6, 8) => DType::Bool,
+        (1, 8) => DType::U8,
+        (0, 32) => DType::I32,
+        (0, 64) => DType::I64,
+        (2, 16) => DType::F16,
+        (4, 16) => DType::BF16,
+        (2, 32) => DType::F32,
+        (2, 64) => DType::F64,
+        _ => return None,
+    })
+}
+
+/// A host tensor sharing the memory of `obj` (anything with `__dlpack__`), or `None` when
+/// it cannot be shared (not host memory, read-only, a dtype or layout ferrograd's storage
+/// cannot view, bools); the caller then copies. The capsule is kept, unconsumed, until
+/// the last view of the storage is gone, and its destructor hands the memory back to the
+/// producer (DLPack's rule for a capsule no consumer renamed).
+#[pyfunction]
+pub(crate) fn _from_dlpack_shared(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+) -> PyResult<Option<PyTensor>> {
+    if let Ok(dev) = obj.call_method0("__dlpack_device__") {
+        if dev.extract::<(i32, i32)>()?.0 != KDL_CPU {
+            return Ok(None);
+        }
+    }
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("max_version", (1, 0))?;
+    let cap = match obj.call_method("__dlpack__", (), Some(&kwargs)) {
+        Ok(c) => c,
+        Err(e) if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) => {
+            obj.call_method0("__dlpack__")?
+        }
+        Err(e) => return Err(e),
+    };
+    let raw = cap.as_ptr();
+    // SAFETY: `raw` is a live object; a capsule under either name holds the managed tensor
+    // of that layout, valid while the capsule is unconsumed and alive (kept by `release`)
+    let (t, flags) = unsafe {
+        if ffi::PyCapsule_IsValid(raw, CAPSULE_VERSIONED.as_ptr()) == 1 {
+            let m = ffi::PyCapsule_GetPointer(raw, CAPSULE_VERSIONED.as_ptr())
+                as *const DlManagedTensorVersioned;
+            if (*m).major != 1 {
+                return Ok(None);
+            }
+            (&(*m).dl_tensor, (*m).flags)
+        } else if ffi::PyCapsule_IsValid(raw, CAPSULE.as_ptr()) == 1 {
+            let m = ffi::PyCapsule_GetPointer(raw, CAPSULE.as_ptr()) as *const DlManagedTensor;
+            (&(*m).dl_tensor, 0)
+        } else {
+            return Err(PyTypeError::new_err(
+                "from_dlpack: __dlpack__ returned no unconsumed DLPack capsule",
+            ));
+        }
+    };
+    let Some(dtype) = from_dl_dtype(&t.dtype) else {
+        return Ok(None);
+    };
+    if flags & FLAG_READ_ONLY != 0 || t.device.device_type != KDL_CPU || t.ndim < 0 {
+        return Ok(None);
+    }
+    let ndim = t.ndim as usize;
+    // SAFETY: DLPack's shape and (optional) strides arrays hold `ndim` entries
+    let shape: Vec<i64> = unsafe { std::slice::from_raw_parts(t.shape, ndim).to_vec() };
+    if shape.iter().any(|&n| n < 0) {
+        return Ok(None);
+    }
+    let shape: Vec<usize> = shape.iter().map(|&n| n as usize).collect();
+    let strides: Vec<isize> = if t.strides.is_null() {
+        ferrograd_core::layout::contiguous_strides(&shape).to_vec()
+    } else {
+        // SAFETY: as above
+        unsafe { std::slice::from_raw_parts(t.strides, ndim) }
+            .iter()
+            .map(|&s| s as isize)
+            .collect()
+    };
+    let data = (t.data as *mut u8).wrapping_add(t.byte_offset as usize);
+    let keep: Py<PyAny> = cap.clone().unbind();
+    // dropping the capsule (with the GIL, or queued by PyO3 until a thread holds it) runs
+    // its destructor, which calls the producer's deleter
+    let release: ferrograd_core::alloc::Release = Box::new(move || drop(keep));
+    // SAFETY: the producer keeps the elements the shape and strides reach alive and in
+    // place until its deleter runs, which is after `release`
+    let shared = unsafe { Tensor::from_lent(data, dtype, &shape, &strides, release) };
+    Ok(shared.map(wrap))
+}
+
+/// Registers the DLPack import function.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_from_dlpack_shared, m)?)
+}

@@ -198,6 +198,46 @@ impl Tensor {
         Tensor::from_parts(Arc::new(Storage::new(buf)), layout)
     }
 
+    /// A host tensor over memory another library owns (a DLPack producer's), without a
+    /// copy: `ptr` is the first element, `strides` count elements. `release` runs when the
+    /// last view of the storage is gone. `None` (and `release` dropped unrun) when the
+    /// memory cannot be shared (see `alloc::lend`; also negative strides, bools, whose
+    /// foreign bytes need not be 0 or 1, and empty arrays): the caller copies instead.
+    ///
+    /// # Safety
+    /// `ptr` must reach every element the shape and strides address, as live values of
+    /// `dtype` that stay valid and are not freed until `release` runs.
+    pub unsafe fn from_lent(
+        ptr: *mut u8,
+        dtype: DType,
+        shape: &[usize],
+        strides: &[isize],
+        release: crate::alloc::Release,
+    ) -> Option<Tensor> {
+        if shape.len() != strides.len() || strides.iter().any(|&s| s < 0) || dtype == DType::Bool {
+            return None;
+        }
+        let numel = checked_numel(shape).ok()?;
+        if numel == 0 {
+            return None;
+        }
+        // the elements addressed lie in [0, span)
+        let mut span = 1usize;
+        for (&n, &s) in shape.iter().zip(strides) {
+            span = span.checked_add((n - 1).checked_mul(s as usize)?)?;
+        }
+        let buf = any_dispatch!(dtype, T => {
+            // SAFETY: as the caller promises, `span` elements of T from `ptr`
+            Buffer::Cpu(T::host(unsafe { crate::alloc::lend(ptr as *mut T, span, release)? }))
+        });
+        let layout = Layout {
+            shape: shape.into(),
+            strides: strides.into(),
+            offset: 0,
+        };
+        Some(Tensor::from_parts(Arc::new(Storage::lent(buf)), layout))
+    }
+
     /// A tensor owning `data`, shaped `shape`.
     pub fn from_vec<T: BufferElement>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
         Tensor::from_buffer(T::wrap(data), shape)
