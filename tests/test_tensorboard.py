@@ -71,6 +71,19 @@ def test_epoch_scalars_histograms_and_the_model_as_text(tmp_path):
     assert texts == {"model/text_summary"}
 
 
+def test_tensorboards_own_reader_sees_the_scalars(tmp_path):
+    """What TensorBoard itself shows: its EventAccumulator reads the same steps and values."""
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    _, h = _fit(tmp_path)
+    (path,) = glob.glob(os.path.join(tmp_path, "**", "events.*"), recursive=True)
+    ea = accumulator.EventAccumulator(path)
+    ea.Reload()
+    assert {"epoch_loss", "epoch_val_acc"} <= set(ea.Tags()["scalars"])
+    got = ea.Scalars("epoch_val_acc")
+    assert [e.step for e in got] == [0, 1, 2]
+    np.testing.assert_allclose([e.value for e in got], h.history["val_acc"], rtol=1e-5)
+
+
 def test_batch_scalars_every_n_batches(tmp_path):
     _fit(tmp_path, update_freq=2, write_graph=False)
     scalars, histos, texts = _by_tag(_events(tmp_path))
