@@ -498,6 +498,48 @@ def test_view_as_bfloat16_and_its_errors():
     assert fg.ones(2, 3).view(6).shape == (6,)  # shapes still work
 
 
+def test_view_as_dtype_aliases_host_memory_as_pytorchs_does():
+    x = fg.tensor([1.0, -2.0, 3.5])
+    i = x.view(fg.int32)
+    i[0] = 0  # +0.0's bits
+    assert x.tolist() == [0.0, -2.0, 3.5]
+    with fg.no_grad():
+        x.mul_(2.0)
+    np.testing.assert_array_equal(i.numpy(), np.array([0.0, -4.0, 7.0], np.float32).view(np.int32))
+    # another element size: the last dim rescales, and a strided view keeps its place
+    m = fg.arange(8.0).reshape(2, 4)[:, 2:]
+    b = m.view(fg.uint8)
+    assert b.shape == (2, 8) and b.stride() == (16, 1) and b.storage_offset() == 8
+    want = np.arange(8.0, dtype=np.float32).reshape(2, 4)[:, 2:].view(np.uint8)
+    np.testing.assert_array_equal(b.numpy(), want)
+    raw = fg.zeros(8, dtype=fg.uint8)
+    f = raw.view(fg.float32)
+    raw[2], raw[3] = 128, 63  # 1.0's bytes, little-endian
+    assert f.tolist() == [1.0, 0.0]
+    del raw  # the view keeps the memory
+    assert f.tolist() == [1.0, 0.0]
+    h = fg.ones(4).half()  # halves too, both ways
+    h.view(fg.bfloat16)[1] = 0.0
+    assert h.tolist() == [1.0, 0.0, 1.0, 1.0]
+    w = fg.ones(2, requires_grad=True)
+    assert not w.view(fg.int32).requires_grad  # not differentiable
+
+
+def test_view_as_dtype_refuses_what_pytorch_refuses_and_copies_bools():
+    with pytest.raises(fg.ShapeError, match="stride 1"):
+        fg.ones(4, 2).t().view(fg.float16)
+    with pytest.raises(fg.ShapeError, match="divisible by 2"):
+        fg.ones(3, 3, dtype=fg.float16)[:, :2].view(fg.float32)  # row stride 3
+    u = fg.tensor([0, 1, 1], dtype=fg.uint8)
+    flags = u.view(fg.bool_)  # a copy: foreign bytes need not be 0 or 1
+    assert flags.tolist() == [False, True, True]
+    u[0] = 1
+    assert flags.tolist() == [False, True, True]
+    if fg.gpu_available():
+        g = fg.tensor([1.0, 2.0], device="gpu").view(fg.int32)  # a copy on the GPU
+        assert g.tolist() == np.array([1.0, 2.0], np.float32).view(np.int32).tolist()
+
+
 def test_in_place_operators_are_in_place_as_in_pytorch():
     a = fg.tensor([1, 2])
     alias = a

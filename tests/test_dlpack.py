@@ -223,3 +223,30 @@ def test_torch_reads_the_memory_too():
     del src
     gc.collect()
     assert u.tolist() == [9.0, 1.0, 2.0]
+
+
+@pytest.mark.parametrize("order", range(4))
+def test_loans_over_one_address_release_in_any_order(order):
+    """Several storages over one address (shared twice, viewed under other dtypes): whatever
+    order they die in, each stays readable until it does, and the producer goes with the last."""
+    import random
+    import weakref
+
+    a = np.arange(6, dtype=np.float32)
+    gone = weakref.ref(a)
+    s1 = fg.from_dlpack(a)
+    s2 = fg.from_dlpack(a[:3])
+    views = [s1, s1.view(fg.int32), s2, s2.view(fg.uint8)]
+    want = [v.tolist() for v in views]
+    del s1, s2, a
+    pairs = list(zip(views, want))
+    del views
+    random.Random(order).shuffle(pairs)
+    while pairs:
+        pairs.pop()
+        gc.collect()
+        junk = [np.full(6, 9.0, np.float32) for _ in range(8)]  # would reuse freed memory
+        assert [v.tolist() for v, _ in pairs] == [w for _, w in pairs]
+        del junk
+    gc.collect()
+    assert gone() is None

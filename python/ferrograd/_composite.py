@@ -636,19 +636,40 @@ def _from_bits(a: np.ndarray, dtype) -> Tensor:
 
 def view_as_dtype(x: Tensor, dtype) -> Tensor:
     """x's bits read as `dtype`, as `Tensor.view(dtype)`: with a different element size the
-    last dim is rescaled (it must divide evenly). Unlike PyTorch's, the result is a copy
-    (storage here is typed, not bytes): writes to one are not seen in the other."""
+    last dim is rescaled, under PyTorch's conditions (last stride 1; its size, the other
+    strides and the storage offset in whole elements of the new dtype). On the host the
+    result aliases x's memory, as PyTorch's does: a write through either is seen by the
+    other. It is a copy instead for a GPU tensor (the GPU keeps halves as float32 words),
+    and for a bool result (the bytes need not be 0 or 1). Not differentiable (detached)."""
     src, dst = x.dtype, dtype
     if src == dst:
         return x
-    if x.ndim == 0 and src.itemsize != dst.itemsize:
-        raise ShapeError(f"view: a 0-d {src} tensor cannot be viewed as {dst} (element sizes differ)")
-    last = x.shape[-1] if x.ndim else 1
-    if src.itemsize < dst.itemsize and (last * src.itemsize) % dst.itemsize:
-        raise ShapeError(
-            f"view: the last dim of size {last} ({src}) cannot be viewed as {dst}: "
-            f"{last * src.itemsize} bytes is not a multiple of {dst.itemsize}"
-        )
+    if src.itemsize != dst.itemsize:
+        if x.ndim == 0:
+            raise ShapeError(f"view: a 0-d {src} tensor cannot be viewed as {dst} (element sizes differ)")
+        last = x.shape[-1]
+        if src.itemsize < dst.itemsize and (last * src.itemsize) % dst.itemsize:
+            raise ShapeError(
+                f"view: the last dim of size {last} ({src}) cannot be viewed as {dst}: "
+                f"{last * src.itemsize} bytes is not a multiple of {dst.itemsize}"
+            )
+        strides = x.stride()
+        if last != 1 and strides[-1] != 1:
+            raise ShapeError(
+                f"view: viewing {src} as {dst} (element sizes differ) needs the last dim to have "
+                f"stride 1, got strides {tuple(strides)}"
+            )
+        ratio = dst.itemsize // src.itemsize if dst.itemsize > src.itemsize else 1
+        bad = [s for s in strides[:-1] if s % ratio] + ([] if x.storage_offset() % ratio == 0 else ["offset"])
+        if bad:
+            raise ShapeError(
+                f"view: viewing {src} as {dst} needs the other strides {tuple(strides[:-1])} and "
+                f"the storage offset {x.storage_offset()} divisible by {ratio}"
+            )
+    if x.device == "cpu":
+        shared = x.detach()._view_dtype(dst)
+        if shared is not None:
+            return shared
     a = _np_bits(x)
     if dst == _core.dtype.bfloat16:
         out = a.view(np.uint16)

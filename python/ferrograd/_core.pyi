@@ -318,6 +318,9 @@ class Tensor:
     def __dlpack_device__(self) -> tuple[int, int]:
         """(device type, device id) in DLPack's terms: (1, 0) on the host."""
 
+    def _view_dtype(self, dtype: _DType) -> Tensor | None:
+        """This host tensor's bits as ``dtype`` over the same memory, or None (copy instead)."""
+
     def __array__(
         self, dtype: npt.DTypeLike | None = None, copy: builtins.bool | None = None
     ) -> npt.NDArray[Any]:

@@ -205,8 +205,22 @@ pub type Release = Box<dyn FnOnce() + Send>;
 /// How many foreign arrays may be lent at once; past it, callers copy instead.
 const LENT_SLOTS: usize = 4096;
 
-static LENT: Mutex<[Option<(usize, Release)>; LENT_SLOTS]> =
-    Mutex::new([const { None }; LENT_SLOTS]);
+static LENT: Mutex<[Option<Loan>; LENT_SLOTS]> = Mutex::new([const { None }; LENT_SLOTS]);
+/// One lent `Vec`: its address, when it was lent (a counter), and its release.
+///
+/// Several vectors may be lent over one address (an array shared twice, a storage viewed
+/// under another dtype, an export shared back), and a free names only the address, so it
+/// releases the *newest* loan there. That is safe because the oldest loan at an address
+/// always holds the memory's owner (a later loan there can only be made through an earlier
+/// one, or through the owner itself), and loans and lent vectors stay equal in number.
+struct Loan {
+    addr: usize,
+    seq: u64,
+    release: Release,
+}
+
+static LOAN_SEQ: AtomicU64 = AtomicU64::new(0);
+
 /// Entries in `LENT`.
 static LENT_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// A filter over the lent addresses, read without the lock on every free: a clear bit
@@ -231,7 +245,7 @@ fn maybe_lent(ptr: *mut u8) -> bool {
 const PROBE_SIZE: usize = MIN_CACHED + 4099;
 static PROBED: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 
-fn lent() -> std::sync::MutexGuard<'static, [Option<(usize, Release)>; LENT_SLOTS]> {
+fn lent() -> std::sync::MutexGuard<'static, [Option<Loan>; LENT_SLOTS]> {
     LENT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -239,18 +253,24 @@ fn lent() -> std::sync::MutexGuard<'static, [Option<(usize, Release)>; LENT_SLOT
 fn give_back(ptr: *mut u8) -> bool {
     let release = {
         let mut l = lent();
-        let Some(slot) = l
+        let newest = l
             .iter()
-            .position(|e| matches!(e, Some((p, _)) if *p == ptr as usize))
-        else {
+            .enumerate()
+            .filter_map(|(i, e)| {
+                e.as_ref()
+                    .filter(|e| e.addr == ptr as usize)
+                    .map(|e| (e.seq, i))
+            })
+            .max();
+        let Some((_, slot)) = newest else {
             return false;
         };
         LENT_COUNT.fetch_sub(1, Ordering::AcqRel);
-        let taken = l[slot].take().map(|(_, r)| r);
+        let taken = l[slot].take().map(|e| e.release);
         // the filter again from the addresses still lent (its bits may be shared)
         let mut bits = [0u64; 16];
-        for (addr, _) in l.iter().flatten() {
-            let (w, m) = lent_bit(*addr);
+        for e in l.iter().flatten() {
+            let (w, m) = lent_bit(e.addr);
             bits[w] |= m;
         }
         for (word, b) in LENT_BITS.iter().zip(bits) {
@@ -300,7 +320,11 @@ pub unsafe fn lend<T>(ptr: *mut T, len: usize, release: Release) -> Option<Vec<T
         drop(release);
         return None;
     };
-    l[slot] = Some((ptr as usize, release));
+    l[slot] = Some(Loan {
+        addr: ptr as usize,
+        seq: LOAN_SEQ.fetch_add(1, Ordering::Relaxed),
+        release,
+    });
     LENT_COUNT.fetch_add(1, Ordering::AcqRel);
     let (w, m) = lent_bit(ptr as usize);
     LENT_BITS[w].fetch_or(m, Ordering::AcqRel);

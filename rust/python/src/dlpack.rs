@@ -274,6 +274,12 @@ impl PyTensor {
         }
     }
 
+    /// This host tensor's bits read as `dtype` over the same memory, or None when they
+    /// cannot be aliased (the caller copies; see `Tensor::view_dtype`).
+    fn _view_dtype(&self, dtype: PyDType) -> Option<PyTensor> {
+        self.t.view_dtype(dtype.into()).map(wrap)
+    }
+
     /// `(device type, device id)` in DLPack's terms: (1, 0) for the host; a GPU tensor
     /// answers (7, 0) (Vulkan), though only host tensors export.
     fn __dlpack_device__(&self) -> (i32, i32) {

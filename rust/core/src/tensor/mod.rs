@@ -238,6 +238,54 @@ impl Tensor {
         Some(Tensor::from_parts(Arc::new(Storage::lent(buf)), layout))
     }
 
+    /// This host tensor's bits read as `dtype`, over the same memory (PyTorch's
+    /// `view(dtype)`): writes through either are seen by the other. With another element
+    /// size the last dimension is rescaled; the caller has checked PyTorch's conditions
+    /// (last stride 1, and sizes, other strides and the offset divisible). `None` when the
+    /// memory cannot be aliased (a GPU tensor, a bool result, whose bytes need not be 0 or
+    /// 1, misaligned memory, a storage whose bytes `dtype` does not divide, or the module
+    /// not built with the caching allocator): the caller copies. No autograd.
+    pub fn view_dtype(&self, dtype: DType) -> Option<Tensor> {
+        let (from, to) = (self.dtype().size(), dtype.size());
+        if dtype == DType::Bool {
+            return None;
+        }
+        let (ptr, bytes) = match &*self.0.storage.read() {
+            Buffer::Cpu(s) => {
+                crate::with_storage!(s, v => (v.as_ptr() as *mut u8, std::mem::size_of_val(&v[..])))
+            }
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(_) => return None,
+        };
+        if bytes % to != 0 {
+            return None;
+        }
+        let l = &self.0.layout;
+        let rescale = |n: usize| n * from / to;
+        let mut layout = Layout {
+            shape: l.shape.clone(),
+            strides: l
+                .strides
+                .iter()
+                .map(|&st| st * from as isize / to as isize)
+                .collect(),
+            offset: rescale(l.offset),
+        };
+        if from != to {
+            let last = layout.shape.len().checked_sub(1)?;
+            layout.shape[last] = rescale(l.shape[last]);
+            layout.strides[last] = 1;
+        }
+        let keep = self.0.storage.clone();
+        let release: crate::alloc::Release = Box::new(move || drop(keep));
+        let buf = any_dispatch!(dtype, T => {
+            // SAFETY: the storage's `bytes` hold valid values of any non-bool dtype, and stay
+            // in place (host memory never moves) while `keep` holds the storage
+            Buffer::Cpu(T::host(unsafe { crate::alloc::lend(ptr as *mut T, bytes / to, release)? }))
+        });
+        Some(Tensor::from_parts(Arc::new(Storage::lent(buf)), layout))
+    }
+
     /// A tensor owning `data`, shaped `shape`.
     pub fn from_vec<T: BufferElement>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
         Tensor::from_buffer(T::wrap(data), shape)
