@@ -315,6 +315,70 @@ def test_gpu_rounds_halves_exactly_as_the_host():
 
 
 @pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_gpu_halves_rest_two_to_a_word_and_keep_every_bit_pattern(dt):
+    """A half tensor on the GPU takes half the memory of a float32 one (packed two to a
+    32-bit word); every one of the 65,536 bit patterns survives the trip there and back,
+    and through a kernel (unpacked to float32, packed again) every non-NaN one is exact
+    and NaNs stay NaN, at odd offsets and lengths too."""
+    _need_gpu()
+    dtype = getattr(fg, dt)
+    n = 1 << 20
+    fg.gpu.empty_cache()
+    before = fg.gpu.memory_allocated()
+    full = fg.ones(n, device="gpu")
+    one_float = fg.gpu.memory_allocated() - before
+    half = fg.ones(n).to(dtype).to("gpu")
+    assert fg.gpu.memory_allocated() - before - one_float == one_float // 2
+    del full, half
+
+    pattern = _from_bits(np.arange(1 << 16, dtype=np.uint16), dtype)
+    bits = _bits(pattern)  # (the host quiets signalling bfloat16 NaNs on the way in)
+    assert _bits(pattern.to("gpu").cpu()).tolist() == bits.tolist()  # at rest: exact
+    through = _bits((pattern.to("gpu") * 1.0).cpu())  # unpacked, multiplied, packed
+    nan = _is_nan_bits(bits, dt)
+    np.testing.assert_array_equal(through[~nan], bits[~nan])
+    assert _is_nan_bits(through[nan], dt).all()
+    g = pattern.to("gpu")
+    for lo, hi in [(1, 8), (3, 4), (5, 12), (65530, 65536)]:  # odd starts and lengths
+        keep = ~nan[lo:hi]
+        np.testing.assert_array_equal(_bits(g[lo:hi].clone().cpu())[keep], bits[lo:hi][keep])
+
+
+def test_in_place_updates_of_gpu_halves_keep_their_buffer():
+    """An optimizer step on a packed half parameter writes its own buffer: a view taken
+    before the step sees the update, as on the host."""
+    _need_gpu()
+    for dev in ("cpu", "gpu"):
+        w = fg.ones(5).half().to(dev).requires_grad_()
+        view = w.detach()[1:4]
+        opt = fg.optim.SGD([w], lr=0.25)
+        (w.float() * 2.0).sum().backward()
+        opt.step()
+        assert view.tolist() == [0.5, 0.5, 0.5], dev
+        with fg.no_grad():
+            view[1] = 3.0  # an index write through the view
+        assert w.tolist() == [0.5, 0.5, 3.0, 0.5, 0.5], dev
+
+
+def _from_bits(bits: np.ndarray, dtype) -> fg.Tensor:
+    """A half tensor holding exactly these 16-bit patterns."""
+    if dtype == fg.float16:
+        return fg.tensor(bits.view(np.float16))
+    return fg.tensor((bits.astype(np.uint32) << 16).view(np.float32)).bfloat16()  # exact
+
+
+def _bits(t: fg.Tensor) -> np.ndarray:
+    if t.dtype == fg.float16:
+        return t.numpy().view(np.uint16)
+    return (t.float().numpy().view(np.uint32) >> 16).astype(np.uint16)
+
+
+def _is_nan_bits(bits: np.ndarray, dt: str) -> np.ndarray:
+    exp, man = (0x7C00, 0x3FF) if dt == "float16" else (0x7F80, 0x7F)
+    return ((bits & exp) == exp) & ((bits & man) != 0)
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
 def test_half_ops_on_the_gpu_equal_the_host(dt):
     """Each op computes in float32 and rounds once on both devices, so the results agree
     exactly where float32 does (elementwise) and to the half's last bit elsewhere."""

@@ -869,3 +869,49 @@ def test_reduce_short_kernel(op):
     else:
         ref = {0: np.sum, 1: np.max, 4: np.mean}[op]
         np.testing.assert_allclose(got, ref(x, axis=1).ravel(), rtol=1e-5, atol=1e-6)
+
+
+def _bf16_bits(x: np.ndarray) -> np.ndarray:
+    """bfloat16 bits of float32 values, rounded to nearest even (NaN: the quiet NaN)."""
+    b = x.view(np.uint32).astype(np.uint64)
+    r = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(np.uint32) & 0xFFFF
+    sign = (b >> 16).astype(np.uint32) & 0x8000
+    return np.where(np.isnan(x), sign | 0x7FC0, r).astype(np.uint32)
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_half_pack_rounds_as_numpy_and_unpack_is_exact(dt):
+    """half.wgsl: pack_main rounds float32 words to halves (ties to even, overflow to inf,
+    subnormals) two to a word; unpack_main gives every one of the 65,536 patterns back as
+    the float32 NumPy makes of it."""
+    ties = [1 + 2.0**-11, 1 + 3 * 2.0**-11, 2.0**-24 * 1.5, 2.0**-24 * 2.5, 2.0**-25, 2.0**-25 * 3]
+    edges = [65504.0, 65519.0, 65520.0, -70000.0, 1e-8, 6e-8, 6.1e-5, -0.0, np.inf, -np.inf, np.nan, 3.0e38]
+    noise = (rng.standard_normal(2001) * 30).astype(np.float32)
+    x = np.concatenate([np.array(ties + edges, np.float32), noise])
+    x = np.concatenate([x, x * 2.0**-20, x * 2.0**-14])  # subnormal halves too
+    n = len(x)  # odd: the last word's upper half is 0
+    op = 0 if dt == "float16" else 1
+    words = run(
+        "half.wgsl", "pack_main", ew_params(n, op), [x], (n + 1) // 2, groups=((n + 1) // 2 // 64 + 1, 1, 1)
+    ).view(np.uint32)
+    got = np.stack([words & 0xFFFF, words >> 16], axis=1).reshape(-1)[:n]
+    if dt == "float16":
+        with np.errstate(over="ignore"):
+            want = x.astype(np.float16).view(np.uint16).astype(np.uint32)
+        nan = np.isnan(x)
+        np.testing.assert_array_equal(got[~nan], want[~nan])
+        assert ((got[nan] & 0x7C00) == 0x7C00).all() and (got[nan] & 0x3FF).all()
+    else:
+        np.testing.assert_array_equal(got, _bf16_bits(x))
+    assert n % 2 == 1 and words[-1] >> 16 == 0
+
+    patterns = np.arange(1 << 16, dtype=np.uint32)
+    packed = (patterns[0::2] | (patterns[1::2] << 16)).view(np.float32)
+    out = run(
+        "half.wgsl", "unpack_main", ew_params(1 << 16, op), [packed], 1 << 16, groups=((1 << 16) // 64, 1, 1)
+    ).view(np.uint32)
+    if dt == "float16":
+        want = patterns.astype(np.uint16).view(np.float16).astype(np.float32).view(np.uint32)
+    else:
+        want = patterns << 16
+    np.testing.assert_array_equal(out, want)

@@ -639,7 +639,7 @@ def view_as_dtype(x: Tensor, dtype) -> Tensor:
     last dim is rescaled, under PyTorch's conditions (last stride 1; its size, the other
     strides and the storage offset in whole elements of the new dtype). On the host the
     result aliases x's memory, as PyTorch's does: a write through either is seen by the
-    other. It is a copy instead for a GPU tensor (the GPU keeps halves as float32 words),
+    other. It is a copy instead for a GPU tensor (GPU storage is typed buffers of 32-bit words),
     and for a bool result (the bytes need not be 0 or 1). Not differentiable (detached)."""
     src, dst = x.dtype, dtype
     if src == dst:

@@ -22,10 +22,10 @@ after ``growth_interval`` clean steps::
         scaler.step(opt)
         scaler.update()
 
-What it does not do yet: the GPU keeps a float16 tensor as the float32 words of its values
-(rounded after each op), and the host computes halves in float32, so autocast gives half
-precision's numerics and memory of intermediate activations is not halved; its speed
-(tensor cores, half-width kernels) is issue 18's kernel work.
+What it does not do yet: the GPU stores a float16 tensor in two bytes an element, but its
+kernels compute in float32 (each op unpacks its half operands and packs its result), and
+the host computes halves in float32, so autocast gives half precision's numerics and its
+memory on the GPU, not its speed (tensor cores, half-width kernels: issue 18's kernel work).
 """
 
 from __future__ import annotations

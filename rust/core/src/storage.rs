@@ -159,7 +159,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(c) => c.len(),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(g) => g.buf.len(),
+            Buffer::Gpu(g) => g.len(),
         }
     }
 

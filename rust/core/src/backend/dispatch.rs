@@ -30,26 +30,78 @@ fn narrow(out: CpuStorage, to: DType) -> Buffer {
     Buffer::Cpu(out.narrowed(to))
 }
 
-/// A GPU kernel's float32 result rounded to the half dtype `to` of its operands: the GPU
-/// keeps a float16 (bfloat16) tensor as the float32 words of its values, computes in float32
-/// and rounds back, as the host does (`narrow`); other results as they are.
+/// A GPU operand as the kernels read it: a packed half storage unpacked into the float32
+/// words of its values (the GPU's `wide`), any other storage as it is.
+#[cfg(feature = "gpu")]
+enum GpuWide<'a> {
+    Same(&'a wgpu::WgpuStorage),
+    Unpacked(wgpu::WgpuStorage),
+}
+
+#[cfg(feature = "gpu")]
+impl std::ops::Deref for GpuWide<'_> {
+    type Target = wgpu::WgpuStorage;
+    fn deref(&self) -> &wgpu::WgpuStorage {
+        match self {
+            GpuWide::Same(s) => s,
+            GpuWide::Unpacked(s) => s,
+        }
+    }
+}
+
+/// See [`GpuWide`].
+#[cfg(feature = "gpu")]
+#[inline(always)]
+fn gw(s: &wgpu::WgpuStorage) -> Result<GpuWide<'_>> {
+    Ok(match s.unpacked()? {
+        Some(u) => GpuWide::Unpacked(u),
+        None => GpuWide::Same(s),
+    })
+}
+
+/// A GPU kernel's float32 result rounded to the half dtype `to` of its operands and packed
+/// two to a word, as the host rounds (`narrow`); other results as they are.
 #[cfg(feature = "gpu")]
 fn gpu_narrow(out: wgpu::WgpuStorage, to: DType) -> Result<Buffer> {
-    if to.is_narrow() && to.is_float() && out.dtype == DType::F32 {
-        return out.round_to(to).map(Buffer::Gpu);
+    if to.is_narrow()
+        && to.is_float()
+        && !out.packed
+        && (out.dtype == DType::F32 || out.dtype == to)
+    {
+        return out.packed_as(to).map(Buffer::Gpu);
     }
     Ok(Buffer::Gpu(out))
 }
 
-/// Rounds GPU storages that an in-place kernel updated in float32 back to their half dtype.
+/// Runs an in-place GPU kernel: packed operands are unpacked, the kernel updates the
+/// float32 copies, and they are packed back into their own buffers (views and optimizer
+/// state keep their buffer); an unpacked half operand is rounded and packed afresh.
 #[cfg(feature = "gpu")]
-fn gpu_round_in_place(bufs: &mut [&mut wgpu::WgpuStorage]) -> Result<()> {
-    for b in bufs.iter_mut() {
-        if b.dtype.is_narrow() && b.dtype.is_float() {
-            **b = b.round_to(b.dtype)?;
+fn gpu_in_place<R>(
+    bufs: &mut [&mut wgpu::WgpuStorage],
+    f: impl FnOnce(&mut [&mut wgpu::WgpuStorage]) -> Result<R>,
+) -> Result<R> {
+    let mut temps: Vec<Option<wgpu::WgpuStorage>> =
+        bufs.iter().map(|b| b.unpacked()).collect::<Result<_>>()?;
+    let r = {
+        let mut refs: Vec<&mut wgpu::WgpuStorage> = bufs
+            .iter_mut()
+            .zip(temps.iter_mut())
+            .map(|(b, t)| match t {
+                Some(t) => t,
+                None => &mut **b,
+            })
+            .collect();
+        f(&mut refs)?
+    };
+    for (b, t) in bufs.iter_mut().zip(temps) {
+        match t {
+            Some(t) => t.pack_into(b)?,
+            None if b.dtype.is_narrow() && b.dtype.is_float() => **b = b.packed_as(b.dtype)?,
+            None => {}
         }
     }
-    Ok(())
+    Ok(r)
 }
 
 /// Runs an in-place host kernel on storage-only operands: each narrow one is widened,
@@ -87,7 +139,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).unary(l, op).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => gpu_narrow(s.unary(l, op)?, s.dtype),
+            Buffer::Gpu(s) => gpu_narrow(gw(s)?.unary(l, op)?, s.dtype),
         }
     }
 
@@ -116,12 +168,13 @@ impl Buffer {
             }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(x), Buffer::Gpu(gb)) => {
-                let y = match y {
-                    Some((Buffer::Gpu(yb), yl)) => Some((yb, yl)),
+                let yw = match y {
+                    Some((Buffer::Gpu(yb), yl)) => Some((gw(yb)?, yl)),
                     None => None,
                     Some(_) => return Err(mismatch(op.backward_name())),
                 };
-                gpu_narrow(x.unary_grad(xl, y, (gb, g.1), op)?, x.dtype)
+                let y = yw.as_ref().map(|(yb, yl)| (&**yb, *yl));
+                gpu_narrow(gw(x)?.unary_grad(xl, y, (&*gw(gb)?, g.1), op)?, x.dtype)
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch(op.backward_name())),
@@ -134,7 +187,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => s.copy(l).map(Buffer::Cpu),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s.copy(l).map(Buffer::Gpu),
+            Buffer::Gpu(s) => gpu_narrow(gw(s)?.copy(l)?, s.dtype),
         }
     }
 
@@ -155,8 +208,38 @@ impl Buffer {
     pub(crate) fn cast(&self, l: &Layout, dtype: DType) -> Result<Buffer> {
         match self {
             Buffer::Cpu(s) => s.cast(l, dtype),
+            // float32 (or bool) to a half: rounded and packed in one pass where contiguous
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s.cast(l, dtype),
+            Buffer::Gpu(s)
+                if matches!(s.dtype, DType::F32 | DType::Bool)
+                    && matches!(dtype, DType::F16 | DType::BF16) =>
+            {
+                match s.packed_run(l, dtype)? {
+                    Some(p) => Ok(Buffer::Gpu(p)),
+                    None => match s.cast(l, dtype)? {
+                        Buffer::Gpu(o) => gpu_narrow(o, dtype),
+                        host => Ok(host),
+                    },
+                }
+            }
+            // a whole packed half storage to float32: its unpacked words are the result
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s)
+                if s.packed
+                    && dtype == DType::F32
+                    && l.is_contiguous()
+                    && l.offset == 0
+                    && l.numel() == s.len() =>
+            {
+                let mut w = s.unpacked()?.expect("packed");
+                w.dtype = DType::F32;
+                Ok(Buffer::Gpu(w))
+            }
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => match gw(s)?.cast(l, dtype)? {
+                Buffer::Gpu(o) => gpu_narrow(o, dtype),
+                host => Ok(host),
+            },
         }
     }
 
@@ -181,7 +264,11 @@ macro_rules! zip2 {
                 $body.map(|o| narrow(o, dt))
             }
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu($x), Buffer::Gpu($y)) => gpu_narrow($body?, $x.dtype),
+            (Buffer::Gpu(x0), Buffer::Gpu(y0)) => {
+                let (dt, xw, yw) = (x0.dtype, gw(x0)?, gw(y0)?);
+                let ($x, $y) = (&*xw, &*yw);
+                gpu_narrow($body?, dt)
+            }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch($name)),
         }
@@ -239,7 +326,7 @@ impl Buffer {
                 .map(|o| narrow(o, x.dtype())),
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(c), Buffer::Gpu(x), Buffer::Gpu(y)) => {
-                gpu_narrow(c.select(lc, (x, la), (y, lb))?, x.dtype)
+                gpu_narrow(gw(c)?.select(lc, (&*gw(x)?, la), (&*gw(y)?, lb))?, x.dtype)
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("where")),
@@ -254,7 +341,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).reduce(plan, op).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => gpu_narrow(s.reduce(plan, op)?, s.dtype),
+            Buffer::Gpu(s) => gpu_narrow(gw(s)?.reduce(plan, op)?, s.dtype),
         }
     }
 
@@ -269,7 +356,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).arg_reduce(l, dims, want_max),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s.arg_reduce(l, dims, want_max),
+            Buffer::Gpu(s) => gw(s)?.arg_reduce(l, dims, want_max),
         }
     }
 
@@ -279,7 +366,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).correct_count(l, labels).map(Buffer::Cpu),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s.correct_count(l, labels).map(Buffer::Gpu),
+            Buffer::Gpu(s) => gw(s)?.correct_count(l, labels).map(Buffer::Gpu),
         }
     }
 
@@ -291,9 +378,14 @@ impl Buffer {
                 .log_softmax_last(l)
                 .map(|r| r.map(|o| narrow(o, s.dtype()))),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s
-                .log_softmax_last(l)
-                .map(|r| r.and_then(|o| gpu_narrow(o, s.dtype))),
+            Buffer::Gpu(s) => {
+                let w = match gw(s) {
+                    Ok(w) => w,
+                    Err(e) => return Some(Err(e)),
+                };
+                w.log_softmax_last(l)
+                    .map(|r| r.and_then(|o| gpu_narrow(o, s.dtype)))
+            }
         }
     }
 }
@@ -305,7 +397,10 @@ impl Buffer {
         match (self, src) {
             (Buffer::Cpu(d), Buffer::Cpu(s)) => d.write(l, s, ls),
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu(d), Buffer::Gpu(s)) => d.write(l, s, ls),
+            (Buffer::Gpu(d), Buffer::Gpu(s)) => {
+                let s = gw(s)?;
+                gpu_in_place(&mut [d], |d| d[0].write(l, &s, ls))
+            }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("copy_")),
         }
@@ -319,7 +414,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => s.index_select(l, dim, idx).map(Buffer::Cpu),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => s.index_select(l, dim, idx).map(Buffer::Gpu),
+            Buffer::Gpu(s) => gpu_narrow(gw(s)?.index_select(l, dim, idx)?, s.dtype),
         }
     }
 
@@ -328,7 +423,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).unfold2d(l, win).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => gpu_narrow(s.unfold2d(l, win)?, s.dtype),
+            Buffer::Gpu(s) => gpu_narrow(gw(s)?.unfold2d(l, win)?, s.dtype),
         }
     }
 
@@ -357,10 +452,12 @@ impl Buffer {
                 .conv2d(l, (&wide(wb), wl), Some((&wide(b), bl)), win)
                 .map(|r| host(r, x.dtype())),
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu(x), Buffer::Gpu(wb), None) => device(x.conv2d(l, (wb, wl), None, win)?),
+            (Buffer::Gpu(x), Buffer::Gpu(wb), None) => {
+                device(gw(x)?.conv2d(l, (&*gw(wb)?, wl), None, win)?)
+            }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(x), Buffer::Gpu(wb), Some((Buffer::Gpu(b), bl))) => {
-                device(x.conv2d(l, (wb, wl), Some((b, bl)), win)?)
+                device(gw(x)?.conv2d(l, (&*gw(wb)?, wl), Some((&*gw(b)?, bl)), win)?)
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("conv2d")),
@@ -384,7 +481,11 @@ impl Buffer {
             }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(x), Buffer::Gpu(wb), Buffer::Gpu(gb)) => {
-                let r = x.conv2d_grad(l, (wb, wl), (gb, gl), win, want)?;
+                let (x, wb, gb) = match (gw(x), gw(wb), gw(gb)) {
+                    (Ok(x), Ok(wb), Ok(gb)) => (x, wb, gb),
+                    (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => return Some(Err(e)),
+                };
+                let r = x.conv2d_grad(l, (&wb, wl), (&gb, gl), win, want)?;
                 Some(r.map(|(dx, dw)| (dx.map(Buffer::Gpu), dw.map(Buffer::Gpu))))
             }
             #[cfg(feature = "gpu")]
@@ -397,7 +498,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).fold2d(l, win).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => gpu_narrow(s.fold2d(l, win)?, s.dtype),
+            Buffer::Gpu(s) => gpu_narrow(gw(s)?.fold2d(l, win)?, s.dtype),
         }
     }
 
@@ -409,7 +510,7 @@ impl Buffer {
                 .map(|(y, a)| (narrow(y, s.dtype()), Buffer::Cpu(a))),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => {
-                let (y, a) = s.max_pool2d(l, win)?;
+                let (y, a) = gw(s)?.max_pool2d(l, win)?;
                 Ok((gpu_narrow(y, s.dtype)?, Buffer::Gpu(a)))
             }
         }
@@ -427,7 +528,9 @@ impl Buffer {
                 .max_pool2d_grad(l, a, win)
                 .map(|o| narrow(o, g.dtype())),
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu(g), Buffer::Gpu(a)) => gpu_narrow(g.max_pool2d_grad(l, a, win)?, g.dtype),
+            (Buffer::Gpu(g), Buffer::Gpu(a)) => {
+                gpu_narrow(gw(g)?.max_pool2d_grad(l, a, win)?, g.dtype)
+            }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("max_pool2d backward")),
         }
@@ -447,7 +550,7 @@ impl Buffer {
                 .index_add(l, dim, idx, size)
                 .map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => gpu_narrow(s.index_add(l, dim, idx, size)?, s.dtype),
+            Buffer::Gpu(s) => gpu_narrow(gw(s)?.index_add(l, dim, idx, size)?, s.dtype),
         }
     }
 
@@ -472,15 +575,17 @@ impl Buffer {
         }
         #[cfg(feature = "gpu")]
         {
-            let mut gpu = Vec::with_capacity(parts.len());
+            let mut wides = Vec::with_capacity(parts.len());
             for (b, l) in parts {
                 match b {
-                    Buffer::Gpu(s) => gpu.push((s, *l)),
+                    Buffer::Gpu(s) => wides.push((gw(s)?, *l)),
                     Buffer::Cpu(_) => return Err(mismatch("cat")),
                 }
             }
+            let gpu: Vec<(&wgpu::WgpuStorage, &Layout)> =
+                wides.iter().map(|(s, l)| (&**s, *l)).collect();
             let (s, l) = wgpu::WgpuStorage::cat(&gpu, dim, out_shape)?;
-            Ok((Buffer::Gpu(s), l))
+            Ok((gpu_narrow(s, parts[0].0.dtype())?, l))
         }
         #[cfg(not(feature = "gpu"))]
         unreachable!("every part is a host storage without the gpu feature")
@@ -507,12 +612,13 @@ impl Buffer {
                 .map(|o| narrow(o, a.dtype())),
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(a), Buffer::Gpu(b), None) => {
-                gpu_narrow(a.matmul(la, b, lb, None, act)?, a.dtype)
+                gpu_narrow(gw(a)?.matmul(la, &*gw(b)?, lb, None, act)?, a.dtype)
             }
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu(a), Buffer::Gpu(b), Some((Buffer::Gpu(c), lc))) => {
-                gpu_narrow(a.matmul(la, b, lb, Some((c, lc)), act)?, a.dtype)
-            }
+            (Buffer::Gpu(a), Buffer::Gpu(b), Some((Buffer::Gpu(c), lc))) => gpu_narrow(
+                gw(a)?.matmul(la, &*gw(b)?, lb, Some((&*gw(c)?, lc)), act)?,
+                a.dtype,
+            ),
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("matmul")),
         }
@@ -550,18 +656,23 @@ impl Buffer {
             }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(p), Buffer::Gpu(g)) => {
-                let mut st = Vec::with_capacity(state.len());
+                let mut bufs: Vec<&mut wgpu::WgpuStorage> = vec![p];
+                let mut layouts = Vec::with_capacity(state.len());
                 for (b, sl) in state.iter_mut() {
                     match &mut **b {
-                        Buffer::Gpu(s) => st.push((s, *sl)),
+                        Buffer::Gpu(s) => bufs.push(s),
                         Buffer::Cpu(_) => return Err(mismatch("optimizer")),
                     }
+                    layouts.push(*sl);
                 }
-                p.optimizer_step(l, (g, gl), &mut st, rule)?;
+                let g = gw(g)?;
                 // a half parameter and its state, updated in float32, rounded back
-                let mut all: Vec<&mut wgpu::WgpuStorage> = vec![p];
-                all.extend(st.into_iter().map(|(s, _)| s));
-                gpu_round_in_place(&mut all)
+                gpu_in_place(&mut bufs, |bufs| {
+                    let (p, rest) = bufs.split_first_mut().expect("the parameter is first");
+                    let mut st: Vec<(&mut wgpu::WgpuStorage, &Layout)> =
+                        rest.iter_mut().map(|s| &mut **s).zip(layouts).collect();
+                    p.optimizer_step(l, (&g, gl), &mut st, rule)
+                })
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("optimizer")),
@@ -631,19 +742,25 @@ impl Buffer {
                     Some([(Buffer::Gpu(m), ml), (Buffer::Gpu(v), vl)]) => Some([(m, ml), (v, vl)]),
                     Some(_) => return Err(mismatch("batch_norm")),
                 };
+                let gwide = match side(gamma)? {
+                    Some((s, sl)) => Some((gw(s)?, sl)),
+                    None => None,
+                };
+                let bwide = match side(beta)? {
+                    Some((s, sl)) => Some((gw(s)?, sl)),
+                    None => None,
+                };
+                let gamma = gwide.as_ref().map(|(s, sl)| (&**s, *sl));
+                let beta = bwide.as_ref().map(|(s, sl)| (&**s, *sl));
+                let xw = gw(x)?;
                 let (y, st) = match running {
-                    None => x.batch_norm(l, side(gamma)?, side(beta)?, None, spec)?,
-                    Some([(m, ml), (v, vl)]) => {
-                        let r = x.batch_norm(
-                            l,
-                            side(gamma)?,
-                            side(beta)?,
-                            Some([(m, ml), (v, vl)]),
-                            spec,
-                        )?;
-                        gpu_round_in_place(&mut [m, v])?;
-                        r
-                    }
+                    None => xw.batch_norm(l, gamma, beta, None, spec)?,
+                    Some([(m, ml), (v, vl)]) => gpu_in_place(&mut [m, v], |mv| {
+                        let [m, v] = mv else {
+                            unreachable!("two running buffers")
+                        };
+                        xw.batch_norm(l, gamma, beta, Some([(m, ml), (v, vl)]), spec)
+                    })?,
                 };
                 // the statistics stay float32 for the backward, as on the host
                 Ok((gpu_narrow(y, x.dtype)?, Buffer::Gpu(st)))
@@ -667,7 +784,7 @@ impl Buffer {
             }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => {
-                let (dx, dw, db) = x.batch_norm_grad(l, s, (g, gl), spec)?;
+                let (dx, dw, db) = gw(x)?.batch_norm_grad(l, s, (&*gw(g)?, gl), spec)?;
                 let dt = x.dtype;
                 Ok((
                     gpu_narrow(dx, dt)?,
@@ -694,7 +811,7 @@ impl Buffer {
                 .map(|(a, b)| (narrow(a, x.dtype()), Buffer::Cpu(b))),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(x) => {
-                let (a, b) = x.cross_entropy(l, labels, smoothing)?;
+                let (a, b) = gw(x)?.cross_entropy(l, labels, smoothing)?;
                 Ok((gpu_narrow(a, x.dtype)?, Buffer::Gpu(b)))
             }
         }
@@ -714,9 +831,10 @@ impl Buffer {
                 .cross_entropy_grad(l, s, labels, (&wide(g), gl), spec)
                 .map(|o| narrow(o, x.dtype())),
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => {
-                gpu_narrow(x.cross_entropy_grad(l, s, labels, (g, gl), spec)?, x.dtype)
-            }
+            (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => gpu_narrow(
+                gw(x)?.cross_entropy_grad(l, s, labels, (&*gw(g)?, gl), spec)?,
+                x.dtype,
+            ),
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("cross_entropy")),
         }
@@ -737,7 +855,9 @@ impl Buffer {
                 .masked_scale(l, s, mask)
                 .map(|o| narrow(o, g.dtype())),
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu(g), Buffer::Gpu(s)) => gpu_narrow(g.masked_scale(l, s, mask)?, g.dtype),
+            (Buffer::Gpu(g), Buffer::Gpu(s)) => {
+                gpu_narrow(gw(g)?.masked_scale(l, s, mask)?, g.dtype)
+            }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("dropout backward")),
         }
@@ -751,7 +871,7 @@ impl Buffer {
                 .map(|(y, a)| (narrow(y, s.dtype()), Buffer::Cpu(a))),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => {
-                let (y, a) = s.masked_affine(l, mask)?;
+                let (y, a) = gw(s)?.masked_affine(l, mask)?;
                 Ok((gpu_narrow(y, s.dtype)?, Buffer::Gpu(a)))
             }
         }

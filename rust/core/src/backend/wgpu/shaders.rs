@@ -54,8 +54,11 @@ pub const CONV: &str = concat!(
 );
 /// Convolution as an implicit matrix product (the windows read inside the tile loads).
 pub const CONV_GEMM: &str = include_str!("../../../../../shaders/conv_gemm.wgsl");
+/// Half-precision storage: packing float32 words into halves and back, by their bits.
+pub const HALF: &str = include_str!("../../../../../shaders/half.wgsl");
 /// Every shader as compiled (prelude and generated parts prepended), with its name.
-pub const ALL: [(&str, &str); 12] = [
+pub const ALL: [(&str, &str); 13] = [
+    ("half", HALF),
     ("conv", CONV),
     ("conv_gemm", CONV_GEMM),
     ("batchnorm", BATCHNORM),

@@ -4,29 +4,181 @@ use super::GpuBuffer;
 use crate::dtype::DType;
 use std::sync::Arc;
 
-/// GPU elements: float32 words holding float32 elements, or bools as 0/1. The buffer is
-/// shared so that a bool can be read as its 0/1 floats by the float kernels without a copy
-/// (`Tensor::with_dtype`); the dtype here is the only statement of what the words mean.
+/// GPU elements: float32 words holding float32 elements, or bools as 0/1; float16 and
+/// bfloat16 elements either packed two to a word (how they rest: half the memory) or, inside
+/// a kernel call, unpacked to the float32 words of their exact values (`Buffer`'s dispatch
+/// unpacks operands and packs results, as the host widens and narrows). The buffer is
+/// shared so that a bool can be read as its 0/1 floats by the float kernels without a copy;
+/// the dtype and `packed` are the only statement of what the words mean.
 #[derive(Debug)]
 pub struct WgpuStorage {
     /// the device buffer
     pub buf: Arc<GpuBuffer>,
-    /// float32 or bool
+    /// float32, bool, or a half dtype
     pub dtype: DType,
+    /// halves two to a word (element 2w in the low 16 bits of word w)
+    pub packed: bool,
+    /// elements held (a packed buffer's word count does not say)
+    len: usize,
 }
 
 impl WgpuStorage {
-    /// Wraps a fresh buffer holding `dtype` elements.
+    /// Wraps a fresh buffer holding one float32 word per `dtype` element.
     pub fn new(buf: GpuBuffer, dtype: DType) -> WgpuStorage {
         debug_assert!(matches!(
             dtype,
             DType::F32 | DType::F16 | DType::BF16 | DType::Bool
         ));
         WgpuStorage {
+            len: buf.len(),
             buf: Arc::new(buf),
             dtype,
+            packed: false,
         }
     }
+
+    /// Wraps a fresh buffer holding `len` halves of `dtype`, two to a word.
+    fn new_packed(buf: GpuBuffer, dtype: DType, len: usize) -> WgpuStorage {
+        debug_assert!(matches!(dtype, DType::F16 | DType::BF16) && buf.len() == len.div_ceil(2));
+        WgpuStorage {
+            buf: Arc::new(buf),
+            dtype,
+            packed: true,
+            len,
+        }
+    }
+
+    /// Number of elements held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no element is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The float32 words of a packed storage's elements, as a storage of the same dtype
+    /// (same positions, so layouts over it still apply); `None` when not packed.
+    pub(crate) fn unpacked(&self) -> Result<Option<WgpuStorage>> {
+        if !self.packed {
+            return Ok(None);
+        }
+        let ctx = super::context()?;
+        let out = ctx.alloc(self.len)?;
+        launch_half(
+            "unpack",
+            "unpack_main",
+            self.dtype,
+            &self.buf,
+            self.len,
+            &out,
+        )?;
+        Ok(Some(WgpuStorage::new(out, self.dtype)))
+    }
+
+    /// These float32 words rounded (to nearest even) to the half dtype `to` and packed, as
+    /// a new storage of that dtype.
+    pub(crate) fn packed_as(&self, to: DType) -> Result<WgpuStorage> {
+        if !matches!(to, DType::F16 | DType::BF16) {
+            return Err(float_only("pack", to));
+        }
+        if self.packed {
+            return Err(Error::DType("pack: the storage is packed already".into()));
+        }
+        let ctx = super::context()?;
+        let out = ctx.alloc(self.len.div_ceil(2))?;
+        launch_half("pack", "pack_main", to, &self.buf, self.len, &out)?;
+        Ok(WgpuStorage::new_packed(out, to, self.len))
+    }
+
+    /// The elements `l` reaches, rounded to the half dtype `to` and packed, in one pass
+    /// when they are a contiguous run of float32 words (a cast to half: what autocast does
+    /// to each weight and input); `None` otherwise (cast, then pack).
+    pub(crate) fn packed_run(&self, l: &Layout, to: DType) -> Result<Option<WgpuStorage>> {
+        if self.packed || !l.is_contiguous() || !matches!(to, DType::F16 | DType::BF16) {
+            return Ok(None);
+        }
+        let n = l.numel();
+        let ctx = super::context()?;
+        let out = ctx.alloc(n.div_ceil(2))?;
+        launch_half_at("pack", "pack_main", to, &self.buf, l.offset, n, &out)?;
+        Ok(Some(WgpuStorage::new_packed(out, to, n)))
+    }
+
+    /// Packs these float32 words (an in-place kernel's result on the unpacked copy of
+    /// `dst`) back into `dst`'s own buffer, so views and optimizer state keep their buffer.
+    pub(crate) fn pack_into(&self, dst: &WgpuStorage) -> Result<()> {
+        if !dst.packed || self.packed || self.len != dst.len {
+            return Err(Error::DType(
+                "pack: a packed storage of as many elements is needed".into(),
+            ));
+        }
+        launch_half(
+            "pack",
+            "pack_main",
+            dst.dtype,
+            &self.buf,
+            self.len,
+            &dst.buf,
+        )
+    }
+}
+
+/// Runs half.wgsl's `entry` over `n` elements of `dtype`: unpack (`a` packed, `out` n
+/// words) or pack (`a` n words, `out` packed).
+fn launch_half(
+    key: &'static str,
+    entry: &'static str,
+    dtype: DType,
+    a: &GpuBuffer,
+    n: usize,
+    out: &GpuBuffer,
+) -> Result<()> {
+    launch_half_at(key, entry, dtype, a, 0, n, out)
+}
+
+/// `launch_half` reading `a` from element `offset` (pack only).
+fn launch_half_at(
+    key: &'static str,
+    entry: &'static str,
+    dtype: DType,
+    a: &GpuBuffer,
+    offset: usize,
+    n: usize,
+    out: &GpuBuffer,
+) -> Result<()> {
+    if n == 0 {
+        return Ok(());
+    }
+    super::ops::check_u32(key, n)?;
+    let ctx = super::context()?;
+    let threads = if entry == "pack_main" {
+        n.div_ceil(2)
+    } else {
+        n
+    };
+    let (groups, row) = ctx.grid(threads, 64)?;
+    let p = super::runtime::EwParams {
+        n: n as u32,
+        op: (dtype == DType::BF16) as u32,
+        ndim: 0,
+        row,
+        alpha: 0.0,
+        beta: 0.0,
+        a_offset: offset as u32,
+        b_offset: 0,
+    };
+    ctx.dispatch(
+        key,
+        super::shaders::HALF,
+        entry,
+        &p,
+        [Some(a), None],
+        out,
+        None,
+        groups,
+    )
 }
 
 use super::ops::{
@@ -80,15 +232,22 @@ impl WgpuStorage {
         let ctx = super::context()?;
         match host {
             CpuStorage::F32(v) => Ok(WgpuStorage::new(ctx.upload(v)?, DType::F32)),
-            // halves as the float32 words of their (exact) values: computed in float32 and
-            // rounded back after each op, as on the host
+            // halves packed two to a word, in the host's byte order
             CpuStorage::F16(v) => {
-                let words = try_collect(v.len(), v.iter().map(|h| h.to_f32()))?;
-                Ok(WgpuStorage::new(ctx.upload(&words)?, DType::F16))
+                let words = pack_words(v.iter().map(|h| h.to_bits()), v.len())?;
+                Ok(WgpuStorage::new_packed(
+                    ctx.upload(&words)?,
+                    DType::F16,
+                    v.len(),
+                ))
             }
             CpuStorage::BF16(v) => {
-                let words = try_collect(v.len(), v.iter().map(|h| h.to_f32()))?;
-                Ok(WgpuStorage::new(ctx.upload(&words)?, DType::BF16))
+                let words = pack_words(v.iter().map(|h| h.to_bits()), v.len())?;
+                Ok(WgpuStorage::new_packed(
+                    ctx.upload(&words)?,
+                    DType::BF16,
+                    v.len(),
+                ))
             }
             CpuStorage::Bool(v) => {
                 let words = try_collect(v.len(), v.iter().map(|&b| b as u8 as f32))?;
@@ -102,20 +261,18 @@ impl WgpuStorage {
     }
 }
 
-impl WgpuStorage {
-    /// These words rounded to the half dtype `to` (float16 or bfloat16), as a new storage
-    /// of that dtype: what keeps a half tensor's float32 words half values after a kernel
-    /// computed them in float32 (see `Buffer`'s dispatch).
-    pub(crate) fn round_to(&self, to: DType) -> Result<WgpuStorage> {
-        let op = match to {
-            DType::F16 => UnaryOp::ToHalf,
-            DType::BF16 => UnaryOp::ToBfloat16,
-            d => return Err(float_only("round_to", d)),
-        };
-        let l = Layout::contiguous(&[self.buf.len()]);
-        let out = launch_unary("cast", op.code().0, 0.0, 0.0, &self.buf, &l)?;
-        Ok(WgpuStorage::new(out, to))
+/// Halves' bits two to a word (as float32 words by their bits: uploads copy bits).
+fn pack_words(bits: impl Iterator<Item = u16>, n: usize) -> Result<Vec<f32>> {
+    let mut words = try_collect(n.div_ceil(2), std::iter::repeat_n(0.0f32, n.div_ceil(2)))?;
+    let mut w = 0u32;
+    for (i, b) in bits.enumerate() {
+        w |= (b as u32) << (16 * (i & 1));
+        if i & 1 == 1 || i + 1 == n {
+            words[i / 2] = f32::from_bits(w);
+            w = 0;
+        }
     }
+    Ok(words)
 }
 
 impl BackendStorage for WgpuStorage {
@@ -159,6 +316,36 @@ impl BackendStorage for WgpuStorage {
     }
 
     fn to_host(&self, l: &Layout) -> Result<CpuStorage> {
+        if self.packed {
+            // the words the span reaches, split into halves, gathered in C order
+            let bits = match l.span() {
+                None => Vec::new(),
+                Some((lo, hi)) => {
+                    let (w0, w1) = (lo / 2, hi.div_ceil(2));
+                    let words = self.buf.download_range(w0, w1 - w0)?;
+                    let halves: Vec<u16> = try_collect(
+                        2 * words.len(),
+                        words.iter().flat_map(|w| {
+                            let b = w.to_bits();
+                            [b as u16, (b >> 16) as u16]
+                        }),
+                    )?;
+                    let mut lay = l.clone();
+                    lay.offset -= 2 * w0;
+                    lay.gather(&halves)?
+                }
+            };
+            return Ok(match self.dtype {
+                DType::BF16 => CpuStorage::BF16(try_collect(
+                    bits.len(),
+                    bits.iter().map(|&b| half::bf16::from_bits(b)),
+                )?),
+                _ => CpuStorage::F16(try_collect(
+                    bits.len(),
+                    bits.iter().map(|&b| half::f16::from_bits(b)),
+                )?),
+            });
+        }
         // read back only the span this view reaches, then gather it in C order
         let v = match l.span() {
             None => Vec::new(),

@@ -1,0 +1,91 @@
+// Half-precision storage: float16 and bfloat16 tensors rest on the GPU two to a 32-bit
+// word (element 2w in the low half of word w, 2w+1 in the high half: the host's byte
+// order, so uploads and downloads are plain copies). Kernels compute in float32: the
+// dispatch unpacks a packed operand into float32 words first and packs results after.
+// Both directions are integer arithmetic on the bits, exact on every GPU (WGSL leaves
+// the rounding of its own float-to-half conversions open, and needs no shader-f16 here).
+
+struct Params {
+    n: u32,        // elements (unpack: outputs; pack: inputs)
+    op: u32,       // 0: float16, 1: bfloat16
+    ndim: u32,     // (unused: elementwise.wgsl's layout, to share its launcher's params)
+    row: u32,      // threads per grid row
+    alpha: f32,
+    beta: f32,
+    a_offset: u32, // pack: the first input element in `a`
+    b_offset: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(1) @binding(1) var<storage, read> a: array<u32>;
+@group(3) @binding(3) var<storage, read_write> out: array<u32>;
+
+fn linear_index(gid: vec3<u32>) -> u32 {
+    return gid.x + gid.y * p.row;
+}
+
+// The float32 bits of the half with bits h (float16 or bfloat16), exactly.
+fn half_to_f32_bits(h: u32, bf: bool) -> u32 {
+    if (bf) { return h << 16u; }
+    let s = (h & 0x8000u) << 16u;
+    let e = (h >> 10u) & 0x1fu;
+    let m = h & 0x3ffu;
+    if (e == 31u) { return s | 0x7f800000u | (m << 13u); }     // inf, NaN (payload kept)
+    if (e != 0u) { return s | ((e + 112u) << 23u) | (m << 13u); }
+    if (m == 0u) { return s; }                                 // +-0
+    // subnormal: m * 2^-24, normalized (m < 2^10, so its top bit is below bit 10)
+    let top = firstLeadingBit(m);                              // 0..9
+    let exp = top + 103u;                                      // 2^(top - 24) biased
+    return s | (exp << 23u) | ((m << (23u - top)) & 0x7fffffu);
+}
+
+// The half bits of float32 bits b, rounded to nearest, ties to even (float16 or bfloat16);
+// NaN stays NaN (quiet), overflow goes to inf.
+fn f32_bits_to_half(b: u32, bf: bool) -> u32 {
+    let s = (b >> 16u) & 0x8000u;
+    let mag = b & 0x7fffffffu;
+    if (bf) {
+        if (mag > 0x7f800000u) { return s | 0x7fc0u; }
+        return ((b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u) & 0xffffu;
+    }
+    if (mag > 0x7f800000u) { return s | 0x7e00u; }
+    if (mag >= 0x477ff000u) { return s | 0x7c00u; }            // >= 65520 (and inf): inf
+    if (mag >= 0x38800000u) {                                  // a normal half (>= 2^-14)
+        let r = mag + 0xfffu + ((mag >> 13u) & 1u);            // may carry into the exponent
+        return s | ((((r >> 23u) - 112u) << 10u) | ((r >> 13u) & 0x3ffu));
+    }
+    if (mag < 0x33000000u) { return s; }                       // below half the least: 0
+    // subnormal half: the value in units of 2^-24, rounded to nearest even
+    let e = mag >> 23u;                                        // 102..112
+    let m = (mag & 0x7fffffu) | 0x800000u;                     // the significand, 24 bits
+    let shift = 126u - e;                                      // 14..24
+    let q = m >> shift;
+    let rest = m & ((1u << shift) - 1u);
+    let half_unit = 1u << (shift - 1u);
+    let up = select(0u, 1u, rest > half_unit || (rest == half_unit && (q & 1u) == 1u));
+    return s | (q + up);                                       // q + up <= 0x400: normal at the top
+}
+
+// out[i] = the float32 of element i of a packed buffer
+@compute @workgroup_size(64)
+fn unpack_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = linear_index(gid);
+    if (i >= p.n) { return; }
+    let word = a[i >> 1u];
+    let h = select(word & 0xffffu, word >> 16u, (i & 1u) == 1u);
+    out[i] = half_to_f32_bits(h, p.op == 1u);
+}
+
+// out[w] = elements 2w and 2w+1 of a float32 buffer, rounded to halves and packed (the
+// upper half of the last word is 0 when n is odd)
+@compute @workgroup_size(64)
+fn pack_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let w = linear_index(gid);
+    let i = 2u * w;
+    if (i >= p.n) { return; }
+    let bf = p.op == 1u;
+    let lo = f32_bits_to_half(a[p.a_offset + i], bf);
+    var hi = 0u;
+    if (i + 1u < p.n) { hi = f32_bits_to_half(a[p.a_offset + i + 1u], bf); }
+    out[w] = lo | (hi << 16u);
+}
