@@ -16,6 +16,7 @@ from typing import Any
 
 from . import _core
 from ._core import DeviceError
+from ._verify import VerifyReport, VerifyRow, verify  # noqa: F401  (the report types, for annotations)
 
 __all__ = [
     "is_available",
@@ -32,6 +33,7 @@ __all__ = [
     "manual_seed",
     "manual_seed_all",
     "matmul_tuning",
+    "verify",
 ]
 
 
