@@ -84,9 +84,17 @@ def test_regression_targets_use_mse_and_options_pass_through(batch):
     assert report.ok, str(report)
 
 
-def test_without_a_gpu_it_says_so(batch, monkeypatch):
-    import ferrograd._device as device
+def test_cuda_spellings_reach_the_same_functions():
+    assert fg.cuda.verify is fg.gpu.verify
+    with fg.cuda.amp.autocast():  # torch.cuda.amp's older spellings
+        y = fg.ones(2, 2, device="gpu") @ fg.ones(2, 2, device="gpu")
+    assert y.dtype == fg.float16
+    assert isinstance(fg.cuda.amp.GradScaler(), fg.GradScaler)
 
-    monkeypatch.setattr(device, "gpu_available", lambda: False)
+
+def test_without_a_gpu_it_says_so(batch, monkeypatch):
+    import ferrograd._verify as verify_module
+
+    monkeypatch.setattr(verify_module, "gpu_available", lambda: False)
     with pytest.raises(fg.DeviceError, match="no GPU"):
         fg.gpu.verify(fg.models.standard(784, 10), *batch, file=None)

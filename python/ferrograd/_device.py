@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from . import _core, gpu
-from ._core import Tensor
+from . import _core
+from ._core import DeviceError, Tensor
 
 
 def _check_device(device) -> None:
@@ -57,5 +57,10 @@ class device(str):  # noqa: N801  (PyTorch's name)
 
 
 def gpu_available() -> bool:
-    """Whether tensors can be placed on "gpu" on this machine (``fg.gpu.is_available()``)."""
-    return gpu.is_available()
+    """Whether tensors can be placed on "gpu" on this machine (``fg.gpu.is_available()``,
+    which says what counts: a software emulation needs ``FERROGRAD_ALLOW_SOFTWARE_GPU=1``)."""
+    try:
+        _core.gpu_info()
+    except DeviceError:
+        return False
+    return True

@@ -26,7 +26,12 @@ from typing import Any, Callable, TextIO
 import numpy as np
 
 from . import _core
+from . import losses as _losses
 from ._core import DeviceError, Tensor
+from ._device import gpu_available
+from .autograd import no_grad
+from .nn import layers
+from .optim import SGD
 
 EPS32 = 2.0**-23
 
@@ -110,8 +115,6 @@ def _scale(t: Tensor) -> float:
 
 
 def _elementwise(m) -> bool:
-    from .nn import layers  # noqa: PLC0415
-
     drops = tuple(getattr(layers, n) for n in ("Dropout", "AlphaDropout", "Dropout2d") if hasattr(layers, n))
     return isinstance(m, (layers._Activation, *drops))
 
@@ -184,11 +187,6 @@ def verify(
     itself is not changed: both runs use copies, in training mode. `seed` fixes dropout
     masks (one generator serves both devices, so the masks agree) and the output gradients
     of the isolated layer runs. Raises DeviceError when no GPU is available."""
-    from . import losses as _losses  # noqa: PLC0415
-    from . import no_grad  # noqa: PLC0415
-    from ._device import gpu_available  # noqa: PLC0415
-    from .optim import SGD  # noqa: PLC0415
-
     if not gpu_available():
         raise DeviceError("gpu.verify: no GPU adapter is available to compare against")
     x = x if isinstance(x, Tensor) else _core.from_numpy(np.asarray(x))

@@ -15,8 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from . import _core
-from ._core import DeviceError
-from ._verify import VerifyReport, VerifyRow, verify  # noqa: F401  (the report types, for annotations)
+from ._core import DeviceError as DeviceError  # fg.gpu.DeviceError, as before
+from ._device import gpu_available
+from ._verify import VerifyReport, VerifyRow, verify
+from .amp import cuda_amp as amp
 
 __all__ = [
     "is_available",
@@ -34,6 +36,9 @@ __all__ = [
     "manual_seed_all",
     "matmul_tuning",
     "verify",
+    "VerifyReport",
+    "VerifyRow",
+    "amp",
 ]
 
 
@@ -46,11 +51,7 @@ def is_available() -> bool:
     ``FERROGRAD_ALLOW_SOFTWARE_GPU=1`` in the environment (before the first GPU use) to
     use one anyway, as the test suite and CI do. ``fg.devices()`` lists software adapters
     with ``"software": True``."""
-    try:
-        _core.gpu_info()
-    except DeviceError:
-        return False
-    return True
+    return gpu_available()
 
 
 def info() -> dict[str, Any]:
