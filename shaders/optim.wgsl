@@ -48,19 +48,18 @@ fn sgd_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     param[i] = w - p.lr * step;
 }
 
-// s1, s2: first and second moments
+// s1, s2: first and second moments (adam_step.wgsl, prepended, has the formula)
 @compute @workgroup_size(64)
 fn adam_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n) { return; }
-    var w = param[i];
-    let d = grad[i] + p.wd * w;
-    w *= p.decay;
-    let m = p.a * s1[i] + (1.0 - p.a) * d;
-    let v = p.b * s2[i] + (1.0 - p.b) * d * d;
-    s1[i] = m;
-    s2[i] = v;
-    param[i] = w - p.step_size * m / (sqrt(v) / p.sqrt_bc2 + p.eps);
+    let r = adam_step(
+        param[i], grad[i], s1[i], s2[i],
+        vec4<f32>(p.a, p.b, p.eps, p.wd), vec4<f32>(p.decay, p.step_size, p.sqrt_bc2, 0.0),
+    );
+    s1[i] = r.y;
+    s2[i] = r.z;
+    param[i] = r.x;
 }
 
 // Centered RMSprop's first pass: the parameter is bound read-only at 2 (`aux`) and the

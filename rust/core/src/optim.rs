@@ -115,6 +115,65 @@ fn update(op: &str, p: &Tensor, g: &Tensor, state: &[&Tensor], rule: Rule) -> Re
     Ok(())
 }
 
+/// `update` for many parameters at once: when every tensor is on the GPU and no storage
+/// repeats, the backend updates them together (a multi-tensor kernel: a few dispatches for
+/// a whole network); otherwise one by one. Same results either way.
+fn update_many(
+    op: &str,
+    params: &[Tensor],
+    grads: &[Tensor],
+    states: &[Vec<&Tensor>],
+    rule: Rule,
+) -> Result<()> {
+    let all = || {
+        params
+            .iter()
+            .chain(grads)
+            .chain(states.iter().flatten().copied())
+    };
+    let together = params.len() > 1 && all().all(|t| t.device() == Device::Gpu) && {
+        let mut addrs: Vec<usize> = all().map(|t| t.storage_addr()).collect();
+        let n = addrs.len();
+        addrs.sort_unstable();
+        addrs.dedup();
+        addrs.len() == n
+    };
+    if !together {
+        for ((p, g), st) in params.iter().zip(grads).zip(states) {
+            update(op, p, g, st, rule)?;
+        }
+        return Ok(());
+    }
+    for ((p, g), st) in params.iter().zip(grads).zip(states) {
+        let mut others = vec![g];
+        others.extend_from_slice(st);
+        check(op, p, &others)?;
+    }
+    let _g = crate::autograd::NoGradGuard::new();
+    // every storage is distinct (checked above), so holding all the locks at once is safe
+    let mut pg: Vec<_> = params.iter().map(|p| p.storage_guard_mut()).collect();
+    let mut sg: Vec<Vec<_>> = states
+        .iter()
+        .map(|st| st.iter().map(|s| s.storage_guard_mut()).collect())
+        .collect();
+    let gg: Vec<_> = grads.iter().map(|g| g.storage_guard()).collect();
+    let mut items = Vec::with_capacity(params.len());
+    for (i, ((p, st), g)) in pg.iter_mut().zip(sg.iter_mut()).zip(&gg).enumerate() {
+        let state = st
+            .iter_mut()
+            .zip(&states[i])
+            .map(|(s, t)| (&mut **s, t.layout()))
+            .collect();
+        items.push((
+            &mut **p,
+            params[i].layout(),
+            (&**g, grads[i].layout()),
+            state,
+        ));
+    }
+    crate::storage::Buffer::optimizer_step_many(items, rule)
+}
+
 fn check(op: &str, p: &Tensor, others: &[&Tensor]) -> Result<()> {
     if !p.is_contiguous() {
         return Err(value_err!(
@@ -187,16 +246,20 @@ pub fn adam_step(
     if step == 0 {
         return Err(value_err!("adam: step counts from 1"));
     }
-    for i in 0..params.len() {
-        update(
-            "adam",
-            &params[i],
-            &grads[i],
-            &[&m[i], &v[i]],
-            Rule::Adam { h, step },
-        )?;
+    if [grads.len(), m.len(), v.len()]
+        .iter()
+        .any(|&n| n != params.len())
+    {
+        return Err(value_err!(
+            "adam: {} parameters, {} gradients and {} + {} moments",
+            params.len(),
+            grads.len(),
+            m.len(),
+            v.len()
+        ));
     }
-    Ok(())
+    let states: Vec<Vec<&Tensor>> = m.iter().zip(v).map(|(m, v)| vec![m, v]).collect();
+    update_many("adam", params, grads, &states, Rule::Adam { h, step })
 }
 
 /// One RMSprop step. `sq` holds the squared-gradient averages, `bufs` the momentum

@@ -37,7 +37,10 @@ fn validate(name: &str, src: &str) {
 #[cfg(feature = "gpu")]
 #[test]
 fn every_shader_validates_as_compiled() {
-    for (name, src) in ferrograd_core::gpu::shaders::ALL {
+    for (name, src) in ferrograd_core::gpu::shaders::ALL
+        .into_iter()
+        .chain(ferrograd_core::gpu::shaders::generated())
+    {
         validate(name, src);
     }
     // every file in shaders/ is part of some compiled source

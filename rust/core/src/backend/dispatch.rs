@@ -680,6 +680,69 @@ impl Buffer {
     }
 }
 
+/// One parameter of `Buffer::optimizer_step_many`: the parameter and its layout, the
+/// gradient, and the state buffers.
+pub(crate) type BufferOptItem<'a> = (
+    &'a mut Buffer,
+    &'a Layout,
+    (&'a Buffer, &'a Layout),
+    Vec<(&'a mut Buffer, &'a Layout)>,
+);
+
+impl Buffer {
+    /// See [`BackendStorage::optimizer_step_many`]: GPU float32 parameters go to the GPU's
+    /// multi-tensor path together; any other parameter (host, half, mixed devices) takes
+    /// `optimizer_step` on its own.
+    pub(crate) fn optimizer_step_many(
+        items: Vec<BufferOptItem<'_>>,
+        rule: crate::optim::Rule,
+    ) -> Result<()> {
+        #[cfg(feature = "gpu")]
+        {
+            fn gpu32(b: &Buffer) -> Option<&wgpu::WgpuStorage> {
+                match b {
+                    Buffer::Gpu(s) if s.dtype == DType::F32 && !s.packed => Some(s),
+                    _ => None,
+                }
+            }
+            let all_gpu = items.iter().all(|(p, _, (g, _), st)| {
+                gpu32(p).is_some()
+                    && gpu32(g).is_some()
+                    && st.iter().all(|(s, _)| gpu32(s).is_some())
+            });
+            if all_gpu && !items.is_empty() {
+                let mut gpu_items: Vec<OptItem<'_, wgpu::WgpuStorage>> =
+                    Vec::with_capacity(items.len());
+                for (p, l, (g, gl), st) in items {
+                    let (Buffer::Gpu(p), Buffer::Gpu(g)) = (p, g) else {
+                        unreachable!("checked above")
+                    };
+                    let state = st
+                        .into_iter()
+                        .map(|(s, sl)| match s {
+                            Buffer::Gpu(s) => (s, sl),
+                            Buffer::Cpu(_) => unreachable!("checked above"),
+                        })
+                        .collect();
+                    gpu_items.push(OptItem {
+                        param: p,
+                        layout: l,
+                        grad: (g, gl),
+                        state,
+                    });
+                }
+                return wgpu::WgpuStorage::optimizer_step_many(&mut gpu_items, rule);
+            }
+        }
+        for (p, l, g, mut st) in items {
+            let mut refs: Vec<(&mut Buffer, &Layout)> =
+                st.iter_mut().map(|(s, sl)| (&mut **s, *sl)).collect();
+            p.optimizer_step(l, g, &mut refs, rule)?;
+        }
+        Ok(())
+    }
+}
+
 impl Buffer {
     /// See [`BackendStorage::batch_norm`].
     pub(crate) fn batch_norm(

@@ -20,6 +20,19 @@ use crate::ops::{BinaryOp, CmpOp, LogicOp, UnaryOp};
 use crate::storage::{Buffer, CpuStorage};
 use crate::tensor::Device;
 
+/// One parameter of a multi-tensor optimizer step: the parameter (updated in place) and its
+/// layout, its gradient, and its state storages in the rule's order (updated in place).
+pub(crate) struct OptItem<'a, S> {
+    /// the parameter's storage
+    pub param: &'a mut S,
+    /// the parameter's layout
+    pub layout: &'a Layout,
+    /// the gradient and its layout
+    pub grad: (&'a S, &'a Layout),
+    /// the optimizer state storages and their layouts
+    pub state: Vec<(&'a mut S, &'a Layout)>,
+}
+
 /// What every backend implements, on its own storage type.
 pub(crate) trait BackendStorage: Sized {
     /// y = op(x) elementwise, x read through `l`; a contiguous result of `l`'s shape.
@@ -172,6 +185,20 @@ pub(crate) trait BackendStorage: Sized {
         state: &mut [(&mut Self, &Layout)],
         rule: crate::optim::Rule,
     ) -> Result<()>;
+
+    /// One optimizer update of several parameters, each as `optimizer_step` makes it; a
+    /// backend that can update many tensors in one pass (the GPU's multi-tensor kernels)
+    /// overrides this loop.
+    fn optimizer_step_many(
+        items: &mut [OptItem<'_, Self>],
+        rule: crate::optim::Rule,
+    ) -> Result<()> {
+        for it in items.iter_mut() {
+            it.param
+                .optimizer_step(it.layout, it.grad, &mut it.state, rule)?;
+        }
+        Ok(())
+    }
 
     /// Dropout's fused pass: y = x * A + B with (A, B) = (keep_scale, keep_shift) where the
     /// counter-based generator's number at `start + i` of stream `seed` is at least

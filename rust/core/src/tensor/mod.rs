@@ -800,6 +800,11 @@ impl Tensor {
         })
     }
 
+    /// The address of the storage (two tensors with one address share their storage).
+    pub(crate) fn storage_addr(&self) -> usize {
+        Arc::as_ptr(&self.0.storage) as usize
+    }
+
     /// Read access to the storage, for kernels over several tensors' storages.
     pub(crate) fn storage_guard(&self) -> std::sync::RwLockReadGuard<'_, Buffer> {
         self.0.storage.read()

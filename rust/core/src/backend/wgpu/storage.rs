@@ -182,14 +182,15 @@ fn launch_half_at(
 }
 
 use super::ops::{
-    dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary, launch_conv_gemm,
-    launch_cross_entropy, launch_cross_entropy_grad, launch_fold2d, launch_gather,
-    launch_log_softmax, launch_masked_affine, launch_matmul, launch_max_pool2d,
-    launch_max_pool2d_grad, launch_optimizer, launch_reduce, launch_scatter_sum, launch_select,
-    launch_unary, launch_unary_grad, launch_unfold2d, OptKernel, RED_ARGMAX, RED_ARGMIN,
-    RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    adam_consts, adam_multi_tensors, dim_first, launch_adam_multi, launch_batch_norm,
+    launch_batch_norm_grad, launch_binary, launch_conv_gemm, launch_cross_entropy,
+    launch_cross_entropy_grad, launch_fold2d, launch_gather, launch_log_softmax,
+    launch_masked_affine, launch_matmul, launch_max_pool2d, launch_max_pool2d_grad,
+    launch_optimizer, launch_reduce, launch_scatter_sum, launch_select, launch_unary,
+    launch_unary_grad, launch_unfold2d, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX,
+    RED_MIN, RED_SUM,
 };
-use crate::backend::{float_only, BackendStorage};
+use crate::backend::{float_only, BackendStorage, OptItem};
 use crate::backend::{BnSpec, MaskSpec, ReduceOp, ReducePlan, XentGradSpec};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
@@ -708,25 +709,16 @@ impl BackendStorage for WgpuStorage {
                 )
             }
             Rule::Adam { h, step } => {
-                let bc1 = 1.0 - h.beta1.powi(step as i32);
-                let bc2 = 1.0 - h.beta2.powi(step as i32);
+                let ([a, b, eps, wd], [decay, step_size, sqrt_bc2, _]) = adam_consts(&h, step);
                 let params = OptParams {
                     lr: h.lr as f32,
-                    a: h.beta1 as f32,
-                    b: h.beta2 as f32,
-                    eps: h.eps as f32,
-                    wd: if h.decoupled {
-                        0.0
-                    } else {
-                        h.weight_decay as f32
-                    },
-                    decay: if h.decoupled {
-                        (1.0 - h.lr * h.weight_decay) as f32
-                    } else {
-                        1.0
-                    },
-                    step_size: (h.lr / bc1) as f32,
-                    sqrt_bc2: bc2.sqrt() as f32,
+                    a,
+                    b,
+                    eps,
+                    wd,
+                    decay,
+                    step_size,
+                    sqrt_bc2,
                     ..Default::default()
                 };
                 launch_optimizer(
@@ -793,6 +785,78 @@ impl BackendStorage for WgpuStorage {
                 )
             }
         }
+    }
+
+    fn optimizer_step_many(
+        items: &mut [OptItem<'_, Self>],
+        rule: crate::optim::Rule,
+    ) -> Result<()> {
+        use crate::optim::Rule;
+        // Adam over float32 tensors that are whole buffers from element 0: up to
+        // ADAM_MULTI_TENSORS of them a dispatch; anything else one by one
+        let per_dispatch = adam_multi_tensors();
+        let consts = match rule {
+            Rule::Adam { h, step } if per_dispatch >= 2 => adam_consts(&h, step),
+            _ => {
+                return items.iter_mut().try_for_each(|it| {
+                    it.param
+                        .optimizer_step(it.layout, it.grad, &mut it.state, rule)
+                })
+            }
+        };
+        let whole = |s: &WgpuStorage, l: &Layout| {
+            s.dtype == DType::F32 && !s.packed && l.is_contiguous() && l.offset == 0
+        };
+        let mut batch: Vec<([&GpuBuffer; 4], usize)> = Vec::new();
+        let mut seen: Vec<*const GpuBuffer> = Vec::new();
+        let flush = |batch: &mut Vec<([&GpuBuffer; 4], usize)>,
+                     seen: &mut Vec<*const GpuBuffer>| {
+            seen.clear();
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let r = launch_adam_multi(batch, consts);
+            batch.clear();
+            r
+        };
+        let mut single = Vec::new();
+        for (i, it) in items.iter().enumerate() {
+            let fits = it.state.len() == 2
+                && whole(it.param, it.layout)
+                && whole(it.grad.0, it.grad.1)
+                && it.state.iter().all(|(s, l)| whole(s, l));
+            if !fits {
+                single.push(i);
+                continue;
+            }
+            let bufs = [
+                &*it.param.buf,
+                &*it.grad.0.buf,
+                &*it.state[0].0.buf,
+                &*it.state[1].0.buf,
+            ];
+            // a buffer bound twice read-write is refused by the GPU's validation
+            let ptrs = bufs.map(|b| b as *const GpuBuffer);
+            if (0..4).any(|a| ptrs[a + 1..].contains(&ptrs[a])) {
+                single.push(i);
+                continue;
+            }
+            if ptrs.iter().any(|p| seen.contains(p)) {
+                flush(&mut batch, &mut seen)?;
+            }
+            seen.extend(ptrs);
+            batch.push((bufs, it.layout.numel()));
+            if batch.len() == per_dispatch {
+                flush(&mut batch, &mut seen)?;
+            }
+        }
+        flush(&mut batch, &mut seen)?;
+        for i in single {
+            let it = &mut items[i];
+            it.param
+                .optimizer_step(it.layout, it.grad, &mut it.state, rule)?;
+        }
+        Ok(())
     }
 
     fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Self, Self)> {

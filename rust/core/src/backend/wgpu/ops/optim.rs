@@ -54,3 +54,66 @@ pub(crate) fn launch_optimizer(
     };
     ctx.run(k, &p, binds, groups)
 }
+
+/// Adam's constants as adam_step.wgsl takes them: `h` = (beta1, beta2, eps, L2 weight
+/// decay), `k` = (decoupled decay factor, lr / (1 - beta1^t), sqrt(1 - beta2^t), 0); the
+/// per-tensor and multi-tensor kernels both take them from here.
+pub(crate) fn adam_consts(h: &crate::optim::Adam, step: u64) -> ([f32; 4], [f32; 4]) {
+    let bc1 = 1.0 - h.beta1.powi(step as i32);
+    let bc2 = 1.0 - h.beta2.powi(step as i32);
+    let (wd, decay) = if h.decoupled {
+        (0.0, (1.0 - h.lr * h.weight_decay) as f32)
+    } else {
+        (h.weight_decay as f32, 1.0)
+    };
+    (
+        [h.beta1 as f32, h.beta2 as f32, h.eps as f32, wd],
+        [decay, (h.lr / bc1) as f32, bc2.sqrt() as f32, 0.0],
+    )
+}
+
+/// One dispatch of the multi-tensor Adam kernel: each tensor's (weight, gradient, first
+/// moment, second moment) buffers, contiguous from element 0, and its element count; at
+/// most `ADAM_MULTI_TENSORS` tensors.
+pub(crate) fn launch_adam_multi(
+    tensors: &[([&GpuBuffer; 4], usize)],
+    (h, k): ([f32; 4], [f32; 4]),
+) -> Result<()> {
+    const KERNEL_NAME: &str = "adam_multi";
+    let ctx = gpu::context()?;
+    let total: usize = tensors.iter().map(|(_, n)| n).sum();
+    check_u32(KERNEL_NAME, total)?;
+    if total == 0 {
+        return Ok(());
+    }
+    let mut n = [0u32; 8];
+    for (slot, (_, len)) in n.iter_mut().zip(tensors) {
+        *slot = *len as u32;
+    }
+    let (groups, row) = ctx.grid(total, 64)?;
+    let p = gpu::MultiOptParams {
+        count: tensors.len() as u32,
+        row,
+        h,
+        k,
+        n,
+        ..Default::default()
+    };
+    let bufs: Vec<&GpuBuffer> = tensors.iter().flat_map(|(b, _)| *b).collect();
+    let kernel = gpu::Kernel::new(
+        KERNEL_NAME,
+        gpu::shaders::adam_multi_source(adam_multi_tensors()),
+        "adam_multi_main",
+    );
+    ctx.run_multi(&kernel, &p, &bufs, groups)
+}
+
+/// How many tensors one multi-tensor Adam dispatch takes on this adapter (0: none, the
+/// adapter binds too few buffers to a shader stage).
+pub(crate) fn adam_multi_tensors() -> usize {
+    gpu::context()
+        .ok()
+        .and_then(|c| c.multi_layout().map(|l| l.slots / 4))
+        .unwrap_or(0)
+        .min(gpu::shaders::ADAM_MULTI_TENSORS)
+}

@@ -46,6 +46,15 @@ impl Context {
     }
 
     pub(crate) fn pipeline(&self, kernel: &Kernel) -> Result<wgpu::ComputePipeline> {
+        self.pipeline_in(kernel, &self.pipeline_layout)
+    }
+
+    /// `pipeline` for a kernel of another bind-group layout (the multi-tensor kernels).
+    pub(crate) fn pipeline_in(
+        &self,
+        kernel: &Kernel,
+        layout: &wgpu::PipelineLayout,
+    ) -> Result<wgpu::ComputePipeline> {
         let key = kernel.key;
         let mut cache = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = cache.get(key) {
@@ -71,7 +80,7 @@ impl Context {
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(key),
-                layout: Some(&self.pipeline_layout),
+                layout: Some(layout),
                 module: &module,
                 entry_point: Some(kernel.entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
@@ -441,6 +450,45 @@ impl Context {
             binds.output.raw(),
         );
 
+        self.record(
+            kernel.key,
+            pipeline,
+            bytes,
+            meta_words,
+            |pass, bound, uniform_off, meta_off| {
+                // group 0 moves with every dispatch's parameter slot; the others are set
+                // again only when they change (group 2's offset is fixed unless it is the
+                // meta ring)
+                pass.set_bind_group(0, &g0, &[uniform_off]);
+                for (i, (g, off)) in [(g1, None), (g2, Some(meta_off)), (g3, None)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let ring = off.is_some() && meta_words.is_some();
+                    if ring || bound[i].as_ref() != Some(&g) {
+                        pass.set_bind_group(i as u32 + 1, &g, off.as_slice());
+                        bound[i] = Some(g);
+                    }
+                }
+            },
+            groups,
+        )
+    }
+
+    /// Records one dispatch of `pipeline` into the open pass (opening one if needed):
+    /// `bytes` go to the parameter ring, `meta_words` to the meta ring, and `bind(pass,
+    /// bound, parameter offset, meta offset)` sets the bind groups (`bound`: groups 1-3 as
+    /// the pass has them, to skip setting them again).
+    #[allow(clippy::type_complexity)]
+    pub(super) fn record(
+        &self,
+        key: &'static str,
+        pipeline: wgpu::ComputePipeline,
+        bytes: &[u8],
+        meta_words: Option<&[u32]>,
+        bind: impl FnOnce(&mut wgpu::ComputePass<'static>, &mut [Option<wgpu::BindGroup>; 3], u32, u32),
+        groups: [u32; 3],
+    ) -> Result<()> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         let meta_off = match meta_words {
             Some(m) => {
@@ -486,19 +534,7 @@ impl Context {
             if !same {
                 pass.set_pipeline(&pipeline);
             }
-            // group 0 moves with every dispatch's parameter slot; the others are set again
-            // only when they change (group 2's offset is fixed unless it is the meta ring)
-            pass.set_bind_group(0, &g0, &[uniform_off]);
-            for (i, (g, off)) in [(g1, None), (g2, Some(meta_off)), (g3, None)]
-                .into_iter()
-                .enumerate()
-            {
-                let ring = off.is_some() && meta_words.is_some();
-                if ring || bound[i].as_ref() != Some(&g) {
-                    pass.set_bind_group(i as u32 + 1, &g, off.as_slice());
-                    bound[i] = Some(g);
-                }
-            }
+            bind(pass, bound, uniform_off, meta_off);
             if let Some(prof) = &self.profiler {
                 pass.write_timestamp(&prof.queries, q);
             }
@@ -508,7 +544,7 @@ impl Context {
             }
         }
         if self.profiler.is_some() {
-            p.profiled.push(kernel.key);
+            p.profiled.push(key);
         }
         if !same {
             p.pipeline = Some(pipeline);
@@ -571,21 +607,7 @@ impl Context {
         if c.state.len() + c.in1.len() + c.in2.len() + c.out.len() >= MAX_BIND_GROUPS {
             *c = BindCache::default();
         }
-        let g0 = c
-            .state
-            .entry([state[0].clone(), state[1].clone()])
-            .or_insert_with(|| {
-                let ring = wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &self.uniform_ring,
-                        offset: 0,
-                        size: wgpu::BufferSize::new(SLOT as u64),
-                    }),
-                };
-                create(0, &[ring, entry(5, state[0]), entry(6, state[1])])
-            })
-            .clone();
+        let g0 = self.state_group_in(&mut c, state);
         let g1 = c
             .in1
             .entry(in1.clone())
@@ -605,6 +627,40 @@ impl Context {
             .or_insert_with(|| create(3, &[entry(3, out)]))
             .clone();
         [g0, g1, g2, g3]
+    }
+
+    /// Group 0 (the parameter ring, and `state` at bindings 5 and 6), from the cache.
+    fn state_group_in(&self, c: &mut BindCache, state: [&wgpu::Buffer; 2]) -> wgpu::BindGroup {
+        c.state
+            .entry([state[0].clone(), state[1].clone()])
+            .or_insert_with(|| {
+                self.bind_groups_created
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let ring = wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &self.uniform_ring,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(SLOT as u64),
+                    }),
+                };
+                let (s5, s6) = (
+                    wgpu::BindGroupEntry {
+                        binding: 5,
+                        resource: state[0].as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 6,
+                        resource: state[1].as_entire_binding(),
+                    },
+                );
+                self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &self.layouts[0],
+                    entries: &[ring, s5, s6],
+                })
+            })
+            .clone()
     }
 
     /// A 2-D grid covering `n` threads of `wg`-wide workgroups (65,535 per dimension).

@@ -16,6 +16,7 @@ use wgpu::util::DeviceExt;
 
 mod buffer;
 mod dispatch;
+mod multi;
 mod params;
 
 pub(crate) use buffer::Extra;
@@ -188,6 +189,9 @@ pub struct Context {
     pool_limit: AtomicU64,
     /// the matmul driver's settings and tuning results for this adapter
     pub(crate) matmul: super::ops::MatmulSettings,
+    /// the multi-tensor kernels' layouts, made on first use (None: the adapter binds too
+    /// few buffers)
+    multi: std::sync::OnceLock<Option<multi::MultiLayout>>,
 }
 
 /// The default cap on free pooled buffers: enough for a training loop's working set to be
@@ -476,5 +480,6 @@ fn create_quietly() -> std::result::Result<Context, String> {
         reserved: AtomicU64::new(0),
         pool_limit: AtomicU64::new(DEFAULT_POOL_LIMIT),
         matmul: super::ops::MatmulSettings::from_env(),
+        multi: std::sync::OnceLock::new(),
     })
 }

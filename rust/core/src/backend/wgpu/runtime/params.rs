@@ -158,6 +158,23 @@ pub(crate) struct OptParams {
 }
 impl Params for OptParams {}
 
+/// The multi-tensor Adam kernel's Params (`adam_multi_source`).
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct MultiOptParams {
+    /// tensors in this dispatch
+    pub count: u32,
+    pub row: u32,
+    pub _pad: [u32; 2],
+    /// beta1, beta2, eps, L2 weight decay (adam_step.wgsl's `h`)
+    pub h: [f32; 4],
+    /// decoupled decay factor, step size, sqrt(bias correction 2), 0 (its `k`)
+    pub k: [f32; 4],
+    /// each tensor's element count
+    pub n: [u32; 8],
+}
+impl Params for MultiOptParams {}
+
 /// gather.wgsl's Params.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
