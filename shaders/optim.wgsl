@@ -30,25 +30,20 @@ fn index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;
 }
 
-// s1: the momentum buffer (when flags & 1)
+// s1: the momentum buffer (when flags & 1; optim_step.wgsl has the formula)
 @compute @workgroup_size(64)
 fn sgd_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n) { return; }
-    let w = param[i];
-    let d = grad[i] + p.wd * w;
-    var step = d;
-    if ((p.flags & 1u) != 0u) {
-        var buf = d;
-        if ((p.flags & 2u) == 0u) { buf = p.a * s1[i] + p.b * d; }
-        s1[i] = buf;
-        step = buf;
-        if ((p.flags & 4u) != 0u) { step = d + p.a * buf; }
-    }
-    param[i] = w - p.lr * step;
+    let momentum = (p.flags & 1u) != 0u;
+    var buf = 0.0;
+    if (momentum) { buf = s1[i]; }
+    let r = sgd_step(param[i], grad[i], buf, vec4<f32>(p.lr, p.a, p.b, p.wd), p.flags);
+    if (momentum) { s1[i] = r.y; }
+    param[i] = r.x;
 }
 
-// s1, s2: first and second moments (adam_step.wgsl, prepended, has the formula)
+// s1, s2: first and second moments (optim_step.wgsl, prepended, has the formula)
 @compute @workgroup_size(64)
 fn adam_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);

@@ -1661,14 +1661,25 @@ def _adam_models(build, n=2):
     return [copy.deepcopy(base).to("gpu") for _ in range(n)]
 
 
-@pytest.mark.parametrize("kw", [{}, {"weight_decay": 0.01}], ids=["adam", "l2"])
-def test_multi_tensor_adam_equals_one_tensor_at_a_time(kw):
-    """One Adam over a network's parameters updates up to eight tensors a dispatch; an
-    Adam per parameter updates each alone. Same kernel arithmetic (adam_step.wgsl), so the
-    same bits after several steps, with fewer dispatches."""
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: fg.optim.Adam(ps, lr=1e-2),
+        lambda ps: fg.optim.Adam(ps, lr=1e-2, weight_decay=0.01),
+        lambda ps: fg.optim.AdamW(ps, lr=1e-2),
+        lambda ps: fg.optim.SGD(ps, lr=0.05),
+        lambda ps: fg.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+        lambda ps: fg.optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.1),
+    ],
+    ids=["adam", "adam-l2", "adamw", "sgd", "nesterov", "momentum-dampening"],
+)
+def test_multi_tensor_optimizers_equal_one_tensor_at_a_time(make):
+    """One optimizer over a network's parameters updates several tensors a dispatch; one
+    per parameter updates each alone. Same arithmetic (optim_step.wgsl), so the same bits
+    after several steps (momentum's first step included), with fewer dispatches."""
     together, alone = _adam_models(lambda: fg.models.residual(32, 5, width=16, blocks=3))
-    opt_all = fg.optim.Adam(together.parameters(), lr=1e-2, **kw)
-    opts = [fg.optim.Adam([p], lr=1e-2, **kw) for p in alone.parameters()]
+    opt_all = make(list(together.parameters()))
+    opts = [make([p]) for p in alone.parameters()]
     x = fg.randn(16, 32, device="gpu")
     y = fg.tensor([i % 5 for i in range(16)])
     counts = []

@@ -223,15 +223,19 @@ pub fn sgd_step(
     first: bool,
     h: Sgd,
 ) -> Result<()> {
-    for (i, (p, g)) in params.iter().zip(grads).enumerate() {
-        let state: Vec<&Tensor> = if h.momentum != 0.0 {
-            vec![&bufs[i]]
-        } else {
-            vec![]
-        };
-        update("sgd", p, g, &state, Rule::Sgd { h, first })?;
+    let momentum = h.momentum != 0.0;
+    if grads.len() != params.len() || (momentum && bufs.len() != params.len()) {
+        return Err(value_err!(
+            "sgd: {} parameters, {} gradients and {} momentum buffers",
+            params.len(),
+            grads.len(),
+            bufs.len()
+        ));
     }
-    Ok(())
+    let states: Vec<Vec<&Tensor>> = (0..params.len())
+        .map(|i| if momentum { vec![&bufs[i]] } else { vec![] })
+        .collect();
+    update_many("sgd", params, grads, &states, Rule::Sgd { h, first })
 }
 
 /// One Adam (or AdamW) step over all parameters; `step` counts from 1.

@@ -45,11 +45,11 @@ pub const BATCHNORM: &str = concat!(
 );
 /// Optimizer updates in place (SGD, Adam/AdamW, RMSprop).
 pub const OPTIM: &str = concat!(
-    include_str!("../../../../../shaders/adam_step.wgsl"),
+    include_str!("../../../../../shaders/optim_step.wgsl"),
     include_str!("../../../../../shaders/optim.wgsl")
 );
-/// Adam's element update, the prelude of the multi-tensor kernel (generated in Rust).
-pub const ADAM_STEP: &str = include_str!("../../../../../shaders/adam_step.wgsl");
+/// The optimizers' element updates, the prelude of the multi-tensor kernels.
+pub const OPTIM_STEP: &str = include_str!("../../../../../shaders/optim_step.wgsl");
 /// Row gathers (index_select).
 pub const GATHER: &str = include_str!("../../../../../shaders/gather.wgsl");
 /// Sliding windows (convolution, pooling): unfold (im2col), fold (col2im), max pooling.
@@ -78,60 +78,102 @@ pub const ALL: [(&str, &str); 13] = [
     ("dropout", DROPOUT),
 ];
 
-/// The most tensors one multi-tensor Adam dispatch updates (4 buffers each).
-pub const ADAM_MULTI_TENSORS: usize = 8;
+/// The most tensors one multi-tensor optimizer dispatch updates.
+pub const MULTI_TENSORS: usize = 8;
 
-/// The multi-tensor Adam kernel for `tensors` tensors (at most `ADAM_MULTI_TENSORS`):
-/// (weight, gradient, first and second moment) buffer quadruples at group 1's bindings,
-/// each thread finding its tensor from the element counts, then adam_step.wgsl's update.
-/// Generated, because WGSL cannot index bindings: one `case` per tensor.
-pub fn adam_multi_source(tensors: usize) -> &'static str {
-    static MADE: std::sync::Mutex<Vec<(usize, &'static str)>> = std::sync::Mutex::new(Vec::new());
+/// Which update a multi-tensor optimizer kernel makes, and so which buffers each tensor
+/// binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MultiKind {
+    /// Adam/AdamW: weight, gradient, first and second moment
+    Adam,
+    /// SGD with momentum: weight, gradient, momentum buffer
+    SgdMomentum,
+    /// plain SGD: weight, gradient
+    Sgd,
+}
+
+impl MultiKind {
+    /// Buffers each tensor binds.
+    pub fn buffers(self) -> usize {
+        match self {
+            MultiKind::Adam => 4,
+            MultiKind::SgdMomentum => 3,
+            MultiKind::Sgd => 2,
+        }
+    }
+
+    /// The pipeline key of its kernel.
+    pub fn key(self) -> &'static str {
+        match self {
+            MultiKind::Adam => "adam_multi",
+            MultiKind::SgdMomentum => "sgd_momentum_multi",
+            MultiKind::Sgd => "sgd_multi",
+        }
+    }
+}
+
+/// The multi-tensor optimizer kernel of `kind` for `tensors` tensors (at most
+/// `MULTI_TENSORS`): each tensor's buffers at group 1's next bindings, each thread finding
+/// its tensor from the element counts, then optim_step.wgsl's update. Generated, because
+/// WGSL cannot index bindings: one `case` per tensor.
+pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
+    type Made = Vec<((MultiKind, usize), &'static str)>;
+    static MADE: std::sync::Mutex<Made> = std::sync::Mutex::new(Vec::new());
     let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, s)) = made.iter().find(|(k, _)| *k == tensors) {
+    if let Some((_, s)) = made.iter().find(|(k, _)| *k == (kind, tensors)) {
         return s;
     }
-    let src: &'static str = {
-        use std::fmt::Write;
-        let mut s = String::from(ADAM_STEP);
-        s.push_str(
-            "\nstruct Params {\n    count: u32,\n    row: u32,\n    _pad: vec2<u32>,\n    \
-             h: vec4<f32>,\n    k: vec4<f32>,\n    n: array<vec4<u32>, 2>,\n}\n\n\
-             @group(0) @binding(0) var<uniform> p: Params;\n",
-        );
-        for t in 0..tensors {
-            for (j, name) in ["w", "g", "m", "v"].iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "@group(1) @binding({}) var<storage, read_write> {name}{t}: array<f32>;",
-                    4 * t + j
-                );
-            }
-        }
-        s.push_str(
-            "\n@compute @workgroup_size(64)\n\
-             fn adam_multi_main(@builtin(global_invocation_id) gid: vec3<u32>) {\n    \
-             var i = gid.x + gid.y * p.row;\n    var t = 0u;\n    loop {\n        \
-             if (t >= p.count) { return; }\n        let n = p.n[t / 4u][t % 4u];\n        \
-             if (i < n) { break; }\n        i -= n;\n        t += 1u;\n    }\n    \
-             switch t {\n",
-        );
-        for t in 0..tensors {
+    use std::fmt::Write;
+    let names = &["w", "g", "m", "v"][..kind.buffers()];
+    let mut s = String::from(OPTIM_STEP);
+    s.push_str(
+        "\nstruct Params {\n    count: u32,\n    row: u32,\n    flags: u32,\n    _pad: u32,\n    \
+         h: vec4<f32>,\n    k: vec4<f32>,\n    n: array<vec4<u32>, 2>,\n}\n\n\
+         @group(0) @binding(0) var<uniform> p: Params;\n",
+    );
+    for t in 0..tensors {
+        for (j, name) in names.iter().enumerate() {
             let _ = writeln!(
                 s,
-                "        case {t}u: {{\n            \
-                 let r = adam_step(w{t}[i], g{t}[i], m{t}[i], v{t}[i], p.h, p.k);\n            \
-                 w{t}[i] = r.x;\n            m{t}[i] = r.y;\n            v{t}[i] = r.z;\n        }}"
+                "@group(1) @binding({}) var<storage, read_write> {name}{t}: array<f32>;",
+                names.len() * t + j
             );
         }
-        s.push_str("        default: {}\n    }\n}\n");
-        Box::leak(s.into_boxed_str())
-    };
-    made.push((tensors, src));
+    }
+    s.push_str(
+        "\n@compute @workgroup_size(64)\n\
+         fn multi_main(@builtin(global_invocation_id) gid: vec3<u32>) {\n    \
+         var i = gid.x + gid.y * p.row;\n    var t = 0u;\n    loop {\n        \
+         if (t >= p.count) { return; }\n        let n = p.n[t / 4u][t % 4u];\n        \
+         if (i < n) { break; }\n        i -= n;\n        t += 1u;\n    }\n    \
+         switch t {\n",
+    );
+    for t in 0..tensors {
+        let body = match kind {
+            MultiKind::Adam => format!(
+                "let r = adam_step(w{t}[i], g{t}[i], m{t}[i], v{t}[i], p.h, p.k);\n            \
+                 w{t}[i] = r.x;\n            m{t}[i] = r.y;\n            v{t}[i] = r.z;"
+            ),
+            MultiKind::SgdMomentum => format!(
+                "let r = sgd_step(w{t}[i], g{t}[i], m{t}[i], p.h, p.flags);\n            \
+                 w{t}[i] = r.x;\n            m{t}[i] = r.y;"
+            ),
+            MultiKind::Sgd => format!(
+                "let r = sgd_step(w{t}[i], g{t}[i], 0.0, p.h, p.flags);\n            \
+                 w{t}[i] = r.x;"
+            ),
+        };
+        let _ = writeln!(s, "        case {t}u: {{\n            {body}\n        }}");
+    }
+    s.push_str("        default: {}\n    }\n}\n");
+    let src: &'static str = Box::leak(s.into_boxed_str());
+    made.push(((kind, tensors), src));
     src
 }
 
 /// The shaders generated at run time, with their names (validated like `ALL`).
-pub fn generated() -> [(&'static str, &'static str); 1] {
-    [("adam_multi", adam_multi_source(ADAM_MULTI_TENSORS))]
+pub fn generated() -> [(&'static str, &'static str); 3] {
+    [MultiKind::Adam, MultiKind::SgdMomentum, MultiKind::Sgd]
+        .map(|k| (k.key(), multi_optimizer_source(k, MULTI_TENSORS)))
 }

@@ -182,13 +182,12 @@ fn launch_half_at(
 }
 
 use super::ops::{
-    adam_consts, adam_multi_tensors, dim_first, launch_adam_multi, launch_batch_norm,
-    launch_batch_norm_grad, launch_binary, launch_conv_gemm, launch_cross_entropy,
-    launch_cross_entropy_grad, launch_fold2d, launch_gather, launch_log_softmax,
-    launch_masked_affine, launch_matmul, launch_max_pool2d, launch_max_pool2d_grad,
-    launch_optimizer, launch_reduce, launch_scatter_sum, launch_select, launch_unary,
-    launch_unary_grad, launch_unfold2d, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX,
-    RED_MIN, RED_SUM,
+    adam_consts, dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary,
+    launch_conv_gemm, launch_cross_entropy, launch_cross_entropy_grad, launch_fold2d,
+    launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_max_pool2d,
+    launch_max_pool2d_grad, launch_multi_optimizer, launch_optimizer, launch_reduce,
+    launch_scatter_sum, launch_select, launch_unary, launch_unary_grad, launch_unfold2d,
+    multi_tensors, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage, OptItem};
 use crate::backend::{BnSpec, MaskSpec, ReduceOp, ReducePlan, XentGradSpec};
@@ -791,37 +790,56 @@ impl BackendStorage for WgpuStorage {
         items: &mut [OptItem<'_, Self>],
         rule: crate::optim::Rule,
     ) -> Result<()> {
+        use super::shaders::MultiKind;
         use crate::optim::Rule;
-        // Adam over float32 tensors that are whole buffers from element 0: up to
-        // ADAM_MULTI_TENSORS of them a dispatch; anything else one by one
-        let per_dispatch = adam_multi_tensors();
-        let consts = match rule {
-            Rule::Adam { h, step } if per_dispatch >= 2 => adam_consts(&h, step),
-            _ => {
-                return items.iter_mut().try_for_each(|it| {
-                    it.param
-                        .optimizer_step(it.layout, it.grad, &mut it.state, rule)
-                })
+        // Adam and SGD over float32 tensors that are whole buffers from element 0: as many
+        // a dispatch as the adapter binds; anything else one tensor at a time
+        let multi = match rule {
+            Rule::Adam { h, step } => Some((MultiKind::Adam, adam_consts(&h, step), 0)),
+            Rule::Sgd { h, first } => {
+                let momentum = h.momentum != 0.0;
+                let flags = momentum as u32 | ((first as u32) << 1) | ((h.nesterov as u32) << 2);
+                let kind = if momentum {
+                    MultiKind::SgdMomentum
+                } else {
+                    MultiKind::Sgd
+                };
+                let c = [
+                    h.lr as f32,
+                    h.momentum as f32,
+                    (1.0 - h.dampening) as f32,
+                    h.weight_decay as f32,
+                ];
+                Some((kind, (c, [0.0; 4]), flags))
             }
+            _ => None,
         };
+        let Some((kind, consts, flags)) = multi.filter(|(kind, ..)| multi_tensors(*kind) >= 2)
+        else {
+            return items.iter_mut().try_for_each(|it| {
+                it.param
+                    .optimizer_step(it.layout, it.grad, &mut it.state, rule)
+            });
+        };
+        let per_dispatch = multi_tensors(kind);
         let whole = |s: &WgpuStorage, l: &Layout| {
             s.dtype == DType::F32 && !s.packed && l.is_contiguous() && l.offset == 0
         };
-        let mut batch: Vec<([&GpuBuffer; 4], usize)> = Vec::new();
+        let mut batch: Vec<(Vec<&GpuBuffer>, usize)> = Vec::new();
         let mut seen: Vec<*const GpuBuffer> = Vec::new();
-        let flush = |batch: &mut Vec<([&GpuBuffer; 4], usize)>,
+        let flush = |batch: &mut Vec<(Vec<&GpuBuffer>, usize)>,
                      seen: &mut Vec<*const GpuBuffer>| {
             seen.clear();
             if batch.is_empty() {
                 return Ok(());
             }
-            let r = launch_adam_multi(batch, consts);
+            let r = launch_multi_optimizer(kind, batch, consts, flags);
             batch.clear();
             r
         };
         let mut single = Vec::new();
         for (i, it) in items.iter().enumerate() {
-            let fits = it.state.len() == 2
+            let fits = it.state.len() + 2 == kind.buffers()
                 && whole(it.param, it.layout)
                 && whole(it.grad.0, it.grad.1)
                 && it.state.iter().all(|(s, l)| whole(s, l));
@@ -829,15 +847,13 @@ impl BackendStorage for WgpuStorage {
                 single.push(i);
                 continue;
             }
-            let bufs = [
-                &*it.param.buf,
-                &*it.grad.0.buf,
-                &*it.state[0].0.buf,
-                &*it.state[1].0.buf,
-            ];
+            let bufs: Vec<&GpuBuffer> = [&*it.param.buf, &*it.grad.0.buf]
+                .into_iter()
+                .chain(it.state.iter().map(|(s, _)| &*s.buf))
+                .collect();
             // a buffer bound twice read-write is refused by the GPU's validation
-            let ptrs = bufs.map(|b| b as *const GpuBuffer);
-            if (0..4).any(|a| ptrs[a + 1..].contains(&ptrs[a])) {
+            let ptrs: Vec<*const GpuBuffer> = bufs.iter().map(|b| *b as *const GpuBuffer).collect();
+            if (0..ptrs.len()).any(|a| ptrs[a + 1..].contains(&ptrs[a])) {
                 single.push(i);
                 continue;
             }

@@ -72,17 +72,19 @@ pub(crate) fn adam_consts(h: &crate::optim::Adam, step: u64) -> ([f32; 4], [f32;
     )
 }
 
-/// One dispatch of the multi-tensor Adam kernel: each tensor's (weight, gradient, first
-/// moment, second moment) buffers, contiguous from element 0, and its element count; at
-/// most `ADAM_MULTI_TENSORS` tensors.
-pub(crate) fn launch_adam_multi(
-    tensors: &[([&GpuBuffer; 4], usize)],
+/// One dispatch of a multi-tensor optimizer kernel: each tensor's buffers in `kind`'s
+/// order (weight, gradient, state...), contiguous from element 0, and its element count;
+/// at most `multi_tensors(kind)` tensors. `h`, `k`, `flags` as optim_step.wgsl's update
+/// takes them.
+pub(crate) fn launch_multi_optimizer(
+    kind: gpu::shaders::MultiKind,
+    tensors: &[(Vec<&GpuBuffer>, usize)],
     (h, k): ([f32; 4], [f32; 4]),
+    flags: u32,
 ) -> Result<()> {
-    const KERNEL_NAME: &str = "adam_multi";
     let ctx = gpu::context()?;
     let total: usize = tensors.iter().map(|(_, n)| n).sum();
-    check_u32(KERNEL_NAME, total)?;
+    check_u32(kind.key(), total)?;
     if total == 0 {
         return Ok(());
     }
@@ -94,26 +96,30 @@ pub(crate) fn launch_adam_multi(
     let p = gpu::MultiOptParams {
         count: tensors.len() as u32,
         row,
+        flags,
         h,
         k,
         n,
         ..Default::default()
     };
-    let bufs: Vec<&GpuBuffer> = tensors.iter().flat_map(|(b, _)| *b).collect();
+    let bufs: Vec<&GpuBuffer> = tensors
+        .iter()
+        .flat_map(|(b, _)| b.iter().copied())
+        .collect();
     let kernel = gpu::Kernel::new(
-        KERNEL_NAME,
-        gpu::shaders::adam_multi_source(adam_multi_tensors()),
-        "adam_multi_main",
+        kind.key(),
+        gpu::shaders::multi_optimizer_source(kind, multi_tensors(kind)),
+        "multi_main",
     );
     ctx.run_multi(&kernel, &p, &bufs, groups)
 }
 
-/// How many tensors one multi-tensor Adam dispatch takes on this adapter (0: none, the
-/// adapter binds too few buffers to a shader stage).
-pub(crate) fn adam_multi_tensors() -> usize {
+/// How many tensors one multi-tensor dispatch of `kind` takes on this adapter (0 or 1:
+/// the adapter binds too few buffers to a shader stage; go per tensor).
+pub(crate) fn multi_tensors(kind: gpu::shaders::MultiKind) -> usize {
     gpu::context()
         .ok()
-        .and_then(|c| c.multi_layout().map(|l| l.slots / 4))
+        .and_then(|c| c.multi_layout().map(|l| l.slots / kind.buffers()))
         .unwrap_or(0)
-        .min(gpu::shaders::ADAM_MULTI_TENSORS)
+        .min(gpu::shaders::MULTI_TENSORS)
 }

@@ -158,17 +158,19 @@ pub(crate) struct OptParams {
 }
 impl Params for OptParams {}
 
-/// The multi-tensor Adam kernel's Params (`adam_multi_source`).
+/// The multi-tensor optimizer kernels' Params (`multi_optimizer_source`).
 #[repr(C)]
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct MultiOptParams {
     /// tensors in this dispatch
     pub count: u32,
     pub row: u32,
-    pub _pad: [u32; 2],
-    /// beta1, beta2, eps, L2 weight decay (adam_step.wgsl's `h`)
+    /// SGD's flags (optim_step.wgsl's `sgd_step`)
+    pub flags: u32,
+    pub _pad: u32,
+    /// the update's constants (optim_step.wgsl's `h` of Adam or SGD)
     pub h: [f32; 4],
-    /// decoupled decay factor, step size, sqrt(bias correction 2), 0 (its `k`)
+    /// Adam's `k`
     pub k: [f32; 4],
     /// each tensor's element count
     pub n: [u32; 8],

@@ -1,0 +1,30 @@
+// The optimizers' element updates, shared by optim.wgsl's per-tensor kernels and the
+// multi-tensor kernels (generated in rust: backend/wgpu/shaders.rs), so both give the
+// same bits.
+
+// Adam (AdamW): the new (weight, first moment, second moment). `h`: beta1, beta2, eps,
+// L2 weight decay; `k`: decoupled decay factor (1 - lr wd, or 1), lr / (1 - beta1^t),
+// sqrt(1 - beta2^t), unused.
+fn adam_step(w0: f32, g: f32, m0: f32, v0: f32, h: vec4<f32>, k: vec4<f32>) -> vec3<f32> {
+    let d = g + h.w * w0;
+    let w = w0 * k.x;
+    let m = h.x * m0 + (1.0 - h.x) * d;
+    let v = h.y * v0 + (1.0 - h.y) * d * d;
+    return vec3<f32>(w - k.y * m / (sqrt(v) / k.z + h.z), m, v);
+}
+
+// SGD: the new (weight, momentum buffer). `h`: lr, momentum, 1 - dampening, L2 weight
+// decay; `flags`: 1 momentum (else `buf0` is unused and returned as is), 2 the first step
+// (the buffer starts as the gradient), 4 Nesterov.
+fn sgd_step(w: f32, g: f32, buf0: f32, h: vec4<f32>, flags: u32) -> vec2<f32> {
+    let d = g + h.w * w;
+    var step = d;
+    var buf = buf0;
+    if ((flags & 1u) != 0u) {
+        buf = d;
+        if ((flags & 2u) == 0u) { buf = h.y * buf0 + h.z * d; }
+        step = buf;
+        if ((flags & 4u) != 0u) { step = d + h.y * buf; }
+    }
+    return vec2<f32>(w - h.x * step, buf);
+}
