@@ -338,6 +338,20 @@ pub fn available() -> bool {
     context().is_ok()
 }
 
+/// Binding 0 of group 0: a slot of the parameter ring (a dynamic offset per dispatch).
+fn ring_entry() -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: true,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
 fn create() -> std::result::Result<Context, String> {
     quiet_probe(create_quietly)
 }
@@ -391,20 +405,7 @@ fn create_quietly() -> std::result::Result<Context, String> {
         })
     };
     let layouts = [
-        group(&[
-            wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: true,
-                    min_binding_size: None,
-                },
-                count: None,
-            },
-            storage(5, false),
-            storage(6, false),
-        ]),
+        group(&[ring_entry(), storage(5, false), storage(6, false)]),
         group(&[storage(1, true)]),
         group(&[storage(2, true), storage(4, true)]),
         group(&[storage(3, false)]),

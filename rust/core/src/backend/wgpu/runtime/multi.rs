@@ -61,19 +61,7 @@ impl Context {
                     entries,
                 })
         };
-        let ring_layout = layout(
-            "ferrograd multi-tensor parameters",
-            &[wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: true,
-                    min_binding_size: None,
-                },
-                count: None,
-            }],
-        );
+        let ring_layout = layout("ferrograd multi-tensor parameters", &[ring_entry()]);
         let entries: Vec<_> = (0..slots as u32).map(storage_entry).collect();
         let group = layout("ferrograd multi-tensor buffers", &entries);
         let ring = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
