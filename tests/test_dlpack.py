@@ -115,7 +115,16 @@ def test_from_dlpack_shares_numpy_memory_both_ways():
     np.testing.assert_array_equal(v.numpy(), m.T[1:, ::2])
     m[2, 1] = -5.0  # element (0, 1) of the view
     assert v[0, 1].item() == -5.0
-    assert fg.from_dlpack(fg.arange(3.0)).tolist() == [0.0, 1.0, 2.0]
+    own = fg.arange(3.0)
+    same = fg.from_dlpack(own)  # a ferrograd tensor: its own storage, as torch's
+    with fg.no_grad():
+        same.add_(1.0)
+    assert own.tolist() == [1.0, 2.0, 3.0]
+    with pytest.raises(RuntimeError, match="requires grad"):
+        fg.from_dlpack(fg.ones(2, requires_grad=True))
+    if fg.gpu_available():
+        g = fg.ones(2, device="gpu")
+        assert fg.from_dlpack(g).device == "gpu"
     with pytest.raises(TypeError, match="__dlpack__"):
         fg.from_dlpack([1, 2])
 

@@ -143,6 +143,10 @@ def from_dlpack(obj) -> Tensor:
     backward."""
     if not hasattr(obj, "__dlpack__"):
         raise TypeError(f"from_dlpack: expected an object with __dlpack__, got {type(obj).__name__}")
+    if isinstance(obj, Tensor):  # one of ours, on either device: the same storage
+        if obj.requires_grad:
+            obj.__dlpack__()  # raises what exporting it raises (it requires grad)
+        return obj.detach()
     try:
         shared = _core._from_dlpack_shared(obj)
     except BufferError:
