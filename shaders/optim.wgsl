@@ -92,16 +92,13 @@ fn rmsprop_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 }
 
-// s1: the squared-gradient average; s2: the squared-step average (Adadelta, PyTorch's order)
+// s1: the squared-gradient average; s2: the squared-step average (optim_step.wgsl)
 @compute @workgroup_size(64)
 fn adadelta_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n) { return; }
-    let w = param[i];
-    let d = grad[i] + p.wd * w;
-    let sq = p.a * s1[i] + (1.0 - p.a) * (d * d);
-    s1[i] = sq;
-    let delta = sqrt(s2[i] + p.eps) / sqrt(sq + p.eps) * d;
-    s2[i] = p.a * s2[i] + (1.0 - p.a) * (delta * delta);
-    param[i] = w - p.lr * delta;
+    let r = adadelta_step(param[i], grad[i], s1[i], s2[i], vec4<f32>(p.lr, p.a, p.eps, p.wd));
+    s1[i] = r.y;
+    s2[i] = r.z;
+    param[i] = r.x;
 }

@@ -28,3 +28,13 @@ fn sgd_step(w: f32, g: f32, buf0: f32, h: vec4<f32>, flags: u32) -> vec2<f32> {
     }
     return vec2<f32>(w - h.x * step, buf);
 }
+
+// Adadelta (PyTorch's order): the new (weight, squared-gradient average, squared-step
+// average). `h`: lr, rho, eps, L2 weight decay.
+fn adadelta_step(w: f32, g: f32, sq0: f32, acc0: f32, h: vec4<f32>) -> vec3<f32> {
+    let d = g + h.w * w;
+    let sq = h.y * sq0 + (1.0 - h.y) * (d * d);
+    let delta = sqrt(acc0 + h.z) / sqrt(sq + h.z) * d;
+    let acc = h.y * acc0 + (1.0 - h.y) * (delta * delta);
+    return vec3<f32>(w - h.x * delta, sq, acc);
+}

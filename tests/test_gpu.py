@@ -1670,8 +1670,9 @@ def _adam_models(build, n=2):
         lambda ps: fg.optim.SGD(ps, lr=0.05),
         lambda ps: fg.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
         lambda ps: fg.optim.SGD(ps, lr=0.05, momentum=0.9, dampening=0.1),
+        lambda ps: fg.optim.Adadelta(ps, lr=1.0, weight_decay=1e-3),
     ],
-    ids=["adam", "adam-l2", "adamw", "sgd", "nesterov", "momentum-dampening"],
+    ids=["adam", "adam-l2", "adamw", "sgd", "nesterov", "momentum-dampening", "adadelta"],
 )
 def test_multi_tensor_optimizers_equal_one_tensor_at_a_time(make):
     """One optimizer over a network's parameters updates several tensors a dispatch; one

@@ -298,9 +298,22 @@ pub fn adadelta_step(
     acc_delta: &[Tensor],
     h: Adadelta,
 ) -> Result<()> {
-    for i in 0..params.len() {
-        let state = [&square_avg[i], &acc_delta[i]];
-        update("adadelta", &params[i], &grads[i], &state, Rule::Adadelta(h))?;
+    if [grads.len(), square_avg.len(), acc_delta.len()]
+        .iter()
+        .any(|&n| n != params.len())
+    {
+        return Err(value_err!(
+            "adadelta: {} parameters, {} gradients and {} + {} averages",
+            params.len(),
+            grads.len(),
+            square_avg.len(),
+            acc_delta.len()
+        ));
     }
-    Ok(())
+    let states: Vec<Vec<&Tensor>> = square_avg
+        .iter()
+        .zip(acc_delta)
+        .map(|(s, a)| vec![s, a])
+        .collect();
+    update_many("adadelta", params, grads, &states, Rule::Adadelta(h))
 }

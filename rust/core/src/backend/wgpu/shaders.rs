@@ -91,13 +91,15 @@ pub enum MultiKind {
     SgdMomentum,
     /// plain SGD: weight, gradient
     Sgd,
+    /// Adadelta: weight, gradient, squared-gradient and squared-step averages
+    Adadelta,
 }
 
 impl MultiKind {
     /// Buffers each tensor binds.
     pub fn buffers(self) -> usize {
         match self {
-            MultiKind::Adam => 4,
+            MultiKind::Adam | MultiKind::Adadelta => 4,
             MultiKind::SgdMomentum => 3,
             MultiKind::Sgd => 2,
         }
@@ -109,6 +111,7 @@ impl MultiKind {
             MultiKind::Adam => "adam_multi",
             MultiKind::SgdMomentum => "sgd_momentum_multi",
             MultiKind::Sgd => "sgd_multi",
+            MultiKind::Adadelta => "adadelta_multi",
         }
     }
 }
@@ -159,6 +162,10 @@ pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
                 "let r = sgd_step(w{t}[i], g{t}[i], m{t}[i], p.h, p.flags);\n            \
                  w{t}[i] = r.x;\n            m{t}[i] = r.y;"
             ),
+            MultiKind::Adadelta => format!(
+                "let r = adadelta_step(w{t}[i], g{t}[i], m{t}[i], v{t}[i], p.h);\n            \
+                 w{t}[i] = r.x;\n            m{t}[i] = r.y;\n            v{t}[i] = r.z;"
+            ),
             MultiKind::Sgd => format!(
                 "let r = sgd_step(w{t}[i], g{t}[i], 0.0, p.h, p.flags);\n            \
                  w{t}[i] = r.x;"
@@ -173,7 +180,12 @@ pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
 }
 
 /// The shaders generated at run time, with their names (validated like `ALL`).
-pub fn generated() -> [(&'static str, &'static str); 3] {
-    [MultiKind::Adam, MultiKind::SgdMomentum, MultiKind::Sgd]
-        .map(|k| (k.key(), multi_optimizer_source(k, MULTI_TENSORS)))
+pub fn generated() -> [(&'static str, &'static str); 4] {
+    [
+        MultiKind::Adam,
+        MultiKind::SgdMomentum,
+        MultiKind::Sgd,
+        MultiKind::Adadelta,
+    ]
+    .map(|k| (k.key(), multi_optimizer_source(k, MULTI_TENSORS)))
 }

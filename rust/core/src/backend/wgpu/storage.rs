@@ -812,6 +812,15 @@ impl BackendStorage for WgpuStorage {
                 ];
                 Some((kind, (c, [0.0; 4]), flags))
             }
+            Rule::Adadelta(h) => {
+                let c = [
+                    h.lr as f32,
+                    h.rho as f32,
+                    h.eps as f32,
+                    h.weight_decay as f32,
+                ];
+                Some((MultiKind::Adadelta, (c, [0.0; 4]), 0))
+            }
             _ => None,
         };
         let Some((kind, consts, flags)) = multi.filter(|(kind, ..)| multi_tensors(*kind) >= 2)
