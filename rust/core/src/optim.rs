@@ -174,6 +174,17 @@ fn update_many(
     crate::storage::Buffer::optimizer_step_many(items, rule)
 }
 
+/// An error naming the list whose length is not the parameters' count.
+fn same_counts(op: &str, params: usize, lists: &[(&str, &[Tensor])]) -> Result<()> {
+    match lists.iter().find(|(_, l)| l.len() != params) {
+        Some((name, l)) => Err(value_err!(
+            "{op}: {params} parameters but {} {name}",
+            l.len()
+        )),
+        None => Ok(()),
+    }
+}
+
 fn check(op: &str, p: &Tensor, others: &[&Tensor]) -> Result<()> {
     if !p.is_contiguous() {
         return Err(value_err!(
@@ -224,14 +235,12 @@ pub fn sgd_step(
     h: Sgd,
 ) -> Result<()> {
     let momentum = h.momentum != 0.0;
-    if grads.len() != params.len() || (momentum && bufs.len() != params.len()) {
-        return Err(value_err!(
-            "sgd: {} parameters, {} gradients and {} momentum buffers",
-            params.len(),
-            grads.len(),
-            bufs.len()
-        ));
-    }
+    let lists: &[(&str, &[Tensor])] = if momentum {
+        &[("gradients", grads), ("momentum buffers", bufs)]
+    } else {
+        &[("gradients", grads)]
+    };
+    same_counts("sgd", params.len(), lists)?;
     let states: Vec<Vec<&Tensor>> = (0..params.len())
         .map(|i| if momentum { vec![&bufs[i]] } else { vec![] })
         .collect();
@@ -250,18 +259,11 @@ pub fn adam_step(
     if step == 0 {
         return Err(value_err!("adam: step counts from 1"));
     }
-    if [grads.len(), m.len(), v.len()]
-        .iter()
-        .any(|&n| n != params.len())
-    {
-        return Err(value_err!(
-            "adam: {} parameters, {} gradients and {} + {} moments",
-            params.len(),
-            grads.len(),
-            m.len(),
-            v.len()
-        ));
-    }
+    same_counts(
+        "adam",
+        params.len(),
+        &[("gradients", grads), ("m", m), ("v", v)],
+    )?;
     let states: Vec<Vec<&Tensor>> = m.iter().zip(v).map(|(m, v)| vec![m, v]).collect();
     update_many("adam", params, grads, &states, Rule::Adam { h, step })
 }
@@ -298,18 +300,15 @@ pub fn adadelta_step(
     acc_delta: &[Tensor],
     h: Adadelta,
 ) -> Result<()> {
-    if [grads.len(), square_avg.len(), acc_delta.len()]
-        .iter()
-        .any(|&n| n != params.len())
-    {
-        return Err(value_err!(
-            "adadelta: {} parameters, {} gradients and {} + {} averages",
-            params.len(),
-            grads.len(),
-            square_avg.len(),
-            acc_delta.len()
-        ));
-    }
+    same_counts(
+        "adadelta",
+        params.len(),
+        &[
+            ("gradients", grads),
+            ("square_avg", square_avg),
+            ("acc_delta", acc_delta),
+        ],
+    )?;
     let states: Vec<Vec<&Tensor>> = square_avg
         .iter()
         .zip(acc_delta)
