@@ -36,3 +36,21 @@ def _gpu_params():
 def device(request):
     """Runs a test once per device (the same checks on the CPU and on the GPU)."""
     return request.param
+
+
+@pytest.fixture
+def hide_package(monkeypatch):
+    """`hide_package("pandas")` makes importing that package (and its submodules) raise
+    ImportError for the rest of the test, as on a machine without it."""
+    import builtins
+
+    real = builtins.__import__
+    hidden: set[str] = set()
+
+    def guarded(name, *args, **kwargs):
+        if name.split(".")[0] in hidden:
+            raise ImportError(f"no {name} here")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", guarded)
+    return hidden.add

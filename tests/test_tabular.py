@@ -6,7 +6,6 @@ Fashion-MNIST loader's files and messages."""
 
 from __future__ import annotations
 
-import builtins
 import gzip
 import struct
 
@@ -27,19 +26,12 @@ def _write(path, header, rows):
 
 
 @pytest.fixture(params=["csv", "pandas"])
-def reader(request, monkeypatch):
+def reader(request):
     """Runs a test through the csv module, and through pandas where it is installed."""
     if request.param == "pandas":
         pytest.importorskip("pandas")
     else:
-        real = builtins.__import__
-
-        def no_pandas(name, *args, **kwargs):
-            if name == "pandas" or name.startswith("pandas."):
-                raise ImportError("no pandas here")
-            return real(name, *args, **kwargs)
-
-        monkeypatch.setattr(builtins, "__import__", no_pandas)
+        request.getfixturevalue("hide_package")("pandas")
     return request.param
 
 

@@ -5,7 +5,6 @@ model as text; the clear ImportError without tensorboardX."""
 
 from __future__ import annotations
 
-import builtins
 import glob
 import os
 import struct
@@ -94,14 +93,7 @@ def test_batch_scalars_every_n_batches(tmp_path):
         fg.callbacks.TensorBoard(str(tmp_path), update_freq="hourly")
 
 
-def test_a_clear_error_without_tensorboardx(tmp_path, monkeypatch):
-    real = builtins.__import__
-
-    def no_tbx(name, *args, **kwargs):
-        if name == "tensorboardX" or name.startswith("tensorboardX."):
-            raise ImportError("not here")
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_tbx)
+def test_a_clear_error_without_tensorboardx(tmp_path, hide_package):
+    hide_package("tensorboardX")
     with pytest.raises(ImportError, match="pip install tensorboardX"):
         _fit(tmp_path)
