@@ -243,6 +243,7 @@ def gen_variant(v: Variant) -> str:
     for r, (g, i) in enumerate(rows):
         for h in hs:
             w(f"    store_c(row0 + {64 * g}u + ty * 4u + {i}u, col0 + {64 * h}u + tx * 4u, c{r}_{h});")
+    w(f"    finish_split(t, row0, col0, {bm}u, {bn}u, wg.y * ((p.n + {bn - 1}u) / {bn}u) + wg.x);")
     w("}")
     return "\n".join(L) + "\n"
 

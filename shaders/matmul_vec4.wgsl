@@ -27,11 +27,15 @@ struct Params {
     c_off: u32,    // element offset of this batch's output
     alpha: f32,    // elu's alpha, leaky relu's slope
     kc: u32,       // split-K: workgroup z sums k in [z kc, (z + 1) kc); kc >= k: no split
+    fixup: u32,    // split-K: 1 = the tile's last part adds them all up (finish_split), 0 =
+                   // splitk_sum does, in a second dispatch
 }
 
 // Split-K state of this workgroup (set by begin_split): where its k range ends, whether the
 // product is split, and where its partial sums go. A split product writes raw partial sums,
-// S of them per output element, and splitk_sum adds them up and applies the epilogue.
+// S of them per output element, into `parts`; then either the workgroup that finishes a
+// tile's last part (finish_split) or a second dispatch (splitk_sum) adds them up and
+// applies the epilogue.
 var<private> k_end: u32;
 var<private> split: bool;
 var<private> z_off: u32;
@@ -55,6 +59,10 @@ override B_N_CONTIG: bool = true;
 @group(2) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(3) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 @group(2) @binding(4) var<storage, read> bias: array<vec4<f32>>;
+// split-K: the partial products (S x m x n) and, per output tile, how many parts are done
+@group(0) @binding(5) var<storage, read_write> parts: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> arrived: array<atomic<u32>>;
+var<workgroup> tile_done: u32;
 
 // The vec4 of A thread t fetches. `rows_per` threads cover one row of a row-major slice
 // (bk / 4 vec4 each); a column-major slice has `cols_per` vec4 per k.
@@ -104,9 +112,42 @@ fn epilogue(v: vec4<f32>, col: u32) -> vec4<f32> {
 fn store_c(r: u32, col: u32, v: vec4<f32>) {
     if (r < p.m && col < p.n) {
         if (split) {
-            c[(z_off + r * p.n + col) / 4u] = v;
+            parts[(z_off + r * p.n + col) / 4u] = v;
         } else {
             c[(p.c_off + r * p.n + col) / 4u] = epilogue(v, col);
+        }
+    }
+}
+
+// Split-K with p.fixup: every workgroup calls this after its store_c calls. A workgroup
+// counts its part of tile `tile` (bm x bn at row0, col0) as arrived; the one that brings
+// the count to S adds the S parts in z order (splitk_sum's order, so the same bits), writes
+// epilogue(sum) and sets the count back to 0 for the next product. The barriers have device
+// memory scope on Vulkan (naga's storageBarrier), which orders the parts' writes before the
+// count and the last workgroup's reads after it; the driver uses this only on Vulkan.
+fn finish_split(t: u32, row0: u32, col0: u32, bm: u32, bn: u32, tile: u32) {
+    if (p.kc >= p.k || p.fixup == 0u) { return; }
+    let splits = (p.k + p.kc - 1u) / p.kc;
+    storageBarrier();
+    if (t == 0u) {
+        let last = atomicAdd(&arrived[tile], 1u) + 1u == splits;
+        if (last) { atomicStore(&arrived[tile], 0u); }
+        tile_done = select(0u, 1u, last);
+    }
+    if (workgroupUniformLoad(&tile_done) == 0u) { return; }
+    storageBarrier();
+    let q = p.m * p.n / 4u;
+    let cols = bn / 4u;
+    for (var i = t; i < bm * cols; i += 256u) {
+        let r = row0 + i / cols;
+        let col = col0 + (i % cols) * 4u;
+        if (r < p.m && col < p.n) {
+            let at = (r * p.n + col) / 4u;
+            var sum = parts[at];
+            for (var z = 1u; z < splits; z++) {
+                sum += parts[z * q + at];
+            }
+            c[(p.c_off + r * p.n + col) / 4u] = epilogue(sum, col);
         }
     }
 }
@@ -201,20 +242,21 @@ fn main64(
     for (var i = 0u; i < 4u; i++) {
         store_c(row0 + ty * 4u + i, col0 + tx * 4u, acc[i]);
     }
+    finish_split(t, row0, col0, 64u, 64u, wg.y * ((p.n + 63u) / 64u) + wg.x);
 }
 
-// Split-K's second pass: out = epilogue(sum of the S partial products), one vec4 of the
-// m x n output per thread. The partials (S x m x n, bound as `a`) are added in z order, so
-// a split product's bits depend only on its shape.
+// Split-K's second pass, where finish_split is not used: out = epilogue(sum of the S
+// partial products), one vec4 of the m x n output per thread. The parts are added in z
+// order, so a split product's bits depend only on its shape.
 @compute @workgroup_size(256)
 fn splitk_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
     let q = p.m * p.n / 4u;
     if (i >= q) { return; }
     let splits = (p.k + p.kc - 1u) / p.kc;
-    var sum = a[i];
+    var sum = parts[i];
     for (var z = 1u; z < splits; z++) {
-        sum += a[z * q + i];
+        sum += parts[z * q + i];
     }
     c[p.c_off / 4u + i] = epilogue(sum, (i * 4u) % p.n);
 }

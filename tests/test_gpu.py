@@ -280,19 +280,24 @@ def test_every_matmul_kernel_gives_identical_bits(ta, tb, matmul_kernel_setting)
 
 @pytest.fixture
 def split_k_setting():
-    """Restores the split-K setting after a test changes it."""
+    """Restores the split-K settings after a test changes them."""
     before = fg.gpu.matmul_split_k()
+    fixup = fg._core._gpu_matmul_split_k_fixup(True)
+    fg._core._gpu_matmul_split_k_fixup(fixup)
     yield
     fg.gpu.matmul_split_k(before)
+    fg._core._gpu_matmul_split_k_fixup(fixup)
 
 
 @pytest.mark.parametrize("ta,tb", LAYOUTS)
 def test_split_k_products_match_numpy_and_are_deterministic(ta, tb, split_k_setting):
     """A product with few output tiles and a long k (a 128-row batch through a wide layer) is
-    split along k and summed in a second pass: two dispatches, the bias and activation
-    applied once, batched products too, the same bits every time; with split-K off (1) it
-    is one dispatch and agrees to rounding."""
+    split along k; the parts are summed (the bias and activation applied once) either in
+    the product's own dispatch, by each tile's last part (the default on Vulkan), or in a
+    second pass. Both give the same bits every time, batched products too; with split-K off
+    (1) it is one dispatch and agrees to rounding."""
     assert fg.gpu.matmul_split_k() == 16
+    assert fg._core._gpu_matmul_split_k_fixup(True) == (fg.gpu.info()["backend"] == "Vulkan")
     m, k, n = 72, 600, 44  # 2 x 1 tiles of 64x64: 4 parts of k (each at least 128)
     a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
     b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
@@ -300,23 +305,30 @@ def test_split_k_products_match_numpy_and_are_deterministic(ta, tb, split_k_sett
     ga, gb, gbias = fg.tensor(a).to("gpu"), fg.tensor(b).to("gpu"), fg.tensor(bias).to("gpu")
     ga, gb = (ga.T if ta else ga), (gb.T if tb else gb)
     a64, b64 = (a.T if ta else a).astype(np.float64), (b.T if tb else b).astype(np.float64)
-    for act, ref in [(None, lambda v: v), ("relu", lambda v: np.maximum(v, 0)), ("tanh", np.tanh)]:
-        fg.gpu.synchronize()
-        d0 = fg.gpu.stats()["dispatches"]
-        got = fg.linear(ga, gb.T, gbias, activation=act)
-        assert fg.gpu.stats()["dispatches"] - d0 == 2, act
-        np.testing.assert_allclose(got.numpy(), ref(a64 @ b64 + bias), rtol=1e-4, atol=1e-4, err_msg=str(act))
-        again = fg.linear(ga, gb.T, gbias, activation=act).numpy()
-        assert np.array_equal(got.numpy(), again), "split-K must give the same bits every time"
-    assert "matmul_splitk_sum" in fg.gpu.stats()["pipelines"]
-    # batched: each batch's product is split
     x = rng.standard_normal((3, 40, 512)).astype(np.float32)
     w = rng.standard_normal((512, 24)).astype(np.float32)
     gx, gw = fg.tensor(x).to("gpu"), fg.tensor(w).to("gpu")
-    d0 = fg.gpu.stats()["dispatches"]
-    got = (gx @ gw).numpy()
-    assert fg.gpu.stats()["dispatches"] - d0 == 6
-    np.testing.assert_allclose(got, x.astype(np.float64) @ w, rtol=1e-4, atol=1e-4)
+    results = {}
+    for fixup, passes in [(True, 1), (False, 2)]:
+        fg._core._gpu_matmul_split_k_fixup(fixup)
+        for act, ref in [(None, lambda v: v), ("relu", lambda v: np.maximum(v, 0)), ("tanh", np.tanh)]:
+            fg.gpu.synchronize()
+            d0 = fg.gpu.stats()["dispatches"]
+            got = fg.linear(ga, gb.T, gbias, activation=act)
+            assert fg.gpu.stats()["dispatches"] - d0 == passes, (act, fixup)
+            np.testing.assert_allclose(got.numpy(), ref(a64 @ b64 + bias), rtol=1e-4, atol=1e-4, err_msg=str(act))
+            again = fg.linear(ga, gb.T, gbias, activation=act).numpy()
+            assert np.array_equal(got.numpy(), again), "split-K must give the same bits every time"
+            results[fixup, act] = again
+        # batched: each batch's product is split
+        d0 = fg.gpu.stats()["dispatches"]
+        got = (gx @ gw).numpy()
+        assert fg.gpu.stats()["dispatches"] - d0 == 3 * passes
+        np.testing.assert_allclose(got, x.astype(np.float64) @ w, rtol=1e-4, atol=1e-4)
+        results[fixup, "batched"] = got
+    for key in [None, "relu", "tanh", "batched"]:
+        assert np.array_equal(results[True, key], results[False, key]), key
+    assert "matmul_splitk_sum" in fg.gpu.stats()["pipelines"]
     # off: one dispatch, the same values to rounding
     assert fg.gpu.matmul_split_k(1) == 16
     d0 = fg.gpu.stats()["dispatches"]
@@ -327,9 +339,12 @@ def test_split_k_products_match_numpy_and_are_deterministic(ta, tb, split_k_sett
         fg.gpu.matmul_split_k(0)
 
 
-def test_split_k_gradients_match_the_cpu(split_k_setting):
+@pytest.mark.parametrize("fixup", [True, False])
+def test_split_k_gradients_match_the_cpu(fixup, split_k_setting):
     """Products split along k in the forward (64x784 @ 784x256) and the input gradient
-    (64x256 @ 256x784) give the CPU's loss and gradients."""
+    (64x256 @ 256x784) give the CPU's loss and gradients, their parts summed in their own
+    dispatch or in a second pass."""
+    fg._core._gpu_matmul_split_k_fixup(fixup)
     x = rng.standard_normal((64, 784)).astype(np.float32)
     w = (rng.standard_normal((256, 784)) * 0.05).astype(np.float32)
     w2 = (rng.standard_normal((8, 256)) * 0.05).astype(np.float32)
@@ -342,7 +357,7 @@ def test_split_k_gradients_match_the_cpu(split_k_setting):
         loss = (fg.linear(h, tw2) ** 2).mean()
         loss.backward()
         out[dev] = (loss.item(), tw.grad.numpy(), tw2.grad.numpy(), tx.grad.numpy())
-    assert "matmul_splitk_sum" in fg.gpu.stats()["pipelines"]
+    assert fixup or "matmul_splitk_sum" in fg.gpu.stats()["pipelines"]
     np.testing.assert_allclose(out["gpu"][0], out["cpu"][0], rtol=1e-4)
     for g, c in zip(out["gpu"][1:], out["cpu"][1:]):
         np.testing.assert_allclose(g, c, rtol=1e-3, atol=1e-5)
@@ -1613,8 +1628,8 @@ def test_training_steps_reuse_bind_groups():
     created = s1["bind_groups_created"] - s0["bind_groups_created"]
     # none at all is what this loop measures (the pool hands out the lowest-id free buffer,
     # so every step gets the same buffers, multi-tensor Adam's groups included); a couple
-    # is allowed for a stray collection
-    assert dispatches >= 250 and created <= 2, (created, dispatches)
+    # is allowed for a stray collection; the ten steps made at least 20 dispatches each
+    assert dispatches >= 200 and created <= 2, (created, dispatches)
 
 
 # Dispatches per steady-state training step at batch 128 (Adam), as recorded on lavapipe
@@ -1622,7 +1637,7 @@ def test_training_steps_reuse_bind_groups():
 # at once: lavapipe's 32 give 8 tensors a dispatch). Issue 18 wants the Residual network at
 # 150 or fewer; a fusion that regresses shows here as a larger count. Stop 17: 35/302/97;
 # stop 18 (multi-tensor Adam): 27/227/82.
-STEP_DISPATCHES = {"standard": 27, "residual": 227, "self_normalizing": 82}
+STEP_DISPATCHES = {"standard": 24, "residual": 186, "self_normalizing": 67}
 
 
 @pytest.mark.parametrize("arch", sorted(STEP_DISPATCHES))

@@ -292,10 +292,10 @@ EPILOGUES = {
 }
 
 
-def mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc=None):
+def mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc=None, fixup=0):
     """The matmul Params: bias on, epilogue `act`, split-K chunk `kc` (default k: no split;
-    matmul.wgsl's Params stop before it)."""
-    words = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, act, 0, 0, kc or k], np.uint32)
+    matmul.wgsl's Params stop before it), `fixup` 1: the tile's last part sums the parts."""
+    words = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, act, 0, 0, kc or k, fixup], np.uint32)
     words[15] = np.float32(EPILOGUES[act][0]).view(np.uint32)  # alpha
     return words.tobytes()
 
@@ -341,31 +341,41 @@ def test_matmul_vec4_kernel_every_layout(a_k, b_n, entry, tile, act):
 )
 @pytest.mark.parametrize("a_k,b_n", [(1, 1), (0, 0)])
 def test_split_k_partials_then_sum(shader, entry, a_k, b_n):
-    """Split-K in two passes: with kc < k, workgroup z of the product writes the raw partial
-    product of k in [z kc, (z + 1) kc) at z m n (no bias, no epilogue); splitk_sum then adds
-    the parts and applies bias and epilogue."""
-    m, k, n, kc = 68, 200, 72, 48  # 5 parts, the last 8 long
+    """Split-K: with kc < k, workgroup z of the product writes the raw partial product of k
+    in [z kc, (z + 1) kc) at z m n of `parts` (read-write binding 5; no bias, no epilogue).
+    Then either splitk_sum adds the parts in z order and applies bias and epilogue (a second
+    pass), or, with `fixup`, the workgroup that finishes each tile's last part does the same
+    in the product's own dispatch: the same bits, and every tile's count (binding 6) back
+    at 0 for the next product."""
+    m, k, n, kc = 68, 200, 72, 48  # 5 parts, the last 8 long; 2 x 2 tiles of 64
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
     bias = rng.standard_normal(n).astype(np.float32)
     a_store, (a_rs, a_cs) = (a, (k, 1)) if a_k else (np.ascontiguousarray(a.T), (1, m))
     b_store, (b_rs, b_cs) = (b, (n, 1)) if b_n else (np.ascontiguousarray(b.T), (1, k))
     splits = -(-k // kc)
-    p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, 7, kc)
     groups = ((n + 63) // 64, (m + 63) // 64, splits)
     consts = {"A_K_CONTIG": a_k, "B_N_CONTIG": b_n}
-    parts = run(shader, entry, p, [a_store, b_store], splits * m * n, bias, groups, consts)
+    counts = np.zeros(8, np.uint32).view(np.float32)
+    scratch = np.zeros(splits * m * n, np.float32)
+    p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, 7, kc)
+    _, (parts, _) = run(shader, entry, p, [a_store, b_store], m * n, bias, groups, consts, rw=[scratch, counts])
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     want_parts = np.stack([a64[:, z * kc : (z + 1) * kc] @ b64[z * kc : (z + 1) * kc] for z in range(splits)])
     np.testing.assert_allclose(parts.reshape(splits, m, n), want_parts, rtol=1e-4, atol=1e-4)
     for act in sorted(EPILOGUES):
         p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc)
-        got = run("matmul_vec4.wgsl", "splitk_sum", p, [parts], m * n, bias, (-(-m * n // 4 // 256), 1, 1))
+        got = run("matmul_vec4.wgsl", "splitk_sum", p, [], m * n, bias, (-(-m * n // 4 // 256), 1, 1), rw=[parts, None])[0]
         sum_in_order = parts.reshape(splits, m, n)[0].copy()
         for z in range(1, splits):
             sum_in_order += parts.reshape(splits, m, n)[z]  # float32, in z order, as the kernel
         want = EPILOGUES[act][1](sum_in_order.astype(np.float64) + bias)
         np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-5, atol=1e-5, err_msg=str(act))
+        # in one dispatch: the same bits, and the counts left at zero
+        p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc, fixup=1)
+        one, (_, left) = run(shader, entry, p, [a_store, b_store], m * n, bias, groups, consts, rw=[scratch, counts])
+        assert np.array_equal(one.view(np.uint32), got.view(np.uint32)), act
+        assert not left.view(np.uint32).any(), left.view(np.uint32)
 
 
 # the generated kernels: name -> tile (rows, columns of C per workgroup)

@@ -73,6 +73,7 @@ __all__ = [
     "gpu_buffers_created",
     "gpu_stats",
     "gpu_matmul_split_k",
+    "_gpu_matmul_split_k_fixup",
     "gpu_profile",
     "gpu_matmul_kernel",
     "gpu_matmul_kernels",
@@ -1414,6 +1415,10 @@ def gpu_matmul_split_k(max_splits: int | None = None) -> int:
     """The most parts a GPU matmul splits its inner dimension into when its output has too
     few tiles to fill the GPU (1: never; default 16); with `max_splits`, sets it and returns
     the previous setting."""
+
+def _gpu_matmul_split_k_fixup(on: bool) -> bool:
+    """Whether a split GPU matmul sums its parts in its own dispatch (True) or in a second
+    pass; sets it and returns the setting before (for tests: both give the same bits)."""
 
 def gpu_matmul_kernels() -> list[str]:
     """The GPU matmul kernels by name, the default first."""

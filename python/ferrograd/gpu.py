@@ -129,8 +129,10 @@ def matmul_split_k(max_splits: int | None = None) -> int:
     """Returns the most parts a matmul splits its inner dimension k into (1: never); with
     `max_splits`, sets it and returns the previous setting. A product whose output has few
     tiles (a 128-row batch through a 512-wide layer: 16 workgroups) leaves most of a large
-    GPU idle; split-K gives each part of k its own workgroups and adds the parts in a second
-    pass, in a fixed order (the result depends only on the shape, not on timing). Default 16."""
+    GPU idle; split-K gives each part of k its own workgroups and adds the parts in a fixed
+    order (the result depends only on the shape, not on timing): on Vulkan the workgroup
+    that finishes a tile's last part does it in the same dispatch, elsewhere a second pass
+    does. Default 16."""
     return _core.gpu_matmul_split_k(max_splits)
 
 

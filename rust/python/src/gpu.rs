@@ -119,6 +119,21 @@ pub(crate) fn gpu_matmul_kernel(
     }
 }
 
+/// Sets whether a split GPU matmul sums its parts in its own dispatch (on) or in a second
+/// pass (off); returns the setting before. Both give the same bits (for tests).
+#[pyfunction]
+pub(crate) fn _gpu_matmul_split_k_fixup(on: bool) -> PyResult<bool> {
+    #[cfg(feature = "gpu")]
+    {
+        ferrograd_core::gpu::set_matmul_split_k_fixup(on).map_err(err)
+    }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = on;
+        no_gpu()
+    }
+}
+
 /// The most parts a GPU matmul may split its inner dimension into when its output has too
 /// few tiles to fill the GPU (1: never split; default 16). With `max_splits`, sets it.
 /// Returns the setting in force before the call.

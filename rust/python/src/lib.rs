@@ -123,6 +123,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gpu_buffers_created, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_stats, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_matmul_split_k, m)?)?;
+    m.add_function(wrap_pyfunction!(_gpu_matmul_split_k_fixup, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_profile, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_matmul_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_matmul_kernels, m)?)?;

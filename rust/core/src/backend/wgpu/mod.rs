@@ -12,7 +12,7 @@ mod storage;
 
 pub use ops::{
     matmul_kernel, matmul_kernel_names, matmul_split_k, matmul_tuning, set_matmul_kernel,
-    set_matmul_split_k, set_matmul_tune_min_flops,
+    set_matmul_split_k, set_matmul_split_k_fixup, set_matmul_tune_min_flops,
 };
 pub use runtime::*;
 pub use storage::WgpuStorage;

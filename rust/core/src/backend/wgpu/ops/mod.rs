@@ -24,7 +24,7 @@ pub(crate) use index::*;
 pub(crate) use matmul::*;
 pub use matmul::{
     matmul_kernel, matmul_kernel_names, matmul_split_k, matmul_tuning, set_matmul_kernel,
-    set_matmul_split_k, set_matmul_tune_min_flops,
+    set_matmul_split_k, set_matmul_split_k_fixup, set_matmul_tune_min_flops,
 };
 pub(crate) use nn::*;
 pub(crate) use optim::*;

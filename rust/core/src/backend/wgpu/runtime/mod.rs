@@ -360,6 +360,7 @@ fn create_quietly() -> std::result::Result<Context, String> {
     let inst = instance();
     let adapter = choose_adapter(&inst)?;
     let info = info_of(&adapter);
+    let vulkan = info.backend == "Vulkan";
     let limits = adapter.limits();
     let profile_features =
         wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
@@ -480,7 +481,7 @@ fn create_quietly() -> std::result::Result<Context, String> {
         allocated: AtomicU64::new(0),
         reserved: AtomicU64::new(0),
         pool_limit: AtomicU64::new(DEFAULT_POOL_LIMIT),
-        matmul: super::ops::MatmulSettings::from_env(),
+        matmul: super::ops::MatmulSettings::from_env(vulkan),
         multi: std::sync::OnceLock::new(),
     })
 }

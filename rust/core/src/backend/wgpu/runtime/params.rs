@@ -80,6 +80,9 @@ pub(crate) struct MmParams {
     pub alpha: f32,
     /// split-K chunk of k (the vec4 kernels; `k` or more: not split)
     pub kc: u32,
+    /// split-K: 1 when the tile's last part sums the parts in the same dispatch
+    /// (`finish_split`), 0 when `splitk_sum` does in a second one
+    pub fixup: u32,
 }
 impl Params for MmParams {}
 

@@ -2,6 +2,8 @@
 //! (`variants`), and the choice among them (`tune`: settings per context, autotuning).
 
 use super::*;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 mod tune;
 mod variants;
@@ -9,7 +11,7 @@ mod variants;
 use tune::tune_matmul;
 pub use tune::{
     matmul_kernel, matmul_kernel_names, matmul_split_k, matmul_tuning, set_matmul_kernel,
-    set_matmul_split_k, set_matmul_tune_min_flops, MatmulSettings,
+    set_matmul_split_k, set_matmul_split_k_fixup, set_matmul_tune_min_flops, MatmulSettings,
 };
 use variants::{mm_kernel, vec4_layout, MATMUL_SCALAR, MM_VARIANTS};
 
@@ -49,26 +51,33 @@ pub(crate) fn launch_matmul(
         c_off: (bi * m * n) as u32,
         alpha,
         kc: k as u32,
+        fixup: 0,
     };
     let out = ctx.alloc(total)?;
-    let launch_into =
-        |dst: &GpuBuffer, kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| -> Result<()> {
-            let run = |ab: &GpuBuffer, bb: &GpuBuffer, extra: gpu::Extra<'_>| {
-                let binds = gpu::Binds {
-                    inputs: [Some(ab), Some(bb)],
-                    output: dst,
-                    extra,
-                    rw: [None, None],
-                };
-                ctx.run(kernel, p, binds, groups)
+    // `split`: the parts' scratch and, when the tile's last part sums them, the counts
+    let launch_into = |dst: &GpuBuffer,
+                       kernel: &gpu::Kernel,
+                       groups: [u32; 3],
+                       p: &MmParams,
+                       split: [Option<&GpuBuffer>; 2]|
+     -> Result<()> {
+        let run = |ab: &GpuBuffer, bb: &GpuBuffer, extra: gpu::Extra<'_>| {
+            let binds = gpu::Binds {
+                inputs: [Some(ab), Some(bb)],
+                output: dst,
+                extra,
+                rw: split,
             };
-            match bias_c {
-                Some(biasb) => run(a, b, gpu::Extra::Buffer(biasb)),
-                None => run(a, b, gpu::Extra::None),
-            }
+            ctx.run(kernel, p, binds, groups)
         };
-    let launch =
-        |kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| launch_into(&out, kernel, groups, p);
+        match bias_c {
+            Some(biasb) => run(a, b, gpu::Extra::Buffer(biasb)),
+            None => run(a, b, gpu::Extra::None),
+        }
+    };
+    let launch = |kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| {
+        launch_into(&out, kernel, groups, p, [None, None])
+    };
     let (kernel, (bm, bn)) = match vec4_layout(m, k, n, (a_rs, a_cs), (b_rs, b_cs), &offsets) {
         None => (MATMUL_SCALAR, (64, 64)),
         Some(layout) => {
@@ -96,28 +105,28 @@ pub(crate) fn launch_matmul(
             .split_k_chunk(groups[0] as usize * groups[1] as usize, k)
     };
     if kc < k {
-        // split-K: S partial products into scratch, then one pass adds them up and applies
-        // the bias and activation
+        // split-K: S partial products into scratch, then their sum goes through the bias
+        // and activation, either in the same dispatch (the tile's last part, `finish_split`)
+        // or in a second pass
         let splits = k.div_ceil(kc);
         let scratch = ctx.alloc(splits * m * n)?;
+        let tiles = groups[0] as usize * groups[1] as usize;
+        let counts = if ctx.matmul.split_fixup.load(Ordering::Relaxed) && tiles <= SPLIT_COUNTS {
+            Some(split_counts(&ctx)?)
+        } else {
+            None
+        };
         for (bi, off) in offsets.into_iter().enumerate() {
             let mut p = params(bi, off);
             p.kc = kc as u32;
-            launch_into(&scratch, &kernel, [groups[0], groups[1], splits as u32], &p)?;
-            let sum_groups = [(m * n / 4).div_ceil(256) as u32, 1, 1];
-            let run = |extra: gpu::Extra<'_>| {
-                let binds = gpu::Binds {
-                    inputs: [Some(&scratch), None],
-                    output: &out,
-                    extra,
-                    rw: [None, None],
-                };
-                ctx.run(&MATMUL_SPLITK_SUM, &p, binds, sum_groups)
-            };
-            match bias_c {
-                Some(biasb) => run(gpu::Extra::Buffer(biasb))?,
-                None => run(gpu::Extra::None)?,
+            p.fixup = counts.is_some() as u32;
+            let split_groups = [groups[0], groups[1], splits as u32];
+            launch_into(&out, &kernel, split_groups, &p, [Some(&scratch), counts])?;
+            if counts.is_some() {
+                continue;
             }
+            let sum_groups = [(m * n / 4).div_ceil(256) as u32, 1, 1];
+            launch_into(&out, &MATMUL_SPLITK_SUM, sum_groups, &p, [Some(&scratch), None])?;
         }
         return Ok(out);
     }
@@ -130,3 +139,17 @@ pub(crate) fn launch_matmul(
 /// Split-K's second pass (matmul_vec4.wgsl): the partial products summed, then the epilogue.
 pub(crate) const MATMUL_SPLITK_SUM: gpu::Kernel =
     gpu::Kernel::new("matmul_splitk_sum", gpu::shaders::MATMUL_VEC4, "splitk_sum");
+
+/// Output tiles a split product may have for `finish_split`'s counts (split-K is used only
+/// below 128 tiles).
+const SPLIT_COUNTS: usize = 256;
+
+/// The context's per-tile counts of finished split-K parts, zeroed when first made.
+fn split_counts(ctx: &Arc<gpu::Context>) -> Result<&GpuBuffer> {
+    if let Some(c) = ctx.matmul.split_counts.get() {
+        return Ok(c);
+    }
+    let c = ctx.alloc(SPLIT_COUNTS)?;
+    c.write_at(0, &[0.0; SPLIT_COUNTS])?;
+    Ok(ctx.matmul.split_counts.get_or_init(|| c))
+}

@@ -4,7 +4,7 @@
 
 use super::super::*;
 use super::variants::{mm_kernel, MM_VARIANTS};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// (layout, m, n, k) of a tuned product.
@@ -28,6 +28,14 @@ pub struct MatmulSettings {
     /// workgroups; a second pass adds the parts (in a fixed order: the bits depend only on
     /// the shape).
     split_k_max: AtomicUsize,
+    /// whether a split product's parts are summed by the workgroup that finishes a tile's
+    /// last part (one dispatch) rather than by a second pass. On by default on Vulkan only:
+    /// it needs device-scope barriers (naga's storageBarrier there), which Metal's and
+    /// DirectX's translations do not give across workgroups.
+    pub(crate) split_fixup: AtomicBool,
+    /// each output tile's count of finished parts for `split_fixup` (made zero on first use;
+    /// the last part sets its count back to zero)
+    pub(crate) split_counts: std::sync::OnceLock<GpuBuffer>,
     /// what "auto" measured
     tuned: Mutex<HashMap<TuneKey, TuneResult>>,
 }
@@ -39,7 +47,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl MatmulSettings {
     /// The defaults, with `FERROGRAD_MATMUL_KERNEL` (a variant's name or "auto"; anything
     /// else keeps "auto") read once.
-    pub(crate) fn from_env() -> MatmulSettings {
+    /// `vulkan`: the adapter's API is Vulkan (turns `split_fixup` on).
+    pub(crate) fn from_env(vulkan: bool) -> MatmulSettings {
         let named = std::env::var("FERROGRAD_MATMUL_KERNEL").ok();
         let choice = match named.as_deref() {
             Some(n) if n != "auto" => MM_VARIANTS.iter().position(|v| v.name == n),
@@ -49,6 +58,8 @@ impl MatmulSettings {
             choice: Mutex::new(choice),
             tune_min_flops: AtomicU64::new(2_147_483_648f64.to_bits()),
             split_k_max: AtomicUsize::new(16),
+            split_fixup: AtomicBool::new(vulkan),
+            split_counts: std::sync::OnceLock::new(),
             tuned: Mutex::new(HashMap::new()),
         }
     }
@@ -124,6 +135,16 @@ pub fn set_matmul_split_k(max_splits: usize) -> Result<usize> {
         .matmul
         .split_k_max
         .swap(max_splits, Ordering::Relaxed))
+}
+
+/// Sets whether a split product's parts are summed in the product's own dispatch (by the
+/// workgroup that finishes each tile's last part) or by a second pass; returns the setting
+/// before. Both give the same bits; the default is the first on Vulkan, else the second.
+pub fn set_matmul_split_k_fixup(on: bool) -> Result<bool> {
+    Ok(gpu::context()?
+        .matmul
+        .split_fixup
+        .swap(on, Ordering::Relaxed))
 }
 
 /// The split-K setting: the most parts k is split into (1: off).
