@@ -9,6 +9,9 @@
 //   grad_x_main: dx from those coefficients
 //   grad_main:   both backward steps in one dispatch, for batches of up to a few thousand
 //                rows: each workgroup's 16 features' sums, then their dx, row by row
+// The bindings are declared apart: batchnorm_bindings.wgsl (the common layout, appended for
+// these kernels) or batchnorm_fused.wgsl (the forward in one dispatch, which binds one
+// buffer more than the common layout holds).
 
 struct Params {
     n: u32,
@@ -28,14 +31,6 @@ struct Params {
     _pad0: u32,
     _pad1: u32,
 }
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(1) @binding(1) var<storage, read> in1: array<f32>;
-@group(2) @binding(2) var<storage, read> in2: array<f32>;
-@group(3) @binding(3) var<storage, read_write> out: array<f32>;
-@group(2) @binding(4) var<storage, read> extra: array<f32>;
-@group(0) @binding(5) var<storage, read_write> rw1: array<f32>;
-@group(0) @binding(6) var<storage, read_write> rw2: array<f32>;
 
 // is_nan comes from common.wgsl (prepended).
 
@@ -60,14 +55,13 @@ fn tree(lid: vec3<u32>) {
     }
 }
 
-// in1 = x, in2 = gamma, extra = beta; out = [mean | invstd | scale | beta] (4c);
-// rw1, rw2 = running mean and variance.
-@compute @workgroup_size(16, 16)
-fn stats_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let j = (wg.x + wg.y * p.row) * 16u + lid.x;
-    let live = j < p.c;
+// Feature j's statistics, vec4(mean, invstd, scale = gamma invstd, beta), for every thread
+// of its column (in1 = x, in2 = gamma, extra = beta; rw1, rw2 = running mean and variance):
+// the batch's, in two passes (mean, then centred squares) as the CPU kernel, for accuracy,
+// or in eval (flag 8) the running ones. Row group 0 updates the running statistics (flag
+// 4). Every thread of the workgroup calls it (it has barriers).
+fn feature_stats(j: u32, live: bool, lid: vec3<u32>) -> vec4<f32> {
     let eval = (p.flags & 8u) != 0u;
-    // two passes (mean, then centred squares), as the CPU kernel, for accuracy
     var s = 0.0;
     if (live && !eval) {
         for (var i = lid.y; i < p.n; i += 16u) { s += in1[i * p.c + j]; }
@@ -88,26 +82,43 @@ fn stats_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     red[lid.y * 16u + lid.x] = q;
     workgroupBarrier();
     tree(lid);
-    if (!live || lid.y != 0u) { return; }
     var mean = batch_mean;
     var v = red[lid.x] / f32(p.n);
-    if (eval) {
+    if (live && eval) {
         mean = rw1[j];
         v = rw2[j];
-    } else if ((p.flags & 4u) != 0u) {
+    } else if (live && lid.y == 0u && (p.flags & 4u) != 0u) {
         rw1[j] = (1.0 - p.momentum) * rw1[j] + p.momentum * mean;
         rw2[j] = (1.0 - p.momentum) * rw2[j] + p.momentum * v * p.unbias;
     }
     let invstd = 1.0 / sqrt(v + p.eps);
     var gamma = 1.0;
-    if ((p.flags & 1u) != 0u) { gamma = in2[j]; }
+    if (live && (p.flags & 1u) != 0u) { gamma = in2[j]; }
     var beta = 0.0;
-    if ((p.flags & 2u) != 0u) { beta = extra[j]; }
-    let scale = gamma * invstd;
-    out[j] = mean;
-    out[p.c + j] = invstd;
-    out[2u * p.c + j] = scale;
-    out[3u * p.c + j] = beta;
+    if (live && (p.flags & 2u) != 0u) { beta = extra[j]; }
+    return vec4<f32>(mean, invstd, gamma * invstd, beta);
+}
+
+// out = [mean | invstd | scale | beta] (4c), from feature_stats.
+@compute @workgroup_size(16, 16)
+fn stats_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let j = (wg.x + wg.y * p.row) * 16u + lid.x;
+    let live = j < p.c;
+    let st = feature_stats(j, live, lid);
+    if (!live || lid.y != 0u) { return; }
+    out[j] = st.x;
+    out[p.c + j] = st.y;
+    out[2u * p.c + j] = st.z;
+    out[3u * p.c + j] = st.w;
+}
+
+// Element e (feature j) of the output from x and its feature's vec4(mean, invstd, scale,
+// beta): (x - mean) scale + beta, then the fused relu (flag 16) and dropout (flag 32).
+fn normalized(x: f32, st: vec4<f32>, e: u32) -> f32 {
+    var y = (x - st.x) * st.z + st.w;
+    if ((p.flags & 16u) != 0u) { y = select(max(y, 0.0), y, is_nan(y)); }
+    if ((p.flags & 32u) != 0u) { y = y * drop_factor(e) + 0.0; }
+    return y;
 }
 
 // in1 = x, in2 = the stats above; out = y.
@@ -116,10 +127,8 @@ fn norm_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n * p.c) { return; }
     let j = i % p.c;
-    var y = (in1[i] - in2[j]) * in2[2u * p.c + j] + in2[3u * p.c + j];
-    if ((p.flags & 16u) != 0u) { y = select(max(y, 0.0), y, is_nan(y)); }
-    if ((p.flags & 32u) != 0u) { y = y * drop_factor(i) + 0.0; }
-    out[i] = y;
+    let st = vec4<f32>(in2[j], in2[p.c + j], in2[2u * p.c + j], in2[3u * p.c + j]);
+    out[i] = normalized(in1[i], st, i);
 }
 
 // A fused dropout's factor for element i (keep_scale kept, 0 dropped), else 1.

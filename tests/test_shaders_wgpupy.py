@@ -650,6 +650,75 @@ def test_batchnorm_kernels_forward_and_backward():
     np.testing.assert_array_equal(dbeta1[:c], dbeta[:c])
 
 
+def run_group1(shader: str, entry: str, params: bytes, buffers, groups):
+    """Dispatches `entry` of `shader` in the multi-tensor layout (runtime/multi.rs): group 0
+    binding 0 the uniform params, group 1 bindings 0, 1, ... read-write `buffers`. Returns
+    every buffer's contents after the dispatch."""
+    dev = DEVICE
+    cs = wgpu.ShaderStage.COMPUTE
+    uniform, storage = wgpu.BufferBindingType.uniform, wgpu.BufferBindingType.storage
+    l0 = dev.create_bind_group_layout(entries=[{"binding": 0, "visibility": cs, "buffer": {"type": uniform}}])
+    l1 = dev.create_bind_group_layout(
+        entries=[{"binding": i, "visibility": cs, "buffer": {"type": storage}} for i in range(len(buffers))]
+    )
+    pipeline = dev.create_compute_pipeline(
+        layout=dev.create_pipeline_layout(bind_group_layouts=[l0, l1]),
+        compute={"module": dev.create_shader_module(code=source(shader)), "entry_point": entry},
+    )
+    pbuf = dev.create_buffer_with_data(data=params, usage=BU.UNIFORM)
+    bufs = [
+        dev.create_buffer_with_data(data=np.ascontiguousarray(b).tobytes(), usage=BU.STORAGE | BU.COPY_SRC)
+        for b in buffers
+    ]
+    enc = dev.create_command_encoder()
+    cp = enc.begin_compute_pass()
+    cp.set_pipeline(pipeline)
+    cp.set_bind_group(0, dev.create_bind_group(layout=l0, entries=[{"binding": 0, "resource": {"buffer": pbuf}}]))
+    entries = [{"binding": i, "resource": {"buffer": b}} for i, b in enumerate(bufs)]
+    cp.set_bind_group(1, dev.create_bind_group(layout=l1, entries=entries))
+    cp.dispatch_workgroups(*groups)
+    cp.end()
+    dev.queue.submit([enc.finish()])
+    return [np.frombuffer(dev.queue.read_buffer(b), np.float32).copy() for b in bufs]
+
+
+@pytest.mark.parametrize("flags", [7, 7 | 16, 3 | 16 | 32, 8 | 3, 4])
+def test_batchnorm_forward_in_one_dispatch_gives_the_two_kernels_bits(flags):
+    """forward_main (batchnorm_fused.wgsl, group 1 of the multi-tensor layout) writes the
+    same y, statistics and running statistics, bit for bit, as stats_main then norm_main:
+    training with the running-stat update, with the fused relu, with relu and dropout, in
+    eval (flag 8), and without gamma and beta."""
+    n, c = 37, 21  # a partial second workgroup of 16 features
+    x = (rng.standard_normal((n, c)) * 2 + 1).astype(np.float32)
+    gamma = rng.standard_normal(c).astype(np.float32)
+    beta = rng.standard_normal(c).astype(np.float32)
+    rm = rng.standard_normal(c).astype(np.float32)
+    rv = (np.abs(rng.standard_normal(c)) + 0.5).astype(np.float32)
+    groups = ((c + 15) // 16, 1, 1)
+    params = bytearray(bn_params(n, c, flags, groups[0]))
+    params[28:32] = np.float32(1 / 0.8).tobytes()  # dropout: keep_scale
+    params[32:36] = np.uint32(int(0.2 * 2**32)).tobytes()  # threshold
+    params[36:40] = np.uint32(12345).tobytes()  # seed
+    params = bytes(params)
+    stats, (rm2, rv2) = run("batchnorm.wgsl", "stats_main", params, [x, gamma], 4 * c, beta, groups, rw=[rm, rv])
+    norm_params = bytearray(params)
+    norm_params[12:16] = np.uint32(64 * 41).tobytes()  # row: threads per grid row
+    y = run("batchnorm.wgsl", "norm_main", bytes(norm_params), [x, stats], n * c, None, (-(-n * c // 64), 1, 1))
+    got = run_group1(
+        "batchnorm_fused.wgsl",
+        "forward_main",
+        params,
+        [x, gamma, beta, np.zeros(n * c, np.float32), np.zeros(4 * c, np.float32), rm, rv],
+        groups,
+    )
+    for name, want, have in [("y", y, got[3]), ("stats", stats[: 4 * c], got[4]), ("rm", rm2[:c], got[5]), ("rv", rv2[:c], got[6])]:
+        assert np.array_equal(want.view(np.uint32), have.view(np.uint32)), name
+    if flags & 4:
+        assert not np.array_equal(rm2[:c], rm), "the running mean moved"
+    if flags & 32:
+        assert (y == 0).mean() > 0.1, "dropout dropped some"
+
+
 def opt_params(n, flags, lr, a, b, eps, wd, decay=1.0, step_size=0.0, sqrt_bc2=1.0):
     row = ((n + 63) // 64) * 64
     return (

@@ -41,7 +41,14 @@ pub const SOFTMAX: &str = include_str!("../../../../../shaders/softmax.wgsl");
 /// Batch normalization forward and backward.
 pub const BATCHNORM: &str = concat!(
     include_str!("../../../../../shaders/common.wgsl"),
-    include_str!("../../../../../shaders/batchnorm.wgsl")
+    include_str!("../../../../../shaders/batchnorm.wgsl"),
+    include_str!("../../../../../shaders/batchnorm_bindings.wgsl")
+);
+/// Batch normalization's forward in one dispatch, in the multi-tensor layout.
+pub const BATCHNORM_FUSED: &str = concat!(
+    include_str!("../../../../../shaders/common.wgsl"),
+    include_str!("../../../../../shaders/batchnorm.wgsl"),
+    include_str!("../../../../../shaders/batchnorm_fused.wgsl")
 );
 /// Optimizer updates in place (SGD, Adam/AdamW, RMSprop).
 pub const OPTIM: &str = concat!(
@@ -62,8 +69,9 @@ pub const CONV_GEMM: &str = include_str!("../../../../../shaders/conv_gemm.wgsl"
 /// Half-precision storage: packing float32 words into halves and back, by their bits.
 pub const HALF: &str = include_str!("../../../../../shaders/half.wgsl");
 /// Every shader as compiled (prelude and generated parts prepended), with its name.
-pub const ALL: [(&str, &str); 13] = [
+pub const ALL: [(&str, &str); 14] = [
     ("half", HALF),
+    ("batchnorm_fused", BATCHNORM_FUSED),
     ("conv", CONV),
     ("conv_gemm", CONV_GEMM),
     ("batchnorm", BATCHNORM),

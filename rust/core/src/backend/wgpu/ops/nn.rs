@@ -87,6 +87,8 @@ pub(crate) fn launch_log_softmax(
 
 pub(crate) const BN_STATS: gpu::Kernel =
     gpu::Kernel::new("bn_stats", gpu::shaders::BATCHNORM, "stats_main");
+pub(crate) const BN_FORWARD: gpu::Kernel =
+    gpu::Kernel::new("bn_forward", gpu::shaders::BATCHNORM_FUSED, "forward_main");
 pub(crate) const BN_NORM: gpu::Kernel =
     gpu::Kernel::new("bn_norm", gpu::shaders::BATCHNORM, "norm_main");
 pub(crate) const BN_GRAD_REDUCE: gpu::Kernel = gpu::Kernel::new(
@@ -99,10 +101,11 @@ pub(crate) const BN_GRAD_X: gpu::Kernel =
 pub(crate) const BN_GRAD: gpu::Kernel =
     gpu::Kernel::new("bn_grad", gpu::shaders::BATCHNORM, "grad_main");
 
-/// Rows up to which batch norm's backward runs as one dispatch (`grad_main`: a workgroup
-/// per 16 features walks every row twice). A training batch is well under it, and a host
-/// that records fewer dispatches keeps up with the GPU (issue 18); a larger one runs the
-/// two kernels, whose second spreads the rows over the whole GPU.
+/// Rows up to which batch norm's forward and backward each run as one dispatch
+/// (`forward_main`, `grad_main`: a workgroup per 16 features walks every row a few times).
+/// A training batch is well under it, and a host that records fewer dispatches keeps up
+/// with the GPU (issue 18); a larger one runs two kernels each way, whose second spreads
+/// the rows over the whole GPU.
 const BN_ONE_PASS_ROWS: usize = 2048;
 
 /// batchnorm.wgsl's parameters for `spec`, with `row` threads (or workgroups) per grid row.
@@ -161,9 +164,11 @@ fn bn_grids(ctx: &gpu::Context, n: usize, c: usize) -> Result<(([u32; 3], u32), 
     ))
 }
 
-/// Batch norm of a dense (n, c) block in two kernels: the statistics (updating the
-/// running ones in place when `spec.update`), then the normalization and the optional
-/// relu. Returns (y, `[mean | invstd | scale | beta]`).
+/// Batch norm of a dense (n, c) block: the statistics (updating the running ones in place
+/// when `spec.update`), then the normalization and the optional relu and dropout. In one
+/// dispatch up to `BN_ONE_PASS_ROWS` rows where the adapter has the multi-tensor layout
+/// (the kernel binds seven buffers) and the buffers are distinct (read-write bindings may
+/// not share one), else two. Returns (y, `[mean | invstd | scale | beta]`).
 pub(crate) fn launch_batch_norm(
     x: &GpuBuffer,
     gamma: Option<&GpuBuffer>,
@@ -178,7 +183,20 @@ pub(crate) fn launch_batch_norm(
     let params = |row| bn_params(spec, gamma.is_some(), beta.is_some(), row);
     let stats = ctx.alloc(4 * c)?;
     let y = ctx.alloc(n * c)?;
-    if n * c > 0 {
+    let bufs = [
+        Some(x),
+        gamma,
+        beta,
+        Some(&y),
+        Some(&stats),
+        running.map(|r| r.0),
+        running.map(|r| r.1),
+    ];
+    let raw: Vec<_> = bufs.iter().flatten().map(|b| b.raw()).collect();
+    let distinct = (1..raw.len()).all(|i| !raw[..i].contains(&raw[i]));
+    if n * c > 0 && n <= BN_ONE_PASS_ROWS && distinct && ctx.multi_layout().is_some() {
+        ctx.run_multi(&BN_FORWARD, &params(row_c), &bufs, groups_c)?;
+    } else if n * c > 0 {
         ctx.run(
             &BN_STATS,
             &params(row_c),

@@ -102,9 +102,9 @@ pub(crate) fn launch_multi_optimizer(
         n,
         ..Default::default()
     };
-    let bufs: Vec<&GpuBuffer> = tensors
+    let bufs: Vec<Option<&GpuBuffer>> = tensors
         .iter()
-        .flat_map(|(b, _)| b.iter().copied())
+        .flat_map(|(b, _)| b.iter().copied().map(Some))
         .collect();
     let kernel = gpu::Kernel::new(
         kind.key(),

@@ -104,12 +104,13 @@ impl Context {
     }
 
     /// Records one dispatch of the multi-tensor `kernel` with `bufs` at group 1's first
-    /// bindings (distinct buffers, at most the layout's `slots`).
+    /// bindings (distinct buffers, at most the layout's `slots`; None: a spare the kernel
+    /// does not touch).
     pub(crate) fn run_multi<P: Params>(
         &self,
         kernel: &Kernel,
         params: &P,
-        bufs: &[&GpuBuffer],
+        bufs: &[Option<&GpuBuffer>],
         groups: [u32; 3],
     ) -> Result<()> {
         let layout = self.multi_layout().ok_or_else(|| {
@@ -123,10 +124,14 @@ impl Context {
             )));
         }
         let pipeline = self.pipeline_in(kernel, &layout.pipeline)?;
-        let key: Vec<wgpu::Buffer> = bufs
+        let key: Vec<wgpu::Buffer> = layout
+            .spare
             .iter()
-            .map(|b| b.raw().clone())
-            .chain(layout.spare[bufs.len()..].iter().cloned())
+            .enumerate()
+            .map(|(i, spare)| match bufs.get(i) {
+                Some(Some(b)) => b.raw().clone(),
+                _ => spare.clone(),
+            })
             .collect();
         let g1 = {
             let mut cache = layout.cache.lock().unwrap_or_else(|e| e.into_inner());
