@@ -431,6 +431,36 @@ def test_linear_with_bias_and_transposed_operands():
         np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    "rows,inp,out,fused",
+    [
+        (24, 40, 68, True),  # the weight gradient's grid one column of tiles wider (n = 40)
+        (128, 64, 32, True),  # n fills its tiles: one more column of them for the sums
+        (24, 40, 10, False),  # m = 10: the scalar kernel, then a sum
+        (300, 40, 68, False),  # k = 300 over few tiles: split-K, then a sum
+    ],
+)
+def test_linear_weight_and_bias_gradients_in_one_dispatch(rows, inp, out, fused, split_k_setting):
+    """A Linear layer's weight gradient g^T x and bias gradient (g's column sums) come from
+    one GPU dispatch where the product can add A's row sums (a column of ones after B's
+    last); otherwise from the product and a sum. Both agree with the CPU."""
+    vulkan = fg.gpu.info()["backend"] == "Vulkan"
+    fg._core._gpu_matmul_split_k_fixup(vulkan)  # the default: a split's sum pass only elsewhere
+    (cx, gx), (cw, gw), (cb, gb) = (both(rng.standard_normal(s), True) for s in [(rows, inp), (out, inp), (out,)])
+    gy = rng.standard_normal((rows, out)).astype(np.float32)
+    fg.linear(cx, cw, cb).backward(fg.tensor(gy))
+    yg = fg.linear(gx, gw, gb)
+    fg.gpu.synchronize()
+    d0 = fg.gpu.stats()["dispatches"]
+    yg.backward(fg.tensor(gy, device="gpu"))
+    # dx = g w, then dw with db, or dw, then db (a split product: one more for its sum pass
+    # where the parts are not summed in the product's dispatch)
+    split_pass = int(rows >= 256 and not vulkan)
+    assert fg.gpu.stats()["dispatches"] - d0 - split_pass == (2 if fused else 3)
+    for c, g in [(cx, gx), (cw, gw), (cb, gb)]:
+        np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
 def test_ops_without_gpu_kernels_still_run_on_gpu_tensors():
     """Ops with no kernel yet run through the CPU and come back, gradients included."""
     c, g = both(rng.standard_normal((6, 4)), requires_grad=True)
@@ -1641,8 +1671,9 @@ def test_training_steps_reuse_bind_groups():
 # (the count depends only on the shapes and, for Adam, on how many buffers the adapter binds
 # at once: lavapipe's 32 give 8 tensors a dispatch). Issue 18 wants the Residual network at
 # 150 or fewer; a fusion that regresses shows here as a larger count. Stop 17: 35/302/97;
-# stop 18 (multi-tensor Adam): 27/227/82.
-STEP_DISPATCHES = {"standard": 22, "residual": 165, "self_normalizing": 67}
+# stop 18 (multi-tensor Adam): 27/227/82; stop 19 (split-K sums, the batch-norm forward and
+# the bias gradients each in the product's or the layer's own dispatch): 20/144/59.
+STEP_DISPATCHES = {"standard": 20, "residual": 144, "self_normalizing": 59}
 
 
 @pytest.mark.parametrize("arch", sorted(STEP_DISPATCHES))

@@ -292,10 +292,14 @@ EPILOGUES = {
 }
 
 
-def mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc=None, fixup=0):
+def mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc=None, fixup=0, row_sums=0):
     """The matmul Params: bias on, epilogue `act`, split-K chunk `kc` (default k: no split;
-    matmul.wgsl's Params stop before it), `fixup` 1: the tile's last part sums the parts."""
-    words = np.array([m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, 1, act, 0, 0, kc or k, fixup], np.uint32)
+    matmul.wgsl's Params stop before it), `fixup` 1: the tile's last part sums the parts,
+    `row_sums` 1: A's row sums too (then no bias)."""
+    has_bias = 0 if row_sums else 1
+    words = np.array(
+        [m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, has_bias, act, 0, 0, kc or k, fixup, row_sums], np.uint32
+    )
     words[15] = np.float32(EPILOGUES[act][0]).view(np.uint32)  # alpha
     return words.tobytes()
 
@@ -376,6 +380,32 @@ def test_split_k_partials_then_sum(shader, entry, a_k, b_n):
         one, (_, left) = run(shader, entry, p, [a_store, b_store], m * n, bias, groups, consts, rw=[scratch, counts])
         assert np.array_equal(one.view(np.uint32), got.view(np.uint32)), act
         assert not left.view(np.uint32).any(), left.view(np.uint32)
+
+
+@pytest.mark.parametrize(
+    "shader,entry,tile",
+    [("matmul_vec4.wgsl", "main64", (64, 64)), ("generated/matmul_tiled.wgsl", "t64x64", (64, 64)),
+     ("generated/matmul_tiled.wgsl", "t128x128_at_db", (128, 128))],
+)  # fmt: skip
+@pytest.mark.parametrize("a_k,b_n", [(1, 1), (1, 0), (0, 1), (0, 0)])
+@pytest.mark.parametrize("n", [64, 44])
+def test_matmul_with_row_sums_of_a(shader, entry, tile, a_k, b_n, n):
+    """With row_sums, B is read with a column of ones after its last (a grid one column of
+    tiles wider where n fills its tiles): the product as usual and, at binding 5, the m
+    row sums of A (a Linear layer's bias gradient beside its weight gradient)."""
+    m, k = 68, 36
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    a_store, (a_rs, a_cs) = (a, (k, 1)) if a_k else (np.ascontiguousarray(a.T), (1, m))
+    b_store, (b_rs, b_cs) = (b, (n, 1)) if b_n else (np.ascontiguousarray(b.T), (1, k))
+    p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, 0, row_sums=1)
+    groups = (-(-(n + 1) // tile[1]), -(-m // tile[0]), 1)
+    consts = {"A_K_CONTIG": a_k, "B_N_CONTIG": b_n}
+    sums0 = np.full(m, np.nan, np.float32)
+    got, (sums, _) = run(shader, entry, p, [a_store, b_store], m * n, None, groups, consts, rw=[sums0, None])
+    a64 = a.astype(np.float64)
+    np.testing.assert_allclose(got.reshape(m, n), a64 @ b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(sums, a64.sum(1), rtol=1e-5, atol=1e-5)
 
 
 # the generated kernels: name -> tile (rows, columns of C per workgroup)

@@ -25,6 +25,9 @@ struct Params {
     kc: u32,       // split-K: workgroup z sums k in [z kc, (z + 1) kc); kc >= k: no split
     fixup: u32,    // split-K: 1 = the tile's last part adds them all up (finish_split), 0 =
                    // splitk_sum does, in a second dispatch
+    row_sums: u32, // 1 (not split, no bias): also the row sums of A into `parts` (a Linear
+                   // layer's bias gradient beside its weight gradient g^T x): B read with a
+                   // column of ones at n, that column's results stored there
 }
 
 // Split-K state of this workgroup (set by begin_split): where its k range ends, whether the
@@ -55,7 +58,8 @@ override B_N_CONTIG: bool = true;
 @group(2) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(3) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
 @group(2) @binding(4) var<storage, read> bias: array<vec4<f32>>;
-// split-K: the partial products (S x m x n) and, per output tile, how many parts are done
+// split-K: the partial products (S x m x n) and, per output tile, how many parts are done;
+// with p.row_sums, `parts` receives the m row sums of A instead
 @group(0) @binding(5) var<storage, read_write> parts: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> arrived: array<atomic<u32>>;
 var<workgroup> tile_done: u32;
@@ -86,11 +90,17 @@ fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
         if (col < p.n && kk < k_end) {
             return b[(p.b_off + kk * p.b_rs + col) / 4u];
         }
+        if (p.row_sums != 0u && col == p.n && kk < k_end) {
+            return vec4<f32>(1.0, 0.0, 0.0, 0.0);
+        }
     } else {
         let col = col0 + t / (bk / 4u);
         let kk = k0 + (t % (bk / 4u)) * 4u;
         if (col < p.n && kk < k_end) {
             return b[(p.b_off + col * p.b_cs + kk) / 4u];
+        }
+        if (p.row_sums != 0u && col == p.n && kk < k_end) {
+            return vec4<f32>(1.0);
         }
     }
     return vec4<f32>(0.0);
@@ -112,6 +122,8 @@ fn store_c(r: u32, col: u32, v: vec4<f32>) {
         } else {
             c[(p.c_off + r * p.n + col) / 4u] = epilogue(v, col);
         }
+    } else if (p.row_sums != 0u && r < p.m && col == p.n) {
+        parts[r / 4u][r % 4u] = v.x;
     }
 }
 

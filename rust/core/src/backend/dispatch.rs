@@ -626,6 +626,26 @@ impl Buffer {
 }
 
 impl Buffer {
+    /// See [`BackendStorage::matmul_row_sums`]; float32 operands only (halves and the host
+    /// go the separate way).
+    pub(crate) fn matmul_row_sums(
+        &self,
+        la: &Layout,
+        rhs: &Buffer,
+        lb: &Layout,
+    ) -> Option<Result<(Buffer, Option<Buffer>)>> {
+        match (self, rhs) {
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(a), Buffer::Gpu(b)) if a.dtype == DType::F32 && b.dtype == DType::F32 => {
+                let r = a.matmul_row_sums(la, b, lb)?;
+                Some(r.map(|(c, s)| (Buffer::Gpu(c), s.map(Buffer::Gpu))))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Buffer {
     /// See [`BackendStorage::optimizer_step`].
     pub(crate) fn optimizer_step(
         &mut self,

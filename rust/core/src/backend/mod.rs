@@ -176,6 +176,20 @@ pub(crate) trait BackendStorage: Sized {
         act: Option<UnaryOp>,
     ) -> Result<Self>;
 
+    /// `a @ b` for 2-D float32 operands (no bias, no activation) and the row sums of `a`
+    /// (length m), where the backend makes both in one pass: a Linear layer's weight and
+    /// bias gradients, `g^T x` and `g^T 1`. None: the op computes them apart (a product
+    /// and a reduction), as the host does; the GPU sums inside the product, and gives the
+    /// product alone (sums None) for the shapes its kernel cannot sum in.
+    fn matmul_row_sums(
+        &self,
+        _la: &Layout,
+        _rhs: &Self,
+        _lb: &Layout,
+    ) -> Option<Result<(Self, Option<Self>)>> {
+        None
+    }
+
     /// One optimizer update of this parameter (contiguous, `l`) from the gradient `g`,
     /// with the state storages (contiguous, in `rule`'s order) updated in place too.
     fn optimizer_step(

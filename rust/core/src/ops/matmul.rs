@@ -122,6 +122,34 @@ fn product(
     Tensor::from_buffer(out, &plan.out_shape)
 }
 
+/// A Linear layer's weight and bias gradients, `g^T x` and the column sums of `g`, from
+/// one pass where the backend makes both (`BackendStorage::matmul_row_sums`: the GPU sums
+/// inside the product, a dispatch fewer per layer; where its kernel cannot, the product
+/// and then a sum); None to compute them apart. Not while a graph of the backward is
+/// recorded (the fused pass has no backward of its own).
+fn weight_and_bias_grads(g: &Tensor, x: &Tensor) -> Result<Option<(Tensor, Tensor)>> {
+    if crate::autograd::is_grad_enabled() || g.device() != x.device() || g.dtype() != x.dtype() {
+        return Ok(None);
+    }
+    let gt = g.transpose(0, 1)?;
+    let (m, n) = (gt.shape()[0], x.shape()[1]);
+    if m == 0 || n == 0 || x.shape()[0] == 0 {
+        return Ok(None);
+    }
+    let fused = {
+        let (ga, gb) = (gt.storage_guard(), x.storage_guard());
+        ga.matmul_row_sums(gt.layout(), &gb, x.layout())
+    };
+    let Some(r) = fused else { return Ok(None) };
+    let (dw, db) = r?;
+    let dw = Tensor::from_buffer(dw, &[m, n])?;
+    let db = match db {
+        Some(db) => Tensor::from_buffer(db, &[m])?,
+        None => g.sum(Some(&[0]), false)?,
+    };
+    Ok(Some((dw, db)))
+}
+
 fn same_device(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
     if a.device() != b.device() {
         return Err(crate::error::Error::Device(format!(
@@ -326,8 +354,14 @@ impl Tensor {
             };
             let g = &g;
             // y = x w^T + b: dx = g w, dw = g^T x, db = sum over rows of g
+            let dx = if nx { Some(g.mm_nd(&wd)?) } else { None };
+            if nw && nbias {
+                if let Some((dw, db)) = weight_and_bias_grads(g, &xd)? {
+                    return Ok(vec![dx, Some(dw), Some(db)]);
+                }
+            }
             let mut grads = vec![
-                if nx { Some(g.mm_nd(&wd)?) } else { None },
+                dx,
                 if nw {
                     Some(g.transpose(0, 1)?.mm_nd(&xd)?)
                 } else {

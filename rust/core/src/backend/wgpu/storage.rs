@@ -184,7 +184,7 @@ fn launch_half_at(
 use super::ops::{
     adam_consts, dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary,
     launch_conv_gemm, launch_cross_entropy, launch_cross_entropy_grad, launch_fold2d,
-    launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_max_pool2d,
+    launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_matmul_row_sums, launch_max_pool2d,
     launch_max_pool2d_grad, launch_multi_optimizer, launch_optimizer, launch_reduce,
     launch_scatter_sum, launch_select, launch_unary, launch_unary_grad, launch_unfold2d,
     multi_tensors, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
@@ -649,6 +649,22 @@ impl BackendStorage for WgpuStorage {
         });
         let out = launch_matmul((&a, &la), (&b, &lb), bias.as_deref(), code)?;
         Ok(WgpuStorage::new(out, DType::F32))
+    }
+
+    fn matmul_row_sums(
+        &self,
+        la: &Layout,
+        rhs: &Self,
+        lb: &Layout,
+    ) -> Option<Result<(Self, Option<Self>)>> {
+        let run = || -> Result<(Self, Option<Self>)> {
+            let (a, la) = nonnegative(&self.buf, la)?;
+            let (b, lb) = nonnegative(&rhs.buf, lb)?;
+            let (c, s) = launch_matmul_row_sums((&a, &la), (&b, &lb))?;
+            let f32 = |b| WgpuStorage::new(b, DType::F32);
+            Ok((f32(c), s.map(f32)))
+        };
+        Some(run())
     }
 
     fn optimizer_step(

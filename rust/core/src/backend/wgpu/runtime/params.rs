@@ -83,6 +83,8 @@ pub(crate) struct MmParams {
     /// split-K: 1 when the tile's last part sums the parts in the same dispatch
     /// (`finish_split`), 0 when `splitk_sum` does in a second one
     pub fixup: u32,
+    /// 1: the row sums of A too (`launch_matmul`'s `row_sums`)
+    pub row_sums: u32,
 }
 impl Params for MmParams {}
 

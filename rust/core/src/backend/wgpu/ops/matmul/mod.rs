@@ -20,11 +20,34 @@ use variants::{mm_kernel, vec4_layout, MATMUL_SCALAR, MM_VARIANTS};
 /// (0 none, else the op table's code of a fusable activation, with `alpha`) in the
 /// epilogue. The inner dim and the output are not empty (the caller's cases).
 pub(crate) fn launch_matmul(
+    a: (&GpuBuffer, &Layout),
+    b: (&GpuBuffer, &Layout),
+    bias: Option<&GpuBuffer>,
+    act: (u32, f32),
+) -> Result<GpuBuffer> {
+    Ok(launch(a, b, bias, act, false)?.0)
+}
+
+/// `a @ b` for one 2-D product and, in the same dispatch, the m row sums of `a` (B is read
+/// with a column of ones after its last, whose results are the sums): a Linear layer's
+/// weight and bias gradients, `g^T x` and `g^T 1`. No sums where the product takes the
+/// scalar kernel or split-K (the caller computes them apart).
+pub(crate) fn launch_matmul_row_sums(
+    a: (&GpuBuffer, &Layout),
+    b: (&GpuBuffer, &Layout),
+) -> Result<(GpuBuffer, Option<GpuBuffer>)> {
+    launch(a, b, None, (0, 0.0), true)
+}
+
+/// launch_matmul, with the row sums when `row_sums` and the product allows them (see
+/// launch_matmul_row_sums; when it does not, the product alone).
+fn launch(
     (a, la): (&GpuBuffer, &Layout),
     (b, lb): (&GpuBuffer, &Layout),
     bias: Option<&GpuBuffer>,
     (act, alpha): (u32, f32),
-) -> Result<GpuBuffer> {
+    row_sums: bool,
+) -> Result<(GpuBuffer, Option<GpuBuffer>)> {
     let ctx = gpu::context()?;
     let plan = crate::ops::matmul::BatchPlan::new(la, lb)?;
     let (m, k, n) = (plan.m, plan.k, plan.n);
@@ -52,6 +75,7 @@ pub(crate) fn launch_matmul(
         alpha,
         kc: k as u32,
         fixup: 0,
+        row_sums: 0,
     };
     let out = ctx.alloc(total)?;
     // `split`: the parts' scratch and, when the tile's last part sums them, the counts
@@ -75,7 +99,7 @@ pub(crate) fn launch_matmul(
             None => run(a, b, gpu::Extra::None),
         }
     };
-    let launch = |kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| {
+    let launch_out = |kernel: &gpu::Kernel, groups: [u32; 3], p: &MmParams| {
         launch_into(&out, kernel, groups, p, [None, None])
     };
     let (kernel, (bm, bn)) = match vec4_layout(m, k, n, (a_rs, a_cs), (b_rs, b_cs), &offsets) {
@@ -85,25 +109,35 @@ pub(crate) fn launch_matmul(
             let chosen = ctx.matmul.choose((layout, m, n, k), flops, || {
                 let p0 = params(0, offsets[0]);
                 tune_matmul(&ctx, layout, (m, n, k), &out, &|kern, groups| {
-                    launch(kern, groups, &p0)
+                    launch_out(kern, groups, &p0)
                 })
             })?;
             let v = &MM_VARIANTS[chosen];
             (mm_kernel(v, layout), v.tile)
         }
     };
-    if n.div_ceil(bn) > 65_535 || m.div_ceil(bm) > 65_535 {
+    if (n + 1).div_ceil(bn) > 65_535 || m.div_ceil(bm) > 65_535 {
         return Err(Error::Memory(format!(
             "matmul: a {m} x {n} output exceeds one gpu dispatch grid (65,535 tiles of {bm} x {bn})"
         )));
     }
     let groups = [n.div_ceil(bn) as u32, m.div_ceil(bm) as u32, 1];
-    let kc = if kernel.key == MATMUL_SCALAR.key {
+    let scalar = kernel.key == MATMUL_SCALAR.key;
+    let kc = if scalar {
         k
     } else {
         ctx.matmul
             .split_k_chunk(groups[0] as usize * groups[1] as usize, k)
     };
+    if row_sums && !scalar && kc == k && offsets.len() == 1 && bias.is_none() {
+        // one more column of tiles where n fills the last: its first column is the sums
+        let sums = ctx.alloc(m)?;
+        let mut p = params(0, offsets[0]);
+        p.row_sums = 1;
+        let wide = [(n + 1).div_ceil(bn) as u32, groups[1], 1];
+        launch_into(&out, &kernel, wide, &p, [Some(&sums), None])?;
+        return Ok((out, Some(sums)));
+    }
     if kc < k {
         // split-K: S partial products into scratch, then their sum goes through the bias
         // and activation, either in the same dispatch (the tile's last part, `finish_split`)
@@ -128,12 +162,12 @@ pub(crate) fn launch_matmul(
             let sum_groups = [(m * n / 4).div_ceil(256) as u32, 1, 1];
             launch_into(&out, &MATMUL_SPLITK_SUM, sum_groups, &p, [Some(&scratch), None])?;
         }
-        return Ok(out);
+        return Ok((out, None));
     }
     for (bi, off) in offsets.into_iter().enumerate() {
-        launch(&kernel, groups, &params(bi, off))?;
+        launch_out(&kernel, groups, &params(bi, off))?;
     }
-    Ok(out)
+    Ok((out, None))
 }
 
 /// Split-K's second pass (matmul_vec4.wgsl): the partial products summed, then the epilogue.
