@@ -44,6 +44,10 @@ fi
 timeout 60 python3 benches/gpu_sync_points.py 2>&1 | tee "$OUT/sync_points.log"
 # the 4096 matmul over 15 rounds (min/median/max, cuBLAS beside it): the bar is "reliably"
 timeout 90 python3 benches/gpu_matmul_repeat.py 2>&1 | tee "$OUT/matmul_repeat.log"
+# half operands: tensor cores where the adapter offers the cooperative matrix (issue 18's
+# bar: 300 TFLOP/s at 8192, cuBLAS fp16 beside it)
+timeout 120 python3 benches/gpu_matmul_repeat.py --dtype float16 --n 8192 --rounds 5 --reps 5 2>&1 \
+    | tee "$OUT/matmul_half.log"
 # split-K off and on at a training step's products
 timeout 60 python3 benches/gpu_split_k.py 2>&1 | tee "$OUT/split_k.log"
 timeout 300 python3 benches/bench_gpu.py --batch "${BATCHES:-128,512}" --epochs "${EPOCHS:-3}" 2>&1 \

@@ -24,21 +24,6 @@ fn linear_index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;
 }
 
-// The float32 bits of the half with bits h (float16 or bfloat16), exactly.
-fn half_to_f32_bits(h: u32, bf: bool) -> u32 {
-    if (bf) { return h << 16u; }
-    let s = (h & 0x8000u) << 16u;
-    let e = (h >> 10u) & 0x1fu;
-    let m = h & 0x3ffu;
-    if (e == 31u) { return s | 0x7f800000u | (m << 13u); }     // inf, NaN (payload kept)
-    if (e != 0u) { return s | ((e + 112u) << 23u) | (m << 13u); }
-    if (m == 0u) { return s; }                                 // +-0
-    // subnormal: m * 2^-24, normalized (m < 2^10, so its top bit is below bit 10)
-    let top = firstLeadingBit(m);                              // 0..9
-    let exp = top + 103u;                                      // 2^(top - 24) biased
-    return s | (exp << 23u) | ((m << (23u - top)) & 0x7fffffu);
-}
-
 // The half bits of float32 bits b, rounded to nearest, ties to even (float16 or bfloat16);
 // NaN stays NaN (quiet), overflow goes to inf.
 fn f32_bits_to_half(b: u32, bf: bool) -> u32 {

@@ -461,6 +461,33 @@ def test_linear_weight_and_bias_gradients_in_one_dispatch(rows, inp, out, fused,
         np.testing.assert_allclose(g.grad.numpy(), c.grad.numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("ta,tb", LAYOUTS)
+def test_float16_products_on_tensor_cores_match_float32(ta, tb):
+    """Where the adapter offers tensor cores (cooperative-matrix float16 -> float32 at
+    16 x 16 x 16), float16 products run there (matmul_coop.wgsl), in every operand layout
+    and with a bias and activation; the float32 sums of the same half values, rounded to
+    float16 once, are the reference. Elsewhere (lavapipe) this skips: the float32 kernels
+    take half operands, which the dtype tests cover."""
+    if "tensor-cores" not in fg.gpu.info()["features"]:
+        pytest.skip("the adapter has no tensor-core kernel (cooperative matrix, float16)")
+    m, k, n = 96, 160, 48  # whole 16-tiles; n = 48 leaves the last 32-block half empty
+    a = (rng.standard_normal((k, m) if ta else (m, k)) * 0.5).astype(np.float16)
+    b = (rng.standard_normal((n, k) if tb else (k, n)) * 0.5).astype(np.float16)
+    bias = rng.standard_normal(n).astype(np.float16)
+    ga, gb = fg.tensor(a, device="gpu"), fg.tensor(b, device="gpu")
+    ga, gb = (ga.T if ta else ga), (gb.T if tb else gb)
+    gbias = fg.tensor(bias, device="gpu")
+    a64, b64 = (a.T if ta else a).astype(np.float64), (b.T if tb else b).astype(np.float64)
+    for act, ref in [(None, lambda v: v), ("relu", lambda v: np.maximum(v, 0))]:
+        got = fg.linear(ga, gb.T, gbias, activation=act)
+        assert got.dtype == fg.float16
+        want = ref(a64 @ b64 + bias.astype(np.float64)).astype(np.float16).astype(np.float64)
+        np.testing.assert_allclose(got.float().numpy(), want, rtol=2e-3, atol=2e-3, err_msg=str(act))
+    plain = (ga @ gb).float().numpy()
+    np.testing.assert_allclose(plain, (a64 @ b64).astype(np.float16), rtol=2e-3, atol=2e-3)
+    assert any(k.startswith("matmul_coop") for k in fg.gpu.stats()["pipelines"])
+
+
 def test_ops_without_gpu_kernels_still_run_on_gpu_tensors():
     """Ops with no kernel yet run through the CPU and come back, gradients included."""
     c, g = both(rng.standard_normal((6, 4)), requires_grad=True)

@@ -24,12 +24,13 @@ fn generated_elementwise_ops_match_the_op_table() {
 }
 
 fn validate(name: &str, src: &str) {
+    validate_with(name, src, naga::valid::Capabilities::default());
+}
+
+fn validate_with(name: &str, src: &str, caps: naga::valid::Capabilities) {
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default(),
-    )
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
     .validate(&module)
     .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
 }
@@ -43,10 +44,15 @@ fn every_shader_validates_as_compiled() {
     {
         validate(name, src);
     }
+    // the tensor-core product, with the capabilities the runtime requests for it
+    let coop = naga::valid::Capabilities::COOPERATIVE_MATRIX
+        | naga::valid::Capabilities::SHADER_FLOAT16;
+    validate_with("matmul_coop", ferrograd_core::gpu::shaders::MATMUL_COOP, coop);
     // every file in shaders/ is part of some compiled source
     let all: String = ferrograd_core::gpu::shaders::ALL
         .iter()
         .map(|(_, s)| *s)
+        .chain([ferrograd_core::gpu::shaders::MATMUL_COOP])
         .collect();
     for dir in [shaders_dir(), shaders_dir().join("generated")] {
         for entry in std::fs::read_dir(&dir).unwrap() {

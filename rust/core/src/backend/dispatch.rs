@@ -603,6 +603,18 @@ impl Buffer {
         bias: Option<(&Buffer, &Layout)>,
         act: Option<UnaryOp>,
     ) -> Result<Buffer> {
+        #[cfg(feature = "gpu")]
+        if let (Buffer::Gpu(a), Buffer::Gpu(b)) = (self, rhs) {
+            // packed float16 operands go to the tensor cores where the adapter has them
+            let bias_gpu = match bias {
+                None => Some(None),
+                Some((Buffer::Gpu(c), lc)) => Some(Some((c, lc))),
+                Some(_) => None,
+            };
+            if let Some(out) = bias_gpu.and_then(|bg| a.matmul_tensor_cores(la, b, lb, bg, act)) {
+                return gpu_narrow(out?, a.dtype);
+            }
+        }
         match (self, rhs, bias) {
             (Buffer::Cpu(a), Buffer::Cpu(b), None) => wide(a)
                 .matmul(la, &wide(b), lb, None, act)

@@ -26,6 +26,15 @@ pub const MATMUL_TILED: &str = concat!(
     include_str!("../../../../../shaders/generated/elementwise_ops.wgsl"),
     include_str!("../../../../../shaders/generated/matmul_tiled.wgsl")
 );
+/// The tensor-core product (float16 operands, float32 accumulation): only for adapters
+/// with the cooperative-matrix extension, so not in `ALL` (it needs the `f16` and
+/// `wgpu_cooperative_matrix` capabilities to validate).
+pub const MATMUL_COOP: &str = concat!(
+    "enable f16;\nenable wgpu_cooperative_matrix;\n",
+    include_str!("../../../../../shaders/common.wgsl"),
+    include_str!("../../../../../shaders/generated/elementwise_ops.wgsl"),
+    include_str!("../../../../../shaders/matmul_coop.wgsl")
+);
 /// Axis reductions (sum, mean, max, min, argmax).
 pub const REDUCE: &str = concat!(
     include_str!("../../../../../shaders/common.wgsl"),
@@ -67,7 +76,10 @@ pub const CONV: &str = concat!(
 /// Convolution as an implicit matrix product (the windows read inside the tile loads).
 pub const CONV_GEMM: &str = include_str!("../../../../../shaders/conv_gemm.wgsl");
 /// Half-precision storage: packing float32 words into halves and back, by their bits.
-pub const HALF: &str = include_str!("../../../../../shaders/half.wgsl");
+pub const HALF: &str = concat!(
+    include_str!("../../../../../shaders/common.wgsl"),
+    include_str!("../../../../../shaders/half.wgsl")
+);
 /// Every shader as compiled (prelude and generated parts prepended), with its name.
 pub const ALL: [(&str, &str); 14] = [
     ("half", HALF),

@@ -123,6 +123,40 @@ impl WgpuStorage {
             &dst.buf,
         )
     }
+
+    /// `act(a @ b + bias)` on tensor cores, where both operands are packed float16 and the
+    /// adapter has the kernel (`launch_matmul_coop`): float32 words, which the caller
+    /// rounds to float16 as every product's result. None: the operands, the bias or the
+    /// adapter do not fit, and the product takes the float32 kernels.
+    pub(crate) fn matmul_tensor_cores(
+        &self,
+        la: &Layout,
+        rhs: &WgpuStorage,
+        lb: &Layout,
+        bias: Option<(&WgpuStorage, &Layout)>,
+        act: Option<UnaryOp>,
+    ) -> Option<Result<WgpuStorage>> {
+        let half = |s: &WgpuStorage| s.packed && s.dtype == DType::F16;
+        if !(half(self) && half(rhs)) {
+            return None;
+        }
+        let bias = match bias {
+            None => None,
+            Some((c, lc)) if lc.is_contiguous() && lc.offset == 0 => match (c.dtype, c.packed) {
+                (DType::F16, true) => Some((&*c.buf, true)),
+                (DType::F32, false) => Some((&*c.buf, false)),
+                _ => return None,
+            },
+            Some(_) => return None,
+        };
+        let code = act.map_or((0, 0.0), |op| {
+            let (c, alpha, _) = op.code();
+            (c, alpha)
+        });
+        launch_matmul_coop((&self.buf, la), (&rhs.buf, lb), bias, code)
+            .transpose()
+            .map(|r| r.map(|out| WgpuStorage::new(out, DType::F32)))
+    }
 }
 
 /// Runs half.wgsl's `entry` over `n` elements of `dtype`: unpack (`a` packed, `out` n
@@ -184,7 +218,7 @@ fn launch_half_at(
 use super::ops::{
     adam_consts, dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary,
     launch_conv_gemm, launch_cross_entropy, launch_cross_entropy_grad, launch_fold2d,
-    launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_matmul_row_sums, launch_max_pool2d,
+    launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_matmul_coop, launch_matmul_row_sums, launch_max_pool2d,
     launch_max_pool2d_grad, launch_multi_optimizer, launch_optimizer, launch_reduce,
     launch_scatter_sum, launch_select, launch_unary, launch_unary_grad, launch_unfold2d,
     multi_tensors, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,

@@ -48,7 +48,8 @@ pub struct AdapterInfo {
     pub device_type: String,
     /// the capabilities that decide which kernels a GPU could run, by WebGPU's names:
     /// "shader-f16" (half arithmetic in WGSL), "subgroups", "timestamp-query",
-    /// "shader-f64", each present when the adapter offers it
+    /// "shader-f64", each present when the adapter offers it; and "tensor-cores" when
+    /// float16 products run on them (matmul_coop.wgsl)
     pub features: Vec<&'static str>,
 }
 
@@ -192,6 +193,8 @@ pub struct Context {
     /// the multi-tensor kernels' layouts, made on first use (None: the adapter binds too
     /// few buffers)
     multi: std::sync::OnceLock<Option<multi::MultiLayout>>,
+    /// the subgroup size where float16 products run on tensor cores (matmul_coop.wgsl)
+    pub(crate) coop_subgroup: Option<u32>,
 }
 
 /// The default cap on free pooled buffers: enough for a training loop's working set to be
@@ -352,6 +355,31 @@ fn ring_entry() -> wgpu::BindGroupLayoutEntry {
     }
 }
 
+/// What the tensor-core product needs from the adapter.
+const COOP_FEATURES: wgpu::Features = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
+    .union(wgpu::Features::SHADER_F16);
+
+/// The subgroup size when the adapter can run matmul_coop.wgsl: the cooperative-matrix
+/// extension with a float16 x float16 -> float32 16 x 16 x 16 configuration, float16 in
+/// shaders, and one subgroup size, 32 or 64 (each workgroup is one whole subgroup). None otherwise,
+/// or when `FERROGRAD_GPU_TENSOR_CORES=0` turns the kernel off.
+fn tensor_core_subgroup(adapter: &wgpu::Adapter) -> Option<u32> {
+    if std::env::var("FERROGRAD_GPU_TENSOR_CORES").is_ok_and(|v| v == "0")
+        || !adapter.features().contains(COOP_FEATURES)
+    {
+        return None;
+    }
+    use wgpu::CooperativeScalarType as T;
+    let fits = adapter.cooperative_matrix_properties().iter().any(|c| {
+        (c.m_size, c.n_size, c.k_size) == (16, 16, 16)
+            && c.ab_type == T::F16
+            && c.cr_type == T::F32
+    });
+    let info = adapter.get_info();
+    let sg = info.subgroup_min_size;
+    (fits && sg == info.subgroup_max_size && matches!(sg, 32 | 64)).then_some(sg)
+}
+
 fn create() -> std::result::Result<Context, String> {
     quiet_probe(create_quietly)
 }
@@ -359,7 +387,7 @@ fn create() -> std::result::Result<Context, String> {
 fn create_quietly() -> std::result::Result<Context, String> {
     let inst = instance();
     let adapter = choose_adapter(&inst)?;
-    let info = info_of(&adapter);
+    let mut info = info_of(&adapter);
     let vulkan = info.backend == "Vulkan";
     let limits = adapter.limits();
     let profile_features =
@@ -367,15 +395,30 @@ fn create_quietly() -> std::result::Result<Context, String> {
     let profiling = std::env::var("FERROGRAD_GPU_PROFILE").is_ok_and(|v| v == "1")
         && adapter.features().contains(profile_features);
     let max_binding = limits.max_storage_buffer_binding_size;
+    let coop_subgroup = tensor_core_subgroup(&adapter);
+    if coop_subgroup.is_some() {
+        info.features.push("tensor-cores");
+    }
+    let mut required = if profiling {
+        profile_features
+    } else {
+        wgpu::Features::empty()
+    };
+    if coop_subgroup.is_some() {
+        required |= COOP_FEATURES;
+    }
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("ferrograd"),
-        required_features: if profiling {
-            profile_features
-        } else {
-            wgpu::Features::empty()
-        },
+        required_features: required,
         required_limits: limits,
-        experimental_features: wgpu::ExperimentalFeatures::disabled(),
+        experimental_features: if coop_subgroup.is_some() {
+            // SAFETY: the one experimental feature requested is the cooperative matrix, used
+            // only by matmul_coop.wgsl, in the configuration the adapter reported
+            // (tensor_core_subgroup) and with whole subgroups as workgroups
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        },
         memory_hints: wgpu::MemoryHints::Performance,
         trace: wgpu::Trace::Off,
     }))
@@ -483,5 +526,6 @@ fn create_quietly() -> std::result::Result<Context, String> {
         pool_limit: AtomicU64::new(DEFAULT_POOL_LIMIT),
         matmul: super::ops::MatmulSettings::from_env(vulkan),
         multi: std::sync::OnceLock::new(),
+        coop_subgroup,
     })
 }

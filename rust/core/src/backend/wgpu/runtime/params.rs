@@ -88,6 +88,26 @@ pub(crate) struct MmParams {
 }
 impl Params for MmParams {}
 
+/// matmul_coop.wgsl's Params.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct CoopParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    /// 0 none, 1 float32 words, 2 packed halves
+    pub bias: u32,
+    pub a_ld: u32,
+    pub b_ld: u32,
+    pub a_off: u32,
+    pub b_off: u32,
+    pub act: u32,
+    pub alpha: f32,
+    pub c_off: u32,
+    pub _pad: u32,
+}
+impl Params for CoopParams {}
+
 /// dropout.wgsl's Params.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

@@ -5,8 +5,11 @@ use super::*;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+mod coop;
 mod tune;
 mod variants;
+
+pub(crate) use coop::launch_matmul_coop;
 
 use tune::tune_matmul;
 pub use tune::{
