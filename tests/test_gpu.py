@@ -316,7 +316,9 @@ def test_split_k_products_match_numpy_and_are_deterministic(ta, tb, split_k_sett
             d0 = fg.gpu.stats()["dispatches"]
             got = fg.linear(ga, gb.T, gbias, activation=act)
             assert fg.gpu.stats()["dispatches"] - d0 == passes, (act, fixup)
-            np.testing.assert_allclose(got.numpy(), ref(a64 @ b64 + bias), rtol=1e-4, atol=1e-4, err_msg=str(act))
+            np.testing.assert_allclose(
+                got.numpy(), ref(a64 @ b64 + bias), rtol=1e-4, atol=1e-4, err_msg=str(act)
+            )
             again = fg.linear(ga, gb.T, gbias, activation=act).numpy()
             assert np.array_equal(got.numpy(), again), "split-K must give the same bits every time"
             results[fixup, act] = again
@@ -446,7 +448,9 @@ def test_linear_weight_and_bias_gradients_in_one_dispatch(rows, inp, out, fused,
     last); otherwise from the product and a sum. Both agree with the CPU."""
     vulkan = fg.gpu.info()["backend"] == "Vulkan"
     fg._core._gpu_matmul_split_k_fixup(vulkan)  # the default: a split's sum pass only elsewhere
-    (cx, gx), (cw, gw), (cb, gb) = (both(rng.standard_normal(s), True) for s in [(rows, inp), (out, inp), (out,)])
+    (cx, gx), (cw, gw), (cb, gb) = (
+        both(rng.standard_normal(s), True) for s in [(rows, inp), (out, inp), (out,)]
+    )
     gy = rng.standard_normal((rows, out)).astype(np.float32)
     fg.linear(cx, cw, cb).backward(fg.tensor(gy))
     yg = fg.linear(gx, gw, gb)
@@ -628,7 +632,9 @@ def test_batch_norm_kernels_eval_backward_and_no_affine(affine, rows):
             out[dev] += [bn.weight.grad.numpy(), bn.bias.grad.numpy()]
     for c, gg in zip(out["cpu"], out["gpu"]):
         np.testing.assert_allclose(gg, c, rtol=1e-4, atol=1e-4)
-    kernels = {"bn_forward", "bn_grad"} if rows <= 2048 else {"bn_stats", "bn_norm", "bn_grad_reduce", "bn_grad_x"}
+    kernels = (
+        {"bn_forward", "bn_grad"} if rows <= 2048 else {"bn_stats", "bn_norm", "bn_grad_reduce", "bn_grad_x"}
+    )
     assert kernels <= set(fg._core.gpu_stats()["pipelines"])
 
 

@@ -298,7 +298,8 @@ def mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc=None, fixup=0, row_sums=0
     `row_sums` 1: A's row sums too (then no bias)."""
     has_bias = 0 if row_sums else 1
     words = np.array(
-        [m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, has_bias, act, 0, 0, kc or k, fixup, row_sums], np.uint32
+        [m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, has_bias, act, 0, 0, kc or k, fixup, row_sums],
+        np.uint32,
     )
     words[15] = np.float32(EPILOGUES[act][0]).view(np.uint32)  # alpha
     return words.tobytes()
@@ -363,13 +364,24 @@ def test_split_k_partials_then_sum(shader, entry, a_k, b_n):
     counts = np.zeros(8, np.uint32).view(np.float32)
     scratch = np.zeros(splits * m * n, np.float32)
     p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, 7, kc)
-    _, (parts, _) = run(shader, entry, p, [a_store, b_store], m * n, bias, groups, consts, rw=[scratch, counts])
+    _, (parts, _) = run(
+        shader, entry, p, [a_store, b_store], m * n, bias, groups, consts, rw=[scratch, counts]
+    )
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     want_parts = np.stack([a64[:, z * kc : (z + 1) * kc] @ b64[z * kc : (z + 1) * kc] for z in range(splits)])
     np.testing.assert_allclose(parts.reshape(splits, m, n), want_parts, rtol=1e-4, atol=1e-4)
     for act in sorted(EPILOGUES):
         p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc)
-        got = run("matmul_vec4.wgsl", "splitk_sum", p, [], m * n, bias, (-(-m * n // 4 // 256), 1, 1), rw=[parts, None])[0]
+        got = run(
+            "matmul_vec4.wgsl",
+            "splitk_sum",
+            p,
+            [],
+            m * n,
+            bias,
+            (-(-m * n // 4 // 256), 1, 1),
+            rw=[parts, None],
+        )[0]
         sum_in_order = parts.reshape(splits, m, n)[0].copy()
         for z in range(1, splits):
             sum_in_order += parts.reshape(splits, m, n)[z]  # float32, in z order, as the kernel
@@ -377,7 +389,9 @@ def test_split_k_partials_then_sum(shader, entry, a_k, b_n):
         np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-5, atol=1e-5, err_msg=str(act))
         # in one dispatch: the same bits, and the counts left at zero
         p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc, fixup=1)
-        one, (_, left) = run(shader, entry, p, [a_store, b_store], m * n, bias, groups, consts, rw=[scratch, counts])
+        one, (_, left) = run(
+            shader, entry, p, [a_store, b_store], m * n, bias, groups, consts, rw=[scratch, counts]
+        )
         assert np.array_equal(one.view(np.uint32), got.view(np.uint32)), act
         assert not left.view(np.uint32).any(), left.view(np.uint32)
 
@@ -713,7 +727,9 @@ def run_group1(shader: str, entry: str, params: bytes, buffers, groups):
     enc = dev.create_command_encoder()
     cp = enc.begin_compute_pass()
     cp.set_pipeline(pipeline)
-    cp.set_bind_group(0, dev.create_bind_group(layout=l0, entries=[{"binding": 0, "resource": {"buffer": pbuf}}]))
+    cp.set_bind_group(
+        0, dev.create_bind_group(layout=l0, entries=[{"binding": 0, "resource": {"buffer": pbuf}}])
+    )
     entries = [{"binding": i, "resource": {"buffer": b}} for i, b in enumerate(bufs)]
     cp.set_bind_group(1, dev.create_bind_group(layout=l1, entries=entries))
     cp.dispatch_workgroups(*groups)
@@ -740,10 +756,14 @@ def test_batchnorm_forward_in_one_dispatch_gives_the_two_kernels_bits(flags):
     params[32:36] = np.uint32(int(0.2 * 2**32)).tobytes()  # threshold
     params[36:40] = np.uint32(12345).tobytes()  # seed
     params = bytes(params)
-    stats, (rm2, rv2) = run("batchnorm.wgsl", "stats_main", params, [x, gamma], 4 * c, beta, groups, rw=[rm, rv])
+    stats, (rm2, rv2) = run(
+        "batchnorm.wgsl", "stats_main", params, [x, gamma], 4 * c, beta, groups, rw=[rm, rv]
+    )
     norm_params = bytearray(params)
     norm_params[12:16] = np.uint32(64 * 41).tobytes()  # row: threads per grid row
-    y = run("batchnorm.wgsl", "norm_main", bytes(norm_params), [x, stats], n * c, None, (-(-n * c // 64), 1, 1))
+    y = run(
+        "batchnorm.wgsl", "norm_main", bytes(norm_params), [x, stats], n * c, None, (-(-n * c // 64), 1, 1)
+    )
     got = run_group1(
         "batchnorm_fused.wgsl",
         "forward_main",
@@ -751,7 +771,12 @@ def test_batchnorm_forward_in_one_dispatch_gives_the_two_kernels_bits(flags):
         [x, gamma, beta, np.zeros(n * c, np.float32), np.zeros(4 * c, np.float32), rm, rv],
         groups,
     )
-    for name, want, have in [("y", y, got[3]), ("stats", stats[: 4 * c], got[4]), ("rm", rm2[:c], got[5]), ("rv", rv2[:c], got[6])]:
+    for name, want, have in [
+        ("y", y, got[3]),
+        ("stats", stats[: 4 * c], got[4]),
+        ("rm", rm2[:c], got[5]),
+        ("rv", rv2[:c], got[6]),
+    ]:
         assert np.array_equal(want.view(np.uint32), have.view(np.uint32)), name
     if flags & 4:
         assert not np.array_equal(rm2[:c], rm), "the running mean moved"

@@ -31,8 +31,8 @@ fn validate_with(name: &str, src: &str, caps: naga::valid::Capabilities) {
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
-    .validate(&module)
-    .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
 }
 
 #[cfg(feature = "gpu")]
@@ -45,9 +45,13 @@ fn every_shader_validates_as_compiled() {
         validate(name, src);
     }
     // the tensor-core product, with the capabilities the runtime requests for it
-    let coop = naga::valid::Capabilities::COOPERATIVE_MATRIX
-        | naga::valid::Capabilities::SHADER_FLOAT16;
-    validate_with("matmul_coop", ferrograd_core::gpu::shaders::MATMUL_COOP, coop);
+    let coop =
+        naga::valid::Capabilities::COOPERATIVE_MATRIX | naga::valid::Capabilities::SHADER_FLOAT16;
+    validate_with(
+        "matmul_coop",
+        ferrograd_core::gpu::shaders::MATMUL_COOP,
+        coop,
+    );
     // every file in shaders/ is part of some compiled source
     let all: String = ferrograd_core::gpu::shaders::ALL
         .iter()

@@ -218,10 +218,11 @@ fn launch_half_at(
 use super::ops::{
     adam_consts, dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary,
     launch_conv_gemm, launch_cross_entropy, launch_cross_entropy_grad, launch_fold2d,
-    launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_matmul_coop, launch_matmul_row_sums, launch_max_pool2d,
-    launch_max_pool2d_grad, launch_multi_optimizer, launch_optimizer, launch_reduce,
-    launch_scatter_sum, launch_select, launch_unary, launch_unary_grad, launch_unfold2d,
-    multi_tensors, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_matmul_coop,
+    launch_matmul_row_sums, launch_max_pool2d, launch_max_pool2d_grad, launch_multi_optimizer,
+    launch_optimizer, launch_reduce, launch_scatter_sum, launch_select, launch_unary,
+    launch_unary_grad, launch_unfold2d, multi_tensors, OptKernel, RED_ARGMAX, RED_ARGMIN,
+    RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage, OptItem};
 use crate::backend::{BnSpec, MaskSpec, ReduceOp, ReducePlan, XentGradSpec};

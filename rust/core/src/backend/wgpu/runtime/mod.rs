@@ -356,8 +356,8 @@ fn ring_entry() -> wgpu::BindGroupLayoutEntry {
 }
 
 /// What the tensor-core product needs from the adapter.
-const COOP_FEATURES: wgpu::Features = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
-    .union(wgpu::Features::SHADER_F16);
+const COOP_FEATURES: wgpu::Features =
+    wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX.union(wgpu::Features::SHADER_F16);
 
 /// The subgroup size when the adapter can run matmul_coop.wgsl: the cooperative-matrix
 /// extension with a float16 x float16 -> float32 16 x 16 x 16 configuration, float16 in
@@ -371,9 +371,7 @@ fn tensor_core_subgroup(adapter: &wgpu::Adapter) -> Option<u32> {
     }
     use wgpu::CooperativeScalarType as T;
     let fits = adapter.cooperative_matrix_properties().iter().any(|c| {
-        (c.m_size, c.n_size, c.k_size) == (16, 16, 16)
-            && c.ab_type == T::F16
-            && c.cr_type == T::F32
+        (c.m_size, c.n_size, c.k_size) == (16, 16, 16) && c.ab_type == T::F16 && c.cr_type == T::F32
     });
     let info = adapter.get_info();
     let sg = info.subgroup_min_size;

@@ -15,7 +15,7 @@ pub(crate) fn coop_plan(
     (b_rs, b_cs): (isize, isize),
     offsets: &[(isize, isize)],
 ) -> Option<(usize, u32, u32)> {
-    let whole = |x: usize| x > 0 && x % 16 == 0;
+    let whole = |x: usize| x > 0 && x.is_multiple_of(16);
     let aligned = |x: isize| x >= 0 && x % 8 == 0 && x <= u32::MAX as isize;
     if !(whole(m) && whole(k) && whole(n)) {
         return None;
@@ -34,7 +34,11 @@ pub(crate) fn coop_plan(
         (1, cs) if aligned(cs) && cs >= k as isize => (false, cs),
         _ => return None,
     };
-    Some((2 * (!a_k as usize) + (!b_n as usize), a_ld as u32, b_ld as u32))
+    Some((
+        2 * (!a_k as usize) + (!b_n as usize),
+        a_ld as u32,
+        b_ld as u32,
+    ))
 }
 
 /// The kernel for operand layout `layout` (coop_plan's) at subgroup size `sg` (32 or 64).
@@ -45,8 +49,18 @@ fn coop_kernel(layout: usize, sg: u32) -> Option<gpu::Kernel> {
         };
     }
     const KEYS: [[&str; 4]; 2] = [
-        ["matmul_coop_kn32", "matmul_coop_kk32", "matmul_coop_mn32", "matmul_coop_mk32"],
-        ["matmul_coop_kn64", "matmul_coop_kk64", "matmul_coop_mn64", "matmul_coop_mk64"],
+        [
+            "matmul_coop_kn32",
+            "matmul_coop_kk32",
+            "matmul_coop_mn32",
+            "matmul_coop_mk32",
+        ],
+        [
+            "matmul_coop_kn64",
+            "matmul_coop_kk64",
+            "matmul_coop_mn64",
+            "matmul_coop_mk64",
+        ],
     ];
     const CONSTS: [[&[(&str, f64)]; 4]; 2] = [
         [
@@ -88,16 +102,22 @@ pub(crate) fn launch_matmul_coop(
     (act, alpha): (u32, f32),
 ) -> Result<Option<GpuBuffer>> {
     let ctx = gpu::context()?;
-    let Some(kernel_of) = ctx.coop_subgroup.map(|sg| move |layout| coop_kernel(layout, sg)) else {
+    let Some(kernel_of) = ctx
+        .coop_subgroup
+        .map(|sg| move |layout| coop_kernel(layout, sg))
+    else {
         return Ok(None);
     };
     let plan = BatchPlan::new(la, lb)?;
     let (m, k, n) = (plan.m, plan.k, plan.n);
     let offsets = plan.offsets();
     let total = plan.total();
-    let Some((layout, a_ld, b_ld)) =
-        coop_plan((m, k, n), plan.matrix_strides().0, plan.matrix_strides().1, &offsets)
-    else {
+    let Some((layout, a_ld, b_ld)) = coop_plan(
+        (m, k, n),
+        plan.matrix_strides().0,
+        plan.matrix_strides().1,
+        &offsets,
+    ) else {
         return Ok(None);
     };
     let Some(kernel) = kernel_of(layout) else {
@@ -143,14 +163,29 @@ mod tests {
     #[test]
     fn the_tensor_core_kernel_takes_whole_tiles_of_aligned_operands() {
         // row-major A and B, then each transposed
-        assert_eq!(coop_plan((32, 64, 48), (64, 1), (48, 1), &[(0, 0)]), Some((0, 64, 48)));
-        assert_eq!(coop_plan((32, 64, 48), (64, 1), (1, 64), &[(0, 0)]), Some((1, 64, 64)));
-        assert_eq!(coop_plan((32, 64, 48), (1, 32), (48, 1), &[(0, 0)]), Some((2, 32, 48)));
-        assert_eq!(coop_plan((32, 64, 48), (1, 32), (1, 64), &[(0, 0)]), Some((3, 32, 64)));
+        assert_eq!(
+            coop_plan((32, 64, 48), (64, 1), (48, 1), &[(0, 0)]),
+            Some((0, 64, 48))
+        );
+        assert_eq!(
+            coop_plan((32, 64, 48), (64, 1), (1, 64), &[(0, 0)]),
+            Some((1, 64, 64))
+        );
+        assert_eq!(
+            coop_plan((32, 64, 48), (1, 32), (48, 1), &[(0, 0)]),
+            Some((2, 32, 48))
+        );
+        assert_eq!(
+            coop_plan((32, 64, 48), (1, 32), (1, 64), &[(0, 0)]),
+            Some((3, 32, 64))
+        );
         // a dimension off the 16 grid, a misaligned row or offset, a strided operand
         assert_eq!(coop_plan((30, 64, 48), (64, 1), (48, 1), &[(0, 0)]), None);
         assert_eq!(coop_plan((32, 64, 40), (64, 1), (40, 1), &[(0, 0)]), None);
-        assert_eq!(coop_plan((32, 64, 48), (72, 1), (48, 1), &[(0, 0)]), Some((0, 72, 48)));
+        assert_eq!(
+            coop_plan((32, 64, 48), (72, 1), (48, 1), &[(0, 0)]),
+            Some((0, 72, 48))
+        );
         assert_eq!(coop_plan((32, 64, 48), (68, 1), (48, 1), &[(0, 0)]), None);
         assert_eq!(coop_plan((32, 64, 48), (66, 1), (48, 1), &[(0, 0)]), None);
         assert_eq!(coop_plan((32, 64, 48), (64, 1), (48, 1), &[(4, 0)]), None);

@@ -163,7 +163,13 @@ fn launch(
                 continue;
             }
             let sum_groups = [(m * n / 4).div_ceil(256) as u32, 1, 1];
-            launch_into(&out, &MATMUL_SPLITK_SUM, sum_groups, &p, [Some(&scratch), None])?;
+            launch_into(
+                &out,
+                &MATMUL_SPLITK_SUM,
+                sum_groups,
+                &p,
+                [Some(&scratch), None],
+            )?;
         }
         return Ok((out, None));
     }
