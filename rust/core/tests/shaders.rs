@@ -23,10 +23,12 @@ fn generated_elementwise_ops_match_the_op_table() {
     );
 }
 
+#[cfg(feature = "gpu")]
 fn validate(name: &str, src: &str) {
     validate_with(name, src, naga::valid::Capabilities::default());
 }
 
+#[cfg(feature = "gpu")]
 fn validate_with(name: &str, src: &str, caps: naga::valid::Capabilities) {
     let module = naga::front::wgsl::parse_str(src)
         .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));

@@ -640,6 +640,7 @@ impl Buffer {
 impl Buffer {
     /// See [`BackendStorage::matmul_row_sums`]; float32 operands only (halves and the host
     /// go the separate way).
+    #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
     pub(crate) fn matmul_row_sums(
         &self,
         la: &Layout,

@@ -22,6 +22,7 @@ use crate::tensor::Device;
 
 /// One parameter of a multi-tensor optimizer step: the parameter (updated in place) and its
 /// layout, its gradient, and its state storages in the rule's order (updated in place).
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 pub(crate) struct OptItem<'a, S> {
     /// the parameter's storage
     pub param: &'a mut S,
@@ -181,6 +182,7 @@ pub(crate) trait BackendStorage: Sized {
     /// bias gradients, `g^T x` and `g^T 1`. None: the op computes them apart (a product
     /// and a reduction), as the host does; the GPU sums inside the product, and gives the
     /// product alone (sums None) for the shapes its kernel cannot sum in.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     fn matmul_row_sums(
         &self,
         _la: &Layout,
@@ -203,6 +205,7 @@ pub(crate) trait BackendStorage: Sized {
     /// One optimizer update of several parameters, each as `optimizer_step` makes it; a
     /// backend that can update many tensors in one pass (the GPU's multi-tensor kernels)
     /// overrides this loop.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     fn optimizer_step_many(
         items: &mut [OptItem<'_, Self>],
         rule: crate::optim::Rule,
