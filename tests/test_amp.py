@@ -91,9 +91,9 @@ def test_autocast_is_per_thread_and_a_decorator():
         fg.autocast("tpu")
 
 
-def _one_step(model, opt, scaler, x, y, bad=False):
+def _one_step(model, opt, scaler, x, y, bad=False, device="cpu"):
     opt.zero_grad()
-    with fg.autocast("cpu", dtype=fg.float16):
+    with fg.autocast(device, dtype=fg.float16):
         loss = F.cross_entropy(model(x), y)
     scaler.scale(loss).backward()
     if bad:
@@ -215,3 +215,46 @@ def test_mixed_precision_training_reaches_float32_accuracy(device):
     assert abs(acc["mixed"] - acc["float32"]) < 0.04, acc
     with pytest.raises(ValueError, match="precision"):
         fg.models.standard(784, 10).fit(x[:10], y[:10], precision="half")
+
+
+@pytest.mark.skipif(not fg.gpu_available(), reason="no GPU adapter")
+def test_grad_scaler_unscales_gpu_gradients_in_a_few_dispatches():
+    """On the GPU the scaler unscales every float32 gradient with a multi-tensor kernel
+    (eight a dispatch on lavapipe) and sets one flag for inf or NaN before scaling, as
+    PyTorch's _amp_foreach_non_finite_check_and_unscale_: the same values as one multiply
+    per tensor, and the flag read back once. Views and halves go one by one."""
+    rng = np.random.default_rng(0)
+    host = [rng.standard_normal(n).astype(np.float32) * 300 for n in (5, 64, 1, 300, 7, 9, 2, 33, 12, 4, 100)]
+    for bad_at, bad in [(None, None), (9, np.inf), (2, np.nan), (0, -np.inf)]:
+        values = [h.copy() for h in host]
+        if bad_at is not None:
+            values[bad_at][values[bad_at].size // 2] = bad
+        grads = [fg.tensor(v, device="gpu") for v in values]
+        fg.gpu.synchronize()
+        d0 = fg.gpu.stats()["dispatches"]
+        flag = fg._core._unscale_grads(grads, 1 / 256)
+        assert fg.gpu.stats()["dispatches"] - d0 == 2  # 11 gradients, 8 a dispatch
+        assert flag.device == "gpu" and flag.shape == ()
+        assert flag.item() == (0.0 if bad_at is None else 1.0), bad_at
+        for g, v in zip(grads, values):
+            np.testing.assert_array_equal(g.numpy(), v * np.float32(1 / 256))
+    # not whole float32 buffers of their own: the caller goes one by one
+    base = fg.tensor(host[3], device="gpu")
+    assert fg._core._unscale_grads([base[1:], fg.tensor(host[1], device="gpu")], 0.5) is None
+    assert fg._core._unscale_grads([base.half(), fg.tensor(host[1], device="gpu")], 0.5) is None
+    assert fg._core._unscale_grads([base, base], 0.5) is None
+    assert fg._core._unscale_grads([fg.tensor(host[0]), fg.tensor(host[1])], 0.5) is None
+    # end to end: an inf gradient on the GPU skips the step and halves the scale
+    fg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).to("gpu")
+    opt = fg.optim.SGD(model.parameters(), lr=0.1)
+    scaler = fg.GradScaler("gpu", init_scale=1024.0)
+    x, y = fg.randn(6, 4, device="gpu"), fg.tensor(np.arange(6) % 3)
+    kept = [p.detach().numpy().copy() for p in model.parameters()]
+    assert _one_step(model, opt, scaler, x, y, bad=True, device="gpu") is None
+    for p, k in zip(model.parameters(), kept):
+        np.testing.assert_array_equal(p.detach().numpy(), k)
+    scaler.update()
+    assert scaler.get_scale() == 512.0
+    _one_step(model, opt, scaler, x, y, device="gpu")
+    assert not np.array_equal(model[0].weight.detach().numpy(), kept[0])

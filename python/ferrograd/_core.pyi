@@ -91,6 +91,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "sgd_step",
     "adam_step",
+    "_unscale_grads",
     "rmsprop_step",
     "set_autocast",
     "autocast_dtype",
@@ -1500,6 +1501,11 @@ def sgd_step(
     ``bufs`` are the momentum buffers (may be empty when ``momentum == 0``); ``first`` says
     whether this is the first step (the buffers are then initialised from the gradients).
     """
+
+def _unscale_grads(grads: list[Tensor], inv: float) -> Tensor | None:
+    """Mixed precision's unscaling of `grads` in place in a few passes (the GPU's
+    multi-tensor kernel): a 0-d tensor, 1.0 if any element was inf or NaN before, else 0.0;
+    None where the gradients are not all whole float32 GPU tensors of their own."""
 
 def adam_step(
     params: Sequence[Tensor],

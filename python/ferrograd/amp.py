@@ -201,18 +201,16 @@ class GradScaler:
         if st["stage"] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
         inv = 1.0 / self._scale
-        bad = None
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        # on the GPU, all at once (a multi-tensor kernel: a few dispatches, not five a tensor)
+        bad = _core._unscale_grads(grads, inv)
         grad_mode = _core.set_grad_enabled(False)  # (autograd.no_grad, which imports this module)
         try:
-            for group in optimizer.param_groups:
-                for p in group["params"]:
-                    g = p.grad
-                    if g is None:
-                        continue
-                    g.mul_(inv)
-                    # counted on the gradient's device; read back once below
-                    nonfinite = (~g.isfinite()).sum()
-                    bad = nonfinite if bad is None else bad + nonfinite.to(bad.device)
+            for g in grads if bad is None else []:
+                g.mul_(inv)
+                # counted on the gradient's device; read back once below
+                nonfinite = (~g.isfinite()).sum()
+                bad = nonfinite if bad is None else bad + nonfinite.to(bad.device)
         finally:
             _core.set_grad_enabled(grad_mode)
         st["found_inf"] = bad is not None and int(bad.item()) > 0

@@ -174,6 +174,35 @@ fn update_many(
     crate::storage::Buffer::optimizer_step_many(items, rule)
 }
 
+/// Mixed precision's gradient unscaling in a few passes where the backend can (the GPU's
+/// multi-tensor kernel): each gradient times `inv` in place, and a 0-d float32 tensor on
+/// their device holding 1.0 if any element was inf or NaN before, else 0.0. None where
+/// it cannot (the host, halves, views, gradients sharing storage, fewer than two): the
+/// caller unscales and checks them one at a time.
+pub fn unscale_grads(grads: &[Tensor], inv: f32) -> Result<Option<Tensor>> {
+    let mut addrs: Vec<usize> = grads.iter().map(|t| t.storage_addr()).collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    if grads.len() < 2
+        || addrs.len() != grads.len()
+        || grads.iter().any(|g| g.device() != Device::Gpu)
+    {
+        return Ok(None);
+    }
+    let _g = crate::autograd::NoGradGuard::new();
+    // every storage is distinct (checked above), so holding all the locks at once is safe
+    let mut guards: Vec<_> = grads.iter().map(|g| g.storage_guard_mut()).collect();
+    let mut items: Vec<_> = guards
+        .iter_mut()
+        .zip(grads)
+        .map(|(b, g)| (&mut **b, g.layout()))
+        .collect();
+    match crate::storage::Buffer::unscale_many(&mut items, inv) {
+        None => Ok(None),
+        Some(flag) => Tensor::from_buffer(flag?, &[]).map(Some),
+    }
+}
+
 /// An error naming the list whose length is not the parameters' count.
 fn same_counts(op: &str, params: usize, lists: &[(&str, &[Tensor])]) -> Result<()> {
     match lists.iter().find(|(_, l)| l.len() != params) {

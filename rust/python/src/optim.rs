@@ -34,6 +34,20 @@ pub(crate) fn sgd_step(
     run(py, true, || optim::sgd_step(&p, &g, &b, first, h))
 }
 
+/// Mixed precision's unscaling of `grads` in place in a few passes (the GPU's multi-tensor
+/// kernel): a 0-d tensor, 1.0 if any element was inf or NaN before, else 0.0; None where
+/// the gradients are not all whole float32 GPU tensors of their own (go one by one).
+#[pyfunction]
+pub(crate) fn _unscale_grads(
+    py: Python<'_>,
+    grads: Vec<PyTensor>,
+    inv: f32,
+) -> PyResult<Option<PyTensor>> {
+    let g = ts(&grads);
+    let r = run(py, true, || optim::unscale_grads(&g, inv))?;
+    Ok(r.map(wrap))
+}
+
 /// One fused Adam/AdamW step over all parameters; `step` counts from 1.
 #[pyfunction]
 #[pyo3(signature = (params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=false))]

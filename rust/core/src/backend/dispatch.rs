@@ -659,6 +659,30 @@ impl Buffer {
 }
 
 impl Buffer {
+    /// See [`BackendStorage::unscale_many`]: all on the GPU, or None.
+    #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
+    pub(crate) fn unscale_many(
+        grads: &mut [(&mut Buffer, &Layout)],
+        inv: f32,
+    ) -> Option<Result<Buffer>> {
+        #[cfg(feature = "gpu")]
+        {
+            let mut gpu: Vec<(&mut wgpu::WgpuStorage, &Layout)> = Vec::with_capacity(grads.len());
+            for (b, l) in grads.iter_mut() {
+                match b {
+                    Buffer::Gpu(s) => gpu.push((s, *l)),
+                    Buffer::Cpu(_) => return None,
+                }
+            }
+            let r = wgpu::WgpuStorage::unscale_many(&mut gpu, inv)?;
+            Some(r.map(Buffer::Gpu))
+        }
+        #[cfg(not(feature = "gpu"))]
+        None
+    }
+}
+
+impl Buffer {
     /// See [`BackendStorage::optimizer_step`].
     pub(crate) fn optimizer_step(
         &mut self,

@@ -192,6 +192,16 @@ pub(crate) trait BackendStorage: Sized {
         None
     }
 
+    /// Mixed precision's gradient unscaling where the backend does many tensors in a few
+    /// passes (PyTorch's `_amp_foreach_non_finite_check_and_unscale_`): each float32
+    /// storage (whole: contiguous from element 0, distinct) times `inv` in place, and a
+    /// one-element storage holding 1.0 if any element was inf or NaN before, else 0.0. None:
+    /// the caller goes tensor by tensor (the host, halves, views).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    fn unscale_many(_grads: &mut [(&mut Self, &Layout)], _inv: f32) -> Option<Result<Self>> {
+        None
+    }
+
     /// One optimizer update of this parameter (contiguous, `l`) from the gradient `g`,
     /// with the state storages (contiguous, in `rule`'s order) updated in place too.
     fn optimizer_step(

@@ -113,6 +113,9 @@ pub enum MultiKind {
     Sgd,
     /// Adadelta: weight, gradient, squared-gradient and squared-step averages
     Adadelta,
+    /// mixed precision's gradient unscaling: the gradient (times `h.x` in place), plus one
+    /// shared flag after every tensor's binding, set to 1.0 where a gradient held inf or NaN
+    Unscale,
 }
 
 impl MultiKind {
@@ -122,6 +125,7 @@ impl MultiKind {
             MultiKind::Adam | MultiKind::Adadelta => 4,
             MultiKind::SgdMomentum => 3,
             MultiKind::Sgd => 2,
+            MultiKind::Unscale => 1,
         }
     }
 
@@ -132,14 +136,16 @@ impl MultiKind {
             MultiKind::SgdMomentum => "sgd_momentum_multi",
             MultiKind::Sgd => "sgd_multi",
             MultiKind::Adadelta => "adadelta_multi",
+            MultiKind::Unscale => "unscale_multi",
         }
     }
 }
 
 /// The multi-tensor optimizer kernel of `kind` for `tensors` tensors (at most
 /// `MULTI_TENSORS`): each tensor's buffers at group 1's next bindings, each thread finding
-/// its tensor from the element counts, then optim_step.wgsl's update. Generated, because
-/// WGSL cannot index bindings: one `case` per tensor.
+/// its tensor from the element counts, then optim_step.wgsl's update (or, for `Unscale`,
+/// the gradient scaled and checked, the flag at the binding after the last tensor's).
+/// Generated, because WGSL cannot index bindings: one `case` per tensor.
 pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
     type Made = Vec<((MultiKind, usize), &'static str)>;
     static MADE: std::sync::Mutex<Made> = std::sync::Mutex::new(Vec::new());
@@ -148,7 +154,10 @@ pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
         return s;
     }
     use std::fmt::Write;
-    let names = &["w", "g", "m", "v"][..kind.buffers()];
+    let names: &[&str] = match kind {
+        MultiKind::Unscale => &["w"],
+        _ => &["w", "g", "m", "v"][..kind.buffers()],
+    };
     let mut s = String::from(OPTIM_STEP);
     s.push_str(
         "\nstruct Params {\n    count: u32,\n    row: u32,\n    flags: u32,\n    _pad: u32,\n    \
@@ -163,6 +172,12 @@ pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
                 names.len() * t + j
             );
         }
+    }
+    if kind == MultiKind::Unscale {
+        let _ = writeln!(
+            s,
+            "@group(1) @binding({tensors}) var<storage, read_write> found: array<atomic<u32>>;"
+        );
     }
     s.push_str(
         "\n@compute @workgroup_size(64)\n\
@@ -190,6 +205,13 @@ pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
                 "let r = sgd_step(w{t}[i], g{t}[i], 0.0, p.h, p.flags);\n            \
                  w{t}[i] = r.x;"
             ),
+            // inf and NaN have every exponent bit set; 0x3f800000 is 1.0's bits
+            MultiKind::Unscale => format!(
+                "let x = w{t}[i];\n            \
+                 if ((bitcast<u32>(x) & 0x7fffffffu) >= 0x7f800000u) {{ \
+                 atomicMax(&found[0], 0x3f800000u); }}\n            \
+                 w{t}[i] = x * p.h.x;"
+            ),
         };
         let _ = writeln!(s, "        case {t}u: {{\n            {body}\n        }}");
     }
@@ -200,12 +222,13 @@ pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
 }
 
 /// The shaders generated at run time, with their names (validated like `ALL`).
-pub fn generated() -> [(&'static str, &'static str); 4] {
+pub fn generated() -> [(&'static str, &'static str); 5] {
     [
         MultiKind::Adam,
         MultiKind::SgdMomentum,
         MultiKind::Sgd,
         MultiKind::Adadelta,
+        MultiKind::Unscale,
     ]
     .map(|k| (k.key(), multi_optimizer_source(k, MULTI_TENSORS)))
 }

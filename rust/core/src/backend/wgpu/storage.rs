@@ -220,9 +220,9 @@ use super::ops::{
     launch_conv_gemm, launch_cross_entropy, launch_cross_entropy_grad, launch_fold2d,
     launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_matmul_coop,
     launch_matmul_row_sums, launch_max_pool2d, launch_max_pool2d_grad, launch_multi_optimizer,
-    launch_optimizer, launch_reduce, launch_scatter_sum, launch_select, launch_unary,
-    launch_unary_grad, launch_unfold2d, multi_tensors, OptKernel, RED_ARGMAX, RED_ARGMIN,
-    RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    launch_multi_unscale, launch_optimizer, launch_reduce, launch_scatter_sum, launch_select,
+    launch_unary, launch_unary_grad, launch_unfold2d, multi_tensors, OptKernel, RED_ARGMAX,
+    RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage, OptItem};
 use crate::backend::{BnSpec, MaskSpec, ReduceOp, ReducePlan, XentGradSpec};
@@ -835,6 +835,19 @@ impl BackendStorage for WgpuStorage {
                 )
             }
         }
+    }
+
+    fn unscale_many(grads: &mut [(&mut Self, &Layout)], inv: f32) -> Option<Result<Self>> {
+        use super::shaders::MultiKind;
+        let whole = |s: &WgpuStorage, l: &Layout| {
+            s.dtype == DType::F32 && !s.packed && l.is_contiguous() && l.offset == 0
+        };
+        if multi_tensors(MultiKind::Unscale) < 2 || !grads.iter().all(|(s, l)| whole(s, l)) {
+            return None;
+        }
+        let bufs: Vec<(&GpuBuffer, usize)> =
+            grads.iter().map(|(s, l)| (&*s.buf, l.numel())).collect();
+        Some(launch_multi_unscale(&bufs, inv).map(|f| WgpuStorage::new(f, DType::F32)))
     }
 
     fn optimizer_step_many(

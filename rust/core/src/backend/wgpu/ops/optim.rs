@@ -114,6 +114,55 @@ pub(crate) fn launch_multi_optimizer(
     ctx.run_multi(&kernel, &p, &bufs, groups)
 }
 
+/// Mixed precision's unscaling over float32 gradients that are whole buffers (each with
+/// its element count): every element times `inv` in place, and a one-element buffer left
+/// at 1.0 if any was inf or NaN before, else 0.0; `multi_tensors(Unscale)` gradients a
+/// dispatch. PyTorch's `_amp_foreach_non_finite_check_and_unscale_`.
+pub(crate) fn launch_multi_unscale(grads: &[(&GpuBuffer, usize)], inv: f32) -> Result<GpuBuffer> {
+    use gpu::shaders::MultiKind;
+    let ctx = gpu::context()?;
+    let per = multi_tensors(MultiKind::Unscale);
+    if per == 0 {
+        return Err(Error::Device(
+            "unscale: this adapter binds too few buffers for multi-tensor kernels".into(),
+        ));
+    }
+    let found = ctx.alloc(1)?;
+    found.write_at(0, &[0.0])?;
+    let kernel = gpu::Kernel::new(
+        MultiKind::Unscale.key(),
+        gpu::shaders::multi_optimizer_source(MultiKind::Unscale, per),
+        "multi_main",
+    );
+    for chunk in grads.chunks(per) {
+        let total: usize = chunk.iter().map(|(_, n)| n).sum();
+        check_u32("unscale", total)?;
+        if total == 0 {
+            continue;
+        }
+        let mut n = [0u32; 8];
+        for (slot, (_, len)) in n.iter_mut().zip(chunk) {
+            *slot = *len as u32;
+        }
+        let (groups, row) = ctx.grid(total, 64)?;
+        let p = gpu::MultiOptParams {
+            count: chunk.len() as u32,
+            row,
+            h: [inv, 0.0, 0.0, 0.0],
+            n,
+            ..Default::default()
+        };
+        // the flag sits after every tensor's slot, used or not
+        let mut bufs: Vec<Option<&GpuBuffer>> = vec![None; per + 1];
+        for (slot, (b, _)) in bufs.iter_mut().zip(chunk) {
+            *slot = Some(*b);
+        }
+        bufs[per] = Some(&found);
+        ctx.run_multi(&kernel, &p, &bufs, groups)?;
+    }
+    Ok(found)
+}
+
 /// How many tensors one multi-tensor dispatch of `kind` takes on this adapter (0 or 1:
 /// the adapter binds too few buffers to a shader stage; go per tensor).
 pub(crate) fn multi_tensors(kind: gpu::shaders::MultiKind) -> usize {
