@@ -17,7 +17,8 @@ struct Params {
     n: u32,
     c: u32,
     flags: u32,   // 1 gamma given, 2 beta given, 4 update running stats, 8 eval (use them),
-                  // 16 relu after the normalization, 32 dropout after that
+                  // 16 relu after the normalization, 32 dropout after that, 64 a residual
+                  // block's shortcut added last (norm_main: extra; forward_main: skip)
     row: u32,     // threads per grid row
     eps: f32,
     momentum: f32,
@@ -121,14 +122,16 @@ fn normalized(x: f32, st: vec4<f32>, e: u32) -> f32 {
     return y;
 }
 
-// in1 = x, in2 = the stats above; out = y.
+// in1 = x, in2 = the stats above, extra = the shortcut (flag 64); out = y.
 @compute @workgroup_size(64)
 fn norm_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n * p.c) { return; }
     let j = i % p.c;
     let st = vec4<f32>(in2[j], in2[p.c + j], in2[2u * p.c + j], in2[3u * p.c + j]);
-    out[i] = normalized(in1[i], st, i);
+    var y = normalized(in1[i], st, i);
+    if ((p.flags & 64u) != 0u) { y = extra[i] + y; }
+    out[i] = y;
 }
 
 // A fused dropout's factor for element i (keep_scale kept, 0 dropped), else 1.

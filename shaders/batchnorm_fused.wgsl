@@ -10,10 +10,11 @@
 @group(1) @binding(4) var<storage, read_write> stats: array<f32>;
 @group(1) @binding(5) var<storage, read_write> rw1: array<f32>;
 @group(1) @binding(6) var<storage, read_write> rw2: array<f32>;
+@group(1) @binding(7) var<storage, read_write> skip: array<f32>;
 
 // stats_main and norm_main in one dispatch, for batches of up to a few thousand rows:
 // in1 = x, in2 = gamma, extra = beta; out = y, stats = [mean | invstd | scale | beta];
-// rw1, rw2 = running mean and variance. Each workgroup computes its 16 features'
+// rw1, rw2 = running mean and variance; skip = a residual block's shortcut (flag 64). Each workgroup computes its 16 features'
 // statistics, then their outputs row by row (the same arithmetic as the two, so the bits).
 @compute @workgroup_size(16, 16)
 fn forward_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -28,6 +29,9 @@ fn forward_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         stats[3u * p.c + j] = st.w;
     }
     for (var i = lid.y; i < p.n; i += 16u) {
-        out[i * p.c + j] = normalized(in1[i * p.c + j], st, i * p.c + j);
+        let e = i * p.c + j;
+        var y = normalized(in1[e], st, e);
+        if ((p.flags & 64u) != 0u) { y = skip[e] + y; }
+        out[e] = y;
     }
 }

@@ -248,3 +248,75 @@ def test_dropout_gradient_of_a_half_tensor_is_half(dtype):
         x.grad = None
         getattr(_core, kind)(x, 0.2, True).sum().backward()
         assert x.grad.dtype == getattr(fg, dtype)
+
+
+def _residual_block(device, fused, dtype="float", p=0.2, seed=7, skip_grad=True):
+    """A residual block, x + (Linear -> BatchNorm1d -> ReLU -> Dropout)(x), in training:
+    with the shortcut added inside batch norm's kernels (`fused`), or with a forward hook
+    on the Dropout, which keeps Sequential from fusing (and so Residual from passing it
+    the shortcut). Returns the output and the gradients of x and of every parameter."""
+    data = np.random.default_rng(9)
+    xn = data.standard_normal((64, 48)).astype(np.float32)
+    gn = data.standard_normal((64, 48)).astype(np.float32)
+    fg.manual_seed(seed)
+    body = fg.nn.Sequential(fg.nn.Linear(48, 48), fg.nn.BatchNorm1d(48), fg.nn.ReLU(), fg.nn.Dropout(p))
+    block = getattr(fg.nn.Residual(body), dtype)().to(device)
+    if not fused:
+        body[3].register_forward_hook(lambda m, i, o: None)
+    x = getattr(fg.tensor(xn, device=device), dtype)().requires_grad_(skip_grad)
+    y = block(x)
+    (y * getattr(fg.tensor(gn, device=device), dtype)()).sum().backward()
+    grads = [t.grad for t in [x, *block.parameters()] if t.grad is not None]
+    return [t.float().numpy() for t in [y, *grads]]
+
+
+@pytest.mark.parametrize("dtype", ["float", "double"])
+def test_residual_shortcut_added_in_batch_norm_is_the_unfused_block_bit_for_bit(dtype):
+    """Residual passes its shortcut to the body's last fused batch norm (-> ReLU ->
+    Dropout), which adds it last, as `skip + y`: output and every gradient equal the
+    module-by-module block's exactly (the shortcut's gradient is the output's)."""
+    fused, chain = _residual_block("cpu", True, dtype), _residual_block("cpu", False, dtype)
+    assert len(fused) == len(chain) == 6  # y, dx, the Linear's two, batch norm's two
+    for i, (a, b) in enumerate(zip(fused, chain)):
+        np.testing.assert_array_equal(a, b, err_msg=str(i))
+
+
+def test_residual_shortcut_in_batch_norm_on_the_gpu():
+    """On the GPU the shortcut is read inside batch norm's one forward dispatch: a block's
+    forward is the product and the batch norm, two dispatches, where the unfused block
+    adds a third; values as on the CPU."""
+    if not fg.gpu_available():
+        pytest.skip("no GPU adapter")
+    cpu, gpu = _residual_block("cpu", True), _residual_block("gpu", True)
+    for i, (c, g) in enumerate(zip(cpu, gpu)):
+        np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-4, err_msg=str(i))
+    chain = _residual_block("gpu", False)
+    for i, (c, g) in enumerate(zip(chain, gpu)):
+        np.testing.assert_allclose(g, c, rtol=1e-5, atol=1e-6, err_msg=str(i))
+    body = fg.nn.Sequential(fg.nn.Linear(48, 48), fg.nn.BatchNorm1d(48), fg.nn.ReLU(), fg.nn.Dropout(0.2))
+    block = fg.nn.Residual(body).to("gpu")
+    x = fg.randn(64, 48, device="gpu")
+    with fg.no_grad():
+        block(x)
+        fg.gpu.synchronize()
+        d0 = fg.gpu.stats()["dispatches"]
+        block(x)
+        assert fg.gpu.stats()["dispatches"] - d0 == 2
+        body[3].register_forward_hook(lambda m, i, o: None)
+        d0 = fg.gpu.stats()["dispatches"]
+        block(x)
+        assert fg.gpu.stats()["dispatches"] - d0 == 4  # product, batch norm, dropout, add
+
+
+def test_batch_norm_residual_argument_is_checked_and_promotes():
+    x = fg.randn(8, 5)
+    with pytest.raises(fg.ShapeError, match="residual has shape"):
+        _core.batch_norm(x, None, None, None, None, True, 0.1, 1e-5, None, 0.0, fg.randn(8, 4))
+    # another dtype: added after the kernels, with the usual promotion (skip + y)
+    skip = fg.randn(8, 5, dtype=fg.float64)
+    got = _core.batch_norm(x, None, None, None, None, True, 0.1, 1e-5, "relu", 0.0, skip)
+    want = skip + _core.batch_norm(x, None, None, None, None, True, 0.1, 1e-5, "relu", 0.0)
+    assert got.dtype == fg.float64
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    # no shortcut gradient asked: none computed, the others as usual
+    assert len(_residual_block("cpu", True, skip_grad=False)) == 5

@@ -738,12 +738,13 @@ def run_group1(shader: str, entry: str, params: bytes, buffers, groups):
     return [np.frombuffer(dev.queue.read_buffer(b), np.float32).copy() for b in bufs]
 
 
-@pytest.mark.parametrize("flags", [7, 7 | 16, 3 | 16 | 32, 8 | 3, 4])
+@pytest.mark.parametrize("flags", [7, 7 | 16, 3 | 16 | 32, 8 | 3, 4, 7 | 16 | 32 | 64, 8 | 64])
 def test_batchnorm_forward_in_one_dispatch_gives_the_two_kernels_bits(flags):
     """forward_main (batchnorm_fused.wgsl, group 1 of the multi-tensor layout) writes the
     same y, statistics and running statistics, bit for bit, as stats_main then norm_main:
     training with the running-stat update, with the fused relu, with relu and dropout, in
-    eval (flag 8), and without gamma and beta."""
+    eval (flag 8), without gamma and beta, and with a residual block's shortcut added last
+    (flag 64: norm_main reads it at binding 4, forward_main at group 1's binding 7)."""
     n, c = 37, 21  # a partial second workgroup of 16 features
     x = (rng.standard_normal((n, c)) * 2 + 1).astype(np.float32)
     gamma = rng.standard_normal(c).astype(np.float32)
@@ -761,14 +762,16 @@ def test_batchnorm_forward_in_one_dispatch_gives_the_two_kernels_bits(flags):
     )
     norm_params = bytearray(params)
     norm_params[12:16] = np.uint32(64 * 41).tobytes()  # row: threads per grid row
+    skip = rng.standard_normal((n, c)).astype(np.float32)
+    extra = skip if flags & 64 else None
     y = run(
-        "batchnorm.wgsl", "norm_main", bytes(norm_params), [x, stats], n * c, None, (-(-n * c // 64), 1, 1)
+        "batchnorm.wgsl", "norm_main", bytes(norm_params), [x, stats], n * c, extra, (-(-n * c // 64), 1, 1)
     )
     got = run_group1(
         "batchnorm_fused.wgsl",
         "forward_main",
         params,
-        [x, gamma, beta, np.zeros(n * c, np.float32), np.zeros(4 * c, np.float32), rm, rv],
+        [x, gamma, beta, np.zeros(n * c, np.float32), np.zeros(4 * c, np.float32), rm, rv, skip],
         groups,
     )
     for name, want, have in [
@@ -780,8 +783,19 @@ def test_batchnorm_forward_in_one_dispatch_gives_the_two_kernels_bits(flags):
         assert np.array_equal(want.view(np.uint32), have.view(np.uint32)), name
     if flags & 4:
         assert not np.array_equal(rm2[:c], rm), "the running mean moved"
-    if flags & 32:
+    if flags & 32 and not flags & 64:
         assert (y == 0).mean() > 0.1, "dropout dropped some"
+    if flags & 64:
+        no_skip = run(
+            "batchnorm.wgsl",
+            "norm_main",
+            bytes(norm_params[:8]) + np.uint32(flags & ~64).tobytes() + bytes(norm_params[12:]),
+            [x, stats],
+            n * c,
+            None,
+            (-(-n * c // 64), 1, 1),
+        )
+        assert np.array_equal(y, skip.ravel() + no_skip), "the shortcut added last"
 
 
 def opt_params(n, flags, lr, a, b, eps, wd, decay=1.0, step_size=0.0, sqrt_bc2=1.0):

@@ -1454,10 +1454,12 @@ def batch_norm(
     eps: float = 1e-5,
     activation: str | None = None,
     dropout: float = 0.0,
+    residual: Tensor | None = None,
 ) -> Tensor:
     """Batch normalization of a (N, C) input (updates the running stats in place when training);
     ``activation="relu"`` applies relu, and ``dropout`` > 0 then inverted dropout with that
-    probability, in the same kernels (the mask ``dropout`` would draw next)."""
+    probability, in the same kernels (the mask ``dropout`` would draw next); ``residual``
+    (a residual block's shortcut, (N, C)) is added last: ``residual + y``."""
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Inverted dropout with probability ``p`` (identity when not training)."""

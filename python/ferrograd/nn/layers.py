@@ -100,9 +100,11 @@ class BatchNorm1d(Module):
     def forward(self, x: Tensor) -> Tensor:
         return self._normalize(x, None)
 
-    def _normalize(self, x: Tensor, activation: str | None, dropout: float = 0.0) -> Tensor:
+    def _normalize(
+        self, x: Tensor, activation: str | None, dropout: float = 0.0, residual: Tensor | None = None
+    ) -> Tensor:
         # `activation="relu"` is Sequential fusing a following ReLU (and `dropout` a
-        # Dropout after it) into the same kernels
+        # Dropout after it) into the same kernels, `residual` a Residual block's shortcut
         if x.ndim != 2 or x.shape[1] != self.num_features:
             raise ShapeError(
                 f"BatchNorm1d: expected input (N, {self.num_features}), got shape {tuple(x.shape)}"
@@ -118,6 +120,7 @@ class BatchNorm1d(Module):
             self.eps,
             activation,
             dropout,
+            residual,
         )
 
     def get_config(self) -> dict:
@@ -575,7 +578,14 @@ class Sequential(Module):
             self.add_module(names[i] if names is not None else str(i), m)
 
     def forward(self, x):
+        return self._run(x, None)[0]
+
+    def _run(self, x, skip: Tensor | None) -> tuple:
+        """The forward pass; with `skip` (a Residual block's shortcut), added inside the last
+        layers' kernels when they are a fused BatchNorm1d -> ReLU (-> Dropout) of the
+        shortcut's shape. Returns (output, whether `skip` was added)."""
         mods = list(self._modules.values())
+        added = False
         i = 0
         while i < len(mods):
             m = mods[i]
@@ -592,16 +602,18 @@ class Sequential(Module):
                 # BatchNorm1d then ReLU (then Dropout): relu and the mask inside the
                 # normalization's kernels; the same mask as the Dropout module would draw
                 drop = mods[i + 2] if i + 2 < len(mods) else None
-                if type(drop) is Dropout and "_hooks" not in drop.__dict__:
-                    x = m._normalize(x, "relu", drop.p if drop.training else 0.0)
-                    i += 3
-                else:
-                    x = m._normalize(x, "relu")
-                    i += 2
+                with_drop = type(drop) is Dropout and "_hooks" not in drop.__dict__
+                end = i + (3 if with_drop else 2)
+                # the shortcut joins the last group's kernels when it fits the output
+                res = skip if end == len(mods) and skip is not None and skip.shape == x.shape else None
+                p = drop.p if with_drop and drop.training else 0.0
+                x = m._normalize(x, "relu", p, res)
+                added = res is not None
+                i = end
             else:
                 x = m(x)
                 i += 1
-        return x
+        return x, added
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -810,8 +822,15 @@ class Residual(Module):
         self.projection = projection
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.body(x)
-        skip = self.projection(x) if self.projection is not None else x
+        if type(self.body) is Sequential and "_hooks" not in self.body.__dict__ and isinstance(x, Tensor):
+            # the shortcut added inside the body's last fused batch norm where it can be
+            skip = self.projection(x) if self.projection is not None else x
+            y, added = self.body._run(x, skip)
+            if added:
+                return y
+        else:
+            y = self.body(x)
+            skip = self.projection(x) if self.projection is not None else x
         if tuple(skip.shape) != tuple(y.shape):
             raise ShapeError(
                 f"Residual: body output {tuple(y.shape)} does not match the shortcut {tuple(skip.shape)}; "

@@ -4,9 +4,10 @@ use crate::prelude::*;
 
 /// Batch normalization of a (N, C) input (updates running stats in place when training);
 /// `activation="relu"` applies relu, and `dropout` > 0 then inverted dropout with that
-/// probability, in the same kernels (the mask `dropout` would draw next).
+/// probability, in the same kernels (the mask `dropout` would draw next); `residual` (a
+/// residual block's shortcut, (N, C)) is added last: `residual + y`.
 #[pyfunction]
-#[pyo3(signature = (x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5, activation=None, dropout=0.0))]
+#[pyo3(signature = (x, weight, bias, running_mean, running_var, training, momentum=0.1, eps=1e-5, activation=None, dropout=0.0, residual=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn batch_norm(
     py: Python<'_>,
@@ -20,6 +21,7 @@ pub(crate) fn batch_norm(
     eps: f64,
     activation: Option<&str>,
     dropout: f64,
+    residual: Option<PyTensor>,
 ) -> PyResult<PyTensor> {
     let relu = match activation {
         None => false,
@@ -32,6 +34,7 @@ pub(crate) fn batch_norm(
     };
     let o = |t: &Option<PyTensor>| t.as_ref().map(|t| t.t.clone());
     let (w, b, rm, rv) = (o(&weight), o(&bias), o(&running_mean), o(&running_var));
+    let r = o(&residual);
     run(py, heavy(&x.t), || {
         x.t.batch_norm_act(
             w.as_ref(),
@@ -43,6 +46,7 @@ pub(crate) fn batch_norm(
             eps,
             relu,
             dropout,
+            r.as_ref(),
         )
     })
     .map(wrap)

@@ -802,12 +802,14 @@ impl Buffer {
 
 impl Buffer {
     /// See [`BackendStorage::batch_norm`].
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn batch_norm(
         &self,
         l: &Layout,
         gamma: Option<(&Buffer, &Layout)>,
         beta: Option<(&Buffer, &Layout)>,
         running: Option<[(&mut Buffer, &Layout); 2]>,
+        residual: Option<(&Buffer, &Layout)>,
         spec: &BnSpec,
     ) -> Result<(Buffer, Buffer)> {
         match self {
@@ -828,20 +830,22 @@ impl Buffer {
                     #[cfg(feature = "gpu")]
                     Some(_) => return Err(mismatch("batch_norm")),
                 };
-                let (gamma, beta) = (side(gamma)?, side(beta)?);
+                let (gamma, beta, residual) = (side(gamma)?, side(beta)?, side(residual)?);
                 let gw = gamma.map(|(s, sl)| (wide(s), sl));
                 let bw = beta.map(|(s, sl)| (wide(s), sl));
+                let rw = residual.map(|(s, sl)| (wide(s), sl));
                 let gamma = gw.as_ref().map(|(s, sl)| (&**s, *sl));
                 let beta = bw.as_ref().map(|(s, sl)| (&**s, *sl));
+                let residual = rw.as_ref().map(|(s, sl)| (&**s, *sl));
                 let xw = wide(x);
                 // the statistics stay float32: the backward reads them at full precision
                 let (y, st) = match running {
-                    None => xw.batch_norm(l, gamma, beta, None, spec)?,
+                    None => xw.batch_norm(l, gamma, beta, None, residual, spec)?,
                     Some([(m, ml), (v, vl)]) => in_place_wide(&mut [m, v], |mv| {
                         let [m, v] = mv else {
                             unreachable!("two running buffers")
                         };
-                        xw.batch_norm(l, gamma, beta, Some([(m, ml), (v, vl)]), spec)
+                        xw.batch_norm(l, gamma, beta, Some([(m, ml), (v, vl)]), residual, spec)
                     })?,
                 };
                 Ok((narrow(y, x.dtype()), Buffer::Cpu(st)))
@@ -870,16 +874,21 @@ impl Buffer {
                     Some((s, sl)) => Some((gw(s)?, sl)),
                     None => None,
                 };
+                let rwide = match side(residual)? {
+                    Some((s, sl)) => Some((gw(s)?, sl)),
+                    None => None,
+                };
                 let gamma = gwide.as_ref().map(|(s, sl)| (&**s, *sl));
                 let beta = bwide.as_ref().map(|(s, sl)| (&**s, *sl));
+                let residual = rwide.as_ref().map(|(s, sl)| (&**s, *sl));
                 let xw = gw(x)?;
                 let (y, st) = match running {
-                    None => xw.batch_norm(l, gamma, beta, None, spec)?,
+                    None => xw.batch_norm(l, gamma, beta, None, residual, spec)?,
                     Some([(m, ml), (v, vl)]) => gpu_in_place(&mut [m, v], |mv| {
                         let [m, v] = mv else {
                             unreachable!("two running buffers")
                         };
-                        xw.batch_norm(l, gamma, beta, Some([(m, ml), (v, vl)]), spec)
+                        xw.batch_norm(l, gamma, beta, Some([(m, ml), (v, vl)]), residual, spec)
                     })?,
                 };
                 // the statistics stay float32 for the backward, as on the host

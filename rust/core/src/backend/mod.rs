@@ -247,16 +247,19 @@ pub(crate) trait BackendStorage: Sized {
     /// Batch norm of the (n, c) input `l` over its rows, fused: the statistics (the batch's
     /// when `spec.batch_stats`, then folded into the running ones when `spec.update`; the
     /// running ones otherwise), y = (x - mean) invstd gamma + beta, then relu when
-    /// `spec.relu`. `running` (contiguous, length c) is read or updated in place. Returns y
-    /// (contiguous) and the per-feature `[mean | invstd | scale | shift]` (4c) that
-    /// `batch_norm_grad` reads, which a backend may follow with more of its own (the host
-    /// keeps a fused dropout's mask there).
+    /// `spec.relu`, dropout when `spec.drop`, and `residual + y` when `spec.residual` (the
+    /// (n, c) `residual` given). `running` (contiguous, length c) is read or updated in
+    /// place. Returns y (contiguous) and the per-feature `[mean | invstd | scale | shift]`
+    /// (4c) that `batch_norm_grad` reads, which a backend may follow with more of its own
+    /// (the host keeps a fused dropout's mask there).
+    #[allow(clippy::too_many_arguments)]
     fn batch_norm(
         &self,
         l: &Layout,
         gamma: Option<(&Self, &Layout)>,
         beta: Option<(&Self, &Layout)>,
         running: Option<[(&mut Self, &Layout); 2]>,
+        residual: Option<(&Self, &Layout)>,
         spec: &BnSpec,
     ) -> Result<(Self, Self)>;
 
@@ -365,6 +368,9 @@ pub(crate) struct BnSpec {
     /// dropout after that (BatchNorm1d -> ReLU -> Dropout): y = v * a + 0 with a from the
     /// mask (`keep_scale` kept, 0 dropped; the shifts are 0), the gradient g * a first
     pub drop: Option<MaskSpec>,
+    /// a residual block's shortcut added last (`skip + y`, as `Residual` adds it); the
+    /// backward is unchanged (the shortcut's gradient is g itself)
+    pub residual: bool,
 }
 
 /// How cross-entropy's upstream gradient is applied (see `cross_entropy_grad`).

@@ -63,6 +63,7 @@ impl Tensor {
             eps,
             false,
             0.0,
+            None,
         )
     }
 
@@ -72,7 +73,9 @@ impl Tensor {
     /// and the mask in one pass each way. The mask is the one `dropout` would draw next
     /// (the same stream position), so the result is the unfused chain's, bit for bit in
     /// float32 and float64 (float16/bfloat16 round once where the chain rounded twice).
-    /// All tensors must be on one device.
+    /// With `residual` (a residual block's shortcut, of the output's shape), the result is
+    /// `residual + that`, the add inside the same kernels (one of another dtype is added
+    /// after). All tensors must be on one device.
     #[allow(clippy::too_many_arguments)]
     pub fn batch_norm_act(
         &self,
@@ -85,6 +88,7 @@ impl Tensor {
         eps: f64,
         relu: bool,
         dropout: f64,
+        residual: Option<&Tensor>,
     ) -> Result<Tensor> {
         if !(0.0..=1.0).contains(&dropout) {
             return Err(value_err!(
@@ -112,9 +116,42 @@ impl Tensor {
                 eps,
                 relu,
                 dropout,
+                residual,
             );
         }
         let (n, c) = (self.shape()[0], self.shape()[1]);
+        if let Some(r) = residual {
+            if r.shape() != [n, c] {
+                return Err(shape_err!(
+                    "batch_norm: the residual has shape {} but the output has shape {}",
+                    fmt_shape(r.shape()),
+                    fmt_shape(&[n, c])
+                ));
+            }
+            if r.device() != self.device() {
+                return Err(Error::Device(format!(
+                    "batch_norm: the residual is on {} but the input is on {}; move one with .to()",
+                    r.device().name(),
+                    self.device().name()
+                )));
+            }
+            if r.dtype() != self.dtype() {
+                // promotion as `skip + y` would do it: the add after the kernels
+                let y = self.batch_norm_act(
+                    weight,
+                    bias,
+                    running_mean,
+                    running_var,
+                    training,
+                    momentum,
+                    eps,
+                    relu,
+                    dropout,
+                    None,
+                )?;
+                return r.add(&y);
+            }
+        }
         let named = [
             ("weight", weight),
             ("bias", bias),
@@ -189,6 +226,7 @@ impl Tensor {
             update: training && running.is_some(),
             relu,
             drop: (dropout > 0.0).then(|| dropout_mask(dropout, n * c)),
+            residual: residual.is_some(),
         };
         let (y, stats) = {
             let x = self.storage_guard();
@@ -203,11 +241,13 @@ impl Tensor {
                 }
                 _ => None,
             };
+            let r = residual.map(|t| t.storage_guard());
             x.batch_norm(
                 self.layout(),
                 w.as_deref().zip(weight.map(|t| t.layout())),
                 b.as_deref().zip(bias.map(|t| t.layout())),
                 running,
+                r.as_deref().zip(residual.map(|t| t.layout())),
                 &spec,
             )?
         };
@@ -215,12 +255,15 @@ impl Tensor {
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
+        inputs.extend(residual);
         let grads_for = [
             self.requires_grad(),
             weight.is_some_and(|t| t.requires_grad()),
             bias.is_some_and(|t| t.requires_grad()),
         ];
         let has = [true, weight.is_some(), bias.is_some()];
+        // the shortcut's gradient is the output's (d(skip + y) / d skip = 1)
+        let residual_grad = residual.map(|t| t.requires_grad());
         let x = self.detach();
         Ok(record(out, "BatchNormBackward", &inputs, move |g| {
             let g = g.placed(x.dtype(), x.device())?;
@@ -245,6 +288,9 @@ impl Tensor {
                         None
                     });
                 }
+            }
+            if let Some(want) = residual_grad {
+                grads.push(want.then(|| g.clone()));
             }
             Ok(grads)
         }))

@@ -479,6 +479,7 @@ impl BackendStorage for CpuStorage {
         gamma: Option<(&Self, &Layout)>,
         beta: Option<(&Self, &Layout)>,
         running: Option<[(&mut Self, &Layout); 2]>,
+        residual: Option<(&Self, &Layout)>,
         spec: &BnSpec,
     ) -> Result<(Self, Self)> {
         macro_rules! run {
@@ -499,8 +500,14 @@ impl BackendStorage for CpuStorage {
                     }
                     Some(_) => return Err(float_only("batch_norm", self.dtype())),
                 };
-                let (y, st) =
-                    nn::batch_norm((&$v[..], l), side(gamma)?, side(beta)?, running, spec)?;
+                let (y, st) = nn::batch_norm(
+                    (&$v[..], l),
+                    side(gamma)?,
+                    side(beta)?,
+                    running,
+                    side(residual)?,
+                    spec,
+                )?;
                 Ok((CpuStorage::$var(y), CpuStorage::$var(st)))
             }};
         }

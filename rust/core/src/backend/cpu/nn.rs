@@ -21,6 +21,7 @@ pub(super) fn batch_norm<T: Float>(
     gamma: Option<(&[T], &Layout)>,
     beta: Option<(&[T], &Layout)>,
     running: Option<[&mut [T]; 2]>,
+    residual: Option<(&[T], &Layout)>,
     spec: &BnSpec,
 ) -> Result<(Vec<T>, Vec<T>)> {
     let (n, c) = (spec.n, spec.c);
@@ -112,6 +113,11 @@ pub(super) fn batch_norm<T: Float>(
             packed.extend(bits.iter().map(|&b| T::from_f64(b as f64)));
         });
         stats.extend_from_slice(&packed);
+    }
+    if let Some((r, rl)) = residual {
+        // a residual block's `skip + y`, in that order as Residual adds it
+        let r = contig(r, rl)?;
+        y.iter_mut().zip(r.iter()).for_each(|(o, &s)| *o = s + *o);
     }
     Ok((y, stats))
 }

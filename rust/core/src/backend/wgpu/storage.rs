@@ -980,11 +980,13 @@ impl BackendStorage for WgpuStorage {
         gamma: Option<(&Self, &Layout)>,
         beta: Option<(&Self, &Layout)>,
         running: Option<[(&mut Self, &Layout); 2]>,
+        residual: Option<(&Self, &Layout)>,
         spec: &BnSpec,
     ) -> Result<(Self, Self)> {
         let x = from_zero(&self.buf, l)?;
         let gamma = gamma.map(|(s, sl)| from_zero(&s.buf, sl)).transpose()?;
         let beta = beta.map(|(s, sl)| from_zero(&s.buf, sl)).transpose()?;
+        let residual = residual.map(|(s, sl)| from_zero(&s.buf, sl)).transpose()?;
         let running = match &running {
             Some([(m, ml), (v, vl)]) => {
                 for sl in [ml, vl] {
@@ -1000,7 +1002,14 @@ impl BackendStorage for WgpuStorage {
             }
             None => None,
         };
-        let (y, stats) = launch_batch_norm(&x, gamma.as_deref(), beta.as_deref(), running, spec)?;
+        let (y, stats) = launch_batch_norm(
+            &x,
+            gamma.as_deref(),
+            beta.as_deref(),
+            running,
+            residual.as_deref(),
+            spec,
+        )?;
         Ok((
             WgpuStorage::new(y, DType::F32),
             WgpuStorage::new(stats, DType::F32),

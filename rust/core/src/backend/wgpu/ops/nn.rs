@@ -124,6 +124,9 @@ fn bn_params(spec: &BnSpec, gamma: bool, beta: bool, row: u32) -> gpu::BnParams 
     if spec.drop.is_some() {
         flags |= 32;
     }
+    if spec.residual {
+        flags |= 64;
+    }
     let d = spec.drop.unwrap_or(crate::backend::MaskSpec {
         seed: 0,
         start: 0,
@@ -174,6 +177,7 @@ pub(crate) fn launch_batch_norm(
     gamma: Option<&GpuBuffer>,
     beta: Option<&GpuBuffer>,
     running: Option<(&GpuBuffer, &GpuBuffer)>,
+    residual: Option<&GpuBuffer>,
     spec: &BnSpec,
 ) -> Result<(GpuBuffer, GpuBuffer)> {
     let ctx = gpu::context()?;
@@ -191,6 +195,7 @@ pub(crate) fn launch_batch_norm(
         Some(&stats),
         running.map(|r| r.0),
         running.map(|r| r.1),
+        residual,
     ];
     let raw: Vec<_> = bufs.iter().flatten().map(|b| b.raw()).collect();
     let distinct = (1..raw.len()).all(|i| !raw[..i].contains(&raw[i]));
@@ -214,7 +219,7 @@ pub(crate) fn launch_batch_norm(
             gpu::Binds {
                 inputs: [Some(x), Some(&stats)],
                 output: &y,
-                extra: gpu::Extra::None,
+                extra: residual.map_or(gpu::Extra::None, gpu::Extra::Buffer),
                 rw: [None, None],
             },
             groups_nc,
