@@ -104,9 +104,9 @@ impl Tensor {
         if !self.dtype().is_float() {
             return Err(crate::backend::float_only("batch_norm", self.dtype()));
         }
-        if crate::autocast::autocast_dtype(self.device()).is_some() && self.dtype().is_narrow() {
-            // under autocast a half input normalizes in float32 (statistics, output)
-            return crate::autocast::full_precision(self)?.batch_norm_act(
+        // this op again on another input or without the residual
+        let again = |x: &Tensor, residual: Option<&Tensor>| {
+            x.batch_norm_act(
                 weight,
                 bias,
                 running_mean,
@@ -117,7 +117,11 @@ impl Tensor {
                 relu,
                 dropout,
                 residual,
-            );
+            )
+        };
+        if crate::autocast::autocast_dtype(self.device()).is_some() && self.dtype().is_narrow() {
+            // under autocast a half input normalizes in float32 (statistics, output)
+            return again(&crate::autocast::full_precision(self)?, residual);
         }
         let (n, c) = (self.shape()[0], self.shape()[1]);
         if let Some(r) = residual {
@@ -137,19 +141,7 @@ impl Tensor {
             }
             if r.dtype() != self.dtype() {
                 // promotion as `skip + y` would do it: the add after the kernels
-                let y = self.batch_norm_act(
-                    weight,
-                    bias,
-                    running_mean,
-                    running_var,
-                    training,
-                    momentum,
-                    eps,
-                    relu,
-                    dropout,
-                    None,
-                )?;
-                return r.add(&y);
+                return r.add(&again(self, None)?);
             }
         }
         let named = [

@@ -83,35 +83,51 @@ pub(crate) fn launch_multi_optimizer(
     flags: u32,
 ) -> Result<()> {
     let ctx = gpu::context()?;
-    let total: usize = tensors.iter().map(|(_, n)| n).sum();
-    check_u32(kind.key(), total)?;
-    if total == 0 {
+    let lens: Vec<usize> = tensors.iter().map(|(_, n)| *n).collect();
+    let Some((mut p, groups)) = multi_params(&ctx, kind, &lens)? else {
         return Ok(());
-    }
-    let mut n = [0u32; 8];
-    for (slot, (_, len)) in n.iter_mut().zip(tensors) {
-        *slot = *len as u32;
-    }
-    let (groups, row) = ctx.grid(total, 64)?;
-    let p = gpu::MultiOptParams {
-        count: tensors.len() as u32,
-        row,
-        flags,
-        h,
-        k,
-        n,
-        ..Default::default()
     };
+    (p.flags, p.h, p.k) = (flags, h, k);
     let bufs: Vec<Option<&GpuBuffer>> = tensors
         .iter()
         .flat_map(|(b, _)| b.iter().copied().map(Some))
         .collect();
-    let kernel = gpu::Kernel::new(
+    ctx.run_multi(&multi_kernel(kind), &p, &bufs, groups)
+}
+
+/// A multi-tensor dispatch's parameters for tensors of `lens` elements (count, element
+/// counts, grid row) and its grid; None when there is nothing to update.
+fn multi_params(
+    ctx: &gpu::Context,
+    kind: gpu::shaders::MultiKind,
+    lens: &[usize],
+) -> Result<Option<(gpu::MultiOptParams, [u32; 3])>> {
+    let total: usize = lens.iter().sum();
+    check_u32(kind.key(), total)?;
+    if total == 0 {
+        return Ok(None);
+    }
+    let mut n = [0u32; 8];
+    for (slot, len) in n.iter_mut().zip(lens) {
+        *slot = *len as u32;
+    }
+    let (groups, row) = ctx.grid(total, 64)?;
+    let p = gpu::MultiOptParams {
+        count: lens.len() as u32,
+        row,
+        n,
+        ..Default::default()
+    };
+    Ok(Some((p, groups)))
+}
+
+/// The multi-tensor kernel of `kind`, generated for as many tensors as this adapter binds.
+fn multi_kernel(kind: gpu::shaders::MultiKind) -> gpu::Kernel {
+    gpu::Kernel::new(
         kind.key(),
         gpu::shaders::multi_optimizer_source(kind, multi_tensors(kind)),
         "multi_main",
-    );
-    ctx.run_multi(&kernel, &p, &bufs, groups)
+    )
 }
 
 /// Mixed precision's unscaling over float32 gradients that are whole buffers (each with
@@ -129,29 +145,13 @@ pub(crate) fn launch_multi_unscale(grads: &[(&GpuBuffer, usize)], inv: f32) -> R
     }
     let found = ctx.alloc(1)?;
     found.write_at(0, &[0.0])?;
-    let kernel = gpu::Kernel::new(
-        MultiKind::Unscale.key(),
-        gpu::shaders::multi_optimizer_source(MultiKind::Unscale, per),
-        "multi_main",
-    );
+    let kernel = multi_kernel(MultiKind::Unscale);
     for chunk in grads.chunks(per) {
-        let total: usize = chunk.iter().map(|(_, n)| n).sum();
-        check_u32("unscale", total)?;
-        if total == 0 {
+        let lens: Vec<usize> = chunk.iter().map(|(_, n)| *n).collect();
+        let Some((mut p, groups)) = multi_params(&ctx, MultiKind::Unscale, &lens)? else {
             continue;
-        }
-        let mut n = [0u32; 8];
-        for (slot, (_, len)) in n.iter_mut().zip(chunk) {
-            *slot = *len as u32;
-        }
-        let (groups, row) = ctx.grid(total, 64)?;
-        let p = gpu::MultiOptParams {
-            count: chunk.len() as u32,
-            row,
-            h: [inv, 0.0, 0.0, 0.0],
-            n,
-            ..Default::default()
         };
+        p.h = [inv, 0.0, 0.0, 0.0];
         // the flag sits after every tensor's slot, used or not
         let mut bufs: Vec<Option<&GpuBuffer>> = vec![None; per + 1];
         for (slot, (b, _)) in bufs.iter_mut().zip(chunk) {
