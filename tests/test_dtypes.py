@@ -437,3 +437,35 @@ def test_a_half_model_trains_the_same_on_both_devices():
         out[dev] = [t.detach().cpu().float().numpy() for t in state if t.dtype.is_floating_point]
     for h, d in zip(out["cpu"], out["gpu"]):
         np.testing.assert_allclose(d, h, rtol=2.0**-10, atol=2.0**-14)
+
+
+@pytest.mark.skipif(not fg.gpu_available(), reason="no GPU adapter")
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_gpu_products_read_packed_halves_as_they_rest(dtype, ta, tb):
+    """On the GPU a product of half operands (and a half bias) reads them packed, two to a
+    word, converting each exactly: the same bits as unpacking them to float32 first, with
+    no unpacking pass (the product and the rounding of its result: two dispatches). An
+    operand the vector kernels cannot read aligned goes through the unpacking path."""
+    dt = getattr(fg, dtype)
+    rng = np.random.default_rng(3)
+    m, k, n = 72, 40, 44
+    a = fg.tensor(rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32), device="gpu").to(dt)
+    b = fg.tensor(rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32), device="gpu").to(dt)
+    bias = fg.tensor(rng.standard_normal(n).astype(np.float32), device="gpu").to(dt)
+    a, b = (a.T if ta else a), (b.T if tb else b)
+    for act in (None, "relu", "tanh"):
+        fg.gpu.synchronize()
+        d0 = fg.gpu.stats()["dispatches"]
+        got = fg.linear(a, b.T, bias, activation=act)
+        assert fg.gpu.stats()["dispatches"] - d0 == 2, act
+        want = fg.linear(a.float(), b.T.float(), bias.float(), activation=act).to(dt)
+        assert got.dtype == dt
+        np.testing.assert_array_equal(got.float().numpy(), want.float().numpy(), err_msg=str(act))
+    # batched
+    x = fg.tensor(rng.standard_normal((3, 16, 40)).astype(np.float32), device="gpu").to(dt)
+    np.testing.assert_array_equal((x @ b).float().numpy(), (x.float() @ b.float()).to(dt).float().numpy())
+    # unaligned (k = 10): the scalar kernel, after unpacking
+    u = fg.tensor(rng.standard_normal((6, 10)).astype(np.float32), device="gpu").to(dt)
+    v = fg.tensor(rng.standard_normal((10, 5)).astype(np.float32), device="gpu").to(dt)
+    np.testing.assert_array_equal((u @ v).float().numpy(), (u.float() @ v.float()).to(dt).float().numpy())

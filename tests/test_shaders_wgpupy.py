@@ -292,13 +292,35 @@ EPILOGUES = {
 }
 
 
-def mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc=None, fixup=0, row_sums=0):
+def mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc=None, fixup=0, row_sums=0, halves=(0, 0, 0)):
     """The matmul Params: bias on, epilogue `act`, split-K chunk `kc` (default k: no split;
     matmul.wgsl's Params stop before it), `fixup` 1: the tile's last part sums the parts,
-    `row_sums` 1: A's row sums too (then no bias)."""
+    `row_sums` 1: A's row sums too (then no bias), `halves`: A, B and the bias as packed
+    halves (1 float16, 2 bfloat16)."""
     has_bias = 0 if row_sums else 1
     words = np.array(
-        [m, n, k, 1, a_rs, a_cs, 0, 0, b_rs, b_cs, 0, 0, has_bias, act, 0, 0, kc or k, fixup, row_sums],
+        [
+            m,
+            n,
+            k,
+            1,
+            a_rs,
+            a_cs,
+            0,
+            0,
+            b_rs,
+            b_cs,
+            0,
+            0,
+            has_bias,
+            act,
+            0,
+            0,
+            kc or k,
+            fixup,
+            row_sums,
+            *halves,
+        ],
         np.uint32,
     )
     words[15] = np.float32(EPILOGUES[act][0]).view(np.uint32)  # alpha
@@ -420,6 +442,35 @@ def test_matmul_with_row_sums_of_a(shader, entry, tile, a_k, b_n, n):
     a64 = a.astype(np.float64)
     np.testing.assert_allclose(got.reshape(m, n), a64 @ b, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(sums, a64.sum(1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("entry", ["main64", "t64x64"])
+@pytest.mark.parametrize("a_k,b_n", [(1, 1), (0, 0)])
+def test_matmul_reads_packed_float16_operands(entry, a_k, b_n):
+    """With a_half/b_half/bias_half = 1, A, B and the bias are float16 two to a word (the
+    host's byte order: NumPy's float16 array as words) and each value is converted exactly:
+    the float32 product of the same values."""
+    shader = "matmul_vec4.wgsl" if entry == "main64" else "generated/matmul_tiled.wgsl"
+    m, k, n = 68, 36, 72
+    a = rng.standard_normal((m, k)).astype(np.float16)
+    b = rng.standard_normal((k, n)).astype(np.float16)
+    bias = rng.standard_normal(n).astype(np.float16)
+    a_store, (a_rs, a_cs) = (a, (k, 1)) if a_k else (np.ascontiguousarray(a.T), (1, m))
+    b_store, (b_rs, b_cs) = (b, (n, 1)) if b_n else (np.ascontiguousarray(b.T), (1, k))
+    words = lambda h: np.frombuffer(np.ascontiguousarray(h).tobytes(), np.float32)  # noqa: E731
+    p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, 0, halves=(1, 1, 1))
+    groups = ((n + 63) // 64, (m + 63) // 64, 1)
+    consts = {"A_K_CONTIG": a_k, "B_N_CONTIG": b_n}
+    got = run(shader, entry, p, [words(a_store), words(b_store)], m * n, words(bias), groups, consts)
+    want = a.astype(np.float64) @ b.astype(np.float64) + bias.astype(np.float64)
+    np.testing.assert_allclose(got.reshape(m, n), want, rtol=1e-5, atol=1e-5)
+    # the same values as float32 words: the same bits
+    p32 = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, 0)
+    f32 = run(
+        shader, entry, p32, [a_store.astype(np.float32), b_store.astype(np.float32)], m * n,
+        bias.astype(np.float32), groups, consts,
+    )  # fmt: skip
+    np.testing.assert_array_equal(got, f32)
 
 
 # the generated kernels: name -> tile (rows, columns of C per workgroup)

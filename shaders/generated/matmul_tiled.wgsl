@@ -28,6 +28,37 @@ struct Params {
     row_sums: u32, // 1 (not split, no bias): also the row sums of A into `parts` (a Linear
                    // layer's bias gradient beside its weight gradient g^T x): B read with a
                    // column of ones at n, that column's results stored there
+    a_half: u32,   // A (B, the bias) rests as packed halves: 0 no (float32 words), 1 float16,
+    b_half: u32,   // 2 bfloat16; read as they are (two to a word), each converted exactly
+    bias_half: u32,
+}
+
+// The four values of a packed-half operand at element e (a multiple of 4) from the vec4 of
+// words holding them (`v`, at index e / 8): half `kind` (1 float16, 2 bfloat16), exactly.
+fn halves4(v: vec4<f32>, e: u32, kind: u32) -> vec4<f32> {
+    let w = bitcast<vec4<u32>>(v);
+    let s = (e / 2u) % 4u;
+    let lo = w[s];
+    let hi = w[s + 1u];
+    let bf = kind == 2u;
+    return vec4<f32>(
+        bitcast<f32>(half_to_f32_bits(lo & 0xffffu, bf)),
+        bitcast<f32>(half_to_f32_bits(lo >> 16u, bf)),
+        bitcast<f32>(half_to_f32_bits(hi & 0xffffu, bf)),
+        bitcast<f32>(half_to_f32_bits(hi >> 16u, bf)),
+    );
+}
+
+// Four consecutive elements of A (B, the bias) from element e: a vec4 of float32 words, or
+// of packed halves.
+fn a4(e: u32) -> vec4<f32> {
+    if (p.a_half != 0u) { return halves4(a[e / 8u], e, p.a_half); }
+    return a[e / 4u];
+}
+
+fn b4(e: u32) -> vec4<f32> {
+    if (p.b_half != 0u) { return halves4(b[e / 8u], e, p.b_half); }
+    return b[e / 4u];
 }
 
 // Split-K state of this workgroup (set by begin_split): where its k range ends, whether the
@@ -71,13 +102,13 @@ fn load_a(t: u32, row0: u32, k0: u32, bk: u32, bm: u32) -> vec4<f32> {
         let r = row0 + t / (bk / 4u);
         let kk = k0 + (t % (bk / 4u)) * 4u;
         if (r < p.m && kk < k_end) {
-            return a[(p.a_off + r * p.a_rs + kk) / 4u];
+            return a4(p.a_off + r * p.a_rs + kk);
         }
     } else {
         let kk = k0 + t / (bm / 4u);
         let r = row0 + (t % (bm / 4u)) * 4u;
         if (r < p.m && kk < k_end) {
-            return a[(p.a_off + kk * p.a_cs + r) / 4u];
+            return a4(p.a_off + kk * p.a_cs + r);
         }
     }
     return vec4<f32>(0.0);
@@ -88,7 +119,7 @@ fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
         let kk = k0 + t / (bn / 4u);
         let col = col0 + (t % (bn / 4u)) * 4u;
         if (col < p.n && kk < k_end) {
-            return b[(p.b_off + kk * p.b_rs + col) / 4u];
+            return b4(p.b_off + kk * p.b_rs + col);
         }
         if (p.row_sums != 0u && col == p.n && kk < k_end) {
             return vec4<f32>(1.0, 0.0, 0.0, 0.0);
@@ -97,7 +128,7 @@ fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
         let col = col0 + t / (bk / 4u);
         let kk = k0 + (t % (bk / 4u)) * 4u;
         if (col < p.n && kk < k_end) {
-            return b[(p.b_off + col * p.b_cs + kk) / 4u];
+            return b4(p.b_off + col * p.b_cs + kk);
         }
         if (p.row_sums != 0u && col == p.n && kk < k_end) {
             return vec4<f32>(1.0);
@@ -110,7 +141,13 @@ fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
 // generated/elementwise_ops.wgsl are prepended).
 fn epilogue(v: vec4<f32>, col: u32) -> vec4<f32> {
     var o = v;
-    if (p.has_bias != 0u) { o += bias[col / 4u]; }
+    if (p.has_bias != 0u) {
+        if (p.bias_half != 0u) {
+            o += halves4(bias[col / 8u], col, p.bias_half);
+        } else {
+            o += bias[col / 4u];
+        }
+    }
     if (p.act != 0u) { o = act_fwd4(p.act, o, p.alpha); }
     return o;
 }

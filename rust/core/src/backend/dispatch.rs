@@ -605,14 +605,20 @@ impl Buffer {
     ) -> Result<Buffer> {
         #[cfg(feature = "gpu")]
         if let (Buffer::Gpu(a), Buffer::Gpu(b)) = (self, rhs) {
-            // packed float16 operands go to the tensor cores where the adapter has them
+            // packed float16 operands go to the tensor cores where the adapter has them,
             let bias_gpu = match bias {
                 None => Some(None),
                 Some((Buffer::Gpu(c), lc)) => Some(Some((c, lc))),
                 Some(_) => None,
             };
-            if let Some(out) = bias_gpu.and_then(|bg| a.matmul_tensor_cores(la, b, lb, bg, act)) {
-                return gpu_narrow(out?, a.dtype);
+            if let Some(bg) = bias_gpu {
+                // then the float32 kernels, reading packed halves as they rest
+                let out = a
+                    .matmul_tensor_cores(la, b, lb, bg, act)
+                    .or_else(|| a.matmul_halves(la, b, lb, bg, act));
+                if let Some(out) = out {
+                    return gpu_narrow(out?, a.dtype);
+                }
             }
         }
         match (self, rhs, bias) {

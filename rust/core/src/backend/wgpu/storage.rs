@@ -124,6 +124,48 @@ impl WgpuStorage {
         )
     }
 
+    /// `act(a @ b + bias)` where an operand or the bias rests as packed halves: the float32
+    /// kernels read them as they are (no unpacking pass first); float32 words out, which
+    /// the caller rounds to the half dtype as every product's result. None where nothing is
+    /// packed, or a stride is negative, the bias is a view, or the operands are unaligned for
+    /// the vec4 kernels: the caller unpacks and takes the usual path.
+    pub(crate) fn matmul_halves(
+        &self,
+        la: &Layout,
+        rhs: &WgpuStorage,
+        lb: &Layout,
+        bias: Option<(&WgpuStorage, &Layout)>,
+        act: Option<UnaryOp>,
+    ) -> Option<Result<WgpuStorage>> {
+        let kind = |s: &WgpuStorage| match (s.packed, s.dtype) {
+            (true, DType::F16) => 1,
+            (true, DType::BF16) => 2,
+            _ => 0,
+        };
+        let halves = [kind(self), kind(rhs), bias.map_or(0, |(c, _)| kind(c))];
+        let plain =
+            |s: &WgpuStorage| s.packed || matches!(s.dtype, DType::F32 | DType::F16 | DType::BF16);
+        if halves == [0; 3] || !plain(self) || !plain(rhs) {
+            return None;
+        }
+        let forward = |l: &Layout| l.strides.iter().all(|&st| st >= 0);
+        if !forward(la) || !forward(lb) {
+            return None;
+        }
+        let bias = match bias {
+            None => None,
+            Some((c, lc)) if lc.is_contiguous() && lc.offset == 0 && plain(c) => Some(&*c.buf),
+            Some(_) => return None,
+        };
+        let code = act.map_or((0, 0.0), |op| {
+            let (c, alpha, _) = op.code();
+            (c, alpha)
+        });
+        launch_matmul_halves((&self.buf, la), (&rhs.buf, lb), bias, code, halves)
+            .transpose()
+            .map(|r| r.map(|out| WgpuStorage::new(out, DType::F32)))
+    }
+
     /// `act(a @ b + bias)` on tensor cores, where both operands are packed float16 and the
     /// adapter has the kernel (`launch_matmul_coop`): float32 words, which the caller
     /// rounds to float16 as every product's result. None: the operands, the bias or the
@@ -219,10 +261,10 @@ use super::ops::{
     adam_consts, dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary,
     launch_conv_gemm, launch_cross_entropy, launch_cross_entropy_grad, launch_fold2d,
     launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_matmul_coop,
-    launch_matmul_row_sums, launch_max_pool2d, launch_max_pool2d_grad, launch_multi_optimizer,
-    launch_multi_unscale, launch_optimizer, launch_reduce, launch_scatter_sum, launch_select,
-    launch_unary, launch_unary_grad, launch_unfold2d, multi_tensors, OptKernel, RED_ARGMAX,
-    RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    launch_matmul_halves, launch_matmul_row_sums, launch_max_pool2d, launch_max_pool2d_grad,
+    launch_multi_optimizer, launch_multi_unscale, launch_optimizer, launch_reduce,
+    launch_scatter_sum, launch_select, launch_unary, launch_unary_grad, launch_unfold2d,
+    multi_tensors, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage, OptItem};
 use crate::backend::{BnSpec, MaskSpec, ReduceOp, ReducePlan, XentGradSpec};

@@ -85,6 +85,10 @@ pub(crate) struct MmParams {
     pub fixup: u32,
     /// 1: the row sums of A too (`launch_matmul`'s `row_sums`)
     pub row_sums: u32,
+    /// A, B and the bias as packed halves: 0 no, 1 float16, 2 bfloat16
+    pub a_half: u32,
+    pub b_half: u32,
+    pub bias_half: u32,
 }
 impl Params for MmParams {}
 

@@ -28,7 +28,26 @@ pub(crate) fn launch_matmul(
     bias: Option<&GpuBuffer>,
     act: (u32, f32),
 ) -> Result<GpuBuffer> {
-    Ok(launch(a, b, bias, act, false)?.0)
+    Ok(launch(a, b, bias, act, false, [0; 3])?.0)
+}
+
+/// launch_matmul for operands (and a bias) that may rest as packed halves: `halves` says
+/// which (A, B, bias: 0 float32 words, 1 float16, 2 bfloat16). The vec4 kernels read them
+/// as they are, so no unpacking pass runs first; the result is float32 words. None where
+/// the product would take the scalar kernel (unaligned operands): the caller unpacks.
+pub(crate) fn launch_matmul_halves(
+    a: (&GpuBuffer, &Layout),
+    b: (&GpuBuffer, &Layout),
+    bias: Option<&GpuBuffer>,
+    act: (u32, f32),
+    halves: [u32; 3],
+) -> Result<Option<GpuBuffer>> {
+    let plan = crate::ops::matmul::BatchPlan::new(a.1, b.1)?;
+    let (sa, sb) = plan.matrix_strides();
+    if vec4_layout(plan.m, plan.k, plan.n, sa, sb, &plan.offsets()).is_none() {
+        return Ok(None);
+    }
+    Ok(Some(launch(a, b, bias, act, false, halves)?.0))
 }
 
 /// `a @ b` for one 2-D product and, in the same dispatch, the m row sums of `a` (B is read
@@ -39,7 +58,7 @@ pub(crate) fn launch_matmul_row_sums(
     a: (&GpuBuffer, &Layout),
     b: (&GpuBuffer, &Layout),
 ) -> Result<(GpuBuffer, Option<GpuBuffer>)> {
-    launch(a, b, None, (0, 0.0), true)
+    launch(a, b, None, (0, 0.0), true, [0; 3])
 }
 
 /// launch_matmul, with the row sums when `row_sums` and the product allows them (see
@@ -50,6 +69,7 @@ fn launch(
     bias: Option<&GpuBuffer>,
     (act, alpha): (u32, f32),
     row_sums: bool,
+    [a_half, b_half, bias_half]: [u32; 3],
 ) -> Result<(GpuBuffer, Option<GpuBuffer>)> {
     let ctx = gpu::context()?;
     let plan = crate::ops::matmul::BatchPlan::new(la, lb)?;
@@ -79,6 +99,9 @@ fn launch(
         kc: k as u32,
         fixup: 0,
         row_sums: 0,
+        a_half,
+        b_half,
+        bias_half,
     };
     let out = ctx.alloc(total)?;
     // `split`: the parts' scratch and, when the tile's last part sums them, the counts
