@@ -595,18 +595,26 @@ class Sequential(Module):
             # exact types only, so subclasses keep theirs; a hooked layer runs on its own
             hooked = "_hooks" in m.__dict__ or (nxt is not None and "_hooks" in nxt.__dict__)
             act = _fused_activation(nxt) if type(m) is Linear and not hooked else None
-            if act is not None and isinstance(x, Tensor) and x.ndim >= 1 and x.shape[-1] == m.in_features:
+            if (
+                act is not None
+                and isinstance(m, Linear)
+                and isinstance(x, Tensor)
+                and x.ndim >= 1
+                and x.shape[-1] == m.in_features
+            ):
                 x = _core.linear(x, m.weight, m.bias, *act)
                 i += 2
             elif type(m) is BatchNorm1d and type(nxt) is ReLU and isinstance(x, Tensor) and not hooked:
                 # BatchNorm1d then ReLU (then Dropout): relu and the mask inside the
                 # normalization's kernels; the same mask as the Dropout module would draw
                 drop = mods[i + 2] if i + 2 < len(mods) else None
-                with_drop = type(drop) is Dropout and "_hooks" not in drop.__dict__
+                with_drop = (
+                    isinstance(drop, Dropout) and type(drop) is Dropout and "_hooks" not in drop.__dict__
+                )
                 end = i + (3 if with_drop else 2)
                 # the shortcut joins the last group's kernels when it fits the output
                 res = skip if end == len(mods) and skip is not None and skip.shape == x.shape else None
-                p = drop.p if with_drop and drop.training else 0.0
+                p = drop.p if isinstance(drop, Dropout) and with_drop and drop.training else 0.0
                 x = m._normalize(x, "relu", p, res)
                 added = res is not None
                 i = end
