@@ -157,10 +157,7 @@ impl WgpuStorage {
             Some((c, lc)) if lc.is_contiguous() && lc.offset == 0 && plain(c) => Some(&*c.buf),
             Some(_) => return None,
         };
-        let code = act.map_or((0, 0.0), |op| {
-            let (c, alpha, _) = op.code();
-            (c, alpha)
-        });
+        let code = epilogue_code(act);
         launch_matmul_halves((&self.buf, la), (&rhs.buf, lb), bias, code, halves)
             .transpose()
             .map(|r| r.map(|out| WgpuStorage::new(out, DType::F32)))
@@ -191,10 +188,7 @@ impl WgpuStorage {
             },
             Some(_) => return None,
         };
-        let code = act.map_or((0, 0.0), |op| {
-            let (c, alpha, _) = op.code();
-            (c, alpha)
-        });
+        let code = epilogue_code(act);
         launch_matmul_coop((&self.buf, la), (&rhs.buf, lb), bias, code)
             .transpose()
             .map(|r| r.map(|out| WgpuStorage::new(out, DType::F32)))
@@ -720,10 +714,7 @@ impl BackendStorage for WgpuStorage {
         let (b, lb) = nonnegative(&rhs.buf, lb)?;
         // the kernels index the bias from element 0
         let bias = bias.map(|(c, lc)| from_zero(&c.buf, lc)).transpose()?;
-        let code = act.map_or((0, 0.0), |op| {
-            let (c, alpha, _) = op.code();
-            (c, alpha)
-        });
+        let code = epilogue_code(act);
         let out = launch_matmul((&a, &la), (&b, &lb), bias.as_deref(), code)?;
         Ok(WgpuStorage::new(out, DType::F32))
     }
@@ -1125,6 +1116,14 @@ fn nonnegative<'a>(buf: &'a GpuBuffer, l: &Layout) -> Result<(Held<'a>, Layout)>
     } else {
         Ok((Held::Borrowed(buf), l.clone()))
     }
+}
+
+/// A fusable activation as the matmul kernels' epilogue takes it: (op code, alpha), 0 none.
+fn epilogue_code(act: Option<UnaryOp>) -> (u32, f32) {
+    act.map_or((0, 0.0), |op| {
+        let (c, alpha, _) = op.code();
+        (c, alpha)
+    })
 }
 
 /// Indices come back as float32 words, exact below 2**24; longer axes go to the host.
