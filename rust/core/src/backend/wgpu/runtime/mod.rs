@@ -393,34 +393,44 @@ fn create_quietly() -> std::result::Result<Context, String> {
     let profiling = std::env::var("FERROGRAD_GPU_PROFILE").is_ok_and(|v| v == "1")
         && adapter.features().contains(profile_features);
     let max_binding = limits.max_storage_buffer_binding_size;
-    let coop_subgroup = tensor_core_subgroup(&adapter);
-    if coop_subgroup.is_some() {
-        info.features.push("tensor-cores");
-    }
-    let mut required = if profiling {
+    let base = if profiling {
         profile_features
     } else {
         wgpu::Features::empty()
     };
+    let request = |coop: bool| {
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("ferrograd"),
+            required_features: if coop { base | COOP_FEATURES } else { base },
+            required_limits: limits.clone(),
+            experimental_features: if coop {
+                // SAFETY: the one experimental feature requested is the cooperative matrix,
+                // used only by matmul_coop.wgsl, in the configuration the adapter reported
+                // (tensor_core_subgroup) and with whole subgroups as workgroups
+                unsafe { wgpu::ExperimentalFeatures::enabled() }
+            } else {
+                wgpu::ExperimentalFeatures::disabled()
+            },
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+    };
+    // the tensor-core kernel is a bonus: a device refused with its features is asked for
+    // again without them
+    let mut coop_subgroup = tensor_core_subgroup(&adapter);
+    let device = match coop_subgroup.map(|_| request(true)) {
+        Some(Ok(d)) => Ok(d),
+        Some(Err(_)) => {
+            coop_subgroup = None;
+            request(false)
+        }
+        None => request(false),
+    };
+    let (device, queue) =
+        device.map_err(|e| format!("the GPU adapter '{}' refused a device: {e}", info.name))?;
     if coop_subgroup.is_some() {
-        required |= COOP_FEATURES;
+        info.features.push("tensor-cores");
     }
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("ferrograd"),
-        required_features: required,
-        required_limits: limits,
-        experimental_features: if coop_subgroup.is_some() {
-            // SAFETY: the one experimental feature requested is the cooperative matrix, used
-            // only by matmul_coop.wgsl, in the configuration the adapter reported
-            // (tensor_core_subgroup) and with whole subgroups as workgroups
-            unsafe { wgpu::ExperimentalFeatures::enabled() }
-        } else {
-            wgpu::ExperimentalFeatures::disabled()
-        },
-        memory_hints: wgpu::MemoryHints::Performance,
-        trace: wgpu::Trace::Off,
-    }))
-    .map_err(|e| format!("the GPU adapter '{}' refused a device: {e}", info.name))?;
     let uncaptured = Arc::new(Mutex::new(None::<String>));
     let sink = uncaptured.clone();
     device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
