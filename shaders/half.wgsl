@@ -24,32 +24,6 @@ fn linear_index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;
 }
 
-// The half bits of float32 bits b, rounded to nearest, ties to even (float16 or bfloat16);
-// NaN stays NaN (quiet), overflow goes to inf.
-fn f32_bits_to_half(b: u32, bf: bool) -> u32 {
-    let s = (b >> 16u) & 0x8000u;
-    let mag = b & 0x7fffffffu;
-    if (bf) {
-        if (mag > 0x7f800000u) { return s | 0x7fc0u; }
-        return ((b + 0x7fffu + ((b >> 16u) & 1u)) >> 16u) & 0xffffu;
-    }
-    if (mag > 0x7f800000u) { return s | 0x7e00u; }
-    if (mag >= 0x477ff000u) { return s | 0x7c00u; }            // >= 65520 (and inf): inf
-    if (mag >= 0x38800000u) {                                  // a normal half (>= 2^-14)
-        let r = mag + 0xfffu + ((mag >> 13u) & 1u);            // may carry into the exponent
-        return s | ((((r >> 23u) - 112u) << 10u) | ((r >> 13u) & 0x3ffu));
-    }
-    if (mag < 0x33000000u) { return s; }                       // below half the least: 0
-    // subnormal half: the value in units of 2^-24, rounded to nearest even
-    let e = mag >> 23u;                                        // 102..112
-    let m = (mag & 0x7fffffu) | 0x800000u;                     // the significand, 24 bits
-    let shift = 126u - e;                                      // 14..24
-    let q = m >> shift;
-    let rest = m & ((1u << shift) - 1u);
-    let half_unit = 1u << (shift - 1u);
-    let up = select(0u, 1u, rest > half_unit || (rest == half_unit && (q & 1u) == 1u));
-    return s | (q + up);                                       // q + up <= 0x400: normal at the top
-}
 
 // out[i] = the float32 of element i of a packed buffer
 @compute @workgroup_size(64)

@@ -35,6 +35,27 @@ struct Params {
     a_half: u32,   // A (B, the bias) rests as packed halves: 0 no (float32 words), 1 float16,
     b_half: u32,   // 2 bfloat16; read as they are (two to a word), each converted exactly
     bias_half: u32,
+    c_half: u32,   // C written as packed halves (rounded to nearest even), as A above
+}
+
+// Four results at element e (a multiple of 4) of C: float32 words, or (p.c_half) rounded
+// to halves and packed into the two words that hold them (other threads write the vec4's
+// other two words: each store is one word).
+fn write_c(e: u32, v: vec4<f32>) {
+    if (p.c_half == 0u) {
+        c[e / 4u] = v;
+        return;
+    }
+    let bf = p.c_half == 2u;
+    let h = vec4<u32>(
+        f32_bits_to_half(bitcast<u32>(v.x), bf),
+        f32_bits_to_half(bitcast<u32>(v.y), bf),
+        f32_bits_to_half(bitcast<u32>(v.z), bf),
+        f32_bits_to_half(bitcast<u32>(v.w), bf),
+    );
+    let s = (e / 2u) % 4u;
+    c[e / 8u][s] = bitcast<f32>(h.x | (h.y << 16u));
+    c[e / 8u][s + 1u] = bitcast<f32>(h.z | (h.w << 16u));
 }
 
 // The four values of a packed-half operand at element e (a multiple of 4) from the vec4 of
@@ -161,7 +182,7 @@ fn store_c(r: u32, col: u32, v: vec4<f32>) {
         if (split) {
             parts[(z_off + r * p.n + col) / 4u] = v;
         } else {
-            c[(p.c_off + r * p.n + col) / 4u] = epilogue(v, col);
+            write_c(p.c_off + r * p.n + col, epilogue(v, col));
         }
     } else if (p.row_sums != 0u && r < p.m && col == p.n) {
         parts[r / 4u][r % 4u] = v.x;
@@ -196,7 +217,7 @@ fn finish_split(t: u32, row0: u32, col0: u32, bm: u32, bn: u32, tile: u32) {
             for (var z = 1u; z < splits; z++) {
                 sum += parts[z * q + at];
             }
-            c[(p.c_off + r * p.n + col) / 4u] = epilogue(sum, col);
+            write_c(p.c_off + r * p.n + col, epilogue(sum, col));
         }
     }
 }
@@ -307,5 +328,5 @@ fn splitk_sum(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var z = 1u; z < splits; z++) {
         sum += parts[z * q + i];
     }
-    c[p.c_off / 4u + i] = epilogue(sum, (i * 4u) % p.n);
+    write_c(p.c_off + i * 4u, epilogue(sum, (i * 4u) % p.n));
 }

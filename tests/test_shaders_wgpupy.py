@@ -292,10 +292,10 @@ EPILOGUES = {
 }
 
 
-def mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc=None, fixup=0, row_sums=0, halves=(0, 0, 0)):
+def mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, act, kc=None, fixup=0, row_sums=0, halves=(0, 0, 0, 0)):
     """The matmul Params: bias on, epilogue `act`, split-K chunk `kc` (default k: no split;
     matmul.wgsl's Params stop before it), `fixup` 1: the tile's last part sums the parts,
-    `row_sums` 1: A's row sums too (then no bias), `halves`: A, B and the bias as packed
+    `row_sums` 1: A's row sums too (then no bias), `halves`: A, B, the bias and C as packed
     halves (1 float16, 2 bfloat16)."""
     has_bias = 0 if row_sums else 1
     words = np.array(
@@ -449,7 +449,8 @@ def test_matmul_with_row_sums_of_a(shader, entry, tile, a_k, b_n, n):
 def test_matmul_reads_packed_float16_operands(entry, a_k, b_n):
     """With a_half/b_half/bias_half = 1, A, B and the bias are float16 two to a word (the
     host's byte order: NumPy's float16 array as words) and each value is converted exactly:
-    the float32 product of the same values."""
+    the float32 product of the same values; with c_half = 1 the results are written rounded
+    to float16 (to nearest even, as NumPy rounds) and packed."""
     shader = "matmul_vec4.wgsl" if entry == "main64" else "generated/matmul_tiled.wgsl"
     m, k, n = 68, 36, 72
     a = rng.standard_normal((m, k)).astype(np.float16)
@@ -458,7 +459,7 @@ def test_matmul_reads_packed_float16_operands(entry, a_k, b_n):
     a_store, (a_rs, a_cs) = (a, (k, 1)) if a_k else (np.ascontiguousarray(a.T), (1, m))
     b_store, (b_rs, b_cs) = (b, (n, 1)) if b_n else (np.ascontiguousarray(b.T), (1, k))
     words = lambda h: np.frombuffer(np.ascontiguousarray(h).tobytes(), np.float32)  # noqa: E731
-    p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, 0, halves=(1, 1, 1))
+    p = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, 0, halves=(1, 1, 1, 0))
     groups = ((n + 63) // 64, (m + 63) // 64, 1)
     consts = {"A_K_CONTIG": a_k, "B_N_CONTIG": b_n}
     got = run(shader, entry, p, [words(a_store), words(b_store)], m * n, words(bias), groups, consts)
@@ -471,6 +472,12 @@ def test_matmul_reads_packed_float16_operands(entry, a_k, b_n):
         bias.astype(np.float32), groups, consts,
     )  # fmt: skip
     np.testing.assert_array_equal(got, f32)
+    # C written packed: those results rounded to float16, two to a word
+    p16 = mm_params(m, n, k, a_rs, a_cs, b_rs, b_cs, 0, halves=(1, 1, 1, 1))
+    packed = run(
+        shader, entry, p16, [words(a_store), words(b_store)], m * n // 2, words(bias), groups, consts
+    )
+    np.testing.assert_array_equal(packed.view(np.uint16), f32.astype(np.float16).view(np.uint16))
 
 
 # the generated kernels: name -> tile (rows, columns of C per workgroup)

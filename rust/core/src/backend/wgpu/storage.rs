@@ -125,8 +125,8 @@ impl WgpuStorage {
     }
 
     /// `act(a @ b + bias)` where an operand or the bias rests as packed halves: the float32
-    /// kernels read them as they are (no unpacking pass first); float32 words out, which
-    /// the caller rounds to the half dtype as every product's result. None where nothing is
+    /// kernels read them as they are (no unpacking pass first) and, for half operands,
+    /// write the result rounded and packed (no packing pass after). None where nothing is
     /// packed, or a stride is negative, the bias is a view, or the operands are unaligned for
     /// the vec4 kernels: the caller unpacks and takes the usual path.
     pub(crate) fn matmul_halves(
@@ -142,10 +142,16 @@ impl WgpuStorage {
             (true, DType::BF16) => 2,
             _ => 0,
         };
-        let halves = [kind(self), kind(rhs), bias.map_or(0, |(c, _)| kind(c))];
+        // the result packed in the operands' half dtype, as gpu_narrow would pack it
+        let out_half = match self.dtype {
+            DType::F16 => 1,
+            DType::BF16 => 2,
+            _ => 0,
+        };
+        let halves = [kind(self), kind(rhs), bias.map_or(0, |(c, _)| kind(c)), out_half];
         let plain =
             |s: &WgpuStorage| s.packed || matches!(s.dtype, DType::F32 | DType::F16 | DType::BF16);
-        if halves == [0; 3] || !plain(self) || !plain(rhs) {
+        if halves[..3] == [0; 3] || !plain(self) || !plain(rhs) {
             return None;
         }
         let forward = |l: &Layout| l.strides.iter().all(|&st| st >= 0);
@@ -158,9 +164,15 @@ impl WgpuStorage {
             Some(_) => return None,
         };
         let code = epilogue_code(act);
+        let total = crate::ops::matmul::BatchPlan::new(la, lb).ok()?.total();
         launch_matmul_halves((&self.buf, la), (&rhs.buf, lb), bias, code, halves)
             .transpose()
-            .map(|r| r.map(|out| WgpuStorage::new(out, DType::F32)))
+            .map(|r| {
+                r.map(|out| match out_half {
+                    0 => WgpuStorage::new(out, DType::F32),
+                    _ => WgpuStorage::new_packed(out, self.dtype, total),
+                })
+            })
     }
 
     /// `act(a @ b + bias)` on tensor cores, where both operands are packed float16 and the

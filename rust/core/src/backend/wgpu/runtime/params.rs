@@ -89,6 +89,8 @@ pub(crate) struct MmParams {
     pub a_half: u32,
     pub b_half: u32,
     pub bias_half: u32,
+    /// C written as packed halves: 0 no, 1 float16, 2 bfloat16
+    pub c_half: u32,
 }
 impl Params for MmParams {}
 

@@ -28,19 +28,20 @@ pub(crate) fn launch_matmul(
     bias: Option<&GpuBuffer>,
     act: (u32, f32),
 ) -> Result<GpuBuffer> {
-    Ok(launch(a, b, bias, act, false, [0; 3])?.0)
+    Ok(launch(a, b, bias, act, false, [0; 4])?.0)
 }
 
-/// launch_matmul for operands (and a bias) that may rest as packed halves: `halves` says
-/// which (A, B, bias: 0 float32 words, 1 float16, 2 bfloat16). The vec4 kernels read them
-/// as they are, so no unpacking pass runs first; the result is float32 words. None where
-/// the product would take the scalar kernel (unaligned operands): the caller unpacks.
+/// launch_matmul for operands (and a bias) that may rest as packed halves, and a result that
+/// may be written packed: `halves` says which (A, B, bias, C: 0 float32 words, 1 float16,
+/// 2 bfloat16). The vec4 kernels read and write them as they are, so no unpacking pass
+/// runs first and no packing pass after. None where the product would take the scalar
+/// kernel (unaligned operands): the caller unpacks.
 pub(crate) fn launch_matmul_halves(
     a: (&GpuBuffer, &Layout),
     b: (&GpuBuffer, &Layout),
     bias: Option<&GpuBuffer>,
     act: (u32, f32),
-    halves: [u32; 3],
+    halves: [u32; 4],
 ) -> Result<Option<GpuBuffer>> {
     let plan = crate::ops::matmul::BatchPlan::new(a.1, b.1)?;
     let (sa, sb) = plan.matrix_strides();
@@ -58,7 +59,7 @@ pub(crate) fn launch_matmul_row_sums(
     a: (&GpuBuffer, &Layout),
     b: (&GpuBuffer, &Layout),
 ) -> Result<(GpuBuffer, Option<GpuBuffer>)> {
-    launch(a, b, None, (0, 0.0), true, [0; 3])
+    launch(a, b, None, (0, 0.0), true, [0; 4])
 }
 
 /// launch_matmul, with the row sums when `row_sums` and the product allows them (see
@@ -69,7 +70,7 @@ fn launch(
     bias: Option<&GpuBuffer>,
     (act, alpha): (u32, f32),
     row_sums: bool,
-    [a_half, b_half, bias_half]: [u32; 3],
+    [a_half, b_half, bias_half, c_half]: [u32; 4],
 ) -> Result<(GpuBuffer, Option<GpuBuffer>)> {
     let ctx = gpu::context()?;
     let plan = crate::ops::matmul::BatchPlan::new(la, lb)?;
@@ -102,8 +103,10 @@ fn launch(
         a_half,
         b_half,
         bias_half,
+        c_half,
     };
-    let out = ctx.alloc(total)?;
+    // packed halves: two to a word
+    let out = ctx.alloc(if c_half != 0 { total.div_ceil(2) } else { total })?;
     // `split`: the parts' scratch and, when the tile's last part sums them, the counts
     let launch_into = |dst: &GpuBuffer,
                        kernel: &gpu::Kernel,
