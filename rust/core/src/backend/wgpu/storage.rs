@@ -148,7 +148,12 @@ impl WgpuStorage {
             DType::BF16 => 2,
             _ => 0,
         };
-        let halves = [kind(self), kind(rhs), bias.map_or(0, |(c, _)| kind(c)), out_half];
+        let halves = [
+            kind(self),
+            kind(rhs),
+            bias.map_or(0, |(c, _)| kind(c)),
+            out_half,
+        ];
         let plain =
             |s: &WgpuStorage| s.packed || matches!(s.dtype, DType::F32 | DType::F16 | DType::BF16);
         if halves[..3] == [0; 3] || !plain(self) || !plain(rhs) {

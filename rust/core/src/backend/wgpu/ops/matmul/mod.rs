@@ -106,7 +106,11 @@ fn launch(
         c_half,
     };
     // packed halves: two to a word
-    let out = ctx.alloc(if c_half != 0 { total.div_ceil(2) } else { total })?;
+    let out = ctx.alloc(if c_half != 0 {
+        total.div_ceil(2)
+    } else {
+        total
+    })?;
     // `split`: the parts' scratch and, when the tile's last part sums them, the counts
     let launch_into = |dst: &GpuBuffer,
                        kernel: &gpu::Kernel,
