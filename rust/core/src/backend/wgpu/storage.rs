@@ -137,17 +137,15 @@ impl WgpuStorage {
         bias: Option<(&WgpuStorage, &Layout)>,
         act: Option<UnaryOp>,
     ) -> Option<Result<WgpuStorage>> {
-        let kind = |s: &WgpuStorage| match (s.packed, s.dtype) {
-            (true, DType::F16) => 1,
-            (true, DType::BF16) => 2,
-            _ => 0,
-        };
-        // the result packed in the operands' half dtype, as gpu_narrow would pack it
-        let out_half = match self.dtype {
+        // the kernels' half codes: 0 float32 words, 1 float16, 2 bfloat16
+        let code = |d: DType| match d {
             DType::F16 => 1,
             DType::BF16 => 2,
             _ => 0,
         };
+        let kind = |s: &WgpuStorage| if s.packed { code(s.dtype) } else { 0 };
+        // the result packed in the operands' half dtype, as gpu_narrow would pack it
+        let out_half = code(self.dtype);
         let halves = [
             kind(self),
             kind(rhs),
@@ -168,16 +166,21 @@ impl WgpuStorage {
             Some((c, lc)) if lc.is_contiguous() && lc.offset == 0 && plain(c) => Some(&*c.buf),
             Some(_) => return None,
         };
-        let code = epilogue_code(act);
         let total = crate::ops::matmul::BatchPlan::new(la, lb).ok()?.total();
-        launch_matmul_halves((&self.buf, la), (&rhs.buf, lb), bias, code, halves)
-            .transpose()
-            .map(|r| {
-                r.map(|out| match out_half {
-                    0 => WgpuStorage::new(out, DType::F32),
-                    _ => WgpuStorage::new_packed(out, self.dtype, total),
-                })
+        launch_matmul_halves(
+            (&self.buf, la),
+            (&rhs.buf, lb),
+            bias,
+            epilogue_code(act),
+            halves,
+        )
+        .transpose()
+        .map(|r| {
+            r.map(|out| match out_half {
+                0 => WgpuStorage::new(out, DType::F32),
+                _ => WgpuStorage::new_packed(out, self.dtype, total),
             })
+        })
     }
 
     /// `act(a @ b + bias)` on tensor cores, where both operands are packed float16 and the
