@@ -42,10 +42,17 @@ static POOL: RwLock<Option<(usize, Arc<rayon::ThreadPool>)>> = RwLock::new(None)
 /// Elements below which elementwise kernels stay on the calling thread.
 pub const PAR_ELEMWISE_MIN: usize = 1 << 16;
 
+/// The threads the process may run on, asked of the OS once: on Linux
+/// `available_parallelism` reads the cgroup quota files, about 14 us a call, and
+/// `num_threads` asks on every kernel until a pool exists (an 86-tensor Adam step took
+/// 1.2 ms instead of 40 us).
 pub(crate) fn default_threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
 }
 
 fn pool() -> (usize, Arc<rayon::ThreadPool>) {
