@@ -52,6 +52,56 @@ def test_autocast_lowers_products_and_keeps_the_float32_ops_in_float32(device):
         np.testing.assert_allclose(y.float().cpu().numpy(), want, rtol=tol, atol=tol)
 
 
+@pytest.mark.skipif(not fg.gpu_available(), reason="no GPU adapter")
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("x_half", [False, True])
+@pytest.mark.parametrize("act", [None, "relu"])
+def test_autocast_linear_on_the_gpu_fuses_its_casts_into_the_products(dtype, x_half, act):
+    """Under autocast a GPU Linear of float32 operands reads them rounded to the half type
+    inside the product, writes its gradients rounded and cast back inside theirs, and sums
+    the bias gradient in the weight gradient's dispatch: one dispatch forward (no cast
+    passes) and the same bits as casting first (the bias gradient, summed in another order,
+    to the half type's rounding)."""
+    dt = getattr(fg, dtype)
+    r = np.random.default_rng(11)
+    m, k, n = 128, 64, 48
+    xs = r.standard_normal((m, k)).astype(np.float32)
+    ws = (r.standard_normal((n, k)) / 8).astype(np.float32)
+    bs = r.standard_normal(n).astype(np.float32)
+    gs = r.standard_normal((m, n)).astype(np.float32)
+
+    def run(fused):
+        x = fg.tensor(xs, device="gpu")
+        x = (x.to(dt) if x_half else x).detach().requires_grad_()
+        w = fg.tensor(ws, device="gpu", requires_grad=True)
+        b = fg.tensor(bs, device="gpu", requires_grad=True)
+        g = fg.tensor(gs, device="gpu").to(dt)
+        fg.gpu.synchronize()
+        d0 = fg.gpu.stats()["dispatches"]
+        with fg.autocast("gpu", dtype=dt):
+            if fused:
+                y = F.linear(x, w, b) if act is None else fg.linear(x, w, b, activation=act)
+            else:  # every operand cast first: the unfused path
+                xc, wc, bc = x.to(dt), w.to(dt), b.to(dt)
+                y = F.linear(xc, wc, bc) if act is None else fg.linear(xc, wc, bc, activation=act)
+        forward = fg.gpu.stats()["dispatches"] - d0
+        y.backward(g)
+        assert y.dtype == dt and x.grad.dtype == x.dtype
+        assert w.grad.dtype == fg.float32 and b.grad.dtype == fg.float32
+        return forward, [t.float().cpu().numpy() for t in (y, x.grad, w.grad, b.grad)]
+
+    (n_fused, fused), (n_cast, cast) = run(True), run(False)
+    assert n_fused == 1 and n_cast == 3 - x_half + 1, (n_fused, n_cast)
+    for name, a, b in zip(["y", "x.grad", "w.grad"], fused[:3], cast[:3]):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    ulp = 2.0**-10 if dt == fg.float16 else 2.0**-7
+    np.testing.assert_allclose(fused[3], cast[3], rtol=2 * ulp, atol=1e-6)
+    # the bias gradient is the half type's value of the float32 sum
+    gsum = gs.astype(np.float32) if act is None else gs * (fused[0] > 0)
+    want = fg.tensor(fg.tensor(gsum).to(dt).float().numpy().sum(0)).to(dt).float().numpy()
+    np.testing.assert_allclose(fused[3], want, rtol=2 * ulp, atol=1e-6)
+
+
 def test_the_weights_stay_float32_and_get_float32_gradients(device):
     dev = "gpu" if device == "gpu" else "cpu"
     fg.manual_seed(0)

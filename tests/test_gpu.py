@@ -1708,10 +1708,15 @@ def test_training_steps_reuse_bind_groups():
 # the bias gradients each in the product's or the layer's own dispatch, the residual add in
 # the block's last batch norm): 20/134/59.
 STEP_DISPATCHES = {"standard": 20, "residual": 134, "self_normalizing": 59}
+# The same steps in mixed precision (float16 autocast, GradScaler). Stop 19: 65/397/195;
+# stop 20 (autocast's Linear reads float32 operands rounded to half inside the product and
+# writes its gradients cast back inside theirs): 48/209/138.
+MIXED_STEP_DISPATCHES = {"standard": 48, "residual": 209, "self_normalizing": 138}
 
 
+@pytest.mark.parametrize("mixed", [False, True], ids=["float32", "mixed"])
 @pytest.mark.parametrize("arch", sorted(STEP_DISPATCHES))
-def test_dispatches_per_training_step_of_each_network(arch):
+def test_dispatches_per_training_step_of_each_network(arch, mixed):
     x, y = fg.data.load_mnist()
     xt, yt = fg.tensor(x[:512], device="gpu"), fg.tensor(y[:512])
     build = {
@@ -1722,12 +1727,16 @@ def test_dispatches_per_training_step_of_each_network(arch):
     fg.manual_seed(0)
     model = build().to("gpu")
     opt = fg.optim.Adam(model.parameters(), lr=1e-3)
+    scaler = fg.GradScaler(enabled=mixed)
 
     def step(i):
         idx = fg.tensor(np.arange(i * 128, (i + 1) * 128) % 512)
         opt.zero_grad()
-        fg.losses.cross_entropy(model(xt[idx]), yt[idx]).backward()
-        opt.step()
+        with fg.autocast("gpu", dtype=fg.float16, enabled=mixed):
+            loss = fg.losses.cross_entropy(model(xt[idx]), yt[idx])
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
     for i in range(2):  # the first step creates the optimizer state
         step(i)
@@ -1737,7 +1746,8 @@ def test_dispatches_per_training_step_of_each_network(arch):
         step(i)
     fg.gpu.synchronize()
     per_step = (fg.gpu.stats()["dispatches"] - before) / 2
-    assert per_step <= STEP_DISPATCHES[arch], f"{arch}: {per_step} dispatches a step"
+    bound = (MIXED_STEP_DISPATCHES if mixed else STEP_DISPATCHES)[arch]
+    assert per_step <= bound, f"{arch}: {per_step} dispatches a step"
 
 
 def _adam_models(build, n=2):

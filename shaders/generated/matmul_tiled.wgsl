@@ -28,18 +28,19 @@ struct Params {
     row_sums: u32, // 1 (not split, no bias): also the row sums of A into `parts` (a Linear
                    // layer's bias gradient beside its weight gradient g^T x): B read with a
                    // column of ones at n, that column's results stored there
-    a_half: u32,   // A (B, the bias) rests as packed halves: 0 no (float32 words), 1 float16,
-    b_half: u32,   // 2 bfloat16; read as they are (two to a word), each converted exactly
-    bias_half: u32,
-    c_half: u32,   // C written as packed halves (rounded to nearest even), as A above
+    a_half: u32,   // how A (B, the bias) rests and is read: 0 float32 words; 1 float16,
+    b_half: u32,   // 2 bfloat16 packed two to a word, each converted exactly; 3 (4) float32
+    bias_half: u32,// words rounded to float16 (bfloat16) as they are read (a cast fused in)
+    c_half: u32,   // how C is written, the same codes: 1, 2 rounded and packed; 3, 4 rounded
+                   // and kept as float32 words (the cast back of a half result)
 }
 
 // Four results at element e (a multiple of 4) of C: float32 words, or (p.c_half) rounded
 // to halves and packed into the two words that hold them (other threads write the vec4's
 // other two words: each store is one word).
 fn write_c(e: u32, v: vec4<f32>) {
-    if (p.c_half == 0u) {
-        c[e / 4u] = v;
+    if (p.c_half == 0u || p.c_half > 2u) {
+        c[e / 4u] = rounded4(v, p.c_half);
         return;
     }
     let bf = p.c_half == 2u;
@@ -70,16 +71,27 @@ fn halves4(v: vec4<f32>, e: u32, kind: u32) -> vec4<f32> {
     );
 }
 
-// Four consecutive elements of A (B, the bias) from element e: a vec4 of float32 words, or
-// of packed halves.
+// v rounded to float16 (code 3) or bfloat16 (code 4), as float32 words; other codes: v.
+fn rounded4(v: vec4<f32>, code: u32) -> vec4<f32> {
+    if (code == 3u) {
+        return vec4<f32>(round_f16(v.x), round_f16(v.y), round_f16(v.z), round_f16(v.w));
+    }
+    if (code == 4u) {
+        return vec4<f32>(round_bf16(v.x), round_bf16(v.y), round_bf16(v.z), round_bf16(v.w));
+    }
+    return v;
+}
+
+// Four consecutive elements of A (B, the bias) from element e (see Params.a_half): packed
+// halves, or a vec4 of float32 words, rounded where the code says so.
 fn a4(e: u32) -> vec4<f32> {
-    if (p.a_half != 0u) { return halves4(a[e / 8u], e, p.a_half); }
-    return a[e / 4u];
+    if (p.a_half == 1u || p.a_half == 2u) { return halves4(a[e / 8u], e, p.a_half); }
+    return rounded4(a[e / 4u], p.a_half);
 }
 
 fn b4(e: u32) -> vec4<f32> {
-    if (p.b_half != 0u) { return halves4(b[e / 8u], e, p.b_half); }
-    return b[e / 4u];
+    if (p.b_half == 1u || p.b_half == 2u) { return halves4(b[e / 8u], e, p.b_half); }
+    return rounded4(b[e / 4u], p.b_half);
 }
 
 // Split-K state of this workgroup (set by begin_split): where its k range ends, whether the
@@ -163,10 +175,10 @@ fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
 fn epilogue(v: vec4<f32>, col: u32) -> vec4<f32> {
     var o = v;
     if (p.has_bias != 0u) {
-        if (p.bias_half != 0u) {
+        if (p.bias_half == 1u || p.bias_half == 2u) {
             o += halves4(bias[col / 8u], col, p.bias_half);
         } else {
-            o += bias[col / 4u];
+            o += rounded4(bias[col / 4u], p.bias_half);
         }
     }
     if (p.act != 0u) { o = act_fwd4(p.act, o, p.alpha); }
@@ -181,7 +193,9 @@ fn store_c(r: u32, col: u32, v: vec4<f32>) {
             write_c(p.c_off + r * p.n + col, epilogue(v, col));
         }
     } else if (p.row_sums != 0u && r < p.m && col == p.n) {
-        parts[r / 4u][r % 4u] = v.x;
+        // rounded as C is (float32 words either way)
+        let code = select(p.c_half, p.c_half + 2u, p.c_half == 1u || p.c_half == 2u);
+        parts[r / 4u][r % 4u] = rounded4(v, code).x;
     }
 }
 

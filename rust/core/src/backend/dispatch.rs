@@ -665,6 +665,41 @@ impl Buffer {
 }
 
 impl Buffer {
+    /// See [`BackendStorage::matmul_cast`]: on the backend holding every operand, or None.
+    pub(crate) fn matmul_cast(
+        &self,
+        la: &Layout,
+        rhs: &Buffer,
+        lb: &Layout,
+        bias: Option<(&Buffer, &Layout)>,
+        act: Option<UnaryOp>,
+        cast: ProductCast,
+    ) -> Option<Result<(Buffer, Option<Buffer>)>> {
+        match (self, rhs, bias) {
+            (Buffer::Cpu(a), Buffer::Cpu(b), None) => {
+                let r = a.matmul_cast(la, b, lb, None, act, cast)?;
+                Some(r.map(|(c, s)| (Buffer::Cpu(c), s.map(Buffer::Cpu))))
+            }
+            (Buffer::Cpu(a), Buffer::Cpu(b), Some((Buffer::Cpu(c), lc))) => {
+                let r = a.matmul_cast(la, b, lb, Some((c, lc)), act, cast)?;
+                Some(r.map(|(c, s)| (Buffer::Cpu(c), s.map(Buffer::Cpu))))
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(a), Buffer::Gpu(b), None) => {
+                let r = a.matmul_cast(la, b, lb, None, act, cast)?;
+                Some(r.map(|(c, s)| (Buffer::Gpu(c), s.map(Buffer::Gpu))))
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(a), Buffer::Gpu(b), Some((Buffer::Gpu(c), lc))) => {
+                let r = a.matmul_cast(la, b, lb, Some((c, lc)), act, cast)?;
+                Some(r.map(|(c, s)| (Buffer::Gpu(c), s.map(Buffer::Gpu))))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Buffer {
     /// See [`BackendStorage::unscale_many`]: all on the GPU, or None.
     #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
     pub(crate) fn unscale_many(

@@ -192,6 +192,27 @@ pub(crate) trait BackendStorage: Sized {
         None
     }
 
+    /// `act(a' @ b' + bias')` where each x' is x cast to the half dtype `cast.to` (every
+    /// operand float32 or already of that dtype), the result rounded to `cast.to` and
+    /// handed back in dtype `cast.out` (`cast.to`, or float32: the cast back), with the
+    /// row sums of a' rounded the same way when `cast.row_sums` (2-D, no bias, a float32
+    /// result; None where the kernel cannot sum, as `matmul_row_sums`). The values of
+    /// casting, multiplying and casting back (mixed precision's Linear and its gradients),
+    /// without the casts' passes. None: the backend does not fuse the casts (the host
+    /// casts as cheaply as it reads), or not for these operands; the op casts.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    fn matmul_cast(
+        &self,
+        _la: &Layout,
+        _rhs: &Self,
+        _lb: &Layout,
+        _bias: Option<(&Self, &Layout)>,
+        _act: Option<UnaryOp>,
+        _cast: ProductCast,
+    ) -> Option<Result<(Self, Option<Self>)>> {
+        None
+    }
+
     /// Mixed precision's gradient unscaling where the backend does many tensors in a few
     /// passes (PyTorch's `_amp_foreach_non_finite_check_and_unscale_`): each float32
     /// storage (whole: contiguous from element 0, distinct) times `inv` in place, and a
@@ -374,6 +395,15 @@ pub(crate) struct BnSpec {
 }
 
 /// How cross-entropy's upstream gradient is applied (see `cross_entropy_grad`).
+/// How `matmul_cast` casts: the half dtype `to` the operands are read as, the dtype `out`
+/// the result comes back in (`to`, or float32), and whether A's row sums come too.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProductCast {
+    pub to: DType,
+    pub out: DType,
+    pub row_sums: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct XentGradSpec {
     pub smoothing: f64,

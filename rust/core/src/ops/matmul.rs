@@ -2,6 +2,7 @@
 //! The kernels are the backends' (`BackendStorage::matmul`).
 
 use crate::autograd::record;
+use crate::backend::ProductCast;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::layout::{broadcast_shapes, checked_numel, fmt_shape, Layout};
@@ -148,6 +149,39 @@ fn weight_and_bias_grads(g: &Tensor, x: &Tensor) -> Result<Option<(Tensor, Tenso
         None => g.sum(Some(&[0]), false)?,
     };
     Ok(Some((dw, db)))
+}
+
+/// `act(a' @ b' + bias')` with the operands cast to the half dtype `cast.to` and the result
+/// rounded to it, in dtype `cast.out`, plus a''s row sums when asked and made, where the
+/// backend fuses the casts into the product (`BackendStorage::matmul_cast`); None: the
+/// caller casts. No autograd; non-empty products on one device only.
+fn product_cast(
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    act: Option<UnaryOp>,
+    cast: ProductCast,
+) -> Result<Option<(Tensor, Option<Tensor>)>> {
+    if a.device() != b.device() || bias.is_some_and(|t| t.device() != a.device()) {
+        return Ok(None);
+    }
+    let plan = BatchPlan::new(a.layout(), b.layout())?;
+    if plan.total() == 0 || plan.k == 0 {
+        return Ok(None);
+    }
+    let fused = {
+        let (ga, gb) = (a.storage_guard(), b.storage_guard());
+        let gbias = bias.map(|t| t.storage_guard());
+        let bias = gbias.as_ref().zip(bias).map(|(g, t)| (&**g, t.layout()));
+        ga.matmul_cast(a.layout(), &gb, b.layout(), bias, act, cast)
+    };
+    let Some(r) = fused else { return Ok(None) };
+    let (c, sums) = r?;
+    let c = Tensor::from_buffer(c, &plan.out_shape)?;
+    let sums = sums
+        .map(|s| Tensor::from_buffer(s, &[plan.m]))
+        .transpose()?;
+    Ok(Some((c, sums)))
 }
 
 fn same_device(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
@@ -331,6 +365,9 @@ impl Tensor {
                 None => Ok(y),
             };
         }
+        if let Some(y) = self.linear_cast(w, b, act, dt)? {
+            return Ok(y);
+        }
         let (x, w) = (self.cast(dt)?, w.cast(dt)?);
         let b = b.map(|b| b.cast(dt)).transpose()?;
         let wt = w.detach().transpose(0, 1)?;
@@ -375,5 +412,84 @@ impl Tensor {
             });
             Ok(grads)
         }))
+    }
+
+    /// Mixed precision's 2-D Linear: operands float32 or of the half dtype `dt`, computed as
+    /// `act(x.to(dt) @ w.to(dt).T + b.to(dt))` with the casts fused into the product where
+    /// the backend can (`product_cast`), and likewise its gradients (each the half product
+    /// cast back to its input's dtype: `dx = (g @ w')`, `dw = (g^T x')`, `db = sum of g`,
+    /// rounded to `dt`). One graph node instead of a cast per operand, and on the GPU none
+    /// of the casts' passes (mixed precision's Residual step: 397 -> 2xx dispatches). None:
+    /// nothing to cast, other dtypes, or a backend that does not fuse; `linear_act` casts.
+    fn linear_cast(
+        &self,
+        w: &Tensor,
+        b: Option<&Tensor>,
+        act: Option<UnaryOp>,
+        dt: DType,
+    ) -> Result<Option<Tensor>> {
+        if !matches!(dt, DType::F16 | DType::BF16) {
+            return Ok(None);
+        }
+        let dts = [self.dtype(), w.dtype(), b.map_or(dt, |b| b.dtype())];
+        if dts.iter().any(|&d| d != DType::F32 && d != dt) || dts.iter().all(|&d| d == dt) {
+            return Ok(None);
+        }
+        let [xdt, wdt, bdt] = dts;
+        let (xd, wd) = (self.detach(), w.detach());
+        let bd = b.map(|b| b.detach());
+        let wt = wd.transpose(0, 1)?;
+        let to = move |out| ProductCast {
+            to: dt,
+            out,
+            row_sums: false,
+        };
+        let Some((out, _)) = product_cast(&xd, &wt, bd.as_ref(), act, to(dt))? else {
+            return Ok(None);
+        };
+        let (nx, nw) = (self.requires_grad(), w.requires_grad());
+        let nbias = b.is_some_and(|b| b.requires_grad());
+        let mut inputs: Vec<&Tensor> = vec![self, w];
+        if let Some(b) = b {
+            inputs.push(b);
+        }
+        let y_saved = act.map(|_| out.detach());
+        Ok(Some(record(out, "LinearBackward", &inputs, move |g| {
+            let g = match (act, &y_saved) {
+                (Some(op), Some(y)) => Tensor::act_backward_from_output(op, y, g)?,
+                _ => g.clone(),
+            };
+            // a recorded backward (create_graph) takes the differentiable ops
+            let fused = !crate::autograd::is_grad_enabled();
+            let dx = match nx {
+                false => None,
+                true => Some(
+                    match fused {
+                        true => product_cast(&g, &wd, None, None, to(xdt))?.map(|(c, _)| c),
+                        false => None,
+                    }
+                    .map_or_else(|| g.cast(dt)?.mm_nd(&wd.cast(dt)?)?.cast(xdt), Ok)?,
+                ),
+            };
+            let gt = g.transpose(0, 1)?;
+            let (mut dw, mut db) = (None, None);
+            if nw && fused {
+                let sums = nbias && wdt == DType::F32 && bdt == DType::F32;
+                let cast = ProductCast {
+                    row_sums: sums,
+                    ..to(wdt)
+                };
+                if let Some((c, s)) = product_cast(&gt, &xd, None, None, cast)? {
+                    (dw, db) = (Some(c), s);
+                }
+            }
+            if nw && dw.is_none() {
+                dw = Some(gt.cast(dt)?.mm_nd(&xd.cast(dt)?)?.cast(wdt)?);
+            }
+            if nbias && db.is_none() {
+                db = Some(g.cast(dt)?.sum(Some(&[0]), false)?.cast(bdt)?);
+            }
+            Ok(vec![dx, dw, if nbias { db } else { None }])
+        })))
     }
 }

@@ -274,14 +274,15 @@ fn launch_half_at(
 use super::ops::{
     adam_consts, dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary,
     launch_conv_gemm, launch_cross_entropy, launch_cross_entropy_grad, launch_fold2d,
-    launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_matmul_coop,
-    launch_matmul_halves, launch_matmul_row_sums, launch_max_pool2d, launch_max_pool2d_grad,
-    launch_multi_optimizer, launch_multi_unscale, launch_optimizer, launch_reduce,
-    launch_scatter_sum, launch_select, launch_unary, launch_unary_grad, launch_unfold2d,
-    multi_tensors, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_matmul_cast,
+    launch_matmul_coop, launch_matmul_halves, launch_matmul_row_sums, launch_max_pool2d,
+    launch_max_pool2d_grad, launch_multi_optimizer, launch_multi_unscale, launch_optimizer,
+    launch_reduce, launch_scatter_sum, launch_select, launch_unary, launch_unary_grad,
+    launch_unfold2d, multi_tensors, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX,
+    RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage, OptItem};
-use crate::backend::{BnSpec, MaskSpec, ReduceOp, ReducePlan, XentGradSpec};
+use crate::backend::{BnSpec, MaskSpec, ProductCast, ReduceOp, ReducePlan, XentGradSpec};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::ops::table::IDENTITY_CODE;
@@ -753,6 +754,64 @@ impl BackendStorage for WgpuStorage {
             Ok((f32(c), s.map(f32)))
         };
         Some(run())
+    }
+
+    fn matmul_cast(
+        &self,
+        la: &Layout,
+        rhs: &Self,
+        lb: &Layout,
+        bias: Option<(&Self, &Layout)>,
+        act: Option<UnaryOp>,
+        cast: ProductCast,
+    ) -> Option<Result<(Self, Option<Self>)>> {
+        let code = match cast.to {
+            DType::F16 => 1,
+            DType::BF16 => 2,
+            _ => return None,
+        };
+        if code == 1 && super::context().ok()?.coop_subgroup.is_some() {
+            return None; // the op casts, and the packed float16 operands go to the tensor cores
+        }
+        // each operand as it rests (packed in `to`) or as float32 words rounded on the way in
+        let read = |s: &WgpuStorage| match (s.packed, s.dtype) {
+            (true, d) if d == cast.to => Some(code),
+            (false, DType::F32) => Some(code + 2),
+            _ => None,
+        };
+        let out_code = match cast.out {
+            DType::F32 => code + 2,
+            d if d == cast.to => code,
+            _ => return None,
+        };
+        let forward = |l: &Layout| l.strides.iter().all(|&st| st >= 0);
+        if !forward(la) || !forward(lb) {
+            return None;
+        }
+        let (bias, bias_code) = match bias {
+            None => (None, 0),
+            Some((c, lc)) if lc.is_contiguous() && lc.offset == 0 => (Some(&*c.buf), read(c)?),
+            Some(_) => return None,
+        };
+        let halves = [read(self)?, read(rhs)?, bias_code, out_code];
+        let total = crate::ops::matmul::BatchPlan::new(la, lb).ok()?.total();
+        let sums = cast.row_sums && cast.out == DType::F32;
+        let r = launch_matmul_cast(
+            (&self.buf, la),
+            (&rhs.buf, lb),
+            bias,
+            epilogue_code(act),
+            halves,
+            sums,
+        )
+        .transpose()?;
+        Some(r.map(|(c, s)| {
+            let c = match out_code == code {
+                true => WgpuStorage::new_packed(c, cast.to, total),
+                false => WgpuStorage::new(c, DType::F32),
+            };
+            (c, s.map(|s| WgpuStorage::new(s, DType::F32)))
+        }))
     }
 
     fn optimizer_step(

@@ -43,12 +43,27 @@ pub(crate) fn launch_matmul_halves(
     act: (u32, f32),
     halves: [u32; 4],
 ) -> Result<Option<GpuBuffer>> {
+    Ok(launch_matmul_cast(a, b, bias, act, halves, false)?.map(|(c, _)| c))
+}
+
+/// launch_matmul_halves with the other codes too (3, 4: float32 words rounded to float16 or
+/// bfloat16 as they are read, or as C is written: casts to and from a half fused into the
+/// product), and A's row sums (rounded as C) when `row_sums` and the product allows them
+/// (see launch_matmul_row_sums). None where the product would take the scalar kernel.
+pub(crate) fn launch_matmul_cast(
+    a: (&GpuBuffer, &Layout),
+    b: (&GpuBuffer, &Layout),
+    bias: Option<&GpuBuffer>,
+    act: (u32, f32),
+    halves: [u32; 4],
+    row_sums: bool,
+) -> Result<Option<(GpuBuffer, Option<GpuBuffer>)>> {
     let plan = crate::ops::matmul::BatchPlan::new(a.1, b.1)?;
     let (sa, sb) = plan.matrix_strides();
     if vec4_layout(plan.m, plan.k, plan.n, sa, sb, &plan.offsets()).is_none() {
         return Ok(None);
     }
-    Ok(Some(launch(a, b, bias, act, false, halves)?.0))
+    launch(a, b, bias, act, row_sums, halves).map(Some)
 }
 
 /// `a @ b` for one 2-D product and, in the same dispatch, the m row sums of `a` (B is read
@@ -106,7 +121,7 @@ fn launch(
         c_half,
     };
     // packed halves: two to a word
-    let out = ctx.alloc(if c_half != 0 {
+    let out = ctx.alloc(if c_half == 1 || c_half == 2 {
         total.div_ceil(2)
     } else {
         total
