@@ -13,6 +13,12 @@ struct Params {
     beta: f32,     // second op parameter (clamp max)
     a_offset: u32, // element offsets of the operands in their buffers
     b_offset: u32,
+    halves: u32,   // how a, b, y (aux) and out rest, two bits each from bit 0: 0 float32
+                   // words, 1 (2) float16 (bfloat16) packed two to a word; a packed out
+                   // is written a word (two elements) per thread
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 // The op codes (U_*, B_*), unary_fwd and unary_grad come from the op table
@@ -98,6 +104,60 @@ fn linear_index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;
 }
 
+// The half code (see Params.halves) of a (0), b (1), y (2) or out (3).
+fn half_code(which: u32) -> u32 {
+    return (p.halves >> (2u * which)) & 3u;
+}
+
+// Element idx of a buffer of packed halves (code 1 float16, 2 bfloat16) from the word
+// holding it, exactly.
+fn half_in(word: f32, idx: u32, code: u32) -> f32 {
+    let w = bitcast<u32>(word);
+    let h = select(w & 0xffffu, w >> 16u, (idx & 1u) == 1u);
+    return bitcast<f32>(half_to_f32_bits(h, code == 2u));
+}
+
+fn a_at(idx: u32) -> f32 {
+    let c = half_code(0u);
+    if (c == 0u) { return a[idx]; }
+    return half_in(a[idx / 2u], idx, c);
+}
+
+fn b_at(idx: u32) -> f32 {
+    let c = half_code(1u);
+    if (c == 0u) { return b[idx]; }
+    return half_in(b[idx / 2u], idx, c);
+}
+
+fn y_at(idx: u32) -> f32 {
+    let c = half_code(2u);
+    if (c == 0u) { return aux[idx]; }
+    return half_in(aux[idx / 2u], idx, c);
+}
+
+// Thread t's output elements: t itself, or with a packed output the pair 2t, 2t + 1 (the
+// second past the end when n is odd). x: the first element, y: the count (0: none).
+fn out_elements(t: u32) -> vec2<u32> {
+    if (half_code(3u) == 0u) {
+        return vec2<u32>(t, select(0u, 1u, t < p.n));
+    }
+    let i = 2u * t;
+    if (i >= p.n) { return vec2<u32>(i, 0u); }
+    return vec2<u32>(i, min(2u, p.n - i));
+}
+
+// Stores thread t's values (v.y unused when there is one), rounded and packed when out is.
+fn store_out(t: u32, v: vec2<f32>, count: u32) {
+    let c = half_code(3u);
+    if (c == 0u) {
+        out[t] = v.x;
+        return;
+    }
+    let lo = f32_bits_to_half(bitcast<u32>(v.x), c == 2u);
+    let hi = select(0u, f32_bits_to_half(bitcast<u32>(v.y), c == 2u), count == 2u);
+    out[t] = bitcast<f32>(lo | (hi << 16u));
+}
+
 // Storage index of element i of the output in operand `which` (0: a, 1: b).
 fn operand_index(i: u32, which: u32, offset: u32) -> u32 {
     var rem = i;
@@ -114,17 +174,28 @@ fn operand_index(i: u32, which: u32, offset: u32) -> u32 {
 // out[i] = f(a[...]) reading a through its strides (a copy when op is IDENTITY)
 @compute @workgroup_size(64)
 fn unary_main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = linear_index(gid);
-    if (i >= p.n) { return; }
-    out[i] = unary_fwd(p.op, a[operand_index(i, 0u, p.a_offset)], p.alpha, p.beta);
+    let t = linear_index(gid);
+    let e = out_elements(t);
+    if (e.y == 0u) { return; }
+    var v = vec2<f32>(0.0);
+    for (var j = 0u; j < e.y; j++) {
+        v[j] = unary_fwd(p.op, a_at(operand_index(e.x + j, 0u, p.a_offset)), p.alpha, p.beta);
+    }
+    store_out(t, v, e.y);
 }
 
 // out[i] = f(a[...], b[...]) with broadcasting through strides
 @compute @workgroup_size(64)
 fn binary_main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = linear_index(gid);
-    if (i >= p.n) { return; }
-    out[i] = binary(p.op, a[operand_index(i, 0u, p.a_offset)], b[operand_index(i, 1u, p.b_offset)]);
+    let t = linear_index(gid);
+    let e = out_elements(t);
+    if (e.y == 0u) { return; }
+    var v = vec2<f32>(0.0);
+    for (var j = 0u; j < e.y; j++) {
+        let i = e.x + j;
+        v[j] = binary(p.op, a_at(operand_index(i, 0u, p.a_offset)), b_at(operand_index(i, 1u, p.b_offset)));
+    }
+    store_out(t, v, e.y);
 }
 
 // where(cond, a, b): a where the condition is set, else b (never arithmetic, so inf and NaN
@@ -144,11 +215,17 @@ fn select_main(@builtin(global_invocation_id) gid: vec3<u32>) {
 // whose rule reads x only through x > 0 (true exactly where y > 0)
 @compute @workgroup_size(64)
 fn unary_backward_main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = linear_index(gid);
-    if (i >= p.n) { return; }
-    let x = a[p.a_offset + i];
-    let g = b[p.b_offset + i];
-    var y = x;
-    if (p.ndim != 1u) { y = aux[i]; }
-    out[i] = unary_grad(p.op, x, y, g, p.alpha, p.beta);
+    let t = linear_index(gid);
+    let e = out_elements(t);
+    if (e.y == 0u) { return; }
+    var v = vec2<f32>(0.0);
+    for (var j = 0u; j < e.y; j++) {
+        let i = e.x + j;
+        let x = a_at(p.a_offset + i);
+        let g = b_at(p.b_offset + i);
+        var y = x;
+        if (p.ndim != 1u) { y = y_at(i); }
+        v[j] = unary_grad(p.op, x, y, g, p.alpha, p.beta);
+    }
+    store_out(t, v, e.y);
 }

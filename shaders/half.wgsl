@@ -14,6 +14,10 @@ struct Params {
     beta: f32,
     a_offset: u32, // pack: the first input element in `a`
     b_offset: u32,
+    halves: u32,   // (unused, as ndim)
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -415,6 +415,90 @@ def test_half_ops_on_the_gpu_equal_the_host(dt):
             np.testing.assert_allclose(dv, hv, rtol=ulp, atol=1e-3, err_msg=name)
 
 
+def _same_half_bits(got: fg.Tensor, want: fg.Tensor, dt: str, what: str) -> None:
+    """got and want bit for bit, any NaN matching any NaN (payloads may differ)."""
+    assert got.dtype == want.dtype, what
+    if got.dtype == fg.bool_:
+        np.testing.assert_array_equal(got.cpu().numpy(), want.cpu().numpy(), err_msg=what)
+        return
+    g, w = _bits(got.cpu()), _bits(want.cpu())
+    nan = _is_nan_bits(g, dt)
+    np.testing.assert_array_equal(nan, _is_nan_bits(w, dt), err_msg=what)
+    np.testing.assert_array_equal(g[~nan], w[~nan], err_msg=what)
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_gpu_elementwise_ops_read_and_write_packed_halves(dt):
+    """The GPU's elementwise kernels read half operands as they rest (packed two to a word)
+    and write half results packed (a word, two elements, a thread): one dispatch an op,
+    and the bits of unpacking to float32, computing and packing, on odd sizes, odd
+    offsets, transposed and broadcast views, with inf and NaN; gradients too."""
+    _need_gpu()
+    dtype = getattr(fg, dt)
+    rng = np.random.default_rng(4)
+    a = (rng.standard_normal((7, 9)) * 3).astype(np.float32)
+    a[0, :4] = [np.inf, -np.inf, np.nan, 0.0]
+    b = (rng.standard_normal(9) + 2).astype(np.float32)
+
+    def ops(A, B):
+        At, S = A.t(), A[1:, 1:]  # a transposed view; a view from an odd element
+        return {
+            "exp": lambda: A.exp(),
+            "tanh T": lambda: At.tanh(),
+            "sigmoid slice": lambda: S.sigmoid(),
+            "neg": lambda: -A,
+            "sqrt": lambda: A.abs().sqrt(),
+            "contiguous T": lambda: At.contiguous(),
+            "contiguous slice": lambda: S.contiguous(),
+            "add broadcast": lambda: A + B,
+            "sub T": lambda: At - At,
+            "mul slice": lambda: S * S,
+            "div": lambda: A / B,
+            "scalar": lambda: A * 0.25,  # a scalar the half holds exactly
+            "rsub scalar": lambda: 1.5 - A,
+            "maximum": lambda: fg.maximum(A, B),
+            "lt": lambda: A < B,
+            "eq slice": lambda: S == S,
+        }
+
+    A = fg.tensor(a).to(dtype).to("gpu")
+    B = fg.tensor(b).to(dtype).to("gpu")
+    A32, B32 = A.float(), B.float()
+    want = {k: f() for k, f in ops(A32, B32).items()}
+    for name, f in ops(A, B).items():
+        got = f()
+        w = want[name] if want[name].dtype == fg.bool_ else want[name].to(dtype)
+        _same_half_bits(got, w, dt, name)
+    # one dispatch an op, nothing unpacked or packed around it
+    for name, f in [("exp", lambda: A.exp()), ("add", lambda: A + B), ("copy", lambda: A.t().contiguous())]:
+        fg.gpu.synchronize()
+        d0 = fg.gpu.stats()["dispatches"]
+        f()
+        assert fg.gpu.stats()["dispatches"] - d0 == 1, name
+    # the backward of a unary op on halves (x, y and g packed) against the host's: relu's
+    # bits; the others to the half's last bit (their outputs, which the rules read, may
+    # differ by a float32 ulp between devices)
+    g = fg.tensor(rng.standard_normal((7, 9)).astype(np.float32)).to(dtype)
+    for op in ("relu", "sigmoid", "tanh", "exp"):
+        grads = []
+        for dev in ("gpu", "cpu"):
+            x = A.detach().to(dev).requires_grad_()
+            getattr(x, op)().backward(g.to(dev))
+            grads.append(x.grad)
+        assert grads[0].dtype == dtype, op
+        if op == "relu":
+            _same_half_bits(grads[0], grads[1], dt, op + " backward")
+        else:
+            ulp = 2.0**-10 if dt == "float16" else 2.0**-7
+            np.testing.assert_allclose(
+                grads[0].cpu().float().numpy(), grads[1].float().numpy(), rtol=ulp, atol=1e-6, err_msg=op
+            )
+    # odd element counts: the last word's second half
+    for n in (1, 3, 17):
+        v = fg.tensor(rng.standard_normal(n).astype(np.float32)).to(dtype).to("gpu")
+        _same_half_bits(v * v, (v.float() * v.float()).to(dtype), dt, str(n))
+
+
 def test_a_half_model_trains_the_same_on_both_devices():
     """Module.half() on the GPU: float16 parameters, gradients and momentum, the same
     weights as the host's after ten SGD steps (batch norm and its running stats included)."""

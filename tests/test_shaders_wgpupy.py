@@ -118,13 +118,47 @@ def run(
     return got, [np.frombuffer(dev.queue.read_buffer(b), np.float32).copy() for b in state]
 
 
-def ew_params(n, op, ndim=1, alpha=0.0, beta=0.0, a_off=0, b_off=0):
-    row = ((n + 63) // 64) * 64
+def ew_params(n, op, ndim=1, alpha=0.0, beta=0.0, a_off=0, b_off=0, halves=(0, 0, 0, 0)):
+    """elementwise.wgsl's Params; `halves`: the codes of a, b, y and out (0 float32 words,
+    1 float16, 2 bfloat16 packed two to a word)."""
+    threads = (n + 1) // 2 if halves[3] else n
+    row = ((threads + 63) // 64) * 64
+    codes = halves[0] | halves[1] << 2 | halves[2] << 4 | halves[3] << 6
     return (
         np.array([n, op, ndim, row], np.uint32).tobytes()
         + np.array([alpha, beta], np.float32).tobytes()
-        + (np.array([a_off, b_off], np.uint32).tobytes())
+        + (np.array([a_off, b_off, codes, 0, 0, 0], np.uint32).tobytes())
     )
+
+
+def _packed(h: np.ndarray) -> np.ndarray:
+    """float16 values as the GPU rests them: two to a 32-bit word, the first in the low half."""
+    h = np.ascontiguousarray(h, np.float16).ravel()
+    return np.concatenate([h, np.zeros(h.size % 2, np.float16)]).view(np.float32)
+
+
+def test_elementwise_kernels_read_and_write_packed_float16():
+    """Packed float16 operands (an odd count, a broadcast operand, an odd offset) and a
+    packed result: NumPy's float16 of the float32 result, exactly (round to nearest even),
+    inf and NaN included; the unused half of the last word stays 0."""
+    n = 61
+    a = (rng.standard_normal(n + 1) * 300).astype(np.float16)  # products overflow to inf
+    a[:3] = [np.inf, np.nan, -0.0]
+    b = (rng.standard_normal(7) * 300).astype(np.float16)
+    # a from element 1 (odd offset), b broadcast over a (1, 7) view
+    info = layout_info([n], [1], [0])
+    p = ew_params(n, 2, a_off=1, b_off=3, halves=(1, 1, 0, 1))
+    got = run("elementwise.wgsl", "binary_main", p, [_packed(a), _packed(b)], (n + 1) // 2, info, (1, 1, 1))
+    got16 = got.view(np.float16)
+    with np.errstate(over="ignore", invalid="ignore"):
+        want = (a[1:].astype(np.float32) * b[3].astype(np.float32)).astype(np.float16)
+    np.testing.assert_array_equal(got16[:n], want)
+    assert got16[n].view(np.uint16) == 0
+    # a unary op: float16 in, float32 words out (code 0)
+    p = ew_params(n, CODE["exp"], halves=(1, 0, 0, 0))
+    x = (rng.standard_normal(n) * 3).astype(np.float16)
+    got = run("elementwise.wgsl", "unary_main", p, [_packed(x)], n, layout_info([n], [1]), (1, 1, 1))
+    np.testing.assert_allclose(got, np.exp(x.astype(np.float32)), rtol=1e-6)
 
 
 def layout_info(shape, *strides):

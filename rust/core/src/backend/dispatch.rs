@@ -139,7 +139,8 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).unary(l, op).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => gpu_narrow(gw(s)?.unary(l, op)?, s.dtype),
+            // packed halves are read and written as they rest
+            Buffer::Gpu(s) => gpu_narrow(s.unary(l, op)?, s.dtype),
         }
     }
 
@@ -168,13 +169,12 @@ impl Buffer {
             }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(x), Buffer::Gpu(gb)) => {
-                let yw = match y {
-                    Some((Buffer::Gpu(yb), yl)) => Some((gw(yb)?, yl)),
+                let y = match y {
+                    Some((Buffer::Gpu(yb), yl)) => Some((yb, yl)),
                     None => None,
                     Some(_) => return Err(mismatch(op.backward_name())),
                 };
-                let y = yw.as_ref().map(|(yb, yl)| (&**yb, *yl));
-                gpu_narrow(gw(x)?.unary_grad(xl, y, (&*gw(gb)?, g.1), op)?, x.dtype)
+                gpu_narrow(x.unary_grad(xl, y, (gb, g.1), op)?, x.dtype)
             }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch(op.backward_name())),
@@ -187,7 +187,7 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => s.copy(l).map(Buffer::Cpu),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => gpu_narrow(gw(s)?.copy(l)?, s.dtype),
+            Buffer::Gpu(s) => gpu_narrow(s.copy(l)?, s.dtype),
         }
     }
 
@@ -264,9 +264,9 @@ macro_rules! zip2 {
                 $body.map(|o| narrow(o, dt))
             }
             #[cfg(feature = "gpu")]
+            // the GPU's elementwise kernels read packed halves as they rest
             (Buffer::Gpu(x0), Buffer::Gpu(y0)) => {
-                let (dt, xw, yw) = (x0.dtype, gw(x0)?, gw(y0)?);
-                let ($x, $y) = (&*xw, &*yw);
+                let (dt, $x, $y) = (x0.dtype, x0, y0);
                 gpu_narrow($body?, dt)
             }
             #[cfg(feature = "gpu")]

@@ -258,6 +258,8 @@ fn launch_half_at(
         beta: 0.0,
         a_offset: offset as u32,
         b_offset: 0,
+        halves: 0,
+        pad: [0; 3],
     };
     ctx.dispatch(
         key,
@@ -272,19 +274,19 @@ fn launch_half_at(
 }
 
 use super::ops::{
-    adam_consts, dim_first, launch_batch_norm, launch_batch_norm_grad, launch_binary,
-    launch_conv_gemm, launch_cross_entropy, launch_cross_entropy_grad, launch_fold2d,
-    launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul, launch_matmul_cast,
-    launch_matmul_coop, launch_matmul_halves, launch_matmul_row_sums, launch_max_pool2d,
-    launch_max_pool2d_grad, launch_multi_optimizer, launch_multi_unscale, launch_optimizer,
-    launch_reduce, launch_scatter_sum, launch_select, launch_unary, launch_unary_grad,
-    launch_unfold2d, multi_tensors, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX,
-    RED_MIN, RED_SUM,
+    adam_consts, dim_first, half_codes, launch_batch_norm, launch_batch_norm_grad,
+    launch_binary_halves, launch_conv_gemm, launch_cross_entropy, launch_cross_entropy_grad,
+    launch_fold2d, launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul,
+    launch_matmul_cast, launch_matmul_coop, launch_matmul_halves, launch_matmul_row_sums,
+    launch_max_pool2d, launch_max_pool2d_grad, launch_multi_optimizer, launch_multi_unscale,
+    launch_optimizer, launch_reduce, launch_scatter_sum, launch_select, launch_unary,
+    launch_unary_grad, launch_unary_halves, launch_unfold2d, multi_tensors, OptKernel, RED_ARGMAX,
+    RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage, OptItem};
 use crate::backend::{BnSpec, MaskSpec, ProductCast, ReduceOp, ReducePlan, XentGradSpec};
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::layout::{checked_numel, Layout};
 use crate::ops::table::IDENTITY_CODE;
 use crate::ops::{BinaryOp, CmpOp, LogicOp, UnaryOp};
 use crate::storage::Buffer;
@@ -307,13 +309,47 @@ impl std::ops::Deref for Held<'_> {
 }
 
 /// The buffer and offset of `l`'s elements as a contiguous run: the buffer itself when
-/// `l` is contiguous, else a compact copy (offset 0).
-fn dense<'a>(buf: &'a GpuBuffer, l: &Layout) -> Result<(Held<'a>, usize)> {
+/// `l` is contiguous, else a compact copy (offset 0), packed as it was (`code`, the
+/// kernels' half code of how it rests).
+fn dense<'a>(buf: &'a GpuBuffer, l: &Layout, code: u32) -> Result<(Held<'a>, usize)> {
     if l.is_contiguous() {
         Ok((Held::Borrowed(buf), l.offset))
     } else {
-        let c = launch_unary("copy", IDENTITY_CODE, 0.0, 0.0, buf, l)?;
+        let c = launch_unary_halves("copy", COPY, buf, l, half_codes([code, 0, 0, code]))?;
         Ok((Held::Owned(c), 0))
+    }
+}
+
+/// The identity as launch_unary_halves takes an op: the strided copy.
+const COPY: (u32, f32, f32) = (IDENTITY_CODE, 0.0, 0.0);
+
+/// The kernels' code for a half dtype: 1 float16, 2 bfloat16; 0 for any other.
+fn half_kind(d: DType) -> u32 {
+    match d {
+        DType::F16 => 1,
+        DType::BF16 => 2,
+        _ => 0,
+    }
+}
+
+/// How a storage rests, as the kernels' half code: its half kind when packed, else 0
+/// (float32 words).
+fn rest_code(s: &WgpuStorage) -> u32 {
+    if s.packed {
+        half_kind(s.dtype)
+    } else {
+        0
+    }
+}
+
+impl WgpuStorage {
+    /// An elementwise kernel's result of n elements: packed halves of this storage's dtype
+    /// when `code` (the output's half code) says so, else float32 words.
+    fn elementwise_result(&self, out: GpuBuffer, n: usize, code: u32) -> WgpuStorage {
+        match code {
+            0 => WgpuStorage::new(out, DType::F32),
+            _ => WgpuStorage::new_packed(out, self.dtype, n),
+        }
     }
 }
 
@@ -372,9 +408,11 @@ impl BackendStorage for WgpuStorage {
         if !self.dtype.is_float() {
             return Err(float_only(op.name(), self.dtype));
         }
-        let (code, a, b) = op.code();
-        let out = launch_unary(op.name(), code, a, b, &self.buf, l)?;
-        Ok(WgpuStorage::new(out, DType::F32))
+        // a packed operand is read as it rests, and the result packed in its dtype
+        let c = rest_code(self);
+        let out =
+            launch_unary_halves(op.name(), op.code(), &self.buf, l, half_codes([c, 0, 0, c]))?;
+        Ok(self.elementwise_result(out, l.numel(), c))
     }
 
     fn unary_grad(
@@ -384,8 +422,13 @@ impl BackendStorage for WgpuStorage {
         g: (&Self, &Layout),
         op: UnaryOp,
     ) -> Result<Self> {
-        let (x, x_off) = dense(&self.buf, xl)?;
-        let (gb, g_off) = dense(&g.0.buf, g.1)?;
+        let (cx, cg, cy) = (
+            rest_code(self),
+            rest_code(g.0),
+            y.map_or(0, |(y, _)| rest_code(y)),
+        );
+        let (x, x_off) = dense(&self.buf, xl, cx)?;
+        let (gb, g_off) = dense(&g.0.buf, g.1, cg)?;
         // y is bound read-write: a buffer of its own, starting at element 0
         let y = match y {
             None => None,
@@ -394,17 +437,26 @@ impl BackendStorage for WgpuStorage {
                 Some(if alone && yl.is_contiguous() && yl.offset == 0 {
                     Held::Borrowed(&y.buf)
                 } else {
-                    Held::Owned(launch_unary("copy", IDENTITY_CODE, 0.0, 0.0, &y.buf, yl)?)
+                    let codes = half_codes([cy, 0, 0, cy]);
+                    Held::Owned(launch_unary_halves("copy", COPY, &y.buf, yl, codes)?)
                 })
             }
         };
-        let out = launch_unary_grad(op, (&x, x_off), y.as_deref(), (&gb, g_off), xl.numel())?;
-        Ok(WgpuStorage::new(out, DType::F32))
+        // packed in x's dtype when x and g rest packed alike (the gradient of a half op)
+        let out_code = if cx == cg { cx } else { 0 };
+        let codes = half_codes([cx, cg, cy, out_code]);
+        let n = xl.numel();
+        let out = launch_unary_grad(op, (&x, x_off), y.as_deref(), (&gb, g_off), n, codes)?;
+        Ok(self.elementwise_result(out, n, out_code))
     }
 
     fn copy(&self, l: &Layout) -> Result<Self> {
-        let out = launch_unary("copy", IDENTITY_CODE, 0.0, 0.0, &self.buf, l)?;
-        Ok(WgpuStorage::new(out, self.dtype))
+        let c = rest_code(self);
+        let out = launch_unary_halves("copy", COPY, &self.buf, l, half_codes([c, 0, 0, c]))?;
+        Ok(match c {
+            0 => WgpuStorage::new(out, self.dtype),
+            _ => self.elementwise_result(out, l.numel(), c),
+        })
     }
 
     fn to_host(&self, l: &Layout) -> Result<CpuStorage> {
@@ -485,26 +537,33 @@ impl BackendStorage for WgpuStorage {
     }
 
     fn binary(&self, la: &Layout, rhs: &Self, lb: &Layout, op: BinaryOp) -> Result<Self> {
-        let out = launch_binary(op.name(), op as u32, (&self.buf, la), (&rhs.buf, lb))?;
-        Ok(WgpuStorage::new(out, DType::F32))
+        // packed operands are read as they rest; the result is packed where both are alike
+        let (ca, cb) = (rest_code(self), rest_code(rhs));
+        let out_code = if ca == cb { ca } else { 0 };
+        let codes = half_codes([ca, cb, 0, out_code]);
+        let out =
+            launch_binary_halves(op.name(), op as u32, (&self.buf, la), (&rhs.buf, lb), codes)?;
+        Ok(self.elementwise_result(out, checked_numel(&la.shape)?, out_code))
     }
 
     fn compare(&self, la: &Layout, rhs: &Self, lb: &Layout, op: CmpOp) -> Result<Self> {
-        let out = launch_binary(
+        let out = launch_binary_halves(
             "compare",
             CMP_BASE + op as u32,
             (&self.buf, la),
             (&rhs.buf, lb),
+            half_codes([rest_code(self), rest_code(rhs), 0, 0]),
         )?;
         Ok(WgpuStorage::new(out, DType::Bool))
     }
 
     fn logical(&self, la: &Layout, rhs: &Self, lb: &Layout, op: LogicOp) -> Result<Self> {
-        let out = launch_binary(
+        let out = launch_binary_halves(
             op.name(),
             LOGIC_BASE + op as u32,
             (&self.buf, la),
             (&rhs.buf, lb),
+            half_codes([rest_code(self), rest_code(rhs), 0, 0]),
         )?;
         Ok(WgpuStorage::new(out, DType::Bool))
     }
@@ -600,7 +659,7 @@ impl BackendStorage for WgpuStorage {
     fn write(&mut self, l: &Layout, src: &Self, ls: &Layout) -> Result<()> {
         // the source as a contiguous run of l's element count (a view's buffer may be
         // longer, so it is copied from where it lies)
-        let (s, from) = dense(&src.buf, ls)?;
+        let (s, from) = dense(&src.buf, ls, 0)?;
         let n = l.numel();
         if l.is_contiguous() {
             return self.buf.copy_from(l.offset, &s, from, n);
@@ -622,19 +681,19 @@ impl BackendStorage for WgpuStorage {
 
     fn index_select(&self, l: &Layout, dim: usize, idx: &[usize]) -> Result<Self> {
         // a bool gathers its 0/1 words and stays a bool
-        let (x, off) = dense(&self.buf, l)?;
+        let (x, off) = dense(&self.buf, l, 0)?;
         let out = launch_gather(&x, off, &l.shape, dim, idx)?;
         Ok(WgpuStorage::new(out, self.dtype))
     }
 
     fn index_add(&self, l: &Layout, dim: usize, idx: &[usize], size: usize) -> Result<Self> {
-        let (g, off) = dense(&self.buf, l)?;
+        let (g, off) = dense(&self.buf, l, 0)?;
         let out = launch_scatter_sum(&g, off, &l.shape, dim, idx, size)?;
         Ok(WgpuStorage::new(out, DType::F32))
     }
 
     fn unfold2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<Self> {
-        let (x, off) = dense(&self.buf, l)?;
+        let (x, off) = dense(&self.buf, l, 0)?;
         Ok(WgpuStorage::new(launch_unfold2d(&x, off, win)?, DType::F32))
     }
 
@@ -645,8 +704,8 @@ impl BackendStorage for WgpuStorage {
         bias: Option<(&Self, &Layout)>,
         win: &crate::backend::Window2d,
     ) -> Result<(Self, Option<Self>)> {
-        let (x, x_off) = dense(&self.buf, l)?;
-        let (wd, w_off) = dense(&w.buf, wl)?;
+        let (x, x_off) = dense(&self.buf, l, 0)?;
+        let (wd, w_off) = dense(&w.buf, wl, 0)?;
         // the kernel reads the bias from element 0
         let b = match bias {
             Some((b, bl)) if bl.is_contiguous() && bl.offset == 0 => Some(Held::Borrowed(&b.buf)),
@@ -666,12 +725,12 @@ impl BackendStorage for WgpuStorage {
     }
 
     fn fold2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<Self> {
-        let (g, off) = dense(&self.buf, l)?;
+        let (g, off) = dense(&self.buf, l, 0)?;
         Ok(WgpuStorage::new(launch_fold2d(&g, off, win)?, DType::F32))
     }
 
     fn max_pool2d(&self, l: &Layout, win: &crate::backend::Window2d) -> Result<(Self, Self)> {
-        let (x, off) = dense(&self.buf, l)?;
+        let (x, off) = dense(&self.buf, l, 0)?;
         let (y, arg) = launch_max_pool2d(&x, off, win)?;
         Ok((
             WgpuStorage::new(y, DType::F32),
@@ -685,7 +744,7 @@ impl BackendStorage for WgpuStorage {
         arg: &Self,
         win: &crate::backend::Window2d,
     ) -> Result<Self> {
-        let (g, off) = dense(&self.buf, l)?;
+        let (g, off) = dense(&self.buf, l, 0)?;
         Ok(WgpuStorage::new(
             launch_max_pool2d_grad(&g, off, &arg.buf, win)?,
             DType::F32,
@@ -711,7 +770,7 @@ impl BackendStorage for WgpuStorage {
             let moved = l.permute(&front);
             let n = moved.numel();
             if n > 0 {
-                let (b, from) = dense(&s.buf, &moved)?;
+                let (b, from) = dense(&s.buf, &moved, 0)?;
                 out.copy_from(at, &b, from, n)?;
             }
             at += n;
@@ -1079,7 +1138,7 @@ impl BackendStorage for WgpuStorage {
         let run = || {
             let cols = l.shape.last().copied().unwrap_or(1);
             let rows = l.numel().checked_div(cols).unwrap_or(0);
-            let x = dense(&self.buf, l)?;
+            let x = dense(&self.buf, l, 0)?;
             let out = launch_log_softmax(&x.0, x.1, rows, cols)?;
             Ok(WgpuStorage::new(out, DType::F32))
         };

@@ -34,6 +34,21 @@ pub(crate) fn check_u32(op: &str, n: usize) -> Result<()> {
     Ok(())
 }
 
+/// elementwise.wgsl's `halves`: how a, b, y and the output rest, each 0 (float32 words),
+/// 1 (float16) or 2 (bfloat16 packed two to a word).
+pub(crate) fn half_codes([a, b, y, out]: [u32; 4]) -> u32 {
+    a | (b << 2) | (y << 4) | (out << 6)
+}
+
+/// The output's words and the threads for n elements: a packed output takes a word, two
+/// elements, a thread.
+fn out_size(n: usize, halves: u32) -> usize {
+    match halves >> 6 {
+        0 => n,
+        _ => n.div_ceil(2),
+    }
+}
+
 /// out = op(x) for x read through `l` (the strided copy when `op` is the identity): a
 /// fresh contiguous buffer of `l`'s element count.
 pub(crate) fn launch_unary(
@@ -44,13 +59,25 @@ pub(crate) fn launch_unary(
     x: &GpuBuffer,
     l: &Layout,
 ) -> Result<GpuBuffer> {
+    launch_unary_halves(name, (op, alpha, beta), x, l, 0)
+}
+
+/// launch_unary for an operand and an output that may rest as packed halves (`halves`,
+/// see `half_codes`; a and out only): read and written as they are.
+pub(crate) fn launch_unary_halves(
+    name: &str,
+    (op, alpha, beta): (u32, f32, f32),
+    x: &GpuBuffer,
+    l: &Layout,
+    halves: u32,
+) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
     let n = l.numel();
     check_u32(name, n)?;
-    let out = ctx.alloc(n)?;
+    let out = ctx.alloc(out_size(n, halves))?;
     if n > 0 {
         let info = layout_info(name, &l.shape, &[l])?;
-        let (groups, row) = ctx.grid(n, 64)?;
+        let (groups, row) = ctx.grid(out_size(n, halves), 64)?;
         let p = EwParams {
             n: n as u32,
             op,
@@ -60,6 +87,8 @@ pub(crate) fn launch_unary(
             beta,
             a_offset: l.offset as u32,
             b_offset: 0,
+            halves,
+            pad: [0; 3],
         };
         ctx.dispatch(
             "unary",
@@ -84,13 +113,14 @@ pub(crate) fn launch_unary_grad(
     y: Option<&GpuBuffer>,
     (g, g_off): (&GpuBuffer, usize),
     n: usize,
+    halves: u32,
 ) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
     check_u32(op.backward_name(), n)?;
-    let out = ctx.alloc(n)?;
+    let out = ctx.alloc(out_size(n, halves))?;
     if n > 0 {
         let (code, alpha, beta) = op.code();
-        let (groups, row) = ctx.grid(n, 64)?;
+        let (groups, row) = ctx.grid(out_size(n, halves), 64)?;
         let p = EwParams {
             n: n as u32,
             op: code,
@@ -100,6 +130,8 @@ pub(crate) fn launch_unary_grad(
             beta,
             a_offset: x_off as u32,
             b_offset: g_off as u32,
+            halves,
+            pad: [0; 3],
         };
         const UNARY_GRAD: gpu::Kernel = gpu::Kernel::new(
             "unary_backward",
@@ -125,10 +157,10 @@ pub(crate) fn broadcast_params(
     op: u32,
     (la, lb): (&Layout, &Layout),
     shape: &[usize],
-    n: usize,
+    (n, halves): (usize, u32),
 ) -> Result<(EwParams, Vec<u32>, [u32; 3])> {
     let info = layout_info(name, shape, &[la, lb])?;
-    let (groups, row) = ctx.grid(n, 64)?;
+    let (groups, row) = ctx.grid(out_size(n, halves), 64)?;
     let p = EwParams {
         n: n as u32,
         op,
@@ -138,25 +170,29 @@ pub(crate) fn broadcast_params(
         beta: 0.0,
         a_offset: la.offset as u32,
         b_offset: lb.offset as u32,
+        halves,
+        pad: [0; 3],
     };
     Ok((p, info, groups))
 }
 
 /// out = a (op) b for operands read through layouts broadcast to one shape; `code` is a
-/// binary kernel's B_* code (arithmetic, comparison or logical).
-pub(crate) fn launch_binary(
+/// binary kernel's B_* code (arithmetic, comparison or logical). Operands and the output
+/// may rest as packed halves (`halves`, see `half_codes`): read and written as they are.
+pub(crate) fn launch_binary_halves(
     name: &str,
     code: u32,
     (a, la): (&GpuBuffer, &Layout),
     (b, lb): (&GpuBuffer, &Layout),
+    halves: u32,
 ) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
     let shape = &la.shape;
     let n = checked_numel(shape)?;
     check_u32(name, n)?;
-    let out = ctx.alloc(n)?;
+    let out = ctx.alloc(out_size(n, halves))?;
     if n > 0 {
-        let (p, info, groups) = broadcast_params(&ctx, name, code, (la, lb), shape, n)?;
+        let (p, info, groups) = broadcast_params(&ctx, name, code, (la, lb), shape, (n, halves))?;
         ctx.dispatch(
             "binary",
             gpu::shaders::ELEMENTWISE,
@@ -186,7 +222,7 @@ pub(crate) fn launch_select(
     check_u32(name, n)?;
     let out = ctx.alloc(n)?;
     if n > 0 {
-        let (p, info, groups) = broadcast_params(&ctx, name, 0, (la, lb), shape, n)?;
+        let (p, info, groups) = broadcast_params(&ctx, name, 0, (la, lb), shape, (n, 0))?;
         const SELECT: gpu::Kernel =
             gpu::Kernel::new("select", gpu::shaders::ELEMENTWISE, "select_main");
         let binds = gpu::Binds {

@@ -54,6 +54,9 @@ pub(crate) struct EwParams {
     pub beta: f32,
     pub a_offset: u32,
     pub b_offset: u32,
+    /// elementwise.wgsl: how a, b, y and out rest (`half_codes`)
+    pub halves: u32,
+    pub pad: [u32; 3],
 }
 impl Params for EwParams {}
 
