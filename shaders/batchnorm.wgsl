@@ -29,7 +29,8 @@ struct Params {
     seed_hi: u32,
     start_lo: u32,
     start_hi: u32,
-    _pad0: u32,
+    halves: u32,  // how x (bits 0-1) and g (bits 2-3) rest: 0 float32 words, 1 float16,
+                  // 2 bfloat16 packed two to a word (read as they are, exactly)
     _pad1: u32,
 }
 
@@ -37,6 +38,30 @@ struct Params {
 
 fn index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;
+}
+
+// Element i of `word`'s buffer when it holds packed halves (code 1 float16, 2 bfloat16)
+// two to a word, exactly; code 0: the word itself.
+fn bn_half(word: f32, i: u32, code: u32) -> f32 {
+    if (code == 0u) { return word; }
+    let w = bitcast<u32>(word);
+    return bitcast<f32>(half_to_f32_bits(select(w & 0xffffu, w >> 16u, (i & 1u) == 1u), code == 2u));
+}
+
+// x[i] in the forward (in1) and the backward (in2), g[i] in the backward (in1).
+fn x_fwd(i: u32) -> f32 {
+    let code = p.halves & 3u;
+    return bn_half(in1[select(i, i / 2u, code != 0u)], i, code);
+}
+
+fn x_bwd(i: u32) -> f32 {
+    let code = p.halves & 3u;
+    return bn_half(in2[select(i, i / 2u, code != 0u)], i, code);
+}
+
+fn g_bwd(i: u32) -> f32 {
+    let code = (p.halves >> 2u) & 3u;
+    return bn_half(in1[select(i, i / 2u, code != 0u)], i, code);
 }
 
 // Per-feature kernels run 16 x 16 workgroups: 16 features (adjacent threads, adjacent
@@ -65,7 +90,7 @@ fn feature_stats(j: u32, live: bool, lid: vec3<u32>) -> vec4<f32> {
     let eval = (p.flags & 8u) != 0u;
     var s = 0.0;
     if (live && !eval) {
-        for (var i = lid.y; i < p.n; i += 16u) { s += in1[i * p.c + j]; }
+        for (var i = lid.y; i < p.n; i += 16u) { s += x_fwd(i * p.c + j); }
     }
     red[lid.y * 16u + lid.x] = s;
     red2[lid.y * 16u + lid.x] = 0.0;
@@ -76,7 +101,7 @@ fn feature_stats(j: u32, live: bool, lid: vec3<u32>) -> vec4<f32> {
     var q = 0.0;
     if (live && !eval) {
         for (var i = lid.y; i < p.n; i += 16u) {
-            let d = in1[i * p.c + j] - batch_mean;
+            let d = x_fwd(i * p.c + j) - batch_mean;
             q += d * d;
         }
     }
@@ -129,7 +154,7 @@ fn norm_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= p.n * p.c) { return; }
     let j = i % p.c;
     let st = vec4<f32>(in2[j], in2[p.c + j], in2[2u * p.c + j], in2[3u * p.c + j]);
-    var y = normalized(in1[i], st, i);
+    var y = normalized(x_fwd(i), st, i);
     if ((p.flags & 64u) != 0u) { y = extra[i] + y; }
     out[i] = y;
 }
@@ -162,8 +187,8 @@ fn grad_sums(j: u32, live: bool, lid: vec3<u32>) {
         let scale = extra[2u * p.c + j];
         let beta = extra[3u * p.c + j];
         for (var i = lid.y; i < p.n; i += 16u) {
-            let x = in2[i * p.c + j];
-            let g = masked_g(in1[i * p.c + j], i * p.c + j, x, mean, scale, beta);
+            let x = x_bwd(i * p.c + j);
+            let g = masked_g(g_bwd(i * p.c + j), i * p.c + j, x, mean, scale, beta);
             sg += g;
             sgx += g * (x - mean) * invstd;
         }
@@ -230,8 +255,8 @@ fn grad_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     let scale = extra[2u * p.c + j];
     let beta = extra[3u * p.c + j];
     for (var i = lid.y; i < p.n; i += 16u) {
-        let x = in2[i * p.c + j];
-        let g = masked_g(in1[i * p.c + j], i * p.c + j, x, mean, scale, beta);
+        let x = x_bwd(i * p.c + j);
+        let g = masked_g(g_bwd(i * p.c + j), i * p.c + j, x, mean, scale, beta);
         out[i * p.c + j] = k.x * g + k.y * (x - mean) + k.z;
     }
 }
@@ -242,7 +267,7 @@ fn grad_x_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
     if (i >= p.n * p.c) { return; }
     let j = i % p.c;
-    let x = in2[i];
-    let g = masked_g(in1[i], i, x, extra[3u * p.c + j], extra[4u * p.c + j], extra[5u * p.c + j]);
+    let x = x_bwd(i);
+    let g = masked_g(g_bwd(i), i, x, extra[3u * p.c + j], extra[4u * p.c + j], extra[5u * p.c + j]);
     out[i] = extra[j] * g + extra[p.c + j] * (x - extra[3u * p.c + j]) + extra[2u * p.c + j];
 }

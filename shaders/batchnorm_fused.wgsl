@@ -30,7 +30,7 @@ fn forward_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     }
     for (var i = lid.y; i < p.n; i += 16u) {
         let e = i * p.c + j;
-        var y = normalized(in1[e], st, e);
+        var y = normalized(x_fwd(e), st, e);
         if ((p.flags & 64u) != 0u) { y = skip[e] + y; }
         out[e] = y;
     }

@@ -102,6 +102,42 @@ def test_autocast_linear_on_the_gpu_fuses_its_casts_into_the_products(dtype, x_h
     np.testing.assert_allclose(fused[3], want, rtol=2 * ulp, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("fused", [False, True], ids=["bn", "bn-relu-dropout"])
+def test_autocast_batch_norm_reads_a_half_input_as_it_rests(device, dtype, fused):
+    """Under autocast a batch norm of a half input (a Linear's output) normalizes in float32:
+    its output, statistics and parameter gradients are float32 and the input's gradient
+    is in the input's dtype, with the bits of casting the input to float32 first; the GPU
+    reads the packed input as it rests (one dispatch forward, none for the cast)."""
+    dev = "gpu" if device == "gpu" else "cpu"
+    dt = getattr(fg, dtype)
+    r = np.random.default_rng(2)
+    xs = (r.standard_normal((64, 24)) * 2 + 1).astype(np.float32)
+    gs = r.standard_normal((64, 24)).astype(np.float32)
+
+    def run(cast_first):
+        fg.manual_seed(7)
+        layers = [nn.BatchNorm1d(24)] + ([nn.ReLU(), nn.Dropout(0.25)] if fused else [])
+        model = nn.Sequential(*layers).to(device)
+        x = fg.tensor(xs).to(device).to(dt).detach().requires_grad_()
+        d0 = fg.gpu.stats()["dispatches"] if dev == "gpu" else 0
+        with fg.autocast(dev, dtype=dt):
+            y = model(x.float() if cast_first else x)
+        forward = (fg.gpu.stats()["dispatches"] - d0) if dev == "gpu" else 0
+        y.backward(fg.tensor(gs).to(device))
+        bn = model[0]
+        assert y.dtype == fg.float32 and x.grad.dtype == dt
+        assert bn.weight.grad.dtype == fg.float32 and bn.running_mean.dtype == fg.float32
+        state = [y, x.grad, bn.weight.grad, bn.bias.grad, bn.running_mean, bn.running_var]
+        return forward, [t.detach().cpu().float().numpy() for t in state]
+
+    (n_read, read), (n_cast, cast) = run(False), run(True)
+    for name, a, b in zip(["y", "x.grad", "weight.grad", "bias.grad", "mean", "var"], read, cast):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    if dev == "gpu":
+        assert n_read == 1 and n_cast == 2, (n_read, n_cast)
+
+
 def test_the_weights_stay_float32_and_get_float32_gradients(device):
     dev = "gpu" if device == "gpu" else "cpu"
     fg.manual_seed(0)

@@ -889,7 +889,11 @@ impl Buffer {
                         xw.batch_norm(l, gamma, beta, Some([(m, ml), (v, vl)]), residual, spec)
                     })?,
                 };
-                Ok((narrow(y, x.dtype()), Buffer::Cpu(st)))
+                let y = match spec.wide_out {
+                    true => Buffer::Cpu(y),
+                    false => narrow(y, x.dtype()),
+                };
+                Ok((y, Buffer::Cpu(st)))
             }
             #[cfg(feature = "gpu")]
             Buffer::Gpu(x) => {
@@ -922,7 +926,7 @@ impl Buffer {
                 let gamma = gwide.as_ref().map(|(s, sl)| (&**s, *sl));
                 let beta = bwide.as_ref().map(|(s, sl)| (&**s, *sl));
                 let residual = rwide.as_ref().map(|(s, sl)| (&**s, *sl));
-                let xw = gw(x)?;
+                let xw = x; // read as it rests: packed halves too
                 let (y, st) = match running {
                     None => xw.batch_norm(l, gamma, beta, None, residual, spec)?,
                     Some([(m, ml), (v, vl)]) => gpu_in_place(&mut [m, v], |mv| {
@@ -933,7 +937,11 @@ impl Buffer {
                     })?,
                 };
                 // the statistics stay float32 for the backward, as on the host
-                Ok((gpu_narrow(y, x.dtype)?, Buffer::Gpu(st)))
+                let y = match spec.wide_out {
+                    true => Buffer::Gpu(y),
+                    false => gpu_narrow(y, x.dtype)?,
+                };
+                Ok((y, Buffer::Gpu(st)))
             }
         }
     }
@@ -947,19 +955,23 @@ impl Buffer {
         spec: &BnSpec,
     ) -> Result<(Buffer, Buffer, Buffer)> {
         match (self, stats, g) {
+            // dx in x's dtype; the parameters' gradients in theirs (float32 with wide_out)
             (Buffer::Cpu(x), Buffer::Cpu(s), Buffer::Cpu(g)) => {
                 let (dx, dw, db) = wide(x).batch_norm_grad(l, s, (&wide(g), gl), spec)?;
                 let dt = x.dtype();
-                Ok((narrow(dx, dt), narrow(dw, dt), narrow(db, dt)))
+                let pdt = if spec.wide_out { DType::F32 } else { dt };
+                Ok((narrow(dx, dt), narrow(dw, pdt), narrow(db, pdt)))
             }
+            // x and g are read as they rest (packed halves too)
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => {
-                let (dx, dw, db) = gw(x)?.batch_norm_grad(l, s, (&*gw(g)?, gl), spec)?;
+                let (dx, dw, db) = x.batch_norm_grad(l, s, (g, gl), spec)?;
                 let dt = x.dtype;
+                let pdt = if spec.wide_out { DType::F32 } else { dt };
                 Ok((
                     gpu_narrow(dx, dt)?,
-                    gpu_narrow(dw, dt)?,
-                    gpu_narrow(db, dt)?,
+                    gpu_narrow(dw, pdt)?,
+                    gpu_narrow(db, pdt)?,
                 ))
             }
             #[cfg(feature = "gpu")]

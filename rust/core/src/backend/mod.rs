@@ -392,9 +392,12 @@ pub(crate) struct BnSpec {
     /// a residual block's shortcut added last (`skip + y`, as `Residual` adds it); the
     /// backward is unchanged (the shortcut's gradient is g itself)
     pub residual: bool,
+    /// y (and the parameters' gradients) in float32 whatever x's dtype: autocast's batch
+    /// norm of a half input, which normalizes in float32 (the input read as it rests,
+    /// x's gradient in x's dtype)
+    pub wide_out: bool,
 }
 
-/// How cross-entropy's upstream gradient is applied (see `cross_entropy_grad`).
 /// How `matmul_cast` casts: the half dtype `to` the operands are read as, the dtype `out`
 /// the result comes back in (`to`, or float32), and whether A's row sums come too.
 #[derive(Debug, Clone, Copy)]
@@ -404,6 +407,7 @@ pub(crate) struct ProductCast {
     pub row_sums: bool,
 }
 
+/// How cross-entropy's upstream gradient is applied (see `cross_entropy_grad`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct XentGradSpec {
     pub smoothing: f64,

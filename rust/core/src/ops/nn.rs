@@ -119,10 +119,11 @@ impl Tensor {
                 residual,
             )
         };
-        if crate::autocast::autocast_dtype(self.device()).is_some() && self.dtype().is_narrow() {
-            // under autocast a half input normalizes in float32 (statistics, output)
-            return again(&crate::autocast::full_precision(self)?, residual);
-        }
+        // under autocast a half input normalizes in float32 (statistics, output, parameters),
+        // read as it rests: no cast pass before, x's gradient in x's dtype after
+        let wide_out =
+            crate::autocast::autocast_dtype(self.device()).is_some() && self.dtype().is_narrow();
+        let dt = if wide_out { DType::F32 } else { self.dtype() };
         let (n, c) = (self.shape()[0], self.shape()[1]);
         if let Some(r) = residual {
             if r.shape() != [n, c] {
@@ -139,7 +140,7 @@ impl Tensor {
                     self.device().name()
                 )));
             }
-            if r.dtype() != self.dtype() {
+            if r.dtype() != dt {
                 // promotion as `skip + y` would do it: the add after the kernels
                 return r.add(&again(self, None)?);
             }
@@ -158,11 +159,16 @@ impl Tensor {
                         fmt_shape(t.shape())
                     ));
                 }
-                if t.dtype() != self.dtype() {
+                if t.dtype() != dt {
                     return Err(Error::DType(format!(
-                        "batch_norm: {name} is {} but the input is {}",
+                        "batch_norm: {name} is {} but the input is {}{}",
                         t.dtype(),
-                        self.dtype()
+                        self.dtype(),
+                        if wide_out {
+                            " (normalized in float32 under autocast)"
+                        } else {
+                            ""
+                        }
                     )));
                 }
                 if t.device() != self.device() {
@@ -219,6 +225,7 @@ impl Tensor {
             relu,
             drop: (dropout > 0.0).then(|| dropout_mask(dropout, n * c)),
             residual: residual.is_some(),
+            wide_out,
         };
         let (y, stats) = {
             let x = self.storage_guard();
@@ -258,7 +265,7 @@ impl Tensor {
         let residual_grad = residual.map(|t| t.requires_grad());
         let x = self.detach();
         Ok(record(out, "BatchNormBackward", &inputs, move |g| {
-            let g = g.placed(x.dtype(), x.device())?;
+            let g = g.placed(dt, x.device())?;
             let (dx, dw, db) = x.storage_guard().batch_norm_grad(
                 x.layout(),
                 &stats,

@@ -605,7 +605,7 @@ impl BackendStorage for WgpuStorage {
             ReduceOp::Max => RED_MAX,
             ReduceOp::Min => RED_MIN,
         };
-        let x = from_zero(&self.buf, &plan.layout)?;
+        let x = from_zero(&self.buf, &plan.layout, 0)?;
         let out = launch_reduce(&x, (plan.outer, plan.r, plan.inner), code, None)?;
         // the max or min of bools is a bool
         let dtype = if op == ReduceOp::Sum {
@@ -626,7 +626,7 @@ impl BackendStorage for WgpuStorage {
             let host = self.to_host(l)?;
             return host.arg_reduce(&Layout::contiguous(&l.shape), dims, want_max);
         }
-        let x = from_zero(&self.buf, l)?;
+        let x = from_zero(&self.buf, l, 0)?;
         let code = if want_max { RED_ARGMAX } else { RED_ARGMIN };
         let idx = launch_reduce(&x, dims, code, None)?.download()?;
         try_collect(idx.len(), idx.iter().map(|&i| i as i64))
@@ -650,7 +650,7 @@ impl BackendStorage for WgpuStorage {
                 }
             })
             .collect();
-        let x = from_zero(&self.buf, l)?;
+        let x = from_zero(&self.buf, l, 0)?;
         let hits = launch_reduce(&x, (n, c, 1), RED_CORRECT, Some(&words))?;
         let total = launch_reduce(&hits, (1, n, 1), RED_SUM, None)?;
         Ok(WgpuStorage::new(total, DType::F32))
@@ -793,7 +793,7 @@ impl BackendStorage for WgpuStorage {
         let (a, la) = nonnegative(&self.buf, la)?;
         let (b, lb) = nonnegative(&rhs.buf, lb)?;
         // the kernels index the bias from element 0
-        let bias = bias.map(|(c, lc)| from_zero(&c.buf, lc)).transpose()?;
+        let bias = bias.map(|(c, lc)| from_zero(&c.buf, lc, 0)).transpose()?;
         let code = epilogue_code(act);
         let out = launch_matmul((&a, &la), (&b, &lb), bias.as_deref(), code)?;
         Ok(WgpuStorage::new(out, DType::F32))
@@ -904,7 +904,7 @@ impl BackendStorage for WgpuStorage {
             whole(sl)?;
         }
         let n = l.numel();
-        let grad = from_zero(&g.buf, gl)?;
+        let grad = from_zero(&g.buf, gl, 0)?;
         let st: Vec<&GpuBuffer> = state.iter().map(|(s, _)| &*s.buf).collect();
         match rule {
             Rule::Sgd { h, first } => {
@@ -1120,7 +1120,7 @@ impl BackendStorage for WgpuStorage {
     }
 
     fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Self, Self)> {
-        let x = from_zero(&self.buf, l)?;
+        let x = from_zero(&self.buf, l, 0)?;
         let (y, a) = launch_masked_affine(&x, l.numel(), mask)?;
         Ok((
             WgpuStorage::new(y, DType::F32),
@@ -1154,10 +1154,14 @@ impl BackendStorage for WgpuStorage {
         residual: Option<(&Self, &Layout)>,
         spec: &BnSpec,
     ) -> Result<(Self, Self)> {
-        let x = from_zero(&self.buf, l)?;
-        let gamma = gamma.map(|(s, sl)| from_zero(&s.buf, sl)).transpose()?;
-        let beta = beta.map(|(s, sl)| from_zero(&s.buf, sl)).transpose()?;
-        let residual = residual.map(|(s, sl)| from_zero(&s.buf, sl)).transpose()?;
+        // x is read as it rests (packed halves included); a view is made dense first
+        let x_half = rest_code(self);
+        let x = from_zero(&self.buf, l, x_half)?;
+        let gamma = gamma.map(|(s, sl)| from_zero(&s.buf, sl, 0)).transpose()?;
+        let beta = beta.map(|(s, sl)| from_zero(&s.buf, sl, 0)).transpose()?;
+        let residual = residual
+            .map(|(s, sl)| from_zero(&s.buf, sl, 0))
+            .transpose()?;
         let running = match &running {
             Some([(m, ml), (v, vl)]) => {
                 for sl in [ml, vl] {
@@ -1180,6 +1184,7 @@ impl BackendStorage for WgpuStorage {
             running,
             residual.as_deref(),
             spec,
+            x_half,
         )?;
         Ok((
             WgpuStorage::new(y, DType::F32),
@@ -1194,9 +1199,11 @@ impl BackendStorage for WgpuStorage {
         (g, gl): (&Self, &Layout),
         spec: &BnSpec,
     ) -> Result<(Self, Self, Self)> {
-        let x = from_zero(&self.buf, l)?;
-        let g = from_zero(&g.buf, gl)?;
-        let (dx, dw, db) = launch_batch_norm_grad(&g, &x, &stats.buf, spec)?;
+        // x and g are read as they rest (packed halves included)
+        let codes = [rest_code(g), rest_code(self)];
+        let x = from_zero(&self.buf, l, codes[1])?;
+        let g = from_zero(&g.buf, gl, codes[0])?;
+        let (dx, dw, db) = launch_batch_norm_grad(&g, &x, &stats.buf, spec, codes)?;
         Ok((
             WgpuStorage::new(dx, DType::F32),
             WgpuStorage::new(dw, DType::F32),
@@ -1205,7 +1212,7 @@ impl BackendStorage for WgpuStorage {
     }
 
     fn cross_entropy(&self, l: &Layout, labels: &[i64], smoothing: f64) -> Result<(Self, Self)> {
-        let x = from_zero(&self.buf, l)?;
+        let x = from_zero(&self.buf, l, 0)?;
         let (per, saved) = launch_cross_entropy(&x, l.shape[0], l.shape[1], labels, smoothing)?;
         Ok((
             WgpuStorage::new(per, DType::F32),
@@ -1221,26 +1228,23 @@ impl BackendStorage for WgpuStorage {
         (g, gl): (&Self, &Layout),
         spec: &XentGradSpec,
     ) -> Result<Self> {
-        let x = from_zero(&self.buf, l)?;
-        let g = from_zero(&g.buf, gl)?;
+        let x = from_zero(&self.buf, l, 0)?;
+        let g = from_zero(&g.buf, gl, 0)?;
         let dx = launch_cross_entropy_grad(&x, l.shape[0], l.shape[1], &saved.buf, &g, spec)?;
         Ok(WgpuStorage::new(dx, DType::F32))
     }
 }
 
 /// `l`'s elements as a dense run from element 0 (the fused kernels index from 0): the
-/// buffer itself when it already is one, else a compact copy.
-fn from_zero<'a>(buf: &'a GpuBuffer, l: &Layout) -> Result<Held<'a>> {
+/// buffer itself when it already is one, else a compact copy, packed as the buffer rests
+/// (`code`, the kernels' half code).
+fn from_zero<'a>(buf: &'a GpuBuffer, l: &Layout, code: u32) -> Result<Held<'a>> {
     if l.is_contiguous() && l.offset == 0 {
         Ok(Held::Borrowed(buf))
     } else {
-        Ok(Held::Owned(launch_unary(
-            "copy",
-            IDENTITY_CODE,
-            0.0,
-            0.0,
-            buf,
-            l,
+        let codes = half_codes([code, 0, 0, code]);
+        Ok(Held::Owned(launch_unary_halves(
+            "copy", COPY, buf, l, codes,
         )?))
     }
 }

@@ -108,8 +108,9 @@ pub(crate) const BN_GRAD: gpu::Kernel =
 /// the rows over the whole GPU.
 const BN_ONE_PASS_ROWS: usize = 2048;
 
-/// batchnorm.wgsl's parameters for `spec`, with `row` threads (or workgroups) per grid row.
-fn bn_params(spec: &BnSpec, gamma: bool, beta: bool, row: u32) -> gpu::BnParams {
+/// batchnorm.wgsl's parameters for `spec`, with `row` threads (or workgroups) per grid row
+/// and x and g resting as `halves` says (x's half code in bits 0-1, g's in 2-3).
+fn bn_params(spec: &BnSpec, gamma: bool, beta: bool, row: u32, halves: u32) -> gpu::BnParams {
     let (n, c) = (spec.n, spec.c);
     let mut flags = (gamma as u32) | ((beta as u32) << 1);
     if spec.update {
@@ -153,7 +154,7 @@ fn bn_params(spec: &BnSpec, gamma: bool, beta: bool, row: u32) -> gpu::BnParams 
         seed_hi: (d.seed >> 32) as u32,
         start_lo: d.start as u32,
         start_hi: (d.start >> 32) as u32,
-        _pad0: 0,
+        halves,
         _pad1: 0,
     }
 }
@@ -167,7 +168,8 @@ fn bn_grids(ctx: &gpu::Context, n: usize, c: usize) -> Result<(([u32; 3], u32), 
     ))
 }
 
-/// Batch norm of a dense (n, c) block: the statistics (updating the running ones in place
+/// Batch norm of a dense (n, c) block (x packed halves where `x_half` says so, the
+/// kernels' half code): the statistics (updating the running ones in place
 /// when `spec.update`), then the normalization and the optional relu and dropout. In one
 /// dispatch up to `BN_ONE_PASS_ROWS` rows where the adapter has the multi-tensor layout
 /// (the kernel binds seven buffers) and the buffers are distinct (read-write bindings may
@@ -179,12 +181,13 @@ pub(crate) fn launch_batch_norm(
     running: Option<(&GpuBuffer, &GpuBuffer)>,
     residual: Option<&GpuBuffer>,
     spec: &BnSpec,
+    x_half: u32,
 ) -> Result<(GpuBuffer, GpuBuffer)> {
     let ctx = gpu::context()?;
     let (n, c) = (spec.n, spec.c);
     check_u32("batch_norm", n * c)?;
     let ((groups_c, row_c), (groups_nc, row_nc)) = bn_grids(&ctx, n, c)?;
-    let params = |row| bn_params(spec, gamma.is_some(), beta.is_some(), row);
+    let params = |row| bn_params(spec, gamma.is_some(), beta.is_some(), row, x_half);
     let stats = ctx.alloc(4 * c)?;
     let y = ctx.alloc(n * c)?;
     let bufs = [
@@ -236,12 +239,13 @@ pub(crate) fn launch_batch_norm_grad(
     x: &GpuBuffer,
     stats: &GpuBuffer,
     spec: &BnSpec,
+    [g_half, x_half]: [u32; 2],
 ) -> Result<(GpuBuffer, GpuBuffer, GpuBuffer)> {
     let ctx = gpu::context()?;
     let (n, c) = (spec.n, spec.c);
     let ((groups_c, row_c), (groups_nc, row_nc)) = bn_grids(&ctx, n, c)?;
     // gamma is already folded into the saved scale
-    let params = |row| bn_params(spec, false, false, row);
+    let params = |row| bn_params(spec, false, false, row, x_half | (g_half << 2));
     let dgamma = ctx.alloc(c)?;
     let dbeta = ctx.alloc(c)?;
     let dx = ctx.alloc(n * c)?;

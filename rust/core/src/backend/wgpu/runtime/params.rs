@@ -168,7 +168,8 @@ pub(crate) struct BnParams {
     pub seed_hi: u32,
     pub start_lo: u32,
     pub start_hi: u32,
-    pub _pad0: u32,
+    /// how x and g rest (batchnorm.wgsl's Params.halves)
+    pub halves: u32,
     pub _pad1: u32,
 }
 impl Params for BnParams {}
