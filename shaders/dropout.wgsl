@@ -14,7 +14,8 @@ struct Params {
     start_lo: u32,
     start_hi: u32,
     row: u32,
-    _pad: u32,
+    halves: u32,  // main: how x (bits 0-1) and out (bits 2-3) rest: 0 float32 words, 1
+                  // float16, 2 bfloat16 packed two to a word (a word, two elements, a thread)
     keep_scale: f32,
     keep_shift: f32,
     drop_shift: f32,
@@ -43,12 +44,36 @@ fn mask_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     out[i] = select(0.0, p.keep_scale, keep(i));
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = index(gid);
-    if (i >= p.n) { return; }
+// x[i], from packed halves where p.halves says so (exactly).
+fn x_at(i: u32) -> f32 {
+    let code = p.halves & 3u;
+    if (code == 0u) { return x[i]; }
+    let w = bitcast<u32>(x[i / 2u]);
+    return bitcast<f32>(half_to_f32_bits(select(w & 0xffffu, w >> 16u, (i & 1u) == 1u), code == 2u));
+}
+
+// Element i's factor (stored for the backward) and its output.
+fn masked(i: u32) -> f32 {
     let k = keep(i);
     let a = select(0.0, p.keep_scale, k);
     scale_out[i] = a;
-    out[i] = x[i] * a + select(p.drop_shift, p.keep_shift, k);
+    return x_at(i) * a + select(p.drop_shift, p.keep_shift, k);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = index(gid);
+    let code = (p.halves >> 2u) & 3u;
+    if (code == 0u) {
+        if (t >= p.n) { return; }
+        out[t] = masked(t);
+        return;
+    }
+    // a packed output: elements 2t and 2t + 1, rounded as the packing pass rounds
+    let i = 2u * t;
+    if (i >= p.n) { return; }
+    let lo = f32_bits_to_half(bitcast<u32>(masked(i)), code == 2u);
+    var hi = 0u;
+    if (i + 1u < p.n) { hi = f32_bits_to_half(bitcast<u32>(masked(i + 1u)), code == 2u); }
+    out[t] = bitcast<f32>(lo | (hi << 16u));
 }

@@ -493,6 +493,23 @@ def test_gpu_elementwise_ops_read_and_write_packed_halves(dt):
             np.testing.assert_allclose(
                 grads[0].cpu().float().numpy(), grads[1].float().numpy(), rtol=ulp, atol=1e-6, err_msg=op
             )
+    # dropout and alpha dropout: the mask's affine map and its backward, packed as they rest
+    import ferrograd.nn.functional as F
+
+    for name, drop in [("dropout", F.dropout), ("alpha_dropout", F.alpha_dropout)]:
+        outs = []
+        for x0 in (A, A32):
+            x = x0.detach().requires_grad_()
+            fg.manual_seed(5)
+            fg.gpu.synchronize()
+            d0 = fg.gpu.stats()["dispatches"]
+            y = drop(x, 0.3, True)
+            if x0 is A:
+                assert fg.gpu.stats()["dispatches"] - d0 == 1, name
+            y.backward(g.to("gpu").to(x.dtype))
+            outs.append((y.to(dtype), x.grad.to(dtype)))
+        _same_half_bits(outs[0][0], outs[1][0], dt, name)
+        _same_half_bits(outs[0][1], outs[1][1], dt, name + " backward")
     # odd element counts: the last word's second half
     for n in (1, 3, 17):
         v = fg.tensor(rng.standard_normal(n).astype(np.float32)).to(dtype).to("gpu")

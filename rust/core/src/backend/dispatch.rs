@@ -1037,9 +1037,8 @@ impl Buffer {
                 .masked_scale(l, s, mask)
                 .map(|o| narrow(o, g.dtype())),
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu(g), Buffer::Gpu(s)) => {
-                gpu_narrow(gw(g)?.masked_scale(l, s, mask)?, g.dtype)
-            }
+            // packed halves are read and written as they rest
+            (Buffer::Gpu(g), Buffer::Gpu(s)) => gpu_narrow(g.masked_scale(l, s, mask)?, g.dtype),
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("dropout backward")),
         }
@@ -1053,7 +1052,7 @@ impl Buffer {
                 .map(|(y, a)| (narrow(y, s.dtype()), Buffer::Cpu(a))),
             #[cfg(feature = "gpu")]
             Buffer::Gpu(s) => {
-                let (y, a) = gw(s)?.masked_affine(l, mask)?;
+                let (y, a) = s.masked_affine(l, mask)?;
                 Ok((gpu_narrow(y, s.dtype)?, Buffer::Gpu(a)))
             }
         }

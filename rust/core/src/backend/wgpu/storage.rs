@@ -1120,18 +1120,32 @@ impl BackendStorage for WgpuStorage {
     }
 
     fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Self, Self)> {
-        let x = from_zero(&self.buf, l, 0)?;
-        let (y, a) = launch_masked_affine(&x, l.numel(), mask)?;
+        // packed halves are read as they rest and the output packed alike
+        let code = rest_code(self);
+        let x = from_zero(&self.buf, l, code)?;
+        let n = l.numel();
+        let (y, a) = launch_masked_affine(&x, n, mask, code)?;
         Ok((
-            WgpuStorage::new(y, DType::F32),
+            self.elementwise_result(y, n, code),
             WgpuStorage::new(a, DType::F32),
         ))
     }
 
     fn masked_scale(&self, l: &Layout, saved: &Self, _mask: &MaskSpec) -> Result<Self> {
-        // `saved` is the factor A itself (contiguous, one float an element)
+        // `saved` is the factor A itself (contiguous, one float an element); a packed g
+        // gives a result packed alike
         let la = Layout::contiguous(&l.shape);
-        self.binary(l, saved, &la, crate::ops::BinaryOp::Mul)
+        let code = rest_code(self);
+        let codes = half_codes([code, rest_code(saved), 0, code]);
+        let mul = crate::ops::BinaryOp::Mul;
+        let out = launch_binary_halves(
+            "dropout",
+            mul as u32,
+            (&self.buf, l),
+            (&saved.buf, &la),
+            codes,
+        )?;
+        Ok(self.elementwise_result(out, l.numel(), code))
     }
 
     fn log_softmax_last(&self, l: &Layout) -> Option<Result<Self>> {

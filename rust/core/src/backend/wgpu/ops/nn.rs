@@ -10,13 +10,17 @@ pub(crate) fn launch_masked_affine(
     x: &GpuBuffer,
     n: usize,
     mask: &crate::backend::MaskSpec,
+    half: u32,
 ) -> Result<(GpuBuffer, GpuBuffer)> {
     let ctx = gpu::context()?;
     check_u32("dropout", n)?;
     let scale = ctx.alloc(n)?;
-    let out = ctx.alloc(n)?;
+    // x and the output packed alike (`half`, the kernels' half code): a word, two elements,
+    // a thread
+    let words = if half == 0 { n } else { n.div_ceil(2) };
+    let out = ctx.alloc(words)?;
     if n > 0 {
-        let (groups, row) = ctx.grid(n, 64)?;
+        let (groups, row) = ctx.grid(words, 64)?;
         let p = DropParams {
             n: n as u32,
             threshold: mask.threshold,
@@ -25,7 +29,7 @@ pub(crate) fn launch_masked_affine(
             start_lo: mask.start as u32,
             start_hi: (mask.start >> 32) as u32,
             row,
-            _pad: 0,
+            halves: half | (half << 2),
             keep_scale: mask.keep_scale as f32,
             keep_shift: mask.keep_shift as f32,
             drop_shift: mask.drop_shift as f32,

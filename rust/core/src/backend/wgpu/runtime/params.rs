@@ -128,7 +128,8 @@ pub(crate) struct DropParams {
     pub start_lo: u32,
     pub start_hi: u32,
     pub row: u32,
-    pub _pad: u32,
+    /// how x and out rest (dropout.wgsl's Params.halves)
+    pub halves: u32,
     pub keep_scale: f32,
     pub keep_shift: f32,
     pub drop_shift: f32,
