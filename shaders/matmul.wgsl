@@ -19,6 +19,14 @@ struct Params {
                    // (the elementwise op codes)
     c_off: u32,    // element offset of this batch's output
     alpha: f32,    // elu's alpha, leaky relu's slope
+    kc: u32,       // (matmul_vec4.wgsl's split-K fields; unused here)
+    fixup: u32,
+    row_sums: u32,
+    a_half: u32,   // how A (B, the bias) rests and is read, as in matmul_vec4.wgsl: 0 float32
+    b_half: u32,   // words; 1 float16, 2 bfloat16 packed two to a word; 3 (4) float32 words
+    bias_half: u32,// rounded to float16 (bfloat16) as they are read
+    c_half: u32,   // how C is written, the same codes (packed only for an even n: the driver
+                   // checks, so a thread's pairs of columns share a word)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -26,6 +34,37 @@ struct Params {
 @group(2) @binding(2) var<storage, read> b: array<f32>;
 @group(3) @binding(3) var<storage, read_write> c: array<f32>;
 @group(2) @binding(4) var<storage, read> bias: array<f32>;
+
+// Element e of a buffer read with half code `code` (see Params.a_half), given the word at
+// e (codes 0, 3, 4) or at e / 2 (codes 1, 2).
+fn element(word: f32, e: u32, code: u32) -> f32 {
+    switch code {
+        case 1u, 2u: {
+            let w = bitcast<u32>(word);
+            let h = select(w & 0xffffu, w >> 16u, (e & 1u) == 1u);
+            return bitcast<f32>(half_to_f32_bits(h, code == 2u));
+        }
+        case 3u: { return round_f16(word); }
+        case 4u: { return round_bf16(word); }
+        default: { return word; }
+    }
+}
+
+fn packed(code: u32) -> bool {
+    return code == 1u || code == 2u;
+}
+
+fn a_at(e: u32) -> f32 {
+    return element(a[select(e, e / 2u, packed(p.a_half))], e, p.a_half);
+}
+
+fn b_at(e: u32) -> f32 {
+    return element(b[select(e, e / 2u, packed(p.b_half))], e, p.b_half);
+}
+
+fn bias_at(e: u32) -> f32 {
+    return element(bias[select(e, e / 2u, packed(p.bias_half))], e, p.bias_half);
+}
 
 var<workgroup> as_: array<vec4<f32>, 256>;  // [k][row / 4], 16 x 16
 var<workgroup> bs_: array<vec4<f32>, 256>;  // [k][col / 4]
@@ -59,9 +98,9 @@ fn main(
         if (gk < p.k) {
             for (var e = 0u; e < 4u; e++) {
                 let gr = row0 + r_ld + e;
-                if (gr < p.m) { av[e] = a[a_base + gr * p.a_rs + gk * p.a_cs]; }
+                if (gr < p.m) { av[e] = a_at(a_base + gr * p.a_rs + gk * p.a_cs); }
                 let gc = col0 + r_ld + e;
-                if (gc < p.n) { bv[e] = b[b_base + gk * p.b_rs + gc * p.b_cs]; }
+                if (gc < p.n) { bv[e] = b_at(b_base + gk * p.b_rs + gc * p.b_cs); }
             }
         }
         as_[t] = av;
@@ -80,13 +119,32 @@ fn main(
     for (var i = 0u; i < 4u; i++) {
         let r = row0 + ty * 4u + i;
         if (r >= p.m) { continue; }
+        var out = vec4<f32>(0.0);
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + tx * 4u + j;
             if (col >= p.n) { continue; }
             var v = acc[i][j];
-            if (p.has_bias != 0u) { v += bias[col]; }
+            if (p.has_bias != 0u) { v += bias_at(col); }
             if (p.act != 0u) { v = act_fwd(p.act, v, p.alpha); }
-            c[p.c_off + batch * p.m * p.n + r * p.n + col] = v;
+            out[j] = v;
+        }
+        let e0 = p.c_off + batch * p.m * p.n + r * p.n + col0 + tx * 4u;
+        if (packed(p.c_half)) {
+            // n and the offsets are even, so columns 2q, 2q + 1 of this thread share a word
+            let bf = p.c_half == 2u;
+            for (var j = 0u; j < 4u; j += 2u) {
+                let col = col0 + tx * 4u + j;
+                if (col >= p.n) { continue; }
+                let lo = f32_bits_to_half(bitcast<u32>(out[j]), bf);
+                let hi = f32_bits_to_half(bitcast<u32>(out[j + 1u]), bf);
+                c[(e0 + j) / 2u] = bitcast<f32>(lo | (hi << 16u));
+            }
+            continue;
+        }
+        for (var j = 0u; j < 4u; j++) {
+            let col = col0 + tx * 4u + j;
+            if (col >= p.n) { continue; }
+            c[e0 + j] = element(out[j], e0 + j, select(0u, p.c_half, p.c_half >= 3u));
         }
     }
 }

@@ -56,15 +56,17 @@ def test_autocast_lowers_products_and_keeps_the_float32_ops_in_float32(device):
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("x_half", [False, True])
 @pytest.mark.parametrize("act", [None, "relu"])
-def test_autocast_linear_on_the_gpu_fuses_its_casts_into_the_products(dtype, x_half, act):
+@pytest.mark.parametrize("shape", [(128, 64, 48), (32, 20, 10)], ids=["vec4", "scalar-kernel"])
+def test_autocast_linear_on_the_gpu_fuses_its_casts_into_the_products(dtype, x_half, act, shape):
     """Under autocast a GPU Linear of float32 operands reads them rounded to the half type
     inside the product, writes its gradients rounded and cast back inside theirs, and sums
     the bias gradient in the weight gradient's dispatch: one dispatch forward (no cast
     passes) and the same bits as casting first (the bias gradient, summed in another order,
-    to the half type's rounding)."""
+    to the half type's rounding). Unaligned shapes take the scalar kernel, which does the
+    same."""
     dt = getattr(fg, dtype)
     r = np.random.default_rng(11)
-    m, k, n = 128, 64, 48
+    m, k, n = shape
     xs = r.standard_normal((m, k)).astype(np.float32)
     ws = (r.standard_normal((n, k)) / 8).astype(np.float32)
     bs = r.standard_normal(n).astype(np.float32)

@@ -566,7 +566,17 @@ def test_gpu_products_read_packed_halves_as_they_rest(dtype, ta, tb):
     # batched
     x = fg.tensor(rng.standard_normal((3, 16, 40)).astype(np.float32), device="gpu").to(dt)
     np.testing.assert_array_equal((x @ b).float().numpy(), (x.float() @ b.float()).to(dt).float().numpy())
-    # unaligned (k = 10): the scalar kernel, after unpacking
+    # unaligned (k = 10): the scalar kernel reads them packed too, and packs an even n's
+    # pairs of columns itself (one dispatch); an odd n goes through the unpacking path
     u = fg.tensor(rng.standard_normal((6, 10)).astype(np.float32), device="gpu").to(dt)
-    v = fg.tensor(rng.standard_normal((10, 5)).astype(np.float32), device="gpu").to(dt)
-    np.testing.assert_array_equal((u @ v).float().numpy(), (u.float() @ v.float()).to(dt).float().numpy())
+    for n_cols, dispatches in ((6, 1), (5, None)):
+        v = fg.tensor(rng.standard_normal((10, n_cols)).astype(np.float32), device="gpu").to(dt)
+        c = fg.tensor(rng.standard_normal(n_cols).astype(np.float32), device="gpu").to(dt)
+        fg.gpu.synchronize()
+        d0 = fg.gpu.stats()["dispatches"]
+        got = fg.linear(u, v.T, c, activation="relu")
+        if dispatches is not None:
+            assert fg.gpu.stats()["dispatches"] - d0 == dispatches
+        want = fg.linear(u.float(), v.T.float(), c.float(), activation="relu").to(dt)
+        np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+        np.testing.assert_array_equal((u @ v).float().numpy(), (u.float() @ v.float()).to(dt).float().numpy())

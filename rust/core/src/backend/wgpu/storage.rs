@@ -127,8 +127,8 @@ impl WgpuStorage {
     /// `act(a @ b + bias)` where an operand or the bias rests as packed halves: the float32
     /// kernels read them as they are (no unpacking pass first) and, for half operands,
     /// write the result rounded and packed (no packing pass after). None where nothing is
-    /// packed, or a stride is negative, the bias is a view, or the operands are unaligned for
-    /// the vec4 kernels: the caller unpacks and takes the usual path.
+    /// packed, or a stride is negative, the bias is a view, or the scalar kernel would have
+    /// to pack an odd n: the caller unpacks and takes the usual path.
     pub(crate) fn matmul_halves(
         &self,
         la: &Layout,

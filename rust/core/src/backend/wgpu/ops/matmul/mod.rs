@@ -33,9 +33,9 @@ pub(crate) fn launch_matmul(
 
 /// launch_matmul for operands (and a bias) that may rest as packed halves, and a result that
 /// may be written packed: `halves` says which (A, B, bias, C: 0 float32 words, 1 float16,
-/// 2 bfloat16). The vec4 kernels read and write them as they are, so no unpacking pass
-/// runs first and no packing pass after. None where the product would take the scalar
-/// kernel (unaligned operands): the caller unpacks.
+/// 2 bfloat16). The kernels read and write them as they are, so no unpacking pass runs
+/// first and no packing pass after. None where the scalar kernel (unaligned operands)
+/// would have to pack an odd n: the caller unpacks.
 pub(crate) fn launch_matmul_halves(
     a: (&GpuBuffer, &Layout),
     b: (&GpuBuffer, &Layout),
@@ -49,7 +49,8 @@ pub(crate) fn launch_matmul_halves(
 /// launch_matmul_halves with the other codes too (3, 4: float32 words rounded to float16 or
 /// bfloat16 as they are read, or as C is written: casts to and from a half fused into the
 /// product), and A's row sums (rounded as C) when `row_sums` and the product allows them
-/// (see launch_matmul_row_sums). None where the product would take the scalar kernel.
+/// (see launch_matmul_row_sums). None where the product would take the scalar kernel and
+/// C is packed with an odd n (the scalar kernel packs a thread's own pairs of columns).
 pub(crate) fn launch_matmul_cast(
     a: (&GpuBuffer, &Layout),
     b: (&GpuBuffer, &Layout),
@@ -60,7 +61,8 @@ pub(crate) fn launch_matmul_cast(
 ) -> Result<Option<(GpuBuffer, Option<GpuBuffer>)>> {
     let plan = crate::ops::matmul::BatchPlan::new(a.1, b.1)?;
     let (sa, sb) = plan.matrix_strides();
-    if vec4_layout(plan.m, plan.k, plan.n, sa, sb, &plan.offsets()).is_none() {
+    let scalar = vec4_layout(plan.m, plan.k, plan.n, sa, sb, &plan.offsets()).is_none();
+    if scalar && matches!(halves[3], 1 | 2) && plan.n % 2 == 1 {
         return Ok(None);
     }
     launch(a, b, bias, act, row_sums, halves).map(Some)
