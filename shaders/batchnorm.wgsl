@@ -29,8 +29,9 @@ struct Params {
     seed_hi: u32,
     start_lo: u32,
     start_hi: u32,
-    halves: u32,  // how x (bits 0-1) and g (bits 2-3) rest: 0 float32 words, 1 float16,
-                  // 2 bfloat16 packed two to a word (read as they are, exactly)
+    halves: u32,  // how x (bits 0-1) and g (bits 2-3) rest, and grad_main writes dx (bits
+                  // 4-5): 0 float32 words, 1 float16, 2 bfloat16 packed two to a word (read
+                  // exactly; dx rounded to nearest even, c even: the driver checks)
     _pad1: u32,
 }
 
@@ -250,15 +251,32 @@ fn grad_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         rw1[j] = sgx;
         rw2[j] = sg;
     }
-    let k = grad_coefficients(j, sgx, sg);
-    let mean = extra[j];
-    let scale = extra[2u * p.c + j];
-    let beta = extra[3u * p.c + j];
-    for (var i = lid.y; i < p.n; i += 16u) {
-        let x = x_bwd(i * p.c + j);
-        let g = masked_g(g_bwd(i * p.c + j), i * p.c + j, x, mean, scale, beta);
-        out[i * p.c + j] = k.x * g + k.y * (x - mean) + k.z;
+    let dx_code = (p.halves >> 4u) & 3u;
+    if (dx_code == 0u) {
+        for (var i = lid.y; i < p.n; i += 16u) {
+            out[i * p.c + j] = grad_x_at(i * p.c + j, j, grad_coefficients(j, sgx, sg));
+        }
+        return;
     }
+    // dx packed: the thread of each even feature writes the pair's word (c is even, so a
+    // pair never straddles rows; the odd feature's sums are its neighbour's in red, red2)
+    if ((j & 1u) == 1u) { return; }
+    let k0 = grad_coefficients(j, sgx, sg);
+    let k1 = grad_coefficients(j + 1u, red[lid.x + 1u], red2[lid.x + 1u]);
+    for (var i = lid.y; i < p.n; i += 16u) {
+        let e = i * p.c + j;
+        let lo = f32_bits_to_half(bitcast<u32>(grad_x_at(e, j, k0)), dx_code == 2u);
+        let hi = f32_bits_to_half(bitcast<u32>(grad_x_at(e + 1u, j + 1u, k1)), dx_code == 2u);
+        out[e / 2u] = bitcast<f32>(lo | (hi << 16u));
+    }
+}
+
+// dx at element e (feature j, coefficients k) in grad_main.
+fn grad_x_at(e: u32, j: u32, k: vec3<f32>) -> f32 {
+    let mean = extra[j];
+    let x = x_bwd(e);
+    let g = masked_g(g_bwd(e), e, x, mean, extra[2u * p.c + j], extra[3u * p.c + j]);
+    return k.x * g + k.y * (x - mean) + k.z;
 }
 
 // in1 = g, in2 = x, extra = the coefficients; out = dx.

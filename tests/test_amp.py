@@ -106,20 +106,22 @@ def test_autocast_linear_on_the_gpu_fuses_its_casts_into_the_products(dtype, x_h
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("fused", [False, True], ids=["bn", "bn-relu-dropout"])
-def test_autocast_batch_norm_reads_a_half_input_as_it_rests(device, dtype, fused):
+@pytest.mark.parametrize("c", [24, 7])
+def test_autocast_batch_norm_reads_a_half_input_as_it_rests(device, dtype, fused, c):
     """Under autocast a batch norm of a half input (a Linear's output) normalizes in float32:
     its output, statistics and parameter gradients are float32 and the input's gradient
     is in the input's dtype, with the bits of casting the input to float32 first; the GPU
-    reads the packed input as it rests (one dispatch forward, none for the cast)."""
+    reads the packed input as it rests (one dispatch forward, none for the cast) and, for
+    an even number of features, writes the input's gradient packed."""
     dev = "gpu" if device == "gpu" else "cpu"
     dt = getattr(fg, dtype)
     r = np.random.default_rng(2)
-    xs = (r.standard_normal((64, 24)) * 2 + 1).astype(np.float32)
-    gs = r.standard_normal((64, 24)).astype(np.float32)
+    xs = (r.standard_normal((64, c)) * 2 + 1).astype(np.float32)
+    gs = r.standard_normal((64, c)).astype(np.float32)
 
     def run(cast_first):
         fg.manual_seed(7)
-        layers = [nn.BatchNorm1d(24)] + ([nn.ReLU(), nn.Dropout(0.25)] if fused else [])
+        layers = [nn.BatchNorm1d(c)] + ([nn.ReLU(), nn.Dropout(0.25)] if fused else [])
         model = nn.Sequential(*layers).to(device)
         x = fg.tensor(xs).to(device).to(dt).detach().requires_grad_()
         d0 = fg.gpu.stats()["dispatches"] if dev == "gpu" else 0

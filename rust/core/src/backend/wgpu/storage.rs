@@ -1213,13 +1213,18 @@ impl BackendStorage for WgpuStorage {
         (g, gl): (&Self, &Layout),
         spec: &BnSpec,
     ) -> Result<(Self, Self, Self)> {
-        // x and g are read as they rest (packed halves included)
-        let codes = [rest_code(g), rest_code(self)];
+        // x and g are read as they rest (packed halves included), and dx written packed in
+        // x's half dtype where the kernel can
+        let codes = [rest_code(g), rest_code(self), rest_code(self)];
         let x = from_zero(&self.buf, l, codes[1])?;
         let g = from_zero(&g.buf, gl, codes[0])?;
-        let (dx, dw, db) = launch_batch_norm_grad(&g, &x, &stats.buf, spec, codes)?;
+        let (dx, dw, db, packed) = launch_batch_norm_grad(&g, &x, &stats.buf, spec, codes)?;
+        let dx = match packed {
+            true => WgpuStorage::new_packed(dx, self.dtype, l.numel()),
+            false => WgpuStorage::new(dx, DType::F32),
+        };
         Ok((
-            WgpuStorage::new(dx, DType::F32),
+            dx,
             WgpuStorage::new(dw, DType::F32),
             WgpuStorage::new(db, DType::F32),
         ))

@@ -236,24 +236,29 @@ pub(crate) fn launch_batch_norm(
 }
 
 /// Batch norm's backward, in one kernel up to `BN_ONE_PASS_ROWS` rows, else two
-/// (per-feature sums, then dx): (dx, dgamma, dbeta) from dense g and x and the forward's
-/// statistics.
+/// (per-feature sums, then dx): (dx, dgamma, dbeta) from dense g and x (resting as their
+/// half codes say) and the forward's statistics. dx comes packed in the half `dx_half`
+/// where asked and the one kernel runs with an even c (the bool says whether it did), else
+/// as float32 words.
 pub(crate) fn launch_batch_norm_grad(
     g: &GpuBuffer,
     x: &GpuBuffer,
     stats: &GpuBuffer,
     spec: &BnSpec,
-    [g_half, x_half]: [u32; 2],
-) -> Result<(GpuBuffer, GpuBuffer, GpuBuffer)> {
+    [g_half, x_half, dx_half]: [u32; 3],
+) -> Result<(GpuBuffer, GpuBuffer, GpuBuffer, bool)> {
     let ctx = gpu::context()?;
     let (n, c) = (spec.n, spec.c);
     let ((groups_c, row_c), (groups_nc, row_nc)) = bn_grids(&ctx, n, c)?;
+    let one_pass = n * c > 0 && n <= BN_ONE_PASS_ROWS;
+    let dx_half = if one_pass && c % 2 == 0 { dx_half } else { 0 };
     // gamma is already folded into the saved scale
-    let params = |row| bn_params(spec, false, false, row, x_half | (g_half << 2));
+    let halves = x_half | (g_half << 2) | (dx_half << 4);
+    let params = |row| bn_params(spec, false, false, row, halves);
     let dgamma = ctx.alloc(c)?;
     let dbeta = ctx.alloc(c)?;
-    let dx = ctx.alloc(n * c)?;
-    if n * c > 0 && n <= BN_ONE_PASS_ROWS {
+    let dx = ctx.alloc(if dx_half != 0 { n * c / 2 } else { n * c })?;
+    if one_pass {
         ctx.run(
             &BN_GRAD,
             &params(row_c),
@@ -265,7 +270,7 @@ pub(crate) fn launch_batch_norm_grad(
             },
             groups_c,
         )?;
-        return Ok((dx, dgamma, dbeta));
+        return Ok((dx, dgamma, dbeta, dx_half != 0));
     }
     let coef = ctx.alloc(6 * c)?;
     if n * c > 0 {
@@ -292,7 +297,7 @@ pub(crate) fn launch_batch_norm_grad(
             groups_nc,
         )?;
     }
-    Ok((dx, dgamma, dbeta))
+    Ok((dx, dgamma, dbeta, false))
 }
 
 pub(crate) const XENT: gpu::Kernel = gpu::Kernel::new("xent", gpu::shaders::SOFTMAX, "xent_main");
