@@ -14,7 +14,8 @@ struct Params {
     batch: u32,
     a_rs: u32, a_cs: u32, a_bs: u32, a_off: u32,  // row, column and batch strides, offset
     b_rs: u32, b_cs: u32, b_bs: u32, b_off: u32,
-    has_bias: u32,
+    has_bias: u32, // 1: bias[col] added; 2: bias holds an m x n addend (float32 words,
+                   // C's layout, one batch), added element by element
     act: u32,      // 0 none, 5 tanh, 6 sigmoid, 7 relu, 8 selu, 9 elu, 10 leaky relu
                    // (the elementwise op codes)
     c_off: u32,    // element offset of this batch's output
@@ -124,7 +125,11 @@ fn main(
             let col = col0 + tx * 4u + j;
             if (col >= p.n) { continue; }
             var v = acc[i][j];
-            if (p.has_bias != 0u) { v += bias_at(col); }
+            if (p.has_bias == 2u) {
+                v += bias[r * p.n + col];
+            } else if (p.has_bias != 0u) {
+                v += bias_at(col);
+            }
             if (p.act != 0u) { v = act_fwd(p.act, v, p.alpha); }
             out[j] = v;
         }

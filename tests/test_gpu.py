@@ -1706,8 +1706,9 @@ def test_training_steps_reuse_bind_groups():
 # 150 or fewer; a fusion that regresses shows here as a larger count. Stop 17: 35/302/97;
 # stop 18 (multi-tensor Adam): 27/227/82; stop 19 (split-K sums, the batch-norm forward and
 # the bias gradients each in the product's or the layer's own dispatch, the residual add in
-# the block's last batch norm): 20/134/59.
-STEP_DISPATCHES = {"standard": 20, "residual": 134, "self_normalizing": 59}
+# the block's last batch norm): 20/134/59; stop 20 (the shortcut's gradient added inside
+# the product that makes the body's input gradient): 20/124/59.
+STEP_DISPATCHES = {"standard": 20, "residual": 124, "self_normalizing": 59}
 # The same steps in mixed precision (float16 autocast, GradScaler). Stop 19: 65/397/195;
 # stop 20 (autocast's Linear reads float32 operands rounded to half inside the product and
 # writes its gradients cast back inside theirs): 48/209/138; then the elementwise kernels
@@ -1717,6 +1718,43 @@ STEP_DISPATCHES = {"standard": 20, "residual": 134, "self_normalizing": 59}
 # kernel (the 10-wide head) reads and writes them too: 31/173/69; then batch norm's
 # backward writes the input's gradient packed: 29/152/69.
 MIXED_STEP_DISPATCHES = {"standard": 29, "residual": 152, "self_normalizing": 69}
+
+
+@pytest.mark.parametrize("fixup", [True, False], ids=["fixup", "sum-pass"])
+@pytest.mark.parametrize(
+    "shape", [(128, 256, 256), (8, 64, 4096), (5, 10, 6)], ids=["vec4", "split-k", "scalar"]
+)
+def test_a_residual_input_gets_the_shortcut_gradient_inside_the_product(shape, fixup):
+    """Where a block's input feeds a Linear and a shortcut, the shortcut's gradient (already
+    summed when the Linear's backward runs) is added in that product's epilogue, after
+    its sum over k: one dispatch fewer, and the bits of the product then the add, which is
+    what a leaf input, whose gradients the engine adds, gets."""
+    m, n_in, n_out = shape
+    r = np.random.default_rng(8)
+    xs = np.abs(r.standard_normal((m, n_in))).astype(np.float32) + 0.1  # relu passes them
+    gs = r.standard_normal((m, n_in)).astype(np.float32)
+    fg.manual_seed(1)
+    lin = fg.nn.Linear(n_in, n_out).to("gpu")
+    body = fg.nn.Linear(n_out, n_in).to("gpu")
+    prev = fg._core._gpu_matmul_split_k_fixup(fixup)
+    try:
+        out = {}
+        for through_node in (False, True):
+            for p in [*lin.parameters(), *body.parameters()]:
+                p.grad = None
+            x = fg.tensor(xs, device="gpu", requires_grad=True)
+            h = x.relu() if through_node else x  # an interior node (exactly x), or the leaf
+            y = body(lin(h).relu()) + h
+            fg.gpu.synchronize()
+            d0 = fg.gpu.stats()["dispatches"]
+            y.backward(fg.tensor(gs, device="gpu"))
+            fg.gpu.synchronize()
+            out[through_node] = (x.grad.cpu().numpy(), fg.gpu.stats()["dispatches"] - d0)
+    finally:
+        fg._core._gpu_matmul_split_k_fixup(prev)
+    np.testing.assert_array_equal(out[True][0], out[False][0])
+    # the leaf's two gradients cost a copy and an add; the node's, its relu backward alone
+    assert out[True][1] == out[False][1] - 1, (out[True][1], out[False][1])
 
 
 @pytest.mark.parametrize("mixed", [False, True], ids=["float32", "mixed"])

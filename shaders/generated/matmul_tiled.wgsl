@@ -17,7 +17,9 @@ struct Params {
     batch: u32,
     a_rs: u32, a_cs: u32, a_bs: u32, a_off: u32,  // row, column and batch strides, offset
     b_rs: u32, b_cs: u32, b_bs: u32, b_off: u32,
-    has_bias: u32,
+    has_bias: u32, // 1: bias[col] added; 2: bias holds an m x n addend (float32 words, C's
+                   // layout, one batch), added element by element (a gradient accumulated
+                   // into the product: C = A B + D)
     act: u32,      // 0 none, 5 tanh, 6 sigmoid, 7 relu, 8 selu, 9 elu, 10 leaky relu
                    // (the elementwise op codes)
     c_off: u32,    // element offset of this batch's output
@@ -172,9 +174,12 @@ fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
 
 // The activation is act_fwd4, generated from the op table (common.wgsl and
 // generated/elementwise_ops.wgsl are prepended).
-fn epilogue(v: vec4<f32>, col: u32) -> vec4<f32> {
+// e: the element of this batch's C at (row, col), a multiple of 4.
+fn epilogue(v: vec4<f32>, e: u32, col: u32) -> vec4<f32> {
     var o = v;
-    if (p.has_bias != 0u) {
+    if (p.has_bias == 2u) {
+        o += bias[e / 4u];
+    } else if (p.has_bias != 0u) {
         if (p.bias_half == 1u || p.bias_half == 2u) {
             o += halves4(bias[col / 8u], col, p.bias_half);
         } else {
@@ -190,7 +195,7 @@ fn store_c(r: u32, col: u32, v: vec4<f32>) {
         if (split) {
             parts[(z_off + r * p.n + col) / 4u] = v;
         } else {
-            write_c(p.c_off + r * p.n + col, epilogue(v, col));
+            write_c(p.c_off + r * p.n + col, epilogue(v, r * p.n + col, col));
         }
     } else if (p.row_sums != 0u && r < p.m && col == p.n) {
         // rounded as C is (float32 words either way)
@@ -227,7 +232,7 @@ fn finish_split(t: u32, row0: u32, col0: u32, bm: u32, bn: u32, tile: u32) {
             for (var z = 1u; z < splits; z++) {
                 sum += parts[z * q + at];
             }
-            write_c(p.c_off + r * p.n + col, epilogue(sum, col));
+            write_c(p.c_off + r * p.n + col, epilogue(sum, r * p.n + col, col));
         }
     }
 }

@@ -19,6 +19,19 @@ thread_local! {
     /// Callbacks queued during the backward pass running on this thread (see `queue_callback`);
     /// `None` outside a backward pass.
     static CALLBACKS: RefCell<Option<Vec<Callback>>> = const { RefCell::new(None) };
+    /// While a rule runs: for each of its node's inputs, the gradient other consumers have
+    /// already accumulated for it (see `take_prior`).
+    static PRIORS: RefCell<Vec<Option<Tensor>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// For a backward rule: the gradient other consumers have already accumulated for its
+/// input `i` (an interior node, not a leaf), taken, so the rule returns its own gradient
+/// for that input with it added (`prior + own`, the sum the engine would make) and the
+/// add costs no pass of its own: a residual block's input gets the shortcut's gradient
+/// inside the product that makes the body's. A rule that takes it must return Some for
+/// input `i`. None when there is none.
+pub(crate) fn take_prior(i: usize) -> Option<Tensor> {
+    PRIORS.with(|p| p.borrow_mut().get_mut(i).and_then(Option::take))
 }
 
 /// A function run once the current backward pass has finished (see `queue_callback`).
@@ -378,7 +391,25 @@ fn run_backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> 
                     )))
                 }
             };
-            let out = rule(&g)?;
+            // what other consumers have summed for this node's inputs so far, for the rule
+            // to fold into its own gradients (`take_prior`); what it leaves is added below
+            let offered: Vec<Option<Tensor>> = n
+                .inputs
+                .iter()
+                .map(|e| match e {
+                    Some(Edge::Node(c)) => grads.remove(&Arc::as_ptr(c)),
+                    _ => None,
+                })
+                .collect();
+            let outer = PRIORS.with(|p| p.replace(offered));
+            let out = rule(&g);
+            let left = PRIORS.with(|p| p.replace(outer));
+            for (e, prior) in n.inputs.iter().zip(left) {
+                if let (Some(Edge::Node(c)), Some(prior)) = (e, prior) {
+                    grads.insert(Arc::as_ptr(c), prior);
+                }
+            }
+            let out = out?;
             if !retain_graph {
                 *slot = None;
             }

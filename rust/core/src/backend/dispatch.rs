@@ -665,6 +665,27 @@ impl Buffer {
 }
 
 impl Buffer {
+    /// See [`BackendStorage::matmul_add`]: on the backend holding every operand, or None.
+    pub(crate) fn matmul_add(
+        &self,
+        la: &Layout,
+        rhs: &Buffer,
+        lb: &Layout,
+        d: (&Buffer, &Layout),
+    ) -> Option<Result<Buffer>> {
+        match (self, rhs, d.0) {
+            (Buffer::Cpu(a), Buffer::Cpu(b), Buffer::Cpu(c)) => {
+                Some(a.matmul_add(la, b, lb, (c, d.1))?.map(Buffer::Cpu))
+            }
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(a), Buffer::Gpu(b), Buffer::Gpu(c)) => {
+                Some(a.matmul_add(la, b, lb, (c, d.1))?.map(Buffer::Gpu))
+            }
+            #[cfg(feature = "gpu")]
+            _ => None,
+        }
+    }
+
     /// See [`BackendStorage::matmul_cast`]: on the backend holding every operand, or None.
     pub(crate) fn matmul_cast(
         &self,

@@ -192,6 +192,21 @@ pub(crate) trait BackendStorage: Sized {
         None
     }
 
+    /// `a @ b + d` for 2-D float32 operands and a float32 addend `d` of the result's shape,
+    /// where the backend adds `d` inside the product's pass after its sum (the bits of the
+    /// product, then `d + ab`): a gradient accumulated into the product that makes another
+    /// part of it (a residual block's input). None: the op adds apart, as the host does.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    fn matmul_add(
+        &self,
+        _la: &Layout,
+        _rhs: &Self,
+        _lb: &Layout,
+        _d: (&Self, &Layout),
+    ) -> Option<Result<Self>> {
+        None
+    }
+
     /// `act(a' @ b' + bias')` where each x' is x cast to the half dtype `cast.to` (every
     /// operand float32 or already of that dtype), the result rounded to `cast.to` and
     /// handed back in dtype `cast.out` (`cast.to`, or float32: the cast back), with the

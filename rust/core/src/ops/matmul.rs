@@ -184,6 +184,35 @@ fn product_cast(
     Ok(Some((c, sums)))
 }
 
+/// A 2-D Linear's input gradient `g @ w`, with the gradient other consumers have already
+/// accumulated for the input (`autograd::take_prior`: a residual block's shortcut) added
+/// inside the product where the backend can (`BackendStorage::matmul_add`), else after
+/// it, as the engine would (`prior + g w`). Not while a graph of the backward is recorded.
+fn input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if crate::autograd::is_grad_enabled() || g.ndim() != 2 {
+        return g.mm_nd(w);
+    }
+    let Some(prior) = crate::autograd::take_prior(0) else {
+        return g.mm_nd(w);
+    };
+    let (m, k, n) = (g.shape()[0], g.shape()[1], w.shape()[1]);
+    let fits = prior.shape() == [m, n]
+        && prior.dtype() == g.dtype()
+        && prior.device() == g.device()
+        && w.device() == g.device()
+        && m * n * k > 0;
+    if fits {
+        let fused = {
+            let (ga, gb, gd) = (g.storage_guard(), w.storage_guard(), prior.storage_guard());
+            ga.matmul_add(g.layout(), &gb, w.layout(), (&gd, prior.layout()))
+        };
+        if let Some(out) = fused {
+            return Tensor::from_buffer(out?, &[m, n]);
+        }
+    }
+    prior.add(&g.mm_nd(w)?)
+}
+
 fn same_device(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
     if a.device() != b.device() {
         return Err(crate::error::Error::Device(format!(
@@ -391,7 +420,7 @@ impl Tensor {
             };
             let g = &g;
             // y = x w^T + b: dx = g w, dw = g^T x, db = sum over rows of g
-            let dx = if nx { Some(g.mm_nd(&wd)?) } else { None };
+            let dx = if nx { Some(input_grad(g, &wd)?) } else { None };
             if nw && nbias {
                 if let Some((dw, db)) = weight_and_bias_grads(g, &xd)? {
                     return Ok(vec![dx, Some(dw), Some(db)]);

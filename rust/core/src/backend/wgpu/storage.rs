@@ -277,11 +277,11 @@ use super::ops::{
     adam_consts, dim_first, half_codes, launch_batch_norm, launch_batch_norm_grad,
     launch_binary_halves, launch_conv_gemm, launch_cross_entropy, launch_cross_entropy_grad,
     launch_fold2d, launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul,
-    launch_matmul_cast, launch_matmul_coop, launch_matmul_halves, launch_matmul_row_sums,
-    launch_max_pool2d, launch_max_pool2d_grad, launch_multi_optimizer, launch_multi_unscale,
-    launch_optimizer, launch_reduce, launch_scatter_sum, launch_select, launch_unary,
-    launch_unary_grad, launch_unary_halves, launch_unfold2d, multi_tensors, OptKernel, RED_ARGMAX,
-    RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    launch_matmul_add, launch_matmul_cast, launch_matmul_coop, launch_matmul_halves,
+    launch_matmul_row_sums, launch_max_pool2d, launch_max_pool2d_grad, launch_multi_optimizer,
+    launch_multi_unscale, launch_optimizer, launch_reduce, launch_scatter_sum, launch_select,
+    launch_unary, launch_unary_grad, launch_unary_halves, launch_unfold2d, multi_tensors,
+    OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage, OptItem};
 use crate::backend::{BnSpec, MaskSpec, ProductCast, ReduceOp, ReducePlan, XentGradSpec};
@@ -813,6 +813,28 @@ impl BackendStorage for WgpuStorage {
             Ok((f32(c), s.map(f32)))
         };
         Some(run())
+    }
+
+    fn matmul_add(
+        &self,
+        la: &Layout,
+        rhs: &Self,
+        lb: &Layout,
+        (d, ld): (&Self, &Layout),
+    ) -> Option<Result<Self>> {
+        let f32 = |s: &WgpuStorage| s.dtype == DType::F32 && !s.packed;
+        let forward = |l: &Layout| l.strides.iter().all(|&st| st >= 0);
+        let whole = ld.is_contiguous() && ld.offset == 0;
+        if !(f32(self) && f32(rhs) && f32(d)) || la.ndim() != 2 || lb.ndim() != 2 {
+            return None;
+        }
+        if !whole || !forward(la) || !forward(lb) || ld.shape[..] != [la.shape[0], lb.shape[1]] {
+            return None;
+        }
+        Some(
+            launch_matmul_add((&self.buf, la), (&rhs.buf, lb), &d.buf)
+                .map(|c| WgpuStorage::new(c, DType::F32)),
+        )
     }
 
     fn matmul_cast(

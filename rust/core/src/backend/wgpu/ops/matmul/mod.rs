@@ -28,7 +28,18 @@ pub(crate) fn launch_matmul(
     bias: Option<&GpuBuffer>,
     act: (u32, f32),
 ) -> Result<GpuBuffer> {
-    Ok(launch(a, b, bias, act, false, [0; 4])?.0)
+    Ok(launch(a, b, bias.map(|c| (c, 1)), act, false, [0; 4])?.0)
+}
+
+/// `a @ b + d` for one 2-D float32 product and a dense m x n float32 addend `d` (element by
+/// element in the epilogue, after the whole sum over k: the bits of the product, then the
+/// add): a gradient accumulated into the product that makes another part of it.
+pub(crate) fn launch_matmul_add(
+    a: (&GpuBuffer, &Layout),
+    b: (&GpuBuffer, &Layout),
+    d: &GpuBuffer,
+) -> Result<GpuBuffer> {
+    Ok(launch(a, b, Some((d, 2)), (0, 0.0), false, [0; 4])?.0)
 }
 
 /// launch_matmul for operands (and a bias) that may rest as packed halves, and a result that
@@ -65,7 +76,7 @@ pub(crate) fn launch_matmul_cast(
     if scalar && matches!(halves[3], 1 | 2) && plan.n % 2 == 1 {
         return Ok(None);
     }
-    launch(a, b, bias, act, row_sums, halves).map(Some)
+    launch(a, b, bias.map(|c| (c, 1)), act, row_sums, halves).map(Some)
 }
 
 /// `a @ b` for one 2-D product and, in the same dispatch, the m row sums of `a` (B is read
@@ -80,11 +91,12 @@ pub(crate) fn launch_matmul_row_sums(
 }
 
 /// launch_matmul, with the row sums when `row_sums` and the product allows them (see
-/// launch_matmul_row_sums; when it does not, the product alone).
+/// launch_matmul_row_sums; when it does not, the product alone). The bias comes with its
+/// kind (Params.has_bias: 1 a row vector, 2 an m x n addend).
 fn launch(
     (a, la): (&GpuBuffer, &Layout),
     (b, lb): (&GpuBuffer, &Layout),
-    bias: Option<&GpuBuffer>,
+    bias: Option<(&GpuBuffer, u32)>,
     (act, alpha): (u32, f32),
     row_sums: bool,
     [a_half, b_half, bias_half, c_half]: [u32; 4],
@@ -96,7 +108,7 @@ fn launch(
     check_u32("matmul", total)?;
     let ((a_rs, a_cs), (b_rs, b_cs)) = plan.matrix_strides();
     let offsets = plan.offsets();
-    let bias_c = bias;
+    let bias_c = bias.map(|(c, _)| c);
     let params = |bi: usize, (oa, ob): (isize, isize)| MmParams {
         m: m as u32,
         n: n as u32,
@@ -110,7 +122,7 @@ fn launch(
         b_cs: b_cs as u32,
         b_bs: 0,
         b_off: ob as u32,
-        has_bias: bias.is_some() as u32,
+        has_bias: bias.map_or(0, |(_, kind)| kind),
         act,
         c_off: (bi * m * n) as u32,
         alpha,
