@@ -126,7 +126,8 @@ fn main(
             if (col >= p.n) { continue; }
             var v = acc[i][j];
             if (p.has_bias == 2u) {
-                v += bias[r * p.n + col];
+                // d + round(ab) where C is rounded (codes 3, 4), stored as it is
+                v = element(v, 0u, select(0u, p.c_half, p.c_half >= 3u)) + bias[r * p.n + col];
             } else if (p.has_bias != 0u) {
                 v += bias_at(col);
             }
@@ -149,7 +150,8 @@ fn main(
         for (var j = 0u; j < 4u; j++) {
             let col = col0 + tx * 4u + j;
             if (col >= p.n) { continue; }
-            c[e0 + j] = element(out[j], e0 + j, select(0u, p.c_half, p.c_half >= 3u));
+            let round = p.c_half >= 3u && p.has_bias != 2u;
+            c[e0 + j] = element(out[j], e0 + j, select(0u, p.c_half, round));
         }
     }
 }

@@ -23,7 +23,7 @@ struct Params {
     b_rs: u32, b_cs: u32, b_bs: u32, b_off: u32,
     has_bias: u32, // 1: bias[col] added; 2: bias holds an m x n addend (float32 words, C's
                    // layout, one batch), added element by element (a gradient accumulated
-                   // into the product: C = A B + D)
+                   // into the product: C = A B + D; with c_half 3 or 4, D + round(A B))
     act: u32,      // 0 none, 5 tanh, 6 sigmoid, 7 relu, 8 selu, 9 elu, 10 leaky relu
                    // (the elementwise op codes)
     c_off: u32,    // element offset of this batch's output
@@ -46,7 +46,8 @@ struct Params {
 // other two words: each store is one word).
 fn write_c(e: u32, v: vec4<f32>) {
     if (p.c_half == 0u || p.c_half > 2u) {
-        c[e / 4u] = rounded4(v, p.c_half);
+        // an addend came after the rounding (epilogue): the sum is stored as it is
+        c[e / 4u] = rounded4(v, select(p.c_half, 0u, p.has_bias == 2u));
         return;
     }
     let bf = p.c_half == 2u;
@@ -182,7 +183,8 @@ fn load_b(t: u32, col0: u32, k0: u32, bk: u32, bn: u32) -> vec4<f32> {
 fn epilogue(v: vec4<f32>, e: u32, col: u32) -> vec4<f32> {
     var o = v;
     if (p.has_bias == 2u) {
-        o += bias[e / 4u];
+        // after the product's rounding to a half where C is rounded (codes 3, 4): d + round(ab)
+        o = rounded4(o, p.c_half) + bias[e / 4u];
     } else if (p.has_bias != 0u) {
         if (p.bias_half == 1u || p.bias_half == 2u) {
             o += halves4(bias[col / 8u], col, p.bias_half);

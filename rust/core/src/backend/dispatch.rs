@@ -672,14 +672,15 @@ impl Buffer {
         rhs: &Buffer,
         lb: &Layout,
         d: (&Buffer, &Layout),
+        cast: Option<DType>,
     ) -> Option<Result<Buffer>> {
         match (self, rhs, d.0) {
             (Buffer::Cpu(a), Buffer::Cpu(b), Buffer::Cpu(c)) => {
-                Some(a.matmul_add(la, b, lb, (c, d.1))?.map(Buffer::Cpu))
+                Some(a.matmul_add(la, b, lb, (c, d.1), cast)?.map(Buffer::Cpu))
             }
             #[cfg(feature = "gpu")]
             (Buffer::Gpu(a), Buffer::Gpu(b), Buffer::Gpu(c)) => {
-                Some(a.matmul_add(la, b, lb, (c, d.1))?.map(Buffer::Gpu))
+                Some(a.matmul_add(la, b, lb, (c, d.1), cast)?.map(Buffer::Gpu))
             }
             #[cfg(feature = "gpu")]
             _ => None,

@@ -195,7 +195,10 @@ pub(crate) trait BackendStorage: Sized {
     /// `a @ b + d` for 2-D float32 operands and a float32 addend `d` of the result's shape,
     /// where the backend adds `d` inside the product's pass after its sum (the bits of the
     /// product, then `d + ab`): a gradient accumulated into the product that makes another
-    /// part of it (a residual block's input). None: the op adds apart, as the host does.
+    /// part of it (a residual block's input). With `cast` (a half dtype), the operands are
+    /// read as cast to it (float32 or of that dtype) and the product rounded to it before
+    /// the add: `d + (a' @ b').to(cast)`, mixed precision's Linear. None: the op adds
+    /// apart, as the host does.
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     fn matmul_add(
         &self,
@@ -203,6 +206,7 @@ pub(crate) trait BackendStorage: Sized {
         _rhs: &Self,
         _lb: &Layout,
         _d: (&Self, &Layout),
+        _cast: Option<DType>,
     ) -> Option<Result<Self>> {
         None
     }

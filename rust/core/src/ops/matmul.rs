@@ -184,33 +184,45 @@ fn product_cast(
     Ok(Some((c, sums)))
 }
 
-/// A 2-D Linear's input gradient `g @ w`, with the gradient other consumers have already
-/// accumulated for the input (`autograd::take_prior`: a residual block's shortcut) added
-/// inside the product where the backend can (`BackendStorage::matmul_add`), else after
-/// it, as the engine would (`prior + g w`). Not while a graph of the backward is recorded.
-fn input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
+/// A 2-D Linear's input gradient `g @ w` (`own`: how it is made apart), with the gradient
+/// other consumers have already accumulated for the input (`autograd::take_prior`: a
+/// residual block's shortcut) added inside the product where the backend can
+/// (`BackendStorage::matmul_add`; with `cast`, mixed precision's product rounded to that
+/// half first), else after it, as the engine would (`prior + own`). Not while a graph of
+/// the backward is recorded.
+fn input_grad(
+    g: &Tensor,
+    w: &Tensor,
+    cast: Option<DType>,
+    own: impl FnOnce() -> Result<Tensor>,
+) -> Result<Tensor> {
     if crate::autograd::is_grad_enabled() || g.ndim() != 2 {
-        return g.mm_nd(w);
+        return own();
     }
     let Some(prior) = crate::autograd::take_prior(0) else {
-        return g.mm_nd(w);
+        return own();
     };
     let (m, k, n) = (g.shape()[0], g.shape()[1], w.shape()[1]);
+    let want = if cast.is_some() {
+        DType::F32
+    } else {
+        g.dtype()
+    };
     let fits = prior.shape() == [m, n]
-        && prior.dtype() == g.dtype()
+        && prior.dtype() == want
         && prior.device() == g.device()
         && w.device() == g.device()
         && m * n * k > 0;
     if fits {
         let fused = {
             let (ga, gb, gd) = (g.storage_guard(), w.storage_guard(), prior.storage_guard());
-            ga.matmul_add(g.layout(), &gb, w.layout(), (&gd, prior.layout()))
+            ga.matmul_add(g.layout(), &gb, w.layout(), (&gd, prior.layout()), cast)
         };
         if let Some(out) = fused {
             return Tensor::from_buffer(out?, &[m, n]);
         }
     }
-    prior.add(&g.mm_nd(w)?)
+    prior.add(&own()?)
 }
 
 fn same_device(op: &str, a: &Tensor, b: &Tensor) -> Result<()> {
@@ -420,7 +432,10 @@ impl Tensor {
             };
             let g = &g;
             // y = x w^T + b: dx = g w, dw = g^T x, db = sum over rows of g
-            let dx = if nx { Some(input_grad(g, &wd)?) } else { None };
+            let dx = match nx {
+                true => Some(input_grad(g, &wd, None, || g.mm_nd(&wd))?),
+                false => None,
+            };
             if nw && nbias {
                 if let Some((dw, db)) = weight_and_bias_grads(g, &xd)? {
                     return Ok(vec![dx, Some(dw), Some(db)]);
@@ -490,15 +505,18 @@ impl Tensor {
             };
             // a recorded backward (create_graph) takes the differentiable ops
             let fused = !crate::autograd::is_grad_enabled();
-            let dx = match nx {
-                false => None,
-                true => Some(
-                    match fused {
-                        true => product_cast(&g, &wd, None, None, to(xdt))?.map(|(c, _)| c),
-                        false => None,
-                    }
-                    .map_or_else(|| g.cast(dt)?.mm_nd(&wd.cast(dt)?)?.cast(xdt), Ok)?,
-                ),
+            let own = || {
+                match fused {
+                    true => product_cast(&g, &wd, None, None, to(xdt))?.map(|(c, _)| c),
+                    false => None,
+                }
+                .map_or_else(|| g.cast(dt)?.mm_nd(&wd.cast(dt)?)?.cast(xdt), Ok)
+            };
+            let dx = match (nx, xdt) {
+                (false, _) => None,
+                // a float32 input may have the shortcut's gradient folded in (input_grad)
+                (true, DType::F32) => Some(input_grad(&g, &wd, Some(dt), own)?),
+                (true, _) => Some(own()?),
             };
             let gt = g.transpose(0, 1)?;
             let (mut dw, mut db) = (None, None);

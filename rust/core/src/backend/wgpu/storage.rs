@@ -821,18 +821,33 @@ impl BackendStorage for WgpuStorage {
         rhs: &Self,
         lb: &Layout,
         (d, ld): (&Self, &Layout),
+        cast: Option<DType>,
     ) -> Option<Result<Self>> {
         let f32 = |s: &WgpuStorage| s.dtype == DType::F32 && !s.packed;
+        // each operand as the product reads it: float32 words, or for a cast to a half,
+        // rounded to it on the way in, or packed in it as it rests
+        let code = cast.map_or(0, half_kind);
+        let read = |s: &WgpuStorage| match (cast, s.packed, s.dtype) {
+            (None, false, DType::F32) => Some(0),
+            (Some(_), false, DType::F32) => Some(code + 2),
+            (Some(to), true, dt) if dt == to => Some(code),
+            _ => None,
+        };
+        if cast.is_some() && (code == 0 || super::context().ok()?.coop_subgroup.is_some()) {
+            return None; // as matmul_cast: the tensor cores' casts stay apart
+        }
         let forward = |l: &Layout| l.strides.iter().all(|&st| st >= 0);
         let whole = ld.is_contiguous() && ld.offset == 0;
-        if !(f32(self) && f32(rhs) && f32(d)) || la.ndim() != 2 || lb.ndim() != 2 {
+        if !f32(d) || la.ndim() != 2 || lb.ndim() != 2 {
             return None;
         }
         if !whole || !forward(la) || !forward(lb) || ld.shape[..] != [la.shape[0], lb.shape[1]] {
             return None;
         }
+        let out_code = if code == 0 { 0 } else { code + 2 };
+        let halves = [read(self)?, read(rhs)?, 0, out_code];
         Some(
-            launch_matmul_add((&self.buf, la), (&rhs.buf, lb), &d.buf)
+            launch_matmul_add((&self.buf, la), (&rhs.buf, lb), &d.buf, halves)
                 .map(|c| WgpuStorage::new(c, DType::F32)),
         )
     }

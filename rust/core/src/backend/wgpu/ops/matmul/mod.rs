@@ -31,15 +31,17 @@ pub(crate) fn launch_matmul(
     Ok(launch(a, b, bias.map(|c| (c, 1)), act, false, [0; 4])?.0)
 }
 
-/// `a @ b + d` for one 2-D float32 product and a dense m x n float32 addend `d` (element by
-/// element in the epilogue, after the whole sum over k: the bits of the product, then the
-/// add): a gradient accumulated into the product that makes another part of it.
+/// `a @ b + d` for one 2-D product and a dense m x n float32 addend `d` (element by element
+/// in the epilogue, after the whole sum over k: the bits of the product, then the add): a
+/// gradient accumulated into the product that makes another part of it. `halves` as for
+/// launch_matmul_cast (A and B; C float32 words, rounded first with codes 3 and 4).
 pub(crate) fn launch_matmul_add(
     a: (&GpuBuffer, &Layout),
     b: (&GpuBuffer, &Layout),
     d: &GpuBuffer,
+    halves: [u32; 4],
 ) -> Result<GpuBuffer> {
-    Ok(launch(a, b, Some((d, 2)), (0, 0.0), false, [0; 4])?.0)
+    Ok(launch(a, b, Some((d, 2)), (0, 0.0), false, halves)?.0)
 }
 
 /// launch_matmul for operands (and a bias) that may rest as packed halves, and a result that
