@@ -8,7 +8,8 @@ struct Params {
     n: u32,
     row: u32,     // threads per grid row (2-D grids for large tensors)
     flags: u32,   // sgd: 1 momentum, 2 first step, 4 nesterov; rmsprop: 1 momentum, 2 centered
-    _pad: u32,
+    half: u32,    // sgd, adam: every buffer rests as packed halves (1 float16, 2 bfloat16):
+                  // thread i updates word i, elements 2i and 2i + 1, in float32, rounded back
     lr: f32,
     a: f32,       // sgd: momentum; adam: beta1; rmsprop: alpha; adadelta: rho
     b: f32,       // sgd: 1 - dampening; adam: beta2; rmsprop: momentum
@@ -30,10 +31,28 @@ fn index(gid: vec3<u32>) -> u32 {
     return gid.x + gid.y * p.row;
 }
 
+// Half j (0 low, 1 high) of a word of packed halves, exactly.
+fn half_of(word: f32, j: u32) -> f32 {
+    let w = bitcast<u32>(word);
+    return bitcast<f32>(half_to_f32_bits(select(w & 0xffffu, w >> 16u, j == 1u), p.half == 2u));
+}
+
+// Two values rounded to the half and packed into a word; `old`'s high half is kept when
+// the second element is past the end (`both` false).
+fn packed_pair(lo: f32, hi: f32, old: f32, both: bool) -> f32 {
+    let bf = p.half == 2u;
+    let h = select(bitcast<u32>(old) >> 16u, f32_bits_to_half(bitcast<u32>(hi), bf), both);
+    return bitcast<f32>(f32_bits_to_half(bitcast<u32>(lo), bf) | (h << 16u));
+}
+
 // s1: the momentum buffer (when flags & 1; optim_step.wgsl has the formula)
 @compute @workgroup_size(64)
 fn sgd_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
+    if (p.half != 0u) {
+        sgd_packed(i);
+        return;
+    }
     if (i >= p.n) { return; }
     let momentum = (p.flags & 1u) != 0u;
     var buf = 0.0;
@@ -47,6 +66,10 @@ fn sgd_main(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(64)
 fn adam_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
+    if (p.half != 0u) {
+        adam_packed(i);
+        return;
+    }
     if (i >= p.n) { return; }
     let r = adam_step(
         param[i], grad[i], s1[i], s2[i],
@@ -101,4 +124,35 @@ fn adadelta_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     s1[i] = r.y;
     s2[i] = r.z;
     param[i] = r.x;
+}
+
+// sgd_main on packed halves: word w, elements 2w and 2w + 1.
+fn sgd_packed(w: u32) {
+    if (2u * w >= p.n) { return; }
+    let both = 2u * w + 1u < p.n;
+    let momentum = (p.flags & 1u) != 0u;
+    var r: array<vec2<f32>, 2>;
+    for (var j = 0u; j < 2u; j++) {
+        var buf = 0.0;
+        if (momentum) { buf = half_of(s1[w], j); }
+        r[j] = sgd_step(half_of(param[w], j), half_of(grad[w], j), buf, vec4<f32>(p.lr, p.a, p.b, p.wd), p.flags);
+    }
+    if (momentum) { s1[w] = packed_pair(r[0].y, r[1].y, s1[w], both); }
+    param[w] = packed_pair(r[0].x, r[1].x, param[w], both);
+}
+
+// adam_main on packed halves: word w, elements 2w and 2w + 1.
+fn adam_packed(w: u32) {
+    if (2u * w >= p.n) { return; }
+    let both = 2u * w + 1u < p.n;
+    var r: array<vec3<f32>, 2>;
+    for (var j = 0u; j < 2u; j++) {
+        r[j] = adam_step(
+            half_of(param[w], j), half_of(grad[w], j), half_of(s1[w], j), half_of(s2[w], j),
+            vec4<f32>(p.a, p.b, p.eps, p.wd), vec4<f32>(p.decay, p.step_size, p.sqrt_bc2, 0.0),
+        );
+    }
+    s1[w] = packed_pair(r[0].y, r[1].y, s1[w], both);
+    s2[w] = packed_pair(r[0].z, r[1].z, s2[w], both);
+    param[w] = packed_pair(r[0].x, r[1].x, param[w], both);
 }

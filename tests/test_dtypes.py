@@ -516,6 +516,47 @@ def test_gpu_elementwise_ops_read_and_write_packed_halves(dt):
         _same_half_bits(v * v, (v.float() * v.float()).to(dtype), dt, str(n))
 
 
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: fg.optim.SGD(ps, lr=0.05),
+        lambda ps: fg.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda ps: fg.optim.Adam(ps, lr=0.01),
+        lambda ps: fg.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+    ],
+    ids=["sgd", "nesterov", "adam", "adamw"],
+)
+def test_gpu_optimizers_update_packed_halves_in_place(dt, make):
+    """SGD and Adam update a half parameter, its gradient and its state as they rest on the
+    GPU (packed, a word of two elements a thread, odd sizes included): one dispatch a
+    tensor, and the host's values (both compute in float32 and round each result once;
+    lavapipe gives the same bits, a GPU that contracts to fma may differ in a last bit)."""
+    _need_gpu()
+    dtype = getattr(fg, dt)
+    rng = np.random.default_rng(6)
+    init = [rng.standard_normal(s).astype(np.float32) for s in ((5, 3), (7,), (1,))]
+    grads = [[rng.standard_normal(w.shape).astype(np.float32) for w in init] for _ in range(4)]
+    out = {}
+    for dev in ("cpu", "gpu"):
+        ps = [fg.tensor(w).to(dtype).to(dev).requires_grad_() for w in init]
+        opt = make(ps)
+        for step, gs in enumerate(grads):
+            for p, g in zip(ps, gs):
+                p.grad = fg.tensor(g).to(dtype).to(dev)
+            if dev == "gpu" and step == 3:
+                fg.gpu.synchronize()
+                d0 = fg.gpu.stats()["dispatches"]
+            opt.step()
+        if dev == "gpu":
+            assert fg.gpu.stats()["dispatches"] - d0 == len(ps)
+        out[dev] = [p.detach().cpu() for p in ps]
+    ulp = 2.0**-10 if dt == "float16" else 2.0**-7
+    for h, d in zip(out["cpu"], out["gpu"]):
+        assert d.dtype == dtype
+        np.testing.assert_allclose(d.float().numpy(), h.float().numpy(), rtol=2 * ulp, atol=1e-6)
+
+
 def test_a_half_model_trains_the_same_on_both_devices():
     """Module.half() on the GPU: float16 parameters, gradients and momentum, the same
     weights as the host's after ten SGD steps (batch norm and its running stats included)."""

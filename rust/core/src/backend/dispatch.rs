@@ -785,6 +785,19 @@ impl Buffer {
                     }
                     layouts.push(*sl);
                 }
+                // SGD and Adam update a packed half parameter, gradient and state as they
+                // rest (in float32, rounded back, in the same kernel)
+                let packed = |s: &wgpu::WgpuStorage| s.packed && s.dtype == g.dtype;
+                let sgd_or_adam = matches!(
+                    rule,
+                    crate::optim::Rule::Sgd { .. } | crate::optim::Rule::Adam { .. }
+                );
+                if sgd_or_adam && g.packed && bufs.iter().all(|b| packed(b)) {
+                    let (p, rest) = bufs.split_first_mut().expect("the parameter is first");
+                    let mut st: Vec<(&mut wgpu::WgpuStorage, &Layout)> =
+                        rest.iter_mut().map(|s| &mut **s).zip(layouts).collect();
+                    return p.optimizer_step(l, (g, gl), &mut st, rule);
+                }
                 let g = gw(g)?;
                 // a half parameter and its state, updated in float32, rounded back
                 gpu_in_place(&mut bufs, |bufs| {

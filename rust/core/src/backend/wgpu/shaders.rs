@@ -61,6 +61,7 @@ pub const BATCHNORM_FUSED: &str = concat!(
 );
 /// Optimizer updates in place (SGD, Adam/AdamW, RMSprop).
 pub const OPTIM: &str = concat!(
+    include_str!("../../../../../shaders/common.wgsl"),
     include_str!("../../../../../shaders/optim_step.wgsl"),
     include_str!("../../../../../shaders/optim.wgsl")
 );

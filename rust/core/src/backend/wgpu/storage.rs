@@ -941,7 +941,10 @@ impl BackendStorage for WgpuStorage {
             whole(sl)?;
         }
         let n = l.numel();
-        let grad = from_zero(&g.buf, gl, 0)?;
+        // SGD and Adam update packed halves as they rest when every buffer is packed alike
+        // (`packed_optimizer`); other kernels get float32 words (the dispatch unpacks)
+        let half = rest_code(self);
+        let grad = from_zero(&g.buf, gl, rest_code(g))?;
         let st: Vec<&GpuBuffer> = state.iter().map(|(s, _)| &*s.buf).collect();
         match rule {
             Rule::Sgd { h, first } => {
@@ -949,6 +952,7 @@ impl BackendStorage for WgpuStorage {
                 let flags =
                     (buf.is_some() as u32) | ((first as u32) << 1) | ((h.nesterov as u32) << 2);
                 let params = OptParams {
+                    half,
                     flags,
                     lr: h.lr as f32,
                     a: h.momentum as f32,
@@ -969,6 +973,7 @@ impl BackendStorage for WgpuStorage {
             Rule::Adam { h, step } => {
                 let ([a, b, eps, wd], [decay, step_size, sqrt_bc2, _]) = adam_consts(&h, step);
                 let params = OptParams {
+                    half,
                     lr: h.lr as f32,
                     a,
                     b,

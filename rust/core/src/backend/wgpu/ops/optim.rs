@@ -43,7 +43,9 @@ pub(crate) fn launch_optimizer(
     if n == 0 {
         return Ok(());
     }
-    let (groups, row) = ctx.grid(n, 64)?;
+    // packed halves (sgd, adam): a word, two elements, a thread
+    let threads = if p.half != 0 { n.div_ceil(2) } else { n };
+    let (groups, row) = ctx.grid(threads, 64)?;
     p.n = n as u32;
     p.row = row;
     let binds = gpu::Binds {

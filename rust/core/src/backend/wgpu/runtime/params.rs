@@ -182,7 +182,9 @@ pub(crate) struct OptParams {
     pub n: u32,
     pub row: u32,
     pub flags: u32,
-    pub _pad: u32,
+    /// sgd and adam: the half code every buffer rests in (0 float32 words; 1 float16, 2
+    /// bfloat16 packed two to a word: a word, two elements, a thread)
+    pub half: u32,
     pub lr: f32,
     pub a: f32,
     pub b: f32,
