@@ -45,8 +45,7 @@ fn index(gid: vec3<u32>) -> u32 {
 // two to a word, exactly; code 0: the word itself.
 fn bn_half(word: f32, i: u32, code: u32) -> f32 {
     if (code == 0u) { return word; }
-    let w = bitcast<u32>(word);
-    return bitcast<f32>(half_to_f32_bits(select(w & 0xffffu, w >> 16u, (i & 1u) == 1u), code == 2u));
+    return packed_half(word, i, code);
 }
 
 // x[i] in the forward (in1) and the backward (in2), g[i] in the backward (in1).
@@ -265,9 +264,7 @@ fn grad_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     let k1 = grad_coefficients(j + 1u, red[lid.x + 1u], red2[lid.x + 1u]);
     for (var i = lid.y; i < p.n; i += 16u) {
         let e = i * p.c + j;
-        let lo = f32_bits_to_half(bitcast<u32>(grad_x_at(e, j, k0)), dx_code == 2u);
-        let hi = f32_bits_to_half(bitcast<u32>(grad_x_at(e + 1u, j + 1u, k1)), dx_code == 2u);
-        out[e / 2u] = bitcast<f32>(lo | (hi << 16u));
+        out[e / 2u] = packed_pair(grad_x_at(e, j, k0), grad_x_at(e + 1u, j + 1u, k1), dx_code);
     }
 }
 

@@ -297,3 +297,18 @@ fn f32_bits_to_half(b: u32, bf: bool) -> u32 {
     let up = select(0u, 1u, rest > half_unit || (rest == half_unit && (q & 1u) == 1u));
     return s | (q + up);                                       // q + up <= 0x400: normal at the top
 }
+
+// Element i of a buffer of packed halves (code 1 float16, 2 bfloat16; element 2w in the low
+// half of word w) from `word`, the buffer's word i / 2 as it reads it, exactly.
+fn packed_half(word: f32, i: u32, code: u32) -> f32 {
+    let w = bitcast<u32>(word);
+    return bitcast<f32>(half_to_f32_bits(select(w & 0xffffu, w >> 16u, (i & 1u) == 1u), code == 2u));
+}
+
+// lo and hi rounded to the half `code` (1 float16, 2 bfloat16; ties to even) and packed
+// into one word, lo in the low half.
+fn packed_pair(lo: f32, hi: f32, code: u32) -> f32 {
+    let bf = code == 2u;
+    let h = f32_bits_to_half(bitcast<u32>(hi), bf);
+    return bitcast<f32>(f32_bits_to_half(bitcast<u32>(lo), bf) | (h << 16u));
+}

@@ -48,8 +48,7 @@ fn mask_main(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn x_at(i: u32) -> f32 {
     let code = p.halves & 3u;
     if (code == 0u) { return x[i]; }
-    let w = bitcast<u32>(x[i / 2u]);
-    return bitcast<f32>(half_to_f32_bits(select(w & 0xffffu, w >> 16u, (i & 1u) == 1u), code == 2u));
+    return packed_half(x[i / 2u], i, code);
 }
 
 // Element i's factor (stored for the backward) and its output.
@@ -72,8 +71,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     // a packed output: elements 2t and 2t + 1, rounded as the packing pass rounds
     let i = 2u * t;
     if (i >= p.n) { return; }
-    let lo = f32_bits_to_half(bitcast<u32>(masked(i)), code == 2u);
-    var hi = 0u;
-    if (i + 1u < p.n) { hi = f32_bits_to_half(bitcast<u32>(masked(i + 1u)), code == 2u); }
-    out[t] = bitcast<f32>(lo | (hi << 16u));
+    let lo = masked(i);
+    var hi = 0.0;
+    if (i + 1u < p.n) { hi = masked(i + 1u); }
+    out[t] = packed_pair(lo, hi, code);
 }

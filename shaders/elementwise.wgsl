@@ -109,30 +109,22 @@ fn half_code(which: u32) -> u32 {
     return (p.halves >> (2u * which)) & 3u;
 }
 
-// Element idx of a buffer of packed halves (code 1 float16, 2 bfloat16) from the word
-// holding it, exactly.
-fn half_in(word: f32, idx: u32, code: u32) -> f32 {
-    let w = bitcast<u32>(word);
-    let h = select(w & 0xffffu, w >> 16u, (idx & 1u) == 1u);
-    return bitcast<f32>(half_to_f32_bits(h, code == 2u));
-}
-
 fn a_at(idx: u32) -> f32 {
     let c = half_code(0u);
     if (c == 0u) { return a[idx]; }
-    return half_in(a[idx / 2u], idx, c);
+    return packed_half(a[idx / 2u], idx, c);
 }
 
 fn b_at(idx: u32) -> f32 {
     let c = half_code(1u);
     if (c == 0u) { return b[idx]; }
-    return half_in(b[idx / 2u], idx, c);
+    return packed_half(b[idx / 2u], idx, c);
 }
 
 fn y_at(idx: u32) -> f32 {
     let c = half_code(2u);
     if (c == 0u) { return aux[idx]; }
-    return half_in(aux[idx / 2u], idx, c);
+    return packed_half(aux[idx / 2u], idx, c);
 }
 
 // Thread t's output elements: t itself, or with a packed output the pair 2t, 2t + 1 (the
@@ -153,9 +145,7 @@ fn store_out(t: u32, v: vec2<f32>, count: u32) {
         out[t] = v.x;
         return;
     }
-    let lo = f32_bits_to_half(bitcast<u32>(v.x), c == 2u);
-    let hi = select(0u, f32_bits_to_half(bitcast<u32>(v.y), c == 2u), count == 2u);
-    out[t] = bitcast<f32>(lo | (hi << 16u));
+    out[t] = packed_pair(v.x, select(0.0, v.y, count == 2u), c);
 }
 
 // Storage index of element i of the output in operand `which` (0: a, 1: b).

@@ -40,11 +40,7 @@ struct Params {
 // e (codes 0, 3, 4) or at e / 2 (codes 1, 2).
 fn element(word: f32, e: u32, code: u32) -> f32 {
     switch code {
-        case 1u, 2u: {
-            let w = bitcast<u32>(word);
-            let h = select(w & 0xffffu, w >> 16u, (e & 1u) == 1u);
-            return bitcast<f32>(half_to_f32_bits(h, code == 2u));
-        }
+        case 1u, 2u: { return packed_half(word, e, code); }
         case 3u: { return round_f16(word); }
         case 4u: { return round_bf16(word); }
         default: { return word; }
@@ -137,13 +133,10 @@ fn main(
         let e0 = p.c_off + batch * p.m * p.n + r * p.n + col0 + tx * 4u;
         if (packed(p.c_half)) {
             // n and the offsets are even, so columns 2q, 2q + 1 of this thread share a word
-            let bf = p.c_half == 2u;
             for (var j = 0u; j < 4u; j += 2u) {
                 let col = col0 + tx * 4u + j;
                 if (col >= p.n) { continue; }
-                let lo = f32_bits_to_half(bitcast<u32>(out[j]), bf);
-                let hi = f32_bits_to_half(bitcast<u32>(out[j + 1u]), bf);
-                c[(e0 + j) / 2u] = bitcast<f32>(lo | (hi << 16u));
+                c[(e0 + j) / 2u] = packed_pair(out[j], out[j + 1u], p.c_half);
             }
             continue;
         }

@@ -50,16 +50,9 @@ fn write_c(e: u32, v: vec4<f32>) {
         c[e / 4u] = rounded4(v, select(p.c_half, 0u, p.has_bias == 2u));
         return;
     }
-    let bf = p.c_half == 2u;
-    let h = vec4<u32>(
-        f32_bits_to_half(bitcast<u32>(v.x), bf),
-        f32_bits_to_half(bitcast<u32>(v.y), bf),
-        f32_bits_to_half(bitcast<u32>(v.z), bf),
-        f32_bits_to_half(bitcast<u32>(v.w), bf),
-    );
     let s = (e / 2u) % 4u;
-    c[e / 8u][s] = bitcast<f32>(h.x | (h.y << 16u));
-    c[e / 8u][s + 1u] = bitcast<f32>(h.z | (h.w << 16u));
+    c[e / 8u][s] = packed_pair(v.x, v.y, p.c_half);
+    c[e / 8u][s + 1u] = packed_pair(v.z, v.w, p.c_half);
 }
 
 // The four values of a packed-half operand at element e (a multiple of 4) from the vec4 of

@@ -33,16 +33,14 @@ fn index(gid: vec3<u32>) -> u32 {
 
 // Half j (0 low, 1 high) of a word of packed halves, exactly.
 fn half_of(word: f32, j: u32) -> f32 {
-    let w = bitcast<u32>(word);
-    return bitcast<f32>(half_to_f32_bits(select(w & 0xffffu, w >> 16u, j == 1u), p.half == 2u));
+    return packed_half(word, j, p.half);
 }
 
 // Two values rounded to the half and packed into a word; `old`'s high half is kept when
 // the second element is past the end (`both` false).
-fn packed_pair(lo: f32, hi: f32, old: f32, both: bool) -> f32 {
-    let bf = p.half == 2u;
-    let h = select(bitcast<u32>(old) >> 16u, f32_bits_to_half(bitcast<u32>(hi), bf), both);
-    return bitcast<f32>(f32_bits_to_half(bitcast<u32>(lo), bf) | (h << 16u));
+fn store_pair(lo: f32, hi: f32, old: f32, both: bool) -> f32 {
+    let w = bitcast<u32>(packed_pair(lo, hi, p.half));
+    return bitcast<f32>(select((w & 0xffffu) | (bitcast<u32>(old) & 0xffff0000u), w, both));
 }
 
 // s1: the momentum buffer (when flags & 1; optim_step.wgsl has the formula)
@@ -137,8 +135,8 @@ fn sgd_packed(w: u32) {
         if (momentum) { buf = half_of(s1[w], j); }
         r[j] = sgd_step(half_of(param[w], j), half_of(grad[w], j), buf, vec4<f32>(p.lr, p.a, p.b, p.wd), p.flags);
     }
-    if (momentum) { s1[w] = packed_pair(r[0].y, r[1].y, s1[w], both); }
-    param[w] = packed_pair(r[0].x, r[1].x, param[w], both);
+    if (momentum) { s1[w] = store_pair(r[0].y, r[1].y, s1[w], both); }
+    param[w] = store_pair(r[0].x, r[1].x, param[w], both);
 }
 
 // adam_main on packed halves: word w, elements 2w and 2w + 1.
@@ -152,7 +150,7 @@ fn adam_packed(w: u32) {
             vec4<f32>(p.a, p.b, p.eps, p.wd), vec4<f32>(p.decay, p.step_size, p.sqrt_bc2, 0.0),
         );
     }
-    s1[w] = packed_pair(r[0].y, r[1].y, s1[w], both);
-    s2[w] = packed_pair(r[0].z, r[1].z, s2[w], both);
-    param[w] = packed_pair(r[0].x, r[1].x, param[w], both);
+    s1[w] = store_pair(r[0].y, r[1].y, s1[w], both);
+    s2[w] = store_pair(r[0].z, r[1].z, s2[w], both);
+    param[w] = store_pair(r[0].x, r[1].x, param[w], both);
 }

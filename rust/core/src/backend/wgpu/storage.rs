@@ -137,19 +137,12 @@ impl WgpuStorage {
         bias: Option<(&WgpuStorage, &Layout)>,
         act: Option<UnaryOp>,
     ) -> Option<Result<WgpuStorage>> {
-        // the kernels' half codes: 0 float32 words, 1 float16, 2 bfloat16
-        let code = |d: DType| match d {
-            DType::F16 => 1,
-            DType::BF16 => 2,
-            _ => 0,
-        };
-        let kind = |s: &WgpuStorage| if s.packed { code(s.dtype) } else { 0 };
         // the result packed in the operands' half dtype, as gpu_narrow would pack it
-        let out_half = code(self.dtype);
+        let out_half = half_kind(self.dtype);
         let halves = [
-            kind(self),
-            kind(rhs),
-            bias.map_or(0, |(c, _)| kind(c)),
+            rest_code(self),
+            rest_code(rhs),
+            bias.map_or(0, |(c, _)| rest_code(c)),
             out_half,
         ];
         let plain =
@@ -329,6 +322,16 @@ fn half_kind(d: DType) -> u32 {
         DType::F16 => 1,
         DType::BF16 => 2,
         _ => 0,
+    }
+}
+
+/// How a product reads an operand cast to the half `to`: as it rests when packed in `to`
+/// (its half kind), float32 words rounded on the way in (kind + 2); None for any other.
+fn cast_read(s: &WgpuStorage, to: DType) -> Option<u32> {
+    match (s.packed, s.dtype) {
+        (true, d) if d == to => Some(half_kind(to)),
+        (false, DType::F32) => Some(half_kind(to) + 2),
+        _ => None,
     }
 }
 
@@ -827,11 +830,9 @@ impl BackendStorage for WgpuStorage {
         // each operand as the product reads it: float32 words, or for a cast to a half,
         // rounded to it on the way in, or packed in it as it rests
         let code = cast.map_or(0, half_kind);
-        let read = |s: &WgpuStorage| match (cast, s.packed, s.dtype) {
-            (None, false, DType::F32) => Some(0),
-            (Some(_), false, DType::F32) => Some(code + 2),
-            (Some(to), true, dt) if dt == to => Some(code),
-            _ => None,
+        let read = |s: &WgpuStorage| match cast {
+            None => f32(s).then_some(0),
+            Some(to) => cast_read(s, to),
         };
         if cast.is_some() && (code == 0 || super::context().ok()?.coop_subgroup.is_some()) {
             return None; // as matmul_cast: the tensor cores' casts stay apart
@@ -861,20 +862,15 @@ impl BackendStorage for WgpuStorage {
         act: Option<UnaryOp>,
         cast: ProductCast,
     ) -> Option<Result<(Self, Option<Self>)>> {
-        let code = match cast.to {
-            DType::F16 => 1,
-            DType::BF16 => 2,
-            _ => return None,
-        };
+        let code = half_kind(cast.to);
+        if code == 0 {
+            return None;
+        }
         if code == 1 && super::context().ok()?.coop_subgroup.is_some() {
             return None; // the op casts, and the packed float16 operands go to the tensor cores
         }
         // each operand as it rests (packed in `to`) or as float32 words rounded on the way in
-        let read = |s: &WgpuStorage| match (s.packed, s.dtype) {
-            (true, d) if d == cast.to => Some(code),
-            (false, DType::F32) => Some(code + 2),
-            _ => None,
-        };
+        let read = |s: &WgpuStorage| cast_read(s, cast.to);
         let out_code = match cast.out {
             DType::F32 => code + 2,
             d if d == cast.to => code,
