@@ -17,6 +17,7 @@ from typing import Any
 from . import _core
 from ._core import DeviceError as DeviceError  # fg.gpu.DeviceError, as before
 from ._device import gpu_available
+from ._graphs import Graph, graph
 from ._verify import VerifyReport, VerifyRow, verify
 from .amp import cuda_amp as amp
 
@@ -39,7 +40,12 @@ __all__ = [
     "VerifyReport",
     "VerifyRow",
     "amp",
+    "Graph",
+    "CUDAGraph",
+    "graph",
 ]
+
+CUDAGraph = Graph  # PyTorch's name (fg.cuda.CUDAGraph)
 
 
 def is_available() -> bool:

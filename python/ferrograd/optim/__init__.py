@@ -13,7 +13,7 @@ import numbers
 from collections.abc import Iterable
 from typing import Any
 
-from .. import _core
+from .. import _core, _graphs
 from .._core import Tensor
 from ..autograd import no_grad
 
@@ -56,6 +56,10 @@ class Optimizer:
     # "count" (an int >= 0) or "fraction" (a number in [0, 1]); None (a subclass that does
     # not say) leaves state unchecked
     state_kinds: dict[str, str] | None = None
+    # whether a captured GPU step (fg.gpu.graph) may contain this optimizer's step: its
+    # update must be GPU kernels whose only step-dependent constants the graph rebuilds
+    # (Adam's bias corrections); optimizers that compute scalars in Python per step are not
+    _capturable = False
 
     def __init__(self, params: Iterable, defaults: dict):
         params = list(params)
@@ -124,7 +128,14 @@ class Optimizer:
 
     def step(self) -> None:
         """Updates every parameter that has a gradient."""
+        graph = _graphs.capturing
+        if graph is not None and not self._capturable:
+            raise RuntimeError(
+                f"{type(self).__name__}.step: cannot be captured in a GPU graph (it computes per-step "
+                "factors in Python); SGD, Adam, AdamW, RMSprop and Adadelta can"
+            )
         i = 0
+        counted = []
         for g in self.param_groups:
             live = []
             for p in g["params"]:
@@ -134,6 +145,10 @@ class Optimizer:
                 i += 1
             if live:
                 self._update(g, live)
+                if graph is not None:
+                    counted += [self.state[j] for j, _, _ in live if "step" in self.state.get(j, {})]
+        if graph is not None and counted:
+            graph._add_replay_hook(lambda: _count_step(counted))
 
     def _update(self, group: dict, live: list) -> None:
         raise NotImplementedError
@@ -141,6 +156,12 @@ class Optimizer:
     def _buf(self, i: int, p: Tensor, key: str) -> Tensor:
         st = self.state.setdefault(i, {})
         if key not in st:
+            if _graphs.capturing is not None:
+                raise RuntimeError(
+                    f"{type(self).__name__}.step: its state '{key}' is created on the first step, which "
+                    "must not be inside a captured GPU step (each replay would reset it); run one "
+                    "step before capturing, as with torch.cuda.graph"
+                )
             z = _core.zeros(list(p.shape), p.dtype)
             st[key] = z if p.device == "cpu" else z.to(p.device)  # state lives beside its parameter
         return st[key]
@@ -242,6 +263,12 @@ class Optimizer:
         return f"{type(self).__name__}({hp})"
 
 
+def _count_step(states: list[dict]) -> None:
+    """A replayed graph's step: the step counts the capture advanced, advanced again."""
+    for st in states:
+        st["step"] += 1
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum, Nesterov momentum and weight decay.
 
@@ -249,6 +276,8 @@ class SGD(Optimizer):
     """
 
     state_kinds = {"momentum_buffer": "tensor"}
+
+    _capturable = True
 
     def __init__(
         self,
@@ -294,6 +323,8 @@ class Adam(Optimizer):
 
     decoupled = False
     state_kinds = {"exp_avg": "tensor", "exp_avg_sq": "tensor", "step": "count"}
+
+    _capturable = True
 
     def __init__(
         self,
@@ -363,6 +394,8 @@ class RMSprop(Optimizer):
     """RMSprop (Hinton), optionally centered and with momentum, as torch.optim.RMSprop."""
 
     state_kinds = {"square_avg": "tensor", "momentum_buffer": "tensor", "grad_avg": "tensor"}
+
+    _capturable = True
 
     def __init__(
         self,
@@ -478,6 +511,8 @@ class Adadelta(Optimizer):
     """
 
     state_kinds = {"square_avg": "tensor", "acc_delta": "tensor", "step": "count"}
+
+    _capturable = True
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ pub mod alloc;
 pub mod autocast;
 pub mod autograd;
 pub mod backend;
+pub mod capture;
 pub mod dtype;
 pub mod error;
 pub mod kernels;

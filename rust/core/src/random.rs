@@ -80,7 +80,15 @@ pub fn reserve(n: u64) -> (u64, u64) {
     // keep each draw aligned to a Philox block so draws never share one
     let start = s.offset;
     s.offset = s.offset.wrapping_add(n.div_ceil(4) * 4);
+    crate::capture::note_reserved(start, n);
     (s.seed, start)
+}
+
+/// Moves the global stream on by `n` numbers without drawing them (a replayed graph's
+/// draws, which its kernels made on the device).
+pub fn advance(n: u64) {
+    let mut s = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    s.offset = s.offset.wrapping_add(n);
 }
 
 /// Philox blocks `first..first + out.len() / 4` of stream `key`, written in order.

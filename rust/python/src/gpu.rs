@@ -269,3 +269,98 @@ pub(crate) fn gpu_buffers_created() -> PyResult<usize> {
         "this build of ferrograd has no gpu backend",
     ))
 }
+
+/// A captured GPU step (`ferrograd.gpu.Graph` holds one): `replay()` records and submits
+/// its dispatches again without Python; dropping it returns the buffers it binds.
+#[pyclass(name = "GpuGraph", module = "ferrograd._core")]
+pub(crate) struct PyGpuGraph {
+    #[cfg(feature = "gpu")]
+    inner: std::sync::Mutex<ferrograd_core::gpu::Graph>,
+}
+
+#[pymethods]
+impl PyGpuGraph {
+    /// Submits the captured dispatches again (after the work queued before it).
+    fn replay(&self, py: Python<'_>) -> PyResult<()> {
+        #[cfg(feature = "gpu")]
+        {
+            py.detach(|| {
+                self.inner
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .replay()
+            })
+            .map_err(err)
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            let _ = py;
+            no_gpu()
+        }
+    }
+
+    /// Dispatches one replay submits.
+    #[getter]
+    fn dispatches(&self) -> usize {
+        #[cfg(feature = "gpu")]
+        return self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .dispatches();
+        #[cfg(not(feature = "gpu"))]
+        0
+    }
+
+    /// Replays made so far.
+    #[getter]
+    fn replays(&self) -> u64 {
+        #[cfg(feature = "gpu")]
+        return self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replays();
+        #[cfg(not(feature = "gpu"))]
+        0
+    }
+}
+
+/// Starts capturing GPU work into a graph (nothing runs until it is replayed).
+#[pyfunction]
+pub(crate) fn gpu_capture_begin() -> PyResult<()> {
+    #[cfg(feature = "gpu")]
+    {
+        ferrograd_core::gpu::context()
+            .and_then(|c| c.capture_begin())
+            .map_err(err)
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
+/// Ends the capture: the graph, or an error saying why it cannot be replayed.
+#[pyfunction]
+pub(crate) fn gpu_capture_end() -> PyResult<PyGpuGraph> {
+    #[cfg(feature = "gpu")]
+    {
+        let g = ferrograd_core::gpu::context()
+            .and_then(|c| c.capture_end())
+            .map_err(err)?;
+        Ok(PyGpuGraph {
+            inner: std::sync::Mutex::new(g),
+        })
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
+/// Discards a capture that failed part way (no-op when none records).
+#[pyfunction]
+pub(crate) fn gpu_capture_abort() -> PyResult<()> {
+    #[cfg(feature = "gpu")]
+    if let Ok(c) = ferrograd_core::gpu::context() {
+        c.capture_abort();
+    }
+    Ok(())
+}

@@ -129,6 +129,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gpu_matmul_kernels, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_matmul_tuning, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_synchronize, m)?)?;
+    m.add_class::<PyGpuGraph>()?;
+    m.add_function(wrap_pyfunction!(gpu_capture_begin, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_capture_end, m)?)?;
+    m.add_function(wrap_pyfunction!(gpu_capture_abort, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_memory, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_empty_cache, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_pool_limit, m)?)?;

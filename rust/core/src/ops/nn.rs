@@ -322,12 +322,8 @@ impl Tensor {
                 "cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}"
             ));
         }
-        let labels: Vec<i64> = target.to_vec()?;
-        if let Some(bad) = labels.iter().find(|&&l| l < 0 || l as usize >= c) {
-            return Err(Error::Index(format!(
-                "cross_entropy: target {bad} is out of range for {c} classes"
-            )));
-        }
+        let labels: Vec<i64> = crate::capture::reading_ints(|| target.to_vec())?;
+        check_classes(&labels, c)?;
         Ok(labels)
     }
 
@@ -411,9 +407,20 @@ impl Tensor {
         } else {
             self.cast(DType::F32)?
         };
-        let (per, saved) = x
-            .storage_guard()
-            .cross_entropy(x.layout(), &labels, label_smoothing)?;
+        // a captured GPU step reads the targets again at each replay (the kernel takes them
+        // as metadata words, one a label)
+        let live = (crate::capture::active() && x.is_gpu()).then(|| {
+            let target = target.detach();
+            Box::new(move || {
+                let labels: Vec<i64> = crate::capture::reading_ints(|| target.to_vec())?;
+                check_classes(&labels, c)?;
+                Ok(labels.iter().map(|&l| l as u32).collect())
+            }) as crate::capture::LiveWords
+        });
+        let (per, saved) = crate::capture::with_live_words("cross_entropy", live, || {
+            x.storage_guard()
+                .cross_entropy(x.layout(), &labels, label_smoothing)
+        })?;
         let per = Tensor::from_buffer(per, &[n])?;
         let out = {
             let _g = crate::autograd::NoGradGuard::new();
@@ -510,5 +517,15 @@ fn dropout_mask(p: f64, n: usize) -> crate::backend::MaskSpec {
         keep_scale: if p >= 1.0 { 0.0 } else { 1.0 / (1.0 - p) },
         keep_shift: 0.0,
         drop_shift: 0.0,
+    }
+}
+
+/// Class targets in [0, c), or an IndexError naming the first that is not.
+fn check_classes(labels: &[i64], c: usize) -> Result<()> {
+    match labels.iter().find(|&&l| l < 0 || l as usize >= c) {
+        Some(bad) => Err(Error::Index(format!(
+            "cross_entropy: target {bad} is out of range for {c} classes"
+        ))),
+        None => Ok(()),
     }
 }

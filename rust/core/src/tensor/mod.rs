@@ -461,6 +461,9 @@ impl Tensor {
 
     /// The elements in C order, in host memory (read back from the device).
     pub(crate) fn host_storage(&self) -> Result<CpuStorage> {
+        if self.dtype().is_int() {
+            crate::capture::check_int_read("reading the values of an integer tensor")?;
+        }
         self.0.storage.read().to_host(&self.0.layout)
     }
 

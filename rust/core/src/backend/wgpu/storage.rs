@@ -274,7 +274,7 @@ use super::ops::{
     launch_matmul_row_sums, launch_max_pool2d, launch_max_pool2d_grad, launch_multi_optimizer,
     launch_multi_unscale, launch_optimizer, launch_reduce, launch_scatter_sum, launch_select,
     launch_unary, launch_unary_grad, launch_unary_halves, launch_unfold2d, multi_tensors,
-    OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    patch_adam_step, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage, OptItem};
 use crate::backend::{BnSpec, MaskSpec, ProductCast, ReduceOp, ReducePlan, XentGradSpec};
@@ -988,7 +988,8 @@ impl BackendStorage for WgpuStorage {
                     None,
                     [Some(st[0]), Some(st[1])],
                     params,
-                )
+                )?;
+                patch_adam_step(h, step, false)
             }
             Rule::RmsProp(h) => {
                 let sq = st[0];
@@ -1115,7 +1116,10 @@ impl BackendStorage for WgpuStorage {
             if batch.is_empty() {
                 return Ok(());
             }
-            let r = launch_multi_optimizer(kind, batch, consts, flags);
+            let r = launch_multi_optimizer(kind, batch, consts, flags).and_then(|()| match rule {
+                Rule::Adam { h, step } => patch_adam_step(h, step, true),
+                _ => Ok(()),
+            });
             batch.clear();
             r
         };

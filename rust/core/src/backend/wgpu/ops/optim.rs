@@ -74,6 +74,32 @@ pub(crate) fn adam_consts(h: &crate::optim::Adam, step: u64) -> ([f32; 4], [f32;
     )
 }
 
+/// While a graph captures, lets each replay rebuild the Adam dispatch just recorded
+/// (`multi`: a multi-tensor one) for its own step count: replay r is step `step + r`, and
+/// the bias corrections in its parameters move with it.
+pub(crate) fn patch_adam_step(h: crate::optim::Adam, step: u64, multi: bool) -> Result<()> {
+    fn rewrite<P: gpu::Params>(bytes: &mut [u8], f: impl FnOnce(&mut P)) {
+        let size = std::mem::size_of::<P>();
+        let mut q: P = bytemuck::pod_read_unaligned(&bytes[..size]);
+        f(&mut q);
+        bytes[..size].copy_from_slice(bytemuck::bytes_of(&q));
+    }
+    if !crate::capture::active() {
+        return Ok(());
+    }
+    gpu::context()?.patch_last(move |r, bytes| {
+        let (hh, k) = adam_consts(&h, step + r);
+        if multi {
+            rewrite(bytes, |q: &mut gpu::MultiOptParams| (q.h, q.k) = (hh, k));
+        } else {
+            rewrite(bytes, |q: &mut gpu::OptParams| {
+                (q.decay, q.step_size, q.sqrt_bc2) = (k[0], k[1], k[2])
+            });
+        }
+    });
+    Ok(())
+}
+
 /// One dispatch of a multi-tensor optimizer kernel: each tensor's buffers in `kind`'s
 /// order (weight, gradient, state...), contiguous from element 0, and its element count;
 /// at most `multi_tensors(kind)` tensors. `h`, `k`, `flags` as optim_step.wgsl's update

@@ -27,6 +27,9 @@ impl Drop for GpuBuffer {
         if let Some(b) = self.buf.take() {
             let ctx = &self.ctx;
             ctx.allocated.fetch_sub(b.size(), Ordering::Relaxed);
+            if ctx.park(&b) {
+                return; // a graph binds it: out of the pool until the graph goes
+            }
             let free = ctx.free_bytes();
             if free > ctx.pool_limit.load(Ordering::Relaxed) {
                 ctx.release(b);
@@ -69,16 +72,12 @@ impl GpuBuffer {
                 contents: bytemuck::cast_slice(values),
                 usage: wgpu::BufferUsages::COPY_SRC,
             });
-        ctx.record_copy(|enc| {
-            enc.copy_buffer_to_buffer(
-                &src,
-                0,
-                self.raw(),
-                (offset * 4) as u64,
-                Some((values.len() * 4) as u64),
-            )
-        });
-        Ok(())
+        ctx.record_copy(
+            (&src, 0),
+            (self.raw(), (offset * 4) as u64),
+            (values.len() * 4) as u64,
+            &[self],
+        )
     }
 
     /// Copies all of `src` into this buffer at element `offset`, in queue order.
@@ -95,16 +94,12 @@ impl GpuBuffer {
         if len == 0 {
             return Ok(());
         }
-        self.ctx.record_copy(|enc| {
-            enc.copy_buffer_to_buffer(
-                src.raw(),
-                (src_offset * 4) as u64,
-                self.raw(),
-                (offset * 4) as u64,
-                Some((len * 4) as u64),
-            )
-        });
-        Ok(())
+        self.ctx.record_copy(
+            (src.raw(), (src_offset * 4) as u64),
+            (self.raw(), (offset * 4) as u64),
+            (len * 4) as u64,
+            &[src, self],
+        )
     }
 
     /// Copies the elements back to the host (flushing queued work first).
@@ -124,6 +119,14 @@ impl GpuBuffer {
         if len == 0 {
             return Ok(Vec::new());
         }
+        if crate::capture::active() {
+            return Err(Error::Device(
+                "gpu: a captured step cannot read GPU results back to the host (item(), \
+                 numpy(), printing a value, a data-dependent shape): the replay would not \
+                 run that host code; read the graph's outputs after replay()"
+                    .into(),
+            ));
+        }
         let ctx = &self.ctx;
         let size = (len * 4) as u64;
         ctx.bytes_read
@@ -134,9 +137,12 @@ impl GpuBuffer {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        ctx.record_copy(|enc| {
-            enc.copy_buffer_to_buffer(self.raw(), (start * 4) as u64, &staging, 0, Some(size))
-        });
+        ctx.record_copy(
+            (self.raw(), (start * 4) as u64),
+            (&staging, 0),
+            size,
+            &[self],
+        )?;
         let idx = ctx.flush();
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {

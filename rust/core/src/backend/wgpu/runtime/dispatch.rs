@@ -186,12 +186,13 @@ impl Context {
                 self.max_binding
             )));
         }
-        let reused = self
-            .pool
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(&bytes)
-            .and_then(|v| v.pop_first());
+        let reused = self.reuse(bytes).or_else(|| {
+            self.pool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&bytes)
+                .and_then(|v| v.pop_first())
+        });
         let buf = match reused {
             Some(b) => b,
             None => {
@@ -307,10 +308,30 @@ impl Context {
         p.encoder.take().map(|e| e.finish())
     }
 
-    /// Records a copy after everything recorded so far, in the pending encoder (copies
-    /// cannot sit inside a compute pass: the open one ends, and the next dispatch opens
-    /// another). Nothing is submitted, so uploads cost no extra submission.
-    pub(crate) fn record_copy(&self, f: impl FnOnce(&mut wgpu::CommandEncoder)) {
+    /// Records a copy of `size` bytes after everything recorded so far, in the pending
+    /// encoder (copies cannot sit inside a compute pass: the open one ends, and the next
+    /// dispatch opens another). Nothing is submitted, so uploads cost no extra submission.
+    /// While a graph captures, the copy is kept in the graph (with `uses`, the tensor
+    /// buffers it touches) and nothing runs.
+    pub(crate) fn record_copy(
+        &self,
+        (src, src_off): (&wgpu::Buffer, u64),
+        (dst, dst_off): (&wgpu::Buffer, u64),
+        size: u64,
+        uses: &[&GpuBuffer],
+    ) -> Result<()> {
+        if crate::capture::active() {
+            return self.capture_copy(
+                graph::Copy {
+                    src: src.clone(),
+                    src_off,
+                    dst: dst.clone(),
+                    dst_off,
+                    size,
+                },
+                uses,
+            );
+        }
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.pass = None;
         p.pipeline = None;
@@ -318,12 +339,13 @@ impl Context {
             self.device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
         });
-        f(enc);
+        enc.copy_buffer_to_buffer(src, src_off, dst, dst_off, Some(size));
         // copies count towards the batch too: their staging buffers live until submission
         p.count += 1;
         if p.count >= MAX_PENDING {
             self.submit_pending(&mut p);
         }
+        Ok(())
     }
 
     /// Submits the queued work and waits until the GPU has finished it.
@@ -361,7 +383,7 @@ impl Context {
     /// to check that such an error comes back as a DeviceError instead of a panic.
     pub fn record_invalid_command_for_tests(&self) {
         let b = &self.dummy;
-        self.record_copy(|enc| enc.copy_buffer_to_buffer(b, 0, b, 0, Some(4)));
+        let _ = self.record_copy((b, 0), (b, 0), 4, &[]);
     }
 
     /// Submits the pending encoder; returns the submission to wait for.
@@ -450,47 +472,62 @@ impl Context {
             binds.output.raw(),
         );
 
+        // group 0 moves with every dispatch's parameter slot, group 2 with the meta ring's
+        // when it holds binding 4; the others are set again only when they change
+        let g2_off = if meta_words.is_some() {
+            Offset::Meta
+        } else {
+            Offset::Zero
+        };
         self.record(
-            kernel.key,
-            pipeline,
-            bytes,
-            meta_words,
-            |pass, bound, uniform_off, meta_off| {
-                // group 0 moves with every dispatch's parameter slot; the others are set
-                // again only when they change (group 2's offset is fixed unless it is the
-                // meta ring)
-                pass.set_bind_group(0, &g0, &[uniform_off]);
-                for (i, (g, off)) in [(g1, None), (g2, Some(meta_off)), (g3, None)]
-                    .into_iter()
-                    .enumerate()
-                {
-                    let ring = off.is_some() && meta_words.is_some();
-                    if ring || bound[i].as_ref() != Some(&g) {
-                        pass.set_bind_group(i as u32 + 1, &g, off.as_slice());
-                        bound[i] = Some(g);
-                    }
-                }
+            Dispatch {
+                key: kernel.key,
+                pipeline,
+                params: bytes,
+                meta: meta_words,
+                binds: vec![
+                    (0, g0, Offset::Uniform),
+                    (1, g1, Offset::Fixed),
+                    (2, g2, g2_off),
+                    (3, g3, Offset::Fixed),
+                ],
+                other_layout: false,
+                rng_at: P::RNG_START,
+                groups,
             },
-            groups,
+            [
+                binds.inputs[0],
+                binds.inputs[1],
+                Some(binds.output),
+                binds.rw[0],
+                binds.rw[1],
+            ]
+            .into_iter()
+            .flatten()
+            .chain(match binds.extra {
+                Extra::Buffer(b) => Some(b),
+                _ => None,
+            }),
+            own_meta,
         )
     }
 
-    /// Records one dispatch of `pipeline` into the open pass (opening one if needed):
-    /// `bytes` go to the parameter ring, `meta_words` to the meta ring, and `bind(pass,
-    /// bound, parameter offset, meta offset)` sets the bind groups (`bound`: groups 1-3 as
-    /// the pass has them, to skip setting them again).
-    #[allow(clippy::type_complexity)]
-    pub(super) fn record(
+    /// Records one dispatch into the open pass (opening one if needed): its parameter bytes
+    /// go to the parameter ring, its metadata words to the meta ring, and its bind groups
+    /// are set where the pass does not hold them already. While a graph captures, the
+    /// dispatch is kept in the graph instead (with `uses`, the tensor buffers it binds, and
+    /// `own_meta`, a metadata buffer of its own) and nothing runs.
+    pub(super) fn record<'a>(
         &self,
-        key: &'static str,
-        pipeline: wgpu::ComputePipeline,
-        bytes: &[u8],
-        meta_words: Option<&[u32]>,
-        bind: impl FnOnce(&mut wgpu::ComputePass<'static>, &mut [Option<wgpu::BindGroup>; 3], u32, u32),
-        groups: [u32; 3],
+        d: Dispatch<'_>,
+        uses: impl Iterator<Item = &'a GpuBuffer>,
+        own_meta: Option<wgpu::Buffer>,
     ) -> Result<()> {
+        if crate::capture::active() {
+            return self.capture_dispatch(d, uses, own_meta);
+        }
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let meta_off = match meta_words {
+        let meta_off = match d.meta {
             Some(m) => {
                 let len = (m.len() * 4).div_ceil(SLOT).max(1) * SLOT;
                 if p.meta.len() + len > META_RING {
@@ -507,7 +544,7 @@ impl Context {
         let slot = p.count;
         let uniform_off = (slot * SLOT) as u32;
         p.params.resize(slot * SLOT, 0); // copies take slots without parameters
-        p.params.extend_from_slice(bytes);
+        p.params.extend_from_slice(d.params);
         p.params.resize((slot + 1) * SLOT, 0);
         if p.pass.is_none() {
             let enc = p.encoder.get_or_insert_with(|| {
@@ -522,9 +559,9 @@ impl Context {
                 .forget_lifetime();
             p.pass = Some(pass);
             p.pipeline = None;
-            p.bound = [None, None, None];
+            p.bound = Default::default();
         }
-        let same = p.pipeline.as_ref() == Some(&pipeline);
+        let same = p.pipeline.as_ref() == Some(&d.pipeline);
         let q = 2 * p.profiled.len() as u32;
         {
             let Pending { pass, bound, .. } = &mut *p;
@@ -532,22 +569,28 @@ impl Context {
                 .as_mut()
                 .expect("a pass is open while an encoder exists");
             if !same {
-                pass.set_pipeline(&pipeline);
+                pass.set_pipeline(&d.pipeline);
             }
-            bind(pass, bound, uniform_off, meta_off);
+            graph::set_groups(
+                pass,
+                bound,
+                (&d.binds, d.other_layout),
+                uniform_off,
+                meta_off,
+            );
             if let Some(prof) = &self.profiler {
                 pass.write_timestamp(&prof.queries, q);
             }
-            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
             if let Some(prof) = &self.profiler {
                 pass.write_timestamp(&prof.queries, q + 1);
             }
         }
         if self.profiler.is_some() {
-            p.profiled.push(key);
+            p.profiled.push(d.key);
         }
         if !same {
-            p.pipeline = Some(pipeline);
+            p.pipeline = Some(d.pipeline);
         }
         p.count += 1;
         self.dispatches

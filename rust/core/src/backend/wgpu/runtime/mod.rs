@@ -16,11 +16,14 @@ use wgpu::util::DeviceExt;
 
 mod buffer;
 mod dispatch;
+mod graph;
 mod multi;
 mod params;
 
 pub(crate) use buffer::Extra;
 pub use buffer::GpuBuffer;
+pub use graph::Graph;
+pub(crate) use graph::{Dispatch, Offset};
 pub(crate) use params::*;
 
 /// The longest any wait for the GPU may take: lavapipe has hung before; never wait forever.
@@ -64,8 +67,8 @@ struct Pending {
     count: usize,
     /// kernels of this batch with timestamps (profiling only)
     profiled: Vec<&'static str>,
-    /// groups 1-3 bound in the open pass (consecutive dispatches often share them)
-    bound: [Option<wgpu::BindGroup>; 3],
+    /// the groups bound in the open pass (consecutive dispatches often share them)
+    bound: [Option<wgpu::BindGroup>; 4],
 }
 
 /// GPU timestamps around every dispatch (`FERROGRAD_GPU_PROFILE=1`, where the adapter has
@@ -195,6 +198,10 @@ pub struct Context {
     multi: std::sync::OnceLock<Option<multi::MultiLayout>>,
     /// the subgroup size where float16 products run on tensor cores (matmul_coop.wgsl)
     pub(crate) coop_subgroup: Option<u32>,
+    /// the recording capture and the graphs' claims on pool buffers (graph.rs)
+    graphs: Mutex<graph::Registry>,
+    /// live graphs plus a recording capture: while 0, freeing a buffer skips the registry
+    graph_claims: std::sync::atomic::AtomicUsize,
 }
 
 /// The default cap on free pooled buffers: enough for a training loop's working set to be
@@ -514,7 +521,7 @@ fn create_quietly() -> std::result::Result<Context, String> {
             meta: Vec::with_capacity(MAX_PENDING * SLOT),
             count: 0,
             profiled: Vec::new(),
-            bound: [None, None, None],
+            bound: Default::default(),
         }),
         bind_groups: Mutex::new(BindCache::default()),
         dummy,
@@ -535,5 +542,7 @@ fn create_quietly() -> std::result::Result<Context, String> {
         matmul: super::ops::MatmulSettings::from_env(vulkan),
         multi: std::sync::OnceLock::new(),
         coop_subgroup,
+        graphs: Mutex::new(graph::Registry::default()),
+        graph_claims: std::sync::atomic::AtomicUsize::new(0),
     })
 }

@@ -160,17 +160,22 @@ impl Context {
                 .clone()
         };
         self.record(
-            kernel.key,
-            pipeline,
-            bytemuck::bytes_of(params),
-            None,
-            |pass, bound, uniform_off, _| {
-                pass.set_bind_group(0, &layout.ring, &[uniform_off]);
-                pass.set_bind_group(1, &g1, &[]);
+            Dispatch {
+                key: kernel.key,
+                pipeline,
+                params: bytemuck::bytes_of(params),
+                meta: None,
+                binds: vec![
+                    (0, layout.ring.clone(), Offset::Uniform),
+                    (1, g1, Offset::Fixed),
+                ],
                 // groups 0 and 1 now hold another layout's groups: the next kernel sets its own
-                *bound = [None, None, None];
+                other_layout: true,
+                rng_at: P::RNG_START,
+                groups,
             },
-            groups,
+            bufs.iter().flatten().copied(),
+            None,
         )
     }
 }

@@ -40,7 +40,11 @@ pub(crate) struct Binds<'a> {
 }
 
 /// Kernel parameters (uniform buffers must be 16-byte multiples: all here are).
-pub(crate) trait Params: bytemuck::Pod {}
+pub(crate) trait Params: bytemuck::Pod {
+    /// The byte offset of the u64 (low word first) where a kernel that draws from the
+    /// global random stream takes its first index: a replayed graph moves it on.
+    const RNG_START: Option<usize> = None;
+}
 
 /// elementwise.wgsl's Params.
 #[repr(C)]
@@ -135,7 +139,9 @@ pub(crate) struct DropParams {
     pub drop_shift: f32,
     pub _pad2: f32,
 }
-impl Params for DropParams {}
+impl Params for DropParams {
+    const RNG_START: Option<usize> = Some(std::mem::offset_of!(DropParams, start_lo));
+}
 
 /// softmax.wgsl's Params.
 #[repr(C)]
@@ -173,7 +179,9 @@ pub(crate) struct BnParams {
     pub halves: u32,
     pub _pad1: u32,
 }
-impl Params for BnParams {}
+impl Params for BnParams {
+    const RNG_START: Option<usize> = Some(std::mem::offset_of!(BnParams, start_lo));
+}
 
 /// optim.wgsl's Params.
 #[repr(C)]
