@@ -80,6 +80,10 @@ __all__ = [
     "gpu_matmul_tuning",
     "gpu_synchronize",
     "gpu_memory",
+    "GpuGraph",
+    "gpu_capture_begin",
+    "gpu_capture_end",
+    "gpu_capture_abort",
     "gpu_empty_cache",
     "gpu_pool_limit",
     "_gpu_record_invalid_command",
@@ -1432,6 +1436,29 @@ def gpu_synchronize() -> None:
     """Submits the queued GPU work and waits for it to finish (for timing)."""
 
 def gpu_memory() -> tuple[int, int]: ...
+
+@final
+class GpuGraph:
+    """A captured GPU step (``fg.gpu.Graph`` holds one); not constructible from Python."""
+
+    def replay(self) -> None:
+        """Submits the captured dispatches again (after the work queued before it)."""
+    @property
+    def dispatches(self) -> int:
+        """Dispatches one replay submits."""
+    @property
+    def replays(self) -> int:
+        """Replays made so far."""
+
+def gpu_capture_begin() -> None:
+    """Starts capturing GPU work into a graph (nothing runs until it is replayed)."""
+
+def gpu_capture_end() -> GpuGraph:
+    """Ends the capture: the graph, or an error saying why it cannot be replayed."""
+
+def gpu_capture_abort() -> None:
+    """Discards a capture that failed part way (no-op when none records)."""
+
 def gpu_empty_cache() -> None: ...
 def gpu_pool_limit(limit: int | None = None) -> int: ...
 def _gpu_record_invalid_command() -> None:

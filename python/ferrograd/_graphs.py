@@ -121,7 +121,7 @@ class graph:
         if not isinstance(cuda_graph, Graph):
             raise TypeError(f"graph: expected a fg.gpu.Graph, got {type(cuda_graph).__name__}")
         if pool is not None or stream is not None:
-            raise ValueError("graph: pool and stream are not supported (each graph has its own pool, one queue)")
+            raise ValueError("graph: pool and stream are not supported (one private pool a graph, one queue)")
         if capture_error_mode not in ("global", "thread_local", "relaxed"):
             raise ValueError(f"graph: unknown capture_error_mode {capture_error_mode!r}")
         self.cuda_graph = cuda_graph

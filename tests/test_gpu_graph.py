@@ -1,0 +1,291 @@
+"""Captured GPU steps (fg.gpu.Graph / fg.gpu.graph): a replay must give the bits of the
+eager step it stands for, step after step (dropout masks, Adam's bias corrections, batch
+norm's running statistics, labels that change), and what a replay cannot repeat must be
+refused at capture, not replayed wrong."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import ferrograd as fg
+import ferrograd.nn.functional as F
+
+if not fg.gpu_available():
+    if os.environ.get("FERROGRAD_REQUIRE_GPU") == "1":
+        raise RuntimeError("FERROGRAD_REQUIRE_GPU=1 but no GPU adapter was found: " + repr(fg.devices()))
+    pytest.skip("no GPU adapter (install mesa-vulkan-drivers for lavapipe)", allow_module_level=True)
+
+BATCH = 64
+RNG = np.random.default_rng(7)
+XS = [RNG.standard_normal((BATCH, 784)).astype(np.float32) for _ in range(4)]
+YS = [RNG.integers(0, 10, BATCH) for _ in range(4)]
+
+NETS = {
+    "standard": lambda: fg.models.standard(784, 10),
+    "residual": lambda: fg.models.residual(784, 10, width=64, blocks=2, dropout=0.1),
+    "self_normalizing": lambda: fg.models.self_normalizing(784, 10),
+}
+
+OPTS = {
+    "adam": lambda ps: fg.optim.Adam(ps, lr=1e-3),
+    "adamw": lambda ps: fg.optim.AdamW(ps, lr=1e-3, weight_decay=0.01),
+    "sgd_nesterov": lambda ps: fg.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
+    "rmsprop": lambda ps: fg.optim.RMSprop(ps, lr=1e-3, momentum=0.5, centered=True),
+    "adadelta": lambda ps: fg.optim.Adadelta(ps),
+}
+
+
+def _setup(arch: str, opt: str = "adam"):
+    fg.manual_seed(0)
+    model = NETS[arch]().to("gpu")
+    optimizer = OPTS[opt](model.parameters())
+    sx = fg.tensor(XS[0]).to("gpu")
+    sy = fg.tensor(YS[0])
+
+    def step():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(sx), sy)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    def feed(i):
+        sx.copy_(fg.tensor(XS[i]).to("gpu"))
+        sy.copy_(fg.tensor(YS[i]))
+
+    return model, optimizer, step, feed
+
+
+def _state(model, optimizer):
+    weights = {k: v.numpy().copy() for k, v in model.state_dict().items() if hasattr(v, "numpy")}
+    steps = [st.get("step") for st in optimizer.state.values()]
+    return weights, steps, fg.get_rng_state()
+
+
+def _eager(arch, opt, n):
+    model, optimizer, step, feed = _setup(arch, opt)
+    losses = []
+    for i in range(n):
+        feed(i)
+        losses.append(step().item())
+    return losses, _state(model, optimizer)
+
+
+def _assert_same(a, b):
+    (la, (wa, sa, ra)), (lb, (wb, sb, rb)) = a, b
+    assert la == lb
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        np.testing.assert_array_equal(wa[k], wb[k], err_msg=k)
+    assert sa == sb
+    assert ra == rb
+
+
+@pytest.mark.parametrize("arch", list(NETS))
+def test_replays_give_the_bits_of_eager_steps(arch):
+    """One warm-up step, a capture, three replays (new data each) == four eager steps: the
+    losses, every weight and running statistic, the step counts and the random state."""
+    model, optimizer, step, feed = _setup(arch)
+    feed(0)
+    losses = [step().item()]
+    optimizer.zero_grad()
+    g = fg.gpu.Graph()
+    with fg.gpu.graph(g):
+        loss = step()
+    assert g.dispatches > 0
+    for i in range(1, 4):
+        feed(i)
+        g.replay()
+        losses.append(loss.item())
+    _assert_same(_eager(arch, "adam", 4), (losses, _state(model, optimizer)))
+
+
+@pytest.mark.parametrize("opt", list(OPTS))
+def test_each_capturable_optimizer_replays_exactly(opt):
+    model, optimizer, step, feed = _setup("standard", opt)
+    feed(0)
+    losses = [step().item()]
+    optimizer.zero_grad()
+    g = fg.gpu.Graph()
+    with fg.gpu.graph(g):
+        loss = step()
+    for i in range(1, 4):
+        feed(i)
+        g.replay()
+        losses.append(loss.item())
+    _assert_same(_eager("standard", opt, 4), (losses, _state(model, optimizer)))
+
+
+def test_eager_steps_after_replays_continue_the_same_run():
+    """Replays keep the host's bookkeeping (step counts, random stream) where eager steps
+    would have left it, so a run may mix them."""
+    model, optimizer, step, feed = _setup("residual")
+    feed(0)
+    losses = [step().item()]
+    optimizer.zero_grad()
+    g = fg.gpu.Graph()
+    with fg.gpu.graph(g):
+        loss = step()
+    for i in (1, 2):
+        feed(i)
+        g.replay()
+        losses.append(loss.item())
+    feed(3)
+    losses.append(step().item())  # eager again
+    _assert_same(_eager("residual", "adam", 4), (losses, _state(model, optimizer)))
+
+
+def test_capture_runs_nothing_and_replay_counts_its_dispatches():
+    model, optimizer, step, feed = _setup("standard")
+    feed(0)
+    step().item()
+    before = [p.numpy().copy() for p in model.parameters()]
+    optimizer.zero_grad()
+    fg.gpu.synchronize()
+    d0 = fg.gpu.stats()["dispatches"]
+    g = fg.gpu.Graph()
+    with fg.gpu.graph(g):
+        step()
+    fg.gpu.synchronize()
+    assert fg.gpu.stats()["dispatches"] == d0  # recorded, not run
+    for b, p in zip(before, model.parameters()):
+        np.testing.assert_array_equal(b, p.numpy())
+    # one replay submits what one eager step dispatches
+    feed(1)
+    fg.gpu.synchronize()
+    d1 = fg.gpu.stats()["dispatches"]
+    g.replay()
+    fg.gpu.synchronize()
+    assert fg.gpu.stats()["dispatches"] - d1 == g.dispatches
+    d2 = fg.gpu.stats()["dispatches"]
+    step()
+    fg.gpu.synchronize()
+    assert fg.gpu.stats()["dispatches"] - d2 == g.dispatches
+    assert any(not np.array_equal(b, p.numpy()) for b, p in zip(before, model.parameters()))
+
+
+def _capture_fails(body, match, exc=fg.DeviceError):
+    g = fg.gpu.Graph()
+    with pytest.raises(exc, match=match):
+        with fg.gpu.graph(g):
+            body()
+    # the failed capture is gone: nothing records, and a new capture works
+    assert fg._graphs.capturing is None
+    x = fg.ones(4).to("gpu")
+    g2 = fg.gpu.Graph()
+    with fg.gpu.graph(g2):
+        y = x * 3
+    g2.replay()
+    np.testing.assert_array_equal(y.numpy(), np.full(4, 3, np.float32))
+
+
+def test_reading_values_back_inside_a_capture_is_refused():
+    x = fg.ones(4).to("gpu")
+    _capture_fails(lambda: (x * 2).sum().item(), "cannot read GPU results back")
+
+
+def test_host_reads_of_integer_indices_inside_a_capture_are_refused():
+    x = fg.ones((4, 3)).to("gpu")
+    idx = fg.tensor([0, 2])
+    _capture_fails(lambda: x[idx] * 2, "integer tensor")
+
+
+def test_random_numbers_drawn_on_the_host_inside_a_capture_are_refused():
+    _capture_fails(lambda: fg.randn(8).to("gpu") * 2, "drawn on the host")
+
+
+def test_optimizer_state_created_inside_a_capture_is_refused():
+    """Its zeros would be written again by every replay (PyTorch asks for a warm-up too)."""
+    model, optimizer, step, feed = _setup("standard")
+    _capture_fails(step, "run one step before capturing", RuntimeError)
+
+
+def test_optimizers_with_python_per_step_factors_are_refused():
+    fg.manual_seed(0)
+    model = NETS["standard"]().to("gpu")
+    optimizer = fg.optim.Adagrad(model.parameters())
+    x, y = fg.tensor(XS[0]).to("gpu"), fg.tensor(YS[0])
+
+    def step():
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    step()
+    _capture_fails(step, "cannot be captured", RuntimeError)
+
+
+def test_out_of_range_labels_fail_the_replay_before_anything_runs():
+    fg.manual_seed(0)
+    model = NETS["standard"]().to("gpu")
+    optimizer = fg.optim.Adam(model.parameters())
+    x, y = fg.tensor(XS[0]).to("gpu"), fg.tensor(YS[0])
+
+    def step():
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+
+    step()
+    optimizer.zero_grad()
+    g = fg.gpu.Graph()
+    with fg.gpu.graph(g):
+        step()
+    before = [p.numpy().copy() for p in model.parameters()]
+    bad = YS[1].copy()
+    bad[5] = 10
+    y.copy_(fg.tensor(bad))
+    with pytest.raises(IndexError, match="target 10 is out of range for 10 classes"):
+        g.replay()
+    for b, p in zip(before, model.parameters()):
+        np.testing.assert_array_equal(b, p.numpy())
+    y.copy_(fg.tensor(YS[1]))
+    g.replay()
+    assert any(not np.array_equal(b, p.numpy()) for b, p in zip(before, model.parameters()))
+
+
+def test_a_graphs_buffers_are_not_handed_to_other_tensors():
+    """A tensor the capture made and the caller dropped keeps its buffer out of the pool while
+    the graph lives: a replay must not write into a tensor allocated afterwards."""
+    x = fg.ones(1000).to("gpu")
+    g = fg.gpu.Graph()
+    with fg.gpu.graph(g):
+        y = x * 2
+        z = y + 1
+    del y, z
+    others = [fg.full((1000,), 7.0).to("gpu") for _ in range(4)]
+    g.replay()
+    fg.gpu.synchronize()
+    for o in others:
+        np.testing.assert_array_equal(o.numpy(), np.full(1000, 7, np.float32))
+
+
+def test_dropping_a_graph_gives_its_buffers_back():
+    x = fg.ones(1 << 16).to("gpu")
+    fg.gpu.synchronize()
+    reserved = None
+    for _ in range(3):
+        g = fg.gpu.Graph()
+        with fg.gpu.graph(g):
+            y = (x * 2).relu() + 1
+        g.replay()
+        del y, g
+        fg.gpu.synchronize()
+        now = fg.gpu.memory_reserved()
+        assert reserved is None or now == reserved  # the second capture reuses the first's
+        reserved = now
+
+
+def test_misuse_raises_clear_errors():
+    g = fg.gpu.Graph()
+    with pytest.raises(RuntimeError, match="nothing has been captured"):
+        g.replay()
+    with fg.gpu.graph(g):
+        with pytest.raises(RuntimeError, match="another capture is recording"):
+            fg.gpu.Graph().capture_begin()
+    with pytest.raises(TypeError, match="expected a fg.gpu.Graph"):
+        fg.gpu.graph(object())
+    assert fg.cuda.CUDAGraph is fg.gpu.Graph
