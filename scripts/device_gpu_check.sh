@@ -31,7 +31,8 @@ python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /
 export PYTHONPATH=/tmp/site
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.sm --format=csv
 python3 -c "import ferrograd as fg; print(fg.devices()); print('using', fg._core.gpu_info())" || exit 1
-timeout 150 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gpu.py tests/test_gpu_layouts.py 2>&1 \
+timeout 150 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gpu.py tests/test_gpu_layouts.py \
+    tests/test_gpu_graph.py 2>&1 \
     | tee "$OUT/gpu_tests.log" | tail -25
 if [ "${SWEEP:-1}" = 1 ]; then
     # every matmul kernel at 1024 and 4096 in each layout (what "auto" chooses among), and at
@@ -48,6 +49,9 @@ timeout 90 python3 benches/gpu_matmul_repeat.py 2>&1 | tee "$OUT/matmul_repeat.l
 # bar: 300 TFLOP/s at 8192, cuBLAS fp16 beside it)
 timeout 120 python3 benches/gpu_matmul_repeat.py --dtype float16 --n 8192 --rounds 5 --reps 5 2>&1 \
     | tee "$OUT/matmul_half.log"
+# host time of a step, eager against a captured graph's replay (issue 18's 1 us a dispatch
+# on a real driver; lavapipe's figures are in benches/README)
+timeout 60 python3 benches/gpu_graph.py 2>&1 | tee "$OUT/graph.log"
 # split-K off and on at a training step's products
 timeout 60 python3 benches/gpu_split_k.py 2>&1 | tee "$OUT/split_k.log"
 timeout 300 python3 benches/bench_gpu.py --batch "${BATCHES:-128,512}" --epochs "${EPOCHS:-3}" 2>&1 \

@@ -1,0 +1,72 @@
+"""Host time of a GPU training step, eager against a captured graph's replay (issue 18's
+"at most 1 us of host time per recorded dispatch"): the three networks at one batch size,
+Adam, cross-entropy. Each figure is the median over `--steps` of the time the call takes
+with the GPU idle before it (a `synchronize` first), so it is host time: Python, autograd
+and recording for an eager step, encoding and submitting for a replay. (That a replay gives
+the eager step's bits is tests/test_gpu_graph.py's business.)
+
+    python benches/gpu_graph.py [--batch 128] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import ferrograd as fg
+import ferrograd.nn.functional as F
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=20)
+    args = ap.parse_args()
+    from ferrograd.cli import build
+
+    print(f"adapter: {fg.gpu.info()['name']}, batch {args.batch}")
+    cols = ("dispatches", "eager us", "replay us", "eager/disp", "replay/disp")
+    print(f"{'network':10s} " + " ".join(f"{c:>11s}" for c in cols))
+    rng = np.random.default_rng(0)
+    for arch in ("standard", "residual", "selu"):
+        fg.manual_seed(0)
+        model = build(arch, 784, 10).to("gpu")
+        opt = fg.optim.Adam(model.parameters(), lr=1e-3)
+        sx = fg.tensor(rng.standard_normal((args.batch, 784)).astype(np.float32), device="gpu")
+        sy = fg.tensor(rng.integers(0, 10, args.batch))
+
+        def step(model=model, opt=opt, sx=sx, sy=sy):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(sx), sy)
+            loss.backward()
+            opt.step()
+            return loss
+
+        for _ in range(3):
+            step().item()
+
+        def timed(fn):
+            out = []
+            for _ in range(args.steps):
+                fg.gpu.synchronize()
+                t = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - t)
+            fg.gpu.synchronize()
+            return statistics.median(out) * 1e6
+
+        eager = timed(step)
+        opt.zero_grad()
+        g = fg.gpu.Graph()
+        with fg.gpu.graph(g):
+            step()
+        replay = timed(g.replay)
+        n = g.dispatches
+        print(f"{arch:10s} {n:11d} {eager:11.0f} {replay:11.0f} {eager / n:11.2f} {replay / n:11.2f}")
+
+
+if __name__ == "__main__":
+    main()
