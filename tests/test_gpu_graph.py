@@ -289,3 +289,85 @@ def test_misuse_raises_clear_errors():
     with pytest.raises(TypeError, match="expected a fg.gpu.Graph"):
         fg.gpu.graph(object())
     assert fg.cuda.CUDAGraph is fg.gpu.Graph
+
+
+def test_eager_steps_between_replays_keep_every_replay_exact():
+    """A replay draws from the generator and counts the optimizer step where they are at the
+    replay, so eager steps (the short last batch of an epoch) may come in between."""
+    model, optimizer, step, feed = _setup("residual")
+    feed(0)
+    losses = [step().item()]
+    optimizer.zero_grad()
+    g = fg.gpu.Graph()
+    with fg.gpu.graph(g):
+        loss = step()
+    feed(1)
+    g.replay()
+    losses.append(loss.item())
+    feed(2)
+    losses.append(step().item())  # eager in between
+    feed(3)
+    g.replay()
+    losses.append(loss.item())
+    _assert_same(_eager("residual", "adam", 4), (losses, _state(model, optimizer)))
+
+
+def test_uneven_step_counts_refuse_the_replay():
+    model, optimizer, step, feed = _setup("standard")
+    feed(0)
+    step().item()
+    optimizer.zero_grad()
+    g = fg.gpu.Graph()
+    with fg.gpu.graph(g):
+        step()
+    next(iter(optimizer.state.values()))["step"] += 5  # one parameter stepped elsewhere
+    with pytest.raises(RuntimeError, match="step counts moved unevenly"):
+        g.replay()
+
+
+def _fit(capture, optimizer="adam", callbacks=None):
+    x, y = fg.data.load_mnist()
+    fg.manual_seed(3)
+    model = fg.models.residual(784, 10, width=64, blocks=2).to("gpu")
+    if optimizer == "adagrad":
+        optimizer = fg.optim.Adagrad(model.parameters(), lr=0.01)
+    history = model.fit(
+        x[:600],
+        y[:600],
+        epochs=3,
+        batch_size=128,  # 480 training samples: three full batches and a short one
+        validation_split=0.2,
+        verbose=0,
+        capture=capture,
+        callbacks=callbacks,
+    )
+    return history.history, {k: v.numpy() for k, v in model.state_dict().items() if hasattr(v, "numpy")}
+
+
+def _same_fit(a, b):
+    assert a[0] == b[0]
+    for k in a[1]:
+        np.testing.assert_array_equal(a[1][k], b[1][k], err_msg=k)
+
+
+def test_fit_replays_captured_steps_with_the_eager_bits(monkeypatch):
+    replays = []
+    real = fg._graphs.Graph.replay
+    monkeypatch.setattr(fg._graphs.Graph, "replay", lambda self: (replays.append(1), real(self))[1])
+    _same_fit(_fit(False), _fit("auto"))
+    # epoch 1: 1 eager + capture + 1 replay of the full batches, the short one eager; then
+    # every batch of epochs 2 and 3 replays (the short one captured on its second showing)
+    assert len(replays) >= 8
+
+
+def test_fit_recaptures_after_a_learning_rate_change():
+    class Halve(fg.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for g in self.optimizer.param_groups:
+                g["lr"] *= 0.5
+
+    _same_fit(_fit(False, callbacks=[Halve()]), _fit("auto", callbacks=[Halve()]))
+
+
+def test_fit_trains_eagerly_where_a_step_cannot_be_captured():
+    _same_fit(_fit(False, "adagrad"), _fit("auto", "adagrad"))

@@ -1441,8 +1441,9 @@ def gpu_memory() -> tuple[int, int]: ...
 class GpuGraph:
     """A captured GPU step (``fg.gpu.Graph`` holds one); not constructible from Python."""
 
-    def replay(self) -> None:
-        """Submits the captured dispatches again (after the work queued before it)."""
+    def replay(self, advance: int = 0) -> None:
+        """Submits the captured dispatches again (after the work queued before it); `advance`:
+        optimizer steps past the captured one (Adam's bias corrections follow it)."""
     @property
     def dispatches(self) -> int:
         """Dispatches one replay submits."""

@@ -32,7 +32,6 @@ a graph N times gives the same bits as N eager steps.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -47,7 +46,8 @@ class Graph:
 
     def __init__(self) -> None:
         self._graph: Any = None
-        self._on_replay: list[Callable[[], None]] = []
+        # (optimizer state dict, the step its captured update performs)
+        self._counted: list[tuple[dict, int]] = []
 
     def capture_begin(self) -> None:
         """Starts recording GPU work into this graph (prefer ``with fg.gpu.graph(g):``)."""
@@ -56,49 +56,58 @@ class Graph:
             raise RuntimeError("Graph.capture_begin: another capture is recording")
         _core.gpu_capture_begin()
         self._graph = None
-        self._on_replay = []
+        self._counted = []
         capturing = self
 
     def capture_end(self) -> None:
         """Ends the capture; raises (and keeps nothing) if the captured work cannot be replayed."""
         global capturing
         capturing = None
-        try:
-            self._graph = _core.gpu_capture_end()
-        except BaseException:
-            self._on_replay = []
-            raise
+        self._uncount()  # nothing ran: each replay counts its step
+        self._graph = _core.gpu_capture_end()
 
     def _abort(self) -> None:
         global capturing
         capturing = None
-        self._on_replay = []
+        self._uncount()
+        self._counted = []
         _core.gpu_capture_abort()
+
+    def _uncount(self) -> None:
+        for st, step in self._counted:
+            st["step"] = step - 1
 
     def replay(self) -> None:
         """Submits the captured work again (queued after anything before it; like any GPU
         work it runs while Python goes on: read results as usual, e.g. ``loss.item()``)."""
         if self._graph is None:
             raise RuntimeError("Graph.replay: nothing has been captured (use `with fg.gpu.graph(g):`)")
-        first = self._graph.replays == 0
-        self._graph.replay()
-        if not first:  # the capture itself counted as the first step's host bookkeeping
-            for hook in self._on_replay:
-                hook()
+        # the step this replay performs, past the captured one: the same for every state
+        # the capture counted, or eager steps updated some parameters and not others
+        advances = {st["step"] + 1 - step for st, step in self._counted}
+        if len(advances) > 1 or min(advances, default=0) < 0:
+            raise RuntimeError(
+                "Graph.replay: the optimizer's step counts moved unevenly (or back) since the "
+                "capture, so the captured update no longer fits; capture again"
+            )
+        self._graph.replay(advances.pop() if advances else 0)
+        for st, _ in self._counted:
+            st["step"] += 1
 
     def reset(self) -> None:
         """Drops the captured work (its buffers go back to the pool once no tensor holds them)."""
         self._graph = None
-        self._on_replay = []
+        self._counted = []
 
     @property
     def dispatches(self) -> int:
         """The number of kernel dispatches one replay submits (0 before a capture)."""
         return 0 if self._graph is None else self._graph.dispatches
 
-    def _add_replay_hook(self, hook: Callable[[], None]) -> None:
-        """Host bookkeeping to repeat after each replay (an optimizer's step counts)."""
-        self._on_replay.append(hook)
+    def _count_steps(self, states: list[dict]) -> None:
+        """An optimizer's step inside the capture counted these states' steps: each replay
+        counts them instead."""
+        self._counted += [(st, st["step"]) for st in states]
 
     def __repr__(self) -> str:
         state = "empty" if self._graph is None else f"{self.dispatches} dispatches"

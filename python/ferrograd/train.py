@@ -343,6 +343,61 @@ def _global(logs: dict, counts: dict) -> dict:
     return {k: sums[i] / max(sums[m + i], 1.0) for i, k in enumerate(keys)}
 
 
+class _GraphSteps:
+    """fit's GPU training step as replays of captured steps (``fg.gpu.graph``): a replay
+    gives the eager step's bits without its Python and autograd host time. A step of a new
+    (batch shape, learning rate) runs eagerly first (the warm-up that creates optimizer
+    state); its second occurrence is captured into static copies of the batch and replayed,
+    and later ones refill those copies and replay. A capture that fails (a loss or optimizer
+    a replay could not repeat) runs nothing and leaves every later step eager."""
+
+    KEEP = 4  # graphs kept (full batches, the last short one, a learning-rate change or two)
+
+    def __init__(self, eager, opt) -> None:
+        self.eager = eager
+        self.opt = opt
+        self.graphs: dict[tuple, tuple] = {}
+        self.warm: set[tuple] = set()
+        self.off = False
+
+    def __call__(self, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        if self.off:
+            return self.eager(xb, yb)
+        lrs = tuple(g["lr"] for g in self.opt.param_groups)
+        key = (tuple(xb.shape), str(xb.dtype), tuple(yb.shape), str(yb.dtype), yb.device, lrs)
+        kept = self.graphs.get(key)
+        if kept is not None:
+            g, sx, sy, output, loss = kept
+            sx.copy_(xb)
+            sy.copy_(yb)
+            g.replay()
+            return output, loss
+        if key not in self.warm:
+            self.warm.add(key)
+            return self.eager(xb, yb)
+        return self._capture(key, xb, yb)
+
+    def _capture(self, key: tuple, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        from ._graphs import Graph, graph
+
+        if len(self.graphs) >= self.KEEP:
+            self.graphs.pop(next(iter(self.graphs)))
+        sx, sy = xb.clone(), yb.clone()
+        rng = _core.get_rng_state()
+        g = Graph()
+        try:
+            with graph(g):
+                output, loss = self.eager(sx, sy)
+        except Exception:
+            # nothing ran (the capture put the step counts back; the stream too, here)
+            _core.set_rng_state(rng)
+            self.off = True
+            return self.eager(xb, yb)
+        self.graphs[key] = (g, sx, sy, output, loss)
+        g.replay()
+        return output, loss
+
+
 def fit(
     model: Module,
     x,
@@ -360,6 +415,7 @@ def fit(
     stream=None,
     monitor: bool = False,
     precision: str = "float32",
+    capture: bool | str = "auto",
 ) -> History:
     """Trains `model` on (x, y) and returns a `History`.
 
@@ -387,6 +443,11 @@ def fit(
       `GradScaler` that scales the loss and skips steps with inf/NaN gradients; bfloat16 on
       the CPU, which needs no scaling); the weights, their gradients and the optimizer stay
       float32, and validation runs in float32. "float32" (the default) trains as before.
+    - `capture` ("auto", the default): on the GPU, in float32 and on one process, each
+      training batch of a shape (and learning rate) seen before runs as a replay of a
+      captured step (`fg.gpu.graph`), which gives the eager step's bits without its Python
+      and autograd host time; where a step cannot be captured (a loss or optimizer a replay
+      could not repeat) fit trains eagerly. `False` always trains eagerly.
 
     Under `mpirun`/`srun` (several processes; see `ferrograd.distributed`) it trains
     data-parallel by itself: `batch_size` is the global batch, split evenly across the ranks
@@ -402,6 +463,8 @@ def fit(
     dist = world.size > 1
     if precision not in ("float32", "mixed"):
         raise ValueError(f"fit: precision must be 'float32' or 'mixed', got {precision!r}")
+    if capture not in ("auto", True, False):
+        raise ValueError(f"fit: capture must be 'auto', True or False, got {capture!r}")
     if epochs < 0 or batch_size < 1:
         raise ValueError(f"fit: epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
     if not 0.0 <= validation_split < 1.0:
@@ -482,6 +545,20 @@ def fit(
         cb.on_train_begin()
     sampler = DistributedSampler(_Sized(n), shuffle=shuffle, seed=order_seed) if dist else None
 
+    def eager_step(xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        with in_precision:
+            output = train_model(xb)
+            loss_t = loss_fn(output, yb)
+        opt.zero_grad()
+        scaler.scale(loss_t).backward()
+        scaler.step(opt)
+        scaler.update()
+        return output, loss_t
+
+    # the GradScaler reads found_inf back and DDP all-reduces on the host: neither replays
+    graphs = capture is not False and device != "cpu" and not mixed and not dist
+    step = _GraphSteps(eager_step, opt) if graphs else eager_step
+
     def shown(seen: int) -> int:  # the progress bar counts the whole world's samples
         return min(seen * world.size, n) if dist else seen
 
@@ -513,13 +590,7 @@ def fit(
                     if keras.stop_training:
                         break  # as Keras: a callback may end training between two batches
                     xb, yb = xt[idx], yt[idx]
-                    with in_precision:
-                        output = train_model(xb)
-                        loss_t = loss_fn(output, yb)
-                    opt.zero_grad()
-                    scaler.scale(loss_t).backward()
-                    scaler.step(opt)
-                    scaler.update()
+                    output, loss_t = step(xb, yb)
                     k = xb.shape[0]
                     seen += k
                     if lazy:

@@ -148,7 +148,7 @@ class Optimizer:
                 if graph is not None:
                     counted += [self.state[j] for j, _, _ in live if "step" in self.state.get(j, {})]
         if graph is not None and counted:
-            graph._add_replay_hook(lambda: _count_step(counted))
+            graph._count_steps(counted)
 
     def _update(self, group: dict, live: list) -> None:
         raise NotImplementedError
@@ -261,12 +261,6 @@ class Optimizer:
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v}" for k, v in self.param_groups[0].items() if k != "params")
         return f"{type(self).__name__}({hp})"
-
-
-def _count_step(states: list[dict]) -> None:
-    """A replayed graph's step: the step counts the capture advanced, advanced again."""
-    for st in states:
-        st["step"] += 1
 
 
 class SGD(Optimizer):

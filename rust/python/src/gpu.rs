@@ -280,21 +280,23 @@ pub(crate) struct PyGpuGraph {
 
 #[pymethods]
 impl PyGpuGraph {
-    /// Submits the captured dispatches again (after the work queued before it).
-    fn replay(&self, py: Python<'_>) -> PyResult<()> {
+    /// Submits the captured dispatches again (after the work queued before it); `advance`:
+    /// optimizer steps past the captured one (Adam's bias corrections follow it).
+    #[pyo3(signature = (advance=0))]
+    fn replay(&self, py: Python<'_>, advance: u64) -> PyResult<()> {
         #[cfg(feature = "gpu")]
         {
             py.detach(|| {
                 self.inner
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .replay()
+                    .replay(advance)
             })
             .map_err(err)
         }
         #[cfg(not(feature = "gpu"))]
         {
-            let _ = py;
+            let _ = (py, advance);
             no_gpu()
         }
     }

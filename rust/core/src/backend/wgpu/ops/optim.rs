@@ -75,8 +75,8 @@ pub(crate) fn adam_consts(h: &crate::optim::Adam, step: u64) -> ([f32; 4], [f32;
 }
 
 /// While a graph captures, lets each replay rebuild the Adam dispatch just recorded
-/// (`multi`: a multi-tensor one) for its own step count: replay r is step `step + r`, and
-/// the bias corrections in its parameters move with it.
+/// (`multi`: a multi-tensor one) for its own step count: a replay `advance` steps past the
+/// captured one is step `step + advance`, and the bias corrections move with it.
 pub(crate) fn patch_adam_step(h: crate::optim::Adam, step: u64, multi: bool) -> Result<()> {
     fn rewrite<P: gpu::Params>(bytes: &mut [u8], f: impl FnOnce(&mut P)) {
         let size = std::mem::size_of::<P>();
@@ -87,8 +87,8 @@ pub(crate) fn patch_adam_step(h: crate::optim::Adam, step: u64, multi: bool) -> 
     if !crate::capture::active() {
         return Ok(());
     }
-    gpu::context()?.patch_last(move |r, bytes| {
-        let (hh, k) = adam_consts(&h, step + r);
+    gpu::context()?.patch_last(move |advance, bytes| {
+        let (hh, k) = adam_consts(&h, step + advance);
         if multi {
             rewrite(bytes, |q: &mut gpu::MultiOptParams| (q.h, q.k) = (hh, k));
         } else {

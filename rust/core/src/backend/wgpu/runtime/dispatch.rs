@@ -492,7 +492,7 @@ impl Context {
                     (3, g3, Offset::Fixed),
                 ],
                 other_layout: false,
-                rng_at: P::RNG_START,
+                rng_at: P::RNG_SEED,
                 groups,
             },
             [

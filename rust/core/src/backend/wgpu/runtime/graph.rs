@@ -4,9 +4,9 @@
 //! into fresh command buffers and submits them, with no Python, autograd or kernel
 //! selection in between: the host cost of a step becomes the cost of encoding it.
 //!
-//! What changes from replay to replay is patched into the kept bytes: the start of each
-//! random draw (moved on by the capture's total draw per replay, so masks differ as they
-//! would step by step), Adam's bias corrections (a rebuild closure per dispatch), and
+//! What changes from replay to replay is patched into the kept bytes: each random draw's
+//! stream (the generator's seed and offset at the replay, as the eager step would have
+//! drawn them), Adam's bias corrections (a rebuild closure per dispatch), and
 //! cross-entropy's class targets (read again from the host tensor). Buffers a graph binds
 //! stay out of the pool while it lives: a tensor freed during the capture gives its buffer
 //! to later allocations of the same capture only, as PyTorch's private graph pool does,
@@ -38,7 +38,7 @@ pub(crate) struct Dispatch<'a> {
     pub binds: Vec<(u32, wgpu::BindGroup, Offset)>,
     /// the pipeline's layout is not the common one: forget what the pass holds after it
     pub other_layout: bool,
-    /// `Params::RNG_START`
+    /// `Params::RNG_SEED`
     pub rng_at: Option<usize>,
     pub groups: [u32; 3],
 }
@@ -77,7 +77,8 @@ pub(crate) struct Copy {
     pub size: u64,
 }
 
-/// Rewrites a kept dispatch's parameter bytes for replay `r` (0: the capture's own).
+/// Rewrites a kept dispatch's parameter bytes for a replay `advance` optimizer steps past
+/// the captured one (0: the captured step itself).
 pub(crate) type Rebuild = Box<dyn Fn(u64, &mut [u8]) + Send + Sync>;
 
 enum Meta {
@@ -131,7 +132,8 @@ pub struct Graph {
     ctx: Arc<Context>,
     steps: Vec<Step>,
     held: Vec<wgpu::Buffer>,
-    /// random numbers a replay draws
+    /// the global stream's offset where the capture's draws began, and how many it drew
+    rng_begin: u64,
     rng_delta: u64,
     replays: u64,
     dispatches: usize,
@@ -184,7 +186,7 @@ impl Context {
             .steps
             .iter()
             .filter_map(|s| match s {
-                Step::Run(k) => k.rng_at.map(|at| read_u64(&k.params, at)),
+                Step::Run(k) => k.rng_at.map(|at| read_u64(&k.params, at + 8)),
                 Step::Copy(_) => None,
             })
             .collect();
@@ -197,9 +199,12 @@ impl Context {
                 .count(),
             steps: cap.steps,
             held,
+            rng_begin: cap.rng.1,
             rng_delta: now.1.wrapping_sub(cap.rng.1),
             replays: 0,
         };
+        // nothing ran: the draws happen at each replay, which moves the stream on then
+        crate::random::set_state(cap.rng.0, cap.rng.1);
         if now.0 != cap.rng.0 {
             graph.steps.clear();
             return Err(capture_err(
@@ -374,9 +379,12 @@ impl Graph {
     }
 
     /// Records every kept dispatch and copy again and submits them (in batches the rings
-    /// hold), after whatever was queued before. Live metadata (class targets) is read and
-    /// checked first, so a bad value fails the replay before anything runs.
-    pub fn replay(&mut self) -> Result<()> {
+    /// hold), after whatever was queued before; `advance`: how many optimizer steps past
+    /// the captured one this replay performs (the optimizer's step counts say; Adam's bias
+    /// corrections follow it). Random draws start where the global generator is now, which
+    /// then moves on as the eager step would move it. Live metadata (class targets) is read
+    /// and checked first, so a bad value fails the replay before anything runs.
+    pub fn replay(&mut self, advance: u64) -> Result<()> {
         if crate::capture::active() {
             return Err(capture_err(
                 "cannot replay a graph while a capture is recording",
@@ -412,8 +420,9 @@ impl Graph {
             })
             .collect::<Result<_>>()?;
         let ctx = &*self.ctx;
-        let r = self.replays;
-        let delta = self.rng_delta;
+        // the draws start where the generator is now, as the eager step's would
+        let (seed, now) = crate::random::get_state();
+        let shift = now.wrapping_sub(self.rng_begin);
         let mut p = ctx.pending.lock().unwrap_or_else(|e| e.into_inner());
         if p.encoder.is_some() {
             ctx.submit_pending(&mut p);
@@ -460,11 +469,12 @@ impl Graph {
                         params.extend_from_slice(&k.params);
                         let bytes = &mut params[at..];
                         if let Some(f) = &k.rebuild {
-                            f(r, bytes);
+                            f(advance, bytes);
                         }
-                        if let Some(off) = k.rng_at {
-                            let start = read_u64(bytes, off);
-                            write_u64(bytes, off, start.wrapping_add(r.wrapping_mul(delta)));
+                        if let Some(at) = k.rng_at {
+                            let start = read_u64(bytes, at + 8);
+                            write_u64(bytes, at, seed);
+                            write_u64(bytes, at + 8, start.wrapping_add(shift));
                         }
                         params.resize((slots + 1) * SLOT, 0);
                         let pass = pass.get_or_insert_with(|| {
@@ -505,9 +515,7 @@ impl Graph {
             ctx.dispatches.fetch_add(slots, Ordering::Relaxed);
         }
         drop(p);
-        if r > 0 {
-            crate::random::advance(delta);
-        }
+        crate::random::advance(self.rng_delta);
         self.replays += 1;
         Ok(())
     }

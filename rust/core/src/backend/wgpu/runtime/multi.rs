@@ -171,7 +171,7 @@ impl Context {
                 ],
                 // groups 0 and 1 now hold another layout's groups: the next kernel sets its own
                 other_layout: true,
-                rng_at: P::RNG_START,
+                rng_at: P::RNG_SEED,
                 groups,
             },
             bufs.iter().flatten().copied(),

@@ -41,9 +41,10 @@ pub(crate) struct Binds<'a> {
 
 /// Kernel parameters (uniform buffers must be 16-byte multiples: all here are).
 pub(crate) trait Params: bytemuck::Pod {
-    /// The byte offset of the u64 (low word first) where a kernel that draws from the
-    /// global random stream takes its first index: a replayed graph moves it on.
-    const RNG_START: Option<usize> = None;
+    /// Where a kernel that draws from the global random stream takes its stream: the byte
+    /// offset of the seed (a u64, low word first), followed by the first index (another):
+    /// a replayed graph sets both from the generator's state at the replay.
+    const RNG_SEED: Option<usize> = None;
 }
 
 /// elementwise.wgsl's Params.
@@ -140,7 +141,7 @@ pub(crate) struct DropParams {
     pub _pad2: f32,
 }
 impl Params for DropParams {
-    const RNG_START: Option<usize> = Some(std::mem::offset_of!(DropParams, start_lo));
+    const RNG_SEED: Option<usize> = Some(std::mem::offset_of!(DropParams, seed_lo));
 }
 
 /// softmax.wgsl's Params.
@@ -180,7 +181,7 @@ pub(crate) struct BnParams {
     pub _pad1: u32,
 }
 impl Params for BnParams {
-    const RNG_START: Option<usize> = Some(std::mem::offset_of!(BnParams, start_lo));
+    const RNG_SEED: Option<usize> = Some(std::mem::offset_of!(BnParams, seed_lo));
 }
 
 /// optim.wgsl's Params.
