@@ -113,8 +113,11 @@ def fg_overhead(device: str) -> float:
     return best(run, repeat=3) / n * 1e6
 
 
-def fg_training(arch: str, device: str, x: np.ndarray, y: np.ndarray, batch: int, epochs: int):
-    """samples/s, and GPU dispatches per step (None on the CPU)."""
+def fg_training(
+    arch: str, device: str, x: np.ndarray, y: np.ndarray, batch: int, epochs: int, graph: bool = False
+):
+    """samples/s, and GPU dispatches per step (None on the CPU); `graph`: each step a replay
+    of a captured one (fg.gpu.graph), the batch copied into its static inputs."""
     from ferrograd.cli import build
 
     fg.manual_seed(0)
@@ -124,16 +127,32 @@ def fg_training(arch: str, device: str, x: np.ndarray, y: np.ndarray, batch: int
     xt = fg.tensor(x, device=device)
     yt = fg.tensor(y)
 
-    def step(idx):
-        loss = fg.losses.cross_entropy(m(xt[idx]), yt[idx])
+    def train(xb, yb):
+        loss = fg.losses.cross_entropy(m(xb), yb)
         opt.zero_grad()
         loss.backward()
         opt.step()
         return loss
 
+    def step(idx):
+        return train(xt[idx], yt[idx])
+
     for i in range(3):
         step(slice(i * batch, (i + 1) * batch))
     step(slice(0, batch)).item()
+    if graph:
+        sx, sy = xt[:batch].clone(), yt[:batch].clone()
+        opt.zero_grad()
+        g = fg.gpu.Graph()
+        with fg.gpu.graph(g):
+            static_loss = train(sx, sy)
+
+        def step(idx):  # noqa: F811
+            sx.copy_(xt[idx])
+            sy.copy_(yt[idx])
+            g.replay()
+            return static_loss
+
     n = x.shape[0] - x.shape[0] % batch
     stats0 = fg._core.gpu_stats() if device == "gpu" else None
     t0 = time.perf_counter()
@@ -198,6 +217,9 @@ def main() -> None:
     ap.add_argument("--batch", default="128,512", help="training batch sizes, comma-separated")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument(
+        "--no-graph", action="store_true", help="skip the GPU training rows replaying a captured step"
+    )
     ap.add_argument("--no-cpu-training", action="store_true", help="skip ferrograd's CPU training column")
     ap.add_argument("--only-matmul", action="store_true", help="the matmul rows alone")
     ap.add_argument("--no-cpu", action="store_true", help="the gpu column alone")
@@ -258,6 +280,9 @@ def main() -> None:
                 if per_step is not None:
                     notes.append(f"{arch} batch {batch}: {per_step:.0f} gpu dispatches per step")
             rows.append((f"train {arch} b{batch} samples/s", r, {d: tt.get((arch, d)) for d in devices}))
+            if gpu and not args.no_graph:
+                rate, _ = fg_training(arch, "gpu", x, y, batch, args.epochs, graph=True)
+                rows.append(("  replayed (fg.gpu.graph)", {"gpu": rate}, {}))
     head = f"{'benchmark':<34}{'cpu':>12}{'gpu':>12}{'gpu/cpu':>9}{'torch cpu':>12}{'torch gpu':>12}"
     print(head)
     print("-" * len(head))

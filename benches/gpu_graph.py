@@ -1,8 +1,9 @@
 """Host time of a GPU training step, eager against a captured graph's replay (issue 18's
 "at most 1 us of host time per recorded dispatch"): the three networks at one batch size,
 Adam, cross-entropy. Each figure is the median over `--steps` of the time the call takes
-with the GPU idle before it (a `synchronize` first), so it is host time: Python, autograd
-and recording for an eager step, encoding and submitting for a replay. (That a replay gives
+with the GPU idle before it (a `synchronize` first) and its work submitted at the end, so
+it is host time: Python, autograd, recording and submission for an eager step; encoding
+and submission for a replay. (That a replay gives
 the eager step's bits is tests/test_gpu_graph.py's business.)
 
     python benches/gpu_graph.py [--batch 128] [--steps 20]
@@ -54,6 +55,7 @@ def main() -> None:
                 fg.gpu.synchronize()
                 t = time.perf_counter()
                 fn()
+                fg._core.gpu_flush()  # the submission is host work too
                 out.append(time.perf_counter() - t)
             fg.gpu.synchronize()
             return statistics.median(out) * 1e6

@@ -81,6 +81,7 @@ __all__ = [
     "gpu_synchronize",
     "gpu_memory",
     "GpuGraph",
+    "gpu_flush",
     "gpu_capture_begin",
     "gpu_capture_end",
     "gpu_capture_abort",
@@ -1450,6 +1451,10 @@ class GpuGraph:
     @property
     def replays(self) -> int:
         """Replays made so far."""
+
+def gpu_flush() -> None:
+    """Submits the queued GPU work without waiting for it (benchmarks: a step's host time
+    including its submission)."""
 
 def gpu_capture_begin() -> None:
     """Starts capturing GPU work into a graph (nothing runs until it is replayed)."""

@@ -215,6 +215,19 @@ pub(crate) fn gpu_synchronize(py: Python<'_>) -> PyResult<()> {
     }
 }
 
+/// Submits the queued GPU work without waiting for it (benchmarks: a step's host time
+/// including its submission).
+#[pyfunction]
+pub(crate) fn gpu_flush() -> PyResult<()> {
+    #[cfg(feature = "gpu")]
+    {
+        ferrograd_core::gpu::context().map_err(err)?.flush();
+        Ok(())
+    }
+    #[cfg(not(feature = "gpu"))]
+    no_gpu()
+}
+
 /// (bytes held by GPU tensors, bytes of all GPU tensor buffers incl. the free pool).
 #[pyfunction]
 pub(crate) fn gpu_memory() -> PyResult<(u64, u64)> {

@@ -130,6 +130,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(gpu_matmul_tuning, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_synchronize, m)?)?;
     m.add_class::<PyGpuGraph>()?;
+    m.add_function(wrap_pyfunction!(gpu_flush, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_capture_begin, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_capture_end, m)?)?;
     m.add_function(wrap_pyfunction!(gpu_capture_abort, m)?)?;

@@ -333,6 +333,19 @@ impl Context {
             );
         }
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        self.encode_copy(&mut p, (src, src_off), (dst, dst_off), size);
+        Ok(())
+    }
+
+    /// Encodes a copy into the pending encoder after everything in it (ending the open
+    /// pass); submits when the batch is full.
+    pub(super) fn encode_copy(
+        &self,
+        p: &mut Pending,
+        (src, src_off): (&wgpu::Buffer, u64),
+        (dst, dst_off): (&wgpu::Buffer, u64),
+        size: u64,
+    ) {
         p.pass = None;
         p.pipeline = None;
         let enc = p.encoder.get_or_insert_with(|| {
@@ -343,9 +356,8 @@ impl Context {
         // copies count towards the batch too: their staging buffers live until submission
         p.count += 1;
         if p.count >= MAX_PENDING {
-            self.submit_pending(&mut p);
+            self.submit_pending(p);
         }
-        Ok(())
     }
 
     /// Submits the queued work and waits until the GPU has finished it.
@@ -387,7 +399,7 @@ impl Context {
     }
 
     /// Submits the pending encoder; returns the submission to wait for.
-    pub(crate) fn flush(&self) -> Option<wgpu::SubmissionIndex> {
+    pub fn flush(&self) -> Option<wgpu::SubmissionIndex> {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         Some(self.submit_pending(&mut p))
     }
@@ -527,15 +539,38 @@ impl Context {
             return self.capture_dispatch(d, uses, own_meta);
         }
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let meta_off = match d.meta {
+        self.encode(
+            &mut p,
+            (d.key, &d.pipeline),
+            d.params,
+            d.meta.map(bytemuck::cast_slice::<u32, u8>),
+            (&d.binds, d.other_layout),
+            d.groups,
+        );
+        Ok(())
+    }
+
+    /// Encodes one dispatch into the pending pass (opening one if needed): `params` into
+    /// its slot of the parameter ring, `meta` (bytes of words) into the meta ring, the bind
+    /// groups the pass does not hold already; submits when the batch is full.
+    pub(super) fn encode(
+        &self,
+        p: &mut Pending,
+        (key, pipeline): (&'static str, &wgpu::ComputePipeline),
+        params: &[u8],
+        meta: Option<&[u8]>,
+        binds: (&[(u32, wgpu::BindGroup, Offset)], bool),
+        groups: [u32; 3],
+    ) {
+        let meta_off = match meta {
             Some(m) => {
-                let len = (m.len() * 4).div_ceil(SLOT).max(1) * SLOT;
+                let len = m.len().div_ceil(SLOT).max(1) * SLOT;
                 if p.meta.len() + len > META_RING {
                     // the ring is full: submit what it holds, then start it again
-                    self.submit_pending(&mut p);
+                    self.submit_pending(p);
                 }
                 let off = p.meta.len();
-                p.meta.extend_from_slice(bytemuck::cast_slice(m));
+                p.meta.extend_from_slice(m);
                 p.meta.resize(off + len, 0);
                 off as u32
             }
@@ -544,7 +579,7 @@ impl Context {
         let slot = p.count;
         let uniform_off = (slot * SLOT) as u32;
         p.params.resize(slot * SLOT, 0); // copies take slots without parameters
-        p.params.extend_from_slice(d.params);
+        p.params.extend_from_slice(params);
         p.params.resize((slot + 1) * SLOT, 0);
         if p.pass.is_none() {
             let enc = p.encoder.get_or_insert_with(|| {
@@ -561,7 +596,7 @@ impl Context {
             p.pipeline = None;
             p.bound = Default::default();
         }
-        let same = p.pipeline.as_ref() == Some(&d.pipeline);
+        let same = p.pipeline.as_ref() == Some(pipeline);
         let q = 2 * p.profiled.len() as u32;
         {
             let Pending { pass, bound, .. } = &mut *p;
@@ -569,36 +604,29 @@ impl Context {
                 .as_mut()
                 .expect("a pass is open while an encoder exists");
             if !same {
-                pass.set_pipeline(&d.pipeline);
+                pass.set_pipeline(pipeline);
             }
-            graph::set_groups(
-                pass,
-                bound,
-                (&d.binds, d.other_layout),
-                uniform_off,
-                meta_off,
-            );
+            graph::set_groups(pass, bound, binds, uniform_off, meta_off);
             if let Some(prof) = &self.profiler {
                 pass.write_timestamp(&prof.queries, q);
             }
-            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
             if let Some(prof) = &self.profiler {
                 pass.write_timestamp(&prof.queries, q + 1);
             }
         }
         if self.profiler.is_some() {
-            p.profiled.push(d.key);
+            p.profiled.push(key);
         }
         if !same {
-            p.pipeline = Some(d.pipeline);
+            p.pipeline = Some(pipeline.clone());
         }
         p.count += 1;
         self.dispatches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if p.count >= MAX_PENDING {
-            self.submit_pending(&mut p);
+            self.submit_pending(p);
         }
-        Ok(())
     }
 
     /// The bind groups for these buffers, from the cache (group 2 is not cached when

@@ -1,8 +1,8 @@
 //! Captured steps (`fg.gpu.graph`, CUDA graphs' idea): between `capture_begin` and
 //! `capture_end` every dispatch and copy is kept, with its pipeline, bind groups, parameter
-//! bytes and metadata words, instead of being run. `Graph::replay` records them all again
-//! into fresh command buffers and submits them, with no Python, autograd or kernel
-//! selection in between: the host cost of a step becomes the cost of encoding it.
+//! bytes and metadata words, instead of being run. `Graph::replay` encodes them all again
+//! into the pending commands, with no Python, autograd or kernel selection in between: the
+//! host cost of a step becomes the cost of encoding it.
 //!
 //! What changes from replay to replay is patched into the kept bytes: each random draw's
 //! stream (the generator's seed and offset at the replay, as the eager step would have
@@ -90,6 +90,7 @@ enum Meta {
 }
 
 struct Kept {
+    key: &'static str,
     pipeline: wgpu::ComputePipeline,
     binds: Vec<(u32, wgpu::BindGroup, Offset)>,
     other_layout: bool,
@@ -260,6 +261,7 @@ impl Context {
         Self::hold(&mut reg, uses.map(|b| b.raw().clone()));
         let cap = reg.capture.as_mut().expect("a capture is recording");
         cap.steps.push(Step::Run(Kept {
+            key: d.key,
             pipeline: d.pipeline,
             binds: d.binds,
             other_layout: d.other_layout,
@@ -378,8 +380,9 @@ impl Graph {
         self.replays
     }
 
-    /// Records every kept dispatch and copy again and submits them (in batches the rings
-    /// hold), after whatever was queued before; `advance`: how many optimizer steps past
+    /// Records every kept dispatch and copy again into the pending commands, after whatever
+    /// was queued before (submitted as eager work is: when a batch fills, or at a wait);
+    /// `advance`: how many optimizer steps past
     /// the captured one this replay performs (the optimizer's step counts say; Adam's bias
     /// corrections follow it). Random draws start where the global generator is now, which
     /// then moves on as the eager step would move it. Live metadata (class targets) is read
@@ -423,96 +426,48 @@ impl Graph {
         // the draws start where the generator is now, as the eager step's would
         let (seed, now) = crate::random::get_state();
         let shift = now.wrapping_sub(self.rng_begin);
+        let mut bytes = Vec::with_capacity(SLOT);
         let mut p = ctx.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if p.encoder.is_some() {
-            ctx.submit_pending(&mut p);
-        }
-        let mut i = 0;
-        while i < self.steps.len() {
-            let mut params: Vec<u8> = Vec::with_capacity(MAX_PENDING * SLOT);
-            let mut meta: Vec<u8> = Vec::new();
-            let mut enc = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            let mut pass: Option<wgpu::ComputePass<'static>> = None;
-            let mut bound: [Option<wgpu::BindGroup>; 4] = Default::default();
-            let mut pipeline: Option<&wgpu::ComputePipeline> = None;
-            let mut slots = 0;
-            while i < self.steps.len() && slots < MAX_PENDING {
-                match &self.steps[i] {
-                    Step::Copy(c) => {
-                        pass = None;
-                        enc.copy_buffer_to_buffer(
-                            &c.src,
-                            c.src_off,
-                            &c.dst,
-                            c.dst_off,
-                            Some(c.size),
-                        );
-                    }
-                    Step::Run(k) => {
-                        let ring_len = match &k.meta {
-                            Meta::Ring(m) => m.len(),
-                            _ => 0,
-                        };
-                        if meta.len() + ring_len > META_RING {
-                            break;
-                        }
-                        let meta_off = meta.len() as u32;
-                        match (&k.meta, &live[i]) {
-                            (Meta::Ring(_), Some(words)) => meta.extend_from_slice(words),
-                            (Meta::Ring(m), None) => meta.extend_from_slice(m),
-                            (Meta::Own(b), Some(words)) => ctx.queue.write_buffer(b, 0, words),
-                            _ => {}
-                        }
-                        let at = params.len();
-                        params.extend_from_slice(&k.params);
-                        let bytes = &mut params[at..];
-                        if let Some(f) = &k.rebuild {
-                            f(advance, bytes);
-                        }
-                        if let Some(at) = k.rng_at {
-                            let start = read_u64(bytes, at + 8);
-                            write_u64(bytes, at, seed);
-                            write_u64(bytes, at + 8, start.wrapping_add(shift));
-                        }
-                        params.resize((slots + 1) * SLOT, 0);
-                        let pass = pass.get_or_insert_with(|| {
-                            bound = Default::default();
-                            pipeline = None;
-                            enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                                label: Some("ferrograd graph"),
-                                timestamp_writes: None,
-                            })
-                            .forget_lifetime()
-                        });
-                        if pipeline != Some(&k.pipeline) {
-                            pass.set_pipeline(&k.pipeline);
-                            pipeline = Some(&k.pipeline);
-                        }
-                        set_groups(
-                            pass,
-                            &mut bound,
-                            (&k.binds, k.other_layout),
-                            (slots * SLOT) as u32,
-                            meta_off,
-                        );
-                        pass.dispatch_workgroups(k.groups[0], k.groups[1], k.groups[2]);
-                        slots += 1;
-                    }
+        for (step, live) in self.steps.iter().zip(&live) {
+            let k = match step {
+                Step::Copy(c) => {
+                    ctx.encode_copy(&mut p, (&c.src, c.src_off), (&c.dst, c.dst_off), c.size);
+                    continue;
                 }
-                i += 1;
+                Step::Run(k) => k,
+            };
+            bytes.clear();
+            bytes.extend_from_slice(&k.params);
+            if let Some(f) = &k.rebuild {
+                f(advance, &mut bytes);
             }
-            drop(pass);
-            if !params.is_empty() {
-                ctx.queue.write_buffer(&ctx.uniform_ring, 0, &params);
+            if let Some(at) = k.rng_at {
+                let start = read_u64(&bytes, at + 8);
+                write_u64(&mut bytes, at, seed);
+                write_u64(&mut bytes, at + 8, start.wrapping_add(shift));
             }
-            if !meta.is_empty() {
-                ctx.queue.write_buffer(&ctx.meta_ring, 0, &meta);
-            }
-            ctx.queue.submit(Some(enc.finish()));
-            ctx.submits.fetch_add(1, Ordering::Relaxed);
-            ctx.dispatches.fetch_add(slots, Ordering::Relaxed);
+            let meta = match (&k.meta, live) {
+                (Meta::Ring(_), Some(words)) => Some(words.as_slice()),
+                (Meta::Ring(m), None) => Some(m.as_slice()),
+                (Meta::Own(b), Some(words)) => {
+                    // queued work may still bind this buffer with the words it held: submit
+                    // that first, so the new words land after it
+                    if p.encoder.is_some() {
+                        ctx.submit_pending(&mut p);
+                    }
+                    ctx.queue.write_buffer(b, 0, words);
+                    None
+                }
+                _ => None,
+            };
+            ctx.encode(
+                &mut p,
+                (k.key, &k.pipeline),
+                &bytes,
+                meta,
+                (&k.binds, k.other_layout),
+                k.groups,
+            );
         }
         drop(p);
         crate::random::advance(self.rng_delta);
