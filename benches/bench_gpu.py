@@ -137,8 +137,9 @@ def fg_training(
     def step(idx):
         return train(xt[idx], yt[idx])
 
-    for i in range(3):
-        step(slice(i * batch, (i + 1) * batch))
+    for i in range(3):  # warm-up (starts wrap around: --quick has 1,024 samples)
+        s = i * batch % max(1, x.shape[0] - batch + 1)
+        step(slice(s, s + batch))
     step(slice(0, batch)).item()
     if graph:
         sx, sy = xt[:batch].clone(), yt[:batch].clone()
