@@ -8,8 +8,9 @@ struct Params {
     n: u32,
     row: u32,     // threads per grid row (2-D grids for large tensors)
     flags: u32,   // sgd: 1 momentum, 2 first step, 4 nesterov; rmsprop: 1 momentum, 2 centered
-    half: u32,    // sgd, adam: every buffer rests as packed halves (1 float16, 2 bfloat16):
-                  // thread i updates word i, elements 2i and 2i + 1, in float32, rounded back
+    half: u32,    // sgd, adam, adadelta, rmsprop (not centered): every buffer rests as
+                  // packed halves (1 float16, 2 bfloat16): thread i updates word i,
+                  // elements 2i and 2i + 1, in float32, rounded back
     lr: f32,
     a: f32,       // sgd: momentum; adam: beta1; rmsprop: alpha; adadelta: rho
     b: f32,       // sgd: 1 - dampening; adam: beta2; rmsprop: momentum
@@ -88,35 +89,52 @@ fn rmsprop_gavg_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     param[i] = p.a * param[i] + (1.0 - p.a) * d;
 }
 
+// RMSprop's update of one element: (weight, squared-gradient average, momentum buffer);
+// `ga` is this step's gradient average (centered only), `buf0` unused without momentum.
+fn rmsprop_elem(w: f32, g: f32, sq0: f32, buf0: f32, ga: f32) -> vec3<f32> {
+    let d = g + p.wd * w;
+    let sq = p.a * sq0 + (1.0 - p.a) * d * d;
+    var v = sq;
+    if ((p.flags & 2u) != 0u) {
+        v -= ga * ga;
+    }
+    let den = sqrt(v) + p.eps;
+    if ((p.flags & 1u) != 0u) {
+        let buf = p.b * buf0 + d / den;
+        return vec3<f32>(w - p.lr * buf, sq, buf);
+    }
+    return vec3<f32>(w - p.lr * d / den, sq, buf0);
+}
+
 // s1: the squared-gradient average; s2: the momentum buffer (flags & 1); aux (binding 2)
 // holds this step's gradient average when centered (flags & 2).
 @compute @workgroup_size(64)
 fn rmsprop_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
+    if (p.half != 0u) {
+        rmsprop_packed(i);
+        return;
+    }
     if (i >= p.n) { return; }
-    let w = param[i];
-    let d = grad[i] + p.wd * w;
-    let sq = p.a * s1[i] + (1.0 - p.a) * d * d;
-    s1[i] = sq;
-    var v = sq;
-    if ((p.flags & 2u) != 0u) {
-        let ga = aux[i];
-        v -= ga * ga;
-    }
-    let den = sqrt(v) + p.eps;
-    if ((p.flags & 1u) != 0u) {
-        let buf = p.b * s2[i] + d / den;
-        s2[i] = buf;
-        param[i] = w - p.lr * buf;
-    } else {
-        param[i] = w - p.lr * d / den;
-    }
+    let momentum = (p.flags & 1u) != 0u;
+    var buf = 0.0;
+    if (momentum) { buf = s2[i]; }
+    var ga = 0.0;
+    if ((p.flags & 2u) != 0u) { ga = aux[i]; }
+    let r = rmsprop_elem(param[i], grad[i], s1[i], buf, ga);
+    s1[i] = r.y;
+    if (momentum) { s2[i] = r.z; }
+    param[i] = r.x;
 }
 
 // s1: the squared-gradient average; s2: the squared-step average (optim_step.wgsl)
 @compute @workgroup_size(64)
 fn adadelta_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = index(gid);
+    if (p.half != 0u) {
+        adadelta_packed(i);
+        return;
+    }
     if (i >= p.n) { return; }
     let r = adadelta_step(param[i], grad[i], s1[i], s2[i], vec4<f32>(p.lr, p.a, p.eps, p.wd));
     s1[i] = r.y;
@@ -148,6 +166,39 @@ fn adam_packed(w: u32) {
         r[j] = adam_step(
             half_of(param[w], j), half_of(grad[w], j), half_of(s1[w], j), half_of(s2[w], j),
             vec4<f32>(p.a, p.b, p.eps, p.wd), vec4<f32>(p.decay, p.step_size, p.sqrt_bc2, 0.0),
+        );
+    }
+    s1[w] = store_pair(r[0].y, r[1].y, s1[w], both);
+    s2[w] = store_pair(r[0].z, r[1].z, s2[w], both);
+    param[w] = store_pair(r[0].x, r[1].x, param[w], both);
+}
+
+// rmsprop_main on packed halves (not centered: the centered form reads the new gradient
+// average unrounded, which a packed buffer cannot hand from one pass to the next).
+fn rmsprop_packed(w: u32) {
+    if (2u * w >= p.n) { return; }
+    let both = 2u * w + 1u < p.n;
+    let momentum = (p.flags & 1u) != 0u;
+    var r: array<vec3<f32>, 2>;
+    for (var j = 0u; j < 2u; j++) {
+        var buf = 0.0;
+        if (momentum) { buf = half_of(s2[w], j); }
+        r[j] = rmsprop_elem(half_of(param[w], j), half_of(grad[w], j), half_of(s1[w], j), buf, 0.0);
+    }
+    s1[w] = store_pair(r[0].y, r[1].y, s1[w], both);
+    if (momentum) { s2[w] = store_pair(r[0].z, r[1].z, s2[w], both); }
+    param[w] = store_pair(r[0].x, r[1].x, param[w], both);
+}
+
+// adadelta_main on packed halves: word w, elements 2w and 2w + 1.
+fn adadelta_packed(w: u32) {
+    if (2u * w >= p.n) { return; }
+    let both = 2u * w + 1u < p.n;
+    var r: array<vec3<f32>, 2>;
+    for (var j = 0u; j < 2u; j++) {
+        r[j] = adadelta_step(
+            half_of(param[w], j), half_of(grad[w], j), half_of(s1[w], j), half_of(s2[w], j),
+            vec4<f32>(p.lr, p.a, p.eps, p.wd),
         );
     }
     s1[w] = store_pair(r[0].y, r[1].y, s1[w], both);

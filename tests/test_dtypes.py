@@ -524,12 +524,15 @@ def test_gpu_elementwise_ops_read_and_write_packed_halves(dt):
         lambda ps: fg.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
         lambda ps: fg.optim.Adam(ps, lr=0.01),
         lambda ps: fg.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+        lambda ps: fg.optim.RMSprop(ps, lr=0.01, weight_decay=0.01),
+        lambda ps: fg.optim.RMSprop(ps, lr=0.01, momentum=0.9),
+        lambda ps: fg.optim.Adadelta(ps, lr=1.0, weight_decay=0.01),
     ],
-    ids=["sgd", "nesterov", "adam", "adamw"],
+    ids=["sgd", "nesterov", "adam", "adamw", "rmsprop", "rmsprop_momentum", "adadelta"],
 )
 def test_gpu_optimizers_update_packed_halves_in_place(dt, make):
-    """SGD and Adam update a half parameter, its gradient and its state as they rest on the
-    GPU (packed, a word of two elements a thread, odd sizes included): one dispatch a
+    """SGD, Adam, RMSprop (not centered) and Adadelta update a half parameter, its gradient
+    and its state as they rest on the GPU (packed, a word of two elements a thread, odd sizes included): one dispatch a
     tensor, and the host's values (both compute in float32 and round each result once;
     lavapipe gives the same bits, a GPU that contracts to fma may differ in a last bit)."""
     _need_gpu()
@@ -550,6 +553,30 @@ def test_gpu_optimizers_update_packed_halves_in_place(dt, make):
             opt.step()
         if dev == "gpu":
             assert fg.gpu.stats()["dispatches"] - d0 == len(ps)
+        out[dev] = [p.detach().cpu() for p in ps]
+    ulp = 2.0**-10 if dt == "float16" else 2.0**-7
+    for h, d in zip(out["cpu"], out["gpu"]):
+        assert d.dtype == dtype
+        np.testing.assert_allclose(d.float().numpy(), h.float().numpy(), rtol=2 * ulp, atol=1e-6)
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_gpu_centered_rmsprop_on_halves_matches_the_host(dt):
+    """Centered RMSprop hands this step's gradient average to the update unrounded (two
+    passes), so on packed halves it runs on float32 copies: still the host's values."""
+    _need_gpu()
+    dtype = getattr(fg, dt)
+    rng = np.random.default_rng(8)
+    init = [rng.standard_normal(s).astype(np.float32) for s in ((5, 3), (7,))]
+    grads = [[rng.standard_normal(w.shape).astype(np.float32) for w in init] for _ in range(3)]
+    out = {}
+    for dev in ("cpu", "gpu"):
+        ps = [fg.tensor(w).to(dtype).to(dev).requires_grad_() for w in init]
+        opt = fg.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True)
+        for gs in grads:
+            for p, g in zip(ps, gs):
+                p.grad = fg.tensor(g).to(dtype).to(dev)
+            opt.step()
         out[dev] = [p.detach().cpu() for p in ps]
     ulp = 2.0**-10 if dt == "float16" else 2.0**-7
     for h, d in zip(out["cpu"], out["gpu"]):

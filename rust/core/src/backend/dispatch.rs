@@ -785,14 +785,15 @@ impl Buffer {
                     }
                     layouts.push(*sl);
                 }
-                // SGD and Adam update a packed half parameter, gradient and state as they
-                // rest (in float32, rounded back, in the same kernel)
+                // the kernels update a packed half parameter, gradient and state as they
+                // rest (in float32, rounded back, in the same kernel); centered RMSprop's
+                // two passes hand the gradient average on unrounded, so it unpacks
                 let packed = |s: &wgpu::WgpuStorage| s.packed && s.dtype == g.dtype;
-                let sgd_or_adam = matches!(
-                    rule,
-                    crate::optim::Rule::Sgd { .. } | crate::optim::Rule::Adam { .. }
-                );
-                if sgd_or_adam && g.packed && bufs.iter().all(|b| packed(b)) {
+                let in_kernel = match rule {
+                    crate::optim::Rule::RmsProp(h) => !h.centered,
+                    _ => true,
+                };
+                if in_kernel && g.packed && bufs.iter().all(|b| packed(b)) {
                     let (p, rest) = bufs.split_first_mut().expect("the parameter is first");
                     let mut st: Vec<(&mut wgpu::WgpuStorage, &Layout)> =
                         rest.iter_mut().map(|s| &mut **s).zip(layouts).collect();

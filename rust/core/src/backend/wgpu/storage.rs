@@ -937,8 +937,8 @@ impl BackendStorage for WgpuStorage {
             whole(sl)?;
         }
         let n = l.numel();
-        // SGD and Adam update packed halves as they rest when every buffer is packed alike
-        // (`packed_optimizer`); other kernels get float32 words (the dispatch unpacks)
+        // the kernels update packed halves as they rest when every buffer is packed alike
+        // (`Buffer::optimizer_step` decides; centered RMSprop gets float32 words)
         let half = rest_code(self);
         let grad = from_zero(&g.buf, gl, rest_code(g))?;
         let st: Vec<&GpuBuffer> = state.iter().map(|(s, _)| &*s.buf).collect();
@@ -996,6 +996,7 @@ impl BackendStorage for WgpuStorage {
                 let buf = (h.momentum > 0.0).then(|| st[1]);
                 let gavg = h.centered.then(|| st[st.len() - 1]);
                 let params = OptParams {
+                    half,
                     flags: (buf.is_some() as u32) | ((gavg.is_some() as u32) << 1),
                     lr: h.lr as f32,
                     a: h.alpha as f32,
@@ -1028,6 +1029,7 @@ impl BackendStorage for WgpuStorage {
             }
             Rule::Adadelta(h) => {
                 let params = OptParams {
+                    half,
                     lr: h.lr as f32,
                     a: h.rho as f32,
                     eps: h.eps as f32,
