@@ -533,8 +533,9 @@ def test_gpu_elementwise_ops_read_and_write_packed_halves(dt):
 def test_gpu_optimizers_update_packed_halves_in_place(dt, make):
     """SGD, Adam, RMSprop (not centered) and Adadelta update a half parameter, its gradient
     and its state as they rest on the GPU (packed, a word of two elements a thread, odd
-    sizes included): one dispatch a tensor, and the host's values (both compute in float32 and round each result once;
-    lavapipe gives the same bits, a GPU that contracts to fma may differ in a last bit)."""
+    sizes included): one dispatch a tensor, and the host's values (both compute in float32
+    and round each result once; lavapipe gives the same bits, a GPU that contracts to fma
+    may differ in a last bit)."""
     _need_gpu()
     dtype = getattr(fg, dt)
     rng = np.random.default_rng(6)
