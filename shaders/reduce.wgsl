@@ -11,7 +11,7 @@ struct Params {
     inner: u32,
     op: u32,      // 0 sum, 1 max, 2 min, 3 argmax, 4 mean, 5 argmin, 6 argmax == label
     row: u32,     // workgroups per grid row (the grid folds into 2-D for large outputs)
-    _pad0: u32,
+    half: u32,    // x rests as packed halves: 0 no, 1 float16, 2 bfloat16 (read exactly)
     _pad1: u32,
     _pad2: u32,
 }
@@ -29,6 +29,15 @@ var<workgroup> idxs: array<u32, 256>;
 
 // Whether v replaces best: a NaN beats any number and, once held, is kept (the first NaN
 // wins, as NumPy's argmax and the CPU path give).
+
+// Element i of x, a float32 word or half i % 2 of word i / 2.
+fn load(i: u32) -> f32 {
+    if (p.half == 0u) {
+        return x[i];
+    }
+    return packed_half(x[i / 2u], i, p.half);
+}
+
 fn better(op: u32, v: f32, best: f32) -> bool {
     if (is_nan(best)) { return false; }
     if (is_nan(v)) { return true; }
@@ -53,7 +62,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     if (p.op == 2u || p.op == 5u) { acc = 3.4028235e38; }
     var first = true;
     for (var k = t; k < p.r; k += WG) {
-        let v = x[base + k * p.inner];
+        let v = load(base + k * p.inner);
         if (p.op == 0u || p.op == 4u) {
             acc += v;
         } else if (first || better(p.op, v, acc)) {
@@ -105,7 +114,7 @@ fn short_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc = 0.0;
     var best_i = 0u;
     for (var k = 0u; k < p.r; k++) {
-        let v = x[base + k * p.inner];
+        let v = load(base + k * p.inner);
         if (p.op == 0u || p.op == 4u) {
             acc += v;
         } else if (k == 0u || better(p.op, v, acc)) {
@@ -138,7 +147,7 @@ fn cols_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     if (live) {
         let base = oi * p.r * p.inner + col;
         for (var k = lid.y; k < p.r; k += 16u) {
-            acc += x[base + k * p.inner];
+            acc += load(base + k * p.inner);
         }
     }
     colpart[lid.y * 16u + lid.x] = acc;

@@ -16,7 +16,8 @@ struct Params {
     smoothing: f32,
     g_scale: f32,    // 1 / rows for a mean, else 1
     g_per_row: u32,  // 1: one upstream gradient per row (no reduction); 0: one for all
-    _pad: u32,
+    halves: u32,     // xent and xent_grad: how x (bits 0-1) and g (bits 2-3) rest: 0 float32
+                     // words, 1 float16 / 2 bfloat16 packed two to a word (read exactly)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,6 +34,24 @@ var<workgroup> part: array<f32, 256>;
 
 // Workgroup trees over `part` (each thread has stored its value): the maximum or the sum
 // over all 256 threads, returned to every thread. Called from uniform control flow.
+
+// Element i of x (of g), a float32 word or half i % 2 of word i / 2.
+fn xv(i: u32) -> f32 {
+    let code = p.halves & 3u;
+    if (code == 0u) {
+        return x[i];
+    }
+    return packed_half(x[i / 2u], i, code);
+}
+
+fn gv(i: u32) -> f32 {
+    let code = (p.halves >> 2u) & 3u;
+    if (code == 0u) {
+        return g[i];
+    }
+    return packed_half(g[i / 2u], i, code);
+}
+
 fn tree_max(t: u32, v: f32) -> f32 {
     part[t] = v;
     workgroupBarrier();
@@ -61,12 +80,12 @@ fn tree_sum(t: u32, v: f32) -> f32 {
 fn row_lse(t: u32, base: u32) -> vec2<f32> {
     var m = -3.4028235e38;
     for (var c = t; c < p.cols; c += WG) {
-        m = max(m, x[base + c]);
+        m = max(m, xv(base + c));
     }
     let row_max = tree_max(t, m);
     var acc = 0.0;
     for (var c = t; c < p.cols; c += WG) {
-        acc += exp(x[base + c] - row_max);
+        acc += exp(xv(base + c) - row_max);
     }
     return vec2<f32>(row_max, log(tree_sum(t, acc)));
 }
@@ -78,7 +97,7 @@ fn log_softmax_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     let base = p.x_offset + r * p.cols;
     let ml = row_lse(t, base);
     for (var c = t; c < p.cols; c += WG) {
-        out[r * p.cols + c] = (x[base + c] - ml.x) - ml.y;
+        out[r * p.cols + c] = (xv(base + c) - ml.x) - ml.y;
     }
 }
 
@@ -90,14 +109,14 @@ fn xent_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let ml = row_lse(t, base);
     var sx = 0.0;
     for (var c = t; c < p.cols; c += WG) {
-        sx += x[base + c];
+        sx += xv(base + c);
     }
     let row_sum = tree_sum(t, sx);
     if (t == 0u) {
         let y = words[r];
         // lse - x[y] as log-sum - (x[y] - max); the smoothing term only when asked for,
         // since 0 * inf would make a finite loss NaN
-        var loss = ml.y - (1.0 - p.smoothing) * (x[base + y] - ml.x);
+        var loss = ml.y - (1.0 - p.smoothing) * (xv(base + y) - ml.x);
         if (p.smoothing != 0.0) {
             loss -= p.smoothing * (row_sum / f32(p.cols) - ml.x);
         }
@@ -118,7 +137,7 @@ fn xent_grad_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let log_sum = bitcast<f32>(words[p.rows + r]);
     var w = p.smoothing / f32(p.cols);
     if (j == words[2u * p.rows + r]) { w += 1.0 - p.smoothing; }
-    var gi = g[0];
-    if (p.g_per_row != 0u) { gi = g[r]; }
-    out[i] = (exp((x[p.x_offset + i] - row_max) - log_sum) - w) * gi * p.g_scale;
+    var gi = gv(0u);
+    if (p.g_per_row != 0u) { gi = gv(r); }
+    out[i] = (exp((xv(p.x_offset + i) - row_max) - log_sum) - w) * gi * p.g_scale;
 }

@@ -517,6 +517,49 @@ def test_gpu_elementwise_ops_read_and_write_packed_halves(dt):
 
 
 @pytest.mark.parametrize("dt", ["float16", "bfloat16"])
+def test_gpu_reductions_and_cross_entropy_read_packed_halves(dt):
+    """Sums and maxima (whole, along each axis, of odd and transposed views) and
+    cross-entropy with its gradient read half operands as they rest: the bits of the same
+    kernels on the float32 values, rounded once, and no unpacking dispatch."""
+    _need_gpu()
+    dtype = getattr(fg, dt)
+    rng = np.random.default_rng(12)
+    a = (rng.standard_normal((9, 37)) * 3).astype(np.float32)
+    h = fg.tensor(a).to(dtype).to("gpu")
+    f = h.float()  # the same values as float32 words
+    views = {"whole": (h, f), "odd view": (h[1:, 3:], f[1:, 3:]), "transposed": (h.t(), f.t())}
+    for name, (x, y) in views.items():
+        for label, op in {
+            "sum": lambda t: t.sum(),
+            "sum 0": lambda t: t.sum(0),
+            "sum 1": lambda t: t.sum(1),
+            "max 0": lambda t: t.max(0).values,
+        }.items():
+            _same_half_bits(op(x), op(y).to(dtype), dt, f"{label} of {name}")
+    labels = fg.tensor(rng.integers(0, 37, 9))
+    xh = h.detach().requires_grad_()
+    xf = h.float().detach().requires_grad_()
+    # per sample: a mean of halves rounds the sum first (PyTorch's CPU order), not the kernel's
+    lh = fg.nn.functional.cross_entropy(xh, labels, reduction="none")
+    lf = fg.nn.functional.cross_entropy(xf, labels, reduction="none")
+    _same_half_bits(lh, lf.to(dtype), dt, "cross_entropy")
+    lh.sum().backward()
+    lf.sum().backward()
+    _same_half_bits(xh.grad, xf.grad.to(dtype), dt, "cross_entropy's gradient")
+    # the kernel and the packing of its result; no unpacking first
+    for what, run in {
+        "sum": lambda: h.sum(0),
+        "cross_entropy": lambda: fg.nn.functional.cross_entropy(h, labels, reduction="none"),
+    }.items():
+        run()  # once before counting: a first call may set up more than the op
+        fg.gpu.synchronize()
+        d0 = fg.gpu.stats()["dispatches"]
+        run()
+        fg.gpu.synchronize()
+        assert fg.gpu.stats()["dispatches"] - d0 == 2, what
+
+
+@pytest.mark.parametrize("dt", ["float16", "bfloat16"])
 @pytest.mark.parametrize(
     "make",
     [

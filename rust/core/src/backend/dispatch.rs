@@ -341,7 +341,8 @@ impl Buffer {
         match self {
             Buffer::Cpu(s) => wide(s).reduce(plan, op).map(|o| narrow(o, s.dtype())),
             #[cfg(feature = "gpu")]
-            Buffer::Gpu(s) => gpu_narrow(gw(s)?.reduce(plan, op)?, s.dtype),
+            // packed halves are read as they rest
+            Buffer::Gpu(s) => gpu_narrow(s.reduce(plan, op)?, s.dtype),
         }
     }
 
@@ -1028,8 +1029,9 @@ impl Buffer {
                 .cross_entropy(l, labels, smoothing)
                 .map(|(a, b)| (narrow(a, x.dtype()), Buffer::Cpu(b))),
             #[cfg(feature = "gpu")]
+            // packed half logits are read as they rest
             Buffer::Gpu(x) => {
-                let (a, b) = gw(x)?.cross_entropy(l, labels, smoothing)?;
+                let (a, b) = x.cross_entropy(l, labels, smoothing)?;
                 Ok((gpu_narrow(a, x.dtype)?, Buffer::Gpu(b)))
             }
         }
@@ -1049,10 +1051,10 @@ impl Buffer {
                 .cross_entropy_grad(l, s, labels, (&wide(g), gl), spec)
                 .map(|o| narrow(o, x.dtype())),
             #[cfg(feature = "gpu")]
-            (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => gpu_narrow(
-                gw(x)?.cross_entropy_grad(l, s, labels, (&*gw(g)?, gl), spec)?,
-                x.dtype,
-            ),
+            // packed halves are read as they rest
+            (Buffer::Gpu(x), Buffer::Gpu(s), Buffer::Gpu(g)) => {
+                gpu_narrow(x.cross_entropy_grad(l, s, labels, (g, gl), spec)?, x.dtype)
+            }
             #[cfg(feature = "gpu")]
             _ => Err(mismatch("cross_entropy")),
         }

@@ -46,7 +46,10 @@ pub const DROPOUT: &str = concat!(
     include_str!("../../../../../shaders/dropout.wgsl")
 );
 /// Row-wise log_softmax.
-pub const SOFTMAX: &str = include_str!("../../../../../shaders/softmax.wgsl");
+pub const SOFTMAX: &str = concat!(
+    include_str!("../../../../../shaders/common.wgsl"),
+    include_str!("../../../../../shaders/softmax.wgsl")
+);
 /// Batch normalization forward and backward.
 pub const BATCHNORM: &str = concat!(
     include_str!("../../../../../shaders/common.wgsl"),

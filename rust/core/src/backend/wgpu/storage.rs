@@ -608,8 +608,10 @@ impl BackendStorage for WgpuStorage {
             ReduceOp::Max => RED_MAX,
             ReduceOp::Min => RED_MIN,
         };
-        let x = from_zero(&self.buf, &plan.layout, 0)?;
-        let out = launch_reduce(&x, (plan.outer, plan.r, plan.inner), code, None)?;
+        // packed halves are read as they rest
+        let half = rest_code(self);
+        let x = from_zero(&self.buf, &plan.layout, half)?;
+        let out = launch_reduce((&x, half), (plan.outer, plan.r, plan.inner), code, None)?;
         // the max or min of bools is a bool
         let dtype = if op == ReduceOp::Sum {
             DType::F32
@@ -631,7 +633,7 @@ impl BackendStorage for WgpuStorage {
         }
         let x = from_zero(&self.buf, l, 0)?;
         let code = if want_max { RED_ARGMAX } else { RED_ARGMIN };
-        let idx = launch_reduce(&x, dims, code, None)?.download()?;
+        let idx = launch_reduce((&x, 0), dims, code, None)?.download()?;
         try_collect(idx.len(), idx.iter().map(|&i| i as i64))
     }
 
@@ -654,8 +656,8 @@ impl BackendStorage for WgpuStorage {
             })
             .collect();
         let x = from_zero(&self.buf, l, 0)?;
-        let hits = launch_reduce(&x, (n, c, 1), RED_CORRECT, Some(&words))?;
-        let total = launch_reduce(&hits, (1, n, 1), RED_SUM, None)?;
+        let hits = launch_reduce((&x, 0), (n, c, 1), RED_CORRECT, Some(&words))?;
+        let total = launch_reduce((&hits, 0), (1, n, 1), RED_SUM, None)?;
         Ok(WgpuStorage::new(total, DType::F32))
     }
 
@@ -1275,8 +1277,11 @@ impl BackendStorage for WgpuStorage {
     }
 
     fn cross_entropy(&self, l: &Layout, labels: &[i64], smoothing: f64) -> Result<(Self, Self)> {
-        let x = from_zero(&self.buf, l, 0)?;
-        let (per, saved) = launch_cross_entropy(&x, l.shape[0], l.shape[1], labels, smoothing)?;
+        // packed half logits are read as they rest
+        let half = rest_code(self);
+        let x = from_zero(&self.buf, l, half)?;
+        let (per, saved) =
+            launch_cross_entropy((&x, half), l.shape[0], l.shape[1], labels, smoothing)?;
         Ok((
             WgpuStorage::new(per, DType::F32),
             WgpuStorage::new(saved, DType::F32),
@@ -1291,9 +1296,18 @@ impl BackendStorage for WgpuStorage {
         (g, gl): (&Self, &Layout),
         spec: &XentGradSpec,
     ) -> Result<Self> {
-        let x = from_zero(&self.buf, l, 0)?;
-        let g = from_zero(&g.buf, gl, 0)?;
-        let dx = launch_cross_entropy_grad(&x, l.shape[0], l.shape[1], &saved.buf, &g, spec)?;
+        // packed half logits and gradients are read as they rest
+        let (x_half, g_half) = (rest_code(self), rest_code(g));
+        let x = from_zero(&self.buf, l, x_half)?;
+        let g = from_zero(&g.buf, gl, g_half)?;
+        let dx = launch_cross_entropy_grad(
+            (&x, x_half),
+            l.shape[0],
+            l.shape[1],
+            &saved.buf,
+            (&g, g_half),
+            spec,
+        )?;
         Ok(WgpuStorage::new(dx, DType::F32))
     }
 }

@@ -73,7 +73,7 @@ pub(crate) fn launch_log_softmax(
             smoothing: 0.0,
             g_scale: 1.0,
             g_per_row: 0,
-            _pad: 0,
+            halves: 0,
         };
         ctx.dispatch(
             "log_softmax",
@@ -307,7 +307,7 @@ pub(crate) const XENT_GRAD: gpu::Kernel =
 /// Fused log-softmax + cross-entropy of dense (rows, cols) logits against checked labels:
 /// the per-row losses and each row's (max, log-sum, label) for the backward.
 pub(crate) fn launch_cross_entropy(
-    x: &GpuBuffer,
+    (x, x_half): (&GpuBuffer, u32),
     rows: usize,
     cols: usize,
     labels: &[i64],
@@ -328,7 +328,7 @@ pub(crate) fn launch_cross_entropy(
             smoothing: smoothing as f32,
             g_scale: 1.0,
             g_per_row: 0,
-            _pad: 0,
+            halves: x_half,
         };
         ctx.run(
             &XENT,
@@ -348,11 +348,11 @@ pub(crate) fn launch_cross_entropy(
 /// Cross-entropy's backward, one elementwise kernel from dense logits, the saved rows and
 /// the dense upstream gradient.
 pub(crate) fn launch_cross_entropy_grad(
-    x: &GpuBuffer,
+    (x, x_half): (&GpuBuffer, u32),
     rows: usize,
     cols: usize,
     saved: &GpuBuffer,
-    g: &GpuBuffer,
+    (g, g_half): (&GpuBuffer, u32),
     spec: &XentGradSpec,
 ) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
@@ -367,7 +367,7 @@ pub(crate) fn launch_cross_entropy_grad(
             smoothing: spec.smoothing as f32,
             g_scale: spec.scale as f32,
             g_per_row: spec.per_row as u32,
-            _pad: 0,
+            halves: x_half | (g_half << 2),
         };
         ctx.run(
             &XENT_GRAD,

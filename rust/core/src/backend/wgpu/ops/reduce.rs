@@ -14,7 +14,7 @@ pub(crate) const RED_CORRECT: u32 = 6;
 /// Reduces a dense (outer, r, inner) block starting at element 0 of `x` over r; `labels`
 /// are what RED_CORRECT compares each row's argmax against.
 pub(crate) fn launch_reduce(
-    x: &GpuBuffer,
+    (x, half): (&GpuBuffer, u32),
     (outer, r, inner): (usize, usize, usize),
     op: u32,
     labels: Option<&[u32]>,
@@ -42,7 +42,8 @@ pub(crate) fn launch_reduce(
             inner: inner as u32,
             op,
             row,
-            _pad: [0; 3],
+            half,
+            _pad: [0; 2],
         };
         ctx.dispatch(
             if cols {

@@ -155,7 +155,9 @@ pub(crate) struct SmParams {
     pub smoothing: f32,
     pub g_scale: f32,
     pub g_per_row: u32,
-    pub _pad: u32,
+    /// xent and xent_grad: how x (bits 0-1) and g (bits 2-3) rest (0 float32 words, 1
+    /// float16, 2 bfloat16 packed)
+    pub halves: u32,
 }
 impl Params for SmParams {}
 
@@ -318,6 +320,8 @@ pub(crate) struct RdParams {
     pub inner: u32,
     pub op: u32,
     pub row: u32,
-    pub _pad: [u32; 3],
+    /// x as packed halves: 0 no, 1 float16, 2 bfloat16
+    pub half: u32,
+    pub _pad: [u32; 2],
 }
 impl Params for RdParams {}
