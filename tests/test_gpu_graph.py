@@ -371,3 +371,52 @@ def test_fit_recaptures_after_a_learning_rate_change():
 
 def test_fit_trains_eagerly_where_a_step_cannot_be_captured():
     _same_fit(_fit(False, "adagrad"), _fit("auto", "adagrad"))
+
+
+def test_fit_runs_hooked_steps_eagerly():
+    """A forward hook is Python a replay would not call: while one is registered, fit's steps
+    run eagerly, so the hook sees every batch."""
+    calls = []
+    x, y = fg.data.load_mnist()
+    fg.manual_seed(3)
+    model = fg.models.standard(784, 10, width=32).to("gpu")
+    model[0].register_forward_hook(lambda m, args, out: calls.append(out.shape[0]))
+    model.fit(x[:512], y[:512], epochs=2, batch_size=128, verbose=0)
+    assert calls == [128] * 8
+
+
+def test_a_bfloat16_autocast_step_replays_exactly():
+    """Mixed precision without loss scaling (bfloat16 keeps float32's range) captures too:
+    the half products, casts and packed activations replay with the eager bits."""
+
+    def run(graph: bool):
+        fg.manual_seed(0)
+        model = NETS["residual"]().to("gpu")
+        optimizer = fg.optim.Adam(model.parameters(), lr=1e-3)
+        sx, sy = fg.tensor(XS[0]).to("gpu"), fg.tensor(YS[0])
+
+        def step():
+            optimizer.zero_grad()
+            with fg.autocast("gpu", dtype=fg.bfloat16):
+                loss = F.cross_entropy(model(sx), sy)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        losses = [step().item()]
+        if graph:
+            optimizer.zero_grad()
+            g = fg.gpu.Graph()
+            with fg.gpu.graph(g):
+                loss = step()
+        for i in range(1, 4):
+            sx.copy_(fg.tensor(XS[i]).to("gpu"))
+            sy.copy_(fg.tensor(YS[i]))
+            if graph:
+                g.replay()
+                losses.append(loss.item())
+            else:
+                losses.append(step().item())
+        return losses, _state(model, optimizer)
+
+    _assert_same(run(False), run(True))

@@ -349,19 +349,22 @@ class _GraphSteps:
     (batch shape, learning rate) runs eagerly first (the warm-up that creates optimizer
     state); its second occurrence is captured into static copies of the batch and replayed,
     and later ones refill those copies and replay. A capture that fails (a loss or optimizer
-    a replay could not repeat) runs nothing and leaves every later step eager."""
+    a replay could not repeat) runs nothing and leaves every later step eager; while a
+    module has a forward hook (Python a replay would not call) steps run eagerly."""
 
-    KEEP = 4  # graphs kept (full batches, the last short one, a learning-rate change or two)
+    KEEP = 2  # graphs kept: the full batches' and the last short one's (at one learning rate)
 
-    def __init__(self, eager, opt) -> None:
+    def __init__(self, eager, opt, model: Module) -> None:
         self.eager = eager
         self.opt = opt
+        # a forward hook is Python a replay would not call: hooked steps run eagerly
+        self.modules = list(model.modules())
         self.graphs: dict[tuple, tuple] = {}
         self.warm: set[tuple] = set()
         self.off = False
 
     def __call__(self, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
-        if self.off:
+        if self.off or any("_hooks" in m.__dict__ for m in self.modules):
             return self.eager(xb, yb)
         lrs = tuple(g["lr"] for g in self.opt.param_groups)
         key = (tuple(xb.shape), str(xb.dtype), tuple(yb.shape), str(yb.dtype), yb.device, lrs)
@@ -557,7 +560,7 @@ def fit(
 
     # the GradScaler reads found_inf back and DDP all-reduces on the host: neither replays
     graphs = capture is not False and device != "cpu" and not mixed and not dist
-    step = _GraphSteps(eager_step, opt) if graphs else eager_step
+    step = _GraphSteps(eager_step, opt, model) if graphs else eager_step
 
     def shown(seen: int) -> int:  # the progress bar counts the whole world's samples
         return min(seen * world.size, n) if dist else seen
