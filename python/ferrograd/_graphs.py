@@ -2,7 +2,7 @@
 ``torch.cuda.graph``.
 
 A capture records the GPU work of a block of Python (a training step: forward, loss,
-backward, optimizer) without running it; ``Graph.replay()`` then submits the recorded
+backward, optimizer) without running it; ``Graph.replay()`` then queues the recorded
 kernels again with no Python, autograd or kernel selection in between, so a step's host
 time becomes the time to encode its dispatches. As with CUDA graphs:
 
@@ -17,10 +17,11 @@ time becomes the time to encode its dispatches. As with CUDA graphs:
   computations on data are not replayed (reading integer indices is refused; the class
   targets of ``cross_entropy`` are the exception: each replay reads them again).
 
-What moves from replay to replay is handled: dropout masks advance through the random
-stream exactly as successive steps would, Adam's bias corrections follow the step count,
-and the optimizer's step counters and the global random state are kept up to date. Replaying
-a graph N times gives the same bits as N eager steps.
+What moves from replay to replay is handled: dropout draws from the global generator where
+it stands at each replay and moves it on, each replay counts an optimizer step (Adam's bias
+corrections follow the count), and the labels of ``cross_entropy`` are read again, so a
+replay gives the bits of the eager step it stands for, and eager steps may come between
+replays.
 
 >>> g = fg.gpu.Graph()
 >>> with fg.gpu.graph(g):                    # doctest: +SKIP

@@ -322,7 +322,7 @@ impl Context {
     ) -> Result<()> {
         if crate::capture::active() {
             return self.capture_copy(
-                graph::Copy {
+                graph::CopyStep {
                     src: src.clone(),
                     src_off,
                     dst: dst.clone(),

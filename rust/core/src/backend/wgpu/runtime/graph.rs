@@ -69,7 +69,7 @@ pub(super) fn set_groups(
 }
 
 /// A buffer-to-buffer copy.
-pub(crate) struct Copy {
+pub(crate) struct CopyStep {
     pub src: wgpu::Buffer,
     pub src_off: u64,
     pub dst: wgpu::Buffer,
@@ -106,7 +106,7 @@ struct Kept {
 
 enum Step {
     Run(Kept),
-    Copy(Copy),
+    Copy(CopyStep),
 }
 
 struct Capture {
@@ -277,7 +277,7 @@ impl Context {
     }
 
     /// `record_copy` while capturing.
-    pub(super) fn capture_copy(&self, c: Copy, uses: &[&GpuBuffer]) -> Result<()> {
+    pub(super) fn capture_copy(&self, c: CopyStep, uses: &[&GpuBuffer]) -> Result<()> {
         let mut reg = self.registry();
         Self::hold(&mut reg, uses.iter().map(|b| b.raw().clone()));
         let cap = reg.capture.as_mut().expect("a capture is recording");
@@ -392,9 +392,6 @@ impl Graph {
             return Err(capture_err(
                 "cannot replay a graph while a capture is recording",
             ));
-        }
-        if self.steps.is_empty() && self.dispatches > 0 {
-            return Err(capture_err("this graph was discarded"));
         }
         let live: Vec<Option<Vec<u8>>> = self
             .steps
