@@ -38,10 +38,12 @@ OPTS = {
 }
 
 
-def _setup(arch: str, opt: str = "adam"):
+def _setup(arch: str, opt="adam"):
+    """A model, its optimizer (a name from OPTS, or a maker), a training step on static
+    inputs, and `feed(i, labels=None)` refilling them with batch i."""
     fg.manual_seed(0)
     model = NETS[arch]().to("gpu")
-    optimizer = OPTS[opt](model.parameters())
+    optimizer = (OPTS[opt] if isinstance(opt, str) else opt)(model.parameters())
     sx = fg.tensor(XS[0]).to("gpu")
     sy = fg.tensor(YS[0])
 
@@ -52,9 +54,9 @@ def _setup(arch: str, opt: str = "adam"):
         optimizer.step()
         return loss
 
-    def feed(i):
+    def feed(i, labels=None):
         sx.copy_(fg.tensor(XS[i]).to("gpu"))
-        sy.copy_(fg.tensor(YS[i]))
+        sy.copy_(fg.tensor(YS[i] if labels is None else labels))
 
     return model, optimizer, step, feed
 
@@ -204,31 +206,15 @@ def test_optimizer_state_created_inside_a_capture_is_refused():
 
 
 def test_optimizers_with_python_per_step_factors_are_refused():
-    fg.manual_seed(0)
-    model = NETS["standard"]().to("gpu")
-    optimizer = fg.optim.Adagrad(model.parameters())
-    x, y = fg.tensor(XS[0]).to("gpu"), fg.tensor(YS[0])
-
-    def step():
-        optimizer.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
-
+    model, optimizer, step, feed = _setup("standard", fg.optim.Adagrad)
+    feed(0)
     step()
     _capture_fails(step, "cannot be captured", RuntimeError)
 
 
 def test_out_of_range_labels_fail_the_replay_before_anything_runs():
-    fg.manual_seed(0)
-    model = NETS["standard"]().to("gpu")
-    optimizer = fg.optim.Adam(model.parameters())
-    x, y = fg.tensor(XS[0]).to("gpu"), fg.tensor(YS[0])
-
-    def step():
-        optimizer.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
-
+    model, optimizer, step, feed = _setup("standard")
+    feed(0)
     step()
     optimizer.zero_grad()
     g = fg.gpu.Graph()
@@ -237,12 +223,12 @@ def test_out_of_range_labels_fail_the_replay_before_anything_runs():
     before = [p.numpy().copy() for p in model.parameters()]
     bad = YS[1].copy()
     bad[5] = 10
-    y.copy_(fg.tensor(bad))
+    feed(1, bad)
     with pytest.raises(IndexError, match="target 10 is out of range for 10 classes"):
         g.replay()
     for b, p in zip(before, model.parameters()):
         np.testing.assert_array_equal(b, p.numpy())
-    y.copy_(fg.tensor(YS[1]))
+    feed(1)
     g.replay()
     assert any(not np.array_equal(b, p.numpy()) for b, p in zip(before, model.parameters()))
 
