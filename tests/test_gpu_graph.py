@@ -86,11 +86,11 @@ def _assert_same(a, b):
     assert ra == rb
 
 
-@pytest.mark.parametrize("arch", list(NETS))
-def test_replays_give_the_bits_of_eager_steps(arch):
-    """One warm-up step, a capture, three replays (new data each) == four eager steps: the
-    losses, every weight and running statistic, the step counts and the random state."""
-    model, optimizer, step, feed = _setup(arch)
+def _mixed(arch: str, opt: str, plan: str):
+    """A warm-up eager step on batch 0, a capture, then batch i (i >= 1) as plan[i - 1]
+    says: "R" a replay, "E" an eager step; (losses, state) for comparing with `_eager`.
+    Also checks the graph dispatches something."""
+    model, optimizer, step, feed = _setup(arch, opt)
     feed(0)
     losses = [step().item()]
     optimizer.zero_grad()
@@ -98,46 +98,32 @@ def test_replays_give_the_bits_of_eager_steps(arch):
     with fg.gpu.graph(g):
         loss = step()
     assert g.dispatches > 0
-    for i in range(1, 4):
+    for i, how in enumerate(plan, 1):
         feed(i)
-        g.replay()
-        losses.append(loss.item())
-    _assert_same(_eager(arch, "adam", 4), (losses, _state(model, optimizer)))
+        if how == "R":
+            g.replay()
+            losses.append(loss.item())
+        else:
+            losses.append(step().item())
+    return losses, _state(model, optimizer)
+
+
+@pytest.mark.parametrize("arch", list(NETS))
+def test_replays_give_the_bits_of_eager_steps(arch):
+    """One warm-up step, a capture, three replays (new data each) == four eager steps: the
+    losses, every weight and running statistic, the step counts and the random state."""
+    _assert_same(_eager(arch, "adam", 4), _mixed(arch, "adam", "RRR"))
 
 
 @pytest.mark.parametrize("opt", list(OPTS))
 def test_each_capturable_optimizer_replays_exactly(opt):
-    model, optimizer, step, feed = _setup("standard", opt)
-    feed(0)
-    losses = [step().item()]
-    optimizer.zero_grad()
-    g = fg.gpu.Graph()
-    with fg.gpu.graph(g):
-        loss = step()
-    for i in range(1, 4):
-        feed(i)
-        g.replay()
-        losses.append(loss.item())
-    _assert_same(_eager("standard", opt, 4), (losses, _state(model, optimizer)))
+    _assert_same(_eager("standard", opt, 4), _mixed("standard", opt, "RRR"))
 
 
 def test_eager_steps_after_replays_continue_the_same_run():
     """Replays keep the host's bookkeeping (step counts, random stream) where eager steps
     would have left it, so a run may mix them."""
-    model, optimizer, step, feed = _setup("residual")
-    feed(0)
-    losses = [step().item()]
-    optimizer.zero_grad()
-    g = fg.gpu.Graph()
-    with fg.gpu.graph(g):
-        loss = step()
-    for i in (1, 2):
-        feed(i)
-        g.replay()
-        losses.append(loss.item())
-    feed(3)
-    losses.append(step().item())  # eager again
-    _assert_same(_eager("residual", "adam", 4), (losses, _state(model, optimizer)))
+    _assert_same(_eager("residual", "adam", 4), _mixed("residual", "adam", "RRE"))
 
 
 def test_capture_runs_nothing_and_replay_counts_its_dispatches():
@@ -280,22 +266,7 @@ def test_misuse_raises_clear_errors():
 def test_eager_steps_between_replays_keep_every_replay_exact():
     """A replay draws from the generator and counts the optimizer step where they are at the
     replay, so eager steps (the short last batch of an epoch) may come in between."""
-    model, optimizer, step, feed = _setup("residual")
-    feed(0)
-    losses = [step().item()]
-    optimizer.zero_grad()
-    g = fg.gpu.Graph()
-    with fg.gpu.graph(g):
-        loss = step()
-    feed(1)
-    g.replay()
-    losses.append(loss.item())
-    feed(2)
-    losses.append(step().item())  # eager in between
-    feed(3)
-    g.replay()
-    losses.append(loss.item())
-    _assert_same(_eager("residual", "adam", 4), (losses, _state(model, optimizer)))
+    _assert_same(_eager("residual", "adam", 4), _mixed("residual", "adam", "RER"))
 
 
 def test_uneven_step_counts_refuse_the_replay():
