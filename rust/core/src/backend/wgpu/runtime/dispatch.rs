@@ -564,7 +564,7 @@ impl Context {
     ) {
         let meta_off = match meta {
             Some(m) => {
-                let len = m.len().div_ceil(SLOT).max(1) * SLOT;
+                let len = meta_span(m.len());
                 if p.meta.len() + len > META_RING {
                     // the ring is full: submit what it holds, then start it again
                     self.submit_pending(p);

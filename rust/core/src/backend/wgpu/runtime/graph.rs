@@ -252,7 +252,7 @@ impl Context {
             (Some(b), _) => Meta::Own(b),
             (None, Some(m)) => {
                 let mut bytes = bytemuck::cast_slice::<u32, u8>(m).to_vec();
-                bytes.resize((m.len() * 4).div_ceil(SLOT).max(1) * SLOT, 0);
+                bytes.resize(meta_span(m.len() * 4), 0);
                 Meta::Ring(bytes)
             }
             (None, None) => Meta::None,

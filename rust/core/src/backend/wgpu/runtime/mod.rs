@@ -35,6 +35,12 @@ const SLOT: usize = 256;
 /// Largest metadata (binding 4 words: shapes, labels, gather indices) kept in the meta
 /// ring; larger arrays get a buffer of their own.
 const META_MAX: usize = 16 * 1024;
+/// The bytes `bytes` of metadata take in the meta ring: whole slots, at least one (each
+/// dispatch's words start at a slot, the binding's offset alignment).
+fn meta_span(bytes: usize) -> usize {
+    bytes.div_ceil(SLOT).max(1) * SLOT
+}
+
 /// Bytes of metadata one batch of dispatches may hold before it is submitted.
 const META_RING: usize = 1 << 20;
 /// Bind groups kept before the cache is emptied (a training loop uses a few hundred).
