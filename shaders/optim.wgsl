@@ -205,3 +205,30 @@ fn adadelta_packed(w: u32) {
     s2[w] = store_pair(r[0].z, r[1].z, s2[w], both);
     param[w] = store_pair(r[0].x, r[1].x, param[w], both);
 }
+
+// GradScaler.update on the device (PyTorch's _amp_update_scale_), one thread: `param` holds
+// the scale state (scale, inverse scale, clean steps in a row, unused), `grad` the found-inf
+// flag (nonzero: back off). lr: the growth factor, a: the backoff factor, b: the growth
+// interval, eps: 1 / growth, wd: 1 / backoff (the inverse moves by the inverse factors, so
+// it stays exact for powers of two, as the host's 1 / scale).
+@compute @workgroup_size(1)
+fn amp_update_main() {
+    if (grad[0] != 0.0) {
+        param[0] = param[0] * p.a;
+        param[1] = param[1] * p.wd;
+        param[2] = 0.0;
+        return;
+    }
+    let clean = param[2] + 1.0;
+    if (clean < p.b) {
+        param[2] = clean;
+        return;
+    }
+    let grown = param[0] * p.lr;
+    // a scale that would overflow stays where it is (PyTorch's)
+    if (grown <= 3.4028235e38) {
+        param[0] = grown;
+        param[1] = param[1] * p.eps;
+    }
+    param[2] = 0.0;
+}

@@ -13,6 +13,18 @@ fn adam_step(w0: f32, g: f32, m0: f32, v0: f32, h: vec4<f32>, k: vec4<f32>) -> v
     return vec3<f32>(w - k.y * m / (sqrt(v) / k.z + h.z), m, v);
 }
 
+// Adam's `k` on the device (a gated step, mixed precision without a read-back): `k` holds
+// (decay factor, lr, unused, the step count t the host made), and `skipped` the steps the
+// scaler skipped on the device, which do not count (PyTorch's rule); the bias corrections
+// are computed here in float32.
+fn adam_device_k(h: vec4<f32>, k: vec4<f32>, skipped: f32) -> vec4<f32> {
+    let t = k.w - skipped;
+    // pow(0, t) is left open by WGSL (exp2 of t log2(0)); beta 0 has no correction
+    let b1 = select(pow(h.x, t), 0.0, h.x == 0.0);
+    let b2 = select(pow(h.y, t), 0.0, h.y == 0.0);
+    return vec4<f32>(k.x, k.y / (1.0 - b1), sqrt(1.0 - b2), 0.0);
+}
+
 // SGD: the new (weight, momentum buffer). `h`: lr, momentum, 1 - dampening, L2 weight
 // decay; `flags`: 1 momentum (else `buf0` is unused and returned as is), 2 the first step
 // (the buffer starts as the gradient), 4 Nesterov.

@@ -97,6 +97,7 @@ __all__ = [
     "sgd_step",
     "adam_step",
     "_unscale_grads",
+    "_amp_update_scale",
     "rmsprop_step",
     "set_autocast",
     "autocast_dtype",
@@ -1530,17 +1531,28 @@ def sgd_step(
     dampening: float = 0.0,
     nesterov: bool = False,
     weight_decay: float = 0.0,
-) -> None:
+    found: Tensor | None = None,
+    skipped: Tensor | None = None,
+) -> bool:
     """One fused SGD step over all parameters (PyTorch's formulas).
 
     ``bufs`` are the momentum buffers (may be empty when ``momentum == 0``); ``first`` says
     whether this is the first step (the buffers are then initialised from the gradients).
+    With ``found`` and ``skipped`` the step is gated on the device (see ``adam_step``);
+    returns False (nothing done) where it cannot be, else True.
     """
 
-def _unscale_grads(grads: list[Tensor], inv: float) -> Tensor | None:
+def _unscale_grads(grads: list[Tensor], inv: float, scale: Tensor | None = None) -> Tensor | None:
     """Mixed precision's unscaling of `grads` in place in a few passes (the GPU's
     multi-tensor kernel): a 0-d tensor, 1.0 if any element was inf or NaN before, else 0.0;
-    None where the gradients are not all whole float32 GPU tensors of their own."""
+    None where the gradients are not all whole float32 GPU tensors of their own. `scale`: a
+    scale state kept on the device (float32 (scale, inverse scale, ...)), whose inverse is
+    used instead of `inv`."""
+
+def _amp_update_scale(state: Tensor, found: Tensor, growth: float, backoff: float, interval: int) -> bool:
+    """GradScaler's update of a scale state kept on the device (float32 (scale, inverse
+    scale, clean steps in a row, unused)) from the iteration's found-inf flag, in one
+    kernel: False (nothing done) where the device has none."""
 
 def adam_step(
     params: Sequence[Tensor],
@@ -1554,8 +1566,15 @@ def adam_step(
     eps: float = 1e-8,
     weight_decay: float = 0.0,
     decoupled: bool = False,
-) -> None:
-    """One fused Adam step (AdamW when ``decoupled``) over all parameters; ``step`` counts from 1."""
+    found: Tensor | None = None,
+    skipped: Tensor | None = None,
+) -> bool:
+    """One fused Adam step (AdamW when ``decoupled``) over all parameters; ``step`` counts from 1.
+
+    With ``found`` (a GradScaler's found-inf flag) and ``skipped`` (the count of steps skipped
+    so far; one float32 element each, on the GPU) the step is gated on the device: nothing
+    moves where ``found`` is nonzero, and the bias corrections count ``step - skipped``.
+    Returns False (nothing done) where it cannot be gated, else True."""
 
 def adadelta_step(
     params: Sequence[Tensor],
@@ -1566,8 +1585,11 @@ def adadelta_step(
     rho: float = 0.9,
     eps: float = 1e-6,
     weight_decay: float = 0.0,
-) -> None:
-    """One fused Adadelta step over all parameters."""
+    found: Tensor | None = None,
+    skipped: Tensor | None = None,
+) -> bool:
+    """One fused Adadelta step over all parameters. With ``found`` and ``skipped`` the step
+    is gated on the device (see ``adam_step``); returns False where it cannot be."""
 
 def set_autocast(device: str, dtype: dtype | None) -> dtype | None:
     """Turns autocast on for a device ("cpu", "gpu") with float16/bfloat16, or off with None,

@@ -22,16 +22,21 @@ after ``growth_interval`` clean steps::
         scaler.step(opt)
         scaler.update()
 
-What it does not do yet: the GPU stores a float16 tensor in two bytes an element, but its
-kernels compute in float32 (each op unpacks its half operands and packs its result), and
-the host computes halves in float32, so autocast gives half precision's numerics and its
-memory on the GPU, not its speed (tensor cores, half-width kernels: issue 18's kernel work).
+On the GPU the scaler keeps its scale on the device, as PyTorch's does: the gradients are
+unscaled and checked by one multi-tensor kernel, SGD, Adam(W) and Adadelta skip their own
+step where it found inf or NaN (their kernels read the flag; Adam's bias corrections leave
+the skipped steps out), and ``update`` moves the scale in a kernel too. So a mixed-precision
+step reads nothing back and can be captured (``fg.gpu.graph``); ``get_scale()`` and
+``state_dict()`` read the scale when asked. Other optimizers (or parameters without a
+gradient) read the flag back once a step and skip on the host.
 """
 
 from __future__ import annotations
 
 import functools
 from typing import Any, Callable, TypeVar
+
+import numpy as np
 
 from . import _core
 from ._core import Tensor
@@ -41,6 +46,11 @@ __all__ = ["autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype"
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _HALVES = (_core.dtype.float16, _core.dtype.bfloat16)
+
+
+def _f32(values: list) -> Tensor:
+    """A float32 host tensor of `values`."""
+    return _core.from_numpy(np.array(values, np.float32))
 
 
 def _device_type(device_type: str) -> str:
@@ -152,14 +162,43 @@ class GradScaler:
         self._growth_tracker = 0
         self._enabled = bool(enabled)
         self._per_optimizer: dict[int, dict] = {}
+        # on the GPU, the scale lives there: float32 (scale, 1 / scale, clean steps in a row,
+        # unused), made at the first scale() of a GPU tensor; then `_scale` and
+        # `_growth_tracker` are stale and the device holds the truth
+        self._state_t: Tensor | None = None
+        self._scale_view: Tensor | None = None
 
     def is_enabled(self) -> bool:
         """Whether scaling is on (``enabled`` at construction)."""
         return self._enabled
 
     def get_scale(self) -> float:
-        """The current scale (1.0 when disabled)."""
-        return self._scale if self._enabled else 1.0
+        """The current scale (1.0 when disabled; a read-back when it lives on the GPU)."""
+        if not self._enabled:
+            return 1.0
+        self._sync_host()
+        return self._scale
+
+    def _sync_host(self) -> None:
+        """Brings the host's copy of a scale kept on the device up to date (a read-back)."""
+        if self._state_t is not None:
+            scale, _, tracker, _ = self._state_t.tolist()
+            self._scale, self._growth_tracker = float(scale), int(tracker)
+
+    def _on_device(self, device: str) -> bool:
+        """Whether the scale lives on the GPU, moving it there at the first GPU tensor."""
+        if self._state_t is None and device != "cpu":
+            from . import _graphs
+
+            if _graphs.capturing is not None:
+                raise RuntimeError(
+                    "GradScaler: its first step must not be inside a captured GPU step (it moves the "
+                    "scale to the device); run one step before capturing"
+                )
+            values = [self._scale, 1.0 / self._scale, float(self._growth_tracker), 0.0]
+            self._state_t = _f32(values).to(device)
+            self._scale_view = self._state_t[0]
+        return self._state_t is not None
 
     def get_growth_factor(self) -> float:
         """The factor the scale grows by after `growth_interval` clean steps."""
@@ -178,6 +217,8 @@ class GradScaler:
         if not self._enabled:
             return outputs
         if isinstance(outputs, Tensor):
+            if self._on_device(outputs.device):
+                return outputs * self._scale_view.to(outputs.device)
             return outputs * self._scale
         if isinstance(outputs, (list, tuple)):
             return type(outputs)(self.scale(o) for o in outputs)
@@ -200,20 +241,25 @@ class GradScaler:
             )
         if st["stage"] == _STEPPED:
             raise RuntimeError("unscale_() is being called after step().")
-        inv = 1.0 / self._scale
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        state = self._state_t
+        inv = 1.0 / self._scale  # (on the device: element 1 of the state)
         # on the GPU, all at once (a multi-tensor kernel: a few dispatches, not five a tensor)
-        bad = _core._unscale_grads(grads, inv)
+        bad = _core._unscale_grads(grads, inv, state)
         grad_mode = _core.set_grad_enabled(False)  # (autograd.no_grad, which imports this module)
         try:
             for g in grads if bad is None else []:
-                g.mul_(inv)
-                # counted on the gradient's device; read back once below
+                g.mul_(inv if state is None else state[1].to(g.device))
+                # counted on the gradient's device
                 nonfinite = (~g.isfinite()).sum()
                 bad = nonfinite if bad is None else bad + nonfinite.to(bad.device)
+            if state is None:  # the host decides: read back once
+                st["found_inf"] = bad is not None and int(bad.item()) > 0
+            else:  # the device decides: a 0-d float32 flag beside the scale, nothing read
+                found = (bad > 0).to(_core.dtype.float32) if bad is not None else state[3] * 0.0
+                st["found_inf"] = found.to(state.device)
         finally:
             _core.set_grad_enabled(grad_mode)
-        st["found_inf"] = bad is not None and int(bad.item()) > 0
         st["stage"] = _UNSCALED
 
     def step(self, optimizer, *args, **kwargs):
@@ -228,7 +274,15 @@ class GradScaler:
         if st["stage"] == _READY:
             self.unscale_(optimizer)
         st["stage"] = _STEPPED
-        if st["found_inf"]:
+        found = st["found_inf"]
+        if isinstance(found, Tensor):
+            # the kernels skip the step themselves where the flag is set (no read-back);
+            # otherwise read it and decide here
+            gated = getattr(optimizer, "_gated_step", None)
+            if not (args or kwargs) and gated is not None and gated(found):
+                return None
+            found = bool(found.item())
+        if found:
             return None
         return optimizer.step(*args, **kwargs)
 
@@ -236,6 +290,9 @@ class GradScaler:
         """Adjusts the scale after this iteration's steps (or sets `new_scale`): backoff
         after a skipped step, growth after `growth_interval` clean ones."""
         if not self._enabled:
+            return
+        if self._state_t is not None:
+            self._update_on_device(new_scale)
             return
         if new_scale is not None:
             self._scale = float(new_scale.item() if isinstance(new_scale, Tensor) else new_scale)
@@ -253,10 +310,36 @@ class GradScaler:
                     self._growth_tracker = 0
         self._per_optimizer.clear()
 
+    def _update_on_device(self, new_scale) -> None:
+        """`update` of a scale kept on the GPU: one kernel, nothing read back."""
+        state = self._state_t
+        assert state is not None
+        grad_mode = _core.set_grad_enabled(False)
+        try:
+            if new_scale is not None:
+                v = float(new_scale.item() if isinstance(new_scale, Tensor) else new_scale)
+                state[0:2].copy_(_f32([v, 1.0 / v]).to(state.device))
+            else:
+                founds = [s["found_inf"] for s in self._per_optimizer.values() if s["stage"] != _READY]
+                if not founds:
+                    raise AssertionError("No inf checks were recorded prior to update.")
+                found = founds[0]
+                for f in founds[1:]:
+                    found = found + f
+                done = _core._amp_update_scale(
+                    state, found, self._growth_factor, self._backoff_factor, self._growth_interval
+                )
+                if not done:
+                    raise RuntimeError("GradScaler.update: the device has no kernel for the scale's update")
+        finally:
+            _core.set_grad_enabled(grad_mode)
+        self._per_optimizer.clear()
+
     def state_dict(self) -> dict:
         """The scale and its schedule, for checkpoints (empty when disabled, as PyTorch's)."""
         if not self._enabled:
             return {}
+        self._sync_host()
         return {
             "scale": self._scale,
             "growth_factor": self._growth_factor,
@@ -278,6 +361,9 @@ class GradScaler:
         self._backoff_factor = float(state_dict["backoff_factor"])
         self._growth_interval = int(state_dict["growth_interval"])
         self._growth_tracker = int(state_dict["_growth_tracker"])
+        if self._state_t is not None:  # in place: a captured step reads this buffer
+            values = [self._scale, 1.0 / self._scale, float(self._growth_tracker), 0.0]
+            self._state_t.copy_(_f32(values).to(self._state_t.device))
 
 
 class _CudaAmp:

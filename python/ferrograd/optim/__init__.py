@@ -49,6 +49,20 @@ _HYPERPARAMETERS: dict[str, tuple[str, Any]] = {
 }
 
 
+def _gateable(p: Tensor, grad: Tensor) -> bool:
+    """Whether a gated multi-tensor kernel can take this parameter and gradient: float32
+    (at rest as words, not packed halves), contiguous, on the GPU."""
+    f32 = _core.dtype.float32
+    return (
+        p.device != "cpu"
+        and p.dtype == f32
+        and grad.dtype == f32
+        and grad.device == p.device
+        and p.is_contiguous()
+        and grad.is_contiguous()
+    )
+
+
 class Optimizer:
     """Base class: parameter groups, per-parameter state, zero_grad and state dicts."""
 
@@ -60,6 +74,14 @@ class Optimizer:
     # update must be GPU kernels whose only step-dependent constants the graph rebuilds
     # (Adam's bias corrections); optimizers that compute scalars in Python per step are not
     _capturable = False
+    # whether a GradScaler may gate this optimizer's step on the GPU (`_gated_step`): its
+    # update is a multi-tensor kernel that skips itself where the scaler found inf or NaN
+    _gated = False
+    # the count of steps a gate skipped on the device (a float32 tensor of one element,
+    # made at the first gated step), and whether it may be nonzero since the host last
+    # folded it into the state's step counts
+    _skipped: Tensor | None = None
+    _skipped_dirty = False
 
     def __init__(self, params: Iterable, defaults: dict):
         params = list(params)
@@ -103,6 +125,7 @@ class Optimizer:
             if id(p) in seen:
                 raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
             seen.add(id(p))
+        self._fold_skipped()  # a new parameter starts counting from here
         if lr <= 0 or not math.isfinite(lr):
             raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {g['lr']}")
         self._check_hyperparameters(g)
@@ -134,6 +157,7 @@ class Optimizer:
                 f"{type(self).__name__}.step: cannot be captured in a GPU graph (it computes per-step "
                 "factors in Python); SGD, Adam, AdamW, RMSprop and Adadelta can"
             )
+        self._fold_skipped()
         i = 0
         counted = []
         for g in self.param_groups:
@@ -150,8 +174,73 @@ class Optimizer:
         if graph is not None and counted:
             graph._count_steps(counted)
 
-    def _update(self, group: dict, live: list) -> None:
+    def _update(self, group: dict, live: list, gate: tuple | None = None) -> bool | None:
+        """Updates `live` ((index, parameter, gradient) of `group`). With `gate` (the
+        scaler's found-inf flag, the skipped-step count) the update is gated on the device,
+        and the result says whether it was (False: nothing done, nothing counted)."""
         raise NotImplementedError
+
+    def _gated_step(self, found: Tensor) -> bool:
+        """One step gated on the GPU by a GradScaler's found-inf flag `found` (0-d float32):
+        every parameter moves, or none does where the flag is set, decided by the kernels
+        without reading the flag back (PyTorch's fused optimizers with a scaler). Skipped
+        steps do not count: Adam's bias corrections take them off on the device, and the
+        host's counts are corrected when next read. False, with nothing done, where this
+        optimizer or its tensors cannot be gated (the caller reads the flag and decides).
+        Every parameter needs a gradient (the skipped count is shared)."""
+        if not self._gated or found.device == "cpu":
+            return False
+        lives = []
+        i = 0
+        for g in self.param_groups:
+            live = []
+            for p in g["params"]:
+                grad = p.grad
+                if grad is None or not _gateable(p, grad):
+                    return False
+                live.append((i, p, grad))
+                i += 1
+            lives.append((g, live))
+        if self._skipped is None:
+            if _graphs.capturing is not None:
+                raise RuntimeError(
+                    f"{type(self).__name__}.step: a GradScaler's first step must not be inside a captured "
+                    "GPU step (it creates the optimizer's device state); run one step before capturing"
+                )
+            self._skipped = _core.zeros([1], _core.dtype.float32).to(found.device)
+        gate = (found, self._skipped)
+        for n, (g, live) in enumerate(lives):
+            if not self._update(g, live, gate):
+                if n:
+                    raise RuntimeError(f"{type(self).__name__}.step: a gated step stopped half way")
+                return False
+        with no_grad():
+            self._skipped.add_(found)
+        self._skipped_dirty = True
+        graph = _graphs.capturing
+        if graph is not None:
+            graph._count_steps([st for st in self.state.values() if "step" in st])
+        return True
+
+    def _skipped_count(self) -> int:
+        """The steps gates skipped since the host's counts were last corrected (a read-back)."""
+        if not self._skipped_dirty or self._skipped is None:
+            return 0
+        return int(self._skipped.item())
+
+    def _fold_skipped(self) -> None:
+        """Takes the steps gates skipped off the host's step counts (one read-back, only
+        after gated steps): before an ungated step or a new parameter, which the shared
+        count would otherwise take them off too."""
+        k = self._skipped_count()
+        if k:
+            for st in self.state.values():
+                if "step" in st:
+                    st["step"] -= k
+            with no_grad():
+                assert self._skipped is not None
+                self._skipped.zero_()
+        self._skipped_dirty = False
 
     def _buf(self, i: int, p: Tensor, key: str) -> Tensor:
         st = self.state.setdefault(i, {})
@@ -169,7 +258,11 @@ class Optimizer:
     def state_dict(self) -> dict:
         """Hyperparameters and state tensors (for checkpoints that resume identically)."""
         groups = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
-        return {"class": type(self).__name__, "param_groups": groups, "state": self.state}
+        state = self.state
+        k = self._skipped_count()
+        if k:  # the counts as they stand, without moving the host's books under a captured graph
+            state = {i: {**st, "step": st["step"] - k} if "step" in st else st for i, st in state.items()}
+        return {"class": type(self).__name__, "param_groups": groups, "state": state}
 
     def load_state_dict(self, sd: dict) -> None:
         """Restores `state_dict()` output; the parameter layout must match. State tensors are
@@ -257,6 +350,11 @@ class Optimizer:
         for g, saved in zip(self.param_groups, groups):
             g.update(saved)
         self.state = state
+        if self._skipped_dirty:  # the loaded counts are exact
+            with no_grad():
+                assert self._skipped is not None
+                self._skipped.zero_()
+            self._skipped_dirty = False
 
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v}" for k, v in self.param_groups[0].items() if k != "params")
@@ -272,6 +370,7 @@ class SGD(Optimizer):
     state_kinds = {"momentum_buffer": "tensor"}
 
     _capturable = True
+    _gated = True
 
     def __init__(
         self,
@@ -289,7 +388,7 @@ class SGD(Optimizer):
             dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay),
         )
 
-    def _update(self, g: dict, live: list) -> None:
+    def _update(self, g: dict, live: list, gate: tuple | None = None) -> bool | None:
         hp = dict(
             lr=g["lr"],
             momentum=g["momentum"],
@@ -297,9 +396,16 @@ class SGD(Optimizer):
             nesterov=g["nesterov"],
             weight_decay=g["weight_decay"],
         )
+        if gate is not None:
+            # a skipped first step must leave the momentum buffers unseeded: not gateable
+            if g["momentum"] != 0 and any("momentum_buffer" not in self.state.get(i, {}) for i, _, _ in live):
+                return False
+            bufs = [self.state[i]["momentum_buffer"] for i, _, _ in live] if g["momentum"] != 0 else []
+            ps, grads = [p for _, p, _ in live], [gr for _, _, gr in live]
+            return _core.sgd_step(ps, grads, bufs, False, **hp, found=gate[0], skipped=gate[1])
         if g["momentum"] == 0:
             _core.sgd_step([p for _, p, _ in live], [gr for _, _, gr in live], [], False, **hp)
-            return
+            return None
         # split before updating: the first pass creates buffers the second would then see
         new = [(i, p, gr) for i, p, gr in live if "momentum_buffer" not in self.state.get(i, {})]
         old = [(i, p, gr) for i, p, gr in live if "momentum_buffer" in self.state.get(i, {})]
@@ -307,6 +413,7 @@ class SGD(Optimizer):
             if part:
                 bufs = [self._buf(i, p, "momentum_buffer") for i, p, _ in part]
                 _core.sgd_step([p for _, p, _ in part], [gr for _, _, gr in part], bufs, first, **hp)
+        return None
 
 
 class Adam(Optimizer):
@@ -319,6 +426,7 @@ class Adam(Optimizer):
     state_kinds = {"exp_avg": "tensor", "exp_avg_sq": "tensor", "step": "count"}
 
     _capturable = True
+    _gated = True
 
     def __init__(
         self,
@@ -332,18 +440,20 @@ class Adam(Optimizer):
             raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
-    def _update(self, g: dict, live: list) -> None:
+    def _update(self, g: dict, live: list, gate: tuple | None = None) -> bool | None:
         # one pass, grouped by step count (parameters that joined later have fewer steps):
         # (parameters, gradients, first moments, second moments) per count
         by_step: dict[int, tuple[list, list, list, list]] = {}
         state = self.state
+        counted = []
         for i, p, gr in live:
             st = state.get(i)
             if st is None or "exp_avg" not in st or "exp_avg_sq" not in st:
                 self._buf(i, p, "exp_avg")
                 self._buf(i, p, "exp_avg_sq")
                 st = state[i]
-            n = st["step"] = st.get("step", 0) + 1
+            n = st.get("step", 0) + 1
+            counted.append((st, n))
             part = by_step.get(n)
             if part is None:
                 part = by_step[n] = ([], [], [], [])
@@ -352,8 +462,9 @@ class Adam(Optimizer):
             part[2].append(st["exp_avg"])
             part[3].append(st["exp_avg_sq"])
         b1, b2 = g["betas"]
-        for step, (ps, grads, exp_avg, exp_avg_sq) in by_step.items():
-            _core.adam_step(
+        gated = {} if gate is None else {"found": gate[0], "skipped": gate[1]}
+        for k, (step, (ps, grads, exp_avg, exp_avg_sq)) in enumerate(by_step.items()):
+            done = _core.adam_step(
                 ps,
                 grads,
                 exp_avg,
@@ -365,7 +476,15 @@ class Adam(Optimizer):
                 g["eps"],
                 g["weight_decay"],
                 self.decoupled,
+                **gated,
             )
+            if not done:
+                if k:
+                    raise RuntimeError(f"{type(self).__name__}.step: a gated step stopped half way")
+                return False
+        for st, n in counted:
+            st["step"] = n
+        return True
 
 
 class AdamW(Adam):
@@ -408,7 +527,7 @@ class RMSprop(Optimizer):
             ),
         )
 
-    def _update(self, g: dict, live: list) -> None:
+    def _update(self, g: dict, live: list, gate: tuple | None = None) -> bool | None:
         ps = [p for _, p, _ in live]
         sq = [self._buf(i, p, "square_avg") for i, p, _ in live]
         mb = [self._buf(i, p, "momentum_buffer") for i, p, _ in live] if g["momentum"] > 0 else []
@@ -426,13 +545,14 @@ class RMSprop(Optimizer):
             g["momentum"],
             g["centered"],
         )
+        return None
 
 
 class _Elementwise(Optimizer):
     """Base of the optimizers written with in-place tensor operations (no Rust kernel of
     their own): the same code updates CPU and GPU parameters, in their own dtype."""
 
-    def _update(self, g: dict, live: list) -> None:
+    def _update(self, g: dict, live: list, gate: tuple | None = None) -> bool | None:
         with no_grad():  # parameters are leaves that require grad: in-place needs no_grad
             for i, p, grad in live:
                 st = self.state.setdefault(i, {})
@@ -440,6 +560,7 @@ class _Elementwise(Optimizer):
                 if g["weight_decay"] != 0 and not g.get("decoupled_weight_decay", False):
                     grad = grad.add(p.mul(g["weight_decay"]))  # L2: a new tensor, p.grad untouched
                 self._step_one(g, i, p, grad, st)
+        return None
 
     def _step_one(self, g: dict, i: int, p: Tensor, grad: Tensor, st: dict) -> None:
         raise NotImplementedError
@@ -507,6 +628,7 @@ class Adadelta(Optimizer):
     state_kinds = {"square_avg": "tensor", "acc_delta": "tensor", "step": "count"}
 
     _capturable = True
+    _gated = True
 
     def __init__(
         self,
@@ -518,14 +640,12 @@ class Adadelta(Optimizer):
     ):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
 
-    def _update(self, g: dict, live: list) -> None:
+    def _update(self, g: dict, live: list, gate: tuple | None = None) -> bool | None:
         # one fused call into Rust (one pass over each parameter, its gradient and state):
         # the in-place tensor formulas took five passes and a copy each, 12.7 ms a step for
         # the MNIST CNN's 1.2 million parameters
-        for i, _, _ in live:
-            st = self.state.setdefault(i, {})
-            st["step"] = st.get("step", 0) + 1
-        _core.adadelta_step(
+        gated = {} if gate is None else {"found": gate[0], "skipped": gate[1]}
+        done = _core.adadelta_step(
             [p for _, p, _ in live],
             [gr for _, _, gr in live],
             [self._buf(i, p, "square_avg") for i, p, _ in live],
@@ -534,7 +654,13 @@ class Adadelta(Optimizer):
             g["rho"],
             g["eps"],
             g["weight_decay"],
+            **gated,
         )
+        if done:
+            for i, _, _ in live:
+                st = self.state[i]
+                st["step"] = st.get("step", 0) + 1
+        return done
 
 
 class NAdam(_Elementwise):

@@ -115,34 +115,61 @@ fn update(op: &str, p: &Tensor, g: &Tensor, state: &[&Tensor], rule: Rule) -> Re
     Ok(())
 }
 
+/// A step gated on the device (mixed precision without a read-back, as PyTorch's fused
+/// optimizers under a GradScaler): `found`, the scaler's one-element float32 flag (nonzero:
+/// skip the step), and `skipped`, the optimizer's one-element float32 count of the steps
+/// skipped so far, which Adam's bias corrections take off its step count. The caller adds
+/// `found` to `skipped` after the step.
+#[derive(Clone, Copy)]
+pub struct Gate<'a> {
+    /// the found-inf flag
+    pub found: &'a Tensor,
+    /// the count of skipped steps
+    pub skipped: &'a Tensor,
+}
+
 /// `update` for many parameters at once: when every tensor is on the GPU and no storage
 /// repeats, the backend updates them together (a multi-tensor kernel: a few dispatches for
-/// a whole network); otherwise one by one. Same results either way.
+/// a whole network); otherwise one by one. Same results either way. With a `gate`, the
+/// backend's gated update of all of them or nothing: false where it has none for these
+/// tensors (the caller reads the flag back and decides on the host).
 fn update_many(
     op: &str,
     params: &[Tensor],
     grads: &[Tensor],
     states: &[Vec<&Tensor>],
     rule: Rule,
-) -> Result<()> {
+    gate: Option<Gate<'_>>,
+) -> Result<bool> {
+    let gate_tensors = gate.iter().flat_map(|g| [g.found, g.skipped]);
     let all = || {
         params
             .iter()
             .chain(grads)
             .chain(states.iter().flatten().copied())
     };
-    let together = params.len() > 1 && all().all(|t| t.device() == Device::Gpu) && {
-        let mut addrs: Vec<usize> = all().map(|t| t.storage_addr()).collect();
-        let n = addrs.len();
-        addrs.sort_unstable();
-        addrs.dedup();
-        addrs.len() == n
-    };
+    let together = params.len() > (gate.is_none() as usize)
+        && all()
+            .chain(gate_tensors.clone())
+            .all(|t| t.device() == Device::Gpu)
+        && {
+            let mut addrs: Vec<usize> = all()
+                .chain(gate_tensors)
+                .map(|t| t.storage_addr())
+                .collect();
+            let n = addrs.len();
+            addrs.sort_unstable();
+            addrs.dedup();
+            addrs.len() == n
+        };
     if !together {
+        if gate.is_some() {
+            return Ok(false);
+        }
         for ((p, g), st) in params.iter().zip(grads).zip(states) {
             update(op, p, g, st, rule)?;
         }
-        return Ok(());
+        return Ok(true);
     }
     for ((p, g), st) in params.iter().zip(grads).zip(states) {
         let mut others = vec![g];
@@ -171,20 +198,50 @@ fn update_many(
             state,
         ));
     }
-    crate::storage::Buffer::optimizer_step_many(items, rule)
+    let Some(gate) = gate else {
+        return crate::storage::Buffer::optimizer_step_many(items, rule).map(|()| true);
+    };
+    for (name, t) in [("found", gate.found), ("skipped", gate.skipped)] {
+        if t.numel() != 1 || t.dtype() != crate::dtype::DType::F32 {
+            return Err(value_err!(
+                "{op}: the gate's {name} must be one float32 element, got shape {} ({})",
+                fmt_shape(t.shape()),
+                t.dtype()
+            ));
+        }
+    }
+    let (found, skipped) = (gate.found.storage_guard(), gate.skipped.storage_guard());
+    match crate::storage::Buffer::optimizer_step_gated(items, rule, &found, &skipped) {
+        None => Ok(false),
+        Some(r) => r.map(|()| true),
+    }
 }
 
 /// Mixed precision's gradient unscaling in a few passes where the backend can (the GPU's
 /// multi-tensor kernel): each gradient times `inv` in place, and a 0-d float32 tensor on
-/// their device holding 1.0 if any element was inf or NaN before, else 0.0. None where
-/// it cannot (the host, halves, views, gradients sharing storage, fewer than two): the
-/// caller unscales and checks them one at a time.
-pub fn unscale_grads(grads: &[Tensor], inv: f32) -> Result<Option<Tensor>> {
-    let mut addrs: Vec<usize> = grads.iter().map(|t| t.storage_addr()).collect();
+/// their device holding 1.0 if any element was inf or NaN before, else 0.0. With `scale`
+/// (a scale kept on the device: float32 (scale, inverse scale, ...), contiguous) the
+/// inverse is read there and `inv` is unused. None where it cannot (the host, halves,
+/// views, gradients sharing storage, fewer than two without `scale`): the caller unscales
+/// and checks them one at a time.
+pub fn unscale_grads(grads: &[Tensor], inv: f32, scale: Option<&Tensor>) -> Result<Option<Tensor>> {
+    let mut addrs: Vec<usize> = grads
+        .iter()
+        .chain(scale)
+        .map(|t| t.storage_addr())
+        .collect();
+    let n = addrs.len();
     addrs.sort_unstable();
     addrs.dedup();
-    if grads.len() < 2
-        || addrs.len() != grads.len()
+    let scale_ok = scale.is_none_or(|s| {
+        s.device() == Device::Gpu
+            && s.dtype() == crate::dtype::DType::F32
+            && s.numel() >= 2
+            && s.is_contiguous()
+    });
+    if grads.len() < (if scale.is_some() { 1 } else { 2 })
+        || addrs.len() != n
+        || !scale_ok
         || grads.iter().any(|g| g.device() != Device::Gpu)
     {
         return Ok(None);
@@ -197,9 +254,50 @@ pub fn unscale_grads(grads: &[Tensor], inv: f32) -> Result<Option<Tensor>> {
         .zip(grads)
         .map(|(b, g)| (&mut **b, g.layout()))
         .collect();
-    match crate::storage::Buffer::unscale_many(&mut items, inv) {
+    let scale_guard = scale.map(|s| s.storage_guard());
+    match crate::storage::Buffer::unscale_many(&mut items, inv, scale_guard.as_deref()) {
         None => Ok(None),
         Some(flag) => Tensor::from_buffer(flag?, &[]).map(Some),
+    }
+}
+
+/// GradScaler's schedule (PyTorch's `GradScaler` arguments).
+#[derive(Debug, Clone, Copy)]
+pub struct ScaleUpdate {
+    /// the factor the scale grows by after `interval` clean steps in a row
+    pub growth: f64,
+    /// the factor the scale shrinks by after a step with inf or NaN gradients
+    pub backoff: f64,
+    /// clean steps in a row before the scale grows
+    pub interval: u32,
+}
+
+/// GradScaler's update of a scale kept on the device, in one kernel where the backend has
+/// one: `state` is float32 (scale, inverse scale, clean steps in a row, unused), `found`
+/// the one-element flag of the iteration's steps (nonzero: back off). False (nothing done)
+/// where the backend has no kernel (the host): the caller composes it from tensor ops.
+pub fn amp_update_scale(state: &Tensor, found: &Tensor, h: ScaleUpdate) -> Result<bool> {
+    let f32_ = crate::dtype::DType::F32;
+    if state.shape() != [4] || state.dtype() != f32_ || found.numel() != 1 || found.dtype() != f32_
+    {
+        return Err(value_err!(
+            "amp_update_scale: expected a float32 state of shape [4] and a one-element float32 \
+             flag, got {} ({}) and {} ({})",
+            fmt_shape(state.shape()),
+            state.dtype(),
+            fmt_shape(found.shape()),
+            found.dtype()
+        ));
+    }
+    if state.shares_storage(found) || state.device() != found.device() {
+        return Ok(false);
+    }
+    let _g = crate::autograd::NoGradGuard::new();
+    let f = found.storage_guard();
+    let mut s = state.storage_guard_mut();
+    match s.amp_update_scale(&f, h) {
+        None => Ok(false),
+        Some(r) => r.map(|()| true),
     }
 }
 
@@ -256,13 +354,16 @@ fn check(op: &str, p: &Tensor, others: &[&Tensor]) -> Result<()> {
 /// One SGD step over all parameters. `bufs` are the momentum buffers (ignored when
 /// momentum is 0); `first` marks the first step, where PyTorch seeds each buffer with the
 /// gradient itself.
+///
+/// With a `gate`, returns false (nothing done) where the backend cannot gate the step.
 pub fn sgd_step(
     params: &[Tensor],
     grads: &[Tensor],
     bufs: &[Tensor],
     first: bool,
     h: Sgd,
-) -> Result<()> {
+    gate: Option<Gate<'_>>,
+) -> Result<bool> {
     let momentum = h.momentum != 0.0;
     let lists: &[(&str, &[Tensor])] = if momentum {
         &[("gradients", grads), ("momentum buffers", bufs)]
@@ -273,10 +374,12 @@ pub fn sgd_step(
     let states: Vec<Vec<&Tensor>> = (0..params.len())
         .map(|i| if momentum { vec![&bufs[i]] } else { vec![] })
         .collect();
-    update_many("sgd", params, grads, &states, Rule::Sgd { h, first })
+    update_many("sgd", params, grads, &states, Rule::Sgd { h, first }, gate)
 }
 
-/// One Adam (or AdamW) step over all parameters; `step` counts from 1.
+/// One Adam (or AdamW) step over all parameters; `step` counts from 1 (with a `gate`, the
+/// steps it skipped come off it on the device). With a `gate`, returns false (nothing done)
+/// where the backend cannot gate the step.
 pub fn adam_step(
     params: &[Tensor],
     grads: &[Tensor],
@@ -284,7 +387,8 @@ pub fn adam_step(
     v: &[Tensor],
     step: u64,
     h: Adam,
-) -> Result<()> {
+    gate: Option<Gate<'_>>,
+) -> Result<bool> {
     if step == 0 {
         return Err(value_err!("adam: step counts from 1"));
     }
@@ -294,7 +398,7 @@ pub fn adam_step(
         &[("gradients", grads), ("m", m), ("v", v)],
     )?;
     let states: Vec<Vec<&Tensor>> = m.iter().zip(v).map(|(m, v)| vec![m, v]).collect();
-    update_many("adam", params, grads, &states, Rule::Adam { h, step })
+    update_many("adam", params, grads, &states, Rule::Adam { h, step }, gate)
 }
 
 /// One RMSprop step. `sq` holds the squared-gradient averages, `bufs` the momentum
@@ -321,14 +425,16 @@ pub fn rmsprop_step(
 }
 
 /// One Adadelta step. `square_avg` holds the squared-gradient averages, `acc_delta` the
-/// squared-step averages.
+/// squared-step averages. With a `gate`, returns false (nothing done) where the backend
+/// cannot gate the step.
 pub fn adadelta_step(
     params: &[Tensor],
     grads: &[Tensor],
     square_avg: &[Tensor],
     acc_delta: &[Tensor],
     h: Adadelta,
-) -> Result<()> {
+    gate: Option<Gate<'_>>,
+) -> Result<bool> {
     same_counts(
         "adadelta",
         params.len(),
@@ -343,5 +449,5 @@ pub fn adadelta_step(
         .zip(acc_delta)
         .map(|(s, a)| vec![s, a])
         .collect();
-    update_many("adadelta", params, grads, &states, Rule::Adadelta(h))
+    update_many("adadelta", params, grads, &states, Rule::Adadelta(h), gate)
 }

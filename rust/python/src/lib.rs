@@ -147,6 +147,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sgd_step, m)?)?;
     m.add_function(wrap_pyfunction!(adam_step, m)?)?;
     m.add_function(wrap_pyfunction!(_unscale_grads, m)?)?;
+    m.add_function(wrap_pyfunction!(_amp_update_scale, m)?)?;
     m.add_function(wrap_pyfunction!(rmsprop_step, m)?)?;
     m.add_function(wrap_pyfunction!(adadelta_step, m)?)?;
     Ok(())

@@ -2,9 +2,28 @@
 
 use crate::prelude::*;
 
-/// One fused SGD step over all parameters (PyTorch's formulas).
+/// The gate of a step gated on the device (`found` and `skipped` both or neither).
+fn gate<'a>(
+    op: &str,
+    found: &'a Option<PyTensor>,
+    skipped: &'a Option<PyTensor>,
+) -> PyResult<Option<optim::Gate<'a>>> {
+    match (found, skipped) {
+        (Some(f), Some(s)) => Ok(Some(optim::Gate {
+            found: &f.t,
+            skipped: &s.t,
+        })),
+        (None, None) => Ok(None),
+        _ => Err(PyValueError::new_err(format!(
+            "{op}: found and skipped go together"
+        ))),
+    }
+}
+
+/// One fused SGD step over all parameters (PyTorch's formulas). With `found` and `skipped`
+/// the step is gated on the device (see `adam_step`); returns False where it cannot be.
 #[pyfunction]
-#[pyo3(signature = (params, grads, bufs, first, lr, momentum=0.0, dampening=0.0, nesterov=false, weight_decay=0.0))]
+#[pyo3(signature = (params, grads, bufs, first, lr, momentum=0.0, dampening=0.0, nesterov=false, weight_decay=0.0, found=None, skipped=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgd_step(
     py: Python<'_>,
@@ -17,7 +36,10 @@ pub(crate) fn sgd_step(
     dampening: f64,
     nesterov: bool,
     weight_decay: f64,
-) -> PyResult<()> {
+    found: Option<PyTensor>,
+    skipped: Option<PyTensor>,
+) -> PyResult<bool> {
+    let gate = gate("sgd_step", &found, &skipped)?;
     let (p, g, b) = (ts(&params), ts(&grads), ts(&bufs));
     if g.len() != p.len() || (momentum != 0.0 && b.len() != p.len()) {
         return Err(PyValueError::new_err(
@@ -31,26 +53,56 @@ pub(crate) fn sgd_step(
         nesterov,
         weight_decay,
     };
-    run(py, true, || optim::sgd_step(&p, &g, &b, first, h))
+    run(py, true, || optim::sgd_step(&p, &g, &b, first, h, gate))
 }
 
 /// Mixed precision's unscaling of `grads` in place in a few passes (the GPU's multi-tensor
 /// kernel): a 0-d tensor, 1.0 if any element was inf or NaN before, else 0.0; None where
 /// the gradients are not all whole float32 GPU tensors of their own (go one by one).
+/// `scale`: a scale state kept on the device (float32 (scale, inverse scale, ...)), whose
+/// inverse is used instead of `inv`.
 #[pyfunction]
+#[pyo3(signature = (grads, inv, scale=None))]
 pub(crate) fn _unscale_grads(
     py: Python<'_>,
     grads: Vec<PyTensor>,
     inv: f32,
+    scale: Option<PyTensor>,
 ) -> PyResult<Option<PyTensor>> {
     let g = ts(&grads);
-    let r = run(py, true, || optim::unscale_grads(&g, inv))?;
+    let r = run(py, true, || {
+        optim::unscale_grads(&g, inv, scale.as_ref().map(|s| &s.t))
+    })?;
     Ok(r.map(wrap))
 }
 
-/// One fused Adam/AdamW step over all parameters; `step` counts from 1.
+/// GradScaler's update of a scale state kept on the device (float32 (scale, inverse scale,
+/// clean steps in a row, unused)) from the iteration's found-inf flag, in one kernel:
+/// False (nothing done) where the device has none (the caller composes it).
 #[pyfunction]
-#[pyo3(signature = (params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=false))]
+pub(crate) fn _amp_update_scale(
+    py: Python<'_>,
+    state: PyTensor,
+    found: PyTensor,
+    growth: f64,
+    backoff: f64,
+    interval: u32,
+) -> PyResult<bool> {
+    let h = optim::ScaleUpdate {
+        growth,
+        backoff,
+        interval,
+    };
+    run(py, true, || optim::amp_update_scale(&state.t, &found.t, h))
+}
+
+/// One fused Adam/AdamW step over all parameters; `step` counts from 1. With `found` (a
+/// GradScaler's found-inf flag) and `skipped` (the count of steps skipped so far, one
+/// float32 element each, on the GPU) the step is gated on the device: nothing moves where
+/// `found` is nonzero, and the bias corrections count `step - skipped`; returns False
+/// (nothing done) where it cannot be gated, else True.
+#[pyfunction]
+#[pyo3(signature = (params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=false, found=None, skipped=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn adam_step(
     py: Python<'_>,
@@ -65,7 +117,10 @@ pub(crate) fn adam_step(
     eps: f64,
     weight_decay: f64,
     decoupled: bool,
-) -> PyResult<()> {
+    found: Option<PyTensor>,
+    skipped: Option<PyTensor>,
+) -> PyResult<bool> {
+    let gate = gate("adam_step", &found, &skipped)?;
     let (p, g, m, v) = (ts(&params), ts(&grads), ts(&m), ts(&v));
     if g.len() != p.len() || m.len() != p.len() || v.len() != p.len() {
         return Err(PyValueError::new_err(
@@ -80,7 +135,7 @@ pub(crate) fn adam_step(
         weight_decay,
         decoupled,
     };
-    run(py, true, || optim::adam_step(&p, &g, &m, &v, step, h))
+    run(py, true, || optim::adam_step(&p, &g, &m, &v, step, h, gate))
 }
 
 /// One fused RMSprop step over all parameters.
@@ -129,9 +184,10 @@ pub(crate) fn rmsprop_step(
     run(py, true, || optim::rmsprop_step(&p, &g, &sq, &b, &ga, h))
 }
 
-/// One fused Adadelta step over all parameters.
+/// One fused Adadelta step over all parameters. With `found` and `skipped` the step is
+/// gated on the device (see `adam_step`); returns False where it cannot be.
 #[pyfunction]
-#[pyo3(signature = (params, grads, square_avg, acc_delta, lr, rho=0.9, eps=1e-6, weight_decay=0.0))]
+#[pyo3(signature = (params, grads, square_avg, acc_delta, lr, rho=0.9, eps=1e-6, weight_decay=0.0, found=None, skipped=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn adadelta_step(
     py: Python<'_>,
@@ -143,7 +199,10 @@ pub(crate) fn adadelta_step(
     rho: f64,
     eps: f64,
     weight_decay: f64,
-) -> PyResult<()> {
+    found: Option<PyTensor>,
+    skipped: Option<PyTensor>,
+) -> PyResult<bool> {
+    let gate = gate("adadelta_step", &found, &skipped)?;
     let (p, g, sq, acc) = (ts(&params), ts(&grads), ts(&square_avg), ts(&acc_delta));
     let n = p.len();
     if g.len() != n || sq.len() != n || acc.len() != n {
@@ -157,5 +216,7 @@ pub(crate) fn adadelta_step(
         eps,
         weight_decay,
     };
-    run(py, true, || optim::adadelta_step(&p, &g, &sq, &acc, h))
+    run(py, true, || {
+        optim::adadelta_step(&p, &g, &sq, &acc, h, gate)
+    })
 }

@@ -728,6 +728,7 @@ impl Buffer {
     pub(crate) fn unscale_many(
         grads: &mut [(&mut Buffer, &Layout)],
         inv: f32,
+        scale: Option<&Buffer>,
     ) -> Option<Result<Buffer>> {
         #[cfg(feature = "gpu")]
         {
@@ -738,7 +739,12 @@ impl Buffer {
                     Buffer::Cpu(_) => return None,
                 }
             }
-            let r = wgpu::WgpuStorage::unscale_many(&mut gpu, inv)?;
+            let scale = match scale {
+                Some(Buffer::Gpu(s)) => Some(s),
+                Some(Buffer::Cpu(_)) => return None,
+                None => None,
+            };
+            let r = wgpu::WgpuStorage::unscale_many(&mut gpu, inv, scale)?;
             Some(r.map(Buffer::Gpu))
         }
         #[cfg(not(feature = "gpu"))]
@@ -834,38 +840,8 @@ impl Buffer {
     ) -> Result<()> {
         #[cfg(feature = "gpu")]
         {
-            fn gpu32(b: &Buffer) -> Option<&wgpu::WgpuStorage> {
-                match b {
-                    Buffer::Gpu(s) if s.dtype == DType::F32 && !s.packed => Some(s),
-                    _ => None,
-                }
-            }
-            let all_gpu = items.iter().all(|(p, _, (g, _), st)| {
-                gpu32(p).is_some()
-                    && gpu32(g).is_some()
-                    && st.iter().all(|(s, _)| gpu32(s).is_some())
-            });
-            if all_gpu && !items.is_empty() {
-                let mut gpu_items: Vec<OptItem<'_, wgpu::WgpuStorage>> =
-                    Vec::with_capacity(items.len());
-                for (p, l, (g, gl), st) in items {
-                    let (Buffer::Gpu(p), Buffer::Gpu(g)) = (p, g) else {
-                        unreachable!("checked above")
-                    };
-                    let state = st
-                        .into_iter()
-                        .map(|(s, sl)| match s {
-                            Buffer::Gpu(s) => (s, sl),
-                            Buffer::Cpu(_) => unreachable!("checked above"),
-                        })
-                        .collect();
-                    gpu_items.push(OptItem {
-                        param: p,
-                        layout: l,
-                        grad: (g, gl),
-                        state,
-                    });
-                }
+            if !items.is_empty() && items.iter().all(all_gpu32) {
+                let mut gpu_items = gpu_opt_items(items);
                 return wgpu::WgpuStorage::optimizer_step_many(&mut gpu_items, rule);
             }
         }
@@ -876,6 +852,78 @@ impl Buffer {
         }
         Ok(())
     }
+
+    /// See [`BackendStorage::optimizer_step_gated`]: float32 GPU tensors only, else None.
+    #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
+    pub(crate) fn optimizer_step_gated(
+        items: Vec<BufferOptItem<'_>>,
+        rule: crate::optim::Rule,
+        found: &Buffer,
+        skipped: &Buffer,
+    ) -> Option<Result<()>> {
+        #[cfg(feature = "gpu")]
+        {
+            let (Buffer::Gpu(found), Buffer::Gpu(skipped)) = (found, skipped) else {
+                return None;
+            };
+            if items.is_empty() || !items.iter().all(all_gpu32) {
+                return None;
+            }
+            let mut gpu_items = gpu_opt_items(items);
+            wgpu::WgpuStorage::optimizer_step_gated(&mut gpu_items, rule, found, skipped)
+        }
+        #[cfg(not(feature = "gpu"))]
+        None
+    }
+}
+
+impl Buffer {
+    /// See [`BackendStorage::amp_update_scale`]: the GPU's kernel, or None.
+    #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
+    pub(crate) fn amp_update_scale(
+        &mut self,
+        found: &Buffer,
+        h: crate::optim::ScaleUpdate,
+    ) -> Option<Result<()>> {
+        match (self, found) {
+            #[cfg(feature = "gpu")]
+            (Buffer::Gpu(s), Buffer::Gpu(f)) => s.amp_update_scale(f, h),
+            _ => None,
+        }
+    }
+}
+
+/// Whether every storage of an optimizer item is a float32 GPU storage at rest as words.
+#[cfg(feature = "gpu")]
+fn all_gpu32((p, _, (g, _), st): &BufferOptItem<'_>) -> bool {
+    let gpu32 = |b: &Buffer| matches!(b, Buffer::Gpu(s) if s.dtype == DType::F32 && !s.packed);
+    gpu32(p) && gpu32(g) && st.iter().all(|(s, _)| gpu32(s))
+}
+
+/// The GPU storages of optimizer items that `all_gpu32` accepted.
+#[cfg(feature = "gpu")]
+fn gpu_opt_items(items: Vec<BufferOptItem<'_>>) -> Vec<OptItem<'_, wgpu::WgpuStorage>> {
+    items
+        .into_iter()
+        .map(|(p, l, (g, gl), st)| {
+            let (Buffer::Gpu(p), Buffer::Gpu(g)) = (p, g) else {
+                unreachable!("all_gpu32 checked the devices")
+            };
+            let state = st
+                .into_iter()
+                .map(|(s, sl)| match s {
+                    Buffer::Gpu(s) => (s, sl),
+                    Buffer::Cpu(_) => unreachable!("all_gpu32 checked the devices"),
+                })
+                .collect();
+            OptItem {
+                param: p,
+                layout: l,
+                grad: (g, gl),
+                state,
+            }
+        })
+        .collect()
 }
 
 impl Buffer {

@@ -235,10 +235,45 @@ pub(crate) trait BackendStorage: Sized {
     /// Mixed precision's gradient unscaling where the backend does many tensors in a few
     /// passes (PyTorch's `_amp_foreach_non_finite_check_and_unscale_`): each float32
     /// storage (whole: contiguous from element 0, distinct) times `inv` in place, and a
-    /// one-element storage holding 1.0 if any element was inf or NaN before, else 0.0. None:
-    /// the caller goes tensor by tensor (the host, halves, views).
+    /// one-element storage holding 1.0 if any element was inf or NaN before, else 0.0. With
+    /// `scale` (a scale kept on the device: float32 (scale, inverse scale, ...)) the inverse
+    /// is its element 1 and `inv` is unused. None: the caller goes tensor by tensor (the
+    /// host, halves, views).
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
-    fn unscale_many(_grads: &mut [(&mut Self, &Layout)], _inv: f32) -> Option<Result<Self>> {
+    fn unscale_many(
+        _grads: &mut [(&mut Self, &Layout)],
+        _inv: f32,
+        _scale: Option<&Self>,
+    ) -> Option<Result<Self>> {
+        None
+    }
+
+    /// GradScaler's update of a scale kept on the device, in place: this storage holds
+    /// float32 (scale, inverse scale, clean steps in a row, unused) and `found` the
+    /// iteration's found-inf flag (PyTorch's `_amp_update_scale_`). None: the backend has
+    /// no kernel for it (the caller composes it from tensor ops).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    fn amp_update_scale(
+        &mut self,
+        _found: &Self,
+        _h: crate::optim::ScaleUpdate,
+    ) -> Option<Result<()>> {
+        None
+    }
+
+    /// `optimizer_step_many` gated on the device: where the one-element float32 `found`
+    /// (from `unscale_many`) is nonzero nothing is written (a skipped step, decided without
+    /// reading the flag back); Adam's bias corrections count its step less `skipped` (the
+    /// one-element count of steps skipped so far, which the caller keeps). All or nothing:
+    /// None, with nothing run, where the backend cannot gate every item (the caller then
+    /// reads the flag and decides on the host).
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+    fn optimizer_step_gated(
+        _items: &mut [OptItem<'_, Self>],
+        _rule: crate::optim::Rule,
+        _found: &Self,
+        _skipped: &Self,
+    ) -> Option<Result<()>> {
         None
     }
 

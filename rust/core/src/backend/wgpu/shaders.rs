@@ -133,14 +133,31 @@ impl MultiKind {
         }
     }
 
-    /// The pipeline key of its kernel.
-    pub fn key(self) -> &'static str {
-        match self {
-            MultiKind::Adam => "adam_multi",
-            MultiKind::SgdMomentum => "sgd_momentum_multi",
-            MultiKind::Sgd => "sgd_multi",
-            MultiKind::Adadelta => "adadelta_multi",
-            MultiKind::Unscale => "unscale_multi",
+    /// Buffers bound after every tensor's slots: a gated kernel's `found` flag and `aux`
+    /// (an optimizer's count of skipped steps; Unscale's scale state), or the ungated
+    /// Unscale's flag alone.
+    pub fn trailing(self, gated: bool) -> usize {
+        match (self, gated) {
+            (_, true) => 2,
+            (MultiKind::Unscale, false) => 1,
+            _ => 0,
+        }
+    }
+
+    /// The pipeline key of its kernel (`gated`: the variant `multi_optimizer_source` makes
+    /// with `gated`).
+    pub fn key(self, gated: bool) -> &'static str {
+        match (self, gated) {
+            (MultiKind::Adam, false) => "adam_multi",
+            (MultiKind::SgdMomentum, false) => "sgd_momentum_multi",
+            (MultiKind::Sgd, false) => "sgd_multi",
+            (MultiKind::Adadelta, false) => "adadelta_multi",
+            (MultiKind::Unscale, false) => "unscale_multi",
+            (MultiKind::Adam, true) => "adam_multi_gated",
+            (MultiKind::SgdMomentum, true) => "sgd_momentum_multi_gated",
+            (MultiKind::Sgd, true) => "sgd_multi_gated",
+            (MultiKind::Adadelta, true) => "adadelta_multi_gated",
+            (MultiKind::Unscale, true) => "unscale_multi_gated",
         }
     }
 }
@@ -150,11 +167,18 @@ impl MultiKind {
 /// its tensor from the element counts, then optim_step.wgsl's update (or, for `Unscale`,
 /// the gradient scaled and checked, the flag at the binding after the last tensor's).
 /// Generated, because WGSL cannot index bindings: one `case` per tensor.
-pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
-    type Made = Vec<((MultiKind, usize), &'static str)>;
+///
+/// `gated` (mixed precision without a read-back, as PyTorch's fused optimizers with a
+/// GradScaler): the binding after the tensors' is the flag Unscale set, the one after it
+/// `aux`. An optimizer writes nothing where the flag is set (the skipped step), and Adam
+/// takes its bias corrections from the step count `k.w` less the skipped steps `aux[0]`
+/// (computed here in float32, where the ungated kernel takes host-made constants);
+/// Unscale multiplies by `aux[1]`, the scale state's inverse scale.
+pub fn multi_optimizer_source(kind: MultiKind, tensors: usize, gated: bool) -> &'static str {
+    type Made = Vec<((MultiKind, usize, bool), &'static str)>;
     static MADE: std::sync::Mutex<Made> = std::sync::Mutex::new(Vec::new());
     let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, s)) = made.iter().find(|(k, _)| *k == (kind, tensors)) {
+    if let Some((_, s)) = made.iter().find(|(k, _)| *k == (kind, tensors, gated)) {
         return s;
     }
     use std::fmt::Write;
@@ -177,16 +201,41 @@ pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
             );
         }
     }
+    let base = names.len() * tensors;
     if kind == MultiKind::Unscale {
         let _ = writeln!(
             s,
-            "@group(1) @binding({tensors}) var<storage, read_write> found: array<atomic<u32>>;"
+            "@group(1) @binding({base}) var<storage, read_write> found: array<atomic<u32>>;"
+        );
+    } else if gated {
+        let _ = writeln!(
+            s,
+            "@group(1) @binding({base}) var<storage, read_write> found: array<u32>;"
+        );
+    }
+    if gated {
+        let _ = writeln!(
+            s,
+            "@group(1) @binding({}) var<storage, read_write> aux: array<f32>;",
+            base + 1
         );
     }
     s.push_str(
         "\n@compute @workgroup_size(64)\n\
-         fn multi_main(@builtin(global_invocation_id) gid: vec3<u32>) {\n    \
-         var i = gid.x + gid.y * p.row;\n    var t = 0u;\n    loop {\n        \
+         fn multi_main(@builtin(global_invocation_id) gid: vec3<u32>) {\n",
+    );
+    if gated && kind != MultiKind::Unscale {
+        // a skipped step: nothing moves (the flag is 1.0's bits or 0)
+        s.push_str("    if (found[0] != 0u) { return; }\n");
+    }
+    if gated && kind == MultiKind::Adam {
+        s.push_str("    let k = adam_device_k(p.h, p.k, aux[0]);\n");
+    } else if kind == MultiKind::Adam {
+        s.push_str("    let k = p.k;\n");
+    }
+    let inv = if gated { "aux[1]" } else { "p.h.x" };
+    s.push_str(
+        "    var i = gid.x + gid.y * p.row;\n    var t = 0u;\n    loop {\n        \
          if (t >= p.count) { return; }\n        let n = p.n[t / 4u][t % 4u];\n        \
          if (i < n) { break; }\n        i -= n;\n        t += 1u;\n    }\n    \
          switch t {\n",
@@ -194,7 +243,7 @@ pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
     for t in 0..tensors {
         let body = match kind {
             MultiKind::Adam => format!(
-                "let r = adam_step(w{t}[i], g{t}[i], m{t}[i], v{t}[i], p.h, p.k);\n            \
+                "let r = adam_step(w{t}[i], g{t}[i], m{t}[i], v{t}[i], p.h, k);\n            \
                  w{t}[i] = r.x;\n            m{t}[i] = r.y;\n            v{t}[i] = r.z;"
             ),
             MultiKind::SgdMomentum => format!(
@@ -214,25 +263,35 @@ pub fn multi_optimizer_source(kind: MultiKind, tensors: usize) -> &'static str {
                 "let x = w{t}[i];\n            \
                  if ((bitcast<u32>(x) & 0x7fffffffu) >= 0x7f800000u) {{ \
                  atomicMax(&found[0], 0x3f800000u); }}\n            \
-                 w{t}[i] = x * p.h.x;"
+                 w{t}[i] = x * {inv};"
             ),
         };
         let _ = writeln!(s, "        case {t}u: {{\n            {body}\n        }}");
     }
     s.push_str("        default: {}\n    }\n}\n");
     let src: &'static str = Box::leak(s.into_boxed_str());
-    made.push(((kind, tensors), src));
+    made.push(((kind, tensors, gated), src));
     src
 }
 
 /// The shaders generated at run time, with their names (validated like `ALL`).
-pub fn generated() -> [(&'static str, &'static str); 5] {
-    [
+pub fn generated() -> Vec<(&'static str, &'static str)> {
+    let kinds = [
         MultiKind::Adam,
         MultiKind::SgdMomentum,
         MultiKind::Sgd,
         MultiKind::Adadelta,
         MultiKind::Unscale,
-    ]
-    .map(|k| (k.key(), multi_optimizer_source(k, MULTI_TENSORS)))
+    ];
+    [false, true]
+        .into_iter()
+        .flat_map(|gated| {
+            kinds.map(|k| {
+                (
+                    k.key(gated),
+                    multi_optimizer_source(k, MULTI_TENSORS, gated),
+                )
+            })
+        })
+        .collect()
 }

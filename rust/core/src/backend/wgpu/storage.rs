@@ -267,14 +267,15 @@ fn launch_half_at(
 }
 
 use super::ops::{
-    adam_consts, dim_first, half_codes, launch_batch_norm, launch_batch_norm_grad,
-    launch_binary_halves, launch_conv_gemm, launch_cross_entropy, launch_cross_entropy_grad,
-    launch_fold2d, launch_gather, launch_log_softmax, launch_masked_affine, launch_matmul,
-    launch_matmul_add, launch_matmul_cast, launch_matmul_coop, launch_matmul_halves,
-    launch_matmul_row_sums, launch_max_pool2d, launch_max_pool2d_grad, launch_multi_optimizer,
-    launch_multi_unscale, launch_optimizer, launch_reduce, launch_scatter_sum, launch_select,
-    launch_unary, launch_unary_grad, launch_unary_halves, launch_unfold2d, multi_tensors,
-    patch_adam_step, OptKernel, RED_ARGMAX, RED_ARGMIN, RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
+    adam_consts, adam_device_consts, dim_first, half_codes, launch_amp_update, launch_batch_norm,
+    launch_batch_norm_grad, launch_binary_halves, launch_conv_gemm, launch_cross_entropy,
+    launch_cross_entropy_grad, launch_fold2d, launch_gather, launch_log_softmax,
+    launch_masked_affine, launch_matmul, launch_matmul_add, launch_matmul_cast, launch_matmul_coop,
+    launch_matmul_halves, launch_matmul_row_sums, launch_max_pool2d, launch_max_pool2d_grad,
+    launch_multi_optimizer, launch_multi_unscale, launch_optimizer, launch_reduce,
+    launch_scatter_sum, launch_select, launch_unary, launch_unary_grad, launch_unary_halves,
+    launch_unfold2d, multi_tensors, patch_adam_step, OptKernel, RED_ARGMAX, RED_ARGMIN,
+    RED_CORRECT, RED_MAX, RED_MIN, RED_SUM,
 };
 use crate::backend::{float_only, BackendStorage, OptItem};
 use crate::backend::{BnSpec, MaskSpec, ProductCast, ReduceOp, ReducePlan, XentGradSpec};
@@ -991,7 +992,7 @@ impl BackendStorage for WgpuStorage {
                     [Some(st[0]), Some(st[1])],
                     params,
                 )?;
-                patch_adam_step(h, step, false)
+                patch_adam_step(h, step, false, false)
             }
             Rule::RmsProp(h) => {
                 let sq = st[0];
@@ -1051,118 +1052,67 @@ impl BackendStorage for WgpuStorage {
         }
     }
 
-    fn unscale_many(grads: &mut [(&mut Self, &Layout)], inv: f32) -> Option<Result<Self>> {
+    fn unscale_many(
+        grads: &mut [(&mut Self, &Layout)],
+        inv: f32,
+        scale: Option<&Self>,
+    ) -> Option<Result<Self>> {
         use super::shaders::MultiKind;
-        let whole = |s: &WgpuStorage, l: &Layout| {
-            s.dtype == DType::F32 && !s.packed && l.is_contiguous() && l.offset == 0
+        let scale = match scale {
+            Some(s) if whole_f32(s, &Layout::contiguous(&[s.len])) && s.len >= 2 => Some(&*s.buf),
+            Some(_) => return None,
+            None => None,
         };
-        if multi_tensors(MultiKind::Unscale) < 2 || !grads.iter().all(|(s, l)| whole(s, l)) {
+        let least = if scale.is_some() { 1 } else { 2 };
+        if multi_tensors(MultiKind::Unscale, scale.is_some()) < least
+            || !grads.iter().all(|(s, l)| whole_f32(s, l))
+        {
             return None;
         }
         let bufs: Vec<(&GpuBuffer, usize)> =
             grads.iter().map(|(s, l)| (&*s.buf, l.numel())).collect();
-        Some(launch_multi_unscale(&bufs, inv).map(|f| WgpuStorage::new(f, DType::F32)))
+        Some(launch_multi_unscale(&bufs, inv, scale).map(|f| WgpuStorage::new(f, DType::F32)))
     }
 
     fn optimizer_step_many(
         items: &mut [OptItem<'_, Self>],
         rule: crate::optim::Rule,
     ) -> Result<()> {
-        use super::shaders::MultiKind;
-        use crate::optim::Rule;
-        // Adam and SGD over float32 tensors that are whole buffers from element 0: as many
-        // a dispatch as the adapter binds; anything else one tensor at a time
-        let multi = match rule {
-            Rule::Adam { h, step } => Some((MultiKind::Adam, adam_consts(&h, step), 0)),
-            Rule::Sgd { h, first } => {
-                let momentum = h.momentum != 0.0;
-                let flags = momentum as u32 | ((first as u32) << 1) | ((h.nesterov as u32) << 2);
-                let kind = if momentum {
-                    MultiKind::SgdMomentum
-                } else {
-                    MultiKind::Sgd
-                };
-                let c = [
-                    h.lr as f32,
-                    h.momentum as f32,
-                    (1.0 - h.dampening) as f32,
-                    h.weight_decay as f32,
-                ];
-                Some((kind, (c, [0.0; 4]), flags))
-            }
-            Rule::Adadelta(h) => {
-                let c = [
-                    h.lr as f32,
-                    h.rho as f32,
-                    h.eps as f32,
-                    h.weight_decay as f32,
-                ];
-                Some((MultiKind::Adadelta, (c, [0.0; 4]), 0))
-            }
-            _ => None,
+        let single = match multi_step(items, rule, None) {
+            Some(r) => r?,
+            None => (0..items.len()).collect(),
         };
-        let Some((kind, consts, flags)) = multi.filter(|(kind, ..)| multi_tensors(*kind) >= 2)
-        else {
-            return items.iter_mut().try_for_each(|it| {
-                it.param
-                    .optimizer_step(it.layout, it.grad, &mut it.state, rule)
-            });
-        };
-        let per_dispatch = multi_tensors(kind);
-        let whole = |s: &WgpuStorage, l: &Layout| {
-            s.dtype == DType::F32 && !s.packed && l.is_contiguous() && l.offset == 0
-        };
-        let mut batch: Vec<(Vec<&GpuBuffer>, usize)> = Vec::new();
-        let mut seen: Vec<*const GpuBuffer> = Vec::new();
-        let flush = |batch: &mut Vec<(Vec<&GpuBuffer>, usize)>,
-                     seen: &mut Vec<*const GpuBuffer>| {
-            seen.clear();
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let r = launch_multi_optimizer(kind, batch, consts, flags).and_then(|()| match rule {
-                Rule::Adam { h, step } => patch_adam_step(h, step, true),
-                _ => Ok(()),
-            });
-            batch.clear();
-            r
-        };
-        let mut single = Vec::new();
-        for (i, it) in items.iter().enumerate() {
-            let fits = it.state.len() + 2 == kind.buffers()
-                && whole(it.param, it.layout)
-                && whole(it.grad.0, it.grad.1)
-                && it.state.iter().all(|(s, l)| whole(s, l));
-            if !fits {
-                single.push(i);
-                continue;
-            }
-            let bufs: Vec<&GpuBuffer> = [&*it.param.buf, &*it.grad.0.buf]
-                .into_iter()
-                .chain(it.state.iter().map(|(s, _)| &*s.buf))
-                .collect();
-            // a buffer bound twice read-write is refused by the GPU's validation
-            let ptrs: Vec<*const GpuBuffer> = bufs.iter().map(|b| *b as *const GpuBuffer).collect();
-            if (0..ptrs.len()).any(|a| ptrs[a + 1..].contains(&ptrs[a])) {
-                single.push(i);
-                continue;
-            }
-            if ptrs.iter().any(|p| seen.contains(p)) {
-                flush(&mut batch, &mut seen)?;
-            }
-            seen.extend(ptrs);
-            batch.push((bufs, it.layout.numel()));
-            if batch.len() == per_dispatch {
-                flush(&mut batch, &mut seen)?;
-            }
-        }
-        flush(&mut batch, &mut seen)?;
         for i in single {
             let it = &mut items[i];
             it.param
                 .optimizer_step(it.layout, it.grad, &mut it.state, rule)?;
         }
         Ok(())
+    }
+
+    fn amp_update_scale(
+        &mut self,
+        found: &Self,
+        h: crate::optim::ScaleUpdate,
+    ) -> Option<Result<()>> {
+        let ok = |s: &Self, n: usize| whole_f32(s, &Layout::contiguous(&[n])) && s.len == n;
+        if !ok(self, 4) || !ok(found, 1) {
+            return None;
+        }
+        Some(launch_amp_update(&self.buf, &found.buf, h))
+    }
+
+    fn optimizer_step_gated(
+        items: &mut [OptItem<'_, Self>],
+        rule: crate::optim::Rule,
+        found: &Self,
+        skipped: &Self,
+    ) -> Option<Result<()>> {
+        let one = |s: &Self| whole_f32(s, &Layout::contiguous(&[1])) && s.len == 1;
+        if !one(found) || !one(skipped) {
+            return None;
+        }
+        multi_step(items, rule, Some([&*found.buf, &*skipped.buf])).map(|r| r.map(|_| ()))
     }
 
     fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Self, Self)> {
@@ -1352,3 +1302,131 @@ const MAX_EXACT_INDEX: usize = 1 << 24;
 /// logical ones (B_AND...), in CmpOp's and LogicOp's orders.
 const CMP_BASE: u32 = 7;
 const LOGIC_BASE: u32 = 13;
+
+/// A float32 storage at rest as words whose layout `l` covers it whole from element 0:
+/// what the multi-tensor kernels bind.
+fn whole_f32(s: &WgpuStorage, l: &Layout) -> bool {
+    s.dtype == DType::F32 && !s.packed && l.is_contiguous() && l.offset == 0
+}
+
+/// The multi-tensor kernel for `rule` (`gated`: its gated variant), with its constants and
+/// flags; None: the rule has none (RMSprop), or gated SGD seeds its momentum buffers (a
+/// skipped first step must leave them unseeded, which a gate cannot express).
+fn multi_rule(
+    rule: crate::optim::Rule,
+    gated: bool,
+) -> Option<(super::shaders::MultiKind, ([f32; 4], [f32; 4]), u32)> {
+    use super::shaders::MultiKind;
+    use crate::optim::Rule;
+    match rule {
+        Rule::Adam { h, step } if gated => Some((MultiKind::Adam, adam_device_consts(&h, step), 0)),
+        Rule::Adam { h, step } => Some((MultiKind::Adam, adam_consts(&h, step), 0)),
+        Rule::Sgd { h, first } => {
+            let momentum = h.momentum != 0.0;
+            if gated && momentum && first {
+                return None;
+            }
+            let flags = momentum as u32 | ((first as u32) << 1) | ((h.nesterov as u32) << 2);
+            let kind = if momentum {
+                MultiKind::SgdMomentum
+            } else {
+                MultiKind::Sgd
+            };
+            let c = [
+                h.lr as f32,
+                h.momentum as f32,
+                (1.0 - h.dampening) as f32,
+                h.weight_decay as f32,
+            ];
+            Some((kind, (c, [0.0; 4]), flags))
+        }
+        Rule::Adadelta(h) => {
+            let c = [
+                h.lr as f32,
+                h.rho as f32,
+                h.eps as f32,
+                h.weight_decay as f32,
+            ];
+            Some((MultiKind::Adadelta, (c, [0.0; 4]), 0))
+        }
+        Rule::RmsProp(_) => None,
+    }
+}
+
+/// Runs the multi-tensor kernel over `items`, as many a dispatch as the adapter binds, and
+/// returns the indices of the items it cannot take (not whole float32 buffers, or a buffer
+/// bound twice), for the caller to update one by one. None: no multi-tensor kernel here for
+/// this rule (ungated: fewer than two tensors a dispatch). With `gate` (the found-inf flag
+/// and the skipped-step count, bound after the tensors) every item must fit, else None
+/// before anything runs: a gated step is all or nothing.
+fn multi_step(
+    items: &[OptItem<'_, WgpuStorage>],
+    rule: crate::optim::Rule,
+    gate: Option<[&GpuBuffer; 2]>,
+) -> Option<Result<Vec<usize>>> {
+    use crate::optim::Rule;
+    let gated = gate.is_some();
+    let (kind, consts, flags) = multi_rule(rule, gated)?;
+    let per_dispatch = multi_tensors(kind, gated);
+    if per_dispatch < if gated { 1 } else { 2 } {
+        return None;
+    }
+    let fits = |it: &OptItem<'_, WgpuStorage>| {
+        let bufs: Vec<*const GpuBuffer> = [&*it.param.buf, &*it.grad.0.buf]
+            .into_iter()
+            .chain(it.state.iter().map(|(s, _)| &*s.buf))
+            .map(|b| b as *const GpuBuffer)
+            .collect();
+        // a buffer bound twice read-write is refused by the GPU's validation
+        let distinct = (0..bufs.len()).all(|a| !bufs[a + 1..].contains(&bufs[a]))
+            && gate.is_none_or(|g| g.iter().all(|b| !bufs.contains(&(*b as *const GpuBuffer))));
+        it.state.len() + 2 == kind.buffers()
+            && whole_f32(it.param, it.layout)
+            && whole_f32(it.grad.0, it.grad.1)
+            && it.state.iter().all(|(s, l)| whole_f32(s, l))
+            && distinct
+    };
+    let (fit, single): (Vec<usize>, Vec<usize>) = (0..items.len()).partition(|&i| fits(&items[i]));
+    if gated && !single.is_empty() {
+        return None;
+    }
+    let run = || -> Result<Vec<usize>> {
+        let mut batch: Vec<(Vec<&GpuBuffer>, usize)> = Vec::new();
+        let mut seen: Vec<*const GpuBuffer> = Vec::new();
+        let flush =
+            |batch: &mut Vec<(Vec<&GpuBuffer>, usize)>, seen: &mut Vec<*const GpuBuffer>| {
+                seen.clear();
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                let r = launch_multi_optimizer(kind, batch, consts, flags, gate).and_then(|()| {
+                    match rule {
+                        Rule::Adam { h, step } => patch_adam_step(h, step, true, gated),
+                        _ => Ok(()),
+                    }
+                });
+                batch.clear();
+                r
+            };
+        for &i in &fit {
+            let it = &items[i];
+            let bufs: Vec<&GpuBuffer> = [&*it.param.buf, &*it.grad.0.buf]
+                .into_iter()
+                .chain(it.state.iter().map(|(s, _)| &*s.buf))
+                .collect();
+            let ptrs: Vec<*const GpuBuffer> = bufs.iter().map(|b| *b as *const GpuBuffer).collect();
+            // the same buffer in two tensors of one dispatch: start another dispatch
+            if ptrs.iter().any(|p| seen.contains(p)) {
+                flush(&mut batch, &mut seen)?;
+            }
+            seen.extend(ptrs);
+            batch.push((bufs, it.layout.numel()));
+            if batch.len() == per_dispatch {
+                flush(&mut batch, &mut seen)?;
+            }
+        }
+        flush(&mut batch, &mut seen)?;
+        Ok(single.clone())
+    };
+    Some(run())
+}

@@ -57,6 +57,35 @@ pub(crate) fn launch_optimizer(
     ctx.run(k, &p, binds, groups)
 }
 
+/// GradScaler's update of a scale kept on the device (optim.wgsl's `amp_update_main`):
+/// `state` holds (scale, inverse scale, clean steps in a row, unused), `found` the
+/// found-inf flag of this iteration's steps.
+pub(crate) fn launch_amp_update(
+    state: &GpuBuffer,
+    found: &GpuBuffer,
+    h: crate::optim::ScaleUpdate,
+) -> Result<()> {
+    const AMP: gpu::Kernel = gpu::Kernel::new("amp_update", gpu::shaders::OPTIM, "amp_update_main");
+    let ctx = gpu::context()?;
+    let p = gpu::OptParams {
+        n: 1,
+        row: 1,
+        lr: h.growth as f32,
+        a: h.backoff as f32,
+        b: h.interval as f32,
+        eps: (1.0 / h.growth) as f32,
+        wd: (1.0 / h.backoff) as f32,
+        ..Default::default()
+    };
+    let binds = gpu::Binds {
+        inputs: [Some(found), None],
+        output: state,
+        extra: gpu::Extra::None,
+        rw: [None, None],
+    };
+    ctx.run(&AMP, &p, binds, [1, 1, 1])
+}
+
 /// Adam's constants as adam_step.wgsl takes them: `h` = (beta1, beta2, eps, L2 weight
 /// decay), `k` = (decoupled decay factor, lr / (1 - beta1^t), sqrt(1 - beta2^t), 0); the
 /// per-tensor and multi-tensor kernels both take them from here.
@@ -74,10 +103,23 @@ pub(crate) fn adam_consts(h: &crate::optim::Adam, step: u64) -> ([f32; 4], [f32;
     )
 }
 
+/// A gated Adam step's `k` (`adam_device_k` in optim_step.wgsl): the decay factor, the
+/// learning rate and the host's step count; the kernel makes the bias corrections.
+pub(crate) fn adam_device_consts(h: &crate::optim::Adam, step: u64) -> ([f32; 4], [f32; 4]) {
+    let (hh, k) = adam_consts(h, step);
+    (hh, [k[0], h.lr as f32, 0.0, step as f32])
+}
+
 /// While a graph captures, lets each replay rebuild the Adam dispatch just recorded
-/// (`multi`: a multi-tensor one) for its own step count: a replay `advance` steps past the
-/// captured one is step `step + advance`, and the bias corrections move with it.
-pub(crate) fn patch_adam_step(h: crate::optim::Adam, step: u64, multi: bool) -> Result<()> {
+/// (`multi`: a multi-tensor one; `gated`: its gated variant) for its own step count: a
+/// replay `advance` steps past the captured one is step `step + advance`, and the bias
+/// corrections move with it.
+pub(crate) fn patch_adam_step(
+    h: crate::optim::Adam,
+    step: u64,
+    multi: bool,
+    gated: bool,
+) -> Result<()> {
     fn rewrite<P: gpu::Params>(bytes: &mut [u8], f: impl FnOnce(&mut P)) {
         let size = std::mem::size_of::<P>();
         let mut q: P = bytemuck::pod_read_unaligned(&bytes[..size]);
@@ -88,7 +130,11 @@ pub(crate) fn patch_adam_step(h: crate::optim::Adam, step: u64, multi: bool) -> 
         return Ok(());
     }
     gpu::context()?.patch_last(move |advance, bytes| {
-        let (hh, k) = adam_consts(&h, step + advance);
+        let (hh, k) = if gated {
+            adam_device_consts(&h, step + advance)
+        } else {
+            adam_consts(&h, step + advance)
+        };
         if multi {
             rewrite(bytes, |q: &mut gpu::MultiOptParams| (q.h, q.k) = (hh, k));
         } else {
@@ -102,13 +148,15 @@ pub(crate) fn patch_adam_step(h: crate::optim::Adam, step: u64, multi: bool) -> 
 
 /// One dispatch of a multi-tensor optimizer kernel: each tensor's buffers in `kind`'s
 /// order (weight, gradient, state...), contiguous from element 0, and its element count;
-/// at most `multi_tensors(kind)` tensors. `h`, `k`, `flags` as optim_step.wgsl's update
-/// takes them.
+/// at most `multi_tensors(kind, gate.is_some())` tensors. `h`, `k`, `flags` as
+/// optim_step.wgsl's update takes them. `gate`: the gated kernel, with the scaler's
+/// found-inf flag and the optimizer's count of skipped steps.
 pub(crate) fn launch_multi_optimizer(
     kind: gpu::shaders::MultiKind,
     tensors: &[(Vec<&GpuBuffer>, usize)],
     (h, k): ([f32; 4], [f32; 4]),
     flags: u32,
+    gate: Option<[&GpuBuffer; 2]>,
 ) -> Result<()> {
     let ctx = gpu::context()?;
     let lens: Vec<usize> = tensors.iter().map(|(_, n)| *n).collect();
@@ -116,11 +164,18 @@ pub(crate) fn launch_multi_optimizer(
         return Ok(());
     };
     (p.flags, p.h, p.k) = (flags, h, k);
-    let bufs: Vec<Option<&GpuBuffer>> = tensors
+    let gated = gate.is_some();
+    let per = multi_tensors(kind, gated);
+    let mut bufs: Vec<Option<&GpuBuffer>> = tensors
         .iter()
         .flat_map(|(b, _)| b.iter().copied().map(Some))
         .collect();
-    ctx.run_multi(&multi_kernel(kind), &p, &bufs, groups)
+    if let Some(trailing) = gate {
+        // after every tensor's slots, used or not
+        bufs.resize(per * kind.buffers(), None);
+        bufs.extend(trailing.map(Some));
+    }
+    ctx.run_multi(&multi_kernel(kind, gated), &p, &bufs, groups)
 }
 
 /// A multi-tensor dispatch's parameters for tensors of `lens` elements (count, element
@@ -131,7 +186,7 @@ fn multi_params(
     lens: &[usize],
 ) -> Result<Option<(gpu::MultiOptParams, [u32; 3])>> {
     let total: usize = lens.iter().sum();
-    check_u32(kind.key(), total)?;
+    check_u32(kind.key(false), total)?;
     if total == 0 {
         return Ok(None);
     }
@@ -150,22 +205,28 @@ fn multi_params(
 }
 
 /// The multi-tensor kernel of `kind`, generated for as many tensors as this adapter binds.
-fn multi_kernel(kind: gpu::shaders::MultiKind) -> gpu::Kernel {
+fn multi_kernel(kind: gpu::shaders::MultiKind, gated: bool) -> gpu::Kernel {
     gpu::Kernel::new(
-        kind.key(),
-        gpu::shaders::multi_optimizer_source(kind, multi_tensors(kind)),
+        kind.key(gated),
+        gpu::shaders::multi_optimizer_source(kind, multi_tensors(kind, gated), gated),
         "multi_main",
     )
 }
 
 /// Mixed precision's unscaling over float32 gradients that are whole buffers (each with
-/// its element count): every element times `inv` in place, and a one-element buffer left
-/// at 1.0 if any was inf or NaN before, else 0.0; `multi_tensors(Unscale)` gradients a
-/// dispatch. PyTorch's `_amp_foreach_non_finite_check_and_unscale_`.
-pub(crate) fn launch_multi_unscale(grads: &[(&GpuBuffer, usize)], inv: f32) -> Result<GpuBuffer> {
+/// its element count): every element times the inverse scale in place (`inv`, or element
+/// 1 of the `scale` state buffer: a scale kept on the device), and a one-element buffer
+/// left at 1.0 if any was inf or NaN before, else 0.0; `multi_tensors(Unscale, ..)`
+/// gradients a dispatch. PyTorch's `_amp_foreach_non_finite_check_and_unscale_`.
+pub(crate) fn launch_multi_unscale(
+    grads: &[(&GpuBuffer, usize)],
+    inv: f32,
+    scale: Option<&GpuBuffer>,
+) -> Result<GpuBuffer> {
     use gpu::shaders::MultiKind;
     let ctx = gpu::context()?;
-    let per = multi_tensors(MultiKind::Unscale);
+    let gated = scale.is_some();
+    let per = multi_tensors(MultiKind::Unscale, gated);
     if per == 0 {
         return Err(Error::Device(
             "unscale: this adapter binds too few buffers for multi-tensor kernels".into(),
@@ -173,30 +234,35 @@ pub(crate) fn launch_multi_unscale(grads: &[(&GpuBuffer, usize)], inv: f32) -> R
     }
     let found = ctx.alloc(1)?;
     found.write_at(0, &[0.0])?;
-    let kernel = multi_kernel(MultiKind::Unscale);
+    let kernel = multi_kernel(MultiKind::Unscale, gated);
     for chunk in grads.chunks(per) {
         let lens: Vec<usize> = chunk.iter().map(|(_, n)| *n).collect();
         let Some((mut p, groups)) = multi_params(&ctx, MultiKind::Unscale, &lens)? else {
             continue;
         };
         p.h = [inv, 0.0, 0.0, 0.0];
-        // the flag sits after every tensor's slot, used or not
-        let mut bufs: Vec<Option<&GpuBuffer>> = vec![None; per + 1];
+        // the flag (and the scale) sit after every tensor's slot, used or not
+        let mut bufs: Vec<Option<&GpuBuffer>> = vec![None; per];
         for (slot, (b, _)) in bufs.iter_mut().zip(chunk) {
             *slot = Some(*b);
         }
-        bufs[per] = Some(&found);
+        bufs.push(Some(&found));
+        bufs.extend(scale.map(Some));
         ctx.run_multi(&kernel, &p, &bufs, groups)?;
     }
     Ok(found)
 }
 
-/// How many tensors one multi-tensor dispatch of `kind` takes on this adapter (0 or 1:
-/// the adapter binds too few buffers to a shader stage; go per tensor).
-pub(crate) fn multi_tensors(kind: gpu::shaders::MultiKind) -> usize {
+/// How many tensors one multi-tensor dispatch of `kind` (`gated`: its gated variant)
+/// takes on this adapter (0 or 1: the adapter binds too few buffers to a shader stage; go
+/// per tensor).
+pub(crate) fn multi_tensors(kind: gpu::shaders::MultiKind, gated: bool) -> usize {
     gpu::context()
         .ok()
-        .and_then(|c| c.multi_layout().map(|l| l.slots / kind.buffers()))
+        .and_then(|c| {
+            c.multi_layout()
+                .map(|l| l.slots.saturating_sub(kind.trailing(gated)) / kind.buffers())
+        })
         .unwrap_or(0)
         .min(gpu::shaders::MULTI_TENSORS)
 }
