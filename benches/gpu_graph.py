@@ -6,7 +6,12 @@ it is host time: Python, autograd, recording and submission for an eager step; e
 and submission for a replay. (That a replay gives
 the eager step's bits is tests/test_gpu_graph.py's business.)
 
-    python benches/gpu_graph.py [--batch 128] [--steps 20]
+With `--precision mixed` the steps run under float16 autocast with a GradScaler, which
+decides on the device (nothing read back), and a third column times the same eager step
+with the decision made on the host instead (the flag read back each step, as before stop
+22): that one includes waiting for the GPU to finish the step's backward.
+
+    python benches/gpu_graph.py [--batch 128] [--steps 20] [--precision float32|mixed]
 """
 
 from __future__ import annotations
@@ -25,25 +30,32 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--precision", choices=("float32", "mixed"), default="float32")
     args = ap.parse_args()
     from ferrograd.cli import build
 
-    print(f"adapter: {fg.gpu.info()['name']}, batch {args.batch}")
+    mixed = args.precision == "mixed"
+    print(f"adapter: {fg.gpu.info()['name']}, batch {args.batch}, {args.precision}")
     cols = ("dispatches", "eager us", "replay us", "eager/disp", "replay/disp")
+    if mixed:
+        cols += ("host-decided",)
     print(f"{'network':10s} " + " ".join(f"{c:>11s}" for c in cols))
     rng = np.random.default_rng(0)
     for arch in ("standard", "residual", "selu"):
         fg.manual_seed(0)
         model = build(arch, 784, 10).to("gpu")
         opt = fg.optim.Adam(model.parameters(), lr=1e-3)
+        scaler = fg.GradScaler("gpu", enabled=mixed)
         sx = fg.tensor(rng.standard_normal((args.batch, 784)).astype(np.float32), device="gpu")
         sy = fg.tensor(rng.integers(0, 10, args.batch))
 
-        def step(model=model, opt=opt, sx=sx, sy=sy):
+        def step(model=model, opt=opt, scaler=scaler, sx=sx, sy=sy):
             opt.zero_grad()
-            loss = F.cross_entropy(model(sx), sy)
-            loss.backward()
-            opt.step()
+            with fg.autocast("gpu", dtype=fg.float16, enabled=mixed):
+                loss = F.cross_entropy(model(sx), sy)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             return loss
 
         for _ in range(3):
@@ -61,13 +73,21 @@ def main() -> None:
             return statistics.median(out) * 1e6
 
         eager = timed(step)
+        host_decided = ""
+        if mixed:
+            opt._gated = False  # the scaler reads its flag back and decides on the host
+            host_decided = f" {timed(step):11.0f}"
+            opt._gated = True
         opt.zero_grad()
         g = fg.gpu.Graph()
         with fg.gpu.graph(g):
             step()
         replay = timed(g.replay)
         n = g.dispatches
-        print(f"{arch:10s} {n:11d} {eager:11.0f} {replay:11.0f} {eager / n:11.2f} {replay / n:11.2f}")
+        print(
+            f"{arch:10s} {n:11d} {eager:11.0f} {replay:11.0f} {eager / n:11.2f} {replay / n:11.2f}"
+            + host_decided
+        )
 
 
 if __name__ == "__main__":

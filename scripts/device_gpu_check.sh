@@ -31,8 +31,8 @@ python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /
 export PYTHONPATH=/tmp/site
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.sm --format=csv
 python3 -c "import ferrograd as fg; print(fg.devices()); print('using', fg._core.gpu_info())" || exit 1
-timeout 150 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gpu.py tests/test_gpu_layouts.py \
-    tests/test_gpu_graph.py 2>&1 \
+timeout 200 python3 -m pytest -q -o addopts="" -p no:cacheprovider tests/test_gpu.py tests/test_gpu_layouts.py \
+    tests/test_gpu_graph.py tests/test_amp.py 2>&1 \
     | tee "$OUT/gpu_tests.log" | tail -25
 if [ "${SWEEP:-1}" = 1 ]; then
     # every matmul kernel at 1024 and 4096 in each layout (what "auto" chooses among), and at
@@ -52,6 +52,8 @@ timeout 120 python3 benches/gpu_matmul_repeat.py --dtype float16 --n 8192 --roun
 # host time of a step, eager against a captured graph's replay (issue 18's 1 us a dispatch
 # on a real driver; lavapipe's figures are in benches/README)
 timeout 60 python3 benches/gpu_graph.py 2>&1 | tee "$OUT/graph.log"
+# the same in mixed precision, with the GradScaler deciding on the device or on the host
+timeout 60 python3 benches/gpu_graph.py --precision mixed 2>&1 | tee "$OUT/graph_mixed.log"
 # split-K off and on at a training step's products
 timeout 60 python3 benches/gpu_split_k.py 2>&1 | tee "$OUT/split_k.log"
 timeout 300 python3 benches/bench_gpu.py --batch "${BATCHES:-128,512}" --epochs "${EPOCHS:-3}" 2>&1 \

@@ -181,9 +181,9 @@ def test_autocast_is_per_thread_and_a_decorator():
         fg.autocast("tpu")
 
 
-def _one_step(model, opt, scaler, x, y, bad=False, device="cpu"):
+def _one_step(model, opt, scaler, x, y, bad=False, device="cpu", half=True):
     opt.zero_grad()
-    with fg.autocast(device, dtype=fg.float16):
+    with fg.autocast(device, dtype=fg.float16, enabled=half):
         loss = F.cross_entropy(model(x), y)
     scaler.scale(loss).backward()
     if bad:
@@ -348,3 +348,132 @@ def test_grad_scaler_unscales_gpu_gradients_in_a_few_dispatches():
     assert scaler.get_scale() == 512.0
     _one_step(model, opt, scaler, x, y, device="gpu")
     assert not np.array_equal(model[0].weight.detach().numpy(), kept[0])
+
+
+GATED = {
+    "sgd_momentum": lambda ps: fg.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
+    "sgd": lambda ps: fg.optim.SGD(ps, lr=0.05, weight_decay=1e-3),
+    "adam": lambda ps: fg.optim.Adam(ps, lr=1e-2),
+    "adamw": lambda ps: fg.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
+    "adadelta": lambda ps: fg.optim.Adadelta(ps),
+}
+
+
+def _scaled_run(make_opt, gated: bool, half: bool, bad_steps=(1, 4), steps=7):
+    """`steps` steps on the GPU (float16 autocast when `half`) with a GradScaler (interval
+    2), an inf gradient at `bad_steps`: weights, optimizer state (as state_dict reports it),
+    the scale after each update, and the bytes read back during the steps that follow the
+    first."""
+    fg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 3)).to("gpu")
+    opt = make_opt(model.parameters())
+    opt._gated = gated
+    scaler = fg.GradScaler("gpu", init_scale=2.0**10, growth_interval=2)
+    r = np.random.default_rng(1)
+    x = fg.tensor(r.standard_normal((10, 12)).astype(np.float32), device="gpu")
+    y = fg.tensor(np.arange(10) % 3)
+    scales, read = [], 0
+    for s in range(steps):
+        fg.gpu.synchronize()
+        before = fg.gpu.stats()["bytes_read"]
+        _one_step(model, opt, scaler, x, y, bad=s in bad_steps, device="gpu", half=half)
+        scaler.update()
+        fg.gpu.synchronize()
+        read += (fg.gpu.stats()["bytes_read"] - before) if s else 0
+        scales.append(scaler.get_scale())
+    weights = [p.detach().numpy().copy() for p in model.parameters()]
+    state = {
+        i: {k: (v.numpy().copy() if hasattr(v, "numpy") else v) for k, v in st.items()}
+        for i, st in opt.state_dict()["state"].items()
+    }
+    return weights, state, scales, read
+
+
+@pytest.mark.skipif(not fg.gpu_available(), reason="no GPU adapter")
+@pytest.mark.parametrize("name", list(GATED))
+def test_a_gpu_grad_scaler_decides_on_the_device_as_the_host_would(name):
+    """On the GPU the scale lives on the device and SGD, Adam(W) and Adadelta skip their own
+    step where the unscale kernel found inf (PyTorch's fused optimizers with a scaler): no
+    byte is read back during the steps, and the run matches the one that reads the flag and
+    decides on the host: the same scales, step counts (skipped steps not counted) and state,
+    the same weights (bit for bit where the update is the same formula; Adam's bias
+    corrections are computed on the device in float32, so within float32 rounding: the
+    forward stays float32 there, where float16 would magnify those last bits)."""
+    exact = not name.startswith("adam")
+    w_dev, st_dev, sc_dev, read_dev = _scaled_run(GATED[name], True, half=exact)
+    w_host, st_host, sc_host, read_host = _scaled_run(GATED[name], False, half=exact)
+    # (the steps after the first: SGD with momentum seeds its buffers on the host's decision)
+    assert read_dev == 0, read_dev
+    assert read_host > read_dev
+    assert sc_dev == sc_host == [1024.0, 512.0, 512.0, 1024.0, 512.0, 512.0, 1024.0]
+    assert st_dev.keys() == st_host.keys()
+    for i in st_dev:
+        assert st_dev[i].keys() == st_host[i].keys()
+        for k in st_dev[i]:
+            if isinstance(st_dev[i][k], np.ndarray) and not exact:
+                # a sum of gradients: judged against its largest element, as float32 rounding is
+                scale = np.abs(st_host[i][k]).max()
+                np.testing.assert_allclose(
+                    st_dev[i][k], st_host[i][k], rtol=1e-4, atol=1e-4 * scale, err_msg=k
+                )
+            else:
+                np.testing.assert_array_equal(st_dev[i][k], st_host[i][k], err_msg=k)
+    for a, b in zip(w_dev, w_host):
+        if exact:
+            np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * np.abs(b).max())
+    if st_dev and "step" in st_dev[0]:
+        assert st_dev[0]["step"] == 5  # 7 steps, 2 skipped
+
+
+@pytest.mark.skipif(not fg.gpu_available(), reason="no GPU adapter")
+def test_a_skipped_gated_step_moves_nothing_and_is_not_counted():
+    """A step skipped on the device leaves weights, moments and the count as they were; an
+    ungated step afterwards (or a checkpoint) counts only the steps taken, so Adam's bias
+    corrections stay PyTorch's."""
+    fg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 4)).to("gpu")
+    opt = fg.optim.Adam(model.parameters(), lr=1e-2)
+    scaler = fg.GradScaler("gpu", init_scale=256.0)
+    x, y = fg.randn(8, 6, device="gpu"), fg.tensor(np.arange(8) % 4)
+    _one_step(model, opt, scaler, x, y, device="gpu")
+    scaler.update()
+    kept = [p.detach().numpy().copy() for p in model.parameters()]
+    moments = [st["exp_avg"].numpy().copy() for st in opt.state.values()]
+    _one_step(model, opt, scaler, x, y, bad=True, device="gpu")
+    scaler.update()
+    for p, k in zip(model.parameters(), kept):
+        np.testing.assert_array_equal(p.detach().numpy(), k)
+    for st, m in zip(opt.state.values(), moments):
+        np.testing.assert_array_equal(st["exp_avg"].numpy(), m)
+    assert [st["step"] for st in opt.state_dict()["state"].values()] == [1, 1]
+    assert scaler.get_scale() == 128.0
+    # a plain step folds the device's count into the host's: this is step 2
+    opt.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    opt.step()
+    assert [st["step"] for st in opt.state.values()] == [2, 2]
+    assert opt._skipped.item() == 0.0
+
+
+@pytest.mark.skipif(not fg.gpu_available(), reason="no GPU adapter")
+def test_the_device_scale_update_follows_the_host_schedule():
+    """update() on the device (one kernel) against the host's arithmetic for a sequence of
+    clean and overflowing steps: backoff, growth after the interval, a scale that would
+    overflow float32 stays, and update(new_scale) / load_state_dict write the device copy."""
+    flags = [0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0]
+    for init in (2.0**16, 2.0**126):  # 2**128 would overflow float32: no growth there
+        dev = fg.GradScaler("gpu", init_scale=init, growth_interval=3)
+        host = fg.GradScaler("cpu", init_scale=init, growth_interval=3)
+        dev._on_device("gpu")
+        for f in flags:
+            for s, found in ((dev, fg.tensor(float(f), device="gpu")), (host, bool(f))):
+                s._per_optimizer[0] = {"stage": 2, "found_inf": found}
+                s.update()
+            assert dev.state_dict() == host.state_dict(), f
+            assert dev._state_t.numpy()[1] == np.float32(1 / np.float32(dev.get_scale()))
+    dev.update(64.0)
+    assert dev.get_scale() == 64.0 and dev._state_t.numpy()[1] == 1 / 64
+    dev.load_state_dict({**host.state_dict(), "scale": 8.0, "_growth_tracker": 2})
+    assert dev._state_t.numpy().tolist() == [8.0, 0.125, 2.0, 0.0]

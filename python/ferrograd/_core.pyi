@@ -1533,6 +1533,7 @@ def sgd_step(
     weight_decay: float = 0.0,
     found: Tensor | None = None,
     skipped: Tensor | None = None,
+    count: bool = True,
 ) -> bool:
     """One fused SGD step over all parameters (PyTorch's formulas).
 
@@ -1568,12 +1569,14 @@ def adam_step(
     decoupled: bool = False,
     found: Tensor | None = None,
     skipped: Tensor | None = None,
+    count: bool = True,
 ) -> bool:
     """One fused Adam step (AdamW when ``decoupled``) over all parameters; ``step`` counts from 1.
 
     With ``found`` (a GradScaler's found-inf flag) and ``skipped`` (the count of steps skipped
     so far; one float32 element each, on the GPU) the step is gated on the device: nothing
-    moves where ``found`` is nonzero, and the bias corrections count ``step - skipped``.
+    moves where ``found`` is nonzero, and the bias corrections count ``step - skipped``; with
+    ``count`` a skipped step adds itself to ``skipped`` (set it on one call of each step).
     Returns False (nothing done) where it cannot be gated, else True."""
 
 def adadelta_step(
@@ -1587,6 +1590,7 @@ def adadelta_step(
     weight_decay: float = 0.0,
     found: Tensor | None = None,
     skipped: Tensor | None = None,
+    count: bool = True,
 ) -> bool:
     """One fused Adadelta step over all parameters. With ``found`` and ``skipped`` the step
     is gated on the device (see ``adam_step``); returns False where it cannot be."""

@@ -46,6 +46,12 @@ __all__ = ["autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype"
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _HALVES = (_core.dtype.float16, _core.dtype.bfloat16)
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _on(t: Tensor, device: str) -> Tensor:
+    """`t` on `device` (itself when already there: `to` would copy)."""
+    return t if t.device == device else t.to(device)
 
 
 def _f32(values: list) -> Tensor:
@@ -218,7 +224,8 @@ class GradScaler:
             return outputs
         if isinstance(outputs, Tensor):
             if self._on_device(outputs.device):
-                return outputs * self._scale_view.to(outputs.device)
+                assert self._scale_view is not None
+                return outputs * _on(self._scale_view, outputs.device)
             return outputs * self._scale
         if isinstance(outputs, (list, tuple)):
             return type(outputs)(self.scale(o) for o in outputs)
@@ -244,20 +251,23 @@ class GradScaler:
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         state = self._state_t
         inv = 1.0 / self._scale  # (on the device: element 1 of the state)
-        # on the GPU, all at once (a multi-tensor kernel: a few dispatches, not five a tensor)
-        bad = _core._unscale_grads(grads, inv, state)
+        # on the GPU, all at once (a multi-tensor kernel: a few dispatches, not five a tensor):
+        # a 0-d float32 flag, 1.0 where a gradient held inf or NaN
+        found = _core._unscale_grads(grads, inv, state)
         grad_mode = _core.set_grad_enabled(False)  # (autograd.no_grad, which imports this module)
         try:
-            for g in grads if bad is None else []:
-                g.mul_(inv if state is None else state[1].to(g.device))
+            bad = None  # otherwise, one tensor at a time: the count of inf and NaN
+            for g in grads if found is None else []:
+                g.mul_(inv if state is None else _on(state[1], g.device))
                 # counted on the gradient's device
                 nonfinite = (~g.isfinite()).sum()
                 bad = nonfinite if bad is None else bad + nonfinite.to(bad.device)
+            if found is None:
+                found = (bad > 0).to(_core.dtype.float32) if bad is not None else None
             if state is None:  # the host decides: read back once
-                st["found_inf"] = bad is not None and int(bad.item()) > 0
-            else:  # the device decides: a 0-d float32 flag beside the scale, nothing read
-                found = (bad > 0).to(_core.dtype.float32) if bad is not None else state[3] * 0.0
-                st["found_inf"] = found.to(state.device)
+                st["found_inf"] = found is not None and float(found.item()) > 0
+            else:  # the device decides: the flag beside the scale, nothing read
+                st["found_inf"] = _on(found, state.device) if found is not None else state[3] * 0.0
         finally:
             _core.set_grad_enabled(grad_mode)
         st["stage"] = _UNSCALED
@@ -306,7 +316,9 @@ class GradScaler:
             else:
                 self._growth_tracker += 1
                 if self._growth_tracker == self._growth_interval:
-                    self._scale *= self._growth_factor
+                    # a scale past float32's range stays where it is (PyTorch keeps a float32 scale)
+                    if self._scale * self._growth_factor <= _F32_MAX:
+                        self._scale *= self._growth_factor
                     self._growth_tracker = 0
         self._per_optimizer.clear()
 

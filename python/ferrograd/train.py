@@ -446,11 +446,12 @@ def fit(
       `GradScaler` that scales the loss and skips steps with inf/NaN gradients; bfloat16 on
       the CPU, which needs no scaling); the weights, their gradients and the optimizer stay
       float32, and validation runs in float32. "float32" (the default) trains as before.
-    - `capture` ("auto", the default): on the GPU, in float32 and on one process, each
-      training batch of a shape (and learning rate) seen before runs as a replay of a
-      captured step (`fg.gpu.graph`), which gives the eager step's bits without its Python
-      and autograd host time; where a step cannot be captured (a loss or optimizer a replay
-      could not repeat) fit trains eagerly. `False` always trains eagerly.
+    - `capture` ("auto", the default): on the GPU (float32 or mixed precision) and on one
+      process, each training batch of a shape (and learning rate) seen before runs as a
+      replay of a captured step (`fg.gpu.graph`), which gives the eager step's bits without
+      its Python and autograd host time; where a step cannot be captured (a loss or
+      optimizer a replay could not repeat) fit trains eagerly. `False` always trains
+      eagerly.
 
     Under `mpirun`/`srun` (several processes; see `ferrograd.distributed`) it trains
     data-parallel by itself: `batch_size` is the global batch, split evenly across the ranks
@@ -558,8 +559,10 @@ def fit(
         scaler.update()
         return output, loss_t
 
-    # the GradScaler reads found_inf back and DDP all-reduces on the host: neither replays
-    graphs = capture is not False and device != "cpu" and not mixed and not dist
+    # DDP all-reduces on the host, which a replay would not repeat (the GradScaler decides
+    # on the device for SGD, Adam and Adadelta; with another optimizer it reads the flag
+    # back, which refuses the capture and leaves the steps eager)
+    graphs = capture is not False and device != "cpu" and not dist
     step = _GraphSteps(eager_step, opt, model) if graphs else eager_step
 
     def shown(seen: int) -> int:  # the progress bar counts the whole world's samples

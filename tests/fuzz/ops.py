@@ -691,6 +691,16 @@ def _ref_flatten(a, kw):
     return value(tv(x.reshape(shape), dt(x), alias=alias))
 
 
+# One call returns at most this many tensors (MAX_PIECES in rust/core/src/ops/index.rs);
+# beyond, a MemoryError (an expanded dim can ask for billions of views).
+MAX_PIECES = 1 << 24
+
+
+def _many_pieces(n: int) -> Expect | None:
+    """The expected refusal of a call that would return `n` tensors, if too many."""
+    return raises(MemoryError, note=f"{n} pieces") if n > MAX_PIECES else None
+
+
 def _pieces(x: np.ndarray, d: int, sizes: list[int]) -> Expect:
     out, at = [], 0
     for s in sizes:
@@ -719,7 +729,7 @@ def _ref_split(a, kw):
         return raises(ValueError) if size else anything(note="split size 0 of an empty dim")
     if size == 0:
         return anything(note="split of an empty dim")
-    return _pieces(x, d, [min(n, size - i) for i in range(0, size, n)])
+    return _many_pieces(-(-size // n)) or _pieces(x, d, [min(n, size - i) for i in range(0, size, n)])
 
 
 @op("chunk")
@@ -736,7 +746,7 @@ def _ref_chunk(a, kw):
     if size == 0:
         return anything(note="chunk of an empty dim")
     n = -(-size // chunks)
-    return _pieces(x, d, [min(n, size - i) for i in range(0, size, n)])
+    return _many_pieces(-(-size // n)) or _pieces(x, d, [min(n, size - i) for i in range(0, size, n)])
 
 
 @op("unbind")
@@ -746,7 +756,8 @@ def _ref_unbind(a, kw):
     if x.ndim == 0:
         return raises(IndexError, ValueError, note="unbind of a 0-d tensor")
     d = norm_dim(dim, x.ndim)
-    return value(SV([tv(np.take(x, i, axis=d), dt(x), alias=0) for i in range(x.shape[d])]))
+    many = _many_pieces(x.shape[d])
+    return many or value(SV([tv(np.take(x, i, axis=d), dt(x), alias=0) for i in range(x.shape[d])]))
 
 
 @op("t")

@@ -49,6 +49,20 @@ _HYPERPARAMETERS: dict[str, tuple[str, Any]] = {
 }
 
 
+class _Gate:
+    """A gated step's found-inf flag and skipped-step count, as the update kernels take them:
+    the step's first kernel call also counts a skipped step (`count`), the others do not."""
+
+    def __init__(self, found: Tensor, skipped: Tensor) -> None:
+        self.found, self.skipped, self.count = found, skipped, True
+
+    def kwargs(self) -> dict:
+        """The next kernel call's keyword arguments."""
+        kw = {"found": self.found, "skipped": self.skipped, "count": self.count}
+        self.count = False
+        return kw
+
+
 def _gateable(p: Tensor, grad: Tensor) -> bool:
     """Whether a gated multi-tensor kernel can take this parameter and gradient: float32
     (at rest as words, not packed halves), contiguous, on the GPU."""
@@ -174,10 +188,10 @@ class Optimizer:
         if graph is not None and counted:
             graph._count_steps(counted)
 
-    def _update(self, group: dict, live: list, gate: tuple | None = None) -> bool | None:
-        """Updates `live` ((index, parameter, gradient) of `group`). With `gate` (the
-        scaler's found-inf flag, the skipped-step count) the update is gated on the device,
-        and the result says whether it was (False: nothing done, nothing counted)."""
+    def _update(self, group: dict, live: list, gate: _Gate | None = None) -> bool | None:
+        """Updates `live` ((index, parameter, gradient) of `group`). With `gate` the update
+        is gated on the device, and the result says whether it was (False: nothing done,
+        nothing counted)."""
         raise NotImplementedError
 
     def _gated_step(self, found: Tensor) -> bool:
@@ -208,14 +222,12 @@ class Optimizer:
                     "GPU step (it creates the optimizer's device state); run one step before capturing"
                 )
             self._skipped = _core.zeros([1], _core.dtype.float32).to(found.device)
-        gate = (found, self._skipped)
+        gate = _Gate(found, self._skipped)  # a skipped step counts itself in its first kernel
         for n, (g, live) in enumerate(lives):
             if not self._update(g, live, gate):
                 if n:
                     raise RuntimeError(f"{type(self).__name__}.step: a gated step stopped half way")
                 return False
-        with no_grad():
-            self._skipped.add_(found)
         self._skipped_dirty = True
         graph = _graphs.capturing
         if graph is not None:
@@ -388,7 +400,7 @@ class SGD(Optimizer):
             dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay),
         )
 
-    def _update(self, g: dict, live: list, gate: tuple | None = None) -> bool | None:
+    def _update(self, g: dict, live: list, gate: _Gate | None = None) -> bool | None:
         hp = dict(
             lr=g["lr"],
             momentum=g["momentum"],
@@ -402,7 +414,7 @@ class SGD(Optimizer):
                 return False
             bufs = [self.state[i]["momentum_buffer"] for i, _, _ in live] if g["momentum"] != 0 else []
             ps, grads = [p for _, p, _ in live], [gr for _, _, gr in live]
-            return _core.sgd_step(ps, grads, bufs, False, **hp, found=gate[0], skipped=gate[1])
+            return _core.sgd_step(ps, grads, bufs, False, **hp, **gate.kwargs())
         if g["momentum"] == 0:
             _core.sgd_step([p for _, p, _ in live], [gr for _, _, gr in live], [], False, **hp)
             return None
@@ -440,7 +452,7 @@ class Adam(Optimizer):
             raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
-    def _update(self, g: dict, live: list, gate: tuple | None = None) -> bool | None:
+    def _update(self, g: dict, live: list, gate: _Gate | None = None) -> bool | None:
         # one pass, grouped by step count (parameters that joined later have fewer steps):
         # (parameters, gradients, first moments, second moments) per count
         by_step: dict[int, tuple[list, list, list, list]] = {}
@@ -462,7 +474,6 @@ class Adam(Optimizer):
             part[2].append(st["exp_avg"])
             part[3].append(st["exp_avg_sq"])
         b1, b2 = g["betas"]
-        gated = {} if gate is None else {"found": gate[0], "skipped": gate[1]}
         for k, (step, (ps, grads, exp_avg, exp_avg_sq)) in enumerate(by_step.items()):
             done = _core.adam_step(
                 ps,
@@ -476,7 +487,7 @@ class Adam(Optimizer):
                 g["eps"],
                 g["weight_decay"],
                 self.decoupled,
-                **gated,
+                **({} if gate is None else gate.kwargs()),
             )
             if not done:
                 if k:
@@ -527,7 +538,7 @@ class RMSprop(Optimizer):
             ),
         )
 
-    def _update(self, g: dict, live: list, gate: tuple | None = None) -> bool | None:
+    def _update(self, g: dict, live: list, gate: _Gate | None = None) -> bool | None:
         ps = [p for _, p, _ in live]
         sq = [self._buf(i, p, "square_avg") for i, p, _ in live]
         mb = [self._buf(i, p, "momentum_buffer") for i, p, _ in live] if g["momentum"] > 0 else []
@@ -552,7 +563,7 @@ class _Elementwise(Optimizer):
     """Base of the optimizers written with in-place tensor operations (no Rust kernel of
     their own): the same code updates CPU and GPU parameters, in their own dtype."""
 
-    def _update(self, g: dict, live: list, gate: tuple | None = None) -> bool | None:
+    def _update(self, g: dict, live: list, gate: _Gate | None = None) -> bool | None:
         with no_grad():  # parameters are leaves that require grad: in-place needs no_grad
             for i, p, grad in live:
                 st = self.state.setdefault(i, {})
@@ -640,11 +651,10 @@ class Adadelta(Optimizer):
     ):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay))
 
-    def _update(self, g: dict, live: list, gate: tuple | None = None) -> bool | None:
+    def _update(self, g: dict, live: list, gate: _Gate | None = None) -> bool | None:
         # one fused call into Rust (one pass over each parameter, its gradient and state):
         # the in-place tensor formulas took five passes and a copy each, 12.7 ms a step for
         # the MNIST CNN's 1.2 million parameters
-        gated = {} if gate is None else {"found": gate[0], "skipped": gate[1]}
         done = _core.adadelta_step(
             [p for _, p, _ in live],
             [gr for _, _, gr in live],
@@ -654,7 +664,7 @@ class Adadelta(Optimizer):
             g["rho"],
             g["eps"],
             g["weight_decay"],
-            **gated,
+            **({} if gate is None else gate.kwargs()),
         )
         if done:
             for i, _, _ in live:

@@ -118,14 +118,16 @@ fn update(op: &str, p: &Tensor, g: &Tensor, state: &[&Tensor], rule: Rule) -> Re
 /// A step gated on the device (mixed precision without a read-back, as PyTorch's fused
 /// optimizers under a GradScaler): `found`, the scaler's one-element float32 flag (nonzero:
 /// skip the step), and `skipped`, the optimizer's one-element float32 count of the steps
-/// skipped so far, which Adam's bias corrections take off its step count. The caller adds
-/// `found` to `skipped` after the step.
+/// skipped so far, which Adam's bias corrections take off its step count.
 #[derive(Clone, Copy)]
 pub struct Gate<'a> {
     /// the found-inf flag
     pub found: &'a Tensor,
     /// the count of skipped steps
     pub skipped: &'a Tensor,
+    /// whether this call adds a skipped step to `skipped` (the caller sets it on exactly
+    /// one call of each optimizer step)
+    pub count: bool,
 }
 
 /// `update` for many parameters at once: when every tensor is on the GPU and no storage
@@ -211,7 +213,7 @@ fn update_many(
         }
     }
     let (found, skipped) = (gate.found.storage_guard(), gate.skipped.storage_guard());
-    match crate::storage::Buffer::optimizer_step_gated(items, rule, &found, &skipped) {
+    match crate::storage::Buffer::optimizer_step_gated(items, rule, &found, &skipped, gate.count) {
         None => Ok(false),
         Some(r) => r.map(|()| true),
     }

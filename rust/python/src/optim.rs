@@ -7,11 +7,13 @@ fn gate<'a>(
     op: &str,
     found: &'a Option<PyTensor>,
     skipped: &'a Option<PyTensor>,
+    count: bool,
 ) -> PyResult<Option<optim::Gate<'a>>> {
     match (found, skipped) {
         (Some(f), Some(s)) => Ok(Some(optim::Gate {
             found: &f.t,
             skipped: &s.t,
+            count,
         })),
         (None, None) => Ok(None),
         _ => Err(PyValueError::new_err(format!(
@@ -23,7 +25,7 @@ fn gate<'a>(
 /// One fused SGD step over all parameters (PyTorch's formulas). With `found` and `skipped`
 /// the step is gated on the device (see `adam_step`); returns False where it cannot be.
 #[pyfunction]
-#[pyo3(signature = (params, grads, bufs, first, lr, momentum=0.0, dampening=0.0, nesterov=false, weight_decay=0.0, found=None, skipped=None))]
+#[pyo3(signature = (params, grads, bufs, first, lr, momentum=0.0, dampening=0.0, nesterov=false, weight_decay=0.0, found=None, skipped=None, count=true))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgd_step(
     py: Python<'_>,
@@ -38,8 +40,9 @@ pub(crate) fn sgd_step(
     weight_decay: f64,
     found: Option<PyTensor>,
     skipped: Option<PyTensor>,
+    count: bool,
 ) -> PyResult<bool> {
-    let gate = gate("sgd_step", &found, &skipped)?;
+    let gate = gate("sgd_step", &found, &skipped, count)?;
     let (p, g, b) = (ts(&params), ts(&grads), ts(&bufs));
     if g.len() != p.len() || (momentum != 0.0 && b.len() != p.len()) {
         return Err(PyValueError::new_err(
@@ -99,10 +102,11 @@ pub(crate) fn _amp_update_scale(
 /// One fused Adam/AdamW step over all parameters; `step` counts from 1. With `found` (a
 /// GradScaler's found-inf flag) and `skipped` (the count of steps skipped so far, one
 /// float32 element each, on the GPU) the step is gated on the device: nothing moves where
-/// `found` is nonzero, and the bias corrections count `step - skipped`; returns False
+/// `found` is nonzero, and the bias corrections count `step - skipped`; with `count` a
+/// skipped step adds itself to `skipped` (set it on one call of each step). Returns False
 /// (nothing done) where it cannot be gated, else True.
 #[pyfunction]
-#[pyo3(signature = (params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=false, found=None, skipped=None))]
+#[pyo3(signature = (params, grads, m, v, step, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=false, found=None, skipped=None, count=true))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn adam_step(
     py: Python<'_>,
@@ -119,8 +123,9 @@ pub(crate) fn adam_step(
     decoupled: bool,
     found: Option<PyTensor>,
     skipped: Option<PyTensor>,
+    count: bool,
 ) -> PyResult<bool> {
-    let gate = gate("adam_step", &found, &skipped)?;
+    let gate = gate("adam_step", &found, &skipped, count)?;
     let (p, g, m, v) = (ts(&params), ts(&grads), ts(&m), ts(&v));
     if g.len() != p.len() || m.len() != p.len() || v.len() != p.len() {
         return Err(PyValueError::new_err(
@@ -187,7 +192,7 @@ pub(crate) fn rmsprop_step(
 /// One fused Adadelta step over all parameters. With `found` and `skipped` the step is
 /// gated on the device (see `adam_step`); returns False where it cannot be.
 #[pyfunction]
-#[pyo3(signature = (params, grads, square_avg, acc_delta, lr, rho=0.9, eps=1e-6, weight_decay=0.0, found=None, skipped=None))]
+#[pyo3(signature = (params, grads, square_avg, acc_delta, lr, rho=0.9, eps=1e-6, weight_decay=0.0, found=None, skipped=None, count=true))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn adadelta_step(
     py: Python<'_>,
@@ -201,8 +206,9 @@ pub(crate) fn adadelta_step(
     weight_decay: f64,
     found: Option<PyTensor>,
     skipped: Option<PyTensor>,
+    count: bool,
 ) -> PyResult<bool> {
-    let gate = gate("adadelta_step", &found, &skipped)?;
+    let gate = gate("adadelta_step", &found, &skipped, count)?;
     let (p, g, sq, acc) = (ts(&params), ts(&grads), ts(&square_avg), ts(&acc_delta));
     let n = p.len();
     if g.len() != n || sq.len() != n || acc.len() != n {

@@ -860,6 +860,7 @@ impl Buffer {
         rule: crate::optim::Rule,
         found: &Buffer,
         skipped: &Buffer,
+        count: bool,
     ) -> Option<Result<()>> {
         #[cfg(feature = "gpu")]
         {
@@ -870,7 +871,7 @@ impl Buffer {
                 return None;
             }
             let mut gpu_items = gpu_opt_items(items);
-            wgpu::WgpuStorage::optimizer_step_gated(&mut gpu_items, rule, found, skipped)
+            wgpu::WgpuStorage::optimizer_step_gated(&mut gpu_items, rule, found, skipped, count)
         }
         #[cfg(not(feature = "gpu"))]
         None

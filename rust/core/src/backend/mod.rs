@@ -264,7 +264,8 @@ pub(crate) trait BackendStorage: Sized {
     /// `optimizer_step_many` gated on the device: where the one-element float32 `found`
     /// (from `unscale_many`) is nonzero nothing is written (a skipped step, decided without
     /// reading the flag back); Adam's bias corrections count its step less `skipped` (the
-    /// one-element count of steps skipped so far, which the caller keeps). All or nothing:
+    /// one-element count of steps skipped so far), to which a skipped step adds itself when
+    /// `count` (the caller sets it on one call of each step). All or nothing:
     /// None, with nothing run, where the backend cannot gate every item (the caller then
     /// reads the flag and decides on the host).
     #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
@@ -273,6 +274,7 @@ pub(crate) trait BackendStorage: Sized {
         _rule: crate::optim::Rule,
         _found: &Self,
         _skipped: &Self,
+        _count: bool,
     ) -> Option<Result<()>> {
         None
     }

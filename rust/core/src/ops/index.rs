@@ -242,7 +242,7 @@ impl Tensor {
         let len = self.shape()[d];
         // one view per piece: an expanded dim may ask for billions (refused before the
         // list of sizes is even made)
-        check_pieces("split", len / size)?;
+        check_pieces("split", len.div_ceil(size))?;
         let mut sizes = crate::storage::try_filled(len / size + 1, size)?;
         sizes.truncate(len / size);
         if !len.is_multiple_of(size) || len == 0 {

@@ -170,7 +170,8 @@ impl MultiKind {
 ///
 /// `gated` (mixed precision without a read-back, as PyTorch's fused optimizers with a
 /// GradScaler): the binding after the tensors' is the flag Unscale set, the one after it
-/// `aux`. An optimizer writes nothing where the flag is set (the skipped step), and Adam
+/// `aux`. An optimizer writes nothing where the flag is set (the skipped step; with flag 8,
+/// one thread adds it to the count of skipped steps `aux[0]`), and Adam
 /// takes its bias corrections from the step count `k.w` less the skipped steps `aux[0]`
 /// (computed here in float32, where the ungated kernel takes host-made constants);
 /// Unscale multiplies by `aux[1]`, the scale state's inverse scale.
@@ -225,8 +226,14 @@ pub fn multi_optimizer_source(kind: MultiKind, tensors: usize, gated: bool) -> &
          fn multi_main(@builtin(global_invocation_id) gid: vec3<u32>) {\n",
     );
     if gated && kind != MultiKind::Unscale {
-        // a skipped step: nothing moves (the flag is 1.0's bits or 0)
-        s.push_str("    if (found[0] != 0u) { return; }\n");
+        // a skipped step: nothing moves (the flag is 1.0's bits or 0); one thread of the
+        // dispatch flagged 8 counts it (no thread reads the count when the step is skipped,
+        // and none writes it when it is not, so no dispatch races another)
+        s.push_str(
+            "    if (found[0] != 0u) {\n        \
+             if ((p.flags & 8u) != 0u && gid.x == 0u && gid.y == 0u) { aux[0] = aux[0] + 1.0; }\n        \
+             return;\n    }\n",
+        );
     }
     if gated && kind == MultiKind::Adam {
         s.push_str("    let k = adam_device_k(p.h, p.k, aux[0]);\n");

@@ -1107,12 +1107,14 @@ impl BackendStorage for WgpuStorage {
         rule: crate::optim::Rule,
         found: &Self,
         skipped: &Self,
+        count: bool,
     ) -> Option<Result<()>> {
         let one = |s: &Self| whole_f32(s, &Layout::contiguous(&[1])) && s.len == 1;
         if !one(found) || !one(skipped) {
             return None;
         }
-        multi_step(items, rule, Some([&*found.buf, &*skipped.buf])).map(|r| r.map(|_| ()))
+        let gate = ([&*found.buf, &*skipped.buf], count);
+        multi_step(items, rule, Some(gate)).map(|r| r.map(|_| ()))
     }
 
     fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Self, Self)> {
@@ -1357,14 +1359,19 @@ fn multi_rule(
 /// returns the indices of the items it cannot take (not whole float32 buffers, or a buffer
 /// bound twice), for the caller to update one by one. None: no multi-tensor kernel here for
 /// this rule (ungated: fewer than two tensors a dispatch). With `gate` (the found-inf flag
-/// and the skipped-step count, bound after the tensors) every item must fit, else None
-/// before anything runs: a gated step is all or nothing.
+/// and the skipped-step count, bound after the tensors; and whether this call's first
+/// dispatch counts a skipped step) every item must fit, else None before anything runs: a
+/// gated step is all or nothing.
 fn multi_step(
     items: &[OptItem<'_, WgpuStorage>],
     rule: crate::optim::Rule,
-    gate: Option<[&GpuBuffer; 2]>,
+    gate: Option<([&GpuBuffer; 2], bool)>,
 ) -> Option<Result<Vec<usize>>> {
     use crate::optim::Rule;
+    let (gate, mut count) = match gate {
+        Some((g, count)) => (Some(g), count),
+        None => (None, false),
+    };
     let gated = gate.is_some();
     let (kind, consts, flags) = multi_rule(rule, gated)?;
     let per_dispatch = multi_tensors(kind, gated);
@@ -1390,15 +1397,17 @@ fn multi_step(
     if gated && !single.is_empty() {
         return None;
     }
-    let run = || -> Result<Vec<usize>> {
+    let mut run = || -> Result<Vec<usize>> {
         let mut batch: Vec<(Vec<&GpuBuffer>, usize)> = Vec::new();
         let mut seen: Vec<*const GpuBuffer> = Vec::new();
-        let flush =
+        let mut flush =
             |batch: &mut Vec<(Vec<&GpuBuffer>, usize)>, seen: &mut Vec<*const GpuBuffer>| {
                 seen.clear();
                 if batch.is_empty() {
                     return Ok(());
                 }
+                // the first dispatch counts a skipped step, once
+                let flags = flags | if std::mem::take(&mut count) { 8 } else { 0 };
                 let r = launch_multi_optimizer(kind, batch, consts, flags, gate).and_then(|()| {
                     match rule {
                         Rule::Adam { h, step } => patch_adam_step(h, step, true, gated),

@@ -150,7 +150,8 @@ pub(crate) fn patch_adam_step(
 /// order (weight, gradient, state...), contiguous from element 0, and its element count;
 /// at most `multi_tensors(kind, gate.is_some())` tensors. `h`, `k`, `flags` as
 /// optim_step.wgsl's update takes them. `gate`: the gated kernel, with the scaler's
-/// found-inf flag and the optimizer's count of skipped steps.
+/// found-inf flag and the optimizer's count of skipped steps (which a skipped step adds
+/// itself to where `flags` has 8).
 pub(crate) fn launch_multi_optimizer(
     kind: gpu::shaders::MultiKind,
     tensors: &[(Vec<&GpuBuffer>, usize)],

@@ -6,8 +6,9 @@
 
 use super::*;
 
-/// The most buffers a multi-tensor kernel binds (Adam: 4 a tensor, so 8 tensors).
-const MAX_SLOTS: usize = 32;
+/// The most buffers a multi-tensor kernel binds (Adam: 4 a tensor, so 8 tensors, and a
+/// gated step's flag and skipped-step count after them).
+const MAX_SLOTS: usize = 36;
 /// Fewer than this and a multi-tensor kernel is not worth a layout of its own.
 const MIN_SLOTS: usize = 16;
 
