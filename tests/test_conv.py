@@ -322,3 +322,48 @@ def test_gpu_conv_forward_reads_windows_inside_the_product():
     assert "conv_gemm" in fg.gpu.stats()["pipelines"]
     want = F.conv2d(fg.tensor(x), fg.tensor(w), fg.tensor(b), **args).numpy()
     np.testing.assert_allclose(y.cpu().numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", ["cpu", "gpu"] if fg.gpu_available() else ["cpu"])
+def test_conv_transpose2d_layer_is_torchs(device):
+    """nn.ConvTranspose2d, as torch.nn.ConvTranspose2d: weight (in, out / groups, KH, KW)
+    with PyTorch's fan-in bound, the transposed convolution of the direct-loop reference,
+    output_size choosing output_padding (and refusing sizes out of reach), a config that
+    rebuilds it, and a gradient that trains both parameters."""
+    fg.manual_seed(0)
+    layer = nn.ConvTranspose2d(4, 6, (3, 2), stride=2, padding=(1, 0), groups=2, dilation=(1, 2))
+    assert tuple(layer.weight.shape) == (4, 3, 3, 2) and tuple(layer.bias.shape) == (6,)
+    bound = 1 / np.sqrt(3 * 3 * 2)
+    assert np.abs(layer.weight.detach().numpy()).max() <= bound
+    x = rng.standard_normal((2, 4, 5, 4)).astype(np.float32)
+    w, b = layer.weight.detach().numpy(), layer.bias.detach().numpy()
+    layer = layer.to(device)
+    xt = fg.tensor(x, device=device)
+    y = layer(xt)
+    ref = oc.conv_transpose2d(x, w, b, (2, 2), (1, 0), (0, 0), (1, 2), 2)
+    assert tuple(y.shape) == ref.shape == (2, 6, 9, 9)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-5, atol=1e-5)
+    # output_size: (9, 9) is the least; stride 2 also reaches (10, 10)
+    y2 = layer(xt, output_size=(10, 9))
+    ref2 = oc.conv_transpose2d(x, w, b, (2, 2), (1, 0), (1, 0), (1, 2), 2)
+    assert tuple(y2.shape) == (2, 6, 10, 9)
+    np.testing.assert_allclose(y2.numpy(), ref2, rtol=1e-5, atol=1e-5)
+    assert tuple(layer(xt, output_size=[2, 6, 9, 10]).shape) == (2, 6, 9, 10)
+    with pytest.raises(
+        ValueError, match=r"output_size \(11, 9\) is not reachable.*dim 0 must be in \[9, 10\]$"
+    ):
+        layer(xt, output_size=(11, 9))
+    with pytest.raises(fg.ShapeError, match=r"expected input \(N, 4, H, W\)"):
+        layer(fg.zeros(2, 3, 5, 4, device=device))
+    with pytest.raises(ValueError, match="output_padding"):
+        nn.ConvTranspose2d(2, 2, 3, stride=1, output_padding=1)
+    with pytest.raises(ValueError, match="groups"):
+        nn.ConvTranspose2d(4, 6, 3, groups=4)
+    with pytest.raises(ValueError, match="padding_mode"):
+        nn.ConvTranspose2d(2, 2, 3, padding_mode="reflect")
+    again = nn.config.from_config(nn.config.to_config(layer))
+    assert isinstance(again, nn.ConvTranspose2d) and again.get_config() == layer.get_config()
+    assert nn.ConvTranspose2d.state_shapes(**layer.get_config()) == {"weight": (4, 3, 3, 2), "bias": (6,)}
+    y.sum().backward()
+    assert layer.weight.grad is not None and layer.bias.grad is not None
+    np.testing.assert_allclose(layer.bias.grad.numpy(), np.full(6, 9 * 9 * 2), rtol=1e-6)

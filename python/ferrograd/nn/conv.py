@@ -143,6 +143,141 @@ class Conv1d(_ConvNd):
         return S.conv1d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
 
 
+class ConvTranspose2d(Module):
+    """The transposed 2-D convolution of (N, C_in, H, W), as `torch.nn.ConvTranspose2d`: the
+    gradient of a Conv2d with respect to its input, so a learned upsampling. Weight (in,
+    out / groups, KH, KW), bias (out,), PyTorch's default init; stride, padding (zeros),
+    output_padding (which of the sizes a strided Conv2d maps to one size to produce),
+    groups, dilation. ``forward(x, output_size)`` picks output_padding to reach that size,
+    as PyTorch's. Output H = (H - 1) stride - 2 padding + dilation (KH - 1) +
+    output_padding + 1."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation=1,
+        padding_mode: str = "zeros",
+    ):
+        super().__init__()
+        if in_channels <= 0 or out_channels <= 0:
+            raise ValueError(
+                f"ConvTranspose2d: channels must be positive, got ({in_channels}, {out_channels})"
+            )
+        if groups <= 0 or in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"ConvTranspose2d: groups {groups} must divide in_channels {in_channels} "
+                f"and out_channels {out_channels}"
+            )
+        if padding_mode != "zeros":  # PyTorch's ConvTranspose2d takes only zeros too
+            raise ValueError(f"ConvTranspose2d: only padding_mode 'zeros' is supported, got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = _ints(kernel_size, 2)
+        self.stride, self.padding = _ints(stride, 2), _ints(padding, 2)
+        self.output_padding, self.dilation = _ints(output_padding, 2), _ints(dilation, 2)
+        if any(o >= max(s, d) for o, s, d in zip(self.output_padding, self.stride, self.dilation)):
+            raise ValueError(
+                f"ConvTranspose2d: output_padding {self.output_padding} must be smaller than stride "
+                f"{self.stride} or dilation {self.dilation}"
+            )
+        self.padding_mode = padding_mode
+        shape = [in_channels, out_channels // groups, *self.kernel_size]
+        self.weight = Parameter(_core.zeros(shape, None))
+        self.bias = Parameter(_core.zeros([out_channels], None)) if bias else None
+        # PyTorch's fan-in for this weight is dim 1 times the kernel, as for any conv weight
+        _init.torch_linear_default(self.weight, self.bias)
+
+    def _output_padding(self, x: Tensor, output_size) -> tuple[int, ...]:
+        """The output_padding that makes the output `output_size` ((H, W), or with N and C
+        in front), as PyTorch's; ValueError where no valid padding reaches it."""
+        if output_size is None:
+            return self.output_padding
+        size = [int(v) for v in output_size][-2:]
+        if len(size) != 2:
+            raise ValueError(f"ConvTranspose2d: output_size must end with (H, W), got {output_size!r}")
+        pads = []
+        for d in range(2):
+            least = (
+                (x.shape[2 + d] - 1) * self.stride[d]
+                - 2 * self.padding[d]
+                + self.dilation[d] * (self.kernel_size[d] - 1)
+                + 1
+            )
+            extra = size[d] - least
+            if not 0 <= extra < max(self.stride[d], self.dilation[d]):
+                top = least + max(self.stride[d], self.dilation[d]) - 1
+                raise ValueError(
+                    f"ConvTranspose2d: output_size {tuple(size)} is not reachable from input "
+                    f"{tuple(x.shape)}: dim {d} must be in [{least}, {top}]"
+                )
+            pads.append(extra)
+        return tuple(pads)
+
+    def forward(self, x: Tensor, output_size=None) -> Tensor:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ShapeError(
+                f"ConvTranspose2d: expected input (N, {self.in_channels}, H, W), got shape {tuple(x.shape)}"
+            )
+        op = self._output_padding(x, output_size)
+        return S.conv_transpose2d(
+            x, self.weight, self.bias, self.stride, self.padding, op, self.groups, self.dilation
+        )
+
+    def get_config(self) -> dict:
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+            "output_padding": list(self.output_padding),
+            "groups": self.groups,
+            "bias": self.bias is not None,
+            "dilation": list(self.dilation),
+            "padding_mode": self.padding_mode,
+        }
+
+    @classmethod
+    def state_shapes(
+        cls,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups=1,
+        bias=True,
+        dilation=1,
+        padding_mode="zeros",
+    ) -> dict[str, tuple[int, ...]]:
+        """weight (in, out / groups, *kernel) and, with `bias`, bias (out,)."""
+        i, o = _size("in_channels", in_channels), _size("out_channels", out_channels)
+        g = _size("groups", groups)
+        k = tuple(_size("kernel_size", v) for v in _ints(kernel_size, 2))
+        return {"weight": (i, o // g, *k), **({"bias": (o,)} if bias else {})}
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={self.output_padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
 class _Pool(Module):
     _dims = 2
 
