@@ -984,6 +984,34 @@ def test_optimizer_kernels_match_numpy():
     np.testing.assert_allclose(out, w - 0.5 * delta, rtol=1e-5, atol=1e-5)
 
 
+def test_amp_update_moves_the_scale_as_pytorchs_update_scale():
+    """amp_update_main (GradScaler.update on the device): the state (scale, 1 / scale, clean
+    steps, unused) backs off on a found inf, counts a clean step, grows after `interval`
+    clean steps, and keeps a scale whose growth would overflow float32 (PyTorch's
+    _amp_update_scale_)."""
+    growth, backoff, interval = 2.0, 0.5, 3
+    params = opt_params(1, 0, growth, backoff, float(interval), 1 / growth, 1 / backoff)
+    big = np.float32(2.0**127)
+    cases = [
+        # (found, state in, state out)
+        (1.0, [1024.0, 1 / 1024, 2.0, 0.0], [512.0, 1 / 512, 0.0, 0.0]),
+        (np.inf, [8.0, 0.125, 1.0, 0.0], [4.0, 0.25, 0.0, 0.0]),
+        (0.0, [1024.0, 1 / 1024, 0.0, 0.0], [1024.0, 1 / 1024, 1.0, 0.0]),
+        (0.0, [1024.0, 1 / 1024, 2.0, 0.0], [2048.0, 1 / 2048, 0.0, 0.0]),
+        (0.0, [big, 1 / big, 2.0, 0.0], [big, 1 / big, 0.0, 0.0]),
+    ]
+    for found, state, want in cases:
+        out = run(
+            "optim.wgsl",
+            "amp_update_main",
+            params,
+            [np.array([found], np.float32)],
+            4,
+            out_init=np.array(state, np.float32),
+        )
+        np.testing.assert_array_equal(out, np.array(want, np.float32), err_msg=str((found, state)))
+
+
 def _im2col_numpy(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, pad_value, outside):
     """The unfold kernel's specification in NumPy: rows (n, oy, ox), columns (c, i, j)."""
     n, c, h, w = x.shape

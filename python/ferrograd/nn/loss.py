@@ -142,22 +142,26 @@ def sigmoid_binary_cross_entropy(logits: Tensor, target: Tensor, reduction: str 
 # ---- PyTorch's functional forms (`ferrograd.nn.functional`) ----------------------------
 
 
-def _tensor_args(fn: _F) -> _F:
+def _tensor_args(fn: _F, cast_input: bool = True) -> _F:
     """Refuses a loss whose input or target is not a Tensor with a TypeError naming the
-    loss, as PyTorch's (not an AttributeError from deep inside)."""
+    loss, as PyTorch's (not an AttributeError from deep inside). Under autocast the
+    arguments are cast to float32 (PyTorch's float32 list), the input only where
+    `cast_input` (cross_entropy's engine ops read half logits and compute in float32 by
+    themselves, without a cast pass first)."""
 
     @functools.wraps(fn)
     def checked(input, target, *args, **kwargs):  # noqa: A002
         for name, v in (("input", input), ("target", target)):
             if not isinstance(v, Tensor):
                 raise TypeError(f"{fn.__name__}: {name} must be a Tensor, got {type(v).__name__}")
-        # losses run in float32 under autocast (PyTorch's float32 list)
-        return fn(full_precision(input), full_precision(target), *args, **kwargs)
+        if cast_input:
+            input = full_precision(input)  # noqa: A001
+        return fn(input, full_precision(target), *args, **kwargs)
 
     return checked  # type: ignore[return-value]
 
 
-@_tensor_args
+@functools.partial(_tensor_args, cast_input=False)
 def cross_entropy(
     input: Tensor,  # noqa: A002  (PyTorch's name)
     target: Tensor,

@@ -1066,22 +1066,36 @@ impl Buffer {
     }
 
     /// See [`BackendStorage::cross_entropy`].
+    ///
+    /// `wide_out`: the losses stay float32 (autocast's float32 loss of half logits, read as
+    /// they rest: no cast pass first) instead of taking the logits' dtype.
     pub(crate) fn cross_entropy(
         &self,
         l: &Layout,
         labels: &[i64],
         smoothing: f64,
+        wide_out: bool,
     ) -> Result<(Buffer, Buffer)> {
         match self {
             // the saved probabilities stay float32 for the backward
-            Buffer::Cpu(x) => wide(x)
-                .cross_entropy(l, labels, smoothing)
-                .map(|(a, b)| (narrow(a, x.dtype()), Buffer::Cpu(b))),
+            Buffer::Cpu(x) => wide(x).cross_entropy(l, labels, smoothing).map(|(a, b)| {
+                let a = if wide_out {
+                    Buffer::Cpu(a)
+                } else {
+                    narrow(a, x.dtype())
+                };
+                (a, Buffer::Cpu(b))
+            }),
             #[cfg(feature = "gpu")]
             // packed half logits are read as they rest
             Buffer::Gpu(x) => {
                 let (a, b) = x.cross_entropy(l, labels, smoothing)?;
-                Ok((gpu_narrow(a, x.dtype)?, Buffer::Gpu(b)))
+                let a = if wide_out {
+                    Buffer::Gpu(a)
+                } else {
+                    gpu_narrow(a, x.dtype)?
+                };
+                Ok((a, Buffer::Gpu(b)))
             }
         }
     }

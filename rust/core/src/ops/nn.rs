@@ -402,8 +402,13 @@ impl Tensor {
     ) -> Result<Tensor> {
         let labels = self.ce_labels(target, label_smoothing)?;
         let (n, c) = (self.shape()[0], self.shape()[1]);
+        // under autocast half logits go in as they are and the losses come out float32
+        // (the kernels compute in float32 either way: the bits of casting first, without
+        // the cast's pass); the logits' gradient takes their dtype, as the cast's would
+        let wide_out = matches!(self.dtype(), DType::F16 | DType::BF16)
+            && crate::autocast::autocast_dtype(self.device()).is_some();
         let x = if self.dtype().is_float() {
-            crate::autocast::full_precision(self)?
+            self.clone()
         } else {
             self.cast(DType::F32)?
         };
@@ -419,7 +424,7 @@ impl Tensor {
         });
         let (per, saved) = crate::capture::with_live_words("cross_entropy", live, || {
             x.storage_guard()
-                .cross_entropy(x.layout(), &labels, label_smoothing)
+                .cross_entropy(x.layout(), &labels, label_smoothing, wide_out)
         })?;
         let per = Tensor::from_buffer(per, &[n])?;
         let out = {
@@ -442,7 +447,7 @@ impl Tensor {
         let xd = x.detach();
         Ok(record(out, "CrossEntropyBackward", &[&x], move |g| {
             // d loss_i / d z = softmax(z) - ((1 - eps) onehot(y) + eps / C), times g_i
-            let g = g.placed(xd.dtype(), xd.device())?;
+            let g = g.placed(if wide_out { DType::F32 } else { xd.dtype() }, xd.device())?;
             let dx = xd.storage_guard().cross_entropy_grad(
                 xd.layout(),
                 &saved,
