@@ -508,6 +508,63 @@ def max_pool2d(x, k, s, p, ceil_mode=False, d=1):
     return out
 
 
+def max_pool1d(x, k, s, p, ceil_mode=False, d=1):
+    """max_pool2d's reference over (N, C, L): a (1, k) window."""
+    n, c, length = x.shape
+    out_len = _pool_size(length, k, s, p, ceil_mode, d)
+    big = np.full((n, c, length + 2 * p + k * d + s), -np.inf)
+    big[:, :, p : p + length] = x
+    return np.stack([big[:, :, i * s : i * s + d * (k - 1) + 1 : d].max(axis=2) for i in range(out_len)], 2)
+
+
+def avg_pool1d(x, k, s, p, ceil_mode=False, count_include_pad=True):
+    """avg_pool2d's reference over (N, C, L)."""
+    return avg_pool2d_hw(x[:, :, None], (1, k), (1, s), (0, p), ceil_mode, count_include_pad)[:, :, 0]
+
+
+def avg_pool2d_hw(x, k, s, p, ceil_mode=False, count_include_pad=True):
+    """avg_pool2d with a (kh, kw) kernel, (sh, sw) stride and (ph, pw) padding."""
+    n, c, h, w = x.shape
+    oh, ow = _pool_size(h, k[0], s[0], p[0], ceil_mode), _pool_size(w, k[1], s[1], p[1], ceil_mode)
+    out = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            r0, c0 = i * s[0] - p[0], j * s[1] - p[1]
+            r1, c1 = min(r0 + k[0], h + p[0]), min(c0 + k[1], w + p[1])
+            padded = (r1 - r0) * (c1 - c0)
+            r0, c0, r1, c1 = max(r0, 0), max(c0, 0), min(r1, h), min(c1, w)
+            total = x[:, :, r0:r1, c0:c1].sum(axis=(2, 3))
+            out[:, :, i, j] = total / (padded if count_include_pad else (r1 - r0) * (c1 - c0))
+    return out
+
+
+def batch_norm(x, mean, var, w, b, training: bool, eps: float = 1e-5):
+    """Per channel (dim 1) over every other dim: the batch's mean and biased variance when
+    training, else the given running statistics."""
+    axes = tuple(i for i in range(x.ndim) if i != 1)
+    shape = [1, -1] + [1] * (x.ndim - 2)
+    if training:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    return y * w.reshape(shape) + b.reshape(shape)
+
+
+def layer_norm(x, w, b, k: int, eps: float = 1e-5):
+    """Over the last k dims, biased variance."""
+    axes = tuple(range(x.ndim - k, x.ndim))
+    y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    return y * w + b
+
+
+def masked_scatter(x, mask, source):
+    """x with its masked positions (mask broadcast to x) filled by source's first elements
+    in row-major order."""
+    out = x.copy()
+    m = np.broadcast_to(mask, x.shape)
+    out[m] = source.ravel()[: int(m.sum())]
+    return out
+
+
 def avg_pool2d(x, k, s, p, ceil_mode=False, count_include_pad=True):
     """PyTorch's divisor: the window clipped to the padded input (count_include_pad), or
     to the input itself."""

@@ -367,3 +367,22 @@ def test_conv_transpose2d_layer_is_torchs(device):
     y.sum().backward()
     assert layer.weight.grad is not None and layer.bias.grad is not None
     np.testing.assert_allclose(layer.bias.grad.numpy(), np.full(6, 9 * 9 * 2), rtol=1e-6)
+
+
+def test_functional_batch_norm_is_torchs():
+    """F.batch_norm as torch.nn.functional.batch_norm: channels along dim 1 of any rank, the
+    running statistics folded with momentum (unbiased variance, as PyTorch's) when training,
+    required when not, and more than one value per channel to train on."""
+    x = rng.standard_normal((4, 3, 5)).astype(np.float32)
+    mean, var = fg.zeros(3), fg.ones(3)
+    y = F.batch_norm(fg.tensor(x), mean, var, training=True, momentum=0.5)
+    want = (x - x.mean((0, 2), keepdims=True)) / np.sqrt(x.var((0, 2), keepdims=True) + 1e-5)
+    np.testing.assert_allclose(y.numpy(), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mean.numpy(), 0.5 * x.mean((0, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(var.numpy(), 0.5 + 0.5 * x.var((0, 2), ddof=1), rtol=1e-5)
+    with pytest.raises(ValueError, match="running_mean and running_var are required"):
+        F.batch_norm(fg.tensor(x), None, None)
+    with pytest.raises(ValueError, match="more than 1 value"):
+        F.batch_norm(fg.ones(1, 3), None, None, training=True)
+    with pytest.raises(fg.ShapeError, match=r"expected input \(N, C\)"):
+        F.batch_norm(fg.ones(3), None, None, training=True)

@@ -888,6 +888,58 @@ ROWS += [
         (N(2, 3, 7, 5),),
         edges=edges("empty noncontig"),
     ),
+    Row(
+        "max_pool1d-dilation-ceil",
+        lambda x: F.max_pool1d(x, 3, 2, 1, dilation=2, ceil_mode=True),
+        lambda a: oc.max_pool1d(a, 3, 2, 1, True, 2),
+        (Dist(2, 3, 9),),
+        edges=edges("empty noncontig"),
+    ),
+    Row(
+        "avg_pool1d-exclude-pad",
+        lambda x: F.avg_pool1d(x, 3, 2, 1, count_include_pad=False),
+        lambda a: oc.avg_pool1d(a, 3, 2, 1, False, False),
+        (N(2, 3, 8),),
+        edges=edges("empty noncontig"),
+    ),
+    # ---- normalization and lookup layers' functional forms
+    Row(
+        "batch_norm-2d-training",
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+        lambda x, w, b: oc.batch_norm(x, None, None, w, b, True),
+        (N(4, 3, 2, 5), N(3, batch=None), N(3, batch=None)),
+        tol32=(1e-4, 1e-5),
+        edges=edges("noncontig"),
+    ),
+    Row(
+        "batch_norm-1d-eval",
+        lambda x, w, b, m, v: F.batch_norm(x, m, v, w, b, training=False, eps=1e-3),
+        lambda x, w, b, m, v: oc.batch_norm(x, m, v, w, b, False, 1e-3),
+        (N(4, 3, 6), N(3, batch=None), N(3, batch=None), Fixed([0.1, -0.3, 0.2]), Fixed([0.5, 1.5, 2.0])),
+        edges=edges("empty noncontig"),
+    ),
+    Row(
+        "layer_norm",
+        lambda x, w, b: F.layer_norm(x, (3, 4), w, b),
+        lambda x, w, b: oc.layer_norm(x, w, b, 2),
+        (N(*X), N(3, 4, batch=None), N(3, 4, batch=None)),
+        tol32=(1e-4, 1e-5),
+        edges=edges("empty noncontig"),
+    ),
+    Row(
+        "embedding",
+        lambda i, w: F.embedding(i, w),
+        lambda i, w: w[i],
+        (Int(0, 5, 4, 3), N(5, 2, batch=None)),
+        edges=edges("empty"),
+    ),
+    Row(
+        "masked_scatter",
+        lambda x, m, src: x.masked_scatter(m, src),
+        oc.masked_scatter,
+        (N(*X), Bool(3, 4, batch=None), N(30, batch=None)),
+        edges=edges("noncontig special"),
+    ),
 ]
 for _mode, _pad in (
     ("constant", (1, 2, 0, 1)),

@@ -25,6 +25,7 @@ from .spatial import (
     adaptive_avg_pool2d,
     avg_pool1d,
     avg_pool2d,
+    batch_norm,
     conv1d,
     conv2d,
     conv_transpose2d,
@@ -162,6 +163,7 @@ def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
 
 
 __all__ = [
+    "batch_norm",
     "layer_norm",
     "embedding",
     "normalize",

@@ -443,6 +443,38 @@ def batch_norm2d(
     return y.reshape(n, h, w, c).permute(0, 3, 1, 2).contiguous()  # as PyTorch returns it
 
 
+def batch_norm(
+    input: Tensor,  # noqa: A002
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch norm of (N, C) or (N, C, *spatial) per channel (dim 1) over every other dim, as
+    `torch.nn.functional.batch_norm`: batch statistics when `training` (folded into the
+    running ones when given, with `momentum`), else the running statistics, which are then
+    required; optional per-channel `weight` and `bias`."""
+    op = "batch_norm"
+    if not isinstance(input, Tensor) or input.ndim < 2:
+        shape = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
+        raise ShapeError(f"{op}: expected input (N, C) or (N, C, ...), got {shape}")
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError(f"{op}: running_mean and running_var are required when not training")
+    if input.ndim == 2:
+        return _core.batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps, None)
+    c = input.shape[1]
+    order = [0, *range(2, input.ndim), 1]  # channels last: one row per (sample, position)
+    moved = input.permute(*order)
+    y = _core.batch_norm(
+        moved.reshape(-1, c), weight, bias, running_mean, running_var, training, momentum, eps, None
+    )
+    back = [0, input.ndim - 1, *range(1, input.ndim - 1)]
+    return y.reshape(*moved.shape).permute(*back).contiguous()
+
+
 def layer_norm(
     input: Tensor,  # noqa: A002
     normalized_shape: Sequence[int],
