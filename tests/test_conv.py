@@ -386,3 +386,23 @@ def test_functional_batch_norm_is_torchs():
         F.batch_norm(fg.ones(1, 3), None, None, training=True)
     with pytest.raises(fg.ShapeError, match=r"expected input \(N, C\)"):
         F.batch_norm(fg.ones(3), None, None, training=True)
+
+
+@pytest.mark.skipif(not fg.gpu_available(), reason="no GPU adapter")
+def test_dropout2d_drops_the_same_channels_on_both_devices():
+    """One generator for both devices: the same seed drops the same channels on the GPU as on
+    the CPU, and the gradient is the same channel mask times 1 / (1 - p)."""
+    x = rng.standard_normal((4, 6, 3, 5)).astype(np.float32)
+    out = {}
+    for device in ("cpu", "gpu"):
+        fg.manual_seed(7)
+        t = fg.tensor(x, device=device, requires_grad=True)
+        y = F.dropout2d(t, 0.4, training=True)
+        y.sum().backward()
+        out[device] = (y.numpy(), t.grad.numpy())
+    np.testing.assert_allclose(out["gpu"][0], out["cpu"][0], rtol=1e-6)
+    np.testing.assert_array_equal(out["gpu"][1], out["cpu"][1])
+    kept = out["cpu"][1][:, :, 0, 0] != 0
+    assert 0 < kept.sum() < kept.size  # some channels dropped, some kept
+    want = np.broadcast_to(np.where(kept[:, :, None, None], 1 / 0.6, 0.0), x.shape)
+    np.testing.assert_allclose(out["cpu"][1], want, rtol=1e-6)
