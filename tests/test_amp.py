@@ -477,3 +477,20 @@ def test_the_device_scale_update_follows_the_host_schedule():
     assert dev.get_scale() == 64.0 and dev._state_t.numpy()[1] == 1 / 64
     dev.load_state_dict({**host.state_dict(), "scale": 8.0, "_growth_tracker": 2})
     assert dev._state_t.numpy().tolist() == [8.0, 0.125, 2.0, 0.0]
+
+
+@pytest.mark.skipif(not fg.gpu_available(), reason="no GPU adapter")
+def test_device_scale_kernels_refuse_views_they_would_misread():
+    """The unscale and update kernels address their state's storage from element 0: a view
+    that starts elsewhere, or steps over elements, is refused (None / False), not misread."""
+    big = fg.tensor(np.array([9.0, 9.0, 1024.0, 1 / 1024, 0.0, 0.0], np.float32), device="gpu")
+    g = fg.tensor(np.ones(3, np.float32), device="gpu")
+    assert fg._core._unscale_grads([g], 1.0, big[2:]) is None
+    found = fg.zeros(1).to("gpu")
+    assert fg._core._amp_update_scale(big[2:], found, 2.0, 0.5, 3) is False
+    strided = fg.tensor(np.array([1024.0, 0, 1 / 1024, 0, 0, 0, 0, 0], np.float32), device="gpu")
+    assert not strided[::2].is_contiguous()
+    assert fg._core._amp_update_scale(strided[::2], found, 2.0, 0.5, 3) is False
+    np.testing.assert_array_equal(big.numpy()[2:4], [1024.0, 1 / 1024])
+    with pytest.raises(ValueError, match="amp_update_scale: expected a float32 state of shape"):
+        fg._core._amp_update_scale(fg.zeros(3).to("gpu"), found, 2.0, 0.5, 3)

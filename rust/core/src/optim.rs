@@ -240,6 +240,7 @@ pub fn unscale_grads(grads: &[Tensor], inv: f32, scale: Option<&Tensor>) -> Resu
             && s.dtype() == crate::dtype::DType::F32
             && s.numel() >= 2
             && s.is_contiguous()
+            && s.layout().offset == 0 // the kernel reads the storage's element 1
     });
     if grads.len() < (if scale.is_some() { 1 } else { 2 })
         || addrs.len() != n
@@ -291,7 +292,12 @@ pub fn amp_update_scale(state: &Tensor, found: &Tensor, h: ScaleUpdate) -> Resul
             found.dtype()
         ));
     }
-    if state.shares_storage(found) || state.device() != found.device() {
+    // the kernel updates the storage's first four elements: the state must be them, in order
+    if state.shares_storage(found)
+        || state.device() != found.device()
+        || !state.is_contiguous()
+        || state.layout().offset != 0
+    {
         return Ok(false);
     }
     let _g = crate::autograd::NoGradGuard::new();
