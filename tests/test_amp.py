@@ -289,20 +289,29 @@ def test_a_checkpoint_written_under_autocast_loads_and_trains_on_the_cpu(device,
     assert np.isfinite(float(loss.item())) and float(loss.item()) < first
 
 
-def test_mixed_precision_training_reaches_float32_accuracy(device):
-    """The Standard network on MNIST digits, float32 against mixed precision (float16 and a
-    GradScaler on the GPU, bfloat16 on the CPU) through fit: the same accuracy within the
-    seed spread."""
+@pytest.mark.parametrize(
+    "arch, build, floor",
+    [
+        ("standard", lambda: fg.models.standard(784, 10, width=128), 0.8),
+        ("residual", lambda: fg.models.residual(784, 10, width=128, blocks=2), 0.8),
+        ("self_normalizing", lambda: fg.models.self_normalizing(784, 10, width=128), 0.7),
+    ],
+    ids=["standard", "residual", "self_normalizing"],
+)
+def test_mixed_precision_training_reaches_float32_accuracy(device, arch, build, floor):
+    """Each of the three networks on MNIST digits, float32 against mixed precision (float16
+    and a GradScaler on the GPU, bfloat16 on the CPU) through fit: the same accuracy within
+    the seed spread."""
     x, y = fg.data.load_mnist()
     x, y = x[:1600], y[:1600]
     acc = {}
     for precision in ("float32", "mixed"):
         fg.manual_seed(0)
-        model = fg.models.standard(784, 10, width=128).to(device)
+        model = build().to(device)
         h = model.fit(x, y, epochs=3, batch_size=128, validation_split=0.25, verbose=0, precision=precision)
         acc[precision] = h.history["val_acc"][-1]
-    assert acc["float32"] > 0.8, acc
-    assert abs(acc["mixed"] - acc["float32"]) < 0.04, acc
+    assert acc["float32"] > floor, (arch, acc)
+    assert abs(acc["mixed"] - acc["float32"]) < 0.04, (arch, acc)
     with pytest.raises(ValueError, match="precision"):
         fg.models.standard(784, 10).fit(x[:10], y[:10], precision="half")
 
