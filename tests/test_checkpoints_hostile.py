@@ -704,6 +704,8 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.Conv2d(2, 4, (3, 2), stride=2, padding=1, groups=2, bias=False),
         nn.Conv2d(3, 3, 3, padding="same", padding_mode="reflect"),
         nn.Conv1d(2, 3, 5, dilation=2),
+        nn.ConvTranspose2d(4, 6, (3, 2), stride=2, output_padding=1, groups=2, dilation=(2, 1)),
+        nn.ConvTranspose2d(3, 2, 3, bias=False),
         nn.MaxPool2d(2),
         nn.MaxPool1d(3, stride=1, padding=1),
         nn.AvgPool2d(3, stride=2, ceil_mode=True, count_include_pad=False),

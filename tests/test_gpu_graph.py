@@ -342,41 +342,57 @@ def test_fit_runs_hooked_steps_eagerly():
     assert calls == [128] * 8
 
 
+def _autocast_run(graph: bool, arch: str, opt: str, dtype, xs, ys, scaler=None):
+    """Autocast steps (with `scaler`, a GradScaler maker, when given) on batches xs/ys:
+    eagerly, or a warm-up step, a capture and replays. (losses, weights, step counts as
+    state_dict reports them, random state, scale)."""
+    fg.manual_seed(0)
+    model = NETS[arch]().to("gpu")
+    optimizer = OPTS[opt](model.parameters())
+    sc = scaler() if scaler is not None else fg.GradScaler("gpu", enabled=False)
+    sx, sy = fg.tensor(xs[0]).to("gpu"), fg.tensor(ys[0])
+
+    def step():
+        optimizer.zero_grad()
+        with fg.autocast("gpu", dtype=dtype):
+            loss = F.cross_entropy(model(sx), sy)
+        sc.scale(loss).backward()
+        sc.step(optimizer)
+        sc.update()
+        return loss
+
+    losses = [step().item()]
+    if graph:
+        optimizer.zero_grad()
+        g = fg.gpu.Graph()
+        with fg.gpu.graph(g):
+            loss = step()
+    for i in range(1, len(xs)):
+        sx.copy_(fg.tensor(xs[i]).to("gpu"))
+        sy.copy_(fg.tensor(ys[i]))
+        if graph:
+            g.replay()
+            losses.append(loss.item())
+        else:
+            losses.append(step().item())
+    weights, _, rng = _state(model, optimizer)
+    steps = [st.get("step") for st in optimizer.state_dict()["state"].values()]
+    return losses, weights, steps, rng, sc.get_scale()
+
+
+def _assert_same_runs(eager, replayed):
+    np.testing.assert_array_equal(eager[0], replayed[0])  # NaN losses included
+    assert eager[1].keys() == replayed[1].keys()
+    for k in eager[1]:
+        np.testing.assert_array_equal(eager[1][k], replayed[1][k], err_msg=k)
+    assert eager[2:] == replayed[2:]
+
+
 def test_a_bfloat16_autocast_step_replays_exactly():
     """Mixed precision without loss scaling (bfloat16 keeps float32's range) captures too:
     the half products, casts and packed activations replay with the eager bits."""
-
-    def run(graph: bool):
-        fg.manual_seed(0)
-        model = NETS["residual"]().to("gpu")
-        optimizer = fg.optim.Adam(model.parameters(), lr=1e-3)
-        sx, sy = fg.tensor(XS[0]).to("gpu"), fg.tensor(YS[0])
-
-        def step():
-            optimizer.zero_grad()
-            with fg.autocast("gpu", dtype=fg.bfloat16):
-                loss = F.cross_entropy(model(sx), sy)
-            loss.backward()
-            optimizer.step()
-            return loss
-
-        losses = [step().item()]
-        if graph:
-            optimizer.zero_grad()
-            g = fg.gpu.Graph()
-            with fg.gpu.graph(g):
-                loss = step()
-        for i in range(1, 4):
-            sx.copy_(fg.tensor(XS[i]).to("gpu"))
-            sy.copy_(fg.tensor(YS[i]))
-            if graph:
-                g.replay()
-                losses.append(loss.item())
-            else:
-                losses.append(step().item())
-        return losses, _state(model, optimizer)
-
-    _assert_same(run(False), run(True))
+    runs = [_autocast_run(graph, "residual", "adam", fg.bfloat16, XS, YS) for graph in (False, True)]
+    _assert_same_runs(*runs)
 
 
 @pytest.mark.parametrize("opt", ["adam", "sgd_nesterov", "adadelta"])
@@ -389,46 +405,12 @@ def test_a_float16_step_with_a_grad_scaler_replays_exactly(opt):
     xs = [XS[0], XS[1], XS[2] * 1e30, XS[3], XS[1]]
     ys = [YS[0], YS[1], YS[2], YS[3], YS[1]]
 
-    def run(graph: bool):
-        fg.manual_seed(0)
-        model = NETS["standard"]().to("gpu")
-        optimizer = OPTS[opt](model.parameters())
-        scaler = fg.GradScaler("gpu", init_scale=2.0**12, growth_interval=2)
-        sx, sy = fg.tensor(xs[0]).to("gpu"), fg.tensor(ys[0])
+    def scaler():
+        return fg.GradScaler("gpu", init_scale=2.0**12, growth_interval=2)
 
-        def step():
-            optimizer.zero_grad()
-            with fg.autocast("gpu", dtype=fg.float16):
-                loss = F.cross_entropy(model(sx), sy)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            return loss
-
-        losses = [step().item()]
-        if graph:
-            optimizer.zero_grad()
-            g = fg.gpu.Graph()
-            with fg.gpu.graph(g):
-                loss = step()
-        for i in range(1, len(xs)):
-            sx.copy_(fg.tensor(xs[i]).to("gpu"))
-            sy.copy_(fg.tensor(ys[i]))
-            if graph:
-                g.replay()
-                losses.append(loss.item())
-            else:
-                losses.append(step().item())
-        weights, _, rng = _state(model, optimizer)
-        steps = [st.get("step") for st in optimizer.state_dict()["state"].values()]
-        return losses, weights, steps, rng, scaler.get_scale()
-
-    eager, replayed = run(False), run(True)
-    np.testing.assert_array_equal(eager[0], replayed[0])  # the overflowing batch's NaN too
+    eager, replayed = (_autocast_run(g, "standard", opt, fg.float16, xs, ys, scaler) for g in (False, True))
+    _assert_same_runs(eager, replayed)
     assert not np.isfinite(eager[0][2])
-    for k in eager[1]:
-        np.testing.assert_array_equal(eager[1][k], replayed[1][k], err_msg=k)
-    assert eager[2:] == replayed[2:]
     # 2**12, grown after two clean steps, backed off at the overflow, grown again after two
     assert eager[4] == 2.0**13
     if opt == "adam":

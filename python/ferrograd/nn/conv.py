@@ -18,6 +18,45 @@ def _ints(v: Any, n: int) -> tuple[int, ...]:
     return (int(v),) * n if isinstance(v, int) else tuple(int(i) for i in v)
 
 
+def _check_channels(name: str, in_channels: int, out_channels: int, groups: int) -> None:
+    """ValueError unless both channel counts are positive and `groups` divides them."""
+    if in_channels <= 0 or out_channels <= 0:
+        raise ValueError(f"{name}: channels must be positive, got ({in_channels}, {out_channels})")
+    if groups <= 0 or in_channels % groups or out_channels % groups:
+        raise ValueError(
+            f"{name}: groups {groups} must divide in_channels {in_channels} and out_channels {out_channels}"
+        )
+
+
+def _conv_parameters(m: Module, shape: list[int], out_channels: int, bias: bool) -> None:
+    """A convolution's weight of `shape` and bias (out_channels,), PyTorch's default init
+    (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan-in from dim 1 and the kernel, for both)."""
+    m.weight = Parameter(_core.zeros(shape, None))
+    m.bias = Parameter(_core.zeros([out_channels], None)) if bias else None
+    _init.torch_linear_default(m.weight, m.bias)
+
+
+def _conv_shapes(
+    in_channels, out_channels, groups, kernel_size, dims: int, bias: bool, transposed: bool
+) -> dict[str, tuple[int, ...]]:
+    """weight (out, in / groups, *kernel), or (in, out / groups, *kernel) when `transposed`,
+    and with `bias`, bias (out,): each size checked as a saved config's must be."""
+    i, o = _size("in_channels", in_channels), _size("out_channels", out_channels)
+    g = _size("groups", groups)
+    k = tuple(_size("kernel_size", v) for v in _ints(kernel_size, dims))
+    first, second = (i, o) if transposed else (o, i)
+    return {"weight": (first, second // g, *k), **({"bias": (o,)} if bias else {})}
+
+
+def _conv_repr(m: Module, extras: list[tuple[str, Any, Any]]) -> str:
+    """in, out, kernel and stride, then each (name, value, default) that is not its default."""
+    s = f"{m.in_channels}, {m.out_channels}, kernel_size={m.kernel_size}, stride={m.stride}"
+    for name, value, default in extras:
+        if value != default:
+            s += f", {name}={value}"
+    return s + (", bias=False" if m.bias is None else "")
+
+
 class _ConvNd(Module):
     """The shared part of Conv1d and Conv2d: weight (out, in / groups, *kernel), bias (out,),
     PyTorch's default init (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both)."""
@@ -38,13 +77,7 @@ class _ConvNd(Module):
     ):
         super().__init__()
         name, n = type(self).__name__, self._dims
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(f"{name}: channels must be positive, got ({in_channels}, {out_channels})")
-        if groups <= 0 or in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"{name}: groups {groups} must divide in_channels {in_channels} "
-                f"and out_channels {out_channels}"
-            )
+        _check_channels(name, in_channels, out_channels, groups)
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(
                 f"{name}: padding_mode must be zeros, reflect, replicate or circular, got {padding_mode!r}"
@@ -56,10 +89,7 @@ class _ConvNd(Module):
         if isinstance(self.padding, str) and self.padding not in ("valid", "same"):
             raise ValueError(f"{name}: padding must be ints, 'valid' or 'same', got {padding!r}")
         self.padding_mode = padding_mode
-        shape = [out_channels, in_channels // groups, *self.kernel_size]
-        self.weight = Parameter(_core.zeros(shape, None))
-        self.bias = Parameter(_core.zeros([out_channels], None)) if bias else None
-        _init.torch_linear_default(self.weight, self.bias)
+        _conv_parameters(self, [out_channels, in_channels // groups, *self.kernel_size], out_channels, bias)
 
     def _padded(self, x: Tensor) -> tuple[Tensor, Any]:
         """The input and the padding left to the convolution (non-zero modes pad here)."""
@@ -97,22 +127,18 @@ class _ConvNd(Module):
         padding_mode="zeros",
     ) -> dict[str, tuple[int, ...]]:
         """weight (out, in / groups, *kernel) and, with `bias`, bias (out,)."""
-        i, o = _size("in_channels", in_channels), _size("out_channels", out_channels)
-        g = _size("groups", groups)
-        k = tuple(_size("kernel_size", v) for v in _ints(kernel_size, cls._dims))
-        return {"weight": (o, i // g, *k), **({"bias": (o,)} if bias else {})}
+        return _conv_shapes(in_channels, out_channels, groups, kernel_size, cls._dims, bias, False)
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding not in ((0,) * self._dims, 0):
-            s += f", padding={self.padding}"
-        if self.dilation != (1,) * self._dims:
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        padding = 0 if self.padding == (0,) * self._dims else self.padding
+        return _conv_repr(
+            self,
+            [
+                ("padding", padding, 0),
+                ("dilation", self.dilation, (1,) * self._dims),
+                ("groups", self.groups, 1),
+            ],
+        )
 
 
 class Conv2d(_ConvNd):
@@ -166,15 +192,7 @@ class ConvTranspose2d(Module):
         padding_mode: str = "zeros",
     ):
         super().__init__()
-        if in_channels <= 0 or out_channels <= 0:
-            raise ValueError(
-                f"ConvTranspose2d: channels must be positive, got ({in_channels}, {out_channels})"
-            )
-        if groups <= 0 or in_channels % groups or out_channels % groups:
-            raise ValueError(
-                f"ConvTranspose2d: groups {groups} must divide in_channels {in_channels} "
-                f"and out_channels {out_channels}"
-            )
+        _check_channels("ConvTranspose2d", in_channels, out_channels, groups)
         if padding_mode != "zeros":  # PyTorch's ConvTranspose2d takes only zeros too
             raise ValueError(f"ConvTranspose2d: only padding_mode 'zeros' is supported, got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
@@ -187,11 +205,7 @@ class ConvTranspose2d(Module):
                 f"{self.stride} or dilation {self.dilation}"
             )
         self.padding_mode = padding_mode
-        shape = [in_channels, out_channels // groups, *self.kernel_size]
-        self.weight = Parameter(_core.zeros(shape, None))
-        self.bias = Parameter(_core.zeros([out_channels], None)) if bias else None
-        # PyTorch's fan-in for this weight is dim 1 times the kernel, as for any conv weight
-        _init.torch_linear_default(self.weight, self.bias)
+        _conv_parameters(self, [in_channels, out_channels // groups, *self.kernel_size], out_channels, bias)
 
     def _output_padding(self, x: Tensor, output_size) -> tuple[int, ...]:
         """The output_padding that makes the output `output_size` ((H, W), or with N and C
@@ -258,24 +272,18 @@ class ConvTranspose2d(Module):
         padding_mode="zeros",
     ) -> dict[str, tuple[int, ...]]:
         """weight (in, out / groups, *kernel) and, with `bias`, bias (out,)."""
-        i, o = _size("in_channels", in_channels), _size("out_channels", out_channels)
-        g = _size("groups", groups)
-        k = tuple(_size("kernel_size", v) for v in _ints(kernel_size, 2))
-        return {"weight": (i, o // g, *k), **({"bias": (o,)} if bias else {})}
+        return _conv_shapes(in_channels, out_channels, groups, kernel_size, 2, bias, True)
 
     def extra_repr(self) -> str:
-        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0, 0):
-            s += f", padding={self.padding}"
-        if self.output_padding != (0, 0):
-            s += f", output_padding={self.output_padding}"
-        if self.dilation != (1, 1):
-            s += f", dilation={self.dilation}"
-        if self.groups != 1:
-            s += f", groups={self.groups}"
-        if self.bias is None:
-            s += ", bias=False"
-        return s
+        return _conv_repr(
+            self,
+            [
+                ("padding", self.padding, (0, 0)),
+                ("output_padding", self.output_padding, (0, 0)),
+                ("dilation", self.dilation, (1, 1)),
+                ("groups", self.groups, 1),
+            ],
+        )
 
 
 class _Pool(Module):
@@ -389,7 +397,7 @@ class BatchNorm2d(BatchNorm1d):
             raise ShapeError(
                 f"BatchNorm2d: expected input (N, {self.num_features}, H, W), got shape {tuple(x.shape)}"
             )
-        return S.batch_norm2d(
+        return S.batch_norm(
             x,
             self.running_mean,
             self.running_var,

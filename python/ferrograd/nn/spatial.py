@@ -425,24 +425,6 @@ def interpolate(
     return left + (right - left) * weights(fx, (1, 1, 1, ow))
 
 
-def batch_norm2d(
-    input: Tensor,  # noqa: A002
-    running_mean: Tensor | None,
-    running_var: Tensor | None,
-    weight: Tensor | None = None,
-    bias: Tensor | None = None,
-    training: bool = False,
-    momentum: float = 0.1,
-    eps: float = 1e-5,
-) -> Tensor:
-    """Batch norm of (N, C, H, W) over N, H and W per channel: the (N H W, C) rows through
-    the engine's fused batch norm."""
-    n, c, h, w = input.shape
-    rows = input.permute(0, 2, 3, 1).reshape(n * h * w, c)
-    y = _core.batch_norm(rows, weight, bias, running_mean, running_var, training, momentum, eps, None)
-    return y.reshape(n, h, w, c).permute(0, 3, 1, 2).contiguous()  # as PyTorch returns it
-
-
 def batch_norm(
     input: Tensor,  # noqa: A002
     running_mean: Tensor | None,
@@ -456,7 +438,9 @@ def batch_norm(
     """Batch norm of (N, C) or (N, C, *spatial) per channel (dim 1) over every other dim, as
     `torch.nn.functional.batch_norm`: batch statistics when `training` (folded into the
     running ones when given, with `momentum`), else the running statistics, which are then
-    required; optional per-channel `weight` and `bias`."""
+    required; optional per-channel `weight` and `bias`. A spatial input goes through the
+    engine's fused batch norm as (N * positions, C) rows, and comes back contiguous, as
+    PyTorch returns it."""
     op = "batch_norm"
     if not isinstance(input, Tensor) or input.ndim < 2:
         shape = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
