@@ -28,7 +28,7 @@ def _check_channels(name: str, in_channels: int, out_channels: int, groups: int)
         )
 
 
-def _conv_parameters(m: Module, shape: list[int], out_channels: int, bias: bool) -> None:
+def _conv_parameters(m: Any, shape: list[int], out_channels: int, bias: bool) -> None:
     """A convolution's weight of `shape` and bias (out_channels,), PyTorch's default init
     (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan-in from dim 1 and the kernel, for both)."""
     m.weight = Parameter(_core.zeros(shape, None))
@@ -48,7 +48,7 @@ def _conv_shapes(
     return {"weight": (first, second // g, *k), **({"bias": (o,)} if bias else {})}
 
 
-def _conv_repr(m: Module, extras: list[tuple[str, Any, Any]]) -> str:
+def _conv_repr(m: Any, extras: list[tuple[str, Any, Any]]) -> str:
     """in, out, kernel and stride, then each (name, value, default) that is not its default."""
     s = f"{m.in_channels}, {m.out_channels}, kernel_size={m.kernel_size}, stride={m.stride}"
     for name, value, default in extras:
@@ -62,6 +62,8 @@ class _ConvNd(Module):
     PyTorch's default init (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both)."""
 
     _dims = 2
+    weight: Tensor
+    bias: Tensor | None
 
     def __init__(
         self,
@@ -177,6 +179,9 @@ class ConvTranspose2d(Module):
     groups, dilation. ``forward(x, output_size)`` picks output_padding to reach that size,
     as PyTorch's. Output H = (H - 1) stride - 2 padding + dilation (KH - 1) +
     output_padding + 1."""
+
+    weight: Tensor
+    bias: Tensor | None
 
     def __init__(
         self,
