@@ -12,7 +12,8 @@ struct Params {
     op: u32,      // 0 sum, 1 max, 2 min, 3 argmax, 4 mean, 5 argmin, 6 argmax == label
     row: u32,     // workgroups per grid row (the grid folds into 2-D for large outputs)
     half: u32,    // x rests as packed halves: 0 no, 1 float16, 2 bfloat16 (read exactly)
-    _pad1: u32,
+    round_out: u32, // the result rounded to float16 (1) or bfloat16 (2), kept as a float32
+                    // word: a half sum cast back to float32 without its pack and unpack
     _pad2: u32,
 }
 
@@ -36,6 +37,13 @@ fn load(i: u32) -> f32 {
         return x[i];
     }
     return packed_half(x[i / 2u], i, p.half);
+}
+
+// A result as it is written: rounded to the half `round_out` names, if any.
+fn finish(v: f32) -> f32 {
+    if (p.round_out == 1u) { return round_f16(v); }
+    if (p.round_out == 2u) { return round_bf16(v); }
+    return v;
 }
 
 fn better(op: u32, v: f32, best: f32) -> bool {
@@ -96,7 +104,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         if (p.op == 3u || p.op == 5u) { res = f32(idxs[0]); }
         if (p.op == 6u) { res = select(0.0, 1.0, idxs[0] == labels[o]); }
         if (p.op == 4u) { res = res / f32(p.r); }
-        out[o] = res;
+        out[o] = finish(res);
     }
 }
 
@@ -126,7 +134,7 @@ fn short_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (p.op == 3u || p.op == 5u) { res = f32(best_i); }
     if (p.op == 6u) { res = select(0.0, 1.0, best_i == labels[o]); }
     if (p.op == 4u) { res = res / f32(p.r); }
-    out[o] = res;
+    out[o] = finish(res);
 }
 
 // Sum or mean over r of a (outer, r, inner) view with many columns (inner >= 16): the main
@@ -161,6 +169,6 @@ fn cols_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     if (live && lid.y == 0u) {
         var res = colpart[lid.x];
         if (p.op == 4u) { res = res / f32(p.r); }
-        out[oi * p.inner + col] = res;
+        out[oi * p.inner + col] = finish(res);
     }
 }

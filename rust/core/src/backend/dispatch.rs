@@ -346,6 +346,18 @@ impl Buffer {
         }
     }
 
+    /// The sum (`plan`) of a half storage as float32 words holding the half result's values
+    /// (what the half sum cast to float32 gives) in one pass, where a GPU storage rests
+    /// packed (the kernel rounds as it writes); None elsewhere (the caller sums and casts).
+    #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
+    pub(crate) fn sum_rounded(&self, plan: &ReducePlan) -> Option<Result<Buffer>> {
+        match self {
+            #[cfg(feature = "gpu")]
+            Buffer::Gpu(s) => s.sum_rounded(plan).map(|r| r.map(Buffer::Gpu)),
+            _ => None,
+        }
+    }
+
     /// See [`BackendStorage::arg_reduce`].
     #[inline]
     pub(crate) fn arg_reduce(

@@ -534,7 +534,12 @@ impl Tensor {
                 dw = Some(gt.cast(dt)?.mm_nd(&xd.cast(dt)?)?.cast(wdt)?);
             }
             if nbias && db.is_none() {
-                db = Some(g.cast(dt)?.sum(Some(&[0]), false)?.cast(bdt)?);
+                db = Some(if fused && bdt == DType::F32 && g.dtype() == dt {
+                    // the half sum cast back in one pass (no pack, then unpack), same bits
+                    g.sum_rounded_f32(&[0])?
+                } else {
+                    g.cast(dt)?.sum(Some(&[0]), false)?.cast(bdt)?
+                });
             }
             Ok(vec![dx, dw, if nbias { db } else { None }])
         })))

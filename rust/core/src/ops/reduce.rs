@@ -92,6 +92,29 @@ fn reduce_raw(op: &str, x: &Tensor, mask: &[bool], kind: Kind) -> Result<Tensor>
 }
 
 impl Tensor {
+    /// The sum over `dims` of a half tensor, rounded to its dtype, as float32: the bits of
+    /// `self.sum(dims).cast(F32)` in one GPU pass where the tensor rests packed (autocast's
+    /// bias gradient); not recorded (a backward computes it with grad off).
+    pub(crate) fn sum_rounded_f32(&self, dims: &[isize]) -> Result<Tensor> {
+        let mask = reduce_mask("sum", self.ndim(), Some(dims))?;
+        let shape = self.shape();
+        let kshape = keep_shape(shape, &mask);
+        if matches!(self.dtype(), DType::F16 | DType::BF16)
+            && reduced_count(shape, &mask) > 0
+            && kshape.iter().product::<usize>() > 0
+        {
+            let plan = ReducePlan::new(self.layout(), &mask);
+            if let Some(out) = self.storage_guard().sum_rounded(&plan) {
+                let keep: Vec<usize> = (0..shape.len())
+                    .filter(|&d| !mask[d])
+                    .map(|d| shape[d])
+                    .collect();
+                return Tensor::from_buffer(out?, &keep);
+            }
+        }
+        self.sum(Some(dims), false)?.cast(DType::F32)
+    }
+
     fn reduce_op(
         &self,
         op: &'static str,

@@ -124,6 +124,24 @@ impl WgpuStorage {
         )
     }
 
+    /// The sum (`plan`) of a packed half storage, rounded to its half dtype but written as
+    /// float32 words: a half sum cast back to float32 (autocast's bias gradient) in one
+    /// dispatch instead of the sum, its pack and the cast's unpack, with their bits. None
+    /// where the storage is not packed.
+    pub(crate) fn sum_rounded(&self, plan: &ReducePlan) -> Option<Result<WgpuStorage>> {
+        if !self.packed {
+            return None;
+        }
+        let run = || {
+            let half = rest_code(self);
+            let x = from_zero(&self.buf, &plan.layout, half)?;
+            let dims = (plan.outer, plan.r, plan.inner);
+            let out = launch_reduce((&x, half), dims, (RED_SUM, half), None)?;
+            Ok(WgpuStorage::new(out, DType::F32))
+        };
+        Some(run())
+    }
+
     /// `act(a @ b + bias)` where an operand or the bias rests as packed halves: the float32
     /// kernels read them as they are (no unpacking pass first) and, for half operands,
     /// write the result rounded and packed (no packing pass after). None where nothing is
@@ -612,7 +630,12 @@ impl BackendStorage for WgpuStorage {
         // packed halves are read as they rest
         let half = rest_code(self);
         let x = from_zero(&self.buf, &plan.layout, half)?;
-        let out = launch_reduce((&x, half), (plan.outer, plan.r, plan.inner), code, None)?;
+        let out = launch_reduce(
+            (&x, half),
+            (plan.outer, plan.r, plan.inner),
+            (code, 0),
+            None,
+        )?;
         // the max or min of bools is a bool
         let dtype = if op == ReduceOp::Sum {
             DType::F32
@@ -634,7 +657,7 @@ impl BackendStorage for WgpuStorage {
         }
         let x = from_zero(&self.buf, l, 0)?;
         let code = if want_max { RED_ARGMAX } else { RED_ARGMIN };
-        let idx = launch_reduce((&x, 0), dims, code, None)?.download()?;
+        let idx = launch_reduce((&x, 0), dims, (code, 0), None)?.download()?;
         try_collect(idx.len(), idx.iter().map(|&i| i as i64))
     }
 
@@ -657,8 +680,8 @@ impl BackendStorage for WgpuStorage {
             })
             .collect();
         let x = from_zero(&self.buf, l, 0)?;
-        let hits = launch_reduce((&x, 0), (n, c, 1), RED_CORRECT, Some(&words))?;
-        let total = launch_reduce((&hits, 0), (1, n, 1), RED_SUM, None)?;
+        let hits = launch_reduce((&x, 0), (n, c, 1), (RED_CORRECT, 0), Some(&words))?;
+        let total = launch_reduce((&hits, 0), (1, n, 1), (RED_SUM, 0), None)?;
         Ok(WgpuStorage::new(total, DType::F32))
     }
 

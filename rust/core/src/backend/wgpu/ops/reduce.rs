@@ -16,7 +16,7 @@ pub(crate) const RED_CORRECT: u32 = 6;
 pub(crate) fn launch_reduce(
     (x, half): (&GpuBuffer, u32),
     (outer, r, inner): (usize, usize, usize),
-    op: u32,
+    (op, round_out): (u32, u32),
     labels: Option<&[u32]>,
 ) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
@@ -43,7 +43,8 @@ pub(crate) fn launch_reduce(
             op,
             row,
             half,
-            _pad: [0; 2],
+            round_out,
+            _pad: 0,
         };
         ctx.dispatch(
             if cols {

@@ -322,6 +322,8 @@ pub(crate) struct RdParams {
     pub row: u32,
     /// x as packed halves: 0 no, 1 float16, 2 bfloat16
     pub half: u32,
-    pub _pad: [u32; 2],
+    /// the result rounded to float16 (1) or bfloat16 (2), written as float32 words
+    pub round_out: u32,
+    pub _pad: u32,
 }
 impl Params for RdParams {}
