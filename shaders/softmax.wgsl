@@ -17,7 +17,9 @@ struct Params {
     g_scale: f32,    // 1 / rows for a mean, else 1
     g_per_row: u32,  // 1: one upstream gradient per row (no reduction); 0: one for all
     halves: u32,     // xent and xent_grad: how x (bits 0-1) and g (bits 2-3) rest: 0 float32
-                     // words, 1 float16 / 2 bfloat16 packed two to a word (read exactly)
+                     // words, 1 float16 / 2 bfloat16 packed two to a word (read exactly);
+                     // xent_grad: how to write dx (bits 4-5; packed: a word, two
+                     // elements, a thread, rounded as a separate pack would)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -127,10 +129,8 @@ fn xent_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     }
 }
 
-@compute @workgroup_size(64)
-fn xent_grad_main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x + gid.y * p.row;
-    if (i >= p.rows * p.cols) { return; }
+// d loss / d x at element i: (softmax - target) times the row's upstream gradient.
+fn xent_grad_at(i: u32) -> f32 {
     let r = i / p.cols;
     let j = i % p.cols;
     let row_max = bitcast<f32>(words[r]);
@@ -139,5 +139,21 @@ fn xent_grad_main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (j == words[2u * p.rows + r]) { w += 1.0 - p.smoothing; }
     var gi = gv(0u);
     if (p.g_per_row != 0u) { gi = gv(r); }
-    out[i] = (exp((xv(p.x_offset + i) - row_max) - log_sum) - w) * gi * p.g_scale;
+    return (exp((xv(p.x_offset + i) - row_max) - log_sum) - w) * gi * p.g_scale;
+}
+
+@compute @workgroup_size(64)
+fn xent_grad_main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x + gid.y * p.row;
+    let n = p.rows * p.cols;
+    let code = (p.halves >> 4u) & 3u;
+    if (code == 0u) {
+        if (t < n) { out[t] = xent_grad_at(t); }
+        return;
+    }
+    let i = 2u * t;
+    if (i >= n) { return; }
+    var hi = 0.0;
+    if (i + 1u < n) { hi = xent_grad_at(i + 1u); }
+    out[t] = packed_pair(xent_grad_at(i), hi, code);
 }

@@ -545,7 +545,7 @@ def test_gpu_reductions_and_cross_entropy_read_packed_halves(dt):
     _same_half_bits(lh, lf.to(dtype), dt, "cross_entropy")
     lh.sum().backward()
     lf.sum().backward()
-    _same_half_bits(xh.grad, xf.grad.to(dtype), dt, "cross_entropy's gradient")
+    _same_half_bits(xh.grad, xf.grad.to(dtype), dt, "cross_entropy's gradient")  # written packed
     # the kernel and the packing of its result; no unpacking first
     for what, run in {
         "sum": lambda: h.sum(0),

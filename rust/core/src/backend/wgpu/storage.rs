@@ -1271,7 +1271,8 @@ impl BackendStorage for WgpuStorage {
         (g, gl): (&Self, &Layout),
         spec: &XentGradSpec,
     ) -> Result<Self> {
-        // packed half logits and gradients are read as they rest
+        // packed half logits and gradients are read as they rest, and the gradient of
+        // packed logits is written packed alike (no pack pass after)
         let (x_half, g_half) = (rest_code(self), rest_code(g));
         let x = from_zero(&self.buf, l, x_half)?;
         let g = from_zero(&g.buf, gl, g_half)?;
@@ -1282,7 +1283,11 @@ impl BackendStorage for WgpuStorage {
             &saved.buf,
             (&g, g_half),
             spec,
+            x_half,
         )?;
+        if x_half != 0 {
+            return Ok(WgpuStorage::new_packed(dx, self.dtype, l.numel()));
+        }
         Ok(WgpuStorage::new(dx, DType::F32))
     }
 }

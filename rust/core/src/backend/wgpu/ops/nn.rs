@@ -354,11 +354,18 @@ pub(crate) fn launch_cross_entropy_grad(
     saved: &GpuBuffer,
     (g, g_half): (&GpuBuffer, u32),
     spec: &XentGradSpec,
+    out_half: u32,
 ) -> Result<GpuBuffer> {
     let ctx = gpu::context()?;
-    let dx = ctx.alloc(rows * cols)?;
+    // packed out (a half code): a word, two elements, a thread
+    let words = if out_half != 0 {
+        (rows * cols).div_ceil(2)
+    } else {
+        rows * cols
+    };
+    let dx = ctx.alloc(words)?;
     if rows * cols > 0 {
-        let (groups, row) = ctx.grid(rows * cols, 64)?;
+        let (groups, row) = ctx.grid(words, 64)?;
         let p = SmParams {
             rows: rows as u32,
             cols: cols as u32,
@@ -367,7 +374,7 @@ pub(crate) fn launch_cross_entropy_grad(
             smoothing: spec.smoothing as f32,
             g_scale: spec.scale as f32,
             g_per_row: spec.per_row as u32,
-            halves: x_half | (g_half << 2),
+            halves: x_half | (g_half << 2) | (out_half << 4),
         };
         ctx.run(
             &XENT_GRAD,
