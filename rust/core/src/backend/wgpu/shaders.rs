@@ -102,8 +102,9 @@ pub const ALL: [(&str, &str); 14] = [
     ("dropout", DROPOUT),
 ];
 
-/// The most tensors one multi-tensor optimizer dispatch updates.
-pub const MULTI_TENSORS: usize = 8;
+/// The most tensors one multi-tensor optimizer dispatch updates (Adam binds 4 buffers a
+/// tensor, so the adapter's bindings stop it at 8 or 9; the unscaling binds 1, SGD 2 or 3).
+pub const MULTI_TENSORS: usize = 32;
 
 /// Which update a multi-tensor optimizer kernel makes, and so which buffers each tensor
 /// binds.
@@ -190,7 +191,7 @@ pub fn multi_optimizer_source(kind: MultiKind, tensors: usize, gated: bool) -> &
     let mut s = String::from(OPTIM_STEP);
     s.push_str(
         "\nstruct Params {\n    count: u32,\n    row: u32,\n    flags: u32,\n    _pad: u32,\n    \
-         h: vec4<f32>,\n    k: vec4<f32>,\n    n: array<vec4<u32>, 2>,\n}\n\n\
+         h: vec4<f32>,\n    k: vec4<f32>,\n    n: array<vec4<u32>, 8>,\n}\n\n\
          @group(0) @binding(0) var<uniform> p: Params;\n",
     );
     for t in 0..tensors {

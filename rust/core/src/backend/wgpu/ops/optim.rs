@@ -191,7 +191,7 @@ fn multi_params(
     if total == 0 {
         return Ok(None);
     }
-    let mut n = [0u32; 8];
+    let mut n = [0u32; gpu::shaders::MULTI_TENSORS];
     for (slot, len) in n.iter_mut().zip(lens) {
         *slot = *len as u32;
     }

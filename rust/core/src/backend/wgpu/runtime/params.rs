@@ -222,7 +222,7 @@ pub(crate) struct MultiOptParams {
     /// Adam's `k`
     pub k: [f32; 4],
     /// each tensor's element count
-    pub n: [u32; 8],
+    pub n: [u32; 32],
 }
 impl Params for MultiOptParams {}
 
