@@ -154,16 +154,7 @@ fn update_many(
         && all()
             .chain(gate_tensors.clone())
             .all(|t| t.device() == Device::Gpu)
-        && {
-            let mut addrs: Vec<usize> = all()
-                .chain(gate_tensors)
-                .map(|t| t.storage_addr())
-                .collect();
-            let n = addrs.len();
-            addrs.sort_unstable();
-            addrs.dedup();
-            addrs.len() == n
-        };
+        && distinct_storages(all().chain(gate_tensors));
     if !together {
         if gate.is_some() {
             return Ok(false);
@@ -227,14 +218,7 @@ fn update_many(
 /// views, gradients sharing storage, fewer than two without `scale`): the caller unscales
 /// and checks them one at a time.
 pub fn unscale_grads(grads: &[Tensor], inv: f32, scale: Option<&Tensor>) -> Result<Option<Tensor>> {
-    let mut addrs: Vec<usize> = grads
-        .iter()
-        .chain(scale)
-        .map(|t| t.storage_addr())
-        .collect();
-    let n = addrs.len();
-    addrs.sort_unstable();
-    addrs.dedup();
+    let distinct = distinct_storages(grads.iter().chain(scale));
     let scale_ok = scale.is_none_or(|s| {
         s.device() == Device::Gpu
             && s.dtype() == crate::dtype::DType::F32
@@ -243,7 +227,7 @@ pub fn unscale_grads(grads: &[Tensor], inv: f32, scale: Option<&Tensor>) -> Resu
             && s.layout().offset == 0 // the kernel reads the storage's element 1
     });
     if grads.len() < (if scale.is_some() { 1 } else { 2 })
-        || addrs.len() != n
+        || !distinct
         || !scale_ok
         || grads.iter().any(|g| g.device() != Device::Gpu)
     {
@@ -307,6 +291,16 @@ pub fn amp_update_scale(state: &Tensor, found: &Tensor, h: ScaleUpdate) -> Resul
         None => Ok(false),
         Some(r) => r.map(|()| true),
     }
+}
+
+/// Whether no two of `tensors` share a storage (the multi-tensor kernels bind each buffer
+/// read-write once, and hold every storage's lock at once).
+fn distinct_storages<'a>(tensors: impl Iterator<Item = &'a Tensor>) -> bool {
+    let mut addrs: Vec<usize> = tensors.map(|t| t.storage_addr()).collect();
+    let n = addrs.len();
+    addrs.sort_unstable();
+    addrs.dedup();
+    addrs.len() == n
 }
 
 /// An error naming the list whose length is not the parameters' count.
