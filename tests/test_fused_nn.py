@@ -320,3 +320,95 @@ def test_batch_norm_residual_argument_is_checked_and_promotes():
     np.testing.assert_array_equal(got.numpy(), want.numpy())
     # no shortcut gradient asked: none computed, the others as usual
     assert len(_residual_block("cpu", True, skip_grad=False)) == 5
+
+
+def _linear_act_dropout(device, fused, act, drop, dtype="float32", seed=13):
+    """Linear -> act -> Dropout/AlphaDropout as a Sequential (fused) or layer by layer."""
+    fg.manual_seed(seed)
+    acts = {"selu": fg.nn.SELU, "relu": fg.nn.ReLU, "tanh": fg.nn.Tanh, "elu": lambda: fg.nn.ELU(0.7)}
+    drops = {"dropout": lambda: fg.nn.Dropout(0.3), "alpha": lambda: fg.nn.AlphaDropout(0.1)}
+    layers = [fg.nn.Linear(23, 37), acts[act](), drops[drop]()]
+    net = fg.nn.Sequential(*layers).to(device)
+    if dtype == "float64":
+        net = net.double()
+    x = fg.tensor(np.random.default_rng(1).standard_normal((41, 23)), dtype=getattr(fg, dtype), device=device)
+    x.requires_grad_()
+    gn = fg.tensor(
+        np.random.default_rng(2).standard_normal((41, 37)), dtype=getattr(fg, dtype), device=device
+    )
+    y = net(x) if fused else layers[2](layers[1](layers[0](x)))
+    (y * gn).sum().backward()
+    lin = layers[0]
+    return [t.numpy() for t in (y, x.grad, lin.weight.grad, lin.bias.grad)], fg.rand(2).numpy()
+
+
+@pytest.mark.parametrize("act", ["selu", "relu", "tanh", "elu"])
+@pytest.mark.parametrize("drop", ["dropout", "alpha"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_linear_activation_dropout_fused_is_the_unfused_chain_bit_for_bit(act, drop, dtype):
+    """Sequential runs Linear -> activation -> (Alpha)Dropout as one node: the mask is the
+    one the Dropout module would draw (the same stream position, and the stream moves on
+    alike), and the backward's one pass (mask, then the activation's rule from its output)
+    gives the separate ops' bits."""
+    (fused, after_f), (chain, after_c) = (
+        _linear_act_dropout("cpu", True, act, drop, dtype),
+        _linear_act_dropout("cpu", False, act, drop, dtype),
+    )
+    for name, a, b in zip(("y", "dx", "dw", "db"), fused, chain):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    np.testing.assert_array_equal(after_f, after_c)
+    # a mask was applied: dropout zeros, alpha dropout puts its saturation value
+    y = fused[0]
+    hit = (y == 0) if drop == "dropout" else np.isclose(y, y.min())
+    assert hit.mean() > 0.05
+
+
+def test_linear_activation_dropout_fused_gpu_equals_cpu():
+    if not fg.gpu_available():
+        pytest.skip("no GPU adapter")
+    for drop in ("dropout", "alpha"):
+        (cpu, _), (gpu, _) = (
+            _linear_act_dropout("cpu", True, "selu", drop),
+            _linear_act_dropout("gpu", True, "selu", drop),
+        )
+        np.testing.assert_array_equal(np.isclose(cpu[0], cpu[0].min()), np.isclose(gpu[0], gpu[0].min()))
+        for name, c, g in zip(("y", "dx", "dw", "db"), cpu, gpu):
+            np.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-4, err_msg=f"{drop} {name}")
+
+
+@pytest.mark.parametrize("drop", [(0.2, False), (0.1, True)])
+def test_linear_dropout_gradcheck_float64(drop):
+    """The fused node's rule against finite differences: the mask is drawn again from one
+    seed at every evaluation, so the function is deterministic."""
+    p, alpha = drop
+    x = fg.tensor(rng.standard_normal((5, 4)), dtype=fg.float64, requires_grad=True)
+    w = fg.tensor(rng.standard_normal((3, 4)), dtype=fg.float64, requires_grad=True)
+    b = fg.tensor(rng.standard_normal(3), dtype=fg.float64, requires_grad=True)
+    c = fg.tensor(rng.standard_normal((5, 3)), dtype=fg.float64)
+
+    def fn(x, w, b):
+        fg.manual_seed(3)
+        return (_core.linear(x, w, b, "selu", dropout=p, alpha_dropout=alpha) * c).sum()
+
+    assert gradcheck(fn, (x, w, b))
+
+
+def test_linear_dropout_keeps_the_separate_ops_edges():
+    """p = 0 is the identity's draw-free path, p = 1 composes (all dropped), a probability
+    outside [0, 1] is the dropout's own ValueError, and no activation composes too."""
+    x, w = fg.randn(4, 3), fg.randn(5, 3)
+    y0 = _core.linear(x, w, None, "relu")
+    fg.manual_seed(1)
+    state = fg.rand(1).numpy()
+    fg.manual_seed(1)
+    np.testing.assert_array_equal(_core.linear(x, w, None, "relu", dropout=0.0).numpy(), y0.numpy())
+    np.testing.assert_array_equal(fg.rand(1).numpy(), state)  # nothing drawn
+    np.testing.assert_array_equal(_core.linear(x, w, None, "relu", dropout=1.0).numpy(), np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="dropout: probability must be in"):
+        _core.linear(x, w, None, "relu", dropout=1.5)
+    with pytest.raises(ValueError, match="alpha_dropout: probability must be in"):
+        _core.linear(x, w, None, "selu", dropout=-0.1, alpha_dropout=True)
+    fg.manual_seed(4)
+    a = _core.linear(x, w, None, None, dropout=0.5).numpy()
+    fg.manual_seed(4)
+    np.testing.assert_array_equal(a, fg.nn.functional.dropout(_core.linear(x, w, None), 0.5).numpy())

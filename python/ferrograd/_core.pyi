@@ -1352,10 +1352,15 @@ def linear(
     b: Tensor | None = None,
     activation: str | None = None,
     alpha: builtins.float | None = None,
+    *,
+    dropout: builtins.float | None = None,
+    alpha_dropout: bool = False,
 ) -> Tensor:
     """``x @ w.T + b``, with the bias fused into the matrix product; ``activation`` ("relu",
     "selu", "tanh", "sigmoid", "elu" or "leaky_relu", with ``alpha``) runs in the same GPU
-    kernel, and its backward needs only the output."""
+    kernel, and its backward needs only the output. ``dropout`` (a probability; SELU's
+    alpha dropout with ``alpha_dropout``) follows in training, with the mask the separate
+    op would draw; one graph node."""
 
 def unary(x: Tensor, name: str, p0: builtins.float | None = None, p1: builtins.float | None = None) -> Tensor:
     """Applies the op table's elementwise op ``name`` (parameters in the table's order; None

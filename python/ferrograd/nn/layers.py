@@ -602,8 +602,17 @@ class Sequential(Module):
                 and x.ndim >= 1
                 and x.shape[-1] == m.in_features
             ):
-                x = _core.linear(x, m.weight, m.bias, *act)
-                i += 2
+                # and a dropout after them in training: its mask in the same node
+                drop = mods[i + 2] if i + 2 < len(mods) else None
+                p = _fused_dropout(drop)
+                if p is None:
+                    x = _core.linear(x, m.weight, m.bias, *act)
+                    i += 2
+                else:
+                    x = _core.linear(
+                        x, m.weight, m.bias, *act, dropout=p, alpha_dropout=type(drop) is AlphaDropout
+                    )
+                    i += 3
             elif type(m) is BatchNorm1d and type(nxt) is ReLU and isinstance(x, Tensor) and not hooked:
                 # BatchNorm1d then ReLU (then Dropout): relu and the mask inside the
                 # normalization's kernels; the same mask as the Dropout module would draw
@@ -808,6 +817,17 @@ def _fused_activation(m: Module | None) -> tuple[str, float | None] | None:
         return ("leaky_relu", float(m.negative_slope))
     name = _FUSABLE.get(type(m))
     return None if name is None else (name, None)
+
+
+def _fused_dropout(m: Module | None) -> float | None:
+    """The probability of a Dropout or AlphaDropout (exact types, no hooks) in training
+    with 0 < p < 1, which `linear` can apply in its own node; else None."""
+    if not isinstance(m, Dropout) or type(m) not in (Dropout, AlphaDropout):
+        return None
+    if "_hooks" in m.__dict__ or not m.training:
+        return None
+    p = float(m.p)
+    return p if 0.0 < p < 1.0 else None
 
 
 class Residual(Module):

@@ -120,9 +120,11 @@ pub(crate) fn where_(cond: &PyTensor, a: &PyTensor, b: &PyTensor) -> PyResult<Py
 }
 
 /// `x @ w.T + b`, with the bias fused into the matrix product; `activation` ("relu" or
-/// "selu") is applied in the same kernel on the GPU.
+/// "selu") is applied in the same kernel on the GPU. `dropout` (a probability; SELU's
+/// alpha dropout with `alpha_dropout`) follows in training, as its own op would.
 #[pyfunction]
-#[pyo3(signature = (x, w, b=None, activation=None, alpha=None))]
+#[pyo3(signature = (x, w, b=None, activation=None, alpha=None, *, dropout=None, alpha_dropout=false))]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn linear(
     py: Python<'_>,
     x: &PyTensor,
@@ -130,7 +132,14 @@ pub(crate) fn linear(
     b: Option<PyTensor>,
     activation: Option<&str>,
     alpha: Option<f64>,
+    dropout: Option<f64>,
+    alpha_dropout: bool,
 ) -> PyResult<PyTensor> {
+    use ferrograd_core::ops::nn::Dropout;
+    let drop = dropout.map(|p| match alpha_dropout {
+        true => Dropout::Alpha(p),
+        false => Dropout::Plain(p),
+    });
     let act = match activation {
         None => None,
         Some("relu") => Some(UnaryOp::Relu),
@@ -150,7 +159,7 @@ pub(crate) fn linear(
         x.t.numel()
             .saturating_mul(w.t.shape().first().copied().unwrap_or(1));
     run_long(py, work, || {
-        x.t.linear_act(&w.t, b.as_ref().map(|b| &b.t), act)
+        x.t.linear_act(&w.t, b.as_ref().map(|b| &b.t), act, drop)
     })
     .map(wrap)
 }

@@ -1157,6 +1157,27 @@ impl Buffer {
         }
     }
 
+    /// See [`BackendStorage::masked_act_grad`]: float32 and float64 host storages (None
+    /// for the rest, which compose).
+    pub(crate) fn masked_act_grad(
+        &self,
+        l: &Layout,
+        saved: &Buffer,
+        mask: &MaskSpec,
+        (y, yl): (&Buffer, &Layout),
+        op: UnaryOp,
+    ) -> Option<Result<Buffer>> {
+        match (self, saved, y) {
+            (Buffer::Cpu(g), Buffer::Cpu(s), Buffer::Cpu(y))
+                if matches!(g.dtype(), DType::F32 | DType::F64) =>
+            {
+                g.masked_act_grad(l, s, mask, (y, yl), op)
+                    .map(|r| r.map(Buffer::Cpu))
+            }
+            _ => None,
+        }
+    }
+
     /// See [`BackendStorage::masked_affine`].
     pub(crate) fn masked_affine(&self, l: &Layout, mask: &MaskSpec) -> Result<(Buffer, Buffer)> {
         match self {

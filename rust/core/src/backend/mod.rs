@@ -315,6 +315,20 @@ pub(crate) trait BackendStorage: Sized {
     /// The backward of `masked_affine`: g * A, from the state it returned (`saved`).
     fn masked_scale(&self, l: &Layout, saved: &Self, mask: &MaskSpec) -> Result<Self>;
 
+    /// `masked_scale` and then the derivative of the activation `op` from its output `y`
+    /// (`unary_grad` with x = y), in one pass where the backend has one; the same values
+    /// as the two ops. None: the caller runs the two (the GPU's composition).
+    fn masked_act_grad(
+        &self,
+        _l: &Layout,
+        _saved: &Self,
+        _mask: &MaskSpec,
+        _y: (&Self, &Layout),
+        _op: UnaryOp,
+    ) -> Option<Result<Self>> {
+        None
+    }
+
     /// A fused log_softmax over the last dim, where the backend has one (None: the op
     /// composes it from exp, sums and subtractions).
     fn log_softmax_last(&self, _l: &Layout) -> Option<Result<Self>> {

@@ -352,19 +352,30 @@ impl Tensor {
     /// `x @ w^T + b` with `w` of shape (out, in), as `torch.nn.functional.linear`; the bias is
     /// fused into the matrix product for 2-D inputs.
     pub fn linear(&self, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
-        self.linear_act(w, b, None)
+        self.linear_act(w, b, None, None)
     }
 
     /// `act(x @ w^T + b)` for a fusable `act` (relu, selu, tanh, sigmoid, elu, leaky relu;
     /// see `Tensor::fusable_activation`): on the GPU the activation runs in the matrix
     /// product's epilogue, and the backward needs only the output (no pre-activation is
-    /// kept), on either device.
+    /// kept), on either device. With `drop`, a dropout in training follows (as the
+    /// `dropout`/`alpha_dropout` op would, the same mask): one graph node, whose backward
+    /// runs the mask and the activation's derivative in one pass where the backend can.
     pub fn linear_act(
         &self,
         w: &Tensor,
         b: Option<&Tensor>,
         act: Option<UnaryOp>,
+        drop: Option<crate::ops::nn::Dropout>,
     ) -> Result<Tensor> {
+        if let Some(d) = drop {
+            d.check()?;
+            // only a mask of 0 < p < 1 after an activation is fused; the rest composes
+            let p = d.p();
+            if act.is_none() || p == 0.0 || p >= 1.0 {
+                return self.linear_act(w, b, act, None)?.drop_out(d, true);
+            }
+        }
         if let Some(op) = act {
             if !Tensor::fusable_activation(op) {
                 return Err(crate::value_err!(
@@ -395,24 +406,37 @@ impl Tensor {
         let dt = self.dtype().promote(w.dtype());
         let dt = if dt.is_float() { dt } else { DType::F32 };
         let dt = crate::autocast::product_dtype(dt, self.device());
+        let then_drop = |y: Tensor| match drop {
+            Some(d) => y.drop_out(d, true),
+            None => Ok(y),
+        };
         if xs.len() != 2 {
             let y = self.cast(dt)?.matmul(&w.cast(dt)?.transpose(0, 1)?)?;
             let y = match b {
                 Some(b) => y.add(&b.cast(dt)?)?,
                 None => y,
             };
-            return match act {
-                Some(op) => y.unary(op),
-                None => Ok(y),
-            };
+            return then_drop(match act {
+                Some(op) => y.unary(op)?,
+                None => y,
+            });
         }
         if let Some(y) = self.linear_cast(w, b, act, dt)? {
-            return Ok(y);
+            return then_drop(y);
         }
         let (x, w) = (self.cast(dt)?, w.cast(dt)?);
         let b = b.map(|b| b.cast(dt)).transpose()?;
         let wt = w.detach().transpose(0, 1)?;
-        let out = product("linear", &x, &wt, b.as_ref(), act)?;
+        let y = product("linear", &x, &wt, b.as_ref(), act)?;
+        // the mask is reserved after the product, where the separate op would reserve it
+        let (out, dropped) = match drop {
+            Some(d) => {
+                let mask = d.mask(y.numel());
+                let (z, saved) = y.storage_guard().masked_affine(y.layout(), &mask)?;
+                (Tensor::from_buffer(z, y.shape())?, Some((saved, mask)))
+            }
+            None => (y.clone(), None),
+        };
         let (xd, wd) = (x.detach(), w.detach());
         let (nx, nw, nbias) = (
             x.requires_grad(),
@@ -423,11 +447,14 @@ impl Tensor {
         if let Some(b) = b.as_ref() {
             inputs.push(b);
         }
-        let y_saved = act.map(|_| out.detach());
+        let y_saved = act.map(|_| y.detach());
         Ok(record(out, "LinearBackward", &inputs, move |g| {
-            // through the activation first, from the output alone
-            let g = match (act, &y_saved) {
-                (Some(op), Some(y)) => Tensor::act_backward_from_output(op, y, g)?,
+            // through the mask and the activation first, from the output alone
+            let g = match (act, &y_saved, &dropped) {
+                (Some(op), Some(y), Some((saved, mask))) => {
+                    Tensor::masked_act_grad(g, saved, mask, op, y)?
+                }
+                (Some(op), Some(y), None) => Tensor::act_backward_from_output(op, y, g)?,
                 _ => g.clone(),
             };
             let g = &g;

@@ -36,6 +36,59 @@ impl Reduction {
     }
 }
 
+/// A dropout in training, with its probability: inverted dropout or SELU's alpha dropout.
+/// Both draw their mask as `dropout_mask` does, so a dropout fused into another op draws
+/// what the separate op would.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Dropout {
+    /// zero with probability p, scale the rest by 1 / (1 - p)
+    Plain(f64),
+    /// SELU's saturation value with probability p, then an affine correction
+    Alpha(f64),
+}
+
+impl Dropout {
+    /// The probability.
+    pub fn p(self) -> f64 {
+        match self {
+            Dropout::Plain(p) | Dropout::Alpha(p) => p,
+        }
+    }
+
+    /// A ValueError unless p is in [0, 1].
+    pub fn check(self) -> Result<()> {
+        let (name, p) = match self {
+            Dropout::Plain(p) => ("dropout", p),
+            Dropout::Alpha(p) => ("alpha_dropout", p),
+        };
+        if !(0.0..=1.0).contains(&p) {
+            return Err(value_err!("{name}: probability must be in [0, 1], got {p}"));
+        }
+        Ok(())
+    }
+
+    /// The mask and affine of `n` elements, reserving their numbers from the generator
+    /// (alpha dropout: y = a (x m + alpha' (1 - m)) + b, so kept a x + b, dropped
+    /// a alpha' + b).
+    pub(crate) fn mask(self, n: usize) -> crate::backend::MaskSpec {
+        match self {
+            Dropout::Plain(p) => dropout_mask(p, n),
+            Dropout::Alpha(p) => {
+                let alpha_p = -SELU_SCALE * SELU_ALPHA;
+                let q = 1.0 - p;
+                let a = 1.0 / (q * (1.0 + p * alpha_p * alpha_p)).sqrt();
+                let b = -a * alpha_p * p;
+                crate::backend::MaskSpec {
+                    keep_scale: a,
+                    keep_shift: b,
+                    drop_shift: a * alpha_p + b,
+                    ..dropout_mask(p, n)
+                }
+            }
+        }
+    }
+}
+
 impl Tensor {
     /// Batch normalization of a (N, C) input over the batch, as `torch.nn.BatchNorm1d`.
     ///
@@ -331,53 +384,36 @@ impl Tensor {
     /// 1 / (1 - p) in training; the identity otherwise. The mask comes from the global
     /// counter-based generator.
     pub fn dropout(&self, p: f64, training: bool) -> Result<Tensor> {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(value_err!(
-                "dropout: probability must be in [0, 1], got {p}"
-            ));
-        }
-        if !training || p == 0.0 {
-            return Ok(self.clone());
-        }
-        let x = if self.dtype().is_float() {
-            self.clone()
-        } else {
-            self.cast(DType::F32)?
-        };
-        x.masked_affine("DropoutBackward", dropout_mask(p, x.numel()))
+        self.drop_out(Dropout::Plain(p), training)
     }
 
     /// Alpha dropout for SELU networks: dropped units take SELU's negative saturation value
     /// and an affine correction keeps the mean and variance (Klambauer et al. 2017).
     pub fn alpha_dropout(&self, p: f64, training: bool) -> Result<Tensor> {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(value_err!(
-                "alpha_dropout: probability must be in [0, 1], got {p}"
-            ));
-        }
-        if !training || p == 0.0 {
+        self.drop_out(Dropout::Alpha(p), training)
+    }
+
+    /// `dropout` or `alpha_dropout`, as `drop` says.
+    pub fn drop_out(&self, drop: Dropout, training: bool) -> Result<Tensor> {
+        drop.check()?;
+        if !training || drop.p() == 0.0 {
             return Ok(self.clone());
         }
-        if p >= 1.0 {
-            return self.mul_scalar(0.0);
+        if let Dropout::Alpha(p) = drop {
+            if p >= 1.0 {
+                return self.mul_scalar(0.0);
+            }
         }
-        let alpha_p = -SELU_SCALE * SELU_ALPHA;
-        let q = 1.0 - p;
-        let a = 1.0 / (q * (1.0 + p * alpha_p * alpha_p)).sqrt();
-        let b = -a * alpha_p * p;
         let x = if self.dtype().is_float() {
             self.clone()
         } else {
             self.cast(DType::F32)?
         };
-        // y = a (x m + alpha' (1 - m)) + b: kept a x + b, dropped a alpha' + b
-        let mask = crate::backend::MaskSpec {
-            keep_scale: a,
-            keep_shift: b,
-            drop_shift: a * alpha_p + b,
-            ..dropout_mask(p, x.numel())
+        let name = match drop {
+            Dropout::Plain(_) => "DropoutBackward",
+            Dropout::Alpha(_) => "AlphaDropoutBackward",
         };
-        x.masked_affine("AlphaDropoutBackward", mask)
+        x.masked_affine(name, drop.mask(x.numel()))
     }
 
     /// One fused pass: y = x * A + B with (A, B) = (keep_scale, keep_shift) where the
@@ -390,6 +426,34 @@ impl Tensor {
             let dx = g.storage_guard().masked_scale(g.layout(), &saved, &mask)?;
             Ok(vec![Some(Tensor::from_buffer(dx, g.shape())?)])
         }))
+    }
+
+    /// The gradient through a dropout's mask (`saved`, `mask`: what `masked_affine`
+    /// returned and took) and then an activation `op` whose derivative comes from its
+    /// output `y`: one pass where the backend has one (`masked_act_grad`), else the mask's
+    /// backward and then the activation's, the same values.
+    pub(crate) fn masked_act_grad(
+        g: &Tensor,
+        saved: &crate::storage::Buffer,
+        mask: &crate::backend::MaskSpec,
+        op: crate::ops::UnaryOp,
+        y: &Tensor,
+    ) -> Result<Tensor> {
+        if g.dtype() == y.dtype() && g.shape() == y.shape() {
+            let fused = g.storage_guard().masked_act_grad(
+                g.layout(),
+                saved,
+                mask,
+                (&y.storage_guard(), y.layout()),
+                op,
+            );
+            if let Some(dx) = fused {
+                return Tensor::from_buffer(dx?, g.shape());
+            }
+        }
+        let dx = g.storage_guard().masked_scale(g.layout(), saved, mask)?;
+        let dx = Tensor::from_buffer(dx, g.shape())?;
+        Tensor::act_backward_from_output(op, y, &dx)
     }
 
     /// Cross-entropy of (N, C) logits against int64 class labels (N,), through a fused,

@@ -46,6 +46,20 @@ fn unary_t<T: Float>(v: &[T], l: &Layout, op: UnaryOp) -> Result<Vec<T>> {
     Ok(out)
 }
 
+/// `op` over `v` in place, a block at a time through a stack copy (the table's kernels
+/// write a separate output).
+fn unary_in_place<T: Float>(v: &mut [T], op: UnaryOp) {
+    threads::for_chunks(v, |_, o| {
+        let mut tmp = [T::zero(); 256];
+        for block in o.chunks_mut(256) {
+            let t = &mut tmp[..block.len()];
+            t.copy_from_slice(block);
+            // SAFETY: the kernel writes initialized values into every element of the block
+            cpu_forward(op, t, unsafe { crate::kernels::as_out(block) });
+        }
+    });
+}
+
 fn unary_grad_t<T: Float>(
     (x, xl): (&[T], &Layout),
     y: Option<(&[T], &Layout)>,
@@ -357,14 +371,15 @@ impl BackendStorage for CpuStorage {
         bias: Option<(&Self, &Layout)>,
         act: Option<UnaryOp>,
     ) -> Result<Self> {
-        let y = matmul::matmul((self, la), (rhs, lb), bias)?;
-        match act {
-            None => Ok(y),
-            Some(op) => {
-                let plan = crate::ops::matmul::BatchPlan::new(la, lb)?;
-                y.unary(&Layout::contiguous(&plan.out_shape), op)
-            }
+        let mut y = matmul::matmul((self, la), (rhs, lb), bias)?;
+        // the activation over the fresh product in place (no second output to allocate)
+        match (&mut y, act) {
+            (_, None) => {}
+            (CpuStorage::F32(v), Some(op)) => unary_in_place(v, op),
+            (CpuStorage::F64(v), Some(op)) => unary_in_place(v, op),
+            (other, Some(op)) => return Err(float_only(op.name(), other.dtype())),
         }
+        Ok(y)
     }
 
     fn optimizer_step(
@@ -471,6 +486,66 @@ impl BackendStorage for CpuStorage {
             (CpuStorage::F64(v), CpuStorage::U8(b)) => Ok(CpuStorage::F64(run(v, l, b, mask)?)),
             (other, _) => Err(float_only("dropout backward", other.dtype())),
         }
+    }
+
+    fn masked_act_grad(
+        &self,
+        l: &Layout,
+        saved: &Self,
+        mask: &MaskSpec,
+        (y, yl): (&Self, &Layout),
+        op: UnaryOp,
+    ) -> Option<Result<Self>> {
+        // a block at a time: the mask's scaling into a stack buffer, then the activation's
+        // rule from y, both the separate ops' kernels
+        fn run<T: Float>(
+            (g, gl): (&[T], &Layout),
+            bits: &[u8],
+            (y, yl): (&[T], &Layout),
+            mask: &MaskSpec,
+            op: UnaryOp,
+        ) -> Result<Vec<T>> {
+            let (g, y) = (contig(g, gl)?, contig(y, yl)?);
+            let n = g.len();
+            if bits.len() != n.div_ceil(8) || y.len() != n {
+                return Err(crate::shape_err!(
+                    "dropout backward: a mask of {} bytes and an output of {} elements for a gradient of {n}",
+                    bits.len(),
+                    y.len()
+                ));
+            }
+            let ka = T::from_f64(mask.keep_scale);
+            let mut out: Vec<T> = crate::storage::try_vec(n)?;
+            // chunks start on multiples of 16 elements, so on whole bytes of the mask
+            threads::for_chunks(&mut out.spare_capacity_mut()[..n], |s, o| {
+                let mut tmp = [std::mem::MaybeUninit::new(T::zero()); 256];
+                for (k, block) in o.chunks_mut(256).enumerate() {
+                    let (b, len) = (s + 256 * k, block.len());
+                    crate::kernels::scale_by_bits(
+                        &g[b..b + len],
+                        &bits[b / 8..],
+                        ka,
+                        &mut tmp[..len],
+                    );
+                    // SAFETY: tmp was initialized, and scale_by_bits wrote its first len
+                    let gm: &[T] = unsafe { &*(&tmp[..len] as *const _ as *const [T]) };
+                    let yb = &y[b..b + len];
+                    cpu_backward(op, yb, yb, gm, block);
+                }
+            });
+            // SAFETY: the chunks covered all n elements
+            unsafe { out.set_len(n) };
+            Ok(out)
+        }
+        Some(match (self, saved, y) {
+            (CpuStorage::F32(g), CpuStorage::U8(b), CpuStorage::F32(y)) => {
+                run((g, l), b, (y, yl), mask, op).map(CpuStorage::F32)
+            }
+            (CpuStorage::F64(g), CpuStorage::U8(b), CpuStorage::F64(y)) => {
+                run((g, l), b, (y, yl), mask, op).map(CpuStorage::F64)
+            }
+            _ => return None,
+        })
     }
 
     fn batch_norm(
