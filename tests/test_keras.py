@@ -103,7 +103,7 @@ def test_mnist_mlp_script(mnist, capsys):
         nn.ReLU(),
         nn.Dropout(0.2),
         nn.Linear(512, num_classes, init="glorot_uniform"),
-        nn.Softmax(),
+        nn.Softmax(dim=1),
     )
     opt = fg.optim.RMSprop(ref.parameters(), lr=0.001, alpha=0.9, eps=1e-7)
     h = fg.train.fit(
@@ -212,7 +212,7 @@ def test_functional_residual_script(mnist):
         for _ in range(2):
             body += [nn.Linear(width, width, init="glorot_uniform"), bn(), nn.ReLU(), nn.Dropout(0.1)]
         seq.append(nn.Residual(nn.Sequential(*body)))
-    ref = nn.Sequential(*seq, nn.Linear(width, 10, init="glorot_uniform"), nn.Softmax())
+    ref = nn.Sequential(*seq, nn.Linear(width, 10, init="glorot_uniform"), nn.Softmax(dim=1))
     h = fg.train.fit(
         ref,
         x_train,

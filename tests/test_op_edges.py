@@ -155,3 +155,104 @@ def test_sum_and_mean_take_a_dtype():
     assert x.sum(dtype=fg.float64).dtype == fg.float64
     assert fg.sum(fg.tensor([[1, 2], [3, 4]]), 1, dtype=fg.float32).numpy().tolist() == [3.0, 7.0]
     assert fg.mean(fg.tensor([1, 2]), dtype=fg.float64).item() == 1.5
+
+
+# --- found by a differential run against PyTorch 2.15 (stop 23): each pinned with the
+# result PyTorch gives on the same call
+
+
+def test_scatter_and_index_copy_keep_the_last_write_where_an_index_repeats(device):
+    """torch.scatter / index_copy write in index order on the CPU: a repeated position holds
+    the later entry (a scalar value stays itself, it is not added up); only the entry that
+    stays gets a gradient."""
+    z = fg.zeros(1, 3, device=device)
+    np.testing.assert_array_equal(z.scatter(1, fg.tensor([[0, 0]]).to(device), 5.0).numpy(), [[5, 0, 0]])
+    src = fg.tensor([[1.0, 2.0]], device=device, requires_grad=True)
+    y = z.scatter(1, fg.tensor([[0, 0]]).to(device), src)
+    np.testing.assert_array_equal(y.numpy(), [[2, 0, 0]])
+    y.sum().backward()
+    np.testing.assert_array_equal(src.grad.numpy(), [[0, 1]])
+    s = fg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], device=device)
+    out = fg.zeros(2, 3, device=device).index_copy(1, fg.tensor([2, 0, 2]).to(device), s)
+    np.testing.assert_array_equal(out.numpy(), [[2, 0, 3], [5, 0, 6]])
+
+
+@pytest.mark.parametrize("shape,dim", [((3,), 0), ((2, 3), 1), ((2, 1, 3), 0), ((2, 2, 2, 2), 1)])
+def test_softmax_without_dim_takes_pytorchs_implicit_dim_and_warns(shape, dim):
+    """torch.nn.functional.softmax(x) with no dim: dim 0 for 0-, 1- and 3-D input, else 1,
+    and a deprecation warning; likewise log_softmax, softmin and the modules."""
+    x = fg.tensor(rng.standard_normal(shape).astype(np.float32))
+    for f, ref in (
+        (F.softmax, lambda: x.softmax(dim)),
+        (F.log_softmax, lambda: x.log_softmax(dim)),
+        (F.softmin, lambda: (-x).softmax(dim)),
+        (fg.nn.Softmax(), lambda: x.softmax(dim)),
+        (fg.nn.LogSoftmax(), lambda: x.log_softmax(dim)),
+    ):
+        with pytest.warns(UserWarning, match="Implicit dimension choice"):
+            got = f(x)
+        np.testing.assert_allclose(got.numpy(), ref().numpy(), rtol=1e-6)
+
+
+def test_onnx_export_asks_for_a_softmax_dim():
+    pytest.importorskip("onnx")
+    import ferrograd.onnx  # noqa: PLC0415
+
+    m = fg.nn.Sequential(fg.nn.Linear(3, 2), fg.nn.Softmax())
+    with pytest.raises(ValueError, match="without dim"):
+        ferrograd.onnx.export(m, np.zeros((1, 3), np.float32), "/nonexistent/never-written.onnx")
+
+
+def test_interpolate_scale_factor_keeps_a_dim_whose_size_stays(device):
+    """PyTorch's upsampling kernels copy a dim whose output size equals its input size, and
+    nearest halves the index where a size exactly doubles, whatever scale_factor says."""
+    x = fg.arange(12.0).reshape(1, 1, 3, 4).to(device)
+    np.testing.assert_array_equal(
+        F.interpolate(x, scale_factor=1.3, mode="nearest")[0, 0, :, 0].numpy(), [0, 4, 8]
+    )
+    np.testing.assert_array_equal(
+        F.interpolate(x, scale_factor=2.1, mode="nearest")[0, 0, :, 0].numpy(), [0, 0, 4, 4, 8, 8]
+    )
+    y = F.interpolate(x, scale_factor=1.3, mode="bilinear")[0, 0].numpy()
+    np.testing.assert_allclose(y[:, 0], [0, 4, 8])
+    np.testing.assert_allclose(y[0], [0.0, 0.653846, 1.423077, 2.192308, 2.961538], rtol=1e-5)
+    # bilinear has no doubling rule: 1 / 2.1 maps the rows (PyTorch: 0.8571 at row 1)
+    np.testing.assert_allclose(
+        F.interpolate(x, scale_factor=2.1, mode="bilinear")[0, 0, :, 0].numpy(),
+        [0, 0.857143, 2.761905, 4.666667, 6.571429, 8],
+        rtol=1e-5,
+    )
+
+
+def test_attention_row_with_nothing_to_attend_is_zero_not_nan(device):
+    """scaled_dot_product_attention: a query whose mask keeps no key gets zeros (PyTorch's
+    CPU result), and no NaN reaches the gradients."""
+    q = fg.ones(1, 2, 2, device=device, requires_grad=True)
+    v = fg.ones(1, 2, 2, device=device, requires_grad=True)
+    mask = fg.tensor([[False, False], [True, True]]).to(device)
+    o = F.scaled_dot_product_attention(q, fg.ones(1, 2, 2, device=device), v, attn_mask=mask)
+    np.testing.assert_array_equal(o.numpy(), [[[0, 0], [1, 1]]])
+    o.sum().backward()
+    assert np.isfinite(q.grad.numpy()).all() and np.isfinite(v.grad.numpy()).all()
+    np.testing.assert_array_equal(v.grad.numpy(), [[[0.5, 0.5], [0.5, 0.5]]])
+    additive = fg.tensor([[-np.inf, -np.inf], [0.0, 0.0]]).to(device)
+    o2 = F.scaled_dot_product_attention(
+        fg.ones(1, 2, 2, device=device), fg.ones(1, 2, 2, device=device), v, attn_mask=additive
+    )
+    np.testing.assert_array_equal(o2.numpy()[0, 0], [0, 0])
+
+
+def test_binary_cross_entropy_gradients_at_zero_and_one():
+    """PyTorch's BCE clamps each log at -100 and its input gradient is (p - t) / max(p (1 -
+    p), 1e-12): finite at p = 0 and 1 (the composed clamp gave NaN); the target's is
+    log(1 - p) - log(p)."""
+    p = fg.tensor([0.0, 1.0, 0.0, 0.3], requires_grad=True)
+    t = fg.tensor([0.0, 1.0, 1.0, 0.5], requires_grad=True)
+    loss = F.binary_cross_entropy(p, t, reduction="sum")
+    np.testing.assert_allclose(loss.item(), 100 + -(0.5 * np.log(0.3) + 0.5 * np.log(0.7)), rtol=1e-6)
+    loss.backward()
+    np.testing.assert_allclose(p.grad.numpy(), [0, 0, -1e12, (0.3 - 0.5) / 0.21], rtol=1e-5)
+    np.testing.assert_array_equal(t.grad.numpy()[:3], [np.inf, -np.inf, np.inf])
+    a = fg.tensor([0.2, 0.7], dtype=fg.float64, requires_grad=True)
+    b = fg.tensor([0.1, 0.9], dtype=fg.float64, requires_grad=True)
+    assert gradcheck(lambda x, y: F.binary_cross_entropy(x, y), (a, b))

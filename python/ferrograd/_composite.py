@@ -738,12 +738,24 @@ def _install() -> None:
 # ---------------------------------------------------------------------------- scatters
 
 
+def _last_of_each(flat: np.ndarray) -> np.ndarray:
+    """The positions in `flat` of the last occurrence of each value, in order: where a
+    scatter or copy names a place twice, the later write is the one that stays (PyTorch's
+    CPU kernels write in index order)."""
+    if flat.size == 0:
+        return np.zeros(0, np.int64)
+    first_from_end = np.unique(flat[::-1], return_index=True)[1]
+    return np.sort(len(flat) - 1 - first_from_end)
+
+
 def _scatter_flat(
-    x: Tensor, dim: int, index: Tensor, src: Tensor, op: str
+    x: Tensor, dim: int, index: Tensor, src: Tensor, op: str, last_only: bool = False
 ) -> tuple[Tensor, np.ndarray, Tensor]:
     """src's entries (over index's shape) added into a zero tensor of x's shape at the
     positions index names along `dim` (PyTorch's scatter rule), those flat positions, and
-    the entries themselves (flat, in index order)."""
+    the entries themselves (flat, in index order). With `last_only`, of the entries that
+    land on one position only the last is placed (and the positions returned are those
+    placed)."""
     d = _dim(op, dim, x.ndim)
     if index.dtype != _core.dtype.int64:
         raise DTypeError(f"{op}: index must be int64, got {index.dtype}")
@@ -770,11 +782,11 @@ def _scatter_flat(
         if part.shape[j] != n:
             part = part.narrow(j, 0, n)
     part = part.type_as(x) if part.dtype != x.dtype else part
-    added = (
-        part.reshape(-1)
-        .index_select(0, _idx(np.arange(part.numel())))
-        ._index_add_rows(0, _idx(flat), x.numel())
-    )
+    entries = np.arange(part.numel())
+    if last_only:
+        entries = _last_of_each(flat)
+        flat = flat[entries]
+    added = part.reshape(-1).index_select(0, _idx(entries))._index_add_rows(0, _idx(flat), x.numel())
     return added.reshape(*x.shape), flat, part.reshape(-1)
 
 
@@ -787,14 +799,14 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor: 
 
 def scatter(input: Tensor, dim: int, index: Tensor, src=None, value=None) -> Tensor:  # noqa: A002
     """`input` with the positions `index` names along `dim` replaced by src's entries (or
-    `value`), as `torch.scatter` (where an index repeats, PyTorch leaves the result
-    undefined; here the repeated entries add up)."""
+    `value`), as `torch.scatter`; where a position is named twice the later entry (in
+    index order) stays, as PyTorch's CPU kernel writes, and only it gets a gradient."""
     if (src is None) == (value is None):
         raise TypeError("scatter: give src or value")
     if not isinstance(src, Tensor):
         fill = value if value is not None else src
         src = _core.full(list(index.shape), float(fill), input.dtype).to(input.device)
-    added, flat, _ = _scatter_flat(input, dim, index, src, "scatter")
+    added, flat, _ = _scatter_flat(input, dim, index, src, "scatter", last_only=True)
     hit = np.zeros(input.numel(), bool)
     hit[flat] = True
     zero = _core.full([], 0.0, input.dtype).to(input.device)
@@ -868,14 +880,20 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, alpha: flo
 
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:  # noqa: A002
     """`input` with the slices `index` names along `dim` replaced by source's, as
-    `torch.index_copy` (indices should not repeat)."""
+    `torch.index_copy`; where an index repeats, the later slice stays (PyTorch's CPU
+    kernel copies in index order)."""
     d = _dim("index_copy", dim, input.ndim)
+    iv = np.mod(index.cpu().numpy().reshape(-1), max(input.shape[d], 1))
     rows = np.zeros(input.shape[d], bool)
-    rows[np.mod(index.cpu().numpy(), max(input.shape[d], 1))] = True
+    rows[iv] = True
     shape = [1] * input.ndim
     shape[d] = input.shape[d]
     keep = _mask(rows.reshape(shape), input)
     cleared = input.masked_fill(keep, _core.full([], 0.0, input.dtype).to(input.device))
+    last = _last_of_each(iv)
+    if len(last) < len(iv):
+        source = source.index_select(d, _idx(last).to(source.device))
+        index = _idx(iv[last]).to(index.device)
     return cleared + source.type_as(input)._index_add_rows(d, index, input.shape[d])
 
 

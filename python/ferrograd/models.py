@@ -13,12 +13,14 @@ train with Keras's methods (`model.fit(x, y, ...)`, `compile`, `evaluate`, `pred
 
 from __future__ import annotations
 
+from typing import Callable
+
 from . import nn
 
-_HEADS: dict[str, type[nn.Module] | None] = {
+_HEADS: dict[str, Callable[[], nn.Module] | None] = {
     "linear": None,
     "logits": None,
-    "softmax": nn.Softmax,
+    "softmax": lambda: nn.Softmax(dim=-1),  # over the classes of (N, C) scores
     "sigmoid": nn.Sigmoid,
 }
 

@@ -120,10 +120,13 @@ def _activation(g: _Graph, m: Any, x: str, where: str) -> str:
         return g.op("HardSigmoid", [x], alpha=1 / 6, beta=0.5)
     if t is L.Hardswish:
         return g.op("HardSwish", [x])
-    if t is L.Softmax:
-        return g.op("Softmax", [x], axis=int(m.dim))
-    if t is L.LogSoftmax:
-        return g.op("LogSoftmax", [x], axis=int(m.dim))
+    if t in (L.Softmax, L.LogSoftmax):
+        if m.dim is None:
+            raise ValueError(
+                f"onnx.export: {where} is {t.__name__}() without dim; PyTorch's implicit dim depends on "
+                "the input's rank, so give it (dim=-1 for the class dim of (N, C) scores)"
+            )
+        return g.op(t.__name__, [x], axis=int(m.dim))
     raise _unsupported(where, m)
 
 

@@ -6,6 +6,8 @@ here."""
 
 from __future__ import annotations
 
+import warnings
+
 from .. import _core
 from .._core import Tensor
 from .loss import (
@@ -127,14 +129,27 @@ def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     return x.celu(alpha)
 
 
-def softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """Softmax along `dim`."""
-    return x.softmax(dim)
+def _softmax_dim(op: str, dim: int | None, ndim: int) -> int:
+    """`dim`, or PyTorch's implicit choice when it is None (0 for 0-, 1- and 3-D input, else
+    1), with PyTorch's deprecation warning."""
+    if dim is not None:
+        return dim
+    warnings.warn(
+        f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
 
 
-def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """log(softmax(x)) along `dim`, computed stably."""
-    return x.log_softmax(dim)
+def softmax(x: Tensor, dim: int | None = None) -> Tensor:
+    """Softmax along `dim` (None: PyTorch's implicit, deprecated choice, with its warning)."""
+    return x.softmax(_softmax_dim("softmax", dim, x.ndim))
+
+
+def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
+    """log(softmax(x)) along `dim`, computed stably (None: as `softmax`)."""
+    return x.log_softmax(_softmax_dim("log_softmax", dim, x.ndim))
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -341,11 +341,17 @@ class Tanh(_Activation):
 
 
 class _AlongDim(_Activation):
-    """An activation applied along one dim (the softmax family)."""
+    """An activation applied along one dim (the softmax family). `dim=None` is PyTorch's
+    implicit, deprecated choice (0 for 0-, 1- and 3-D input, else 1), with its warning."""
 
-    def __init__(self, dim: int = -1):
+    def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
+
+    def _dim(self, x: Tensor) -> int:
+        from .functional import _softmax_dim  # noqa: PLC0415
+
+        return _softmax_dim(type(self).__name__, self.dim, x.ndim)
 
     def get_config(self) -> dict:
         return {"dim": self.dim}
@@ -355,7 +361,7 @@ class Softmax(_AlongDim):
     """Softmax along `dim`."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.softmax(self.dim)
+        return x.softmax(self._dim(x))
 
 
 class Identity(_Activation):
@@ -506,7 +512,7 @@ class LogSoftmax(_AlongDim):
     """log(softmax(x)) along `dim`, computed stably (not a Softmax: `fit` keeps it)."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.log_softmax(self.dim)
+        return x.log_softmax(self._dim(x))
 
 
 class Flatten(_Activation):

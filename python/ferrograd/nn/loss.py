@@ -25,6 +25,7 @@ from typing import Any, Callable, TypeVar
 from .. import _core
 from .._core import DTypeError, ShapeError, Tensor
 from ..amp import full_precision
+from ..autograd import Function
 from .module import Module
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -334,10 +335,26 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
             "binary_cross_entropy: every input must be a probability in [0, 1]; "
             "for logits use binary_cross_entropy_with_logits"
         )
-    t = target
-    log_p = input.log().clamp(min=-100.0)
-    log_q = (1.0 - input).log().clamp(min=-100.0)
-    return _reduce(-(t * log_p + (1.0 - t) * log_q), reduction, "binary_cross_entropy")
+    return _reduce(_Bce.apply(input, target), reduction, "binary_cross_entropy")
+
+
+class _Bce(Function):
+    """Pointwise binary cross-entropy with PyTorch's rules at 0 and 1: each log clamped at
+    -100, the input's gradient (p - t) / max(p (1 - p), 1e-12), so a probability of
+    exactly 0 or 1 gives a finite one (the composed clamp(log p) gave 0 * inf = NaN), and
+    the target's log(1 - p) - log(p), unclamped (infinite at 0 and 1, as PyTorch's)."""
+
+    @staticmethod
+    def forward(ctx, p, t):
+        log_p, log_q = p.log(), (1.0 - p).log()
+        ctx.save_for_backward(p, t, log_p, log_q)
+        return -(t * log_p.clamp(min=-100.0) + (1.0 - t) * log_q.clamp(min=-100.0))
+
+    @staticmethod
+    def backward(ctx, g):
+        p, t, log_p, log_q = ctx.saved_tensors
+        dp = g * (p - t) / (p * (1.0 - p)).clamp(min=1e-12)
+        return dp, g * (log_q - log_p)
 
 
 @_tensor_args

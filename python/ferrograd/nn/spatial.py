@@ -380,7 +380,12 @@ def interpolate(
         sf = (scale_factor,) * 2 if isinstance(scale_factor, (int, float)) else tuple(scale_factor)  # type: ignore[arg-type]
         oh, ow = int(math.floor(h * sf[0])), int(math.floor(w * sf[1]))
         if not recompute_scale_factor:
-            ratio = (1.0 / sf[0], 1.0 / sf[1])
+            # PyTorch's kernels keep a dim whose size does not change as it is, and nearest
+            # halves the index where the size exactly doubles, whatever the factor
+            def r(out: int, size: int, f: float) -> float | None:
+                return None if out == size or (mode == "nearest" and out == 2 * size) else 1.0 / f
+
+            ratio = (r(oh, h, sf[0]), r(ow, w, sf[1]))
 
     def nearest(out: int, size: int, r: float | None) -> np.ndarray:
         if r is None:
@@ -510,9 +515,12 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
     return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
 
 
-def softmin(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
-    """softmax(-x) along `dim`, as `torch.nn.functional.softmin`."""
-    return (-input).softmax(dim)
+def softmin(input: Tensor, dim: int | None = None) -> Tensor:  # noqa: A002
+    """softmax(-x) along `dim`, as `torch.nn.functional.softmin` (None: softmax's implicit
+    choice, with its warning)."""
+    from .functional import _softmax_dim  # noqa: PLC0415
+
+    return (-input).softmax(_softmax_dim("softmin", dim, input.ndim))
 
 
 def scaled_dot_product_attention(
@@ -543,7 +551,14 @@ def scaled_dot_product_attention(
             scores = scores.masked_fill(~attn_mask.to(scores.device), neg)
         else:
             scores = scores + attn_mask
-    attn = scores.softmax(-1)
+    if attn_mask is not None or is_causal:
+        # a query that may attend to nothing gets weights 0, not 0/0 (PyTorch's safe
+        # softmax); its scores are made finite first so that no NaN reaches a gradient
+        dead = scores.detach().amax(-1, keepdim=True) == -math.inf
+        zero = _core.full([], 0.0, scores.dtype).to(scores.device)
+        attn = scores.masked_fill(dead, zero).softmax(-1).masked_fill(dead, zero)
+    else:
+        attn = scores.softmax(-1)
     if dropout_p > 0:
         keep = (_core.rand(list(attn.shape), attn.dtype) >= dropout_p).to(attn.device)
         attn = attn * keep * (1.0 / (1.0 - dropout_p))
