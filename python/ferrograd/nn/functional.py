@@ -135,7 +135,8 @@ def _softmax_dim(op: str, dim: int | None, ndim: int) -> int:
     if dim is not None:
         return dim
     warnings.warn(
-        f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X as an argument.",
+        f"Implicit dimension choice for {op} has been deprecated. "
+        "Change the call to include dim=X as an argument.",
         UserWarning,
         stacklevel=3,
     )
