@@ -201,8 +201,9 @@ def test_gpu_matches_cpu_forward_and_backward(variant, case):
 
 @pytest.mark.parametrize("variant", VARIANTS, ids=variant_id)
 def test_int64_and_bool_input(variant):
-    """int64: floor/ceil/round/trunc give an int64 copy equal to the input (neg and abs stay
-    int64 as well), every other op a float32 result; bool always gives float32."""
+    """int64: floor/ceil/round/trunc give an int64 copy equal to the input (neg, abs and
+    relu stay int64 as well, as PyTorch's), every other op a float32 result; bool always
+    gives float32."""
     name, args = variant
     a = np.array([-7, -2, -1, 0, 1, 3, 40], np.int64)
     x = fg.tensor(a)
@@ -210,7 +211,7 @@ def test_int64_and_bool_input(variant):
     if name in ROUNDING:
         assert y.dtype == fg.int64 and not y.shares_storage(x)
         np.testing.assert_array_equal(y.numpy(), a)
-    elif name in ("neg", "abs"):
+    elif name in ("neg", "abs", "relu"):
         assert y.dtype == fg.int64
         np.testing.assert_array_equal(y.numpy(), ref(name, a, args).astype(np.int64))
     else:

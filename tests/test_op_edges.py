@@ -113,10 +113,14 @@ def test_pow_with_a_number_on_either_side_at_zero():
 
 
 def test_integer_powers_and_other_refusals():
+    """PyTorch refuses an integer tensor to a negative Python integer; an exponent tensor
+    with negatives gives integer powers' truncated values ([2] ** [1, -1] is [2, 0];
+    PyTorch 2.15 on the same call)."""
     with pytest.raises(ValueError, match="integers to negative integer powers are not allowed"):
         fg.tensor([2, 3]) ** -2
-    with pytest.raises(ValueError, match="negative integer powers"):
-        fg.tensor([2]) ** fg.tensor([1, -1])
+    y = fg.tensor([2]) ** fg.tensor([1, -1])
+    assert y.dtype == fg.int64 and y.numpy().tolist() == [2, 0]
+    assert (fg.tensor([-1, 1, 2, 0]) ** fg.tensor([-1])).numpy().tolist() == [-1, 1, 0, 0]
     assert (fg.tensor([2]) ** -2.0).item() == 0.25  # a float exponent is fine
     with pytest.raises(fg.DTypeError, match="linspace: bool"):
         fg.linspace(0, 1, 3, dtype=fg.bool_)
@@ -256,3 +260,183 @@ def test_binary_cross_entropy_gradients_at_zero_and_one():
     a = fg.tensor([0.2, 0.7], dtype=fg.float64, requires_grad=True)
     b = fg.tensor([0.1, 0.9], dtype=fg.float64, requires_grad=True)
     assert gradcheck(lambda x, y: F.binary_cross_entropy(x, y), (a, b))
+
+
+def test_integer_ops_stay_integers_exactly():
+    """PyTorch keeps integer dtypes through clamp, relu, matmul/dot/linear, integer powers
+    and cumsum/cumprod (int64 for narrow ints), exactly: float32 would round past 2**24."""
+    big = 2**40 + 1
+    y = fg.tensor([big, -5]).clamp(0, 2**41)
+    assert y.dtype == fg.int64 and y.numpy().tolist() == [big, 0]
+    assert fg.tensor([5, 1], dtype=fg.int32).clamp(max=3).dtype == fg.int32
+    assert fg.tensor([1]).clamp(0.5).dtype == fg.float32  # a float bound makes floats
+    b = fg.tensor([True, False]).clamp(0, 3)
+    assert b.dtype == fg.int64 and b.numpy().tolist() == [1, 0]
+    r = F.relu(fg.tensor([2**25 + 1, -3]))
+    assert r.dtype == fg.int64 and r.numpy().tolist() == [2**25 + 1, 0]
+    m = fg.tensor([[2**25 + 1, 1]]) @ fg.tensor([[1], [2]])
+    assert m.dtype == fg.int64 and m.numpy().tolist() == [[2**25 + 3]]
+    d = fg.tensor([2**25 + 1]).dot(fg.tensor([1]))
+    assert d.dtype == fg.int64 and d.item() == 2**25 + 1
+    bm = fg.tensor(np.arange(12).reshape(2, 2, 3)) @ fg.tensor(np.arange(3))
+    np.testing.assert_array_equal(bm.numpy(), np.arange(12).reshape(2, 2, 3) @ np.arange(3))
+    lin = F.linear(fg.tensor([[1, 2]]), fg.tensor([[3, 4]]), fg.tensor([5]))
+    assert lin.dtype == fg.int64 and lin.numpy().tolist() == [[16]]
+    p = fg.tensor([2**13 + 1]) ** 2
+    assert p.dtype == fg.int64 and p.item() == (2**13 + 1) ** 2
+    u = fg.tensor([200], dtype=fg.uint8) ** 2
+    assert u.dtype == fg.uint8 and u.item() == 64  # 40000 wraps, as uint8 does
+    c = fg.tensor([2**25, 1], dtype=fg.int32).cumsum(0)
+    assert c.dtype == fg.int64 and c.numpy().tolist() == [2**25, 2**25 + 1]
+    assert fg.tensor([2, 3], dtype=fg.uint8).cumprod(0).dtype == fg.int64
+    assert fg.tensor([1, 2, 3], dtype=fg.uint8).prod().item() == 6
+    assert fg.tensor([1.5, 2.5]).cumsum(0, dtype=fg.float64).dtype == fg.float64
+    with pytest.raises(fg.DTypeError, match="bool"):
+        fg.tensor([True]) @ fg.tensor([True])
+
+
+def test_clamp_takes_tensor_bounds(device):
+    """torch.clamp with tensor bounds (broadcast), min > max giving max, in place too."""
+    x = fg.tensor([[-1.0, 0.5, 3.0], [2.0, -2.0, 0.0]], device=device)
+    lo = fg.tensor([0.0, 0.0, 1.0], device=device)
+    hi = fg.tensor([[0.5], [1.0]], device=device)
+    np.testing.assert_array_equal(
+        x.clamp(lo, hi).numpy(), np.minimum(np.maximum(x.numpy(), lo.numpy()), hi.numpy())
+    )
+    np.testing.assert_array_equal(fg.clamp(x, min=lo).numpy(), np.maximum(x.numpy(), lo.numpy()))
+    y = x.clone()
+    y.clamp_(max=hi)
+    np.testing.assert_array_equal(y.numpy(), np.minimum(x.numpy(), hi.numpy()))
+    with pytest.raises(ValueError, match="at least one"):
+        x.clamp()
+
+
+def test_bool_arithmetic_stays_bool():
+    """PyTorch: bool + bool is their or, bool * bool their and (bool results); bool - bool
+    is refused; a Python int operand makes int64."""
+    a, b = fg.tensor([True, False, False]), fg.tensor([True, True, False])
+    s = a + b
+    assert s.dtype == fg.bool_ and s.numpy().tolist() == [True, True, False]
+    p = a * b
+    assert p.dtype == fg.bool_ and p.numpy().tolist() == [True, False, False]
+    assert (a + True).dtype == fg.bool_
+    assert (a + 1).dtype == fg.int64 and (a + 1).numpy().tolist() == [2, 1, 1]
+    with pytest.raises(fg.DTypeError, match="cannot be subtracted"):
+        a - b
+
+
+@pytest.mark.parametrize("offset", [0, 1, -2, 5])
+def test_diagonal_is_a_view(offset, device):
+    """torch.diagonal is a view: x.diagonal().fill_(0) zeroes x's diagonal, and a view
+    taken before sees later writes to x; values, gradients and empty diagonals as NumPy's."""
+    a = rng.standard_normal((2, 4, 5)).astype(np.float32)
+    x = fg.tensor(a, device=device)
+    d = x.diagonal(offset, 1, 2)
+    np.testing.assert_array_equal(d.numpy(), np.diagonal(a, offset, 1, 2))
+    d.fill_(0.0)
+    want = a.copy()
+    i = np.arange(4)[:, None]
+    j = np.arange(5)[None, :]
+    want[:, (j - i) == offset] = 0
+    np.testing.assert_array_equal(x.numpy(), want)
+    x.add_(1.0)
+    np.testing.assert_array_equal(d.numpy(), np.diagonal(want + 1, offset, 1, 2))
+    t = fg.tensor(a.astype(np.float64), requires_grad=True)
+    assert gradcheck(lambda v: (v.diagonal(offset, -1, 1) * 1.5).sum(), (t,))
+    assert gradcheck(lambda v: v.diagonal(offset, 2, 0), (t,))
+
+
+@pytest.mark.parametrize("size,step", [(2, 2), (3, 1), (2, 3), (0, 1), (5, 2)])
+def test_unfold_is_a_view(size, step, device):
+    """Tensor.unfold is a view (writes through it reach the tensor); overlapping windows'
+    gradients add up."""
+    x = fg.zeros(2, 5, device=device)
+    w = x.unfold(1, size, step)
+    count = (5 - size) // step + 1
+    assert tuple(w.shape) == (2, count, size)
+    if step >= size or size <= 1 or count == 1:
+        w.add_(1.0)
+        covered = np.zeros(5)
+        for k in range(count):
+            covered[k * step : k * step + size] = 1
+        np.testing.assert_array_equal(x.numpy(), np.broadcast_to(covered, (2, 5)))
+    else:
+        # overlapping windows: an in-place write would meet itself; refused
+        with pytest.raises(ValueError, match="share memory"):
+            w.add_(1.0)
+    a = rng.standard_normal((3, 5))
+    t = fg.tensor(a, requires_grad=True)
+    assert gradcheck(lambda v: (v.unfold(1, size, step) ** 2).sum(), (t,))
+    np.testing.assert_array_equal(
+        fg.tensor(a).unfold(1, size, step).numpy(),
+        np.lib.stride_tricks.sliding_window_view(a, size, axis=1)[:, ::step],
+    )
+
+
+def test_diag_of_a_matrix_is_a_copy():
+    x = fg.ones(3, 3)
+    d = fg.diag(x)
+    d.fill_(5.0)
+    assert x.sum().item() == 9.0
+
+
+def test_max_along_a_dim_gives_the_gradient_to_the_returned_index(device):
+    """torch.max(x, dim): the values' gradient goes to the returned index alone, at a tie
+    (the first) and at a NaN (the NaN's own entry), not split or NaN across the row."""
+    x = fg.tensor([[1.0, np.nan, 3.0], [2.0, 2.0, 1.0]], device=device, requires_grad=True)
+    v, i = x.max(1)
+    assert i.numpy().tolist() == [1, 0]
+    v.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0, 1, 0], [1, 0, 0]])
+    y = fg.tensor([[4.0, 1.0, 4.0]], device=device, requires_grad=True)
+    y.min(1, keepdim=True).values.sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [[0, 1, 0]])
+
+
+def test_sign_tanh_and_hardswish_at_their_edges(device):
+    """PyTorch: sign(NaN) is 0 ((0 < x) - (x < 0)); tanh keeps -0.0; hardswish's gradient is
+    0 at x = -3 and 1 at x = 3 (its backward's bounds are x <= -3 and x < 3)."""
+    s = fg.tensor([np.nan, -2.0, 0.0, 3.0], device=device).sign()
+    np.testing.assert_array_equal(s.numpy(), [0, -1, 0, 1])
+    assert np.signbit(fg.tensor([-0.0], device=device).tanh().numpy()[0])
+    x = fg.tensor([-3.0, 3.0, 0.0], device=device, requires_grad=True)
+    F.hardswish(x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 0.5])
+
+
+def test_unique_keeps_each_nan_and_takes_dim():
+    """torch.unique: NaNs are not equal to each other, so each stays; dim= gives the unique
+    slices along a dim (sorted), with inverse indices and counts."""
+    u = fg.unique(fg.tensor([1.0, np.nan, 1.0, np.nan]))
+    assert u.numpy()[0] == 1.0 and np.isnan(u.numpy()[1:]).all() and u.shape[0] == 3
+    x = fg.tensor([[1, 2], [0, 5], [1, 2]])
+    vals, inv, counts = fg.unique(x, dim=0, return_inverse=True, return_counts=True)
+    assert vals.numpy().tolist() == [[0, 5], [1, 2]]
+    assert inv.numpy().tolist() == [1, 0, 1] and counts.numpy().tolist() == [1, 2]
+
+
+def test_embedding_refuses_negative_indices_and_arange_a_backward_step():
+    """PyTorch: F.embedding(-1) is 'index out of range' (not the last row); arange whose
+    step points away from its end is refused (not an empty tensor)."""
+    w = fg.randn(3, 2)
+    with pytest.raises(IndexError, match="out of range"):
+        F.embedding(fg.tensor([0, -1]), w)
+    with pytest.raises(ValueError, match="points away"):
+        fg.arange(0, 5, -1)
+    assert fg.arange(5, 5, -1).shape[0] == 0 and fg.arange(5, 0, -2).numpy().tolist() == [5, 3, 1]
+
+
+def test_pytorch_method_overloads_max_other_squeeze_tuple_and_variadic_flip():
+    """x.max(other)/x.min(other) are the elementwise maximum/minimum; squeeze takes a tuple
+    of dims (squeezing those of size 1); flip takes its dims one by one or as dims=."""
+    a, b = fg.tensor([1.0, 5.0]), fg.tensor([3.0, 2.0])
+    assert a.max(b).numpy().tolist() == [3.0, 5.0] and a.min(b).numpy().tolist() == [1.0, 2.0]
+    x = fg.zeros(1, 3, 1, 2)
+    assert tuple(x.squeeze((0, 2)).shape) == (3, 2)
+    assert tuple(x.squeeze((0, 1)).shape) == (3, 1, 2)  # dim 1 has size 3: kept
+    assert tuple(x.squeeze([-1, -2]).shape) == (1, 3, 2)
+    y = fg.arange(8.0).reshape(2, 2, 2)
+    want = np.flip(np.arange(8.0).reshape(2, 2, 2), (0, 2))
+    np.testing.assert_array_equal(y.flip(0, 2).numpy(), want)
+    np.testing.assert_array_equal(y.flip((0, 2)).numpy(), want)
+    np.testing.assert_array_equal(fg.flip(y, dims=[0, 2]).numpy(), want)

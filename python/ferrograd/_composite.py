@@ -114,8 +114,13 @@ def _as_dims(op: str, dims, ndim: int) -> list[int]:
 # ---------------------------------------------------------------------------- shape
 
 
-def flip(x: Tensor, dims) -> Tensor:
-    """The entries in reverse order along each of `dims`, as `torch.flip` (a copy)."""
+def flip(x: Tensor, *args, dims=None) -> Tensor:
+    """The entries in reverse order along each of `dims`, as `torch.flip` (a copy); the
+    method also takes the dims one by one (`x.flip(0, 2)`), as PyTorch's."""
+    if (dims is None) == (not args):
+        raise TypeError("flip: give the dims (a sequence, or one by one), or dims=")
+    if dims is None:
+        dims = args[0] if len(args) == 1 else tuple(args)
     for d in _as_dims("flip", dims, x.ndim):
         n = x.shape[d]
         if n > 1:
@@ -209,30 +214,18 @@ swapdims = swapaxes
 
 
 def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
-    """The diagonal of dims (dim1, dim2) as a new last dim, as `torch.diagonal` (a copy here;
-    PyTorch's is a view): entries [i, i + offset] (offset > 0 above the main diagonal)."""
-    if x.ndim < 2:
-        raise ShapeError(f"diagonal: expected a tensor with at least 2 dims, got shape {tuple(x.shape)}")
-    d1, d2 = _dim("diagonal", dim1, x.ndim), _dim("diagonal", dim2, x.ndim)
-    if d1 == d2:
-        raise ValueError(f"diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}")
-    y = movedim(x, [d1, d2], [-2, -1])
-    r, c = y.shape[-2], y.shape[-1]
-    rows = (
-        np.arange(max(0, -offset), min(r, c - offset))
-        if min(r, c - offset) > max(0, -offset)
-        else np.zeros(0, int)
-    )
-    flat = rows * c + rows + offset
-    lead = tuple(y.shape[:-2])
-    return y.reshape(*lead, r * c).index_select(len(lead), _idx(flat))
+    """The diagonal of dims (dim1, dim2) as a new last dim, as `torch.diagonal`: a view, so
+    writes through it reach `x`; entries [i, i + offset] (offset > 0 above the main
+    diagonal)."""
+    return _core._diagonal(x, int(offset), int(dim1), int(dim2))
 
 
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:
     """A 1-D tensor as the `diagonal`-th diagonal of a square matrix, or a matrix's
     `diagonal`-th diagonal as a 1-D tensor, as `torch.diag`."""
     if x.ndim == 2:
-        return globals()["diagonal"](x, diagonal)
+        # a new tensor, as torch.diag's (torch.diagonal is the view)
+        return globals()["diagonal"](x, diagonal).clone()
     if x.ndim != 1:
         raise ShapeError(f"diag: expected a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
     n, k = x.shape[0], int(diagonal)
@@ -302,8 +295,9 @@ def prod(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     if x.ndim == 0:
         return x.clone()
     if not x.dtype.is_floating_point:
+        # integers and bools multiply as int64 (PyTorch's), wrapping as int64 does
         with no_grad():
-            return _host(np.prod(x.numpy(), axis=d, keepdims=keepdim))
+            return _host(np.prod(x.numpy().astype(np.int64), axis=d, keepdims=keepdim))
     while x.shape[d] > 1:
         n = x.shape[d]
         if n % 2:
@@ -326,7 +320,8 @@ def _scan(op: str, x: Tensor, dim: int, combine, identity: float) -> Tensor:
     if x.ndim == 0:
         return x.clone()
     if not x.dtype.is_floating_point:
-        x = x.float() if x.dtype != _core.dtype.int64 else x
+        # integer and bool scans run in int64 (PyTorch's result dtype), exactly
+        x = x.long()
     n = x.shape[d]
     step = 1
     while step < n:
@@ -339,15 +334,19 @@ def _scan(op: str, x: Tensor, dim: int, combine, identity: float) -> Tensor:
     return x
 
 
-def cumsum(x: Tensor, dim: int) -> Tensor:
-    """Running sums along `dim`, as `torch.cumsum` (bools and ints summed as int64)."""
-    if x.dtype == _core.dtype.bool:
-        x = x.long()
+def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Running sums along `dim`, as `torch.cumsum` (bools and integers summed as int64;
+    `dtype` casts the input first)."""
+    if dtype is not None:
+        x = x.to(dtype)
     return _scan("cumsum", x, dim, lambda a, b: a + b, 0.0)
 
 
-def cumprod(x: Tensor, dim: int) -> Tensor:
-    """Running products along `dim`, as `torch.cumprod`."""
+def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Running products along `dim`, as `torch.cumprod` (integers as int64; `dtype` casts
+    the input first)."""
+    if dtype is not None:
+        x = x.to(dtype)
     return _scan("cumprod", x, dim, lambda a, b: a * b, 1.0)
 
 
@@ -965,14 +964,20 @@ def unique(
     input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None
 ):  # noqa: A002
     """The distinct values (sorted), as `torch.unique`, with the inverse indices and the
-    counts when asked (not differentiable)."""
-    if dim is not None:
-        raise NotImplementedError("unique: dim= is not supported")
+    counts when asked (not differentiable); NaNs are distinct from each other, as
+    PyTorch's. With `dim`, the distinct slices along it (sorted), the inverse indexing
+    that dim."""
     a = input.detach().cpu().numpy()
-    vals, inv, counts = np.unique(a, return_inverse=True, return_counts=True)
+    if dim is None:
+        vals, inv, counts = np.unique(a, return_inverse=True, return_counts=True, equal_nan=False)
+        inv = inv.reshape(a.shape)
+    else:
+        d = _dim("unique", dim, a.ndim)
+        vals, inv, counts = np.unique(a, return_inverse=True, return_counts=True, axis=d)
+        inv = inv.reshape(-1)
     out = [_core.from_numpy(np.ascontiguousarray(vals)).to(input.device)]
     if return_inverse:
-        out.append(_idx(inv.reshape(a.shape)))
+        out.append(_idx(inv))
     if return_counts:
         out.append(_idx(counts))
     return out[0] if len(out) == 1 else tuple(out)
@@ -1047,16 +1052,10 @@ def cummin(x: Tensor, dim: int):
 
 def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
     """Every slice of length `size` along `dimension`, `step` apart, as a new last dim, as
-    `Tensor.unfold` (a copy here)."""
-    d = _dim("unfold", dimension, x.ndim)
-    n = x.shape[d] if x.ndim else 1
-    if size < 0 or step <= 0 or size > n:
-        raise ValueError(f"unfold: need 0 <= size <= {n} and step > 0, got size {size}, step {step}")
-    count = (n - size) // step + 1
-    idx = (np.arange(count)[:, None] * step + np.arange(size)[None, :]).reshape(-1)
-    y = x.index_select(d, _idx(idx))
-    y = y.reshape(*x.shape[:d], count, size, *x.shape[d + 1 :])
-    return movedim(y, d + 1, -1)
+    `Tensor.unfold`: a view, so writes through it reach `x`."""
+    if size < 0 or step <= 0:
+        raise ValueError(f"unfold: need size >= 0 and step > 0, got size {size}, step {step}")
+    return _core._unfold(x, int(dimension), int(size), int(step))
 
 
 def _host_int(op: str, a, b, fn) -> Tensor:

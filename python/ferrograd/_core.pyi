@@ -97,6 +97,8 @@ __all__ = [
     "sgd_step",
     "adam_step",
     "_unscale_grads",
+    "_diagonal",
+    "_unfold",
     "_amp_update_scale",
     "rmsprop_step",
     "set_autocast",
@@ -454,8 +456,9 @@ class Tensor:
         """Computes gradients of this tensor with respect to the leaves that require them."""
 
     # ---- composed in Python (ferrograd/_composite.py), attached at import
-    def flip(self, dims: _Dims) -> Tensor:
-        """The entries reversed along each of ``dims`` (a copy)."""
+    def flip(self, *args: builtins.int | Sequence[builtins.int], dims: _Dims = None) -> Tensor:
+        """The entries reversed along each of ``dims`` (a copy); a sequence, the dims one
+        by one, or ``dims=``."""
     def fliplr(self) -> Tensor:
         """``flip(x, [1])``."""
     def flipud(self) -> Tensor:
@@ -490,10 +493,10 @@ class Tensor:
         """Each entry repeated ``repeats`` times along ``dim``."""
     def prod(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Tensor:
         """The product over ``dim``."""
-    def cumsum(self, dim: builtins.int) -> Tensor:
-        """Running sums along ``dim``."""
-    def cumprod(self, dim: builtins.int) -> Tensor:
-        """Running products along ``dim``."""
+    def cumsum(self, dim: builtins.int, *, dtype: Any = None) -> Tensor:
+        """Running sums along ``dim`` (integers as int64; ``dtype`` casts first)."""
+    def cumprod(self, dim: builtins.int, *, dtype: Any = None) -> Tensor:
+        """Running products along ``dim`` (integers as int64; ``dtype`` casts first)."""
     def logcumsumexp(self, dim: builtins.int) -> Tensor:
         """log(cumsum(exp(x))) along ``dim``, stably."""
     def std_mean(
@@ -653,8 +656,10 @@ class Tensor:
     def unsqueeze(self, dim: builtins.int) -> Tensor:
         """Inserts a size-1 dim."""
 
-    def squeeze(self, dim: builtins.int | None = None, *, axis: builtins.int | None = None) -> Tensor:
-        """Removes size-1 dims (all, or just ``dim``)."""
+    def squeeze(
+        self, dim: builtins.int | Sequence[builtins.int] | None = None, *, axis: builtins.int | None = None
+    ) -> Tensor:
+        """Removes size-1 dims (all, just ``dim``, or those of a tuple of dims that have size 1)."""
 
     def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor:
         """Flattens dims start_dim..=end_dim into one."""
@@ -788,7 +793,7 @@ class Tensor:
         """1 / sqrt(x), elementwise."""
 
     def sign(self) -> Tensor:
-        """-1, 0 or 1 by each element's sign (NaN stays NaN); not differentiable."""
+        """-1, 0 or 1 by each element's sign (0 for NaN, as PyTorch); not differentiable."""
 
     def isnan(self) -> Tensor:
         """Whether each element is NaN: a bool tensor."""
@@ -886,10 +891,16 @@ class Tensor:
     def gelu(self, approximate: str = "none") -> Tensor:
         """GELU, exact (``"none"``) or tanh-approximated (``"tanh"``); other values raise ValueError."""
 
-    def clamp(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:
-        """Clamps into [min, max]; either bound may be None, but not both (ValueError)."""
+    def clamp(
+        self, min: builtins.float | Tensor | None = None, max: builtins.float | Tensor | None = None
+    ) -> Tensor:
+        """Clamps into [min, max]; either bound may be None, but not both (ValueError).
+        Bounds may be numbers or tensors (broadcast); integer tensors with integer bounds
+        stay integers, as PyTorch's."""
 
-    def clip(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:
+    def clip(
+        self, min: builtins.float | Tensor | None = None, max: builtins.float | Tensor | None = None
+    ) -> Tensor:
         """``clamp``'s other name (PyTorch's and NumPy's)."""
 
     # ------------------------------------- the op table's rows (set by ferrograd._ops)
@@ -1089,6 +1100,9 @@ class Tensor:
         """Standard deviation over ``dim``."""
 
     @overload
+    def max(self, dim: Tensor) -> Tensor:  # type: ignore[overload-overlap]
+        """``x.max(other)``: the elementwise maximum, as PyTorch's overload."""
+    @overload
     def max(
         self,
         dim: SupportsIndex,
@@ -1119,6 +1133,9 @@ class Tensor:
     ) -> Tensor:
         """The maximum of all elements, or the values over a tuple of dims (as ``amax``)."""
 
+    @overload
+    def min(self, dim: Tensor) -> Tensor:  # type: ignore[overload-overlap]
+        """``x.min(other)``: the elementwise minimum, as PyTorch's overload."""
     @overload
     def min(
         self,
@@ -1231,7 +1248,9 @@ class Tensor:
     def div_(self, value: _Operand) -> Tensor:
         """``self /= value`` in place; returns the tensor."""
 
-    def clamp_(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:  # noqa: A002
+    def clamp_(
+        self, min: builtins.float | Tensor | None = None, max: builtins.float | Tensor | None = None
+    ) -> Tensor:  # noqa: A002
         """Clamps in place; returns the tensor."""
 
 # ---------------------------------------------------------------------------- module functions
@@ -1547,6 +1566,12 @@ def sgd_step(
     With ``found`` and ``skipped`` the step is gated on the device (see ``adam_step``);
     returns False (nothing done) where it cannot be, else True.
     """
+
+def _diagonal(x: Tensor, offset: builtins.int, dim1: builtins.int, dim2: builtins.int) -> Tensor:
+    """The diagonal of dims (``dim1``, ``dim2``) as a new last dim: a view (``Tensor.diagonal``)."""
+
+def _unfold(x: Tensor, dim: builtins.int, size: builtins.int, step: builtins.int) -> Tensor:
+    """Windows of ``size`` along ``dim``, ``step`` apart, as a new last dim: a view (``Tensor.unfold``)."""
 
 def _unscale_grads(grads: list[Tensor], inv: float, scale: Tensor | None = None) -> Tensor | None:
     """Mixed precision's unscaling of `grads` in place in a few passes (the GPU's

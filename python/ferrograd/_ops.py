@@ -135,7 +135,7 @@ clamp = _elementwise("clamp", "Clamps into [min, max].", min=None, max=None)
 isnan = _elementwise("isnan", "Whether each element is NaN: a bool tensor.")
 isinf = _elementwise("isinf", "Whether each element is +-infinity: a bool tensor.")
 isfinite = _elementwise("isfinite", "Whether each element is finite: a bool tensor.")
-sign = _elementwise("sign", "-1, 0 or 1 by each element's sign (NaN stays NaN); not differentiable.")
+sign = _elementwise("sign", "-1, 0 or 1 by each element's sign (0 for NaN, as PyTorch); not differentiable.")
 # trigonometric and hyperbolic
 sin = _elementwise("sin", "Sine.")
 cos = _elementwise("cos", "Cosine.")

@@ -170,7 +170,7 @@ fn unary_grad(op: u32, x: f32, y: f32, g: f32, p0: f32, p1: f32) -> f32 {
         case U_SOFTPLUS: { let beta = p0; let threshold = p1; return select(g * sigmoid(x * beta), g, x * beta > threshold); }
         case U_SILU: { return g * sigmoid(x) * (1.0 + x * (1.0 - sigmoid(x))); }
         case U_MISH: { return g * mish_grad(x); }
-        case U_HARDSWISH: { return select(select(g, g * (x / 3.0 + 0.5), x <= 3.0), 0.0, x < -3.0); }
+        case U_HARDSWISH: { return select(select(g, g * (x / 3.0 + 0.5), x < 3.0), 0.0, x <= -3.0); }
         case U_HARDSIGMOID: { return select(0.0, g / 6.0, x > -3.0 && x < 3.0); }
         case U_RELU6: { return select(g, 0.0, x <= 0.0 || x >= 6.0); }
         case U_HARDTANH: { let min_val = p0; let max_val = p1; return select(g, 0.0, x <= min_val || x >= max_val); }

@@ -100,8 +100,9 @@ _CATEGORY = {"bool": 0, "int64": 1, "float32": 2, "float64": 2}
 def promote(*xs, kind: str = "arith") -> str:
     """The result dtype of an elementwise op over tensors and Python numbers.
 
-    ``kind`` "arith": bool results become int64 (bool + bool is 2); "div": integer results
-    become float32; "cmp": as given (comparisons, where, bitwise ops)."""
+    ``kind`` "arith": as given (bool + bool is their or, bool * bool their and, PyTorch's);
+    "div": integer results become float32; "cmp": as given (comparisons, where, bitwise
+    ops)."""
     ts = [dt(x) for x in xs if is_t(x)]
     scal = [dt(x) for x in xs if is_num(x)]
     dims = [dt(x) for x in xs if is_t(x) and x.ndim > 0]
@@ -118,8 +119,6 @@ def promote(*xs, kind: str = "arith") -> str:
             base = "int64"
     else:  # numbers only: as fg.tensor() would make them
         base = "float32" if "pyfloat" in scal else "int64" if "pyint" in scal else "bool"
-    if kind == "arith" and base == "bool":
-        base = "int64"
     if kind == "div" and RANK[base] < RANK["float32"]:
         base = "float32"
     return base
@@ -350,6 +349,8 @@ def _ref_arange(a, kw):
     fs, fe, fst = (float(start), float(end), float(step))
     if not all(map(math.isfinite, (fs, fe, fst))) or fst == 0:
         return raises(ValueError, note="step zero or a non-finite bound")
+    if (fe - fs) * fst < 0:
+        return raises(ValueError, note="a step pointing away from the end (PyTorch refuses)")
     n = max(0, math.ceil((fe - fs) / fst))
     if n * 8 > ALLOC_LIMIT:
         return raises(MemoryError, ValueError, OverflowError, note="too many elements")
@@ -957,7 +958,9 @@ _unary(
     amb_fn=lambda x, s=0.01: _zero_nonfinite(x, s),
     params=["negative_slope"],
 )
-_unary("sign", np.sign, "int64", ("int64", "bool"), exact=True)
+_unary(
+    "sign", lambda v: np.nan_to_num(np.sign(v), nan=0.0), "int64", ("int64", "bool"), exact=True
+)  # PyTorch: sign(NaN) = 0
 _unary("square", np.square, "int64", ("int64", "bool"), exact=True)
 _unary("reciprocal", lambda x: 1.0 / x)
 _unary("rsqrt", lambda x: 1.0 / np.sqrt(x))
@@ -1048,8 +1051,23 @@ ARITH = {
     "sub": ("-", np.subtract, "arith"),
     "mul": ("*", np.multiply, "arith"),
     "truediv": ("/", np.divide, "div"),
-    "pow": ("**", np.power, "div"),
+    "pow": ("**", np.power, "arith"),
 }
+
+
+def _int_pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """PyTorch's integer power in wrapping int64: by squaring modulo 2**64; a negative
+    exponent gives the integer part of 1 / a**|b| (1 for a = 1, +-1 for a = -1, else 0)."""
+
+    def one(x: int, e: int) -> int:
+        if e < 0:
+            return 1 if x == 1 else (1 if e % 2 == 0 else -1) if x == -1 else 0
+        r = pow(x % 2**64, e, 2**64)
+        return r - 2**64 if r >= 2**63 else r
+
+    a, b = np.broadcast_arrays(np.asarray(a, np.int64), np.asarray(b, np.int64))
+    flat = [one(int(x), int(e)) for x, e in zip(a.reshape(-1), b.reshape(-1))]
+    return np.asarray(flat, np.int64).reshape(a.shape)
 
 
 def arith_expect(name: str, a, b, alpha=None) -> Expect:
@@ -1065,8 +1083,13 @@ def arith_expect(name: str, a, b, alpha=None) -> Expect:
     if name == "sub" and dt(a) == "bool" and dt(b) in ("bool", "pybool"):
         return anything(note="bool - bool")
     integral = ("bool", "int64", "pybool", "pyint")
-    if name == "pow" and dt(a) in integral and dt(b) in integral and np.any(np.asarray(b) < 0):
-        # PyTorch: "Integers to negative integer powers are not allowed"
+    if rd == "bool" and alpha is not None:
+        return anything(note="alpha with bool operands")
+    if rd == "bool" and name == "pow":
+        return raises(TypeError, note="pow of two bools (PyTorch refuses)")
+    if name == "pow" and is_t(a) and dt(a) in integral and dt(b) == "pyint" and b < 0:
+        # PyTorch: "Integers to negative integer powers are not allowed" (a Python number
+        # only; an exponent tensor gives the truncated powers)
         return raises(ValueError, note="an integer base with a negative integer exponent")
     shape = bshape(a, b)
     A, B = as_dtype(a, rd), as_dtype(b, rd)
@@ -1074,8 +1097,10 @@ def arith_expect(name: str, a, b, alpha=None) -> Expect:
         if rd == "int64":
             if alpha is not None:
                 B = B * np.int64(alpha)
-            res = fn(A, B)
+            res = _int_pow(A, B) if name == "pow" else fn(A, B)
             return value(tv(np.broadcast_to(res, shape), rd))
+        if rd == "bool":  # NumPy's bool add and multiply are or and and, as PyTorch's
+            return value(tv(np.broadcast_to(fn(A, B), shape), rd))
         A64, B64 = f64(A), f64(B)
         amb = None
         if alpha is not None:
@@ -1495,8 +1520,9 @@ def mm_dtype(a, b) -> tuple[str, ...]:
     return ("float32",)
 
 
-def matmul_expect(a, b, bias=None, act=None, alpha=None) -> Expect:
-    """The Expect of ``a @ b`` (NumPy's matmul rules), plus a bias and an activation."""
+def matmul_expect(a, b, bias=None, act=None, alpha=None, exact_int: bool = True) -> Expect:
+    """The Expect of ``a @ b`` (NumPy's matmul rules), plus a bias and an activation;
+    `exact_int`: two integer operands give the exact int64 product (bools refused)."""
     if a.ndim == 0 or b.ndim == 0:
         return raises(ValueError, note="matmul of a 0-d tensor")
     # contiguous copies: NumPy's einsum factors a zero-stride operand out of the sum, which
@@ -1509,6 +1535,14 @@ def matmul_expect(a, b, bias=None, act=None, alpha=None) -> Expect:
         batch = np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
     except ValueError:
         return raises(ValueError, note="batch dims cannot be broadcast")
+    ints = ("int64", "bool")
+    if exact_int and bias is None and act is None and dt(a) in ints and dt(b) in ints:
+        # integer products are exact in wrapping int64 (PyTorch's); two bools are refused
+        if dt(a) == dt(b) == "bool":
+            return raises(TypeError, note="matmul of two bool tensors (PyTorch refuses)")
+        with np.errstate(all="ignore"):
+            res = np.matmul(np.asarray(a, np.int64), np.asarray(b, np.int64))
+        return value(tv(res, "int64"))
     k = A.shape[-1]
     with np.errstate(all="ignore"):
         res = (
@@ -1615,6 +1649,8 @@ def _ref_outer(a, kw):
     x, y = a[0], a[1]
     if x.ndim != 1 or y.ndim != 1:
         return raises(ValueError)
+    if dt(x) == dt(y) == "bool":  # PyTorch's outer of bools: their and
+        return value(tv(np.logical_and(x[:, None], y[None, :]), "bool"))
     return matmul_expect(x[:, None], y[None, :])
 
 
@@ -1629,7 +1665,7 @@ def _ref_linear(a, kw):
         return raises(ValueError)
     if b is not None and (not is_t(b) or b.shape not in ((w.shape[0],),)):
         return raises(ValueError) if is_t(b) and b.ndim == 1 else anything()
-    exp = matmul_expect(x, w.T, bias=b, act=act, alpha=alpha)
+    exp = matmul_expect(x, w.T, bias=b, act=act, alpha=alpha, exact_int=dt(x) == dt(w) == "int64")
     if exp.kind == "value" and alpha is not None and act in ("relu", "selu", "tanh", "sigmoid"):
         exp.either = True
     if exp.kind == "value" and alpha is not None and not (alpha > 0 or (act == "leaky_relu" and alpha == 0)):

@@ -6,8 +6,6 @@ here."""
 
 from __future__ import annotations
 
-import warnings
-
 from .. import _core
 from .._core import Tensor
 from .loss import (
@@ -24,6 +22,7 @@ from .loss import (
     smooth_l1_loss,
 )
 from .spatial import (
+    _softmax_dim,
     adaptive_avg_pool2d,
     avg_pool1d,
     avg_pool2d,
@@ -127,20 +126,6 @@ def softsign(x: Tensor) -> Tensor:
 def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """max(0, x) + min(0, alpha (e^(x / alpha) - 1)); alpha 0 is a ValueError (`inplace`: as `relu`)."""
     return x.celu(alpha)
-
-
-def _softmax_dim(op: str, dim: int | None, ndim: int) -> int:
-    """`dim`, or PyTorch's implicit choice when it is None (0 for 0-, 1- and 3-D input, else
-    1), with PyTorch's deprecation warning."""
-    if dim is not None:
-        return dim
-    warnings.warn(
-        f"Implicit dimension choice for {op} has been deprecated. "
-        "Change the call to include dim=X as an argument.",
-        UserWarning,
-        stacklevel=3,
-    )
-    return 0 if ndim in (0, 1, 3) else 1
 
 
 def softmax(x: Tensor, dim: int | None = None) -> Tensor:

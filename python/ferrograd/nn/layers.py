@@ -349,7 +349,7 @@ class _AlongDim(_Activation):
         self.dim = dim
 
     def _dim(self, x: Tensor) -> int:
-        from .functional import _softmax_dim  # noqa: PLC0415
+        from .spatial import _softmax_dim  # noqa: PLC0415
 
         return _softmax_dim(type(self).__name__, self.dim, x.ndim)
 

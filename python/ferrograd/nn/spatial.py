@@ -11,6 +11,7 @@ ones over (N, C, 1, L).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -498,6 +499,11 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
         raise TypeError(f"embedding: indices must be int64, got {input.dtype}")
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be 2-D (num, dim), got {tuple(weight.shape)}")
+    if input.numel() and int(input.min().item()) < 0:
+        # PyTorch refuses negative indices here (index_select would count them from the end)
+        raise IndexError(
+            f"embedding: index {int(input.min().item())} is out of range for {weight.shape[0]} rows"
+        )
     w = weight
     if padding_idx is not None:  # the padding row contributes its value but takes no gradient
         keep = np.ones((weight.shape[0], 1), bool)
@@ -515,11 +521,23 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -
     return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
 
 
+def _softmax_dim(op: str, dim: int | None, ndim: int) -> int:
+    """`dim`, or PyTorch's implicit choice when it is None (0 for 0-, 1- and 3-D input, else
+    1), with PyTorch's deprecation warning."""
+    if dim is not None:
+        return dim
+    warnings.warn(
+        f"Implicit dimension choice for {op} has been deprecated. "
+        "Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=3,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
 def softmin(input: Tensor, dim: int | None = None) -> Tensor:  # noqa: A002
     """softmax(-x) along `dim`, as `torch.nn.functional.softmin` (None: softmax's implicit
     choice, with its warning)."""
-    from .functional import _softmax_dim  # noqa: PLC0415
-
     return (-input).softmax(_softmax_dim("softmin", dim, input.ndim))
 
 

@@ -357,7 +357,9 @@ pub fn tanh_f32(x: f32) -> f32 {
             + x;
     let big = 1.0 - 2.0 / (exp_f32(a + a) + 1.0);
     let big = if x < 0.0 { -big } else { big };
-    if a < 0.625 {
+    if a == 0.0 {
+        x // keeps -0.0 (the polynomial's x + (...) x gives +0.0)
+    } else if a < 0.625 {
         small
     } else {
         big

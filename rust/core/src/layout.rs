@@ -143,13 +143,32 @@ impl Layout {
         true
     }
 
-    /// Whether two of its elements share one storage location (a stride-0 dim of size > 1,
-    /// as `expand` makes). Other overlaps would need a strided view the API cannot build.
+    /// Whether two of its elements may share one storage location: a stride-0 dim of more
+    /// than one element (as `expand` makes), or dims that do not nest (overlapping
+    /// `unfold` windows).
+    /// Conservative: with the dims of size > 1 sorted by stride, each stride must pass the
+    /// farthest offset the smaller ones reach, which every layout the API builds without
+    /// overlap satisfies.
     pub fn has_internal_overlap(&self) -> bool {
-        self.shape
+        if self.shape.contains(&0) {
+            return false;
+        }
+        let mut dims: SmallVec<[(usize, usize); 4]> = self
+            .shape
             .iter()
             .zip(&self.strides)
-            .any(|(&n, &s)| n > 1 && s == 0)
+            .filter(|(&n, _)| n > 1)
+            .map(|(&n, &s)| (s.unsigned_abs(), n))
+            .collect();
+        dims.sort_unstable();
+        let mut reach = 0usize;
+        for (s, n) in dims {
+            if s <= reach || s == 0 {
+                return true;
+            }
+            reach = reach.saturating_add(s.saturating_mul(n - 1));
+        }
+        false
     }
 
     /// This layout viewed with `shape` broadcast to `target` (stride 0 on stretched dims).

@@ -2,6 +2,24 @@
 
 use crate::prelude::*;
 
+/// PyTorch refuses an integer tensor raised to a negative Python integer (an exponent
+/// tensor gives integer powers' truncated values instead, 0 for |x| > 1).
+fn check_int_power(t: &Tensor, o: &Bound<'_, PyAny>) -> PyResult<()> {
+    // a Python int only: a one-element tensor would extract through __index__
+    let is_int =
+        o.is_instance_of::<pyo3::types::PyInt>() && !o.is_instance_of::<pyo3::types::PyBool>();
+    if t.dtype().is_float() || !is_int {
+        return Ok(());
+    }
+    match o.extract::<i64>() {
+        Ok(v) if v < 0 => Err(PyValueError::new_err(
+            "pow: integers to negative integer powers are not allowed (as in PyTorch); use a \
+             float base or exponent",
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[pymethods]
 impl PyTensor {
     // ------------------------------------------------------------ arithmetic
@@ -40,6 +58,7 @@ impl PyTensor {
                 "pow: a modulo argument is not supported for tensors",
             ));
         }
+        check_int_power(&self.t, o)?;
         self.bin(py, o, false, |a, b| a.pow(b))
     }
     fn __rpow__(
@@ -111,6 +130,7 @@ impl PyTensor {
     }
     /// Elementwise power.
     fn pow(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        check_int_power(&self.t, other)?;
         method_result(
             py,
             "pow",

@@ -266,3 +266,20 @@ pub(crate) fn host_cache_limit(limit: Option<usize>) -> usize {
         None => ferrograd_core::alloc::limit(),
     }
 }
+
+/// The diagonal of dims (`dim1`, `dim2`) as a new last dim: a view (`Tensor.diagonal`).
+#[pyfunction]
+pub(crate) fn _diagonal(
+    x: &PyTensor,
+    offset: isize,
+    dim1: isize,
+    dim2: isize,
+) -> PyResult<PyTensor> {
+    x.t.diagonal(offset, dim1, dim2).map(wrap).map_err(err)
+}
+
+/// Windows of `size` along `dim`, `step` apart, as a new last dim: a view (`Tensor.unfold`).
+#[pyfunction]
+pub(crate) fn _unfold(x: &PyTensor, dim: isize, size: usize, step: usize) -> PyResult<PyTensor> {
+    x.t.unfold(dim, size, step).map(wrap).map_err(err)
+}

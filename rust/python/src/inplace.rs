@@ -61,12 +61,14 @@ impl PyTensor {
     #[pyo3(signature = (min=None, max=None))]
     fn clamp_<'py>(
         slf: Bound<'py, Self>,
-        min: Option<f64>,
-        max: Option<f64>,
+        min: Option<&Bound<'py, PyAny>>,
+        max: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, Self>> {
+        // `clamp`'s result (its bounds' rules), stored back by the in-place rules
+        let clamped = slf.get().clamp(slf.py(), min, max)?;
         let t = slf.get().t.clone();
         run(slf.py(), heavy(&t), || {
-            t.apply_("clamp_", |x| x.clamp(min, max))
+            t.apply_("clamp_", |_| Ok(clamped.t))
         })?;
         Ok(slf)
     }

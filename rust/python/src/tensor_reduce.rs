@@ -348,6 +348,19 @@ impl PyTensor {
         keepdim: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let is_max = op == "max";
+        // x.max(other): the elementwise maximum, as PyTorch's overload
+        if let Some(o) = dim.and_then(|d| d.cast::<PyTensor>().ok()) {
+            let o = o.get().t.clone();
+            let t = &self.t;
+            let r = run(py, heavy(t), || {
+                if is_max {
+                    t.maximum(&o)
+                } else {
+                    t.minimum(&o)
+                }
+            })?;
+            return Ok(Bound::new(py, wrap(r))?.into_any());
+        }
         let one = match dim {
             Some(d)
                 if !d.is_none()
@@ -360,22 +373,40 @@ impl PyTensor {
         };
         let d = dims_arg(dim)?;
         let t = &self.t;
-        let values = run(py, heavy(t), || {
+        let reduce = || {
             if is_max {
                 t.amax(d.as_deref(), keepdim)
             } else {
                 t.amin(d.as_deref(), keepdim)
             }
-        })?;
+        };
         let Some(axis) = one else {
-            return Ok(Bound::new(py, wrap(values))?.into_any());
+            return Ok(Bound::new(py, wrap(run(py, heavy(t), reduce)?))?.into_any());
         };
         let indices = if is_max {
-            t.argmax(Some(axis), keepdim)
+            t.argmax(Some(axis), true)
         } else {
-            t.argmin(Some(axis), keepdim)
+            t.argmin(Some(axis), true)
         }
         .map_err(err)?;
+        // with a gradient to carry, the values are taken at the indices, so the gradient
+        // goes to that entry alone (PyTorch's rule: at a tie or a NaN, amax's would split
+        // it or make it NaN); otherwise the reduction, the same values
+        let values = if ferrograd_core::is_grad_enabled() && t.requires_grad() {
+            let v = t.take_along_dim(&indices, axis).map_err(err)?;
+            if keepdim {
+                v
+            } else {
+                v.squeeze(Some(axis)).map_err(err)?
+            }
+        } else {
+            run(py, heavy(t), reduce)?
+        };
+        let indices = if keepdim {
+            indices
+        } else {
+            indices.squeeze(Some(axis)).map_err(err)?
+        };
         values_indices(py, op, values, indices)
     }
 }

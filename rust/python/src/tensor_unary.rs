@@ -104,13 +104,52 @@ impl PyTensor {
     }
     /// Clamps into [min, max] (either bound may be None).
     #[pyo3(signature = (min=None, max=None))]
-    fn clamp(&self, py: Python<'_>, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
+    pub(crate) fn clamp(
+        &self,
+        py: Python<'_>,
+        min: Option<&Bound<'_, PyAny>>,
+        max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
         let t = &self.t;
-        run(py, heavy(t), || t.clamp(min, max)).map(wrap)
+        let (min, max) = (min.filter(|o| !o.is_none()), max.filter(|o| !o.is_none()));
+        // numbers around a float tensor: the fused op (PyTorch's gradient at the bounds);
+        // tensors, or an integer or bool tensor: max/min of the operands, so integers stay
+        // exact and the dtype is the operands' promotion
+        let number = |o: Option<&Bound<'_, PyAny>>| match o {
+            None => Some(None),
+            Some(o) if o.cast::<PyTensor>().is_err() => o.extract::<f64>().ok().map(Some),
+            _ => None,
+        };
+        if t.dtype().is_float() {
+            if let (Some(lo), Some(hi)) = (number(min), number(max)) {
+                return run(py, heavy(t), || t.clamp(lo, hi)).map(wrap);
+            }
+        }
+        let bound = |o: Option<&Bound<'_, PyAny>>| -> PyResult<Option<Tensor>> {
+            match o {
+                None => Ok(None),
+                Some(o) => operand(o, t)?.map(Some).ok_or_else(|| {
+                    PyTypeError::new_err(format!(
+                        "clamp: bounds must be numbers or tensors, got {}",
+                        o.get_type()
+                            .name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
+                    ))
+                }),
+            }
+        };
+        let (lo, hi) = (bound(min)?, bound(max)?);
+        run(py, heavy(t), || t.clamp_tensors(lo.as_ref(), hi.as_ref())).map(wrap)
     }
     /// `clamp`'s other name (PyTorch's and NumPy's).
     #[pyo3(signature = (min=None, max=None))]
-    fn clip(&self, py: Python<'_>, min: Option<f64>, max: Option<f64>) -> PyResult<PyTensor> {
+    fn clip(
+        &self,
+        py: Python<'_>,
+        min: Option<&Bound<'_, PyAny>>,
+        max: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyTensor> {
         self.clamp(py, min, max)
     }
 }

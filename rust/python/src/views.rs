@@ -127,9 +127,33 @@ impl PyTensor {
     fn unsqueeze(&self, dim: isize) -> PyResult<PyTensor> {
         self.t.unsqueeze(dim).map(wrap).map_err(err)
     }
-    /// Removes size-1 dims (all, or just `dim`).
+    /// Removes size-1 dims (all, just `dim`, or those of a tuple of dims that have size 1).
     #[pyo3(signature = (dim=None, *, axis=None))]
-    fn squeeze(&self, dim: Option<isize>, axis: Option<isize>) -> PyResult<PyTensor> {
+    fn squeeze(&self, dim: Option<&Bound<'_, PyAny>>, axis: Option<isize>) -> PyResult<PyTensor> {
+        if let Some(d) =
+            dim.filter(|d| d.is_instance_of::<PyTuple>() || d.is_instance_of::<PyList>())
+        {
+            if axis.is_some() {
+                return Err(PyTypeError::new_err("squeeze: give dim or axis, not both"));
+            }
+            let n = self.t.ndim();
+            let mut dims = d
+                .extract::<Vec<isize>>()?
+                .into_iter()
+                .map(|x| ferrograd_core::layout::normalize_dim("squeeze", x, n.max(1)))
+                .collect::<ferrograd_core::Result<Vec<usize>>>()
+                .map_err(err)?;
+            dims.sort_unstable();
+            dims.dedup();
+            let mut t = self.t.clone();
+            for &x in dims.iter().rev() {
+                if x < t.ndim() && t.shape()[x] == 1 {
+                    t = t.squeeze(Some(x as isize)).map_err(err)?;
+                }
+            }
+            return Ok(wrap(t));
+        }
+        let dim = dim.map(|d| d.extract::<isize>()).transpose()?;
         let dim = axis_alias_opt("squeeze", dim, axis)?;
         self.t.squeeze(dim).map(wrap).map_err(err)
     }

@@ -2,7 +2,7 @@
 
 use crate::autograd::{needs, record};
 use crate::dtype::DType;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::layout::broadcast_shapes;
 use crate::tensor::Tensor;
 
@@ -82,10 +82,12 @@ impl LogicOp {
 pub fn result_dtype(op: BinaryOp, a: DType, b: DType) -> DType {
     let d = a.promote(b);
     match (op, d) {
-        (BinaryOp::Div | BinaryOp::Pow, d) if !d.is_float() => DType::F32,
-        // the larger or smaller of two bools is a bool, as in PyTorch
-        (BinaryOp::Maximum | BinaryOp::Minimum, DType::Bool) => DType::Bool,
-        (_, DType::Bool) => DType::I64,
+        // true division is the one op that takes integers to float (PyTorch's rule); an
+        // integer power stays an integer
+        (BinaryOp::Div, d) if !d.is_float() => DType::F32,
+        // two bools: the sum is their or, the product their and, the larger or smaller
+        // a bool too (PyTorch's); `binary` refuses the rest
+        (_, DType::Bool) => DType::Bool,
         (_, d) => d,
     }
 }
@@ -108,22 +110,24 @@ impl Tensor {
     pub fn binary(&self, op: BinaryOp, other: &Tensor) -> Result<Tensor> {
         let (da, db) = Tensor::operand_dtypes(self, other);
         let dt = result_dtype(op, da, db);
-        if op == BinaryOp::Pow && !self.dtype().is_float() && !other.dtype().is_float() {
-            // PyTorch refuses an integer base with a negative integer exponent
-            let e = other.cast(DType::I64)?;
-            if e.numel() > 0 && e.to_vec::<i64>()?.iter().any(|&v| v < 0) {
-                return Err(crate::value_err!(
-                    "pow: integers to negative integer powers are not allowed (as in PyTorch); \
-                     use a float base or exponent"
-                ));
-            }
-        }
         if dt == DType::Bool {
-            // maximum/minimum of bools: or/and (no gradient: bools have none)
-            let lop = if op == BinaryOp::Maximum {
-                LogicOp::Or
-            } else {
-                LogicOp::And
+            // of two bools: or / and (no gradient: bools have none)
+            let lop = match op {
+                BinaryOp::Add | BinaryOp::Maximum => LogicOp::Or,
+                BinaryOp::Mul | BinaryOp::Minimum => LogicOp::And,
+                BinaryOp::Sub => {
+                    return Err(Error::DType(
+                        "sub: two bool tensors cannot be subtracted (as in PyTorch); use ^ or \
+                         logical_xor, or ~ to invert a mask"
+                            .into(),
+                    ))
+                }
+                BinaryOp::Div | BinaryOp::Pow => {
+                    return Err(Error::DType(format!(
+                        "{}: not defined for two bool tensors (as in PyTorch)",
+                        op.name()
+                    )))
+                }
             };
             return self.logical(lop, other);
         }
@@ -350,8 +354,9 @@ impl Tensor {
             .compare(CmpOp::Lt, &Tensor::scalar(f64::INFINITY, self.dtype()))
     }
 
-    /// -1, 0 or 1 by the sign of each element (NaN stays NaN), in this tensor's dtype; its
-    /// gradient is zero, so the result is not tracked by autograd.
+    /// -1, 0 or 1 by the sign of each element, in this tensor's dtype (NaN gives 0, as
+    /// PyTorch's `(0 < x) - (x < 0)`); its gradient is zero, so the result is not tracked
+    /// by autograd.
     pub fn sign(&self) -> Result<Tensor> {
         let _g = crate::autograd::NoGradGuard::new();
         let dt = if self.dtype() == DType::Bool {
@@ -362,12 +367,7 @@ impl Tensor {
         let zero = Tensor::scalar(0.0, self.dtype());
         let pos = self.compare(CmpOp::Gt, &zero)?.cast(dt)?;
         let neg = self.compare(CmpOp::Lt, &zero)?.cast(dt)?;
-        let s = pos.sub(&neg)?;
-        if !dt.is_float() {
-            return Ok(s);
-        }
-        // NaN compares false both ways: put it back
-        Tensor::where_(&self.isnan()?, self, &s).map(|t| t.detach())
+        pos.sub(&neg)
     }
 
     /// `value` (a 0-dim tensor) where the bool `mask`, broadcast to this tensor's shape, is

@@ -315,7 +315,9 @@ impl Tensor {
             ));
         }
         let dt = self.dtype().promote(other.dtype());
-        let dt = if dt.is_float() { dt } else { DType::F32 };
+        if !dt.is_float() {
+            return self.int_matmul(other, dt);
+        }
         let dt = crate::autocast::product_dtype(dt, self.device());
         let (a, b) = (self.cast(dt)?, other.cast(dt)?);
         match (ash.len(), bsh.len()) {
@@ -324,6 +326,55 @@ impl Tensor {
             (_, 1) => a.mm_nd(&b.unsqueeze(1)?)?.squeeze(Some(-1)),
             _ => a.mm_nd(&b),
         }
+    }
+
+    /// `matmul` of integer tensors (shapes already checked), exact in wrapping int64 and
+    /// then of the operands' promoted dtype (uint8 and int32 wrap), as PyTorch's integer
+    /// products; integers live on the host and carry no gradient. Bool is refused, as
+    /// PyTorch refuses it.
+    fn int_matmul(&self, other: &Tensor, dt: DType) -> Result<Tensor> {
+        if dt == DType::Bool {
+            return Err(crate::error::Error::DType(
+                "matmul: not defined for bool tensors (as in PyTorch)".into(),
+            ));
+        }
+        let (a, b) = (self.cast(DType::I64)?, other.cast(DType::I64)?);
+        let (a1, b1) = (a.ndim() == 1, b.ndim() == 1);
+        let a = if a1 { a.unsqueeze(0)? } else { a };
+        let b = if b1 { b.unsqueeze(1)? } else { b };
+        let (ra, rb) = (a.ndim(), b.ndim());
+        let (m, k, n) = (a.shape()[ra - 2], a.shape()[ra - 1], b.shape()[rb - 1]);
+        let batch = broadcast_shapes("matmul", &a.shape()[..ra - 2], &b.shape()[..rb - 2])?;
+        let full = |t: &Tensor, r: usize, c: usize| -> Result<Vec<i64>> {
+            let mut sh = batch.to_vec();
+            sh.extend([r, c]);
+            t.broadcast_to(&sh)?.to_vec::<i64>()
+        };
+        let (av, bv) = (full(&a, m, k)?, full(&b, k, n)?);
+        let mut shape = batch.to_vec();
+        shape.extend([m, n]);
+        let mut out = crate::storage::try_filled(checked_numel(&shape)?, 0i64)?;
+        let nb = checked_numel(&batch)?;
+        for p in 0..nb {
+            for i in 0..m {
+                let row = &mut out[(p * m + i) * n..(p * m + i + 1) * n];
+                for kk in 0..k {
+                    let x = av[(p * m + i) * k + kk];
+                    let brow = &bv[(p * k + kk) * n..(p * k + kk + 1) * n];
+                    for (o, &y) in row.iter_mut().zip(brow) {
+                        *o = o.wrapping_add(x.wrapping_mul(y));
+                    }
+                }
+            }
+        }
+        let mut y = Tensor::from_vec(out, &shape)?;
+        if b1 {
+            y = y.squeeze(Some(-1))?;
+        }
+        if a1 {
+            y = y.squeeze(Some(if b1 { -1 } else { -2 }))?;
+        }
+        y.cast(dt)
     }
 
     /// `a @ b` for operands of at least two dims and one float dtype.
@@ -404,6 +455,14 @@ impl Tensor {
             }
         }
         let dt = self.dtype().promote(w.dtype());
+        if dt.is_int() && act.is_none() && drop.is_none() {
+            // integers: the exact integer product (and bias), as PyTorch's
+            let y = self.matmul(&w.transpose(0, 1)?)?;
+            return match b {
+                Some(b) => y.add(b),
+                None => Ok(y),
+            };
+        }
         let dt = if dt.is_float() { dt } else { DType::F32 };
         let dt = crate::autocast::product_dtype(dt, self.device());
         let then_drop = |y: Tensor| match drop {

@@ -372,9 +372,9 @@ unary_table! {
     /// x relu6(x + 3) / 6
     Hardswish => 45, "hardswish",
         cpu x => x * clip(x + c(3.0), c(0.0), c(6.0)) / c(6.0),
-            (x, y, g) => if x < c(-3.0) { c(0.0) } else if x <= c(3.0) { g * (x / c(3.0) + c(0.5)) } else { g };
+            (x, y, g) => if x <= c(-3.0) { c(0.0) } else if x < c(3.0) { g * (x / c(3.0) + c(0.5)) } else { g };
         wgsl "x * clamp_f(x + 3.0, 0.0, 6.0) / 6.0",
-            "select(select(g, g * (x / 3.0 + 0.5), x <= 3.0), 0.0, x < -3.0)";
+            "select(select(g, g * (x / 3.0 + 0.5), x < 3.0), 0.0, x <= -3.0)";
     /// relu6(x + 3) / 6
     Hardsigmoid => 46, "hardsigmoid",
         cpu x => clip(x + c(3.0), c(0.0), c(6.0)) / c(6.0),

@@ -44,6 +44,35 @@ impl Tensor {
         self.mul(self)
     }
 
+    /// Clamps into [min, max] given as tensors (broadcast against this one), as PyTorch's
+    /// `clamp` with tensor or integer bounds: max(x, min) then min(., max), with the
+    /// dtype the operands promote to (an integer tensor and integer bounds stay integers,
+    /// exactly; a bool tensor becomes int64), so min > max gives max and NaN propagates.
+    pub fn clamp_tensors(&self, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<Tensor> {
+        if min.is_none() && max.is_none() {
+            return Err(value_err!(
+                "clamp: at least one of min and max must be given"
+            ));
+        }
+        let mut y = self.clone();
+        if y.dtype() == DType::Bool {
+            // a float bound decides a float result (kept on the tensor's device); integer
+            // bounds an int64 one
+            let float = [min, max]
+                .into_iter()
+                .flatten()
+                .find(|t| t.dtype().is_float());
+            y = y.cast(float.map_or(DType::I64, |t| t.dtype()))?;
+        }
+        if let Some(lo) = min {
+            y = y.maximum(lo)?;
+        }
+        if let Some(hi) = max {
+            y = y.minimum(hi)?;
+        }
+        Ok(y)
+    }
+
     /// Clamps into [min, max] as PyTorch does: either bound may be absent (not both), min >
     /// max gives max everywhere, and a NaN bound or element gives NaN.
     pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Tensor> {
@@ -77,6 +106,10 @@ impl Tensor {
                     .collect();
                 // wrapped back: -x of a uint8 is 256 - x, as PyTorch's
                 return Tensor::from_vec(v, self.shape())?.cast(d);
+            }
+            // relu of integers is their max with 0, in their dtype (PyTorch's)
+            (UnaryOp::Relu, d) if d.is_int() => {
+                return self.maximum(&Tensor::from_vec(vec![0i64], &[])?);
             }
             // integer-valued ops keep integers as they are (a copy, as PyTorch's)
             (UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round | UnaryOp::Trunc, d) if d.is_int() => {

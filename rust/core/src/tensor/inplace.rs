@@ -23,8 +23,8 @@ impl Tensor {
         }
         if self.0.layout.has_internal_overlap() {
             return Err(value_err!(
-                "{op}: the tensor of shape {} (strides {:?}) is an expanded view whose elements share memory; \
-                 an in-place write into it is ambiguous, clone() it first",
+                "{op}: the tensor of shape {} (strides {:?}) is a view whose elements share memory \
+                 (expanded, or overlapping windows); an in-place write into it is ambiguous, clone() it first",
                 fmt_shape(self.shape()),
                 self.strides()
             ));

@@ -317,6 +317,12 @@ impl Tensor {
         if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
             return Err(value_err!("arange: step must be finite and non-zero, got start={start}, end={end}, step={step}"));
         }
+        if (end - start) * step < 0.0 {
+            // PyTorch's "upper bound and lower bound inconsistent with step sign"
+            return Err(value_err!(
+                "arange: the step {step} points away from end={end} (start={start})"
+            ));
+        }
         let n = ((end - start) / step).ceil().max(0.0);
         if n > (isize::MAX as f64) / 8.0 {
             return Err(Error::Memory(format!(

@@ -347,3 +347,125 @@ impl Tensor {
         s.reshape(&target)
     }
 }
+
+impl Tensor {
+    /// The diagonal of dims (`dim1`, `dim2`) as a new last dim, a view (PyTorch's
+    /// `diagonal`): entries [i, i + offset] (offset > 0 above the main diagonal), so
+    /// writes through it reach this tensor.
+    pub fn diagonal(&self, offset: isize, dim1: isize, dim2: isize) -> Result<Tensor> {
+        let n = self.ndim();
+        if n < 2 {
+            return Err(shape_err!(
+                "diagonal: expected a tensor with at least 2 dims, got shape {}",
+                fmt_shape(self.shape())
+            ));
+        }
+        let a = normalize_dim("diagonal", dim1, n)?;
+        let b = normalize_dim("diagonal", dim2, n)?;
+        if a == b {
+            return Err(value_err!(
+                "diagonal: dim1 and dim2 must differ, got {dim1} and {dim2}"
+            ));
+        }
+        let l = &self.0.layout;
+        let (r, c) = (l.shape[a] as isize, l.shape[b] as isize);
+        let len = if offset >= 0 {
+            r.min(c - offset)
+        } else {
+            (r + offset).min(c)
+        }
+        .max(0) as usize;
+        let keep: Vec<usize> = (0..n).filter(|&i| i != a && i != b).collect();
+        let mut shape: Shape = keep.iter().map(|&i| l.shape[i]).collect();
+        let mut strides: crate::layout::Strides = keep.iter().map(|&i| l.strides[i]).collect();
+        shape.push(len);
+        strides.push(l.strides[a] + l.strides[b]);
+        // the first entry, inside the tensor whenever the diagonal has one
+        let start = match (len, offset >= 0) {
+            (0, _) => 0,
+            (_, true) => offset * l.strides[b],
+            (_, false) => -offset * l.strides[a],
+        };
+        let out = self.view_with(Layout {
+            shape,
+            strides,
+            offset: (l.offset as isize + start) as usize,
+        });
+        let xs = self.shape().to_vec();
+        Ok(autograd::record(
+            out,
+            "DiagonalBackward",
+            &[self],
+            move |g| {
+                // g into the (i, i + offset) entries of a zero (..., r, c) tensor: an index add
+                // over the two dims flattened, then the dims back in place
+                let (r, c) = (xs[a], xs[b]);
+                let first = if offset >= 0 {
+                    0
+                } else {
+                    offset.unsigned_abs()
+                };
+                let flat: Vec<i64> = (0..len)
+                    .map(|k| ((first + k) * c + (first + k)) as i64 + offset as i64)
+                    .collect();
+                let idx = Tensor::from_vec(flat, &[len])?;
+                let lead = n - 2;
+                let gz = g.index_add_rows(lead as isize, &idx, r * c)?;
+                let mut full: Vec<isize> = keep.iter().map(|&i| xs[i] as isize).collect();
+                full.extend([r as isize, c as isize]);
+                let mut inv = vec![0isize; n];
+                for (i, &p) in keep.iter().chain([&a, &b]).enumerate() {
+                    inv[p] = i as isize;
+                }
+                Ok(vec![Some(gz.reshape(&full)?.permute(&inv)?)])
+            },
+        ))
+    }
+
+    /// Every slice of length `size` along `dim`, `step` apart, as a new last dim: a view
+    /// (PyTorch's `Tensor.unfold`), so writes through it reach this tensor. A 0-d tensor
+    /// counts as one element along dim 0.
+    pub fn unfold(&self, dim: isize, size: usize, step: usize) -> Result<Tensor> {
+        if self.ndim() == 0 {
+            normalize_dim("unfold", dim, 1)?;
+            let y = self.reshape(&[1])?.unfold(0, size, step)?;
+            return y.reshape(&[size as isize]);
+        }
+        let nd = self.ndim();
+        let d = normalize_dim("unfold", dim, nd)?;
+        let l = &self.0.layout;
+        let n = l.shape[d];
+        if step == 0 || size > n {
+            return Err(value_err!(
+                "unfold: need 0 <= size <= {n} and step > 0, got size {size}, step {step}"
+            ));
+        }
+        let count = (n - size) / step + 1;
+        let mut shape = l.shape.clone();
+        shape[d] = count;
+        shape.push(size);
+        let mut strides = l.strides.clone();
+        strides[d] = l.strides[d] * step as isize;
+        strides.push(l.strides[d]);
+        let out = self.view_with(Layout {
+            shape,
+            strides,
+            offset: l.offset,
+        });
+        let xs = self.shape().to_vec();
+        Ok(autograd::record(out, "UnfoldBackward", &[self], move |g| {
+            // windows may overlap: each window's entries added back where they came from
+            let mut perm: Vec<isize> = (0..=d as isize).collect();
+            perm.push(nd as isize);
+            perm.extend(d as isize + 1..nd as isize);
+            let mut merged: Vec<isize> = xs.iter().map(|&s| s as isize).collect();
+            merged[d] = (count * size) as isize;
+            let flat: Vec<i64> = (0..count)
+                .flat_map(|k| (0..size).map(move |j| (k * step + j) as i64))
+                .collect();
+            let idx = Tensor::from_vec(flat, &[count * size])?;
+            let gm = g.permute(&perm)?.reshape(&merged)?;
+            Ok(vec![Some(gm.index_add_rows(d as isize, &idx, n)?)])
+        }))
+    }
+}

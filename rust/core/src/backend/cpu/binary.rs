@@ -147,6 +147,34 @@ fn float_binary<T: Float>(
     }
 }
 
+/// x^e in wrapping 64-bit integers, as PyTorch's integer pow: by squaring; a negative
+/// exponent gives the integer part of 1 / x^|e| (1 for x = 1, +-1 for x = -1, else 0).
+#[inline(always)]
+fn int_pow(x: i64, e: i64) -> i64 {
+    if e < 0 {
+        return match x {
+            1 => 1,
+            -1 => {
+                if e % 2 == 0 {
+                    1
+                } else {
+                    -1
+                }
+            }
+            _ => 0,
+        };
+    }
+    let (mut base, mut e, mut acc) = (x, e as u64, 1i64);
+    while e > 0 {
+        if e & 1 == 1 {
+            acc = acc.wrapping_mul(base);
+        }
+        base = base.wrapping_mul(base);
+        e >>= 1;
+    }
+    acc
+}
+
 fn int_binary(op: BinaryOp, a: &[i64], la: &Layout, b: &[i64], lb: &Layout) -> Result<Vec<i64>> {
     match op {
         BinaryOp::Add => apply(a, la, b, lb, |x: i64, y: i64| x.wrapping_add(y)),
@@ -154,7 +182,8 @@ fn int_binary(op: BinaryOp, a: &[i64], la: &Layout, b: &[i64], lb: &Layout) -> R
         BinaryOp::Mul => apply(a, la, b, lb, |x: i64, y: i64| x.wrapping_mul(y)),
         BinaryOp::Maximum => apply(a, la, b, lb, |x: i64, y: i64| x.max(y)),
         BinaryOp::Minimum => apply(a, la, b, lb, |x: i64, y: i64| x.min(y)),
-        BinaryOp::Div | BinaryOp::Pow => Err(Error::DType(format!(
+        BinaryOp::Pow => apply(a, la, b, lb, int_pow),
+        BinaryOp::Div => Err(Error::DType(format!(
             "{}: integer operands are promoted to float first",
             op.name()
         ))),
