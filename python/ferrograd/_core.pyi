@@ -27,6 +27,8 @@ __all__ = [
     "RemovableHandle",
     "queue_callback",
     "_custom_grad_fn",
+    "_backward_many",
+    "_grad",
     "unfold2d",
     "conv2d",
     "fold2d",
@@ -452,8 +454,15 @@ class Tensor:
         """Converts to bfloat16 (stored so; ops compute in float32 and round)."""
 
     # -------------------------------------------------------------- autograd
-    def backward(self, gradient: Tensor | None = None, retain_graph: builtins.bool = False) -> None:
-        """Computes gradients of this tensor with respect to the leaves that require them."""
+    def backward(
+        self,
+        gradient: Tensor | None = None,
+        retain_graph: builtins.bool | None = None,
+        create_graph: builtins.bool = False,
+        inputs: Tensor | Sequence[Tensor] | None = None,
+    ) -> None:
+        """Computes gradients of this tensor with respect to the leaves that require them
+        (only into the ``.grad`` of ``inputs`` when given)."""
 
     # ---- composed in Python (ferrograd/_composite.py), attached at import
     def flip(self, *args: builtins.int | Sequence[builtins.int], dims: _Dims = None) -> Tensor:
@@ -591,6 +600,17 @@ class Tensor:
     def __rfloordiv__(self, other: _Operand) -> Tensor: ...
     def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], object]) -> RemovableHandle:
         """Calls ``hook(tensor)`` once this leaf's gradient is final in each backward pass."""
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Calls ``hook(grad)`` on this tensor's gradient in each backward pass; a Tensor it
+        returns replaces the gradient."""
+
+    def retain_grad(self) -> None:
+        """Keeps this non-leaf tensor's gradient in ``.grad`` in later backward passes."""
+
+    @property
+    def retains_grad(self) -> builtins.bool:
+        """Whether backward passes fill this non-leaf tensor's ``.grad``."""
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
@@ -1296,7 +1316,7 @@ def set_rng_state(state: tuple[int, int]) -> None:
 
 @final
 class RemovableHandle:
-    """What ``Tensor.register_post_accumulate_grad_hook`` returns."""
+    """What ``Tensor.register_hook`` and ``register_post_accumulate_grad_hook`` return."""
 
     def remove(self) -> None:
         """Unregisters the hook (a second call does nothing)."""
@@ -1306,6 +1326,23 @@ class RemovableHandle:
 
 def queue_callback(callback: Callable[[], object]) -> None:
     """Queues ``callback()`` for the end of the backward pass in progress (only from a hook)."""
+
+def _backward_many(
+    tensors: list[Tensor],
+    gradients: list[Tensor | None],
+    retain_graph: bool,
+    inputs: list[Tensor] | None = None,
+) -> None:
+    """One backward pass from several tensors (into the ``.grad`` of ``inputs`` when given)."""
+
+def _grad(
+    outputs: list[Tensor],
+    grad_outputs: list[Tensor | None],
+    inputs: list[Tensor],
+    retain_graph: bool,
+    allow_unused: bool,
+) -> list[Tensor | None]:
+    """The gradients of ``outputs`` with respect to ``inputs`` (None where unused)."""
 
 def _custom_grad_fn(
     output: Tensor, inputs: list[Tensor], backward: Callable[[Tensor], Any], name: str

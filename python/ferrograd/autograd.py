@@ -1,6 +1,8 @@
-"""Grad mode switches, `gradcheck` (the finite-difference check of derivative rules), and
-derivative rules written in Python: `Function` (PyTorch's `torch.autograd.Function`) and
-`queue_callback` (run something when the backward pass in progress ends)."""
+"""Grad mode switches, `gradcheck` (the finite-difference check of derivative rules),
+`backward` and `grad` (one pass from several outputs; gradients returned rather than
+accumulated), and derivative rules written in Python: `Function` (PyTorch's
+`torch.autograd.Function`) and `queue_callback` (run something when the backward pass in
+progress ends)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 
 from . import _core
 from ._core import Tensor
-from ._creation import tensor, zeros
+from ._creation import tensor, zeros, zeros_like
 
 
 class _GradMode:
@@ -151,14 +153,94 @@ def gradcheck(
     return True
 
 
-def backward(tensors, grad_tensors=None, retain_graph: bool = False) -> None:
-    """Runs backward from one tensor or several (summing their contributions)."""
-    if isinstance(tensors, Tensor):
-        tensors = [tensors]
-        grad_tensors = [grad_tensors] if grad_tensors is not None else None
-    grad_tensors = grad_tensors or [None] * len(tensors)
-    for t, g in zip(tensors, grad_tensors):
-        t.backward(g, retain_graph=retain_graph)
+def _as_list(x, what: str) -> list:
+    if isinstance(x, Tensor):
+        return [x]
+    if x is None:
+        return []
+    items = list(x)
+    for i, t in enumerate(items):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{what}: item {i} is a {type(t).__name__}, not a Tensor")
+    return items
+
+
+def _seeds(grads, n: int, what: str) -> list:
+    if grads is None:
+        return [None] * n
+    grads = [grads] if isinstance(grads, Tensor) else list(grads)
+    if len(grads) != n:
+        raise ValueError(f"{what}: got {len(grads)} gradients for {n} tensors")
+    for i, g in enumerate(grads):
+        if g is not None and not isinstance(g, Tensor):
+            raise TypeError(f"{what}: gradient {i} is a {type(g).__name__}, not a Tensor or None")
+    return grads
+
+
+def _no_create_graph(what: str, create_graph: bool) -> None:
+    if create_graph:
+        raise NotImplementedError(
+            f"{what}: create_graph=True (a differentiable backward, for higher-order "
+            "gradients) is not supported: ferrograd's derivative rules run outside the graph"
+        )
+
+
+def backward(
+    tensors,
+    grad_tensors=None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs=None,
+) -> None:
+    """Runs one backward pass from a tensor or several, as ``torch.autograd.backward``:
+    gradients flowing into shared parts of the graph are summed first, so the graph is
+    walked once. With `inputs`, only those tensors' ``.grad`` is accumulated."""
+    _no_create_graph("backward", create_graph)
+    roots = _as_list(tensors, "backward")
+    seeds = _seeds(grad_tensors, len(roots), "backward")
+    targets = None if inputs is None else _as_list(inputs, "backward(inputs=)")
+    _core._backward_many(roots, seeds, bool(retain_graph), targets)
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    only_inputs: bool = True,
+    allow_unused: bool | None = None,
+    is_grads_batched: bool = False,
+    materialize_grads: bool = False,
+) -> tuple:
+    """The gradients of `outputs` with respect to `inputs`, as ``torch.autograd.grad``:
+    returned as a tuple (one per input) instead of accumulated into ``.grad``.
+
+    `grad_outputs` seeds each output (None: 1, for a one-element output). An input the
+    outputs do not depend on raises, unless `allow_unused` (then its entry is None, or
+    zeros with `materialize_grads`). Hooks registered on the tensors run as in `backward`.
+    `create_graph` and `is_grads_batched` are not supported (NotImplementedError).
+
+    >>> x = fg.tensor([1.0, 2.0], requires_grad=True)
+    >>> (g,) = fg.autograd.grad((x * x).sum(), x)     # 2x, and x.grad stays None
+    """
+    _no_create_graph("grad", create_graph)
+    if is_grads_batched:
+        raise NotImplementedError("grad: is_grads_batched=True (vmap over seeds) is not supported")
+    del only_inputs  # deprecated in PyTorch, always True
+    outs = _as_list(outputs, "grad(outputs)")
+    ins = _as_list(inputs, "grad(inputs)")
+    if not outs or not ins:
+        raise ValueError("grad: outputs and inputs must each name at least one tensor")
+    seeds = _seeds(grad_outputs, len(outs), "grad")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    elif materialize_grads and not allow_unused:
+        raise ValueError("grad: materialize_grads=True needs allow_unused to be True or None")
+    got = _core._grad(outs, seeds, ins, bool(retain_graph), bool(allow_unused))
+    if materialize_grads:
+        got = [g if g is not None else zeros_like(t) for g, t in zip(got, ins)]
+    return tuple(got)
 
 
 # ---------------------------------------------------------------------------- custom rules

@@ -8,11 +8,17 @@
 
 use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
-use crate::tensor::{Inner, Tensor};
+use crate::tensor::Tensor;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+mod hooks;
+pub use hooks::{
+    register_hook, register_post_accumulate_grad_hook, remove_hook, retain_grad, retains_grad,
+    GradHook, LeafHook,
+};
 
 thread_local! {
     static GRAD_ENABLED: Cell<bool> = const { Cell::new(true) };
@@ -51,80 +57,6 @@ pub fn queue_callback(f: Callback) -> Result<()> {
             "queue_callback: can only be called during a backward pass (from a hook)".into(),
         )),
     })
-}
-
-/// A hook run with a leaf once its gradient is final in a backward pass (PyTorch's
-/// `register_post_accumulate_grad_hook`).
-pub type LeafHook = Arc<dyn Fn(&Tensor) -> Result<()> + Send + Sync>;
-
-struct HookEntry {
-    leaf: Weak<Inner>,
-    hooks: Vec<(u64, LeafHook)>,
-}
-
-/// The hooks of the leaves that have some, keyed by the leaf's address (checked against a
-/// weak handle, so a freed leaf's address reused by a new tensor finds nothing). A global
-/// table rather than a field of every tensor: most tensors never have a hook, and the
-/// backward pass looks here only while some leaf has one.
-static LEAF_HOOKS: Mutex<Option<HashMap<usize, HookEntry>>> = Mutex::new(None);
-static HOOKED: AtomicUsize = AtomicUsize::new(0);
-static HOOK_IDS: AtomicU64 = AtomicU64::new(1);
-
-fn hooks_table() -> std::sync::MutexGuard<'static, Option<HashMap<usize, HookEntry>>> {
-    LEAF_HOOKS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Registers `hook` to run with `leaf` after its gradient is accumulated for the last time
-/// in each backward pass that reaches it; returns an id for `remove_post_accumulate_grad_hook`.
-pub fn register_post_accumulate_grad_hook(leaf: &Tensor, hook: LeafHook) -> Result<u64> {
-    if !leaf.is_leaf() || !leaf.requires_grad() {
-        return Err(Error::Autograd(
-            "register_post_accumulate_grad_hook: only a leaf tensor that requires grad can have one"
-                .into(),
-        ));
-    }
-    let id = HOOK_IDS.fetch_add(1, Ordering::Relaxed);
-    let mut table = hooks_table();
-    let map = table.get_or_insert_with(HashMap::new);
-    map.retain(|_, e| e.leaf.strong_count() > 0);
-    let key = leaf.inner_addr();
-    let entry = map.entry(key).or_insert_with(|| HookEntry {
-        leaf: leaf.downgrade(),
-        hooks: Vec::new(),
-    });
-    if entry.leaf.strong_count() == 0 || entry.leaf.as_ptr() as usize != key {
-        *entry = HookEntry {
-            leaf: leaf.downgrade(),
-            hooks: Vec::new(),
-        };
-    }
-    entry.hooks.push((id, hook));
-    HOOKED.store(map.values().map(|e| e.hooks.len()).sum(), Ordering::Release);
-    Ok(id)
-}
-
-/// Removes a hook registered by `register_post_accumulate_grad_hook` (an unknown id is
-/// ignored).
-pub fn remove_post_accumulate_grad_hook(id: u64) {
-    let mut table = hooks_table();
-    if let Some(map) = table.as_mut() {
-        for e in map.values_mut() {
-            e.hooks.retain(|(i, _)| *i != id);
-        }
-        map.retain(|_, e| !e.hooks.is_empty() && e.leaf.strong_count() > 0);
-        HOOKED.store(map.values().map(|e| e.hooks.len()).sum(), Ordering::Release);
-    }
-}
-
-fn leaf_hooks(leaf: &Tensor) -> Vec<LeafHook> {
-    let table = hooks_table();
-    let key = leaf.inner_addr();
-    match table.as_ref().and_then(|m| m.get(&key)) {
-        Some(e) if e.leaf.as_ptr() as usize == key && e.leaf.strong_count() > 0 => {
-            e.hooks.iter().map(|(_, h)| h.clone()).collect()
-        }
-        _ => Vec::new(),
-    }
 }
 
 /// Whether ops record the graph on this thread.
@@ -173,6 +105,7 @@ pub struct Node {
     name: &'static str,
     rule: Mutex<Option<BackwardFn>>,
     inputs: Vec<Option<Edge>>,
+    hooks: Mutex<hooks::NodeHooks>,
 }
 
 impl Node {
@@ -230,6 +163,7 @@ pub(crate) fn record(
         name,
         rule: Mutex::new(Some(Box::new(rule))),
         inputs: edges,
+        hooks: Mutex::default(),
     });
     out.with_grad_fn(node)
 }
@@ -287,8 +221,42 @@ fn accumulate_leaf(leaf: &Tensor, g: Tensor) -> Result<()> {
 /// Runs the backward pass from `root`, seeding it with `gradient` (1 for a scalar root),
 /// then the callbacks queued during it, in order.
 pub fn backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> Result<()> {
+    backward_many(
+        std::slice::from_ref(root),
+        vec![gradient],
+        retain_graph,
+        None,
+    )
+}
+
+/// One backward pass from several roots at once (PyTorch's `torch.autograd.backward` on a
+/// list): the gradients they send into shared parts of the graph are summed before those
+/// parts run, so the graph is walked once and a second root does not find it freed. With
+/// `inputs`, only those tensors' `.grad` is accumulated (leaves or not), as PyTorch's
+/// `backward(inputs=...)`.
+pub fn backward_many(
+    roots: &[Tensor],
+    gradients: Vec<Option<Tensor>>,
+    retain_graph: bool,
+    inputs: Option<&[Tensor]>,
+) -> Result<()> {
+    if let Some(inputs) = inputs {
+        if inputs.is_empty() {
+            return Err(Error::Autograd(
+                "backward: inputs= was given but is empty".into(),
+            ));
+        }
+        let got = grad(roots, gradients, inputs, retain_graph, true)?;
+        let _guard = NoGradGuard::new();
+        for (t, g) in inputs.iter().zip(got) {
+            if let Some(g) = g {
+                accumulate_leaf(t, g)?;
+            }
+        }
+        return Ok(());
+    }
     let outer = CALLBACKS.with(|c| c.borrow_mut().replace(Vec::new()));
-    let r = run_backward(root, gradient, retain_graph);
+    let r = seeds("backward", roots, gradients).and_then(|s| run_pass(s, retain_graph, None));
     let queued = CALLBACKS.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
     r?;
     for f in queued.unwrap_or_default() {
@@ -297,54 +265,216 @@ pub fn backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> 
     Ok(())
 }
 
-fn run_backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> Result<()> {
-    if !root.requires_grad() {
-        return Err(Error::Autograd(
-            "backward: tensor does not require grad and has no grad_fn".to_string(),
-        ));
+/// The gradients of `outputs` (seeded by `grad_outputs`, 1 for scalar outputs) with
+/// respect to `inputs`, returned rather than accumulated into any `.grad` (PyTorch's
+/// `torch.autograd.grad` without `create_graph`). Hooks registered on the inputs and on
+/// the graph's tensors run; `retain_grad` tensors accumulate as in `backward`. An input
+/// the outputs do not depend on gets None when `allow_unused`, else an error.
+pub fn grad(
+    outputs: &[Tensor],
+    grad_outputs: Vec<Option<Tensor>>,
+    inputs: &[Tensor],
+    retain_graph: bool,
+    allow_unused: bool,
+) -> Result<Vec<Option<Tensor>>> {
+    for (i, t) in inputs.iter().enumerate() {
+        if !t.requires_grad() {
+            return Err(Error::Autograd(format!(
+                "grad: the differentiated tensor at index {i} does not require grad"
+            )));
+        }
     }
-    let seed = match gradient {
-        Some(g) => {
-            if g.shape() != root.shape() {
-                return Err(Error::Shape(format!(
-                    "backward: gradient has shape {} but the tensor has shape {}",
-                    fmt_shape(g.shape()),
-                    fmt_shape(root.shape())
-                )));
-            }
-            g.detach().to_device(root.device())?
-        }
-        None => {
-            if root.numel() != 1 {
-                return Err(Error::Autograd(format!(
-                    "backward: grad can be implicitly created only for a tensor with one element, \
-                     got shape {}; pass gradient=",
-                    fmt_shape(root.shape())
-                )));
-            }
-            Tensor::full(root.shape(), 1.0, root.dtype())?.to_device(root.device())?
-        }
-    };
+    let mut cap = Capture::default();
+    for t in inputs {
+        match t.grad_fn() {
+            Some(n) => cap.nodes.insert(Arc::as_ptr(n), None),
+            None => cap.leaves.insert(t.inner_addr(), None),
+        };
+    }
+    let outer = CALLBACKS.with(|c| c.borrow_mut().replace(Vec::new()));
+    let r = seeds("grad", outputs, grad_outputs)
+        .and_then(|s| run_pass(s, retain_graph, Some(&mut cap)));
+    let queued = CALLBACKS.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    r?;
+    for f in queued.unwrap_or_default() {
+        f()?;
+    }
     let _guard = NoGradGuard::new();
-    let hooked = HOOKED.load(Ordering::Acquire) > 0;
-    let root_node = match root.grad_fn() {
-        None => {
-            accumulate_leaf(root, seed)?;
-            if hooked {
-                for h in leaf_hooks(root) {
-                    h(root)?;
-                }
-            }
-            return Ok(());
+    let mut out = Vec::with_capacity(inputs.len());
+    for (i, t) in inputs.iter().enumerate() {
+        let g = match t.grad_fn() {
+            Some(n) => cap.nodes.get(&Arc::as_ptr(n)).cloned().flatten(),
+            // a leaf's gradient hooks run on its total, as in backward
+            None => match cap.leaves.get(&t.inner_addr()).cloned().flatten() {
+                Some(g) => Some(hooks::apply(&hooks::leaf_hooks(t).0, g)?),
+                None => None,
+            },
+        };
+        let g = match g {
+            Some(g) if g.dtype() != t.dtype() => Some(g.cast(t.dtype())?),
+            g => g,
+        };
+        if g.is_none() && !allow_unused {
+            return Err(Error::Autograd(format!(
+                "grad: the differentiated tensor at index {i} appears to not have been used in \
+                 the graph; pass allow_unused=True if this is the desired behavior"
+            )));
         }
-        Some(n) => n.clone(),
+        out.push(g);
+    }
+    Ok(out)
+}
+
+/// Pairs each root with its seed gradient (checked; 1 for a one-element root).
+fn seeds(
+    op: &str,
+    roots: &[Tensor],
+    gradients: Vec<Option<Tensor>>,
+) -> Result<Vec<(Tensor, Tensor)>> {
+    if gradients.len() != roots.len() {
+        return Err(Error::Autograd(format!(
+            "{op}: got {} gradients for {} tensors",
+            gradients.len(),
+            roots.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(roots.len());
+    for (root, gradient) in roots.iter().zip(gradients) {
+        if !root.requires_grad() {
+            return Err(Error::Autograd(format!(
+                "{op}: tensor does not require grad and has no grad_fn"
+            )));
+        }
+        let seed = match gradient {
+            Some(g) => {
+                if g.shape() != root.shape() {
+                    return Err(Error::Shape(format!(
+                        "{op}: gradient has shape {} but the tensor has shape {}",
+                        fmt_shape(g.shape()),
+                        fmt_shape(root.shape())
+                    )));
+                }
+                g.detach().to_device(root.device())?
+            }
+            None => {
+                if root.numel() != 1 {
+                    return Err(Error::Autograd(format!(
+                        "{op}: grad can be implicitly created only for a tensor with one \
+                         element, got shape {}; pass gradient=",
+                        fmt_shape(root.shape())
+                    )));
+                }
+                Tensor::full(root.shape(), 1.0, root.dtype())?.to_device(root.device())?
+            }
+        };
+        out.push((root.clone(), seed));
+    }
+    Ok(out)
+}
+
+/// Where `grad` collects the gradients of its inputs instead of accumulating into leaves.
+#[derive(Default)]
+struct Capture {
+    leaves: HashMap<usize, Option<Tensor>>,
+    nodes: HashMap<*const Node, Option<Tensor>>,
+}
+
+/// A leaf with hooks, during a pass: how many of its incoming edges are still to deliver,
+/// its hooks, and (when it has gradient hooks) the sum so far, which the hooks see whole.
+struct LeafState {
+    left: usize,
+    pre: Vec<GradHook>,
+    post: Vec<LeafHook>,
+    sum: Option<Tensor>,
+}
+
+/// Hands `ig` (None: this edge sends nothing) to the leaf `t`: into `.grad`, into a hooked
+/// leaf's running sum (its hooks run after its last edge), or into the capture.
+fn deliver(
+    t: &Tensor,
+    ig: Option<Tensor>,
+    leaves: &mut HashMap<usize, LeafState>,
+    capture: &mut Option<&mut Capture>,
+) -> Result<()> {
+    let key = t.inner_addr();
+    if let Some(c) = capture {
+        if let (Some(slot), Some(ig)) = (c.leaves.get_mut(&key), ig) {
+            accumulate(slot, ig)?;
+        }
+        return Ok(());
+    }
+    let Some(s) = (!leaves.is_empty()).then(|| leaves.get_mut(&key)).flatten() else {
+        return ig.map_or(Ok(()), |ig| accumulate_leaf(t, ig));
     };
+    if let Some(ig) = ig {
+        match s.pre.is_empty() {
+            true => accumulate_leaf(t, ig)?,
+            false => accumulate(&mut s.sum, ig)?,
+        }
+    }
+    s.left -= 1;
+    if s.left == 0 {
+        let s = leaves.remove(&key).expect("present");
+        if let Some(g) = s.sum {
+            accumulate_leaf(t, hooks::apply(&s.pre, g)?)?;
+        }
+        for h in s.post {
+            h(t)?;
+        }
+    }
+    Ok(())
+}
+
+fn run_pass(
+    roots: Vec<(Tensor, Tensor)>,
+    retain_graph: bool,
+    mut capture: Option<&mut Capture>,
+) -> Result<()> {
+    let _guard = NoGradGuard::new();
+    let hooked = capture.is_none() && hooks::HOOKED.load(Ordering::Acquire) > 0;
+    let node_hooked = hooks::NODE_HOOKED.load(Ordering::Acquire);
     // Count how many consumers feed each node, so a node runs once all its gradient is in.
     let mut pending: HashMap<*const Node, usize> = HashMap::new();
-    // with hooks anywhere: the edges into each hooked leaf, so its hooks run after the last
-    let mut leaf_left: HashMap<usize, (usize, Vec<LeafHook>)> = HashMap::new();
-    let mut stack = vec![root_node.clone()];
-    pending.insert(Arc::as_ptr(&root_node), 0);
+    let mut grads: HashMap<*const Node, Tensor> = HashMap::new();
+    // with leaf hooks anywhere: the edges into each hooked leaf, so its hooks run after the last
+    let mut leaves: HashMap<usize, LeafState> = HashMap::new();
+    let count_leaf = |t: &Tensor, leaves: &mut HashMap<usize, LeafState>| {
+        leaves
+            .entry(t.inner_addr())
+            .or_insert_with(|| {
+                let (pre, post) = hooks::leaf_hooks(t);
+                LeafState {
+                    left: 0,
+                    pre,
+                    post,
+                    sum: None,
+                }
+            })
+            .left += 1;
+    };
+    let mut stack = Vec::new();
+    let mut leaf_roots = Vec::new();
+    for (t, seed) in roots {
+        match t.grad_fn() {
+            Some(n) => {
+                let p = Arc::as_ptr(n);
+                if let std::collections::hash_map::Entry::Vacant(e) = pending.entry(p) {
+                    e.insert(0);
+                    stack.push(n.clone());
+                }
+                let mut slot = grads.remove(&p);
+                accumulate(&mut slot, seed)?;
+                grads.extend(slot.map(|g| (p, g)));
+            }
+            None => {
+                if hooked {
+                    count_leaf(&t, &mut leaves);
+                }
+                leaf_roots.push((t, seed));
+            }
+        }
+    }
+    let root_nodes = stack.clone();
     while let Some(n) = stack.pop() {
         for e in n.inputs.iter().flatten() {
             match e {
@@ -358,91 +488,48 @@ fn run_backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> 
                         }
                     }
                 }
-                Edge::Leaf(t) if hooked => {
-                    let entry = leaf_left
-                        .entry(t.inner_addr())
-                        .or_insert_with(|| (0, leaf_hooks(t)));
-                    entry.0 += 1;
-                }
+                Edge::Leaf(t) if hooked => count_leaf(t, &mut leaves),
                 Edge::Leaf(_) => {}
             }
         }
     }
-    leaf_left.retain(|_, (_, hooks)| !hooks.is_empty());
-    let mut grads: HashMap<*const Node, Tensor> = HashMap::new();
-    grads.insert(Arc::as_ptr(&root_node), seed);
-    let mut ready = vec![root_node];
+    leaves.retain(|_, s| !(s.pre.is_empty() && s.post.is_empty()));
+    for (t, seed) in leaf_roots {
+        deliver(&t, Some(seed), &mut leaves, &mut capture)?;
+    }
+    let mut ready: Vec<Arc<Node>> = root_nodes
+        .into_iter()
+        .filter(|n| pending[&Arc::as_ptr(n)] == 0)
+        .collect();
     while let Some(n) = ready.pop() {
         let key = Arc::as_ptr(&n);
-        let g = match grads.remove(&key) {
-            Some(g) => g,
-            None => continue,
-        };
-        let input_grads = {
-            let mut slot = n.rule.lock().unwrap_or_else(|e| e.into_inner());
-            let rule = match slot.as_ref() {
-                Some(r) => r,
-                None => {
-                    return Err(Error::Autograd(format!(
-                        "backward: trying to backward through the graph a second time ({} \
-                         already ran and freed its saved tensors); call backward(retain_graph=True) \
-                         the first time if you need to",
-                        n.name
-                    )))
-                }
-            };
-            // what other consumers have summed for this node's inputs so far, for the rule
-            // to fold into its own gradients (`take_prior`); what it leaves is added below
-            let offered: Vec<Option<Tensor>> = n
-                .inputs
-                .iter()
-                .map(|e| match e {
-                    Some(Edge::Node(c)) => grads.remove(&Arc::as_ptr(c)),
-                    _ => None,
-                })
-                .collect();
-            let outer = PRIORS.with(|p| p.replace(offered));
-            let out = rule(&g);
-            let left = PRIORS.with(|p| p.replace(outer));
-            for (e, prior) in n.inputs.iter().zip(left) {
-                if let (Some(Edge::Node(c)), Some(prior)) = (e, prior) {
-                    grads.insert(Arc::as_ptr(c), prior);
-                }
-            }
-            let out = out?;
-            if !retain_graph {
-                *slot = None;
-            }
-            out
-        };
-        drop(g);
-        for (edge, ig) in n.inputs.iter().zip(input_grads) {
-            if let (Some(Edge::Leaf(t)), false) = (edge, leaf_left.is_empty()) {
-                let key = t.inner_addr();
-                if let Some(ig) = ig {
-                    accumulate_leaf(t, ig)?;
-                }
-                if let Some((left, _)) = leaf_left.get_mut(&key) {
-                    *left -= 1;
-                    if *left == 0 {
-                        let (_, hooks) = leaf_left.remove(&key).expect("present");
-                        for h in hooks {
-                            h(t)?;
-                        }
+        let input_grads = match grads.remove(&key) {
+            // nothing reached this node: its inputs get nothing from it, but still count
+            // it as done, so those with other consumers run
+            None => vec![None; n.inputs.len()],
+            Some(mut g) => {
+                if node_hooked {
+                    let (pre, retained) = hooks::node_hooks(&n);
+                    g = hooks::apply(&pre, g)?;
+                    if let Some(t) = retained {
+                        accumulate_leaf(&t, g.clone())?;
                     }
                 }
-                continue;
+                if let Some(slot) = capture.as_mut().and_then(|c| c.nodes.get_mut(&key)) {
+                    *slot = Some(g.clone());
+                }
+                run_rule(&n, &g, retain_graph, &mut grads)?
             }
+        };
+        for (edge, ig) in n.inputs.iter().zip(input_grads) {
             match (edge, ig) {
-                (Some(Edge::Leaf(t)), Some(ig)) => accumulate_leaf(t, ig)?,
+                (Some(Edge::Leaf(t)), ig) => deliver(t, ig, &mut leaves, &mut capture)?,
                 (Some(Edge::Node(c)), ig) => {
                     let p = Arc::as_ptr(c);
                     if let Some(ig) = ig {
                         let mut slot = grads.remove(&p);
                         accumulate(&mut slot, ig)?;
-                        if let Some(s) = slot {
-                            grads.insert(p, s);
-                        }
+                        grads.extend(slot.map(|s| (p, s)));
                     }
                     let cnt = pending.get_mut(&p).expect("node counted in the first pass");
                     *cnt -= 1;
@@ -455,4 +542,52 @@ fn run_backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> 
         }
     }
     Ok(())
+}
+
+/// Runs `n`'s derivative rule on `g`, the gradient of its output; frees it unless
+/// `retain_graph`.
+fn run_rule(
+    n: &Node,
+    g: &Tensor,
+    retain_graph: bool,
+    grads: &mut HashMap<*const Node, Tensor>,
+) -> Result<Vec<Option<Tensor>>> {
+    let mut slot = n.rule.lock().unwrap_or_else(|e| e.into_inner());
+    let rule = match slot.as_ref() {
+        Some(r) => r,
+        None => {
+            return Err(Error::Autograd(format!(
+                "backward: trying to backward through the graph a second time ({} already ran \
+                 and freed its saved tensors); call backward(retain_graph=True) the first time \
+                 if you need to",
+                n.name
+            )))
+        }
+    };
+    // what other consumers have summed for this node's inputs so far, for the rule to fold
+    // into its own gradients (`take_prior`); what it leaves is added back
+    let offered: Vec<Option<Tensor>> = n
+        .inputs
+        .iter()
+        .map(|e| match e {
+            Some(Edge::Node(c)) => grads.remove(&Arc::as_ptr(c)),
+            _ => None,
+        })
+        .collect();
+    let outer = PRIORS.with(|p| p.replace(offered));
+    let out = rule(g);
+    let left = PRIORS.with(|p| p.replace(outer));
+    for (e, prior) in n.inputs.iter().zip(left) {
+        if let (Some(Edge::Node(c)), Some(prior)) = (e, prior) {
+            grads.insert(Arc::as_ptr(c), prior);
+        }
+    }
+    let mut out = out?;
+    if out.len() < n.inputs.len() {
+        out.resize(n.inputs.len(), None);
+    }
+    if !retain_graph {
+        *slot = None;
+    }
+    Ok(out)
 }

@@ -4,7 +4,7 @@
 //! GIL to call Python (the pass may run with it released).
 
 use crate::prelude::*;
-use ferrograd_core::autograd::{self as ag, BackwardFn, LeafHook};
+use ferrograd_core::autograd::{self as ag, BackwardFn, GradHook, LeafHook};
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -36,7 +36,8 @@ pub(crate) fn take_raised() -> Option<PyErr> {
     RAISED.with(|r| r.borrow_mut().take())
 }
 
-/// What `register_post_accumulate_grad_hook` returns: `remove()` unregisters the hook.
+/// What `register_hook` and `register_post_accumulate_grad_hook` return: `remove()`
+/// unregisters the hook.
 #[pyclass(name = "RemovableHandle", module = "ferrograd")]
 pub(crate) struct PyHookHandle {
     id: u64,
@@ -46,7 +47,7 @@ pub(crate) struct PyHookHandle {
 impl PyHookHandle {
     /// Unregisters the hook (a second call does nothing).
     fn remove(&self) {
-        ag::remove_post_accumulate_grad_hook(self.id);
+        ag::remove_hook(self.id);
     }
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
@@ -80,6 +81,99 @@ impl PyTensor {
         let id = ag::register_post_accumulate_grad_hook(&self.t, h).map_err(err)?;
         Ok(PyHookHandle { id })
     }
+
+    /// Registers `hook(grad)` on this tensor's gradient, as PyTorch's `Tensor.register_hook`:
+    /// each backward pass that computes the gradient calls it with the gradient summed over
+    /// the tensor's uses; a Tensor it returns (same shape) replaces the gradient, None keeps
+    /// it. Returns a handle whose `remove()` unregisters it.
+    fn register_hook(&self, hook: Py<PyAny>) -> PyResult<PyHookHandle> {
+        Python::attach(|py| {
+            if !hook.bind(py).is_callable() {
+                return Err(PyTypeError::new_err(
+                    "register_hook: the hook must be callable",
+                ));
+            }
+            Ok(())
+        })?;
+        let h: GradHook = Arc::new(move |g: &Tensor| {
+            Python::attach(|py| {
+                let got = hook
+                    .call1(py, (wrap(g.clone()),))
+                    .map_err(|e| raised(py, e, "a tensor hook"))?;
+                let got = got.bind(py);
+                if got.is_none() {
+                    return Ok(None);
+                }
+                match got.cast::<PyTensor>() {
+                    Ok(t) => Ok(Some(t.get().t.clone())),
+                    Err(_) => Err(Error::Autograd(format!(
+                        "register_hook: a hook returned a {}, not a Tensor or None",
+                        got.get_type()
+                            .name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
+                    ))),
+                }
+            })
+        });
+        let id = ag::register_hook(&self.t, h).map_err(err)?;
+        Ok(PyHookHandle { id })
+    }
+
+    /// Keeps this non-leaf tensor's gradient in `.grad` in later backward passes (a leaf
+    /// keeps its own anyway), as PyTorch's `retain_grad`.
+    fn retain_grad(&self) -> PyResult<()> {
+        ag::retain_grad(&self.t).map_err(err)
+    }
+
+    /// Whether backward passes fill this non-leaf tensor's `.grad` (after `retain_grad`).
+    #[getter]
+    fn retains_grad(&self) -> bool {
+        ag::retains_grad(&self.t)
+    }
+}
+
+/// One backward pass from several tensors (`gradients`: one seed or None each), into the
+/// `.grad` of `inputs` only when given.
+#[pyfunction]
+#[pyo3(signature = (tensors, gradients, retain_graph, inputs=None))]
+pub(crate) fn _backward_many(
+    py: Python<'_>,
+    tensors: Vec<PyTensor>,
+    gradients: Vec<Option<PyTensor>>,
+    retain_graph: bool,
+    inputs: Option<Vec<PyTensor>>,
+) -> PyResult<()> {
+    let roots: Vec<Tensor> = tensors.into_iter().map(|t| t.t).collect();
+    let seeds: Vec<Option<Tensor>> = gradients.into_iter().map(|g| g.map(|g| g.t)).collect();
+    let inputs: Option<Vec<Tensor>> = inputs.map(|v| v.into_iter().map(|t| t.t).collect());
+    clear_raised();
+    crate::guard::run(py, true, || {
+        ag::backward_many(&roots, seeds, retain_graph, inputs.as_deref())
+    })
+    .map_err(|e| take_raised().unwrap_or(e))
+}
+
+/// The gradients of `outputs` with respect to `inputs` (the engine half of
+/// `ferrograd.autograd.grad`), None for an unused input when `allow_unused`.
+#[pyfunction]
+pub(crate) fn _grad(
+    py: Python<'_>,
+    outputs: Vec<PyTensor>,
+    grad_outputs: Vec<Option<PyTensor>>,
+    inputs: Vec<PyTensor>,
+    retain_graph: bool,
+    allow_unused: bool,
+) -> PyResult<Vec<Option<PyTensor>>> {
+    let outs: Vec<Tensor> = outputs.into_iter().map(|t| t.t).collect();
+    let seeds: Vec<Option<Tensor>> = grad_outputs.into_iter().map(|g| g.map(|g| g.t)).collect();
+    let ins: Vec<Tensor> = inputs.into_iter().map(|t| t.t).collect();
+    clear_raised();
+    let got = crate::guard::run(py, true, || {
+        ag::grad(&outs, seeds, &ins, retain_graph, allow_unused)
+    })
+    .map_err(|e| take_raised().unwrap_or(e))?;
+    Ok(got.into_iter().map(|g| g.map(wrap)).collect())
 }
 
 /// Queues `callback()` to run when the backward pass in progress finishes, after every
@@ -181,5 +275,7 @@ pub(crate) fn _custom_grad_fn(
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyHookHandle>()?;
     m.add_function(wrap_pyfunction!(queue_callback, m)?)?;
+    m.add_function(wrap_pyfunction!(_backward_many, m)?)?;
+    m.add_function(wrap_pyfunction!(_grad, m)?)?;
     m.add_function(wrap_pyfunction!(_custom_grad_fn, m)?)
 }

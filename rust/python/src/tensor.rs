@@ -325,19 +325,50 @@ impl PyTensor {
     }
 
     // ------------------------------------------------------------ autograd
-    /// Computes gradients of this tensor with respect to the leaves that require them.
-    #[pyo3(signature = (gradient=None, retain_graph=false))]
+    /// Computes gradients of this tensor with respect to the leaves that require them
+    /// (only into the `.grad` of `inputs` when given). `create_graph` is not supported.
+    #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false, inputs=None))]
     fn backward(
         &self,
         py: Python<'_>,
         gradient: Option<PyTensor>,
-        retain_graph: bool,
+        retain_graph: Option<bool>,
+        create_graph: bool,
+        inputs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
+        if create_graph {
+            return Err(pyo3::exceptions::PyNotImplementedError::new_err(
+                "backward: create_graph=True (a differentiable backward, for higher-order \
+                 gradients) is not supported: ferrograd's derivative rules run outside the graph",
+            ));
+        }
+        let inputs: Option<Vec<Tensor>> = match inputs {
+            None => None,
+            Some(i) => Some(match i.cast::<PyTensor>() {
+                Ok(t) => vec![t.get().t.clone()],
+                Err(_) => i
+                    .extract::<Vec<PyTensor>>()?
+                    .into_iter()
+                    .map(|t| t.t)
+                    .collect(),
+            }),
+        };
         let t = &self.t;
+        let retain = retain_graph.unwrap_or(false);
         crate::grad_hooks::clear_raised();
-        run(py, t.numel() >= GIL_RELEASE_MIN, || {
-            t.backward(gradient.map(|g| g.t), retain_graph)
-        })
+        run(
+            py,
+            t.numel() >= GIL_RELEASE_MIN || inputs.is_some(),
+            || match &inputs {
+                None => t.backward(gradient.map(|g| g.t), retain),
+                Some(i) => ferrograd_core::autograd::backward_many(
+                    std::slice::from_ref(t),
+                    vec![gradient.map(|g| g.t)],
+                    retain,
+                    Some(i),
+                ),
+            },
+        )
         // an exception from a Python hook or rule comes back as itself
         .map_err(|e| crate::grad_hooks::take_raised().unwrap_or(e))
     }

@@ -578,6 +578,11 @@ impl Tensor {
         Arc::downgrade(&self.0)
     }
 
+    /// The tensor a weak handle from `downgrade` points at, while it lives.
+    pub(crate) fn upgrade(w: &std::sync::Weak<Inner>) -> Option<Tensor> {
+        w.upgrade().map(Tensor)
+    }
+
     pub(crate) fn grad_slot(&self) -> MutexGuard<'_, Option<Tensor>> {
         self.0.grad.lock().unwrap_or_else(|e| e.into_inner())
     }
