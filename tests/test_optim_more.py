@@ -123,7 +123,65 @@ def ref_nadam(
     return history
 
 
+def ref_adam(
+    p0, grads, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False, decoupled=False
+):
+    b1, b2 = betas
+    ps = [p.copy() for p in p0]
+    m = [np.zeros_like(p) for p in ps]
+    v = [np.zeros_like(p) for p in ps]
+    vmax = [np.zeros_like(p) for p in ps]
+    history = []
+    for t, gs in enumerate(grads, start=1):
+        for i, g in enumerate(gs):
+            g = -g if maximize else g
+            if weight_decay != 0:
+                if decoupled:
+                    ps[i] = ps[i] * (1 - lr * weight_decay)
+                else:
+                    g = g + weight_decay * ps[i]
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            vmax[i] = np.maximum(vmax[i], v[i])
+            denom = np.sqrt(vmax[i] if amsgrad else v[i]) / math.sqrt(1 - b2**t) + eps
+            ps[i] = ps[i] - lr / (1 - b1**t) * m[i] / denom
+        history.append([p.copy() for p in ps])
+    return history
+
+
+def ref_adamw(p0, grads, weight_decay=0.01, **hp):
+    return ref_adam(p0, grads, weight_decay=weight_decay, decoupled=True, **hp)
+
+
+def ref_sgd(p0, grads, lr=0.01, momentum=0.0, weight_decay=0.0, nesterov=False, maximize=False):
+    ps = [p.copy() for p in p0]
+    buf: list = [None for _ in ps]
+    history = []
+    for gs in grads:
+        for i, g in enumerate(gs):
+            g = -g if maximize else g
+            g = g + weight_decay * ps[i]
+            if momentum:
+                buf[i] = g.copy() if buf[i] is None else momentum * buf[i] + g
+                g = g + momentum * buf[i] if nesterov else buf[i]
+            ps[i] = ps[i] - lr * g
+        history.append([p.copy() for p in ps])
+    return history
+
+
 CASES = {
+    "adam_amsgrad": (optim.Adam, ref_adam, dict(lr=0.05, amsgrad=True)),
+    "adam_amsgrad_weight_decay": (optim.Adam, ref_adam, dict(lr=0.05, amsgrad=True, weight_decay=0.1)),
+    "adam_maximize": (optim.Adam, ref_adam, dict(lr=0.05, maximize=True)),
+    "adam_amsgrad_maximize": (optim.Adam, ref_adam, dict(lr=0.05, amsgrad=True, maximize=True)),
+    "adamw_amsgrad": (optim.AdamW, ref_adamw, dict(lr=0.05, amsgrad=True, weight_decay=0.1)),
+    "adamw_maximize": (optim.AdamW, ref_adamw, dict(lr=0.05, maximize=True)),
+    "sgd_maximize": (optim.SGD, ref_sgd, dict(lr=0.1, maximize=True)),
+    "sgd_nesterov_maximize": (
+        optim.SGD,
+        ref_sgd,
+        dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01, maximize=True),
+    ),
     "adagrad": (optim.Adagrad, ref_adagrad, dict()),
     "adagrad_lr": (optim.Adagrad, ref_adagrad, dict(lr=0.1)),
     "adagrad_lr_decay": (optim.Adagrad, ref_adagrad, dict(lr=0.1, lr_decay=0.5)),
@@ -158,7 +216,17 @@ def test_matches_pytorch_pseudo_code_float64(case):
 
 
 @pytest.mark.parametrize(
-    "case", ["adagrad_all", "adadelta_weight_decay", "nadam_weight_decay", "nadam_decoupled"]
+    "case",
+    [
+        "adagrad_all",
+        "adadelta_weight_decay",
+        "nadam_weight_decay",
+        "nadam_decoupled",
+        "adam_amsgrad_weight_decay",
+        "adamw_amsgrad",
+        "adam_maximize",
+        "sgd_nesterov_maximize",
+    ],
 )
 def test_matches_pytorch_pseudo_code_float32(case, device):
     """The same update on float32 parameters, on the CPU and on the GPU (same code)."""
@@ -485,3 +553,27 @@ def test_compile_and_fit_by_name(name):
     h = model.fit(x, y, epochs=5, batch_size=32, verbose=0)
     assert type(model.optimizer) is optim.OPTIMIZERS[name]
     assert h.history["loss"][-1] < h.history["loss"][0]
+
+
+def test_amsgrad_state_round_trips_and_keeps_the_maximum():
+    p0, grads = problem(3)
+    params = [fg.tensor(p).requires_grad_() for p in p0]
+    opt = optim.Adam(params, lr=0.05, amsgrad=True)
+    for gs in grads[:2]:
+        for p, g in zip(params, gs):
+            p.grad = fg.tensor(g)
+        opt.step()
+    st = opt.state[0]
+    assert set(st) == {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step"}
+    assert (st["max_exp_avg_sq"].numpy() >= st["exp_avg_sq"].numpy()).all()
+    clone = [fg.tensor(p.numpy()).requires_grad_() for p in params]
+    opt2 = optim.Adam(clone, lr=0.05, amsgrad=True)
+    opt2.load_state_dict(opt.state_dict())
+    for ps, o in ((params, opt), (clone, opt2)):
+        for p, g in zip(ps, grads[2]):
+            p.grad = fg.tensor(g)
+        o.step()
+    for a, b in zip(params, clone):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(ValueError, match="amsgrad must be True or False"):
+        optim.Adam(params, amsgrad=1)

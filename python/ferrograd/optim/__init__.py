@@ -46,7 +46,17 @@ _HYPERPARAMETERS: dict[str, tuple[str, Any]] = {
     "rho": ("a number in [0, 1]", lambda v: _real(v) and 0 <= v <= 1),
     "momentum_decay": ("a finite number >= 0", lambda v: _real(v) and v >= 0),
     "decoupled_weight_decay": ("True or False", lambda v: isinstance(v, bool)),
+    "amsgrad": ("True or False", lambda v: isinstance(v, bool)),
+    "maximize": ("True or False", lambda v: isinstance(v, bool)),
 }
+
+
+def _ascent(g: dict, live: list) -> list:
+    """`live` with each gradient negated where the group maximizes (PyTorch's `maximize=`:
+    the update climbs the objective; the stored `.grad` stays as it is)."""
+    if not g.get("maximize"):
+        return live
+    return [(i, p, -gr) for i, p, gr in live]
 
 
 class _Gate:
@@ -392,15 +402,25 @@ class SGD(Optimizer):
         dampening: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
     ):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(
             params,
-            dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay),
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                nesterov=nesterov,
+                weight_decay=weight_decay,
+                maximize=maximize,
+            ),
         )
 
     def _update(self, g: dict, live: list, gate: _Gate | None = None) -> bool | None:
+        live = _ascent(g, live)
         hp = dict(
             lr=g["lr"],
             momentum=g["momentum"],
@@ -430,12 +450,14 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction; `weight_decay` adds an L2 term to the gradient.
+    `amsgrad` divides by the running maximum of the second moment (Reddi et al.), `maximize`
+    climbs the objective, both as PyTorch's.
 
     >>> opt = fg.optim.Adam(model.parameters(), lr=0.001)
     """
 
     decoupled = False
-    state_kinds = {"exp_avg": "tensor", "exp_avg_sq": "tensor", "step": "count"}
+    state_kinds = {"exp_avg": "tensor", "exp_avg_sq": "tensor", "max_exp_avg_sq": "tensor", "step": "count"}
 
     _capturable = True
     _gated = True
@@ -447,12 +469,34 @@ class Adam(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
     ):
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                betas=tuple(betas),
+                eps=eps,
+                weight_decay=weight_decay,
+                amsgrad=amsgrad,
+                maximize=maximize,
+            ),
+        )
+
+    def _gated_step(self, found: Tensor) -> bool:
+        # the AMSGrad update is composed of tensor ops, which a device-side gate cannot skip
+        if any(g.get("amsgrad") for g in self.param_groups):
+            return False
+        return super()._gated_step(found)
 
     def _update(self, g: dict, live: list, gate: _Gate | None = None) -> bool | None:
+        live = _ascent(g, live)
+        if g.get("amsgrad"):
+            return self._amsgrad(g, live, gate)
         # one pass, grouped by step count (parameters that joined later have fewer steps):
         # (parameters, gradients, first moments, second moments) per count
         by_step: dict[int, tuple[list, list, list, list]] = {}
@@ -497,6 +541,38 @@ class Adam(Optimizer):
             st["step"] = n
         return True
 
+    def _amsgrad(self, g: dict, live: list, gate: _Gate | None) -> bool | None:
+        """AMSGrad, in tensor ops (so on either device), PyTorch's update order: the second
+        moment's running maximum, not the moment itself, sets the step size."""
+        if gate is not None:
+            return False
+        if _graphs.capturing is not None:
+            raise RuntimeError(
+                f"{type(self).__name__}.step: amsgrad=True cannot be captured in a GPU graph "
+                "(its step factors are computed in Python)"
+            )
+        b1, b2 = g["betas"]
+        lr, wd, eps = g["lr"], g["weight_decay"], g["eps"]
+        with no_grad():
+            for i, p, gr in live:
+                m = self._buf(i, p, "exp_avg")
+                v = self._buf(i, p, "exp_avg_sq")
+                vmax = self._buf(i, p, "max_exp_avg_sq")
+                st = self.state[i]
+                n = st.get("step", 0) + 1
+                gr = gr.to(p.dtype)
+                if wd and self.decoupled:
+                    p.mul_(1 - lr * wd)
+                elif wd:
+                    gr = gr + p * wd
+                m.mul_(b1).add_(gr * (1 - b1))
+                v.mul_(b2).add_(gr * gr * (1 - b2))
+                vmax.copy_(vmax.maximum(v))
+                denom = vmax.sqrt().div_(math.sqrt(1 - b2**n)).add_(eps)
+                p.add_((m / denom) * (-lr / (1 - b1**n)))
+                st["step"] = n
+        return True
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov & Hutter): p *= 1 - lr * weight_decay."""
@@ -510,8 +586,11 @@ class AdamW(Adam):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.01,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
     ):
-        super().__init__(params, lr, betas, eps, weight_decay)
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
 
 
 class RMSprop(Optimizer):
