@@ -751,8 +751,8 @@ def test_a_module_used_twice_is_one_set_of_parameters():
     m = nn.Sequential(lin, bn, nn.ReLU(), lin, bn)
     assert [n for n, _ in m.named_parameters()] == ["0.weight", "0.bias", "1.weight", "1.bias"]
     assert len(list(m.parameters())) == 4 and m.num_parameters() == 10
-    assert [n for n, _ in m.named_buffers()] == ["1.running_mean", "1.running_var"]
-    assert len(list(m.buffers())) == 2
+    assert [n for n, _ in m.named_buffers()] == ["1.running_mean", "1.running_var", "1.num_batches_tracked"]
+    assert len(list(m.buffers())) == 3
     assert [n for n, _ in m.named_modules()] == ["", "0", "1", "2"]
     assert len(list(m.modules())) == 4 and len(list(m.children())) == 3
     assert [n for n, _ in m.named_children()] == ["0", "1", "2"]
@@ -763,7 +763,8 @@ def test_a_module_used_twice_is_one_set_of_parameters():
     # state_dict keeps every name, as PyTorch's
     assert list(m.state_dict()) == [
         "0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias", "4.weight", "4.bias",
-        "1.running_mean", "1.running_var", "4.running_mean", "4.running_var",
+        "1.running_mean", "1.running_var", "1.num_batches_tracked",
+        "4.running_mean", "4.running_var", "4.num_batches_tracked",
     ]  # fmt: skip
     opt = fg.optim.SGD(m.parameters(), lr=0.1)  # raised "appears in more than one group" before
     x = fg.randn(4, 2)
@@ -1056,3 +1057,28 @@ def test_child_names_from_a_file_cannot_reach_module_internals(tmp_path, name):
             fg.load(tmp_path / "n.safetensors")
     ok = {"class": "Sequential", "config": {"layers": [lin], "names": ["fc"]}}
     assert isinstance(nn.from_config(ok).fc, nn.Linear)
+
+
+def test_batchnorm_counter_in_files(tmp_path):
+    """The int64 batch counter round-trips; a file without it (older files) still loads,
+    keeping the layer's count; a counter of another dtype or shape is refused."""
+    p = tmp_path / "m.safetensors"
+    m = _model()
+    assert m[1].num_batches_tracked.item() == 1
+    fg.save(m, p)
+    good = p.read_bytes()
+    assert fg.load(p)[1].num_batches_tracked.item() == 1
+    arrays, meta = _read_bytes(good)
+    del arrays["1.num_batches_tracked"]
+    q = tmp_path / "old.safetensors"
+    q.write_bytes(_written(arrays, meta))
+    old = fg.load(q)
+    assert old[1].num_batches_tracked.item() == 0
+    np.testing.assert_array_equal(old[1].running_mean.numpy(), m[1].running_mean.numpy())
+    for data, words in (
+        (_retyped(good, "1.num_batches_tracked", np.float32), "I64"),
+        (_with_entry(good, "1.num_batches_tracked", shape=[1]), "shape"),
+    ):
+        q.write_bytes(data)
+        with pytest.raises(CheckpointError, match=words):
+            fg.load(q)

@@ -181,7 +181,8 @@ def test_sync_batchnorm_rule_in_one_process_is_batchnorm(device):
     x2 = fg.tensor(xa.astype(np.float32), requires_grad=True)
     w = fg.tensor(rng.standard_normal((9, 4)).astype(np.float32))
     (ref(x1.to(device)) * w.to(device)).sum().backward()
-    (_SyncBatchNormFn.apply(x2.to(device), syn.weight, syn.bias, syn) * w.to(device)).sum().backward()
+    y2 = _SyncBatchNormFn.apply(x2.to(device), syn.weight, syn.bias, syn, syn.momentum)
+    (y2 * w.to(device)).sum().backward()
     np.testing.assert_allclose(x2.grad.numpy(), x1.grad.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(syn.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(syn.bias.grad.numpy(), ref.bias.grad.numpy(), rtol=1e-4, atol=1e-5)
@@ -193,7 +194,7 @@ def test_sync_batchnorm_rule_in_one_process_is_batchnorm(device):
     bs = fg.tensor(np.array([0.1, 0.0, -0.3, 2.0]), requires_grad=True)
     bn64.register_buffer("running_mean", fg.zeros(4, dtype=fg.float64))
     bn64.register_buffer("running_var", fg.ones(4, dtype=fg.float64))
-    assert gradcheck(lambda a, b, c: _SyncBatchNormFn.apply(a, b, c, bn64), [x64, wt, bs])
+    assert gradcheck(lambda a, b, c: _SyncBatchNormFn.apply(a, b, c, bn64, bn64.momentum), [x64, wt, bs])
 
 
 def test_convert_sync_batchnorm_keeps_places_tensors_and_checkpoints(tmp_path):

@@ -54,7 +54,7 @@ class TestModule:
     def test_buffers_are_not_parameters(self):
         bn = nn.BatchNorm1d(5)
         assert [n for n, _ in bn.named_parameters()] == ["weight", "bias"]
-        assert [n for n, _ in bn.named_buffers()] == ["running_mean", "running_var"]
+        assert [n for n, _ in bn.named_buffers()] == ["running_mean", "running_var", "num_batches_tracked"]
         assert bn.num_parameters() == 10
 
     def test_children(self):
@@ -158,6 +158,7 @@ class TestModule:
             "4.bias",
             "1.running_mean",
             "1.running_var",
+            "1.num_batches_tracked",
         ]
         assert all(not v.requires_grad for v in sd.values())
         out = b.load_state_dict(sd)
@@ -214,7 +215,7 @@ class TestModule:
         r = repr(small_net())
         assert r.startswith("Sequential(\n")
         assert "(0): Linear(in_features=3, out_features=4, bias=True)" in r
-        assert "(1): BatchNorm1d(4, eps=1e-05, momentum=0.1, affine=True)" in r
+        assert "(1): BatchNorm1d(4, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)" in r
         assert "(2): ReLU()" in r
         assert "(3): Dropout(p=0.5)" in r
         assert r.endswith("\n)")
@@ -1004,12 +1005,13 @@ def test_module_pytorch_methods():
     net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU())
     names = [n for n, _ in net.named_modules()]
     assert names == ["", "0", "1", "2"]
-    assert len(list(net.buffers())) == 2 and next(net.buffers()).shape == (4,)
+    assert len(list(net.buffers())) == 3 and next(net.buffers()).shape == (4,)
     seen = []
     assert net.apply(lambda m: seen.append(type(m).__name__)) is net
     assert seen == ["Linear", "BatchNorm1d", "ReLU", "Sequential"]
     net.double()
     assert all(p.dtype == fg.float64 for p in net.parameters()) and next(net.buffers()).dtype == fg.float64
+    assert net[1].num_batches_tracked.dtype == fg.int64  # a counter is not cast
     assert net(fg.ones(2, 3, dtype=fg.float64)).dtype == fg.float64
     net.float()
     assert all(p.dtype == fg.float32 for p in net.parameters())

@@ -124,7 +124,15 @@ def ref_nadam(
 
 
 def ref_adam(
-    p0, grads, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False, decoupled=False
+    p0,
+    grads,
+    lr=0.001,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    amsgrad=False,
+    maximize=False,
+    decoupled=False,
 ):
     b1, b2 = betas
     ps = [p.copy() for p in p0]

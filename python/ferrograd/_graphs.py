@@ -49,6 +49,8 @@ class Graph:
         self._graph: Any = None
         # (optimizer state dict, the step its captured update performs)
         self._counted: list[tuple[dict, int]] = []
+        # host counters the captured step advances (BatchNorm's num_batches_tracked)
+        self._counters: list[Any] = []
 
     def capture_begin(self) -> None:
         """Starts recording GPU work into this graph (prefer ``with fg.gpu.graph(g):``)."""
@@ -58,6 +60,7 @@ class Graph:
         _core.gpu_capture_begin()
         self._graph = None
         self._counted = []
+        self._counters = []
         capturing = self
 
     def capture_end(self) -> None:
@@ -72,11 +75,14 @@ class Graph:
         capturing = None
         self._uncount()
         self._counted = []
+        self._counters = []
         _core.gpu_capture_abort()
 
     def _uncount(self) -> None:
         for st, step in self._counted:
             st["step"] = step - 1
+        for t in self._counters:
+            t.sub_(1)
 
     def replay(self) -> None:
         """Submits the captured work again (queued after anything before it; like any GPU
@@ -94,16 +100,24 @@ class Graph:
         self._graph.replay(advances.pop() if advances else 0)
         for st, _ in self._counted:
             st["step"] += 1
+        for t in self._counters:
+            t.add_(1)
 
     def reset(self) -> None:
         """Drops the captured work (its buffers go back to the pool once no tensor holds them)."""
         self._graph = None
         self._counted = []
+        self._counters = []
 
     @property
     def dispatches(self) -> int:
         """The number of kernel dispatches one replay submits (0 before a capture)."""
         return 0 if self._graph is None else self._graph.dispatches
+
+    def _count_counter(self, counter: Any) -> None:
+        """A host counter (an int64 tensor) the captured step advanced by one: each replay
+        advances it instead."""
+        self._counters.append(counter)
 
     def _count_steps(self, states: list[dict]) -> None:
         """An optimizer's step inside the capture counted these states' steps: each replay

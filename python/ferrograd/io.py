@@ -521,16 +521,27 @@ def _fits(file_dtype: str, own_dtype: str) -> bool:
     return file_dtype == own_dtype or (file_dtype in _FLOAT_NAMES and own_dtype in _FLOAT_NAMES)
 
 
+# Layer state kept as an int64 count, by its last name component (BatchNorm's batch
+# counter): such an entry is I64, and a file may lack it (older files, as PyTorch's own
+# pre-1.0 BatchNorm checkpoints), the layer then keeping its count.
+_COUNTERS = ("num_batches_tracked",)
+
+
 def _check_against_config(path, weights: dict[str, np.ndarray], expected: dict[str, tuple]) -> None:
     """Refuses a file whose tensors are not exactly those its config implies (names, shapes,
-    float dtypes), before anything is built: a tiny file cannot make us allocate a huge model."""
+    float dtypes, or I64 for a counter), before anything is built: a tiny file cannot make
+    us allocate a huge model."""
     problems = []
     for k, shape in expected.items():
+        counter = k.rsplit(".", 1)[-1] in _COUNTERS
         if k not in weights:
-            problems.append(f"'{k}' of shape {tuple(shape)} is missing")
+            if not counter:
+                problems.append(f"'{k}' of shape {tuple(shape)} is missing")
         elif tuple(weights[k].shape) != tuple(shape):
             problems.append(f"'{k}' should have shape {tuple(shape)}, the file's has {weights[k].shape}")
-        elif _NAMES[weights[k].dtype] not in _FLOAT_NAMES:
+        elif counter and _NAMES[weights[k].dtype] != "I64":
+            problems.append(f"'{k}' should have dtype I64, the file's has {_NAMES[weights[k].dtype]}")
+        elif not counter and _NAMES[weights[k].dtype] not in _FLOAT_NAMES:
             problems.append(f"'{k}' should have dtype F32 or F64, the file's has {_NAMES[weights[k].dtype]}")
     problems += [f"'{k}' is not part of the architecture" for k in weights if k not in expected]
     if problems:

@@ -142,6 +142,11 @@ def _module(g: _Graph, m: Any, x: str, where: str) -> str:
         inputs = [x, w] + ([g.const("bias", _array(m.bias))] if m.bias is not None else [])
         return g.op("Gemm", inputs, transB=1)
     if t is L.BatchNorm1d:
+        if m.running_mean is None or m.running_var is None:
+            raise ValueError(
+                f"onnx.export: {where} has track_running_stats=False (it normalizes with each "
+                "batch's statistics, even in evaluation); only running statistics export"
+            )
         c = m.num_features
         scale = _array(m.weight) if m.weight is not None else np.ones(c, np.float32)
         shift = _array(m.bias) if m.bias is not None else np.zeros(c, np.float32)

@@ -397,21 +397,7 @@ class BatchNorm2d(BatchNorm1d):
     """Batch normalization of (N, C, H, W) per channel over N, H and W, as
     `torch.nn.BatchNorm2d` (the same parameters, buffers and momentum as BatchNorm1d)."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[1] != self.num_features:
-            raise ShapeError(
-                f"BatchNorm2d: expected input (N, {self.num_features}, H, W), got shape {tuple(x.shape)}"
-            )
-        return S.batch_norm(
-            x,
-            self.running_mean,
-            self.running_var,
-            self.weight,
-            self.bias,
-            self.training,
-            self.momentum,
-            self.eps,
-        )
+    _input_ranks = (4,)
 
 
 class Dropout2d(Module):

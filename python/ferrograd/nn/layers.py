@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import _core, _mpi
+from .. import _core, _graphs, _mpi
 from .._core import ShapeError, Tensor
-from ..autograd import Function
+from ..autograd import Function, no_grad
 from . import init as _init
+from . import spatial as S
 from .module import Module, Parameter
 
 
@@ -79,26 +80,94 @@ class Linear(Module):
 
 
 class BatchNorm1d(Module):
-    """Batch normalization over the batch dim of (N, C) inputs, as PyTorch's.
+    """Batch normalization per channel of (N, C) or (N, C, L) inputs, as PyTorch's.
 
     Training: normalizes with the batch mean and biased variance, and updates the running
-    statistics with the unbiased variance (running = (1 - momentum) running + momentum batch).
-    Evaluation: normalizes with the running statistics. Default init: weight 1, bias 0.
+    statistics with the unbiased variance (running = (1 - momentum) running + momentum batch;
+    with `momentum=None`, a cumulative average: momentum 1 / num_batches_tracked).
+    Evaluation: normalizes with the running statistics. `track_running_stats=False` keeps
+    none (running_mean, running_var and num_batches_tracked are None) and always uses the
+    batch's. Default init: weight 1, bias 0.
     """
 
-    running_mean: Tensor
-    running_var: Tensor
+    running_mean: Tensor | None
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
+    # a checkpoint without the counter (older files, other frameworks) still loads, the
+    # counter staying as it is, as PyTorch loads pre-1.0 BatchNorm state
+    _optional_state = ("num_batches_tracked",)
+    _input_ranks: tuple[int, ...] = (2, 3)
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ):
         super().__init__()
+        if momentum is not None and not (isinstance(momentum, (int, float)) and 0.0 <= momentum <= 1.0):
+            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1] or None, got {momentum!r}")
         self.num_features, self.eps, self.momentum, self.affine = num_features, eps, momentum, affine
+        self.track_running_stats = bool(track_running_stats)
         self.weight = Parameter(_core.full([num_features], 1.0, None)) if affine else None
         self.bias = Parameter(_core.zeros([num_features], None)) if affine else None
-        self.register_buffer("running_mean", _core.zeros([num_features], None))
-        self.register_buffer("running_var", _core.full([num_features], 1.0, None))
+        if self.track_running_stats:
+            self.register_buffer("running_mean", _core.zeros([num_features], None))
+            self.register_buffer("running_var", _core.full([num_features], 1.0, None))
+            self.register_buffer("num_batches_tracked", _core.zeros([], _core.dtype.int64))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+
+    def reset_running_stats(self) -> None:
+        """Running mean 0, variance 1, no batches counted."""
+        rm, rv, n = self.running_mean, self.running_var, self.num_batches_tracked
+        if rm is not None and rv is not None and n is not None:
+            with no_grad():
+                rm.fill_(0.0)
+                rv.fill_(1.0)
+                n.zero_()
+
+    def _stats(self) -> tuple[Tensor | None, Tensor | None, bool, float]:
+        """(running mean, running variance, whether to use the batch's statistics, the
+        momentum to fold them in with) for this call; counts the batch when it does."""
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            with no_grad():
+                self.num_batches_tracked.add_(1)
+            graph = _graphs.capturing
+            if graph is not None:
+                if self.momentum is None:
+                    raise RuntimeError(
+                        f"{type(self).__name__}: momentum=None (a cumulative average, 1 / "
+                        "num_batches_tracked each batch) cannot be captured in a GPU graph: the "
+                        "captured kernels would keep one step's factor"
+                    )
+                graph._count_counter(self.num_batches_tracked)
+            if self.momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked.item())
+        use_batch = self.training or self.running_mean is None or self.running_var is None
+        return self.running_mean, self.running_var, use_batch, momentum
+
+    def _check_input(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor) or x.ndim not in self._input_ranks or x.shape[1] != self.num_features:
+            want = " or ".join(
+                {2: f"(N, {self.num_features})", 3: f"(N, {self.num_features}, L)"}.get(
+                    r, f"(N, {self.num_features}, H, W)"
+                )
+                for r in self._input_ranks
+            )
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ShapeError(f"{type(self).__name__}: expected input {want}, got shape {got}")
 
     def forward(self, x: Tensor) -> Tensor:
-        return self._normalize(x, None)
+        self._check_input(x)
+        if x.ndim == 2:
+            return self._normalize(x, None)
+        rm, rv, use_batch, momentum = self._stats()
+        return S.batch_norm(x, rm, rv, self.weight, self.bias, use_batch, momentum, self.eps)
 
     def _normalize(
         self, x: Tensor, activation: str | None, dropout: float = 0.0, residual: Tensor | None = None
@@ -109,14 +178,15 @@ class BatchNorm1d(Module):
             raise ShapeError(
                 f"BatchNorm1d: expected input (N, {self.num_features}), got shape {tuple(x.shape)}"
             )
+        rm, rv, use_batch, momentum = self._stats()
         return _core.batch_norm(
             x,
             self.weight,
             self.bias,
-            self.running_mean,
-            self.running_var,
-            self.training,
-            self.momentum,
+            rm,
+            rv,
+            use_batch,
+            momentum,
             self.eps,
             activation,
             dropout,
@@ -129,16 +199,24 @@ class BatchNorm1d(Module):
             "eps": self.eps,
             "momentum": self.momentum,
             "affine": self.affine,
+            "track_running_stats": self.track_running_stats,
         }
 
     @classmethod
-    def state_shapes(cls, num_features, eps=1e-5, momentum=0.1, affine=True) -> dict[str, tuple[int, ...]]:
-        """weight and bias (with `affine`), running_mean and running_var: all (num_features,)."""
+    def state_shapes(
+        cls, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True
+    ) -> dict[str, tuple[int, ...]]:
+        """weight and bias (with `affine`), running_mean and running_var: all (num_features,),
+        and the 0-d num_batches_tracked (with `track_running_stats`)."""
         n = (_size("num_features", num_features),)
-        return {**({"weight": n, "bias": n} if affine else {}), "running_mean": n, "running_var": n}
+        stats = {"running_mean": n, "running_var": n, "num_batches_tracked": ()}
+        return {**({"weight": n, "bias": n} if affine else {}), **(stats if track_running_stats else {})}
 
     def extra_repr(self) -> str:
-        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class _SyncBatchNormFn(Function):
@@ -150,7 +228,7 @@ class _SyncBatchNormFn(Function):
     loss; weight and bias get the local sums, which the data-parallel average completes."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, bn):
+    def forward(ctx, x, weight, bias, bn, momentum):
         c = bn.num_features
         n_local = x.shape[0]
         mean_local = x.mean(0)
@@ -172,8 +250,8 @@ class _SyncBatchNormFn(Function):
             )
         var = m2 / n
         invstd = 1.0 / np.sqrt(var + bn.eps)
-        if bn.momentum is not None:
-            m = bn.momentum
+        if momentum is not None:
+            m = momentum
             unbiased = var * n / (n - 1)
             bn.running_mean.copy_(_tensor_like(bn.running_mean, (1 - m) * _np64(bn.running_mean) + m * mean))
             bn.running_var.copy_(_tensor_like(bn.running_var, (1 - m) * _np64(bn.running_var) + m * unbiased))
@@ -194,8 +272,8 @@ class _SyncBatchNormFn(Function):
         scale = invstd * weight if weight is not None else invstd
         gx = (g - mean_g - x_hat * mean_gx) * scale
         if weight is None:
-            return gx, None, None, None
-        return gx, sum_gx, sum_g, None
+            return gx, None, None, None, None
+        return gx, sum_gx, sum_g, None, None
 
 
 def _np64(t: Tensor) -> np.ndarray:
@@ -217,14 +295,14 @@ class SyncBatchNorm(BatchNorm1d):
     >>> model = fg.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     """
 
+    _input_ranks = (2,)
+
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or _mpi.ensure().size == 1:
             return super().forward(x)
-        if x.ndim != 2 or x.shape[1] != self.num_features:
-            raise ShapeError(
-                f"SyncBatchNorm: expected input (N, {self.num_features}), got shape {tuple(x.shape)}"
-            )
-        return _SyncBatchNormFn.apply(x, self.weight, self.bias, self)
+        self._check_input(x)
+        rm, _, _, momentum = self._stats()
+        return _SyncBatchNormFn.apply(x, self.weight, self.bias, self, momentum if rm is not None else None)
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module, process_group=None) -> Module:
@@ -233,11 +311,13 @@ class SyncBatchNorm(BatchNorm1d):
         layer when `module` is itself a BatchNorm1d). `process_group` is accepted for
         PyTorch's signature: the group is always the whole MPI world."""
         if isinstance(module, BatchNorm1d) and not isinstance(module, SyncBatchNorm):
-            new = cls(module.num_features, module.eps, module.momentum, module.affine)
+            new = cls(
+                module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+            )
             if module.affine:
                 new.weight, new.bias = module.weight, module.bias
-            new.register_buffer("running_mean", module.running_mean)
-            new.register_buffer("running_var", module.running_var)
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                new.register_buffer(name, getattr(module, name))
             new.training = module.training
             return new
         for name, child in list(module._modules.items()):
@@ -619,7 +699,13 @@ class Sequential(Module):
                         x, m.weight, m.bias, *act, dropout=p, alpha_dropout=type(drop) is AlphaDropout
                     )
                     i += 3
-            elif type(m) is BatchNorm1d and type(nxt) is ReLU and isinstance(x, Tensor) and not hooked:
+            elif (
+                type(m) is BatchNorm1d
+                and type(nxt) is ReLU
+                and isinstance(x, Tensor)
+                and x.ndim == 2
+                and not hooked
+            ):
                 # BatchNorm1d then ReLU (then Dropout): relu and the mask inside the
                 # normalization's kernels; the same mask as the Dropout module would draw
                 drop = mods[i + 2] if i + 2 < len(mods) else None

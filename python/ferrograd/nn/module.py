@@ -383,7 +383,13 @@ class Module:
         mismatch is always an error. Returns (missing, unexpected).
         """
         own = self.state_dict()
-        missing = [k for k in own if k not in state]
+        # state a layer can do without (`_optional_state`: BatchNorm's batch counter)
+        optional = {
+            f"{prefix}.{k}" if prefix else k
+            for prefix, m in self.named_modules(remove_duplicate=False)
+            for k in getattr(m, "_optional_state", ())
+        }
+        missing = [k for k in own if k not in state and k not in optional]
         unexpected = [k for k in state if k not in own]
         wrong = [
             f"{k}: expected {tuple(own[k].shape)}, got {tuple(_shape(state[k]))}"
