@@ -190,3 +190,43 @@ def test_binding_edge_cases():
     x = fg.ones(3)
     x.mul_(fg.tensor([1.0, 2.0, 3.0]))
     assert x.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_error_classes_are_also_runtime_errors():
+    """PyTorch raises RuntimeError for most bad input; ferrograd's documented classes are
+    each also a RuntimeError, so `except RuntimeError` in a ported script still catches
+    them, and `except ValueError`/`TypeError`/`IndexError` keep working."""
+    for cls, base in (
+        (fg.ShapeError, ValueError),
+        (fg.DTypeError, TypeError),
+        (fg.ArgumentError, ValueError),
+        (fg.OutOfRangeError, IndexError),
+    ):
+        assert issubclass(cls, base) and issubclass(cls, RuntimeError), cls
+    F = fg.nn.functional
+    cases = [
+        (lambda: fg.ones(2, 2, 2).t(), fg.ArgumentError, "t: expects"),
+        (lambda: fg.zeros(-1), fg.ArgumentError, "negative dimension"),
+        (lambda: bool(fg.ones(2)), fg.ArgumentError, "ambiguous"),
+        (lambda: fg.arange(0, 1, 0), fg.ArgumentError, "arange: step"),
+        (lambda: fg.ones(3).clamp(), fg.ArgumentError, "clamp"),
+        (lambda: fg.ones(2, 3).sum((0, 0)), fg.ArgumentError, "more than once"),
+        (lambda: fg.einsum("ij->i", fg.ones(2)), fg.ArgumentError, "einsum"),
+        (lambda: F.pad(fg.ones(2, 3), (1,)), fg.ArgumentError, "pad"),
+        (lambda: F.binary_cross_entropy(fg.tensor([2.0]), fg.tensor([1.0])), fg.ArgumentError, r"\[0, 1\]"),
+        (lambda: fg.bincount(fg.tensor([-1])), fg.ArgumentError, "non-negative"),
+        (lambda: fg.ones(3).expand(2, 3).add_(1), fg.ArgumentError, "add_"),
+        (lambda: F.max_pool2d(fg.ones(1, 1, 4, 4), 2, padding=2), fg.ArgumentError, "max_pool2d"),
+        (lambda: fg.ones(0).max(), fg.ArgumentError, "zero-size"),
+        (lambda: fg.ones(3).gather(0, fg.tensor([5])), fg.OutOfRangeError, "out of bounds"),
+        (lambda: fg.ones(3).topk(5), fg.OutOfRangeError, "topk"),
+        (lambda: fg.ones(3).kthvalue(5), fg.OutOfRangeError, "kthvalue"),
+        (lambda: F.one_hot(fg.tensor([5]), 3), fg.OutOfRangeError, "one_hot"),
+        (lambda: fg.ones(3)[5], fg.OutOfRangeError, "out of bounds"),
+        (lambda: fg.tensor([1, 2]).add_(1.5), fg.DTypeError, "add_"),
+        (lambda: fg.ones(2) @ fg.ones(3), fg.ShapeError, "matmul"),
+    ]
+    for call, cls, words in cases:
+        with pytest.raises(RuntimeError, match=words) as e:
+            call()
+        assert isinstance(e.value, cls), (words, type(e.value))

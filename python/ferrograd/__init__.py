@@ -49,10 +49,12 @@ from . import onnx as onnx  # export to ONNX: fg.onnx.export (the onnx package i
 from . import tune as tune  # hyperparameter tuning: fg.tune.learning_rate, fg.tune.recipe
 from ._composite import *  # noqa: F403  (composed ops: shape, scans, math; also Tensor methods)
 from ._core import (
+    ArgumentError,
     DeviceError,
     DTypeError,
     GradFn,
     InternalError,
+    OutOfRangeError,
     ShapeError,
     Tensor,
     get_num_threads,
@@ -170,6 +172,8 @@ __all__ = [
     "int32",
     "ShapeError",
     "DTypeError",
+    "ArgumentError",
+    "OutOfRangeError",
     "DeviceError",
     "InternalError",
     "tensor",

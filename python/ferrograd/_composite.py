@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _core
-from ._core import DTypeError, ShapeError, Tensor
+from ._core import ArgumentError, DTypeError, OutOfRangeError, ShapeError, Tensor
 from ._einsum import einsum
 from .autograd import no_grad
 
@@ -85,7 +85,7 @@ def _dim(op: str, d: int, ndim: int) -> int:
     if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
         raise TypeError(f"{op}: dim must be an int, got {type(d).__name__}")
     if not -max(ndim, 1) <= d < max(ndim, 1):
-        raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimension(s)")
+        raise OutOfRangeError(f"{op}: dim {d} is out of range for a tensor with {ndim} dimension(s)")
     return int(d) % max(ndim, 1)
 
 
@@ -107,7 +107,7 @@ def _as_dims(op: str, dims, ndim: int) -> list[int]:
     dims = [dims] if isinstance(dims, (int, np.integer)) else list(dims)
     out = [_dim(op, d, ndim) for d in dims]
     if len(set(out)) != len(out):
-        raise ValueError(f"{op}: dims {dims} repeat a dimension")
+        raise ArgumentError(f"{op}: dims {dims} repeat a dimension")
     return out
 
 
@@ -149,13 +149,13 @@ def roll(x: Tensor, shifts, dims=None) -> Tensor:
         if not isinstance(shifts, (int, np.integer)):
             shifts = tuple(shifts)
             if len(shifts) != 1:
-                raise ValueError("roll: without dims, shifts must be one int")
+                raise ArgumentError("roll: without dims, shifts must be one int")
             shifts = shifts[0]
         return roll(x.reshape(-1), shifts, 0).reshape(*x.shape) if x.ndim else x.clone()
     sh = [shifts] if isinstance(shifts, (int, np.integer)) else list(shifts)
     ds = _as_dims("roll", dims, x.ndim)
     if len(sh) != len(ds):
-        raise ValueError(f"roll: {len(sh)} shifts for {len(ds)} dims")
+        raise ArgumentError(f"roll: {len(sh)} shifts for {len(ds)} dims")
     for s, d in zip(sh, ds):
         n = x.shape[d]
         if n:
@@ -192,7 +192,7 @@ def movedim(x: Tensor, source, destination) -> Tensor:
     src = _as_dims("movedim", source, x.ndim)
     dst = _as_dims("movedim", destination, x.ndim)
     if len(src) != len(dst):
-        raise ValueError(f"movedim: {len(src)} source dims for {len(dst)} destinations")
+        raise ArgumentError(f"movedim: {len(src)} source dims for {len(dst)} destinations")
     order = [d for d in range(x.ndim) if d not in src]
     perm = [0] * x.ndim
     placed = dict(zip(dst, src))
@@ -278,7 +278,7 @@ def repeat_interleave(x: Tensor, repeats, dim: int | None = None) -> Tensor:
     if reps.ndim == 0:
         reps = np.full(n, int(reps))
     if reps.shape != (n,) or (reps < 0).any():
-        raise ValueError(f"repeat_interleave: repeats must be one count >= 0 or {n} of them")
+        raise ArgumentError(f"repeat_interleave: repeats must be one count >= 0 or {n} of them")
     return x.index_select(d, _idx(np.repeat(np.arange(n), reps)))
 
 
@@ -458,7 +458,7 @@ def div(input, other, *, rounding_mode: str | None = None) -> Tensor:  # noqa: A
     if rounding_mode == "floor":
         return floor_divide(input, other)
     if rounding_mode != "trunc":
-        raise ValueError(f'div: rounding_mode must be None, "trunc" or "floor", got {rounding_mode!r}')
+        raise ArgumentError(f'div: rounding_mode must be None, "trunc" or "floor", got {rounding_mode!r}')
     if _is_int_operand(input) and _is_int_operand(other):
         return _int_op("div", input, other, lambda a, b: np.sign(a) * np.sign(b) * (np.abs(a) // np.abs(b)))
     a, b = _pair_args("div", input, other)
@@ -772,7 +772,7 @@ def _scatter_flat(
     iv = index.cpu().numpy()
     size = x.shape[d]
     if iv.size and (iv.min() < -size or iv.max() >= size):
-        raise IndexError(f"{op}: index out of bounds for dim {d} with size {size}")
+        raise OutOfRangeError(f"{op}: index out of bounds for dim {d} with size {size}")
     grid = list(np.indices(ish))
     grid[d] = np.mod(iv, size) if size else iv
     flat = np.ravel_multi_index(tuple(grid), tuple(x.shape)).reshape(-1) if iv.size else np.zeros(0, np.int64)
@@ -820,7 +820,7 @@ def scatter_reduce(
     positions nothing lands on keep `input`'s value. amax/amin share the gradient evenly
     among tied entries, as PyTorch's."""
     if reduce not in ("sum", "prod", "mean", "amax", "amin"):
-        raise ValueError(
+        raise ArgumentError(
             f"scatter_reduce: reduce must be 'sum', 'prod', 'mean', 'amax' or 'amin', got {reduce!r}"
         )
     added, flat, part = _scatter_flat(input, dim, index, src, "scatter_reduce")
@@ -933,7 +933,7 @@ def kthvalue(input: Tensor, k: int, dim: int = -1, keepdim: bool = False):  # no
     d = _dim("kthvalue", dim, input.ndim)
     n = input.shape[d] if input.ndim else 1
     if not 1 <= k <= n:
-        raise IndexError(f"kthvalue: k = {k} is out of range for a dim of size {n}")
+        raise OutOfRangeError(f"kthvalue: k = {k} is out of range for a dim of size {n}")
     v, i = input.sort(d)
     vals, idx = v.narrow(d, k - 1, 1), i.narrow(d, k - 1, 1)
     if not keepdim:
@@ -950,7 +950,7 @@ def bincount(input: Tensor, weights: Tensor | None = None, minlength: int = 0) -
         )
     v = input.numpy()
     if v.size and v.min() < 0:
-        raise ValueError("bincount: values must be non-negative")
+        raise ArgumentError("bincount: values must be non-negative")
     w = None if weights is None else weights.detach().cpu().numpy().astype(np.float64)
     out = np.bincount(v, w, minlength=minlength)
     if weights is None:
@@ -992,7 +992,7 @@ def meshgrid(*tensors, indexing: str = "ij") -> tuple[Tensor, ...]:
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):
-        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+        raise ArgumentError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     if any(t.ndim > 1 for t in tensors):
         raise ShapeError("meshgrid: expected 0-d or 1-D tensors")
     ts = [t.reshape(-1) for t in tensors]
@@ -1054,7 +1054,7 @@ def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
     """Every slice of length `size` along `dimension`, `step` apart, as a new last dim, as
     `Tensor.unfold`: a view, so writes through it reach `x`."""
     if size < 0 or step <= 0:
-        raise ValueError(f"unfold: need size >= 0 and step > 0, got size {size}, step {step}")
+        raise ArgumentError(f"unfold: need size >= 0 and step > 0, got size {size}, step {step}")
     return _core._unfold(x, int(dimension), int(size), int(step))
 
 

@@ -40,6 +40,8 @@ __all__ = [
     "GradFn",
     "ShapeError",
     "DTypeError",
+    "ArgumentError",
+    "OutOfRangeError",
     "DeviceError",
     "from_numpy",
     "zeros",
@@ -140,11 +142,17 @@ _Index: TypeAlias = (
 
 # ---------------------------------------------------------------------------- exceptions
 
-class ShapeError(ValueError):
+class ShapeError(ValueError, RuntimeError):
     """Shapes that do not fit an operation."""
 
-class DTypeError(TypeError):
+class DTypeError(TypeError, RuntimeError):
     """A dtype an operation does not accept."""
+
+class ArgumentError(ValueError, RuntimeError):
+    """A value an operation does not accept."""
+
+class OutOfRangeError(IndexError, RuntimeError):
+    """An index or count outside the range of a dimension."""
 
 class DeviceError(RuntimeError):
     """A device that is missing or cannot be used."""

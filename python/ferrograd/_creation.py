@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._core import DTypeError, ShapeError, Tensor
+from ._core import ArgumentError, DTypeError, ShapeError, Tensor
 from ._device import _check_device
 from ._dtypes import bfloat16, bool_, float16, float32, float64, int32, int64, uint8
 
@@ -89,7 +89,7 @@ def _check_int64_range(arr: np.ndarray) -> None:
     # refuse values int64 cannot hold instead of storing a different number
     info = np.iinfo(np.int64)
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError("tensor: NaN or infinity cannot be converted to int64")
+        raise ArgumentError("tensor: NaN or infinity cannot be converted to int64")
     if arr.dtype.kind == "u":
         out_of_range = arr.max() > info.max
     else:
@@ -228,7 +228,7 @@ def linspace(start, end, steps: int, dtype=None, requires_grad: bool = False, de
     [0.0, 0.25, 0.5, 0.75, 1.0]
     """
     if not isinstance(steps, numbers.Integral) or steps < 0:
-        raise ValueError(f"linspace: steps must be an int >= 0, got {steps!r}")
+        raise ArgumentError(f"linspace: steps must be an int >= 0, got {steps!r}")
     if dtype is not None and dtype == bool_:
         raise DTypeError(
             "linspace: bool is not a dtype for evenly spaced values (as in PyTorch); use a number dtype"
@@ -330,5 +330,5 @@ def set_rng_state(state: tuple[int, int]) -> None:
     ok = isinstance(state, (tuple, list)) and len(state) == 2
     ok = ok and builtins.all(isinstance(v, numbers.Integral) and 0 <= v < 2**64 for v in state)
     if not ok:
-        raise ValueError(f"set_rng_state: expected (seed, offset) from get_rng_state(), got {state!r:.80}")
+        raise ArgumentError(f"set_rng_state: expected (seed, offset) from get_rng_state(), got {state!r:.80}")
     _core.set_rng_state((int(state[0]), int(state[1])))

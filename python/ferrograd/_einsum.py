@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from ._core import ShapeError, Tensor
+from ._core import ArgumentError, ShapeError, Tensor
 
 __all__ = ["einsum"]
 
@@ -25,7 +25,7 @@ def einsum(equation: str, *operands) -> Tensor:
     lhs, arrow, rhs = eq.partition("->")
     terms = lhs.split(",")
     if len(terms) != len(operands):
-        raise ValueError(f"einsum: the equation has {len(terms)} operands, got {len(operands)} tensors")
+        raise ArgumentError(f"einsum: the equation has {len(terms)} operands, got {len(operands)} tensors")
     # "..." becomes fresh labels (upper-case letters are free: PyTorch takes a-z and A-Z, so
     # use characters outside both), aligned to the right across operands
     ell_dims = 0
@@ -40,7 +40,7 @@ def einsum(equation: str, *operands) -> Tensor:
             k = x.ndim - n_named
             t = t.replace("...", "".join(fresh[ell_dims - k :]))
         if len(t) != x.ndim or not all(c.isalpha() or ord(c) >= 0x100 for c in t):
-            raise ValueError(f"einsum: term {t!r} does not fit an operand of shape {tuple(x.shape)}")
+            raise ArgumentError(f"einsum: term {t!r} does not fit an operand of shape {tuple(x.shape)}")
         labelled.append(t)
     if arrow:
         out = rhs.replace("...", "".join(fresh))
@@ -58,7 +58,7 @@ def einsum(equation: str, *operands) -> Tensor:
             sizes[c] = max(sizes.get(c, n), n) if 1 in (sizes.get(c, n), n) else n
     for c in out:
         if c not in sizes:
-            raise ValueError(f"einsum: output label {c!r} appears in no operand")
+            raise ArgumentError(f"einsum: output label {c!r} appears in no operand")
     tensors = [_diagonals(x, t) for x, t in zip(operands, labelled)]
     cur, cur_l = tensors[0]
     for i in range(1, len(tensors)):

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._core import Tensor
+from ._core import OutOfRangeError, Tensor
 
 # positions are built on the host: beyond this many elements a key's position table would
 # cost more memory than it is worth (int64, 8 bytes each)
@@ -35,14 +35,14 @@ def _positions(t: Tensor, key: tuple) -> np.ndarray:
         items.append(k)
     n = t.numel()
     if n > MAX_ELEMENTS:
-        raise IndexError(
+        raise OutOfRangeError(
             f"index: advanced indexing beyond the first dim of a tensor of {n} elements is not supported "
             f"(at most {MAX_ELEMENTS}); index the first dim, or reshape"
         )
     try:
         return np.arange(n, dtype=np.int64).reshape(tuple(t.shape))[tuple(items)]
     except IndexError as e:
-        raise IndexError(f"index: {e} (tensor of shape {tuple(t.shape)})") from None
+        raise OutOfRangeError(f"index: {e} (tensor of shape {tuple(t.shape)})") from None
 
 
 def advanced(t: Tensor, key: tuple, value: Any = _READ) -> Tensor | None:
@@ -52,7 +52,7 @@ def advanced(t: Tensor, key: tuple, value: Any = _READ) -> Tensor | None:
     if value is _READ:
         return t.reshape(-1).index_select(0, flat_pos).reshape(*pos.shape)
     if not t.is_contiguous():
-        raise IndexError(
+        raise OutOfRangeError(
             "index: advanced index assignment needs a contiguous tensor; call .contiguous() first"
         )
     if isinstance(value, Tensor):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._core import ArgumentError
 from .nn.loss import _REDUCTIONS as _REDUCTIONS
 from .nn.loss import _reduce as _reduce
 from .nn.loss import mse
@@ -41,6 +42,6 @@ def get(loss) -> tuple[str, Callable[..., Any]]:
             kind = loss.kind
         return kind or "custom", loss
     if loss not in LOSSES:
-        raise ValueError(f"unknown loss '{loss}' (choose from {sorted(LOSSES)})")
+        raise ArgumentError(f"unknown loss '{loss}' (choose from {sorted(LOSSES)})")
     fn: Callable[..., Any] = LOSSES[loss]
     return get(fn)[0], fn

@@ -7,7 +7,7 @@ here."""
 from __future__ import annotations
 
 from .. import _core
-from .._core import Tensor
+from .._core import ArgumentError, Tensor
 from .loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -147,14 +147,14 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = Fa
     """Inverted dropout: zeroes elements with probability p and scales the rest by 1/(1-p)
     when `training` (the identity otherwise). `inplace`: as `relu`."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+        raise ArgumentError(f"dropout: p must be in [0, 1], got {p}")
     return _core.dropout(x, p, training)
 
 
 def alpha_dropout(x: Tensor, p: float = 0.5, training: bool = False) -> Tensor:
     """Dropout that keeps SELU activations' mean and variance (the identity unless training)."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"alpha_dropout: p must be in [0, 1], got {p}")
+        raise ArgumentError(f"alpha_dropout: p must be in [0, 1], got {p}")
     return _core.alpha_dropout(x, p, training)
 
 

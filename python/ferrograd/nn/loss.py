@@ -23,7 +23,7 @@ import functools
 from typing import Any, Callable, TypeVar
 
 from .. import _core
-from .._core import DTypeError, ShapeError, Tensor
+from .._core import ArgumentError, DTypeError, OutOfRangeError, ShapeError, Tensor
 from ..amp import full_precision
 from ..autograd import Function
 from .module import Module
@@ -43,7 +43,7 @@ def _reduce(v: Tensor, reduction: str, op: str) -> Tensor:
         return v.sum()
     if reduction == "none":
         return v
-    raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got '{reduction}'")
+    raise ArgumentError(f"{op}: reduction must be one of {_REDUCTIONS}, got '{reduction}'")
 
 
 def mse(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -182,7 +182,7 @@ def cross_entropy(
     if not label_smoothing:
         return nll_loss(logp, target, weight, ignore_index, reduction)
     if target.dtype != _core.dtype.int64:
-        raise ValueError("cross_entropy: weight and ignore_index go with int64 class labels")
+        raise ArgumentError("cross_entropy: weight and ignore_index go with int64 class labels")
     # PyTorch's rule: (1 - e) * the weighted NLL + e / C * the weighted sum of -log p over the
     # classes, both zero on ignored rows; "mean" divides both by the summed label weights
     flat, tflat, back = _classes_last(logp, target, "cross_entropy")
@@ -244,7 +244,7 @@ def nll_loss(
         raise _core.ShapeError(f"nll_loss: weight must have shape ({c},), got {tuple(weight.shape)}")
     lo, hi = (int(safe.amin().item()), int(safe.amax().item())) if safe.numel() else (0, 0)
     if lo < 0 or hi >= c:
-        raise IndexError(f"nll_loss: labels must be in [0, {c}) or ignore_index, got {lo}..{hi}")
+        raise OutOfRangeError(f"nll_loss: labels must be in [0, {c}) or ignore_index, got {lo}..{hi}")
     # pick each row's entry (a one-hot product would give -inf * 0 = NaN for a -inf
     # log-probability of another class), and zero ignored rows before weighting them
     picked = -input.gather(1, safe.reshape(-1, 1)).reshape(-1)
@@ -282,7 +282,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
             f"huber_loss: input shape {tuple(input.shape)} differs from target shape {tuple(target.shape)}"
         )
     if delta <= 0:
-        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+        raise ArgumentError(f"huber_loss: delta must be > 0, got {delta}")
     d = (input - target).abs()
     quad = d.clamp(max=delta)  # the quadratic part; the rest is linear
     return _reduce(0.5 * quad * quad + delta * (d - quad), reduction, "huber_loss")
@@ -331,7 +331,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
             f"{tuple(target.shape)}"
         )
     if input.numel() and bool(((input < 0) | (input > 1)).any().item()):
-        raise ValueError(
+        raise ArgumentError(
             "binary_cross_entropy: every input must be a probability in [0, 1]; "
             "for logits use binary_cross_entropy_with_logits"
         )

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import _core
-from .._core import ShapeError, Tensor
+from .._core import ArgumentError, OutOfRangeError, ShapeError, Tensor
 
 _IntPair = int | Sequence[int]
 
@@ -25,7 +25,7 @@ _IntPair = int | Sequence[int]
 def _pair(op: str, name: str, v: _IntPair, n: int = 2) -> tuple[int, ...]:
     t = (v,) * n if isinstance(v, (int, np.integer)) else tuple(v)
     if len(t) != n or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in t):
-        raise ValueError(f"{op}: {name} must be an int or {n} ints, got {v!r}")
+        raise ArgumentError(f"{op}: {name} must be an int or {n} ints, got {v!r}")
     return tuple(int(i) for i in t)
 
 
@@ -40,7 +40,7 @@ def _same_padding(op: str, k: tuple[int, ...], d: tuple[int, ...], s: tuple[int,
     """PyTorch's padding="same" (stride 1 only): total d (k - 1) per dim, the extra one on
     the right/bottom. Returns (symmetric part, extra right/bottom part)."""
     if any(v != 1 for v in s):
-        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions, got stride {s}")
+        raise ArgumentError(f"{op}: padding='same' is not supported for strided convolutions, got stride {s}")
     total = [di * (ki - 1) for ki, di in zip(k, d)]
     return tuple(t // 2 for t in total), tuple(t - t // 2 * 2 for t in total)
 
@@ -63,7 +63,7 @@ def conv2d(
     n, c, _, _ = input.shape
     oc, cg, kh, kw = weight.shape
     if not isinstance(groups, int) or groups < 1 or c % groups or oc % groups:
-        raise ValueError(
+        raise ArgumentError(
             f"{op}: groups must be a positive int dividing in_channels {c} and out_channels {oc}, "
             f"got {groups}"
         )
@@ -84,7 +84,7 @@ def conv2d(
             if any(extra):
                 input = pad(input, (0, extra[1], 0, extra[0]))
         else:
-            raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+            raise ArgumentError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
     else:
         p = _pair(op, "padding", padding)
     og = oc // groups
@@ -153,7 +153,7 @@ def conv_transpose2d(
     s, p, d = _pair(op, "stride", stride), _pair(op, "padding", padding), _pair(op, "dilation", dilation)
     op_ = _pair(op, "output_padding", output_padding)
     if any(o >= max(si, di) for o, si, di in zip(op_, s, d)):
-        raise ValueError(f"{op}: output_padding {op_} must be smaller than stride {s} or dilation {d}")
+        raise ArgumentError(f"{op}: output_padding {op_} must be smaller than stride {s} or dilation {d}")
     ho = (h - 1) * s[0] - 2 * p[0] + d[0] * (kh - 1) + op_[0] + 1
     wo = (w - 1) * s[1] - 2 * p[1] + d[1] * (kw - 1) + op_[1] + 1
     cg = c // groups
@@ -182,7 +182,7 @@ def _pool_geometry(op, input, kernel_size, stride, padding, dilation):
     )
     p, d = _pair(op, "padding", padding), _pair(op, "dilation", dilation)
     if any(pi > ki // 2 for pi, ki in zip(p, k)):
-        raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
+        raise ArgumentError(f"{op}: padding {p} must be at most half the kernel size {k}")
     return k, s, p, d
 
 
@@ -273,7 +273,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: _IntPair) -> Tensor:  # noqa
     size = (output_size,) * 2 if isinstance(output_size, int) or output_size is None else tuple(output_size)
     oh, ow = (h if size[0] is None else size[0]), (w if size[1] is None else size[1])
     if oh < 1 or ow < 1:
-        raise ValueError(f"{op}: output_size must be positive, got {output_size!r}")
+        raise ArgumentError(f"{op}: output_size must be positive, got {output_size!r}")
     if h % oh == 0 and w % ow == 0:  # equal windows: one pooling
         return avg_pool2d(input, (h // oh, w // ow), (h // oh, w // ow))
     rows = []
@@ -296,9 +296,9 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
     pad = list(pad)
     if len(pad) % 2 or len(pad) // 2 > input.ndim or not all(isinstance(v, (int, np.integer)) for v in pad):
-        raise ValueError(f"{op}: pad must be an even number (at most 2 x ndim) of ints, got {pad!r}")
+        raise ArgumentError(f"{op}: pad must be an even number (at most 2 x ndim) of ints, got {pad!r}")
     if mode not in ("constant", "reflect", "replicate", "circular"):
-        raise ValueError(f"{op}: mode must be constant, reflect, replicate or circular, got {mode!r}")
+        raise ArgumentError(f"{op}: mode must be constant, reflect, replicate or circular, got {mode!r}")
     x = input
     for i in range(len(pad) // 2):
         dim = x.ndim - 1 - i
@@ -321,13 +321,15 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
             x = _core.cat([t for t in (parts[0], x, parts[1]) if t is not None], dim)
             continue
         if lo < 0 or hi < 0:
-            raise ValueError(f"{op}: negative padding is only for mode='constant', got {pad}")
+            raise ArgumentError(f"{op}: negative padding is only for mode='constant', got {pad}")
         if mode == "reflect" and (lo >= size or hi >= size):
-            raise ValueError(f"{op}: reflect padding ({lo}, {hi}) must be smaller than the dim's size {size}")
+            raise ArgumentError(
+                f"{op}: reflect padding ({lo}, {hi}) must be smaller than the dim's size {size}"
+            )
         if mode == "circular" and (lo > size or hi > size):
-            raise ValueError(f"{op}: circular padding ({lo}, {hi}) must be at most the dim's size {size}")
+            raise ArgumentError(f"{op}: circular padding ({lo}, {hi}) must be at most the dim's size {size}")
         if size == 0:
-            raise ValueError(f"{op}: cannot {mode}-pad an empty dim")
+            raise ArgumentError(f"{op}: cannot {mode}-pad an empty dim")
         j = np.arange(-lo, size + hi)
         if mode == "reflect":
             period = 2 * (size - 1) if size > 1 else 1
@@ -345,7 +347,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """Zeroes whole channels of (N, C, H, W) (or (N, C, L)) with probability p and scales the
     rest by 1 / (1 - p), as `torch.nn.functional.dropout2d`; the identity when not training."""
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout2d: p must be in [0, 1], got {p}")
+        raise ArgumentError(f"dropout2d: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return input
     if input.ndim not in (3, 4):
@@ -373,7 +375,7 @@ def interpolate(
     _check4(op, input)
     h, w = input.shape[2], input.shape[3]
     if (size is None) == (scale_factor is None):
-        raise ValueError(f"{op}: give exactly one of size and scale_factor")
+        raise ArgumentError(f"{op}: give exactly one of size and scale_factor")
     ratio: tuple[float | None, float | None] = (None, None)  # out -> in; None: in / out
     if size is not None:
         oh, ow = _pair(op, "size", size)
@@ -397,12 +399,12 @@ def interpolate(
 
     if mode == "nearest":
         if align_corners is not None:
-            raise ValueError(f"{op}: align_corners goes with linear modes only")
+            raise ArgumentError(f"{op}: align_corners goes with linear modes only")
         iy, ix = nearest(oh, h, ratio[0]), nearest(ow, w, ratio[1])
         y = input.index_select(2, _core.from_numpy(iy.astype(np.int64)))
         return y.index_select(3, _core.from_numpy(ix.astype(np.int64)))
     if mode != "bilinear":
-        raise ValueError(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}")
+        raise ArgumentError(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}")
 
     def taps(out: int, size: int, r: float | None):
         if align_corners:
@@ -452,7 +454,7 @@ def batch_norm(
         shape = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
         raise ShapeError(f"{op}: expected input (N, C) or (N, C, ...), got {shape}")
     if not training and (running_mean is None or running_var is None):
-        raise ValueError(f"{op}: running_mean and running_var are required when not training")
+        raise ArgumentError(f"{op}: running_mean and running_var are required when not training")
     if input.ndim == 2:
         return _core.batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps, None)
     c = input.shape[1]
@@ -501,7 +503,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
         raise ShapeError(f"embedding: weight must be 2-D (num, dim), got {tuple(weight.shape)}")
     if input.numel() and int(input.min().item()) < 0:
         # PyTorch refuses negative indices here (index_select would count them from the end)
-        raise IndexError(
+        raise OutOfRangeError(
             f"embedding: index {int(input.min().item())} is out of range for {weight.shape[0]} rows"
         )
     w = weight
@@ -555,7 +557,7 @@ def scaled_dot_product_attention(
     `attn_mask` keeps where True, a float one is added; `is_causal` masks the future (the
     top-left aligned lower triangle); `dropout_p` drops attention weights (while training)."""
     if attn_mask is not None and is_causal:
-        raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
+        raise ArgumentError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
     e = query.shape[-1]
     s = 1.0 / math.sqrt(e) if scale is None else float(scale)
     scores = query.matmul(key.transpose(-2, -1)) * s

@@ -136,7 +136,7 @@ fn both(op: &str, name: &str, alias: &str) -> PyErr {
 /// one is a ValueError naming the op, not PyO3's bare OverflowError.
 pub(crate) fn count(op: &str, what: &str, n: isize) -> PyResult<usize> {
     usize::try_from(n)
-        .map_err(|_| PyValueError::new_err(format!("{op}: {what} must be non-negative, got {n}")))
+        .map_err(|_| ArgumentError::new_err(format!("{op}: {what} must be non-negative, got {n}")))
 }
 
 /// Sizes for creation functions: negative sizes are refused by name.
@@ -145,7 +145,7 @@ pub(crate) fn sizes(op: &str, shape: &[isize]) -> PyResult<Vec<usize>> {
         .iter()
         .map(|&d| {
             if d < 0 {
-                Err(PyValueError::new_err(format!(
+                Err(ArgumentError::new_err(format!(
                     "{op}: negative dimension {d} in shape {shape:?}"
                 )))
             } else {
@@ -173,7 +173,7 @@ pub(crate) fn index_items(key: &Bound<'_, PyAny>) -> PyResult<Vec<IndexItem>> {
                 if b.is_true() {
                     Ok(IndexItem::NewAxis)
                 } else {
-                    Err(PyIndexError::new_err(
+                    Err(OutOfRangeError::new_err(
                         "index: a False scalar index (an empty selection) is not supported; use x[None][:0]",
                     ))
                 }
@@ -184,7 +184,7 @@ pub(crate) fn index_items(key: &Bound<'_, PyAny>) -> PyResult<Vec<IndexItem>> {
             } else if let Ok(i) = it.extract::<isize>() {
                 Ok(IndexItem::Int(i))
             } else {
-                Err(PyIndexError::new_err(format!(
+                Err(OutOfRangeError::new_err(format!(
                     "index: only integers, slices, None, ..., or an int64 tensor/list for the first dim are \
                      supported, got {}",
                     it.get_type().name()?

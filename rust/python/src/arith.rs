@@ -12,7 +12,7 @@ fn check_int_power(t: &Tensor, o: &Bound<'_, PyAny>) -> PyResult<()> {
         return Ok(());
     }
     match o.extract::<i64>() {
-        Ok(v) if v < 0 => Err(PyValueError::new_err(
+        Ok(v) if v < 0 => Err(ArgumentError::new_err(
             "pow: integers to negative integer powers are not allowed (as in PyTorch); use a \
              float base or exponent",
         )),
@@ -278,7 +278,7 @@ impl PyTensor {
             .into_iter()
             .map(|d| {
                 usize::try_from(d).map_err(|_| {
-                    PyValueError::new_err(format!("new_full: sizes must be >= 0, got {d}"))
+                    ArgumentError::new_err(format!("new_full: sizes must be >= 0, got {d}"))
                 })
             })
             .collect::<PyResult<_>>()?;

@@ -16,6 +16,18 @@ create_exception!(
 );
 create_exception!(
     ferrograd,
+    ArgumentError,
+    PyValueError,
+    "A value an operation does not accept."
+);
+create_exception!(
+    ferrograd,
+    OutOfRangeError,
+    PyIndexError,
+    "An index or count outside the range of a dimension."
+);
+create_exception!(
+    ferrograd,
     DeviceError,
     PyRuntimeError,
     "A device that is missing or cannot be used."
@@ -26,8 +38,8 @@ pub(crate) fn err(e: Error) -> PyErr {
         Error::Shape(m) => ShapeError::new_err(m),
         Error::DType(m) => DTypeError::new_err(m),
         Error::Device(m) => DeviceError::new_err(m),
-        Error::Index(m) => PyIndexError::new_err(m),
-        Error::Value(m) => PyValueError::new_err(m),
+        Error::Index(m) => OutOfRangeError::new_err(m),
+        Error::Value(m) => ArgumentError::new_err(m),
         Error::Memory(m) => PyMemoryError::new_err(m),
         Error::Autograd(m) => PyRuntimeError::new_err(m),
         Error::Interrupted(m) => pyo3::exceptions::PyKeyboardInterrupt::new_err(m),

@@ -149,7 +149,7 @@ pub(crate) fn linear(
         Some("elu") => Some(UnaryOp::Elu(alpha.unwrap_or(1.0))),
         Some("leaky_relu") => Some(UnaryOp::LeakyRelu(alpha.unwrap_or(0.01))),
         Some(other) => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            return Err(ArgumentError::new_err(format!(
                 "linear: activation must be None, 'relu', 'selu', 'tanh', 'sigmoid', 'elu' or \
                  'leaky_relu', got {other:?}"
             )))
@@ -194,7 +194,7 @@ fn autocast_device(name: &str) -> PyResult<ferrograd_core::Device> {
     match name {
         "cpu" => Ok(ferrograd_core::Device::Cpu),
         "gpu" | "cuda" | "wgpu" => Ok(ferrograd_core::Device::Gpu),
-        other => Err(PyValueError::new_err(format!(
+        other => Err(ArgumentError::new_err(format!(
             "autocast: device must be 'cpu' or 'gpu', got {other:?}"
         ))),
     }
@@ -222,13 +222,13 @@ pub(crate) fn autocast_dtype(device: &str) -> PyResult<Option<PyDType>> {
 #[pyfunction]
 pub(crate) fn set_num_threads(n: isize) -> PyResult<()> {
     if n < 1 {
-        return Err(PyValueError::new_err(format!(
+        return Err(ArgumentError::new_err(format!(
             "set_num_threads: expected a positive count, got {n}"
         )));
     }
     let most = threads::max_threads();
     if n as usize > most {
-        return Err(PyValueError::new_err(format!(
+        return Err(ArgumentError::new_err(format!(
             "set_num_threads: {n} threads is more than this machine can use (at most {most}: \
              8 per core, at least 64); starting that many would take seconds and gain nothing"
         )));

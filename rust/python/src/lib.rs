@@ -74,18 +74,32 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTensor>()?;
     m.add_class::<PyDType>()?;
     m.add_class::<PyGradFn>()?;
-    // PyTorch raises RuntimeError for shape errors: ShapeError is a ValueError (ferrograd's
-    // contract) and a RuntimeError too, so ported `except RuntimeError` code still catches it
-    let shape = py.get_type::<ShapeError>();
-    shape.setattr(
-        "__bases__",
+    // PyTorch raises RuntimeError for most bad input where ferrograd's contract names a
+    // ValueError, TypeError or IndexError: each of these classes is both, so ported
+    // `except RuntimeError` code still catches them and ferrograd's own `except` clauses too
+    let runtime = py.get_type::<pyo3::exceptions::PyRuntimeError>();
+    let rebased = [
         (
+            py.get_type::<ShapeError>(),
             py.get_type::<pyo3::exceptions::PyValueError>(),
-            py.get_type::<pyo3::exceptions::PyRuntimeError>(),
         ),
-    )?;
-    m.add("ShapeError", shape)?;
-    m.add("DTypeError", py.get_type::<DTypeError>())?;
+        (
+            py.get_type::<DTypeError>(),
+            py.get_type::<pyo3::exceptions::PyTypeError>(),
+        ),
+        (
+            py.get_type::<ArgumentError>(),
+            py.get_type::<pyo3::exceptions::PyValueError>(),
+        ),
+        (
+            py.get_type::<OutOfRangeError>(),
+            py.get_type::<pyo3::exceptions::PyIndexError>(),
+        ),
+    ];
+    for (cls, base) in rebased {
+        cls.setattr("__bases__", (base, runtime.clone()))?;
+        m.add(cls.name()?, cls)?;
+    }
     m.add("DeviceError", py.get_type::<DeviceError>())?;
     m.add_function(wrap_pyfunction!(from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(zeros, m)?)?;

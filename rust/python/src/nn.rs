@@ -27,7 +27,7 @@ pub(crate) fn batch_norm(
         None => false,
         Some("relu") => true,
         Some(other) => {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            return Err(ArgumentError::new_err(format!(
                 "batch_norm: activation must be None or 'relu', got {other:?}"
             )))
         }

@@ -16,7 +16,7 @@ fn gate<'a>(
             count,
         })),
         (None, None) => Ok(None),
-        _ => Err(PyValueError::new_err(format!(
+        _ => Err(ArgumentError::new_err(format!(
             "{op}: found and skipped go together"
         ))),
     }
@@ -45,7 +45,7 @@ pub(crate) fn sgd_step(
     let gate = gate("sgd_step", &found, &skipped, count)?;
     let (p, g, b) = (ts(&params), ts(&grads), ts(&bufs));
     if g.len() != p.len() || (momentum != 0.0 && b.len() != p.len()) {
-        return Err(PyValueError::new_err(
+        return Err(ArgumentError::new_err(
             "sgd_step: params, grads and buffers must have the same length",
         ));
     }
@@ -128,7 +128,7 @@ pub(crate) fn adam_step(
     let gate = gate("adam_step", &found, &skipped, count)?;
     let (p, g, m, v) = (ts(&params), ts(&grads), ts(&m), ts(&v));
     if g.len() != p.len() || m.len() != p.len() || v.len() != p.len() {
-        return Err(PyValueError::new_err(
+        return Err(ArgumentError::new_err(
             "adam_step: params, grads and moments must have the same length",
         ));
     }
@@ -174,7 +174,7 @@ pub(crate) fn rmsprop_step(
         || (momentum > 0.0 && b.len() != n)
         || (centered && ga.len() != n)
     {
-        return Err(PyValueError::new_err(
+        return Err(ArgumentError::new_err(
             "rmsprop_step: params, grads and state must have the same length",
         ));
     }
@@ -212,7 +212,7 @@ pub(crate) fn adadelta_step(
     let (p, g, sq, acc) = (ts(&params), ts(&grads), ts(&square_avg), ts(&acc_delta));
     let n = p.len();
     if g.len() != n || sq.len() != n || acc.len() != n {
-        return Err(PyValueError::new_err(
+        return Err(ArgumentError::new_err(
             "adadelta_step: params, grads and state must have the same length",
         ));
     }

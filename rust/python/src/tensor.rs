@@ -124,7 +124,7 @@ impl PyTensor {
     ) -> PyResult<Bound<'py, PyAny>> {
         if copy == Some(false) {
             // NumPy 2's protocol: refuse when a copy cannot be avoided (ours always copies)
-            return Err(PyValueError::new_err(
+            return Err(ArgumentError::new_err(
                 "__array__: a ferrograd tensor cannot be viewed without a copy; use copy=None or True",
             ));
         }
@@ -173,7 +173,7 @@ impl PyTensor {
     }
     fn __bool__(&self) -> PyResult<bool> {
         if self.t.numel() != 1 {
-            return Err(PyValueError::new_err(format!(
+            return Err(ArgumentError::new_err(format!(
                 "the truth value of a tensor with {} elements is ambiguous",
                 self.t.numel()
             )));
@@ -395,7 +395,7 @@ impl PyTensor {
                 || d.extract::<String>()
                     .is_ok_and(|s| matches!(s.as_str(), "cuda" | "cuda:0" | "gpu" | "gpu:0"));
             if !ok {
-                return Err(PyValueError::new_err(format!(
+                return Err(ArgumentError::new_err(format!(
                     "cuda: ferrograd drives one GPU; got device {}",
                     d.repr()?
                 )));

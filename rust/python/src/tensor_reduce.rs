@@ -44,7 +44,7 @@ impl PyTensor {
             None => 2.0,
             Some(v) if v.extract::<String>().is_ok_and(|s| s == "fro") => 2.0,
             Some(v) => v.extract::<f64>().map_err(|_| {
-                PyValueError::new_err(format!(
+                ArgumentError::new_err(format!(
                     "norm: p must be a number or \"fro\", got {}",
                     v.repr().map(|r| r.to_string()).unwrap_or_default()
                 ))

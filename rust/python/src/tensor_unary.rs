@@ -94,7 +94,7 @@ impl PyTensor {
             "none" => UnaryOp::Gelu,
             "tanh" => UnaryOp::GeluTanh,
             o => {
-                return Err(PyValueError::new_err(format!(
+                return Err(ArgumentError::new_err(format!(
                     "gelu: approximate must be 'none' or 'tanh', got '{o}'"
                 )))
             }

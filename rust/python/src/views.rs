@@ -20,7 +20,7 @@ impl PyTensor {
         match self.t.ndim() {
             0 | 1 => Ok(wrap(self.t.clone())),
             2 => self.t.transpose(0, 1).map(wrap).map_err(err),
-            n => Err(PyValueError::new_err(format!(
+            n => Err(ArgumentError::new_err(format!(
                 "t: expects a tensor with at most 2 dims, got {n}; use transpose(dim0, dim1) or permute"
             ))),
         }
@@ -169,7 +169,7 @@ impl PyTensor {
         let size = self.t.shape().get(d).copied().unwrap_or(0) as isize;
         let s = if start < 0 { start + size } else { start };
         if s < 0 {
-            return Err(PyIndexError::new_err(format!(
+            return Err(OutOfRangeError::new_err(format!(
                 "narrow: start {start} is out of range for a dim of size {size}"
             )));
         }
