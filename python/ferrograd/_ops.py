@@ -29,7 +29,7 @@ from collections.abc import Callable as _Callable
 from typing import Any as _Any
 
 from . import _core
-from ._core import ArgumentError
+from ._core import ArgumentError as _ArgumentError
 from ._core import Tensor as _Tensor
 from ._creation import _t as _operand
 
@@ -110,12 +110,12 @@ def _alias(name: str, fn: _Callable[..., _Tensor]) -> _Callable[..., _Tensor]:
 
 def _celu_alpha(alpha) -> None:
     if alpha == 0:
-        raise ArgumentError("celu: alpha cannot be 0 (the op divides by it)")
+        raise _ArgumentError("celu: alpha cannot be 0 (the op divides by it)")
 
 
 def _hardtanh_bounds(min_val, max_val) -> None:
     if min_val > max_val:
-        raise ArgumentError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+        raise _ArgumentError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
 
 
 # ---- the table: fg.name(x, ...) is x.name(...), or _core.unary(x, "name", ...) -----------
