@@ -20,6 +20,7 @@ from . import (
     _composite,
     _indexing,
     _ops,
+    _surface,
     amp,
     autograd,
     callbacks,
@@ -147,6 +148,7 @@ from ._functional import (
 )
 from ._functional import concatenate as concatenate  # NumPy's name for cat
 from ._ops import *  # noqa: F403  (the elementwise functions: its public names are exactly them)
+from ._surface import *  # noqa: F403  (operator forms, more composed math, in-place variants)
 from ._version import __version__ as __version__
 from .amp import GradScaler, autocast  # mixed precision, as torch.autocast / torch.amp.GradScaler
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
@@ -281,6 +283,7 @@ __all__ = [
 # the elementwise functions (fg.exp, fg.relu, ..., neg, logical_not, clip): _ops's table and the rest
 __all__ += _ops._NAMES
 __all__ += _composite.__all__
+__all__ += _surface.__all__
 
 # what the bindings call back into (list keys, pickling, repr, max(dim)'s named tuples):
 # handed to them here, so _core never imports this package

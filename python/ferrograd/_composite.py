@@ -526,14 +526,7 @@ def copysign(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
     a, b = _pair_args("copysign", a, b)
     neg = (b < 0) | ((b == 0) & ((1.0 / b) < 0))
     mag = a.abs()
-    shape = tuple(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)))
-    if tuple(mag.shape) != shape:
-        mag = mag.expand(*shape)
-    if tuple(neg.shape) != shape:
-        neg = neg.expand(*shape)
-    return mag.masked_fill(neg, _core.full([], 0.0, mag.dtype).to(mag.device)) - mag.masked_fill(
-        ~neg, _core.full([], 0.0, mag.dtype).to(mag.device)
-    )
+    return _core.where(neg, -mag, mag)  # -mag: a zero magnitude becomes -0.0 too
 
 
 # ---------------------------------------------------------------------------- data-dependent shapes

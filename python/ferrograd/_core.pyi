@@ -472,6 +472,188 @@ class Tensor:
         """Computes gradients of this tensor with respect to the leaves that require them
         (only into the ``.grad`` of ``inputs`` when given)."""
 
+    # ---- composed in Python (ferrograd/_surface.py), attached at import
+    def multiply(self, other: _Operand) -> Tensor:
+        """self * other."""
+    def subtract(self, other: _Operand, *, alpha: builtins.float = 1) -> Tensor:
+        """self - alpha * other."""
+    def negative(self) -> Tensor:
+        """-self."""
+    def greater(self, other: _Operand) -> Tensor:
+        """self > other (bool)."""
+    def greater_equal(self, other: _Operand) -> Tensor:
+        """self >= other (bool)."""
+    def less(self, other: _Operand) -> Tensor:
+        """self < other (bool)."""
+    def less_equal(self, other: _Operand) -> Tensor:
+        """self <= other (bool)."""
+    def not_equal(self, other: _Operand) -> Tensor:
+        """self != other (bool)."""
+    def atan2(self, other: _Operand) -> Tensor:
+        """The angle of the point (other, self), in (-pi, pi]."""
+    def arctan2(self, other: _Operand) -> Tensor:
+        """``atan2``."""
+    def hypot(self, other: _Operand) -> Tensor:
+        """sqrt(self^2 + other^2), without overflow in the squares."""
+    def xlogy(self, other: _Operand) -> Tensor:
+        """self * log(other), 0 where self is 0."""
+    def logit(self, eps: builtins.float | None = None) -> Tensor:
+        """log(p / (1 - p)), p clamped to [eps, 1 - eps] when given."""
+    def nan_to_num(
+        self,
+        nan: builtins.float = 0.0,
+        posinf: builtins.float | None = None,
+        neginf: builtins.float | None = None,
+    ) -> Tensor:
+        """NaN and infinities replaced by finite values."""
+    def sgn(self) -> Tensor:
+        """The sign (-1, 0 or 1)."""
+    def clamp_min(self, min: _Operand) -> Tensor:
+        """max(self, min)."""
+    def clamp_max(self, max: _Operand) -> Tensor:
+        """min(self, max)."""
+    def fmax(self, other: _Operand) -> Tensor:
+        """The elementwise maximum, ignoring NaN."""
+    def fmin(self, other: _Operand) -> Tensor:
+        """The elementwise minimum, ignoring NaN."""
+    def deg2rad(self) -> Tensor:
+        """Degrees to radians."""
+    def rad2deg(self) -> Tensor:
+        """Radians to degrees."""
+    def addcmul(self, tensor1: Tensor, tensor2: Tensor, *, value: builtins.float = 1) -> Tensor:
+        """self + value * tensor1 * tensor2."""
+    def addcdiv(self, tensor1: Tensor, tensor2: Tensor, *, value: builtins.float = 1) -> Tensor:
+        """self + value * tensor1 / tensor2."""
+    def trace(self) -> Tensor:
+        """The sum of the main diagonal (2-D)."""
+    def diff(
+        self,
+        n: builtins.int = 1,
+        dim: builtins.int = -1,
+        prepend: Tensor | None = None,
+        append: Tensor | None = None,
+    ) -> Tensor:
+        """The n-th forward difference along ``dim``."""
+    def cross(self, other: Tensor, dim: builtins.int | None = None) -> Tensor:
+        """The cross product of 3-vectors along ``dim``."""
+    def inner(self, other: Tensor) -> Tensor:
+        """The sum of products over the last dims."""
+    def dist(self, other: Tensor, p: builtins.float = 2) -> Tensor:
+        """The p-norm of self - other."""
+    def aminmax(self, *, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Any:
+        """``(min, max)``, over everything or along ``dim``."""
+    def mode(self, dim: builtins.int = -1, keepdim: builtins.bool = False) -> Any:
+        """``(values, indices)``: the most frequent value along ``dim`` and its last index."""
+    def ravel(self) -> Tensor:
+        """The elements as one dim."""
+    def argwhere(self) -> Tensor:
+        """The indices of the nonzero elements, one row each."""
+    def select(self, dim: builtins.int, index: builtins.int) -> Tensor:
+        """The slice at ``index`` of ``dim``, that dim removed (a view)."""
+    def tensor_split(
+        self, indices_or_sections: builtins.int | Sequence[builtins.int] | Tensor, dim: builtins.int = 0
+    ) -> tuple[Tensor, ...]:
+        """Views split along ``dim`` into n near-equal parts, or at the given indices."""
+    def index_fill(self, dim: builtins.int, index: Tensor, value: _Operand) -> Tensor:
+        """``value`` at positions ``index`` of ``dim``."""
+    def rot90(self, k: builtins.int = 1, dims: Sequence[builtins.int] = (0, 1)) -> Tensor:
+        """Rotated k quarter turns from dims[0] towards dims[1]."""
+    def exp_(self) -> Tensor:
+        """In place: exp."""
+    def log_(self) -> Tensor:
+        """In place: log."""
+    def sqrt_(self) -> Tensor:
+        """In place: sqrt."""
+    def abs_(self) -> Tensor:
+        """In place: abs."""
+    def neg_(self) -> Tensor:
+        """In place: negation."""
+    def sigmoid_(self) -> Tensor:
+        """In place: sigmoid."""
+    def tanh_(self) -> Tensor:
+        """In place: tanh."""
+    def relu_(self) -> Tensor:
+        """In place: relu."""
+    def square_(self) -> Tensor:
+        """In place: square."""
+    def pow_(self, other: _Operand) -> Tensor:
+        """In place: self ** other."""
+    def clamp_min_(self, min: _Operand) -> Tensor:
+        """In place: clamp_min."""
+    def clamp_max_(self, max: _Operand) -> Tensor:
+        """In place: clamp_max."""
+    def addcmul_(self, tensor1: Tensor, tensor2: Tensor, *, value: builtins.float = 1) -> Tensor:
+        """In place: addcmul."""
+    def addcdiv_(self, tensor1: Tensor, tensor2: Tensor, *, value: builtins.float = 1) -> Tensor:
+        """In place: addcdiv."""
+    def lerp_(self, end: _Operand, weight: _Operand) -> Tensor:
+        """In place: lerp."""
+    def index_fill_(self, dim: builtins.int, index: Tensor, value: _Operand) -> Tensor:
+        """In place: index_fill."""
+    def index_add_(
+        self, dim: builtins.int, index: Tensor, source: Tensor, alpha: builtins.float = 1.0
+    ) -> Tensor:
+        """In place: index_add."""
+    def scatter_(
+        self, dim: builtins.int, index: Tensor, src: Tensor | None = None, value: _Operand | None = None
+    ) -> Tensor:
+        """In place: scatter."""
+    def scatter_add_(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor:
+        """In place: scatter_add."""
+    def nan_to_num_(
+        self,
+        nan: builtins.float = 0.0,
+        posinf: builtins.float | None = None,
+        neginf: builtins.float | None = None,
+    ) -> Tensor:
+        """In place: nan_to_num."""
+    def fill_diagonal_(self, fill_value: _Operand, wrap: builtins.bool = False) -> Tensor:
+        """In place: the main diagonal set to ``fill_value``."""
+    def uniform_(self, a: builtins.float = 0.0, b: builtins.float = 1.0, *, generator: None = None) -> Tensor:
+        """In place: values drawn uniformly from [a, b)."""
+    def normal_(
+        self, mean: builtins.float = 0.0, std: builtins.float = 1.0, *, generator: None = None
+    ) -> Tensor:
+        """In place: values drawn from N(mean, std^2)."""
+    def new_tensor(
+        self,
+        data: Any,
+        dtype: _DType | None = None,
+        device: str | None = None,
+        requires_grad: builtins.bool = False,
+    ) -> Tensor:
+        """A new tensor of ``data``, with this tensor's dtype and device unless given."""
+    def new_empty(
+        self,
+        *size: Any,
+        dtype: _DType | None = None,
+        device: str | None = None,
+        requires_grad: builtins.bool = False,
+    ) -> Tensor:
+        """A new tensor of ``size`` (zeros)."""
+    def new_full(
+        self,
+        size: Sequence[builtins.int],
+        fill_value: builtins.float,
+        dtype: _DType | None = None,
+        device: str | None = None,
+        requires_grad: builtins.bool = False,
+    ) -> Tensor:
+        """A new tensor of ``size`` filled with ``fill_value``."""
+    def nelement(self) -> builtins.int:
+        """The number of elements (``numel``)."""
+    def is_floating_point(self) -> builtins.bool:
+        """Whether the dtype is a floating-point one."""
+    @property
+    def mT(self) -> Tensor:
+        """The last two dims transposed (a view)."""
+    @property
+    def mH(self) -> Tensor:
+        """The last two dims transposed (real tensors: as mT)."""
+    @property
+    def H(self) -> Tensor:
+        """The transpose of a 2-D tensor."""
+
     # ---- composed in Python (ferrograd/_composite.py), attached at import
     def flip(self, *args: builtins.int | Sequence[builtins.int], dims: _Dims = None) -> Tensor:
         """The entries reversed along each of ``dims`` (a copy); a sequence, the dims one
@@ -787,11 +969,11 @@ class Tensor:
     def __ge__(self, other: _Operand, /) -> Tensor: ...
 
     # -------------------------------------------------------------- elementwise methods
-    def add(self, other: _Operand) -> Tensor:
-        """Elementwise sum with another tensor or number."""
+    def add(self, other: _Operand, *, alpha: builtins.float = 1) -> Tensor:
+        """Elementwise sum with ``alpha * other`` (a tensor or number)."""
 
-    def sub(self, other: _Operand) -> Tensor:
-        """Elementwise difference."""
+    def sub(self, other: _Operand, *, alpha: builtins.float = 1) -> Tensor:
+        """Elementwise difference with ``alpha * other``."""
 
     def mul(self, other: _Operand) -> Tensor:
         """Elementwise product."""
@@ -1108,9 +1290,10 @@ class Tensor:
     def var(
         self,
         dim: _Dims = None,
-        correction: builtins.float = 1.0,
+        unbiased: builtins.bool | builtins.float | None = None,
         keepdim: builtins.bool = False,
         *,
+        correction: builtins.float | None = None,
         axis: _Dims = None,
         keepdims: builtins.bool | None = None,
     ) -> Tensor:
@@ -1119,9 +1302,10 @@ class Tensor:
     def std(
         self,
         dim: _Dims = None,
-        correction: builtins.float = 1.0,
+        unbiased: builtins.bool | builtins.float | None = None,
         keepdim: builtins.bool = False,
         *,
+        correction: builtins.float | None = None,
         axis: _Dims = None,
         keepdims: builtins.bool | None = None,
     ) -> Tensor:

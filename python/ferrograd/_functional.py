@@ -98,14 +98,18 @@ def mean(
 def var(
     x: Tensor,
     dim=None,
-    correction: builtins.float = 1,
+    correction: builtins.float | bool | None = None,
     keepdim: bool = False,
     *,
+    unbiased: bool | None = None,
     axis=None,
     keepdims: bool | None = None,
 ) -> Tensor:
-    """Variance over `dim` (correction=1: unbiased)."""
-    return x.var(dim, correction, keepdim, axis=axis, keepdims=keepdims)
+    """Variance over `dim` (correction=1, the default, or unbiased=True: unbiased), as
+    `torch.var`; a bool in correction's place is PyTorch's positional `unbiased`."""
+    if isinstance(correction, bool):
+        correction, unbiased = None, correction
+    return x.var(dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool | None = None):  # noqa: A001

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from ._core import Tensor
 
-__all__ = ["max", "min", "sort", "topk", "median", "kthvalue", "cummax", "cummin"]
+__all__ = ["max", "min", "sort", "topk", "median", "kthvalue", "cummax", "cummin", "mode", "aminmax"]
 
 
 class max(NamedTuple):  # noqa: N801, A001 (PyTorch's names)
@@ -66,3 +66,17 @@ class cummin(NamedTuple):  # noqa: N801
 
     values: Tensor
     indices: Tensor
+
+
+class mode(NamedTuple):  # noqa: N801
+    """The most frequent values along a dim and the index of each one's last occurrence."""
+
+    values: Tensor
+    indices: Tensor
+
+
+class aminmax(NamedTuple):  # noqa: N801
+    """The minimum and the maximum."""
+
+    min: Tensor
+    max: Tensor
