@@ -9,6 +9,32 @@
 from __future__ import annotations
 
 from . import config, functional, init, loss, utils
+from .assorted import (
+    GLU,
+    CircularPad1d,
+    CircularPad2d,
+    ConstantPad1d,
+    ConstantPad2d,
+    CosineSimilarity,
+    Hardshrink,
+    PairwiseDistance,
+    PixelShuffle,
+    PixelUnshuffle,
+    PReLU,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    Softmin,
+    Softshrink,
+    Tanhshrink,
+    Threshold,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+    ZeroPad1d,
+    ZeroPad2d,
+)
 from .config import from_config, to_config
 from .conv import (
     AdaptiveAvgPool2d,
@@ -74,6 +100,30 @@ from .module import Module, Parameter
 from .preprocessing import Standardizer
 
 __all__ = [
+    "CircularPad1d",
+    "CircularPad2d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "CosineSimilarity",
+    "GLU",
+    "Hardshrink",
+    "PairwiseDistance",
+    "PixelShuffle",
+    "PixelUnshuffle",
+    "PReLU",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReplicationPad1d",
+    "ReplicationPad2d",
+    "Softmin",
+    "Softshrink",
+    "Tanhshrink",
+    "Threshold",
+    "Upsample",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
+    "ZeroPad1d",
+    "ZeroPad2d",
     "Module",
     "Parameter",
     "Linear",

@@ -484,6 +484,35 @@ class Embedding(Module):
     def forward(self, idx: Tensor) -> Tensor:
         return S.embedding(idx, self.weight, self.padding_idx)
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings: Tensor,
+        freeze: bool = True,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+    ) -> Embedding:
+        """An Embedding whose table is a copy of the 2-D `embeddings` (rows: the vectors),
+        trained unless `freeze`, as `torch.nn.Embedding.from_pretrained`. The `padding_idx`
+        row keeps its values and gets no gradient. `max_norm`, `scale_grad_by_freq` and
+        `sparse` are not supported (NotImplementedError when set)."""
+        if not isinstance(embeddings, Tensor) or embeddings.ndim != 2:
+            got = tuple(embeddings.shape) if isinstance(embeddings, Tensor) else type(embeddings).__name__
+            raise ShapeError(f"Embedding.from_pretrained: expected a 2-D tensor of vectors, got {got}")
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise NotImplementedError(
+                "Embedding.from_pretrained: max_norm, scale_grad_by_freq and sparse are not supported"
+            )
+        del norm_type  # only used with max_norm
+        n, d = embeddings.shape
+        m = cls(n, d, padding_idx)
+        m.weight = Parameter(embeddings.detach().clone())  # its dtype and device
+        m.weight.requires_grad_(not freeze)
+        return m
+
     def get_config(self) -> dict:
         return {
             "num_embeddings": self.num_embeddings,

@@ -8,6 +8,18 @@ from __future__ import annotations
 
 from .. import _core
 from .._core import ArgumentError, Tensor
+from .assorted import (
+    cosine_similarity,
+    glu,
+    hardshrink,
+    pairwise_distance,
+    pixel_shuffle,
+    pixel_unshuffle,
+    prelu,
+    softshrink,
+    tanhshrink,
+    threshold,
+)
 from .loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -164,6 +176,16 @@ def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
 
 
 __all__ = [
+    "cosine_similarity",
+    "pairwise_distance",
+    "glu",
+    "threshold",
+    "hardshrink",
+    "softshrink",
+    "tanhshrink",
+    "prelu",
+    "pixel_shuffle",
+    "pixel_unshuffle",
     "batch_norm",
     "layer_norm",
     "embedding",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import _core
 from .._core import Tensor
 from ..autograd import no_grad
@@ -167,6 +169,56 @@ def constant_(t: Tensor, val: float) -> Tensor:
     with no_grad():
         t.fill_(float(val))
     return t
+
+
+def eye_(t: Tensor) -> Tensor:
+    """Fills a 2-D tensor with the identity (ones on the main diagonal), as PyTorch's."""
+    if t.ndim != 2:
+        raise ValueError(f"eye_: expected a 2-D tensor, got shape {tuple(t.shape)}")
+    return _fill(t, _core.from_numpy(np.eye(t.shape[0], t.shape[1])).to(t.device, t.dtype))
+
+
+def orthogonal_(t: Tensor, gain: float = 1.0) -> Tensor:
+    """Fills with a (semi-)orthogonal matrix times `gain` (Saxe et al.), as PyTorch's: the
+    tensor seen as (rows, the rest flattened), from the QR factorization of a standard
+    normal draw, the signs of R's diagonal folded into Q so the result is uniform."""
+    if t.ndim < 2:
+        raise ValueError(f"orthogonal_: expected a tensor with at least 2 dims, got shape {tuple(t.shape)}")
+    rows = t.shape[0]
+    cols = t.numel() // rows if rows else 0
+    if rows == 0 or cols == 0:
+        return t
+    a = _core.randn([rows, cols], _core.dtype.float64).numpy()
+    if rows < cols:
+        a = a.T
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    q = np.ascontiguousarray(q.reshape(tuple(t.shape)) * gain)
+    return _fill(t, _core.from_numpy(q).to(t.device, t.dtype))
+
+
+def trunc_normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0) -> Tensor:
+    """Fills with N(mean, std^2) samples redrawn until they lie in [a, b] (absolute
+    bounds, as PyTorch's), so the distribution is the truncated normal."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_: need a < b, got a={a}, b={b}")
+    if std <= 0:
+        raise ValueError(f"trunc_normal_: std must be positive, got {std}")
+    cdf = lambda x: 0.5 * (1 + math.erf((x - mean) / (std * math.sqrt(2))))  # noqa: E731
+    if cdf(b) - cdf(a) < 1e-3:
+        raise ValueError(
+            f"trunc_normal_: [{a}, {b}] holds less than 0.1% of N({mean}, {std}^2); "
+            "redrawing would not finish"
+        )
+    shape = list(t.shape)
+    out = (_core.randn(shape, _core.dtype.float64) * std + mean).numpy()
+    bad = (out < a) | (out > b)
+    while bad.any():
+        out[bad] = (_core.randn([int(bad.sum())], _core.dtype.float64) * std + mean).numpy()
+        bad = (out < a) | (out > b)
+    return _fill(t, _core.from_numpy(np.ascontiguousarray(out)).to(t.device, t.dtype))
 
 
 zeros_ = zeros
