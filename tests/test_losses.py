@@ -312,3 +312,59 @@ def test_losses_get():
     assert losses.get(nn.BCEWithLogitsLoss())[0] == "binary_cross_entropy"
     with pytest.raises(ValueError, match="unknown loss"):
         losses.get("hinge")
+
+
+def test_bce_weight_rescales_each_element():
+    """PyTorch's binary_cross_entropy(input, target, weight): weight broadcast to the input
+    multiplies each element's loss before the reduction (the third positional argument is
+    the weight, as PyTorch's; a string there is still read as the reduction)."""
+    p = np.array([[0.2, 0.9], [0.5, 0.1]])
+    t = np.array([[0.0, 1.0], [1.0, 0.0]])
+    w = np.array([2.0, 0.5])
+    pointwise = -(t * np.log(p) + (1 - t) * np.log(1 - p)) * w
+    F = fg.nn.functional
+    P, T, W = fg.tensor(p), fg.tensor(t), fg.tensor(w)
+    np.testing.assert_allclose(F.binary_cross_entropy(P, T, W).item(), pointwise.mean(), rtol=1e-12)
+    np.testing.assert_allclose(F.binary_cross_entropy(P, T, W, "sum").item(), pointwise.sum(), rtol=1e-12)
+    np.testing.assert_allclose(fg.nn.BCELoss(W)(P, T).item(), pointwise.mean(), rtol=1e-12)
+    unweighted = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+    np.testing.assert_allclose(F.binary_cross_entropy(P, T, "sum").item(), unweighted.sum(), rtol=1e-12)
+    np.testing.assert_allclose(fg.nn.BCELoss("sum")(P, T).item(), unweighted.sum(), rtol=1e-12)
+    with pytest.raises(fg.ShapeError, match="weight of shape"):
+        F.binary_cross_entropy(P, T, fg.ones(3))
+    x = fg.tensor(p, requires_grad=True)
+    assert fg.autograd.gradcheck(lambda a: F.binary_cross_entropy(a, T, W), [x])
+
+
+def test_cross_entropy_probability_targets_with_class_weights():
+    """PyTorch's rule for probability targets with weight: -sum_c w_c y_c log p_c per
+    sample, "mean" over the samples (not divided by the weights); (N, C, d) inputs too."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, 4, 2))
+    y = rng.dirichlet(np.ones(4), (3, 2)).transpose(0, 2, 1)
+    w = np.array([1.0, 2.0, 0.5, 0.0])
+    logp = x - np.log(np.exp(x).sum(1, keepdims=True))
+    per = -(logp * y * w[None, :, None]).sum(1)
+    F = fg.nn.functional
+    X, Y, W = fg.tensor(x), fg.tensor(y), fg.tensor(w)
+    np.testing.assert_allclose(F.cross_entropy(X, Y, W).item(), per.mean(), rtol=1e-12)
+    np.testing.assert_allclose(F.cross_entropy(X, Y, W, reduction="none").numpy(), per, rtol=1e-12)
+    ys = y * 0.9 + 0.1 / 4
+    smooth = -(logp * ys * w[None, :, None]).sum(1)
+    np.testing.assert_allclose(
+        F.cross_entropy(X, Y, W, label_smoothing=0.1).item(), smooth.mean(), rtol=1e-12
+    )
+    xg, yg = fg.tensor(x, requires_grad=True), fg.tensor(y, requires_grad=True)
+    assert fg.autograd.gradcheck(lambda a, b: F.cross_entropy(a, b, W), [xg, yg])
+    with pytest.raises(fg.ShapeError, match="one per class"):
+        F.cross_entropy(X, Y, fg.ones(3, dtype=fg.float64))
+
+
+def test_randint_with_high_and_size_only():
+    fg.manual_seed(0)
+    a = fg.randint(10, (3,))
+    assert a.shape == (3,) and a.dtype == fg.int64 and 0 <= a.numpy().min() and a.numpy().max() < 10
+    b = fg.randint(2, 5, (2, 2))
+    assert b.shape == (2, 2) and set(b.numpy().ravel()) <= {2, 3, 4}
+    assert fg.randint(3, size=(4,), dtype=fg.int32).dtype == fg.int32
+    assert fg.randint(5).shape == ()

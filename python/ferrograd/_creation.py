@@ -265,13 +265,19 @@ def randn(*size, dtype=None, requires_grad: bool = False, device: str = "cpu") -
     return _finish(_place(_core.randn(_size("randn", size), dtype), device), requires_grad)
 
 
-def randint(low: int, high: int | None = None, size=(), device: str = "cpu") -> Tensor:
-    """int64 samples uniform in [low, high)."""
+def randint(
+    low: int, high: int | Sequence[int] | None = None, size=None, *, dtype=None, device: str = "cpu"
+) -> Tensor:
+    """int64 samples uniform in [low, high), as `torch.randint`: also `randint(high, size)`
+    (low 0); `dtype` casts them."""
     _check_device(device)  # int64 results live on the cpu (the gpu backend is float32)
+    if isinstance(high, (tuple, list)) and size is None:  # randint(high, size)
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
-    size = [size] if isinstance(size, numbers.Integral) else list(size)
-    return _core.randint(int(low), int(high), _size("randint", size))
+    size = () if size is None else [size] if isinstance(size, numbers.Integral) else list(size)
+    out = _core.randint(int(low), int(high), _size("randint", size))
+    return out if dtype is None or dtype == out.dtype else out.to(dtype)
 
 
 def randperm(n: int) -> Tensor:

@@ -176,6 +176,8 @@ def cross_entropy(
     As PyTorch's: `weight` (C,) scales each class's terms and "mean" divides by the summed
     weights of the labels; labels equal to `ignore_index` add nothing (and count nothing in
     the mean)."""
+    if weight is not None and isinstance(target, Tensor) and target.dtype.is_floating_point:
+        return _weighted_soft_cross_entropy(input, target, weight, reduction, label_smoothing)
     if weight is None and not _has_ignored(target, ignore_index):
         return softmax_cross_entropy(input, target, label_smoothing, reduction)
     logp = input.log_softmax(1 if input.ndim > 1 else 0)
@@ -200,6 +202,36 @@ def cross_entropy(
         return per.sum() / denom
     if reduction == "none":
         return back(per)
+    return _reduce(per, reduction, "cross_entropy")
+
+
+def _weighted_soft_cross_entropy(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    weight: Tensor,
+    reduction: str,
+    label_smoothing: float,
+) -> Tensor:
+    """Cross-entropy against class probabilities with per-class `weight`, as PyTorch's:
+    -sum_c weight_c y_c log p_c per sample (y smoothed toward 1/C first), and "mean" divides
+    by the number of samples (not by the weights, as it does for labels)."""
+    cdim = 1 if input.ndim > 1 else 0
+    if tuple(target.shape) != tuple(input.shape):
+        raise ShapeError(
+            f"cross_entropy: probability targets of shape {tuple(target.shape)} must match the "
+            f"input's {tuple(input.shape)}"
+        )
+    c = input.shape[cdim]
+    if not isinstance(weight, Tensor) or tuple(weight.shape) != (c,):
+        got = tuple(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
+        raise ShapeError(f"cross_entropy: weight must have shape ({c},) (one per class), got {got}")
+    logp = full_precision(input).log_softmax(cdim)
+    y = full_precision(target).type_as(logp)
+    if label_smoothing:
+        y = y * (1.0 - float(label_smoothing)) + float(label_smoothing) / c
+    view = [1] * input.ndim
+    view[cdim] = c
+    per = -(logp * y * weight.reshape(*view).to(logp.device, logp.dtype)).sum(cdim)
     return _reduce(per, reduction, "cross_entropy")
 
 
@@ -322,9 +354,17 @@ def binary_cross_entropy_with_logits(
 
 
 @_tensor_args
-def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
+def binary_cross_entropy(
+    input: Tensor,  # noqa: A002
+    target: Tensor,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+) -> Tensor:
     """Binary cross-entropy from probabilities in [0, 1]; each log is clamped at -100, as
-    PyTorch's. Prefer `binary_cross_entropy_with_logits`, which is stable."""
+    PyTorch's; `weight` (broadcast to the input) rescales each element's loss before the
+    reduction. Prefer `binary_cross_entropy_with_logits`, which is stable."""
+    if isinstance(weight, str):  # the earlier signature's third argument was the reduction
+        weight, reduction = None, weight
     if tuple(input.shape) != tuple(target.shape):
         raise _core.ShapeError(
             f"binary_cross_entropy: input shape {tuple(input.shape)} differs from target shape "
@@ -335,7 +375,27 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
             "binary_cross_entropy: every input must be a probability in [0, 1]; "
             "for logits use binary_cross_entropy_with_logits"
         )
-    return _reduce(_Bce.apply(input, target), reduction, "binary_cross_entropy")
+    loss = _Bce.apply(input, target)
+    if weight is not None:
+        if not isinstance(weight, Tensor):
+            weight = _core.from_numpy(__import__("numpy").asarray(weight, dtype="float32"))
+        try:
+            _np_broadcast(tuple(weight.shape), tuple(loss.shape))
+        except ValueError:
+            raise ShapeError(
+                f"binary_cross_entropy: weight of shape {tuple(weight.shape)} does not broadcast to "
+                f"the input's {tuple(loss.shape)}"
+            ) from None
+        loss = loss * weight.to(loss.device, loss.dtype)
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def _np_broadcast(a: tuple, b: tuple) -> None:
+    """Raises ValueError unless `a` broadcasts to `b` (the result keeps b's shape)."""
+    import numpy as np  # noqa: PLC0415
+
+    if np.broadcast_shapes(a, b) != b:
+        raise ValueError
 
 
 class _Bce(Function):
@@ -495,10 +555,22 @@ class L1Loss(_Loss):
 
 
 class BCELoss(_Loss):
-    """Binary cross-entropy from probabilities (see `binary_cross_entropy`)."""
+    """Binary cross-entropy from probabilities (see `binary_cross_entropy`); `weight`
+    rescales each element's loss."""
+
+    def __init__(self, weight=None, reduction: str = "mean"):
+        if isinstance(weight, str):  # the earlier signature took the reduction first
+            weight, reduction = None, weight
+        super().__init__(reduction)
+        self.weight = weight
 
     def forward(self, probs, target):
-        return binary_cross_entropy(probs, target, self.reduction)
+        return binary_cross_entropy(probs, target, self.weight, self.reduction)
+
+    def get_config(self) -> dict:
+        if self.weight is not None:
+            raise NotImplementedError("BCELoss with weight has no config; rebuild it in code")
+        return {"reduction": self.reduction}
 
 
 class HuberLoss(_Loss):
