@@ -273,10 +273,12 @@ def randint(
     _check_device(device)  # int64 results live on the cpu (the gpu backend is float32)
     if isinstance(high, (tuple, list)) and size is None:  # randint(high, size)
         low, high, size = 0, low, high
-    if high is None:
-        low, high = 0, low
+    hi = low if high is None else high
+    lo = 0 if high is None else low
+    if not isinstance(hi, numbers.Integral):
+        raise TypeError(f"randint: high must be an int, got {type(hi).__name__}")
     size = () if size is None else [size] if isinstance(size, numbers.Integral) else list(size)
-    out = _core.randint(int(low), int(high), _size("randint", size))
+    out = _core.randint(int(lo), int(hi), _size("randint", size))
     return out if dtype is None or dtype == out.dtype else out.to(dtype)
 
 
