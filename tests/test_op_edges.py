@@ -440,3 +440,37 @@ def test_pytorch_method_overloads_max_other_squeeze_tuple_and_variadic_flip():
     np.testing.assert_array_equal(y.flip(0, 2).numpy(), want)
     np.testing.assert_array_equal(y.flip((0, 2)).numpy(), want)
     np.testing.assert_array_equal(fg.flip(y, dims=[0, 2]).numpy(), want)
+
+
+def test_integer_scatters_and_int32_indices():
+    """PyTorch sums integer sources exactly (wrapping) in scatter_add/index_add, and takes
+    int32 indices in gather, index_select, scatters and embedding (take_along_dim stays
+    int64-only, as PyTorch's)."""
+    x = fg.zeros(5, dtype=fg.int64)
+    i = fg.tensor([1, 1, 3])
+    big = 2**40 + 1  # past float32's 2**24: a float path would round it
+    src = fg.tensor([big, 2, 3])
+    np.testing.assert_array_equal(fg.scatter_add(x, 0, i, src).numpy(), [0, big + 2, 0, 3, 0])
+    np.testing.assert_array_equal(fg.index_add(x, 0, i, src).numpy(), [0, big + 2, 0, 3, 0])
+    got = fg.index_add(
+        fg.zeros(2, 3, dtype=fg.int32), 1, fg.tensor([2, 2]).int(), fg.ones(2, 2, dtype=fg.int32)
+    )
+    assert got.dtype == fg.int32
+    np.testing.assert_array_equal(got.numpy(), [[0, 0, 2], [0, 0, 2]])
+    u8 = fg.zeros(4, dtype=fg.uint8).index_add(0, fg.tensor([0, 0]), fg.tensor([200, 100]).to(fg.uint8))
+    assert u8.numpy().tolist() == [44, 0, 0, 0]  # 300 wraps to 44, as PyTorch's uint8
+    np.testing.assert_array_equal(
+        fg.index_copy(fg.zeros(3, dtype=fg.int64), 0, fg.tensor([2]), fg.tensor([7])).numpy(), [0, 0, 7]
+    )
+    i32 = fg.tensor([2, 0]).int()
+    t = fg.tensor([10.0, 20.0, 30.0], requires_grad=True)
+    np.testing.assert_array_equal(t.gather(0, i32).detach().numpy(), [30.0, 10.0])
+    np.testing.assert_array_equal(t.index_select(0, i32).detach().numpy(), [30.0, 10.0])
+    t.index_select(0, i32).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(fg.zeros(3).scatter_add(0, i32, fg.ones(2)).numpy(), [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(fg.nn.functional.embedding(i32, fg.eye(3)).numpy(), np.eye(3)[[2, 0]])
+    with pytest.raises(fg.DTypeError, match="indices must be int64 or int32, got float32"):
+        t.index_select(0, fg.tensor([1.0]))
+    with pytest.raises(fg.DTypeError, match="embedding: indices must be int64 or int32"):
+        fg.nn.functional.embedding(fg.tensor([1.0]), fg.eye(3))

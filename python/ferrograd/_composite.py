@@ -749,8 +749,10 @@ def _scatter_flat(
     land on one position only the last is placed (and the positions returned are those
     placed)."""
     d = _dim(op, dim, x.ndim)
+    if index.dtype == _core.dtype.int32:  # PyTorch's scatters take int32 indices too
+        index = index.long()
     if index.dtype != _core.dtype.int64:
-        raise DTypeError(f"{op}: index must be int64, got {index.dtype}")
+        raise DTypeError(f"{op}: index must be int64 or int32, got {index.dtype}")
     if index.ndim != x.ndim or src.ndim != x.ndim:
         raise ShapeError(
             f"{op}: index and src must have {x.ndim} dims like the tensor, got {index.ndim} and {src.ndim}"

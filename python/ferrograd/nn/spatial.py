@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import _core
-from .._core import ArgumentError, OutOfRangeError, ShapeError, Tensor
+from .._core import ArgumentError, DTypeError, OutOfRangeError, ShapeError, Tensor
 
 _IntPair = int | Sequence[int]
 
@@ -497,8 +497,10 @@ def layer_norm(
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
     """The rows of `weight` at the int64 indices `input` (any shape), as
     `torch.nn.functional.embedding`; the `padding_idx` row gets no gradient."""
+    if input.dtype == _core.dtype.int32:  # PyTorch's embedding takes int32 indices too
+        input = input.long()  # noqa: A001
     if input.dtype != _core.dtype.int64:
-        raise TypeError(f"embedding: indices must be int64, got {input.dtype}")
+        raise DTypeError(f"embedding: indices must be int64 or int32, got {input.dtype}")
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be 2-D (num, dim), got {tuple(weight.shape)}")
     if input.numel() and int(input.min().item()) < 0:

@@ -411,14 +411,16 @@ impl Tensor {
         }
     }
 
-    /// Picks entries `indices` (int64, 1-D; negatives count from the end) along `dim`.
+    /// Picks entries `indices` (int64 or int32, 1-D; negatives count from the end) along `dim`.
     pub fn index_select(&self, dim: isize, indices: &Tensor) -> Result<Tensor> {
-        if indices.dtype() != DType::I64 {
-            return Err(Error::DType(format!(
-                "index_select: indices must be int64, got {}",
-                indices.dtype()
-            )));
-        }
+        let cast;
+        let indices = match Tensor::long_indices("index_select", indices)? {
+            Some(c) => {
+                cast = c;
+                &cast
+            }
+            None => indices,
+        };
         if indices.ndim() > 1 {
             return Err(shape_err!(
                 "index_select: indices must be 1-D, got shape {}",
@@ -466,18 +468,24 @@ impl Tensor {
     /// `indices[k]` (repeats add up, in order). The scatter-add behind `index_add`,
     /// `scatter_add` and their kin; differentiable (its backward is `index_select`).
     pub fn index_add_rows(&self, dim: isize, indices: &Tensor, size: usize) -> Result<Tensor> {
-        if indices.dtype() != DType::I64 || indices.ndim() != 1 {
+        let cast;
+        let indices = match Tensor::long_indices("index_add", indices)? {
+            Some(c) => {
+                cast = c;
+                &cast
+            }
+            None => indices,
+        };
+        if indices.ndim() != 1 {
             return Err(shape_err!(
-                "index_add: indices must be a 1-D int64 tensor, got {} of shape {}",
-                indices.dtype(),
+                "index_add: indices must be a 1-D tensor, got shape {}",
                 fmt_shape(indices.shape())
             ));
         }
-        if !self.dtype().is_float() {
-            return Err(Error::DType(format!(
-                "index_add: expected a float source, got {}",
-                self.dtype()
-            )));
+        if self.dtype() == DType::Bool {
+            return Err(Error::DType(
+                "index_add: expected a numeric source, got bool".to_string(),
+            ));
         }
         if self.ndim() == 0 {
             return Err(shape_err!(
@@ -509,6 +517,11 @@ impl Tensor {
             .collect::<Result<_>>()?;
         let mut out_shape = self.shape().to_vec();
         out_shape[d] = size;
+        if !self.dtype().is_float() {
+            // integers (no gradient; they live on the host): summed exactly, wrapping as
+            // PyTorch's integer adds do
+            return self.index_add_ints(d, &idx, &out_shape);
+        }
         let out = self.map_storage_to(&out_shape, |b, l| b.index_add(l, d, &idx, size))?;
         let back = Tensor::from_vec(
             idx.iter().map(|&i| i as i64).collect::<Vec<_>>(),
@@ -517,6 +530,42 @@ impl Tensor {
         Ok(record(out, "IndexAddBackward", &[self], move |g| {
             Ok(vec![Some(g.index_select(d as isize, &back)?)])
         }))
+    }
+
+    /// `index_add_rows` for an integer source: slices of this tensor along `d` summed into
+    /// slices `idx` of a zero tensor of `out_shape` in int64 (wrapping), then cast back.
+    fn index_add_ints(&self, d: usize, idx: &[usize], out_shape: &[usize]) -> Result<Tensor> {
+        let src: Vec<i64> = self.cast(DType::I64)?.contiguous()?.to_vec()?;
+        let inner: usize = self.shape()[d + 1..].iter().product();
+        let (rows, size) = (self.shape()[d], out_shape[d]);
+        let outer = if rows == 0 {
+            0
+        } else {
+            src.len() / (rows * inner.max(1))
+        };
+        let mut out = vec![0i64; out_shape.iter().product()];
+        for o in 0..outer {
+            for (k, &j) in idx.iter().enumerate() {
+                let from = (o * rows + k) * inner;
+                let to = (o * size + j) * inner;
+                for e in 0..inner {
+                    out[to + e] = out[to + e].wrapping_add(src[from + e]);
+                }
+            }
+        }
+        Tensor::from_vec(out, out_shape)?.cast(self.dtype())
+    }
+
+    /// Index tensors as ops take them: None when already int64, an int64 copy of int32 ones
+    /// (as PyTorch's index_select, gather and scatter take both), a DTypeError otherwise.
+    pub(crate) fn long_indices(op: &str, indices: &Tensor) -> Result<Option<Tensor>> {
+        match indices.dtype() {
+            DType::I64 => Ok(None),
+            DType::I32 => Ok(Some(indices.cast(DType::I64)?)),
+            other => Err(Error::DType(format!(
+                "{op}: indices must be int64 or int32, got {other}"
+            ))),
+        }
     }
 
     /// Joins tensors along an existing dim.

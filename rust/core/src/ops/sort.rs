@@ -190,6 +190,9 @@ impl Tensor {
     /// `index` has this tensor's number of dims and sizes no larger outside `dim`.
     /// Differentiable.
     pub fn gather_dim(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
+        if let Some(long) = Tensor::long_indices("gather", index)? {
+            return self.gather_dim(dim, &long);
+        }
         if self.ndim() == 0 {
             return self.take_along_dim(index, 0);
         }
