@@ -406,3 +406,37 @@ def test_dropout2d_drops_the_same_channels_on_both_devices():
     assert 0 < kept.sum() < kept.size  # some channels dropped, some kept
     want = np.broadcast_to(np.where(kept[:, :, None, None], 1 / 0.6, 0.0), x.shape)
     np.testing.assert_allclose(out["cpu"][1], want, rtol=1e-6)
+
+
+def test_one_sample_without_a_batch_dim(device):
+    """PyTorch's convolutions and pools take (C, H, W) / (C, L) as one sample: the result
+    is the batched one's first entry, without the batch dim."""
+    nn, F = fg.nn, fg.nn.functional
+    rng = np.random.default_rng(7)
+    x2 = fg.tensor(rng.standard_normal((3, 8, 8)).astype(np.float32)).to(device)
+    x1 = fg.tensor(rng.standard_normal((3, 9)).astype(np.float32)).to(device)
+    layers2 = [
+        nn.Conv2d(3, 4, 3, padding=1).to(device),
+        nn.Conv2d(3, 3, 3, groups=3, padding="same").to(device),
+        nn.ConvTranspose2d(3, 2, 3, stride=2).to(device),
+        nn.MaxPool2d(2),
+        nn.AvgPool2d(3, stride=2, padding=1),
+        nn.AdaptiveAvgPool2d((3, 5)),
+    ]
+    for m in layers2:
+        one, batch = m(x2), m(x2.unsqueeze(0))
+        assert one.shape == batch.shape[1:], type(m).__name__
+        np.testing.assert_allclose(one.cpu().numpy(), batch[0].cpu().numpy(), rtol=1e-6, atol=1e-6)
+    layers1 = [nn.Conv1d(3, 2, 3).to(device), nn.MaxPool1d(2), nn.AvgPool1d(3)]
+    for m in layers1:
+        one, batch = m(x1), m(x1.unsqueeze(0))
+        assert one.shape == batch.shape[1:], type(m).__name__
+        np.testing.assert_allclose(one.cpu().numpy(), batch[0].cpu().numpy(), rtol=1e-6, atol=1e-6)
+    w = fg.tensor(rng.standard_normal((4, 3, 3, 3)).astype(np.float32)).to(device)
+    assert F.conv2d(x2, w).shape == (4, 6, 6)
+    x = fg.tensor(rng.standard_normal((2, 5, 5)), requires_grad=True)
+    assert fg.autograd.gradcheck(
+        lambda t: F.max_pool2d(F.conv2d(t, fg.ones(1, 2, 2, 2, dtype=fg.float64)), 2), [x]
+    )
+    with pytest.raises(fg.ShapeError, match=r"Conv2d: expected input \(N, 3, H, W\) or \(3, H, W\)"):
+        nn.Conv2d(3, 4, 3)(fg.randn(2, 8, 8))

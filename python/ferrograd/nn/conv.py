@@ -151,9 +151,12 @@ class Conv2d(_ConvNd):
     _dims = 2
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.ndim == 3 and x.shape[0] == self.in_channels:  # one sample, as PyTorch takes it
+            return self.forward(x.unsqueeze(0)).squeeze(0)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ShapeError(
-                f"Conv2d: expected input (N, {self.in_channels}, H, W), got shape {tuple(x.shape)}"
+                f"Conv2d: expected input (N, {self.in_channels}, H, W) or ({self.in_channels}, H, W), "
+                f"got shape {tuple(x.shape)}"
             )
         x, p = self._padded(x)
         return S.conv2d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
@@ -165,8 +168,13 @@ class Conv1d(_ConvNd):
     _dims = 1
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.ndim == 2 and x.shape[0] == self.in_channels:  # one sample
+            return self.forward(x.unsqueeze(0)).squeeze(0)
         if x.ndim != 3 or x.shape[1] != self.in_channels:
-            raise ShapeError(f"Conv1d: expected input (N, {self.in_channels}, L), got shape {tuple(x.shape)}")
+            raise ShapeError(
+                f"Conv1d: expected input (N, {self.in_channels}, L) or ({self.in_channels}, L), "
+                f"got shape {tuple(x.shape)}"
+            )
         x, p = self._padded(x)
         return S.conv1d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
 
@@ -239,6 +247,9 @@ class ConvTranspose2d(Module):
         return tuple(pads)
 
     def forward(self, x: Tensor, output_size=None) -> Tensor:
+        if x.ndim == 3 and x.shape[0] == self.in_channels:  # one sample
+            size = None if output_size is None else [1, *list(output_size)]
+            return self.forward(x.unsqueeze(0), size).squeeze(0)
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ShapeError(
                 f"ConvTranspose2d: expected input (N, {self.in_channels}, H, W), got shape {tuple(x.shape)}"

@@ -10,6 +10,7 @@ ones over (N, C, 1, L).
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -45,6 +46,23 @@ def _same_padding(op: str, k: tuple[int, ...], d: tuple[int, ...], s: tuple[int,
     return tuple(t // 2 for t in total), tuple(t - t // 2 * 2 for t in total)
 
 
+def _unbatched(rank: int):
+    """Lets an op on batched input of `rank` dims also take one sample (rank - 1 dims, as
+    PyTorch's convolutions and pools do): run as a batch of one, the batch dim dropped."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def op(input, *args, **kwargs):  # noqa: A002
+            if isinstance(input, Tensor) and input.ndim == rank - 1:
+                return fn(input.unsqueeze(0), *args, **kwargs).squeeze(0)
+            return fn(input, *args, **kwargs)
+
+        return op
+
+    return wrap
+
+
+@_unbatched(4)
 def conv2d(
     input: Tensor,  # noqa: A002  (PyTorch's name)
     weight: Tensor,
@@ -100,6 +118,7 @@ def conv2d(
     return outs[0] if groups == 1 else _core.cat(outs, 1)
 
 
+@_unbatched(3)
 def conv1d(
     input: Tensor,  # noqa: A002
     weight: Tensor,
@@ -129,6 +148,7 @@ def conv1d(
     return y.squeeze(2)
 
 
+@_unbatched(4)
 def conv_transpose2d(
     input: Tensor,  # noqa: A002
     weight: Tensor,
@@ -195,6 +215,7 @@ def _pool_windows(op, input, kernel_size, stride, padding, dilation, ceil_mode, 
     return cols, (n, c, oh, ow), (k, s, p, d)
 
 
+@_unbatched(4)
 def max_pool2d(
     input: Tensor,  # noqa: A002
     kernel_size: _IntPair,
@@ -213,6 +234,7 @@ def max_pool2d(
     return _core.max_pool2d(input, k, s, p, d, ceil_mode)
 
 
+@_unbatched(4)
 def avg_pool2d(
     input: Tensor,  # noqa: A002
     kernel_size: _IntPair,
@@ -242,6 +264,7 @@ def avg_pool2d(
     return total.reshape(n, c, oh, ow) / div
 
 
+@_unbatched(3)
 def max_pool1d(
     input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
 ):  # noqa: A002
@@ -254,6 +277,7 @@ def max_pool1d(
     return y.squeeze(2)
 
 
+@_unbatched(3)
 def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):  # noqa: A002
     """`avg_pool2d` over (N, C, L)."""
     k = _pair("avg_pool1d", "kernel_size", kernel_size, 1)[0]
@@ -263,6 +287,7 @@ def avg_pool1d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
     return y.squeeze(2)
 
 
+@_unbatched(4)
 def adaptive_avg_pool2d(input: Tensor, output_size: _IntPair) -> Tensor:  # noqa: A002
     """Averages over the windows that split H and W into `output_size` parts (None keeps a
     dim), as `torch.nn.functional.adaptive_avg_pool2d`: window i of n over a dim of size L is
