@@ -440,3 +440,30 @@ def test_one_sample_without_a_batch_dim(device):
     )
     with pytest.raises(fg.ShapeError, match=r"Conv2d: expected input \(N, 3, H, W\) or \(3, H, W\)"):
         nn.Conv2d(3, 4, 3)(fg.randn(2, 8, 8))
+
+
+def test_interpolate_one_dimensional(device):
+    """(N, C, L) input: "nearest" takes floor(i L / out), "linear" interpolates at
+    half-pixel centres (i + 0.5) L / out - 0.5 (clamped at 0), or at i (L - 1) / (out - 1)
+    with align_corners, as PyTorch documents."""
+    F = fg.nn.functional
+    x = np.random.default_rng(8).standard_normal((2, 3, 7)).astype(np.float32)
+    t = fg.tensor(x).to(device)
+    n = F.interpolate(t, size=12).cpu().numpy()
+    np.testing.assert_array_equal(n, x[..., (np.arange(12) * 7) // 12])
+    for out, corners in ((4, None), (11, None), (11, True)):
+        src = (
+            np.arange(out) * (6 / (out - 1))
+            if corners
+            else np.maximum((np.arange(out) + 0.5) * 7 / out - 0.5, 0)
+        )
+        want = np.apply_along_axis(lambda row: np.interp(src, np.arange(7), row), -1, x)
+        got = F.interpolate(t, size=out, mode="linear", align_corners=corners).cpu().numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert F.interpolate(t, scale_factor=2.5, mode="linear").shape == (2, 3, 17)
+    with pytest.raises(fg.ArgumentError, match="3-D input"):
+        F.interpolate(t, size=3, mode="bilinear")
+    with pytest.raises(fg.ArgumentError, match="needs 3-D input"):
+        F.interpolate(t.unsqueeze(2), size=3, mode="linear")
+    g = fg.tensor(x.astype(np.float64)[:1, :1], requires_grad=True)
+    assert fg.autograd.gradcheck(lambda a: F.interpolate(a, size=5, mode="linear"), [g])

@@ -395,8 +395,21 @@ def interpolate(
     """Resizes (N, C, H, W), as `torch.nn.functional.interpolate`: mode "nearest" (source
     index floor(i * in / out)) or "bilinear" (half-pixel centres unless `align_corners`).
     With `scale_factor`, positions map through 1 / scale_factor, as PyTorch documents
-    (through in / out with `recompute_scale_factor=True`)."""
+    (through in / out with `recompute_scale_factor=True`). (N, C, L) takes "nearest" or
+    "linear", as a row of height one."""
     op = "interpolate"
+    if isinstance(input, Tensor) and input.ndim == 3:
+        if mode not in ("nearest", "linear"):
+            raise ArgumentError(f"{op}: 3-D input (N, C, L) takes mode 'nearest' or 'linear', got {mode!r}")
+        sz = None if size is None else (1, _pair(op, "size", size, 1)[0])
+        sf = None
+        if scale_factor is not None:
+            one = scale_factor if isinstance(scale_factor, (int, float)) else tuple(scale_factor)[0]
+            sf = (1.0, float(one))
+        two = "bilinear" if mode == "linear" else "nearest"
+        return interpolate(input.unsqueeze(2), sz, sf, two, align_corners, recompute_scale_factor).squeeze(2)
+    if mode == "linear":
+        raise ArgumentError(f"{op}: mode 'linear' needs 3-D input (N, C, L); use 'bilinear' for (N, C, H, W)")
     _check4(op, input)
     h, w = input.shape[2], input.shape[3]
     if (size is None) == (scale_factor is None):
