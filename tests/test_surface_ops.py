@@ -314,3 +314,25 @@ def test_random_fills_and_constructors(device):
     assert b.mH.shape == (2, 4, 3)
     with pytest.raises(fg.ShapeError, match="mT"):
         _ = fg.ones(3).mT
+
+
+def test_index_put(device):
+    """PyTorch 2.15's answers: the later of two values for one position stays (the sum
+    with accumulate); every value gets the gradient of the position it names."""
+    x = fg.zeros(3, 4).to(device)
+    i = (fg.tensor([0, 2, 0]), fg.tensor([1, 3, 1]))
+    want = np.zeros((3, 4))
+    want[0, 1], want[2, 3] = 3.0, 2.0
+    _close(fg.index_put(x, i, fg.tensor([1.0, 2.0, 3.0]).to(device)), want)
+    acc = np.zeros((3, 4))
+    acc[0, 1], acc[2, 3] = 10.0, 5.0
+    _close(x.index_put(i, fg.tensor(5.0).to(device), accumulate=True), acc)
+    assert x.index_put_(i, fg.tensor([1.0, 2.0, 3.0]).to(device), accumulate=True) is x
+    _close(x, [[0, 4, 0, 0], [0, 0, 0, 0], [0, 0, 0, 2]])
+    a = fg.zeros(3, 4, requires_grad=True)
+    v = fg.tensor([1.0, 2.0, math.inf], requires_grad=True)
+    y = fg.index_put(a, i, v)
+    assert np.isinf(y.detach().numpy()[0, 1]) and not np.isnan(y.detach().numpy()).any()
+    (y * fg.arange(12.0).reshape(3, 4)).sum().backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [1.0, 11.0, 1.0])
+    np.testing.assert_array_equal(a.grad.numpy(), np.where(want != 0, 0.0, np.arange(12.0).reshape(3, 4)))

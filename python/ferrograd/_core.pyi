@@ -590,6 +590,14 @@ class Tensor:
         """In place: lerp."""
     def index_fill_(self, dim: builtins.int, index: Tensor, value: _Operand) -> Tensor:
         """In place: index_fill."""
+    def index_put(
+        self, indices: Sequence[Tensor], values: _Operand, accumulate: builtins.bool = False
+    ) -> Tensor:
+        """A copy with ``values`` at ``self[indices]`` (summed with ``accumulate``)."""
+    def index_put_(
+        self, indices: Sequence[Tensor], values: _Operand, accumulate: builtins.bool = False
+    ) -> Tensor:
+        """In place: index_put."""
     def index_add_(
         self, dim: builtins.int, index: Tensor, source: Tensor, alpha: builtins.float = 1.0
     ) -> Tensor:

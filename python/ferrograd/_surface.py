@@ -84,6 +84,7 @@ __all__ = [
     "select",
     "tensor_split",
     "index_fill",
+    "index_put",
     "rot90",
     "hstack",
     "vstack",
@@ -562,6 +563,64 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:  # noqa
     return input.masked_fill(mask, value)
 
 
+def index_put(input: Tensor, indices: Sequence[Tensor], values, accumulate: bool = False) -> Tensor:  # noqa: A002
+    """A copy of `input` with `values` (broadcast) at `input[indices]` (a tuple of index
+    tensors, NumPy's advanced indexing), as `torch.index_put`: a position named twice takes
+    the later value, or the sum of all of them with `accumulate`. Differentiable in both."""
+    idx = tuple(indices)
+    if not accumulate:
+        out = input.clone()
+        with no_grad():
+            out[idx] = values if not isinstance(values, Tensor) else values.detach()
+        if not (_core.is_grad_enabled() and (input.requires_grad or getattr(values, "requires_grad", False))):
+            return out
+        # the same placement, differentiably: the kept value of each position added into
+        # input with that position cleared; as PyTorch's, every value (an overwritten one
+        # too) gets the gradient of the position it names, through a term that is zero
+        where_ = _positions(input, idx)
+        hit = np.zeros(input.numel(), bool)
+        flat = where_.reshape(-1)
+        last = _last_of_flat(flat)
+        hit[flat[last]] = True
+        every = _t(values, input).type_as(input).expand(*where_.shape).reshape(-1)
+        kept = np.zeros(flat.size, bool)
+        kept[last] = True
+        placed = _core.where(_mask(kept, every), every, _ZeroWithGradient.apply(every))
+        cleared = input.masked_fill(_mask(hit.reshape(tuple(input.shape)), input), 0.0)
+        added = placed._index_add_rows(0, _idx(flat), input.numel())
+        return cleared + added.reshape(*input.shape)
+    where_ = _positions(input, idx)
+    vals = _t(values, input).expand(*where_.shape).reshape(-1)
+    added = vals.type_as(input)._index_add_rows(0, _idx(where_.reshape(-1)), input.numel())
+    return input + added.reshape(*input.shape)
+
+
+class _ZeroWithGradient(Function):
+    """Zeros forward (whatever the values, inf and NaN included), the gradient unchanged
+    backward: an overwritten value's place in index_put's gradient."""
+
+    @staticmethod
+    def forward(ctx, t):
+        return t * 0 if t.numel() == 0 else _core.full(list(t.shape), 0.0, t.dtype).to(t.device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def _positions(input: Tensor, idx: tuple) -> np.ndarray:
+    """The flat positions `input[idx]` selects, shaped as the selection."""
+    pos = _core.from_numpy(np.arange(input.numel(), dtype=np.int64).reshape(tuple(input.shape)))
+    return pos[idx].numpy()
+
+
+def _last_of_flat(flat: np.ndarray) -> np.ndarray:
+    if flat.size == 0:
+        return np.zeros(0, np.int64)
+    first_from_end = np.unique(flat[::-1], return_index=True)[1]
+    return np.sort(len(flat) - 1 - first_from_end)
+
+
 def rot90(input: Tensor, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:  # noqa: A002
     """`input` rotated k quarter turns from dims[0] towards dims[1], as `torch.rot90`."""
     if len(dims) != 2:
@@ -801,6 +860,7 @@ def _install() -> None:
         "addcdiv_": addcdiv,
         "lerp_": Tensor.lerp,
         "index_fill_": index_fill,
+        "index_put_": index_put,
         "index_add_": index_add,
         "scatter_": scatter,
         "scatter_add_": scatter_add,
