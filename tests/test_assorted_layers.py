@@ -197,3 +197,51 @@ def test_embedding_from_pretrained(device):
         nn.Embedding.from_pretrained(table, max_norm=1.0)
     with pytest.raises(fg.ShapeError, match="2-D"):
         nn.Embedding.from_pretrained(fg.ones(3))
+
+
+def test_group_and_instance_norm_against_numpy(device):
+    x = RNG.standard_normal((3, 6, 4, 5)) * 2 + 1
+    g = x.reshape(3, 2, -1)
+    want = ((g - g.mean(-1, keepdims=True)) / np.sqrt(g.var(-1, keepdims=True) + 1e-5)).reshape(x.shape)
+    m = nn.GroupNorm(2, 6)
+    np.testing.assert_allclose(m.double()(fg.tensor(x)).numpy(), want, rtol=1e-10)
+    got = nn.GroupNorm(2, 6).to(device)(fg.tensor(x.astype(np.float32)).to(device)).cpu().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    inst = nn.InstanceNorm2d(6, track_running_stats=True).double()
+    axes = (2, 3)
+    want = (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(inst(fg.tensor(x)).numpy(), want, rtol=1e-10)
+    # running statistics: toward the batch's mean of per-instance mean and unbiased variance
+    np.testing.assert_allclose(inst.running_mean.numpy(), 0.1 * x.mean(axes).mean(0), rtol=1e-10)
+    np.testing.assert_allclose(inst.running_var.numpy(), 0.9 + 0.1 * x.var(axes, ddof=1).mean(0), rtol=1e-10)
+    assert inst.num_batches_tracked.item() == 1
+    inst.eval()
+    rm, rv = inst.running_mean.numpy()[None, :, None, None], inst.running_var.numpy()[None, :, None, None]
+    np.testing.assert_allclose(inst(fg.tensor(x)).numpy(), (x - rm) / np.sqrt(rv + 1e-5), rtol=1e-10)
+    one = nn.InstanceNorm1d(6)(fg.tensor(x[0, :, :, 0]))  # (C, L): one sample
+    xs = x[0, :, :, 0]
+    np.testing.assert_allclose(
+        one.numpy(), (xs - xs.mean(1, keepdims=True)) / np.sqrt(xs.var(1, keepdims=True) + 1e-5), rtol=1e-6
+    )
+    xg = fg.tensor(x[:1, :2, :2, :3], requires_grad=True)
+    assert gradcheck(lambda t: F.group_norm(t, 1), [xg])
+    assert gradcheck(lambda t: F.instance_norm(t), [xg])
+    with pytest.raises(fg.ArgumentError, match="divisible"):
+        nn.GroupNorm(4, 6)
+
+
+def test_adaptive_avg_pool1d_and_dropout1d(device):
+    x = RNG.standard_normal((2, 3, 7))
+    got = nn.AdaptiveAvgPool1d(3)(fg.tensor(x)).numpy()
+    bounds = [(0, 3), (2, 5), (4, 7)]  # [floor(i L / n), ceil((i + 1) L / n))
+    want = np.stack([x[..., a:b].mean(-1) for a, b in bounds], -1)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert nn.AdaptiveAvgPool1d(2)(fg.tensor(x[0])).shape == (3, 2)
+    fg.manual_seed(0)
+    d = nn.Dropout1d(0.5).to(device)
+    y = d(fg.ones(4, 16, 5).to(device)).cpu().numpy()
+    per_channel = y.reshape(4, 16, 5)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0}
+    assert (per_channel.min(-1) == per_channel.max(-1)).all()  # whole channels
+    d.eval()
+    np.testing.assert_array_equal(d(fg.ones(2, 3, 4).to(device)).cpu().numpy(), np.ones((2, 3, 4)))

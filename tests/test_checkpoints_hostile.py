@@ -757,6 +757,12 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.UpsamplingBilinear2d(scale_factor=2),
         nn.PixelShuffle(2),
         nn.PixelUnshuffle(3),
+        nn.GroupNorm(2, 6),
+        nn.GroupNorm(3, 3, eps=1e-3, affine=False),
+        nn.InstanceNorm1d(4),
+        nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
+        nn.AdaptiveAvgPool1d(5),
+        nn.Dropout1d(0.3),
     ]
     covered = set()
     for m in examples:

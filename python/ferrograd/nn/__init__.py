@@ -11,12 +11,17 @@ from __future__ import annotations
 from . import config, functional, init, loss, utils
 from .assorted import (
     GLU,
+    AdaptiveAvgPool1d,
     CircularPad1d,
     CircularPad2d,
     ConstantPad1d,
     ConstantPad2d,
     CosineSimilarity,
+    Dropout1d,
+    GroupNorm,
     Hardshrink,
+    InstanceNorm1d,
+    InstanceNorm2d,
     PairwiseDistance,
     PixelShuffle,
     PixelUnshuffle,
@@ -100,6 +105,11 @@ from .module import Module, Parameter
 from .preprocessing import Standardizer
 
 __all__ = [
+    "AdaptiveAvgPool1d",
+    "Dropout1d",
+    "GroupNorm",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
     "CircularPad1d",
     "CircularPad2d",
     "ConstantPad1d",

@@ -3,7 +3,8 @@ the shrink and gated activations (`Softmin`, `GLU`, `Threshold`, `Hardshrink`,
 `Softshrink`, `Tanhshrink`, `PReLU`), distances (`CosineSimilarity`, `PairwiseDistance`),
 padding (`ZeroPad1d/2d`, `ConstantPad1d/2d`, `ReflectionPad1d/2d`, `ReplicationPad1d/2d`,
 `CircularPad1d/2d`), resizing (`Upsample`, `UpsamplingNearest2d`, `UpsamplingBilinear2d`,
-`PixelShuffle`, `PixelUnshuffle`), and their functional forms."""
+`PixelShuffle`, `PixelUnshuffle`), normalization per group or instance (`GroupNorm`,
+`InstanceNorm1d/2d`), `AdaptiveAvgPool1d`, `Dropout1d`, and their functional forms."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from .. import _core
 from .._core import ArgumentError, OutOfRangeError, ShapeError, Tensor
+from ..autograd import no_grad
 from . import spatial as S
 from .layers import _Activation, _AlongDim, _size
 from .module import Module, Parameter
@@ -125,6 +127,88 @@ def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:  # noqa: A0
     k = len(lead)
     x = x.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
     return x.reshape(*lead, c * r * r, h, w)
+
+
+def group_norm(
+    input: Tensor,  # noqa: A002
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalizes (N, C, *) over each group of C / num_groups channels and the other dims,
+    with the biased variance, then the per-channel `weight` and `bias`, as
+    `torch.nn.functional.group_norm`."""
+    if input.ndim < 2 or num_groups < 1 or input.shape[1] % num_groups:
+        raise ShapeError(
+            f"group_norm: expected (N, C, *) with C divisible by num_groups={num_groups}, "
+            f"got {tuple(input.shape)}"
+        )
+    n, c = input.shape[0], input.shape[1]
+    g = input.reshape(n, num_groups, -1)
+    mean = g.mean(-1, keepdim=True)
+    d = g - mean
+    var = (d * d).mean(-1, keepdim=True)
+    y = (d * (var + eps).rsqrt()).reshape(*input.shape)
+    view = [1, c] + [1] * (input.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(*view)
+    if bias is not None:
+        y = y + bias.reshape(*view)
+    return y
+
+
+def instance_norm(
+    input: Tensor,  # noqa: A002
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalizes each sample's channels of (N, C, *) over the other dims, as
+    `torch.nn.functional.instance_norm`: with `use_input_stats` each instance's statistics
+    (the running ones, when given, move toward their mean over the batch), else the running
+    statistics; then the per-channel `weight` and `bias`."""
+    if input.ndim < 3:
+        raise ShapeError(f"instance_norm: expected (N, C, *) input, got shape {tuple(input.shape)}")
+    n, c = input.shape[0], input.shape[1]
+    rm = None if running_mean is None else running_mean.repeat(n)
+    rv = None if running_var is None else running_var.repeat(n)
+    flat = input.reshape(1, n * c, *input.shape[2:])
+    y = S.batch_norm(flat, rm, rv, None, None, use_input_stats, momentum, eps).reshape(*input.shape)
+    if use_input_stats and running_mean is not None and rm is not None:
+        with no_grad():
+            running_mean.copy_(rm.reshape(n, c).mean(0))
+    if use_input_stats and running_var is not None and rv is not None:
+        with no_grad():
+            running_var.copy_(rv.reshape(n, c).mean(0))
+    view = [1, c] + [1] * (input.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(*view)
+    if bias is not None:
+        y = y + bias.reshape(*view)
+    return y
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: int) -> Tensor:  # noqa: A002
+    """Averages (N, C, L) or (C, L) over `output_size` windows [floor(i L / n), ceil((i + 1)
+    L / n)), as `torch.nn.functional.adaptive_avg_pool1d`."""
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"adaptive_avg_pool1d: expected (N, C, L) or (C, L), got {tuple(input.shape)}")
+    out_size = output_size if isinstance(output_size, int) else tuple(output_size)[0]
+    return S.adaptive_avg_pool2d(input.unsqueeze(-2), (1, out_size)).squeeze(-2)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:  # noqa: A002
+    """Zeroes whole channels of (N, C, L) or (C, L) with probability p (the rest scaled by
+    1 / (1 - p)) when training, as `torch.nn.functional.dropout1d`."""
+    del inplace
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"dropout1d: expected (N, C, L) or (C, L), got {tuple(input.shape)}")
+    return S.dropout2d(input.unsqueeze(-1), p, training).squeeze(-1)
 
 
 # ---------------------------------------------------------------------------- activations
@@ -461,3 +545,162 @@ class PixelUnshuffle(_Activation):
 
     def extra_repr(self) -> str:
         return f"downscale_factor={self.downscale_factor}"
+
+
+# ---------------------------------------------------------------------------- normalization
+
+
+class GroupNorm(Module):
+    """Normalization over groups of channels, as `torch.nn.GroupNorm`: (N, C, *) input, C
+    split into `num_groups` groups, per-channel weight 1 and bias 0 with `affine`."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True):
+        super().__init__()
+        g, c = _size("num_groups", num_groups), _size("num_channels", num_channels)
+        if c % g:
+            raise ArgumentError(f"GroupNorm: num_channels {c} must be divisible by num_groups {g}")
+        self.num_groups, self.num_channels, self.eps, self.affine = g, c, float(eps), bool(affine)
+        self.weight = Parameter(_core.full([c], 1.0, None)) if affine else None
+        self.bias = Parameter(_core.zeros([c], None)) if affine else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ShapeError(
+                f"GroupNorm: expected input (N, {self.num_channels}, *), got shape {tuple(x.shape)}"
+            )
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def get_config(self) -> dict:
+        return {
+            "num_groups": self.num_groups,
+            "num_channels": self.num_channels,
+            "eps": self.eps,
+            "affine": self.affine,
+        }
+
+    @classmethod
+    def state_shapes(cls, num_groups, num_channels, eps=1e-5, affine=True) -> dict[str, tuple[int, ...]]:
+        """weight and bias (num_channels,) with `affine`."""
+        c = (_size("num_channels", num_channels),)
+        return {"weight": c, "bias": c} if affine else {}
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
+class InstanceNorm1d(Module):
+    """Normalization of each sample's channels over length, as `torch.nn.InstanceNorm1d`:
+    (N, C, L) or (C, L); `affine` adds per-channel weight and bias (off by default);
+    `track_running_stats` keeps running statistics, used in evaluation."""
+
+    _rank = 3
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+    ):
+        super().__init__()
+        c = _size("num_features", num_features)
+        self.num_features, self.eps, self.momentum = c, float(eps), float(momentum)
+        self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
+        self.weight = Parameter(_core.full([c], 1.0, None)) if affine else None
+        self.bias = Parameter(_core.zeros([c], None)) if affine else None
+        if self.track_running_stats:
+            self.register_buffer("running_mean", _core.zeros([c], None))
+            self.register_buffer("running_var", _core.full([c], 1.0, None))
+            self.register_buffer("num_batches_tracked", _core.zeros([], _core.dtype.int64))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+
+    _optional_state = ("num_batches_tracked",)
+
+    def forward(self, x: Tensor) -> Tensor:
+        name = type(self).__name__
+        if x.ndim == self._rank - 1:
+            return self.forward(x.unsqueeze(0)).squeeze(0)
+        if x.ndim != self._rank or x.shape[1] != self.num_features:
+            dims = "L" if self._rank == 3 else "H, W"
+            raise ShapeError(
+                f"{name}: expected input (N, {self.num_features}, {dims}), got shape {tuple(x.shape)}"
+            )
+        use_input = self.training or not self.track_running_stats
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            with no_grad():
+                self.num_batches_tracked.add_(1)
+        rm = self.running_mean if self.track_running_stats else None
+        rv = self.running_var if self.track_running_stats else None
+        return instance_norm(x, rm, rv, self.weight, self.bias, use_input, self.momentum, self.eps)
+
+    def get_config(self) -> dict:
+        return {
+            "num_features": self.num_features,
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "affine": self.affine,
+            "track_running_stats": self.track_running_stats,
+        }
+
+    @classmethod
+    def state_shapes(
+        cls, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False
+    ) -> dict[str, tuple[int, ...]]:
+        """weight and bias with `affine`; running_mean, running_var (num_features,) and the
+        0-d num_batches_tracked with `track_running_stats`."""
+        c = (_size("num_features", num_features),)
+        out: dict[str, tuple[int, ...]] = {"weight": c, "bias": c} if affine else {}
+        if track_running_stats:
+            out.update(running_mean=c, running_var=c, num_batches_tracked=())
+        return out
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class InstanceNorm2d(InstanceNorm1d):
+    """`InstanceNorm1d` over (N, C, H, W) or (C, H, W), as `torch.nn.InstanceNorm2d`."""
+
+    _rank = 4
+
+
+class AdaptiveAvgPool1d(_Activation):
+    """Averages (N, C, L) over `output_size` windows."""
+
+    def __init__(self, output_size: int):
+        super().__init__()
+        self.output_size = _size("output_size", output_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return adaptive_avg_pool1d(x, self.output_size)
+
+    def get_config(self) -> dict:
+        return {"output_size": self.output_size}
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class Dropout1d(_Activation):
+    """Zeroes whole channels of (N, C, L) with probability p during training."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ArgumentError(f"Dropout1d: p must be in [0, 1], got {p}")
+        self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return dropout1d(x, self.p, self.training)
+
+    def get_config(self) -> dict:
+        return {"p": self.p}
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -9,9 +9,13 @@ from __future__ import annotations
 from .. import _core
 from .._core import ArgumentError, Tensor
 from .assorted import (
+    adaptive_avg_pool1d,
     cosine_similarity,
+    dropout1d,
     glu,
+    group_norm,
     hardshrink,
+    instance_norm,
     pairwise_distance,
     pixel_shuffle,
     pixel_unshuffle,
@@ -176,6 +180,10 @@ def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
 
 
 __all__ = [
+    "group_norm",
+    "instance_norm",
+    "adaptive_avg_pool1d",
+    "dropout1d",
     "cosine_similarity",
     "pairwise_distance",
     "glu",
