@@ -467,3 +467,46 @@ def test_interpolate_one_dimensional(device):
         F.interpolate(t.unsqueeze(2), size=3, mode="linear")
     g = fg.tensor(x.astype(np.float64)[:1, :1], requires_grad=True)
     assert fg.autograd.gradcheck(lambda a: F.interpolate(a, size=5, mode="linear"), [g])
+
+
+def _keys(d, a=-0.75):
+    d = np.abs(d)
+    return np.where(
+        d <= 1,
+        ((a + 2) * d - (a + 3)) * d * d + 1,
+        np.where(d < 2, a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a, 0.0),
+    )
+
+
+def _bicubic_np(x, oh, ow, align_corners=False):
+    def resample(a, out, axis):
+        n = a.shape[axis]
+        if align_corners:
+            src = np.arange(out) * ((n - 1) / (out - 1) if out > 1 else 0.0)
+        else:
+            src = (np.arange(out) + 0.5) * n / out - 0.5
+        base = np.floor(src).astype(int)
+        acc = 0.0
+        for k in (-1, 0, 1, 2):
+            j = base + k
+            wt = _keys(src - j)
+            taken = np.take(a, np.clip(j, 0, n - 1), axis=axis)
+            shape = [1] * a.ndim
+            shape[axis] = out
+            acc = acc + taken * wt.reshape(shape)
+        return acc
+
+    return resample(resample(x, oh, 2), ow, 3)
+
+
+def test_interpolate_bicubic(device):
+    """PyTorch's bicubic: cubic convolution (Keys, A = -0.75) at the same source positions
+    as bilinear but unclamped, the taps clamped to the edge."""
+    F = fg.nn.functional
+    x = np.random.default_rng(9).standard_normal((2, 3, 6, 7))
+    t = fg.tensor(x.astype(np.float32)).to(device)
+    for (oh, ow), corners in (((9, 11), None), ((3, 4), None), ((4, 13), True)):
+        got = F.interpolate(t, size=(oh, ow), mode="bicubic", align_corners=corners).cpu().numpy()
+        np.testing.assert_allclose(got, _bicubic_np(x, oh, ow, bool(corners)), rtol=1e-4, atol=1e-5)
+    g = fg.tensor(x[:1, :1, :4, :4], requires_grad=True)
+    assert fg.autograd.gradcheck(lambda a: F.interpolate(a, size=(5, 3), mode="bicubic"), [g])

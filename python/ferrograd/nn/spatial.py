@@ -393,7 +393,8 @@ def interpolate(
     recompute_scale_factor: bool | None = None,
 ) -> Tensor:
     """Resizes (N, C, H, W), as `torch.nn.functional.interpolate`: mode "nearest" (source
-    index floor(i * in / out)) or "bilinear" (half-pixel centres unless `align_corners`).
+    index floor(i * in / out)), "bilinear" (half-pixel centres unless `align_corners`) or
+    "bicubic" (Keys' cubic convolution, A = -0.75, as PyTorch's).
     With `scale_factor`, positions map through 1 / scale_factor, as PyTorch documents
     (through in / out with `recompute_scale_factor=True`). (N, C, L) takes "nearest" or
     "linear", as a row of height one."""
@@ -441,8 +442,10 @@ def interpolate(
         iy, ix = nearest(oh, h, ratio[0]), nearest(ow, w, ratio[1])
         y = input.index_select(2, _core.from_numpy(iy.astype(np.int64)))
         return y.index_select(3, _core.from_numpy(ix.astype(np.int64)))
+    if mode == "bicubic":
+        return _bicubic(input, (oh, ow), ratio, bool(align_corners))
     if mode != "bilinear":
-        raise ArgumentError(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}")
+        raise ArgumentError(f"{op}: mode must be 'nearest', 'bilinear' or 'bicubic', got {mode!r}")
 
     def taps(out: int, size: int, r: float | None):
         if align_corners:
@@ -469,6 +472,49 @@ def interpolate(
     left = mid.index_select(3, _core.from_numpy(x0))
     right = mid.index_select(3, _core.from_numpy(x1))
     return left + (right - left) * weights(fx, (1, 1, 1, ow))
+
+
+def _cubic_taps(out: int, size: int, r: float | None, align_corners: bool):
+    """PyTorch's bicubic sampling along one dim: for each output position, the four source
+    indices floor(src) - 1 .. floor(src) + 2 (clamped to the edge) and their weights from
+    the cubic convolution kernel with A = -0.75 (Keys); src unclamped, unlike bilinear."""
+    if align_corners:
+        src = np.arange(out) * ((size - 1) / (out - 1) if out > 1 else 0.0)
+    else:
+        src = (np.arange(out) + 0.5) * (size / out if r is None else r) - 0.5
+    base = np.floor(src).astype(np.int64)
+    t = src - base
+    a = -0.75
+
+    def near(v):  # |v| <= 1
+        return ((a + 2) * v - (a + 3)) * v * v + 1
+
+    def far(v):  # 1 < |v| < 2
+        return ((a * v - 5 * a) * v + 8 * a) * v - 4 * a
+
+    weights = [far(t + 1), near(t), near(1 - t), far(2 - t)]
+    idx = [np.clip(base + k, 0, size - 1) for k in (-1, 0, 1, 2)]
+    return idx, weights
+
+
+def _bicubic(input: Tensor, out: tuple[int, int], ratio, align_corners: bool) -> Tensor:
+    """`interpolate(mode="bicubic")`: separable cubic convolution, rows then columns."""
+    (oh, ow), (h, w) = out, (input.shape[2], input.shape[3])
+
+    def along(x: Tensor, dim: int, idx, weights, n: int) -> Tensor:
+        shape = [1, 1, 1, 1]
+        shape[dim] = n
+        acc = None
+        for i, wt in zip(idx, weights):
+            term = x.index_select(dim, _core.from_numpy(i)) * _core.from_numpy(wt.reshape(shape)).to(
+                x.device, x.dtype
+            )
+            acc = term if acc is None else acc + term
+        return acc
+
+    iy, wy = _cubic_taps(oh, h, ratio[0], align_corners)
+    ix, wx = _cubic_taps(ow, w, ratio[1], align_corners)
+    return along(along(input, 2, iy, wy, oh), 3, ix, wx, ow)
 
 
 def batch_norm(
