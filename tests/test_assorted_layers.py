@@ -245,3 +245,36 @@ def test_adaptive_avg_pool1d_and_dropout1d(device):
     assert (per_channel.min(-1) == per_channel.max(-1)).all()  # whole channels
     d.eval()
     np.testing.assert_array_equal(d(fg.ones(2, 3, 4).to(device)).cpu().numpy(), np.ones((2, 3, 4)))
+
+
+def test_parameter_containers(tmp_path):
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ws = nn.ParameterList([fg.randn(3, 2), fg.randn(2)])
+            self.extra = nn.ParameterDict({"a": fg.ones(2)})
+
+        def forward(self, x):
+            return x @ self.ws[0] + self.ws[1] + self.extra["a"]
+
+    m = Model()
+    assert [n for n, _ in m.named_parameters()] == ["ws.0", "ws.1", "extra.a"]
+    assert all(p.requires_grad and p.is_leaf for p in m.parameters())
+    m(fg.ones(4, 3)).sum().backward()
+    np.testing.assert_array_equal(m.ws[1].grad.numpy(), [4.0, 4.0])
+    np.testing.assert_array_equal(m.extra["a"].grad.numpy(), [4.0, 4.0])
+    tied = fg.zeros(2, requires_grad=True)
+    m.ws.append(tied)
+    assert m.ws[2] is tied and len(m.ws) == 3 and "a" in m.extra and list(m.extra.keys()) == ["a"]
+    m.ws[0] = fg.ones(3, 2)
+    assert m.ws[0].requires_grad and m.ws[0].shape == (3, 2)
+    fg.save(m.ws, tmp_path / "ws.safetensors")
+    back = fg.load(tmp_path / "ws.safetensors")
+    assert type(back) is nn.ParameterList and [tuple(p.shape) for p in back] == [(3, 2), (2,), (2,)]
+    np.testing.assert_array_equal(back[0].numpy(), np.ones((3, 2)))
+    with pytest.raises(fg.OutOfRangeError):
+        m.ws[5] = fg.ones(1)
+    with pytest.raises(fg.ArgumentError, match="public identifiers"):
+        m.extra["_hidden"] = fg.ones(1)
+    with pytest.raises(TypeError, match="expected a Tensor"):
+        m.ws.append(3)

@@ -763,6 +763,8 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.InstanceNorm2d(3, affine=True, track_running_stats=True),
         nn.AdaptiveAvgPool1d(5),
         nn.Dropout1d(0.3),
+        nn.ParameterList([fg.ones(2, 3), fg.zeros(4)]),
+        nn.ParameterDict({"scale": fg.ones(3), "shift": fg.zeros(1, 2)}),
     ]
     covered = set()
     for m in examples:

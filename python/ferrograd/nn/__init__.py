@@ -23,6 +23,8 @@ from .assorted import (
     InstanceNorm1d,
     InstanceNorm2d,
     PairwiseDistance,
+    ParameterDict,
+    ParameterList,
     PixelShuffle,
     PixelUnshuffle,
     PReLU,
@@ -105,6 +107,8 @@ from .module import Module, Parameter
 from .preprocessing import Standardizer
 
 __all__ = [
+    "ParameterDict",
+    "ParameterList",
     "AdaptiveAvgPool1d",
     "Dropout1d",
     "GroupNorm",

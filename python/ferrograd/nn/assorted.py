@@ -704,3 +704,135 @@ class Dropout1d(_Activation):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+# ---------------------------------------------------------------------------- parameter containers
+
+
+def _as_parameter(what: str, v) -> Tensor:
+    if not isinstance(v, Tensor):
+        raise TypeError(f"{what}: expected a Tensor, got {type(v).__name__}")
+    # a tensor that requires grad stays the very object (tied weights stay tied)
+    return v if v.is_leaf and v.requires_grad else Parameter(v)
+
+
+class ParameterList(Module):
+    """A list of parameters registered on the module (named "0", "1", ...), as
+    `torch.nn.ParameterList`; tensors become parameters. A config records their shapes
+    (`shapes=` builds zeros of those shapes, which a checkpoint then fills)."""
+
+    def __init__(self, values=None, *, shapes: Sequence[Sequence[int]] | None = None):
+        super().__init__()
+        if values is not None and shapes is not None:
+            raise ArgumentError("ParameterList: give values or shapes, not both")
+        if shapes is not None:
+            values = [_core.zeros([int(d) for d in s], None) for s in shapes]
+        for v in values or []:
+            self.append(v)
+
+    def append(self, value: Tensor) -> ParameterList:
+        """Adds `value` (as a parameter) at the end; returns the list."""
+        setattr(self, str(len(self._parameters)), _as_parameter("ParameterList", value))
+        return self
+
+    def extend(self, values) -> ParameterList:
+        """Adds each of `values`; returns the list."""
+        for v in values:
+            self.append(v)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(list(self._parameters.values()))
+
+    def __getitem__(self, i):
+        ps = list(self._parameters.values())
+        return ParameterList(ps[i]) if isinstance(i, slice) else ps[i]
+
+    def __setitem__(self, i: int, value: Tensor) -> None:
+        n = len(self)
+        if not -n <= i < n:
+            raise OutOfRangeError(f"ParameterList: index {i} is out of range for {n} parameters")
+        # in place in the registry, so the list keeps its order (setattr would move it last)
+        self._parameters[str(i % n)] = _as_parameter("ParameterList", value)
+
+    def forward(self, *args, **kwargs):
+        """A container: use its parameters in your own forward."""
+        raise NotImplementedError("ParameterList has no forward; use its parameters in your module's forward")
+
+    def get_config(self) -> dict:
+        return {"shapes": [list(p.shape) for p in self]}
+
+    @classmethod
+    def state_shapes(cls, values=None, shapes=None) -> dict[str, tuple[int, ...]] | None:
+        """ "0", "1", ...: the recorded shapes."""
+        if shapes is None:
+            return None if values else {}
+        return {str(i): tuple(int(d) for d in s) for i, s in enumerate(shapes)}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"({i}): Parameter of shape {tuple(p.shape)}" for i, p in enumerate(self))
+
+
+class ParameterDict(Module):
+    """Parameters registered by name, as `torch.nn.ParameterDict`; tensors become
+    parameters. A config records their shapes (`shapes=`: zeros of those shapes)."""
+
+    def __init__(self, parameters=None, *, shapes: dict | None = None):
+        super().__init__()
+        if parameters is not None and shapes is not None:
+            raise ArgumentError("ParameterDict: give parameters or shapes, not both")
+        if shapes is not None:
+            parameters = {k: _core.zeros([int(d) for d in s], None) for k, s in shapes.items()}
+        items = parameters.items() if isinstance(parameters, dict) else (parameters or [])
+        for k, v in items:
+            self[k] = v
+
+    def __setitem__(self, key: str, value: Tensor) -> None:
+        if not isinstance(key, str) or not key.isidentifier() or key.startswith("_"):
+            raise ArgumentError(f"ParameterDict: keys must be public identifiers, got {key!r:.40}")
+        setattr(self, key, _as_parameter("ParameterDict", value))
+
+    def __getitem__(self, key: str) -> Tensor:
+        return self._parameters[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._parameters[key]
+        self.__dict__.pop(key, None)
+
+    def __contains__(self, key) -> bool:
+        return key in self._parameters
+
+    def __len__(self) -> int:
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(list(self._parameters))
+
+    def keys(self):
+        """The names, in insertion order."""
+        return self._parameters.keys()
+
+    def values(self):
+        """The parameters, in insertion order."""
+        return self._parameters.values()
+
+    def items(self):
+        """(name, parameter) pairs, in insertion order."""
+        return self._parameters.items()
+
+    def forward(self, *args, **kwargs):
+        """A container: use its parameters in your own forward."""
+        raise NotImplementedError("ParameterDict has no forward; use its parameters in your module's forward")
+
+    def get_config(self) -> dict:
+        return {"shapes": {k: list(p.shape) for k, p in self.items()}}
+
+    @classmethod
+    def state_shapes(cls, parameters=None, shapes=None) -> dict[str, tuple[int, ...]] | None:
+        """Each name: its recorded shape."""
+        if shapes is None:
+            return None if parameters else {}
+        return {str(k): tuple(int(d) for d in s) for k, s in shapes.items()}
