@@ -457,7 +457,7 @@ def test_interpolate_one_dimensional(device):
             if corners
             else np.maximum((np.arange(out) + 0.5) * 7 / out - 0.5, 0)
         )
-        want = np.apply_along_axis(lambda row: np.interp(src, np.arange(7), row), -1, x)
+        want = np.apply_along_axis(lambda row, at=src: np.interp(at, np.arange(7), row), -1, x)
         got = F.interpolate(t, size=out, mode="linear", align_corners=corners).cpu().numpy()
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert F.interpolate(t, scale_factor=2.5, mode="linear").shape == (2, 3, 17)

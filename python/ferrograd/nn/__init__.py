@@ -103,10 +103,26 @@ from .loss import (
     NLLLoss,
     SmoothL1Loss,
 )
+from .losses_more import (
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    MultiLabelSoftMarginLoss,
+    MultiMarginLoss,
+    PoissonNLLLoss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+)
 from .module import Module, Parameter
 from .preprocessing import Standardizer
 
 __all__ = [
+    "GaussianNLLLoss",
+    "HingeEmbeddingLoss",
+    "MultiLabelSoftMarginLoss",
+    "MultiMarginLoss",
+    "PoissonNLLLoss",
+    "SoftMarginLoss",
+    "TripletMarginLoss",
     "ParameterDict",
     "ParameterList",
     "AdaptiveAvgPool1d",

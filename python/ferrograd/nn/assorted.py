@@ -594,6 +594,9 @@ class InstanceNorm1d(Module):
     `track_running_stats` keeps running statistics, used in evaluation."""
 
     _rank = 3
+    running_mean: Tensor | None
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
 
     def __init__(
         self,

@@ -37,6 +37,15 @@ from .loss import (
     nll_loss,
     smooth_l1_loss,
 )
+from .losses_more import (
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    multi_margin_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
 from .spatial import (
     _softmax_dim,
     adaptive_avg_pool2d,
@@ -180,6 +189,13 @@ def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
 
 
 __all__ = [
+    "gaussian_nll_loss",
+    "hinge_embedding_loss",
+    "multi_margin_loss",
+    "multilabel_soft_margin_loss",
+    "poisson_nll_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
     "group_norm",
     "instance_norm",
     "adaptive_avg_pool1d",

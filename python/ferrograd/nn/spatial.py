@@ -403,12 +403,13 @@ def interpolate(
         if mode not in ("nearest", "linear"):
             raise ArgumentError(f"{op}: 3-D input (N, C, L) takes mode 'nearest' or 'linear', got {mode!r}")
         sz = None if size is None else (1, _pair(op, "size", size, 1)[0])
-        sf = None
+        row_scale = None
         if scale_factor is not None:
             one = scale_factor if isinstance(scale_factor, (int, float)) else tuple(scale_factor)[0]
-            sf = (1.0, float(one))
+            row_scale = (1.0, float(one))
         two = "bilinear" if mode == "linear" else "nearest"
-        return interpolate(input.unsqueeze(2), sz, sf, two, align_corners, recompute_scale_factor).squeeze(2)
+        y = interpolate(input.unsqueeze(2), sz, row_scale, two, align_corners, recompute_scale_factor)
+        return y.squeeze(2)
     if mode == "linear":
         raise ArgumentError(f"{op}: mode 'linear' needs 3-D input (N, C, L); use 'bilinear' for (N, C, H, W)")
     _check4(op, input)
@@ -504,13 +505,12 @@ def _bicubic(input: Tensor, out: tuple[int, int], ratio, align_corners: bool) ->
     def along(x: Tensor, dim: int, idx, weights, n: int) -> Tensor:
         shape = [1, 1, 1, 1]
         shape[dim] = n
-        acc = None
-        for i, wt in zip(idx, weights):
-            term = x.index_select(dim, _core.from_numpy(i)) * _core.from_numpy(wt.reshape(shape)).to(
-                x.device, x.dtype
-            )
-            acc = term if acc is None else acc + term
-        return acc
+        terms = [
+            x.index_select(dim, _core.from_numpy(i))
+            * _core.from_numpy(wt.reshape(shape)).to(x.device, x.dtype)
+            for i, wt in zip(idx, weights)
+        ]
+        return terms[0] + terms[1] + terms[2] + terms[3]
 
     iy, wy = _cubic_taps(oh, h, ratio[0], align_corners)
     ix, wx = _cubic_taps(ow, w, ratio[1], align_corners)
