@@ -765,6 +765,19 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.Dropout1d(0.3),
         nn.ParameterList([fg.ones(2, 3), fg.zeros(4)]),
         nn.ParameterDict({"scale": fg.ones(3), "shift": fg.zeros(1, 2)}),
+        nn.RNN(3, 4, 2, nonlinearity="relu", bidirectional=True),
+        nn.LSTM(3, 4, batch_first=True, bias=False),
+        nn.GRU(2, 3, num_layers=2, dropout=0.1),
+        nn.RNNCell(3, 2),
+        nn.LSTMCell(3, 2, bias=False),
+        nn.GRUCell(2, 5),
+        nn.HingeEmbeddingLoss(0.5),
+        nn.SoftMarginLoss(),
+        nn.MultiLabelSoftMarginLoss(reduction="sum"),
+        nn.MultiMarginLoss(2, 0.5),
+        nn.TripletMarginLoss(0.3, 1.0, swap=True),
+        nn.PoissonNLLLoss(False, True),
+        nn.GaussianNLLLoss(full=True, eps=1e-4),
     ]
     covered = set()
     for m in examples:

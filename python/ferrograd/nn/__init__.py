@@ -114,8 +114,22 @@ from .losses_more import (
 )
 from .module import Module, Parameter
 from .preprocessing import Standardizer
+from .recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    RNNCell,
+)
 
 __all__ = [
+    "GRU",
+    "GRUCell",
+    "LSTM",
+    "LSTMCell",
+    "RNN",
+    "RNNCell",
     "GaussianNLLLoss",
     "HingeEmbeddingLoss",
     "MultiLabelSoftMarginLoss",
