@@ -778,6 +778,10 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.TripletMarginLoss(0.3, 1.0, swap=True),
         nn.PoissonNLLLoss(False, True),
         nn.GaussianNLLLoss(full=True, eps=1e-4),
+        nn.MultiheadAttention(8, 2),
+        nn.MultiheadAttention(6, 3, bias=False, kdim=4, vdim=5, batch_first=True),
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, norm_first=True), 2, norm=nn.LayerNorm(8)),
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 1, 8, activation="gelu", bias=False), 1),
     ]
     covered = set()
     for m in examples:

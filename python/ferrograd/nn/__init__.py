@@ -42,6 +42,11 @@ from .assorted import (
     ZeroPad1d,
     ZeroPad2d,
 )
+from .attention import (
+    MultiheadAttention,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from .config import from_config, to_config
 from .conv import (
     AdaptiveAvgPool2d,
@@ -124,6 +129,9 @@ from .recurrent import (
 )
 
 __all__ = [
+    "MultiheadAttention",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
     "GRU",
     "GRUCell",
     "LSTM",

@@ -1,0 +1,340 @@
+"""Attention layers as PyTorch's: `MultiheadAttention`, `TransformerEncoderLayer` and
+`TransformerEncoder`, with PyTorch's parameter names (`in_proj_weight`, `out_proj.weight`,
+`self_attn.*`, `linear1`, `norm1`, ...) and initialization, so a PyTorch state dict loads
+unchanged. Composed from ops on both devices."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+from .. import _core
+from .._core import ArgumentError, ShapeError, Tensor
+from . import init as _init
+from .conv import LayerNorm
+from .layers import Dropout, Linear, ModuleList, _size
+from .module import Module, Parameter
+
+
+def _mask_bias(mask: Tensor | None, like: Tensor) -> Tensor | None:
+    """An attention mask as an additive bias: a bool mask's True (not allowed) -> -inf; a
+    float mask as it is."""
+    if mask is None:
+        return None
+    if mask.dtype == _core.dtype.bool:
+        zero = _core.full([], 0.0, like.dtype).to(like.device)
+        return zero.expand(*mask.shape).masked_fill(mask.to(like.device), float("-inf"))
+    return mask.to(like.device, like.dtype)
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention, as `torch.nn.MultiheadAttention`: softmax(q k^T / sqrt(d)) v per
+    head, queries, keys and values projected by `in_proj_weight` (or `q/k/v_proj_weight`
+    when kdim/vdim differ from embed_dim) and the heads joined by `out_proj`. Input (L, N, E)
+    ((N, L, E) with `batch_first`, or (L, E) unbatched); returns (output, weights averaged
+    over heads, or per head, or None without `need_weights`). `add_bias_kv` and
+    `add_zero_attn` are not supported."""
+
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = False,
+    ):
+        super().__init__()
+        e, h = _size("embed_dim", embed_dim), _size("num_heads", num_heads)
+        if e % h:
+            raise ArgumentError(f"MultiheadAttention: embed_dim {e} must be divisible by num_heads {h}")
+        if add_bias_kv or add_zero_attn:
+            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
+        if not 0.0 <= dropout <= 1.0:
+            raise ArgumentError(f"MultiheadAttention: dropout must be in [0, 1], got {dropout}")
+        self.embed_dim, self.num_heads, self.head_dim = e, h, e // h
+        self.kdim = e if kdim is None else _size("kdim", kdim)
+        self.vdim = e if vdim is None else _size("vdim", vdim)
+        self.dropout, self.batch_first, self.has_bias = float(dropout), bool(batch_first), bool(bias)
+        self._same_dims = self.kdim == e and self.vdim == e
+        if self._same_dims:
+            self.in_proj_weight = Parameter(_core.zeros([3 * e, e], None))
+            _init.xavier_uniform_(self.in_proj_weight)
+        else:
+            self.q_proj_weight = Parameter(_core.zeros([e, e], None))
+            self.k_proj_weight = Parameter(_core.zeros([e, self.kdim], None))
+            self.v_proj_weight = Parameter(_core.zeros([e, self.vdim], None))
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                _init.xavier_uniform_(w)
+        if bias:
+            self.in_proj_bias = Parameter(_core.zeros([3 * e], None))
+        self.out_proj = Linear(e, e, bias=bias)
+        if self.out_proj.bias is not None:
+            _init.zeros(self.out_proj.bias)
+
+    def _projections(self) -> tuple[Tensor, Tensor, Tensor]:
+        p = dict(self.named_parameters(recurse=False))
+        if self._same_dims:
+            w = p["in_proj_weight"]
+            e = self.embed_dim
+            return w.narrow(0, 0, e), w.narrow(0, e, e), w.narrow(0, 2 * e, e)
+        return p["q_proj_weight"], p["k_proj_weight"], p["v_proj_weight"]
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ):
+        batched = query.ndim == 3
+        if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
+            raise ShapeError(
+                f"MultiheadAttention: query, key and value must all be 3-D (or 2-D unbatched), got "
+                f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}"
+            )
+        if not batched:
+            query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+            if key_padding_mask is not None:
+                key_padding_mask = key_padding_mask.unsqueeze(0)
+        elif self.batch_first:
+            query, key, value = query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1)
+        tgt, n, e = query.shape
+        src = key.shape[0]
+        if e != self.embed_dim or key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
+            raise ShapeError(
+                f"MultiheadAttention: expected feature sizes {self.embed_dim}, {self.kdim}, {self.vdim}, got "
+                f"{e}, {key.shape[-1]}, {value.shape[-1]}"
+            )
+        wq, wk, wv = self._projections()
+        b = dict(self.named_parameters(recurse=False)).get("in_proj_bias")
+        bq, bk, bv = (
+            (None, None, None) if b is None else (b.narrow(0, 0, e), b.narrow(0, e, e), b.narrow(0, 2 * e, e))
+        )
+        h, d = self.num_heads, self.head_dim
+
+        def heads(x: Tensor, w: Tensor, bb: Tensor | None, length: int) -> Tensor:
+            # (length, N, E) -> (N, heads, length, d)
+            return _core.linear(x, w, bb).reshape(length, n, h, d).permute(1, 2, 0, 3)
+
+        q, k, v = heads(query, wq, bq, tgt), heads(key, wk, bk, src), heads(value, wv, bv, src)
+        scores = q.matmul(k.transpose(-2, -1)) * (1.0 / math.sqrt(d))  # (N, heads, L, S)
+        if is_causal and attn_mask is None:
+            causal = _core.from_numpy(__import__("numpy").triu(__import__("numpy").ones((tgt, src), bool), 1))
+            attn_mask = causal
+        bias = _mask_bias(attn_mask, scores)
+        if bias is not None:
+            if bias.ndim == 3:
+                bias = bias.reshape(n, h, tgt, src)
+            scores = scores + bias
+        pad = _mask_bias(key_padding_mask, scores)
+        if pad is not None:
+            scores = scores + pad.reshape(n, 1, 1, src)
+        weights = scores.softmax(-1)
+        attn = weights
+        if self.dropout and self.training:
+            attn = _core.dropout(weights, self.dropout, True)
+        out = attn.matmul(v).permute(2, 0, 1, 3).reshape(tgt, n, e)  # (L, N, E)
+        out = self.out_proj(out)
+        if not batched:
+            out = out.squeeze(1)
+        elif self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        w_out = weights.mean(1) if average_attn_weights else weights
+        return out, (w_out if batched else w_out.squeeze(0))
+
+    def get_config(self) -> dict:
+        return {
+            "embed_dim": self.embed_dim,
+            "num_heads": self.num_heads,
+            "dropout": self.dropout,
+            "bias": self.has_bias,
+            "kdim": self.kdim,
+            "vdim": self.vdim,
+            "batch_first": self.batch_first,
+        }
+
+    @classmethod
+    def state_shapes(
+        cls,
+        embed_dim,
+        num_heads,
+        dropout=0.0,
+        bias=True,
+        add_bias_kv=False,
+        add_zero_attn=False,
+        kdim=None,
+        vdim=None,
+        batch_first=False,
+    ) -> dict[str, tuple[int, ...]]:
+        """in_proj_weight (3E, E) (or q/k/v_proj_weight), in_proj_bias (3E,), out_proj."""
+        e = _size("embed_dim", embed_dim)
+        kd, vd = e if kdim is None else kdim, e if vdim is None else vdim
+        out: dict[str, tuple[int, ...]] = {}
+        if kd == e and vd == e:
+            out["in_proj_weight"] = (3 * e, e)
+        else:
+            out.update(q_proj_weight=(e, e), k_proj_weight=(e, kd), v_proj_weight=(e, vd))
+        if bias:
+            out["in_proj_bias"] = (3 * e,)
+        out.update({f"out_proj.{k}": s for k, s in Linear.state_shapes(e, e, bias=bias).items()})
+        return out
+
+    def extra_repr(self) -> str:
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}"
+
+
+_ACTIVATIONS = ("relu", "gelu")
+
+
+class TransformerEncoderLayer(Module):
+    """Self-attention then a feed-forward block, each with a residual connection and layer
+    norm (after each, or before with `norm_first`), as `torch.nn.TransformerEncoderLayer`;
+    `activation` "relu" or "gelu"."""
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ArgumentError(
+                f"TransformerEncoderLayer: activation must be 'relu' or 'gelu' (a callable has no config), "
+                f"got {activation!r}"
+            )
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout, bias=bias, batch_first=batch_first)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.activation, self.norm_first, self.batch_first = activation, bool(norm_first), bool(batch_first)
+        self._cfg = {
+            "d_model": d_model,
+            "nhead": nhead,
+            "dim_feedforward": dim_feedforward,
+            "dropout": dropout,
+            "activation": activation,
+            "layer_norm_eps": layer_norm_eps,
+            "batch_first": batch_first,
+            "norm_first": norm_first,
+            "bias": bias,
+        }
+
+    def _sa(self, x: Tensor, mask, pad, causal: bool) -> Tensor:
+        y = self.self_attn(x, x, x, pad, need_weights=False, attn_mask=mask, is_causal=causal)[0]
+        return self.dropout1(y)
+
+    def _ff(self, x: Tensor) -> Tensor:
+        hidden = self.linear1(x)
+        hidden = hidden.relu() if self.activation == "relu" else hidden.gelu()
+        return self.dropout2(self.linear2(self.dropout(hidden)))
+
+    def forward(
+        self,
+        src: Tensor,
+        src_mask: Tensor | None = None,
+        src_key_padding_mask: Tensor | None = None,
+        is_causal: bool = False,
+    ) -> Tensor:
+        x = src
+        if self.norm_first:
+            x = x + self._sa(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
+            return x + self._ff(self.norm2(x))
+        x = self.norm1(x + self._sa(x, src_mask, src_key_padding_mask, is_causal))
+        return self.norm2(x + self._ff(x))
+
+    def get_config(self) -> dict:
+        return dict(self._cfg)
+
+    @classmethod
+    def state_shapes(
+        cls,
+        d_model,
+        nhead,
+        dim_feedforward=2048,
+        dropout=0.1,
+        activation="relu",
+        layer_norm_eps=1e-5,
+        batch_first=False,
+        norm_first=False,
+        bias=True,
+    ) -> dict[str, tuple[int, ...]]:
+        """self_attn.*, linear1.*, linear2.*, norm1.*, norm2.*, as PyTorch's."""
+        parts = {
+            "self_attn": MultiheadAttention.state_shapes(d_model, nhead, bias=bias),
+            "linear1": Linear.state_shapes(d_model, dim_feedforward, bias=bias),
+            "linear2": Linear.state_shapes(dim_feedforward, d_model, bias=bias),
+            "norm1": LayerNorm.state_shapes(d_model, bias=bias),
+            "norm2": LayerNorm.state_shapes(d_model, bias=bias),
+        }
+        return {f"{p}.{k}": s for p, d in parts.items() for k, s in d.items()}
+
+
+class TransformerEncoder(Module):
+    """A stack of `num_layers` copies of `encoder_layer` (independent parameters, named
+    `layers.0`, ...), then `norm` if given, as `torch.nn.TransformerEncoder`."""
+
+    def __init__(
+        self,
+        encoder_layer: TransformerEncoderLayer,
+        num_layers: int,
+        norm: Module | None = None,
+        enable_nested_tensor: bool = True,
+        mask_check: bool = True,
+    ):
+        super().__init__()
+        del enable_nested_tensor, mask_check  # PyTorch's fast-path switches
+        if not isinstance(encoder_layer, Module):
+            raise TypeError(
+                f"TransformerEncoder: encoder_layer must be a Module, got {type(encoder_layer).__name__}"
+            )
+        self.num_layers = _size("num_layers", num_layers)
+        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(self.num_layers)])
+        self.norm = norm
+
+    def forward(
+        self,
+        src: Tensor,
+        mask: Tensor | None = None,
+        src_key_padding_mask: Tensor | None = None,
+        is_causal: bool | None = None,
+    ) -> Tensor:
+        x = src
+        for layer in self.layers:
+            x = layer(x, mask, src_key_padding_mask, bool(is_causal))
+        return self.norm(x) if self.norm is not None else x
+
+    def get_config(self) -> dict:
+        return {"encoder_layer": self.layers[0], "num_layers": self.num_layers, "norm": self.norm}
+
+    @classmethod
+    def state_shapes(
+        cls, encoder_layer, num_layers, norm=None, **_: object
+    ) -> dict[str, tuple[int, ...]] | None:
+        """layers.{i}.* for each copy of the layer's shapes, norm.* when given."""
+        if encoder_layer is None:
+            return None
+        out = {f"layers.{i}.{k}": s for i in range(int(num_layers)) for k, s in encoder_layer.items()}
+        if norm is not None:
+            out.update({f"norm.{k}": s for k, s in norm.items()})
+        return out
