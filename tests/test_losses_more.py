@@ -1,6 +1,6 @@
-"""The losses of ferrograd/nn/losses_more.py against NumPy transcriptions of PyTorch's
-documented formulas (float64), their gradients against finite differences, the GPU against
-the CPU, and the classes' configs."""
+"""The losses added at stop 24 (in ferrograd/nn/loss.py: hinge embedding through Gaussian
+NLL) against NumPy transcriptions of PyTorch's documented formulas (float64), their
+gradients against finite differences, the GPU against the CPU, and the classes' configs."""
 
 from __future__ import annotations
 

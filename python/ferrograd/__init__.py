@@ -28,6 +28,7 @@ from . import (
     data,
     gpu,
     io,
+    linalg,
     losses,
     models,
     nn,
@@ -155,6 +156,10 @@ from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
 from .diagnostics import diagnose
 from .errors import TrainingWarning
 from .io import load, save
+from .linalg import det, inverse, logdet, matrix_power, pinverse, slogdet  # torch.* spellings
+from .linalg import torch_cholesky as cholesky
+from .linalg import torch_qr as qr
+from .linalg import torch_svd as svd
 from .nn import parallel as _nn_parallel  # noqa: F401  (binds fg.nn.parallel, PyTorch's name)
 
 __all__ = [
@@ -284,6 +289,18 @@ __all__ = [
 __all__ += _ops._NAMES
 __all__ += _composite.__all__
 __all__ += _surface.__all__
+__all__ += [
+    "linalg",
+    "det",
+    "inverse",
+    "logdet",
+    "matrix_power",
+    "pinverse",
+    "slogdet",
+    "cholesky",
+    "qr",
+    "svd",
+]
 
 # what the bindings call back into (list keys, pickling, repr, max(dim)'s named tuples):
 # handed to them here, so _core never imports this package

@@ -472,6 +472,26 @@ class Tensor:
         """Computes gradients of this tensor with respect to the leaves that require them
         (only into the ``.grad`` of ``inputs`` when given)."""
 
+    # ---- ferrograd/linalg.py, attached at import
+    def det(self) -> Tensor:
+        """The determinant of each square matrix."""
+    def logdet(self) -> Tensor:
+        """log det of each square matrix (NaN where negative)."""
+    def slogdet(self) -> Any:
+        """``(sign, logabsdet)`` of each square matrix."""
+    def inverse(self) -> Tensor:
+        """The inverse of each square matrix."""
+    def pinverse(self, rcond: builtins.float = 1e-15) -> Tensor:
+        """The Moore-Penrose pseudo-inverse."""
+    def matrix_power(self, n: builtins.int) -> Tensor:
+        """A^n (the inverse's for n < 0)."""
+    def cholesky(self, upper: builtins.bool = False) -> Tensor:
+        """The Cholesky factor of symmetric positive-definite matrices."""
+    def svd(self, some: builtins.bool = True, compute_uv: builtins.bool = True) -> Any:
+        """``(U, S, V)`` with A = U diag(S) V^T."""
+    def qr(self, some: builtins.bool = True) -> Any:
+        """``(Q, R)``."""
+
     # ---- composed in Python (ferrograd/_surface.py), attached at import
     def multiply(self, other: _Operand) -> Tensor:
         """self * other."""
