@@ -510,3 +510,28 @@ def test_interpolate_bicubic(device):
         np.testing.assert_allclose(got, _bicubic_np(x, oh, ow, bool(corners)), rtol=1e-4, atol=1e-5)
     g = fg.tensor(x[:1, :1, :4, :4], requires_grad=True)
     assert fg.autograd.gradcheck(lambda a: F.interpolate(a, size=(5, 3), mode="bicubic"), [g])
+
+
+def test_interpolate_nearest_exact_and_area(device):
+    """ "nearest-exact" picks the source pixel whose centre is nearest, floor((i + 0.5) in /
+    out); "area" averages the adaptive pooling windows [floor(i in / out), ceil((i + 1) in /
+    out)), as PyTorch documents."""
+    F = fg.nn.functional
+    x = np.random.default_rng(10).standard_normal((1, 2, 6, 7))
+    t = fg.tensor(x.astype(np.float32)).to(device)
+    iy = np.minimum(np.floor((np.arange(9) + 0.5) * 6 / 9).astype(int), 5)
+    ix = np.minimum(np.floor((np.arange(4) + 0.5) * 7 / 4).astype(int), 6)
+    got = F.interpolate(t, size=(9, 4), mode="nearest-exact").cpu().numpy()
+    np.testing.assert_allclose(got, x[:, :, iy][:, :, :, ix], rtol=1e-6)
+
+    def windows(n_in, n_out):
+        return [(i * n_in // n_out, -((-(i + 1) * n_in) // n_out)) for i in range(n_out)]
+
+    want = np.array(
+        [[[[x[0, c, a:b, p:q].mean() for p, q in windows(7, 3)] for a, b in windows(6, 4)] for c in range(2)]]
+    )
+    got = F.interpolate(t, size=(4, 3), mode="area").cpu().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert F.interpolate(t[:, :, 0], size=5, mode="area").shape == (1, 2, 5)
+    with pytest.raises(fg.ArgumentError, match="align_corners"):
+        F.interpolate(t, size=3, mode="area", align_corners=True)

@@ -394,20 +394,24 @@ def interpolate(
 ) -> Tensor:
     """Resizes (N, C, H, W), as `torch.nn.functional.interpolate`: mode "nearest" (source
     index floor(i * in / out)), "bilinear" (half-pixel centres unless `align_corners`) or
-    "bicubic" (Keys' cubic convolution, A = -0.75, as PyTorch's).
+    "bicubic" (Keys' cubic convolution, A = -0.75, as PyTorch's); "nearest-exact" (the
+    nearest source centre, floor((i + 0.5) in / out)) and "area" (adaptive average pooling).
     With `scale_factor`, positions map through 1 / scale_factor, as PyTorch documents
     (through in / out with `recompute_scale_factor=True`). (N, C, L) takes "nearest" or
     "linear", as a row of height one."""
     op = "interpolate"
     if isinstance(input, Tensor) and input.ndim == 3:
-        if mode not in ("nearest", "linear"):
-            raise ArgumentError(f"{op}: 3-D input (N, C, L) takes mode 'nearest' or 'linear', got {mode!r}")
+        if mode not in ("nearest", "linear", "nearest-exact", "area"):
+            raise ArgumentError(
+                f"{op}: 3-D input (N, C, L) takes mode 'nearest', 'linear', 'nearest-exact' or "
+                f"'area', got {mode!r}"
+            )
         sz = None if size is None else (1, _pair(op, "size", size, 1)[0])
         row_scale = None
         if scale_factor is not None:
             one = scale_factor if isinstance(scale_factor, (int, float)) else tuple(scale_factor)[0]
             row_scale = (1.0, float(one))
-        two = "bilinear" if mode == "linear" else "nearest"
+        two = "bilinear" if mode == "linear" else mode
         y = interpolate(input.unsqueeze(2), sz, row_scale, two, align_corners, recompute_scale_factor)
         return y.squeeze(2)
     if mode == "linear":
@@ -437,16 +441,27 @@ def interpolate(
         src = np.floor(np.arange(out, dtype=np.float32) * np.float32(r))
         return np.minimum(src.astype(np.int64), size - 1)
 
-    if mode == "nearest":
-        if align_corners is not None:
-            raise ArgumentError(f"{op}: align_corners goes with linear modes only")
-        iy, ix = nearest(oh, h, ratio[0]), nearest(ow, w, ratio[1])
+    def nearest_exact(out: int, size: int, r: float | None) -> np.ndarray:
+        # PyTorch's "nearest-exact": the source pixel whose centre is nearest, in float32
+        scale = np.float32(size / out if r is None else r)
+        src = np.floor((np.arange(out, dtype=np.float32) + np.float32(0.5)) * scale)
+        return np.minimum(src.astype(np.int64), size - 1)
+
+    if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
+        raise ArgumentError(f"{op}: align_corners goes with linear modes only")
+    if mode == "area":
+        return adaptive_avg_pool2d(input, (oh, ow))
+    if mode in ("nearest", "nearest-exact"):
+        pick = nearest if mode == "nearest" else nearest_exact
+        iy, ix = pick(oh, h, ratio[0]), pick(ow, w, ratio[1])
         y = input.index_select(2, _core.from_numpy(iy.astype(np.int64)))
         return y.index_select(3, _core.from_numpy(ix.astype(np.int64)))
     if mode == "bicubic":
         return _bicubic(input, (oh, ow), ratio, bool(align_corners))
     if mode != "bilinear":
-        raise ArgumentError(f"{op}: mode must be 'nearest', 'bilinear' or 'bicubic', got {mode!r}")
+        raise ArgumentError(
+            f"{op}: mode must be 'nearest', 'nearest-exact', 'bilinear', 'bicubic' or 'area', got {mode!r}"
+        )
 
     def taps(out: int, size: int, r: float | None):
         if align_corners:
