@@ -138,3 +138,42 @@ def test_encoder_copies_config_and_checkpoint(tmp_path):
     enc.eval()
     x = fg.randn(4, 2, 8)
     np.testing.assert_array_equal(back(x).numpy(), enc(x).numpy())
+
+
+def test_decoder_layer_against_numpy_and_transformer():
+    fg.manual_seed(0)
+    layer = nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0).double()
+    rng = np.random.default_rng(7)
+    tgt, mem = rng.standard_normal((4, 2, 8)), rng.standard_normal((5, 2, 8))
+    p = {n: t.numpy() for n, t in layer.state_dict().items()}
+
+    def ln(a, i):
+        mu, var = a.mean(-1, keepdims=True), a.var(-1, keepdims=True)
+        return (a - mu) / np.sqrt(var + 1e-5) * p[f"norm{i}.weight"] + p[f"norm{i}.bias"]
+
+    causal = np.where(np.triu(np.ones((4, 4), bool), 1), -np.inf, 0.0)
+    x = ln(tgt + _mha_np(layer.self_attn, tgt, tgt, tgt, causal)[0], 1)
+    x = ln(x + _mha_np(layer.multihead_attn, x, mem, mem)[0], 2)
+    ff = (
+        np.maximum(x @ p["linear1.weight"].T + p["linear1.bias"], 0) @ p["linear2.weight"].T
+        + p["linear2.bias"]
+    )
+    want = ln(x + ff, 3)
+    mask = nn.Transformer.generate_square_subsequent_mask(4, dtype=fg.float64)
+    np.testing.assert_allclose(layer(fg.tensor(tgt), fg.tensor(mem), tgt_mask=mask).numpy(), want, rtol=1e-10)
+    np.testing.assert_allclose(
+        layer(fg.tensor(tgt), fg.tensor(mem), tgt_is_causal=True).numpy(), want, rtol=1e-10
+    )
+    model = nn.Transformer(8, 2, 2, 1, 16, dropout=0.0, batch_first=True)
+    names = list(model.state_dict())
+    assert "encoder.layers.1.self_attn.in_proj_weight" in names and "decoder.norm.weight" in names
+    assert "decoder.layers.0.multihead_attn.out_proj.weight" in names
+    out = model(
+        fg.randn(2, 5, 8), fg.randn(2, 3, 8), tgt_mask=nn.Transformer.generate_square_subsequent_mask(3)
+    )
+    assert out.shape == (2, 3, 8)
+    cfg = json.loads(json.dumps(nn.to_config(model)))
+    assert nn.to_config(nn.from_config(cfg)) == cfg
+    xs = fg.tensor(rng.standard_normal((2, 1, 8)), requires_grad=True)
+    small = nn.TransformerDecoderLayer(8, 2, 8, dropout=0.0).double()
+    assert gradcheck(lambda a: small(a, fg.tensor(mem[:3, :1])), [xs])

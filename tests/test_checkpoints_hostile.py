@@ -782,6 +782,8 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.MultiheadAttention(6, 3, bias=False, kdim=4, vdim=5, batch_first=True),
         nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, norm_first=True), 2, norm=nn.LayerNorm(8)),
         nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 1, 8, activation="gelu", bias=False), 1),
+        nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16, norm_first=True), 2, norm=nn.LayerNorm(8)),
+        nn.Transformer(8, 2, 1, 2, 16, batch_first=True),
     ]
     covered = set()
     for m in examples:

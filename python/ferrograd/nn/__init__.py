@@ -44,6 +44,9 @@ from .assorted import (
 )
 from .attention import (
     MultiheadAttention,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
 )
@@ -127,6 +130,9 @@ from .recurrent import (
 )
 
 __all__ = [
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
     "MultiheadAttention",
     "TransformerEncoder",
     "TransformerEncoderLayer",

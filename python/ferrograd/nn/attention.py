@@ -338,3 +338,294 @@ class TransformerEncoder(Module):
         if norm is not None:
             out.update({f"norm.{k}": s for k, s in norm.items()})
         return out
+
+
+class TransformerDecoderLayer(Module):
+    """Self-attention, attention over the encoder's `memory`, then a feed-forward block,
+    each with a residual connection and layer norm (after each, or before with
+    `norm_first`), as `torch.nn.TransformerDecoderLayer`."""
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ArgumentError(
+                f"TransformerDecoderLayer: activation must be 'relu' or 'gelu' (a callable has no config), "
+                f"got {activation!r}"
+            )
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout, bias=bias, batch_first=batch_first)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout, bias=bias, batch_first=batch_first)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
+        self.activation, self.norm_first = activation, bool(norm_first)
+        self._cfg = {
+            "d_model": d_model,
+            "nhead": nhead,
+            "dim_feedforward": dim_feedforward,
+            "dropout": dropout,
+            "activation": activation,
+            "layer_norm_eps": layer_norm_eps,
+            "batch_first": batch_first,
+            "norm_first": norm_first,
+            "bias": bias,
+        }
+
+    def _ff(self, x: Tensor) -> Tensor:
+        hidden = self.linear1(x)
+        hidden = hidden.relu() if self.activation == "relu" else hidden.gelu()
+        return self.dropout3(self.linear2(self.dropout(hidden)))
+
+    def forward(
+        self,
+        tgt: Tensor,
+        memory: Tensor,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        tgt_key_padding_mask: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+        tgt_is_causal: bool = False,
+        memory_is_causal: bool = False,
+    ) -> Tensor:
+        def sa(x: Tensor) -> Tensor:
+            y = self.self_attn(
+                x, x, x, tgt_key_padding_mask, need_weights=False, attn_mask=tgt_mask, is_causal=tgt_is_causal
+            )[0]
+            return self.dropout1(y)
+
+        def mha(x: Tensor) -> Tensor:
+            y = self.multihead_attn(
+                x,
+                memory,
+                memory,
+                memory_key_padding_mask,
+                need_weights=False,
+                attn_mask=memory_mask,
+                is_causal=memory_is_causal,
+            )[0]
+            return self.dropout2(y)
+
+        x = tgt
+        if self.norm_first:
+            x = x + sa(self.norm1(x))
+            x = x + mha(self.norm2(x))
+            return x + self._ff(self.norm3(x))
+        x = self.norm1(x + sa(x))
+        x = self.norm2(x + mha(x))
+        return self.norm3(x + self._ff(x))
+
+    def get_config(self) -> dict:
+        return dict(self._cfg)
+
+    @classmethod
+    def state_shapes(
+        cls,
+        d_model,
+        nhead,
+        dim_feedforward=2048,
+        dropout=0.1,
+        activation="relu",
+        layer_norm_eps=1e-5,
+        batch_first=False,
+        norm_first=False,
+        bias=True,
+    ) -> dict[str, tuple[int, ...]]:
+        """self_attn.*, multihead_attn.*, linear1/2.*, norm1/2/3.*, as PyTorch's."""
+        parts = {
+            "self_attn": MultiheadAttention.state_shapes(d_model, nhead, bias=bias),
+            "multihead_attn": MultiheadAttention.state_shapes(d_model, nhead, bias=bias),
+            "linear1": Linear.state_shapes(d_model, dim_feedforward, bias=bias),
+            "linear2": Linear.state_shapes(dim_feedforward, d_model, bias=bias),
+            "norm1": LayerNorm.state_shapes(d_model, bias=bias),
+            "norm2": LayerNorm.state_shapes(d_model, bias=bias),
+            "norm3": LayerNorm.state_shapes(d_model, bias=bias),
+        }
+        return {f"{p}.{k}": s for p, d in parts.items() for k, s in d.items()}
+
+
+class TransformerDecoder(Module):
+    """A stack of `num_layers` copies of `decoder_layer` (`layers.0`, ...), then `norm` if
+    given, as `torch.nn.TransformerDecoder`."""
+
+    def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int, norm: Module | None = None):
+        super().__init__()
+        if not isinstance(decoder_layer, Module):
+            got = type(decoder_layer).__name__
+            raise TypeError(f"TransformerDecoder: decoder_layer must be a Module, got {got}")
+        self.num_layers = _size("num_layers", num_layers)
+        self.layers = ModuleList([copy.deepcopy(decoder_layer) for _ in range(self.num_layers)])
+        self.norm = norm
+
+    def forward(
+        self,
+        tgt: Tensor,
+        memory: Tensor,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        tgt_key_padding_mask: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+        tgt_is_causal: bool | None = None,
+        memory_is_causal: bool = False,
+    ) -> Tensor:
+        x = tgt
+        for layer in self.layers:
+            x = layer(
+                x,
+                memory,
+                tgt_mask,
+                memory_mask,
+                tgt_key_padding_mask,
+                memory_key_padding_mask,
+                bool(tgt_is_causal),
+                memory_is_causal,
+            )
+        return self.norm(x) if self.norm is not None else x
+
+    def get_config(self) -> dict:
+        return {"decoder_layer": self.layers[0], "num_layers": self.num_layers, "norm": self.norm}
+
+    @classmethod
+    def state_shapes(cls, decoder_layer, num_layers, norm=None) -> dict[str, tuple[int, ...]] | None:
+        """layers.{i}.* for each copy of the layer's shapes, norm.* when given."""
+        return TransformerEncoder.state_shapes(decoder_layer, num_layers, norm)
+
+
+class Transformer(Module):
+    """An encoder-decoder Transformer, as `torch.nn.Transformer`: `encoder` (layers and a
+    final LayerNorm) and `decoder` likewise; every weight matrix Xavier-uniform initialized,
+    as PyTorch's. `generate_square_subsequent_mask(n)` gives the causal float mask.
+    `custom_encoder`/`custom_decoder` are not supported."""
+
+    def __init__(
+        self,
+        d_model: int = 512,
+        nhead: int = 8,
+        num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        custom_encoder: Module | None = None,
+        custom_decoder: Module | None = None,
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if custom_encoder is not None or custom_decoder is not None:
+            raise NotImplementedError("Transformer: custom_encoder and custom_decoder are not supported")
+        shared = dict(
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            activation=activation,
+            layer_norm_eps=layer_norm_eps,
+            batch_first=batch_first,
+            norm_first=norm_first,
+            bias=bias,
+        )
+        enc = TransformerEncoderLayer(d_model, nhead, **shared)  # type: ignore[arg-type]
+        dec = TransformerDecoderLayer(d_model, nhead, **shared)  # type: ignore[arg-type]
+        self.encoder = TransformerEncoder(
+            enc, num_encoder_layers, LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        )
+        self.decoder = TransformerDecoder(
+            dec, num_decoder_layers, LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        )
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        self._cfg = {
+            "d_model": d_model,
+            "nhead": nhead,
+            "num_encoder_layers": num_encoder_layers,
+            "num_decoder_layers": num_decoder_layers,
+            **shared,
+        }
+        for p in self.parameters():
+            if p.ndim > 1:
+                _init.xavier_uniform_(p)
+
+    def forward(
+        self,
+        src: Tensor,
+        tgt: Tensor,
+        src_mask: Tensor | None = None,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        src_key_padding_mask: Tensor | None = None,
+        tgt_key_padding_mask: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+        src_is_causal: bool | None = None,
+        tgt_is_causal: bool | None = None,
+        memory_is_causal: bool = False,
+    ) -> Tensor:
+        memory = self.encoder(src, src_mask, src_key_padding_mask, src_is_causal)
+        return self.decoder(
+            tgt,
+            memory,
+            tgt_mask,
+            memory_mask,
+            tgt_key_padding_mask,
+            memory_key_padding_mask,
+            tgt_is_causal,
+            memory_is_causal,
+        )
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device=None, dtype=None) -> Tensor:
+        """(sz, sz) float mask: -inf above the diagonal, 0 elsewhere."""
+        import numpy as np  # noqa: PLC0415
+
+        m = _core.from_numpy(np.triu(np.full((sz, sz), -np.inf, np.float32), 1))
+        m = m if dtype is None else m.to(dtype)
+        return m if device is None else m.to(device)
+
+    def get_config(self) -> dict:
+        return dict(self._cfg)
+
+    @classmethod
+    def state_shapes(
+        cls,
+        d_model=512,
+        nhead=8,
+        num_encoder_layers=6,
+        num_decoder_layers=6,
+        dim_feedforward=2048,
+        dropout=0.1,
+        activation="relu",
+        layer_norm_eps=1e-5,
+        batch_first=False,
+        norm_first=False,
+        bias=True,
+        **_: object,
+    ) -> dict[str, tuple[int, ...]]:
+        """encoder.* and decoder.*, as PyTorch's."""
+        enc = TransformerEncoderLayer.state_shapes(d_model, nhead, dim_feedforward, bias=bias)
+        dec = TransformerDecoderLayer.state_shapes(d_model, nhead, dim_feedforward, bias=bias)
+        norm = LayerNorm.state_shapes(d_model, bias=bias)
+        out = {
+            f"encoder.{k}": s
+            for k, s in (TransformerEncoder.state_shapes(enc, num_encoder_layers, norm) or {}).items()
+        }
+        out.update(
+            {
+                f"decoder.{k}": s
+                for k, s in (TransformerEncoder.state_shapes(dec, num_decoder_layers, norm) or {}).items()
+            }
+        )
+        return out
