@@ -535,3 +535,41 @@ def test_interpolate_nearest_exact_and_area(device):
     assert F.interpolate(t[:, :, 0], size=5, mode="area").shape == (1, 2, 5)
     with pytest.raises(fg.ArgumentError, match="align_corners"):
         F.interpolate(t, size=3, mode="area", align_corners=True)
+
+
+@pytest.mark.parametrize(
+    "stride, padding, output_padding, dilation, groups, shape",
+    [
+        # output_padding past the last contribution with dilation: fold2d was handed the
+        # padded output size and counted windows the input does not have (a ShapeError)
+        ((1, 2), (0, 0), (1, 1), (2, 2), 2, (1, 4, 2, 3)),
+        ((1, 1), (0, 0), (1, 0), (2, 1), 1, (1, 2, 5, 7)),
+        ((1, 2), (1, 1), (1, 1), (2, 1), 1, (1, 2, 4, 3)),
+        ((2, 1), (2, 1), (0, 1), (2, 2), 1, (1, 3, 2, 4)),
+        ((2, 1), (0, 2), (0, 1), (2, 2), 1, (2, 1, 7, 4)),
+    ],
+)
+def test_conv_transpose2d_output_padding_with_dilation(
+    stride, padding, output_padding, dilation, groups, shape, device
+):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((shape[1], 2, 3, 2))
+    b = rng.standard_normal(2 * groups)
+    want = oc.conv_transpose2d(x, w, b, stride, padding, output_padding, dilation, groups)
+    got = fg.nn.functional.conv_transpose2d(
+        fg.tensor(x.astype(np.float32)).to(device), fg.tensor(w.astype(np.float32)).to(device),
+        fg.tensor(b.astype(np.float32)).to(device), stride, padding, output_padding, groups, dilation,
+    )  # fmt: skip
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-4, atol=1e-4)
+    if device == "cpu":
+        xt = fg.tensor(x[:1, :, :2, :2], requires_grad=True)
+        wt = fg.tensor(w, requires_grad=True)
+
+        def fn(a, c):
+            return fg.nn.functional.conv_transpose2d(
+                a, c, None, stride, padding, output_padding, groups, dilation
+            )
+
+        assert gradcheck(fn, [xt, wt])

@@ -176,6 +176,10 @@ def conv_transpose2d(
         raise ArgumentError(f"{op}: output_padding {op_} must be smaller than stride {s} or dilation {d}")
     ho = (h - 1) * s[0] - 2 * p[0] + d[0] * (kh - 1) + op_[0] + 1
     wo = (w - 1) * s[1] - 2 * p[1] + d[1] * (kw - 1) + op_[1] + 1
+    # every contribution lands in the full extent (h - 1) s + d (k - 1) + 1 (no padding);
+    # the output is its window [p, p + out): cropped by the padding, and zero past the last
+    # contribution where output_padding reaches beyond it
+    fh, fw = (h - 1) * s[0] + d[0] * (kh - 1) + 1, (w - 1) * s[1] + d[1] * (kw - 1) + 1
     cg = c // groups
     outs = []
     for g in range(groups):
@@ -184,8 +188,12 @@ def conv_transpose2d(
         # each input position's contribution to the output windows, summed back by fold2d
         rows = xg.permute(0, 2, 3, 1).reshape(n * h * w, cg)
         cols = rows.matmul(wg.reshape(cg, og * kh * kw))
-        outs.append(_core.fold2d(cols, [n, og, ho, wo], (kh, kw), s, p, d))
+        outs.append(_core.fold2d(cols, [n, og, fh, fw], (kh, kw), s, (0, 0), d))
     y = outs[0] if groups == 1 else _core.cat(outs, 1)
+    pad_h, pad_w = max(p[0] + ho - fh, 0), max(p[1] + wo - fw, 0)
+    if pad_h or pad_w:
+        y = pad(y, (0, pad_w, 0, pad_h))
+    y = y[:, :, p[0] : p[0] + ho, p[1] : p[1] + wo]
     if bias is not None:
         y = y + bias.reshape(1, -1, 1, 1)
     return y
