@@ -21,7 +21,7 @@ import numpy as np
 from . import _core
 from ._core import ArgumentError, DTypeError, OutOfRangeError, ShapeError, Tensor
 from ._einsum import einsum
-from .autograd import no_grad
+from .autograd import Function, no_grad
 
 __all__ = [
     "flip",
@@ -776,12 +776,36 @@ def _scatter_flat(
         if part.shape[j] != n:
             part = part.narrow(j, 0, n)
     part = part.type_as(x) if part.dtype != x.dtype else part
-    entries = np.arange(part.numel())
+    every = part.reshape(-1)
     if last_only:
-        entries = _last_of_each(flat)
-        flat = flat[entries]
-    added = part.reshape(-1).index_select(0, _idx(entries))._index_add_rows(0, _idx(flat), x.numel())
+        last = _last_of_each(flat)
+        placed_at = flat[last]
+        if part.requires_grad and len(last) < len(flat) and part.dtype.is_floating_point:
+            # the overwritten entries still get their position's gradient, as PyTorch's
+            # backward (grad.gather) gives them, through a term that is zero forward
+            kept = np.zeros(flat.size, bool)
+            kept[last] = True
+            every = _core.where(_mask(kept, every), every, _ZeroWithGradient.apply(every))
+            added = every._index_add_rows(0, _idx(flat), x.numel())
+            return added.reshape(*x.shape), placed_at, part.reshape(-1)
+        added = every.index_select(0, _idx(last))._index_add_rows(0, _idx(placed_at), x.numel())
+        return added.reshape(*x.shape), placed_at, part.reshape(-1)
+    added = every._index_add_rows(0, _idx(flat), x.numel())
     return added.reshape(*x.shape), flat, part.reshape(-1)
+
+
+class _ZeroWithGradient(Function):
+    """Zeros forward (whatever the values, inf and NaN included), the gradient unchanged
+    backward: where an overwritten value still gets its position's gradient (PyTorch's
+    scatter, index_copy and index_put backward gather the gradient for every entry)."""
+
+    @staticmethod
+    def forward(ctx, t):
+        return _core.full(list(t.shape), 0.0, t.dtype).to(t.device)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:  # noqa: A002
@@ -794,7 +818,8 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor: 
 def scatter(input: Tensor, dim: int, index: Tensor, src=None, value=None) -> Tensor:  # noqa: A002
     """`input` with the positions `index` names along `dim` replaced by src's entries (or
     `value`), as `torch.scatter`; where a position is named twice the later entry (in
-    index order) stays, as PyTorch's CPU kernel writes, and only it gets a gradient."""
+    index order) stays, as PyTorch's CPU kernel writes; every entry of src gets the
+    gradient of the position it names (PyTorch's backward), the overwritten ones too."""
     if (src is None) == (value is None):
         raise TypeError("scatter: give src or value")
     if not isinstance(src, Tensor):
@@ -885,10 +910,21 @@ def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor
     keep = _mask(rows.reshape(shape), input)
     cleared = input.masked_fill(keep, _core.full([], 0.0, input.dtype).to(input.device))
     last = _last_of_each(iv)
+    source = source.type_as(input)
     if len(last) < len(iv):
+        if source.requires_grad and source.dtype.is_floating_point:
+            # every slice gets its position's gradient (PyTorch's backward), the overwritten
+            # ones through a zero-forward term
+            kept = np.zeros(len(iv), bool)
+            kept[last] = True
+            shape = [1] * source.ndim
+            shape[d] = len(iv)
+            mask = _mask(kept.reshape(shape), source)
+            source = _core.where(mask, source, _ZeroWithGradient.apply(source))
+            return cleared + source._index_add_rows(d, _idx(iv).to(index.device), input.shape[d])
         source = source.index_select(d, _idx(last).to(source.device))
         index = _idx(iv[last]).to(index.device)
-    return cleared + source.type_as(input)._index_add_rows(d, index, input.shape[d])
+    return cleared + source._index_add_rows(d, index, input.shape[d])
 
 
 def median(input: Tensor, dim: int | None = None, keepdim: bool = False):  # noqa: A002

@@ -26,7 +26,17 @@ from typing import Any
 import numpy as np
 
 from . import _core, return_types
-from ._composite import _dim, _idx, _mask, _method, _pair_args, index_add, scatter, scatter_add
+from ._composite import (
+    _dim,
+    _idx,
+    _mask,
+    _method,
+    _pair_args,
+    _ZeroWithGradient,
+    index_add,
+    scatter,
+    scatter_add,
+)
 from ._core import ArgumentError, DTypeError, OutOfRangeError, ShapeError, Tensor
 from ._creation import _t, rand, randn, tensor, zeros
 from .autograd import Function, no_grad
@@ -593,19 +603,6 @@ def index_put(input: Tensor, indices: Sequence[Tensor], values, accumulate: bool
     vals = _t(values, input).expand(*where_.shape).reshape(-1)
     added = vals.type_as(input)._index_add_rows(0, _idx(where_.reshape(-1)), input.numel())
     return input + added.reshape(*input.shape)
-
-
-class _ZeroWithGradient(Function):
-    """Zeros forward (whatever the values, inf and NaN included), the gradient unchanged
-    backward: an overwritten value's place in index_put's gradient."""
-
-    @staticmethod
-    def forward(ctx, t):
-        return t * 0 if t.numel() == 0 else _core.full(list(t.shape), 0.0, t.dtype).to(t.device)
-
-    @staticmethod
-    def backward(ctx, g):
-        return g
 
 
 def _positions(input: Tensor, idx: tuple) -> np.ndarray:
