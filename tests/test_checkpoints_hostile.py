@@ -815,8 +815,8 @@ def test_a_module_used_twice_is_one_set_of_parameters():
     assert [n for n, _ in m[0].named_parameters(recurse=False)] == ["weight", "bias"]
     # state_dict keeps every name, as PyTorch's
     assert list(m.state_dict()) == [
-        "0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias", "4.weight", "4.bias",
-        "1.running_mean", "1.running_var", "1.num_batches_tracked",
+        "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+        "1.num_batches_tracked", "3.weight", "3.bias", "4.weight", "4.bias",
         "4.running_mean", "4.running_var", "4.num_batches_tracked",
     ]  # fmt: skip
     opt = fg.optim.SGD(m.parameters(), lr=0.1)  # raised "appears in more than one group" before

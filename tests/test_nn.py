@@ -149,16 +149,16 @@ class TestModule:
         fg.manual_seed(2)
         b = small_net()
         sd = a.state_dict()
-        assert list(sd) == [
+        assert list(sd) == [  # PyTorch's order: each module's parameters, then its buffers
             "0.weight",
             "0.bias",
             "1.weight",
             "1.bias",
-            "4.weight",
-            "4.bias",
             "1.running_mean",
             "1.running_var",
             "1.num_batches_tracked",
+            "4.weight",
+            "4.bias",
         ]
         assert all(not v.requires_grad for v in sd.values())
         out = b.load_state_dict(sd)

@@ -367,13 +367,18 @@ class Module:
 
     # ---- state --------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, Tensor]:
-        """Parameters and buffers by dotted name (detached handles to the live data). A
-        tied module's tensors appear under each of its names, as in PyTorch."""
+        """Parameters and buffers by dotted name (detached handles to the live data), in
+        PyTorch's order: each module's own parameters, then its buffers, then its children's,
+        depth first. A tied module's tensors appear under each of its names, as in PyTorch."""
         sd: OrderedDict[str, Tensor] = OrderedDict()
-        for n, p in self.named_parameters(remove_duplicate=False):
-            sd[n] = p.detach()
-        for n, b in self.named_buffers(remove_duplicate=False):
-            sd[n] = b.detach()
+        for prefix, m in self.named_modules(remove_duplicate=False):
+            dot = prefix + "." if prefix else ""
+            for n, p in m._parameters.items():
+                if p is not None:
+                    sd[dot + n] = p.detach()
+            for n, b in m._buffers.items():
+                if b is not None:
+                    sd[dot + n] = b.detach()
         return sd
 
     def load_state_dict(self, state: dict, strict: bool = True) -> tuple[list[str], list[str]]:
