@@ -478,3 +478,57 @@ def test_integer_scatters_and_int32_indices():
         t.index_select(0, fg.tensor([1.0]))
     with pytest.raises(fg.DTypeError, match="embedding: indices must be int64 or int32"):
         fg.nn.functional.embedding(fg.tensor([1.0]), fg.eye(3))
+
+
+def test_second_differential_run_fixes(device):
+    """PyTorch 2.15's answers on calls where a second differential run (stop 24) found
+    ferrograd different."""
+    # sign: a bool is its own sign; the result is tracked with a zero gradient
+    assert fg.tensor([True, False]).sign().dtype == fg.bool_
+    x = fg.ones(3, device=device, requires_grad=True)
+    y = x.sign()
+    assert y.requires_grad
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.cpu().numpy(), [0.0, 0.0, 0.0])
+    # all/any of uint8 give uint8 (PyTorch's documented exception)
+    u = fg.tensor([3, 0]).to(fg.uint8)
+    assert u.all().dtype == fg.uint8 and u.all().item() == 0 and u.any().item() == 1
+    assert fg.zeros(0).to(fg.uint8).all().dtype == fg.uint8
+    # copysign is floating even for integers
+    c = fg.copysign(fg.tensor([1, -2]), -1)
+    assert c.dtype == fg.float32 and c.numpy().tolist() == [-1.0, -2.0]
+    # scatter_reduce "mean" on integers: floor division, the dtype kept
+    m = fg.zeros(1, dtype=fg.int64).scatter_reduce(0, fg.tensor([0, 0]), fg.tensor([-1, 0]), "mean")
+    assert m.dtype == fg.int64 and m.numpy().tolist() == [-1]
+    # scatter's older reduce= spelling
+    np.testing.assert_array_equal(
+        fg.zeros(3).scatter(0, fg.tensor([0, 0, 2]), fg.tensor([1.0, 2.0, 3.0]), reduce="add").numpy(),
+        [3, 0, 3],
+    )
+    np.testing.assert_array_equal(
+        fg.ones(3).scatter(0, fg.tensor([0, 0, 2]), 2.0, reduce="multiply").numpy(), [4, 1, 2]
+    )
+    # isclose of bools, repeat_interleave of counts alone, unique_consecutive
+    np.testing.assert_array_equal(
+        fg.isclose(fg.tensor([True, False]), fg.tensor([True, True])).numpy(), [True, False]
+    )
+    assert fg.repeat_interleave(fg.tensor([2, 0, 3])).numpy().tolist() == [0, 0, 2, 2, 2]
+    vals, inv, counts = fg.unique_consecutive(
+        fg.tensor([1, 1, 2, 2, 3, 1, 1, 2]), return_inverse=True, return_counts=True
+    )
+    assert vals.numpy().tolist() == [1, 2, 3, 1, 2] and counts.numpy().tolist() == [2, 2, 1, 2, 1]
+    assert inv.numpy().tolist() == [0, 0, 1, 1, 2, 3, 3, 4]
+    # cat skips the legacy (0,) placeholder; prod and softmax take dtype=
+    assert fg.cat([fg.ones(2, 3), fg.zeros(0)]).shape == (2, 3)
+    p = fg.prod(fg.tensor([[1, 2], [3, 4]]), 1, dtype=fg.float64)
+    assert p.dtype == fg.float64 and p.numpy().tolist() == [2.0, 12.0]
+    assert F.softmax(fg.tensor([1.0, 2.0]), 0, dtype=fg.float64).dtype == fg.float64
+    # nn.utils.parameters_to_vector / vector_to_parameters
+    lin = fg.nn.Linear(3, 2)
+    v = fg.nn.utils.parameters_to_vector(lin.parameters())
+    assert v.shape == (8,) and v.requires_grad
+    fg.nn.utils.vector_to_parameters(fg.arange(8.0), lin.parameters())
+    assert lin.weight.detach().numpy().tolist() == [
+        [0, 1, 2],
+        [3, 4, 5],
+    ] and lin.bias.detach().numpy().tolist() == [6, 7]

@@ -69,6 +69,7 @@ __all__ = [
     "kthvalue",
     "bincount",
     "unique",
+    "unique_consecutive",
     "cummax",
     "cummin",
     "unfold",
@@ -266,9 +267,21 @@ def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
     return x.reshape(*x.shape[:d], *sizes, *x.shape[d + 1 :])
 
 
-def repeat_interleave(x: Tensor, repeats, dim: int | None = None) -> Tensor:
+def repeat_interleave(
+    x: Tensor, repeats=None, dim: int | None = None, *, output_size: int | None = None
+) -> Tensor:
     """Each entry repeated `repeats` times (an int, or one count per entry) along `dim`
-    (the flattened tensor without one), as `torch.repeat_interleave`."""
+    (the flattened tensor without one), as `torch.repeat_interleave`; with `x` alone (1-D
+    int64 counts), the indices 0, 1, ... each repeated its count."""
+    del output_size  # a hint for PyTorch's device code
+    if repeats is None:
+        if x.ndim != 1 or x.dtype != _core.dtype.int64:
+            raise ArgumentError(
+                "repeat_interleave: alone, the argument must be 1-D int64 counts, "
+                f"got {x.dtype} {tuple(x.shape)}"
+            )
+        counts = x.numpy()
+        return _idx(np.repeat(np.arange(len(counts)), counts))
     if dim is None:
         x, d = x.reshape(-1), 0
     else:
@@ -285,10 +298,12 @@ def repeat_interleave(x: Tensor, repeats, dim: int | None = None) -> Tensor:
 # ---------------------------------------------------------------------------- scans and reductions
 
 
-def prod(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def prod(x: Tensor, dim: int | None = None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """The product over `dim` (all entries without one), as `torch.prod`: pairwise halving
     (log2 n multiplications), so zeros and signs are exact and the gradient is the
-    product's."""
+    product's; `dtype` casts the input first."""
+    if dtype is not None and x.dtype != dtype:
+        x = x.to(dtype)
     if dim is None:
         return prod(x.reshape(-1), 0, False).reshape(*([1] * x.ndim)) if keepdim else prod(x.reshape(-1), 0)
     d = _dim("prod", dim, x.ndim)
@@ -511,6 +526,8 @@ def isclose(input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8, equal_
     `equal_nan`), as `torch.isclose`: a bool tensor."""
     a, b = input, other
     a, b = _pair_args("isclose", a, b)
+    if a.dtype == _core.dtype.bool and b.dtype == _core.dtype.bool:
+        return a == b  # bools are close when equal (their difference is refused)
     with no_grad():
         # only finite pairs are close by tolerance (|1 - inf| <= rtol * inf would pass)
         close = ((a - b).abs() <= (b.abs() * rtol + atol)) & a.isfinite() & b.isfinite()
@@ -524,6 +541,8 @@ def copysign(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
     """|a| with the sign of b (the sign of -0.0 counted), as `torch.copysign`."""
     a, b = input, other
     a, b = _pair_args("copysign", a, b)
+    if not a.dtype.is_floating_point:  # PyTorch's result is floating even for integers
+        a = a.float() if not b.dtype.is_floating_point else a.to(b.dtype)
     neg = (b < 0) | ((b == 0) & ((1.0 / b) < 0))
     mag = a.abs()
     return _core.where(neg, -mag, mag)  # -mag: a zero magnitude becomes -0.0 too
@@ -815,7 +834,9 @@ def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor: 
     return input + added
 
 
-def scatter(input: Tensor, dim: int, index: Tensor, src=None, value=None) -> Tensor:  # noqa: A002
+def scatter(
+    input: Tensor, dim: int, index: Tensor, src=None, value=None, *, reduce: str | None = None
+) -> Tensor:  # noqa: A002, E501
     """`input` with the positions `index` names along `dim` replaced by src's entries (or
     `value`), as `torch.scatter`; where a position is named twice the later entry (in
     index order) stays, as PyTorch's CPU kernel writes; every entry of src gets the
@@ -825,6 +846,12 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, value=None) -> Ten
     if not isinstance(src, Tensor):
         fill = value if value is not None else src
         src = _core.full(list(index.shape), float(fill), input.dtype).to(input.device)
+    if reduce is not None:
+        # PyTorch's older spelling: "add" or "multiply" into input, as scatter_reduce
+        names = {"add": "sum", "multiply": "prod"}
+        if reduce not in names:
+            raise ArgumentError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+        return scatter_reduce(input, dim, index, src, names[reduce])
     added, flat, _ = _scatter_flat(input, dim, index, src, "scatter", last_only=True)
     hit = np.zeros(input.numel(), bool)
     hit[flat] = True
@@ -860,6 +887,9 @@ def scatter_reduce(
         return total
     counts = np.bincount(flat, minlength=input.numel()).reshape(tuple(input.shape)).astype(np.float64)
     counts = counts + (1.0 if include_self else 0.0) * (counts > 0) + (counts == 0)
+    if not input.dtype.is_floating_point:
+        # integers keep their dtype, the mean rounded down (PyTorch's floor division)
+        return total // _core.from_numpy(counts.astype(np.int64)).to(input.dtype)
     return total / _core.from_numpy(counts).to(input.device, input.dtype)
 
 
@@ -1110,6 +1140,38 @@ def bitwise_right_shift(input, other) -> Tensor:  # noqa: A002
 def bitwise_not(input: Tensor) -> Tensor:  # noqa: A002
     """~input: bitwise for integers, logical for bools, as `torch.bitwise_not`."""
     return ~input
+
+
+def unique_consecutive(
+    input: Tensor,  # noqa: A002
+    return_inverse: bool = False,
+    return_counts: bool = False,
+    dim: int | None = None,
+):
+    """The tensor with runs of equal consecutive entries (or slices along `dim`) collapsed
+    to one, as `torch.unique_consecutive`; optionally the run each entry falls in and each
+    run's length."""
+    a = input.detach().cpu().numpy()
+    if dim is None:
+        flat = a.reshape(-1)
+        starts = np.ones(flat.size, bool)
+        if flat.size:
+            starts[1:] = flat[1:] != flat[:-1]
+        values = _host(flat[starts]).to(input.dtype)
+    else:
+        d = _dim("unique_consecutive", dim, input.ndim)
+        moved = np.moveaxis(a, d, 0).reshape(a.shape[d], -1)
+        starts = np.ones(moved.shape[0], bool)
+        if moved.shape[0]:
+            starts[1:] = (moved[1:] != moved[:-1]).any(1)
+        values = input.index_select(d, _idx(np.nonzero(starts)[0]))
+    run = np.cumsum(starts) - 1
+    out = [values.to(input.device) if dim is None else values]
+    if return_inverse:
+        out.append(_idx(run.reshape(a.shape if dim is None else a.shape[dim % max(a.ndim, 1)])))
+    if return_counts:
+        out.append(_idx(np.diff(np.append(np.nonzero(starts)[0], len(starts)))))
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 _install()

@@ -623,7 +623,13 @@ class Tensor:
     ) -> Tensor:
         """In place: index_add."""
     def scatter_(
-        self, dim: builtins.int, index: Tensor, src: Tensor | None = None, value: _Operand | None = None
+        self,
+        dim: builtins.int,
+        index: Tensor,
+        src: Tensor | None = None,
+        value: _Operand | None = None,
+        *,
+        reduce: str | None = None,
     ) -> Tensor:
         """In place: scatter."""
     def scatter_add_(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor:
@@ -715,11 +721,17 @@ class Tensor:
     def unflatten(self, dim: builtins.int, sizes: Sequence[builtins.int]) -> Tensor:
         """Dim ``dim`` split into ``sizes``."""
     def repeat_interleave(
-        self, repeats: builtins.int | Sequence[builtins.int] | Tensor, dim: builtins.int | None = None
+        self,
+        repeats: builtins.int | Sequence[builtins.int] | Tensor | None = None,
+        dim: builtins.int | None = None,
+        *,
+        output_size: builtins.int | None = None,
     ) -> Tensor:
         """Each entry repeated ``repeats`` times along ``dim``."""
-    def prod(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Tensor:
-        """The product over ``dim``."""
+    def prod(
+        self, dim: builtins.int | None = None, keepdim: builtins.bool = False, *, dtype: Any = None
+    ) -> Tensor:
+        """The product over ``dim`` (``dtype`` casts first)."""
     def cumsum(self, dim: builtins.int, *, dtype: Any = None) -> Tensor:
         """Running sums along ``dim`` (integers as int64; ``dtype`` casts first)."""
     def cumprod(self, dim: builtins.int, *, dtype: Any = None) -> Tensor:
@@ -768,7 +780,15 @@ class Tensor:
         """The indices of the nonzero entries."""
     def scatter_add(self, dim: builtins.int, index: Tensor, src: Tensor) -> Tensor:
         """``self`` plus src's entries added at the positions ``index`` names along ``dim``."""
-    def scatter(self, dim: builtins.int, index: Tensor, src: Any = None, value: Any = None) -> Tensor:
+    def scatter(
+        self,
+        dim: builtins.int,
+        index: Tensor,
+        src: Any = None,
+        value: Any = None,
+        *,
+        reduce: str | None = None,
+    ) -> Tensor:
         """``self`` with the positions ``index`` names replaced by src's entries (or ``value``)."""
     def scatter_reduce(
         self, dim: builtins.int, index: Tensor, src: Tensor, reduce: str, include_self: builtins.bool = True
@@ -794,6 +814,13 @@ class Tensor:
         dim: builtins.int | None = None,
     ) -> Any:
         """The distinct values, with inverse indices and counts when asked."""
+    def unique_consecutive(
+        self,
+        return_inverse: builtins.bool = False,
+        return_counts: builtins.bool = False,
+        dim: builtins.int | None = None,
+    ) -> Any:
+        """Runs of equal consecutive entries collapsed to one."""
     def _index_add_rows(self, dim: builtins.int, index: Tensor, size: builtins.int) -> Tensor:
         """index_select's adjoint: slices added into a zero tensor of length ``size`` along ``dim``."""
     def cummax(self, dim: builtins.int) -> Any:

@@ -151,13 +151,19 @@ def celu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     return x.celu(alpha)
 
 
-def softmax(x: Tensor, dim: int | None = None) -> Tensor:
-    """Softmax along `dim` (None: PyTorch's implicit, deprecated choice, with its warning)."""
+def softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """Softmax along `dim` (None: PyTorch's implicit, deprecated choice, with its warning);
+    `dtype` casts the input first, as PyTorch's."""
+    if dtype is not None:
+        x = x.to(dtype)
     return x.softmax(_softmax_dim("softmax", dim, x.ndim))
 
 
-def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
-    """log(softmax(x)) along `dim`, computed stably (None: as `softmax`)."""
+def log_softmax(x: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """log(softmax(x)) along `dim`, computed stably (None: as `softmax`); `dtype` casts the
+    input first."""
+    if dtype is not None:
+        x = x.to(dtype)
     return x.log_softmax(_softmax_dim("log_softmax", dim, x.ndim))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from .. import _core
 from .._core import Tensor
 from .._creation import tensor
 from .._functional import stack
@@ -70,3 +71,34 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
 
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
+
+
+def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
+    """The parameters flattened and joined into one vector, as PyTorch's (differentiable)."""
+    ps = list(parameters)
+    if not ps:
+        raise ValueError("parameters_to_vector: got no parameters")
+    device = ps[0].device
+    for p in ps:
+        if p.device != device:
+            raise ValueError(f"parameters_to_vector: parameters on {device} and {p.device}")
+    return _core.cat([p.reshape(-1) for p in ps], 0)
+
+
+def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
+    """Copies consecutive slices of `vec` into the parameters, in place (outside the
+    graph), as PyTorch's; the lengths must add up."""
+    if not isinstance(vec, Tensor) or vec.ndim != 1:
+        raise TypeError(f"vector_to_parameters: expected a 1-D Tensor, got {type(vec).__name__}")
+    ps = list(parameters)
+    total = sum(p.numel() for p in ps)
+    if total != vec.numel():
+        raise ValueError(
+            f"vector_to_parameters: the vector has {vec.numel()} entries, the parameters {total}"
+        )
+    at = 0
+    with no_grad():
+        for p in ps:
+            n = p.numel()
+            p.copy_(vec.narrow(0, at, n).reshape(*p.shape))
+            at += n

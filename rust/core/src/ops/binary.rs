@@ -355,19 +355,25 @@ impl Tensor {
     }
 
     /// -1, 0 or 1 by the sign of each element, in this tensor's dtype (NaN gives 0, as
-    /// PyTorch's `(0 < x) - (x < 0)`); its gradient is zero, so the result is not tracked
-    /// by autograd.
+    /// PyTorch's `(0 < x) - (x < 0)`; a bool is its own sign). Its gradient is zero, and,
+    /// as PyTorch's, the result is tracked by autograd with that zero gradient, so a loss
+    /// that reaches an input only through sign still backpropagates (zeros).
     pub fn sign(&self) -> Result<Tensor> {
-        let _g = crate::autograd::NoGradGuard::new();
-        let dt = if self.dtype() == DType::Bool {
-            DType::I64
-        } else {
-            self.dtype()
+        if self.dtype() == DType::Bool {
+            return Ok(self.detach());
+        }
+        let out = {
+            let _g = crate::autograd::NoGradGuard::new();
+            let zero = Tensor::scalar(0.0, self.dtype());
+            let pos = self.compare(CmpOp::Gt, &zero)?.cast(self.dtype())?;
+            let neg = self.compare(CmpOp::Lt, &zero)?.cast(self.dtype())?;
+            pos.sub(&neg)?
         };
-        let zero = Tensor::scalar(0.0, self.dtype());
-        let pos = self.compare(CmpOp::Gt, &zero)?.cast(dt)?;
-        let neg = self.compare(CmpOp::Lt, &zero)?.cast(dt)?;
-        pos.sub(&neg)
+        Ok(crate::autograd::record(out, "SignBackward", &[self], |g| {
+            Ok(vec![Some(
+                Tensor::full(g.shape(), 0.0, g.dtype())?.to_device(g.device())?,
+            )])
+        }))
     }
 
     /// `value` (a 0-dim tensor) where the bool `mask`, broadcast to this tensor's shape, is

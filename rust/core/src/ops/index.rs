@@ -568,8 +568,18 @@ impl Tensor {
         }
     }
 
-    /// Joins tensors along an existing dim.
+    /// Joins tensors along an existing dim. As PyTorch's, a 1-D empty tensor (the legacy
+    /// "nothing yet" placeholder, shape (0,)) is skipped beside tensors of more dims.
     pub fn cat(tensors: &[Tensor], dim: isize) -> Result<Tensor> {
+        let legacy = |t: &Tensor| t.ndim() == 1 && t.shape()[0] == 0;
+        if tensors.iter().any(legacy) && tensors.iter().any(|t| t.ndim() > 1) {
+            let kept: Vec<Tensor> = tensors.iter().filter(|t| !legacy(t)).cloned().collect();
+            let dt = tensors
+                .iter()
+                .fold(kept[0].dtype(), |d, t| d.promote(t.dtype()));
+            let kept: Vec<Tensor> = kept.iter().map(|t| t.cast(dt)).collect::<Result<_>>()?;
+            return Tensor::cat(&kept, dim);
+        }
         let first = tensors
             .first()
             .ok_or_else(|| value_err!("cat: expected a non-empty list of tensors"))?;

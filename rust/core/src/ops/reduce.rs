@@ -305,11 +305,21 @@ impl Tensor {
             // the identity: any() of nothing is false, all() true
             let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
             let v = if kind == Kind::Max { 0.0 } else { 1.0 };
-            return Tensor::full(&shape, v, DType::Bool)?.to_device(self.device());
+            let dt = if self.dtype() == DType::U8 {
+                DType::U8
+            } else {
+                DType::Bool
+            };
+            return Tensor::full(&shape, v, dt)?.to_device(self.device());
         }
         // max/min of the truth values (on the gpu, of a gpu bool's 0/1 floats: nothing is
         // read back)
-        self.cast(DType::Bool)?.reduce_op(op, kind, dims, keepdim)
+        let out = self.cast(DType::Bool)?.reduce_op(op, kind, dims, keepdim)?;
+        // PyTorch's documented exception: uint8 input gives a uint8 result (0 or 1)
+        match self.dtype() {
+            DType::U8 => out.cast(DType::U8),
+            _ => Ok(out),
+        }
     }
 
     /// Standard deviation over `dims`: the square root of `var` with the same arguments.
