@@ -203,6 +203,8 @@ def test_error_classes_are_also_runtime_errors():
         (fg.OutOfRangeError, IndexError),
     ):
         assert issubclass(cls, base) and issubclass(cls, RuntimeError), cls
+    # PyTorch's unsupported-dtype errors are NotImplementedError (itself a RuntimeError)
+    assert issubclass(fg.DTypeError, NotImplementedError)
     F = fg.nn.functional
     cases = [
         (lambda: fg.ones(2, 2, 2).t(), fg.ArgumentError, "t: expects"),

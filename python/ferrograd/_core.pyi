@@ -145,7 +145,7 @@ _Index: TypeAlias = (
 class ShapeError(ValueError, RuntimeError):
     """Shapes that do not fit an operation."""
 
-class DTypeError(TypeError, RuntimeError):
+class DTypeError(TypeError, NotImplementedError):
     """A dtype an operation does not accept."""
 
 class ArgumentError(ValueError, RuntimeError):

@@ -100,6 +100,16 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         cls.setattr("__bases__", (base, runtime.clone()))?;
         m.add(cls.name()?, cls)?;
     }
+    // PyTorch raises NotImplementedError (a RuntimeError) for an op a dtype does not
+    // support ("not implemented for 'Bool'"): DTypeError is that too
+    let dtype_err = py.get_type::<DTypeError>();
+    dtype_err.setattr(
+        "__bases__",
+        (
+            py.get_type::<pyo3::exceptions::PyTypeError>(),
+            py.get_type::<pyo3::exceptions::PyNotImplementedError>(),
+        ),
+    )?;
     m.add("DeviceError", py.get_type::<DeviceError>())?;
     m.add_function(wrap_pyfunction!(from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(zeros, m)?)?;
