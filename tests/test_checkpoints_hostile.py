@@ -784,6 +784,9 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.TransformerEncoder(nn.TransformerEncoderLayer(4, 1, 8, activation="gelu", bias=False), 1),
         nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16, norm_first=True), 2, norm=nn.LayerNorm(8)),
         nn.Transformer(8, 2, 1, 2, 16, batch_first=True),
+        nn.MaxPool2d(3, 2, 1, return_indices=True),
+        nn.MaxUnpool2d(2),
+        nn.MaxUnpool1d(3, stride=2, padding=1),
     ]
     covered = set()
     for m in examples:

@@ -573,3 +573,45 @@ def test_conv_transpose2d_output_padding_with_dilation(
             )
 
         assert gradcheck(fn, [xt, wt])
+
+
+def test_max_pool_indices_and_unpool(device):
+    """max_pool2d(return_indices=True): each window's first maximum (a NaN wins) as its
+    flat position h W + w in the input's plane, as PyTorch documents; max_unpool2d puts
+    each value back there in zeros."""
+    F = fg.nn.functional
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    x[0, 0, 1, 1] = np.nan
+    k, s, p, d = (3, 2), (2, 2), (1, 0), (1, 1)
+    vals, idx = F.max_pool2d(fg.tensor(x).to(device), k, s, p, d, return_indices=True)
+    assert idx.dtype == fg.int64 and idx.shape == vals.shape
+    oh, ow = vals.shape[2:]
+    want = np.zeros((2, 3, oh, ow), np.int64)
+    for i in range(oh):
+        for j in range(ow):
+            best, where = None, None
+            for a in range(k[0]):
+                for b in range(k[1]):
+                    r, c = i * s[0] - p[0] + a * d[0], j * s[1] - p[1] + b * d[1]
+                    if not (0 <= r < 7 and 0 <= c < 6):
+                        continue
+                    v = x[:, :, r, c]
+                    if best is None:
+                        best, where = v.copy(), np.full(v.shape, r * 6 + c)
+                        continue
+                    take = (v > best) | (np.isnan(v) & ~np.isnan(best))
+                    best, where = np.where(take, v, best), np.where(take, r * 6 + c, where)
+            want[:, :, i, j] = where
+    np.testing.assert_array_equal(idx.cpu().numpy(), want)
+    y = F.max_unpool2d(vals, idx, k, s, p, output_size=(7, 6))
+    back = np.zeros((2, 3, 42), np.float32)
+    np.put_along_axis(back, want.reshape(2, 3, -1), vals.cpu().numpy().reshape(2, 3, -1), 2)
+    np.testing.assert_allclose(y.cpu().numpy(), back.reshape(2, 3, 7, 6), equal_nan=True)
+    m, u = nn.MaxPool1d(2, return_indices=True), nn.MaxUnpool1d(2)
+    x1 = fg.tensor(rng.standard_normal((1, 2, 6)).astype(np.float32))
+    v1, i1 = m(x1)
+    restored = u(v1, i1).numpy()
+    assert ((restored == 0) | (restored == x1.numpy())).all() and (restored != 0).sum() == 6
+    g = fg.tensor(rng.standard_normal((1, 1, 4, 4)), requires_grad=True)
+    assert gradcheck(lambda t: F.max_unpool2d(*F.max_pool2d(t, 2, return_indices=True), 2), [g])

@@ -64,6 +64,8 @@ from .conv import (
     LayerNorm,
     MaxPool1d,
     MaxPool2d,
+    MaxUnpool1d,
+    MaxUnpool2d,
 )
 from .layers import (
     CELU,
@@ -130,6 +132,8 @@ from .recurrent import (
 )
 
 __all__ = [
+    "MaxUnpool1d",
+    "MaxUnpool2d",
     "Transformer",
     "TransformerDecoder",
     "TransformerDecoderLayer",

@@ -334,19 +334,80 @@ class _Pool(Module):
 
 class MaxPool2d(_Pool):
     """The maximum of each window of (N, C, H, W), as `torch.nn.MaxPool2d` (stride defaults
-    to the kernel size)."""
+    to the kernel size); with `return_indices`, (values, flat input indices)."""
 
-    def forward(self, x: Tensor) -> Tensor:
-        return S.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+    def __init__(
+        self,
+        kernel_size,
+        stride=None,
+        padding=0,
+        dilation=1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ):
+        super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
+        self.return_indices = bool(return_indices)
+
+    def forward(self, x: Tensor):
+        return S.max_pool2d(
+            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "return_indices": self.return_indices}
 
 
-class MaxPool1d(_Pool):
+class MaxPool1d(MaxPool2d):
     """The maximum of each window of (N, C, L), as `torch.nn.MaxPool1d`."""
 
     _dims = 1
 
-    def forward(self, x: Tensor) -> Tensor:
-        return S.max_pool1d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+    def forward(self, x: Tensor):
+        return S.max_pool1d(
+            x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
+
+
+class MaxUnpool2d(Module):
+    """MaxPool2d's partial inverse, as `torch.nn.MaxUnpool2d`: `forward(x, indices,
+    output_size=None)` places each value at its index in a zero tensor."""
+
+    _dims = 2
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        n = self._dims
+        self.kernel_size = _ints(kernel_size, n)
+        self.stride = self.kernel_size if stride is None else _ints(stride, n)
+        self.padding = _ints(padding, n)
+
+    def forward(self, x: Tensor, indices: Tensor, output_size=None) -> Tensor:
+        if self._dims == 1:
+            return S.max_unpool1d(
+                x, indices, self.kernel_size[0], self.stride[0], self.padding[0], output_size
+            )
+        return S.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def get_config(self) -> dict:
+        return {
+            "kernel_size": list(self.kernel_size),
+            "stride": list(self.stride),
+            "padding": list(self.padding),
+        }
+
+    @classmethod
+    def state_shapes(cls, **config) -> dict[str, tuple[int, ...]]:
+        """None: unpooling has no state."""
+        return {}
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(MaxUnpool2d):
+    """`MaxUnpool2d` over (N, C, L), as `torch.nn.MaxUnpool1d`."""
+
+    _dims = 1
 
 
 class AvgPool2d(_Pool):

@@ -59,6 +59,8 @@ from .spatial import (
     layer_norm,
     max_pool1d,
     max_pool2d,
+    max_unpool1d,
+    max_unpool2d,
     normalize,
     pad,
     scaled_dot_product_attention,
@@ -193,6 +195,8 @@ def one_hot(labels: Tensor, num_classes: int = -1) -> Tensor:
 
 
 __all__ = [
+    "max_unpool1d",
+    "max_unpool2d",
     "gaussian_nll_loss",
     "hinge_embedding_loss",
     "multi_margin_loss",

@@ -14,6 +14,7 @@ import functools
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,8 @@ def _unbatched(rank: int):
         @functools.wraps(fn)
         def op(input, *args, **kwargs):  # noqa: A002
             if isinstance(input, Tensor) and input.ndim == rank - 1:
-                return fn(input.unsqueeze(0), *args, **kwargs).squeeze(0)
+                out = fn(input.unsqueeze(0), *args, **kwargs)
+                return tuple(o.squeeze(0) for o in out) if isinstance(out, tuple) else out.squeeze(0)
             return fn(input, *args, **kwargs)
 
         return op
@@ -232,14 +234,82 @@ def max_pool2d(
     dilation: _IntPair = 1,
     ceil_mode: bool = False,
     return_indices: bool = False,
-) -> Tensor:
+) -> Any:
     """The maximum of each window (stride defaults to the kernel size; padding is -inf), as
-    `torch.nn.functional.max_pool2d`; the gradient goes to each window's first maximum."""
-    if return_indices:
-        raise NotImplementedError("max_pool2d: return_indices=True is not supported")
+    `torch.nn.functional.max_pool2d`; the gradient goes to each window's first maximum.
+    With `return_indices`, also where each maximum is: its flat index h * W + w in its
+    (N, C) plane of the input (int64), as PyTorch's (what `max_unpool2d` takes)."""
     k, s, p, d = _pool_geometry("max_pool2d", input, kernel_size, stride, padding, dilation)
     # one engine op each way (the window's argmax kept for the backward)
-    return _core.max_pool2d(input, k, s, p, d, ceil_mode)
+    out = _core.max_pool2d(input, k, s, p, d, ceil_mode)
+    if not return_indices:
+        return out
+    return out, _max_pool_indices(input, k, s, p, d, ceil_mode, tuple(out.shape[2:]))
+
+
+def _max_pool_indices(input: Tensor, k, s, p, d, ceil_mode: bool, out_hw) -> Tensor:
+    """The flat input position (h W + w) of each window's first maximum (a NaN wins)."""
+    n, c, h, w = input.shape
+    flat = input.detach().contiguous().reshape(n * c, 1, h, w)
+    cols, (oh, ow) = _core.unfold2d(flat, k, s, p, d, ceil_mode, -math.inf, -math.inf)
+    a = cols.cpu().numpy()
+    nan = np.isnan(a)
+    j = np.where(nan.any(1), nan.argmax(1), a.argmax(1)) if a.shape[1] else np.zeros(a.shape[0], np.int64)
+    j = j.reshape(n * c, oh, ow)
+    row = np.arange(oh)[:, None] * s[0] - p[0] + (j // k[1]) * d[0]
+    col = np.arange(ow)[None, :] * s[1] - p[1] + (j % k[1]) * d[1]
+    return _core.from_numpy(np.ascontiguousarray((row * w + col).reshape(n, c, oh, ow).astype(np.int64)))
+
+
+def max_unpool2d(
+    input: Tensor,  # noqa: A002
+    indices: Tensor,
+    kernel_size: _IntPair,
+    stride: _IntPair | None = None,
+    padding: _IntPair = 0,
+    output_size: Sequence[int] | None = None,
+) -> Tensor:
+    """max_pool2d's partial inverse, as `torch.nn.functional.max_unpool2d`: each value
+    placed at its index (from `max_pool2d(return_indices=True)`) in a zero tensor of the
+    pooled input's size ((H - 1) stride - 2 padding + kernel, or `output_size`)."""
+    op = "max_unpool2d"
+    batched = input.ndim == 4
+    x, idx = (input, indices) if batched else (input.unsqueeze(0), indices.unsqueeze(0))
+    _check4(op, x)
+    if tuple(idx.shape) != tuple(x.shape):
+        raise ShapeError(
+            f"{op}: indices of shape {tuple(indices.shape)} must match input {tuple(input.shape)}"
+        )
+    k = _pair(op, "kernel_size", kernel_size)
+    st = k if stride is None else _pair(op, "stride", stride)
+    pd = _pair(op, "padding", padding)
+    n, c, h, w = x.shape
+    if output_size is not None:
+        oh, ow = (int(v) for v in list(output_size)[-2:])
+    else:
+        oh, ow = (h - 1) * st[0] - 2 * pd[0] + k[0], (w - 1) * st[1] - 2 * pd[1] + k[1]
+    iv = idx.cpu().numpy()
+    if iv.size and (iv.min() < 0 or iv.max() >= oh * ow):
+        raise OutOfRangeError(f"{op}: an index is out of range for an output of {oh} x {ow}")
+    zeros = _core.zeros([n, c, oh * ow], x.dtype).to(x.device)
+    out = zeros.scatter(2, idx.reshape(n, c, h * w), x.reshape(n, c, h * w)).reshape(n, c, oh, ow)
+    return out if batched else out.squeeze(0)
+
+
+def max_unpool1d(
+    input: Tensor,  # noqa: A002
+    indices: Tensor,
+    kernel_size: int,
+    stride: int | None = None,
+    padding: int = 0,
+    output_size: Sequence[int] | None = None,
+) -> Tensor:
+    """`max_unpool2d` over (N, C, L) (indices into L, from `max_pool1d(return_indices=True)`)."""
+    k = _pair("max_unpool1d", "kernel_size", kernel_size, 1)[0]
+    s = k if stride is None else _pair("max_unpool1d", "stride", stride, 1)[0]
+    p = _pair("max_unpool1d", "padding", padding, 1)[0]
+    size = None if output_size is None else [1, int(list(output_size)[-1])]
+    return max_unpool2d(input.unsqueeze(-2), indices.unsqueeze(-2), (1, k), (1, s), (0, p), size).squeeze(-2)
 
 
 @_unbatched(4)
@@ -282,6 +352,8 @@ def max_pool1d(
     p = _pair("max_pool1d", "padding", padding, 1)[0]
     dl = _pair("max_pool1d", "dilation", dilation, 1)[0]
     y = max_pool2d(input.unsqueeze(2), (1, k), s if s else (1, k), (0, p), (1, dl), ceil_mode, return_indices)
+    if return_indices:
+        return y[0].squeeze(2), y[1].squeeze(2)
     return y.squeeze(2)
 
 
