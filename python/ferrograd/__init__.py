@@ -20,6 +20,7 @@ from . import (
     _composite,
     _indexing,
     _ops,
+    _sampling,
     _surface,
     amp,
     autograd,
@@ -149,6 +150,7 @@ from ._functional import (
 )
 from ._functional import concatenate as concatenate  # NumPy's name for cat
 from ._ops import *  # noqa: F403  (the elementwise functions: its public names are exactly them)
+from ._sampling import *  # noqa: F403  (bernoulli, multinomial, normal, poisson)
 from ._surface import *  # noqa: F403  (operator forms, more composed math, in-place variants)
 from ._version import __version__ as __version__
 from .amp import GradScaler, autocast  # mixed precision, as torch.autocast / torch.amp.GradScaler
@@ -289,6 +291,7 @@ __all__ = [
 __all__ += _ops._NAMES
 __all__ += _composite.__all__
 __all__ += _surface.__all__
+__all__ += _sampling.__all__
 __all__ += [
     "linalg",
     "det",

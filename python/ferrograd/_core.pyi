@@ -472,6 +472,24 @@ class Tensor:
         """Computes gradients of this tensor with respect to the leaves that require them
         (only into the ``.grad`` of ``inputs`` when given)."""
 
+    # ---- ferrograd/_sampling.py, attached at import
+    def bernoulli(self, p: builtins.float | None = None, *, generator: None = None) -> Tensor:
+        """1 with probability ``self`` (or ``p``), else 0."""
+    def multinomial(
+        self, num_samples: builtins.int, replacement: builtins.bool = False, *, generator: None = None
+    ) -> Tensor:
+        """Indices drawn from each row of weights."""
+    def poisson(self, generator: None = None) -> Tensor:
+        """Poisson counts with rates ``self``."""
+    def bernoulli_(self, p: _Operand = 0.5, *, generator: None = None) -> Tensor:
+        """In place: 1 with probability ``p``, else 0."""
+    def exponential_(self, lambd: builtins.float = 1.0, *, generator: None = None) -> Tensor:
+        """In place: exponential samples with rate ``lambd``."""
+    def random_(
+        self, from_: builtins.int = 0, to: builtins.int | None = None, *, generator: None = None
+    ) -> Tensor:
+        """In place: integers uniform in [from_, to)."""
+
     # ---- ferrograd/linalg.py, attached at import
     def det(self) -> Tensor:
         """The determinant of each square matrix."""
