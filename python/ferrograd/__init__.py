@@ -21,6 +21,7 @@ from . import (
     _indexing,
     _ops,
     _sampling,
+    _statistics,
     _surface,
     amp,
     autograd,
@@ -151,6 +152,7 @@ from ._functional import (
 from ._functional import concatenate as concatenate  # NumPy's name for cat
 from ._ops import *  # noqa: F403  (the elementwise functions: its public names are exactly them)
 from ._sampling import *  # noqa: F403  (bernoulli, multinomial, normal, poisson)
+from ._statistics import *  # noqa: F403  (nan-reductions, quantiles, histc, searchsorted, kron, ...)
 from ._surface import *  # noqa: F403  (operator forms, more composed math, in-place variants)
 from ._version import __version__ as __version__
 from .amp import GradScaler, autocast  # mixed precision, as torch.autocast / torch.amp.GradScaler
@@ -292,6 +294,7 @@ __all__ += _ops._NAMES
 __all__ += _composite.__all__
 __all__ += _surface.__all__
 __all__ += _sampling.__all__
+__all__ += _statistics.__all__
 __all__ += [
     "linalg",
     "det",

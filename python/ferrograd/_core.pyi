@@ -472,6 +472,52 @@ class Tensor:
         """Computes gradients of this tensor with respect to the leaves that require them
         (only into the ``.grad`` of ``inputs`` when given)."""
 
+    # ---- ferrograd/_statistics.py, attached at import
+    def nansum(self, dim: _Dims = None, keepdim: builtins.bool = False, *, dtype: Any = None) -> Tensor:
+        """The sum over ``dim`` with NaN counted as zero."""
+    def nanmean(self, dim: _Dims = None, keepdim: builtins.bool = False, *, dtype: Any = None) -> Tensor:
+        """The mean of the entries that are not NaN."""
+    def nanmedian(self, dim: builtins.int | None = None, keepdim: builtins.bool = False) -> Any:
+        """The lower median ignoring NaN (``(values, indices)`` with ``dim``)."""
+    def quantile(
+        self,
+        q: Any,
+        dim: builtins.int | None = None,
+        keepdim: builtins.bool = False,
+        *,
+        interpolation: str = "linear",
+    ) -> Tensor:
+        """The q-th quantiles over ``dim``."""
+    def nanquantile(
+        self,
+        q: Any,
+        dim: builtins.int | None = None,
+        keepdim: builtins.bool = False,
+        *,
+        interpolation: str = "linear",
+    ) -> Tensor:
+        """``quantile`` ignoring NaN."""
+    def cov(self, *, correction: builtins.int = 1, fweights: Any = None, aweights: Any = None) -> Tensor:
+        """The covariance matrix of the rows' variables."""
+    def corrcoef(self) -> Tensor:
+        """The Pearson correlation coefficients of the rows."""
+    def histc(self, bins: builtins.int = 100, min: builtins.float = 0.0, max: builtins.float = 0.0) -> Tensor:
+        """Counts in equal-width bins over [min, max]."""
+    def kron(self, other: Tensor) -> Tensor:
+        """The Kronecker product."""
+    def diag_embed(
+        self, offset: builtins.int = 0, dim1: builtins.int = -2, dim2: builtins.int = -1
+    ) -> Tensor:
+        """Matrices with the last dim on their ``offset`` diagonal."""
+    def diagflat(self, offset: builtins.int = 0) -> Tensor:
+        """The flattened tensor on a diagonal of a square matrix."""
+    def heaviside(self, values: Tensor) -> Tensor:
+        """0 below zero, 1 above, ``values`` at zero."""
+    def gcd(self, other: Any) -> Tensor:
+        """The greatest common divisor of integers."""
+    def lcm(self, other: Any) -> Tensor:
+        """The least common multiple of integers."""
+
     # ---- ferrograd/_sampling.py, attached at import
     def bernoulli(self, p: builtins.float | None = None, *, generator: None = None) -> Tensor:
         """1 with probability ``self`` (or ``p``), else 0."""
