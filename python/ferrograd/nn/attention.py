@@ -196,7 +196,85 @@ class MultiheadAttention(Module):
 _ACTIVATIONS = ("relu", "gelu")
 
 
-class TransformerEncoderLayer(Module):
+class _TransformerLayer(Module):
+    """What the encoder and decoder layers share: self-attention (and, in a decoder,
+    attention over the memory), the feed-forward block, the norms and dropouts, registered
+    in PyTorch's order so the state-dict names and order are its."""
+
+    multihead_attn: MultiheadAttention  # decoders only
+    norm3: LayerNorm  # decoders only
+    dropout3: Dropout  # decoders only
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int,
+        dropout: float,
+        activation: str,
+        layer_norm_eps: float,
+        batch_first: bool,
+        norm_first: bool,
+        bias: bool,
+        decoder: bool,
+    ):
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ArgumentError(
+                f"{type(self).__name__}: activation must be 'relu' or 'gelu' (a callable has no config), "
+                f"got {activation!r}"
+            )
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout, bias=bias, batch_first=batch_first)
+        if decoder:
+            self.multihead_attn = MultiheadAttention(
+                d_model, nhead, dropout, bias=bias, batch_first=batch_first
+            )
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        if decoder:
+            self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        if decoder:
+            self.dropout3 = Dropout(dropout)
+        self.activation, self.norm_first, self.batch_first = activation, bool(norm_first), bool(batch_first)
+        self._decoder = decoder
+        self._cfg = {
+            "d_model": d_model,
+            "nhead": nhead,
+            "dim_feedforward": dim_feedforward,
+            "dropout": dropout,
+            "activation": activation,
+            "layer_norm_eps": layer_norm_eps,
+            "batch_first": batch_first,
+            "norm_first": norm_first,
+            "bias": bias,
+        }
+
+    def _ff(self, x: Tensor) -> Tensor:
+        hidden = self.linear1(x)
+        hidden = hidden.relu() if self.activation == "relu" else hidden.gelu()
+        last = self.dropout3 if self._decoder else self.dropout2
+        return last(self.linear2(self.dropout(hidden)))
+
+    def get_config(self) -> dict:
+        return dict(self._cfg)
+
+    @staticmethod
+    def _layer_shapes(d_model, nhead, dim_feedforward, bias, decoder: bool) -> dict[str, tuple[int, ...]]:
+        attn = MultiheadAttention.state_shapes(d_model, nhead, bias=bias)
+        parts = {"self_attn": attn, **({"multihead_attn": attn} if decoder else {})}
+        parts["linear1"] = Linear.state_shapes(d_model, dim_feedforward, bias=bias)
+        parts["linear2"] = Linear.state_shapes(dim_feedforward, d_model, bias=bias)
+        for i in range(3 if decoder else 2):
+            parts[f"norm{i + 1}"] = LayerNorm.state_shapes(d_model, bias=bias)
+        return {f"{p}.{k}": s for p, d in parts.items() for k, s in d.items()}
+
+
+class TransformerEncoderLayer(_TransformerLayer):
     """Self-attention then a feed-forward block, each with a residual connection and layer
     norm (after each, or before with `norm_first`), as `torch.nn.TransformerEncoderLayer`;
     `activation` "relu" or "gelu"."""
@@ -213,41 +291,22 @@ class TransformerEncoderLayer(Module):
         norm_first: bool = False,
         bias: bool = True,
     ):
-        super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ArgumentError(
-                f"TransformerEncoderLayer: activation must be 'relu' or 'gelu' (a callable has no config), "
-                f"got {activation!r}"
-            )
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout, bias=bias, batch_first=batch_first)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.activation, self.norm_first, self.batch_first = activation, bool(norm_first), bool(batch_first)
-        self._cfg = {
-            "d_model": d_model,
-            "nhead": nhead,
-            "dim_feedforward": dim_feedforward,
-            "dropout": dropout,
-            "activation": activation,
-            "layer_norm_eps": layer_norm_eps,
-            "batch_first": batch_first,
-            "norm_first": norm_first,
-            "bias": bias,
-        }
+        super().__init__(
+            d_model,
+            nhead,
+            dim_feedforward,
+            dropout,
+            activation,
+            layer_norm_eps,
+            batch_first,
+            norm_first,
+            bias,
+            False,
+        )
 
     def _sa(self, x: Tensor, mask, pad, causal: bool) -> Tensor:
         y = self.self_attn(x, x, x, pad, need_weights=False, attn_mask=mask, is_causal=causal)[0]
         return self.dropout1(y)
-
-    def _ff(self, x: Tensor) -> Tensor:
-        hidden = self.linear1(x)
-        hidden = hidden.relu() if self.activation == "relu" else hidden.gelu()
-        return self.dropout2(self.linear2(self.dropout(hidden)))
 
     def forward(
         self,
@@ -263,9 +322,6 @@ class TransformerEncoderLayer(Module):
         x = self.norm1(x + self._sa(x, src_mask, src_key_padding_mask, is_causal))
         return self.norm2(x + self._ff(x))
 
-    def get_config(self) -> dict:
-        return dict(self._cfg)
-
     @classmethod
     def state_shapes(
         cls,
@@ -280,14 +336,7 @@ class TransformerEncoderLayer(Module):
         bias=True,
     ) -> dict[str, tuple[int, ...]]:
         """self_attn.*, linear1.*, linear2.*, norm1.*, norm2.*, as PyTorch's."""
-        parts = {
-            "self_attn": MultiheadAttention.state_shapes(d_model, nhead, bias=bias),
-            "linear1": Linear.state_shapes(d_model, dim_feedforward, bias=bias),
-            "linear2": Linear.state_shapes(dim_feedforward, d_model, bias=bias),
-            "norm1": LayerNorm.state_shapes(d_model, bias=bias),
-            "norm2": LayerNorm.state_shapes(d_model, bias=bias),
-        }
-        return {f"{p}.{k}": s for p, d in parts.items() for k, s in d.items()}
+        return cls._layer_shapes(d_model, nhead, dim_feedforward, bias, False)
 
 
 class TransformerEncoder(Module):
@@ -340,7 +389,7 @@ class TransformerEncoder(Module):
         return out
 
 
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """Self-attention, attention over the encoder's `memory`, then a feed-forward block,
     each with a residual connection and layer norm (after each, or before with
     `norm_first`), as `torch.nn.TransformerDecoderLayer`."""
@@ -357,40 +406,18 @@ class TransformerDecoderLayer(Module):
         norm_first: bool = False,
         bias: bool = True,
     ):
-        super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ArgumentError(
-                f"TransformerDecoderLayer: activation must be 'relu' or 'gelu' (a callable has no config), "
-                f"got {activation!r}"
-            )
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout, bias=bias, batch_first=batch_first)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout, bias=bias, batch_first=batch_first)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation, self.norm_first = activation, bool(norm_first)
-        self._cfg = {
-            "d_model": d_model,
-            "nhead": nhead,
-            "dim_feedforward": dim_feedforward,
-            "dropout": dropout,
-            "activation": activation,
-            "layer_norm_eps": layer_norm_eps,
-            "batch_first": batch_first,
-            "norm_first": norm_first,
-            "bias": bias,
-        }
-
-    def _ff(self, x: Tensor) -> Tensor:
-        hidden = self.linear1(x)
-        hidden = hidden.relu() if self.activation == "relu" else hidden.gelu()
-        return self.dropout3(self.linear2(self.dropout(hidden)))
+        super().__init__(
+            d_model,
+            nhead,
+            dim_feedforward,
+            dropout,
+            activation,
+            layer_norm_eps,
+            batch_first,
+            norm_first,
+            bias,
+            True,
+        )
 
     def forward(
         self,
@@ -430,9 +457,6 @@ class TransformerDecoderLayer(Module):
         x = self.norm2(x + mha(x))
         return self.norm3(x + self._ff(x))
 
-    def get_config(self) -> dict:
-        return dict(self._cfg)
-
     @classmethod
     def state_shapes(
         cls,
@@ -447,16 +471,7 @@ class TransformerDecoderLayer(Module):
         bias=True,
     ) -> dict[str, tuple[int, ...]]:
         """self_attn.*, multihead_attn.*, linear1/2.*, norm1/2/3.*, as PyTorch's."""
-        parts = {
-            "self_attn": MultiheadAttention.state_shapes(d_model, nhead, bias=bias),
-            "multihead_attn": MultiheadAttention.state_shapes(d_model, nhead, bias=bias),
-            "linear1": Linear.state_shapes(d_model, dim_feedforward, bias=bias),
-            "linear2": Linear.state_shapes(dim_feedforward, d_model, bias=bias),
-            "norm1": LayerNorm.state_shapes(d_model, bias=bias),
-            "norm2": LayerNorm.state_shapes(d_model, bias=bias),
-            "norm3": LayerNorm.state_shapes(d_model, bias=bias),
-        }
-        return {f"{p}.{k}": s for p, d in parts.items() for k, s in d.items()}
+        return cls._layer_shapes(d_model, nhead, dim_feedforward, bias, True)
 
 
 class TransformerDecoder(Module):
