@@ -286,6 +286,14 @@ class Tensor:
         """Whether the tensor is a leaf of the graph."""
 
     @property
+    def _version(self) -> builtins.int:
+        """How many in-place writes the tensor's memory has seen (PyTorch's `_version`)."""
+
+    @property
+    def _base(self) -> Tensor | None:
+        """The tensor this one is a view of, or None (PyTorch's `_base`)."""
+
+    @property
     def T(self) -> Tensor:
         """The transpose of a matrix (all dims reversed for other ranks, as NumPy's ``.T``)."""
 

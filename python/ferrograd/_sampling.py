@@ -125,10 +125,10 @@ def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002
 
 
 def _check_fill(name: str, t: Tensor) -> None:
-    if t.requires_grad and _core.is_grad_enabled():
+    if t.requires_grad and t.is_leaf and _core.is_grad_enabled():
         raise RuntimeError(
-            f"{name}: a tensor that requires grad cannot be modified in place while grad mode is on; "
-            "wrap the update in no_grad()"
+            f"{name}: a tensor that requires grad cannot be modified in place while grad mode is on "
+            "(a leaf); wrap the update in no_grad()"
         )
 
 

@@ -10,8 +10,9 @@ attached to `Tensor` by `_install` at import (never replacing an engine method, 
 `add`/`sub`, wrapped to take `alpha`, and `var`/`std`, wrapped to take `unbiased`). Their
 stubs are in `_core.pyi`.
 
-In-place variants follow the engine's rule for in-place ops: a tensor that requires grad
-cannot be modified in place while grad mode is on (wrap the update in `no_grad()`), and a
+In-place variants follow the engine's rule for in-place ops: a leaf that requires grad
+cannot be modified in place while grad mode is on (wrap the update in `no_grad()`), other
+tensors in the graph are, with the write recorded (the engine's `copy_`), and a
 result that its dtype cannot hold (a float into an integer tensor) is a DTypeError.
 """
 
@@ -676,12 +677,14 @@ def _inplace(name: str, fn):
     """`fn`'s result written back into `self`: PyTorch's in-place variant `name`."""
 
     def method(self, *args, **kwargs):
-        if self.requires_grad and _core.is_grad_enabled():
+        if self.requires_grad and self.is_leaf and _core.is_grad_enabled():
             raise RuntimeError(
                 f"{name}: a tensor that requires grad cannot be modified in place while grad mode is "
-                "on; wrap the update in no_grad()"
+                "on (a leaf); wrap the update in no_grad()"
             )
-        out = fn(self, *args, **kwargs)
+        # under autograd from a copy: the rule of `fn` may read the values the write replaces
+        src = self.clone() if self.requires_grad and _core.is_grad_enabled() else self
+        out = fn(src, *args, **kwargs)
         if out.dtype.is_floating_point and not self.dtype.is_floating_point:
             raise DTypeError(
                 f"{name}: the result has dtype {out.dtype}, which cannot be stored in place in a "

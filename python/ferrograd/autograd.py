@@ -258,12 +258,27 @@ class FunctionCtx:
     and `saved_tensors`, `needs_input_grad` (one bool per argument of `apply`), and any
     attribute set on it."""
 
-    saved_tensors: tuple = ()
     needs_input_grad: tuple[bool, ...] = ()
+    _saved: tuple = ()
+    _versions: tuple = ()
 
     def save_for_backward(self, *tensors) -> None:
         """Keeps tensors (or None) for `backward` as `ctx.saved_tensors`."""
-        self.saved_tensors = tensors
+        self._saved = tensors
+        self._versions = tuple(t._version if isinstance(t, Tensor) else None for t in tensors)
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The tensors `save_for_backward` kept; a RuntimeError if one was modified in place
+        since (its gradient would be computed from the wrong values), as PyTorch's."""
+        for i, (t, v) in enumerate(zip(self._saved, self._versions)):
+            if v is not None and t._version != v:
+                raise RuntimeError(
+                    "one of the tensors needed for gradient computation has been modified by an "
+                    f"in-place operation: saved tensor {i} of shape {tuple(t.shape)} is at version "
+                    f"{t._version}; expected version {v}"
+                )
+        return self._saved
 
 
 class Function:

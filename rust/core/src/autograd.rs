@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
+use crate::storage::Storage;
 use crate::tensor::Tensor;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -106,6 +107,10 @@ pub struct Node {
     rule: Mutex<Option<BackwardFn>>,
     inputs: Vec<Option<Edge>>,
     hooks: Mutex<hooks::NodeHooks>,
+    /// the storages whose values the rule reads, at the version it saw them (checked
+    /// before it runs: an in-place write since would make its gradient wrong)
+    /// (weak: the rule's own handles keep them alive, and are freed when it has run)
+    saved: Vec<(std::sync::Weak<Storage>, u64)>,
 }
 
 impl Node {
@@ -138,20 +143,75 @@ impl Drop for Node {
 }
 
 /// Records `rule` as the backward of `out` when grad mode is on and an input requires grad.
+/// The rule must not read the values of any tensor it keeps (see `record_saving`).
 pub(crate) fn record(
     out: Tensor,
     name: &'static str,
     inputs: &[&Tensor],
     rule: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 ) -> Tensor {
+    record_saving(out, name, inputs, Vec::new(), rule)
+}
+
+/// `record` for a rule that reads the values of `saved` (inputs, or the output itself):
+/// if any of them is modified in place before the rule runs, backward refuses instead of
+/// computing a wrong gradient (PyTorch's saved-tensor version check).
+pub(crate) fn record_saving(
+    out: Tensor,
+    name: &'static str,
+    inputs: &[&Tensor],
+    saved: Vec<Tensor>,
+    rule: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+) -> Tensor {
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return out;
     }
+    let node = make_node(name, inputs, &saved, Box::new(rule));
+    out.with_grad_fn(node)
+}
+
+/// Whether a rule in the history of `t` recorded after `stop` (the history it grew from)
+/// reads the values of storage `st`: an in-place write of `t` into `st` would then break
+/// that rule (see `Tensor::update_with`).
+pub(crate) fn history_reads(t: &Tensor, st: &Arc<Storage>, stop: Option<&Arc<Node>>) -> bool {
+    let mut seen: Vec<*const Node> = Vec::new();
+    let mut stack: Vec<Arc<Node>> = t.grad_fn().into_iter().collect();
+    while let Some(n) = stack.pop() {
+        if stop.is_some_and(|s| Arc::ptr_eq(s, &n)) || seen.contains(&Arc::as_ptr(&n)) {
+            continue;
+        }
+        seen.push(Arc::as_ptr(&n));
+        if n.saved
+            .iter()
+            .any(|(s, _)| std::ptr::eq(s.as_ptr(), Arc::as_ptr(st)))
+        {
+            return true;
+        }
+        // an in-place op's own subgraph is a few nodes; do not walk the whole history
+        if seen.len() > 64 {
+            return true;
+        }
+        for e in n.inputs.iter().flatten() {
+            if let Edge::Node(c) = e {
+                stack.push(c.clone());
+            }
+        }
+    }
+    false
+}
+
+/// A graph node for `rule` over `inputs` (the caller decided one is needed).
+pub(crate) fn make_node(
+    name: &'static str,
+    inputs: &[&Tensor],
+    saved: &[Tensor],
+    rule: BackwardFn,
+) -> Arc<Node> {
     let edges = inputs
         .iter()
         .map(|t| {
             if let Some(f) = t.grad_fn() {
-                Some(Edge::Node(f.clone()))
+                Some(Edge::Node(f))
             } else if t.requires_grad() {
                 Some(Edge::Leaf((*t).clone()))
             } else {
@@ -159,13 +219,17 @@ pub(crate) fn record(
             }
         })
         .collect();
-    let node = Arc::new(Node {
+    let saved = saved
+        .iter()
+        .map(|t| (Arc::downgrade(t.storage_arc()), t.version()))
+        .collect();
+    Arc::new(Node {
         name,
-        rule: Mutex::new(Some(Box::new(rule))),
+        rule: Mutex::new(Some(rule)),
         inputs: edges,
         hooks: Mutex::default(),
-    });
-    out.with_grad_fn(node)
+        saved,
+    })
 }
 
 /// Records a derivative rule written outside the library (a custom autograd function, as
@@ -287,7 +351,7 @@ pub fn grad(
     let mut cap = Capture::default();
     for t in inputs {
         match t.grad_fn() {
-            Some(n) => cap.nodes.insert(Arc::as_ptr(n), None),
+            Some(n) => cap.nodes.insert(Arc::as_ptr(&n), None),
             None => cap.leaves.insert(t.inner_addr(), None),
         };
     }
@@ -303,7 +367,7 @@ pub fn grad(
     let mut out = Vec::with_capacity(inputs.len());
     for (i, t) in inputs.iter().enumerate() {
         let g = match t.grad_fn() {
-            Some(n) => cap.nodes.get(&Arc::as_ptr(n)).cloned().flatten(),
+            Some(n) => cap.nodes.get(&Arc::as_ptr(&n)).cloned().flatten(),
             // a leaf's gradient hooks run on its total, as in backward
             None => match cap.leaves.get(&t.inner_addr()).cloned().flatten() {
                 Some(g) => Some(hooks::apply(&hooks::leaf_hooks(t).0, g)?),
@@ -457,7 +521,7 @@ fn run_pass(
     for (t, seed) in roots {
         match t.grad_fn() {
             Some(n) => {
-                let p = Arc::as_ptr(n);
+                let p = Arc::as_ptr(&n);
                 if let std::collections::hash_map::Entry::Vacant(e) = pending.entry(p) {
                     e.insert(0);
                     stack.push(n.clone());
@@ -564,6 +628,20 @@ fn run_rule(
             )))
         }
     };
+    for (st, v) in &n.saved {
+        let Some(st) = st.upgrade() else { continue };
+        let now = st.version();
+        if now != *v {
+            return Err(Error::Autograd(format!(
+                "backward: one of the tensors needed for gradient computation has been \
+                 modified by an in-place operation: {} saved a tensor of {} elements at \
+                 version {v}, and it is now at version {now}; compute the in-place update \
+                 out of place (or on a clone()) instead",
+                n.name,
+                st.read().len()
+            )));
+        }
+    }
     // what other consumers have summed for this node's inputs so far, for the rule to fold
     // into its own gradients (`take_prior`); what it leaves is added back
     let offered: Vec<Option<Tensor>> = n

@@ -248,6 +248,9 @@ pub struct Storage {
     buf: RwLock<Buffer>,
     /// the elements are another library's memory (`alloc::lend`)
     lent: bool,
+    /// how many times the elements were opened for writing: a backward rule that saved
+    /// this storage checks it is unchanged (PyTorch's version counter)
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl Storage {
@@ -259,6 +262,7 @@ impl Storage {
             device: buf.device(),
             buf: RwLock::new(buf),
             lent: false,
+            version: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -302,9 +306,16 @@ impl Storage {
         self.buf.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Write access.
+    /// Write access; counts as a modification (see `version`).
     pub fn write(&self) -> RwLockWriteGuard<'_, Buffer> {
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.buf.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many times the elements were opened for writing (in place) so far.
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 

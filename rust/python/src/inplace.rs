@@ -64,11 +64,16 @@ impl PyTensor {
         min: Option<&Bound<'py, PyAny>>,
         max: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, Self>> {
-        // `clamp`'s result (its bounds' rules), stored back by the in-place rules
-        let clamped = slf.get().clamp(slf.py(), min, max)?;
+        // `clamp`'s result (its bounds' rules), stored back by the in-place rules; under
+        // autograd computed from a copy, since clamp's rule reads the values it overwrites
         let t = slf.get().t.clone();
+        let clamped = if ferrograd_core::autograd::is_grad_enabled() && t.requires_grad() {
+            wrap(t.clone_tensor().map_err(err)?).clamp(slf.py(), min, max)?
+        } else {
+            slf.get().clamp(slf.py(), min, max)?
+        };
         run(slf.py(), heavy(&t), || {
-            t.apply_("clamp_", |_| Ok(clamped.t))
+            t.apply_("clamp_", |_| Ok(clamped.t.clone()))
         })?;
         Ok(slf)
     }
@@ -81,7 +86,7 @@ impl PyTensor {
         let filled = slf.get().masked_fill(slf.py(), mask, value)?;
         let t = slf.get().t.clone();
         run(slf.py(), heavy(&t), || {
-            t.apply_("masked_fill_", |_| Ok(filled.t))
+            t.apply_("masked_fill_", |_| Ok(filled.t.clone()))
         })?;
         Ok(slf)
     }

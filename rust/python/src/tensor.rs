@@ -109,6 +109,18 @@ impl PyTensor {
     fn is_leaf(&self) -> bool {
         self.t.is_leaf()
     }
+    /// How many in-place writes the tensor's memory has seen (shared with its views), as
+    /// PyTorch's `_version`: autograd checks it for the tensors a backward rule saved.
+    #[getter]
+    fn _version(&self) -> u64 {
+        self.t.version()
+    }
+    /// The tensor this one is a view of (the start of its chain of views), or None, as
+    /// PyTorch's `_base`.
+    #[getter]
+    fn _base(&self) -> Option<PyTensor> {
+        self.t.view_base().map(wrap)
+    }
 
     // ------------------------------------------------------------ conversion
     /// A NumPy copy of the data.

@@ -114,7 +114,7 @@ pub fn register_hook(t: &Tensor, hook: GradHook) -> Result<u64> {
             let mut ids = lock(&NODE_HOOK_IDS);
             let map = ids.get_or_insert_with(HashMap::new);
             map.retain(|_, n| n.strong_count() > 0);
-            map.insert(id, Arc::downgrade(node));
+            map.insert(id, Arc::downgrade(&node));
         }
     }
     Ok(id)

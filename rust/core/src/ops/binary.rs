@@ -1,6 +1,6 @@
 //! Elementwise binary ops with NumPy broadcasting, comparisons and `where`.
 
-use crate::autograd::{needs, record};
+use crate::autograd::{needs, record_saving};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::broadcast_shapes;
@@ -150,7 +150,20 @@ impl Tensor {
         let (ca, cb) = (a.detach(), b.detach());
         let (na, nb) = (needs(a), needs(b));
         let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
-        Ok(record(out, name, &[a, b], move |g| {
+        // what the rule reads, for the saved-tensor check
+        let (at, bt) = (a.clone().into_owned(), b.clone().into_owned());
+        let saved: Vec<Tensor> = match op {
+            BinaryOp::Add | BinaryOp::Sub => vec![],
+            BinaryOp::Mul => [(nb, at), (na, bt)]
+                .into_iter()
+                .filter_map(|(n, t)| n.then_some(t))
+                .collect(),
+            BinaryOp::Div if nb => vec![bt, y.clone()],
+            BinaryOp::Div => vec![bt],
+            BinaryOp::Pow => vec![at, bt, y.clone()],
+            BinaryOp::Maximum | BinaryOp::Minimum => vec![at, bt],
+        };
+        Ok(record_saving(out, name, &[a, b], saved, move |g| {
             let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
                 // d(a+b) = da + db
                 BinaryOp::Add => (na.then(|| g.clone()), nb.then(|| g.clone())),
@@ -436,21 +449,27 @@ impl Tensor {
         }
         let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
         let c2 = c.clone();
-        Ok(record(out, "WhereBackward", &[a, b], move |g| {
-            // d where(c, a, b) = where(c, g, 0) da + where(c, 0, g) db
-            let z = Tensor::scalar(0.0, g.dtype());
-            Ok(vec![
-                if na {
-                    Some(Tensor::where_(&c2, g, &z)?.sum_to(&sa)?)
-                } else {
-                    None
-                },
-                if nb {
-                    Some(Tensor::where_(&c2, &z, g)?.sum_to(&sb)?)
-                } else {
-                    None
-                },
-            ])
-        }))
+        Ok(record_saving(
+            out,
+            "WhereBackward",
+            &[a, b],
+            vec![c2.clone()],
+            move |g| {
+                // d where(c, a, b) = where(c, g, 0) da + where(c, 0, g) db
+                let z = Tensor::scalar(0.0, g.dtype());
+                Ok(vec![
+                    if na {
+                        Some(Tensor::where_(&c2, g, &z)?.sum_to(&sa)?)
+                    } else {
+                        None
+                    },
+                    if nb {
+                        Some(Tensor::where_(&c2, &z, g)?.sum_to(&sb)?)
+                    } else {
+                        None
+                    },
+                ])
+            },
+        ))
     }
 }

@@ -4,7 +4,7 @@
 //! `max_pool2d`, one backend op each way. Average pooling is `unfold2d` then a row mean
 //! (see `ferrograd.nn.functional`).
 
-use crate::autograd::record;
+use crate::autograd::{record, record_saving};
 use crate::backend::Window2d;
 use crate::error::Result;
 use crate::layout::fmt_shape;
@@ -257,51 +257,58 @@ impl Tensor {
             outside: 0.0,
             ..*win
         };
-        Ok(record(out, "Conv2dBackward", &inputs, move |g| {
-            // the backend's own backward where it has one (the host's, image by image)
-            let own = xd.storage_guard().conv2d_grad(
-                xd.layout(),
-                (&wd.storage_guard(), wd.layout()),
-                (&g.storage_guard(), g.layout()),
-                &zero_pad,
-                (nx, nw),
-            );
-            if let Some(r) = own {
-                let (dx, dw) = r?;
+        let saved = vec![xd.clone(), wd.clone()];
+        Ok(record_saving(
+            out,
+            "Conv2dBackward",
+            &inputs,
+            saved,
+            move |g| {
+                // the backend's own backward where it has one (the host's, image by image)
+                let own = xd.storage_guard().conv2d_grad(
+                    xd.layout(),
+                    (&wd.storage_guard(), wd.layout()),
+                    (&g.storage_guard(), g.layout()),
+                    &zero_pad,
+                    (nx, nw),
+                );
+                if let Some(r) = own {
+                    let (dx, dw) = r?;
+                    let mut grads = vec![
+                        dx.map(|d| Tensor::from_buffer(d, xd.shape())).transpose()?,
+                        dw.map(|d| Tensor::from_buffer(d, wd.shape())).transpose()?,
+                    ];
+                    if has_b {
+                        // each plane's sum first: a reduction over the adjacent (oh, ow) of the
+                        // contiguous gradient reads it in place, where one over (n, oh, ow)
+                        // gathered all of it into a permuted copy first
+                        grads.push(Some(g.sum(Some(&[2, 3]), false)?.sum(Some(&[0]), false)?));
+                    }
+                    return Ok(grads);
+                }
+                // the lowering's: the gradient as (n * oh * ow, oc) rows
+                let g = &g.permute(&[0, 2, 3, 1])?.reshape(&[-1, oc as isize])?;
                 let mut grads = vec![
-                    dx.map(|d| Tensor::from_buffer(d, xd.shape())).transpose()?,
-                    dw.map(|d| Tensor::from_buffer(d, wd.shape())).transpose()?,
+                    if nx {
+                        Some(g.mm(&wd)?.fold2d(&zero_pad)?)
+                    } else {
+                        None
+                    },
+                    if nw {
+                        let c = match &cols {
+                            Some(c) => c.clone(),
+                            None => xd.unfold2d(&zero_pad)?,
+                        };
+                        Some(g.transpose(0, 1)?.mm(&c)?)
+                    } else {
+                        None
+                    },
                 ];
                 if has_b {
-                    // each plane's sum first: a reduction over the adjacent (oh, ow) of the
-                    // contiguous gradient reads it in place, where one over (n, oh, ow)
-                    // gathered all of it into a permuted copy first
-                    grads.push(Some(g.sum(Some(&[2, 3]), false)?.sum(Some(&[0]), false)?));
+                    grads.push(Some(g.sum(Some(&[0]), false)?));
                 }
-                return Ok(grads);
-            }
-            // the lowering's: the gradient as (n * oh * ow, oc) rows
-            let g = &g.permute(&[0, 2, 3, 1])?.reshape(&[-1, oc as isize])?;
-            let mut grads = vec![
-                if nx {
-                    Some(g.mm(&wd)?.fold2d(&zero_pad)?)
-                } else {
-                    None
-                },
-                if nw {
-                    let c = match &cols {
-                        Some(c) => c.clone(),
-                        None => xd.unfold2d(&zero_pad)?,
-                    };
-                    Some(g.transpose(0, 1)?.mm(&c)?)
-                } else {
-                    None
-                },
-            ];
-            if has_b {
-                grads.push(Some(g.sum(Some(&[0]), false)?));
-            }
-            Ok(grads)
-        }))
+                Ok(grads)
+            },
+        ))
     }
 }

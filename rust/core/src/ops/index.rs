@@ -322,13 +322,15 @@ impl Tensor {
             shape.extend(std::iter::repeat_n(1, self.ndim() - k));
             let m = mask.reshape(&shape)?.to_device(self.device())?;
             let v = value.detach().reshape(&[])?;
-            return self.apply_(op, |t| Tensor::where_(&m, &v.cast(t.dtype())?, &t.detach()));
+            return self.apply_(op, |t| Tensor::where_(&m, &v.cast(t.dtype())?, t));
         }
+        let tracked = self.tracked(value);
         let _g = crate::autograd::NoGradGuard::new();
         let flags: Vec<bool> = mask.to_vec()?;
         let picked: Vec<usize> = (0..flags.len()).filter(|&i| flags[i]).collect();
         let mut shape = vec![picked.len()];
         shape.extend_from_slice(&self.shape()[k..]);
+        let full = value.broadcast_to(&shape);
         let v = value.detach().broadcast_to(&shape).map_err(|_| {
             shape_err!(
                 "{op}: a value of shape {} does not fit the {} selected entries of shape {}",
@@ -348,7 +350,23 @@ impl Tensor {
             self.index(&items)?
                 .copy_(&v.index(&[IndexItem::Int(j as isize)])?)?;
         }
+        if tracked {
+            drop(_g);
+            self.rebase_rows(&picked, full?)?;
+        }
         Ok(())
+    }
+
+    /// After rows `rows` (flat indices over the leading dims that `value`'s first dim
+    /// counts) were written with `value` outside the graph: the write, recorded.
+    fn rebase_rows(&self, rows: &[usize], value: Tensor) -> Result<()> {
+        let rest: usize = value.shape()[1..].iter().product();
+        let mut sel: Vec<i64> = crate::storage::try_vec(rows.len() * rest)?;
+        for &r in rows {
+            sel.extend((0..rest).map(|j| (r * rest + j) as i64));
+        }
+        let n = sel.len();
+        self.rebase_at(value.reshape(&[-1])?, Some(Tensor::from_vec(sel, &[n])?))
     }
 
     /// `x[idx]` for an index tensor, as NumPy and PyTorch: a bool mask selects (see
@@ -399,9 +417,21 @@ impl Tensor {
                 let mut shape: Vec<isize> = vec![rows.len() as isize];
                 shape.extend(self.shape()[1..].iter().map(|&d| d as isize));
                 let v = value.broadcast_to(&sel)?.reshape(&shape)?;
-                for (k, &r) in rows.iter().enumerate() {
-                    let dst = self.index(&[IndexItem::Int(r as isize)])?;
-                    dst.copy_(&v.index(&[IndexItem::Int(k as isize)])?)?;
+                let tracked = self.tracked(value);
+                {
+                    let _g = crate::autograd::NoGradGuard::new();
+                    for (k, &r) in rows.iter().enumerate() {
+                        let dst = self.index(&[IndexItem::Int(r as isize)])?;
+                        dst.copy_(&v.index(&[IndexItem::Int(k as isize)])?)?;
+                    }
+                }
+                if tracked {
+                    let n0 = self.shape()[0] as i64;
+                    let rows: Vec<usize> = rows
+                        .iter()
+                        .map(|&r| r.rem_euclid(n0.max(1)) as usize)
+                        .collect();
+                    self.rebase_rows(&rows, v)?;
                 }
                 Ok(())
             }

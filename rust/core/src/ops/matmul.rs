@@ -1,7 +1,7 @@
 //! Matrix products: `matmul`/`mm`/`bmm`, and `linear` with its fused bias and activation.
 //! The kernels are the backends' (`BackendStorage::matmul`).
 
-use crate::autograd::record;
+use crate::autograd::record_saving;
 use crate::backend::ProductCast;
 use crate::dtype::DType;
 use crate::error::Result;
@@ -383,21 +383,32 @@ impl Tensor {
         let (a, b) = (self.detach(), other.detach());
         let (na, nb) = (self.requires_grad(), other.requires_grad());
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
-        Ok(record(out, "MatmulBackward", &[self, other], move |g| {
-            // d(ab) = g b^T for a and a^T g for b, summed over broadcast batch dims
-            Ok(vec![
-                if na {
-                    Some(g.mm_nd(&b.transpose(-1, -2)?)?.sum_to(&sa)?)
-                } else {
-                    None
-                },
-                if nb {
-                    Some(a.transpose(-1, -2)?.mm_nd(g)?.sum_to(&sb)?)
-                } else {
-                    None
-                },
-            ])
-        }))
+        let saved: Vec<Tensor> = [(nb, &a), (na, &b)]
+            .into_iter()
+            .filter(|(n, _)| *n)
+            .map(|(_, t)| t.clone())
+            .collect();
+        Ok(record_saving(
+            out,
+            "MatmulBackward",
+            &[self, other],
+            saved,
+            move |g| {
+                // d(ab) = g b^T for a and a^T g for b, summed over broadcast batch dims
+                Ok(vec![
+                    if na {
+                        Some(g.mm_nd(&b.transpose(-1, -2)?)?.sum_to(&sa)?)
+                    } else {
+                        None
+                    },
+                    if nb {
+                        Some(a.transpose(-1, -2)?.mm_nd(g)?.sum_to(&sb)?)
+                    } else {
+                        None
+                    },
+                ])
+            },
+        ))
     }
 
     /// `x @ w^T + b` with `w` of shape (out, in), as `torch.nn.functional.linear`; the bias is
@@ -507,41 +518,48 @@ impl Tensor {
             inputs.push(b);
         }
         let y_saved = act.map(|_| y.detach());
-        Ok(record(out, "LinearBackward", &inputs, move |g| {
-            // through the mask and the activation first, from the output alone
-            let g = match (act, &y_saved, &dropped) {
-                (Some(op), Some(y), Some((saved, mask))) => {
-                    Tensor::masked_act_grad(g, saved, mask, op, y)?
+        let saved = linear_saved(nx, nw, &xd, &wd, y_saved.as_ref());
+        Ok(record_saving(
+            out,
+            "LinearBackward",
+            &inputs,
+            saved,
+            move |g| {
+                // through the mask and the activation first, from the output alone
+                let g = match (act, &y_saved, &dropped) {
+                    (Some(op), Some(y), Some((saved, mask))) => {
+                        Tensor::masked_act_grad(g, saved, mask, op, y)?
+                    }
+                    (Some(op), Some(y), None) => Tensor::act_backward_from_output(op, y, g)?,
+                    _ => g.clone(),
+                };
+                let g = &g;
+                // y = x w^T + b: dx = g w, dw = g^T x, db = sum over rows of g
+                let dx = match nx {
+                    true => Some(input_grad(g, &wd, None, || g.mm_nd(&wd))?),
+                    false => None,
+                };
+                if nw && nbias {
+                    if let Some((dw, db)) = weight_and_bias_grads(g, &xd)? {
+                        return Ok(vec![dx, Some(dw), Some(db)]);
+                    }
                 }
-                (Some(op), Some(y), None) => Tensor::act_backward_from_output(op, y, g)?,
-                _ => g.clone(),
-            };
-            let g = &g;
-            // y = x w^T + b: dx = g w, dw = g^T x, db = sum over rows of g
-            let dx = match nx {
-                true => Some(input_grad(g, &wd, None, || g.mm_nd(&wd))?),
-                false => None,
-            };
-            if nw && nbias {
-                if let Some((dw, db)) = weight_and_bias_grads(g, &xd)? {
-                    return Ok(vec![dx, Some(dw), Some(db)]);
-                }
-            }
-            let mut grads = vec![
-                dx,
-                if nw {
-                    Some(g.transpose(0, 1)?.mm_nd(&xd)?)
+                let mut grads = vec![
+                    dx,
+                    if nw {
+                        Some(g.transpose(0, 1)?.mm_nd(&xd)?)
+                    } else {
+                        None
+                    },
+                ];
+                grads.push(if nbias {
+                    Some(g.sum(Some(&[0]), false)?)
                 } else {
                     None
-                },
-            ];
-            grads.push(if nbias {
-                Some(g.sum(Some(&[0]), false)?)
-            } else {
-                None
-            });
-            Ok(grads)
-        }))
+                });
+                Ok(grads)
+            },
+        ))
     }
 
     /// Mixed precision's 2-D Linear: operands float32 or of the half dtype `dt`, computed as
@@ -584,50 +602,68 @@ impl Tensor {
             inputs.push(b);
         }
         let y_saved = act.map(|_| out.detach());
-        Ok(Some(record(out, "LinearBackward", &inputs, move |g| {
-            let g = match (act, &y_saved) {
-                (Some(op), Some(y)) => Tensor::act_backward_from_output(op, y, g)?,
-                _ => g.clone(),
-            };
-            // a recorded backward (create_graph) takes the differentiable ops
-            let fused = !crate::autograd::is_grad_enabled();
-            let own = || {
-                match fused {
-                    true => product_cast(&g, &wd, None, None, to(xdt))?.map(|(c, _)| c),
-                    false => None,
-                }
-                .map_or_else(|| g.cast(dt)?.mm_nd(&wd.cast(dt)?)?.cast(xdt), Ok)
-            };
-            let dx = match (nx, xdt) {
-                (false, _) => None,
-                // a float32 input may have the shortcut's gradient folded in (input_grad)
-                (true, DType::F32) => Some(input_grad(&g, &wd, Some(dt), own)?),
-                (true, _) => Some(own()?),
-            };
-            let gt = g.transpose(0, 1)?;
-            let (mut dw, mut db) = (None, None);
-            if nw && fused {
-                let sums = nbias && wdt == DType::F32 && bdt == DType::F32;
-                let cast = ProductCast {
-                    row_sums: sums,
-                    ..to(wdt)
+        let saved = linear_saved(nx, nw, &xd, &wd, y_saved.as_ref());
+        Ok(Some(record_saving(
+            out,
+            "LinearBackward",
+            &inputs,
+            saved,
+            move |g| {
+                let g = match (act, &y_saved) {
+                    (Some(op), Some(y)) => Tensor::act_backward_from_output(op, y, g)?,
+                    _ => g.clone(),
                 };
-                if let Some((c, s)) = product_cast(&gt, &xd, None, None, cast)? {
-                    (dw, db) = (Some(c), s);
+                // a recorded backward (create_graph) takes the differentiable ops
+                let fused = !crate::autograd::is_grad_enabled();
+                let own = || {
+                    match fused {
+                        true => product_cast(&g, &wd, None, None, to(xdt))?.map(|(c, _)| c),
+                        false => None,
+                    }
+                    .map_or_else(|| g.cast(dt)?.mm_nd(&wd.cast(dt)?)?.cast(xdt), Ok)
+                };
+                let dx = match (nx, xdt) {
+                    (false, _) => None,
+                    // a float32 input may have the shortcut's gradient folded in (input_grad)
+                    (true, DType::F32) => Some(input_grad(&g, &wd, Some(dt), own)?),
+                    (true, _) => Some(own()?),
+                };
+                let gt = g.transpose(0, 1)?;
+                let (mut dw, mut db) = (None, None);
+                if nw && fused {
+                    let sums = nbias && wdt == DType::F32 && bdt == DType::F32;
+                    let cast = ProductCast {
+                        row_sums: sums,
+                        ..to(wdt)
+                    };
+                    if let Some((c, s)) = product_cast(&gt, &xd, None, None, cast)? {
+                        (dw, db) = (Some(c), s);
+                    }
                 }
-            }
-            if nw && dw.is_none() {
-                dw = Some(gt.cast(dt)?.mm_nd(&xd.cast(dt)?)?.cast(wdt)?);
-            }
-            if nbias && db.is_none() {
-                db = Some(if fused && bdt == DType::F32 && g.dtype() == dt {
-                    // the half sum cast back in one pass (no pack, then unpack), same bits
-                    g.sum_rounded_f32(&[0])?
-                } else {
-                    g.cast(dt)?.sum(Some(&[0]), false)?.cast(bdt)?
-                });
-            }
-            Ok(vec![dx, dw, if nbias { db } else { None }])
-        })))
+                if nw && dw.is_none() {
+                    dw = Some(gt.cast(dt)?.mm_nd(&xd.cast(dt)?)?.cast(wdt)?);
+                }
+                if nbias && db.is_none() {
+                    db = Some(if fused && bdt == DType::F32 && g.dtype() == dt {
+                        // the half sum cast back in one pass (no pack, then unpack), same bits
+                        g.sum_rounded_f32(&[0])?
+                    } else {
+                        g.cast(dt)?.sum(Some(&[0]), false)?.cast(bdt)?
+                    });
+                }
+                Ok(vec![dx, dw, if nbias { db } else { None }])
+            },
+        )))
     }
+}
+
+/// What a linear layer's rule reads: the weight for the input's gradient, the input for
+/// the weight's, and the activation's output when one is fused.
+fn linear_saved(nx: bool, nw: bool, x: &Tensor, w: &Tensor, y: Option<&Tensor>) -> Vec<Tensor> {
+    [(nx, w), (nw, x)]
+        .into_iter()
+        .filter(|(n, _)| *n)
+        .map(|(_, t)| t.clone())
+        .chain(y.cloned())
+        .collect()
 }

@@ -2,7 +2,7 @@
 //! losses whose composed forms would be slow or unstable (cross-entropy, BCE with logits).
 //! The composed versions remain the tests' oracle.
 
-use crate::autograd::record;
+use crate::autograd::{record, record_saving};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
@@ -317,35 +317,42 @@ impl Tensor {
         // the shortcut's gradient is the output's (d(skip + y) / d skip = 1)
         let residual_grad = residual.map(|t| t.requires_grad());
         let x = self.detach();
-        Ok(record(out, "BatchNormBackward", &inputs, move |g| {
-            let g = g.placed(dt, x.device())?;
-            let (dx, dw, db) = x.storage_guard().batch_norm_grad(
-                x.layout(),
-                &stats,
-                (&g.storage_guard(), g.layout()),
-                &spec,
-            )?;
-            let shapes: [&[usize]; 3] = [&[n, c], &[c], &[c]];
-            let mut grads = Vec::with_capacity(3);
-            for (((buf, shape), &want), &present) in [dx, dw, db]
-                .into_iter()
-                .zip(shapes)
-                .zip(&grads_for)
-                .zip(&has)
-            {
-                if present {
-                    grads.push(if want {
-                        Some(Tensor::from_buffer(buf, shape)?)
-                    } else {
-                        None
-                    });
+        let saved: Vec<Tensor> = std::iter::once(x.clone()).chain(weight.cloned()).collect();
+        Ok(record_saving(
+            out,
+            "BatchNormBackward",
+            &inputs,
+            saved,
+            move |g| {
+                let g = g.placed(dt, x.device())?;
+                let (dx, dw, db) = x.storage_guard().batch_norm_grad(
+                    x.layout(),
+                    &stats,
+                    (&g.storage_guard(), g.layout()),
+                    &spec,
+                )?;
+                let shapes: [&[usize]; 3] = [&[n, c], &[c], &[c]];
+                let mut grads = Vec::with_capacity(3);
+                for (((buf, shape), &want), &present) in [dx, dw, db]
+                    .into_iter()
+                    .zip(shapes)
+                    .zip(&grads_for)
+                    .zip(&has)
+                {
+                    if present {
+                        grads.push(if want {
+                            Some(Tensor::from_buffer(buf, shape)?)
+                        } else {
+                            None
+                        });
+                    }
                 }
-            }
-            if let Some(want) = residual_grad {
-                grads.push(want.then(|| g.clone()));
-            }
-            Ok(grads)
-        }))
+                if let Some(want) = residual_grad {
+                    grads.push(want.then(|| g.clone()));
+                }
+                Ok(grads)
+            },
+        ))
     }
 
     /// Checks cross-entropy's arguments; returns the class labels.
@@ -509,18 +516,24 @@ impl Tensor {
             },
         };
         let xd = x.detach();
-        Ok(record(out, "CrossEntropyBackward", &[&x], move |g| {
-            // d loss_i / d z = softmax(z) - ((1 - eps) onehot(y) + eps / C), times g_i
-            let g = g.placed(if wide_out { DType::F32 } else { xd.dtype() }, xd.device())?;
-            let dx = xd.storage_guard().cross_entropy_grad(
-                xd.layout(),
-                &saved,
-                &labels,
-                (&g.storage_guard(), g.layout()),
-                &spec,
-            )?;
-            Ok(vec![Some(Tensor::from_buffer(dx, &[n, c])?)])
-        }))
+        Ok(record_saving(
+            out,
+            "CrossEntropyBackward",
+            &[&x],
+            vec![xd.clone()],
+            move |g| {
+                // d loss_i / d z = softmax(z) - ((1 - eps) onehot(y) + eps / C), times g_i
+                let g = g.placed(if wide_out { DType::F32 } else { xd.dtype() }, xd.device())?;
+                let dx = xd.storage_guard().cross_entropy_grad(
+                    xd.layout(),
+                    &saved,
+                    &labels,
+                    (&g.storage_guard(), g.layout()),
+                    &spec,
+                )?;
+                Ok(vec![Some(Tensor::from_buffer(dx, &[n, c])?)])
+            },
+        ))
     }
 
     /// Binary cross-entropy between logits and targets in [0, 1] (same shape), computed
@@ -562,14 +575,21 @@ impl Tensor {
                 Reduction::Mean => per.mean(None, false)?,
             }
         };
-        Ok(record(out, "BinaryCrossEntropyBackward", &[&x], move |g| {
-            // d/dx = sigmoid(x) - t
-            let d = xd.sigmoid()?.sub(&t)?.mul(g)?;
-            Ok(vec![Some(match reduction {
-                Reduction::Mean => d.mul_scalar(1.0 / n.max(1) as f64)?,
-                Reduction::None | Reduction::Sum => d,
-            })])
-        }))
+        let saved = vec![xd.clone(), t.clone()];
+        Ok(record_saving(
+            out,
+            "BinaryCrossEntropyBackward",
+            &[&x],
+            saved,
+            move |g| {
+                // d/dx = sigmoid(x) - t
+                let d = xd.sigmoid()?.sub(&t)?.mul(g)?;
+                Ok(vec![Some(match reduction {
+                    Reduction::Mean => d.mul_scalar(1.0 / n.max(1) as f64)?,
+                    Reduction::None | Reduction::Sum => d,
+                })])
+            },
+        ))
     }
 }
 

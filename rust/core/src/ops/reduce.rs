@@ -1,6 +1,6 @@
 //! Reductions over one or more dims, and the softmax family built on them.
 
-use crate::autograd::{record, NoGradGuard};
+use crate::autograd::{record_saving, NoGradGuard};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::{fmt_shape, normalize_dim, Shape};
@@ -166,7 +166,11 @@ impl Tensor {
             Kind::Max => "MaxBackward",
             Kind::Min => "MinBackward",
         };
-        Ok(record(out, name, &[x], move |g| {
+        let saved = match kind {
+            Kind::Sum => vec![],
+            Kind::Max | Kind::Min => vec![xs.clone(), m.clone()],
+        };
+        Ok(record_saving(out, name, &[x], saved, move |g| {
             let gk = g.reshape(&kshape)?;
             match kind {
                 // d sum = broadcast of g
@@ -270,12 +274,18 @@ impl Tensor {
             return Ok(out);
         }
         let xs = self.detach();
-        Ok(record(out, "NormBackward", &[self], move |g| {
-            // d|x| = x / |x|; where |x| = 0 every x is 0, and dividing by 1 gives 0
-            let zero = nk.compare(crate::ops::CmpOp::Eq, &Tensor::scalar(0.0, dt))?;
-            let safe = Tensor::where_(&zero, &Tensor::scalar(1.0, dt), &nk)?;
-            Ok(vec![Some(g.reshape(&kshape)?.mul(&xs)?.div(&safe)?)])
-        }))
+        Ok(record_saving(
+            out,
+            "NormBackward",
+            &[self],
+            vec![xs.clone(), nk.clone()],
+            move |g| {
+                // d|x| = x / |x|; where |x| = 0 every x is 0, and dividing by 1 gives 0
+                let zero = nk.compare(crate::ops::CmpOp::Eq, &Tensor::scalar(0.0, dt))?;
+                let safe = Tensor::where_(&zero, &Tensor::scalar(1.0, dt), &nk)?;
+                Ok(vec![Some(g.reshape(&kshape)?.mul(&xs)?.div(&safe)?)])
+            },
+        ))
     }
 
     /// Whether any element over `dims` (all when `None`) is true (nonzero, NaN included):
@@ -393,10 +403,11 @@ impl Tensor {
             if let Some(out) = fused {
                 let out = Tensor::from_buffer(out?, x.shape())?;
                 let y = out.detach();
-                return Ok(crate::autograd::record(
+                return Ok(crate::autograd::record_saving(
                     out,
                     "LogSoftmaxBackward",
                     &[&x],
+                    vec![y.clone()],
                     move |g| {
                         Ok(vec![Some(
                             g.sub(&y.exp()?.mul(&g.sum(Some(&[-1]), true)?)?)?,

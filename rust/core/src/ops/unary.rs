@@ -2,7 +2,7 @@
 //! derivative rule. The ops themselves (names, codes, formulas for both devices) are the
 //! rows of the op table in `ops/table.rs`.
 
-use crate::autograd::record;
+use crate::autograd::record_saving;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::tensor::Tensor;
@@ -127,9 +127,14 @@ impl Tensor {
             return Ok(out);
         }
         let (xs, ys) = (x.detach(), out.detach());
-        Ok(record(out, op.backward_name(), &[x], move |g| {
-            Ok(vec![Some(unary_grad(op, &xs, Some(&ys), g)?)])
-        }))
+        // the derivative kernels read both the input and the output
+        Ok(record_saving(
+            out,
+            op.backward_name(),
+            &[x],
+            vec![xs.clone(), ys.clone()],
+            move |g| Ok(vec![Some(unary_grad(op, &xs, Some(&ys), g)?)]),
+        ))
     }
 
     /// Whether `op` can be fused into a matrix product's epilogue: its derivative must be a

@@ -9,7 +9,7 @@ use crate::storage::{
 };
 use crate::{shape_err, value_err};
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Where a tensor's storage lives.
@@ -63,8 +63,24 @@ pub(crate) struct Inner {
     storage: Arc<Storage>,
     layout: Layout,
     requires_grad: AtomicBool,
-    grad_fn: Option<Arc<Node>>,
+    /// replaced when an in-place op under autograd rewrites the tensor (see `inplace.rs`)
+    grad_fn: Mutex<Option<Arc<Node>>>,
     grad: Mutex<Option<Tensor>>,
+    /// for a view: the tensor at the root of its view chain (see `ViewBase`)
+    base: Option<ViewBase>,
+    /// how many times an in-place op under autograd rewrote this tensor: its views'
+    /// gradient paths made before then are stale
+    rebases: AtomicU64,
+}
+
+/// A view's link to the tensor it views, so an in-place write through the view rewrites
+/// that tensor's autograd history too, and the view's own history follows the tensor's
+/// rewrites (PyTorch's view + in-place semantics). Weak: a view does not keep its base's
+/// graph alive, and a base nobody holds cannot be observed.
+pub(crate) struct ViewBase {
+    root: std::sync::Weak<Inner>,
+    /// the root's `rebases` when this view's `grad_fn` was made
+    seen: AtomicU64,
 }
 
 /// A host tensor's memory as another library sees it (see `Tensor::host_memory`).
@@ -170,8 +186,10 @@ impl Tensor {
             storage,
             layout,
             requires_grad: AtomicBool::new(false),
-            grad_fn: None,
+            grad_fn: Mutex::new(None),
             grad: Mutex::new(None),
+            base: None,
+            rebases: AtomicU64::new(0),
         }))
     }
 
@@ -505,6 +523,9 @@ impl Tensor {
 
     /// Whether this tensor takes part in autograd.
     pub fn requires_grad(&self) -> bool {
+        if self.0.base.is_some() {
+            self.refresh_view();
+        }
         self.0.requires_grad.load(Ordering::Relaxed)
     }
 
@@ -526,13 +547,20 @@ impl Tensor {
     }
 
     /// The node that produced this tensor, if autograd recorded one.
-    pub fn grad_fn(&self) -> Option<&Arc<Node>> {
-        self.0.grad_fn.as_ref()
+    pub fn grad_fn(&self) -> Option<Arc<Node>> {
+        if self.0.base.is_some() {
+            self.refresh_view();
+        }
+        self.grad_fn_slot().clone()
+    }
+
+    fn grad_fn_slot(&self) -> MutexGuard<'_, Option<Arc<Node>>> {
+        self.0.grad_fn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether this is a leaf of the graph (created by the user rather than by an op).
     pub fn is_leaf(&self) -> bool {
-        self.0.grad_fn.is_none()
+        self.grad_fn().is_none()
     }
 
     /// The accumulated gradient.
@@ -598,16 +626,26 @@ impl Tensor {
     }
 
     pub(crate) fn with_grad_fn(self, node: Arc<Node>) -> Tensor {
-        let (storage, layout) = match Arc::try_unwrap(self.0) {
-            Ok(inner) => (inner.storage, inner.layout),
-            Err(arc) => (arc.storage.clone(), arc.layout.clone()),
+        // a view keeps its base link: its recorded backward is the view's, made now
+        let (storage, layout, base) = match Arc::try_unwrap(self.0) {
+            Ok(inner) => (inner.storage, inner.layout, inner.base),
+            Err(arc) => (
+                arc.storage.clone(),
+                arc.layout.clone(),
+                arc.base.as_ref().map(|b| ViewBase {
+                    root: b.root.clone(),
+                    seen: AtomicU64::new(b.seen.load(Ordering::Acquire)),
+                }),
+            ),
         };
         Tensor(Arc::new(Inner {
             storage,
             layout,
             requires_grad: AtomicBool::new(true),
-            grad_fn: Some(node),
+            grad_fn: Mutex::new(Some(node)),
             grad: Mutex::new(None),
+            base,
+            rebases: AtomicU64::new(0),
         }))
     }
 
@@ -814,6 +852,16 @@ impl Tensor {
         })
     }
 
+    /// The shared storage itself (autograd records its version when a rule saves it).
+    pub(crate) fn storage_arc(&self) -> &Arc<Storage> {
+        &self.0.storage
+    }
+
+    /// How many in-place writes this tensor's storage has seen (PyTorch's `_version`).
+    pub fn version(&self) -> u64 {
+        self.0.storage.version()
+    }
+
     /// The address of the storage (two tensors with one address share their storage).
     pub(crate) fn storage_addr(&self) -> usize {
         Arc::as_ptr(&self.0.storage) as usize
@@ -830,9 +878,29 @@ impl Tensor {
         self.0.storage.write()
     }
 
-    /// A view of the same storage under another layout (no autograd recorded).
+    /// A view of the same storage under another layout (no autograd recorded; the caller
+    /// records the view's backward). It remembers the root of its view chain, so in-place
+    /// writes through it reach that tensor's history (see `inplace.rs`).
     pub(crate) fn view_with(&self, layout: Layout) -> Tensor {
-        Tensor::from_parts(self.0.storage.clone(), layout)
+        let root = match &self.0.base {
+            Some(b) if b.root.strong_count() > 0 => b.root.clone(),
+            _ => Arc::downgrade(&self.0),
+        };
+        let seen = root
+            .upgrade()
+            .map_or(0, |r| r.rebases.load(Ordering::Acquire));
+        Tensor(Arc::new(Inner {
+            storage: self.0.storage.clone(),
+            layout,
+            requires_grad: AtomicBool::new(false),
+            grad_fn: Mutex::new(None),
+            grad: Mutex::new(None),
+            base: Some(ViewBase {
+                root,
+                seen: AtomicU64::new(seen),
+            }),
+            rebases: AtomicU64::new(0),
+        }))
     }
 
     // ---------------------------------------------------------------- data access
