@@ -259,3 +259,48 @@ def test_loans_over_one_address_release_in_any_order(order):
         del junk
     gc.collect()
     assert gone() is None
+
+
+def test_from_numpy_and_numpy_share_memory_as_pytorch():
+    """`torch.from_numpy` and `Tensor.numpy()` share memory; so do ferrograd's."""
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = fg.from_numpy(a)
+    a[0, 0] = 100.0
+    assert t[0, 0].item() == 100.0
+    t.add_(1.0)
+    assert a[1, 2] == 6.0
+    n = t.numpy()
+    n[1, 1] = -1.0
+    assert t[1, 1].item() == -1.0 and a[1, 1] == -1.0
+    # views share too, with their strides
+    v = t.T.numpy()
+    assert v.shape == (3, 2) and np.shares_memory(v, a)
+    for dtype in (np.float16, np.float64, np.uint8, np.int32, np.int64):
+        b = np.ones(3, dtype=dtype)
+        s = fg.from_numpy(b)
+        b[1] = 7
+        assert s[1].item() == 7 and s.numpy().dtype == dtype
+
+
+def test_arrays_that_cannot_be_shared_are_copied():
+    ro = np.ones(3, dtype=np.float32)
+    ro.flags.writeable = False
+    t = fg.from_numpy(ro)
+    t.add_(1.0)  # a copy: the read-only array is untouched
+    assert ro.tolist() == [1.0, 1.0, 1.0] and t.tolist() == [2.0, 2.0, 2.0]
+    rev = np.arange(4.0)[::-1]
+    assert fg.from_numpy(rev).tolist() == [3.0, 2.0, 1.0, 0.0]
+    b = np.array([True, False])
+    tb = fg.from_numpy(b)
+    b[0] = False
+    assert tb.tolist() == [True, False]
+    i16 = np.array([1, 2], dtype=np.int16)
+    assert fg.from_numpy(i16).dtype == fg.int64
+
+
+def test_numpy_of_a_tensor_that_requires_grad_is_a_view_cut_from_the_graph():
+    w = fg.ones(3, requires_grad=True)
+    a = w.numpy()
+    with fg.no_grad():
+        w.mul_(2.0)
+    assert a.tolist() == [2.0, 2.0, 2.0]

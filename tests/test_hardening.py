@@ -27,8 +27,8 @@ HUGE_CALLS = [
     ("randint 2**40", "fg.randint(0, 10, (2**40,))"),
     ("randperm 2**62", "fg.randperm(2**62)"),
     ("expanded sum", "fg.ones(2, 3).expand(2**40, 2, 3).sum()"),
-    ("expanded numpy", "fg.ones(2, 3).expand(2**40, 2, 3).numpy()"),
-    ("expanded repr", "repr(fg.ones(2, 3).expand(2**40, 2, 3))"),
+    # a copy to NumPy (`.numpy()` itself shares: a stride-0 view, as PyTorch's)
+    ("expanded to numpy", "fg.ones(2, 3).expand(2**40, 2, 3).__array__()"),
     ("expanded pickle", "import pickle; pickle.dumps(fg.ones(2, 3).expand(2**40, 2, 3))"),
     ("expanded 2**62 sum", "fg.ones(2, 3).expand(2**62, 2, 3).sum()"),
     ("empty view 2**62", "fg.zeros(0).view(-1, 1, 2**62).numpy()"),
@@ -41,6 +41,16 @@ HUGE_CALLS = [
     ("chunk of 2**33", "fg.zeros(1, 0).expand(2**33, 0).chunk(2**32, 0)"),
     ("unbind of 2**33", "fg.zeros(1, 0).expand(2**33, 0).unbind(0)"),
 ]
+
+
+def test_a_huge_expanded_view_prints_and_converts_without_a_copy():
+    """`.numpy()` shares memory (PyTorch's rule), so a stride-0 view of 2**40 rows is a NumPy
+    view of six numbers, and its repr is summarized as PyTorch's is."""
+    t = fg.ones(2, 3).expand(2**40, 2, 3)
+    a = t.numpy()
+    assert a.shape == (2**40, 2, 3) and a.strides[0] == 0 and a[2**39, 1, 2] == 1.0
+    text = repr(t)
+    assert text.startswith("tensor([[[1., 1., 1.],") and "..." in text and len(text) < 2000
 
 
 @pytest.mark.parametrize("name,code", HUGE_CALLS, ids=[c[0] for c in HUGE_CALLS])

@@ -329,8 +329,8 @@ class Tensor:
         """Sets ``requires_grad`` in place and returns the tensor."""
 
     # -------------------------------------------------------------- conversion
-    def numpy(self) -> npt.NDArray[Any]:
-        """A NumPy copy of the data."""
+    def numpy(self, *, force: builtins.bool = False) -> npt.NDArray[Any]:
+        """The data as a NumPy array; a host tensor's shares its memory (PyTorch's rule)."""
 
     def __dlpack__(
         self,

@@ -117,10 +117,24 @@ def tensor(data: Any, dtype=None, requires_grad: bool = False, device: str = "cp
     return t
 
 
+# the dtypes whose NumPy memory a tensor can use as it is
+_SHAREABLE = frozenset(np.dtype(d) for d in ("float16", "float32", "float64", "uint8", "int32", "int64"))
+
+
 def from_numpy(a: np.ndarray) -> Tensor:
-    """A tensor copied from a NumPy array (its dtype kept where ferrograd has it)."""
+    """A tensor over a NumPy array's memory, as ``torch.from_numpy``: a write through either
+    side is seen by the other, and the array stays alive while the tensor does. Arrays that
+    cannot be shared (read-only, negative strides, or a dtype ferrograd stores differently:
+    bool, int16, ...) are copied instead, converted as `tensor` converts them."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype in _SHAREABLE and a.flags.writeable:
+        try:
+            shared = _core._from_dlpack_shared(a)
+        except BufferError:
+            shared = None
+        if shared is not None:
+            return shared
     return _core.from_numpy(_as_array(a, None))
 
 

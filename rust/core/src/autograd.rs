@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
 use crate::storage::Storage;
 use crate::tensor::Tensor;
+use smallvec::SmallVec;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -110,8 +111,11 @@ pub struct Node {
     /// the storages whose values the rule reads, at the version it saw them (checked
     /// before it runs: an in-place write since would make its gradient wrong)
     /// (weak: the rule's own handles keep them alive, and are freed when it has run)
-    saved: Vec<(std::sync::Weak<Storage>, u64)>,
+    saved: SmallVec<[(std::sync::Weak<Storage>, u64); 2]>,
 }
+
+/// The tensors a rule reads (see `record_saving`); up to three without a heap allocation.
+pub(crate) type Saved = SmallVec<[Tensor; 3]>;
 
 impl Node {
     /// The op's name, e.g. `MulBackward`.
@@ -150,7 +154,7 @@ pub(crate) fn record(
     inputs: &[&Tensor],
     rule: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 ) -> Tensor {
-    record_saving(out, name, inputs, Vec::new(), rule)
+    record_saving(out, name, inputs, Saved::new(), rule)
 }
 
 /// `record` for a rule that reads the values of `saved` (inputs, or the output itself):
@@ -160,7 +164,7 @@ pub(crate) fn record_saving(
     out: Tensor,
     name: &'static str,
     inputs: &[&Tensor],
-    saved: Vec<Tensor>,
+    saved: Saved,
     rule: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 ) -> Tensor {
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {

@@ -123,8 +123,18 @@ impl PyTensor {
     }
 
     // ------------------------------------------------------------ conversion
-    /// A NumPy copy of the data.
-    fn numpy<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// The data as a NumPy array. A host tensor's array shares its memory, as PyTorch's
+    /// `numpy()`: writes through either side are seen by the other (`.copy()` it to keep a
+    /// snapshot). A GPU tensor's is a copy (`force` is accepted for PyTorch's signature:
+    /// ferrograd copies from the GPU without it too).
+    #[pyo3(signature = (*, force=false))]
+    fn numpy<'py>(&self, py: Python<'py>, force: bool) -> PyResult<Bound<'py, PyAny>> {
+        let _ = force;
+        if self.t.device() == ferrograd_core::Device::Cpu && self.t.dtype() != DType::BF16 {
+            // through DLPack, over the tensor's own memory (an alias cut from the graph)
+            let alias = Bound::new(py, wrap(self.t.detach()))?;
+            return py.import("numpy")?.call_method1("from_dlpack", (alias,));
+        }
         to_numpy(py, &self.t)
     }
     #[pyo3(signature = (dtype=None, copy=None))]

@@ -151,17 +151,16 @@ impl Tensor {
         let (na, nb) = (needs(a), needs(b));
         let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
         // what the rule reads, for the saved-tensor check
-        let (at, bt) = (a.clone().into_owned(), b.clone().into_owned());
-        let saved: Vec<Tensor> = match op {
-            BinaryOp::Add | BinaryOp::Sub => vec![],
-            BinaryOp::Mul => [(nb, at), (na, bt)]
-                .into_iter()
-                .filter_map(|(n, t)| n.then_some(t))
-                .collect(),
-            BinaryOp::Div if nb => vec![bt, y.clone()],
-            BinaryOp::Div => vec![bt],
-            BinaryOp::Pow => vec![at, bt, y.clone()],
-            BinaryOp::Maximum | BinaryOp::Minimum => vec![at, bt],
+        let (at, bt) = (|| Tensor::clone(a), || Tensor::clone(b));
+        let saved: crate::autograd::Saved = match op {
+            BinaryOp::Add | BinaryOp::Sub => smallvec::smallvec![],
+            BinaryOp::Mul if na && nb => smallvec::smallvec![at(), bt()],
+            BinaryOp::Mul if na => smallvec::smallvec![bt()],
+            BinaryOp::Mul => smallvec::smallvec![at()],
+            BinaryOp::Div if nb => smallvec::smallvec![bt(), y.clone()],
+            BinaryOp::Div => smallvec::smallvec![bt()],
+            BinaryOp::Pow => smallvec::smallvec![at(), bt(), y.clone()],
+            BinaryOp::Maximum | BinaryOp::Minimum => smallvec::smallvec![at(), bt()],
         };
         Ok(record_saving(out, name, &[a, b], saved, move |g| {
             let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
@@ -453,7 +452,7 @@ impl Tensor {
             out,
             "WhereBackward",
             &[a, b],
-            vec![c2.clone()],
+            smallvec::smallvec![c2.clone()],
             move |g| {
                 // d where(c, a, b) = where(c, g, 0) da + where(c, 0, g) db
                 let z = Tensor::scalar(0.0, g.dtype());

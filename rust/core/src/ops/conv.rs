@@ -257,7 +257,7 @@ impl Tensor {
             outside: 0.0,
             ..*win
         };
-        let saved = vec![xd.clone(), wd.clone()];
+        let saved = smallvec::smallvec![xd.clone(), wd.clone()];
         Ok(record_saving(
             out,
             "Conv2dBackward",

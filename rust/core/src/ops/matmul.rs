@@ -383,7 +383,7 @@ impl Tensor {
         let (a, b) = (self.detach(), other.detach());
         let (na, nb) = (self.requires_grad(), other.requires_grad());
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
-        let saved: Vec<Tensor> = [(nb, &a), (na, &b)]
+        let saved: crate::autograd::Saved = [(nb, &a), (na, &b)]
             .into_iter()
             .filter(|(n, _)| *n)
             .map(|(_, t)| t.clone())
@@ -659,7 +659,13 @@ impl Tensor {
 
 /// What a linear layer's rule reads: the weight for the input's gradient, the input for
 /// the weight's, and the activation's output when one is fused.
-fn linear_saved(nx: bool, nw: bool, x: &Tensor, w: &Tensor, y: Option<&Tensor>) -> Vec<Tensor> {
+fn linear_saved(
+    nx: bool,
+    nw: bool,
+    x: &Tensor,
+    w: &Tensor,
+    y: Option<&Tensor>,
+) -> crate::autograd::Saved {
     [(nx, w), (nw, x)]
         .into_iter()
         .filter(|(n, _)| *n)

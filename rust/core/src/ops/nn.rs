@@ -317,7 +317,8 @@ impl Tensor {
         // the shortcut's gradient is the output's (d(skip + y) / d skip = 1)
         let residual_grad = residual.map(|t| t.requires_grad());
         let x = self.detach();
-        let saved: Vec<Tensor> = std::iter::once(x.clone()).chain(weight.cloned()).collect();
+        let saved: crate::autograd::Saved =
+            std::iter::once(x.clone()).chain(weight.cloned()).collect();
         Ok(record_saving(
             out,
             "BatchNormBackward",
@@ -520,7 +521,7 @@ impl Tensor {
             out,
             "CrossEntropyBackward",
             &[&x],
-            vec![xd.clone()],
+            smallvec::smallvec![xd.clone()],
             move |g| {
                 // d loss_i / d z = softmax(z) - ((1 - eps) onehot(y) + eps / C), times g_i
                 let g = g.placed(if wide_out { DType::F32 } else { xd.dtype() }, xd.device())?;
@@ -575,7 +576,7 @@ impl Tensor {
                 Reduction::Mean => per.mean(None, false)?,
             }
         };
-        let saved = vec![xd.clone(), t.clone()];
+        let saved = smallvec::smallvec![xd.clone(), t.clone()];
         Ok(record_saving(
             out,
             "BinaryCrossEntropyBackward",

@@ -167,8 +167,8 @@ impl Tensor {
             Kind::Min => "MinBackward",
         };
         let saved = match kind {
-            Kind::Sum => vec![],
-            Kind::Max | Kind::Min => vec![xs.clone(), m.clone()],
+            Kind::Sum => smallvec::smallvec![],
+            Kind::Max | Kind::Min => smallvec::smallvec![xs.clone(), m.clone()],
         };
         Ok(record_saving(out, name, &[x], saved, move |g| {
             let gk = g.reshape(&kshape)?;
@@ -278,7 +278,7 @@ impl Tensor {
             out,
             "NormBackward",
             &[self],
-            vec![xs.clone(), nk.clone()],
+            smallvec::smallvec![xs.clone(), nk.clone()],
             move |g| {
                 // d|x| = x / |x|; where |x| = 0 every x is 0, and dividing by 1 gives 0
                 let zero = nk.compare(crate::ops::CmpOp::Eq, &Tensor::scalar(0.0, dt))?;
@@ -407,7 +407,7 @@ impl Tensor {
                     out,
                     "LogSoftmaxBackward",
                     &[&x],
-                    vec![y.clone()],
+                    smallvec::smallvec![y.clone()],
                     move |g| {
                         Ok(vec![Some(
                             g.sub(&y.exp()?.mul(&g.sum(Some(&[-1]), true)?)?)?,

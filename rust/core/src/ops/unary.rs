@@ -132,7 +132,7 @@ impl Tensor {
             out,
             op.backward_name(),
             &[x],
-            vec![xs.clone(), ys.clone()],
+            smallvec::smallvec![xs.clone(), ys.clone()],
             move |g| Ok(vec![Some(unary_grad(op, &xs, Some(&ys), g)?)]),
         ))
     }

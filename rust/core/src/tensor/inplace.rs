@@ -12,6 +12,10 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+/// How many histories in-place ops have rewritten, process-wide: a view that has seen
+/// this count has nothing to refresh (see `refresh_view`).
+pub(super) static REWRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl Tensor {
     // ---------------------------------------------------------------- in-place updates
 
@@ -101,9 +105,9 @@ impl Tensor {
             (None, Some(n)) => n,
             _ => copy_slices(&root, &value, pos)?,
         };
-        *root.grad_fn_slot() = Some(node);
-        root.0.requires_grad.store(true, Ordering::Relaxed);
+        root.set_grad_fn(node);
         root.0.rebases.fetch_add(1, Ordering::AcqRel);
+        REWRITES.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -111,6 +115,10 @@ impl Tensor {
     /// history: the view is then a selection from the root's new history.
     pub(super) fn refresh_view(&self) {
         let Some(b) = &self.0.base else { return };
+        let epoch = REWRITES.load(Ordering::Acquire);
+        if b.checked.swap(epoch, Ordering::AcqRel) == epoch {
+            return;
+        }
         let Some(root) = b.root.upgrade().map(Tensor) else {
             return;
         };
@@ -138,8 +146,7 @@ impl Tensor {
                     Ok(vec![Some(gr)])
                 }),
             );
-            *self.grad_fn_slot() = Some(node);
-            self.0.requires_grad.store(true, Ordering::Relaxed);
+            self.set_grad_fn(node);
         }
     }
 

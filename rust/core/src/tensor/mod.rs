@@ -63,8 +63,10 @@ pub(crate) struct Inner {
     storage: Arc<Storage>,
     layout: Layout,
     requires_grad: AtomicBool,
-    /// replaced when an in-place op under autograd rewrites the tensor (see `inplace.rs`)
-    grad_fn: Mutex<Option<Arc<Node>>>,
+    /// the node that made the tensor, until an in-place op under autograd rewrites its
+    /// history (see `inplace.rs`): from then on `rewritten` holds it
+    grad_fn: Option<Arc<Node>>,
+    rewritten: std::sync::OnceLock<Mutex<Option<Arc<Node>>>>,
     grad: Mutex<Option<Tensor>>,
     /// for a view: the tensor at the root of its view chain (see `ViewBase`)
     base: Option<ViewBase>,
@@ -81,6 +83,9 @@ pub(crate) struct ViewBase {
     root: std::sync::Weak<Inner>,
     /// the root's `rebases` when this view's `grad_fn` was made
     seen: AtomicU64,
+    /// `inplace::REWRITES` when this view last checked its root: while no history anywhere
+    /// was rewritten since, there is nothing to check (no weak upgrade on the hot path)
+    checked: AtomicU64,
 }
 
 /// A host tensor's memory as another library sees it (see `Tensor::host_memory`).
@@ -186,7 +191,8 @@ impl Tensor {
             storage,
             layout,
             requires_grad: AtomicBool::new(false),
-            grad_fn: Mutex::new(None),
+            grad_fn: None,
+            rewritten: std::sync::OnceLock::new(),
             grad: Mutex::new(None),
             base: None,
             rebases: AtomicU64::new(0),
@@ -551,11 +557,17 @@ impl Tensor {
         if self.0.base.is_some() {
             self.refresh_view();
         }
-        self.grad_fn_slot().clone()
+        match self.0.rewritten.get() {
+            Some(m) => m.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            None => self.0.grad_fn.clone(),
+        }
     }
 
-    fn grad_fn_slot(&self) -> MutexGuard<'_, Option<Arc<Node>>> {
-        self.0.grad_fn.lock().unwrap_or_else(|e| e.into_inner())
+    /// Rewrites the tensor's history (an in-place op under autograd, see `inplace.rs`).
+    pub(crate) fn set_grad_fn(&self, node: Arc<Node>) {
+        let m = self.0.rewritten.get_or_init(|| Mutex::new(None));
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = Some(node);
+        self.0.requires_grad.store(true, Ordering::Relaxed);
     }
 
     /// Whether this is a leaf of the graph (created by the user rather than by an op).
@@ -635,6 +647,7 @@ impl Tensor {
                 arc.base.as_ref().map(|b| ViewBase {
                     root: b.root.clone(),
                     seen: AtomicU64::new(b.seen.load(Ordering::Acquire)),
+                    checked: AtomicU64::new(b.checked.load(Ordering::Acquire)),
                 }),
             ),
         };
@@ -642,7 +655,8 @@ impl Tensor {
             storage,
             layout,
             requires_grad: AtomicBool::new(true),
-            grad_fn: Mutex::new(Some(node)),
+            grad_fn: Some(node),
+            rewritten: std::sync::OnceLock::new(),
             grad: Mutex::new(None),
             base,
             rebases: AtomicU64::new(0),
@@ -882,22 +896,29 @@ impl Tensor {
     /// records the view's backward). It remembers the root of its view chain, so in-place
     /// writes through it reach that tensor's history (see `inplace.rs`).
     pub(crate) fn view_with(&self, layout: Layout) -> Tensor {
-        let root = match &self.0.base {
-            Some(b) if b.root.strong_count() > 0 => b.root.clone(),
-            _ => Arc::downgrade(&self.0),
+        let checked = inplace::REWRITES.load(Ordering::Acquire);
+        let (root, seen) = match &self.0.base {
+            Some(b) if b.root.strong_count() > 0 => {
+                // up to date with the root first, so its `seen` is the root's count now
+                self.refresh_view();
+                (b.root.clone(), b.seen.load(Ordering::Acquire))
+            }
+            _ => (
+                Arc::downgrade(&self.0),
+                self.0.rebases.load(Ordering::Acquire),
+            ),
         };
-        let seen = root
-            .upgrade()
-            .map_or(0, |r| r.rebases.load(Ordering::Acquire));
         Tensor(Arc::new(Inner {
             storage: self.0.storage.clone(),
             layout,
             requires_grad: AtomicBool::new(false),
-            grad_fn: Mutex::new(None),
+            grad_fn: None,
+            rewritten: std::sync::OnceLock::new(),
             grad: Mutex::new(None),
             base: Some(ViewBase {
                 root,
                 seen: AtomicU64::new(seen),
+                checked: AtomicU64::new(checked),
             }),
             rebases: AtomicU64::new(0),
         }))
