@@ -787,6 +787,9 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.MaxPool2d(3, 2, 1, return_indices=True),
         nn.MaxUnpool2d(2),
         nn.MaxUnpool1d(3, stride=2, padding=1),
+        nn.Conv3d(2, 4, (3, 2, 1), stride=(1, 2, 1), padding=1, groups=2),
+        nn.BatchNorm3d(3),
+        nn.EmbeddingBag(7, 3, mode="max", include_last_offset=True, padding_idx=1),
     ]
     covered = set()
     for m in examples:

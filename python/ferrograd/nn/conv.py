@@ -179,6 +179,25 @@ class Conv1d(_ConvNd):
         return S.conv1d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
 
 
+class Conv3d(_ConvNd):
+    """3-D convolution of (N, C_in, D, H, W), as `torch.nn.Conv3d` (see `functional.conv3d`):
+    kernel, stride, padding (ints or "valid"/"same"), dilation, groups, bias, and
+    padding_mode ("zeros", "reflect", "replicate", "circular")."""
+
+    _dims = 3
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim == 4 and x.shape[0] == self.in_channels:  # one sample
+            return self.forward(x.unsqueeze(0)).squeeze(0)
+        if x.ndim != 5 or x.shape[1] != self.in_channels:
+            raise ShapeError(
+                f"Conv3d: expected input (N, {self.in_channels}, D, H, W) or ({self.in_channels}, D, H, W), "
+                f"got shape {tuple(x.shape)}"
+            )
+        x, p = self._padded(x)
+        return S.conv3d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
+
+
 class ConvTranspose2d(Module):
     """The transposed 2-D convolution of (N, C_in, H, W), as `torch.nn.ConvTranspose2d`: the
     gradient of a Conv2d with respect to its input, so a learned upsampling. Weight (in,
@@ -472,6 +491,13 @@ class BatchNorm2d(BatchNorm1d):
     _input_ranks = (4,)
 
 
+class BatchNorm3d(BatchNorm1d):
+    """Batch normalization of (N, C, D, H, W) per channel over N, D, H and W, as
+    `torch.nn.BatchNorm3d` (the same parameters, buffers and momentum as BatchNorm1d)."""
+
+    _input_ranks = (5,)
+
+
 class Dropout2d(Module):
     """Zeroes whole channels with probability p during training, as `torch.nn.Dropout2d`."""
 
@@ -600,6 +626,121 @@ class Embedding(Module):
     def extra_repr(self) -> str:
         pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
+
+
+class EmbeddingBag(Module):
+    """Bags of embedding rows reduced to one vector each, as `torch.nn.EmbeddingBag`:
+    `forward(input, offsets=None, per_sample_weights=None)` with a (B, L) input or a 1-D
+    input and offsets, mode "sum", "mean" (the default) or "max" (see
+    `functional.embedding_bag`). Init N(0, 1); the `padding_idx` row is zero, left out of
+    its bags and gets no gradient. `max_norm`, `scale_grad_by_freq` and `sparse` are not
+    supported (NotImplementedError when set)."""
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        mode: str = "mean",
+        sparse: bool = False,
+        _weight: Tensor | None = None,
+        include_last_offset: bool = False,
+        padding_idx: int | None = None,
+    ):
+        super().__init__()
+        n, d = _size("num_embeddings", num_embeddings), _size("embedding_dim", embedding_dim)
+        if mode not in ("sum", "mean", "max"):
+            raise ValueError(f"EmbeddingBag: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+        if max_norm is not None or scale_grad_by_freq or sparse:
+            raise NotImplementedError(
+                "EmbeddingBag: max_norm, scale_grad_by_freq and sparse are not supported"
+            )
+        del norm_type  # only used with max_norm
+        if padding_idx is not None:
+            if not -n <= padding_idx < n:
+                raise ValueError(f"EmbeddingBag: padding_idx must be in [-{n}, {n}), got {padding_idx}")
+            padding_idx %= n
+        self.num_embeddings, self.embedding_dim, self.padding_idx = n, d, padding_idx
+        self.mode, self.include_last_offset = mode, include_last_offset
+        if _weight is not None:
+            if tuple(_weight.shape) != (n, d):
+                raise ShapeError(
+                    f"EmbeddingBag: _weight must have shape ({n}, {d}), got {tuple(_weight.shape)}"
+                )
+            self.weight = Parameter(_weight.detach().clone())
+        else:
+            self.weight = Parameter(_core.randn([n, d], None))
+            if padding_idx is not None:
+                with_no_grad_zero_row(self.weight, padding_idx)
+
+    def forward(
+        self, input: Tensor, offsets: Tensor | None = None, per_sample_weights: Tensor | None = None
+    ) -> Tensor:  # noqa: A002
+        return S.embedding_bag(
+            input,
+            self.weight,
+            offsets,
+            mode=self.mode,
+            per_sample_weights=per_sample_weights,
+            include_last_offset=self.include_last_offset,
+            padding_idx=self.padding_idx,
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings: Tensor,
+        freeze: bool = True,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        mode: str = "mean",
+        sparse: bool = False,
+        include_last_offset: bool = False,
+        padding_idx: int | None = None,
+    ) -> EmbeddingBag:
+        """An EmbeddingBag whose table is a copy of the 2-D `embeddings`, trained unless
+        `freeze`, as `torch.nn.EmbeddingBag.from_pretrained`."""
+        if not isinstance(embeddings, Tensor) or embeddings.ndim != 2:
+            got = tuple(embeddings.shape) if isinstance(embeddings, Tensor) else type(embeddings).__name__
+            raise ShapeError(f"EmbeddingBag.from_pretrained: expected a 2-D tensor of vectors, got {got}")
+        n, d = embeddings.shape
+        m = cls(
+            n,
+            d,
+            max_norm,
+            norm_type,
+            scale_grad_by_freq,
+            mode,
+            sparse,
+            embeddings,
+            include_last_offset,
+            padding_idx,
+        )
+        m.weight.requires_grad_(not freeze)
+        return m
+
+    def get_config(self) -> dict:
+        return {
+            "num_embeddings": self.num_embeddings,
+            "embedding_dim": self.embedding_dim,
+            "mode": self.mode,
+            "include_last_offset": self.include_last_offset,
+            "padding_idx": self.padding_idx,
+        }
+
+    @classmethod
+    def state_shapes(
+        cls, num_embeddings, embedding_dim, mode="mean", include_last_offset=False, padding_idx=None
+    ):
+        """weight (num_embeddings, embedding_dim)."""
+        return {"weight": (_size("num_embeddings", num_embeddings), _size("embedding_dim", embedding_dim))}
+
+    def extra_repr(self) -> str:
+        s = f"{self.num_embeddings}, {self.embedding_dim}, mode={self.mode!r}"
+        return s + (f", padding_idx={self.padding_idx}" if self.padding_idx is not None else "")
 
 
 def with_no_grad_zero_row(w: Tensor, row: int) -> None:

@@ -154,9 +154,11 @@ class BatchNorm1d(Module):
     def _check_input(self, x: Tensor) -> None:
         if not isinstance(x, Tensor) or x.ndim not in self._input_ranks or x.shape[1] != self.num_features:
             want = " or ".join(
-                {2: f"(N, {self.num_features})", 3: f"(N, {self.num_features}, L)"}.get(
-                    r, f"(N, {self.num_features}, H, W)"
-                )
+                {
+                    2: f"(N, {self.num_features})",
+                    3: f"(N, {self.num_features}, L)",
+                    5: f"(N, {self.num_features}, D, H, W)",
+                }.get(r, f"(N, {self.num_features}, H, W)")
                 for r in self._input_ranks
             )
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__

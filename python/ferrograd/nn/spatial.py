@@ -150,6 +150,64 @@ def conv1d(
     return y.squeeze(2)
 
 
+@_unbatched(5)
+def conv3d(
+    input: Tensor,  # noqa: A002
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] | str = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+) -> Tensor:
+    """3-D cross-correlation of (N, C_in, D, H, W) with weight (C_out, C_in / groups, KD, KH,
+    KW), as `torch.nn.functional.conv3d`: stride, zero padding (ints, or "valid"/"same"),
+    dilation, groups, optional bias (C_out,). One conv2d per kernel depth tap, over every
+    output depth at once (the depths folded into the batch), summed: the engine's
+    convolution does the work on either device and autograd differentiates the sum."""
+    op = "conv3d"
+    for x, what in ((input, "input"), (weight, "weight")):
+        if not isinstance(x, Tensor) or x.ndim != 5:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ShapeError(f"{op}: expected a 5-D {what}, got {got}")
+    oc, _, kd, _, _ = weight.shape
+    if bias is not None and tuple(bias.shape) != (oc,):
+        raise ShapeError(f"{op}: bias must have shape ({oc},), got {tuple(bias.shape)}")
+    s, d = _pair(op, "stride", stride, 3), _pair(op, "dilation", dilation, 3)
+    p: tuple[int, ...]
+    if isinstance(padding, str):
+        if padding == "valid":
+            p = (0, 0, 0)
+        elif padding == "same":
+            p, extra = _same_padding(op, tuple(weight.shape[2:]), d, s)
+            if any(extra):
+                input = pad(input, (0, extra[2], 0, extra[1], 0, extra[0]))
+        else:
+            raise ArgumentError(f"{op}: padding must be an int, 3 ints, 'valid' or 'same', got {padding!r}")
+    else:
+        p = _pair(op, "padding", padding, 3)
+    if p[0]:
+        input = pad(input, (0, 0, 0, 0, p[0], p[0]))
+    n, c, depth, h, w = input.shape
+    od = (depth - d[0] * (kd - 1) - 1) // s[0] + 1
+    if od < 1:
+        span = d[0] * (kd - 1) + 1
+        raise ShapeError(f"{op}: the input depth {depth} (padded) is below the dilated kernel depth {span}")
+    out: Tensor | None = None
+    for k in range(kd):
+        start = k * d[0]
+        taps = input[:, :, start : start + s[0] * (od - 1) + 1 : s[0]]  # (N, C, OD, H, W)
+        planes = taps.permute(0, 2, 1, 3, 4).reshape(n * od, c, h, w)
+        y = conv2d(planes, weight[:, :, k], None, s[1:], p[1:], d[1:], groups)
+        out = y if out is None else out + y
+    assert out is not None
+    oh, ow = out.shape[2], out.shape[3]
+    out = out.reshape(n, od, oc, oh, ow).permute(0, 2, 1, 3, 4)
+    if bias is not None:
+        out = out + bias.reshape(1, oc, 1, 1, 1)
+    return out.contiguous()
+
+
 @_unbatched(4)
 def conv_transpose2d(
     input: Tensor,  # noqa: A002
@@ -697,6 +755,91 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> 
         ) + weight.detach().masked_fill(m, _core.full([], 0.0, weight.dtype).to(weight.device))
     rows = w.index_select(0, input.reshape(-1))
     return rows.reshape(*input.shape, weight.shape[1])
+
+
+def embedding_bag(
+    input: Tensor,  # noqa: A002
+    weight: Tensor,
+    offsets: Tensor | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    mode: str = "mean",
+    sparse: bool = False,
+    per_sample_weights: Tensor | None = None,
+    include_last_offset: bool = False,
+    padding_idx: int | None = None,
+) -> Tensor:
+    """Sums, means or maxima of bags of embedding rows, as
+    `torch.nn.functional.embedding_bag`: `input` (B, L) holds B bags of L indices, or a 1-D
+    `input` holds the bags back to back, bag b starting at `offsets[b]` (with
+    `include_last_offset`, offsets has B + 1 entries, the last the end). `per_sample_weights`
+    (input's shape) scales each row (mode "sum" only); `padding_idx` rows are left out of
+    their bag (and of a mean's count). An empty bag gives zeros. Result (B, dim).
+    `max_norm`, `scale_grad_by_freq` and `sparse` are not supported (NotImplementedError)."""
+    op = "embedding_bag"
+    if mode not in ("sum", "mean", "max"):
+        raise ArgumentError(f"{op}: mode must be 'sum', 'mean' or 'max', got {mode!r}")
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError(f"{op}: max_norm, scale_grad_by_freq and sparse are not supported")
+    del norm_type  # only used with max_norm
+    if per_sample_weights is not None and mode != "sum":
+        raise ArgumentError(f"{op}: per_sample_weights is only supported for mode='sum', got mode={mode!r}")
+    if not isinstance(input, Tensor) or input.ndim not in (1, 2):
+        got = tuple(input.shape) if isinstance(input, Tensor) else type(input).__name__
+        raise ShapeError(f"{op}: input must be 1-D (with offsets) or 2-D (bags, length), got {got}")
+    if per_sample_weights is not None and tuple(per_sample_weights.shape) != tuple(input.shape):
+        raise ShapeError(
+            f"{op}: per_sample_weights must have the input's shape {tuple(input.shape)}, "
+            f"got {tuple(per_sample_weights.shape)}"
+        )
+    n = int(input.numel())
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ArgumentError(f"{op}: offsets must be None when input is 2-D")
+        bags, length = input.shape
+        bag_of = np.repeat(np.arange(bags), length)
+    else:
+        if offsets is None or not isinstance(offsets, Tensor) or offsets.ndim != 1:
+            raise ArgumentError(f"{op}: a 1-D input needs 1-D offsets (the start of each bag)")
+        starts = offsets.cpu().numpy().astype(np.int64)
+        if include_last_offset:
+            if starts.size == 0:
+                raise ArgumentError(f"{op}: include_last_offset needs at least one offset")
+            ends, starts = starts[1:], starts[:-1]
+        else:
+            ends = np.append(starts[1:], n)
+        if starts.size and starts[0] != 0:
+            raise ArgumentError(f"{op}: offsets[0] must be 0, got {int(starts[0])}")
+        if np.any(np.diff(np.append(starts, ends[-1:] if ends.size else [])) < 0) or np.any(ends > n):
+            raise ArgumentError(f"{op}: offsets must be non-decreasing and within the input's {n} entries")
+        bags = int(starts.size)
+        bag_of = np.repeat(np.arange(bags), ends - starts)
+    flat = input.reshape(-1)
+    keep = None
+    if padding_idx is not None:
+        count = weight.shape[0]
+        padding_idx = padding_idx % count if -count <= padding_idx < count else padding_idx
+        keep = flat.cpu().numpy() != padding_idx
+        bag_of = bag_of[keep]
+    picked = flat if keep is None else flat[_core.from_numpy(keep)]
+    rows = embedding(picked, weight)
+    if per_sample_weights is not None:
+        w = per_sample_weights.reshape(-1)
+        if keep is not None:
+            w = w[_core.from_numpy(keep).to(w.device)]
+        rows = rows * w.unsqueeze(1).to(rows.dtype)
+    dim = weight.shape[1]
+    seg = _core.from_numpy(np.ascontiguousarray(bag_of, dtype=np.int64))
+    zeros = _core.zeros([bags, dim], weight.dtype).to(weight.device)
+    if mode == "max":
+        index = seg.reshape(-1, 1).expand(int(seg.numel()), dim)
+        return zeros.scatter_reduce(0, index, rows, "amax", include_self=False)
+    out = zeros.index_add(0, seg, rows)
+    if mode == "mean":
+        counts = np.maximum(np.bincount(bag_of, minlength=bags), 1).astype(np.float64)
+        out = out / _core.from_numpy(counts.reshape(-1, 1)).to(out.dtype).to(out.device)
+    return out
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
