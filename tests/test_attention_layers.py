@@ -27,14 +27,22 @@ def _mha_np(m, q, k, v, bias=None):
     wq, wk, wv = np.split(p["in_proj_weight"], 3)
     bq, bk, bv = np.split(p["in_proj_bias"], 3)
 
-    def heads(x, w, b):
+    def heads(x, w, b, extra=None, keys=True):
         y = x @ w.T + b
-        return y.reshape(x.shape[0], x.shape[1], h, d).transpose(1, 2, 0, 3)
+        if extra is not None:  # add_bias_kv: one more key/value row, the learned bias
+            y = np.concatenate([y, np.broadcast_to(extra, (1, *y.shape[1:]))], 0)
+        y = y.reshape(y.shape[0], x.shape[1], h, d).transpose(1, 2, 0, 3)
+        if keys and m.add_zero_attn:  # one more zero key/value per head
+            y = np.concatenate([y, np.zeros((*y.shape[:2], 1, d))], 2)
+        return y
 
-    qh, kh, vh = heads(q, wq, bq), heads(k, wk, bk), heads(v, wv, bv)
+    qh = heads(q, wq, bq, keys=False)
+    kh, vh = heads(k, wk, bk, p.get("bias_k")), heads(v, wv, bv, p.get("bias_v"))
     s = qh @ kh.transpose(0, 1, 3, 2) / np.sqrt(d)
     if bias is not None:
-        s = s + bias
+        extra = s.shape[-1] - bias.shape[-1]  # the appended keys are never masked
+        full = np.broadcast_to(bias, (*s.shape[:-1], bias.shape[-1]))
+        s = s + np.concatenate([full, np.zeros((*s.shape[:-1], extra))], -1)
     w = _softmax(s)
     o = (w @ vh).transpose(2, 0, 1, 3).reshape(q.shape[0], q.shape[1], e)
     return o @ p["out_proj.weight"].T + p["out_proj.bias"], w.mean(1)
@@ -69,6 +77,42 @@ def test_multihead_attention_against_numpy():
     assert causal[1] is None
     tri = np.where(np.triu(np.ones((5, 5), bool), 1), -np.inf, 0.0)
     np.testing.assert_allclose(causal[0].numpy(), _mha_np(m, q, q, q, tri)[0], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("bias_kv,zero_attn", [(True, False), (False, True), (True, True)])
+def test_bias_kv_and_zero_attn_against_numpy(bias_kv, zero_attn):
+    fg.manual_seed(0)
+    m = nn.MultiheadAttention(8, 2, add_bias_kv=bias_kv, add_zero_attn=zero_attn).double()
+    names = [n for n, _ in m.named_parameters()]
+    if bias_kv:  # PyTorch's order: own parameters, then out_proj's
+        assert names == [
+            "in_proj_weight",
+            "in_proj_bias",
+            "bias_k",
+            "bias_v",
+            "out_proj.weight",
+            "out_proj.bias",
+        ]
+        assert m.bias_k.shape == (1, 1, 8) and m.bias_k.abs().sum().item() > 0
+    rng = np.random.default_rng(4)
+    q, k, v = rng.standard_normal((5, 2, 8)), rng.standard_normal((7, 2, 8)), rng.standard_normal((7, 2, 8))
+    am = np.triu(np.ones((5, 7), bool), 2)
+    kp = np.zeros((2, 7), bool)
+    kp[0, 5:] = True
+    bias = np.where(am, -np.inf, 0.0)[None, None] + np.where(kp, -np.inf, 0.0)[:, None, None, :]
+    out, w = m(
+        fg.tensor(q), fg.tensor(k), fg.tensor(v), key_padding_mask=fg.tensor(kp), attn_mask=fg.tensor(am)
+    )
+    want_o, want_w = _mha_np(m, q, k, v, bias)
+    np.testing.assert_allclose(out.numpy(), want_o, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(w.numpy(), want_w, rtol=1e-10, atol=1e-12)
+    assert w.shape == (2, 5, 7 + bias_kv + zero_attn)
+    qt = fg.tensor(q[:2, :1], requires_grad=True)
+    assert gradcheck(lambda t: m(t, t, t)[0], [qt])
+    cfg = json.loads(json.dumps(nn.to_config(m)))
+    assert {n: tuple(t.shape) for n, t in nn.from_config(cfg).state_dict().items()} == {
+        n: tuple(t.shape) for n, t in m.state_dict().items()
+    }
 
 
 def test_layouts_and_per_head_weights():

@@ -789,6 +789,8 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.MaxUnpool1d(3, stride=2, padding=1),
         nn.Conv3d(2, 4, (3, 2, 1), stride=(1, 2, 1), padding=1, groups=2),
         nn.BatchNorm3d(3),
+        nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2),
+        nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True),
         nn.EmbeddingBag(7, 3, mode="max", include_last_offset=True, padding_idx=1),
     ]
     covered = set()

@@ -46,11 +46,14 @@ def _reference(m, mode, x):
             w_ih, w_hh = p[f"weight_ih_l{k}{sfx}"], p[f"weight_hh_l{k}{sfx}"]
             b_ih = p.get(f"bias_ih_l{k}{sfx}", 0.0)
             b_hh = p.get(f"bias_hh_l{k}{sfx}", 0.0)
-            h = np.zeros((x.shape[1], m.hidden_size))
-            c = np.zeros_like(h)
+            w_hr = p.get(f"weight_hr_l{k}{sfx}")  # LSTM's projection: h = W_hr (o * tanh c)
+            h = np.zeros((x.shape[1], m.hidden_size if w_hr is None else len(w_hr)))
+            c = np.zeros((x.shape[1], m.hidden_size))
             seq = [None] * len(layer_in)
             for t in range(len(layer_in) - 1, -1, -1) if d else range(len(layer_in)):
                 h, c2 = _step(mode, layer_in[t], h, c, w_ih, w_hh, b_ih, b_hh)
+                if w_hr is not None:
+                    h = h @ w_hr.T
                 c = c2 if c2 is not None else c
                 seq[t] = h
             hs.append(h)
@@ -65,6 +68,7 @@ CASES = [
     (lambda: nn.RNN(3, 4, nonlinearity="relu", bidirectional=True), "RNN_RELU"),
     (lambda: nn.LSTM(3, 4, num_layers=2, bidirectional=True), "LSTM"),
     (lambda: nn.LSTM(3, 4, bias=False), "LSTM"),
+    (lambda: nn.LSTM(3, 4, num_layers=2, bidirectional=True, proj_size=2), "LSTM"),
     (lambda: nn.GRU(3, 4, num_layers=2), "GRU"),
     (lambda: nn.GRU(3, 4, bidirectional=True), "GRU"),
 ]
@@ -103,8 +107,25 @@ def test_layout_options_and_initial_state():
         m(fg.tensor(x), (fg.zeros(2, 2, 4, dtype=fg.float64), fg.zeros(1, 2, 4, dtype=fg.float64)))
     with pytest.raises(fg.ShapeError, match=r"expected input \(N, L, H_in\)"):
         m(fg.zeros(2, 5, 7, dtype=fg.float64))
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(fg.ArgumentError, match="proj_size has to be smaller than hidden_size"):
+        nn.LSTM(3, 4, proj_size=4)
+
+
+def test_lstm_projection_shapes_and_state():
+    """PyTorch's LSTMP: weight_hr per layer and direction, h of the projection's width."""
+    m = nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2)
+    shapes = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+    assert list(shapes)[:5] == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_hr_l0"]
+    assert shapes["weight_hh_l0"] == (20, 2) and shapes["weight_hr_l1_reverse"] == (2, 5)
+    assert shapes["weight_ih_l1"] == (20, 4)
+    y, (h, c) = m(fg.randn(6, 3, 3))
+    assert y.shape == (6, 3, 4) and h.shape == (4, 3, 2) and c.shape == (4, 3, 5)
+    y2, _ = m(fg.randn(6, 3, 3), (fg.zeros(4, 3, 2), fg.zeros(4, 3, 5)))
+    with pytest.raises(fg.ShapeError, match="h_0 must have shape"):
+        m(fg.randn(6, 3, 3), (fg.zeros(4, 3, 5), fg.zeros(4, 3, 5)))
+    assert "proj_size=2" in repr(m)
+    cfg = json.loads(json.dumps(nn.to_config(m)))
+    assert {k: tuple(v.shape) for k, v in nn.from_config(cfg).state_dict().items()} == shapes
 
 
 def test_parameter_names_and_init_are_pytorchs():
@@ -119,7 +140,12 @@ def test_parameter_names_and_init_are_pytorchs():
 
 def test_gradients():
     fg.manual_seed(0)
-    for m in (nn.LSTM(2, 3, bidirectional=True).double(), nn.GRU(2, 3).double(), nn.RNN(2, 3).double()):
+    for m in (
+        nn.LSTM(2, 3, bidirectional=True).double(),
+        nn.LSTM(2, 3, proj_size=2).double(),
+        nn.GRU(2, 3).double(),
+        nn.RNN(2, 3).double(),
+    ):
         x = fg.tensor(np.random.default_rng(3).standard_normal((3, 1, 2)), requires_grad=True)
         assert gradcheck(lambda t, m=m: m(t)[0], [x])
         w = m.weight_hh_l0

@@ -27,13 +27,21 @@ def _mask_bias(mask: Tensor | None, like: Tensor) -> Tensor | None:
     return mask.to(like.device, like.dtype)
 
 
+def _pad_keys(bias: Tensor, count: int) -> Tensor:
+    """An additive mask over keys, with `count` unmasked (zero) keys appended."""
+    if not count:
+        return bias
+    return _core.cat([bias, _core.zeros([*bias.shape[:-1], count], bias.dtype).to(bias.device)], -1)
+
+
 class MultiheadAttention(Module):
     """Multi-head attention, as `torch.nn.MultiheadAttention`: softmax(q k^T / sqrt(d)) v per
     head, queries, keys and values projected by `in_proj_weight` (or `q/k/v_proj_weight`
     when kdim/vdim differ from embed_dim) and the heads joined by `out_proj`. Input (L, N, E)
     ((N, L, E) with `batch_first`, or (L, E) unbatched); returns (output, weights averaged
-    over heads, or per head, or None without `need_weights`). `add_bias_kv` and
-    `add_zero_attn` are not supported."""
+    over heads, or per head, or None without `need_weights`). `add_bias_kv` appends the
+    learned `bias_k`/`bias_v` (1, 1, E) as one more key and value, `add_zero_attn` a zero
+    key and value per head (the masks padded to match, as PyTorch pads them)."""
 
     def __init__(
         self,
@@ -51,8 +59,6 @@ class MultiheadAttention(Module):
         e, h = _size("embed_dim", embed_dim), _size("num_heads", num_heads)
         if e % h:
             raise ArgumentError(f"MultiheadAttention: embed_dim {e} must be divisible by num_heads {h}")
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError("MultiheadAttention: add_bias_kv and add_zero_attn are not supported")
         if not 0.0 <= dropout <= 1.0:
             raise ArgumentError(f"MultiheadAttention: dropout must be in [0, 1], got {dropout}")
         self.embed_dim, self.num_heads, self.head_dim = e, h, e // h
@@ -71,6 +77,14 @@ class MultiheadAttention(Module):
                 _init.xavier_uniform_(w)
         if bias:
             self.in_proj_bias = Parameter(_core.zeros([3 * e], None))
+        self.add_zero_attn = bool(add_zero_attn)
+        self.bias_k: Tensor | None = None
+        self.bias_v: Tensor | None = None
+        if add_bias_kv:  # registered here: PyTorch's state-dict order (own parameters first)
+            self.bias_k = Parameter(_core.zeros([1, 1, e], None))
+            self.bias_v = Parameter(_core.zeros([1, 1, e], None))
+            _init.xavier_normal_(self.bias_k)
+            _init.xavier_normal_(self.bias_v)
         self.out_proj = Linear(e, e, bias=bias)
         if self.out_proj.bias is not None:
             _init.zeros(self.out_proj.bias)
@@ -120,11 +134,20 @@ class MultiheadAttention(Module):
         )
         h, d = self.num_heads, self.head_dim
 
-        def heads(x: Tensor, w: Tensor, bb: Tensor | None, length: int) -> Tensor:
-            # (length, N, E) -> (N, heads, length, d)
-            return _core.linear(x, w, bb).reshape(length, n, h, d).permute(1, 2, 0, 3)
+        def heads(x: Tensor, extra: Tensor | None = None, keys: bool = True) -> Tensor:
+            # (length, N, E) -> (N, heads, length, d), with add_bias_kv's row and
+            # add_zero_attn's zeros appended along the length of keys and values
+            if extra is not None:
+                x = _core.cat([x, extra.expand(1, n, e)], 0)
+            x = x.reshape(x.shape[0], n, h, d).permute(1, 2, 0, 3)
+            if keys and self.add_zero_attn:
+                x = _core.cat([x, _core.zeros([n, h, 1, d], x.dtype).to(x.device)], 2)
+            return x
 
-        q, k, v = heads(query, wq, bq, tgt), heads(key, wk, bk, src), heads(value, wv, bv, src)
+        q = heads(_core.linear(query, wq, bq), keys=False)
+        k = heads(_core.linear(key, wk, bk), self.bias_k)
+        v = heads(_core.linear(value, wv, bv), self.bias_v)
+        appended = k.shape[2] - src  # keys no mask names: never masked
         scores = q.matmul(k.transpose(-2, -1)) * (1.0 / math.sqrt(d))  # (N, heads, L, S)
         if is_causal and attn_mask is None:
             causal = _core.from_numpy(__import__("numpy").triu(__import__("numpy").ones((tgt, src), bool), 1))
@@ -133,10 +156,10 @@ class MultiheadAttention(Module):
         if bias is not None:
             if bias.ndim == 3:
                 bias = bias.reshape(n, h, tgt, src)
-            scores = scores + bias
+            scores = scores + _pad_keys(bias, appended)
         pad = _mask_bias(key_padding_mask, scores)
         if pad is not None:
-            scores = scores + pad.reshape(n, 1, 1, src)
+            scores = scores + _pad_keys(pad, appended).reshape(n, 1, 1, src + appended)
         weights = scores.softmax(-1)
         attn = weights
         if self.dropout and self.training:
@@ -158,6 +181,8 @@ class MultiheadAttention(Module):
             "num_heads": self.num_heads,
             "dropout": self.dropout,
             "bias": self.has_bias,
+            "add_bias_kv": self.bias_k is not None,
+            "add_zero_attn": self.add_zero_attn,
             "kdim": self.kdim,
             "vdim": self.vdim,
             "batch_first": self.batch_first,
@@ -186,6 +211,8 @@ class MultiheadAttention(Module):
             out.update(q_proj_weight=(e, e), k_proj_weight=(e, kd), v_proj_weight=(e, vd))
         if bias:
             out["in_proj_bias"] = (3 * e,)
+        if add_bias_kv:
+            out.update(bias_k=(1, 1, e), bias_v=(1, 1, e))
         out.update({f"out_proj.{k}": s for k, s in Linear.state_shapes(e, e, bias=bias).items()})
         return out
 

@@ -48,6 +48,7 @@ class _RNNBase(Module):
     """The stacked, optionally bidirectional recurrent layer shared by RNN, LSTM and GRU."""
 
     _mode = "RNN_TANH"
+    proj_size = 0  # an LSTM's projection of h (0: none)
 
     def __init__(
         self,
@@ -68,23 +69,28 @@ class _RNNBase(Module):
         self.bias, self.batch_first, self.dropout = bool(bias), bool(batch_first), float(dropout)
         self.bidirectional = bool(bidirectional)
         for key, shape in self._shapes(
-            self.input_size, self.hidden_size, self.num_layers, self.bias, self.bidirectional
+            self.input_size, self.hidden_size, self.num_layers, self.bias, self.bidirectional, self.proj_size
         ).items():
             setattr(self, key, Parameter(_core.zeros(list(shape), None)))
         self.reset_parameters()
 
     @classmethod
-    def _shapes(cls, input_size, hidden_size, num_layers, bias, bidirectional) -> dict[str, tuple[int, ...]]:
+    def _shapes(
+        cls, input_size, hidden_size, num_layers, bias, bidirectional, proj_size=0
+    ) -> dict[str, tuple[int, ...]]:
         g = _GATES[cls._mode] * hidden_size
+        h_out = proj_size or hidden_size  # the width of h (PyTorch's real_hidden_size)
         out: dict[str, tuple[int, ...]] = {}
         for k in range(num_layers):
-            width = input_size if k == 0 else hidden_size * (2 if bidirectional else 1)
+            width = input_size if k == 0 else h_out * (2 if bidirectional else 1)
             for sfx in ("", "_reverse") if bidirectional else ("",):
                 out[f"weight_ih_l{k}{sfx}"] = (g, width)
-                out[f"weight_hh_l{k}{sfx}"] = (g, hidden_size)
+                out[f"weight_hh_l{k}{sfx}"] = (g, h_out)
                 if bias:
                     out[f"bias_ih_l{k}{sfx}"] = (g,)
                     out[f"bias_hh_l{k}{sfx}"] = (g,)
+                if proj_size:
+                    out[f"weight_hr_l{k}{sfx}"] = (proj_size, hidden_size)
         return out
 
     def reset_parameters(self) -> None:
@@ -107,6 +113,7 @@ class _RNNBase(Module):
                 w_ih, w_hh = getattr(self, f"weight_ih_l{k}{sfx}"), getattr(self, f"weight_hh_l{k}{sfx}")
                 b_ih = getattr(self, f"bias_ih_l{k}{sfx}") if self.bias else None
                 b_hh = getattr(self, f"bias_hh_l{k}{sfx}") if self.bias else None
+                w_hr = getattr(self, f"weight_hr_l{k}{sfx}") if self.proj_size else None
                 steps, n = layer_in.shape[0], layer_in.shape[1]
                 gi_all = _linear(layer_in.reshape(steps * n, -1), w_ih, b_ih).reshape(steps, n, -1)
                 h = h0[k * dirs + d]
@@ -115,19 +122,22 @@ class _RNNBase(Module):
                 order = range(steps - 1, -1, -1) if d else range(steps)
                 for t in order:
                     h, c = _rnn_step(mode, gi_all[t], h, c, w_hh, b_hh)
+                    if w_hr is not None:
+                        h = _linear(h, w_hr, None)
                     seq[t] = h
                 hs.append(h)
                 if c is not None:
                     cs.append(c)
-                outs.append(_core.stack(seq, 0) if steps else layer_in.new_zeros(0, n, self.hidden_size))
+                width = self.proj_size or self.hidden_size
+                outs.append(_core.stack(seq, 0) if steps else layer_in.new_zeros(0, n, width))
             layer_in = outs[0] if dirs == 1 else _core.cat(outs, 2)
             if self.dropout and self.training and k < self.num_layers - 1:
                 layer_in = _core.dropout(layer_in, self.dropout, True)
         return layer_in, _core.stack(hs, 0), (_core.stack(cs, 0) if cs else None)
 
-    def _zeros_state(self, n: int, like: Tensor) -> Tensor:
+    def _zeros_state(self, n: int, like: Tensor, size: int) -> Tensor:
         d = 2 if self.bidirectional else 1
-        return _core.zeros([self.num_layers * d, n, self.hidden_size], like.dtype).to(like.device)
+        return _core.zeros([self.num_layers * d, n, size], like.dtype).to(like.device)
 
     def _prepare(self, input: Tensor, hx):  # noqa: A002
         name = type(self).__name__
@@ -144,10 +154,12 @@ class _RNNBase(Module):
         return x, batched
 
     def _state_in(self, h: Tensor | None, n: int, x: Tensor, batched: bool, what: str) -> Tensor:
+        # h's width is the projection's where an LSTM has one; the cell state's is hidden_size
+        size = (self.proj_size or self.hidden_size) if what != "c_0" else self.hidden_size
         if h is None:
-            return self._zeros_state(n, x)
+            return self._zeros_state(n, x, size)
         h = h if batched else h.unsqueeze(1)
-        want = (self.num_layers * (2 if self.bidirectional else 1), n, self.hidden_size)
+        want = (self.num_layers * (2 if self.bidirectional else 1), n, size)
         if tuple(h.shape) != want:
             raise ShapeError(f"{type(self).__name__}: {what} must have shape {want}, got {tuple(h.shape)}")
         return h
@@ -202,6 +214,8 @@ class _RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional:
             s += ", bidirectional=True"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
         return s
 
 
@@ -238,8 +252,11 @@ class RNN(_RNNBase):
 
 class LSTM(_RNNBase):
     """Long short-term memory, as `torch.nn.LSTM` (gates input, forget, cell, output):
-    `forward(input, (h_0, c_0))` returns (output, (h_n, c_n)). `proj_size` is not
-    supported."""
+    `forward(input, (h_0, c_0))` returns (output, (h_n, c_n)). With `proj_size` > 0 the
+    hidden state is projected to that width after each step (h_t = W_hr (o_t * tanh(c_t)),
+    PyTorch's LSTMP): h_0, h_n and the output have width proj_size, c_0 and c_n
+    hidden_size, and each layer and direction gets `weight_hr_l{k}` (proj_size,
+    hidden_size)."""
 
     _mode = "LSTM"
 
@@ -254,8 +271,13 @@ class LSTM(_RNNBase):
         bidirectional: bool = False,
         proj_size: int = 0,
     ):
-        if proj_size:
-            raise NotImplementedError("LSTM: proj_size is not supported")
+        if not isinstance(proj_size, int) or proj_size < 0:
+            raise ArgumentError(f"LSTM: proj_size must be a non-negative int, got {proj_size!r}")
+        if proj_size >= hidden_size:
+            raise ArgumentError(
+                f"LSTM: proj_size has to be smaller than hidden_size, got {proj_size} >= {hidden_size}"
+            )
+        self.__dict__["proj_size"] = proj_size
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional)
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None):  # noqa: A002
@@ -269,12 +291,20 @@ class LSTM(_RNNBase):
             h, c = h.squeeze(1), c.squeeze(1)
         return self._out(y, batched), (h, c)
 
+    def get_config(self) -> dict:
+        return {**super().get_config(), "proj_size": self.proj_size}
+
     @classmethod
     def state_shapes(cls, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                      bidirectional=False, proj_size=0, nonlinearity="tanh"):  # fmt: skip
-        """As RNN's, with four gates' rows."""
-        return super().state_shapes(
-            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional
+        """As RNN's, with four gates' rows (and `weight_hr_l{k}` with a projection)."""
+        return cls._shapes(
+            _size("input_size", input_size),
+            _size("hidden_size", hidden_size),
+            _size("num_layers", num_layers),
+            bias,
+            bidirectional,
+            int(proj_size),
         )
 
 
