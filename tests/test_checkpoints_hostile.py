@@ -791,6 +791,7 @@ def test_state_shapes_match_what_every_builtin_layer_creates():
         nn.BatchNorm3d(3),
         nn.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2),
         nn.MultiheadAttention(8, 2, add_bias_kv=True, add_zero_attn=True),
+        nn.CTCLoss(blank=1, zero_infinity=True),
         nn.EmbeddingBag(7, 3, mode="max", include_last_offset=True, padding_idx=1),
     ]
     covered = set()

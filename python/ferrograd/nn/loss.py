@@ -23,6 +23,8 @@ import functools
 import math
 from typing import Any, Callable, TypeVar
 
+import numpy as np
+
 from .. import _core
 from .._core import ArgumentError, DTypeError, OutOfRangeError, ShapeError, Tensor
 from ..amp import full_precision
@@ -841,6 +843,148 @@ def gaussian_nll_loss(
 # ---- more of PyTorch's loss classes ----------------------------------------------------
 
 
+def _logaddexp3(a: Tensor, b: Tensor, c: Tensor) -> Tensor:
+    """log(e^a + e^b + e^c), -inf where all three are, with finite gradients there too (the
+    unreachable states of a CTC lattice must not turn the gradient into NaN)."""
+    m = a.maximum(b).maximum(c)
+    dead = m == float("-inf")
+    zero = _core.full([], 0.0, m.dtype).to(m.device)
+    m = m.masked_fill(dead, zero)
+    total = (a - m).exp() + (b - m).exp() + (c - m).exp()
+    one = _core.full([], 1.0, m.dtype).to(m.device)
+    out = total.masked_fill(dead, one).log() + m
+    return out.masked_fill(dead, _core.full([], float("-inf"), m.dtype).to(m.device))
+
+
+def _shift(x: Tensor, k: int) -> Tensor:
+    """x (N, S) moved k places right along S, -inf coming in."""
+    fill = _core.full([x.shape[0], k], float("-inf"), x.dtype).to(x.device)
+    return _core.cat([fill, x[:, : x.shape[1] - k]], 1)
+
+
+def _lengths(op: str, v: Any, n: int, what: str) -> list[int]:
+    out = [int(i) for i in (v.cpu().tolist() if isinstance(v, Tensor) else v)]
+    if len(out) != n or any(i < 0 for i in out):
+        raise ArgumentError(f"{op}: {what} must hold {n} non-negative lengths, got {out}")
+    return out
+
+
+def ctc_loss(
+    log_probs: Tensor,
+    targets: Tensor,
+    input_lengths: Any,
+    target_lengths: Any,
+    blank: int = 0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+) -> Tensor:
+    """Connectionist temporal classification loss, as `torch.nn.functional.ctc_loss`: the
+    negative log-likelihood of each target sequence summed over its alignments with the
+    frames of `log_probs` (T, N, C) (log-softmax outputs; (T, C) for one sequence), by the
+    forward algorithm in log space. `targets` are (N, S) padded or 1-D concatenated, class
+    indices other than `blank`; `input_lengths` and `target_lengths` give each sequence's
+    frames and labels. "mean" divides each loss by its target length (at least 1), then
+    averages; an impossible alignment gives inf (0, with zero gradient, under
+    `zero_infinity`). Differentiable in `log_probs`, on either device."""
+    op = "ctc_loss"
+    if (
+        not isinstance(log_probs, Tensor)
+        or log_probs.ndim not in (2, 3)
+        or not log_probs.dtype.is_floating_point
+    ):
+        got = tuple(log_probs.shape) if isinstance(log_probs, Tensor) else type(log_probs).__name__
+        raise ShapeError(f"{op}: log_probs must be a float tensor (T, N, C) or (T, C), got {got}")
+    unbatched = log_probs.ndim == 2
+    if unbatched:
+        log_probs = log_probs.unsqueeze(1)
+        if isinstance(targets, Tensor) and targets.ndim == 1:
+            targets = targets.unsqueeze(0)
+        input_lengths = (
+            [int(input_lengths)] if not isinstance(input_lengths, (list, tuple, Tensor)) else input_lengths
+        )
+        target_lengths = (
+            [int(target_lengths)] if not isinstance(target_lengths, (list, tuple, Tensor)) else target_lengths
+        )
+        if isinstance(input_lengths, Tensor) and input_lengths.ndim == 0:
+            input_lengths = [int(input_lengths.item())]
+        if isinstance(target_lengths, Tensor) and target_lengths.ndim == 0:
+            target_lengths = [int(target_lengths.item())]
+    t_max, n, c = log_probs.shape
+    if not 0 <= blank < c:
+        raise ArgumentError(f"{op}: blank must be a class index in [0, {c}), got {blank}")
+    ins = _lengths(op, input_lengths, n, "input_lengths")
+    tls = _lengths(op, target_lengths, n, "target_lengths")
+    if any(i > t_max for i in ins):
+        raise ArgumentError(f"{op}: an input length exceeds the {t_max} frames of log_probs: {ins}")
+    if not isinstance(targets, Tensor) or targets.dtype.is_floating_point:
+        raise DTypeError(f"{op}: targets must be an integer tensor")
+    flat = targets.cpu().long().tolist()
+    if targets.ndim == 1:  # concatenated
+        if sum(tls) != len(flat):
+            raise ArgumentError(
+                f"{op}: 1-D targets hold {len(flat)} labels, target_lengths sum to {sum(tls)}"
+            )
+        seqs, at = [], 0
+        for k in tls:
+            seqs.append(flat[at : at + k])
+            at += k
+    elif targets.ndim == 2 and targets.shape[0] == n:
+        if any(k > targets.shape[1] for k in tls):
+            raise ArgumentError(f"{op}: a target length exceeds the {targets.shape[1]} columns of targets")
+        seqs = [row[:k] for row, k in zip(flat, tls)]
+    else:
+        raise ShapeError(f"{op}: targets must be (N, S) or 1-D concatenated, got {tuple(targets.shape)}")
+    if any(lab == blank or not 0 <= lab < c for seq in seqs for lab in seq):
+        raise OutOfRangeError(
+            f"{op}: target labels must be class indices in [0, {c}) other than blank {blank}"
+        )
+    width = 2 * max(tls, default=0) + 1
+    # the extended labels (blank, l1, blank, l2, ..., blank), and where a state may skip
+    # the blank before it (l_s differs from l_(s-2))
+    ext = [[blank] * width for _ in range(n)]
+    skip = [[False] * width for _ in range(n)]
+    for i, seq in enumerate(seqs):
+        for j, lab in enumerate(seq):
+            ext[i][2 * j + 1] = lab
+            skip[i][2 * j + 1] = j > 0 and seq[j - 1] != lab
+    dev = log_probs.device
+    index = _core.from_numpy(np.array(ext)).long()
+    can_skip = _core.from_numpy(np.array(skip)).to(dev)
+    neg_inf = _core.full([], float("-inf"), log_probs.dtype).to(dev)
+    starts = _core.from_numpy(np.array([[s < 2 for s in range(width)] for _ in range(n)])).to(dev)
+    alpha = log_probs[0].gather(1, index).masked_fill(~starts, neg_inf)
+    for t in range(1, t_max):
+        live = [t < i for i in ins]
+        if not any(live):
+            break
+        emit = log_probs[t].gather(1, index)
+        step = _logaddexp3(alpha, _shift(alpha, 1), _shift(alpha, 2).masked_fill(~can_skip, neg_inf)) + emit
+        # a sequence past its last frame keeps its alphas
+        alpha = _core.where(_core.from_numpy(np.array(live)).reshape(n, 1).to(dev), step, alpha)
+    ends = _core.from_numpy(np.array([2 * k for k in tls])).long().reshape(n, 1)
+    last = alpha.gather(1, ends)
+    before = alpha.gather(1, (ends - 1).clamp(min=0))
+    has_label = _core.from_numpy(np.array([k > 0 for k in tls])).reshape(n, 1).to(dev)
+    ll = _logaddexp3(last, before.masked_fill(~has_label, neg_inf), neg_inf.expand(n, 1))
+    loss = -ll.reshape(n)
+    if any(i == 0 for i in ins):  # no frames: only an empty target is possible, at log 1
+        empty = _core.from_numpy(np.array([i == 0 for i in ins])).to(dev)
+        none = _core.from_numpy(np.array([float(k) for k in tls])).to(log_probs.dtype).to(dev)
+        loss = loss.masked_fill(empty, _core.full([], 0.0, loss.dtype).to(dev)) + (
+            none.masked_fill(none > 0, _core.full([], float("inf"), loss.dtype).to(dev))
+        ).masked_fill(~empty, _core.full([], 0.0, loss.dtype).to(dev))
+    if zero_infinity:
+        loss = loss.masked_fill(loss == float("inf"), _core.full([], 0.0, loss.dtype).to(dev))
+    if reduction == "mean":
+        per_label = _core.from_numpy(np.array([float(max(k, 1)) for k in tls])).to(loss.dtype).to(dev)
+        out = (loss / per_label).mean()
+    elif reduction in ("sum", "none"):
+        out = _reduce(loss, reduction, op)
+    else:
+        raise ArgumentError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    return out.squeeze(0) if unbatched and reduction == "none" else out
+
+
 class HingeEmbeddingLoss(_Loss):
     """x where target is 1, max(0, margin - x) where it is -1."""
 
@@ -943,6 +1087,23 @@ class PoissonNLLLoss(_Loss):
 
     def get_config(self) -> dict:
         return {"log_input": self.log_input, "full": self.full, "eps": self.eps, "reduction": self.reduction}
+
+
+class CTCLoss(_Loss):
+    """Connectionist temporal classification loss (see `ctc_loss`):
+    `forward(log_probs, targets, input_lengths, target_lengths)`."""
+
+    def __init__(self, blank: int = 0, reduction: str = "mean", zero_infinity: bool = False):
+        super().__init__(reduction)
+        self.blank, self.zero_infinity = int(blank), bool(zero_infinity)
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        return ctc_loss(
+            log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction, self.zero_infinity
+        )
+
+    def get_config(self) -> dict:
+        return {"blank": self.blank, "reduction": self.reduction, "zero_infinity": self.zero_infinity}
 
 
 class GaussianNLLLoss(_Loss):
