@@ -382,3 +382,16 @@ def test_a_preallocated_output_trains_as_a_stack_would():
         steps.append(h)
     fg.stack(steps).sum().backward()
     np.testing.assert_allclose(got, cell.weight.grad.numpy(), rtol=1e-12)
+
+
+def test_retain_grad_follows_the_rewritten_tensor():
+    x = _f64(X0, requires_grad=True)
+    y = x * 2
+    y.retain_grad()
+    y[0] = 0.0
+    assert y.retains_grad
+    (y * _f64(WEIGHT)).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), WEIGHT)  # the gradient of what y holds now
+    want = 2 * WEIGHT
+    want[0] = 0.0
+    np.testing.assert_allclose(x.grad.numpy(), want)

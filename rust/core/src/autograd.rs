@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 mod hooks;
+pub(crate) use hooks::move_retain;
 pub use hooks::{
     register_hook, register_post_accumulate_grad_hook, remove_hook, retain_grad, retains_grad,
     GradHook, LeafHook,

@@ -148,6 +148,27 @@ pub fn retains_grad(t: &Tensor) -> bool {
     }
 }
 
+/// After an in-place op rewrote `t`'s history away from `old`: a `retain_grad` of `t`
+/// moves to its new node (its `.grad` is the gradient of the values it now holds, as
+/// PyTorch moves it).
+pub(crate) fn move_retain(old: &Arc<Node>, t: &Tensor) -> Result<()> {
+    let held = {
+        let mut h = lock(&old.hooks);
+        let mine = h
+            .retain
+            .as_ref()
+            .is_some_and(|w| w.as_ptr() as usize == t.inner_addr());
+        if mine {
+            h.retain = None;
+        }
+        mine
+    };
+    if held {
+        retain_grad(t)?;
+    }
+    Ok(())
+}
+
 /// Removes a hook registered by `register_hook` or `register_post_accumulate_grad_hook`
 /// (an unknown or already removed id is ignored).
 pub fn remove_hook(id: u64) {

@@ -105,7 +105,11 @@ impl Tensor {
             (None, Some(n)) => n,
             _ => copy_slices(&root, &value, pos)?,
         };
+        let old = root.grad_fn();
         root.set_grad_fn(node);
+        if let Some(old) = old {
+            autograd::move_retain(&old, &root)?;
+        }
         root.0.rebases.fetch_add(1, Ordering::AcqRel);
         REWRITES.fetch_add(1, Ordering::AcqRel);
         Ok(())
