@@ -120,7 +120,10 @@ impl Tensor {
     pub(super) fn refresh_view(&self) {
         let Some(b) = &self.0.base else { return };
         let epoch = REWRITES.load(Ordering::Acquire);
-        if b.checked.swap(epoch, Ordering::AcqRel) == epoch {
+        // a plain load first: the common case writes nothing
+        if b.checked.load(Ordering::Acquire) == epoch
+            || b.checked.swap(epoch, Ordering::AcqRel) == epoch
+        {
             return;
         }
         let Some(root) = b.root.upgrade().map(Tensor) else {
