@@ -62,6 +62,7 @@ class _ConvNd(Module):
     PyTorch's default init (U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both)."""
 
     _dims = 2
+    _spatial = "H, W"  # the input's dims after the channels, for messages
     weight: Tensor
     bias: Tensor | None
 
@@ -101,6 +102,21 @@ class _ConvNd(Module):
         for p in reversed(self.padding):
             amounts += [p, p]
         return S.pad(x, amounts, mode=self.padding_mode), 0
+
+    @staticmethod
+    def _conv(x, weight, bias, stride, padding, dilation, groups) -> Tensor:
+        raise NotImplementedError  # each subclass names its functional form
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim == self._dims + 1 and x.shape[0] == self.in_channels:  # one sample, as PyTorch takes it
+            return self.forward(x.unsqueeze(0)).squeeze(0)
+        if x.ndim != self._dims + 2 or x.shape[1] != self.in_channels:
+            c, dims, got = self.in_channels, self._spatial, tuple(x.shape)
+            raise ShapeError(
+                f"{type(self).__name__}: expected input (N, {c}, {dims}) or ({c}, {dims}), got shape {got}"
+            )
+        x, p = self._padded(x)
+        return self._conv(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
 
     def get_config(self) -> dict:
         return {
@@ -149,34 +165,15 @@ class Conv2d(_ConvNd):
     padding_mode ("zeros", "reflect", "replicate", "circular")."""
 
     _dims = 2
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim == 3 and x.shape[0] == self.in_channels:  # one sample, as PyTorch takes it
-            return self.forward(x.unsqueeze(0)).squeeze(0)
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ShapeError(
-                f"Conv2d: expected input (N, {self.in_channels}, H, W) or ({self.in_channels}, H, W), "
-                f"got shape {tuple(x.shape)}"
-            )
-        x, p = self._padded(x)
-        return S.conv2d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
+    _conv = staticmethod(S.conv2d)
 
 
 class Conv1d(_ConvNd):
     """1-D convolution of (N, C_in, L), as `torch.nn.Conv1d`."""
 
     _dims = 1
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim == 2 and x.shape[0] == self.in_channels:  # one sample
-            return self.forward(x.unsqueeze(0)).squeeze(0)
-        if x.ndim != 3 or x.shape[1] != self.in_channels:
-            raise ShapeError(
-                f"Conv1d: expected input (N, {self.in_channels}, L) or ({self.in_channels}, L), "
-                f"got shape {tuple(x.shape)}"
-            )
-        x, p = self._padded(x)
-        return S.conv1d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
+    _spatial = "L"
+    _conv = staticmethod(S.conv1d)
 
 
 class Conv3d(_ConvNd):
@@ -185,17 +182,8 @@ class Conv3d(_ConvNd):
     padding_mode ("zeros", "reflect", "replicate", "circular")."""
 
     _dims = 3
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim == 4 and x.shape[0] == self.in_channels:  # one sample
-            return self.forward(x.unsqueeze(0)).squeeze(0)
-        if x.ndim != 5 or x.shape[1] != self.in_channels:
-            raise ShapeError(
-                f"Conv3d: expected input (N, {self.in_channels}, D, H, W) or ({self.in_channels}, D, H, W), "
-                f"got shape {tuple(x.shape)}"
-            )
-        x, p = self._padded(x)
-        return S.conv3d(x, self.weight, self.bias, self.stride, p, self.dilation, self.groups)
+    _spatial = "D, H, W"
+    _conv = staticmethod(S.conv3d)
 
 
 class ConvTranspose2d(Module):
