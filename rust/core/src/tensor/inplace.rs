@@ -356,17 +356,6 @@ fn copy_slices(root: &Tensor, value: &Tensor, pos: Option<Tensor>) -> Result<Arc
     let shape = root.shape().to_vec();
     let vshape = value.shape().to_vec();
     let n = root.numel();
-    // the elements a gradient no longer reaches through the root's old history
-    let kept: Option<Arc<Tensor>> = match &pos {
-        None => None,
-        Some(p) => {
-            let mut keep = vec![true; n];
-            for &i in p.to_vec::<i64>()?.iter() {
-                keep[i as usize] = false;
-            }
-            Some(Arc::new(Tensor::from_vec(keep, &[n])?))
-        }
-    };
     let need_prev = root.requires_grad();
     let need_value = value.requires_grad();
     let pos = pos.map(Arc::new);
@@ -384,13 +373,21 @@ fn copy_slices(root: &Tensor, value: &Tensor, pos: Option<Tensor>) -> Result<Arc
                         .reshape(&isize_shape(&vshape))?,
                 ),
             };
-            let gp = match (need_prev, &kept) {
+            let gp = match (need_prev, &pos) {
                 (false, _) => None,
                 (true, None) => Some(Tensor::zeros(&shape, g.dtype())?.to_device(g.device())?),
-                (true, Some(k)) => {
+                (true, Some(p)) => {
+                    // the elements the gradient no longer reaches through the old history,
+                    // made here so the graph holds only the written positions, not a mask
+                    // of the whole tensor per write
+                    let mut keep = vec![true; n];
+                    for &i in p.to_vec::<i64>()?.iter() {
+                        keep[i as usize] = false;
+                    }
+                    let keep = Tensor::from_vec(keep, &[n])?.to_device(g.device())?;
                     let zero = Tensor::scalar(0.0, g.dtype());
                     Some(
-                        Tensor::where_(&k.to_device(g.device())?, &g.reshape(&[-1])?, &zero)?
+                        Tensor::where_(&keep, &g.reshape(&[-1])?, &zero)?
                             .reshape(&isize_shape(&shape))?,
                     )
                 }
