@@ -1651,6 +1651,7 @@ def _backward_many(
     gradients: list[Tensor | None],
     retain_graph: bool,
     inputs: list[Tensor] | None = None,
+    create_graph: bool = False,
 ) -> None:
     """One backward pass from several tensors (into the ``.grad`` of ``inputs`` when given)."""
 
@@ -1660,6 +1661,7 @@ def _grad(
     inputs: list[Tensor],
     retain_graph: bool,
     allow_unused: bool,
+    create_graph: bool = False,
 ) -> list[Tensor | None]:
     """The gradients of ``outputs`` with respect to ``inputs`` (None where unused)."""
 

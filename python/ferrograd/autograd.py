@@ -153,6 +153,54 @@ def gradcheck(
     return True
 
 
+def gradgradcheck(
+    fn: Callable,
+    inputs: Sequence,
+    grad_outputs=None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
+    """Checks the second derivatives of `fn` at `inputs` (``torch.autograd.gradgradcheck``):
+    the first-order gradients, computed with ``grad(..., create_graph=True)`` and seeded by
+    `grad_outputs` (random float64 values requiring grad when None), are checked by
+    `gradcheck` against central differences, with respect to the inputs and to the seeds.
+
+    >>> x = fg.randn(3, dtype=fg.float64, requires_grad=True)
+    >>> fg.autograd.gradgradcheck(lambda x: (x * x.sin()).sum(), (x,))
+    True
+    """
+    inputs = tuple(inputs)
+    out = fn(*inputs)
+    if not isinstance(out, Tensor):
+        raise TypeError("gradgradcheck: fn must return a Tensor")
+    if grad_outputs is None:
+        seed = np.random.default_rng(0).standard_normal(tuple(out.shape))
+        grad_outputs = tensor(seed, dtype=out.dtype, requires_grad=True)
+    n = len(inputs)
+    diff = [j for j, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not diff:
+        raise ValueError("gradgradcheck: no input requires grad")
+
+    def first(*args):
+        # gradcheck's numerical pass calls this under no_grad with plain copies: those are
+        # made differentiable here, so each perturbed point gets its own first derivative
+        ins = list(args[:n])
+        with enable_grad():
+            for j in diff:
+                if not ins[j].requires_grad:
+                    ins[j] = ins[j].detach().requires_grad_()
+            go = args[n]
+            got = grad(fn(*ins), [ins[j] for j in diff], go, create_graph=True, allow_unused=True)
+            parts = [(g if g is not None else zeros_like(ins[j])).reshape(-1) for g, j in zip(got, diff)]
+            return _core.cat(parts, 0)
+
+    return gradcheck(
+        first, inputs + (grad_outputs,), eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception
+    )
+
+
 def _as_list(x, what: str) -> list:
     if isinstance(x, Tensor):
         return [x]
@@ -177,14 +225,6 @@ def _seeds(grads, n: int, what: str) -> list:
     return grads
 
 
-def _no_create_graph(what: str, create_graph: bool) -> None:
-    if create_graph:
-        raise NotImplementedError(
-            f"{what}: create_graph=True (a differentiable backward, for higher-order "
-            "gradients) is not supported: ferrograd's derivative rules run outside the graph"
-        )
-
-
 def backward(
     tensors,
     grad_tensors=None,
@@ -194,12 +234,14 @@ def backward(
 ) -> None:
     """Runs one backward pass from a tensor or several, as ``torch.autograd.backward``:
     gradients flowing into shared parts of the graph are summed first, so the graph is
-    walked once. With `inputs`, only those tensors' ``.grad`` is accumulated."""
-    _no_create_graph("backward", create_graph)
+    walked once. With `inputs`, only those tensors' ``.grad`` is accumulated. With
+    `create_graph`, the gradients keep a graph of their own (for higher-order derivatives;
+    `retain_graph` then defaults to True)."""
     roots = _as_list(tensors, "backward")
     seeds = _seeds(grad_tensors, len(roots), "backward")
     targets = None if inputs is None else _as_list(inputs, "backward(inputs=)")
-    _core._backward_many(roots, seeds, bool(retain_graph), targets)
+    retain = create_graph if retain_graph is None else retain_graph
+    _core._backward_many(roots, seeds, bool(retain), targets, bool(create_graph))
 
 
 def grad(
@@ -219,12 +261,15 @@ def grad(
     `grad_outputs` seeds each output (None: 1, for a one-element output). An input the
     outputs do not depend on raises, unless `allow_unused` (then its entry is None, or
     zeros with `materialize_grads`). Hooks registered on the tensors run as in `backward`.
-    `create_graph` and `is_grads_batched` are not supported (NotImplementedError).
+    With `create_graph`, the gradients returned carry their own graph, so they can be
+    differentiated again (a gradient penalty, a Hessian-vector product); `retain_graph` then
+    defaults to True. A derivative that is a fused kernel (batch norm, the fused losses,
+    convolution, pooling, dropout) refuses with a RuntimeError naming it.
+    `is_grads_batched` is not supported (NotImplementedError).
 
     >>> x = fg.tensor([1.0, 2.0], requires_grad=True)
     >>> (g,) = fg.autograd.grad((x * x).sum(), x)     # 2x, and x.grad stays None
     """
-    _no_create_graph("grad", create_graph)
     if is_grads_batched:
         raise NotImplementedError("grad: is_grads_batched=True (vmap over seeds) is not supported")
     del only_inputs  # deprecated in PyTorch, always True
@@ -237,7 +282,8 @@ def grad(
         allow_unused = materialize_grads
     elif materialize_grads and not allow_unused:
         raise ValueError("grad: materialize_grads=True needs allow_unused to be True or None")
-    got = _core._grad(outs, seeds, ins, bool(retain_graph), bool(allow_unused))
+    retain = create_graph if retain_graph is None else retain_graph
+    got = _core._grad(outs, seeds, ins, bool(retain), bool(allow_unused), bool(create_graph))
     if materialize_grads:
         got = [g if g is not None else zeros_like(t) for g, t in zip(got, ins)]
     return tuple(got)

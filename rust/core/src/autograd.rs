@@ -31,6 +31,8 @@ thread_local! {
     /// While a rule runs: for each of its node's inputs, the gradient other consumers have
     /// already accumulated for it (see `take_prior`).
     static PRIORS: RefCell<Vec<Option<Tensor>>> = const { RefCell::new(Vec::new()) };
+    /// Whether a `create_graph` backward pass is running on this thread.
+    static CREATING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// For a backward rule: the gradient other consumers have already accumulated for its
@@ -113,6 +115,9 @@ pub struct Node {
     /// before it runs: an in-place write since would make its gradient wrong)
     /// (weak: the rule's own handles keep them alive, and are freed when it has run)
     saved: SmallVec<[(std::sync::Weak<Storage>, u64); 2]>,
+    /// the rule is written in recorded tensor ops over what `Tensor::saved_input` kept, so
+    /// run with grad mode on it records its own graph (a `create_graph` pass may run it)
+    higher: bool,
 }
 
 /// The tensors a rule reads (see `record_saving`); up to three without a heap allocation.
@@ -168,11 +173,64 @@ pub(crate) fn record_saving(
     saved: Saved,
     rule: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
 ) -> Tensor {
+    record_with(out, name, inputs, saved, false, rule)
+}
+
+/// `record_saving` for a rule that is itself differentiable: written in tensor ops over
+/// inputs kept with `Tensor::saved_input` (never the op's own output, which would be a
+/// cycle: such a rule recomputes it when grad mode is on), so a `create_graph` pass can
+/// run it and differentiate the result again.
+pub(crate) fn record_higher(
+    out: Tensor,
+    name: &'static str,
+    inputs: &[&Tensor],
+    saved: Saved,
+    rule: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+) -> Tensor {
+    record_with(out, name, inputs, saved, true, rule)
+}
+
+/// `record_saving` or `record_higher`, as `higher` says.
+pub(crate) fn record_with(
+    out: Tensor,
+    name: &'static str,
+    inputs: &[&Tensor],
+    saved: Saved,
+    higher: bool,
+    rule: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+) -> Tensor {
     if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
         return out;
     }
-    let node = make_node(name, inputs, &saved, Box::new(rule));
+    let node = match higher {
+        true => make_higher_node(name, inputs, &saved, Box::new(rule)),
+        false => make_node(name, inputs, &saved, Box::new(rule)),
+    };
     out.with_grad_fn(node)
+}
+
+/// For a rule whose result `out` is a linear map of the gradient `g` computed by a raw
+/// kernel: in a `create_graph` pass, `out` gets a node whose rule is the map's adjoint
+/// (itself recorded ops), so the rule stays differentiable; otherwise `out` as it is.
+pub(crate) fn linear_in(
+    out: Tensor,
+    g: &Tensor,
+    name: &'static str,
+    adjoint: impl Fn(&Tensor) -> Result<Tensor> + Send + Sync + 'static,
+) -> Tensor {
+    if !creating_graph() {
+        return out;
+    }
+    record_higher(out, name, &[g], Saved::new(), move |gg| {
+        Ok(vec![Some(adjoint(gg)?)])
+    })
+}
+
+/// Whether the backward pass running on this thread records a graph of its own
+/// (`create_graph`): a rule then computes with grad mode on, and a rule that keeps values
+/// for a faster path must take the recorded ops instead.
+pub(crate) fn creating_graph() -> bool {
+    CREATING.with(|c| c.get())
 }
 
 /// Whether a rule in the history of `t` recorded after `stop` (the history it grew from)
@@ -234,7 +292,20 @@ pub(crate) fn make_node(
         inputs: edges,
         hooks: Mutex::default(),
         saved,
+        higher: false,
     })
+}
+
+/// `make_node` for a rule written in recorded tensor ops (see `record_higher`).
+pub(crate) fn make_higher_node(
+    name: &'static str,
+    inputs: &[&Tensor],
+    saved: &[Tensor],
+    rule: BackwardFn,
+) -> Arc<Node> {
+    let mut node = make_node(name, inputs, saved, rule);
+    Arc::get_mut(&mut node).expect("a new node").higher = true;
+    node
 }
 
 /// Records a derivative rule written outside the library (a custom autograd function, as
@@ -247,7 +318,12 @@ pub fn record_custom(
     inputs: &[&Tensor],
     rule: BackwardFn,
 ) -> Tensor {
-    record(out.detach(), name, inputs, move |g| rule(g))
+    // higher: the rule runs with grad mode on in a create_graph pass, so a rule written in
+    // tensor ops over tensors it kept with their history is differentiated (PyTorch's
+    // custom Functions behave so too)
+    record_with(out.detach(), name, inputs, Saved::new(), true, move |g| {
+        rule(g)
+    })
 }
 
 /// Whether input `i` of a rule needs its gradient computed.
@@ -278,11 +354,14 @@ fn accumulate_leaf(leaf: &Tensor, g: Tensor) -> Result<()> {
     };
     let mut slot = leaf.grad_slot();
     let prev = slot.take();
-    *slot = Some(match prev {
+    *slot = Some(match (prev, creating_graph()) {
         // own the storage: .grad may be updated in place, so it must not alias another
         // tensor (the seed, a broadcast view, or a sibling's gradient)
-        None => g.into_owned_data()?,
-        Some(p) => p.add(&g)?.detach(),
+        (None, false) => g.into_owned_data()?,
+        (Some(p), false) => p.add(&g)?.detach(),
+        // create_graph: .grad keeps its history (a copy of its own, as PyTorch's)
+        (None, true) => g.clone_tensor()?,
+        (Some(p), true) => p.add(&g)?,
     });
     Ok(())
 }
@@ -295,6 +374,7 @@ pub fn backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> 
         vec![gradient],
         retain_graph,
         None,
+        false,
     )
 }
 
@@ -302,12 +382,15 @@ pub fn backward(root: &Tensor, gradient: Option<Tensor>, retain_graph: bool) -> 
 /// list): the gradients they send into shared parts of the graph are summed before those
 /// parts run, so the graph is walked once and a second root does not find it freed. With
 /// `inputs`, only those tensors' `.grad` is accumulated (leaves or not), as PyTorch's
-/// `backward(inputs=...)`.
+/// `backward(inputs=...)`. With `create_graph` the pass records the graph of the
+/// gradients it computes (PyTorch's `create_graph=True`: `.grad` keeps a history, for
+/// higher-order derivatives); a node whose rule cannot be differentiated refuses.
 pub fn backward_many(
     roots: &[Tensor],
     gradients: Vec<Option<Tensor>>,
     retain_graph: bool,
     inputs: Option<&[Tensor]>,
+    create_graph: bool,
 ) -> Result<()> {
     if let Some(inputs) = inputs {
         if inputs.is_empty() {
@@ -315,8 +398,8 @@ pub fn backward_many(
                 "backward: inputs= was given but is empty".into(),
             ));
         }
-        let got = grad(roots, gradients, inputs, retain_graph, true)?;
-        let _guard = NoGradGuard::new();
+        let got = grad(roots, gradients, inputs, retain_graph, true, create_graph)?;
+        let _mode = PassMode::new(create_graph);
         for (t, g) in inputs.iter().zip(got) {
             if let Some(g) = g {
                 accumulate_leaf(t, g)?;
@@ -325,7 +408,8 @@ pub fn backward_many(
         return Ok(());
     }
     let outer = CALLBACKS.with(|c| c.borrow_mut().replace(Vec::new()));
-    let r = seeds("backward", roots, gradients).and_then(|s| run_pass(s, retain_graph, None));
+    let r = seeds("backward", roots, gradients, create_graph)
+        .and_then(|s| run_pass(s, retain_graph, None, create_graph));
     let queued = CALLBACKS.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
     r?;
     for f in queued.unwrap_or_default() {
@@ -336,15 +420,17 @@ pub fn backward_many(
 
 /// The gradients of `outputs` (seeded by `grad_outputs`, 1 for scalar outputs) with
 /// respect to `inputs`, returned rather than accumulated into any `.grad` (PyTorch's
-/// `torch.autograd.grad` without `create_graph`). Hooks registered on the inputs and on
-/// the graph's tensors run; `retain_grad` tensors accumulate as in `backward`. An input
-/// the outputs do not depend on gets None when `allow_unused`, else an error.
+/// `torch.autograd.grad`). Hooks registered on the inputs and on the graph's tensors run;
+/// `retain_grad` tensors accumulate as in `backward`. An input the outputs do not depend
+/// on gets None when `allow_unused`, else an error. Only the part of the graph that leads
+/// to `inputs` runs. With `create_graph` the gradients returned carry their own graph.
 pub fn grad(
     outputs: &[Tensor],
     grad_outputs: Vec<Option<Tensor>>,
     inputs: &[Tensor],
     retain_graph: bool,
     allow_unused: bool,
+    create_graph: bool,
 ) -> Result<Vec<Option<Tensor>>> {
     for (i, t) in inputs.iter().enumerate() {
         if !t.requires_grad() {
@@ -361,14 +447,14 @@ pub fn grad(
         };
     }
     let outer = CALLBACKS.with(|c| c.borrow_mut().replace(Vec::new()));
-    let r = seeds("grad", outputs, grad_outputs)
-        .and_then(|s| run_pass(s, retain_graph, Some(&mut cap)));
+    let r = seeds("grad", outputs, grad_outputs, create_graph)
+        .and_then(|s| run_pass(s, retain_graph, Some(&mut cap), create_graph));
     let queued = CALLBACKS.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
     r?;
     for f in queued.unwrap_or_default() {
         f()?;
     }
-    let _guard = NoGradGuard::new();
+    let _mode = PassMode::new(create_graph);
     let mut out = Vec::with_capacity(inputs.len());
     for (i, t) in inputs.iter().enumerate() {
         let g = match t.grad_fn() {
@@ -399,6 +485,7 @@ fn seeds(
     op: &str,
     roots: &[Tensor],
     gradients: Vec<Option<Tensor>>,
+    create_graph: bool,
 ) -> Result<Vec<(Tensor, Tensor)>> {
     if gradients.len() != roots.len() {
         return Err(Error::Autograd(format!(
@@ -423,7 +510,11 @@ fn seeds(
                         fmt_shape(root.shape())
                     )));
                 }
-                g.detach().to_device(root.device())?
+                // create_graph: a seed with a history is differentiated through too
+                match create_graph {
+                    true => g.to_device(root.device())?,
+                    false => g.detach().to_device(root.device())?,
+                }
             }
             None => {
                 if root.numel() != 1 {
@@ -494,12 +585,74 @@ fn deliver(
     Ok(())
 }
 
+/// Grad mode and the `create_graph` flag for the span of a backward pass: rules run with
+/// grad mode off, or on (recording) in a `create_graph` pass.
+struct PassMode {
+    grad: bool,
+    creating: bool,
+}
+
+impl PassMode {
+    fn new(create_graph: bool) -> PassMode {
+        PassMode {
+            grad: set_grad_enabled(create_graph),
+            creating: CREATING.with(|c| c.replace(create_graph)),
+        }
+    }
+}
+
+impl Drop for PassMode {
+    fn drop(&mut self) {
+        set_grad_enabled(self.grad);
+        CREATING.with(|c| c.set(self.creating));
+    }
+}
+
+/// The nodes whose rules a `grad` pass must run: those from which one of the captured
+/// inputs can be reached (the rest of the graph would compute gradients nobody takes).
+fn leading_to(roots: &[Arc<Node>], cap: &Capture) -> std::collections::HashSet<*const Node> {
+    // iterative post-order: a node is decided once all its children are
+    let mut reaches: HashMap<*const Node, bool> = HashMap::new();
+    let mut stack: Vec<(Arc<Node>, bool)> = roots.iter().map(|n| (n.clone(), false)).collect();
+    while let Some((n, expanded)) = stack.pop() {
+        let p = Arc::as_ptr(&n);
+        if reaches.contains_key(&p) && !expanded {
+            continue;
+        }
+        if !expanded {
+            stack.push((n.clone(), true));
+            reaches.insert(p, false);
+            for e in n.inputs.iter().flatten() {
+                if let Edge::Node(c) = e {
+                    if !reaches.contains_key(&Arc::as_ptr(c)) {
+                        stack.push((c.clone(), false));
+                    }
+                }
+            }
+            continue;
+        }
+        let hit = n.inputs.iter().flatten().any(|e| match e {
+            Edge::Leaf(t) => cap.leaves.contains_key(&t.inner_addr()),
+            Edge::Node(c) => {
+                let q = Arc::as_ptr(c);
+                cap.nodes.contains_key(&q) || reaches.get(&q).copied().unwrap_or(false)
+            }
+        });
+        reaches.insert(p, hit);
+    }
+    reaches
+        .into_iter()
+        .filter_map(|(p, hit)| hit.then_some(p))
+        .collect()
+}
+
 fn run_pass(
     roots: Vec<(Tensor, Tensor)>,
     retain_graph: bool,
     mut capture: Option<&mut Capture>,
+    create_graph: bool,
 ) -> Result<()> {
-    let _guard = NoGradGuard::new();
+    let _mode = PassMode::new(create_graph);
     let hooked = capture.is_none() && hooks::HOOKED.load(Ordering::Acquire) > 0;
     let node_hooked = hooks::NODE_HOOKED.load(Ordering::Acquire);
     // Count how many consumers feed each node, so a node runs once all its gradient is in.
@@ -563,6 +716,7 @@ fn run_pass(
         }
     }
     leaves.retain(|_, s| !(s.pre.is_empty() && s.post.is_empty()));
+    let wanted = capture.as_deref().map(|c| leading_to(&root_nodes, c));
     for (t, seed) in leaf_roots {
         deliver(&t, Some(seed), &mut leaves, &mut capture)?;
     }
@@ -587,7 +741,10 @@ fn run_pass(
                 if let Some(slot) = capture.as_mut().and_then(|c| c.nodes.get_mut(&key)) {
                     *slot = Some(g.clone());
                 }
-                run_rule(&n, &g, retain_graph, &mut grads)?
+                match &wanted {
+                    Some(w) if !w.contains(&key) => vec![None; n.inputs.len()],
+                    _ => run_rule(&n, &g, retain_graph, &mut grads, create_graph)?,
+                }
             }
         };
         for (edge, ig) in n.inputs.iter().zip(input_grads) {
@@ -620,7 +777,17 @@ fn run_rule(
     g: &Tensor,
     retain_graph: bool,
     grads: &mut HashMap<*const Node, Tensor>,
+    create_graph: bool,
 ) -> Result<Vec<Option<Tensor>>> {
+    if create_graph && !n.higher {
+        return Err(Error::Autograd(format!(
+            "backward: create_graph=True cannot differentiate through {} a second time: its \
+             derivative is a fused kernel, not recorded ops (higher-order gradients work \
+             through the elementwise math, activations, matmul/linear, reductions, views, \
+             indexing and the Python-level losses)",
+            n.name
+        )));
+    }
     let mut slot = n.rule.lock().unwrap_or_else(|e| e.into_inner());
     let rule = match slot.as_ref() {
         Some(r) => r,

@@ -136,27 +136,30 @@ impl PyTensor {
 /// One backward pass from several tensors (`gradients`: one seed or None each), into the
 /// `.grad` of `inputs` only when given.
 #[pyfunction]
-#[pyo3(signature = (tensors, gradients, retain_graph, inputs=None))]
+#[pyo3(signature = (tensors, gradients, retain_graph, inputs=None, create_graph=false))]
 pub(crate) fn _backward_many(
     py: Python<'_>,
     tensors: Vec<PyTensor>,
     gradients: Vec<Option<PyTensor>>,
     retain_graph: bool,
     inputs: Option<Vec<PyTensor>>,
+    create_graph: bool,
 ) -> PyResult<()> {
     let roots: Vec<Tensor> = tensors.into_iter().map(|t| t.t).collect();
     let seeds: Vec<Option<Tensor>> = gradients.into_iter().map(|g| g.map(|g| g.t)).collect();
     let inputs: Option<Vec<Tensor>> = inputs.map(|v| v.into_iter().map(|t| t.t).collect());
     clear_raised();
     crate::guard::run(py, true, || {
-        ag::backward_many(&roots, seeds, retain_graph, inputs.as_deref())
+        ag::backward_many(&roots, seeds, retain_graph, inputs.as_deref(), create_graph)
     })
     .map_err(|e| take_raised().unwrap_or(e))
 }
 
 /// The gradients of `outputs` with respect to `inputs` (the engine half of
-/// `ferrograd.autograd.grad`), None for an unused input when `allow_unused`.
+/// `ferrograd.autograd.grad`), None for an unused input when `allow_unused`; with
+/// `create_graph` the gradients carry their own graph.
 #[pyfunction]
+#[pyo3(signature = (outputs, grad_outputs, inputs, retain_graph, allow_unused, create_graph=false))]
 pub(crate) fn _grad(
     py: Python<'_>,
     outputs: Vec<PyTensor>,
@@ -164,13 +167,14 @@ pub(crate) fn _grad(
     inputs: Vec<PyTensor>,
     retain_graph: bool,
     allow_unused: bool,
+    create_graph: bool,
 ) -> PyResult<Vec<Option<PyTensor>>> {
     let outs: Vec<Tensor> = outputs.into_iter().map(|t| t.t).collect();
     let seeds: Vec<Option<Tensor>> = grad_outputs.into_iter().map(|g| g.map(|g| g.t)).collect();
     let ins: Vec<Tensor> = inputs.into_iter().map(|t| t.t).collect();
     clear_raised();
     let got = crate::guard::run(py, true, || {
-        ag::grad(&outs, seeds, &ins, retain_graph, allow_unused)
+        ag::grad(&outs, seeds, &ins, retain_graph, allow_unused, create_graph)
     })
     .map_err(|e| take_raised().unwrap_or(e))?;
     Ok(got.into_iter().map(|g| g.map(wrap)).collect())

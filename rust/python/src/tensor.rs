@@ -348,7 +348,9 @@ impl PyTensor {
 
     // ------------------------------------------------------------ autograd
     /// Computes gradients of this tensor with respect to the leaves that require them
-    /// (only into the `.grad` of `inputs` when given). `create_graph` is not supported.
+    /// (only into the `.grad` of `inputs` when given). With `create_graph` the gradients
+    /// keep a graph of their own (higher-order derivatives); `retain_graph` then defaults
+    /// to True, as PyTorch's.
     #[pyo3(signature = (gradient=None, retain_graph=None, create_graph=false, inputs=None))]
     fn backward(
         &self,
@@ -358,12 +360,6 @@ impl PyTensor {
         create_graph: bool,
         inputs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        if create_graph {
-            return Err(pyo3::exceptions::PyNotImplementedError::new_err(
-                "backward: create_graph=True (a differentiable backward, for higher-order \
-                 gradients) is not supported: ferrograd's derivative rules run outside the graph",
-            ));
-        }
         let inputs: Option<Vec<Tensor>> = match inputs {
             None => None,
             Some(i) => Some(match i.cast::<PyTensor>() {
@@ -376,18 +372,19 @@ impl PyTensor {
             }),
         };
         let t = &self.t;
-        let retain = retain_graph.unwrap_or(false);
+        let retain = retain_graph.unwrap_or(create_graph);
         crate::grad_hooks::clear_raised();
         run(
             py,
-            t.numel() >= GIL_RELEASE_MIN || inputs.is_some(),
-            || match &inputs {
-                None => t.backward(gradient.map(|g| g.t), retain),
-                Some(i) => ferrograd_core::autograd::backward_many(
+            t.numel() >= GIL_RELEASE_MIN || inputs.is_some() || create_graph,
+            || match (&inputs, create_graph) {
+                (None, false) => t.backward(gradient.map(|g| g.t), retain),
+                (i, _) => ferrograd_core::autograd::backward_many(
                     std::slice::from_ref(t),
                     vec![gradient.map(|g| g.t)],
                     retain,
-                    Some(i),
+                    i.as_deref(),
+                    create_graph,
                 ),
             },
         )

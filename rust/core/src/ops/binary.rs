@@ -1,6 +1,6 @@
 //! Elementwise binary ops with NumPy broadcasting, comparisons and `where`.
 
-use crate::autograd::{needs, record_saving};
+use crate::autograd::{needs, record_higher};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::broadcast_shapes;
@@ -147,7 +147,8 @@ impl Tensor {
             BinaryOp::Maximum => "MaximumBackward",
             BinaryOp::Minimum => "MinimumBackward",
         };
-        let (ca, cb) = (a.detach(), b.detach());
+        // kept with their history, so a create_graph pass differentiates the rule
+        let (ca, cb) = (a.saved_input(), b.saved_input());
         let (na, nb) = (needs(a), needs(b));
         let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
         // what the rule reads, for the saved-tensor check
@@ -162,7 +163,15 @@ impl Tensor {
             BinaryOp::Pow => smallvec::smallvec![at(), bt(), y.clone()],
             BinaryOp::Maximum | BinaryOp::Minimum => smallvec::smallvec![at(), bt()],
         };
-        Ok(record_saving(out, name, &[a, b], saved, move |g| {
+        Ok(record_higher(out, name, &[a, b], saved, move |g| {
+            // the output is kept detached (a node holding its own output is a cycle): a
+            // recorded pass recomputes it from the inputs
+            let y = match crate::autograd::creating_graph()
+                && matches!(op, BinaryOp::Div | BinaryOp::Pow)
+            {
+                true => ca.binary(op, &cb)?,
+                false => y.clone(),
+            };
             let (ga, gb): (Option<Tensor>, Option<Tensor>) = match op {
                 // d(a+b) = da + db
                 BinaryOp::Add => (na.then(|| g.clone()), nb.then(|| g.clone())),
@@ -381,11 +390,17 @@ impl Tensor {
             let neg = self.compare(CmpOp::Lt, &zero)?.cast(self.dtype())?;
             pos.sub(&neg)?
         };
-        Ok(crate::autograd::record(out, "SignBackward", &[self], |g| {
-            Ok(vec![Some(
-                Tensor::full(g.shape(), 0.0, g.dtype())?.to_device(g.device())?,
-            )])
-        }))
+        Ok(crate::autograd::record_higher(
+            out,
+            "SignBackward",
+            &[self],
+            Default::default(),
+            |g| {
+                Ok(vec![Some(
+                    Tensor::full(g.shape(), 0.0, g.dtype())?.to_device(g.device())?,
+                )])
+            },
+        ))
     }
 
     /// `value` (a 0-dim tensor) where the bool `mask`, broadcast to this tensor's shape, is
@@ -448,7 +463,7 @@ impl Tensor {
         }
         let (sa, sb) = (a.shape().to_vec(), b.shape().to_vec());
         let c2 = c.clone();
-        Ok(record_saving(
+        Ok(record_higher(
             out,
             "WhereBackward",
             &[a, b],

@@ -4,7 +4,7 @@
 //! `max_pool2d`, one backend op each way. Average pooling is `unfold2d` then a row mean
 //! (see `ferrograd.nn.functional`).
 
-use crate::autograd::{record, record_saving};
+use crate::autograd::record;
 use crate::backend::Window2d;
 use crate::error::Result;
 use crate::layout::fmt_shape;
@@ -96,9 +96,13 @@ impl Tensor {
         }
         let out = self.map_storage_to(&[win.rows(), win.cols()], |b, l| b.unfold2d(l, win))?;
         let w = *win;
-        Ok(record(out, "Unfold2dBackward", &[self], move |g| {
-            Ok(vec![Some(g.fold2d(&w)?)])
-        }))
+        Ok(crate::autograd::record_higher(
+            out,
+            "Unfold2dBackward",
+            &[self],
+            Default::default(),
+            move |g| Ok(vec![Some(g.fold2d(&w)?)]),
+        ))
     }
 
     /// unfold2d's adjoint (col2im): the (n * oh * ow, c * kh * kw) matrix summed back into an
@@ -124,9 +128,13 @@ impl Tensor {
             outside: 0.0,
             ..*win
         };
-        Ok(record(out, "Fold2dBackward", &[self], move |g| {
-            Ok(vec![Some(g.unfold2d(&w)?)])
-        }))
+        Ok(crate::autograd::record_higher(
+            out,
+            "Fold2dBackward",
+            &[self],
+            Default::default(),
+            move |g| Ok(vec![Some(g.unfold2d(&w)?)]),
+        ))
     }
 }
 
@@ -250,7 +258,8 @@ impl Tensor {
         if let Some(b) = b.as_ref() {
             inputs.push(b);
         }
-        let (xd, wd, has_b) = (x.detach(), w2.detach(), b.is_some());
+        // kept with their history: a create_graph pass differentiates the lowering's rule
+        let (xd, wd, has_b) = (x.saved_input(), w2.saved_input(), b.is_some());
         let (nx, nw) = (x.requires_grad(), w2.requires_grad());
         let zero_pad = Window2d {
             pad_value: 0.0,
@@ -258,20 +267,26 @@ impl Tensor {
             ..*win
         };
         let saved = smallvec::smallvec![xd.clone(), wd.clone()];
-        Ok(record_saving(
+        Ok(crate::autograd::record_higher(
             out,
             "Conv2dBackward",
             &inputs,
             saved,
             move |g| {
+                // a create_graph pass takes the lowering's rule, in recorded ops
+                let creating = crate::autograd::creating_graph();
                 // the backend's own backward where it has one (the host's, image by image)
-                let own = xd.storage_guard().conv2d_grad(
-                    xd.layout(),
-                    (&wd.storage_guard(), wd.layout()),
-                    (&g.storage_guard(), g.layout()),
-                    &zero_pad,
-                    (nx, nw),
-                );
+                let own = (!creating)
+                    .then(|| {
+                        xd.storage_guard().conv2d_grad(
+                            xd.layout(),
+                            (&wd.storage_guard(), wd.layout()),
+                            (&g.storage_guard(), g.layout()),
+                            &zero_pad,
+                            (nx, nw),
+                        )
+                    })
+                    .flatten();
                 if let Some(r) = own {
                     let (dx, dw) = r?;
                     let mut grads = vec![
@@ -296,8 +311,8 @@ impl Tensor {
                     },
                     if nw {
                         let c = match &cols {
-                            Some(c) => c.clone(),
-                            None => xd.unfold2d(&zero_pad)?,
+                            Some(c) if !creating => c.clone(),
+                            _ => xd.unfold2d(&zero_pad)?,
                         };
                         Some(g.transpose(0, 1)?.mm(&c)?)
                     } else {

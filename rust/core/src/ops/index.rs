@@ -1,6 +1,6 @@
 //! Indexing and joining: basic slicing views, row gathers, cat/stack and one_hot.
 
-use crate::autograd::record;
+use crate::autograd::record_higher;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::layout::{fmt_shape, normalize_dim, Layout, Shape, Strides};
@@ -164,13 +164,25 @@ impl Tensor {
         let out = self.view_with(l);
         let in_shape = self.shape().to_vec();
         let items = items.to_vec();
-        Ok(record(out, "IndexBackward", &[self], move |g| {
-            // d x[idx] = g placed at idx, zeros elsewhere
-            let view = index_layout(&Layout::contiguous(&in_shape), &items)?;
-            Ok(vec![Some(
-                scatter_into_zeros(&in_shape, &view, g)?.to_device(g.device())?,
-            )])
-        }))
+        Ok(record_higher(
+            out,
+            "IndexBackward",
+            &[self],
+            Default::default(),
+            move |g| {
+                // d x[idx] = g placed at idx, zeros elsewhere
+                let view = index_layout(&Layout::contiguous(&in_shape), &items)?;
+                let gx = scatter_into_zeros(&in_shape, &view, g)?.to_device(g.device())?;
+                // linear in g: its own derivative is the indexing again
+                let items = items.clone();
+                Ok(vec![Some(crate::autograd::linear_in(
+                    gx,
+                    g,
+                    "IndexBackwardBackward",
+                    move |gg| gg.index(&items),
+                ))])
+            },
+        ))
     }
 
     /// `length` elements of `dim` starting at `start` (a view).
@@ -484,13 +496,28 @@ impl Tensor {
         out_shape[d] = idx.len();
         let out = self.map_storage_to(&out_shape, |b, l| b.index_select(l, d, &idx))?;
         let len = self.shape()[d];
-        Ok(record(out, "IndexSelectBackward", &[self], move |g| {
-            // d x[idx] = g added back into the picked rows (repeated indices add up)
-            let mut shape = g.shape().to_vec();
-            shape[d] = len;
-            let gx = g.map_storage_to(&shape, |b, l| b.index_add(l, d, &idx, len))?;
-            Ok(vec![Some(gx)])
-        }))
+        Ok(record_higher(
+            out,
+            "IndexSelectBackward",
+            &[self],
+            Default::default(),
+            move |g| {
+                // d x[idx] = g added back into the picked rows (repeated indices add up)
+                let mut shape = g.shape().to_vec();
+                shape[d] = len;
+                let gx = g.map_storage_to(&shape, |b, l| b.index_add(l, d, &idx, len))?;
+                if !crate::autograd::creating_graph() {
+                    return Ok(vec![Some(gx)]);
+                }
+                let back = Tensor::from_vec(idx.iter().map(|&i| i as i64).collect(), &[idx.len()])?;
+                Ok(vec![Some(crate::autograd::linear_in(
+                    gx,
+                    g,
+                    "IndexSelectBackwardBackward",
+                    move |gg| gg.index_select(d as isize, &back),
+                ))])
+            },
+        ))
     }
 
     /// index_select's adjoint as an op: a zero tensor whose dim `dim` has length `size`,
@@ -557,9 +584,13 @@ impl Tensor {
             idx.iter().map(|&i| i as i64).collect::<Vec<_>>(),
             &[idx.len()],
         )?;
-        Ok(record(out, "IndexAddBackward", &[self], move |g| {
-            Ok(vec![Some(g.index_select(d as isize, &back)?)])
-        }))
+        Ok(record_higher(
+            out,
+            "IndexAddBackward",
+            &[self],
+            Default::default(),
+            move |g| Ok(vec![Some(g.index_select(d as isize, &back)?)]),
+        ))
     }
 
     /// `index_add_rows` for an integer source: slices of this tensor along `d` summed into
@@ -650,16 +681,22 @@ impl Tensor {
             Tensor::from_buffer_layout(buf, layout)
         };
         let refs: Vec<&Tensor> = parts.iter().collect();
-        Ok(record(out, "CatBackward", &refs, move |g| {
-            // d cat = the matching slice of g for each input
-            let mut start = 0;
-            let mut grads = Vec::with_capacity(sizes.len());
-            for &sz in &sizes {
-                grads.push(Some(g.narrow(d as isize, start, sz)?));
-                start += sz;
-            }
-            Ok(grads)
-        }))
+        Ok(record_higher(
+            out,
+            "CatBackward",
+            &refs,
+            Default::default(),
+            move |g| {
+                // d cat = the matching slice of g for each input
+                let mut start = 0;
+                let mut grads = Vec::with_capacity(sizes.len());
+                for &sz in &sizes {
+                    grads.push(Some(g.narrow(d as isize, start, sz)?));
+                    start += sz;
+                }
+                Ok(grads)
+            },
+        ))
     }
 
     /// Joins tensors of one shape along a new dim.

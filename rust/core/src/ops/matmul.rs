@@ -9,6 +9,7 @@ use crate::layout::{broadcast_shapes, checked_numel, fmt_shape, Layout};
 use crate::ops::unary::UnaryOp;
 use crate::shape_err;
 use crate::tensor::Tensor;
+use std::sync::Arc;
 
 /// The shapes of a batched product `a @ b` (batch dims broadcast) and where each batch's
 /// operand matrices start: shared by the CPU (gemm) and GPU (WGSL) paths.
@@ -380,7 +381,7 @@ impl Tensor {
     /// `a @ b` for operands of at least two dims and one float dtype.
     fn mm_nd(&self, other: &Tensor) -> Result<Tensor> {
         let out = product("matmul", self, other, None, None)?;
-        let (a, b) = (self.detach(), other.detach());
+        let (a, b) = (self.saved_input(), other.saved_input());
         let (na, nb) = (self.requires_grad(), other.requires_grad());
         let (sa, sb) = (self.shape().to_vec(), other.shape().to_vec());
         let saved: crate::autograd::Saved = [(nb, &a), (na, &b)]
@@ -388,7 +389,7 @@ impl Tensor {
             .filter(|(n, _)| *n)
             .map(|(_, t)| t.clone())
             .collect();
-        Ok(record_saving(
+        Ok(crate::autograd::record_higher(
             out,
             "MatmulBackward",
             &[self, other],
@@ -503,11 +504,19 @@ impl Tensor {
             Some(d) => {
                 let mask = d.mask(y.numel());
                 let (z, saved) = y.storage_guard().masked_affine(y.layout(), &mask)?;
-                (Tensor::from_buffer(z, y.shape())?, Some((saved, mask)))
+                (
+                    Tensor::from_buffer(z, y.shape())?,
+                    Some((Arc::new(saved), mask)),
+                )
             }
             None => (y.clone(), None),
         };
-        let (xd, wd) = (x.detach(), w.detach());
+        // kept with their history: a create_graph pass differentiates the rule
+        let (xd, wd) = (x.saved_input(), w.saved_input());
+        let bh = b
+            .as_ref()
+            .filter(|_| act.is_some())
+            .map(|b| b.saved_input());
         let (nx, nw, nbias) = (
             x.requires_grad(),
             w.requires_grad(),
@@ -519,12 +528,19 @@ impl Tensor {
         }
         let y_saved = act.map(|_| y.detach());
         let saved = linear_saved(nx, nw, &xd, &wd, y_saved.as_ref());
-        Ok(record_saving(
+        Ok(crate::autograd::record_higher(
             out,
             "LinearBackward",
             &inputs,
             saved,
             move |g| {
+                if crate::autograd::creating_graph() {
+                    let g = match &dropped {
+                        Some((saved, mask)) => Tensor::masked_scale_grad(g, saved, *mask)?,
+                        None => g.clone(),
+                    };
+                    return linear_grads_recorded(&g, &xd, &wd, bh.as_ref(), act, [nx, nw, nbias]);
+                }
                 // through the mask and the activation first, from the output alone
                 let g = match (act, &y_saved, &dropped) {
                     (Some(op), Some(y), Some((saved, mask))) => {
@@ -655,6 +671,42 @@ impl Tensor {
             },
         )))
     }
+}
+
+/// Linear's gradients in recorded ops, for a `create_graph` pass: through the activation
+/// (its derivative at the pre-activation, recomputed from x, w and b), then dx = g w,
+/// dw = g^T x, db = the column sums of g.
+fn linear_grads_recorded(
+    g: &Tensor,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    act: Option<UnaryOp>,
+    [nx, nw, nb]: [bool; 3],
+) -> Result<Vec<Option<Tensor>>> {
+    let g = match act {
+        Some(op) => {
+            let z = x.mm_nd(&w.transpose(0, 1)?)?;
+            let z = match b {
+                Some(b) => z.add(b)?,
+                None => z,
+            };
+            crate::ops::unary::unary_grad_recorded(op, &z, g)?
+        }
+        None => g.clone(),
+    };
+    let dx = if nx { Some(g.mm_nd(w)?) } else { None };
+    let dw = if nw {
+        Some(g.transpose(0, 1)?.mm_nd(x)?)
+    } else {
+        None
+    };
+    let db = if nb {
+        Some(g.sum(Some(&[0]), false)?)
+    } else {
+        None
+    };
+    Ok(vec![dx, dw, db])
 }
 
 /// What a linear layer's rule reads: the weight for the input's gradient, the input for

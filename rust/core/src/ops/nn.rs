@@ -2,7 +2,6 @@
 //! losses whose composed forms would be slow or unstable (cross-entropy, BCE with logits).
 //! The composed versions remain the tests' oracle.
 
-use crate::autograd::{record, record_saving};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
@@ -10,6 +9,7 @@ use crate::ops::unary::{SELU_ALPHA, SELU_SCALE};
 use crate::random;
 use crate::tensor::Tensor;
 use crate::{shape_err, value_err};
+use std::sync::Arc;
 
 /// How a loss combines its per-sample values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,15 +316,40 @@ impl Tensor {
         let has = [true, weight.is_some(), bias.is_some()];
         // the shortcut's gradient is the output's (d(skip + y) / d skip = 1)
         let residual_grad = residual.map(|t| t.requires_grad());
-        let x = self.detach();
+        let x = self.saved_input();
         let saved: crate::autograd::Saved =
             std::iter::once(x.clone()).chain(weight.cloned()).collect();
-        Ok(record_saving(
+        // batch statistics without a fused dropout have a recorded rule (create_graph); the
+        // running statistics are updated in place, and the fused mask's bits are the kernel's
+        let higher = batch_stats && spec.drop.is_none();
+        let (gamma, beta) = match higher {
+            true => (
+                weight.map(Tensor::saved_input),
+                bias.map(Tensor::saved_input),
+            ),
+            false => (None, None),
+        };
+        Ok(crate::autograd::record_with(
             out,
             "BatchNormBackward",
             &inputs,
             saved,
+            higher,
             move |g| {
+                if crate::autograd::creating_graph() {
+                    let (gamma, beta) = (gamma.as_ref(), beta.as_ref());
+                    let all = batch_norm_grads_recorded(&x, gamma, beta, g, &spec)?;
+                    let mut grads = Vec::with_capacity(4);
+                    for (i, d) in all.into_iter().enumerate() {
+                        if has[i] {
+                            grads.push(if grads_for[i] { d } else { None });
+                        }
+                    }
+                    if let Some(want) = residual_grad {
+                        grads.push(want.then(|| g.clone()));
+                    }
+                    return Ok(grads);
+                }
                 let g = g.placed(dt, x.device())?;
                 let (dx, dw, db) = x.storage_guard().batch_norm_grad(
                     x.layout(),
@@ -355,7 +380,51 @@ impl Tensor {
             },
         ))
     }
+}
 
+/// Batch norm's gradients (x, gamma, beta) over batch statistics in recorded ops (for a
+/// `create_graph` pass), through the fused ReLU when there is one: with xhat = (x - mean)
+/// / sigma, dx = gamma / sigma (g - mean(g) - xhat mean(g xhat)), dgamma = sum(g xhat),
+/// dbeta = sum(g), each mean and sum over the batch.
+fn batch_norm_grads_recorded(
+    x: &Tensor,
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    g: &Tensor,
+    spec: &crate::backend::BnSpec,
+) -> Result<Vec<Option<Tensor>>> {
+    let dt = x.dtype();
+    let k = |v: f64| Tensor::scalar(v, dt);
+    let mean = x.mean(Some(&[0]), true)?;
+    let centered = x.sub(&mean)?;
+    let var = centered.square()?.mean(Some(&[0]), true)?;
+    let sigma = var.add(&k(spec.eps))?.sqrt()?;
+    let xhat = centered.div(&sigma)?;
+    let mut g = g.cast(dt)?;
+    if spec.relu {
+        let mut z = match gamma {
+            Some(w) => xhat.mul(w)?,
+            None => xhat.clone(),
+        };
+        if let Some(b) = beta {
+            z = z.add(b)?;
+        }
+        g = Tensor::where_(&z.compare(crate::ops::CmpOp::Gt, &k(0.0))?, &g, &k(0.0))?;
+    }
+    let dbeta = g.sum(Some(&[0]), false)?;
+    let gx = g.mul(&xhat)?;
+    let dgamma = gx.sum(Some(&[0]), false)?;
+    let inner = g
+        .sub(&g.mean(Some(&[0]), true)?)?
+        .sub(&xhat.mul(&gx.mean(Some(&[0]), true)?)?)?;
+    let scale = match gamma {
+        Some(w) => w.div(&sigma)?,
+        None => k(1.0).div(&sigma)?,
+    };
+    Ok(vec![Some(inner.mul(&scale)?), Some(dgamma), Some(dbeta)])
+}
+
+impl Tensor {
     /// Checks cross-entropy's arguments; returns the class labels.
     fn ce_labels(&self, target: &Tensor, label_smoothing: f64) -> Result<Vec<i64>> {
         if self.ndim() != 2 {
@@ -430,10 +499,33 @@ impl Tensor {
         let x = self;
         let (y, saved) = x.storage_guard().masked_affine(x.layout(), &mask)?;
         let out = Tensor::from_buffer(y, x.shape())?;
-        Ok(record(out, name, &[x], move |g| {
-            let dx = g.storage_guard().masked_scale(g.layout(), &saved, &mask)?;
-            Ok(vec![Some(Tensor::from_buffer(dx, g.shape())?)])
-        }))
+        let saved = Arc::new(saved);
+        Ok(crate::autograd::record_higher(
+            out,
+            name,
+            &[x],
+            Default::default(),
+            move |g| Tensor::masked_scale_grad(g, &saved, mask).map(|dx| vec![Some(dx)]),
+        ))
+    }
+
+    /// g times a dropout's factor per element (`saved`, `mask`: what `masked_affine`
+    /// returned and took). Linear in g and its own adjoint, so in a `create_graph` pass the
+    /// result records itself as its derivative.
+    pub(crate) fn masked_scale_grad(
+        g: &Tensor,
+        saved: &Arc<crate::storage::Buffer>,
+        mask: crate::backend::MaskSpec,
+    ) -> Result<Tensor> {
+        let dx = g.storage_guard().masked_scale(g.layout(), saved, &mask)?;
+        let dx = Tensor::from_buffer(dx, g.shape())?;
+        let saved = saved.clone();
+        Ok(crate::autograd::linear_in(
+            dx,
+            g,
+            "MaskedScaleBackward",
+            move |gg| Tensor::masked_scale_grad(gg, &saved, mask),
+        ))
     }
 
     /// The gradient through a dropout's mask (`saved`, `mask`: what `masked_affine`
@@ -516,14 +608,18 @@ impl Tensor {
                 Reduction::None | Reduction::Sum => 1.0,
             },
         };
-        let xd = x.detach();
-        Ok(record_saving(
+        let xd = x.saved_input();
+        Ok(crate::autograd::record_higher(
             out,
             "CrossEntropyBackward",
             &[&x],
             smallvec::smallvec![xd.clone()],
             move |g| {
                 // d loss_i / d z = softmax(z) - ((1 - eps) onehot(y) + eps / C), times g_i
+                if crate::autograd::creating_graph() {
+                    return cross_entropy_grad_recorded(&xd, g, &labels, &spec)
+                        .map(|d| vec![Some(d)]);
+                }
                 let g = g.placed(if wide_out { DType::F32 } else { xd.dtype() }, xd.device())?;
                 let dx = xd.storage_guard().cross_entropy_grad(
                     xd.layout(),
@@ -562,7 +658,7 @@ impl Tensor {
         let x = self.cast(dt)?;
         let (xd, t) = {
             let _g = crate::autograd::NoGradGuard::new();
-            (x.detach(), target.placed(x.dtype(), x.device())?)
+            (x.saved_input(), target.placed(x.dtype(), x.device())?)
         };
         let n = x.numel();
         let out = {
@@ -577,7 +673,9 @@ impl Tensor {
             }
         };
         let saved = smallvec::smallvec![xd.clone(), t.clone()];
-        Ok(record_saving(
+        // the rule is recorded ops of x (the target is a constant here), so a create_graph
+        // pass differentiates it
+        Ok(crate::autograd::record_higher(
             out,
             "BinaryCrossEntropyBackward",
             &[&x],
@@ -592,6 +690,34 @@ impl Tensor {
             },
         ))
     }
+}
+
+/// The cross-entropy kernel's gradient in recorded ops of the logits `x` (for a
+/// `create_graph` pass): (softmax(x) - ((1 - eps) onehot + eps / C)) times g per row (or
+/// the scalar g) and the reduction's scale.
+fn cross_entropy_grad_recorded(
+    x: &Tensor,
+    g: &Tensor,
+    labels: &[i64],
+    spec: &crate::backend::XentGradSpec,
+) -> Result<Tensor> {
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    let dt = x.dtype();
+    let eps = spec.smoothing;
+    let mut target = vec![eps / c as f64; n * c];
+    for (i, &l) in labels.iter().enumerate() {
+        target[i * c + l as usize] += 1.0 - eps;
+    }
+    let target = Tensor::from_vec(target, &[n, c])?
+        .cast(dt)?
+        .to_device(x.device())?;
+    let d = x.log_softmax(-1)?.exp()?.sub(&target)?;
+    let g = g.cast(dt)?;
+    let g = match spec.per_row {
+        true => g.reshape(&[n as isize, 1])?,
+        false => g,
+    };
+    d.mul(&g)?.mul(&Tensor::scalar(spec.scale, dt))
 }
 
 /// Inverted dropout's mask over the next `n` numbers of the global stream (reserved here):

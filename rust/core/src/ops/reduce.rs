@@ -1,6 +1,6 @@
 //! Reductions over one or more dims, and the softmax family built on them.
 
-use crate::autograd::{record_saving, NoGradGuard};
+use crate::autograd::NoGradGuard;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::layout::{fmt_shape, normalize_dim, Shape};
@@ -170,33 +170,40 @@ impl Tensor {
             Kind::Sum => smallvec::smallvec![],
             Kind::Max | Kind::Min => smallvec::smallvec![xs.clone(), m.clone()],
         };
-        Ok(record_saving(out, name, &[x], saved, move |g| {
-            let gk = g.reshape(&kshape)?;
-            match kind {
-                // d sum = broadcast of g
-                Kind::Sum => Ok(vec![Some(gk.broadcast_to(&in_shape)?)]),
-                // d max = g at the maxima, shared evenly between ties
-                Kind::Max | Kind::Min => {
-                    // comparisons come back on the cpu (bool); the mask goes where x lives
-                    let hit = xs
-                        .compare(crate::ops::CmpOp::Eq, &m)?
-                        .cast(xs.dtype())?
-                        .to_device(xs.device())?;
-                    let dims: Vec<isize> = kshape
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, &d)| d == 1 && in_shape[*i] != 1)
-                        .map(|(i, _)| i as isize)
-                        .collect();
-                    let cnt = if dims.is_empty() {
-                        hit.clone()
-                    } else {
-                        hit.sum(Some(&dims), true)?
-                    };
-                    Ok(vec![Some(hit.mul(&gk.div(&cnt)?)?)])
+        // the rule is tensor ops of g (and a mask of x, not differentiated)
+        Ok(crate::autograd::record_higher(
+            out,
+            name,
+            &[x],
+            saved,
+            move |g| {
+                let gk = g.reshape(&kshape)?;
+                match kind {
+                    // d sum = broadcast of g
+                    Kind::Sum => Ok(vec![Some(gk.broadcast_to(&in_shape)?)]),
+                    // d max = g at the maxima, shared evenly between ties
+                    Kind::Max | Kind::Min => {
+                        // comparisons come back on the cpu (bool); the mask goes where x lives
+                        let hit = xs
+                            .compare(crate::ops::CmpOp::Eq, &m)?
+                            .cast(xs.dtype())?
+                            .to_device(xs.device())?;
+                        let dims: Vec<isize> = kshape
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, &d)| d == 1 && in_shape[*i] != 1)
+                            .map(|(i, _)| i as isize)
+                            .collect();
+                        let cnt = if dims.is_empty() {
+                            hit.clone()
+                        } else {
+                            hit.sum(Some(&dims), true)?
+                        };
+                        Ok(vec![Some(hit.mul(&gk.div(&cnt)?)?)])
+                    }
                 }
-            }
-        }))
+            },
+        ))
     }
 
     /// Sum over `dims` (all when `None`).
@@ -273,13 +280,22 @@ impl Tensor {
         if !(crate::autograd::is_grad_enabled() && self.requires_grad()) {
             return Ok(out);
         }
-        let xs = self.detach();
-        Ok(record_saving(
+        let xs = self.saved_input();
+        let nkd = nk.clone();
+        Ok(crate::autograd::record_higher(
             out,
             "NormBackward",
             &[self],
             smallvec::smallvec![xs.clone(), nk.clone()],
             move |g| {
+                // a recorded pass recomputes |x| from x (the kept one is detached)
+                let nk = match crate::autograd::creating_graph() {
+                    true => xs
+                        .mul(&xs)?
+                        .sum(Some(&dims_of(&kshape, xs.shape())), true)?
+                        .sqrt()?,
+                    false => nkd.clone(),
+                };
                 // d|x| = x / |x|; where |x| = 0 every x is 0, and dividing by 1 gives 0
                 let zero = nk.compare(crate::ops::CmpOp::Eq, &Tensor::scalar(0.0, dt))?;
                 let safe = Tensor::where_(&zero, &Tensor::scalar(1.0, dt), &nk)?;
@@ -287,7 +303,20 @@ impl Tensor {
             },
         ))
     }
+}
 
+/// The dims a keepdim reduction of `shape` to `kept` summed over (those kept as 1 from a
+/// longer dim).
+fn dims_of(kept: &[isize], shape: &[usize]) -> Vec<isize> {
+    kept.iter()
+        .zip(shape)
+        .enumerate()
+        .filter(|(_, (&k, &s))| k == 1 && s != 1)
+        .map(|(i, _)| i as isize)
+        .collect()
+}
+
+impl Tensor {
     /// Whether any element over `dims` (all when `None`) is true (nonzero, NaN included):
     /// a bool tensor on this tensor's device; false over nothing.
     pub fn any(&self, dims: Option<&[isize]>, keepdim: bool) -> Result<Tensor> {
@@ -403,12 +432,18 @@ impl Tensor {
             if let Some(out) = fused {
                 let out = Tensor::from_buffer(out?, x.shape())?;
                 let y = out.detach();
-                return Ok(crate::autograd::record_saving(
+                let xs = x.saved_input();
+                return Ok(crate::autograd::record_higher(
                     out,
                     "LogSoftmaxBackward",
                     &[&x],
                     smallvec::smallvec![y.clone()],
                     move |g| {
+                        // a recorded pass recomputes the output from the input
+                        let y = match crate::autograd::creating_graph() {
+                            true => xs.log_softmax(-1)?,
+                            false => y.clone(),
+                        };
                         Ok(vec![Some(
                             g.sub(&y.exp()?.mul(&g.sum(Some(&[-1]), true)?)?)?,
                         )])

@@ -24,10 +24,10 @@ use crate::value_err;
 pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
 /// SELU's scale.
 pub const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
-const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
-const INV_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
-const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
-const TWO_OVER_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
+pub(crate) const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+pub(crate) const INV_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+pub(crate) const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+pub(crate) const TWO_OVER_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
 
 /// A constant in the element type (the table's formulas are generic over f32/f64).
 #[inline(always)]

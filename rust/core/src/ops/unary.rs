@@ -2,13 +2,14 @@
 //! derivative rule. The ops themselves (names, codes, formulas for both devices) are the
 //! rows of the op table in `ops/table.rs`.
 
-use crate::autograd::record_saving;
+use crate::autograd::record_higher;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::tensor::Tensor;
 use crate::value_err;
 
 pub use super::table::{UnaryOp, SELU_ALPHA, SELU_SCALE};
+use super::table::{INV_SQRT_2, INV_SQRT_2PI, SQRT_2_OVER_PI, TWO_OVER_SQRT_PI};
 
 /// g * op'(x) for x, its output y (None: y is x) and the incoming gradient, on their
 /// device; g is cast to x's dtype first.
@@ -20,6 +21,139 @@ fn unary_grad(op: UnaryOp, x: &Tensor, y: Option<&Tensor>, g: &Tensor) -> Result
         let yb = y.as_ref().map(|(guard, yl)| (&**guard, yl));
         b.unary_grad(l, yb, (&gg, g.layout()), op)
     })
+}
+
+/// g * op'(x) in recorded tensor ops (for a `create_graph` pass, where the derivative must
+/// itself be differentiable): the op table's gradient formulas, written with the ops.
+/// Equal to the kernel's `unary_grad` up to rounding.
+pub(crate) fn unary_grad_recorded(op: UnaryOp, x: &Tensor, g: &Tensor) -> Result<Tensor> {
+    use crate::ops::CmpOp;
+    use UnaryOp as U;
+    let g = g.cast(x.dtype())?;
+    let dt = x.dtype();
+    let k = |v: f64| Tensor::scalar(v, dt);
+    let u = |o: UnaryOp| x.unary(o);
+    let cmp = |o: CmpOp, v: f64| x.compare(o, &k(v));
+    let zero = k(0.0);
+    // g where `keep`, 0 elsewhere (the mask is not differentiated)
+    let gate = |keep: Tensor, v: &Tensor| Tensor::where_(&keep, v, &zero);
+    let pos = || cmp(CmpOp::Gt, 0.0);
+    let d = match op {
+        U::Neg => return g.neg(),
+        U::Frac | U::ToHalf | U::ToBfloat16 => return Ok(g),
+        U::Floor | U::Ceil | U::Round | U::Trunc | U::Truth => {
+            return Tensor::full(g.shape(), 0.0, dt)?.to_device(g.device())
+        }
+        U::Relu => return gate(pos()?, &g),
+        U::Clamp(lo, hi) => {
+            return gate(
+                cmp(CmpOp::Ge, lo)?.logical(crate::ops::LogicOp::And, &cmp(CmpOp::Le, hi)?)?,
+                &g,
+            )
+        }
+        U::Relu6 => {
+            return gate(
+                cmp(CmpOp::Gt, 0.0)?.logical(crate::ops::LogicOp::And, &cmp(CmpOp::Lt, 6.0)?)?,
+                &g,
+            )
+        }
+        U::Hardtanh(lo, hi) => {
+            return gate(
+                cmp(CmpOp::Gt, lo)?.logical(crate::ops::LogicOp::And, &cmp(CmpOp::Lt, hi)?)?,
+                &g,
+            )
+        }
+        U::Hardsigmoid => {
+            let inside =
+                cmp(CmpOp::Gt, -3.0)?.logical(crate::ops::LogicOp::And, &cmp(CmpOp::Lt, 3.0)?)?;
+            return gate(inside, &g.div(&k(6.0))?);
+        }
+        U::Hardswish => {
+            let mid = g.mul(&x.div(&k(3.0))?.add(&k(0.5))?)?;
+            let upper = Tensor::where_(&cmp(CmpOp::Lt, 3.0)?, &mid, &g)?;
+            return gate(cmp(CmpOp::Gt, -3.0)?, &upper);
+        }
+        U::LeakyRelu(slope) => return Tensor::where_(&pos()?, &g, &g.mul(&k(slope))?),
+        U::Elu(alpha) => return Tensor::where_(&pos()?, &g, &g.mul(&u(U::Exp)?.mul(&k(alpha))?)?),
+        U::Celu(alpha) => {
+            return Tensor::where_(&pos()?, &g, &g.mul(&x.div(&k(alpha))?.unary(U::Exp)?)?)
+        }
+        U::Selu => {
+            let neg = g.mul(&u(U::Exp)?.mul(&k(SELU_SCALE * SELU_ALPHA))?)?;
+            return Tensor::where_(&pos()?, &g.mul(&k(SELU_SCALE))?, &neg);
+        }
+        U::Softplus(beta, threshold) => {
+            let xb = x.mul(&k(beta))?;
+            let soft = g.mul(&xb.unary(U::Sigmoid)?)?;
+            return Tensor::where_(&xb.compare(CmpOp::Gt, &k(threshold))?, &g, &soft);
+        }
+        U::Abs => return gate(x.compare(CmpOp::Ne, &zero)?, &g.mul(&x.sign()?)?),
+        U::Exp => u(U::Exp)?,
+        U::Expm1 => u(U::Exp)?,
+        U::Log => return g.div(x),
+        U::Sqrt => return g.div(&u(U::Sqrt)?.mul(&k(2.0))?),
+        U::Tanh => k(1.0).sub(&u(U::Tanh)?.square()?)?,
+        U::Sigmoid => {
+            let s = u(U::Sigmoid)?;
+            s.mul(&k(1.0).sub(&s)?)?
+        }
+        U::GeluTanh => {
+            let (kk, q) = (SQRT_2_OVER_PI, 0.044715);
+            let x2 = x.square()?;
+            let t = x
+                .add(&x2.mul(x)?.mul(&k(q))?)?
+                .mul(&k(kk))?
+                .unary(U::Tanh)?;
+            let left = k(1.0).add(&t)?.mul(&k(0.5))?;
+            let right = x
+                .mul(&k(0.5))?
+                .mul(&k(1.0).sub(&t.square()?)?)?
+                .mul(&k(1.0).add(&x2.mul(&k(3.0 * q))?)?.mul(&k(kk))?)?;
+            left.add(&right)?
+        }
+        U::Gelu => {
+            let cdf = k(1.0)
+                .add(&x.mul(&k(INV_SQRT_2))?.unary(U::Erf)?)?
+                .mul(&k(0.5))?;
+            let pdf = x
+                .square()?
+                .mul(&k(-0.5))?
+                .unary(U::Exp)?
+                .mul(&k(INV_SQRT_2PI))?;
+            cdf.add(&x.mul(&pdf)?)?
+        }
+        U::Silu => {
+            let s = u(U::Sigmoid)?;
+            s.mul(&k(1.0).add(&x.mul(&k(1.0).sub(&s)?)?)?)?
+        }
+        U::Mish => {
+            let t = u(U::Softplus(1.0, 20.0))?.unary(U::Tanh)?;
+            t.add(&x.mul(&u(U::Sigmoid)?)?.mul(&k(1.0).sub(&t.square()?)?)?)?
+        }
+        U::Logsigmoid => x.neg()?.unary(U::Sigmoid)?,
+        U::Softsign => return g.div(&k(1.0).add(&u(U::Abs)?)?.square()?),
+        U::Sin => u(U::Cos)?,
+        U::Cos => u(U::Sin)?.neg()?,
+        U::Tan => k(1.0).add(&u(U::Tan)?.square()?)?,
+        U::Asin => return g.div(&k(1.0).sub(&x.square()?)?.unary(U::Sqrt)?),
+        U::Acos => return g.div(&k(1.0).sub(&x.square()?)?.unary(U::Sqrt)?)?.neg(),
+        U::Atan => return g.div(&k(1.0).add(&x.square()?)?),
+        U::Sinh => u(U::Cosh)?,
+        U::Cosh => u(U::Sinh)?,
+        U::Asinh => return g.div(&x.square()?.add(&k(1.0))?.unary(U::Sqrt)?),
+        U::Acosh => return g.div(&x.sub(&k(1.0))?.mul(&x.add(&k(1.0))?)?.unary(U::Sqrt)?),
+        U::Atanh => return g.div(&k(1.0).sub(&x.square()?)?),
+        U::Erf => x
+            .square()?
+            .neg()?
+            .unary(U::Exp)?
+            .mul(&k(TWO_OVER_SQRT_PI))?,
+        U::Exp2 => u(U::Exp2)?.mul(&k(std::f64::consts::LN_2))?,
+        U::Log2 => return g.div(&x.mul(&k(std::f64::consts::LN_2))?),
+        U::Log10 => return g.div(&x.mul(&k(std::f64::consts::LN_10))?),
+        U::Log1p => return g.div(&x.add(&k(1.0))?),
+    };
+    g.mul(&d)
 }
 
 impl Tensor {
@@ -126,14 +260,20 @@ impl Tensor {
         if !(crate::autograd::is_grad_enabled() && x.requires_grad()) {
             return Ok(out);
         }
-        let (xs, ys) = (x.detach(), out.detach());
-        // the derivative kernels read both the input and the output
-        Ok(record_saving(
+        let (xs, ys) = (x.saved_input(), out.detach());
+        // the derivative kernels read both the input and the output; a create_graph pass
+        // takes the same formula in recorded ops of the input
+        Ok(record_higher(
             out,
             op.backward_name(),
             &[x],
             smallvec::smallvec![xs.clone(), ys.clone()],
-            move |g| Ok(vec![Some(unary_grad(op, &xs, Some(&ys), g)?)]),
+            move |g| {
+                Ok(vec![Some(match crate::autograd::creating_graph() {
+                    true => unary_grad_recorded(op, &xs, g)?,
+                    false => unary_grad(op, &xs, Some(&ys), g)?,
+                })])
+            },
         ))
     }
 

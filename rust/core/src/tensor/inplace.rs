@@ -141,7 +141,7 @@ impl Tensor {
             let n = root.numel();
             let shape = root.shape().to_vec();
             let pos = Arc::new(pos);
-            let node = autograd::make_node(
+            let node = autograd::make_higher_node(
                 "AsStridedBackward",
                 &[&root],
                 &[],
@@ -359,7 +359,7 @@ fn copy_slices(root: &Tensor, value: &Tensor, pos: Option<Tensor>) -> Result<Arc
     let need_prev = root.requires_grad();
     let need_value = value.requires_grad();
     let pos = pos.map(Arc::new);
-    Ok(autograd::make_node(
+    Ok(autograd::make_higher_node(
         "CopySlices",
         &[root, value],
         &[],

@@ -461,10 +461,11 @@ impl Tensor {
             return Ok(out); // masks and labels are never differentiable
         }
         let back = self.device();
-        Ok(autograd::record(
+        Ok(autograd::record_higher(
             out,
             "ToDeviceBackward",
             &[self],
+            Default::default(),
             move |g| Ok(vec![Some(g.to_device(back)?)]),
         ))
     }
@@ -635,6 +636,29 @@ impl Tensor {
     /// A handle to the same data, cut from the graph.
     pub fn detach(&self) -> Tensor {
         Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone())
+    }
+
+    /// What a differentiable derivative rule keeps of an input (see
+    /// `autograd::record_higher`): its values with the history they have now, so a
+    /// `create_graph` pass differentiates through them. A leaf is kept itself (its gradient
+    /// must reach its `.grad`); a tensor with a history gets a fresh handle on the same
+    /// node, which an in-place rewrite of the original cannot reach (no cycle through the
+    /// rewritten node); anything else is detached.
+    pub(crate) fn saved_input(&self) -> Tensor {
+        match self.grad_fn() {
+            Some(n) => Tensor(Arc::new(Inner {
+                storage: self.0.storage.clone(),
+                layout: self.0.layout.clone(),
+                requires_grad: AtomicBool::new(true),
+                grad_fn: Some(n),
+                rewritten: std::sync::OnceLock::new(),
+                grad: Mutex::new(None),
+                base: None,
+                rebases: AtomicU64::new(0),
+            })),
+            None if self.requires_grad() => self.clone(),
+            None => self.detach(),
+        }
     }
 
     pub(crate) fn with_grad_fn(self, node: Arc<Node>) -> Tensor {
@@ -973,9 +997,13 @@ impl Tensor {
             return Ok(self.clone());
         }
         let out = self.copy_data()?;
-        Ok(autograd::record(out, "ContiguousBackward", &[self], |g| {
-            Ok(vec![Some(g.clone())])
-        }))
+        Ok(autograd::record_higher(
+            out,
+            "ContiguousBackward",
+            &[self],
+            Default::default(),
+            |g| Ok(vec![Some(g.clone())]),
+        ))
     }
 
     /// A copy of the data into fresh contiguous storage, without autograd.
@@ -1003,9 +1031,13 @@ impl Tensor {
     /// A copy with its own storage; gradients flow back to the source.
     pub fn clone_tensor(&self) -> Result<Tensor> {
         let out = self.copy_data()?;
-        Ok(autograd::record(out, "CloneBackward", &[self], |g| {
-            Ok(vec![Some(g.clone())])
-        }))
+        Ok(autograd::record_higher(
+            out,
+            "CloneBackward",
+            &[self],
+            Default::default(),
+            |g| Ok(vec![Some(g.clone())]),
+        ))
     }
 
     /// Converts to another dtype; between float types the gradient flows back.
@@ -1021,9 +1053,13 @@ impl Tensor {
             return Ok(out);
         }
         let src = self.dtype();
-        Ok(autograd::record(out, "ToCopyBackward", &[self], move |g| {
-            Ok(vec![Some(g.cast(src)?)])
-        }))
+        Ok(autograd::record_higher(
+            out,
+            "ToCopyBackward",
+            &[self],
+            Default::default(),
+            move |g| Ok(vec![Some(g.cast(src)?)]),
+        ))
     }
 }
 

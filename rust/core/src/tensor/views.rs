@@ -42,10 +42,11 @@ impl Tensor {
             }
         };
         let in_shape: Vec<isize> = self.shape().iter().map(|&d| d as isize).collect();
-        Ok(autograd::record(
+        Ok(autograd::record_higher(
             out,
             "ReshapeBackward",
             &[self],
+            Default::default(),
             move |g| Ok(vec![Some(g.reshape(&in_shape)?)]),
         ))
     }
@@ -102,10 +103,11 @@ impl Tensor {
         let a = normalize_dim("transpose", d0, n)?;
         let b = normalize_dim("transpose", d1, n)?;
         let out = self.view_with(self.0.layout.transpose(a, b));
-        Ok(autograd::record(
+        Ok(autograd::record_higher(
             out,
             "TransposeBackward",
             &[self],
+            Default::default(),
             move |g| Ok(vec![Some(g.transpose(a as isize, b as isize)?)]),
         ))
     }
@@ -136,10 +138,11 @@ impl Tensor {
         for (i, &p) in perm.iter().enumerate() {
             inv[p] = i as isize;
         }
-        Ok(autograd::record(
+        Ok(autograd::record_higher(
             out,
             "PermuteBackward",
             &[self],
+            Default::default(),
             move |g| Ok(vec![Some(g.permute(&inv)?)]),
         ))
     }
@@ -250,9 +253,13 @@ impl Tensor {
         let l = self.0.layout.broadcast_to("expand", shape)?;
         let out = self.view_with(l);
         let in_shape: Shape = SmallVec::from_slice(self.shape());
-        Ok(autograd::record(out, "ExpandBackward", &[self], move |g| {
-            Ok(vec![Some(g.sum_to(&in_shape)?)])
-        }))
+        Ok(autograd::record_higher(
+            out,
+            "ExpandBackward",
+            &[self],
+            Default::default(),
+            move |g| Ok(vec![Some(g.sum_to(&in_shape)?)]),
+        ))
     }
 
     /// Inserts a size-1 dim at `dim` (a view).
@@ -392,10 +399,11 @@ impl Tensor {
             offset: (l.offset as isize + start) as usize,
         });
         let xs = self.shape().to_vec();
-        Ok(autograd::record(
+        Ok(autograd::record_higher(
             out,
             "DiagonalBackward",
             &[self],
+            Default::default(),
             move |g| {
                 // g into the (i, i + offset) entries of a zero (..., r, c) tensor: an index add
                 // over the two dims flattened, then the dims back in place
@@ -453,19 +461,25 @@ impl Tensor {
             offset: l.offset,
         });
         let xs = self.shape().to_vec();
-        Ok(autograd::record(out, "UnfoldBackward", &[self], move |g| {
-            // windows may overlap: each window's entries added back where they came from
-            let mut perm: Vec<isize> = (0..=d as isize).collect();
-            perm.push(nd as isize);
-            perm.extend(d as isize + 1..nd as isize);
-            let mut merged: Vec<isize> = xs.iter().map(|&s| s as isize).collect();
-            merged[d] = (count * size) as isize;
-            let flat: Vec<i64> = (0..count)
-                .flat_map(|k| (0..size).map(move |j| (k * step + j) as i64))
-                .collect();
-            let idx = Tensor::from_vec(flat, &[count * size])?;
-            let gm = g.permute(&perm)?.reshape(&merged)?;
-            Ok(vec![Some(gm.index_add_rows(d as isize, &idx, n)?)])
-        }))
+        Ok(autograd::record_higher(
+            out,
+            "UnfoldBackward",
+            &[self],
+            Default::default(),
+            move |g| {
+                // windows may overlap: each window's entries added back where they came from
+                let mut perm: Vec<isize> = (0..=d as isize).collect();
+                perm.push(nd as isize);
+                perm.extend(d as isize + 1..nd as isize);
+                let mut merged: Vec<isize> = xs.iter().map(|&s| s as isize).collect();
+                merged[d] = (count * size) as isize;
+                let flat: Vec<i64> = (0..count)
+                    .flat_map(|k| (0..size).map(move |j| (k * step + j) as i64))
+                    .collect();
+                let idx = Tensor::from_vec(flat, &[count * size])?;
+                let gm = g.permute(&perm)?.reshape(&merged)?;
+                Ok(vec![Some(gm.index_add_rows(d as isize, &idx, n)?)])
+            },
+        ))
     }
 }

@@ -1,0 +1,491 @@
+"""Higher-order gradients: ``grad(..., create_graph=True)`` and ``backward(create_graph=True)``.
+
+A create_graph pass runs each node's derivative rule with grad mode on, so the gradients it
+returns carry a graph of their own. Every rule that can (the elementwise math and the op
+table's activations, matmul and linear with fused activations and dropout, reductions,
+views, indexing, cat, batch norm over batch statistics, convolution, the fused losses) is
+checked here by `gradgradcheck` in float64: the first derivative's Jacobian, taken through
+the recorded graph, against central differences of the first derivative itself. The rules
+that are raw kernels with no recorded form refuse with a RuntimeError naming the node.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from unary_reference import ROWS, sample
+
+import ferrograd as fg
+import ferrograd.nn.functional as F
+from ferrograd import _core, nn
+from ferrograd.autograd import gradcheck, gradgradcheck
+
+gpu = pytest.mark.skipif(
+    not fg.gpu.is_available() and not os.environ.get("FERROGRAD_REQUIRE_GPU"),
+    reason="no GPU adapter (set FERROGRAD_ALLOW_SOFTWARE_GPU=1 for lavapipe)",
+)
+
+
+def leaf(shape, seed=0, lo=-1.0, hi=1.0):
+    r = np.random.default_rng(seed).uniform(lo, hi, shape)
+    return fg.tensor(r, dtype=fg.float64, requires_grad=True)
+
+
+# ------------------------------------------------------------------ the engine's behaviour
+
+
+def test_grad_with_create_graph_gives_a_differentiable_gradient():
+    x = fg.tensor([0.5, -1.0, 2.0], dtype=fg.float64, requires_grad=True)
+    (g,) = fg.autograd.grad((x**3).sum(), x, create_graph=True)
+    assert g.requires_grad and g.grad_fn is not None
+    np.testing.assert_allclose(g.numpy(), 3 * x.detach().numpy() ** 2)
+    (h,) = fg.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(h.numpy(), 6 * x.detach().numpy())
+
+
+def test_backward_with_create_graph_keeps_the_history_of_grad_and_the_graph():
+    """As PyTorch's: `.grad` has a grad_fn, and retain_graph defaults to create_graph, so a
+    second backward through the same graph works."""
+    x = fg.tensor([1.0, 2.0], dtype=fg.float64, requires_grad=True)
+    y = (x**3).sum()
+    y.backward(create_graph=True)
+    g = x.grad
+    assert g.grad_fn is not None
+    np.testing.assert_allclose(g.numpy(), [3.0, 12.0])
+    x.grad = None
+    g.sum().backward()  # d/dx of 3x^2 summed
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 12.0])
+    x.grad = None
+    y.backward()  # the graph was retained
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 12.0])
+
+
+def test_accumulated_grad_under_create_graph_sums_with_history():
+    x = fg.tensor([1.0, 3.0], dtype=fg.float64, requires_grad=True)
+    (x**2).sum().backward(create_graph=True)
+    (x**3).sum().backward(create_graph=True)
+    g = x.grad  # 2x + 3x^2
+    np.testing.assert_allclose(g.numpy(), [5.0, 33.0])
+    (h,) = fg.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(h.numpy(), [2 + 6 * 1.0, 2 + 6 * 3.0])
+
+
+def test_autograd_backward_list_and_inputs_with_create_graph():
+    x = fg.tensor([1.0, 2.0], dtype=fg.float64, requires_grad=True)
+    w = fg.tensor([0.5, -1.0], dtype=fg.float64, requires_grad=True)
+    fg.autograd.backward([(x * x * w).sum()], inputs=[x], create_graph=True)
+    assert w.grad is None and x.grad.grad_fn is not None
+    (gw,) = fg.autograd.grad(x.grad.sum(), w)  # d/dw of 2 x w
+    np.testing.assert_allclose(gw.numpy(), 2 * x.detach().numpy())
+
+
+def test_a_seed_with_history_is_differentiated_through():
+    x = leaf((3,), 1)
+    v = leaf((3,), 2)
+    (g,) = fg.autograd.grad(x.sin(), x, grad_outputs=v * 2, create_graph=True)  # 2 v cos x
+    (gv,) = fg.autograd.grad(g.sum(), v)
+    np.testing.assert_allclose(gv.numpy(), 2 * np.cos(x.detach().numpy()))
+
+
+def test_hessian_vector_product_of_a_quadratic_form():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((4, 4))
+    a = a + a.T
+    x = leaf((4,), 4)
+    at = fg.tensor(a)
+    f = (x @ at @ x) * 0.5
+    (g,) = fg.autograd.grad(f, x, create_graph=True)
+    v = fg.tensor(rng.standard_normal(4))
+    (hv,) = fg.autograd.grad((g * v).sum(), x)
+    np.testing.assert_allclose(hv.numpy(), a @ v.numpy(), rtol=1e-12)
+
+
+def test_third_derivative():
+    x = fg.tensor([0.3, -0.4], dtype=fg.float64, requires_grad=True)
+    (g1,) = fg.autograd.grad(x.tanh().sum(), x, create_graph=True)
+    (g2,) = fg.autograd.grad(g1.sum(), x, create_graph=True)
+    (g3,) = fg.autograd.grad(g2.sum(), x)
+    t = np.tanh(x.detach().numpy())
+    np.testing.assert_allclose(g3.numpy(), -2 * (1 - t * t) * (1 - 3 * t * t), rtol=1e-12)
+
+
+def test_grad_runs_only_the_part_of_the_graph_that_reaches_the_inputs():
+    """A node whose rule cannot be differentiated does not stop a create_graph pass that
+    does not need it (the max pool below sits upstream of the last layer's weight)."""
+    fg.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(18, 1))
+    x = fg.randn(2, 1, 8, 8, requires_grad=True)
+    (gw,) = fg.autograd.grad(m(x).sum(), m[3].weight, create_graph=True)
+    feats = m[2](m[1](m[0](x)))
+    np.testing.assert_allclose(gw.numpy(), feats.sum(0, keepdim=True).detach().numpy(), rtol=1e-5)
+    with pytest.raises(RuntimeError, match="MaxPool2DBackward"):
+        fg.autograd.grad(m(x).sum(), x, create_graph=True)
+
+
+def test_rules_without_a_recorded_form_refuse():
+    bn = nn.BatchNorm1d(3).eval()  # running statistics: not recorded
+    x = fg.randn(4, 3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="BatchNormBackward.*create_graph|create_graph.*BatchNormBackward"):
+        fg.autograd.grad(bn(x).pow(2).sum(), x, create_graph=True)
+    # the plain pass through the same nodes still works
+    (g,) = fg.autograd.grad(bn(x).pow(2).sum(), x)
+    assert g.shape == (4, 3)
+
+
+def test_a_custom_function_written_in_ops_is_differentiated_twice():
+    class Cube(fg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 3 * x * x * g
+
+    x = leaf((3,), 5)
+    (g,) = fg.autograd.grad(Cube.apply(x).sum(), x, create_graph=True)
+    (h,) = fg.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(h.numpy(), 6 * x.detach().numpy())
+
+
+def test_gradgradcheck_catches_a_wrong_second_derivative():
+    class Wrong(fg.autograd.Function):  # right first derivative, wrong second
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 3 * x.detach() * x.detach() * g
+
+    x = leaf((3,), 6)
+    assert gradcheck(lambda t: Wrong.apply(t), (x,))
+    assert not gradgradcheck(lambda t: Wrong.apply(t), (x,), raise_exception=False)
+
+
+# ---------------------------------------------------------- second derivatives, by family
+
+PUBLIC_ROWS = sorted(name for name in ROWS if not name.startswith("_"))
+# a clamp needs its bounds; the table's defaults serve the others
+ROW_ARGS = {"clamp": (-0.5, 0.5)}
+
+
+@pytest.mark.parametrize("name", PUBLIC_ROWS)
+def test_every_table_row_has_a_second_derivative(name):
+    args = ROW_ARGS.get(name, ())
+    x = fg.tensor(sample(name, args, (2, 3), seed_key="double"), dtype=fg.float64, requires_grad=True)
+    assert gradgradcheck(lambda t: _core.unary(t, name, *args), (x,))
+
+
+BINARY = {
+    "add": lambda a, b: (a + b) * a,
+    "sub": lambda a, b: (a - b) * b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / (b * b + 0.5),
+    "pow": lambda a, b: (a.abs() + 0.5) ** b,
+    "pow_scalar_exponent": lambda a, b: a**3 + b**-2,
+    "maximum": lambda a, b: fg.maximum(a, b) * a,
+    "minimum": lambda a, b: fg.minimum(a, b) * b,
+    "where": lambda a, b: fg.where(a > 0, a * b, b.exp()),
+    "masked_fill": lambda a, b: (a * b).masked_fill(a > 0.3, 0.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_binary_ops_broadcast(name):
+    a = leaf((3, 4), 7)
+    b = leaf((4,), 8, 0.4, 1.2) if name == "pow_scalar_exponent" else leaf((4,), 8)
+    assert gradgradcheck(BINARY[name], (a, b))
+
+
+REDUCTIONS = {
+    "sum": lambda x: (x * x).sum(1),
+    "mean": lambda x: (x.sin()).mean(0),
+    "amax": lambda x: (x * x).amax(1),
+    "max_dim": lambda x: (x * x.exp()).max(0).values,
+    "norm": lambda x: x.norm(dim=1),
+    "norm_all": lambda x: x.norm(),
+    "var": lambda x: x.var(0),
+    "std": lambda x: x.std(1),
+    "logsumexp": lambda x: x.logsumexp(1),
+    "log_softmax": lambda x: F.log_softmax(x, dim=1),
+    "softmax_dim0": lambda x: F.softmax(x, dim=0),
+    "cumsum": lambda x: (x * x).cumsum(1),
+    "prod": lambda x: x.prod(1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+def test_reductions(name):
+    assert gradgradcheck(REDUCTIONS[name], (leaf((3, 4), 9),))
+
+
+VIEWS = {
+    "slice": lambda x: x[1:, ::2].sum(0) * x[0, ::2],
+    "reshape_transpose_expand": lambda x: x.reshape(4, 3).T.expand(2, 3, 4) ** 2,
+    "permute": lambda x: x.reshape(2, 2, 3).permute(2, 0, 1).sin() * x.reshape(3, 2, 2),
+    "index_select": lambda x: x.index_select(0, fg.tensor([0, 2, 2])) ** 2,
+    "advanced_index": lambda x: x[fg.tensor([0, 2, 2]), 1:] ** 2,
+    "cat": lambda x: fg.cat([x, x * x], 1).exp(),
+    "stack": lambda x: fg.stack([x, x.sin()], 0) ** 2,
+    "diagonal": lambda x: x.diagonal() ** 3,
+    "unfold": lambda x: x.unfold(0, 2, 1) ** 2,
+    "gather": lambda x: x.gather(1, fg.tensor([[0, 1], [2, 2], [3, 0]])) ** 2,
+    "flip_roll": lambda x: x.flip(0).roll(1, 1) * x,
+    "contiguous_of_view": lambda x: x.T.contiguous() ** 2,
+}
+
+
+@pytest.mark.parametrize("name", sorted(VIEWS))
+def test_views_and_indexing(name):
+    assert gradgradcheck(VIEWS[name], (leaf((3, 4), 10),))
+
+
+def test_matmul_2d_and_batched():
+    a, b = leaf((3, 4), 11), leaf((4, 2), 12)
+    assert gradgradcheck(lambda a, b: (a @ b).tanh(), (a, b))
+    c = leaf((2, 3, 4), 13)
+    assert gradgradcheck(lambda c, b: (c @ b).sin(), (c, b))
+
+
+@pytest.mark.parametrize(
+    "act, alpha",
+    [
+        (None, None),
+        ("relu", None),
+        ("tanh", None),
+        ("sigmoid", None),
+        ("selu", None),
+        ("elu", 0.7),
+        ("leaky_relu", 0.1),
+    ],
+)
+def test_linear_with_each_fused_activation(act, alpha):
+    """The engine's one-node Linear + activation (what Sequential runs), in x, w and b."""
+    x, w, b = leaf((5, 3), 14), leaf((4, 3), 27), leaf((4,), 28)
+    assert gradgradcheck(lambda x, w, b: _core.linear(x, w, b, act, alpha), (x, w, b))
+    assert gradgradcheck(lambda x, w: _core.linear(x, w, None, act, alpha), (x, w))
+
+
+@pytest.mark.parametrize("act", [nn.ReLU(), nn.Tanh(), nn.SELU(), nn.GELU()], ids=lambda a: type(a).__name__)
+def test_sequential_linear_activation_in_its_input(act):
+    fg.manual_seed(1)
+    m = nn.Sequential(nn.Linear(3, 4), act, nn.Linear(4, 2)).double()
+    assert gradgradcheck(lambda x: m(x), (leaf((5, 3), 14),))
+
+
+def test_linear_with_a_fused_dropout_in_training():
+    fg.manual_seed(2)
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Dropout(0.3)).double()
+    x = leaf((5, 3), 15)
+
+    def f(x):
+        fg.manual_seed(5)  # the same mask at every evaluation
+        return m(x)
+
+    assert gradgradcheck(f, (x,))
+    d = nn.Dropout(0.4)
+
+    def g(x):
+        fg.manual_seed(6)
+        return d(x * x)
+
+    assert gradgradcheck(g, (x,))
+
+
+def test_batch_norm_over_batch_statistics_with_and_without_relu():
+    x = leaf((6, 3), 16)
+    bn = nn.BatchNorm1d(3).double()
+    with fg.no_grad():
+        bn.weight.copy_(fg.tensor([0.5, 1.5, -1.0], dtype=fg.float64))
+        bn.bias.copy_(fg.tensor([0.1, -0.2, 0.3], dtype=fg.float64))
+    assert gradgradcheck(
+        lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True), (x, bn.weight, bn.bias)
+    )
+    assert gradgradcheck(lambda x: bn(x), (x,))
+    seq = nn.Sequential(nn.BatchNorm1d(3), nn.ReLU()).double()
+    assert gradgradcheck(lambda x: seq(x), (x,))
+
+
+def test_residual_block_with_fused_shortcut():
+    fg.manual_seed(3)
+    # the shortcut is added inside the last batch norm's kernel (BnSpec.residual)
+    block = nn.Residual(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.ReLU())).double()
+    x = leaf((6, 4), 17)
+    assert gradgradcheck(lambda x: block(x), (x,))
+
+
+def test_conv2d_and_its_transpose():
+    x = leaf((1, 2, 5, 5), 18)
+    w = leaf((3, 2, 3, 3), 19)
+    b = leaf((3,), 20)
+    assert gradgradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1, stride=2).tanh(), (x, w, b))
+    wt = leaf((2, 3, 2, 2), 21)
+    assert gradgradcheck(lambda x, w: F.conv_transpose2d(x, w, stride=2).sin(), (x, wt))
+
+
+def test_average_pooling_and_interpolation():
+    x = leaf((1, 2, 4, 4), 22)
+    assert gradgradcheck(lambda x: F.avg_pool2d(x * x, 2), (x,))
+    assert gradgradcheck(lambda x: F.interpolate(x.sin(), scale_factor=2, mode="bilinear"), (x,))
+
+
+_FIXED = fg.tensor(np.random.default_rng(2).standard_normal((5, 3)))
+LOSSES = {
+    "cross_entropy": lambda x: F.cross_entropy(x, fg.tensor([0, 2, 1, 1, 0])),
+    "cross_entropy_smoothing_sum": lambda x: F.cross_entropy(
+        x, fg.tensor([0, 2, 1, 1, 0]), label_smoothing=0.1, reduction="sum"
+    ),
+    "cross_entropy_none": lambda x: F.cross_entropy(x, fg.tensor([0, 2, 1, 1, 0]), reduction="none"),
+    "cross_entropy_weight_ignore": lambda x: F.cross_entropy(
+        x, fg.tensor([0, 2, 1, -100, 0]), weight=fg.tensor([1.0, 2.0, 0.5], dtype=fg.float64)
+    ),
+    "cross_entropy_probabilities": lambda x: F.cross_entropy(x, F.softmax(_FIXED * 2, dim=1)),
+    "nll_loss": lambda x: F.nll_loss(F.log_softmax(x, dim=1), fg.tensor([0, 2, 1, 1, 0])),
+    "bce_with_logits": lambda x: F.binary_cross_entropy_with_logits(
+        x, fg.tensor(np.random.default_rng(0).uniform(0, 1, (5, 3)))
+    ),
+    "bce": lambda x: F.binary_cross_entropy(
+        x.sigmoid(), fg.tensor(np.random.default_rng(1).uniform(0, 1, (5, 3)))
+    ),
+    "mse": lambda x: F.mse_loss(x, fg.zeros(5, 3, dtype=fg.float64)),
+    "smooth_l1": lambda x: F.smooth_l1_loss(x * 3, fg.zeros(5, 3, dtype=fg.float64)),
+    "kl_div": lambda x: F.kl_div(F.log_softmax(x, dim=1), F.softmax(_FIXED, dim=1), reduction="batchmean"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_losses(name):
+    assert gradgradcheck(LOSSES[name], (leaf((5, 3), 23),))
+
+
+def test_layer_norm_and_attention():
+    x = leaf((2, 3, 4), 24)
+    ln = nn.LayerNorm(4).double()
+    assert gradgradcheck(lambda x: ln(x), (x,))
+    q = leaf((1, 3, 4), 25)
+    assert gradgradcheck(lambda q, x: F.scaled_dot_product_attention(q, x[:1], x[1:], is_causal=True), (q, x))
+
+
+# ------------------------------------------------------------- what people use it for
+
+
+def test_gradient_penalty_of_a_critic_against_finite_differences():
+    """WGAN-GP's penalty: the critic's input gradient's norm, trained toward 1; its
+    gradient with respect to the critic's weights needs the second derivative."""
+    fg.manual_seed(4)
+    critic = nn.Sequential(
+        nn.Linear(3, 8), nn.LeakyReLU(0.2), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1)
+    ).double()
+    x = leaf((4, 3), 26)
+    params = list(critic.parameters())
+
+    def penalty(*ps):
+        with fg.no_grad():
+            for p, v in zip(params, ps):
+                p.copy_(v)
+        xi = x.detach().requires_grad_()
+        (gx,) = fg.autograd.grad(critic(xi).sum(), xi, create_graph=True)
+        return ((gx.norm(2, dim=1) - 1) ** 2).mean()
+
+    before = [p.detach().clone() for p in params]
+    pen = penalty(*before)
+    pen.backward()
+    analytic = [p.grad.numpy().copy() if p.grad is not None else np.zeros(p.shape) for p in params]
+    h = 1e-6
+    for k, p0 in enumerate(before):
+        base = p0.numpy()
+        for idx in [tuple(i) for i in np.argwhere(np.ones(base.shape))][:6]:
+            hi, lo = base.copy(), base.copy()
+            hi[idx] += h
+            lo[idx] -= h
+            args_hi = [fg.tensor(hi) if j == k else b for j, b in enumerate(before)]
+            args_lo = [fg.tensor(lo) if j == k else b for j, b in enumerate(before)]
+            num = (penalty(*args_hi).item() - penalty(*args_lo).item()) / (2 * h)
+            np.testing.assert_allclose(analytic[k][idx], num, rtol=1e-5, atol=1e-8)
+    # the last bias does not reach the input gradient: no gradient, as PyTorch gives
+    assert params[-1].grad is None
+
+
+def test_one_maml_inner_step_against_finite_differences():
+    x = fg.tensor(np.random.default_rng(5).standard_normal((6, 4)))
+    y = fg.tensor([0, 1, 2, 0, 1, 2])
+
+    def outer(wn, create):
+        w = fg.tensor(wn, requires_grad=True)
+        (g,) = fg.autograd.grad(F.cross_entropy(x @ w.T, y), w, create_graph=create)
+        w2 = w - 0.1 * g if create else w.detach() - 0.1 * g
+        return w, F.cross_entropy((x @ w2.T).tanh(), y)
+
+    wn = np.random.default_rng(6).standard_normal((3, 4))
+    w, loss = outer(wn, True)
+    loss.backward()
+    num = np.zeros_like(wn)
+    h = 1e-6
+    for i in np.ndindex(wn.shape):
+        a, b = wn.copy(), wn.copy()
+        a[i] += h
+        b[i] -= h
+        num[i] = (outer(a, False)[1].item() - outer(b, False)[1].item()) / (2 * h)
+    np.testing.assert_allclose(w.grad.numpy(), num, rtol=1e-6, atol=1e-9)
+
+
+def test_second_derivative_of_a_tanh_network_in_its_input():
+    """A physics-informed network's u_xx, against central differences of u_x."""
+    fg.manual_seed(7)
+    net = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1)).double()
+    xs = np.linspace(-1, 1, 7).reshape(-1, 1)
+
+    def u_x(xn, create=False):
+        x = fg.tensor(xn, requires_grad=True)
+        (g,) = fg.autograd.grad(net(x).sum(), x, create_graph=create)
+        return x, g
+
+    x, ux = u_x(xs, True)
+    (uxx,) = fg.autograd.grad(ux.sum(), x)
+    h = 1e-5
+    num = (u_x(xs + h)[1].numpy() - u_x(xs - h)[1].numpy()) / (2 * h)
+    np.testing.assert_allclose(uxx.numpy(), num, rtol=1e-6, atol=1e-8)
+
+
+# --------------------------------------------------------------------------- on the GPU
+
+
+@gpu
+def test_gradient_penalty_on_the_gpu_matches_the_cpu():
+    def run(device):
+        fg.manual_seed(8)
+        m = nn.Sequential(nn.Linear(6, 16), nn.LeakyReLU(0.2), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 1))
+        m = m.to(device)
+        x = fg.randn(8, 6).to(device).requires_grad_()
+        (gx,) = fg.autograd.grad(m(x).sum(), x, create_graph=True)
+        pen = ((gx.norm(2, dim=1) - 1) ** 2).mean() + F.cross_entropy(
+            fg.cat([m(x), -m(x)], 1), fg.tensor([0, 1, 0, 1, 0, 1, 0, 1]).to(device)
+        )
+        pen.backward()
+        return pen.item(), [p.grad.cpu().numpy() for p in m.parameters()]
+
+    (lc, gc), (lg, gg) = run("cpu"), run("gpu")
+    np.testing.assert_allclose(lg, lc, rtol=1e-5)
+    for a, b in zip(gc, gg):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
+@gpu
+def test_hessian_vector_products_on_the_gpu_match_the_cpu():
+    def hvp(device):
+        fg.manual_seed(9)
+        x = fg.randn(5, 4).to(device).requires_grad_()
+        w = fg.randn(4, 3).to(device)
+        f = F.log_softmax((x @ w).sigmoid() * 3, dim=1).sum() + (x.sin() * x).sum()
+        (g,) = fg.autograd.grad(f, x, create_graph=True)
+        (h,) = fg.autograd.grad((g * g).sum(), x)
+        return h.cpu().numpy()
+
+    np.testing.assert_allclose(hvp("gpu"), hvp("cpu"), rtol=1e-4, atol=1e-5)
