@@ -113,14 +113,15 @@ def test_third_derivative():
 
 def test_grad_runs_only_the_part_of_the_graph_that_reaches_the_inputs():
     """A node whose rule cannot be differentiated does not stop a create_graph pass that
-    does not need it (the max pool below sits upstream of the last layer's weight)."""
+    does not need it (the eval-mode batch norm sits upstream of the last layer's weight)."""
     fg.manual_seed(0)
-    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(18, 1))
-    x = fg.randn(2, 1, 8, 8, requires_grad=True)
-    (gw,) = fg.autograd.grad(m(x).sum(), m[3].weight, create_graph=True)
-    feats = m[2](m[1](m[0](x)))
+    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
+    m[1].eval()
+    x = fg.randn(5, 3, requires_grad=True)
+    (gw,) = fg.autograd.grad(m(x).sum(), m[2].weight, create_graph=True)
+    feats = m[1](m[0](x))
     np.testing.assert_allclose(gw.numpy(), feats.sum(0, keepdim=True).detach().numpy(), rtol=1e-5)
-    with pytest.raises(RuntimeError, match="MaxPool2DBackward"):
+    with pytest.raises(RuntimeError, match="BatchNormBackward"):
         fg.autograd.grad(m(x).sum(), x, create_graph=True)
 
 
@@ -330,6 +331,23 @@ def test_conv2d_and_its_transpose():
     assert gradgradcheck(lambda x, w: F.conv_transpose2d(x, w, stride=2).sin(), (x, wt))
 
 
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_max_pooling(ceil_mode):
+    x = leaf((2, 2, 5, 5), 29)
+    assert gradgradcheck(lambda x: F.max_pool2d(x * x, 3, stride=2, padding=1, ceil_mode=ceil_mode), (x,))
+    assert gradgradcheck(lambda x: F.max_pool1d(x[0].sin(), 2), (x,))
+    # ties go to the first maximum, in the recorded rule as in the kernel
+    t = fg.tensor(np.array([[[[1.0, 1.0], [0.0, 1.0]]]]), requires_grad=True)
+    (g,) = fg.autograd.grad(F.max_pool2d(t * 2, 2).sum(), t, create_graph=True)
+    np.testing.assert_array_equal(g.detach().numpy(), [[[[2.0, 0.0], [0.0, 0.0]]]])
+
+
+def test_a_small_cnn_in_its_input():
+    fg.manual_seed(10)
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 2)).double()
+    assert gradgradcheck(lambda x: m(x), (leaf((2, 1, 6, 6), 30),))
+
+
 def test_average_pooling_and_interpolation():
     x = leaf((1, 2, 4, 4), 22)
     assert gradgradcheck(lambda x: F.avg_pool2d(x * x, 2), (x,))
@@ -489,3 +507,21 @@ def test_hessian_vector_products_on_the_gpu_match_the_cpu():
         return h.cpu().numpy()
 
     np.testing.assert_allclose(hvp("gpu"), hvp("cpu"), rtol=1e-4, atol=1e-5)
+
+
+@gpu
+def test_a_cnn_input_gradient_penalty_on_the_gpu_matches_the_cpu():
+    def run(device):
+        fg.manual_seed(11)
+        m = nn.Sequential(
+            nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(48, 2)
+        )
+        m = m.to(device)
+        x = fg.randn(2, 1, 8, 8).to(device).requires_grad_()
+        loss = F.cross_entropy(m(x), fg.tensor([0, 1]).to(device))
+        (gx,) = fg.autograd.grad(loss, x, create_graph=True)
+        (gx * gx).sum().backward()
+        return [p.grad.cpu().numpy() for p in m.parameters()]
+
+    for a, b in zip(run("cpu"), run("gpu")):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-6)

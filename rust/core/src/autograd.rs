@@ -5,6 +5,8 @@
 //! input. `backward` runs the rules in reverse topological order and accumulates into the
 //! leaves' `.grad`. Without `retain_graph` each rule is dropped once run, which frees the
 //! saved tensors and makes a second backward through the same graph a clear error.
+//! With `create_graph` the rules run with grad mode on and record the gradients' own
+//! graph (higher-order derivatives); a rule that is a raw kernel refuses there.
 
 use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
@@ -153,19 +155,10 @@ impl Drop for Node {
 }
 
 /// Records `rule` as the backward of `out` when grad mode is on and an input requires grad.
-/// The rule must not read the values of any tensor it keeps (see `record_saving`).
-pub(crate) fn record(
-    out: Tensor,
-    name: &'static str,
-    inputs: &[&Tensor],
-    rule: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
-) -> Tensor {
-    record_saving(out, name, inputs, Saved::new(), rule)
-}
-
-/// `record` for a rule that reads the values of `saved` (inputs, or the output itself):
+/// `saved` names the tensors whose values the rule reads (inputs, or the output itself):
 /// if any of them is modified in place before the rule runs, backward refuses instead of
-/// computing a wrong gradient (PyTorch's saved-tensor version check).
+/// computing a wrong gradient (PyTorch's saved-tensor version check). The rule is not
+/// differentiable: a `create_graph` pass refuses at it (see `record_higher`).
 pub(crate) fn record_saving(
     out: Tensor,
     name: &'static str,

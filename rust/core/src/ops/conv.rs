@@ -4,7 +4,6 @@
 //! `max_pool2d`, one backend op each way. Average pooling is `unfold2d` then a row mean
 //! (see `ferrograd.nn.functional`).
 
-use crate::autograd::record;
 use crate::backend::Window2d;
 use crate::error::Result;
 use crate::layout::fmt_shape;
@@ -165,11 +164,51 @@ impl Tensor {
         let (y, arg) = self.storage_guard().max_pool2d(self.layout(), &win)?;
         let out = Tensor::from_buffer(y, &[win.n, win.c, win.oh, win.ow])?;
         let in_shape = [win.n, win.c, win.h, win.w];
-        Ok(record(out, "MaxPool2DBackward", &[self], move |g| {
-            let dx = g.storage_guard().max_pool2d_grad(g.layout(), &arg, &win)?;
-            Ok(vec![Some(Tensor::from_buffer(dx, &in_shape)?)])
-        }))
+        // the input, for a create_graph pass's recorded rule (a CNN's ReLU keeps it anyway)
+        let xd = self.detach();
+        Ok(crate::autograd::record_higher(
+            out,
+            "MaxPool2DBackward",
+            &[self],
+            Default::default(),
+            move |g| {
+                if crate::autograd::creating_graph() {
+                    return Ok(vec![Some(max_pool2d_grad_recorded(&xd, g, &win)?)]);
+                }
+                let dx = g.storage_guard().max_pool2d_grad(g.layout(), &arg, &win)?;
+                Ok(vec![Some(Tensor::from_buffer(dx, &in_shape)?)])
+            },
+        ))
     }
+}
+
+/// max_pool2d's gradient in recorded ops of g (for a `create_graph` pass): each window's
+/// first maximum (the windows matrix's argmax, as the kernel picks it) marked in a constant
+/// one-hot mask, g placed there and folded back (the same sums as the kernel's scatter).
+fn max_pool2d_grad_recorded(x: &Tensor, g: &Tensor, win: &Window2d) -> Result<Tensor> {
+    let (rows, c, taps) = (
+        win.rows() as isize,
+        win.c as isize,
+        (win.kh * win.kw) as isize,
+    );
+    let onehot = {
+        let _g = crate::autograd::NoGradGuard::new();
+        let cols = x.unfold2d(win)?.reshape(&[rows, c, taps])?;
+        let at = cols.argmax(Some(-1), true)?;
+        let tap = Tensor::from_vec((0..taps as i64).collect::<Vec<_>>(), &[taps as usize])?
+            .to_device(at.device())?;
+        at.compare(crate::ops::CmpOp::Eq, &tap)?.cast(g.dtype())?
+    };
+    let zero_pad = Window2d {
+        pad_value: 0.0,
+        outside: 0.0,
+        ..*win
+    };
+    g.permute(&[0, 2, 3, 1])?
+        .reshape(&[rows, c, 1])?
+        .mul(&onehot.to_device(g.device())?)?
+        .reshape(&[rows, c * taps])?
+        .fold2d(&zero_pad)
 }
 
 impl Tensor {
