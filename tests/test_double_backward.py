@@ -111,28 +111,42 @@ def test_third_derivative():
     np.testing.assert_allclose(g3.numpy(), -2 * (1 - t * t) * (1 - 3 * t * t), rtol=1e-12)
 
 
+class _NumpyCube(fg.autograd.Function):
+    """A backward computed outside the graph, marked so (PyTorch's once_differentiable)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x * x
+
+    @staticmethod
+    @fg.autograd.once_differentiable
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return fg.tensor(3 * x.numpy() ** 2 * g.numpy())
+
+
+def test_a_once_differentiable_function_refuses_a_create_graph_pass():
+    from ferrograd.autograd.function import once_differentiable  # PyTorch's import path
+
+    assert once_differentiable is fg.autograd.once_differentiable
+    x = leaf((3,), 31)
+    with pytest.raises(RuntimeError, match="_NumpyCubeBackward.*once_differentiable"):
+        fg.autograd.grad(_NumpyCube.apply(x).sum(), x, create_graph=True)
+    # a plain pass through it works
+    (g,) = fg.autograd.grad(_NumpyCube.apply(x).sum(), x)
+    np.testing.assert_allclose(g.numpy(), 3 * x.detach().numpy() ** 2)
+
+
 def test_grad_runs_only_the_part_of_the_graph_that_reaches_the_inputs():
-    """A node whose rule cannot be differentiated does not stop a create_graph pass that
-    does not need it (the eval-mode batch norm sits upstream of the last layer's weight)."""
-    fg.manual_seed(0)
-    m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
-    m[1].eval()
-    x = fg.randn(5, 3, requires_grad=True)
-    (gw,) = fg.autograd.grad(m(x).sum(), m[2].weight, create_graph=True)
-    feats = m[1](m[0](x))
-    np.testing.assert_allclose(gw.numpy(), feats.sum(0, keepdim=True).detach().numpy(), rtol=1e-5)
-    with pytest.raises(RuntimeError, match="BatchNormBackward"):
-        fg.autograd.grad(m(x).sum(), x, create_graph=True)
-
-
-def test_rules_without_a_recorded_form_refuse():
-    bn = nn.BatchNorm1d(3).eval()  # running statistics: not recorded
-    x = fg.randn(4, 3, requires_grad=True)
-    with pytest.raises(RuntimeError, match="BatchNormBackward.*create_graph|create_graph.*BatchNormBackward"):
-        fg.autograd.grad(bn(x).pow(2).sum(), x, create_graph=True)
-    # the plain pass through the same nodes still works
-    (g,) = fg.autograd.grad(bn(x).pow(2).sum(), x)
-    assert g.shape == (4, 3)
+    """A node that refuses a create_graph pass does not stop one that does not need it."""
+    w = leaf((3,), 32)
+    x = leaf((3,), 33)
+    out = (_NumpyCube.apply(x) * w).sum()
+    (gw,) = fg.autograd.grad(out, w, create_graph=True)
+    np.testing.assert_allclose(gw.detach().numpy(), x.detach().numpy() ** 3)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        fg.autograd.grad(out, x, create_graph=True)
 
 
 def test_a_custom_function_written_in_ops_is_differentiated_twice():
@@ -312,6 +326,36 @@ def test_batch_norm_over_batch_statistics_with_and_without_relu():
     assert gradgradcheck(lambda x: bn(x), (x,))
     seq = nn.Sequential(nn.BatchNorm1d(3), nn.ReLU()).double()
     assert gradgradcheck(lambda x: seq(x), (x,))
+
+
+def test_batch_norm_with_a_fused_dropout_and_in_eval():
+    x = leaf((6, 3), 34)
+    seq = nn.Sequential(nn.BatchNorm1d(3), nn.ReLU(), nn.Dropout(0.3)).double()
+
+    def f(x):
+        fg.manual_seed(12)  # the same mask at every evaluation
+        return seq(x)
+
+    assert gradgradcheck(f, (x,))
+    bn = nn.BatchNorm1d(3).double()
+    with fg.no_grad():
+        bn.running_mean.copy_(fg.tensor([0.2, -0.1, 0.4], dtype=fg.float64))
+        bn.running_var.copy_(fg.tensor([0.5, 2.0, 1.5], dtype=fg.float64))
+    bn.eval()
+    rm, rv = bn.running_mean, bn.running_var
+    assert gradgradcheck(
+        lambda x, w, b: F.relu(F.batch_norm(x, rm, rv, w, b, training=False)) * x, (x, bn.weight, bn.bias)
+    )
+    # statistics updated after the forward do not change the recorded rule's
+    y = (bn(x) * x).sum()
+    (g,) = fg.autograd.grad(y, x, create_graph=True)
+    with fg.no_grad():
+        bn.running_var.mul_(4.0)
+    (h,) = fg.autograd.grad(g.sum(), bn.weight)
+    xs, rm = x.detach().numpy(), np.array([0.2, -0.1, 0.4])
+    sd = np.sqrt(np.array([0.5, 2.0, 1.5]) + bn.eps)
+    # d/dgamma of sum(d/dx [((x - m) / s gamma + beta) x]) = sum((2 x - m) / s)
+    np.testing.assert_allclose(h.numpy(), ((2 * xs - rm) / sd).sum(0), rtol=1e-12)
 
 
 def test_residual_block_with_fused_shortcut():
@@ -525,3 +569,21 @@ def test_a_cnn_input_gradient_penalty_on_the_gpu_matches_the_cpu():
 
     for a, b in zip(run("cpu"), run("gpu")):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-6)
+
+
+@gpu
+def test_autocast_linear_on_the_gpu_is_differentiated_twice():
+    """autocast's one-node Linear (the casts fused into the product) has a recorded form."""
+
+    def run(device, cast):
+        fg.manual_seed(13)
+        m = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1)).to(device)
+        x = fg.randn(4, 8).to(device).requires_grad_()
+        with fg.autocast(device, dtype=fg.float16, enabled=cast):
+            out = m(x).float().sum()
+        (gx,) = fg.autograd.grad(out, x, create_graph=True)
+        (gx.float() ** 2).sum().backward()
+        return [p.grad.float().cpu().numpy() for p in list(m.parameters())[:3]]
+
+    for a, b in zip(run("cpu", False), run("gpu", True)):
+        np.testing.assert_allclose(b, a, rtol=3e-2, atol=3e-3)

@@ -1666,7 +1666,11 @@ def _grad(
     """The gradients of ``outputs`` with respect to ``inputs`` (None where unused)."""
 
 def _custom_grad_fn(
-    output: Tensor, inputs: list[Tensor], backward: Callable[[Tensor], Any], name: str
+    output: Tensor,
+    inputs: list[Tensor],
+    backward: Callable[[Tensor], Any],
+    name: str,
+    differentiable: bool = True,
 ) -> Tensor:
     """Gives ``output`` the derivative rule ``backward(grad)`` (one gradient or None per input)."""
 

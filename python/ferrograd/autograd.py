@@ -7,6 +7,8 @@ progress ends)."""
 from __future__ import annotations
 
 import functools
+import sys as _sys
+import types as _types
 from collections.abc import Sequence
 from typing import Callable
 
@@ -380,4 +382,35 @@ class Function:
                 )
             return [grads[i] for i in positions]
 
-        return _core._custom_grad_fn(out, [args[i] for i in positions], rule, cls.__name__ + "Backward")
+        once = getattr(cls.backward, "_once_differentiable", False)
+        name = cls.__name__ + "Backward"
+        return _core._custom_grad_fn(out, [args[i] for i in positions], rule, name, not once)
+
+
+def once_differentiable(backward: Callable) -> Callable:
+    """Marks a `Function.backward` as not differentiable itself (PyTorch's
+    ``torch.autograd.function.once_differentiable``): it runs under no_grad, and a
+    ``create_graph=True`` pass that reaches the function raises a RuntimeError instead of
+    treating its gradient as a constant. For a backward written with NumPy or in place.
+
+    >>> class Cube(fg.autograd.Function):
+    ...     @staticmethod
+    ...     @fg.autograd.once_differentiable
+    ...     def backward(ctx, g): ...
+    """
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        with no_grad():
+            return backward(ctx, *grads)
+
+    wrapper._once_differentiable = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+# PyTorch's `torch.autograd.function` module, for `from ... .function import once_differentiable`
+function = _types.ModuleType(__name__ + ".function", "Custom autograd functions (PyTorch's spelling).")
+function.Function = Function  # type: ignore[attr-defined]
+function.FunctionCtx = FunctionCtx  # type: ignore[attr-defined]
+function.once_differentiable = once_differentiable  # type: ignore[attr-defined]
+_sys.modules[function.__name__] = function

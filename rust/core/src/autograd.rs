@@ -157,22 +157,12 @@ impl Drop for Node {
 /// Records `rule` as the backward of `out` when grad mode is on and an input requires grad.
 /// `saved` names the tensors whose values the rule reads (inputs, or the output itself):
 /// if any of them is modified in place before the rule runs, backward refuses instead of
-/// computing a wrong gradient (PyTorch's saved-tensor version check). The rule is not
-/// differentiable: a `create_graph` pass refuses at it (see `record_higher`).
-pub(crate) fn record_saving(
-    out: Tensor,
-    name: &'static str,
-    inputs: &[&Tensor],
-    saved: Saved,
-    rule: impl Fn(&Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
-) -> Tensor {
-    record_with(out, name, inputs, saved, false, rule)
-}
-
-/// `record_saving` for a rule that is itself differentiable: written in tensor ops over
-/// inputs kept with `Tensor::saved_input` (never the op's own output, which would be a
-/// cycle: such a rule recomputes it when grad mode is on), so a `create_graph` pass can
-/// run it and differentiate the result again.
+/// computing a wrong gradient (PyTorch's saved-tensor version check).
+///
+/// The rule must be differentiable when run with grad mode on (a `create_graph` pass):
+/// tensor ops over inputs kept with `Tensor::saved_input` (never the op's own output, which
+/// would be a cycle: such a rule recomputes it when `creating_graph()`), with any raw
+/// kernel it uses for speed replaced there by recorded ops (or wrapped by `linear_in`).
 pub(crate) fn record_higher(
     out: Tensor,
     name: &'static str,
@@ -183,8 +173,8 @@ pub(crate) fn record_higher(
     record_with(out, name, inputs, saved, true, rule)
 }
 
-/// `record_saving` or `record_higher`, as `higher` says.
-pub(crate) fn record_with(
+/// `record_higher`, or with `higher` false a rule a `create_graph` pass refuses at.
+fn record_with(
     out: Tensor,
     name: &'static str,
     inputs: &[&Tensor],
@@ -305,18 +295,24 @@ pub(crate) fn make_higher_node(
 /// PyTorch's `torch.autograd.Function`): `out` (a fresh result, detached from any graph)
 /// gets `rule`, which maps the gradient of `out` to one gradient (or None) per input.
 /// Returns `out` unchanged when grad mode is off or no input requires grad.
+/// `differentiable`: a `create_graph` pass runs the rule with grad mode on, so one written
+/// in tensor ops over tensors it kept with their history is differentiated (as PyTorch's
+/// custom Functions); false (PyTorch's `once_differentiable`) makes such a pass refuse.
 pub fn record_custom(
     out: Tensor,
     name: &'static str,
     inputs: &[&Tensor],
     rule: BackwardFn,
+    differentiable: bool,
 ) -> Tensor {
-    // higher: the rule runs with grad mode on in a create_graph pass, so a rule written in
-    // tensor ops over tensors it kept with their history is differentiated (PyTorch's
-    // custom Functions behave so too)
-    record_with(out.detach(), name, inputs, Saved::new(), true, move |g| {
-        rule(g)
-    })
+    record_with(
+        out.detach(),
+        name,
+        inputs,
+        Saved::new(),
+        differentiable,
+        move |g| rule(g),
+    )
 }
 
 /// Whether input `i` of a rule needs its gradient computed.
@@ -775,9 +771,7 @@ fn run_rule(
     if create_graph && !n.higher {
         return Err(Error::Autograd(format!(
             "backward: create_graph=True cannot differentiate through {} a second time: its \
-             derivative is a fused kernel, not recorded ops (higher-order gradients work \
-             through the elementwise math, activations, matmul/linear, reductions, views, \
-             indexing and the Python-level losses)",
+             backward was marked once_differentiable (it does not record the ops it runs)",
             n.name
         )));
     }

@@ -211,13 +211,16 @@ fn static_name(name: String) -> &'static str {
 
 /// Gives `output` (computed without recording) the derivative rule `backward(grad)`, which
 /// returns one gradient (a Tensor shaped as that input, or None) per tensor in `inputs`:
-/// the engine half of `ferrograd.autograd.Function`.
+/// the engine half of `ferrograd.autograd.Function`. `differentiable` false: a
+/// create_graph pass refuses at it (`once_differentiable`).
 #[pyfunction]
+#[pyo3(signature = (output, inputs, backward, name, differentiable=true))]
 pub(crate) fn _custom_grad_fn(
     output: &PyTensor,
     inputs: Vec<PyTensor>,
     backward: Py<PyAny>,
     name: String,
+    differentiable: bool,
 ) -> PyResult<PyTensor> {
     let name = static_name(name);
     let specs: Vec<(Vec<usize>, bool)> = inputs
@@ -273,7 +276,13 @@ pub(crate) fn _custom_grad_fn(
         })
     });
     let ins: Vec<&Tensor> = inputs.iter().map(|t| &t.t).collect();
-    Ok(wrap(ag::record_custom(output.t.clone(), name, &ins, rule)))
+    Ok(wrap(ag::record_custom(
+        output.t.clone(),
+        name,
+        &ins,
+        rule,
+        differentiable,
+    )))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

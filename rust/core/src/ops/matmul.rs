@@ -1,7 +1,6 @@
 //! Matrix products: `matmul`/`mm`/`bmm`, and `linear` with its fused bias and activation.
 //! The kernels are the backends' (`BackendStorage::matmul`).
 
-use crate::autograd::record_saving;
 use crate::backend::ProductCast;
 use crate::dtype::DType;
 use crate::error::Result;
@@ -619,12 +618,32 @@ impl Tensor {
         }
         let y_saved = act.map(|_| out.detach());
         let saved = linear_saved(nx, nw, &xd, &wd, y_saved.as_ref());
-        Ok(Some(record_saving(
+        // for a create_graph pass: the operands with their history
+        let (xh, wh, bh) = (
+            self.saved_input(),
+            w.saved_input(),
+            b.map(Tensor::saved_input),
+        );
+        Ok(Some(crate::autograd::record_higher(
             out,
             "LinearBackward",
             &inputs,
             saved,
             move |g| {
+                if crate::autograd::creating_graph() {
+                    // the same casts as recorded ops, each gradient cast back to its input's
+                    let (xc, wc) = (xh.cast(dt)?, wh.cast(dt)?);
+                    let bc = bh.as_ref().map(|b| b.cast(dt)).transpose()?;
+                    let gd = g.cast(dt)?;
+                    let got =
+                        linear_grads_recorded(&gd, &xc, &wc, bc.as_ref(), act, [nx, nw, nbias])?;
+                    let back = [xdt, wdt, bdt];
+                    return got
+                        .into_iter()
+                        .zip(back)
+                        .map(|(d, to)| d.map(|d| d.cast(to)).transpose())
+                        .collect();
+                }
                 let g = match (act, &y_saved) {
                     (Some(op), Some(y)) => Tensor::act_backward_from_output(op, y, g)?,
                     _ => g.clone(),

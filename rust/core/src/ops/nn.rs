@@ -319,26 +319,27 @@ impl Tensor {
         let x = self.saved_input();
         let saved: crate::autograd::Saved =
             std::iter::once(x.clone()).chain(weight.cloned()).collect();
-        // batch statistics without a fused dropout have a recorded rule (create_graph); the
-        // running statistics are updated in place, and the fused mask's bits are the kernel's
-        let higher = batch_stats && spec.drop.is_none();
-        let (gamma, beta) = match higher {
-            true => (
-                weight.map(Tensor::saved_input),
-                bias.map(Tensor::saved_input),
-            ),
-            false => (None, None),
+        // for a create_graph pass's recorded rule: gamma and beta with their history, and in
+        // eval the running statistics as they are now (c values each; a later training step
+        // updates them in place)
+        let (gamma, beta) = (
+            weight.map(Tensor::saved_input),
+            bias.map(Tensor::saved_input),
+        );
+        let frozen = match (batch_stats, running) {
+            (false, Some((m, v))) => Some((m.copy_data()?, v.copy_data()?)),
+            _ => None,
         };
-        Ok(crate::autograd::record_with(
+        Ok(crate::autograd::record_higher(
             out,
             "BatchNormBackward",
             &inputs,
             saved,
-            higher,
             move |g| {
                 if crate::autograd::creating_graph() {
                     let (gamma, beta) = (gamma.as_ref(), beta.as_ref());
-                    let all = batch_norm_grads_recorded(&x, gamma, beta, g, &spec)?;
+                    let stats = frozen.as_ref().map(|(m, v)| (m, v));
+                    let all = batch_norm_grads_recorded(&x, gamma, beta, stats, g, &spec)?;
                     let mut grads = Vec::with_capacity(4);
                     for (i, d) in all.into_iter().enumerate() {
                         if has[i] {
@@ -382,25 +383,39 @@ impl Tensor {
     }
 }
 
-/// Batch norm's gradients (x, gamma, beta) over batch statistics in recorded ops (for a
-/// `create_graph` pass), through the fused ReLU when there is one: with xhat = (x - mean)
-/// / sigma, dx = gamma / sigma (g - mean(g) - xhat mean(g xhat)), dgamma = sum(g xhat),
-/// dbeta = sum(g), each mean and sum over the batch.
+/// Batch norm's gradients (x, gamma, beta) in recorded ops (for a `create_graph` pass),
+/// through the fused dropout (its factor per element, drawn again from the same mask) and
+/// ReLU when there are those. Over batch statistics, with xhat = (x - mean) / sigma:
+/// dx = gamma / sigma (g - mean(g) - xhat mean(g xhat)); over the fixed running
+/// statistics `stats` (eval): dx = gamma / sigma g. dgamma = sum(g xhat), dbeta = sum(g),
+/// each mean and sum over the batch.
 fn batch_norm_grads_recorded(
     x: &Tensor,
     gamma: Option<&Tensor>,
     beta: Option<&Tensor>,
+    stats: Option<(&Tensor, &Tensor)>,
     g: &Tensor,
     spec: &crate::backend::BnSpec,
 ) -> Result<Vec<Option<Tensor>>> {
     let dt = x.dtype();
     let k = |v: f64| Tensor::scalar(v, dt);
-    let mean = x.mean(Some(&[0]), true)?;
-    let centered = x.sub(&mean)?;
-    let var = centered.square()?.mean(Some(&[0]), true)?;
+    let (mean, var) = match stats {
+        Some((m, v)) => (m.cast(dt)?, v.cast(dt)?),
+        None => {
+            let mean = x.mean(Some(&[0]), true)?;
+            let var = x.sub(&mean)?.square()?.mean(Some(&[0]), true)?;
+            (mean, var)
+        }
+    };
     let sigma = var.add(&k(spec.eps))?.sqrt()?;
-    let xhat = centered.div(&sigma)?;
+    let xhat = x.sub(&mean)?.div(&sigma)?;
     let mut g = g.cast(dt)?;
+    if let Some(mask) = &spec.drop {
+        // the mask's factor per element: the fused kernel's affine map applied to ones
+        let ones = Tensor::full(x.shape(), 1.0, dt)?.to_device(x.device())?;
+        let (f, _) = ones.storage_guard().masked_affine(ones.layout(), mask)?;
+        g = g.mul(&Tensor::from_buffer(f, x.shape())?)?;
+    }
     if spec.relu {
         let mut z = match gamma {
             Some(w) => xhat.mul(w)?,
@@ -414,9 +429,12 @@ fn batch_norm_grads_recorded(
     let dbeta = g.sum(Some(&[0]), false)?;
     let gx = g.mul(&xhat)?;
     let dgamma = gx.sum(Some(&[0]), false)?;
-    let inner = g
-        .sub(&g.mean(Some(&[0]), true)?)?
-        .sub(&xhat.mul(&gx.mean(Some(&[0]), true)?)?)?;
+    let inner = match stats {
+        Some(_) => g,
+        None => g
+            .sub(&g.mean(Some(&[0]), true)?)?
+            .sub(&xhat.mul(&gx.mean(Some(&[0]), true)?)?)?,
+    };
     let scale = match gamma {
         Some(w) => w.div(&sigma)?,
         None => k(1.0).div(&sigma)?,
