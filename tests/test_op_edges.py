@@ -532,3 +532,35 @@ def test_second_differential_run_fixes(device):
         [0, 1, 2],
         [3, 4, 5],
     ] and lin.bias.detach().numpy().tolist() == [6, 7]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: t.max(0),
+        lambda t: t.amax(0),
+        lambda t: t.amin(0),
+        lambda t: t.argmax(0),
+        lambda t: t.argmin(0),
+        lambda t: t.reshape(-1).max(),
+    ],
+    ids=["max_dim", "amax", "amin", "argmax", "argmin", "max_all"],
+)
+def test_a_max_over_an_empty_dim_is_both_numpys_and_pytorchs_error(call):
+    """NumPy raises ValueError (no identity), PyTorch IndexError ("Expected reduction dim 0
+    to have non-zero size"): EmptyReductionError is both, and an ArgumentError."""
+    t = fg.zeros(0, 3)
+    for cls in (fg.EmptyReductionError, ValueError, IndexError, RuntimeError, fg.ArgumentError):
+        with pytest.raises(cls, match="empty dim|zero-size dim"):
+            call(t)
+    assert t.amax(1).shape == (0,)  # over a nonempty dim of an empty tensor: fine
+
+
+@pytest.mark.parametrize("op", ["floor_divide", "remainder"])
+def test_integer_division_by_zero_is_both_pythons_and_pytorchs_error(op):
+    """Python raises ZeroDivisionError, PyTorch RuntimeError ("ZeroDivisionError")."""
+    a, b = fg.tensor([4, 5]), fg.tensor([2, 0])
+    f = (lambda: a // b) if op == "floor_divide" else (lambda: a % b)
+    for cls in (fg.IntegerDivisionError, ZeroDivisionError, RuntimeError):
+        with pytest.raises(cls, match=f"{op}: integer division by zero"):
+            f()

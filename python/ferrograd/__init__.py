@@ -56,6 +56,7 @@ from ._core import (
     ArgumentError,
     DeviceError,
     DTypeError,
+    EmptyReductionError,
     GradFn,
     InternalError,
     OutOfRangeError,
@@ -158,7 +159,7 @@ from ._version import __version__ as __version__
 from .amp import GradScaler, autocast  # mixed precision, as torch.autocast / torch.amp.GradScaler
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
 from .diagnostics import diagnose
-from .errors import TrainingWarning
+from .errors import IntegerDivisionError, TrainingWarning
 from .io import load, save
 from .linalg import det, inverse, logdet, matrix_power, pinverse, slogdet  # torch.* spellings
 from .linalg import torch_cholesky as cholesky
@@ -185,6 +186,7 @@ __all__ = [
     "DTypeError",
     "ArgumentError",
     "OutOfRangeError",
+    "EmptyReductionError",
     "DeviceError",
     "InternalError",
     "tensor",
@@ -288,6 +290,7 @@ __all__ = [
     "diagnostics",
     "diagnose",
     "TrainingWarning",
+    "IntegerDivisionError",
 ]
 # the elementwise functions (fg.exp, fg.relu, ..., neg, logical_not, clip): _ops's table and the rest
 __all__ += _ops._NAMES

@@ -22,6 +22,7 @@ from . import _core
 from ._core import ArgumentError, DTypeError, OutOfRangeError, ShapeError, Tensor
 from ._einsum import einsum
 from .autograd import Function, no_grad
+from .errors import IntegerDivisionError
 
 __all__ = [
     "flip",
@@ -427,7 +428,8 @@ def _integral(t: Tensor) -> bool:
 
 def remainder(input, other) -> Tensor:  # noqa: A002  (PyTorch's names)
     """a - floor(a / b) * b: the remainder with the sign of the divisor (Python's %), as
-    `torch.remainder`; integer operands stay int64 (a zero divisor: ZeroDivisionError)."""
+    `torch.remainder`; integer operands stay int64 (a zero divisor:
+    IntegerDivisionError, a ZeroDivisionError and a RuntimeError)."""
     a, b = input, other
     a, b = _pair_args("remainder", a, b) if not (_is_int_operand(a) and _is_int_operand(b)) else (a, b)
     if _is_int_operand(a) and _is_int_operand(b):
@@ -500,7 +502,7 @@ def _int_op(op: str, a, b, fn) -> Tensor:
     av = a.numpy() if isinstance(a, Tensor) else np.int64(a)
     bv = b.numpy() if isinstance(b, Tensor) else np.int64(b)
     if np.any(np.asarray(bv) == 0):
-        raise ZeroDivisionError(f"{op}: integer division by zero")
+        raise IntegerDivisionError(f"{op}: integer division by zero")
     out = _host(fn(np.asarray(av, np.int64), np.asarray(bv, np.int64)))
     return out.to(_int_result_dtype(a, b))
 

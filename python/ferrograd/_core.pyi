@@ -42,6 +42,7 @@ __all__ = [
     "DTypeError",
     "ArgumentError",
     "OutOfRangeError",
+    "EmptyReductionError",
     "DeviceError",
     "from_numpy",
     "zeros",
@@ -153,6 +154,10 @@ class ArgumentError(ValueError, RuntimeError):
 
 class OutOfRangeError(IndexError, RuntimeError):
     """An index or count outside the range of a dimension."""
+
+class EmptyReductionError(ArgumentError, IndexError):
+    """A max, min or arg-reduction over a zero-size dimension (no identity): a ValueError as
+    NumPy's and an IndexError as PyTorch's."""
 
 class DeviceError(RuntimeError):
     """A device that is missing or cannot be used."""

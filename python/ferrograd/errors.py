@@ -3,7 +3,8 @@ every layer (configs in `nn`, checkpoints in `io`) raises the same class.
 
 The engine's errors (`ShapeError`, `DTypeError`, `DeviceError`, `InternalError`) come from
 `ferrograd._core` and are exported as `fg.ShapeError`, ...; `CheckpointError` is also
-`ferrograd.io.CheckpointError`. `TrainingWarning` is the category of the warnings of
+`ferrograd.io.CheckpointError`; `IntegerDivisionError` is `fg.IntegerDivisionError`.
+`TrainingWarning` is the category of the warnings of
 `ferrograd.diagnostics` (`fg.diagnose`, `fit(monitor=True)`), exported as
 `fg.TrainingWarning`.
 """
@@ -13,6 +14,11 @@ from __future__ import annotations
 
 class CheckpointError(ValueError):
     """A file that is not a valid ferrograd/safetensors checkpoint, or does not fit the model."""
+
+
+class IntegerDivisionError(ZeroDivisionError, RuntimeError):
+    """An integer division, floor division or remainder by zero: Python's ZeroDivisionError,
+    and the RuntimeError PyTorch raises there, so either `except` clause catches it."""
 
 
 class TrainingWarning(UserWarning):
@@ -25,4 +31,4 @@ class TrainingWarning(UserWarning):
     """
 
 
-__all__ = ["CheckpointError", "TrainingWarning"]
+__all__ = ["CheckpointError", "IntegerDivisionError", "TrainingWarning"]

@@ -21,6 +21,11 @@ pub enum Error {
     /// An allocation that could not be made (maps to `MemoryError`).
     #[error("{0}")]
     Memory(String),
+    /// A max, min or arg-reduction over a zero-size dim, which has no identity (maps to
+    /// `EmptyReductionError`: NumPy raises a ValueError there, PyTorch an IndexError, and
+    /// the class is both).
+    #[error("{0}")]
+    EmptyReduction(String),
     /// Misuse of the autograd graph (maps to `RuntimeError`).
     #[error("{0}")]
     Autograd(String),

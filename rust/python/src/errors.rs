@@ -28,6 +28,13 @@ create_exception!(
 );
 create_exception!(
     ferrograd,
+    EmptyReductionError,
+    ArgumentError,
+    "A max, min or arg-reduction over a zero-size dimension (no identity): a ValueError as \
+     NumPy's and an IndexError as PyTorch's."
+);
+create_exception!(
+    ferrograd,
     DeviceError,
     PyRuntimeError,
     "A device that is missing or cannot be used."
@@ -40,6 +47,7 @@ pub(crate) fn err(e: Error) -> PyErr {
         Error::Device(m) => DeviceError::new_err(m),
         Error::Index(m) => OutOfRangeError::new_err(m),
         Error::Value(m) => ArgumentError::new_err(m),
+        Error::EmptyReduction(m) => EmptyReductionError::new_err(m),
         Error::Memory(m) => PyMemoryError::new_err(m),
         Error::Autograd(m) => PyRuntimeError::new_err(m),
         Error::Interrupted(m) => pyo3::exceptions::PyKeyboardInterrupt::new_err(m),

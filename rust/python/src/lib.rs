@@ -100,6 +100,16 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         cls.setattr("__bases__", (base, runtime.clone()))?;
         m.add(cls.name()?, cls)?;
     }
+    // an empty max/argmax: NumPy's ValueError (as an ArgumentError) and PyTorch's IndexError
+    let empty = py.get_type::<EmptyReductionError>();
+    empty.setattr(
+        "__bases__",
+        (
+            py.get_type::<ArgumentError>(),
+            py.get_type::<pyo3::exceptions::PyIndexError>(),
+        ),
+    )?;
+    m.add(empty.name()?, empty)?;
     // PyTorch raises NotImplementedError (a RuntimeError) for an op a dtype does not
     // support ("not implemented for 'Bool'"): DTypeError is that too
     let dtype_err = py.get_type::<DTypeError>();

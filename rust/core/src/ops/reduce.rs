@@ -67,10 +67,10 @@ fn empty_reduction(
     dtype: DType,
 ) -> Result<Tensor> {
     if kind != Kind::Sum && kshape.iter().product::<usize>() > 0 {
-        return Err(value_err!(
+        return Err(Error::EmptyReduction(format!(
             "{op}: cannot reduce over a zero-size dim of a tensor of shape {} (no identity)",
             fmt_shape(shape)
-        ));
+        )));
     }
     Tensor::zeros(kshape, dtype)
 }
@@ -520,7 +520,7 @@ impl Tensor {
         let outer: usize = shape[..d].iter().product();
         let inner: usize = shape[d + 1..].iter().product();
         if r == 0 {
-            return Err(Error::Value(format!(
+            return Err(Error::EmptyReduction(format!(
                 "{op}: cannot take the {op} of an empty dim (tensor of shape {})",
                 fmt_shape(self.shape())
             )));
