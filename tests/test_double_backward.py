@@ -346,16 +346,23 @@ def test_batch_norm_with_a_fused_dropout_and_in_eval():
     assert gradgradcheck(
         lambda x, w, b: F.relu(F.batch_norm(x, rm, rv, w, b, training=False)) * x, (x, bn.weight, bn.bias)
     )
-    # statistics updated after the forward do not change the recorded rule's
     y = (bn(x) * x).sum()
     (g,) = fg.autograd.grad(y, x, create_graph=True)
-    with fg.no_grad():
-        bn.running_var.mul_(4.0)
     (h,) = fg.autograd.grad(g.sum(), bn.weight)
     xs, rm = x.detach().numpy(), np.array([0.2, -0.1, 0.4])
     sd = np.sqrt(np.array([0.5, 2.0, 1.5]) + bn.eps)
     # d/dgamma of sum(d/dx [((x - m) / s gamma + beta) x]) = sum((2 x - m) / s)
     np.testing.assert_allclose(h.numpy(), ((2 * xs - rm) / sd).sum(0), rtol=1e-12)
+    # statistics updated after the forward (a training step): the recorded rule refuses
+    # instead of reading the new ones, as PyTorch's saved-tensor check does
+    y = (bn(x) * x).sum()
+    with fg.no_grad():
+        bn.running_var.mul_(4.0)
+    (g,) = fg.autograd.grad(y, x, retain_graph=True)  # the kernel's rule kept its own
+    w = bn.weight.detach().numpy()
+    np.testing.assert_allclose(g.numpy(), w * (2 * xs - rm) / sd, rtol=1e-12)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        fg.autograd.grad(y, x, create_graph=True)
 
 
 def test_residual_block_with_fused_shortcut():

@@ -227,7 +227,45 @@ def _exp_np(x):
     return np.exp(x * 2)
 
 
+def _augmented(x):
+    y = x * 2
+    alias, tail = y, y[1:]
+    y += x * x  # in place: the alias and the view see it, and their gradients follow
+    y *= 3
+    return alias + tail.sum(0)
+
+
+def _augmented_np(x):
+    y = (x * 2 + x * x) * 3
+    return y + y[1:].sum(0)
+
+
+def _after_sine(x):
+    y = (x * 1).sin()  # sin's rule reads its input, not its output: writing y is fine
+    y += 1
+    y /= 2
+    return y
+
+
+def _after_sine_np(x):
+    return (np.sin(x) + 1) / 2
+
+
+def _input_after_relu(x):
+    h = x * 1
+    y = h.relu()  # relu's rule reads its output: writing its input is fine
+    h -= 5
+    return y * h
+
+
+def _input_after_relu_np(x):
+    return np.maximum(x, 0) * (x - 5)
+
+
 CASES = {
+    "augmented_assignment": (_augmented, _augmented_np),
+    "write_after_sine": (_after_sine, _after_sine_np),
+    "write_input_after_relu": (_input_after_relu, _input_after_relu_np),
     "setitem_row": (_setitem_row, _setitem_row_np),
     "buffer_written_with_grad": (_buffer, _buffer_np),
     "mask_through_view": (_mask_through_view, _mask_through_view_np),
@@ -395,3 +433,57 @@ def test_retain_grad_follows_the_rewritten_tensor():
     want = 2 * WEIGHT
     want[0] = 0.0
     np.testing.assert_allclose(x.grad.numpy(), want)
+
+
+def test_augmented_assignment_is_in_place_for_graph_tensors():
+    """`y += v` on a tensor in the graph writes in place, as PyTorch's: other names and
+    views of y see it (it used to rebind y to a new tensor)."""
+    x = _f64([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2
+    alias, view = y, y[1:]
+    y += _f64([1.0, 1.0, 1.0])
+    assert alias is y
+    np.testing.assert_array_equal(view.detach().numpy(), [5.0, 7.0])
+    assert y._version == alias._version > 0
+
+
+@pytest.mark.parametrize(
+    "op, fine",
+    [
+        ("exp", False),
+        ("sigmoid", False),
+        ("tanh", False),
+        ("relu", False),
+        ("sqrt", False),
+        ("sin", True),
+        ("log", True),
+        ("abs", True),
+        ("gelu", True),
+    ],
+)
+def test_a_write_into_an_activations_output_refuses_only_where_its_rule_reads_it(op, fine):
+    """PyTorch's rules save the output for exp, sigmoid, tanh, relu and sqrt and the input
+    for sin, log, abs and gelu: writing the output after the op breaks the first only."""
+    x = _f64([0.5, 1.0, 2.0], requires_grad=True)
+    y = getattr(fg, op)(x * 1)
+    y += 1
+    if fine:
+        y.sum().backward()
+        assert x.grad is not None
+    else:
+        with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+            y.sum().backward()
+
+
+def test_a_create_graph_pass_checks_the_input_an_output_rule_does_not_save():
+    """exp's first-order rule reads its output only, its recorded (create_graph) rule its
+    input: writing the input after exp refuses there instead of differentiating stale
+    values."""
+    x = _f64([0.5, 1.0], requires_grad=True)
+    h = x * 1
+    y = h.exp()
+    h += 1
+    (g,) = fg.autograd.grad(y.sum(), x, retain_graph=True)  # first order: fine
+    np.testing.assert_allclose(g.numpy(), np.exp([0.5, 1.0]))
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        fg.autograd.grad(y.sum(), x, create_graph=True)

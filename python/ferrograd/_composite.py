@@ -704,15 +704,12 @@ def _view(self, *shape):
     return _ENGINE["view"](self, *shape)
 
 
-def _inplace(name: str, method: str, fallback):
-    """`x op= y`, as PyTorch's: in place (other names of x see it) through the in-place
-    method; a graph node that requires grad (a running `loss += l`) is rebound to the
-    out-of-place result instead, which has the value and gradient PyTorch's in-place op
-    gives (ferrograd does not record in-place ops in the graph)."""
+def _inplace(name: str, method: str):
+    """`x op= y`, as PyTorch's: in place through the in-place method, so other names of x
+    and views of it see the change; on a tensor in the graph the write is recorded (its
+    history is rewritten, see tensor/inplace.rs), as PyTorch's."""
 
     def op(self, other):
-        if self.requires_grad and not self.is_leaf and _core.is_grad_enabled():
-            return fallback(self, other)
         getattr(self, method)(other)
         return self
 
@@ -739,10 +736,10 @@ def _install() -> None:
         setattr(Tensor, "div", _method(div, "div"))  # noqa: B010
         setattr(Tensor, "view", _view)  # noqa: B010
     if not hasattr(Tensor, "__iadd__"):
-        setattr(Tensor, "__iadd__", _inplace("__iadd__", "add_", lambda a, b: a + b))  # noqa: B010
-        setattr(Tensor, "__isub__", _inplace("__isub__", "sub_", lambda a, b: a - b))  # noqa: B010
-        setattr(Tensor, "__imul__", _inplace("__imul__", "mul_", lambda a, b: a * b))  # noqa: B010
-        setattr(Tensor, "__itruediv__", _inplace("__itruediv__", "div_", lambda a, b: a / b))  # noqa: B010
+        setattr(Tensor, "__iadd__", _inplace("__iadd__", "add_"))  # noqa: B010
+        setattr(Tensor, "__isub__", _inplace("__isub__", "sub_"))  # noqa: B010
+        setattr(Tensor, "__imul__", _inplace("__imul__", "mul_"))  # noqa: B010
+        setattr(Tensor, "__itruediv__", _inplace("__itruediv__", "div_"))  # noqa: B010
     if not hasattr(Tensor, "__lshift__"):
         setattr(Tensor, "__lshift__", _method(bitwise_left_shift, "__lshift__"))  # noqa: B010
         setattr(Tensor, "__rshift__", _method(bitwise_right_shift, "__rshift__"))  # noqa: B010

@@ -759,6 +759,25 @@ fn run_pass(
     Ok(())
 }
 
+/// The error a rule raises when a tensor it reads (`t`, kept at version `at`) was modified
+/// in place since (PyTorch's saved-tensor check), for reads the node's `saved` list does
+/// not cover (a create_graph pass's recorded rule reading more than the kernel's).
+pub(crate) fn check_saved(name: &str, t: &Tensor, at: u64) -> Result<()> {
+    match t.version() {
+        now if now == at => Ok(()),
+        now => Err(modified(name, t.numel(), at, now)),
+    }
+}
+
+fn modified(name: &str, len: usize, at: u64, now: u64) -> Error {
+    Error::Autograd(format!(
+        "backward: one of the tensors needed for gradient computation has been modified by \
+         an in-place operation: {name} saved a tensor of {len} elements at version {at}, and \
+         it is now at version {now}; compute the in-place update out of place (or on a \
+         clone()) instead"
+    ))
+}
+
 /// Runs `n`'s derivative rule on `g`, the gradient of its output; frees it unless
 /// `retain_graph`.
 fn run_rule(
@@ -791,14 +810,7 @@ fn run_rule(
         let Some(st) = st.upgrade() else { continue };
         let now = st.version();
         if now != *v {
-            return Err(Error::Autograd(format!(
-                "backward: one of the tensors needed for gradient computation has been \
-                 modified by an in-place operation: {} saved a tensor of {} elements at \
-                 version {v}, and it is now at version {now}; compute the in-place update \
-                 out of place (or on a clone()) instead",
-                n.name,
-                st.read().len()
-            )));
+            return Err(modified(n.name, st.read().len(), *v, now));
         }
     }
     // what other consumers have summed for this node's inputs so far, for the rule to fold

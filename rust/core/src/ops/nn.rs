@@ -320,14 +320,14 @@ impl Tensor {
         let saved: crate::autograd::Saved =
             std::iter::once(x.clone()).chain(weight.cloned()).collect();
         // for a create_graph pass's recorded rule: gamma and beta with their history, and in
-        // eval the running statistics as they are now (c values each; a later training step
-        // updates them in place)
+        // eval the running statistics with their versions (a training step updates them in
+        // place; the recorded rule then refuses, as PyTorch's saved-tensor check would)
         let (gamma, beta) = (
             weight.map(Tensor::saved_input),
             bias.map(Tensor::saved_input),
         );
         let frozen = match (batch_stats, running) {
-            (false, Some((m, v))) => Some((m.copy_data()?, v.copy_data()?)),
+            (false, Some((m, v))) => Some((m.detach(), v.detach(), m.version(), v.version())),
             _ => None,
         };
         Ok(crate::autograd::record_higher(
@@ -338,7 +338,11 @@ impl Tensor {
             move |g| {
                 if crate::autograd::creating_graph() {
                     let (gamma, beta) = (gamma.as_ref(), beta.as_ref());
-                    let stats = frozen.as_ref().map(|(m, v)| (m, v));
+                    if let Some((m, v, mv, vv)) = &frozen {
+                        crate::autograd::check_saved("BatchNormBackward", m, *mv)?;
+                        crate::autograd::check_saved("BatchNormBackward", v, *vv)?;
+                    }
+                    let stats = frozen.as_ref().map(|(m, v, _, _)| (m, v));
                     let all = batch_norm_grads_recorded(&x, gamma, beta, stats, g, &spec)?;
                     let mut grads = Vec::with_capacity(4);
                     for (i, d) in all.into_iter().enumerate() {

@@ -23,6 +23,30 @@ fn unary_grad(op: UnaryOp, x: &Tensor, y: Option<&Tensor>, g: &Tensor) -> Result
     })
 }
 
+/// Which of the input x and the output y the op's derivative reads, so a rule saves only
+/// those (PyTorch's: writing into a sine's output after the sine is fine, into an
+/// exponential's is not). The fusable activations read y alone (`act_backward_from_output`);
+/// the others what their gradient formula in the op table names.
+fn grad_reads(op: UnaryOp) -> (bool, bool) {
+    if Tensor::fusable_activation(op) {
+        return (false, true);
+    }
+    let code = op.code().0;
+    let Some(info) = super::table::UNARY_OPS.iter().find(|i| i.code == code) else {
+        return (true, true);
+    };
+    let names = |id: &str| {
+        let f = info.wgsl_grad;
+        f.match_indices(id).any(|(i, _)| {
+            let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+            let before = f[..i].chars().next_back().is_none_or(|c| !word(c));
+            let after = f[i + id.len()..].chars().next().is_none_or(|c| !word(c));
+            before && after
+        })
+    };
+    (names("x"), names("y"))
+}
+
 /// g * op'(x) in recorded tensor ops (for a `create_graph` pass, where the derivative must
 /// itself be differentiable): the op table's gradient formulas, written with the ops.
 /// Equal to the kernel's `unary_grad` up to rounding.
@@ -261,17 +285,34 @@ impl Tensor {
             return Ok(out);
         }
         let (xs, ys) = (x.saved_input(), out.detach());
-        // the derivative kernels read both the input and the output; a create_graph pass
-        // takes the same formula in recorded ops of the input
+        // the version check covers what the derivative reads; a create_graph pass takes
+        // the same formula in recorded ops of the input, so it checks x itself there
+        let (reads_x, reads_y) = grad_reads(op);
+        let mut saved = crate::autograd::Saved::new();
+        if reads_x {
+            saved.push(xs.clone());
+        }
+        if reads_y {
+            saved.push(ys.clone());
+        }
+        let xv = x.version();
         Ok(record_higher(
             out,
             op.backward_name(),
             &[x],
-            smallvec::smallvec![xs.clone(), ys.clone()],
+            saved,
             move |g| {
-                Ok(vec![Some(match crate::autograd::creating_graph() {
-                    true => unary_grad_recorded(op, &xs, g)?,
-                    false => unary_grad(op, &xs, Some(&ys), g)?,
+                if crate::autograd::creating_graph() {
+                    crate::autograd::check_saved(op.backward_name(), &xs, xv)?;
+                    return Ok(vec![Some(unary_grad_recorded(op, &xs, g)?)]);
+                }
+                Ok(vec![Some(match reads_x {
+                    // x > 0 iff y > 0 for these: the rule from the output alone
+                    false if Tensor::fusable_activation(op) => {
+                        Tensor::act_backward_from_output(op, &ys, g)?
+                    }
+                    // the kernel reads x's memory but not its values (the formula names y only)
+                    _ => unary_grad(op, &xs, Some(&ys), g)?,
                 })])
             },
         ))
