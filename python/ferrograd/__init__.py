@@ -16,6 +16,9 @@ submodules: `nn` (modules, layers, losses, configs), `optim`, `io` (checkpoints)
 
 from __future__ import annotations
 
+# The library's layers, as submodules (each imports only the ones below it; see
+# tests/test_layering.py), and the private modules this file re-exports from.
+from . import _autograd_functional as _autograd_functional  # binds fg.autograd.functional
 from . import (
     _composite,
     _indexing,
@@ -39,9 +42,6 @@ from . import (
     train,
     utils,
 )
-
-# The library's layers, as submodules (each imports only the ones below it; see
-# tests/test_layering.py), and the private modules this file re-exports from.
 from . import _core as _core
 from . import accelerator as accelerator  # torch.accelerator: the GPU, whatever scripts call it
 from . import backends as backends  # torch.backends: mps/cudnn answer False, their flags are inert

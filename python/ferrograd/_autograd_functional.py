@@ -12,8 +12,10 @@ double-vjp identity, and ``vectorize`` and forward-mode strategies are refused.
 
 from __future__ import annotations
 
+import sys
 from typing import Callable
 
+from . import autograd as _autograd
 from ._core import Tensor, stack
 from ._creation import zeros, zeros_like
 from .autograd import enable_grad, grad
@@ -225,3 +227,9 @@ def hvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
     """``(func(inputs), H v)`` for a scalar `func`; H is symmetric for a twice continuously
     differentiable function, so this is ``vhp`` (PyTorch computes it with a double vjp)."""
     return vhp(func, inputs, v, create_graph=create_graph, strict=strict)
+
+
+# fg.autograd.functional, and importable as ferrograd.autograd.functional (PyTorch's path);
+# bound from here because this module sits above autograd
+_autograd.functional = sys.modules[__name__]  # type: ignore[attr-defined]
+sys.modules[_autograd.__name__ + ".functional"] = sys.modules[__name__]

@@ -414,9 +414,3 @@ function.Function = Function  # type: ignore[attr-defined]
 function.FunctionCtx = FunctionCtx  # type: ignore[attr-defined]
 function.once_differentiable = once_differentiable  # type: ignore[attr-defined]
 _sys.modules[function.__name__] = function
-
-
-# PyTorch's `torch.autograd.functional` (vjp, jvp, jacobian, hessian, vhp, hvp)
-from . import _autograd_functional as functional  # noqa: E402  (needs grad, defined above)
-
-_sys.modules[__name__ + ".functional"] = functional
