@@ -594,3 +594,58 @@ def test_autocast_linear_on_the_gpu_is_differentiated_twice():
 
     for a, b in zip(run("cpu", False), run("gpu", True)):
         np.testing.assert_allclose(b, a, rtol=3e-2, atol=3e-3)
+
+
+# every module family, second derivatives in the input (the modules' own rules composed)
+def _seeded(module):
+    def f(x):
+        fg.manual_seed(14)
+        return module(x)
+
+    return f
+
+
+MODULES = {
+    "conv1d": (lambda: nn.Conv1d(2, 3, 3, padding=1, dilation=1), (2, 2, 6)),
+    "conv2d_groups": (lambda: nn.Conv2d(4, 4, 3, padding="same", groups=2), (1, 4, 5, 5)),
+    "conv3d": (lambda: nn.Conv3d(1, 2, 2), (1, 1, 3, 3, 3)),
+    "conv_transpose2d": (lambda: nn.ConvTranspose2d(2, 2, 3, stride=2), (1, 2, 3, 3)),
+    "avg_pool1d": (lambda: nn.Sequential(nn.Tanh(), nn.AvgPool1d(2)), (2, 2, 6)),
+    "max_pool1d": (lambda: nn.Sequential(nn.Tanh(), nn.MaxPool1d(2)), (2, 2, 6)),
+    "adaptive_avg_pool2d": (lambda: nn.Sequential(nn.Tanh(), nn.AdaptiveAvgPool2d(2)), (1, 2, 5, 5)),
+    "batch_norm2d": (lambda: nn.Sequential(nn.BatchNorm2d(2), nn.Tanh()), (3, 2, 2, 2)),
+    "group_norm": (lambda: nn.GroupNorm(2, 4), (2, 4, 3)),
+    "instance_norm": (lambda: nn.InstanceNorm1d(2), (2, 2, 5)),
+    "layer_norm": (lambda: nn.LayerNorm(4), (3, 4)),
+    "prelu": (lambda: nn.Sequential(nn.PReLU(), nn.Tanh()), (3, 4)),
+    "softmax_dim1": (lambda: nn.Softmax(dim=1), (1, 3, 2, 2)),
+    "pixel_shuffle": (lambda: nn.Sequential(nn.PixelShuffle(2), nn.Tanh()), (1, 4, 2, 2)),
+    "upsample_bilinear": (lambda: nn.Upsample(scale_factor=2, mode="bilinear"), (1, 1, 3, 3)),
+    "reflection_pad": (lambda: nn.Sequential(nn.ReflectionPad2d(1), nn.Tanh()), (1, 1, 3, 3)),
+    "replication_pad": (lambda: nn.Sequential(nn.ReplicationPad1d(2), nn.Tanh()), (1, 2, 3)),
+    "circular_pad": (lambda: nn.Sequential(nn.CircularPad1d(1), nn.Tanh()), (1, 2, 3)),
+    "rnn": (lambda: nn.RNN(3, 4, batch_first=True), (2, 3, 3)),
+    "lstm": (lambda: nn.LSTM(3, 2, batch_first=True), (2, 3, 3)),
+    "gru": (lambda: nn.GRU(3, 2), (3, 2, 3)),
+    "attention": (lambda: nn.MultiheadAttention(4, 2, batch_first=True), (1, 3, 4)),
+    "transformer_layer": (
+        lambda: nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.1, batch_first=True),
+        (1, 3, 4),
+    ),
+    "alpha_dropout_selu": (lambda: nn.Sequential(nn.Linear(3, 4), nn.SELU(), nn.AlphaDropout(0.2)), (5, 3)),
+    "dropout2d": (lambda: nn.Sequential(nn.Tanh(), nn.Dropout2d(0.3)), (2, 3, 2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_modules_in_their_input(name):
+    make, shape = MODULES[name]
+    fg.manual_seed(15)
+    module = make().double()
+    call = _seeded(module)
+    if name in ("rnn", "lstm", "gru"):
+        call = _seeded(lambda x: module(x)[0])
+    elif name == "attention":
+        call = _seeded(lambda x: module(x, x.sin(), x)[0])
+    x = leaf(shape, 35)
+    assert gradgradcheck(call, (x,))
