@@ -173,6 +173,44 @@ pub(crate) fn record_higher(
     record_with(out, name, inputs, saved, true, rule)
 }
 
+/// `record_higher` for a rule whose recorded form differentiates through the op's own
+/// output (an activation's derivative from its output): in a `create_graph` pass the rule
+/// gets that output with its history, a handle on this very node, which the node keeps
+/// weakly (holding its own output strongly would be a cycle; the pass holds the node while
+/// its rule runs). Outside such a pass, or without `keep` (the node then does not hold
+/// the output's values), the rule gets None.
+pub(crate) fn record_higher_out(
+    out: Tensor,
+    name: &'static str,
+    inputs: &[&Tensor],
+    saved: Saved,
+    keep: bool,
+    rule: impl Fn(&Tensor, Option<&Tensor>) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+) -> Tensor {
+    if !is_grad_enabled() || !inputs.iter().any(|t| t.requires_grad()) {
+        return out;
+    }
+    let me: Arc<std::sync::OnceLock<std::sync::Weak<Node>>> = Arc::default();
+    let (values, mine) = (keep.then(|| out.detach()), me.clone());
+    let node = make_higher_node(
+        name,
+        inputs,
+        &saved,
+        Box::new(move |g: &Tensor| {
+            let y = match (creating_graph(), &values) {
+                (true, Some(v)) => mine
+                    .get()
+                    .and_then(std::sync::Weak::upgrade)
+                    .map(|n| v.on_node(n)),
+                _ => None,
+            };
+            rule(g, y.as_ref())
+        }),
+    );
+    let _ = me.set(Arc::downgrade(&node));
+    out.with_grad_fn(node)
+}
+
 /// `record_higher`, or with `higher` false a rule a `create_graph` pass refuses at.
 fn record_with(
     out: Tensor,

@@ -527,18 +527,32 @@ impl Tensor {
         }
         let y_saved = act.map(|_| y.detach());
         let saved = linear_saved(nx, nw, &xd, &wd, y_saved.as_ref());
-        Ok(crate::autograd::record_higher(
+        // the activation's output (kept anyway, y_saved) serves a create_graph pass too
+        let keep = act.is_some() && dropped.is_none();
+        Ok(crate::autograd::record_higher_out(
             out,
             "LinearBackward",
             &inputs,
             saved,
-            move |g| {
+            keep,
+            move |g, own| {
                 if crate::autograd::creating_graph() {
                     let g = match &dropped {
                         Some((saved, mask)) => Tensor::masked_scale_grad(g, saved, *mask)?,
                         None => g.clone(),
                     };
-                    return linear_grads_recorded(&g, &xd, &wd, bh.as_ref(), act, [nx, nw, nbias]);
+                    // without a dropout the output is the activation's: its derivative from
+                    // the output with its history (no product recomputed)
+                    let from_out = act.zip(own.filter(|_| dropped.is_none()));
+                    return match from_out {
+                        Some((op, y)) => {
+                            let gz = crate::ops::unary::act_grad_from_output_recorded(op, y, &g)?;
+                            linear_grads_recorded(&gz, &xd, &wd, None, None, [nx, nw, nbias])
+                        }
+                        None => {
+                            linear_grads_recorded(&g, &xd, &wd, bh.as_ref(), act, [nx, nw, nbias])
+                        }
+                    };
                 }
                 // through the mask and the activation first, from the output alone
                 let g = match (act, &y_saved, &dropped) {

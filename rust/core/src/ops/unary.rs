@@ -47,6 +47,33 @@ fn grad_reads(op: UnaryOp) -> (bool, bool) {
     (names("x"), names("y"))
 }
 
+/// g * f'(x) for a fusable activation f in recorded ops of its output y = f(x) (which a
+/// `create_graph` pass differentiates through): the derivatives read x only through x > 0,
+/// which is y > 0, and the rest from y.
+pub(crate) fn act_grad_from_output_recorded(op: UnaryOp, y: &Tensor, g: &Tensor) -> Result<Tensor> {
+    use crate::ops::CmpOp;
+    let dt = y.dtype();
+    let g = g.cast(dt)?;
+    let k = |v: f64| Tensor::scalar(v, dt);
+    let pos = || y.compare(CmpOp::Gt, &k(0.0));
+    match op {
+        UnaryOp::Relu => Tensor::where_(&pos()?, &g, &k(0.0)),
+        UnaryOp::Tanh => g.mul(&k(1.0).sub(&y.square()?)?),
+        UnaryOp::Sigmoid => g.mul(&y.mul(&k(1.0).sub(y)?)?),
+        UnaryOp::Selu => Tensor::where_(
+            &pos()?,
+            &g.mul(&k(SELU_SCALE))?,
+            &g.mul(&y.add(&k(SELU_SCALE * SELU_ALPHA))?)?,
+        ),
+        UnaryOp::Elu(a) if a > 0.0 => Tensor::where_(&pos()?, &g, &g.mul(&y.add(&k(a))?)?),
+        UnaryOp::LeakyRelu(s) if s >= 0.0 => Tensor::where_(&pos()?, &g, &g.mul(&k(s))?),
+        _ => Err(crate::value_err!(
+            "linear: activation {} has no derivative from its output",
+            op.name()
+        )),
+    }
+}
+
 /// g * op'(x) in recorded tensor ops (for a `create_graph` pass, where the derivative must
 /// itself be differentiable): the op table's gradient formulas, written with the ops.
 /// Equal to the kernel's `unary_grad` up to rounding.

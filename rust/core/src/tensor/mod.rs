@@ -646,19 +646,24 @@ impl Tensor {
     /// rewritten node); anything else is detached.
     pub(crate) fn saved_input(&self) -> Tensor {
         match self.grad_fn() {
-            Some(n) => Tensor(Arc::new(Inner {
-                storage: self.0.storage.clone(),
-                layout: self.0.layout.clone(),
-                requires_grad: AtomicBool::new(true),
-                grad_fn: Some(n),
-                rewritten: std::sync::OnceLock::new(),
-                grad: Mutex::new(None),
-                base: None,
-                rebases: AtomicU64::new(0),
-            })),
+            Some(n) => self.on_node(n),
             None if self.requires_grad() => self.clone(),
             None => self.detach(),
         }
+    }
+
+    /// A fresh handle on this tensor's values whose history is `node` (no view link).
+    pub(crate) fn on_node(&self, node: Arc<Node>) -> Tensor {
+        Tensor(Arc::new(Inner {
+            storage: self.0.storage.clone(),
+            layout: self.0.layout.clone(),
+            requires_grad: AtomicBool::new(true),
+            grad_fn: Some(node),
+            rewritten: std::sync::OnceLock::new(),
+            grad: Mutex::new(None),
+            base: None,
+            rebases: AtomicU64::new(0),
+        }))
     }
 
     pub(crate) fn with_grad_fn(self, node: Arc<Node>) -> Tensor {
