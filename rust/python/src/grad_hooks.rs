@@ -148,6 +148,9 @@ pub(crate) fn _backward_many(
     let roots: Vec<Tensor> = tensors.into_iter().map(|t| t.t).collect();
     let seeds: Vec<Option<Tensor>> = gradients.into_iter().map(|g| g.map(|g| g.t)).collect();
     let inputs: Option<Vec<Tensor>> = inputs.map(|v| v.into_iter().map(|t| t.t).collect());
+    if create_graph {
+        crate::tensor::create_graph_warning(py)?;
+    }
     clear_raised();
     crate::guard::run(py, true, || {
         ag::backward_many(&roots, seeds, retain_graph, inputs.as_deref(), create_graph)

@@ -371,6 +371,9 @@ impl PyTensor {
                     .collect(),
             }),
         };
+        if create_graph {
+            create_graph_warning(py)?;
+        }
         let t = &self.t;
         let retain = retain_graph.unwrap_or(create_graph);
         crate::grad_hooks::clear_raised();
@@ -456,4 +459,18 @@ fn no_dtype(method: &str, dtype: &str, instead: &str) -> PyErr {
          uint8, int32, int64 and bool); \
          use .{instead} instead"
     ))
+}
+
+/// PyTorch's warning for `backward(create_graph=True)`: each leaf's `.grad` then holds a
+/// graph that holds the leaf, a cycle nothing frees until `.grad` is reset.
+pub(crate) fn create_graph_warning(py: Python<'_>) -> PyResult<()> {
+    PyErr::warn(
+        py,
+        &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+        c"backward(create_graph=True) makes each leaf's .grad hold a graph that holds the \
+leaf: a reference cycle that keeps both alive until .grad is reset. Use \
+fg.autograd.grad(..., create_graph=True) to take the gradients without storing them, or \
+set .grad = None (e.g. optimizer.zero_grad()) after use.",
+        1,
+    )
 }
