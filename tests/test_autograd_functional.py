@@ -145,10 +145,26 @@ def test_a_network_s_input_hessian_matches_finite_differences():
     np.testing.assert_allclose(h, h.T, rtol=1e-12, atol=1e-15)
 
 
-def test_unsupported_strategies_are_refused():
-    with pytest.raises(NotImplementedError, match="vectorize"):
-        jacobian(f_vec, t64(X), vectorize=True)
-    with pytest.raises(NotImplementedError, match="forward-mode"):
+def test_vectorize_gives_the_same_jacobian_and_forward_mode_is_refused():
+    np.testing.assert_array_equal(
+        jacobian(f_vec, t64(X), vectorize=True).numpy(), jacobian(f_vec, t64(X)).numpy()
+    )
+    with pytest.raises(ValueError, match="needs vectorize=True"):
         jacobian(f_vec, t64(X), strategy="forward-mode")
+    with pytest.raises(NotImplementedError, match="forward-mode"):
+        jacobian(f_vec, t64(X), vectorize=True, strategy="forward-mode")
     with pytest.raises(TypeError, match="Tensor"):
         jacobian(f_vec, [1.0, 2.0])
+
+
+def test_grad_with_batched_seeds_is_one_gradient_per_seed():
+    x = t64(X, requires_grad=True)
+    y = f_vec(x)
+    seeds = t64(np.eye(2))
+    (jac,) = fg.autograd.grad(y, x, seeds, is_grads_batched=True)
+    np.testing.assert_allclose(jac.numpy(), numeric_jacobian(f_vec_np, X), rtol=1e-7)
+    # with create_graph, the rows stay differentiable
+    (rows,) = fg.autograd.grad(f_vec(x), x, seeds, is_grads_batched=True, create_graph=True)
+    assert rows.requires_grad
+    with pytest.raises(ValueError, match="leading batch dim"):
+        fg.autograd.grad(f_vec(x), x, t64(1.0), is_grads_batched=True)

@@ -7,7 +7,8 @@ tuples were. Inputs are differentiated as copies that require grad (the caller's
 untouched); with ``create_graph=True`` the results keep a graph back to inputs that require
 grad, so they can be differentiated again. An input the output does not depend on gets
 zeros, or a RuntimeError with ``strict=True``. Reverse mode only: ``jvp`` uses the
-double-vjp identity, and ``vectorize`` and forward-mode strategies are refused.
+double-vjp identity; ``vectorize=True`` is accepted (the rows are computed one by one,
+the same values) and the forward-mode strategies are refused.
 """
 
 from __future__ import annotations
@@ -136,10 +137,17 @@ def jvp(func: Callable, inputs, v=None, create_graph: bool = False, strict: bool
 
 
 def _refuse(vectorize: bool, strategy: str, fn_name: str) -> None:
-    if vectorize:
-        raise NotImplementedError(f"{fn_name}: vectorize=True (vmap over the rows) is not supported")
-    if strategy != "reverse-mode":
-        raise NotImplementedError(f"{fn_name}: strategy {strategy!r} is not supported; use 'reverse-mode'")
+    # vectorize only changes how PyTorch batches the rows (vmap): the values are the same,
+    # and here the rows are taken one by one either way
+    if strategy not in ("reverse-mode", "forward-mode"):
+        raise ValueError(f"{fn_name}: strategy must be 'reverse-mode' or 'forward-mode', got {strategy!r}")
+    if strategy == "forward-mode" and not vectorize:
+        raise ValueError(f"{fn_name}: strategy='forward-mode' needs vectorize=True (as PyTorch's)")
+    if strategy == "forward-mode":
+        raise NotImplementedError(
+            f"{fn_name}: strategy='forward-mode' is not supported (no forward-mode autograd); "
+            "use 'reverse-mode', which gives the same Jacobian"
+        )
 
 
 def jacobian(

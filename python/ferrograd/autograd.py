@@ -265,16 +265,19 @@ def grad(
     zeros with `materialize_grads`). Hooks registered on the tensors run as in `backward`.
     With `create_graph`, the gradients returned carry their own graph, so they can be
     differentiated again (a gradient penalty, a Hessian-vector product); `retain_graph` then
-    defaults to True. A derivative that is a fused kernel (batch norm, the fused losses,
-    convolution, pooling, dropout) refuses with a RuntimeError naming it.
-    `is_grads_batched` is not supported (NotImplementedError).
+    defaults to True; only a custom Function marked `once_differentiable` refuses it.
+    With `is_grads_batched`, each seed has a leading batch dim and the result one too: the
+    gradients for each seed along it (PyTorch vectorizes that with vmap; here one pass per
+    seed, the same values).
 
     >>> x = fg.tensor([1.0, 2.0], requires_grad=True)
     >>> (g,) = fg.autograd.grad((x * x).sum(), x)     # 2x, and x.grad stays None
     """
-    if is_grads_batched:
-        raise NotImplementedError("grad: is_grads_batched=True (vmap over seeds) is not supported")
     del only_inputs  # deprecated in PyTorch, always True
+    if is_grads_batched:
+        return _grad_batched(
+            outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize_grads
+        )
     outs = _as_list(outputs, "grad(outputs)")
     ins = _as_list(inputs, "grad(inputs)")
     if not outs or not ins:
@@ -289,6 +292,46 @@ def grad(
     if materialize_grads:
         got = [g if g is not None else zeros_like(t) for g, t in zip(got, ins)]
     return tuple(got)
+
+
+def _grad_batched(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused, materialize):
+    """`grad(..., is_grads_batched=True)`: one pass per entry of the seeds' leading dim, the
+    results stacked along a new leading dim."""
+    outs = _as_list(outputs, "grad(outputs)")
+    seeds = _seeds(grad_outputs, len(outs), "grad")
+    if any(s is None for s in seeds):
+        raise ValueError("grad: is_grads_batched=True needs a batched seed for every output")
+    sizes = {s.shape[0] if s.ndim else None for s in seeds}
+    if len(sizes) != 1 or None in sizes:
+        raise ValueError(
+            f"grad: is_grads_batched=True needs seeds with one leading batch dim, got shapes "
+            f"{[tuple(s.shape) for s in seeds]}"
+        )
+    (n,) = sizes
+    ins = _as_list(inputs, "grad(inputs)")
+    rows = []
+    for b in range(n):
+        keep = True if b < n - 1 else retain_graph
+        rows.append(
+            grad(
+                outs,
+                ins,
+                [s[b] for s in seeds],
+                retain_graph=keep if keep is not None else create_graph,
+                create_graph=create_graph,
+                allow_unused=allow_unused,
+                materialize_grads=materialize,
+            )
+        )
+    result = []
+    for j, t in enumerate(ins):
+        col = [r[j] for r in rows]
+        if all(g is None for g in col):
+            result.append(None)
+        else:
+            col = [g if g is not None else zeros_like(t) for g in col]
+            result.append(_core.stack(col, 0))
+    return tuple(result)
 
 
 # ---------------------------------------------------------------------------- custom rules
