@@ -43,6 +43,13 @@ def test_dtype_attributes(dt, size, is_float, signed):
 
 def test_pytorch_aliases():
     assert fg.half is fg.float16 and fg.int is fg.int32
+    assert fg.float is fg.float32 and fg.double is fg.float64 and fg.long is fg.int64
+    # torch.bool: `mask = torch.zeros(n, dtype=torch.bool)` runs unchanged
+    assert fg.bool is fg.bool_
+    assert fg.zeros(2, dtype=fg.bool).dtype == fg.bool_
+    assert fg.tensor([2, 0]).to(fg.bool).tolist() == [True, False]
+    # not in __all__: a star import must not shadow the builtins
+    assert not {"bool", "float", "int"} & set(fg.__all__)
 
 
 @pytest.mark.parametrize(

@@ -94,7 +94,8 @@ from ._creation import (
 )
 from ._device import device, devices, gpu_available
 from ._dtypes import bfloat16, bool_, float16, float32, float64, int32, int64, uint8
-from ._dtypes import double as double  # PyTorch's aliases
+from ._dtypes import bool as bool  # PyTorch's aliases
+from ._dtypes import double as double
 from ._dtypes import float as float
 from ._dtypes import half as half
 from ._dtypes import int as int

@@ -18,3 +18,4 @@ float16 = _core.dtype.float16
 bfloat16 = _core.dtype.bfloat16
 half = float16  # PyTorch's aliases
 int = int32  # noqa: A001
+bool = bool_  # noqa: A001  (torch.bool; `bool_` is the name that does not shadow the builtin)
