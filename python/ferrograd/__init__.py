@@ -164,6 +164,7 @@ from .errors import IntegerDivisionError, TrainingWarning
 from .io import load, save
 from .linalg import det, inverse, logdet, matrix_power, pinverse, slogdet  # torch.* spellings
 from .linalg import torch_cholesky as cholesky
+from .linalg import torch_norm as norm
 from .linalg import torch_qr as qr
 from .linalg import torch_svd as svd
 from .nn import parallel as _nn_parallel  # noqa: F401  (binds fg.nn.parallel, PyTorch's name)
@@ -310,6 +311,7 @@ __all__ += [
     "cholesky",
     "qr",
     "svd",
+    "norm",
 ]
 
 # what the bindings call back into (list keys, pickling, repr, max(dim)'s named tuples):

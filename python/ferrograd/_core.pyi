@@ -621,6 +621,38 @@ class Tensor:
         """self + value * tensor1 * tensor2."""
     def addcdiv(self, tensor1: Tensor, tensor2: Tensor, *, value: builtins.float = 1) -> Tensor:
         """self + value * tensor1 / tensor2."""
+    def addmm(
+        self, mat1: Tensor, mat2: Tensor, *, beta: builtins.float = 1, alpha: builtins.float = 1
+    ) -> Tensor:
+        """beta * self + alpha * (mat1 @ mat2)."""
+    def addmv(
+        self, mat: Tensor, vec: Tensor, *, beta: builtins.float = 1, alpha: builtins.float = 1
+    ) -> Tensor:
+        """beta * self + alpha * (mat @ vec)."""
+    def baddbmm(
+        self, batch1: Tensor, batch2: Tensor, *, beta: builtins.float = 1, alpha: builtins.float = 1
+    ) -> Tensor:
+        """beta * self + alpha * (batch1 @ batch2) per batch."""
+    def bitwise_and(self, other: _Operand) -> Tensor:
+        """Elementwise and of integer or bool tensors (``&``)."""
+    def bitwise_or(self, other: _Operand) -> Tensor:
+        """Elementwise or of integer or bool tensors (``|``)."""
+    def bitwise_xor(self, other: _Operand) -> Tensor:
+        """Elementwise exclusive or of integer or bool tensors (``^``)."""
+    def positive(self) -> Tensor:
+        """self (a bool tensor is refused)."""
+    def signbit(self) -> Tensor:
+        """Whether the sign bit is set (-0.0 included)."""
+    def float_power(self, exponent: _Operand) -> Tensor:
+        """self ** exponent in float64."""
+    def take(self, index: Tensor) -> Tensor:
+        """The elements of the flattened tensor at `index`."""
+    def is_complex(self) -> builtins.bool:
+        """False: ferrograd has no complex dtypes."""
+    def isreal(self) -> Tensor:
+        """True everywhere (no complex dtypes)."""
+    def is_nonzero(self) -> builtins.bool:
+        """The truth of a one-element tensor."""
     def trace(self) -> Tensor:
         """The sum of the main diagonal (2-D)."""
     def diff(

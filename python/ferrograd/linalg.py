@@ -671,3 +671,15 @@ def _install() -> None:
 
 
 _install()
+
+
+def torch_norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:  # noqa: A002
+    """The deprecated ``torch.norm`` (exported as `fg.norm`): the vector p-norm ("fro" and
+    None are 2) over `dim` (all elements by default); "nuc" is the nuclear norm of the
+    matrices over the last two dims (or `dim`)."""
+    x = input if dtype is None else input.to(dtype)
+    if p == "nuc":
+        return matrix_norm(x, "nuc", dim=(-2, -1) if dim is None else dim, keepdim=keepdim)
+    if p == "fro" or p is None:
+        p = 2
+    return x.norm(p, dim, keepdim)
