@@ -6,7 +6,7 @@
 //! leaves' `.grad`. Without `retain_graph` each rule is dropped once run, which frees the
 //! saved tensors and makes a second backward through the same graph a clear error.
 //! With `create_graph` the rules run with grad mode on and record the gradients' own
-//! graph (higher-order derivatives); a rule that is a raw kernel refuses there.
+//! graph (higher-order derivatives); a custom rule marked once-differentiable refuses.
 
 use crate::error::{Error, Result};
 use crate::layout::fmt_shape;
@@ -122,7 +122,7 @@ pub struct Node {
     higher: bool,
 }
 
-/// The tensors a rule reads (see `record_saving`); up to three without a heap allocation.
+/// The tensors a rule reads (see `record_higher`); up to three without a heap allocation.
 pub(crate) type Saved = SmallVec<[Tensor; 3]>;
 
 impl Node {
@@ -132,23 +132,35 @@ impl Node {
     }
 }
 
-impl Drop for Node {
-    // Drop long chains iteratively: the default recursive drop would overflow the stack
-    // on graphs tens of thousands of ops deep.
-    fn drop(&mut self) {
-        let mut stack: Vec<Arc<Node>> = Vec::new();
+impl Node {
+    /// Moves this node's input edges onto `stack`, then drops its rule: the rule's kept
+    /// inputs hold the same upstream nodes as the edges (`Tensor::saved_input`), so with
+    /// the edges on the stack dropping the rule never frees a node itself.
+    fn release_into(&mut self, stack: &mut Vec<Arc<Node>>) {
         for e in self.inputs.drain(..).flatten() {
             if let Edge::Node(n) = e {
                 stack.push(n);
             }
         }
+        drop(
+            self.rule
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+    }
+}
+
+impl Drop for Node {
+    // Drop long chains iteratively: the default recursive drop would overflow the stack
+    // on graphs tens of thousands of ops deep (through the edges, and through the upstream
+    // nodes the rules' kept inputs hold).
+    fn drop(&mut self) {
+        let mut stack: Vec<Arc<Node>> = Vec::new();
+        self.release_into(&mut stack);
         while let Some(n) = stack.pop() {
             if let Some(mut node) = Arc::into_inner(n) {
-                for e in node.inputs.drain(..).flatten() {
-                    if let Edge::Node(n) = e {
-                        stack.push(n);
-                    }
-                }
+                node.release_into(&mut stack);
             }
         }
     }

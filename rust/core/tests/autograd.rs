@@ -150,3 +150,26 @@ fn long_chain_drops_without_overflow() {
     }
     drop(y); // would overflow the stack with a recursive drop
 }
+
+#[test]
+fn long_chains_of_rules_that_keep_their_inputs_drop_without_overflow() {
+    // the rules keep their inputs with their history (for create_graph), which holds the
+    // upstream nodes a second way besides the edges
+    let x = t(&[0.5], &[1]);
+    let w = t(&[1.0], &[1, 1]);
+    let mut y = x.clone();
+    for i in 0..60_000 {
+        y = match i % 3 {
+            0 => y.mul(&x).unwrap(),
+            1 => y.tanh().unwrap(),
+            _ => y
+                .reshape(&[1, 1])
+                .unwrap()
+                .matmul(&w)
+                .unwrap()
+                .reshape(&[1])
+                .unwrap(),
+        };
+    }
+    drop(y);
+}
