@@ -22,6 +22,7 @@ from . import _autograd_functional as _autograd_functional  # binds fg.autograd.
 from . import (
     _composite,
     _indexing,
+    _namespace,
     _ops,
     _sampling,
     _statistics,
@@ -152,6 +153,7 @@ from ._functional import (
     where,
 )
 from ._functional import concatenate as concatenate  # NumPy's name for cat
+from ._namespace import *  # noqa: F403  (finfo, as_tensor, tensordot, addmm, compile, ...)
 from ._ops import *  # noqa: F403  (the elementwise functions: its public names are exactly them)
 from ._sampling import *  # noqa: F403  (bernoulli, multinomial, normal, poisson)
 from ._statistics import *  # noqa: F403  (nan-reductions, quantiles, histc, searchsorted, kron, ...)
@@ -298,6 +300,7 @@ __all__ = [
 __all__ += _ops._NAMES
 __all__ += _composite.__all__
 __all__ += _surface.__all__
+__all__ += _namespace.__all__
 __all__ += _sampling.__all__
 __all__ += _statistics.__all__
 __all__ += [
